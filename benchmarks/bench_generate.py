@@ -1,0 +1,79 @@
+"""Throughput of the openai teacher against a loopback server with fixed latency.
+
+    make bench-generate      # or: python benchmarks/bench_generate.py --out bench-results/generate.json
+
+Goal (issue 2): achieved requests/s >= 0.9 x the ideal concurrency / latency. The server runs
+in its own process, so the client CPU time reported is distill's alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=128)
+    ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--port", type=int, default=18765)
+    ap.add_argument("--out", default="bench-results/generate.json")
+    args = ap.parse_args()
+
+    from distill.generate import GenerateConfig, run
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakeserver", "--port", str(args.port), "--latency", str(args.latency)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        server.stdout.readline()  # "listening on ..."
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = GenerateConfig(
+                data=f"builtin:arithmetic?n={args.requests}", limit=args.requests, n=1, teacher="openai",
+                model="fake-r1", base_url=f"http://127.0.0.1:{args.port}/v1", concurrency=args.concurrency,
+                out=os.path.join(tmp, "t.jsonl"),
+            )
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+            t0 = time.perf_counter()
+            run(cfg, progress=False)
+            wall = time.perf_counter() - t0
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            lines = sum(1 for _ in open(cfg.out))
+    finally:
+        server.terminate()
+        server.wait()
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    ideal = args.concurrency / args.latency
+    achieved = args.requests / wall
+    result = {
+        "benchmark": "generate/openai-loopback",
+        "command": " ".join(sys.argv),
+        "requests": args.requests, "records_written": lines, "concurrency": args.concurrency,
+        "latency_s": args.latency, "wall_s": round(wall, 3),
+        "achieved_rps": round(achieved, 1), "ideal_rps": round(ideal, 1),
+        "efficiency": round(achieved / ideal, 3), "goal": 0.9,
+        "client_cpu_s": round(cpu, 3), "client_cpu_ms_per_request": round(1000 * cpu / args.requests, 3),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

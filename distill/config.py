@@ -1,0 +1,124 @@
+"""Recipe YAML -> stage dataclass, with CLI overrides.
+
+    distill generate --recipe recipes/smoke.yaml --n 8
+
+Precedence: CLI flags > recipe keys > dataclass defaults. A recipe is either flat (the stage's
+fields) or one file for a whole run with a section per stage (`generate:`, `filter:`, ...);
+each command reads its own section. An unknown key is an error that names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from distill.errors import DistillError
+
+STAGES = ("generate", "filter", "train", "export", "eval", "publish", "smoke")
+
+T = TypeVar("T")
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Light type checking so a recipe typo like `n: eight` fails here, not mid-run."""
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _coerce(value, non_none[0], where)
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    if hint in (float, int, bool, str):
+        raise DistillError(f"{where}: expected {hint.__name__}, got {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise DistillError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else value
+    if origin is dict and not isinstance(value, dict):
+        raise DistillError(f"{where}: expected a mapping, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
+    """Build dataclass `cls` from `data`, naming any unknown key and bad value."""
+    if not isinstance(data, dict):
+        raise DistillError(f"{where}: expected a mapping of {cls.__name__} keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls) if f.init]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            raise DistillError(f"{where}: unknown key '{key}'{_suggest(str(key), known)}")
+        kwargs[key] = _coerce(value, hints[key], f"{where}: key '{key}'")
+    try:
+        return cls(**kwargs)
+    except DistillError as e:
+        raise DistillError(f"{where}: {e}") from None
+
+
+def read_recipe(path: str | Path, stage: str) -> dict[str, Any]:
+    """The keys of `stage` in a recipe file (flat, or its `stage:` section)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DistillError(f"recipe not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise DistillError(f"{p}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise DistillError(f"{p}: a recipe must be a mapping of keys, got {type(data).__name__}")
+    sections = [k for k in data if k in STAGES]
+    if sections:
+        others = [k for k in data if k not in STAGES and k != "run"]
+        if others:
+            raise DistillError(
+                f"{p}: unknown key '{others[0]}' (a sectioned recipe has only {', '.join(STAGES)})"
+            )
+        section = data.get(stage) or {}
+        if not isinstance(section, dict):
+            raise DistillError(f"{p}: section '{stage}' must be a mapping")
+        return dict(section)
+    return data
+
+
+def load_config(
+    cls: type[T], stage: str, recipe: str | Path | None, overrides: dict[str, Any]
+) -> T:
+    """Defaults < recipe < CLI. `overrides` holds only what the user typed (None = not typed)."""
+    data: dict[str, Any] = read_recipe(recipe, stage) if recipe else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    where = f"{recipe} [{stage}]" if recipe else stage
+    return from_dict(cls, data, where)
+
+
+def save_config(cfg: Any, path: str | Path) -> Path:
+    """Write the resolved config next to a stage's output, so a run can be reproduced."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+    tmp.replace(p)
+    return p

@@ -1,0 +1,266 @@
+"""Prompt data: local files, Hugging Face datasets, and built-in offline sets with gold answers.
+
+    distill generate --data builtin:arithmetic?digits=3&ops=+-* --limit 10 ...
+    distill generate --data problems.jsonl --prompt-field question --answer-field answer ...
+
+Every source yields plain dict rows; `Row` picks out the prompt, gold answer and id so the
+rest of the pipeline never cares where data came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import operator
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from distill.errors import DistillError
+from distill.records import read_records
+
+PROMPT_FIELDS = ("problem", "question", "prompt", "instruction", "query")
+ANSWER_FIELDS = ("answer", "gold", "final_answer")
+ID_FIELDS = ("id", "problem_id", "unique_id", "idx")
+
+
+@dataclass
+class Row:
+    prompt: str
+    gold: str | None
+    row_id: str | None
+    fields: dict[str, Any] = field(default_factory=dict)  # the whole source row
+
+
+# --------------------------------------------------------------------------- built-in sets
+
+_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul}
+
+
+def arithmetic(
+    n: int = 1000, digits: int = 2, ops: str = "+", terms: int = 2, seed: int = 0
+) -> Iterator[dict[str, Any]]:
+    """Deterministic integer arithmetic. Difficulty knobs: digits per operand, operators, terms."""
+    for op in ops:
+        if op not in _OPS:
+            raise DistillError(f"builtin:arithmetic: unknown operator '{op}' (use + - *)")
+    if digits < 1 or terms < 2:
+        raise DistillError("builtin:arithmetic: digits must be >= 1 and terms >= 2")
+    rng = random.Random(seed)
+    lo, hi = 10 ** (digits - 1) if digits > 1 else 0, 10**digits - 1
+    for i in range(n):
+        nums = [rng.randint(lo, hi) for _ in range(terms)]
+        chosen = [rng.choice(ops) for _ in range(terms - 1)]
+        expr = str(nums[0])
+        for op, x in zip(chosen, nums[1:]):
+            expr += f" {op} {x}"
+        value = _eval_int(nums, chosen)
+        yield {
+            "id": f"arith-d{digits}-{ops}-t{terms}-s{seed}-{i:06d}",
+            "problem": f"What is {expr}?",
+            "answer": str(value),
+            "expression": expr,
+        }
+
+
+def _eval_int(nums: list[int], ops: list[str]) -> int:
+    # Standard precedence: fold * first, then + and - left to right.
+    vals, pending = [nums[0]], []
+    for op, x in zip(ops, nums[1:]):
+        if op == "*":
+            vals[-1] = vals[-1] * x
+        else:
+            pending.append(op)
+            vals.append(x)
+    total = vals[0]
+    for op, x in zip(pending, vals[1:]):
+        total = _OPS[op](total, x)
+    return total
+
+
+def countdown(
+    n: int = 1000, numbers: int = 4, max_number: int = 99, max_target: int = 1000, seed: int = 0
+) -> Iterator[dict[str, Any]]:
+    """TinyZero's Countdown: reach `target` using each number once with + - * /.
+
+    Each instance is made solvable by building a random expression first; the gold is that
+    reference expression and the target, which a rule checks (see filter/verify.py).
+    """
+    rng = random.Random(seed)
+    made = 0
+    while made < n:
+        nums = [rng.randint(1, max_number) for _ in range(numbers)]
+        expr, value = _random_expression(nums, rng)
+        if value is None or value.denominator != 1 or not 1 <= value <= max_target:
+            continue
+        target = int(value)
+        yield {
+            "id": f"countdown-n{numbers}-s{seed}-{made:06d}",
+            "numbers": nums,
+            "target": target,
+            "problem": (
+                f"Using the numbers {nums}, create an equation that equals {target}. "
+                "You can use basic arithmetic operations (+, -, *, /) and each number "
+                "exactly once."
+            ),
+            "answer": str(target),
+            "solution": expr,
+        }
+        made += 1
+
+
+def _random_expression(nums: list[int], rng: random.Random) -> tuple[str, Fraction | None]:
+    items: list[tuple[str, Fraction]] = [(str(x), Fraction(x)) for x in nums]
+    rng.shuffle(items)
+    while len(items) > 1:
+        (ea, va), (eb, vb) = items.pop(), items.pop()
+        op = rng.choice("+-*/")
+        if op == "/" and vb == 0:
+            return "", None
+        value = {"+": va + vb, "-": va - vb, "*": va * vb, "/": va / vb if vb else None}[op]
+        items.append((f"({ea} {op} {eb})", value))
+    expr, value = items[0]
+    return expr[1:-1] if expr.startswith("(") and expr.endswith(")") else expr, value
+
+
+BUILTINS = {"arithmetic": arithmetic, "countdown": countdown}
+# The template a built-in set uses when the user names none.
+BUILTIN_TEMPLATES = {"arithmetic": "r1-math", "countdown": "countdown"}
+
+
+def parse_builtin(src: str) -> tuple[str, dict[str, Any]]:
+    """'builtin:arithmetic?digits=3&ops=+-' -> ('arithmetic', {'digits': 3, 'ops': '+-'})."""
+    name, _, query = src.removeprefix("builtin:").partition("?")
+    if name not in BUILTINS:
+        raise DistillError(f"unknown built-in dataset '{name}' (have: {', '.join(BUILTINS)})")
+    params: dict[str, Any] = {}
+    # parse_qsl would turn '+' into a space; ops strings need it kept.
+    for key, value in parse_qsl(query.replace("+", "%2B"), keep_blank_values=True):
+        params[key] = int(value) if value.lstrip("-").isdigit() else value
+    import inspect
+
+    allowed = list(inspect.signature(BUILTINS[name]).parameters)
+    for key in params:
+        if key not in allowed:
+            raise DistillError(f"builtin:{name}: unknown option '{key}' (have: {', '.join(allowed)})")
+    return name, params
+
+
+# --------------------------------------------------------------------------- files and hub
+
+
+def _iter_file(path: Path) -> Iterator[dict[str, Any]]:
+    suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+    if suffix in (".jsonl", ".ndjson"):
+        yield from read_records(path)
+    elif suffix == ".json":
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise DistillError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        if isinstance(data, dict):  # {"data": [...]} or {"train": [...]} style
+            lists = [v for v in data.values() if isinstance(v, list)]
+            if len(lists) != 1:
+                raise DistillError(f"{path}: expected a JSON list of objects")
+            data = lists[0]
+        if not isinstance(data, list):
+            raise DistillError(f"{path}: expected a JSON list of objects")
+        for i, row in enumerate(data):
+            if not isinstance(row, dict):
+                raise DistillError(f"{path}: item {i} is not an object")
+            yield row
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+        except Exception as e:  # noqa: BLE001 - pyarrow raises several types
+            raise DistillError(f"{path}: not a readable Parquet file ({e})") from None
+        for batch in pf.iter_batches(batch_size=1024):
+            yield from batch.to_pylist()
+    elif suffix in (".csv", ".tsv"):
+        with open(path, newline="", encoding="utf-8") as f:
+            yield from csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
+    else:
+        raise DistillError(f"{path}: unknown file type '{suffix}' (use .jsonl, .json, .parquet, .csv)")
+
+
+def _iter_hub(name: str, split: str) -> Iterator[dict[str, Any]]:
+    import datasets
+
+    config = None
+    if ":" in name:  # "openai/gsm8k:main"
+        name, config = name.split(":", 1)
+    try:
+        ds = datasets.load_dataset(name, config, split=split)
+    except Exception as e:  # noqa: BLE001 - datasets raises many types for "not found/offline"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DistillError(
+            f"could not load dataset '{name}' split '{split}': {first} "
+            "(offline, a hub dataset must already be in the local HF cache; or pass a local file)"
+        ) from None
+    yield from ds
+
+
+def iter_source(src: str, split: str = "train") -> Iterator[dict[str, Any]]:
+    """Raw rows from `src`: builtin:NAME, a local file, or a hub dataset name."""
+    if src.startswith("builtin:"):
+        name, params = parse_builtin(src)
+        yield from BUILTINS[name](**params)
+        return
+    path = Path(src)
+    if path.exists():
+        yield from _iter_file(path)
+        return
+    if path.suffix in (".jsonl", ".json", ".parquet", ".csv", ".tsv") or src.startswith((".", "/")):
+        raise DistillError(f"data file not found: {src}")
+    yield from _iter_hub(src, split)
+
+
+def _pick(row: dict[str, Any], explicit: str | None, candidates: tuple[str, ...]) -> str | None:
+    if explicit:
+        return explicit
+    return next((c for c in candidates if c in row), None)
+
+
+def load_rows(
+    src: str,
+    split: str = "train",
+    prompt_field: str | None = None,
+    answer_field: str | None = None,
+    id_field: str | None = None,
+    limit: int | None = None,
+    require_prompt: bool = True,
+) -> Iterator[Row]:
+    """Rows with the prompt, gold and id picked out; the first row decides auto-detected fields."""
+    rows = iter_source(src, split)
+    if limit is not None:
+        rows = itertools.islice(rows, limit)
+    pf = af = idf = None
+    for i, raw in enumerate(rows):
+        if i == 0:
+            pf = _pick(raw, prompt_field, PROMPT_FIELDS)
+            af = _pick(raw, answer_field, ANSWER_FIELDS)
+            idf = _pick(raw, id_field, ID_FIELDS)
+            fields = ", ".join(map(str, raw)) or "none"
+            if require_prompt and (pf is None or pf not in raw):
+                what = f"no field '{pf}'" if pf else "no prompt field found"
+                raise DistillError(f"{src}: {what} (fields: {fields}); pass --prompt-field")
+            for flag, name in (("--answer-field", answer_field), ("--id-field", id_field)):
+                if name and name not in raw:
+                    raise DistillError(f"{src}: no field '{name}' for {flag} (fields: {fields})")
+        if pf is not None and pf not in raw:
+            raise DistillError(f"{src}: row {i + 1} has no field '{pf}'")
+        gold = raw.get(af) if af else None
+        rid = raw.get(idf) if idf else None
+        yield Row(
+            prompt=str(raw[pf]) if pf is not None else "",
+            gold=None if gold is None else str(gold),
+            row_id=None if rid is None else str(rid),
+            fields=dict(raw),
+        )

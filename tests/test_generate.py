@@ -1,0 +1,254 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from distill.errors import DistillError
+from distill.generate import GenerateConfig, run, summarize
+from distill.records import read_records
+from tests.fakeserver import FakeServer
+
+DESIGN_FIELDS = {"id", "prompt_id", "sample", "messages", "reasoning", "answer", "gold", "teacher",
+                 "finish_reason", "usage", "meta"}
+
+
+def cfg(server, out, **kw):
+    base = dict(data="builtin:arithmetic", limit=10, teacher="openai", base_url=server.url, model="fake-r1",
+                n=2, concurrency=4, out=str(out), max_retries=3)
+    return GenerateConfig(**{**base, **kw})
+
+
+def records(path):
+    return list(read_records(path))
+
+
+def test_writes_design_records_and_rerun_sends_zero_requests(server, tmp_path):
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out), progress=False)
+    recs = records(out)
+    assert len(recs) == 20 and len({r["id"] for r in recs}) == 20
+    r = recs[0]
+    assert DESIGN_FIELDS <= set(r)
+    assert r["teacher"] == {"backend": "openai", "model": "fake-r1",
+                            "params": {"temperature": 0.6, "top_p": 0.95, "max_tokens": 4096, "seed": None}}
+    assert r["reasoning"].startswith("Let me compute") and "\\boxed{" in r["answer"] and r["think"] == "closed"
+    assert r["messages"][0]["content"].endswith("within \\boxed{}.")
+    assert r["gold"] == r["meta"]["answer"] and r["finish_reason"] == "stop"
+    assert len(server.log) == 10 and all(req["n"] == 2 for req in server.log)  # n via the API
+    sent = len(server.log)
+    run(cfg(server, out, concurrency=9), progress=False)  # concurrency is not part of the id
+    assert len(server.log) == sent
+    assert len(records(out)) == 20
+    assert (tmp_path / "t.generate.yaml").is_file()
+    assert json.loads((tmp_path / "t.summary.json").read_text())["samples"] == 20
+
+
+def test_changing_sampling_params_makes_new_samples(server, tmp_path):
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, limit=3, n=1), progress=False)
+    run(cfg(server, out, limit=3, n=1, temperature=0.9), progress=False)
+    run(cfg(server, out, limit=3, n=1, max_tokens=1000), progress=False)
+    assert len(records(out)) == 9 and len(server.log) == 9
+    # Raising n only asks for the new sample indices.
+    run(cfg(server, out, limit=3, n=2), progress=False)
+    assert len(server.log) == 12 and server.log[-1]["n"] is None  # one missing sample: no n
+
+
+def test_429_with_retry_after_and_500_are_retried(server, tmp_path):
+    server.faults.extend([{"status": 429, "retry_after": 1}, {"status": 500}, {"status": 503}])
+    out = tmp_path / "t.jsonl"
+    t0 = time.monotonic()
+    run(cfg(server, out, limit=2, concurrency=1), progress=False)
+    assert len(records(out)) == 4
+    assert len(server.log) == 2 + 3
+    assert server.log[1]["t"] - server.log[0]["t"] >= 0.95  # Retry-After: 1 honoured
+    assert time.monotonic() - t0 < 30
+
+
+def test_hanging_reply_times_out_without_holding_up_the_rest(server, tmp_path):
+    server.faults.append({"hang": 30})
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(DistillError, match="2 samples failed.*rerun"):
+        run(cfg(server, out, concurrency=4, request_timeout=1.0, max_retries=0), progress=False)
+    assert len(records(out)) == 18  # the other 9 prompts finished meanwhile
+    run(cfg(server, out, concurrency=4, request_timeout=1.0, max_retries=0), progress=False)
+    assert len(records(out)) == 20  # the rerun asked only for the missing prompt
+    assert len(server.log) == 11
+
+
+@pytest.mark.parametrize("style", ["reasoning_content", "reasoning", "prefilled"])
+def test_reasoning_styles(style, tmp_path):
+    s = FakeServer(style=style).start()
+    try:
+        out = tmp_path / "t.jsonl"
+        run(cfg(s, out, limit=2, n=1), progress=False)
+        r = records(out)[0]
+        assert r["reasoning"].startswith("Let me compute") and r["answer"].startswith("The answer is")
+        assert r["think"] == ("prefilled" if style == "prefilled" else "api")
+    finally:
+        s.stop()
+
+
+def test_truncated_sample_is_recorded_not_retried(server, tmp_path):
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, limit=2, n=1, max_tokens=5), progress=False)
+    recs = records(out)
+    assert [r["finish_reason"] for r in recs] == ["length", "length"]
+    assert all(r["think"] == "unclosed" and r["answer"] == "" for r in recs)
+    assert len(server.log) == 2
+    assert summarize(out)["truncated"] == 2
+
+
+def test_server_that_ignores_n_gets_separate_requests(tmp_path):
+    s = FakeServer(ignore_n=True).start()
+    try:
+        out = tmp_path / "t.jsonl"
+        run(cfg(s, out, limit=3, n=3, concurrency=1), progress=False)
+        recs = records(out)
+        assert sorted((r["prompt_id"], r["sample"]) for r in recs) == sorted(
+            (p, i) for p in {r["prompt_id"] for r in recs} for i in range(3))
+    finally:
+        s.stop()
+
+
+def test_separate_requests_mode(server, tmp_path):
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, limit=2, n=3, n_per_request=False, seed=7), progress=False)
+    assert len(server.log) == 6 and all(req["n"] is None for req in server.log)
+    assert sorted(req["seed"] for req in server.log) == [7, 7, 8, 8, 9, 9]
+
+
+def test_401_is_not_retried_and_the_key_never_leaks(tmp_path, monkeypatch):
+    s = FakeServer(api_key="right-key").start()
+    try:
+        monkeypatch.setenv("MY_KEY", "sk-secret-wrong-key")
+        out = tmp_path / "t.jsonl"
+        with pytest.raises(DistillError) as e:
+            run(cfg(s, out, api_key_env="MY_KEY", max_retries=5), progress=False)
+        assert "HTTP 401 (not retried)" in str(e.value) and "sk-secret" not in str(e.value)
+        assert len(s.log) <= 4  # one per worker that got going, never retried
+        assert not out.exists() or records(out) == []
+        # With the right key it works, and the key is nowhere in what was written.
+        monkeypatch.setenv("MY_KEY", "right-key")
+        run(cfg(s, out, api_key_env="MY_KEY", limit=2), progress=False)
+        for f in tmp_path.iterdir():
+            assert "right-key" not in f.read_text()
+    finally:
+        s.stop()
+
+
+def test_unreachable_base_url_is_a_clear_error_after_bounded_retries(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    c = GenerateConfig(data="builtin:arithmetic", limit=2, teacher="openai", base_url=f"http://127.0.0.1:{port}/v1",
+                       model="m", out=str(tmp_path / "t.jsonl"), max_retries=1)
+    t0 = time.monotonic()
+    with pytest.raises(DistillError, match=rf"cannot reach http://127.0.0.1:{port}/v1 after 1 retries"):
+        run(c, progress=False)
+    assert time.monotonic() - t0 < 20
+
+
+def test_unknown_model_404_is_not_retried(server, tmp_path):
+    with pytest.raises(DistillError, match="HTTP 404.*model 'nope'"):
+        run(cfg(server, tmp_path / "t.jsonl", model="nope"), progress=False)
+    assert len(server.log) <= 4
+
+
+def test_rpm_limit_paces_requests(server, tmp_path):
+    run(cfg(server, tmp_path / "t.jsonl", limit=6, n=1, rpm=120, concurrency=6), progress=False)
+    times = sorted(r["t"] for r in server.log)
+    # 120/min = one every 0.5 s after a one-second burst of 2.
+    assert times[-1] - times[0] >= 1.4
+
+
+def test_cost_from_prices(server, tmp_path):
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, limit=4, n=1, price_input=1.0, price_output=2.0), progress=False)
+    recs = records(out)
+    expect = sum(r["usage"]["prompt_tokens"] * 1.0 + r["usage"]["completion_tokens"] * 2.0 for r in recs) / 1e6
+    summary = json.loads((tmp_path / "t.summary.json").read_text())
+    assert summary["this_run"]["cost_usd"] == pytest.approx(expect, rel=1e-6) and expect > 0
+
+
+def test_ensemble_records_say_which_teacher_wrote_them(tmp_path):
+    s = FakeServer(model="fake-r1").start()
+    s2 = FakeServer(model="other", style="reasoning_content").start()
+    try:
+        out = tmp_path / "t.jsonl"
+        c = GenerateConfig(data="builtin:arithmetic", limit=3, n=1, out=str(out), teacher="openai", model="fake-r1",
+                           base_url=s.url, teachers=[{}, {"model": "other", "base_url": s2.url}])
+        run(c, progress=False)
+        by = {}
+        for r in records(out):
+            by.setdefault(r["teacher"]["model"], []).append(r)
+        assert {k: len(v) for k, v in by.items()} == {"fake-r1": 3, "other": 3}
+        assert {r["think"] for r in by["other"]} == {"api"}
+    finally:
+        s.stop()
+        s2.stop()
+
+
+def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path):
+    s = FakeServer(latency=0.05).start()
+    try:
+        out = tmp_path / "t.jsonl"
+        cmd = [sys.executable, "-m", "distill.cli", "generate", "--data", "builtin:arithmetic", "--limit", "100",
+               "--teacher", "openai", "--base-url", s.url, "--model", "fake-r1", "--n", "2",
+               "--concurrency", "4", "--out", str(out), "--quiet"]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 20_000):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        before = {r["id"] for r in records(out)}
+        assert 0 < len(before) < 200, "the kill should land mid-run"
+        done_prompts = {r["messages"][0]["content"] for r in records(out) if r["sample"] == 0}
+        first_run_requests = len(s.log)
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        recs = records(out)
+        ids = [r["id"] for r in recs]
+        assert len(ids) == 200 and len(set(ids)) == 200  # nothing lost, nothing twice
+        assert before <= set(ids)
+        rerun = s.log[first_run_requests:]
+        # No request for a prompt whose samples were already on disk.
+        assert not done_prompts & {req["messages"][0]["content"] for req in rerun}
+        assert len(rerun) == 100 - len(done_prompts)
+    finally:
+        s.stop()
+
+
+def test_hf_teacher_end_to_end_on_a_tiny_model(tiny_qwen, tmp_path):
+    out = tmp_path / "t.jsonl"
+    c = GenerateConfig(data="builtin:arithmetic", limit=3, n=2, teacher="hf", model=str(tiny_qwen),
+                       max_tokens=6, batch_size=4, out=str(out), seed=0)
+    run(c, progress=False)
+    recs = records(out)
+    assert len(recs) == 6 and {r["sample"] for r in recs} == {0, 1}
+    for r in recs:
+        assert r["teacher"]["backend"] == "hf"
+        assert r["usage"]["completion_tokens"] <= 6 and r["usage"]["prompt_tokens"] > 10
+        assert r["finish_reason"] in ("stop", "length")
+    run(c, progress=False)  # resume: nothing new
+    assert len(records(out)) == 6
+
+
+def test_vllm_teacher_without_vllm_is_a_clear_error(tmp_path):
+    try:
+        import vllm  # noqa: F401
+
+        pytest.skip("vllm is installed")
+    except ImportError:
+        pass
+    c = GenerateConfig(data="builtin:arithmetic", limit=1, teacher="vllm", model="m", out=str(tmp_path / "t.jsonl"))
+    with pytest.raises(DistillError, match=r"pip install 'distill\[vllm\]'"):
+        run(c, progress=False)
