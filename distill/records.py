@@ -68,7 +68,9 @@ def read_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[d
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             if torn:  # a writer was killed mid-line: not a record, and not an error
                 return
-            raise DistillError(f"{p}:{lineno}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+            raise DistillError(
+                f"{p}:{lineno}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})"
+            ) from None
         if not isinstance(rec, dict):
             raise DistillError(f"{p}:{lineno}: expected a JSON object, got {type(rec).__name__}")
         for field in required:

@@ -63,5 +63,10 @@ def load_template(name_or_path: str) -> Template:
         if c.is_file():
             text = c.read_text(encoding="utf-8")
             return Template(name=str(name_or_path), text=text.rstrip("\n"))
-    have = sorted(f.stem for base in (PACKAGE_PROMPTS, REPO_PROMPTS) if base.is_dir() for f in base.glob("*.txt"))
+    have = sorted(
+        f.stem
+        for base in (PACKAGE_PROMPTS, REPO_PROMPTS)
+        if base.is_dir()
+        for f in base.glob("*.txt")
+    )
     raise DistillError(f"template not found: {name_or_path} (built-in: {', '.join(have)})")

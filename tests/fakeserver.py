@@ -34,8 +34,14 @@ def solve(prompt: str) -> tuple[str, int | None]:
 
 
 class FakeServer:
-    def __init__(self, latency: float = 0.0, style: str = "think", ignore_n: bool = False,
-                 api_key: str | None = None, model: str = "fake-r1"):
+    def __init__(
+        self,
+        latency: float = 0.0,
+        style: str = "think",
+        ignore_n: bool = False,
+        api_key: str | None = None,
+        model: str = "fake-r1",
+    ):
         self.latency = latency
         self.style = style  # think | reasoning_content | reasoning | plain | prefilled
         self.ignore_n = ignore_n
@@ -49,12 +55,32 @@ class FakeServer:
 
     # ------------------------------------------------------------------ handler
     async def chat(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         body = await request.json()
-        self.log.append({"model": body.get("model"), "messages": body.get("messages"), "n": body.get("n"),
-                         "max_tokens": body.get("max_tokens"), "seed": body.get("seed"), "t": time.monotonic(),
-                         "auth": request.headers.get("Authorization", "")})
-        if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return web.json_response({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}, status=401)
+        self.log.append(
+            {
+                "model": body.get("model"),
+                "messages": body.get("messages"),
+                "n": body.get("n"),
+                "max_tokens": body.get("max_tokens"),
+                "seed": body.get("seed"),
+                "t": time.monotonic(),
+                "auth": request.headers.get("Authorization", ""),
+            }
+        )
+        if (
+            self.api_key is not None
+            and request.headers.get("Authorization") != f"Bearer {self.api_key}"
+        ):
+            return web.json_response(
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                    }
+                },
+                status=401,
+            )
         fault = self.faults.popleft() if self.faults else {}
         if "hang" in fault:
             await asyncio.sleep(fault["hang"])
@@ -62,22 +88,37 @@ class FakeServer:
             await asyncio.sleep(fault["delay"])
         if "status" in fault:
             headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
-            return web.json_response({"error": {"message": f"injected {fault['status']}"}}, status=fault["status"], headers=headers)
-        if self.latency:
-            await asyncio.sleep(self.latency)
+            return web.json_response(
+                {"error": {"message": f"injected {fault['status']}"}},
+                status=fault["status"],
+                headers=headers,
+            )
         if body.get("model") != self.model:
-            return web.json_response({"error": {"message": f"model {body.get('model')} not found"}}, status=404)
+            return web.json_response(
+                {"error": {"message": f"model {body.get('model')} not found"}}, status=404
+            )
         prompt = body["messages"][-1]["content"]
         n = 1 if self.ignore_n else int(body.get("n") or 1)
         max_tokens = int(body.get("max_tokens") or 4096)
         choices = [self._choice(i, prompt, max_tokens) for i in range(n)]
         ptoks = len(prompt) // 4 + 4
         ctoks = sum(c.pop("_tokens") for c in choices)
-        return web.json_response({
-            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": self.model,
-            "choices": choices,
-            "usage": {"prompt_tokens": ptoks, "completion_tokens": ctoks, "total_tokens": ptoks + ctoks},
-        })
+        if self.latency:  # the reply leaves `latency` after arrival, our own work included
+            await asyncio.sleep(max(0.0, self.latency - (time.monotonic() - arrived)))
+        return web.json_response(
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": self.model,
+                "choices": choices,
+                "usage": {
+                    "prompt_tokens": ptoks,
+                    "completion_tokens": ctoks,
+                    "total_tokens": ptoks + ctoks,
+                },
+            }
+        )
 
     def _choice(self, i: int, prompt: str, max_tokens: int) -> dict[str, Any]:
         expr, answer = solve(prompt)

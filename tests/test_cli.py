@@ -9,8 +9,13 @@ import pytest
 def distill(*args, env=None):
     import os
 
-    return subprocess.run([sys.executable, "-m", "distill.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "distill.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 def one_line_error(res, pattern):
@@ -25,17 +30,34 @@ def one_line_error(res, pattern):
 def test_help_lists_commands_and_flags():
     res = distill("generate", "--help")
     assert res.returncode == 0
-    for flag in ("--data", "--prompt-field", "--answer-field", "--id-field", "--teacher", "--base-url",
-                 "--template", "--n", "--temperature", "--top-p", "--max-tokens", "--concurrency", "--limit", "--out"):
+    for flag in (
+        "--data",
+        "--prompt-field",
+        "--answer-field",
+        "--id-field",
+        "--teacher",
+        "--base-url",
+        "--template",
+        "--n",
+        "--temperature",
+        "--top-p",
+        "--max-tokens",
+        "--concurrency",
+        "--limit",
+        "--out",
+    ):
         assert flag in res.stdout
 
 
-@pytest.mark.parametrize("args, pattern", [
-    (["--data", "missing.jsonl"], r"data file not found: missing\.jsonl"),
-    (["--data", "builtin:arithmetic", "--template", "nope"], r"template not found: nope"),
-    (["--data", "builtin:arithmetic", "--teacher", "gpt"], r"unknown teacher 'gpt'"),
-    (["--data", "builtin:nothing"], r"unknown built-in dataset 'nothing'"),
-])
+@pytest.mark.parametrize(
+    "args, pattern",
+    [
+        (["--data", "missing.jsonl"], r"data file not found: missing\.jsonl"),
+        (["--data", "builtin:arithmetic", "--template", "nope"], r"template not found: nope"),
+        (["--data", "builtin:arithmetic", "--teacher", "gpt"], r"unknown teacher 'gpt'"),
+        (["--data", "builtin:nothing"], r"unknown built-in dataset 'nothing'"),
+    ],
+)
 def test_bad_input_is_one_line(tmp_path, args, pattern):
     res = distill("generate", "--model", "m", "--out", str(tmp_path / "t.jsonl"), *args)
     one_line_error(res, pattern)
@@ -44,35 +66,69 @@ def test_bad_input_is_one_line(tmp_path, args, pattern):
 def test_broken_jsonl_and_missing_field(tmp_path):
     bad = tmp_path / "d.jsonl"
     bad.write_text('{"question": "a"}\n{oops\n')
-    one_line_error(distill("generate", "--data", str(bad), "--model", "m", "--out", str(tmp_path / "t.jsonl")),
-                   r"d\.jsonl:2: not valid JSON")
+    one_line_error(
+        distill("generate", "--data", str(bad), "--model", "m", "--out", str(tmp_path / "t.jsonl")),
+        r"d\.jsonl:2: not valid JSON",
+    )
     good = tmp_path / "e.jsonl"
     good.write_text('{"text": "a", "label": 1}\n')
-    one_line_error(distill("generate", "--data", str(good), "--model", "m", "--out", str(tmp_path / "t.jsonl")),
-                   r"no prompt field found \(fields: text, label\)")
+    one_line_error(
+        distill(
+            "generate", "--data", str(good), "--model", "m", "--out", str(tmp_path / "t.jsonl")
+        ),
+        r"no prompt field found \(fields: text, label\)",
+    )
     assert not (tmp_path / "t.jsonl").exists()
 
 
 def test_unknown_recipe_key_and_template_placeholder(tmp_path):
     r = tmp_path / "r.yaml"
     r.write_text("data: builtin:arithmetic\nmodel: m\nconcurency: 3\n")
-    one_line_error(distill("generate", "--recipe", str(r), "--out", str(tmp_path / "t.jsonl")),
-                   r"unknown key 'concurency' \(did you mean 'concurrency'\?\)")
+    one_line_error(
+        distill("generate", "--recipe", str(r), "--out", str(tmp_path / "t.jsonl")),
+        r"unknown key 'concurency' \(did you mean 'concurrency'\?\)",
+    )
     t = tmp_path / "t.txt"
     t.write_text("Solve {problme}\n")
-    one_line_error(distill("generate", "--data", "builtin:arithmetic", "--template", str(t), "--model", "m",
-                           "--out", str(tmp_path / "t.jsonl")), r"placeholder '\{problme\}' has no value")
+    one_line_error(
+        distill(
+            "generate",
+            "--data",
+            "builtin:arithmetic",
+            "--template",
+            str(t),
+            "--model",
+            "m",
+            "--out",
+            str(tmp_path / "t.jsonl"),
+        ),
+        r"placeholder '\{problme\}' has no value",
+    )
 
 
 def test_missing_api_key_for_the_openai_default_url(tmp_path):
-    res = distill("generate", "--data", "builtin:arithmetic", "--limit", "1", "--model", "gpt-4o-mini",
-                  "--out", str(tmp_path / "t.jsonl"), env={"OPENAI_API_KEY": ""})
+    res = distill(
+        "generate",
+        "--data",
+        "builtin:arithmetic",
+        "--limit",
+        "1",
+        "--model",
+        "gpt-4o-mini",
+        "--out",
+        str(tmp_path / "t.jsonl"),
+        env={"OPENAI_API_KEY": ""},
+    )
     one_line_error(res, r"no API key: set \$OPENAI_API_KEY")
 
 
 def test_recipe_with_cli_override_runs(tmp_path, server):
     r = tmp_path / "r.yaml"
-    r.write_text(f"data: builtin:arithmetic\nlimit: 3\nteacher: openai\nmodel: fake-r1\nbase_url: {server.url}\nn: 1\n")
-    res = distill("generate", "--recipe", str(r), "--n", "2", "--out", str(tmp_path / "t.jsonl"), "--quiet")
+    r.write_text(
+        f"data: builtin:arithmetic\nlimit: 3\nteacher: openai\nmodel: fake-r1\nbase_url: {server.url}\nn: 1\n"
+    )
+    res = distill(
+        "generate", "--recipe", str(r), "--n", "2", "--out", str(tmp_path / "t.jsonl"), "--quiet"
+    )
     assert res.returncode == 0, res.stderr
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 6

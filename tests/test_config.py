@@ -12,7 +12,9 @@ def write(tmp_path, text):
 
 
 def test_cli_overrides_recipe_overrides_defaults(tmp_path):
-    r = write(tmp_path, "data: builtin:arithmetic\nmodel: m\nout: t.jsonl\nn: 4\ntemperature: 0.9\n")
+    r = write(
+        tmp_path, "data: builtin:arithmetic\nmodel: m\nout: t.jsonl\nn: 4\ntemperature: 0.9\n"
+    )
     cfg = load_config(GenerateConfig, "generate", r, {"n": 8, "temperature": None})
     assert cfg.n == 8  # CLI wins
     assert cfg.temperature == 0.9  # recipe wins over the default
@@ -21,7 +23,9 @@ def test_cli_overrides_recipe_overrides_defaults(tmp_path):
 
 def test_unknown_key_is_named_with_a_suggestion(tmp_path):
     r = write(tmp_path, "data: builtin:arithmetic\nmodel: m\nout: t.jsonl\ntemprature: 0.9\n")
-    with pytest.raises(DistillError, match=r"unknown key 'temprature' \(did you mean 'temperature'\?\)"):
+    with pytest.raises(
+        DistillError, match=r"unknown key 'temprature' \(did you mean 'temperature'\?\)"
+    ):
         load_config(GenerateConfig, "generate", r, {})
 
 
@@ -32,22 +36,30 @@ def test_bad_value_type_is_named(tmp_path):
 
 
 def test_sectioned_recipe_reads_its_own_stage(tmp_path):
-    r = write(tmp_path, "generate:\n  data: builtin:arithmetic\n  model: m\n  out: t.jsonl\ntrain:\n  anything: 1\n")
+    r = write(
+        tmp_path,
+        "generate:\n  data: builtin:arithmetic\n  model: m\n  out: t.jsonl\ntrain:\n  anything: 1\n",
+    )
     assert read_recipe(r, "generate")["model"] == "m"
     cfg = load_config(GenerateConfig, "generate", r, {})
     assert cfg.data == "builtin:arithmetic"
 
 
 def test_ensemble_entries_inherit_and_are_validated(tmp_path):
-    r = write(tmp_path, (
-        "data: builtin:arithmetic\nout: t.jsonl\nteacher: openai\nbase_url: http://x/v1\ntemperature: 0.7\n"
-        "teachers:\n  - model: a\n  - model: b\n    temperature: 0.2\n"
-    ))
+    r = write(
+        tmp_path,
+        (
+            "data: builtin:arithmetic\nout: t.jsonl\nteacher: openai\nbase_url: http://x/v1\ntemperature: 0.7\n"
+            "teachers:\n  - model: a\n  - model: b\n    temperature: 0.2\n"
+        ),
+    )
     cfg = load_config(GenerateConfig, "generate", r, {})
     a, b = cfg.resolved_teachers()
     assert (a.model, a.temperature, a.base_url) == ("a", 0.7, "http://x/v1")
     assert (b.model, b.temperature) == ("b", 0.2)
-    bad = write(tmp_path, "data: builtin:arithmetic\nout: t.jsonl\nteachers:\n  - model: a\n    temp: 1\n")
+    bad = write(
+        tmp_path, "data: builtin:arithmetic\nout: t.jsonl\nteachers:\n  - model: a\n    temp: 1\n"
+    )
     with pytest.raises(DistillError, match=r"teachers\[0\]: unknown key 'temp'"):
         load_config(GenerateConfig, "generate", bad, {})
 

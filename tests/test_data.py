@@ -30,7 +30,12 @@ def _safe_value(expr):
     def ev(node):
         if isinstance(node, ast.Constant):
             return Fraction(node.value)
-        ops = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
+        ops = {
+            ast.Add: lambda a, b: a + b,
+            ast.Sub: lambda a, b: a - b,
+            ast.Mult: lambda a, b: a * b,
+            ast.Div: lambda a, b: a / b,
+        }
         return ops[type(node.op)](ev(node.left), ev(node.right))
 
     return ev(ast.parse(expr, mode="eval").body)
@@ -38,34 +43,50 @@ def _safe_value(expr):
 
 def test_countdown_instances_are_solvable_by_their_reference():
     for row in countdown(n=50, seed=3):
-        used = sorted(int(t) for t in row["solution"].replace("(", " ").replace(")", " ").split() if t.isdigit())
+        used = sorted(
+            int(t)
+            for t in row["solution"].replace("(", " ").replace(")", " ").split()
+            if t.isdigit()
+        )
         assert used == sorted(row["numbers"])
         assert _safe_value(row["solution"]) == row["target"]
 
 
 @pytest.mark.parametrize("suffix", ["jsonl", "json", "csv", "parquet"])
 def test_local_files_with_field_mapping(tmp_path, suffix):
-    rows = [{"qid": f"q{i}", "question": f"What is {i} + 1?", "final": str(i + 1)} for i in range(3)]
+    rows = [
+        {"qid": f"q{i}", "question": f"What is {i} + 1?", "final": str(i + 1)} for i in range(3)
+    ]
     p = tmp_path / f"d.{suffix}"
     if suffix == "jsonl":
         p.write_text("".join(json.dumps(r) + "\n" for r in rows))
     elif suffix == "json":
         p.write_text(json.dumps(rows))
     elif suffix == "csv":
-        p.write_text("qid,question,final\n" + "".join(f"{r['qid']},{r['question']},{r['final']}\n" for r in rows))
+        p.write_text(
+            "qid,question,final\n"
+            + "".join(f"{r['qid']},{r['question']},{r['final']}\n" for r in rows)
+        )
     else:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         pq.write_table(pa.Table.from_pylist(rows), p)
-    got = list(load_rows(str(p), prompt_field="question", answer_field="final", id_field="qid", limit=2))
-    assert [(r.row_id, r.prompt, r.gold) for r in got] == [("q0", "What is 0 + 1?", "1"), ("q1", "What is 1 + 1?", "2")]
+    got = list(
+        load_rows(str(p), prompt_field="question", answer_field="final", id_field="qid", limit=2)
+    )
+    assert [(r.row_id, r.prompt, r.gold) for r in got] == [
+        ("q0", "What is 0 + 1?", "1"),
+        ("q1", "What is 1 + 1?", "2"),
+    ]
 
 
 def test_missing_prompt_field_lists_the_fields(tmp_path):
     p = tmp_path / "d.jsonl"
     p.write_text('{"text": "hi", "label": 1}\n')
-    with pytest.raises(DistillError, match=r"no prompt field found \(fields: text, label\); pass --prompt-field"):
+    with pytest.raises(
+        DistillError, match=r"no prompt field found \(fields: text, label\); pass --prompt-field"
+    ):
         list(load_rows(str(p)))
     with pytest.raises(DistillError, match=r"no field 'body' \(fields: text, label\)"):
         list(load_rows(str(p), prompt_field="body"))
@@ -83,5 +104,7 @@ def test_broken_jsonl_line_and_missing_file(tmp_path):
 def test_hub_dataset_offline_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(DistillError, match="could not load dataset 'nobody/no-such-set'.*local HF cache"):
+    with pytest.raises(
+        DistillError, match="could not load dataset 'nobody/no-such-set'.*local HF cache"
+    ):
         list(load_rows("nobody/no-such-set"))

@@ -4,7 +4,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -13,13 +12,33 @@ from distill.generate import GenerateConfig, run, summarize
 from distill.records import read_records
 from tests.fakeserver import FakeServer
 
-DESIGN_FIELDS = {"id", "prompt_id", "sample", "messages", "reasoning", "answer", "gold", "teacher",
-                 "finish_reason", "usage", "meta"}
+DESIGN_FIELDS = {
+    "id",
+    "prompt_id",
+    "sample",
+    "messages",
+    "reasoning",
+    "answer",
+    "gold",
+    "teacher",
+    "finish_reason",
+    "usage",
+    "meta",
+}
 
 
 def cfg(server, out, **kw):
-    base = dict(data="builtin:arithmetic", limit=10, teacher="openai", base_url=server.url, model="fake-r1",
-                n=2, concurrency=4, out=str(out), max_retries=3)
+    base = dict(
+        data="builtin:arithmetic",
+        limit=10,
+        teacher="openai",
+        base_url=server.url,
+        model="fake-r1",
+        n=2,
+        concurrency=4,
+        out=str(out),
+        max_retries=3,
+    )
     return GenerateConfig(**{**base, **kw})
 
 
@@ -34,9 +53,16 @@ def test_writes_design_records_and_rerun_sends_zero_requests(server, tmp_path):
     assert len(recs) == 20 and len({r["id"] for r in recs}) == 20
     r = recs[0]
     assert DESIGN_FIELDS <= set(r)
-    assert r["teacher"] == {"backend": "openai", "model": "fake-r1",
-                            "params": {"temperature": 0.6, "top_p": 0.95, "max_tokens": 4096, "seed": None}}
-    assert r["reasoning"].startswith("Let me compute") and "\\boxed{" in r["answer"] and r["think"] == "closed"
+    assert r["teacher"] == {
+        "backend": "openai",
+        "model": "fake-r1",
+        "params": {"temperature": 0.6, "top_p": 0.95, "max_tokens": 4096, "seed": None},
+    }
+    assert (
+        r["reasoning"].startswith("Let me compute")
+        and "\\boxed{" in r["answer"]
+        and r["think"] == "closed"
+    )
     assert r["messages"][0]["content"].endswith("within \\boxed{}.")
     assert r["gold"] == r["meta"]["answer"] and r["finish_reason"] == "stop"
     assert len(server.log) == 10 and all(req["n"] == 2 for req in server.log)  # n via the API
@@ -88,7 +114,9 @@ def test_reasoning_styles(style, tmp_path):
         out = tmp_path / "t.jsonl"
         run(cfg(s, out, limit=2, n=1), progress=False)
         r = records(out)[0]
-        assert r["reasoning"].startswith("Let me compute") and r["answer"].startswith("The answer is")
+        assert r["reasoning"].startswith("Let me compute") and r["answer"].startswith(
+            "The answer is"
+        )
         assert r["think"] == ("prefilled" if style == "prefilled" else "api")
     finally:
         s.stop()
@@ -111,7 +139,8 @@ def test_server_that_ignores_n_gets_separate_requests(tmp_path):
         run(cfg(s, out, limit=3, n=3, concurrency=1), progress=False)
         recs = records(out)
         assert sorted((r["prompt_id"], r["sample"]) for r in recs) == sorted(
-            (p, i) for p in {r["prompt_id"] for r in recs} for i in range(3))
+            (p, i) for p in {r["prompt_id"] for r in recs} for i in range(3)
+        )
     finally:
         s.stop()
 
@@ -148,10 +177,19 @@ def test_unreachable_base_url_is_a_clear_error_after_bounded_retries(tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    c = GenerateConfig(data="builtin:arithmetic", limit=2, teacher="openai", base_url=f"http://127.0.0.1:{port}/v1",
-                       model="m", out=str(tmp_path / "t.jsonl"), max_retries=1)
+    c = GenerateConfig(
+        data="builtin:arithmetic",
+        limit=2,
+        teacher="openai",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        model="m",
+        out=str(tmp_path / "t.jsonl"),
+        max_retries=1,
+    )
     t0 = time.monotonic()
-    with pytest.raises(DistillError, match=rf"cannot reach http://127.0.0.1:{port}/v1 after 1 retries"):
+    with pytest.raises(
+        DistillError, match=rf"cannot reach http://127.0.0.1:{port}/v1 after 1 retries"
+    ):
         run(c, progress=False)
     assert time.monotonic() - t0 < 20
 
@@ -173,7 +211,10 @@ def test_cost_from_prices(server, tmp_path):
     out = tmp_path / "t.jsonl"
     run(cfg(server, out, limit=4, n=1, price_input=1.0, price_output=2.0), progress=False)
     recs = records(out)
-    expect = sum(r["usage"]["prompt_tokens"] * 1.0 + r["usage"]["completion_tokens"] * 2.0 for r in recs) / 1e6
+    expect = (
+        sum(r["usage"]["prompt_tokens"] * 1.0 + r["usage"]["completion_tokens"] * 2.0 for r in recs)
+        / 1e6
+    )
     summary = json.loads((tmp_path / "t.summary.json").read_text())
     assert summary["this_run"]["cost_usd"] == pytest.approx(expect, rel=1e-6) and expect > 0
 
@@ -183,8 +224,16 @@ def test_ensemble_records_say_which_teacher_wrote_them(tmp_path):
     s2 = FakeServer(model="other", style="reasoning_content").start()
     try:
         out = tmp_path / "t.jsonl"
-        c = GenerateConfig(data="builtin:arithmetic", limit=3, n=1, out=str(out), teacher="openai", model="fake-r1",
-                           base_url=s.url, teachers=[{}, {"model": "other", "base_url": s2.url}])
+        c = GenerateConfig(
+            data="builtin:arithmetic",
+            limit=3,
+            n=1,
+            out=str(out),
+            teacher="openai",
+            model="fake-r1",
+            base_url=s.url,
+            teachers=[{}, {"model": "other", "base_url": s2.url}],
+        )
         run(c, progress=False)
         by = {}
         for r in records(out):
@@ -200,9 +249,29 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path):
     s = FakeServer(latency=0.05).start()
     try:
         out = tmp_path / "t.jsonl"
-        cmd = [sys.executable, "-m", "distill.cli", "generate", "--data", "builtin:arithmetic", "--limit", "100",
-               "--teacher", "openai", "--base-url", s.url, "--model", "fake-r1", "--n", "2",
-               "--concurrency", "4", "--out", str(out), "--quiet"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "distill.cli",
+            "generate",
+            "--data",
+            "builtin:arithmetic",
+            "--limit",
+            "100",
+            "--teacher",
+            "openai",
+            "--base-url",
+            s.url,
+            "--model",
+            "fake-r1",
+            "--n",
+            "2",
+            "--concurrency",
+            "4",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -229,8 +298,17 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path):
 
 def test_hf_teacher_end_to_end_on_a_tiny_model(tiny_qwen, tmp_path):
     out = tmp_path / "t.jsonl"
-    c = GenerateConfig(data="builtin:arithmetic", limit=3, n=2, teacher="hf", model=str(tiny_qwen),
-                       max_tokens=6, batch_size=4, out=str(out), seed=0)
+    c = GenerateConfig(
+        data="builtin:arithmetic",
+        limit=3,
+        n=2,
+        teacher="hf",
+        model=str(tiny_qwen),
+        max_tokens=6,
+        batch_size=4,
+        out=str(out),
+        seed=0,
+    )
     run(c, progress=False)
     recs = records(out)
     assert len(recs) == 6 and {r["sample"] for r in recs} == {0, 1}
@@ -249,6 +327,8 @@ def test_vllm_teacher_without_vllm_is_a_clear_error(tmp_path):
         pytest.skip("vllm is installed")
     except ImportError:
         pass
-    c = GenerateConfig(data="builtin:arithmetic", limit=1, teacher="vllm", model="m", out=str(tmp_path / "t.jsonl"))
+    c = GenerateConfig(
+        data="builtin:arithmetic", limit=1, teacher="vllm", model="m", out=str(tmp_path / "t.jsonl")
+    )
     with pytest.raises(DistillError, match=r"pip install 'distill\[vllm\]'"):
         run(c, progress=False)

@@ -6,7 +6,11 @@ from distill.reasoning import split
 @pytest.mark.parametrize(
     "text, api, expected",
     [
-        ("<think>\n2+2 is 4\n</think>\n\nThe answer is 4.", None, ("2+2 is 4", "The answer is 4.", "closed")),
+        (
+            "<think>\n2+2 is 4\n</think>\n\nThe answer is 4.",
+            None,
+            ("2+2 is 4", "The answer is 4.", "closed"),
+        ),
         # The chat template pre-filled <think>, so the model's text starts inside it.
         ("2+2 is 4\n</think>\n\n4", None, ("2+2 is 4", "4", "prefilled")),
         # Truncated mid-thought: all of it is reasoning, no answer.

@@ -11,7 +11,9 @@ PARAMS = {"temperature": 0.6, "top_p": 0.95, "max_tokens": 100, "seed": None}
 
 def test_torn_last_line_is_skipped_and_cut_before_next_append(tmp_path):
     p = tmp_path / "t.jsonl"
-    p.write_text(json.dumps({"id": "a"}) + "\n" + json.dumps({"id": "b"}) + "\n" + '{"id": "c", "ans')
+    p.write_text(
+        json.dumps({"id": "a"}) + "\n" + json.dumps({"id": "b"}) + "\n" + '{"id": "c", "ans'
+    )
     assert [r["id"] for r in read_records(p)] == ["a", "b"]
     with RecordWriter(p) as w:
         w.write({"id": "d"})
@@ -41,6 +43,8 @@ def test_sample_id_changes_with_output_changing_params_only():
     assert base != sample_id("p1", "m", {**PARAMS, "max_tokens": 200}, 0, MSGS)
     assert base != sample_id("p1", "m", PARAMS, 1, MSGS)
     assert base != sample_id("p1", "other-model", PARAMS, 0, MSGS)
-    assert base != sample_id("p1", "m", PARAMS, 0, [{"role": "user", "content": "changed template"}])
+    assert base != sample_id(
+        "p1", "m", PARAMS, 0, [{"role": "user", "content": "changed template"}]
+    )
     # Knobs that do not change outputs are not part of the id.
     assert base == sample_id("p1", "m", {**PARAMS, "concurrency": 128, "max_retries": 9}, 0, MSGS)

@@ -7,7 +7,10 @@ from distill.templates import load_template
 def test_r1_template_keeps_latex_braces_literal():
     t = load_template("r1-math")
     text = t.render({"prompt": "What is 2 + 2?"})
-    assert text == "What is 2 + 2?\nPlease reason step by step, and put your final answer within \\boxed{}."
+    assert (
+        text
+        == "What is 2 + 2?\nPlease reason step by step, and put your final answer within \\boxed{}."
+    )
     assert t.placeholders == ["prompt"]
 
 
@@ -17,8 +20,13 @@ def test_alpaca_templates_use_instruction_and_input():
 
 
 def test_missing_placeholder_value_is_a_clear_error():
-    with pytest.raises(DistillError, match=r"placeholder '\{input\}' has no value in data\.jsonl row 3 \(fields: instruction"):
-        load_template("alpaca").render({"instruction": "Add.", "prompt": "x"}, where="data.jsonl row 3")
+    with pytest.raises(
+        DistillError,
+        match=r"placeholder '\{input\}' has no value in data\.jsonl row 3 \(fields: instruction",
+    ):
+        load_template("alpaca").render(
+            {"instruction": "Add.", "prompt": "x"}, where="data.jsonl row 3"
+        )
 
 
 def test_unknown_template_lists_the_built_in_ones():

@@ -18,8 +18,27 @@ LLAMA3 = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
 )
 FAMILIES = {
-    "qwen2": dict(template=CHATML, specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>"], eos="<|im_end|>", pad="<|endoftext|>", bos=None),
-    "llama": dict(template=LLAMA3, specials=["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|pad|>"], eos="<|eot_id|>", pad="<|pad|>", bos="<|begin_of_text|>"),
+    "qwen2": dict(
+        template=CHATML,
+        specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        eos="<|im_end|>",
+        pad="<|endoftext|>",
+        bos=None,
+    ),
+    "llama": dict(
+        template=LLAMA3,
+        specials=[
+            "<|begin_of_text|>",
+            "<|end_of_text|>",
+            "<|start_header_id|>",
+            "<|end_header_id|>",
+            "<|eot_id|>",
+            "<|pad|>",
+        ],
+        eos="<|eot_id|>",
+        pad="<|pad|>",
+        bos="<|begin_of_text|>",
+    ),
 }
 CORPUS = [
     "What is 12 + 34? Please reason step by step, and put your final answer within \\boxed{}.",
@@ -39,12 +58,15 @@ def make_tokenizer(family: str = "qwen2"):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=spec["specials"] + ["<think>", "</think>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=400,
+        special_tokens=spec["specials"] + ["<think>", "</think>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(CORPUS * 20, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=spec["eos"], pad_token=spec["pad"],
-                                   bos_token=spec["bos"])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=spec["eos"], pad_token=spec["pad"], bos_token=spec["bos"]
+    )
     fast.chat_template = spec["template"]
     return fast
 
@@ -55,10 +77,23 @@ def make_tiny_model(path: str | Path, family: str = "qwen2", seed: int = 0) -> P
 
     torch.manual_seed(seed)
     tok = make_tokenizer(family)
-    common = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                  eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
-    config = Qwen2Config(**common) if family == "qwen2" else LlamaConfig(bos_token_id=tok.bos_token_id, **common)
+    common = dict(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    config = (
+        Qwen2Config(**common)
+        if family == "qwen2"
+        else LlamaConfig(bos_token_id=tok.bos_token_id, **common)
+    )
     model = AutoModelForCausalLM.from_config(config)
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id

@@ -68,5 +68,13 @@ class HFTeacher:
                 finish = "stop" if cut is not None else "length"
                 kept = tokens[:cut] if cut is not None else tokens
                 text = self.tok.decode(kept, skip_special_tokens=True)
-                sink.done(job, s, Completion(text=text, finish_reason=finish, prompt_tokens=int(plen),
-                                             completion_tokens=len(kept) + (cut is not None)))
+                sink.done(
+                    job,
+                    s,
+                    Completion(
+                        text=text,
+                        finish_reason=finish,
+                        prompt_tokens=int(plen),
+                        completion_tokens=len(kept) + (cut is not None),
+                    ),
+                )

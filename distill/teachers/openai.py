@@ -51,6 +51,29 @@ def resolve_api_key(env_name: str, base_url: str | None) -> str:
     raise DistillError(f"no API key: set ${env_name} (or pass --api-key-env NAME)")
 
 
+_CONNECT_ERRORS = {
+    "ConnectError",
+    "ConnectTimeout",
+    "ClientConnectorError",
+    "ClientConnectorDNSError",
+}
+
+
+def _connect_failure(exc: BaseException) -> str | None:
+    """The name of a connect-phase error in `exc`'s chain, if any.
+
+    The aiohttp transport reports a refused connection as a ConnectTimeout (so openai raises
+    APITimeoutError); a connect failure after every retry means the server is unreachable,
+    while a read timeout is one slow reply.
+    """
+    found, seen = None, exc
+    while seen is not None:  # the deepest one names the real cause
+        if type(seen).__name__ in _CONNECT_ERRORS:
+            found = type(seen).__name__
+        seen = seen.__cause__ or seen.__context__
+    return found
+
+
 def _scrub(text: str, secret: str) -> str:
     if secret and secret != "EMPTY":
         text = text.replace(secret, "***")
@@ -73,13 +96,26 @@ class OpenAITeacher:
 
         cfg = self.cfg
         conc = max(1, cfg.concurrency)
-        # The client's own connection pool (1000 connections) is larger than any sane
-        # concurrency; the worker count below is what bounds requests in flight.
+        try:  # the HTTP library the openai client itself uses (httpx2 from openai 3 on)
+            import httpx2 as httpx
+        except ImportError:
+            import httpx
+        # Pool sized to the workers (the default keeps 100 idle connections, so at higher
+        # concurrency they were closed and reopened all the time). The aiohttp transport is
+        # the openai client's own option "for improved concurrency performance": with httpx's
+        # pool, ~1 ms of CPU per reply made 128 replies arriving together wait on each other
+        # (0.78 of ideal throughput vs >= 0.9; benchmarks/bench_generate.py).
+        limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+        try:
+            http_client = openai.DefaultAioHttpClient(limits=limits)
+        except RuntimeError:  # openai installed without its aiohttp extra
+            http_client = openai.DefaultAsyncHttpxClient(limits=limits)
         client = openai.AsyncOpenAI(
             api_key=self.api_key,
             base_url=self.base_url,
             max_retries=cfg.max_retries,
             timeout=cfg.request_timeout,
+            http_client=http_client,
         )
         self._rpm = Pacer(cfg.rpm) if cfg.rpm else None
         self._tpm = Pacer(cfg.tpm) if cfg.tpm else None
@@ -137,7 +173,11 @@ class OpenAITeacher:
             kwargs["seed"] = cfg.seed + samples[0]
         self.requests += 1
         try:
-            resp = await client.chat.completions.create(**kwargs)
+            # The client's documented low-level call: same retries, timeouts and error types
+            # as chat.completions.create, without its per-request body transform and response
+            # model building, which cost ~1 ms CPU per request and capped throughput near
+            # 500 req/s on one core (benchmarks/bench_generate.py).
+            resp = await client.post("/chat/completions", body=kwargs, cast_to=object)
         except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
             raise DistillError(
                 f"{self.base_url}: HTTP {e.status_code} (not retried): the key in "
@@ -148,22 +188,30 @@ class OpenAITeacher:
                 f"{self.base_url}: HTTP 404 (not retried): model '{cfg.model}' or the endpoint "
                 f"was not found: {_scrub(str(e.message), self.api_key)}"
             ) from None
-        except openai.APITimeoutError:
+        except openai.APITimeoutError as e:
+            if cause := _connect_failure(e):
+                raise DistillError(
+                    f"cannot reach {self.base_url} after {cfg.max_retries} retries ({cause}); check --base-url"
+                ) from None
             for s in samples:
-                sink.failed(job, s, f"timed out after {cfg.request_timeout:g}s x {cfg.max_retries + 1} tries")
+                sink.failed(
+                    job,
+                    s,
+                    f"timed out after {cfg.request_timeout:g}s x {cfg.max_retries + 1} tries",
+                )
             return
         except openai.APIConnectionError as e:
+            cause = _connect_failure(e) or type(e.__cause__ or e).__name__
             raise DistillError(
-                f"cannot reach {self.base_url} after {cfg.max_retries} retries "
-                f"({type(e.__cause__ or e).__name__}); check --base-url"
+                f"cannot reach {self.base_url} after {cfg.max_retries} retries ({cause}); check --base-url"
             ) from None
         except openai.APIStatusError as e:  # 400/422 (this prompt), 429/5xx after all retries
             why = f"HTTP {e.status_code}: {_scrub(str(e.message), self.api_key)}"
             for s in samples:
                 sink.failed(job, s, why)
             return
-        if self._tpm and resp.usage:
-            self._tpm.adjust(resp.usage.total_tokens - est)
+        if self._tpm and resp.get("usage"):
+            self._tpm.adjust(resp["usage"].get("total_tokens", 0) - est)
         got = self._emit(job, samples, resp, sink)
         if got < len(samples):
             # The server ignored `n` (some do): ask for the rest one by one, now and from now on.
@@ -171,17 +219,16 @@ class OpenAITeacher:
             for s in samples[got:]:
                 await self._request(client, job, [s], sink)
 
-    def _emit(self, job: Job, samples: list[int], resp: Any, sink: Sink) -> int:
-        choices = sorted(resp.choices, key=lambda c: c.index)[: len(samples)]
-        usage = resp.usage
+    def _emit(self, job: Job, samples: list[int], resp: dict[str, Any], sink: Sink) -> int:
+        choices = sorted(resp.get("choices") or [], key=lambda c: c.get("index", 0))[: len(samples)]
+        usage = resp.get("usage") or {}
         n = len(choices)
-        details = getattr(usage, "completion_tokens_details", None) if usage else None
-        reasoning_total = getattr(details, "reasoning_tokens", None) if details else None
-        total_chars = sum(len(c.message.content or "") for c in choices) or 1
+        reasoning_total = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
+        total_chars = sum(len((c.get("message") or {}).get("content") or "") for c in choices) or 1
         for s, choice in zip(samples, choices):
-            msg = choice.message
-            content = msg.content or ""
-            reasoning = getattr(msg, "reasoning_content", None) or getattr(msg, "reasoning", None)
+            msg = choice.get("message") or {}
+            content = msg.get("content") or ""
+            reasoning = msg.get("reasoning_content") or msg.get("reasoning")
             # Usage is per request; with n>1 split completion tokens by text length and
             # remember the share so cost counts the shared prompt once.
             share = len(content) / total_chars if n > 1 else 1.0
@@ -192,9 +239,9 @@ class OpenAITeacher:
                 Completion(
                     text=content,
                     reasoning=reasoning if isinstance(reasoning, str) else None,
-                    finish_reason=choice.finish_reason or "unknown",
-                    prompt_tokens=usage.prompt_tokens if usage else 0,
-                    completion_tokens=round((usage.completion_tokens if usage else 0) * share),
+                    finish_reason=choice.get("finish_reason") or "unknown",
+                    prompt_tokens=usage.get("prompt_tokens") or 0,
+                    completion_tokens=round((usage.get("completion_tokens") or 0) * share),
                     reasoning_tokens=round(reasoning_total * share) if reasoning_total else None,
                     extra=extra,
                 ),

@@ -48,7 +48,9 @@ class VLLMTeacher:
 
     def _params(self, n: int) -> Any:
         cfg = self.cfg
-        kwargs: dict[str, Any] = dict(n=n, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens)
+        kwargs: dict[str, Any] = dict(
+            n=n, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens
+        )
         if cfg.logprobs is not None:
             kwargs["logprobs"] = cfg.logprobs
         return self.vllm.SamplingParams(**kwargs)
@@ -68,7 +70,17 @@ class VLLMTeacher:
                     extra: dict[str, Any] = {}
                     if o.logprobs:
                         extra["logprobs"] = [
-                            {str(tid): lp.logprob for tid, lp in step.items()} for step in o.logprobs
+                            {str(tid): lp.logprob for tid, lp in step.items()}
+                            for step in o.logprobs
                         ]
-                    sink.done(job, s, Completion(text=o.text, finish_reason=o.finish_reason or "unknown",
-                                                 prompt_tokens=plen, completion_tokens=len(o.token_ids), extra=extra))
+                    sink.done(
+                        job,
+                        s,
+                        Completion(
+                            text=o.text,
+                            finish_reason=o.finish_reason or "unknown",
+                            prompt_tokens=plen,
+                            completion_tokens=len(o.token_ids),
+                            extra=extra,
+                        ),
+                    )
