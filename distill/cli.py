@@ -156,5 +156,90 @@ def generate(
     _run(go)
 
 
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value is not None else None
+
+
+@app.command("filter")
+def filter_(
+    traces: str | None = typer.Argument(None, help="traces.jsonl from `distill generate`."),
+    recipe: Path | None = RecipeOpt,
+    out: str | None = typer.Option(None, help="Kept traces (JSONL)."),
+    rejects: str | None = typer.Option(
+        None, help="Rejected traces with reject_reason (default: <out>.rejects.jsonl)."
+    ),
+    report: str | None = typer.Option(
+        None, help="Report JSON (default: <out>.report.json; a PNG beside it)."
+    ),
+    verify: str | None = typer.Option(
+        None, help="none | math | choice | exact | code | countdown | majority."
+    ),
+    verify_timeout: int | None = typer.Option(
+        None, help="Seconds per item (math parse/verify; code per test)."
+    ),
+    min_agreement: float | None = typer.Option(
+        None, help="majority: share of samples that must agree (default 0.5)."
+    ),
+    keep_unverifiable: bool | None = typer.Option(
+        None,
+        "--keep-unverifiable/--drop-unverifiable",
+        help="Keep traces whose gold does not parse.",
+    ),
+    dedup: str | None = typer.Option(
+        None, help="none | exact | near (MinHash LSH; includes exact)."
+    ),
+    dedup_threshold: float | None = typer.Option(
+        None, help="Jaccard similarity for near-duplicates (default 0.8)."
+    ),
+    shingle_size: int | None = typer.Option(None, help="Words per MinHash shingle (default 5)."),
+    dedup_prompts: bool | None = typer.Option(
+        None, "--dedup-prompts/--no-dedup-prompts", help="Also drop duplicate prompts."
+    ),
+    checks: str | None = typer.Option(
+        None,
+        help="Comma list of checks to run (default: truncated,think_tags,empty,length,language_mix,repetition; + long_paragraph,code_block for math).",
+    ),
+    skip_checks: str | None = typer.Option(None, help="Comma list of checks to switch off."),
+    min_tokens: int | None = typer.Option(None, help="Drop traces shorter than this."),
+    max_tokens: int | None = typer.Option(None, help="Drop traces longer than this."),
+    tokenizer: str | None = typer.Option(
+        None, help="Student tokenizer for token counts (default ~4 chars/token)."
+    ),
+    decontam: list[str] | None = typer.Option(
+        None,
+        help="Benchmark file or hub dataset (name@split) to decontaminate against; repeatable.",
+    ),
+    decontam_ngram: int | None = typer.Option(
+        None, help="Word n-gram size for decontamination (default 8)."
+    ),
+    select: str | None = typer.Option(
+        None, help="all | first | shortest: which passing traces per prompt to keep."
+    ),
+    max_per_prompt: int | None = typer.Option(None, help="Keep at most k traces per prompt."),
+    min_pass_rate: float | None = typer.Option(
+        None, help="Drop prompts the teacher solves less often than this."
+    ),
+    max_pass_rate: float | None = typer.Option(
+        None, help="Drop prompts the teacher solves more often than this (0.99: always-solved)."
+    ),
+    num_proc: int | None = typer.Option(None, help="Worker processes for checks and verification."),
+    quiet: bool = typer.Option(False, "--quiet", help="No report table."),
+) -> None:
+    """Dedup, verify, check, decontaminate and select traces; write kept, rejects and a report."""
+    overrides = {k: v for k, v in locals().items() if k not in ("recipe", "quiet", "traces")}
+    overrides["input"] = traces
+    overrides["checks"] = _csv(checks)
+    overrides["skip_checks"] = _csv(skip_checks)
+
+    def go() -> None:
+        from distill.config import load_config
+        from distill.filter import FilterConfig, run
+
+        cfg = load_config(FilterConfig, "filter", recipe, overrides)
+        run(cfg, quiet=quiet)
+
+    _run(go)
+
+
 if __name__ == "__main__":
     app()

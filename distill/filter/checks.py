@@ -1,0 +1,134 @@
+"""Quality checks on one trace: each returns None (pass) or a short reason.
+
+    distill filter t.jsonl --out kept.jsonl --checks truncated,think_tags,empty,repetition
+
+R1's distillation data dropped truncated, mixed-language, looping and (for math) long-paragraph
+and code-block chains; these are those filters, each switchable by name.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class CheckContext:
+    min_tokens: int = 0
+    max_tokens: int | None = None
+    max_script_mix: float = 0.02  # share of letters in a script other than the prompt's
+    repetition_ngram: int = 10
+    max_repetition: float = 0.3  # share of n-grams that repeat an earlier one
+    max_paragraph_chars: int = 3000
+    tokenizer: Any = None  # student tokenizer for length bounds; else ~4 chars per token
+
+
+def _text(rec: dict[str, Any]) -> str:
+    return (rec.get("reasoning") or "") + "\n" + (rec.get("answer") or "")
+
+
+def truncated(rec: dict[str, Any], ctx: CheckContext) -> str | None:
+    return "truncated" if rec.get("finish_reason") == "length" else None
+
+
+def think_tags(rec: dict[str, Any], ctx: CheckContext) -> str | None:
+    if rec.get("think") == "unclosed":
+        return "unclosed_think"
+    body = _text(rec)
+    if "<think>" in body or "</think>" in body:
+        return "duplicated_think"
+    return None
+
+
+def missing_reasoning(rec: dict[str, Any], ctx: CheckContext) -> str | None:
+    return "missing_reasoning" if rec.get("reasoning") is None else None
+
+
+def empty(rec: dict[str, Any], ctx: CheckContext) -> str | None:
+    if not (rec.get("answer") or "").strip():
+        return "empty_answer"
+    if rec.get("reasoning") is not None and not rec["reasoning"].strip():
+        return "empty_reasoning"
+    return None
+
+
+def count_tokens(text: str, ctx: CheckContext) -> int:
+    if ctx.tokenizer is not None:
+        return len(ctx.tokenizer(text, add_special_tokens=False)["input_ids"])
+    return (len(text) + 3) // 4
+
+
+def length(rec: dict[str, Any], ctx: CheckContext) -> str | None:
+    n = count_tokens(_text(rec), ctx)
+    if n < ctx.min_tokens:
+        return "too_short"
+    if ctx.max_tokens is not None and n > ctx.max_tokens:
+        return "too_long"
+    return None
+
+
+def _script(ch: str) -> str | None:
+    if not ch.isalpha():
+        return None
+    try:
+        name = unicodedata.name(ch)
+    except ValueError:
+        return None
+    first = name.split()[0]
+    return {"CJK": "Han", "HIRAGANA": "Kana", "KATAKANA": "Kana", "HANGUL": "Hangul"}.get(
+        first, first
+    )
+
+
+def script_counts(text: str) -> Counter:
+    return Counter(s for s in map(_script, text) if s)
+
+
+def language_mix(rec: dict[str, Any], ctx: CheckContext) -> str | None:
+    prompt = " ".join(m.get("content", "") for m in rec.get("messages") or [])
+    pc = script_counts(prompt)
+    if not pc:
+        return None
+    allowed = {s for s, n in pc.items() if n >= 0.1 * sum(pc.values())}
+    allowed.add("LATIN")  # math notation, code and variable names are Latin everywhere
+    tc = script_counts(_text(rec))
+    total = sum(tc.values())
+    other = sum(n for s, n in tc.items() if s not in allowed)
+    return "language_mix" if total and other / total > ctx.max_script_mix else None
+
+
+def repetition(rec: dict[str, Any], ctx: CheckContext) -> str | None:
+    words = _text(rec).split()
+    n = ctx.repetition_ngram
+    if len(words) < 4 * n:
+        return None
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    repeated = len(grams) - len(set(grams))
+    return "repetition" if repeated / len(grams) > ctx.max_repetition else None
+
+
+def long_paragraph(rec: dict[str, Any], ctx: CheckContext) -> str | None:
+    longest = max((len(p) for p in _text(rec).split("\n\n")), default=0)
+    return "long_paragraph" if longest > ctx.max_paragraph_chars else None
+
+
+def code_block(rec: dict[str, Any], ctx: CheckContext) -> str | None:
+    return "code_block" if "```" in _text(rec) else None
+
+
+CHECKS: dict[str, Callable[[dict[str, Any], CheckContext], str | None]] = {
+    "truncated": truncated,
+    "think_tags": think_tags,
+    "missing_reasoning": missing_reasoning,
+    "empty": empty,
+    "length": length,
+    "language_mix": language_mix,
+    "repetition": repetition,
+    "long_paragraph": long_paragraph,
+    "code_block": code_block,
+}
+DEFAULT_CHECKS = ["truncated", "think_tags", "empty", "length", "language_mix", "repetition"]
+MATH_CHECKS = ["long_paragraph", "code_block"]  # R1's extra filters for math traces

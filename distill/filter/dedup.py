@@ -1,0 +1,74 @@
+"""Exact and near-duplicate detection.
+
+Exact: the text after unicode NFKC, case folding and whitespace collapsing. Near: MinHash over
+word n-gram shingles (datasketch, vectorised `update_batch`) with LSH banding; an LSH candidate
+counts only if its estimated Jaccard similarity reaches the threshold, so banding never rejects
+on its own. Callers insert in preference order (verified-correct first), which is what makes
+the surviving copy deterministic and a correct one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+import numpy as np
+
+_WS = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    return _WS.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def exact_key(text: str) -> bytes:
+    return hashlib.blake2b(normalize(text).encode(), digest_size=12).digest()
+
+
+def _bands(num_perm: int, threshold: float) -> tuple[int, int]:
+    """(bands, rows) whose S-curve threshold (1/b)^(1/r) is closest to `threshold`."""
+    best = (1, num_perm)
+    for b in range(1, num_perm + 1):
+        if num_perm % b:
+            continue
+        r = num_perm // b
+        if abs((1 / b) ** (1 / r) - threshold) < abs((1 / best[0]) ** (1 / best[1]) - threshold):
+            best = (b, r)
+    return best
+
+
+def signature(text: str, shingle: int = 5, num_perm: int = 64) -> np.ndarray:
+    from datasketch import MinHash
+
+    words = normalize(text).split()
+    grams = [" ".join(words[i : i + shingle]) for i in range(max(1, len(words) - shingle + 1))]
+    m = MinHash(num_perm=num_perm, seed=1)
+    m.update_batch([g.encode() for g in grams])
+    return m.hashvalues.astype(np.uint32)
+
+
+class NearDupIndex:
+    """LSH over MinHash signatures of kept texts; `add` says whether a near copy was kept."""
+
+    def __init__(self, threshold: float = 0.8, num_perm: int = 64):
+        self.threshold = threshold
+        self.b, self.r = _bands(num_perm, threshold)
+        self.tables: list[dict[bytes, int]] = [{} for _ in range(self.b)]
+        self.sigs: list[np.ndarray] = []
+
+    def add(self, sig: np.ndarray) -> int | None:
+        """Index of the kept near-duplicate, or None (then `sig` is kept and indexed)."""
+        keys = [sig[i * self.r : (i + 1) * self.r].tobytes() for i in range(self.b)]
+        seen: set[int] = set()
+        for table, key in zip(self.tables, keys):
+            j = table.get(key)
+            if j is not None and j not in seen:
+                seen.add(j)
+                if float(np.mean(self.sigs[j] == sig)) >= self.threshold:
+                    return j
+        idx = len(self.sigs)
+        self.sigs.append(sig)
+        for table, key in zip(self.tables, keys):
+            table.setdefault(key, idx)
+        return None

@@ -1,0 +1,193 @@
+"""Verifiers: is a trace's final answer right? Only the answer after the reasoning is judged,
+so a `\\boxed{}` the model tried inside its chain of thought never counts.
+
+    python -c "from distill.filter.verify import verify_math; print(verify_math('So \\\\boxed{1/2}.', '0.5'))"
+
+Verdicts: correct | wrong | no_answer (nothing extractable) | unverifiable (the gold itself
+does not parse, or the check could not run). Never "correct" by default.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import unicodedata
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+
+CORRECT, WRONG, NO_ANSWER, UNVERIFIABLE = "correct", "wrong", "no_answer", "unverifiable"
+
+
+# ----------------------------------------------------------------------------- extraction
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} (or \\fbox{...}), nested braces included."""
+    best = None
+    for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            best = text[m.end() : i - 1]
+    return best
+
+
+def normalize_text(s: str) -> str:
+    s = unicodedata.normalize("NFKC", s).strip().lower()
+    s = re.sub(r"\s+", " ", s)
+    return s.rstrip(".").strip()
+
+
+_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)$")
+
+
+def _plain_number(s: str) -> Fraction | None:
+    s = (
+        s.strip().replace(",", "")
+        if re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?", s.strip())
+        else s.strip()
+    )
+    s = s.strip("$ ")
+    return Fraction(s) if _NUMBER.match(s) else None
+
+
+# ----------------------------------------------------------------------------- math
+
+
+@lru_cache(maxsize=65536)
+def _parse(text: str, timeout: int) -> tuple:
+    from math_verify import parse
+
+    return tuple(parse(text, parsing_timeout=timeout))
+
+
+def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
+    """math-verify of the final answer against the gold (gold first: the order matters)."""
+    if gold is None or not str(gold).strip():
+        return UNVERIFIABLE
+    gold = str(gold)
+    boxed = last_boxed(answer or "")
+    if boxed is None and not (answer or "").strip():
+        return NO_ANSWER
+    # Fast path, same verdict math-verify gives: both sides plain numbers.
+    g_num = _plain_number(last_boxed(gold) or gold)
+    p_num = _plain_number(boxed) if boxed is not None else None
+    if g_num is not None and p_num is not None:
+        return CORRECT if g_num == p_num else WRONG
+    from math_verify import verify
+
+    gold_text = gold if ("$" in gold or "\\boxed" in gold) else f"${gold}$"
+    g = _parse(gold_text, timeout)
+    if not g:
+        return UNVERIFIABLE  # an unparseable gold must never make a trace "correct"
+    p = _parse(f"\\boxed{{{boxed}}}" if boxed is not None else answer, timeout)
+    if not p:
+        return NO_ANSWER
+    try:
+        ok = verify(list(g), list(p), timeout_seconds=timeout)
+    except Exception:  # noqa: BLE001 - sympy can raise anything on odd input
+        return UNVERIFIABLE
+    return CORRECT if ok else WRONG
+
+
+def math_answer_key(answer: str, timeout: int = 5) -> str | None:
+    """A canonical form of the final answer, for majority voting."""
+    boxed = last_boxed(answer or "")
+    text = boxed if boxed is not None else answer
+    if not text or not text.strip():
+        return None
+    num = _plain_number(text)
+    if num is not None:
+        return str(num)
+    parsed = _parse(f"\\boxed{{{boxed}}}" if boxed is not None else text, timeout)
+    return str(parsed[0]) if parsed else normalize_text(text)
+
+
+# ----------------------------------------------------------------------------- choice, exact
+
+_CHOICE_PATTERNS = [
+    r"\\boxed\{\s*\(?([A-E])\)?\s*\}",
+    r"answer\s*(?:is|:)?\s*[:\s]*\(?\**([A-E])\**\)?(?![A-Za-z])",
+    r"^\s*\(?([A-E])\)?[.):]?\s*$",
+]
+
+
+def extract_choice(answer: str) -> str | None:
+    for pat in _CHOICE_PATTERNS:
+        found = re.findall(pat, answer or "", flags=re.IGNORECASE | re.MULTILINE)
+        if found:
+            return found[-1].upper()
+    return None
+
+
+def verify_choice(answer: str, gold: str | None) -> str:
+    if gold is None or not re.fullmatch(r"\s*\(?[A-Ea-e]\)?\s*", str(gold)):
+        return UNVERIFIABLE
+    got = extract_choice(answer)
+    if got is None:
+        return NO_ANSWER
+    return CORRECT if got == str(gold).strip(" ()").upper() else WRONG
+
+
+def verify_exact(answer: str, gold: str | None) -> str:
+    if gold is None:
+        return UNVERIFIABLE
+    boxed = last_boxed(answer or "")
+    text = boxed if boxed is not None else answer
+    if not text or not text.strip():
+        return NO_ANSWER
+    return CORRECT if normalize_text(text) == normalize_text(str(gold)) else WRONG
+
+
+# ----------------------------------------------------------------------------- countdown
+
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_BINOPS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+}
+
+
+def _countdown_value(node: ast.AST, used: list[int]) -> Fraction:
+    """Evaluate + - * / over integer literals; anything else is refused (never `eval`)."""
+    if isinstance(node, ast.Expression):
+        return _countdown_value(node.body, used)
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int)
+        and not isinstance(node.value, bool)
+    ):
+        used.append(node.value)
+        return Fraction(node.value)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        left, right = _countdown_value(node.left, used), _countdown_value(node.right, used)
+        if isinstance(node.op, ast.Div) and right == 0:
+            raise ZeroDivisionError
+        return _BINOPS[type(node.op)](left, right)
+    raise ValueError(f"not allowed: {type(node).__name__}")
+
+
+def verify_countdown(answer: str, numbers: list[int] | None, target: Any) -> str:
+    if not numbers or target is None:
+        return UNVERIFIABLE
+    tags = _ANSWER_TAG.findall(answer or "")
+    expr = tags[-1] if tags else last_boxed(answer or "")
+    if expr is None:
+        return NO_ANSWER
+    expr = expr.replace("×", "*").replace("÷", "/").replace("\\times", "*").replace("\\div", "/")
+    expr = expr.split("=")[0].strip()
+    if len(expr) > 200:
+        return WRONG
+    try:
+        used: list[int] = []
+        value = _countdown_value(ast.parse(expr, mode="eval"), used)
+    except (SyntaxError, ValueError, ZeroDivisionError, RecursionError):
+        return WRONG
+    if sorted(used) != sorted(int(x) for x in numbers):
+        return WRONG
+    return CORRECT if value == Fraction(int(target)) else WRONG
