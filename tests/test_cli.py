@@ -132,3 +132,69 @@ def test_recipe_with_cli_override_runs(tmp_path, server):
     )
     assert res.returncode == 0, res.stderr
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 6
+
+
+def test_filter_bad_input_is_one_line(tmp_path):
+    t = tmp_path / "t.jsonl"
+    t.write_text(
+        '{"id": "a", "prompt_id": "p", "messages": [], "answer": "x", "gold": null}\n{"id": "b"}\n'
+    )
+    one_line_error(
+        distill("filter", str(t), "--out", str(tmp_path / "k.jsonl")),
+        r"t\.jsonl:2: not a trace record: missing field 'prompt_id'",
+    )
+    t.write_text('{"id": "a", "prompt_id": "p", "messages": [], "answer": "x", "gold": null}\n')
+    one_line_error(
+        distill("filter", str(t), "--out", str(tmp_path / "k.jsonl"), "--verify", "math"),
+        r"no gold answer for --verify math; use --verify majority",
+    )
+    one_line_error(
+        distill("filter", str(t), "--out", str(tmp_path / "k.jsonl"), "--checks", "truncated,nope"),
+        r"unknown check 'nope'",
+    )
+    one_line_error(
+        distill("filter", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "k.jsonl")),
+        r"traces file not found",
+    )
+    assert not (tmp_path / "k.jsonl").exists()
+
+
+def test_generate_then_filter_on_builtin_arithmetic(tmp_path, server):
+    t = tmp_path / "t.jsonl"
+    res = distill(
+        "generate",
+        "--data",
+        "builtin:arithmetic",
+        "--limit",
+        "50",
+        "--teacher",
+        "openai",
+        "--base-url",
+        server.url,
+        "--model",
+        "fake-r1",
+        "--n",
+        "2",
+        "--out",
+        str(t),
+        "--quiet",
+    )
+    assert res.returncode == 0, res.stderr
+    res = distill(
+        "filter",
+        str(t),
+        "--out",
+        str(tmp_path / "kept.jsonl"),
+        "--verify",
+        "math",
+        "--dedup",
+        "near",
+    )
+    assert res.returncode == 0, res.stderr
+    report = __import__("json").loads((tmp_path / "kept.report.json").read_text())
+    # The fake teacher is wrong exactly when the sum is divisible by 7.
+    from distill.data import arithmetic
+
+    wrong = sum(int(r["answer"]) % 7 == 0 for r in list(arithmetic())[:50])
+    assert report["verify"]["wrong"] == 2 * wrong and report["kept"] == 100 - 2 * wrong
+    assert "filter: kept" in res.stderr

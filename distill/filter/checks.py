@@ -84,7 +84,8 @@ def _script(ch: str) -> str | None:
 
 
 def script_counts(text: str) -> Counter:
-    return Counter(s for s in map(_script, text) if s)
+    # NFKC first: fullwidth Latin is still Latin.
+    return Counter(s for s in map(_script, unicodedata.normalize("NFKC", text)) if s)
 
 
 def language_mix(rec: dict[str, Any], ctx: CheckContext) -> str | None:

@@ -81,8 +81,10 @@ def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
 
     gold_text = gold if ("$" in gold or "\\boxed" in gold) else f"${gold}$"
     g = _parse(gold_text, timeout)
-    if not g:
-        return UNVERIFIABLE  # an unparseable gold must never make a trace "correct"
+    if not any(not isinstance(x, str) for x in g):
+        # Nothing parsed (math-verify's fallback hands back the raw string, which would then
+        # "match" the same string): an unparseable gold never makes a trace correct.
+        return UNVERIFIABLE
     p = _parse(f"\\boxed{{{boxed}}}" if boxed is not None else answer, timeout)
     if not p:
         return NO_ANSWER

@@ -1,0 +1,104 @@
+import pytest
+
+from distill.filter.verify import (
+    extract_choice,
+    last_boxed,
+    math_answer_key,
+    verify_choice,
+    verify_countdown,
+    verify_exact,
+    verify_math,
+)
+
+
+@pytest.mark.parametrize(
+    "answer, gold, verdict",
+    [
+        ("So the answer is \\boxed{82}.", "82", "correct"),
+        ("So the answer is \\boxed{83}.", "82", "wrong"),
+        ("\\boxed{\\frac{1}{2}}", "0.5", "correct"),
+        ("\\boxed{0.5}", "$\\frac{1}{2}$", "correct"),
+        ("\\boxed{\\{2, 1\\}}", "$\\{1,2\\}$", "correct"),
+        ("\\boxed{[1, 2)}", "$[1,2)$", "correct"),
+        ("\\boxed{(1, 2)}", "$[1,2)$", "wrong"),
+        ("\\boxed{50\\%}", "0.5", "correct"),
+        ("The answer is \\boxed{1,000}.", "1000", "correct"),
+        ("\\boxed{x^2 + 2x + 1}", "$(x+1)^2$", "correct"),
+        # Several boxed answers: the last one is the final answer.
+        ("First \\boxed{3}, no wait, \\boxed{4}.", "4", "correct"),
+        ("First \\boxed{4}, no wait, \\boxed{3}.", "4", "wrong"),
+        ("", "4", "no_answer"),
+    ],
+)
+def test_math_verdicts(answer, gold, verdict):
+    assert verify_math(answer, gold) == verdict
+
+
+def test_unparseable_gold_is_unverifiable_never_correct():
+    assert (
+        verify_math("\\boxed{blah blah ??? not math}", "blah blah ??? not math") == "unverifiable"
+    )
+    assert verify_math("\\boxed{4}", None) == "unverifiable"
+    assert verify_math("\\boxed{4}", "") == "unverifiable"
+
+
+def test_answer_without_a_final_answer():
+    # The generate stage puts the chain of thought in `reasoning`; only `answer` is judged
+    # (see test_filter for a boxed answer that appears only in the reasoning).
+    assert verify_math("I am not sure.", "4") == "no_answer"
+    assert verify_math("", "4") == "no_answer"
+    assert verify_math("The answer is 5", "4") == "wrong"
+
+
+def test_gold_and_prediction_are_not_swapped():
+    # An interval gold vs a number prediction: correct only one way round.
+    assert verify_math("\\boxed{1}", "$[0, 2]$") == "wrong"
+
+
+def test_nested_braces_in_boxed():
+    assert last_boxed("x \\boxed{\\frac{a}{b}} y") == "\\frac{a}{b}"
+    assert last_boxed("no box") is None
+
+
+def test_pathological_expression_times_out_instead_of_hanging():
+    import time
+
+    t0 = time.monotonic()
+    verdict = verify_math("\\boxed{" + "9^" * 60 + "9}", "$" + "9^" * 60 + "9$", timeout=2)
+    assert verdict in ("correct", "wrong", "unverifiable") and time.monotonic() - t0 < 30
+
+
+def test_choice_and_exact():
+    assert extract_choice("The answer is (C).") == "C"
+    assert verify_choice("Therefore the answer is \\boxed{B}", "B") == "correct"
+    assert verify_choice("Answer: D", "B") == "wrong"
+    assert verify_choice("I don't know", "B") == "no_answer"
+    assert verify_exact("  Paris. ", "paris") == "correct"
+    assert verify_exact("\\boxed{Lyon}", "Paris") == "wrong"
+
+
+@pytest.mark.parametrize(
+    "answer, verdict",
+    [
+        ("<answer> (44 + 19) + 35 - 1 </answer>", "wrong"),  # wrong value
+        ("<answer>44 + 19 + 35</answer>", "wrong"),  # misses a number
+        ("<answer>(44 + 19 + 35) * 1</answer>", "correct"),
+        ("<answer>(44 + 19 + 35) / 1 = 98</answer>", "correct"),
+        ("<answer>(44 + 44 + 10) * 1</answer>", "wrong"),  # a number not given
+        ("<answer>__import__('os').system('x')</answer>", "wrong"),  # refused, never run
+        ("<answer>2 ** 10</answer>", "wrong"),
+        ("no answer here", "no_answer"),
+    ],
+)
+def test_countdown(answer, verdict):
+    assert verify_countdown(answer, [44, 19, 35, 1], 98) == verdict
+
+
+def test_countdown_division_is_exact():
+    assert verify_countdown("<answer>(7 / 2) * 4</answer>", [7, 2, 4], 14) == "correct"
+    assert verify_countdown("<answer>7 / (2 - 2)</answer>", [7, 2, 2], 1) == "wrong"
+
+
+def test_majority_keys_agree_across_forms():
+    assert math_answer_key("\\boxed{0.5}") == math_answer_key("\\boxed{0.50}")
+    assert math_answer_key("nothing boxed") is not None
