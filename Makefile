@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/smoke
 
-.PHONY: install smoke test test-slow test-vllm bench bench-generate lint format clean
+.PHONY: install smoke test test-slow test-vllm bench bench-generate bench-filter lint format clean
 
 install: $(BIN)/.installed
 
@@ -34,10 +34,13 @@ test-slow: install
 test-vllm: install
 	$(BIN)/python -m pytest -m vllm
 
-bench: bench-generate
+bench: bench-generate bench-filter
 
 bench-generate: install
 	$(BIN)/python benchmarks/bench_generate.py --out bench-results/generate.json
+
+bench-filter: install
+	$(BIN)/python benchmarks/bench_filter.py --n 100000 --out bench-results/filter.json
 
 lint: install
 	$(BIN)/ruff check distill tests benchmarks

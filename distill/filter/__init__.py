@@ -172,7 +172,7 @@ def _verdict(rec: dict[str, Any], cfg: FilterConfig) -> tuple[str | None, str | 
 
 def _fact(item: tuple[int, int, bytes, bool]) -> tuple[str, Any]:
     """-> ("ok", fact) | ("skip", None) for a torn last line | ("error", message)."""
-    from distill.filter.dedup import exact_key, signature
+    from distill.filter.dedup import exact_key, normalize, signature
 
     idx, lineno, raw, torn = item
     cfg: FilterConfig = _W["cfg"]
@@ -192,6 +192,7 @@ def _fact(item: tuple[int, int, bytes, bool]) -> tuple[str, Any]:
             fails.append(reason)
     verdict, key = _verdict(rec, cfg)
     text = (rec.get("reasoning") or "") + "\n" + (rec.get("answer") or "")
+    norm = normalize(text) if cfg.dedup != "none" else ""
     prompt = _prompt_text(rec)
     dec = _W["decontam"].hit(prompt) if _W["decontam"] else None
     near = cfg.dedup == "near"
@@ -205,8 +206,8 @@ def _fact(item: tuple[int, int, bytes, bool]) -> tuple[str, Any]:
         "detail": key if cfg.verify == "code" else None,
         "key": key if cfg.verify == "majority" else None,
         "has_gold": rec.get("gold") is not None,
-        "exact": exact_key(text) if cfg.dedup != "none" else None,
-        "sig": signature(text, cfg.shingle_size, cfg.num_perm) if near else None,
+        "exact": exact_key(norm, normalized=True) if cfg.dedup != "none" else None,
+        "sig": signature(norm, cfg.shingle_size, cfg.num_perm, normalized=True) if near else None,
         "pexact": exact_key(prompt) if cfg.dedup_prompts and cfg.dedup != "none" else None,
         "psig": signature(prompt, cfg.shingle_size, cfg.num_perm)
         if near and cfg.dedup_prompts

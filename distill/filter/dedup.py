@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+import zlib
+from functools import lru_cache
 
 import numpy as np
 
@@ -22,8 +24,10 @@ def normalize(text: str) -> str:
     return _WS.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
-def exact_key(text: str) -> bytes:
-    return hashlib.blake2b(normalize(text).encode(), digest_size=12).digest()
+def exact_key(text: str, normalized: bool = False) -> bytes:
+    return hashlib.blake2b(
+        (text if normalized else normalize(text)).encode(), digest_size=12
+    ).digest()
 
 
 def _bands(num_perm: int, threshold: float) -> tuple[int, int]:
@@ -38,12 +42,26 @@ def _bands(num_perm: int, threshold: float) -> tuple[int, int]:
     return best
 
 
-def signature(text: str, shingle: int = 5, num_perm: int = 64) -> np.ndarray:
+@lru_cache(maxsize=8)
+def _template(num_perm: int):
     from datasketch import MinHash
 
-    words = normalize(text).split()
+    return MinHash(num_perm=num_perm, seed=1, hashfunc=zlib.crc32)
+
+
+def signature(
+    text: str, shingle: int = 5, num_perm: int = 64, normalized: bool = False
+) -> np.ndarray:
+    """MinHash signature over word shingles. crc32 (C, stable across processes) hashes the
+    shingles; the permutations are made once per process, not per text."""
+    from datasketch import MinHash
+
+    t = _template(num_perm)
+    words = (text if normalized else normalize(text)).split()
     grams = [" ".join(words[i : i + shingle]) for i in range(max(1, len(words) - shingle + 1))]
-    m = MinHash(num_perm=num_perm, seed=1)
+    m = MinHash(
+        num_perm=num_perm, hashfunc=zlib.crc32, permutations=t.permutations, scheme=t.scheme
+    )
     m.update_batch([g.encode() for g in grams])
     return m.hashvalues.astype(np.uint32)
 
