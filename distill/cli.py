@@ -241,5 +241,111 @@ def filter_(
     _run(go)
 
 
+@app.command()
+def train(
+    recipe: Path | None = RecipeOpt,
+    data: str | None = typer.Option(
+        None, help="Kept traces (JSONL), or a dataset with a `messages` column or Alpaca columns."
+    ),
+    model: str | None = typer.Option(None, help="Student: HF name/path or builtin:smollm2."),
+    output_dir: str | None = typer.Option(
+        None, help="Where the adapter/weights, tokenizer, config and loss log go."
+    ),
+    format: str | None = typer.Option(
+        None, help="r1 (chat template + <think> block) | alpaca (Alpaca prompt)."
+    ),
+    split: str | None = typer.Option(None, help="Dataset split (hub datasets)."),
+    limit: int | None = typer.Option(None, help="Use the first N examples."),
+    max_length: int | None = typer.Option(None, help="Max tokens per example (default 2048)."),
+    overlong: str | None = typer.Option(
+        None, help="drop | truncate examples longer than max_length (default drop)."
+    ),
+    lora: bool | None = typer.Option(
+        None, "--lora/--no-lora", help="LoRA adapter (default) or full fine-tuning."
+    ),
+    qlora: bool | None = typer.Option(None, "--qlora", help="4-bit QLoRA (CUDA + bitsandbytes)."),
+    lora_r: int | None = typer.Option(None, help="LoRA rank (default 16)."),
+    lora_alpha: int | None = typer.Option(None, help="LoRA alpha (default 32)."),
+    lora_dropout: float | None = typer.Option(None, help="LoRA dropout (default 0.05)."),
+    lora_target_modules: str | None = typer.Option(
+        None, help="Comma list of modules, or all-linear (default)."
+    ),
+    learning_rate: float | None = typer.Option(None, help="Peak learning rate (default 2e-4)."),
+    num_train_epochs: float | None = typer.Option(None, help="Epochs (default 3)."),
+    max_steps: int | None = typer.Option(
+        None, help="Stop after N optimizer steps (overrides epochs)."
+    ),
+    per_device_train_batch_size: int | None = typer.Option(
+        None,
+        "--batch-size",
+        "--per-device-train-batch-size",
+        help="Sequences per device per step (default 8).",
+    ),
+    gradient_accumulation_steps: int | None = typer.Option(
+        None, help="Gradient accumulation (default 1)."
+    ),
+    warmup_ratio: float | None = typer.Option(None, help="Warmup share of steps (default 0.03)."),
+    lr_scheduler_type: str | None = typer.Option(None, help="Scheduler (default cosine)."),
+    weight_decay: float | None = typer.Option(None, help="Weight decay (default 0)."),
+    packing: bool | None = typer.Option(
+        None,
+        "--packing/--no-packing",
+        help="BFD packing, padding-free (no cross-example attention).",
+    ),
+    gradient_checkpointing: bool | None = typer.Option(
+        None,
+        "--gradient-checkpointing/--no-gradient-checkpointing",
+        help="Trade compute for memory.",
+    ),
+    precision: str | None = typer.Option(
+        None, help="auto | bf16 | fp16 | fp32 (auto: by hardware)."
+    ),
+    attn_implementation: str | None = typer.Option(
+        None, help="e.g. flash_attention_2, sdpa, eager."
+    ),
+    seed: int | None = typer.Option(None, help="Seed (default 42)."),
+    logging_steps: int | None = typer.Option(None, help="Log loss every N steps."),
+    save_steps: int | None = typer.Option(None, help="Checkpoint every N steps (default 200)."),
+    resume: bool | None = typer.Option(
+        None, "--resume", help="Continue from the last checkpoint in --output-dir."
+    ),
+    merge: bool | None = typer.Option(
+        None, "--merge", help="Also write merged full weights to OUTPUT_DIR/merged."
+    ),
+    report_to: str | None = typer.Option(None, help="none | tensorboard | wandb."),
+) -> None:
+    """Fine-tune a student (LoRA/QLoRA/full SFT with TRL) on kept traces; loss on completions only."""
+    overrides = {k: v for k, v in locals().items() if k != "recipe"}
+    overrides["lora_target_modules"] = _csv(lora_target_modules)
+
+    def go() -> None:
+        from distill.config import load_config
+        from distill.train import TrainConfig, run
+
+        run(load_config(TrainConfig, "train", recipe, overrides))
+
+    _run(go)
+
+
+@app.command()
+def export(
+    data: str = typer.Argument(..., help="Kept traces (or any dataset train reads)."),
+    format: str = typer.Option(
+        "r1", help="r1 -> `messages` column | alpaca -> instruction/input/output."
+    ),
+    out: str = typer.Option(..., help="data.jsonl or data.parquet."),
+    limit: int | None = typer.Option(None, help="Only the first N examples."),
+) -> None:
+    """Write the examples train trains on, as a dataset TRL/LLaMA-Factory/axolotl read unchanged."""
+
+    def go() -> None:
+        from distill.train import ExportConfig
+        from distill.train import export as run_export
+
+        run_export(ExportConfig(data=data, format=format, out=out, limit=limit))
+
+    _run(go)
+
+
 if __name__ == "__main__":
     app()

@@ -50,7 +50,7 @@ CORPUS = [
 
 
 def make_tokenizer(family: str = "qwen2"):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     spec = FAMILIES[family]
@@ -64,6 +64,13 @@ def make_tokenizer(family: str = "qwen2"):
         show_progress=False,
     )
     tok.train_from_iterator(CORPUS * 20, trainer)
+    if spec["bos"]:  # like real Llama tokenizers: BOS when asked for special tokens
+        bos_id = tok.token_to_id(spec["bos"])
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{spec['bos']} $A",
+            pair=f"{spec['bos']} $A $B",
+            special_tokens=[(spec["bos"], bos_id)],
+        )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token=spec["eos"], pad_token=spec["pad"], bos_token=spec["bos"]
     )

@@ -1,0 +1,230 @@
+"""Training examples: the one place that decides what the student sees and what it learns.
+
+    distill export kept.jsonl --format r1 --out data.jsonl
+
+Train, export and eval all go through here, so the prompt a student is trained on is
+byte-for-byte the prompt it is evaluated and served with.
+
+- r1: the prompt is the chat messages rendered with the student's own chat template and its
+  generation prompt (including any `<think>` pre-fill); the completion is
+  `<think>\\n{reasoning}\\n</think>\\n\\n{answer}` (minus what the pre-fill already holds)
+  followed by the template's end-of-turn text, plus EOS if that text holds no stop token.
+- alpaca: the Alpaca prompt (with or without input); the completion is the output plus EOS.
+
+Loss is on the completion only: prompt tokens are masked (-100).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from distill.errors import DistillError
+
+FORMATS = ("r1", "alpaca")
+
+
+@dataclass
+class Example:
+    prompt: list[dict[str, str]]  # chat messages up to the assistant turn
+    completion: str  # the assistant's content (r1: with the think block)
+    instruction: str = ""  # alpaca columns
+    input: str = ""
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+def r1_content(reasoning: str | None, answer: str) -> str:
+    if reasoning is None:
+        return answer
+    return f"<think>\n{reasoning}\n</think>\n\n{answer}"
+
+
+def _from_row(row: dict[str, Any], where: str) -> Example:
+    if "messages" in row and isinstance(row["messages"], list):
+        msgs = row["messages"]
+        if "answer" in row:  # a distill trace record
+            prompt = [m for m in msgs if m.get("role") != "assistant"]
+            meta = row.get("meta") or {}
+            user = next((m["content"] for m in prompt if m.get("role") == "user"), "")
+            return Example(
+                prompt=prompt,
+                completion=r1_content(row.get("reasoning"), row["answer"]),
+                instruction=str(meta.get("instruction", user)),
+                input=str(meta.get("input") or ""),
+                source={"id": row.get("id")},
+            )
+        if not msgs or msgs[-1].get("role") != "assistant":
+            raise DistillError(f"{where}: 'messages' must end with an assistant message")
+        prompt = msgs[:-1]
+        user = next((m["content"] for m in prompt if m.get("role") == "user"), "")
+        return Example(prompt=prompt, completion=msgs[-1]["content"], instruction=user)
+    if "instruction" in row and "output" in row:
+        inp = str(row.get("input") or "")
+        user = row["instruction"] + (f"\n\n{inp}" if inp else "")
+        return Example(
+            prompt=[{"role": "user", "content": user}],
+            completion=str(row["output"]),
+            instruction=str(row["instruction"]),
+            input=inp,
+        )
+    if "prompt" in row and "completion" in row:
+        p = row["prompt"]
+        prompt = p if isinstance(p, list) else [{"role": "user", "content": str(p)}]
+        c = row["completion"]
+        return Example(
+            prompt=prompt,
+            completion=c[-1]["content"] if isinstance(c, list) else str(c),
+            instruction=str(p),
+        )
+    fields = ", ".join(map(str, row)) or "none"
+    raise DistillError(
+        f"{where}: need trace records (messages, answer), a 'messages' column, or Alpaca columns "
+        f"(instruction, input, output); found fields: {fields}"
+    )
+
+
+def load_examples(src: str, split: str = "train", limit: int | None = None) -> Iterator[Example]:
+    from distill.data import iter_source
+
+    rows = iter_source(src, split)
+    if limit is not None:
+        rows = itertools.islice(rows, limit)
+    for i, row in enumerate(rows):
+        yield _from_row(row, f"{src} row {i + 1}")
+
+
+# =========================================================================== rendering
+
+
+def _chat_parts(tok: Any) -> tuple[str, str]:
+    """(end-of-turn text after an assistant message, generation-prompt pre-fill such as '<think>\\n')."""
+    if not getattr(tok, "chat_template", None):
+        raise DistillError(
+            "the student's tokenizer has no chat template; use --format alpaca or pick an instruct model"
+        )
+    mark = "XQ7ZK"
+    msgs = [{"role": "user", "content": "U"}, {"role": "assistant", "content": mark}]
+    full = tok.apply_chat_template(msgs, tokenize=False)
+    suffix = full[full.rindex(mark) + len(mark) :]
+    bare = tok.apply_chat_template(msgs[:1], tokenize=False)
+    gen = tok.apply_chat_template(msgs[:1], tokenize=False, add_generation_prompt=True)
+    head = full[: full.rindex(mark)]
+    # Whatever the generation prompt adds beyond the assistant header the template writes for a
+    # finished turn (e.g. '<think>\n') is a pre-fill the model never generates itself.
+    prefill = (
+        gen[len(head) :]
+        if gen.startswith(head)
+        else gen[len(bare) :]
+        if not head.startswith(gen)
+        else ""
+    )
+    return suffix, prefill
+
+
+def stop_token_ids(tok: Any, model_eos: int | list[int] | None = None) -> set[int]:
+    ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
+    if isinstance(model_eos, int):
+        ids.add(model_eos)
+    elif model_eos:
+        ids.update(model_eos)
+    return ids
+
+
+class Renderer:
+    """Example -> (prompt text, completion text) -> token ids with a completion mask."""
+
+    def __init__(self, tok: Any, fmt: str, model_eos: int | list[int] | None = None):
+        if fmt not in FORMATS:
+            raise DistillError(f"unknown format '{fmt}' (have: {', '.join(FORMATS)})")
+        self.tok, self.fmt = tok, fmt
+        self.stops = stop_token_ids(tok, model_eos)
+        if fmt == "r1":
+            self.suffix, self.prefill = _chat_parts(tok)
+            suffix_ids = tok(self.suffix, add_special_tokens=False)["input_ids"]
+            if not self.stops & set(suffix_ids):
+                # The template's end of turn holds no stop token: without EOS in the labels the
+                # student would never learn to stop.
+                self.suffix += tok.eos_token
+        else:
+            from distill.templates import load_template
+
+            self.with_input, self.no_input = (
+                load_template("alpaca"),
+                load_template("alpaca-no-input"),
+            )
+
+    def prompt_text(self, ex: Example) -> str:
+        if self.fmt == "r1":
+            return self.tok.apply_chat_template(
+                ex.prompt, tokenize=False, add_generation_prompt=True
+            )
+        if ex.input:
+            return self.with_input.render({"instruction": ex.instruction, "input": ex.input})
+        return self.no_input.render({"instruction": ex.instruction})
+
+    def completion_text(self, ex: Example) -> str:
+        if self.fmt == "r1":
+            body = ex.completion
+            if self.prefill and body.startswith(self.prefill):
+                body = body[len(self.prefill) :]  # the prompt already ends with it
+            elif self.prefill.strip() and body.startswith(self.prefill.strip()):
+                body = body[len(self.prefill.strip()) :].lstrip("\n")
+            return body + self.suffix
+        answer = (
+            ex.completion.split("</think>")[-1].strip()
+            if "</think>" in ex.completion
+            else ex.completion
+        )
+        return answer + self.tok.eos_token
+
+    def prompt_ids(self, ex: Example) -> list[int]:
+        # alpaca has no chat template to write BOS, so the tokenizer adds its own, as at inference.
+        special = self.fmt == "alpaca"
+        return self.tok(self.prompt_text(ex), add_special_tokens=special)["input_ids"]
+
+    def encode(self, ex: Example) -> tuple[list[int], list[int]]:
+        """Prompt and completion tokenized apart: inference tokenizes the prompt alone."""
+        return self.prompt_ids(ex), self.tok(self.completion_text(ex), add_special_tokens=False)[
+            "input_ids"
+        ]
+
+
+@dataclass
+class TokenStats:
+    examples: int = 0
+    kept: int = 0
+    dropped_overlong: int = 0
+    truncated: int = 0
+    dropped_all_masked: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def tokenize_examples(
+    examples, renderer: Renderer, max_length: int, overlong: str = "drop"
+) -> tuple[dict[str, list], TokenStats]:
+    """-> ({"input_ids": [...], "completion_mask": [...]}, stats). Over-long examples are
+    dropped (default: a cut-off completion teaches the student not to stop) or truncated
+    (`overlong="truncate"`); either way they are counted."""
+    ids_col, mask_col = [], []
+    st = TokenStats()
+    for ex in examples:
+        st.examples += 1
+        p, c = renderer.encode(ex)
+        if len(p) + len(c) > max_length:
+            if overlong == "drop":
+                st.dropped_overlong += 1
+                continue
+            c = c[: max(0, max_length - len(p))]
+            if not c:
+                st.dropped_all_masked += 1
+                continue
+            st.truncated += 1
+        ids_col.append(p + c)
+        mask_col.append([0] * len(p) + [1] * len(c))
+        st.kept += 1
+        st.prompt_tokens += len(p)
+        st.completion_tokens += len(c)
+    return {"input_ids": ids_col, "completion_mask": mask_col}, st

@@ -1,0 +1,359 @@
+"""The train stage: kept traces -> a LoRA / QLoRA / fully fine-tuned student, with TRL.
+
+    distill train --recipe recipes/smoke.yaml
+    distill train --data kept.jsonl --model Qwen/Qwen2.5-Math-1.5B --output-dir out --format r1 --lora
+    accelerate launch --config_file recipes/accelerate/zero2.yaml -m distill train --recipe R.yaml
+
+Examples are rendered and tokenized by distill.examples (loss on the completion only, EOS
+included), then handed to TRL's SFTTrainer pre-tokenized, with peft for LoRA. The output dir
+holds the adapter (or weights), the tokenizer with its chat template, train.yaml (resolved
+config), train_data.json (example counts: kept, dropped, truncated), loss.jsonl and loss.png.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+from distill.examples import FORMATS
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""  # kept.jsonl, a dataset with a `messages` column, or Alpaca columns
+    model: str = ""  # student: HF name/path or builtin:smollm2
+    output_dir: str = ""
+    format: str = "r1"  # r1 (chat template + <think>) | alpaca (Alpaca prompt)
+    split: str = "train"
+    limit: int | None = None  # use the first N examples
+    max_length: int = 2048  # tokens per example (prompt + completion)
+    overlong: str = "drop"  # drop | truncate: what to do with examples longer than max_length
+    # --- LoRA / QLoRA / full
+    lora: bool = True
+    qlora: bool = False  # 4-bit base via bitsandbytes (CUDA only)
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    # --- optimisation
+    learning_rate: float = 2e-4
+    num_train_epochs: float = 3.0
+    max_steps: int = -1  # > 0 overrides epochs
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    warmup_ratio: float = 0.03
+    lr_scheduler_type: str = "cosine"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    packing: bool = False  # BFD packing, padding-free; sequences never attend to each other
+    gradient_checkpointing: bool = False
+    precision: str = "auto"  # auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU
+    attn_implementation: str | None = None  # e.g. flash_attention_2 on GPUs
+    seed: int = 42
+    # --- bookkeeping
+    logging_steps: int = 1
+    save_steps: int = 200
+    save_total_limit: int = 2
+    resume: bool = False  # continue from the last checkpoint in output_dir
+    merge: bool = False  # also write merged full weights to output_dir/merged
+    report_to: str = "none"  # none | tensorboard | wandb
+    dataloader_num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise DistillError("missing --data (kept traces or a messages/Alpaca dataset)")
+        if not self.model:
+            raise DistillError("missing --model (the student)")
+        if not self.output_dir:
+            raise DistillError("missing --output-dir")
+        if self.format not in FORMATS:
+            raise DistillError(f"unknown --format '{self.format}' (have: {', '.join(FORMATS)})")
+        if self.overlong not in ("drop", "truncate"):
+            raise DistillError("overlong must be drop or truncate")
+        if self.precision not in PRECISIONS:
+            raise DistillError(
+                f"unknown precision '{self.precision}' (have: {', '.join(PRECISIONS)})"
+            )
+        if self.report_to not in ("none", "tensorboard", "wandb"):
+            raise DistillError("report_to must be none, tensorboard or wandb")
+        if (
+            self.max_length < 8
+            or self.per_device_train_batch_size < 1
+            or self.gradient_accumulation_steps < 1
+        ):
+            raise DistillError("need max_length >= 8, batch size >= 1, gradient accumulation >= 1")
+        if self.qlora:
+            self.lora = True
+
+
+# =========================================================================== pieces
+
+
+def _precision(cfg: TrainConfig) -> tuple[bool, bool, Any]:
+    """-> (bf16, fp16, torch dtype to load the model in)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    p = cfg.precision
+    if p == "auto":
+        p = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    if p in ("bf16", "fp16") and not cuda:
+        raise DistillError(
+            f"precision {p} needs a CUDA GPU here; use --precision fp32 (or auto) on CPU"
+        )
+    # fp16 training keeps fp32 master weights (AMP); bf16 weights train fine as they are.
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float32, "fp32": torch.float32}[p]
+    return p == "bf16", p == "fp16", dtype
+
+
+def _load_model(cfg: TrainConfig, path: str, dtype: Any) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if cfg.attn_implementation:
+        kwargs["attn_implementation"] = cfg.attn_implementation
+    if cfg.qlora:
+        if not torch.cuda.is_available():
+            raise DistillError(
+                "QLoRA needs a CUDA GPU (bitsandbytes 4-bit); on CPU use --lora without --qlora"
+            )
+        try:
+            from transformers import BitsAndBytesConfig
+        except ImportError:  # pragma: no cover
+            raise DistillError("QLoRA needs bitsandbytes: pip install bitsandbytes") from None
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16
+            if torch.cuda.is_bf16_supported()
+            else torch.float16,
+        )
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as e:
+        raise DistillError(f"cannot load model '{cfg.model}': {str(e).splitlines()[0]}") from None
+
+
+def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[Any, dict[str, Any]]:
+    """Tokenized examples (input_ids + completion_mask) and their counts."""
+    from datasets import Dataset
+
+    from distill.examples import Renderer, load_examples, tokenize_examples
+
+    renderer = Renderer(tok, cfg.format, model_eos)
+    cols, st = tokenize_examples(
+        load_examples(cfg.data, cfg.split, cfg.limit), renderer, cfg.max_length, cfg.overlong
+    )
+    if st.kept == 0:
+        raise DistillError(
+            f"{cfg.data}: no training examples left ({st.examples} read, {st.dropped_overlong} longer than "
+            f"max_length {cfg.max_length}, {st.dropped_all_masked} with no completion left)"
+        )
+    return Dataset.from_dict(cols), st.__dict__
+
+
+class _LossLog:
+    """TrainerCallback: loss.jsonl (appended across resumes), tokens/s, a console line per log."""
+
+    def __init__(self, path: Path):
+        from transformers import TrainerCallback
+
+        outer = self
+
+        class CB(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
+                outer.t0, outer.tokens0 = time.monotonic(), state.num_input_tokens_seen or 0
+
+            def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
+                if not logs or "loss" not in logs:
+                    return
+                dt = max(1e-9, time.monotonic() - outer.t0)
+                tok_s = ((state.num_input_tokens_seen or 0) - outer.tokens0) / dt
+                row = {
+                    "step": state.global_step,
+                    "epoch": round(state.epoch or 0, 4),
+                    "loss": logs["loss"],
+                    "learning_rate": logs.get("learning_rate"),
+                    "tokens_seen": state.num_input_tokens_seen,
+                    "tokens_per_s": round(tok_s, 1),
+                }
+                with open(path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+
+        self.callback = CB()
+        self.t0, self.tokens0 = time.monotonic(), 0
+
+
+def plot_loss(log: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = (
+        [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.exists() else []
+    )
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker=".")
+    ax.set(title="training loss", xlabel="step", ylabel="loss (completion tokens)")
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+# =========================================================================== the stage
+
+
+def run(cfg: TrainConfig) -> Path:
+    from peft import LoraConfig
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTConfig, SFTTrainer
+
+    from distill.config import save_config
+    from distill.models import load_tokenizer, resolve_model
+    from distill.records import write_atomic
+
+    out = Path(cfg.output_dir)
+    bf16, fp16, dtype = _precision(cfg)
+    path = resolve_model(cfg.model)
+    tok = load_tokenizer(cfg.model)
+    model = _load_model(cfg, path, dtype)
+    dataset, stats = build_dataset(cfg, tok, model.generation_config.eos_token_id)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "train.yaml")
+    write_atomic(out / "train_data.json", json.dumps(stats, indent=2) + "\n")
+    print(
+        f"train: {stats['kept']} examples ({stats['dropped_overlong']} dropped as longer than "
+        f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked); "
+        f"{stats['completion_tokens']:,} completion tokens carry the loss"
+    )
+
+    peft_config = None
+    if cfg.lora:
+        targets: Any = cfg.lora_target_modules
+        if targets == ["all-linear"]:
+            targets = "all-linear"
+        peft_config = LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=targets,
+            task_type="CAUSAL_LM",
+        )
+    args = SFTConfig(
+        output_dir=str(out),
+        max_length=cfg.max_length,
+        packing=cfg.packing,
+        packing_strategy="bfd",
+        completion_only_loss=True,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        bf16=bf16,
+        fp16=fp16,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        report_to=[] if cfg.report_to == "none" else [cfg.report_to],
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=cfg.dataloader_num_workers,
+        disable_tqdm=False,
+        use_cpu=not __import__("torch").cuda.is_available(),
+    )
+    log = _LossLog(out / "loss.jsonl")
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tok,
+        peft_config=peft_config,
+        callbacks=[log.callback],
+    )
+    resume_from = None
+    if cfg.resume:
+        resume_from = get_last_checkpoint(str(out)) if out.is_dir() else None
+        print(
+            f"train: resuming from {resume_from}"
+            if resume_from
+            else "train: no checkpoint to resume; starting fresh"
+        )
+    elif (out / "loss.jsonl").exists():
+        (out / "loss.jsonl").unlink()  # a fresh run starts a fresh log
+    trainer.train(resume_from_checkpoint=resume_from)
+    trainer.save_model(str(out))
+    tok.save_pretrained(str(out))
+    plot_loss(out / "loss.jsonl", out / "loss.png")
+    if cfg.merge and cfg.lora:
+        merged = trainer.model.merge_and_unload()
+        merged.save_pretrained(str(out / "merged"))
+        tok.save_pretrained(str(out / "merged"))
+    print(f"train: saved {'adapter' if cfg.lora else 'weights'} to {out}")
+    return out
+
+
+# =========================================================================== export
+
+
+@dataclass
+class ExportConfig:
+    data: str = ""
+    format: str = "r1"  # r1 -> a `messages` dataset; alpaca -> instruction/input/output columns
+    out: str = ""
+    split: str = "train"
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.data or not self.out:
+            raise DistillError("export needs the kept traces and --out")
+        if self.format not in FORMATS:
+            raise DistillError(f"unknown --format '{self.format}' (have: {', '.join(FORMATS)})")
+        if not self.out.endswith((".jsonl", ".parquet")):
+            raise DistillError(f"--out must end in .jsonl or .parquet: {self.out}")
+
+
+def export(cfg: ExportConfig) -> Path:
+    """The trainer's examples as a dataset TRL, LLaMA-Factory, axolotl and `datasets` read as is."""
+    from distill.examples import load_examples
+    from distill.records import write_atomic
+
+    rows = []
+    for ex in load_examples(cfg.data, cfg.split, cfg.limit):
+        if cfg.format == "r1":
+            rows.append({"messages": [*ex.prompt, {"role": "assistant", "content": ex.completion}]})
+        else:
+            answer = (
+                ex.completion.split("</think>")[-1].strip()
+                if "</think>" in ex.completion
+                else ex.completion
+            )
+            rows.append({"instruction": ex.instruction, "input": ex.input, "output": answer})
+    out = Path(cfg.out)
+    if out.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        pq.write_table(pa.Table.from_pylist(rows), tmp)
+        tmp.replace(out)
+    else:
+        write_atomic(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    print(f"export: {len(rows)} {cfg.format} examples -> {out}")
+    return out
