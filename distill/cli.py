@@ -347,5 +347,124 @@ def export(
     _run(go)
 
 
+@app.command("eval")
+def eval_(
+    recipe: Path | None = RecipeOpt,
+    model: str | None = typer.Option(
+        None,
+        help="Student: LoRA adapter dir, merged weights, HF name, builtin:smollm2 (or a served name with --backend openai).",
+    ),
+    data: str | None = typer.Option(
+        None,
+        help="Held-out problems: builtin:arithmetic?start=1000&n=100, a file, or a hub dataset.",
+    ),
+    baseline: str | None = typer.Option(
+        None, help="A model to compare with (e.g. the base), evaluated the same way."
+    ),
+    out: str | None = typer.Option(
+        None, help="eval.json (samples are kept beside it; a rerun resumes)."
+    ),
+    split: str | None = typer.Option(None, help="Dataset split (default test)."),
+    prompt_field: str | None = typer.Option(None, help="Field holding the problem."),
+    answer_field: str | None = typer.Option(None, help="Field holding the gold answer."),
+    id_field: str | None = typer.Option(None, help="Field holding a stable id."),
+    limit: int | None = typer.Option(None, help="Only the first N problems."),
+    template: str | None = typer.Option(
+        None, help="Prompt template (default: the built-in set's, else the raw prompt)."
+    ),
+    format: str | None = typer.Option(None, help="r1 (chat template, as trained) | alpaca."),
+    verify: str | None = typer.Option(
+        None, help="math | choice | exact | countdown | code | majority."
+    ),
+    n: int | None = typer.Option(None, help="Samples per problem (pass@1 = mean; maj@k = vote)."),
+    temperature: float | None = typer.Option(None, help="0 = greedy (default)."),
+    top_p: float | None = typer.Option(None, help="Nucleus sampling when temperature > 0."),
+    max_tokens: int | None = typer.Option(None, help="Max new tokens (default 512)."),
+    seed: int | None = typer.Option(None, help="Sampling seed."),
+    backend: str | None = typer.Option(None, help="hf | vllm | openai."),
+    base_url: str | None = typer.Option(None, help="openai backend: the server's URL."),
+    api_key_env: str | None = typer.Option(None, help="openai backend: env var with the key."),
+    concurrency: int | None = typer.Option(None, help="openai backend: requests in flight."),
+    batch_size: int | None = typer.Option(None, help="hf backend: batch size."),
+    device: str | None = typer.Option(None, help="hf backend: auto | cpu | cuda."),
+) -> None:
+    """Evaluate a student (and a baseline): pass@1, maj@k, length, truncation, with the filter's verifiers."""
+    overrides = {k: v for k, v in locals().items() if k != "recipe"}
+
+    def go() -> None:
+        from distill.config import load_config
+        from distill.eval import EvalConfig, run
+
+        run(load_config(EvalConfig, "eval", recipe, overrides))
+
+    _run(go)
+
+
+@app.command()
+def publish(
+    dir: str = typer.Argument(..., help="The train output dir (adapter or full weights)."),
+    repo_id: str | None = typer.Option(
+        None, help="Push to the Hub as USER/NAME (token from $HF_TOKEN)."
+    ),
+    local_dir: str | None = typer.Option(
+        None, help="Or write the model and its card to this folder."
+    ),
+    private: bool = typer.Option(False, "--private", help="Create the Hub repo private."),
+    merged: bool = typer.Option(
+        False, "--merged", help="Publish DIR/merged (full weights) instead of the adapter."
+    ),
+    eval: str | None = typer.Option(
+        None, "--eval", help="eval.json for the card (default: found beside DIR)."
+    ),
+    filter_report: str | None = typer.Option(
+        None, help="Filter report for the card (default: the training data's)."
+    ),
+    license: str = typer.Option("apache-2.0", help="License in the card metadata."),
+    token_env: str = typer.Option("HF_TOKEN", help="Env var holding the Hub token."),
+) -> None:
+    """Publish a student with a model card: data lineage, hyperparameters, eval table, how to serve it."""
+
+    def go() -> None:
+        from distill.publish import PublishConfig, run
+
+        run(
+            PublishConfig(
+                dir=dir,
+                repo_id=repo_id,
+                local_dir=local_dir,
+                private=private,
+                merged=merged,
+                eval=eval,
+                filter_report=filter_report,
+                license=license,
+                token_env=token_env,
+            )
+        )
+
+    _run(go)
+
+
+@app.command("run")
+def run_(
+    recipe: Path = typer.Option(
+        ..., "--recipe", help="A recipe with generate/filter/train/eval/publish sections."
+    ),
+    run_dir: str | None = typer.Option(
+        None, help="Replaces {run_dir} in the recipe (default: its run.dir)."
+    ),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override a key: STAGE.KEY=VALUE (repeatable)."
+    ),
+) -> None:
+    """Run every stage of a recipe in order; print base vs student pass@1 and minutes at the end."""
+
+    def go() -> None:
+        from distill.pipeline import run
+
+        run(recipe, run_dir, set_ or [])
+
+    _run(go)
+
+
 if __name__ == "__main__":
     app()

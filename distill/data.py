@@ -43,9 +43,13 @@ _OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 
 
 def arithmetic(
-    n: int = 1000, digits: int = 2, ops: str = "+", terms: int = 2, seed: int = 0
+    n: int = 1000, digits: int = 2, ops: str = "+", terms: int = 2, seed: int = 0, start: int = 0
 ) -> Iterator[dict[str, Any]]:
-    """Deterministic integer arithmetic. Difficulty knobs: digits per operand, operators, terms."""
+    """Deterministic integer arithmetic. Difficulty knobs: digits per operand, operators, terms.
+
+    Problems never repeat within a seed, so `start` carves held-out sets: the first 200
+    problems (`?n=200`) and `?start=1000&n=100` share none.
+    """
     for op in ops:
         if op not in _OPS:
             raise DistillError(f"builtin:arithmetic: unknown operator '{op}' (use + - *)")
@@ -53,15 +57,26 @@ def arithmetic(
         raise DistillError("builtin:arithmetic: digits must be >= 1 and terms >= 2")
     rng = random.Random(seed)
     lo, hi = 10 ** (digits - 1) if digits > 1 else 0, 10**digits - 1
-    for i in range(n):
+    space = (hi - lo + 1) ** terms * len(set(ops)) ** (terms - 1)
+    if start + n > space:
+        raise DistillError(f"builtin:arithmetic: only {space} distinct problems with these options")
+    seen: set[str] = set()
+    i = 0
+    while i < start + n:
         nums = [rng.randint(lo, hi) for _ in range(terms)]
         chosen = [rng.choice(ops) for _ in range(terms - 1)]
         expr = str(nums[0])
         for op, x in zip(chosen, nums[1:]):
             expr += f" {op} {x}"
+        if expr in seen:
+            continue
+        seen.add(expr)
+        i += 1
+        if i <= start:
+            continue
         value = _eval_int(nums, chosen)
         yield {
-            "id": f"arith-d{digits}-{ops}-t{terms}-s{seed}-{i:06d}",
+            "id": f"arith-d{digits}-{ops}-t{terms}-s{seed}-{i - 1:06d}",
             "problem": f"What is {expr}?",
             "answer": str(value),
             "expression": expr,

@@ -81,6 +81,8 @@ class TeacherConfig:
     # --- hf backend
     batch_size: int = 8
     device: str = "auto"
+    # --- hf and vllm: False sends the user message as a raw prompt (Alpaca-format students)
+    chat_template: bool = True
 
     def __post_init__(self) -> None:
         if self.teacher not in TEACHERS:
@@ -269,8 +271,8 @@ def _jsonable(v: Any) -> bool:
         return False
 
 
-def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]]], int, Any]:
-    """Every (teacher, prompt) with the sample indices not yet on disk."""
+def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]]], set[str], Any]:
+    """Every (teacher, prompt) with the sample indices not yet on disk, and every planned id."""
     template_name = cfg.template
     if template_name is None and cfg.data.startswith("builtin:"):
         template_name = BUILTIN_TEMPLATES[parse_builtin(cfg.data)[0]]
@@ -278,7 +280,7 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
     teachers = cfg.resolved_teachers()
     done = read_ids(cfg.out)
     plan: list[tuple[TeacherConfig, list[Job]]] = [(t, []) for t in teachers]
-    total = 0
+    planned: set[str] = set()
     rows = load_rows(
         cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, cfg.limit
     )
@@ -296,10 +298,10 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
                 for s in range(cfg.n)
             ]
             missing = [s for s in range(cfg.n) if ids[s] not in done]
-            total += cfg.n
+            planned.update(ids)
             if missing:
                 jobs.append(Job(prompt_id, messages, missing, payload=(row, ids)))
-    return plan, total, template
+    return plan, planned, template
 
 
 def summarize(path: str | Path) -> dict[str, Any]:
@@ -339,7 +341,8 @@ def run(cfg: GenerateConfig, progress: bool = True) -> Path:
 
     console = Console(stderr=True)
     out = Path(cfg.out)
-    plan, total, template = build_jobs(cfg)
+    plan, planned, template = build_jobs(cfg)
+    total = len(planned)
     pending = sum(len(j.samples) for _, jobs in plan for j in jobs)
     save_config(cfg, out.with_name(out.stem + ".generate.yaml"))
     console.print(

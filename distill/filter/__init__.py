@@ -148,28 +148,6 @@ def _prompt_text(rec: dict[str, Any]) -> str:
     return "\n".join(m.get("content", "") for m in rec["messages"] if m.get("role") != "system")
 
 
-def _verdict(rec: dict[str, Any], cfg: FilterConfig) -> tuple[str | None, str | None]:
-    from distill.filter import verify as V
-
-    answer, gold, meta = rec.get("answer") or "", rec.get("gold"), rec.get("meta") or {}
-    if cfg.verify == "none":
-        return None, None
-    if cfg.verify == "math":
-        return V.verify_math(answer, gold, cfg.verify_timeout), None
-    if cfg.verify == "choice":
-        return V.verify_choice(answer, gold), None
-    if cfg.verify == "exact":
-        return V.verify_exact(answer, gold), None
-    if cfg.verify == "countdown":
-        return V.verify_countdown(answer, meta.get("numbers"), meta.get("target", gold)), None
-    if cfg.verify == "code":
-        from distill.filter.sandbox import verify_code
-
-        tests = meta.get("tests", meta.get("test_list", meta.get("input_output")))
-        return verify_code(answer, tests, timeout=cfg.verify_timeout, mem_mb=cfg.code_memory_mb)
-    return None, V.math_answer_key(answer, cfg.verify_timeout)  # majority: decided in pass 1.5
-
-
 def _fact(item: tuple[int, int, bytes, bool]) -> tuple[str, Any]:
     """-> ("ok", fact) | ("skip", None) for a torn last line | ("error", message)."""
     from distill.filter.dedup import exact_key, normalize, signature
@@ -190,7 +168,9 @@ def _fact(item: tuple[int, int, bytes, bool]) -> tuple[str, Any]:
         reason = check(rec, _W["ctx"])
         if reason:
             fails.append(reason)
-    verdict, key = _verdict(rec, cfg)
+    from distill.filter.verify import judge
+
+    verdict, key = judge(rec, cfg.verify, cfg.verify_timeout, cfg.code_memory_mb)
     text = (rec.get("reasoning") or "") + "\n" + (rec.get("answer") or "")
     norm = normalize(text) if cfg.dedup != "none" else ""
     prompt = _prompt_text(rec)

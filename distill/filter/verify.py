@@ -193,3 +193,32 @@ def verify_countdown(answer: str, numbers: list[int] | None, target: Any) -> str
     if sorted(used) != sorted(int(x) for x in numbers):
         return WRONG
     return CORRECT if value == Fraction(int(target)) else WRONG
+
+
+# ----------------------------------------------------------------------------- one entry point
+
+
+def judge(
+    rec: dict[str, Any], mode: str, timeout: int = 5, code_memory_mb: int = 512
+) -> tuple[str | None, str | None]:
+    """A trace record's verdict under `mode` -> (verdict, detail). For `majority` the verdict
+    is decided later across a prompt's samples and the detail is the answer's vote key."""
+    answer, gold, meta = rec.get("answer") or "", rec.get("gold"), rec.get("meta") or {}
+    if mode == "none":
+        return None, None
+    if mode == "math":
+        return verify_math(answer, gold, timeout), None
+    if mode == "choice":
+        return verify_choice(answer, gold), None
+    if mode == "exact":
+        return verify_exact(answer, gold), None
+    if mode == "countdown":
+        return verify_countdown(answer, meta.get("numbers"), meta.get("target", gold)), None
+    if mode == "code":
+        from distill.filter.sandbox import verify_code
+
+        tests = meta.get("tests", meta.get("test_list", meta.get("input_output")))
+        return verify_code(answer, tests, timeout=timeout, mem_mb=code_memory_mb)
+    if mode == "majority":
+        return None, math_answer_key(answer, timeout)
+    raise ValueError(f"unknown verify mode {mode}")

@@ -44,8 +44,13 @@ class HFTeacher:
         items = [(job, s) for job in jobs for s in job.samples]
         for start in range(0, len(items), cfg.batch_size):
             batch = items[start : start + cfg.batch_size]
-            texts = [render_prompt(self.tok, job.messages) for job, _ in batch]
-            enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            if cfg.chat_template:
+                texts = [render_prompt(self.tok, job.messages) for job, _ in batch]
+            else:  # a raw prompt (e.g. Alpaca): the tokenizer adds BOS itself, as in training
+                texts = [job.messages[-1]["content"] for job, _ in batch]
+            enc = self.tok(
+                texts, return_tensors="pt", padding=True, add_special_tokens=not cfg.chat_template
+            )
             enc = {k: v.to(self.model.device) for k, v in enc.items()}
             if cfg.seed is not None:
                 torch.manual_seed(cfg.seed + start)

@@ -59,11 +59,17 @@ class VLLMTeacher:
         size = self.cfg.shard_size
         for start in range(0, len(jobs), size):
             shard = jobs[start : start + size]
-            outs = self.llm.chat(
-                [job.messages for job in shard],
-                sampling_params=[self._params(len(job.samples)) for job in shard],
-                use_tqdm=False,
-            )
+            params = [self._params(len(job.samples)) for job in shard]
+            if self.cfg.chat_template:
+                outs = self.llm.chat(
+                    [job.messages for job in shard], sampling_params=params, use_tqdm=False
+                )
+            else:
+                outs = self.llm.generate(
+                    [job.messages[-1]["content"] for job in shard],
+                    sampling_params=params,
+                    use_tqdm=False,
+                )
             for job, out in zip(shard, outs):
                 plen = len(out.prompt_token_ids or [])
                 for s, o in zip(job.samples, out.outputs):

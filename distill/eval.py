@@ -1,0 +1,202 @@
+"""The eval stage: pass@1, maj@k, length and truncation for a student, side by side with its base.
+
+    distill eval --model runs/smoke/student --baseline builtin:smollm2 \
+        --data 'builtin:arithmetic?start=1000&n=100' --verify math --out runs/smoke/eval.json
+
+Generation is the generate stage itself (same teachers: hf for local dirs and LoRA adapters,
+vllm, or openai for a served student), so eval samples are records on disk and a killed eval
+resumes. Prompts are rendered exactly as training rendered them: the student's chat template
+with its generation prompt (format r1), or the Alpaca prompt (format alpaca). Answers are
+judged by the filter's verifiers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+
+EVAL_VERIFY = ("math", "choice", "exact", "countdown", "code", "majority")
+
+
+@dataclass
+class EvalConfig:
+    model: str = (
+        ""  # student: LoRA adapter dir, merged weights, HF name, builtin:smollm2, or served name
+    )
+    data: str = ""
+    baseline: str | None = None  # e.g. the base model, evaluated the same way
+    out: str = ""  # eval.json; samples go beside it (<stem>.<which>.traces.jsonl)
+    split: str = "test"
+    prompt_field: str | None = None
+    answer_field: str | None = None
+    id_field: str | None = None
+    limit: int | None = None
+    template: str | None = None  # default: the built-in set's template, else the raw prompt
+    format: str = "r1"  # r1: chat template (as trained); alpaca: the Alpaca prompt
+    verify: str = "math"
+    verify_timeout: int = 5
+    n: int = 1  # samples per problem: pass@1 is their mean, maj@k their vote
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    max_tokens: int = 512
+    seed: int | None = 0
+    backend: str = "hf"  # hf | vllm | openai
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 32
+    batch_size: int = 16
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise DistillError("missing --model (the student to evaluate)")
+        if not self.data:
+            raise DistillError("missing --data (held-out problems)")
+        if not self.out:
+            raise DistillError("missing --out (eval.json)")
+        if self.verify not in EVAL_VERIFY:
+            raise DistillError(f"unknown --verify '{self.verify}' (have: {', '.join(EVAL_VERIFY)})")
+        if self.format not in ("r1", "alpaca"):
+            raise DistillError("format must be r1 or alpaca")
+        if self.n < 1:
+            raise DistillError("n must be >= 1")
+
+
+def score(records: list[dict[str, Any]], verify: str, timeout: int = 5) -> dict[str, Any]:
+    """pass@1 (mean over problems of the share of correct samples), maj@k (the majority answer
+    is correct), mean completion tokens, truncation rate."""
+    from distill.filter.verify import CORRECT, judge, math_answer_key
+
+    by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_prompt[r["prompt_id"]].append(r)
+    pass1, maj, lengths, truncated = [], [], [], 0
+    for group in by_prompt.values():
+        keys = [math_answer_key(r.get("answer") or "", timeout) for r in group]
+        if verify == "majority":
+            votes = Counter(k for k in keys if k is not None)
+            top = votes.most_common(1)[0][0] if votes else None
+            verdicts = [top is not None and k == top for k in keys]
+            maj.append(float(top is not None))
+        else:
+            verdicts = [judge(r, verify, timeout)[0] == CORRECT for r in group]
+            votes = Counter(k for k in keys if k is not None)
+            if votes:
+                top = votes.most_common(1)[0][0]
+                maj.append(float(any(v for k, v in zip(keys, verdicts) if k == top)))
+            else:
+                maj.append(0.0)
+        pass1.append(sum(verdicts) / len(verdicts))
+        for r in group:
+            lengths.append((r.get("usage") or {}).get("completion_tokens", 0))
+            truncated += r.get("finish_reason") == "length"
+    n = len(by_prompt)
+    k = max((len(g) for g in by_prompt.values()), default=0)
+    return {
+        "problems": n,
+        "samples": len(records),
+        "pass@1": round(sum(pass1) / n, 4) if n else None,
+        f"maj@{k}": round(sum(maj) / n, 4) if n else None,
+        "mean_completion_tokens": round(sum(lengths) / len(lengths), 1) if lengths else None,
+        "truncation_rate": round(truncated / len(records), 4) if records else None,
+    }
+
+
+def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
+    """Sample `model` on the eval set through the generate stage; return this run's records."""
+    from distill.data import load_rows
+    from distill.generate import GenerateConfig, build_jobs
+    from distill.generate import run as generate
+    from distill.records import read_records
+
+    out = Path(cfg.out)
+    traces = out.with_name(f"{out.stem}.{which}.traces.jsonl")
+    gcfg = GenerateConfig(
+        data=cfg.data,
+        split=cfg.split,
+        prompt_field=cfg.prompt_field,
+        answer_field=cfg.answer_field,
+        id_field=cfg.id_field,
+        limit=cfg.limit,
+        template=cfg.template,
+        n=cfg.n,
+        teacher=cfg.backend,
+        model=model,
+        base_url=cfg.base_url,
+        api_key_env=cfg.api_key_env,
+        concurrency=cfg.concurrency,
+        batch_size=cfg.batch_size,
+        device=cfg.device,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p if cfg.temperature > 0 else 1.0,
+        max_tokens=cfg.max_tokens,
+        seed=cfg.seed,
+        out=str(traces),
+        chat_template=cfg.format == "r1",
+    )
+    if cfg.format == "alpaca":
+        gcfg.template = gcfg.template or "alpaca-no-input"
+    first = next(
+        iter(load_rows(cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, 1)),
+        None,
+    )
+    if first is None:
+        raise DistillError(f"{cfg.data}: no problems to evaluate")
+    if first.gold is None and cfg.verify != "majority":
+        raise DistillError(
+            f"{cfg.data}: problems have no gold answer (--answer-field) for --verify {cfg.verify}; "
+            "use --verify majority to score self-consistency instead"
+        )
+    generate(gcfg, progress=False)
+    # This run's samples only: the file may also hold samples from other settings or problems.
+    _plan, planned, _tpl = build_jobs(gcfg)
+    return [r for r in read_records(traces) if r["id"] in planned]
+
+
+def run(cfg: EvalConfig) -> Path:
+    from distill.config import save_config
+    from distill.records import write_atomic
+
+    out = Path(cfg.out)
+    result: dict[str, Any] = {
+        "data": cfg.data,
+        "verify": cfg.verify,
+        "n": cfg.n,
+        "temperature": cfg.temperature,
+        "max_tokens": cfg.max_tokens,
+        "format": cfg.format,
+    }
+    result["student"] = {
+        "model": cfg.model,
+        **score(_generate(cfg, cfg.model, "student"), cfg.verify, cfg.verify_timeout),
+    }
+    if cfg.baseline:
+        result["baseline"] = {
+            "model": cfg.baseline,
+            **score(_generate(cfg, cfg.baseline, "baseline"), cfg.verify, cfg.verify_timeout),
+        }
+        s, b = result["student"]["pass@1"], result["baseline"]["pass@1"]
+        result["delta_pass@1"] = round(s - b, 4) if s is not None and b is not None else None
+    write_atomic(out, json.dumps(result, indent=2) + "\n")
+    save_config(cfg, out.with_name(out.stem + ".eval.yaml"))
+    _print(result)
+    return out
+
+
+def _print(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    cols = [k for k in ("baseline", "student") if k in result]
+    t = Table(title=f"eval on {result['data']} ({result['verify']}, n={result['n']})")
+    t.add_column("metric")
+    for c in cols:
+        t.add_column(f"{c}\n{result[c]['model']}", justify="right")
+    for metric in [k for k in result["student"] if k not in ("model",)]:
+        t.add_row(metric, *[str(result[c].get(metric)) for c in cols])
+    Console(stderr=True).print(t)

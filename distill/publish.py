@@ -1,0 +1,352 @@
+"""The publish stage: a trained student + a model card with its data lineage, to a local folder
+or the Hugging Face Hub.
+
+    distill publish runs/smoke/student --local-dir runs/smoke/published
+    HF_TOKEN=... distill publish runs/r1/student --repo-id me/qwen-1.5b-r1-distill --private
+
+The card's numbers come from the run's own files: the generate summary (teachers, samples,
+tokens, cost), the filter report (kept after each filter, decontamination sets), the resolved
+train config (hyperparameters) and eval.json (base vs student). The token is read from
+$HF_TOKEN and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from distill.errors import DistillError
+
+# Files of a trained output dir that make up the published model.
+MODEL_FILES = (
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+)
+RUN_FILES = ("train.yaml", "train_data.json", "loss.png")
+
+
+@dataclass
+class PublishConfig:
+    dir: str = ""  # the train output dir (adapter or full weights)
+    repo_id: str | None = None  # USER/NAME on the Hub
+    local_dir: str | None = None  # or a local folder
+    private: bool = False
+    token_env: str = "HF_TOKEN"
+    merged: bool = False  # publish DIR/merged (full weights) instead of the adapter
+    eval: str | None = None  # eval.json (default: found beside DIR)
+    filter_report: str | None = None  # default: the report of the data train read
+    license: str = "apache-2.0"
+    commit_message: str = "Upload student trained with distill"
+
+    def __post_init__(self) -> None:
+        if not self.dir:
+            raise DistillError("missing the trained model dir to publish")
+        if bool(self.repo_id) == bool(self.local_dir):
+            raise DistillError("give exactly one of --repo-id USER/NAME or --local-dir PATH")
+        if self.repo_id and self.repo_id.count("/") != 1:
+            raise DistillError(f"--repo-id must be USER/NAME, got '{self.repo_id}'")
+
+
+def _model_dir(cfg: PublishConfig) -> Path:
+    d = Path(cfg.dir) / "merged" if cfg.merged else Path(cfg.dir)
+    if not d.is_dir():
+        raise DistillError(f"not a folder: {d}")
+    has_adapter = (d / "adapter_config.json").is_file() and (
+        d / "adapter_model.safetensors"
+    ).is_file()
+    has_weights = (d / "config.json").is_file() and any(d.glob("*.safetensors"))
+    if not (has_adapter or has_weights):
+        raise DistillError(
+            f"not a trained model: {d} (no adapter_config.json + adapter weights, "
+            "nor config.json + *.safetensors)"
+        )
+    return d
+
+
+def _load(path: Path | None) -> dict[str, Any] | None:
+    if path is None or not path.is_file():
+        return None
+    text = path.read_text()
+    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+
+
+def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]:
+    """Follow the run's files back: train.yaml -> kept data -> filter report -> generate summary."""
+    train = _load(train_dir / "train.yaml") or {}
+    kept = Path(train.get("data", "")) if train.get("data") else None
+    report_path = Path(filter_report) if filter_report else None
+    if report_path is None and kept is not None:
+        base = kept.with_suffix("") if kept.suffix == ".jsonl" else kept
+        report_path = Path(f"{base}.report.json")
+    report = _load(report_path)
+    gen_summary = gen_cfg = None
+    if report and report.get("input"):
+        traces = Path(report["input"])
+        gen_summary = _load(traces.with_name(traces.stem + ".summary.json"))
+        gen_cfg = _load(traces.with_name(traces.stem + ".generate.yaml"))
+    return {"train": train, "filter": report, "generate": gen_summary, "generate_config": gen_cfg}
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
+    from huggingface_hub import ModelCard, ModelCardData
+
+    lin = lineage(train_dir, cfg.filter_report)
+    train, rep, gen, gcfg = lin["train"], lin["filter"], lin["generate"], lin["generate_config"]
+    ev_path = (
+        Path(cfg.eval)
+        if cfg.eval
+        else next(
+            (p for p in (train_dir / "eval.json", train_dir.parent / "eval.json") if p.is_file()),
+            None,
+        )
+    )
+    ev = _load(ev_path) if ev_path else None
+    base_model = train.get("model") or "unknown"
+    is_adapter = (model_dir / "adapter_config.json").is_file()
+    datasets = []
+    if (
+        gcfg
+        and gcfg.get("data")
+        and not str(gcfg["data"]).startswith("builtin:")
+        and not Path(gcfg["data"]).exists()
+    ):
+        datasets.append(str(gcfg["data"]).split(":")[0])
+    hub_base = (
+        "HuggingFaceTB/SmolLM2-135M-Instruct" if base_model == "builtin:smollm2" else base_model
+    )
+    if Path(hub_base).exists() or hub_base.count("/") != 1:
+        hub_base = None  # a local path is no Hub id: keep it out of the metadata
+    data = ModelCardData(
+        base_model=hub_base,
+        datasets=datasets or None,
+        license=cfg.license,
+        library_name="peft" if is_adapter else "transformers",
+        pipeline_tag="text-generation",
+        tags=[
+            "distill",
+            "knowledge-distillation",
+            "sft",
+            "lora" if is_adapter else "full-finetune",
+            f"format-{train.get('format', 'r1')}",
+        ],
+    )
+    lines = [
+        f"# {cfg.repo_id or model_dir.name}",
+        "",
+        f"A student distilled with distill from `{base_model}`"
+        f" ({'LoRA adapter' if is_adapter else 'full weights'}).",
+        "",
+        "## Data lineage",
+        "",
+    ]
+    if gen:
+        teachers = ", ".join(f"`{k}` ({v} samples)" for k, v in gen.get("by_teacher", {}).items())
+        lines += [
+            f"- Teacher(s): {teachers}",
+            f"- Prompts: {gen.get('prompts')} from `{(gcfg or {}).get('data', '?')}`"
+            f"{' with template `' + str(gcfg.get('template')) + '`' if gcfg and gcfg.get('template') else ''}",
+            f"- Samples generated: {gen.get('samples')} ({gen.get('completion_tokens', 0):,} completion tokens, "
+            f"{gen.get('truncated', 0)} truncated, ${gen.get('cost_usd', 0):.4f})",
+        ]
+        if gcfg:
+            lines.append(
+                f"- Sampling: n={gcfg.get('n')}, temperature={gcfg.get('temperature')}, "
+                f"top_p={gcfg.get('top_p')}, max_tokens={gcfg.get('max_tokens')}"
+            )
+    if rep:
+        lines += ["", "| filter step | traces |", "|---|---|", f"| generated | {rep['total']} |"]
+        left = rep["total"]
+        for reason, n in rep.get("reject_reasons", {}).items():
+            left -= n
+            lines.append(f"| minus {reason} | {left} |")
+        lines.append(f"| **kept for training** | **{rep['kept']}** |")
+        v = rep.get("verify", {})
+        if v.get("pass_rate") is not None:
+            lines.append(
+                f"\nTeacher pass rate ({v.get('mode')} verification): {v['pass_rate']:.1%}."
+            )
+        dec = rep.get("decontam") or {}
+        lines.append(
+            f"Decontamination: {', '.join(f'{k} ({n} dropped)' for k, n in dec.items()) or 'none requested'}."
+        )
+    if not gen and not rep:
+        lines.append("No generate summary or filter report was found next to the training data.")
+    keys = (
+        "format",
+        "lora",
+        "lora_r",
+        "lora_alpha",
+        "lora_dropout",
+        "lora_target_modules",
+        "learning_rate",
+        "num_train_epochs",
+        "max_steps",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "warmup_ratio",
+        "lr_scheduler_type",
+        "max_length",
+        "packing",
+        "precision",
+        "seed",
+    )
+    lines += ["", "## Training", "", "| hyperparameter | value |", "|---|---|"]
+    lines += [f"| {k} | {train[k]} |" for k in keys if k in train]
+    td = _load(train_dir / "train_data.json")
+    if td:
+        lines.append(
+            f"\nExamples: {td['kept']} trained on ({td['dropped_overlong']} dropped as too long, "
+            f"{td['truncated']} truncated); loss on {td['completion_tokens']:,} completion tokens only."
+        )
+    if ev:
+        cols = [c for c in ("baseline", "student") if c in ev]
+        metrics = [m for m in ev["student"] if m != "model"]
+        lines += [
+            "",
+            "## Evaluation",
+            "",
+            f"On `{ev['data']}` ({ev['verify']} verification, n={ev['n']}, "
+            f"temperature {ev['temperature']}, max {ev['max_tokens']} tokens):",
+            "",
+            "| metric | " + " | ".join(f"{c} (`{ev[c]['model']}`)" for c in cols) + " |",
+            "|---|" + "---|" * len(cols),
+        ]
+        lines += [
+            f"| {m} | " + " | ".join(_fmt(ev[c].get(m)) for c in cols) + " |" for m in metrics
+        ]
+    repo = cfg.repo_id or "PATH/TO/THIS/FOLDER"
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+    ]
+    if is_adapter:
+        lines += [
+            "from peft import PeftModel",
+            "",
+            f'base = AutoModelForCausalLM.from_pretrained("{hub_base or base_model}")',
+            f'model = PeftModel.from_pretrained(base, "{repo}")',
+        ]
+    else:
+        lines += ["", f'model = AutoModelForCausalLM.from_pretrained("{repo}")']
+    lines += [
+        f'tok = AutoTokenizer.from_pretrained("{repo}")',
+        'prompt = tok.apply_chat_template([{"role": "user", "content": "What is 12 + 34?"}], tokenize=False, add_generation_prompt=True)',
+        "out = model.generate(**tok(prompt, return_tensors='pt', add_special_tokens=False), max_new_tokens=256)",
+        "```",
+        "",
+        "Serve with vLLM:",
+        "",
+        "```bash",
+    ]
+    if is_adapter:
+        lines.append(
+            f"vllm serve {hub_base or base_model} --enable-lora --lora-modules student={repo}"
+        )
+    else:
+        lines.append(f"vllm serve {repo}")
+    lines += [
+        "```",
+        "",
+        "The chat template shipped with the tokenizer is the one used in training; render prompts "
+        "with it (and its generation prompt) so the student sees what it was trained on.",
+    ]
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n")
+
+
+def _stage(model_dir: Path, train_dir: Path, card: Any, dest: Path) -> None:
+    for name in MODEL_FILES:
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, dest / name)
+    for shard in model_dir.glob("model-*.safetensors"):
+        shutil.copy2(shard, dest / shard.name)
+    for name in RUN_FILES:
+        if (train_dir / name).is_file():
+            shutil.copy2(train_dir / name, dest / name)
+    card.save(str(dest / "README.md"))
+
+
+def _scrub_check(folder: Path) -> None:
+    """Refuse to publish a folder that holds a secret from this environment."""
+    secrets = [
+        v
+        for k, v in os.environ.items()
+        if len(v) >= 8 and any(s in k.upper() for s in ("TOKEN", "KEY", "SECRET"))
+    ]
+    for f in folder.iterdir():
+        if f.suffix in (".json", ".md", ".yaml", ".jinja", ".txt"):
+            text = f.read_text(errors="ignore")
+            for s in secrets:
+                if s in text:
+                    raise DistillError(
+                        f"refusing to publish: {f.name} contains the value of a secret env var"
+                    )
+
+
+def run(cfg: PublishConfig) -> str:
+    train_dir = Path(cfg.dir)
+    model_dir = _model_dir(cfg)
+    token = None
+    if cfg.repo_id:
+        token = os.environ.get(cfg.token_env)
+        if not token:
+            raise DistillError(
+                f"pushing to the Hub needs a token: set ${cfg.token_env} (or use --local-dir)"
+            )
+    card = build_card(model_dir, train_dir, cfg)
+    if cfg.local_dir:
+        dest = Path(cfg.local_dir)
+        tmp = Path(
+            tempfile.mkdtemp(
+                prefix=f".{dest.name}.", dir=dest.parent if dest.parent.exists() else None
+            )
+        )
+        _stage(model_dir, train_dir, card, tmp)
+        _scrub_check(tmp)
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(tmp), dest)
+        print(f"publish: wrote {dest}")
+        return str(dest)
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    with tempfile.TemporaryDirectory() as tmp:
+        _stage(model_dir, train_dir, card, Path(tmp))
+        _scrub_check(Path(tmp))
+        api.create_repo(cfg.repo_id, private=cfg.private, exist_ok=True, repo_type="model")
+        api.upload_folder(
+            folder_path=tmp,
+            repo_id=cfg.repo_id,
+            repo_type="model",
+            commit_message=cfg.commit_message,
+        )
+    url = f"https://huggingface.co/{cfg.repo_id}"
+    print(f"publish: pushed to {url}")
+    return url
