@@ -177,12 +177,17 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
                 f"top_p={gcfg.get('top_p')}, max_tokens={gcfg.get('max_tokens')}"
             )
     if rep:
-        lines += ["", "| filter step | traces |", "|---|---|", f"| generated | {rep['total']} |"]
+        lines += [
+            "",
+            "| filter step | dropped | traces left |",
+            "|---|---|---|",
+            f"| generated | | {rep['total']} |",
+        ]
         left = rep["total"]
         for reason, n in rep.get("reject_reasons", {}).items():
             left -= n
-            lines.append(f"| minus {reason} | {left} |")
-        lines.append(f"| **kept for training** | **{rep['kept']}** |")
+            lines.append(f"| {reason} | {n} | {left} |")
+        lines.append(f"| **kept for training** | | **{rep['kept']}** |")
         v = rep.get("verify", {})
         if v.get("pass_rate") is not None:
             lines.append(

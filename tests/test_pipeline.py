@@ -1,0 +1,305 @@
+"""The smoke pipeline's stages on tiny models (CI), `distill publish` for real and against a
+stand-in Hub, and the model card's lineage numbers.
+
+The real `make smoke` (SmolLM2, ~5 min) is the `slow` test at the bottom: `make test-slow`.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from distill.errors import DistillError
+from distill.pipeline import parse_sets
+from distill.publish import PublishConfig
+from distill.publish import run as publish
+from tests.fakeserver import FakeServer
+from tests.test_cli import distill, one_line_error
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRETS = {"OPENAI_API_KEY": "sk-test-SECRET-0123456789", "HF_TOKEN": "hf_SECRET_abcdefghijklmn"}
+
+RECIPE = """
+run:
+  dir: runs/never-used
+generate:
+  data: builtin:arithmetic?n=24
+  teacher: openai
+  base_url: {url}
+  model: fake-r1
+  n: 2
+  temperature: 0.7
+  out: "{{run_dir}}/traces.jsonl"
+filter:
+  input: "{{run_dir}}/traces.jsonl"
+  out: "{{run_dir}}/kept.jsonl"
+  verify: math
+  dedup: near
+train:
+  data: "{{run_dir}}/kept.jsonl"
+  model: {student}
+  output_dir: "{{run_dir}}/student"
+  max_length: 128
+  per_device_train_batch_size: 4
+  num_train_epochs: 1
+  logging_steps: 1
+eval:
+  model: "{{run_dir}}/student"
+  baseline: {student}
+  data: builtin:arithmetic?start=1000&n=6
+  verify: math
+  max_tokens: 8
+  out: "{{run_dir}}/eval.json"
+publish:
+  dir: "{{run_dir}}/student"
+  local_dir: "{{run_dir}}/published"
+"""
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory, tiny_qwen):
+    """`distill run` of a smoke-shaped recipe: a served teacher, the tiny random Qwen2 student."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    server = FakeServer().start()
+    recipe = tmp / "tiny.yaml"
+    recipe.write_text(RECIPE.format(url=server.url, student=tiny_qwen))
+    run_dir = tmp / "run"
+    try:
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "distill.cli",
+                "run",
+                "--recipe",
+                str(recipe),
+                "--run-dir",
+                str(run_dir),
+                "--set",
+                "train.seed=3",
+                "--set",
+                "eval.limit=4",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, **SECRETS},
+        )
+    finally:
+        server.stop()
+    assert res.returncode == 0, res.stderr[-3000:]
+    return run_dir, res, tiny_qwen
+
+
+def test_distill_run_goes_through_every_stage_and_ends_with_the_numbers(pipeline_run):
+    run_dir, res, _ = pipeline_run
+    last = res.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"tiny: base pass@1=\d\.\d{3} student pass@1=\d\.\d{3} minutes=\d+\.\d", last
+    ), last
+    summary = json.loads((run_dir / "tiny.json").read_text())
+    assert summary["run_dir"] == str(run_dir)
+    assert f"student pass@1={summary['student_pass@1']:.3f}" in last
+    ev = json.loads((run_dir / "eval.json").read_text())
+    assert ev["student"]["problems"] == 4  # the --set override reached the eval stage
+    train_cfg = (run_dir / "student" / "train.yaml").read_text()
+    assert "seed: 3" in train_cfg
+    for f in (
+        "traces.jsonl",
+        "kept.jsonl",
+        "kept.report.json",
+        "student/adapter_model.safetensors",
+    ):
+        assert (run_dir / f).is_file(), f
+
+
+def test_no_secret_lands_in_any_output(pipeline_run):
+    run_dir, res, _ = pipeline_run
+    for secret in SECRETS.values():
+        assert secret not in res.stdout + res.stderr
+        for f in run_dir.rglob("*"):
+            if f.is_file():
+                assert secret.encode() not in f.read_bytes(), f
+
+
+def test_card_holds_the_lineage_from_the_real_filter_report(pipeline_run):
+    run_dir, _, student = pipeline_run
+    report = json.loads((run_dir / "kept.report.json").read_text())
+    gen = json.loads((run_dir / "traces.summary.json").read_text())
+    card = (run_dir / "published" / "README.md").read_text()
+    meta = card.split("---")[1]
+    assert "library_name: peft" in meta and "license: apache-2.0" in meta and "- lora" in meta
+    assert f"`openai:fake-r1` ({gen['samples']} samples)" in card
+    assert gen["samples"] == 48
+    assert f"| generated | | {report['total']} |" in card
+    left = report["total"]
+    assert report["reject_reasons"]  # the server gets every 7th sum wrong
+    for reason, n in report["reject_reasons"].items():
+        left -= n
+        assert f"| {reason} | {n} | {left} |" in card
+    assert left == report["kept"]
+    assert f"| **kept for training** | | **{report['kept']}** |" in card
+    assert f"Teacher pass rate (math verification): {report['verify']['pass_rate']:.1%}" in card
+    assert "| lora_r | 16 |" in card and "| seed | 3 |" in card
+    ev = json.loads((run_dir / "eval.json").read_text())
+    assert f"| pass@1 | {ev['baseline']['pass@1']:.3f} | {ev['student']['pass@1']:.3f} |" in card
+    assert "vllm serve" in card and "--enable-lora" in card
+
+
+def test_published_adapter_loads_in_a_fresh_process(pipeline_run):
+    run_dir, _, student = pipeline_run
+    pub = run_dir / "published"
+    code = f"""
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from peft import PeftModel
+tok = AutoTokenizer.from_pretrained({str(pub)!r})
+model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained({str(student)!r}), {str(pub)!r})
+text = tok.apply_chat_template([{{"role": "user", "content": "What is 1 + 2?"}}], tokenize=False, add_generation_prompt=True)
+ids = tok(text, return_tensors="pt", add_special_tokens=False)
+out = model.generate(**ids, max_new_tokens=4, do_sample=False)
+print("GENERATED", out.shape[1] - ids["input_ids"].shape[1], type(model).__name__)
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "GENERATED" in res.stdout and "PeftModel" in res.stdout
+
+
+def test_hub_push_makes_exactly_these_calls(pipeline_run, monkeypatch):
+    import huggingface_hub
+
+    run_dir, _, _ = pipeline_run
+    calls = []
+
+    class StandInHub:
+        def __init__(self, token=None, **kw):
+            calls.append(("init", token))
+
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create_repo", repo_id, kw))
+
+        def upload_folder(self, folder_path, **kw):
+            files = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
+            calls.append(("upload_folder", sorted(files), kw))
+            calls.append(("card", files["README.md"].decode()))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", StandInHub)
+    monkeypatch.setenv("HF_TOKEN", SECRETS["HF_TOKEN"])
+    url = publish(PublishConfig(dir=str(run_dir / "student"), repo_id="me/tiny-r1", private=True))
+    assert url == "https://huggingface.co/me/tiny-r1"
+    assert calls[0] == ("init", SECRETS["HF_TOKEN"])
+    assert calls[1] == (
+        "create_repo",
+        "me/tiny-r1",
+        {"private": True, "exist_ok": True, "repo_type": "model"},
+    )
+    name, files, kw = calls[2]
+    assert name == "upload_folder"
+    assert {"README.md", "adapter_config.json", "adapter_model.safetensors"} <= set(files)
+    assert {"tokenizer.json", "chat_template.jinja", "train.yaml"} <= set(files)
+    assert "checkpoint" not in " ".join(files) and "training_args.bin" not in files
+    assert kw["repo_id"] == "me/tiny-r1" and kw["repo_type"] == "model"
+    card = calls[3][1]
+    assert 'PeftModel.from_pretrained(base, "me/tiny-r1")' in card
+    assert SECRETS["HF_TOKEN"] not in card
+    assert len(calls) == 4
+
+
+def test_publish_refuses_a_folder_holding_a_secret(pipeline_run, tmp_path, monkeypatch):
+    import shutil
+
+    run_dir, _, _ = pipeline_run
+    leaky = tmp_path / "student"
+    shutil.copytree(run_dir / "student", leaky)
+    monkeypatch.setenv("MY_API_KEY", "sk-leaked-0123456789")
+    cfg = json.loads((leaky / "adapter_config.json").read_text())
+    cfg["note"] = "sk-leaked-0123456789"
+    (leaky / "adapter_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(DistillError, match="adapter_config.json contains the value of a secret"):
+        publish(PublishConfig(dir=str(leaky), local_dir=str(tmp_path / "pub")))
+    assert not (tmp_path / "pub").exists()
+
+
+def test_publish_bad_input_is_one_line(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("hi")
+    res = distill("publish", str(tmp_path / "notes"), "--local-dir", str(tmp_path / "p"))
+    one_line_error(res, r"not a trained model: .*notes")
+    assert not (tmp_path / "p").exists()
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "adapter_config.json").write_text("{}")
+    (model / "adapter_model.safetensors").write_bytes(b"x")
+    env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
+    res = subprocess.run(
+        [sys.executable, "-m", "distill.cli", "publish", str(model), "--repo-id", "me/x"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    one_line_error(res, r"needs a token: set \$HF_TOKEN")
+
+
+def test_eval_bad_input_is_one_line(tmp_path):
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"question": "What is 2 + 2?"}\n')
+    res = distill(
+        "eval",
+        "--model",
+        "m",
+        "--backend",
+        "openai",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--data",
+        str(data),
+        "--prompt-field",
+        "question",
+        "--out",
+        str(tmp_path / "e.json"),
+    )
+    one_line_error(res, r"q\.jsonl: problems have no gold answer .* --verify majority")
+
+
+def test_set_overrides_parse_as_yaml_and_bad_ones_are_named(tmp_path):
+    assert parse_sets(["train.seed=1", "eval.limit=10", "generate.data=builtin:x?n=3"]) == {
+        "train": {"seed": 1},
+        "eval": {"limit": 10},
+        "generate": {"data": "builtin:x?n=3"},
+    }
+    with pytest.raises(DistillError, match="--set trian.seed=1: expected STAGE.KEY=VALUE"):
+        parse_sets(["trian.seed=1"])
+    r = tmp_path / "r.yaml"
+    r.write_text("train:\n  data: x\n  model: m\n  output_dir: o\n  sed: 1\n")
+    res = distill("run", "--recipe", str(r))
+    one_line_error(res, r"r\.yaml \[train\].*unknown key 'sed'")
+
+
+@pytest.mark.slow
+def test_real_smoke_run_meets_its_goals(tmp_path):
+    """`make smoke` itself: SmolLM2 teaches itself sums, on this CPU (about 5 minutes)."""
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "distill.cli",
+            "run",
+            "--recipe",
+            str(ROOT / "recipes" / "smoke.yaml"),
+            "--run-dir",
+            str(tmp_path / "smoke"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    last = res.stdout.strip().splitlines()[-1]
+    m = re.fullmatch(r"smoke: base pass@1=(\S+) student pass@1=(\S+) minutes=(\S+)", last)
+    assert m, last
+    base, student, minutes = map(float, m.groups())
+    assert student >= base + 0.30 and minutes <= 10, last
