@@ -187,6 +187,7 @@ class _LossLog:
                 }
                 with open(path, "a") as f:
                     f.write(json.dumps(row) + "\n")
+                logs["tokens_per_s"] = row["tokens_per_s"]  # shown on the progress line too
 
         self.callback = CB()
         self.t0, self.tokens0 = time.monotonic(), 0
@@ -212,9 +213,10 @@ def plot_loss(log: Path, png: Path) -> None:
 # =========================================================================== the stage
 
 
-def run(cfg: TrainConfig) -> Path:
+def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
+    """The SFTTrainer `run` trains with (model, tokenized examples, peft, args), and the tokenizer.
+    Writes train.yaml and train_data.json into the output dir."""
     from peft import LoraConfig
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig, SFTTrainer
 
     from distill.config import save_config
@@ -286,9 +288,33 @@ def run(cfg: TrainConfig) -> Path:
         peft_config=peft_config,
         callbacks=[log.callback],
     )
+    return trainer, tok
+
+
+def last_complete_checkpoint(out: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing (trainer_state.json is written last).
+    A kill mid-save leaves a partial checkpoint-N: it is removed, so the run redoes those steps."""
+    import shutil
+
+    found = sorted(
+        (p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[1].isdigit()),
+        key=lambda p: int(p.name.split("-")[1]),
+        reverse=True,
+    )
+    for ckpt in found:
+        if (ckpt / "trainer_state.json").is_file():
+            return str(ckpt)
+        print(f"train: {ckpt.name} was cut off mid-save; removing it")
+        shutil.rmtree(ckpt)
+    return None
+
+
+def run(cfg: TrainConfig) -> Path:
+    out = Path(cfg.output_dir)
+    trainer, tok = build_trainer(cfg)
     resume_from = None
     if cfg.resume:
-        resume_from = get_last_checkpoint(str(out)) if out.is_dir() else None
+        resume_from = last_complete_checkpoint(out)
         print(
             f"train: resuming from {resume_from}"
             if resume_from

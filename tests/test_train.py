@@ -133,7 +133,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen):
         "--output-dir",
         str(out),
         "--max-steps",
-        "40",
+        "400",
         "--save-steps",
         "2",
         "--batch-size",
@@ -144,15 +144,15 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen):
         "1",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Kill as soon as the first checkpoint is complete (older ones are rotated away, so poll
+    # for any); 400 steps leave a wide window however fast this machine is.
     deadline = time.monotonic() + 120
-    while (
-        time.monotonic() < deadline and not (out / "checkpoint-4" / "trainer_state.json").exists()
-    ):
-        time.sleep(0.1)
+    while time.monotonic() < deadline and not any(out.glob("checkpoint-*/trainer_state.json")):
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     checkpoints = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
-    assert checkpoints and checkpoints[-1] < 40, "the kill should land mid-run"
+    assert checkpoints and checkpoints[-1] < 400, "the kill should land mid-run"
     res = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert f"resuming from {out}/checkpoint-" in res.stdout
@@ -160,9 +160,9 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen):
     resumed_from = max(
         s for s in steps if s <= checkpoints[-1] + 3
     )  # the log has the first run's steps too
-    assert steps[-1] == 40 and resumed_from >= checkpoints[-1]
-    state = json.loads((out / "checkpoint-40" / "trainer_state.json").read_text())
-    assert state["global_step"] == 40
+    assert steps[-1] == 400 and resumed_from >= checkpoints[-1]
+    state = json.loads((out / "checkpoint-400" / "trainer_state.json").read_text())
+    assert state["global_step"] == 400
 
 
 def test_packing_never_lets_one_example_attend_to_another(tmp_path, tiny_qwen):
@@ -279,3 +279,17 @@ def test_bad_input(tmp_path, tiny_qwen):
     ):
         load_config(TrainConfig, "train", r, {"data": "x", "model": "m", "output_dir": "o"})
     os.environ.pop("NOTHING", None)
+
+
+def test_resume_skips_a_checkpoint_cut_off_mid_save(tmp_path):
+    from distill.train import last_complete_checkpoint
+
+    for step, complete in ((2, True), (4, True), (6, False)):
+        ckpt = tmp_path / f"checkpoint-{step}"
+        ckpt.mkdir()
+        (ckpt / "adapter_model.safetensors").write_bytes(b"x")
+        if complete:
+            (ckpt / "trainer_state.json").write_text("{}")
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
+    assert not (tmp_path / "checkpoint-6").exists()  # redone by the resumed run
+    assert last_complete_checkpoint(tmp_path / "nothing-here") is None
