@@ -50,6 +50,9 @@ class FakeServer:
         self.faults: deque[dict[str, Any]] = deque()
         self.log: list[dict[str, Any]] = []
         self.port = 0
+        self.first_arrival: float | None = None  # for benchmarks: GET /stats
+        self.last_reply: float | None = None
+        self.answered = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
 
@@ -105,6 +108,9 @@ class FakeServer:
         ctoks = sum(c.pop("_tokens") for c in choices)
         if self.latency:  # the reply leaves `latency` after arrival, our own work included
             await asyncio.sleep(max(0.0, self.latency - (time.monotonic() - arrived)))
+        self.first_arrival = min(self.first_arrival or arrived, arrived)
+        self.last_reply = time.monotonic()
+        self.answered += 1
         return web.json_response(
             {
                 "id": "chatcmpl-fake",
@@ -142,9 +148,15 @@ class FakeServer:
         return {"index": i, "message": message, "finish_reason": finish, "_tokens": tokens}
 
     # ------------------------------------------------------------------ lifecycle
+    async def stats(self, request: web.Request) -> web.Response:
+        """Answered requests and the span from the first arrival to the last reply."""
+        span = (self.last_reply - self.first_arrival) if self.first_arrival else None
+        return web.json_response({"answered": self.answered, "span_s": span})
+
     def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/stats", self.stats)
         return app
 
     async def _start(self, port: int) -> None:

@@ -140,10 +140,14 @@ class OpenAITeacher:
                 else:
                     await self._request(client, job, samples, sink)
 
+        self._emit_error: BaseException | None = None
         try:
             await asyncio.gather(produce(), *(work() for _ in range(conc)))
+            await asyncio.sleep(0)  # records whose writing was deferred are written by now
         finally:
             await client.close()
+        if self._emit_error is not None:
+            raise self._emit_error
 
     async def _pace(self, job: Job) -> int:
         est = 0
@@ -212,12 +216,26 @@ class OpenAITeacher:
             return
         if self._tpm and resp.get("usage"):
             self._tpm.adjust(resp["usage"].get("total_tokens", 0) - est)
-        got = self._emit(job, samples, resp, sink)
+        choices = resp.get("choices") or []
+        got = min(len(choices), len(samples))
+        if got == len(samples):
+            # Writing the record waits until the workers woken by the same burst of replies
+            # have sent their next requests: replies arrive in bursts at high concurrency, and
+            # the server's clock for the next request only starts once it is sent.
+            asyncio.get_running_loop().call_soon(self._emit_later, job, samples, resp, sink)
+            return
+        self._emit(job, samples, resp, sink)
         if got < len(samples):
             # The server ignored `n` (some do): ask for the rest one by one, now and from now on.
             self.split_n = True
             for s in samples[got:]:
                 await self._request(client, job, [s], sink)
+
+    def _emit_later(self, job: Job, samples: list[int], resp: dict[str, Any], sink: Sink) -> None:
+        try:
+            self._emit(job, samples, resp, sink)
+        except BaseException as e:  # noqa: BLE001 - re-raised by _run once the workers stop
+            self._emit_error = self._emit_error or e
 
     def _emit(self, job: Job, samples: list[int], resp: dict[str, Any], sink: Sink) -> int:
         choices = sorted(resp.get("choices") or [], key=lambda c: c.get("index", 0))[: len(samples)]
