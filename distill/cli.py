@@ -455,13 +455,20 @@ def run_(
     set_: list[str] | None = typer.Option(
         None, "--set", help="Override a key: STAGE.KEY=VALUE (repeatable)."
     ),
+    only: str | None = typer.Option(
+        None, help="Comma list of stages to run (e.g. eval,publish); default: every section."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Validate every section and print the stages; run nothing."
+    ),
 ) -> None:
     """Run every stage of a recipe in order; print base vs student pass@1 and minutes at the end."""
 
     def go() -> None:
         from distill.pipeline import run
 
-        run(recipe, run_dir, set_ or [])
+        stages = [s.strip() for s in only.split(",") if s.strip()] if only else None
+        run(recipe, run_dir, set_ or [], only=stages, dry_run=dry_run)
 
     _run(go)
 

@@ -102,8 +102,20 @@ def read_recipe(path: str | Path, stage: str) -> dict[str, Any]:
         section = data.get(stage) or {}
         if not isinstance(section, dict):
             raise DistillError(f"{p}: section '{stage}' must be a mapping")
-        return dict(section)
+        run_dir = str((data.get("run") or {}).get("dir") or f"runs/{p.stem}")
+        return substitute_run_dir(dict(section), run_dir)
     return data
+
+
+def substitute_run_dir(value: Any, run_dir: str) -> Any:
+    """`{run_dir}` in any string of a recipe section -> the run's folder."""
+    if isinstance(value, str):
+        return value.replace("{run_dir}", run_dir)
+    if isinstance(value, list):
+        return [substitute_run_dir(v, run_dir) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute_run_dir(v, run_dir) for k, v in value.items()}
+    return value
 
 
 def load_config(

@@ -277,6 +277,8 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
     if template_name is None and cfg.data.startswith("builtin:"):
         template_name = BUILTIN_TEMPLATES[parse_builtin(cfg.data)[0]]
     template = load_template(template_name) if template_name else None
+    # Alpaca's own rule: rows with an empty input get the prompt without the Input section.
+    no_input = load_template("alpaca-no-input") if template_name == "alpaca" else None
     teachers = cfg.resolved_teachers()
     done = read_ids(cfg.out)
     plan: list[tuple[TeacherConfig, list[Job]]] = [(t, []) for t in teachers]
@@ -286,8 +288,11 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
     )
     for i, row in enumerate(rows):
         context = {**row.fields, "prompt": row.prompt}
+        row_template = no_input if no_input and not row.fields.get("input") else template
         content = (
-            template.render(context, where=f"{cfg.data} row {i + 1}") if template else row.prompt
+            row_template.render(context, where=f"{cfg.data} row {i + 1}")
+            if row_template
+            else row.prompt
         )
         messages = [{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []
         messages.append({"role": "user", "content": content})

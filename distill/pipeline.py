@@ -19,20 +19,32 @@ from typing import Any
 
 import yaml
 
-from distill.config import from_dict
+from distill.config import from_dict, substitute_run_dir
 from distill.errors import DistillError
 
 ORDER = ("generate", "filter", "train", "eval", "publish")
 
 
-def _substitute(value: Any, run_dir: str) -> Any:
-    if isinstance(value, str):
-        return value.replace("{run_dir}", run_dir)
-    if isinstance(value, list):
-        return [_substitute(v, run_dir) for v in value]
-    if isinstance(value, dict):
-        return {k: _substitute(v, run_dir) for k, v in value.items()}
-    return value
+def _describe(c: Any) -> str:
+    """One line of what a stage will do: its main keys."""
+    keys = (
+        "data",
+        "input",
+        "teacher",
+        "model",
+        "baseline",
+        "n",
+        "verify",
+        "format",
+        "lora",
+        "max_length",
+        "dir",
+        "repo_id",
+        "local_dir",
+        "out",
+        "output_dir",
+    )
+    return ", ".join(f"{k}={getattr(c, k)}" for k in keys if getattr(c, k, None) not in (None, ""))
 
 
 def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
@@ -50,7 +62,11 @@ def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def run(
-    recipe: str | Path, run_dir: str | None = None, sets: list[str] | None = None
+    recipe: str | Path,
+    run_dir: str | None = None,
+    sets: list[str] | None = None,
+    only: list[str] | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     from distill import eval as eval_stage
     from distill import filter as filter_stage
@@ -77,10 +93,24 @@ def run(
     for stage in ORDER:
         if stage not in data and stage not in overrides:
             continue
-        section = _substitute({**(data.get(stage) or {}), **overrides.get(stage, {})}, run_dir)
+        section = substitute_run_dir(
+            {**(data.get(stage) or {}), **overrides.get(stage, {})}, run_dir
+        )
         configs[stage] = from_dict(stages[stage][0], section, f"{p} [{stage}]")
     if not configs:
         raise DistillError(f"{p}: no stages (sections {', '.join(ORDER)})")
+    if only:
+        missing = [s for s in only if s not in configs]
+        if missing:
+            raise DistillError(
+                f"--only {missing[0]}: {p} has no such section (has: {', '.join(configs)})"
+            )
+        configs = {s: c for s, c in configs.items() if s in only}
+    if dry_run:
+        for stage, c in configs.items():
+            print(f"== {stage}: {_describe(c)}")
+        print(f"{p.stem}: dry run, {len(configs)} stages valid, nothing run")
+        return {"recipe": str(p), "run_dir": run_dir, "stages": list(configs)}
     t0 = time.monotonic()
     for stage, c in configs.items():
         print(f"== {stage}", flush=True)

@@ -332,3 +332,30 @@ def test_vllm_teacher_without_vllm_is_a_clear_error(tmp_path):
     )
     with pytest.raises(DistillError, match=r"pip install 'distill\[vllm\]'"):
         run(c, progress=False)
+
+
+def test_alpaca_template_drops_the_input_section_for_rows_without_input(server, tmp_path):
+    data = tmp_path / "alpaca.jsonl"
+    rows = [
+        {"instruction": "Add the numbers.", "input": "1, 2", "output": "3"},
+        {"instruction": "Name a colour.", "input": "", "output": "Blue"},
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run(
+        cfg(
+            server,
+            tmp_path / "t.jsonl",
+            data=str(data),
+            prompt_field="instruction",
+            answer_field="output",
+            template="alpaca",
+            n=1,
+        ),
+        progress=False,
+    )
+    sent = {m["messages"][-1]["content"] for m in server.log}
+    assert len(sent) == 2
+    with_input = next(t for t in sent if "Add the numbers." in t)
+    without = next(t for t in sent if "Name a colour." in t)
+    assert "### Input:\n1, 2\n" in with_input
+    assert "### Input" not in without and without.rstrip().endswith("### Response:")

@@ -303,3 +303,31 @@ def test_real_smoke_run_meets_its_goals(tmp_path):
     assert m, last
     base, student, minutes = map(float, m.groups())
     assert student >= base + 0.30 and minutes <= 10, last
+
+
+def test_every_recipe_validates_in_full_and_only_picks_stages(tmp_path):
+    from distill.pipeline import run
+
+    stages = {
+        r.stem: run(r, run_dir=str(tmp_path / r.stem), dry_run=True)["stages"]
+        for r in sorted((ROOT / "recipes").glob("*.yaml"))
+    }
+    every = ["generate", "filter", "train", "eval", "publish"]
+    assert stages["smoke"] == every and stages["r1-distill-qwen-1.5b"] == every
+    assert stages["alpaca-llama-7b"] == ["generate", "filter", "train", "publish"]
+    assert stages["r1-distill-qwen-1.5b-lora"] == ["train"]
+    picked = run(ROOT / "recipes" / "smoke.yaml", only=["eval", "publish"], dry_run=True)
+    assert picked["stages"] == ["eval", "publish"]
+    with pytest.raises(
+        DistillError, match="--only eval: .*alpaca-llama-7b.yaml has no such section"
+    ):
+        run(ROOT / "recipes" / "alpaca-llama-7b.yaml", only=["eval"], dry_run=True)
+
+
+def test_stage_commands_read_run_dir_from_the_recipe(tmp_path):
+    """`distill train --recipe R` (as accelerate launches it) sees the same paths `distill run` does."""
+    from distill.config import read_recipe
+
+    section = read_recipe(ROOT / "recipes" / "r1-distill-qwen-1.5b.yaml", "train")
+    assert section["data"] == "runs/r1/kept.jsonl"
+    assert section["output_dir"] == "runs/r1/qwen2.5-math-1.5b"
