@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/smoke
 
-.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-vllm bench bench-generate bench-filter bench-train lint format clean
+.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-vllm bench bench-generate bench-filter bench-filter-1m bench-train lint format clean
 
 install: $(BIN)/.installed
 
@@ -77,6 +77,10 @@ bench-generate: install
 
 bench-filter: install
 	$(BIN)/python benchmarks/bench_filter.py --n 100000 --out bench-results/filter.json
+
+# Memory at scale (issue 3: 1M traces within 2 GB RSS); ~2.6 GB of input in a temp dir, ~10 min.
+bench-filter-1m: install
+	$(BIN)/python benchmarks/bench_filter.py --n 1000000 --distill-only --out bench-results/filter-1m.json
 
 bench-train: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_train.py --out bench-results/train.json

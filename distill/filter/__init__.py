@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,53 @@ def _init_worker(cfg: FilterConfig) -> None:
     _W["decontam"] = Decontaminator(cfg.decontam, cfg.decontam_ngram) if cfg.decontam else None
 
 
+class Fact:
+    """What pass 1 keeps of one trace: a few small fields, in slots (a dict per trace cost
+    ~2 KB at 1M traces). Indexable like a dict so decisions read as `f["verdict"]`."""
+
+    __slots__ = (
+        "idx",
+        "prompt_id",
+        "teacher",
+        "fails",
+        "verdict",
+        "detail",
+        "key",
+        "has_gold",
+        "exact",
+        "sig",
+        "pexact",
+        "psig",
+        "decontam",
+        "tokens",
+        "usage_tokens",
+        "reasons",
+        "dedup_checked",
+    )
+
+    def __init__(self, **fields: Any):
+        self.reasons: list[str] = []
+        self.dedup_checked = False
+        for k, v in fields.items():
+            setattr(self, k, v)
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        setattr(self, key, value)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for k, v in zip(self.__slots__, state):
+            setattr(self, k, v)
+
+
 def _prompt_text(rec: dict[str, Any]) -> str:
     return "\n".join(m.get("content", "") for m in rec["messages"] if m.get("role") != "system")
 
@@ -177,25 +225,25 @@ def _fact(item: tuple[int, int, bytes, bool]) -> tuple[str, Any]:
     dec = _W["decontam"].hit(prompt) if _W["decontam"] else None
     near = cfg.dedup == "near"
     teacher = rec.get("teacher") or {}
-    return "ok", {
-        "idx": idx,
-        "prompt_id": str(rec["prompt_id"]),
-        "teacher": f"{teacher.get('backend')}:{teacher.get('model')}",
-        "fails": fails,
-        "verdict": verdict,
-        "detail": key if cfg.verify == "code" else None,
-        "key": key if cfg.verify == "majority" else None,
-        "has_gold": rec.get("gold") is not None,
-        "exact": exact_key(norm, normalized=True) if cfg.dedup != "none" else None,
-        "sig": signature(norm, cfg.shingle_size, cfg.num_perm, normalized=True) if near else None,
-        "pexact": exact_key(prompt) if cfg.dedup_prompts and cfg.dedup != "none" else None,
-        "psig": signature(prompt, cfg.shingle_size, cfg.num_perm)
-        if near and cfg.dedup_prompts
-        else None,
-        "decontam": dec,
-        "tokens": C.count_tokens(text, _W["ctx"]),
-        "usage_tokens": (rec.get("usage") or {}).get("completion_tokens"),
-    }
+    sig = signature(norm, cfg.shingle_size, cfg.num_perm, normalized=True) if near else None
+    psig = signature(prompt, cfg.shingle_size, cfg.num_perm) if near and cfg.dedup_prompts else None
+    return "ok", Fact(
+        idx=idx,
+        prompt_id=str(rec["prompt_id"]),
+        teacher=f"{teacher.get('backend')}:{teacher.get('model')}",
+        fails=tuple(fails),
+        verdict=verdict,
+        detail=key if cfg.verify == "code" else None,
+        key=key if cfg.verify == "majority" else None,
+        has_gold=rec.get("gold") is not None,
+        exact=exact_key(norm, normalized=True) if cfg.dedup != "none" else None,
+        sig=sig.tobytes() if sig is not None else None,
+        pexact=exact_key(prompt) if cfg.dedup_prompts and cfg.dedup != "none" else None,
+        psig=psig.tobytes() if psig is not None else None,
+        decontam=dec,
+        tokens=C.count_tokens(text, _W["ctx"]),
+        usage_tokens=(rec.get("usage") or {}).get("completion_tokens"),
+    )
 
 
 def _lines(path: Path):
@@ -210,7 +258,9 @@ def collect_facts(cfg: FilterConfig) -> list[dict[str, Any]]:
     path = Path(cfg.input)
     if not path.is_file():
         raise DistillError(f"traces file not found: {path}")
-    facts: list[dict[str, Any]] = []
+    facts: list[Fact] = []
+    prompts: set[str] = set()
+    EMPTY: tuple[str, ...] = ()
 
     def take(results) -> None:
         for status, fact in results:
@@ -222,6 +272,14 @@ def collect_facts(cfg: FilterConfig) -> list[dict[str, Any]]:
                         f"{cfg.input}: traces have no gold answer for --verify {cfg.verify}; "
                         "use --verify majority (vote among each prompt's samples) or --verify none"
                     )
+                # Shared strings; only a prompt's first trace needs the prompt's dedup keys.
+                fact.prompt_id = sys.intern(fact.prompt_id)
+                fact.teacher = sys.intern(fact.teacher)
+                fact.fails = fact.fails or EMPTY
+                if fact.prompt_id in prompts:
+                    fact.pexact = fact.psig = None
+                else:
+                    prompts.add(fact.prompt_id)
                 facts.append(fact)
 
     if cfg.num_proc == 1:
@@ -450,16 +508,17 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
 
     facts = collect_facts(cfg)
     rates = decide(facts, cfg)
-    reasons = {f["idx"]: f for f in facts}
+    pending = iter(facts)  # in file order, like the lines
+    nxt = next(pending, None)
     out, rej = Path(cfg.out), Path(cfg.rejects)
     out.parent.mkdir(parents=True, exist_ok=True)
     rej.parent.mkdir(parents=True, exist_ok=True)
     tmp_out, tmp_rej = out.with_name(f".{out.name}.tmp"), rej.with_name(f".{rej.name}.tmp")
     with open(tmp_out, "w", encoding="utf-8") as fo, open(tmp_rej, "w", encoding="utf-8") as fr:
         for idx, _lineno, raw, _torn in _lines(Path(cfg.input)):
-            f = reasons.get(idx)
-            if f is None:
+            if nxt is None or nxt.idx != idx:
                 continue  # the torn tail
+            f, nxt = nxt, next(pending, None)
             rec = json.loads(raw)
             checks = {name: "pass" for name in cfg.active_checks()}
             for r in f["fails"]:

@@ -67,26 +67,38 @@ def signature(
 
 
 class NearDupIndex:
-    """LSH over MinHash signatures of kept texts; `add` says whether a near copy was kept."""
+    """LSH over MinHash signatures of kept texts; `add` says whether a near copy was kept.
+
+    Signatures come as uint32 arrays or their bytes. Each band table maps a 64-bit hash of the
+    band to the first kept index: a hash collision only adds a candidate, which is then judged
+    on the estimated Jaccard like any other, so it can never reject on its own.
+    """
 
     def __init__(self, threshold: float = 0.8, num_perm: int = 64):
         self.threshold = threshold
+        self.num_perm = num_perm
         self.b, self.r = _bands(num_perm, threshold)
-        self.tables: list[dict[bytes, int]] = [{} for _ in range(self.b)]
-        self.sigs: list[np.ndarray] = []
+        self.tables: list[dict[int, int]] = [{} for _ in range(self.b)]
+        self.sigs: list[bytes] = []
 
-    def add(self, sig: np.ndarray) -> int | None:
+    def add(self, sig: np.ndarray | bytes) -> int | None:
         """Index of the kept near-duplicate, or None (then `sig` is kept and indexed)."""
-        keys = [sig[i * self.r : (i + 1) * self.r].tobytes() for i in range(self.b)]
+        raw = sig.tobytes() if isinstance(sig, np.ndarray) else sig
+        step = 4 * self.r
+        keys = [hash(raw[i * step : (i + 1) * step]) for i in range(self.b)]
+        arr = None
         seen: set[int] = set()
         for table, key in zip(self.tables, keys):
             j = table.get(key)
             if j is not None and j not in seen:
                 seen.add(j)
-                if float(np.mean(self.sigs[j] == sig)) >= self.threshold:
+                if arr is None:
+                    arr = np.frombuffer(raw, dtype=np.uint32)
+                other = np.frombuffer(self.sigs[j], dtype=np.uint32)
+                if float(np.mean(other == arr)) >= self.threshold:
                     return j
         idx = len(self.sigs)
-        self.sigs.append(sig)
+        self.sigs.append(raw)
         for table, key in zip(self.tables, keys):
             table.setdefault(key, idx)
         return None
