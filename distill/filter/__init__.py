@@ -320,7 +320,7 @@ def _majority(facts: list[dict[str, Any]], min_agreement: float) -> None:
 
 def decide(facts: list[dict[str, Any]], cfg: FilterConfig) -> dict[str, float]:
     """Give every fact `reasons` (all failures, in STAGE_ORDER); return per-prompt pass rates."""
-    from distill.filter.dedup import NearDupIndex
+    from distill.filter.dedup import near_duplicates
 
     if cfg.verify == "majority":
         _majority(facts, cfg.min_agreement)
@@ -339,15 +339,22 @@ def decide(facts: list[dict[str, Any]], cfg: FilterConfig) -> dict[str, float]:
         first_of: dict[str, dict[str, Any]] = {}
         for f in facts:
             first_of.setdefault(f["prompt_id"], f)
-        seen: dict[bytes, str] = {}
-        index = NearDupIndex(cfg.dedup_threshold, cfg.num_perm) if cfg.dedup == "near" else None
+        seen: set[bytes] = set()
         dup_prompts = set()
+        near_candidates = []
         for pid, f in first_of.items():
             if f["pexact"] in seen:
                 dup_prompts.add(pid)
-            elif index is not None and index.add(f["psig"]) is not None:
-                dup_prompts.add(pid)
-            seen.setdefault(f["pexact"], pid)
+            else:
+                seen.add(f["pexact"])
+                near_candidates.append(f)
+        if cfg.dedup == "near":
+            flags = near_duplicates(
+                [f["psig"] for f in near_candidates], cfg.dedup_threshold, cfg.num_perm
+            )
+            dup_prompts.update(f["prompt_id"] for f, d in zip(near_candidates, flags) if d)
+        for f in near_candidates:
+            f["psig"] = None  # done with; frees memory before the response pass
         for f in facts:
             if f["prompt_id"] in dup_prompts:
                 f["reasons"].append("duplicate_prompt")
@@ -360,15 +367,22 @@ def decide(facts: list[dict[str, Any]], cfg: FilterConfig) -> dict[str, float]:
             key=lambda f: (f["verdict"] != CORRECT, f["idx"]),
         )
         seen_exact: set[bytes] = set()
-        index = NearDupIndex(cfg.dedup_threshold, cfg.num_perm) if cfg.dedup == "near" else None
+        unique = []
         for f in order:
             f["dedup_checked"] = True
             if f["exact"] in seen_exact:
                 f["reasons"].append("duplicate")
                 continue
             seen_exact.add(f["exact"])
-            if index is not None and index.add(f["sig"]) is not None:
-                f["reasons"].append("near_duplicate")
+            unique.append(f)
+        del seen_exact
+        if cfg.dedup == "near":
+            flags = near_duplicates([f["sig"] for f in unique], cfg.dedup_threshold, cfg.num_perm)
+            for f, d in zip(unique, flags):
+                if d:
+                    f["reasons"].append("near_duplicate")
+        for f in facts:
+            f["sig"] = None
 
     # Per-prompt pass rates (over verifiable samples) and difficulty.
     by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -66,39 +66,39 @@ def signature(
     return m.hashvalues.astype(np.uint32)
 
 
-class NearDupIndex:
-    """LSH over MinHash signatures of kept texts; `add` says whether a near copy was kept.
+def near_duplicates(sigs: list[bytes], threshold: float = 0.8, num_perm: int = 64) -> list[bool]:
+    """For signatures in preference order: is each one a near copy of an earlier one that was
+    itself kept? Same decisions as inserting one by one into an LSH index of kept texts.
 
-    Signatures come as uint32 arrays or their bytes. Each band table maps a 64-bit hash of the
-    band to the first kept index: a hash collision only adds a candidate, which is then judged
-    on the estimated Jaccard like any other, so it can never reject on its own.
+    LSH banding finds candidates (a shared band), and a candidate counts only if the estimated
+    Jaccard reaches `threshold`. Buckets are numbered with numpy up front (a few bytes per
+    trace and band) instead of a dict per band, which at 1M traces held ~1.5 GB.
     """
-
-    def __init__(self, threshold: float = 0.8, num_perm: int = 64):
-        self.threshold = threshold
-        self.num_perm = num_perm
-        self.b, self.r = _bands(num_perm, threshold)
-        self.tables: list[dict[int, int]] = [{} for _ in range(self.b)]
-        self.sigs: list[bytes] = []
-
-    def add(self, sig: np.ndarray | bytes) -> int | None:
-        """Index of the kept near-duplicate, or None (then `sig` is kept and indexed)."""
-        raw = sig.tobytes() if isinstance(sig, np.ndarray) else sig
-        step = 4 * self.r
-        keys = [hash(raw[i * step : (i + 1) * step]) for i in range(self.b)]
-        arr = None
+    n = len(sigs)
+    if n == 0:
+        return []
+    b, r = _bands(num_perm, threshold)
+    mat = np.frombuffer(b"".join(sigs), dtype=np.uint32).reshape(n, num_perm)
+    groups = np.empty((n, b), dtype=np.int32)
+    first_kept = []
+    for k in range(b):
+        band = np.ascontiguousarray(mat[:, k * r : (k + 1) * r]).view(np.dtype((np.void, 4 * r)))
+        _, inverse = np.unique(band.ravel(), return_inverse=True)
+        groups[:, k] = inverse.ravel()
+        first_kept.append(np.full(int(inverse.max()) + 1, -1, dtype=np.int64))
+    dup = [False] * n
+    for i in range(n):
+        row = groups[i].tolist()
         seen: set[int] = set()
-        for table, key in zip(self.tables, keys):
-            j = table.get(key)
-            if j is not None and j not in seen:
+        for k, g in enumerate(row):
+            j = int(first_kept[k][g])
+            if j >= 0 and j not in seen:
                 seen.add(j)
-                if arr is None:
-                    arr = np.frombuffer(raw, dtype=np.uint32)
-                other = np.frombuffer(self.sigs[j], dtype=np.uint32)
-                if float(np.mean(other == arr)) >= self.threshold:
-                    return j
-        idx = len(self.sigs)
-        self.sigs.append(raw)
-        for table, key in zip(self.tables, keys):
-            table.setdefault(key, idx)
-        return None
+                if float(np.mean(mat[j] == mat[i])) >= threshold:
+                    dup[i] = True
+                    break
+        if not dup[i]:
+            for k, g in enumerate(row):
+                if first_kept[k][g] < 0:
+                    first_kept[k][g] = i
+    return dup
