@@ -180,57 +180,61 @@ def main() -> None:
         size_mb = data.stat().st_size / 1e6
         d = side(DISTILL, [str(data), f"{tmp}/kept.jsonl", str(args.num_proc), str(ROOT)])
         if args.distill_only:
+            kept = len(json.load(open(f"{tmp}/kept.jsonl.ids")))
             return _write(
                 args,
                 {
-                    "benchmark": "filter at scale: near-dedup + math verify + checks, distill alone",
-                    "command": " ".join(sys.argv),
-                    "traces": args.n,
-                    "input_mb": round(size_mb, 1),
-                    "num_proc": args.num_proc,
-                    "distill": {
-                        "seconds": round(d["seconds"], 2),
-                        "traces_per_s": round(args.n / d["seconds"], 1),
-                        "peak_rss_mb": round(d["peak_rss_mb"], 1),
-                        "worker_peak_rss_mb": round(d["children_peak_rss_mb"], 1),
-                        "kept": len(json.load(open(f"{tmp}/kept.jsonl.ids"))),
-                    },
+                    **_header(
+                        args,
+                        size_mb,
+                        "filter at scale: near-dedup + math verify + checks, distill alone",
+                    ),
+                    "distill": _side_result(d, args.n, kept),
                     "goal_peak_rss_mb": 2048,
-                    "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-                    "date": time.strftime("%Y-%m-%d"),
+                    **_machine(),
                 },
             )
         b = side(BASELINE, [str(data), f"{tmp}/base.json", str(args.num_proc), f"{tmp}/hfcache"])
         ours = set(json.load(open(f"{tmp}/kept.jsonl.ids")))
         base = set(json.load(open(f"{tmp}/base.json")))
     result = {
-        "benchmark": "filter: near-dedup + math verify (+ distill's checks)",
-        "command": " ".join(sys.argv),
-        "traces": args.n,
-        "input_mb": round(size_mb, 1),
-        "num_proc": args.num_proc,
-        "distill": {
-            "seconds": round(d["seconds"], 2),
-            "traces_per_s": round(args.n / d["seconds"], 1),
-            "peak_rss_mb": round(d["peak_rss_mb"], 1),
-            "worker_peak_rss_mb": round(d["children_peak_rss_mb"], 1),
-            "kept": len(ours),
-        },
-        "baseline": {
-            "seconds": round(b["seconds"], 2),
-            "traces_per_s": round(args.n / b["seconds"], 1),
-            "peak_rss_mb": round(b["peak_rss_mb"], 1),
-            "worker_peak_rss_mb": round(b["children_peak_rss_mb"], 1),
-            "kept": len(base),
-        },
+        **_header(args, size_mb, "filter: near-dedup + math verify (+ distill's checks)"),
+        "distill": _side_result(d, args.n, len(ours)),
+        "baseline": _side_result(b, args.n, len(base)),
         "speedup": round(b["seconds"] / d["seconds"], 2),
         "goal_speedup": 3.0,
         "kept_size_diff_pct": round(100 * abs(len(ours) - len(base)) / max(1, len(base)), 2),
         "kept_overlap_jaccard": round(len(ours & base) / max(1, len(ours | base)), 4),
+        **_machine(),
+    }
+    _write(args, result)
+
+
+def _header(args, size_mb: float, title: str) -> dict:
+    return {
+        "benchmark": title,
+        "command": " ".join(sys.argv),
+        "traces": args.n,
+        "input_mb": round(size_mb, 1),
+        "num_proc": args.num_proc,
+    }
+
+
+def _side_result(r: dict, n: int, kept: int) -> dict:
+    return {
+        "seconds": round(r["seconds"], 2),
+        "traces_per_s": round(n / r["seconds"], 1),
+        "peak_rss_mb": round(r["peak_rss_mb"], 1),
+        "worker_peak_rss_mb": round(r["children_peak_rss_mb"], 1),
+        "kept": kept,
+    }
+
+
+def _machine() -> dict:
+    return {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d"),
     }
-    _write(args, result)
 
 
 def _write(args, result: dict) -> None:
