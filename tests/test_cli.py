@@ -6,7 +6,7 @@ import sys
 import pytest
 
 
-def distill(*args, env=None):
+def distill(*args, env=None, timeout=120):
     import os
 
     return subprocess.run(
@@ -14,7 +14,7 @@ def distill(*args, env=None):
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
-        timeout=120,
+        timeout=timeout,
     )
 
 

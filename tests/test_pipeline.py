@@ -69,25 +69,18 @@ def pipeline_run(tmp_path_factory, tiny_qwen):
     recipe.write_text(RECIPE.format(url=server.url, student=tiny_qwen))
     run_dir = tmp / "run"
     try:
-        res = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "distill.cli",
-                "run",
-                "--recipe",
-                str(recipe),
-                "--run-dir",
-                str(run_dir),
-                "--set",
-                "train.seed=3",
-                "--set",
-                "eval.limit=4",
-            ],
-            capture_output=True,
-            text=True,
+        res = distill(
+            "run",
+            "--recipe",
+            str(recipe),
+            "--run-dir",
+            str(run_dir),
+            "--set",
+            "train.seed=3",
+            "--set",
+            "eval.limit=4",
+            env=SECRETS,
             timeout=600,
-            env={**os.environ, **SECRETS},
         )
     finally:
         server.stop()
@@ -282,19 +275,12 @@ def test_set_overrides_parse_as_yaml_and_bad_ones_are_named(tmp_path):
 @pytest.mark.slow
 def test_real_smoke_run_meets_its_goals(tmp_path):
     """`make smoke` itself: SmolLM2 teaches itself sums, on this CPU (about 5 minutes)."""
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "distill.cli",
-            "run",
-            "--recipe",
-            str(ROOT / "recipes" / "smoke.yaml"),
-            "--run-dir",
-            str(tmp_path / "smoke"),
-        ],
-        capture_output=True,
-        text=True,
+    res = distill(
+        "run",
+        "--recipe",
+        str(ROOT / "recipes" / "smoke.yaml"),
+        "--run-dir",
+        str(tmp_path / "smoke"),
         timeout=1800,
     )
     assert res.returncode == 0, res.stderr[-3000:]
