@@ -94,7 +94,8 @@ def make_data(path: Path, n: int, seed: int = 0) -> None:
 
 
 BASELINE = r"""
-import json, sys, time, resource
+import json, sys, time
+from rss import peak_rss_mb, children_peak_rss_mb
 from datasets import load_dataset
 from datasketch import MinHash, MinHashLSH
 from math_verify import parse, verify
@@ -131,12 +132,12 @@ for ex in ds:
     kept.append(ex["id"])
 json.dump(kept, open(out, "w"))
 print(json.dumps({"seconds": time.perf_counter() - t0,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "children_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb(), "children_peak_rss_mb": children_peak_rss_mb()}))
 """
 
 DISTILL = r"""
-import json, sys, time, resource
+import json, sys, time
+from rss import peak_rss_mb, children_peak_rss_mb
 sys.path.insert(0, sys.argv[4])
 from distill.filter import FilterConfig, run
 from distill.records import read_records
@@ -145,8 +146,7 @@ t0 = time.perf_counter()
 run(FilterConfig(input=src, out=out, verify="math", dedup="near", dedup_prompts=False, num_proc=num_proc), quiet=True)
 secs = time.perf_counter() - t0
 json.dump([r["id"] for r in read_records(out)], open(out + ".ids", "w"))
-print(json.dumps({"seconds": secs, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "children_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+print(json.dumps({"seconds": secs, "peak_rss_mb": peak_rss_mb(), "children_peak_rss_mb": children_peak_rss_mb()}))
 """
 
 
@@ -156,7 +156,12 @@ def side(code: str, args: list[str]) -> dict:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"},
+        env={
+            **os.environ,
+            "HF_DATASETS_OFFLINE": "1",
+            "TQDM_DISABLE": "1",
+            "PYTHONPATH": str(ROOT / "benchmarks"),  # rss.py
+        },
     )
     if res.returncode != 0:
         raise SystemExit(res.stderr[-3000:])

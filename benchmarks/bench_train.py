@@ -144,14 +144,14 @@ def side_trl(model: Path, data: Path, out: Path, args) -> dict:
 
 
 def timed_train(trainer) -> dict:
-    import resource
+    from rss import peak_rss_mb  # benchmarks/, beside this file
 
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0
     return {
         "train_seconds": round(seconds, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": round(peak_rss_mb()),
     }
 
 
