@@ -110,8 +110,7 @@ def score(records: list[dict[str, Any]], verify: str, timeout: int = 5) -> dict[
 def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     """Sample `model` on the eval set through the generate stage; return this run's records."""
     from distill.data import load_rows
-    from distill.generate import GenerateConfig, build_jobs
-    from distill.generate import run as generate
+    from distill.generate import GenerateConfig, generate_planned
     from distill.records import read_records
 
     out = Path(cfg.out)
@@ -152,9 +151,8 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
             f"{cfg.data}: problems have no gold answer (--answer-field) for --verify {cfg.verify}; "
             "use --verify majority to score self-consistency instead"
         )
-    generate(gcfg, progress=False)
     # This run's samples only: the file may also hold samples from other settings or problems.
-    _plan, planned, _tpl = build_jobs(gcfg)
+    planned = generate_planned(gcfg, progress=False)
     return [r for r in read_records(traces) if r["id"] in planned]
 
 

@@ -342,6 +342,13 @@ def summarize(path: str | Path) -> dict[str, Any]:
 
 def run(cfg: GenerateConfig, progress: bool = True) -> Path:
     """Generate every missing sample into cfg.out; return its path."""
+    generate_planned(cfg, progress)
+    return Path(cfg.out)
+
+
+def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
+    """`run`, returning the ids of every sample this configuration plans (those already on disk
+    and those written now), so a caller can pick its own records out of a shared file."""
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -391,4 +398,4 @@ def run(cfg: GenerateConfig, progress: bool = True) -> Path:
         raise DistillError(
             f"{len(failures)} samples failed (see above); rerun the same command to retry only those"
         )
-    return out
+    return planned
