@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import machine, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = [
@@ -95,7 +95,7 @@ def make_data(path: Path, n: int, seed: int = 0) -> None:
 
 BASELINE = r"""
 import json, sys, time
-from rss import peak_rss_mb, children_peak_rss_mb
+from common import peak_rss_mb, children_peak_rss_mb
 from datasets import load_dataset
 from datasketch import MinHash, MinHashLSH
 from math_verify import parse, verify
@@ -137,7 +137,7 @@ print(json.dumps({"seconds": time.perf_counter() - t0,
 
 DISTILL = r"""
 import json, sys, time
-from rss import peak_rss_mb, children_peak_rss_mb
+from common import peak_rss_mb, children_peak_rss_mb
 sys.path.insert(0, sys.argv[4])
 from distill.filter import FilterConfig, run
 from distill.records import read_records
@@ -160,7 +160,7 @@ def side(code: str, args: list[str]) -> dict:
             **os.environ,
             "HF_DATASETS_OFFLINE": "1",
             "TQDM_DISABLE": "1",
-            "PYTHONPATH": str(ROOT / "benchmarks"),  # rss.py
+            "PYTHONPATH": str(ROOT / "benchmarks"),  # common.py
         },
     )
     if res.returncode != 0:
@@ -196,7 +196,7 @@ def main() -> None:
                     ),
                     "distill": _side_result(d, args.n, kept),
                     "goal_peak_rss_mb": 2048,
-                    **_machine(),
+                    **machine(),
                 },
             )
         b = side(BASELINE, [str(data), f"{tmp}/base.json", str(args.num_proc), f"{tmp}/hfcache"])
@@ -210,7 +210,7 @@ def main() -> None:
         "goal_speedup": 3.0,
         "kept_size_diff_pct": round(100 * abs(len(ours) - len(base)) / max(1, len(base)), 2),
         "kept_overlap_jaccard": round(len(ours & base) / max(1, len(ours | base)), 4),
-        **_machine(),
+        **machine(),
     }
     _write(args, result)
 
@@ -235,17 +235,8 @@ def _side_result(r: dict, n: int, kept: int) -> dict:
     }
 
 
-def _machine() -> dict:
-    return {
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "date": time.strftime("%Y-%m-%d"),
-    }
-
-
 def _write(args, result: dict) -> None:
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(json.dumps(result, indent=2))
 
 

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import write_result
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -144,7 +146,7 @@ def side_trl(model: Path, data: Path, out: Path, args) -> dict:
 
 
 def timed_train(trainer) -> dict:
-    from rss import peak_rss_mb  # benchmarks/, beside this file
+    from common import peak_rss_mb  # benchmarks/, beside this file
 
     t0 = time.perf_counter()
     trainer.train()
@@ -207,9 +209,7 @@ def main() -> None:
         "goal": {"speedup": 1.3, "pad_fraction": 0.05},
         "meets_goal": speedup >= 1.3 and results["distill"]["pad_fraction"] <= 0.05,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_result(args.out, report)
     print(
         f"train bench: distill {results['distill']['non_pad_tokens_per_s']:.0f} non-pad tok/s "
         f"(pad {results['distill']['pad_fraction']:.1%}) vs TRL default "
