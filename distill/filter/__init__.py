@@ -147,7 +147,7 @@ def _init_worker(cfg: FilterConfig) -> None:
 
 class Fact:
     """What pass 1 keeps of one trace: a few small fields, in slots (a dict per trace cost
-    ~2 KB at 1M traces). Indexable like a dict so decisions read as `f["verdict"]`."""
+    ~2 KB at 1M traces)."""
 
     __slots__ = (
         "idx",
@@ -164,7 +164,6 @@ class Fact:
         "psig",
         "decontam",
         "tokens",
-        "usage_tokens",
         "reasons",
         "dedup_checked",
     )
@@ -174,15 +173,6 @@ class Fact:
         self.dedup_checked = False
         for k, v in fields.items():
             setattr(self, k, v)
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        setattr(self, key, value)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
 
     def __getstate__(self) -> tuple[Any, ...]:
         return tuple(getattr(self, k) for k in self.__slots__)
@@ -242,7 +232,6 @@ def _fact(item: tuple[int, int, bytes, bool]) -> tuple[str, Any]:
         psig=psig.tobytes() if psig is not None else None,
         decontam=dec,
         tokens=C.count_tokens(text, _W["ctx"]),
-        usage_tokens=(rec.get("usage") or {}).get("completion_tokens"),
     )
 
 
@@ -254,7 +243,7 @@ def _lines(path: Path):
             yield idx, lineno, raw, torn
 
 
-def collect_facts(cfg: FilterConfig) -> list[dict[str, Any]]:
+def collect_facts(cfg: FilterConfig) -> list[Fact]:
     path = Path(cfg.input)
     if not path.is_file():
         raise DistillError(f"traces file not found: {path}")
@@ -267,7 +256,7 @@ def collect_facts(cfg: FilterConfig) -> list[dict[str, Any]]:
             if status == "error":
                 raise DistillError(fact)
             if status == "ok":
-                if not facts and cfg.verify in ("math", "choice", "exact") and not fact["has_gold"]:
+                if not facts and cfg.verify in ("math", "choice", "exact") and not fact.has_gold:
                     raise DistillError(
                         f"{cfg.input}: traces have no gold answer for --verify {cfg.verify}; "
                         "use --verify majority (vote among each prompt's samples) or --verify none"
@@ -297,28 +286,28 @@ def collect_facts(cfg: FilterConfig) -> list[dict[str, Any]]:
 # =========================================================================== decisions
 
 
-def _majority(facts: list[dict[str, Any]], min_agreement: float) -> None:
-    by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
+def _majority(facts: list[Fact], min_agreement: float) -> None:
+    by_prompt: dict[str, list[Fact]] = defaultdict(list)
     for f in facts:
-        by_prompt[f["prompt_id"]].append(f)
+        by_prompt[f.prompt_id].append(f)
     for group in by_prompt.values():
-        votes = Counter(f["key"] for f in group if f["key"] is not None)
+        votes = Counter(f.key for f in group if f.key is not None)
         if not votes:
             for f in group:
-                f["verdict"] = NO_ANSWER
+                f.verdict = NO_ANSWER
             continue
         top, count = votes.most_common(1)[0]
         agreed = count / len(group) >= min_agreement and list(votes.values()).count(count) == 1
         for f in group:
-            if f["key"] is None:
-                f["verdict"] = NO_ANSWER
+            if f.key is None:
+                f.verdict = NO_ANSWER
             elif not agreed:
-                f["verdict"] = UNVERIFIABLE
+                f.verdict = UNVERIFIABLE
             else:
-                f["verdict"] = CORRECT if f["key"] == top else WRONG
+                f.verdict = CORRECT if f.key == top else WRONG
 
 
-def decide(facts: list[dict[str, Any]], cfg: FilterConfig) -> dict[str, float]:
+def decide(facts: list[Fact], cfg: FilterConfig) -> dict[str, float]:
     """Give every fact `reasons` (all failures, in STAGE_ORDER); return per-prompt pass rates."""
     from distill.filter.dedup import near_duplicates
 
@@ -326,90 +315,90 @@ def decide(facts: list[dict[str, Any]], cfg: FilterConfig) -> dict[str, float]:
         _majority(facts, cfg.min_agreement)
     for f in facts:
         r = []
-        if f["decontam"]:
-            r.append(f"contaminated:{f['decontam']}")
-        r += f["fails"]
-        v = f["verdict"]
+        if f.decontam:
+            r.append(f"contaminated:{f.decontam}")
+        r += f.fails
+        v = f.verdict
         if v is not None and v != CORRECT and not (v == UNVERIFIABLE and cfg.keep_unverifiable):
             r.append(v if v != WRONG else "wrong_answer")
-        f["reasons"] = r
+        f.reasons = r
 
     # Duplicate prompts: the first prompt (in file order) keeps its traces.
     if cfg.dedup != "none" and cfg.dedup_prompts:
-        first_of: dict[str, dict[str, Any]] = {}
+        first_of: dict[str, Fact] = {}
         for f in facts:
-            first_of.setdefault(f["prompt_id"], f)
+            first_of.setdefault(f.prompt_id, f)
         seen: set[bytes] = set()
         dup_prompts = set()
         near_candidates = []
         for pid, f in first_of.items():
-            if f["pexact"] in seen:
+            if f.pexact in seen:
                 dup_prompts.add(pid)
             else:
-                seen.add(f["pexact"])
+                seen.add(f.pexact)
                 near_candidates.append(f)
         if cfg.dedup == "near":
             flags = near_duplicates(
-                [f["psig"] for f in near_candidates], cfg.dedup_threshold, cfg.num_perm
+                [f.psig for f in near_candidates], cfg.dedup_threshold, cfg.num_perm
             )
-            dup_prompts.update(f["prompt_id"] for f, d in zip(near_candidates, flags) if d)
+            dup_prompts.update(f.prompt_id for f, d in zip(near_candidates, flags) if d)
         for f in near_candidates:
-            f["psig"] = None  # done with; frees memory before the response pass
+            f.psig = None  # done with; frees memory before the response pass
         for f in facts:
-            if f["prompt_id"] in dup_prompts:
-                f["reasons"].append("duplicate_prompt")
+            if f.prompt_id in dup_prompts:
+                f.reasons.append("duplicate_prompt")
 
     # Duplicate responses among the survivors, verified-correct ones first: the kept copy of a
     # duplicate group is the first correct one in file order (else the first one).
     if cfg.dedup != "none":
         order = sorted(
-            (f for f in facts if not f["reasons"]),
-            key=lambda f: (f["verdict"] != CORRECT, f["idx"]),
+            (f for f in facts if not f.reasons),
+            key=lambda f: (f.verdict != CORRECT, f.idx),
         )
         seen_exact: set[bytes] = set()
         unique = []
         for f in order:
-            f["dedup_checked"] = True
-            if f["exact"] in seen_exact:
-                f["reasons"].append("duplicate")
+            f.dedup_checked = True
+            if f.exact in seen_exact:
+                f.reasons.append("duplicate")
                 continue
-            seen_exact.add(f["exact"])
+            seen_exact.add(f.exact)
             unique.append(f)
         del seen_exact
         if cfg.dedup == "near":
-            flags = near_duplicates([f["sig"] for f in unique], cfg.dedup_threshold, cfg.num_perm)
+            flags = near_duplicates([f.sig for f in unique], cfg.dedup_threshold, cfg.num_perm)
             for f, d in zip(unique, flags):
                 if d:
-                    f["reasons"].append("near_duplicate")
+                    f.reasons.append("near_duplicate")
         for f in facts:
-            f["sig"] = None
+            f.sig = None
 
     # Per-prompt pass rates (over verifiable samples) and difficulty.
-    by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_prompt: dict[str, list[Fact]] = defaultdict(list)
     for f in facts:
-        by_prompt[f["prompt_id"]].append(f)
+        by_prompt[f.prompt_id].append(f)
     rates: dict[str, float] = {}
     for pid, group in by_prompt.items():
-        judged = [f for f in group if f["verdict"] in (CORRECT, WRONG, NO_ANSWER)]
+        judged = [f for f in group if f.verdict in (CORRECT, WRONG, NO_ANSWER)]
         if judged:
-            rates[pid] = sum(f["verdict"] == CORRECT for f in judged) / len(judged)
+            rates[pid] = sum(f.verdict == CORRECT for f in judged) / len(judged)
     cfg_rates = (cfg.min_pass_rate, cfg.max_pass_rate)
     if cfg.verify != "none" and cfg_rates != (0.0, 1.0):
         for pid, group in by_prompt.items():
             rate = rates.get(pid)
             if rate is not None and not cfg_rates[0] <= rate <= cfg_rates[1]:
                 for f in group:
-                    f["reasons"].append("difficulty")
+                    f.reasons.append("difficulty")
 
     # Selection among each prompt's survivors.
     if cfg.select != "all" or cfg.max_per_prompt:
         k = cfg.max_per_prompt or (1 if cfg.select in ("first", "shortest") else None)
         for group in by_prompt.values():
-            alive = [f for f in group if not f["reasons"]]
+            alive = [f for f in group if not f.reasons]
             if cfg.select == "shortest":
-                alive.sort(key=lambda f: (f["tokens"], f["idx"]))
+                alive.sort(key=lambda f: (f.tokens, f.idx))
             for f in alive[k:]:
-                f["reasons"].append("selection")
+                f.reasons.append("selection")
     return rates
 
 
@@ -430,27 +419,25 @@ def _stats(values: list[int]) -> dict[str, float]:
     }
 
 
-def build_report(
-    facts: list[dict[str, Any]], cfg: FilterConfig, rates: dict[str, float]
-) -> dict[str, Any]:
-    kept = [f for f in facts if not f["reasons"]]
-    rejected = [f for f in facts if f["reasons"]]
-    verdicts = Counter(f["verdict"] for f in facts if f["verdict"] is not None)
+def build_report(facts: list[Fact], cfg: FilterConfig, rates: dict[str, float]) -> dict[str, Any]:
+    kept = [f for f in facts if not f.reasons]
+    rejected = [f for f in facts if f.reasons]
+    verdicts = Counter(f.verdict for f in facts if f.verdict is not None)
     judged = verdicts[CORRECT] + verdicts[WRONG] + verdicts[NO_ANSWER]
     by_teacher: dict[str, Counter] = defaultdict(Counter)
     for f in facts:
-        t = by_teacher[f["teacher"]]
+        t = by_teacher[f.teacher]
         t["total"] += 1
-        t["kept"] += not f["reasons"]
-        t["correct"] += f["verdict"] == CORRECT
+        t["kept"] += not f.reasons
+        t["correct"] += f.verdict == CORRECT
     hist = Counter(min(9, int(r * 10)) for r in rates.values())
     return {
         "input": cfg.input,
         "total": len(facts),
         "kept": len(kept),
         "rejected": len(rejected),
-        "reject_reasons": dict(Counter(f["reasons"][0] for f in rejected).most_common()),
-        "failures": dict(Counter(r for f in rejected for r in f["reasons"]).most_common()),
+        "reject_reasons": dict(Counter(f.reasons[0] for f in rejected).most_common()),
+        "failures": dict(Counter(r for f in rejected for r in f.reasons).most_common()),
         "verify": {
             "mode": cfg.verify,
             **dict(verdicts),
@@ -458,8 +445,8 @@ def build_report(
         },
         "by_teacher": {k: dict(v) for k, v in by_teacher.items()},
         "prompts": {
-            "total": len({f["prompt_id"] for f in facts}),
-            "with_kept": len({f["prompt_id"] for f in kept}),
+            "total": len({f.prompt_id for f in facts}),
+            "with_kept": len({f.prompt_id for f in kept}),
             "solved_all": sum(r == 1.0 for r in rates.values()),
             "solved_none": sum(r == 0.0 for r in rates.values()),
             "pass_rate_histogram": {
@@ -467,24 +454,24 @@ def build_report(
             },
         },
         "tokens": {
-            "kept": _stats([f["tokens"] for f in kept]),
-            "rejected": _stats([f["tokens"] for f in rejected]),
+            "kept": _stats([f.tokens for f in kept]),
+            "rejected": _stats([f.tokens for f in rejected]),
         },
-        "decontam": dict(Counter(f["decontam"] for f in facts if f["decontam"])),
+        "decontam": dict(Counter(f.decontam for f in facts if f.decontam)),
         "checks": cfg.active_checks(),
         "dedup": cfg.dedup,
     }
 
 
-def _plot(facts: list[dict[str, Any]], report: dict[str, Any], path: Path) -> None:
+def _plot(facts: list[Fact], report: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    kept = [f["tokens"] for f in facts if not f["reasons"]]
-    rej = [f["tokens"] for f in facts if f["reasons"]]
+    kept = [f.tokens for f in facts if not f.reasons]
+    rej = [f.tokens for f in facts if f.reasons]
     a.hist(
         [kept, rej], bins=40, label=[f"kept ({len(kept)})", f"rejected ({len(rej)})"], stacked=False
     )
@@ -535,25 +522,22 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
             f, nxt = nxt, next(pending, None)
             rec = json.loads(raw)
             checks = {name: "pass" for name in cfg.active_checks()}
-            for r in f["fails"]:
+            for r in f.fails:
                 checks[_check_of(r)] = r
-            if f["verdict"] is not None:
-                checks["verify"] = (
-                    f["verdict"] if not f.get("detail") else f"{f['verdict']} ({f['detail']})"
-                )
-            if "duplicate_prompt" in f["reasons"]:
+            if f.verdict is not None:
+                checks["verify"] = f.verdict if not f.detail else f"{f.verdict} ({f.detail})"
+            if "duplicate_prompt" in f.reasons:
                 checks["dedup_prompt"] = "duplicate_prompt"
-            if f.get("dedup_checked"):
+            if f.dedup_checked:
                 checks["dedup"] = next(
-                    (r for r in f["reasons"] if r in ("duplicate", "near_duplicate")), "unique"
+                    (r for r in f.reasons if r in ("duplicate", "near_duplicate")), "unique"
                 )
-            if f["reasons"]:
-                rec["checks"] = checks
-                rec["reject_reason"] = f["reasons"][0]
-                rec["reject_reasons"] = f["reasons"]
+            rec["checks"] = checks
+            if f.reasons:
+                rec["reject_reason"] = f.reasons[0]
+                rec["reject_reasons"] = f.reasons
                 fr.write(json.dumps(rec, ensure_ascii=False) + "\n")
             else:
-                rec["checks"] = checks
                 fo.write(json.dumps(rec, ensure_ascii=False) + "\n")
     os.replace(tmp_out, out)
     os.replace(tmp_rej, rej)
