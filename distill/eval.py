@@ -78,19 +78,16 @@ def score(records: list[dict[str, Any]], verify: str, timeout: int = 5) -> dict[
     pass1, maj, lengths, truncated = [], [], [], 0
     for group in by_prompt.values():
         keys = [math_answer_key(r.get("answer") or "", timeout) for r in group]
+        votes = Counter(k for k in keys if k is not None)
+        top = votes.most_common(1)[0][0] if votes else None
         if verify == "majority":
-            votes = Counter(k for k in keys if k is not None)
-            top = votes.most_common(1)[0][0] if votes else None
             verdicts = [top is not None and k == top for k in keys]
             maj.append(float(top is not None))
         else:
             verdicts = [judge(r, verify, timeout)[0] == CORRECT for r in group]
-            votes = Counter(k for k in keys if k is not None)
-            if votes:
-                top = votes.most_common(1)[0][0]
-                maj.append(float(any(v for k, v in zip(keys, verdicts) if k == top)))
-            else:
-                maj.append(0.0)
+            maj.append(
+                float(top is not None and any(v for k, v in zip(keys, verdicts) if k == top))
+            )
         pass1.append(sum(verdicts) / len(verdicts))
         for r in group:
             lengths.append((r.get("usage") or {}).get("completion_tokens", 0))
