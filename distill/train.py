@@ -160,37 +160,32 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
     return Dataset.from_dict(cols), st.__dict__
 
 
-class _LossLog:
-    """TrainerCallback: loss.jsonl (appended across resumes), tokens/s, a console line per log."""
+def loss_log_callback(path: Path) -> Any:
+    """A TrainerCallback: loss.jsonl (appended across resumes), tokens/s, a console line per log."""
+    from transformers import TrainerCallback
 
-    def __init__(self, path: Path):
-        from transformers import TrainerCallback
+    class LossLog(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
+            self.t0, self.tokens0 = time.monotonic(), state.num_input_tokens_seen or 0
 
-        outer = self
+        def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
+            if not logs or "loss" not in logs:
+                return
+            dt = max(1e-9, time.monotonic() - self.t0)
+            tok_s = ((state.num_input_tokens_seen or 0) - self.tokens0) / dt
+            row = {
+                "step": state.global_step,
+                "epoch": round(state.epoch or 0, 4),
+                "loss": logs["loss"],
+                "learning_rate": logs.get("learning_rate"),
+                "tokens_seen": state.num_input_tokens_seen,
+                "tokens_per_s": round(tok_s, 1),
+            }
+            with open(path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            logs["tokens_per_s"] = row["tokens_per_s"]  # shown on the progress line too
 
-        class CB(TrainerCallback):
-            def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
-                outer.t0, outer.tokens0 = time.monotonic(), state.num_input_tokens_seen or 0
-
-            def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
-                if not logs or "loss" not in logs:
-                    return
-                dt = max(1e-9, time.monotonic() - outer.t0)
-                tok_s = ((state.num_input_tokens_seen or 0) - outer.tokens0) / dt
-                row = {
-                    "step": state.global_step,
-                    "epoch": round(state.epoch or 0, 4),
-                    "loss": logs["loss"],
-                    "learning_rate": logs.get("learning_rate"),
-                    "tokens_seen": state.num_input_tokens_seen,
-                    "tokens_per_s": round(tok_s, 1),
-                }
-                with open(path, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-                logs["tokens_per_s"] = row["tokens_per_s"]  # shown on the progress line too
-
-        self.callback = CB()
-        self.t0, self.tokens0 = time.monotonic(), 0
+    return LossLog()
 
 
 def plot_loss(log: Path, png: Path) -> None:
@@ -279,14 +274,13 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         disable_tqdm=False,
         use_cpu=not __import__("torch").cuda.is_available(),
     )
-    log = _LossLog(out / "loss.jsonl")
     trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
         processing_class=tok,
         peft_config=peft_config,
-        callbacks=[log.callback],
+        callbacks=[loss_log_callback(out / "loss.jsonl")],
     )
     return trainer, tok
 
