@@ -79,8 +79,9 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
         raise DistillError(f"{where}: {e}") from None
 
 
-def read_recipe(path: str | Path, stage: str) -> dict[str, Any]:
-    """The keys of `stage` in a recipe file (flat, or its `stage:` section)."""
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """A recipe file's top-level mapping; one clear line if it is missing, not YAML or not a
+    mapping."""
     p = Path(path)
     if not p.is_file():
         raise DistillError(f"recipe not found: {p}")
@@ -92,18 +93,33 @@ def read_recipe(path: str | Path, stage: str) -> dict[str, Any]:
         raise DistillError(f"{p}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
     if not isinstance(data, dict):
         raise DistillError(f"{p}: a recipe must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def recipe_section(data: dict[str, Any], stage: str, path: str | Path) -> dict[str, Any]:
+    """A sectioned recipe's `stage:` keys (empty when it has no such section)."""
+    section = data.get(stage) or {}
+    if not isinstance(section, dict):
+        raise DistillError(f"{path}: section '{stage}' must be a mapping")
+    return dict(section)
+
+
+def recipe_run_dir(data: dict[str, Any], path: str | Path) -> str:
+    """The recipe's `run: {dir: ...}`, else runs/<recipe name>."""
+    return str((data.get("run") or {}).get("dir") or f"runs/{Path(path).stem}")
+
+
+def read_recipe(path: str | Path, stage: str) -> dict[str, Any]:
+    """The keys of `stage` in a recipe file (flat, or its `stage:` section)."""
+    data = load_recipe(path)
     sections = [k for k in data if k in STAGES]
     if sections:
         others = [k for k in data if k not in STAGES and k != "run"]
         if others:
             raise DistillError(
-                f"{p}: unknown key '{others[0]}' (a sectioned recipe has only {', '.join(STAGES)})"
+                f"{path}: unknown key '{others[0]}' (a sectioned recipe has only {', '.join(STAGES)})"
             )
-        section = data.get(stage) or {}
-        if not isinstance(section, dict):
-            raise DistillError(f"{p}: section '{stage}' must be a mapping")
-        run_dir = str((data.get("run") or {}).get("dir") or f"runs/{p.stem}")
-        return substitute_run_dir(dict(section), run_dir)
+        return substitute_run_dir(recipe_section(data, stage, path), recipe_run_dir(data, path))
     return data
 
 

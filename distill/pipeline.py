@@ -19,7 +19,13 @@ from typing import Any
 
 import yaml
 
-from distill.config import from_dict, substitute_run_dir
+from distill.config import (
+    from_dict,
+    load_recipe,
+    recipe_run_dir,
+    recipe_section,
+    substitute_run_dir,
+)
 from distill.errors import DistillError
 
 ORDER = ("generate", "filter", "train", "eval", "publish")
@@ -73,13 +79,11 @@ def run(
     from distill import generate, publish, train
 
     p = Path(recipe)
-    if not p.is_file():
-        raise DistillError(f"recipe not found: {p}")
-    data = yaml.safe_load(p.read_text()) or {}
+    data = load_recipe(p)
     unknown = [k for k in data if k not in (*ORDER, "run")]
     if unknown:
         raise DistillError(f"{p}: unknown section '{unknown[0]}' (have: run, {', '.join(ORDER)})")
-    run_dir = run_dir or (data.get("run") or {}).get("dir") or f"runs/{p.stem}"
+    run_dir = run_dir or recipe_run_dir(data, p)
     overrides = parse_sets(sets or [])
     stages = {
         "generate": (generate.GenerateConfig, lambda c: generate.run(c, progress=True)),
@@ -94,7 +98,7 @@ def run(
         if stage not in data and stage not in overrides:
             continue
         section = substitute_run_dir(
-            {**(data.get(stage) or {}), **overrides.get(stage, {})}, run_dir
+            {**recipe_section(data, stage, p), **overrides.get(stage, {})}, run_dir
         )
         configs[stage] = from_dict(stages[stage][0], section, f"{p} [{stage}]")
     if not configs:

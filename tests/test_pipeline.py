@@ -272,6 +272,18 @@ def test_set_overrides_parse_as_yaml_and_bad_ones_are_named(tmp_path):
     one_line_error(res, r"r\.yaml \[train\].*unknown key 'sed'")
 
 
+def test_run_names_a_recipe_that_is_not_yaml_or_has_a_bad_section(tmp_path):
+    r = tmp_path / "r.yaml"
+    r.write_text("train:\n  data: [kept.jsonl\n")
+    one_line_error(distill("run", "--recipe", str(r)), r"r\.yaml:3: not valid YAML")
+    r.write_text("train: [data, model]\n")
+    one_line_error(
+        distill("run", "--recipe", str(r)), r"r\.yaml: section 'train' must be a mapping"
+    )
+    r.write_text("- train\n")
+    one_line_error(distill("run", "--recipe", str(r)), r"r\.yaml: a recipe must be a mapping")
+
+
 @pytest.mark.slow
 def test_real_smoke_run_meets_its_goals(tmp_path):
     """`make smoke` itself: SmolLM2 teaches itself sums, on this CPU (about 5 minutes)."""
