@@ -95,8 +95,9 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
     kept = Path(train.get("data", "")) if train.get("data") else None
     report_path = Path(filter_report) if filter_report else None
     if report_path is None and kept is not None:
-        base = kept.with_suffix("") if kept.suffix == ".jsonl" else kept
-        report_path = Path(f"{base}.report.json")
+        from distill.filter import output_base
+
+        report_path = Path(f"{output_base(kept)}.report.json")
     report = _load(report_path)
     gen_summary = gen_cfg = None
     if report and report.get("input"):

@@ -39,6 +39,12 @@ STAGE_ORDER = (
 )
 
 
+def output_base(out: str | Path) -> Path:
+    """kept.jsonl -> kept: what the default rejects and report files are named after."""
+    out = Path(out)
+    return out.with_suffix("") if out.suffix == ".jsonl" else out
+
+
 @dataclass
 class FilterConfig:
     input: str = ""  # traces.jsonl from `distill generate`
@@ -107,8 +113,7 @@ class FilterConfig:
             )
         if self.num_proc < 1 or (self.max_per_prompt is not None and self.max_per_prompt < 1):
             raise DistillError("num_proc and max_per_prompt must be >= 1")
-        out = Path(self.out)
-        base = out.with_suffix("") if out.suffix == ".jsonl" else out
+        base = output_base(self.out)
         self.rejects = self.rejects or f"{base}.rejects.jsonl"
         self.report = self.report or f"{base}.report.json"
 
