@@ -332,8 +332,12 @@ def run(cfg: PublishConfig) -> str:
                 prefix=f".{dest.name}.", dir=dest.parent if dest.parent.exists() else None
             )
         )
-        _stage(model_dir, train_dir, card, tmp)
-        _scrub_check(tmp)
+        try:
+            _stage(model_dir, train_dir, card, tmp)
+            _scrub_check(tmp)
+        except BaseException:  # a refused or failed copy is not left lying beside dest
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         if dest.exists():
             shutil.rmtree(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)

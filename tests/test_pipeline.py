@@ -214,6 +214,7 @@ def test_publish_refuses_a_folder_holding_a_secret(pipeline_run, tmp_path, monke
     with pytest.raises(DistillError, match="adapter_config.json contains the value of a secret"):
         publish(PublishConfig(dir=str(leaky), local_dir=str(tmp_path / "pub")))
     assert not (tmp_path / "pub").exists()
+    assert not list(tmp_path.glob(".pub.*")), "the refused copy was left behind"
 
 
 def test_publish_bad_input_is_one_line(tmp_path):
