@@ -34,6 +34,12 @@ class Example:
     input: str = ""
     source: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def answer(self) -> str:
+        """The completion after its think block: all an Alpaca-format student learns."""
+        c = self.completion
+        return c.split("</think>")[-1].strip() if "</think>" in c else c
+
 
 def r1_content(reasoning: str | None, answer: str) -> str:
     if reasoning is None:
@@ -172,12 +178,7 @@ class Renderer:
             elif self.prefill.strip() and body.startswith(self.prefill.strip()):
                 body = body[len(self.prefill.strip()) :].lstrip("\n")
             return body + self.suffix
-        answer = (
-            ex.completion.split("</think>")[-1].strip()
-            if "</think>" in ex.completion
-            else ex.completion
-        )
-        return answer + self.tok.eos_token
+        return ex.answer + self.tok.eos_token
 
     def prompt_ids(self, ex: Example) -> list[int]:
         # alpaca has no chat template to write BOS, so the tokenizer adds its own, as at inference.

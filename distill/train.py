@@ -358,12 +358,7 @@ def export(cfg: ExportConfig) -> Path:
         if cfg.format == "r1":
             rows.append({"messages": [*ex.prompt, {"role": "assistant", "content": ex.completion}]})
         else:
-            answer = (
-                ex.completion.split("</think>")[-1].strip()
-                if "</think>" in ex.completion
-                else ex.completion
-            )
-            rows.append({"instruction": ex.instruction, "input": ex.input, "output": answer})
+            rows.append({"instruction": ex.instruction, "input": ex.input, "output": ex.answer})
     out = Path(cfg.out)
     if out.suffix == ".parquet":
         import pyarrow as pa
