@@ -194,9 +194,7 @@ class OpenAITeacher:
             ) from None
         except openai.APITimeoutError as e:
             if cause := _connect_failure(e):
-                raise DistillError(
-                    f"cannot reach {self.base_url} after {cfg.max_retries} retries ({cause}); check --base-url"
-                ) from None
+                raise self._unreachable(cause) from None
             for s in samples:
                 sink.failed(
                     job,
@@ -205,9 +203,8 @@ class OpenAITeacher:
                 )
             return
         except openai.APIConnectionError as e:
-            cause = _connect_failure(e) or type(e.__cause__ or e).__name__
-            raise DistillError(
-                f"cannot reach {self.base_url} after {cfg.max_retries} retries ({cause}); check --base-url"
+            raise self._unreachable(
+                _connect_failure(e) or type(e.__cause__ or e).__name__
             ) from None
         except openai.APIStatusError as e:  # 400/422 (this prompt), 429/5xx after all retries
             why = f"HTTP {e.status_code}: {_scrub(str(e.message), self.api_key)}"
@@ -225,11 +222,16 @@ class OpenAITeacher:
             asyncio.get_running_loop().call_soon(self._emit_later, job, samples, resp, sink)
             return
         self._emit(job, samples, resp, sink)
-        if got < len(samples):
-            # The server ignored `n` (some do): ask for the rest one by one, now and from now on.
-            self.split_n = True
-            for s in samples[got:]:
-                await self._request(client, job, [s], sink)
+        # The server ignored `n` (some do): ask for the rest one by one, now and from now on.
+        self.split_n = True
+        for s in samples[got:]:
+            await self._request(client, job, [s], sink)
+
+    def _unreachable(self, cause: str) -> DistillError:
+        return DistillError(
+            f"cannot reach {self.base_url} after {self.cfg.max_retries} retries ({cause}); "
+            "check --base-url"
+        )
 
     def _emit_later(self, job: Job, samples: list[int], resp: dict[str, Any], sink: Sink) -> None:
         try:
@@ -237,7 +239,7 @@ class OpenAITeacher:
         except BaseException as e:  # noqa: BLE001 - re-raised by _run once the workers stop
             self._emit_error = self._emit_error or e
 
-    def _emit(self, job: Job, samples: list[int], resp: dict[str, Any], sink: Sink) -> int:
+    def _emit(self, job: Job, samples: list[int], resp: dict[str, Any], sink: Sink) -> None:
         choices = sorted(resp.get("choices") or [], key=lambda c: c.get("index", 0))[: len(samples)]
         usage = resp.get("usage") or {}
         n = len(choices)
@@ -264,4 +266,3 @@ class OpenAITeacher:
                     extra=extra,
                 ),
             )
-        return n
