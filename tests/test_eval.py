@@ -7,9 +7,8 @@ import pytest
 from distill.data import load_rows
 from distill.errors import DistillError
 from distill.eval import EvalConfig, run, score
-from distill.train import TrainConfig
 from distill.train import run as train
-from tests.test_train import kept_file
+from tests.test_train import cfg as train_config
 
 
 def rec(prompt_id, sample, answer, gold="46", finish="stop", tokens=10):
@@ -106,14 +105,7 @@ def test_adapter_eval_renders_prompts_exactly_as_training_did(tmp_path, tiny_qwe
     from distill.examples import Example, Renderer
 
     student = train(
-        TrainConfig(
-            data=str(kept_file(tmp_path)),
-            model=str(tiny_qwen),
-            output_dir=str(tmp_path / "student"),
-            max_length=128,
-            max_steps=1,
-            save_steps=1000,
-        )
+        train_config(tmp_path, tiny_qwen, output_dir=str(tmp_path / "student"), max_steps=1)
     )
     seen = []
     original = transformers.GenerationMixin.generate
