@@ -141,6 +141,31 @@ def generate(
     out: str | None = typer.Option(
         None, help="Traces file to append to (resumes from what it holds)."
     ),
+    batch: bool | None = typer.Option(
+        None,
+        "--batch/--online",
+        help="openai: send the pending samples through the provider's Batch API (half price at "
+        "OpenAI); batch ids are kept in <out>.batches.json, so a rerun re-attaches.",
+    ),
+    batch_requests: int | None = typer.Option(
+        None, help="--batch: requests per batch (default 50000; files are also split at 190 MB)."
+    ),
+    batch_window: str | None = typer.Option(
+        None, help="--batch: completion window (default 24h, the only one OpenAI accepts)."
+    ),
+    batch_poll: float | None = typer.Option(
+        None, help="--batch: seconds between status polls (default 30)."
+    ),
+    batch_discount: float | None = typer.Option(
+        None,
+        help="--batch: cost = online price x (1 - discount) (default 0.5; 0 when --price-input/"
+        "--price-output are the batch prices).",
+    ),
+    batch_max_rounds: int | None = typer.Option(
+        None,
+        help="--batch: submissions per sample; failed/expired lines go to the next batch "
+        "(default 3).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Generate teacher traces into an append-only, resumable JSONL file."""

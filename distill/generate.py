@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from distill.batch import BatchConfig, BatchTeacher, batch_prices
 from distill.config import from_dict, save_config
 from distill.data import BUILTIN_TEMPLATES, load_rows, parse_builtin
 from distill.errors import DistillError
@@ -113,7 +114,7 @@ class TeacherConfig:
 
 
 @dataclass
-class GenerateConfig(TeacherConfig):
+class GenerateConfig(BatchConfig, TeacherConfig):  # --batch keys: distill/batch.py
     data: str = (
         ""  # builtin:arithmetic | builtin:countdown | file (.jsonl/.json/.parquet/.csv) | hub name
     )
@@ -255,6 +256,8 @@ class _Sink:
         }
         if "logprobs" in c.extra:
             record["logprobs"] = c.extra["logprobs"]
+        if "batch" in c.extra:  # the provider's batch id (--batch)
+            record["batch"] = c.extra["batch"]
         self.writer.write(record)
         self.progress.advance(c.prompt_tokens + c.completion_tokens, cost_of(usage, self.prices))
 
@@ -334,7 +337,8 @@ def summarize(path: str | Path) -> dict[str, Any]:
         key = f"{t.get('backend')}:{t.get('model')}"
         stats["by_teacher"][key] = stats["by_teacher"].get(key, 0) + 1
         model = t.get("model", "")
-        stats["cost_usd"] += cost_of(usage, PRICES.get(model.split("/")[-1]))
+        cost = cost_of(usage, PRICES.get(model.split("/")[-1]))
+        stats["cost_usd"] += cost * (1 - BatchConfig.batch_discount if rec.get("batch") else 1)
     stats["prompts"] = len(prompts)
     stats["cost_usd"] = round(stats["cost_usd"], 6)
     return stats
@@ -369,8 +373,12 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
             for teacher_cfg, jobs in plan:
                 if not jobs:
                     continue
-                teacher = TEACHERS[teacher_cfg.teacher](teacher_cfg)
                 sink = _Sink(writer, teacher_cfg, bar, template)
+                if cfg.batch:
+                    teacher = BatchTeacher(teacher_cfg, cfg, out, bar)
+                    sink.prices = batch_prices(sink.prices, cfg.batch_discount)
+                else:
+                    teacher = TEACHERS[teacher_cfg.teacher](teacher_cfg)
                 teacher.run(jobs, sink)
                 failures += sink.failures
         spent = bar.cost

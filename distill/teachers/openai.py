@@ -164,17 +164,7 @@ class OpenAITeacher:
 
         cfg = self.cfg
         est = await self._pace(job)
-        kwargs: dict[str, Any] = dict(
-            model=cfg.model,
-            messages=job.messages,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            max_tokens=cfg.max_tokens,
-        )
-        if len(samples) > 1:
-            kwargs["n"] = len(samples)
-        if cfg.seed is not None:
-            kwargs["seed"] = cfg.seed + samples[0]
+        kwargs = self.body(job.messages, samples)
         self.requests += 1
         try:
             # The client's documented low-level call: same retries, timeouts and error types
@@ -226,6 +216,23 @@ class OpenAITeacher:
         self.split_n = True
         for s in samples[got:]:
             await self._request(client, job, [s], sink)
+
+    def body(self, messages: list[dict[str, str]], samples: list[int]) -> dict[str, Any]:
+        """The /chat/completions body for these samples of one prompt; the batch path
+        (distill/batch.py) sends the same body, one sample per line."""
+        cfg = self.cfg
+        kwargs: dict[str, Any] = dict(
+            model=cfg.model,
+            messages=messages,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_tokens=cfg.max_tokens,
+        )
+        if len(samples) > 1:
+            kwargs["n"] = len(samples)
+        if cfg.seed is not None:
+            kwargs["seed"] = cfg.seed + samples[0]
+        return kwargs
 
     def _unreachable(self, cause: str) -> DistillError:
         return DistillError(

@@ -1,0 +1,471 @@
+"""Batch APIs: the same traces at the provider's batch price (OpenAI: half the online price).
+
+    distill generate --teacher openai --model gpt-4.1-mini --data builtin:arithmetic \
+        --n 4 --batch --out traces.jsonl
+
+`--batch` sends the pending samples through an OpenAI-style Batch API instead of one request
+at a time: one JSONL line per sample (`custom_id` = the sample's id, `body` = what the online
+path sends for it), uploaded with `files.create(purpose="batch")`, run by `batches.create`,
+polled until it ends, and read back from its output and error files into records written by
+the same code as online (reasoning split, usage; cost at the batch price).
+
+Kill-safety: the batches of a run live in a state file beside --out (`traces.jsonl.batches.json`,
+rewritten atomically after every upload, submission and collection). A rerun with the same
+arguments re-attaches to the batches still in flight and submits only samples that are neither
+on disk nor in flight, so no request is paid for twice. A kill between upload and submission
+leaves the input file id in the state; the rerun looks for a batch made from that file
+(`batches.list`) before it submits one.
+
+Lines that fail (HTTP 408/409/429/5xx, or `batch_expired`) go into a next batch, at most
+`batch_max_rounds` submissions per sample; other failures (400, a cancelled batch, a batch the
+provider rejected as a whole) are reported like online failures, and a rerun retries them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+from distill.records import write_atomic
+from distill.teachers import Completion, Job, Sink
+
+ENDPOINT = "/v1/chat/completions"
+RUNNING = {"validating", "in_progress", "finalizing", "cancelling"}
+TERMINAL = {"completed", "failed", "expired", "cancelled"}
+# OpenAI's limits per batch: 50,000 requests and a 200 MB input file (a margin kept for
+# providers that count MB as 10^6 bytes).
+MAX_REQUESTS = 50_000
+MAX_FILE_BYTES = 190_000_000
+# Line errors worth another round: the online client's retry rules, plus the provider's own
+# "this line never ran" codes.
+_RETRY_CODES = {"batch_expired", "rate_limit_exceeded", "server_error", "timeout"}
+_POLL_FAILURES = 10  # consecutive failed polls before giving up (the batches keep running)
+
+
+# =========================================================================== config
+
+
+@dataclass
+class BatchConfig:
+    """The `--batch` keys of `distill generate` (recipe keys of the same names)."""
+
+    batch: bool = False  # send the pending samples through the Batch API (openai teacher)
+    batch_requests: int = MAX_REQUESTS  # requests per batch; larger work is split (and at 190 MB)
+    batch_window: str = "24h"  # completion_window (OpenAI accepts only 24h)
+    batch_poll: float = 30.0  # seconds between status polls (the first polls come sooner)
+    # Cost = online price x (1 - discount). Give the batch prices themselves with
+    # --price-input/--price-output and --batch-discount 0.
+    batch_discount: float = 0.5
+    batch_max_rounds: int = 3  # submissions per sample: failed/expired lines go to a next batch
+
+    def __post_init__(self) -> None:
+        # GenerateConfig(BatchConfig, TeacherConfig): the teacher's checks run first.
+        getattr(super(), "__post_init__", lambda: None)()
+        if self.batch_requests < 1 or self.batch_max_rounds < 1 or self.batch_poll <= 0:
+            raise DistillError("need batch_requests >= 1, batch_max_rounds >= 1, batch_poll > 0")
+        if not 0 <= self.batch_discount < 1:
+            raise DistillError(f"batch_discount must be in [0, 1), got {self.batch_discount}")
+        if not re.fullmatch(r"[1-9]\d*h", self.batch_window):
+            raise DistillError(f"batch_window must be hours like '24h', got {self.batch_window!r}")
+        if self.batch:
+            base = getattr(self, "teacher", "openai")
+            entries = getattr(self, "teachers", None) or [{}]
+            backends = {e.get("teacher", base) if isinstance(e, dict) else base for e in entries}
+            if backends != {"openai"}:
+                other = sorted(backends - {"openai"})[0]
+                raise DistillError(
+                    f"--batch needs the openai teacher (an OpenAI-style Batch API), "
+                    f"not '{other}'; drop --batch for the {other} teacher"
+                )
+
+
+def state_path(out: str | Path) -> Path:
+    """Where a run keeps its batch ids: beside --out."""
+    out = Path(out)
+    return out.with_name(out.name + ".batches.json")
+
+
+def batch_prices(prices: tuple[float, float] | None, discount: float) -> tuple[float, float] | None:
+    return (prices[0] * (1 - discount), prices[1] * (1 - discount)) if prices else None
+
+
+def make_client(teacher_cfg: Any, api_key: str, base_url: str) -> Any:
+    """The openai client for the files/batches calls: a few per batch, so the plain
+    synchronous one, with the online path's retries and timeout."""
+    import openai
+
+    return openai.OpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=teacher_cfg.max_retries,
+        timeout=teacher_cfg.request_timeout,
+    )
+
+
+# =========================================================================== state file
+
+
+class BatchState:
+    """`traces.jsonl.batches.json`: one entry per uploaded batch input file.
+
+    An entry holds the teacher it belongs to, its round, the input file id, the batch id once
+    created, the custom_ids still to collect and the last status seen. Once collected, its
+    custom_ids are dropped and `collected` is set; the entry stays as the run's lineage.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.entries: list[dict[str, Any]] = []
+        if path.exists():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                self.entries = list(data["batches"])
+                assert all(isinstance(e, dict) and "teacher" in e for e in self.entries)
+            except (ValueError, KeyError, TypeError, AssertionError):
+                raise DistillError(
+                    f"{path}: not a batch state file (expected {{'batches': [...]}}); it lists "
+                    "the batches in flight for this --out: restore it, or move it away to "
+                    "submit the pending samples again"
+                ) from None
+
+    def save(self) -> None:
+        text = json.dumps({"version": 1, "batches": self.entries}, indent=1)
+        write_atomic(self.path, text + "\n")
+
+
+# =========================================================================== the teacher
+
+
+class _Tagged:
+    """A sink that stamps each record with the batch that produced it."""
+
+    def __init__(self, sink: Sink, batch_id: str):
+        self.sink, self.batch_id = sink, batch_id
+
+    def done(self, job: Job, sample: int, completion: Completion) -> None:
+        completion.extra["batch"] = self.batch_id
+        self.sink.done(job, sample, completion)
+
+    def failed(self, job: Job, sample: int, why: str) -> None:
+        self.sink.failed(job, sample, why)
+
+
+class BatchTeacher:
+    """The openai teacher, through the Batch API. Same protocol as the other teachers."""
+
+    def __init__(self, teacher_cfg: Any, cfg: BatchConfig, out: str | Path, bar: Any = None):
+        from rich.console import Console
+
+        from distill.teachers.openai import OpenAITeacher
+
+        # The online teacher builds each request body and turns each reply into completions,
+        # so a batch record is exactly the record the online path writes.
+        self.online = OpenAITeacher(teacher_cfg)
+        self.cfg = cfg
+        self.out = Path(out)
+        self.key = f"{teacher_cfg.model} @ {self.online.base_url}"
+        self.client = make_client(teacher_cfg, self.online.api_key, self.online.base_url)
+        self.state = BatchState(state_path(out))
+        self.bar = bar
+        self.console = Console(stderr=True)
+        self._task = None
+
+    # ------------------------------------------------------------------ run
+    def run(self, jobs: list[Job], sink: Sink) -> None:
+        import openai
+
+        self._todo: dict[str, tuple[Job, int]] = {}
+        for job in jobs:
+            ids = job.payload[1]  # the generate stage's sample ids, one per sample index
+            for s in job.samples:
+                self._todo[ids[s]] = (job, s)
+        self._sink = sink
+        try:
+            live = self._reattach()
+            in_flight = {cid for e in live for cid in e["custom_ids"]}
+            fresh = [cid for cid in self._todo if cid not in in_flight]
+            live += self._submit(fresh, round_=1)
+            self._poll(live)
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
+            raise DistillError(
+                f"{self.online.base_url}: HTTP {e.status_code}: the key in "
+                f"${self.online.cfg.api_key_env} was refused"
+            ) from None
+        except openai.APIConnectionError:
+            raise DistillError(
+                f"cannot reach {self.online.base_url}; batches already submitted keep running "
+                f"(ids in {self.state.path}): rerun the same command to re-attach"
+            ) from None
+
+    def _reattach(self) -> list[dict[str, Any]]:
+        """The entries of this teacher still in flight; batches created by a killed run
+        before it could save their id are found by their input file."""
+        live = []
+        for e in self.state.entries:
+            if e["teacher"] != self.key or e.get("collected"):
+                continue
+            pending = [cid for cid in e["custom_ids"] if cid in self._todo]
+            if not e.get("batch_id"):
+                e["batch_id"] = self._find_batch(e)
+                if not e["batch_id"] and len(pending) == len(e["custom_ids"]):
+                    self._create(e)  # uploaded, never submitted: submit it now
+                elif not e["batch_id"]:
+                    e["collected"], e["status"] = True, "never submitted"
+                    e.pop("custom_ids")
+                    self.state.save()
+                    continue
+                self.state.save()
+            if not pending:
+                # Its samples are on disk (a killed run wrote them before marking the batch
+                # collected), or they belong to other settings: nothing here to wait for.
+                if e.get("status") in RUNNING:
+                    self.console.print(
+                        f"batch: {e['batch_id']} holds no sample this run plans; not waiting "
+                        f"for it (it stays listed in {self.state.path})"
+                    )
+                    continue
+                e["collected"] = True
+                e.pop("custom_ids")
+                self.state.save()
+                continue
+            self.console.print(
+                f"batch: re-attached to {e['batch_id']} ({len(e['custom_ids'])} requests, "
+                f"round {e['round']})"
+            )
+            live.append(e)
+        return live
+
+    def _find_batch(self, entry: dict[str, Any]) -> str | None:
+        for b in self.client.batches.list(limit=100):  # newest first, pages on demand
+            if b.input_file_id == entry["input_file_id"]:
+                return b.id
+            if b.created_at < entry["uploaded_at"] - 3600:  # older than our upload (+ skew)
+                return None
+        return None
+
+    # ------------------------------------------------------------------ submit
+    def _line(self, cid: str) -> bytes:
+        job, s = self._todo[cid]
+        body = self.online.body(job.messages, [s])
+        line = {"custom_id": cid, "method": "POST", "url": ENDPOINT, "body": body}
+        return (json.dumps(line, ensure_ascii=False) + "\n").encode()
+
+    def _submit(self, ids: list[str], round_: int) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = []
+        for chunk in split_requests(
+            [(cid, self._line(cid)) for cid in ids], self.cfg.batch_requests, MAX_FILE_BYTES
+        ):
+            name = f"{self.out.name}.round{round_}.{len(self.state.entries)}.jsonl"
+            blob = b"".join(line for _, line in chunk)
+            f = self.client.files.create(file=(name, blob, "application/jsonl"), purpose="batch")
+            entry = {
+                "teacher": self.key,
+                "round": round_,
+                "input_file_id": f.id,
+                "batch_id": None,
+                "uploaded_at": time.time(),
+                "requests": len(chunk),
+                "custom_ids": [cid for cid, _ in chunk],
+            }
+            self.state.entries.append(entry)
+            self.state.save()  # before creating: a kill from here on re-attaches by file id
+            self._create(entry)
+            entries.append(entry)
+        return entries
+
+    def _create(self, entry: dict[str, Any]) -> None:
+        import openai
+
+        try:
+            b = self.client.batches.create(
+                input_file_id=entry["input_file_id"],
+                endpoint=ENDPOINT,
+                completion_window=self.cfg.batch_window,
+                metadata={"distill_out": self.out.name[:500]},
+            )
+        except openai.BadRequestError as e:
+            raise DistillError(
+                f"{self.online.base_url}: the provider refused the batch (HTTP 400): "
+                f"{str(e.message)[:300]} (check --batch-window, --model)"
+            ) from None
+        entry["batch_id"], entry["status"] = b.id, b.status
+        self.state.save()
+        self.console.print(
+            f"batch: submitted {b.id} ({entry['requests']} requests, round {entry['round']})"
+        )
+
+    # ------------------------------------------------------------------ poll and collect
+    def _poll(self, live: list[dict[str, Any]]) -> None:
+        import openai
+
+        first = min(self.cfg.batch_poll, max(1.0, self.cfg.batch_poll / 8))
+        wait, failures = first, 0
+        if self.bar is not None and live:
+            self._task = self.bar.bar.add_task("batch", total=None, stats="")
+        while live:
+            retry: dict[int, list[str]] = {}
+            for e in list(live):
+                try:
+                    b = self.client.batches.retrieve(e["batch_id"])
+                    failures = 0
+                except openai.NotFoundError:
+                    raise DistillError(
+                        f"{self.state.path}: batch {e['batch_id']} not found at "
+                        f"{self.online.base_url} (another key or provider?)"
+                    ) from None
+                except (openai.APIConnectionError, openai.InternalServerError,
+                        openai.RateLimitError) as err:  # fmt: skip
+                    failures += 1
+                    if failures >= _POLL_FAILURES:
+                        raise DistillError(
+                            f"polling {e['batch_id']} failed {failures} times in a row "
+                            f"({type(err).__name__}); the batches keep running: rerun the "
+                            "same command to re-attach"
+                        ) from None
+                    continue
+                e["status"] = b.status
+                e["request_counts"] = _counts(b)
+                if b.status in TERMINAL:
+                    for cid in self._collect(e, b):
+                        retry.setdefault(e["round"] + 1, []).append(cid)
+                    e["collected"] = True
+                    e.pop("custom_ids")
+                    live.remove(e)
+                    self.state.save()  # its ids to resubmit are still not on disk: safe
+            for round_, ids in retry.items():
+                live += self._submit(ids, round_)
+                wait = first
+            self._show(live)
+            if live:
+                time.sleep(wait)
+                wait = min(self.cfg.batch_poll, wait * 2)
+        if self._task is not None:
+            self.bar.bar.update(self._task, visible=False)
+
+    def _show(self, live: list[dict[str, Any]]) -> None:
+        if self._task is None:
+            return
+        states: dict[str, int] = {}
+        for e in live:
+            states[e.get("status", "?")] = states.get(e.get("status", "?"), 0) + 1
+        total = sum(e.get("request_counts", {}).get("total", e["requests"]) for e in live)
+        done = sum(
+            e.get("request_counts", {}).get("completed", 0)
+            + e.get("request_counts", {}).get("failed", 0)
+            for e in live
+        )
+        stats = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+        self.bar.bar.update(
+            self._task, total=total or None, completed=done, stats=f"batches: {stats}"
+        )
+
+    def _collect(self, entry: dict[str, Any], b: Any) -> list[str]:
+        """Write the records of a finished batch; return the custom_ids worth another round."""
+        expected = set(entry["custom_ids"])
+        seen: set[str] = set()
+        retry: list[str] = []
+        last_round = entry["round"] >= self.cfg.batch_max_rounds
+        tagged = _Tagged(self._sink, b.id)
+        for file_id in (b.output_file_id, b.error_file_id):
+            for line in self._lines(file_id) if file_id else ():
+                cid = line.get("custom_id")
+                if cid not in expected or cid in seen:
+                    continue
+                seen.add(cid)
+                if cid not in self._todo:  # written by an earlier, killed run
+                    continue
+                job, s = self._todo[cid]
+                ok, why, again = _outcome(line)
+                if ok:
+                    self.online._emit(job, [s], line["response"]["body"], tagged)
+                elif again and not last_round:
+                    retry.append(cid)
+                    continue
+                else:
+                    tagged.failed(job, s, f"batch {b.id}: {why}")
+                del self._todo[cid]
+        # Lines the provider never reported: an expired or failed batch, or a lost line.
+        missing = [cid for cid in entry["custom_ids"] if cid not in seen and cid in self._todo]
+        why = _batch_error(b)
+        for cid in missing:
+            if b.status in ("completed", "expired") and not last_round:
+                retry.append(cid)
+                continue
+            job, s = self._todo.pop(cid)
+            self._sink.failed(job, s, f"batch {b.id} {b.status}: {why}")
+        counts = _counts(b)
+        self.console.print(
+            f"batch: {b.id} {b.status} ({counts.get('completed', 0)} ok, "
+            f"{counts.get('failed', 0)} failed{', ' + why if b.status == 'failed' else ''})"
+            + (f"; {len(retry)} go to round {entry['round'] + 1}" if retry else "")
+        )
+        return retry
+
+    def _lines(self, file_id: str):
+        """The JSON lines of an output/error file, streamed (they can be large)."""
+        with self.client.files.with_streaming_response.content(file_id) as r:
+            for raw in r.iter_lines():
+                if raw.strip():
+                    try:
+                        line = json.loads(raw)
+                    except ValueError:
+                        continue  # its custom_id is then missing: the missing-lines rule applies
+                    if isinstance(line, dict):
+                        yield line
+
+
+def _counts(b: Any) -> dict[str, int]:
+    rc = getattr(b, "request_counts", None)
+    return rc.model_dump() if rc is not None else {}
+
+
+def _batch_error(b: Any) -> str:
+    errors = getattr(getattr(b, "errors", None), "data", None) or []
+    if errors:
+        e = errors[0]
+        where = f" (input line {e.line})" if getattr(e, "line", None) else ""
+        return f"{e.code}: {e.message}{where}"
+    return "no result for this line"
+
+
+def _outcome(line: dict[str, Any]) -> tuple[bool, str, bool]:
+    """(succeeded, why not, worth another round) for one output/error line."""
+    resp = line.get("response") or {}
+    err = line.get("error") or {}
+    status = resp.get("status_code")
+    body = resp.get("body") if isinstance(resp.get("body"), dict) else {}
+    if status == 200 and not err:
+        if body.get("choices"):
+            return True, "", False
+        return False, "a reply without choices", True
+    if err:
+        code = str(err.get("code") or "error")
+        return False, f"{code}: {str(err.get('message') or '')[:200]}", code in _RETRY_CODES
+    message = str((body.get("error") or {}).get("message") or "")[:200]
+    again = isinstance(status, int) and (status in (408, 409, 429) or status >= 500)
+    return False, f"HTTP {status}: {message}", again
+
+
+def split_requests(
+    lines: list[tuple[str, bytes]], max_requests: int, max_bytes: int
+) -> list[list[tuple[str, bytes]]]:
+    """Consecutive chunks of at most `max_requests` lines and `max_bytes` bytes each."""
+    chunks: list[list[tuple[str, bytes]]] = []
+    size = 0
+    for cid, line in lines:
+        if len(line) > max_bytes:
+            raise DistillError(
+                f"sample {cid}: its request is {len(line):,} bytes, over the batch file limit "
+                f"({max_bytes:,}); generate it without --batch"
+            )
+        if not chunks or len(chunks[-1]) >= max_requests or size + len(line) > max_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append((cid, line))
+        size += len(line)
+    return chunks
