@@ -125,7 +125,9 @@ class BatchState:
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
                 self.entries = list(data["batches"])
-                assert all(isinstance(e, dict) and "teacher" in e for e in self.entries)
+                for e in self.entries:
+                    assert isinstance(e, dict) and {"teacher", "round", "input_file_id"} <= set(e)
+                    assert e.get("collected") or isinstance(e.get("custom_ids"), list)
             except (ValueError, KeyError, TypeError, AssertionError):
                 raise DistillError(
                     f"{path}: not a batch state file (expected {{'batches': [...]}}); it lists "
@@ -221,9 +223,11 @@ class BatchTeacher:
                     continue
                 self.state.save()
             if not pending:
-                # Its samples are on disk (a killed run wrote them before marking the batch
-                # collected), or they belong to other settings: nothing here to wait for.
-                if e.get("status") in RUNNING:
+                # Its records are all in --out (a killed run wrote them before it could mark
+                # the batch collected), or its samples belong to other settings: look once,
+                # never wait.
+                e["status"] = self._status_now(e["batch_id"])
+                if e["status"] in RUNNING:
                     self.console.print(
                         f"batch: {e['batch_id']} holds no sample this run plans; not waiting "
                         f"for it (it stays listed in {self.state.path})"
@@ -239,6 +243,14 @@ class BatchTeacher:
             )
             live.append(e)
         return live
+
+    def _status_now(self, batch_id: str) -> str:
+        import openai
+
+        try:
+            return self.client.batches.retrieve(batch_id).status
+        except openai.NotFoundError:
+            return "not found"
 
     def _find_batch(self, entry: dict[str, Any]) -> str | None:
         for b in self.client.batches.list(limit=100):  # newest first, pages on demand

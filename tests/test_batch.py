@@ -311,3 +311,47 @@ def test_split_requests_by_count_and_bytes():
     assert [len(c) for c in split_requests(lines, 100, 25)] == [2, 2, 2, 1]
     with pytest.raises(DistillError, match="sample 0: its request is 10 bytes"):
         split_requests(lines, 100, 9)
+
+
+def test_killed_while_collecting_batches_then_rerun_collects_from_the_files(
+    server, tmp_path, capsys
+):
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, n=1, batch_requests=3), progress=False)
+    first, second = server.batches
+    # The files as a kill during collection leaves them: the first batch's records written but
+    # the batch not yet marked collected, the second batch not yet read at all.
+    kept = [r for r in records(out) if r["batch"] == first]
+    out.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    state = state_path(out)
+    data = json.loads(state.read_text())
+    for entry in data["batches"]:
+        entry.pop("collected")
+        entry["status"] = "in_progress"
+        entry["custom_ids"] = [x["custom_id"] for x in server.batches[entry["batch_id"]]["_lines"]]
+    state.write_text(json.dumps(data))
+    capsys.readouterr()
+    run(cfg(server, out, n=1, batch_requests=3), progress=False)
+    err = capsys.readouterr().err
+    assert "not waiting" not in err and f"re-attached to {second}" in err
+    assert len(server.batches) == 2 and len(server.bodies) == 5  # nothing submitted again
+    ids = [r["id"] for r in records(out)]
+    assert len(ids) == 5 == len(set(ids))
+    entries = json.loads(state.read_text())["batches"]
+    assert all(e["collected"] and e["status"] == "completed" for e in entries)
+
+
+def test_in_file_cost_counts_batch_records_at_the_batch_price(tmp_path):
+    from distill.generate import summarize
+
+    rec = {
+        "id": "a",
+        "prompt_id": "p",
+        "teacher": {"backend": "openai", "model": "gpt-4o-mini"},
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 1000},
+    }
+    online, batched = tmp_path / "o.jsonl", tmp_path / "b.jsonl"
+    online.write_text(json.dumps(rec) + "\n")
+    batched.write_text(json.dumps({**rec, "batch": "batch_1"}) + "\n")
+    full = summarize(online)["cost_usd"]
+    assert full > 0 and summarize(batched)["cost_usd"] == pytest.approx(full / 2)
