@@ -13,7 +13,8 @@ Faults come from `plans`, one dict popped per created batch:
     {"error_lines": {0: 500, 3: 400}} those lines fail with that HTTP status (never run)
     {"expire_after": 3}               the first 3 lines run, the batch expires, the rest do not
     {"fail": "message"}               batch-level failure at validation (no output file)
-`windows` limits the completion windows accepted (OpenAI: only "24h").
+`windows` limits the completion windows accepted (OpenAI: only "24h"); `retrieve_faults` makes
+the next N status polls answer 500.
 Everything received is kept: `uploads`, `batches` (with their input lines), `bodies` (every
 chat request body), so tests count what a client submitted and what it was served.
 """
@@ -46,6 +47,7 @@ class FakeBatchServer(FakeServer):
         self.bodies: list[dict[str, Any]] = []  # every /chat/completions body, as received
         self.held = False  # set by release(); held batches wait for it
         self.windows: set[str] | None = None  # completion windows accepted (None: any)
+        self.retrieve_faults = 0  # the next N GET /v1/batches/{id} answer 500
         self._ids = itertools.count(1)
 
     # ------------------------------------------------------------------ helpers
@@ -153,6 +155,9 @@ class FakeBatchServer(FakeServer):
         return web.json_response(self._public(batch))
 
     async def retrieve(self, request: web.Request) -> web.Response:
+        if self.retrieve_faults:
+            self.retrieve_faults -= 1
+            return web.json_response({"error": {"message": "injected 500"}}, status=500)
         batch = self.batches.get(request.match_info["bid"])
         if batch is None:
             return web.json_response({"error": {"message": "no such batch"}}, status=404)

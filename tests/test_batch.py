@@ -355,3 +355,17 @@ def test_in_file_cost_counts_batch_records_at_the_batch_price(tmp_path):
     batched.write_text(json.dumps({**rec, "batch": "batch_1"}) + "\n")
     full = summarize(online)["cost_usd"]
     assert full > 0 and summarize(batched)["cost_usd"] == pytest.approx(full / 2)
+
+
+def test_failing_polls_are_retried_then_stop_the_run_with_batches_running(server, tmp_path):
+    out = tmp_path / "t.jsonl"
+    server.retrieve_faults = 3  # each 500 is one failed poll (max_retries=0: no client retry)
+    run(cfg(server, out, n=1, max_retries=0), progress=False)
+    assert len(records(out)) == 5 and server.retrieve_faults == 0
+
+    out2 = tmp_path / "t2.jsonl"
+    server.retrieve_faults = 10
+    with pytest.raises(DistillError, match="failed 10 times in a row.*rerun the same command"):
+        run(cfg(server, out2, n=1, max_retries=0), progress=False)
+    run(cfg(server, out2, n=1, max_retries=0), progress=False)  # re-attaches, collects
+    assert len(server.batches) == 2 and len(records(out2)) == 5
