@@ -1,6 +1,6 @@
 """A loopback OpenAI Batch API (`/v1/files` + `/v1/batches`) on top of tests/fakeserver.py.
 
-    python -m tests.fakebatch --port 8766 --line-delay 0.01
+    server = FakeBatchServer(line_delay=0.01).start()   # then point --base-url at server.url
 
 Speaks the shapes the real `openai` client reads: a multipart upload makes a file object; a
 batch walks validating -> in_progress -> finalizing -> completed and writes an output file
@@ -21,7 +21,6 @@ chat request body), so tests count what a client submitted and what it was serve
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import json
@@ -269,23 +268,3 @@ class FakeBatchServer(FakeServer):
         app.router.add_get("/v1/batches/{bid}", self.retrieve)
         app.router.add_post("/v1/batches/{bid}/cancel", self.cancel)
         return app
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--line-delay", type=float, default=0.0)
-    ap.add_argument("--model", default="fake-r1")
-    args = ap.parse_args()
-    server = FakeBatchServer(line_delay=args.line_delay, model=args.model)
-
-    async def forever() -> None:
-        await server._start(args.port)
-        print(f"listening on {server.url}", flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(forever())
-
-
-if __name__ == "__main__":
-    main()
