@@ -44,7 +44,7 @@ MAX_FILE_BYTES = 190_000_000
 # Line errors worth another round: the online client's retry rules, plus the provider's own
 # "this line never ran" codes.
 _RETRY_CODES = {"batch_expired", "rate_limit_exceeded", "server_error", "timeout"}
-_POLL_FAILURES = 10  # consecutive failed polls before giving up (the batches keep running)
+_POLL_FAILURES = 10  # polls in a row that read no batch before giving up (they keep running)
 
 
 # =========================================================================== config
@@ -321,10 +321,11 @@ class BatchTeacher:
             self._task = self.bar.bar.add_task("batch", total=None, stats="")
         while live:
             retry: dict[int, list[str]] = {}
+            answered, error = False, None
             for e in list(live):
                 try:
                     b = self.client.batches.retrieve(e["batch_id"])
-                    failures = 0
+                    answered = True
                 except openai.NotFoundError:
                     raise DistillError(
                         f"{self.state.path}: batch {e['batch_id']} not found at "
@@ -332,13 +333,7 @@ class BatchTeacher:
                     ) from None
                 except (openai.APIConnectionError, openai.InternalServerError,
                         openai.RateLimitError) as err:  # fmt: skip
-                    failures += 1
-                    if failures >= _POLL_FAILURES:
-                        raise DistillError(
-                            f"polling {e['batch_id']} failed {failures} times in a row "
-                            f"({type(err).__name__}); the batches keep running: rerun the "
-                            "same command to re-attach"
-                        ) from None
+                    error = err
                     continue
                 e["status"] = b.status
                 e["request_counts"] = _counts(b)
@@ -349,6 +344,15 @@ class BatchTeacher:
                     e.pop("custom_ids")
                     live.remove(e)
                     self.state.save()  # its ids to resubmit are still not on disk: safe
+            # A poll in which no batch could be read counts as failed (after the client's own
+            # retries); the next one comes later, as usual.
+            failures = 0 if answered or error is None else failures + 1
+            if failures >= _POLL_FAILURES:
+                raise DistillError(
+                    f"polling {self.online.base_url} failed {failures} times in a row "
+                    f"({type(error).__name__}); the batches keep running: rerun the same "
+                    "command to re-attach"
+                )
             for round_, ids in retry.items():
                 live += self._submit(ids, round_)
                 wait = first
