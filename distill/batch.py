@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,7 @@ class BatchState:
                 ) from None
 
     def save(self) -> None:
-        text = json.dumps({"version": 1, "batches": self.entries}, indent=1)
+        text = json.dumps({"version": 1, "batches": self.entries})  # compact: ids add up
         write_atomic(self.path, text + "\n")
 
 
@@ -270,7 +271,7 @@ class BatchTeacher:
     def _submit(self, ids: list[str], round_: int) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = []
         for chunk in split_requests(
-            [(cid, self._line(cid)) for cid in ids], self.cfg.batch_requests, MAX_FILE_BYTES
+            ((cid, self._line(cid)) for cid in ids), self.cfg.batch_requests, MAX_FILE_BYTES
         ):
             name = f"{self.out.name}.round{round_}.{len(self.state.entries)}.jsonl"
             blob = b"".join(line for _, line in chunk)
@@ -468,10 +469,11 @@ def _outcome(line: dict[str, Any]) -> tuple[bool, str, bool]:
 
 
 def split_requests(
-    lines: list[tuple[str, bytes]], max_requests: int, max_bytes: int
-) -> list[list[tuple[str, bytes]]]:
-    """Consecutive chunks of at most `max_requests` lines and `max_bytes` bytes each."""
-    chunks: list[list[tuple[str, bytes]]] = []
+    lines: Iterable[tuple[str, bytes]], max_requests: int, max_bytes: int
+) -> Iterator[list[tuple[str, bytes]]]:
+    """Consecutive chunks of at most `max_requests` lines and `max_bytes` bytes each, built as
+    they are consumed (one input file in memory at a time)."""
+    chunk: list[tuple[str, bytes]] = []
     size = 0
     for cid, line in lines:
         if len(line) > max_bytes:
@@ -479,9 +481,10 @@ def split_requests(
                 f"sample {cid}: its request is {len(line):,} bytes, over the batch file limit "
                 f"({max_bytes:,}); generate it without --batch"
             )
-        if not chunks or len(chunks[-1]) >= max_requests or size + len(line) > max_bytes:
-            chunks.append([])
-            size = 0
-        chunks[-1].append((cid, line))
+        if chunk and (len(chunk) >= max_requests or size + len(line) > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((cid, line))
         size += len(line)
-    return chunks
+    if chunk:
+        yield chunk

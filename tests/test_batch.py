@@ -310,7 +310,7 @@ def test_split_requests_by_count_and_bytes():
     assert [len(c) for c in split_requests(lines, 3, 10**6)] == [3, 3, 1]
     assert [len(c) for c in split_requests(lines, 100, 25)] == [2, 2, 2, 1]
     with pytest.raises(DistillError, match="sample 0: its request is 10 bytes"):
-        split_requests(lines, 100, 9)
+        list(split_requests(lines, 100, 9))
 
 
 def test_killed_while_collecting_batches_then_rerun_collects_from_the_files(
