@@ -269,13 +269,26 @@ class BatchTeacher:
         return (json.dumps(line, ensure_ascii=False) + "\n").encode()
 
     def _submit(self, ids: list[str], round_: int) -> list[dict[str, Any]]:
+        import openai
+
         entries: list[dict[str, Any]] = []
         for chunk in split_requests(
             ((cid, self._line(cid)) for cid in ids), self.cfg.batch_requests, MAX_FILE_BYTES
         ):
             name = f"{self.out.name}.round{round_}.{len(self.state.entries)}.jsonl"
             blob = b"".join(line for _, line in chunk)
-            f = self.client.files.create(file=(name, blob, "application/jsonl"), purpose="batch")
+            try:
+                f = self.client.files.create(
+                    file=(name, blob, "application/jsonl"), purpose="batch"
+                )
+            except openai.APIStatusError as e:
+                if e.status_code in (401, 403):
+                    raise
+                raise DistillError(
+                    f"{self.online.base_url}: uploading a batch file ({len(chunk)} requests, "
+                    f"{len(blob):,} bytes) failed: HTTP {e.status_code}: {str(e.message)[:200]}"
+                    + ("; lower --batch-requests" if e.status_code == 413 else "")
+                ) from None
             entry = {
                 "teacher": self.key,
                 "round": round_,

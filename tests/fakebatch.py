@@ -47,6 +47,7 @@ class FakeBatchServer(FakeServer):
         self.held = False  # set by release(); held batches wait for it
         self.windows: set[str] | None = None  # completion windows accepted (None: any)
         self.retrieve_faults = 0  # the next N GET /v1/batches/{id} answer 500
+        self.max_upload = 256 * 2**20  # bytes per request body (aiohttp's default is 1 MB)
         self._ids = itertools.count(1)
 
     # ------------------------------------------------------------------ helpers
@@ -259,7 +260,9 @@ class FakeBatchServer(FakeServer):
             batch["status"], batch["completed_at"] = "completed", now
 
     def _app(self) -> web.Application:
-        app = super()._app()
+        app = web.Application(client_max_size=self.max_upload)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/stats", self.stats)
         app.router.add_post("/v1/files", self.upload)
         app.router.add_get("/v1/files/{fid}", self.file)
         app.router.add_get("/v1/files/{fid}/content", self.content)

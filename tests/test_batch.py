@@ -369,3 +369,18 @@ def test_failing_polls_are_retried_then_stop_the_run_with_batches_running(server
         run(cfg(server, out2, n=1, max_retries=0), progress=False)
     run(cfg(server, out2, n=1, max_retries=0), progress=False)  # re-attaches, collects
     assert len(server.batches) == 2 and len(records(out2)) == 5
+
+
+def test_an_upload_over_the_providers_limit_is_one_clear_error(tmp_path):
+    server = FakeBatchServer()
+    server.max_upload = 2000  # bytes; 10 requests of ~300 bytes do not fit
+    server.start()
+    try:
+        out = tmp_path / "t.jsonl"
+        with pytest.raises(DistillError, match=r"uploading a batch file \(10 requests.*HTTP 413"):
+            run(cfg(server, out), progress=False)
+        assert not server.batches and not state_path(out).exists()
+        run(cfg(server, out, batch_requests=4), progress=False)
+        assert len(server.batches) == 3 and len(records(out)) == 10
+    finally:
+        server.stop()
