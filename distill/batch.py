@@ -171,7 +171,8 @@ class BatchTeacher:
         self.online = OpenAITeacher(teacher_cfg)
         self.cfg = cfg
         self.out = Path(out)
-        self.key = f"{teacher_cfg.model} @ {self.online.base_url}"
+        # Which entries of the state file are this teacher's (a trailing / is the same URL).
+        self.key = f"{teacher_cfg.model} @ {self.online.base_url.rstrip('/')}"
         self.client = make_client(teacher_cfg, self.online.api_key, self.online.base_url)
         self.state = BatchState(state_path(out))
         self.bar = bar
