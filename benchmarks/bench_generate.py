@@ -2,7 +2,7 @@
 
     make bench-generate      # or: python benchmarks/bench_generate.py --out bench-results/generate.json
 
-For each server kind of benchmarks/servers.py (`threading`: http.server, listen backlog 5;
+For each server kind of tests/servers.py (`threading`: http.server, listen backlog 5;
 `aiohttp`: tests/fakeserver.py; `uvicorn`: backlog 2048), each start (`cold`: nothing sent before
 the timed run; `warm`: one request first) and each client, a fresh server process answers
 `--requests` prompts `--latency` seconds after each arrives:
@@ -77,8 +77,8 @@ class RetryCounter(logging.Handler):
 
 def start_server(kind: str, latency: float) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "servers.py"), "--kind", kind]
-        + ["--latency", str(latency)],
+        [sys.executable, "-m", "tests.servers", "--kind", kind, "--latency", str(latency)],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -182,7 +182,11 @@ def table(result: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
-        ratio = result["ratios"].get(f"{r['server']}/{r['start']}") if r["client"] == "distill" else None
+        ratio = (
+            result["ratios"].get(f"{r['server']}/{r['start']}")
+            if r["client"] == "distill"
+            else None
+        )
         rows.append(
             f"| {r['server']} | {r['start']} | {r['client']} | {r['wall_s']:.2f} "
             f"| {r['efficiency']:.3f} | {r['stream_efficiency']:.3f} "

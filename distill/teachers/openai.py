@@ -137,8 +137,6 @@ class OpenAITeacher:
         asyncio.run(self._run(jobs, sink))
 
     async def _run(self, jobs: Sequence[Job], sink: Sink) -> None:
-        import openai
-
         cfg = self.cfg
         conc = max(1, cfg.concurrency)
         client = make_client(

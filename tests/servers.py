@@ -1,6 +1,6 @@
-"""Three kinds of OpenAI-compatible loopback servers for benchmarks, each in its own process.
+"""Three kinds of OpenAI-compatible loopback servers, each in its own process (benchmarks, tests).
 
-    python benchmarks/servers.py --kind threading --port 18766 --latency 0.2
+    python -m tests.servers --kind threading --port 18766 --latency 0.2
 
 - `threading`: Python's `http.server.ThreadingHTTPServer` (HTTP/1.1 keep-alive), listen backlog
   5, the standard library's default (and cpp-httplib's): what a quick hand-written server has.
@@ -8,7 +8,8 @@
 - `uvicorn`: a bare ASGI app under uvicorn, backlog 2048 (how vLLM and SGLang serve).
 
 Each answers `POST /v1/chat/completions` after `--latency` seconds with the fake server's reply
-and `GET /stats` with {"answered", "span_s"} (first request's arrival to the last reply). It
+and `GET /stats` with {"answered", "span_s"} (first request's arrival to the last reply; the
+threading and uvicorn kinds add "distinct_prompts", and threading "connections" accepted). It
 prints "listening on URL" once the socket is bound and before any request: a benchmark that waits
 for that line and nothing else measures a cold server.
 """
@@ -18,14 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.fakeserver import FakeServer  # noqa: E402
+from tests.fakeserver import FakeServer
 
 KINDS = ("threading", "aiohttp", "uvicorn")
 
@@ -36,21 +33,33 @@ class Stats:
         self.first: float | None = None
         self.last: float | None = None
         self.answered = 0
+        self.prompts: set[str] = set()
+        self.connections = 0
 
-    def record(self, arrived: float) -> None:
+    def record(self, arrived: float, prompt: str) -> None:
         with self.lock:
+            self.prompts.add(prompt)
             self.first = min(self.first or arrived, arrived)
             self.last = time.monotonic()
             self.answered += 1
 
     def body(self) -> bytes:
         span = (self.last - self.first) if self.first is not None else None
-        return json.dumps({"answered": self.answered, "span_s": span}).encode()
+        return json.dumps(
+            {
+                "answered": self.answered,
+                "span_s": span,
+                "distinct_prompts": len(self.prompts),
+                "connections": self.connections,
+            }
+        ).encode()
 
 
 def completion(body: dict) -> bytes:
     """The fake server's answer to one chat request (its `think` style)."""
-    choice = FakeServer()._choice(0, body["messages"][-1]["content"], body.get("max_tokens") or 4096)
+    choice = FakeServer()._choice(
+        0, body["messages"][-1]["content"], body.get("max_tokens") or 4096
+    )
     tokens = choice.pop("_tokens")
     return json.dumps(
         {
@@ -59,7 +68,11 @@ def completion(body: dict) -> bytes:
             "created": int(time.time()),
             "model": body.get("model"),
             "choices": [choice],
-            "usage": {"prompt_tokens": 20, "completion_tokens": tokens, "total_tokens": 20 + tokens},
+            "usage": {
+                "prompt_tokens": 20,
+                "completion_tokens": tokens,
+                "total_tokens": 20 + tokens,
+            },
         }
     ).encode()
 
@@ -71,6 +84,11 @@ def serve_threading(port: int, latency: float) -> None:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as any OpenAI-compatible server speaks
+
+        def setup(self) -> None:  # once per accepted connection
+            with stats.lock:
+                stats.connections += 1
+            super().setup()
 
         def _send(self, data: bytes) -> None:
             self.send_response(200)
@@ -84,7 +102,7 @@ def serve_threading(port: int, latency: float) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             data = completion(body)
             time.sleep(max(0.0, latency - (time.monotonic() - arrived)))
-            stats.record(arrived)
+            stats.record(arrived, body["messages"][-1]["content"])
             self._send(data)
 
         def do_GET(self) -> None:  # noqa: N802
@@ -125,9 +143,10 @@ def serve_uvicorn(port: int, latency: float) -> None:
         if scope["method"] == "GET":
             data = stats.body()
         else:
-            data = completion(json.loads(raw))
+            body = json.loads(raw)
+            data = completion(body)
             await asyncio.sleep(max(0.0, latency - (time.monotonic() - arrived)))
-            stats.record(arrived)
+            stats.record(arrived, body["messages"][-1]["content"])
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": data})
