@@ -446,3 +446,26 @@ def test_connect_to_a_full_listen_queue_gives_up_after_the_connect_timeout(tmp_p
         with pytest.raises(DistillError, match=rf"cannot reach {url} after 0 retries"):
             run(c, progress=False)
         assert time.monotonic() - t0 < CONNECT_TIMEOUT + 10  # not the 120 s request timeout
+
+
+def test_empty_traces_from_a_failed_generate_are_not_taken_for_a_finished_run(server, tmp_path):
+    """A generate that fails before its first record leaves an empty traces file: filter says
+    so and stops, and a rerun of generate does every prompt."""
+    import socket
+
+    from distill import filter as filter_stage
+
+    out = tmp_path / "t.jsonl"
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    with pytest.raises(DistillError, match="cannot reach"):
+        run(cfg(server, out, base_url=dead, max_retries=0), progress=False)
+    assert out.read_text() == ""
+    with pytest.raises(DistillError, match="holds no traces"):
+        filter_stage.run(
+            filter_stage.FilterConfig(input=str(out), out=str(tmp_path / "k.jsonl")), quiet=True
+        )
+    assert not (tmp_path / "k.jsonl").exists()
+    run(cfg(server, out), progress=False)
+    assert len(records(out)) == 20 and len(server.log) == 10
