@@ -17,7 +17,7 @@ and distill's `efficiency` (requests / wall / ideal, ideal = concurrency / laten
 included) >= 0.95 on the fastest server at 6,000 requests. The kernel's counters (Linux,
 /proc/net/netstat, machine-wide) say why a run was slow: `listen_overflows` are SYNs a full
 accept queue dropped, `syn_retrans` the kernel's retries of them (1 s, 3 s, 7 s ... later),
-`opens` the connections the client opened. The table goes to a Markdown file beside --out.
+`opens` the connections opened (by anyone on the machine). The table goes to a Markdown file beside --out.
 """
 
 from __future__ import annotations
