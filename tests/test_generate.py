@@ -32,7 +32,7 @@ def cfg(server, out, **kw):
         data="builtin:arithmetic",
         limit=10,
         teacher="openai",
-        base_url=server.url,
+        base_url=server.url if server else None,
         model="fake-r1",
         n=2,
         concurrency=4,
@@ -394,15 +394,7 @@ def test_cold_server_with_listen_backlog_5_gets_every_prompt_once(tmp_path):
     try:
         url = proc.stdout.readline().split()[-1]  # bound, and no request sent yet
         before = _listen_overflows()
-        c = GenerateConfig(
-            data="builtin:arithmetic?n=256",
-            n=1,
-            teacher="openai",
-            base_url=url,
-            model="fake-r1",
-            concurrency=128,
-            out=str(tmp_path / "t.jsonl"),
-        )
+        c = cfg(None, tmp_path / "t.jsonl", base_url=url, limit=256, n=1, concurrency=128)
         run(c, progress=False)
         after = _listen_overflows()
         with urllib.request.urlopen(url.removesuffix("/v1") + "/stats") as f:
@@ -432,15 +424,8 @@ def test_connect_to_a_full_listen_queue_gives_up_after_the_connect_timeout(tmp_p
         listener.listen(0)  # a queue of one, never accepted ...
         filler.connect(listener.getsockname())  # ... and now full
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
-        c = GenerateConfig(
-            data="builtin:arithmetic",
-            limit=1,
-            teacher="openai",
-            base_url=url,
-            model="m",
-            out=str(tmp_path / "t.jsonl"),
-            max_retries=0,
-            request_timeout=120,
+        c = cfg(
+            None, tmp_path / "t.jsonl", base_url=url, limit=1, max_retries=0, request_timeout=120
         )
         t0 = time.monotonic()
         with pytest.raises(DistillError, match=rf"cannot reach {url} after 0 retries"):
