@@ -153,18 +153,25 @@ def parse_builtin(src: str) -> tuple[str, dict[str, Any]]:
     name, _, query = src.removeprefix("builtin:").partition("?")
     if name not in BUILTINS:
         raise DistillError(f"unknown built-in dataset '{name}' (have: {', '.join(BUILTINS)})")
+    import inspect
+
+    signature = inspect.signature(BUILTINS[name]).parameters
     params: dict[str, Any] = {}
     # parse_qsl would turn '+' into a space; ops strings need it kept.
     for key, value in parse_qsl(query.replace("+", "%2B"), keep_blank_values=True):
-        params[key] = int(value) if value.lstrip("-").isdigit() else value
-    import inspect
-
-    allowed = list(inspect.signature(BUILTINS[name]).parameters)
-    for key in params:
-        if key not in allowed:
+        if key not in signature:
             raise DistillError(
-                f"builtin:{name}: unknown option '{key}' (have: {', '.join(allowed)})"
+                f"builtin:{name}: unknown option '{key}' (have: {', '.join(signature)})"
             )
+        if isinstance(signature[key].default, int):  # every option's default says its type
+            try:
+                params[key] = int(value)
+            except ValueError:
+                raise DistillError(
+                    f"builtin:{name}: option '{key}' must be an integer, got '{value}'"
+                ) from None
+        else:
+            params[key] = value
     return name, params
 
 

@@ -56,11 +56,23 @@ def test_help_lists_commands_and_flags():
         (["--data", "builtin:arithmetic", "--template", "nope"], r"template not found: nope"),
         (["--data", "builtin:arithmetic", "--teacher", "gpt"], r"unknown teacher 'gpt'"),
         (["--data", "builtin:nothing"], r"unknown built-in dataset 'nothing'"),
+        (
+            ["--data", "builtin:arithmetic?n=abc"],
+            r"builtin:arithmetic: option 'n' must be an integer, got 'abc'",
+        ),
     ],
 )
 def test_bad_input_is_one_line(tmp_path, args, pattern):
     res = distill("generate", "--model", "m", "--out", str(tmp_path / "t.jsonl"), *args)
     one_line_error(res, pattern)
+
+
+def test_filter_on_an_empty_traces_file_is_an_error(tmp_path):
+    empty = tmp_path / "t.jsonl"
+    empty.write_text("")
+    res = distill("filter", str(empty), "--out", str(tmp_path / "k.jsonl"))
+    one_line_error(res, r"t\.jsonl holds no traces")
+    assert not (tmp_path / "k.jsonl").exists()
 
 
 def test_broken_jsonl_and_missing_field(tmp_path):

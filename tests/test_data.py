@@ -23,6 +23,15 @@ def test_builtin_unknown_option_is_named():
         list(load_rows("builtin:arithmetic?digts=3"))
 
 
+def test_builtin_option_of_the_wrong_type_is_named():
+    with pytest.raises(DistillError, match="option 'n' must be an integer, got 'abc'"):
+        list(load_rows("builtin:arithmetic?n=abc"))
+    with pytest.raises(DistillError, match="option 'numbers' must be an integer, got '3.5'"):
+        list(load_rows("builtin:countdown?numbers=3.5"))
+    rows = list(load_rows("builtin:arithmetic?n=3&ops=*&seed=-1"))  # text and negative ints
+    assert len(rows) == 3 and all("*" in r.prompt for r in rows)
+
+
 def _safe_value(expr):
     # Fractions keep "/" exact, as the countdown rule does.
     import ast

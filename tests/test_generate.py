@@ -32,7 +32,7 @@ def cfg(server, out, **kw):
         data="builtin:arithmetic",
         limit=10,
         teacher="openai",
-        base_url=server.url,
+        base_url=server.url if server else None,
         model="fake-r1",
         n=2,
         concurrency=4,
@@ -359,3 +359,98 @@ def test_alpaca_template_drops_the_input_section_for_rows_without_input(server, 
     without = next(t for t in sent if "Name a colour." in t)
     assert "### Input:\n1, 2\n" in with_input
     assert "### Input" not in without and without.rstrip().endswith("### Response:")
+
+
+def _listen_overflows() -> int | None:
+    """Linux's count of SYNs dropped because a listen queue was full (None elsewhere)."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for head, values in zip(lines[::2], lines[1::2]):
+        if head.startswith("TcpExt:"):
+            return int(dict(zip(head.split(), values.split()))["ListenOverflows"])
+    return None
+
+
+def test_cold_server_with_listen_backlog_5_gets_every_prompt_once(tmp_path):
+    """A real `http.server.ThreadingHTTPServer` (listen backlog 5), started just before the run.
+
+    128 connections opened at once can overflow its accept queue: the kernel drops the SYNs and
+    retries them 1 s, 3 s, 7 s ... later (runs took 30-117 s instead of 6). Here every prompt
+    reaches the server once, over one kept-alive connection per worker, and the kernel drops no
+    SYN on the way.
+    """
+    import urllib.request
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.servers", "--kind", "threading", "--latency", "0.02"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = proc.stdout.readline().split()[-1]  # bound, and no request sent yet
+        before = _listen_overflows()
+        c = cfg(None, tmp_path / "t.jsonl", base_url=url, limit=256, n=1, concurrency=128)
+        run(c, progress=False)
+        after = _listen_overflows()
+        with urllib.request.urlopen(url.removesuffix("/v1") + "/stats") as f:
+            stats = json.loads(f.read())
+    finally:
+        proc.terminate()
+        proc.wait()
+    recs = records(tmp_path / "t.jsonl")
+    assert len(recs) == 256 and len({r["id"] for r in recs}) == 256
+    assert stats["answered"] == stats["distinct_prompts"] == 256  # no request sent twice
+    assert stats["connections"] == 128 + 1  # one per worker, kept alive (+ the GET /stats)
+    if before is not None:
+        assert after - before == 0, "SYNs dropped: connections were opened in a burst"
+
+
+def test_connect_to_a_full_listen_queue_gives_up_after_the_connect_timeout(tmp_path):
+    """A server whose accept queue stays full drops every SYN. The aiohttp transport took
+    the request timeout (600 s by default) as its connect timeout, so such a connect waited out
+    the kernel's SYN retries (1, 3, 7, 15, 31, 63 s); now it is cut at CONNECT_TIMEOUT (5 s,
+    the openai client's default) and the retry opens a fresh connection."""
+    import socket
+
+    from distill.teachers.openai import CONNECT_TIMEOUT
+
+    with socket.socket() as listener, socket.socket() as filler:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)  # a queue of one, never accepted ...
+        filler.connect(listener.getsockname())  # ... and now full
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        c = cfg(
+            None, tmp_path / "t.jsonl", base_url=url, limit=1, max_retries=0, request_timeout=120
+        )
+        t0 = time.monotonic()
+        with pytest.raises(DistillError, match=rf"cannot reach {url} after 0 retries"):
+            run(c, progress=False)
+        assert time.monotonic() - t0 < CONNECT_TIMEOUT + 10  # not the 120 s request timeout
+
+
+def test_empty_traces_from_a_failed_generate_are_not_taken_for_a_finished_run(server, tmp_path):
+    """A generate that fails before its first record leaves an empty traces file: filter says
+    so and stops, and a rerun of generate does every prompt."""
+    import socket
+
+    from distill import filter as filter_stage
+
+    out = tmp_path / "t.jsonl"
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    with pytest.raises(DistillError, match="cannot reach"):
+        run(cfg(server, out, base_url=dead, max_retries=0), progress=False)
+    assert out.read_text() == ""
+    with pytest.raises(DistillError, match="holds no traces"):
+        filter_stage.run(
+            filter_stage.FilterConfig(input=str(out), out=str(tmp_path / "k.jsonl")), quiet=True
+        )
+    assert not (tmp_path / "k.jsonl").exists()
+    run(cfg(server, out), progress=False)
+    assert len(records(out)) == 20 and len(server.log) == 10

@@ -513,6 +513,8 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
     from distill.records import write_atomic
 
     facts = collect_facts(cfg)
+    if not facts:  # a generate that failed before its first record: nothing to pass on
+        raise DistillError(f"{cfg.input} holds no traces")
     rates = decide(facts, cfg)
     pending = iter(facts)  # in file order, like the lines
     nxt = next(pending, None)

@@ -74,6 +74,51 @@ def _connect_failure(exc: BaseException) -> str | None:
     return found
 
 
+CONNECT_TIMEOUT = 5.0  # seconds for a TCP connect (the openai client's own default)
+CONNECT_INTERVAL = 0.002  # seconds between the workers' first connections
+
+
+def make_client(
+    base_url: str,
+    api_key: str,
+    *,
+    concurrency: int,
+    max_retries: int,
+    request_timeout: float,
+) -> Any:
+    """An `openai.AsyncOpenAI` client for `concurrency` requests in flight.
+
+    Transport: aiohttp (openai's `DefaultAioHttpClient`), which costs about half the CPU per
+    reply of the default httpx pool (measured with benchmarks/bench_generate.py); httpx when
+    openai was installed without its aiohttp extra.
+    Pool: one kept-alive connection per request in flight. openai's default keeps 100 idle, so
+    at 128 in flight 28 connections were closed and reopened all the time, and each reopen on
+    a server with a small listen backlog can wait a second or more for the kernel's SYN retry.
+    Timeouts: `request_timeout` per try, but the TCP connect is cut at CONNECT_TIMEOUT: a
+    connect whose SYNs a full backlog keeps dropping otherwise waits out the kernel's retries
+    (1, 3, 7, 15, 31, 63 s), while a fresh connect on the retry gets in at once.
+    """
+    import openai
+
+    try:  # the HTTP library the openai client itself uses (httpx2 from openai 3 on)
+        import httpx2 as httpx
+    except ImportError:
+        import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    try:
+        http_client = openai.DefaultAioHttpClient(limits=limits)
+    except RuntimeError:  # openai installed without its aiohttp extra
+        http_client = openai.DefaultAsyncHttpxClient(limits=limits)
+    return openai.AsyncOpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=max_retries,
+        timeout=httpx.Timeout(request_timeout, connect=min(CONNECT_TIMEOUT, request_timeout)),
+        http_client=http_client,
+    )
+
+
 def _scrub(text: str, secret: str) -> str:
     if secret and secret != "EMPTY":
         text = text.replace(secret, "***")
@@ -92,30 +137,14 @@ class OpenAITeacher:
         asyncio.run(self._run(jobs, sink))
 
     async def _run(self, jobs: Sequence[Job], sink: Sink) -> None:
-        import openai
-
         cfg = self.cfg
         conc = max(1, cfg.concurrency)
-        try:  # the HTTP library the openai client itself uses (httpx2 from openai 3 on)
-            import httpx2 as httpx
-        except ImportError:
-            import httpx
-        # Pool sized to the workers (the default keeps 100 idle connections, so at higher
-        # concurrency they were closed and reopened all the time). The aiohttp transport is
-        # the openai client's own option "for improved concurrency performance": with httpx's
-        # pool, ~1 ms of CPU per reply made 128 replies arriving together wait on each other
-        # (0.78 of ideal throughput vs >= 0.9; benchmarks/bench_generate.py).
-        limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
-        try:
-            http_client = openai.DefaultAioHttpClient(limits=limits)
-        except RuntimeError:  # openai installed without its aiohttp extra
-            http_client = openai.DefaultAsyncHttpxClient(limits=limits)
-        client = openai.AsyncOpenAI(
-            api_key=self.api_key,
-            base_url=self.base_url,
+        client = make_client(
+            self.base_url,
+            self.api_key,
+            concurrency=conc,
             max_retries=cfg.max_retries,
-            timeout=cfg.request_timeout,
-            http_client=http_client,
+            request_timeout=cfg.request_timeout,
         )
         self._rpm = Pacer(cfg.rpm) if cfg.rpm else None
         self._tpm = Pacer(cfg.tpm) if cfg.tpm else None
@@ -131,7 +160,13 @@ class OpenAITeacher:
             for _ in range(conc):
                 await queue.put(None)
 
-        async def work() -> None:
+        async def work(k: int) -> None:
+            # Connection ramp-up: each worker opens its connection with its first request, and
+            # `conc` connections opened at once overflow a small listen backlog
+            # (ThreadingHTTPServer's 5): the kernel drops the SYNs and retries them 1 s, 3 s,
+            # 7 s ... later, all in step. Opening them CONNECT_INTERVAL apart lets the server
+            # accept each before the next arrives (benchmarks/bench_generate.py).
+            await asyncio.sleep(k * CONNECT_INTERVAL)
             while (item := await queue.get()) is not None:
                 job, samples = item
                 if len(samples) > 1 and self.split_n:
@@ -142,7 +177,7 @@ class OpenAITeacher:
 
         self._emit_error: BaseException | None = None
         try:
-            await asyncio.gather(produce(), *(work() for _ in range(conc)))
+            await asyncio.gather(produce(), *(work(k) for k in range(conc)))
             await asyncio.sleep(0)  # records whose writing was deferred are written by now
         finally:
             await client.close()
