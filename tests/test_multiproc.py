@@ -115,6 +115,7 @@ def assert_same_curve(rows: list[dict], ref: list[dict]) -> None:
     # The same rows in each step: the token counts agree exactly, the losses to float noise.
     assert [r["tokens_seen"] for r in rows] == [r["tokens_seen"] for r in ref]
     worst = max(abs(a["loss"] - b["loss"]) for a, b in zip(rows, ref))
+    print(f"{len(rows)} steps, largest loss difference {worst:.1e}")  # shown by pytest -rP
     assert worst < TOL, f"loss curves differ by {worst:.2e} (tolerance {TOL})"
 
 
@@ -170,6 +171,7 @@ print("GENERATED", gen.shape[1] - ids["input_ids"].shape[1], "DIFF", diff)
         [sys.executable, "-c", code], env=env(), capture_output=True, text=True, timeout=300
     )
     assert res.returncode == 0, res.stderr[-2000:]
+    print(res.stdout)
     words = res.stdout.split()
     assert int(words[words.index("GENERATED") + 1]) >= 1
     assert float(words[words.index("DIFF") + 1]) < 1e-3, "2-process adapter != 1-process adapter"
