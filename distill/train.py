@@ -13,6 +13,8 @@ config), train_data.json (example counts: kept, dropped, truncated), loss.jsonl 
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,7 +171,8 @@ def loss_log_callback(path: Path) -> Any:
             self.t0, self.tokens0 = time.monotonic(), state.num_input_tokens_seen or 0
 
         def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
-            if not logs or "loss" not in logs:
+            # Every process logs the (already all-reduced) loss; one line per step is rank 0's.
+            if not logs or "loss" not in logs or not state.is_world_process_zero:
                 return
             dt = max(1e-9, time.monotonic() - self.t0)
             tok_s = ((state.num_input_tokens_seen or 0) - self.tokens0) / dt
@@ -205,6 +208,65 @@ def plot_loss(log: Path, png: Path) -> None:
     plt.close(fig)
 
 
+# =========================================================================== several processes
+
+
+def _main_process() -> bool:
+    """Whether this process writes the output dir: the only one, or rank 0 under accelerate /
+    torchrun / mpirun. Read from the launcher's environment, because the files written before the
+    Trainer exists (train.yaml, train_data.json) must not wait for its process group."""
+    from accelerate.utils import get_int_from_env
+
+    ranks = ["RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK"]
+    return get_int_from_env(ranks, 0) == 0
+
+
+def _die_with_launcher() -> None:
+    """torchrun (under `accelerate launch`) starts each worker in a session of its own, so a
+    SIGKILL of the launcher, even of its whole process group, leaves the workers training and
+    writing checkpoints, racing the `--resume` that follows. On Linux the kernel can kill a worker
+    when its parent dies (PR_SET_PDEATHSIG, as sglang does for its workers)."""
+    if sys.platform != "linux" or "TORCHELASTIC_RUN_ID" not in os.environ:
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the launcher died before prctl: too late for the kernel to tell us
+        os._exit(1)
+
+
+def _warn_if_one_cpu_process() -> None:
+    """`accelerate launch --cpu --num_processes N` starts ONE process: accelerate runs several CPU
+    processes only through mpirun. Its trace: MASTER_PORT set (only for N > 1) but no world size."""
+    env = os.environ
+    world = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+    cpu = env.get("ACCELERATE_USE_CPU", "").lower() in ("true", "1")
+    if cpu and "MASTER_PORT" in env and not any(k in env for k in world):
+        print(
+            "train: warning: `accelerate launch --cpu` started 1 process, not --num_processes "
+            "(accelerate starts several CPU processes only with mpirun); for N CPU processes use "
+            "`accelerate launch --multi_gpu --num_processes N` (torchrun, gloo)",
+            file=sys.stderr,
+        )
+
+
+def _warn_if_fsdp_dropped(trainer: Any) -> None:
+    """accelerate 1.15 turns FSDP on for GPUs and other accelerators only (AcceleratorState): on
+    CPU processes (gloo) `--use_fsdp` / an FSDP config trains as plain DDP, whole model per process."""
+    from accelerate.utils import DistributedType
+
+    asked = os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("true", "1")
+    if asked and trainer.accelerator.distributed_type != DistributedType.FSDP:
+        print(
+            f"train: warning: FSDP was asked for, but accelerate runs these "
+            f"{trainer.accelerator.distributed_type.value} processes as plain DDP (it shards on "
+            "GPUs/accelerators only): every process holds the whole model",
+            file=sys.stderr,
+        )
+
+
 # =========================================================================== the stage
 
 
@@ -224,14 +286,15 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     tok = load_tokenizer(cfg.model)
     model = _load_model(cfg, path, dtype)
     dataset, stats = build_dataset(cfg, tok, model.generation_config.eos_token_id)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "train.yaml")
-    write_atomic(out / "train_data.json", json.dumps(stats, indent=2) + "\n")
-    print(
-        f"train: {stats['kept']} examples ({stats['dropped_overlong']} dropped as longer than "
-        f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked); "
-        f"{stats['completion_tokens']:,} completion tokens carry the loss"
-    )
+    if _main_process():  # every process builds the same examples; one writes them down
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "train.yaml")
+        write_atomic(out / "train_data.json", json.dumps(stats, indent=2) + "\n")
+        print(
+            f"train: {stats['kept']} examples ({stats['dropped_overlong']} dropped as longer than "
+            f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked); "
+            f"{stats['completion_tokens']:,} completion tokens carry the loss"
+        )
 
     peft_config = None
     if cfg.lora:
@@ -305,19 +368,31 @@ def last_complete_checkpoint(out: Path) -> str | None:
 
 def run(cfg: TrainConfig) -> Path:
     out = Path(cfg.output_dir)
+    _die_with_launcher()
+    _warn_if_one_cpu_process()
     trainer, tok = build_trainer(cfg)
+    # Under accelerate every process runs this function; rank 0 alone writes files, the Trainer
+    # itself saves checkpoints and the model that way (save_model is called by all: FSDP gathers).
+    main = trainer.is_world_process_zero()
+    if main:
+        _warn_if_fsdp_dropped(trainer)
     resume_from = None
     if cfg.resume:
-        resume_from = last_complete_checkpoint(out)
-        print(
-            f"train: resuming from {resume_from}"
-            if resume_from
-            else "train: no checkpoint to resume; starting fresh"
-        )
-    elif (out / "loss.jsonl").exists():
+        # Rank 0 removes a checkpoint cut off mid-save before the others look (they must agree).
+        with trainer.args.main_process_first(local=False, desc="finding the last checkpoint"):
+            resume_from = last_complete_checkpoint(out)
+        if main:
+            print(
+                f"train: resuming from {resume_from}"
+                if resume_from
+                else "train: no checkpoint to resume; starting fresh"
+            )
+    elif main and (out / "loss.jsonl").exists():
         (out / "loss.jsonl").unlink()  # a fresh run starts a fresh log
     trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model(str(out))
+    if not main:
+        return out
     tok.save_pretrained(str(out))
     plot_loss(out / "loss.jsonl", out / "loss.png")
     if cfg.merge and cfg.lora:
