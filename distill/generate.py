@@ -20,6 +20,7 @@ from typing import Any
 from distill.config import from_dict, save_config
 from distill.data import BUILTIN_TEMPLATES, load_rows, parse_builtin
 from distill.errors import DistillError
+from distill.logprobs import ShardBuffer, check_resume
 from distill.reasoning import split
 from distill.records import (
     RecordWriter,
@@ -77,7 +78,7 @@ class TeacherConfig:
     dtype: str = "auto"
     max_model_len: int | None = None
     shard_size: int = 512  # prompts per shard; each shard is on disk before the next starts
-    logprobs: int | None = None
+    logprobs: int | None = None  # hf, vllm, openai: keep the teacher's top-K log-probs per token
     # --- hf backend
     batch_size: int = 8
     device: str = "auto"
@@ -96,6 +97,8 @@ class TeacherConfig:
             or self.shard_size < 1
         ):
             raise DistillError("concurrency, batch_size, shard_size must be >= 1; max_retries >= 0")
+        if self.logprobs is not None and self.logprobs < 1:
+            raise DistillError(f"--logprobs must be >= 1 (top-K per token), got {self.logprobs}")
 
     @property
     def params(self) -> dict[str, Any]:
@@ -224,6 +227,8 @@ class _Sink:
         )
         self.prices = teacher.prices()
         self.failures: list[str] = []
+        # With --logprobs, records wait for their log-prob shard to be durable (distill.logprobs).
+        self.buffer = ShardBuffer(writer.path) if teacher.logprobs else None
 
     def done(self, job: Job, sample: int, c: Completion) -> None:
         row, ids = job.payload
@@ -253,10 +258,27 @@ class _Sink:
             if self.template
             else None,
         }
-        if "logprobs" in c.extra:
-            record["logprobs"] = c.extra["logprobs"]
-        self.writer.write(record)
+        if self.buffer is None:
+            self.writer.write(record)
+        elif c.token_logprobs is None:  # never a record without the log-probs asked for
+            raise DistillError(
+                f"--logprobs: the {self.teacher.teacher} teacher returned no log-probs for "
+                f"{job.prompt_id}#{sample}"
+            )
+        elif self.buffer.add(
+            record,
+            c.token_logprobs,
+            tokenizer=c.tokenizer[0] if c.tokenizer else self.teacher.model,
+            vocab=c.tokenizer[1] if c.tokenizer else None,
+            stop_token=c.stop_token,
+        ):
+            self.buffer.flush(self.writer.write)
         self.progress.advance(c.prompt_tokens + c.completion_tokens, cost_of(usage, self.prices))
+
+    def close(self) -> None:
+        """Write what the log-prob buffer still holds (shard first, then records)."""
+        if self.buffer is not None:
+            self.buffer.flush(self.writer.write)
 
     def failed(self, job: Job, sample: int, why: str) -> None:
         self.failures.append(f"{job.prompt_id}#{sample}: {why}")
@@ -283,6 +305,7 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
     done = read_ids(cfg.out)
     plan: list[tuple[TeacherConfig, list[Job]]] = [(t, []) for t in teachers]
     planned: set[str] = set()
+    lacking: set[str] = set()  # done samples whose log-probs must already be on disk
     rows = load_rows(
         cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, cfg.limit
     )
@@ -303,9 +326,13 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
                 for s in range(cfg.n)
             ]
             missing = [s for s in range(cfg.n) if ids[s] not in done]
+            if teacher.logprobs:
+                lacking.update(i for i in ids if i in done)
             planned.update(ids)
             if missing:
                 jobs.append(Job(prompt_id, messages, missing, payload=(row, ids)))
+    if lacking:
+        check_resume(cfg.out, lacking, max(t.logprobs or 0 for t in teachers))
     return plan, planned, template
 
 
@@ -371,7 +398,10 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
                     continue
                 teacher = TEACHERS[teacher_cfg.teacher](teacher_cfg)
                 sink = _Sink(writer, teacher_cfg, bar, template)
-                teacher.run(jobs, sink)
+                try:
+                    teacher.run(jobs, sink)
+                finally:
+                    sink.close()
                 failures += sink.failures
         spent = bar.cost
     elapsed = time.monotonic() - started

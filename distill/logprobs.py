@@ -244,6 +244,30 @@ def load(record: dict[str, Any], records_path: str | Path) -> TokenLogprobs:
 # =========================================================================== generate's buffer
 
 
+def check_resume(records_path: str | Path, ids: set[str], k: int) -> None:
+    """Refuse to resume with --logprobs K onto samples stored without (enough) log-probs:
+    their ids count as done, so the rerun would skip them and leave them without data."""
+    from distill.records import read_records
+
+    lacking, files = [], set()
+    for rec in read_records(records_path):
+        if rec.get("id") not in ids:
+            continue
+        ptr = rec.get("logprobs")
+        if not isinstance(ptr, dict) or "file" not in ptr or ptr.get("k", 0) < k:
+            lacking.append(rec["id"])
+        else:
+            files.add(_file_of(rec, records_path))
+    if lacking:
+        raise DistillError(
+            f"{records_path}: {len(lacking)} samples already there have no top-{k} log-probs "
+            f"(e.g. {lacking[0]}); --logprobs cannot add them to existing samples: use a new --out"
+        )
+    for path in sorted(files):
+        if not path.is_file():
+            raise DistillError(f"{records_path}: log-prob side file {path} is missing")
+
+
 class ShardBuffer:
     """Holds records with log-probs until their shard is durable, then appends the records.
 

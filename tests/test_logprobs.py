@@ -93,3 +93,88 @@ def test_rebase_keeps_the_side_file_reachable_from_another_directory(tmp_path):
 def test_a_shard_is_whole_or_absent(tmp_path):
     write_shard(tmp_path / "d", [("a", fake_logprobs(2, 2))])
     assert [p.name.startswith("part-") for p in (tmp_path / "d").iterdir()] == [True]
+
+
+# =========================================================================== generate --logprobs
+
+
+def hf_cfg(model, out, **kw):
+    from distill.generate import GenerateConfig
+
+    base = dict(
+        data="builtin:arithmetic",
+        limit=4,
+        n=2,
+        teacher="hf",
+        model=str(model),
+        max_tokens=16,
+        temperature=1.0,
+        top_p=0.9,
+        batch_size=4,
+        out=str(out),
+        seed=0,
+        logprobs=5,
+    )
+    return GenerateConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def peaky(tiny_qwen, tmp_path_factory):
+    """The tiny model with its output layer scaled up: a random model is near uniform over its
+    400 tokens, so it would never stop nor sample inside its top-5; this one does both."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = tmp_path_factory.mktemp("peaky")
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(40)
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(tiny_qwen).save_pretrained(path)
+    return path
+
+
+def test_hf_teacher_logprobs_match_a_forward_pass_on_the_generated_sequence(peaky, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from distill.generate import run
+    from distill.logprobs import vocab_hash
+    from distill.records import read_records
+    from distill.teachers.hf import render_prompt
+
+    out = tmp_path / "t.jsonl"
+    run(hf_cfg(peaky, out), progress=False)
+    recs = list(read_records(out))
+    assert len(recs) == 8
+    tok = AutoTokenizer.from_pretrained(peaky)
+    model = AutoModelForCausalLM.from_pretrained(peaky).eval()
+    seen_stop, inside, outside = False, 0, 0
+    for rec, lp in zip(recs, load_many(recs, out)):
+        ptr = rec["logprobs"]
+        assert ptr["k"] == 5 and ptr["tokens"] == rec["usage"]["completion_tokens"] == len(lp)
+        assert ptr["vocab_hash"] == vocab_hash(tok) and ptr["distribution"] == "raw"
+        assert ptr["stop_token"] == (rec["finish_reason"] == "stop")
+        if ptr["stop_token"]:
+            seen_stop = True
+            assert lp.token_ids[-1] == tok.eos_token_id
+        prompt = tok(render_prompt(tok, rec["messages"]), add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt + lp.token_ids.tolist()])
+        with torch.no_grad():
+            logits = model(ids).logits[0, len(prompt) - 1 : -1]
+        ref = torch.log_softmax(logits.float(), -1).numpy()
+        # The sampled tokens' log-probs, exactly (float32 in the shard).
+        want = ref[np.arange(len(lp)), lp.token_ids]
+        assert np.allclose(lp.logprob, want, atol=1e-4)
+        # Top-K: best first, the reference's values at those ids (float16), nothing better left out.
+        assert (np.diff(lp.topk_logprobs, axis=1) <= 0).all()
+        at_ids = np.take_along_axis(ref, lp.topk_ids, axis=1)
+        assert np.allclose(lp.topk_logprobs, at_ids, rtol=2**-10, atol=1e-4)
+        kth_best = -np.sort(-ref, axis=1)[:, 4]
+        assert np.allclose(lp.topk_logprobs[:, -1], kth_best, rtol=2**-10, atol=1e-4)
+        # The sampled token is in the top-K exactly when its rank is within K.
+        rank = (ref > want[:, None]).sum(1)
+        in_topk = (lp.topk_ids == lp.token_ids[:, None]).any(1)
+        assert (in_topk == (rank < 5)).all()
+        inside, outside = inside + in_topk.sum(), outside + (~in_topk).sum()
+    assert seen_stop and inside and outside  # every case above was exercised
