@@ -79,6 +79,9 @@ class TeacherConfig:
     max_model_len: int | None = None
     shard_size: int = 512  # prompts per shard; each shard is on disk before the next starts
     logprobs: int | None = None  # hf, vllm, openai: keep the teacher's top-K log-probs per token
+    # records per log-prob shard: each shard is durable before its records are appended, so a
+    # kill loses at most this many samples (also flushed every 30 s)
+    logprobs_shard: int = 256
     # --- hf backend
     batch_size: int = 8
     device: str = "auto"
@@ -97,6 +100,8 @@ class TeacherConfig:
             or self.shard_size < 1
         ):
             raise DistillError("concurrency, batch_size, shard_size must be >= 1; max_retries >= 0")
+        if self.logprobs_shard < 1:
+            raise DistillError(f"--logprobs-shard must be >= 1, got {self.logprobs_shard}")
         if self.logprobs is not None and self.logprobs < 1:
             raise DistillError(f"--logprobs must be >= 1 (top-K per token), got {self.logprobs}")
 
@@ -228,7 +233,11 @@ class _Sink:
         self.prices = teacher.prices()
         self.failures: list[str] = []
         # With --logprobs, records wait for their log-prob shard to be durable (distill.logprobs).
-        self.buffer = ShardBuffer(writer.path) if teacher.logprobs else None
+        self.buffer = (
+            ShardBuffer(writer.path, max_records=teacher.logprobs_shard)
+            if teacher.logprobs
+            else None
+        )
 
     def done(self, job: Job, sample: int, c: Completion) -> None:
         row, ids = job.payload

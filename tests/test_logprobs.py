@@ -178,3 +178,140 @@ def test_hf_teacher_logprobs_match_a_forward_pass_on_the_generated_sequence(peak
         assert (in_topk == (rank < 5)).all()
         inside, outside = inside + in_topk.sum(), outside + (~in_topk).sum()
     assert seen_stop and inside and outside  # every case above was exercised
+
+
+def openai_cfg(server, out, **kw):
+    from distill.generate import GenerateConfig
+
+    base = dict(
+        data="builtin:arithmetic",
+        limit=5,
+        n=2,
+        teacher="openai",
+        base_url=server.url,
+        model="fake-r1",
+        concurrency=2,
+        max_retries=0,
+        out=str(out),
+        logprobs=4,
+    )
+    return GenerateConfig(**{**base, **kw})
+
+
+def test_openai_teacher_stores_the_servers_token_ids_and_top_logprobs(server, tmp_path):
+    from distill.generate import run
+    from distill.records import read_records
+    from tests.fakeserver import fake_logprobs
+
+    out = tmp_path / "t.jsonl"
+    run(openai_cfg(server, out), progress=False)
+    req = server.log[0]
+    assert (req["logprobs"], req["top_logprobs"], req["return_tokens_as_token_ids"]) == (
+        True,
+        4,
+        True,
+    )
+    recs = list(read_records(out))
+    assert len(recs) == 10
+    for rec, lp in zip(recs, load_many(recs, out)):
+        body = f"<think>\n{rec['reasoning']}\n</think>\n\n{rec['answer']}"
+        sent = fake_logprobs(body, 4, stopped=True, as_ids=True)
+        assert len(lp) == len(sent) == rec["logprobs"]["tokens"] and lp.k == 4
+        assert lp.token_ids.tolist() == [int(s["token"][9:]) for s in sent]
+        assert lp.token_ids[-1] == 2 and rec["logprobs"]["stop_token"]
+        assert np.allclose(lp.logprob, [s["logprob"] for s in sent])
+        want_ids = [[int(t["token"][9:]) for t in s["top_logprobs"]] for s in sent]
+        assert lp.topk_ids.tolist() == want_ids
+        assert np.allclose(
+            lp.topk_logprobs, [[t["logprob"] for t in s["top_logprobs"]] for s in sent], atol=2e-3
+        )
+        assert rec["logprobs"]["tokenizer"] == "fake-r1" and rec["logprobs"]["vocab_hash"] is None
+
+
+def test_server_without_logprobs_is_one_clear_error_and_writes_no_record(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.fakeserver import FakeServer
+
+    s = FakeServer(logprobs=False).start()
+    try:
+        out = tmp_path / "t.jsonl"
+        res = subprocess.run(
+            [sys.executable, "-m", "distill.cli", "generate", "--data", "builtin:arithmetic",
+             "--limit", "20", "--teacher", "openai", "--base-url", s.url, "--model", "fake-r1",
+             "--logprobs", "5", "--max-retries", "0", "--concurrency", "2", "--out", str(out), "--quiet"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        s.stop()
+    assert res.returncode != 0
+    assert res.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "returned no logprobs" in res.stderr and "Traceback" not in res.stderr
+    assert not out.exists() or out.read_text() == ""
+    assert len(s.log) < 20  # it stopped at the first reply, not after the whole run
+
+
+def test_sigkill_mid_run_leaves_no_record_without_its_logprobs_and_rerun_completes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from distill.records import read_records
+    from tests.fakeserver import FakeServer
+
+    s = FakeServer(latency=0.05).start()
+    try:
+        out = tmp_path / "t.jsonl"
+        cmd = [sys.executable, "-m", "distill.cli", "generate", "--data", "builtin:arithmetic",
+               "--limit", "60", "--teacher", "openai", "--base-url", s.url, "--model", "fake-r1",
+               "--n", "2", "--concurrency", "4", "--logprobs", "3", "--logprobs-shard", "8",
+               "--out", str(out), "--quiet"]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 8_000):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        before = list(read_records(out))
+        assert 0 < len(before) < 120, "the kill should land mid-run"
+        assert len(load_many(before, out)) == len(before)  # every record's data is there
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        recs = list(read_records(out))
+        assert len(recs) == 120 and len({r["id"] for r in recs}) == 120
+        assert {r["id"] for r in before} <= {r["id"] for r in recs}
+        assert all(len(lp) == r["logprobs"]["tokens"] for r, lp in zip(recs, load_many(recs, out)))
+        assert len(os.listdir(side_dir(out))) >= 120 // 8
+    finally:
+        s.stop()
+
+
+def test_resume_with_logprobs_onto_samples_stored_without_them_is_refused(server, tmp_path):
+    from distill.generate import run
+
+    out = tmp_path / "t.jsonl"
+    run(openai_cfg(server, out, logprobs=None, limit=2), progress=False)
+    with pytest.raises(DistillError, match="4 samples already there have no top-4 log-probs"):
+        run(openai_cfg(server, out, limit=2), progress=False)
+
+
+def test_filter_keeps_logprobs_reachable_from_another_directory(server, tmp_path):
+    from distill.filter import FilterConfig
+    from distill.filter import run as filter_run
+    from distill.generate import run
+    from distill.records import read_records
+
+    out = tmp_path / "gen" / "t.jsonl"
+    run(openai_cfg(server, out, limit=8), progress=False)
+    kept_path = tmp_path / "elsewhere" / "kept.jsonl"
+    filter_run(FilterConfig(input=str(out), out=str(kept_path), verify="math"), quiet=True)
+    kept = list(read_records(kept_path))
+    rejected = list(read_records(kept_path.with_name("kept.rejects.jsonl")))
+    assert kept and rejected  # the fake teacher gets some sums wrong
+    generated = list(read_records(out))
+    by_id = {r["id"]: lp for r, lp in zip(generated, load_many(generated, out))}
+    for path, recs in ((kept_path, kept), (kept_path.with_name("kept.rejects.jsonl"), rejected)):
+        for r, lp in zip(recs, load_many(recs, path)):
+            assert np.array_equal(lp.topk_ids, by_id[r["id"]].topk_ids)
