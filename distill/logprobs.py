@@ -39,6 +39,11 @@ import numpy as np
 from distill.errors import DistillError
 
 FORMAT = 1
+# Log-probs are stored as multiples of STEP nats (uint16, delta-coded along the top-K, which is
+# sorted), so a stored value is within STEP / 2 = 0.0078 of the exact one: a probability within
+# 0.8% of itself. Values below FLOOR (-inf included) are stored as FLOOR. Token ids are exact.
+STEP = 1 / 64
+FLOOR = -1000.0
 # The pointer a record gains (record["logprobs"]):
 POINTER_FIELDS = {
     "file": "shard path, relative to the directory of the records file (or absolute)",
@@ -107,6 +112,16 @@ def _sort_topk(t: TokenLogprobs) -> TokenLogprobs:
     )
 
 
+def _quantize(logprobs: np.ndarray) -> np.ndarray:
+    """-log-prob in units of STEP (>= 0, and non-decreasing along a sorted top-K)."""
+    return np.rint(-np.clip(logprobs, FLOOR, 0.0) / STEP).astype(np.int64)
+
+
+def _delta(q: np.ndarray) -> np.ndarray:
+    """Each row's first value, then the gaps (small, >= 0): what zstd packs best."""
+    return np.diff(q, axis=1, prepend=0).astype(np.uint16)
+
+
 def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]]) -> Path:
     """Write one durable shard (aside, fsync, rename, fsync the directory); return its path."""
     import pyarrow as pa
@@ -126,18 +141,23 @@ def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]
         {
             "id": pa.array([rid for rid, _ in items], type=pa.string()),
             "token_ids": col((t.token_ids.astype(np.int32) for _, t in items), pa.int32()),
-            "logprob": col((t.logprob for _, t in items), pa.float32()),
+            "logprob": col((_quantize(t.logprob) for _, t in items), pa.uint16()),
+            # ids in rank order: Parquet's dictionary encoding + zstd beat sorting them by id
             "topk_ids": col((t.topk_ids.astype(np.int32) for _, t in items), pa.int32()),
             "topk_logprobs": col(
-                (t.topk_logprobs.astype(np.float16) for _, t in items), pa.float16()
+                (_delta(_quantize(t.topk_logprobs)) for _, t in items), pa.uint16()
             ),
         },
-        metadata={"distill.logprobs.format": str(FORMAT), "k": str(ks.pop() if ks else 0)},
+        metadata={
+            "distill.logprobs.format": str(FORMAT),
+            "k": str(ks.pop() if ks else 0),
+            "step": repr(STEP),
+        },
     )
     final = d / f"part-{uuid.uuid4().hex[:16]}.parquet"
     tmp = d / f".{final.name}.tmp"
     with open(tmp, "wb") as f:
-        pq.write_table(table, f, compression="zstd", compression_level=9)
+        pq.write_table(table, f, compression="zstd", compression_level=19)
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(final)
@@ -215,11 +235,12 @@ def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> li
         table = pq.read_table(path, filters=[("id", "in", sorted(ids))])
         for row in table.to_pylist():
             n = len(row["token_ids"])
+            gaps = np.asarray(row["topk_logprobs"], dtype=np.int64).reshape(n, -1)
             found[(path, row["id"])] = TokenLogprobs(
                 np.asarray(row["token_ids"]),
-                np.asarray(row["logprob"], dtype=np.float32),
+                np.asarray(row["logprob"], dtype=np.float32) * -STEP,
                 np.asarray(row["topk_ids"]).reshape(n, -1),
-                np.asarray(row["topk_logprobs"], dtype=np.float32).reshape(n, -1),
+                np.cumsum(gaps, axis=1) * -STEP,
             )
     out = []
     for rec in records:
