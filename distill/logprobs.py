@@ -39,9 +39,13 @@ import numpy as np
 from distill.errors import DistillError
 
 FORMAT = 1
-# Log-probs are stored as multiples of STEP nats (uint16, delta-coded along the top-K, which is
-# sorted), so a stored value is within STEP / 2 = 0.0078 of the exact one: a probability within
-# 0.8% of itself. Values below FLOOR (-inf included) are stored as FLOOR. Token ids are exact.
+# Storage precision. Token ids are exact; so is the sampled token's log-prob (float32). The best
+# HEAD log-probs of each top-K are float16: relative precision 2^-11, so a near-certain token's
+# probability is right to ~1e-7 and the tail mass (1 - sum of the top-K, which a KD loss may use)
+# stays meaningful. The rest are multiples of STEP nats (uint16, delta-coded along the sorted
+# top-K): within STEP / 2 = 0.0078 of the exact value, a probability within 0.8% of itself.
+# Values below FLOOR (-inf included) are stored as FLOOR.
+HEAD = 4
 STEP = 1 / 64
 FLOOR = -1000.0
 # The pointer a record gains (record["logprobs"]):
@@ -141,17 +145,22 @@ def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]
         {
             "id": pa.array([rid for rid, _ in items], type=pa.string()),
             "token_ids": col((t.token_ids.astype(np.int32) for _, t in items), pa.int32()),
-            "logprob": col((_quantize(t.logprob) for _, t in items), pa.uint16()),
+            "logprob": col((t.logprob for _, t in items), pa.float32()),
             # ids in rank order: Parquet's dictionary encoding + zstd beat sorting them by id
             "topk_ids": col((t.topk_ids.astype(np.int32) for _, t in items), pa.int32()),
+            "topk_head": col(
+                (np.maximum(t.topk_logprobs[:, :HEAD], FLOOR).astype(np.float16) for _, t in items),
+                pa.float16(),
+            ),
             "topk_logprobs": col(
-                (_delta(_quantize(t.topk_logprobs)) for _, t in items), pa.uint16()
+                (_delta(_quantize(t.topk_logprobs[:, HEAD:])) for _, t in items), pa.uint16()
             ),
         },
         metadata={
             "distill.logprobs.format": str(FORMAT),
             "k": str(ks.pop() if ks else 0),
             "step": repr(STEP),
+            "head": str(HEAD),
         },
     )
     final = d / f"part-{uuid.uuid4().hex[:16]}.parquet"
@@ -235,12 +244,13 @@ def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> li
         table = pq.read_table(path, filters=[("id", "in", sorted(ids))])
         for row in table.to_pylist():
             n = len(row["token_ids"])
+            head = np.asarray(row["topk_head"], dtype=np.float32).reshape(n, -1)
             gaps = np.asarray(row["topk_logprobs"], dtype=np.int64).reshape(n, -1)
             found[(path, row["id"])] = TokenLogprobs(
                 np.asarray(row["token_ids"]),
-                np.asarray(row["logprob"], dtype=np.float32) * -STEP,
+                np.asarray(row["logprob"], dtype=np.float32),
                 np.asarray(row["topk_ids"]).reshape(n, -1),
-                np.cumsum(gaps, axis=1) * -STEP,
+                np.concatenate([head, np.cumsum(gaps, axis=1) * -STEP], axis=1),
             )
     out = []
     for rec in records:
