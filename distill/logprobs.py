@@ -74,8 +74,8 @@ class TokenLogprobs:
         self.token_ids = np.asarray(self.token_ids, dtype=np.int64).reshape(-1)
         self.logprob = np.asarray(self.logprob, dtype=np.float32).reshape(-1)
         n = len(self.token_ids)
-        self.topk_ids = np.asarray(self.topk_ids, dtype=np.int64).reshape(n, -1)
-        self.topk_logprobs = np.asarray(self.topk_logprobs, dtype=np.float32).reshape(n, -1)
+        self.topk_ids = _rows(np.asarray(self.topk_ids, dtype=np.int64), n)
+        self.topk_logprobs = _rows(np.asarray(self.topk_logprobs, dtype=np.float32), n)
         if len(self.logprob) != n or self.topk_ids.shape != self.topk_logprobs.shape:
             raise ValueError(
                 f"token log-probs disagree in shape: {n} tokens, {len(self.logprob)} log-probs, "
@@ -88,6 +88,13 @@ class TokenLogprobs:
     @property
     def k(self) -> int:
         return self.topk_ids.shape[1]
+
+
+def _rows(a: np.ndarray, n: int) -> np.ndarray:
+    """[n, K] from a flat or 2-D array (an empty completion keeps K when it is known)."""
+    if n == 0:
+        return a.reshape(0, a.shape[1] if a.ndim == 2 else 0)
+    return a.reshape(n, -1)
 
 
 def vocab_hash(tokenizer: Any) -> str:
@@ -244,12 +251,12 @@ def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> li
         table = pq.read_table(path, filters=[("id", "in", sorted(ids))])
         for row in table.to_pylist():
             n = len(row["token_ids"])
-            head = np.asarray(row["topk_head"], dtype=np.float32).reshape(n, -1)
-            gaps = np.asarray(row["topk_logprobs"], dtype=np.int64).reshape(n, -1)
+            head = _rows(np.asarray(row["topk_head"], dtype=np.float32), n)
+            gaps = _rows(np.asarray(row["topk_logprobs"], dtype=np.int64), n)
             found[(path, row["id"])] = TokenLogprobs(
                 np.asarray(row["token_ids"]),
                 np.asarray(row["logprob"], dtype=np.float32),
-                np.asarray(row["topk_ids"]).reshape(n, -1),
+                _rows(np.asarray(row["topk_ids"]), n),
                 np.concatenate([head, np.cumsum(gaps, axis=1) * -STEP], axis=1),
             )
     out = []

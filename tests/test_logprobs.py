@@ -91,6 +91,14 @@ def test_a_near_certain_token_keeps_a_meaningful_tail_mass(tmp_path):
     assert abs(tail - exact) < 1e-6
 
 
+def test_small_k_and_an_empty_completion_round_trip(tmp_path):
+    t2 = fake_logprobs(3, 2)
+    empty = TokenLogprobs([], [], np.zeros((0, 2)), np.zeros((0, 2)))
+    out, records = buffered(tmp_path, [("a", t2), ("b", empty)])
+    a, b = load_many(records, out)
+    assert np.array_equal(a.topk_ids, t2.topk_ids) and len(b) == 0
+
+
 def test_topk_is_stored_best_first_whatever_order_it_came_in(tmp_path):
     t = fake_logprobs(4, 6)
     shuffled = TokenLogprobs(t.token_ids, t.logprob, t.topk_ids[:, ::-1], t.topk_logprobs[:, ::-1])
