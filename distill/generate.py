@@ -314,7 +314,7 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
     done = read_ids(cfg.out)
     plan: list[tuple[TeacherConfig, list[Job]]] = [(t, []) for t in teachers]
     planned: set[str] = set()
-    lacking: set[str] = set()  # done samples whose log-probs must already be on disk
+    need_k: dict[str, int] = {}  # done samples whose top-K log-probs must already be on disk
     rows = load_rows(
         cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, cfg.limit
     )
@@ -336,12 +336,12 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
             ]
             missing = [s for s in range(cfg.n) if ids[s] not in done]
             if teacher.logprobs:
-                lacking.update(i for i in ids if i in done)
+                need_k.update((i, teacher.logprobs) for i in ids if i in done)
             planned.update(ids)
             if missing:
                 jobs.append(Job(prompt_id, messages, missing, payload=(row, ids)))
-    if lacking:
-        check_resume(cfg.out, lacking, max(t.logprobs or 0 for t in teachers))
+    if need_k:
+        check_resume(cfg.out, need_k)
     return plan, planned, template
 
 

@@ -282,18 +282,21 @@ def load(record: dict[str, Any], records_path: str | Path) -> TokenLogprobs:
 # =========================================================================== generate's buffer
 
 
-def check_resume(records_path: str | Path, ids: set[str], k: int) -> None:
-    """Refuse to resume with --logprobs K onto samples stored without (enough) log-probs:
-    their ids count as done, so the rerun would skip them and leave them without data."""
+def check_resume(records_path: str | Path, need_k: dict[str, int]) -> None:
+    """Refuse to resume with --logprobs onto samples stored without (enough) log-probs: their
+    ids count as done, so the rerun would skip them and leave them without data. `need_k`
+    maps each done id to the top-K its teacher asks for."""
     from distill.records import read_records
 
-    lacking, files = [], set()
+    lacking, files, k = [], set(), 0
     for rec in read_records(records_path):
-        if rec.get("id") not in ids:
+        want = need_k.get(rec.get("id"))
+        if want is None:
             continue
         ptr = rec.get("logprobs")
-        if not isinstance(ptr, dict) or "file" not in ptr or ptr.get("k", 0) < k:
+        if not isinstance(ptr, dict) or "file" not in ptr or ptr.get("k", 0) < want:
             lacking.append(rec["id"])
+            k = max(k, want)
         else:
             files.add(_file_of(rec, records_path))
     if lacking:
