@@ -90,6 +90,13 @@ bench-filter-1m: install
 bench-train: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_train.py --out bench-results/train.json
 
+# Teacher log-prob side files (issue 11): bytes/token at top-50 and top-20, precision lost.
+# SmolLM2 on CPU, ~24 prompts x 96 tokens; one torch thread (oversubscribed cores spin otherwise).
+.PHONY: bench-logprobs
+bench-logprobs: install
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_logprobs.py --limit 24 \
+		--max-tokens 96 --out bench-results/logprobs.json
+
 lint: install
 	$(BIN)/ruff check distill tests benchmarks
 	$(BIN)/ruff format --check distill tests benchmarks

@@ -135,7 +135,14 @@ def generate(
     shard_size: int | None = typer.Option(
         None, help="vllm: prompts per shard written before the next starts."
     ),
-    logprobs: int | None = typer.Option(None, help="vllm: keep top-k logprobs per token."),
+    logprobs: int | None = typer.Option(
+        None,
+        help="Keep the teacher's top-K log-probs per completion token in <out>.logprobs/ "
+        "(hf, vllm; openai against a server that returns logprobs, e.g. vLLM's).",
+    ),
+    logprobs_shard: int | None = typer.Option(
+        None, help="Records per log-prob shard; a kill loses at most this many (default 256)."
+    ),
     batch_size: int | None = typer.Option(None, help="hf: sequences per generate batch."),
     device: str | None = typer.Option(None, help="hf: auto | cpu | cuda."),
     out: str | None = typer.Option(

@@ -21,6 +21,7 @@ from distill.batch import BatchConfig, BatchTeacher, batch_prices
 from distill.config import from_dict, save_config
 from distill.data import BUILTIN_TEMPLATES, load_rows, parse_builtin
 from distill.errors import DistillError
+from distill.logprobs import ShardBuffer, check_resume
 from distill.reasoning import split
 from distill.records import (
     RecordWriter,
@@ -78,7 +79,10 @@ class TeacherConfig:
     dtype: str = "auto"
     max_model_len: int | None = None
     shard_size: int = 512  # prompts per shard; each shard is on disk before the next starts
-    logprobs: int | None = None
+    logprobs: int | None = None  # hf, vllm, openai: keep the teacher's top-K log-probs per token
+    # records per log-prob shard: each shard is durable before its records are appended, so a
+    # kill loses at most this many samples (also flushed every 30 s)
+    logprobs_shard: int = 256
     # --- hf backend
     batch_size: int = 8
     device: str = "auto"
@@ -97,6 +101,10 @@ class TeacherConfig:
             or self.shard_size < 1
         ):
             raise DistillError("concurrency, batch_size, shard_size must be >= 1; max_retries >= 0")
+        if self.logprobs_shard < 1:
+            raise DistillError(f"--logprobs-shard must be >= 1, got {self.logprobs_shard}")
+        if self.logprobs is not None and self.logprobs < 1:
+            raise DistillError(f"--logprobs must be >= 1 (top-K per token), got {self.logprobs}")
 
     @property
     def params(self) -> dict[str, Any]:
@@ -225,6 +233,12 @@ class _Sink:
         )
         self.prices = teacher.prices()
         self.failures: list[str] = []
+        # With --logprobs, records wait for their log-prob shard to be durable (distill.logprobs).
+        self.buffer = (
+            ShardBuffer(writer.path, max_records=teacher.logprobs_shard)
+            if teacher.logprobs
+            else None
+        )
 
     def done(self, job: Job, sample: int, c: Completion) -> None:
         row, ids = job.payload
@@ -254,12 +268,29 @@ class _Sink:
             if self.template
             else None,
         }
-        if "logprobs" in c.extra:
-            record["logprobs"] = c.extra["logprobs"]
         if "batch" in c.extra:  # the provider's batch id (--batch)
             record["batch"] = c.extra["batch"]
-        self.writer.write(record)
+        if self.buffer is None:
+            self.writer.write(record)
+        elif c.token_logprobs is None:  # never a record without the log-probs asked for
+            raise DistillError(
+                f"--logprobs: the {self.teacher.teacher} teacher returned no log-probs for "
+                f"{job.prompt_id}#{sample}"
+            )
+        elif self.buffer.add(
+            record,
+            c.token_logprobs,
+            tokenizer=c.tokenizer[0] if c.tokenizer else self.teacher.model,
+            vocab=c.tokenizer[1] if c.tokenizer else None,
+            stop_token=c.stop_token,
+        ):
+            self.buffer.flush(self.writer.write)
         self.progress.advance(c.prompt_tokens + c.completion_tokens, cost_of(usage, self.prices))
+
+    def close(self) -> None:
+        """Write what the log-prob buffer still holds (shard first, then records)."""
+        if self.buffer is not None:
+            self.buffer.flush(self.writer.write)
 
     def failed(self, job: Job, sample: int, why: str) -> None:
         self.failures.append(f"{job.prompt_id}#{sample}: {why}")
@@ -286,6 +317,7 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
     done = read_ids(cfg.out)
     plan: list[tuple[TeacherConfig, list[Job]]] = [(t, []) for t in teachers]
     planned: set[str] = set()
+    need_k: dict[str, int] = {}  # done samples whose top-K log-probs must already be on disk
     rows = load_rows(
         cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, cfg.limit
     )
@@ -306,9 +338,13 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
                 for s in range(cfg.n)
             ]
             missing = [s for s in range(cfg.n) if ids[s] not in done]
+            if teacher.logprobs:
+                need_k.update((i, teacher.logprobs) for i in ids if i in done)
             planned.update(ids)
             if missing:
                 jobs.append(Job(prompt_id, messages, missing, payload=(row, ids)))
+    if need_k:
+        check_resume(cfg.out, need_k)
     return plan, planned, template
 
 
@@ -379,7 +415,10 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
                     sink.prices = batch_prices(sink.prices, cfg.batch_discount)
                 else:
                     teacher = TEACHERS[teacher_cfg.teacher](teacher_cfg)
-                teacher.run(jobs, sink)
+                try:
+                    teacher.run(jobs, sink)
+                finally:
+                    sink.close()
                 failures += sink.failures
         spent = bar.cost
     elapsed = time.monotonic() - started

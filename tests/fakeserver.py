@@ -6,6 +6,10 @@ It answers arithmetic prompts ("What is 12 + 34?") correctly, except prompts who
 divisible by 7, which get a wrong answer (so filters have something to reject). Faults are
 injected from a queue, one per incoming request: {"status": 429, "retry_after": 1},
 {"status": 500}, {"hang": 30}, {"status": 401}, {"delay": 2}. Every request is logged.
+
+Asked for `logprobs`/`top_logprobs`, it answers as vLLM's server does (`fake_logprobs`): one
+entry per 4-character piece of the message plus an EOS entry when it stopped, token text or,
+with `return_tokens_as_token_ids`, "token_id:N"; `FakeServer(logprobs=False)` never does.
 """
 
 from __future__ import annotations
@@ -33,6 +37,43 @@ def solve(prompt: str) -> tuple[str, int | None]:
     return expr, answer
 
 
+EOS_ID = 2
+
+
+def fake_logprobs(text: str, k: int, stopped: bool, as_ids: bool) -> list[dict[str, Any]]:
+    """A deterministic `logprobs.content`: the sampled piece is usually among the top-k (at
+    rank i % 3), every fourth one falls below them."""
+    pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
+    ids = [100 + sum(p.encode()) % 800 for p in pieces] + ([EOS_ID] if stopped else [])
+    pieces += ["<eos>"] if stopped else []
+    content = []
+    for i, (piece, tid) in enumerate(zip(pieces, ids)):
+        top = [(tid + 7 * j) % 1000 for j in range(k)]
+        rank = i % 3 if i % 4 != 3 and k > 2 else None
+        if rank is not None:
+            top[0], top[rank] = top[rank], top[0]
+            top[rank] = tid
+        else:
+            top = [t if t != tid else (t + 3) % 1000 for t in top]
+        lps = [-0.05 - 0.5 * j - 0.01 * (i % 5) for j in range(k)]
+        own = lps[rank] if rank is not None else lps[-1] - 1.25
+
+        def tok(t: int, text: str) -> str:
+            return f"token_id:{t}" if as_ids else text
+
+        content.append(
+            {
+                "token": tok(tid, piece),
+                "logprob": own,
+                "top_logprobs": [
+                    {"token": tok(t, piece if t == tid else f"<{t}>"), "logprob": lp}
+                    for t, lp in zip(top, lps)
+                ],
+            }
+        )
+    return content
+
+
 class FakeServer:
     def __init__(
         self,
@@ -41,12 +82,14 @@ class FakeServer:
         ignore_n: bool = False,
         api_key: str | None = None,
         model: str = "fake-r1",
+        logprobs: bool = True,
     ):
         self.latency = latency
         self.style = style  # think | reasoning_content | reasoning | plain | prefilled
         self.ignore_n = ignore_n
         self.api_key = api_key
         self.model = model
+        self.logprobs = logprobs  # False: ignores `logprobs` like a server that cannot
         self.faults: deque[dict[str, Any]] = deque()
         self.log: list[dict[str, Any]] = []
         self.port = 0
@@ -67,6 +110,9 @@ class FakeServer:
                 "n": body.get("n"),
                 "max_tokens": body.get("max_tokens"),
                 "seed": body.get("seed"),
+                "logprobs": body.get("logprobs"),
+                "top_logprobs": body.get("top_logprobs"),
+                "return_tokens_as_token_ids": body.get("return_tokens_as_token_ids"),
                 "t": time.monotonic(),
                 "auth": request.headers.get("Authorization", ""),
             }
@@ -104,6 +150,17 @@ class FakeServer:
         n = 1 if self.ignore_n else int(body.get("n") or 1)
         max_tokens = int(body.get("max_tokens") or 4096)
         choices = [self._choice(i, prompt, max_tokens) for i in range(n)]
+        if body.get("logprobs") and self.logprobs:
+            for c in choices:
+                text = (c["message"].get(self.style) or "") + (c["message"]["content"] or "")
+                c["logprobs"] = {
+                    "content": fake_logprobs(
+                        text,
+                        int(body.get("top_logprobs") or 0),
+                        c["finish_reason"] == "stop",
+                        bool(body.get("return_tokens_as_token_ids")),
+                    )
+                }
         ptoks = len(prompt) // 4 + 4
         ctoks = sum(c.pop("_tokens") for c in choices)
         if self.latency:  # the reply leaves `latency` after arrival, our own work included

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.vllm
@@ -46,7 +47,7 @@ def generate(out, *extra):
             "--shard-size",
             "4",
             "--logprobs",
-            "1",
+            "5",
             "--out",
             str(out),
             *extra,
@@ -71,13 +72,25 @@ def test_vllm_teacher_writes_design_records_in_shards_and_resumes(tmp_path):
         assert r["finish_reason"] in ("stop", "length")
         assert 0 < r["usage"]["completion_tokens"] <= 32
         assert r["usage"]["prompt_tokens"] > 5
-        assert len(r["logprobs"]) == r["usage"]["completion_tokens"]
+        assert r["logprobs"]["tokens"] == r["usage"]["completion_tokens"]
+        assert r["logprobs"]["k"] == 5 and r["logprobs"]["vocab_hash"]
         assert r["gold"] is not None and r["answer"] is not None
     # The second sample of a prompt is a different draw.
     by_prompt = {}
     for r in records:
         by_prompt.setdefault(r["prompt_id"], []).append(r["answer"])
     assert any(a != b for a, b in by_prompt.values())
+    # The log-probs sit in shards beside the traces: top-5 best first, the sampled token's
+    # log-prob among them whenever it ranked within the top 5.
+    from distill.logprobs import load_many
+
+    for r, lp in zip(records, load_many(records, out)):
+        assert len(lp) == r["usage"]["completion_tokens"] and lp.k == 5
+        assert (np.diff(lp.topk_logprobs, axis=1) <= 0).all()
+        hit = lp.topk_ids == lp.token_ids[:, None]
+        rows = hit.any(1)
+        assert np.allclose(lp.topk_logprobs[hit], lp.logprob[rows], atol=1e-2)
+        assert (lp.logprob[~rows] <= lp.topk_logprobs[~rows, -1] + 1e-2).all()
     # Rerun with the same arguments: every id is on disk, the engine is never started.
     res = generate(out)
     assert res.returncode == 0, res.stderr[-4000:]

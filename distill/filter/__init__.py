@@ -510,6 +510,7 @@ def _print_report(report: dict[str, Any]) -> None:
 
 def run(cfg: FilterConfig, quiet: bool = False) -> Path:
     from distill.config import save_config
+    from distill.logprobs import rebase
     from distill.records import write_atomic
 
     facts = collect_facts(cfg)
@@ -540,6 +541,8 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
                     (r for r in f.reasons if r in ("duplicate", "near_duplicate")), "unique"
                 )
             rec["checks"] = checks
+            # Kept and rejected records keep their teacher log-probs reachable from their dir.
+            rec = rebase(rec, Path(cfg.input).parent, (rej if f.reasons else out).parent)
             if f.reasons:
                 rec["reject_reason"] = f.reasons[0]
                 rec["reject_reasons"] = f.reasons

@@ -30,7 +30,13 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. logprobs
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. n_in_request
+    # With --logprobs K: the completion's tokens and the teacher's top-K (distill.logprobs),
+    # whether the last token is the stop token that ended it, and the tokenizer they belong
+    # to as (name, distill.logprobs.vocab_hash or None).
+    token_logprobs: Any = None  # distill.logprobs.TokenLogprobs
+    stop_token: bool = False
+    tokenizer: tuple[str, str | None] | None = None
 
 
 class Sink(Protocol):

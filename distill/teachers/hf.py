@@ -29,6 +29,43 @@ def render_prompt(tok: Any, messages: list[dict[str, str]]) -> str:
     return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+class TopKRecorder:
+    """A logits processor that records, per generated step, the top-K of log_softmax(logits)
+    and the log-prob of the token sampled at the previous step; it changes nothing.
+
+    transformers runs user processors after the generation config's own (e.g. a repetition
+    penalty, if the model sets one) and before the sampling warpers (temperature, top-p), so
+    these are the model's distribution at temperature 1. Keeping top-K per step, not every
+    step's full logits (`output_logits`), holds memory at one vocab row per sequence.
+    """
+
+    def __init__(self, k: int):
+        self.k = k
+        self.topk: list[tuple[Any, Any]] = []  # per step: ([B, K] ids, [B, K] log-probs)
+        self.sampled: list[Any] = []  # per step: [B] log-prob of the token chosen
+        self._last: Any = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        logp = torch.log_softmax(scores.float(), dim=-1)
+        if self._last is not None:
+            self.sampled.append(self._last.gather(1, input_ids[:, -1:]).squeeze(1))
+        values, ids = logp.topk(min(self.k, logp.shape[-1]), dim=-1)
+        self.topk.append((ids, values))
+        self._last = logp
+        return scores
+
+    def finish(self, last_tokens: Any) -> tuple[Any, Any, Any]:
+        """([B, T] sampled log-probs, [B, T, K] ids, [B, T, K] log-probs) for T steps."""
+        import torch
+
+        self.sampled.append(self._last.gather(1, last_tokens[:, None]).squeeze(1))
+        ids = torch.stack([i for i, _ in self.topk], dim=1)
+        values = torch.stack([v for _, v in self.topk], dim=1)
+        return torch.stack(self.sampled, dim=1).cpu(), ids.cpu(), values.cpu()
+
+
 class HFTeacher:
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -36,6 +73,11 @@ class HFTeacher:
         self.tok.padding_side = "left"
         self.model = load_causal_lm(cfg.model, cfg.device)
         self.stops = stop_ids(self.model, self.tok)
+        self.tokenizer = None
+        if cfg.logprobs:
+            from distill.logprobs import vocab_hash
+
+            self.tokenizer = (cfg.model, vocab_hash(self.tok))
 
     def run(self, jobs: Sequence[Job], sink: Sink) -> None:
         import torch
@@ -55,6 +97,7 @@ class HFTeacher:
             if cfg.seed is not None:
                 torch.manual_seed(cfg.seed + start)
             sampling = cfg.temperature > 0
+            recorder = TopKRecorder(cfg.logprobs) if cfg.logprobs else None
             with torch.no_grad():
                 out = self.model.generate(
                     **enc,
@@ -65,21 +108,33 @@ class HFTeacher:
                     max_new_tokens=cfg.max_tokens,
                     eos_token_id=self.stops,
                     pad_token_id=self.tok.pad_token_id,
+                    logits_processor=[recorder] if recorder else None,
                 )
-            gen = out[:, enc["input_ids"].shape[1] :].tolist()
+            gen_ids = out[:, enc["input_ids"].shape[1] :]
+            gen = gen_ids.tolist()
+            if recorder:
+                sampled_lp, topk_ids, topk_lp = recorder.finish(gen_ids[:, -1])
             prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
-            for (job, s), tokens, plen in zip(batch, gen, prompt_lens):
+            for row, ((job, s), tokens, plen) in enumerate(zip(batch, gen, prompt_lens)):
                 cut = next((i for i, t in enumerate(tokens) if t in self.stops), None)
                 finish = "stop" if cut is not None else "length"
                 kept = tokens[:cut] if cut is not None else tokens
                 text = self.tok.decode(kept, skip_special_tokens=True)
-                sink.done(
-                    job,
-                    s,
-                    Completion(
-                        text=text,
-                        finish_reason=finish,
-                        prompt_tokens=int(plen),
-                        completion_tokens=len(kept) + (cut is not None),
-                    ),
+                c = Completion(
+                    text=text,
+                    finish_reason=finish,
+                    prompt_tokens=int(plen),
+                    completion_tokens=len(kept) + (cut is not None),
                 )
+                if recorder:  # the stop token is stored too: its prediction is trained on
+                    from distill.logprobs import TokenLogprobs
+
+                    n = c.completion_tokens
+                    c.token_logprobs = TokenLogprobs(
+                        tokens[:n],
+                        sampled_lp[row, :n].numpy(),
+                        topk_ids[row, :n].numpy(),
+                        topk_lp[row, :n].numpy(),
+                    )
+                    c.stop_token, c.tokenizer = cut is not None, self.tokenizer
+                sink.done(job, s, c)

@@ -132,6 +132,9 @@ class OpenAITeacher:
         self.api_key = resolve_api_key(cfg.api_key_env, cfg.base_url)
         self.split_n = not cfg.n_per_request  # flips on if the server ignores `n`
         self.requests = 0
+        self.tokenizer, self._special_ids = (
+            _served_tokenizer(cfg.model) if cfg.logprobs else (None, None)
+        )
 
     def run(self, jobs: Sequence[Job], sink: Sink) -> None:
         asyncio.run(self._run(jobs, sink))
@@ -236,6 +239,8 @@ class OpenAITeacher:
             for s in samples:
                 sink.failed(job, s, why)
             return
+        if cfg.logprobs:
+            self._check_logprobs(resp)
         if self._tpm and resp.get("usage"):
             self._tpm.adjust(resp["usage"].get("total_tokens", 0) - est)
         choices = resp.get("choices") or []
@@ -267,6 +272,9 @@ class OpenAITeacher:
             kwargs["n"] = len(samples)
         if cfg.seed is not None:
             kwargs["seed"] = cfg.seed + samples[0]
+        if cfg.logprobs:
+            # vLLM's extra parameter makes each token "token_id:N": ids, not decoded text.
+            kwargs.update(logprobs=True, top_logprobs=cfg.logprobs, return_tokens_as_token_ids=True)
         return kwargs
 
     def _unreachable(self, cause: str) -> DistillError:
@@ -295,6 +303,7 @@ class OpenAITeacher:
             # remember the share so cost counts the shared prompt once.
             share = len(content) / total_chars if n > 1 else 1.0
             extra: dict[str, Any] = {"n_in_request": n} if n > 1 else {}
+            lp = self._token_logprobs(choice) if self.cfg.logprobs else None
             sink.done(
                 job,
                 s,
@@ -306,5 +315,70 @@ class OpenAITeacher:
                     completion_tokens=round((usage.get("completion_tokens") or 0) * share),
                     reasoning_tokens=round(reasoning_total * share) if reasoning_total else None,
                     extra=extra,
+                    token_logprobs=lp,
+                    stop_token=self._ends_on_stop(choice, lp),
+                    tokenizer=self.tokenizer,
                 ),
             )
+
+    # ------------------------------------------------------------------ --logprobs
+
+    def _check_logprobs(self, resp: dict[str, Any]) -> None:
+        """A server that answers without log-probs stops the run at its first reply."""
+        for choice in resp.get("choices") or []:
+            if not ((choice.get("logprobs") or {}).get("content")):
+                raise DistillError(
+                    f"{self.base_url}: --logprobs: the server returned no logprobs for model "
+                    f"'{self.cfg.model}' (a vLLM server returns them; start it with "
+                    f"--max-logprobs >= {self.cfg.logprobs})"
+                )
+
+    def _token_logprobs(self, choice: dict[str, Any]) -> Any:
+        """The choice's `logprobs.content` (token, logprob, top_logprobs) -> TokenLogprobs."""
+        from distill.logprobs import TokenLogprobs
+
+        k = self.cfg.logprobs
+        steps = choice["logprobs"]["content"]
+        ids, sampled, top_ids, top_lp = [], [], [], []
+        for step in steps:
+            ids.append(self._token_id(step["token"]))
+            sampled.append(step["logprob"])
+            top = sorted(step.get("top_logprobs") or [], key=lambda t: -t["logprob"])[:k]
+            if len(top) < k:
+                raise DistillError(
+                    f"{self.base_url}: --logprobs {k}: the server returned only {len(top)} "
+                    "top_logprobs per token (vLLM: start it with --max-logprobs >= K)"
+                )
+            top_ids.append([self._token_id(t["token"]) for t in top])
+            top_lp.append([t["logprob"] for t in top])
+        return TokenLogprobs(ids, sampled, top_ids, top_lp)
+
+    def _ends_on_stop(self, choice: dict[str, Any], lp: Any) -> bool:
+        """vLLM's logprobs include the EOS token that ended a completion; a stop string ends
+        on ordinary tokens. Without the tokenizer here, a `stop` finish is taken as EOS."""
+        if lp is None or not len(lp) or choice.get("finish_reason") != "stop":
+            return False
+        return self._special_ids is None or int(lp.token_ids[-1]) in self._special_ids
+
+    def _token_id(self, token: str) -> int:
+        if token.startswith("token_id:"):
+            return int(token[len("token_id:") :])
+        raise DistillError(
+            f"{self.base_url}: --logprobs: the server returned token text ({token!r}), not "
+            "token ids; it must honour return_tokens_as_token_ids (vLLM does)"
+        )
+
+
+def _served_tokenizer(model: str) -> tuple[tuple[str, str | None], set[int] | None]:
+    """((name, vocab hash), special token ids) of the served model's tokenizer when the name
+    is a local folder or builtin: (a served name alone says nothing of its vocabulary, and
+    loading transformers costs seconds); else ((name, None), None)."""
+    from pathlib import Path
+
+    from distill.logprobs import vocab_hash
+    from distill.models import load_tokenizer
+
+    if not (model.startswith("builtin:") or Path(model).is_dir()):
+        return (model, None), None
+    tok = load_tokenizer(model)
+    return (model, vocab_hash(tok)), set(tok.all_special_ids)

@@ -44,7 +44,17 @@ class VLLMTeacher:
             kwargs["max_model_len"] = cfg.max_model_len
         if cfg.seed is not None:
             kwargs["seed"] = cfg.seed
+        if cfg.logprobs:
+            # The raw distribution (temperature 1, before penalties and top-p), as the hf
+            # teacher stores it; vLLM caps top-K at max_logprobs (20 unless raised).
+            kwargs["logprobs_mode"] = "raw_logprobs"
+            kwargs["max_logprobs"] = max(20, cfg.logprobs)
         self.llm = vllm.LLM(**kwargs)
+        self.tokenizer = None
+        if cfg.logprobs:
+            from distill.logprobs import vocab_hash
+
+            self.tokenizer = (cfg.model, vocab_hash(self.llm.get_tokenizer()))
 
     def _params(self, n: int) -> Any:
         cfg = self.cfg
@@ -73,20 +83,40 @@ class VLLMTeacher:
             for job, out in zip(shard, outs):
                 plen = len(out.prompt_token_ids or [])
                 for s, o in zip(job.samples, out.outputs):
-                    extra: dict[str, Any] = {}
-                    if o.logprobs:
-                        extra["logprobs"] = [
-                            {str(tid): lp.logprob for tid, lp in step.items()}
-                            for step in o.logprobs
-                        ]
-                    sink.done(
-                        job,
-                        s,
-                        Completion(
-                            text=o.text,
-                            finish_reason=o.finish_reason or "unknown",
-                            prompt_tokens=plen,
-                            completion_tokens=len(o.token_ids),
-                            extra=extra,
-                        ),
+                    c = Completion(
+                        text=o.text,
+                        finish_reason=o.finish_reason or "unknown",
+                        prompt_tokens=plen,
+                        completion_tokens=len(o.token_ids),
                     )
+                    if self.cfg.logprobs and o.logprobs is not None:
+                        c.token_logprobs = token_logprobs(o, self.cfg.logprobs)
+                        # vLLM keeps the EOS (or stop_token_ids) token in token_ids; a stop
+                        # string (stop_reason a str) ends on ordinary tokens.
+                        c.stop_token = o.finish_reason == "stop" and not isinstance(
+                            o.stop_reason, str
+                        )
+                        c.tokenizer = self.tokenizer
+                    sink.done(job, s, c)
+
+
+def token_logprobs(o: Any, k: int) -> Any:
+    """A vLLM CompletionOutput's per-step {token id: Logprob} dicts -> TokenLogprobs.
+
+    Each dict holds the top-K plus the sampled token when it ranked below K, so the K best
+    by log-prob are the top-K either way.
+    """
+    import numpy as np
+
+    from distill.logprobs import TokenLogprobs
+
+    n = len(o.token_ids)
+    top_ids = np.zeros((n, k), dtype=np.int64)
+    top_lp = np.full((n, k), -np.inf, dtype=np.float32)
+    sampled = np.zeros(n, dtype=np.float32)
+    for i, (tid, step) in enumerate(zip(o.token_ids, o.logprobs)):
+        sampled[i] = step[tid].logprob
+        best = sorted(step.items(), key=lambda kv: -kv[1].logprob)[:k]
+        top_ids[i, : len(best)] = [t for t, _ in best]
+        top_lp[i, : len(best)] = [lp.logprob for _, lp in best]
+    return TokenLogprobs(list(o.token_ids), sampled, top_ids, top_lp)

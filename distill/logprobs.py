@@ -1,0 +1,353 @@
+"""Teacher log-probs per completion token, kept in Parquet shards beside the traces.
+
+    distill generate --teacher hf --model builtin:smollm2 --data builtin:arithmetic --limit 8 \
+        --logprobs 20 --out t.jsonl        # -> t.jsonl + t.logprobs/part-*.parquet
+
+    from distill.logprobs import load_many
+    for rec, lp in zip(records, load_many(records, "t.jsonl")): lp.topk_logprobs  # [L, K]
+
+For every completion token the shard holds the token the teacher sampled, its log-prob, and the
+teacher's top-K token ids and log-probs. The numbers never go into the JSONL: the record only
+gains a pointer (`record["logprobs"]`, see POINTER_FIELDS) to the shard file, relative to the
+directory of the records file.
+
+What the numbers are (the same for every backend): log_softmax of the teacher's raw logits at
+temperature 1, before temperature, top-p or top-k were applied for sampling; the sampler's own
+settings stay in `record["teacher"]["params"]`. This is the distribution KD wants: a KD loss
+applies its own temperature. The tokens are the completion exactly as generated, including the
+stop token when one ended it (`pointer["stop_token"]`).
+
+Durability: a shard is written aside, fsynced and renamed into place before the generate stage
+appends the records that point at it, so a killed run never leaves a record without its data.
+Rows whose records never made it to disk are orphans: harmless, never read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distill.errors import DistillError
+
+FORMAT = 1
+# Storage precision. Token ids are exact; so is the sampled token's log-prob (float32). The best
+# HEAD log-probs of each top-K are float16: relative precision 2^-11, so a near-certain token's
+# probability is right to ~1e-7 and the tail mass (1 - sum of the top-K, which a KD loss may use)
+# stays meaningful. The rest are multiples of STEP nats (uint16, delta-coded along the sorted
+# top-K): within STEP / 2 = 0.0078 of the exact value, a probability within 0.8% of itself.
+# Values below FLOOR (-inf included) are stored as FLOOR.
+HEAD = 4
+STEP = 1 / 64
+FLOOR = -1000.0
+# The pointer a record gains (record["logprobs"]):
+POINTER_FIELDS = {
+    "file": "shard path, relative to the directory of the records file (or absolute)",
+    "format": "storage format version",
+    "k": "top-K kept per token",
+    "tokens": "completion tokens stored (L)",
+    "tokenizer": "the teacher's tokenizer (name or path)",
+    "vocab_hash": "vocab_hash() of that tokenizer, or null when the teacher could not tell",
+    "distribution": "'raw': log_softmax(logits) at temperature 1, before sampling warpers",
+    "stop_token": "true when the last stored token is the stop token that ended the completion",
+}
+
+
+@dataclass
+class TokenLogprobs:
+    """One completion's per-token teacher log-probs. Top-K is sorted by log-prob, best first."""
+
+    token_ids: np.ndarray  # [L] int64: the sampled tokens
+    logprob: np.ndarray  # [L] float32: log-prob of each sampled token
+    topk_ids: np.ndarray  # [L, K] int64
+    topk_logprobs: np.ndarray  # [L, K] float32
+
+    def __post_init__(self) -> None:
+        self.token_ids = np.asarray(self.token_ids, dtype=np.int64).reshape(-1)
+        self.logprob = np.asarray(self.logprob, dtype=np.float32).reshape(-1)
+        n = len(self.token_ids)
+        self.topk_ids = _rows(np.asarray(self.topk_ids, dtype=np.int64), n)
+        self.topk_logprobs = _rows(np.asarray(self.topk_logprobs, dtype=np.float32), n)
+        if len(self.logprob) != n or self.topk_ids.shape != self.topk_logprobs.shape:
+            raise ValueError(
+                f"token log-probs disagree in shape: {n} tokens, {len(self.logprob)} log-probs, "
+                f"top-k ids {self.topk_ids.shape}, top-k log-probs {self.topk_logprobs.shape}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def k(self) -> int:
+        return self.topk_ids.shape[1]
+
+
+def _rows(a: np.ndarray, n: int) -> np.ndarray:
+    """[n, K] from a flat or 2-D array (an empty completion keeps K when it is known)."""
+    if n == 0:
+        return a.reshape(0, a.shape[1] if a.ndim == 2 else 0)
+    return a.reshape(n, -1)
+
+
+def vocab_hash(tokenizer: Any) -> str:
+    """A short hash of token -> id (added tokens included): equal hashes, same vocabulary."""
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    blob = json.dumps(vocab, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def side_dir(records_path: str | Path) -> Path:
+    """traces.jsonl -> traces.logprobs/ (beside it)."""
+    p = Path(records_path)
+    return p.with_name(p.stem + ".logprobs")
+
+
+# =========================================================================== writing
+
+
+def _sort_topk(t: TokenLogprobs) -> TokenLogprobs:
+    order = np.argsort(-t.topk_logprobs, axis=1, kind="stable")
+    return TokenLogprobs(
+        t.token_ids,
+        t.logprob,
+        np.take_along_axis(t.topk_ids, order, axis=1),
+        np.take_along_axis(t.topk_logprobs, order, axis=1),
+    )
+
+
+def _quantize(logprobs: np.ndarray) -> np.ndarray:
+    """-log-prob in units of STEP (>= 0, and non-decreasing along a sorted top-K)."""
+    return np.rint(-np.clip(logprobs, FLOOR, 0.0) / STEP).astype(np.int64)
+
+
+def _delta(q: np.ndarray) -> np.ndarray:
+    """Each row's first value, then the gaps (small, >= 0): what zstd packs best."""
+    return np.diff(q, axis=1, prepend=0).astype(np.uint16)
+
+
+def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]]) -> Path:
+    """Write one durable shard (aside, fsync, rename, fsync the directory); return its path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    items = [(rid, _sort_topk(t)) for rid, t in items]
+    ks = {t.k for _, t in items}
+    if len(ks) > 1:
+        raise ValueError(f"one shard holds one K, got {sorted(ks)}")
+
+    def col(values: Iterable[np.ndarray], typ: Any) -> Any:
+        return pa.array([v.reshape(-1) for v in values], type=pa.list_(typ))
+
+    table = pa.table(
+        {
+            "id": pa.array([rid for rid, _ in items], type=pa.string()),
+            "token_ids": col((t.token_ids.astype(np.int32) for _, t in items), pa.int32()),
+            "logprob": col((t.logprob for _, t in items), pa.float32()),
+            # ids in rank order: Parquet's dictionary encoding + zstd beat sorting them by id
+            "topk_ids": col((t.topk_ids.astype(np.int32) for _, t in items), pa.int32()),
+            "topk_head": col(
+                (np.maximum(t.topk_logprobs[:, :HEAD], FLOOR).astype(np.float16) for _, t in items),
+                pa.float16(),
+            ),
+            "topk_logprobs": col(
+                (_delta(_quantize(t.topk_logprobs[:, HEAD:])) for _, t in items), pa.uint16()
+            ),
+        },
+        metadata={
+            "distill.logprobs.format": str(FORMAT),
+            "k": str(ks.pop() if ks else 0),
+            "step": repr(STEP),
+            "head": str(HEAD),
+        },
+    )
+    final = d / f"part-{uuid.uuid4().hex[:16]}.parquet"
+    tmp = d / f".{final.name}.tmp"
+    with open(tmp, "wb") as f:
+        pq.write_table(table, f, compression="zstd", compression_level=19)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(final)
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return final
+
+
+def pointer(
+    shard: Path,
+    records_path: str | Path,
+    t: TokenLogprobs,
+    tokenizer: str,
+    vocab: str | None,
+    stop_token: bool,
+) -> dict[str, Any]:
+    """The `logprobs` field of a record whose data sits in `shard`."""
+    return {
+        "file": os.path.relpath(shard, Path(records_path).parent),
+        "format": FORMAT,
+        "k": t.k,
+        "tokens": len(t),
+        "tokenizer": tokenizer,
+        "vocab_hash": vocab,
+        "distribution": "raw",
+        "stop_token": stop_token,
+    }
+
+
+def rebase(record: dict[str, Any], from_dir: str | Path, to_dir: str | Path) -> dict[str, Any]:
+    """The record with its log-prob pointer made valid from `to_dir` (a copy if it changes)."""
+    ptr = record.get("logprobs")
+    if not isinstance(ptr, dict) or "file" not in ptr:
+        return record
+    target = Path(from_dir) / ptr["file"]  # an absolute `file` stays itself
+    if Path(ptr["file"]).is_absolute():
+        return record
+    try:
+        new = os.path.relpath(os.path.abspath(target), os.path.abspath(to_dir))
+    except ValueError:  # another drive (Windows): no relative path exists
+        new = os.path.abspath(target)
+    return {**record, "logprobs": {**ptr, "file": new}}
+
+
+# =========================================================================== reading
+
+
+def _file_of(record: dict[str, Any], records_path: str | Path) -> Path:
+    ptr = record.get("logprobs")
+    if not isinstance(ptr, dict) or "file" not in ptr:
+        raise DistillError(
+            f"{records_path}: record {record.get('id')} has no teacher log-probs "
+            "(generate with --logprobs K)"
+        )
+    return Path(records_path).parent / ptr["file"]
+
+
+def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> list[TokenLogprobs]:
+    """Every record's log-probs, in order; each shard file is opened once."""
+    import pyarrow.parquet as pq
+
+    by_file: dict[Path, set[str]] = {}
+    for rec in records:
+        by_file.setdefault(_file_of(rec, records_path), set()).add(rec["id"])
+    found: dict[tuple[Path, str], TokenLogprobs] = {}
+    for path, ids in by_file.items():
+        if not path.is_file():
+            first = next(r for r in records if _file_of(r, records_path) == path)
+            raise DistillError(
+                f"{records_path}: log-prob side file {path} of record {first['id']} is missing"
+            )
+        table = pq.read_table(path, filters=[("id", "in", sorted(ids))])
+        for row in table.to_pylist():
+            n = len(row["token_ids"])
+            head = _rows(np.asarray(row["topk_head"], dtype=np.float32), n)
+            gaps = _rows(np.asarray(row["topk_logprobs"], dtype=np.int64), n)
+            found[(path, row["id"])] = TokenLogprobs(
+                np.asarray(row["token_ids"]),
+                np.asarray(row["logprob"], dtype=np.float32),
+                _rows(np.asarray(row["topk_ids"]), n),
+                np.concatenate([head, np.cumsum(gaps, axis=1) * -STEP], axis=1),
+            )
+    out = []
+    for rec in records:
+        path = _file_of(rec, records_path)
+        t = found.get((path, rec["id"]))
+        if t is None:
+            raise DistillError(f"{path}: no log-probs for record {rec['id']} ({records_path})")
+        if len(t) != rec["logprobs"].get("tokens", len(t)):
+            raise DistillError(
+                f"{path}: record {rec['id']} says {rec['logprobs']['tokens']} tokens, "
+                f"the side file holds {len(t)}"
+            )
+        out.append(t)
+    return out
+
+
+def load(record: dict[str, Any], records_path: str | Path) -> TokenLogprobs:
+    """One record's log-probs (for many, `load_many` opens each shard once)."""
+    return load_many([record], records_path)[0]
+
+
+# =========================================================================== generate's buffer
+
+
+def check_resume(records_path: str | Path, need_k: dict[str, int]) -> None:
+    """Refuse to resume with --logprobs onto samples stored without (enough) log-probs: their
+    ids count as done, so the rerun would skip them and leave them without data. `need_k`
+    maps each done id to the top-K its teacher asks for."""
+    from distill.records import read_records
+
+    lacking, files, k = [], set(), 0
+    for rec in read_records(records_path):
+        want = need_k.get(rec.get("id"))
+        if want is None:
+            continue
+        ptr = rec.get("logprobs")
+        if not isinstance(ptr, dict) or "file" not in ptr or ptr.get("k", 0) < want:
+            lacking.append(rec["id"])
+            k = max(k, want)
+        else:
+            files.add(_file_of(rec, records_path))
+    if lacking:
+        raise DistillError(
+            f"{records_path}: {len(lacking)} samples already there have no top-{k} log-probs "
+            f"(e.g. {lacking[0]}); --logprobs cannot add them to existing samples: use a new --out"
+        )
+    for path in sorted(files):
+        if not path.is_file():
+            raise DistillError(f"{records_path}: log-prob side file {path} is missing")
+
+
+class ShardBuffer:
+    """Holds records with log-probs until their shard is durable, then appends the records.
+
+    A record is appended only after the shard it points at is on disk; a kill before that
+    loses the buffered samples (the rerun generates them again), never their data.
+    """
+
+    def __init__(
+        self,
+        records_path: str | Path,
+        max_records: int = 256,
+        max_tokens: int = 1 << 20,
+        max_seconds: float = 30.0,
+    ):
+        self.records_path = Path(records_path)
+        self.dir = side_dir(records_path)
+        self.max_records, self.max_tokens, self.max_seconds = max_records, max_tokens, max_seconds
+        self.pending: list[tuple[dict[str, Any], TokenLogprobs, dict[str, Any]]] = []
+        self.tokens = 0
+        self.since = 0.0
+
+    def add(self, record: dict[str, Any], t: TokenLogprobs, **info: Any) -> bool:
+        """Buffer one record; True when the buffer is full and should be flushed."""
+        if not self.pending:
+            self.since = time.monotonic()
+        self.pending.append((record, t, info))
+        self.tokens += len(t)
+        return (
+            len(self.pending) >= self.max_records
+            or self.tokens >= self.max_tokens
+            or time.monotonic() - self.since >= self.max_seconds
+        )
+
+    def flush(self, write: Any) -> None:
+        """Write the shard durably, then `write(record)` each buffered record, pointer set."""
+        if not self.pending:
+            return
+        pending, self.pending, self.tokens = self.pending, [], 0
+        shard = write_shard(self.dir, [(rec["id"], t) for rec, t, _ in pending])
+        for rec, t, info in pending:
+            rec["logprobs"] = pointer(shard, self.records_path, t, **info)
+            write(rec)
