@@ -264,7 +264,7 @@ def test_bad_input(tmp_path, tiny_qwen):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "hi", "label": 1}\n')
     with pytest.raises(
-        DistillError, match=r"bad\.jsonl row 1: need trace records .* found fields: text, label"
+        DistillError, match=r"bad\.jsonl row 1: need trace records .* found columns: text, label"
     ):
         run(cfg(tmp_path, tiny_qwen, data=str(bad), max_steps=1))
     with pytest.raises(DistillError, match="no training examples left .* longer than max_length 8"):
