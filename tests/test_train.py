@@ -486,3 +486,37 @@ def test_export_without_the_student_warns_that_templates_may_drop_reasoning(tmp_
     )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "DeepSeek-R1-Distill" in res.stderr and "--model STUDENT" in res.stderr
+
+
+def test_context_and_output_dir_flags_reach_the_config(tmp_path, tiny_qwen):
+    base = [
+        sys.executable,
+        "-m",
+        "distill",
+        "train",
+        "--data",
+        str(kept_file(tmp_path)),
+        "--model",
+        str(tiny_qwen),
+        "--output-dir",
+        str(tmp_path / "o"),
+        "--max-length",
+        "1024",
+    ]
+    res = subprocess.run(
+        base + ["--max-position-embeddings", "768", "--rope-theta", "1e5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        f"error: max_length 1024 is longer than the context of '{tiny_qwen}' (768 positions, "
+        "max_position_embeddings); lower --max-length, or extend the context with "
+        "--max-position-embeddings (and --rope-theta), as open-r1 did for Qwen2.5-Math: 32768 "
+        "positions, rope_theta 300000"
+    ]
+    res = subprocess.run(
+        base + ["--resume", "--overwrite"], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 1 and "--resume continues the run" in res.stderr
