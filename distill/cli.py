@@ -336,10 +336,21 @@ def train(
         None, help="e.g. flash_attention_2, sdpa, eager."
     ),
     seed: int | None = typer.Option(None, help="Seed (default 42)."),
+    rope_theta: float | None = typer.Option(
+        None, help="Set the student's RoPE base (with --max-position-embeddings, to extend it)."
+    ),
+    max_position_embeddings: int | None = typer.Option(
+        None, help="Extend the student's context (max_length beyond it is refused otherwise)."
+    ),
     logging_steps: int | None = typer.Option(None, help="Log loss every N steps."),
     save_steps: int | None = typer.Option(None, help="Checkpoint every N steps (default 200)."),
     resume: bool | None = typer.Option(
         None, "--resume", help="Continue from the last checkpoint in --output-dir."
+    ),
+    overwrite: bool | None = typer.Option(
+        None,
+        "--overwrite",
+        help="Start over in an --output-dir holding an earlier run's checkpoints.",
     ),
     merge: bool | None = typer.Option(
         None, "--merge", help="Also write merged full weights to OUTPUT_DIR/merged."
@@ -367,6 +378,11 @@ def export(
     ),
     out: str = typer.Option(..., help="data.jsonl or data.parquet."),
     limit: int | None = typer.Option(None, help="Only the first N examples."),
+    model: str | None = typer.Option(
+        None,
+        help="The student: write prompt/completion text rendered exactly as train renders it "
+        "(needed for templates that drop reasoning, e.g. DeepSeek-R1-Distill).",
+    ),
 ) -> None:
     """Write the examples train trains on, as a dataset TRL/LLaMA-Factory/axolotl read unchanged."""
 
@@ -374,7 +390,7 @@ def export(
         from distill.train import ExportConfig
         from distill.train import export as run_export
 
-        run_export(ExportConfig(data=data, format=format, out=out, limit=limit))
+        run_export(ExportConfig(data=data, format=format, out=out, limit=limit, model=model or ""))
 
     _run(go)
 

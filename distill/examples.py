@@ -47,48 +47,124 @@ def r1_content(reasoning: str | None, answer: str) -> str:
     return f"<think>\n{reasoning}\n</think>\n\n{answer}"
 
 
-def _from_row(row: dict[str, Any], where: str) -> Example:
-    if "messages" in row and isinstance(row["messages"], list):
-        msgs = row["messages"]
-        if "answer" in row:  # a distill trace record
-            prompt = [m for m in msgs if m.get("role") != "assistant"]
-            meta = row.get("meta") or {}
-            user = next((m["content"] for m in prompt if m.get("role") == "user"), "")
-            return Example(
-                prompt=prompt,
-                completion=r1_content(row.get("reasoning"), row["answer"]),
-                instruction=str(meta.get("instruction", user)),
-                input=str(meta.get("input") or ""),
-                source={"id": row.get("id")},
+# A distill trace record carries `answer` plus these; a dataset that merely has an `answer`
+# column (OpenR1-Math-220k: `messages` = the whole R1 trace, `answer` = the gold) is not one.
+RECORD_MARKERS = ("reasoning", "teacher")
+# ShareGPT speakers (`from`) -> chat roles. OpenThoughts / Bespoke-Stratos write user/assistant.
+SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+}
+LAYOUTS = (
+    "trace records (messages, reasoning, answer), a 'messages' column, ShareGPT 'conversations' "
+    "(from/value, with an optional 'system' column), prompt/completion (text or messages), "
+    "or Alpaca columns (instruction, input, output)"
+)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _user_text(prompt: list[dict[str, str]]) -> str:
+    """The last user message: the instruction an Alpaca-format student sees."""
+    return next((m["content"] for m in reversed(prompt) if m["role"] == "user"), "")
+
+
+def _chat(msgs: Any, where: str, column: str) -> list[dict[str, str]]:
+    """role/content messages from OpenAI-style ({role, content}) or ShareGPT-style ({from, value})."""
+    if not isinstance(msgs, list):
+        raise DistillError(
+            f"{where}: '{column}' must be a list of messages, got {type(msgs).__name__}"
+        )
+    out = []
+    for i, m in enumerate(msgs):
+        if isinstance(m, dict) and "role" in m:
+            role, content = m["role"], m.get("content")
+        elif isinstance(m, dict) and "from" in m:
+            role, content = SHAREGPT_ROLES.get(m["from"]), m.get("value")
+            if role is None:
+                raise DistillError(
+                    f"{where}: {column}[{i}] is from '{m['from']}'; distill trains on "
+                    f"{', '.join(SHAREGPT_ROLES)} turns"
+                )
+        else:
+            keys = ", ".join(map(str, m)) if isinstance(m, dict) else type(m).__name__
+            raise DistillError(
+                f"{where}: {column}[{i}] needs role/content or from/value; found: {keys}"
             )
-        if not msgs or msgs[-1].get("role") != "assistant":
-            raise DistillError(f"{where}: 'messages' must end with an assistant message")
-        prompt = msgs[:-1]
-        user = next((m["content"] for m in prompt if m.get("role") == "user"), "")
-        return Example(prompt=prompt, completion=msgs[-1]["content"], instruction=user)
-    if "instruction" in row and "output" in row:
-        inp = str(row.get("input") or "")
-        user = row["instruction"] + (f"\n\n{inp}" if inp else "")
+        if not isinstance(content, str):
+            raise DistillError(f"{where}: {column}[{i}] ({role}) has no text content")
+        out.append({"role": role, "content": content})
+    return out
+
+
+def _last_assistant(
+    msgs: list[dict[str, str]], where: str, column: str, system: Any = None
+) -> Example:
+    """A conversation -> the last assistant message is the completion, the rest the prompt."""
+    if system and not (msgs and msgs[0]["role"] == "system"):
+        msgs = [{"role": "system", "content": str(system)}, *msgs]
+    if not msgs or msgs[-1]["role"] != "assistant":
+        raise DistillError(f"{where}: '{column}' must end with an assistant message")
+    prompt = msgs[:-1]
+    return Example(prompt=prompt, completion=msgs[-1]["content"], instruction=_user_text(prompt))
+
+
+def _from_row(row: dict[str, Any], where: str) -> Example:
+    if "answer" in row and any(k in row for k in RECORD_MARKERS):  # a distill trace record
+        prompt = [
+            m for m in _chat(row.get("messages"), where, "messages") if m["role"] != "assistant"
+        ]
+        meta = row.get("meta") or {}
+        user = _user_text(prompt)
         return Example(
-            prompt=[{"role": "user", "content": user}],
-            completion=str(row["output"]),
-            instruction=str(row["instruction"]),
+            prompt=prompt,
+            completion=r1_content(row.get("reasoning"), _text(row["answer"])),
+            instruction=user if meta.get("instruction") is None else str(meta["instruction"]),
+            input=_text(meta.get("input")),
+            source={"id": row.get("id")},
+        )
+    if "messages" in row:
+        return _last_assistant(
+            _chat(row["messages"], where, "messages"), where, "messages", row.get("system")
+        )
+    if "conversations" in row:
+        return _last_assistant(
+            _chat(row["conversations"], where, "conversations"),
+            where,
+            "conversations",
+            row.get("system"),
+        )
+    if "instruction" in row and "output" in row:
+        inst, inp = _text(row["instruction"]), _text(row.get("input"))
+        return Example(
+            prompt=[{"role": "user", "content": inst + (f"\n\n{inp}" if inp else "")}],
+            completion=_text(row["output"]),
+            instruction=inst,
             input=inp,
         )
     if "prompt" in row and "completion" in row:
-        p = row["prompt"]
-        prompt = p if isinstance(p, list) else [{"role": "user", "content": str(p)}]
-        c = row["completion"]
-        return Example(
-            prompt=prompt,
-            completion=c[-1]["content"] if isinstance(c, list) else str(c),
-            instruction=str(p),
+        p, c = row["prompt"], row["completion"]
+        prompt = (
+            _chat(p, where, "prompt")
+            if isinstance(p, list)
+            else [{"role": "user", "content": _text(p)}]
         )
+        if isinstance(c, list):
+            turns = _chat(c, where, "completion")
+            if [m["role"] for m in turns] != ["assistant"]:
+                raise DistillError(
+                    f"{where}: 'completion' must be one assistant message; found roles: "
+                    f"{', '.join(m['role'] for m in turns) or 'none'}"
+                )
+            c = turns[0]["content"]
+        return Example(prompt=prompt, completion=_text(c), instruction=_user_text(prompt))
     fields = ", ".join(map(str, row)) or "none"
-    raise DistillError(
-        f"{where}: need trace records (messages, answer), a 'messages' column, or Alpaca columns "
-        f"(instruction, input, output); found fields: {fields}"
-    )
+    raise DistillError(f"{where}: need {LAYOUTS}; found columns: {fields}")
 
 
 def load_examples(src: str, split: str = "train", limit: int | None = None) -> Iterator[Example]:
@@ -127,6 +203,16 @@ def _chat_parts(tok: Any) -> tuple[str, str]:
         else ""
     )
     return suffix, prefill
+
+
+def strips_reasoning(tok: Any) -> bool:
+    """True when the chat template drops an assistant message's text before `</think>`
+    (DeepSeek-R1-Distill does): a `messages` export would lose the reasoning there."""
+    msgs = [
+        {"role": "user", "content": "U"},
+        {"role": "assistant", "content": "<think>\nRZQ8\n</think>\n\nA"},
+    ]
+    return "RZQ8" not in tok.apply_chat_template(msgs, tokenize=False)
 
 
 def stop_token_ids(tok: Any, model_eos: int | list[int] | None = None) -> set[int]:
@@ -177,6 +263,10 @@ class Renderer:
                 body = body[len(self.prefill) :]  # the prompt already ends with it
             elif self.prefill.strip() and body.startswith(self.prefill.strip()):
                 body = body[len(self.prefill.strip()) :].lstrip("\n")
+            elif self.prefill.strip().endswith("<think>") and "</think>" not in body:
+                # The prompt opened a think block: an example without reasoning closes it empty
+                # rather than teaching the student to answer inside a block it never closes.
+                body = "\n</think>\n\n" + body
             return body + self.suffix
         return ex.answer + self.tok.eos_token
 

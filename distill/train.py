@@ -58,11 +58,16 @@ class TrainConfig:
     precision: str = "auto"  # auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU
     attn_implementation: str | None = None  # e.g. flash_attention_2 on GPUs
     seed: int = 42
+    # --- context: a max_length beyond the student's max_position_embeddings is refused unless
+    # extended here (RoPE models), as open-r1 did for Qwen2.5-Math (4k -> 32k, rope_theta 300k)
+    rope_theta: float | None = None
+    max_position_embeddings: int | None = None
     # --- bookkeeping
     logging_steps: int = 1
     save_steps: int = 200
     save_total_limit: int = 2
-    resume: bool = False  # continue from the last checkpoint in output_dir
+    resume: bool = False  # continue from the last checkpoint in output_dir (same run config)
+    overwrite: bool = False  # a fresh run may delete the checkpoints an earlier run left there
     merge: bool = False  # also write merged full weights to output_dir/merged
     report_to: str = "none"  # none | tensorboard | wandb
     dataloader_num_workers: int = 0
@@ -92,6 +97,16 @@ class TrainConfig:
             raise DistillError("need max_length >= 8, batch size >= 1, gradient accumulation >= 1")
         if self.qlora:
             self.lora = True
+        if self.resume and self.overwrite:
+            raise DistillError(
+                "--resume continues the run in --output-dir, --overwrite starts over: pick one"
+            )
+        if self.rope_theta is not None and self.rope_theta <= 0:
+            raise DistillError(f"rope_theta must be > 0, got {self.rope_theta}")
+        if self.max_position_embeddings is not None and self.max_position_embeddings < 8:
+            raise DistillError(
+                f"max_position_embeddings must be >= 8, got {self.max_position_embeddings}"
+            )
 
 
 # =========================================================================== pieces
@@ -114,11 +129,50 @@ def _precision(cfg: TrainConfig) -> tuple[bool, bool, Any]:
     return p == "bf16", p == "fp16", dtype
 
 
-def _load_model(cfg: TrainConfig, path: str, dtype: Any) -> Any:
+def student_config(cfg: TrainConfig, path: str) -> Any:
+    """The student's model config with the asked-for context extension applied. Refuses a
+    max_length longer than the positions the student has: past them RoPE angles are ones the
+    model never saw, and nothing else would say so."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise DistillError(f"cannot load model '{cfg.model}': {str(e).splitlines()[0]}") from None
+    if cfg.rope_theta is not None or cfg.max_position_embeddings is not None:
+        rope = getattr(config, "rope_parameters", None)  # transformers >= 5; older: rope_theta
+        if not (isinstance(rope, dict) and "rope_theta" in rope) and not hasattr(
+            config, "rope_theta"
+        ):
+            raise DistillError(
+                f"--rope-theta/--max-position-embeddings extend RoPE students; '{cfg.model}' "
+                f"({config.model_type}) has no single rope_theta to change"
+            )
+        if cfg.rope_theta is not None:
+            if isinstance(rope, dict) and "rope_theta" in rope:
+                rope["rope_theta"] = cfg.rope_theta
+            else:
+                config.rope_theta = cfg.rope_theta
+        if cfg.max_position_embeddings is not None:
+            config.max_position_embeddings = cfg.max_position_embeddings
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions and cfg.max_length > positions:
+        raise DistillError(
+            f"max_length {cfg.max_length} is longer than the context of '{cfg.model}' "
+            f"({positions} positions, max_position_embeddings); lower --max-length, or extend the "
+            f"context with --max-position-embeddings (and --rope-theta), as open-r1 did for "
+            f"Qwen2.5-Math: 32768 positions, rope_theta 300000"
+        )
+    return config
+
+
+def _load_model(cfg: TrainConfig, path: str, dtype: Any, config: Any = None) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": dtype}
+    if config is not None:
+        kwargs["config"] = config
     if cfg.attn_implementation:
         kwargs["attn_implementation"] = cfg.attn_implementation
     if cfg.qlora:
@@ -189,6 +243,22 @@ def loss_log_callback(path: Path) -> Any:
             logs["tokens_per_s"] = row["tokens_per_s"]  # shown on the progress line too
 
     return LossLog()
+
+
+def run_config_callback(cfg: TrainConfig) -> Any:
+    """A TrainerCallback: each checkpoint keeps the run config it was trained with (train.yaml),
+    so `--resume` can tell whether it is continuing the same run."""
+    from transformers import TrainerCallback
+
+    from distill.config import save_config
+
+    class RunConfig(TrainerCallback):
+        def on_save(self, args, state, control, **kw):  # noqa: ANN001
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and ckpt.is_dir():
+                save_config(cfg, ckpt / "train.yaml")
+
+    return RunConfig()
 
 
 def plot_loss(log: Path, png: Path) -> None:
@@ -284,7 +354,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     bf16, fp16, dtype = _precision(cfg)
     path = resolve_model(cfg.model)
     tok = load_tokenizer(cfg.model)
-    model = _load_model(cfg, path, dtype)
+    model = _load_model(cfg, path, dtype, student_config(cfg, path))
     dataset, stats = build_dataset(cfg, tok, model.generation_config.eos_token_id)
     if _main_process():  # every process builds the same examples; one writes them down
         out.mkdir(parents=True, exist_ok=True)
@@ -343,7 +413,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         train_dataset=dataset,
         processing_class=tok,
         peft_config=peft_config,
-        callbacks=[loss_log_callback(out / "loss.jsonl")],
+        callbacks=[loss_log_callback(out / "loss.jsonl"), run_config_callback(cfg)],
     )
     return trainer, tok
 
@@ -366,21 +436,116 @@ def last_complete_checkpoint(out: Path) -> str | None:
     return None
 
 
+# Keys that do not change what is learned: a resumed run may differ in these.
+NOT_RUN_DEFINING = {
+    "output_dir",
+    "resume",
+    "overwrite",
+    "merge",
+    "logging_steps",
+    "save_steps",
+    "save_total_limit",
+    "report_to",
+    "dataloader_num_workers",
+    "gradient_checkpointing",
+    "attn_implementation",
+}
+
+
+def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
+    """'key: saved -> now' for every result-changing key where cfg differs from a saved run config
+    (a key the saved config predates counts as its default)."""
+    import dataclasses
+
+    defaults = {
+        f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(cfg)
+    }
+    now = dataclasses.asdict(cfg)
+    return [
+        f"{k}: {saved.get(k, defaults.get(k))!r} -> {v!r}"
+        for k, v in now.items()
+        if k not in NOT_RUN_DEFINING and saved.get(k, defaults.get(k)) != v
+    ]
+
+
+def check_output_dir(cfg: TrainConfig) -> str | None:
+    """-> the checkpoint to resume from, or None. A fresh run refuses a folder holding an earlier
+    run's checkpoints (checkpoint rotation would mix the two runs) unless --overwrite, which
+    deletes them; --resume refuses a checkpoint whose run config differs in a key that changes
+    the result, naming the keys."""
+    import shutil
+
+    import yaml
+
+    out = Path(cfg.output_dir)
+    if not cfg.resume:
+        found = sorted(p.name for p in out.glob("checkpoint-*") if p.is_dir())
+        if found and not cfg.overwrite:
+            raise DistillError(
+                f"{out} holds checkpoints of an earlier run ({', '.join(found)}); continue it with "
+                f"--resume (resume: true), start over with --overwrite, or pick another --output-dir"
+            )
+        for name in found:
+            shutil.rmtree(out / name, ignore_errors=True)  # every rank may try; one wins
+        return None
+    ckpt = last_complete_checkpoint(out)
+    if ckpt is None:
+        return None
+    # Checkpoints written before distill kept train.yaml in them: the run's own train.yaml.
+    saved_path = next(
+        (p for p in (Path(ckpt) / "train.yaml", out / "train.yaml") if p.is_file()), None
+    )
+    if saved_path is None:
+        print(f"train: {ckpt} has no train.yaml; cannot check it belongs to this run")
+        return ckpt
+    changed = changed_run_keys(cfg, yaml.safe_load(saved_path.read_text()) or {})
+    if changed:
+        raise DistillError(
+            f"--resume: {ckpt} belongs to a different run ({'; '.join(changed)}); resume with "
+            f"the same settings, or start over with --overwrite"
+        )
+    return ckpt
+
+
+def merge_adapter(cfg: TrainConfig, out: Path, tok: Any) -> Path:
+    """out/merged: the saved adapter folded into a freshly loaded, unquantized base, in the
+    training precision (bf16 or fp32). Never into the 4-bit QLoRA base: merging there
+    requantizes the sum (lossy) and the result would need bitsandbytes to load."""
+    from dataclasses import replace
+
+    from peft import PeftModel
+
+    from distill.models import resolve_model
+
+    _, _, dtype = _precision(cfg)
+    path = resolve_model(cfg.model)
+    full = replace(cfg, qlora=False)
+    base = _load_model(full, path, dtype, student_config(full, path))
+    merged = PeftModel.from_pretrained(base, str(out)).merge_and_unload()
+    merged.save_pretrained(str(out / "merged"))
+    tok.save_pretrained(str(out / "merged"))
+    return out / "merged"
+
+
 def run(cfg: TrainConfig) -> Path:
     out = Path(cfg.output_dir)
     _die_with_launcher()
     _warn_if_one_cpu_process()
+    # One process: refuse a wrong folder before the model loads. Under accelerate, rank 0 checks
+    # (and removes a checkpoint cut off mid-save) before the others look: they must agree.
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    resume_from = None if distributed else check_output_dir(cfg)
     trainer, tok = build_trainer(cfg)
     # Under accelerate every process runs this function; rank 0 alone writes files, the Trainer
     # itself saves checkpoints and the model that way (save_model is called by all: FSDP gathers).
     main = trainer.is_world_process_zero()
     if main:
         _warn_if_fsdp_dropped(trainer)
-    resume_from = None
+    if distributed:
+        with trainer.args.main_process_first(local=False, desc="checking the output folder"):
+            resume_from = check_output_dir(cfg)
     if cfg.resume:
-        # Rank 0 removes a checkpoint cut off mid-save before the others look (they must agree).
-        with trainer.args.main_process_first(local=False, desc="finding the last checkpoint"):
-            resume_from = last_complete_checkpoint(out)
         if main:
             print(
                 f"train: resuming from {resume_from}"
@@ -396,9 +561,15 @@ def run(cfg: TrainConfig) -> Path:
     tok.save_pretrained(str(out))
     plot_loss(out / "loss.jsonl", out / "loss.png")
     if cfg.merge and cfg.lora:
-        merged = trainer.model.merge_and_unload()
-        merged.save_pretrained(str(out / "merged"))
-        tok.save_pretrained(str(out / "merged"))
+        merge_adapter(cfg, out, tok)
+    if cfg.rope_theta is not None or cfg.max_position_embeddings is not None:
+        where = "train.yaml" + (", config.json" if not cfg.lora else "")
+        where += ", merged/config.json" if cfg.lora and cfg.merge else ""
+        print(
+            f"train: context extended (max_position_embeddings={cfg.max_position_embeddings}, "
+            f"rope_theta={cfg.rope_theta}), as recorded in {where}"
+            + ("; serve the adapter on a base with that config" if cfg.lora else "")
+        )
     print(f"train: saved {'adapter' if cfg.lora else 'weights'} to {out}")
     return out
 
@@ -413,6 +584,9 @@ class ExportConfig:
     out: str = ""
     split: str = "train"
     limit: int | None = None
+    # The student: with it, rows are prompt/completion text rendered exactly as `distill train`
+    # renders them for this student (its chat template, pre-fill, end of turn, EOS).
+    model: str = ""
 
     def __post_init__(self) -> None:
         if not self.data or not self.out:
@@ -423,14 +597,48 @@ class ExportConfig:
             raise DistillError(f"--out must end in .jsonl or .parquet: {self.out}")
 
 
+def rendered_pair(renderer: Any, ex: Any) -> dict[str, str]:
+    """{prompt, completion}: the text `distill train` tokenizes, for a trainer that tokenizes the
+    prompt with the tokenizer's own special tokens (TRL does) and the completion without. So a
+    BOS the chat template writes is left out where the tokenizer adds it anyway."""
+    tok = renderer.tok
+    prompt = renderer.prompt_text(ex)
+    bos = tok.bos_token
+    if (
+        renderer.fmt == "r1"
+        and bos
+        and prompt.startswith(bos)
+        and tok("x")["input_ids"][:1] == [tok.bos_token_id]
+    ):
+        prompt = prompt[len(bos) :]
+    return {"prompt": prompt, "completion": renderer.completion_text(ex)}
+
+
 def export(cfg: ExportConfig) -> Path:
     """The trainer's examples as a dataset TRL, LLaMA-Factory, axolotl and `datasets` read as is."""
-    from distill.examples import load_examples
+    import sys
+
+    from distill.examples import Renderer, load_examples
     from distill.records import write_atomic
 
+    renderer = None
+    if cfg.model:
+        from distill.models import load_tokenizer
+
+        renderer = Renderer(load_tokenizer(cfg.model), cfg.format)
+    elif cfg.format == "r1":
+        print(
+            "export: warning: other trainers render `messages` with the student's chat template, "
+            "and some drop the text before </think> (DeepSeek-R1-Distill's does): the reasoning "
+            "would not be trained; pass --model STUDENT to export prompt/completion text exactly "
+            "as distill train renders it",
+            file=sys.stderr,
+        )
     rows = []
     for ex in load_examples(cfg.data, cfg.split, cfg.limit):
-        if cfg.format == "r1":
+        if renderer is not None:
+            rows.append(rendered_pair(renderer, ex))
+        elif cfg.format == "r1":
             rows.append({"messages": [*ex.prompt, {"role": "assistant", "content": ex.completion}]})
         else:
             rows.append({"instruction": ex.instruction, "input": ex.input, "output": ex.answer})

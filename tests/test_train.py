@@ -264,7 +264,7 @@ def test_bad_input(tmp_path, tiny_qwen):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "hi", "label": 1}\n')
     with pytest.raises(
-        DistillError, match=r"bad\.jsonl row 1: need trace records .* found fields: text, label"
+        DistillError, match=r"bad\.jsonl row 1: need trace records .* found columns: text, label"
     ):
         run(cfg(tmp_path, tiny_qwen, data=str(bad), max_steps=1))
     with pytest.raises(DistillError, match="no training examples left .* longer than max_length 8"):
@@ -293,3 +293,230 @@ def test_resume_skips_a_checkpoint_cut_off_mid_save(tmp_path):
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
     assert not (tmp_path / "checkpoint-6").exists()  # redone by the resumed run
     assert last_complete_checkpoint(tmp_path / "nothing-here") is None
+
+
+# =========================================================================== context window
+
+
+def rope_theta_of(config: dict) -> float:
+    return (config.get("rope_parameters") or {}).get("rope_theta", config.get("rope_theta"))
+
+
+def test_max_length_beyond_the_students_context_is_refused_unless_extended(tmp_path, tiny_qwen):
+    out = tmp_path / "out"
+    with pytest.raises(
+        DistillError,
+        match=r"max_length 1024 is longer than the context of .* \(512 positions, "
+        r"max_position_embeddings\); lower --max-length, or extend",
+    ):
+        run(cfg(tmp_path, tiny_qwen, max_length=1024, max_steps=1))
+    assert not out.exists()  # refused before anything was written
+    ext = dict(max_length=1024, max_position_embeddings=2048, rope_theta=50000.0, max_steps=1)
+    full = run(cfg(tmp_path, tiny_qwen, lora=False, output_dir=str(tmp_path / "full"), **ext))
+    saved = json.loads((full / "config.json").read_text())
+    assert saved["max_position_embeddings"] == 2048 and rope_theta_of(saved) == 50000.0
+    trained = load_config(TrainConfig, "train", full / "train.yaml", {})
+    assert (trained.max_position_embeddings, trained.rope_theta) == (2048, 50000.0)
+    lora = run(cfg(tmp_path, tiny_qwen, merge=True, output_dir=str(tmp_path / "lora"), **ext))
+    merged = json.loads((lora / "merged" / "config.json").read_text())
+    assert merged["max_position_embeddings"] == 2048 and rope_theta_of(merged) == 50000.0
+
+
+def test_r1_recipes_fit_qwen2_5_math_context(tmp_path, tiny_qwen):
+    """Qwen2.5-Math-1.5B has 4096 positions: every recipe's max_length must fit, or extend it."""
+    import shutil
+
+    from distill.train import student_config
+
+    student = tmp_path / "qwen2.5-math-like"
+    shutil.copytree(tiny_qwen, student)
+    conf = json.loads((student / "config.json").read_text())
+    (student / "config.json").write_text(json.dumps({**conf, "max_position_embeddings": 4096}))
+    for recipe in sorted((ROOT / "recipes").glob("*.yaml")):
+        if not read_recipe(recipe, "train"):
+            continue
+        c = load_config(TrainConfig, "train", recipe, {"model": str(student), "data": "x"})
+        config = student_config(c, str(student))  # raises when max_length does not fit
+        assert c.max_length <= config.max_position_embeddings, recipe.name
+
+
+# =========================================================================== output dir / resume
+
+
+def test_a_fresh_run_never_shares_a_folder_with_another_runs_checkpoints(tmp_path, tiny_qwen):
+    a = cfg(tmp_path, tiny_qwen, max_steps=4, save_steps=2, limit=8)
+    run(a)
+    out = Path(a.output_dir)
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    assert (out / "checkpoint-4" / "train.yaml").is_file()  # the run config travels with it
+    with pytest.raises(
+        DistillError,
+        match=r"holds checkpoints of an earlier run \(checkpoint-2, checkpoint-4\); continue it "
+        r"with --resume",
+    ):
+        run(cfg(tmp_path, tiny_qwen, max_steps=4, save_steps=2, limit=8, learning_rate=1e-3))
+    with pytest.raises(
+        DistillError,
+        match=r"--resume: .*checkpoint-4 belongs to a different run \(learning_rate: 0\.0002 -> "
+        r"0\.001; seed: 0 -> 1\); resume with the same settings",
+    ):
+        run(
+            cfg(
+                tmp_path,
+                tiny_qwen,
+                max_steps=4,
+                save_steps=2,
+                limit=8,
+                learning_rate=1e-3,
+                seed=1,
+                resume=True,
+            )
+        )
+    # Bookkeeping keys may differ on resume; what is learned may not.
+    run(cfg(tmp_path, tiny_qwen, max_steps=4, save_steps=2, limit=8, logging_steps=2, resume=True))
+    # --overwrite starts over: the earlier run's checkpoints are gone, only the new run's remain.
+    b = cfg(
+        tmp_path, tiny_qwen, max_steps=3, save_steps=3, limit=8, learning_rate=1e-3, overwrite=True
+    )
+    run(b)
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3"]
+    assert (
+        load_config(TrainConfig, "train", out / "checkpoint-3" / "train.yaml", {}).learning_rate
+        == 1e-3
+    )
+    with pytest.raises(DistillError, match="pick one"):
+        cfg(tmp_path, tiny_qwen, resume=True, overwrite=True)
+
+
+# =========================================================================== QLoRA merge
+
+
+def test_merge_after_qlora_folds_the_adapter_into_an_unquantized_base(
+    tmp_path, tiny_qwen, monkeypatch
+):
+    """On CPU QLoRA itself cannot run (bitsandbytes needs CUDA); this checks the merge path a
+    QLoRA run takes: the base is reloaded without any quantization config and the merged model
+    gives base+adapter's logits."""
+    import dataclasses
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from distill.models import load_tokenizer
+    from distill.train import merge_adapter
+
+    c = cfg(tmp_path, tiny_qwen, max_steps=3, learning_rate=2e-2, warmup_ratio=0.0)
+    out = run(c)
+    loads = []
+    real = AutoModelForCausalLM.from_pretrained
+
+    def spy(*args, **kwargs):
+        loads.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", spy)
+    qlora = dataclasses.replace(c, qlora=True)
+    merged_dir = merge_adapter(qlora, out, load_tokenizer(c.model))
+    monkeypatch.undo()
+    assert loads and all("quantization_config" not in kw for kw in loads)
+    saved = json.loads((merged_dir / "config.json").read_text())
+    assert "quantization_config" not in saved
+    merged = AutoModelForCausalLM.from_pretrained(str(merged_dir)).eval()
+    assert merged.dtype == torch.float32
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_qwen)).eval()
+    ids = torch.tensor([[5, 17, 42, 99, 7]])
+    with torch.no_grad():
+        plain = base(input_ids=ids).logits
+        adapted = PeftModel.from_pretrained(base, str(out)).eval()(input_ids=ids).logits
+        folded = merged(input_ids=ids).logits
+    assert not torch.allclose(plain, adapted, atol=1e-4), "the adapter should change the model"
+    assert torch.allclose(folded, adapted, atol=1e-5)
+
+
+# =========================================================================== export, rendered
+
+
+@pytest.mark.parametrize(
+    "template", ["deepseek-r1-distill-qwen", "qwen2.5-instruct", "llama-3.1-instruct"]
+)
+def test_export_with_the_student_writes_exactly_what_train_trains(tmp_path, template):
+    from tests.test_examples import real_template_tokenizer
+
+    tok = real_template_tokenizer(template)
+    student = tmp_path / "student"
+    tok.save_pretrained(student)
+    kept = kept_file(tmp_path, n=4)
+    out = tmp_path / "data.jsonl"
+    export(ExportConfig(data=str(kept), format="r1", out=str(out), model=str(student)))
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    trained, _ = build_dataset(
+        TrainConfig(data=str(kept), model=str(student), output_dir="x", max_length=1024), tok
+    )
+    for row, ids, mask in zip(rows, trained["input_ids"], trained["completion_mask"]):
+        assert set(row) == {"prompt", "completion"}
+        # As TRL tokenizes a prompt/completion row: the prompt with the tokenizer's specials.
+        p = tok(row["prompt"])["input_ids"]
+        c = tok(row["completion"], add_special_tokens=False)["input_ids"]
+        assert p + c == ids and [0] * len(p) + [1] * len(c) == mask
+        assert " plus " in row["completion"]  # the reasoning is there to learn
+    if template.startswith("deepseek"):
+        # Why: the same trace as `messages`, rendered by R1-Distill's own template, loses it.
+        export(ExportConfig(data=str(kept), format="r1", out=str(tmp_path / "m.jsonl")))
+        msgs = json.loads((tmp_path / "m.jsonl").read_text().splitlines()[0])["messages"]
+        assert " plus " not in tok.apply_chat_template(msgs, tokenize=False)
+
+
+def test_export_without_the_student_warns_that_templates_may_drop_reasoning(tmp_path):
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "distill",
+            "export",
+            str(kept_file(tmp_path, n=2)),
+            "--format",
+            "r1",
+            "--out",
+            str(tmp_path / "d.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "DeepSeek-R1-Distill" in res.stderr and "--model STUDENT" in res.stderr
+
+
+def test_context_and_output_dir_flags_reach_the_config(tmp_path, tiny_qwen):
+    base = [
+        sys.executable,
+        "-m",
+        "distill",
+        "train",
+        "--data",
+        str(kept_file(tmp_path)),
+        "--model",
+        str(tiny_qwen),
+        "--output-dir",
+        str(tmp_path / "o"),
+        "--max-length",
+        "1024",
+    ]
+    res = subprocess.run(
+        base + ["--max-position-embeddings", "768", "--rope-theta", "1e5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        f"error: max_length 1024 is longer than the context of '{tiny_qwen}' (768 positions, "
+        "max_position_embeddings); lower --max-length, or extend the context with "
+        "--max-position-embeddings (and --rope-theta), as open-r1 did for Qwen2.5-Math: 32768 "
+        "positions, rope_theta 300000"
+    ]
+    res = subprocess.run(
+        base + ["--resume", "--overwrite"], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 1 and "--resume continues the run" in res.stderr
