@@ -7,6 +7,7 @@ itself; the solution runs to the end and prints the answer), and the way the fil
 (OS isolation + the Python guard, through verify_code: the verdict must not be correct).
 """
 
+import ast
 import json
 import os
 import socket
@@ -132,6 +133,27 @@ def test_no_stray_processes_left(mode):
     time.sleep(0.3)
     mine = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "time.sleep(3" not in mine and "solution.py" not in mine
+
+
+@needs_isolation
+@pytest.mark.parametrize("mode", ISOLATED)
+def test_the_sandbox_sees_only_itself(mode):
+    code = textwrap.dedent(
+        """
+        import ctypes, os
+        print(sorted(os.listdir("/dev")))
+        print(sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+        print(sorted(os.listdir("/")), os.getuid(), os.getgid(), dict(os.environ).get("HOME"))
+        print(open("/proc/self/status").read().split("CapEff:")[1].split()[0])
+        print(ctypes.CDLL(None).unshare(0x10000000))  # a nested user namespace
+        """
+    )
+    r = run_code(code, isolation=mode, guard=False)
+    devs, pids, top, caps, nested = r.stdout.splitlines()
+    assert devs == "['null', 'urandom', 'zero']"
+    assert max(ast.literal_eval(pids)) < 10  # its own pid namespace: the host's processes are not there
+    assert "'home'" not in top and "'etc'" not in top and "65534 65534 /work" in top
+    assert int(caps, 16) == 0 and nested == "-1"
 
 
 # ----------------------------------------------------------------------------- hostile code

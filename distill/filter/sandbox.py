@@ -159,6 +159,8 @@ for dev in cfg["devices"]:
     bind("/dev/" + dev, "/dev/" + dev, ro=False)
 os.makedirs(root + "/proc")
 mount("proc", root + "/proc", "proc", NOSUID | NODEV | NOEXEC)
+with open(root + "/proc/sys/user/max_user_namespaces", "w") as f:
+    f.write("0")  # no nested user namespaces (bwrap: --disable-userns)
 os.makedirs(root + "/work")
 mount("tmpfs", root + "/work", "tmpfs", NOSUID | NODEV, "size=%d,mode=0700" % cfg["work_bytes"])
 mount(None, root, None, REMOUNT | RDONLY | NOSUID | NODEV)
