@@ -440,6 +440,13 @@ def test_cli_refuses_without_isolation_and_unsafe_sandbox_is_logged(tmp_path):
 
     assert "--unsafe-sandbox" in _sandbox_line(report["verify"]["sandbox"])
 
+    # eval of code tasks refuses the same way, before sampling anything.
+    out = tmp_path / "eval.json"
+    args = ["eval", "--model", "m", "--data", str(traces), "--out", str(out), "--verify", "code"]
+    r = _cli(args, env)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert "--unsafe-sandbox" in r.stderr and not out.exists()
+
 
 @needs_isolation
 def test_filter_keeps_the_honest_trace_and_logs_its_isolation(tmp_path, targets):
