@@ -28,6 +28,7 @@ ISOLATED = [m for m in MODES if probe(m) is None]
 needs_isolation = pytest.mark.skipif(
     not ISOLATED, reason="no OS isolation on this host (install bubblewrap)"
 )
+BEST = ISOLATED[0] if ISOLATED else "none"  # for tests about verdicts, not isolation
 TESTS = {"inputs": ["21\n"], "outputs": ["42\n"]}
 CANARY = f"distill-canary-{uuid.uuid4().hex}"
 
@@ -78,15 +79,18 @@ def test_honest_solutions_are_kept(mode):
 
 
 def test_verify_code_stdin_stdout_and_asserts():
+    def verify(answer, tests, **kw):
+        return verify_code(answer, tests, isolation=BEST, **kw)
+
     ans = "Here:\n```python\nn = int(input())\nprint(n * n)\n```"
-    assert verify_code(ans, {"inputs": ["3\n", "4\n"], "outputs": ["9\n", "16\n"]})[0] == "correct"
-    assert verify_code(ans, {"inputs": ["3\n"], "outputs": ["10\n"]})[0] == "wrong"
+    assert verify(ans, {"inputs": ["3\n", "4\n"], "outputs": ["9\n", "16\n"]})[0] == "correct"
+    assert verify(ans, {"inputs": ["3\n"], "outputs": ["10\n"]})[0] == "wrong"
     fn = "```python\ndef add(a, b):\n    return a + b\n```"
-    assert verify_code(fn, ["assert add(1, 2) == 3", "assert add(2, 2) == 4"])[0] == "correct"
-    assert verify_code(fn, ["assert add(1, 2) == 4"])[0] == "wrong"
-    assert verify_code("no code", ["assert True"])[0] == "no_answer"
+    assert verify(fn, ["assert add(1, 2) == 3", "assert add(2, 2) == 4"])[0] == "correct"
+    assert verify(fn, ["assert add(1, 2) == 4"])[0] == "wrong"
+    assert verify("no code", ["assert True"])[0] == "no_answer"
     loop = "```python\nwhile True: pass\n```"
-    assert verify_code(loop, ["assert True"], timeout=1)[0] == "wrong"
+    assert verify(loop, ["assert True"], timeout=1)[0] == "wrong"
 
 
 # ----------------------------------------------------------------------------- limits
@@ -151,9 +155,60 @@ def test_the_sandbox_sees_only_itself(mode):
     r = run_code(code, isolation=mode, guard=False)
     devs, pids, top, caps, nested = r.stdout.splitlines()
     assert devs == "['null', 'urandom', 'zero']"
-    assert max(ast.literal_eval(pids)) < 10  # its own pid namespace: the host's processes are not there
+    assert (
+        max(ast.literal_eval(pids)) < 10
+    )  # its own pid namespace: the host's processes are not there
     assert "'home'" not in top and "'etc'" not in top and "65534 65534 /work" in top
     assert int(caps, 16) == 0 and nested == "-1"
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+can_drop = pytest.mark.skipif(
+    os.geteuid() != 0
+    or not os.path.exists(SYSTEM_PYTHON)
+    or not sandbox._nobody_can_read([SYSTEM_PYTHON]),
+    reason="needs root and an interpreter that uid 65534 can read",
+)
+
+
+def _host_uid_of_solution(mode: str, python: str | None) -> int:
+    """The host's view of the uid the sandboxed solution runs as."""
+    found: list[int] = []
+
+    def watch():
+        import time
+
+        for _ in range(100):
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+                    status = open(f"/proc/{pid}/status").read()
+                except OSError:
+                    continue
+                if b"/in/solution.py" in cmd and b"bwrap" not in cmd and b"unshare" not in cmd:
+                    found.append(int(status.split("Uid:")[1].split()[0]))
+                    return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    run_code("import time\ntime.sleep(2)", isolation=mode, python=python, timeout=5)
+    t.join()
+    return found[0]
+
+
+@needs_isolation
+@can_drop
+@pytest.mark.parametrize("mode", ISOLATED)
+def test_as_root_the_sandbox_is_nobody_on_the_host_when_it_can_be(mode, targets, listener):
+    assert _host_uid_of_solution(mode, SYSTEM_PYTHON) == 65534
+    code = hostile(
+        f"open({str(targets[0])!r}, 'w').write('pwned')",
+        f"socket = __import__('socket'); socket.create_connection(('127.0.0.1', {listener.tcp_port}))",
+    )
+    r = run_code(code, stdin="21", isolation=mode, guard=False, python=SYSTEM_PYTHON)
+    _no_harm(r.stdout + r.stderr, targets, listener)
+    assert r.stdout.strip() == "42"
 
 
 # ----------------------------------------------------------------------------- hostile code

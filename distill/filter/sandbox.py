@@ -174,7 +174,15 @@ for cap in range(64):
     libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP (EINVAL past the last cap)
 check(libc.prctl(47, 4, 0, 0, 0), "drop ambient caps")  # PR_CAP_AMBIENT_CLEAR_ALL
 check(libc.prctl(38, 1, 0, 0, 0), "no_new_privs")
-os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+# We are pid 1 of the namespace, which ignores signals it has no handler for: the solution runs
+# as our child and we only reap, then exit as bwrap does (128 + signal when it was killed).
+child = os.fork()
+if child == 0:
+    os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+while True:
+    pid, status = os.wait()
+    if pid == child:
+        os._exit(os.waitstatus_to_exitcode(status) % 256 if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 """
 
 
@@ -333,7 +341,7 @@ def run_code(
             )
             try:
                 proc.communicate(stdin.encode(), timeout=timeout)
-                reason = _reason(proc.returncode, guard)
+                reason = _reason(proc.returncode, guard, mode != "none")
             except subprocess.TimeoutExpired:
                 reason = "timeout"
             finally:
@@ -345,13 +353,18 @@ def run_code(
     return Result(False, stdout[-4000:], stderr[-4000:], reason)
 
 
-def _reason(returncode: int, guard: bool) -> str:
+def _reason(returncode: int, guard: bool, isolated: bool) -> str:
     if returncode == 0:
         return "ok"
     if returncode == VIOLATION and guard:
         return "sandbox violation"
+    if isolated and 128 < returncode < 128 + signal.NSIG:
+        returncode = 128 - returncode  # bwrap and SETUP report a killed solution as 128 + signal
     if returncode < 0:
-        return f"killed ({signal.Signals(-returncode).name})"
+        try:
+            return f"killed ({signal.Signals(-returncode).name})"
+        except ValueError:
+            return f"killed (signal {-returncode})"
     return f"exit {returncode}"
 
 
