@@ -14,15 +14,18 @@ the interpreter's prefix; never $HOME, ~/.ssh or ~/.cache), itself read-only at 
 size-capped tmpfs /work as the only writable place, /dev with null, zero and urandom only,
 a /proc of its own pid namespace, no network interfaces (loopback included), an empty
 environment, new user/mount/pid/net/ipc/uts namespaces, uid/gid 65534, no capabilities, a new
-session. Outside it: rlimits (CPU, address space, file size, open files) and a wall-clock
-timeout that kills the whole process group, and with it the sandbox's pid namespace.
+session. Outside it: rlimits (CPU, address space, file size, open files; output goes to
+files, so the file-size limit caps it too) and a wall-clock timeout that kills the whole
+process group, and with it the sandbox's pid namespace.
 
 Run as root, the sandbox's uid 65534 maps to host root (without capabilities) unless the
 interpreter is readable by `nobody`: then we become nobody before entering, so files the
 sandbox could reach are checked against an unprivileged uid and RLIMIT_NPROC bounds forks.
 
-Inside, GUARD (a Python audit hook) refuses sockets, fork/exec, ctypes and writes outside
-/work: a second layer, never the only one. There is no seccomp filter: the kernel's syscall
+Inside, GUARD (a Python audit hook) refuses sockets, fork/exec, ctypes, writes outside /work
+and reads outside the standard library and its own files, and kills the solution at the first
+attempt (a solution that catches the error must not pass its tests): a second layer, never the
+only one; the tests run every attack without it. There is no seccomp filter: the kernel's syscall
 surface is reachable, as in bwrap's default use (nsjail or gVisor add that layer).
 `--unsafe-sandbox` runs with rlimits and the guard alone, where no isolation works.
 """
@@ -218,15 +221,17 @@ def _ro_paths(prefix: str) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def _nobody_can_read(paths: list[str]) -> bool:
-    """Whether uid 65534 could open these (every parent searchable by others)."""
+    """Whether uid 65534 could reach these: every directory on the way searchable by others,
+    a file at the end readable and executable by others."""
     for p in paths:
         parts = os.path.realpath(p).split("/")
         for i in range(2, len(parts) + 1):
             try:
-                mode = os.stat("/".join(parts[:i]) or "/").st_mode
+                mode = os.stat("/".join(parts[:i])).st_mode
             except OSError:
                 return False
-            if not mode & (stat.S_IXOTH | (stat.S_IROTH if i == len(parts) else 0)):
+            need = stat.S_IXOTH if stat.S_ISDIR(mode) else stat.S_IROTH | stat.S_IXOTH
+            if mode & need != need:
                 return False
     return True
 
@@ -307,8 +312,12 @@ def run_code(
     isolation alone (tests show it holds by itself)."""
     mode = isolation or require_isolation()
     exe, prefix = _interpreter(python)
-    drop = mode != "none" and os.geteuid() == 0 and _nobody_can_read([exe, prefix])
     with tempfile.TemporaryDirectory(prefix="distill-sandbox-") as tmp:
+        drop = (
+            mode != "none"
+            and os.geteuid() == 0
+            and _nobody_can_read([exe, prefix, os.path.dirname(tmp)])
+        )
         os.makedirs(f"{tmp}/in")
         os.makedirs(f"{tmp}/work")
         os.makedirs(f"{tmp}/root")
