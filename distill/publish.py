@@ -111,6 +111,18 @@ def _fmt(v: Any) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def _sandbox_line(sandbox: str, whose: str = "teachers'") -> str:
+    """How model-written code was run: the card says plainly when it was not isolated."""
+    if sandbox.startswith("none"):
+        return (
+            f"**Unsafe sandbox:** the {whose} code was verified with `--unsafe-sandbox`, "
+            "without OS isolation (rlimits and a Python guard only)."
+        )
+    return (
+        f"The {whose} code was verified in an OS sandbox (`{sandbox}`: no network, read-only host)."
+    )
+
+
 def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -194,6 +206,8 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             lines.append(
                 f"\nTeacher pass rate ({v.get('mode')} verification): {v['pass_rate']:.1%}."
             )
+        if v.get("sandbox"):
+            lines.append(_sandbox_line(v["sandbox"]))
         dec = rep.get("decontam") or {}
         lines.append(
             f"Decontamination: {', '.join(f'{k} ({n} dropped)' for k, n in dec.items()) or 'none requested'}."
@@ -243,6 +257,8 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         lines += [
             f"| {m} | " + " | ".join(_fmt(ev[c].get(m)) for c in cols) + " |" for m in metrics
         ]
+        if ev.get("sandbox"):
+            lines += ["", _sandbox_line(ev["sandbox"], "models'")]
     repo = cfg.repo_id or "PATH/TO/THIS/FOLDER"
     lines += [
         "",

@@ -59,6 +59,9 @@ class FilterConfig:
         False  # keep traces whose gold does not parse (never marks them correct)
     )
     code_memory_mb: int = 512
+    # code: run without OS isolation (rlimits + Python guard only) when bwrap/unshare do not
+    # work here; named in the report and the model card. Isolation is used whenever it works.
+    unsafe_sandbox: bool = False
     # --- dedup
     dedup: str = "exact"  # none | exact | near (near includes exact)
     dedup_threshold: float = 0.8  # MinHash Jaccard for near-duplicates
@@ -148,6 +151,11 @@ def _init_worker(cfg: FilterConfig) -> None:
         max_paragraph_chars=cfg.max_paragraph_chars,
     )
     _W["decontam"] = Decontaminator(cfg.decontam, cfg.decontam_ngram) if cfg.decontam else None
+    _W["sandbox"] = None
+    if cfg.verify == "code":
+        from distill.filter.sandbox import require_isolation
+
+        _W["sandbox"] = require_isolation(cfg.unsafe_sandbox)  # probed once, before the fork
 
 
 class Fact:
@@ -213,7 +221,9 @@ def _fact(item: tuple[int, int, bytes, bool]) -> tuple[str, Any]:
             fails.append(reason)
     from distill.filter.verify import judge
 
-    verdict, key = judge(rec, cfg.verify, cfg.verify_timeout, cfg.code_memory_mb)
+    verdict, key = judge(
+        rec, cfg.verify, cfg.verify_timeout, cfg.code_memory_mb, sandbox=_W["sandbox"]
+    )
     text = (rec.get("reasoning") or "") + "\n" + (rec.get("answer") or "")
     norm = normalize(text) if cfg.dedup != "none" else ""
     prompt = _prompt_text(rec)
@@ -284,7 +294,9 @@ def collect_facts(cfg: FilterConfig) -> list[Fact]:
 
         ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
         with ctx.Pool(cfg.num_proc, initializer=_init_worker, initargs=(cfg,)) as pool:
-            take(pool.imap(_fact, _lines(path), chunksize=64))
+            # Running code costs ~0.1 s a test: small chunks keep every worker busy.
+            chunksize = 4 if cfg.verify == "code" else 64
+            take(pool.imap(_fact, _lines(path), chunksize=chunksize))
     return facts
 
 
@@ -513,6 +525,7 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
     from distill.logprobs import rebase
     from distill.records import write_atomic
 
+    sandbox = _code_sandbox(cfg)
     facts = collect_facts(cfg)
     if not facts:  # a generate that failed before its first record: nothing to pass on
         raise DistillError(f"{cfg.input} holds no traces")
@@ -552,6 +565,8 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
     os.replace(tmp_out, out)
     os.replace(tmp_rej, rej)
     report = build_report(facts, cfg, rates)
+    if sandbox:
+        report["verify"]["sandbox"] = sandbox
     report_path = Path(cfg.report)
     write_atomic(report_path, json.dumps(report, indent=2) + "\n")
     _plot(facts, report, report_path.with_suffix(".png"))
@@ -561,6 +576,16 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
     if not quiet:
         _print_report(report)
     return out
+
+
+def _code_sandbox(cfg: FilterConfig) -> str | None:
+    """--verify code: the isolation it runs under, for the report; refuses before any work
+    when there is none and --unsafe-sandbox was not passed."""
+    if cfg.verify != "code":
+        return None
+    from distill.filter.sandbox import describe, require_isolation
+
+    return describe(require_isolation(cfg.unsafe_sandbox))
 
 
 _CHECK_OF = {

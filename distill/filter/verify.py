@@ -199,10 +199,15 @@ def verify_countdown(answer: str, numbers: list[int] | None, target: Any) -> str
 
 
 def judge(
-    rec: dict[str, Any], mode: str, timeout: int = 5, code_memory_mb: int = 512
+    rec: dict[str, Any],
+    mode: str,
+    timeout: int = 5,
+    code_memory_mb: int = 512,
+    sandbox: str | None = None,
 ) -> tuple[str | None, str | None]:
     """A trace record's verdict under `mode` -> (verdict, detail). For `majority` the verdict
-    is decided later across a prompt's samples and the detail is the answer's vote key."""
+    is decided later across a prompt's samples and the detail is the answer's vote key.
+    `sandbox`: the isolation code runs under (sandbox.require_isolation; None: the best here)."""
     answer, gold, meta = rec.get("answer") or "", rec.get("gold"), rec.get("meta") or {}
     if mode == "none":
         return None, None
@@ -218,7 +223,7 @@ def judge(
         from distill.filter.sandbox import verify_code
 
         tests = meta.get("tests", meta.get("test_list", meta.get("input_output")))
-        return verify_code(answer, tests, timeout=timeout, mem_mb=code_memory_mb)
+        return verify_code(answer, tests, timeout=timeout, mem_mb=code_memory_mb, isolation=sandbox)
     if mode == "majority":
         return None, math_answer_key(answer, timeout)
     raise ValueError(f"unknown verify mode {mode}")
