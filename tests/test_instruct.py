@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from distill.errors import DistillError
 from distill.instruct import (
     Filters,
     InstructConfig,
