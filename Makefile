@@ -88,7 +88,7 @@ bench-filter-1m: install
 
 # distill instruct's ROUGE-L filter on 52k candidates vs Alpaca's all-pairs loop (on a prefix).
 bench-instruct: install
-	$(BIN)/python benchmarks/bench_instruct.py --n 52000 --naive-n 3000 --out bench-results/instruct.json
+	$(BIN)/python benchmarks/bench_instruct.py --n 52000 --naive-n 2000 --out bench-results/instruct.json
 
 bench-train: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_train.py --out bench-results/train.json

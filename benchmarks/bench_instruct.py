@@ -1,6 +1,6 @@
 """ROUGE-L filter of `distill instruct` on 52k synthetic candidates vs Alpaca's all-pairs loop.
 
-    python benchmarks/bench_instruct.py --n 52000 --naive-n 3000 --out bench-results/instruct.json
+    python benchmarks/bench_instruct.py --n 52000 --naive-n 2000 --out bench-results/instruct.json
 
 Candidates are instruction-like word sequences (Zipf-distributed words, 4-24 tokens, 25% of
 them edited copies of earlier ones so the filter has work to do). Each method runs in its own
@@ -46,6 +46,7 @@ def candidates(n: int, seed: int = 0) -> list[str]:
         if out and rng.random() < 0.25:
             words = rng.choice(out).split()
             for _ in range(rng.randint(1, 4)):
+                words = words or ["write"]
                 i = rng.randrange(len(words))
                 words[i : i + rng.randint(0, 1)] = rng.choices(vocab, weights, k=rng.randint(0, 1))
             out.append(" ".join(words) or "write")
@@ -140,8 +141,8 @@ def child(method: str, n: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=52000)
-    ap.add_argument("--naive-n", type=int, default=3000)
-    ap.add_argument("--pool-n", type=int, default=200)
+    ap.add_argument("--naive-n", type=int, default=2000)
+    ap.add_argument("--pool-n", type=int, default=100)
     ap.add_argument("--out", default="bench-results/instruct.json")
     ap.add_argument("--worker", default=None)
     args = ap.parse_args()
