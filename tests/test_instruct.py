@@ -496,3 +496,13 @@ def test_seed_pool_is_self_instructs_shape_and_diverse():
     f = Filters(InstructConfig(model="m", out="o", teacher="hf"))
     for t in tasks:
         assert f.apply(dict(t)), t["instruction"]
+
+
+def test_include_seeds_writes_the_seed_tasks_first_as_source_seed(tmp_path, tasks_server):
+    out = run(cfg(tmp_path, tasks_server, num_instructions=6, include_seeds=True))
+    recs = records(out)
+    seeds = load_seed_tasks("seed_tasks")
+    assert [r["instruction"] for r in recs[: len(seeds)]] == [s["instruction"] for s in seeds]
+    assert {r["source"] for r in recs[: len(seeds)]} == {"seed"}
+    assert [r["source"] for r in recs[len(seeds) :]] == ["generated"] * 6
+    assert recs[0]["id"] == "seed_task_0" and recs[0]["output"] == seeds[0]["output"]
