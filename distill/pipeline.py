@@ -3,7 +3,7 @@
     distill run --recipe recipes/smoke.yaml                       # make smoke
     distill run --recipe recipes/smoke.yaml --run-dir runs/s1 --set train.seed=1 --set generate.seed=1
 
-A recipe has sections `generate`, `filter`, `train`, `eval`, `publish` (any subset); `{run_dir}`
+A recipe has sections `instruct`, `generate`, `filter`, `train`, `eval`, `publish` (any subset); `{run_dir}`
 in any string value is replaced by --run-dir (default: the recipe's `run: {dir: ...}`).
 Each stage is resumable, so a rerun after a crash redoes only what is missing (train restarts
 unless `resume: true`). The last line printed is
@@ -28,12 +28,15 @@ from distill.config import (
 )
 from distill.errors import DistillError
 
-ORDER = ("generate", "filter", "train", "eval", "publish")
+ORDER = ("instruct", "generate", "filter", "train", "eval", "publish")
 
 
 def _describe(c: Any) -> str:
     """One line of what a stage will do: its main keys."""
     keys = (
+        "method",
+        "seed_tasks",
+        "num_instructions",
         "data",
         "input",
         "teacher",
@@ -76,7 +79,7 @@ def run(
 ) -> dict[str, Any]:
     from distill import eval as eval_stage
     from distill import filter as filter_stage
-    from distill import generate, publish, train
+    from distill import generate, instruct, publish, train
 
     p = Path(recipe)
     data = load_recipe(p)
@@ -86,6 +89,7 @@ def run(
     run_dir = run_dir or recipe_run_dir(data, p)
     overrides = parse_sets(sets or [])
     stages = {
+        "instruct": (instruct.InstructConfig, instruct.run),
         "generate": (generate.GenerateConfig, lambda c: generate.run(c, progress=True)),
         "filter": (filter_stage.FilterConfig, filter_stage.run),
         "train": (train.TrainConfig, train.run),
@@ -121,6 +125,10 @@ def run(
         stages[stage][1](c)
     minutes = (time.monotonic() - t0) / 60
     result: dict[str, Any] = {"recipe": str(p), "run_dir": run_dir, "minutes": round(minutes, 2)}
+    if "instruct" in configs:
+        out = Path(configs["instruct"].out)
+        rep = json.loads(out.with_name(out.stem + ".report.json").read_text())
+        result["instruct"] = {k: rep[k] for k in ("items", "kept", "rouge_max", "cost_usd")}
     if "eval" in configs:
         ev = json.loads(Path(configs["eval"].out).read_text())
         result["student_pass@1"] = ev["student"]["pass@1"]
@@ -128,6 +136,12 @@ def run(
         result["eval"] = ev
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     (Path(run_dir) / f"{p.stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    if "instruct" in configs and "eval" not in configs:
+        ins = result["instruct"]
+        print(
+            f"{p.stem}: instructions={ins['items']} kept={ins['kept']} "
+            f"rouge_max={ins['rouge_max']:.3f} minutes={minutes:.1f}"
+        )
     if "eval" in configs:
         base = result["base_pass@1"]
         print(

@@ -27,6 +27,53 @@ from aiohttp import web
 _EXPR = re.compile(r"What is ([\d\s+\-*]+)\?")
 
 
+_SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+
+
+def task_list(prompt: str, i: int = 0) -> str:
+    """A self-instruct reply (style "tasks"): the numbered list continuing the prompt's.
+
+    Six good tasks (made-up words, so ROUGE-L between them is ~0), the last with a long input,
+    then one of each thing the instruct filters drop: too short, keyword, punctuation,
+    non-English, a copy of the first task shown (exact duplicate), a copy of the sixth with
+    one character changed (near duplicate), a good task with one word added (ROUGE-L), and an
+    item with no Output (malformed). Deterministic in (prompt, i).
+    """
+    import random
+
+    rng = random.Random(f"{prompt}#{i}")
+    shown = re.findall(
+        r"(?ms)^(\d+)\. Instruction: (.*?)\n\1\. Input:\n(.*?)\n\1\. Output:", prompt
+    )
+    first = int(shown[-1][0]) + 1 if shown else 1
+    word = lambda: rng.choice(_SYLLABLES) + rng.choice(_SYLLABLES)  # noqa: E731
+    words = lambda k: " ".join(word() for _ in range(k))  # noqa: E731
+    long_input = words(30)
+    good = [(f"{word().capitalize()} {words(8)}.", words(5) if k % 2 else "") for k in range(5)]
+    items = [*good]
+    items.append(("Sort it.", ""))
+    items.append((f"Draw a picture of {words(4)}.", ""))
+    items.append((f'"Quote {words(5)}."', ""))
+    items.append((f"Écrivez un poème sur {words(4)}.", ""))
+    copy = (shown[0][1], "" if shown[0][2] == "<noinput>" else shown[0][2]) if shown else ("", "")
+    fresh = f"{word().capitalize()} {words(8)}."
+    items.insert(5, (fresh, long_input))
+    items.append(copy)
+    items.append((fresh, long_input + "!"))  # near copy of the sixth
+    items.append((good[1][0][:-1] + " " + word() + ".", ""))  # ROUGE-L ~0.95 with good[1]
+    lines = []
+    for k, (inst, inp) in enumerate(items):
+        n = first + k
+        lines.append(
+            f"{n}. Instruction: {inst}\n{n}. Input:\n{inp or '<noinput>'}\n"
+            f"{n}. Output:\n{words(6)}\n###"
+        )
+    n = first + len(items)
+    lines.append(f"{n}. Instruction: {words(7)}\n{n}. Input:\n<noinput>\n###")  # no Output
+    # A chat model restates the first number; continuing the prompt's line also parses.
+    return "\n".join(lines)
+
+
 def solve(prompt: str) -> tuple[str, int | None]:
     m = _EXPR.search(prompt)
     if not m:
@@ -85,7 +132,7 @@ class FakeServer:
         logprobs: bool = True,
     ):
         self.latency = latency
-        self.style = style  # think | reasoning_content | reasoning | plain | prefilled
+        self.style = style  # think | reasoning_content | reasoning | plain | prefilled | tasks
         self.ignore_n = ignore_n
         self.api_key = api_key
         self.model = model
@@ -184,6 +231,14 @@ class FakeServer:
         )
 
     def _choice(self, i: int, prompt: str, max_tokens: int) -> dict[str, Any]:
+        if self.style == "tasks":
+            text = task_list(prompt, i)
+            return {
+                "index": i,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+                "_tokens": len(text) // 4,
+            }
         expr, answer = solve(prompt)
         reasoning = f"Let me compute {expr} step by step (sample {i}). The result is {answer}."
         final = f"The answer is \\boxed{{{answer}}}." if answer is not None else expr

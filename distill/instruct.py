@@ -1,0 +1,785 @@
+"""The instruct stage: seed tasks -> a teacher writes new instructions -> instructions.jsonl.
+
+    distill instruct --seed-tasks prompts/seed_tasks.jsonl --teacher openai --model gpt-4o \
+        --num-instructions 52000 --out runs/alpaca/instructions.jsonl
+
+Two methods:
+- self-instruct (default, as Alpaca's generate_instruction.py): each request shows the teacher
+  `num_prompt_tasks` in-context tasks (seeds, plus `num_prompt_generated` already-kept ones as
+  self-instruct did) and asks it to continue a numbered list of new tasks with instruction,
+  input and output. The list is parsed item by item; a malformed item is dropped and counted.
+- magpie (hf/vllm teachers): the model gets its chat template's text up to where the user's
+  words would start, writes the user turn itself, and then answers it in a second pass.
+
+Every candidate goes through the filters in order, each counted in `<out>.report.json`: too
+short/long, keywords a text model cannot do (Alpaca's list), starts with punctuation,
+non-English (`language: en`), exact and near duplicate (the filter's dedup), and ROUGE-L >=
+`max_rouge` against any seed or kept instruction (rouge-score's own LCS, run only on the few
+instructions whose token overlap could reach the threshold: see RougeIndex).
+
+Resume: every teacher reply is on disk (`<out>.requests.jsonl`) under an id that hashes its
+prompt, so a rerun replays the same rounds from disk, pays only for replies it lacks, and
+writes only kept records not yet in --out. The output has Alpaca's columns, so
+`distill generate --template alpaca` and `distill train --format alpaca` read it as is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import re
+import string
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distill.config import save_config
+from distill.errors import DistillError
+from distill.filter.dedup import _bands, exact_key, normalize, signature
+from distill.generate import TeacherConfig, cost_of
+from distill.records import RecordWriter, read_records, sample_id, stable_hash, write_atomic
+from distill.teachers import TEACHERS, Completion, Job
+from distill.templates import REPO_PROMPTS, load_template
+
+METHODS = ("self-instruct", "magpie")
+DEDUP = ("none", "exact", "near")
+# Alpaca's list: tasks a text-only model cannot do (matched as whole words, any case).
+BLACKLIST = [
+    "image",
+    "images",
+    "graph",
+    "graphs",
+    "picture",
+    "pictures",
+    "file",
+    "files",
+    "map",
+    "maps",
+    "draw",
+    "plot",
+    "go to",
+    "video",
+    "audio",
+    "music",
+    "flowchart",
+    "diagram",
+]
+# Report keys, in the order the filters run.
+FILTERS = (
+    "too_short",
+    "too_long",
+    "keyword",
+    "punctuation",
+    "non_english",
+    "exact_duplicate",
+    "near_duplicate",
+    "rouge",
+)
+
+
+# =========================================================================== config
+
+
+@dataclass
+class InstructConfig(TeacherConfig):
+    """`distill instruct`; the teacher keys are generate's (TeacherConfig)."""
+
+    # Alpaca sampled its lists at temperature 1.0, top_p 1.0, up to 3072 tokens.
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 3072
+    method: str = "self-instruct"  # self-instruct | magpie (hf/vllm teachers only)
+    seed_tasks: str = "seed_tasks"  # self-instruct JSONL by path, or a name in prompts/
+    num_instructions: int = 100  # kept generated instructions to reach
+    out: str = ""
+    template: str = "self-instruct"  # prompts/X.txt with {num_tasks} {examples} {next}
+    num_prompt_tasks: int = 3  # in-context tasks per request (Alpaca: 3; self-instruct: 8)
+    num_prompt_generated: int = 1  # of those, taken from kept instructions once there are any
+    num_tasks_per_request: int = 20  # the list length the prompt asks for (Alpaca: 20)
+    request_batch_size: int | None = None  # requests per round (default: concurrency/batch)
+    max_rouge: float = 0.7  # drop if ROUGE-L F >= this against any seed or kept instruction
+    min_words: int = 4  # Alpaca dropped instructions of <= 3 words
+    max_words: int = 150
+    blacklist: list[str] = field(default_factory=lambda: list(BLACKLIST))
+    language: str | None = "en"  # en: drop instructions that are not English text; None: keep all
+    dedup: str = "near"  # none | exact | near (MinHash, includes exact) on instruction + input
+    dedup_threshold: float = 0.8
+    include_seeds: bool = False  # also write the seed tasks (source: seed) before the rest
+    system_prompt: str | None = None  # magpie: steers the kind of instruction the model writes
+    instruction_max_tokens: int = 256  # magpie: cap for the instruction the model writes
+    stall_rounds: int = 5  # stop early after this many rounds in a row keep nothing
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.method not in METHODS:
+            raise DistillError(f"--method {self.method}: expected one of {', '.join(METHODS)}")
+        if self.method == "magpie" and self.teacher == "openai":
+            raise DistillError(
+                "--method magpie needs a local teacher (--teacher hf or vllm): it sends the raw "
+                "chat-template prefix, which a chat-completions API does not accept"
+            )
+        if not self.model:
+            raise DistillError("missing --model")
+        if not self.out:
+            raise DistillError("missing --out (the instructions file to write)")
+        if self.num_instructions < 1:
+            raise DistillError(f"--num-instructions {self.num_instructions}: must be >= 1")
+        if self.num_prompt_tasks < 1 or not 0 <= self.num_prompt_generated <= self.num_prompt_tasks:
+            raise DistillError(
+                "need num_prompt_tasks >= 1 and 0 <= num_prompt_generated <= num_prompt_tasks"
+            )
+        if self.num_tasks_per_request <= self.num_prompt_tasks:
+            raise DistillError("num_tasks_per_request must exceed num_prompt_tasks")
+        if self.request_batch_size is not None and self.request_batch_size < 1:
+            raise DistillError("request_batch_size must be >= 1")
+        if not 0 < self.max_rouge <= 1 or not 0 < self.dedup_threshold <= 1:
+            raise DistillError("need 0 < max_rouge <= 1 and 0 < dedup_threshold <= 1")
+        if self.min_words < 0 or self.max_words < max(1, self.min_words):
+            raise DistillError("need 0 <= min_words <= max_words")
+        if self.dedup not in DEDUP:
+            raise DistillError(f"--dedup {self.dedup}: expected one of {', '.join(DEDUP)}")
+        if self.language not in (None, "en", "any"):
+            raise DistillError(f"--language {self.language}: expected en or any")
+        if self.stall_rounds < 1 or self.instruction_max_tokens < 1:
+            raise DistillError("stall_rounds and instruction_max_tokens must be >= 1")
+
+    def teacher_config(self) -> TeacherConfig:
+        names = [f.name for f in dataclasses.fields(TeacherConfig)]
+        return TeacherConfig(**{k: getattr(self, k) for k in names})
+
+    def round_size(self) -> int:
+        if self.request_batch_size:
+            return self.request_batch_size
+        return {"openai": self.concurrency, "hf": self.batch_size}.get(self.teacher, 64)
+
+
+# =========================================================================== seed tasks
+
+
+def seed_path(name: str) -> Path:
+    p = Path(name)
+    if p.is_file():
+        return p
+    for c in (REPO_PROMPTS / p.name, REPO_PROMPTS / f"{p.name}.jsonl"):
+        if c.is_file() and not p.is_absolute() and len(p.parts) == 1:
+            return c
+    raise DistillError(f"seed tasks not found: {name}")
+
+
+def load_seed_tasks(name: str) -> list[dict[str, Any]]:
+    """Self-instruct's JSONL ({"id", "name", "instruction", "instances": [{"input", "output"}],
+    "is_classification"}); each task's first instance is the example shown to the teacher."""
+    p = seed_path(name)
+    tasks = []
+    with open(p, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{p}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DistillError(f"{where}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise DistillError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            if not isinstance(row.get("instruction"), str) or not row["instruction"].strip():
+                raise DistillError(f"{where}: missing field 'instruction' (a non-empty string)")
+            inst = row.get("instances")
+            if not isinstance(inst, list) or not inst or not isinstance(inst[0], dict):
+                raise DistillError(f"{where}: missing field 'instances' (a list of objects)")
+            for key in ("input", "output"):
+                if not isinstance(inst[0].get(key), str):
+                    raise DistillError(f"{where}: instances[0] is missing field '{key}'")
+            tasks.append(
+                {
+                    "id": str(row.get("id") or f"seed_task_{len(tasks)}"),
+                    "instruction": row["instruction"].strip(),
+                    "input": inst[0]["input"].strip(),
+                    "output": inst[0]["output"].strip(),
+                }
+            )
+    if not tasks:
+        raise DistillError(f"{p}: no seed tasks (empty file)")
+    return tasks
+
+
+# =========================================================================== parsing
+
+_ITEM = re.compile(r"(?m)^[ \t]*(?:#+[ \t]*)?(\d+)[ \t]*[.)][ \t]*Instruction[ \t]*:[ \t]*")
+_FIELD = re.compile(r"(?m)^[ \t]*(?:\d+[ \t]*[.)][ \t]*)?(Input|Output)[ \t]*:[ \t]*")
+_NO_INPUT = {"<noinput>", "<no input>", "noinput", "none", "n/a", ""}
+
+
+def format_task(i: int, task: dict[str, Any]) -> str:
+    instruction = re.sub(r"\s+", " ", task["instruction"]).strip().rstrip(":")
+    inp = task["input"] or "<noinput>"
+    return f"###\n{i}. Instruction: {instruction}\n{i}. Input:\n{inp}\n{i}. Output:\n{task['output']}\n"
+
+
+def parse_tasks(text: str, first: int, finish_reason: str = "stop") -> tuple[list[dict], Counter]:
+    """The numbered tasks in a teacher's reply, and counts of what was dropped.
+
+    The prompt ends with "{first}. Instruction:", so a reply may continue that line or restate
+    it. An item needs an instruction and an Output (Input may be missing: no input); anything
+    else is `malformed`. When the reply was cut by max_tokens its last item is `truncated`.
+    """
+    counts: Counter = Counter()
+    m = _ITEM.search(text)
+    head = text[: m.start()] if m else text
+    # Text before the first numbered item is the rest of the prompt's open item if it holds
+    # an Output; otherwise a chat preamble ("Sure! Here are ...") to skip.
+    if _FIELD.search(head) or not m:
+        text = f"{first}. Instruction: " + text.lstrip()
+    starts = list(_ITEM.finditer(text))
+    items = []
+    for k, m in enumerate(starts):
+        end = starts[k + 1].start() if k + 1 < len(starts) else len(text)
+        items.append(text[m.end() : end])
+    tasks = []
+    for k, body in enumerate(items):
+        if k == len(items) - 1 and finish_reason == "length":
+            counts["truncated"] += 1
+            continue
+        body = re.sub(r"(?m)^[ \t]*#{3,}[ \t]*$", "", body).strip()
+        parts = _FIELD.split(body)  # [instruction, name, value, name, value, ...]
+        fields = dict(zip(parts[1::2], parts[2::2]))
+        names = parts[1::2]
+        instruction = re.sub(r"\s+", " ", parts[0]).strip()
+        if (
+            not instruction
+            or "Output" not in fields
+            or len(names) != len(set(names))
+            or names[-1] != "Output"
+        ):
+            counts["malformed"] += 1
+            continue
+        inp = fields.get("Input", "").strip()
+        tasks.append(
+            {
+                "instruction": instruction,
+                "input": "" if inp.lower() in _NO_INPUT else inp,
+                "output": fields["Output"].strip(),
+            }
+        )
+    return tasks, counts
+
+
+# =========================================================================== filters
+
+
+def _keyword_res(words: list[str]) -> re.Pattern[str] | None:
+    if not words:
+        return None
+    return re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+
+
+def is_english(text: str) -> bool:
+    """Alpaca's rule (the first character is ASCII) plus: most letters are ASCII."""
+    letters = [c for c in text if c.isalpha()]
+    if not text or not text[0].isascii():
+        return False
+    return not letters or sum(c.isascii() for c in letters) / len(letters) >= 0.9
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """rouge-score's own tokenizer (lower case, [a-z0-9] runs, no stemmer: as Alpaca)."""
+    from rouge_score import tokenize
+
+    return tokenize.tokenize(text, None)
+
+
+class RougeIndex:
+    """ROUGE-L F1 of a new instruction against every indexed one, without the all-pairs loop.
+
+    F1 = 2·LCS/(m+n), and an LCS is a common sub-multiset, so 2·overlap/(m+n) (overlap = shared
+    tokens counted with multiplicity) bounds it from above. The overlap with every indexed text
+    comes from an inverted index in a few numpy operations; rouge-score's own `_score_lcs`
+    then runs only where the bound can beat the best score seen, best bound first, stopping at
+    the first score >= threshold. Decisions equal the all-pairs loop's (tests/test_instruct.py);
+    `best` (the highest score among kept instructions) is exact as well, since every pair that
+    could beat it is scored.
+    """
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+        self.vocab: dict[str, int] = {}
+        self.postings: list[tuple[array, array]] = []  # token -> (doc ids, counts)
+        self.lengths = array("i")
+        self.tokens: list[list[str]] = []
+        self.best = 0.0  # highest score any accepted text had against earlier ones
+        self.scored = 0  # exact LCS computations (the cost the bound saves)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def score(self, toks: list[str]) -> float:
+        """Max ROUGE-L F1 against the index where it exceeds `best` (else a value <= best);
+        returns early with the first score >= threshold."""
+        import numpy as np
+        from rouge_score.rouge_scorer import _score_lcs
+
+        n = len(self.tokens)
+        if n == 0 or not toks:  # rouge-score scores an empty text 0 against anything
+            return 0.0
+        overlap = np.zeros(n, dtype=np.float64)
+        for tok, c in Counter(toks).items():
+            tid = self.vocab.get(tok)
+            if tid is None:
+                continue
+            docs, counts = self.postings[tid]
+            d = np.frombuffer(docs, dtype=np.int32)
+            overlap[d] += np.minimum(np.frombuffer(counts, dtype=np.int32), c)
+        bound = 2.0 * overlap / (len(toks) + np.frombuffer(self.lengths, dtype=np.int32))
+        floor = min(self.best, self.threshold)
+        cand = np.flatnonzero(bound > floor - 1e-9)
+        best = 0.0
+        for i in cand[np.argsort(-bound[cand], kind="stable")].tolist():
+            if bound[i] <= best:
+                break
+            self.scored += 1
+            best = max(best, _score_lcs(self.tokens[i], toks).fmeasure)
+            if best >= self.threshold:
+                break
+        return best
+
+    def add(self, toks: list[str], score: float = 0.0) -> None:
+        doc = len(self.tokens)
+        self.tokens.append(toks)
+        self.lengths.append(len(toks))
+        self.best = max(self.best, score)
+        for tok, c in Counter(toks).items():
+            tid = self.vocab.setdefault(tok, len(self.postings))
+            if tid == len(self.postings):
+                self.postings.append((array("i"), array("i")))
+            self.postings[tid][0].append(doc)
+            self.postings[tid][1].append(c)
+
+
+class NearIndex:
+    """Incremental near-duplicate check with the filter's MinHash signatures and banding."""
+
+    def __init__(self, threshold: float, num_perm: int = 64, shingle: int = 3):
+        self.threshold, self.num_perm, self.shingle = threshold, num_perm, shingle
+        self.b, self.r = _bands(num_perm, threshold)
+        self.buckets: list[dict[bytes, int]] = [{} for _ in range(self.b)]
+        self.sigs: list[Any] = []
+
+    def check(self, text: str) -> tuple[bool, Any]:
+        import numpy as np
+
+        sig = signature(text, self.shingle, self.num_perm)
+        for k in range(self.b):
+            j = self.buckets[k].get(sig[k * self.r : (k + 1) * self.r].tobytes())
+            if j is not None and float(np.mean(self.sigs[j] == sig)) >= self.threshold:
+                return True, sig
+        return False, sig
+
+    def add(self, sig: Any) -> None:
+        i = len(self.sigs)
+        self.sigs.append(sig)
+        for k in range(self.b):
+            self.buckets[k].setdefault(sig[k * self.r : (k + 1) * self.r].tobytes(), i)
+
+
+class Filters:
+    """Every filter, in order, with counts; `accept` also indexes what it keeps."""
+
+    def __init__(self, cfg: InstructConfig):
+        self.cfg = cfg
+        self.keywords = _keyword_res(cfg.blacklist)
+        self.rouge = RougeIndex(cfg.max_rouge)
+        self.near = NearIndex(cfg.dedup_threshold) if cfg.dedup == "near" else None
+        self.exact: set[bytes] = set()
+        self.counts: Counter = Counter({k: 0 for k in FILTERS})
+        self.rouge_seconds = 0.0
+        rouge_tokens("")  # import rouge-score (and nltk) now, not inside the timed part
+
+    def reason(self, task: dict[str, str]) -> tuple[str | None, float]:
+        """Why `task` is dropped (None: kept), and its ROUGE-L against the index."""
+        cfg, inst = self.cfg, task["instruction"]
+        words = len(inst.split())
+        if words < cfg.min_words:
+            return "too_short", 0.0
+        if words > cfg.max_words:
+            return "too_long", 0.0
+        if self.keywords and self.keywords.search(inst):
+            return "keyword", 0.0
+        if inst[0] in string.punctuation:
+            return "punctuation", 0.0
+        if cfg.language == "en" and not is_english(inst):
+            return "non_english", 0.0
+        text = normalize(inst + "\n" + task["input"])
+        if cfg.dedup != "none" and exact_key(text, normalized=True) in self.exact:
+            return "exact_duplicate", 0.0
+        if self.near is not None:
+            dup, task["_sig"] = self.near.check(text)
+            if dup:
+                return "near_duplicate", 0.0
+        t0 = time.perf_counter()
+        task["_toks"] = rouge_tokens(inst)
+        score = self.rouge.score(task["_toks"])
+        self.rouge_seconds += time.perf_counter() - t0
+        if score >= cfg.max_rouge:
+            return "rouge", score
+        return None, score
+
+    def accept(self, task: dict[str, Any], score: float = 0.0) -> None:
+        text = normalize(task["instruction"] + "\n" + task["input"])
+        self.exact.add(exact_key(text, normalized=True))
+        if self.near is not None:
+            sig = task.pop("_sig", None)
+            self.near.add(sig if sig is not None else self.near.check(text)[1])
+        toks = task.pop("_toks", None)
+        self.rouge.add(toks if toks is not None else rouge_tokens(task["instruction"]), score)
+
+    def apply(self, task: dict[str, Any]) -> bool:
+        why, score = self.reason(task)
+        if why:
+            self.counts[why] += 1
+            task.pop("_sig", None), task.pop("_toks", None)
+            return False
+        self.accept(task, score)
+        return True
+
+
+# =========================================================================== the stage
+
+
+class _RequestSink:
+    """Each finished teacher reply goes to the requests file at once, keyed by its id."""
+
+    def __init__(self, writer: RecordWriter, teacher: TeacherConfig, replies: dict[str, dict]):
+        self.writer, self.teacher, self.replies = writer, teacher, replies
+        self.prices = teacher.prices()
+        self.failures: list[str] = []
+        self.cost = 0.0
+
+    def done(self, job: Job, sample: int, c: Completion) -> None:
+        usage = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
+        cost = cost_of(usage, self.prices)
+        self.cost += cost
+        rid, kind = job.payload
+        rec = {
+            "id": rid,
+            "kind": kind,
+            "prompt_id": job.prompt_id,
+            "messages": job.messages,
+            "text": c.text,
+            "finish_reason": c.finish_reason,
+            "usage": usage,
+            "cost_usd": round(cost, 8),
+            "teacher": {
+                "backend": self.teacher.teacher,
+                "model": self.teacher.model,
+                "params": self.teacher.params,
+            },
+        }
+        self.writer.write(rec)
+        self.replies[rid] = rec
+
+    def failed(self, job: Job, sample: int, why: str) -> None:
+        self.failures.append(f"{job.payload[0]}: {why}")
+
+
+class _Teacher:
+    """Loads the teacher on first need (a full replay loads nothing) and sends jobs."""
+
+    def __init__(self, cfg: InstructConfig, writer: RecordWriter, done: dict[str, dict]):
+        self.cfg, self.writer, self.done = cfg, writer, done
+        self.impl: Any = None
+        self.cost = 0.0
+        self.sent = 0
+
+    def send(self, jobs: list[Job], tcfg: TeacherConfig) -> None:
+        jobs = [j for j in jobs if j.payload[0] not in self.done]
+        if not jobs:
+            return
+        if self.impl is None:
+            self.impl = TEACHERS[tcfg.teacher](tcfg)
+        self.impl.cfg = tcfg  # same loaded model; per-pass sampling keys (magpie's two passes)
+        sink = _RequestSink(self.writer, tcfg, self.done)
+        self.sent += len(jobs)
+        self.impl.run(jobs, sink)
+        self.cost += sink.cost
+        if sink.failures:
+            for line in sink.failures[:5]:
+                print(f"  failed {line}")
+            raise DistillError(
+                f"{len(sink.failures)} teacher requests failed (see above); rerun the same "
+                "command to retry only those"
+            )
+
+
+def _request_id(tcfg: TeacherConfig, messages: list[dict[str, str]], index: int) -> str:
+    return sample_id(stable_hash(messages), tcfg.model, tcfg.params, index, messages)
+
+
+def _self_instruct_round(
+    cfg: InstructConfig,
+    tcfg: TeacherConfig,
+    rnd: int,
+    size: int,
+    seeds: list[dict],
+    kept: list[dict],
+    template: Any,
+) -> list[tuple[Job, list[str]]]:
+    jobs = []
+    for j in range(size):
+        rng = random.Random(f"{cfg.seed or 0}:{rnd}:{j}")
+        n_gen = min(cfg.num_prompt_generated, len(kept))
+        shown = rng.sample(seeds, min(len(seeds), cfg.num_prompt_tasks - n_gen))
+        shown += rng.sample(kept, n_gen)
+        rng.shuffle(shown)
+        examples = "".join(format_task(i + 1, t) for i, t in enumerate(shown))
+        content = template.render(
+            {"num_tasks": cfg.num_tasks_per_request, "examples": examples, "next": len(shown) + 1}
+        )
+        messages = [{"role": "user", "content": content}]
+        rid = _request_id(tcfg, messages, rnd * 1_000_000 + j)
+        jobs.append((Job(rid, messages, [0], payload=(rid, "tasks")), [t["id"] for t in shown]))
+    return jobs
+
+
+def magpie_prefix(model: str, system_prompt: str | None) -> str:
+    """The chat template's text up to where the user's words start (Magpie's query template)."""
+    tok = _tokenizer(model)
+    mark = "\x00MAGPIE\x00"
+    msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    text = tok.apply_chat_template(
+        [*msgs, {"role": "user", "content": mark}], tokenize=False, add_generation_prompt=False
+    )
+    if mark not in text:
+        raise DistillError(f"{model}: its chat template does not show the user message")
+    prefix = text[: text.index(mark)]
+    # The raw-prompt path tokenizes with special tokens, so a BOS the tokenizer adds itself
+    # must not also be in the text.
+    bos = tok.bos_token
+    if bos and prefix.startswith(bos) and tok("x")["input_ids"][:1] == [tok.bos_token_id]:
+        prefix = prefix[len(bos) :]
+    return prefix
+
+
+def _tokenizer(model: str) -> Any:
+    from distill.models import load_tokenizer
+
+    return load_tokenizer(model)
+
+
+def _record(task: dict, source: str, teacher: dict | None, lineage: dict) -> dict[str, Any]:
+    return {
+        "id": task.get("id") or stable_hash([normalize(task["instruction"]), task["input"]]),
+        "instruction": task["instruction"],
+        "input": task["input"],
+        "output": task["output"],
+        "source": source,
+        "teacher": teacher,
+        "lineage": lineage,
+    }
+
+
+def run(cfg: InstructConfig, progress: bool = True) -> Path:
+    """Write cfg.num_instructions kept instructions into cfg.out (resuming); return its path."""
+    out = Path(cfg.out)
+    requests_path = out.with_name(out.stem + ".requests.jsonl")
+    report_path = out.with_name(out.stem + ".report.json")
+    seeds = load_seed_tasks(cfg.seed_tasks) if cfg.method == "self-instruct" else []
+    seeds_ref = None
+    if seeds:
+        sp = seed_path(cfg.seed_tasks)
+        seeds_ref = {"path": str(sp), "sha256": stable_hash(sp.read_text(encoding="utf-8"))}
+    template = load_template(cfg.template) if cfg.method == "self-instruct" else None
+    if template is not None:
+        missing = {"num_tasks", "examples", "next"} - set(template.placeholders)
+        if missing:
+            raise DistillError(f"template {cfg.template}: needs {{{', '.join(sorted(missing))}}}")
+    save_config(cfg, out.with_name(out.stem + ".instruct.yaml"))
+    tcfg = cfg.teacher_config()
+    teacher_ref = {"backend": tcfg.teacher, "model": tcfg.model, "params": tcfg.params}
+    done = {r["id"]: r for r in read_records(requests_path)} if requests_path.exists() else {}
+    written = {r["id"] for r in read_records(out)} if out.exists() else set()
+    started = time.monotonic()
+
+    filters = Filters(cfg)
+    for s in seeds:  # seeds are what new instructions must differ from, as in Alpaca
+        filters.accept(dict(s))
+    parse_counts: Counter = Counter({"requests": 0, "items": 0, "malformed": 0, "truncated": 0})
+    kept: list[dict] = []
+    new_records: list[dict] = []
+    if cfg.include_seeds:
+        new_records += [_record(s, "seed", None, {"seed_tasks": seeds_ref}) for s in seeds]
+    with RecordWriter(requests_path) as req_writer, RecordWriter(out) as writer:
+        teacher = _Teacher(cfg, req_writer, done)
+
+        def flush() -> None:
+            for rec in new_records:
+                if rec["id"] not in written:
+                    writer.write(rec)
+                    written.add(rec["id"])
+            new_records.clear()
+
+        rnd, stalled = 0, 0
+        prefix = magpie_prefix(cfg.model, cfg.system_prompt) if cfg.method == "magpie" else ""
+        while len(kept) < cfg.num_instructions and stalled < cfg.stall_rounds:
+            before = len(kept)
+            size = min(cfg.round_size(), cfg.num_instructions - len(kept))
+            if cfg.method == "self-instruct":
+                _round_self_instruct(
+                    cfg, tcfg, rnd, size, seeds, kept, template, teacher, done, filters,
+                    parse_counts, new_records, teacher_ref, seeds_ref,
+                )  # fmt: skip
+            else:
+                _round_magpie(
+                    cfg, tcfg, rnd, size, prefix, kept, teacher, done, filters, parse_counts,
+                    new_records, teacher_ref,
+                )  # fmt: skip
+            flush()
+            stalled = stalled + 1 if len(kept) == before else 0
+            rnd += 1
+            print(
+                f"instruct: round {rnd}: kept {len(kept)}/{cfg.num_instructions} "
+                f"({parse_counts['items']} candidates so far)",
+                flush=True,
+            )
+    paid = list(done.values())
+    report = {
+        "method": cfg.method,
+        "num_instructions": cfg.num_instructions,
+        "kept": len(kept),
+        "reached": len(kept) >= cfg.num_instructions,
+        "rounds": rnd,
+        **dict(parse_counts),
+        "filtered": {k: filters.counts[k] for k in FILTERS},
+        "rouge_max": round(filters.rouge.best, 4),
+        "rouge_lcs_computed": filters.rouge.scored,
+        "rouge_seconds": round(filters.rouge_seconds, 3),
+        "prompt_tokens": sum(r["usage"]["prompt_tokens"] for r in paid),
+        "completion_tokens": sum(r["usage"]["completion_tokens"] for r in paid),
+        "cost_usd": round(sum(r.get("cost_usd", 0.0) for r in paid), 6),
+        "this_run": {
+            "requests_sent": teacher.sent,
+            "cost_usd": round(teacher.cost, 6),
+            "seconds": round(time.monotonic() - started, 2),
+        },
+        "seed_tasks": seeds_ref,
+    }
+    write_atomic(report_path, json.dumps(report, indent=2) + "\n")
+    dropped = ", ".join(f"{k} {v}" for k, v in report["filtered"].items() if v)
+    print(
+        f"instruct: kept {len(kept)} of {parse_counts['items']} candidates from "
+        f"{parse_counts['requests']} requests ({parse_counts['malformed']} malformed, "
+        f"{parse_counts['truncated']} truncated; dropped: {dropped or 'none'}); "
+        f"rouge_max={filters.rouge.best:.3f}; ${report['cost_usd']:.4f} in file, "
+        f"${teacher.cost:.4f} this run -> {out}"
+    )
+    if not report["reached"]:
+        print(
+            f"instruct: stopped after {cfg.stall_rounds} rounds in a row kept nothing; "
+            f"{len(kept)} of {cfg.num_instructions} instructions (see {report_path})"
+        )
+    return out
+
+
+def _keep_candidates(
+    cfg: InstructConfig,
+    filters: Filters,
+    candidates: list[tuple[dict, str, dict]],
+    kept: list[dict],
+    new_records: list[dict],
+    teacher_ref: dict,
+) -> list[dict]:
+    """Filter candidates in order until N are kept; return the kept ones' records."""
+    out = []
+    for task, source, lineage in candidates:
+        if len(kept) >= cfg.num_instructions:
+            break
+        if not filters.apply(task):
+            continue
+        rec = _record(task, source, teacher_ref, lineage)
+        task["id"] = rec["id"]
+        kept.append(task)
+        out.append(rec)
+    new_records += out
+    return out
+
+
+def _round_self_instruct(
+    cfg, tcfg, rnd, size, seeds, kept, template, teacher, done, filters, counts, new_records,
+    teacher_ref, seeds_ref,
+) -> None:  # fmt: skip
+    jobs = _self_instruct_round(cfg, tcfg, rnd, size, seeds, kept, template)
+    teacher.send([job for job, _ in jobs], tcfg)
+    candidates = []
+    for job, shown in jobs:
+        rec = done[job.payload[0]]
+        counts["requests"] += 1
+        tasks, bad = parse_tasks(rec["text"], len(shown) + 1, rec["finish_reason"])
+        counts.update(bad)
+        counts["items"] += len(tasks)
+        for t in tasks:
+            lineage = {
+                "method": "self-instruct",
+                "request_id": rec["id"],
+                "round": rnd,
+                "in_context": shown,
+                "seed_tasks": seeds_ref,
+                "template": {"name": template.name, "sha256": template.sha256},
+            }
+            candidates.append((t, "generated", lineage))
+    _keep_candidates(cfg, filters, candidates, kept, new_records, teacher_ref)
+
+
+def _round_magpie(
+    cfg, tcfg, rnd, size, prefix, kept, teacher, done, filters, counts, new_records, teacher_ref,
+) -> None:  # fmt: skip
+    # Pass 1: the model writes user turns from the bare prefix (raw prompt, short cap).
+    ask = dataclasses.replace(tcfg, chat_template=False, max_tokens=cfg.instruction_max_tokens)
+    messages = [{"role": "user", "content": prefix}]
+    pid = stable_hash(messages)
+    jobs = []
+    for j in range(size):
+        rid = _request_id(ask, messages, rnd * 1_000_000 + j)
+        jobs.append(Job(pid, messages, [0], payload=(rid, "magpie-instruction")))
+    teacher.send(jobs, ask)
+    # Filter before answering, so nothing is paid to answer a dropped instruction.
+    accepted = []
+    for job in jobs:
+        rec = done[job.payload[0]]
+        counts["requests"] += 1
+        text = rec["text"].strip()
+        if rec["finish_reason"] == "length":
+            counts["truncated"] += 1
+            continue
+        if not text:
+            counts["malformed"] += 1
+            continue
+        counts["items"] += 1
+        task = {"instruction": text, "input": "", "output": ""}
+        if len(kept) + len(accepted) >= cfg.num_instructions:
+            break
+        if filters.apply(task):
+            accepted.append((task, rec["id"]))
+    # Pass 2: the same model answers each kept instruction in its chat template.
+    answers = []
+    for task, qid in accepted:
+        msgs = [{"role": "user", "content": task["instruction"]}]
+        rid = _request_id(tcfg, msgs, 0)
+        answers.append((Job(stable_hash(msgs), msgs, [0], payload=(rid, "magpie-answer")), qid))
+    teacher.send([j for j, _ in answers], tcfg)
+    for (task, qid), (job, _) in zip(accepted, answers):
+        rec = done[job.payload[0]]
+        task["output"] = rec["text"].strip()
+        lineage = {
+            "method": "magpie",
+            "request_id": qid,
+            "answer_request_id": rec["id"],
+            "round": rnd,
+            "system_prompt": cfg.system_prompt,
+        }
+        r = _record(task, "generated", teacher_ref, lineage)
+        task["id"] = r["id"]
+        kept.append(task)
+        new_records.append(r)
