@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/smoke
 
-.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-vllm bench bench-generate bench-filter bench-filter-1m bench-train lint format clean
+.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-vllm smoke-kd bench bench-generate bench-filter bench-filter-1m bench-train lint format clean
 
 install: $(BIN)/.installed
 
@@ -26,6 +26,13 @@ SEED ?= 0
 smoke: install
 	HF_HUB_OFFLINE=1 $(BIN)/distill run --recipe recipes/smoke.yaml --run-dir $(RUN) \
 		--set generate.seed=$(SEED) --set train.seed=$(SEED)
+
+# Token-level distillation on the embedded SmolLM2 (CPU): a teacher that knows the task, then
+# sft vs kd vs onpolicy students on the held-out problems of `make smoke` (recipes/kd-smoke.yaml).
+# Another seed: make smoke-kd SEED=1 RUN=runs/smoke-kd-s1
+smoke-kd: RUN = runs/smoke-kd
+smoke-kd: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m distill.kd_smoke recipes/kd-smoke.yaml --run-dir $(RUN) --seed $(SEED)
 
 # Re-run one stage of a run, e.g. the eval of the smoke run: make eval RUN=runs/smoke
 RECIPE ?= recipes/smoke.yaml

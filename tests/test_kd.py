@@ -4,6 +4,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -203,6 +204,14 @@ def test_kd_from_stored_logprobs_trains_and_logs_the_kl(tmp_path, tiny_qwen, tea
     assert (out / "loss.png").stat().st_size > 0
     state = json.loads((out / "kd.json").read_text())
     assert state["method"] == "kd" and state["teacher"] == "stored top-K"
+    # The published card names the method and where the teacher's distribution came from.
+    from distill.publish import PublishConfig
+    from distill.publish import run as publish
+
+    dest = publish(PublishConfig(dir=str(out), local_dir=str(tmp_path / "pub")))
+    card = (Path(dest) / "README.md").read_text()
+    assert "Method: kd (token-level, off-policy)" in card
+    assert "top-K log-probs stored with the traces" in card and "- kd" in card
 
 
 def test_onpolicy_samples_and_the_teacher_scores_its_tokens(tmp_path, tiny_qwen, teacher):
