@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/smoke
 
-.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-vllm smoke-kd bench bench-generate bench-filter bench-filter-1m bench-train lint format clean
+.PHONY: install smoke eval alpaca r1-distill dry-run test test-slow test-vllm smoke-kd bench-kd bench bench-generate bench-filter bench-filter-1m bench-train lint format clean
 
 install: $(BIN)/.installed
 
@@ -91,6 +91,10 @@ bench-filter-1m: install
 
 bench-train: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_train.py --out bench-results/train.json
+
+# --method kd / onpolicy training throughput vs sft on the same data (issue 11).
+bench-kd: install
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_kd.py --out bench-results/kd.json
 
 lint: install
 	$(BIN)/ruff check distill tests benchmarks

@@ -364,6 +364,9 @@ def make_trainer_class() -> type:
     from trl.models.utils import unwrap_model_for_generation
 
     class DistillTrainer(SFTTrainer):
+        # compute_loss normalises by the tokens of the whole accumulated batch itself.
+        loss_is_scaled_for_ga = True
+
         def __init__(self, *a: Any, kd: dict[str, Any], teacher: Any, **kw: Any):
             super().__init__(*a, **kw)
             self.kd, self.teacher = kd, teacher
@@ -432,7 +435,8 @@ def make_trainer_class() -> type:
                 loss = kl
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes
-            scale = self.current_gradient_accumulation_steps if on_policy else 1
+            # Logged per token: undo the accumulation scaling of this micro-batch's share.
+            scale = self.current_gradient_accumulation_steps if self.model.training else 1
             self._sums["kl"] += float(kl) * scale
             self._sums["ce"] += float(ce) * scale
             self._sums["n"] += 1

@@ -337,19 +337,19 @@ def test_different_vocabularies_are_one_error_naming_both_tokenizers(
     assert not list((tmp_path / "o").glob("adapter_*"))
 
 
-def test_missing_side_file_and_missing_logprobs_are_one_line_errors(tmp_path, tiny_qwen, teacher):
+def test_missing_side_file_and_missing_logprobs_are_clear_errors(tmp_path, tiny_qwen, teacher):
     data = write_stored_logprobs(tmp_path, teacher, k=4)
     for shard in (tmp_path / "kept.logprobs").glob("*.parquet"):
         shard.unlink()
-    args = ("--model", tiny_qwen, "--method", "kd", "--max-steps", "1")
-    rc, errors = cli("--data", data, "--output-dir", tmp_path / "o", *args)
-    assert rc == 1 and len(errors) == 1, errors
-    assert "side file" in errors[0] and "missing" in errors[0]
-    assert not list((tmp_path / "o").glob("adapter_*"))
+    with pytest.raises(
+        DistillError, match=r"log-prob side file .*part-.*\.parquet of record t0 is missing"
+    ):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data)))
     (tmp_path / "p").mkdir()
     plain = kept_file(tmp_path / "p", n=4)
-    rc, errors = cli("--data", plain, "--output-dir", tmp_path / "o2", *args)
-    assert rc == 1 and len(errors) == 1 and "no teacher log-probs" in errors[0], errors
+    with pytest.raises(DistillError, match="record t0 has no teacher log-probs"):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(plain)))
+    assert not list((tmp_path / "out").glob("adapter_*"))
 
 
 def test_bad_method_keys_are_named(tmp_path, tiny_qwen):
@@ -361,3 +361,33 @@ def test_bad_method_keys_are_named(tmp_path, tiny_qwen):
         kd_cfg(tmp_path, tiny_qwen, kd_alpha=1.5)
     with pytest.raises(DistillError, match="--teacher-url needs --teacher-model"):
         kd_cfg(tmp_path, tiny_qwen, teacher_url="http://x/v1")
+
+
+def test_a_killed_kd_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, teacher):
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "distill", "train", "--data", kept_file(tmp_path, n=16),
+        "--model", tiny_qwen, "--output-dir", out, "--method", "kd", "--teacher-model", teacher,
+        "--max-steps", "60", "--save-steps", "2", "--batch-size", "2", "--max-length", "128",
+    ]  # fmt: skip
+    cmd = list(map(str, cmd))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not any(out.glob("checkpoint-*/trainer_state.json")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    checkpoints = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
+    assert checkpoints and checkpoints[-1] < 60, "the kill should land mid-run"
+    scored_at_kill = json.loads((out / "kd.json").read_text())["teacher_tokens_scored"]
+    assert scored_at_kill > 0
+    res = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"resuming from {out}/checkpoint-" in res.stdout
+    rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 60 and "kl" in rows[-1]
+    # The teacher's scored-token count carries over the kill instead of restarting at zero.
+    assert json.loads((out / "kd.json").read_text())["teacher_tokens_scored"] > scored_at_kill
