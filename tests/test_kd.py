@@ -391,3 +391,28 @@ def test_a_killed_kd_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, teache
     assert rows[-1]["step"] == 60 and "kl" in rows[-1]
     # The teacher's scored-token count carries over the kill instead of restarting at zero.
     assert json.loads((out / "kd.json").read_text())["teacher_tokens_scored"] > scored_at_kill
+
+
+def test_the_cli_flags_reach_the_config(tmp_path, tiny_qwen):
+    help_text = subprocess.run(
+        [sys.executable, "-m", "distill", "train", "--help"], capture_output=True, text=True
+    ).stdout
+    for flag in ("--method", "--teacher-model", "--teacher-url", "--teacher-top-k", "--kd-alpha",
+                 "--kd-temperature", "--beta", "--lmbda", "--max-new-tokens", "--onpolicy-temperature"):  # fmt: skip
+        assert flag in help_text
+    base = (
+        "--data",
+        kept_file(tmp_path, n=2),
+        "--model",
+        tiny_qwen,
+        "--output-dir",
+        tmp_path / "o",
+    )
+    for args, message in (
+        (("--method", "kd", "--kd-alpha", "1.5"), "kd_alpha must be within"),
+        (("--method", "onpolicy", "--lmbda", "-1", "--teacher-model", "x"), "lmbda must be within"),
+        (("--method", "kd", "--teacher-url", "http://127.0.0.1:9/v1"), "needs --teacher-model"),
+        (("--method", "kd", "--kd-temperature", "0"), "kd_temperature and onpolicy_temperature"),
+    ):
+        rc, errors = cli(*base, *args)
+        assert rc == 1 and len(errors) == 1 and message in errors[0], errors
