@@ -153,6 +153,7 @@ class ServedTeacher:
         self.client = OpenAI(base_url=url, api_key=key, max_retries=2, timeout=600)
         self.student_name = student_name
         self.scored = 0
+        self.decoded: dict[int, str | None] = {}
 
     def score(self, seqs: list[list[int]]) -> list[list[dict[int, float] | None]]:
         """Per sequence, per position: {token id: log-prob} (None at position 0)."""
@@ -185,6 +186,10 @@ class ServedTeacher:
                 None if pos is None else {int(t): float(v["logprob"]) for t, v in pos.items()}
                 for pos in plp
             ]
+            for pos in plp[1:]:  # the server's own text of each token, for the vocabulary check
+                self.decoded.update(
+                    {int(t): v.get("decoded_token") for t, v in (pos or {}).items()}
+                )
         return out
 
     def probe(self, ids: list[int]) -> None:
@@ -203,13 +208,19 @@ class ServedTeacher:
                         "log-probs; restart vLLM with --no-enable-prefix-caching (prefix caching "
                         "breaks prompt_logprobs)"
                     )
-        missing = [i for i in range(1, len(ids)) if ids[i] not in first[i]]
-        if missing:
-            raise DistillError(
-                f"teacher URL {self.url}: model '{self.name}' did not score the tokens sent (token "
-                f"{ids[missing[0]]} at position {missing[0]}): student tokenizer "
-                f"'{self.student_name}' and teacher '{self.name}' do not share a vocabulary"
-            )
+        # Same ids, same text: the teacher's detokenizer must read the student's ids as the
+        # student does (vLLM returns each token's text as `decoded_token`).
+        for i in range(1, len(ids)):
+            theirs, ours = self.decoded.get(ids[i]), self.tok.decode([ids[i]])
+            # Partial UTF-8 pieces read as '' or U+FFFD on either side: no evidence either way.
+            known = theirs and "\ufffd" not in theirs + ours
+            if ids[i] not in first[i] or (known and theirs != ours):
+                raise DistillError(
+                    f"student tokenizer '{self.student_name}' and teacher tokenizer of '{self.name}' "
+                    f"at {self.url} differ: token {ids[i]} is {ours!r} to the student and "
+                    f"{theirs!r} to the teacher; kd/onpolicy compare next-token distributions over "
+                    "one vocabulary (cross-tokenizer distillation is not built)"
+                )
 
     def topk(self, seqs: list[list[int]], width: int, starts: list[int]) -> tuple[Any, Any]:
         """-> (ids, log-probs) [B, width, K] aligned to token positions (row b's sequence starts

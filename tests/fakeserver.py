@@ -56,6 +56,7 @@ class FakeServer:
         # /v1/completions scoring token ids (vLLM's prompt_logprobs): scorer(ids, k) -> per
         # position None | {token id: log-prob}; None answers without prompt_logprobs.
         self.scorer: Any = None
+        self.decode: Any = None  # token id -> its text (vLLM's decoded_token)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
 
@@ -177,7 +178,11 @@ class FakeServer:
                     None
                     if pos is None
                     else {
-                        str(t): {"logprob": lp, "rank": r + 1, "decoded_token": ""}
+                        str(t): {
+                            "logprob": lp,
+                            "rank": r + 1,
+                            "decoded_token": self.decode(t) if self.decode else "",
+                        }
                         for r, (t, lp) in enumerate(pos.items())
                     }
                     for pos in self.scorer(ids, int(k))

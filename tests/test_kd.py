@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -264,6 +265,7 @@ def test_teacher_url_scores_with_prompt_logprobs(tmp_path, tiny_qwen, teacher, s
 
     server.model = "teacher"
     server.scorer = _scorer(teacher)
+    server.decode = lambda t: load_tokenizer(str(teacher)).decode([t])
     vocab = len(load_tokenizer(str(teacher)))
     served = build_trainer(
         kd_cfg(
@@ -297,7 +299,7 @@ def test_teacher_url_scores_with_prompt_logprobs(tmp_path, tiny_qwen, teacher, s
 
 
 def test_teacher_url_without_prompt_logprobs_or_reproducibility_is_refused(
-    tmp_path, tiny_qwen, teacher, server
+    tmp_path, tiny_qwen, tiny_llama, teacher, server
 ):
     server.model = "teacher"
     cfg = dict(teacher_url=server.url, teacher_model="teacher")
@@ -305,6 +307,15 @@ def test_teacher_url_without_prompt_logprobs_or_reproducibility_is_refused(
         build_trainer(kd_cfg(tmp_path, tiny_qwen, **cfg))
     server.scorer = _scorer(teacher, noisy=True)
     with pytest.raises(DistillError, match="--no-enable-prefix-caching"):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, **cfg))
+    # A server whose tokenizer reads our ids as other text: one error naming both sides.
+    from distill.models import load_tokenizer
+
+    other = load_tokenizer(str(tiny_llama))
+    server.scorer, server.decode = _scorer(teacher), lambda t: other.decode([t])
+    with pytest.raises(
+        DistillError, match=f"student tokenizer '{tiny_qwen}' and teacher tokenizer of 'teacher'"
+    ):
         build_trainer(kd_cfg(tmp_path, tiny_qwen, **cfg))
     assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
 
@@ -395,7 +406,10 @@ def test_a_killed_kd_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, teache
 
 def test_the_cli_flags_reach_the_config(tmp_path, tiny_qwen):
     help_text = subprocess.run(
-        [sys.executable, "-m", "distill", "train", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "distill", "train", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},  # rich elides long option names when narrow
     ).stdout
     for flag in ("--method", "--teacher-model", "--teacher-url", "--teacher-top-k", "--kd-alpha",
                  "--kd-temperature", "--beta", "--lmbda", "--max-new-tokens", "--onpolicy-temperature"):  # fmt: skip
