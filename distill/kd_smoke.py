@@ -3,13 +3,14 @@
     python -m distill.kd_smoke recipes/kd-smoke.yaml [--run-dir runs/smoke-kd] [--seed 0]
 
 1. A teacher that knows the task, built honestly from the embedded model: SmolLM2 + a LoRA
-   trained on the *gold* answers of the training problems (the recipe's `generate.data`),
-   merged into full weights at RUN_DIR/teacher. It never sees the held-out problems.
+   trained (the recipe's train keys, twice the epochs) on the *gold* answers of the training
+   problems (the recipe's `generate.data`), merged into full weights at RUN_DIR/teacher. It never sees the held-out problems.
 2. The recipe's generate + filter: the teacher writes traces on the training prompts, verified.
 3. Three students from the base SmolLM2, same kept traces, same LoRA and steps:
    sft (the teacher's text), kd (its token distribution on those traces), onpolicy (the student
    samples its own answers, the teacher scores them; no teacher-generated text at all).
-4. The recipe's eval (the held-out problems of `make smoke`) for the base and each student.
+4. The recipe's eval (the held-out problems of `make smoke`) for the base and each student,
+   each right after its training.
 
 Last line: `smoke-kd: base pass@1=A sft pass@1=B kd pass@1=C onpolicy pass@1=D teacher_tokens
 sft=… kd=… onpolicy=… minutes=M`. teacher_tokens counts the completion tokens the teacher
@@ -84,38 +85,35 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0) -> dict[str, Any
             "data": str(_gold_records(gen, root / "gold.jsonl")),
         }
         t_cfg.update(output_dir=str(teacher), merge=True, teacher_model=None)
+        # Twice the students' epochs: the teacher must know the task better than they will.
+        t_cfg["num_train_epochs"] = 2 * float(base_train.get("num_train_epochs", 1))
         train.run(from_dict(train.TrainConfig, t_cfg, recipe))
     print("== generate + filter (the teacher's traces)", flush=True)
     generate.run(dataclasses.replace(gen, model=str(teacher / "merged")), progress=False)
     filter_stage.run(flt)
 
-    students = {}
+    # Each student is evaluated right after it is trained, so a run cut short still has numbers.
+    ev = {**sec["eval"]}
+    results: dict[str, Any] = {}
     for method in ("sft", "kd", "onpolicy"):
         print(f"== train {method}", flush=True)
         cfg = {**base_train, "method": method, "output_dir": str(root / method)}
-        if method == "sft":
-            cfg["teacher_model"] = None
-        else:
-            cfg["teacher_model"] = str(teacher / "merged")
-        students[method] = train.run(from_dict(train.TrainConfig, cfg, recipe))
-
-    ev = {**sec["eval"]}
-    results: dict[str, Any] = {}
-    for name in students:
-        print(f"== eval {name}", flush=True)
-        baseline = ev.get("baseline") if name == "sft" else None  # the base is evaluated once
-        cfg = {
-            **ev,
-            "model": str(students[name]),
-            "baseline": baseline,
-            "out": str(root / f"eval-{name}.json"),
-        }
+        cfg["teacher_model"] = None if method == "sft" else str(teacher / "merged")
+        student = train.run(from_dict(train.TrainConfig, cfg, recipe))
+        print(f"== eval {method}", flush=True)
+        baseline = ev.get("baseline") if method == "sft" else None  # the base is evaluated once
+        e_cfg = {**ev, "model": str(student), "baseline": baseline}
+        e_cfg["out"] = str(root / f"eval-{method}.json")
         out = json.loads(
-            Path(eval_stage.run(from_dict(eval_stage.EvalConfig, cfg, recipe))).read_text()
+            Path(eval_stage.run(from_dict(eval_stage.EvalConfig, e_cfg, recipe))).read_text()
         )
-        results[name] = out["student"]["pass@1"]
+        results[method] = out["student"]["pass@1"]
         if baseline:
             results["base"] = out["baseline"]["pass@1"]
+        print(
+            f"smoke-kd: {method} pass@1={results[method]:.3f} (base {results['base']:.3f})",
+            flush=True,
+        )
 
     traces = [json.loads(x) for x in Path(gen.out).read_text().splitlines() if x.strip()]
     generated = sum((r.get("usage") or {}).get("completion_tokens", 0) for r in traces)
