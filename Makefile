@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/smoke
 
-.PHONY: install smoke smoke-alpaca eval alpaca r1-distill dry-run test test-slow test-multiproc test-vllm bench bench-generate bench-filter bench-filter-1m bench-sandbox bench-train bench-instruct lint format clean
+.PHONY: install smoke smoke-alpaca smoke-kd eval alpaca r1-distill dry-run test test-slow test-multiproc test-vllm bench bench-generate bench-filter bench-filter-1m bench-sandbox bench-train bench-instruct bench-kd lint format clean
 
 install: $(BIN)/.installed
 
@@ -37,6 +37,13 @@ smoke: install
 # Both halves of Alpaca on the embedded SmolLM2 (CPU, ~10-15 min): instruct -> answer -> LoRA.
 smoke-alpaca: install
 	HF_HUB_OFFLINE=1 $(BIN)/distill run --recipe recipes/alpaca-smoke.yaml
+
+# Token-level distillation on the embedded SmolLM2 (CPU): a teacher that knows the task, then
+# sft vs kd vs onpolicy students on the held-out problems of `make smoke` (recipes/kd-smoke.yaml).
+# Another seed: make smoke-kd SEED=1 RUN=runs/smoke-kd-s1
+smoke-kd: RUN = runs/smoke-kd
+smoke-kd: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m distill.kd_smoke recipes/kd-smoke.yaml --run-dir $(RUN) --seed $(SEED)
 
 # Re-run one stage of a run, e.g. the eval of the smoke run: make eval RUN=runs/smoke
 RECIPE ?= recipes/smoke.yaml
@@ -115,6 +122,10 @@ bench-train: install
 bench-logprobs: install
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_logprobs.py --limit 24 \
 		--max-tokens 96 --out bench-results/logprobs.json
+
+# --method kd / onpolicy training throughput vs sft on the same data (issue 11).
+bench-kd: install
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_kd.py --out bench-results/kd.json
 
 lint: install
 	$(BIN)/ruff check distill tests benchmarks

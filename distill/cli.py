@@ -480,8 +480,46 @@ def train(
         None, "--merge", help="Also write merged full weights to OUTPUT_DIR/merged."
     ),
     report_to: str | None = typer.Option(None, help="none | tensorboard | wandb."),
+    method: str | None = typer.Option(
+        None,
+        help="sft (teacher text, default) | kd (teacher log-probs on the traces) | onpolicy "
+        "(the student samples, the teacher scores).",
+    ),
+    teacher_model: str | None = typer.Option(
+        None,
+        help="kd/onpolicy teacher: a local model path/name (frozen, full vocabulary); with "
+        "--teacher-url, the served model's name. kd without either uses the stored top-K.",
+    ),
+    teacher_url: str | None = typer.Option(
+        None,
+        help="OpenAI-compatible vLLM server that scores tokens with prompt_logprobs (run it "
+        "with --no-enable-prefix-caching).",
+    ),
+    teacher_top_k: int | None = typer.Option(
+        None, help="Log-probs per position asked of a served teacher (default 20)."
+    ),
+    kd_alpha: float | None = typer.Option(
+        None, help="kd: weight of the KL term; 1 - kd_alpha weighs cross-entropy (default 0.5)."
+    ),
+    kd_temperature: float | None = typer.Option(
+        None, help="Distillation temperature T; the KL is scaled by T^2 (default 1)."
+    ),
+    beta: float | None = typer.Option(
+        None, help="onpolicy: generalized JSD, 0 forward KL .. 1 reverse KL (default 1)."
+    ),
+    lmbda: float | None = typer.Option(
+        None,
+        help="onpolicy: share of batches sampled by the student; the rest are the traces (default 1).",
+    ),
+    max_new_tokens: int | None = typer.Option(
+        None, help="onpolicy: tokens the student samples per prompt (default 128)."
+    ),
+    onpolicy_temperature: float | None = typer.Option(
+        None, help="onpolicy: the student's sampling temperature (default 1)."
+    ),
 ) -> None:
-    """Fine-tune a student (LoRA/QLoRA/full SFT with TRL) on kept traces; loss on completions only."""
+    """Fine-tune a student (LoRA/QLoRA/full SFT with TRL) on kept traces; loss on completions only.
+    --method kd / onpolicy distil the teacher's token distribution instead (distill/kd.py)."""
     overrides = {k: v for k, v in locals().items() if k != "recipe"}
     overrides["lora_target_modules"] = _csv(lora_target_modules)
 

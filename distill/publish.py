@@ -41,7 +41,7 @@ MODEL_FILES = (
     "merges.txt",
     "added_tokens.json",
 )
-RUN_FILES = ("train.yaml", "train_data.json", "loss.png")
+RUN_FILES = ("train.yaml", "train_data.json", "loss.png", "kd.json")
 
 
 @dataclass
@@ -161,7 +161,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         tags=[
             "distill",
             "knowledge-distillation",
-            "sft",
+            str(train.get("method") or "sft"),
             "lora" if is_adapter else "full-finetune",
             f"format-{train.get('format', 'r1')}",
         ],
@@ -235,6 +235,9 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     )
     lines += ["", "## Training", "", "| hyperparameter | value |", "|---|---|"]
     lines += [f"| {k} | {train[k]} |" for k in keys if k in train]
+    from distill.kd import card_lines
+
+    lines += card_lines(train, _load(train_dir / "kd.json"))
     td = _load(train_dir / "train_data.json")
     if td:
         lines.append(

@@ -71,6 +71,17 @@ class TrainConfig:
     merge: bool = False  # also write merged full weights to output_dir/merged
     report_to: str = "none"  # none | tensorboard | wandb
     dataloader_num_workers: int = 0
+    # --- token-level distillation (distill/kd.py; README "Token-level distillation")
+    method: str = "sft"  # sft (text) | kd (teacher log-probs on the traces) | onpolicy (GKD)
+    teacher_model: str | None = None  # local teacher path/name; with teacher_url: its served name
+    teacher_url: str | None = None  # OpenAI-compatible vLLM server scoring with prompt_logprobs
+    teacher_top_k: int = 20  # log-probs per position asked of a served teacher
+    kd_alpha: float = 0.5  # kd: weight of the KL term; 1 - kd_alpha weighs cross-entropy
+    kd_temperature: float = 1.0  # softmax temperature of both distributions (KL scaled by T^2)
+    beta: float = 1.0  # onpolicy: generalized JSD, 0 = forward KL, 1 = reverse KL
+    lmbda: float = 1.0  # onpolicy: share of batches the student samples itself (GKD)
+    max_new_tokens: int = 128  # onpolicy: tokens the student samples per prompt
+    onpolicy_temperature: float = 1.0  # onpolicy: the student's sampling temperature
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -107,6 +118,9 @@ class TrainConfig:
             raise DistillError(
                 f"max_position_embeddings must be >= 8, got {self.max_position_embeddings}"
             )
+        from distill.kd import check_config
+
+        check_config(self)
 
 
 # =========================================================================== pieces
@@ -238,6 +252,7 @@ def loss_log_callback(path: Path) -> Any:
                 "tokens_seen": state.num_input_tokens_seen,
                 "tokens_per_s": round(tok_s, 1),
             }
+            row.update({k: logs[k] for k in ("kl", "ce", "teacher_tokens") if k in logs})
             with open(path, "a") as f:
                 f.write(json.dumps(row) + "\n")
             logs["tokens_per_s"] = row["tokens_per_s"]  # shown on the progress line too
@@ -272,6 +287,9 @@ def plot_loss(log: Path, png: Path) -> None:
     )
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker=".")
+    if any("kl" in r for r in rows):  # kd / onpolicy: the divergence to the teacher too
+        ax.plot([r["step"] for r in rows], [r.get("kl") for r in rows], marker=".", label="kl")
+        ax.legend(["loss", "kl (teacher)"])
     ax.set(title="training loss", xlabel="step", ylabel="loss (completion tokens)")
     fig.tight_layout()
     fig.savefig(png, dpi=100)
@@ -407,6 +425,10 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         disable_tqdm=False,
         use_cpu=not __import__("torch").cuda.is_available(),
     )
+    if cfg.method != "sft":
+        from distill.kd import build_distill_trainer
+
+        return build_distill_trainer(cfg, model, tok, args, dataset, peft_config, out), tok
     trainer = SFTTrainer(
         model=model,
         args=args,

@@ -143,6 +143,10 @@ class FakeServer:
         self.first_arrival: float | None = None  # for benchmarks: GET /stats
         self.last_reply: float | None = None
         self.answered = 0
+        # /v1/completions scoring token ids (vLLM's prompt_logprobs): scorer(ids, k) -> per
+        # position None | {token id: log-prob}; None answers without prompt_logprobs.
+        self.scorer: Any = None
+        self.decode: Any = None  # token id -> its text (vLLM's decoded_token)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
 
@@ -259,6 +263,59 @@ class FakeServer:
             message["content"] = final
         return {"index": i, "message": message, "finish_reason": finish, "_tokens": tokens}
 
+    async def completions(self, request: web.Request) -> web.Response:
+        """vLLM's completions endpoint as a teacher scorer sees it: token-id prompts in,
+        `prompt_logprobs` (top-K + the actual token per position) out."""
+        body = await request.json()
+        self.log.append(
+            {"model": body.get("model"), "prompt": body.get("prompt"), "t": time.monotonic()}
+        )
+        if body.get("model") != self.model:
+            return web.json_response(
+                {"error": {"message": f"model {body.get('model')} not found"}}, status=404
+            )
+        prompts = body["prompt"]
+        prompts = prompts if prompts and isinstance(prompts[0], list) else [prompts]
+        k = body.get("prompt_logprobs")
+        choices = []
+        for i, ids in enumerate(prompts):
+            choice: dict[str, Any] = {
+                "index": i,
+                "text": " ",
+                "finish_reason": "length",
+                "logprobs": None,
+            }
+            if k is not None and self.scorer is not None:
+                choice["prompt_logprobs"] = [
+                    None
+                    if pos is None
+                    else {
+                        str(t): {
+                            "logprob": lp,
+                            "rank": r + 1,
+                            "decoded_token": self.decode(t) if self.decode else "",
+                        }
+                        for r, (t, lp) in enumerate(pos.items())
+                    }
+                    for pos in self.scorer(ids, int(k))
+                ]
+            choices.append(choice)
+        n = sum(len(p) for p in prompts)
+        return web.json_response(
+            {
+                "id": "cmpl-fake",
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": self.model,
+                "choices": choices,
+                "usage": {
+                    "prompt_tokens": n,
+                    "completion_tokens": len(prompts),
+                    "total_tokens": n + len(prompts),
+                },
+            }
+        )
+
     # ------------------------------------------------------------------ lifecycle
     async def stats(self, request: web.Request) -> web.Response:
         """Answered requests and the span from the first arrival to the last reply."""
@@ -268,6 +325,7 @@ class FakeServer:
     def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/completions", self.completions)
         app.router.add_get("/stats", self.stats)
         return app
 

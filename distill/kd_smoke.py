@@ -1,0 +1,154 @@
+"""`make smoke-kd`: SFT vs kd vs onpolicy on the embedded SmolLM2, 2 CPU cores, no hub.
+
+    python -m distill.kd_smoke recipes/kd-smoke.yaml [--run-dir runs/smoke-kd] [--seed 0]
+
+1. A teacher that knows the task, built honestly from the embedded model: SmolLM2 + a LoRA
+   trained (the recipe's train keys, twice the epochs) on the *gold* answers of the training
+   problems (the recipe's `generate.data`), merged into full weights at RUN_DIR/teacher. It never sees the held-out problems.
+2. The recipe's generate + filter: the teacher writes traces on the training prompts, verified.
+3. Three students from the base SmolLM2, same kept traces, same LoRA and steps:
+   sft (the teacher's text), kd (its token distribution on those traces), onpolicy (the student
+   samples its own answers, the teacher scores them; no teacher-generated text at all).
+4. The recipe's eval (the held-out problems of `make smoke`) for the base and each student,
+   each right after its training.
+
+Last line: `smoke-kd: base pass@1=A sft pass@1=B kd pass@1=C onpolicy pass@1=D teacher_tokens
+sft=… kd=… onpolicy=… minutes=M`. teacher_tokens counts the completion tokens the teacher
+produced a distribution for: sft/kd = the tokens it generated for the traces (kd reuses them),
+onpolicy = the student tokens it scored during training (it generated none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from distill.config import (
+    from_dict,
+    load_recipe,
+    recipe_run_dir,
+    recipe_section,
+    substitute_run_dir,
+)
+
+
+def _gold_records(gen: Any, path: Path) -> Path:
+    """The training problems with their gold answers, as trace records (the teacher's lesson)."""
+    from distill.data import iter_source
+    from distill.records import write_atomic
+    from distill.templates import load_template
+
+    template = load_template(gen.template or "plain")
+    rows = []
+    for row in iter_source(gen.data, "train"):
+        prompt = template.render({"prompt": row["problem"], **row})
+        rows.append(
+            {
+                "id": f"gold-{row['id']}",
+                "prompt_id": row["id"],
+                "sample": 0,
+                "messages": [{"role": "user", "content": prompt}],
+                "reasoning": None,
+                "answer": f"The answer is \\boxed{{{row['answer']}}}.",
+                "gold": row["answer"],
+            }
+        )
+    write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def run(recipe: str, run_dir: str | None = None, seed: int = 0) -> dict[str, Any]:
+    from distill import eval as eval_stage
+    from distill import filter as filter_stage
+    from distill import generate, train
+
+    t0 = time.monotonic()
+    data = load_recipe(recipe)
+    rd = run_dir or recipe_run_dir(data, recipe)
+    sec = {s: substitute_run_dir(recipe_section(data, s, recipe), rd) for s in data if s != "run"}
+    gen = from_dict(generate.GenerateConfig, {**sec["generate"], "seed": seed}, recipe)
+    flt = from_dict(filter_stage.FilterConfig, sec["filter"], recipe)
+    base_train = {**sec["train"], "seed": seed}
+    root = Path(rd)
+    root.mkdir(parents=True, exist_ok=True)
+
+    print("== teacher: SmolLM2 + LoRA on the training problems' gold answers, merged", flush=True)
+    teacher = root / "teacher"
+    if not (teacher / "merged" / "config.json").is_file():
+        t_cfg = {
+            **base_train,
+            "method": "sft",
+            "data": str(_gold_records(gen, root / "gold.jsonl")),
+        }
+        t_cfg.update(output_dir=str(teacher), merge=True, teacher_model=None)
+        # Twice the students' epochs: the teacher must know the task better than they will.
+        t_cfg["num_train_epochs"] = 2 * float(base_train.get("num_train_epochs", 1))
+        train.run(from_dict(train.TrainConfig, t_cfg, recipe))
+    print("== generate + filter (the teacher's traces)", flush=True)
+    generate.run(dataclasses.replace(gen, model=str(teacher / "merged")), progress=False)
+    filter_stage.run(flt)
+
+    # Each student is evaluated right after it is trained, so a run cut short still has numbers.
+    ev = {**sec["eval"]}
+    results: dict[str, Any] = {}
+    for method in ("sft", "kd", "onpolicy"):
+        print(f"== train {method}", flush=True)
+        cfg = {**base_train, "method": method, "output_dir": str(root / method)}
+        cfg["teacher_model"] = None if method == "sft" else str(teacher / "merged")
+        student = train.run(from_dict(train.TrainConfig, cfg, recipe))
+        print(f"== eval {method}", flush=True)
+        baseline = ev.get("baseline") if method == "sft" else None  # the base is evaluated once
+        e_cfg = {**ev, "model": str(student), "baseline": baseline}
+        e_cfg["out"] = str(root / f"eval-{method}.json")
+        out = json.loads(
+            Path(eval_stage.run(from_dict(eval_stage.EvalConfig, e_cfg, recipe))).read_text()
+        )
+        results[method] = out["student"]["pass@1"]
+        if baseline:
+            results["base"] = out["baseline"]["pass@1"]
+        print(
+            f"smoke-kd: {method} pass@1={results[method]:.3f} (base {results['base']:.3f})",
+            flush=True,
+        )
+
+    traces = [json.loads(x) for x in Path(gen.out).read_text().splitlines() if x.strip()]
+    generated = sum((r.get("usage") or {}).get("completion_tokens", 0) for r in traces)
+    scored = json.loads((root / "onpolicy" / "kd.json").read_text())["teacher_tokens_scored"]
+    tokens = {"sft": generated, "kd": generated, "onpolicy": scored}
+    minutes = (time.monotonic() - t0) / 60
+    summary = {
+        "pass@1": results,
+        "teacher_tokens": tokens,
+        "onpolicy_over_sft_tokens": round(scored / generated, 3) if generated else None,
+        "minutes": round(minutes, 2),
+        "seed": seed,
+    }
+    (root / "smoke-kd.json").write_text(json.dumps(summary, indent=2) + "\n")
+    kept = sum(1 for x in Path(flt.out).read_text().splitlines() if x.strip())
+    summary["teacher_pass_rate_on_training_prompts"] = round(kept / max(1, len(traces)), 3)
+    (root / "smoke-kd.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"smoke-kd: the teacher solved {kept}/{len(traces)} training prompts (sampled, verified)")
+    print(
+        f"smoke-kd: base pass@1={results['base']:.3f} sft pass@1={results['sft']:.3f} "
+        f"kd pass@1={results['kd']:.3f} onpolicy pass@1={results['onpolicy']:.3f} "
+        f"teacher_tokens sft={tokens['sft']} kd={tokens['kd']} onpolicy={tokens['onpolicy']} "
+        f"minutes={minutes:.1f}"
+    )
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("recipe")
+    ap.add_argument("--run-dir")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    run(a.recipe, a.run_dir, a.seed)
+
+
+if __name__ == "__main__":
+    main()

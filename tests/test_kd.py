@@ -1,0 +1,432 @@
+"""Token-level distillation (distill/kd.py): the loss, its mask, the three teacher sources, errors."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from distill.errors import DistillError
+from distill.train import TrainConfig, build_trainer, run
+from tests.test_train import kept_file
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    """Another tiny Qwen2 (different random weights, same tokenizer): a teacher that disagrees."""
+    from tests.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-teacher"), "qwen2", seed=1)
+
+
+def kd_cfg(tmp_path, student, **kw):
+    if "data" not in kw:
+        kw["data"] = str(kept_file(tmp_path, n=8))
+    base = dict(
+        model=str(student),
+        output_dir=str(tmp_path / "out"),
+        max_length=128,
+        per_device_train_batch_size=4,
+        logging_steps=1,
+        save_steps=1000,
+        seed=0,
+        method="kd",
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def first_batch(trainer, n=4):
+    return trainer.data_collator([trainer.train_dataset[i] for i in range(n)])
+
+
+def loss_of(trainer, batch):
+    trainer.model.eval()  # no LoRA dropout: the same batch gives the same loss
+    with torch.no_grad():
+        return float(trainer.compute_loss(trainer.model, dict(batch)))
+
+
+def write_stored_logprobs(tmp_path, teacher_dir, k, whole=False):
+    """kept.jsonl whose records point at t11a-format side shards holding `teacher_dir`'s real top-K
+    on each record's completion tokens (as `distill generate --logprobs K` would store)."""
+    from transformers import AutoModelForCausalLM
+
+    from distill.examples import Renderer, load_examples
+    from distill.logprobs import TokenLogprobs, pointer, side_dir, vocab_hash, write_shard
+    from distill.models import load_tokenizer
+
+    data = kept_file(tmp_path, n=8)
+    tok = load_tokenizer(str(teacher_dir))
+    model = AutoModelForCausalLM.from_pretrained(teacher_dir).eval()
+    r = Renderer(tok, "r1", model.generation_config.eos_token_id)
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    items = []
+    for row, ex in zip(rows, load_examples(str(data)), strict=True):
+        p, c = r.encode(ex)
+        if not whole:
+            c = c[:-1]  # the teacher stopped at <|im_end|>; the template's trailing "\n" is not its
+        with torch.no_grad():
+            lp = torch.log_softmax(model(torch.tensor([p + c])).logits[0, len(p) - 1 : -1], -1)
+        top = lp.topk(k, -1)
+        t = TokenLogprobs(
+            torch.tensor(c).numpy(),
+            lp.gather(-1, torch.tensor(c)[:, None])[:, 0].numpy(),
+            top.indices.numpy(),
+            top.values.numpy(),
+        )
+        items.append((row, t))
+    shard = write_shard(side_dir(data), [(row["id"], t) for row, t in items])
+    for row, t in items:
+        row["logprobs"] = pointer(shard, data, t, str(teacher_dir), vocab_hash(tok), True)
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return data
+
+
+# --------------------------------------------------------------------------- the loss
+
+
+def test_rest_bucket_kl_matches_a_hand_computed_toy_case():
+    from distill.kd import bucket_logprobs, divergence
+
+    # Vocabulary of 4; the teacher told us its top-2: token 2 (0.6) and token 0 (0.3); 0.1 rests.
+    student = torch.log(torch.tensor([[0.1, 0.2, 0.5, 0.2]]))
+    s, t = bucket_logprobs(student, torch.tensor([[2, 0]]), torch.log(torch.tensor([[0.6, 0.3]])))
+    p, q = [0.6, 0.3, 0.1], [0.5, 0.1, 0.4]  # teacher / student over (token 2, token 0, rest)
+    want = sum(pi * math.log(pi / qi) for pi, qi in zip(p, q, strict=True))
+    assert float(divergence(s, t, beta=0.0)[0]) == pytest.approx(want, abs=1e-5)
+    # Reverse KL (beta = 1) swaps the roles.
+    want_rev = sum(qi * math.log(qi / pi) for pi, qi in zip(p, q, strict=True))
+    assert float(divergence(s, t, beta=1.0)[0]) == pytest.approx(want_rev, abs=1e-5)
+    # At temperature 2 the teacher is p_i^(1/2) renormalised, rest bucket included.
+    s2, t2 = bucket_logprobs(
+        student, torch.tensor([[2, 0]]), torch.log(torch.tensor([[0.6, 0.3]])), 2.0
+    )
+    soft = [x**0.5 for x in p]
+    assert t2.exp()[0].tolist() == pytest.approx([x / sum(soft) for x in soft], abs=1e-5)
+
+
+def test_kd_loss_is_the_kl_ce_mix_at_the_completion_positions_only(tmp_path, tiny_qwen, teacher):
+    """Loss = a * T^2 * mean KL(teacher||student) + (1 - a) * mean CE over exactly the completion
+    tokens, computed by hand from the two models' logits."""
+    from transformers import AutoModelForCausalLM
+
+    cfg = kd_cfg(tmp_path, tiny_qwen, teacher_model=str(teacher), kd_alpha=0.3, kd_temperature=2.0)
+    trainer, _ = build_trainer(cfg)
+    batch = first_batch(trainer)
+    got = loss_of(trainer, batch)
+
+    t_model = AutoModelForCausalLM.from_pretrained(teacher).eval()
+    kls, ces = [], []
+    for i in range(4):
+        ex = trainer.train_dataset[i]
+        ids = torch.tensor([ex["input_ids"]])
+        with torch.no_grad():
+            s = trainer.model(input_ids=ids).logits[0]
+            t = t_model(input_ids=ids).logits[0]
+        first = ex["completion_mask"].index(1)
+        for j in range(first, len(ex["input_ids"])):  # the logits at j - 1 predict token j
+            ls, lt = torch.log_softmax(s[j - 1] / 2.0, -1), torch.log_softmax(t[j - 1] / 2.0, -1)
+            kls.append(float((lt.exp() * (lt - ls)).sum()))
+            ces.append(-float(torch.log_softmax(s[j - 1], -1)[ex["input_ids"][j]]))
+    want = 0.3 * 4.0 * sum(kls) / len(kls) + 0.7 * sum(ces) / len(ces)
+    assert got == pytest.approx(want, rel=1e-4)
+
+
+def test_kl_term_is_zero_when_student_is_teacher_and_positive_otherwise(
+    tmp_path, tiny_qwen, teacher
+):
+    same = build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_model=str(tiny_qwen), kd_alpha=1.0))[0]
+    assert loss_of(same, first_batch(same)) == pytest.approx(0.0, abs=1e-6)  # LoRA starts at zero
+    other = build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_model=str(teacher), kd_alpha=1.0))[0]
+    assert loss_of(other, first_batch(other)) > 1e-3
+
+
+def test_kd_alpha_zero_is_the_sft_loss_and_the_mask_is_sfts_token_for_token(
+    tmp_path, tiny_qwen, teacher
+):
+    sft = build_trainer(kd_cfg(tmp_path, tiny_qwen, method="sft"))[0]
+    kd = build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_model=str(teacher), kd_alpha=0.0))[0]
+    on = build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_model=str(teacher), method="onpolicy"))[
+        0
+    ]
+    sb, kb, ob = first_batch(sft), first_batch(kd), first_batch(on)
+    for b in (kb, ob):
+        assert torch.equal(
+            b["input_ids"][b["attention_mask"].bool()], sb["input_ids"][sb["attention_mask"].bool()]
+        )
+        assert torch.equal(
+            b["labels"][b["attention_mask"].bool()], sb["labels"][sb["attention_mask"].bool()]
+        )
+    assert loss_of(kd, kb) == pytest.approx(loss_of(sft, sb), rel=1e-5)
+
+
+# --------------------------------------------------------------------------- teachers
+
+
+def test_stored_topk_gives_the_local_teachers_loss_and_only_reads_completion_positions(
+    tmp_path, tiny_qwen, teacher
+):
+    """With K = the whole vocabulary the stored side file carries the teacher's full
+    distribution (rest bucket empty): the loss equals the local-teacher loss. Changing the
+    stored numbers at a prompt position changes nothing; at a completion position it does."""
+    from distill.models import load_tokenizer
+
+    vocab = len(load_tokenizer(str(teacher)))
+    data = write_stored_logprobs(tmp_path, teacher, k=vocab, whole=True)
+    stored = build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data), kd_alpha=1.0))[0]
+    local = build_trainer(
+        kd_cfg(tmp_path, tiny_qwen, data=str(data), kd_alpha=1.0, teacher_model=str(teacher))
+    )[0]
+    sb = first_batch(stored)
+    got = loss_of(stored, sb)
+    assert got > 1e-3
+    # Not exact: the side file keeps log-probs in float16, and their rounding leaves a few 1e-4
+    # of mass in the rest bucket that the student (summing to 1 over the vocabulary) lacks.
+    assert got == pytest.approx(loss_of(local, first_batch(local)), rel=0.03)
+
+    first = stored.train_dataset[0]["completion_mask"].index(1)
+    at_prompt = {k: v.clone() for k, v in sb.items()}
+    at_prompt["teacher_logprobs"][0, first - 1] = -3.0
+    at_prompt["teacher_ids"][0, first - 1] = 5
+    assert loss_of(stored, at_prompt) == got
+    at_completion = {k: v.clone() for k, v in sb.items()}
+    at_completion["teacher_logprobs"][0, first] -= 1.0
+    assert loss_of(stored, at_completion) != pytest.approx(got, rel=1e-4)
+
+
+def test_kd_from_stored_logprobs_trains_and_logs_the_kl(tmp_path, tiny_qwen, teacher):
+    data = write_stored_logprobs(tmp_path, teacher, k=8)
+    out = run(kd_cfg(tmp_path, tiny_qwen, data=str(data), max_steps=3, learning_rate=1e-2))
+    rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(r["kl"] > 0 and r["ce"] > 0 for r in rows)
+    assert (out / "loss.png").stat().st_size > 0
+    state = json.loads((out / "kd.json").read_text())
+    assert state["method"] == "kd" and state["teacher"] == "stored top-K"
+    # The published card names the method and where the teacher's distribution came from.
+    from distill.publish import PublishConfig
+    from distill.publish import run as publish
+
+    dest = publish(PublishConfig(dir=str(out), local_dir=str(tmp_path / "pub")))
+    card = (Path(dest) / "README.md").read_text()
+    assert "Method: kd (token-level, off-policy)" in card
+    assert "top-K log-probs stored with the traces" in card and "- kd" in card
+
+
+def test_onpolicy_samples_and_the_teacher_scores_its_tokens(tmp_path, tiny_qwen, teacher):
+    out = run(
+        kd_cfg(
+            tmp_path,
+            tiny_qwen,
+            method="onpolicy",
+            teacher_model=str(teacher),
+            max_steps=3,
+            max_new_tokens=6,
+            learning_rate=1e-2,
+        )
+    )
+    rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(r["kl"] > 0 for r in rows)
+    # Every batch is sampled (lmbda = 1): 4 prompts x at most 6 new tokens per step.
+    scored = json.loads((out / "kd.json").read_text())["teacher_tokens_scored"]
+    assert 3 * 4 <= scored <= 3 * 4 * 6
+    assert (out / "adapter_model.safetensors").is_file()
+    assert json.loads((out / "kd.json").read_text())["teacher_model"] == str(teacher)
+
+
+def _scorer(teacher_dir, noisy=False):
+    """The fake server's prompt_logprobs: the tiny teacher's real top-K (+ the actual token)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(teacher_dir).eval()
+    calls = []
+
+    def score(ids, k):
+        calls.append(1)
+        with torch.no_grad():
+            lp = torch.log_softmax(model(torch.tensor([ids])).logits[0], -1)
+        if noisy:  # what a prefix-cached server did: the repeat differs
+            lp = lp + 0.01 * len(calls)
+        out = [None]
+        for j in range(1, len(ids)):
+            top = lp[j - 1].topk(k)
+            pos = {int(t): float(v) for t, v in zip(top.indices, top.values, strict=True)}
+            pos.setdefault(ids[j], float(lp[j - 1, ids[j]]))
+            out.append(pos)
+        return out
+
+    return score
+
+
+def test_teacher_url_scores_with_prompt_logprobs(tmp_path, tiny_qwen, teacher, server):
+    from distill.models import load_tokenizer
+
+    server.model = "teacher"
+    server.scorer = _scorer(teacher)
+    server.decode = lambda t: load_tokenizer(str(teacher)).decode([t])
+    vocab = len(load_tokenizer(str(teacher)))
+    served = build_trainer(
+        kd_cfg(
+            tmp_path,
+            tiny_qwen,
+            kd_alpha=1.0,
+            teacher_url=server.url,
+            teacher_model="teacher",
+            teacher_top_k=vocab,
+        )
+    )[0]
+    local = build_trainer(kd_cfg(tmp_path, tiny_qwen, kd_alpha=1.0, teacher_model=str(teacher)))[0]
+    got = loss_of(served, first_batch(served))
+    assert got > 1e-3 and got == pytest.approx(loss_of(local, first_batch(local)), rel=1e-4)
+    assert any(isinstance(r.get("prompt"), list) for r in server.log)  # token ids were sent
+    out = run(
+        kd_cfg(
+            tmp_path,
+            tiny_qwen,
+            method="onpolicy",
+            teacher_url=server.url,
+            teacher_model="teacher",
+            teacher_top_k=8,
+            max_steps=2,
+            max_new_tokens=4,
+            output_dir=str(tmp_path / "served"),
+        )
+    )
+    rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(r["kl"] > 0 for r in rows)
+
+
+def test_teacher_url_without_prompt_logprobs_or_reproducibility_is_refused(
+    tmp_path, tiny_qwen, tiny_llama, teacher, server
+):
+    server.model = "teacher"
+    cfg = dict(teacher_url=server.url, teacher_model="teacher")
+    with pytest.raises(DistillError, match="returned no prompt_logprobs"):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, **cfg))
+    server.scorer = _scorer(teacher, noisy=True)
+    with pytest.raises(DistillError, match="--no-enable-prefix-caching"):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, **cfg))
+    # A server whose tokenizer reads our ids as other text: one error naming both sides.
+    from distill.models import load_tokenizer
+
+    other = load_tokenizer(str(tiny_llama))
+    server.scorer, server.decode = _scorer(teacher), lambda t: other.decode([t])
+    with pytest.raises(
+        DistillError, match=f"student tokenizer '{tiny_qwen}' and teacher tokenizer of 'teacher'"
+    ):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, **cfg))
+    assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
+
+
+# --------------------------------------------------------------------------- errors (CLI)
+
+
+def cli(*args):
+    """-> (exit code, the `error:` lines of stderr) of `distill train ARGS`."""
+    res = subprocess.run(
+        [sys.executable, "-m", "distill", "train", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Traceback" not in res.stderr
+    return res.returncode, [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+
+
+def test_different_vocabularies_are_one_error_naming_both_tokenizers(
+    tmp_path, tiny_qwen, tiny_llama
+):
+    data = kept_file(tmp_path, n=4)
+    rc, errors = cli(
+        "--data", data, "--model", tiny_qwen, "--output-dir", tmp_path / "o",
+        "--method", "kd", "--teacher-model", tiny_llama, "--max-steps", "1",
+    )  # fmt: skip
+    assert rc == 1 and len(errors) == 1, errors
+    assert str(tiny_qwen) in errors[0] and str(tiny_llama) in errors[0] and "vocab" in errors[0]
+    assert not list((tmp_path / "o").glob("adapter_*"))
+
+
+def test_missing_side_file_and_missing_logprobs_are_clear_errors(tmp_path, tiny_qwen, teacher):
+    data = write_stored_logprobs(tmp_path, teacher, k=4)
+    for shard in (tmp_path / "kept.logprobs").glob("*.parquet"):
+        shard.unlink()
+    with pytest.raises(
+        DistillError, match=r"log-prob side file .*part-.*\.parquet of record t0 is missing"
+    ):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data)))
+    (tmp_path / "p").mkdir()
+    plain = kept_file(tmp_path / "p", n=4)
+    with pytest.raises(DistillError, match="record t0 has no teacher log-probs"):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(plain)))
+    assert not list((tmp_path / "out").glob("adapter_*"))
+
+
+def test_bad_method_keys_are_named(tmp_path, tiny_qwen):
+    with pytest.raises(DistillError, match="unknown --method 'distil'"):
+        kd_cfg(tmp_path, tiny_qwen, method="distil")
+    with pytest.raises(DistillError, match="onpolicy needs a teacher"):
+        kd_cfg(tmp_path, tiny_qwen, method="onpolicy")
+    with pytest.raises(DistillError, match="kd_alpha must be within"):
+        kd_cfg(tmp_path, tiny_qwen, kd_alpha=1.5)
+    with pytest.raises(DistillError, match="--teacher-url needs --teacher-model"):
+        kd_cfg(tmp_path, tiny_qwen, teacher_url="http://x/v1")
+
+
+def test_a_killed_kd_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, teacher):
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "distill", "train", "--data", kept_file(tmp_path, n=16),
+        "--model", tiny_qwen, "--output-dir", out, "--method", "kd", "--teacher-model", teacher,
+        "--max-steps", "60", "--save-steps", "2", "--batch-size", "2", "--max-length", "128",
+    ]  # fmt: skip
+    cmd = list(map(str, cmd))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not any(out.glob("checkpoint-*/trainer_state.json")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    checkpoints = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
+    assert checkpoints and checkpoints[-1] < 60, "the kill should land mid-run"
+    scored_at_kill = json.loads((out / "kd.json").read_text())["teacher_tokens_scored"]
+    assert scored_at_kill > 0
+    res = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"resuming from {out}/checkpoint-" in res.stdout
+    rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 60 and "kl" in rows[-1]
+    # The teacher's scored-token count carries over the kill instead of restarting at zero.
+    assert json.loads((out / "kd.json").read_text())["teacher_tokens_scored"] > scored_at_kill
+
+
+def test_the_cli_flags_reach_the_config(tmp_path, tiny_qwen):
+    help_text = subprocess.run(
+        [sys.executable, "-m", "distill", "train", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},  # rich elides long option names when narrow
+    ).stdout
+    for flag in ("--method", "--teacher-model", "--teacher-url", "--teacher-top-k", "--kd-alpha",
+                 "--kd-temperature", "--beta", "--lmbda", "--max-new-tokens", "--onpolicy-temperature"):  # fmt: skip
+        assert flag in help_text
+    base = (
+        "--data",
+        kept_file(tmp_path, n=2),
+        "--model",
+        tiny_qwen,
+        "--output-dir",
+        tmp_path / "o",
+    )
+    for args, message in (
+        (("--method", "kd", "--kd-alpha", "1.5"), "kd_alpha must be within"),
+        (("--method", "onpolicy", "--lmbda", "-1", "--teacher-model", "x"), "lmbda must be within"),
+        (("--method", "kd", "--teacher-url", "http://127.0.0.1:9/v1"), "needs --teacher-model"),
+        (("--method", "kd", "--kd-temperature", "0"), "kd_temperature and onpolicy_temperature"),
+    ):
+        rc, errors = cli(*base, *args)
+        assert rc == 1 and len(errors) == 1 and message in errors[0], errors
