@@ -405,7 +405,9 @@ def test_cold_server_with_listen_backlog_5_gets_every_prompt_once(tmp_path):
     recs = records(tmp_path / "t.jsonl")
     assert len(recs) == 256 and len({r["id"] for r in recs}) == 256
     assert stats["answered"] == stats["distinct_prompts"] == 256  # no request sent twice
-    assert stats["connections"] == 128 + 1  # one per worker, kept alive (+ the GET /stats)
+    # At most one per worker, kept alive (+ the GET /stats); fewer when a worker that starts late
+    # picks up an idle connection of one already done (20 ms replies, a 2 ms ramp).
+    assert stats["connections"] <= 128 + 1
     if before is not None:
         assert after - before == 0, "SYNs dropped: connections were opened in a burst"
 
