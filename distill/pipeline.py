@@ -7,7 +7,9 @@ A recipe has sections `instruct`, `generate`, `filter`, `train`, `eval`, `publis
 in any string value is replaced by --run-dir (default: the recipe's `run: {dir: ...}`).
 Each stage is resumable, so a rerun after a crash redoes only what is missing (train restarts
 unless `resume: true`). The last line printed is
-`NAME: base pass@1=X.XXX student pass@1=Y.YYY minutes=Z.Z`, also written to RUN_DIR/NAME.json.
+`NAME: base pass@1=X.XXX student pass@1=Y.YYY minutes=Z.Z` (with an instruct stage and no eval,
+`NAME: instructions=N kept=K rouge_max=R minutes=M`), also written to RUN_DIR/NAME.json; NAME is
+the recipe's `run: {name: ...}`, else the recipe file's name.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def run(
     if unknown:
         raise DistillError(f"{p}: unknown section '{unknown[0]}' (have: run, {', '.join(ORDER)})")
     run_dir = run_dir or recipe_run_dir(data, p)
+    name = str((data.get("run") or {}).get("name") or p.stem)  # of the last line and result file
     overrides = parse_sets(sets or [])
     stages = {
         "instruct": (instruct.InstructConfig, instruct.run),
@@ -117,7 +120,7 @@ def run(
     if dry_run:
         for stage, c in configs.items():
             print(f"== {stage}: {_describe(c)}")
-        print(f"{p.stem}: dry run, {len(configs)} stages valid, nothing run")
+        print(f"{name}: dry run, {len(configs)} stages valid, nothing run")
         return {"recipe": str(p), "run_dir": run_dir, "stages": list(configs)}
     t0 = time.monotonic()
     for stage, c in configs.items():
@@ -135,17 +138,17 @@ def run(
         result["base_pass@1"] = ev.get("baseline", {}).get("pass@1")
         result["eval"] = ev
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    (Path(run_dir) / f"{p.stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (Path(run_dir) / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     if "instruct" in configs and "eval" not in configs:
         ins = result["instruct"]
         print(
-            f"{p.stem}: instructions={ins['items']} kept={ins['kept']} "
+            f"{name}: instructions={ins['items']} kept={ins['kept']} "
             f"rouge_max={ins['rouge_max']:.3f} minutes={minutes:.1f}"
         )
     if "eval" in configs:
         base = result["base_pass@1"]
         print(
-            f"{p.stem}: base pass@1={base if base is None else format(base, '.3f')} "
+            f"{name}: base pass@1={base if base is None else format(base, '.3f')} "
             f"student pass@1={result['student_pass@1']:.3f} minutes={minutes:.1f}"
         )
     return result

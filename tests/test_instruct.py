@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -393,13 +394,14 @@ def test_magpie_sends_the_templates_prefix_and_answers_what_the_model_wrote(tmp_
 # =========================================================================== recipes, pipeline
 
 
-def test_run_executes_the_instruct_section_first(tmp_path, tasks_server):
+def test_run_executes_the_instruct_section_first(tmp_path, tasks_server, capsys):
     from distill.pipeline import run as run_recipe
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         f"""run:
   dir: {tmp_path}/run
+  name: smoke-x
 instruct:
   teacher: openai
   model: m
@@ -419,6 +421,10 @@ generate:
     result = run_recipe(recipe)
     assert len(records(tmp_path / "run" / "traces.jsonl")) == 6
     assert result["instruct"]["kept"] == 6
+    # No eval: the last line gives the instruct numbers, under the recipe's run name.
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(r"smoke-x: instructions=\d+ kept=6 rouge_max=[\d.]+ minutes=[\d.]+", last)
+    assert (tmp_path / "run" / "smoke-x.json").is_file()
 
 
 def test_alpaca_recipes_validate(capsys):
