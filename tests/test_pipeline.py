@@ -313,7 +313,8 @@ def test_every_recipe_validates_in_full_and_only_picks_stages(tmp_path):
     }
     every = ["generate", "filter", "train", "eval", "publish"]
     assert stages["smoke"] == every and stages["r1-distill-qwen-1.5b"] == every
-    assert stages["alpaca-llama-7b"] == ["generate", "filter", "train", "publish"]
+    assert stages["alpaca-llama-7b"] == ["instruct", "generate", "filter", "train", "publish"]
+    assert stages["alpaca-smoke"] == ["instruct", "generate", "filter", "train"]
     assert stages["r1-distill-qwen-1.5b-lora"] == ["train"]
     picked = run(ROOT / "recipes" / "smoke.yaml", only=["eval", "publish"], dry_run=True)
     assert picked["stages"] == ["eval", "publish"]
