@@ -155,3 +155,15 @@ def test_export_with_a_model_shows_and_checks_examples(tmp_path, tiny_qwen):
     assert "export: example 2:" in res.stdout and "export: example 3" not in res.stdout
     res = subprocess.run(cmd + ["--show-example", "0"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "[[" not in res.stdout
+
+
+def test_resume_accepts_another_show_example(tmp_path, tiny_qwen):
+    import dataclasses
+
+    from distill.train import changed_run_keys
+
+    saved = dataclasses.asdict(cfg(tmp_path, tiny_qwen, show_example=1))
+    assert changed_run_keys(cfg(tmp_path, tiny_qwen, show_example=3), saved) == []
+    assert changed_run_keys(cfg(tmp_path, tiny_qwen, packing=True), saved) == [
+        "packing: False -> True"
+    ]
