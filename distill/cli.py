@@ -448,6 +448,12 @@ def train(
         "--packing/--no-packing",
         help="BFD packing, padding-free (no cross-example attention).",
     ),
+    show_example: int | None = typer.Option(
+        None,
+        help="Before training, print N tokenized examples with the trained tokens in [[...]] "
+        "(default 1; 0 = off). The first is checked either way: loss mask not empty, end of turn "
+        "trained, <think> not opened twice; a failed check stops the run.",
+    ),
     gradient_checkpointing: bool | None = typer.Option(
         None,
         "--gradient-checkpointing/--no-gradient-checkpointing",
@@ -545,6 +551,11 @@ def export(
         help="The student: write prompt/completion text rendered exactly as train renders it "
         "(needed for templates that drop reasoning, e.g. DeepSeek-R1-Distill).",
     ),
+    show_example: int = typer.Option(
+        1,
+        help="With --model: print N examples tokenized as train does, trained tokens in [[...]] "
+        "(0 = off), and check them as train does.",
+    ),
 ) -> None:
     """Write the examples train trains on, as a dataset TRL/LLaMA-Factory/axolotl read unchanged."""
 
@@ -552,7 +563,16 @@ def export(
         from distill.train import ExportConfig
         from distill.train import export as run_export
 
-        run_export(ExportConfig(data=data, format=format, out=out, limit=limit, model=model or ""))
+        run_export(
+            ExportConfig(
+                data=data,
+                format=format,
+                out=out,
+                limit=limit,
+                model=model or "",
+                show_example=show_example,
+            )
+        )
 
     _run(go)
 

@@ -235,9 +235,9 @@ class Renderer:
         if fmt == "r1":
             self.suffix, self.prefill = _chat_parts(tok)
             suffix_ids = tok(self.suffix, add_special_tokens=False)["input_ids"]
-            if not self.stops & set(suffix_ids):
+            if not self.stops & set(suffix_ids) and tok.eos_token is not None:
                 # The template's end of turn holds no stop token: without EOS in the labels the
-                # student would never learn to stop.
+                # student would never learn to stop. (No EOS at all: distill.preflight refuses.)
                 self.suffix += tok.eos_token
         else:
             from distill.templates import load_template
@@ -268,7 +268,7 @@ class Renderer:
                 # rather than teaching the student to answer inside a block it never closes.
                 body = "\n</think>\n\n" + body
             return body + self.suffix
-        return ex.answer + self.tok.eos_token
+        return ex.answer + (self.tok.eos_token or "")
 
     def prompt_ids(self, ex: Example) -> list[int]:
         # alpaca has no chat template to write BOS, so the tokenizer adds its own, as at inference.

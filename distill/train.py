@@ -54,6 +54,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     packing: bool = False  # BFD packing, padding-free; sequences never attend to each other
+    show_example: int = 1  # print N tokenized examples, loss tokens in [[...]], before training
     gradient_checkpointing: bool = False
     precision: str = "auto"  # auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU
     attn_implementation: str | None = None  # e.g. flash_attention_2 on GPUs
@@ -112,6 +113,8 @@ class TrainConfig:
             raise DistillError(
                 "--resume continues the run in --output-dir, --overwrite starts over: pick one"
             )
+        if self.show_example < 0:
+            raise DistillError(f"show_example must be >= 0 (0 = off), got {self.show_example}")
         if self.rope_theta is not None and self.rope_theta <= 0:
             raise DistillError(f"rope_theta must be > 0, got {self.rope_theta}")
         if self.max_position_embeddings is not None and self.max_position_embeddings < 8:
@@ -210,6 +213,34 @@ def _load_model(cfg: TrainConfig, path: str, dtype: Any, config: Any = None) -> 
         return AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as e:
         raise DistillError(f"cannot load model '{cfg.model}': {str(e).splitlines()[0]}") from None
+
+
+# Packed examples stay apart under sdpa/eager only where transformers builds a block-diagonal mask
+# from position_ids (4.53.1: masking_utils.find_packed_sequence_indices, huggingface/transformers
+# #39194) AND the trainer calls the model without a KV cache (transformers skips that mask when a
+# cache is passed; TRL's SFTTrainer.compute_loss sets use_cache=False from 0.22.0). pyproject's
+# floors are higher for other reasons; this guards an environment installed past them. Proven by
+# tests/test_train.py::test_packing_never_lets_one_example_attend_to_another.
+PACKING_NEEDS = {"transformers": "4.53.1", "trl": "0.22.0"}
+
+
+def check_packing_versions() -> None:
+    """Refuse --packing where the installed transformers/TRL would let packed examples mix."""
+    import importlib.metadata
+
+    from packaging.version import Version
+
+    old = [
+        f"{name} {importlib.metadata.version(name)}"
+        for name, least in PACKING_NEEDS.items()
+        if Version(importlib.metadata.version(name)) < Version(least)
+    ]
+    if old:
+        need = ", ".join(f"{k} >= {v}" for k, v in PACKING_NEEDS.items())
+        raise DistillError(
+            f"--packing: with {', '.join(old)} packed examples attend to each other under "
+            f"sdpa/eager attention (needs {need}); upgrade, or train with --no-packing"
+        )
 
 
 def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[Any, dict[str, Any]]:
@@ -358,6 +389,22 @@ def _warn_if_fsdp_dropped(trainer: Any) -> None:
 # =========================================================================== the stage
 
 
+def show_examples(cfg: TrainConfig, tok: Any, dataset: Any, model_eos: Any = None) -> None:
+    """The pre-flight (distill/preflight.py) on the first rows of the dataset the trainer gets."""
+    from distill.examples import stop_token_ids
+    from distill.preflight import preflight
+
+    head = dataset.select(range(min(max(cfg.show_example, 1), len(dataset))))
+    preflight(
+        tok,
+        zip(head["input_ids"], head["completion_mask"]),
+        stop_token_ids(tok, model_eos),
+        cfg.show_example,
+        max_length=cfg.max_length if cfg.overlong == "truncate" else None,
+        emit=print if _main_process() else None,
+    )
+
+
 def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     """The SFTTrainer `run` trains with (model, tokenized examples, peft, args), and the tokenizer.
     Writes train.yaml and train_data.json into the output dir."""
@@ -369,6 +416,8 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     from distill.records import write_atomic
 
     out = Path(cfg.output_dir)
+    if cfg.packing:
+        check_packing_versions()
     bf16, fp16, dtype = _precision(cfg)
     path = resolve_model(cfg.model)
     tok = load_tokenizer(cfg.model)
@@ -383,6 +432,8 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
             f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked); "
             f"{stats['completion_tokens']:,} completion tokens carry the loss"
         )
+    # Every process checks (all must stop together); rank 0 prints.
+    show_examples(cfg, tok, dataset, model.generation_config.eos_token_id)
 
     peft_config = None
     if cfg.lora:
@@ -471,6 +522,7 @@ NOT_RUN_DEFINING = {
     "dataloader_num_workers",
     "gradient_checkpointing",
     "attn_implementation",
+    "show_example",
 }
 
 
@@ -609,8 +661,11 @@ class ExportConfig:
     # The student: with it, rows are prompt/completion text rendered exactly as `distill train`
     # renders them for this student (its chat template, pre-fill, end of turn, EOS).
     model: str = ""
+    show_example: int = 1  # with --model: print N examples with their loss tokens in [[...]]
 
     def __post_init__(self) -> None:
+        if self.show_example < 0:
+            raise DistillError(f"show_example must be >= 0 (0 = off), got {self.show_example}")
         if not self.data or not self.out:
             raise DistillError("export needs the kept traces and --out")
         if self.format not in FORMATS:
@@ -656,8 +711,21 @@ def export(cfg: ExportConfig) -> Path:
             "as distill train renders it",
             file=sys.stderr,
         )
+    examples = list(load_examples(cfg.data, cfg.split, cfg.limit))
+    if renderer is not None and examples:
+        from distill.examples import tokenize_examples
+        from distill.preflight import preflight
+
+        cols, _ = tokenize_examples(examples[: max(cfg.show_example, 1)], renderer, sys.maxsize)
+        preflight(
+            renderer.tok,
+            zip(cols["input_ids"], cols["completion_mask"]),
+            renderer.stops,
+            cfg.show_example,
+            stage="export",
+        )
     rows = []
-    for ex in load_examples(cfg.data, cfg.split, cfg.limit):
+    for ex in examples:
         if renderer is not None:
             rows.append(rendered_pair(renderer, ex))
         elif cfg.format == "r1":

@@ -165,7 +165,13 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen):
     assert state["global_step"] == 400
 
 
-def test_packing_never_lets_one_example_attend_to_another(tmp_path, tiny_qwen):
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_packing_never_lets_one_example_attend_to_another(tmp_path, tiny_qwen, attn):
+    """The claim behind pyproject's transformers/trl floors (distill.train.PACKING_NEEDS): the
+    logits the trainer computes on a BFD-packed, padding-free row equal each example's alone.
+    Through SFTTrainer.compute_loss, because how TRL calls the model matters: with a KV cache
+    (use_cache from the model's config, as TRL < 0.22 left it) transformers skips the
+    packed-sequence mask, and on transformers < 4.53.1 there is none for sdpa/eager at all."""
     import torch
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
@@ -175,7 +181,8 @@ def test_packing_never_lets_one_example_attend_to_another(tmp_path, tiny_qwen):
     c = cfg(tmp_path, tiny_qwen, packing=True, max_length=128)
     tok = load_tokenizer(c.model)
     dataset, _ = build_dataset(c, tok)
-    model = AutoModelForCausalLM.from_pretrained(str(tiny_qwen)).eval()
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_qwen), attn_implementation=attn)
+    assert model.config.use_cache  # as real checkpoints ship it
     args = SFTConfig(
         output_dir=str(tmp_path / "o"),
         max_length=128,
@@ -183,6 +190,7 @@ def test_packing_never_lets_one_example_attend_to_another(tmp_path, tiny_qwen):
         packing_strategy="bfd",
         completion_only_loss=True,
         per_device_train_batch_size=1,
+        gradient_checkpointing=False,  # as distill train runs by default
         use_cpu=True,
         report_to=[],
     )
@@ -193,14 +201,35 @@ def test_packing_never_lets_one_example_attend_to_another(tmp_path, tiny_qwen):
     assert len(starts) >= 2, "several examples share one packed row"
     assert "attention_mask" not in batch or batch["attention_mask"] is None
     with torch.no_grad():
-        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits[0]
+        _, outputs = trainer.compute_loss(model, dict(batch), return_outputs=True)
+        packed = outputs.logits[0]
         bounds = starts + [len(pos)]
         for s, e in zip(bounds, bounds[1:]):
-            alone = model(input_ids=batch["input_ids"][:, s:e]).logits[0]
+            alone = model(input_ids=batch["input_ids"][:, s:e], use_cache=False).logits[0]
             assert torch.allclose(packed[s:e], alone, atol=1e-5), "a packed example saw another one"
     # Labels never cross a boundary: the first token of each packed example is not a target.
     labels = batch["labels"][0].tolist()
     assert all(labels[s] == -100 for s in starts)
+
+
+@pytest.mark.parametrize(
+    "installed, old",
+    [({"transformers": "4.53.0"}, "transformers 4.53.0"), ({"trl": "0.21.0"}, "trl 0.21.0")],
+)
+def test_packing_is_refused_where_the_installed_versions_would_mix_examples(
+    tmp_path, tiny_qwen, monkeypatch, installed, old
+):
+    import importlib.metadata
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda n: installed.get(n) or real(n))
+    with pytest.raises(DistillError) as e:
+        run(cfg(tmp_path, tiny_qwen, packing=True, max_steps=1))
+    assert str(e.value) == (
+        f"--packing: with {old} packed examples attend to each other under sdpa/eager attention "
+        "(needs transformers >= 4.53.1, trl >= 0.22.0); upgrade, or train with --no-packing"
+    )
+    assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
 @pytest.mark.parametrize("fmt, suffix", [("r1", "jsonl"), ("alpaca", "jsonl"), ("r1", "parquet")])

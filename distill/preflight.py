@@ -1,0 +1,105 @@
+"""Pre-flight: real training examples printed with their loss tokens marked, and the checks an ML
+engineer otherwise does by hand before a long run.
+
+    distill train --recipe recipes/smoke.yaml --show-example 2
+
+Works on the token ids and completion mask `distill.examples.tokenize_examples` made, the very
+rows handed to the trainer: the text between `[[` and `]]` is exactly what carries the loss.
+A failed check stops the run with one line before any step is trained:
+
+- the loss mask is empty (nothing would be learned from the example);
+- the end of turn is not trained: the last loss token (trailing whitespace aside) is no stop
+  token, so the student never learns to stop (what TRL's `is_chat_template_stop_token_trained`
+  looks for in a template);
+- `<think>` is opened twice: the template's pre-fill and the completion's own (a wrong
+  template / pre-fill combination teaches the student to write a second `<think>`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from distill.errors import DistillError
+
+OPEN, CLOSE = "[[", "]]"
+WIDTH = 400  # characters kept of a long prompt or completion: both ends, "…" between
+
+
+def _clip(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    half = width // 2
+    return text[:half] + " … " + text[-half:]
+
+
+def marked_text(tok: Any, ids: list[int], mask: list[int], width: int = WIDTH) -> str:
+    """The example as text, loss tokens between `[[` and `]]`; a long run keeps its two ends."""
+    parts, start = [], 0
+    for i in range(1, len(ids) + 1):
+        if i == len(ids) or mask[i] != mask[start]:
+            text = _clip(tok.decode(ids[start:i]), width)
+            parts.append(f"{OPEN}{text}{CLOSE}" if mask[start] else text)
+            start = i
+    return "".join(parts)
+
+
+def problems(
+    tok: Any, ids: list[int], mask: list[int], stops: set[int], truncated: bool = False
+) -> list[str]:
+    """What is wrong with one tokenized example (empty when it trains as it should)."""
+    loss = [t for t, m in zip(ids, mask) if m]
+    if not loss:
+        return ["the loss mask is empty: nothing in it is trained"]
+    found = []
+    last = next((t for t in reversed(loss) if tok.decode([t]).strip() or t in stops), loss[-1])
+    if not truncated and last not in stops:
+        names = ", ".join(sorted(tok.convert_ids_to_tokens(sorted(stops)))) or "none"
+        found.append(
+            f"the end of turn is not trained: the loss tokens end with {tok.decode([last])!r}, "
+            f"not a stop token ({names}), so the student would not learn to stop"
+        )
+    prompt = tok.decode(ids[: mask.index(1)])
+    turn = ("<think>" if prompt.rstrip().endswith("<think>") else "") + tok.decode(loss)
+    if turn.split("</think>")[0].count("<think>") > 1:
+        found.append(
+            "<think> is opened twice (the template's pre-fill and the completion's own): "
+            "the completion should start after the pre-fill, or pick the student's template"
+        )
+    return found
+
+
+def preflight(
+    tok: Any,
+    rows: Iterable[tuple[list[int], list[int]]],
+    stops: set[int],
+    show: int = 1,
+    max_length: int | None = None,
+    stage: str = "train",
+    emit: Any = print,
+) -> None:
+    """Print the first `show` examples with their loss tokens marked (emit=None: print nothing)
+    and check them (at least the first, also with show=0); raise DistillError on a problem.
+    An example exactly max_length long that ends on no stop token was truncated
+    (--overlong truncate): its end of turn is cut off by request, not by the template."""
+    for i, (ids, mask) in enumerate(rows):
+        if i >= max(show, 1):
+            break
+        ids, mask = list(ids), list(mask)
+        truncated = max_length is not None and len(ids) >= max_length and ids[-1] not in stops
+        found = problems(tok, ids, mask, stops, truncated)
+        if show and emit is not None:
+            n = sum(mask)
+            emit(
+                f"{stage}: example {i + 1}: {len(ids) - n} prompt tokens, {n} trained "
+                f"(between {OPEN} {CLOSE}):"
+            )
+            emit(marked_text(tok, ids, mask))
+            if not found:
+                emit(
+                    f"{stage}: checks: loss mask not empty; "
+                    + ("end of turn cut off (truncated)" if truncated else "end of turn trained")
+                    + "; <think> opened once at most"
+                )
+        if found:
+            raise DistillError(f"{stage}: pre-flight, example {i + 1}: {'; '.join(found)}")
