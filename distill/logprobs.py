@@ -49,11 +49,13 @@ HEAD = 4
 STEP = 1 / 64
 FLOOR = -1000.0
 # Compactness (format 2). Each shard keeps `id_map`: the token ids its top-Ks use, most frequent
-# first, in its first row; `topk_ids` holds each id's index in that map, so common tokens get
-# small numbers. The numeric columns are written BYTE_STREAM_SPLIT (each byte of the values in
-# its own stream, so zstd codes the mostly-zero high bytes of codes and gaps almost for free)
-# instead of Parquet's dictionary pages, whose bit-packed indices zstd cannot compress. Measured
-# split at top-50 and what was tried: README, "Teacher log-probs".
+# first (stored as steps from the previous one), in its first row; `topk_ids` holds each id's
+# index in that map, so common tokens get small numbers. The first quantized log-prob after the
+# head is a step from the last head value (format 1: from 0), so it is small too. The numeric
+# columns are written BYTE_STREAM_SPLIT (each byte of the values in its own stream, so zstd codes
+# the mostly-zero high bytes of codes and gaps almost for free) instead of Parquet's dictionary
+# pages, whose bit-packed indices zstd cannot compress. Measured split at top-50 and what was
+# tried: README, "Teacher log-probs".
 SPLIT_COLUMNS = ("logprob", "topk_ids", "topk_head", "topk_logprobs", "id_map")
 # The pointer a record gains (record["logprobs"]):
 POINTER_FIELDS = {
@@ -135,9 +137,17 @@ def _quantize(logprobs: np.ndarray) -> np.ndarray:
     return np.rint(-np.clip(logprobs, FLOOR, 0.0) / STEP).astype(np.int64)
 
 
-def _delta(q: np.ndarray) -> np.ndarray:
-    """Each row's first value, then the gaps (small, >= 0): what zstd packs best."""
-    return np.diff(q, axis=1, prepend=0).astype(np.uint16)
+def _gaps(head: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """The quantized `rest` as steps along each row, the first from the last float16 `head` value
+    (small; >= 0, except by float16's rounding below -256 nats: signed)."""
+    start = _quantize(head[:, -1:].astype(np.float32)) if head.shape[1] else 0
+    return np.diff(_quantize(rest), axis=1, prepend=start).astype(np.int32)
+
+
+def _ungap(head: np.ndarray, gaps: np.ndarray, version: int) -> np.ndarray:
+    """_gaps inverted: the rest of the top-K log-probs (float32), on the STEP grid."""
+    start = _quantize(head[:, -1:]) if version >= 2 and head.shape[1] else 0
+    return ((start + np.cumsum(gaps, axis=1)) * -STEP).astype(np.float32)
 
 
 def _id_codes(topk_ids: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -169,21 +179,22 @@ def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]
         return pa.array([v.reshape(-1) for v in values], type=pa.list_(typ))
 
     id_map, codes = _id_codes([t.topk_ids for _, t in items])
+    heads = [np.maximum(t.topk_logprobs[:, :HEAD], FLOOR).astype(np.float16) for _, t in items]
     table = pa.table(
         {
             "id": pa.array([rid for rid, _ in items], type=pa.string()),
             "token_ids": col((t.token_ids.astype(np.int32) for _, t in items), pa.int32()),
             "logprob": col((t.logprob for _, t in items), pa.float32()),
             "topk_ids": col(codes, pa.int32()),  # rank order, as indices into id_map
-            "topk_head": col(
-                (np.maximum(t.topk_logprobs[:, :HEAD], FLOOR).astype(np.float16) for _, t in items),
-                pa.float16(),
-            ),
+            "topk_head": col(heads, pa.float16()),
             "topk_logprobs": col(
-                (_delta(_quantize(t.topk_logprobs[:, HEAD:])) for _, t in items), pa.uint16()
+                (_gaps(h, t.topk_logprobs[:, HEAD:]) for h, (_, t) in zip(heads, items)), pa.int32()
             ),
             "id_map": col(
-                [id_map] + [np.zeros(0, np.int32)] * (len(items) - 1) if items else [], pa.int32()
+                [np.diff(id_map, prepend=0)] + [np.zeros(0, np.int32)] * (len(items) - 1)
+                if items
+                else [],
+                pa.int32(),
             ),
         },
         metadata={
@@ -288,7 +299,7 @@ def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> li
         id_map = None
         if version >= 2:  # the map sits in the shard's first row, which the filter may drop
             first = pq.ParquetFile(path).read_row_group(0, columns=["id_map"])
-            id_map = np.asarray(first.column("id_map")[0].values, dtype=np.int64)
+            id_map = np.cumsum(np.asarray(first.column("id_map")[0].values, dtype=np.int64))
             table = table.drop_columns(["id_map"])
         for row in table.to_pylist():
             n = len(row["token_ids"])
@@ -301,7 +312,7 @@ def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> li
                 np.asarray(row["token_ids"]),
                 np.asarray(row["logprob"], dtype=np.float32),
                 _rows(topk_ids, n),
-                np.concatenate([head, np.cumsum(gaps, axis=1) * -STEP], axis=1),
+                np.concatenate([head, _ungap(head, gaps, version)], axis=1),
             )
     out = []
     for rec in records:

@@ -137,6 +137,17 @@ def test_logprobs_on_the_storage_grid_round_trip_exactly_and_minus_inf_is_the_fl
     assert got.logprob.tolist() == [-0.5, -700.0]
 
 
+def test_a_value_just_below_a_far_rounded_head_keeps_its_bound(tmp_path):
+    """The first quantized log-prob is stored as a step from the last float16 head value; below
+    -256 nats float16 rounds by up to 1/8 nat, so that step can be negative: it must survive."""
+    lp = np.array([[-0.1, -0.2, -0.3, -300.2, -300.2, -300.3]], dtype=np.float32)
+    assert float(np.float16(-300.2)) == -300.25  # the head rounds to below the value that follows it
+    t = TokenLogprobs([0], [-0.1], [[0, 1, 2, 3, 4, 5]], lp)
+    out, records = buffered(tmp_path, [("a", t)])
+    got = load(records[0], out).topk_logprobs
+    assert np.abs(got[:, HEAD:] - lp[:, HEAD:]).max() <= STEP / 2
+
+
 def test_a_near_certain_token_keeps_a_meaningful_tail_mass(tmp_path):
     """1 - sum(top-K probabilities) is what a KD loss puts in its tail bucket: quantizing the
     best log-prob to 1/64 nat would move ~0.8% of mass, far more than a 1e-4 tail."""
