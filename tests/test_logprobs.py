@@ -141,7 +141,8 @@ def test_a_value_just_below_a_far_rounded_head_keeps_its_bound(tmp_path):
     """The first quantized log-prob is stored as a step from the last float16 head value; below
     -256 nats float16 rounds by up to 1/8 nat, so that step can be negative: it must survive."""
     lp = np.array([[-0.1, -0.2, -0.3, -300.2, -300.2, -300.3]], dtype=np.float32)
-    assert float(np.float16(-300.2)) == -300.25  # the head rounds to below the value that follows it
+    # the head rounds to below the value that follows it:
+    assert float(np.float16(-300.2)) == -300.25
     t = TokenLogprobs([0], [-0.1], [[0, 1, 2, 3, 4, 5]], lp)
     out, records = buffered(tmp_path, [("a", t)])
     got = load(records[0], out).topk_logprobs
