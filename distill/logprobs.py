@@ -156,7 +156,9 @@ def _ungap(head: np.ndarray, gaps: np.ndarray, version: int) -> np.ndarray:
 def _id_codes(topk_ids: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     """The shard's id map (its distinct ids, most frequent first, ties by id) and each array's
     ids as indices into it."""
-    flat = np.concatenate([a.reshape(-1) for a in topk_ids]) if topk_ids else np.zeros(0, np.int64)
+    if not topk_ids:
+        return np.zeros(0, np.int32), []
+    flat = np.concatenate([a.reshape(-1) for a in topk_ids])
     distinct, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
     order = np.lexsort((distinct, -counts))  # by count, descending; then by id
     code_of = np.empty(len(distinct), dtype=np.int32)
@@ -301,7 +303,8 @@ def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> li
             )
         id_map = None
         if version >= 2:  # the map sits in the shard's first row, which the filter may drop
-            first = pq.ParquetFile(path).read_row_group(0, columns=["id_map"])
+            with pq.ParquetFile(path) as shard:
+                first = shard.read_row_group(0, columns=["id_map"])
             id_map = np.cumsum(np.asarray(first.column("id_map")[0].values, dtype=np.int64))
             table = table.drop_columns(["id_map"])
         for row in table.to_pylist():
