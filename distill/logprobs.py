@@ -38,7 +38,7 @@ import numpy as np
 
 from distill.errors import DistillError
 
-FORMAT = 1
+FORMAT = 2  # 1: topk_ids stored as token ids (still read); 2: as codes into the shard's id_map
 # Storage precision. Token ids are exact; so is the sampled token's log-prob (float32). The best
 # HEAD log-probs of each top-K are float16: relative precision 2^-11, so a near-certain token's
 # probability is right to ~1e-7 and the tail mass (1 - sum of the top-K, which a KD loss may use)
@@ -48,6 +48,18 @@ FORMAT = 1
 HEAD = 4
 STEP = 1 / 64
 FLOOR = -1000.0
+# Compactness (format 2). Each shard keeps `id_map`: the token ids its top-Ks use, most frequent
+# first (stored as steps from the previous one), in its first row; `topk_ids` holds each id's
+# index in that map, so common tokens get small numbers. The first quantized log-prob after the
+# head is a step from the last head value (format 1: from 0), so it is small too. The numeric
+# columns are written BYTE_STREAM_SPLIT (each byte of the values in its own stream, so zstd codes
+# the mostly-zero high bytes of codes and gaps almost for free) instead of Parquet's dictionary
+# pages, whose bit-packed indices zstd cannot compress. Measured split at top-50 and what was
+# tried: README, "Teacher log-probs".
+SPLIT_COLUMNS = ("logprob", "topk_ids", "topk_head", "topk_logprobs", "id_map")
+# zstd 17: as small as 19 on these columns (top-50: 100.6 vs 100.7 bytes/token) and ~1.8x faster
+# to write (~17k vs ~9k tokens/s on one core here); the shard is written while generate waits.
+ZSTD_LEVEL = 17
 # The pointer a record gains (record["logprobs"]):
 POINTER_FIELDS = {
     "file": "shard path, relative to the directory of the records file (or absolute)",
@@ -128,9 +140,32 @@ def _quantize(logprobs: np.ndarray) -> np.ndarray:
     return np.rint(-np.clip(logprobs, FLOOR, 0.0) / STEP).astype(np.int64)
 
 
-def _delta(q: np.ndarray) -> np.ndarray:
-    """Each row's first value, then the gaps (small, >= 0): what zstd packs best."""
-    return np.diff(q, axis=1, prepend=0).astype(np.uint16)
+def _gaps(head: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """The quantized `rest` as steps along each row, the first from the last float16 `head` value
+    (small; >= 0, except by float16's rounding below -256 nats: signed)."""
+    start = _quantize(head[:, -1:].astype(np.float32)) if head.shape[1] else 0
+    return np.diff(_quantize(rest), axis=1, prepend=start).astype(np.int32)
+
+
+def _ungap(head: np.ndarray, gaps: np.ndarray, version: int) -> np.ndarray:
+    """_gaps inverted: the rest of the top-K log-probs (float32), on the STEP grid."""
+    start = _quantize(head[:, -1:]) if version >= 2 and head.shape[1] else 0
+    return ((start + np.cumsum(gaps, axis=1)) * -STEP).astype(np.float32)
+
+
+def _id_codes(topk_ids: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The shard's id map (its distinct ids, most frequent first, ties by id) and each array's
+    ids as indices into it."""
+    if not topk_ids:
+        return np.zeros(0, np.int32), []
+    flat = np.concatenate([a.reshape(-1) for a in topk_ids])
+    distinct, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    order = np.lexsort((distinct, -counts))  # by count, descending; then by id
+    code_of = np.empty(len(distinct), dtype=np.int32)
+    code_of[order] = np.arange(len(distinct), dtype=np.int32)
+    codes = code_of[inverse.reshape(-1)]
+    bounds = np.cumsum([a.size for a in topk_ids])[:-1]
+    return distinct[order].astype(np.int32), list(np.split(codes, bounds))
 
 
 def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]]) -> Path:
@@ -148,19 +183,23 @@ def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]
     def col(values: Iterable[np.ndarray], typ: Any) -> Any:
         return pa.array([v.reshape(-1) for v in values], type=pa.list_(typ))
 
+    id_map, codes = _id_codes([t.topk_ids for _, t in items])
+    heads = [np.maximum(t.topk_logprobs[:, :HEAD], FLOOR).astype(np.float16) for _, t in items]
     table = pa.table(
         {
             "id": pa.array([rid for rid, _ in items], type=pa.string()),
             "token_ids": col((t.token_ids.astype(np.int32) for _, t in items), pa.int32()),
             "logprob": col((t.logprob for _, t in items), pa.float32()),
-            # ids in rank order: Parquet's dictionary encoding + zstd beat sorting them by id
-            "topk_ids": col((t.topk_ids.astype(np.int32) for _, t in items), pa.int32()),
-            "topk_head": col(
-                (np.maximum(t.topk_logprobs[:, :HEAD], FLOOR).astype(np.float16) for _, t in items),
-                pa.float16(),
-            ),
+            "topk_ids": col(codes, pa.int32()),  # rank order, as indices into id_map
+            "topk_head": col(heads, pa.float16()),
             "topk_logprobs": col(
-                (_delta(_quantize(t.topk_logprobs[:, HEAD:])) for _, t in items), pa.uint16()
+                (_gaps(h, t.topk_logprobs[:, HEAD:]) for h, (_, t) in zip(heads, items)), pa.int32()
+            ),
+            "id_map": col(
+                [np.diff(id_map, prepend=0)] + [np.zeros(0, np.int32)] * (len(items) - 1)
+                if items
+                else [],
+                pa.int32(),
             ),
         },
         metadata={
@@ -173,7 +212,14 @@ def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]
     final = d / f"part-{uuid.uuid4().hex[:16]}.parquet"
     tmp = d / f".{final.name}.tmp"
     with open(tmp, "wb") as f:
-        pq.write_table(table, f, compression="zstd", compression_level=19)
+        pq.write_table(
+            table,
+            f,
+            compression="zstd",
+            compression_level=ZSTD_LEVEL,
+            use_dictionary=["id", "token_ids"],
+            column_encoding={f"{c}.list.element": "BYTE_STREAM_SPLIT" for c in SPLIT_COLUMNS},
+        )
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(final)
@@ -249,15 +295,30 @@ def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> li
                 f"{records_path}: log-prob side file {path} of record {first['id']} is missing"
             )
         table = pq.read_table(path, filters=[("id", "in", sorted(ids))])
+        version = int((table.schema.metadata or {}).get(b"distill.logprobs.format", b"1"))
+        if version > FORMAT:
+            raise DistillError(
+                f"{path}: log-prob storage format {version} is newer than this distill reads "
+                f"({FORMAT}): upgrade distill"
+            )
+        id_map = None
+        if version >= 2:  # the map sits in the shard's first row, which the filter may drop
+            with pq.ParquetFile(path) as shard:
+                first = shard.read_row_group(0, columns=["id_map"])
+            id_map = np.cumsum(np.asarray(first.column("id_map")[0].values, dtype=np.int64))
+            table = table.drop_columns(["id_map"])
         for row in table.to_pylist():
             n = len(row["token_ids"])
             head = _rows(np.asarray(row["topk_head"], dtype=np.float32), n)
             gaps = _rows(np.asarray(row["topk_logprobs"], dtype=np.int64), n)
+            topk_ids = np.asarray(row["topk_ids"], dtype=np.int64)
+            if id_map is not None:
+                topk_ids = id_map[topk_ids]
             found[(path, row["id"])] = TokenLogprobs(
                 np.asarray(row["token_ids"]),
                 np.asarray(row["logprob"], dtype=np.float32),
-                _rows(np.asarray(row["topk_ids"]), n),
-                np.concatenate([head, np.cumsum(gaps, axis=1) * -STEP], axis=1),
+                _rows(topk_ids, n),
+                np.concatenate([head, _ungap(head, gaps, version)], axis=1),
             )
     out = []
     for rec in records:

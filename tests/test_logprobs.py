@@ -3,6 +3,8 @@
 import json
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from distill.errors import DistillError
@@ -50,7 +52,11 @@ def buffered(tmp_path, items, name="t.jsonl"):
 
 
 def test_stored_topk_round_trips_ids_exactly_and_logprobs_within_float16(tmp_path):
+    """The precision bound of the storage (format 2, as format 1): ids, the sampled token and its
+    float32 log-prob exact; the best HEAD=4 of each top-K within float16 (relative 2^-11); the
+    rest within STEP / 2 = 1/128 nat. Ids beyond 2^16 (Qwen's 152k vocabulary) stay exact."""
     items = [(f"r{i}", fake_logprobs(5 + i, 8, seed=i)) for i in range(3)]
+    items.append(("big", fake_logprobs(4, 8, vocab=152_064, seed=9)))
     out, records = buffered(tmp_path, items)
     assert records[0]["logprobs"]["file"].startswith("t.logprobs/")
     assert records[0]["logprobs"]["tokens"] == 5 and records[0]["logprobs"]["k"] == 8
@@ -66,6 +72,57 @@ def test_stored_topk_round_trips_ids_exactly_and_logprobs_within_float16(tmp_pat
     assert np.array_equal(load(records[1], out).token_ids, items[1][1].token_ids)
 
 
+def test_a_record_read_alone_from_a_shard_gets_its_own_ids(tmp_path):
+    """Format 2 stores top-K ids as codes into the shard's id map, kept in the shard's first row:
+    reading a later record alone (its row filtered out of everything else) still decodes them."""
+    items = [(f"r{i}", fake_logprobs(6, 5, seed=i)) for i in range(4)]
+    out, records = buffered(tmp_path, items)
+    (shard,) = side_dir(out).iterdir()
+    assert pq.read_metadata(shard).metadata[b"distill.logprobs.format"] == b"2"
+    for rec, (_, want) in reversed(list(zip(records, items))):
+        assert rec["logprobs"]["format"] == 2
+        assert np.array_equal(load(rec, out).topk_ids, want.topk_ids)
+
+
+def write_format1_shard(path, rid, t):
+    """A shard as distill wrote it before format 2: token ids as they are, dictionary pages."""
+    q = np.rint(-np.clip(t.topk_logprobs[:, HEAD:], FLOOR, 0) / STEP).astype(np.int64)
+
+    def col(a, typ):
+        return pa.array([np.asarray(a).reshape(-1)], type=pa.list_(typ))
+
+    table = pa.table(
+        {
+            "id": [rid],
+            "token_ids": col(t.token_ids.astype(np.int32), pa.int32()),
+            "logprob": col(t.logprob, pa.float32()),
+            "topk_ids": col(t.topk_ids.astype(np.int32), pa.int32()),
+            "topk_head": col(t.topk_logprobs[:, :HEAD].astype(np.float16), pa.float16()),
+            "topk_logprobs": col(np.diff(q, axis=1, prepend=0).astype(np.uint16), pa.uint16()),
+        },
+        metadata={"distill.logprobs.format": "1", "k": str(t.k)},
+    )
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path, compression="zstd")
+
+
+def test_a_format1_shard_still_reads_and_a_newer_format_is_one_clear_error(tmp_path):
+    t = fake_logprobs(5, 8)
+    write_format1_shard(tmp_path / "t.logprobs" / "part-old.parquet", "a", t)
+    rec = {"id": "a", "logprobs": {"file": "t.logprobs/part-old.parquet", "format": 1, "k": 8}}
+    got = load(rec, tmp_path / "t.jsonl")
+    assert np.array_equal(got.topk_ids, t.topk_ids)
+    assert np.array_equal(got.logprob, t.logprob)
+    assert np.abs(got.topk_logprobs[:, HEAD:] - t.topk_logprobs[:, HEAD:]).max() <= STEP / 2
+
+    table = pq.read_table(tmp_path / "t.logprobs" / "part-old.parquet")
+    newer = table.replace_schema_metadata({"distill.logprobs.format": "99"})
+    pq.write_table(newer, tmp_path / "t.logprobs" / "part-new.parquet")
+    rec["logprobs"]["file"] = "t.logprobs/part-new.parquet"
+    with pytest.raises(DistillError, match="part-new.parquet: log-prob storage format 99 is newer"):
+        load(rec, tmp_path / "t.jsonl")
+
+
 def test_logprobs_on_the_storage_grid_round_trip_exactly_and_minus_inf_is_the_floor(tmp_path):
     head = [-0.001, -0.5, -1.25, -3.0]  # float16 values
     lp = np.array([head + [-3.25, -np.inf], head + [-700.0, -1e9]], dtype=np.float32)
@@ -78,6 +135,18 @@ def test_logprobs_on_the_storage_grid_round_trip_exactly_and_minus_inf_is_the_fl
         [h16, -0.5, -1.25, -3.0, -700.0, FLOOR],
     ]
     assert got.logprob.tolist() == [-0.5, -700.0]
+
+
+def test_a_value_just_below_a_far_rounded_head_keeps_its_bound(tmp_path):
+    """The first quantized log-prob is stored as a step from the last float16 head value; below
+    -256 nats float16 rounds by up to 1/8 nat, so that step can be negative: it must survive."""
+    lp = np.array([[-0.1, -0.2, -0.3, -300.2, -300.2, -300.3]], dtype=np.float32)
+    # the head rounds to below the value that follows it:
+    assert float(np.float16(-300.2)) == -300.25
+    t = TokenLogprobs([0], [-0.1], [[0, 1, 2, 3, 4, 5]], lp)
+    out, records = buffered(tmp_path, [("a", t)])
+    got = load(records[0], out).topk_logprobs
+    assert np.abs(got[:, HEAD:] - lp[:, HEAD:]).max() <= STEP / 2
 
 
 def test_a_near_certain_token_keeps_a_meaningful_tail_mass(tmp_path):
