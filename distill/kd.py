@@ -281,7 +281,11 @@ def stored_topk(
             )
     out_c, out_ids, out_lp = [], [], []
     counts = {"aligned": 0, "realigned": 0, "kd_positions": 0}
-    for comp, tl in zip(completions, load_many(rows, data_path), strict=True):
+    stored = load_many(rows, data_path)
+    # Records of two generate runs may keep different K: all get the widest, padded with id -1
+    # (no token: bucket_logprobs leaves it out), so they batch together.
+    k = max((tl.k for tl in stored), default=0)
+    for comp, tl in zip(completions, stored, strict=True):
         t = tl.token_ids.tolist()
         core = list(t)
         while core and core[-1] in stops:
@@ -294,10 +298,9 @@ def stored_topk(
         n = next(
             (j for j in range(min(len(t), len(comp))) if comp[j] != t[j]), min(len(t), len(comp))
         )
-        k = tl.k
         ids = np.full((len(comp), k), -1, dtype=np.int64)
         lp = np.zeros((len(comp), k), dtype=np.float32)
-        ids[:n], lp[:n] = tl.topk_ids[:n], tl.topk_logprobs[:n]
+        ids[:n, : tl.k], lp[:n, : tl.k] = tl.topk_ids[:n], tl.topk_logprobs[:n]
         counts["kd_positions"] += n
         out_c.append(comp)
         out_ids.append(ids)

@@ -49,9 +49,10 @@ def loss_of(trainer, batch):
         return float(trainer.compute_loss(trainer.model, dict(batch)))
 
 
-def write_stored_logprobs(tmp_path, teacher_dir, k, whole=False):
+def write_stored_logprobs(tmp_path, teacher_dir, k, whole=False, k_odd=None):
     """kept.jsonl whose records point at t11a-format side shards holding `teacher_dir`'s real top-K
-    on each record's completion tokens (as `distill generate --logprobs K` would store)."""
+    on each record's completion tokens (as `distill generate --logprobs K` would store). With
+    `k_odd`, the odd records keep that many instead, in a shard of their own (two generate runs)."""
     from transformers import AutoModelForCausalLM
 
     from distill.examples import Renderer, load_examples
@@ -64,13 +65,13 @@ def write_stored_logprobs(tmp_path, teacher_dir, k, whole=False):
     r = Renderer(tok, "r1", model.generation_config.eos_token_id)
     rows = [json.loads(x) for x in data.read_text().splitlines()]
     items = []
-    for row, ex in zip(rows, load_examples(str(data)), strict=True):
+    for i, (row, ex) in enumerate(zip(rows, load_examples(str(data)), strict=True)):
         p, c = r.encode(ex)
         if not whole:
             c = c[:-1]  # the teacher stopped at <|im_end|>; the template's trailing "\n" is not its
         with torch.no_grad():
             lp = torch.log_softmax(model(torch.tensor([p + c])).logits[0, len(p) - 1 : -1], -1)
-        top = lp.topk(k, -1)
+        top = lp.topk(k_odd if k_odd and i % 2 else k, -1)
         t = TokenLogprobs(
             torch.tensor(c).numpy(),
             lp.gather(-1, torch.tensor(c)[:, None])[:, 0].numpy(),
@@ -78,9 +79,11 @@ def write_stored_logprobs(tmp_path, teacher_dir, k, whole=False):
             top.values.numpy(),
         )
         items.append((row, t))
-    shard = write_shard(side_dir(data), [(row["id"], t) for row, t in items])
-    for row, t in items:
-        row["logprobs"] = pointer(shard, data, t, str(teacher_dir), vocab_hash(tok), True)
+    for part in {t.k for _, t in items}:
+        mine = [(row, t) for row, t in items if t.k == part]
+        shard = write_shard(side_dir(data), [(row["id"], t) for row, t in mine])
+        for row, t in mine:
+            row["logprobs"] = pointer(shard, data, t, str(teacher_dir), vocab_hash(tok), True)
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return data
 
@@ -214,6 +217,23 @@ def test_kd_from_stored_logprobs_trains_and_logs_the_kl(tmp_path, tiny_qwen, tea
     card = (Path(dest) / "README.md").read_text()
     assert "Method: kd (token-level, off-policy)" in card
     assert "top-K log-probs stored with the traces" in card and "- kd" in card
+
+
+def test_stored_records_with_different_top_k_train_together(tmp_path, tiny_qwen, teacher):
+    """Traces from two generate runs (--logprobs 4 and 8) in one kept file: each record's top-K
+    counts as it is (the shorter padded), instead of a collator crash at the first mixed batch."""
+    data = write_stored_logprobs(tmp_path, teacher, k=4, k_odd=8)
+    trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data), kd_alpha=1.0))[0]
+    mixed = first_batch(trainer)
+    assert mixed["teacher_ids"].shape[-1] == 8
+    got = loss_of(trainer, mixed)
+    # Record 0 alone (K = 4) loses nothing by being padded to 8.
+    alone = trainer.data_collator([trainer.train_dataset[0]])
+    assert math.isfinite(got) and got > 0
+    padded = {k: v[:1] for k, v in mixed.items()}
+    width = alone["input_ids"].shape[1]
+    padded = {k: v[:, :width] for k, v in padded.items()}
+    assert loss_of(trainer, padded) == pytest.approx(loss_of(trainer, alone), rel=1e-6)
 
 
 def test_onpolicy_samples_and_the_teacher_scores_its_tokens(tmp_path, tiny_qwen, teacher):
