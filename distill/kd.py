@@ -285,6 +285,18 @@ def stored_topk(
     # Records of two generate runs may keep different K: all get the widest, padded with id -1
     # (no token: bucket_logprobs leaves it out), so they batch together.
     k = max((tl.k for tl in stored), default=0)
+    vocab = len(student_tok)
+    for row, tl in zip(rows, stored, strict=True):
+        # Without a vocab hash (a served teacher's tokenizer is not known at generate time) an id
+        # the student has no row for is the one sign of another vocabulary left to check.
+        worst = max(int(tl.topk_ids.max(initial=-1)), int(tl.token_ids.max(initial=-1)))
+        if worst >= vocab:
+            raise DistillError(
+                f"{data_path}: record {row.get('id')} stores token id {worst}, outside the "
+                f"vocabulary of student tokenizer '{student_name}' ({vocab} tokens): its teacher "
+                f"tokenizer '{row['logprobs'].get('tokenizer')}' differs (cross-tokenizer "
+                "distillation is not built)"
+            )
     for comp, tl in zip(completions, stored, strict=True):
         t = tl.token_ids.tolist()
         core = list(t)

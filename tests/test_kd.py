@@ -385,6 +385,30 @@ def test_missing_side_file_and_missing_logprobs_are_clear_errors(tmp_path, tiny_
     assert not list((tmp_path / "out").glob("adapter_*"))
 
 
+def test_stored_ids_outside_the_students_vocabulary_are_one_clear_error(
+    tmp_path, tiny_qwen, teacher
+):
+    """A served teacher's records carry no vocab hash (its tokenizer was not known at generate
+    time): ids the student has no row for are refused by name before training, not an index
+    error in the loss at the first batch that holds one."""
+    from distill.logprobs import TokenLogprobs, load_many, pointer, side_dir, write_shard
+    from distill.models import load_tokenizer
+
+    data = write_stored_logprobs(tmp_path, teacher, k=4)
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    stored = load_many(rows, data)
+    big = len(load_tokenizer(str(tiny_qwen))) + 5
+    ids = stored[1].topk_ids.copy()
+    ids[0, -1] = big
+    stored[1] = TokenLogprobs(stored[1].token_ids, stored[1].logprob, ids, stored[1].topk_logprobs)
+    shard = write_shard(side_dir(data), [(r["id"], t) for r, t in zip(rows, stored, strict=True)])
+    for r, t in zip(rows, stored, strict=True):
+        r["logprobs"] = pointer(shard, data, t, "served-teacher", None, True)
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DistillError, match=f"record t1 .*token id {big}.*'served-teacher'"):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data)))
+
+
 def test_bad_method_keys_are_named(tmp_path, tiny_qwen):
     with pytest.raises(DistillError, match="unknown --method 'distil'"):
         kd_cfg(tmp_path, tiny_qwen, method="distil")
