@@ -149,7 +149,7 @@ class ServedTeacher:
         from openai import OpenAI
 
         self.url, self.name, self.k, self.tok = url, name, k, student_tok
-        key = os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        key = self.key = os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.client = OpenAI(base_url=url, api_key=key, max_retries=2, timeout=600)
         self.student_name = student_name
         self.scored = 0
@@ -170,8 +170,13 @@ class ServedTeacher:
         except openai.APIConnectionError:
             raise DistillError(f"teacher URL {self.url}: cannot connect") from None
         except openai.APIStatusError as e:
+            from distill.teachers.openai import _scrub
+
+            # The server's reason (vLLM: prompt_logprobs above its --max-logprobs, an unknown
+            # model) is what the user acts on.
+            why = _scrub(str(e.message).splitlines()[0] if e.message else "", self.key)
             raise DistillError(
-                f"teacher URL {self.url}: HTTP {e.status_code} for model '{self.name}'"
+                f"teacher URL {self.url}: HTTP {e.status_code} for model '{self.name}': {why}"
             ) from None
         out: list[Any] = [None] * len(seqs)
         for ch in r.choices:

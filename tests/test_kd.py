@@ -324,6 +324,9 @@ def test_teacher_url_without_prompt_logprobs_or_reproducibility_is_refused(
     tmp_path, tiny_qwen, tiny_llama, teacher, server
 ):
     server.model = "teacher"
+    # The server's own reason comes through (vLLM also says so of a top-K over --max-logprobs).
+    with pytest.raises(DistillError, match="HTTP 404 for model 'other': .*model other not found"):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_url=server.url, teacher_model="other"))
     cfg = dict(teacher_url=server.url, teacher_model="teacher")
     with pytest.raises(DistillError, match="returned no prompt_logprobs"):
         build_trainer(kd_cfg(tmp_path, tiny_qwen, **cfg))
