@@ -464,7 +464,13 @@ def make_trainer_class() -> type:
                 loss = a * temp**2 * kl + (1 - a) * ce
             else:
                 loss = kl
-            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            # The Trainer's count is global across processes (DDP averages gradients): scale back,
+            # except on-policy batches, which were divided by their own local tokens.
+            if (
+                self.args.average_tokens_across_devices
+                and num_items_in_batch is not None
+                and not on_policy
+            ):
                 loss = loss * self.accelerator.num_processes
             # Logged per token: undo the accumulation scaling of this micro-batch's share.
             scale = self.current_gradient_accumulation_steps if self.model.training else 1

@@ -166,6 +166,35 @@ def test_kd_alpha_zero_is_the_sft_loss_and_the_mask_is_sfts_token_for_token(
     assert loss_of(kd, kb) == pytest.approx(loss_of(sft, sb), rel=1e-5)
 
 
+def test_on_policy_loss_is_not_scaled_by_the_number_of_processes(
+    tmp_path, tiny_qwen, teacher, monkeypatch
+):
+    """Under N processes the Trainer's token count is global, so an off-policy loss divided by it
+    is multiplied back by N (DDP averages the gradients). An on-policy batch is divided by its own
+    tokens: multiplying it too trained on-policy N times harder than on one GPU."""
+    trainer = build_trainer(
+        kd_cfg(tmp_path, tiny_qwen, method="onpolicy", teacher_model=str(teacher))
+    )[0]
+    batch = first_batch(trainer)
+    trainer.model.eval()
+
+    def loss(processes, on_policy):
+        monkeypatch.setattr(
+            type(trainer.accelerator), "num_processes", property(lambda s: processes)
+        )
+        items = int((batch["labels"][:, 1:] != -100).sum()) * processes
+        with torch.no_grad():
+            return float(
+                trainer.compute_loss(
+                    trainer.model, {**batch, "on_policy": on_policy}, num_items_in_batch=items
+                )
+            )
+
+    assert loss(2, True) == pytest.approx(loss(1, True), rel=1e-6)
+    # Off policy the global count is N times the local one: the factor N restores the local mean.
+    assert loss(2, False) == pytest.approx(loss(1, False), rel=1e-6)
+
+
 # --------------------------------------------------------------------------- teachers
 
 
