@@ -119,6 +119,16 @@ def test_the_work_dir_is_size_capped(mode):
     assert not r.ok and "filled" not in r.stdout
 
 
+@pytest.mark.parametrize("mode", ISOLATED)
+def test_only_the_work_dir_is_writable(mode):
+    # bwrap's root is a tmpfs of its own with no size cap: left writable, files there would
+    # fill the host's memory past the capped /work.
+    code = "import os\nfor d in ('/', '/dev', '/proc', '/in', '/work'):\n"
+    code += "    try:\n        open(d + '/x', 'w').write('1'); print(d)\n    except OSError:\n        pass"
+    r = run_code(code, isolation=mode, guard=False)
+    assert r.ok and r.stdout.split() == ["/work"], r
+
+
 @pytest.mark.parametrize("mode", [*ISOLATED, "none"])
 def test_timeout_kills_the_whole_process_group(mode):
     r = run_code("import time\ntime.sleep(60)", timeout=1, isolation=mode)

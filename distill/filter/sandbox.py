@@ -257,6 +257,8 @@ def _command(mode: str, exe: str, prefix: str, tmp: str, guard: bool) -> list[st
         cmd += ["--size", str(WORK_BYTES), "--tmpfs", "/work", "--chdir", "/work"]
         for k, v in ENV.items():
             cmd += ["--setenv", k, v]
+        # bwrap's root is a tmpfs of its own, writable and uncapped: only /work may be written.
+        cmd += ["--remount-ro", "/"]
         return cmd + inner
     if mode == "unshare":
         setup = {
