@@ -93,6 +93,26 @@ def test_verify_code_stdin_stdout_and_asserts():
     assert verify(loop, ["assert True"], timeout=1)[0] == "wrong"
 
 
+def test_verify_code_reads_livecodebench_test_lists():
+    # LiveCodeBench's test cases: a list of {"input", "output", "testtype"}. Run as assert
+    # lines they tested nothing: a solution printing anything was kept, an honest one that
+    # reads stdin failed on its empty input.
+    ans = fenced("n = int(input())\nprint(n * n)\n")
+    lcb = [
+        {"input": "3\n", "output": "9\n", "testtype": "stdin"},
+        {"input": "4\n", "output": "16\n", "testtype": "stdin"},
+    ]
+    assert verify_code(ans, json.dumps(lcb), isolation=BEST) == ("correct", "2 tests")
+    lazy = fenced("import sys\nprint(sys.stdin.read())\n")
+    assert verify_code(lazy, lcb, isolation=BEST)[0] == "wrong"
+    fn = [{"input": "[1, 2]", "output": "3", "testtype": "functional"}]
+    assert verify_code(ans, fn, isolation=BEST)[0] == "unverifiable"
+    apps = {"inputs": [[1, 2]], "outputs": [3], "fn_name": "add"}
+    assert verify_code(ans, apps, isolation=BEST)[0] == "unverifiable"
+    # No test at all is no evidence: never "correct" with 0 tests.
+    assert verify_code(lazy, {"inputs": [], "outputs": []}, isolation=BEST)[0] == "unverifiable"
+
+
 # ----------------------------------------------------------------------------- limits
 
 

@@ -479,7 +479,21 @@ def verify_code(
         except ValueError:
             pass
     limits = dict(timeout=timeout, cpu_s=max(1, int(timeout)), mem_mb=mem_mb, isolation=isolation)
+    if (
+        isinstance(tests, list)
+        and tests
+        and all(isinstance(t, dict) and "input" in t and "output" in t for t in tests)
+    ):  # LiveCodeBench: [{"input", "output", "testtype": "stdin" | "functional"}, ...]
+        if any(t.get("testtype", "stdin") != "stdin" for t in tests):
+            return UNVERIFIABLE, "call-based tests are not supported"
+        tests = {"inputs": [t["input"] for t in tests], "outputs": [t["output"] for t in tests]}
     if isinstance(tests, dict) and "inputs" in tests and "outputs" in tests:
+        if tests.get("fn_name"):  # APPS call-based: arguments, not stdin
+            return UNVERIFIABLE, "call-based tests are not supported"
+        if not tests["inputs"] or len(tests["inputs"]) != len(tests["outputs"]):
+            return UNVERIFIABLE, "no tests" if not tests[
+                "inputs"
+            ] else "inputs/outputs differ in number"
         for i, (inp, exp) in enumerate(zip(tests["inputs"], tests["outputs"])):
             r = run_code(code, stdin=str(inp), **limits)
             if not r.ok:
