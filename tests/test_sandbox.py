@@ -111,6 +111,10 @@ def test_verify_code_reads_livecodebench_test_lists():
     assert verify_code(ans, apps, isolation=BEST)[0] == "unverifiable"
     # No test at all is no evidence: never "correct" with 0 tests.
     assert verify_code(lazy, {"inputs": [], "outputs": []}, isolation=BEST)[0] == "unverifiable"
+    # Shapes that are not tests: one verdict each, never a traceback in a filter worker, never
+    # dict reprs run as "assert lines" that assert nothing.
+    for bad in ({"inputs": 5, "outputs": 5}, {"inputs": ["1"], "outputs": []}, [{"stdin": "1"}]):
+        assert verify_code(lazy, bad, isolation=BEST)[0] == "unverifiable", bad
 
 
 # ----------------------------------------------------------------------------- limits

@@ -479,21 +479,22 @@ def verify_code(
         except ValueError:
             pass
     limits = dict(timeout=timeout, cpu_s=max(1, int(timeout)), mem_mb=mem_mb, isolation=isolation)
-    if (
-        isinstance(tests, list)
-        and tests
-        and all(isinstance(t, dict) and "input" in t and "output" in t for t in tests)
-    ):  # LiveCodeBench: [{"input", "output", "testtype": "stdin" | "functional"}, ...]
+    if isinstance(tests, list) and any(isinstance(t, dict) for t in tests):
+        # LiveCodeBench: [{"input", "output", "testtype": "stdin" | "functional"}, ...]; a dict
+        # is never an assert line, so any other shape is not a test we can run.
+        if not all(isinstance(t, dict) and "input" in t and "output" in t for t in tests):
+            return UNVERIFIABLE, "unrecognised tests"
         if any(t.get("testtype", "stdin") != "stdin" for t in tests):
             return UNVERIFIABLE, "call-based tests are not supported"
         tests = {"inputs": [t["input"] for t in tests], "outputs": [t["output"] for t in tests]}
     if isinstance(tests, dict) and "inputs" in tests and "outputs" in tests:
+        inputs, outputs = tests["inputs"], tests["outputs"]
         if tests.get("fn_name"):  # APPS call-based: arguments, not stdin
             return UNVERIFIABLE, "call-based tests are not supported"
-        if not tests["inputs"] or len(tests["inputs"]) != len(tests["outputs"]):
-            return UNVERIFIABLE, "no tests" if not tests[
-                "inputs"
-            ] else "inputs/outputs differ in number"
+        if not isinstance(inputs, list) or not isinstance(outputs, list):
+            return UNVERIFIABLE, "unrecognised tests"
+        if not inputs or len(inputs) != len(outputs):
+            return UNVERIFIABLE, "inputs/outputs differ in number" if inputs else "no tests"
         for i, (inp, exp) in enumerate(zip(tests["inputs"], tests["outputs"])):
             r = run_code(code, stdin=str(inp), **limits)
             if not r.ok:
