@@ -78,6 +78,17 @@ def test_honest_solutions_are_kept(mode):
     assert verify_code(fenced(code), lcb, isolation=mode) == ("correct", "2 tests")
 
 
+@pytest.mark.parametrize("mode", [*ISOLATED, "none"])
+def test_solutions_reading_dev_stdin_are_kept(mode):
+    # A common competitive-programming idiom; the sandbox's /dev had no stdin and the guard
+    # killed the open as a violation, so honest solutions were judged wrong.
+    code = "import sys\nsys.stdin = open('/dev/stdin')\nprint(sum(map(int, sys.stdin.read().split())))\n"
+    tests = {"inputs": ["1 2\n3\n"], "outputs": ["6\n"]}
+    assert verify_code(fenced(code), tests, isolation=mode) == ("correct", "1 tests")
+    w = run_code("open('/dev/stdin', 'w').write('x')", isolation=mode)
+    assert not w.ok  # reading only: the guard still stops a write
+
+
 def test_verify_code_stdin_stdout_and_asserts():
     def verify(answer, tests, **kw):
         return verify_code(answer, tests, isolation=BEST, **kw)
@@ -188,7 +199,7 @@ def test_the_sandbox_sees_only_itself(mode):
     )
     r = run_code(code, isolation=mode, guard=False)
     devs, pids, top, caps, nested = r.stdout.splitlines()
-    assert devs == "['null', 'urandom', 'zero']"
+    assert devs == "['null', 'stdin', 'urandom', 'zero']"
     assert (
         max(ast.literal_eval(pids)) < 10
     )  # its own pid namespace: the host's processes are not there
