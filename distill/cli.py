@@ -67,6 +67,38 @@ def _run(fn: Callable[[], Any]) -> Any:
 RecipeOpt = typer.Option(None, "--recipe", help="Recipe YAML; CLI flags override its keys.")
 
 
+# Teacher flags shared by `generate` and `instruct`: one definition, the same name, default
+# and help in both (typer reads options from each signature, so each still names them).
+TEACHER_OPTS = {
+    "teacher": typer.Option(None, help="Backend: openai | vllm | hf."),
+    "model": typer.Option(None, help="Teacher model: API name, HF path/name, or builtin:smollm2."),
+    "base_url": typer.Option(
+        None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."
+    ),
+    "api_key_env": typer.Option(None, help="Env var holding the API key (default OPENAI_API_KEY)."),
+    "concurrency": typer.Option(None, help="Requests in flight (openai teacher; default 32)."),
+    "max_retries": typer.Option(
+        None, help="Retries on connection errors/408/409/429/5xx (default 6)."
+    ),
+    "request_timeout": typer.Option(None, help="Seconds per request try (default 600)."),
+    "rpm": typer.Option(None, help="Max requests per minute."),
+    "tpm": typer.Option(None, help="Max tokens per minute."),
+    "price_input": typer.Option(
+        None, help="$ per 1M prompt tokens (overrides the built-in table)."
+    ),
+    "price_output": typer.Option(None, help="$ per 1M completion tokens."),
+    "tensor_parallel_size": typer.Option(None, help="vllm: GPUs per model."),
+    "gpu_memory_utilization": typer.Option(None, help="vllm: fraction of memory to reserve."),
+    "dtype": typer.Option(None, help="vllm: auto | bfloat16 | float16 | float32."),
+    "max_model_len": typer.Option(None, help="vllm: context length cap."),
+    "shard_size": typer.Option(
+        None, help="vllm: prompts per shard written before the next starts."
+    ),
+    "batch_size": typer.Option(None, help="hf: sequences per generate batch."),
+    "device": typer.Option(None, help="hf: auto | cpu | cuda."),
+}
+
+
 @app.command()
 def generate(
     recipe: Path | None = RecipeOpt,
@@ -91,50 +123,32 @@ def generate(
     system_prompt: str | None = typer.Option(
         None, help="System message (DeepSeek advises none for R1)."
     ),
-    teacher: str | None = typer.Option(None, help="Backend: openai | vllm | hf."),
-    model: str | None = typer.Option(
-        None, help="Teacher model: API name, HF path/name, or builtin:smollm2."
-    ),
-    base_url: str | None = typer.Option(
-        None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."
-    ),
-    api_key_env: str | None = typer.Option(
-        None, help="Env var holding the API key (default OPENAI_API_KEY)."
-    ),
+    teacher: str | None = TEACHER_OPTS["teacher"],
+    model: str | None = TEACHER_OPTS["model"],
+    base_url: str | None = TEACHER_OPTS["base_url"],
+    api_key_env: str | None = TEACHER_OPTS["api_key_env"],
     n: int | None = typer.Option(None, help="Samples per prompt."),
     temperature: float | None = typer.Option(None, help="Sampling temperature (default 0.6)."),
     top_p: float | None = typer.Option(None, help="Nucleus sampling (default 0.95)."),
     max_tokens: int | None = typer.Option(None, help="Max new tokens per sample (default 4096)."),
     seed: int | None = typer.Option(None, help="Sampling seed."),
-    concurrency: int | None = typer.Option(
-        None, help="Requests in flight (openai teacher; default 32)."
-    ),
-    max_retries: int | None = typer.Option(
-        None, help="Retries on connection errors/408/409/429/5xx (default 6)."
-    ),
-    request_timeout: float | None = typer.Option(
-        None, help="Seconds per request try (default 600)."
-    ),
-    rpm: float | None = typer.Option(None, help="Max requests per minute."),
-    tpm: float | None = typer.Option(None, help="Max tokens per minute."),
+    concurrency: int | None = TEACHER_OPTS["concurrency"],
+    max_retries: int | None = TEACHER_OPTS["max_retries"],
+    request_timeout: float | None = TEACHER_OPTS["request_timeout"],
+    rpm: float | None = TEACHER_OPTS["rpm"],
+    tpm: float | None = TEACHER_OPTS["tpm"],
     n_per_request: bool | None = typer.Option(
         None,
         "--n-per-request/--separate-requests",
         help="Use the API's n, or one request per sample.",
     ),
-    price_input: float | None = typer.Option(
-        None, help="$ per 1M prompt tokens (overrides the built-in table)."
-    ),
-    price_output: float | None = typer.Option(None, help="$ per 1M completion tokens."),
-    tensor_parallel_size: int | None = typer.Option(None, help="vllm: GPUs per model."),
-    gpu_memory_utilization: float | None = typer.Option(
-        None, help="vllm: fraction of memory to reserve."
-    ),
-    dtype: str | None = typer.Option(None, help="vllm: auto | bfloat16 | float16 | float32."),
-    max_model_len: int | None = typer.Option(None, help="vllm: context length cap."),
-    shard_size: int | None = typer.Option(
-        None, help="vllm: prompts per shard written before the next starts."
-    ),
+    price_input: float | None = TEACHER_OPTS["price_input"],
+    price_output: float | None = TEACHER_OPTS["price_output"],
+    tensor_parallel_size: int | None = TEACHER_OPTS["tensor_parallel_size"],
+    gpu_memory_utilization: float | None = TEACHER_OPTS["gpu_memory_utilization"],
+    dtype: str | None = TEACHER_OPTS["dtype"],
+    max_model_len: int | None = TEACHER_OPTS["max_model_len"],
+    shard_size: int | None = TEACHER_OPTS["shard_size"],
     logprobs: int | None = typer.Option(
         None,
         help="Keep the teacher's top-K log-probs per completion token in <out>.logprobs/ "
@@ -143,8 +157,8 @@ def generate(
     logprobs_shard: int | None = typer.Option(
         None, help="Records per log-prob shard; a kill loses at most this many (default 256)."
     ),
-    batch_size: int | None = typer.Option(None, help="hf: sequences per generate batch."),
-    device: str | None = typer.Option(None, help="hf: auto | cpu | cuda."),
+    batch_size: int | None = TEACHER_OPTS["batch_size"],
+    device: str | None = TEACHER_OPTS["device"],
     out: str | None = typer.Option(
         None, help="Traces file to append to (resumes from what it holds)."
     ),
@@ -252,46 +266,28 @@ def instruct(
     stall_rounds: int | None = typer.Option(
         None, help="Stop after this many rounds in a row keep nothing (default 5)."
     ),
-    teacher: str | None = typer.Option(None, help="Backend: openai | vllm | hf."),
-    model: str | None = typer.Option(
-        None, help="Teacher model: API name, HF path/name, or builtin:smollm2."
-    ),
-    base_url: str | None = typer.Option(
-        None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."
-    ),
-    api_key_env: str | None = typer.Option(
-        None, help="Env var holding the API key (default OPENAI_API_KEY)."
-    ),
+    teacher: str | None = TEACHER_OPTS["teacher"],
+    model: str | None = TEACHER_OPTS["model"],
+    base_url: str | None = TEACHER_OPTS["base_url"],
+    api_key_env: str | None = TEACHER_OPTS["api_key_env"],
     temperature: float | None = typer.Option(None, help="Sampling temperature (default 1.0)."),
     top_p: float | None = typer.Option(None, help="Nucleus sampling (default 1.0)."),
     max_tokens: int | None = typer.Option(None, help="Max new tokens per reply (default 3072)."),
     seed: int | None = typer.Option(None, help="Seed for in-context sampling and the teacher."),
-    concurrency: int | None = typer.Option(
-        None, help="Requests in flight (openai teacher; default 32)."
-    ),
-    max_retries: int | None = typer.Option(
-        None, help="Retries on connection errors/408/409/429/5xx (default 6)."
-    ),
-    request_timeout: float | None = typer.Option(
-        None, help="Seconds per request try (default 600)."
-    ),
-    rpm: float | None = typer.Option(None, help="Max requests per minute."),
-    tpm: float | None = typer.Option(None, help="Max tokens per minute."),
-    price_input: float | None = typer.Option(
-        None, help="$ per 1M prompt tokens (overrides the built-in table)."
-    ),
-    price_output: float | None = typer.Option(None, help="$ per 1M completion tokens."),
-    tensor_parallel_size: int | None = typer.Option(None, help="vllm: GPUs per model."),
-    gpu_memory_utilization: float | None = typer.Option(
-        None, help="vllm: fraction of memory to reserve."
-    ),
-    dtype: str | None = typer.Option(None, help="vllm: auto | bfloat16 | float16 | float32."),
-    max_model_len: int | None = typer.Option(None, help="vllm: context length cap."),
-    shard_size: int | None = typer.Option(
-        None, help="vllm: prompts per shard written before the next starts."
-    ),
-    batch_size: int | None = typer.Option(None, help="hf: sequences per generate batch."),
-    device: str | None = typer.Option(None, help="hf: auto | cpu | cuda."),
+    concurrency: int | None = TEACHER_OPTS["concurrency"],
+    max_retries: int | None = TEACHER_OPTS["max_retries"],
+    request_timeout: float | None = TEACHER_OPTS["request_timeout"],
+    rpm: float | None = TEACHER_OPTS["rpm"],
+    tpm: float | None = TEACHER_OPTS["tpm"],
+    price_input: float | None = TEACHER_OPTS["price_input"],
+    price_output: float | None = TEACHER_OPTS["price_output"],
+    tensor_parallel_size: int | None = TEACHER_OPTS["tensor_parallel_size"],
+    gpu_memory_utilization: float | None = TEACHER_OPTS["gpu_memory_utilization"],
+    dtype: str | None = TEACHER_OPTS["dtype"],
+    max_model_len: int | None = TEACHER_OPTS["max_model_len"],
+    shard_size: int | None = TEACHER_OPTS["shard_size"],
+    batch_size: int | None = TEACHER_OPTS["batch_size"],
+    device: str | None = TEACHER_OPTS["device"],
     chat_template: bool | None = typer.Option(
         None,
         "--chat-template/--raw-prompt",

@@ -78,6 +78,17 @@ def test_honest_solutions_are_kept(mode):
     assert verify_code(fenced(code), lcb, isolation=mode) == ("correct", "2 tests")
 
 
+@pytest.mark.parametrize("mode", [*ISOLATED, "none"])
+def test_solutions_reading_dev_stdin_are_kept(mode):
+    # A common competitive-programming idiom; the sandbox's /dev had no stdin and the guard
+    # killed the open as a violation, so honest solutions were judged wrong.
+    code = "import sys\nsys.stdin = open('/dev/stdin')\nprint(sum(map(int, sys.stdin.read().split())))\n"
+    tests = {"inputs": ["1 2\n3\n"], "outputs": ["6\n"]}
+    assert verify_code(fenced(code), tests, isolation=mode) == ("correct", "1 tests")
+    w = run_code("open('/dev/stdin', 'w').write('x')", isolation=mode)
+    assert not w.ok  # reading only: the guard still stops a write
+
+
 def test_verify_code_stdin_stdout_and_asserts():
     def verify(answer, tests, **kw):
         return verify_code(answer, tests, isolation=BEST, **kw)
@@ -91,6 +102,30 @@ def test_verify_code_stdin_stdout_and_asserts():
     assert verify("no code", ["assert True"])[0] == "no_answer"
     loop = "```python\nwhile True: pass\n```"
     assert verify(loop, ["assert True"], timeout=1)[0] == "wrong"
+
+
+def test_verify_code_reads_livecodebench_test_lists():
+    # LiveCodeBench's test cases: a list of {"input", "output", "testtype"}. Run as assert
+    # lines they tested nothing: a solution printing anything was kept, an honest one that
+    # reads stdin failed on its empty input.
+    ans = fenced("n = int(input())\nprint(n * n)\n")
+    lcb = [
+        {"input": "3\n", "output": "9\n", "testtype": "stdin"},
+        {"input": "4\n", "output": "16\n", "testtype": "stdin"},
+    ]
+    assert verify_code(ans, json.dumps(lcb), isolation=BEST) == ("correct", "2 tests")
+    lazy = fenced("import sys\nprint(sys.stdin.read())\n")
+    assert verify_code(lazy, lcb, isolation=BEST)[0] == "wrong"
+    fn = [{"input": "[1, 2]", "output": "3", "testtype": "functional"}]
+    assert verify_code(ans, fn, isolation=BEST)[0] == "unverifiable"
+    apps = {"inputs": [[1, 2]], "outputs": [3], "fn_name": "add"}
+    assert verify_code(ans, apps, isolation=BEST)[0] == "unverifiable"
+    # No test at all is no evidence: never "correct" with 0 tests.
+    assert verify_code(lazy, {"inputs": [], "outputs": []}, isolation=BEST)[0] == "unverifiable"
+    # Shapes that are not tests: one verdict each, never a traceback in a filter worker, never
+    # dict reprs run as "assert lines" that assert nothing.
+    for bad in ({"inputs": 5, "outputs": 5}, {"inputs": ["1"], "outputs": []}, [{"stdin": "1"}]):
+        assert verify_code(lazy, bad, isolation=BEST)[0] == "unverifiable", bad
 
 
 # ----------------------------------------------------------------------------- limits
@@ -117,6 +152,16 @@ def test_the_work_dir_is_size_capped(mode):
     code += "print('filled')"
     r = run_code(code, isolation=mode, guard=False, mem_mb=1024)
     assert not r.ok and "filled" not in r.stdout
+
+
+@pytest.mark.parametrize("mode", ISOLATED)
+def test_only_the_work_dir_is_writable(mode):
+    # bwrap's root is a tmpfs of its own with no size cap: left writable, files there would
+    # fill the host's memory past the capped /work.
+    code = "import os\nfor d in ('/', '/dev', '/proc', '/in', '/work'):\n"
+    code += "    try:\n        open(d + '/x', 'w').write('1'); print(d)\n    except OSError:\n        pass"
+    r = run_code(code, isolation=mode, guard=False)
+    assert r.ok and r.stdout.split() == ["/work"], r
 
 
 @pytest.mark.parametrize("mode", [*ISOLATED, "none"])
@@ -154,7 +199,7 @@ def test_the_sandbox_sees_only_itself(mode):
     )
     r = run_code(code, isolation=mode, guard=False)
     devs, pids, top, caps, nested = r.stdout.splitlines()
-    assert devs == "['null', 'urandom', 'zero']"
+    assert devs == "['null', 'stdin', 'urandom', 'zero']"
     assert (
         max(ast.literal_eval(pids)) < 10
     )  # its own pid namespace: the host's processes are not there
