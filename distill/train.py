@@ -539,8 +539,18 @@ def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
     return [
         f"{k}: {saved.get(k, defaults.get(k))!r} -> {v!r}"
         for k, v in now.items()
-        if k not in NOT_RUN_DEFINING and saved.get(k, defaults.get(k)) != v
+        if k not in NOT_RUN_DEFINING and not _same(k, saved.get(k, defaults.get(k)), v)
     ]
+
+
+def _same(key: str, saved: Any, now: Any) -> bool:
+    """Equal values; for a local data/model path, the same file however it is spelled
+    (`kept.jsonl`, `./kept.jsonl`, its absolute path)."""
+    if saved == now:
+        return True
+    if key in ("data", "model") and isinstance(saved, str) and isinstance(now, str):
+        return os.path.exists(now) and os.path.realpath(saved) == os.path.realpath(now)
+    return False
 
 
 def check_output_dir(cfg: TrainConfig) -> str | None:
