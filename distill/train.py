@@ -618,7 +618,11 @@ def run(cfg: TrainConfig) -> Path:
     _warn_if_one_cpu_process()
     # One process: refuse a wrong folder before the model loads. Under accelerate, rank 0 checks
     # (and removes a checkpoint cut off mid-save) before the others look: they must agree.
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    from accelerate.utils import get_int_from_env
+
+    # The world size from whichever launcher (mpirun sets no WORLD_SIZE), as _main_process reads it.
+    world = ["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"]
+    distributed = get_int_from_env(world, 1) > 1
     resume_from = None if distributed else check_output_dir(cfg)
     trainer, tok = build_trainer(cfg)
     # Under accelerate every process runs this function; rank 0 alone writes files, the Trainer

@@ -556,3 +556,25 @@ def test_context_and_output_dir_flags_reach_the_config(tmp_path, tiny_qwen):
         base + ["--resume", "--overwrite"], capture_output=True, text=True, timeout=120
     )
     assert res.returncode == 1 and "--resume continues the run" in res.stderr
+
+
+def test_rank_1_under_mpirun_does_not_check_the_folder_before_rank_0(tmp_path, monkeypatch):
+    """mpirun sets PMI_SIZE/OMPI_COMM_WORLD_SIZE, not WORLD_SIZE: every rank checking (and
+    removing a cut-off checkpoint) at once would race rank 0."""
+    import distill.train as train
+
+    for k in ("WORLD_SIZE", "RANK"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setenv("PMI_RANK", "1")
+    checked = []
+    monkeypatch.setattr(train, "check_output_dir", lambda c: checked.append(c))
+
+    def stop(c):
+        raise RuntimeError("built")
+
+    monkeypatch.setattr(train, "build_trainer", stop)
+    c = train.TrainConfig(data="d.jsonl", model="m", output_dir=str(tmp_path / "o"))
+    with pytest.raises(RuntimeError, match="built"):
+        train.run(c)
+    assert checked == []
