@@ -413,7 +413,10 @@ class BatchTeacher:
                 job, s = self._todo[cid]
                 ok, why, again = _outcome(line)
                 if ok:
-                    self.online._emit(job, [s], line["response"]["body"], tagged)
+                    body = line["response"]["body"]
+                    if self.online.cfg.logprobs:  # as online: one line, not a parser traceback
+                        self.online._check_logprobs(body)
+                    self.online._emit(job, [s], body, tagged)
                 elif again and not last_round:
                     retry.append(cid)
                     continue

@@ -384,3 +384,14 @@ def test_an_upload_over_the_providers_limit_is_one_clear_error(tmp_path):
         assert len(server.batches) == 3 and len(records(out)) == 10
     finally:
         server.stop()
+
+
+def test_batch_logprobs_from_a_server_without_them_is_one_clear_error(tmp_path):
+    # The online path refuses a reply without log-probs; a batch output line must too (it
+    # raised a TypeError from the log-prob parser).
+    s = FakeBatchServer(logprobs=False).start()
+    try:
+        with pytest.raises(DistillError, match="returned no logprobs"):
+            run(cfg(s, tmp_path / "t.jsonl", logprobs=2), progress=False)
+    finally:
+        s.stop()
