@@ -623,7 +623,9 @@ def run(cfg: TrainConfig) -> Path:
     # The world size from whichever launcher (mpirun sets no WORLD_SIZE), as _main_process reads it.
     world = ["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"]
     distributed = get_int_from_env(world, 1) > 1
-    resume_from = None if distributed else check_output_dir(cfg)
+    # Rank 0 checks here too, so a refused run stops before build_trainer rewrites train.yaml and
+    # train_data.json in a folder that holds another run (the launcher then stops the others).
+    resume_from = check_output_dir(cfg) if not distributed or _main_process() else None
     trainer, tok = build_trainer(cfg)
     # Under accelerate every process runs this function; rank 0 alone writes files, the Trainer
     # itself saves checkpoints and the model that way (save_model is called by all: FSDP gathers).

@@ -578,3 +578,23 @@ def test_rank_1_under_mpirun_does_not_check_the_folder_before_rank_0(tmp_path, m
     with pytest.raises(RuntimeError, match="built"):
         train.run(c)
     assert checked == []
+
+
+def test_rank_0_refuses_another_runs_folder_before_rewriting_its_train_yaml(tmp_path, monkeypatch):
+    import distill.train as train
+
+    out = tmp_path / "o"
+    (out / "checkpoint-4").mkdir(parents=True)
+    (out / "train.yaml").write_text("learning_rate: 0.001\n")  # the earlier run's
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+
+    def build(c):
+        (out / "train.yaml").write_text("learning_rate: 0.0002\n")  # what build_trainer does
+        raise RuntimeError("built")
+
+    monkeypatch.setattr(train, "build_trainer", build)
+    c = train.TrainConfig(data="d.jsonl", model="m", output_dir=str(out))
+    with pytest.raises(DistillError, match="holds checkpoints of an earlier run"):
+        train.run(c)
+    assert (out / "train.yaml").read_text() == "learning_rate: 0.001\n"
