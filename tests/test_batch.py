@@ -395,3 +395,16 @@ def test_batch_logprobs_from_a_server_without_them_is_one_clear_error(tmp_path):
             run(cfg(s, tmp_path / "t.jsonl", logprobs=2), progress=False)
     finally:
         s.stop()
+
+
+def test_a_provider_error_echoing_the_key_never_prints_it(server, tmp_path, capsys, monkeypatch):
+    key = "sk-test-SECRET-0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    server.plans.append({"fail": f"Incorrect API key provided: {key}"})
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(DistillError) as e:
+        run(cfg(server, out), progress=False)
+    seen = capsys.readouterr()
+    assert "Incorrect API key" in seen.err  # the reason is shown ...
+    assert key not in seen.err + seen.out + str(e.value)  # ... the key is not
+    assert key not in state_path(out).read_text()
