@@ -408,3 +408,15 @@ def test_a_provider_error_echoing_the_key_never_prints_it(server, tmp_path, caps
     assert "Incorrect API key" in seen.err  # the reason is shown ...
     assert key not in seen.err + seen.out + str(e.value)  # ... the key is not
     assert key not in state_path(out).read_text()
+
+
+def test_in_file_cost_uses_the_runs_batch_discount(tmp_path):
+    srv = FakeBatchServer(model="gpt-4o-mini").start()  # a model with a list price
+    out = tmp_path / "t.jsonl"
+    try:
+        run(cfg(srv, out, model="gpt-4o-mini", batch_discount=0.2), progress=False)
+    finally:
+        srv.stop()
+    s = summary(out)
+    assert s["this_run"]["cost_usd"] > 0
+    assert s["cost_usd"] == pytest.approx(s["this_run"]["cost_usd"])  # not at a 50% discount
