@@ -707,6 +707,19 @@ def rendered_pair(renderer: Any, ex: Any) -> dict[str, str]:
     return {"prompt": prompt, "completion": renderer.completion_text(ex)}
 
 
+def _model_eos(name: str) -> Any:
+    """The model's own stop tokens (generation_config.json), as build_trainer passes them to the
+    Renderer: with them an end of turn already holding a stop token gets no extra EOS."""
+    from transformers import GenerationConfig
+
+    from distill.models import resolve_model
+
+    try:
+        return GenerationConfig.from_pretrained(resolve_model(name)).eos_token_id
+    except (OSError, ValueError):  # none saved (an adapter folder): the tokenizer's EOS only
+        return None
+
+
 def export(cfg: ExportConfig) -> Path:
     """The trainer's examples as a dataset TRL, LLaMA-Factory, axolotl and `datasets` read as is."""
     import sys
@@ -718,7 +731,7 @@ def export(cfg: ExportConfig) -> Path:
     if cfg.model:
         from distill.models import load_tokenizer
 
-        renderer = Renderer(load_tokenizer(cfg.model), cfg.format)
+        renderer = Renderer(load_tokenizer(cfg.model), cfg.format, _model_eos(cfg.model))
     elif cfg.format == "r1":
         print(
             "export: warning: other trainers render `messages` with the student's chat template, "

@@ -598,3 +598,30 @@ def test_rank_0_refuses_another_runs_folder_before_rewriting_its_train_yaml(tmp_
     with pytest.raises(DistillError, match="holds checkpoints of an earlier run"):
         train.run(c)
     assert (out / "train.yaml").read_text() == "learning_rate: 0.001\n"
+
+
+def test_export_ends_turns_as_train_does_when_the_model_stops_on_another_token(tmp_path, tiny_qwen):
+    """A tokenizer whose EOS is <|endoftext|> while the model's generation_config also stops on
+    <|im_end|> (the template's end of turn): train adds no EOS after <|im_end|>; export must not
+    either."""
+    import shutil
+
+    from transformers import AutoTokenizer, GenerationConfig
+
+    from distill.examples import Renderer, load_examples
+
+    model = tmp_path / "student"
+    shutil.copytree(tiny_qwen, model)
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.eos_token = "<|endoftext|>"
+    tok.save_pretrained(model)
+    gen = GenerationConfig.from_pretrained(model)
+    gen.eos_token_id = [tok.convert_tokens_to_ids(t) for t in ("<|endoftext|>", "<|im_end|>")]
+    gen.save_pretrained(model)
+
+    data = kept_file(tmp_path)
+    out = export(ExportConfig(data=str(data), out=str(tmp_path / "x.jsonl"), model=str(model)))
+    got = [json.loads(x)["completion"] for x in out.read_text().splitlines()]
+    trained = Renderer(tok, "r1", gen.eos_token_id)
+    assert got == [trained.completion_text(ex) for ex in load_examples(str(data))]
+    assert got[0].endswith("<|im_end|>\n")
