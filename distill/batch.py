@@ -34,6 +34,7 @@ from typing import Any
 from distill.errors import DistillError
 from distill.records import write_atomic
 from distill.teachers import Completion, Job, Sink
+from distill.teachers.openai import _scrub
 
 ENDPOINT = "/v1/chat/completions"
 RUNNING = {"validating", "in_progress", "finalizing", "cancelling"}
@@ -287,7 +288,8 @@ class BatchTeacher:
                     raise
                 raise DistillError(
                     f"{self.online.base_url}: uploading a batch file ({len(chunk)} requests, "
-                    f"{len(blob):,} bytes) failed: HTTP {e.status_code}: {str(e.message)[:200]}"
+                    f"{len(blob):,} bytes) failed: HTTP {e.status_code}: "
+                    f"{_scrub(str(e.message), self.online.api_key)[:200]}"
                     + ("; lower --batch-requests" if e.status_code == 413 else "")
                 ) from None
             entry = {
@@ -318,7 +320,7 @@ class BatchTeacher:
         except openai.BadRequestError as e:
             raise DistillError(
                 f"{self.online.base_url}: the provider refused the batch (HTTP 400): "
-                f"{str(e.message)[:300]} (check --batch-window, --model)"
+                f"{_scrub(str(e.message), self.online.api_key)} (check --batch-window, --model)"
             ) from None
         entry["batch_id"], entry["status"] = b.id, b.status
         self.state.save()
@@ -412,8 +414,12 @@ class BatchTeacher:
                     continue
                 job, s = self._todo[cid]
                 ok, why, again = _outcome(line)
+                why = _scrub(why, self.online.api_key)  # providers may echo the key
                 if ok:
-                    self.online._emit(job, [s], line["response"]["body"], tagged)
+                    body = line["response"]["body"]
+                    if self.online.cfg.logprobs:  # as online: one line, not a parser traceback
+                        self.online._check_logprobs(body)
+                    self.online._emit(job, [s], body, tagged)
                 elif again and not last_round:
                     retry.append(cid)
                     continue
@@ -422,7 +428,7 @@ class BatchTeacher:
                 del self._todo[cid]
         # Lines the provider never reported: an expired or failed batch, or a lost line.
         missing = [cid for cid in entry["custom_ids"] if cid not in seen and cid in self._todo]
-        why = _batch_error(b)
+        why = _scrub(_batch_error(b), self.online.api_key)
         for cid in missing:
             if b.status in ("completed", "expired") and not last_round:
                 retry.append(cid)

@@ -348,8 +348,11 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
     return plan, planned, template
 
 
-def summarize(path: str | Path) -> dict[str, Any]:
-    """Totals over everything in the traces file, earlier runs included."""
+def summarize(
+    path: str | Path, batch_discount: float = BatchConfig.batch_discount
+) -> dict[str, Any]:
+    """Totals over everything in the traces file, earlier runs included (records a batch wrote
+    at `batch_discount` off the list price)."""
     stats: dict[str, Any] = {
         "samples": 0,
         "prompts": 0,
@@ -374,7 +377,7 @@ def summarize(path: str | Path) -> dict[str, Any]:
         stats["by_teacher"][key] = stats["by_teacher"].get(key, 0) + 1
         model = t.get("model", "")
         cost = cost_of(usage, PRICES.get(model.split("/")[-1]))
-        stats["cost_usd"] += cost * (1 - BatchConfig.batch_discount if rec.get("batch") else 1)
+        stats["cost_usd"] += cost * (1 - batch_discount if rec.get("batch") else 1)
     stats["prompts"] = len(prompts)
     stats["cost_usd"] = round(stats["cost_usd"], 6)
     return stats
@@ -422,7 +425,7 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
                 failures += sink.failures
         spent = bar.cost
     elapsed = time.monotonic() - started
-    summary = summarize(out)
+    summary = summarize(out, cfg.batch_discount)
     summary.update(
         {
             "this_run": {

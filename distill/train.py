@@ -539,8 +539,18 @@ def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
     return [
         f"{k}: {saved.get(k, defaults.get(k))!r} -> {v!r}"
         for k, v in now.items()
-        if k not in NOT_RUN_DEFINING and saved.get(k, defaults.get(k)) != v
+        if k not in NOT_RUN_DEFINING and not _same(k, saved.get(k, defaults.get(k)), v)
     ]
+
+
+def _same(key: str, saved: Any, now: Any) -> bool:
+    """Equal values; for a local data/model path, the same file however it is spelled
+    (`kept.jsonl`, `./kept.jsonl`, its absolute path)."""
+    if saved == now:
+        return True
+    if key in ("data", "model") and isinstance(saved, str) and isinstance(now, str):
+        return os.path.exists(now) and os.path.realpath(saved) == os.path.realpath(now)
+    return False
 
 
 def check_output_dir(cfg: TrainConfig) -> str | None:
@@ -608,8 +618,14 @@ def run(cfg: TrainConfig) -> Path:
     _warn_if_one_cpu_process()
     # One process: refuse a wrong folder before the model loads. Under accelerate, rank 0 checks
     # (and removes a checkpoint cut off mid-save) before the others look: they must agree.
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    resume_from = None if distributed else check_output_dir(cfg)
+    from accelerate.utils import get_int_from_env
+
+    # The world size from whichever launcher (mpirun sets no WORLD_SIZE), as _main_process reads it.
+    world = ["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"]
+    distributed = get_int_from_env(world, 1) > 1
+    # Rank 0 checks here too, so a refused run stops before build_trainer rewrites train.yaml and
+    # train_data.json in a folder that holds another run (the launcher then stops the others).
+    resume_from = check_output_dir(cfg) if not distributed or _main_process() else None
     trainer, tok = build_trainer(cfg)
     # Under accelerate every process runs this function; rank 0 alone writes files, the Trainer
     # itself saves checkpoints and the model that way (save_model is called by all: FSDP gathers).
@@ -691,6 +707,19 @@ def rendered_pair(renderer: Any, ex: Any) -> dict[str, str]:
     return {"prompt": prompt, "completion": renderer.completion_text(ex)}
 
 
+def _model_eos(name: str) -> Any:
+    """The model's own stop tokens (generation_config.json), as build_trainer passes them to the
+    Renderer: with them an end of turn already holding a stop token gets no extra EOS."""
+    from transformers import GenerationConfig
+
+    from distill.models import resolve_model
+
+    try:
+        return GenerationConfig.from_pretrained(resolve_model(name)).eos_token_id
+    except (OSError, ValueError):  # none saved (an adapter folder): the tokenizer's EOS only
+        return None
+
+
 def export(cfg: ExportConfig) -> Path:
     """The trainer's examples as a dataset TRL, LLaMA-Factory, axolotl and `datasets` read as is."""
     import sys
@@ -702,7 +731,7 @@ def export(cfg: ExportConfig) -> Path:
     if cfg.model:
         from distill.models import load_tokenizer
 
-        renderer = Renderer(load_tokenizer(cfg.model), cfg.format)
+        renderer = Renderer(load_tokenizer(cfg.model), cfg.format, _model_eos(cfg.model))
     elif cfg.format == "r1":
         print(
             "export: warning: other trainers render `messages` with the student's chat template, "

@@ -384,3 +384,39 @@ def test_an_upload_over_the_providers_limit_is_one_clear_error(tmp_path):
         assert len(server.batches) == 3 and len(records(out)) == 10
     finally:
         server.stop()
+
+
+def test_batch_logprobs_from_a_server_without_them_is_one_clear_error(tmp_path):
+    # The online path refuses a reply without log-probs; a batch output line must too (it
+    # raised a TypeError from the log-prob parser).
+    s = FakeBatchServer(logprobs=False).start()
+    try:
+        with pytest.raises(DistillError, match="returned no logprobs"):
+            run(cfg(s, tmp_path / "t.jsonl", logprobs=2), progress=False)
+    finally:
+        s.stop()
+
+
+def test_a_provider_error_echoing_the_key_never_prints_it(server, tmp_path, capsys, monkeypatch):
+    key = "sk-test-SECRET-0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    server.plans.append({"fail": f"Incorrect API key provided: {key}"})
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(DistillError) as e:
+        run(cfg(server, out), progress=False)
+    seen = capsys.readouterr()
+    assert "Incorrect API key" in seen.err  # the reason is shown ...
+    assert key not in seen.err + seen.out + str(e.value)  # ... the key is not
+    assert key not in state_path(out).read_text()
+
+
+def test_in_file_cost_uses_the_runs_batch_discount(tmp_path):
+    srv = FakeBatchServer(model="gpt-4o-mini").start()  # a model with a list price
+    out = tmp_path / "t.jsonl"
+    try:
+        run(cfg(srv, out, model="gpt-4o-mini", batch_discount=0.2), progress=False)
+    finally:
+        srv.stop()
+    s = summary(out)
+    assert s["this_run"]["cost_usd"] > 0
+    assert s["cost_usd"] == pytest.approx(s["this_run"]["cost_usd"])  # not at a 50% discount

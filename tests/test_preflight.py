@@ -1,8 +1,10 @@
 """The pre-flight: the example printed is the example trained, and each check catches its case."""
 
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +169,20 @@ def test_resume_accepts_another_show_example(tmp_path, tiny_qwen):
     assert changed_run_keys(cfg(tmp_path, tiny_qwen, packing=True), saved) == [
         "packing: False -> True"
     ]
+
+
+def test_resume_accepts_the_same_data_spelled_another_way(tmp_path, tiny_qwen, monkeypatch):
+    import dataclasses
+
+    from distill.train import changed_run_keys
+
+    monkeypatch.chdir(tmp_path)
+    now = cfg(tmp_path, tiny_qwen)
+    rel = os.path.relpath(now.data, tmp_path)
+    for spelled in (rel, f"./{rel}"):
+        saved = {**dataclasses.asdict(now), "data": spelled}
+        assert changed_run_keys(now, saved) == []
+    other = tmp_path / "other.jsonl"
+    other.write_text(Path(now.data).read_text())
+    saved = {**dataclasses.asdict(now), "data": str(other)}
+    assert changed_run_keys(now, saved) == [f"data: {str(other)!r} -> {now.data!r}"]

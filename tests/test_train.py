@@ -556,3 +556,72 @@ def test_context_and_output_dir_flags_reach_the_config(tmp_path, tiny_qwen):
         base + ["--resume", "--overwrite"], capture_output=True, text=True, timeout=120
     )
     assert res.returncode == 1 and "--resume continues the run" in res.stderr
+
+
+def test_rank_1_under_mpirun_does_not_check_the_folder_before_rank_0(tmp_path, monkeypatch):
+    """mpirun sets PMI_SIZE/OMPI_COMM_WORLD_SIZE, not WORLD_SIZE: every rank checking (and
+    removing a cut-off checkpoint) at once would race rank 0."""
+    import distill.train as train
+
+    for k in ("WORLD_SIZE", "RANK"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setenv("PMI_RANK", "1")
+    checked = []
+    monkeypatch.setattr(train, "check_output_dir", lambda c: checked.append(c))
+
+    def stop(c):
+        raise RuntimeError("built")
+
+    monkeypatch.setattr(train, "build_trainer", stop)
+    c = train.TrainConfig(data="d.jsonl", model="m", output_dir=str(tmp_path / "o"))
+    with pytest.raises(RuntimeError, match="built"):
+        train.run(c)
+    assert checked == []
+
+
+def test_rank_0_refuses_another_runs_folder_before_rewriting_its_train_yaml(tmp_path, monkeypatch):
+    import distill.train as train
+
+    out = tmp_path / "o"
+    (out / "checkpoint-4").mkdir(parents=True)
+    (out / "train.yaml").write_text("learning_rate: 0.001\n")  # the earlier run's
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+
+    def build(c):
+        (out / "train.yaml").write_text("learning_rate: 0.0002\n")  # what build_trainer does
+        raise RuntimeError("built")
+
+    monkeypatch.setattr(train, "build_trainer", build)
+    c = train.TrainConfig(data="d.jsonl", model="m", output_dir=str(out))
+    with pytest.raises(DistillError, match="holds checkpoints of an earlier run"):
+        train.run(c)
+    assert (out / "train.yaml").read_text() == "learning_rate: 0.001\n"
+
+
+def test_export_ends_turns_as_train_does_when_the_model_stops_on_another_token(tmp_path, tiny_qwen):
+    """A tokenizer whose EOS is <|endoftext|> while the model's generation_config also stops on
+    <|im_end|> (the template's end of turn): train adds no EOS after <|im_end|>; export must not
+    either."""
+    import shutil
+
+    from transformers import AutoTokenizer, GenerationConfig
+
+    from distill.examples import Renderer, load_examples
+
+    model = tmp_path / "student"
+    shutil.copytree(tiny_qwen, model)
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.eos_token = "<|endoftext|>"
+    tok.save_pretrained(model)
+    gen = GenerationConfig.from_pretrained(model)
+    gen.eos_token_id = [tok.convert_tokens_to_ids(t) for t in ("<|endoftext|>", "<|im_end|>")]
+    gen.save_pretrained(model)
+
+    data = kept_file(tmp_path)
+    out = export(ExportConfig(data=str(data), out=str(tmp_path / "x.jsonl"), model=str(model)))
+    got = [json.loads(x)["completion"] for x in out.read_text().splitlines()]
+    trained = Renderer(tok, "r1", gen.eos_token_id)
+    assert got == [trained.completion_text(ex) for ex in load_examples(str(data))]
+    assert got[0].endswith("<|im_end|>\n")
