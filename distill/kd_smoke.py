@@ -2,9 +2,10 @@
 
     python -m distill.kd_smoke recipes/kd-smoke.yaml [--run-dir runs/smoke-kd] [--seed 0]
 
-1. A teacher that knows the task, built honestly from the embedded model: SmolLM2 + a LoRA
-   trained (the recipe's train keys, twice the epochs) on the *gold* answers of the training
-   problems (the recipe's `generate.data`), merged into full weights at RUN_DIR/teacher. It never sees the held-out problems.
+1. A teacher that knows the task, built honestly from the embedded model: `make smoke`'s
+   student (recipes/smoke.yaml beside the recipe: SmolLM2's own verified samples on the training
+   problems, a LoRA trained on them), merged into full weights at RUN_DIR/teacher/merged. It
+   never sees the held-out problems.
 2. The recipe's generate + filter: the teacher writes traces on the training prompts, verified.
 3. Three students from the base SmolLM2, same kept traces, same LoRA and steps:
    sft (the teacher's text), kd (its token distribution on those traces), onpolicy (the student
@@ -36,31 +37,6 @@ from distill.config import (
 )
 
 
-def _gold_records(gen: Any, path: Path) -> Path:
-    """The training problems with their gold answers, as trace records (the teacher's lesson)."""
-    from distill.data import iter_source
-    from distill.records import write_atomic
-    from distill.templates import load_template
-
-    template = load_template(gen.template or "plain")
-    rows = []
-    for row in iter_source(gen.data, "train"):
-        prompt = template.render({"prompt": row["problem"], **row})
-        rows.append(
-            {
-                "id": f"gold-{row['id']}",
-                "prompt_id": row["id"],
-                "sample": 0,
-                "messages": [{"role": "user", "content": prompt}],
-                "reasoning": None,
-                "answer": f"The answer is \\boxed{{{row['answer']}}}.",
-                "gold": row["answer"],
-            }
-        )
-    write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
 def run(recipe: str, run_dir: str | None = None, seed: int = 0) -> dict[str, Any]:
     from distill import eval as eval_stage
     from distill import filter as filter_stage
@@ -76,18 +52,22 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0) -> dict[str, Any
     root = Path(rd)
     root.mkdir(parents=True, exist_ok=True)
 
-    print("== teacher: SmolLM2 + LoRA on the training problems' gold answers, merged", flush=True)
+    print("== teacher: make smoke's student (SmolLM2 self-distilled), merged", flush=True)
     teacher = root / "teacher"
     if not (teacher / "merged" / "config.json").is_file():
-        t_cfg = {
-            **base_train,
-            "method": "sft",
-            "data": str(_gold_records(gen, root / "gold.jsonl")),
+        smoke = Path(recipe).parent / "smoke.yaml"
+        sm = load_recipe(smoke)
+        tsec = {
+            s: substitute_run_dir(recipe_section(sm, s, smoke), str(teacher))
+            for s in ("generate", "filter", "train")
         }
-        t_cfg.update(output_dir=str(teacher), merge=True, teacher_model=None)
-        # Twice the students' epochs: the teacher must know the task better than they will.
-        t_cfg["num_train_epochs"] = 2 * float(base_train.get("num_train_epochs", 1))
-        train.run(from_dict(train.TrainConfig, t_cfg, recipe))
+        generate.run(
+            from_dict(generate.GenerateConfig, {**tsec["generate"], "seed": seed}, smoke),
+            progress=False,
+        )
+        filter_stage.run(from_dict(filter_stage.FilterConfig, tsec["filter"], smoke))
+        t_cfg = {**tsec["train"], "seed": seed, "output_dir": str(teacher), "merge": True}
+        train.run(from_dict(train.TrainConfig, t_cfg, smoke))
     print("== generate + filter (the teacher's traces)", flush=True)
     generate.run(dataclasses.replace(gen, model=str(teacher / "merged")), progress=False)
     filter_stage.run(flt)
