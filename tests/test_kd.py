@@ -12,7 +12,7 @@ import torch
 
 from distill.errors import DistillError
 from distill.train import TrainConfig, build_trainer, run
-from tests.test_train import kept_file
+from tests.test_train import kept_file, wait_for_a_complete_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -454,7 +454,6 @@ def test_bad_method_keys_are_named(tmp_path, tiny_qwen):
 
 def test_a_killed_kd_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, teacher):
     import signal
-    import time
 
     out = tmp_path / "out"
     cmd = [
@@ -464,9 +463,7 @@ def test_a_killed_kd_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, teache
     ]  # fmt: skip
     cmd = list(map(str, cmd))
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not any(out.glob("checkpoint-*/trainer_state.json")):
-        time.sleep(0.05)
+    wait_for_a_complete_checkpoint(out, timeout=300)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     checkpoints = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))

@@ -21,13 +21,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from distill.train import TrainConfig, run
-from tests.test_train import kept_file
+from tests.test_train import kept_file, wait_for_a_complete_checkpoint
 
 pytestmark = [pytest.mark.multiproc, pytest.mark.timeout(900)]
 
@@ -187,9 +186,7 @@ def test_sigkill_of_the_launcher_then_resume_continues_the_same_run(
     launcher = subprocess.Popen(
         cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not any(out.glob("checkpoint-*/trainer_state.json")):
-        time.sleep(0.05)
+    wait_for_a_complete_checkpoint(out, timeout=300)
     workers = psutil.Process(launcher.pid).children(recursive=True)
     os.killpg(
         launcher.pid, signal.SIGKILL

@@ -39,6 +39,14 @@ def kept_file(tmp_path, n=16):
     return p
 
 
+def wait_for_a_complete_checkpoint(out: Path, timeout: float) -> None:
+    """Poll until the Trainer has finished writing a checkpoint in `out` (trainer_state.json is
+    written last), or `timeout` seconds pass: where a kill test kills."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not any(out.glob("checkpoint-*/trainer_state.json")):
+        time.sleep(0.05)
+
+
 def cfg(tmp_path, model, **kw):
     base = dict(
         data=str(kept_file(tmp_path)),
@@ -146,9 +154,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # Kill as soon as the first checkpoint is complete (older ones are rotated away, so poll
     # for any); 400 steps leave a wide window however fast this machine is.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(out.glob("checkpoint-*/trainer_state.json")):
-        time.sleep(0.05)
+    wait_for_a_complete_checkpoint(out, timeout=120)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     checkpoints = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
