@@ -616,16 +616,17 @@ def run(cfg: TrainConfig) -> Path:
     out = Path(cfg.output_dir)
     _die_with_launcher()
     _warn_if_one_cpu_process()
-    # One process: refuse a wrong folder before the model loads. Under accelerate, rank 0 checks
-    # (and removes a checkpoint cut off mid-save) before the others look: they must agree.
     from accelerate.utils import get_int_from_env
 
     # The world size from whichever launcher (mpirun sets no WORLD_SIZE), as _main_process reads it.
     world = ["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"]
     distributed = get_int_from_env(world, 1) > 1
-    # Rank 0 checks here too, so a refused run stops before build_trainer rewrites train.yaml and
-    # train_data.json in a folder that holds another run (the launcher then stops the others).
-    resume_from = check_output_dir(cfg) if not distributed or _main_process() else None
+    # Rank 0 (or the only process) checks the folder before the model loads, so a refused run
+    # stops before build_trainer rewrites train.yaml and train_data.json in a folder that holds
+    # another run (the launcher then stops the others), and removes a checkpoint cut off
+    # mid-save. The other ranks look only after it (below): they must agree.
+    checked_first = not distributed or _main_process()
+    resume_from = check_output_dir(cfg) if checked_first else None
     trainer, tok = build_trainer(cfg)
     # Under accelerate every process runs this function; rank 0 alone writes files, the Trainer
     # itself saves checkpoints and the model that way (save_model is called by all: FSDP gathers).
@@ -634,7 +635,8 @@ def run(cfg: TrainConfig) -> Path:
         _warn_if_fsdp_dropped(trainer)
     if distributed:
         with trainer.args.main_process_first(local=False, desc="checking the output folder"):
-            resume_from = check_output_dir(cfg)
+            if not checked_first:
+                resume_from = check_output_dir(cfg)
     if cfg.resume:
         if main:
             print(
