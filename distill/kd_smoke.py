@@ -107,7 +107,6 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0) -> dict[str, Any
         "minutes": round(minutes, 2),
         "seed": seed,
     }
-    (root / "smoke-kd.json").write_text(json.dumps(summary, indent=2) + "\n")
     kept = sum(1 for x in Path(flt.out).read_text().splitlines() if x.strip())
     summary["teacher_pass_rate_on_training_prompts"] = round(kept / max(1, len(traces)), 3)
     (root / "smoke-kd.json").write_text(json.dumps(summary, indent=2) + "\n")
