@@ -401,7 +401,7 @@ def make_trainer_class() -> type:
         def __init__(self, *a: Any, kd: dict[str, Any], teacher: Any, **kw: Any):
             super().__init__(*a, **kw)
             self.kd, self.teacher = kd, teacher
-            self.rng = random.Random(self.args.seed)
+            self._micro, self._micro_step = 0, None
             self.teacher_tokens = 0  # completion tokens the teacher scored during training
             self._sums: dict[str, float] = {"kl": 0.0, "ce": 0.0, "n": 0}
             self.gen_kwargs = {
@@ -416,11 +416,24 @@ def make_trainer_class() -> type:
             self.gen_config = GenerationConfig(**self.gen_kwargs)
 
         # -------------------------------------------------------------- on-policy sampling
+        def _coin(self) -> float:
+            """GKD's per-micro-batch draw (sample on policy when < lmbda), a function of (seed,
+            optimizer step, micro-batch): a resumed run draws what the uninterrupted one drew."""
+            step = self.state.global_step
+            self._micro = self._micro + 1 if self._micro_step == step else 0
+            self._micro_step = step
+            return random.Random(f"{self.args.seed}:{step}:{self._micro}").random()
+
         def training_step(self, model, inputs, num_items_in_batch=None):  # noqa: ANN001
             inputs["on_policy"] = False
-            if self.kd["method"] == "onpolicy" and self.rng.random() < self.kd["lmbda"]:
+            if self.kd["method"] == "onpolicy" and self._coin() < self.kd["lmbda"]:
+                # Generation turns gradient checkpointing off and back on: with the run's own
+                # kwargs (TRL's GKD does the same), not the library default.
                 with unwrap_model_for_generation(
-                    model, self.accelerator, generation_kwargs=self.gen_kwargs
+                    model,
+                    self.accelerator,
+                    generation_kwargs=self.gen_kwargs,
+                    gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
                 ) as unwrapped:
                     ids, attn, labels = GKDTrainer.generate_on_policy_outputs(
                         unwrapped, inputs, self.gen_config
@@ -561,14 +574,36 @@ def _stored_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, 
     return Dataset.from_dict(cols), counts
 
 
+def probe_ids(tok: Any) -> list[int]:
+    """What a served teacher scores once before training, to show it reads the student's ids as
+    the student does: plain text, a chat example in the student's own template (its turn markers,
+    `<think>`), and every added or special token of the student's tokenizer. Families that share
+    a BPE vocabulary can still give the added ids other meanings (DeepSeek-R1-Distill-Qwen's
+    151644 is `<｜User｜>` where Qwen2.5's is `<|im_start|>`); plain text alone never shows that."""
+    ids = tok("What is 12 + 34? The answer is 46.", add_special_tokens=False)["input_ids"]
+    if tok.chat_template:
+        chat = [
+            {"role": "user", "content": "What is 12 + 34?"},
+            {
+                "role": "assistant",
+                "content": "<think>\n12 + 34 = 46\n</think>\n\nThe answer is 46.",
+            },
+        ]
+        try:
+            text = tok.apply_chat_template(chat, tokenize=False)
+        except Exception:  # noqa: BLE001 - a template that refuses this chat: text and added ids still
+            text = ""
+        ids += tok(text, add_special_tokens=False)["input_ids"]
+    return ids + sorted(tok.added_tokens_decoder)
+
+
 def teacher_for(cfg: Any, tok: Any, dtype: Any) -> Any:
     """The teacher the config names: served, local, or None (stored top-K in the records)."""
     if cfg.teacher_url:
         teacher = ServedTeacher(
             cfg.teacher_url, cfg.teacher_model, cfg.teacher_top_k, tok, cfg.model
         )
-        probe = tok("What is 12 + 34? The answer is 46.", add_special_tokens=False)["input_ids"]
-        teacher.probe(probe)
+        teacher.probe(probe_ids(tok))
         return teacher
     if cfg.teacher_model:
         return LocalTeacher(cfg.teacher_model, tok, cfg.model, dtype)

@@ -195,6 +195,48 @@ def test_on_policy_loss_is_not_scaled_by_the_number_of_processes(
     assert loss(2, False) == pytest.approx(loss(1, False), rel=1e-6)
 
 
+def test_onpolicy_with_gradient_checkpointing_trains_every_lora_layer(tmp_path, tiny_qwen, teacher):
+    """Sampling turns gradient checkpointing off and back on. Back on with the library's default
+    kwargs instead of the run's, the layers after the first sampled step can stop getting
+    gradients: every LoRA matrix must still move on the steps after a sampled one."""
+    from safetensors.torch import load_file
+
+    def trained(steps, out):
+        run(
+            kd_cfg(
+                tmp_path, tiny_qwen, method="onpolicy", teacher_model=str(teacher),
+                gradient_checkpointing=True, max_steps=steps, max_new_tokens=4,
+                learning_rate=5e-3, output_dir=str(tmp_path / out), lora_dropout=0.0,
+            )
+        )  # fmt: skip
+        return load_file(str(tmp_path / out / "adapter_model.safetensors"))
+
+    one, three = trained(1, "one"), trained(3, "three")
+    assert one.keys() == three.keys() and len(one) > 4
+    still = [k for k in one if torch.equal(one[k], three[k])]
+    assert not still, f"LoRA weights that steps 2-3 did not train: {still}"
+
+
+def test_a_resumed_onpolicy_run_samples_where_the_uninterrupted_one_did(
+    tmp_path, tiny_qwen, teacher
+):
+    """GKD's coin (sample on policy with probability lmbda) is a function of the step and the
+    micro-batch: a run resumed at step 3 draws what the whole run drew from step 3 on."""
+    cfg = kd_cfg(tmp_path, tiny_qwen, method="onpolicy", teacher_model=str(teacher), lmbda=0.5)
+
+    def draws(start, steps, micro=2):
+        trainer = build_trainer(cfg)[0]
+        out = []
+        for step in range(start, steps):
+            trainer.state.global_step = step
+            out += [trainer._coin() < 0.5 for _ in range(micro)]
+        return out
+
+    whole = draws(0, 8)
+    assert 0 < sum(whole) < len(whole)  # both kinds of batch occur
+    assert draws(3, 8) == whole[6:]
+
+
 # --------------------------------------------------------------------------- teachers
 
 
@@ -371,6 +413,15 @@ def test_teacher_url_without_prompt_logprobs_or_reproducibility_is_refused(
         DistillError, match=f"student tokenizer '{tiny_qwen}' and teacher tokenizer of 'teacher'"
     ):
         build_trainer(kd_cfg(tmp_path, tiny_qwen, **cfg))
+    # Same BPE, other meanings for the added ids (Qwen2.5 vs DeepSeek-R1-Distill-Qwen): the
+    # plain text agrees, the turn markers do not.
+    mine = load_tokenizer(str(tiny_qwen))
+    im_start = mine.convert_tokens_to_ids("<|im_start|>")
+    server.decode = lambda t: "<｜User｜>" if t == im_start else mine.decode([t])
+    with pytest.raises(
+        DistillError, match=f"token {im_start} is '<\\|im_start\\|>' to the student"
+    ):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, **cfg))
     assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
 
 
@@ -399,6 +450,51 @@ def test_different_vocabularies_are_one_error_naming_both_tokenizers(
     )  # fmt: skip
     assert rc == 1 and len(errors) == 1, errors
     assert str(tiny_qwen) in errors[0] and str(tiny_llama) in errors[0] and "vocab" in errors[0]
+    assert not list((tmp_path / "o").glob("adapter_*"))
+
+
+def r1_style(src, dest):
+    """A copy of a tiny Qwen2 whose tokenizer keeps the BPE but renames the turn markers, as
+    DeepSeek-R1-Distill-Qwen's does to Qwen2.5's (151644 <|im_start|> -> <｜User｜>)."""
+    import shutil
+
+    shutil.copytree(src, dest)
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        f = Path(dest) / name
+        if f.is_file():
+            f.write_text(f.read_text().replace("<|im_start|>", "<｜User｜>"))
+    return Path(dest)
+
+
+def test_a_teachers_tokenizer_on_the_student_is_distilled_from_and_saved(
+    tmp_path, tiny_qwen, tiny_llama, teacher
+):
+    """R1-Distill-Qwen teacher, Qwen2.5 student: same BPE, other special tokens. The student's own
+    tokenizer is refused; with --tokenizer set to the teacher's it trains and keeps that tokenizer."""
+    from distill.models import load_tokenizer
+
+    r1_teacher = r1_style(teacher, tmp_path / "r1-teacher")
+    with pytest.raises(DistillError, match="tokenizer .* differ"):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_model=str(r1_teacher)))
+    out = run(
+        kd_cfg(
+            tmp_path, tiny_qwen, teacher_model=str(r1_teacher), tokenizer=str(r1_teacher),
+            max_steps=1, output_dir=str(tmp_path / "r1"),
+        )
+    )  # fmt: skip
+    saved = load_tokenizer(str(out))
+    user = saved.convert_tokens_to_ids("<｜User｜>")
+    assert user == load_tokenizer(str(tiny_qwen)).convert_tokens_to_ids("<|im_start|>")
+    assert saved.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False
+    ).startswith("<｜User｜>user")
+    # Another BPE (Llama's ids) under the student's embeddings: one line, before any training.
+    rc, errors = cli(
+        "--data", kept_file(tmp_path, n=2), "--model", tiny_qwen, "--tokenizer", tiny_llama,
+        "--output-dir", tmp_path / "o", "--max-steps", "1", "--max-length", "128",
+    )  # fmt: skip
+    assert rc == 1 and len(errors) == 1, errors
+    assert f"tokenizer '{tiny_llama}'" in errors[0] and "ordinary tokens" in errors[0], errors
     assert not list((tmp_path / "o").glob("adapter_*"))
 
 
