@@ -400,6 +400,11 @@ def train(
         None, help="Kept traces (JSONL), or a dataset with a `messages` column or Alpaca columns."
     ),
     model: str | None = typer.Option(None, help="Student: HF name/path or builtin:smollm2."),
+    tokenizer: str | None = typer.Option(
+        None,
+        help="The student's tokenizer when not its own: e.g. the teacher's (same BPE, the "
+        "teacher's special tokens and chat template), as DeepSeek's R1-Distill students.",
+    ),
     output_dir: str | None = typer.Option(
         None, help="Where the adapter/weights, tokenizer, config and loss log go."
     ),

@@ -37,6 +37,9 @@ class TrainConfig:
     max_length: int = 2048  # tokens per example (prompt + completion)
     overlong: str = "drop"  # drop | truncate: what to do with examples longer than max_length
     # --- LoRA / QLoRA / full
+    # The student's tokenizer when not its own (the teacher's: same BPE, the teacher's special
+    # tokens and chat template, as DeepSeek's R1-Distill-Qwen students); saved with the student.
+    tokenizer: str | None = None
     lora: bool = True
     qlora: bool = False  # 4-bit base via bitsandbytes (CUDA only)
     lora_r: int = 16
@@ -405,6 +408,31 @@ def show_examples(cfg: TrainConfig, tok: Any, dataset: Any, model_eos: Any = Non
     )
 
 
+def check_tokenizer(cfg: TrainConfig, tok: Any, rows: int) -> None:
+    """--tokenizer may change the added tokens (their text, the chat template), never the BPE the
+    student was trained with: an ordinary token at another id is another vocabulary."""
+    from distill.models import load_tokenizer
+
+    if len(tok) > rows:
+        raise DistillError(
+            f"tokenizer '{cfg.tokenizer}' has {len(tok)} tokens but student '{cfg.model}' embeds "
+            f"{rows}: a tokenizer for another vocabulary"
+        )
+    own = load_tokenizer(cfg.model)
+    added = set(own.added_tokens_decoder) | set(tok.added_tokens_decoder)
+    mine = {t: i for t, i in own.get_vocab().items() if i not in added}
+    theirs = {t: i for t, i in tok.get_vocab().items() if i not in added}
+    differ = sum(1 for t, i in mine.items() if theirs.get(t) != i) + len(
+        theirs.keys() - mine.keys()
+    )
+    if differ:
+        raise DistillError(
+            f"tokenizer '{cfg.tokenizer}' and student '{cfg.model}''s own tokenizer differ on "
+            f"{differ} of {len(mine)} ordinary tokens: --tokenizer may rename special tokens, "
+            "not change the vocabulary the student was trained with"
+        )
+
+
 def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     """The SFTTrainer `run` trains with (model, tokenized examples, peft, args), and the tokenizer.
     Writes train.yaml and train_data.json into the output dir."""
@@ -420,8 +448,10 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         check_packing_versions()
     bf16, fp16, dtype = _precision(cfg)
     path = resolve_model(cfg.model)
-    tok = load_tokenizer(cfg.model)
+    tok = load_tokenizer(cfg.tokenizer or cfg.model)
     model = _load_model(cfg, path, dtype, student_config(cfg, path))
+    if cfg.tokenizer:
+        check_tokenizer(cfg, tok, model.get_input_embeddings().num_embeddings)
     dataset, stats = build_dataset(cfg, tok, model.generation_config.eos_token_id)
     if _main_process():  # every process builds the same examples; one writes them down
         out.mkdir(parents=True, exist_ok=True)
