@@ -10,7 +10,11 @@ the timed run; `warm`: one request first) and each client, a fresh server proces
 - `distill`: `distill generate` (distill.generate.run, the openai teacher), `--concurrency`
   workers, records written to a file;
 - `plain`: the plain `openai.AsyncOpenAI()` client (default httpx transport, default settings)
-  with a semaphore of `--concurrency`: what a user's own script would do.
+  with a semaphore of `--concurrency`: what a user's own script would do;
+- `aiohttp`: the thinnest client there is (one aiohttp session, a semaphore, JSON parsed; no
+  retries, no records): what this machine and server allow any client. Client and server share
+  the machine's cores, so its efficiency, not 1.0, is the ceiling; `of_thinnest_client` is
+  distill's efficiency over it.
 
 Goals (issue 13): on every kind, cold or warm, distill's wall time <= 1.1 x the plain client's,
 and distill's `efficiency` (requests / wall / ideal, ideal = concurrency / latency; start-up
@@ -129,7 +133,33 @@ def run_plain(url: str, requests: int, concurrency: int, tmp: str) -> int:
     return asyncio.run(go())
 
 
-CLIENTS = {"distill": run_distill, "plain": run_plain}
+def run_aiohttp(url: str, requests: int, concurrency: int, tmp: str) -> int:
+    """The thinnest client there is: one aiohttp session, a semaphore, the JSON parsed, nothing
+    else (no retries, no records). Its efficiency is what this machine and server allow any
+    client; distill's share of it is distill's own cost."""
+    import aiohttp
+
+    async def go() -> int:
+        gate = asyncio.Semaphore(concurrency)
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one(i: int) -> None:
+                body = {
+                    "model": MODEL,
+                    "messages": [{"role": "user", "content": f"What is {i} + {i + 1}?"}],
+                    "max_tokens": 4096,
+                }
+                async with gate, session.post(f"{url}/chat/completions", json=body) as r:
+                    json.loads(await r.read())
+
+            await asyncio.gather(*(one(i) for i in range(requests)))
+        return requests
+
+    return asyncio.run(go())
+
+
+CLIENTS = {"distill": run_distill, "plain": run_plain, "aiohttp": run_aiohttp}
 
 
 def one_run(kind: str, start: str, client: str, args: argparse.Namespace) -> dict:
@@ -178,20 +208,22 @@ def one_run(kind: str, start: str, client: str, args: argparse.Namespace) -> dic
 def table(result: dict) -> str:
     rows = [
         "| server | start | client | wall s | efficiency | stream eff. | distill / plain "
-        "| retries | listen overflows | SYN retries | connections opened |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| distill eff. / aiohttp eff. | retries | listen overflows | SYN retries "
+        "| connections opened | client CPU ms/request |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
-        ratio = (
-            result["ratios"].get(f"{r['server']}/{r['start']}")
-            if r["client"] == "distill"
-            else None
-        )
+        key = f"{r['server']}/{r['start']}"
+        mine = r["client"] == "distill"
+        ratio = result["ratios"].get(key) if mine else None
+        share = result["of_thinnest_client"].get(key) if mine else None
         rows.append(
             f"| {r['server']} | {r['start']} | {r['client']} | {r['wall_s']:.2f} "
             f"| {r['efficiency']:.3f} | {r['stream_efficiency']:.3f} "
-            f"| {'' if ratio is None else f'{ratio:.2f}'} | {r['retries']} "
-            f"| {r['listen_overflows']} | {r['syn_retrans']} | {r['opens']} |"
+            f"| {'' if ratio is None else f'{ratio:.2f}'} "
+            f"| {'' if share is None else f'{share:.2f}'} | {r['retries']} "
+            f"| {r['listen_overflows']} | {r['syn_retrans']} | {r['opens']} "
+            f"| {r['client_cpu_ms_per_request']:.2f} |"
         )
     return "\n".join(rows) + "\n"
 
@@ -203,7 +235,7 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--servers", default="threading,aiohttp,uvicorn")
     ap.add_argument("--starts", default="cold,warm")
-    ap.add_argument("--clients", default="distill,plain")
+    ap.add_argument("--clients", default="distill,plain,aiohttp")
     ap.add_argument("--out", default="bench-results/generate.json")
     args = ap.parse_args()
 
@@ -226,6 +258,12 @@ def main() -> None:
         for k, s, c in walls
         if c == "distill" and (k, s, "plain") in walls
     }
+    effs = {(r["server"], r["start"], r["client"]): r["efficiency"] for r in runs}
+    of_thinnest = {
+        f"{k}/{s}": round(effs[k, s, "distill"] / effs[k, s, "aiohttp"], 3)
+        for k, s, c in effs
+        if c == "distill" and (k, s, "aiohttp") in effs
+    }
     result = {
         "benchmark": "generate/openai-servers",
         "command": " ".join(sys.argv),
@@ -235,6 +273,7 @@ def main() -> None:
         "ideal_rps": round(args.concurrency / args.latency, 1),
         "goals": {"distill_over_plain_wall_max": 1.1, "efficiency_fastest_server_min": 0.95},
         "ratios": ratios,
+        "of_thinnest_client": of_thinnest,
         "best_distill_efficiency": max(
             (r["efficiency"] for r in runs if r["client"] == "distill"), default=None
         ),
