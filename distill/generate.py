@@ -247,6 +247,9 @@ class _Sink:
         if c.reasoning_tokens is not None:
             usage["reasoning_tokens"] = c.reasoning_tokens
         usage.update({k: v for k, v in c.extra.items() if k == "n_in_request"})
+        cost = cost_of(usage, self.prices)
+        if self.prices:  # what this sample was bought at: custom or list price, batch discount
+            usage["cost_usd"] = round(cost, 8)
         record = {
             "id": ids[sample],
             "prompt_id": job.prompt_id,
@@ -285,7 +288,7 @@ class _Sink:
             stop_token=c.stop_token,
         ):
             self.buffer.flush(self.writer.write)
-        self.progress.advance(c.prompt_tokens + c.completion_tokens, cost_of(usage, self.prices))
+        self.progress.advance(c.prompt_tokens + c.completion_tokens, cost)
 
     def close(self) -> None:
         """Write what the log-prob buffer still holds (shard first, then records)."""
@@ -351,8 +354,10 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
 def summarize(
     path: str | Path, batch_discount: float = BatchConfig.batch_discount
 ) -> dict[str, Any]:
-    """Totals over everything in the traces file, earlier runs included (records a batch wrote
-    at `batch_discount` off the list price)."""
+    """Totals over everything in the traces file, earlier runs included. Each record's cost is
+    the one it was bought at (`usage.cost_usd`: its run's prices and batch discount); records
+    written before that field existed are priced at the list price (`batch_discount` off for
+    a batch's)."""
     stats: dict[str, Any] = {
         "samples": 0,
         "prompts": 0,
@@ -375,6 +380,9 @@ def summarize(
         t = rec.get("teacher") or {}
         key = f"{t.get('backend')}:{t.get('model')}"
         stats["by_teacher"][key] = stats["by_teacher"].get(key, 0) + 1
+        if "cost_usd" in usage:
+            stats["cost_usd"] += usage["cost_usd"]
+            continue
         model = t.get("model", "")
         cost = cost_of(usage, PRICES.get(model.split("/")[-1]))
         stats["cost_usd"] += cost * (1 - batch_discount if rec.get("batch") else 1)

@@ -75,6 +75,8 @@ def test_batch_records_are_the_online_records_at_half_the_cost(server, tmp_path)
     )
     for r in got:
         assert r.pop("batch") in server.batches  # lineage: which batch wrote it
+        paid, online_paid = r["usage"].pop("cost_usd"), by_id[r["id"]]["usage"].pop("cost_usd")
+        assert online_paid > 0 and paid == pytest.approx(online_paid / 2)  # each at its price
         assert r == by_id[r["id"]]  # reasoning split, usage, meta, template: all the same
     cost_online = summary(online)["this_run"]["cost_usd"]
     assert cost_online > 0
@@ -420,3 +422,16 @@ def test_in_file_cost_uses_the_runs_batch_discount(tmp_path):
     s = summary(out)
     assert s["this_run"]["cost_usd"] > 0
     assert s["cost_usd"] == pytest.approx(s["this_run"]["cost_usd"])  # not at a 50% discount
+
+
+def test_in_file_cost_keeps_each_runs_own_price(server, tmp_path):
+    """Two runs into one file, the first through a batch at 20% off, the second online at a
+    custom price: the file's total is what each run paid, not everything at this run's terms."""
+    out = tmp_path / "t.jsonl"
+    prices = dict(price_input=1.0, price_output=2.0)
+    run(cfg(server, out, limit=2, batch_discount=0.2, **prices), progress=False)
+    first = summary(out)["this_run"]["cost_usd"]
+    run(cfg(server, out, limit=4, batch=False, **prices), progress=False)
+    second = summary(out)["this_run"]["cost_usd"]
+    assert first > 0 and second > 0 and len(records(out)) == 8
+    assert summary(out)["cost_usd"] == pytest.approx(first + second, rel=1e-6)
