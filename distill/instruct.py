@@ -606,7 +606,11 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
     filters = Filters(cfg)
     for s in seeds:  # seeds are what new instructions must differ from, as in Alpaca
         filters.accept(dict(s))
-    parse_counts: Counter = Counter({"requests": 0, "items": 0, "malformed": 0, "truncated": 0})
+    # items: candidates the filters looked at (kept + filtered); unused: parsed after the target
+    # was reached, never looked at (paid for, not counted as dropped).
+    parse_counts: Counter = Counter(
+        {"requests": 0, "items": 0, "unused": 0, "malformed": 0, "truncated": 0}
+    )
     kept: list[dict] = []
     new_records: list[dict] = []
     if cfg.include_seeds:
@@ -671,7 +675,8 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
     print(
         f"instruct: kept {len(kept)} of {parse_counts['items']} candidates from "
         f"{parse_counts['requests']} requests ({parse_counts['malformed']} malformed, "
-        f"{parse_counts['truncated']} truncated; dropped: {dropped or 'none'}); "
+        f"{parse_counts['truncated']} truncated; dropped: {dropped or 'none'}; "
+        f"{parse_counts['unused']} parsed after the target was reached, unused); "
         f"rouge_max={filters.rouge.best:.3f}; ${report['cost_usd']:.4f} in file, "
         f"${teacher.cost:.4f} this run -> {out}"
     )
@@ -690,12 +695,15 @@ def _keep_candidates(
     kept: list[dict],
     new_records: list[dict],
     teacher_ref: dict,
+    counts: Counter,
 ) -> list[dict]:
     """Filter candidates in order until N are kept; return the kept ones' records."""
     out = []
-    for task, source, lineage in candidates:
+    for i, (task, source, lineage) in enumerate(candidates):
         if len(kept) >= cfg.num_instructions:
+            counts["unused"] += len(candidates) - i
             break
+        counts["items"] += 1
         if not filters.apply(task):
             continue
         rec = _record(task, source, teacher_ref, lineage)
@@ -718,7 +726,6 @@ def _round_self_instruct(
         counts["requests"] += 1
         tasks, bad = parse_tasks(rec["text"], len(shown) + 1, rec["finish_reason"])
         counts.update(bad)
-        counts["items"] += len(tasks)
         for t in tasks:
             lineage = {
                 "method": "self-instruct",
@@ -729,7 +736,7 @@ def _round_self_instruct(
                 "template": {"name": template.name, "sha256": template.sha256},
             }
             candidates.append((t, "generated", lineage))
-    _keep_candidates(cfg, filters, candidates, kept, new_records, teacher_ref)
+    _keep_candidates(cfg, filters, candidates, kept, new_records, teacher_ref, counts)
 
 
 def _round_magpie(
@@ -746,9 +753,12 @@ def _round_magpie(
     teacher.send(jobs, ask)
     # Filter before answering, so nothing is paid to answer a dropped instruction.
     accepted = []
-    for job in jobs:
+    counts["requests"] += len(jobs)
+    for i, job in enumerate(jobs):
+        if len(kept) + len(accepted) >= cfg.num_instructions:
+            counts["unused"] += len(jobs) - i
+            break
         rec = done[job.payload[0]]
-        counts["requests"] += 1
         text = rec["text"].strip()
         if rec["finish_reason"] == "length":
             counts["truncated"] += 1
@@ -758,8 +768,6 @@ def _round_magpie(
             continue
         counts["items"] += 1
         task = {"instruction": text, "input": "", "output": ""}
-        if len(kept) + len(accepted) >= cfg.num_instructions:
-            break
         if filters.apply(task):
             accepted.append((task, rec["id"]))
     # Pass 2: the same model answers each kept instruction in its chat template.

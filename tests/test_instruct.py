@@ -227,6 +227,10 @@ def test_instruct_against_the_fake_teacher_filters_counts_costs_and_writes_alpac
         assert filtered[why] >= requests - 1, why  # one bait each; the last reply may stop early
     assert filtered["exact_duplicate"] >= 1 and filtered["rouge"] >= 1
     assert report["rouge_max"] < 0.7 and report["kept"] == 24
+    # Every candidate the filters looked at was kept or dropped for a named reason; the rest of
+    # the last reply, parsed after the 24th was kept, is counted apart.
+    assert report["items"] == report["kept"] + sum(filtered.values())
+    assert report["unused"] >= 1
     # Cost: the fake's usage at $1/$2 per 1M tokens, summed over every reply.
     want = 0.0
     for entry in tasks_server.log:
