@@ -10,8 +10,9 @@
 3. Three students from the base SmolLM2, same kept traces, same LoRA and steps:
    sft (the teacher's text), kd (its token distribution on those traces), onpolicy (the student
    samples its own answers, the teacher scores them; no teacher-generated text at all).
-4. The recipe's eval (the held-out problems of `make smoke`) for the base and each student,
-   each right after its training.
+4. The recipe's eval (the held-out problems of `make smoke`) for the teacher (greedy: the
+   pass@1 on-policy distillation converges to), the base and each student, each student right
+   after its training.
 
 Last line: `smoke-kd: base pass@1=A sft pass@1=B kd pass@1=C onpolicy pass@1=D teacher_tokens
 sft=… kd=… onpolicy=… minutes=M`. teacher_tokens counts the completion tokens the teacher
@@ -75,6 +76,15 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0) -> dict[str, Any
     # Each student is evaluated right after it is trained, so a run cut short still has numbers.
     ev = {**sec["eval"]}
     results: dict[str, Any] = {}
+    # The teacher's own pass@1 on the held-out problems: what on-policy distillation converges
+    # to (the student learns the teacher's distribution), while SFT on *verified* traces can
+    # pass its teacher (it never sees the teacher's wrong answers).
+    print("== eval teacher", flush=True)
+    t_cfg = {**ev, "model": str(teacher / "merged"), "baseline": None}
+    t_cfg["out"] = str(root / "eval-teacher.json")
+    t_out = Path(eval_stage.run(from_dict(eval_stage.EvalConfig, t_cfg, recipe)))
+    results["teacher"] = json.loads(t_out.read_text())["student"]["pass@1"]
+    print(f"smoke-kd: teacher pass@1={results['teacher']:.3f}", flush=True)
     for method in ("sft", "kd", "onpolicy"):
         print(f"== train {method}", flush=True)
         cfg = {**base_train, "method": method, "output_dir": str(root / method)}
@@ -110,7 +120,12 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0) -> dict[str, Any
     kept = sum(1 for x in Path(flt.out).read_text().splitlines() if x.strip())
     summary["teacher_pass_rate_on_training_prompts"] = round(kept / max(1, len(traces)), 3)
     (root / "smoke-kd.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"smoke-kd: the teacher solved {kept}/{len(traces)} training prompts (sampled, verified)")
+    print(
+        f"smoke-kd: the teacher solved {kept}/{len(traces)} training prompts (sampled, verified); "
+        f"greedy on the held-out problems it passes {results['teacher']:.3f}. onpolicy scored "
+        f"{scored} student tokens with the teacher and used 0 teacher-generated ones "
+        f"(scored / sft's generated = {summary['onpolicy_over_sft_tokens']})"
+    )
     print(
         f"smoke-kd: base pass@1={results['base']:.3f} sft pass@1={results['sft']:.3f} "
         f"kd pass@1={results['kd']:.3f} onpolicy pass@1={results['onpolicy']:.3f} "
