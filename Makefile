@@ -41,9 +41,11 @@ smoke-alpaca: install
 # Token-level distillation on the embedded SmolLM2 (CPU): a teacher that knows the task, then
 # sft vs kd vs onpolicy students on the held-out problems of `make smoke` (recipes/kd-smoke.yaml).
 # Another seed: make smoke-kd SEED=1 RUN=runs/smoke-kd-s1
+# A given teacher instead of the built one (merged weights or a `distill train` output folder):
+#   make smoke-kd SEED=1 RUN=runs/smoke-kd-t2 TEACHER=runs/smoke-kd-s1/sft
 smoke-kd: RUN = runs/smoke-kd
 smoke-kd: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m distill.kd_smoke recipes/kd-smoke.yaml --run-dir $(RUN) --seed $(SEED)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m distill.kd_smoke recipes/kd-smoke.yaml --run-dir $(RUN) --seed $(SEED) $(if $(TEACHER),--teacher $(TEACHER))
 
 # Re-run one stage of a run, e.g. the eval of the smoke run: make eval RUN=runs/smoke
 RECIPE ?= recipes/smoke.yaml

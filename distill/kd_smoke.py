@@ -1,6 +1,9 @@
 """`make smoke-kd`: SFT vs kd vs onpolicy on the embedded SmolLM2, 2 CPU cores, no hub.
 
-    python -m distill.kd_smoke recipes/kd-smoke.yaml [--run-dir runs/smoke-kd] [--seed 0]
+    python -m distill.kd_smoke recipes/kd-smoke.yaml [--run-dir runs/smoke-kd] [--seed 0] [--teacher DIR]
+
+With --teacher DIR (merged weights, or a `distill train` output folder, merged into DIR/merged
+as `train --merge` does) that teacher is used instead of step 1's.
 
 1. A teacher that knows the task, built honestly from the embedded model: `make smoke`'s
    student (recipes/smoke.yaml beside the recipe: SmolLM2's own verified samples on the training
@@ -36,9 +39,33 @@ from distill.config import (
     recipe_section,
     substitute_run_dir,
 )
+from distill.errors import DistillError
 
 
-def run(recipe: str, run_dir: str | None = None, seed: int = 0) -> dict[str, Any]:
+def given_teacher(path: Path) -> Path:
+    """--teacher: merged weights, or a `distill train` student folder (its `merged/`, made here
+    with `train --merge`'s own code when missing)."""
+    import yaml
+
+    from distill import train
+    from distill.models import is_adapter, load_tokenizer
+
+    if (path / "merged" / "config.json").is_file():
+        return path / "merged"
+    if is_adapter(str(path)) and (path / "train.yaml").is_file():
+        saved = yaml.safe_load((path / "train.yaml").read_text())
+        cfg = from_dict(train.TrainConfig, saved, str(path / "train.yaml"))
+        return train.merge_adapter(cfg, path, load_tokenizer(str(path)))
+    if (path / "config.json").is_file():
+        return path
+    raise DistillError(
+        f"--teacher {path}: neither model weights (config.json) nor a distill train output folder"
+    )
+
+
+def run(
+    recipe: str, run_dir: str | None = None, seed: int = 0, given: str | None = None
+) -> dict[str, Any]:
     from distill import eval as eval_stage
     from distill import filter as filter_stage
     from distill import generate, train
@@ -51,11 +78,15 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0) -> dict[str, Any
     flt = from_dict(filter_stage.FilterConfig, sec["filter"], recipe)
     base_train = {**sec["train"], "seed": seed}
     root = Path(rd)
-    root.mkdir(parents=True, exist_ok=True)
-
-    print("== teacher: make smoke's student (SmolLM2 self-distilled), merged", flush=True)
     teacher = root / "teacher"
-    if not (teacher / "merged" / "config.json").is_file():
+    if given:
+        print(f"== teacher: {given}", flush=True)
+        merged = given_teacher(Path(given))
+    else:
+        print("== teacher: make smoke's student (SmolLM2 self-distilled), merged", flush=True)
+        merged = teacher / "merged"
+    root.mkdir(parents=True, exist_ok=True)
+    if not (merged / "config.json").is_file():
         smoke = Path(recipe).parent / "smoke.yaml"
         sm = load_recipe(smoke)
         tsec = {
@@ -70,7 +101,7 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0) -> dict[str, Any
         t_cfg = {**tsec["train"], "seed": seed, "output_dir": str(teacher), "merge": True}
         train.run(from_dict(train.TrainConfig, t_cfg, smoke))
     print("== generate + filter (the teacher's traces)", flush=True)
-    generate.run(dataclasses.replace(gen, model=str(teacher / "merged")), progress=False)
+    generate.run(dataclasses.replace(gen, model=str(merged)), progress=False)
     filter_stage.run(flt)
 
     # Each student is evaluated right after it is trained, so a run cut short still has numbers.
@@ -80,7 +111,7 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0) -> dict[str, Any
     # to (the student learns the teacher's distribution), while SFT on *verified* traces can
     # pass its teacher (it never sees the teacher's wrong answers).
     print("== eval teacher", flush=True)
-    t_cfg = {**ev, "model": str(teacher / "merged"), "baseline": None}
+    t_cfg = {**ev, "model": str(merged), "baseline": None}
     t_cfg["out"] = str(root / "eval-teacher.json")
     t_out = Path(eval_stage.run(from_dict(eval_stage.EvalConfig, t_cfg, recipe)))
     results["teacher"] = json.loads(t_out.read_text())["student"]["pass@1"]
@@ -88,7 +119,7 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0) -> dict[str, Any
     for method in ("sft", "kd", "onpolicy"):
         print(f"== train {method}", flush=True)
         cfg = {**base_train, "method": method, "output_dir": str(root / method)}
-        cfg["teacher_model"] = None if method == "sft" else str(teacher / "merged")
+        cfg["teacher_model"] = None if method == "sft" else str(merged)
         student = train.run(from_dict(train.TrainConfig, cfg, recipe))
         print(f"== eval {method}", flush=True)
         baseline = ev.get("baseline") if method == "sft" else None  # the base is evaluated once
@@ -140,8 +171,16 @@ def main() -> None:
     ap.add_argument("recipe")
     ap.add_argument("--run-dir")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--teacher",
+        help="a teacher to use instead of building one: merged weights, or a `distill train` "
+        "output folder (e.g. another smoke-kd run's sft student)",
+    )
     a = ap.parse_args()
-    run(a.recipe, a.run_dir, a.seed)
+    try:
+        run(a.recipe, a.run_dir, a.seed, a.teacher)
+    except DistillError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":

@@ -601,3 +601,29 @@ def test_the_cli_flags_reach_the_config(tmp_path, tiny_qwen):
     ):
         rc, errors = cli(*base, *args)
         assert rc == 1 and len(errors) == 1 and message in errors[0], errors
+
+
+def test_smoke_kd_takes_a_given_teacher_merged_or_a_student_folder(tmp_path, tiny_qwen, teacher):
+    """`make smoke-kd TEACHER=DIR`: model weights are used as they are; a `distill train` output
+    folder is merged (as `train --merge`) and the merge equals the adapter's own outputs."""
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoModelForCausalLM
+
+    from distill.kd_smoke import given_teacher
+
+    assert given_teacher(Path(teacher)) == Path(teacher)
+    student = run(
+        kd_cfg(tmp_path, tiny_qwen, method="sft", max_steps=2, learning_rate=1e-2,
+               output_dir=str(tmp_path / "student"))
+    )  # fmt: skip
+    merged = given_teacher(student)
+    assert merged == student / "merged" and (merged / "config.json").is_file()
+    ids = torch.tensor([[1, 5, 9, 12, 3]])
+    with torch.no_grad():
+        want = AutoPeftModelForCausalLM.from_pretrained(str(student)).eval()(ids).logits
+        got = AutoModelForCausalLM.from_pretrained(str(merged)).eval()(ids).logits
+        base = AutoModelForCausalLM.from_pretrained(str(tiny_qwen)).eval()(ids).logits
+    assert torch.allclose(want, got, atol=1e-4) and not torch.allclose(base, got, atol=1e-4)
+    assert given_teacher(student) == merged  # merged once
+    with pytest.raises(DistillError, match="--teacher .*nothing-here"):
+        given_teacher(tmp_path / "nothing-here")
