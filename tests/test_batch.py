@@ -134,7 +134,13 @@ def test_sigkill_with_batches_in_flight_then_rerun_reattaches(server, tmp_path, 
         if not state.exists() or not out.exists():
             return False
         entries = json.loads(state.read_text())["batches"]
-        return len(records(out)) == 10 and sum(bool(e["batch_id"]) for e in entries) == 4
+        # The two finished batches written and marked collected (a kill between the two is the
+        # other re-attach case, tested below), the two held ones submitted.
+        return (
+            len(records(out)) == 10
+            and sum(bool(e["batch_id"]) for e in entries) == 4
+            and sum(bool(e.get("collected")) for e in entries) == 2
+        )
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not ready():
