@@ -50,6 +50,39 @@ def test_answer_without_a_final_answer():
     assert verify_math("The answer is 5", "4") == "wrong"
 
 
+@pytest.mark.parametrize(
+    "answer, gold",
+    [
+        # The question restated: math-verify alone scores these equal to the gold.
+        ("To calculate 61 + 48, you simply add them together.", "109"),
+        ("The sum is 61 + 48.", "109"),
+        ("\\boxed{61+48}", "109"),
+        ("\\boxed{(61+48)}", "109"),
+        ("\\boxed{3 \\cdot 4}", "12"),
+        ("\\boxed{2^{10}}", "1024"),
+        ("\\boxed{\\frac{1}{4}+\\frac{1}{4}}", "$\\frac{1}{2}$"),
+    ],
+)
+def test_arithmetic_still_to_compute_is_no_answer(answer, gold):
+    assert verify_math(answer, gold) == "no_answer"
+    assert math_answer_key(answer) is None
+
+
+@pytest.mark.parametrize(
+    "answer, gold",
+    [
+        ("To add 59 + 63: 59 + 63 = 122.", "122"),  # the computation, then its result
+        ("It is 1/2", "0.5"),  # a fraction is a number
+        ("\\boxed{\\dfrac{6}{4}}", "1.5"),
+        ("\\boxed{-\\frac{3}{4}}", "-0.75"),
+        ("\\boxed{2^{10}}", "$2^{10}$"),  # the gold itself is written as a power
+        ("\\boxed{2+\\sqrt{3}}", "$\\sqrt{3}+2$"),  # irrational: nothing left to compute
+    ],
+)
+def test_numbers_and_closed_forms_stay_correct(answer, gold):
+    assert verify_math(answer, gold) == "correct"
+
+
 def test_gold_and_prediction_are_not_swapped():
     # An interval gold vs a number prediction: correct only one way round.
     assert verify_math("\\boxed{1}", "$[0, 2]$") == "wrong"

@@ -64,6 +64,37 @@ def _parse(text: str, timeout: int) -> tuple:
     return tuple(parse(text, parsing_timeout=timeout))
 
 
+_FRACTION = re.compile(r"[-+]?\d+\s*/\s*\d+")
+
+
+def _is_number(parsed: tuple) -> bool:
+    import sympy
+
+    return any(isinstance(x, sympy.Number) for x in parsed)
+
+
+def _still_to_compute(parsed: tuple) -> bool:
+    """The prediction is arithmetic of numbers not yet done: "61 + 48", "3 \\cdot 4", "2^{10}".
+
+    math-verify judges such an expression equal to its value, so "To calculate 61 + 48, you add
+    them." (the question restated) was "correct" for gold 109. Against a gold that is a
+    number (122, 0.5, \\frac{1}{2}), a rational value still written as a sum, product or power of numbers is no answer
+    (MATH's own grader marks it wrong too). A single fraction (1/2, \\frac{1}{2}) is a number;
+    an irrational form (2 + \\sqrt{3}) or anything with a variable is left to math-verify.
+    """
+    import sympy
+
+    expr, text = parsed[0], parsed[-1]
+    if not isinstance(expr, (sympy.Add, sympy.Mul, sympy.Pow)) or expr.free_symbols:
+        return False
+    if isinstance(text, str) and _FRACTION.fullmatch(text.strip().strip("$ ")):
+        return False
+    try:  # "61 + 48." parses with a float: its value is still rational
+        return sympy.nsimplify(expr, rational=True).is_rational is True
+    except Exception:  # noqa: BLE001 - sympy can raise anything on odd input
+        return False
+
+
 def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
     """math-verify of the final answer against the gold (gold first: the order matters)."""
     if gold is None or not str(gold).strip():
@@ -88,6 +119,8 @@ def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
     p = _parse(f"\\boxed{{{boxed}}}" if boxed is not None else answer, timeout)
     if not p:
         return NO_ANSWER
+    if _still_to_compute(p) and _is_number(g):
+        return NO_ANSWER
     try:
         ok = verify(list(g), list(p), timeout_seconds=timeout)
     except Exception:  # noqa: BLE001 - sympy can raise anything on odd input
@@ -105,6 +138,8 @@ def math_answer_key(answer: str, timeout: int = 5) -> str | None:
     if num is not None:
         return str(num)
     parsed = _parse(f"\\boxed{{{boxed}}}" if boxed is not None else text, timeout)
+    if parsed and _still_to_compute(parsed):
+        return None  # "61 + 48" is the question restated, not a vote for 109
     return str(parsed[0]) if parsed else normalize_text(text)
 
 
