@@ -435,9 +435,22 @@ def make_trainer_class() -> type:
                     generation_kwargs=self.gen_kwargs,
                     gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
                 ) as unwrapped:
-                    ids, attn, labels = GKDTrainer.generate_on_policy_outputs(
-                        unwrapped, inputs, self.gen_config
+                    # A LoRA student samples with the adapter merged into the base weights:
+                    # one matmul per layer instead of three per decode step (~1/3 of the
+                    # sampling time on CPU), and no adapter dropout in the policy's samples.
+                    # Sharded weights (FSDP, ZeRO-3) are never merged in place.
+                    merge = hasattr(unwrapped, "merge_adapter") and not (
+                        self.is_fsdp_enabled or self.is_deepspeed_enabled
                     )
+                    if merge:
+                        unwrapped.merge_adapter()
+                    try:
+                        ids, attn, labels = GKDTrainer.generate_on_policy_outputs(
+                            unwrapped, inputs, self.gen_config
+                        )
+                    finally:
+                        if merge:
+                            unwrapped.unmerge_adapter()
                 inputs.update(input_ids=ids, attention_mask=attn, labels=labels, on_policy=True)
                 inputs.pop("teacher_ids", None)
                 inputs.pop("teacher_logprobs", None)

@@ -217,6 +217,42 @@ def test_onpolicy_with_gradient_checkpointing_trains_every_lora_layer(tmp_path, 
     assert not still, f"LoRA weights that steps 2-3 did not train: {still}"
 
 
+def test_onpolicy_samples_from_the_adapters_weights_and_leaves_the_base_as_it_was(
+    tmp_path, tiny_qwen, teacher
+):
+    """The student samples with its LoRA merged (faster on CPU): the tokens are the ones the
+    adapter's current weights give without dropout (eval-mode generate from the same random
+    state), and after sampling every frozen base weight is what it was."""
+    cfg = kd_cfg(
+        tmp_path, tiny_qwen, method="onpolicy", teacher_model=str(teacher),
+        max_new_tokens=8, lora_dropout=0.3,
+    )  # fmt: skip
+    trainer = build_trainer(cfg)[0]
+    model = trainer.model
+    with torch.no_grad():  # a trained adapter: B != 0, so merging changes the weights
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    base = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
+    batch = first_batch(trainer)
+    prompts, prompt_mask = batch["prompts"].clone(), batch["prompt_attention_mask"].clone()
+
+    model.eval()
+    torch.manual_seed(7)
+    with torch.no_grad():
+        want = model.generate(
+            input_ids=prompts, attention_mask=prompt_mask, generation_config=trainer.gen_config
+        )
+    model.train()
+    trainer.current_gradient_accumulation_steps = 1  # set by the Trainer's loop
+    torch.manual_seed(7)
+    trainer.training_step(model, batch)
+    assert torch.equal(batch["input_ids"], want)
+    for n, p in model.named_parameters():
+        if n in base:
+            assert torch.allclose(p, base[n], atol=1e-6), n
+
+
 def test_a_resumed_onpolicy_run_samples_where_the_uninterrupted_one_did(
     tmp_path, tiny_qwen, teacher
 ):
