@@ -5,10 +5,12 @@
 With --teacher DIR (merged weights, or a `distill train` output folder, merged into DIR/merged
 as `train --merge` does) that teacher is used instead of step 1's.
 
-1. A teacher that knows the task, built honestly from the embedded model: `make smoke`'s
-   student (recipes/smoke.yaml beside the recipe: SmolLM2's own verified samples on the training
-   problems, a LoRA trained on them), merged into full weights at RUN_DIR/teacher/merged. It
-   never sees the held-out problems.
+1. A teacher that knows the task, built honestly from the embedded model: SmolLM2 + a LoRA
+   trained on the reference solutions of the 200 training problems ("59 + 63 = \\boxed{122}",
+   each one verified), merged into full weights at RUN_DIR/teacher/merged. It never sees the
+   held-out problems. (Until 2026-11-29 it was `make smoke`'s self-distilled student; with the
+   verifier no longer taking "To calculate 59 + 63, you add them." for 122, that one kept 27
+   traces and solved about half the problems.)
 2. The recipe's generate + filter: the teacher writes traces on the training prompts, verified.
 3. Three students from the base SmolLM2, same kept traces, same LoRA and steps:
    sft (the teacher's text), kd (its token distribution on those traces), onpolicy (the student
@@ -40,6 +42,47 @@ from distill.config import (
     substitute_run_dir,
 )
 from distill.errors import DistillError
+
+
+def reference_solution(expression: str, answer: str) -> str:
+    """The reference solution of a builtin arithmetic problem: "59 + 63 = \\boxed{122}" (15
+    tokens). SmolLM2 already half knows two-digit sums; a short, fixed form is what a 135M
+    student learns in 30 CPU steps (a column-by-column form, 34 tokens, gave a teacher of 0.56
+    and an SFT student of 0.31 in the same steps)."""
+    return f"{expression} = \\boxed{{{answer}}}"
+
+
+def build_teacher(data: str, train_keys: dict[str, Any], out: Path, seed: int, recipe: str) -> Path:
+    """A teacher that knows the task, built from the embedded model: SmolLM2 + a LoRA trained
+    (the recipe's LoRA settings, 40 steps) on the reference solutions of the training problems,
+    merged into out/merged. It never sees the held-out problems."""
+    from distill import train
+    from distill.data import iter_source
+    from distill.records import write_atomic
+
+    rows = list(iter_source(data, "train"))
+    if not rows or "expression" not in rows[0]:
+        raise DistillError(f"smoke-kd builds its teacher from builtin:arithmetic, not {data}")
+    solutions = out / "solutions.jsonl"
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(
+        solutions,
+        "".join(
+            json.dumps(
+                {
+                    "id": r["id"],
+                    "prompt": r["problem"],
+                    "completion": reference_solution(r["expression"], r["answer"]),
+                }
+            )
+            + "\n"
+            for r in rows
+        ),
+    )
+    cfg = {**train_keys, "method": "sft", "teacher_model": None, "data": str(solutions)}
+    cfg.update(seed=seed, output_dir=str(out), merge=True, max_steps=40)
+    train.run(from_dict(train.TrainConfig, cfg, recipe))
+    return out / "merged"
 
 
 def given_teacher(path: Path) -> Path:
@@ -83,23 +126,11 @@ def run(
         print(f"== teacher: {given}", flush=True)
         merged = given_teacher(Path(given))
     else:
-        print("== teacher: make smoke's student (SmolLM2 self-distilled), merged", flush=True)
+        print("== teacher: SmolLM2 + LoRA on the training problems' reference solutions", flush=True)
         merged = teacher / "merged"
     root.mkdir(parents=True, exist_ok=True)
     if not (merged / "config.json").is_file():
-        smoke = Path(recipe).parent / "smoke.yaml"
-        sm = load_recipe(smoke)
-        tsec = {
-            s: substitute_run_dir(recipe_section(sm, s, smoke), str(teacher))
-            for s in ("generate", "filter", "train")
-        }
-        generate.run(
-            from_dict(generate.GenerateConfig, {**tsec["generate"], "seed": seed}, smoke),
-            progress=False,
-        )
-        filter_stage.run(from_dict(filter_stage.FilterConfig, tsec["filter"], smoke))
-        t_cfg = {**tsec["train"], "seed": seed, "output_dir": str(teacher), "merge": True}
-        train.run(from_dict(train.TrainConfig, t_cfg, smoke))
+        build_teacher(gen.data, base_train, teacher, seed, recipe)
     print("== generate + filter (the teacher's traces)", flush=True)
     generate.run(dataclasses.replace(gen, model=str(merged)), progress=False)
     filter_stage.run(flt)

@@ -663,3 +663,34 @@ def test_smoke_kd_takes_a_given_teacher_merged_or_a_student_folder(tmp_path, tin
     assert given_teacher(student) == merged  # merged once
     with pytest.raises(DistillError, match="--teacher .*nothing-here"):
         given_teacher(tmp_path / "nothing-here")
+
+
+def test_smoke_kd_builds_its_teacher_from_verified_reference_solutions_of_the_training_set(
+    tmp_path, tiny_qwen
+):
+    """`make smoke-kd`'s teacher: the embedded model + a LoRA on the reference solutions of the
+    training problems (every one verified correct by the filter's own check, none of the
+    held-out problems), merged; other data is refused in one line."""
+    from distill.data import load_rows
+    from distill.filter.verify import verify_math
+    from distill.kd_smoke import build_teacher
+
+    keys = dict(model=str(tiny_qwen), data="unused", output_dir="unused", max_length=64,
+                per_device_train_batch_size=4, logging_steps=1, save_steps=1000)  # fmt: skip
+    data = "builtin:arithmetic?n=12&ops=+-*"
+    merged = build_teacher(data, keys, tmp_path / "teacher", 0, "kd-smoke.yaml")
+    assert (merged / "config.json").is_file() and merged.parent == tmp_path / "teacher"
+    rows = [
+        json.loads(x)
+        for x in (tmp_path / "teacher" / "solutions.jsonl").read_text().split("\n")
+        if x
+    ]
+    problems = {r.row_id: r for r in load_rows(data)}
+    assert [r["id"] for r in rows] == list(problems)
+    for r in rows:
+        assert r["prompt"] == problems[r["id"]].prompt
+        assert verify_math(r["completion"], problems[r["id"]].gold) == "correct", r
+    held_out = {r.prompt for r in load_rows("builtin:arithmetic?start=1000&n=100&ops=+-*")}
+    assert not held_out & {r["prompt"] for r in rows}
+    with pytest.raises(DistillError, match="builtin:arithmetic, not builtin:countdown"):
+        build_teacher("builtin:countdown?n=4", keys, tmp_path / "t2", 0, "kd-smoke.yaml")
