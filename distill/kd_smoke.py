@@ -126,7 +126,9 @@ def run(
         print(f"== teacher: {given}", flush=True)
         merged = given_teacher(Path(given))
     else:
-        print("== teacher: SmolLM2 + LoRA on the training problems' reference solutions", flush=True)
+        print(
+            "== teacher: SmolLM2 + LoRA on the training problems' reference solutions", flush=True
+        )
         merged = teacher / "merged"
     root.mkdir(parents=True, exist_ok=True)
     if not (merged / "config.json").is_file():
