@@ -435,13 +435,24 @@ def make_trainer_class() -> type:
                     generation_kwargs=self.gen_kwargs,
                     gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
                 ) as unwrapped:
-                    # A LoRA student samples with the adapter merged into the base weights:
-                    # one matmul per layer instead of three per decode step (~1/3 of the
-                    # sampling time on CPU), and no adapter dropout in the policy's samples.
-                    # Sharded weights (FSDP, ZeRO-3) are never merged in place.
-                    merge = hasattr(unwrapped, "merge_adapter") and not (
-                        self.is_fsdp_enabled or self.is_deepspeed_enabled
+                    # The policy samples without dropout (eval mode). A LoRA student on fp32
+                    # weights samples with its adapter merged: one matmul per layer instead of
+                    # three per decode step (~1/3 of the sampling time on CPU); the unmerge puts
+                    # the base back within float rounding. Never merged: bf16/fp16 or quantized
+                    # bases (the round trip changes them) and sharded weights (FSDP, ZeRO-3).
+                    merge = (
+                        hasattr(unwrapped, "merge_adapter")
+                        and not (self.is_fsdp_enabled or self.is_deepspeed_enabled)
+                        and not getattr(unwrapped, "is_loaded_in_4bit", False)
+                        and not getattr(unwrapped, "is_loaded_in_8bit", False)
+                        and all(
+                            p.dtype == torch.float32
+                            for n, p in unwrapped.named_parameters()
+                            if "lora_" not in n
+                        )
                     )
+                    was_training = unwrapped.training
+                    unwrapped.eval()
                     if merge:
                         unwrapped.merge_adapter()
                     try:
@@ -451,6 +462,7 @@ def make_trainer_class() -> type:
                     finally:
                         if merge:
                             unwrapped.unmerge_adapter()
+                        unwrapped.train(was_training)
                 inputs.update(input_ids=ids, attention_mask=attn, labels=labels, on_policy=True)
                 inputs.pop("teacher_ids", None)
                 inputs.pop("teacher_logprobs", None)

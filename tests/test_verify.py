@@ -77,6 +77,13 @@ def test_arithmetic_still_to_compute_is_no_answer(answer, gold):
         ("\\boxed{-\\frac{3}{4}}", "-0.75"),
         ("\\boxed{2^{10}}", "$2^{10}$"),  # the gold itself is written as a power
         ("\\boxed{2+\\sqrt{3}}", "$\\sqrt{3}+2$"),  # irrational: nothing left to compute
+        ("The answer is 3/4.", "0.75"),
+        ("\\boxed{1.5 \\times 10^{3}}", "1500"),  # scientific notation is a number
+        ("\\boxed{1.2 \\cdot 10^{-3}}", "0.0012"),
+        ("\\boxed{10^{3}}", "1000"),
+        ("\\boxed{\\frac{1}{2^{3}}}", "0.125"),
+        ("\\boxed{3^{-1}}", "$\\frac13$"),
+        ("\\boxed{1\\frac{1}{2}}", "1.5"),
     ],
 )
 def test_numbers_and_closed_forms_stay_correct(answer, gold):

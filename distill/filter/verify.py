@@ -64,7 +64,14 @@ def _parse(text: str, timeout: int) -> tuple:
     return tuple(parse(text, parsing_timeout=timeout))
 
 
-_FRACTION = re.compile(r"[-+]?\d+\s*/\s*\d+")
+# An operation between numbers, in the answer as written: a sum or difference ("61 + 48",
+# "\\frac{1}{4}+\\frac{1}{4}"), a product ("3 \\cdot 4"), or the whole answer one power ("2^{10}").
+_SUM = re.compile(r"[\d}.)]\s*[-+]\s*[\d(\\]")
+_PRODUCT = re.compile(r"[\d})]\s*(?:\\cdot|\\times|\*|×|·)\s*[\d(\\]")
+_POWER = re.compile(r"\(?(\d+)\)?\s*\^\s*\{?\s*\d+\s*\}?")
+_SCIENTIFIC = re.compile(
+    r"[-+]?\d+(?:\.\d+)?\s*(?:\\cdot|\\times|\*|×|·)\s*10\s*\^\s*\{?\s*[-+]?\d+\s*\}?"
+)
 
 
 def _is_number(parsed: tuple) -> bool:
@@ -74,20 +81,25 @@ def _is_number(parsed: tuple) -> bool:
 
 
 def _still_to_compute(parsed: tuple) -> bool:
-    """The prediction is arithmetic of numbers not yet done: "61 + 48", "3 \\cdot 4", "2^{10}".
+    """The answer is arithmetic of numbers not yet done: "61 + 48", "3 \\cdot 4", "2^{10}".
 
     math-verify judges such an expression equal to its value, so "To calculate 61 + 48, you add
     them." (the question restated) was "correct" for gold 109. Against a gold that is a
-    number (122, 0.5, \\frac{1}{2}), a rational value still written as a sum, product or power of numbers is no answer
-    (MATH's own grader marks it wrong too). A single fraction (1/2, \\frac{1}{2}) is a number;
-    an irrational form (2 + \\sqrt{3}) or anything with a variable is left to math-verify.
+    number (122, 0.5, \\frac{1}{2}), an answer written with an explicit sum, difference, product
+    or power of numbers and a rational value is no answer (MATH's own grader marks it wrong
+    too). Numbers in any notation are answers: 3/4, \\frac{1}{2^{3}}, 3^{-1}, 10^{3},
+    1.5 \\times 10^{3}; so are irrational forms (2 + \\sqrt{3}) and anything with a variable.
     """
     import sympy
 
     expr, text = parsed[0], parsed[-1]
-    if not isinstance(expr, (sympy.Add, sympy.Mul, sympy.Pow)) or expr.free_symbols:
+    if not isinstance(text, str) or getattr(expr, "free_symbols", True):
         return False
-    if isinstance(text, str) and _FRACTION.fullmatch(text.strip().strip("$ ")):
+    t = text.strip().strip("$ ").rstrip(".。").strip()
+    if _SCIENTIFIC.fullmatch(t):
+        return False
+    power = _POWER.fullmatch(t)
+    if not (_SUM.search(t) or _PRODUCT.search(t) or (power and power.group(1) != "10")):
         return False
     try:  # "61 + 48." parses with a float: its value is still rational
         return sympy.nsimplify(expr, rational=True).is_rational is True
