@@ -42,7 +42,7 @@ smoke-alpaca: install
 # sft vs kd vs onpolicy students on the held-out problems of `make smoke` (recipes/kd-smoke.yaml).
 # Another seed: make smoke-kd SEED=1 RUN=runs/smoke-kd-s1
 # A given teacher instead of the built one (merged weights or a `distill train` output folder):
-#   make smoke-kd SEED=1 RUN=runs/smoke-kd-t2 TEACHER=runs/smoke-kd-s1/sft
+#   make smoke-kd RUN=runs/smoke-kd-b TEACHER=runs/smoke-kd/sft
 smoke-kd: RUN = runs/smoke-kd
 smoke-kd: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m distill.kd_smoke recipes/kd-smoke.yaml --run-dir $(RUN) --seed $(SEED) $(if $(TEACHER),--teacher $(TEACHER))

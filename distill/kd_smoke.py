@@ -8,9 +8,8 @@ as `train --merge` does) that teacher is used instead of step 1's.
 1. A teacher that knows the task, built honestly from the embedded model: SmolLM2 + a LoRA
    trained on the reference solutions of the 200 training problems ("59 + 63 = \\boxed{122}",
    each one verified), merged into full weights at RUN_DIR/teacher/merged. It never sees the
-   held-out problems. (Until 2026-11-29 it was `make smoke`'s self-distilled student; with the
-   verifier no longer taking "To calculate 59 + 63, you add them." for 122, that one kept 27
-   traces and solved about half the problems.)
+   held-out problems. (It used to be `make smoke`'s self-distilled student; once the verifier
+   stopped taking "To calculate 59 + 63, you add them." for 122, that one solves under half.)
 2. The recipe's generate + filter: the teacher writes traces on the training prompts, verified.
 3. Three students from the base SmolLM2, same kept traces, same LoRA and steps:
    sft (the teacher's text), kd (its token distribution on those traces), onpolicy (the student
@@ -48,7 +47,7 @@ def reference_solution(expression: str, answer: str) -> str:
     """The reference solution of a builtin arithmetic problem: "59 + 63 = \\boxed{122}" (15
     tokens). SmolLM2 already half knows two-digit sums; a short, fixed form is what a 135M
     student learns in 30 CPU steps (a column-by-column form, 34 tokens, gave a teacher of 0.56
-    and an SFT student of 0.31 in the same steps)."""
+    after 50 steps and an SFT student of 0.31 after 30)."""
     return f"{expression} = \\boxed{{{answer}}}"
 
 
