@@ -439,12 +439,10 @@ def make_trainer_class() -> type:
                     # weights samples with its adapter merged: one matmul per layer instead of
                     # three per decode step (~1/3 of the sampling time on CPU); the unmerge puts
                     # the base back within float rounding. Never merged: bf16/fp16 or quantized
-                    # bases (the round trip changes them) and sharded weights (FSDP, ZeRO-3).
+                    # (uint8/int8) bases, which the round trip changes, and sharded weights.
                     merge = (
                         hasattr(unwrapped, "merge_adapter")
                         and not (self.is_fsdp_enabled or self.is_deepspeed_enabled)
-                        and not getattr(unwrapped, "is_loaded_in_4bit", False)
-                        and not getattr(unwrapped, "is_loaded_in_8bit", False)
                         and all(
                             p.dtype == torch.float32
                             for n, p in unwrapped.named_parameters()

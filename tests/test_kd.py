@@ -679,17 +679,14 @@ def test_smoke_kd_builds_its_teacher_from_verified_reference_solutions_of_the_tr
     from distill.data import load_rows
     from distill.filter.verify import verify_math
     from distill.kd_smoke import build_teacher
+    from distill.records import read_records
 
     keys = dict(model=str(tiny_qwen), data="unused", output_dir="unused", max_length=64,
                 per_device_train_batch_size=4, logging_steps=1, save_steps=1000)  # fmt: skip
     data = "builtin:arithmetic?n=12&ops=+-*"
     merged = build_teacher(data, keys, tmp_path / "teacher", 0, "kd-smoke.yaml")
     assert (merged / "config.json").is_file() and merged.parent == tmp_path / "teacher"
-    rows = [
-        json.loads(x)
-        for x in (tmp_path / "teacher" / "solutions.jsonl").read_text().split("\n")
-        if x
-    ]
+    rows = list(read_records(tmp_path / "teacher" / "solutions.jsonl"))
     problems = {r.row_id: r for r in load_rows(data)}
     assert [r["id"] for r in rows] == list(problems)
     for r in rows:
