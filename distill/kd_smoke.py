@@ -1,6 +1,7 @@
 """`make smoke-kd`: SFT vs kd vs onpolicy on the embedded SmolLM2, 2 CPU cores, no hub.
 
-    python -m distill.kd_smoke recipes/kd-smoke.yaml [--run-dir runs/smoke-kd] [--seed 0] [--teacher DIR]
+    python -m distill.kd_smoke recipes/kd-smoke.yaml [--run-dir runs/smoke-kd] [--seed 0]
+        [--teacher DIR] [--warmup-prompts 64] [--warmup-steps 10]
 
 With --teacher DIR (merged weights, or a `distill train` output folder, merged into DIR/merged
 as `train --merge` does) that teacher is used instead of step 1's.
@@ -11,17 +12,22 @@ as `train --merge` does) that teacher is used instead of step 1's.
    held-out problems. (It used to be `make smoke`'s self-distilled student; once the verifier
    stopped taking "To calculate 59 + 63, you add them." for 122, that one solves under half.)
 2. The recipe's generate + filter: the teacher writes traces on the training prompts, verified.
-3. Three students from the base SmolLM2, same kept traces, same LoRA and steps:
-   sft (the teacher's text), kd (its token distribution on those traces), onpolicy (the student
-   samples its own answers, the teacher scores them; no teacher-generated text at all).
+3. Three students from the base SmolLM2, the same LoRA settings and the same 30 steps of 8:
+   sft (the teacher's text, all kept traces), kd (its token distribution on those traces),
+   onpolicy (SFT first, then on-policy distillation, the order of the published on-policy
+   results and of the real-scale recipe: 10 steps of SFT on the kept traces of the first 64
+   training prompts, merged, then 20 on-policy steps with a fresh LoRA and its own LR schedule,
+   in which the student samples its own answers to the training prompts and the teacher
+   scores them).
 4. The recipe's eval (the held-out problems of `make smoke`) for the teacher (greedy: the
    pass@1 on-policy distillation converges to), the base and each student, each student right
    after its training.
 
 Last line: `smoke-kd: base pass@1=A sft pass@1=B kd pass@1=C onpolicy pass@1=D teacher_tokens
 sft=… kd=… onpolicy=… minutes=M`. teacher_tokens counts the completion tokens the teacher
-produced a distribution for: sft/kd = the tokens it generated for the traces (kd reuses them),
-onpolicy = the student tokens it scored during training (it generated none).
+generated that the student needed: sft/kd = all the traces (kd reuses them), onpolicy = the
+traces of its warm-up prompts, rejected ones included. The line before it gives the ratio and
+the student tokens the teacher scored on policy.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from distill.config import (
     substitute_run_dir,
 )
 from distill.errors import DistillError
+from distill.records import read_records, write_atomic
 
 
 def reference_solution(expression: str, answer: str) -> str:
@@ -57,7 +64,6 @@ def build_teacher(data: str, train_keys: dict[str, Any], out: Path, seed: int, r
     merged into out/merged. It never sees the held-out problems."""
     from distill import train
     from distill.data import iter_source
-    from distill.records import write_atomic
 
     rows = list(iter_source(data, "train"))
     if not rows or "expression" not in rows[0]:
@@ -84,6 +90,33 @@ def build_teacher(data: str, train_keys: dict[str, Any], out: Path, seed: int, r
     return out / "merged"
 
 
+def completion_tokens(record: dict[str, Any], path: Path) -> int:
+    """The completion tokens the teacher generated for one trace (its `usage`)."""
+    n = (record.get("usage") or {}).get("completion_tokens")
+    if not isinstance(n, int):
+        raise DistillError(f"{path}: record {record.get('id')} has no usage.completion_tokens")
+    return n
+
+
+def warmup_traces(traces: Path, kept: Path, prompt_ids: list[str], out: Path) -> int:
+    """The on-policy student's short SFT start: the kept traces of the prompts `prompt_ids`
+    (the first N of the dataset) written to `out`. Returns the completion tokens the teacher
+    generated for those prompts, rejected traces included: what generating only them costs."""
+    chosen = set(prompt_ids)
+    generated = sum(
+        completion_tokens(r, traces)
+        for r in read_records(traces, required=("prompt_id",))
+        if r["prompt_id"] in chosen
+    )
+    rows = [r for r in read_records(kept, required=("prompt_id",)) if r["prompt_id"] in chosen]
+    if not rows:
+        raise DistillError(
+            f"{kept}: no kept trace among the first {len(chosen)} prompts to start from"
+        )
+    write_atomic(out, "".join(json.dumps(r) + "\n" for r in rows))
+    return generated
+
+
 def given_teacher(path: Path) -> Path:
     """--teacher: merged weights, or a `distill train` student folder (its `merged/`, made here
     with `train --merge`'s own code when missing)."""
@@ -106,11 +139,17 @@ def given_teacher(path: Path) -> Path:
 
 
 def run(
-    recipe: str, run_dir: str | None = None, seed: int = 0, given: str | None = None
+    recipe: str,
+    run_dir: str | None = None,
+    seed: int = 0,
+    given: str | None = None,
+    warmup_prompts: int = 64,
+    warmup_steps: int = 10,
 ) -> dict[str, Any]:
     from distill import eval as eval_stage
     from distill import filter as filter_stage
     from distill import generate, train
+    from distill.data import load_rows
 
     t0 = time.monotonic()
     data = load_recipe(recipe)
@@ -119,6 +158,19 @@ def run(
     gen = from_dict(generate.GenerateConfig, {**sec["generate"], "seed": seed}, recipe)
     flt = from_dict(filter_stage.FilterConfig, sec["filter"], recipe)
     base_train = {**sec["train"], "seed": seed}
+    steps = base_train.get("max_steps")
+    if not isinstance(steps, int) or steps < 2:
+        raise DistillError(
+            f"{recipe}: smoke-kd needs train.max_steps >= 2 (every student gets the same steps; "
+            f"epochs are not supported), got {steps}"
+        )
+    if warmup_prompts < 1:
+        raise DistillError(f"--warmup-prompts must be >= 1, got {warmup_prompts}")
+    if not 0 < warmup_steps < steps:
+        raise DistillError(
+            f"--warmup-steps must be between 1 and train.max_steps - 1 = {steps - 1} (on-policy "
+            f"takes the rest), got {warmup_steps}"
+        )
     root = Path(rd)
     teacher = root / "teacher"
     if given:
@@ -148,10 +200,32 @@ def run(
     t_out = Path(eval_stage.run(from_dict(eval_stage.EvalConfig, t_cfg, recipe)))
     results["teacher"] = json.loads(t_out.read_text())["student"]["pass@1"]
     print(f"smoke-kd: teacher pass@1={results['teacher']:.3f}", flush=True)
+    warm_tokens = 0
     for method in ("sft", "kd", "onpolicy"):
-        print(f"== train {method}", flush=True)
         cfg = {**base_train, "method": method, "output_dir": str(root / method)}
         cfg["teacher_model"] = None if method == "sft" else str(merged)
+        if method == "onpolicy":
+            # SFT first, then on-policy (the published order, the real-scale recipe's shape): a
+            # short SFT on the traces of the first warmup_prompts prompts, merged, and on-policy
+            # from it for the rest of the same step budget.
+            print(
+                f"== train onpolicy: sft on the traces of the first {warmup_prompts} prompts, "
+                f"{warmup_steps} steps",
+                flush=True,
+            )
+            first = [r.row_id for r in load_rows(gen.data, gen.split, id_field=gen.id_field)]
+            warm_data = root / "onpolicy-sft.jsonl"
+            warm_tokens = warmup_traces(
+                Path(gen.out), Path(flt.out), first[:warmup_prompts], warm_data
+            )
+            warm = {**base_train, "method": "sft", "teacher_model": None, "data": str(warm_data)}
+            warm.update(output_dir=str(root / "onpolicy-sft"), max_steps=warmup_steps, merge=True)
+            train.run(from_dict(train.TrainConfig, warm, recipe))
+            cfg.update(
+                model=str(root / "onpolicy-sft" / "merged"),
+                max_steps=base_train["max_steps"] - warmup_steps,
+            )
+        print(f"== train {method}", flush=True)
         student = train.run(from_dict(train.TrainConfig, cfg, recipe))
         print(f"== eval {method}", flush=True)
         baseline = ev.get("baseline") if method == "sft" else None  # the base is evaluated once
@@ -168,26 +242,32 @@ def run(
             flush=True,
         )
 
-    traces = [json.loads(x) for x in Path(gen.out).read_text().splitlines() if x.strip()]
-    generated = sum((r.get("usage") or {}).get("completion_tokens", 0) for r in traces)
-    scored = json.loads((root / "onpolicy" / "kd.json").read_text())["teacher_tokens_scored"]
-    tokens = {"sft": generated, "kd": generated, "onpolicy": scored}
+    traces = list(read_records(gen.out))
+    generated = sum(completion_tokens(r, Path(gen.out)) for r in traces)
+    scored = {
+        m: json.loads((root / m / "kd.json").read_text())["teacher_tokens_scored"]
+        for m in ("kd", "onpolicy")
+    }
+    tokens = {"sft": generated, "kd": generated, "onpolicy": warm_tokens}
     minutes = (time.monotonic() - t0) / 60
     summary = {
         "pass@1": results,
-        "teacher_tokens": tokens,
-        "onpolicy_over_sft_tokens": round(scored / generated, 3) if generated else None,
+        "teacher_tokens": tokens,  # completion tokens the teacher generated for the student
+        "onpolicy_generated_over_sft": round(warm_tokens / generated, 3) if generated else None,
+        "teacher_scored_tokens": scored,  # forward passes of the teacher during training
+        "warmup": {"prompts": warmup_prompts, "steps": warmup_steps},
         "minutes": round(minutes, 2),
         "seed": seed,
     }
-    kept = sum(1 for x in Path(flt.out).read_text().splitlines() if x.strip())
+    kept = sum(1 for _ in read_records(flt.out))
     summary["teacher_pass_rate_on_training_prompts"] = round(kept / max(1, len(traces)), 3)
     (root / "smoke-kd.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(
         f"smoke-kd: the teacher solved {kept}/{len(traces)} training prompts (sampled, verified); "
-        f"greedy on the held-out problems it passes {results['teacher']:.3f}. onpolicy scored "
-        f"{scored} student tokens with the teacher and used 0 teacher-generated ones "
-        f"(scored / sft's generated = {summary['onpolicy_over_sft_tokens']})"
+        f"greedy on the held-out problems it passes {results['teacher']:.3f}. onpolicy trained "
+        f"on {warm_tokens} teacher-generated tokens ({summary['onpolicy_generated_over_sft']} "
+        f"of sft's {generated}); the teacher scored {scored['kd']} trace tokens for kd and "
+        f"{scored['onpolicy']} for onpolicy (its warm-up's traces none, its own samples all)"
     )
     print(
         f"smoke-kd: base pass@1={results['base']:.3f} sft pass@1={results['sft']:.3f} "
@@ -208,9 +288,21 @@ def main() -> None:
         help="a teacher to use instead of building one: merged weights, or a `distill train` "
         "output folder (e.g. another smoke-kd run's sft student)",
     )
+    ap.add_argument(
+        "--warmup-prompts",
+        type=int,
+        default=64,
+        help="the onpolicy student's SFT start uses the teacher's traces of this many prompts",
+    )
+    ap.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=10,
+        help="steps of that SFT start (of the recipe's train.max_steps; on-policy takes the rest)",
+    )
     a = ap.parse_args()
     try:
-        run(a.recipe, a.run_dir, a.seed, a.teacher)
+        run(a.recipe, a.run_dir, a.seed, a.teacher, a.warmup_prompts, a.warmup_steps)
     except DistillError as e:
         raise SystemExit(f"error: {e}") from None
 

@@ -696,3 +696,55 @@ def test_smoke_kd_builds_its_teacher_from_verified_reference_solutions_of_the_tr
     assert not held_out & {r["prompt"] for r in rows}
     with pytest.raises(DistillError, match="builtin:arithmetic, not builtin:countdown"):
         build_teacher("builtin:countdown?n=4", keys, tmp_path / "t2", 0, "kd-smoke.yaml")
+
+
+def test_smoke_kd_onpolicy_warmup_takes_the_first_prompts_and_counts_what_they_cost(tmp_path):
+    """The onpolicy student's SFT start: the kept traces of the dataset's first N prompts only,
+    wherever they sit in the traces file (retries are appended), and the teacher-generated
+    tokens it is charged for include those prompts' rejected traces (what generating only them
+    costs), none of the other prompts'."""
+    from distill.kd_smoke import warmup_traces
+    from distill.records import read_records
+
+    def rec(pid: str, sample: int, tokens: int | None) -> dict:
+        usage = {"completion_tokens": tokens} if tokens is not None else None
+        return {"id": f"{pid}-{sample}", "prompt_id": pid, "sample": sample, "usage": usage}
+
+    # File order is not dataset order: d was answered first, a's retry came last.
+    traces = [rec("d", 0, 14), rec("a", 0, 10), rec("b", 0, 12), rec("c", 0, 13), rec("a", 1, 11)]
+    kept = [traces[0], traces[3], traces[4]]  # d, c, a's retry: b's only trace was rejected
+    for name, rows in (("traces.jsonl", traces), ("kept.jsonl", kept)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "warm.jsonl"
+    first = ["a", "b", "c"]  # the dataset's first three prompts
+    tokens = warmup_traces(tmp_path / "traces.jsonl", tmp_path / "kept.jsonl", first, out)
+    assert tokens == 13 + 10 + 12 + 11
+    assert sorted(r["id"] for r in read_records(out)) == ["a-1", "c-0"]
+
+    (tmp_path / "late.jsonl").write_text(json.dumps(traces[0]) + "\n")  # only d was kept
+    with pytest.raises(DistillError, match="no kept trace among the first 3 prompts"):
+        warmup_traces(tmp_path / "traces.jsonl", tmp_path / "late.jsonl", first, tmp_path / "w2")
+    assert not (tmp_path / "w2").exists()
+
+    # A trace without its usage cannot be charged for: refused, not counted as free.
+    (tmp_path / "nousage.jsonl").write_text(json.dumps(rec("a", 0, None)) + "\n")
+    with pytest.raises(DistillError, match="record a-0 has no usage.completion_tokens"):
+        warmup_traces(tmp_path / "nousage.jsonl", tmp_path / "kept.jsonl", first, tmp_path / "w3")
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"warmup_steps": 30}, "--warmup-steps must be between 1 and train.max_steps - 1 = 29"),
+        ({"warmup_steps": 0}, "--warmup-steps must be between 1"),
+        ({"warmup_prompts": 0}, "--warmup-prompts must be >= 1"),
+    ],
+)
+def test_smoke_kd_refuses_a_warmup_that_leaves_no_onpolicy_steps(tmp_path, kw, message):
+    """Checked before the teacher is built: one clear error, nothing written."""
+    from distill.kd_smoke import run as smoke_kd
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "kd-smoke.yaml"
+    with pytest.raises(DistillError, match=message):
+        smoke_kd(str(recipe), str(tmp_path / "run"), **kw)
+    assert not (tmp_path / "run").exists()
