@@ -1,6 +1,6 @@
 """Token-level distillation: `distill train --method kd` and `--method onpolicy`.
 
-    distill train --recipe recipes/kd-smoke.yaml        # make smoke-kd's on-policy half, from the base
+    distill train --recipe recipes/kd-smoke.yaml        # on-policy from the base (make smoke-kd: SFT first)
     distill train --data kept.jsonl --model S --output-dir out --method kd        # stored top-K
     distill train --data kept.jsonl --model S --output-dir out --method kd --teacher-model T
     distill train --data kept.jsonl --model S --output-dir out --method onpolicy \\

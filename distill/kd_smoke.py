@@ -17,8 +17,8 @@ as `train --merge` does) that teacher is used instead of step 1's.
    onpolicy (SFT first, then on-policy distillation, the order of the published on-policy
    results and of the real-scale recipe: 10 steps of SFT on the kept traces of the first 64
    training prompts, merged, then 20 on-policy steps with a fresh LoRA and its own LR schedule,
-   in which the student samples its own answers to the training prompts and the teacher
-   scores them).
+   in which the student samples its own answers to all 200 training prompts, solved by the
+   teacher or not, and the teacher scores them; it never reads the teacher's other traces).
 4. The recipe's eval (the held-out problems of `make smoke`) for the teacher (greedy: the
    pass@1 on-policy distillation converges to), the base and each student, each student right
    after its training.
@@ -98,23 +98,24 @@ def completion_tokens(record: dict[str, Any], path: Path) -> int:
     return n
 
 
-def warmup_traces(traces: Path, kept: Path, prompt_ids: list[str], out: Path) -> int:
-    """The on-policy student's short SFT start: the kept traces of the prompts `prompt_ids`
-    (the first N of the dataset) written to `out`. Returns the completion tokens the teacher
-    generated for those prompts, rejected traces included: what generating only them costs."""
-    chosen = set(prompt_ids)
-    generated = sum(
-        completion_tokens(r, traces)
-        for r in read_records(traces, required=("prompt_id",))
-        if r["prompt_id"] in chosen
-    )
-    rows = [r for r in read_records(kept, required=("prompt_id",)) if r["prompt_id"] in chosen]
-    if not rows:
-        raise DistillError(
-            f"{kept}: no kept trace among the first {len(chosen)} prompts to start from"
-        )
-    write_atomic(out, "".join(json.dumps(r) + "\n" for r in rows))
-    return generated
+def planned_ids(gen: Any, prompts: int | None = None) -> set[str]:
+    """The trace ids this run's generate config plans (for its first `prompts` prompts), as
+    `distill generate` computes them: other seeds' or teachers' records in the same file are
+    not this run's."""
+    from distill.generate import build_jobs
+
+    if prompts is not None:
+        gen = dataclasses.replace(gen, limit=min(gen.limit or prompts, prompts))
+    return build_jobs(gen)[1]
+
+
+def select_traces(path: Path, ids: set[str], out: Path | None = None) -> tuple[int, int]:
+    """(records, completion tokens the teacher generated for them) of the records of `path`
+    whose id is in `ids`; written to `out` when given (only when there is one)."""
+    rows = [r for r in read_records(path, required=("id",)) if r["id"] in ids]
+    if out is not None and rows:
+        write_atomic(out, "".join(json.dumps(r) + "\n" for r in rows))
+    return len(rows), sum(completion_tokens(r, path) for r in rows)
 
 
 def given_teacher(path: Path) -> Path:
@@ -149,7 +150,6 @@ def run(
     from distill import eval as eval_stage
     from distill import filter as filter_stage
     from distill import generate, train
-    from distill.data import load_rows
 
     t0 = time.monotonic()
     data = load_recipe(recipe)
@@ -163,6 +163,11 @@ def run(
         raise DistillError(
             f"{recipe}: smoke-kd needs train.max_steps >= 2 (every student gets the same steps; "
             f"epochs are not supported), got {steps}"
+        )
+    if base_train.get("lmbda", 1.0) != 1.0:
+        raise DistillError(
+            f"{recipe}: smoke-kd needs train.lmbda 1.0 (its onpolicy student is charged only for "
+            f"its warm-up's teacher text; with lmbda < 1 it would read every trace)"
         )
     if warmup_prompts < 1:
         raise DistillError(f"--warmup-prompts must be >= 1, got {warmup_prompts}")
@@ -185,7 +190,8 @@ def run(
     if not (merged / "config.json").is_file():
         build_teacher(gen.data, base_train, teacher, seed, recipe)
     print("== generate + filter (the teacher's traces)", flush=True)
-    generate.run(dataclasses.replace(gen, model=str(merged)), progress=False)
+    gen = dataclasses.replace(gen, model=str(merged))
+    generate.run(gen, progress=False)
     filter_stage.run(flt)
 
     # Each student is evaluated right after it is trained, so a run cut short still has numbers.
@@ -200,6 +206,7 @@ def run(
     t_out = Path(eval_stage.run(from_dict(eval_stage.EvalConfig, t_cfg, recipe)))
     results["teacher"] = json.loads(t_out.read_text())["student"]["pass@1"]
     print(f"smoke-kd: teacher pass@1={results['teacher']:.3f}", flush=True)
+    run_ids, warm_ids = planned_ids(gen), planned_ids(gen, warmup_prompts)
     warm_tokens = 0
     for method in ("sft", "kd", "onpolicy"):
         cfg = {**base_train, "method": method, "output_dir": str(root / method)}
@@ -213,15 +220,22 @@ def run(
                 f"{warmup_steps} steps",
                 flush=True,
             )
-            first = [r.row_id for r in load_rows(gen.data, gen.split, id_field=gen.id_field)]
             warm_data = root / "onpolicy-sft.jsonl"
-            warm_tokens = warmup_traces(
-                Path(gen.out), Path(flt.out), first[:warmup_prompts], warm_data
-            )
+            _, warm_tokens = select_traces(Path(gen.out), warm_ids)
+            if not select_traces(Path(flt.out), warm_ids, warm_data)[0]:
+                raise DistillError(
+                    f"{flt.out}: no kept trace among the first {warmup_prompts} prompts"
+                )
             warm = {**base_train, "method": "sft", "teacher_model": None, "data": str(warm_data)}
             warm.update(output_dir=str(root / "onpolicy-sft"), max_steps=warmup_steps, merge=True)
             train.run(from_dict(train.TrainConfig, warm, recipe))
+            # The on-policy steps need prompts only: every training prompt, read from this run's
+            # traces (lmbda 1.0: each batch is the student's own samples; the teacher's text
+            # there is never used), not only the ones whose trace verified.
+            prompts_data = root / "onpolicy-prompts.jsonl"
+            select_traces(Path(gen.out), run_ids, prompts_data)
             cfg.update(
+                data=str(prompts_data),
                 model=str(root / "onpolicy-sft" / "merged"),
                 max_steps=base_train["max_steps"] - warmup_steps,
             )
@@ -242,8 +256,7 @@ def run(
             flush=True,
         )
 
-    traces = list(read_records(gen.out))
-    generated = sum(completion_tokens(r, Path(gen.out)) for r in traces)
+    n_traces, generated = select_traces(Path(gen.out), run_ids)
     scored = {
         m: json.loads((root / m / "kd.json").read_text())["teacher_tokens_scored"]
         for m in ("kd", "onpolicy")
@@ -259,11 +272,11 @@ def run(
         "minutes": round(minutes, 2),
         "seed": seed,
     }
-    kept = sum(1 for _ in read_records(flt.out))
-    summary["teacher_pass_rate_on_training_prompts"] = round(kept / max(1, len(traces)), 3)
+    kept = select_traces(Path(flt.out), run_ids)[0]
+    summary["teacher_pass_rate_on_training_prompts"] = round(kept / max(1, n_traces), 3)
     (root / "smoke-kd.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(
-        f"smoke-kd: the teacher solved {kept}/{len(traces)} training prompts (sampled, verified); "
+        f"smoke-kd: the teacher solved {kept}/{n_traces} training prompts (sampled, verified); "
         f"greedy on the held-out problems it passes {results['teacher']:.3f}. onpolicy trained "
         f"on {warm_tokens} teacher-generated tokens ({summary['onpolicy_generated_over_sft']} "
         f"of sft's {generated}); the teacher scored {scored['kd']} trace tokens for kd and "

@@ -699,52 +699,75 @@ def test_smoke_kd_builds_its_teacher_from_verified_reference_solutions_of_the_tr
 
 
 def test_smoke_kd_onpolicy_warmup_takes_the_first_prompts_and_counts_what_they_cost(tmp_path):
-    """The onpolicy student's SFT start: the kept traces of the dataset's first N prompts only,
-    wherever they sit in the traces file (retries are appended), and the teacher-generated
-    tokens it is charged for include those prompts' rejected traces (what generating only them
-    costs), none of the other prompts'."""
-    from distill.kd_smoke import warmup_traces
+    """The onpolicy student's SFT start: the traces of the dataset's first N prompts, as
+    `distill generate` plans their ids (file order is not dataset order; another seed's records
+    in the same file are not this run's), charged with every token the teacher generated for
+    them, rejected samples included, and none of the other prompts'."""
+    import dataclasses
+
+    from distill.generate import GenerateConfig, build_jobs
+    from distill.kd_smoke import planned_ids, select_traces
     from distill.records import read_records
 
-    def rec(pid: str, sample: int, tokens: int | None) -> dict:
-        usage = {"completion_tokens": tokens} if tokens is not None else None
-        return {"id": f"{pid}-{sample}", "prompt_id": pid, "sample": sample, "usage": usage}
+    traces = tmp_path / "traces.jsonl"
+    gen = GenerateConfig(data="builtin:arithmetic?n=5", teacher="openai", model="t", n=2,
+                         seed=0, out=str(traces))  # fmt: skip
+    jobs = build_jobs(gen)[0][0][1]  # dataset order: (prompt_id, [sample ids])
+    other_seed = build_jobs(dataclasses.replace(gen, seed=1))[0][0][1]
+    tokens = {}
+    rows = []
+    for p, job in enumerate(jobs):
+        for s, sid in enumerate(job.payload[1]):
+            tokens[sid] = 10 * p + s + 1
+            rows.append({"id": sid, "prompt_id": job.prompt_id, "sample": s,
+                         "usage": {"completion_tokens": tokens[sid]}})  # fmt: skip
+    stranger = {"id": other_seed[0].payload[1][0], "prompt_id": jobs[0].prompt_id,
+                "usage": {"completion_tokens": 999}}  # fmt: skip
+    rows = rows[::-1] + [stranger]  # answered last prompt first; another seed's record too
+    traces.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
-    # File order is not dataset order: d was answered first, a's retry came last.
-    traces = [rec("d", 0, 14), rec("a", 0, 10), rec("b", 0, 12), rec("c", 0, 13), rec("a", 1, 11)]
-    kept = [traces[0], traces[3], traces[4]]  # d, c, a's retry: b's only trace was rejected
-    for name, rows in (("traces.jsonl", traces), ("kept.jsonl", kept)):
-        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    first3 = {sid for job in jobs[:3] for sid in job.payload[1]}
+    assert planned_ids(gen, 3) == first3 and len(planned_ids(gen)) == 10
+    assert select_traces(traces, first3) == (6, sum(tokens[i] for i in first3))
+    assert select_traces(traces, planned_ids(gen)) == (10, sum(tokens.values()))
+
+    kept = tmp_path / "kept.jsonl"  # prompt 0's sample 1 and prompt 4's: the rest rejected
+    keep = [jobs[0].payload[1][1], jobs[4].payload[1][0]]
+    kept.write_text("".join(json.dumps(r) + "\n" for r in rows if r["id"] in keep))
     out = tmp_path / "warm.jsonl"
-    first = ["a", "b", "c"]  # the dataset's first three prompts
-    tokens = warmup_traces(tmp_path / "traces.jsonl", tmp_path / "kept.jsonl", first, out)
-    assert tokens == 13 + 10 + 12 + 11
-    assert sorted(r["id"] for r in read_records(out)) == ["a-1", "c-0"]
-
-    (tmp_path / "late.jsonl").write_text(json.dumps(traces[0]) + "\n")  # only d was kept
-    with pytest.raises(DistillError, match="no kept trace among the first 3 prompts"):
-        warmup_traces(tmp_path / "traces.jsonl", tmp_path / "late.jsonl", first, tmp_path / "w2")
-    assert not (tmp_path / "w2").exists()
+    assert select_traces(kept, first3, out) == (1, tokens[keep[0]])
+    assert [r["id"] for r in read_records(out)] == [keep[0]]
+    assert select_traces(kept, {jobs[1].payload[1][0]}, tmp_path / "none.jsonl")[0] == 0
+    assert not (tmp_path / "none.jsonl").exists()  # nothing selected: nothing written
 
     # A trace without its usage cannot be charged for: refused, not counted as free.
-    (tmp_path / "nousage.jsonl").write_text(json.dumps(rec("a", 0, None)) + "\n")
-    with pytest.raises(DistillError, match="record a-0 has no usage.completion_tokens"):
-        warmup_traces(tmp_path / "nousage.jsonl", tmp_path / "kept.jsonl", first, tmp_path / "w3")
+    (tmp_path / "nousage.jsonl").write_text(json.dumps({"id": keep[0], "usage": None}) + "\n")
+    with pytest.raises(DistillError, match=f"record {keep[0]} has no usage.completion_tokens"):
+        select_traces(tmp_path / "nousage.jsonl", first3)
 
 
 @pytest.mark.parametrize(
-    "kw, message",
+    "train, kw, message",
     [
-        ({"warmup_steps": 30}, "--warmup-steps must be between 1 and train.max_steps - 1 = 29"),
-        ({"warmup_steps": 0}, "--warmup-steps must be between 1"),
-        ({"warmup_prompts": 0}, "--warmup-prompts must be >= 1"),
+        ({}, {"warmup_steps": 30}, "--warmup-steps must be between 1 and train.max_steps - 1 = 29"),
+        ({}, {"warmup_steps": 0}, "--warmup-steps must be between 1"),
+        ({}, {"warmup_prompts": 0}, "--warmup-prompts must be >= 1"),
+        ({"lmbda": 0.5}, {}, "smoke-kd needs train.lmbda 1.0"),
+        ({"max_steps": -1}, {}, "smoke-kd needs train.max_steps >= 2"),
     ],
 )
-def test_smoke_kd_refuses_a_warmup_that_leaves_no_onpolicy_steps(tmp_path, kw, message):
+def test_smoke_kd_refuses_settings_its_comparison_cannot_honour(tmp_path, train, kw, message):
     """Checked before the teacher is built: one clear error, nothing written."""
+    import yaml
+
     from distill.kd_smoke import run as smoke_kd
 
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "kd-smoke.yaml"
+    recipe = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "recipes" / "kd-smoke.yaml").read_text()
+    )
+    recipe["train"].update(train)
+    path = tmp_path / "kd-smoke.yaml"
+    path.write_text(yaml.safe_dump(recipe))
     with pytest.raises(DistillError, match=message):
-        smoke_kd(str(recipe), str(tmp_path / "run"), **kw)
+        smoke_kd(str(path), str(tmp_path / "run"), **kw)
     assert not (tmp_path / "run").exists()
