@@ -133,6 +133,11 @@ def load_causal_lm(name: str, device: str = "auto", dtype: str = "auto") -> Any:
 
             base = AutoModelForCausalLM.from_pretrained(_adapter_base(path), dtype=torch_dtype)
             model = PeftModel.from_pretrained(base, path)
+            if torch_dtype == torch.float32 and getattr(base, "hf_quantizer", None) is None:
+                # Inference only: the adapter folded into fp32 weights (one matmul per layer, not
+                # three; within float rounding) generates ~20% faster on CPU. Half-precision and
+                # quantized weights keep it apart: rounding W + BA would change the model.
+                model = model.merge_and_unload()
         else:
             model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
     except OSError as e:
