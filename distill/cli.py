@@ -397,7 +397,9 @@ def filter_(
 def train(
     recipe: Path | None = RecipeOpt,
     data: str | None = typer.Option(
-        None, help="Kept traces (JSONL), or a dataset with a `messages` column or Alpaca columns."
+        None,
+        help="Kept traces (JSONL), or a dataset with a `messages` column or Alpaca columns; "
+        "--method onpolicy (lmbda 1) also takes prompts alone, as generate does.",
     ),
     model: str | None = typer.Option(None, help="Student: HF name/path or builtin:smollm2."),
     tokenizer: str | None = typer.Option(
@@ -523,6 +525,17 @@ def train(
     ),
     onpolicy_temperature: float | None = typer.Option(
         None, help="onpolicy: the student's sampling temperature (default 1)."
+    ),
+    template: str | None = typer.Option(
+        None,
+        help="onpolicy on a prompt source (--data without completions, e.g. builtin:arithmetic): "
+        "the prompt template, as generate's (default: the built-in set's, else the raw prompt).",
+    ),
+    prompt_field: str | None = typer.Option(
+        None, help="onpolicy on a prompt source: the field holding the prompt, as generate's."
+    ),
+    system_prompt: str | None = typer.Option(
+        None, help="onpolicy on a prompt source: a system message first, as generate's."
     ),
 ) -> None:
     """Fine-tune a student (LoRA/QLoRA/full SFT with TRL) on kept traces; loss on completions only.

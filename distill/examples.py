@@ -164,7 +164,35 @@ def _from_row(row: dict[str, Any], where: str) -> Example:
             c = turns[0]["content"]
         return Example(prompt=prompt, completion=_text(c), instruction=_user_text(prompt))
     fields = ", ".join(map(str, row)) or "none"
-    raise DistillError(f"{where}: need {LAYOUTS}; found columns: {fields}")
+    hint = "; prompts alone train only --method onpolicy (lmbda 1)" if row else ""
+    raise DistillError(f"{where}: need {LAYOUTS}; found columns: {fields}{hint}")
+
+
+def has_completion(row: dict[str, Any]) -> bool:
+    """Whether a row carries a completion in a layout training reads; a prompt source (a
+    problem/question/prompt field alone, or `messages` ending with a user turn) does not."""
+    if "answer" in row and any(k in row for k in RECORD_MARKERS):
+        return True
+    for column in ("messages", "conversations"):
+        if column in row:
+            msgs = row[column]
+            if not (isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict)):
+                return True  # not a prompt either: _from_row names the problem
+            last = msgs[-1]
+            return (last.get("role") or SHAREGPT_ROLES.get(last.get("from", ""))) == "assistant"
+    return ("instruction" in row and "output" in row) or ("prompt" in row and "completion" in row)
+
+
+def chat_prompt(row: dict[str, Any], where: str) -> list[dict[str, str]] | None:
+    """A prompt source row's chat (`messages` or `conversations` ending with a user turn), or
+    None when the row has a prompt field instead."""
+    for column in ("messages", "conversations"):
+        if column in row:
+            msgs = _chat(row[column], where, column)
+            if row.get("system") and not (msgs and msgs[0]["role"] == "system"):
+                msgs = [{"role": "system", "content": str(row["system"])}, *msgs]
+            return msgs
+    return None
 
 
 def load_examples(src: str, split: str = "train", limit: int | None = None) -> Iterator[Example]:

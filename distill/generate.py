@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from distill.batch import BatchConfig, BatchTeacher, batch_prices
 from distill.config import from_dict, save_config
-from distill.data import BUILTIN_TEMPLATES, load_rows, parse_builtin
+from distill.data import BUILTIN_TEMPLATES, Row, load_rows, parse_builtin
 from distill.errors import DistillError
 from distill.logprobs import ShardBuffer, check_resume
 from distill.reasoning import split
@@ -308,32 +309,63 @@ def _jsonable(v: Any) -> bool:
         return False
 
 
+def source_template(data: str, template: str | None) -> Any:
+    """The template a source's prompts are rendered with: the given one, else the built-in
+    set's own, else none (the raw prompt)."""
+    if template is None and data.startswith("builtin:"):
+        template = BUILTIN_TEMPLATES[parse_builtin(data)[0]]
+    return load_template(template) if template else None
+
+
+def prompt_messages(
+    data: str,
+    split: str = "train",
+    prompt_field: str | None = None,
+    template: str | None = None,
+    system_prompt: str | None = None,
+    answer_field: str | None = None,
+    id_field: str | None = None,
+    limit: int | None = None,
+) -> Iterator[tuple[Row, list[dict[str, str]]]]:
+    """Each row of a prompt source with the chat messages the teacher is sent: the row's prompt
+    field rendered with the template, as a user turn (after the system prompt, if any). On-policy
+    training (`train --method onpolicy` on a prompt source) renders its prompts here too."""
+    tmpl = source_template(data, template)
+    # Alpaca's own rule: rows with an empty input get the prompt without the Input section.
+    no_input = load_template("alpaca-no-input") if tmpl and tmpl.name == "alpaca" else None
+    rows = load_rows(data, split, prompt_field, answer_field, id_field, limit)
+    for i, row in enumerate(rows):
+        context = {**row.fields, "prompt": row.prompt}
+        row_template = no_input if no_input and not row.fields.get("input") else tmpl
+        content = (
+            row_template.render(context, where=f"{data} row {i + 1}")
+            if row_template
+            else row.prompt
+        )
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        messages.append({"role": "user", "content": content})
+        yield row, messages
+
+
 def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]]], set[str], Any]:
     """Every (teacher, prompt) with the sample indices not yet on disk, and every planned id."""
-    template_name = cfg.template
-    if template_name is None and cfg.data.startswith("builtin:"):
-        template_name = BUILTIN_TEMPLATES[parse_builtin(cfg.data)[0]]
-    template = load_template(template_name) if template_name else None
-    # Alpaca's own rule: rows with an empty input get the prompt without the Input section.
-    no_input = load_template("alpaca-no-input") if template_name == "alpaca" else None
+    template = source_template(cfg.data, cfg.template)
     teachers = cfg.resolved_teachers()
     done = read_ids(cfg.out)
     plan: list[tuple[TeacherConfig, list[Job]]] = [(t, []) for t in teachers]
     planned: set[str] = set()
     need_k: dict[str, int] = {}  # done samples whose top-K log-probs must already be on disk
-    rows = load_rows(
-        cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, cfg.limit
+    rows = prompt_messages(
+        cfg.data,
+        cfg.split,
+        cfg.prompt_field,
+        cfg.template,
+        cfg.system_prompt,
+        cfg.answer_field,
+        cfg.id_field,
+        cfg.limit,
     )
-    for i, row in enumerate(rows):
-        context = {**row.fields, "prompt": row.prompt}
-        row_template = no_input if no_input and not row.fields.get("input") else template
-        content = (
-            row_template.render(context, where=f"{cfg.data} row {i + 1}")
-            if row_template
-            else row.prompt
-        )
-        messages = [{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []
-        messages.append({"role": "user", "content": content})
+    for row, messages in rows:
         prompt_id = row.row_id or stable_hash(messages)
         for teacher, jobs in plan:
             ids = [

@@ -348,7 +348,11 @@ class Collator:
         import torch
 
         width = max(len(f["input_ids"]) for f in feats)
-        plen = [f["completion_mask"].index(1) for f in feats]
+        # A prompt-only example (on-policy from a prompt source) is all prompt.
+        plen = [
+            f["completion_mask"].index(1) if 1 in f["completion_mask"] else len(f["input_ids"])
+            for f in feats
+        ]
         pwidth = max(plen)
         b = len(feats)
         ids = torch.full((b, width), self.pad_id, dtype=torch.long)
@@ -595,6 +599,72 @@ def _stored_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, 
     if not cols["input_ids"]:
         raise DistillError(f"{cfg.data}: no training examples left for kd")
     return Dataset.from_dict(cols), counts
+
+
+def prompt_source(cfg: Any) -> bool:
+    """Whether `cfg.data` holds prompts alone (its first row carries no completion)."""
+    from distill.data import iter_source
+    from distill.examples import has_completion
+
+    first = next(iter(iter_source(cfg.data, cfg.split)), None)
+    return first is not None and not has_completion(first)
+
+
+def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, Any]]:
+    """On-policy examples from a prompt source (no teacher text anywhere): each prompt rendered
+    as `distill generate` sends it (prompt field + template, or a chat ending with a user turn),
+    then as training renders a prompt (the student's chat template + generation prompt). The
+    completion mask is empty: every batch is the student's own samples (lmbda 1.0)."""
+    import itertools
+
+    from datasets import Dataset
+
+    from distill.data import iter_source
+    from distill.examples import Example, Renderer, TokenStats, chat_prompt
+    from distill.generate import prompt_messages
+
+    if cfg.lmbda < 1.0:
+        raise DistillError(
+            f"{cfg.data}: prompts only (no completion in its first row); lmbda {cfg.lmbda} mixes "
+            "in the teacher's traces: give kept traces, or lmbda 1.0 to train on prompts alone"
+        )
+    rows = itertools.islice(iter_source(cfg.data, cfg.split), cfg.limit)
+    first = next(iter(iter_source(cfg.data, cfg.split)))
+    if chat_prompt(first, f"{cfg.data} row 1") is not None:
+        chats: Any = (chat_prompt(r, f"{cfg.data} row {i + 1}") or [] for i, r in enumerate(rows))
+    else:
+        chats = (
+            m
+            for _, m in prompt_messages(
+                cfg.data,
+                cfg.split,
+                cfg.prompt_field,
+                cfg.template,
+                cfg.system_prompt,
+                limit=cfg.limit,
+            )
+        )
+    renderer = Renderer(tok, cfg.format, model_eos)
+    st, ids = TokenStats(), []
+    for i, msgs in enumerate(chats):
+        st.examples += 1
+        if not msgs or msgs[-1]["role"] != "user":
+            raise DistillError(f"{cfg.data} row {i + 1}: a prompt must end with a user message")
+        user = next(m["content"] for m in reversed(msgs) if m["role"] == "user")
+        p = renderer.prompt_ids(Example(prompt=msgs, completion="", instruction=user))
+        if len(p) + cfg.max_new_tokens > cfg.max_length:  # the samples would not fit
+            st.dropped_overlong += 1
+            continue
+        ids.append(p)
+        st.kept += 1
+        st.prompt_tokens += len(p)
+    if not ids:
+        raise DistillError(
+            f"{cfg.data}: no prompts left ({st.examples} read, {st.dropped_overlong} longer than "
+            f"max_length {cfg.max_length} - max_new_tokens {cfg.max_new_tokens})"
+        )
+    data = {"input_ids": ids, "completion_mask": [[0] * len(p) for p in ids]}
+    return Dataset.from_dict(data), {**st.__dict__, "prompts_only": True}
 
 
 def probe_ids(tok: Any) -> list[int]:

@@ -86,6 +86,12 @@ class TrainConfig:
     lmbda: float = 1.0  # onpolicy: share of batches the student samples itself (GKD)
     max_new_tokens: int = 128  # onpolicy: tokens the student samples per prompt
     onpolicy_temperature: float = 1.0  # onpolicy: the student's sampling temperature
+    # onpolicy on a prompt source (rows without a completion, e.g. builtin:arithmetic or the
+    # problems file given to generate): its prompts are rendered as `distill generate` renders
+    # them, with these keys (defaults as generate's)
+    template: str | None = None
+    prompt_field: str | None = None
+    system_prompt: str | None = None
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -252,6 +258,11 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
 
     from distill.examples import Renderer, load_examples, tokenize_examples
 
+    if cfg.method == "onpolicy":
+        from distill.kd import prompt_dataset, prompt_source
+
+        if prompt_source(cfg):
+            return prompt_dataset(cfg, tok, model_eos)
     renderer = Renderer(tok, cfg.format, model_eos)
     cols, st = tokenize_examples(
         load_examples(cfg.data, cfg.split, cfg.limit), renderer, cfg.max_length, cfg.overlong
@@ -457,13 +468,21 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "train.yaml")
         write_atomic(out / "train_data.json", json.dumps(stats, indent=2) + "\n")
-        print(
-            f"train: {stats['kept']} examples ({stats['dropped_overlong']} dropped as longer than "
-            f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked); "
-            f"{stats['completion_tokens']:,} completion tokens carry the loss"
-        )
-    # Every process checks (all must stop together); rank 0 prints.
-    show_examples(cfg, tok, dataset, model.generation_config.eos_token_id)
+        if stats.get("prompts_only"):
+            print(
+                f"train: {stats['kept']} prompts ({stats['dropped_overlong']} dropped as longer "
+                f"than max_length {cfg.max_length} - max_new_tokens {cfg.max_new_tokens}); the "
+                "student samples every completion, the teacher scores it. The first prompt:"
+            )
+            print(tok.decode(dataset[0]["input_ids"]))
+        else:
+            print(
+                f"train: {stats['kept']} examples ({stats['dropped_overlong']} dropped as longer than "
+                f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked); "
+                f"{stats['completion_tokens']:,} completion tokens carry the loss"
+            )
+    if not stats.get("prompts_only"):  # every process checks (all stop together); rank 0 prints
+        show_examples(cfg, tok, dataset, model.generation_config.eos_token_id)
 
     peft_config = None
     if cfg.lora:

@@ -250,7 +250,8 @@ def test_alpaca_columns_train_the_output_and_keep_instruction_and_input(tmp_path
     [
         (
             {"problem": "p", "solution": "s", "answer": "4"},
-            r"row 1: need trace records .*; found columns: problem, solution, answer$",
+            r"row 1: need trace records .*; found columns: problem, solution, answer; prompts "
+            r"alone train only --method onpolicy \(lmbda 1\)$",
         ),
         (
             {

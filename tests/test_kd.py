@@ -771,3 +771,126 @@ def test_smoke_kd_refuses_settings_its_comparison_cannot_honour(tmp_path, train,
     with pytest.raises(DistillError, match=message):
         smoke_kd(str(path), str(tmp_path / "run"), **kw)
     assert not (tmp_path / "run").exists()
+
+
+def _traces_of(data, path):
+    """Trace records for a prompt source, with the messages `distill generate` sends."""
+    from distill.generate import prompt_messages
+
+    rows = [
+        {
+            "id": f"t{i}",
+            "messages": msgs,
+            "reasoning": None,
+            "answer": f"\\boxed{{{row.gold}}}",
+            "gold": row.gold,
+            "teacher": {"backend": "hf", "model": "m", "params": {}},
+        }
+        for i, (row, msgs) in enumerate(prompt_messages(data))
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_onpolicy_trains_on_prompts_alone_rendered_as_generate_sends_them(
+    tmp_path, tiny_qwen, teacher
+):
+    """`--method onpolicy` on a prompt source (no completion anywhere): the student sees the
+    prompts the teacher's traces would have carried, token for token, and trains on them."""
+    src = "builtin:arithmetic?n=8"
+    common = dict(method="onpolicy", teacher_model=str(teacher), max_new_tokens=6)
+    from_traces, _ = build_trainer(
+        kd_cfg(tmp_path, tiny_qwen, data=str(_traces_of(src, tmp_path / "t.jsonl")), **common)
+    )
+    from_prompts, _ = build_trainer(
+        kd_cfg(tmp_path, tiny_qwen, data=src, output_dir=str(tmp_path / "p"), **common)
+    )
+    a, b = first_batch(from_traces), first_batch(from_prompts)
+    assert torch.equal(a["prompts"], b["prompts"])
+    assert torch.equal(a["prompt_attention_mask"], b["prompt_attention_mask"])
+    assert (b["labels"] == -100).all()  # no teacher text to learn from: the student samples
+    data = json.loads((tmp_path / "p" / "train_data.json").read_text())
+    assert data["prompts_only"] and data["kept"] == 8 and data["completion_tokens"] == 0
+
+    out = run(
+        kd_cfg(
+            tmp_path, tiny_qwen, data=src, output_dir=str(tmp_path / "run"), max_steps=2, **common
+        )
+    )
+    rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(r["kl"] > 0 for r in rows)
+    assert json.loads((out / "kd.json").read_text())["teacher_tokens_scored"] >= 2 * 4
+
+
+def test_a_prompt_file_with_its_field_template_or_chat_is_an_onpolicy_source(
+    tmp_path, tiny_qwen, teacher
+):
+    from distill.examples import Example, Renderer
+    from distill.models import load_tokenizer
+
+    q = tmp_path / "q.jsonl"
+    q.write_text(json.dumps({"q": "What is 2 + 2?", "gold": "4"}) + "\n")
+    chat = tmp_path / "chat.jsonl"
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
+    chat.write_text(json.dumps({"messages": msgs}) + "\n")
+    tok = load_tokenizer(str(tiny_qwen))
+    render = Renderer(tok, "r1")
+    common = dict(method="onpolicy", teacher_model=str(teacher), max_new_tokens=6)
+    cases = [
+        (dict(data=str(q), prompt_field="q"), [{"role": "user", "content": "What is 2 + 2?"}]),
+        (
+            dict(data=str(q), prompt_field="q", template="r1-math"),
+            [
+                {
+                    "role": "user",
+                    "content": "What is 2 + 2?\nPlease reason step by step, and put your "
+                    "final answer within \\boxed{}.",
+                }
+            ],
+        ),
+        (
+            dict(data=str(q), prompt_field="q", system_prompt="Be brief."),
+            [msgs[0], {"role": "user", "content": "What is 2 + 2?"}],
+        ),
+        (dict(data=str(chat)), msgs),
+    ]
+    for i, (kw, expected) in enumerate(cases):
+        trainer, _ = build_trainer(
+            kd_cfg(tmp_path, tiny_qwen, output_dir=str(tmp_path / f"o{i}"), **common, **kw)
+        )
+        assert trainer.train_dataset[0]["input_ids"] == render.prompt_ids(
+            Example(prompt=expected, completion="")
+        )
+
+
+def test_prompts_alone_are_refused_where_teacher_text_is_needed(tmp_path, tiny_qwen, teacher):
+    src = "builtin:arithmetic?n=4"
+    with pytest.raises(DistillError, match=r"prompts only .* lmbda 0\.5 mixes in the teacher"):
+        build_trainer(
+            kd_cfg(
+                tmp_path,
+                tiny_qwen,
+                data=src,
+                method="onpolicy",
+                lmbda=0.5,
+                teacher_model=str(teacher),
+            )
+        )
+    with pytest.raises(DistillError, match=r"prompts alone train only --method onpolicy"):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, data=src, method="sft"))
+    code, errors = cli(
+        "--data",
+        src,
+        "--model",
+        tiny_qwen,
+        "--output-dir",
+        tmp_path / "c",
+        "--method",
+        "kd",
+        "--max-length",
+        128,
+        "--teacher-model",
+        teacher,
+    )
+    assert code != 0 and len(errors) == 1 and "prompts alone" in errors[0]
+    assert not (tmp_path / "c" / "train.yaml").exists()
