@@ -17,8 +17,9 @@ as `train --merge` does) that teacher is used instead of step 1's.
    onpolicy (SFT first, then on-policy distillation, the order of the published on-policy
    results and of the real-scale recipe: 10 steps of SFT on the kept traces of the first 64
    training prompts, merged, then 20 on-policy steps with a fresh LoRA and its own LR schedule,
-   in which the student samples its own answers to all 200 training prompts, solved by the
-   teacher or not, and the teacher scores them; it never reads the teacher's other traces).
+   in which the student samples its own answers to all 200 training prompts, read from the
+   prompt source as generate read them (`train --method onpolicy` on prompts alone), solved by
+   the teacher or not, and the teacher scores them; no other trace is read).
 4. The recipe's eval (the held-out problems of `make smoke`) for the teacher (greedy: the
    pass@1 on-policy distillation converges to), the base and each student, each student right
    after its training.
@@ -60,7 +61,8 @@ def reference_solution(expression: str, answer: str) -> str:
 
 def build_teacher(data: str, train_keys: dict[str, Any], out: Path, seed: int, recipe: str) -> Path:
     """A teacher that knows the task, built from the embedded model: SmolLM2 + a LoRA trained
-    (the recipe's LoRA settings, 40 steps) on the reference solutions of the training problems,
+    (the recipe's LoRA settings, 40 steps at 3e-4, fixed: the students' learning rate does not
+    change their teacher) on the reference solutions of the training problems,
     merged into out/merged. It never sees the held-out problems."""
     from distill import train
     from distill.data import iter_source
@@ -85,7 +87,7 @@ def build_teacher(data: str, train_keys: dict[str, Any], out: Path, seed: int, r
         ),
     )
     cfg = {**train_keys, "method": "sft", "teacher_model": None, "data": str(solutions)}
-    cfg.update(seed=seed, output_dir=str(out), merge=True, max_steps=40)
+    cfg.update(seed=seed, output_dir=str(out), merge=True, max_steps=40, learning_rate=3e-4)
     train.run(from_dict(train.TrainConfig, cfg, recipe))
     return out / "merged"
 
@@ -166,8 +168,8 @@ def run(
         )
     if base_train.get("lmbda", 1.0) != 1.0:
         raise DistillError(
-            f"{recipe}: smoke-kd needs train.lmbda 1.0 (its onpolicy student is charged only for "
-            f"its warm-up's teacher text; with lmbda < 1 it would read every trace)"
+            f"{recipe}: smoke-kd needs train.lmbda 1.0 (its onpolicy student trains on the "
+            f"prompts alone after its warm-up; lmbda < 1 would mix in every trace)"
         )
     if warmup_prompts < 1:
         raise DistillError(f"--warmup-prompts must be >= 1, got {warmup_prompts}")
@@ -229,13 +231,16 @@ def run(
             warm = {**base_train, "method": "sft", "teacher_model": None, "data": str(warm_data)}
             warm.update(output_dir=str(root / "onpolicy-sft"), max_steps=warmup_steps, merge=True)
             train.run(from_dict(train.TrainConfig, warm, recipe))
-            # The on-policy steps need prompts only: every training prompt, read from this run's
-            # traces (lmbda 1.0: each batch is the student's own samples; the teacher's text
-            # there is never used), not only the ones whose trace verified.
-            prompts_data = root / "onpolicy-prompts.jsonl"
-            select_traces(Path(gen.out), run_ids, prompts_data)
+            # The on-policy steps need prompts only: every training prompt, from the source
+            # generate read, rendered as it sent them (lmbda 1.0: each batch is the student's
+            # own samples), not only the ones whose trace verified.
             cfg.update(
-                data=str(prompts_data),
+                data=gen.data,
+                split=gen.split,
+                limit=gen.limit,
+                template=gen.template,
+                prompt_field=gen.prompt_field,
+                system_prompt=gen.system_prompt,
                 model=str(root / "onpolicy-sft" / "merged"),
                 max_steps=base_train["max_steps"] - warmup_steps,
             )
