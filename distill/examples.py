@@ -164,7 +164,10 @@ def _from_row(row: dict[str, Any], where: str) -> Example:
             c = turns[0]["content"]
         return Example(prompt=prompt, completion=_text(c), instruction=_user_text(prompt))
     fields = ", ".join(map(str, row)) or "none"
-    hint = "; prompts alone train only --method onpolicy (lmbda 1)" if row else ""
+    from distill.data import PROMPT_FIELDS
+
+    prompts = any(k in row for k in PROMPT_FIELDS)
+    hint = "; prompts alone train only --method onpolicy (lmbda 1)" if prompts else ""
     raise DistillError(f"{where}: need {LAYOUTS}; found columns: {fields}{hint}")
 
 
@@ -184,8 +187,10 @@ def has_completion(row: dict[str, Any]) -> bool:
 
 
 def chat_prompt(row: dict[str, Any], where: str) -> list[dict[str, str]] | None:
-    """A prompt source row's chat (`messages` or `conversations` ending with a user turn), or
-    None when the row has a prompt field instead."""
+    """A prompt source row's chat (`messages`, `conversations` or a `prompt` list of messages,
+    ending with a user turn), or None when the row has a prompt field instead."""
+    if isinstance(row.get("prompt"), list):
+        return _chat(row["prompt"], where, "prompt")
     for column in ("messages", "conversations"):
         if column in row:
             msgs = _chat(row[column], where, column)

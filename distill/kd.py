@@ -625,17 +625,26 @@ def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, A
 
     if cfg.lmbda < 1.0:
         raise DistillError(
-            f"{cfg.data}: prompts only (no completion in its first row); lmbda {cfg.lmbda} mixes "
-            "in the teacher's traces: give kept traces, or lmbda 1.0 to train on prompts alone"
+            f"{cfg.data}: prompts alone (no completion in its first row, or a template / prompt "
+            f"field named); lmbda {cfg.lmbda} mixes in the teacher's traces: give kept traces, "
+            "or lmbda 1.0 to train on prompts alone"
         )
     rows = itertools.islice(iter_source(cfg.data, cfg.split), cfg.limit)
-    first = next(iter(iter_source(cfg.data, cfg.split)))
-    if chat_prompt(first, f"{cfg.data} row 1") is not None:
-        chats: Any = (chat_prompt(r, f"{cfg.data} row {i + 1}") or [] for i, r in enumerate(rows))
+    first = next(iter(iter_source(cfg.data, cfg.split)), {})
+    # (chat messages, the row's own fields): a chat, unless a prompt field or template is named
+    # (then the row's prompt field is rendered, whatever else the row holds, as generate does).
+    chats: Any
+    if not (cfg.prompt_field or cfg.template) and chat_prompt(first, f"{cfg.data} row 1"):
+        system = [{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []
+        chats = (
+            ((system if c and c[0]["role"] != "system" else []) + c, {})
+            for i, r in enumerate(rows)
+            for c in [chat_prompt(r, f"{cfg.data} row {i + 1}") or []]
+        )
     else:
         chats = (
-            m
-            for _, m in prompt_messages(
+            (m, row.fields)
+            for row, m in prompt_messages(
                 cfg.data,
                 cfg.split,
                 cfg.prompt_field,
@@ -646,12 +655,20 @@ def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, A
         )
     renderer = Renderer(tok, cfg.format, model_eos)
     st, ids = TokenStats(), []
-    for i, msgs in enumerate(chats):
+    for i, (msgs, fields) in enumerate(chats):
         st.examples += 1
         if not msgs or msgs[-1]["role"] != "user":
             raise DistillError(f"{cfg.data} row {i + 1}: a prompt must end with a user message")
-        user = next(m["content"] for m in reversed(msgs) if m["role"] == "user")
-        p = renderer.prompt_ids(Example(prompt=msgs, completion="", instruction=user))
+        # Alpaca students see the row's own instruction and input, as a trace of it would carry
+        # them (generate keeps the row's fields in the record's meta).
+        inst, inp = fields.get("instruction"), fields.get("input")
+        ex = Example(
+            prompt=msgs,
+            completion="",
+            instruction=msgs[-1]["content"] if inst is None else str(inst),
+            input="" if inp is None else str(inp),
+        )
+        p = renderer.prompt_ids(ex)
         if len(p) + cfg.max_new_tokens > cfg.max_length:  # the samples would not fit
             st.dropped_overlong += 1
             continue
@@ -793,6 +810,12 @@ def check_config(cfg: Any) -> None:
         raise DistillError("kd_temperature and onpolicy_temperature must be > 0")
     if cfg.teacher_top_k < 1 or cfg.max_new_tokens < 1:
         raise DistillError("teacher_top_k and max_new_tokens must be >= 1")
+    named = [k for k in ("template", "prompt_field", "system_prompt") if getattr(cfg, k)]
+    if named and cfg.method != "onpolicy":
+        raise DistillError(
+            f"{', '.join(named)}: for --method onpolicy on prompts alone; --method "
+            f"{cfg.method} trains on the completions' own prompts"
+        )
     if cfg.method == "sft":
         return
     if cfg.teacher_url and not cfg.teacher_model:

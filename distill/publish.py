@@ -239,7 +239,12 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
 
     lines += card_lines(train, _load(train_dir / "kd.json"))
     td = _load(train_dir / "train_data.json")
-    if td:
+    if td and td.get("prompts_only"):
+        lines.append(
+            f"\nPrompts: {td['kept']} ({td['dropped_overlong']} dropped as too long); every "
+            "completion sampled by the student and scored by the teacher (on-policy, no teacher text)."
+        )
+    elif td:
         lines.append(
             f"\nExamples: {td['kept']} trained on ({td['dropped_overlong']} dropped as too long, "
             f"{td['truncated']} truncated); loss on {td['completion_tokens']:,} completion tokens only."

@@ -261,7 +261,9 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
     if cfg.method == "onpolicy":
         from distill.kd import prompt_dataset, prompt_source
 
-        if prompt_source(cfg):
+        # Prompts alone: a source without completions, or a prompt field / template named
+        # (then a row's completion, if any, is never read: OpenR1-Math's `messages`).
+        if cfg.template or cfg.prompt_field or cfg.system_prompt or prompt_source(cfg):
             return prompt_dataset(cfg, tok, model_eos)
     renderer = Renderer(tok, cfg.format, model_eos)
     cols, st = tokenize_examples(
@@ -472,9 +474,10 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
             print(
                 f"train: {stats['kept']} prompts ({stats['dropped_overlong']} dropped as longer "
                 f"than max_length {cfg.max_length} - max_new_tokens {cfg.max_new_tokens}); the "
-                "student samples every completion, the teacher scores it. The first prompt:"
+                "student samples every completion, the teacher scores it."
             )
-            print(tok.decode(dataset[0]["input_ids"]))
+            if cfg.show_example:
+                print(f"train: the first prompt:\n{tok.decode(dataset[0]['input_ids'])}")
         else:
             print(
                 f"train: {stats['kept']} examples ({stats['dropped_overlong']} dropped as longer than "

@@ -773,7 +773,7 @@ def test_smoke_kd_refuses_settings_its_comparison_cannot_honour(tmp_path, train,
     assert not (tmp_path / "run").exists()
 
 
-def _traces_of(data, path):
+def _traces_of(data, path, template=None):
     """Trace records for a prompt source, with the messages `distill generate` sends."""
     from distill.generate import prompt_messages
 
@@ -785,8 +785,9 @@ def _traces_of(data, path):
             "answer": f"\\boxed{{{row.gold}}}",
             "gold": row.gold,
             "teacher": {"backend": "hf", "model": "m", "params": {}},
+            "meta": row.fields,  # as generate keeps them
         }
-        for i, (row, msgs) in enumerate(prompt_messages(data))
+        for i, (row, msgs) in enumerate(prompt_messages(data, template=template))
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
@@ -865,7 +866,7 @@ def test_a_prompt_file_with_its_field_template_or_chat_is_an_onpolicy_source(
 
 def test_prompts_alone_are_refused_where_teacher_text_is_needed(tmp_path, tiny_qwen, teacher):
     src = "builtin:arithmetic?n=4"
-    with pytest.raises(DistillError, match=r"prompts only .* lmbda 0\.5 mixes in the teacher"):
+    with pytest.raises(DistillError, match=r"prompts alone .* lmbda 0\.5 mixes in the teacher"):
         build_trainer(
             kd_cfg(
                 tmp_path,
@@ -894,3 +895,52 @@ def test_prompts_alone_are_refused_where_teacher_text_is_needed(tmp_path, tiny_q
     )
     assert code != 0 and len(errors) == 1 and "prompts alone" in errors[0]
     assert not (tmp_path / "c" / "train.yaml").exists()
+
+
+def test_named_prompt_fields_read_the_prompt_not_the_rows_completion_alpaca_as_its_trace(
+    tmp_path, tiny_qwen, teacher
+):
+    """OpenR1-Math rows hold the problem and a whole R1 conversation: with --prompt-field and
+    --template the problem is rendered as generate sent it and the R1 answer is never read. An
+    Alpaca-format student sees the row's own instruction and input, as the row's trace carries."""
+    from distill.examples import Example, Renderer
+    from distill.models import load_tokenizer
+
+    r1 = tmp_path / "openr1.jsonl"
+    conv = [{"role": "user", "content": "Find 2+2."}, {"role": "assistant", "content": "x" * 900}]
+    r1.write_text(json.dumps({"problem": "Find 2+2.", "answer": "4", "messages": conv}) + "\n")
+    common = dict(method="onpolicy", teacher_model=str(teacher), max_new_tokens=6)
+    trainer, _ = build_trainer(
+        kd_cfg(tmp_path, tiny_qwen, data=str(r1), prompt_field="problem", template="r1-math",
+               output_dir=str(tmp_path / "a"), **common)
+    )  # fmt: skip
+    render = Renderer(load_tokenizer(str(tiny_qwen)), "r1")
+    want = [{"role": "user", "content": "Find 2+2.\nPlease reason step by step, and put your "
+             "final answer within \\boxed{}."}]  # fmt: skip
+    assert trainer.train_dataset[0]["input_ids"] == render.prompt_ids(Example(want, ""))
+
+    alp = tmp_path / "alpaca.jsonl"
+    rows = [{"instruction": "Add the numbers.", "input": "12, 34"}, {"instruction": "Say hi."}]
+    alp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    kw = dict(format="alpaca", **common)
+    from_traces, _ = build_trainer(kd_cfg(
+        tmp_path, tiny_qwen, data=str(_traces_of(str(alp), tmp_path / "t.jsonl", "alpaca")),
+        output_dir=str(tmp_path / "b"), **kw))  # fmt: skip
+    from_prompts, _ = build_trainer(kd_cfg(
+        tmp_path, tiny_qwen, data=str(alp), template="alpaca", output_dir=str(tmp_path / "c"),
+        **kw))  # fmt: skip
+    a, b = first_batch(from_traces, 2), first_batch(from_prompts, 2)
+    assert torch.equal(a["prompts"], b["prompts"])
+    assert "12, 34" in load_tokenizer(str(tiny_qwen)).decode(b["prompts"][0])
+
+    # TRL's prompt-only layout: `prompt` as a list of messages.
+    chat = tmp_path / "trl.jsonl"
+    chat.write_text(json.dumps({"prompt": [{"role": "user", "content": "Hi?"}]}) + "\n")
+    trainer, _ = build_trainer(
+        kd_cfg(tmp_path, tiny_qwen, data=str(chat), output_dir=str(tmp_path / "d"), **common)
+    )
+    hi = [{"role": "user", "content": "Hi?"}]
+    assert trainer.train_dataset[0]["input_ids"] == render.prompt_ids(Example(hi, ""))
+
+    with pytest.raises(DistillError, match="template: for --method onpolicy on prompts alone"):
+        kd_cfg(tmp_path, tiny_qwen, method="sft", template="r1-math")
