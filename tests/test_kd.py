@@ -5,6 +5,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -601,6 +602,11 @@ def test_a_killed_kd_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, teache
     cmd = list(map(str, cmd))
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_a_complete_checkpoint(out, timeout=300)
+    # kd.json is written by the save callback, just after the checkpoint's trainer_state.json:
+    # kill once it is there too (a kill between the two resumes with the previous save's count).
+    deadline = time.monotonic() + 60
+    while not (out / "kd.json").is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     checkpoints = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
