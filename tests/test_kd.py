@@ -630,7 +630,8 @@ def test_the_cli_flags_reach_the_config(tmp_path, tiny_qwen):
         env={**os.environ, "COLUMNS": "300"},  # rich elides long option names when narrow
     ).stdout
     for flag in ("--method", "--teacher-model", "--teacher-url", "--teacher-top-k", "--kd-alpha",
-                 "--kd-temperature", "--beta", "--lmbda", "--max-new-tokens", "--onpolicy-temperature"):  # fmt: skip
+                 "--kd-temperature", "--beta", "--lmbda", "--max-new-tokens", "--onpolicy-temperature",
+                 "--template", "--prompt-field", "--system-prompt"):  # fmt: skip
         assert flag in help_text
     base = (
         "--data",
@@ -645,6 +646,11 @@ def test_the_cli_flags_reach_the_config(tmp_path, tiny_qwen):
         (("--method", "onpolicy", "--lmbda", "-1", "--teacher-model", "x"), "lmbda must be within"),
         (("--method", "kd", "--teacher-url", "http://127.0.0.1:9/v1"), "needs --teacher-model"),
         (("--method", "kd", "--kd-temperature", "0"), "kd_temperature and onpolicy_temperature"),
+        (
+            ("--prompt-field", "q", "--system-prompt", "s"),
+            "prompt_field, system_prompt: for --method onpolicy",
+        ),
+        (("--template", "r1-math", "--method", "kd"), "template: for --method onpolicy"),
     ):
         rc, errors = cli(*base, *args)
         assert rc == 1 and len(errors) == 1 and message in errors[0], errors
