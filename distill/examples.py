@@ -102,12 +102,18 @@ def _chat(msgs: Any, where: str, column: str) -> list[dict[str, str]]:
     return out
 
 
+def with_system(msgs: list[dict[str, str]], system: Any) -> list[dict[str, str]]:
+    """The chat with a system message first, unless it has one already (or none is given)."""
+    if system and not (msgs and msgs[0]["role"] == "system"):
+        return [{"role": "system", "content": str(system)}, *msgs]
+    return msgs
+
+
 def _last_assistant(
     msgs: list[dict[str, str]], where: str, column: str, system: Any = None
 ) -> Example:
     """A conversation -> the last assistant message is the completion, the rest the prompt."""
-    if system and not (msgs and msgs[0]["role"] == "system"):
-        msgs = [{"role": "system", "content": str(system)}, *msgs]
+    msgs = with_system(msgs, system)
     if not msgs or msgs[-1]["role"] != "assistant":
         raise DistillError(f"{where}: '{column}' must end with an assistant message")
     prompt = msgs[:-1]
@@ -193,10 +199,7 @@ def chat_prompt(row: dict[str, Any], where: str) -> list[dict[str, str]] | None:
         return _chat(row["prompt"], where, "prompt")
     for column in ("messages", "conversations"):
         if column in row:
-            msgs = _chat(row[column], where, column)
-            if row.get("system") and not (msgs and msgs[0]["role"] == "system"):
-                msgs = [{"role": "system", "content": str(row["system"])}, *msgs]
-            return msgs
+            return with_system(_chat(row[column], where, column), row.get("system"))
     return None
 
 

@@ -620,7 +620,7 @@ def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, A
     from datasets import Dataset
 
     from distill.data import iter_source
-    from distill.examples import Example, Renderer, TokenStats, chat_prompt
+    from distill.examples import Example, Renderer, TokenStats, chat_prompt, with_system
     from distill.generate import prompt_messages
 
     if cfg.lmbda < 1.0:
@@ -635,11 +635,9 @@ def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, A
     # (then the row's prompt field is rendered, whatever else the row holds, as generate does).
     chats: Any
     if not (cfg.prompt_field or cfg.template) and chat_prompt(first, f"{cfg.data} row 1"):
-        system = [{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []
         chats = (
-            ((system if c and c[0]["role"] != "system" else []) + c, {})
+            (with_system(chat_prompt(r, f"{cfg.data} row {i + 1}") or [], cfg.system_prompt), {})
             for i, r in enumerate(rows)
-            for c in [chat_prompt(r, f"{cfg.data} row {i + 1}") or []]
         )
     else:
         chats = (
