@@ -761,8 +761,9 @@ def test_smoke_kd_onpolicy_warmup_takes_the_first_prompts_and_counts_what_they_c
 @pytest.mark.parametrize(
     "train, kw, message",
     [
-        ({}, {"warmup_steps": 30}, "--warmup-steps must be between 1 and train.max_steps - 1 = 29"),
-        ({}, {"warmup_steps": 0}, "--warmup-steps must be between 1"),
+        ({}, {"warmup_steps": 0}, "--warmup-steps must be >= 1, got 0"),
+        ({}, {"onpolicy_steps": 0}, "--onpolicy-steps must be >= 1, got 0"),
+        ({}, {"onpolicy_lr": 0.0}, "--onpolicy-lr must be > 0, got 0.0"),
         ({}, {"warmup_prompts": 0}, "--warmup-prompts must be >= 1"),
         ({"lmbda": 0.5}, {}, "smoke-kd needs train.lmbda 1.0"),
         ({"max_steps": -1}, {}, "smoke-kd needs train.max_steps >= 2"),
