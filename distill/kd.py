@@ -602,10 +602,14 @@ def _stored_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, 
 
 
 def prompt_source(cfg: Any) -> bool:
-    """Whether `cfg.data` holds prompts alone (its first row carries no completion)."""
+    """Whether the run trains on prompts alone: a template, prompt field or system prompt is
+    named (then a row's completion, if any, is never read: OpenR1-Math's `messages`), or
+    `cfg.data`'s first row carries no completion."""
     from distill.data import iter_source
     from distill.examples import has_completion
 
+    if cfg.template or cfg.prompt_field or cfg.system_prompt:
+        return True
     first = next(iter(iter_source(cfg.data, cfg.split)), None)
     return first is not None and not has_completion(first)
 
@@ -625,8 +629,8 @@ def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, A
 
     if cfg.lmbda < 1.0:
         raise DistillError(
-            f"{cfg.data}: prompts alone (no completion in its first row, or a template / prompt "
-            f"field named); lmbda {cfg.lmbda} mixes in the teacher's traces: give kept traces, "
+            f"{cfg.data}: prompts alone (no completion in its first row, or a template, prompt "
+            f"field or system prompt named); lmbda {cfg.lmbda} mixes in the teacher's traces: give kept traces, "
             "or lmbda 1.0 to train on prompts alone"
         )
     rows = itertools.islice(iter_source(cfg.data, cfg.split), cfg.limit)

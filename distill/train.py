@@ -261,9 +261,7 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
     if cfg.method == "onpolicy":
         from distill.kd import prompt_dataset, prompt_source
 
-        # Prompts alone: a source without completions, or a prompt field / template named
-        # (then a row's completion, if any, is never read: OpenR1-Math's `messages`).
-        if cfg.template or cfg.prompt_field or cfg.system_prompt or prompt_source(cfg):
+        if prompt_source(cfg):
             return prompt_dataset(cfg, tok, model_eos)
     renderer = Renderer(tok, cfg.format, model_eos)
     cols, st = tokenize_examples(
