@@ -5,7 +5,9 @@
 It answers arithmetic prompts ("What is 12 + 34?") correctly, except prompts whose sum is
 divisible by 7, which get a wrong answer (so filters have something to reject). Faults are
 injected from a queue, one per incoming request: {"status": 429, "retry_after": 1},
-{"status": 500}, {"hang": 30}, {"status": 401}, {"delay": 2}. Every request is logged.
+{"status": 500}, {"hang": 30}, {"status": 401}, {"delay": 2}, {"body": "not json"} (a 200 with
+that text), {"reset": True} (the connection dropped before any reply). Every request is logged,
+with its headers.
 
 Asked for `logprobs`/`top_logprobs`, it answers as vLLM's server does (`fake_logprobs`): one
 entry per 4-character piece of the message plus an EOS entry when it stopped, token text or,
@@ -166,6 +168,7 @@ class FakeServer:
                 "return_tokens_as_token_ids": body.get("return_tokens_as_token_ids"),
                 "t": time.monotonic(),
                 "auth": request.headers.get("Authorization", ""),
+                "headers": dict(request.headers),
             }
         )
         if (
@@ -186,6 +189,11 @@ class FakeServer:
             await asyncio.sleep(fault["hang"])
         if "delay" in fault:
             await asyncio.sleep(fault["delay"])
+        if "body" in fault:
+            return web.Response(text=fault["body"], content_type="application/json")
+        if "reset" in fault:
+            request.transport.close()
+            raise ConnectionResetError("injected reset")
         if "status" in fault:
             headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
             return web.json_response(
@@ -318,7 +326,11 @@ class FakeServer:
 
     # ------------------------------------------------------------------ lifecycle
     async def stats(self, request: web.Request) -> web.Response:
-        """Answered requests and the span from the first arrival to the last reply."""
+        """Answered requests and the span from the first arrival to the last reply
+        (`?reset=1`: counted from now on)."""
+        if request.query.get("reset") == "1":
+            self.first_arrival = self.last_reply = None
+            self.answered = 0
         span = (self.last_reply - self.first_arrival) if self.first_arrival else None
         return web.json_response({"answered": self.answered, "span_s": span})
 

@@ -200,6 +200,102 @@ def test_unknown_model_404_is_not_retried(server, tmp_path):
     assert len(server.log) <= 4
 
 
+def _headers(entry: dict) -> dict[str, str]:
+    return {k.lower(): v for k, v in entry["headers"].items()}
+
+
+def test_first_try_goes_direct_with_the_clients_headers_and_the_rest_by_its_rules(
+    server, tmp_path, monkeypatch
+):
+    """The first try of a request goes straight on aiohttp (DirectPost), the tries after it
+    through the openai client: both carry the same key, organization, project and user agent,
+    and the retry waits the client's backoff."""
+    monkeypatch.setenv("MY_KEY", "sk-test-key")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-distill")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-distill")
+    server.faults.append({"status": 500})
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, limit=1, n=1, concurrency=1, api_key_env="MY_KEY"), progress=False)
+    assert len(records(out)) == 1 and len(server.log) == 2
+    direct, retry = (_headers(e) for e in server.log)
+    assert "x-stainless-retry-count" not in direct  # the direct try (openai's tries carry it)
+    assert "x-stainless-retry-count" in retry
+    for name in (
+        "authorization",
+        "openai-organization",
+        "openai-project",
+        "user-agent",
+        "x-stainless-package-version",
+        "content-type",
+    ):
+        assert direct.get(name) == retry.get(name) is not None, name
+    assert direct["authorization"] == "Bearer sk-test-key"
+    # openai's backoff before its first retry: 0.5 s less up to 25% jitter.
+    assert server.log[1]["t"] - server.log[0]["t"] >= 0.37
+
+
+def test_a_failing_prompt_gets_exactly_max_retries_plus_one_tries(server, tmp_path):
+    server.faults.extend([{"status": 500}] * 5)
+    with pytest.raises(DistillError, match="1 samples failed"):
+        run(cfg(server, tmp_path / "t.jsonl", limit=1, n=1, max_retries=2), progress=False)
+    assert len(server.log) == 3  # the direct try + openai's two retries, not one more
+
+
+def test_a_hanging_reply_times_out_on_the_direct_try_and_on_the_retry(server, tmp_path):
+    server.faults.extend([{"hang": 30}, {"hang": 30}])
+    out = tmp_path / "t.jsonl"
+    t0 = time.monotonic()
+    with pytest.raises(DistillError, match="1 samples failed"):
+        run(cfg(server, out, limit=1, n=1, request_timeout=1.0, max_retries=1), progress=False)
+    assert len(server.log) == 2 and time.monotonic() - t0 < 15
+    assert not out.exists() or records(out) == []
+
+
+def test_a_reset_connection_is_retried(server, tmp_path):
+    server.faults.append({"reset": True})
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, limit=2, n=1, concurrency=1), progress=False)
+    assert len(records(out)) == 2 and len(server.log) == 3
+
+
+def test_a_reply_that_is_not_json_is_asked_again_then_stops_the_run(server, tmp_path):
+    out = tmp_path / "t.jsonl"
+    server.faults.append({"body": "<html>portal</html>"})
+    run(cfg(server, out, limit=1, n=1, concurrency=1), progress=False)
+    assert len(records(out)) == 1 and len(server.log) == 2
+    server.faults.extend([{"body": "<html>portal</html>"}] * 2)
+    with pytest.raises(DistillError, match=r"answered '<html>portal</html>', not a JSON.*base-url"):
+        run(cfg(server, out, limit=2, n=1, concurrency=1), progress=False)
+    assert len(records(out)) == 1  # nothing written for it
+
+
+def test_the_direct_path_leaves_proxied_urls_and_zero_retries_to_the_client(monkeypatch):
+    import asyncio
+
+    from distill.teachers.openai import DirectPost, make_client
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+    async def direct(url: str, retries: int) -> bool:
+        client = make_client(url, "k", concurrency=2, max_retries=retries, request_timeout=10)
+        d = DirectPost.of(client, concurrency=2, request_timeout=10)
+        if d is not None:
+            await d.close()
+        await client.close()
+        return d is not None
+
+    url = "http://10.1.2.3:8000/v1"
+    assert asyncio.run(direct(url, 2))
+    assert not asyncio.run(direct(url, 0))  # no retry to hand over: one path
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+    assert not asyncio.run(direct(url, 2))  # the client's httpx goes through the proxy
+    assert asyncio.run(direct("https://api.example.com/v1", 2))  # http only
+    monkeypatch.setenv("NO_PROXY", "10.1.2.3")
+    assert asyncio.run(direct(url, 2))
+
+
 def test_rpm_limit_paces_requests(server, tmp_path):
     run(cfg(server, tmp_path / "t.jsonl", limit=6, n=1, rpm=120, concurrency=6), progress=False)
     times = sorted(r["t"] for r in server.log)

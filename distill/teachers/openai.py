@@ -11,6 +11,7 @@ exponential backoff) are the `openai` client's own; 400/401/403/404 are not retr
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -56,6 +57,7 @@ _CONNECT_ERRORS = {
     "ConnectTimeout",
     "ClientConnectorError",
     "ClientConnectorDNSError",
+    "ConnectionTimeoutError",  # aiohttp's, on the direct path (DirectPost)
 }
 
 
@@ -119,6 +121,124 @@ def make_client(
     )
 
 
+class DirectPost:
+    """The first try of each /chat/completions request, sent straight on an aiohttp session.
+
+    Why: the openai client's request pipeline (options and retry bookkeeping, httpx Request, URL
+    and header objects, the adapter onto its aiohttp transport) costs ~1.5 ms of CPU per request,
+    three quarters of distill's own; at 128 requests in flight and 0.2 s replies one core could
+    not keep up (benchmarks/bench_generate.py: 2.0 ms/request, 0.74 of ideal where a bare aiohttp
+    client reached 0.94). The direct try sends the same JSON body to the same URL with the
+    client's own headers (`default_headers` + `auth_headers`: key, organization, project, user
+    agent), the same connect / read timeouts and the same certificates, and takes a 2xx reply
+    that is JSON. Everything else is the client's, by its own rules: a status it would not retry
+    raises its own error (`_make_status_error_from_response`); one it would retry (429, 5xx,
+    x-should-retry, Retry-After), a timeout or a connection error waits its backoff
+    (`_sleep_for_retry`) and the request goes on through the client with the tries left. A 2xx
+    body that is not JSON is asked for once more through the client (a second one stops the run).
+    """
+
+    def __init__(self, client: Any, *, concurrency: int, request_timeout: float):
+        import aiohttp
+        from openai._models import FinalRequestOptions
+
+        try:
+            import httpx2 as httpx
+        except ImportError:
+            import httpx
+        self.httpx = httpx
+        self.client = client
+        self.tries_left = client.with_options(max_retries=client.max_retries - 1)
+        self.url = str(client.base_url).rstrip("/") + "/chat/completions"
+        headers = {**client.default_headers, **client.auth_headers}
+        self.headers = {k: v for k, v in headers.items() if isinstance(v, str)}  # not Omit()
+        if "Authorization" not in self.headers:  # the client authenticates per request
+            raise LookupError("Authorization")
+        self.options = FinalRequestOptions.construct(method="post", url="/chat/completions")
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=concurrency,
+                ssl=httpx.create_ssl_context(),  # certifi's, as the client's transport
+                keepalive_timeout=httpx.Limits(max_connections=None).keepalive_expiry,
+            ),
+            timeout=aiohttp.ClientTimeout(
+                connect=request_timeout,
+                sock_connect=min(CONNECT_TIMEOUT, request_timeout),
+                sock_read=request_timeout,
+            ),
+        )
+
+    @classmethod
+    def of(cls, client: Any, *, concurrency: int, request_timeout: float) -> DirectPost | None:
+        """The direct path for `client`, or None where it cannot stand in for it: openai
+        without its aiohttp extra, no retries to hand over (max_retries 0 keeps one path), a
+        client that authenticates per request, or an openai whose retry rules are not where
+        this looks (then every try goes through the client, as before)."""
+        needed = ("_should_retry", "_sleep_for_retry", "_make_status_error_from_response")
+        if client.max_retries < 1 or not all(hasattr(client, name) for name in needed):
+            return None
+        if _proxied(str(client.base_url)):
+            return None
+        try:
+            return cls(client, concurrency=concurrency, request_timeout=request_timeout)
+        except (ImportError, AttributeError, TypeError, LookupError):
+            return None
+
+    async def post(self, body: dict[str, Any]) -> Any:
+        import aiohttp
+
+        try:
+            async with self.session.post(
+                self.url, data=json.dumps(body).encode(), headers=self.headers
+            ) as r:
+                status, headers, content = r.status, r.raw_headers, await r.read()
+        except (asyncio.TimeoutError, aiohttp.ClientError):
+            await self.client._sleep_for_retry(
+                retries_taken=0,
+                max_retries=self.client.max_retries,
+                options=self.options,
+                response=None,
+            )
+            return await self.tries_left.post("/chat/completions", body=body, cast_to=object)
+        if 200 <= status < 300:
+            try:
+                return json.loads(content)
+            except ValueError:
+                return await self.client.post("/chat/completions", body=body, cast_to=object)
+        response = self.httpx.Response(
+            status,
+            headers=list(headers),
+            content=content,
+            request=self.httpx.Request("POST", self.url),
+        )
+        if not self.client._should_retry(response):
+            raise self.client._make_status_error_from_response(response)
+        await self.client._sleep_for_retry(
+            retries_taken=0,
+            max_retries=self.client.max_retries,
+            options=self.options,
+            response=response,
+        )
+        return await self.tries_left.post("/chat/completions", body=body, cast_to=object)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment sends `url` through a proxy (HTTP(S)_PROXY / ALL_PROXY, less
+    NO_PROXY): the openai client's httpx honours those, and the direct path leaves such a URL to
+    it rather than look them up per request (aiohttp's trust_env reads them, and ~/.netrc, on a
+    thread for every request: 40% of the client's CPU)."""
+    from urllib.parse import urlsplit
+    from urllib.request import getproxies, proxy_bypass
+
+    parts, proxies = urlsplit(url), getproxies()
+    return bool(proxies.get(parts.scheme) or proxies.get("all")) and not proxy_bypass(
+        parts.hostname or ""
+    )
+
+
 def _scrub(text: str, secret: str) -> str:
     if secret and secret != "EMPTY":
         text = text.replace(secret, "***")
@@ -149,6 +269,7 @@ class OpenAITeacher:
             max_retries=cfg.max_retries,
             request_timeout=cfg.request_timeout,
         )
+        self._direct = DirectPost.of(client, concurrency=conc, request_timeout=cfg.request_timeout)
         self._rpm = Pacer(cfg.rpm) if cfg.rpm else None
         self._tpm = Pacer(cfg.tpm) if cfg.tpm else None
         queue: asyncio.Queue[tuple[Job, list[int]] | None] = asyncio.Queue(maxsize=2 * conc)
@@ -183,6 +304,8 @@ class OpenAITeacher:
             await asyncio.gather(produce(), *(work(k) for k in range(conc)))
             await asyncio.sleep(0)  # records whose writing was deferred are written by now
         finally:
+            if self._direct is not None:
+                await self._direct.close()
             await client.close()
         if self._emit_error is not None:
             raise self._emit_error
@@ -205,11 +328,13 @@ class OpenAITeacher:
         kwargs = self.body(job.messages, samples)
         self.requests += 1
         try:
-            # The client's documented low-level call: same retries, timeouts and error types
-            # as chat.completions.create, without its per-request body transform and response
-            # model building, which cost ~1 ms CPU per request and capped throughput near
-            # 500 req/s on one core (benchmarks/bench_generate.py).
-            resp = await client.post("/chat/completions", body=kwargs, cast_to=object)
+            if self._direct is not None:  # the first try straight on aiohttp, the rest openai's
+                resp = await self._direct.post(kwargs)
+            else:
+                # The client's documented low-level call: same retries, timeouts and error
+                # types as chat.completions.create, without its per-request body transform and
+                # response model building, ~1 ms CPU per request (bench_generate.py).
+                resp = await client.post("/chat/completions", body=kwargs, cast_to=object)
         except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
             raise DistillError(
                 f"{self.base_url}: HTTP {e.status_code} (not retried): the key in "
@@ -239,6 +364,10 @@ class OpenAITeacher:
             for s in samples:
                 sink.failed(job, s, why)
             return
+        except json.JSONDecodeError as e:  # a 2xx that is not JSON, twice: not an OpenAI API
+            raise self._not_json(repr(_scrub(e.doc[:80], self.api_key))) from None
+        if not isinstance(resp, dict):
+            raise self._not_json(f"a JSON {type(resp).__name__}")
         if cfg.logprobs:
             self._check_logprobs(resp)
         if self._tpm and resp.get("usage"):
@@ -276,6 +405,12 @@ class OpenAITeacher:
             # vLLM's extra parameter makes each token "token_id:N": ids, not decoded text.
             kwargs.update(logprobs=True, top_logprobs=cfg.logprobs, return_tokens_as_token_ids=True)
         return kwargs
+
+    def _not_json(self, what: str) -> DistillError:
+        return DistillError(
+            f"{self.base_url}: POST /chat/completions answered {what}, not a JSON object; "
+            "check --base-url (an OpenAI-compatible API, usually ending in /v1)"
+        )
 
     def _unreachable(self, cause: str) -> DistillError:
         return DistillError(
