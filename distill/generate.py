@@ -366,10 +366,11 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
         cfg.limit,
     )
     for row, messages in rows:
-        prompt_id = row.row_id or stable_hash(messages)
+        messages_hash = stable_hash(messages)  # hashed once per prompt, not once per sample
+        prompt_id = row.row_id or messages_hash
         for teacher, jobs in plan:
             ids = [
-                sample_id(prompt_id, teacher.model, teacher.params, s, messages)
+                sample_id(prompt_id, teacher.model, teacher.params, s, messages, messages_hash)
                 for s in range(cfg.n)
             ]
             missing = [s for s in range(cfg.n) if ids[s] not in done]

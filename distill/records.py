@@ -31,16 +31,22 @@ def stable_hash(obj: Any, length: int = 16) -> str:
 
 
 def sample_id(
-    prompt_id: str, model: str, params: dict[str, Any], sample: int, messages: list[dict]
+    prompt_id: str,
+    model: str,
+    params: dict[str, Any],
+    sample: int,
+    messages: list[dict],
+    messages_hash: str | None = None,
 ) -> str:
     """Same inputs => same id. The messages are hashed in too, so editing the template
-    (or the system prompt) makes new samples instead of silently reusing old ones."""
+    (or the system prompt) makes new samples instead of silently reusing old ones.
+    `messages_hash` is stable_hash(messages) where the caller has it already."""
     key = {
         "prompt_id": prompt_id,
         "model": model,
         "params": {k: params.get(k) for k in ID_PARAMS},
         "sample": sample,
-        "messages": stable_hash(messages),
+        "messages": messages_hash or stable_hash(messages),
     }
     return stable_hash(key)
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from distill.errors import DistillError
-from distill.records import RecordWriter, read_ids, read_records, sample_id
+from distill.records import RecordWriter, read_ids, read_records, sample_id, stable_hash
 
 MSGS = [{"role": "user", "content": "What is 1 + 1?"}]
 PARAMS = {"temperature": 0.6, "top_p": 0.95, "max_tokens": 100, "seed": None}
@@ -48,3 +48,16 @@ def test_sample_id_changes_with_output_changing_params_only():
     )
     # Knobs that do not change outputs are not part of the id.
     assert base == sample_id("p1", "m", {**PARAMS, "concurrency": 128, "max_retries": 9}, 0, MSGS)
+
+
+def test_sample_ids_stay_those_earlier_versions_wrote():
+    """A resume finds the samples an earlier version of distill wrote (the values below were
+    computed with the version before `messages_hash`): a changed id would buy them again."""
+    msgs = [{"role": "user", "content": "What is 2 + 3? Put the final answer within \\boxed{}."}]
+    params = {"temperature": 0.6, "top_p": 0.95, "max_tokens": 4096, "seed": None}
+    assert stable_hash(msgs) == "9f4346611e8ec001"
+    assert sample_id(stable_hash(msgs), "deepseek-reasoner", params, 1, msgs) == "3c4a3d92a706d702"
+    assert (
+        sample_id("9f4346611e8ec001", "deepseek-reasoner", params, 1, msgs, "9f4346611e8ec001")
+        == "3c4a3d92a706d702"
+    )
