@@ -132,7 +132,9 @@ class FakeServer:
         api_key: str | None = None,
         model: str = "fake-r1",
         logprobs: bool = True,
+        ssl_context: Any = None,
     ):
+        self.ssl_context = ssl_context  # an ssl.SSLContext: serve https
         self.latency = latency
         self.style = style  # think | reasoning_content | reasoning | plain | prefilled | tasks
         self.ignore_n = ignore_n
@@ -344,7 +346,9 @@ class FakeServer:
     async def _start(self, port: int) -> None:
         self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=1024)
+        site = web.TCPSite(
+            self._runner, "127.0.0.1", port, backlog=1024, ssl_context=self.ssl_context
+        )
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -372,7 +376,8 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/v1"
 
 
 def main() -> None:

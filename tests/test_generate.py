@@ -234,6 +234,36 @@ def test_first_try_goes_direct_with_the_clients_headers_and_the_rest_by_its_rule
     assert server.log[1]["t"] - server.log[0]["t"] >= 0.37
 
 
+def test_https_server_with_a_certificate_from_ssl_cert_file(tmp_path, monkeypatch):
+    """Over TLS, the direct try and the client's retries trust the same certificates (certifi's,
+    or SSL_CERT_FILE's as here: a self-signed one for 127.0.0.1)."""
+    import shutil
+    import ssl
+
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    s = FakeServer(ssl_context=ctx).start()
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        s.faults.append({"status": 503})
+        out = tmp_path / "t.jsonl"
+        run(cfg(s, out, limit=2, n=1, concurrency=1), progress=False)
+        assert s.url.startswith("https://") and len(records(out)) == 2
+        assert [("x-stainless-retry-count" in _headers(e)) for e in s.log] == [False, True, False]
+    finally:
+        s.stop()
+
+
 def test_a_failing_prompt_gets_exactly_max_retries_plus_one_tries(server, tmp_path):
     server.faults.extend([{"status": 500}] * 5)
     with pytest.raises(DistillError, match="1 samples failed"):
