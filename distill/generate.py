@@ -26,7 +26,6 @@ from distill.logprobs import ShardBuffer, check_resume
 from distill.reasoning import split
 from distill.records import (
     RecordWriter,
-    read_ids,
     read_records,
     sample_id,
     stable_hash,
@@ -347,11 +346,19 @@ def prompt_messages(
         yield row, messages
 
 
-def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]]], set[str], Any]:
-    """Every (teacher, prompt) with the sample indices not yet on disk, and every planned id."""
+def build_jobs(
+    cfg: GenerateConfig,
+) -> tuple[list[tuple[TeacherConfig, list[Job]]], set[str], Any, Totals]:
+    """Every (teacher, prompt) with the sample indices not yet on disk, every planned id, the
+    template, and the totals of the records already on disk."""
     template = source_template(cfg.data, cfg.template)
     teachers = cfg.resolved_teachers()
-    done = read_ids(cfg.out)
+    totals = Totals(cfg.batch_discount)
+    done: set[str] = set()
+    if Path(cfg.out).exists():
+        for rec in read_records(cfg.out, required=("id",)):
+            done.add(rec["id"])
+            totals.add(rec)
     plan: list[tuple[TeacherConfig, list[Job]]] = [(t, []) for t in teachers]
     planned: set[str] = set()
     need_k: dict[str, int] = {}  # done samples whose top-K log-probs must already be on disk
@@ -381,29 +388,34 @@ def build_jobs(cfg: GenerateConfig) -> tuple[list[tuple[TeacherConfig, list[Job]
                 jobs.append(Job(prompt_id, messages, missing, payload=(row, ids)))
     if need_k:
         check_resume(cfg.out, need_k)
-    return plan, planned, template
+    return plan, planned, template, totals
 
 
-def summarize(
-    path: str | Path, batch_discount: float = BatchConfig.batch_discount
-) -> dict[str, Any]:
-    """Totals over everything in the traces file, earlier runs included. Each record's cost is
-    the one it was bought at (`usage.cost_usd`: its run's prices and batch discount); records
-    written before that field existed are priced at the list price (`batch_discount` off for
-    a batch's)."""
-    stats: dict[str, Any] = {
-        "samples": 0,
-        "prompts": 0,
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-        "truncated": 0,
-        "cost_usd": 0.0,
-        "by_teacher": {},
-    }
-    prompts = set()
-    for rec in read_records(path):
+class Totals:
+    """Running totals of a traces file, one record at a time (`summarize`): generate counts the
+    records already on disk while it reads their ids and adds each one it writes, so the
+    summary never reads the file a second time."""
+
+    def __init__(self, batch_discount: float = BatchConfig.batch_discount):
+        self.batch_discount = batch_discount
+        self.stats: dict[str, Any] = {
+            "samples": 0,
+            "prompts": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "truncated": 0,
+            "cost_usd": 0.0,
+            "by_teacher": {},
+        }
+        self.prompts: set[Any] = set()
+
+    def add(self, rec: dict[str, Any]) -> None:
+        """Each record's cost is the one it was bought at (`usage.cost_usd`: its run's prices
+        and batch discount); records written before that field existed are priced at the list
+        price (`batch_discount` off for a batch's)."""
+        stats = self.stats
         stats["samples"] += 1
-        prompts.add(rec.get("prompt_id"))
+        self.prompts.add(rec.get("prompt_id"))
         usage = rec.get("usage") or {}
         stats["prompt_tokens"] += round(
             usage.get("prompt_tokens", 0) / usage.get("n_in_request", 1)
@@ -415,13 +427,28 @@ def summarize(
         stats["by_teacher"][key] = stats["by_teacher"].get(key, 0) + 1
         if "cost_usd" in usage:
             stats["cost_usd"] += usage["cost_usd"]
-            continue
+            return
         model = t.get("model", "")
         cost = cost_of(usage, PRICES.get(model.split("/")[-1]))
-        stats["cost_usd"] += cost * (1 - batch_discount if rec.get("batch") else 1)
-    stats["prompts"] = len(prompts)
-    stats["cost_usd"] = round(stats["cost_usd"], 6)
-    return stats
+        stats["cost_usd"] += cost * (1 - self.batch_discount if rec.get("batch") else 1)
+
+    def result(self) -> dict[str, Any]:
+        return {
+            **self.stats,
+            "prompts": len(self.prompts),
+            "cost_usd": round(self.stats["cost_usd"], 6),
+            "by_teacher": dict(self.stats["by_teacher"]),
+        }
+
+
+def summarize(
+    path: str | Path, batch_discount: float = BatchConfig.batch_discount
+) -> dict[str, Any]:
+    """Totals over everything in the traces file, earlier runs included (`Totals`)."""
+    totals = Totals(batch_discount)
+    for rec in read_records(path):
+        totals.add(rec)
+    return totals.result()
 
 
 def run(cfg: GenerateConfig, progress: bool = True) -> Path:
@@ -437,7 +464,7 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
 
     console = Console(stderr=True)
     out = Path(cfg.out)
-    plan, planned, template = build_jobs(cfg)
+    plan, planned, template, totals = build_jobs(cfg)
     total = len(planned)
     pending = sum(len(j.samples) for _, jobs in plan for j in jobs)
     save_config(cfg, out.with_name(out.stem + ".generate.yaml"))
@@ -447,7 +474,7 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     failures: list[str] = []
     started = time.monotonic()
     spent = 0.0
-    with RecordWriter(out) as writer:
+    with RecordWriter(out, on_write=totals.add) as writer:
         bar = _Progress(pending, enabled=progress and pending > 0)
         with bar.bar:
             for teacher_cfg, jobs in plan:
@@ -466,7 +493,7 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
                 failures += sink.failures
         spent = bar.cost
     elapsed = time.monotonic() - started
-    summary = summarize(out, cfg.batch_discount)
+    summary = totals.result()  # the file's records: those read at the start and those written
     summary.update(
         {
             "this_run": {

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,13 @@ class RecordWriter:
     run is not throttled by the disk.
     """
 
-    def __init__(self, path: str | Path, fsync_every: float = 1.0):
+    def __init__(
+        self,
+        path: str | Path,
+        fsync_every: float = 1.0,
+        on_write: Callable[[dict[str, Any]], None] | None = None,
+    ):
+        self.on_write = on_write  # called with each record once it is written
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
@@ -138,6 +144,8 @@ class RecordWriter:
         self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._f.flush()
         self.written += 1
+        if self.on_write is not None:
+            self.on_write(record)
         now = time.monotonic()
         if now - self._last_sync >= self._fsync_every:
             os.fsync(self._f.fileno())

@@ -326,6 +326,23 @@ def test_the_direct_path_leaves_proxied_urls_and_zero_retries_to_the_client(monk
     assert asyncio.run(direct(url, 2))
 
 
+def test_summary_counts_the_records_read_at_start_and_written_without_rereading(server, tmp_path):
+    """The summary is built from the records read for their ids and those written; it equals a
+    fresh `summarize` of the file over runs that resume, price, truncate and split n."""
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, limit=3, n=1, price_input=1.0, price_output=2.0), progress=False)
+    run(cfg(server, out, limit=5, n=3, max_tokens=8), progress=False)  # truncated, n=3 shared
+    with open(out, "a") as f:  # a killed writer's half record: not counted, then cut
+        f.write('{"id": "torn", "usa')
+    run(cfg(server, out, limit=6, n=3, max_tokens=8), progress=False)
+    summary = json.loads((tmp_path / "t.summary.json").read_text())
+    this_run = summary.pop("this_run")
+    assert summary == summarize(out)
+    assert summary["samples"] == 3 + 15 + 3 and this_run["written"] == 3
+    assert summary["truncated"] == 18 and summary["cost_usd"] > 0
+    assert summary["by_teacher"] == {"openai:fake-r1": 21}
+
+
 def test_rpm_limit_paces_requests(server, tmp_path):
     run(cfg(server, tmp_path / "t.jsonl", limit=6, n=1, rpm=120, concurrency=6), progress=False)
     times = sorted(r["t"] for r in server.log)
