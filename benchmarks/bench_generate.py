@@ -21,7 +21,10 @@ and distill's `efficiency` (requests / wall / ideal, ideal = concurrency / laten
 included) >= 0.95 on the fastest server at 6,000 requests. The kernel's counters (Linux,
 /proc/net/netstat, machine-wide) say why a run was slow: `listen_overflows` are SYNs a full
 accept queue dropped, `syn_retrans` the kernel's retries of them (1 s, 3 s, 7 s ... later),
-`opens` the connections opened (by anyone on the machine). The table goes to a Markdown file beside --out.
+`opens` the connections opened (by anyone on the machine). `stream_efficiency` is the server's own
+count (first arrival to last reply, after `GET /stats?reset=1` on a warm server): the client's
+start-up excluded. Client CPU is this process's (rusage), server CPU the server process's
+(/proc/PID/stat). The table goes to a Markdown file beside --out.
 """
 
 from __future__ import annotations
@@ -77,6 +80,15 @@ class RetryCounter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.count += "Retrying request" in record.getMessage()
+
+
+def process_cpu_s(pid: int) -> float:
+    """A process's user + system CPU seconds so far (Linux; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(kind: str, latency: float) -> tuple[subprocess.Popen, str]:
@@ -179,17 +191,20 @@ def one_run(kind: str, start: str, client: str, args: argparse.Namespace) -> dic
             ).encode()
             req = urllib.request.Request(f"{url}/chat/completions", data=body, method="POST")
             urllib.request.urlopen(req).read()
+            urllib.request.urlopen(url.removesuffix("/v1") + "/stats?reset=1").read()
         retries = RetryCounter()
         logger = logging.getLogger("openai")
         logger.addHandler(retries)
         logger.setLevel(logging.INFO)
         logger.propagate = False
         tcp0, r0 = tcp_counters(), resource.getrusage(resource.RUSAGE_SELF)
+        server_cpu0 = process_cpu_s(server.pid)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             written = CLIENTS[client](url, args.requests, args.concurrency, tmp)
             wall = time.perf_counter() - t0
         tcp1, r1 = tcp_counters(), resource.getrusage(resource.RUSAGE_SELF)
+        server_cpu = process_cpu_s(server.pid) - server_cpu0
         logger.removeHandler(retries)
         with urllib.request.urlopen(url.removesuffix("/v1") + "/stats") as f:
             stats = json.loads(f.read())
@@ -205,10 +220,11 @@ def one_run(kind: str, start: str, client: str, args: argparse.Namespace) -> dic
         "wall_s": round(wall, 3),
         "efficiency": round(args.requests / wall / ideal, 3),
         "stream_efficiency": round(stats["answered"] / stats["span_s"] / ideal, 3),
-        "answered": stats["answered"] - (start == "warm"),
+        "answered": stats["answered"],
         "records_written": written,
         "retries": retries.count,
         "client_cpu_ms_per_request": round(1000 * cpu / args.requests, 3),
+        "server_cpu_ms_per_request": round(1000 * server_cpu / args.requests, 3),
         **{k: tcp1[k] - tcp0[k] for k in tcp0},
     }
 
@@ -217,8 +233,8 @@ def table(result: dict) -> str:
     rows = [
         "| server | start | client | wall s | efficiency | stream eff. | distill / plain "
         "| distill eff. / aiohttp eff. | retries | listen overflows | SYN retries "
-        "| connections opened | client CPU ms/request |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| connections opened | client CPU ms/request | server CPU ms/request |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
         key = f"{r['server']}/{r['start']}"
@@ -231,7 +247,7 @@ def table(result: dict) -> str:
             f"| {'' if ratio is None else f'{ratio:.2f}'} "
             f"| {'' if share is None else f'{share:.2f}'} | {r['retries']} "
             f"| {r['listen_overflows']} | {r['syn_retrans']} | {r['opens']} "
-            f"| {r['client_cpu_ms_per_request']:.2f} |"
+            f"| {r['client_cpu_ms_per_request']:.2f} | {r['server_cpu_ms_per_request']:.2f} |"
         )
     return "\n".join(rows) + "\n"
 

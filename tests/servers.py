@@ -9,7 +9,8 @@
 
 Each answers `POST /v1/chat/completions` after `--latency` seconds with the fake server's reply
 and `GET /stats` with {"answered", "span_s"} (first request's arrival to the last reply; the
-threading and uvicorn kinds add "distinct_prompts", and threading "connections" accepted). It
+threading and uvicorn kinds add "distinct_prompts", and threading "connections" accepted);
+`GET /stats?reset=1` starts those counts over (after a benchmark's warm-up request). It
 prints "listening on URL" once the socket is bound and before any request: a benchmark that waits
 for that line and nothing else measures a cold server.
 """
@@ -42,6 +43,12 @@ class Stats:
             self.first = min(self.first or arrived, arrived)
             self.last = time.monotonic()
             self.answered += 1
+
+    def reset(self) -> None:
+        with self.lock:
+            self.first = self.last = None
+            self.answered = 0
+            self.prompts = set()
 
     def body(self) -> bytes:
         span = (self.last - self.first) if self.first is not None else None
@@ -106,6 +113,8 @@ def serve_threading(port: int, latency: float) -> None:
             self._send(data)
 
         def do_GET(self) -> None:  # noqa: N802
+            if self.path.endswith("?reset=1"):
+                stats.reset()
             self._send(stats.body())
 
         def log_message(self, *args: object) -> None:
@@ -141,6 +150,8 @@ def serve_uvicorn(port: int, latency: float) -> None:
             if not msg.get("more_body"):
                 break
         if scope["method"] == "GET":
+            if scope.get("query_string") == b"reset=1":
+                stats.reset()
             data = stats.body()
         else:
             body = json.loads(raw)
