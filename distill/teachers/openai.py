@@ -5,7 +5,9 @@
 
 A fixed pool of `concurrency` async workers pulls requests from a queue, so one slow reply
 holds up one worker, never the rest. Retries (connection errors, 408/409/429/5xx, Retry-After,
-exponential backoff) are the `openai` client's own; 400/401/403/404 are not retried.
+exponential backoff) are the `openai` client's own; 400/401/403/404 are not retried. The first
+try of each request goes straight on aiohttp (`DirectPost`, for CPU); what it cannot take goes
+back to the client.
 """
 
 from __future__ import annotations
