@@ -93,7 +93,9 @@ def read_ids(path: str | Path) -> set[str]:
 
 
 def _cut_torn_tail(path: Path) -> None:
-    """Drop bytes after the last newline (a killed writer's half record)."""
+    """Drop bytes after the last newline (a killed writer's half record). A whole record there
+    that only lacks its newline is a record (read_records reads it, and a resume counts it
+    done): it gets the newline instead."""
     size = path.stat().st_size
     if size == 0:
         return
@@ -102,17 +104,26 @@ def _cut_torn_tail(path: Path) -> None:
         if f.read(1) == b"\n":
             return
         # Walk back in blocks to the last newline.
-        pos, block = size, 1 << 16
+        pos, block, cut = size, 1 << 16, 0
         while pos > 0:
             start = max(0, pos - block)
             f.seek(start)
             chunk = f.read(pos - start)
             idx = chunk.rfind(b"\n")
             if idx >= 0:
-                f.truncate(start + idx + 1)
-                return
+                cut = start + idx + 1
+                break
             pos = start
-        f.truncate(0)
+        f.seek(cut)
+        try:
+            whole = isinstance(json.loads(f.read()), dict)
+        except ValueError:  # not JSON, or not UTF-8
+            whole = False
+        if whole:
+            f.seek(0, os.SEEK_END)
+            f.write(b"\n")
+        else:
+            f.truncate(cut)
 
 
 class RecordWriter:

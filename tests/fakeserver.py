@@ -6,7 +6,8 @@ It answers arithmetic prompts ("What is 12 + 34?") correctly, except prompts who
 divisible by 7, which get a wrong answer (so filters have something to reject). Faults are
 injected from a queue, one per incoming request: {"status": 429, "retry_after": 1},
 {"status": 500}, {"hang": 30}, {"status": 401}, {"delay": 2}, {"body": "not json"} (a 200 with
-that text), {"reset": True} (the connection dropped before any reply). Every request is logged,
+that text; "content_type" too), {"reset": True} (the connection dropped before any reply), and
+"gzip": True on a status fault compresses that reply. Every request is logged,
 with its headers.
 
 Asked for `logprobs`/`top_logprobs`, it answers as vLLM's server does (`fake_logprobs`): one
@@ -192,17 +193,21 @@ class FakeServer:
         if "delay" in fault:
             await asyncio.sleep(fault["delay"])
         if "body" in fault:
-            return web.Response(text=fault["body"], content_type="application/json")
+            ctype = fault.get("content_type", "application/json")
+            return web.Response(text=fault["body"], content_type=ctype)
         if "reset" in fault:
             request.transport.close()
             raise ConnectionResetError("injected reset")
         if "status" in fault:
             headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
-            return web.json_response(
+            resp = web.json_response(
                 {"error": {"message": f"injected {fault['status']}"}},
                 status=fault["status"],
                 headers=headers,
             )
+            if fault.get("gzip"):  # as a CDN in front of an API compresses error replies
+                resp.enable_compression(web.ContentCoding.gzip)
+            return resp
         if body.get("model") != self.model:
             return web.json_response(
                 {"error": {"message": f"model {body.get('model')} not found"}}, status=404

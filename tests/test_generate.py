@@ -234,6 +234,26 @@ def test_first_try_goes_direct_with_the_clients_headers_and_the_rest_by_its_rule
     assert server.log[1]["t"] - server.log[0]["t"] >= 0.37
 
 
+def test_retries_wait_the_clients_growing_backoff(server, tmp_path):
+    """After the direct try, retry i waits what the openai client waits before its retry i:
+    0.5, 1, 2 s (less up to 25% jitter), not a backoff that starts over."""
+    server.faults.extend([{"status": 500}] * 3)
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, limit=1, n=1, concurrency=1, max_retries=3), progress=False)
+    assert len(records(out)) == 1 and len(server.log) == 4
+    assert "x-stainless-retry-count" not in _headers(server.log[0])
+    gaps = [b["t"] - a["t"] for a, b in zip(server.log, server.log[1:])]
+    assert [g >= 0.75 * 0.5 * 2**i for i, g in enumerate(gaps)] == [True, True, True], gaps
+
+
+def test_compressed_error_replies_are_read_and_judged_as_the_client_would(server, tmp_path):
+    server.faults.extend([{"status": 500, "gzip": True}, {"status": 400, "gzip": True}])
+    with pytest.raises(DistillError, match="1 samples failed"):
+        run(cfg(server, tmp_path / "t.jsonl", limit=2, n=1, concurrency=1), progress=False)
+    assert _headers(server.log[0]).get("accept-encoding", "").find("gzip") >= 0
+    assert len(server.log) == 3  # 500 retried, 400 not; the other prompt answered
+
+
 def test_https_server_with_a_certificate_from_ssl_cert_file(tmp_path, monkeypatch):
     """Over TLS, the direct try and the client's retries trust the same certificates (certifi's,
     or SSL_CERT_FILE's as here: a self-signed one for 127.0.0.1)."""
@@ -269,6 +289,7 @@ def test_a_failing_prompt_gets_exactly_max_retries_plus_one_tries(server, tmp_pa
     with pytest.raises(DistillError, match="1 samples failed"):
         run(cfg(server, tmp_path / "t.jsonl", limit=1, n=1, max_retries=2), progress=False)
     assert len(server.log) == 3  # the direct try + openai's two retries, not one more
+    assert "x-stainless-retry-count" not in _headers(server.log[0])
 
 
 def test_a_hanging_reply_times_out_on_the_direct_try_and_on_the_retry(server, tmp_path):
@@ -278,6 +299,7 @@ def test_a_hanging_reply_times_out_on_the_direct_try_and_on_the_retry(server, tm
     with pytest.raises(DistillError, match="1 samples failed"):
         run(cfg(server, out, limit=1, n=1, request_timeout=1.0, max_retries=1), progress=False)
     assert len(server.log) == 2 and time.monotonic() - t0 < 15
+    assert "x-stainless-retry-count" not in _headers(server.log[0])
     assert not out.exists() or records(out) == []
 
 
@@ -286,6 +308,7 @@ def test_a_reset_connection_is_retried(server, tmp_path):
     out = tmp_path / "t.jsonl"
     run(cfg(server, out, limit=2, n=1, concurrency=1), progress=False)
     assert len(records(out)) == 2 and len(server.log) == 3
+    assert "x-stainless-retry-count" not in _headers(server.log[0])
 
 
 def test_a_reply_that_is_not_json_is_asked_again_then_stops_the_run(server, tmp_path):
@@ -293,13 +316,14 @@ def test_a_reply_that_is_not_json_is_asked_again_then_stops_the_run(server, tmp_
     server.faults.append({"body": "<html>portal</html>"})
     run(cfg(server, out, limit=1, n=1, concurrency=1), progress=False)
     assert len(records(out)) == 1 and len(server.log) == 2
-    server.faults.extend([{"body": "<html>portal</html>"}] * 2)
+    portal = {"body": "<html>portal</html>", "content_type": "text/html"}
+    server.faults.extend([portal] * 2)
     with pytest.raises(DistillError, match=r"answered '<html>portal</html>', not a JSON.*base-url"):
         run(cfg(server, out, limit=2, n=1, concurrency=1), progress=False)
     assert len(records(out)) == 1  # nothing written for it
 
 
-def test_the_direct_path_leaves_proxied_urls_and_zero_retries_to_the_client(monkeypatch):
+def test_the_direct_path_leaves_proxies_and_zero_retries_to_the_client(monkeypatch):
     import asyncio
 
     from distill.teachers.openai import DirectPost, make_client
@@ -319,19 +343,27 @@ def test_the_direct_path_leaves_proxied_urls_and_zero_retries_to_the_client(monk
     url = "http://10.1.2.3:8000/v1"
     assert asyncio.run(direct(url, 2))
     assert not asyncio.run(direct(url, 0))  # no retry to hand over: one path
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
-    assert not asyncio.run(direct(url, 2))  # the client's httpx goes through the proxy
-    assert asyncio.run(direct("https://api.example.com/v1", 2))  # http only
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     monkeypatch.setenv("NO_PROXY", "10.1.2.3")
-    assert asyncio.run(direct(url, 2))
+    # Whatever the proxy rules say (the client's httpx reads NO_PROXY its own way): the client.
+    assert not asyncio.run(direct(url, 2))
+    assert not asyncio.run(direct("https://api.example.com/v1", 2))
 
 
 def test_summary_counts_the_records_read_at_start_and_written_without_rereading(server, tmp_path):
     """The summary is built from the records read for their ids and those written; it equals a
-    fresh `summarize` of the file over runs that resume, price, truncate and split n."""
+    fresh `summarize` of the file over runs that resume, price, truncate and split n, after a
+    whole last record that lacks its newline (kept: it is done) and after a torn one (cut)."""
     out = tmp_path / "t.jsonl"
     run(cfg(server, out, limit=3, n=1, price_input=1.0, price_output=2.0), progress=False)
     run(cfg(server, out, limit=5, n=3, max_tokens=8), progress=False)  # truncated, n=3 shared
+    out.write_bytes(out.read_bytes().rstrip(b"\n"))  # a whole record, its newline missing
+    sent = len(server.log)
+    run(cfg(server, out, limit=5, n=3, max_tokens=8), progress=False)
+    assert len(server.log) == sent  # that record is done: not asked for again
+    summary = json.loads((tmp_path / "t.summary.json").read_text())
+    assert summary.pop("this_run")["written"] == 0
+    assert summary == summarize(out) and summary["samples"] == 18
     with open(out, "a") as f:  # a killed writer's half record: not counted, then cut
         f.write('{"id": "torn", "usa')
     run(cfg(server, out, limit=6, n=3, max_tokens=8), progress=False)
@@ -341,6 +373,7 @@ def test_summary_counts_the_records_read_at_start_and_written_without_rereading(
     assert summary["samples"] == 3 + 15 + 3 and this_run["written"] == 3
     assert summary["truncated"] == 18 and summary["cost_usd"] > 0
     assert summary["by_teacher"] == {"openai:fake-r1": 21}
+    assert len(out.read_text().splitlines()) == 21
 
 
 def test_rpm_limit_paces_requests(server, tmp_path):

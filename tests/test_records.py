@@ -22,6 +22,17 @@ def test_torn_last_line_is_skipped_and_cut_before_next_append(tmp_path):
     assert read_ids(p) == {"a", "b", "d"}
 
 
+def test_a_whole_last_record_without_its_newline_is_kept_not_cut(tmp_path):
+    """read_records reads it (a resume counts it done), so the writer must not cut it: that
+    sample would be lost, never asked for again."""
+    p = tmp_path / "t.jsonl"
+    p.write_text(json.dumps({"id": "a"}) + "\n" + json.dumps({"id": "b"}))
+    assert read_ids(p) == {"a", "b"}
+    with RecordWriter(p) as w:
+        w.write({"id": "c"})
+    assert p.read_text().splitlines() == ['{"id": "a"}', '{"id": "b"}', '{"id": "c"}']
+
+
 def test_broken_line_in_the_middle_names_file_and_line(tmp_path):
     p = tmp_path / "t.jsonl"
     p.write_text('{"id": "a"}\n{"id": oops}\n{"id": "c"}\n')

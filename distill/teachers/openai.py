@@ -124,20 +124,23 @@ def make_client(
 
 
 class DirectPost:
-    """The first try of each /chat/completions request, sent straight on an aiohttp session.
+    """Each /chat/completions request, its first try sent straight on an aiohttp session.
 
     Why: the openai client's request pipeline (options and retry bookkeeping, httpx Request, URL
     and header objects, the adapter onto its aiohttp transport) costs ~1.5 ms of CPU per request,
     three quarters of distill's own; at 128 requests in flight and 0.2 s replies one core could
     not keep up (benchmarks/bench_generate.py: 2.0 ms/request, 0.74 of ideal where a bare aiohttp
     client reached 0.94). The direct try sends the same JSON body to the same URL with the
-    client's own headers (`default_headers` + `auth_headers`: key, organization, project, user
-    agent), the same connect / read timeouts and the same certificates, and takes a 2xx reply
-    that is JSON. Everything else is the client's, by its own rules: a status it would not retry
-    raises its own error (`_make_status_error_from_response`); one it would retry (429, 5xx,
-    x-should-retry, Retry-After), a timeout or a connection error waits its backoff
-    (`_sleep_for_retry`) and the request goes on through the client with the tries left. A 2xx
-    body that is not JSON is asked for once more through the client (a second one stops the run).
+    client's own headers (`auth_headers` then `default_headers`, merged as the client merges
+    them: key, organization, project, custom headers, user agent), the same connect / read
+    timeouts and the same certificates, and takes a 2xx reply that is JSON.
+    Everything else follows the client's rules: a status it would not retry raises its own
+    error (`_make_status_error_from_response`); after one it would retry (429, 5xx,
+    x-should-retry, Retry-After), a timeout or a connection error, the next try waits the
+    client's backoff for that try (`_sleep_for_retry(retries_taken=i)`: 0.5, 1, 2 ... s or the
+    server's Retry-After) and goes through the client itself (`max_retries=0`, so its own
+    errors), up to `max_retries` retries. A 2xx body that is not JSON is asked for once more
+    through the client (what it makes of a second one stops the run: OpenAITeacher._request).
     """
 
     def __init__(self, client: Any, *, concurrency: int, request_timeout: float):
@@ -150,12 +153,18 @@ class DirectPost:
             import httpx
         self.httpx = httpx
         self.client = client
-        self.tries_left = client.with_options(max_retries=client.max_retries - 1)
+        self.once = client.with_options(max_retries=0)  # one try, the client's own errors
         self.url = str(client.base_url).rstrip("/") + "/chat/completions"
-        headers = {**client.default_headers, **client.auth_headers}
-        self.headers = {k: v for k, v in headers.items() if isinstance(v, str)}  # not Omit()
-        if "Authorization" not in self.headers:  # the client authenticates per request
+        merged: dict[str, tuple[str, str]] = {}  # as openai's _merge_headers: later wins
+        for mapping in (client.auth_headers, client.default_headers):
+            for name, value in mapping.items():
+                if isinstance(value, str):
+                    merged[name.lower()] = (name, value)
+                else:  # Omit(): removed
+                    merged.pop(name.lower(), None)
+        if "authorization" not in merged:  # the client authenticates per request
             raise LookupError("Authorization")
+        self.headers = dict(merged.values())
         self.options = FinalRequestOptions.construct(method="post", url="/chat/completions")
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
@@ -175,13 +184,16 @@ class DirectPost:
     @classmethod
     def of(cls, client: Any, *, concurrency: int, request_timeout: float) -> DirectPost | None:
         """The direct path for `client`, or None where it cannot stand in for it: openai
-        without its aiohttp extra, no retries to hand over (max_retries 0 keeps one path), a
+        without its aiohttp extra, no retries (max_retries 0 keeps one path), a proxy in the
+        environment (HTTP(S)_PROXY / ALL_PROXY: the client's httpx routes by its own rules), a
         client that authenticates per request, or an openai whose retry rules are not where
         this looks (then every try goes through the client, as before)."""
+        from urllib.request import getproxies
+
         needed = ("_should_retry", "_sleep_for_retry", "_make_status_error_from_response")
         if client.max_retries < 1 or not all(hasattr(client, name) for name in needed):
             return None
-        if _proxied(str(client.base_url)):
+        if getproxies():
             return None
         try:
             return cls(client, concurrency=concurrency, request_timeout=request_timeout)
@@ -189,6 +201,31 @@ class DirectPost:
             return None
 
     async def post(self, body: dict[str, Any]) -> Any:
+        import openai
+
+        retries = self.client.max_retries
+        ok, response = await self._first_try(body)
+        if ok:
+            return response
+        for taken in range(retries):
+            await self.client._sleep_for_retry(
+                retries_taken=taken, max_retries=retries, options=self.options, response=response
+            )
+            try:
+                return await self.once.post("/chat/completions", body=body, cast_to=object)
+            except openai.APIStatusError as e:
+                if taken == retries - 1 or not self.client._should_retry(e.response):
+                    raise
+                response = e.response
+            except openai.APIConnectionError:  # and APITimeoutError, its subclass
+                if taken == retries - 1:
+                    raise
+                response = None
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    async def _first_try(self, body: dict[str, Any]) -> tuple[bool, Any]:
+        """(True, the reply's JSON) or (False, the reply to retry after: an httpx Response,
+        or None after a timeout or connection error); raises what is not retried."""
         import aiohttp
 
         try:
@@ -197,50 +234,26 @@ class DirectPost:
             ) as r:
                 status, headers, content = r.status, r.raw_headers, await r.read()
         except (asyncio.TimeoutError, aiohttp.ClientError):
-            await self.client._sleep_for_retry(
-                retries_taken=0,
-                max_retries=self.client.max_retries,
-                options=self.options,
-                response=None,
-            )
-            return await self.tries_left.post("/chat/completions", body=body, cast_to=object)
+            return False, None
         if 200 <= status < 300:
             try:
-                return json.loads(content)
-            except ValueError:
-                return await self.client.post("/chat/completions", body=body, cast_to=object)
+                return True, json.loads(content)
+            except ValueError:  # not JSON (or not UTF-8): once more, through the client
+                return True, await self.once.post("/chat/completions", body=body, cast_to=object)
+        # aiohttp has decoded the body already: the headers must not say it is still encoded
+        plain = {b"content-encoding", b"content-length", b"transfer-encoding"}
         response = self.httpx.Response(
             status,
-            headers=list(headers),
+            headers=[(k, v) for k, v in headers if k.lower() not in plain],
             content=content,
             request=self.httpx.Request("POST", self.url),
         )
         if not self.client._should_retry(response):
             raise self.client._make_status_error_from_response(response)
-        await self.client._sleep_for_retry(
-            retries_taken=0,
-            max_retries=self.client.max_retries,
-            options=self.options,
-            response=response,
-        )
-        return await self.tries_left.post("/chat/completions", body=body, cast_to=object)
+        return False, response
 
     async def close(self) -> None:
         await self.session.close()
-
-
-def _proxied(url: str) -> bool:
-    """Whether the environment sends `url` through a proxy (HTTP(S)_PROXY / ALL_PROXY, less
-    NO_PROXY): the openai client's httpx honours those, and the direct path leaves such a URL to
-    it rather than look them up per request (aiohttp's trust_env reads them, and ~/.netrc, on a
-    thread for every request: 40% of the client's CPU)."""
-    from urllib.parse import urlsplit
-    from urllib.request import getproxies, proxy_bypass
-
-    parts, proxies = urlsplit(url), getproxies()
-    return bool(proxies.get(parts.scheme) or proxies.get("all")) and not proxy_bypass(
-        parts.hostname or ""
-    )
 
 
 def _scrub(text: str, secret: str) -> str:
@@ -273,7 +286,7 @@ class OpenAITeacher:
             max_retries=cfg.max_retries,
             request_timeout=cfg.request_timeout,
         )
-        self._direct = DirectPost.of(client, concurrency=conc, request_timeout=cfg.request_timeout)
+        self._direct: DirectPost | None = None
         self._rpm = Pacer(cfg.rpm) if cfg.rpm else None
         self._tpm = Pacer(cfg.tpm) if cfg.tpm else None
         queue: asyncio.Queue[tuple[Job, list[int]] | None] = asyncio.Queue(maxsize=2 * conc)
@@ -305,6 +318,9 @@ class OpenAITeacher:
 
         self._emit_error: BaseException | None = None
         try:
+            self._direct = DirectPost.of(
+                client, concurrency=conc, request_timeout=cfg.request_timeout
+            )
             await asyncio.gather(produce(), *(work(k) for k in range(conc)))
             await asyncio.sleep(0)  # records whose writing was deferred are written by now
         finally:
@@ -370,6 +386,10 @@ class OpenAITeacher:
             return
         except json.JSONDecodeError as e:  # a 2xx that is not JSON, twice: not an OpenAI API
             raise self._not_json(repr(_scrub(e.doc[:80], self.api_key))) from None
+        except ValueError as e:  # e.g. not UTF-8
+            raise self._not_json(f"a body it could not read ({e})") from None
+        if isinstance(resp, str):  # the client's answer to a reply that is not JSON (text/html)
+            raise self._not_json(repr(_scrub(resp[:80], self.api_key)))
         if not isinstance(resp, dict):
             raise self._not_json(f"a JSON {type(resp).__name__}")
         if cfg.logprobs:
