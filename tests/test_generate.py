@@ -343,6 +343,8 @@ def test_the_direct_path_leaves_proxies_and_zero_retries_to_the_client(monkeypat
     url = "http://10.1.2.3:8000/v1"
     assert asyncio.run(direct(url, 2))
     assert not asyncio.run(direct(url, 0))  # no retry to hand over: one path
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    assert asyncio.run(direct(url, 2))  # NO_PROXY alone routes nothing through a proxy
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     monkeypatch.setenv("NO_PROXY", "10.1.2.3")
     # Whatever the proxy rules say (the client's httpx reads NO_PROXY its own way): the client.

@@ -193,7 +193,7 @@ class DirectPost:
         needed = ("_should_retry", "_sleep_for_retry", "_make_status_error_from_response")
         if client.max_retries < 1 or not all(hasattr(client, name) for name in needed):
             return None
-        if getproxies():
+        if set(getproxies()) - {"no"}:  # NO_PROXY alone sends nothing through a proxy
             return None
         try:
             return cls(client, concurrency=concurrency, request_timeout=request_timeout)
