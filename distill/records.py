@@ -85,13 +85,6 @@ def read_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[d
         yield rec
 
 
-def read_ids(path: str | Path) -> set[str]:
-    p = Path(path)
-    if not p.exists():
-        return set()
-    return {rec["id"] for rec in read_records(p, required=("id",))}
-
-
 def _cut_torn_tail(path: Path) -> None:
     """Drop bytes after the last newline (a killed writer's half record). A whole record there
     that only lacks its newline is a record (read_records reads it, and a resume counts it

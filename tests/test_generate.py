@@ -595,13 +595,13 @@ def test_cold_server_with_listen_backlog_5_gets_every_prompt_once(tmp_path):
     assert stats["answered"] == stats["distinct_prompts"] == 256  # no request sent twice
     # At most one per worker, kept alive (+ the GET /stats); fewer when a worker that starts late
     # picks up an idle connection of one already done (20 ms replies, a 2 ms ramp).
-    assert stats["connections"] <= 128 + 1
+    assert stats["connections"] <= 128 + 1, stats
     if before is not None:
         # 128 connections opened at once overflow a backlog of 5 by ~120 (172 with the kernel's
         # retries in bench-generate); the ramp drops none on a quiet machine, and a few when the
         # server process is starved of CPU (17 seen with a training job on both cores). The count
         # is machine-wide, so other jobs' listen queues add to it too.
-        assert after - before < 64, "SYNs dropped: connections were opened in a burst"
+        assert after - before < 64, f"{after - before} SYNs dropped (machine-wide): a burst?"
 
 
 def test_connect_to_a_full_listen_queue_gives_up_after_the_connect_timeout(tmp_path):
