@@ -82,6 +82,18 @@ CONNECT_TIMEOUT = 5.0  # seconds for a TCP connect (the openai client's own defa
 CONNECT_INTERVAL = 0.002  # seconds between the workers' first connections
 
 
+def _httpx() -> Any:
+    """The HTTP library the openai client itself uses (httpx2 from openai 3 on)."""
+    try:
+        import httpx2
+
+        return httpx2
+    except ImportError:
+        import httpx
+
+        return httpx
+
+
 def make_client(
     base_url: str,
     api_key: str,
@@ -104,11 +116,7 @@ def make_client(
     """
     import openai
 
-    try:  # the HTTP library the openai client itself uses (httpx2 from openai 3 on)
-        import httpx2 as httpx
-    except ImportError:
-        import httpx
-
+    httpx = _httpx()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     try:
         http_client = openai.DefaultAioHttpClient(limits=limits)
@@ -147,11 +155,7 @@ class DirectPost:
         import aiohttp
         from openai._models import FinalRequestOptions
 
-        try:
-            import httpx2 as httpx
-        except ImportError:
-            import httpx
-        self.httpx = httpx
+        self.httpx = httpx = _httpx()
         self.client = client
         self.once = client.with_options(max_retries=0)  # one try, the client's own errors
         self.url = str(client.base_url).rstrip("/") + "/chat/completions"
