@@ -241,6 +241,9 @@ def iter_source(src: str, split: str = "train") -> Iterator[dict[str, Any]]:
         return
     path = Path(src)
     if path.exists():
+        from distill.manifest import check_input
+
+        check_input(path)  # a kept file whose filter run did not finish: refused in one line
         yield from _iter_file(path)
         return
     if path.suffix in (".jsonl", ".json", ".parquet", ".csv", ".tsv") or src.startswith((".", "/")):

@@ -6,7 +6,8 @@
 A recipe has sections `instruct`, `generate`, `filter`, `train`, `eval`, `publish` (any subset); `{run_dir}`
 in any string value is replaced by --run-dir (default: the recipe's `run: {dir: ...}`).
 Each stage is resumable, so a rerun after a crash redoes only what is missing (train restarts
-unless `resume: true`). The last line printed is
+unless `resume: true`; filter is skipped when its manifest matches its config, its input and
+every output, and rerun in full otherwise). The last line printed is
 `NAME: base pass@1=X.XXX student pass@1=Y.YYY minutes=Z.Z` (with an instruct stage and no eval,
 `NAME: instructions=N kept=K rouge_max=R minutes=M`), also written to RUN_DIR/NAME.json; NAME is
 the recipe's `run: {name: ...}`, else the recipe file's name.
@@ -124,6 +125,17 @@ def run(
         return {"recipe": str(p), "run_dir": run_dir, "stages": list(configs)}
     t0 = time.monotonic()
     for stage, c in configs.items():
+        if stage == "filter":
+            # Done only when its manifest vouches for this config, this input and every output
+            # in place (distill/manifest.py); a set a kill left half renamed is filtered again.
+            why = filter_stage.done(c)
+            if why is None:
+                print(f"== filter: done ({filter_stage.manifest_of(c)} matches), skipped")
+                continue
+            if filter_stage.manifest_of(c).exists():
+                print(f"== filter (again: {why})", flush=True)
+                stages[stage][1](c)
+                continue
         print(f"== {stage}", flush=True)
         stages[stage][1](c)
     minutes = (time.monotonic() - t0) / 60

@@ -451,9 +451,11 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     from trl import SFTConfig, SFTTrainer
 
     from distill.config import save_config
+    from distill.manifest import check_input
     from distill.models import load_tokenizer, resolve_model
     from distill.records import write_atomic
 
+    check_input(cfg.data)  # before the model loads: a kept file whose filter run did not finish
     out = Path(cfg.output_dir)
     if cfg.packing:
         check_packing_versions()

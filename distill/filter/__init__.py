@@ -6,7 +6,9 @@ Two streaming passes over the input, so memory holds a few small facts per trace
 traces: pass 1 computes each trace's checks, verdict and dedup keys (in `num_proc` worker
 processes); the decisions that need the whole set (majority vote, which copy of a duplicate
 survives, per-prompt selection and difficulty) are made on those facts; pass 2 writes every
-trace to kept or rejects. Both outputs appear only when complete (written aside, then renamed).
+trace to kept or rejects. Every output (kept, rejects, report, plot, config) is written aside,
+then the set is renamed into place and `kept.manifest.json` written last (distill/manifest.py):
+readers refuse a set whose manifest does not match it.
 """
 
 from __future__ import annotations
@@ -259,9 +261,12 @@ def _lines(path: Path):
 
 
 def collect_facts(cfg: FilterConfig) -> list[Fact]:
+    from distill.manifest import check_input
+
     path = Path(cfg.input)
     if not path.is_file():
         raise DistillError(f"traces file not found: {path}")
+    check_input(path)  # e.g. filtering a kept file again: refused if its filter run did not finish
     facts: list[Fact] = []
     prompts: set[str] = set()
     EMPTY: tuple[str, ...] = ()
@@ -498,7 +503,7 @@ def _plot(facts: list[Fact], report: dict[str, Any], path: Path) -> None:
     b.barh(list(reasons)[::-1] or ["none"], list(reasons.values())[::-1] or [0])
     b.set(title="rejections by first reason", xlabel="traces")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")  # path may be a temporary name
     plt.close(fig)
 
 
@@ -521,9 +526,12 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 def run(cfg: FilterConfig, quiet: bool = False) -> Path:
+    from distill.paths import guard_filter
+
+    guard_filter(cfg)  # no output is the input or another output: checked before any work
     from distill.config import save_config
     from distill.logprobs import rebase
-    from distill.records import write_atomic
+    from distill.manifest import HashingWriter, OutputSet, kill_point
 
     sandbox = _code_sandbox(cfg)
     facts = collect_facts(cfg)
@@ -533,13 +541,18 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
     pending = iter(facts)  # in file order, like the lines
     nxt = next(pending, None)
     out, rej = Path(cfg.out), Path(cfg.rejects)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rej.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out, tmp_rej = out.with_name(f".{out.name}.tmp"), rej.with_name(f".{rej.name}.tmp")
-    with open(tmp_out, "w", encoding="utf-8") as fo, open(tmp_rej, "w", encoding="utf-8") as fr:
+    report_path = Path(cfg.report)
+    # Every output is written aside and the set is renamed into place at the end, manifest last
+    # (distill/manifest.py): a kill never leaves a new kept file beside an old report.
+    outputs = OutputSet("filter", manifest_of(cfg), config_hash(cfg), inputs_of(cfg))
+    tmp_out, tmp_rej = outputs.tmp(out), outputs.tmp(rej)
+    kill_at = _kill_indices(facts)
+    with HashingWriter(tmp_out) as fo, HashingWriter(tmp_rej) as fr:
         for idx, _lineno, raw, _torn in _lines(Path(cfg.input)):
             if nxt is None or nxt.idx != idx:
                 continue  # the torn tail
+            if idx in kill_at:
+                kill_point(kill_at[idx])
             f, nxt = nxt, next(pending, None)
             rec = json.loads(raw)
             checks = {name: "pass" for name in cfg.active_checks()}
@@ -562,20 +575,64 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
                 fr.write(json.dumps(rec, ensure_ascii=False) + "\n")
             else:
                 fo.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    os.replace(tmp_out, out)
-    os.replace(tmp_rej, rej)
+    outputs.hashed(out, fo.hexdigest())
+    outputs.hashed(rej, fr.hexdigest())
     report = build_report(facts, cfg, rates)
     if sandbox:
         report["verify"]["sandbox"] = sandbox
-    report_path = Path(cfg.report)
-    write_atomic(report_path, json.dumps(report, indent=2) + "\n")
-    _plot(facts, report, report_path.with_suffix(".png"))
-    save_config(
-        cfg, report_path.with_name(report_path.stem.replace(".report", "") + ".filter.yaml")
-    )
+    outputs.tmp(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    _plot(facts, report, outputs.tmp(report_path.with_suffix(".png")))
+    save_config(cfg, outputs.tmp(config_path(cfg)))
+    kill_point("filter:written")
+    outputs.commit()
     if not quiet:
         _print_report(report)
     return out
+
+
+# =========================================================================== the output set
+
+
+def config_path(cfg: FilterConfig) -> Path:
+    """kept.report.json -> kept.filter.yaml (the resolved config, saved with the outputs)."""
+    report = Path(cfg.report)
+    return report.with_name(report.stem.replace(".report", "") + ".filter.yaml")
+
+
+def manifest_of(cfg: FilterConfig) -> Path:
+    """kept.jsonl -> kept.manifest.json: what vouches for kept, rejects, report and config."""
+    from distill.manifest import manifest_path
+
+    return manifest_path(output_base(cfg.out))
+
+
+def config_hash(cfg: FilterConfig) -> str:
+    """The settings that change the outputs (num_proc does not)."""
+    from distill.manifest import config_hash as hash_of
+
+    return hash_of(cfg, ignore=("num_proc",))
+
+
+def inputs_of(cfg: FilterConfig) -> list[str]:
+    """The traces and the local decontamination files (hub names are not files: skipped)."""
+    return [cfg.input, *cfg.decontam]
+
+
+def done(cfg: FilterConfig) -> str | None:
+    """None when the outputs on disk are this config's finished run; else why not
+    (`distill run` reruns filter unless it is done)."""
+    from distill.manifest import done as manifest_done
+
+    return manifest_done(manifest_of(cfg), config_hash(cfg), inputs_of(cfg))
+
+
+def _kill_indices(facts: list[Fact]) -> dict[int, str]:
+    """Tests kill pass 2 at a share of the input: DISTILL_TEST_KILL_AT=filter:write:30%
+    -> {line index of the trace 30% in: the point's name}."""
+    at = os.environ.get("DISTILL_TEST_KILL_AT", "")
+    if not at.startswith("filter:write:") or not at.endswith("%"):
+        return {}
+    return {facts[len(facts) * int(at[len("filter:write:") : -1]) // 100].idx: at}
 
 
 def _code_sandbox(cfg: FilterConfig) -> str | None:

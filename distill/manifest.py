@@ -1,0 +1,270 @@
+"""A stage's outputs as one set: written aside, renamed into place together, a manifest last.
+
+    python -c "from distill.manifest import check_input; check_input('runs/smoke/kept.jsonl')"
+
+A stage that writes several files (filter: kept, rejects, report.json, report.png, filter.yaml)
+must never leave a new kept file beside an older report that a reader trusts. So every output
+is written to a temporary name first; then `<base>.manifest.json` is replaced by one that says
+`"complete": false` and lists the new outputs; then the outputs are renamed into place one by
+one; then the manifest is replaced by the complete one (tmp + fsync + rename). A kill at any
+point leaves either the old consistent set (before the first rename) or a set whose manifest
+says it is not done. A kill before any of this leaves only `.NAME.tmp` files, which the next
+run overwrites.
+
+Readers (`check_input`, called wherever a stage opens a local data file) refuse a file that a
+manifest beside it lists but that does not match it, in one line. A file that no manifest lists
+(a user's own file, or one written by an older distill) is read as before.
+`done` is what `distill run` asks before skipping a stage.
+
+Sizes are what readers compare (a stat, no reading). kept and rejects also carry a sha256,
+computed while their lines are written (`HashingWriter`), for anyone who wants to verify a copy;
+small side files are hashed after they are written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+
+SUFFIX = ".manifest.json"
+FORMAT = 1
+_SMALL = 64 << 20  # side files up to this size are hashed by reading them back
+
+
+# =========================================================================== test kill points
+
+
+def kill_point(name: str) -> None:
+    """Tests (tests/test_filter_kill.py) kill the process here: DISTILL_TEST_KILL_AT=<name>."""
+    if os.environ.get("DISTILL_TEST_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# =========================================================================== writing
+
+
+def manifest_path(base: str | Path) -> Path:
+    """kept (the output's name without .jsonl) -> kept.manifest.json."""
+    return Path(f"{base}{SUFFIX}")
+
+
+def config_hash(cfg: Any, ignore: tuple[str, ...] = ()) -> str:
+    """Hash of the settings that change a stage's result (`ignore`: those that do not)."""
+    from distill.records import stable_hash
+
+    fields = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ignore}
+    return stable_hash(fields)
+
+
+def file_stamp(path: str | Path) -> dict[str, Any]:
+    """What identifies an input without reading it: path, size, mtime."""
+    p = Path(path)
+    st = p.stat()
+    return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+class HashingWriter:
+    """A binary file that takes str lines and hashes what it writes (kept/rejects at 1M
+    records: one sha256 pass over bytes already in hand, instead of reading them back)."""
+
+    def __init__(self, path: Path):
+        self._f = open(path, "wb")
+        self._h = hashlib.sha256()
+
+    def write(self, text: str) -> None:
+        b = text.encode("utf-8")
+        self._h.update(b)
+        self._f.write(b)
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> HashingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_json_durable(path: Path, obj: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(obj, indent=2) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:  # the rename itself survives a power cut only once the directory is synced
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _key(output: Path, manifest: Path) -> str:
+    """How a manifest names an output: its file name when beside it, else its absolute path."""
+    if output.parent.resolve() == manifest.parent.resolve():
+        return output.name
+    return str(output.resolve())
+
+
+class OutputSet:
+    """One stage run's outputs. `tmp(final)` gives the name to write to; `commit()` puts the
+    whole set in place and writes the manifest last."""
+
+    def __init__(
+        self,
+        stage: str,
+        manifest: str | Path,
+        config_hash: str,
+        inputs: Sequence[str | Path] = (),
+    ):
+        self.stage = stage
+        self.manifest = Path(manifest)
+        self.config_hash = config_hash
+        self.inputs = [file_stamp(p) for p in inputs if Path(p).is_file()]
+        self._files: list[tuple[Path, Path]] = []
+        self._sha: dict[Path, str] = {}
+
+    def tmp(self, final: str | Path) -> Path:
+        final = Path(final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        t = final.with_name(f".{final.name}.tmp")
+        self._files.append((final, t))
+        return t
+
+    def hashed(self, final: str | Path, sha256: str) -> None:
+        """The sha256 of an output whose bytes were hashed while written."""
+        self._sha[Path(final)] = sha256
+
+    def commit(self) -> Path:
+        outputs: dict[str, dict[str, Any]] = {}
+        for final, t in self._files:
+            size = t.stat().st_size
+            sha = self._sha.get(final) or (_sha256(t) if size <= _SMALL else None)
+            outputs[_key(final, self.manifest)] = {"size": size, "sha256": sha}
+        doc = {
+            "distill_manifest": FORMAT,
+            "stage": self.stage,
+            "complete": False,
+            "config_hash": self.config_hash,
+            "inputs": self.inputs,
+            "outputs": outputs,
+        }
+        # The old manifest goes first (replaced by one that marks the set unfinished), so a kill
+        # between the renames below leaves files that no complete manifest vouches for.
+        self.manifest.parent.mkdir(parents=True, exist_ok=True)
+        _write_json_durable(self.manifest, doc)
+        kill_point(f"{self.stage}:before-renames")
+        for final, t in self._files:
+            os.replace(t, final)
+            kill_point(f"{self.stage}:renamed:{final.name}")
+        kill_point(f"{self.stage}:before-manifest")
+        _write_json_durable(self.manifest, {**doc, "complete": True})
+        return self.manifest
+
+
+# =========================================================================== reading
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    """A distill manifest, or None for anything else that happens to end in .manifest.json."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or "distill_manifest" not in doc:
+        return None
+    if not isinstance(doc.get("outputs"), dict):
+        return None
+    return doc
+
+
+def mismatch(path: Path, entry: dict[str, Any]) -> str | None:
+    """Why `path` is not the output a manifest entry describes (None when it is)."""
+    if not path.is_file():
+        return "missing"
+    size = path.stat().st_size
+    if size != entry.get("size"):
+        return f"{size} bytes, the manifest says {entry.get('size')}"
+    return None
+
+
+def check_input(path: str | Path) -> None:
+    """Refuse, in one line, a file that a distill manifest beside it lists but that the
+    manifest does not vouch for (an unfinished run, or a file changed since). Unlisted files
+    pass: a user's own data, or a file from an older distill."""
+    p = Path(path)
+    if not p.is_file():
+        return
+    try:
+        candidates = sorted(p.parent.glob(f"*{SUFFIX}"))
+    except OSError:
+        return
+    for m in candidates:
+        doc = _load(m)
+        if doc is None:
+            continue
+        entry = doc["outputs"].get(_key(p, m))
+        if entry is None:
+            continue
+        stage = doc.get("stage", "the")
+        if not doc.get("complete"):
+            raise DistillError(
+                f"{p}: the {stage} run that wrote it did not finish ({m} marks the set "
+                f"incomplete): rerun {stage}"
+            )
+        why = mismatch(p, entry)
+        if why:
+            raise DistillError(
+                f"{p}: does not match {m} ({why}): the {stage} run that wrote it did not "
+                f"finish, or the file was changed since; rerun {stage} (or delete {m.name} "
+                "to read the file as it is)"
+            )
+
+
+def done(manifest: str | Path, config_hash: str, inputs: Sequence[str | Path] = ()) -> str | None:
+    """None when `manifest` vouches for a finished run with these settings and inputs, every
+    output in place; else why the stage must run again."""
+    m = Path(manifest)
+    if not m.is_file():
+        return f"no {m.name}"
+    doc = _load(m)
+    if doc is None:
+        return f"{m.name} is not a distill manifest"
+    if not doc.get("complete"):
+        return f"{m.name}: the last run did not finish"
+    if doc.get("config_hash") != config_hash:
+        return "settings changed"
+    stamps = [file_stamp(p) for p in inputs if Path(p).is_file()]
+    if stamps != doc.get("inputs"):
+        return "input changed"
+    for key, entry in doc["outputs"].items():
+        out = Path(key) if os.path.isabs(key) else m.parent / key
+        why = mismatch(out, entry)
+        if why:
+            return f"{out}: {why}"
+    return None
