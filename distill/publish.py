@@ -56,6 +56,9 @@ class PublishConfig:
     filter_report: str | None = None  # default: the report of the data train read
     license: str = "apache-2.0"
     commit_message: str = "Upload student trained with distill"
+    # --local-dir: also write into a non-empty folder that is not a previous publish of this
+    # student; even then only files publish wrote there (listed in its marker) are replaced.
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         if not self.dir:
@@ -64,6 +67,11 @@ class PublishConfig:
             raise DistillError("give exactly one of --repo-id USER/NAME or --local-dir PATH")
         if self.repo_id and self.repo_id.count("/") != 1:
             raise DistillError(f"--repo-id must be USER/NAME, got '{self.repo_id}'")
+        # huggingface_hub's own reading of the variable; found here, not as OfflineModeIsEnabled
+        # after the card is built
+        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+        if self.repo_id and offline in ("1", "ON", "YES", "TRUE"):
+            raise DistillError("HF_HUB_OFFLINE is set: publish to --local-dir, or unset it")
 
 
 def _model_dir(cfg: PublishConfig) -> Path:
@@ -309,16 +317,132 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n")
 
 
+def _sources(model_dir: Path, train_dir: Path) -> list[Path]:
+    """The files published beside the card (README.md), each under its own name."""
+    found = [model_dir / n for n in MODEL_FILES if (model_dir / n).is_file()]
+    found += sorted(model_dir.glob("model-*.safetensors"))
+    return found + [train_dir / n for n in RUN_FILES if (train_dir / n).is_file()]
+
+
 def _stage(model_dir: Path, train_dir: Path, card: Any, dest: Path) -> None:
-    for name in MODEL_FILES:
-        if (model_dir / name).is_file():
-            shutil.copy2(model_dir / name, dest / name)
-    for shard in model_dir.glob("model-*.safetensors"):
-        shutil.copy2(shard, dest / shard.name)
-    for name in RUN_FILES:
-        if (train_dir / name).is_file():
-            shutil.copy2(train_dir / name, dest / name)
+    for src in _sources(model_dir, train_dir):
+        shutil.copy2(src, dest / src.name)
     card.save(str(dest / "README.md"))
+
+
+# =========================================================================== --local-dir
+
+# Written last into a --local-dir: the student it holds and the files publish wrote there. A
+# later publish replaces (and removes) only those files; anything else in the folder is the
+# user's and is never touched.
+MARKER = ".distill-publish.json"
+
+
+def _real(p: Path | str) -> Path:
+    return Path(os.path.realpath(os.path.expanduser(str(p))))
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def _read_marker(dest: Path) -> dict[str, Any] | None:
+    path = dest / MARKER
+    if not path.exists():
+        return None
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+        files = marker["files"]
+        assert isinstance(marker["student"], str) and isinstance(files, list)
+        assert all(isinstance(f, str) and f == Path(f).name and f != MARKER for f in files)
+    except (ValueError, KeyError, TypeError, AssertionError, OSError):
+        raise DistillError(
+            f"--local-dir {dest}: {MARKER} is not a publish marker (expected the student and the "
+            "files it wrote); move it away or pick another folder"
+        ) from None
+    return marker
+
+
+def check_local_dir(cfg: PublishConfig) -> dict[str, Any] | None:
+    """Refuse, before anything is read or written, a --local-dir publish may not write into;
+    -> the previous publish's marker there (None for an absent or empty folder).
+
+    Allowed: an absent or empty folder, or one holding a previous publish of the same student;
+    with --overwrite, any other folder of the user's, whose files stay (only publish's own
+    files, listed in the marker, are replaced). Never the student folder, a folder inside it
+    or one that contains it."""
+    assert cfg.local_dir
+    dest, student = Path(cfg.local_dir), _real(cfg.dir)
+    real = _real(dest)
+    if _within(real, student):
+        where = "is the student folder" if real == student else "is inside the student folder"
+        raise DistillError(
+            f"--local-dir {dest} {where} {cfg.dir}: publish would write over the trained run; "
+            "pick a folder outside it"
+        )
+    if _within(student, real):
+        raise DistillError(
+            f"--local-dir {dest} contains the student folder {cfg.dir}: pick a folder outside it"
+        )
+    parent = real
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        what = "is a file" if parent == real else f"is under a file ({parent})"
+        raise DistillError(f"--local-dir {dest} {what}: pick a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DistillError(f"--local-dir {dest}: cannot write in {parent}/ (read-only folder)")
+    if not real.exists() or not any(real.iterdir()):
+        return None
+    marker = _read_marker(real)
+    if marker is None and not cfg.overwrite:
+        raise DistillError(
+            f"--local-dir {dest} is a non-empty folder that holds no previous publish: pick an "
+            "empty or new folder, or pass --overwrite to add the model beside its files (none of "
+            "them is replaced or removed)"
+        )
+    if marker is not None and _real(marker["student"]) != student and not cfg.overwrite:
+        raise DistillError(
+            f"--local-dir {dest} holds a publish of another student ({marker['student']}): pick "
+            "another folder, or pass --overwrite to replace that publish's files"
+        )
+    return marker
+
+
+def _clashes(dest: Path, names: list[str], previous: dict[str, Any] | None) -> None:
+    """A file publish would write that is already there and is not its own: refused, by name."""
+    ours = set(previous["files"]) if previous else set()
+    for name in names:
+        if (dest / name).exists() or (dest / name).is_symlink():
+            if name not in ours or not (dest / name).is_file() or (dest / name).is_symlink():
+                raise DistillError(
+                    f"--local-dir {dest}: {name} is already there and publish did not write it; "
+                    "move it away (publish never replaces a file it did not write)"
+                )
+
+
+def _write_marker(dest: Path, student: Path, files: list[str]) -> None:
+    from distill.records import write_atomic
+
+    text = json.dumps({"student": str(student), "files": files}, indent=2) + "\n"
+    write_atomic(dest / MARKER, text)
+
+
+def _place(
+    tmp: Path, dest: Path, names: list[str], previous: dict[str, Any] | None, train_dir: Path
+) -> None:
+    """Move the staged files into dest, then remove the previous publish's files this one did not
+    write again. The marker first lists both sets (a kill midway leaves every file it placed
+    still named as publish's), and last only this publish's."""
+    student = _real(train_dir)
+    old = list(previous["files"]) if previous else []
+    _write_marker(dest, student, sorted(set(old) | set(names)))
+    for name in names:
+        shutil.move(str(tmp / name), str(dest / name))
+    for name in old:
+        if name not in names and (dest / name).is_file() and not (dest / name).is_symlink():
+            (dest / name).unlink()
+    _write_marker(dest, student, names)
 
 
 def _scrub_check(folder: Path) -> None:
@@ -348,25 +472,29 @@ def run(cfg: PublishConfig) -> str:
             raise DistillError(
                 f"pushing to the Hub needs a token: set ${cfg.token_env} (or use --local-dir)"
             )
+    previous = None
+    if cfg.local_dir:  # refused before anything is read or written
+        previous = check_local_dir(cfg)
+        planned = [p.name for p in _sources(model_dir, train_dir)] + ["README.md"]
+        _clashes(Path(cfg.local_dir), planned, previous)
     card = build_card(model_dir, train_dir, cfg)
     if cfg.local_dir:
         dest = Path(cfg.local_dir)
         tmp = Path(
             tempfile.mkdtemp(
-                prefix=f".{dest.name}.", dir=dest.parent if dest.parent.exists() else None
+                prefix=f".{dest.name}.", dir=dest.parent if dest.parent.is_dir() else None
             )
         )
         try:
             _stage(model_dir, train_dir, card, tmp)
             _scrub_check(tmp)
-        except BaseException:  # a refused or failed copy is not left lying beside dest
+            written = sorted(f.name for f in tmp.iterdir())
+            dest.mkdir(parents=True, exist_ok=True)
+            _clashes(dest, written, previous)  # again: the folder may have changed meanwhile
+            _place(tmp, dest, written, previous, train_dir)
+        finally:  # a refused or failed copy is not left lying beside dest
             shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(tmp), dest)
-        print(f"publish: wrote {dest}")
+        print(f"publish: wrote {len(written)} files to {dest}")
         return str(dest)
     from huggingface_hub import HfApi
 

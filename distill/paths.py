@@ -1,0 +1,293 @@
+"""No output may be an input: every stage checks its output paths before it opens anything.
+
+    distill filter t.jsonl --out t.jsonl      # error: --out t.jsonl is the input traces t.jsonl ...
+
+`check_outputs` compares each path a stage will write (its flags' own paths and the side files
+they imply: `.generate.yaml`, `.summary.json`, the log-prob folder, filter's rejects, report,
+plot and `.filter.yaml`, ...) with every input path and with each other: resolved, symlinks
+followed, and by inode when both exist (a hard link is the same file under another name). It
+also refuses, in one line, an output that is a directory, one under a file, and one in a folder
+it cannot write. Nothing is opened or written before it returns, so a refused command leaves
+every file as it was. `guard_<stage>(cfg)` lists one stage's paths; each stage's `run` calls it
+first. The side-file names mirror the stages' own (one place per name where a helper exists).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+
+PathLike = str | os.PathLike | None
+
+
+@dataclass(frozen=True)
+class Output:
+    """One path a stage writes. `flag` and `value` name what the user typed; `path` is the file
+    written (the flag's own path, or a side file it implies). `tree`: a folder whose whole
+    content is the stage's (an input inside it would be overwritten too)."""
+
+    flag: str
+    value: str
+    path: Path
+    tree: bool = False
+
+    def subject(self) -> str:
+        """What the user typed, and the side file when the clash is one: the start of a line."""
+        if _real(self.path) == _real(Path(self.value)):
+            return f"{self.flag} {self.value}"
+        return f"{self.flag} {self.value} would also write {self.path}, which"
+
+
+def outputs(
+    flag: str, value: PathLike, *side: PathLike, trees: Iterable[PathLike] = ()
+) -> list[Output]:
+    """The flag's own path and the side files (and side folders, `trees`) it implies."""
+    if value is None or str(value) == "":
+        return []
+    v = str(value)
+    found = [Output(flag, v, Path(v))]
+    found += [Output(flag, v, Path(s)) for s in side if s is not None]
+    found += [Output(flag, v, Path(t), tree=True) for t in trees if t is not None]
+    return found
+
+
+def _real(p: Path) -> str:
+    return os.path.realpath(os.path.expanduser(str(p)))
+
+
+def _abs(p: Path) -> str:
+    return os.path.abspath(os.path.expanduser(str(p)))
+
+
+def _stat(p: Path) -> os.stat_result | None:
+    try:
+        return os.stat(os.path.expanduser(str(p)))
+    except OSError:
+        return None
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    if _real(a) == _real(b):
+        return True
+    sa, sb = _stat(a), _stat(b)
+    return sa is not None and sb is not None and (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _inside(inner: Path, outer: Path) -> bool:
+    """inner is outer or lies under it (resolved)."""
+    i, o = _real(inner), _real(outer)
+    return i == o or i.startswith(o.rstrip(os.sep) + os.sep) or _same_path(inner, outer)
+
+
+def _is_path(value: str) -> bool:
+    """A source that names a file, not a built-in set (`builtin:...`)."""
+    return bool(value) and not value.startswith("builtin:")
+
+
+def _writable(o: Output) -> None:
+    """One line for an output that cannot be written: a directory where a file goes, a file
+    where a folder goes, a parent that is a file, a read-only folder or file."""
+    p = Path(os.path.expanduser(str(o.path)))
+    where = o.subject()
+    if p.is_dir() and not o.tree:
+        raise DistillError(f"{where} is a directory: give a file path")
+    if p.exists() and not p.is_dir() and o.tree:
+        raise DistillError(
+            f"{where} is a file where a folder goes: move it away or pick another {o.flag}"
+        )
+    if p.exists() and not os.access(p, os.W_OK):
+        raise DistillError(f"{where} is read-only: make it writable or pick another {o.flag}")
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise DistillError(
+            f"{o.flag} {o.value}: {parent} is a file, not a folder: pick another {o.flag}"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DistillError(
+            f"{o.flag} {o.value}: cannot write in {parent}/ (read-only folder): pick another {o.flag}"
+        )
+
+
+def check_outputs(inputs: Mapping[str, PathLike], outs: Iterable[Output]) -> None:
+    """Raise DistillError (one line) when an output is an input, two outputs are one file, or an
+    output cannot be written. `inputs` maps a flag (`--data`, `traces`) to its path; values that
+    are not local paths (None, builtin:..., a hub name that does not exist here) still compare
+    by name, which is harmless: a hub name is never a sensible output path either."""
+    ins = [(flag, str(v)) for flag, v in inputs.items() if v is not None and _is_path(str(v))]
+    outs = list(outs)
+    for o in outs:
+        for flag, value in ins:
+            src = Path(value)
+            hit = _inside(src, o.path) if o.tree else _same_path(o.path, src)
+            if hit:
+                # the same file under another name: a symlink or a hard link
+                link = "" if o.tree or _abs(o.path) == _abs(src) else " (through a link)"
+                what = "holds" if o.tree and not _same_path(src, o.path) else "is"
+                raise DistillError(
+                    f"{o.subject()} {what} the input {flag} {value}{link}: pick another {o.flag}"
+                )
+    for i, o in enumerate(outs):
+        for other in outs[:i]:
+            clash = (
+                _inside(o.path, other.path)
+                if other.tree
+                else _inside(other.path, o.path)
+                if o.tree
+                else _same_path(o.path, other.path)
+            )
+            if clash:
+                theirs = f"{other.flag} {other.value}" if other.flag != o.flag else str(other.path)
+                if _real(other.path) != _real(Path(other.value)) and other.flag != o.flag:
+                    theirs = f"{other.path} (written for {other.flag} {other.value})"
+                raise DistillError(
+                    f"{o.subject()} is the same file as {theirs}: pick another {o.flag}"
+                )
+    for o in outs:
+        _writable(o)
+
+
+# =========================================================================== the stages
+
+
+def _template_input(template: str | None) -> str | None:
+    """A template given as a file path is an input; a name (r1-math) is not a path here."""
+    return template if template and Path(template).is_file() else None
+
+
+def guard_generate(cfg: Any) -> None:
+    """--data (a local file) and --template vs --out and its side files."""
+    from distill.batch import state_path
+    from distill.logprobs import side_dir
+
+    out = Path(cfg.out)
+    teachers = cfg.resolved_teachers()
+    inputs = {"--data": cfg.data, "--template": _template_input(cfg.template)}
+    for i, t in enumerate(teachers):
+        if t.model and Path(t.model).exists():  # a local teacher folder
+            inputs[f"teachers[{i}].model" if cfg.teachers else "--model"] = t.model
+    side = [out.with_name(out.stem + ".generate.yaml"), out.with_name(out.stem + ".summary.json")]
+    if cfg.batch:
+        side.append(state_path(out))
+    trees = [side_dir(out)] if any(t.logprobs for t in teachers) else []
+    check_outputs(inputs, outputs("--out", cfg.out, *side, trees=trees))
+
+
+def guard_instruct(cfg: Any) -> None:
+    """The seed tasks file and --template vs --out and its side files."""
+    inputs: dict[str, Any] = {"--template": _template_input(cfg.template)}
+    if cfg.method == "self-instruct":
+        from distill.instruct import seed_path
+
+        try:
+            inputs["--seed-tasks"] = str(seed_path(cfg.seed_tasks))
+        except DistillError:
+            inputs["--seed-tasks"] = cfg.seed_tasks  # not found: the stage says so itself
+    out = Path(cfg.out)
+    side = [
+        out.with_name(out.stem + s) for s in (".requests.jsonl", ".report.json", ".instruct.yaml")
+    ]
+    check_outputs(inputs, outputs("--out", cfg.out, *side))
+
+
+def guard_filter(cfg: Any) -> None:
+    """The traces file (and decontamination files) vs --out, --rejects, --report and the files
+    beside the report (plot, .filter.yaml), and those with each other."""
+    report = Path(cfg.report)
+    inputs = {"traces": cfg.input}
+    for i, d in enumerate(cfg.decontam or []):
+        if Path(d).is_file():
+            inputs[f"--decontam {d}" if i else "--decontam"] = d
+    outs = outputs("--out", cfg.out) + outputs("--rejects", cfg.rejects)
+    # the plot and the resolved config, named as filter.run names them
+    outs += outputs(
+        "--report",
+        cfg.report,
+        report.with_suffix(".png"),
+        report.with_name(report.stem.replace(".report", "") + ".filter.yaml"),
+    )
+    check_outputs(inputs, outs)
+
+
+# Files `distill train` writes into --output-dir, and the folders that are wholly its own.
+TRAIN_FILES = (
+    "train.yaml",
+    "train_data.json",
+    "loss.jsonl",
+    "loss.png",
+    "kd.json",
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "training_args.bin",
+)
+
+
+def guard_train(cfg: Any) -> None:
+    """--data, --model, --tokenizer, --teacher-model vs --output-dir: none of them may be the
+    folder itself, a file train writes there, or lie in its checkpoints or merged/."""
+    out = Path(cfg.output_dir)
+    inputs = {
+        "--data": cfg.data,
+        "--model": cfg.model,
+        "--tokenizer": getattr(cfg, "tokenizer", None),
+        "--teacher-model": getattr(cfg, "teacher_model", None),
+    }
+    for flag, value in inputs.items():
+        if value and _is_path(str(value)) and Path(value).exists() and _same_path(Path(value), out):
+            raise DistillError(
+                f"--output-dir {cfg.output_dir} is the input {flag} {value}: train would write "
+                "over it; pick another --output-dir"
+            )
+    # The folder itself may hold the user's data (runs/x/kept.jsonl beside the adapter): only
+    # train's own file names and folders (checkpoints, merged/) are checked against the inputs.
+    folder = Output("--output-dir", cfg.output_dir, out, tree=True)
+    _writable(folder)
+    checkpoints = sorted(out.glob("checkpoint-*")) if out.is_dir() else []
+    outs = [
+        Output("--output-dir", cfg.output_dir, p, tree=True) for p in [out / "merged", *checkpoints]
+    ]
+    outs += [Output("--output-dir", cfg.output_dir, out / name) for name in TRAIN_FILES]
+    check_outputs(inputs, outs)
+
+
+def guard_export(cfg: Any) -> None:
+    """The kept traces (and --model) vs --out."""
+    out = Path(cfg.out)
+    check_outputs(
+        {"data": cfg.data, "--model": cfg.model or None},
+        outputs("--out", cfg.out, out.with_name(f".{out.name}.tmp")),
+    )
+
+
+def guard_eval(cfg: Any) -> None:
+    """--data, --model, --baseline, --template vs --out and the samples kept beside it."""
+    out = Path(cfg.out)
+    side = [out.with_name(out.stem + ".eval.yaml")]
+    for which in ("student", "baseline") if cfg.baseline else ("student",):
+        traces = out.with_name(f"{out.stem}.{which}.traces.jsonl")
+        side += [
+            traces,
+            traces.with_name(traces.stem + ".generate.yaml"),
+            traces.with_name(traces.stem + ".summary.json"),
+        ]
+    inputs = {
+        "--data": cfg.data,
+        "--model": cfg.model,
+        "--baseline": cfg.baseline,
+        "--template": _template_input(cfg.template),
+    }
+    check_outputs(inputs, outputs("--out", cfg.out, *side))
