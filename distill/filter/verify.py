@@ -35,6 +35,107 @@ def last_boxed(text: str) -> str | None:
     return best
 
 
+def _boxes(text: str) -> list[tuple[int, int, str]]:
+    """Every \\boxed{...} (or \\fbox{...}) as (start, end, content), nested braces included."""
+    out = []
+    for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            out.append((m.start(), i, text[m.end() : i - 1]))
+    return out
+
+
+# "The final answer is $10,455$", "Final Answer: 12", "the answer is \(x+1\)": a statement of the
+# answer, in math delimiters or as a bare number. Only one that comes after the last box is
+# used (a model that boxes an intermediate value, then states its result, means the statement).
+_STATED = re.compile(
+    r"(?i:final\s+answer|the\s+answer)\s*(?:is|:)?\s*(?:is\s*)?:?\s*"
+    r"(?:\$\$(?P<dd>[^$]+)\$\$|\$(?P<d>[^$]+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]"
+    r"|(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?=\.?(?:\s|$)))",
+    re.DOTALL,
+)
+
+# Between two boxes of one answer ("\boxed{1} and \boxed{2}", "\boxed{(3,3)} \text{ for part (a)
+# and } \boxed{(1,1)}", "y_1 = \boxed{..} \) and \( y_2 = \boxed{..}"): delimiters and spacing,
+# then at most a few words that include "and"/"or", or nothing but commas.
+_GAP_NOISE = re.compile(r"\\(?:quad|qquad|text|mathrm|[,;:! ()\[\]])|[{}$,;]")
+
+
+def _connected(gap: str) -> bool:
+    words = _GAP_NOISE.sub(" ", gap).split()
+    if not words:
+        return True
+    return len(words) <= 6 and any(w.lower() in ("and", "or") for w in words)
+
+
+def _final_parts(answer: str) -> tuple[str | None, list[str]]:
+    """The final answer of a response -> (its text, the boxes written together as its parts).
+
+    The text is a statement after the last box if there is one, else the last box, else None
+    (the whole answer is then parsed). The parts are the last run of boxes joined only by
+    "and", commas or spacing (math-verify's several-box answers); one box alone is one part."""
+    boxes = _boxes(answer)
+    after = boxes[-1][1] if boxes else 0
+    stated = None
+    for m in _STATED.finditer(answer, after):
+        stated = next(g for g in m.groups() if g is not None)
+    if stated is not None and stated.strip():
+        return stated.strip().rstrip(".").strip(), []
+    if not boxes:
+        return None, []
+    run = [boxes[-1]]
+    for prev in reversed(boxes[:-1]):
+        if not _connected(answer[prev[1] : run[0][0]]):
+            break
+        run.insert(0, prev)
+    return boxes[-1][2], [b[2] for b in run]
+
+
+# \mathrm{e}, \mathrm{i} and \operatorname{sin} as the constants and functions they name:
+# latex2sympy reads \mathrm{e} as a symbol and stops at "1 - \frac{1}{\mathrm{e}}".
+_UPRIGHT = re.compile(r"\\mathrm\s*\{\s*([ei])\s*\}")
+_OPERATOR = re.compile(
+    r"\\operatorname\s*\{\s*(sin|cos|tan|cot|sec|csc|arcsin|arccos|arctan|sinh|cosh|tanh|"
+    r"ln|log|exp)\s*\}"
+)
+
+
+def _constants(text: str) -> str:
+    if "\\mathrm" in text:
+        text = _UPRIGHT.sub(r"\1", text)
+    if "\\operatorname" in text:
+        text = _OPERATOR.sub(r"\\\1", text)
+    return text
+
+
+def _same_text(a: str, b: str) -> bool:
+    """The two answers are written the same, up to delimiters, spacing and \\dfrac/\\left."""
+
+    def norm(s: str) -> str:
+        s = re.sub(r"\\boxed\s*\{|\\(?:left|right|displaystyle|!|,|;| )|[\s$]", "", s)
+        return s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").rstrip(".")
+
+    return norm(a).replace("}", "") == norm(b).replace("}", "")
+
+
+# A response with no box and no math delimiters that is a bare expression ("10\sqrt3 + \sqrt{4}",
+# "-34x-45y+20z-100=0"), not prose: parsed as LaTeX, as the gold is.
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")
+
+
+def _bare_math(text: str) -> bool:
+    t = text.strip()
+    return (
+        0 < len(t) <= 300
+        and re.search(r"[\\A-Za-z=^]", t) is not None  # numbers ("1 000", "1000,99") stay plain
+        and not re.search(r"\$|\\\(|\\\[", t)
+        and not _PROSE_WORD.search(re.sub(r"\\[A-Za-z]+|\{[^{}]*\}", " ", t))
+    )
+
+
 def normalize_text(s: str) -> str:
     s = unicodedata.normalize("NFKC", s).strip().lower()
     s = re.sub(r"\s+", " ", s)
@@ -107,17 +208,33 @@ def _still_to_compute(parsed: tuple) -> bool:
         return False
 
 
+def _parts(parsed: tuple) -> int:
+    """How many parts a parsed gold has: a set or tuple of several (a list of answers)."""
+    import sympy
+
+    first = parsed[0] if parsed else None
+    if isinstance(first, (sympy.FiniteSet, sympy.Tuple)):
+        return len(first.args)
+    return 1
+
+
 def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
-    """math-verify of the final answer against the gold (gold first: the order matters)."""
+    """math-verify of the final answer against the gold (gold first: the order matters).
+
+    The final answer is an explicit statement after the last box ("The final answer is $12$"),
+    else the last box, else the whole answer. Against a gold of several parts (a set, tuple or
+    list), boxes written together ("\\boxed{1}, \\boxed{2} and \\boxed{3}") are one answer:
+    unordered against a set or a bare list, in order against a tuple or list in brackets."""
     if gold is None or not str(gold).strip():
         return UNVERIFIABLE
-    gold = str(gold)
-    boxed = last_boxed(answer or "")
-    if boxed is None and not (answer or "").strip():
+    gold = _constants(str(gold))
+    answer = answer or ""
+    final, parts = _final_parts(answer)
+    if final is None and not answer.strip():
         return NO_ANSWER
     # Fast path, same verdict math-verify gives: both sides plain numbers.
     g_num = _plain_number(last_boxed(gold) or gold)
-    p_num = _plain_number(boxed) if boxed is not None else None
+    p_num = _plain_number(final) if final is not None else None
     if g_num is not None and p_num is not None:
         return CORRECT if g_num == p_num else WRONG
     from math_verify import verify
@@ -128,10 +245,21 @@ def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
         # Nothing parsed (math-verify's fallback hands back the raw string, which would then
         # "match" the same string): an unparseable gold never makes a trace correct.
         return UNVERIFIABLE
-    p = _parse(f"\\boxed{{{boxed}}}" if boxed is not None else answer, timeout)
+    if len(parts) > 1 and _parts(g) > 1:
+        import sympy
+
+        ordered = isinstance(g[0], sympy.Tuple)
+        joined = ", ".join(parts)
+        final = f"({joined})" if ordered else joined
+    if final is not None:
+        pred_text = f"\\boxed{{{_constants(final)}}}"
+    else:
+        text = _constants(answer)
+        pred_text = f"${text.strip()}$" if _bare_math(text) else text
+    p = _parse(pred_text, timeout)
     if not p:
         return NO_ANSWER
-    if _still_to_compute(p) and _is_number(g):
+    if _still_to_compute(p) and _is_number(g) and not _same_text(final or answer, gold):
         return NO_ANSWER
     try:
         ok = verify(list(g), list(p), timeout_seconds=timeout)
