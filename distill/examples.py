@@ -22,17 +22,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distill.errors import DistillError
+from distill.reasoning import has_markers
+from distill.reasoning import split as split_reasoning
 
 FORMATS = ("r1", "alpaca")
+TRAIN_ON = ("all", "last")  # which assistant turns of a chat carry the loss
 
 
 @dataclass
 class Example:
-    prompt: list[dict[str, str]]  # chat messages up to the assistant turn
+    prompt: list[dict[str, str]]  # chat messages up to the last assistant turn (earlier ones too)
     completion: str  # the assistant's content (r1: with the think block)
     instruction: str = ""  # alpaca columns
     input: str = ""
     source: dict[str, Any] = field(default_factory=dict)
+    # A TRL text prompt/completion row: trained as a raw continuation (prompt + completion + EOS),
+    # no chat template, as TRL trains it.
+    raw: bool = False
 
     @property
     def answer(self) -> str:
@@ -47,6 +53,23 @@ def r1_content(reasoning: str | None, answer: str) -> str:
     return f"<think>\n{reasoning}\n</think>\n\n{answer}"
 
 
+@dataclass
+class Columns:
+    """Which column is what, for layouts training cannot tell by their column names (as
+    LLaMA-Factory's dataset_info.json `columns`). All None: the layouts of LAYOUTS."""
+
+    messages_field: str | None = None  # the chat column, when a row has several (or another name)
+    prompt_field: str | None = None  # the user's request
+    system_field: str | None = None  # a system message put first
+    context_field: str | None = None  # appended to the prompt after a blank line (Alpaca's input)
+    reasoning_field: str | None = None  # a string, or a list of strings (s1K) joined by blank lines
+    answer_field: str | None = None  # the visible answer (or the whole completion)
+
+    def named(self) -> dict[str, str]:
+        """{flag: column} of the columns given."""
+        return {"--" + k.replace("_", "-"): v for k, v in self.__dict__.items() if v is not None}
+
+
 # A distill trace record carries `answer` plus these; a dataset that merely has an `answer`
 # column (OpenR1-Math-220k: `messages` = the whole R1 trace, `answer` = the gold) is not one.
 RECORD_MARKERS = ("reasoning", "teacher")
@@ -58,11 +81,40 @@ SHAREGPT_ROLES = {
     "gpt": "assistant",
     "assistant": "assistant",
 }
+CHAT_COLUMNS = ("messages", "conversations")
+# Where an assistant message keeps its reasoning beside `content`: DeepSeek's API and vLLM's
+# reasoning parser (`reasoning_content`, `reasoning`), gpt-oss / Multilingual-Thinking (`thinking`).
+REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
 LAYOUTS = (
     "trace records (messages, reasoning, answer), a 'messages' column, ShareGPT 'conversations' "
     "(from/value, with an optional 'system' column), prompt/completion (text or messages), "
     "or Alpaca columns (instruction, input, output)"
 )
+# Column names that suggest a mapping, most specific first (s1K, OpenThoughts' metadata, LIMO,
+# OpenMathReasoning, dolly, the Chinese R1-distill sets): for the hint of a refusal only.
+GUESS = {
+    "--prompt-field": ("problem", "question", "instruction", "query", "prompt", "input"),
+    "--context-field": ("context",),
+    "--reasoning-field": (
+        "thinking_trajectories",
+        "deepseek_thinking_trajectory",
+        "deepseek_reasoning",
+        "reasoning_content",
+        "reasoning",
+        "thinking",
+    ),
+    "--answer-field": (
+        "attempt",
+        "deepseek_attempt",
+        "deepseek_solution",
+        "generated_solution",
+        "solution",
+        "response",
+        "output",
+        "content",
+        "completion",
+    ),
+}
 
 
 def _text(value: Any) -> str:
@@ -74,8 +126,29 @@ def _user_text(prompt: list[dict[str, str]]) -> str:
     return next((m["content"] for m in reversed(prompt) if m["role"] == "user"), "")
 
 
-def _chat(msgs: Any, where: str, column: str) -> list[dict[str, str]]:
-    """role/content messages from OpenAI-style ({role, content}) or ShareGPT-style ({from, value})."""
+def with_markers_split(reasoning: str | None, answer: str, keep_markers: bool) -> str:
+    """The assistant's content as r1 trains it: reasoning (given, or in thought/solution
+    markers unless kept verbatim) in a think block before the answer."""
+    if reasoning is None and not keep_markers and has_markers(answer):
+        reasoning, answer, _ = split_reasoning(answer)
+    return r1_content(reasoning, answer)
+
+
+def _reasoning_of(m: dict[str, Any], where: str) -> str | None:
+    for key in REASONING_KEYS:
+        value = m.get(key)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise DistillError(f"{where}: '{key}' must be text, got {type(value).__name__}")
+        return value.strip()
+    return None
+
+
+def _chat(msgs: Any, where: str, column: str, keep_markers: bool = False) -> list[dict[str, str]]:
+    """role/content messages from OpenAI-style ({role, content}) or ShareGPT-style ({from, value}).
+    An assistant message's reasoning (kept beside its content, or in thought/solution markers)
+    goes into its content as a think block."""
     if not isinstance(msgs, list):
         raise DistillError(
             f"{where}: '{column}' must be a list of messages, got {type(msgs).__name__}"
@@ -96,8 +169,14 @@ def _chat(msgs: Any, where: str, column: str) -> list[dict[str, str]]:
             raise DistillError(
                 f"{where}: {column}[{i}] needs role/content or from/value; found: {keys}"
             )
+        if content is None and role == "assistant" and _reasoning_of(m, where):
+            content = ""  # reasoning only (cut off before its answer)
         if not isinstance(content, str):
             raise DistillError(f"{where}: {column}[{i}] ({role}) has no text content")
+        if role == "assistant":
+            content = with_markers_split(
+                _reasoning_of(m, f"{where}: {column}[{i}]"), content, keep_markers
+            )
         out.append({"role": role, "content": content})
     return out
 
@@ -112,15 +191,100 @@ def with_system(msgs: list[dict[str, str]], system: Any) -> list[dict[str, str]]
 def _last_assistant(
     msgs: list[dict[str, str]], where: str, column: str, system: Any = None
 ) -> Example:
-    """A conversation -> the last assistant message is the completion, the rest the prompt."""
+    """A conversation -> the last assistant message is the completion, the rest the prompt
+    (earlier assistant turns included: the Renderer trains them too unless train_on='last')."""
     msgs = with_system(msgs, system)
     if not msgs or msgs[-1]["role"] != "assistant":
         raise DistillError(f"{where}: '{column}' must end with an assistant message")
     prompt = msgs[:-1]
-    return Example(prompt=prompt, completion=msgs[-1]["content"], instruction=_user_text(prompt))
+    return Example(
+        prompt=prompt,
+        completion=msgs[-1]["content"],
+        instruction=_user_text(prompt),
+        source={"where": where},
+    )
 
 
-def _from_row(row: dict[str, Any], where: str) -> Example:
+def guess_columns(row: dict[str, Any]) -> dict[str, str]:
+    """{flag: column} a refusal suggests from the column names it saw (hint only)."""
+    guess: dict[str, str] = {}
+    for flag, names in GUESS.items():
+        col = next((n for n in names if n in row and n not in guess.values()), None)
+        if col is not None:
+            guess[flag] = col
+    if "--answer-field" not in guess or "--prompt-field" not in guess:
+        return {}
+    return guess
+
+
+def _mapped_text(row: dict[str, Any], column: str, flag: str, where: str) -> str:
+    value = row[column]
+    if flag == "--reasoning-field" and isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise DistillError(
+                f"{where}: column '{column}' ({flag}) must be text or a list of texts; found a "
+                "list holding " + ", ".join(sorted({type(v).__name__ for v in value}))
+            )
+        return "\n\n".join(v.strip() for v in value)
+    if not isinstance(value, str):
+        what = "text or a list of texts" if flag == "--reasoning-field" else "text"
+        raise DistillError(
+            f"{where}: column '{column}' ({flag}) must be {what}, got {type(value).__name__}"
+        )
+    return value
+
+
+def _from_columns(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -> Example:
+    """--prompt-field / --answer-field (+ system, context, reasoning) -> one user turn and its
+    answer, the reasoning in a think block."""
+    if c.prompt_field is None or c.answer_field is None:
+        given = ", ".join(c.named())
+        raise DistillError(
+            f"{where}: {given} need --prompt-field and --answer-field (the completion's column) "
+            "too, or --messages-field for a chat column"
+        )
+    get = {f: _mapped_text(row, col, f, where) for f, col in c.named().items()}
+    prompt, answer = get["--prompt-field"], get["--answer-field"]
+    if not answer.strip():
+        raise DistillError(f"{where}: column '{c.answer_field}' (--answer-field) is empty")
+    context = get.get("--context-field", "")
+    reasoning = get.get("--reasoning-field")
+    if reasoning is not None and not reasoning.strip():
+        reasoning = None
+    msgs = with_system(
+        [{"role": "user", "content": prompt + (f"\n\n{context}" if context else "")}],
+        get.get("--system-field"),
+    )
+    return Example(
+        prompt=msgs,
+        completion=with_markers_split(
+            reasoning.strip() if reasoning else None, answer.strip(), keep_markers
+        ),
+        instruction=prompt,
+        input=context,
+        source={"where": where},
+    )
+
+
+def from_row(
+    row: dict[str, Any], where: str, columns: Columns | None = None, keep_markers: bool = False
+) -> Example:
+    """One dataset row -> the Example training renders (see LAYOUTS; `columns` maps others)."""
+    c = columns or Columns()
+    for flag, col in c.named().items():
+        if col not in row:
+            raise DistillError(
+                f"{where}: no column '{col}' ({flag}); found columns: {', '.join(map(str, row))}"
+            )
+    if c.messages_field is not None:
+        return _last_assistant(
+            _chat(row[c.messages_field], where, c.messages_field, keep_markers),
+            where,
+            c.messages_field,
+            row[c.system_field] if c.system_field else row.get("system"),
+        )
+    if c.prompt_field or c.answer_field or c.reasoning_field or c.context_field:
+        return _from_columns(row, where, c, keep_markers)
     if "answer" in row and any(k in row for k in RECORD_MARKERS):  # a distill trace record
         prompt = [
             m for m in _chat(row.get("messages"), where, "messages") if m["role"] != "assistant"
@@ -129,64 +293,87 @@ def _from_row(row: dict[str, Any], where: str) -> Example:
         user = _user_text(prompt)
         return Example(
             prompt=prompt,
-            completion=r1_content(row.get("reasoning"), _text(row["answer"])),
+            completion=with_markers_split(row.get("reasoning"), _text(row["answer"]), keep_markers),
             instruction=user if meta.get("instruction") is None else str(meta["instruction"]),
             input=_text(meta.get("input")),
-            source={"id": row.get("id")},
+            source={"id": row.get("id"), "where": where},
         )
-    if "messages" in row:
-        return _last_assistant(
-            _chat(row["messages"], where, "messages"), where, "messages", row.get("system")
+    chats = [k for k in CHAT_COLUMNS if k in row]
+    if len(chats) > 1:
+        raise DistillError(
+            f"{where}: two chat columns, '{chats[0]}' and '{chats[1]}': say which one to train "
+            f"with --messages-field {chats[0]} or --messages-field {chats[1]}"
         )
-    if "conversations" in row:
+    if chats:
         return _last_assistant(
-            _chat(row["conversations"], where, "conversations"),
-            where,
-            "conversations",
-            row.get("system"),
+            _chat(row[chats[0]], where, chats[0], keep_markers), where, chats[0], row.get("system")
         )
     if "instruction" in row and "output" in row:
         inst, inp = _text(row["instruction"]), _text(row.get("input"))
         return Example(
             prompt=[{"role": "user", "content": inst + (f"\n\n{inp}" if inp else "")}],
-            completion=_text(row["output"]),
+            completion=with_markers_split(None, _text(row["output"]), keep_markers),
             instruction=inst,
             input=inp,
+            source={"where": where},
         )
     if "prompt" in row and "completion" in row:
-        p, c = row["prompt"], row["completion"]
+        p, comp = row["prompt"], row["completion"]
         prompt = (
             _chat(p, where, "prompt")
             if isinstance(p, list)
             else [{"role": "user", "content": _text(p)}]
         )
-        if isinstance(c, list):
-            turns = _chat(c, where, "completion")
+        if isinstance(comp, list):
+            turns = _chat(comp, where, "completion", keep_markers)
             if [m["role"] for m in turns] != ["assistant"]:
                 raise DistillError(
                     f"{where}: 'completion' must be one assistant message; found roles: "
                     f"{', '.join(m['role'] for m in turns) or 'none'}"
                 )
-            c = turns[0]["content"]
-        return Example(prompt=prompt, completion=_text(c), instruction=_user_text(prompt))
+            comp = turns[0]["content"]
+        return Example(
+            prompt=prompt,
+            completion=_text(comp),
+            instruction=_user_text(prompt),
+            source={"where": where},
+            # TRL's text prompt/completion ("standard", not conversational): no chat template
+            raw=not isinstance(p, list) and not isinstance(row["completion"], list),
+        )
     fields = ", ".join(map(str, row)) or "none"
+    guess = guess_columns(row)
+    if guess:
+        flags = " ".join(f"{f} {col}" for f, col in guess.items())
+        raise DistillError(
+            f"{where}: no chat, trace or Alpaca layout (found columns: {fields}); say which column "
+            f"is what with --prompt-field/--answer-field (+ --reasoning-field, --context-field, "
+            f"--system-field, --messages-field); from these names, try: {flags}"
+        )
     from distill.data import PROMPT_FIELDS
 
     prompts = any(k in row for k in PROMPT_FIELDS)
-    hint = "; prompts alone train only --method onpolicy (lmbda 1)" if prompts else ""
+    hint = (
+        "; prompts alone train only --method onpolicy (lmbda 1); or map the columns with "
+        "--prompt-field/--answer-field"
+        if prompts
+        else "; or map the columns with --prompt-field/--answer-field/--messages-field"
+    )
     raise DistillError(f"{where}: need {LAYOUTS}; found columns: {fields}{hint}")
 
 
-def has_completion(row: dict[str, Any]) -> bool:
+def has_completion(row: dict[str, Any], columns: Columns | None = None) -> bool:
     """Whether a row carries a completion in a layout training reads; a prompt source (a
     problem/question/prompt field alone, or `messages` ending with a user turn) does not."""
+    c = columns or Columns()
+    if c.answer_field is not None:
+        return True
     if "answer" in row and any(k in row for k in RECORD_MARKERS):
         return True
-    for column in ("messages", "conversations"):
+    for column in (c.messages_field,) if c.messages_field else CHAT_COLUMNS:
         if column in row:
             msgs = row[column]
             if not (isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict)):
-                return True  # not a prompt either: _from_row names the problem
+                return True  # not a prompt either: from_row names the problem
             last = msgs[-1]
             return (last.get("role") or SHAREGPT_ROLES.get(last.get("from", ""))) == "assistant"
     return ("instruction" in row and "output" in row) or ("prompt" in row and "completion" in row)
@@ -197,20 +384,26 @@ def chat_prompt(row: dict[str, Any], where: str) -> list[dict[str, str]] | None:
     ending with a user turn), or None when the row has a prompt field instead."""
     if isinstance(row.get("prompt"), list):
         return _chat(row["prompt"], where, "prompt")
-    for column in ("messages", "conversations"):
+    for column in CHAT_COLUMNS:
         if column in row:
             return with_system(_chat(row[column], where, column), row.get("system"))
     return None
 
 
-def load_examples(src: str, split: str = "train", limit: int | None = None) -> Iterator[Example]:
+def load_examples(
+    src: str,
+    split: str = "train",
+    limit: int | None = None,
+    columns: Columns | None = None,
+    keep_markers: bool = False,
+) -> Iterator[Example]:
     from distill.data import iter_source
 
     rows = iter_source(src, split)
     if limit is not None:
         rows = itertools.islice(rows, limit)
     for i, row in enumerate(rows):
-        yield _from_row(row, f"{src} row {i + 1}")
+        yield from_row(row, f"{src} row {i + 1}", columns, keep_markers)
 
 
 # =========================================================================== rendering
@@ -263,10 +456,20 @@ def stop_token_ids(tok: Any, model_eos: int | list[int] | None = None) -> set[in
 class Renderer:
     """Example -> (prompt text, completion text) -> token ids with a completion mask."""
 
-    def __init__(self, tok: Any, fmt: str, model_eos: int | list[int] | None = None):
+    def __init__(
+        self,
+        tok: Any,
+        fmt: str,
+        model_eos: int | list[int] | None = None,
+        train_on: str = "all",
+        chat: bool = False,
+    ):
         if fmt not in FORMATS:
             raise DistillError(f"unknown format '{fmt}' (have: {', '.join(FORMATS)})")
-        self.tok, self.fmt = tok, fmt
+        if train_on not in TRAIN_ON:
+            raise DistillError(f"unknown --train-on '{train_on}' (have: {', '.join(TRAIN_ON)})")
+        self.tok, self.fmt, self.train_on, self.chat = tok, fmt, train_on, chat
+        self.reasoning_dropped = 0  # alpaca: examples whose think block the format leaves out
         self.stops = stop_token_ids(tok, model_eos)
         if fmt == "r1":
             self.suffix, self.prefill = _chat_parts(tok)
@@ -283,16 +486,32 @@ class Renderer:
                 load_template("alpaca-no-input"),
             )
 
+    def _raw(self, ex: Example) -> bool:
+        return ex.raw and self.fmt == "r1" and not self.chat
+
     def prompt_text(self, ex: Example) -> str:
+        if self._raw(ex):
+            return ex.prompt[-1]["content"]
         if self.fmt == "r1":
             return self.tok.apply_chat_template(
                 ex.prompt, tokenize=False, add_generation_prompt=True
+            )
+        other = [m["role"] for m in ex.prompt if m["role"] != "user"]
+        if other or len(ex.prompt) > 1:
+            where = ex.source.get("where") or "an example"
+            what = "a system message" if "system" in other else "earlier turns"
+            raise DistillError(
+                f"{where}: --format alpaca has one instruction (+ input) and its response; this "
+                f"row has {what}, which the Alpaca prompt cannot hold: train it with --format r1"
             )
         if ex.input:
             return self.with_input.render({"instruction": ex.instruction, "input": ex.input})
         return self.no_input.render({"instruction": ex.instruction})
 
     def completion_text(self, ex: Example) -> str:
+        if self._raw(ex):  # as TRL: the completion, then EOS unless it ends with it
+            eos = self.tok.eos_token or ""
+            return ex.completion if ex.completion.endswith(eos) else ex.completion + eos
         if self.fmt == "r1":
             body = ex.completion
             if self.prefill and body.startswith(self.prefill):
@@ -304,11 +523,14 @@ class Renderer:
                 # rather than teaching the student to answer inside a block it never closes.
                 body = "\n</think>\n\n" + body
             return body + self.suffix
+        if "</think>" in ex.completion:
+            self.reasoning_dropped += 1
         return ex.answer + (self.tok.eos_token or "")
 
     def prompt_ids(self, ex: Example) -> list[int]:
-        # alpaca has no chat template to write BOS, so the tokenizer adds its own, as at inference.
-        special = self.fmt == "alpaca"
+        # alpaca and raw text have no chat template to write BOS, so the tokenizer adds its own,
+        # as at inference (and as TRL tokenizes a text prompt).
+        special = self.fmt == "alpaca" or self._raw(ex)
         return self.tok(self.prompt_text(ex), add_special_tokens=special)["input_ids"]
 
     def encode(self, ex: Example) -> tuple[list[int], list[int]]:
@@ -317,41 +539,95 @@ class Renderer:
             "input_ids"
         ]
 
+    def sequences(self, ex: Example) -> list[tuple[list[int], list[int]]]:
+        """(token ids, loss mask) rows of one example. A chat with earlier assistant turns trains
+        every one of them (train_on='all', as TRL's assistant_only_loss and LLaMA-Factory do): one
+        sequence where the template renders a finished turn exactly as it is trained (so the
+        history the model sees at inference is the trained text), else one row per assistant
+        turn, each under the history as the template renders it (R1-Distill and Qwen3 drop the
+        reasoning of earlier turns)."""
+        turns = [i for i, m in enumerate(ex.prompt) if m["role"] == "assistant"]
+        if self.fmt != "r1" or self._raw(ex) or self.train_on == "last" or not turns:
+            p, c = self.encode(ex)
+            return [(p + c, [0] * len(p) + [1] * len(c))]
+        msgs = [*ex.prompt, {"role": "assistant", "content": ex.completion}]
+        heads = [
+            Example(prompt=msgs[:i], completion=msgs[i]["content"])
+            for i in [*turns, len(ex.prompt)]
+        ]
+        parts: list[tuple[str, int]] = []
+        done = ""
+        for head in heads:
+            prompt, completion = self.prompt_text(head), self.completion_text(head)
+            if not prompt.startswith(done):
+                rows = []
+                for h in heads:
+                    p, c = self.encode(h)
+                    rows.append((p + c, [0] * len(p) + [1] * len(c)))
+                return rows
+            parts += [(prompt[len(done) :], 0), (completion, 1)]
+            done = prompt + completion
+        ids: list[int] = []
+        mask: list[int] = []
+        for text, trained in parts:
+            piece = self.tok(text, add_special_tokens=False)["input_ids"]
+            ids += piece
+            mask += [trained] * len(piece)
+        return [(ids, mask)]
+
 
 @dataclass
 class TokenStats:
     examples: int = 0
-    kept: int = 0
+    kept: int = 0  # examples with at least one row trained
     dropped_overlong: int = 0
     truncated: int = 0
     dropped_all_masked: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    sequences: int = 0  # rows handed to the trainer (one per assistant turn where split)
+    turns: int = 0  # assistant turns that carry the loss
+
+
+def spans(mask: list[int]) -> list[tuple[int, int]]:
+    """[start, end) of each run of loss tokens."""
+    out, start = [], None
+    for i, m in enumerate([*mask, 0]):
+        if m and start is None:
+            start = i
+        elif not m and start is not None:
+            out.append((start, i))
+            start = None
+    return out
 
 
 def tokenize_examples(
     examples, renderer: Renderer, max_length: int, overlong: str = "drop"
 ) -> tuple[dict[str, list], TokenStats]:
-    """-> ({"input_ids": [...], "completion_mask": [...]}, stats). Over-long examples are
+    """-> ({"input_ids": [...], "completion_mask": [...]}, stats). Over-long rows are
     dropped (default: a cut-off completion teaches the student not to stop) or truncated
     (`overlong="truncate"`); either way they are counted."""
     ids_col, mask_col = [], []
     st = TokenStats()
     for ex in examples:
         st.examples += 1
-        p, c = renderer.encode(ex)
-        if len(p) + len(c) > max_length:
-            if overlong == "drop":
-                st.dropped_overlong += 1
-                continue
-            c = c[: max(0, max_length - len(p))]
-            if not c:
-                st.dropped_all_masked += 1
-                continue
-            st.truncated += 1
-        ids_col.append(p + c)
-        mask_col.append([0] * len(p) + [1] * len(c))
-        st.kept += 1
-        st.prompt_tokens += len(p)
-        st.completion_tokens += len(c)
+        kept = False
+        for ids, mask in renderer.sequences(ex):
+            if len(ids) > max_length:
+                if overlong == "drop":
+                    st.dropped_overlong += 1
+                    continue
+                ids, mask = ids[:max_length], mask[:max_length]
+                if not any(mask):
+                    st.dropped_all_masked += 1
+                    continue
+                st.truncated += 1
+            ids_col.append(ids)
+            mask_col.append(mask)
+            kept = True
+            st.sequences += 1
+            st.turns += len(spans(mask))
+            st.prompt_tokens += len(mask) - sum(mask)
+            st.completion_tokens += sum(mask)
+        st.kept += kept
     return {"input_ids": ids_col, "completion_mask": mask_col}, st

@@ -249,9 +249,15 @@ def test_alpaca_columns_train_the_output_and_keep_instruction_and_input(tmp_path
     "row, message",
     [
         (
+            {"problem": "p", "answer": "4"},
+            r"row 1: need trace records .*; found columns: problem, answer; prompts "
+            r"alone train only --method onpolicy \(lmbda 1\); or map the columns with "
+            r"--prompt-field/--answer-field$",
+        ),
+        (  # a completion in a column of another name: the refusal names the flags to try
             {"problem": "p", "solution": "s", "answer": "4"},
-            r"row 1: need trace records .*; found columns: problem, solution, answer; prompts "
-            r"alone train only --method onpolicy \(lmbda 1\)$",
+            r"row 1: no chat, trace or Alpaca layout \(found columns: problem, solution, answer\);"
+            r" .* try: --prompt-field problem --answer-field solution$",
         ),
         (
             {
