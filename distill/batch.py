@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from distill.config import check_values
 from distill.errors import DistillError
 from distill.records import write_atomic
 from distill.teachers import Completion, Job, Sink
@@ -68,8 +69,14 @@ class BatchConfig:
     def __post_init__(self) -> None:
         # GenerateConfig(BatchConfig, TeacherConfig): the teacher's checks run first.
         getattr(super(), "__post_init__", lambda: None)()
-        if self.batch_requests < 1 or self.batch_max_rounds < 1 or self.batch_poll <= 0:
-            raise DistillError("need batch_requests >= 1, batch_max_rounds >= 1, batch_poll > 0")
+        check_values(
+            self,
+            [
+                ("batch_requests", self.batch_requests >= 1, ">= 1"),
+                ("batch_max_rounds", self.batch_max_rounds >= 1, ">= 1"),
+                ("batch_poll", self.batch_poll > 0, "> 0 (seconds)"),
+            ],
+        )
         if not 0 <= self.batch_discount < 1:
             raise DistillError(f"batch_discount must be in [0, 1), got {self.batch_discount}")
         if not re.fullmatch(r"[1-9]\d*h", self.batch_window):
@@ -177,7 +184,7 @@ class BatchTeacher:
         self.client = make_client(teacher_cfg, self.online.api_key, self.online.base_url)
         self.state = BatchState(state_path(out))
         self.bar = bar
-        self.console = Console(stderr=True)
+        self.console = Console()  # stdout: a failed run's stderr is its one error line
         self._task = None
 
     # ------------------------------------------------------------------ run

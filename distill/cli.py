@@ -670,6 +670,12 @@ def publish(
     ),
     license: str = typer.Option("apache-2.0", help="License in the card metadata."),
     token_env: str = typer.Option("HF_TOKEN", help="Env var holding the Hub token."),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="--local-dir: also write into a non-empty folder that holds no publish of this "
+        "student; its own files stay (only files an earlier publish wrote are replaced).",
+    ),
 ) -> None:
     """Publish a student with a model card: data lineage, hyperparameters, eval table, how to serve it."""
 
@@ -687,6 +693,7 @@ def publish(
                 filter_report=filter_report,
                 license=license,
                 token_env=token_env,
+                overwrite=overwrite,
             )
         )
 

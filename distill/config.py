@@ -30,6 +30,25 @@ def _suggest(key: str, known: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def flag(field: str) -> str:
+    """A config field's command-line flag: `max_tokens` -> `--max-tokens`."""
+    return "--" + field.replace("_", "-")
+
+
+def check_values(
+    cfg: Any, rules: list[tuple[str, bool, str]], flags: dict[str, str] | None = None
+) -> None:
+    """Refuse the first out-of-range value by its flag, one rule per value
+    (`--temperature -1: must be >= 0`), so the line says which of several numbers is wrong.
+    `rules`: (field, ok, what it must be); `flags`: a field's flag where it is not flag(field)."""
+    for name, ok, rule in rules:
+        if not ok:
+            shown = (flags or {}).get(name) or flag(name)
+            value = getattr(cfg, name)
+            value = f"{value:g}" if isinstance(value, float) else value  # -1, not -1.0
+            raise DistillError(f"{shown} {value}: must be {rule}")
+
+
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Light type checking so a recipe typo like `n: eight` fails here, not mid-run."""
     if value is None:

@@ -10,6 +10,7 @@ rest of the pipeline never cares where data came from.
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
 import operator
@@ -178,10 +179,41 @@ def parse_builtin(src: str) -> tuple[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- files and hub
 
 
-def _iter_file(path: Path) -> Iterator[dict[str, Any]]:
+def _read_jsonl_strict(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) of a user's JSONL file. Every line must parse, the last one too:
+    read_records forgives a torn last line because distill's own writer may have been killed
+    mid-line, but in a file the user made, a line that does not parse is a mistake to name."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                last = not raw.endswith(b"\n") and not f.read(1)
+                hint = (
+                    "; the last line is cut short: if a distill command was writing this file "
+                    "and was stopped, rerun it to finish the file"
+                    if last
+                    else ""
+                )
+                why = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+                raise DistillError(f"{path}:{lineno}: not valid JSON ({why}){hint}") from None
+            if not isinstance(row, dict):
+                raise DistillError(
+                    f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}"
+                )
+            yield lineno, row
+
+
+def _iter_file(path: Path, strict: bool = False) -> Iterator[dict[str, Any]]:
     suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
     if suffix in (".jsonl", ".ndjson"):
-        yield from read_records(path)
+        if strict:
+            yield from (row for _, row in _read_jsonl_strict(path))
+        else:
+            yield from read_records(path)
     elif suffix == ".json":
         try:
             data = json.loads(path.read_text())
@@ -233,22 +265,41 @@ def _iter_hub(name: str, split: str) -> Iterator[dict[str, Any]]:
     yield from ds
 
 
-def iter_source(src: str, split: str = "train") -> Iterator[dict[str, Any]]:
-    """Raw rows from `src`: builtin:NAME, a local file, or a hub dataset name."""
+def iter_source(src: str, split: str = "train", strict: bool = False) -> Iterator[dict[str, Any]]:
+    """Raw rows from `src`: builtin:NAME, a local file, or a hub dataset name. `strict`: a JSONL
+    file's torn last line is an error (a user's file), not skipped (distill's own output)."""
     if src.startswith("builtin:"):
         name, params = parse_builtin(src)
         yield from BUILTINS[name](**params)
         return
     path = Path(src)
+    if path.is_dir():
+        raise DistillError(f"--data {src} is a folder, not a data file")
     if path.exists():
         from distill.manifest import check_input
 
         check_input(path)  # a kept file whose filter run did not finish: refused in one line
-        yield from _iter_file(path)
+        yield from _iter_file(path, strict)
         return
     if path.suffix in (".jsonl", ".json", ".parquet", ".csv", ".tsv") or src.startswith((".", "/")):
         raise DistillError(f"data file not found: {src}")
     yield from _iter_hub(src, split)
+
+
+def _iter_located(src: str, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, row) of a prompt source, read strictly: where is `file:LINE` for a JSONL file
+    (what an editor jumps to), else `SRC row N`."""
+    path = Path(src)
+    suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+    if not src.startswith("builtin:") and path.is_file() and suffix in (".jsonl", ".ndjson"):
+        from distill.manifest import check_input
+
+        check_input(path)  # as iter_source does
+        for lineno, row in _read_jsonl_strict(path):
+            yield f"{path}:{lineno}", row
+        return
+    for i, row in enumerate(iter_source(src, split, strict=True)):
+        yield f"{src} row {i + 1}", row
 
 
 def _pick(row: dict[str, Any], explicit: str | None, candidates: tuple[str, ...]) -> str | None:
@@ -266,12 +317,19 @@ def load_rows(
     limit: int | None = None,
     require_prompt: bool = True,
 ) -> Iterator[Row]:
-    """Rows with the prompt, gold and id picked out; the first row decides auto-detected fields."""
-    rows = iter_source(src, split)
+    """Rows with the prompt, gold and id picked out; the first row decides auto-detected fields.
+
+    The user's rows are checked before any work: a source with no rows, a line that does not
+    parse (the last one too) and one id given to two different rows are refused by name."""
+    rows = _iter_located(src, split)
     if limit is not None:
         rows = itertools.islice(rows, limit)
     pf = af = idf = None
-    for i, raw in enumerate(rows):
+    # id -> (where it first was, a hash of that row): two different prompts under one id would
+    # share sample ids, so one would silently stand for the other downstream
+    seen: dict[str, tuple[str, str]] = {}
+    i = -1
+    for i, (where, raw) in enumerate(rows):
         if i == 0:
             pf = _pick(raw, prompt_field, PROMPT_FIELDS)
             af = _pick(raw, answer_field, ANSWER_FIELDS)
@@ -287,9 +345,24 @@ def load_rows(
             raise DistillError(f"{src}: row {i + 1} has no field '{pf}'")
         gold = raw.get(af) if af else None
         rid = raw.get(idf) if idf else None
+        if rid is not None:
+            digest = _row_hash(raw)
+            first = seen.setdefault(str(rid), (where, digest))
+            if first[1] != digest:
+                raise DistillError(
+                    f"{where}: id '{rid}' (field '{idf}') is already used by {first[0]} for a "
+                    "different row; give each row its own id (or pick another --id-field)"
+                )
         yield Row(
             prompt=str(raw[pf]) if pf is not None else "",
             gold=None if gold is None else str(gold),
             row_id=None if rid is None else str(rid),
             fields=dict(raw),
         )
+    if i < 0 and (limit is None or limit > 0):
+        raise DistillError(f"{src}: no rows (an empty or blank file?); nothing to do")
+
+
+def _row_hash(row: dict[str, Any]) -> str:
+    blob = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()

@@ -158,6 +158,9 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
 
 def run(cfg: EvalConfig) -> Path:
     from distill.config import save_config
+    from distill.paths import guard_eval
+
+    guard_eval(cfg)  # --out and the samples beside it are never an input: before any write
     from distill.records import write_atomic
 
     out = Path(cfg.out)

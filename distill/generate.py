@@ -453,6 +453,9 @@ def summarize(
 
 def run(cfg: GenerateConfig, progress: bool = True) -> Path:
     """Generate every missing sample into cfg.out; return its path."""
+    from distill.paths import guard_generate
+
+    guard_generate(cfg)  # --out (and its side files) is never an input: checked before any write
     generate_planned(cfg, progress)
     return Path(cfg.out)
 

@@ -583,6 +583,9 @@ def _record(task: dict, source: str, teacher: dict | None, lineage: dict) -> dic
 
 def run(cfg: InstructConfig, progress: bool = True) -> Path:
     """Write cfg.num_instructions kept instructions into cfg.out (resuming); return its path."""
+    from distill.paths import guard_instruct
+
+    guard_instruct(cfg)  # --out (and its side files) is never the seed file: before any write
     out = Path(cfg.out)
     requests_path = out.with_name(out.stem + ".requests.jsonl")
     report_path = out.with_name(out.stem + ".report.json")

@@ -55,13 +55,27 @@ def _convert_gguf(package: str, filename: str, dest: Path) -> None:
     tmp.replace(dest)
 
 
+def check_model_path(name: str, flag: str = "--model") -> None:
+    """Refuse, before any work, a local path that cannot be a model: a folder without
+    config.json (nor adapter_config.json, a LoRA adapter), or a file. A hub name or builtin
+    passes: it is looked up when loaded."""
+    if name.startswith("builtin:"):
+        return
+    p = Path(name).expanduser()
+    if p.is_dir():
+        if not (p / "config.json").is_file() and not (p / "adapter_config.json").is_file():
+            raise DistillError(f"{flag} {name} is not a model folder (no config.json)")
+    elif p.exists():
+        raise DistillError(f"{flag} {name} is a file, not a model folder")
+
+
 def resolve_model(name: str) -> str:
     """A local path or hub name as is; a builtin name converted once and cached."""
     if name in BUILTIN_MODELS:
         dest = cache_dir() / "models" / name.split(":", 1)[1]
         if not (dest / "config.json").is_file():
             dest.parent.mkdir(parents=True, exist_ok=True)
-            print(f"converting {name} into {dest} (once)", file=sys.stderr)
+            print(f"converting {name} into {dest} (once)")  # stdout: stderr is for the error
             _convert_gguf(*BUILTIN_MODELS[name], dest)
         return str(dest)
     if name.startswith("builtin:"):
@@ -86,7 +100,7 @@ def load_tokenizer(name: str) -> Any:
         src = _adapter_base(path)
     try:
         tok = AutoTokenizer.from_pretrained(src)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a folder with no usable tokenizer files
         raise DistillError(
             f"cannot load tokenizer for '{name}': {str(e).splitlines()[0]}"
         ) from None

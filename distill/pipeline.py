@@ -69,7 +69,11 @@ def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
             raise DistillError(
                 f"--set {s}: expected STAGE.KEY=VALUE with STAGE one of {', '.join(ORDER)}"
             )
-        out.setdefault(stage, {})[field] = yaml.safe_load(value)
+        try:
+            out.setdefault(stage, {})[field] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            why = getattr(e, "problem", None) or str(e).strip().splitlines()[0]
+            raise DistillError(f"--set {s}: the value is not valid YAML ({why})") from None
     return out
 
 
@@ -111,7 +115,12 @@ def run(
         configs[stage] = from_dict(stages[stage][0], section, f"{p} [{stage}]")
     if not configs:
         raise DistillError(f"{p}: no stages (sections {', '.join(ORDER)})")
-    if only:
+    if only is not None:
+        if not only:
+            raise DistillError(
+                f"--only names no stage: give a comma list of {', '.join(configs)}, or leave "
+                "--only out to run them all"
+            )
         missing = [s for s in only if s not in configs]
         if missing:
             raise DistillError(

@@ -665,6 +665,9 @@ def merge_adapter(cfg: TrainConfig, out: Path, tok: Any) -> Path:
 
 
 def run(cfg: TrainConfig) -> Path:
+    from distill.paths import guard_train
+
+    guard_train(cfg)  # --data/--model are never a file train writes: checked before any write
     out = Path(cfg.output_dir)
     _die_with_launcher()
     _warn_if_one_cpu_process()
@@ -777,6 +780,10 @@ def _model_eos(name: str) -> Any:
 def export(cfg: ExportConfig) -> Path:
     """The trainer's examples as a dataset TRL, LLaMA-Factory, axolotl and `datasets` read as is."""
     import sys
+
+    from distill.paths import guard_export
+
+    guard_export(cfg)  # --out is never the data it reads: checked before any write
 
     from distill.examples import Renderer, load_examples
     from distill.records import write_atomic

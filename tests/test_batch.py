@@ -158,7 +158,7 @@ def test_sigkill_with_batches_in_flight_then_rerun_reattaches(server, tmp_path, 
     server.release()
     capsys.readouterr()
     run(cfg(server, out, limit=10, batch_requests=5), progress=False)  # the same arguments
-    assert capsys.readouterr().err.count("re-attached") == 2
+    assert capsys.readouterr().out.count("re-attached") == 2  # status: stdout
     ids = [r["id"] for r in records(out)]
     assert len(ids) == 20 and len(set(ids)) == 20 and before <= set(ids)
     # The server saw 4 uploads, 4 batches, 20 lines with distinct custom_ids, 20 completions.
@@ -230,7 +230,7 @@ def test_batch_level_failure_is_reported_and_a_rerun_retries(server, tmp_path, c
     out = tmp_path / "t.jsonl"
     with pytest.raises(DistillError, match="10 samples failed"):
         run(cfg(server, out), progress=False)
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out  # the failures are listed on stdout, the first in the error
     assert "failed" in err and "not available for batch" in err
     assert len(server.batches) == 1 and not records(out)  # not resubmitted within the run
     run(cfg(server, out), progress=False)
@@ -340,7 +340,7 @@ def test_killed_while_collecting_batches_then_rerun_collects_from_the_files(
     state.write_text(json.dumps(data))
     capsys.readouterr()
     run(cfg(server, out, n=1, batch_requests=3), progress=False)
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out  # status: stdout
     assert "not waiting" not in err and f"re-attached to {second}" in err
     assert len(server.batches) == 2 and len(server.bodies) == 5  # nothing submitted again
     ids = [r["id"] for r in records(out)]
@@ -413,7 +413,7 @@ def test_a_provider_error_echoing_the_key_never_prints_it(server, tmp_path, caps
     with pytest.raises(DistillError) as e:
         run(cfg(server, out), progress=False)
     seen = capsys.readouterr()
-    assert "Incorrect API key" in seen.err  # the reason is shown ...
+    assert "Incorrect API key" in seen.out and "Incorrect API key" in str(e.value)  # shown ...
     assert key not in seen.err + seen.out + str(e.value)  # ... the key is not
     assert key not in state_path(out).read_text()
 
