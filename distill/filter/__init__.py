@@ -529,9 +529,6 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
     from distill.paths import guard_filter
 
     guard_filter(cfg)  # no output is the input or another output: checked before any work
-    from distill.paths import guard_filter
-
-    guard_filter(cfg)  # no output is the input or another output: checked before any work
     from distill.config import save_config
     from distill.logprobs import rebase
     from distill.manifest import HashingWriter, OutputSet, kill_point
