@@ -121,6 +121,11 @@ bench-instruct: install
 bench-train: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_train.py --out bench-results/train.json
 
+# `verify: math` vs plain math-verify on public graders' own test cases (issue 25; ~10 s).
+.PHONY: bench-verify
+bench-verify: install
+	$(BIN)/python benchmarks/bench_verify.py --out bench-results/verify.json
+
 # Teacher log-prob side files (issue 11): bytes/token at top-50 and top-20, precision lost.
 # SmolLM2 on CPU, ~24 prompts x 96 tokens; one torch thread (oversubscribed cores spin otherwise).
 .PHONY: bench-logprobs
