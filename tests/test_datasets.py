@@ -583,3 +583,38 @@ def test_a_mapping_that_names_a_missing_or_unusable_column_is_one_line(columns, 
     with pytest.raises(DistillError, match=message) as e:
         list(load_examples(str(path), columns=Columns(**columns)))
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the `system` column (OpenThoughts' R1 prompt asking for thought/solution markers) is "
+    "put before NuminaMath's `messages` too (reported on issue 25)",
+)
+def test_the_system_column_goes_with_the_chat_it_was_written_for():
+    # open-r1/OpenThoughts-114k-math: `system` is what R1 was sent with `conversations`;
+    # NuminaMath's short solution in `messages` was never written under it.
+    case = next(c for c in CASES if c.name == "openthoughts-114k-math-messages")
+    [row] = train_rows(case, "qwen2.5-instruct")
+    assert OT_SYSTEM_START not in row.prompt
+
+
+# (openthoughts-114k-math-messages: see the test above; it is refused for the system message.)
+ALPACA = [c for c in CASES if c.name != "openthoughts-114k-math-messages"]
+
+
+@pytest.mark.parametrize("case", ALPACA, ids=case_ids(ALPACA))
+def test_alpaca_format_trains_the_answer_or_refuses_what_it_cannot_hold(case):
+    tok = template_tokenizer("qwen2.5-instruct")
+    examples = load_examples(case.path, columns=Columns(**(case.columns or {})))
+    if case.system or len(case.turns) > 1:
+        with pytest.raises(DistillError, match=r"row 1: --format alpaca .*--format r1$"):
+            tokenize_examples(examples, Renderer(tok, "alpaca"), 8192)
+        return
+    cols, _ = tokenize_examples(examples, Renderer(tok, "alpaca"), 8192)
+    ids, mask = cols["input_ids"][0], cols["completion_mask"][0]
+    prompt = tok.decode([t for t, m in zip(ids, mask) if not m])
+    assert tok.decode([t for t, m in zip(ids, mask) if m]) == case.turns[-1] + tok.eos_token
+    assert prompt.startswith("Below is an instruction") and prompt.endswith("### Response:")
+    assert all(text in prompt for text in case.prompt)
+    # The context column is Alpaca's input.
+    assert ("### Input:" in prompt) == (len(case.prompt) > 1), prompt
