@@ -199,19 +199,15 @@ def guard_instruct(cfg: Any) -> None:
 def guard_filter(cfg: Any) -> None:
     """The traces file (and decontamination files) vs --out, --rejects, --report and the files
     beside the report (plot, .filter.yaml), and those with each other."""
-    report = Path(cfg.report)
+    from distill.filter import config_path, manifest_of
+
     inputs = {"traces": cfg.input}
     for i, d in enumerate(cfg.decontam or []):
         if Path(d).is_file():
             inputs[f"--decontam {d}" if i else "--decontam"] = d
-    outs = outputs("--out", cfg.out) + outputs("--rejects", cfg.rejects)
-    # the plot and the resolved config, named as filter.run names them
-    outs += outputs(
-        "--report",
-        cfg.report,
-        report.with_suffix(".png"),
-        report.with_name(report.stem.replace(".report", "") + ".filter.yaml"),
-    )
+    outs = outputs("--out", cfg.out, manifest_of(cfg)) + outputs("--rejects", cfg.rejects)
+    # the plot and the resolved config beside the report
+    outs += outputs("--report", cfg.report, Path(cfg.report).with_suffix(".png"), config_path(cfg))
     check_outputs(inputs, outs)
 
 

@@ -83,6 +83,7 @@ def files(tmp_path: Path) -> Path:
         "t.jsonl.batches.json",
         "i.requests.jsonl",
         "k.filter.yaml",
+        "k.manifest.json",
         "e.student.traces.jsonl",
     ):
         (tmp_path / name).write_text((tmp_path / "prompts.jsonl").read_text())
@@ -165,6 +166,8 @@ CASES = [
      r"--report \S*k\.rejects\.jsonl is the same file as --rejects \S*k\.rejects\.jsonl"),
     ("filter config=input", ["filter", "{d}/k.filter.yaml", "--out", "{d}/k.jsonl"],
      r"--report \S*k\.report\.json would also write \S*k\.filter\.yaml, which is the input traces"),
+    ("filter manifest=input", ["filter", "{d}/k.manifest.json", "--out", "{d}/k.jsonl"],
+     r"--out \S*k\.jsonl would also write \S*k\.manifest\.json, which is the input traces"),
     ("filter out=decontam",
      ["filter", "{d}/traces.jsonl", "--decontam", "{d}/prompts.jsonl", "--out",
       "{d}/prompts.jsonl"],
