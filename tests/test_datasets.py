@@ -555,6 +555,14 @@ def test_trl_text_prompt_completion_trains_a_raw_continuation():
         )
         assert prompt.removeprefix(tok.bos_token or "").startswith("SUBREDDIT: r/relationships")
         assert prompt.endswith("TL;DR:") and "<|im_start|>" not in prompt
+        # --chat: the same row as a user turn and the assistant's reply, in the chat template.
+        cols, _ = tokenize_examples([ex], Renderer(tok, "r1", chat=True), 8192)
+        ids, mask = cols["input_ids"][0], cols["completion_mask"][0]
+        loss = tok.decode([t for t, m in zip(ids, mask) if m])
+        prompt = tok.decode([t for t, m in zip(ids, mask) if not m])
+        reply = " Roommate ignores our chore agreement and the dishes pile up." + END[template]
+        assert loss == ("\n</think>\n\n" if template.startswith("deepseek") else "") + reply
+        assert "SUBREDDIT: r/relationships" in prompt and prompt != ex.prompt[-1]["content"]
 
 
 def test_keep_markers_trains_the_thought_and_solution_markers_verbatim():
@@ -568,20 +576,32 @@ def test_keep_markers_trains_the_thought_and_solution_markers_verbatim():
 
 
 @pytest.mark.parametrize(
-    "columns, message",
+    "fixture, columns, message",
     [
-        (dict(prompt_field="problem", answer_field="nope"), r"row 1.*'nope'"),
+        ("numinamath-1.5", dict(prompt_field="problem", answer_field="nope"), r"row 1.*'nope'"),
+        # s1K's `cot` is null in every row, the Chinese set's `score` a number: neither is a
+        # string or a list of strings.
         (
+            "s1k",
             dict(prompt_field="question", reasoning_field="cot", answer_field="attempt"),
             r"row 1.*'cot'",
         ),
+        (
+            "chinese-r1-distill-110k",
+            dict(prompt_field="input", reasoning_field="score", answer_field="content"),
+            r"row 1.*'score'",
+        ),
+        # dolly's second row has an empty `context`: fine as context, not as the answer.
+        (
+            "dolly-15k",
+            dict(prompt_field="instruction", answer_field="context"),
+            r"row 2.*'context'",
+        ),
     ],
 )
-def test_a_mapping_that_names_a_missing_or_unusable_column_is_one_line(columns, message):
-    # s1K's `cot` column is null in every row: neither a string nor a list of strings.
-    path = DATA / ("s1k.jsonl" if "question" in columns.values() else "numinamath-1.5.jsonl")
+def test_a_mapping_that_names_a_missing_or_unusable_column_is_one_line(fixture, columns, message):
     with pytest.raises(DistillError, match=message) as e:
-        list(load_examples(str(path), columns=Columns(**columns)))
+        list(load_examples(str(DATA / f"{fixture}.jsonl"), columns=Columns(**columns)))
     assert "\n" not in str(e.value)
 
 
