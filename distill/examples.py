@@ -59,7 +59,9 @@ class Columns:
     LLaMA-Factory's dataset_info.json `columns`). All None: the layouts of LAYOUTS."""
 
     messages_field: str | None = None  # the chat column, when a row has several (or another name)
-    prompt_field: str | None = None  # the user's request
+    # the user's request (train --method onpolicy with no answer column: the prompt source's
+    # field, rendered as `distill generate` renders it)
+    prompt_field: str | None = None
     system_field: str | None = None  # a system message put first
     context_field: str | None = None  # appended to the prompt after a blank line (Alpaca's input)
     reasoning_field: str | None = None  # a string, or a list of strings (s1K) joined by blank lines
@@ -67,7 +69,35 @@ class Columns:
 
     def named(self) -> dict[str, str]:
         """{flag: column} of the columns given."""
-        return {"--" + k.replace("_", "-"): v for k, v in self.__dict__.items() if v is not None}
+        import dataclasses
+
+        return {
+            "--" + f.name.replace("_", "-"): getattr(self, f.name)
+            for f in dataclasses.fields(Columns)
+            if getattr(self, f.name) is not None
+        }
+
+
+@dataclass
+class Layout(Columns):
+    """How a dataset's rows become training text: the column mapping and the choices a dataset
+    leaves open. The settings of train and export (their configs extend it)."""
+
+    completion_field: str | None = None  # another name for answer_field (TRL's word)
+    train_on: str = "all"  # all | last: which assistant turns of a chat carry the loss
+    keep_markers: bool = False  # train thought/solution markers verbatim instead of as reasoning
+    chat: bool = False  # TRL text prompt/completion rows in a chat turn (default: raw text)
+
+    def check_layout(self) -> None:
+        if self.completion_field is not None:
+            if self.answer_field not in (None, self.completion_field):
+                raise DistillError(
+                    f"--answer-field {self.answer_field} and --completion-field "
+                    f"{self.completion_field} name one column: give one"
+                )
+            self.answer_field, self.completion_field = self.completion_field, None
+        if self.train_on not in TRAIN_ON:
+            raise DistillError(f"--train-on {self.train_on}: must be one of {', '.join(TRAIN_ON)}")
 
 
 # A distill trace record carries `answer` plus these; a dataset that merely has an `answer`

@@ -12,15 +12,21 @@ A failed check stops the run with one line before any step is trained:
   token, so the student never learns to stop (what TRL's `is_chat_template_stop_token_trained`
   looks for in a template);
 - `<think>` is opened twice: the template's pre-fill and the completion's own (a wrong
-  template / pre-fill combination teaches the student to write a second `<think>`).
+  template / pre-fill combination teaches the student to write a second `<think>`);
+- the think block is empty while the answer holds `<|begin_of_thought|>` markers (the reasoning
+  would be trained as the visible answer).
+
+A chat with several trained assistant turns is checked turn by turn.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from distill.errors import DistillError
+from distill.examples import spans
 
 OPEN, CLOSE = "[[", "]]"
 WIDTH = 400  # characters kept of a long prompt or completion: both ends, "…" between
@@ -47,25 +53,40 @@ def marked_text(tok: Any, ids: list[int], mask: list[int], width: int = WIDTH) -
 def problems(
     tok: Any, ids: list[int], mask: list[int], stops: set[int], truncated: bool = False
 ) -> list[str]:
-    """What is wrong with one tokenized example (empty when it trains as it should)."""
-    loss = [t for t, m in zip(ids, mask) if m]
-    if not loss:
+    """What is wrong with one tokenized example (empty when it trains as it should). Each trained
+    span (each assistant turn of a chat) is checked on its own."""
+    from distill.reasoning import has_markers
+
+    runs = spans(mask)
+    if not runs:
         return ["the loss mask is empty: nothing in it is trained"]
-    found = []
-    last = next((t for t in reversed(loss) if tok.decode([t]).strip() or t in stops), loss[-1])
-    if not truncated and last not in stops:
-        names = ", ".join(sorted(tok.convert_ids_to_tokens(sorted(stops)))) or "none"
-        found.append(
-            f"the end of turn is not trained: the loss tokens end with {tok.decode([last])!r}, "
-            f"not a stop token ({names}), so the student would not learn to stop"
-        )
-    prompt = tok.decode(ids[: mask.index(1)])
-    turn = ("<think>" if prompt.rstrip().endswith("<think>") else "") + tok.decode(loss)
-    if turn.split("</think>")[0].count("<think>") > 1:
-        found.append(
-            "<think> is opened twice (the template's pre-fill and the completion's own): "
-            "the completion should start after the pre-fill, or pick the student's template"
-        )
+    found: list[str] = []
+    for n, (start, end) in enumerate(runs):
+        loss = ids[start:end]
+        which = f"turn {n + 1} of {len(runs)}: " if len(runs) > 1 else ""
+        last = next((t for t in reversed(loss) if tok.decode([t]).strip() or t in stops), loss[-1])
+        if not (truncated and n == len(runs) - 1) and last not in stops:
+            names = ", ".join(sorted(tok.convert_ids_to_tokens(sorted(stops)))) or "none"
+            found.append(
+                f"{which}the end of turn is not trained: the loss tokens end with "
+                f"{tok.decode([last])!r}, not a stop token ({names}), so the student would not "
+                "learn to stop"
+            )
+        prompt = tok.decode(ids[:start])
+        turn = ("<think>" if prompt.rstrip().endswith("<think>") else "") + tok.decode(loss)
+        if turn.split("</think>")[0].count("<think>") > 1:
+            found.append(
+                f"{which}<think> is opened twice (the template's pre-fill and the completion's "
+                "own): the completion should start after the pre-fill, or pick the student's template"
+            )
+        if re.search(r"<think>\s*</think>", turn) and has_markers(turn):
+            found.append(
+                f"{which}the think block is empty while the answer holds thought/solution markers: "
+                "the reasoning would be trained as the visible answer (--keep-markers keeps the "
+                "markers verbatim: use it with a template that does not open <think> itself)"
+            )
+        if found:
+            break
     return found
 
 
@@ -92,14 +113,15 @@ def preflight(
             n = sum(mask)
             emit(
                 f"{stage}: example {i + 1}: {len(ids) - n} prompt tokens, {n} trained "
-                f"(between {OPEN} {CLOSE}):"
+                + (f"in {len(spans(mask))} assistant turns " if len(spans(mask)) > 1 else "")
+                + f"(between {OPEN} {CLOSE}):"
             )
             emit(marked_text(tok, ids, mask))
             if not found:
                 emit(
                     f"{stage}: checks: loss mask not empty; "
                     + ("end of turn cut off (truncated)" if truncated else "end of turn trained")
-                    + "; <think> opened once at most"
+                    + "; <think> opened once at most, never empty before thought markers"
                 )
         if found:
             raise DistillError(f"{stage}: pre-flight, example {i + 1}: {'; '.join(found)}")

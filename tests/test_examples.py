@@ -350,3 +350,259 @@ def test_real_chat_templates_put_the_loss_on_the_assistant_turn_only(name, compl
     gen_prompt = tok.apply_chat_template(EX.prompt, tokenize=False, add_generation_prompt=True)
     assert ids[: mask.index(1)] == tok(gen_prompt, add_special_tokens=False)["input_ids"]
     assert strips_reasoning(tok) == name.startswith("deepseek")
+
+
+# =========================================================================== issue 25: what the
+# dataset's authors meant (reasoning beside content, markers, mapping, every turn)
+
+S1K_ROW = {
+    "question": "What is 12 + 34?",
+    "thinking_trajectories": ["12 plus 34.", "That is 46."],
+    "attempt": "The answer is \\boxed{46}.",
+    "solution": "46",
+}
+
+
+def trained(tok, rows):
+    """The decoded loss text of every trained span, row by row."""
+    from distill.examples import spans
+
+    return [
+        [tok.decode(ids[a:b]) for a, b in spans(mask)]
+        for ids, mask in zip(rows["input_ids"], rows["completion_mask"])
+    ]
+
+
+@pytest.mark.parametrize("key", ["reasoning_content", "reasoning", "thinking"])
+@pytest.mark.parametrize("name", ["qwen2.5-instruct", "deepseek-r1-distill-qwen"])
+def test_reasoning_kept_beside_the_content_is_trained_in_the_think_block(tmp_path, key, name):
+    row = {
+        "messages": [
+            {"role": "user", "content": "What is 12 + 34?"},
+            {"role": "assistant", key: "12 plus 34 is 46.", "content": "The answer is 46."},
+        ]
+    }
+    tok = real_template_tokenizer(name)
+    cols, _ = tokenize_examples(
+        load_examples(write_rows(tmp_path, [row])), Renderer(tok, "r1"), 512
+    )
+    [[text]] = trained(tok, cols)
+    # R1-Distill's prompt pre-fills "<think>\n": the block it opened is closed after the
+    # reasoning, never left empty
+    head = "" if name.startswith("deepseek") else "<think>\n"
+    assert text.startswith(head + "12 plus 34 is 46.\n</think>\n\nThe answer is 46.")
+    assert "<think>\n\n</think>" not in text
+
+
+@pytest.mark.parametrize("name", ["qwen2.5-instruct", "deepseek-r1-distill-qwen"])
+def test_thought_and_solution_markers_train_as_reasoning_and_answer(tmp_path, name):
+    content = (
+        "<|begin_of_thought|>\n\n12 plus 34 is 46.\n\n<|end_of_thought|>\n\n"
+        "<|begin_of_solution|>\n\nThe answer is \\boxed{46}.\n\n<|end_of_solution|>"
+    )
+    row = {
+        "system": "Your role as an assistant involves thoroughly exploring questions ...",
+        "conversations": [
+            {"from": "user", "value": "What is 12 + 34?"},
+            {"from": "assistant", "value": content},
+        ],
+    }
+    tok = real_template_tokenizer(name)
+    data = write_rows(tmp_path, [row])
+    cols, _ = tokenize_examples(load_examples(data), Renderer(tok, "r1"), 512)
+    [[text]] = trained(tok, cols)
+    assert "<|begin_of_thought|>" not in text and "<|begin_of_solution|>" not in text
+    assert "12 plus 34 is 46.\n</think>\n\nThe answer is \\boxed{46}." in text
+    # --keep-markers trains them verbatim
+    [ex] = load_examples(data, keep_markers=True)
+    assert ex.completion == content
+
+
+def test_preflight_stops_on_an_empty_think_block_before_thought_markers(tmp_path):
+    from distill.preflight import preflight
+
+    tok = real_template_tokenizer("deepseek-r1-distill-qwen")
+    row = {
+        "messages": [
+            {"role": "user", "content": "What is 12 + 34?"},
+            {"role": "assistant", "content": "<|begin_of_thought|>12 plus 34<|end_of_thought|>"},
+        ]
+    }
+    r = Renderer(tok, "r1")
+    cols, _ = tokenize_examples(
+        load_examples(write_rows(tmp_path, [row]), keep_markers=True), r, 512
+    )
+    with pytest.raises(DistillError, match="think block is empty while the answer holds thought"):
+        preflight(tok, zip(cols["input_ids"], cols["completion_mask"]), r.stops, 0, emit=None)
+
+
+def test_generate_splits_thought_markers_from_a_teacher():
+    from distill.reasoning import split
+
+    text = "<|begin_of_thought|>a\n<|end_of_thought|>\n<|begin_of_solution|>B<|end_of_solution|>"
+    assert split(text) == ("a", "B", "markers")
+    assert split("<|begin_of_thought|>cut off") == ("cut off", "", "unclosed")
+
+
+def test_s1k_columns_mapped_train_question_reasoning_list_and_attempt(tmp_path):
+    from distill.examples import Columns
+
+    tok = real_template_tokenizer("qwen2.5-instruct")
+    cols = Columns(
+        prompt_field="question", reasoning_field="thinking_trajectories", answer_field="attempt"
+    )
+    [ex] = load_examples(write_rows(tmp_path, [S1K_ROW]), columns=cols)
+    rows, _ = tokenize_examples([ex], Renderer(tok, "r1"), 512)
+    [[text]] = trained(tok, rows)
+    assert text == (
+        "<think>\n12 plus 34.\n\nThat is 46.\n</think>\n\nThe answer is \\boxed{46}.<|im_end|>\n"
+    )
+    assert ex.prompt[-1] == {"role": "user", "content": "What is 12 + 34?"}
+
+
+def test_an_unmapped_s1k_row_names_the_flags_to_try(tmp_path):
+    with pytest.raises(DistillError) as e:
+        list(load_examples(write_rows(tmp_path, [S1K_ROW])))
+    assert str(e.value).endswith(
+        "try: --prompt-field question --reasoning-field thinking_trajectories --answer-field attempt"
+    )
+    assert "onpolicy" not in str(e.value)
+
+
+def test_dolly_context_is_appended_to_the_prompt_as_alpacas_input(tmp_path):
+    from distill.examples import Columns
+
+    row = {"instruction": "Sum them.", "context": "12 and 34", "response": "46", "category": "qa"}
+    cols = Columns(prompt_field="instruction", context_field="context", answer_field="response")
+    [ex] = load_examples(write_rows(tmp_path, [row]), columns=cols)
+    assert ex.prompt == [{"role": "user", "content": "Sum them.\n\n12 and 34"}]
+    assert (ex.instruction, ex.input, ex.completion) == ("Sum them.", "12 and 34", "46")
+
+
+@pytest.mark.parametrize(
+    "cols, row, message",
+    [
+        (
+            {"prompt_field": "query", "answer_field": "attempt"},
+            S1K_ROW,
+            r"row 1: no column 'query' \(--prompt-field\); found columns: question, ",
+        ),
+        (
+            {"prompt_field": "question", "reasoning_field": "r", "answer_field": "attempt"},
+            {**S1K_ROW, "r": {"a": 1}},
+            r"row 1: column 'r' \(--reasoning-field\) must be text or a list of texts, got dict",
+        ),
+        (
+            {"prompt_field": "question", "reasoning_field": "r", "answer_field": "attempt"},
+            {**S1K_ROW, "r": ["a", 3]},
+            r"row 1: column 'r' \(--reasoning-field\) must be text or a list of texts; found a "
+            r"list holding int, str",
+        ),
+        (
+            {"prompt_field": "question", "answer_field": "attempt"},
+            {**S1K_ROW, "attempt": "  "},
+            r"row 1: column 'attempt' \(--answer-field\) is empty",
+        ),
+        (
+            {"reasoning_field": "thinking_trajectories"},
+            S1K_ROW,
+            r"row 1: --reasoning-field need --prompt-field and --answer-field",
+        ),
+    ],
+)
+def test_bad_column_mappings_are_one_line_naming_row_and_column(tmp_path, cols, row, message):
+    from distill.examples import Columns
+
+    with pytest.raises(DistillError, match=message) as e:
+        list(load_examples(write_rows(tmp_path, [row]), columns=Columns(**cols)))
+    assert "\n" not in str(e.value)
+
+
+def test_two_chat_columns_are_refused_naming_both_and_the_flag(tmp_path):
+    row = {
+        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "short"}],
+        "conversations": [{"from": "user", "value": "q"}, {"from": "assistant", "value": "R1"}],
+    }
+    data = write_rows(tmp_path, [row])
+    with pytest.raises(
+        DistillError,
+        match="two chat columns, 'messages' and 'conversations'.*--messages-field conversations",
+    ):
+        list(load_examples(data))
+    from distill.examples import Columns
+
+    [ex] = load_examples(data, columns=Columns(messages_field="conversations"))
+    assert ex.completion == "R1"
+
+
+MULTI = {
+    "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is 1 + 1?"},
+        {"role": "assistant", "content": "2"},
+        {"role": "user", "content": "And 2 + 2?"},
+        {"role": "assistant", "content": "4"},
+    ]
+}
+
+
+def test_every_assistant_turn_is_trained_with_its_own_end_of_turn(tmp_path):
+    tok = real_template_tokenizer("qwen2.5-instruct")
+    exs = list(load_examples(write_rows(tmp_path, [MULTI])))
+    cols, st = tokenize_examples(exs, Renderer(tok, "r1"), 512)
+    assert trained(tok, cols) == [["2<|im_end|>\n", "4<|im_end|>\n"]]  # one sequence
+    assert (st.kept, st.sequences, st.turns) == (1, 1, 2)
+    # the text is the whole chat as the template renders it: inference sees the same history
+    ids = cols["input_ids"][0]
+    assert tok.decode(ids) == tok.apply_chat_template(MULTI["messages"], tokenize=False)
+    cols, st = tokenize_examples(exs, Renderer(tok, "r1", train_on="last"), 512)
+    assert trained(tok, cols) == [["4<|im_end|>\n"]] and st.turns == 1
+
+
+def test_a_template_that_drops_earlier_reasoning_trains_one_row_per_turn(tmp_path):
+    tok = real_template_tokenizer("deepseek-r1-distill-qwen")
+    row = {"messages": [dict(m) for m in MULTI["messages"]]}
+    row["messages"][2]["reasoning_content"] = "one and one"
+    exs = list(load_examples(write_rows(tmp_path, [row])))
+    cols, st = tokenize_examples(exs, Renderer(tok, "r1"), 512)
+    assert (st.sequences, st.turns) == (2, 2)
+    first, second = trained(tok, cols)
+    assert first == ["one and one\n</think>\n\n2<｜end▁of▁sentence｜>"]
+    assert second == ["\n</think>\n\n4<｜end▁of▁sentence｜>"]
+    # the second row's history is what the template renders at inference (reasoning dropped)
+    history = tok.decode(cols["input_ids"][1])
+    assert "one and one" not in history and "And 2 + 2?" in history
+
+
+def test_alpaca_format_refuses_a_system_message_or_earlier_turns(tmp_path):
+    tok = make_tokenizer("qwen2")
+    exs = list(load_examples(write_rows(tmp_path, [MULTI])))
+    with pytest.raises(DistillError, match=r"row 1: --format alpaca .* a system message"):
+        tokenize_examples(exs, Renderer(tok, "alpaca"), 512)
+
+
+def test_text_prompt_completion_trains_as_a_raw_continuation_unless_chat(tmp_path):
+    tok = make_tokenizer("llama")
+    row = {"prompt": "The sum of 12 and 34 is", "completion": " 46."}
+    exs = list(load_examples(write_rows(tmp_path, [row])))
+    cols, _ = tokenize_examples(exs, Renderer(tok, "r1"), 512)
+    ids, mask = cols["input_ids"][0], cols["completion_mask"][0]
+    assert loss_text(tok, ids, mask) == (
+        " 46." + tok.eos_token,
+        "<|begin_of_text|>The sum of 12 and 34 is",
+    )
+    cols, _ = tokenize_examples(exs, Renderer(tok, "r1", chat=True), 512)
+    assert "<|start_header_id|>user" in tok.decode(cols["input_ids"][0])
+
+
+def test_max_length_defaults_to_the_students_context(tmp_path, capsys):
+    from distill.train import TrainConfig, student_config
+    from tests.tiny import make_tiny_model
+
+    path = make_tiny_model(tmp_path / "m")  # 512 positions
+    cfg = TrainConfig(data="x.jsonl", model=str(path), output_dir=str(tmp_path / "o"))
+    student_config(cfg, str(path))
+    assert cfg.max_length == 512 and "max_length 512, the context of" in capsys.readouterr().out
+    asked = TrainConfig(data="x.jsonl", model=str(path), output_dir="o", max_length=1024)
+    with pytest.raises(DistillError, match="max_length 1024 is longer than the context"):
+        student_config(asked, str(path))

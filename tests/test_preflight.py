@@ -41,7 +41,9 @@ def test_the_marked_text_is_exactly_the_trained_tokens(name, fmt):
     assert trained == tok.decode([t for t, m in zip(ids, mask) if m])
     assert text == tok.decode(ids[: mask.index(1)]) + f"[[{trained}]]"
     assert f"{mask.count(0)} prompt tokens, {sum(mask)} trained" in header
-    assert checks.endswith("end of turn trained; <think> opened once at most")
+    assert checks.endswith(
+        "end of turn trained; <think> opened once at most, never empty before thought markers"
+    )
 
 
 def test_long_parts_keep_both_ends_and_the_boundary():
