@@ -254,3 +254,9 @@ def test_agreement_with_public_graders_tests_at_least_math_verify():
     }
     # An entry that no longer differs is stale: drop it from the list (and the README table).
     assert set(ALLOWED_MISSES) <= set(misses), set(ALLOWED_MISSES) - set(misses)
+
+
+def test_majority_key_reads_the_final_answer_as_verify_does():
+    stated = "\\boxed{255} ... Final Answer: The final answer is $10,455$. I hope it is correct."
+    assert math_answer_key(stated) == math_answer_key("\\boxed{10455}") == "10455"
+    assert math_answer_key("\\boxed{\\mathrm{e}}") == math_answer_key("\\boxed{e}")

@@ -269,8 +269,9 @@ def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
 
 
 def math_answer_key(answer: str, timeout: int = 5) -> str | None:
-    """A canonical form of the final answer, for majority voting."""
-    boxed = last_boxed(answer or "")
+    """A canonical form of the final answer (as verify_math reads it), for majority voting."""
+    boxed, _ = _final_parts(answer or "")
+    boxed = _constants(boxed) if boxed is not None else None
     text = boxed if boxed is not None else answer
     if not text or not text.strip():
         return None
