@@ -638,3 +638,30 @@ def test_alpaca_format_trains_the_answer_or_refuses_what_it_cannot_hold(case):
     assert all(text in prompt for text in case.prompt)
     # The context column is Alpaca's input.
     assert ("### Input:" in prompt) == (len(case.prompt) > 1), prompt
+
+
+@pytest.mark.parametrize("template", TEMPLATE_NAMES)
+def test_every_dataset_passes_the_preflight_checks(template):
+    from distill.preflight import problems
+
+    tok = template_tokenizer(template)
+    renderer = Renderer(tok, "r1")
+    for case in CASES:
+        examples = load_examples(case.path, columns=Columns(**(case.columns or {})))
+        cols, _ = tokenize_examples(examples, renderer, 8192)
+        for ids, mask in zip(cols["input_ids"], cols["completion_mask"]):
+            assert problems(tok, ids, mask, renderer.stops) == [], case.name
+
+
+@pytest.mark.parametrize("name", ["openthoughts-114k", "bespoke-stratos-17k", "sky-t1-data-17k"])
+def test_keep_markers_under_a_think_prefill_is_stopped_by_the_preflight(name):
+    # --keep-markers on R1-Distill: the pre-fill's block closes empty and the whole thought is
+    # trained as the visible answer, the silent failure of issue 25; the pre-flight names it.
+    from distill.preflight import problems
+
+    tok = template_tokenizer("deepseek-r1-distill-qwen")
+    renderer = Renderer(tok, "r1")
+    examples = load_examples(str(DATA / f"{name}.jsonl"), keep_markers=True)
+    cols, _ = tokenize_examples(examples, renderer, 8192)
+    [found] = problems(tok, cols["input_ids"][0], cols["completion_mask"][0], renderer.stops)
+    assert "the think block is empty while the answer holds thought/solution markers" in found
