@@ -665,3 +665,19 @@ def test_keep_markers_under_a_think_prefill_is_stopped_by_the_preflight(name):
     cols, _ = tokenize_examples(examples, renderer, 8192)
     [found] = problems(tok, cols["input_ids"][0], cols["completion_mask"][0], renderer.stops)
     assert "the think block is empty while the answer holds thought/solution markers" in found
+
+
+@pytest.mark.parametrize("case", REASONING, ids=case_ids(REASONING))
+def test_export_keeps_the_reasoning_in_the_messages_it_writes(case, tmp_path, capsys):
+    # `distill export --format r1` (no --model): a `messages` dataset TRL / LLaMA-Factory read;
+    # reasoning kept beside the content, in a column, or in markers lands in a think block.
+    import json
+
+    from distill.train import ExportConfig, export
+
+    out = tmp_path / "data.jsonl"
+    export(ExportConfig(data=case.path, out=str(out), **(case.columns or {})))
+    messages = json.loads(out.read_text().splitlines()[0])["messages"]
+    content = f"<think>\n{case.reasoning}\n</think>{case.sep}{case.turns[-1]}"
+    assert messages[-1] == {"role": "assistant", "content": content}
+    assert not any(m in json.dumps(messages[1:]) for m in MARKERS)
