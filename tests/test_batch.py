@@ -270,9 +270,9 @@ def test_bad_batch_input_is_one_line(server, tmp_path):
     ]
     for bad, message in [
         ({"batch_window": "1d"}, "batch_window must be hours like '24h', got '1d'"),
-        ({"batch_poll": 0}, "batch_poll > 0"),
+        ({"batch_poll": 0}, "--batch-poll 0: must be > 0"),
         ({"batch_discount": 1.0}, "batch_discount must be in [0, 1), got 1.0"),
-        ({"batch_max_rounds": 0}, "batch_max_rounds >= 1"),
+        ({"batch_max_rounds": 0}, "--batch-max-rounds 0: must be >= 1"),
     ]:
         with pytest.raises(DistillError, match=re.escape(message)):
             cfg(server, out, **bad)
@@ -309,7 +309,7 @@ def test_recipe_keys_are_the_flag_names(tmp_path):
         2,
     )
     recipe.write_text("data: builtin:arithmetic\nmodel: m\nout: t.jsonl\nbatch_requests: 0\n")
-    with pytest.raises(DistillError, match="batch_requests >= 1"):
+    with pytest.raises(DistillError, match="--batch-requests 0: must be >= 1"):
         load_config(GenerateConfig, "generate", recipe, {})
 
 
