@@ -181,6 +181,7 @@ def test_hub_push_makes_exactly_these_calls(pipeline_run, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "HfApi", StandInHub)
     monkeypatch.setenv("HF_TOKEN", SECRETS["HF_TOKEN"])
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # the stand-in hub is "online"
     url = publish(PublishConfig(dir=str(run_dir / "student"), repo_id="me/tiny-r1", private=True))
     assert url == "https://huggingface.co/me/tiny-r1"
     assert calls[0] == ("init", SECRETS["HF_TOKEN"])
@@ -227,7 +228,8 @@ def test_publish_bad_input_is_one_line(tmp_path):
     model.mkdir()
     (model / "adapter_config.json").write_text("{}")
     (model / "adapter_model.safetensors").write_bytes(b"x")
-    env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
+    # online (offline, publish refuses the hub first: tests/test_bad_input.py) and no token
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_HUB_OFFLINE")}
     res = subprocess.run(
         [sys.executable, "-m", "distill.cli", "publish", str(model), "--repo-id", "me/x"],
         capture_output=True,
