@@ -10,7 +10,6 @@ rest of the pipeline never cares where data came from.
 from __future__ import annotations
 
 import csv
-import hashlib
 import itertools
 import json
 import operator
@@ -286,20 +285,23 @@ def iter_source(src: str, split: str = "train", strict: bool = False) -> Iterato
     yield from _iter_hub(src, split)
 
 
-def _iter_located(src: str, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(where, row) of a prompt source, read strictly: where is `file:LINE` for a JSONL file
-    (what an editor jumps to), else `SRC row N`."""
+def _iter_located(src: str, split: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(place, number, row) of a prompt source, read strictly: place + number is `file:LINE`
+    for a JSONL file (what an editor jumps to), else `SRC row N`. Kept apart so a row's place
+    is a small int until an error needs the words (a million rows pass through here)."""
     path = Path(src)
     suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
     if not src.startswith("builtin:") and path.is_file() and suffix in (".jsonl", ".ndjson"):
         from distill.manifest import check_input
 
         check_input(path)  # as iter_source does
+        head = f"{path}:"
         for lineno, row in _read_jsonl_strict(path):
-            yield f"{path}:{lineno}", row
+            yield head, lineno, row
         return
+    head = f"{src} row "
     for i, row in enumerate(iter_source(src, split, strict=True)):
-        yield f"{src} row {i + 1}", row
+        yield head, i + 1, row
 
 
 def _pick(row: dict[str, Any], explicit: str | None, candidates: tuple[str, ...]) -> str | None:
@@ -325,11 +327,12 @@ def load_rows(
     if limit is not None:
         rows = itertools.islice(rows, limit)
     pf = af = idf = None
-    # id -> (where it first was, a hash of that row): two different prompts under one id would
-    # share sample ids, so one would silently stand for the other downstream
-    seen: dict[str, tuple[str, str]] = {}
+    # id -> (the line/row it first was on, a hash of its prompt and gold): two different prompts
+    # under one id would share sample ids, so one would silently stand for the other downstream.
+    # Python's own hash: compared within this one run only, and cheap on a million rows.
+    seen: dict[str, tuple[int, int]] = {}
     i = -1
-    for i, (where, raw) in enumerate(rows):
+    for i, (head, at, raw) in enumerate(rows):
         if i == 0:
             pf = _pick(raw, prompt_field, PROMPT_FIELDS)
             af = _pick(raw, answer_field, ANSWER_FIELDS)
@@ -346,12 +349,13 @@ def load_rows(
         gold = raw.get(af) if af else None
         rid = raw.get(idf) if idf else None
         if rid is not None:
-            digest = _row_hash(raw)
-            first = seen.setdefault(str(rid), (where, digest))
+            digest = hash((raw.get(pf) if pf is not None else None, gold))
+            first = seen.setdefault(str(rid), (at, digest))
             if first[1] != digest:
                 raise DistillError(
-                    f"{where}: id '{rid}' (field '{idf}') is already used by {first[0]} for a "
-                    "different row; give each row its own id (or pick another --id-field)"
+                    f"{head}{at}: id '{rid}' (field '{idf}') is already used by {head}{first[0]} for "
+                    "another prompt or answer; give each row its own id (or pick another "
+                    "--id-field)"
                 )
         yield Row(
             prompt=str(raw[pf]) if pf is not None else "",
@@ -361,8 +365,3 @@ def load_rows(
         )
     if i < 0 and (limit is None or limit > 0):
         raise DistillError(f"{src}: no rows (an empty or blank file?); nothing to do")
-
-
-def _row_hash(row: dict[str, Any]) -> str:
-    blob = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()

@@ -426,3 +426,30 @@ def test_a_failed_run_says_why_in_its_one_line(server, tmp_path, monkeypatch):
     assert res.exit_code == 1 and len(lines) == 1, res.stderr
     assert "1 samples failed: HTTP 500" in lines[0], lines[0]
     assert "rerun with --debug" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv, expect",
+    [
+        ([*GEN, "--top-p", "0"], "error: generate: --top-p 0: must be in (0, 1]"),
+        ([*GEN, "--foo", "1"], "error: no such option: --foo (see: distill generate --help)"),
+    ],
+)
+def test_a_real_process_prints_the_same_one_line(tmp_path, argv, expect):
+    """The console script's own process (not the in-process runner above): the same line."""
+    import subprocess
+    import sys
+
+    _write(tmp_path, BASE_FILES)
+    before = _snapshot(tmp_path)
+    code = "import sys; from distill.cli import app; sys.argv[0] = 'distill'; app()"
+    res = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    assert res.returncode != 0 and res.stderr.splitlines() == [expect], res.stderr
+    assert _snapshot(tmp_path) == before
