@@ -11,6 +11,7 @@ Precedence: CLI flags > recipe keys > defaults. Bad input exits 1 with one line 
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from collections.abc import Callable
@@ -18,10 +19,47 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer >= 0.22 carries its own copy of click
+    from typer._click.exceptions import NoSuchOption, UsageError
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click.exceptions import NoSuchOption, UsageError
 
 from distill.errors import DistillError
 
+
+class _OneLineUsage(TyperGroup):
+    """Usage errors (unknown flag, bad value, missing option) as one `error:` line on stderr,
+    like every other bad input, instead of click's usage block. click suggests any option
+    within 0.6 similarity counting the shared `--` (`--foo` -> `--out`); only close names are
+    suggested here."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as e:
+            sub = e.ctx or ctx
+            msg = e.format_message().strip().splitlines()[0] if e.format_message() else str(e)
+            if isinstance(e, NoSuchOption):
+                names = [
+                    o
+                    for p in sub.command.params
+                    for o in (*p.opts, *p.secondary_opts)
+                    if o.startswith("--")
+                ]
+                close = difflib.get_close_matches(
+                    e.option_name.lstrip("-"), [n[2:] for n in names], n=1, cutoff=0.7
+                )
+                msg = f"no such option: {e.option_name}" + (
+                    f" (did you mean --{close[0]}?)" if close else ""
+                )
+            print(f"error: {msg} (see: {sub.command_path} --help)", file=sys.stderr)
+            raise typer.Exit(2) from None
+
+
 app = typer.Typer(
+    cls=_OneLineUsage,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -56,6 +94,10 @@ def _run(fn: Callable[[], Any]) -> Any:
     except Exception as e:  # noqa: BLE001 - last resort: still one line, never a raw traceback
         if _state["debug"]:
             raise
+        if isinstance(e, OSError) and e.filename and e.strerror:
+            # A filesystem error names its path: say which and what is wrong, not the class.
+            print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
+            raise typer.Exit(1) from None
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
         print(
             f"error: {type(e).__name__}: {msg} (rerun with --debug for the traceback)",
@@ -65,6 +107,46 @@ def _run(fn: Callable[[], Any]) -> Any:
 
 
 RecipeOpt = typer.Option(None, "--recipe", help="Recipe YAML; CLI flags override its keys.")
+
+
+# How a dataset's rows become training text (distill.examples.Layout), shared by `train` and
+# `export`: one definition each, as TEACHER_OPTS.
+LAYOUT_OPTS = {
+    "messages_field": typer.Option(
+        None, help="The chat column (needed when a row has both messages and conversations)."
+    ),
+    "system_field": typer.Option(None, help="Column holding a system message, put first."),
+    "context_field": typer.Option(
+        None, help="Column appended to the prompt after a blank line (Alpaca's input, dolly's context)."
+    ),
+    "reasoning_field": typer.Option(
+        None,
+        help="Column holding the reasoning (text, or a list of texts joined by blank lines, as "
+        "s1K's thinking_trajectories); trained in a think block before the answer.",
+    ),
+    "answer_field": typer.Option(
+        None,
+        "--answer-field",
+        "--completion-field",
+        help="Column holding the completion's visible answer (with --prompt-field: any dataset "
+        "layout, e.g. s1K: --prompt-field question --reasoning-field thinking_trajectories "
+        "--answer-field attempt).",
+    ),
+    "train_on": typer.Option(
+        None, help="all (default): every assistant turn of a chat carries the loss | last."
+    ),
+    "keep_markers": typer.Option(
+        None,
+        "--keep-markers",
+        help="Train <|begin_of_thought|>/<|begin_of_solution|> markers verbatim (default: the "
+        "thought is the reasoning, the solution the answer).",
+    ),
+    "chat": typer.Option(
+        None,
+        "--chat",
+        help="Text prompt/completion rows in a chat turn (default: a raw continuation, as TRL).",
+    ),
+}
 
 
 # Teacher flags shared by `generate` and `instruct`: one definition, the same name, default
@@ -532,8 +614,18 @@ def train(
         "the prompt template, as generate's (default: the built-in set's, else the raw prompt).",
     ),
     prompt_field: str | None = typer.Option(
-        None, help="onpolicy on a prompt source: the field holding the prompt, as generate's."
+        None,
+        help="Column holding the prompt: with --answer-field, which column is what (any method); "
+        "alone, onpolicy on a prompt source (the field, rendered as generate's).",
     ),
+    messages_field: str | None = LAYOUT_OPTS["messages_field"],
+    system_field: str | None = LAYOUT_OPTS["system_field"],
+    context_field: str | None = LAYOUT_OPTS["context_field"],
+    reasoning_field: str | None = LAYOUT_OPTS["reasoning_field"],
+    answer_field: str | None = LAYOUT_OPTS["answer_field"],
+    train_on: str | None = LAYOUT_OPTS["train_on"],
+    keep_markers: bool | None = LAYOUT_OPTS["keep_markers"],
+    chat: bool | None = LAYOUT_OPTS["chat"],
     system_prompt: str | None = typer.Option(
         None, help="onpolicy on a prompt source: a system message first, as generate's."
     ),
@@ -570,8 +662,34 @@ def export(
         help="With --model: print N examples tokenized as train does, trained tokens in [[...]] "
         "(0 = off), and check them as train does.",
     ),
+    prompt_field: str | None = typer.Option(
+        None, help="Column holding the prompt (with --answer-field: which column is what)."
+    ),
+    messages_field: str | None = LAYOUT_OPTS["messages_field"],
+    system_field: str | None = LAYOUT_OPTS["system_field"],
+    context_field: str | None = LAYOUT_OPTS["context_field"],
+    reasoning_field: str | None = LAYOUT_OPTS["reasoning_field"],
+    answer_field: str | None = LAYOUT_OPTS["answer_field"],
+    train_on: str | None = LAYOUT_OPTS["train_on"],
+    keep_markers: bool | None = LAYOUT_OPTS["keep_markers"],
+    chat: bool | None = LAYOUT_OPTS["chat"],
 ) -> None:
     """Write the examples train trains on, as a dataset TRL/LLaMA-Factory/axolotl read unchanged."""
+    layout = {
+        k: v
+        for k, v in {
+            "prompt_field": prompt_field,
+            "messages_field": messages_field,
+            "system_field": system_field,
+            "context_field": context_field,
+            "reasoning_field": reasoning_field,
+            "answer_field": answer_field,
+            "train_on": train_on,
+            "keep_markers": keep_markers,
+            "chat": chat,
+        }.items()
+        if v is not None
+    }
 
     def go() -> None:
         from distill.train import ExportConfig
@@ -585,6 +703,7 @@ def export(
                 limit=limit,
                 model=model or "",
                 show_example=show_example,
+                **layout,
             )
         )
 
@@ -723,7 +842,8 @@ def run_(
     def go() -> None:
         from distill.pipeline import run
 
-        stages = [s.strip() for s in only.split(",") if s.strip()] if only else None
+        # `--only ''` names no stage: an error, not "every stage"
+        stages = [s.strip() for s in only.split(",") if s.strip()] if only is not None else None
         run(recipe, run_dir, set_ or [], only=stages, dry_run=dry_run)
 
     _run(go)

@@ -571,8 +571,8 @@ def _stored_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, 
     from distill.data import iter_source
     from distill.examples import Renderer, load_examples
 
-    renderer = Renderer(tok, cfg.format, model_eos)
-    exs = list(load_examples(cfg.data, cfg.split, cfg.limit))
+    renderer = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
+    exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     rows = list(itertools.islice(iter_source(cfg.data, cfg.split), cfg.limit))
     prompts, comps = zip(*(renderer.encode(ex) for ex in exs), strict=True) if exs else ((), ())
     comps, t_ids, t_lps, counts = stored_topk(
@@ -608,10 +608,10 @@ def prompt_source(cfg: Any) -> bool:
     from distill.data import iter_source
     from distill.examples import has_completion
 
-    if cfg.template or cfg.prompt_field or cfg.system_prompt:
+    if cfg.template or (cfg.prompt_field and not cfg.answer_field) or cfg.system_prompt:
         return True
     first = next(iter(iter_source(cfg.data, cfg.split)), None)
-    return first is not None and not has_completion(first)
+    return first is not None and not has_completion(first, cfg)
 
 
 def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, Any]]:
@@ -812,11 +812,15 @@ def check_config(cfg: Any) -> None:
         raise DistillError("kd_temperature and onpolicy_temperature must be > 0")
     if cfg.teacher_top_k < 1 or cfg.max_new_tokens < 1:
         raise DistillError("teacher_top_k and max_new_tokens must be >= 1")
-    named = [k for k in ("template", "prompt_field", "system_prompt") if getattr(cfg, k)]
+    # a prompt field with an answer column maps a dataset's columns (any method); without one it
+    # names a prompt source (as generate's), which only onpolicy trains on
+    keys = ("template", "system_prompt") + (() if cfg.answer_field else ("prompt_field",))
+    named = [k for k in keys if getattr(cfg, k)]
     if named and cfg.method != "onpolicy":
         raise DistillError(
-            f"{', '.join(named)}: for --method onpolicy on prompts alone; --method "
-            f"{cfg.method} trains on the completions' own prompts"
+            f"{', '.join(named)}: for --method onpolicy on prompts alone (a prompt field with "
+            f"--answer-field maps a dataset's columns); --method {cfg.method} trains on the "
+            "completions' own prompts"
         )
     if cfg.method == "sft":
         return

@@ -21,20 +21,22 @@ from pathlib import Path
 from typing import Any
 
 from distill.errors import DistillError
-from distill.examples import FORMATS
+from distill.examples import FORMATS, Layout
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+DEFAULT_MAX_LENGTH = 2048  # tokens per example when --max-length is not given (or the context)
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Layout):
     data: str = ""  # kept.jsonl, a dataset with a `messages` column, or Alpaca columns
     model: str = ""  # student: HF name/path or builtin:smollm2
     output_dir: str = ""
     format: str = "r1"  # r1 (chat template + <think>) | alpaca (Alpaca prompt)
     split: str = "train"
     limit: int | None = None  # use the first N examples
-    max_length: int = 2048  # tokens per example (prompt + completion)
+    # tokens per example (prompt + completion); default min(2048, the student's context)
+    max_length: int | None = None
     overlong: str = "drop"  # drop | truncate: what to do with examples longer than max_length
     # --- LoRA / QLoRA / full
     # The student's tokenizer when not its own (the teacher's: same BPE, the teacher's special
@@ -89,8 +91,8 @@ class TrainConfig:
     # onpolicy on a prompt source (rows without a completion, e.g. builtin:arithmetic or the
     # problems file given to generate): its prompts are rendered as `distill generate` renders
     # them, with these keys (defaults as generate's)
+    # (and prompt_field, of Layout)
     template: str | None = None
-    prompt_field: str | None = None
     system_prompt: str | None = None
 
     def __post_init__(self) -> None:
@@ -110,12 +112,35 @@ class TrainConfig:
             )
         if self.report_to not in ("none", "tensorboard", "wandb"):
             raise DistillError("report_to must be none, tensorboard or wandb")
-        if (
-            self.max_length < 8
-            or self.per_device_train_batch_size < 1
-            or self.gradient_accumulation_steps < 1
-        ):
-            raise DistillError("need max_length >= 8, batch size >= 1, gradient accumulation >= 1")
+        from distill.config import check_values
+
+        check_values(
+            self,
+            [
+                ("max_length", self.max_length is None or self.max_length >= 8, ">= 8"),
+                ("per_device_train_batch_size", self.per_device_train_batch_size >= 1, ">= 1"),
+                ("gradient_accumulation_steps", self.gradient_accumulation_steps >= 1, ">= 1"),
+                ("lora_r", not self.lora or self.lora_r >= 1, ">= 1 (the LoRA rank)"),
+                ("lora_alpha", not self.lora or self.lora_alpha > 0, "> 0"),
+                ("lora_dropout", 0 <= self.lora_dropout < 1, "in [0, 1)"),
+                ("learning_rate", self.learning_rate > 0, "> 0"),
+                # max_steps > 0 overrides epochs; -1 (the default) trains num_train_epochs
+                ("max_steps", self.max_steps == -1 or self.max_steps >= 1, ">= 1, or -1 (epochs)"),
+                (
+                    "num_train_epochs",
+                    self.max_steps >= 1 or self.num_train_epochs > 0,
+                    "> 0 (or set --max-steps): nothing would be trained",
+                ),
+                ("warmup_ratio", 0 <= self.warmup_ratio <= 1, "in [0, 1]"),
+                ("weight_decay", self.weight_decay >= 0, ">= 0"),
+                ("max_grad_norm", self.max_grad_norm > 0, "> 0"),
+                ("limit", self.limit is None or self.limit >= 1, ">= 1"),
+                ("logging_steps", self.logging_steps >= 1, ">= 1"),
+                ("save_steps", self.save_steps >= 1, ">= 1"),
+            ],
+            flags={"per_device_train_batch_size": "--batch-size"},
+        )
+        self.check_layout()
         if self.qlora:
             self.lora = True
         if self.resume and self.overwrite:
@@ -133,6 +158,11 @@ class TrainConfig:
         from distill.kd import check_config
 
         check_config(self)
+        from distill.models import check_model_path
+
+        check_model_path(self.model, "--model")
+        if self.teacher_model and not self.teacher_url:  # with a URL it is the served name
+            check_model_path(self.teacher_model, "--teacher-model")
 
 
 # =========================================================================== pieces
@@ -182,7 +212,14 @@ def student_config(cfg: TrainConfig, path: str) -> Any:
         if cfg.max_position_embeddings is not None:
             config.max_position_embeddings = cfg.max_position_embeddings
     positions = getattr(config, "max_position_embeddings", None)
-    if positions and cfg.max_length > positions:
+    if cfg.max_length is None:  # not asked for: as long as the student reads, up to 2048
+        cfg.max_length = min(DEFAULT_MAX_LENGTH, positions or DEFAULT_MAX_LENGTH)
+        if cfg.max_length < DEFAULT_MAX_LENGTH:
+            print(
+                f"train: max_length {cfg.max_length}, the context of '{cfg.model}' "
+                f"(max_position_embeddings; the default {DEFAULT_MAX_LENGTH} is longer)"
+            )
+    elif positions and cfg.max_length > positions:
         raise DistillError(
             f"max_length {cfg.max_length} is longer than the context of '{cfg.model}' "
             f"({positions} positions, max_position_embeddings); lower --max-length, or extend the "
@@ -258,15 +295,29 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
 
     from distill.examples import Renderer, load_examples, tokenize_examples
 
+    if cfg.max_length is None:  # build_trainer resolved it already; a caller of this alone not
+        from distill.models import resolve_model
+
+        student_config(cfg, resolve_model(cfg.model))
     if cfg.method == "onpolicy":
         from distill.kd import prompt_dataset, prompt_source
 
         if prompt_source(cfg):
             return prompt_dataset(cfg, tok, model_eos)
-    renderer = Renderer(tok, cfg.format, model_eos)
+    renderer = Renderer(tok, cfg.format, model_eos, cfg.train_on, cfg.chat)
     cols, st = tokenize_examples(
-        load_examples(cfg.data, cfg.split, cfg.limit), renderer, cfg.max_length, cfg.overlong
+        load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers),
+        renderer,
+        cfg.max_length,
+        cfg.overlong,
     )
+    if renderer.reasoning_dropped:
+        print(
+            f"train: warning: --format alpaca trains the answer only: the reasoning of "
+            f"{renderer.reasoning_dropped} of {st.examples} examples is left out (--format r1 "
+            "trains it)",
+            file=sys.stderr,
+        )
     if st.kept == 0:
         raise DistillError(
             f"{cfg.data}: no training examples left ({st.examples} read, {st.dropped_overlong} longer than "
@@ -482,7 +533,9 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
             print(
                 f"train: {stats['kept']} examples ({stats['dropped_overlong']} dropped as longer than "
                 f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked); "
+                f"{stats['turns']:,} assistant turns in {stats['sequences']:,} sequences, "
                 f"{stats['completion_tokens']:,} completion tokens carry the loss"
+                + (" (--train-on last: the last turn of each chat)" if cfg.train_on == "last" else "")
             )
     if not stats.get("prompts_only"):  # every process checks (all stop together); rank 0 prints
         show_examples(cfg, tok, dataset, model.generation_config.eos_token_id)
@@ -681,6 +734,10 @@ def run(cfg: TrainConfig) -> Path:
     # another run (the launcher then stops the others), and removes a checkpoint cut off
     # mid-save. The other ranks look only after it (below): they must agree.
     checked_first = not distributed or _main_process()
+    if cfg.max_length is None:  # resolved before --resume compares it with the saved run's
+        from distill.models import resolve_model
+
+        student_config(cfg, resolve_model(cfg.model))
     resume_from = check_output_dir(cfg) if checked_first else None
     trainer, tok = build_trainer(cfg)
     # Under accelerate every process runs this function; rank 0 alone writes files, the Trainer
@@ -725,7 +782,7 @@ def run(cfg: TrainConfig) -> Path:
 
 
 @dataclass
-class ExportConfig:
+class ExportConfig(Layout):
     data: str = ""
     format: str = "r1"  # r1 -> a `messages` dataset; alpaca -> instruction/input/output columns
     out: str = ""
@@ -737,6 +794,7 @@ class ExportConfig:
     show_example: int = 1  # with --model: print N examples with their loss tokens in [[...]]
 
     def __post_init__(self) -> None:
+        self.check_layout()
         if self.show_example < 0:
             raise DistillError(f"show_example must be >= 0 (0 = off), got {self.show_example}")
         if not self.data or not self.out:
@@ -785,23 +843,24 @@ def export(cfg: ExportConfig) -> Path:
 
     guard_export(cfg)  # --out is never the data it reads: checked before any write
 
-    from distill.examples import Renderer, load_examples
+    from distill.examples import Example, Renderer, load_examples
     from distill.records import write_atomic
 
     renderer = None
     if cfg.model:
         from distill.models import load_tokenizer
 
-        renderer = Renderer(load_tokenizer(cfg.model), cfg.format, _model_eos(cfg.model))
+        renderer = Renderer(
+            load_tokenizer(cfg.model), cfg.format, _model_eos(cfg.model), cfg.train_on, cfg.chat
+        )
     elif cfg.format == "r1":
         print(
             "export: warning: other trainers render `messages` with the student's chat template, "
             "and some drop the text before </think> (DeepSeek-R1-Distill's does): the reasoning "
             "would not be trained; pass --model STUDENT to export prompt/completion text exactly "
-            "as distill train renders it",
-            file=sys.stderr,
+            "as distill train renders it"  # stdout: a failed export's stderr is its error line
         )
-    examples = list(load_examples(cfg.data, cfg.split, cfg.limit))
+    examples = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     if renderer is not None and examples:
         from distill.examples import tokenize_examples
         from distill.preflight import preflight
@@ -817,7 +876,17 @@ def export(cfg: ExportConfig) -> Path:
     rows = []
     for ex in examples:
         if renderer is not None:
+            # a pair trains one completion: each assistant turn of a chat is a pair of its own
+            # (its history as the template renders it), unless --train-on last
+            turns = [i for i, m in enumerate(ex.prompt) if m["role"] == "assistant"]
+            if cfg.format != "r1" or cfg.train_on == "last":
+                turns = []
+            msgs = [*ex.prompt, {"role": "assistant", "content": ex.completion}]
+            for i in turns:
+                rows.append(rendered_pair(renderer, Example(msgs[:i], msgs[i]["content"])))
             rows.append(rendered_pair(renderer, ex))
+        elif ex.raw and not cfg.chat and cfg.format == "r1":  # TRL's text prompt/completion
+            rows.append({"prompt": ex.prompt[-1]["content"], "completion": ex.completion})
         elif cfg.format == "r1":
             rows.append({"messages": [*ex.prompt, {"role": "assistant", "content": ex.completion}]})
         else:
