@@ -124,6 +124,7 @@ LAYOUTS = (
 # OpenMathReasoning, dolly, the Chinese R1-distill sets): for the hint of a refusal only.
 GUESS = {
     "--prompt-field": ("problem", "question", "instruction", "query", "prompt", "input"),
+    "--system-field": ("system_prompt", "system"),
     "--context-field": ("context",),
     "--reasoning-field": (
         "thinking_trajectories",
@@ -143,6 +144,7 @@ GUESS = {
         "output",
         "content",
         "completion",
+        "answer",  # GSM8K's worked solution; a short gold answer is no completion (below)
     ),
 }
 
@@ -211,6 +213,13 @@ def _chat(msgs: Any, where: str, column: str, keep_markers: bool = False) -> lis
     return out
 
 
+def _sharegpt_system(row: dict[str, Any], column: str) -> Any:
+    """A `system` column belongs to ShareGPT's `conversations` (LLaMA-Factory's sharegpt layout;
+    OpenThoughts); a `messages` chat holds its own (open-r1's OpenThoughts-114k-math mirror has
+    both: its `system` asks R1 for thought markers, never NuminaMath's `messages`)."""
+    return row.get("system") if column == "conversations" else None
+
+
 def with_system(msgs: list[dict[str, str]], system: Any) -> list[dict[str, str]]:
     """The chat with a system message first, unless it has one already (or none is given)."""
     if system and not (msgs and msgs[0]["role"] == "system"):
@@ -235,13 +244,30 @@ def _last_assistant(
     )
 
 
+def _is_chat(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and ("role" in m or "from" in m) for m in value)
+    )
+
+
 def guess_columns(row: dict[str, Any]) -> dict[str, str]:
-    """{flag: column} a refusal suggests from the column names it saw (hint only)."""
+    """{flag: column} a refusal suggests from the column names it saw (a hint only, never
+    applied): a chat under another name (lmsys' `conversation`), or prompt + answer columns."""
+    chat = next((k for k, v in row.items() if _is_chat(v)), None)
+    if chat is not None:
+        return {"--messages-field": chat}
     guess: dict[str, str] = {}
     for flag, names in GUESS.items():
-        col = next((n for n in names if n in row and n not in guess.values()), None)
-        if col is not None:
-            guess[flag] = col
+        for name in names:
+            value = row.get(name)
+            if name in guess.values() or not isinstance(value, (str, list)):
+                continue
+            if name == "answer" and "\n" not in str(value) and len(str(value)) < 40:
+                continue  # a gold answer ("72"), not a completion to train on
+            guess[flag] = name
+            break
     if "--answer-field" not in guess or "--prompt-field" not in guess:
         return {}
     return guess
@@ -311,7 +337,7 @@ def from_row(
             _chat(row[c.messages_field], where, c.messages_field, keep_markers),
             where,
             c.messages_field,
-            row[c.system_field] if c.system_field else row.get("system"),
+            row[c.system_field] if c.system_field else _sharegpt_system(row, c.messages_field),
         )
     if c.prompt_field or c.answer_field or c.reasoning_field or c.context_field:
         return _from_columns(row, where, c, keep_markers)
@@ -336,7 +362,10 @@ def from_row(
         )
     if chats:
         return _last_assistant(
-            _chat(row[chats[0]], where, chats[0], keep_markers), where, chats[0], row.get("system")
+            _chat(row[chats[0]], where, chats[0], keep_markers),
+            where,
+            chats[0],
+            _sharegpt_system(row, chats[0]),
         )
     if "instruction" in row and "output" in row:
         inst, inp = _text(row["instruction"]), _text(row.get("input"))
@@ -416,7 +445,7 @@ def chat_prompt(row: dict[str, Any], where: str) -> list[dict[str, str]] | None:
         return _chat(row["prompt"], where, "prompt")
     for column in CHAT_COLUMNS:
         if column in row:
-            return with_system(_chat(row[column], where, column), row.get("system"))
+            return with_system(_chat(row[column], where, column), _sharegpt_system(row, column))
     return None
 
 

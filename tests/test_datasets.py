@@ -510,23 +510,10 @@ def test_train_on_last_trains_the_last_assistant_turn_only(case):
     assert case.turns[0] in row.prompt  # earlier turns are context
 
 
-# Refusal hints that do not name every flag the layout needs yet (reported on issue 25): strict,
-# so the mark goes as soon as the hint is right.
-HINT_GAPS = {
-    "gsm8k": "no --answer-field guess from a column named `answer`",
-    "openorca": "no --system-field guess from `system_prompt`: the system message would be lost",
-    "lmsys-chat-1m": "no --messages-field guess from a chat column named `conversation`",
-}
-MAPPED = [
-    pytest.param(c, id=c.name, marks=[pytest.mark.xfail(strict=True, reason=HINT_GAPS[c.name])])
-    if c.name in HINT_GAPS
-    else pytest.param(c, id=c.name)
-    for c in CASES
-    if c.columns
-]
+MAPPED = [c for c in CASES if c.columns]
 
 
-@pytest.mark.parametrize("case", MAPPED)
+@pytest.mark.parametrize("case", MAPPED, ids=case_ids(MAPPED))
 def test_without_the_flags_the_refusal_names_the_flags_to_try(case):
     with pytest.raises(DistillError) as e:
         list(load_examples(case.path))
@@ -605,11 +592,6 @@ def test_a_mapping_that_names_a_missing_or_unusable_column_is_one_line(fixture, 
     assert "\n" not in str(e.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the `system` column (OpenThoughts' R1 prompt asking for thought/solution markers) is "
-    "put before NuminaMath's `messages` too (reported on issue 25)",
-)
 def test_the_system_column_goes_with_the_chat_it_was_written_for():
     # open-r1/OpenThoughts-114k-math: `system` is what R1 was sent with `conversations`;
     # NuminaMath's short solution in `messages` was never written under it.
@@ -618,8 +600,7 @@ def test_the_system_column_goes_with_the_chat_it_was_written_for():
     assert OT_SYSTEM_START not in row.prompt
 
 
-# (openthoughts-114k-math-messages: see the test above; it is refused for the system message.)
-ALPACA = [c for c in CASES if c.name != "openthoughts-114k-math-messages"]
+ALPACA = CASES
 
 
 @pytest.mark.parametrize("case", ALPACA, ids=case_ids(ALPACA))
