@@ -255,7 +255,12 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     elif td:
         lines.append(
             f"\nExamples: {td['kept']} trained on ({td['dropped_overlong']} dropped as too long, "
-            f"{td['truncated']} truncated); loss on {td['completion_tokens']:,} completion tokens only."
+            f"{td['truncated']} truncated); loss on {td['completion_tokens']:,} completion tokens only"
+            + (
+                f", in {td['turns']:,} assistant turns ({td['sequences']:,} sequences)."
+                if "turns" in td
+                else "."
+            )
         )
     if ev:
         cols = [c for c in ("baseline", "student") if c in ev]
