@@ -35,8 +35,11 @@ smoke: install
 		--set generate.seed=$(SEED) --set train.seed=$(SEED)
 
 # Both halves of Alpaca on the embedded SmolLM2 (CPU, ~10-15 min): instruct -> answer -> LoRA.
+# Another seed: make smoke-alpaca SEED=1 RUN=runs/alpaca-smoke-s1 (the same RUN resumes that run)
+smoke-alpaca: RUN = runs/alpaca-smoke
 smoke-alpaca: install
-	HF_HUB_OFFLINE=1 $(BIN)/distill run --recipe recipes/alpaca-smoke.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/distill run --recipe recipes/alpaca-smoke.yaml --run-dir $(RUN) \
+		--set instruct.seed=$(SEED) --set generate.seed=$(SEED) --set train.seed=$(SEED)
 
 # Token-level distillation on the embedded SmolLM2 (CPU): a teacher that knows the task, then
 # sft vs kd vs onpolicy students on the held-out problems of `make smoke` (recipes/kd-smoke.yaml).
