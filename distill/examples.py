@@ -163,13 +163,16 @@ def with_markers_split(reasoning: str | None, answer: str, keep_markers: bool) -
     markers unless kept verbatim) in a think block before the answer."""
     if reasoning is None and not keep_markers and has_markers(answer):
         reasoning, answer, _ = split_reasoning(answer)
+    elif reasoning is not None and "</think>" in answer:
+        # the block echoed into the content beside its reasoning (as some servers do): once
+        answer = split_reasoning(answer)[1]
     return r1_content(reasoning, answer)
 
 
 def _reasoning_of(m: dict[str, Any], where: str) -> str | None:
     for key in REASONING_KEYS:
         value = m.get(key)
-        if value is None or value == "":
+        if value is None or (isinstance(value, str) and not value.strip()):
             continue
         if not isinstance(value, str):
             raise DistillError(f"{where}: '{key}' must be text, got {type(value).__name__}")
@@ -365,7 +368,7 @@ def from_row(
             _chat(row[chats[0]], where, chats[0], keep_markers),
             where,
             chats[0],
-            _sharegpt_system(row, chats[0]),
+            row[c.system_field] if c.system_field else _sharegpt_system(row, chats[0]),
         )
     if "instruction" in row and "output" in row:
         inst, inp = _text(row["instruction"]), _text(row.get("input"))
@@ -512,6 +515,13 @@ def stop_token_ids(tok: Any, model_eos: int | list[int] | None = None) -> set[in
     return ids
 
 
+def trained_turns(ex: Example) -> list[int]:
+    """Indices of the earlier assistant turns in ex.prompt that carry a loss of their own. A
+    chat's opening assistant message (a ShareGPT greeting) answers no request: it is context
+    (and there is no prompt to render before it)."""
+    return [i for i, m in enumerate(ex.prompt) if m["role"] == "assistant" and i > 0]
+
+
 class Renderer:
     """Example -> (prompt text, completion text) -> token ids with a completion mask."""
 
@@ -605,7 +615,7 @@ class Renderer:
         history the model sees at inference is the trained text), else one row per assistant
         turn, each under the history as the template renders it (R1-Distill and Qwen3 drop the
         reasoning of earlier turns)."""
-        turns = [i for i, m in enumerate(ex.prompt) if m["role"] == "assistant"]
+        turns = trained_turns(ex)
         if self.fmt != "r1" or self._raw(ex) or self.train_on == "last" or not turns:
             p, c = self.encode(ex)
             return [(p + c, [0] * len(p) + [1] * len(c))]

@@ -843,7 +843,7 @@ def export(cfg: ExportConfig) -> Path:
 
     guard_export(cfg)  # --out is never the data it reads: checked before any write
 
-    from distill.examples import Example, Renderer, load_examples
+    from distill.examples import Example, Renderer, load_examples, trained_turns
     from distill.records import write_atomic
 
     renderer = None
@@ -878,7 +878,7 @@ def export(cfg: ExportConfig) -> Path:
         if renderer is not None:
             # a pair trains one completion: each assistant turn of a chat is a pair of its own
             # (its history as the template renders it), unless --train-on last
-            turns = [i for i, m in enumerate(ex.prompt) if m["role"] == "assistant"]
+            turns = trained_turns(ex)
             if cfg.format != "r1" or cfg.train_on == "last":
                 turns = []
             msgs = [*ex.prompt, {"role": "assistant", "content": ex.completion}]

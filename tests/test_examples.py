@@ -606,3 +606,93 @@ def test_max_length_defaults_to_the_students_context(tmp_path, capsys):
     asked = TrainConfig(data="x.jsonl", model=str(path), output_dir="o", max_length=1024)
     with pytest.raises(DistillError, match="max_length 1024 is longer than the context"):
         student_config(asked, str(path))
+
+
+# ---- second read of issue 25: what a user would hit
+
+
+@pytest.mark.parametrize(
+    "echoed", ["<think>\n12 plus 34 is 46.\n</think>\n\n", "<think>\n\n</think>\n\n"]
+)
+def test_reasoning_beside_content_that_also_holds_its_think_block_is_trained_once(tmp_path, echoed):
+    # Some servers echo the think block into content beside reasoning_content (distill.reasoning
+    # strips it for a teacher's reply); a dataset row written that way trains it once.
+    row = {
+        "messages": [
+            {"role": "user", "content": "What is 12 + 34?"},
+            {
+                "role": "assistant",
+                "reasoning_content": "12 plus 34 is 46.",
+                "content": echoed + "The answer is 46.",
+            },
+        ]
+    }
+    [ex] = load_examples(write_rows(tmp_path, [row]))
+    assert ex.completion == "<think>\n12 plus 34 is 46.\n</think>\n\nThe answer is 46."
+
+
+def test_blank_reasoning_beside_the_content_is_no_reasoning(tmp_path):
+    # "" already trains no think block; a reasoning of whitespace alone is no different
+    row = {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "reasoning_content": " \n", "content": "Hello."},
+        ]
+    }
+    [ex] = load_examples(write_rows(tmp_path, [row]))
+    assert ex.completion == "Hello."
+
+
+@pytest.mark.parametrize(
+    "chat",
+    [
+        {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]},
+        {"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]},
+    ],
+)
+def test_system_field_is_applied_to_a_chat_found_by_its_column_name(tmp_path, chat):
+    from distill.examples import Columns
+
+    row = {"system_prompt": "Be brief.", **chat}
+    [ex] = load_examples(write_rows(tmp_path, [row]), columns=Columns(system_field="system_prompt"))
+    assert ex.prompt == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Q"},
+    ]
+
+
+@pytest.mark.parametrize("name", ["qwen2.5-instruct", "deepseek-r1-distill-qwen"])
+def test_a_chat_that_opens_with_an_assistant_turn_trains_the_turns_that_answer(tmp_path, name):
+    # ShareGPT dumps may open with the bot's greeting: no request before it, nothing to render
+    # as its prompt (apply_chat_template refuses an empty chat); it is context, not trained.
+    row = {
+        "conversations": [
+            {"from": "gpt", "value": "Hello! How can I help?"},
+            {"from": "human", "value": "What is 1 + 1?"},
+            {"from": "gpt", "value": "2"},
+        ]
+    }
+    tok = real_template_tokenizer(name)
+    exs = list(load_examples(write_rows(tmp_path, [row])))
+    cols, st = tokenize_examples(exs, Renderer(tok, "r1"), 512)
+    assert st.turns == 1 and all("Hello" not in t for t in trained(tok, cols)[0])
+    end = {"qwen2.5-instruct": "<|im_end|>", "deepseek-r1-distill-qwen": "<｜end▁of▁sentence｜>"}
+    assert trained(tok, cols)[0][-1].rstrip().endswith("2" + end[name])
+
+
+def test_export_of_a_chat_that_opens_with_an_assistant_turn_writes_a_pair_per_answer(tmp_path):
+    from distill.train import ExportConfig, export
+
+    row = {
+        "conversations": [
+            {"from": "gpt", "value": "Hello! How can I help?"},
+            {"from": "human", "value": "What is 1 + 1?"},
+            {"from": "gpt", "value": "2"},
+        ]
+    }
+    student = tmp_path / "student"
+    real_template_tokenizer("qwen2.5-instruct").save_pretrained(student)
+    out = tmp_path / "pairs.jsonl"
+    export(ExportConfig(data=write_rows(tmp_path, [row]), out=str(out), model=str(student)))
+    [pair] = [json.loads(x) for x in out.read_text().splitlines()]
+    assert "Hello!" in pair["prompt"] and pair["completion"] == "2<|im_end|>\n"
