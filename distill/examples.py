@@ -441,14 +441,19 @@ def has_completion(row: dict[str, Any], columns: Columns | None = None) -> bool:
     return ("instruction" in row and "output" in row) or ("prompt" in row and "completion" in row)
 
 
-def chat_prompt(row: dict[str, Any], where: str) -> list[dict[str, str]] | None:
-    """A prompt source row's chat (`messages`, `conversations` or a `prompt` list of messages,
-    ending with a user turn), or None when the row has a prompt field instead."""
-    if isinstance(row.get("prompt"), list):
+def chat_prompt(
+    row: dict[str, Any], where: str, columns: Columns | None = None
+) -> list[dict[str, str]] | None:
+    """A prompt source row's chat (`messages`, `conversations`, the --messages-field column or a
+    `prompt` list of messages, ending with a user turn), or None when the row has a prompt field
+    instead."""
+    c = columns or Columns()
+    if c.messages_field is None and isinstance(row.get("prompt"), list):
         return _chat(row["prompt"], where, "prompt")
-    for column in CHAT_COLUMNS:
+    for column in (c.messages_field,) if c.messages_field else CHAT_COLUMNS:
         if column in row:
-            return with_system(_chat(row[column], where, column), _sharegpt_system(row, column))
+            system = row.get(c.system_field) if c.system_field else _sharegpt_system(row, column)
+            return with_system(_chat(row[column], where, column), system)
     return None
 
 

@@ -638,9 +638,14 @@ def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, A
     # (chat messages, the row's own fields): a chat, unless a prompt field or template is named
     # (then the row's prompt field is rendered, whatever else the row holds, as generate does).
     chats: Any
-    if not (cfg.prompt_field or cfg.template) and chat_prompt(first, f"{cfg.data} row 1"):
+    if not (cfg.prompt_field or cfg.template) and chat_prompt(first, f"{cfg.data} row 1", cfg):
         chats = (
-            (with_system(chat_prompt(r, f"{cfg.data} row {i + 1}") or [], cfg.system_prompt), {})
+            (
+                with_system(
+                    chat_prompt(r, f"{cfg.data} row {i + 1}", cfg) or [], cfg.system_prompt
+                ),
+                {},
+            )
             for i, r in enumerate(rows)
         )
     else:

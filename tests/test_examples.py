@@ -696,3 +696,29 @@ def test_export_of_a_chat_that_opens_with_an_assistant_turn_writes_a_pair_per_an
     export(ExportConfig(data=write_rows(tmp_path, [row]), out=str(out), model=str(student)))
     [pair] = [json.loads(x) for x in out.read_text().splitlines()]
     assert "Hello!" in pair["prompt"] and pair["completion"] == "2<|im_end|>\n"
+
+
+def test_onpolicy_prompt_source_reads_the_chat_named_by_messages_field(tmp_path):
+    # lmsys-style prompts under another column name, with a system column: --messages-field and
+    # --system-field say so for onpolicy as for sft (they were ignored: "no prompt field found")
+    from distill.kd import prompt_dataset, prompt_source
+    from distill.train import TrainConfig
+
+    row = {"conversation": [{"role": "user", "content": "What is 2 + 2?"}], "sys": "Be brief."}
+    cfg = TrainConfig(
+        data=write_rows(tmp_path, [row]),
+        model="m",
+        output_dir=str(tmp_path / "o"),
+        method="onpolicy",
+        teacher_model="t",
+        messages_field="conversation",
+        system_field="sys",
+        max_length=512,
+    )
+    assert prompt_source(cfg)
+    tok = real_template_tokenizer("qwen2.5-instruct")
+    ds, st = prompt_dataset(cfg, tok, None)
+    text = tok.decode(ds[0]["input_ids"])
+    assert "Be brief.<|im_end|>" in text and text.endswith(
+        "What is 2 + 2?<|im_end|>\n<|im_start|>assistant\n"
+    )
