@@ -16,15 +16,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 try:  # typer >= 0.22 carries its own copy of click
-    from typer._click.exceptions import NoSuchOption, UsageError
+    from typer._click.exceptions import NoArgsIsHelpError, NoSuchOption, UsageError
 except ImportError:  # pragma: no cover - older typer uses click itself
-    from click.exceptions import NoSuchOption, UsageError
+    from click.exceptions import NoArgsIsHelpError, NoSuchOption, UsageError
 
 from distill.errors import DistillError
 
@@ -35,27 +35,35 @@ class _OneLineUsage(TyperGroup):
     within 0.6 similarity counting the shared `--` (`--foo` -> `--out`); only close names are
     suggested here."""
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:  # `distill --bogus`: the group's own flags
+            return super().parse_args(ctx, args)
+        except UsageError as e:
+            _usage_error(e, ctx)
+
     def invoke(self, ctx: Any) -> Any:
-        try:
+        try:  # a command's flags, and an unknown command
             return super().invoke(ctx)
         except UsageError as e:
-            sub = e.ctx or ctx
-            msg = e.format_message().strip().splitlines()[0] if e.format_message() else str(e)
-            if isinstance(e, NoSuchOption):
-                names = [
-                    o
-                    for p in sub.command.params
-                    for o in (*p.opts, *p.secondary_opts)
-                    if o.startswith("--")
-                ]
-                close = difflib.get_close_matches(
-                    e.option_name.lstrip("-"), [n[2:] for n in names], n=1, cutoff=0.7
-                )
-                msg = f"no such option: {e.option_name}" + (
-                    f" (did you mean --{close[0]}?)" if close else ""
-                )
-            print(f"error: {msg} (see: {sub.command_path} --help)", file=sys.stderr)
-            raise typer.Exit(2) from None
+            _usage_error(e, ctx)
+
+
+def _usage_error(e: Any, ctx: Any) -> NoReturn:
+    if isinstance(e, NoArgsIsHelpError):  # bare `distill`: the help, as typer shows it
+        raise e
+    sub = e.ctx or ctx
+    msg = e.format_message().strip().splitlines()[0] if e.format_message() else str(e)
+    if isinstance(e, NoSuchOption):
+        names = [o for p in sub.command.params for o in (*p.opts, *p.secondary_opts)]
+        close = difflib.get_close_matches(
+            e.option_name.lstrip("-"), [n.lstrip("-") for n in names if n.startswith("--")],
+            n=1, cutoff=0.7,
+        )  # fmt: skip
+        msg = f"no such option: {e.option_name}" + (
+            f" (did you mean --{close[0]}?)" if close else ""
+        )
+    print(f"error: {msg} (see: {sub.command_path} --help)", file=sys.stderr)
+    raise typer.Exit(2) from None
 
 
 app = typer.Typer(

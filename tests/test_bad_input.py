@@ -172,6 +172,7 @@ CASES: list[tuple[str, dict[str, str | None], list[str], list[str], dict[str, st
     ),
     ("flag-unrelated-no-suggestion", {}, [*GEN, "--foo", "1"], ["no such option: --foo"], {}),
     ("flag-unknown-command", {}, ["generat"], ["generat"], {}),
+    ("flag-unknown-global", {}, ["--bogus", "generate"], ["no such option: --bogus"], {}),
     # ---------------------------------------------------------------- instruct: the seed file
     ("ins-empty-seeds", {"s.jsonl": ""}, [*INS, "--seed-tasks", "s.jsonl"], ["s.jsonl"], {}),
     ("ins-blank-seeds", {"s.jsonl": "\n \n"}, [*INS, "--seed-tasks", "s.jsonl"], ["s.jsonl"], {}),
