@@ -454,3 +454,17 @@ def test_a_real_process_prints_the_same_one_line(tmp_path, argv, expect):
     )
     assert res.returncode != 0 and res.stderr.splitlines() == [expect], res.stderr
     assert _snapshot(tmp_path) == before
+
+
+def test_a_filesystem_error_names_its_path_not_its_class(tmp_path, capsys):
+    """What no check foresaw but the OS refused: the path and the reason, not `error:
+    FileNotFoundError: ... (rerun with --debug ...)`."""
+    import typer
+
+    from distill.cli import _run
+
+    missing = tmp_path / "gone" / "x.jsonl"
+    with pytest.raises(typer.Exit) as e:
+        _run(lambda: open(missing))
+    assert e.value.exit_code == 1
+    assert capsys.readouterr().err.splitlines() == [f"error: {missing}: No such file or directory"]
