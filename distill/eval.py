@@ -161,8 +161,6 @@ def run(cfg: EvalConfig) -> Path:
     from distill.paths import guard_eval
 
     guard_eval(cfg)  # --out and the samples beside it are never an input: before any write
-    from distill.records import write_atomic
-
     out = Path(cfg.out)
     sandbox = None
     if cfg.verify == "code":  # model-written code: refuse before sampling if it cannot be isolated
@@ -194,8 +192,14 @@ def run(cfg: EvalConfig) -> Path:
         }
         s, b = result["student"]["pass@1"], result["baseline"]["pass@1"]
         result["delta_pass@1"] = round(s - b, 4) if s is not None and b is not None else None
-    write_atomic(out, json.dumps(result, indent=2) + "\n")
-    save_config(cfg, out.with_name(out.stem + ".eval.yaml"))
+    # eval.json and eval.yaml as one set with eval.json.manifest.json last (distill/manifest.py): a
+    # kill between the two never leaves new numbers beside the old run's settings unmarked.
+    from distill.manifest import OutputSet, config_hash, manifest_path
+
+    outputs = OutputSet("eval", manifest_path(out), config_hash(cfg))
+    outputs.tmp(out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    save_config(cfg, outputs.tmp(out.with_name(out.stem + ".eval.yaml")))
+    outputs.commit()
     _print(result)
     return out
 

@@ -2,6 +2,9 @@
 
     python -c "from distill.manifest import check_input; check_input('runs/smoke/kept.jsonl')"
 
+Used by filter, eval (eval.json + eval.yaml) and export (the dataset); generate's traces are
+append-only and resumable by id, so they need none.
+
 A stage that writes several files (filter: kept, rejects, report.json, report.png, filter.yaml)
 must never leave a new kept file beside an older report that a reader trusts. So every output
 is written to a temporary name first; then `<base>.manifest.json` is replaced by one that says
@@ -52,7 +55,8 @@ def kill_point(name: str) -> None:
 
 
 def manifest_path(base: str | Path) -> Path:
-    """kept (the output's name without .jsonl) -> kept.manifest.json."""
+    """filter: kept (--out without .jsonl) -> kept.manifest.json; eval and export (one main
+    output each): eval.json -> eval.json.manifest.json, so no two stages share one."""
     return Path(f"{base}{SUFFIX}")
 
 

@@ -93,6 +93,9 @@ def _model_dir(cfg: PublishConfig) -> Path:
 def _load(path: Path | None) -> dict[str, Any] | None:
     if path is None or not path.is_file():
         return None
+    from distill.manifest import check_input
+
+    check_input(path)  # a filter report or eval.json from a run that did not finish: refused
     text = path.read_text()
     return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
 

@@ -844,7 +844,6 @@ def export(cfg: ExportConfig) -> Path:
     guard_export(cfg)  # --out is never the data it reads: checked before any write
 
     from distill.examples import Example, Renderer, load_examples, trained_turns
-    from distill.records import write_atomic
 
     renderer = None
     if cfg.model:
@@ -892,15 +891,19 @@ def export(cfg: ExportConfig) -> Path:
         else:
             rows.append({"instruction": ex.instruction, "input": ex.input, "output": ex.answer})
     out = Path(cfg.out)
+    # Written aside, renamed, then data.jsonl.manifest.json (distill/manifest.py): `distill train
+    # --data` refuses a file its manifest does not match.
+    from distill.manifest import OutputSet, config_hash, manifest_path
+
+    outputs = OutputSet("export", manifest_path(out), config_hash(cfg), [cfg.data])
+    tmp = outputs.tmp(out)
     if out.suffix == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
         pq.write_table(pa.Table.from_pylist(rows), tmp)
-        tmp.replace(out)
     else:
-        write_atomic(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    outputs.commit()
     print(f"export: {len(rows)} {cfg.format} examples -> {out}")
     return out

@@ -320,3 +320,78 @@ def test_manifest_names_each_output_with_its_size_and_hash(tmp_path):
     par.verify, par.num_proc = "math", 2
     assert F.config_hash(par) == doc["config_hash"]
     assert F.config_hash(cfg(tmp_path, "none")) != doc["config_hash"]
+
+
+class Killed(Exception):
+    pass
+
+
+def die_at(monkeypatch, point: str) -> None:
+    """In-process stand-in for a SIGKILL at `point`: nothing after it runs (commit has no
+    cleanup to skip)."""
+
+    def kill_point(name: str) -> None:
+        if name == point:
+            raise Killed(name)
+
+    monkeypatch.setattr("distill.manifest.kill_point", kill_point)
+
+
+def test_export_writes_its_dataset_with_a_manifest_that_train_checks(tmp_path, monkeypatch):
+    from distill.train import ExportConfig, export
+
+    make_traces(tmp_path / "traces.jsonl", 50)
+    F.run(cfg(tmp_path, "none"), quiet=True)
+    data = tmp_path / "data.jsonl"
+    ecfg = ExportConfig(data=str(tmp_path / "kept.jsonl"), format="r1", out=str(data))
+    export(ecfg)
+    doc = json.loads((tmp_path / "data.jsonl.manifest.json").read_text())
+    assert doc["complete"] and doc["outputs"] == {
+        "data.jsonl": {
+            "size": data.stat().st_size,
+            "sha256": doc["outputs"]["data.jsonl"]["sha256"],
+        }
+    }
+    check_input(data)
+    # Killed after the new dataset is renamed in, before its manifest: refused.
+    die_at(monkeypatch, "export:before-manifest")
+    with pytest.raises(Killed):
+        export(ExportConfig(data=str(tmp_path / "kept.jsonl"), format="alpaca", out=str(data)))
+    with pytest.raises(DistillError, match="export run that wrote it did not finish"):
+        check_input(data)
+    monkeypatch.undo()
+    export(ecfg)
+    check_input(data)
+
+
+def test_eval_json_and_its_config_are_one_set(server, tmp_path, monkeypatch):
+    from distill.eval import EvalConfig
+    from distill.eval import run as evaluate
+    from distill.publish import _load
+
+    out = tmp_path / "eval.json"
+
+    def ecfg(n: int) -> EvalConfig:
+        return EvalConfig(
+            model="fake-r1",
+            backend="openai",
+            base_url=server.url,
+            data="builtin:arithmetic?n=6&seed=3",
+            verify="math",
+            n=n,
+            temperature=0.7,
+            max_tokens=64,
+            out=str(out),
+        )
+
+    evaluate(ecfg(1))
+    assert _load(out)["n"] == 1  # publish reads it: the manifest vouches for it
+    die_at(monkeypatch, "eval:renamed:eval.json")  # new numbers in place, old eval.yaml beside
+    with pytest.raises(Killed):
+        evaluate(ecfg(2))
+    assert json.loads(out.read_text())["n"] == 2
+    with pytest.raises(DistillError, match="eval run that wrote it did not finish"):
+        _load(out)  # publish would not put these numbers on a card beside the old settings
+    monkeypatch.undo()
+    evaluate(ecfg(2))
+    assert _load(out)["n"] == 2
