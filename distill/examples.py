@@ -335,6 +335,12 @@ def from_row(
             raise DistillError(
                 f"{where}: no column '{col}' ({flag}); found columns: {', '.join(map(str, row))}"
             )
+    text_columns = [f for f in c.named() if f not in ("--messages-field", "--system-field")]
+    if c.messages_field is not None and text_columns:
+        raise DistillError(
+            f"{where}: --messages-field {c.messages_field} and {', '.join(text_columns)} name two "
+            "sources of the completion: give the chat column, or the text columns"
+        )
     if c.messages_field is not None:
         return _last_assistant(
             _chat(row[c.messages_field], where, c.messages_field, keep_markers),

@@ -10,6 +10,7 @@ from distill.examples import (
     Example,
     Renderer,
     load_examples,
+    spans,
     strips_reasoning,
     tokenize_examples,
 )
@@ -722,3 +723,61 @@ def test_onpolicy_prompt_source_reads_the_chat_named_by_messages_field(tmp_path)
     assert "Be brief.<|im_end|>" in text and text.endswith(
         "What is 2 + 2?<|im_end|>\n<|im_start|>assistant\n"
     )
+
+
+def test_messages_field_with_text_columns_is_refused_not_silently_one_of_them(tmp_path):
+    from distill.examples import Columns
+
+    row = {**MULTI, "question": "q", "attempt": "a"}
+    cols = Columns(messages_field="messages", prompt_field="question", answer_field="attempt")
+    with pytest.raises(
+        DistillError,
+        match=r"--messages-field messages and --prompt-field, "
+        r"--answer-field name two sources",
+    ):
+        list(load_examples(write_rows(tmp_path, [row]), columns=cols))
+
+
+def test_resuming_a_run_saved_before_train_on_existed_names_the_changed_behaviour(tmp_path):
+    from distill.train import TrainConfig, changed_run_keys
+    from tests.tiny import make_tiny_model
+
+    path = str(make_tiny_model(tmp_path / "m"))
+    saved = {"data": "x.jsonl", "model": path, "output_dir": "o", "max_length": 512}
+    now = TrainConfig(data="x.jsonl", model=path, output_dir="o", max_length=512)
+    # it trained the last turn, markers verbatim, text prompt/completion in a chat turn
+    assert sorted(c.split(":")[0] for c in changed_run_keys(now, saved)) == [
+        "chat",
+        "keep_markers",
+        "train_on",
+    ]
+    same = TrainConfig(
+        data="x.jsonl",
+        model=path,
+        output_dir="o",
+        max_length=512,
+        train_on="last",
+        keep_markers=True,
+        chat=True,
+    )
+    assert changed_run_keys(same, saved) == []
+
+
+def test_onpolicy_on_a_multi_turn_chat_samples_the_last_turn(tmp_path):
+    from distill.train import TrainConfig, build_dataset
+    from tests.tiny import make_tiny_model
+
+    path = str(make_tiny_model(tmp_path / "m"))
+    tok = make_tokenizer("qwen2")
+    cfg = TrainConfig(
+        data=write_rows(tmp_path, [MULTI]),
+        model=path,
+        output_dir=str(tmp_path / "o"),
+        method="onpolicy",
+        teacher_model=path,
+        max_length=512,
+    )
+    ds, _ = build_dataset(cfg, tok)
+    [(ids, mask)] = zip(ds["input_ids"], ds["completion_mask"])
+    # the prompt the student answers (before the first trained token) holds the whole history
+    assert "And 2 + 2?" in tok.decode(ids[: mask.index(1)]) and sum(1 for _ in spans(mask)) == 1
