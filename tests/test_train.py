@@ -126,7 +126,101 @@ print("GENERATED", out.shape[1] - ids["input_ids"].shape[1])
     assert "GENERATED" in res.stdout and int(res.stdout.split("GENERATED")[1]) >= 1
 
 
-def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen):
+# Runs `distill train` (argv after the first two) and SIGKILLs itself at a checkpoint, so where the
+# kill lands does not depend on how fast the machine is: "saved" right after checkpoint-N is
+# complete (the Trainer's on_save, after the rotation), "mid-save" while checkpoint-N is being
+# written (its weights and optimizer are on disk, trainer_state.json, written last, is not).
+KILL_AT_A_CHECKPOINT = """
+import os, runpy, signal, sys
+from transformers.trainer_callback import CallbackHandler, TrainerState
+at, where = int(sys.argv[1]), sys.argv[2]
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+if where == "saved":
+    on_save = CallbackHandler.on_save
+    def after_save(self, args, state, control):
+        control = on_save(self, args, state, control)
+        if state.global_step == at:
+            die()
+        return control
+    CallbackHandler.on_save = after_save
+else:
+    save_to_json = TrainerState.save_to_json
+    def before_state(self, path):
+        if self.global_step == at and os.path.basename(os.path.dirname(path)) == f"checkpoint-{at}":
+            die()
+        save_to_json(self, path)
+    TrainerState.save_to_json = before_state
+sys.argv = ["distill", *sys.argv[3:]]
+runpy.run_module("distill", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("where", ["saved", "mid-save"])
+def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, where):
+    """SIGKILL at step 4 of 8 (a checkpoint every 2 steps), then --resume: the run continues from
+    the last complete checkpoint (4; a checkpoint-4 cut off mid-save is removed, so 2) and ends at
+    step 8 with every step after it logged once. The same on a long run killed at whatever step
+    the wall clock gives: test_killed_long_run_resumes_from_its_checkpoint (-m slow)."""
+    steps_total, kill_at = 8, 4
+    data = kept_file(tmp_path, n=16)
+    out = tmp_path / "out"
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--model",
+        str(tiny_qwen),
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        str(steps_total),
+        "--save-steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--max-length",
+        "128",
+        "--logging-steps",
+        "1",
+    ]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AT_A_CHECKPOINT, str(kill_at), where, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    checkpoints = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
+    assert checkpoints and checkpoints[-1] < steps_total, "the kill should land mid-run"
+    assert checkpoints[-1] == kill_at
+    complete = kill_at if where == "saved" else kill_at - 2
+    assert (out / f"checkpoint-{kill_at}" / "trainer_state.json").is_file() == (where == "saved")
+    res = subprocess.run(
+        [sys.executable, "-m", "distill", *args, "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"resuming from {out}/checkpoint-{complete}\n" in res.stdout
+    assert (f"checkpoint-{kill_at} was cut off mid-save" in res.stdout) == (where == "mid-save")
+    steps = [json.loads(x)["step"] for x in (out / "loss.jsonl").read_text().splitlines()]
+    resumed_from = max(
+        s for s in steps if s <= checkpoints[-1] + 3
+    )  # the log has the first run's steps too
+    assert steps[-1] == steps_total and resumed_from >= checkpoints[-1]
+    # The first run logged steps 1..4 (a step is logged before its checkpoint is saved); the
+    # resumed one every step after the checkpoint it loaded, once.
+    assert steps == [*range(1, kill_at + 1), *range(complete + 1, steps_total + 1)]
+    state = json.loads((out / f"checkpoint-{steps_total}" / "trainer_state.json").read_text())
+    assert state["global_step"] == steps_total
+
+
+@pytest.mark.slow
+def test_killed_long_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen):
+    """A kill from outside at whatever step the wall clock gives (maybe mid-save), on a 400-step
+    run: the first complete checkpoint is awaited by polling, so this one is slow (~3-5 min)."""
     data = kept_file(tmp_path, n=32)
     out = tmp_path / "out"
     cmd = [
@@ -268,36 +362,57 @@ def test_export_round_trip_gives_the_trainers_exact_examples(tmp_path, tiny_qwen
 
 
 def test_recipes_load_validate_and_dry_run(tmp_path, tiny_qwen):
+    """Every recipe's train section loads, validates and builds its trainer (the model, the
+    examples in the recipe's format, LoRA or not, the KD teacher) on the tiny model; one real step
+    runs for each kind of recipe (method, LoRA or full, packing), the first recipe of that kind."""
+    from distill.train import build_trainer
+
+    stepped = {}
     for recipe in sorted((ROOT / "recipes").glob("*.yaml")):
         for stage, cls in (("train", TrainConfig),):
             section = read_recipe(recipe, stage)
             if not section:
                 continue
+            overrides = {
+                "model": str(tiny_qwen),
+                "data": str(kept_file(tmp_path)),
+                "output_dir": str(tmp_path / recipe.stem),
+                "max_steps": 1,
+                "max_length": 128,
+                "gradient_checkpointing": False,
+                "attn_implementation": "sdpa",
+                "per_device_train_batch_size": 2,
+                "gradient_accumulation_steps": 1,
+                # a recipe's teacher (served for kd-r1-qwen-1.5b, built by make smoke-kd for
+                # kd-smoke) is not here: the student itself, loaded locally, stands in for it
+                **(
+                    {"teacher_url": "", "teacher_model": str(tiny_qwen)}
+                    if section.get("teacher_url") or section.get("teacher_model")
+                    else {}
+                ),
+            }
+            c = load_config(cls, stage, recipe, overrides)
+            trainer, _ = build_trainer(c)  # everything up to the first step
+            assert (tmp_path / recipe.stem / "train.yaml").is_file()
+            assert trainer.args.max_steps == 1 and trainer.args.packing == c.packing
+            assert (c.method == "sft") == (type(trainer).__name__ == "SFTTrainer")
+            kind = (c.method, c.lora, c.packing)
+            if kind in stepped:
+                continue
+            # The tiny random student never ends a sample: an on-policy step samples the cap,
+            # so a recipe's 4096 (kd-r1-qwen-1.5b) becomes a few tokens here.
             c = load_config(
                 cls,
                 stage,
                 recipe,
-                {
-                    "model": str(tiny_qwen),
-                    "data": str(kept_file(tmp_path)),
-                    "output_dir": str(tmp_path / recipe.stem),
-                    "max_steps": 1,
-                    "max_length": 128,
-                    "gradient_checkpointing": False,
-                    "attn_implementation": "sdpa",
-                    "per_device_train_batch_size": 2,
-                    "gradient_accumulation_steps": 1,
-                    # a recipe's teacher (served for kd-r1-qwen-1.5b, built by make smoke-kd for
-                    # kd-smoke) is not here: the student itself, loaded locally, stands in for it
-                    **(
-                        {"teacher_url": "", "teacher_model": str(tiny_qwen)}
-                        if section.get("teacher_url") or section.get("teacher_model")
-                        else {}
-                    ),
-                },
+                {**overrides, "output_dir": str(tmp_path / f"{recipe.stem}-step")}
+                | ({"max_new_tokens": min(c.max_new_tokens, 16)} if c.method != "sft" else {}),
             )
             run(c)
-            assert (tmp_path / recipe.stem / "train.yaml").is_file()
+            assert (tmp_path / f"{recipe.stem}-step" / "train.yaml").is_file()
+            stepped[kind] = recipe.stem
+    # the kinds the recipes hold today; a new kind is stepped without changing this test
+    assert {("sft", True, False), ("sft", False, True), ("onpolicy", True, False)} <= set(stepped)
 
 
 def test_bad_input(tmp_path, tiny_qwen):
@@ -488,6 +603,7 @@ def test_export_with_the_student_writes_exactly_what_train_trains(tmp_path, temp
     tok = real_template_tokenizer(template)
     student = tmp_path / "student"
     tok.save_pretrained(student)
+    (student / "config.json").write_text("{}")  # TrainConfig takes only a model folder
     kept = kept_file(tmp_path, n=4)
     out = tmp_path / "data.jsonl"
     export(ExportConfig(data=str(kept), format="r1", out=str(out), model=str(student)))
@@ -527,7 +643,8 @@ def test_export_without_the_student_warns_that_templates_may_drop_reasoning(tmp_
         timeout=120,
     )
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "DeepSeek-R1-Distill" in res.stderr and "--model STUDENT" in res.stderr
+    # on stdout: a failed export's stderr is its one error line
+    assert "DeepSeek-R1-Distill" in res.stdout and "--model STUDENT" in res.stdout
 
 
 def test_context_and_output_dir_flags_reach_the_config(tmp_path, tiny_qwen):
