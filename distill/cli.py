@@ -125,7 +125,8 @@ LAYOUT_OPTS = {
     ),
     "system_field": typer.Option(None, help="Column holding a system message, put first."),
     "context_field": typer.Option(
-        None, help="Column appended to the prompt after a blank line (Alpaca's input, dolly's context)."
+        None,
+        help="Column appended to the prompt after a blank line (Alpaca's input, dolly's context).",
     ),
     "reasoning_field": typer.Option(
         None,
@@ -505,7 +506,9 @@ def train(
     ),
     split: str | None = typer.Option(None, help="Dataset split (hub datasets)."),
     limit: int | None = typer.Option(None, help="Use the first N examples."),
-    max_length: int | None = typer.Option(None, help="Max tokens per example (default 2048)."),
+    max_length: int | None = typer.Option(
+        None, help="Max tokens per example (default: min(2048, the student's context))."
+    ),
     overlong: str | None = typer.Option(
         None, help="drop | truncate examples longer than max_length (default drop)."
     ),

@@ -304,7 +304,9 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
 
         if prompt_source(cfg):
             return prompt_dataset(cfg, tok, model_eos)
-    renderer = Renderer(tok, cfg.format, model_eos, cfg.train_on, cfg.chat)
+    # onpolicy samples a reply to the prompt before the first trained token: the last turn's
+    train_on = "last" if cfg.method == "onpolicy" else cfg.train_on
+    renderer = Renderer(tok, cfg.format, model_eos, train_on, cfg.chat)
     cols, st = tokenize_examples(
         load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers),
         renderer,
@@ -535,7 +537,11 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
                 f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked); "
                 f"{stats['turns']:,} assistant turns in {stats['sequences']:,} sequences, "
                 f"{stats['completion_tokens']:,} completion tokens carry the loss"
-                + (" (--train-on last: the last turn of each chat)" if cfg.train_on == "last" else "")
+                + (
+                    " (--train-on last: the last turn of each chat)"
+                    if cfg.train_on == "last"
+                    else ""
+                )
             )
     if not stats.get("prompts_only"):  # every process checks (all stop together); rank 0 prints
         show_examples(cfg, tok, dataset, model.generation_config.eos_token_id)
@@ -614,6 +620,9 @@ def last_complete_checkpoint(out: Path) -> str | None:
     return None
 
 
+# A run config saved before these keys existed trained as they now read: its last assistant turn
+# only, thought markers verbatim, a text prompt/completion in a chat turn.
+PREDATED = {"train_on": "last", "keep_markers": True, "chat": True}
 # Keys that do not change what is learned: a resumed run may differ in these.
 NOT_RUN_DEFINING = {
     "output_dir",
@@ -633,13 +642,15 @@ NOT_RUN_DEFINING = {
 
 def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
     """'key: saved -> now' for every result-changing key where cfg differs from a saved run config
-    (a key the saved config predates counts as its default)."""
+    (a key the saved config predates counts as its default, or as the value that gives the
+    behaviour of the distill that wrote it: PREDATED)."""
     import dataclasses
 
     defaults = {
         f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
         for f in dataclasses.fields(cfg)
     }
+    defaults.update(PREDATED)
     now = dataclasses.asdict(cfg)
     return [
         f"{k}: {saved.get(k, defaults.get(k))!r} -> {v!r}"
@@ -906,4 +917,10 @@ def export(cfg: ExportConfig) -> Path:
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
     outputs.commit()
     print(f"export: {len(rows)} {cfg.format} examples -> {out}")
+    dropped = sum("</think>" in ex.completion for ex in examples) if cfg.format == "alpaca" else 0
+    if dropped:
+        print(
+            f"export: warning: --format alpaca holds the answer only: the reasoning of {dropped} "
+            f"of {len(examples)} examples is left out (--format r1 keeps it)"
+        )
     return out

@@ -781,3 +781,18 @@ def test_onpolicy_on_a_multi_turn_chat_samples_the_last_turn(tmp_path):
     [(ids, mask)] = zip(ds["input_ids"], ds["completion_mask"])
     # the prompt the student answers (before the first trained token) holds the whole history
     assert "And 2 + 2?" in tok.decode(ids[: mask.index(1)]) and sum(1 for _ in spans(mask)) == 1
+
+
+def test_export_alpaca_says_when_it_leaves_reasoning_out(tmp_path, capsys):
+    from distill.train import ExportConfig, export
+
+    row = {
+        "instruction": "Add 1 and 1.",
+        "input": "",
+        "output": "<|begin_of_thought|>one and one<|end_of_thought|>"
+        "<|begin_of_solution|>2<|end_of_solution|>",
+    }
+    out = tmp_path / "a.jsonl"
+    export(ExportConfig(data=write_rows(tmp_path, [row]), format="alpaca", out=str(out)))
+    assert json.loads(out.read_text())["output"] == "2"
+    assert "the reasoning of 1 of 1 examples is left out" in capsys.readouterr().out
