@@ -64,8 +64,27 @@ class EvalConfig:
             raise DistillError(f"unknown --verify '{self.verify}' (have: {', '.join(EVAL_VERIFY)})")
         if self.format not in ("r1", "alpaca"):
             raise DistillError("format must be r1 or alpaca")
-        if self.n < 1:
-            raise DistillError("n must be >= 1")
+        from distill.config import check_values
+
+        check_values(
+            self,
+            [
+                ("n", self.n >= 1, ">= 1"),
+                ("temperature", self.temperature >= 0, ">= 0 (0 = greedy)"),
+                ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
+                ("max_tokens", self.max_tokens >= 1, ">= 1"),
+                ("limit", self.limit is None or self.limit >= 1, ">= 1"),
+                ("verify_timeout", self.verify_timeout >= 1, ">= 1 (seconds)"),
+                ("concurrency", self.concurrency >= 1, ">= 1"),
+                ("batch_size", self.batch_size >= 1, ">= 1"),
+            ],
+        )
+        if self.backend != "openai":  # a served model is named by the server, not a path
+            from distill.models import check_model_path
+
+            check_model_path(self.model, "--model")
+            if self.baseline:
+                check_model_path(self.baseline, "--baseline")
 
 
 def score(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.batch import BatchConfig, BatchTeacher, batch_prices
-from distill.config import from_dict, save_config
+from distill.config import check_values, from_dict, save_config
 from distill.data import BUILTIN_TEMPLATES, Row, load_rows, parse_builtin
 from distill.errors import DistillError
 from distill.logprobs import ShardBuffer, check_resume
@@ -92,19 +92,33 @@ class TeacherConfig:
     def __post_init__(self) -> None:
         if self.teacher not in TEACHERS:
             raise DistillError(f"unknown teacher '{self.teacher}' (have: {', '.join(TEACHERS)})")
-        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.max_tokens < 1:
-            raise DistillError("need temperature >= 0, 0 < top_p <= 1, max_tokens >= 1")
-        if (
-            self.concurrency < 1
-            or self.max_retries < 0
-            or self.batch_size < 1
-            or self.shard_size < 1
-        ):
-            raise DistillError("concurrency, batch_size, shard_size must be >= 1; max_retries >= 0")
-        if self.logprobs_shard < 1:
-            raise DistillError(f"--logprobs-shard must be >= 1, got {self.logprobs_shard}")
-        if self.logprobs is not None and self.logprobs < 1:
-            raise DistillError(f"--logprobs must be >= 1 (top-K per token), got {self.logprobs}")
+        positive = lambda v: v is None or v > 0  # noqa: E731 - unset optional caps are fine
+        check_values(
+            self,
+            [
+                ("temperature", self.temperature >= 0, ">= 0"),
+                ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
+                ("max_tokens", self.max_tokens >= 1, ">= 1"),
+                ("concurrency", self.concurrency >= 1, ">= 1"),
+                ("max_retries", self.max_retries >= 0, ">= 0"),
+                ("request_timeout", self.request_timeout > 0, "> 0 (seconds)"),
+                ("rpm", positive(self.rpm), "> 0 (requests per minute)"),
+                ("tpm", positive(self.tpm), "> 0 (tokens per minute)"),
+                ("price_input", self.price_input is None or self.price_input >= 0, ">= 0"),
+                ("price_output", self.price_output is None or self.price_output >= 0, ">= 0"),
+                ("tensor_parallel_size", self.tensor_parallel_size >= 1, ">= 1"),
+                ("gpu_memory_utilization", 0 < self.gpu_memory_utilization <= 1, "in (0, 1]"),
+                ("max_model_len", positive(self.max_model_len), ">= 1"),
+                ("shard_size", self.shard_size >= 1, ">= 1"),
+                ("logprobs", positive(self.logprobs), ">= 1 (top-K per token)"),
+                ("logprobs_shard", self.logprobs_shard >= 1, ">= 1"),
+                ("batch_size", self.batch_size >= 1, ">= 1"),
+            ],
+        )
+        if self.teacher in ("hf", "vllm") and self.model:
+            from distill.models import check_model_path
+
+            check_model_path(self.model, "--model")
 
     @property
     def params(self) -> dict[str, Any]:
@@ -145,8 +159,13 @@ class GenerateConfig(BatchConfig, TeacherConfig):  # --batch keys: distill/batch
             raise DistillError("missing --data (builtin:arithmetic, a file, or a dataset name)")
         if not self.out:
             raise DistillError("missing --out (the traces file to write)")
-        if self.n < 1 or (self.limit is not None and self.limit < 0):
-            raise DistillError("need n >= 1 and limit >= 0")
+        check_values(
+            self,
+            [
+                ("n", self.n >= 1, ">= 1"),
+                ("limit", self.limit is None or self.limit >= 0, ">= 0"),
+            ],
+        )
         self.resolved_teachers()  # validate now, not after loading data
 
     def resolved_teachers(self) -> list[TeacherConfig]:
@@ -465,7 +484,7 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     and those written now), so a caller can pick its own records out of a shared file."""
     from rich.console import Console
 
-    console = Console(stderr=True)
+    console = Console()  # stdout: a failed run's stderr is its one error line
     out = Path(cfg.out)
     plan, planned, template, totals = build_jobs(cfg)
     total = len(planned)
@@ -516,7 +535,9 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     if failures:
         for line in failures[:5]:
             console.print(f"  failed {line}")
+        reason = failures[0].split(": ", 1)[-1].strip().splitlines() or ["no reason given"]
         raise DistillError(
-            f"{len(failures)} samples failed (see above); rerun the same command to retry only those"
+            f"{len(failures)} samples failed: {reason[0]}; rerun the same command to retry "
+            "only those"
         )
     return planned

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distill.config import save_config
+from distill.config import check_values, save_config
 from distill.errors import DistillError
 from distill.filter.dedup import _bands, exact_key, normalize, signature
 from distill.generate import TeacherConfig, cost_of
@@ -126,26 +126,42 @@ class InstructConfig(TeacherConfig):
             raise DistillError("missing --model")
         if not self.out:
             raise DistillError("missing --out (the instructions file to write)")
-        if self.num_instructions < 1:
-            raise DistillError(f"--num-instructions {self.num_instructions}: must be >= 1")
-        if self.num_prompt_tasks < 1 or not 0 <= self.num_prompt_generated <= self.num_prompt_tasks:
-            raise DistillError(
-                "need num_prompt_tasks >= 1 and 0 <= num_prompt_generated <= num_prompt_tasks"
-            )
-        if self.num_tasks_per_request <= self.num_prompt_tasks:
-            raise DistillError("num_tasks_per_request must exceed num_prompt_tasks")
-        if self.request_batch_size is not None and self.request_batch_size < 1:
-            raise DistillError("request_batch_size must be >= 1")
-        if not 0 < self.max_rouge <= 1 or not 0 < self.dedup_threshold <= 1:
-            raise DistillError("need 0 < max_rouge <= 1 and 0 < dedup_threshold <= 1")
-        if self.min_words < 0 or self.max_words < max(1, self.min_words):
-            raise DistillError("need 0 <= min_words <= max_words")
+        check_values(
+            self,
+            [
+                ("num_instructions", self.num_instructions >= 1, ">= 1"),
+                ("num_prompt_tasks", self.num_prompt_tasks >= 1, ">= 1"),
+                (
+                    "num_prompt_generated",
+                    0 <= self.num_prompt_generated <= self.num_prompt_tasks,
+                    f"in [0, --num-prompt-tasks {self.num_prompt_tasks}]",
+                ),
+                (
+                    "num_tasks_per_request",
+                    self.num_tasks_per_request > self.num_prompt_tasks,
+                    f"> --num-prompt-tasks {self.num_prompt_tasks}",
+                ),
+                (
+                    "request_batch_size",
+                    self.request_batch_size is None or self.request_batch_size >= 1,
+                    ">= 1",
+                ),
+                ("max_rouge", 0 < self.max_rouge <= 1, "in (0, 1]"),
+                ("dedup_threshold", 0 < self.dedup_threshold <= 1, "in (0, 1]"),
+                ("min_words", self.min_words >= 0, ">= 0"),
+                (
+                    "max_words",
+                    self.max_words >= max(1, self.min_words),
+                    f">= 1 and >= --min-words {self.min_words}",
+                ),
+                ("stall_rounds", self.stall_rounds >= 1, ">= 1"),
+                ("instruction_max_tokens", self.instruction_max_tokens >= 1, ">= 1"),
+            ],
+        )
         if self.dedup not in DEDUP:
             raise DistillError(f"--dedup {self.dedup}: expected one of {', '.join(DEDUP)}")
         if self.language not in (None, "en", "any"):
             raise DistillError(f"--language {self.language}: expected en or any")
-        if self.stall_rounds < 1 or self.instruction_max_tokens < 1:
-            raise DistillError("stall_rounds and instruction_max_tokens must be >= 1")
 
     def teacher_config(self) -> TeacherConfig:
         names = [f.name for f in dataclasses.fields(TeacherConfig)]
@@ -175,6 +191,7 @@ def load_seed_tasks(name: str) -> list[dict[str, Any]]:
     "is_classification"}); each task's first instance is the example shown to the teacher."""
     p = seed_path(name)
     tasks = []
+    seen: dict[str, tuple[int, str]] = {}  # id -> (first line, its text)
     with open(p, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -194,6 +211,16 @@ def load_seed_tasks(name: str) -> list[dict[str, Any]]:
             for key in ("input", "output"):
                 if not isinstance(inst[0].get(key), str):
                     raise DistillError(f"{where}: instances[0] is missing field '{key}'")
+            if row.get("id") is not None:  # one id, two tasks: which one did a record use?
+                key = str(row["id"])
+                first = seen.setdefault(key, (lineno, line.strip()))
+                if first[1] != line.strip():
+                    raise DistillError(
+                        f"{where}: id '{key}' (field 'id') is already on line {first[0]} with "
+                        "different content; give each seed task its own id"
+                    )
+                if first[0] != lineno:
+                    continue  # the same task twice: once is enough
             tasks.append(
                 {
                     "id": str(row.get("id") or f"seed_task_{len(tasks)}"),
@@ -509,9 +536,16 @@ class _Teacher:
             for line in sink.failures[:5]:
                 print(f"  failed {line}")
             raise DistillError(
-                f"{len(sink.failures)} teacher requests failed (see above); rerun the same "
-                "command to retry only those"
+                f"{len(sink.failures)} teacher requests failed: {_first_reason(sink.failures)}; "
+                "rerun the same command to retry only those"
             )
+
+
+def _first_reason(failures: list[str]) -> str:
+    """The first failure's reason, one line: the error line carries it (the others are on
+    stdout)."""
+    first = failures[0].split(": ", 1)[-1].strip().splitlines()
+    return first[0] if first else "no reason given"
 
 
 def _request_id(tcfg: TeacherConfig, messages: list[dict[str, str]], index: int) -> str:

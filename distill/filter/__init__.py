@@ -109,15 +109,38 @@ class FilterConfig:
         for name in list(self.checks or []) + list(self.skip_checks):
             if name not in C.CHECKS:
                 raise DistillError(f"unknown check '{name}' (have: {', '.join(C.CHECKS)})")
-        if (
-            not 0 < self.dedup_threshold <= 1
-            or not 0 <= self.min_pass_rate <= self.max_pass_rate <= 1
-        ):
-            raise DistillError(
-                "need 0 < dedup_threshold <= 1 and 0 <= min_pass_rate <= max_pass_rate <= 1"
-            )
-        if self.num_proc < 1 or (self.max_per_prompt is not None and self.max_per_prompt < 1):
-            raise DistillError("num_proc and max_per_prompt must be >= 1")
+        from distill.config import check_values
+
+        check_values(
+            self,
+            [
+                ("dedup_threshold", 0 < self.dedup_threshold <= 1, "in (0, 1]"),
+                ("min_pass_rate", 0 <= self.min_pass_rate <= 1, "in [0, 1]"),
+                ("max_pass_rate", 0 <= self.max_pass_rate <= 1, "in [0, 1]"),
+                (
+                    "max_pass_rate",
+                    self.min_pass_rate <= self.max_pass_rate,
+                    f">= --min-pass-rate {self.min_pass_rate}",
+                ),
+                ("min_agreement", 0 <= self.min_agreement <= 1, "in [0, 1]"),
+                ("verify_timeout", self.verify_timeout >= 1, ">= 1 (seconds)"),
+                ("num_proc", self.num_proc >= 1, ">= 1"),
+                ("max_per_prompt", self.max_per_prompt is None or self.max_per_prompt >= 1, ">= 1"),
+                ("min_tokens", self.min_tokens >= 0, ">= 0"),
+                (
+                    "max_tokens",
+                    self.max_tokens is None or self.max_tokens >= max(1, self.min_tokens),
+                    f">= 1 and >= --min-tokens {self.min_tokens}",
+                ),
+                ("shingle_size", self.shingle_size >= 1, ">= 1"),
+                ("num_perm", self.num_perm >= 1, ">= 1"),
+                ("decontam_ngram", self.decontam_ngram >= 1, ">= 1"),
+                ("max_script_mix", 0 <= self.max_script_mix <= 1, "in [0, 1]"),
+                ("max_repetition", 0 <= self.max_repetition <= 1, "in [0, 1]"),
+                ("max_paragraph_chars", self.max_paragraph_chars >= 1, ">= 1"),
+                ("code_memory_mb", self.code_memory_mb >= 1, ">= 1"),
+            ],
+        )
         base = output_base(self.out)
         self.rejects = self.rejects or f"{base}.rejects.jsonl"
         self.report = self.report or f"{base}.report.json"
