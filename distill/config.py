@@ -25,6 +25,42 @@ STAGES = ("instruct", "generate", "filter", "train", "export", "eval", "publish"
 T = TypeVar("T")
 
 
+def setting(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    factory: Any = None,
+    flags: tuple[str, ...] = (),
+    result: bool = True,
+    cli: bool = True,
+    csv: bool = False,
+    argument: str | None = None,
+) -> Any:
+    """A config field declared once: its default, its help, and what the command line and the
+    run's bookkeeping need to know of it (distill/cli_build.py builds the typer option from it).
+
+    flags: the option's names when not flag(name) (aliases, `--x/--no-x` pairs); result: False
+    for keys that never change what a run produces (paths, logging, resume) -- a resumed run may
+    differ in those; cli: False for recipe-only keys; csv: a list given as `a,b,c` on the
+    command line; argument: a positional argument of this name instead of an option."""
+    meta = {
+        "help": help,
+        "flags": tuple(flags),
+        "result": result,
+        "cli": cli,
+        "csv": csv,
+        "argument": argument,
+    }
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def result_keys(cls: type) -> list[str]:
+    """The fields of a config that change what its stage produces (setting(result=True))."""
+    return [f.name for f in dataclasses.fields(cls) if f.metadata.get("result", True)]
+
+
 def _suggest(key: str, known: list[str]) -> str:
     close = difflib.get_close_matches(key, known, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""

@@ -819,8 +819,11 @@ def check_config(cfg: Any) -> None:
         raise DistillError("teacher_top_k and max_new_tokens must be >= 1")
     # a prompt field with an answer column maps a dataset's columns (any method); without one it
     # names a prompt source (as generate's), which only onpolicy trains on
-    keys = ("template", "system_prompt") + (() if cfg.answer_field else ("prompt_field",))
-    named = [k for k in keys if getattr(cfg, k)]
+    named = [
+        k
+        for k in ("template", "prompt_field", "system_prompt")
+        if getattr(cfg, k) and not (k == "prompt_field" and cfg.answer_field)
+    ]
     if named and cfg.method != "onpolicy":
         raise DistillError(
             f"{', '.join(named)}: for --method onpolicy on prompts alone (a prompt field with "

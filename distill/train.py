@@ -699,6 +699,10 @@ def check_output_dir(cfg: TrainConfig) -> str | None:
     if saved_path is None:
         print(f"train: {ckpt} has no train.yaml; cannot check it belongs to this run")
         return ckpt
+    if cfg.max_length is None:  # resolved (from the student's context) before it is compared
+        from distill.models import resolve_model
+
+        student_config(cfg, resolve_model(cfg.model))
     changed = changed_run_keys(cfg, yaml.safe_load(saved_path.read_text()) or {})
     if changed:
         raise DistillError(
@@ -745,10 +749,6 @@ def run(cfg: TrainConfig) -> Path:
     # another run (the launcher then stops the others), and removes a checkpoint cut off
     # mid-save. The other ranks look only after it (below): they must agree.
     checked_first = not distributed or _main_process()
-    if cfg.max_length is None:  # resolved before --resume compares it with the saved run's
-        from distill.models import resolve_model
-
-        student_config(cfg, resolve_model(cfg.model))
     resume_from = check_output_dir(cfg) if checked_first else None
     trainer, tok = build_trainer(cfg)
     # Under accelerate every process runs this function; rank 0 alone writes files, the Trainer
