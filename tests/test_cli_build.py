@@ -1,0 +1,98 @@
+"""Commands built from config dataclasses: a field's flag, aliases, help and default, declared
+once on the field, are what the command line takes and shows."""
+
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from distill.cli_build import stage_command
+from distill.config import result_keys, setting
+
+
+@dataclass
+class ToyConfig:
+    data: str = setting("", "Input file.", argument="data")
+    n: int = setting(4, "Samples per prompt.")
+    lora: bool = setting(True, "LoRA adapter or full weights.")
+    resume: bool = setting(False, "Continue.", flags=("--resume",), result=False)
+    batch: int = setting(8, "Batch size.", flags=("--batch-size", "--per-device-batch"))
+    targets: list[str] = setting(factory=lambda: ["all-linear"], help="Modules.", csv=True)
+    decontam: list[str] | None = setting(None, "Benchmarks; repeatable.")
+    temperature: float | None = setting(None, "Sampling temperature.")
+    secret: str = setting("x", "Recipe only.", cli=False)
+    unused: int = setting(0, "A shared key this command hides.")
+
+
+seen: list = []
+
+
+def _run(cfg: ToyConfig, quiet: bool = False) -> None:
+    seen.append((cfg, quiet))
+
+
+@pytest.fixture
+def app(monkeypatch):
+    module = types.ModuleType("toy_cfg")
+    module.ToyConfig = ToyConfig
+    monkeypatch.setitem(sys.modules, "toy_cfg", module)
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        pass
+
+    extra = {"quiet": (bool, typer.Option(False, "--quiet"))}
+    stage_command(
+        app, "toy", "toy_cfg:ToyConfig", "toy", _run, "A toy stage.", extra, hide=("unused",)
+    )
+    seen.clear()
+    return app
+
+
+def invoke(app, *args):
+    res = CliRunner().invoke(app, ["toy", *args])
+    assert res.exit_code == 0, res.output
+    return seen[-1]
+
+
+def test_options_are_the_fields_with_their_flags_aliases_and_types(app):
+    cfg, quiet = invoke(
+        app, "in.jsonl", "--n", "3", "--no-lora", "--resume", "--per-device-batch", "2",
+        "--targets", "q_proj, v_proj", "--decontam", "a", "--decontam", "b",
+        "--temperature", "0.5", "--quiet",
+    )  # fmt: skip
+    assert cfg == ToyConfig(
+        data="in.jsonl", n=3, lora=False, resume=True, batch=2, targets=["q_proj", "v_proj"],
+        decontam=["a", "b"], temperature=0.5,
+    )  # fmt: skip
+    assert quiet is True
+    cfg, quiet = invoke(app, "in.jsonl", "--batch-size", "16")
+    assert (cfg.batch, cfg.n, cfg.lora, cfg.targets, quiet) == (16, 4, True, ["all-linear"], False)
+
+
+def test_only_typed_options_override_the_recipe(app, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("n: 7\nsecret: y\nunused: 5\n")  # a flat recipe: the stage's keys
+    cfg, _ = invoke(app, "in.jsonl", "--recipe", str(recipe))
+    assert (cfg.n, cfg.secret, cfg.unused) == (7, "y", 5)  # recipe > default
+    cfg, _ = invoke(app, "in.jsonl", "--recipe", str(recipe), "--n", "2")
+    assert cfg.n == 2  # CLI > recipe
+
+
+def test_help_shows_each_fields_help_and_default_and_hides_recipe_only_keys(app):
+    res = CliRunner().invoke(app, ["toy", "--help"], env={"COLUMNS": "200"})
+    text = res.output
+    assert "Samples per prompt. (default: 4)" in text
+    assert "Modules. (default: all-linear)" in text
+    assert "--per-device-batch" in text and "--no-lora" in text
+    assert "--secret" not in text and "--unused" not in text
+
+
+def test_result_keys_leave_out_what_never_changes_a_result():
+    assert "resume" not in result_keys(ToyConfig) and "n" in result_keys(ToyConfig)
