@@ -591,6 +591,49 @@ def test_bad_method_keys_are_named(tmp_path, tiny_qwen):
 
 
 def test_a_killed_kd_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, teacher):
+    """SIGKILL right after the step-4 checkpoint of a 6-step kd run (from a hook in the process:
+    tests/kill_at_checkpoint.py), then --resume: the run ends at step 6 from checkpoint-4 and the
+    teacher's scored-token count carries over. A kill from outside at whatever step the wall
+    clock gives, on a 60-step run: test_a_killed_long_kd_run_resumes_from_its_checkpoint (slow)."""
+    import signal
+
+    from tests.test_train import KILL_AT_A_CHECKPOINT
+
+    out = tmp_path / "out"
+    args = [
+        "train", "--data", kept_file(tmp_path, n=16),
+        "--model", tiny_qwen, "--output-dir", out, "--method", "kd", "--teacher-model", teacher,
+        "--max-steps", "6", "--save-steps", "2", "--batch-size", "2", "--max-length", "128",
+    ]  # fmt: skip
+    args = list(map(str, args))
+    killed = subprocess.run(
+        [sys.executable, KILL_AT_A_CHECKPOINT, "4", "saved", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    checkpoints = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
+    assert checkpoints and checkpoints[-1] < 6, "the kill should land mid-run"
+    assert checkpoints[-1] == 4
+    scored_at_kill = json.loads((out / "kd.json").read_text())["teacher_tokens_scored"]
+    assert scored_at_kill > 0
+    res = subprocess.run(
+        [sys.executable, "-m", "distill", *args, "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"resuming from {out}/checkpoint-4\n" in res.stdout
+    rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 6 and "kl" in rows[-1]
+    # The teacher's scored-token count carries over the kill instead of restarting at zero.
+    assert json.loads((out / "kd.json").read_text())["teacher_tokens_scored"] > scored_at_kill
+
+
+@pytest.mark.slow
+def test_a_killed_long_kd_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, teacher):
     import signal
 
     out = tmp_path / "out"

@@ -126,34 +126,8 @@ print("GENERATED", out.shape[1] - ids["input_ids"].shape[1])
     assert "GENERATED" in res.stdout and int(res.stdout.split("GENERATED")[1]) >= 1
 
 
-# Runs `distill train` (argv after the first two) and SIGKILLs itself at a checkpoint, so where the
-# kill lands does not depend on how fast the machine is: "saved" right after checkpoint-N is
-# complete (the Trainer's on_save, after the rotation), "mid-save" while checkpoint-N is being
-# written (its weights and optimizer are on disk, trainer_state.json, written last, is not).
-KILL_AT_A_CHECKPOINT = """
-import os, runpy, signal, sys
-from transformers.trainer_callback import CallbackHandler, TrainerState
-at, where = int(sys.argv[1]), sys.argv[2]
-def die():
-    os.kill(os.getpid(), signal.SIGKILL)
-if where == "saved":
-    on_save = CallbackHandler.on_save
-    def after_save(self, args, state, control):
-        control = on_save(self, args, state, control)
-        if state.global_step == at:
-            die()
-        return control
-    CallbackHandler.on_save = after_save
-else:
-    save_to_json = TrainerState.save_to_json
-    def before_state(self, path):
-        if self.global_step == at and os.path.basename(os.path.dirname(path)) == f"checkpoint-{at}":
-            die()
-        save_to_json(self, path)
-    TrainerState.save_to_json = before_state
-sys.argv = ["distill", *sys.argv[3:]]
-runpy.run_module("distill", run_name="__main__")
-"""
+# `distill train` that SIGKILLs itself at a given checkpoint (after or mid-save): see its docstring.
+KILL_AT_A_CHECKPOINT = str(ROOT / "tests" / "kill_at_checkpoint.py")
 
 
 @pytest.mark.parametrize("where", ["saved", "mid-save"])
@@ -185,7 +159,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, where):
         "1",
     ]
     killed = subprocess.run(
-        [sys.executable, "-c", KILL_AT_A_CHECKPOINT, str(kill_at), where, *args],
+        [sys.executable, KILL_AT_A_CHECKPOINT, str(kill_at), where, *args],
         capture_output=True,
         text=True,
         timeout=300,
