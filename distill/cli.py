@@ -642,7 +642,7 @@ def train(
     ),
 ) -> None:
     """Fine-tune a student (LoRA/QLoRA/full SFT with TRL) on kept traces; loss on completions only.
-    --method kd / onpolicy distil the teacher's token distribution instead (distill/kd.py)."""
+    --method kd / onpolicy distil the teacher's token distribution instead (distill/train/kd/)."""
     overrides = {k: v for k, v in locals().items() if k != "recipe"}
     overrides["lora_target_modules"] = _csv(lora_target_modules)
 
@@ -859,6 +859,10 @@ def run_(
 
     _run(go)
 
+
+from distill.cli_build import stage_command  # noqa: E402
+
+stage_command(app, "select", "distill.select.config:SelectConfig", "select", "distill.select.stage:run", "Choose the traces that teach most: difficulty, judge, diversity, length.", wrap=_run)
 
 if __name__ == "__main__":
     app()

@@ -20,7 +20,7 @@ import yaml
 
 from distill.errors import DistillError
 
-STAGES = ("instruct", "generate", "filter", "train", "export", "eval", "publish", "smoke")
+STAGES = ("instruct", "generate", "filter", "select", "train", "export", "eval", "publish", "smoke")
 
 T = TypeVar("T")
 

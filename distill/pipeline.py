@@ -31,7 +31,7 @@ from distill.config import (
 )
 from distill.errors import DistillError
 
-ORDER = ("instruct", "generate", "filter", "train", "eval", "publish")
+ORDER = ("instruct", "generate", "filter", "select", "train", "eval", "publish")
 
 
 def _describe(c: Any) -> str:
@@ -87,6 +87,7 @@ def run(
     from distill import eval as eval_stage
     from distill import filter as filter_stage
     from distill import generate, instruct, publish, train
+    from distill.select import stage as select_stage
 
     p = Path(recipe)
     data = load_recipe(p)
@@ -100,6 +101,7 @@ def run(
         "instruct": (instruct.InstructConfig, instruct.run),
         "generate": (generate.GenerateConfig, lambda c: generate.run(c, progress=True)),
         "filter": (filter_stage.FilterConfig, filter_stage.run),
+        "select": (select_stage.SelectConfig, select_stage.run),
         "train": (train.TrainConfig, train.run),
         "eval": (eval_stage.EvalConfig, eval_stage.run),
         "publish": (publish.PublishConfig, publish.run),

@@ -1,0 +1,179 @@
+"""`distill select` settings: which of the kept traces are worth training on.
+
+    distill select runs/smoke/kept.jsonl --out runs/smoke/selected.jsonl --budget 50 --per-prompt 1
+
+Light on purpose (`distill --help` imports it): no numpy, torch or openai at module level.
+Every field is a `--flag` and a recipe key of the `select:` section (CLI > recipe > defaults).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from distill.config import check_values, setting
+from distill.errors import DistillError
+
+# The order they apply in: filters first (difficulty, judge), then length, then the draw.
+CRITERIA = ("difficulty", "judge", "length", "diversity")
+PREFER = ("none", "short", "long")
+STUDENT_BACKENDS = ("openai", "vllm", "hf")
+VERIFY_MODES = ("math", "choice", "exact", "countdown", "code")
+
+
+def output_base(out: str | Path) -> Path:
+    """selected.jsonl -> selected: what the default rejects and report are named after."""
+    out = Path(out)
+    return out.with_suffix("") if out.suffix == ".jsonl" else out
+
+
+def parse_band(text: str) -> tuple[float, float]:
+    """'0.1:0.6' -> (0.1, 0.6); one line naming --pass-rate when it is not a band in [0, 1]."""
+    lo, sep, hi = str(text).partition(":")
+    try:
+        band = (float(lo), float(hi)) if sep else None
+    except ValueError:
+        band = None
+    if band is None or not 0 <= band[0] <= band[1] <= 1:
+        raise DistillError(
+            f"--pass-rate {text}: expected LO:HI with 0 <= LO <= HI <= 1 (e.g. 0.1:0.6)"
+        )
+    return band
+
+
+@dataclass
+class SelectConfig:
+    input: str = setting("", "Traces to choose from (a filter's kept.jsonl).", argument="traces")
+    out: str = setting("", "The selected traces (JSONL).", result=False)
+    rejects: str | None = setting(
+        None,
+        "Traces not selected, each with its reject_reason (default: <out>.rejects.jsonl).",
+        result=False,
+    )
+    report: str | None = setting(
+        None, "Report JSON (+ .png beside it; default: <out>.report.json).", result=False
+    )
+    budget: int | None = setting(None, "Traces to keep at most (default: every survivor).")
+    seed: int = setting(0, "Seed of every random choice (clusters, draw order, ties).")
+    criteria: list[str] | None = setting(
+        None,
+        "Comma list of difficulty,judge,length,diversity (default: those whose flags are given; "
+        "diversity whenever --budget is).",
+        csv=True,
+    )
+    # --- difficulty
+    pass_rate: str | None = setting(
+        None, "Keep prompts solved this share of the time, LO:HI (open-r1: 0.1:0.6; s1: 0:0)."
+    )
+    prefer_failed: bool = setting(
+        False, "Rank prompts by pass rate, lowest first (s1: the ones models fail)."
+    )
+    student: str | None = setting(
+        None, "Student model to measure difficulty with (else the teacher's stored samples)."
+    )
+    student_backend: str = setting("openai", "Student backend: openai | vllm | hf.")
+    student_base_url: str | None = setting(None, "OpenAI-compatible URL of the student.")
+    samples: int = setting(4, "Student samples per prompt.")
+    student_temperature: float = setting(0.7, "Student sampling temperature.")
+    student_max_tokens: int = setting(1024, "Student max new tokens per sample.")
+    verify: str = setting(
+        "math", "How a sample is verified: math | choice | exact | countdown | code."
+    )
+    teacher_traces: str | None = setting(
+        None,
+        "Traces the teacher's pass rate is counted on (generate's traces.jsonl, rejects included; "
+        "default: the input).",
+    )
+    # --- judge
+    judge: str | None = setting(None, "Judge model on an OpenAI-compatible server (scores 1-10).")
+    judge_base_url: str | None = setting(None, "URL of the judge's server.")
+    api_key_env: str = setting("OPENAI_API_KEY", "Env var holding the API key.", result=False)
+    judge_template: str = setting(
+        "prompts/judge.txt", "Rubric prompt ({problem} {reasoning} {answer})."
+    )
+    judge_max_tokens: int = setting(512, "Judge max tokens per reply.")
+    min_score: float | None = setting(None, "Drop traces the judge scores below this (1-10).")
+    concurrency: int = setting(
+        16, "Requests in flight (judge, and an openai student).", result=False
+    )
+    # --- diversity
+    by: str | None = setting(
+        None, "Draw round-robin over this column instead of clusters (meta.domain)."
+    )
+    clusters: int | None = setting(
+        None, "k-means clusters of the prompts' TF-IDF (default: about sqrt(prompts), <= 64)."
+    )
+    # --- length
+    per_prompt: int | None = setting(None, "Traces to keep per prompt at most.")
+    prefer: str = setting("none", "Within a prompt and in the draw: none | short | long.")
+    token_budget: int | None = setting(
+        None, "Stop drawing once the selection holds this many tokens."
+    )
+    cache_dir: str | None = setting(
+        None,
+        "Where judge replies and student samples are kept, by id (default: --out's folder).",
+        result=False,
+    )
+
+    def __post_init__(self) -> None:
+        if not self.input:
+            raise DistillError("missing the traces file to select from")
+        if not self.out:
+            raise DistillError("missing --out (the selected traces file)")
+        for name in self.criteria or []:
+            if name not in CRITERIA:
+                raise DistillError(f"unknown criterion '{name}' (have: {', '.join(CRITERIA)})")
+        if self.criteria is not None and not self.criteria:
+            raise DistillError(f"--criteria names none (have: {', '.join(CRITERIA)})")
+        if self.prefer not in PREFER:
+            raise DistillError(f"unknown --prefer '{self.prefer}' (have: {', '.join(PREFER)})")
+        if self.student_backend not in STUDENT_BACKENDS:
+            raise DistillError(
+                f"unknown --student-backend '{self.student_backend}' "
+                f"(have: {', '.join(STUDENT_BACKENDS)})"
+            )
+        if self.verify not in VERIFY_MODES:
+            raise DistillError(
+                f"unknown --verify '{self.verify}' (have: {', '.join(VERIFY_MODES)})"
+            )
+        if self.pass_rate is not None:
+            parse_band(self.pass_rate)
+        check_values(
+            self,
+            [
+                ("budget", self.budget is None or self.budget >= 1, ">= 1"),
+                ("samples", self.samples >= 1, ">= 1"),
+                ("student_temperature", self.student_temperature >= 0, ">= 0"),
+                ("student_max_tokens", self.student_max_tokens >= 1, ">= 1"),
+                ("judge_max_tokens", self.judge_max_tokens >= 1, ">= 1"),
+                ("min_score", self.min_score is None or 1 <= self.min_score <= 10, "in [1, 10]"),
+                ("concurrency", self.concurrency >= 1, ">= 1"),
+                ("clusters", self.clusters is None or self.clusters >= 1, ">= 1"),
+                ("per_prompt", self.per_prompt is None or self.per_prompt >= 1, ">= 1"),
+                ("token_budget", self.token_budget is None or self.token_budget >= 1, ">= 1"),
+            ],
+        )
+        active = self.active_criteria()
+        if "judge" in active and not self.judge:
+            raise DistillError("--criteria judge needs --judge MODEL (and --judge-base-url)")
+        if self.min_score is not None and "judge" not in active:
+            raise DistillError("--min-score needs the judge criterion (--judge MODEL)")
+        if self.pass_rate is not None and "difficulty" not in active:
+            raise DistillError("--pass-rate needs the difficulty criterion (--criteria difficulty)")
+        if self.student and self.student_backend == "openai" and not self.student_base_url:
+            raise DistillError("--student with --student-backend openai needs --student-base-url")
+        base = output_base(self.out)
+        self.rejects = self.rejects or f"{base}.rejects.jsonl"
+        self.report = self.report or f"{base}.report.json"
+
+    def active_criteria(self) -> list[str]:
+        """The criteria asked for, in the order they apply (CRITERIA)."""
+        if self.criteria is not None:
+            return [c for c in CRITERIA if c in self.criteria]
+        on = {
+            "difficulty": bool(self.student or self.pass_rate is not None or self.prefer_failed),
+            "judge": bool(self.judge),
+            "length": bool(self.per_prompt or self.token_budget or self.prefer != "none"),
+            "diversity": bool(self.by or self.clusters or self.budget),
+        }
+        return [c for c in CRITERIA if on[c]]

@@ -1,0 +1,162 @@
+"""Difficulty: how often a prompt is solved, by the student (sampled now) or by the teacher
+(its stored samples), verified as the filter verifies.
+
+    distill select kept.jsonl --out sel.jsonl --student M --student-base-url URL --samples 8 --pass-rate 0.1:0.6
+
+open-r1's pass-rate filtering keeps the prompts its student solves 10-60% of the time; s1 kept
+the questions its models failed. The student's samples go through generate's teachers (openai,
+vllm, hf) and are appended to a cache file as trace records with generate's ids (prompt,
+model, sampling params, sample index, messages), so a rerun samples only what is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+
+# Verdicts that count: a sample that gave no answer failed; an unverifiable one (the gold
+# does not parse) says nothing about the prompt.
+_COUNTED = ("correct", "wrong", "no_answer")
+
+
+class PromptInfo:
+    """What the student needs of one prompt: its messages, gold and source fields."""
+
+    __slots__ = ("messages", "gold", "meta")
+
+    def __init__(self, messages: list[dict[str, Any]], gold: Any, meta: dict[str, Any]):
+        self.messages, self.gold, self.meta = messages, gold, meta
+
+
+def verdict(rec: dict[str, Any], mode: str) -> str | None:
+    """A record's verdict: the filter's own (`checks.verify`) when it has one, else verified now."""
+    stored = (rec.get("checks") or {}).get("verify")
+    if isinstance(stored, str) and stored:
+        return stored.split(" (", 1)[0]  # "wrong (2/3 tests)" -> "wrong"
+    from distill.filter.verify import judge
+
+    return judge(rec, mode)[0]
+
+
+def rate(verdicts: list[str | None]) -> float | None:
+    counted = [v for v in verdicts if v in _COUNTED]
+    return sum(v == "correct" for v in counted) / len(counted) if counted else None
+
+
+def teacher_rates(path: str | Path, mode: str) -> tuple[dict[str, float], dict[str, Any]]:
+    """Each prompt's pass rate over the teacher's samples stored in `path`."""
+    from distill.manifest import check_input
+    from distill.records import read_records
+
+    check_input(path)
+    by_prompt: dict[str, list[str | None]] = {}
+    for rec in read_records(path, required=("prompt_id",)):
+        by_prompt.setdefault(str(rec["prompt_id"]), []).append(verdict(rec, mode))
+    rates = {pid: r for pid, vs in by_prompt.items() if (r := rate(vs)) is not None}
+    samples = sum(len(v) for v in by_prompt.values())
+    return rates, {"from": "teacher", "traces": str(path), "samples": samples}
+
+
+class _Sink:
+    """Teacher sink: each student sample on disk at once, as a trace record."""
+
+    def __init__(self, writer: Any, tcfg: Any):
+        self.writer, self.tcfg = writer, tcfg
+        self.failures: list[str] = []
+
+    def done(self, job: Any, sample: int, c: Any) -> None:
+        from distill.reasoning import split
+
+        info, ids = job.payload
+        reasoning, answer, _think = split(c.text, c.reasoning)
+        self.writer.write(
+            {
+                "id": ids[sample],
+                "prompt_id": job.prompt_id,
+                "sample": sample,
+                "messages": job.messages,
+                "reasoning": reasoning,
+                "answer": answer,
+                "gold": info.gold,
+                "teacher": {
+                    "backend": self.tcfg.teacher,
+                    "model": self.tcfg.model,
+                    "params": self.tcfg.params,
+                },
+                "finish_reason": c.finish_reason,
+                "usage": {
+                    "prompt_tokens": c.prompt_tokens,
+                    "completion_tokens": c.completion_tokens,
+                },
+                "meta": info.meta,
+            }
+        )
+
+    def failed(self, job: Any, sample: int, why: str) -> None:
+        self.failures.append(f"{job.prompt_id}#{sample}: {why}")
+
+
+def student_rates(
+    cfg: Any, prompts: dict[str, PromptInfo], cache: Path
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Sample the student `cfg.samples` times on each prompt (what the cache lacks), verify,
+    and return each prompt's pass rate."""
+    from distill.generate import TeacherConfig
+    from distill.records import RecordWriter, read_records, sample_id, stable_hash
+    from distill.teachers import TEACHERS, Job
+
+    tcfg = TeacherConfig(
+        teacher=cfg.student_backend,
+        model=cfg.student,
+        base_url=cfg.student_base_url,
+        api_key_env=cfg.api_key_env,
+        temperature=cfg.student_temperature,
+        top_p=1.0,
+        max_tokens=cfg.student_max_tokens,
+        seed=cfg.seed,
+        concurrency=cfg.concurrency,
+    )
+    have: dict[str, dict[str, Any]] = {}
+    if cache.exists():
+        for rec in read_records(cache, required=("id",)):
+            have[rec["id"]] = rec
+    plan: dict[str, list[str]] = {}
+    jobs = []
+    for pid, info in prompts.items():
+        mh = stable_hash(info.messages)
+        ids = [
+            sample_id(pid, tcfg.model, tcfg.params, s, info.messages, mh)
+            for s in range(cfg.samples)
+        ]
+        plan[pid] = ids
+        missing = [s for s, i in enumerate(ids) if i not in have]
+        if missing:
+            jobs.append(Job(pid, info.messages, missing, payload=(info, ids)))
+    pending = sum(len(j.samples) for j in jobs)
+    if jobs:
+        teacher = TEACHERS[tcfg.teacher](tcfg)
+        with RecordWriter(cache, on_write=lambda r: have.__setitem__(r["id"], r)) as writer:
+            sink = _Sink(writer, tcfg)
+            teacher.run(jobs, sink)
+        if sink.failures:
+            why = sink.failures[0].split(": ", 1)[-1].strip().splitlines() or ["no reason given"]
+            raise DistillError(
+                f"{len(sink.failures)} student samples failed: {why[0]}; the others are kept in "
+                f"{cache}: rerun the same command to sample only those"
+            )
+    rates: dict[str, float] = {}
+    for pid, ids in plan.items():
+        r = rate([verdict(have[i], cfg.verify) for i in ids if i in have])
+        if r is not None:
+            rates[pid] = r
+    stats = {
+        "from": "student",
+        "student": f"{tcfg.teacher}:{tcfg.model}",
+        "samples_per_prompt": cfg.samples,
+        "sampled_this_run": pending,
+        "cached": sum(len(ids) for ids in plan.values()) - pending,
+        "cache": str(cache),
+    }
+    return rates, stats

@@ -1,0 +1,197 @@
+"""Judge: an LLM scores each trace 1-10 with a reason, from the rubric in prompts/judge.txt.
+
+    distill select kept.jsonl --out sel.jsonl --judge M --judge-base-url http://127.0.0.1:8000/v1 --min-score 7
+
+Requests go through generate's openai teacher (same client, concurrency, retries). Each reply
+is appended to a cache file the moment it arrives, keyed by a hash of (trace id, judge model,
+rubric, max tokens), so a killed or repeated run pays only for traces not yet judged. Replies
+are parsed when read (`parse_score`): one with no score in 1-10 is dropped and counted, never
+a crash; a request that failed for good is not cached and is asked again by the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+
+# "Score: 8", "**Score:** 8/10", "rating = 7", {"score": 9, ...}, "8/10", "8 out of 10"
+_LABELLED = re.compile(
+    r"(?i)\b(?:score|rating|grade)\b[\s*_:=\"'\-]*(?:is\s*)?[\s*_:=\"']*(-?\d+(?:\.\d+)?)"
+    r"(?:\s*(?:/|out\s+of)\s*10\b)?"
+)
+_OUT_OF_TEN = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*(?:/|out\s+of)\s*10\b")
+_THINK = re.compile(r"(?s)<think>.*?</think>")
+
+
+def parse_score(text: str | None) -> tuple[float | None, str]:
+    """A judge reply -> (score in [1, 10] or None, reason). The last labelled score wins (a
+    judge may quote the rubric's scale first); a JSON object with "score" is read as such."""
+    if not isinstance(text, str) or not text.strip():
+        return None, ""
+    body = _THINK.sub("", text).strip()
+    if "<think>" in body:  # an unclosed think block: the reply was cut off before any verdict
+        return None, ""
+    for m in re.finditer(r"\{[^{}]*\}", body):
+        try:
+            obj = json.loads(m.group(0))
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and "score" in obj:
+            score = _in_range(obj.get("score"))
+            reason = obj.get("reason") or obj.get("explanation") or ""
+            return score, str(reason).strip()[:500]
+    hits = list(_LABELLED.finditer(body)) or list(_OUT_OF_TEN.finditer(body))
+    if not hits:
+        return None, ""
+    last = hits[-1]
+    reason = (body[: last.start()] + body[last.end() :]).strip()
+    reason = re.sub(r"(?i)^\s*(?:reason(?:s|ing)?|explanation)\s*:\s*", "", reason)
+    return _in_range(last.group(1)), reason.strip("* \n")[:500]
+
+
+def _in_range(value: Any) -> float | None:
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        return None
+    return score if 1 <= score <= 10 else None
+
+
+def judge_id(trace_id: str, model: str, template_sha: str, max_tokens: int) -> str:
+    from distill.records import stable_hash
+
+    return stable_hash(
+        {"trace": trace_id, "judge": model, "template": template_sha, "max_tokens": max_tokens}
+    )
+
+
+def prompt_text(rec: dict[str, Any]) -> str:
+    """The problem as the teacher saw it: its user turns."""
+    return "\n".join(
+        str(m.get("content") or "") for m in rec.get("messages") or [] if m.get("role") == "user"
+    )
+
+
+class _Cache:
+    """Sink for the teacher: each judge reply appended to the cache as it arrives."""
+
+    def __init__(self, writer: Any):
+        self.writer = writer
+        self.failures: list[str] = []
+
+    def done(self, job: Any, sample: int, c: Any) -> None:
+        from distill.manifest import kill_point
+
+        jid, trace_id = job.payload
+        self.writer.write(
+            {
+                "id": jid,
+                "trace_id": trace_id,
+                "text": c.text,
+                "reasoning": c.reasoning,
+                "finish_reason": c.finish_reason,
+                "usage": {
+                    "prompt_tokens": c.prompt_tokens,
+                    "completion_tokens": c.completion_tokens,
+                },
+            }
+        )
+        kill_point(f"select:judged:{self.writer.written}")  # tests kill a run here
+
+    def failed(self, job: Any, sample: int, why: str) -> None:
+        self.failures.append(f"{job.payload[1]}: {why}")
+
+
+def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tuple], dict]:
+    """Judge every trace of cfg.input whose id is in `wanted` -> ({trace id: (score, reason)}
+    for the parsed ones, stats). Cached replies are reused; only the rest are requested."""
+    from distill.generate import TeacherConfig
+    from distill.records import RecordWriter, read_records
+    from distill.teachers import TEACHERS, Job
+    from distill.templates import load_template
+
+    template = load_template(cfg.judge_template)
+    if not {"reasoning", "answer"} & set(template.placeholders):
+        raise DistillError(
+            f"--judge-template {cfg.judge_template}: names neither {{reasoning}} nor {{answer}}: "
+            "the judge would not see the trace"
+        )
+    replies: dict[str, dict[str, Any]] = {}
+    if cache.exists():
+        for rec in read_records(cache, required=("id",)):
+            replies[rec["id"]] = rec
+    jobs, ids = [], {}
+    for rec in read_records(cfg.input, required=("id",)):
+        tid = str(rec["id"])
+        if tid not in wanted:
+            continue
+        jid = judge_id(tid, cfg.judge, template.sha256, cfg.judge_max_tokens)
+        ids[tid] = jid
+        if jid in replies:
+            continue
+        context = {
+            **{
+                k: v for k, v in (rec.get("meta") or {}).items() if isinstance(v, (str, int, float))
+            },
+            "problem": prompt_text(rec),
+            "reasoning": rec.get("reasoning") or "(none)",
+            "answer": rec.get("answer") or "",
+            "gold": rec.get("gold") if rec.get("gold") is not None else "(none)",
+        }
+        content = template.render(context, where=f"trace {tid}")
+        jobs.append(Job(tid, [{"role": "user", "content": content}], [0], payload=(jid, tid)))
+    requests = 0
+    if jobs:
+        tcfg = TeacherConfig(
+            teacher="openai",
+            model=cfg.judge,
+            base_url=cfg.judge_base_url,
+            api_key_env=cfg.api_key_env,
+            temperature=0.0,
+            top_p=1.0,
+            max_tokens=cfg.judge_max_tokens,
+            concurrency=cfg.concurrency,
+        )
+        teacher = TEACHERS["openai"](tcfg)
+        with RecordWriter(cache) as writer:
+            sink = _Cache(writer)
+            writer.on_write = lambda r: replies.__setitem__(r["id"], r)
+            teacher.run(jobs, sink)
+        requests = getattr(teacher, "requests", len(jobs))
+        if sink.failures:
+            why = sink.failures[0].split(": ", 1)[-1].strip().splitlines() or ["no reason given"]
+            raise DistillError(
+                f"{len(sink.failures)} judge requests failed: {why[0]}; the other replies are "
+                f"kept in {cache}: rerun the same command to ask only for those"
+            )
+    scores: dict[str, tuple[float, str]] = {}
+    malformed, first_bad = 0, None
+    for tid, jid in ids.items():
+        reply = replies[jid]
+        score, reason = parse_score(reply.get("text"))
+        if score is None:
+            malformed += 1
+            first_bad = first_bad if first_bad is not None else (reply.get("text") or "")
+            continue
+        scores[tid] = (score, reason)
+    if ids and not scores:
+        shown = " ".join(str(first_bad).split())[:80]
+        raise DistillError(
+            f"judge {cfg.judge} returned no score for any of the {len(ids)} traces (first reply: "
+            f"{shown!r}); its replies must end with 'Score: N', 1-10 (see {cfg.judge_template})"
+        )
+    stats = {
+        "model": cfg.judge,
+        "template": {"name": template.name, "sha256": template.sha256},
+        "judged": len(ids),
+        "scored": len(scores),
+        "malformed": malformed,
+        "requests_this_run": requests,
+        "cached": len(ids) - len(jobs),
+        "cache": str(cache),
+    }
+    return scores, stats

@@ -1,0 +1,502 @@
+"""The select stage: kept.jsonl -> selected.jsonl + rejects + report.json (+ report.png).
+
+    distill select runs/smoke/kept.jsonl --out runs/smoke/selected.jsonl --budget 50 \
+        --per-prompt 1 --prefer short --pass-rate 0.1:0.9 --teacher-traces runs/smoke/traces.jsonl
+
+Criteria, each optional, in this order: difficulty (a prompt's pass rate, the student's or the
+teacher's: a band, or lowest first), judge (an LLM's 1-10: a threshold, and highest first),
+length (at most k traces per prompt, shortest or longest first; a token budget), diversity
+(the survivors drawn round-robin across TF-IDF clusters of their prompts, or across a column's
+values) up to --budget. Everything random hangs off --seed. Every trace, selected or not,
+carries its scores in `meta.select`, and judge replies and student samples are cached by id,
+so rerunning with another budget or threshold asks no model anything.
+
+Like the filter: two streaming passes over the input (small facts per trace in memory, then
+the writing), every output written aside and renamed into place with a manifest last.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+from distill.select.config import SelectConfig, output_base, parse_band
+
+# reject_reason -> the criterion that removed the trace (the report's `removed`)
+CRITERION_OF = {
+    "difficulty": "difficulty",
+    "judge": "judge",
+    "judge_no_score": "judge",
+    "per_prompt": "length",
+    "token_budget": "length",
+    "budget": "budget",
+}
+
+
+class Fact:
+    """What pass 1 keeps of one trace (slots: ~100 bytes, not the trace)."""
+
+    __slots__ = ("idx", "id", "prompt_id", "tokens", "group", "reasons", "rank", "order")
+
+    def __init__(self, idx: int, id: str, prompt_id: str, tokens: int, group: Any):
+        self.idx, self.id, self.prompt_id, self.tokens, self.group = (
+            idx,
+            id,
+            prompt_id,
+            tokens,
+            group,
+        )
+        self.reasons: list[str] = []
+        self.rank: int | None = None
+        self.order = 0  # this trace's place among its prompt's survivors (0 = its best)
+
+
+def _tokens(rec: dict[str, Any]) -> int:
+    """Completion tokens as generate counted them; else ~4 characters a token."""
+    used = (rec.get("usage") or {}).get("completion_tokens")
+    if isinstance(used, int) and used > 0:
+        return used
+    return (len(rec.get("reasoning") or "") + len(rec.get("answer") or "")) // 4 + 1
+
+
+def _column(rec: dict[str, Any], path: str) -> Any:
+    """`meta.domain` -> rec['meta']['domain'] (None when absent)."""
+    value: Any = rec
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+
+
+def _lines(path: Path):
+    from distill.records import scan_lines
+
+    for idx, (lineno, raw, torn) in enumerate(scan_lines(path)):
+        if raw.strip():
+            yield idx, lineno, raw, torn
+
+
+def collect(cfg: SelectConfig, need_prompts: bool) -> tuple[list[Fact], dict[str, Any], dict]:
+    """Pass 1: a Fact per trace, each prompt's text (and what the student needs of it)."""
+    from distill.manifest import check_input
+    from distill.select.difficulty import PromptInfo
+    from distill.select.judge import prompt_text
+
+    path = Path(cfg.input)
+    if not path.is_file():
+        raise DistillError(f"traces file not found: {path}")
+    check_input(path)  # a kept file whose filter run did not finish is refused
+    facts: list[Fact] = []
+    prompts: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    seen: set[str] = set()
+    for idx, lineno, raw, torn in _lines(path):
+        try:
+            rec = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            if torn:
+                continue
+            raise DistillError(f"{path}:{lineno}: not valid JSON ({e})") from None
+        if not isinstance(rec, dict):
+            raise DistillError(f"{path}:{lineno}: not a trace record (expected a JSON object)")
+        for field in ("id", "prompt_id", "messages"):
+            if field not in rec:
+                raise DistillError(f"{path}:{lineno}: not a trace record: missing field '{field}'")
+        tid = str(rec["id"])
+        if tid in seen:
+            raise DistillError(f"{path}:{lineno}: id {tid} appears twice; run distill filter first")
+        seen.add(tid)
+        pid = sys.intern(str(rec["prompt_id"]))
+        group = _column(rec, cfg.by) if cfg.by else None
+        facts.append(Fact(idx, tid, pid, _tokens(rec), group))
+        if pid not in texts:
+            texts[pid] = prompt_text(rec)
+            if need_prompts:
+                prompts[pid] = PromptInfo(rec["messages"], rec.get("gold"), rec.get("meta") or {})
+    return facts, prompts, texts
+
+
+# =========================================================================== decisions
+
+
+def _tiebreak(seed: int, tid: str) -> str:
+    """A per-trace random key that depends on the seed and the id only (not on file order)."""
+    from distill.records import stable_hash
+
+    return stable_hash([seed, tid], 12)
+
+
+def decide(
+    facts: list[Fact],
+    cfg: SelectConfig,
+    texts: dict[str, str],
+    rates: dict[str, float],
+    scores: dict[str, tuple[float, str]],
+) -> dict[str, Any]:
+    """Give each fact its `reasons` (empty: selected) and a `rank` in the draw; return what the
+    report needs of the draw (clusters, notes)."""
+    criteria = cfg.active_criteria()
+    notes: list[str] = []
+    if "difficulty" in criteria and cfg.pass_rate is not None:
+        lo, hi = parse_band(cfg.pass_rate)
+        for f in facts:
+            r = rates.get(f.prompt_id)
+            if r is None or not lo <= r <= hi:
+                f.reasons.append("difficulty")
+    if "judge" in criteria:
+        for f in facts:
+            if f.reasons:
+                continue
+            s = scores.get(f.id)
+            if s is None:
+                f.reasons.append("judge_no_score")
+            elif cfg.min_score is not None and s[0] < cfg.min_score:
+                f.reasons.append("judge")
+
+    def key(f: Fact) -> tuple:
+        k: list[Any] = []
+        if "judge" in criteria:
+            k.append(-scores[f.id][0])
+        if "difficulty" in criteria and cfg.prefer_failed:
+            k.append(rates.get(f.prompt_id, 1.0))
+        if cfg.prefer != "none":
+            k.append(f.tokens if cfg.prefer == "short" else -f.tokens)
+        k.append(_tiebreak(cfg.seed, f.id))
+        return tuple(k)
+
+    # Each prompt's survivors in priority order; past --per-prompt they go.
+    by_prompt: dict[str, list[Fact]] = defaultdict(list)
+    for f in facts:
+        if not f.reasons:
+            by_prompt[f.prompt_id].append(f)
+    keys: dict[str, tuple] = {}
+    for group in by_prompt.values():
+        for f in group:
+            keys[f.id] = key(f)
+        group.sort(key=lambda f: keys[f.id])
+        for i, f in enumerate(group):
+            f.order = i
+            if "length" in criteria and cfg.per_prompt and i >= cfg.per_prompt:
+                f.reasons.append("per_prompt")
+    alive = [f for f in facts if not f.reasons]
+    info: dict[str, Any] = {"criteria": criteria, "notes": notes}
+
+    # The draw: every prompt's best trace before any prompt's second, each in priority order;
+    # with diversity, round-robin across clusters (or --by values) in a seeded order.
+    def priority(f: Fact) -> tuple:
+        return (f.order, keys[f.id])
+
+    if "diversity" in criteria:
+        from distill.select.diversity import cluster, default_k, round_robin
+
+        if cfg.by:
+            label_of = {f.prompt_id: f.group for f in alive}
+            info["by"] = cfg.by
+        else:
+            pids = sorted({f.prompt_id for f in alive})
+            k = cfg.clusters or default_k(len(pids))
+            labels = cluster([texts[p] for p in pids], k, cfg.seed)
+            label_of = dict(zip(pids, labels))
+            info["clusters"] = len(set(labels))
+        groups: dict[Any, list[Fact]] = defaultdict(list)
+        for f in alive:
+            groups[label_of[f.prompt_id]].append(f)
+        for g in groups.values():
+            g.sort(key=priority)
+        import random
+
+        order = sorted(groups, key=lambda g: str(g))
+        random.Random(cfg.seed).shuffle(order)
+        drawn = round_robin(groups, order)
+        info["label_of"] = label_of
+    else:
+        drawn = sorted(alive, key=priority)
+    if cfg.budget is not None and cfg.budget >= len(drawn):
+        notes.append(
+            f"--budget {cfg.budget} >= the {len(drawn)} traces left after the other criteria: "
+            "all of them kept"
+        )
+    total_tokens = 0
+    taken = 0
+    for f in drawn:
+        if cfg.budget is not None and taken >= cfg.budget:
+            f.reasons.append("budget")
+            continue
+        if "length" in criteria and cfg.token_budget and total_tokens + f.tokens > cfg.token_budget:
+            f.reasons.append("token_budget")
+            continue
+        total_tokens += f.tokens
+        taken += 1
+        f.rank = taken
+    return info
+
+
+# =========================================================================== report
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"count": 0}
+    v = sorted(values)
+    pick = lambda q: v[min(len(v) - 1, int(q * len(v)))]  # noqa: E731
+    return {
+        "count": len(v),
+        "mean": round(sum(v) / len(v), 2),
+        "p50": pick(0.5),
+        "p90": pick(0.9),
+        "max": v[-1],
+    }
+
+
+def build_report(
+    facts: list[Fact],
+    cfg: SelectConfig,
+    info: dict[str, Any],
+    rates: dict[str, float],
+    scores: dict[str, tuple[float, str]],
+    stats: dict[str, Any],
+) -> dict[str, Any]:
+    kept = [f for f in facts if not f.reasons]
+    rejected = [f for f in facts if f.reasons]
+    first = Counter(f.reasons[0] for f in rejected)
+    removed = Counter()
+    for reason, n in first.items():
+        removed[CRITERION_OF[reason]] += n
+    report: dict[str, Any] = {
+        "input": cfg.input,
+        "total": len(facts),
+        "selected": len(kept),
+        "rejected": len(rejected),
+        "criteria": info["criteria"],
+        "budget": cfg.budget,
+        "seed": cfg.seed,
+        "removed": {
+            c: removed.get(c, 0) for c in (*info["criteria"], "budget") if c != "diversity"
+        },
+        "reject_reasons": dict(first.most_common()),
+        "notes": info["notes"],
+        "prompts": {
+            "total": len({f.prompt_id for f in facts}),
+            "selected": len({f.prompt_id for f in kept}),
+        },
+        "tokens": {
+            "selected": _stats([f.tokens for f in kept]),
+            "rejected": _stats([f.tokens for f in rejected]),
+            "selected_total": sum(f.tokens for f in kept),
+        },
+    }
+    if "difficulty" in stats:
+        sel = [rates[p] for p in {f.prompt_id for f in kept} if p in rates]
+        report["difficulty"] = {
+            **stats["difficulty"],
+            "band": cfg.pass_rate,
+            "prefer_failed": cfg.prefer_failed,
+            "prompts_rated": len(rates),
+            "pass_rate_all": _stats(list(rates.values())),
+            "pass_rate_selected": _stats(sel),
+        }
+    if "judge" in stats:
+        report["judge"] = {
+            **stats["judge"],
+            "min_score": cfg.min_score,
+            "score_all": _stats([s for s, _ in scores.values()]),
+            "score_selected": _stats([scores[f.id][0] for f in kept if f.id in scores]),
+        }
+    if "label_of" in info:
+        label_of = info["label_of"]
+        sizes = Counter(label_of[f.prompt_id] for f in facts if f.prompt_id in label_of)
+        chosen = Counter(label_of[f.prompt_id] for f in kept)
+        report["diversity"] = {
+            "by": info.get("by") or f"tfidf-kmeans (k={info.get('clusters')})",
+            "groups": len(sizes),
+            "groups_selected": len(chosen),
+            "per_group": {
+                str(g): {"pool": sizes[g], "selected": chosen.get(g, 0)}
+                for g in sorted(sizes, key=lambda g: (-sizes[g], str(g)))[:100]
+            },
+        }
+    return report
+
+
+def _plot(facts: list[Fact], report: dict[str, Any], scores: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = 3 if scores else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4))
+    a, b = axes[0], axes[1]
+    removed = report["removed"]
+    a.barh(list(removed)[::-1] or ["none"], list(removed.values())[::-1] or [0])
+    a.set(
+        title=f"removed by criterion (kept {report['selected']} of {report['total']})",
+        xlabel="traces",
+    )
+    kept = [f.tokens for f in facts if not f.reasons]
+    rej = [f.tokens for f in facts if f.reasons]
+    b.hist([kept, rej], bins=40, label=[f"selected ({len(kept)})", f"not selected ({len(rej)})"])
+    b.set(title="trace length (tokens)", xlabel="tokens", ylabel="traces")
+    b.legend()
+    if scores:
+        c = axes[2]
+        sel = [scores[f.id][0] for f in facts if not f.reasons and f.id in scores]
+        c.hist(
+            [[s for s, _ in scores.values()], sel],
+            bins=range(1, 12),
+            label=["judged", "selected"],
+        )
+        c.set(title="judge score", xlabel="score", ylabel="traces")
+        c.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    removed = ", ".join(f"{c} -{n}" for c, n in report["removed"].items())
+    print(
+        f"select: kept {report['selected']} of {report['total']} traces "
+        f"({report['prompts']['selected']} of {report['prompts']['total']} prompts)"
+        + (f"; removed: {removed}" if removed else ""),
+        file=sys.stderr,
+    )
+
+
+# =========================================================================== the stage
+
+
+def cache_path(cfg: SelectConfig, what: str) -> Path:
+    """<cache_dir>/<input stem>.select-<what>.jsonl: named after the input, not --out, so a
+    second selection from the same traces (another budget, another --out) reuses it."""
+    folder = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.out).parent
+    return folder / f"{Path(cfg.input).stem}.select-{what}.jsonl"
+
+
+def config_path(cfg: SelectConfig) -> Path:
+    report = Path(cfg.report)
+    return report.with_name(report.stem.replace(".report", "") + ".select.yaml")
+
+
+def manifest_of(cfg: SelectConfig) -> Path:
+    from distill.manifest import manifest_path
+
+    return manifest_path(output_base(cfg.out))
+
+
+def config_hash(cfg: SelectConfig) -> str:
+    import dataclasses
+
+    from distill.manifest import config_hash as hash_of
+
+    ignore = tuple(f.name for f in dataclasses.fields(cfg) if not f.metadata.get("result", True))
+    return hash_of(cfg, ignore=ignore)
+
+
+def inputs_of(cfg: SelectConfig) -> list[str]:
+    return [cfg.input] + ([cfg.teacher_traces] if cfg.teacher_traces else [])
+
+
+def done(cfg: SelectConfig) -> str | None:
+    """None when the outputs on disk are this config's finished run; else why not."""
+    from distill.manifest import done as manifest_done
+
+    return manifest_done(manifest_of(cfg), config_hash(cfg), inputs_of(cfg))
+
+
+def _guard(cfg: SelectConfig) -> None:
+    from distill.paths import check_outputs, outputs
+
+    inputs = {"traces": cfg.input, "--teacher-traces": cfg.teacher_traces}
+    outs = outputs("--out", cfg.out, manifest_of(cfg)) + outputs("--rejects", cfg.rejects)
+    outs += outputs("--report", cfg.report, Path(cfg.report).with_suffix(".png"), config_path(cfg))
+    outs += outputs("--cache-dir", str(cache_path(cfg, "judge")), cache_path(cfg, "student"))
+    check_outputs(inputs, outs)
+
+
+def run(cfg: SelectConfig, quiet: bool = False) -> Path:
+    """Select from cfg.input into cfg.out; return its path."""
+    _guard(cfg)
+    from distill.config import save_config
+    from distill.logprobs import rebase
+    from distill.manifest import HashingWriter, OutputSet, kill_point
+
+    criteria = cfg.active_criteria()
+    student = "difficulty" in criteria and bool(cfg.student)
+    facts, prompts, texts = collect(cfg, need_prompts=student)
+    if not facts:
+        raise DistillError(f"{cfg.input} holds no traces")
+    stats: dict[str, Any] = {}
+    rates: dict[str, float] = {}
+    if "difficulty" in criteria:
+        from distill.select import difficulty
+
+        if student:
+            rates, stats["difficulty"] = difficulty.student_rates(
+                cfg, prompts, cache_path(cfg, "student")
+            )
+        else:
+            rates, stats["difficulty"] = difficulty.teacher_rates(
+                cfg.teacher_traces or cfg.input, cfg.verify
+            )
+    scores: dict[str, tuple[float, str]] = {}
+    if "judge" in criteria:
+        from distill.select.judge import score_traces
+
+        band = parse_band(cfg.pass_rate) if cfg.pass_rate is not None else None
+        wanted = {  # judge only what difficulty left: no paying for traces already out
+            f.id
+            for f in facts
+            if band is None or (r := rates.get(f.prompt_id)) is not None and band[0] <= r <= band[1]
+        }
+        scores, stats["judge"] = score_traces(cfg, wanted, cache_path(cfg, "judge"))
+    info = decide(facts, cfg, texts, rates, scores)
+    for note in info["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    label_of = info.get("label_of") or {}
+
+    out, rej, report_path = Path(cfg.out), Path(cfg.rejects), Path(cfg.report)
+    outputs = OutputSet("select", manifest_of(cfg), config_hash(cfg), inputs_of(cfg))
+    tmp_out, tmp_rej = outputs.tmp(out), outputs.tmp(rej)
+    by_idx = {f.idx: f for f in facts}
+    src = Path(cfg.input)
+    with HashingWriter(tmp_out) as fo, HashingWriter(tmp_rej) as fr:
+        for idx, _lineno, raw, _torn in _lines(src):
+            f = by_idx.get(idx)
+            if f is None:
+                continue  # a torn last line
+            rec = json.loads(raw)
+            meta = rec.get("meta") if isinstance(rec.get("meta"), dict) else {}
+            sel: dict[str, Any] = dict(meta.get("select") or {})  # an earlier selection's scores
+            sel["tokens"] = f.tokens
+            if f.prompt_id in rates:
+                sel["pass_rate"] = round(rates[f.prompt_id], 4)
+                sel["pass_rate_from"] = stats["difficulty"].get("student", "teacher")
+            if f.id in scores:
+                sel["judge"], sel["judge_reason"] = scores[f.id]
+                sel["judge_model"] = cfg.judge
+            if f.prompt_id in label_of:
+                sel["cluster"] = label_of[f.prompt_id]
+            sel["rank"] = f.rank
+            rec["meta"] = {**meta, "select": sel}
+            rec = rebase(rec, src.parent, (rej if f.reasons else out).parent)
+            if f.reasons:
+                rec["reject_reason"] = f.reasons[0]
+                rec["reject_reasons"] = f.reasons
+                fr.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            else:
+                fo.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    outputs.hashed(out, fo.hexdigest())
+    outputs.hashed(rej, fr.hexdigest())
+    report = build_report(facts, cfg, info, rates, scores, stats)
+    outputs.tmp(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    _plot(facts, report, scores, outputs.tmp(report_path.with_suffix(".png")))
+    save_config(cfg, outputs.tmp(config_path(cfg)))
+    kill_point("select:written")
+    outputs.commit()
+    if not quiet:
+        _print_report(report)
+    return out
