@@ -39,11 +39,11 @@ from typing import Any
 
 from distill.config import check_values, save_config
 from distill.errors import DistillError
-from distill.filter.dedup import _bands, exact_key, normalize, signature
-from distill.generate import TeacherConfig, cost_of
+from distill.filter.dedup import exact_key, lsh_bands, normalize, signature
+from distill.generate.config import TeacherConfig, cost_of
 from distill.records import RecordWriter, read_records, sample_id, stable_hash, write_atomic
 from distill.teachers import TEACHERS, Completion, Job
-from distill.templates import REPO_PROMPTS, load_template
+from distill.templates import load_template, seed_path
 
 METHODS = ("self-instruct", "magpie")
 DEDUP = ("none", "exact", "near")
@@ -174,16 +174,6 @@ class InstructConfig(TeacherConfig):
 
 
 # =========================================================================== seed tasks
-
-
-def seed_path(name: str) -> Path:
-    p = Path(name)
-    if p.is_file():
-        return p
-    for c in (REPO_PROMPTS / p.name, REPO_PROMPTS / f"{p.name}.jsonl"):
-        if c.is_file() and not p.is_absolute() and len(p.parts) == 1:
-            return c
-    raise DistillError(f"seed tasks not found: {name}")
 
 
 def load_seed_tasks(name: str) -> list[dict[str, Any]]:
@@ -391,7 +381,7 @@ class NearIndex:
 
     def __init__(self, threshold: float, num_perm: int = 64, shingle: int = 3):
         self.threshold, self.num_perm, self.shingle = threshold, num_perm, shingle
-        self.b, self.r = _bands(num_perm, threshold)
+        self.b, self.r = lsh_bands(num_perm, threshold)
         self.buckets: list[dict[bytes, int]] = [{} for _ in range(self.b)]
         self.sigs: list[Any] = []
 

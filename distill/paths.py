@@ -163,8 +163,8 @@ def _template_input(template: str | None) -> str | None:
 
 def guard_generate(cfg: Any) -> None:
     """--data (a local file) and --template vs --out and its side files."""
-    from distill.batch import state_path
     from distill.logprobs import side_dir
+    from distill.teachers.batch import state_path
 
     out = Path(cfg.out)
     teachers = cfg.resolved_teachers()
@@ -183,7 +183,7 @@ def guard_instruct(cfg: Any) -> None:
     """The seed tasks file and --template vs --out and its side files."""
     inputs: dict[str, Any] = {"--template": _template_input(cfg.template)}
     if cfg.method == "self-instruct":
-        from distill.instruct import seed_path
+        from distill.templates import seed_path
 
         try:
             inputs["--seed-tasks"] = str(seed_path(cfg.seed_tasks))
@@ -199,7 +199,7 @@ def guard_instruct(cfg: Any) -> None:
 def guard_filter(cfg: Any) -> None:
     """The traces file (and decontamination files) vs --out, --rejects, --report and the files
     beside the report (plot, .filter.yaml), and those with each other."""
-    from distill.filter import config_path, manifest_of
+    from distill.filter.config import config_path, manifest_of
 
     inputs = {"traces": cfg.input}
     for i, d in enumerate(cfg.decontam or []):

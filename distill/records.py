@@ -51,7 +51,7 @@ def sample_id(
     return stable_hash(key)
 
 
-def _scan(path: Path) -> Iterator[tuple[int, bytes, bool]]:
+def scan_lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
     """(line number, raw line, is_last_and_unterminated)."""
     with open(path, "rb") as f:
         lineno = 0
@@ -65,7 +65,7 @@ def read_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[d
     p = Path(path)
     if not p.is_file():
         raise DistillError(f"file not found: {p}")
-    for lineno, raw, torn in _scan(p):
+    for lineno, raw, torn in scan_lines(p):
         line = raw.strip()
         if not line:
             continue

@@ -70,3 +70,14 @@ def load_template(name_or_path: str) -> Template:
         for f in base.glob("*.txt")
     )
     raise DistillError(f"template not found: {name_or_path} (built-in: {', '.join(have)})")
+
+
+def seed_path(name: str) -> Path:
+    """Self-instruct's seed tasks: a file, or a name in prompts/ (seed_tasks -> prompts/seed_tasks.jsonl)."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    for c in (REPO_PROMPTS / p.name, REPO_PROMPTS / f"{p.name}.jsonl"):
+        if c.is_file() and not p.is_absolute() and len(p.parts) == 1:
+            return c
+    raise DistillError(f"seed tasks not found: {name}")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from distill.batch import split_requests, state_path
+from distill.teachers.batch import split_requests, state_path
 from distill.config import load_config
 from distill.errors import DistillError
 from distill.generate import GenerateConfig, run

@@ -30,7 +30,7 @@ def exact_key(text: str, normalized: bool = False) -> bytes:
     ).digest()
 
 
-def _bands(num_perm: int, threshold: float) -> tuple[int, int]:
+def lsh_bands(num_perm: int, threshold: float) -> tuple[int, int]:
     """(bands, rows) whose S-curve threshold (1/b)^(1/r) is closest to `threshold`."""
     best = (1, num_perm)
     for b in range(1, num_perm + 1):
@@ -77,7 +77,7 @@ def near_duplicates(sigs: list[bytes], threshold: float = 0.8, num_perm: int = 6
     n = len(sigs)
     if n == 0:
         return []
-    b, r = _bands(num_perm, threshold)
+    b, r = lsh_bands(num_perm, threshold)
     mat = np.frombuffer(b"".join(sigs), dtype=np.uint32).reshape(n, num_perm)
     groups = np.empty((n, b), dtype=np.int32)
     first_kept = []

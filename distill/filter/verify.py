@@ -10,6 +10,7 @@ does not parse, or the check could not run). Never "correct" by default.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import unicodedata
 from fractions import Fraction
@@ -396,10 +397,72 @@ def judge(
     if mode == "countdown":
         return verify_countdown(answer, meta.get("numbers"), meta.get("target", gold)), None
     if mode == "code":
-        from distill.filter.sandbox import verify_code
-
         tests = meta.get("tests", meta.get("test_list", meta.get("input_output")))
         return verify_code(answer, tests, timeout=timeout, mem_mb=code_memory_mb, isolation=sandbox)
     if mode == "majority":
         return None, math_answer_key(answer, timeout)
     raise ValueError(f"unknown verify mode {mode}")
+
+
+# =========================================================================== code
+# The code runs in distill.filter.sandbox; the verdict is decided here, as for math.
+
+
+def extract_code(answer: str) -> str | None:
+    """The last fenced code block (```python preferred)."""
+    blocks = re.findall(r"```(\w*)\n(.*?)```", answer or "", flags=re.DOTALL)
+    if not blocks:
+        return None
+    py = [b for lang, b in blocks if lang.lower() in ("python", "py", "python3")]
+    return (py or [b for _, b in blocks])[-1]
+
+
+def verify_code(
+    answer: str,
+    tests: object,
+    timeout: float = 5.0,
+    mem_mb: int = 512,
+    isolation: str | None = None,
+) -> tuple[str, str]:
+    """-> (verdict, detail). tests: {"inputs": [...], "outputs": [...]} (stdin/stdout pairs),
+    a list of assert lines, or a string of test code."""
+    from distill.filter.sandbox import run_code
+
+    code = extract_code(answer)
+    if code is None:
+        return NO_ANSWER, "no code block"
+    if isinstance(tests, str):
+        try:
+            tests = json.loads(tests)
+        except ValueError:
+            pass
+    limits = dict(timeout=timeout, cpu_s=max(1, int(timeout)), mem_mb=mem_mb, isolation=isolation)
+    if isinstance(tests, list) and any(isinstance(t, dict) for t in tests):
+        # LiveCodeBench: [{"input", "output", "testtype": "stdin" | "functional"}, ...]; a dict
+        # is never an assert line, so any other shape is not a test we can run.
+        if not all(isinstance(t, dict) and "input" in t and "output" in t for t in tests):
+            return UNVERIFIABLE, "unrecognised tests"
+        if any(t.get("testtype", "stdin") != "stdin" for t in tests):
+            return UNVERIFIABLE, "call-based tests are not supported"
+        tests = {"inputs": [t["input"] for t in tests], "outputs": [t["output"] for t in tests]}
+    if isinstance(tests, dict) and "inputs" in tests and "outputs" in tests:
+        inputs, outputs = tests["inputs"], tests["outputs"]
+        if tests.get("fn_name"):  # APPS call-based: arguments, not stdin
+            return UNVERIFIABLE, "call-based tests are not supported"
+        if not isinstance(inputs, list) or not isinstance(outputs, list):
+            return UNVERIFIABLE, "unrecognised tests"
+        if not inputs or len(inputs) != len(outputs):
+            return UNVERIFIABLE, "inputs/outputs differ in number" if inputs else "no tests"
+        for i, (inp, exp) in enumerate(zip(tests["inputs"], tests["outputs"])):
+            r = run_code(code, stdin=str(inp), **limits)
+            if not r.ok:
+                return WRONG, f"test {i}: {r.reason}"
+            if r.stdout.split() != str(exp).split():
+                return WRONG, f"test {i}: wrong output"
+        return CORRECT, f"{len(tests['inputs'])} tests"
+    if isinstance(tests, list) and tests:
+        tests = "\n".join(map(str, tests))
+    if isinstance(tests, str) and tests.strip():
+        r = run_code(code + "\n\n" + tests, **limits)
+        return (CORRECT, "asserts passed") if r.ok else (WRONG, r.reason)
+    return UNVERIFIABLE, "no tests"

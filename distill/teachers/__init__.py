@@ -9,43 +9,12 @@ DistillError and stops the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
+from distill.teachers.base import Completion, Job, Sink, Teacher
 
-@dataclass
-class Job:
-    prompt_id: str
-    messages: list[dict[str, str]]
-    samples: list[int]  # sample indices still to generate
-    payload: Any = None  # the generate stage's own bookkeeping (row, ids)
-
-
-@dataclass
-class Completion:
-    text: str
-    reasoning: str | None = None  # from the API's reasoning field, if any
-    finish_reason: str = "stop"
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. n_in_request
-    # With --logprobs K: the completion's tokens and the teacher's top-K (distill.logprobs),
-    # whether the last token is the stop token that ended it, and the tokenizer they belong
-    # to as (name, distill.logprobs.vocab_hash or None).
-    token_logprobs: Any = None  # distill.logprobs.TokenLogprobs
-    stop_token: bool = False
-    tokenizer: tuple[str, str | None] | None = None
-
-
-class Sink(Protocol):
-    def done(self, job: Job, sample: int, completion: Completion) -> None: ...
-    def failed(self, job: Job, sample: int, why: str) -> None: ...
-
-
-class Teacher(Protocol):
-    def run(self, jobs: Sequence[Job], sink: Sink) -> None: ...
+__all__ = ["TEACHERS", "Completion", "Job", "Sink", "Teacher"]
 
 
 def _openai(cfg: Any) -> Teacher:

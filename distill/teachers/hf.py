@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from distill.models import load_causal_lm, load_tokenizer
-from distill.teachers import Completion, Job, Sink
+from distill.teachers.base import Completion, Job, Sink
 
 
 def stop_ids(model: Any, tok: Any) -> list[int]:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from distill.errors import DistillError
-from distill.teachers import Completion, Job, Sink
+from distill.teachers.base import Completion, Job, Sink
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -260,7 +260,7 @@ class DirectPost:
         await self.session.close()
 
 
-def _scrub(text: str, secret: str) -> str:
+def scrub(text: str, secret: str) -> str:
     if secret and secret != "EMPTY":
         text = text.replace(secret, "***")
     return text[:300]
@@ -367,7 +367,7 @@ class OpenAITeacher:
         except openai.NotFoundError as e:
             raise DistillError(
                 f"{self.base_url}: HTTP 404 (not retried): model '{cfg.model}' or the endpoint "
-                f"was not found: {_scrub(str(e.message), self.api_key)}"
+                f"was not found: {scrub(str(e.message), self.api_key)}"
             ) from None
         except openai.APITimeoutError as e:
             if cause := _connect_failure(e):
@@ -384,16 +384,16 @@ class OpenAITeacher:
                 _connect_failure(e) or type(e.__cause__ or e).__name__
             ) from None
         except openai.APIStatusError as e:  # 400/422 (this prompt), 429/5xx after all retries
-            why = f"HTTP {e.status_code}: {_scrub(str(e.message), self.api_key)}"
+            why = f"HTTP {e.status_code}: {scrub(str(e.message), self.api_key)}"
             for s in samples:
                 sink.failed(job, s, why)
             return
         except json.JSONDecodeError as e:  # a 2xx that is not JSON, twice: not an OpenAI API
-            raise self._not_json(repr(_scrub(e.doc[:80], self.api_key))) from None
+            raise self._not_json(repr(scrub(e.doc[:80], self.api_key))) from None
         except ValueError as e:  # e.g. not UTF-8
             raise self._not_json(f"a body it could not read ({e})") from None
         if isinstance(resp, str):  # the client's answer to a reply that is not JSON (text/html)
-            raise self._not_json(repr(_scrub(resp[:80], self.api_key)))
+            raise self._not_json(repr(scrub(resp[:80], self.api_key)))
         if not isinstance(resp, dict):
             raise self._not_json(f"a JSON {type(resp).__name__}")
         if cfg.logprobs:
@@ -416,7 +416,7 @@ class OpenAITeacher:
 
     def body(self, messages: list[dict[str, str]], samples: list[int]) -> dict[str, Any]:
         """The /chat/completions body for these samples of one prompt; the batch path
-        (distill/batch.py) sends the same body, one sample per line."""
+        (distill/teachers/batch.py) sends the same body, one sample per line."""
         cfg = self.cfg
         kwargs: dict[str, Any] = dict(
             model=cfg.model,

@@ -16,7 +16,7 @@ from typing import Any
 
 from distill.errors import DistillError
 from distill.models import resolve_model
-from distill.teachers import Completion, Job, Sink
+from distill.teachers.base import Completion, Job, Sink
 
 
 def _import_vllm() -> Any:

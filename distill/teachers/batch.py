@@ -24,73 +24,24 @@ provider rejected as a whole) are reported like online failures, and a rerun ret
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distill.config import check_values
 from distill.errors import DistillError
+from distill.generate.config import MAX_FILE_BYTES, BatchConfig
 from distill.records import write_atomic
-from distill.teachers import Completion, Job, Sink
-from distill.teachers.openai import _scrub
+from distill.teachers.base import Completion, Job, Sink
+from distill.teachers.openai import scrub
 
 ENDPOINT = "/v1/chat/completions"
 RUNNING = {"validating", "in_progress", "finalizing", "cancelling"}
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
-# OpenAI's limits per batch: 50,000 requests and a 200 MB input file (a margin kept for
-# providers that count MB as 10^6 bytes).
-MAX_REQUESTS = 50_000
-MAX_FILE_BYTES = 190_000_000
 # Line errors worth another round: the online client's retry rules, plus the provider's own
 # "this line never ran" codes.
 _RETRY_CODES = {"batch_expired", "rate_limit_exceeded", "server_error", "timeout"}
 _POLL_FAILURES = 10  # polls in a row that read no batch before giving up (they keep running)
-
-
-# =========================================================================== config
-
-
-@dataclass
-class BatchConfig:
-    """The `--batch` keys of `distill generate` (recipe keys of the same names)."""
-
-    batch: bool = False  # send the pending samples through the Batch API (openai teacher)
-    batch_requests: int = MAX_REQUESTS  # requests per batch; larger work is split (and at 190 MB)
-    batch_window: str = "24h"  # completion_window (OpenAI accepts only 24h)
-    batch_poll: float = 30.0  # seconds between status polls (the first polls come sooner)
-    # Cost = online price x (1 - discount). Give the batch prices themselves with
-    # --price-input/--price-output and --batch-discount 0.
-    batch_discount: float = 0.5
-    batch_max_rounds: int = 3  # submissions per sample: failed/expired lines go to a next batch
-
-    def __post_init__(self) -> None:
-        # GenerateConfig(BatchConfig, TeacherConfig): the teacher's checks run first.
-        getattr(super(), "__post_init__", lambda: None)()
-        check_values(
-            self,
-            [
-                ("batch_requests", self.batch_requests >= 1, ">= 1"),
-                ("batch_max_rounds", self.batch_max_rounds >= 1, ">= 1"),
-                ("batch_poll", self.batch_poll > 0, "> 0 (seconds)"),
-            ],
-        )
-        if not 0 <= self.batch_discount < 1:
-            raise DistillError(f"batch_discount must be in [0, 1), got {self.batch_discount}")
-        if not re.fullmatch(r"[1-9]\d*h", self.batch_window):
-            raise DistillError(f"batch_window must be hours like '24h', got {self.batch_window!r}")
-        if self.batch:
-            base = getattr(self, "teacher", "openai")
-            entries = getattr(self, "teachers", None) or [{}]
-            backends = {e.get("teacher", base) if isinstance(e, dict) else base for e in entries}
-            if backends != {"openai"}:
-                other = sorted(backends - {"openai"})[0]
-                raise DistillError(
-                    f"--batch needs the openai teacher (an OpenAI-style Batch API), "
-                    f"not '{other}'; drop --batch for the {other} teacher"
-                )
 
 
 def state_path(out: str | Path) -> Path:
@@ -296,7 +247,7 @@ class BatchTeacher:
                 raise DistillError(
                     f"{self.online.base_url}: uploading a batch file ({len(chunk)} requests, "
                     f"{len(blob):,} bytes) failed: HTTP {e.status_code}: "
-                    f"{_scrub(str(e.message), self.online.api_key)[:200]}"
+                    f"{scrub(str(e.message), self.online.api_key)[:200]}"
                     + ("; lower --batch-requests" if e.status_code == 413 else "")
                 ) from None
             entry = {
@@ -327,7 +278,7 @@ class BatchTeacher:
         except openai.BadRequestError as e:
             raise DistillError(
                 f"{self.online.base_url}: the provider refused the batch (HTTP 400): "
-                f"{_scrub(str(e.message), self.online.api_key)} (check --batch-window, --model)"
+                f"{scrub(str(e.message), self.online.api_key)} (check --batch-window, --model)"
             ) from None
         entry["batch_id"], entry["status"] = b.id, b.status
         self.state.save()
@@ -421,7 +372,7 @@ class BatchTeacher:
                     continue
                 job, s = self._todo[cid]
                 ok, why, again = _outcome(line)
-                why = _scrub(why, self.online.api_key)  # providers may echo the key
+                why = scrub(why, self.online.api_key)  # providers may echo the key
                 if ok:
                     body = line["response"]["body"]
                     if self.online.cfg.logprobs:  # as online: one line, not a parser traceback
@@ -435,7 +386,7 @@ class BatchTeacher:
                 del self._todo[cid]
         # Lines the provider never reported: an expired or failed batch, or a lost line.
         missing = [cid for cid in entry["custom_ids"] if cid not in seen and cid in self._todo]
-        why = _scrub(_batch_error(b), self.online.api_key)
+        why = scrub(_batch_error(b), self.online.api_key)
         for cid in missing:
             if b.status in ("completed", "expired") and not last_round:
                 retry.append(cid)

@@ -1,0 +1,113 @@
+"""The filter report: what was kept and why the rest was not (report.json, report.png, and
+the table printed at the end of a run).
+
+    distill filter t.jsonl --out kept.jsonl    # -> kept.report.json + kept.report.png
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from distill.filter.config import FilterConfig
+from distill.filter.facts import Fact
+from distill.filter.verify import CORRECT, NO_ANSWER, WRONG
+
+
+def _stats(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {"count": 0}
+    v = sorted(values)
+    pick = lambda q: v[min(len(v) - 1, int(q * len(v)))]  # noqa: E731
+    return {
+        "count": len(v),
+        "mean": round(sum(v) / len(v), 1),
+        "p50": pick(0.5),
+        "p90": pick(0.9),
+        "max": v[-1],
+    }
+
+
+def build_report(facts: list[Fact], cfg: FilterConfig, rates: dict[str, float]) -> dict[str, Any]:
+    kept = [f for f in facts if not f.reasons]
+    rejected = [f for f in facts if f.reasons]
+    verdicts = Counter(f.verdict for f in facts if f.verdict is not None)
+    judged = verdicts[CORRECT] + verdicts[WRONG] + verdicts[NO_ANSWER]
+    by_teacher: dict[str, Counter] = defaultdict(Counter)
+    for f in facts:
+        t = by_teacher[f.teacher]
+        t["total"] += 1
+        t["kept"] += not f.reasons
+        t["correct"] += f.verdict == CORRECT
+    hist = Counter(min(9, int(r * 10)) for r in rates.values())
+    return {
+        "input": cfg.input,
+        "total": len(facts),
+        "kept": len(kept),
+        "rejected": len(rejected),
+        "reject_reasons": dict(Counter(f.reasons[0] for f in rejected).most_common()),
+        "failures": dict(Counter(r for f in rejected for r in f.reasons).most_common()),
+        "verify": {
+            "mode": cfg.verify,
+            **dict(verdicts),
+            "pass_rate": round(verdicts[CORRECT] / judged, 4) if judged else None,
+        },
+        "by_teacher": {k: dict(v) for k, v in by_teacher.items()},
+        "prompts": {
+            "total": len({f.prompt_id for f in facts}),
+            "with_kept": len({f.prompt_id for f in kept}),
+            "solved_all": sum(r == 1.0 for r in rates.values()),
+            "solved_none": sum(r == 0.0 for r in rates.values()),
+            "pass_rate_histogram": {
+                f"{b / 10:.1f}-{(b + 1) / 10:.1f}": hist.get(b, 0) for b in range(10)
+            },
+        },
+        "tokens": {
+            "kept": _stats([f.tokens for f in kept]),
+            "rejected": _stats([f.tokens for f in rejected]),
+        },
+        "decontam": dict(Counter(f.decontam for f in facts if f.decontam)),
+        "checks": cfg.active_checks(),
+        "dedup": cfg.dedup,
+    }
+
+
+def plot(facts: list[Fact], report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    kept = [f.tokens for f in facts if not f.reasons]
+    rej = [f.tokens for f in facts if f.reasons]
+    a.hist(
+        [kept, rej], bins=40, label=[f"kept ({len(kept)})", f"rejected ({len(rej)})"], stacked=False
+    )
+    a.set(title="trace length (tokens)", xlabel="tokens", ylabel="traces")
+    a.legend()
+    reasons = report["reject_reasons"]
+    b.barh(list(reasons)[::-1] or ["none"], list(reasons.values())[::-1] or [0])
+    b.set(title="rejections by first reason", xlabel="traces")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")  # path may be a temporary name
+    plt.close(fig)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"filter: kept {report['kept']} of {report['total']}")
+    t.add_column("reason (first failure)")
+    t.add_column("rejected", justify="right")
+    for reason, n in report["reject_reasons"].items():
+        t.add_row(reason, str(n))
+    v = report["verify"]
+    if v.get("pass_rate") is not None:
+        t.add_section()
+        t.add_row(f"teacher pass rate ({v['mode']})", f"{v['pass_rate']:.1%}")
+    for teacher, c in report["by_teacher"].items():
+        t.add_row(f"kept from {teacher}", f"{c.get('kept', 0)}/{c['total']}")
+    Console(stderr=True).print(t)
