@@ -48,7 +48,7 @@ smoke-alpaca: install
 #   make smoke-kd RUN=runs/smoke-kd-b TEACHER=runs/smoke-kd/sft
 smoke-kd: RUN = runs/smoke-kd
 smoke-kd: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m distill.kd_smoke recipes/kd-smoke.yaml --run-dir $(RUN) --seed $(SEED) $(if $(TEACHER),--teacher $(TEACHER))
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/kd_smoke.py recipes/kd-smoke.yaml --run-dir $(RUN) --seed $(SEED) $(if $(TEACHER),--teacher $(TEACHER))
 
 # Re-run one stage of a run, e.g. the eval of the smoke run: make eval RUN=runs/smoke
 RECIPE ?= recipes/smoke.yaml

@@ -246,7 +246,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     )
     lines += ["", "## Training", "", "| hyperparameter | value |", "|---|---|"]
     lines += [f"| {k} | {train[k]} |" for k in keys if k in train]
-    from distill.kd import card_lines
+    from distill.train.kd import card_lines
 
     lines += card_lines(train, _load(train_dir / "kd.json"))
     td = _load(train_dir / "train_data.json")

@@ -702,7 +702,7 @@ def test_export_of_a_chat_that_opens_with_an_assistant_turn_writes_a_pair_per_an
 def test_onpolicy_prompt_source_reads_the_chat_named_by_messages_field(tmp_path):
     # lmsys-style prompts under another column name, with a system column: --messages-field and
     # --system-field say so for onpolicy as for sft (they were ignored: "no prompt field found")
-    from distill.kd import prompt_dataset, prompt_source
+    from distill.train.kd.data import prompt_dataset, prompt_source
     from distill.train import TrainConfig
 
     row = {"conversation": [{"role": "user", "content": "What is 2 + 2?"}], "sys": "Be brief."}

@@ -1,4 +1,4 @@
-"""Token-level distillation (distill/kd.py): the loss, its mask, the three teacher sources, errors."""
+"""Token-level distillation (distill/train/kd/): the loss, its mask, the three teacher sources, errors."""
 
 import json
 import math
@@ -93,7 +93,7 @@ def write_stored_logprobs(tmp_path, teacher_dir, k, whole=False, k_odd=None):
 
 
 def test_rest_bucket_kl_matches_a_hand_computed_toy_case():
-    from distill.kd import bucket_logprobs, divergence
+    from distill.train.kd.loss import bucket_logprobs, divergence
 
     # Vocabulary of 4; the teacher told us its top-2: token 2 (0.6) and token 0 (0.3); 0.1 rests.
     student = torch.log(torch.tensor([[0.1, 0.2, 0.5, 0.2]]))
@@ -705,7 +705,7 @@ def test_smoke_kd_takes_a_given_teacher_merged_or_a_student_folder(tmp_path, tin
     from peft import AutoPeftModelForCausalLM
     from transformers import AutoModelForCausalLM
 
-    from distill.kd_smoke import given_teacher
+    from scripts.kd_smoke import given_teacher
 
     assert given_teacher(Path(teacher)) == Path(teacher)
     student = run(
@@ -733,7 +733,7 @@ def test_smoke_kd_builds_its_teacher_from_verified_reference_solutions_of_the_tr
     held-out problems), merged; other data is refused in one line."""
     from distill.data import load_rows
     from distill.filter.verify import verify_math
-    from distill.kd_smoke import build_teacher
+    from scripts.kd_smoke import build_teacher
     from distill.records import read_records
 
     keys = dict(model=str(tiny_qwen), data="unused", output_dir="unused", max_length=64,
@@ -761,7 +761,7 @@ def test_smoke_kd_onpolicy_warmup_takes_the_first_prompts_and_counts_what_they_c
     import dataclasses
 
     from distill.generate import GenerateConfig, build_jobs
-    from distill.kd_smoke import planned_ids, select_traces
+    from scripts.kd_smoke import planned_ids, select_traces
     from distill.records import read_records
 
     traces = tmp_path / "traces.jsonl"
@@ -816,7 +816,7 @@ def test_smoke_kd_refuses_settings_its_comparison_cannot_honour(tmp_path, train,
     """Checked before the teacher is built: one clear error, nothing written."""
     import yaml
 
-    from distill.kd_smoke import run as smoke_kd
+    from scripts.kd_smoke import run as smoke_kd
 
     recipe = yaml.safe_load(
         (Path(__file__).resolve().parents[1] / "recipes" / "kd-smoke.yaml").read_text()

@@ -658,7 +658,7 @@ def test_context_and_output_dir_flags_reach_the_config(tmp_path, tiny_qwen):
 def test_rank_1_under_mpirun_does_not_check_the_folder_before_rank_0(tmp_path, monkeypatch):
     """mpirun sets PMI_SIZE/OMPI_COMM_WORLD_SIZE, not WORLD_SIZE: every rank checking (and
     removing a cut-off checkpoint) at once would race rank 0."""
-    import distill.train as train
+    import distill.train.sft as train
 
     for k in ("WORLD_SIZE", "RANK"):
         monkeypatch.delenv(k, raising=False)
@@ -678,7 +678,7 @@ def test_rank_1_under_mpirun_does_not_check_the_folder_before_rank_0(tmp_path, m
 
 
 def test_rank_0_refuses_another_runs_folder_before_rewriting_its_train_yaml(tmp_path, monkeypatch):
-    import distill.train as train
+    import distill.train.sft as train
 
     out = tmp_path / "o"
     (out / "checkpoint-4").mkdir(parents=True)

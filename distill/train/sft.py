@@ -15,155 +15,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from distill.errors import DistillError
-from distill.examples import FORMATS, Layout
-
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-DEFAULT_MAX_LENGTH = 2048  # tokens per example when --max-length is not given (or the context)
-
-
-@dataclass
-class TrainConfig(Layout):
-    data: str = ""  # kept.jsonl, a dataset with a `messages` column, or Alpaca columns
-    model: str = ""  # student: HF name/path or builtin:smollm2
-    output_dir: str = ""
-    format: str = "r1"  # r1 (chat template + <think>) | alpaca (Alpaca prompt)
-    split: str = "train"
-    limit: int | None = None  # use the first N examples
-    # tokens per example (prompt + completion); default min(2048, the student's context)
-    max_length: int | None = None
-    overlong: str = "drop"  # drop | truncate: what to do with examples longer than max_length
-    # --- LoRA / QLoRA / full
-    # The student's tokenizer when not its own (the teacher's: same BPE, the teacher's special
-    # tokens and chat template, as DeepSeek's R1-Distill-Qwen students); saved with the student.
-    tokenizer: str | None = None
-    lora: bool = True
-    qlora: bool = False  # 4-bit base via bitsandbytes (CUDA only)
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
-    # --- optimisation
-    learning_rate: float = 2e-4
-    num_train_epochs: float = 3.0
-    max_steps: int = -1  # > 0 overrides epochs
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    warmup_ratio: float = 0.03
-    lr_scheduler_type: str = "cosine"
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    packing: bool = False  # BFD packing, padding-free; sequences never attend to each other
-    show_example: int = 1  # print N tokenized examples, loss tokens in [[...]], before training
-    gradient_checkpointing: bool = False
-    precision: str = "auto"  # auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU
-    attn_implementation: str | None = None  # e.g. flash_attention_2 on GPUs
-    seed: int = 42
-    # --- context: a max_length beyond the student's max_position_embeddings is refused unless
-    # extended here (RoPE models), as open-r1 did for Qwen2.5-Math (4k -> 32k, rope_theta 300k)
-    rope_theta: float | None = None
-    max_position_embeddings: int | None = None
-    # --- bookkeeping
-    logging_steps: int = 1
-    save_steps: int = 200
-    save_total_limit: int = 2
-    resume: bool = False  # continue from the last checkpoint in output_dir (same run config)
-    overwrite: bool = False  # a fresh run may delete the checkpoints an earlier run left there
-    merge: bool = False  # also write merged full weights to output_dir/merged
-    report_to: str = "none"  # none | tensorboard | wandb
-    dataloader_num_workers: int = 0
-    # --- token-level distillation (distill/kd.py; README "Token-level distillation")
-    method: str = "sft"  # sft (text) | kd (teacher log-probs on the traces) | onpolicy (GKD)
-    teacher_model: str | None = None  # local teacher path/name; with teacher_url: its served name
-    teacher_url: str | None = None  # OpenAI-compatible vLLM server scoring with prompt_logprobs
-    teacher_top_k: int = 20  # log-probs per position asked of a served teacher
-    kd_alpha: float = 0.5  # kd: weight of the KL term; 1 - kd_alpha weighs cross-entropy
-    kd_temperature: float = 1.0  # softmax temperature of both distributions (KL scaled by T^2)
-    beta: float = 1.0  # onpolicy: generalized JSD, 0 = forward KL, 1 = reverse KL
-    lmbda: float = 1.0  # onpolicy: share of batches the student samples itself (GKD)
-    max_new_tokens: int = 128  # onpolicy: tokens the student samples per prompt
-    onpolicy_temperature: float = 1.0  # onpolicy: the student's sampling temperature
-    # onpolicy on a prompt source (rows without a completion, e.g. builtin:arithmetic or the
-    # problems file given to generate): its prompts are rendered as `distill generate` renders
-    # them, with these keys (defaults as generate's)
-    # (and prompt_field, of Layout)
-    template: str | None = None
-    system_prompt: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.data:
-            raise DistillError("missing --data (kept traces or a messages/Alpaca dataset)")
-        if not self.model:
-            raise DistillError("missing --model (the student)")
-        if not self.output_dir:
-            raise DistillError("missing --output-dir")
-        if self.format not in FORMATS:
-            raise DistillError(f"unknown --format '{self.format}' (have: {', '.join(FORMATS)})")
-        if self.overlong not in ("drop", "truncate"):
-            raise DistillError("overlong must be drop or truncate")
-        if self.precision not in PRECISIONS:
-            raise DistillError(
-                f"unknown precision '{self.precision}' (have: {', '.join(PRECISIONS)})"
-            )
-        if self.report_to not in ("none", "tensorboard", "wandb"):
-            raise DistillError("report_to must be none, tensorboard or wandb")
-        from distill.config import check_values
-
-        check_values(
-            self,
-            [
-                ("max_length", self.max_length is None or self.max_length >= 8, ">= 8"),
-                ("per_device_train_batch_size", self.per_device_train_batch_size >= 1, ">= 1"),
-                ("gradient_accumulation_steps", self.gradient_accumulation_steps >= 1, ">= 1"),
-                ("lora_r", not self.lora or self.lora_r >= 1, ">= 1 (the LoRA rank)"),
-                ("lora_alpha", not self.lora or self.lora_alpha > 0, "> 0"),
-                ("lora_dropout", 0 <= self.lora_dropout < 1, "in [0, 1)"),
-                ("learning_rate", self.learning_rate > 0, "> 0"),
-                # max_steps > 0 overrides epochs; -1 (the default) trains num_train_epochs
-                ("max_steps", self.max_steps == -1 or self.max_steps >= 1, ">= 1, or -1 (epochs)"),
-                (
-                    "num_train_epochs",
-                    self.max_steps >= 1 or self.num_train_epochs > 0,
-                    "> 0 (or set --max-steps): nothing would be trained",
-                ),
-                ("warmup_ratio", 0 <= self.warmup_ratio <= 1, "in [0, 1]"),
-                ("weight_decay", self.weight_decay >= 0, ">= 0"),
-                ("max_grad_norm", self.max_grad_norm > 0, "> 0"),
-                ("limit", self.limit is None or self.limit >= 1, ">= 1"),
-                ("logging_steps", self.logging_steps >= 1, ">= 1"),
-                ("save_steps", self.save_steps >= 1, ">= 1"),
-            ],
-            flags={"per_device_train_batch_size": "--batch-size"},
-        )
-        self.check_layout()
-        if self.qlora:
-            self.lora = True
-        if self.resume and self.overwrite:
-            raise DistillError(
-                "--resume continues the run in --output-dir, --overwrite starts over: pick one"
-            )
-        if self.show_example < 0:
-            raise DistillError(f"show_example must be >= 0 (0 = off), got {self.show_example}")
-        if self.rope_theta is not None and self.rope_theta <= 0:
-            raise DistillError(f"rope_theta must be > 0, got {self.rope_theta}")
-        if self.max_position_embeddings is not None and self.max_position_embeddings < 8:
-            raise DistillError(
-                f"max_position_embeddings must be >= 8, got {self.max_position_embeddings}"
-            )
-        from distill.kd import check_config
-
-        check_config(self)
-        from distill.models import check_model_path
-
-        check_model_path(self.model, "--model")
-        if self.teacher_model and not self.teacher_url:  # with a URL it is the served name
-            check_model_path(self.teacher_model, "--teacher-model")
-
+from distill.train.callbacks import loss_log_callback, plot_loss, run_config_callback
+from distill.train.config import DEFAULT_MAX_LENGTH, TrainConfig
 
 # =========================================================================== pieces
 
@@ -300,7 +157,7 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
 
         student_config(cfg, resolve_model(cfg.model))
     if cfg.method == "onpolicy":
-        from distill.kd import prompt_dataset, prompt_source
+        from distill.train.kd.data import prompt_dataset, prompt_source
 
         if prompt_source(cfg):
             return prompt_dataset(cfg, tok, model_eos)
@@ -326,72 +183,6 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
             f"max_length {cfg.max_length}, {st.dropped_all_masked} with no completion left)"
         )
     return Dataset.from_dict(cols), st.__dict__
-
-
-def loss_log_callback(path: Path) -> Any:
-    """A TrainerCallback: loss.jsonl (appended across resumes), tokens/s, a console line per log."""
-    from transformers import TrainerCallback
-
-    class LossLog(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
-            self.t0, self.tokens0 = time.monotonic(), state.num_input_tokens_seen or 0
-
-        def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
-            # Every process logs the (already all-reduced) loss; one line per step is rank 0's.
-            if not logs or "loss" not in logs or not state.is_world_process_zero:
-                return
-            dt = max(1e-9, time.monotonic() - self.t0)
-            tok_s = ((state.num_input_tokens_seen or 0) - self.tokens0) / dt
-            row = {
-                "step": state.global_step,
-                "epoch": round(state.epoch or 0, 4),
-                "loss": logs["loss"],
-                "learning_rate": logs.get("learning_rate"),
-                "tokens_seen": state.num_input_tokens_seen,
-                "tokens_per_s": round(tok_s, 1),
-            }
-            row.update({k: logs[k] for k in ("kl", "ce", "teacher_tokens") if k in logs})
-            with open(path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            logs["tokens_per_s"] = row["tokens_per_s"]  # shown on the progress line too
-
-    return LossLog()
-
-
-def run_config_callback(cfg: TrainConfig) -> Any:
-    """A TrainerCallback: each checkpoint keeps the run config it was trained with (train.yaml),
-    so `--resume` can tell whether it is continuing the same run."""
-    from transformers import TrainerCallback
-
-    from distill.config import save_config
-
-    class RunConfig(TrainerCallback):
-        def on_save(self, args, state, control, **kw):  # noqa: ANN001
-            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if state.is_world_process_zero and ckpt.is_dir():
-                save_config(cfg, ckpt / "train.yaml")
-
-    return RunConfig()
-
-
-def plot_loss(log: Path, png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = (
-        [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.exists() else []
-    )
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker=".")
-    if any("kl" in r for r in rows):  # kd / onpolicy: the divergence to the teacher too
-        ax.plot([r["step"] for r in rows], [r.get("kl") for r in rows], marker=".", label="kl")
-        ax.legend(["loss", "kl (teacher)"])
-    ax.set(title="training loss", xlabel="step", ylabel="loss (completion tokens)")
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
 
 
 # =========================================================================== several processes
@@ -588,7 +379,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         use_cpu=not __import__("torch").cuda.is_available(),
     )
     if cfg.method != "sft":
-        from distill.kd import build_distill_trainer
+        from distill.train.kd.trainer import build_distill_trainer
 
         return build_distill_trainer(cfg, model, tok, args, dataset, peft_config, out), tok
     trainer = SFTTrainer(
@@ -786,141 +577,4 @@ def run(cfg: TrainConfig) -> Path:
             + ("; serve the adapter on a base with that config" if cfg.lora else "")
         )
     print(f"train: saved {'adapter' if cfg.lora else 'weights'} to {out}")
-    return out
-
-
-# =========================================================================== export
-
-
-@dataclass
-class ExportConfig(Layout):
-    data: str = ""
-    format: str = "r1"  # r1 -> a `messages` dataset; alpaca -> instruction/input/output columns
-    out: str = ""
-    split: str = "train"
-    limit: int | None = None
-    # The student: with it, rows are prompt/completion text rendered exactly as `distill train`
-    # renders them for this student (its chat template, pre-fill, end of turn, EOS).
-    model: str = ""
-    show_example: int = 1  # with --model: print N examples with their loss tokens in [[...]]
-
-    def __post_init__(self) -> None:
-        self.check_layout()
-        if self.show_example < 0:
-            raise DistillError(f"show_example must be >= 0 (0 = off), got {self.show_example}")
-        if not self.data or not self.out:
-            raise DistillError("export needs the kept traces and --out")
-        if self.format not in FORMATS:
-            raise DistillError(f"unknown --format '{self.format}' (have: {', '.join(FORMATS)})")
-        if not self.out.endswith((".jsonl", ".parquet")):
-            raise DistillError(f"--out must end in .jsonl or .parquet: {self.out}")
-
-
-def rendered_pair(renderer: Any, ex: Any) -> dict[str, str]:
-    """{prompt, completion}: the text `distill train` tokenizes, for a trainer that tokenizes the
-    prompt with the tokenizer's own special tokens (TRL does) and the completion without. So a
-    BOS the chat template writes is left out where the tokenizer adds it anyway."""
-    tok = renderer.tok
-    prompt = renderer.prompt_text(ex)
-    bos = tok.bos_token
-    if (
-        renderer.fmt == "r1"
-        and bos
-        and prompt.startswith(bos)
-        and tok("x")["input_ids"][:1] == [tok.bos_token_id]
-    ):
-        prompt = prompt[len(bos) :]
-    return {"prompt": prompt, "completion": renderer.completion_text(ex)}
-
-
-def _model_eos(name: str) -> Any:
-    """The model's own stop tokens (generation_config.json), as build_trainer passes them to the
-    Renderer: with them an end of turn already holding a stop token gets no extra EOS."""
-    from transformers import GenerationConfig
-
-    from distill.models import resolve_model
-
-    try:
-        return GenerationConfig.from_pretrained(resolve_model(name)).eos_token_id
-    except (OSError, ValueError):  # none saved (an adapter folder): the tokenizer's EOS only
-        return None
-
-
-def export(cfg: ExportConfig) -> Path:
-    """The trainer's examples as a dataset TRL, LLaMA-Factory, axolotl and `datasets` read as is."""
-    import sys
-
-    from distill.paths import guard_export
-
-    guard_export(cfg)  # --out is never the data it reads: checked before any write
-
-    from distill.examples import Example, Renderer, load_examples, trained_turns
-
-    renderer = None
-    if cfg.model:
-        from distill.models import load_tokenizer
-
-        renderer = Renderer(
-            load_tokenizer(cfg.model), cfg.format, _model_eos(cfg.model), cfg.train_on, cfg.chat
-        )
-    elif cfg.format == "r1":
-        print(
-            "export: warning: other trainers render `messages` with the student's chat template, "
-            "and some drop the text before </think> (DeepSeek-R1-Distill's does): the reasoning "
-            "would not be trained; pass --model STUDENT to export prompt/completion text exactly "
-            "as distill train renders it"  # stdout: a failed export's stderr is its error line
-        )
-    examples = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
-    if renderer is not None and examples:
-        from distill.examples import tokenize_examples
-        from distill.preflight import preflight
-
-        cols, _ = tokenize_examples(examples[: max(cfg.show_example, 1)], renderer, sys.maxsize)
-        preflight(
-            renderer.tok,
-            zip(cols["input_ids"], cols["completion_mask"]),
-            renderer.stops,
-            cfg.show_example,
-            stage="export",
-        )
-    rows = []
-    for ex in examples:
-        if renderer is not None:
-            # a pair trains one completion: each assistant turn of a chat is a pair of its own
-            # (its history as the template renders it), unless --train-on last
-            turns = trained_turns(ex)
-            if cfg.format != "r1" or cfg.train_on == "last":
-                turns = []
-            msgs = [*ex.prompt, {"role": "assistant", "content": ex.completion}]
-            for i in turns:
-                rows.append(rendered_pair(renderer, Example(msgs[:i], msgs[i]["content"])))
-            rows.append(rendered_pair(renderer, ex))
-        elif ex.raw and not cfg.chat and cfg.format == "r1":  # TRL's text prompt/completion
-            rows.append({"prompt": ex.prompt[-1]["content"], "completion": ex.completion})
-        elif cfg.format == "r1":
-            rows.append({"messages": [*ex.prompt, {"role": "assistant", "content": ex.completion}]})
-        else:
-            rows.append({"instruction": ex.instruction, "input": ex.input, "output": ex.answer})
-    out = Path(cfg.out)
-    # Written aside, renamed, then data.jsonl.manifest.json (distill/manifest.py): `distill train
-    # --data` refuses a file its manifest does not match.
-    from distill.manifest import OutputSet, config_hash, manifest_path
-
-    outputs = OutputSet("export", manifest_path(out), config_hash(cfg), [cfg.data])
-    tmp = outputs.tmp(out)
-    if out.suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        pq.write_table(pa.Table.from_pylist(rows), tmp)
-    else:
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    outputs.commit()
-    print(f"export: {len(rows)} {cfg.format} examples -> {out}")
-    dropped = sum("</think>" in ex.completion for ex in examples) if cfg.format == "alpaca" else 0
-    if dropped:
-        print(
-            f"export: warning: --format alpaca holds the answer only: the reasoning of {dropped} "
-            f"of {len(examples)} examples is left out (--format r1 keeps it)"
-        )
     return out

@@ -1,6 +1,6 @@
 """`make smoke-kd`: SFT vs kd vs onpolicy on the embedded SmolLM2, 2 CPU cores, no hub.
 
-    python -m distill.kd_smoke recipes/kd-smoke.yaml [--run-dir runs/smoke-kd] [--seed 0]
+    python scripts/kd_smoke.py recipes/kd-smoke.yaml [--run-dir runs/smoke-kd] [--seed 0]
         [--teacher DIR] [--warmup-prompts 64] [--warmup-steps 10] [--onpolicy-steps 20]
         [--onpolicy-lr 1.2e-3]
 

@@ -1,0 +1,123 @@
+"""The export stage: kept traces -> the examples `distill train` would train on, as a dataset
+TRL, LLaMA-Factory, axolotl and `datasets` read as is.
+
+    distill export kept.jsonl --format r1 --out sft.jsonl --model Qwen/Qwen2.5-Math-1.5B
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from distill.train.config import ExportConfig
+
+
+def rendered_pair(renderer: Any, ex: Any) -> dict[str, str]:
+    """{prompt, completion}: the text `distill train` tokenizes, for a trainer that tokenizes the
+    prompt with the tokenizer's own special tokens (TRL does) and the completion without. So a
+    BOS the chat template writes is left out where the tokenizer adds it anyway."""
+    tok = renderer.tok
+    prompt = renderer.prompt_text(ex)
+    bos = tok.bos_token
+    if (
+        renderer.fmt == "r1"
+        and bos
+        and prompt.startswith(bos)
+        and tok("x")["input_ids"][:1] == [tok.bos_token_id]
+    ):
+        prompt = prompt[len(bos) :]
+    return {"prompt": prompt, "completion": renderer.completion_text(ex)}
+
+
+def _model_eos(name: str) -> Any:
+    """The model's own stop tokens (generation_config.json), as build_trainer passes them to the
+    Renderer: with them an end of turn already holding a stop token gets no extra EOS."""
+    from transformers import GenerationConfig
+
+    from distill.models import resolve_model
+
+    try:
+        return GenerationConfig.from_pretrained(resolve_model(name)).eos_token_id
+    except (OSError, ValueError):  # none saved (an adapter folder): the tokenizer's EOS only
+        return None
+
+
+def export(cfg: ExportConfig) -> Path:
+    """The trainer's examples as a dataset TRL, LLaMA-Factory, axolotl and `datasets` read as is."""
+
+    from distill.paths import guard_export
+
+    guard_export(cfg)  # --out is never the data it reads: checked before any write
+
+    from distill.examples import Example, Renderer, load_examples, trained_turns
+
+    renderer = None
+    if cfg.model:
+        from distill.models import load_tokenizer
+
+        renderer = Renderer(
+            load_tokenizer(cfg.model), cfg.format, _model_eos(cfg.model), cfg.train_on, cfg.chat
+        )
+    elif cfg.format == "r1":
+        print(
+            "export: warning: other trainers render `messages` with the student's chat template, "
+            "and some drop the text before </think> (DeepSeek-R1-Distill's does): the reasoning "
+            "would not be trained; pass --model STUDENT to export prompt/completion text exactly "
+            "as distill train renders it"  # stdout: a failed export's stderr is its error line
+        )
+    examples = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
+    if renderer is not None and examples:
+        from distill.examples import tokenize_examples
+        from distill.preflight import preflight
+
+        cols, _ = tokenize_examples(examples[: max(cfg.show_example, 1)], renderer, sys.maxsize)
+        preflight(
+            renderer.tok,
+            zip(cols["input_ids"], cols["completion_mask"]),
+            renderer.stops,
+            cfg.show_example,
+            stage="export",
+        )
+    rows = []
+    for ex in examples:
+        if renderer is not None:
+            # a pair trains one completion: each assistant turn of a chat is a pair of its own
+            # (its history as the template renders it), unless --train-on last
+            turns = trained_turns(ex)
+            if cfg.format != "r1" or cfg.train_on == "last":
+                turns = []
+            msgs = [*ex.prompt, {"role": "assistant", "content": ex.completion}]
+            for i in turns:
+                rows.append(rendered_pair(renderer, Example(msgs[:i], msgs[i]["content"])))
+            rows.append(rendered_pair(renderer, ex))
+        elif ex.raw and not cfg.chat and cfg.format == "r1":  # TRL's text prompt/completion
+            rows.append({"prompt": ex.prompt[-1]["content"], "completion": ex.completion})
+        elif cfg.format == "r1":
+            rows.append({"messages": [*ex.prompt, {"role": "assistant", "content": ex.completion}]})
+        else:
+            rows.append({"instruction": ex.instruction, "input": ex.input, "output": ex.answer})
+    out = Path(cfg.out)
+    # Written aside, renamed, then data.jsonl.manifest.json (distill/manifest.py): `distill train
+    # --data` refuses a file its manifest does not match.
+    from distill.manifest import OutputSet, config_hash, manifest_path
+
+    outputs = OutputSet("export", manifest_path(out), config_hash(cfg), [cfg.data])
+    tmp = outputs.tmp(out)
+    if out.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), tmp)
+    else:
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    outputs.commit()
+    print(f"export: {len(rows)} {cfg.format} examples -> {out}")
+    dropped = sum("</think>" in ex.completion for ex in examples) if cfg.format == "alpaca" else 0
+    if dropped:
+        print(
+            f"export: warning: --format alpaca holds the answer only: the reasoning of {dropped} "
+            f"of {len(examples)} examples is left out (--format r1 keeps it)"
+        )
+    return out

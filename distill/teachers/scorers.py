@@ -1,0 +1,198 @@
+"""The KD scoring teachers: a local model (LocalTeacher) or an OpenAI-compatible vLLM server
+(ServedTeacher, prompt_logprobs) that score the student's tokens during `distill train`.
+
+    distill train --data kept.jsonl --model S --output-dir out --method kd --teacher-model T
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distill.errors import DistillError
+
+
+def vocab_check(student_tok: Any, teacher_tok: Any, student: str, teacher: str) -> None:
+    """One clear error when the two tokenizers do not share a vocabulary."""
+    from distill.logprobs import vocab_hash
+
+    a, b = vocab_hash(student_tok), vocab_hash(teacher_tok)
+    if a != b:
+        raise DistillError(
+            f"student tokenizer '{student}' (vocab {len(student_tok)}, hash {a}) and teacher tokenizer "
+            f"'{teacher}' (vocab {len(teacher_tok)}, hash {b}) differ: kd/onpolicy compare next-token "
+            "distributions over one vocabulary; pick a teacher of the student's family "
+            "(cross-tokenizer distillation is not built)"
+        )
+
+
+class LocalTeacher:
+    """A frozen model on the student's device: full-vocabulary logits for the same tokens."""
+
+    def __init__(self, name: str, student_tok: Any, student_name: str, dtype: Any):
+        from transformers import AutoModelForCausalLM
+
+        from distill.models import load_tokenizer, resolve_model
+
+        vocab_check(student_tok, load_tokenizer(name), student_name, name)
+        try:
+            self.model = AutoModelForCausalLM.from_pretrained(resolve_model(name), dtype=dtype)
+        except OSError as e:
+            raise DistillError(f"cannot load teacher '{name}': {str(e).splitlines()[0]}") from None
+        self.model.eval().requires_grad_(False)
+        self.name, self.vocab = name, len(student_tok)
+
+    def logits(self, input_ids: Any, attention_mask: Any, position_ids: Any) -> Any:
+        import torch
+
+        if self.model.device != input_ids.device:
+            self.model.to(input_ids.device)
+        with torch.no_grad():
+            out = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+            )
+        return out.logits
+
+
+class ServedTeacher:
+    """An OpenAI-compatible vLLM server scoring token ids: POST /v1/completions with the ids as
+    the prompt, `max_tokens` 1 and `prompt_logprobs` K (vLLM's extension, sent as extra_body).
+    Each prompt position comes back with the top-K tokens and the actual token."""
+
+    def __init__(self, url: str, name: str, k: int, student_tok: Any, student_name: str):
+        import os
+
+        from openai import OpenAI
+
+        self.url, self.name, self.k, self.tok = url, name, k, student_tok
+        key = self.key = os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self.client = OpenAI(base_url=url, api_key=key, max_retries=2, timeout=600)
+        self.student_name = student_name
+        self.scored = 0
+        self.decoded: dict[int, str | None] = {}
+
+    def score(self, seqs: list[list[int]]) -> list[list[dict[int, float] | None]]:
+        """Per sequence, per position: {token id: log-prob} (None at position 0)."""
+        import openai
+
+        try:
+            r = self.client.completions.create(
+                model=self.name,
+                prompt=seqs,
+                max_tokens=1,
+                temperature=1.0,
+                extra_body={"prompt_logprobs": self.k},
+            )
+        except openai.APIConnectionError:
+            raise DistillError(f"teacher URL {self.url}: cannot connect") from None
+        except openai.APIStatusError as e:
+            from distill.teachers.openai import scrub
+
+            # The server's reason (vLLM: prompt_logprobs above its --max-logprobs, an unknown
+            # model) is what the user acts on.
+            why = scrub(str(e.message).splitlines()[0] if e.message else "", self.key)
+            raise DistillError(
+                f"teacher URL {self.url}: HTTP {e.status_code} for model '{self.name}': {why}"
+            ) from None
+        out: list[Any] = [None] * len(seqs)
+        for ch in r.choices:
+            plp = (ch.model_extra or {}).get("prompt_logprobs")
+            if not plp:
+                raise DistillError(
+                    f"teacher URL {self.url} returned no prompt_logprobs for model '{self.name}': "
+                    "kd/onpolicy need an OpenAI-compatible vLLM server (completions endpoint with "
+                    "prompt_logprobs)"
+                )
+            out[ch.index] = [
+                None if pos is None else {int(t): float(v["logprob"]) for t, v in pos.items()}
+                for pos in plp
+            ]
+            for pos in plp[1:]:  # the server's own text of each token, for the vocabulary check
+                self.decoded.update(
+                    {int(t): v.get("decoded_token") for t, v in (pos or {}).items()}
+                )
+        return out
+
+    def probe(self, ids: list[int]) -> None:
+        """Refuse a server whose prompt log-probs are not reproducible or not over our vocabulary.
+
+        vLLM with prefix caching on gave crashing or non-deterministic prompt log-probs (axolotl
+        refuses such servers); the server does not tell us its flags, so we score the same text
+        twice (the second request would hit a cached prefix) and compare."""
+        first, second = self.score([ids, ids])
+        again = self.score([ids])[0]
+        for a, b in ((first, second), (first, again)):
+            for pa, pb in zip(a[1:], b[1:], strict=True):
+                if pa.keys() != pb.keys() or any(abs(pa[t] - pb[t]) > 1e-3 for t in pa):
+                    raise DistillError(
+                        f"teacher URL {self.url}: the same text scored twice gave different prompt "
+                        "log-probs; restart vLLM with --no-enable-prefix-caching (prefix caching "
+                        "breaks prompt_logprobs)"
+                    )
+        # Same ids, same text: the teacher's detokenizer must read the student's ids as the
+        # student does (vLLM returns each token's text as `decoded_token`).
+        for i in range(1, len(ids)):
+            theirs, ours = self.decoded.get(ids[i]), self.tok.decode([ids[i]])
+            # Partial UTF-8 pieces read as '' or U+FFFD on either side: no evidence either way.
+            known = theirs and "\ufffd" not in theirs + ours
+            if ids[i] not in first[i] or (known and theirs != ours):
+                raise DistillError(
+                    f"student tokenizer '{self.student_name}' and teacher tokenizer of '{self.name}' "
+                    f"at {self.url} differ: token {ids[i]} is {ours!r} to the student and "
+                    f"{theirs!r} to the teacher; kd/onpolicy compare next-token distributions over "
+                    "one vocabulary (cross-tokenizer distillation is not built)"
+                )
+
+    def topk(self, seqs: list[list[int]], width: int, starts: list[int]) -> tuple[Any, Any]:
+        """-> (ids, log-probs) [B, width, K] aligned to token positions (row b's sequence starts
+        at starts[b]; position i: the teacher's distribution for token i given tokens < i);
+        padding id -1."""
+        import torch
+
+        ids = torch.full((len(seqs), width, self.k), -1, dtype=torch.long)
+        lps = torch.zeros((len(seqs), width, self.k))
+        for b, per_pos in enumerate(self.score(seqs)):
+            for i, pos in enumerate(per_pos):
+                if not pos:
+                    continue
+                # vLLM adds the actual token when it is outside the top-K: keep the K best.
+                best = sorted(pos.items(), key=lambda kv: -kv[1])[: self.k]
+                ids[b, starts[b] + i, : len(best)] = torch.tensor([t for t, _ in best])
+                lps[b, starts[b] + i, : len(best)] = torch.tensor([v for _, v in best])
+        self.scored += sum(len(s) for s in seqs)
+        return ids, lps
+
+
+def probe_ids(tok: Any) -> list[int]:
+    """What a served teacher scores once before training, to show it reads the student's ids as
+    the student does: plain text, a chat example in the student's own template (its turn markers,
+    `<think>`), and every added or special token of the student's tokenizer. Families that share
+    a BPE vocabulary can still give the added ids other meanings (DeepSeek-R1-Distill-Qwen's
+    151644 is `<｜User｜>` where Qwen2.5's is `<|im_start|>`); plain text alone never shows that."""
+    ids = tok("What is 12 + 34? The answer is 46.", add_special_tokens=False)["input_ids"]
+    if tok.chat_template:
+        chat = [
+            {"role": "user", "content": "What is 12 + 34?"},
+            {
+                "role": "assistant",
+                "content": "<think>\n12 + 34 = 46\n</think>\n\nThe answer is 46.",
+            },
+        ]
+        try:
+            text = tok.apply_chat_template(chat, tokenize=False)
+        except Exception:  # noqa: BLE001 - a template that refuses this chat: text and added ids still
+            text = ""
+        ids += tok(text, add_special_tokens=False)["input_ids"]
+    return ids + sorted(tok.added_tokens_decoder)
+
+
+def teacher_for(cfg: Any, tok: Any, dtype: Any) -> Any:
+    """The teacher the config names: served, local, or None (stored top-K in the records)."""
+    if cfg.teacher_url:
+        teacher = ServedTeacher(
+            cfg.teacher_url, cfg.teacher_model, cfg.teacher_top_k, tok, cfg.model
+        )
+        teacher.probe(probe_ids(tok))
+        return teacher
+    if cfg.teacher_model:
+        return LocalTeacher(cfg.teacher_model, tok, cfg.model, dtype)
+    return None

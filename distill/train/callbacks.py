@@ -1,0 +1,79 @@
+"""What a training run writes as it goes: loss.jsonl (and loss.png at the end), train.yaml.
+
+distill train --recipe recipes/smoke.yaml     # -> out/loss.jsonl, out/loss.png, out/train.yaml
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from distill.train.config import TrainConfig
+
+
+def loss_log_callback(path: Path) -> Any:
+    """A TrainerCallback: loss.jsonl (appended across resumes), tokens/s, a console line per log."""
+    from transformers import TrainerCallback
+
+    class LossLog(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
+            self.t0, self.tokens0 = time.monotonic(), state.num_input_tokens_seen or 0
+
+        def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
+            # Every process logs the (already all-reduced) loss; one line per step is rank 0's.
+            if not logs or "loss" not in logs or not state.is_world_process_zero:
+                return
+            dt = max(1e-9, time.monotonic() - self.t0)
+            tok_s = ((state.num_input_tokens_seen or 0) - self.tokens0) / dt
+            row = {
+                "step": state.global_step,
+                "epoch": round(state.epoch or 0, 4),
+                "loss": logs["loss"],
+                "learning_rate": logs.get("learning_rate"),
+                "tokens_seen": state.num_input_tokens_seen,
+                "tokens_per_s": round(tok_s, 1),
+            }
+            row.update({k: logs[k] for k in ("kl", "ce", "teacher_tokens") if k in logs})
+            with open(path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            logs["tokens_per_s"] = row["tokens_per_s"]  # shown on the progress line too
+
+    return LossLog()
+
+
+def run_config_callback(cfg: TrainConfig) -> Any:
+    """A TrainerCallback: each checkpoint keeps the run config it was trained with (train.yaml),
+    so `--resume` can tell whether it is continuing the same run."""
+    from transformers import TrainerCallback
+
+    from distill.config import save_config
+
+    class RunConfig(TrainerCallback):
+        def on_save(self, args, state, control, **kw):  # noqa: ANN001
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and ckpt.is_dir():
+                save_config(cfg, ckpt / "train.yaml")
+
+    return RunConfig()
+
+
+def plot_loss(log: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = (
+        [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.exists() else []
+    )
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker=".")
+    if any("kl" in r for r in rows):  # kd / onpolicy: the divergence to the teacher too
+        ax.plot([r["step"] for r in rows], [r.get("kl") for r in rows], marker=".", label="kl")
+        ax.legend(["loss", "kl (teacher)"])
+    ax.set(title="training loss", xlabel="step", ylabel="loss (completion tokens)")
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,113 @@
+"""Token-level distillation: `distill train --method kd` and `--method onpolicy`.
+
+    distill train --recipe recipes/kd-smoke.yaml        # on-policy from the base (make smoke-kd: SFT first)
+    distill train --data kept.jsonl --model S --output-dir out --method kd        # stored top-K
+    distill train --data kept.jsonl --model S --output-dir out --method kd --teacher-model T
+    distill train --data kept.jsonl --model S --output-dir out --method onpolicy \\
+        --teacher-url http://localhost:8000/v1 --teacher-model NAME
+
+Both methods train the same examples, rendering and completion mask as SFT (distill.examples);
+only the loss changes:
+
+- kd (off-policy, Hinton/DistillKit): kd_alpha * T^2 * KL(teacher || student) at temperature T
+  + (1 - kd_alpha) * cross-entropy, over the completion tokens of the kept traces.
+- onpolicy (GKD, Agarwal et al. 2024): with probability `lmbda` a batch's completions are
+  replaced by the student's own samples; the loss is the generalized JSD with `beta` between
+  student and teacher on those tokens (beta = 1: reverse KL, the on-policy-distillation default).
+
+The teacher's next-token distribution comes from one of three places:
+(a) the top-K log-probs `distill generate --logprobs K` stored beside the traces (kd only: on
+    policy the tokens are new), (b) a local model (`teacher_model`, frozen, full vocabulary),
+(c) an OpenAI-compatible vLLM server (`teacher_url`, `teacher_model` = its served name) that
+    scores the tokens with `prompt_logprobs` on its completions endpoint.
+
+Top-K tail mass: the K listed tokens rarely hold all of the teacher's mass. We keep the rest as
+one extra "rest" bucket (DistillKit's symmetric-uniform handling, TRL's server tail bucket), so
+the loss is the exact divergence between teacher and student coarsened to K + 1 outcomes: it is
+zero exactly when the student agrees with everything the teacher told us, and it never pushes the
+student to put all its mass on K tokens (which renormalising over the top-K would: at small K it
+inflates the teacher's confidence).
+
+Why not TRL's trainers as they are: `trl.DistillationTrainer` renders a `prompt` column with the
+chat template itself (no Alpaca format, no kept completions for lmbda < 1) and takes a local
+teacher only; its server variant speaks TRL's own `trl vllm-serve`, not an OpenAI-compatible
+server; `trl.experimental.gkd.GKDTrainer` needs a local teacher model in its constructor and
+re-renders `messages` with its own collator. So `DistillTrainer` (trainer.py) is TRL's SFTTrainer with
+its loss overridden, reusing GKD's generalized JSD and its on-policy sampling step verbatim.
+
+Where things happen: loss.py (the divergences), data.py (stored top-K, collator, prompt
+source), trainer.py (the trainer and its build), distill.teachers.scorers (the teachers that
+score during training); here: the method names, the config checks and the model card's lines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distill.errors import DistillError
+
+METHODS = ("sft", "kd", "onpolicy")
+
+
+def check_config(cfg: Any) -> None:
+    """TrainConfig's checks of the distillation keys (called from its __post_init__)."""
+    if cfg.method not in METHODS:
+        raise DistillError(f"unknown --method '{cfg.method}' (have: {', '.join(METHODS)})")
+    for key in ("kd_alpha", "beta", "lmbda"):
+        if not 0.0 <= getattr(cfg, key) <= 1.0:
+            raise DistillError(f"{key} must be within [0, 1], got {getattr(cfg, key)}")
+    if cfg.kd_temperature <= 0 or cfg.onpolicy_temperature <= 0:
+        raise DistillError("kd_temperature and onpolicy_temperature must be > 0")
+    if cfg.teacher_top_k < 1 or cfg.max_new_tokens < 1:
+        raise DistillError("teacher_top_k and max_new_tokens must be >= 1")
+    # a prompt field with an answer column maps a dataset's columns (any method); without one it
+    # names a prompt source (as generate's), which only onpolicy trains on
+    named = [
+        k
+        for k in ("template", "prompt_field", "system_prompt")
+        if getattr(cfg, k) and not (k == "prompt_field" and cfg.answer_field)
+    ]
+    if named and cfg.method != "onpolicy":
+        raise DistillError(
+            f"{', '.join(named)}: for --method onpolicy on prompts alone (a prompt field with "
+            f"--answer-field maps a dataset's columns); --method {cfg.method} trains on the "
+            "completions' own prompts"
+        )
+    if cfg.method == "sft":
+        return
+    if cfg.teacher_url and not cfg.teacher_model:
+        raise DistillError("--teacher-url needs --teacher-model (the served model's name)")
+    if cfg.method == "onpolicy" and not cfg.teacher_model:
+        raise DistillError("--method onpolicy needs a teacher: --teacher-model or --teacher-url")
+    if cfg.packing:
+        raise DistillError(f"--packing is for --method sft only (method {cfg.method})")
+
+
+def card_lines(train: dict[str, Any], state: dict[str, Any] | None) -> list[str]:
+    """The model card's lines on the training method and its teacher (publish lineage)."""
+    method = train.get("method") or "sft"
+    if method == "sft":
+        return ["\nMethod: sft (sequence-level: the student learned the teacher's text)."]
+    if train.get("teacher_url"):
+        teacher = f"`{train.get('teacher_model')}` served at {train['teacher_url']}"
+    elif train.get("teacher_model"):
+        teacher = f"`{train['teacher_model']}` (local)"
+    else:
+        teacher = "the teacher's top-K log-probs stored with the traces"
+    if method == "kd":
+        how = (
+            f"kd (token-level, off-policy): {train.get('kd_alpha')} x T^2 x KL(teacher || student) "
+            f"at T={train.get('kd_temperature')} + {1 - float(train.get('kd_alpha', 0.5)):.2f} x "
+            "cross-entropy on the kept traces"
+        )
+    else:
+        how = (
+            f"onpolicy (GKD): the student sampled its own completions (lmbda={train.get('lmbda')}), "
+            f"loss = generalized JSD with beta={train.get('beta')} to the teacher's distribution"
+        )
+    lines = [f"\nMethod: {how}.", f"Teacher distribution: {teacher}."]
+    if state:
+        lines.append(
+            f"Completion tokens the teacher scored in training: {state.get('teacher_tokens_scored'):,}."
+        )
+    return lines

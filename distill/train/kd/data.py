@@ -1,0 +1,278 @@
+"""What the KD trainer reads: the stored teacher top-K beside the traces, the collator, and
+the prompt-only source of on-policy runs.
+
+    distill train --data kept.jsonl --model S --output-dir out --method kd   # stored top-K
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distill.errors import DistillError
+
+# =========================================================================== stored top-K
+
+
+def stored_topk(
+    rows: list[dict[str, Any]],
+    data_path: str,
+    completions: list[list[int]],
+    stops: set[int],
+    student_tok: Any,
+    student_name: str,
+) -> tuple[list[list[int]], list[Any], list[Any], dict[str, int]]:
+    """Align each record's stored teacher top-K with the student's tokenized completion.
+
+    The stored ids are the teacher's own generated tokens. When the student's tokenization of
+    the rendered completion starts with them (same tokenizer, the usual case) the completion is
+    kept as is; otherwise the teacher's ids + the template's end of turn replace it, so every
+    stored distribution still sits on the token it was computed for. Positions past the teacher's
+    tokens (an end of turn the teacher did not generate) get cross-entropy only.
+    -> (completion ids, per-example ids [C, K], log-probs [C, K], counts)."""
+    import numpy as np
+
+    from distill.logprobs import load_many, vocab_hash
+
+    for row in rows:
+        if not isinstance(row.get("logprobs"), dict):
+            raise DistillError(
+                f"{data_path}: record {row.get('id')} has no teacher log-probs (generate with "
+                "--logprobs K, or give --teacher-model / --teacher-url)"
+            )
+    mine = vocab_hash(student_tok)
+    for ptr in {(r["logprobs"].get("tokenizer"), r["logprobs"].get("vocab_hash")) for r in rows}:
+        if ptr[1] and ptr[1] != mine:
+            raise DistillError(
+                f"student tokenizer '{student_name}' (vocab hash {mine}) and the teacher tokenizer "
+                f"'{ptr[0]}' of the stored log-probs (vocab hash {ptr[1]}) differ: kd compares "
+                "next-token distributions over one vocabulary (cross-tokenizer distillation is not built)"
+            )
+    out_c, out_ids, out_lp = [], [], []
+    counts = {"aligned": 0, "realigned": 0, "kd_positions": 0}
+    stored = load_many(rows, data_path)
+    # Records of two generate runs may keep different K: all get the widest, padded with id -1
+    # (no token: bucket_logprobs leaves it out), so they batch together.
+    k = max((tl.k for tl in stored), default=0)
+    vocab = len(student_tok)
+    for row, tl in zip(rows, stored, strict=True):
+        # Without a vocab hash (a served teacher's tokenizer is not known at generate time) an id
+        # the student has no row for is the one sign of another vocabulary left to check.
+        worst = max(int(tl.topk_ids.max(initial=-1)), int(tl.token_ids.max(initial=-1)))
+        if worst >= vocab:
+            raise DistillError(
+                f"{data_path}: record {row.get('id')} stores token id {worst}, outside the "
+                f"vocabulary of student tokenizer '{student_name}' ({vocab} tokens): its teacher "
+                f"tokenizer '{row['logprobs'].get('tokenizer')}' differs (cross-tokenizer "
+                "distillation is not built)"
+            )
+    for comp, tl in zip(completions, stored, strict=True):
+        t = tl.token_ids.tolist()
+        core = list(t)
+        while core and core[-1] in stops:
+            core.pop()
+        if comp[: len(core)] == core:
+            counts["aligned"] += 1
+        else:
+            comp = core + _end_of_turn(comp, stops)
+            counts["realigned"] += 1
+        n = next(
+            (j for j in range(min(len(t), len(comp))) if comp[j] != t[j]), min(len(t), len(comp))
+        )
+        ids = np.full((len(comp), k), -1, dtype=np.int64)
+        lp = np.zeros((len(comp), k), dtype=np.float32)
+        ids[:n, : tl.k], lp[:n, : tl.k] = tl.topk_ids[:n], tl.topk_logprobs[:n]
+        counts["kd_positions"] += n
+        out_c.append(comp)
+        out_ids.append(ids)
+        out_lp.append(lp)
+    return out_c, out_ids, out_lp, counts
+
+
+def _end_of_turn(comp: list[int], stops: set[int]) -> list[int]:
+    """The completion's tail from its first stop token (the template's end of turn)."""
+    for j, x in enumerate(comp):
+        if x in stops:
+            return comp[j:]
+    return []
+
+
+# =========================================================================== data
+
+
+class Collator:
+    """Pads pre-tokenized examples: input_ids/attention_mask/labels right-padded (loss on the
+    completion only, as SFT), the prompt alone left-padded for on-policy sampling, and the
+    stored teacher top-K aligned to token positions."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, feats: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(f["input_ids"]) for f in feats)
+        # A prompt-only example (on-policy from a prompt source) is all prompt.
+        plen = [
+            f["completion_mask"].index(1) if 1 in f["completion_mask"] else len(f["input_ids"])
+            for f in feats
+        ]
+        pwidth = max(plen)
+        b = len(feats)
+        ids = torch.full((b, width), self.pad_id, dtype=torch.long)
+        attn = torch.zeros((b, width), dtype=torch.long)
+        labels = torch.full((b, width), -100, dtype=torch.long)
+        prompts = torch.full((b, pwidth), self.pad_id, dtype=torch.long)
+        pattn = torch.zeros((b, pwidth), dtype=torch.long)
+        for i, f in enumerate(feats):
+            x, m, n = f["input_ids"], f["completion_mask"], len(f["input_ids"])
+            ids[i, :n] = torch.tensor(x)
+            attn[i, :n] = 1
+            labels[i, :n] = torch.tensor([t if k else -100 for t, k in zip(x, m, strict=True)])
+            prompts[i, pwidth - plen[i] :] = torch.tensor(x[: plen[i]])
+            pattn[i, pwidth - plen[i] :] = 1
+        batch = {
+            "input_ids": ids,
+            "attention_mask": attn,
+            "labels": labels,
+            "prompts": prompts,
+            "prompt_attention_mask": pattn,
+        }
+        if "teacher_ids" in feats[0]:
+            k = len(feats[0]["teacher_ids"][0])
+            tids = torch.full((b, width, k), -1, dtype=torch.long)
+            tlp = torch.zeros((b, width, k))
+            for i, f in enumerate(feats):
+                c = len(f["teacher_ids"])
+                tids[i, plen[i] : plen[i] + c] = torch.tensor(f["teacher_ids"])
+                tlp[i, plen[i] : plen[i] + c] = torch.tensor(f["teacher_logprobs"])
+            batch["teacher_ids"], batch["teacher_logprobs"] = tids, tlp
+        return batch
+
+
+def stored_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, int]]:
+    """SFT's examples (same rendering, same mask) + the stored teacher top-K per completion token."""
+    import itertools
+
+    from datasets import Dataset
+
+    from distill.data import iter_source
+    from distill.examples import Renderer, load_examples
+
+    renderer = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
+    exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
+    rows = list(itertools.islice(iter_source(cfg.data, cfg.split), cfg.limit))
+    prompts, comps = zip(*(renderer.encode(ex) for ex in exs), strict=True) if exs else ((), ())
+    comps, t_ids, t_lps, counts = stored_topk(
+        rows, cfg.data, list(comps), renderer.stops, tok, cfg.model
+    )
+    cols: dict[str, list] = {
+        "input_ids": [],
+        "completion_mask": [],
+        "teacher_ids": [],
+        "teacher_logprobs": [],
+    }
+    for p, c, ti, tl in zip(prompts, comps, t_ids, t_lps, strict=True):
+        if len(p) + len(c) > cfg.max_length:
+            if cfg.overlong == "drop":
+                continue
+            c = c[: max(0, cfg.max_length - len(p))]
+            ti, tl = ti[: len(c)], tl[: len(c)]
+            if not c:
+                continue
+        cols["input_ids"].append(p + c)
+        cols["completion_mask"].append([0] * len(p) + [1] * len(c))
+        cols["teacher_ids"].append(ti.tolist())
+        cols["teacher_logprobs"].append(tl.tolist())
+    if not cols["input_ids"]:
+        raise DistillError(f"{cfg.data}: no training examples left for kd")
+    return Dataset.from_dict(cols), counts
+
+
+def prompt_source(cfg: Any) -> bool:
+    """Whether the run trains on prompts alone: a template, prompt field or system prompt is
+    named (then a row's completion, if any, is never read: OpenR1-Math's `messages`), or
+    `cfg.data`'s first row carries no completion."""
+    from distill.data import iter_source
+    from distill.examples import has_completion
+
+    if cfg.template or (cfg.prompt_field and not cfg.answer_field) or cfg.system_prompt:
+        return True
+    first = next(iter(iter_source(cfg.data, cfg.split)), None)
+    return first is not None and not has_completion(first, cfg)
+
+
+def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, Any]]:
+    """On-policy examples from a prompt source (no teacher text anywhere): each prompt rendered
+    as `distill generate` sends it (prompt field + template, or a chat ending with a user turn),
+    then as training renders a prompt (the student's chat template + generation prompt). The
+    completion mask is empty: every batch is the student's own samples (lmbda 1.0)."""
+    import itertools
+
+    from datasets import Dataset
+
+    from distill.data import iter_source
+    from distill.examples import Example, Renderer, TokenStats, chat_prompt, with_system
+    from distill.generate import prompt_messages
+
+    if cfg.lmbda < 1.0:
+        raise DistillError(
+            f"{cfg.data}: prompts alone (no completion in its first row, or a template, prompt "
+            f"field or system prompt named); lmbda {cfg.lmbda} mixes in the teacher's traces: give kept traces, "
+            "or lmbda 1.0 to train on prompts alone"
+        )
+    rows = itertools.islice(iter_source(cfg.data, cfg.split), cfg.limit)
+    first = next(iter(iter_source(cfg.data, cfg.split)), {})
+    # (chat messages, the row's own fields): a chat, unless a prompt field or template is named
+    # (then the row's prompt field is rendered, whatever else the row holds, as generate does).
+    chats: Any
+    if not (cfg.prompt_field or cfg.template) and chat_prompt(first, f"{cfg.data} row 1", cfg):
+        chats = (
+            (
+                with_system(
+                    chat_prompt(r, f"{cfg.data} row {i + 1}", cfg) or [], cfg.system_prompt
+                ),
+                {},
+            )
+            for i, r in enumerate(rows)
+        )
+    else:
+        chats = (
+            (m, row.fields)
+            for row, m in prompt_messages(
+                cfg.data,
+                cfg.split,
+                cfg.prompt_field,
+                cfg.template,
+                cfg.system_prompt,
+                limit=cfg.limit,
+            )
+        )
+    renderer = Renderer(tok, cfg.format, model_eos)
+    st, ids = TokenStats(), []
+    for i, (msgs, fields) in enumerate(chats):
+        st.examples += 1
+        if not msgs or msgs[-1]["role"] != "user":
+            raise DistillError(f"{cfg.data} row {i + 1}: a prompt must end with a user message")
+        # Alpaca students see the row's own instruction and input, as a trace of it would carry
+        # them (generate keeps the row's fields in the record's meta).
+        inst, inp = fields.get("instruction"), fields.get("input")
+        ex = Example(
+            prompt=msgs,
+            completion="",
+            instruction=msgs[-1]["content"] if inst is None else str(inst),
+            input="" if inp is None else str(inp),
+        )
+        p = renderer.prompt_ids(ex)
+        if len(p) + cfg.max_new_tokens > cfg.max_length:  # the samples would not fit
+            st.dropped_overlong += 1
+            continue
+        ids.append(p)
+        st.kept += 1
+        st.prompt_tokens += len(p)
+    if not ids:
+        raise DistillError(
+            f"{cfg.data}: no prompts left ({st.examples} read, {st.dropped_overlong} longer than "
+            f"max_length {cfg.max_length} - max_new_tokens {cfg.max_new_tokens})"
+        )
+    data = {"input_ids": ids, "completion_mask": [[0] * len(p) for p in ids]}
+    return Dataset.from_dict(data), {**st.__dict__, "prompts_only": True}
