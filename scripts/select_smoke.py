@@ -1,0 +1,137 @@
+"""`make smoke-select`: students trained on all / a random 25% / select's 25% of make smoke's
+traces, the same steps each, on the embedded SmolLM2 (2 CPU cores, no hub).
+
+    python scripts/select_smoke.py recipes/select-smoke.yaml [--run-dir runs/smoke-select]
+        [--seed 0] [--share 0.25] [--traces runs/smoke/traces.jsonl]
+
+1. The recipe's generate + filter (make smoke's: SmolLM2 teaching itself two-digit sums, 4
+   samples a problem, verified). --traces PATH generates into PATH instead, so `make smoke`'s
+   traces are reused (its generate keys are these: nothing left to sample).
+2. Three training sets: all kept traces; a random --share of them (seeded); `distill select`'s
+   --share (the recipe's select keys, --budget = share x kept). The random set is as large as
+   select's, so only the choice differs.
+3. Three students from the base SmolLM2, the recipe's train keys (the same max_steps each),
+   each evaluated greedily on the held-out problems right after training; the base once.
+
+Last line: `smoke-select: base pass@1=X all pass@1=A random pass@1=R selected pass@1=S minutes=M`,
+also written to RUN_DIR/smoke-select.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from distill.config import (
+    from_dict,
+    load_recipe,
+    recipe_run_dir,
+    recipe_section,
+    substitute_run_dir,
+)
+from distill.errors import DistillError
+from distill.records import read_records, write_atomic
+
+
+def run(
+    recipe: str,
+    run_dir: str | None = None,
+    seed: int = 0,
+    share: float = 0.25,
+    traces: str | None = None,
+) -> dict[str, Any]:
+    from distill import eval as eval_stage
+    from distill import filter as filter_stage
+    from distill import generate, train
+    from distill.select import stage as select_stage
+
+    if not 0 < share < 1:
+        raise DistillError(f"--share {share}: must be in (0, 1)")
+    t0 = time.monotonic()
+    data = load_recipe(recipe)
+    rd = run_dir or recipe_run_dir(data, recipe)
+    sec = {s: substitute_run_dir(recipe_section(data, s, recipe), rd) for s in data if s != "run"}
+    for need in ("generate", "filter", "select", "train", "eval"):
+        if need not in sec:
+            raise DistillError(f"{recipe}: smoke-select needs a '{need}' section")
+    steps = sec["train"].get("max_steps")
+    if not isinstance(steps, int) or steps < 1:
+        raise DistillError(f"{recipe}: smoke-select needs train.max_steps (the same steps for all)")
+    gen_keys = {**sec["generate"], "seed": seed}
+    flt_keys = dict(sec["filter"])
+    if traces:  # make smoke's traces: generate there (a no-op when they are complete)
+        gen_keys["out"] = flt_keys["input"] = traces
+    gen = from_dict(generate.GenerateConfig, gen_keys, recipe)
+    flt = from_dict(filter_stage.FilterConfig, flt_keys, recipe)
+    root = Path(rd)
+    root.mkdir(parents=True, exist_ok=True)
+    print("== generate + filter", flush=True)
+    generate.run(gen, progress=False)
+    if filter_stage.done(flt) is not None:
+        filter_stage.run(flt)
+    kept = list(read_records(flt.out))
+    if len(kept) < 8:
+        raise DistillError(f"{flt.out}: {len(kept)} kept traces, too few to choose a share of")
+    budget = max(1, round(share * len(kept)))
+
+    print(f"== select {budget} of {len(kept)}", flush=True)
+    sel_keys = {**sec["select"], "input": flt.out, "budget": budget, "seed": seed}
+    if traces and "teacher_traces" in sel_keys:
+        sel_keys["teacher_traces"] = traces
+    sel = from_dict(select_stage.SelectConfig, sel_keys, recipe)
+    selected_path = select_stage.run(sel)
+    n_sel = sum(1 for _ in read_records(selected_path))
+    rng = random.Random(seed)
+    random_path = root / "random.jsonl"
+    chosen = rng.sample(kept, n_sel)
+    write_atomic(random_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chosen))
+
+    ev = dict(sec["eval"])
+    results: dict[str, Any] = {"traces": {"all": len(kept), "random": n_sel, "selected": n_sel}}
+    for name, path in (("all", flt.out), ("random", random_path), ("selected", selected_path)):
+        cfg = {**sec["train"], "seed": seed, "data": str(path), "output_dir": str(root / name)}
+        print(f"== train {name} ({results['traces'][name]} traces, {steps} steps)", flush=True)
+        student = train.run(from_dict(train.TrainConfig, cfg, recipe))
+        baseline = ev.get("baseline") if name == "all" else None  # the base is evaluated once
+        e_cfg = {**ev, "model": str(student), "baseline": baseline}
+        e_cfg["out"] = str(root / f"eval-{name}.json")
+        print(f"== eval {name}", flush=True)
+        out = json.loads(
+            Path(eval_stage.run(from_dict(eval_stage.EvalConfig, e_cfg, recipe))).read_text()
+        )
+        results[name] = out["student"]["pass@1"]
+        if baseline:
+            results["base"] = out["baseline"]["pass@1"]
+        print(f"smoke-select: {name} pass@1={results[name]:.3f}", flush=True)
+    minutes = (time.monotonic() - t0) / 60
+    summary = {**results, "minutes": round(minutes, 2), "seed": seed, "share": share}
+    (root / "smoke-select.json").write_text(json.dumps(summary, indent=2) + "\n")
+    base = results.get("base")
+    print(
+        f"smoke-select: base pass@1={'n/a' if base is None else format(base, '.3f')} "
+        f"all pass@1={results['all']:.3f} random pass@1={results['random']:.3f} "
+        f"selected pass@1={results['selected']:.3f} minutes={minutes:.1f}"
+    )
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("recipe")
+    ap.add_argument("--run-dir")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--share", type=float, default=0.25, help="of the kept traces, for (b) and (c)")
+    ap.add_argument("--traces", help="generate into this traces file (make smoke's) instead")
+    a = ap.parse_args()
+    try:
+        run(a.recipe, a.run_dir, a.seed, a.share, a.traces)
+    except DistillError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+if __name__ == "__main__":
+    main()
