@@ -1,4 +1,4 @@
-"""The instruct stage: seed tasks -> a teacher writes new instructions -> instructions.jsonl.
+"""The instruct stage (run): seed tasks -> a teacher writes new instructions -> instructions.jsonl.
 
     distill instruct --seed-tasks prompts/seed_tasks.jsonl --teacher openai --model gpt-4o \
         --num-instructions 52000 --out runs/alpaca/instructions.jsonl
@@ -33,145 +33,17 @@ import string
 import time
 from array import array
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distill.config import check_values, save_config
+from distill.config import save_config
 from distill.errors import DistillError
 from distill.filter.dedup import exact_key, lsh_bands, normalize, signature
 from distill.generate.config import TeacherConfig, cost_of
+from distill.instruct.config import FILTERS, InstructConfig
 from distill.records import RecordWriter, read_records, sample_id, stable_hash, write_atomic
 from distill.teachers import TEACHERS, Completion, Job
 from distill.templates import load_template, seed_path
-
-METHODS = ("self-instruct", "magpie")
-DEDUP = ("none", "exact", "near")
-# Alpaca's list: tasks a text-only model cannot do (matched as whole words, any case).
-BLACKLIST = [
-    "image",
-    "images",
-    "graph",
-    "graphs",
-    "picture",
-    "pictures",
-    "file",
-    "files",
-    "map",
-    "maps",
-    "draw",
-    "plot",
-    "go to",
-    "video",
-    "audio",
-    "music",
-    "flowchart",
-    "diagram",
-]
-# Report keys, in the order the filters run.
-FILTERS = (
-    "too_short",
-    "too_long",
-    "keyword",
-    "punctuation",
-    "non_english",
-    "exact_duplicate",
-    "near_duplicate",
-    "rouge",
-)
-
-
-# =========================================================================== config
-
-
-@dataclass
-class InstructConfig(TeacherConfig):
-    """`distill instruct`; the teacher keys are generate's (TeacherConfig)."""
-
-    # Alpaca sampled its lists at temperature 1.0, top_p 1.0, up to 3072 tokens.
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_tokens: int = 3072
-    method: str = "self-instruct"  # self-instruct | magpie (hf/vllm teachers only)
-    seed_tasks: str = "seed_tasks"  # self-instruct JSONL by path, or a name in prompts/
-    num_instructions: int = 100  # kept generated instructions to reach
-    out: str = ""
-    template: str = "self-instruct"  # prompts/X.txt with {num_tasks} {examples} {next}
-    num_prompt_tasks: int = 3  # in-context tasks per request (Alpaca: 3; self-instruct: 8)
-    num_prompt_generated: int = 1  # of those, taken from kept instructions once there are any
-    num_tasks_per_request: int = 20  # the list length the prompt asks for (Alpaca: 20)
-    request_batch_size: int | None = None  # requests per round (default: concurrency/batch)
-    max_rouge: float = 0.7  # drop if ROUGE-L F >= this against any seed or kept instruction
-    min_words: int = 4  # Alpaca dropped instructions of <= 3 words
-    max_words: int = 150
-    blacklist: list[str] = field(default_factory=lambda: list(BLACKLIST))
-    language: str | None = "en"  # en: drop instructions that are not English text; None: keep all
-    dedup: str = "near"  # none | exact | near (MinHash, includes exact) on instruction + input
-    dedup_threshold: float = 0.8
-    include_seeds: bool = False  # also write the seed tasks (source: seed) before the rest
-    system_prompt: str | None = None  # magpie: steers the kind of instruction the model writes
-    instruction_max_tokens: int = 256  # magpie: cap for the instruction the model writes
-    stall_rounds: int = 5  # stop early after this many rounds in a row keep nothing
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.method not in METHODS:
-            raise DistillError(f"--method {self.method}: expected one of {', '.join(METHODS)}")
-        if self.method == "magpie" and self.teacher == "openai":
-            raise DistillError(
-                "--method magpie needs a local teacher (--teacher hf or vllm): it sends the raw "
-                "chat-template prefix, which a chat-completions API does not accept"
-            )
-        if not self.model:
-            raise DistillError("missing --model")
-        if not self.out:
-            raise DistillError("missing --out (the instructions file to write)")
-        check_values(
-            self,
-            [
-                ("num_instructions", self.num_instructions >= 1, ">= 1"),
-                ("num_prompt_tasks", self.num_prompt_tasks >= 1, ">= 1"),
-                (
-                    "num_prompt_generated",
-                    0 <= self.num_prompt_generated <= self.num_prompt_tasks,
-                    f"in [0, --num-prompt-tasks {self.num_prompt_tasks}]",
-                ),
-                (
-                    "num_tasks_per_request",
-                    self.num_tasks_per_request > self.num_prompt_tasks,
-                    f"> --num-prompt-tasks {self.num_prompt_tasks}",
-                ),
-                (
-                    "request_batch_size",
-                    self.request_batch_size is None or self.request_batch_size >= 1,
-                    ">= 1",
-                ),
-                ("max_rouge", 0 < self.max_rouge <= 1, "in (0, 1]"),
-                ("dedup_threshold", 0 < self.dedup_threshold <= 1, "in (0, 1]"),
-                ("min_words", self.min_words >= 0, ">= 0"),
-                (
-                    "max_words",
-                    self.max_words >= max(1, self.min_words),
-                    f">= 1 and >= --min-words {self.min_words}",
-                ),
-                ("stall_rounds", self.stall_rounds >= 1, ">= 1"),
-                ("instruction_max_tokens", self.instruction_max_tokens >= 1, ">= 1"),
-            ],
-        )
-        if self.dedup not in DEDUP:
-            raise DistillError(f"--dedup {self.dedup}: expected one of {', '.join(DEDUP)}")
-        if self.language not in (None, "en", "any"):
-            raise DistillError(f"--language {self.language}: expected en or any")
-
-    def teacher_config(self) -> TeacherConfig:
-        names = [f.name for f in dataclasses.fields(TeacherConfig)]
-        return TeacherConfig(**{k: getattr(self, k) for k in names})
-
-    def round_size(self) -> int:
-        if self.request_batch_size:
-            return self.request_batch_size
-        return {"openai": self.concurrency, "hf": self.batch_size}.get(self.teacher, 64)
-
 
 # =========================================================================== seed tasks
 
