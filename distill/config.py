@@ -35,6 +35,8 @@ def setting(
     cli: bool = True,
     csv: bool = False,
     argument: str | None = None,
+    trainer: bool = False,
+    card: bool = False,
 ) -> Any:
     """A config field declared once: its default, its help, and what the command line and the
     run's bookkeeping need to know of it (distill/cli_build.py builds the typer option from it).
@@ -42,7 +44,8 @@ def setting(
     flags: the option's names when not flag(name) (aliases, `--x/--no-x` pairs); result: False
     for keys that never change what a run produces (paths, logging, resume) -- a resumed run may
     differ in those; cli: False for recipe-only keys; csv: a list given as `a,b,c` on the
-    command line; argument: a positional argument of this name instead of an option."""
+    command line; argument: a positional argument of this name instead of an option; trainer:
+    handed to TRL's trainer config under the same name; card: shown in the model card's table."""
     meta = {
         "help": help,
         "flags": tuple(flags),
@@ -50,15 +53,22 @@ def setting(
         "cli": cli,
         "csv": csv,
         "argument": argument,
+        "trainer": trainer,
+        "card": card,
     }
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
+def keys_where(cls: type, key: str, default: bool = False) -> list[str]:
+    """The fields of a config whose setting() has `key` (e.g. "trainer", "card", "result")."""
+    return [f.name for f in dataclasses.fields(cls) if f.metadata.get(key, default)]
+
+
 def result_keys(cls: type) -> list[str]:
     """The fields of a config that change what its stage produces (setting(result=True))."""
-    return [f.name for f in dataclasses.fields(cls) if f.metadata.get("result", True)]
+    return keys_where(cls, "result", default=True)
 
 
 def _suggest(key: str, known: list[str]) -> str:
@@ -197,6 +207,23 @@ def load_config(
     data.update({k: v for k, v in overrides.items() if v is not None})
     where = f"{recipe} [{stage}]" if recipe else stage
     return from_dict(cls, data, where)
+
+
+def read_saved(cls: type[T], data: dict[str, Any] | None) -> T:
+    """A stage's saved config (the YAML beside its output) as its dataclass, for readers such as
+    the model card: typed, so a renamed field fails where it is read instead of blanking a
+    line. Not validated (the files it names may be gone since); keys the dataclass no longer
+    has are dropped, keys it predates take their defaults."""
+    obj = object.__new__(cls)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in (data or {}):
+            value = data[f.name]  # type: ignore[index]
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        else:
+            value = None if f.default is dataclasses.MISSING else f.default
+        object.__setattr__(obj, f.name, value)
+    return obj
 
 
 def save_config(cfg: Any, path: str | Path) -> Path:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from distill.config import setting
 from distill.errors import DistillError
 
 EVAL_VERIFY = ("math", "choice", "exact", "countdown", "code", "majority")
@@ -25,33 +26,45 @@ EVAL_VERIFY = ("math", "choice", "exact", "countdown", "code", "majority")
 
 @dataclass
 class EvalConfig:
-    model: str = (
-        ""  # student: LoRA adapter dir, merged weights, HF name, builtin:smollm2, or served name
+    model: str = setting(
+        "",
+        "Student: LoRA adapter dir, merged weights, HF name, builtin:smollm2 (or a served name with --backend openai).",
     )
-    data: str = ""
-    baseline: str | None = None  # e.g. the base model, evaluated the same way
-    out: str = ""  # eval.json; samples go beside it (<stem>.<which>.traces.jsonl)
-    split: str = "test"
-    prompt_field: str | None = None
-    answer_field: str | None = None
-    id_field: str | None = None
-    limit: int | None = None
-    template: str | None = None  # default: the built-in set's template, else the raw prompt
-    format: str = "r1"  # r1: chat template (as trained); alpaca: the Alpaca prompt
-    verify: str = "math"
-    verify_timeout: int = 5
-    unsafe_sandbox: bool = False  # code: run without OS isolation where none works (logged)
-    n: int = 1  # samples per problem: pass@1 is their mean, maj@k their vote
-    temperature: float = 0.0  # 0 = greedy
-    top_p: float = 1.0
-    max_tokens: int = 512
-    seed: int | None = 0
-    backend: str = "hf"  # hf | vllm | openai
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 32
-    batch_size: int = 16
-    device: str = "auto"
+    data: str = setting(
+        "", "Held-out problems: builtin:arithmetic?start=1000&n=100, a file, or a hub dataset."
+    )
+    baseline: str | None = setting(
+        None, "A model to compare with (e.g. the base), evaluated the same way."
+    )
+    # eval.json; samples go beside it (<stem>.<which>.traces.jsonl)
+    out: str = setting("", "eval.json (samples are kept beside it; a rerun resumes).")
+    split: str = setting("test", "Dataset split.")
+    prompt_field: str | None = setting(None, "Field holding the problem.")
+    answer_field: str | None = setting(None, "Field holding the gold answer.")
+    id_field: str | None = setting(None, "Field holding a stable id.")
+    limit: int | None = setting(None, "Only the first N problems.")
+    template: str | None = setting(
+        None, "Prompt template (default: the built-in set's, else the raw prompt)."
+    )
+    format: str = setting("r1", "r1 (chat template, as trained) | alpaca.")
+    verify: str = setting("math", "math | choice | exact | countdown | code | majority.")
+    verify_timeout: int = setting(5, cli=False)
+    unsafe_sandbox: bool = setting(
+        False,
+        "code: run model-written code without OS isolation where bwrap/unshare do not work.",
+        flags=("--unsafe-sandbox",),
+    )
+    n: int = setting(1, "Samples per problem (pass@1 = mean; maj@k = vote).")
+    temperature: float = setting(0.0, "0 = greedy (default).")
+    top_p: float = setting(1.0, "Nucleus sampling when temperature > 0.")
+    max_tokens: int = setting(512, "Max new tokens.")
+    seed: int | None = setting(0, "Sampling seed.")
+    backend: str = setting("hf", "hf | vllm | openai.")
+    base_url: str | None = setting(None, "openai backend: the server's URL.")
+    api_key_env: str = setting("OPENAI_API_KEY", "openai backend: env var with the key.")
+    concurrency: int = setting(32, "openai backend: requests in flight.")
+    batch_size: int = setting(16, "hf backend: batch size.")
+    device: str = setting("auto", "hf backend: auto | cpu | cuda.")
 
     def __post_init__(self) -> None:
         if not self.model:

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from distill.config import setting
 from distill.errors import DistillError
 from distill.reasoning import has_markers
 from distill.reasoning import split as split_reasoning
@@ -58,14 +59,30 @@ class Columns:
     """Which column is what, for layouts training cannot tell by their column names (as
     LLaMA-Factory's dataset_info.json `columns`). All None: the layouts of LAYOUTS."""
 
-    messages_field: str | None = None  # the chat column, when a row has several (or another name)
+    messages_field: str | None = setting(
+        None, "The chat column (needed when a row has both messages and conversations)."
+    )
     # the user's request (train --method onpolicy with no answer column: the prompt source's
     # field, rendered as `distill generate` renders it)
-    prompt_field: str | None = None
-    system_field: str | None = None  # a system message put first
-    context_field: str | None = None  # appended to the prompt after a blank line (Alpaca's input)
-    reasoning_field: str | None = None  # a string, or a list of strings (s1K) joined by blank lines
-    answer_field: str | None = None  # the visible answer (or the whole completion)
+    prompt_field: str | None = setting(
+        None,
+        "Column holding the prompt: with --answer-field, which column is what (any method); alone, onpolicy on a prompt source (the field, rendered as generate's).",
+    )
+    system_field: str | None = setting(None, "Column holding a system message, put first.")
+    context_field: str | None = setting(
+        None, "Column appended to the prompt after a blank line (Alpaca's input, dolly's context)."
+    )
+    # a string, or a list of strings (s1K) joined by blank lines
+    reasoning_field: str | None = setting(
+        None,
+        "Column holding the reasoning (text, or a list of texts joined by blank lines, as s1K's thinking_trajectories); trained in a think block before the answer.",
+    )
+    # the visible answer (or the whole completion)
+    answer_field: str | None = setting(
+        None,
+        "Column holding the completion's visible answer (with --prompt-field: any dataset layout, e.g. s1K: --prompt-field question --reasoning-field thinking_trajectories --answer-field attempt).",
+        flags=("--answer-field", "--completion-field"),
+    )
 
     def named(self) -> dict[str, str]:
         """{flag: column} of the columns given."""
@@ -83,10 +100,23 @@ class Layout(Columns):
     """How a dataset's rows become training text: the column mapping and the choices a dataset
     leaves open. The settings of train and export (their configs extend it)."""
 
-    completion_field: str | None = None  # another name for answer_field (TRL's word)
-    train_on: str = "all"  # all | last: which assistant turns of a chat carry the loss
-    keep_markers: bool = False  # train thought/solution markers verbatim instead of as reasoning
-    chat: bool = False  # TRL text prompt/completion rows in a chat turn (default: raw text)
+    completion_field: str | None = setting(
+        None, "another name for answer_field (TRL's word)", cli=False
+    )
+    train_on: str = setting(
+        "all", "all (default): every assistant turn of a chat carries the loss | last."
+    )
+    # train thought/solution markers verbatim instead of as reasoning
+    keep_markers: bool = setting(
+        False,
+        "Train <|begin_of_thought|>/<|begin_of_solution|> markers verbatim (default: the thought is the reasoning, the solution the answer).",
+        flags=("--keep-markers",),
+    )
+    chat: bool = setting(
+        False,
+        "Text prompt/completion rows in a chat turn (default: a raw continuation, as TRL).",
+        flags=("--chat",),
+    )
 
     def check_layout(self) -> None:
         if self.completion_field is not None:

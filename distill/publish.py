@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from distill.config import setting
 from distill.errors import DistillError
 
 # Files of a trained output dir that make up the published model.
@@ -46,19 +47,30 @@ RUN_FILES = ("train.yaml", "train_data.json", "loss.png", "kd.json")
 
 @dataclass
 class PublishConfig:
-    dir: str = ""  # the train output dir (adapter or full weights)
-    repo_id: str | None = None  # USER/NAME on the Hub
-    local_dir: str | None = None  # or a local folder
-    private: bool = False
-    token_env: str = "HF_TOKEN"
-    merged: bool = False  # publish DIR/merged (full weights) instead of the adapter
-    eval: str | None = None  # eval.json (default: found beside DIR)
-    filter_report: str | None = None  # default: the report of the data train read
-    license: str = "apache-2.0"
-    commit_message: str = "Upload student trained with distill"
+    dir: str = setting("", "The train output dir (adapter or full weights).", argument="dir")
+    # USER/NAME on the Hub
+    repo_id: str | None = setting(None, "Push to the Hub as USER/NAME (token from $HF_TOKEN).")
+    # or a local folder
+    local_dir: str | None = setting(None, "Or write the model and its card to this folder.")
+    private: bool = setting(False, "Create the Hub repo private.", flags=("--private",))
+    token_env: str = setting("HF_TOKEN", "Env var holding the Hub token.")
+    merged: bool = setting(
+        False, "Publish DIR/merged (full weights) instead of the adapter.", flags=("--merged",)
+    )
+    eval: str | None = setting(None, "eval.json for the card (default: found beside DIR).")
+    # default: the report of the data train read
+    filter_report: str | None = setting(
+        None, "Filter report for the card (default: the training data's)."
+    )
+    license: str = setting("apache-2.0", "License in the card metadata.")
+    commit_message: str = setting("Upload student trained with distill", cli=False)
     # --local-dir: also write into a non-empty folder that is not a previous publish of this
     # student; even then only files publish wrote there (listed in its marker) are replaced.
-    overwrite: bool = False
+    overwrite: bool = setting(
+        False,
+        "--local-dir: also write into a non-empty folder that holds no publish of this student; its own files stay (only files an earlier publish wrote are replaced).",
+        flags=("--overwrite",),
+    )
 
     def __post_init__(self) -> None:
         if not self.dir:
@@ -102,8 +114,12 @@ def _load(path: Path | None) -> dict[str, Any] | None:
 
 def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]:
     """Follow the run's files back: train.yaml -> kept data -> filter report -> generate summary."""
-    train = _load(train_dir / "train.yaml") or {}
-    kept = Path(train.get("data", "")) if train.get("data") else None
+    from distill.config import read_saved
+    from distill.generate.config import GenerateConfig
+    from distill.train.config import TrainConfig
+
+    train = read_saved(TrainConfig, _load(train_dir / "train.yaml"))
+    kept = Path(train.data) if train.data else None
     report_path = Path(filter_report) if filter_report else None
     if report_path is None and kept is not None:
         from distill.filter import output_base
@@ -114,7 +130,8 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
     if report and report.get("input"):
         traces = Path(report["input"])
         gen_summary = _load(traces.with_name(traces.stem + ".summary.json"))
-        gen_cfg = _load(traces.with_name(traces.stem + ".generate.yaml"))
+        saved = _load(traces.with_name(traces.stem + ".generate.yaml"))
+        gen_cfg = read_saved(GenerateConfig, saved) if saved is not None else None
     return {"train": train, "filter": report, "generate": gen_summary, "generate_config": gen_cfg}
 
 
@@ -148,16 +165,16 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         )
     )
     ev = _load(ev_path) if ev_path else None
-    base_model = train.get("model") or "unknown"
+    base_model = train.model or "unknown"
     is_adapter = (model_dir / "adapter_config.json").is_file()
     datasets = []
     if (
         gcfg
-        and gcfg.get("data")
-        and not str(gcfg["data"]).startswith("builtin:")
-        and not Path(gcfg["data"]).exists()
+        and gcfg.data
+        and not str(gcfg.data).startswith("builtin:")
+        and not Path(gcfg.data).exists()
     ):
-        datasets.append(str(gcfg["data"]).split(":")[0])
+        datasets.append(str(gcfg.data).split(":")[0])
     hub_base = (
         "HuggingFaceTB/SmolLM2-135M-Instruct" if base_model == "builtin:smollm2" else base_model
     )
@@ -172,9 +189,9 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         tags=[
             "distill",
             "knowledge-distillation",
-            str(train.get("method") or "sft"),
+            str(train.method or "sft"),
             "lora" if is_adapter else "full-finetune",
-            f"format-{train.get('format', 'r1')}",
+            f"format-{train.format or 'r1'}",
         ],
     )
     lines = [
@@ -190,15 +207,15 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         teachers = ", ".join(f"`{k}` ({v} samples)" for k, v in gen.get("by_teacher", {}).items())
         lines += [
             f"- Teacher(s): {teachers}",
-            f"- Prompts: {gen.get('prompts')} from `{(gcfg or {}).get('data', '?')}`"
-            f"{' with template `' + str(gcfg.get('template')) + '`' if gcfg and gcfg.get('template') else ''}",
+            f"- Prompts: {gen.get('prompts')} from `{gcfg.data if gcfg else '?'}`"
+            f"{' with template `' + str(gcfg.template) + '`' if gcfg and gcfg.template else ''}",
             f"- Samples generated: {gen.get('samples')} ({gen.get('completion_tokens', 0):,} completion tokens, "
             f"{gen.get('truncated', 0)} truncated, ${gen.get('cost_usd', 0):.4f})",
         ]
         if gcfg:
             lines.append(
-                f"- Sampling: n={gcfg.get('n')}, temperature={gcfg.get('temperature')}, "
-                f"top_p={gcfg.get('top_p')}, max_tokens={gcfg.get('max_tokens')}"
+                f"- Sampling: n={gcfg.n}, temperature={gcfg.temperature}, "
+                f"top_p={gcfg.top_p}, max_tokens={gcfg.max_tokens}"
             )
     if rep:
         lines += [
@@ -225,27 +242,11 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         )
     if not gen and not rep:
         lines.append("No generate summary or filter report was found next to the training data.")
-    keys = (
-        "format",
-        "lora",
-        "lora_r",
-        "lora_alpha",
-        "lora_dropout",
-        "lora_target_modules",
-        "learning_rate",
-        "num_train_epochs",
-        "max_steps",
-        "per_device_train_batch_size",
-        "gradient_accumulation_steps",
-        "warmup_ratio",
-        "lr_scheduler_type",
-        "max_length",
-        "packing",
-        "precision",
-        "seed",
-    )
     lines += ["", "## Training", "", "| hyperparameter | value |", "|---|---|"]
-    lines += [f"| {k} | {train[k]} |" for k in keys if k in train]
+    from distill.config import keys_where
+    from distill.train.config import TrainConfig
+
+    lines += [f"| {k} | {getattr(train, k)} |" for k in keys_where(TrainConfig, "card")]
     from distill.train.kd import card_lines
 
     lines += card_lines(train, _load(train_dir / "kd.json"))

@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from distill.config import setting
 from distill.errors import DistillError
 from distill.filter import checks as C
 
@@ -36,47 +37,68 @@ def output_base(out: str | Path) -> Path:
 
 @dataclass
 class FilterConfig:
-    input: str = ""  # traces.jsonl from `distill generate`
-    out: str = ""  # kept traces
-    rejects: str | None = None  # default: <out>.rejects.jsonl beside --out
-    report: str | None = None  # default: <out>.report.json (+ .png)
-    # --- verify
-    verify: str = "none"  # none | math | choice | exact | code | countdown | majority
-    verify_timeout: int = 5  # seconds per item (math parsing; code per test)
-    min_agreement: float = 0.5  # majority: share of a prompt's samples that must agree
-    keep_unverifiable: bool = (
-        False  # keep traces whose gold does not parse (never marks them correct)
+    input: str = setting("", "traces.jsonl from `distill generate`.", argument="traces")
+    out: str = setting("", "Kept traces (JSONL).")
+    rejects: str | None = setting(
+        None, "Rejected traces with reject_reason (default: <out>.rejects.jsonl)."
     )
-    code_memory_mb: int = 512
+    report: str | None = setting(None, "Report JSON (default: <out>.report.json; a PNG beside it).")
+    # --- verify
+    verify: str = setting("none", "none | math | choice | exact | code | countdown | majority.")
+    verify_timeout: int = setting(5, "Seconds per item (math parse/verify; code per test).")
+    min_agreement: float = setting(0.5, "majority: share of samples that must agree.")
+    keep_unverifiable: bool = setting(
+        False,
+        "Keep traces whose gold does not parse.",
+        flags=("--keep-unverifiable/--drop-unverifiable",),
+    )
+    code_memory_mb: int = setting(512, cli=False)
     # code: run without OS isolation (rlimits + Python guard only) when bwrap/unshare do not
     # work here; named in the report and the model card. Isolation is used whenever it works.
-    unsafe_sandbox: bool = False
-    # --- dedup
-    dedup: str = "exact"  # none | exact | near (near includes exact)
-    dedup_threshold: float = 0.8  # MinHash Jaccard for near-duplicates
-    shingle_size: int = 5  # words per shingle
-    num_perm: int = 64
-    dedup_prompts: bool = True  # also drop prompts that duplicate an earlier prompt
-    # --- checks
-    checks: list[str] | None = (
-        None  # default: truncated,think_tags,empty,length,language_mix,repetition (+ long_paragraph,code_block for math)
+    unsafe_sandbox: bool = setting(
+        False,
+        "code: run model-written code without OS isolation where bwrap/unshare do not work (rlimits + Python guard only; named in the report and card).",
+        flags=("--unsafe-sandbox",),
     )
-    skip_checks: list[str] = field(default_factory=list)
-    min_tokens: int = 0
-    max_tokens: int | None = None
-    tokenizer: str | None = None  # student tokenizer for length bounds (default ~4 chars/token)
-    max_script_mix: float = 0.02
-    max_repetition: float = 0.3
-    max_paragraph_chars: int = 3000
+    # --- dedup
+    dedup: str = setting("exact", "none | exact | near (MinHash LSH; includes exact).")
+    dedup_threshold: float = setting(0.8, "Jaccard similarity for near-duplicates.")
+    shingle_size: int = setting(5, "Words per MinHash shingle.")
+    num_perm: int = setting(64, cli=False)
+    # also drop prompts that duplicate an earlier prompt
+    dedup_prompts: bool = setting(True, "Also drop duplicate prompts.")
+    # --- checks
+    checks: list[str] | None = setting(
+        None,
+        "Comma list of checks to run (default: truncated,think_tags,empty,length,language_mix,repetition; + long_paragraph,code_block for math).",
+        csv=True,
+    )
+    skip_checks: list[str] = setting(
+        factory=list, help="Comma list of checks to switch off.", csv=True
+    )
+    min_tokens: int = setting(0, "Drop traces shorter than this.")
+    max_tokens: int | None = setting(None, "Drop traces longer than this.")
+    tokenizer: str | None = setting(
+        None, "Student tokenizer for token counts (default ~4 chars/token)."
+    )
+    max_script_mix: float = setting(0.02, cli=False)
+    max_repetition: float = setting(0.3, cli=False)
+    max_paragraph_chars: int = setting(3000, cli=False)
     # --- decontamination
-    decontam: list[str] = field(default_factory=list)  # benchmark files or hub names (name@split)
-    decontam_ngram: int = 8
+    decontam: list[str] = setting(
+        factory=list,
+        help="Benchmark file or hub dataset (name@split) to decontaminate against; repeatable.",
+    )
+    decontam_ngram: int = setting(8, "Word n-gram size for decontamination.")
     # --- selection (rejection sampling)
-    select: str = "all"  # all | first | shortest  (among a prompt's passing traces)
-    max_per_prompt: int | None = None  # keep at most k per prompt
-    min_pass_rate: float = 0.0  # drop prompts the teacher solves less often than this
-    max_pass_rate: float = 1.0  # ... or more often (e.g. 0.99 drops always-solved, s1-style)
-    num_proc: int = 1
+    select: str = setting("all", "all | first | shortest: which passing traces per prompt to keep.")
+    max_per_prompt: int | None = setting(None, "Keep at most k traces per prompt.")
+    min_pass_rate: float = setting(0.0, "Drop prompts the teacher solves less often than this.")
+    # ... or more often (e.g. 0.99 drops always-solved, s1-style)
+    max_pass_rate: float = setting(
+        1.0, "Drop prompts the teacher solves more often than this (0.99: always-solved)."
+    )
+    num_proc: int = setting(1, "Worker processes for checks and verification.")
 
     def __post_init__(self) -> None:
         if not self.input:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from distill.config import check_values, from_dict
+from distill.config import check_values, from_dict, setting
 from distill.errors import DistillError
 from distill.teachers import TEACHERS
 
@@ -49,39 +49,59 @@ class TeacherConfig:
     """One teacher. In a recipe, each `teachers:` entry may set any of these keys; what it
     leaves out comes from the run's top-level keys."""
 
-    teacher: str = "openai"  # backend: openai | vllm | hf
-    model: str = ""  # API model name, HF repo/path, or builtin:smollm2
+    teacher: str = setting("openai", "Backend: openai | vllm | hf.")
+    model: str = setting("", "Teacher model: API name, HF path/name, or builtin:smollm2.")
     # --- sampling (these change outputs, so they are part of each sample's id)
-    temperature: float = 0.6  # DeepSeek's advice for R1: 0.5-0.7
-    top_p: float = 0.95
-    max_tokens: int = 4096
-    seed: int | None = None
+    # DeepSeek's advice for R1: 0.5-0.7
+    temperature: float = setting(0.6, "Sampling temperature.")
+    top_p: float = setting(0.95, "Nucleus sampling.")
+    max_tokens: int = setting(4096, "Max new tokens per sample.")
+    seed: int | None = setting(None, "Sampling seed.")
     # --- openai backend
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"  # the key is read from this env var, never stored
-    concurrency: int = 32  # requests in flight
-    max_retries: int = 6  # on connection errors, 408/409/429/5xx (the openai client's rules)
-    request_timeout: float = 600.0  # seconds per try
-    rpm: float | None = None  # requests per minute cap
-    tpm: float | None = None  # tokens per minute cap
-    n_per_request: bool = True  # ask for n samples with the API's `n`; falls back if ignored
-    price_input: float | None = None  # $ per 1M prompt tokens (default: table for known models)
-    price_output: float | None = None  # $ per 1M completion tokens
+    base_url: str | None = setting(
+        None, "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."
+    )
+    # the key is read from this env var, never stored
+    api_key_env: str = setting("OPENAI_API_KEY", "Env var holding the API key.")
+    concurrency: int = setting(32, "Requests in flight (openai teacher).")
+    max_retries: int = setting(6, "Retries on connection errors/408/409/429/5xx.")
+    request_timeout: float = setting(600.0, "Seconds per request try.")
+    rpm: float | None = setting(None, "Max requests per minute.")
+    tpm: float | None = setting(None, "Max tokens per minute.")
+    # ask for n samples with the API's `n`; falls back if ignored
+    n_per_request: bool = setting(
+        True,
+        "Use the API's n, or one request per sample.",
+        flags=("--n-per-request/--separate-requests",),
+    )
+    price_input: float | None = setting(
+        None, "$ per 1M prompt tokens (overrides the built-in table)."
+    )
+    price_output: float | None = setting(None, "$ per 1M completion tokens.")
     # --- vllm backend
-    tensor_parallel_size: int = 1
-    gpu_memory_utilization: float = 0.9
-    dtype: str = "auto"
-    max_model_len: int | None = None
-    shard_size: int = 512  # prompts per shard; each shard is on disk before the next starts
-    logprobs: int | None = None  # hf, vllm, openai: keep the teacher's top-K log-probs per token
+    tensor_parallel_size: int = setting(1, "vllm: GPUs per model.")
+    gpu_memory_utilization: float = setting(0.9, "vllm: fraction of memory to reserve.")
+    dtype: str = setting("auto", "vllm: auto | bfloat16 | float16 | float32.")
+    max_model_len: int | None = setting(None, "vllm: context length cap.")
+    shard_size: int = setting(512, "vllm: prompts per shard written before the next starts.")
+    logprobs: int | None = setting(
+        None,
+        "Keep the teacher's top-K log-probs per completion token in <out>.logprobs/ (hf, vllm; openai against a server that returns logprobs, e.g. vLLM's).",
+    )
     # records per log-prob shard: each shard is durable before its records are appended, so a
     # kill loses at most this many samples (also flushed every 30 s)
-    logprobs_shard: int = 256
+    logprobs_shard: int = setting(
+        256, "Records per log-prob shard; a kill loses at most this many."
+    )
     # --- hf backend
-    batch_size: int = 8
-    device: str = "auto"
+    batch_size: int = setting(8, "hf: sequences per generate batch.")
+    device: str = setting("auto", "hf: auto | cpu | cuda.")
     # --- hf and vllm: False sends the user message as a raw prompt (Alpaca-format students)
-    chat_template: bool = True
+    chat_template: bool = setting(
+        True,
+        "hf/vllm: send the prompt in the chat template, or raw (Alpaca-format students).",
+        flags=("--chat-template/--raw-prompt",),
+    )
 
     def __post_init__(self) -> None:
         if self.teacher not in TEACHERS:
@@ -130,18 +150,31 @@ class TeacherConfig:
 
 
 @dataclass
-@dataclass
 class BatchConfig:
     """The `--batch` keys of `distill generate` (recipe keys of the same names)."""
 
-    batch: bool = False  # send the pending samples through the Batch API (openai teacher)
-    batch_requests: int = MAX_REQUESTS  # requests per batch; larger work is split (and at 190 MB)
-    batch_window: str = "24h"  # completion_window (OpenAI accepts only 24h)
-    batch_poll: float = 30.0  # seconds between status polls (the first polls come sooner)
+    # send the pending samples through the Batch API (openai teacher)
+    batch: bool = setting(
+        False,
+        "openai: send the pending samples through the provider's Batch API (half price at OpenAI); batch ids are kept in <out>.batches.json, so a rerun re-attaches.",
+        flags=("--batch/--online",),
+    )
+    batch_requests: int = setting(
+        MAX_REQUESTS, "--batch: requests per batch (files are also split at 190 MB)."
+    )
+    batch_window: str = setting(
+        "24h", "--batch: completion window (default 24h, the only one OpenAI accepts)."
+    )
+    batch_poll: float = setting(30.0, "--batch: seconds between status polls.")
     # Cost = online price x (1 - discount). Give the batch prices themselves with
     # --price-input/--price-output and --batch-discount 0.
-    batch_discount: float = 0.5
-    batch_max_rounds: int = 3  # submissions per sample: failed/expired lines go to a next batch
+    batch_discount: float = setting(
+        0.5,
+        "--batch: cost = online price x (1 - discount) (0 when --price-input/--price-output are the batch prices).",
+    )
+    batch_max_rounds: int = setting(
+        3, "--batch: submissions per sample; failed/expired lines go to the next batch."
+    )
 
     def __post_init__(self) -> None:
         # GenerateConfig(BatchConfig, TeacherConfig): the teacher's checks run first.
@@ -172,21 +205,28 @@ class BatchConfig:
 
 @dataclass
 class GenerateConfig(BatchConfig, TeacherConfig):  # --batch keys: BatchConfig
-    data: str = (
-        ""  # builtin:arithmetic | builtin:countdown | file (.jsonl/.json/.parquet/.csv) | hub name
+    data: str = setting(
+        "", "builtin:arithmetic | builtin:countdown | .jsonl/.json/.parquet/.csv | HF dataset name"
     )
-    split: str = "train"
-    prompt_field: str | None = None  # default: the first of problem, question, prompt, instruction
-    answer_field: str | None = None  # gold answer; default: answer if present
-    id_field: str | None = None  # default: id if present, else a hash of the rendered prompt
-    limit: int | None = None
-    template: str | None = (
-        None  # prompts/X.txt or a name; default: the built-in set's, else the raw prompt
+    split: str = setting("train", "Dataset split (hub datasets).")
+    prompt_field: str | None = setting(
+        None, "Field holding the prompt (default: problem/question/prompt/instruction)."
     )
-    system_prompt: str | None = None  # R1 advice: none
-    n: int = 1  # samples per prompt per teacher
-    teachers: list[dict[str, Any]] = field(default_factory=list)  # ensemble; see TeacherConfig
-    out: str = ""
+    answer_field: str | None = setting(None, "Field holding the gold answer (default: answer).")
+    id_field: str | None = setting(
+        None, "Field holding a stable row id (default: id, else a hash of the prompt)."
+    )
+    limit: int | None = setting(None, "Use only the first L rows.")
+    template: str | None = setting(
+        None, "Prompt template: prompts/X.txt or a name (r1-math, alpaca, code, countdown)."
+    )
+    # R1 advice: none
+    system_prompt: str | None = setting(None, "System message (DeepSeek advises none for R1).")
+    n: int = setting(1, "Samples per prompt.")
+    teachers: list[dict[str, Any]] = setting(
+        factory=list, help="ensemble; see TeacherConfig", cli=False
+    )
+    out: str = setting("", "Traces file to append to (resumes from what it holds).")
 
     def __post_init__(self) -> None:
         super().__post_init__()

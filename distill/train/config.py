@@ -6,8 +6,9 @@ so `distill --help` and recipe checks stay instant.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from distill.config import setting
 from distill.errors import DistillError
 from distill.examples import FORMATS, Layout
 
@@ -17,71 +18,154 @@ DEFAULT_MAX_LENGTH = 2048  # tokens per example when --max-length is not given (
 
 @dataclass
 class TrainConfig(Layout):
-    data: str = ""  # kept.jsonl, a dataset with a `messages` column, or Alpaca columns
-    model: str = ""  # student: HF name/path or builtin:smollm2
-    output_dir: str = ""
-    format: str = "r1"  # r1 (chat template + <think>) | alpaca (Alpaca prompt)
-    split: str = "train"
-    limit: int | None = None  # use the first N examples
+    data: str = setting(
+        "",
+        "Kept traces (JSONL), or a dataset with a `messages` column or Alpaca columns; --method onpolicy (lmbda 1) also takes prompts alone, as generate does.",
+    )
+    model: str = setting("", "Student: HF name/path or builtin:smollm2.")
+    output_dir: str = setting(
+        "", "Where the adapter/weights, tokenizer, config and loss log go.", result=False
+    )
+    format: str = setting(
+        "r1", "r1 (chat template + <think> block) | alpaca (Alpaca prompt).", card=True
+    )
+    split: str = setting("train", "Dataset split (hub datasets).")
+    limit: int | None = setting(None, "Use the first N examples.")
     # tokens per example (prompt + completion); default min(2048, the student's context)
-    max_length: int | None = None
-    overlong: str = "drop"  # drop | truncate: what to do with examples longer than max_length
+    max_length: int | None = setting(
+        None,
+        "Max tokens per example (default: min(2048, the student's context)).",
+        trainer=True,
+        card=True,
+    )
+    overlong: str = setting("drop", "drop | truncate examples longer than max_length.")
     # --- LoRA / QLoRA / full
     # The student's tokenizer when not its own (the teacher's: same BPE, the teacher's special
     # tokens and chat template, as DeepSeek's R1-Distill-Qwen students); saved with the student.
-    tokenizer: str | None = None
-    lora: bool = True
-    qlora: bool = False  # 4-bit base via bitsandbytes (CUDA only)
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    tokenizer: str | None = setting(
+        None,
+        "The student's tokenizer when not its own: e.g. the teacher's (same BPE, the teacher's special tokens and chat template), as DeepSeek's R1-Distill students.",
+    )
+    lora: bool = setting(True, "LoRA adapter (default) or full fine-tuning.", card=True)
+    # 4-bit base via bitsandbytes (CUDA only)
+    qlora: bool = setting(False, "4-bit QLoRA (CUDA + bitsandbytes).", flags=("--qlora",))
+    lora_r: int = setting(16, "LoRA rank.", card=True)
+    lora_alpha: int = setting(32, "LoRA alpha.", card=True)
+    lora_dropout: float = setting(0.05, "LoRA dropout.", card=True)
+    lora_target_modules: list[str] = setting(
+        factory=lambda: ["all-linear"],
+        help="Comma list of modules, or all-linear (default).",
+        csv=True,
+        card=True,
+    )
     # --- optimisation
-    learning_rate: float = 2e-4
-    num_train_epochs: float = 3.0
-    max_steps: int = -1  # > 0 overrides epochs
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    warmup_ratio: float = 0.03
-    lr_scheduler_type: str = "cosine"
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    packing: bool = False  # BFD packing, padding-free; sequences never attend to each other
-    show_example: int = 1  # print N tokenized examples, loss tokens in [[...]], before training
-    gradient_checkpointing: bool = False
-    precision: str = "auto"  # auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU
-    attn_implementation: str | None = None  # e.g. flash_attention_2 on GPUs
-    seed: int = 42
+    learning_rate: float = setting(2e-4, "Peak learning rate.", trainer=True, card=True)
+    num_train_epochs: float = setting(3.0, "Epochs.", trainer=True, card=True)
+    # > 0 overrides epochs
+    max_steps: int = setting(
+        -1, "Stop after N optimizer steps (overrides epochs).", trainer=True, card=True
+    )
+    per_device_train_batch_size: int = setting(
+        8,
+        "Sequences per device per step.",
+        flags=("--batch-size", "--per-device-train-batch-size"),
+        trainer=True,
+        card=True,
+    )
+    gradient_accumulation_steps: int = setting(1, "Gradient accumulation.", trainer=True, card=True)
+    warmup_ratio: float = setting(0.03, "Warmup share of steps.", card=True)
+    lr_scheduler_type: str = setting("cosine", "Scheduler.", trainer=True, card=True)
+    weight_decay: float = setting(0.0, "Weight decay.", trainer=True)
+    max_grad_norm: float = setting(1.0, cli=False, trainer=True)
+    # BFD packing, padding-free; sequences never attend to each other
+    packing: bool = setting(
+        False, "BFD packing, padding-free (no cross-example attention).", trainer=True, card=True
+    )
+    show_example: int = setting(
+        1,
+        "Before training, print N tokenized examples with the trained tokens in [[...]] (0 = off). The first is checked either way: loss mask not empty, end of turn trained, <think> not opened twice; a failed check stops the run.",
+        result=False,
+    )
+    gradient_checkpointing: bool = setting(
+        False, "Trade compute for memory.", result=False, trainer=True
+    )
+    # auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU
+    precision: str = setting("auto", "auto | bf16 | fp16 | fp32 (auto: by hardware).", card=True)
+    attn_implementation: str | None = setting(
+        None, "e.g. flash_attention_2, sdpa, eager.", result=False
+    )
+    seed: int = setting(42, "Seed.", trainer=True, card=True)
     # --- context: a max_length beyond the student's max_position_embeddings is refused unless
     # extended here (RoPE models), as open-r1 did for Qwen2.5-Math (4k -> 32k, rope_theta 300k)
-    rope_theta: float | None = None
-    max_position_embeddings: int | None = None
+    rope_theta: float | None = setting(
+        None, "Set the student's RoPE base (with --max-position-embeddings, to extend it)."
+    )
+    max_position_embeddings: int | None = setting(
+        None, "Extend the student's context (max_length beyond it is refused otherwise)."
+    )
     # --- bookkeeping
-    logging_steps: int = 1
-    save_steps: int = 200
-    save_total_limit: int = 2
-    resume: bool = False  # continue from the last checkpoint in output_dir (same run config)
-    overwrite: bool = False  # a fresh run may delete the checkpoints an earlier run left there
-    merge: bool = False  # also write merged full weights to output_dir/merged
-    report_to: str = "none"  # none | tensorboard | wandb
-    dataloader_num_workers: int = 0
+    logging_steps: int = setting(1, "Log loss every N steps.", result=False, trainer=True)
+    save_steps: int = setting(200, "Checkpoint every N steps.", result=False, trainer=True)
+    save_total_limit: int = setting(
+        2, "Checkpoints kept (older ones are deleted).", cli=False, trainer=True, result=False
+    )
+    resume: bool = setting(
+        False,
+        "Continue from the last checkpoint in --output-dir.",
+        flags=("--resume",),
+        result=False,
+    )
+    # a fresh run may delete the checkpoints an earlier run left there
+    overwrite: bool = setting(
+        False,
+        "Start over in an --output-dir holding an earlier run's checkpoints.",
+        flags=("--overwrite",),
+        result=False,
+    )
+    merge: bool = setting(
+        False,
+        "Also write merged full weights to OUTPUT_DIR/merged.",
+        flags=("--merge",),
+        result=False,
+    )
+    report_to: str = setting("none", "none | tensorboard | wandb.", result=False)
+    dataloader_num_workers: int = setting(
+        0, "Data loader worker processes.", cli=False, trainer=True, result=False
+    )
     # --- token-level distillation (distill/train/kd/; README "Token-level distillation")
-    method: str = "sft"  # sft (text) | kd (teacher log-probs on the traces) | onpolicy (GKD)
-    teacher_model: str | None = None  # local teacher path/name; with teacher_url: its served name
-    teacher_url: str | None = None  # OpenAI-compatible vLLM server scoring with prompt_logprobs
-    teacher_top_k: int = 20  # log-probs per position asked of a served teacher
-    kd_alpha: float = 0.5  # kd: weight of the KL term; 1 - kd_alpha weighs cross-entropy
-    kd_temperature: float = 1.0  # softmax temperature of both distributions (KL scaled by T^2)
-    beta: float = 1.0  # onpolicy: generalized JSD, 0 = forward KL, 1 = reverse KL
-    lmbda: float = 1.0  # onpolicy: share of batches the student samples itself (GKD)
-    max_new_tokens: int = 128  # onpolicy: tokens the student samples per prompt
-    onpolicy_temperature: float = 1.0  # onpolicy: the student's sampling temperature
+    method: str = setting(
+        "sft",
+        "sft (teacher text, default) | kd (teacher log-probs on the traces) | onpolicy (the student samples, the teacher scores).",
+    )
+    # local teacher path/name; with teacher_url: its served name
+    teacher_model: str | None = setting(
+        None,
+        "kd/onpolicy teacher: a local model path/name (frozen, full vocabulary); with --teacher-url, the served model's name. kd without either uses the stored top-K.",
+    )
+    teacher_url: str | None = setting(
+        None,
+        "OpenAI-compatible vLLM server that scores tokens with prompt_logprobs (run it with --no-enable-prefix-caching).",
+    )
+    teacher_top_k: int = setting(20, "Log-probs per position asked of a served teacher.")
+    kd_alpha: float = setting(0.5, "kd: weight of the KL term; 1 - kd_alpha weighs cross-entropy.")
+    kd_temperature: float = setting(1.0, "Distillation temperature T; the KL is scaled by T^2.")
+    beta: float = setting(1.0, "onpolicy: generalized JSD, 0 forward KL .. 1 reverse KL.")
+    lmbda: float = setting(
+        1.0, "onpolicy: share of batches sampled by the student; the rest are the traces."
+    )
+    max_new_tokens: int = setting(128, "onpolicy: tokens the student samples per prompt.")
+    onpolicy_temperature: float = setting(1.0, "onpolicy: the student's sampling temperature.")
     # onpolicy on a prompt source (rows without a completion, e.g. builtin:arithmetic or the
     # problems file given to generate): its prompts are rendered as `distill generate` renders
     # them, with these keys (defaults as generate's)
     # (and prompt_field, of Layout)
-    template: str | None = None
-    system_prompt: str | None = None
+    template: str | None = setting(
+        None,
+        "onpolicy on a prompt source (--data without completions, e.g. builtin:arithmetic): the prompt template, as generate's (default: the built-in set's, else the raw prompt).",
+    )
+    system_prompt: str | None = setting(
+        None, "onpolicy on a prompt source: a system message first, as generate's."
+    )
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -155,15 +239,22 @@ class TrainConfig(Layout):
 
 @dataclass
 class ExportConfig(Layout):
-    data: str = ""
-    format: str = "r1"  # r1 -> a `messages` dataset; alpaca -> instruction/input/output columns
-    out: str = ""
-    split: str = "train"
-    limit: int | None = None
+    data: str = setting("", "Kept traces (or any dataset train reads).", argument="data")
+    format: str = setting("r1", "r1 -> `messages` column | alpaca -> instruction/input/output.")
+    out: str = setting("", "data.jsonl or data.parquet.")
+    split: str = setting("train", cli=False)
+    limit: int | None = setting(None, "Only the first N examples.")
     # The student: with it, rows are prompt/completion text rendered exactly as `distill train`
     # renders them for this student (its chat template, pre-fill, end of turn, EOS).
-    model: str = ""
-    show_example: int = 1  # with --model: print N examples with their loss tokens in [[...]]
+    model: str = setting(
+        "",
+        "The student: write prompt/completion text rendered exactly as train renders it (needed for templates that drop reasoning, e.g. DeepSeek-R1-Distill).",
+    )
+    # with --model: print N examples with their loss tokens in [[...]]
+    show_example: int = setting(
+        1,
+        "With --model: print N examples tokenized as train does, trained tokens in [[...]] (0 = off), and check them as train does.",
+    )
 
     def __post_init__(self) -> None:
         self.check_layout()

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from distill.config import keys_where, result_keys
 from distill.errors import DistillError
 from distill.train.callbacks import loss_log_callback, plot_loss, run_config_callback
 from distill.train.config import DEFAULT_MAX_LENGTH, TrainConfig
@@ -350,31 +351,16 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
             task_type="CAUSAL_LM",
         )
     args = SFTConfig(
+        **{k: getattr(cfg, k) for k in keys_where(TrainConfig, "trainer")},
         output_dir=str(out),
-        max_length=cfg.max_length,
-        packing=cfg.packing,
         packing_strategy="bfd",
         completion_only_loss=True,
-        learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.num_train_epochs,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio of the total steps
-        lr_scheduler_type=cfg.lr_scheduler_type,
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
-        gradient_checkpointing=cfg.gradient_checkpointing,
         bf16=bf16,
         fp16=fp16,
-        seed=cfg.seed,
         data_seed=cfg.seed,
-        logging_steps=cfg.logging_steps,
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
         report_to=[] if cfg.report_to == "none" else [cfg.report_to],
         include_num_input_tokens_seen="non_padding",
-        dataloader_num_workers=cfg.dataloader_num_workers,
         disable_tqdm=False,
         use_cpu=not __import__("torch").cuda.is_available(),
     )
@@ -414,21 +400,8 @@ def last_complete_checkpoint(out: Path) -> str | None:
 # A run config saved before these keys existed trained as they now read: its last assistant turn
 # only, thought markers verbatim, a text prompt/completion in a chat turn.
 PREDATED = {"train_on": "last", "keep_markers": True, "chat": True}
-# Keys that do not change what is learned: a resumed run may differ in these.
-NOT_RUN_DEFINING = {
-    "output_dir",
-    "resume",
-    "overwrite",
-    "merge",
-    "logging_steps",
-    "save_steps",
-    "save_total_limit",
-    "report_to",
-    "dataloader_num_workers",
-    "gradient_checkpointing",
-    "attn_implementation",
-    "show_example",
-}
+# Keys that do not change what is learned (setting(result=False)): a resumed run may differ.
+NOT_RUN_DEFINING = set(TrainConfig.__dataclass_fields__) - set(result_keys(TrainConfig))
 
 
 def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:

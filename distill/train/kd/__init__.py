@@ -83,27 +83,27 @@ def check_config(cfg: Any) -> None:
         raise DistillError(f"--packing is for --method sft only (method {cfg.method})")
 
 
-def card_lines(train: dict[str, Any], state: dict[str, Any] | None) -> list[str]:
+def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
     """The model card's lines on the training method and its teacher (publish lineage)."""
-    method = train.get("method") or "sft"
+    method = train.method or "sft"
     if method == "sft":
         return ["\nMethod: sft (sequence-level: the student learned the teacher's text)."]
-    if train.get("teacher_url"):
-        teacher = f"`{train.get('teacher_model')}` served at {train['teacher_url']}"
-    elif train.get("teacher_model"):
-        teacher = f"`{train['teacher_model']}` (local)"
+    if train.teacher_url:
+        teacher = f"`{train.teacher_model}` served at {train.teacher_url}"
+    elif train.teacher_model:
+        teacher = f"`{train.teacher_model}` (local)"
     else:
         teacher = "the teacher's top-K log-probs stored with the traces"
     if method == "kd":
         how = (
-            f"kd (token-level, off-policy): {train.get('kd_alpha')} x T^2 x KL(teacher || student) "
-            f"at T={train.get('kd_temperature')} + {1 - float(train.get('kd_alpha', 0.5)):.2f} x "
+            f"kd (token-level, off-policy): {train.kd_alpha} x T^2 x KL(teacher || student) "
+            f"at T={train.kd_temperature} + {1 - float(train.kd_alpha):.2f} x "
             "cross-entropy on the kept traces"
         )
     else:
         how = (
-            f"onpolicy (GKD): the student sampled its own completions (lmbda={train.get('lmbda')}), "
-            f"loss = generalized JSD with beta={train.get('beta')} to the teacher's distribution"
+            f"onpolicy (GKD): the student sampled its own completions (lmbda={train.lmbda}), "
+            f"loss = generalized JSD with beta={train.beta} to the teacher's distribution"
         )
     lines = [f"\nMethod: {how}.", f"Teacher distribution: {teacher}."]
     if state:

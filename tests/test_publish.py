@@ -1,0 +1,55 @@
+"""The model card reads the other stages' saved configs as their dataclasses: what it shows is
+each field by name, so a renamed field fails here instead of blanking a line of the card."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from distill.config import keys_where
+from distill.generate.config import GenerateConfig
+from distill.publish import PublishConfig, build_card
+from distill.train.config import TrainConfig
+
+
+def run_folder(tmp_path):
+    traces = tmp_path / "traces.jsonl"
+    traces.write_text("")
+    gen = {"data": "open-r1/OpenR1-Math-220k", "template": "r1-math", "n": 4,
+           "temperature": 0.6, "top_p": 0.95, "max_tokens": 512}  # fmt: skip
+    (tmp_path / "traces.generate.yaml").write_text(yaml.safe_dump(gen))
+    summary = {
+        "prompts": 3,
+        "samples": 12,
+        "by_teacher": {"openai:r1": 12},
+        "completion_tokens": 99,
+    }
+    (tmp_path / "traces.summary.json").write_text(json.dumps(summary))
+    report = {"input": str(traces), "total": 12, "kept": 5, "reject_reasons": {}, "verify": {}}
+    (tmp_path / "kept.report.json").write_text(json.dumps(report))
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "adapter_config.json").write_text("{}")
+    train = {"data": str(tmp_path / "kept.jsonl"), "model": "Qwen/Qwen2.5-1.5B", "lora_r": 8,
+             "learning_rate": 1e-4, "method": "sft", "an_old_key": 1}  # fmt: skip
+    (student / "train.yaml").write_text(yaml.safe_dump(train))
+    return student
+
+
+def test_card_shows_the_saved_configs_by_field(tmp_path):
+    student = run_folder(tmp_path)
+    card = str(build_card(student, student, PublishConfig(dir=str(student), local_dir="x")))
+    assert "- Prompts: 3 from `open-r1/OpenR1-Math-220k` with template `r1-math`" in card
+    assert "- Sampling: n=4, temperature=0.6, top_p=0.95, max_tokens=512" in card
+    assert "| lora_r | 8 |" in card and "| learning_rate | 0.0001 |" in card
+    # a key the saved config predates shows its default; one the config no longer has is dropped
+    assert "| lora_alpha | 32 |" in card and "an_old_key" not in card
+    assert "base_model: Qwen/Qwen2.5-1.5B" in card
+
+
+def test_the_cards_table_is_declared_on_the_fields():
+    shown = keys_where(TrainConfig, "card")
+    assert {"lora_r", "learning_rate", "max_length", "seed"} <= set(shown)
+    assert set(shown) <= set(TrainConfig.__dataclass_fields__)
+    assert "temperature" in GenerateConfig.__dataclass_fields__  # the card's Sampling line
