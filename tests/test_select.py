@@ -388,3 +388,23 @@ def test_an_input_that_is_not_traces_names_its_line(tmp_path):
         DistillError, match=r"kept.jsonl:2: not a trace record: missing field 'prompt_id'"
     ):
         run(SelectConfig(input=str(src), out=str(tmp_path / "s.jsonl")), quiet=True)
+
+
+def test_a_select_section_runs_between_filter_and_train_in_distill_run(tmp_path):
+    from distill.pipeline import run as run_recipe
+
+    planted(tmp_path, {"geometry": 6, "algebra": 6})
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"run:\n  dir: {tmp_path}\n"
+        "select:\n  input: '{run_dir}/kept.jsonl'\n  out: '{run_dir}/sel.jsonl'\n  budget: 4\n"
+        "  clusters: 2\n"
+    )
+    run_recipe(recipe)
+    kept = list(read_records(tmp_path / "sel.jsonl"))
+    assert sorted(r["meta"]["domain"] for r in kept) == ["algebra"] * 2 + ["geometry"] * 2
+    # CLI > recipe: --budget and --out on the command line win over the section's
+    code, out = cli("--recipe", str(recipe), "--budget", "2", "--out", str(tmp_path / "s2.jsonl"))
+    assert code == 0, out
+    kept = list(read_records(tmp_path / "s2.jsonl"))
+    assert sorted(r["meta"]["domain"] for r in kept) == ["algebra", "geometry"]

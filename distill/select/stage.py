@@ -442,6 +442,12 @@ def run(cfg: SelectConfig, quiet: bool = False) -> Path:
             rates, stats["difficulty"] = difficulty.teacher_rates(
                 cfg.teacher_traces or cfg.input, cfg.verify
             )
+            if not cfg.teacher_traces and rates and min(rates.values()) == 1.0:
+                print(
+                    f"note: every prompt's pass rate is 1.0 in {cfg.input} alone (a filter's kept "
+                    "file holds only correct traces): pass --teacher-traces with generate's traces",
+                    file=sys.stderr,
+                )
     scores: dict[str, tuple[float, str]] = {}
     if "judge" in criteria:
         from distill.select.judge import score_traces
