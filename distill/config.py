@@ -61,6 +61,16 @@ def setting(
     return dataclasses.field(default=default, metadata=meta)
 
 
+def like(group: type, name: str, default: Any, help: str | None = None) -> Any:
+    """A field of a shared group (a dataclass the config extends) with another default in this
+    stage: its flags and metadata stay declared once, on the group; `help` replaces the group's
+    where the stage reads the key otherwise."""
+    meta = dict(group.__dataclass_fields__[name].metadata)  # type: ignore[attr-defined]
+    if help is not None:
+        meta["help"] = help
+    return dataclasses.field(default=default, metadata=meta)
+
+
 def keys_where(cls: type, key: str, default: bool = False) -> list[str]:
     """The fields of a config whose setting() has `key` (e.g. "trainer", "card", "result")."""
     return [f.name for f in dataclasses.fields(cls) if f.metadata.get(key, default)]

@@ -12,40 +12,31 @@ judged by the filter's verifiers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distill.config import setting
+from distill.config import like, setting
 from distill.errors import DistillError
+from distill.generate.config import PromptSource, Sampling
 
 EVAL_VERIFY = ("math", "choice", "exact", "countdown", "code", "majority")
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(PromptSource, Sampling):
     model: str = setting(
         "",
         "Student: LoRA adapter dir, merged weights, HF name, builtin:smollm2 (or a served name with --backend openai).",
-    )
-    data: str = setting(
-        "", "Held-out problems: builtin:arithmetic?start=1000&n=100, a file, or a hub dataset."
     )
     baseline: str | None = setting(
         None, "A model to compare with (e.g. the base), evaluated the same way."
     )
     # eval.json; samples go beside it (<stem>.<which>.traces.jsonl)
     out: str = setting("", "eval.json (samples are kept beside it; a rerun resumes).")
-    split: str = setting("test", "Dataset split.")
-    prompt_field: str | None = setting(None, "Field holding the problem.")
-    answer_field: str | None = setting(None, "Field holding the gold answer.")
-    id_field: str | None = setting(None, "Field holding a stable id.")
-    limit: int | None = setting(None, "Only the first N problems.")
-    template: str | None = setting(
-        None, "Prompt template (default: the built-in set's, else the raw prompt)."
-    )
     format: str = setting("r1", "r1 (chat template, as trained) | alpaca.")
     verify: str = setting("math", "math | choice | exact | countdown | code | majority.")
     verify_timeout: int = setting(5, cli=False)
@@ -54,11 +45,13 @@ class EvalConfig:
         "code: run model-written code without OS isolation where bwrap/unshare do not work.",
         flags=("--unsafe-sandbox",),
     )
+    # the prompt source's keys (PromptSource: data, prompt_field, ...) and the student's sampling
+    split: str = like(PromptSource, "split", "test")
+    temperature: float = like(Sampling, "temperature", 0.0, "Sampling temperature; 0 = greedy.")
+    top_p: float = like(Sampling, "top_p", 1.0, "Nucleus sampling when temperature > 0.")
+    max_tokens: int = like(Sampling, "max_tokens", 512)
+    seed: int | None = like(Sampling, "seed", 0)
     n: int = setting(1, "Samples per problem (pass@1 = mean; maj@k = vote).")
-    temperature: float = setting(0.0, "0 = greedy (default).")
-    top_p: float = setting(1.0, "Nucleus sampling when temperature > 0.")
-    max_tokens: int = setting(512, "Max new tokens.")
-    seed: int | None = setting(0, "Sampling seed.")
     backend: str = setting("hf", "hf | vllm | openai.")
     base_url: str | None = setting(None, "openai backend: the server's URL.")
     api_key_env: str = setting("OPENAI_API_KEY", "openai backend: env var with the key.")
@@ -148,13 +141,7 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     out = Path(cfg.out)
     traces = out.with_name(f"{out.stem}.{which}.traces.jsonl")
     gcfg = GenerateConfig(
-        data=cfg.data,
-        split=cfg.split,
-        prompt_field=cfg.prompt_field,
-        answer_field=cfg.answer_field,
-        id_field=cfg.id_field,
-        limit=cfg.limit,
-        template=cfg.template,
+        **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(PromptSource)},
         n=cfg.n,
         teacher=cfg.backend,
         model=model,

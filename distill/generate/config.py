@@ -45,18 +45,47 @@ def cost_of(usage: dict[str, Any], prices: tuple[float, float] | None) -> float:
 
 
 @dataclass
-class TeacherConfig:
-    """One teacher. In a recipe, each `teachers:` entry may set any of these keys; what it
-    leaves out comes from the run's top-level keys."""
+class Sampling:
+    """How a model samples (these change outputs, so they are part of each sample's id): the
+    teacher's in generate/instruct, the student's in eval."""
 
-    teacher: str = setting("openai", "Backend: openai | vllm | hf.")
-    model: str = setting("", "Teacher model: API name, HF path/name, or builtin:smollm2.")
-    # --- sampling (these change outputs, so they are part of each sample's id)
     # DeepSeek's advice for R1: 0.5-0.7
     temperature: float = setting(0.6, "Sampling temperature.")
     top_p: float = setting(0.95, "Nucleus sampling.")
     max_tokens: int = setting(4096, "Max new tokens per sample.")
     seed: int | None = setting(None, "Sampling seed.")
+
+
+@dataclass
+class PromptSource:
+    """Where the prompts come from and how each is rendered: generate's and eval's (train
+    --method onpolicy reads a prompt source the same way)."""
+
+    data: str = setting(
+        "", "builtin:arithmetic | builtin:countdown | .jsonl/.json/.parquet/.csv | HF dataset name"
+    )
+    split: str = setting("train", "Dataset split (hub datasets).")
+    prompt_field: str | None = setting(
+        None, "Field holding the prompt (default: problem/question/prompt/instruction)."
+    )
+    answer_field: str | None = setting(None, "Field holding the gold answer (default: answer).")
+    id_field: str | None = setting(
+        None, "Field holding a stable row id (default: id, else a hash of the prompt)."
+    )
+    limit: int | None = setting(None, "Use only the first L rows.")
+    template: str | None = setting(
+        None, "Prompt template: prompts/X.txt or a name (r1-math, alpaca, code, countdown)."
+    )
+
+
+@dataclass
+class TeacherConfig(Sampling):
+    """One teacher. In a recipe, each `teachers:` entry may set any of these keys; what it
+    leaves out comes from the run's top-level keys."""
+
+    teacher: str = setting("openai", "Backend: openai | vllm | hf.")
+    model: str = setting("", "Teacher model: API name, HF path/name, or builtin:smollm2.")
+    # --- sampling: the keys of Sampling
     # --- openai backend
     base_url: str | None = setting(
         None, "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."
@@ -204,22 +233,7 @@ class BatchConfig:
 
 
 @dataclass
-class GenerateConfig(BatchConfig, TeacherConfig):  # --batch keys: BatchConfig
-    data: str = setting(
-        "", "builtin:arithmetic | builtin:countdown | .jsonl/.json/.parquet/.csv | HF dataset name"
-    )
-    split: str = setting("train", "Dataset split (hub datasets).")
-    prompt_field: str | None = setting(
-        None, "Field holding the prompt (default: problem/question/prompt/instruction)."
-    )
-    answer_field: str | None = setting(None, "Field holding the gold answer (default: answer).")
-    id_field: str | None = setting(
-        None, "Field holding a stable row id (default: id, else a hash of the prompt)."
-    )
-    limit: int | None = setting(None, "Use only the first L rows.")
-    template: str | None = setting(
-        None, "Prompt template: prompts/X.txt or a name (r1-math, alpaca, code, countdown)."
-    )
+class GenerateConfig(BatchConfig, TeacherConfig, PromptSource):  # --batch keys: BatchConfig
     # R1 advice: none
     system_prompt: str | None = setting(None, "System message (DeepSeek advises none for R1).")
     n: int = setting(1, "Samples per prompt.")

@@ -8,9 +8,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from distill.config import check_values, setting
+from distill.config import check_values, like, setting
 from distill.errors import DistillError
-from distill.generate.config import TeacherConfig
+from distill.generate.config import Sampling, TeacherConfig
 
 METHODS = ("self-instruct", "magpie")
 DEDUP = ("none", "exact", "near")
@@ -56,9 +56,9 @@ class InstructConfig(TeacherConfig):
     """`distill instruct`; the teacher keys are generate's (TeacherConfig)."""
 
     # Alpaca sampled its lists at temperature 1.0, top_p 1.0, up to 3072 tokens.
-    temperature: float = setting(1.0, "Sampling temperature.")
-    top_p: float = setting(1.0, "Nucleus sampling.")
-    max_tokens: int = setting(3072, "Max new tokens per reply.")
+    temperature: float = like(Sampling, "temperature", 1.0)
+    top_p: float = like(Sampling, "top_p", 1.0)
+    max_tokens: int = like(Sampling, "max_tokens", 3072, "Max new tokens per reply.")
     method: str = setting(
         "self-instruct", "self-instruct (default) | magpie (hf/vllm teachers only)."
     )
