@@ -214,10 +214,12 @@ def _iter_file(path: Path, strict: bool = False) -> Iterator[dict[str, Any]]:
         else:
             yield from read_records(path)
     elif suffix == ".json":
-        try:
-            data = json.loads(path.read_text())
+        try:  # utf-8-sig: a BOM (Notepad, Excel) is not part of the JSON
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except json.JSONDecodeError as e:
             raise DistillError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        except UnicodeDecodeError as e:
+            raise DistillError(f"{path}: not UTF-8 (byte {e.start}); save it as UTF-8") from None
         if isinstance(data, dict):  # {"data": [...]} or {"train": [...]} style
             lists = [v for v in data.values() if isinstance(v, list)]
             if len(lists) != 1:
@@ -239,8 +241,12 @@ def _iter_file(path: Path, strict: bool = False) -> Iterator[dict[str, Any]]:
         for batch in pf.iter_batches(batch_size=1024):
             yield from batch.to_pylist()
     elif suffix in (".csv", ".tsv"):
-        with open(path, newline="", encoding="utf-8") as f:
-            yield from csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
+        # utf-8-sig: Excel's BOM would otherwise become part of the first column's name
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            try:
+                yield from csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
+            except UnicodeDecodeError as e:
+                raise DistillError(f"{path}: not UTF-8 ({e.reason}); save it as UTF-8") from None
     else:
         raise DistillError(
             f"{path}: unknown file type '{suffix}' (use .jsonl, .json, .parquet, .csv)"
@@ -349,7 +355,11 @@ def load_rows(
         gold = raw.get(af) if af else None
         rid = raw.get(idf) if idf else None
         if rid is not None:
-            digest = hash((raw.get(pf) if pf is not None else None, gold))
+            try:
+                digest = hash((raw.get(pf) if pf is not None else None, gold))
+            except TypeError:  # a list or dict value (several golds): hash its JSON instead
+                both = [raw.get(pf) if pf else None, gold]
+                digest = hash(json.dumps(both, sort_keys=True, default=str))
             first = seen.setdefault(str(rid), (at, digest))
             if first[1] != digest:
                 raise DistillError(

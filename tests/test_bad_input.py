@@ -468,3 +468,47 @@ def test_a_filesystem_error_names_its_path_not_its_class(tmp_path, capsys):
         _run(lambda: open(missing))
     assert e.value.exit_code == 1
     assert capsys.readouterr().err.splitlines() == [f"error: {missing}: No such file or directory"]
+
+
+# ---------------------------------------------------------------- files that are fine (second read)
+
+
+@pytest.mark.parametrize("name", ["p.csv", "p.json"])
+def test_a_utf8_bom_file_is_read(tmp_path, name):
+    """Excel and Notepad write CSV/JSON with a UTF-8 BOM: the first column is `problem`, not
+    `\\ufeffproblem`, and the JSON parses."""
+    from distill.data import load_rows
+
+    text = (
+        "problem,answer\nWhat is 1 + 1?,2\n"
+        if name.endswith(".csv")
+        else json.dumps([{"problem": "What is 1 + 1?", "answer": "2"}])
+    )
+    (tmp_path / name).write_text("\ufeff" + text, encoding="utf-8")
+    rows = list(load_rows(str(tmp_path / name)))
+    assert [(r.prompt, r.gold) for r in rows] == [("What is 1 + 1?", "2")]
+
+
+def test_a_list_answer_with_an_id_is_read(tmp_path):
+    """A gold that is a list (several accepted answers) under an id: the duplicate-id check
+    must not stop on `unhashable type: 'list'`; the same id with the same content is fine."""
+    from distill.data import load_rows
+
+    row = {"id": "a", "problem": "Name a prime below 4.", "answer": ["2", "3"]}
+    (tmp_path / "l.jsonl").write_text(jsonl(row, row))
+    assert [r.row_id for r in load_rows(str(tmp_path / "l.jsonl"))] == ["a", "a"]
+    (tmp_path / "d.jsonl").write_text(jsonl(row, {**row, "answer": ["2"]}))
+    with pytest.raises(Exception, match="id 'a'.*already used by"):
+        list(load_rows(str(tmp_path / "d.jsonl")))
+
+
+@pytest.mark.parametrize("name", ["bad.csv", "bad.json"])
+def test_a_file_that_is_not_utf8_is_one_named_line(tmp_path, monkeypatch, name):
+    _write(tmp_path, BASE_FILES)
+    body = b"problem,answer\n\xe9t\xe9,2\n" if name.endswith(".csv") else b'[{"problem": "\xe9"}]'
+    (tmp_path / name).write_bytes(body)
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, [*GEN, "--data", name])
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.exit_code == 1 and len(lines) == 1, res.stderr
+    assert name in lines[0] and "UTF-8" in lines[0] and "rerun with --debug" not in lines[0]
