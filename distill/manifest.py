@@ -217,6 +217,13 @@ def mismatch(path: Path, entry: dict[str, Any]) -> str | None:
     return None
 
 
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def check_input(path: str | Path) -> None:
     """Refuse, in one line, a file that a distill manifest beside it lists but that the
     manifest does not vouch for (an unfinished run, or a file changed since). Unlisted files
@@ -225,7 +232,9 @@ def check_input(path: str | Path) -> None:
     if not p.is_file():
         return
     try:
-        candidates = sorted(p.parent.glob(f"*{SUFFIX}"))
+        # newest first: the last stage that wrote this name decides (export's stale
+        # data.jsonl.manifest.json must not outvote a later filter --out data.jsonl)
+        candidates = sorted(p.parent.glob(f"*{SUFFIX}"), key=_mtime, reverse=True)
     except OSError:
         return
     for m in candidates:
@@ -248,6 +257,7 @@ def check_input(path: str | Path) -> None:
                 f"finish, or the file was changed since; rerun {stage} (or delete {m.name} "
                 "to read the file as it is)"
             )
+        return  # the newest manifest that lists it vouches for it; older ones are stale
 
 
 def done(manifest: str | Path, config_hash: str, inputs: Sequence[str | Path] = ()) -> str | None:

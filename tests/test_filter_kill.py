@@ -395,3 +395,24 @@ def test_eval_json_and_its_config_are_one_set(server, tmp_path, monkeypatch):
     monkeypatch.undo()
     evaluate(ecfg(2))
     assert _load(out)["n"] == 2
+
+
+def test_a_file_rewritten_by_another_stage_is_vouched_for_by_its_newest_manifest(tmp_path):
+    """export --out train.jsonl, later filter --out train.jsonl: export's stale
+    train.jsonl.manifest.json still lists train.jsonl, but filter's newer train.manifest.json
+    vouches for it; the file is read, not refused as 'does not match' the export."""
+    from distill.train import ExportConfig, export
+
+    make_traces(tmp_path / "traces.jsonl", 30)
+    F.run(cfg(tmp_path, "none"), quiet=True)
+    train = tmp_path / "train.jsonl"
+    export(ExportConfig(data=str(tmp_path / "kept.jsonl"), format="r1", out=str(train)))
+    time.sleep(0.01)  # the later manifest is the newer one
+    F.run(F.FilterConfig(input=str(tmp_path / "traces.jsonl"), out=str(train)), quiet=True)
+    assert (tmp_path / "train.jsonl.manifest.json").is_file()  # export's, now stale
+    check_input(train)
+    # and the newest one still decides: train.jsonl changed after filter wrote it
+    with open(train, "a") as f:
+        f.write(train.read_text().splitlines()[0] + "\n")
+    with pytest.raises(DistillError, match="train.manifest.json"):
+        check_input(train)
