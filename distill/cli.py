@@ -37,6 +37,10 @@ class _OneLineUsage(TyperGroup):
     suggested here."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # `distill filter ... --debug`: where users append it (the last-resort line says "rerun
+        # with --debug"); it is the group's flag, so it moves in front of the command
+        if "--debug" in args[1:] and "--" not in args[: args.index("--debug")]:
+            args = ["--debug", *(a for a in args if a != "--debug")]
         try:  # `distill --bogus`: the group's own flags
             return super().parse_args(ctx, args)
         except UsageError as e:

@@ -512,3 +512,16 @@ def test_a_file_that_is_not_utf8_is_one_named_line(tmp_path, monkeypatch, name):
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert res.exit_code == 1 and len(lines) == 1, res.stderr
     assert name in lines[0] and "UTF-8" in lines[0] and "rerun with --debug" not in lines[0]
+
+
+def test_debug_after_the_command_shows_the_traceback(tmp_path, monkeypatch):
+    """The last-resort line says 'rerun with --debug': `distill filter ... --debug`, where a
+    user appends it, shows the traceback instead of 'no such option: --debug'."""
+    from distill.errors import DistillError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DISTILL_DEBUG", raising=False)
+    res = CliRunner().invoke(app, ["filter", "missing.jsonl", "--out", "k.jsonl", "--debug"])
+    assert isinstance(res.exception, DistillError), (res.exception, res.stderr)
+    res = CliRunner().invoke(app, ["filter", "missing.jsonl", "--out", "k.jsonl"])
+    assert res.exit_code == 1 and res.stderr.startswith("error: traces file not found")
