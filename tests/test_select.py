@@ -100,8 +100,10 @@ def test_pass_rate_band_keeps_the_prompts_the_student_solves_10_to_60_percent(tm
         assert rep["removed"]["difficulty"] == 3
         assert rep["difficulty"]["sampled_this_run"] == 20
         asked = len(s.log)
-        # Another band, another --out: the student's samples are cached by id, none re-asked.
-        kept2, _, rep2 = select(tmp_path, src, out="sel2.jsonl", **{**kw, "pass_rate": "0:0"})
+        # Another band, seed and --out: the student's samples are cached by id, none re-asked.
+        kept2, _, rep2 = select(
+            tmp_path, src, out="sel2.jsonl", **{**kw, "pass_rate": "0:0", "seed": 5}
+        )
         assert [r["prompt_id"] for r in kept2] == ["p0"]
         assert len(s.log) == asked and rep2["difficulty"]["sampled_this_run"] == 0
     finally:

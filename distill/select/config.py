@@ -76,6 +76,10 @@ class SelectConfig:
     samples: int = setting(4, "Student samples per prompt.")
     student_temperature: float = setting(0.7, "Student sampling temperature.")
     student_max_tokens: int = setting(1024, "Student max new tokens per sample.")
+    student_seed: int | None = setting(
+        0,
+        "Student sampling seed (part of each sample's id; not --seed, so a new draw reuses them).",
+    )
     verify: str = setting(
         "math", "How a sample is verified: math | choice | exact | countdown | code."
     )

@@ -115,7 +115,7 @@ def student_rates(
         temperature=cfg.student_temperature,
         top_p=1.0,
         max_tokens=cfg.student_max_tokens,
-        seed=cfg.seed,
+        seed=cfg.student_seed,
         concurrency=cfg.concurrency,
     )
     have: dict[str, dict[str, Any]] = {}
