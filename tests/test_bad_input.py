@@ -525,3 +525,24 @@ def test_debug_after_the_command_shows_the_traceback(tmp_path, monkeypatch):
     assert isinstance(res.exception, DistillError), (res.exception, res.stderr)
     res = CliRunner().invoke(app, ["filter", "missing.jsonl", "--out", "k.jsonl"])
     assert res.exit_code == 1 and res.stderr.startswith("error: traces file not found")
+
+
+def test_a_seed_file_with_a_bom_or_a_repeated_task_in_other_spacing_is_read(tmp_path):
+    """Seed tasks saved with a UTF-8 BOM parse; the same task twice under one id, written with
+    other spacing or key order, is the same content (once is enough), not 'different content'."""
+    from distill.instruct.stage import load_seed_tasks
+
+    other = json.dumps(dict(reversed(list(SEED.items()))), separators=(",", ":"))
+    (tmp_path / "s.jsonl").write_text("\ufeff" + jsonl(SEED) + other + "\n", encoding="utf-8")
+    tasks = load_seed_tasks(str(tmp_path / "s.jsonl"))
+    assert [t["id"] for t in tasks] == ["seed_task_0"]
+
+
+def test_a_seed_file_that_is_not_utf8_is_one_named_line(tmp_path, monkeypatch):
+    _write(tmp_path, BASE_FILES)
+    (tmp_path / "s.jsonl").write_bytes(jsonl(SEED).replace("sum", "s\xe9").encode("latin-1"))
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, [*INS, "--seed-tasks", "s.jsonl"])
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.exit_code == 1 and len(lines) == 1, res.stderr
+    assert "s.jsonl" in lines[0] and "UTF-8" in lines[0] and "rerun with --debug" not in lines[0]

@@ -53,9 +53,14 @@ def load_seed_tasks(name: str) -> list[dict[str, Any]]:
     "is_classification"}); each task's first instance is the example shown to the teacher."""
     p = seed_path(name)
     tasks = []
-    seen: dict[str, tuple[int, str]] = {}  # id -> (first line, its text)
-    with open(p, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    seen: dict[str, tuple[int, dict]] = {}  # id -> (first line, its task)
+    # utf-8-sig: a BOM (Notepad) is not part of the first line's JSON
+    with open(p, encoding="utf-8-sig") as f:
+        try:
+            lines = list(enumerate(f, 1))
+        except UnicodeDecodeError as e:
+            raise DistillError(f"{p}: not UTF-8 ({e.reason}); save it as UTF-8") from None
+        for lineno, line in lines:
             if not line.strip():
                 continue
             where = f"{p}:{lineno}"
@@ -75,8 +80,8 @@ def load_seed_tasks(name: str) -> list[dict[str, Any]]:
                     raise DistillError(f"{where}: instances[0] is missing field '{key}'")
             if row.get("id") is not None:  # one id, two tasks: which one did a record use?
                 key = str(row["id"])
-                first = seen.setdefault(key, (lineno, line.strip()))
-                if first[1] != line.strip():
+                first = seen.setdefault(key, (lineno, row))
+                if first[1] != row:  # the same task in other spacing or key order is the same
                     raise DistillError(
                         f"{where}: id '{key}' (field 'id') is already on line {first[0]} with "
                         "different content; give each seed task its own id"
