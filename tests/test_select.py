@@ -410,3 +410,17 @@ def test_a_select_section_runs_between_filter_and_train_in_distill_run(tmp_path)
     assert code == 0, out
     kept = list(read_records(tmp_path / "s2.jsonl"))
     assert sorted(r["meta"]["domain"] for r in kept) == ["algebra", "geometry"]
+
+
+def test_a_local_hf_student_is_sampled_through_generates_hf_teacher(tmp_path, tiny_qwen):
+    recs = [trace(f"p{k}", f"What is {k} + 1?", gold=str(k + 1)) for k in range(3)]
+    src = write(tmp_path / "kept.jsonl", recs)
+    kw = dict(student=str(tiny_qwen), student_backend="hf", samples=2, student_max_tokens=4)
+    kept, rejects, rep = select(tmp_path, src, prefer_failed=True, **kw)
+    assert rep["difficulty"]["sampled_this_run"] == 6 and len(kept) == 3
+    samples = list(read_records(tmp_path / "kept.select-student.jsonl"))
+    assert len(samples) == 6 and {s["teacher"]["backend"] for s in samples} == {"hf"}
+    # a random tiny model solves nothing: every prompt's pass rate is 0
+    assert {r["meta"]["select"]["pass_rate"] for r in kept} == {0.0}
+    _, _, rep = select(tmp_path, src, out="again.jsonl", prefer_failed=True, **kw)
+    assert rep["difficulty"]["sampled_this_run"] == 0
