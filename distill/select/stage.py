@@ -245,9 +245,9 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {
         "count": len(v),
         "mean": round(sum(v) / len(v), 2),
-        "p50": pick(0.5),
-        "p90": pick(0.9),
-        "max": v[-1],
+        "p50": round(pick(0.5), 4),
+        "p90": round(pick(0.9), 4),
+        "max": round(v[-1], 4),
     }
 
 
@@ -307,7 +307,8 @@ def build_report(
         }
     if "label_of" in info:
         label_of = info["label_of"]
-        sizes = Counter(label_of[f.prompt_id] for f in facts if f.prompt_id in label_of)
+        drawn = [f for f in facts if not f.reasons or f.reasons[0] in ("budget", "token_budget")]
+        sizes = Counter(label_of[f.prompt_id] for f in drawn)  # what each group offered the draw
         chosen = Counter(label_of[f.prompt_id] for f in kept)
         report["diversity"] = {
             "by": info.get("by") or f"tfidf-kmeans (k={info.get('clusters')})",
