@@ -31,6 +31,12 @@ from distill.config import (
 )
 from distill.errors import DistillError
 
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """One path, resolved (symlinks followed)."""
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
 ORDER = ("instruct", "generate", "filter", "select", "train", "eval", "publish")
 
 
@@ -117,6 +123,18 @@ def run(
         configs[stage] = from_dict(stages[stage][0], section, f"{p} [{stage}]")
     if not configs:
         raise DistillError(f"{p}: no stages (sections {', '.join(ORDER)})")
+    # The result file written at the end is never a stage's input or output (a recipe named
+    # report.yaml would overwrite {run_dir}/report.json): checked before any stage runs.
+    result_path = Path(run_dir) / f"{name}.json"
+    for stage, c in configs.items():
+        for key in ("data", "input", "seed_tasks", "out", "rejects", "report", "eval"):
+            value = getattr(c, key, None)
+            if isinstance(value, str) and value and same_file(value, result_path):
+                flag = "--" + key.replace("_", "-")
+                raise DistillError(
+                    f"{p}: the run's result file {result_path} is {stage}'s {flag} {value}: "
+                    "set run.name (or rename the recipe) to another name"
+                )
     if only is not None:
         if not only:
             raise DistillError(

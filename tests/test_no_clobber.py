@@ -358,3 +358,18 @@ def test_publish_into_a_file_is_refused(student, tmp_path):
     refused(publish(student, tmp_path / "pub"), r"--local-dir \S*pub is a file")
     refused(publish(student, tmp_path / "pub" / "x"), r"--local-dir \S*pub/x is under a file")
     assert snapshot(tmp_path) == before
+
+
+def test_run_result_file_that_is_a_stage_output_is_refused(tmp_path):
+    """`distill run` writes RUN_DIR/NAME.json at the end; a recipe whose name makes that a
+    stage's own output (here filter's --report) must be refused before any stage runs, not
+    overwrite the report (whose manifest then no longer matches: every rerun filters again)."""
+    (tmp_path / "traces.jsonl").write_text(json.dumps(TRACE) + "\n")
+    (tmp_path / "r.yaml").write_text(
+        f"run: {{name: report}}\nfilter:\n  input: {tmp_path}/traces.jsonl\n"
+        "  out: '{run_dir}/kept.jsonl'\n  report: '{run_dir}/report.json'\n"
+    )
+    before = snapshot(tmp_path)
+    res = distill("run", "--recipe", str(tmp_path / "r.yaml"), "--run-dir", str(tmp_path))
+    refused(res, r"report\.json.*--report|--report.*report\.json")
+    assert snapshot(tmp_path) == before
