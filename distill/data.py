@@ -354,6 +354,8 @@ def load_rows(
             raise DistillError(f"{src}: row {i + 1} has no field '{pf}'")
         gold = raw.get(af) if af else None
         rid = raw.get(idf) if idf else None
+        if isinstance(rid, str) and not rid.strip():
+            rid = None  # a CSV's empty cell: no id (generate names the row by its prompt's hash)
         if rid is not None:
             try:
                 digest = hash((raw.get(pf) if pf is not None else None, gold))

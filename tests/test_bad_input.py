@@ -546,3 +546,13 @@ def test_a_seed_file_that_is_not_utf8_is_one_named_line(tmp_path, monkeypatch):
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert res.exit_code == 1 and len(lines) == 1, res.stderr
     assert "s.jsonl" in lines[0] and "UTF-8" in lines[0] and "rerun with --debug" not in lines[0]
+
+
+def test_blank_ids_are_no_ids_not_one_id_for_two_rows(tmp_path):
+    """A CSV whose id column has empty cells: generate names such rows by their prompt's hash
+    (`row_id or messages_hash`), so two blank ids are not 'one id for two rows'."""
+    from distill.data import load_rows
+
+    (tmp_path / "p.csv").write_text("id,problem,answer\n,What is 1 + 1?,2\n,What is 2 + 2?,4\nc,x,1\n")
+    rows = list(load_rows(str(tmp_path / "p.csv")))
+    assert [(r.row_id, r.gold) for r in rows] == [(None, "2"), (None, "4"), ("c", "1")]
