@@ -201,6 +201,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, where, caps
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # two 400-step runs took 279 s on a busy 2-core machine
 def test_killed_long_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen):
     """A kill from outside at whatever step the wall clock gives (maybe mid-save), on a 400-step
     run: the first complete checkpoint is awaited by polling, so this one is slow (~3-5 min)."""
