@@ -364,6 +364,7 @@ def _read_marker(dest: Path) -> dict[str, Any] | None:
         files = marker["files"]
         assert isinstance(marker["student"], str) and isinstance(files, list)
         assert all(isinstance(f, str) and f == Path(f).name and f != MARKER for f in files)
+        assert isinstance(marker.setdefault("stamps", {}), dict)
     except (ValueError, KeyError, TypeError, AssertionError, OSError):
         raise DistillError(
             f"--local-dir {dest}: {MARKER} is not a publish marker (expected the student and the "
@@ -418,23 +419,43 @@ def check_local_dir(cfg: PublishConfig) -> dict[str, Any] | None:
     return marker
 
 
+def _stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _ours(dest: Path, name: str, previous: dict[str, Any] | None) -> bool:
+    """`name` in dest is the file a previous publish wrote: listed in its marker, a plain file,
+    and (where the marker has its size and mtime) not written over by the user since."""
+    if not previous or name not in previous["files"]:
+        return False
+    p = dest / name
+    if not p.is_file() or p.is_symlink():
+        return False
+    stamp = previous.get("stamps", {}).get(name)
+    return stamp is None or stamp == _stamp(p)
+
+
 def _clashes(dest: Path, names: list[str], previous: dict[str, Any] | None) -> None:
     """A file publish would write that is already there and is not its own: refused, by name."""
-    ours = set(previous["files"]) if previous else set()
     for name in names:
         if (dest / name).exists() or (dest / name).is_symlink():
-            if name not in ours or not (dest / name).is_file() or (dest / name).is_symlink():
+            if not _ours(dest, name, previous):
                 raise DistillError(
                     f"--local-dir {dest}: {name} is already there and publish did not write it; "
                     "move it away (publish never replaces a file it did not write)"
                 )
 
 
-def _write_marker(dest: Path, student: Path, files: list[str]) -> None:
+def _write_marker(
+    dest: Path, student: Path, files: list[str], stamps: dict[str, list[int]] | None = None
+) -> None:
+    """`stamps`: size and mtime of each file as publish left it (a file changed since is the
+    user's); a file without one (placed after this marker) is publish's by name."""
     from distill.records import write_atomic
 
-    text = json.dumps({"student": str(student), "files": files}, indent=2) + "\n"
-    write_atomic(dest / MARKER, text)
+    doc = {"student": str(student), "files": files, "stamps": stamps or {}}
+    write_atomic(dest / MARKER, json.dumps(doc, indent=2) + "\n")
 
 
 def _place(
@@ -444,14 +465,15 @@ def _place(
     write again. The marker first lists both sets (a kill midway leaves every file it placed
     still named as publish's), and last only this publish's."""
     student = _real(train_dir)
-    old = list(previous["files"]) if previous else []
-    _write_marker(dest, student, sorted(set(old) | set(names)))
+    old = [n for n in previous["files"] if _ours(dest, n, previous)] if previous else []
+    kept = {n: s for n, s in (previous or {}).get("stamps", {}).items() if n in old}
+    _write_marker(dest, student, sorted(set(old) | set(names)), kept)
     for name in names:
         shutil.move(str(tmp / name), str(dest / name))
     for name in old:
-        if name not in names and (dest / name).is_file() and not (dest / name).is_symlink():
+        if name not in names:
             (dest / name).unlink()
-    _write_marker(dest, student, names)
+    _write_marker(dest, student, names, {n: _stamp(dest / n) for n in names})
 
 
 def _scrub_check(folder: Path) -> None:

@@ -373,3 +373,21 @@ def test_run_result_file_that_is_a_stage_output_is_refused(tmp_path):
     res = distill("run", "--recipe", str(tmp_path / "r.yaml"), "--run-dir", str(tmp_path))
     refused(res, r"report\.json.*--report|--report.*report\.json")
     assert snapshot(tmp_path) == before
+
+
+def test_a_user_file_under_a_name_publish_once_wrote_is_not_replaced(student, tmp_path):
+    """The marker names the files publish wrote; a file the user has since written under one of
+    those names (their own train.yaml) is theirs: a republish that would replace it refuses it
+    by name, and one that no longer writes that name leaves it (was: replaced / removed)."""
+    dest = tmp_path / "pub"
+    assert publish(student, dest).returncode == 0
+    mine = "my own notes, not the run's config\n"
+    (dest / "train.yaml").write_text(mine)
+    before = snapshot(tmp_path)
+    refused(publish(student, dest), r"train\.yaml is already there and publish did not write it")
+    assert snapshot(tmp_path) == before
+    (student / "train.yaml").unlink()  # the student no longer has one: publish would remove it
+    res = publish(student, dest)
+    assert res.returncode == 0, res.stderr
+    assert (dest / "train.yaml").read_text() == mine
+    assert "train.yaml" not in json.loads((dest / ".distill-publish.json").read_text())["files"]
