@@ -1,189 +1,217 @@
 """The KD / on-policy trainer: TRL's SFTTrainer with the distillation loss.
 
-distill train --recipe recipes/kd-smoke.yaml
+    distill train --recipe recipes/kd-smoke.yaml
+
+Imported by distill.train.sft only for --method kd/onpolicy (it imports torch and trl).
 """
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
+import torch
+import torch.nn.functional as F
+from transformers import GenerationConfig, TrainerCallback
+from trl import SFTTrainer
+from trl.experimental.gkd import GKDTrainer
+from trl.models.utils import unwrap_model_for_generation
+
 from distill.errors import DistillError
+from distill.records import write_atomic
 from distill.teachers.scorers import LocalTeacher, ServedTeacher, teacher_for
+from distill.train.callbacks import loss_log_callback
 from distill.train.kd.data import Collator, stored_dataset
 from distill.train.kd.loss import bucket_logprobs, divergence
 
 # =========================================================================== trainer
 
 
-def make_trainer_class() -> type:
-    """TRL's SFTTrainer with the distillation loss (defined lazily: trl imports torch)."""
-    import torch
-    import torch.nn.functional as F
-    from transformers import GenerationConfig
-    from trl import SFTTrainer
-    from trl.experimental.gkd import GKDTrainer
-    from trl.models.utils import unwrap_model_for_generation
+class DistillTrainer(SFTTrainer):
+    """TRL's SFTTrainer with the distillation loss: kd (the teacher's distribution on the traces)
+    or onpolicy (GKD: the student samples, the teacher scores), mixed as in TrainConfig."""
 
-    class DistillTrainer(SFTTrainer):
-        # compute_loss normalises by the tokens of the whole accumulated batch itself.
-        loss_is_scaled_for_ga = True
+    # compute_loss normalises by the tokens of the whole accumulated batch itself.
+    loss_is_scaled_for_ga = True
 
-        def __init__(self, *a: Any, kd: dict[str, Any], teacher: Any, **kw: Any):
-            super().__init__(*a, **kw)
-            self.kd, self.teacher = kd, teacher
-            self._micro, self._micro_step = 0, None
-            self.teacher_tokens = 0  # completion tokens the teacher scored during training
-            self._sums: dict[str, float] = {"kl": 0.0, "ce": 0.0, "n": 0}
-            self.gen_kwargs = {
-                "max_new_tokens": kd["max_new_tokens"],
-                "temperature": kd["onpolicy_temperature"],
-                "do_sample": True,
-                "top_k": 0,
-                "top_p": 1.0,
-                "pad_token_id": self.processing_class.pad_token_id,
-                "eos_token_id": self.model.generation_config.eos_token_id,
-            }
-            self.gen_config = GenerationConfig(**self.gen_kwargs)
+    def __init__(self, *a: Any, kd: Any, teacher: Any, **kw: Any):
+        super().__init__(*a, **kw)
+        self.kd, self.teacher = kd, teacher  # kd: the run's TrainConfig (its distillation keys)
+        self._micro, self._micro_step = 0, None
+        self.teacher_tokens = 0  # completion tokens the teacher scored during training
+        self._sums: dict[str, float] = {"kl": 0.0, "ce": 0.0, "n": 0}
+        self.gen_kwargs = {
+            "max_new_tokens": kd.max_new_tokens,
+            "temperature": kd.onpolicy_temperature,
+            "do_sample": True,
+            "top_k": 0,
+            "top_p": 1.0,
+            "pad_token_id": self.processing_class.pad_token_id,
+            "eos_token_id": self.model.generation_config.eos_token_id,
+        }
+        self.gen_config = GenerationConfig(**self.gen_kwargs)
 
-        # -------------------------------------------------------------- on-policy sampling
-        def _coin(self) -> float:
-            """GKD's per-micro-batch draw (sample on policy when < lmbda), a function of (seed,
-            optimizer step, micro-batch): a resumed run draws what the uninterrupted one drew."""
-            step = self.state.global_step
-            self._micro = self._micro + 1 if self._micro_step == step else 0
-            self._micro_step = step
-            return random.Random(f"{self.args.seed}:{step}:{self._micro}").random()
+    # -------------------------------------------------------------- on-policy sampling
+    def _coin(self) -> float:
+        """GKD's per-micro-batch draw (sample on policy when < lmbda), a function of (seed,
+        optimizer step, micro-batch): a resumed run draws what the uninterrupted one drew."""
+        step = self.state.global_step
+        self._micro = self._micro + 1 if self._micro_step == step else 0
+        self._micro_step = step
+        return random.Random(f"{self.args.seed}:{step}:{self._micro}").random()
 
-        def training_step(self, model, inputs, num_items_in_batch=None):  # noqa: ANN001
-            inputs["on_policy"] = False
-            if self.kd["method"] == "onpolicy" and self._coin() < self.kd["lmbda"]:
-                # Generation turns gradient checkpointing off and back on: with the run's own
-                # kwargs (TRL's GKD does the same), not the library default.
-                with unwrap_model_for_generation(
-                    model,
-                    self.accelerator,
-                    generation_kwargs=self.gen_kwargs,
-                    gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
-                ) as unwrapped:
-                    # The policy samples without dropout (eval mode). A LoRA student on fp32
-                    # weights samples with its adapter merged: one matmul per layer instead of
-                    # three per decode step (~1/3 of the sampling time on CPU); the unmerge puts
-                    # the base back within float rounding. Never merged: bf16/fp16 or quantized
-                    # (uint8/int8) bases, which the round trip changes, and sharded weights.
-                    merge = (
-                        hasattr(unwrapped, "merge_adapter")
-                        and not (self.is_fsdp_enabled or self.is_deepspeed_enabled)
-                        and all(
-                            p.dtype == torch.float32
-                            for n, p in unwrapped.named_parameters()
-                            if "lora_" not in n
-                        )
+    def training_step(self, model, inputs, num_items_in_batch=None):  # noqa: ANN001
+        inputs["on_policy"] = False
+        if self.kd.method == "onpolicy" and self._coin() < self.kd.lmbda:
+            # Generation turns gradient checkpointing off and back on: with the run's own
+            # kwargs (TRL's GKD does the same), not the library default.
+            with unwrap_model_for_generation(
+                model,
+                self.accelerator,
+                generation_kwargs=self.gen_kwargs,
+                gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
+            ) as unwrapped:
+                # The policy samples without dropout (eval mode). A LoRA student on fp32
+                # weights samples with its adapter merged: one matmul per layer instead of
+                # three per decode step (~1/3 of the sampling time on CPU); the unmerge puts
+                # the base back within float rounding. Never merged: bf16/fp16 or quantized
+                # (uint8/int8) bases, which the round trip changes, and sharded weights.
+                merge = (
+                    hasattr(unwrapped, "merge_adapter")
+                    and not (self.is_fsdp_enabled or self.is_deepspeed_enabled)
+                    and all(
+                        p.dtype == torch.float32
+                        for n, p in unwrapped.named_parameters()
+                        if "lora_" not in n
                     )
-                    was_training = unwrapped.training
-                    unwrapped.eval()
-                    if merge:
-                        unwrapped.merge_adapter()
-                    try:
-                        ids, attn, labels = GKDTrainer.generate_on_policy_outputs(
-                            unwrapped, inputs, self.gen_config
-                        )
-                    finally:
-                        if merge:
-                            unwrapped.unmerge_adapter()
-                        unwrapped.train(was_training)
-                inputs.update(input_ids=ids, attention_mask=attn, labels=labels, on_policy=True)
-                inputs.pop("teacher_ids", None)
-                inputs.pop("teacher_logprobs", None)
-            return super().training_step(model, inputs, num_items_in_batch)
-
-        # -------------------------------------------------------------- the loss
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
-            method, temp = self.kd["method"], self.kd["kd_temperature"]
-            on_policy = inputs.pop("on_policy", False)
-            ids, attn, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
-            # Left-padded on-policy rows need positions counted from their first real token.
-            pos = (attn.cumsum(-1) - 1).clamp(min=0)
-            out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=False)
-            tgt = labels[:, 1:]
-            mask = tgt != -100
-            n_local = mask.sum()
-            # GA-correct normalisation as SFT's; on-policy batches changed their token count after
-            # the Trainer counted them, so they normalise locally per accumulation step.
-            if num_items_in_batch is None or on_policy:
-                denom = n_local.clamp(min=1) * (
-                    self.current_gradient_accumulation_steps if self.model.training else 1
                 )
-            else:
-                denom = torch.as_tensor(num_items_in_batch, device=ids.device).clamp(min=1)
-            logits = out.logits[:, :-1][mask]
-            ce = F.cross_entropy(logits.float(), tgt[mask], reduction="sum") / denom
-            if method == "kd" and self.kd["kd_alpha"] == 0.0:
-                kl = torch.zeros((), device=ids.device)
-            else:
-                s_lp, t_lp = self._teacher_logprobs(inputs, logits, mask, pos, temp)
-                beta = 0.0 if method == "kd" else self.kd["beta"]
-                kl = divergence(s_lp, t_lp, beta).sum() / denom
-            if self.model.training:
-                self.teacher_tokens += int(n_local)
-            if method == "kd":
-                a = self.kd["kd_alpha"]
-                loss = a * temp**2 * kl + (1 - a) * ce
-            else:
-                loss = kl
-            # The Trainer's count is global across processes (DDP averages gradients): scale back,
-            # except on-policy batches, which were divided by their own local tokens.
-            if (
-                self.args.average_tokens_across_devices
-                and num_items_in_batch is not None
-                and not on_policy
-            ):
-                loss = loss * self.accelerator.num_processes
-            # Logged per token: undo the accumulation scaling of this micro-batch's share.
-            scale = self.current_gradient_accumulation_steps if self.model.training else 1
-            self._sums["kl"] += float(kl) * scale
-            self._sums["ce"] += float(ce) * scale
-            self._sums["n"] += 1
-            return (loss, out) if return_outputs else loss
+                was_training = unwrapped.training
+                unwrapped.eval()
+                if merge:
+                    unwrapped.merge_adapter()
+                try:
+                    ids, attn, labels = GKDTrainer.generate_on_policy_outputs(
+                        unwrapped, inputs, self.gen_config
+                    )
+                finally:
+                    if merge:
+                        unwrapped.unmerge_adapter()
+                    unwrapped.train(was_training)
+            inputs.update(input_ids=ids, attention_mask=attn, labels=labels, on_policy=True)
+            inputs.pop("teacher_ids", None)
+            inputs.pop("teacher_logprobs", None)
+        return super().training_step(model, inputs, num_items_in_batch)
 
-        def _teacher_logprobs(self, inputs, logits, mask, pos, temp):  # noqa: ANN001
-            """(student, teacher) normalised log-probs at the completion positions."""
-            ids, attn = inputs["input_ids"], inputs["attention_mask"]
-            if isinstance(self.teacher, LocalTeacher):
-                t_logits = self.teacher.logits(ids, attn, pos)[:, :-1][mask]
-                v = min(self.teacher.vocab, logits.shape[-1], t_logits.shape[-1])
-                # Models pad their embeddings past the tokenizer differently (Qwen 1.5B vs 7B):
-                # the padding rows are never real tokens.
-                s_lp = torch.log_softmax(logits[:, :v].float() / temp, -1)
-                t_lp = torch.log_softmax(t_logits[:, :v].float() / temp, -1)
-                return s_lp, t_lp
-            if isinstance(self.teacher, ServedTeacher):
-                # Each row's real tokens are contiguous (left padding on policy, right padding
-                # off policy): send them alone, put the answers back at their positions.
-                starts = attn.argmax(-1).tolist()
-                seqs = [row[m.bool()].tolist() for row, m in zip(ids, attn, strict=True)]
-                t_ids, t_lps = self.teacher.topk(seqs, ids.shape[1], starts)
-            else:  # stored top-K from the collator
-                t_ids, t_lps = inputs["teacher_ids"], inputs["teacher_logprobs"]
-            t_ids = t_ids.to(logits.device)[:, 1:][mask]
-            t_lps = t_lps.to(logits.device)[:, 1:][mask]
-            s_b, t_b = bucket_logprobs(logits, t_ids, t_lps, temp)
-            # A position with no stored distribution (an end of turn the teacher never generated)
-            # gets no divergence: both sides collapse onto the rest bucket.
-            none = (t_ids < 0).all(-1)
-            s_b = torch.where(none.unsqueeze(-1), t_b.detach(), s_b)
-            return s_b, t_b
+    # -------------------------------------------------------------- the loss
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+        method, temp = self.kd.method, self.kd.kd_temperature
+        on_policy = inputs.pop("on_policy", False)
+        ids, attn, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
+        # Left-padded on-policy rows need positions counted from their first real token.
+        pos = (attn.cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=False)
+        tgt = labels[:, 1:]
+        mask = tgt != -100
+        n_local = mask.sum()
+        # GA-correct normalisation as SFT's; on-policy batches changed their token count after
+        # the Trainer counted them, so they normalise locally per accumulation step.
+        if num_items_in_batch is None or on_policy:
+            denom = n_local.clamp(min=1) * (
+                self.current_gradient_accumulation_steps if self.model.training else 1
+            )
+        else:
+            denom = torch.as_tensor(num_items_in_batch, device=ids.device).clamp(min=1)
+        logits = out.logits[:, :-1][mask]
+        ce = F.cross_entropy(logits.float(), tgt[mask], reduction="sum") / denom
+        if method == "kd" and self.kd.kd_alpha == 0.0:
+            kl = torch.zeros((), device=ids.device)
+        else:
+            s_lp, t_lp = self._teacher_logprobs(inputs, logits, mask, pos, temp)
+            beta = 0.0 if method == "kd" else self.kd.beta
+            kl = divergence(s_lp, t_lp, beta).sum() / denom
+        if self.model.training:
+            self.teacher_tokens += int(n_local)
+        if method == "kd":
+            a = self.kd.kd_alpha
+            loss = a * temp**2 * kl + (1 - a) * ce
+        else:
+            loss = kl
+        # The Trainer's count is global across processes (DDP averages gradients): scale back,
+        # except on-policy batches, which were divided by their own local tokens.
+        if (
+            self.args.average_tokens_across_devices
+            and num_items_in_batch is not None
+            and not on_policy
+        ):
+            loss = loss * self.accelerator.num_processes
+        # Logged per token: undo the accumulation scaling of this micro-batch's share.
+        scale = self.current_gradient_accumulation_steps if self.model.training else 1
+        self._sums["kl"] += float(kl) * scale
+        self._sums["ce"] += float(ce) * scale
+        self._sums["n"] += 1
+        return (loss, out) if return_outputs else loss
 
-        def log(self, logs, start_time=None):  # noqa: ANN001
-            if self._sums["n"] and "loss" in logs:
-                n = self._sums["n"]
-                logs["kl"] = round(self._sums["kl"] / n, 6)
-                logs["ce"] = round(self._sums["ce"] / n, 6)
-                logs["teacher_tokens"] = self.teacher_tokens
-                self._sums = {"kl": 0.0, "ce": 0.0, "n": 0}
-            return super().log(logs, start_time)
+    def _teacher_logprobs(self, inputs, logits, mask, pos, temp):  # noqa: ANN001
+        """(student, teacher) normalised log-probs at the completion positions."""
+        ids, attn = inputs["input_ids"], inputs["attention_mask"]
+        if isinstance(self.teacher, LocalTeacher):
+            t_logits = self.teacher.logits(ids, attn, pos)[:, :-1][mask]
+            v = min(self.teacher.vocab, logits.shape[-1], t_logits.shape[-1])
+            # Models pad their embeddings past the tokenizer differently (Qwen 1.5B vs 7B):
+            # the padding rows are never real tokens.
+            s_lp = torch.log_softmax(logits[:, :v].float() / temp, -1)
+            t_lp = torch.log_softmax(t_logits[:, :v].float() / temp, -1)
+            return s_lp, t_lp
+        if isinstance(self.teacher, ServedTeacher):
+            # Each row's real tokens are contiguous (left padding on policy, right padding
+            # off policy): send them alone, put the answers back at their positions.
+            starts = attn.argmax(-1).tolist()
+            seqs = [row[m.bool()].tolist() for row, m in zip(ids, attn, strict=True)]
+            t_ids, t_lps = self.teacher.topk(seqs, ids.shape[1], starts)
+        else:  # stored top-K from the collator
+            t_ids, t_lps = inputs["teacher_ids"], inputs["teacher_logprobs"]
+        t_ids = t_ids.to(logits.device)[:, 1:][mask]
+        t_lps = t_lps.to(logits.device)[:, 1:][mask]
+        s_b, t_b = bucket_logprobs(logits, t_ids, t_lps, temp)
+        # A position with no stored distribution (an end of turn the teacher never generated)
+        # gets no divergence: both sides collapse onto the rest bucket.
+        none = (t_ids < 0).all(-1)
+        s_b = torch.where(none.unsqueeze(-1), t_b.detach(), s_b)
+        return s_b, t_b
 
-    return DistillTrainer
+    def log(self, logs, start_time=None):  # noqa: ANN001
+        if self._sums["n"] and "loss" in logs:
+            n = self._sums["n"]
+            logs["kl"] = round(self._sums["kl"] / n, 6)
+            logs["ce"] = round(self._sums["ce"] / n, 6)
+            logs["teacher_tokens"] = self.teacher_tokens
+            self._sums = {"kl": 0.0, "ce": 0.0, "n": 0}
+        return super().log(logs, start_time)
+
+
+class KDState(TrainerCallback):
+    """kd.json: method, teacher and the tokens the teacher scored (kept across resumes)."""
+
+    def __init__(self, cfg: Any, path: Any, trainer: DistillTrainer | None = None):
+        self.cfg, self.path, self.trainer = cfg, path, trainer
+
+    def write(self) -> None:
+        cfg = self.cfg
+        state = {
+            "method": cfg.method,
+            "teacher": cfg.teacher_url or cfg.teacher_model or "stored top-K",
+            "teacher_model": cfg.teacher_model,
+            "teacher_url": cfg.teacher_url,
+            "teacher_tokens_scored": self.trainer.teacher_tokens if self.trainer else 0,
+        }
+        write_atomic(self.path, json.dumps(state, indent=2) + "\n")
+
+    def on_save(self, args, state, control, **kw):  # noqa: ANN001
+        self.write()
+
+    def on_train_end(self, args, state, control, **kw):  # noqa: ANN001
+        self.write()
 
 
 def build_distill_trainer(
@@ -191,13 +219,6 @@ def build_distill_trainer(
 ) -> Any:
     """A DistillTrainer with SFT's model, arguments, LoRA and examples (train.build_trainer
     dispatches here for --method kd/onpolicy)."""
-    import json
-
-    from transformers import TrainerCallback
-
-    from distill.records import write_atomic
-    from distill.train.callbacks import loss_log_callback
-
     teacher = teacher_for(cfg, tok, model.dtype)
     if teacher is None:
         if cfg.method == "onpolicy":
@@ -217,49 +238,18 @@ def build_distill_trainer(
     if cfg.resume and state_file.is_file():
         done = json.loads(state_file.read_text()).get("teacher_tokens_scored", 0)
 
-    class KDState(TrainerCallback):
-        """kd.json: method, teacher and the tokens the teacher scored (kept across resumes)."""
-
-        def write(self) -> None:
-            write_atomic(
-                state_file,
-                json.dumps(
-                    {
-                        "method": cfg.method,
-                        "teacher": cfg.teacher_url or cfg.teacher_model or "stored top-K",
-                        "teacher_model": cfg.teacher_model,
-                        "teacher_url": cfg.teacher_url,
-                        "teacher_tokens_scored": trainer.teacher_tokens,
-                    },
-                    indent=2,
-                )
-                + "\n",
-            )
-
-        def on_save(self, args, state, control, **kw):  # noqa: ANN001
-            self.write()
-
-        def on_train_end(self, args, state, control, **kw):  # noqa: ANN001
-            self.write()
-
-    trainer = make_trainer_class()(
+    kd_state = KDState(cfg, state_file)
+    trainer = DistillTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
         data_collator=Collator(tok.pad_token_id),
         processing_class=tok,
         peft_config=peft_config,
-        callbacks=[loss_log_callback(out / "loss.jsonl"), KDState()],
-        kd={
-            "method": cfg.method,
-            "kd_alpha": cfg.kd_alpha,
-            "kd_temperature": cfg.kd_temperature,
-            "beta": cfg.beta,
-            "lmbda": cfg.lmbda,
-            "max_new_tokens": cfg.max_new_tokens,
-            "onpolicy_temperature": cfg.onpolicy_temperature,
-        },
+        callbacks=[loss_log_callback(out / "loss.jsonl"), kd_state],
+        kd=cfg,
         teacher=teacher,
     )
+    kd_state.trainer = trainer
     trainer.teacher_tokens = done
     return trainer
