@@ -556,3 +556,22 @@ def test_blank_ids_are_no_ids_not_one_id_for_two_rows(tmp_path):
     (tmp_path / "p.csv").write_text("id,problem,answer\n,What is 1 + 1?,2\n,What is 2 + 2?,4\nc,x,1\n")
     rows = list(load_rows(str(tmp_path / "p.csv")))
     assert [(r.row_id, r.gold) for r in rows] == [(None, "2"), (None, "4"), ("c", "1")]
+
+
+def test_a_row_repeated_under_its_id_is_sampled_once(server, tmp_path, monkeypatch):
+    """The same id with the same content is fine (not refused), and it is one prompt: its
+    samples are requested and written once, not once per copy (same sample ids twice)."""
+    from distill.records import read_records
+
+    row = {"id": "a", "problem": "What is 1 + 1?", "answer": "2"}
+    (tmp_path / "p.jsonl").write_text(jsonl(row, {"id": "b", "problem": "2 + 2?"}, row))
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(
+        app,
+        [*GEN, "--model", server.model, "--base-url", server.url, "--quiet"],
+        env={"OPENAI_API_KEY": "sk-test"},
+    )
+    assert res.exit_code == 0, res.stderr
+    ids = [r["id"] for r in read_records(tmp_path / "t.jsonl")]
+    assert len(ids) == len(set(ids)) == 2, ids
+    assert len(server.log) == 2

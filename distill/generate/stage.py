@@ -247,7 +247,9 @@ def build_jobs(
                 sample_id(prompt_id, teacher.model, teacher.params, s, messages, messages_hash)
                 for s in range(cfg.n)
             ]
-            missing = [s for s in range(cfg.n) if ids[s] not in done]
+            # `planned` too: a row repeated in the file (same id and content) is one prompt,
+            # sampled and paid for once, not once per copy under the same sample ids
+            missing = [s for s in range(cfg.n) if ids[s] not in done and ids[s] not in planned]
             if teacher.logprobs:
                 need_k.update((i, teacher.logprobs) for i in ids if i in done)
             planned.update(ids)
