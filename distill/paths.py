@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.errors import DistillError
+from distill.models import MODEL_FILES, RUN_FILES
 
 PathLike = str | os.PathLike | None
 
@@ -212,24 +213,7 @@ def guard_filter(cfg: Any) -> None:
 
 
 # Files `distill train` writes into --output-dir, and the folders that are wholly its own.
-TRAIN_FILES = (
-    "train.yaml",
-    "train_data.json",
-    "loss.jsonl",
-    "loss.png",
-    "kd.json",
-    "adapter_config.json",
-    "adapter_model.safetensors",
-    "config.json",
-    "generation_config.json",
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "chat_template.jinja",
-    "training_args.bin",
-)
+TRAIN_FILES = (*RUN_FILES, *MODEL_FILES, "loss.jsonl", "training_args.bin")
 
 
 def guard_train(cfg: Any) -> None:

@@ -24,25 +24,7 @@ import yaml
 
 from distill.config import setting
 from distill.errors import DistillError
-
-# Files of a trained output dir that make up the published model.
-MODEL_FILES = (
-    "adapter_config.json",
-    "adapter_model.safetensors",
-    "config.json",
-    "generation_config.json",
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "chat_template.jinja",
-    "tokenizer.model",
-    "vocab.json",
-    "merges.txt",
-    "added_tokens.json",
-)
-RUN_FILES = ("train.yaml", "train_data.json", "loss.png", "kd.json")
+from distill.models import MODEL_FILES, RUN_FILES
 
 
 @dataclass

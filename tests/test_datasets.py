@@ -23,7 +23,7 @@ import pytest
 
 from distill.errors import DistillError
 from distill.examples import Columns, Renderer, load_examples, tokenize_examples
-from tests.tiny import make_tokenizer
+from tests.test_examples import real_template_tokenizer
 
 DATA = Path(__file__).parent / "fixtures" / "datasets"
 TEMPLATES = Path(__file__).parent / "fixtures" / "chat_templates"
@@ -397,17 +397,7 @@ END = {  # each template's end of an assistant turn (a stop token: no EOS is add
 @functools.cache
 def template_tokenizer(name: str):
     """A tiny tokenizer wearing a real checkpoint's chat template (built once per template)."""
-    tok = make_tokenizer("llama" if name.startswith("llama") else "qwen2")
-    if name.startswith("deepseek"):  # R1-Distill-Qwen's own special tokens, BOS and EOS
-        tok.add_special_tokens(
-            {
-                "bos_token": "<｜begin▁of▁sentence｜>",
-                "eos_token": "<｜end▁of▁sentence｜>",
-                "additional_special_tokens": ["<｜User｜>", "<｜Assistant｜>"],
-            }
-        )
-    tok.chat_template = (TEMPLATES / f"{name}.jinja").read_text()
-    return tok
+    return real_template_tokenizer(name)
 
 
 @dataclass
