@@ -448,7 +448,11 @@ def _place(
     still named as publish's), and last only this publish's."""
     student = _real(train_dir)
     old = [n for n in previous["files"] if _ours(dest, n, previous)] if previous else []
-    kept = {n: s for n, s in (previous or {}).get("stamps", {}).items() if n in old}
+    # the names about to be replaced lose their stamp: a kill after one is moved in leaves it
+    # publish's by name, not (its new size differing) the user's
+    kept = {
+        n: s for n, s in (previous or {}).get("stamps", {}).items() if n in old and n not in names
+    }
     _write_marker(dest, student, sorted(set(old) | set(names)), kept)
     for name in names:
         shutil.move(str(tmp / name), str(dest / name))

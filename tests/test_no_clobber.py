@@ -391,3 +391,30 @@ def test_a_user_file_under_a_name_publish_once_wrote_is_not_replaced(student, tm
     assert res.returncode == 0, res.stderr
     assert (dest / "train.yaml").read_text() == mine
     assert "train.yaml" not in json.loads((dest / ".distill-publish.json").read_text())["files"]
+
+
+def test_publish_killed_while_placing_files_can_publish_again(student, tmp_path, monkeypatch):
+    """A publish cut off between moving its files in (the marker lists old and new): the rerun
+    takes the files it had placed as its own, not as the user's, and finishes."""
+    import shutil
+
+    from distill import publish as P
+
+    dest = tmp_path / "pub"
+    assert publish(student, dest).returncode == 0
+    (student / "model.safetensors").write_bytes(b"weights-2")
+    real_move, moved = shutil.move, []
+
+    def move(src, dst):
+        if moved:
+            raise KeyboardInterrupt  # the kill, after the first file went in
+        moved.append(dst)
+        return real_move(src, dst)
+
+    monkeypatch.setattr(P.shutil, "move", move)
+    with pytest.raises(KeyboardInterrupt):
+        P.run(P.PublishConfig(dir=str(student), local_dir=str(dest)))
+    monkeypatch.undo()
+    res = publish(student, dest)
+    assert res.returncode == 0, res.stderr
+    assert (dest / "model.safetensors").read_bytes() == b"weights-2"
