@@ -108,6 +108,8 @@ def check_values(
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Light type checking so a recipe typo like `n: eight` fails here, not mid-run."""
     if value is None:
+        if hint in (int, float, bool):  # `n:` with no value: not a number to compare later
+            raise DistillError(f"{where}: expected {hint.__name__}, got no value")
         return None
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)

@@ -340,6 +340,15 @@ CASES: list[tuple[str, dict[str, str | None], list[str], list[str], dict[str, st
         ["'generat'"],
         {},
     ),
+    # a key given no value (`n:` in YAML, `--set generate.n=`): named, not a TypeError
+    ("run-set-empty-number", {}, [*RUN, "--set", "generate.n=", "--dry-run"], ["'n'"], {}),
+    (
+        "run-recipe-empty-number",
+        {"recipe.yaml": "generate:\n  data: p.jsonl\n  model: m\n  out: t.jsonl\n  temperature:\n"},
+        [*RUN, "--dry-run"],
+        ["recipe.yaml", "'temperature'"],
+        {},
+    ),
 ]
 
 
