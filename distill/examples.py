@@ -502,7 +502,9 @@ def load_examples(
 ) -> Iterator[Example]:
     from distill.data import iter_source
 
-    rows = iter_source(src, split)
+    # strict: a torn last line is named, never dropped (the file is the user's training data,
+    # or a kept file filter wrote whole; a killed generate's tail is repaired by its rerun)
+    rows = iter_source(src, split, strict=True)
     if limit is not None:
         rows = itertools.islice(rows, limit)
     for i, row in enumerate(rows):

@@ -702,8 +702,8 @@ def test_export_of_a_chat_that_opens_with_an_assistant_turn_writes_a_pair_per_an
 def test_onpolicy_prompt_source_reads_the_chat_named_by_messages_field(tmp_path):
     # lmsys-style prompts under another column name, with a system column: --messages-field and
     # --system-field say so for onpolicy as for sft (they were ignored: "no prompt field found")
-    from distill.train.kd.data import prompt_dataset, prompt_source
     from distill.train import TrainConfig
+    from distill.train.kd.data import prompt_dataset, prompt_source
 
     row = {"conversation": [{"role": "user", "content": "What is 2 + 2?"}], "sys": "Be brief."}
     cfg = TrainConfig(
@@ -796,3 +796,11 @@ def test_export_alpaca_says_when_it_leaves_reasoning_out(tmp_path, capsys):
     export(ExportConfig(data=write_rows(tmp_path, [row]), format="alpaca", out=str(out)))
     assert json.loads(out.read_text())["output"] == "2"
     assert "the reasoning of 1 of 1 examples is left out" in capsys.readouterr().out
+
+
+def test_a_torn_last_line_of_the_training_data_is_named_not_dropped(tmp_path):
+    rows = [{"instruction": "Add 1 and 1.", "input": "", "output": "2"}] * 2
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"instruction": "Add')
+    with pytest.raises(DistillError, match=r"data.jsonl:3: not valid JSON .*last line is cut"):
+        list(load_examples(str(data)))

@@ -160,7 +160,7 @@ def stored_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, i
 
     renderer = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
     exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
-    rows = list(itertools.islice(iter_source(cfg.data, cfg.split), cfg.limit))
+    rows = list(itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit))
     prompts, comps = zip(*(renderer.encode(ex) for ex in exs), strict=True) if exs else ((), ())
     comps, t_ids, t_lps, counts = stored_topk(
         rows, cfg.data, list(comps), renderer.stops, tok, cfg.model
@@ -220,7 +220,7 @@ def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, A
             f"field or system prompt named); lmbda {cfg.lmbda} mixes in the teacher's traces: give kept traces, "
             "or lmbda 1.0 to train on prompts alone"
         )
-    rows = itertools.islice(iter_source(cfg.data, cfg.split), cfg.limit)
+    rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
     first = next(iter(iter_source(cfg.data, cfg.split)), {})
     # (chat messages, the row's own fields): a chat, unless a prompt field or template is named
     # (then the row's prompt field is rendered, whatever else the row holds, as generate does).
