@@ -1,0 +1,122 @@
+"""Cross-tokenizer kd (distill/train/kd/xtok.py): byte-offset alignment, ULD / hybrid losses, the
+local teacher of another tokenizer in `distill train --method kd`."""
+
+import random
+
+import pytest
+import torch
+
+from distill.train.kd.xtok import align, char_ends, hybrid_loss, pair_positions, uld_loss
+from tests.tiny import CORPUS
+
+
+def bpe(vocab_size, corpus):
+    """A byte-level BPE trained here (as tests/tiny.py), with its own size and merges."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|end|>", "<think>", "</think>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|end|>", pad_token="<|end|>")
+
+
+@pytest.fixture(scope="module")
+def two_toks():
+    small = bpe(300, CORPUS * 20)
+    # other merges: the same words with the spaces moved and reversed, a bigger vocabulary
+    other = [" ".join(reversed(x.split())) + " ".join(x.split()).upper() for x in CORPUS]
+    big = bpe(700, (other + CORPUS[::-1]) * 20)
+    assert len(small) != len(big)
+    return small, big
+
+
+WORDS = "the answer is 12 + 34 = 46 Let me add numbers. <think> </think> \\boxed{46} é 中文 🙂 ü".split()
+
+
+def random_text(rng):
+    out = []
+    for _ in range(rng.randint(1, 25)):
+        w = rng.choice(WORDS)
+        if rng.random() < 0.2:
+            w = "".join(rng.sample(w, len(w)))
+        out.append(w + rng.choice([" ", "", "\n", "  ", ", "]))
+    return "".join(out)
+
+
+def check_partition(text, s_ends, t_ends, spans):
+    s_idx = [k for s_lo, s_hi, _, _ in spans for k in range(s_lo, s_hi)]
+    t_idx = [k for _, _, t_lo, t_hi in spans for k in range(t_lo, t_hi)]
+    assert s_idx == list(range(len(s_ends))) and t_idx == list(range(len(t_ends)))
+    at = 0
+    for s_lo, s_hi, t_lo, t_hi in spans:
+        s_end = s_ends[s_hi - 1] if s_hi > s_lo else at
+        t_end = t_ends[t_hi - 1] if t_hi > t_lo else at
+        assert s_end == t_end, (text, spans)  # the two runs cover the same characters
+        assert (s_ends[s_lo - 1] if s_lo else 0) == at == (t_ends[t_lo - 1] if t_lo else 0)
+        at = s_end
+    assert at == len(text)  # every character once, in order
+
+
+# --------------------------------------------------------------------------- alignment
+
+
+def test_alignment_covers_every_character_once_with_spans_that_coincide(two_toks):
+    small, big = two_toks
+    rng = random.Random(0)
+    many = 0
+    for _ in range(200):
+        text = random_text(rng)
+        s_ids = small(text, add_special_tokens=False)["input_ids"]
+        t_ids = big(text, add_special_tokens=False)["input_ids"]
+        s_ends, t_ends = char_ends(small, s_ids, text), char_ends(big, t_ids, text)
+        assert s_ends[-1] == t_ends[-1] == len(text)
+        assert s_ends == sorted(s_ends) and t_ends == sorted(t_ends)
+        spans = align(s_ends, t_ends)
+        check_partition(text, s_ends, t_ends, spans)
+        many += any(s_hi - s_lo != t_hi - t_lo for s_lo, s_hi, t_lo, t_hi in spans)
+    assert many > 100  # the two tokenizations really differ on most texts
+
+
+def test_a_text_tokenized_alike_aligns_one_to_one(two_toks):
+    small, _ = two_toks
+    rng = random.Random(1)
+    for _ in range(50):
+        text = random_text(rng)
+        ids = small(text, add_special_tokens=False)["input_ids"]
+        ends = char_ends(small, ids, text)
+        spans = align(ends, list(ends))
+        check_partition(text, ends, ends, spans)
+        assert all(s == t for s, _, t, _ in spans)
+        # one token a side, except byte pieces of one multi-byte character (no text alone)
+        wide = [(s_lo, s_hi) for s_lo, s_hi, _, _ in spans if s_hi - s_lo > 1]
+        for s_lo, s_hi in wide:
+            assert any(ends[k] == (ends[k - 1] if k else 0) for k in range(s_lo, s_hi))
+    ascii_text = "the answer is 12 + 34 = 46"
+    ids = small(ascii_text, add_special_tokens=False)["input_ids"]
+    ends = char_ends(small, ids, ascii_text)
+    assert align(ends, ends) == [(k, k + 1, k, k + 1) for k in range(len(ids))]
+
+
+def test_byte_pieces_of_a_character_end_where_it_closes_and_other_text_is_none(two_toks):
+    small, _ = two_toks
+    text = "a 🙂 b"
+    ids = small(text, add_special_tokens=False)["input_ids"]
+    ends = char_ends(small, ids, text)
+    assert len(ids) > len(text) and ends[-1] == len(text)  # the emoji is several byte pieces
+    assert char_ends(small, ids, "a :) b") is None
+
+
+def test_pairs_stop_at_the_shared_text_and_add_the_end_of_turn():
+    # student "ab|c|<eot>", teacher "a|bc|<eot2>|\n": shared text "abc" (3 characters)
+    pairs = pair_positions([2, 3, 8], [1, 3, 9, 10], shared=3)
+    assert pairs == [(0, 0), (2, 2)]  # one span "abc" (2 tokens a side), then the end of turn
+    # texts whose last shared boundary is before the shared text ends: no pair past it
+    assert pair_positions([1, 2, 4], [1, 3, 5], shared=3) == [(0, 0)]
