@@ -52,6 +52,24 @@ class LocalTeacher:
             )
         return out.logits
 
+    def hidden(self, input_ids: Any, attention_mask: Any, position_ids: Any) -> Any:
+        """The last hidden states [B, L, H], without the full-vocabulary logits: the chunked loss
+        applies the head to a chunk of completion positions at a time."""
+        import torch
+
+        if self.model.device != input_ids.device:
+            self.model.to(input_ids.device)
+        with torch.no_grad():
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                use_cache=False,
+                output_hidden_states=True,
+                logits_to_keep=1,  # the forward's own logits: one position, not [B, L, V]
+            )
+        return out.hidden_states[-1]
+
 
 class ServedTeacher:
     """An OpenAI-compatible vLLM server scoring token ids: POST /v1/completions with the ids as

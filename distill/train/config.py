@@ -154,6 +154,12 @@ class TrainConfig(Layout):
         1.0, "onpolicy: share of batches sampled by the student; the rest are the traces."
     )
     max_new_tokens: int = setting(128, "onpolicy: tokens the student samples per prompt.")
+    # memory, not results: the loss is the same to float rounding (tests/test_kd_loss.py)
+    loss_chunk_size: int = setting(
+        512,
+        "kd/onpolicy: completion tokens whose logits (student and local teacher) exist at once; the head is applied per chunk from the hidden states. 0 = the full [tokens, vocab] logits.",
+        result=False,
+    )
     onpolicy_temperature: float = setting(1.0, "onpolicy: the student's sampling temperature.")
     # onpolicy on a prompt source (rows without a completion, e.g. builtin:arithmetic or the
     # problems file given to generate): its prompts are rendered as `distill generate` renders
@@ -209,6 +215,7 @@ class TrainConfig(Layout):
                 ("limit", self.limit is None or self.limit >= 1, ">= 1"),
                 ("logging_steps", self.logging_steps >= 1, ">= 1"),
                 ("save_steps", self.save_steps >= 1, ">= 1"),
+                ("loss_chunk_size", self.loss_chunk_size >= 0, ">= 0 (0 = unchunked)"),
             ],
             flags={"per_device_train_batch_size": "--batch-size"},
         )

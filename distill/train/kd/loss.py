@@ -51,3 +51,43 @@ def divergence(student_lp: Any, teacher_lp: Any, beta: float) -> Any:
     return GKDTrainer.generalized_jsd_loss(
         student_lp, teacher_lp, beta=beta, temperature=1.0, reduction="none"
     ).sum(-1)
+
+
+# =========================================================================== memory-bounded
+
+# Completion tokens per chunk of the chunked losses (--loss-chunk-size's default): at a 152k
+# vocabulary one chunk's fp32 logits are ~0.3 GB, and a chunk never holds more than a few.
+LOSS_CHUNK = 512
+
+
+def lm_head(model: Any) -> Any:
+    """hidden states [N, H] -> the model's logits [N, V], as its own forward computes them: the
+    output embedding (a LoRA-wrapped head included) and Gemma-style final soft-capping."""
+    import torch
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = base.get_output_embeddings()
+    config = (
+        base.config.get_text_config() if hasattr(base.config, "get_text_config") else base.config
+    )
+    cap = getattr(config, "final_logit_softcapping", None)
+    if not cap:
+        return head
+    return lambda h: torch.tanh(head(h) / cap) * cap
+
+
+def chunked_sum(fn: Any, chunk: int, *rows: Any) -> Any:
+    """sum over chunks of `fn(*(r[i : i + chunk] for r in rows))`, each chunk under activation
+    checkpointing: its forward keeps only its inputs (hidden states, a few ints per token), and its
+    backward recomputes the chunk's logits one chunk at a time, so no [tokens, vocab] tensor ever
+    exists. chunk <= 0: one call on all rows, no checkpoint (the full-logits path)."""
+    from torch.utils.checkpoint import checkpoint
+
+    n = rows[0].shape[0]
+    if chunk <= 0 or n == 0:
+        return fn(*rows)
+    total = None
+    for i in range(0, n, chunk):
+        part = checkpoint(fn, *(r[i : i + chunk] for r in rows), use_reentrant=False)
+        total = part if total is None else total + part
+    return total

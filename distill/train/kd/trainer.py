@@ -23,7 +23,7 @@ from distill.records import write_atomic
 from distill.teachers.scorers import LocalTeacher, ServedTeacher, teacher_for
 from distill.train.callbacks import loss_log_callback
 from distill.train.kd.data import Collator, stored_dataset
-from distill.train.kd.loss import bucket_logprobs, divergence
+from distill.train.kd.loss import bucket_logprobs, chunked_sum, divergence, lm_head
 
 # =========================================================================== trainer
 
@@ -106,14 +106,30 @@ class DistillTrainer(SFTTrainer):
     # -------------------------------------------------------------- the loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
         method, temp = self.kd.method, self.kd.kd_temperature
+        chunk = self.kd.loss_chunk_size
         on_policy = inputs.pop("on_policy", False)
         ids, attn, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
         # Left-padded on-policy rows need positions counted from their first real token.
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=False)
         tgt = labels[:, 1:]
         mask = tgt != -100
         n_local = mask.sum()
+        if chunk:
+            # The body once; the head later, per chunk of completion positions (chunked_sum).
+            # Through the (DDP/PEFT) wrapper, so its hooks run; logits of one position only.
+            out = model(
+                input_ids=ids,
+                attention_mask=attn,
+                position_ids=pos,
+                use_cache=False,
+                output_hidden_states=True,
+                logits_to_keep=1,
+            )
+            s_rows = out.hidden_states[-1][:, :-1][mask]
+            s_head = lm_head(self.accelerator.unwrap_model(model))
+        else:  # --loss-chunk-size 0: the full [B, L, V] logits (kept to compare against)
+            out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=False)
+            s_rows, s_head = out.logits[:, :-1][mask], _same
         # GA-correct normalisation as SFT's; on-policy batches changed their token count after
         # the Trainer counted them, so they normalise locally per accumulation step.
         if num_items_in_batch is None or on_policy:
@@ -122,14 +138,19 @@ class DistillTrainer(SFTTrainer):
             )
         else:
             denom = torch.as_tensor(num_items_in_batch, device=ids.device).clamp(min=1)
-        logits = out.logits[:, :-1][mask]
-        ce = F.cross_entropy(logits.float(), tgt[mask], reduction="sum") / denom
-        if method == "kd" and self.kd.kd_alpha == 0.0:
-            kl = torch.zeros((), device=ids.device)
-        else:
-            s_lp, t_lp = self._teacher_logprobs(inputs, logits, mask, pos, temp)
-            beta = 0.0 if method == "kd" else self.kd.beta
-            kl = divergence(s_lp, t_lp, beta).sum() / denom
+        with_kl = not (method == "kd" and self.kd.kd_alpha == 0.0)
+        t_rows, pair = self._teacher_rows(inputs, mask, pos, chunk) if with_kl else ((), None)
+        beta = 0.0 if method == "kd" else self.kd.beta
+
+        def sums(s_x, y, *t_x):  # noqa: ANN001, ANN202 - [kl, ce] summed over these positions
+            logits = s_head(s_x)
+            ce = F.cross_entropy(logits.float(), y, reduction="sum")
+            if pair is None:
+                return torch.stack([ce * 0, ce])
+            s_lp, t_lp = pair(logits, temp, *t_x)
+            return torch.stack([divergence(s_lp, t_lp, beta).sum(), ce])
+
+        kl, ce = chunked_sum(sums, chunk, s_rows, tgt[mask], *t_rows) / denom
         if self.model.training:
             self.teacher_tokens += int(n_local)
         if method == "kd":
@@ -152,17 +173,31 @@ class DistillTrainer(SFTTrainer):
         self._sums["n"] += 1
         return (loss, out) if return_outputs else loss
 
-    def _teacher_logprobs(self, inputs, logits, mask, pos, temp):  # noqa: ANN001
-        """(student, teacher) normalised log-probs at the completion positions."""
+    def _teacher_rows(self, inputs, mask, pos, chunk):  # noqa: ANN001
+        """The teacher's per-completion-position rows and the function that turns a chunk of
+        (student logits, those rows) into (student, teacher) normalised log-probs. Rows are the
+        local teacher's hidden states (its head is applied per chunk) or its logits when chunk is
+        0, or the stored / served top-K ids and log-probs [N, K]: never [N, vocab] when chunked."""
         ids, attn = inputs["input_ids"], inputs["attention_mask"]
         if isinstance(self.teacher, LocalTeacher):
-            t_logits = self.teacher.logits(ids, attn, pos)[:, :-1][mask]
-            v = min(self.teacher.vocab, logits.shape[-1], t_logits.shape[-1])
-            # Models pad their embeddings past the tokenizer differently (Qwen 1.5B vs 7B):
-            # the padding rows are never real tokens.
-            s_lp = torch.log_softmax(logits[:, :v].float() / temp, -1)
-            t_lp = torch.log_softmax(t_logits[:, :v].float() / temp, -1)
-            return s_lp, t_lp
+            if chunk:
+                t_rows = self.teacher.hidden(ids, attn, pos)[:, :-1][mask]
+                t_head = lm_head(self.teacher.model)
+            else:
+                t_rows, t_head = self.teacher.logits(ids, attn, pos)[:, :-1][mask], _same
+            vocab = self.teacher.vocab
+
+            def full(logits, temp, t_x):  # noqa: ANN001, ANN202
+                with torch.no_grad():
+                    t_logits = t_head(t_x)
+                v = min(vocab, logits.shape[-1], t_logits.shape[-1])
+                # Models pad their embeddings past the tokenizer differently (Qwen 1.5B vs 7B):
+                # the padding rows are never real tokens.
+                s_lp = torch.log_softmax(logits[:, :v].float() / temp, -1)
+                t_lp = torch.log_softmax(t_logits[:, :v].float() / temp, -1)
+                return s_lp, t_lp
+
+            return (t_rows,), full
         if isinstance(self.teacher, ServedTeacher):
             # Each row's real tokens are contiguous (left padding on policy, right padding
             # off policy): send them alone, put the answers back at their positions.
@@ -171,14 +206,9 @@ class DistillTrainer(SFTTrainer):
             t_ids, t_lps = self.teacher.topk(seqs, ids.shape[1], starts)
         else:  # stored top-K from the collator
             t_ids, t_lps = inputs["teacher_ids"], inputs["teacher_logprobs"]
-        t_ids = t_ids.to(logits.device)[:, 1:][mask]
-        t_lps = t_lps.to(logits.device)[:, 1:][mask]
-        s_b, t_b = bucket_logprobs(logits, t_ids, t_lps, temp)
-        # A position with no stored distribution (an end of turn the teacher never generated)
-        # gets no divergence: both sides collapse onto the rest bucket.
-        none = (t_ids < 0).all(-1)
-        s_b = torch.where(none.unsqueeze(-1), t_b.detach(), s_b)
-        return s_b, t_b
+        t_ids = t_ids.to(ids.device)[:, 1:][mask]
+        t_lps = t_lps.to(ids.device)[:, 1:][mask]
+        return (t_ids, t_lps), _topk_pair
 
     def log(self, logs, start_time=None):  # noqa: ANN001
         if self._sums["n"] and "loss" in logs:
@@ -188,6 +218,20 @@ class DistillTrainer(SFTTrainer):
             logs["teacher_tokens"] = self.teacher_tokens
             self._sums = {"kl": 0.0, "ce": 0.0, "n": 0}
         return super().log(logs, start_time)
+
+
+def _same(x: Any) -> Any:
+    return x
+
+
+def _topk_pair(logits: Any, temp: float, t_ids: Any, t_lps: Any) -> tuple[Any, Any]:
+    """(student, teacher) log-probs over the teacher's top-K + the rest bucket."""
+    s_b, t_b = bucket_logprobs(logits, t_ids, t_lps, temp)
+    # A position with no stored distribution (an end of turn the teacher never generated)
+    # gets no divergence: both sides collapse onto the rest bucket.
+    none = (t_ids < 0).all(-1)
+    s_b = torch.where(none.unsqueeze(-1), t_b.detach(), s_b)
+    return s_b, t_b
 
 
 class KDState(TrainerCallback):

@@ -1,0 +1,126 @@
+"""The memory-bounded kd/onpolicy loss (--loss-chunk-size): the LM head applied per chunk of
+completion positions from the hidden states gives the full-logits loss and gradients."""
+
+import pytest
+import torch
+
+from distill.errors import DistillError
+from distill.train import build_trainer
+from tests.test_kd import first_batch, kd_cfg, write_stored_logprobs
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    from tests.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-teacher"), "qwen2", seed=1)
+
+
+def loss_and_grads(trainer, batch, chunk):
+    """The loss and every parameter's gradient of one compute_loss at this chunk size."""
+    trainer.kd.loss_chunk_size = chunk
+    model = trainer.model
+    model.eval()  # no dropout: the two paths see the same network
+    model.zero_grad(set_to_none=True)
+    loss = trainer.compute_loss(model, dict(batch))
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return float(loss), grads
+
+
+def assert_same(trainer, batch, chunk=5):
+    tokens = int((batch["labels"][:, 1:] != -100).sum())
+    assert tokens > 3 * chunk  # several chunks, the last one partial or not
+    full, g_full = loss_and_grads(trainer, batch, 0)
+    part, g_part = loss_and_grads(trainer, batch, chunk)
+    assert full > 1e-3
+    assert part == pytest.approx(full, abs=1e-5, rel=1e-5)
+    assert g_full.keys() == g_part.keys()
+    assert "lm_head.weight" in g_full and len(g_full) > 10  # the head and the body get gradients
+    for name, g in g_full.items():
+        assert torch.allclose(g_part[name], g, atol=1e-5, rtol=1e-4), name
+    assert max(float(g.abs().max()) for g in g_full.values()) > 1e-4
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(method="kd", kd_alpha=0.5, kd_temperature=2.0),
+        dict(method="kd", kd_alpha=1.0, kd_temperature=0.7),
+        dict(method="onpolicy", beta=0.0, kd_temperature=2.0),
+        dict(method="onpolicy", beta=0.5, kd_temperature=1.0),
+        dict(method="onpolicy", beta=1.0, kd_temperature=1.5),
+    ],
+    ids=["kd-a0.5-T2", "kd-a1-T0.7", "onpolicy-b0-T2", "onpolicy-b0.5", "onpolicy-b1-T1.5"],
+)
+def test_chunked_local_teacher_loss_and_grads_equal_the_full_logits(
+    tmp_path, tiny_qwen, teacher, kw
+):
+    cfg = kd_cfg(tmp_path, tiny_qwen, teacher_model=str(teacher), lora=False, **kw)
+    trainer = build_trainer(cfg)[0]
+    assert_same(trainer, first_batch(trainer))
+
+
+@pytest.mark.parametrize("temp", [1.0, 2.0])
+def test_chunked_stored_topk_loss_and_grads_equal_the_full_logits(
+    tmp_path, tiny_qwen, teacher, temp
+):
+    data = write_stored_logprobs(tmp_path, teacher, k=5)  # K << vocab: the rest bucket is used
+    cfg = kd_cfg(tmp_path, tiny_qwen, data=str(data), kd_alpha=0.7, kd_temperature=temp, lora=False)
+    trainer = build_trainer(cfg)[0]
+    assert_same(trainer, first_batch(trainer))
+
+
+def test_chunked_lora_student_gets_the_same_adapter_grads(tmp_path, tiny_qwen, teacher):
+    cfg = kd_cfg(tmp_path, tiny_qwen, teacher_model=str(teacher), method="onpolicy", beta=0.5)
+    trainer = build_trainer(cfg)[0]
+    with torch.no_grad():  # B = 0 at init gives A no gradient: make the adapter do something
+        for n, p in trainer.model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.05)
+    batch = first_batch(trainer)
+    trainer.kd.loss_chunk_size = 0
+    full, g_full = loss_and_grads(trainer, batch, 0)
+    part, g_part = loss_and_grads(trainer, batch, 4)
+    assert part == pytest.approx(full, abs=1e-5, rel=1e-5)
+    assert any("lora_A" in n for n in g_full) and g_full.keys() == g_part.keys()
+    for name, g in g_full.items():
+        assert torch.allclose(g_part[name], g, atol=1e-5, rtol=1e-4), name
+
+
+def test_chunked_path_never_builds_full_vocabulary_logits(
+    tmp_path, tiny_qwen, teacher, monkeypatch
+):
+    """Neither head ever sees more than one chunk of positions (the forward's own logits are one
+    position per row), and the teacher's full-logits method is not called."""
+    from distill.teachers.scorers import LocalTeacher
+
+    cfg = kd_cfg(tmp_path, tiny_qwen, teacher_model=str(teacher), lora=False, kd_alpha=0.5)
+    trainer = build_trainer(cfg)[0]
+
+    def refuse(*a, **k):
+        raise AssertionError("the chunked path asked the teacher for [B, L, V] logits")
+
+    monkeypatch.setattr(LocalTeacher, "logits", refuse)
+    rows: list[int] = []
+    hooks = [
+        m.get_output_embeddings().register_forward_hook(
+            lambda mod, inp, out: rows.append(out.numel() // out.shape[-1])
+        )
+        for m in (trainer.model, trainer.teacher.model)
+    ]
+    batch = first_batch(trainer)
+    try:
+        loss_and_grads(trainer, batch, 6)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert rows and max(rows) <= 6
+    # every completion position went through both heads (forward, then recomputed in backward)
+    tokens = int((batch["labels"][:, 1:] != -100).sum())
+    assert sum(r for r in rows if r != batch["input_ids"].shape[0]) >= 2 * tokens
+
+
+def test_loss_chunk_size_is_checked(tmp_path, tiny_qwen):
+    with pytest.raises(DistillError, match="--loss-chunk-size -1: must be >= 0"):
+        kd_cfg(tmp_path, tiny_qwen, loss_chunk_size=-1)
