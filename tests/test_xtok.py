@@ -120,3 +120,67 @@ def test_pairs_stop_at_the_shared_text_and_add_the_end_of_turn():
     assert pairs == [(0, 0), (2, 2)]  # one span "abc" (2 tokens a side), then the end of turn
     # texts whose last shared boundary is before the shared text ends: no pair past it
     assert pair_positions([1, 2, 4], [1, 3, 5], shared=3) == [(0, 0)]
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def test_shared_vocab_matches_tokens_by_their_text(two_toks):
+    from distill.train.kd.xtok import shared_vocab
+
+    small, big = two_toks
+    s_ids, t_ids = shared_vocab(small, big)
+    assert len(s_ids) == len(set(s_ids)) and len(t_ids) == len(set(t_ids))
+    texts = [(small.decode([s]), big.decode([t])) for s, t in zip(s_ids, t_ids, strict=True)]
+    assert all(a == b for a, b in texts)
+    # the ASCII bytes (a byte >= 0x80 alone is no text), merges both learnt, the added tokens
+    assert 128 < len(s_ids) < min(len(small), len(big))
+    assert {"<think>", " the"} <= {a for a, _ in texts}
+
+
+def student_like_teacher(t_lp, s_shared, t_shared, s_vocab):
+    """The student's log-probs that put each shared token's teacher mass on its own id and the
+    teacher's other probabilities, in some order, on its own other ids."""
+    s = torch.full((t_lp.shape[0], s_vocab), -1e4)
+    s[:, s_shared] = t_lp[:, t_shared]
+    t_rest = [i for i in range(t_lp.shape[1]) if i not in t_shared]
+    s_rest = [i for i in range(s_vocab) if i not in s_shared]
+    for row in range(t_lp.shape[0]):
+        vals = t_lp[row, t_rest].sort(descending=True).values[: len(s_rest)]
+        s[row, list(reversed(s_rest))[: len(vals)]] = vals
+    return s
+
+
+def test_uld_and_hybrid_are_zero_for_the_teachers_mapped_distribution_and_positive_otherwise():
+    torch.manual_seed(0)
+    s_shared, t_shared = [0, 1, 2, 3], [5, 2, 6, 0]  # student vocab 6, teacher vocab 9
+    t_logits = torch.randn(5, 9) * 2
+    t_logits[:, [1, 7, 8]] = -1e4  # never predicted: two unshared tokens live, as the student has
+    t_logits[:, 5] += 3  # shared tokens 0 and 1 of the student get clearly different mass
+    t_lp = torch.log_softmax(t_logits, -1)
+    s_lp = student_like_teacher(t_lp, s_shared, t_shared, 6)
+    assert torch.allclose(s_lp.exp().sum(-1), torch.ones(5), atol=1e-5)
+    hy = hybrid_loss(s_lp, t_lp, torch.tensor(s_shared), torch.tensor(t_shared))
+    assert hy.abs().max() < 1e-5 and uld_loss(s_lp, t_lp).abs().max() < 1e-5
+    # ULD alone cannot tell which token is which; the hybrid can: swap two shared tokens
+    swapped = s_lp[:, [1, 0, 2, 3, 4, 5]]
+    assert uld_loss(swapped, t_lp).abs().max() < 1e-5
+    assert (hybrid_loss(swapped, t_lp, torch.tensor(s_shared), torch.tensor(t_shared)) > 1e-3).all()
+    # any other student is at a positive loss, and the gradient reaches its logits
+    logits = torch.randn(5, 6, requires_grad=True)
+    for fn in (
+        uld_loss,
+        lambda s, t: hybrid_loss(s, t, torch.tensor(s_shared), torch.tensor(t_shared)),
+    ):
+        loss = fn(torch.log_softmax(logits, -1), t_lp)
+        assert (loss > 1e-3).all()
+        (grad,) = torch.autograd.grad(loss.sum(), logits)
+        assert grad.abs().sum() > 0 and torch.isfinite(grad).all()
+
+
+def test_hybrid_of_one_vocabulary_is_the_exact_kl():
+    torch.manual_seed(1)
+    s_lp, t_lp = torch.log_softmax(torch.randn(4, 7), -1), torch.log_softmax(torch.randn(4, 7), -1)
+    every = torch.arange(7)
+    want = (t_lp.exp() * (t_lp - s_lp)).sum(-1)
+    assert torch.allclose(hybrid_loss(s_lp, t_lp, every, every), want, atol=1e-5)
