@@ -22,6 +22,7 @@ from typing import Any
 from distill.config import like, setting
 from distill.errors import DistillError
 from distill.generate.config import PromptSource, Sampling
+from distill.records import stable_hash
 
 EVAL_VERIFY = ("math", "choice", "exact", "countdown", "code", "majority")
 
@@ -132,6 +133,44 @@ def score(
     }
 
 
+def weights_stamp(model: str) -> str:
+    """Which weights a local model folder holds now (its model files' names, sizes and mtimes):
+    a folder that train rewrote gets another stamp. A hub name or builtin: the name."""
+    from distill.models import MODEL_FILES, RUN_FILES
+
+    path = Path(model)
+    if not path.is_dir():
+        return model
+    seen = []
+    for name in sorted({*MODEL_FILES, *RUN_FILES}):
+        f = path / name
+        if f.is_file():
+            st = f.stat()
+            seen.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return stable_hash(seen)
+
+
+def set_aside_if_retrained(traces: Path, model: str) -> None:
+    """Sample ids hash the model's name, not its weights: a student folder retrained in place
+    would have its old samples reused and scored as the new student's. A stamp beside the
+    samples says which weights wrote them; other weights set the old samples aside (renamed
+    with their stamp, never deleted) and sample afresh."""
+    from distill.records import write_atomic
+
+    stamp_file = traces.with_name(traces.stem + ".weights.json")
+    now = weights_stamp(model)
+    if traces.exists() and stamp_file.is_file():
+        old = json.loads(stamp_file.read_text()).get("weights")
+        if old != now:
+            aside = traces.with_name(f"{traces.stem}.{str(old)[:12]}.jsonl")
+            traces.replace(aside)
+            print(
+                f"eval: {model} holds other weights than {traces.name} was sampled from; "
+                f"those samples moved to {aside.name}, sampling afresh"
+            )
+    write_atomic(stamp_file, json.dumps({"model": model, "weights": now}) + "\n")
+
+
 def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     """Sample `model` on the eval set through the generate stage; return this run's records."""
     from distill.data import load_rows
@@ -140,6 +179,7 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
 
     out = Path(cfg.out)
     traces = out.with_name(f"{out.stem}.{which}.traces.jsonl")
+    set_aside_if_retrained(traces, model)
     gcfg = GenerateConfig(
         **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(PromptSource)},
         n=cfg.n,

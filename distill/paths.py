@@ -261,6 +261,7 @@ def guard_eval(cfg: Any) -> None:
         traces = out.with_name(f"{out.stem}.{which}.traces.jsonl")
         side += [
             traces,
+            traces.with_name(traces.stem + ".weights.json"),
             traces.with_name(traces.stem + ".generate.yaml"),
             traces.with_name(traces.stem + ".summary.json"),
         ]

@@ -198,3 +198,25 @@ def test_an_fp32_lora_student_is_generated_from_with_its_adapter_folded_in(tmp_p
     assert torch.allclose(got, unfolded, atol=1e-5)
     assert (got - plain).abs().max() > 1e-3  # the adapter is in there
     assert isinstance(load_causal_lm(str(tmp_path / "adapter"), "cpu", "bfloat16"), PeftModel)
+
+
+def test_a_student_retrained_in_place_is_sampled_afresh_not_scored_on_old_samples(tmp_path):
+    import os
+
+    from distill.eval import set_aside_if_retrained
+
+    student = tmp_path / "student"
+    student.mkdir()
+    weights = student / "adapter_model.safetensors"
+    weights.write_bytes(b"old weights")
+    traces = tmp_path / "eval.student.traces.jsonl"
+    set_aside_if_retrained(traces, str(student))  # first eval: nothing to set aside
+    traces.write_text('{"id": "a", "answer": "old student"}\n')
+    set_aside_if_retrained(traces, str(student))  # same weights: the samples are resumed
+    assert traces.read_text() == '{"id": "a", "answer": "old student"}\n'
+    weights.write_bytes(b"new weights!")  # train rewrote the folder
+    os.utime(weights, ns=(1, 2))
+    set_aside_if_retrained(traces, str(student))
+    assert not traces.exists()  # the new student is sampled afresh
+    [aside] = tmp_path.glob("eval.student.traces.*.jsonl")
+    assert aside.read_text() == '{"id": "a", "answer": "old student"}\n'  # kept, not deleted
