@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -98,9 +99,11 @@ def check_values(
     (`--temperature -1: must be >= 0`), so the line says which of several numbers is wrong.
     `rules`: (field, ok, what it must be); `flags`: a field's flag where it is not flag(field)."""
     for name, ok, rule in rules:
+        value = getattr(cfg, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            ok, rule = False, "a finite number"  # inf passes every >= check; nan none
         if not ok:
             shown = (flags or {}).get(name) or flag(name)
-            value = getattr(cfg, name)
             value = f"{value:g}" if isinstance(value, float) else value  # -1, not -1.0
             raise DistillError(f"{shown} {value}: must be {rule}")
 
