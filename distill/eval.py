@@ -179,7 +179,6 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
 
     out = Path(cfg.out)
     traces = out.with_name(f"{out.stem}.{which}.traces.jsonl")
-    set_aside_if_retrained(traces, model)
     gcfg = GenerateConfig(
         **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(PromptSource)},
         n=cfg.n,
@@ -210,6 +209,7 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
             f"{cfg.data}: problems have no gold answer (--answer-field) for --verify {cfg.verify}; "
             "use --verify majority to score self-consistency instead"
         )
+    set_aside_if_retrained(traces, model)
     # This run's samples only: the file may also hold samples from other settings or problems.
     planned = generate_planned(gcfg, progress=False)
     return [r for r in read_records(traces) if r["id"] in planned]
