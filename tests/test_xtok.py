@@ -1,12 +1,26 @@
 """Cross-tokenizer kd (distill/train/kd/xtok.py): byte-offset alignment, ULD / hybrid losses, the
 local teacher of another tokenizer in `distill train --method kd`."""
 
+import copy
+import json
+import math
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
-from distill.train.kd.xtok import align, char_ends, hybrid_loss, pair_positions, uld_loss
+from distill.models import load_tokenizer
+from distill.train import build_trainer, run
+from distill.train.kd import card_lines
+from distill.train.kd.xtok import (
+    XTokTeacher,
+    align,
+    char_ends,
+    hybrid_loss,
+    pair_positions,
+    uld_loss,
+)
 from tests.tiny import CORPUS
 
 
@@ -184,3 +198,161 @@ def test_hybrid_of_one_vocabulary_is_the_exact_kl():
     every = torch.arange(7)
     want = (t_lp.exp() * (t_lp - s_lp)).sum(-1)
     assert torch.allclose(hybrid_loss(s_lp, t_lp, every, every), want, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- training
+
+TEMPLATE = (
+    "{% for m in messages %}{{ '### ' + m['role'] + ':\\n' + m['content'] + '<|end|>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '### assistant:\\n' }}{% endif %}"
+)
+
+
+def tiny_model_with(tok, path, seed=0):
+    """A tiny random Llama over `tok` (its own chat template, <|end|> ends a turn)."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    torch.manual_seed(seed)
+    tok.chat_template = TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=False,
+    )  # fmt: skip
+    model = AutoModelForCausalLM.from_config(config)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def other_teacher(two_toks, tmp_path_factory):
+    """A tiny teacher whose tokenizer has other merges, another size and other turn markers."""
+    return tiny_model_with(two_toks[1], tmp_path_factory.mktemp("xtok-teacher"), seed=3)
+
+
+def test_kd_from_a_teacher_of_another_tokenizer_trains_and_logs_the_aligned_share(
+    tmp_path, tiny_qwen, other_teacher
+):
+    from tests.test_kd import kd_cfg
+
+    out = run(kd_cfg(tmp_path, tiny_qwen, teacher_model=str(other_teacher), max_steps=2))
+    rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert len(rows) == 2
+    for row in rows:
+        assert math.isfinite(row["loss"]) and row["kl"] > 0
+        assert 0.3 < row["aligned_share"] < 1.0  # other merges: not every position pairs
+    state = json.loads((out / "kd.json").read_text())
+    assert state["xtok"] == "hybrid" and 0.3 < state["aligned_share"] < 1.0
+    assert state["teacher_vocab"] == len(load_tokenizer(str(other_teacher)))
+    assert "Cross-tokenizer (hybrid)" in " ".join(card_lines(kd_cfg(tmp_path, tiny_qwen), state))
+
+
+def test_the_aligned_loss_is_the_same_chunked_and_whole_and_each_xtok_kind_differs(
+    tmp_path, tiny_qwen, other_teacher
+):
+    from tests.test_kd import first_batch, kd_cfg, loss_of
+
+    losses = {}
+    for kind in ("hybrid", "uld"):
+        for chunk in (0, 3):
+            cfg = kd_cfg(
+                tmp_path, tiny_qwen, teacher_model=str(other_teacher), kd_alpha=1.0, xtok=kind,
+                loss_chunk_size=chunk, kd_temperature=2.0,
+            )  # fmt: skip
+            trainer = build_trainer(cfg)[0]
+            batch = first_batch(trainer)
+            assert batch["xtok_ids"].shape[0] == 4 and (batch["xtok_pos"] >= 0).any()
+            losses[kind, chunk] = loss_of(trainer, batch)
+    for kind in ("hybrid", "uld"):
+        assert losses[kind, 3] == pytest.approx(losses[kind, 0], rel=1e-5)
+        assert losses[kind, 0] > 1e-3
+    assert losses["hybrid", 0] != pytest.approx(losses["uld", 0], rel=1e-3)
+
+
+def renamed_turns(src, dest):
+    """A copy of a tiny Qwen2 whose tokenizer renames <|im_start|> (its id kept): another
+    vocabulary to the hash, the same ids and text for everything the completions hold."""
+    import shutil
+
+    shutil.copytree(src, dest)
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        f = Path(dest) / name
+        if f.is_file():
+            f.write_text(f.read_text().replace("<|im_start|>", "<|turn|>"))
+    return Path(dest)
+
+
+def test_the_aligned_loss_is_zero_when_the_teacher_is_the_student_under_another_tokenizer(
+    tmp_path, tiny_qwen
+):
+    """Same weights, a tokenizer that differs only by a turn marker's name: every completion
+    token pairs 1:1 and the teacher's distribution is the student's mapped one, so the loss is 0;
+    another teacher's is not."""
+    from tests.test_kd import first_batch, kd_cfg, loss_of
+    from tests.tiny import make_tiny_model
+
+    same = renamed_turns(tiny_qwen, tmp_path / "same")
+    trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_model=str(same), kd_alpha=1.0))[0]
+    assert trainer.teacher.tok is not None  # the cross-tokenizer path
+    batch = first_batch(trainer)
+    paired = batch["xtok_pos"][:, 1:][batch["labels"][:, 1:] != -100] >= 0
+    assert paired.float().mean() > 0.9  # all but the template's trailing newline
+    assert loss_of(trainer, batch) == pytest.approx(0.0, abs=1e-5)
+    other = renamed_turns(make_tiny_model(tmp_path / "o", "qwen2", seed=1), tmp_path / "other")
+    trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_model=str(other), kd_alpha=1.0))[0]
+    assert loss_of(trainer, first_batch(trainer)) > 1e-3
+
+
+def test_same_tokenizer_with_more_embedding_rows_stays_on_the_same_vocabulary_path(
+    tmp_path, tiny_qwen
+):
+    """Qwen2.5-1.5B (151,936 rows) and 7B (152,064) share a tokenizer: the teacher's padding rows
+    are never tokens. A copy of the student with 64 extra rows of large logits is at loss 0."""
+    from transformers import AutoModelForCausalLM
+
+    from tests.test_kd import first_batch, kd_cfg, loss_of
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen)
+    n = model.get_input_embeddings().weight.shape[0]
+    model.resize_token_embeddings(n + 64, mean_resizing=False)
+    with torch.no_grad():
+        model.get_output_embeddings().weight[n:] = 5.0  # would dominate the softmax if read
+    big = tmp_path / "wide-teacher"
+    model.save_pretrained(big)
+    load_tokenizer(str(tiny_qwen)).save_pretrained(big)
+    assert AutoModelForCausalLM.from_pretrained(big).config.vocab_size == n + 64
+    for chunk in (0, 512):
+        cfg = kd_cfg(
+            tmp_path, tiny_qwen, teacher_model=str(big), kd_alpha=1.0, loss_chunk_size=chunk
+        )
+        trainer = build_trainer(cfg)[0]
+        assert not isinstance(trainer.teacher, XTokTeacher)
+        batch = first_batch(trainer)
+        assert "xtok_ids" not in batch
+        assert loss_of(trainer, batch) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_teacher_tokenizer_that_normalises_text_is_one_error_and_onpolicy_is_refused(
+    tmp_path, tiny_qwen, two_toks
+):
+    from tokenizers import normalizers
+
+    from tests.test_kd import cli
+    from tests.test_train import kept_file
+
+    small, _ = two_toks
+    lower = copy.deepcopy(small)
+    lower.backend_tokenizer.normalizer = normalizers.Lowercase()
+    teacher = tiny_model_with(lower, tmp_path / "lower")
+    data = kept_file(tmp_path, n=4)
+    args = ["--data", data, "--model", tiny_qwen, "--teacher-model", teacher, "--max-steps", "1",
+            "--max-length", "128"]  # fmt: skip
+    rc, errors = cli(*args, "--output-dir", tmp_path / "o", "--method", "kd")
+    assert rc == 1 and len(errors) == 1, errors
+    assert f"teacher tokenizer '{teacher}'" in errors[0] and "normalises" in errors[0], errors
+    assert not list((tmp_path / "o").glob("adapter_*"))
+    # on policy across tokenizers is not built: the same one line as before, naming both
+    rc, errors = cli(*args, "--output-dir", tmp_path / "p", "--method", "onpolicy")
+    assert rc == 1 and len(errors) == 1 and "--method kd with a local" in errors[0], errors

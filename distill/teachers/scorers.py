@@ -19,21 +19,33 @@ def vocab_check(student_tok: Any, teacher_tok: Any, student: str, teacher: str) 
     if a != b:
         raise DistillError(
             f"student tokenizer '{student}' (vocab {len(student_tok)}, hash {a}) and teacher tokenizer "
-            f"'{teacher}' (vocab {len(teacher_tok)}, hash {b}) differ: kd/onpolicy compare next-token "
-            "distributions over one vocabulary; pick a teacher of the student's family "
-            "(cross-tokenizer distillation is not built)"
+            f"'{teacher}' (vocab {len(teacher_tok)}, hash {b}) differ: onpolicy and served or stored "
+            "teachers compare next-token distributions over one vocabulary; pick a teacher of the "
+            "student's family (cross-tokenizer distillation is built for --method kd with a local "
+            "--teacher-model only)"
         )
 
 
 class LocalTeacher:
     """A frozen model on the student's device: full-vocabulary logits for the same tokens."""
 
-    def __init__(self, name: str, student_tok: Any, student_name: str, dtype: Any):
+    def __init__(
+        self, name: str, student_tok: Any, student_name: str, dtype: Any, xtok: bool = False
+    ):
         from transformers import AutoModelForCausalLM
 
         from distill.models import load_tokenizer, resolve_model
 
-        vocab_check(student_tok, load_tokenizer(name), student_name, name)
+        # tok: the teacher's own tokenizer when it is not the student's (only where `xtok`
+        # allows it: kd, distill/train/kd/xtok.py); None on the same-vocabulary path.
+        self.tok = None
+        own = load_tokenizer(name)
+        try:
+            vocab_check(student_tok, own, student_name, name)
+        except DistillError:
+            if not xtok:
+                raise
+            self.tok = own
         try:
             self.model = AutoModelForCausalLM.from_pretrained(resolve_model(name), dtype=dtype)
         except OSError as e:
@@ -157,7 +169,7 @@ class ServedTeacher:
                     f"student tokenizer '{self.student_name}' and teacher tokenizer of '{self.name}' "
                     f"at {self.url} differ: token {ids[i]} is {ours!r} to the student and "
                     f"{theirs!r} to the teacher; kd/onpolicy compare next-token distributions over "
-                    "one vocabulary (cross-tokenizer distillation is not built)"
+                    "one vocabulary (across tokenizers: --method kd with a local --teacher-model only)"
                 )
 
     def topk(self, seqs: list[list[int]], width: int, starts: list[int]) -> tuple[Any, Any]:
@@ -212,5 +224,5 @@ def teacher_for(cfg: Any, tok: Any, dtype: Any) -> Any:
         teacher.probe(probe_ids(tok))
         return teacher
     if cfg.teacher_model:
-        return LocalTeacher(cfg.teacher_model, tok, cfg.model, dtype)
+        return LocalTeacher(cfg.teacher_model, tok, cfg.model, dtype, xtok=cfg.method == "kd")
     return None

@@ -149,6 +149,11 @@ class TrainConfig(Layout):
     teacher_top_k: int = setting(20, "Log-probs per position asked of a served teacher.")
     kd_alpha: float = setting(0.5, "kd: weight of the KL term; 1 - kd_alpha weighs cross-entropy.")
     kd_temperature: float = setting(1.0, "Distillation temperature T; the KL is scaled by T^2.")
+    # a local teacher of another tokenizer (distill/train/kd/xtok.py)
+    xtok: str = setting(
+        "hybrid",
+        "kd with a local teacher of another tokenizer: uld (sorted-probability L1, vocabulary-free) | hybrid (GOLD: exact KL over the tokens both vocabularies spell alike + ULD on the rest).",
+    )
     beta: float = setting(1.0, "onpolicy: generalized JSD, 0 forward KL .. 1 reverse KL.")
     lmbda: float = setting(
         1.0, "onpolicy: share of batches sampled by the student; the rest are the traces."

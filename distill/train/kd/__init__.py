@@ -56,6 +56,8 @@ def check_config(cfg: Any) -> None:
     for key in ("kd_alpha", "beta", "lmbda"):
         if not 0.0 <= getattr(cfg, key) <= 1.0:
             raise DistillError(f"{key} must be within [0, 1], got {getattr(cfg, key)}")
+    if cfg.xtok not in ("uld", "hybrid"):
+        raise DistillError(f"unknown --xtok '{cfg.xtok}' (have: uld, hybrid)")
     if cfg.kd_temperature <= 0 or cfg.onpolicy_temperature <= 0:
         raise DistillError("kd_temperature and onpolicy_temperature must be > 0")
     if cfg.teacher_top_k < 1 or cfg.max_new_tokens < 1:
@@ -109,5 +111,13 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
     if state:
         lines.append(
             f"Completion tokens the teacher scored in training: {state.get('teacher_tokens_scored'):,}."
+        )
+    if state and state.get("xtok"):
+        share = state.get("aligned_share")
+        lines.append(
+            f"Cross-tokenizer ({state['xtok']}): the teacher's tokenizer differs "
+            f"({state.get('teacher_vocab'):,} tokens, {state.get('shared_tokens'):,} spelled as the "
+            f"student's); compared at {'?' if share is None else f'{share:.1%}'} of the completion "
+            "tokens (the boundaries both tokenizations share), cross-entropy alone elsewhere."
         )
     return lines

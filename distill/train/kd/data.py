@@ -45,7 +45,8 @@ def stored_topk(
             raise DistillError(
                 f"student tokenizer '{student_name}' (vocab hash {mine}) and the teacher tokenizer "
                 f"'{ptr[0]}' of the stored log-probs (vocab hash {ptr[1]}) differ: kd compares "
-                "next-token distributions over one vocabulary (cross-tokenizer distillation is not built)"
+                "next-token distributions over one vocabulary (across tokenizers: a local "
+                "--teacher-model, not stored top-K)"
             )
     out_c, out_ids, out_lp = [], [], []
     counts = {"aligned": 0, "realigned": 0, "kd_positions": 0}
@@ -63,7 +64,7 @@ def stored_topk(
                 f"{data_path}: record {row.get('id')} stores token id {worst}, outside the "
                 f"vocabulary of student tokenizer '{student_name}' ({vocab} tokens): its teacher "
                 f"tokenizer '{row['logprobs'].get('tokenizer')}' differs (cross-tokenizer "
-                "distillation is not built)"
+                "kd from stored top-K is not built; a local --teacher-model of another tokenizer is)"
             )
     for comp, tl in zip(completions, stored, strict=True):
         t = tl.token_ids.tolist()

@@ -24,6 +24,7 @@ from distill.teachers.scorers import LocalTeacher, ServedTeacher, teacher_for
 from distill.train.callbacks import loss_log_callback
 from distill.train.kd.data import Collator, stored_dataset
 from distill.train.kd.loss import bucket_logprobs, chunked_sum, divergence, lm_head
+from distill.train.kd.xtok import XTokTeacher, xtok_dataset
 
 # =========================================================================== trainer
 
@@ -147,6 +148,8 @@ class DistillTrainer(SFTTrainer):
             ce = F.cross_entropy(logits.float(), y, reduction="sum")
             if pair is None:
                 return torch.stack([ce * 0, ce])
+            if isinstance(self.teacher, XTokTeacher):  # another tokenizer: its own loss
+                return torch.stack([pair(logits, temp, *t_x), ce])
             s_lp, t_lp = pair(logits, temp, *t_x)
             return torch.stack([divergence(s_lp, t_lp, beta).sum(), ce])
 
@@ -179,6 +182,8 @@ class DistillTrainer(SFTTrainer):
         local teacher's hidden states (its head is applied per chunk) or its logits when chunk is
         0, or the stored / served top-K ids and log-probs [N, K]: never [N, vocab] when chunked."""
         ids, attn = inputs["input_ids"], inputs["attention_mask"]
+        if isinstance(self.teacher, XTokTeacher):
+            return self.teacher.rows(inputs, mask, chunk, lm_head)
         if isinstance(self.teacher, LocalTeacher):
             if chunk:
                 t_rows = self.teacher.hidden(ids, attn, pos)[:, :-1][mask]
@@ -216,6 +221,8 @@ class DistillTrainer(SFTTrainer):
             logs["kl"] = round(self._sums["kl"] / n, 6)
             logs["ce"] = round(self._sums["ce"] / n, 6)
             logs["teacher_tokens"] = self.teacher_tokens
+            if isinstance(self.teacher, XTokTeacher):
+                logs["aligned_share"] = self.teacher.window_share()
             self._sums = {"kl": 0.0, "ce": 0.0, "n": 0}
         return super().log(logs, start_time)
 
@@ -249,6 +256,15 @@ class KDState(TrainerCallback):
             "teacher_url": cfg.teacher_url,
             "teacher_tokens_scored": self.trainer.teacher_tokens if self.trainer else 0,
         }
+        teacher = self.trainer.teacher if self.trainer else None
+        if isinstance(teacher, XTokTeacher):  # this run's aligned share (a resume restarts it)
+            share = teacher.compared / teacher.scored if teacher.scored else None
+            state.update(
+                xtok=cfg.xtok,
+                teacher_vocab=teacher.t_vocab,
+                shared_tokens=teacher.shared,
+                aligned_share=None if share is None else round(share, 4),
+            )
         write_atomic(self.path, json.dumps(state, indent=2) + "\n")
 
     def on_save(self, args, state, control, **kw):  # noqa: ANN001
@@ -264,6 +280,10 @@ def build_distill_trainer(
     """A DistillTrainer with SFT's model, arguments, LoRA and examples (train.build_trainer
     dispatches here for --method kd/onpolicy)."""
     teacher = teacher_for(cfg, tok, model.dtype)
+    collator = Collator(tok.pad_token_id)
+    if isinstance(teacher, LocalTeacher) and teacher.tok is not None:  # another tokenizer
+        teacher = XTokTeacher(teacher, tok, cfg.xtok)
+        dataset, collator = xtok_dataset(cfg, tok, model.generation_config.eos_token_id, teacher)
     if teacher is None:
         if cfg.method == "onpolicy":
             raise DistillError(
@@ -287,7 +307,7 @@ def build_distill_trainer(
         model=model,
         args=args,
         train_dataset=dataset,
-        data_collator=Collator(tok.pad_token_id),
+        data_collator=collator,
         processing_class=tok,
         peft_config=peft_config,
         callbacks=[loss_log_callback(out / "loss.jsonl"), kd_state],

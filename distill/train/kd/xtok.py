@@ -165,13 +165,14 @@ def hybrid_loss(student_lp: Any, teacher_lp: Any, s_shared: Any, t_shared: Any) 
     for the rest, plus ULD between the probabilities of the tokens only one side holds."""
     import torch
 
-    from distill.train.kd.loss import LOG_FLOOR, _log1mexp
+    from distill.train.kd.loss import LOG_FLOOR
+
+    def with_rest(lp: Any) -> Any:  # the shared tokens' log-probs + log(1 - their mass)
+        rest = torch.log(-torch.expm1(torch.logsumexp(lp, -1).clamp(max=-1e-7)))
+        return torch.cat([lp, rest.unsqueeze(-1)], -1).clamp(min=LOG_FLOOR)
 
     s_lp, t_lp = student_lp.float(), teacher_lp.float()
-    s_in, t_in = s_lp[:, s_shared], t_lp[:, t_shared]
-    s_all = torch.cat([s_in, _log1mexp(torch.logsumexp(s_in, -1)).unsqueeze(-1)], -1)
-    t_all = torch.cat([t_in, _log1mexp(torch.logsumexp(t_in, -1)).unsqueeze(-1)], -1)
-    s_all, t_all = s_all.clamp(min=LOG_FLOOR), t_all.clamp(min=LOG_FLOOR)
+    s_all, t_all = with_rest(s_lp[:, s_shared]), with_rest(t_lp[:, t_shared])
     kl = (t_all.exp() * (t_all - s_all)).sum(-1)
     s_out = torch.ones(s_lp.shape[-1], dtype=torch.bool, device=s_lp.device)
     t_out = torch.ones(t_lp.shape[-1], dtype=torch.bool, device=t_lp.device)
@@ -190,3 +191,167 @@ def xtok_loss(kind: str, student_lp: Any, teacher_lp: Any, s_shared: Any, t_shar
     if kind == "uld":
         return uld_loss(student_lp, teacher_lp)
     return hybrid_loss(student_lp, teacher_lp, s_shared, t_shared)
+
+
+# =========================================================================== training
+
+
+class XTokTeacher:
+    """A local teacher of another tokenizer (distill.teachers.scorers.LocalTeacher with `tok`):
+    its own token ids per example, the vocabulary map, and the aligned positions' counts."""
+
+    def __init__(self, local: Any, student_tok: Any, kind: str):
+        import torch
+
+        if kind not in XTOK:
+            raise DistillError(f"unknown --xtok '{kind}' (have: {', '.join(XTOK)})")
+        self.local, self.tok, self.kind = local, local.tok, kind
+        self.name = local.name
+        self.s_vocab, self.t_vocab = len(student_tok), len(local.tok)
+        s_ids, t_ids = shared_vocab(student_tok, local.tok)
+        self.s_shared, self.t_shared = torch.tensor(s_ids), torch.tensor(t_ids)
+        self.shared = len(s_ids)
+        self.compared = self.scored = 0  # completion positions: with a teacher / all (whole run)
+        self._window = [0, 0]  # the same since the last log line
+
+    def rows(self, inputs: Any, mask: Any, chunk: int, lm_head: Any) -> tuple[tuple, Any]:
+        """(teacher rows at the student's scored positions, paired flag) and the per-chunk loss
+        function, in the shape DistillTrainer._teacher_rows gives its chunked loss."""
+        import torch
+
+        ids, attn = inputs["xtok_ids"], inputs["xtok_attention_mask"]
+        pos = (attn.cumsum(-1) - 1).clamp(min=0)
+        if chunk:
+            out, head = self.local.hidden(ids, attn, pos), lm_head(self.local.model)
+        else:
+            out, head = self.local.logits(ids, attn, pos), (lambda x: x)
+        where = inputs["xtok_pos"].to(ids.device)[:, 1:][mask]
+        batch = torch.arange(mask.shape[0], device=ids.device)[:, None].expand_as(mask)[mask]
+        t_rows = out[batch, where.clamp(min=0)]
+        paired = where >= 0
+        n, k = int(paired.numel()), int(paired.sum())
+        self.scored, self.compared = self.scored + n, self.compared + k
+        self._window = [self._window[0] + k, self._window[1] + n]
+        s_shared, t_shared = self.s_shared.to(ids.device), self.t_shared.to(ids.device)
+
+        def loss(logits: Any, temp: float, t_x: Any, on: Any) -> Any:
+            if not on.any():
+                return logits.sum() * 0.0
+            with torch.no_grad():
+                t_logits = head(t_x[on])
+            # embedding rows past each tokenizer are padding, never tokens (Qwen's 151,936 rows)
+            s_lp = torch.log_softmax(logits[on][:, : self.s_vocab].float() / temp, -1)
+            t_lp = torch.log_softmax(t_logits[:, : self.t_vocab].float() / temp, -1)
+            return xtok_loss(self.kind, s_lp, t_lp, s_shared, t_shared).sum()
+
+        return (t_rows, paired), loss
+
+    def window_share(self) -> float | None:
+        """The share of scored completion positions compared with the teacher since the last call."""
+        k, n = self._window
+        self._window = [0, 0]
+        return round(k / n, 4) if n else None
+
+
+def xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: XTokTeacher) -> tuple[Any, Any]:
+    """SFT's examples (the student's rendering and mask) + the teacher's own token ids of each
+    example and, per student completion token, the teacher position whose prediction follows the
+    same text (-1: none) -> (dataset, collator).
+
+    The teacher reads the example rendered with its own chat template: an instruct teacher
+    predicts well only after the turn markers it was trained on, and the completion's text (the
+    part compared) is the same under both templates; only the turn markers differ, and those are
+    never compared token for token."""
+    from datasets import Dataset
+
+    from distill.examples import Renderer, load_examples
+
+    exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
+    mine = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
+    theirs = Renderer(
+        teacher.tok,
+        cfg.format,
+        teacher.local.model.generation_config.eos_token_id,
+        "last",
+        cfg.chat,
+    )
+    cols: dict[str, list] = {"input_ids": [], "completion_mask": [], "xtok_ids": [], "xtok_pos": []}
+    compared = scored = 0
+    for i, ex in enumerate(exs):
+        where = ex.source.get("where") or f"{cfg.data} example {i + 1}"
+        (p, c), (tp, tc) = mine.encode(ex), theirs.encode(ex)
+        s_text, t_text = mine.completion_text(ex), theirs.completion_text(ex)
+        s_ends, t_ends = char_ends(tok, c, s_text), char_ends(teacher.tok, tc, t_text)
+        if s_ends is None or t_ends is None:
+            who, text, ids = (
+                (f"student tokenizer '{cfg.model}'", s_text, c)
+                if s_ends is None
+                else (f"teacher tokenizer '{teacher.name}'", t_text, tc)
+            )
+            back = (teacher.tok if s_ends is not None else tok).decode(ids)
+            at = next(
+                (k for k, (a, b) in enumerate(zip(text, back)) if a != b), min(len(text), len(back))
+            )
+            raise DistillError(
+                f"{where}: {who} does not read its tokens back as the completion's text "
+                f"({text[at : at + 12]!r} reads back as {back[at : at + 12]!r}: it normalises "
+                "text); cross-tokenizer kd compares the two models on the same characters: pick "
+                "a teacher whose tokenizer keeps text as it is"
+            )
+        shared = next((k for k, (a, b) in enumerate(zip(s_text, t_text)) if a != b), None)
+        shared = min(len(s_text), len(t_text)) if shared is None else shared
+        pairs = pair_positions(s_ends, t_ends, shared)
+        if len(p) + len(c) > cfg.max_length:
+            if cfg.overlong == "drop":
+                continue
+            c = c[: max(0, cfg.max_length - len(p))]
+            if not c:
+                continue
+        pos = [-1] * len(c)
+        for s, t in pairs:
+            if s < len(c):
+                pos[s] = len(tp) + t - 1  # the teacher's logits at t - 1 predict its token t
+        compared += sum(x >= 0 for x in pos)
+        scored += len(c)
+        cols["input_ids"].append(p + c)
+        cols["completion_mask"].append([0] * len(p) + [1] * len(c))
+        cols["xtok_ids"].append(tp + tc)
+        cols["xtok_pos"].append(pos)
+    if not cols["input_ids"]:
+        raise DistillError(f"{cfg.data}: no training examples left for kd")
+    print(
+        f"kd: teacher '{teacher.name}' has another tokenizer ({teacher.t_vocab:,} tokens, "
+        f"{teacher.shared:,} spelled as the student's): --xtok {teacher.kind} on "
+        f"{compared:,} of {scored:,} completion tokens ({compared / max(1, scored):.1%}) at "
+        "boundaries both tokenizations share"
+    )
+    pad = teacher.tok.pad_token_id
+    pad = pad if pad is not None else teacher.tok.eos_token_id or 0
+    return Dataset.from_dict(cols), XTokCollator(tok.pad_token_id, pad)
+
+
+class XTokCollator:
+    """The kd Collator's batch + the teacher's own ids (right-padded) and, at each student token
+    position, the teacher position paired with it (-1: none)."""
+
+    def __init__(self, pad_id: int, teacher_pad_id: int):
+        from distill.train.kd.data import Collator
+
+        self.base, self.teacher_pad_id = Collator(pad_id), teacher_pad_id
+
+    def __call__(self, feats: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        batch = self.base(feats)
+        b, width = batch["input_ids"].shape
+        t_width = max(len(f["xtok_ids"]) for f in feats)
+        t_ids = torch.full((b, t_width), self.teacher_pad_id, dtype=torch.long)
+        t_attn = torch.zeros((b, t_width), dtype=torch.long)
+        where = torch.full((b, width), -1, dtype=torch.long)
+        for i, f in enumerate(feats):
+            t_ids[i, : len(f["xtok_ids"])] = torch.tensor(f["xtok_ids"])
+            t_attn[i, : len(f["xtok_ids"])] = 1
+            first = f["completion_mask"].index(1)
+            where[i, first : first + len(f["xtok_pos"])] = torch.tensor(f["xtok_pos"])
+        batch.update(xtok_ids=t_ids, xtok_attention_mask=t_attn, xtok_pos=where)
+        return batch
