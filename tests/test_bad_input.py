@@ -127,7 +127,13 @@ CASES: list[tuple[str, dict[str, str | None], list[str], list[str], dict[str, st
     ("gen-data-is-a-folder", {}, [*GEN, "--data", "empty_dir"], ["--data empty_dir"], {}),
     ("gen-no-prompt-field", {}, [*GEN, "--prompt-field", "body"], ["'body'"], {}),
     ("gen-temperature", {}, [*GEN, "--temperature", "-1"], ["--temperature -1: must be >= 0"], {}),
-    ("gen-temperature-inf", {}, [*GEN, "--temperature", "inf"], ["--temperature inf: must be a finite number"], {}),
+    (
+        "gen-temperature-inf",
+        {},
+        [*GEN, "--temperature", "inf"],
+        ["--temperature inf: must be a finite number"],
+        {},
+    ),
     ("gen-top-p-zero", {}, [*GEN, "--top-p", "0"], ["--top-p 0: must be"], {}),
     ("gen-top-p-big", {}, [*GEN, "--top-p", "1.5"], ["--top-p 1.5"], {}),
     ("gen-max-tokens", {}, [*GEN, "--max-tokens", "0"], ["--max-tokens 0: must be >= 1"], {}),
@@ -242,7 +248,13 @@ CASES: list[tuple[str, dict[str, str | None], list[str], list[str], dict[str, st
     ("train-lora-alpha", {}, [*TRAIN, "--lora-alpha", "0"], ["--lora-alpha 0: must be > 0"], {}),
     ("train-lr-negative", {}, [*TRAIN, "--learning-rate", "-1"], ["--learning-rate -1"], {}),
     ("train-lr-zero", {}, [*TRAIN, "--learning-rate", "0"], ["--learning-rate 0"], {}),
-    ("train-lr-inf", {}, [*TRAIN, "--learning-rate", "inf"], ["--learning-rate inf: must be a finite"], {}),
+    (
+        "train-lr-inf",
+        {},
+        [*TRAIN, "--learning-rate", "inf"],
+        ["--learning-rate inf: must be a finite"],
+        {},
+    ),
     ("train-lora-dropout", {}, [*TRAIN, "--lora-dropout", "1"], ["--lora-dropout 1"], {}),
     ("train-batch-size", {}, [*TRAIN, "--batch-size", "0"], ["--batch-size 0"], {}),
     ("train-max-length", {}, [*TRAIN, "--max-length", "4"], ["--max-length 4"], {}),
@@ -564,7 +576,9 @@ def test_blank_ids_are_no_ids_not_one_id_for_two_rows(tmp_path):
     (`row_id or messages_hash`), so two blank ids are not 'one id for two rows'."""
     from distill.data import load_rows
 
-    (tmp_path / "p.csv").write_text("id,problem,answer\n,What is 1 + 1?,2\n,What is 2 + 2?,4\nc,x,1\n")
+    (tmp_path / "p.csv").write_text(
+        "id,problem,answer\n,What is 1 + 1?,2\n,What is 2 + 2?,4\nc,x,1\n"
+    )
     rows = list(load_rows(str(tmp_path / "p.csv")))
     assert [(r.row_id, r.gold) for r in rows] == [(None, "2"), (None, "4"), ("c", "1")]
 

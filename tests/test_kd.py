@@ -487,8 +487,20 @@ def test_different_vocabularies_are_one_error_naming_both_tokenizers(
 ):
     data = kept_file(tmp_path, n=4)
     rc, errors = cli(
-        "--data", data, "--model", tiny_qwen, "--output-dir", tmp_path / "o",
-        "--method", "onpolicy", "--teacher-model", tiny_llama, "--max-steps", "1", "--max-length", "128",
+        "--data",
+        data,
+        "--model",
+        tiny_qwen,
+        "--output-dir",
+        tmp_path / "o",
+        "--method",
+        "onpolicy",
+        "--teacher-model",
+        tiny_llama,
+        "--max-steps",
+        "1",
+        "--max-length",
+        "128",
     )  # fmt: skip  (kd across tokenizers trains: tests/test_xtok.py)
     assert rc == 1 and len(errors) == 1, errors
     assert str(tiny_qwen) in errors[0] and str(tiny_llama) in errors[0] and "vocab" in errors[0]

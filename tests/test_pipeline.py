@@ -139,7 +139,9 @@ def test_card_holds_the_lineage_from_the_real_filter_report(pipeline_run):
     assert f"Teacher pass rate (math verification): {report['verify']['pass_rate']:.1%}" in card
     assert "| lora_r | 16 |" in card and "| seed | 3 |" in card
     td = json.loads((run_dir / "student" / "train_data.json").read_text())
-    assert f"loss on {td['completion_tokens']:,} completion tokens only, in {td['turns']:,} " in card
+    assert (
+        f"loss on {td['completion_tokens']:,} completion tokens only, in {td['turns']:,} " in card
+    )
     ev = json.loads((run_dir / "eval.json").read_text())
     assert f"| pass@1 | {ev['baseline']['pass@1']:.3f} | {ev['student']['pass@1']:.3f} |" in card
     assert "vllm serve" in card and "--enable-lora" in card
