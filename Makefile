@@ -155,12 +155,12 @@ bench-kd: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_kd.py --out bench-results/kd.json
 
 lint: install
-	$(BIN)/ruff check distill tests benchmarks
-	$(BIN)/ruff format --check distill tests benchmarks
+	$(BIN)/ruff check distill tests benchmarks scripts
+	$(BIN)/ruff format --check distill tests benchmarks scripts
 
 format: install
-	$(BIN)/ruff check --fix distill tests benchmarks
-	$(BIN)/ruff format distill tests benchmarks
+	$(BIN)/ruff check --fix distill tests benchmarks scripts
+	$(BIN)/ruff format distill tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) runs bench-results .pytest_cache
