@@ -132,8 +132,10 @@ def test_pairs_stop_at_the_shared_text_and_add_the_end_of_turn():
     # student "ab|c|<eot>", teacher "a|bc|<eot2>|\n": shared text "abc" (3 characters)
     pairs = pair_positions([2, 3, 8], [1, 3, 9, 10], shared=3)
     assert pairs == [(0, 0), (2, 2)]  # one span "abc" (2 tokens a side), then the end of turn
-    # texts whose last shared boundary is before the shared text ends: no pair past it
-    assert pair_positions([1, 2, 4], [1, 3, 5], shared=3) == [(0, 0)]
+    # the last boundary both have inside the shared text ends the pairs: what follows it on
+    # each side follows the same text (an end of turn spelled "<|im_end|>" / "<|end|>": "<|" shared)
+    assert pair_positions([1, 2, 4], [1, 3, 5], shared=3) == [(0, 0), (1, 1)]
+    assert pair_positions([5, 7], [5, 6, 9], shared=7) == [(0, 0), (1, 1)]
 
 
 # --------------------------------------------------------------------------- losses

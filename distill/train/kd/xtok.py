@@ -105,17 +105,19 @@ def align(s_ends: list[int], t_ends: list[int]) -> list[tuple[int, int, int, int
 
 def pair_positions(s_ends: list[int], t_ends: list[int], shared: int) -> list[tuple[int, int]]:
     """(student token, teacher token) pairs whose predictions follow the same text: the first
-    token of each span inside the first `shared` characters (the text both completions spell),
-    and the first token after it on both sides (each one's end of turn)."""
+    token of each span up to the last boundary both sides have within the first `shared`
+    characters (the text both completions spell), and the first token after that boundary on
+    both sides. The completions' texts part at their end-of-turn markers (`<|im_end|>` vs
+    `<|eot_id|>`, which may even share a first character or two): the end of turn is then that
+    last pair, each side's prediction after the same text."""
     s_n = next((k for k, e in enumerate(s_ends) if e > shared), len(s_ends))
     t_n = next((k for k, e in enumerate(t_ends) if e > shared), len(t_ends))
-    common = set(s_ends[:s_n]) & set(t_ends[:t_n])
-    cut = max(common | {0})
+    cut = max(set(s_ends[:s_n]) & set(t_ends[:t_n]) | {0})
     # up to the first token of each side that reaches the last shared boundary
     s_n = next((k + 1 for k, e in enumerate(s_ends) if e == cut), 0) if cut else 0
     t_n = next((k + 1 for k, e in enumerate(t_ends) if e == cut), 0) if cut else 0
     pairs = [(s, t) for s, _, t, _ in align(s_ends[:s_n], t_ends[:t_n])]
-    if s_n < len(s_ends) and t_n < len(t_ends) and cut == shared:
+    if s_n < len(s_ends) and t_n < len(t_ends):
         pairs.append((s_n, t_n))
     return pairs
 
