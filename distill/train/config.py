@@ -159,9 +159,12 @@ class TrainConfig(Layout):
         1.0, "onpolicy: share of batches sampled by the student; the rest are the traces."
     )
     max_new_tokens: int = setting(128, "onpolicy: tokens the student samples per prompt.")
-    # memory, not results: the loss is the same to float rounding (tests/test_kd_loss.py)
+    # memory, not results: the loss is the same to float rounding (tests/test_kd_loss.py). One
+    # chunk holds ~10 [chunk, vocab] fp32 temporaries (logits, softmaxes, the divergence): at a
+    # 152k vocabulary and 128 tokens ~0.8 GB, below TRL's fused SFT head on CPU (benchmarks/
+    # bench_kd_memory.py)
     loss_chunk_size: int = setting(
-        512,
+        128,
         "kd/onpolicy: completion tokens whose logits (student and local teacher) exist at once; the head is applied per chunk from the hidden states. 0 = the full [tokens, vocab] logits.",
         result=False,
     )

@@ -55,11 +55,6 @@ def divergence(student_lp: Any, teacher_lp: Any, beta: float) -> Any:
 
 # =========================================================================== memory-bounded
 
-# Completion tokens per chunk of the chunked losses (--loss-chunk-size's default): at a 152k
-# vocabulary one chunk's fp32 logits are ~0.3 GB, and a chunk never holds more than a few.
-LOSS_CHUNK = 512
-
-
 def lm_head(model: Any) -> Any:
     """hidden states [N, H] -> the model's logits [N, V], as its own forward computes them: the
     output embedding (a LoRA-wrapped head included) and Gemma-style final soft-capping."""
