@@ -35,8 +35,12 @@ server; `trl.experimental.gkd.GKDTrainer` needs a local teacher model in its con
 re-renders `messages` with its own collator. So `DistillTrainer` (trainer.py) is TRL's SFTTrainer with
 its loss overridden, reusing GKD's generalized JSD and its on-policy sampling step verbatim.
 
+A local teacher whose tokenizer is not the student's (kd only; `--xtok uld|hybrid`): both read
+the same text, their predictions are compared where both follow the same characters (ULD, or
+GOLD's hybrid of an exact KL over the tokens both vocabularies spell alike + ULD): xtok.py.
+
 Where things happen: loss.py (the divergences), data.py (stored top-K, collator, prompt
-source), trainer.py (the trainer and its build), distill.teachers.scorers (the teachers that
+source), xtok.py (another tokenizer: alignment and losses), trainer.py (the trainer and its build), distill.teachers.scorers (the teachers that
 score during training); here: the method names, the config checks and the model card's lines.
 """
 
