@@ -124,3 +124,30 @@ def test_chunked_path_never_builds_full_vocabulary_logits(
 def test_loss_chunk_size_is_checked(tmp_path, tiny_qwen):
     with pytest.raises(DistillError, match="--loss-chunk-size -1: must be >= 0"):
         kd_cfg(tmp_path, tiny_qwen, loss_chunk_size=-1)
+
+
+# --------------------------------------------------------------------------- sft
+
+
+def test_chunked_sft_loss_and_grads_equal_trls(tmp_path, tiny_qwen):
+    """--method sft on CPU: ChunkedSFTTrainer gives TRL's SFTTrainer loss and gradients."""
+    from distill.train.sft_loss import ChunkedSFTTrainer
+
+    def step(chunk):
+        cfg = kd_cfg(tmp_path, tiny_qwen, method="sft", lora=False, loss_chunk_size=chunk)
+        trainer = build_trainer(cfg)[0]
+        assert isinstance(trainer, ChunkedSFTTrainer) == bool(chunk)
+        batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+        trainer.model.eval()
+        loss = trainer.compute_loss(trainer.model, dict(batch))
+        loss.backward()
+        grads = {n: p.grad for n, p in trainer.model.named_parameters() if p.grad is not None}
+        return float(loss), grads, int((batch["labels"] != -100).sum())
+
+    full, g_full, tokens = step(0)
+    part, g_part, _ = step(5)
+    assert tokens > 15 and full > 1.0
+    assert part == pytest.approx(full, abs=1e-5, rel=1e-5)
+    assert g_full.keys() == g_part.keys() and "lm_head.weight" in g_full
+    for name, g in g_full.items():
+        assert torch.allclose(g_part[name], g, atol=1e-5, rtol=1e-4), name

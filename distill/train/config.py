@@ -165,7 +165,7 @@ class TrainConfig(Layout):
     # bench_kd_memory.py)
     loss_chunk_size: int = setting(
         128,
-        "kd/onpolicy: completion tokens whose logits (student and local teacher) exist at once; the head is applied per chunk from the hidden states. 0 = the full [tokens, vocab] logits.",
+        "Completion tokens whose logits (student and local teacher) exist at once: the head is applied per chunk from the hidden states (kd/onpolicy; sft off CUDA, where TRL's fused head is used otherwise). 0 = the full [tokens, vocab] logits (sft: TRL's own head).",
         result=False,
     )
     onpolicy_temperature: float = setting(1.0, "onpolicy: the student's sampling temperature.")

@@ -368,13 +368,21 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         from distill.train.kd.trainer import build_distill_trainer
 
         return build_distill_trainer(cfg, model, tok, args, dataset, peft_config, out), tok
-    trainer = SFTTrainer(
+    trainer_cls, extra = SFTTrainer, {}
+    # Off CUDA TRL's fused head scores every position in 4k x 32k tiles (~4.4 GB at a 152k
+    # vocabulary, benchmarks/bench_kd_memory.py): there, the completion tokens in chunks.
+    if cfg.loss_chunk_size and not __import__("torch").cuda.is_available():
+        from distill.train.sft_loss import ChunkedSFTTrainer
+
+        trainer_cls, extra = ChunkedSFTTrainer, {"loss_chunk_size": cfg.loss_chunk_size}
+    trainer = trainer_cls(
         model=model,
         args=args,
         train_dataset=dataset,
         processing_class=tok,
         peft_config=peft_config,
         callbacks=[loss_log_callback(out / "loss.jsonl"), run_config_callback(cfg)],
+        **extra,
     )
     return trainer, tok
 
