@@ -171,35 +171,6 @@ def test_eval_without_gold_needs_majority(tmp_path):
     assert not (tmp_path / "e.json").exists()
 
 
-def test_an_fp32_lora_student_is_generated_from_with_its_adapter_folded_in(tmp_path, tiny_qwen):
-    """Eval and the hf teacher fold a LoRA adapter into fp32 weights (faster decoding on CPU):
-    the folded model computes what base + adapter computes; bf16 weights keep it apart."""
-    import torch
-    from peft import LoraConfig, PeftModel, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from distill.models import load_causal_lm
-
-    torch.manual_seed(0)
-    base = AutoModelForCausalLM.from_pretrained(tiny_qwen, dtype=torch.float32)
-    peft = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
-    for name, p in peft.named_parameters():
-        if "lora_B" in name:  # a trained adapter: B is no longer zero
-            torch.nn.init.normal_(p, std=0.05)
-    peft.save_pretrained(tmp_path / "adapter")
-    ids = torch.tensor([[5, 17, 42, 9, 3]])
-    with torch.no_grad():
-        unfolded = peft.eval()(input_ids=ids).logits
-        plain = AutoModelForCausalLM.from_pretrained(tiny_qwen)(input_ids=ids).logits
-        folded = load_causal_lm(str(tmp_path / "adapter"), device="cpu")
-        assert not isinstance(folded, PeftModel)
-        assert not any("lora_" in n for n, _ in folded.named_parameters())
-        got = folded(input_ids=ids).logits
-    assert torch.allclose(got, unfolded, atol=1e-5)
-    assert (got - plain).abs().max() > 1e-3  # the adapter is in there
-    assert isinstance(load_causal_lm(str(tmp_path / "adapter"), "cpu", "bfloat16"), PeftModel)
-
-
 def test_a_student_retrained_in_place_is_sampled_afresh_not_scored_on_old_samples(tmp_path):
     import os
 
