@@ -358,3 +358,7 @@ def test_a_teacher_tokenizer_that_normalises_text_is_one_error_and_onpolicy_is_r
     # on policy across tokenizers is not built: the same one line as before, naming both
     rc, errors = cli(*args, "--output-dir", tmp_path / "p", "--method", "onpolicy")
     assert rc == 1 and len(errors) == 1 and "--method kd with a local" in errors[0], errors
+    rc, errors = cli(
+        *args, "--output-dir", tmp_path / "q", "--method", "kd", "--xtok", "wasserstein"
+    )
+    assert rc == 1 and "unknown --xtok 'wasserstein' (have: uld, hybrid)" in errors[0], errors
