@@ -85,17 +85,6 @@ def test_changing_sampling_params_makes_new_samples(server, tmp_path):
     assert len(server.log) == 12 and server.log[-1]["n"] is None  # one missing sample: no n
 
 
-def test_429_with_retry_after_and_500_are_retried(server, tmp_path):
-    server.faults.extend([{"status": 429, "retry_after": 1}, {"status": 500}, {"status": 503}])
-    out = tmp_path / "t.jsonl"
-    t0 = time.monotonic()
-    run(cfg(server, out, limit=2, concurrency=1), progress=False)
-    assert len(records(out)) == 4
-    assert len(server.log) == 2 + 3
-    assert server.log[1]["t"] - server.log[0]["t"] >= 0.95  # Retry-After: 1 honoured
-    assert time.monotonic() - t0 < 30
-
-
 def test_hanging_reply_times_out_without_holding_up_the_rest(server, tmp_path):
     server.faults.append({"hang": 30})
     out = tmp_path / "t.jsonl"
@@ -321,35 +310,6 @@ def test_a_reply_that_is_not_json_is_asked_again_then_stops_the_run(server, tmp_
     with pytest.raises(DistillError, match=r"answered '<html>portal</html>', not a JSON.*base-url"):
         run(cfg(server, out, limit=2, n=1, concurrency=1), progress=False)
     assert len(records(out)) == 1  # nothing written for it
-
-
-def test_the_direct_path_leaves_proxies_and_zero_retries_to_the_client(monkeypatch):
-    import asyncio
-
-    from distill.teachers.openai import DirectPost, make_client
-
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-
-    async def direct(url: str, retries: int) -> bool:
-        client = make_client(url, "k", concurrency=2, max_retries=retries, request_timeout=10)
-        d = DirectPost.of(client, concurrency=2, request_timeout=10)
-        if d is not None:
-            await d.close()
-        await client.close()
-        return d is not None
-
-    url = "http://10.1.2.3:8000/v1"
-    assert asyncio.run(direct(url, 2))
-    assert not asyncio.run(direct(url, 0))  # no retry to hand over: one path
-    monkeypatch.setenv("NO_PROXY", "localhost")
-    assert asyncio.run(direct(url, 2))  # NO_PROXY alone routes nothing through a proxy
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
-    monkeypatch.setenv("NO_PROXY", "10.1.2.3")
-    # Whatever the proxy rules say (the client's httpx reads NO_PROXY its own way): the client.
-    assert not asyncio.run(direct(url, 2))
-    assert not asyncio.run(direct("https://api.example.com/v1", 2))
 
 
 def test_summary_counts_the_records_read_at_start_and_written_without_rereading(server, tmp_path):
