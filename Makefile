@@ -153,6 +153,7 @@ bench-logprobs: install
 # --method kd / onpolicy training throughput vs sft on the same data (issue 11).
 bench-kd: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_kd.py --out bench-results/kd.json
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_kd_memory.py --out bench-results/kd-memory.json
 
 lint: install
 	$(BIN)/ruff check distill tests benchmarks scripts
