@@ -7,17 +7,26 @@ completion; `char_ends` gives where each token's text ends in it, and `align` cu
 the boundaries both tokenizations share (GOLD's byte-offset walk, TRL `experimental/gold`): a
 span is a run of student tokens and a run of teacher tokens covering exactly the same characters.
 
-Which distributions are compared: at a span's first token both models predict the next token
-after the *same text*, so their next-token distributions are over the same event ("what comes
-next") and are compared in full. Inside a multi-token span the two condition on different partial
-pieces of a word and nothing on the other side matches them, so those student positions get
-cross-entropy only. GOLD instead scales the first position's distribution by the probabilities of
-the span's later tokens ("observed" merge) or takes the last one ("bayesian"): both compare an
-unnormalised vector whose scale depends on how each side happened to split the span, so a
-perfect student (same distribution over text) is not at zero loss. The first-token rule is zero
-exactly when the student predicts the text as the teacher does, and a same-tokenizer pair gets
-every position (1:1 spans). The position right after the shared text (each side's end of turn,
-which the two chat templates spell differently) follows the same text too and is compared.
+Which distributions are compared (the merge of a multi-token span): at a span's first token both
+models predict the next token after the *same text*, so their next-token distributions are
+compared there, in full. Inside a multi-token span the two condition on different partial pieces
+of a word and nothing on the other side matches them: those student positions get cross-entropy
+only. GOLD instead scales the first position's distribution by the probabilities of the span's
+later tokens ("observed") or takes the last one ("bayesian"): an unnormalised vector whose
+scale depends on how each side happened to split the span. Measured on exact models of one text
+distribution under two tokenizers (benchmarks/xtok_merge_toy.py: i.i.d. words, the teacher one
+token a word, the student splitting three of five): neither rule is at zero for the exact
+student (first-token 0.300 uld / 0.300 hybrid, observed 0.366 / 0.330), observed is further
+from it, and with the hybrid both rank a uniform student below the exact one (0.276 / 0.328):
+the ULD term rewards copying the teacher's sorted masses, which another vocabulary cannot hold
+as the same tokens. That bias is ULD's, not the merge's. Two rules are exact there (0 for the
+exact student, above 0 for the others): the span text's probability on both sides (chain rule:
+the sum of the span's log-probs; a Bernoulli KL per span, 0.000 / 0.011 / 0.022) and the teacher's
+distribution projected onto the student's vocabulary (each teacher token's mass on the first
+student token of its text; exact KL 0.000 / 0.030 / 0.099) - not built here (`--xtok` is GOLD's
+pair). A same-tokenizer pair gets every position (1:1 spans). The position right after the
+last shared boundary (each side's end of turn, spelled differently by the two chat templates)
+follows the same text too and is compared.
 
 The losses (per compared position, both sides at temperature T, padding rows of the
 embeddings dropped):
@@ -27,7 +36,8 @@ embeddings dropped):
   exact KL(teacher || student) over those tokens plus one bucket for all the others (the
   divergence of the two distributions coarsened, as loss.py's top-K rest bucket), plus ULD on
   the probabilities of the tokens only one side has. Zero when the student's distribution equals
-  the teacher's mapped one.
+  the teacher's mapped one (same mass on each shared token, the same masses in some order on the
+  others).
 """
 
 from __future__ import annotations
