@@ -125,6 +125,11 @@ def load_tokenizer(name: str) -> Any:
         raise DistillError(
             f"cannot load tokenizer for '{name}': {str(e).splitlines()[0]}"
         ) from None
+    if len(tok) < 8:  # transformers builds an empty one from a folder without tokenizer files
+        raise DistillError(
+            f"cannot load tokenizer for '{name}': {src} holds no tokenizer files "
+            f"(tokenizer.json / tokenizer_config.json; a tokenizer of {len(tok)} tokens was built)"
+        )
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok

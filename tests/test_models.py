@@ -125,3 +125,11 @@ def test_an_fp32_lora_student_is_generated_from_with_its_adapter_folded_in(tmp_p
     assert torch.allclose(got, unfolded, atol=1e-5)
     assert (got - plain).abs().max() > 1e-3  # the adapter is in there
     assert isinstance(load_causal_lm(str(tmp_path / "adapter"), "cpu", "bfloat16"), PeftModel)
+
+
+def test_a_model_folder_without_tokenizer_files_is_refused_not_an_empty_tokenizer(tmp_path):
+    from distill.models import load_tokenizer
+
+    (tmp_path / "config.json").write_text('{"model_type": "qwen2"}')
+    with pytest.raises(DistillError, match="holds no tokenizer files"):
+        load_tokenizer(str(tmp_path))
