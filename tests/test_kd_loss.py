@@ -151,3 +151,27 @@ def test_chunked_sft_loss_and_grads_equal_trls(tmp_path, tiny_qwen):
     assert g_full.keys() == g_part.keys() and "lm_head.weight" in g_full
     for name, g in g_full.items():
         assert torch.allclose(g_part[name], g, atol=1e-5, rtol=1e-4), name
+
+
+@pytest.mark.parametrize("family", ["granite", "cohere", "gemma2"])
+def test_the_chunked_head_computes_the_models_own_logits(family):
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from distill.train.kd.loss import lm_head
+
+    extra = {
+        "granite": {"logits_scaling": 4.0},
+        "cohere": {"logit_scale": 0.25},
+        "gemma2": {"final_logit_softcapping": 3.0, "head_dim": 8},
+    }[family]
+    config = AutoConfig.for_model(
+        family, vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=4, num_key_value_heads=2, **extra,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    ids = torch.randint(0, 64, (1, 7))
+    with torch.no_grad():
+        out = model(ids, output_hidden_states=True)
+        assert torch.allclose(lm_head(model)(out.hidden_states[-1]), out.logits, atol=1e-5)

@@ -55,9 +55,11 @@ def divergence(student_lp: Any, teacher_lp: Any, beta: float) -> Any:
 
 # =========================================================================== memory-bounded
 
+
 def lm_head(model: Any) -> Any:
     """hidden states [N, H] -> the model's logits [N, V], as its own forward computes them: the
-    output embedding (a LoRA-wrapped head included) and Gemma-style final soft-capping."""
+    output embedding (a LoRA-wrapped head included), Cohere's logit_scale, Granite's
+    logits_scaling and Gemma-style final soft-capping."""
     import torch
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -66,9 +68,18 @@ def lm_head(model: Any) -> Any:
         base.config.get_text_config() if hasattr(base.config, "get_text_config") else base.config
     )
     cap = getattr(config, "final_logit_softcapping", None)
-    if not cap:
+    # what other families' forwards do to the head's output: Cohere multiplies by logit_scale,
+    # Granite divides by logits_scaling
+    scale = getattr(config, "logit_scale", None) or 1.0
+    scale = scale / (getattr(config, "logits_scaling", None) or 1.0)
+    if not cap and scale == 1.0:
         return head
-    return lambda h: torch.tanh(head(h) / cap) * cap
+
+    def logits(h: Any) -> Any:
+        out = head(h) * scale if scale != 1.0 else head(h)
+        return torch.tanh(out / cap) * cap if cap else out
+
+    return logits
 
 
 def chunked_sum(fn: Any, chunk: int, *rows: Any) -> Any:
