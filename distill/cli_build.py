@@ -49,7 +49,8 @@ def _default_text(f: dataclasses.Field) -> str:
         value = ",".join(map(str, value)) if isinstance(value, list) else value
     else:
         value = f.default
-    if value in (None, "", [], False) or f.metadata.get("argument"):
+    # `is`, not `in`: 0 == False, and a default of 0 (eval's greedy temperature) is shown
+    if value is None or value is False or value in ("", []) or f.metadata.get("argument"):
         return ""
     return f" (default: {value})"
 

@@ -96,3 +96,13 @@ def test_help_shows_each_fields_help_and_default_and_hides_recipe_only_keys(app)
 
 def test_result_keys_leave_out_what_never_changes_a_result():
     assert "resume" not in result_keys(ToyConfig) and "n" in result_keys(ToyConfig)
+
+
+def test_help_shows_a_default_of_zero():
+    # eval samples greedily by default; a 0 / 0.0 default was hidden (0 == False), so
+    # `distill eval --help` no longer said so (the old help read "0 = greedy (default).")
+    from distill.cli import app as distill_app
+
+    res = CliRunner().invoke(distill_app, ["eval", "--help"], env={"COLUMNS": "300"})
+    assert "Sampling temperature; 0 = greedy. (default: 0.0)" in res.output
+    assert "Sampling seed. (default: 0)" in res.output
