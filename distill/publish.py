@@ -100,7 +100,8 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
     from distill.generate.config import GenerateConfig
     from distill.train.config import TrainConfig
 
-    train = read_saved(TrainConfig, _load(train_dir / "train.yaml"))
+    saved_train = _load(train_dir / "train.yaml")
+    train = read_saved(TrainConfig, saved_train)
     kept = Path(train.data) if train.data else None
     report_path = Path(filter_report) if filter_report else None
     if report_path is None and kept is not None:
@@ -114,7 +115,14 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
         gen_summary = _load(traces.with_name(traces.stem + ".summary.json"))
         saved = _load(traces.with_name(traces.stem + ".generate.yaml"))
         gen_cfg = read_saved(GenerateConfig, saved) if saved is not None else None
-    return {"train": train, "filter": report, "generate": gen_summary, "generate_config": gen_cfg}
+    return {
+        "train": train,
+        # the keys train.yaml holds: the card shows no value the run did not record
+        "train_keys": set(saved_train or {}),
+        "filter": report,
+        "generate": gen_summary,
+        "generate_config": gen_cfg,
+    }
 
 
 def _fmt(v: Any) -> str:
@@ -228,7 +236,11 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     from distill.config import keys_where
     from distill.train.config import TrainConfig
 
-    lines += [f"| {k} | {getattr(train, k)} |" for k in keys_where(TrainConfig, "card")]
+    lines += [
+        f"| {k} | {getattr(train, k)} |"
+        for k in keys_where(TrainConfig, "card")
+        if k in lin["train_keys"]  # none without a train.yaml (a student trained elsewhere)
+    ]
     from distill.train.kd import card_lines
 
     lines += card_lines(train, _load(train_dir / "kd.json"))
