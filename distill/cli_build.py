@@ -47,6 +47,8 @@ def _default_text(f: dataclasses.Field) -> str:
     if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
         value = f.default_factory()  # type: ignore[misc]
         value = ",".join(map(str, value)) if isinstance(value, list) else value
+        if len(str(value)) > 40:  # a long list (instruct's blacklist): the help says what it is
+            return ""
     else:
         value = f.default
     # `is`, not `in`: 0 == False, and a default of 0 (eval's greedy temperature) is shown

@@ -192,7 +192,7 @@ class BatchConfig:
         MAX_REQUESTS, "--batch: requests per batch (files are also split at 190 MB)."
     )
     batch_window: str = setting(
-        "24h", "--batch: completion window (default 24h, the only one OpenAI accepts)."
+        "24h", "--batch: completion window (24h is the only one OpenAI accepts)."
     )
     batch_poll: float = setting(30.0, "--batch: seconds between status polls.")
     # Cost = online price x (1 - discount). Give the batch prices themselves with

@@ -59,18 +59,21 @@ class InstructConfig(TeacherConfig):
     temperature: float = like(Sampling, "temperature", 1.0)
     top_p: float = like(Sampling, "top_p", 1.0)
     max_tokens: int = like(Sampling, "max_tokens", 3072, "Max new tokens per reply.")
+    seed: int | None = like(Sampling, "seed", None, "Seed for in-context sampling and the teacher.")
     method: str = setting(
         "self-instruct", "self-instruct (default) | magpie (hf/vllm teachers only)."
     )
     # self-instruct JSONL by path, or a name in prompts/
     seed_tasks: str = setting(
         "seed_tasks",
-        "Seed tasks, self-instruct's JSONL (instruction, instances[0].input/output); default prompts/seed_tasks.jsonl.",
+        "Seed tasks, self-instruct's JSONL (instruction, instances[0].input/output): a path, or a name in prompts/.",
     )
     num_instructions: int = setting(100, "Kept instructions to reach (Alpaca: 52000).")
     out: str = setting("", "instructions.jsonl (Alpaca columns; a rerun resumes from it).")
     template: str = setting("self-instruct", "Prompt template with {num_tasks} {examples} {next}.")
-    num_prompt_tasks: int = setting(3, "In-context tasks per request (default 3, as Alpaca).")
+    num_prompt_tasks: int = setting(
+        3, "In-context tasks per request (Alpaca: 3; self-instruct: 8)."
+    )
     num_prompt_generated: int = setting(
         1, "Of those, how many come from already-kept instructions."
     )

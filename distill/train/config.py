@@ -276,7 +276,7 @@ class ExportConfig(Layout):
         if self.show_example < 0:
             raise DistillError(f"show_example must be >= 0 (0 = off), got {self.show_example}")
         if not self.data or not self.out:
-            raise DistillError("export needs the kept traces and --out")
+            raise DistillError("needs the kept traces (DATA) and --out")
         if self.format not in FORMATS:
             raise DistillError(f"unknown --format '{self.format}' (have: {', '.join(FORMATS)})")
         if not self.out.endswith((".jsonl", ".parquet")):
