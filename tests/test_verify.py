@@ -260,3 +260,17 @@ def test_majority_key_reads_the_final_answer_as_verify_does():
     stated = "\\boxed{255} ... Final Answer: The final answer is $10,455$. I hope it is correct."
     assert math_answer_key(stated) == math_answer_key("\\boxed{10455}") == "10455"
     assert math_answer_key("\\boxed{\\mathrm{e}}") == math_answer_key("\\boxed{e}")
+
+
+@pytest.mark.parametrize(
+    "answer, gold, verdict",
+    [
+        ("65 + 50 = 115.", "115", "correct"),  # the sum written out, then its value
+        ("14 + 20 = 34.", "34", "correct"),
+        ("64 + 17 = 121.", "81", "wrong"),
+        ("65 + 50", "115", "no_answer"),  # the question restated is still no answer
+    ],
+)
+def test_an_equation_of_numbers_is_judged_on_its_value_as_before(answer, gold, verdict):
+    # make smoke's answers ("65 + 50 = 115."): the bare-LaTeX reading made them no_answer
+    assert verify_math(answer, gold) == verdict

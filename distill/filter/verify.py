@@ -131,7 +131,9 @@ def _bare_math(text: str) -> bool:
     t = text.strip()
     return (
         0 < len(t) <= 300
-        and re.search(r"[\\A-Za-z=^]", t) is not None  # numbers ("1 000", "1000,99") stay plain
+        # LaTeX or a variable in it: numbers ("1 000", "1000,99") and equations of numbers
+        # ("65 + 50 = 115", whose value math-verify reads) stay plain, as they always were
+        and re.search(r"[\\A-Za-z]", t) is not None
         and not re.search(r"\$|\\\(|\\\[", t)
         and not _PROSE_WORD.search(re.sub(r"\\[A-Za-z]+|\{[^{}]*\}", " ", t))
     )
