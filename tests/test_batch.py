@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from distill.teachers.batch import split_requests, state_path
 from distill.config import load_config
 from distill.errors import DistillError
 from distill.generate import GenerateConfig, run
 from distill.records import read_records
+from distill.teachers.batch import split_requests, state_path
 from tests.fakebatch import FakeBatchServer
 
 
