@@ -15,17 +15,25 @@ from distill.filter.facts import Fact
 from distill.filter.verify import CORRECT, NO_ANSWER, WRONG
 
 
-def _stats(values: list[int]) -> dict[str, float]:
+def summary_stats(
+    values: list[float], mean_digits: int = 1, digits: int | None = None
+) -> dict[str, float]:
+    """count, mean, p50, p90, max of a list (the filter's token lengths; select's scores too,
+    rounded to `digits`)."""
     if not values:
         return {"count": 0}
     v = sorted(values)
-    pick = lambda q: v[min(len(v) - 1, int(q * len(v)))]  # noqa: E731
+
+    def pick(q: float) -> float:
+        x = v[min(len(v) - 1, int(q * len(v)))]
+        return round(x, digits) if digits is not None else x
+
     return {
         "count": len(v),
-        "mean": round(sum(v) / len(v), 1),
+        "mean": round(sum(v) / len(v), mean_digits),
         "p50": pick(0.5),
         "p90": pick(0.9),
-        "max": v[-1],
+        "max": pick(1.0),
     }
 
 
@@ -64,8 +72,8 @@ def build_report(facts: list[Fact], cfg: FilterConfig, rates: dict[str, float]) 
             },
         },
         "tokens": {
-            "kept": _stats([f.tokens for f in kept]),
-            "rejected": _stats([f.tokens for f in rejected]),
+            "kept": summary_stats([f.tokens for f in kept]),
+            "rejected": summary_stats([f.tokens for f in rejected]),
         },
         "decontam": dict(Counter(f.decontam for f in facts if f.decontam)),
         "checks": cfg.active_checks(),

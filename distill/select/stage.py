@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.errors import DistillError
+from distill.filter.report import summary_stats
 from distill.select.config import SelectConfig, output_base, parse_band
 
 # reject_reason -> the criterion that removed the trace (the report's `removed`)
@@ -237,20 +238,6 @@ def decide(
 # =========================================================================== report
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"count": 0}
-    v = sorted(values)
-    pick = lambda q: v[min(len(v) - 1, int(q * len(v)))]  # noqa: E731
-    return {
-        "count": len(v),
-        "mean": round(sum(v) / len(v), 2),
-        "p50": round(pick(0.5), 4),
-        "p90": round(pick(0.9), 4),
-        "max": round(v[-1], 4),
-    }
-
-
 def build_report(
     facts: list[Fact],
     cfg: SelectConfig,
@@ -283,8 +270,8 @@ def build_report(
             "selected": len({f.prompt_id for f in kept}),
         },
         "tokens": {
-            "selected": _stats([f.tokens for f in kept]),
-            "rejected": _stats([f.tokens for f in rejected]),
+            "selected": summary_stats([f.tokens for f in kept], 2, 4),
+            "rejected": summary_stats([f.tokens for f in rejected], 2, 4),
             "selected_total": sum(f.tokens for f in kept),
         },
     }
@@ -295,15 +282,17 @@ def build_report(
             "band": cfg.pass_rate,
             "prefer_failed": cfg.prefer_failed,
             "prompts_rated": len(rates),
-            "pass_rate_all": _stats(list(rates.values())),
-            "pass_rate_selected": _stats(sel),
+            "pass_rate_all": summary_stats(list(rates.values()), 2, 4),
+            "pass_rate_selected": summary_stats(sel, 2, 4),
         }
     if "judge" in stats:
         report["judge"] = {
             **stats["judge"],
             "min_score": cfg.min_score,
-            "score_all": _stats([s for s, _ in scores.values()]),
-            "score_selected": _stats([scores[f.id][0] for f in kept if f.id in scores]),
+            "score_all": summary_stats([s for s, _ in scores.values()], 2, 4),
+            "score_selected": summary_stats(
+                [scores[f.id][0] for f in kept if f.id in scores], 2, 4
+            ),
         }
     if "label_of" in info:
         label_of = info["label_of"]
