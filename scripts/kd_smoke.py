@@ -88,7 +88,15 @@ def build_teacher(data: str, train_keys: dict[str, Any], out: Path, seed: int, r
             for r in rows
         ),
     )
-    cfg = {**train_keys, "method": "sft", "teacher_model": None, "data": str(solutions)}
+    # chat: the text prompt/completion rows train in the student's chat turn, as the teacher is
+    # then sampled (a raw continuation is TRL's default for such rows, and distill's since 2026-12)
+    cfg = {
+        **train_keys,
+        "method": "sft",
+        "teacher_model": None,
+        "data": str(solutions),
+        "chat": True,
+    }
     cfg.update(seed=seed, output_dir=str(out), merge=True, max_steps=40, learning_rate=3e-4)
     train.run(from_dict(train.TrainConfig, cfg, recipe))
     return out / "merged"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from distill.errors import DistillError
 from distill.train import TrainConfig, build_trainer, run
@@ -770,6 +771,10 @@ def test_smoke_kd_builds_its_teacher_from_verified_reference_solutions_of_the_tr
         assert verify_math(r["completion"], problems[r["id"]].gold) == "correct", r
     held_out = {r.prompt for r in load_rows("builtin:arithmetic?start=1000&n=100&ops=+-*")}
     assert not held_out & {r["prompt"] for r in rows}
+    # trained in the chat turn it is sampled in (text rows are a raw continuation by default:
+    # the teacher then passed 0.44 instead of 0.70 on the held-out problems)
+    saved = yaml.safe_load((tmp_path / "teacher" / "train.yaml").read_text())
+    assert saved["chat"] is True
     with pytest.raises(DistillError, match="builtin:arithmetic, not builtin:countdown"):
         build_teacher("builtin:countdown?n=4", keys, tmp_path / "t2", 0, "kd-smoke.yaml")
 
