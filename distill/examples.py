@@ -582,6 +582,7 @@ class Renderer:
             raise DistillError(f"unknown --train-on '{train_on}' (have: {', '.join(TRAIN_ON)})")
         self.tok, self.fmt, self.train_on, self.chat = tok, fmt, train_on, chat
         self.reasoning_dropped = 0  # alpaca: examples whose think block the format leaves out
+        self.raw_seen = 0  # text prompt/completion examples trained as a raw continuation
         self.stops = stop_token_ids(tok, model_eos)
         if fmt == "r1":
             self.suffix, self.prefill = _chat_parts(tok)
@@ -642,7 +643,9 @@ class Renderer:
     def prompt_ids(self, ex: Example) -> list[int]:
         # alpaca and raw text have no chat template to write BOS, so the tokenizer adds its own,
         # as at inference (and as TRL tokenizes a text prompt).
-        special = self.fmt == "alpaca" or self._raw(ex)
+        raw = self._raw(ex)
+        self.raw_seen += raw
+        special = self.fmt == "alpaca" or raw
         return self.tok(self.prompt_text(ex), add_special_tokens=special)["input_ids"]
 
     def encode(self, ex: Example) -> tuple[list[int], list[int]]:

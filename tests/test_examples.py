@@ -596,6 +596,19 @@ def test_text_prompt_completion_trains_as_a_raw_continuation_unless_chat(tmp_pat
     assert "<|start_header_id|>user" in tok.decode(cols["input_ids"][0])
 
 
+def test_train_says_when_text_rows_train_as_a_raw_continuation(tmp_path, capsys):
+    from distill.train import TrainConfig, build_dataset
+    from tests.tiny import make_tiny_model
+
+    path = str(make_tiny_model(tmp_path / "m", "llama"))
+    data = write_rows(tmp_path, [{"prompt": "The sum of 12 and 34 is", "completion": " 46."}])
+    cfg = TrainConfig(data=data, model=path, output_dir=str(tmp_path / "o"), max_length=128)
+    build_dataset(cfg, make_tokenizer("llama"))
+    assert (
+        "1 text prompt/completion examples train as a raw continuation" in capsys.readouterr().out
+    )
+
+
 def test_max_length_defaults_to_the_students_context(tmp_path, capsys):
     from distill.train import TrainConfig, student_config
     from tests.tiny import make_tiny_model

@@ -178,6 +178,12 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
             "trains it)",
             file=sys.stderr,
         )
+    if renderer.raw_seen:
+        print(
+            f"train: {renderer.raw_seen} text prompt/completion examples train as a raw "
+            "continuation (TRL's rule for text rows, no chat template); --chat trains them in "
+            "the student's chat turn"
+        )
     if st.kept == 0:
         raise DistillError(
             f"{cfg.data}: no training examples left ({st.examples} read, {st.dropped_overlong} longer than "
