@@ -54,6 +54,15 @@ def kill_point(name: str) -> None:
 # =========================================================================== writing
 
 
+def write_verdict(rec: dict[str, Any], reasons: list[str], kept: Any, rejects: Any) -> None:
+    """One record of a stage that keeps or rejects (filter, select): a kept one to `kept`, a
+    rejected one to `rejects` with its first and all reasons (`reject_reason(s)`)."""
+    if reasons:
+        rec["reject_reason"] = reasons[0]
+        rec["reject_reasons"] = reasons
+    (rejects if reasons else kept).write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
 def manifest_path(base: str | Path) -> Path:
     """filter: kept (--out without .jsonl) -> kept.manifest.json; eval and export (one main
     output each): eval.json -> eval.json.manifest.json, so no two stages share one."""

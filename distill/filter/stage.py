@@ -156,7 +156,7 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
     guard_filter(cfg)  # no output is the input or another output: checked before any work
     from distill.config import save_config
     from distill.logprobs import rebase
-    from distill.manifest import HashingWriter, OutputSet, kill_point
+    from distill.manifest import HashingWriter, OutputSet, kill_point, write_verdict
 
     sandbox = _code_sandbox(cfg)
     facts = collect_facts(cfg)
@@ -194,12 +194,7 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
             rec["checks"] = checks
             # Kept and rejected records keep their teacher log-probs reachable from their dir.
             rec = rebase(rec, Path(cfg.input).parent, (rej if f.reasons else out).parent)
-            if f.reasons:
-                rec["reject_reason"] = f.reasons[0]
-                rec["reject_reasons"] = f.reasons
-                fr.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            else:
-                fo.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            write_verdict(rec, f.reasons, fo, fr)
     outputs.hashed(out, fo.hexdigest())
     outputs.hashed(rej, fr.hexdigest())
     report = build_report(facts, cfg, rates)

@@ -412,7 +412,7 @@ def run(cfg: SelectConfig, quiet: bool = False) -> Path:
     _guard(cfg)
     from distill.config import save_config
     from distill.logprobs import rebase
-    from distill.manifest import HashingWriter, OutputSet, kill_point
+    from distill.manifest import HashingWriter, OutputSet, kill_point, write_verdict
 
     criteria = cfg.active_criteria()
     student = "difficulty" in criteria and bool(cfg.student)
@@ -479,12 +479,7 @@ def run(cfg: SelectConfig, quiet: bool = False) -> Path:
             sel["rank"] = f.rank
             rec["meta"] = {**meta, "select": sel}
             rec = rebase(rec, src.parent, (rej if f.reasons else out).parent)
-            if f.reasons:
-                rec["reject_reason"] = f.reasons[0]
-                rec["reject_reasons"] = f.reasons
-                fr.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            else:
-                fo.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            write_verdict(rec, f.reasons, fo, fr)
     outputs.hashed(out, fo.hexdigest())
     outputs.hashed(rej, fr.hexdigest())
     report = build_report(facts, cfg, info, rates, scores, stats)
