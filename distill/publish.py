@@ -109,6 +109,13 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
 
         report_path = Path(f"{output_base(kept)}.report.json")
     report = _load(report_path)
+    selection = None
+    if report and "criteria" in report and report.get("input"):
+        # trained on `distill select`'s output: its report, then the filter's it chose from
+        from distill.filter import output_base
+
+        selection = report
+        report = _load(Path(f"{output_base(Path(report['input']))}.report.json"))
     gen_summary = gen_cfg = None
     if report and report.get("input"):
         traces = Path(report["input"])
@@ -120,6 +127,7 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
         # the keys train.yaml holds: the card shows no value the run did not record
         "train_keys": set(saved_train or {}),
         "filter": report,
+        "select": selection,
         "generate": gen_summary,
         "generate_config": gen_cfg,
     }
@@ -139,6 +147,48 @@ def _sandbox_line(sandbox: str, whose: str = "teachers'") -> str:
     return (
         f"The {whose} code was verified in an OS sandbox (`{sandbox}`: no network, read-only host)."
     )
+
+
+def _select_lines(sel: dict[str, Any] | None) -> list[str]:
+    """`distill select`'s part of the lineage: its criteria in the order they applied and how
+    many traces each removed (the budget last), from its report."""
+    if not sel:
+        return []
+    lines = [
+        "",
+        f"Selected with `distill select` (criteria: {', '.join(sel['criteria']) or 'none'}; "
+        f"budget {sel.get('budget') or 'none'}; seed {sel.get('seed')}):",
+        "",
+        "| select criterion | removed | traces left |",
+        "|---|---|---|",
+        f"| kept by the filter | | {sel['total']} |",
+    ]
+    left = sel["total"]
+    for criterion, n in sel.get("removed", {}).items():
+        left -= n
+        lines.append(f"| {criterion} | {n} | {left} |")
+    lines.append(f"| **selected for training** | | **{sel['selected']}** |")
+    diff, judge, div = sel.get("difficulty"), sel.get("judge"), sel.get("diversity")
+    if diff:
+        lines.append(
+            f"\nDifficulty: the {diff.get('student') or 'teacher'}'s pass rate"
+            + (f", band {diff['band']}" if diff.get("band") else "")
+            + (", lowest first" if diff.get("prefer_failed") else "")
+            + "."
+        )
+    if judge:
+        lines.append(
+            f"Judge: `{judge.get('model')}` ({judge.get('scored')} of {judge.get('judged')} "
+            f"scored, {judge.get('malformed', 0)} replies without a score"
+            + (f"; min score {judge['min_score']}" if judge.get("min_score") is not None else "")
+            + ")."
+        )
+    if div:
+        lines.append(
+            f"Diversity: round-robin over {div.get('groups')} groups ({div.get('by')}), "
+            f"{div.get('groups_selected')} represented."
+        )
+    return lines
 
 
 def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
@@ -230,7 +280,8 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         lines.append(
             f"Decontamination: {', '.join(f'{k} ({n} dropped)' for k, n in dec.items()) or 'none requested'}."
         )
-    if not gen and not rep:
+    lines += _select_lines(lin["select"])
+    if not gen and not rep and not lin["select"]:
         lines.append("No generate summary or filter report was found next to the training data.")
     lines += ["", "## Training", "", "| hyperparameter | value |", "|---|---|"]
     from distill.config import keys_where

@@ -94,6 +94,7 @@ def run(
     results: dict[str, Any] = {"traces": {"all": len(kept), "random": n_sel, "selected": n_sel}}
     for name, path in (("all", flt.out), ("random", random_path), ("selected", selected_path)):
         cfg = {**sec["train"], "seed": seed, "data": str(path), "output_dir": str(root / name)}
+        cfg.update(_resume_keys(root / name, Path(path)))
         print(f"== train {name} ({results['traces'][name]} traces, {steps} steps)", flush=True)
         student = train.run(from_dict(train.TrainConfig, cfg, recipe))
         baseline = ev.get("baseline") if name == "all" else None  # the base is evaluated once
@@ -117,6 +118,20 @@ def run(
         f"selected pass@1={results['selected']:.3f} minutes={minutes:.1f}"
     )
     return summary
+
+
+def _resume_keys(out: Path, data: Path) -> dict[str, bool]:
+    """A rerun (after a kill) resumes a student from its checkpoint, as `distill run` does, when
+    its training set is the same bytes; a changed set (another selection) starts it over. The
+    run config check of --resume compares the data path, not its contents: hence the hash."""
+    import hashlib
+
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    stamp = out / "smoke-select.data.sha256"
+    same = stamp.is_file() and stamp.read_text().strip() == digest
+    out.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest + "\n")
+    return {"resume": True} if same else {"overwrite": True}
 
 
 def main() -> None:
