@@ -37,9 +37,11 @@ def _cli_type(hint: Any, csv: bool) -> Any:
     """The type typer parses a field's value as (None: not typed)."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        hint = args[0] if len(args) == 1 else str
+        lists = [a for a in args if typing.get_origin(a) is list]  # `str | list[str]`: repeatable
+        hint = args[0] if len(args) == 1 else lists[0] if lists else str
     if typing.get_origin(hint) is list:
-        return str if csv else list[str]
+        item = (typing.get_args(hint) or (str,))[0]
+        return str if csv else list[item] if item in (int, float) else list[str]
     return hint if hint in (str, int, float, bool) else str
 
 

@@ -717,14 +717,19 @@ def spans(mask: list[int]) -> list[tuple[int, int]]:
 
 
 def tokenize_examples(
-    examples, renderer: Renderer, max_length: int, overlong: str = "drop"
+    examples,
+    renderer: Renderer,
+    max_length: int,
+    overlong: str = "drop",
+    origins: list[int] | None = None,
 ) -> tuple[dict[str, list], TokenStats]:
     """-> ({"input_ids": [...], "completion_mask": [...]}, stats). Over-long rows are
     dropped (default: a cut-off completion teaches the student not to stop) or truncated
-    (`overlong="truncate"`); either way they are counted."""
+    (`overlong="truncate"`); either way they are counted. `origins`, if given, gets the index
+    of the example each sequence came from."""
     ids_col, mask_col = [], []
     st = TokenStats()
-    for ex in examples:
+    for i, ex in enumerate(examples):
         st.examples += 1
         kept = False
         for ids, mask in renderer.sequences(ex):
@@ -739,6 +744,8 @@ def tokenize_examples(
                 st.truncated += 1
             ids_col.append(ids)
             mask_col.append(mask)
+            if origins is not None:
+                origins.append(i)
             kept = True
             st.sequences += 1
             st.turns += len(spans(mask))

@@ -35,9 +35,9 @@ def loss_log_callback(path: Path) -> Any:
                 "tokens_seen": state.num_input_tokens_seen,
                 "tokens_per_s": round(tok_s, 1),
             }
-            row.update(
-                {k: logs[k] for k in ("kl", "ce", "teacher_tokens", "aligned_share") if k in logs}
-            )
+            # pg and reward: --reward's policy-gradient term and mean reward (kd/reward.py)
+            keys = ("kl", "ce", "pg", "reward", "teacher_tokens", "aligned_share")
+            row.update({k: logs[k] for k in keys if k in logs})
             with open(path, "a") as f:
                 f.write(json.dumps(row) + "\n")
             logs["tokens_per_s"] = row["tokens_per_s"]  # shown on the progress line too

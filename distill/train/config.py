@@ -137,14 +137,25 @@ class TrainConfig(Layout):
         "sft",
         "sft (teacher text, default) | kd (teacher log-probs on the traces) | onpolicy (the student samples, the teacher scores).",
     )
-    # local teacher path/name; with teacher_url: its served name
-    teacher_model: str | None = setting(
+    # local teacher path/name; with teacher_url: its served name. Several (a list, the flag
+    # repeated): distill/train/kd/multi.py; one stays a string, as train.yaml always held it
+    teacher_model: str | list[str] | None = setting(
         None,
-        "kd/onpolicy teacher: a local model path/name (frozen, full vocabulary); with --teacher-url, the served model's name. kd without either uses the stored top-K.",
+        "kd/onpolicy teacher: a local model path/name (frozen, full vocabulary); with --teacher-url, the served model's name; NAME@URL: served at URL. Repeat for several teachers (weighted, or routed with --teacher-route-field). kd without any uses the stored top-K.",
     )
-    teacher_url: str | None = setting(
+    teacher_url: str | list[str] | None = setting(
         None,
-        "OpenAI-compatible vLLM server that scores tokens with prompt_logprobs (run it with --no-enable-prefix-caching).",
+        "OpenAI-compatible vLLM server that scores tokens with prompt_logprobs (run it with --no-enable-prefix-caching). Several teachers: one per --teacher-model in the same order, or one for all.",
+    )
+    teacher_weight: list[float] = setting(
+        factory=list,
+        help="Several teachers: the weight of each one's divergence at every token, one per --teacher-model in order (normalised to sum 1; default equal; 0 = not run).",
+        card=True,
+    )
+    teacher_route_field: str | None = setting(
+        None,
+        "Several teachers: the dataset column (a trace's meta column, or a.b) whose value names each example's one teacher, by its --teacher-model name or its index.",
+        card=True,
     )
     teacher_top_k: int = setting(20, "Log-probs per position asked of a served teacher.")
     kd_alpha: float = setting(0.5, "kd: weight of the KL term; 1 - kd_alpha weighs cross-entropy.")
@@ -248,7 +259,8 @@ class TrainConfig(Layout):
         from distill.models import check_model_path
 
         check_model_path(self.model, "--model")
-        if self.teacher_model and not self.teacher_url:  # with a URL it is the served name
+        # with a URL it is the served name; several teachers are checked by check_config
+        if isinstance(self.teacher_model, str) and not self.teacher_url:
             check_model_path(self.teacher_model, "--teacher-model")
 
 

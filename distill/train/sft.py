@@ -161,16 +161,24 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
         from distill.train.kd.data import prompt_dataset, prompt_source
 
         if prompt_source(cfg):
-            return prompt_dataset(cfg, tok, model_eos)
+            from distill.train.kd.multi import route_extra
+
+            return prompt_dataset(cfg, tok, model_eos, **route_extra(cfg))
     # onpolicy samples a reply to the prompt before the first trained token: the last turn's
     train_on = "last" if cfg.method == "onpolicy" else cfg.train_on
     renderer = Renderer(tok, cfg.format, model_eos, train_on, cfg.chat)
+    origins: list[int] | None = [] if cfg.teacher_route_field else None
     cols, st = tokenize_examples(
         load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers),
         renderer,
         cfg.max_length,
         cfg.overlong,
+        origins,
     )
+    if origins is not None:  # several teachers, routed: each sequence's teacher (kd/multi.py)
+        from distill.train.kd.multi import route_column
+
+        cols["teacher_route"] = route_column(cfg, origins)
     if renderer.reasoning_dropped:
         print(
             f"train: warning: --format alpaca trains the answer only: the reasoning of "

@@ -79,6 +79,9 @@ def check_config(cfg: Any) -> None:
             f"--answer-field maps a dataset's columns); --method {cfg.method} trains on the "
             "completions' own prompts"
         )
+    from distill.train.kd.multi import check_teachers
+
+    check_teachers(cfg)  # one teacher as a string; several: counts, weights, route (multi.py)
     if cfg.method == "sft":
         return
     if cfg.teacher_url and not cfg.teacher_model:
@@ -94,7 +97,13 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
     method = train.method or "sft"
     if method == "sft":
         return ["\nMethod: sft (sequence-level: the student learned the teacher's text)."]
-    if train.teacher_url:
+    from distill.train.kd.multi import several
+
+    if several(train):
+        from distill.train.kd import multi
+
+        teacher = "several teachers (below)"
+    elif train.teacher_url:
         teacher = f"`{train.teacher_model}` served at {train.teacher_url}"
     elif train.teacher_model:
         teacher = f"`{train.teacher_model}` (local)"
@@ -112,6 +121,8 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
             f"loss = generalized JSD with beta={train.beta} to the teacher's distribution"
         )
     lines = [f"\nMethod: {how}.", f"Teacher distribution: {teacher}."]
+    if several(train):
+        lines += multi.card_lines(train, state)
     if state:
         lines.append(
             f"Completion tokens the teacher scored in training: {state.get('teacher_tokens_scored'):,}."

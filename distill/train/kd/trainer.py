@@ -24,6 +24,7 @@ from distill.teachers.scorers import LocalTeacher, ServedTeacher, teacher_for
 from distill.train.callbacks import loss_log_callback
 from distill.train.kd.data import Collator, stored_dataset
 from distill.train.kd.loss import bucket_logprobs, chunked_sum, divergence, lm_head
+from distill.train.kd.multi import RouteCollator, Teachers, several
 from distill.train.kd.xtok import XTokTeacher, xtok_dataset
 
 # =========================================================================== trainer
@@ -150,6 +151,8 @@ class DistillTrainer(SFTTrainer):
                 return torch.stack([ce * 0, ce])
             if isinstance(self.teacher, XTokTeacher):  # another tokenizer: its own loss
                 return torch.stack([pair(logits, temp, *t_x), ce])
+            if isinstance(self.teacher, Teachers):  # several: their weighted divergences
+                return torch.stack([pair(logits, temp, *t_x), ce])
             s_lp, t_lp = pair(logits, temp, *t_x)
             return torch.stack([divergence(s_lp, t_lp, beta).sum(), ce])
 
@@ -182,6 +185,8 @@ class DistillTrainer(SFTTrainer):
         local teacher's hidden states (its head is applied per chunk) or its logits when chunk is
         0, or the stored / served top-K ids and log-probs [N, K]: never [N, vocab] when chunked."""
         ids, attn = inputs["input_ids"], inputs["attention_mask"]
+        if isinstance(self.teacher, Teachers):  # each one's rows as below (kd/multi.py)
+            return self.teacher.rows(self, inputs, mask, pos, chunk)
         if isinstance(self.teacher, XTokTeacher):
             return self.teacher.rows(inputs, mask, chunk, lm_head)
         if isinstance(self.teacher, LocalTeacher):
@@ -265,6 +270,8 @@ class KDState(TrainerCallback):
                 shared_tokens=teacher.shared,
                 aligned_share=None if share is None else round(share, 4),
             )
+        if isinstance(teacher, Teachers):  # each teacher, its weight or route, its tokens
+            state.update(teacher.state(state["teacher_tokens_scored"]))
         write_atomic(self.path, json.dumps(state, indent=2) + "\n")
 
     def on_save(self, args, state, control, **kw):  # noqa: ANN001
@@ -279,8 +286,11 @@ def build_distill_trainer(
 ) -> Any:
     """A DistillTrainer with SFT's model, arguments, LoRA and examples (train.build_trainer
     dispatches here for --method kd/onpolicy)."""
-    teacher = teacher_for(cfg, tok, model.dtype)
+    several_ = several(cfg)
+    teacher = (Teachers.build if several_ else teacher_for)(cfg, tok, model.dtype)
     collator = Collator(tok.pad_token_id)
+    if "teacher_route" in dataset.column_names:  # --teacher-route-field: each row's teacher
+        collator = RouteCollator(collator)
     if isinstance(teacher, LocalTeacher) and teacher.tok is not None:  # another tokenizer
         teacher = XTokTeacher(teacher, tok, cfg.xtok)
         dataset, collator = xtok_dataset(cfg, tok, model.generation_config.eos_token_id, teacher)
@@ -316,4 +326,6 @@ def build_distill_trainer(
     )
     kd_state.trainer = trainer
     trainer.teacher_tokens = done
+    if several_ and done:
+        teacher.restore(json.loads(state_file.read_text()))
     return trainer

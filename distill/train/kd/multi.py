@@ -1,0 +1,391 @@
+"""Several teachers for kd / onpolicy: a weighted sum of their divergences, or one teacher per
+example chosen by a dataset column.
+
+    distill train --data kept.jsonl --model S --output-dir out --method kd \\
+        --teacher-model A --teacher-model B --teacher-weight 0.7 --teacher-weight 0.3
+    distill train --data kept.jsonl --model S --output-dir out --method onpolicy \\
+        --teacher-model math-T@http://h1:8000/v1 --teacher-model code-T@http://h2:8000/v1 \\
+        --teacher-route-field domain
+
+Each teacher is local (a path or hub name, as one --teacher-model) or served (an OpenAI-compatible
+vLLM server scoring with prompt_logprobs, as --teacher-url): written `NAME@URL`, or all served with
+one --teacher-url per teacher in the same order (one --teacher-url alone: every teacher is a
+model of that server, e.g. LoRA adapters vLLM serves side by side).
+
+Weighted (the default: equal weights): at every completion position the loss is
+sum_i w_i * D(teacher_i, student), weights normalised to sum to 1, D the run's divergence (kd:
+KL(teacher || student) at T; onpolicy: the generalized JSD with beta). A teacher of weight 0 is
+never run. Routed (--teacher-route-field COL, ms-swift's per-sample teacher): each example's COL
+value names its teacher (by its --teacher-model name or its index), and only that teacher scores
+its tokens (on policy: the student's samples of that example's prompt). The one-teacher path is
+not this module: a single --teacher-model trains exactly as before.
+
+All teachers share the student's vocabulary: a teacher of another tokenizer (xtok.py) needs its
+own rendering and alignment of every example, so it stays a run of its own and is refused here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from distill.errors import DistillError
+
+# =========================================================================== settings (no torch)
+
+
+@dataclass
+class Spec:
+    """One teacher as the config names it: its model name, its server (None: local), its
+    normalised weight (None when routed)."""
+
+    name: str
+    url: str | None
+    weight: float | None
+
+
+def split_url(entry: str) -> tuple[str, str | None]:
+    """'NAME@http(s)://host/v1' -> (NAME, URL); anything else is a local name (hub ids never hold
+    '@', and a path's '@' is kept unless an http(s) URL follows it)."""
+    for scheme in ("@http://", "@https://"):
+        if scheme in entry:
+            name, _, rest = entry.rpartition(scheme)
+            return name, scheme[1:] + rest
+    return entry, None
+
+
+def _as_list(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str) and v for v in values):
+        raise DistillError(f"{key}: expected a name or a list of names, got {value!r}")
+    return list(values)
+
+
+def teacher_specs(cfg: Any) -> list[Spec]:
+    """The teachers a (possibly saved, unvalidated) TrainConfig names, in order; [] for none."""
+    names = _as_list(cfg.teacher_model, "teacher_model")
+    urls = _as_list(cfg.teacher_url, "teacher_url")
+    if not names:
+        return []
+    pairs = [split_url(n) for n in names]
+    if urls:
+        if any(u for _, u in pairs):
+            raise DistillError(
+                "--teacher-model NAME@URL and --teacher-url: name each served teacher one way"
+            )
+        if len(urls) == 1:
+            urls = urls * len(names)
+        if len(urls) != len(names):
+            raise DistillError(
+                f"--teacher-url: {len(urls)} given for {len(names)} teachers; give one per "
+                "--teacher-model in the same order (or one for all, or write NAME@URL)"
+            )
+        pairs = [(n, u) for (n, _), u in zip(pairs, urls, strict=True)]
+    weights = list(getattr(cfg, "teacher_weight", None) or [])
+    if getattr(cfg, "teacher_route_field", None):
+        return [Spec(n, u, None) for n, u in pairs]
+    if not weights:
+        weights = [1.0] * len(pairs)
+    total = sum(weights) if len(weights) == len(pairs) else 0.0
+    return [
+        Spec(n, u, (w / total) if total > 0 else None)
+        for (n, u), w in zip(pairs, weights + [0.0] * (len(pairs) - len(weights)), strict=False)
+    ]
+
+
+def several(cfg: Any) -> bool:
+    return len(_as_list(cfg.teacher_model, "teacher_model")) > 1
+
+
+def check_teachers(cfg: Any) -> None:
+    """Normalise and check the teacher keys (from kd.check_config). One teacher keeps the shape
+    it always had (teacher_model a string, NAME@URL split into teacher_url), so its run, its
+    train.yaml and a resume of an older run are what they were."""
+    for key in ("teacher_model", "teacher_url"):
+        values = _as_list(getattr(cfg, key), key)
+        if len(values) <= 1:
+            setattr(cfg, key, values[0] if values else None)
+    if isinstance(cfg.teacher_model, str) and not cfg.teacher_url:
+        cfg.teacher_model, cfg.teacher_url = split_url(cfg.teacher_model)
+    specs = teacher_specs(cfg)  # count mismatches
+    n, weights, field = len(specs), list(cfg.teacher_weight or []), cfg.teacher_route_field
+    if weights:
+        if field:
+            raise DistillError(
+                "--teacher-weight and --teacher-route-field: weigh the teachers at every token or "
+                "route each example to one, not both"
+            )
+        if len(weights) != n:
+            raise DistillError(
+                f"--teacher-weight: {len(weights)} given for {n} teacher(s); give one per "
+                "--teacher-model, in the same order"
+            )
+        if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+            raise DistillError(
+                f"--teacher-weight {', '.join(f'{w:g}' for w in weights)}: each must be >= 0 "
+                "and their sum > 0 (they are normalised to sum to 1)"
+            )
+    if cfg.method == "sft" and (weights or field or n > 1):
+        raise DistillError(
+            "several teachers (--teacher-weight, --teacher-route-field) are for --method kd or "
+            "onpolicy; --method sft learns from the teachers' text in --data"
+        )
+    if field and n < 2:
+        raise DistillError(
+            f"--teacher-route-field {field}: routes examples between several teachers; give "
+            "--teacher-model twice or more"
+        )
+    if n < 2:
+        return
+    from distill.models import check_model_path
+
+    for spec in specs:
+        if not spec.url:
+            check_model_path(spec.name, "--teacher-model")
+
+
+def route_index(specs: list[Spec], value: Any, where: str, field: str) -> int:
+    """The teacher a route value names: its --teacher-model name (or the last part of its path),
+    or its index (0-based)."""
+    if isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, int) and 0 <= value < len(specs):
+        return value
+    if isinstance(value, str):
+        for i, s in enumerate(specs):
+            if value in (s.name, s.name.rstrip("/").rsplit("/", 1)[-1]):
+                return i
+        if value.strip().isdigit() and int(value) < len(specs):
+            return int(value)
+    have = ", ".join(f"{i}={s.name}" for i, s in enumerate(specs))
+    raise DistillError(
+        f"{where}: --teacher-route-field '{field}' is {value!r}, which names no teacher "
+        f"(have: {have}; a name or an index)"
+    )
+
+
+def _field(row: dict[str, Any], field: str) -> Any:
+    """A row's column; a dotted name walks into objects (`teacher.model`); a trace record's source
+    columns are in its `meta` (generate keeps them there)."""
+    for obj in (row, row.get("meta") if isinstance(row.get("meta"), dict) else None):
+        cur: Any = obj
+        for part in field.split("."):
+            cur = cur.get(part) if isinstance(cur, dict) else None
+        if cur is not None:
+            return cur
+    return None
+
+
+def route_column(cfg: Any, origins: list[int]) -> list[int]:
+    """The teacher index of each training sequence, from the source row it came from
+    (`origins[k]`: the row index of sequence k)."""
+    import itertools
+
+    from distill.data import iter_source
+
+    specs = teacher_specs(cfg)
+    field = cfg.teacher_route_field
+    rows = list(itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit))
+    memo: dict[int, int] = {}
+    for i in sorted(set(origins)):
+        memo[i] = route_index(specs, _field(rows[i], field), f"{cfg.data} row {i + 1}", field)
+    return [memo[i] for i in origins]
+
+
+def route_extra(cfg: Any) -> dict[str, Any]:
+    """prompt_dataset's keywords for a routed run on a prompt source: a teacher_route column."""
+    if not cfg.teacher_route_field:
+        return {}
+    import itertools
+
+    from distill.data import iter_source
+
+    specs, field = teacher_specs(cfg), cfg.teacher_route_field
+    rows = list(itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit))
+
+    def extra(ex: Any, where: str) -> dict[str, int]:  # where: '{data} row {i + 1}'
+        i = int(where.rsplit(" row ", 1)[1]) - 1
+        return {"teacher_route": route_index(specs, _field(rows[i], field), where, field)}
+
+    return {"extra": extra}
+
+
+# =========================================================================== training
+
+
+class RouteCollator:
+    """The run's collator + each row's teacher index (`teacher_route`, [B])."""
+
+    def __init__(self, base: Any):
+        self.base = base
+
+    def __call__(self, feats: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        batch = self.base(feats)
+        batch["teacher_route"] = torch.tensor([f["teacher_route"] for f in feats])
+        return batch
+
+
+class _As:
+    """The trainer seen with one of the teachers as its teacher (DistillTrainer._teacher_rows
+    reads it from `self`): each teacher's rows are exactly what a run with it alone computes."""
+
+    def __init__(self, trainer: Any, teacher: Any):
+        self._trainer, self.teacher = trainer, teacher
+
+    def __getattr__(self, key: str) -> Any:
+        return getattr(self._trainer, key)
+
+
+class Teachers:
+    """Several same-vocabulary teachers (LocalTeacher / ServedTeacher), weighted or routed, and
+    the completion tokens each scored."""
+
+    def __init__(self, cfg: Any, teachers: list[Any], specs: list[Spec]):
+        self.cfg, self.teachers, self.specs = cfg, teachers, specs
+        self.routed = bool(cfg.teacher_route_field)
+        self.tokens = [0] * len(teachers)  # completion tokens each teacher scored (training)
+
+    @classmethod
+    def build(cls, cfg: Any, tok: Any, dtype: Any) -> Teachers:
+        from distill.models import load_tokenizer
+        from distill.teachers.scorers import LocalTeacher, ServedTeacher, probe_ids, vocab_check
+
+        specs, teachers = teacher_specs(cfg), []
+        for spec in specs:
+            if spec.weight == 0.0:  # never scores: not loaded
+                teachers.append(None)
+                continue
+            if spec.url:
+                t = ServedTeacher(spec.url, spec.name, cfg.teacher_top_k, tok, cfg.model)
+                t.probe(probe_ids(tok))
+            else:
+                try:
+                    vocab_check(tok, load_tokenizer(spec.name), cfg.model, spec.name)
+                except DistillError:
+                    raise DistillError(
+                        f"teacher '{spec.name}': its tokenizer is not the student's; several "
+                        "teachers must share the student's vocabulary (a teacher of another "
+                        "tokenizer trains alone: one --teacher-model, --method kd)"
+                    ) from None
+                t = LocalTeacher(spec.name, tok, cfg.model, dtype)
+            teachers.append(t)
+        return cls(cfg, teachers, specs)
+
+    def rows(self, trainer: Any, inputs: Any, mask: Any, pos: Any, chunk: int) -> tuple[tuple, Any]:
+        """(rows, loss) in the shape DistillTrainer._teacher_rows gives the chunked loss: rows are
+        the per-position weights [N, T] and each scoring teacher's own rows; loss(logits, temp,
+        *rows, gate=None) is the weighted sum of the teachers' divergences over those positions."""
+        import torch
+
+        from distill.train.kd.loss import divergence
+
+        ids = inputs["input_ids"]
+        n_teachers = len(self.teachers)
+        row_of = torch.arange(ids.shape[0], device=ids.device)[:, None].expand_as(mask)[mask]
+        if self.routed:
+            route = inputs["teacher_route"].to(ids.device)
+            w = torch.nn.functional.one_hot(route[row_of], n_teachers).float()
+        else:
+            w = torch.tensor([s.weight for s in self.specs], device=ids.device)
+            w = w.expand(row_of.shape[0], n_teachers)
+        flat: list[Any] = []
+        parts: list[tuple[int, int, Any]] = []  # per teacher: its rows' slice of flat, its pair
+        for t, teacher in enumerate(self.teachers):
+            on = w[:, t] > 0
+            if teacher is None or not on.any():
+                parts.append((0, 0, None))
+                continue
+            me = _As(trainer, teacher)
+            if self.routed and not on.all():  # only its examples go through it
+                keep = route == t
+                sub = {k: inputs[k][keep] for k in ("input_ids", "attention_mask")}
+                t_rows, pair = type(trainer)._teacher_rows(me, sub, mask[keep], pos[keep], chunk)
+                spread = []
+                for r in t_rows:  # back to every position of the batch (zeros: never read)
+                    full = r.new_zeros((row_of.shape[0], *r.shape[1:]))
+                    full[on] = r
+                    spread.append(full)
+                t_rows = tuple(spread)
+            else:
+                t_rows, pair = type(trainer)._teacher_rows(me, inputs, mask, pos, chunk)
+            if trainer.model.training:
+                self.tokens[t] += int(on.sum())
+            parts.append((len(flat), len(flat) + len(t_rows), pair))
+            flat.extend(t_rows)
+        beta = 0.0 if self.cfg.method == "kd" else self.cfg.beta
+
+        # gate: the trainer's per-position weight of the teacher term (--gate-teacher; else 1)
+        def loss(logits: Any, temp: float, w: Any, *flat: Any, gate: Any = None) -> Any:
+            if gate is not None:
+                w = w * gate[:, None]
+            total = None
+            for t, (lo, hi, pair) in enumerate(parts):
+                on = w[:, t] > 0
+                if pair is None or not on.any():
+                    continue
+                if bool(on.all()):  # the positions as they are: a weight of 1 is a lone teacher
+                    s_lp, t_lp = pair(logits, temp, *flat[lo:hi])
+                    part = (divergence(s_lp, t_lp, beta) * w[:, t]).sum()
+                else:
+                    s_lp, t_lp = pair(logits[on], temp, *(r[on] for r in flat[lo:hi]))
+                    part = (divergence(s_lp, t_lp, beta) * w[on, t]).sum()
+                total = part if total is None else total + part
+            return logits.sum() * 0.0 if total is None else total
+
+        return (w, *flat), loss
+
+    def state(self, scored: int) -> dict[str, Any]:
+        """kd.json's per-teacher lines: model, server, weight or route, tokens scored and share."""
+        out = []
+        for i, (spec, n) in enumerate(zip(self.specs, self.tokens, strict=True)):
+            entry: dict[str, Any] = {"model": spec.name, "url": spec.url}
+            if self.routed:
+                entry["route"] = f"{self.cfg.teacher_route_field} = {spec.name} or {i}"
+            else:
+                entry["weight"] = round(spec.weight or 0.0, 6)
+            entry["tokens_scored"] = n
+            entry["share"] = round(n / scored, 4) if scored else None
+            out.append(entry)
+        return {"teacher_route_field": self.cfg.teacher_route_field, "teachers": out}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """A resumed run goes on counting from the saved per-teacher tokens."""
+        for i, entry in enumerate(state.get("teachers") or []):
+            if i < len(self.tokens):
+                self.tokens[i] = int(entry.get("tokens_scored") or 0)
+
+
+def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
+    """The model card's line per teacher (kd/__init__.card_lines, several teachers)."""
+    specs = teacher_specs(train)
+    saved = {i: e for i, e in enumerate((state or {}).get("teachers") or [])}
+    field = train.teacher_route_field
+    how = (
+        f"each example routed by its `{field}` column to one teacher"
+        if field
+        else "the weighted sum of their divergences at every completion token"
+    )
+    lines = [f"Teachers ({len(specs)}; {how}):"]
+    for i, spec in enumerate(specs):
+        where = f"served at {spec.url}" if spec.url else "local"
+        rule = (
+            f"`{field}` = `{spec.name}` or {i}"
+            if field
+            else f"weight {spec.weight:.3f}"
+            if spec.weight is not None
+            else "weight ?"
+        )
+        share = saved.get(i, {}).get("share")
+        scored = saved.get(i, {}).get("tokens_scored")
+        tail = (
+            f", scored {scored:,} completion tokens ({share:.1%})"
+            if scored is not None and share is not None
+            else ""
+        )
+        lines.append(f"- `{spec.name}` ({where}): {rule}{tail}")
+    return lines

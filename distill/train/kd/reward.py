@@ -1,0 +1,270 @@
+"""The verifier in the loop of `distill train --method onpolicy`: rewards, advantages, the gate.
+
+    distill train --method onpolicy --data builtin:arithmetic --model S --teacher-model T \\
+        --output-dir out --reward math --rollouts-per-prompt 4 \\
+        --gate-teacher --gate-traces runs/x/traces.jsonl
+
+The student's samples of prompts with a gold answer are verified with the filter's own entry
+point (distill.filter.verify.judge: math-verify for math, the sandbox for code); a verified
+sample scores 1, a wrong or answerless one 0, an unverifiable one (no gold, no tests) nothing.
+The trainer adds `reward_weight` x a policy-gradient term to the teacher's reverse KL:
+
+    pg = -(sum over samples of advantage x the sum of its sampled tokens' log-probs) / tokens
+
+advantage = reward - the mean reward of that prompt's `rollouts_per_prompt` samples (GRPO's
+group baseline, without its std division, as Dr. GRPO); with one sample per prompt there is no
+group, so the baseline is the mean over the batch's verified samples (a REINFORCE baseline).
+
+The gate (`--gate-teacher`): a prompt whose teacher samples all failed verification is left out
+of the teacher's term (its distribution there is a bad target); the reward term still applies.
+kept.jsonl holds passing samples only, so the verdicts come from generate's traces (verified
+here with --reward's verifier) or from the filter's kept + rejects (their `checks.verify`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+
+REWARDS = ("none", "math", "code")
+# keys of a row's fields `judge` reads for code (the tests), carried to the trainer
+_META_KEYS = ("tests", "test_list", "input_output")
+_ANSWER_COLUMNS = ("gold", "answer", "final_answer")
+
+
+# =========================================================================== references
+
+
+def gold_of(row: dict[str, Any]) -> str | None:
+    """A row's gold answer: a trace record's `gold` (its `answer` is the teacher's), else a
+    dataset's answer / gold / final_answer column (generate's auto-detected answer field)."""
+    if "teacher" in row or "reasoning" in row:  # a trace record (examples.RECORD_MARKERS)
+        gold = row.get("gold")
+    else:
+        gold = next((row[c] for c in _ANSWER_COLUMNS if row.get(c) is not None), None)
+    return None if gold is None or not str(gold).strip() else str(gold)
+
+
+def _meta_of(row: dict[str, Any]) -> str:
+    meta = row.get("meta") if isinstance(row.get("meta"), dict) else row
+    return json.dumps({k: meta[k] for k in _META_KEYS if k in meta}, default=str)
+
+
+def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dict[str, Any]]:
+    """rendered prompt ids -> {gold, prompt_id, verify_meta}, rendered as the training
+    examples are (a prompt source as kd.data.prompt_dataset renders it, traces as SFT's
+    Renderer with train_on last): the first row of a repeated prompt wins."""
+    from distill.data import iter_source
+    from distill.examples import Example, Renderer, chat_prompt, load_examples, with_system
+    from distill.records import stable_hash
+    from distill.train.kd.data import prompt_source
+
+    refs: dict[tuple[int, ...], dict[str, Any]] = {}
+
+    def add(key: list[int], row: dict[str, Any], gold: str | None, pid: Any) -> None:
+        refs.setdefault(
+            tuple(key),
+            {"gold": gold, "prompt_id": str(pid), "verify_meta": _meta_of(row)},
+        )
+
+    if cfg.method == "onpolicy" and prompt_source(cfg):
+        from distill.generate import prompt_messages
+
+        renderer = Renderer(tok, cfg.format, model_eos)
+        first = next(iter(iter_source(cfg.data, cfg.split)), {})
+        if not (cfg.prompt_field or cfg.template) and chat_prompt(first, f"{cfg.data} row 1", cfg):
+            rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
+            for i, r in enumerate(rows):
+                msgs = with_system(
+                    chat_prompt(r, f"{cfg.data} row {i + 1}", cfg) or [], cfg.system_prompt
+                )
+                ex = Example(prompt=msgs, completion="", instruction=msgs[-1]["content"])
+                pid = r.get("prompt_id") or r.get("id") or stable_hash(msgs)
+                add(renderer.prompt_ids(ex), r, gold_of(r), pid)
+            return refs
+        for row, msgs in prompt_messages(
+            cfg.data, cfg.split, cfg.prompt_field, cfg.template, cfg.system_prompt, limit=cfg.limit
+        ):
+            inst, inp = row.fields.get("instruction"), row.fields.get("input")
+            ex = Example(
+                prompt=msgs,
+                completion="",
+                instruction=msgs[-1]["content"] if inst is None else str(inst),
+                input="" if inp is None else str(inp),
+            )
+            # generate's prompt_id: the row's id, else the hash of the messages it sent
+            add(renderer.prompt_ids(ex), row.fields, row.gold, row.row_id or stable_hash(msgs))
+        return refs
+    renderer = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
+    rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
+    exs = load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers)
+    for row, ex in zip(rows, exs, strict=True):  # load_examples: one example per row
+        pid = row.get("prompt_id") or stable_hash(ex.prompt)
+        add(renderer.prompt_ids(ex), row, gold_of(row), pid)
+    return refs
+
+
+def attach_references(cfg: Any, tok: Any, model_eos: Any, dataset: Any) -> Any:
+    """The training examples + the columns the verifier and the gate read: gold, prompt_id,
+    verify_meta (the row's code tests, JSON). Refuses a --reward run with nothing to verify."""
+    refs = _references(cfg, tok, model_eos)
+    cols: dict[str, list[Any]] = {"gold": [], "prompt_id": [], "verify_meta": []}
+    for ids, m in zip(dataset["input_ids"], dataset["completion_mask"], strict=True):
+        ref = refs.get(tuple(ids[: m.index(1)] if 1 in m else ids))
+        ref = ref or {"gold": None, "prompt_id": "", "verify_meta": "{}"}
+        for k in cols:
+            cols[k].append(ref[k])
+    if cfg.reward == "math" and not any(g is not None for g in cols["gold"]):
+        raise DistillError(
+            f"--reward math: no example of {cfg.data} has a gold answer to verify against; add "
+            "a `gold` field (trace records) or an answer/gold/final_answer column (a prompt source)"
+        )
+    if cfg.reward == "code" and not any(m != "{}" for m in cols["verify_meta"]):
+        raise DistillError(
+            f"--reward code: no example of {cfg.data} has tests to run; add a `tests` (or "
+            "test_list / input_output) field to the rows, or to the trace records' meta"
+        )
+    for k, v in cols.items():
+        dataset = dataset.add_column(k, v)
+    return dataset
+
+
+# =========================================================================== rewards
+
+
+def reward_of(
+    text: str, gold: str | None, meta: str | dict[str, Any], mode: str, sandbox: str | None = None
+) -> float | None:
+    """1.0 when the sample's final answer (after its reasoning, as generate splits it) verifies,
+    0.0 when wrong or without an answer, None when it cannot be verified (no gold, no tests)."""
+    from distill.filter.verify import CORRECT, UNVERIFIABLE, judge
+    from distill.reasoning import split
+
+    meta = json.loads(meta) if isinstance(meta, str) else meta
+    if mode == "math" and gold is None:
+        return None
+    _, answer, _ = split(text)
+    verdict, _ = judge({"answer": answer, "gold": gold, "meta": meta}, mode, sandbox=sandbox)
+    return None if verdict == UNVERIFIABLE else float(verdict == CORRECT)
+
+
+def advantages(rewards: list[float | None], k: int) -> list[float]:
+    """reward - the mean of its prompt's group (k consecutive samples of one prompt), or of the
+    whole batch when k == 1. Unverifiable samples get 0 and stay out of the means."""
+    out = [0.0] * len(rewards)
+    groups = (
+        [range(len(rewards))] if k == 1 else [range(i, i + k) for i in range(0, len(rewards), k)]
+    )
+    for g in groups:
+        seen = [rewards[i] for i in g if rewards[i] is not None]
+        if not seen:
+            continue
+        mean = sum(seen) / len(seen)
+        for i in g:
+            if rewards[i] is not None:
+                out[i] = rewards[i] - mean
+    return out
+
+
+def score_rollouts(
+    tok: Any, labels: Any, gold: list[Any], meta: list[Any], k: int, mode: str, sandbox: Any
+) -> tuple[list[float], list[float | None]]:
+    """(advantages, rewards) of a batch of sampled completions (labels: -100 outside them)."""
+    texts = [tok.decode(row[row != -100].tolist(), skip_special_tokens=True) for row in labels]
+    rewards = [reward_of(t, g, m, mode, sandbox) for t, g, m in zip(texts, gold, meta, strict=True)]
+    return advantages(rewards, k), rewards
+
+
+# =========================================================================== the gate
+
+
+def failed_prompts(paths: list[str], mode: str, sandbox: Any = None) -> tuple[set[str], int]:
+    """(prompt ids whose teacher samples all failed verification, prompts with a verdict) over
+    the given files: a record's `checks.verify` (the filter's), else --reward's verifier on its
+    answer and gold (generate's traces). Unverifiable samples give no verdict."""
+    from distill.filter.verify import CORRECT, UNVERIFIABLE, judge
+    from distill.records import read_records
+
+    passed: dict[str, bool] = {}
+    for path in paths:
+        if not Path(path).is_file():
+            raise DistillError(f"--gate-traces: file not found: {path}")
+        for i, rec in enumerate(read_records(path, required=("prompt_id",))):
+            checked = (rec.get("checks") or {}).get("verify")
+            if checked is not None:
+                verdict = str(checked).split(" ")[0]
+            elif mode == "none":
+                raise DistillError(
+                    f"--gate-traces {path} record {i + 1}: no verdict (checks.verify); give the "
+                    "filter's kept and rejects files, or --reward math|code to verify generate's "
+                    "traces here"
+                )
+            else:
+                verdict = judge(rec, mode, sandbox=sandbox)[0]
+            if verdict in (None, UNVERIFIABLE):
+                continue
+            pid = str(rec["prompt_id"])
+            passed[pid] = passed.get(pid, False) or verdict == CORRECT
+    return {p for p, ok in passed.items() if not ok}, len(passed)
+
+
+# =========================================================================== the trainer's side
+
+REF_KEYS = ("gold", "prompt_id", "verify_meta")
+
+
+class WithReferences:
+    """A collator + the verifier's references of each row, as lists (never tensors)."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def __call__(self, feats: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.inner([{k: v for k, v in f.items() if k not in REF_KEYS} for f in feats])
+        for k in REF_KEYS:
+            batch[k] = [f[k] for f in feats]
+        return batch
+
+
+def repeat_rows(inputs: dict[str, Any], k: int) -> None:
+    """Each row of the batch k times in a row (GRPO's num_generations): the k samples of one
+    prompt are consecutive, which is how `advantages` groups them."""
+    import torch
+
+    b = inputs["prompts"].shape[0]
+    for key, v in list(inputs.items()):
+        if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == b:
+            inputs[key] = v.repeat_interleave(k, dim=0)
+        elif isinstance(v, list) and len(v) == b:
+            inputs[key] = [x for x in v for _ in range(k)]
+
+
+def verifier_in_the_loop(trainer: Any, cfg: Any, dataset: Any) -> None:
+    """Set up --reward (code: the sandbox, refused in one line without isolation) and
+    --gate-teacher (the prompt ids left out of the teacher term, counted for kd.json)."""
+    if cfg.reward == "code":
+        from distill.filter.sandbox import require_isolation
+
+        trainer.sandbox = require_isolation(False)
+    if not cfg.gate_teacher:
+        return
+    from distill.train.kd.xtok import XTokTeacher
+
+    if isinstance(trainer.teacher, XTokTeacher):
+        raise DistillError(
+            "--gate-teacher with a teacher of another tokenizer is not built (its loss is not "
+            "per position); drop --gate-teacher"
+        )
+    failed, verified = failed_prompts(cfg.gate_traces, cfg.reward, trainer.sandbox)
+    mine = set(dataset["prompt_id"])
+    trainer.gated = failed & mine
+    trainer.gated_count, trainer.gate_verified = len(trainer.gated), verified
+    print(
+        f"gate: {len(trainer.gated)} of {len(mine)} training prompts left out of the teacher's "
+        f"term (its samples in {', '.join(cfg.gate_traces)} all failed verification; "
+        f"{verified} prompts there have a verdict)"
+    )
