@@ -18,6 +18,7 @@ from distill.errors import DistillError
 CRITERIA = ("difficulty", "judge", "length", "diversity")
 PREFER = ("none", "short", "long")
 STUDENT_BACKENDS = ("openai", "vllm", "hf")
+JUDGE_BACKENDS = ("openai", "reward")
 VERIFY_MODES = ("math", "choice", "exact", "countdown", "code")
 
 
@@ -90,13 +91,20 @@ class SelectConfig:
     )
     # --- judge
     judge: str | None = setting(None, "Judge model on an OpenAI-compatible server (scores 1-10).")
+    judge_backend: str = setting(
+        "openai",
+        "Judge backend: openai (an LLM on a server, the rubric's 1-10) | reward (a local "
+        "transformers reward model scoring prompt+trace on its own scale).",
+    )
     judge_base_url: str | None = setting(None, "URL of the judge's server.")
     api_key_env: str = setting("OPENAI_API_KEY", "Env var holding the API key.", result=False)
     judge_template: str = setting(
         "prompts/judge.txt", "Rubric prompt ({problem} {reasoning} {answer})."
     )
     judge_max_tokens: int = setting(512, "Judge max tokens per reply.")
-    min_score: float | None = setting(None, "Drop traces the judge scores below this (1-10).")
+    min_score: float | None = setting(
+        None, "Drop traces the judge scores below this (1-10; a reward model: its scale)."
+    )
     concurrency: int = setting(
         16, "Requests in flight (judge, and an openai student).", result=False
     )
@@ -136,6 +144,10 @@ class SelectConfig:
                 f"unknown --student-backend '{self.student_backend}' "
                 f"(have: {', '.join(STUDENT_BACKENDS)})"
             )
+        if self.judge_backend not in JUDGE_BACKENDS:
+            raise DistillError(
+                f"unknown --judge-backend '{self.judge_backend}' (have: {', '.join(JUDGE_BACKENDS)})"
+            )
         if self.verify not in VERIFY_MODES:
             raise DistillError(
                 f"unknown --verify '{self.verify}' (have: {', '.join(VERIFY_MODES)})"
@@ -150,7 +162,13 @@ class SelectConfig:
                 ("student_temperature", self.student_temperature >= 0, ">= 0"),
                 ("student_max_tokens", self.student_max_tokens >= 1, ">= 1"),
                 ("judge_max_tokens", self.judge_max_tokens >= 1, ">= 1"),
-                ("min_score", self.min_score is None or 1 <= self.min_score <= 10, "in [1, 10]"),
+                (  # a reward model's scores are on its own scale
+                    "min_score",
+                    self.min_score is None
+                    or self.judge_backend == "reward"
+                    or 1 <= self.min_score <= 10,
+                    "in [1, 10]",
+                ),
                 ("concurrency", self.concurrency >= 1, ">= 1"),
                 ("clusters", self.clusters is None or self.clusters >= 1, ">= 1"),
                 ("per_prompt", self.per_prompt is None or self.per_prompt >= 1, ">= 1"),

@@ -109,6 +109,10 @@ class _Cache:
 def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tuple], dict]:
     """Judge every trace of cfg.input whose id is in `wanted` -> ({trace id: (score, reason)}
     for the parsed ones, stats). Cached replies are reused; only the rest are requested."""
+    if getattr(cfg, "judge_backend", "openai") == "reward":
+        from distill.select.reward import score_traces as reward_scores
+
+        return reward_scores(cfg, wanted, cache)
     from distill.generate import TeacherConfig
     from distill.records import RecordWriter, read_records
     from distill.teachers import TEACHERS, Job

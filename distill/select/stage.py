@@ -334,9 +334,10 @@ def _plot(facts: list[Fact], report: dict[str, Any], scores: dict, path: Path) -
     if scores:
         c = axes[2]
         sel = [scores[f.id][0] for f in facts if not f.reasons and f.id in scores]
+        rubric = all(1 <= s <= 10 for s, _ in scores.values())  # else a reward model's scale
         c.hist(
             [[s for s, _ in scores.values()], sel],
-            bins=range(1, 12),
+            bins=range(1, 12) if rubric else 30,
             label=["judged", "selected"],
         )
         c.set(title="judge score", xlabel="score", ylabel="traces")

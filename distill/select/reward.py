@@ -1,0 +1,134 @@
+"""The judge as a local reward model: a transformers sequence classifier scores prompt + trace.
+
+    distill select kept.jsonl --out sel.jsonl --judge-backend reward --judge ./my-reward-model --budget 100
+
+ms-swift's `prm_model` / distilabel's reward-model steps, here through
+AutoModelForSequenceClassification on this machine (no server, no rubric): each trace becomes
+the chat the student trains on (the user turns, then the assistant turn with its reasoning in
+<think> tags) through the model's own chat template, and the score is the model's output: its
+logit when it has one label (the usual reward head), else the probability of its last label
+(a good/bad classifier's "good"). Scores are the model's own scale, not 1-10: --min-score is a
+threshold on that scale; ranking is highest first either way.
+
+Scores are appended to the judge cache as each batch is scored (keyed by trace id, model and
+backend), so a killed or repeated run scores only what is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+
+BATCH = 8  # traces per forward pass: padding waste stays small on CPU, enough work on a GPU
+MAX_LENGTH = 4096  # tokens scored at most per trace; longer ones keep their end (the answer)
+
+
+def chat_of(rec: dict[str, Any]) -> list[dict[str, str]]:
+    """The trace as the conversation it teaches: its prompt turns and the assistant's reply."""
+    turns = [
+        {"role": str(m.get("role")), "content": str(m.get("content") or "")}
+        for m in rec.get("messages") or []
+        if m.get("role") in ("system", "user", "assistant")
+    ]
+    reasoning, answer = rec.get("reasoning") or "", rec.get("answer") or ""
+    reply = f"<think>\n{reasoning}\n</think>\n\n{answer}" if reasoning else answer
+    return turns + [{"role": "assistant", "content": reply}]
+
+
+def render(tok: Any, chat: list[dict[str, str]]) -> str:
+    """The model's chat template when it has one; plain 'role: content' lines otherwise."""
+    if getattr(tok, "chat_template", None):
+        return tok.apply_chat_template(chat, tokenize=False)
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in chat)
+
+
+def load(model: str) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from distill.models import pick_device, resolve_model
+
+    path = resolve_model(model)
+    dev = pick_device("auto")
+    dtype = torch.bfloat16 if dev == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        net = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype).to(dev)
+    except (OSError, ValueError) as e:
+        raise DistillError(
+            f"--judge {model} (--judge-backend reward): cannot load it as a sequence classifier: "
+            f"{str(e).splitlines()[0]}"
+        ) from None
+    net.eval()
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if net.config.pad_token_id is None:  # a batch needs the last real token of each row
+        net.config.pad_token_id = tok.pad_token_id
+    tok.truncation_side = "left"
+    return tok, net
+
+
+def score_batch(tok: Any, net: Any, texts: list[str]) -> list[float]:
+    import torch
+
+    limit = min(MAX_LENGTH, getattr(tok, "model_max_length", MAX_LENGTH) or MAX_LENGTH)
+    enc = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length=limit)
+    enc = {k: v.to(net.device) for k, v in enc.items()}
+    with torch.inference_mode():
+        logits = net(**enc).logits.float()
+    if logits.shape[-1] == 1:
+        return [float(v) for v in logits[:, 0]]
+    return [float(v) for v in logits.softmax(-1)[:, -1]]
+
+
+def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tuple], dict]:
+    """The reward model's score of every trace of cfg.input whose id is in `wanted` ->
+    ({trace id: (score, '')}, stats); cached scores reused, the rest scored in batches."""
+    import math
+
+    from distill.manifest import kill_point
+    from distill.records import RecordWriter, read_records, stable_hash
+
+    def rid(tid: str) -> str:
+        return stable_hash({"trace": tid, "judge": cfg.judge, "backend": "reward"})
+
+    cached: dict[str, float] = {}
+    if cache.exists():
+        for rec in read_records(cache, required=("id",)):
+            if isinstance(rec.get("score"), (int, float)):
+                cached[rec["id"]] = float(rec["score"])
+    ids: dict[str, str] = {}
+    todo: list[tuple[str, dict[str, Any]]] = []
+    for rec in read_records(cfg.input, required=("id",)):
+        tid = str(rec["id"])
+        if tid not in wanted:
+            continue
+        ids[tid] = rid(tid)
+        if ids[tid] not in cached:
+            todo.append((tid, rec))
+    if todo:
+        tok, net = load(cfg.judge)
+        with RecordWriter(cache) as writer:
+            for start in range(0, len(todo), BATCH):
+                part = todo[start : start + BATCH]
+                values = score_batch(tok, net, [render(tok, chat_of(r)) for _, r in part])
+                for (tid, _), value in zip(part, values):
+                    writer.write({"id": ids[tid], "trace_id": tid, "score": value})
+                    cached[ids[tid]] = value
+                kill_point(f"select:scored:{writer.written}")  # tests kill a run here
+    scores = {
+        tid: (cached[jid], "") for tid, jid in ids.items() if math.isfinite(cached.get(jid, 0.0))
+    }
+    stats = {
+        "model": cfg.judge,
+        "backend": "reward",
+        "judged": len(ids),
+        "scored": len(scores),
+        "malformed": len(ids) - len(scores),  # a non-finite score (NaN) counts as none
+        "requests_this_run": len(todo),
+        "cached": len(ids) - len(todo),
+        "cache": str(cache),
+    }
+    return scores, stats
