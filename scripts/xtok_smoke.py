@@ -1,0 +1,308 @@
+"""`make smoke-xtok`: distillation across tokenizers, SmolLM2 teacher -> gemma-3-270m student,
+2 CPU cores, no hub.
+
+    python scripts/xtok_smoke.py recipes/xtok-smoke.yaml [--run-dir runs/smoke-xtok] [--seed 0]
+        [--teacher DIR] [--warmup-prompts 64] [--warmup-steps 10] [--onpolicy-steps 20]
+        [--onpolicy-lr 1.2e-3] [--dry-run]
+
+1. The teacher: `make smoke-kd`'s (kd_smoke.build_teacher: SmolLM2 + a LoRA on the reference
+   solutions of the 200 training problems, merged into RUN_DIR/teacher/merged; it never sees
+   the held-out problems), or --teacher DIR (merged weights or a `distill train` output).
+2. The recipe's generate + filter: the teacher writes traces on the training prompts, verified.
+3. Students from the base gemma-3-270m (`builtin:gemma3-270m`, another tokenizer: 262,144
+   tokens against SmolLM2's 49,152), the recipe's train keys, the same steps each:
+   base (no training); sft (the teacher's text); xtok_kd (`--method kd --xtok hybrid`: the
+   teacher's distribution on the same traces, each model reading them in its own chat template);
+   xtok_onpolicy (as make smoke-kd's onpolicy: --warmup-steps of SFT on the traces of the first
+   --warmup-prompts prompts, merged, then --onpolicy-steps of `--method onpolicy` on all
+   training prompts, prompts alone, the teacher scoring the student's samples across tokenizers).
+4. Each evaluated greedily on the held-out problems of `make smoke` right after training.
+
+Last line: `smoke-xtok: base pass@1=A sft pass@1=B xtok_kd pass@1=C xtok_onpolicy pass@1=D
+minutes=M` (also RUN_DIR/smoke-xtok.json). A student whose method refuses a teacher of another
+tokenizer (not built in this checkout) is reported as `not built`, with the refusal above.
+--dry-run validates every config and prints the plan, building and running nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# kd_smoke's teacher and trace bookkeeping, imported as the tests import it (scripts.kd_smoke)
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from distill.config import (  # noqa: E402
+    from_dict,
+    load_recipe,
+    recipe_run_dir,
+    recipe_section,
+    substitute_run_dir,
+)
+from distill.errors import DistillError  # noqa: E402
+from scripts.kd_smoke import (  # noqa: E402
+    build_teacher,
+    given_teacher,
+    planned_ids,
+    select_traces,
+)
+
+TEACHER_BASE = "builtin:smollm2"  # make smoke's model, taught the task by build_teacher
+STUDENTS = ("sft", "xtok_kd", "xtok_onpolicy")
+
+
+def plan(
+    recipe: str,
+    run_dir: str | None = None,
+    seed: int = 0,
+    given: str | None = None,
+    warmup_prompts: int = 64,
+    warmup_steps: int = 10,
+    onpolicy_steps: int = 20,
+    onpolicy_lr: float = 1.2e-3,
+) -> dict[str, Any]:
+    """Every config of the run, validated (a bad key or value is one line), nothing built:
+    {"root", "teacher" (merged folder), "given", "teacher_keys", "generate", "filter",
+    "train" {student: TrainConfig, "xtok_onpolicy_sft": the SFT start}, "eval" {model: EvalConfig}}."""
+    from distill import eval as eval_stage
+    from distill import filter as filter_stage
+    from distill import generate, train
+
+    data = load_recipe(recipe)
+    rd = run_dir or recipe_run_dir(data, recipe)
+    sec = {s: substitute_run_dir(recipe_section(data, s, recipe), rd) for s in data if s != "run"}
+    for need in ("generate", "filter", "train", "eval"):
+        if need not in sec:
+            raise DistillError(f"{recipe}: smoke-xtok needs a '{need}' section")
+    base_train = {**sec["train"], "seed": seed}
+    steps = base_train.get("max_steps")
+    if not isinstance(steps, int) or steps < 2:
+        raise DistillError(
+            f"{recipe}: smoke-xtok needs train.max_steps >= 2 (every student gets the same steps), "
+            f"got {steps}"
+        )
+    if base_train.get("lmbda", 1.0) != 1.0:
+        raise DistillError(
+            f"{recipe}: smoke-xtok needs train.lmbda 1.0 (its onpolicy student trains on the "
+            "prompts alone after its warm-up)"
+        )
+    for flag, value in (
+        ("--warmup-prompts", warmup_prompts),
+        ("--warmup-steps", warmup_steps),
+        ("--onpolicy-steps", onpolicy_steps),
+    ):
+        if value < 1:
+            raise DistillError(f"{flag} must be >= 1, got {value}")
+    if not onpolicy_lr > 0:
+        raise DistillError(f"--onpolicy-lr must be > 0, got {onpolicy_lr}")
+    root = Path(rd)
+    merged = root / "teacher" / "merged"
+    if given:
+        merged = Path(given)  # resolved (merged when a train output) by run(), not here
+    gen = from_dict(
+        generate.GenerateConfig, {**sec["generate"], "seed": seed, "model": str(merged)}, recipe
+    )
+    flt = from_dict(filter_stage.FilterConfig, sec["filter"], recipe)
+    student = base_train["model"]
+    trains: dict[str, Any] = {}
+    for name, method in (("sft", "sft"), ("xtok_kd", "kd"), ("xtok_onpolicy", "onpolicy")):
+        cfg = {**base_train, "method": method, "output_dir": str(root / name)}
+        cfg["teacher_model"] = None if method == "sft" else str(merged)
+        if method == "onpolicy":
+            # SFT first (make smoke-kd's order): here more than there, the base gemma has never
+            # seen its chat template, so its first samples would be prose the teacher gives ~0.
+            warm = {**base_train, "method": "sft", "teacher_model": None}
+            warm.update(
+                data=str(root / "xtok_onpolicy-sft.jsonl"),
+                output_dir=str(root / "xtok_onpolicy-sft"),
+                max_steps=warmup_steps,
+                merge=True,
+            )
+            trains["xtok_onpolicy_sft"] = from_dict(train.TrainConfig, warm, recipe)
+            cfg.update(
+                data=gen.data,
+                split=gen.split,
+                limit=gen.limit,
+                template=gen.template,
+                prompt_field=gen.prompt_field,
+                system_prompt=gen.system_prompt,
+                model=str(root / "xtok_onpolicy-sft" / "merged"),
+                max_steps=onpolicy_steps,
+                learning_rate=onpolicy_lr,
+            )
+        trains[name] = from_dict(train.TrainConfig, cfg, recipe)
+    evals = {}
+    for name, model in (("teacher", str(merged)), ("base", student)) + tuple(
+        (s, str(root / s)) for s in STUDENTS
+    ):
+        e = {**sec["eval"], "model": model, "baseline": None}
+        e["out"] = str(root / f"eval-{name}.json")
+        evals[name] = from_dict(eval_stage.EvalConfig, e, recipe)
+    teacher_keys = {**base_train, "model": TEACHER_BASE}
+    return {
+        "root": root,
+        "teacher": merged,
+        "given": given,
+        "teacher_keys": teacher_keys,
+        "generate": gen,
+        "filter": flt,
+        "train": trains,
+        "eval": evals,
+        "warmup_prompts": warmup_prompts,
+    }
+
+
+def _eval(cfg: Any) -> float:
+    from distill import eval as eval_stage
+
+    return json.loads(Path(eval_stage.run(cfg)).read_text())["student"]["pass@1"]
+
+
+def run(recipe: str, run_dir: str | None = None, seed: int = 0, **kw: Any) -> dict[str, Any]:
+    from distill import filter as filter_stage
+    from distill import generate, train
+
+    t0 = time.monotonic()
+    p = plan(recipe, run_dir, seed, **kw)
+    root: Path = p["root"]
+    gen, flt = p["generate"], p["filter"]
+    root.mkdir(parents=True, exist_ok=True)
+    if p["given"]:
+        print(f"== teacher: {p['given']}", flush=True)
+        merged = given_teacher(Path(p["given"]))
+        gen = dataclasses.replace(gen, model=str(merged))
+    else:
+        print(
+            "== teacher: SmolLM2 + LoRA on the training problems' reference solutions", flush=True
+        )
+        merged = p["teacher"]
+        if not (merged / "config.json").is_file():
+            build_teacher(gen.data, p["teacher_keys"], merged.parent, seed, recipe)
+    print("== generate + filter (the teacher's traces)", flush=True)
+    generate.run(gen, progress=False)
+    filter_stage.run(flt)
+
+    results: dict[str, Any] = {}
+    for name in ("teacher", "base"):
+        print(f"== eval {name}", flush=True)
+        cfg = p["eval"][name]
+        if name == "teacher":
+            cfg = dataclasses.replace(cfg, model=str(merged))
+        results[name] = _eval(cfg)
+        print(f"smoke-xtok: {name} pass@1={results[name]:.3f}", flush=True)
+    trains = p["train"]
+    if p["given"]:  # the teacher's resolved folder
+        for k in ("xtok_kd", "xtok_onpolicy"):
+            trains[k] = dataclasses.replace(trains[k], teacher_model=str(merged))
+    refused: dict[str, str] = {}
+    for name in STUDENTS:
+        try:
+            if name == "xtok_onpolicy":
+                warm = trains["xtok_onpolicy_sft"]
+                ids = planned_ids(gen, p["warmup_prompts"])
+                print(
+                    f"== train {name}: sft on the traces of the first {p['warmup_prompts']} "
+                    f"prompts, {warm.max_steps} steps",
+                    flush=True,
+                )
+                if not select_traces(Path(flt.out), ids, Path(warm.data))[0]:
+                    raise DistillError(
+                        f"{flt.out}: no kept trace among the first {p['warmup_prompts']} prompts"
+                    )
+                if not (Path(warm.output_dir) / "merged" / "config.json").is_file():
+                    train.run(warm)
+            print(f"== train {name}", flush=True)
+            student = train.run(trains[name])
+        except DistillError as e:
+            # Another helper's cross-tokenizer onpolicy may not be in this checkout yet: its
+            # refusal names the tokenizers. Anything else is a real error.
+            if name != "xtok_onpolicy" or "tokenizer" not in str(e):
+                raise
+            refused[name] = str(e)
+            print(f"smoke-xtok: {name} not built here: {e}", flush=True)
+            continue
+        print(f"== eval {name}", flush=True)
+        results[name] = _eval(dataclasses.replace(p["eval"][name], model=str(student)))
+        print(f"smoke-xtok: {name} pass@1={results[name]:.3f}", flush=True)
+
+    minutes = (time.monotonic() - t0) / 60
+    kd_state = {}
+    for name in ("xtok_kd", "xtok_onpolicy"):
+        f = root / name / "kd.json"
+        if f.is_file():
+            kd_state[name] = json.loads(f.read_text())
+    summary = {
+        "pass@1": results,
+        "not_built": refused,
+        "kd": kd_state,  # teacher tokens scored, aligned share, the xtok loss
+        "minutes": round(minutes, 2),
+        "seed": seed,
+        "steps": {k: v.max_steps for k, v in trains.items()},
+    }
+    (root / "smoke-xtok.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    def show(name: str) -> str:
+        return "not built" if name in refused else f"{results[name]:.3f}"
+
+    print(
+        f"smoke-xtok: teacher (SmolLM2, greedy) pass@1={results['teacher']:.3f} on the held-out "
+        f"problems; students are gemma-3-270m"
+    )
+    print(
+        f"smoke-xtok: base pass@1={results['base']:.3f} sft pass@1={show('sft')} "
+        f"xtok_kd pass@1={show('xtok_kd')} xtok_onpolicy pass@1={show('xtok_onpolicy')} "
+        f"minutes={minutes:.1f}"
+    )
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("recipe")
+    ap.add_argument("--run-dir")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--teacher",
+        help="a SmolLM2 teacher to use instead of building one: merged weights, or a `distill "
+        "train` output folder (e.g. make smoke-kd's RUN/teacher/merged)",
+    )
+    ap.add_argument("--warmup-prompts", type=int, default=64)
+    ap.add_argument("--warmup-steps", type=int, default=10)
+    ap.add_argument("--onpolicy-steps", type=int, default=20)
+    ap.add_argument("--onpolicy-lr", type=float, default=1.2e-3)
+    ap.add_argument(
+        "--dry-run", action="store_true", help="validate every config, print the plan, run nothing"
+    )
+    a = ap.parse_args()
+    kw = dict(
+        given=a.teacher,
+        warmup_prompts=a.warmup_prompts,
+        warmup_steps=a.warmup_steps,
+        onpolicy_steps=a.onpolicy_steps,
+        onpolicy_lr=a.onpolicy_lr,
+    )
+    try:
+        if a.dry_run:
+            p = plan(a.recipe, a.run_dir, a.seed, **kw)
+            for name, cfg in p["train"].items():
+                print(
+                    f"train {name}: method={cfg.method} model={cfg.model} data={cfg.data} "
+                    f"teacher={cfg.teacher_model} steps={cfg.max_steps} out={cfg.output_dir}"
+                )
+            for name, cfg in p["eval"].items():
+                print(f"eval {name}: model={cfg.model} data={cfg.data} out={cfg.out}")
+            return
+        run(a.recipe, a.run_dir, a.seed, **kw)
+    except DistillError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+if __name__ == "__main__":
+    main()
