@@ -212,3 +212,34 @@ def test_the_routed_loss_weighs_positions_not_rows(tmp_path, tiny_qwen, two):
     sub = alone.data_collator([alone.train_dataset[i] for i in (1, 2)])
     assert torch.equal(sub["input_ids"], batch["input_ids"])
     assert loss_of(trainer, batch) == loss_of(alone, sub)
+
+
+def test_a_served_teacher_beside_a_local_one_scores_its_routed_rows(
+    tmp_path, tiny_qwen, two, server
+):
+    """NAME@URL: teacher B served (full-vocabulary top-K) routes as B local does."""
+    from distill.models import load_tokenizer
+    from tests.test_kd import _scorer
+
+    a, b = map(str, two)
+    tok = load_tokenizer(b)
+    server.model, server.scorer = "B", _scorer(b)
+    server.decode = lambda t: tok.decode([t])
+    data, _ = routed_file(tmp_path, a)
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    for row in rows:  # B by name now
+        row["domain"] = (
+            "B" if row["domain"] == 1 else row["domain"]
+        )  # the last part of b's path too
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    common = dict(
+        data=str(data), teacher_route_field="domain", kd_alpha=1.0, teacher_top_k=len(tok)
+    )
+    served = build_trainer(
+        kd_cfg(tmp_path, tiny_qwen, teacher_model=[a, f"B@{server.url}"], **common)
+    )[0]
+    assert served.teacher.specs[1].url == server.url
+    local = build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_model=[a, b], **common))[0]
+    got, want = loss_of(served, first_batch(served)), loss_of(local, first_batch(local))
+    assert got > 1e-3 and got == pytest.approx(want, rel=1e-4)
+    assert any(isinstance(r.get("prompt"), list) for r in server.log)
