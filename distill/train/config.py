@@ -180,6 +180,43 @@ class TrainConfig(Layout):
         result=False,
     )
     onpolicy_temperature: float = setting(1.0, "onpolicy: the student's sampling temperature.")
+    # --- the verifier in the loop (onpolicy; distill/train/kd/reward.py, README "Verifier in
+    # the loop"): the student's samples of prompts with a gold answer are verified as filter and
+    # eval verify (distill.filter.verify.judge) and a policy-gradient term on that reward joins
+    # the teacher's reverse KL
+    reward: str = setting(
+        "none",
+        "onpolicy: verify the student's samples against each prompt's gold answer (math) or tests (code, run in the sandbox) and add --reward-weight x a policy-gradient term on that reward: none | math | code.",
+        card=True,
+    )
+    # 1.0: both terms are per-token means over the same sampled tokens; a right-or-wrong
+    # advantage of +-0.5 then moves a token's log-prob about as hard as half a nat of reverse KL
+    # does, so neither term drowns the other (the coefficient Tinker's on-policy recipe gives
+    # its KL penalty beside the reward)
+    reward_weight: float = setting(
+        1.0,
+        "onpolicy with --reward: weight of the policy-gradient term beside the teacher's KL.",
+        card=True,
+    )
+    # GRPO's num_generations: a batch of B prompts becomes B x k samples
+    rollouts_per_prompt: int = setting(
+        1,
+        "onpolicy: samples of each prompt in one batch (k; a batch of B prompts samples B x k); the reward's advantage is centred over a prompt's k samples (k = 1: over the batch).",
+        card=True,
+    )
+    gate_teacher: bool = setting(
+        False,
+        "onpolicy: leave out of the teacher's term the prompts whose teacher samples in --gate-traces all failed verification (the reward term still applies to them); counted in kd.json and the card.",
+        flags=("--gate-teacher",),
+        card=True,
+    )
+    # kept.jsonl holds passing samples only: the verdicts are in generate's traces (verified here
+    # with --reward's verifier) or the filter's kept + rejects (their checks.verify)
+    gate_traces: list[str] = setting(
+        factory=list,
+        help="--gate-teacher's teacher samples: generate's traces file (verified with --reward's verifier), or the filter's kept and rejects files (their verdicts), comma-separated.",
+        csv=True,
+    )
     # onpolicy on a prompt source (rows without a completion, e.g. builtin:arithmetic or the
     # problems file given to generate): its prompts are rendered as `distill generate` renders
     # them, with these keys (defaults as generate's)

@@ -82,6 +82,7 @@ def check_config(cfg: Any) -> None:
     from distill.train.kd.multi import check_teachers
 
     check_teachers(cfg)  # one teacher as a string; several: counts, weights, route (multi.py)
+    _check_reward(cfg)
     if cfg.method == "sft":
         return
     if cfg.teacher_url and not cfg.teacher_model:
@@ -90,6 +91,76 @@ def check_config(cfg: Any) -> None:
         raise DistillError("--method onpolicy needs a teacher: --teacher-model or --teacher-url")
     if cfg.packing:
         raise DistillError(f"--packing is for --method sft only (method {cfg.method})")
+
+
+def _check_reward(cfg: Any) -> None:
+    """The verifier-in-the-loop keys (kd/reward.py): onpolicy only, and consistent."""
+    from distill.train.kd.reward import REWARDS
+
+    if cfg.reward not in REWARDS:
+        raise DistillError(f"unknown --reward '{cfg.reward}' (have: {', '.join(REWARDS)})")
+    if cfg.rollouts_per_prompt < 1:
+        raise DistillError(f"--rollouts-per-prompt must be >= 1, got {cfg.rollouts_per_prompt}")
+    if cfg.reward_weight < 0:
+        raise DistillError(f"--reward-weight must be >= 0, got {cfg.reward_weight}")
+    named = [
+        flag
+        for flag, on in (
+            ("--reward", cfg.reward != "none"),
+            ("--rollouts-per-prompt", cfg.rollouts_per_prompt != 1),
+            ("--gate-teacher", cfg.gate_teacher),
+        )
+        if on
+    ]
+    if named and cfg.method != "onpolicy":
+        raise DistillError(
+            f"{', '.join(named)}: for --method onpolicy (the student's own samples are what is "
+            f"verified and repeated), not --method {cfg.method}"
+        )
+    if cfg.gate_teacher and not cfg.gate_traces:
+        raise DistillError(
+            "--gate-teacher needs --gate-traces: generate's traces file (several samples per "
+            "prompt) or the filter's kept and rejects files, whose verdicts say where the "
+            "teacher failed"
+        )
+    if cfg.gate_traces and not cfg.gate_teacher:
+        raise DistillError("--gate-traces is read by --gate-teacher only: add --gate-teacher")
+
+
+def _check_rollout(cfg: Any) -> None:
+    """--rollout and its keys (distill/train/kd/rollout.py); the CUDA checks wait for the run."""
+    from distill.train.kd.rollout import ROLLOUTS, VLLM_MODES
+
+    if cfg.rollout not in ROLLOUTS:
+        raise DistillError(f"unknown --rollout '{cfg.rollout}' (have: {', '.join(ROLLOUTS)})")
+    if cfg.rollout == "hf":
+        named = [k for k in ("rollout_url", "vllm_mode") if getattr(cfg, k)]
+        if named:
+            raise DistillError(f"{', '.join(named)}: for --rollout vllm (--rollout is hf)")
+        return
+    if cfg.method != "onpolicy":
+        raise DistillError(
+            f"--rollout vllm samples the student for --method onpolicy (method {cfg.method})"
+        )
+    if cfg.vllm_mode is not None and cfg.vllm_mode not in VLLM_MODES:
+        raise DistillError(f"unknown --vllm-mode '{cfg.vllm_mode}' (have: {', '.join(VLLM_MODES)})")
+    if cfg.vllm_mode == "server" and not cfg.rollout_url:
+        raise DistillError("--vllm-mode server needs --rollout-url (the student's vLLM server)")
+    if cfg.vllm_mode == "colocate" and cfg.rollout_url:
+        raise DistillError("--vllm-mode colocate runs vLLM in process: drop --rollout-url")
+    if cfg.rollout_url and not cfg.rollout_url.startswith(("http://", "https://")):
+        raise DistillError(f"--rollout-url must be http(s)://host:port/v1, got {cfg.rollout_url}")
+    if cfg.sync_steps < 1:
+        raise DistillError(f"--sync-steps must be >= 1, got {cfg.sync_steps}")
+    if cfg.max_staleness is None:
+        cfg.max_staleness = cfg.sync_steps - 1
+    if cfg.max_staleness < cfg.sync_steps - 1:
+        raise DistillError(
+            f"--max-staleness {cfg.max_staleness} < --sync-steps - 1 ({cfg.sync_steps - 1}): every "
+            "rollout between two syncs would be dropped; raise it or sync more often"
+        )
+    if not 0 < cfg.vllm_gpu_memory_utilization <= 1:
+        raise DistillError("vllm_gpu_memory_utilization must be within (0, 1]")
 
 
 def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
@@ -126,6 +197,21 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
     if state:
         lines.append(
             f"Completion tokens the teacher scored in training: {state.get('teacher_tokens_scored'):,}."
+        )
+    reward = getattr(train, "reward", "none") or "none"
+    if reward != "none":
+        k = getattr(train, "rollouts_per_prompt", 1)
+        lines.append(
+            f"Verifier in the loop: the student's samples were verified ({reward}) and "
+            f"{getattr(train, 'reward_weight', 1.0)} x a policy-gradient term on that reward was "
+            f"added to the teacher's term ({k} sample(s) per prompt, advantage centred "
+            + ("over each prompt's samples)." if k > 1 else "over the batch).")
+        )
+    if state and state.get("gated_prompts") is not None:
+        lines.append(
+            f"Teacher gate: {state['gated_prompts']:,} of the training prompts were left out of "
+            "the teacher's term, its own samples of them having all failed verification "
+            f"({state.get('gate_prompts_verified', 0):,} prompts with verified teacher samples)."
         )
     if state and state.get("xtok"):
         share = state.get("aligned_share")

@@ -24,6 +24,13 @@ from distill.teachers.scorers import LocalTeacher, ServedTeacher, teacher_for
 from distill.train.callbacks import loss_log_callback
 from distill.train.kd.data import Collator, stored_dataset
 from distill.train.kd.loss import bucket_logprobs, chunked_sum, divergence, lm_head
+from distill.train.kd.reward import (
+    WithReferences,
+    attach_references,
+    repeat_rows,
+    score_rollouts,
+    verifier_in_the_loop,
+)
 from distill.train.kd.multi import RouteCollator, Teachers, several
 from distill.train.kd.xtok import XTokTeacher, xtok_dataset
 
@@ -43,6 +50,11 @@ class DistillTrainer(SFTTrainer):
         self._micro, self._micro_step = 0, None
         self.teacher_tokens = 0  # completion tokens the teacher scored during training
         self._sums: dict[str, float] = {"kl": 0.0, "ce": 0.0, "n": 0}
+        # --reward / --gate-teacher (kd/reward.py): the pg term and the rewards since the last
+        # log, the prompt ids the gate leaves out of the teacher term, code's sandbox
+        self._rl: dict[str, float] = {"pg": 0.0, "n": 0, "reward": 0.0, "samples": 0}
+        self.gated: set[str] = set()
+        self.sandbox: str | None = None
         self.gen_kwargs = {
             "max_new_tokens": kd.max_new_tokens,
             "temperature": kd.onpolicy_temperature,
@@ -66,6 +78,8 @@ class DistillTrainer(SFTTrainer):
     def training_step(self, model, inputs, num_items_in_batch=None):  # noqa: ANN001
         inputs["on_policy"] = False
         if self.kd.method == "onpolicy" and self._coin() < self.kd.lmbda:
+            if self.kd.rollouts_per_prompt > 1:  # GRPO's num_generations
+                repeat_rows(inputs, self.kd.rollouts_per_prompt)  # k samples of each prompt
             # Generation turns gradient checkpointing off and back on: with the run's own
             # kwargs (TRL's GKD does the same), not the library default.
             with unwrap_model_for_generation(
@@ -101,6 +115,8 @@ class DistillTrainer(SFTTrainer):
                         unwrapped.unmerge_adapter()
                     unwrapped.train(was_training)
             inputs.update(input_ids=ids, attention_mask=attn, labels=labels, on_policy=True)
+            if self.kd.reward != "none":
+                inputs["advantage"] = self._advantages(labels, inputs)
             inputs.pop("teacher_ids", None)
             inputs.pop("teacher_logprobs", None)
         return super().training_step(model, inputs, num_items_in_batch)
@@ -116,6 +132,9 @@ class DistillTrainer(SFTTrainer):
         tgt = labels[:, 1:]
         mask = tgt != -100
         n_local = mask.sum()
+        # per completion position: --reward's advantage (0 off policy) and --gate-teacher's
+        # weight of the teacher term (0 for a gated prompt)
+        adv, keep = (w[:, None].expand_as(tgt)[mask] for w in self._row_weights(inputs, ids))
         if chunk:
             # The body once; the head later, per chunk of completion positions (chunked_sum).
             # Through the (DDP/PEFT) wrapper, so its hooks run; logits of one position only.
@@ -144,26 +163,28 @@ class DistillTrainer(SFTTrainer):
         t_rows, pair = self._teacher_rows(inputs, mask, pos, chunk) if with_kl else ((), None)
         beta = 0.0 if method == "kd" else self.kd.beta
 
-        def sums(s_x, y, *t_x):  # noqa: ANN001, ANN202 - [kl, ce] summed over these positions
+        def sums(s_x, y, a, g, *t_x):  # noqa: ANN001, ANN202 - [kl, ce, pg] summed here
             logits = s_head(s_x)
-            ce = F.cross_entropy(logits.float(), y, reduction="sum")
+            nll = F.cross_entropy(logits.float(), y, reduction="none")
+            # pg: -(advantage x the sampled token's log-prob), the same head's log-probs
+            ce, pg = nll.sum(), (a * nll).sum()
             if pair is None:
-                return torch.stack([ce * 0, ce])
+                return torch.stack([ce * 0, ce, pg])
             if isinstance(self.teacher, XTokTeacher):  # another tokenizer: its own loss
-                return torch.stack([pair(logits, temp, *t_x), ce])
+                return torch.stack([pair(logits, temp, *t_x), ce, pg])
             if isinstance(self.teacher, Teachers):  # several: their weighted divergences
-                return torch.stack([pair(logits, temp, *t_x), ce])
+                return torch.stack([pair(logits, temp, *t_x, gate=g), ce, pg])
             s_lp, t_lp = pair(logits, temp, *t_x)
-            return torch.stack([divergence(s_lp, t_lp, beta).sum(), ce])
+            return torch.stack([(divergence(s_lp, t_lp, beta) * g).sum(), ce, pg])
 
-        kl, ce = chunked_sum(sums, chunk, s_rows, tgt[mask], *t_rows) / denom
+        kl, ce, pg = chunked_sum(sums, chunk, s_rows, tgt[mask], adv, keep, *t_rows) / denom
         if self.model.training:
             self.teacher_tokens += int(n_local)
         if method == "kd":
             a = self.kd.kd_alpha
             loss = a * temp**2 * kl + (1 - a) * ce
         else:
-            loss = kl
+            loss = kl + self.kd.reward_weight * pg
         # The Trainer's count is global across processes (DDP averages gradients): scale back,
         # except on-policy batches, which were divided by their own local tokens.
         if (
@@ -177,6 +198,9 @@ class DistillTrainer(SFTTrainer):
         self._sums["kl"] += float(kl) * scale
         self._sums["ce"] += float(ce) * scale
         self._sums["n"] += 1
+        if on_policy and self.kd.reward != "none":
+            self._rl["pg"] += float(pg) * scale
+            self._rl["n"] += 1
         return (loss, out) if return_outputs else loss
 
     def _teacher_rows(self, inputs, mask, pos, chunk):  # noqa: ANN001
@@ -220,7 +244,32 @@ class DistillTrainer(SFTTrainer):
         t_lps = t_lps.to(ids.device)[:, 1:][mask]
         return (t_ids, t_lps), _topk_pair
 
+    def _advantages(self, labels, inputs):  # noqa: ANN001, ANN202
+        """--reward: each sample verified, its advantage centred per prompt (kd/reward.py)."""
+        k = self.kd.rollouts_per_prompt
+        adv, rewards = score_rollouts(
+            self.processing_class, labels, inputs["gold"], inputs["verify_meta"], k,
+            self.kd.reward, self.sandbox,
+        )  # fmt: skip
+        seen = [r for r in rewards if r is not None]
+        self._rl["reward"] += sum(seen)
+        self._rl["samples"] += len(seen)
+        return torch.tensor(adv, dtype=torch.float32)
+
+    def _row_weights(self, inputs, ids):  # noqa: ANN001, ANN202
+        """([B] advantage, [B] teacher weight) of this batch's rows, popped from inputs."""
+        adv = inputs.pop("advantage", None)
+        adv = torch.zeros(ids.shape[0]) if adv is None else adv
+        pids = inputs.get("prompt_id") or [""] * ids.shape[0]
+        keep = torch.tensor([0.0 if p in self.gated else 1.0 for p in pids])
+        return adv.to(ids.device), keep.to(ids.device)
+
     def log(self, logs, start_time=None):  # noqa: ANN001
+        if self._rl["n"] and "loss" in logs:  # --reward: the pg term and the mean reward apart
+            logs["pg"] = round(self._rl["pg"] / self._rl["n"], 6)
+            if self._rl["samples"]:
+                logs["reward"] = round(self._rl["reward"] / self._rl["samples"], 4)
+            self._rl = {"pg": 0.0, "n": 0, "reward": 0.0, "samples": 0}
         if self._sums["n"] and "loss" in logs:
             n = self._sums["n"]
             logs["kl"] = round(self._sums["kl"] / n, 6)
@@ -272,6 +321,11 @@ class KDState(TrainerCallback):
             )
         if isinstance(teacher, Teachers):  # each teacher, its weight or route, its tokens
             state.update(teacher.state(state["teacher_tokens_scored"]))
+        if cfg.gate_teacher and self.trainer is not None:
+            state.update(
+                gated_prompts=self.trainer.gated_count,
+                gate_prompts_verified=self.trainer.gate_verified,
+            )
         write_atomic(self.path, json.dumps(state, indent=2) + "\n")
 
     def on_save(self, args, state, control, **kw):  # noqa: ANN001
@@ -305,6 +359,9 @@ def build_distill_trainer(
             f"({counts['aligned']} examples aligned as tokenized, {counts['realigned']} via the "
             "teacher's own token ids)"
         )
+    if cfg.reward != "none" or cfg.gate_teacher:  # the gold answers and prompt ids, carried
+        dataset = attach_references(cfg, tok, model.generation_config.eos_token_id, dataset)
+        collator = WithReferences(collator)
     args.remove_unused_columns = False
     args.dataset_kwargs = {"skip_prepare_dataset": True}
     state_file = out / "kd.json"
@@ -325,6 +382,8 @@ def build_distill_trainer(
         teacher=teacher,
     )
     kd_state.trainer = trainer
+    if cfg.reward != "none" or cfg.gate_teacher:
+        verifier_in_the_loop(trainer, cfg, dataset)
     trainer.teacher_tokens = done
     if several_ and done:
         teacher.restore(json.loads(state_file.read_text()))
