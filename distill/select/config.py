@@ -112,6 +112,11 @@ class SelectConfig:
     by: str | None = setting(
         None, "Draw round-robin over this column instead of clusters (meta.domain)."
     )
+    embed_model: str | None = setting(
+        None,
+        "Embedding model the prompts are clustered by (transformers, mean-pooled; e.g. "
+        "sentence-transformers/all-MiniLM-L6-v2; default: TF-IDF).",
+    )
     clusters: int | None = setting(
         None, "k-means clusters of the prompts' TF-IDF (default: about sqrt(prompts), <= 64)."
     )
@@ -180,6 +185,10 @@ class SelectConfig:
             raise DistillError("--criteria judge needs --judge MODEL (and --judge-base-url)")
         if self.min_score is not None and "judge" not in active:
             raise DistillError("--min-score needs the judge criterion (--judge MODEL)")
+        if self.embed_model and self.by:
+            raise DistillError(
+                "--embed-model clusters the prompts, --by draws over a column: pick one"
+            )
         if self.pass_rate is not None and "difficulty" not in active:
             raise DistillError("--pass-rate needs the difficulty criterion (--criteria difficulty)")
         if self.student and self.student_backend == "openai" and not self.student_base_url:
@@ -196,6 +205,6 @@ class SelectConfig:
             "difficulty": bool(self.student or self.pass_rate is not None or self.prefer_failed),
             "judge": bool(self.judge),
             "length": bool(self.per_prompt or self.token_budget or self.prefer != "none"),
-            "diversity": bool(self.by or self.clusters or self.budget),
+            "diversity": bool(self.by or self.clusters or self.embed_model or self.budget),
         }
         return [c for c in CRITERIA if on[c]]

@@ -1,4 +1,4 @@
-"""Diversity: TF-IDF of the prompts, spherical k-means, and a round-robin draw across clusters
+"""Diversity: TF-IDF of the prompts (or an embedding model's vectors), spherical k-means, and a round-robin draw across clusters
 (s1 drew its 1k uniformly over domains; a cluster of prompts stands in for a domain here).
 
     python -c "from distill.select.diversity import cluster; print(cluster(['a b', 'a c', 'x y'], 2, 0))"
@@ -58,18 +58,23 @@ def tfidf(texts: Sequence[str]) -> Any:
 def kmeans(x: Any, k: int, seed: int, iters: int = 20) -> list[int]:
     """Spherical k-means (cosine) on the rows of a normalised CSR matrix, k-means++ start."""
     import numpy as np
+    import scipy.sparse as sp
+
+    def rows(idx: Any) -> Any:  # TF-IDF is sparse, a model's embeddings dense: either works
+        picked = x[idx]
+        return picked.toarray() if sp.issparse(picked) else np.asarray(picked)
 
     n = x.shape[0]
     k = max(1, min(k, n))
     rng = np.random.default_rng(seed)
     centers = np.zeros((k, x.shape[1]), dtype=np.float32)
-    centers[0] = x[int(rng.integers(n))].toarray()
+    centers[0] = rows(int(rng.integers(n)))
     best = np.asarray(x @ centers[0]).ravel()
     for c in range(1, k):
         dist = np.clip(1.0 - best, 0.0, None)  # cosine distance to the nearest center
         total = float(dist.sum())
         i = int(rng.choice(n, p=dist / total)) if total > 1e-9 else int(rng.integers(n))
-        centers[c] = x[i].toarray()
+        centers[c] = rows(i)
         best = np.maximum(best, np.asarray(x @ centers[c]).ravel())
     labels = np.full(n, -1)
     for _ in range(iters):
@@ -78,27 +83,64 @@ def kmeans(x: Any, k: int, seed: int, iters: int = 20) -> list[int]:
         if np.array_equal(new, labels):
             break
         labels = new
-        import scipy.sparse as sp
-
         onehot = sp.csr_matrix((np.ones(n, dtype=np.float32), (labels, np.arange(n))), shape=(k, n))
-        sums = np.asarray((onehot @ x).todense())
+        sums = onehot @ x
+        sums = np.asarray(sums.todense() if sp.issparse(sums) else sums)
         norms = np.linalg.norm(sums, axis=1)
         empty = norms == 0
         if empty.any():  # an emptied cluster restarts on the prompts worst served now
             worst = np.argsort(sims.max(axis=1))[: int(empty.sum())]
-            sums[empty] = x[worst].toarray()
+            sums[empty] = rows(worst)
             norms[empty] = 1.0
         centers = (sums / norms[:, None]).astype(np.float32)
     return [int(v) for v in labels]
 
 
-def cluster(texts: Sequence[str], k: int, seed: int) -> list[int]:
-    """A cluster label per text."""
+def embed(texts: Sequence[str], model: str, batch: int = 32) -> Any:
+    """Unit-norm sentence embeddings from a transformers encoder (or decoder): the last hidden
+    state mean-pooled over each text's tokens (sentence-transformers' default pooling, without
+    the dependency). A sentence-transformers checkpoint (e.g. all-MiniLM-L6-v2) loads this way."""
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from distill.errors import DistillError
+    from distill.models import pick_device, resolve_model
+
+    path = resolve_model(model)
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        net = AutoModel.from_pretrained(path).to(pick_device("auto")).eval()
+    except (OSError, ValueError) as e:
+        raise DistillError(
+            f"--embed-model {model}: cannot load it: {str(e).splitlines()[0]}"
+        ) from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    out = []
+    for start in range(0, len(texts), batch):
+        enc = tok(
+            list(texts[start : start + batch]),
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=512,  # a prompt's gist; long ones need not be read whole to be placed
+        ).to(net.device)
+        with torch.inference_mode():
+            hidden = net(**enc).last_hidden_state.float()
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def cluster(texts: Sequence[str], k: int, seed: int, model: str | None = None) -> list[int]:
+    """A cluster label per text: k-means over TF-IDF, or over `model`'s embeddings."""
     if not texts:
         return []
     if len(texts) == 1 or k <= 1:
         return [0] * len(texts)
-    return kmeans(tfidf(texts), k, seed)
+    return kmeans(embed(texts, model) if model else tfidf(texts), k, seed)
 
 
 def round_robin(groups: dict[Hashable, list[Any]], order: Sequence[Hashable]) -> list[Any]:

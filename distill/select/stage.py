@@ -199,7 +199,7 @@ def decide(
         else:
             pids = sorted({f.prompt_id for f in alive})
             k = cfg.clusters or default_k(len(pids))
-            labels = cluster([texts[p] for p in pids], k, cfg.seed)
+            labels = cluster([texts[p] for p in pids], k, cfg.seed, cfg.embed_model)
             label_of = dict(zip(pids, labels))
             info["clusters"] = len(set(labels))
         groups: dict[Any, list[Fact]] = defaultdict(list)
@@ -300,7 +300,9 @@ def build_report(
         sizes = Counter(label_of[f.prompt_id] for f in drawn)  # what each group offered the draw
         chosen = Counter(label_of[f.prompt_id] for f in kept)
         report["diversity"] = {
-            "by": info.get("by") or f"tfidf-kmeans (k={info.get('clusters')})",
+            "by": info.get("by")
+            or f"{'embeddings of ' + cfg.embed_model if cfg.embed_model else 'tfidf'}"
+            f"-kmeans (k={info.get('clusters')})",
             "groups": len(sizes),
             "groups_selected": len(chosen),
             "per_group": {
