@@ -2,7 +2,7 @@
 traces, the same steps each, on the embedded SmolLM2 (2 CPU cores, no hub).
 
     python scripts/select_smoke.py recipes/select-smoke.yaml [--run-dir runs/smoke-select]
-        [--seed 0] [--share 0.25] [--traces runs/smoke/traces.jsonl]
+        [--seed 0] [--share 0.25] [--traces runs/smoke/traces.jsonl] [--generate-seed 0]
 
 1. The recipe's generate + filter (make smoke's: SmolLM2 teaching itself two-digit sums, 4
    samples a problem, verified). --traces PATH generates into PATH instead, so `make smoke`'s
@@ -43,6 +43,7 @@ def run(
     seed: int = 0,
     share: float = 0.25,
     traces: str | None = None,
+    generate_seed: int | None = None,
 ) -> dict[str, Any]:
     from distill import eval as eval_stage
     from distill import filter as filter_stage
@@ -61,7 +62,9 @@ def run(
     steps = sec["train"].get("max_steps")
     if not isinstance(steps, int) or steps < 1:
         raise DistillError(f"{recipe}: smoke-select needs train.max_steps (the same steps for all)")
-    gen_keys = {**sec["generate"], "seed": seed}
+    # --generate-seed: another seed's students on the same pool (its traces reused, not resampled)
+    gen_seed = seed if generate_seed is None else generate_seed
+    gen_keys = {**sec["generate"], "seed": gen_seed}
     flt_keys = dict(sec["filter"])
     if traces:  # make smoke's traces: generate there (a no-op when they are complete)
         gen_keys["out"] = flt_keys["input"] = traces
@@ -109,7 +112,8 @@ def run(
             results["base"] = out["baseline"]["pass@1"]
         print(f"smoke-select: {name} pass@1={results[name]:.3f}", flush=True)
     minutes = (time.monotonic() - t0) / 60
-    summary = {**results, "minutes": round(minutes, 2), "seed": seed, "share": share}
+    summary = {**results, "minutes": round(minutes, 2), "seed": seed, "generate_seed": gen_seed}
+    summary["share"] = share
     (root / "smoke-select.json").write_text(json.dumps(summary, indent=2) + "\n")
     base = results.get("base")
     print(
@@ -141,9 +145,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--share", type=float, default=0.25, help="of the kept traces, for (b) and (c)")
     ap.add_argument("--traces", help="generate into this traces file (make smoke's) instead")
+    ap.add_argument(
+        "--generate-seed",
+        type=int,
+        help="generate's seed (default: --seed); with --traces, another seed's pool reused",
+    )
     a = ap.parse_args()
     try:
-        run(a.recipe, a.run_dir, a.seed, a.share, a.traces)
+        run(a.recipe, a.run_dir, a.seed, a.share, a.traces, a.generate_seed)
     except DistillError as e:
         raise SystemExit(f"error: {e}") from None
 
