@@ -26,9 +26,14 @@ as `train --merge` does) that teacher is used instead of step 1's.
    pass@1 on-policy distillation converges to), the base and each student, each student right
    after its training.
 
-Last line: `smoke-kd: base pass@1=A sft pass@1=B kd pass@1=C onpolicy pass@1=D teacher_tokens
-sft=… kd=… onpolicy=… minutes=M`. teacher_tokens counts the completion tokens the teacher
-generated that the student needed: sft/kd = all the traces (kd reuses them), onpolicy = the
+5. onpolicy+reward: the onpolicy student again (the same SFT start, steps, rate and samples),
+   with the verifier in the loop (`--reward math`): its samples are verified against each
+   problem's gold answer and a policy-gradient term on that reward joins the teacher's reverse
+   KL (one sample per prompt, so the advantage is centred over the batch).
+
+Last line: `smoke-kd: base pass@1=A sft pass@1=B kd pass@1=C onpolicy pass@1=D onpolicy_reward
+pass@1=E teacher_tokens sft=… kd=… onpolicy=… minutes=M`. teacher_tokens counts the completion
+tokens the teacher generated that the student needed: sft/kd = all the traces (kd reuses them), onpolicy = the
 traces of its warm-up prompts, rejected ones included. The line before it gives the ratio and
 the student tokens the teacher scored on policy.
 """
@@ -223,10 +228,16 @@ def run(
     print(f"smoke-kd: teacher pass@1={results['teacher']:.3f}", flush=True)
     run_ids, warm_ids = planned_ids(gen), planned_ids(gen, warmup_prompts)
     warm_tokens = 0
-    for method in ("sft", "kd", "onpolicy"):
-        cfg = {**base_train, "method": method, "output_dir": str(root / method)}
+    on_policy_keys: dict[str, Any] = {}  # onpolicy's on-policy steps, reused by onpolicy_reward
+    for student in ("sft", "kd", "onpolicy", "onpolicy_reward"):
+        # onpolicy_reward: onpolicy + the verifier in the loop (--reward math), all else equal
+        method = "onpolicy" if student == "onpolicy_reward" else student
+        out_dir = root / student.replace("_", "-")
+        cfg = {**base_train, "method": method, "output_dir": str(out_dir)}
         cfg["teacher_model"] = None if method == "sft" else str(merged)
-        if method == "onpolicy":
+        if student == "onpolicy_reward":  # the same SFT start as onpolicy's (built there)
+            cfg.update(on_policy_keys, reward="math")
+        if student == "onpolicy":
             # SFT first, then on-policy (the published order, the real-scale recipe's shape): a
             # short SFT on the traces of the first warmup_prompts prompts, merged, and on-policy
             # from it for the rest of the same step budget.
@@ -247,7 +258,7 @@ def run(
             # The on-policy steps need prompts only: every training prompt, from the source
             # generate read, rendered as it sent them (lmbda 1.0: each batch is the student's
             # own samples), not only the ones whose trace verified.
-            cfg.update(
+            on_policy_keys = dict(
                 data=gen.data,
                 split=gen.split,
                 limit=gen.limit,
@@ -258,29 +269,31 @@ def run(
                 max_steps=onpolicy_steps,
                 learning_rate=onpolicy_lr,
             )
-        print(f"== train {method}", flush=True)
-        student = train.run(from_dict(train.TrainConfig, cfg, recipe))
-        print(f"== eval {method}", flush=True)
+            cfg.update(on_policy_keys)
+        print(f"== train {student}", flush=True)
+        trained = train.run(from_dict(train.TrainConfig, cfg, recipe))
+        print(f"== eval {student}", flush=True)
         baseline = ev.get("baseline") if method == "sft" else None  # the base is evaluated once
-        e_cfg = {**ev, "model": str(student), "baseline": baseline}
-        e_cfg["out"] = str(root / f"eval-{method}.json")
+        e_cfg = {**ev, "model": str(trained), "baseline": baseline}
+        e_cfg["out"] = str(root / f"eval-{student.replace('_', '-')}.json")
         out = json.loads(
             Path(eval_stage.run(from_dict(eval_stage.EvalConfig, e_cfg, recipe))).read_text()
         )
-        results[method] = out["student"]["pass@1"]
+        results[student] = out["student"]["pass@1"]
         if baseline:
             results["base"] = out["baseline"]["pass@1"]
         print(
-            f"smoke-kd: {method} pass@1={results[method]:.3f} (base {results['base']:.3f})",
+            f"smoke-kd: {student} pass@1={results[student]:.3f} (base {results['base']:.3f})",
             flush=True,
         )
 
     n_traces, generated = select_traces(Path(gen.out), run_ids)
     scored = {
         m: json.loads((root / m / "kd.json").read_text())["teacher_tokens_scored"]
-        for m in ("kd", "onpolicy")
+        for m in ("kd", "onpolicy", "onpolicy-reward")
     }
     tokens = {"sft": generated, "kd": generated, "onpolicy": warm_tokens}
+    tokens["onpolicy_reward"] = warm_tokens  # the same SFT start; its samples are its own
     minutes = (time.monotonic() - t0) / 60
     summary = {
         "pass@1": results,
@@ -305,6 +318,7 @@ def run(
     print(
         f"smoke-kd: base pass@1={results['base']:.3f} sft pass@1={results['sft']:.3f} "
         f"kd pass@1={results['kd']:.3f} onpolicy pass@1={results['onpolicy']:.3f} "
+        f"onpolicy_reward pass@1={results['onpolicy_reward']:.3f} "
         f"teacher_tokens sft={tokens['sft']} kd={tokens['kd']} onpolicy={tokens['onpolicy']} "
         f"minutes={minutes:.1f}"
     )
