@@ -38,6 +38,8 @@ def loss_log_callback(path: Path) -> Any:
             # pg and reward: --reward's policy-gradient term and mean reward (kd/reward.py)
             keys = ("kl", "ce", "pg", "reward", "teacher_tokens", "aligned_share")
             row.update({k: logs[k] for k in keys if k in logs})
+            # --rollout vllm's counters (distill/train/kd/rollout.py: stale drops, sync time)
+            row.update({k: v for k, v in logs.items() if k.startswith(("rollout", "sync_s"))})
             with open(path, "a") as f:
                 f.write(json.dumps(row) + "\n")
             logs["tokens_per_s"] = row["tokens_per_s"]  # shown on the progress line too

@@ -170,6 +170,34 @@ class TrainConfig(Layout):
         1.0, "onpolicy: share of batches sampled by the student; the rest are the traces."
     )
     max_new_tokens: int = setting(128, "onpolicy: tokens the student samples per prompt.")
+    # --- where the student's on-policy samples come from (distill/train/kd/rollout.py; TRL's
+    # use_vllm / vllm_mode). Sampling engine only: the loss is the same either way.
+    rollout: str = setting(
+        "hf",
+        "onpolicy: who samples the student's completions: hf (model.generate in the training process) | vllm (a vLLM server at --rollout-url, or vLLM colocated on the GPU).",
+    )
+    rollout_url: str | None = setting(
+        None,
+        "--rollout vllm: the OpenAI-compatible vLLM server serving the student (http://host:port/v1); a LoRA adapter is hot-loaded every --sync-steps (serve with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True).",
+        result=False,
+    )
+    vllm_mode: str | None = setting(
+        None,
+        "--rollout vllm: server (--rollout-url) | colocate (vLLM inside the training process, CUDA only, sleep mode). Default: server when --rollout-url is given, else colocate.",
+    )
+    sync_steps: int = setting(
+        1, "--rollout vllm: send the student's weights (LoRA adapter) to vLLM every N steps."
+    )
+    # None: sync_steps - 1, the age a rollout reaches between two syncs
+    max_staleness: int | None = setting(
+        None,
+        "--rollout vllm: drop rollouts sampled from weights more than N optimizer steps old (default: --sync-steps - 1); counted in loss.jsonl as rollouts_stale.",
+    )
+    vllm_gpu_memory_utilization: float = setting(
+        0.3,
+        "--vllm-mode colocate: share of the GPU's memory vLLM takes (weights + KV cache).",
+        result=False,
+    )
     # memory, not results: the loss is the same to float rounding (tests/test_kd_loss.py). One
     # chunk holds ~10 [chunk, vocab] fp32 temporaries (logits, softmaxes, the divergence): at a
     # 152k vocabulary and 128 tokens ~0.8 GB, below TRL's fused SFT head on CPU (benchmarks/

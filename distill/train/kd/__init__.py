@@ -64,6 +64,7 @@ def check_config(cfg: Any) -> None:
         raise DistillError(f"unknown --xtok '{cfg.xtok}' (have: uld, hybrid)")
     if cfg.kd_temperature <= 0 or cfg.onpolicy_temperature <= 0:
         raise DistillError("kd_temperature and onpolicy_temperature must be > 0")
+    _check_rollout(cfg)
     if cfg.teacher_top_k < 1 or cfg.max_new_tokens < 1:
         raise DistillError("teacher_top_k and max_new_tokens must be >= 1")
     # a prompt field with an answer column maps a dataset's columns (any method); without one it
@@ -125,6 +126,42 @@ def _check_reward(cfg: Any) -> None:
         )
     if cfg.gate_traces and not cfg.gate_teacher:
         raise DistillError("--gate-traces is read by --gate-teacher only: add --gate-teacher")
+
+
+def _check_rollout(cfg: Any) -> None:
+    """--rollout and its keys (distill/train/kd/rollout.py); the CUDA checks wait for the run."""
+    from distill.train.kd.rollout import ROLLOUTS, VLLM_MODES
+
+    if cfg.rollout not in ROLLOUTS:
+        raise DistillError(f"unknown --rollout '{cfg.rollout}' (have: {', '.join(ROLLOUTS)})")
+    if cfg.rollout == "hf":
+        named = [k for k in ("rollout_url", "vllm_mode") if getattr(cfg, k)]
+        if named:
+            raise DistillError(f"{', '.join(named)}: for --rollout vllm (--rollout is hf)")
+        return
+    if cfg.method != "onpolicy":
+        raise DistillError(
+            f"--rollout vllm samples the student for --method onpolicy (method {cfg.method})"
+        )
+    if cfg.vllm_mode is not None and cfg.vllm_mode not in VLLM_MODES:
+        raise DistillError(f"unknown --vllm-mode '{cfg.vllm_mode}' (have: {', '.join(VLLM_MODES)})")
+    if cfg.vllm_mode == "server" and not cfg.rollout_url:
+        raise DistillError("--vllm-mode server needs --rollout-url (the student's vLLM server)")
+    if cfg.vllm_mode == "colocate" and cfg.rollout_url:
+        raise DistillError("--vllm-mode colocate runs vLLM in process: drop --rollout-url")
+    if cfg.rollout_url and not cfg.rollout_url.startswith(("http://", "https://")):
+        raise DistillError(f"--rollout-url must be http(s)://host:port/v1, got {cfg.rollout_url}")
+    if cfg.sync_steps < 1:
+        raise DistillError(f"--sync-steps must be >= 1, got {cfg.sync_steps}")
+    if cfg.max_staleness is None:
+        cfg.max_staleness = cfg.sync_steps - 1
+    if cfg.max_staleness < cfg.sync_steps - 1:
+        raise DistillError(
+            f"--max-staleness {cfg.max_staleness} < --sync-steps - 1 ({cfg.sync_steps - 1}): every "
+            "rollout between two syncs would be dropped; raise it or sync more often"
+        )
+    if not 0 < cfg.vllm_gpu_memory_utilization <= 1:
+        raise DistillError("vllm_gpu_memory_utilization must be within (0, 1]")
 
 
 def _check_rollout(cfg: Any) -> None:

@@ -32,6 +32,7 @@ from distill.train.kd.reward import (
     verifier_in_the_loop,
 )
 from distill.train.kd.multi import RouteCollator, Teachers, several
+from distill.train.kd.rollout import rollout_for
 from distill.train.kd.xtok import XTokTeacher, xtok_dataset
 
 # =========================================================================== trainer
@@ -47,6 +48,7 @@ class DistillTrainer(SFTTrainer):
     def __init__(self, *a: Any, kd: Any, teacher: Any, **kw: Any):
         super().__init__(*a, **kw)
         self.kd, self.teacher = kd, teacher  # kd: the run's TrainConfig (its distillation keys)
+        self.rollout: Any = None  # --rollout vllm: distill.train.kd.rollout (set by the build)
         self._micro, self._micro_step = 0, None
         self.teacher_tokens = 0  # completion tokens the teacher scored during training
         self._sums: dict[str, float] = {"kl": 0.0, "ce": 0.0, "n": 0}
@@ -77,9 +79,12 @@ class DistillTrainer(SFTTrainer):
 
     def training_step(self, model, inputs, num_items_in_batch=None):  # noqa: ANN001
         inputs["on_policy"] = False
-        if self.kd.method == "onpolicy" and self._coin() < self.kd.lmbda:
-            if self.kd.rollouts_per_prompt > 1:  # GRPO's num_generations
-                repeat_rows(inputs, self.kd.rollouts_per_prompt)  # k samples of each prompt
+        on_policy = self.kd.method == "onpolicy" and self._coin() < self.kd.lmbda
+        if on_policy and self.kd.rollouts_per_prompt > 1:  # GRPO's num_generations
+            repeat_rows(inputs, self.kd.rollouts_per_prompt)  # k samples of each prompt
+        if on_policy and self.rollout is not None:  # --rollout vllm: vLLM samples (rollout.py)
+            ids, attn, labels = self.rollout.generate(self, model, inputs)
+        elif on_policy:
             # Generation turns gradient checkpointing off and back on: with the run's own
             # kwargs (TRL's GKD does the same), not the library default.
             with unwrap_model_for_generation(
@@ -114,6 +119,7 @@ class DistillTrainer(SFTTrainer):
                     if merge:
                         unwrapped.unmerge_adapter()
                     unwrapped.train(was_training)
+        if on_policy:
             inputs.update(input_ids=ids, attention_mask=attn, labels=labels, on_policy=True)
             if self.kd.reward != "none":
                 inputs["advantage"] = self._advantages(labels, inputs)
@@ -275,6 +281,8 @@ class DistillTrainer(SFTTrainer):
             logs["kl"] = round(self._sums["kl"] / n, 6)
             logs["ce"] = round(self._sums["ce"] / n, 6)
             logs["teacher_tokens"] = self.teacher_tokens
+            if self.rollout is not None:
+                logs.update(self.rollout.logs())
             if isinstance(self.teacher, XTokTeacher):
                 logs["aligned_share"] = self.teacher.window_share()
             self._sums = {"kl": 0.0, "ce": 0.0, "n": 0}
@@ -382,6 +390,7 @@ def build_distill_trainer(
         teacher=teacher,
     )
     kd_state.trainer = trainer
+    trainer.rollout = rollout_for(cfg, tok, trainer.model, out)
     if cfg.reward != "none" or cfg.gate_teacher:
         verifier_in_the_loop(trainer, cfg, dataset)
     trainer.teacher_tokens = done

