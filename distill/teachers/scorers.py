@@ -37,7 +37,7 @@ class LocalTeacher:
         from distill.models import load_tokenizer, resolve_model
 
         # tok: the teacher's own tokenizer when it is not the student's (only where `xtok`
-        # allows it: kd, distill/train/kd/xtok.py); None on the same-vocabulary path.
+        # allows it: kd and onpolicy, distill/train/kd/xtok.py); None on the same-vocabulary path.
         self.tok = None
         own = load_tokenizer(name)
         try:
@@ -224,5 +224,5 @@ def teacher_for(cfg: Any, tok: Any, dtype: Any) -> Any:
         teacher.probe(probe_ids(tok))
         return teacher
     if cfg.teacher_model:
-        return LocalTeacher(cfg.teacher_model, tok, cfg.model, dtype, xtok=cfg.method == "kd")
+        return LocalTeacher(cfg.teacher_model, tok, cfg.model, dtype, xtok=True)
     return None

@@ -35,9 +35,11 @@ server; `trl.experimental.gkd.GKDTrainer` needs a local teacher model in its con
 re-renders `messages` with its own collator. So `DistillTrainer` (trainer.py) is TRL's SFTTrainer with
 its loss overridden, reusing GKD's generalized JSD and its on-policy sampling step verbatim.
 
-A local teacher whose tokenizer is not the student's (kd only; `--xtok uld|hybrid`): both read
-the same text, their predictions are compared where both follow the same characters (ULD, or
-GOLD's hybrid of an exact KL over the tokens both vocabularies spell alike + ULD): xtok.py.
+A local teacher whose tokenizer is not the student's (kd and onpolicy; `--xtok uld|hybrid`):
+both read the same text, their predictions are compared where both follow the same characters
+(ULD, or GOLD's hybrid of an exact KL over the tokens both vocabularies spell alike + ULD); on
+policy the student's samples are decoded and the teacher reads their text after its own
+rendering of the prompt (the aligned loss replaces the generalized JSD there): xtok.py.
 
 Where things happen: loss.py (the divergences), data.py (stored top-K, collator, prompt
 source), xtok.py (another tokenizer: alignment and losses), trainer.py (the trainer and its build), distill.teachers.scorers (the teachers that
@@ -80,10 +82,10 @@ def check_config(cfg: Any) -> None:
             f"--answer-field maps a dataset's columns); --method {cfg.method} trains on the "
             "completions' own prompts"
         )
+    _check_reward(cfg)
     from distill.train.kd.multi import check_teachers
 
     check_teachers(cfg)  # one teacher as a string; several: counts, weights, route (multi.py)
-    _check_reward(cfg)
     if cfg.method == "sft":
         return
     if cfg.teacher_url and not cfg.teacher_model:
@@ -126,42 +128,6 @@ def _check_reward(cfg: Any) -> None:
         )
     if cfg.gate_traces and not cfg.gate_teacher:
         raise DistillError("--gate-traces is read by --gate-teacher only: add --gate-teacher")
-
-
-def _check_rollout(cfg: Any) -> None:
-    """--rollout and its keys (distill/train/kd/rollout.py); the CUDA checks wait for the run."""
-    from distill.train.kd.rollout import ROLLOUTS, VLLM_MODES
-
-    if cfg.rollout not in ROLLOUTS:
-        raise DistillError(f"unknown --rollout '{cfg.rollout}' (have: {', '.join(ROLLOUTS)})")
-    if cfg.rollout == "hf":
-        named = [k for k in ("rollout_url", "vllm_mode") if getattr(cfg, k)]
-        if named:
-            raise DistillError(f"{', '.join(named)}: for --rollout vllm (--rollout is hf)")
-        return
-    if cfg.method != "onpolicy":
-        raise DistillError(
-            f"--rollout vllm samples the student for --method onpolicy (method {cfg.method})"
-        )
-    if cfg.vllm_mode is not None and cfg.vllm_mode not in VLLM_MODES:
-        raise DistillError(f"unknown --vllm-mode '{cfg.vllm_mode}' (have: {', '.join(VLLM_MODES)})")
-    if cfg.vllm_mode == "server" and not cfg.rollout_url:
-        raise DistillError("--vllm-mode server needs --rollout-url (the student's vLLM server)")
-    if cfg.vllm_mode == "colocate" and cfg.rollout_url:
-        raise DistillError("--vllm-mode colocate runs vLLM in process: drop --rollout-url")
-    if cfg.rollout_url and not cfg.rollout_url.startswith(("http://", "https://")):
-        raise DistillError(f"--rollout-url must be http(s)://host:port/v1, got {cfg.rollout_url}")
-    if cfg.sync_steps < 1:
-        raise DistillError(f"--sync-steps must be >= 1, got {cfg.sync_steps}")
-    if cfg.max_staleness is None:
-        cfg.max_staleness = cfg.sync_steps - 1
-    if cfg.max_staleness < cfg.sync_steps - 1:
-        raise DistillError(
-            f"--max-staleness {cfg.max_staleness} < --sync-steps - 1 ({cfg.sync_steps - 1}): every "
-            "rollout between two syncs would be dropped; raise it or sync more often"
-        )
-    if not 0 < cfg.vllm_gpu_memory_utilization <= 1:
-        raise DistillError("vllm_gpu_memory_utilization must be within (0, 1]")
 
 
 def _check_rollout(cfg: Any) -> None:

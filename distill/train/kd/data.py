@@ -202,11 +202,15 @@ def prompt_source(cfg: Any) -> bool:
     return first is not None and not has_completion(first, cfg)
 
 
-def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, Any]]:
+def prompt_dataset(
+    cfg: Any, tok: Any, model_eos: Any, extra: Any = None
+) -> tuple[Any, dict[str, Any]]:
     """On-policy examples from a prompt source (no teacher text anywhere): each prompt rendered
     as `distill generate` sends it (prompt field + template, or a chat ending with a user turn),
     then as training renders a prompt (the student's chat template + generation prompt). The
-    completion mask is empty: every batch is the student's own samples (lmbda 1.0)."""
+    completion mask is empty: every batch is the student's own samples (lmbda 1.0). `extra`
+    (example, where -> columns) adds columns per kept prompt (a teacher of another tokenizer's
+    rendering of it, xtok.py)."""
     import itertools
 
     from datasets import Dataset
@@ -249,7 +253,7 @@ def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, A
             )
         )
     renderer = Renderer(tok, cfg.format, model_eos)
-    st, ids = TokenStats(), []
+    st, ids, more = TokenStats(), [], []
     for i, (msgs, fields) in enumerate(chats):
         st.examples += 1
         if not msgs or msgs[-1]["role"] != "user":
@@ -268,6 +272,8 @@ def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, A
             st.dropped_overlong += 1
             continue
         ids.append(p)
+        if extra is not None:
+            more.append(extra(ex, f"{cfg.data} row {i + 1}"))
         st.kept += 1
         st.prompt_tokens += len(p)
     if not ids:
@@ -276,4 +282,6 @@ def prompt_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, A
             f"max_length {cfg.max_length} - max_new_tokens {cfg.max_new_tokens})"
         )
     data = {"input_ids": ids, "completion_mask": [[0] * len(p) for p in ids]}
+    for key in more[0] if more else ():
+        data[key] = [m[key] for m in more]
     return Dataset.from_dict(data), {**st.__dict__, "prompts_only": True}

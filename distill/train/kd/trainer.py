@@ -24,6 +24,7 @@ from distill.teachers.scorers import LocalTeacher, ServedTeacher, teacher_for
 from distill.train.callbacks import loss_log_callback
 from distill.train.kd.data import Collator, stored_dataset
 from distill.train.kd.loss import bucket_logprobs, chunked_sum, divergence, lm_head
+from distill.train.kd.multi import RouteCollator, Teachers, several
 from distill.train.kd.reward import (
     WithReferences,
     attach_references,
@@ -31,7 +32,6 @@ from distill.train.kd.reward import (
     score_rollouts,
     verifier_in_the_loop,
 )
-from distill.train.kd.multi import RouteCollator, Teachers, several
 from distill.train.kd.rollout import rollout_for
 from distill.train.kd.xtok import XTokTeacher, xtok_dataset
 
@@ -125,6 +125,8 @@ class DistillTrainer(SFTTrainer):
                 inputs["advantage"] = self._advantages(labels, inputs)
             inputs.pop("teacher_ids", None)
             inputs.pop("teacher_logprobs", None)
+            if isinstance(self.teacher, XTokTeacher):  # another tokenizer reads the samples' text
+                inputs.update(self.teacher.sampled(ids, labels, inputs))
         return super().training_step(model, inputs, num_items_in_batch)
 
     # -------------------------------------------------------------- the loss
@@ -390,9 +392,9 @@ def build_distill_trainer(
         teacher=teacher,
     )
     kd_state.trainer = trainer
-    trainer.rollout = rollout_for(cfg, tok, trainer.model, out)
     if cfg.reward != "none" or cfg.gate_teacher:
         verifier_in_the_loop(trainer, cfg, dataset)
+    trainer.rollout = rollout_for(cfg, tok, trainer.model, out)
     trainer.teacher_tokens = done
     if several_ and done:
         teacher.restore(json.loads(state_file.read_text()))

@@ -1,6 +1,14 @@
-"""Cross-tokenizer kd: a local teacher whose tokenizer is not the student's (ULD / GOLD hybrid).
+"""Cross-tokenizer kd and onpolicy: a teacher whose tokenizer is not the student's (ULD / GOLD hybrid).
 
     distill train --data kept.jsonl --model S --output-dir out --method kd --teacher-model T --xtok hybrid
+    distill train --data builtin:arithmetic --model S --output-dir out --method onpolicy --teacher-model T
+
+On policy (XTokTeacher.sampled) the student's sampled tokens are decoded to text; the teacher
+reads the prompt in its own chat template, then that text (+ its own end of turn where the
+student stopped), and the same alignment and loss apply to the sampled tokens. A sample is any
+id sequence the student drew, a split no tokenizer would make included: `char_ends` reads it
+as decoded. The loss is the aligned ULD / hybrid, not GKD's generalized JSD (no `beta` here:
+the two distributions live on different vocabularies).
 
 The two models never see the same token ids, but they read the same text. Both tokenize each
 completion; `char_ends` gives where each token's text ends in it, and `align` cuts the text at
@@ -219,6 +227,8 @@ class XTokTeacher:
             raise DistillError(f"unknown --xtok '{kind}' (have: {', '.join(XTOK)})")
         self.local, self.tok, self.kind = local, local.tok, kind
         self.name = local.name
+        # on policy: the student's samples are decoded with its tokenizer and stop ids
+        self.s_tok, self.s_stops = student_tok, set()
         self.s_vocab, self.t_vocab = len(student_tok), len(local.tok)
         s_ids, t_ids = shared_vocab(student_tok, local.tok)
         self.s_shared, self.t_shared = torch.tensor(s_ids), torch.tensor(t_ids)
@@ -258,6 +268,45 @@ class XTokTeacher:
 
         return (t_rows, paired), loss
 
+    def sampled(self, ids: Any, labels: Any, inputs: Any) -> dict[str, Any]:
+        """The teacher's side of an on-policy batch: each sampled completion decoded to text and
+        read by the teacher's tokenizer after its own rendering of the prompt (`xtok_prompt`),
+        its end of turn (`xtok_end`) where the student stopped -> xtok_ids, xtok_attention_mask,
+        xtok_pos as XTokCollator gives them for a kept completion. A sample the teacher cannot
+        spell back (build checked its tokenizer on the data's text) pairs no position."""
+        import torch
+
+        width = ids.shape[1]
+        t_rows, pos_rows = [], []
+        for i in range(ids.shape[0]):
+            at = (labels[i] != -100).nonzero().flatten().tolist()
+            c = ids[i, at].tolist()
+            tp = inputs["xtok_prompt"][i, : int(inputs["xtok_prompt_len"][i])].tolist()
+            stopped = bool(c) and c[-1] in self.s_stops
+            dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
+            text = self.s_tok.decode(c[:-1] if stopped else c, **dec)
+            s_text = self.s_tok.decode(c, **dec)
+            t_text = text + (inputs["xtok_end"][i] if stopped else "")
+            tc = self.tok(t_text, add_special_tokens=False)["input_ids"]
+            pos = [-1] * width
+            s_ends, t_ends = char_ends(self.s_tok, c, s_text), char_ends(self.tok, tc, t_text)
+            if c and s_ends is not None and t_ends is not None:
+                for s, t in pair_positions(s_ends, t_ends, common_prefix(s_text, t_text)):
+                    pos[at[0] + s] = len(tp) + t - 1
+            t_rows.append(tp + tc)
+            pos_rows.append(pos)
+        t_width = max(len(r) for r in t_rows)
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
+        t_ids = torch.full((len(t_rows), t_width), pad, dtype=torch.long)
+        t_attn = torch.zeros((len(t_rows), t_width), dtype=torch.long)
+        for i, r in enumerate(t_rows):
+            t_ids[i, : len(r)], t_attn[i, : len(r)] = torch.tensor(r), 1
+        return {
+            "xtok_ids": t_ids.to(ids.device),
+            "xtok_attention_mask": t_attn.to(ids.device),
+            "xtok_pos": torch.tensor(pos_rows, dtype=torch.long, device=ids.device),
+        }
+
     def window_share(self) -> float | None:
         """The share of scored completion positions compared with the teacher since the last call."""
         k, n = self._window
@@ -265,10 +314,36 @@ class XTokTeacher:
         return round(k / n, 4) if n else None
 
 
+def common_prefix(a: str, b: str) -> int:
+    """How many characters two texts share from their start."""
+    return next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+def unreadable(where: str, who: str, tok: Any, text: str, ids: list[int]) -> DistillError:
+    """The one-line refusal of a tokenizer that does not read its tokens back as `text`."""
+    back = tok.decode(ids)
+    at = common_prefix(text, back)
+    return DistillError(
+        f"{where}: {who} does not read its tokens back as the text "
+        f"({text[at : at + 12]!r} reads back as {back[at : at + 12]!r}: it normalises "
+        "text); cross-tokenizer kd/onpolicy compares the two models on the same characters: pick "
+        "a teacher whose tokenizer keeps text as it is"
+    )
+
+
+def end_text(renderer: Any, ex: Any) -> str:
+    """The text a renderer writes after a completion (its template's end of turn, else EOS)."""
+    if renderer.fmt == "r1" and not (ex.raw and not renderer.chat):
+        return renderer.suffix
+    return renderer.tok.eos_token or ""
+
+
 def xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: XTokTeacher) -> tuple[Any, Any]:
     """SFT's examples (the student's rendering and mask) + the teacher's own token ids of each
     example and, per student completion token, the teacher position whose prediction follows the
-    same text (-1: none) -> (dataset, collator).
+    same text (-1: none) -> (dataset, collator). On policy each example also keeps the teacher's
+    prompt ids and end of turn (`XTokTeacher.sampled` puts the student's samples after them);
+    a prompt source (no completions) gets those alone.
 
     The teacher reads the example rendered with its own chat template: an instruct teacher
     predicts well only after the turn markers it was trained on, and the completion's text (the
@@ -277,42 +352,51 @@ def xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: XTokTeacher) -> tu
     from datasets import Dataset
 
     from distill.examples import Renderer, load_examples
+    from distill.train.kd.data import prompt_dataset, prompt_source
 
+    t_eos = teacher.local.model.generation_config.eos_token_id
+    train_on = "last"
+    mine = Renderer(tok, cfg.format, model_eos, train_on, cfg.chat)
+    theirs = Renderer(teacher.tok, cfg.format, t_eos, train_on, cfg.chat)
+    teacher.s_stops = set(mine.stops)
+    onpolicy = cfg.method == "onpolicy"
+    pad = teacher.tok.pad_token_id
+    pad = pad if pad is not None else teacher.tok.eos_token_id or 0
+    collator = XTokCollator(tok.pad_token_id, pad)
+    who = f"teacher tokenizer '{teacher.name}'"
+
+    def prompt_cols(ex: Any, where: str) -> dict[str, Any]:
+        # the samples are new text: the teacher must spell back the text it will be shown
+        text = ex.prompt[-1]["content"] if ex.prompt else ex.instruction
+        ids = teacher.tok(text, add_special_tokens=False)["input_ids"]
+        if char_ends(teacher.tok, ids, text) is None:
+            raise unreadable(where, who, teacher.tok, text, ids)
+        tp = theirs.prompt_ids(ex)
+        return {"xtok_prompt": tp, "xtok_end": end_text(theirs, ex), "xtok_ids": tp, "xtok_pos": []}
+
+    if onpolicy and prompt_source(cfg):
+        dataset, _ = prompt_dataset(cfg, tok, model_eos, prompt_cols)
+        print(
+            f"onpolicy: teacher '{teacher.name}' has another tokenizer ({teacher.t_vocab:,} "
+            f"tokens, {teacher.shared:,} spelled as the student's): each sample is decoded and "
+            f"read by the teacher, --xtok {teacher.kind} at the boundaries both share"
+        )
+        return dataset, collator
     exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
-    mine = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
-    theirs = Renderer(
-        teacher.tok,
-        cfg.format,
-        teacher.local.model.generation_config.eos_token_id,
-        "last",
-        cfg.chat,
-    )
     cols: dict[str, list] = {"input_ids": [], "completion_mask": [], "xtok_ids": [], "xtok_pos": []}
+    if onpolicy:
+        cols.update(xtok_prompt=[], xtok_end=[])
     compared = scored = 0
     for i, ex in enumerate(exs):
         where = ex.source.get("where") or f"{cfg.data} example {i + 1}"
         (p, c), (tp, tc) = mine.encode(ex), theirs.encode(ex)
         s_text, t_text = mine.completion_text(ex), theirs.completion_text(ex)
         s_ends, t_ends = char_ends(tok, c, s_text), char_ends(teacher.tok, tc, t_text)
-        if s_ends is None or t_ends is None:
-            who, text, ids = (
-                (f"student tokenizer '{cfg.model}'", s_text, c)
-                if s_ends is None
-                else (f"teacher tokenizer '{teacher.name}'", t_text, tc)
-            )
-            back = (teacher.tok if s_ends is not None else tok).decode(ids)
-            at = next(
-                (k for k, (a, b) in enumerate(zip(text, back)) if a != b), min(len(text), len(back))
-            )
-            raise DistillError(
-                f"{where}: {who} does not read its tokens back as the completion's text "
-                f"({text[at : at + 12]!r} reads back as {back[at : at + 12]!r}: it normalises "
-                "text); cross-tokenizer kd compares the two models on the same characters: pick "
-                "a teacher whose tokenizer keeps text as it is"
-            )
-        shared = next((k for k, (a, b) in enumerate(zip(s_text, t_text)) if a != b), None)
-        shared = min(len(s_text), len(t_text)) if shared is None else shared
-        pairs = pair_positions(s_ends, t_ends, shared)
+        if s_ends is None:
+            raise unreadable(where, f"student tokenizer '{cfg.model}'", tok, s_text, c)
+        if t_ends is None:
+            raise unreadable(where, who, teacher.tok, t_text, tc)
+        pairs = pair_positions(s_ends, t_ends, common_prefix(s_text, t_text))
         if len(p) + len(c) > cfg.max_length:
             if cfg.overlong == "drop":
                 continue
@@ -329,17 +413,19 @@ def xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: XTokTeacher) -> tu
         cols["completion_mask"].append([0] * len(p) + [1] * len(c))
         cols["xtok_ids"].append(tp + tc)
         cols["xtok_pos"].append(pos)
+        if onpolicy:
+            cols["xtok_prompt"].append(tp)
+            cols["xtok_end"].append(end_text(theirs, ex))
     if not cols["input_ids"]:
-        raise DistillError(f"{cfg.data}: no training examples left for kd")
+        raise DistillError(f"{cfg.data}: no training examples left for {cfg.method}")
     print(
-        f"kd: teacher '{teacher.name}' has another tokenizer ({teacher.t_vocab:,} tokens, "
+        f"{cfg.method}: teacher '{teacher.name}' has another tokenizer ({teacher.t_vocab:,} tokens, "
         f"{teacher.shared:,} spelled as the student's): --xtok {teacher.kind} on "
         f"{compared:,} of {scored:,} completion tokens ({compared / max(1, scored):.1%}) at "
         "boundaries both tokenizations share"
+        + (" (the kept traces; the student's samples are aligned as they come)" if onpolicy else "")
     )
-    pad = teacher.tok.pad_token_id
-    pad = pad if pad is not None else teacher.tok.eos_token_id or 0
-    return Dataset.from_dict(cols), XTokCollator(tok.pad_token_id, pad)
+    return Dataset.from_dict(cols), collator
 
 
 class XTokCollator:
@@ -363,7 +449,16 @@ class XTokCollator:
         for i, f in enumerate(feats):
             t_ids[i, : len(f["xtok_ids"])] = torch.tensor(f["xtok_ids"])
             t_attn[i, : len(f["xtok_ids"])] = 1
-            first = f["completion_mask"].index(1)
-            where[i, first : first + len(f["xtok_pos"])] = torch.tensor(f["xtok_pos"])
+            if f["xtok_pos"]:  # a prompt alone (on policy from a prompt source) has none
+                first = f["completion_mask"].index(1)
+                where[i, first : first + len(f["xtok_pos"])] = torch.tensor(f["xtok_pos"])
         batch.update(xtok_ids=t_ids, xtok_attention_mask=t_attn, xtok_pos=where)
+        if "xtok_prompt" in feats[0]:  # on policy: what XTokTeacher.sampled puts samples after
+            p_width = max(len(f["xtok_prompt"]) for f in feats)
+            prompt = torch.full((b, p_width), self.teacher_pad_id, dtype=torch.long)
+            for i, f in enumerate(feats):
+                prompt[i, : len(f["xtok_prompt"])] = torch.tensor(f["xtok_prompt"])
+            batch["xtok_prompt"] = prompt
+            batch["xtok_prompt_len"] = torch.tensor([len(f["xtok_prompt"]) for f in feats])
+            batch["xtok_end"] = [f["xtok_end"] for f in feats]
         return batch
