@@ -98,8 +98,14 @@ def run(
     for name, path in (("all", flt.out), ("random", random_path), ("selected", selected_path)):
         cfg = {**sec["train"], "seed": seed, "data": str(path), "output_dir": str(root / name)}
         cfg.update(_resume_keys(root / name, Path(path)))
+        finished = cfg.get("resume") and (root / name / f"checkpoint-{steps}").is_dir()
         print(f"== train {name} ({results['traces'][name]} traces, {steps} steps)", flush=True)
-        student = train.run(from_dict(train.TrainConfig, cfg, recipe))
+        if finished and any((root / name).glob("*.safetensors")):
+            # trained to the end on these bytes: left as is, so its eval's samples still match
+            print(f"train: {root / name} finished its {steps} steps on this data; kept", flush=True)
+            student = root / name
+        else:
+            student = train.run(from_dict(train.TrainConfig, cfg, recipe))
         baseline = ev.get("baseline") if name == "all" else None  # the base is evaluated once
         e_cfg = {**ev, "model": str(student), "baseline": baseline}
         e_cfg["out"] = str(root / f"eval-{name}.json")
