@@ -179,11 +179,14 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0, **kw: Any) -> di
         merged = given_teacher(Path(p["given"]))
         gen = dataclasses.replace(gen, model=str(merged))
     else:
-        print(
-            "== teacher: SmolLM2 + LoRA on the training problems' reference solutions", flush=True
-        )
         merged = p["teacher"]
-        if not (merged / "config.json").is_file():
+        done = (merged / "config.json").is_file()
+        print(
+            "== teacher: SmolLM2 + LoRA on the training problems' reference solutions"
+            + (f" (built before: {merged})" if done else ""),
+            flush=True,
+        )
+        if not done:
             build_teacher(gen.data, p["teacher_keys"], merged.parent, seed, recipe)
     print("== generate + filter (the teacher's traces)", flush=True)
     generate.run(gen, progress=False)
