@@ -70,6 +70,8 @@ POINTER_FIELDS = {
     "vocab_hash": "vocab_hash() of that tokenizer, or null when the teacher could not tell",
     "distribution": "'raw': log_softmax(logits) at temperature 1, before sampling warpers",
     "stop_token": "true when the last stored token is the stop token that ended the completion",
+    "offsets": "true when the shard holds each token's text, its character offset in the "
+    "completion and the top-K tokens' texts (cross-tokenizer kd); absent in older files",
 }
 
 
@@ -81,6 +83,13 @@ class TokenLogprobs:
     logprob: np.ndarray  # [L] float32: log-prob of each sampled token
     topk_ids: np.ndarray  # [L, K] int64
     topk_logprobs: np.ndarray  # [L, K] float32
+    # Cross-tokenizer kd reads the teacher by text (distill/train/kd/xtok.py): each token's text
+    # (what it adds to the decoded completion: '' for a byte piece that closes no character
+    # yet), the character where it starts in the completion text, the top-K tokens' own texts.
+    # None: not recorded (a side file written before them, or a backend that cannot tell).
+    token_text: list[str] | None = None  # [L]
+    offsets: np.ndarray | None = None  # [L] int64
+    topk_text: list[list[str]] | None = None  # [L, K]
 
     def __post_init__(self) -> None:
         self.token_ids = np.asarray(self.token_ids, dtype=np.int64).reshape(-1)
@@ -93,6 +102,12 @@ class TokenLogprobs:
                 f"token log-probs disagree in shape: {n} tokens, {len(self.logprob)} log-probs, "
                 f"top-k ids {self.topk_ids.shape}, top-k log-probs {self.topk_logprobs.shape}"
             )
+        if self.offsets is not None:
+            self.offsets = np.asarray(self.offsets, dtype=np.int64).reshape(-1)
+            if self.token_text is None or self.topk_text is None:
+                raise ValueError("offsets come with token_text and topk_text")
+            if len(self.offsets) != n or len(self.token_text) != n or len(self.topk_text) != n:
+                raise ValueError(f"token texts / offsets disagree with the {n} tokens")
 
     def __len__(self) -> int:
         return len(self.token_ids)
@@ -116,6 +131,76 @@ def vocab_hash(tokenizer: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
+    """Where each token's text ends in `text` (characters; non-decreasing), or None when the
+    tokens do not spell `text` (another normalisation, an unknown token).
+
+    A token that ends inside a character (a byte-level piece of a multi-byte character) ends
+    where the previous one did: it has no characters of its own until the character closes.
+    Decoding one token at a time from the last clean boundary keeps this linear; a decoder that
+    reads a piece differently alone (SentencePiece drops a leading space) falls back to
+    decoding the whole prefix."""
+    ends: list[int] = []
+    start, at = 0, 0  # last clean boundary: token index, character offset
+
+    def clean(d: str, off: int) -> str:
+        # a partial UTF-8 piece reads as U+FFFD: not text yet
+        while d.endswith("\ufffd") and not text.startswith(d, off):
+            d = d[:-1]
+        return d
+
+    for k in range(1, len(ids) + 1):
+        raw = tok.decode(ids[start:k], clean_up_tokenization_spaces=False)
+        piece = clean(raw, at)
+        if text.startswith(piece, at):
+            end = at + len(piece)
+        else:
+            whole = clean(tok.decode(ids[:k], clean_up_tokenization_spaces=False), 0)
+            if not text.startswith(whole):
+                return None
+            end = len(whole)
+        end = max(end, ends[-1] if ends else 0)
+        ends.append(end)
+        if not raw.endswith("\ufffd"):  # closed on a character boundary
+            start, at = k, end
+    return ends
+
+
+def piece_texts(tok: Any, ids: list[int]) -> list[str]:
+    """Each token's own text, as running text holds it: SentencePiece decodes "▁the" alone as
+    "the", in running text it is " the". A partial UTF-8 piece reads as U+FFFD."""
+    pieces = tok.convert_ids_to_tokens(ids)
+    out = []
+    for piece, text in zip(pieces, tok.batch_decode([[i] for i in ids]), strict=True):
+        if piece and piece.startswith("\u2581") and not text.startswith(" "):
+            text = " " + text
+        out.append(text)
+    return out
+
+
+def with_texts(t: TokenLogprobs, tok: Any) -> TokenLogprobs:
+    """`t` with its tokens' texts and offsets in the decoded completion and the top-K tokens'
+    texts (`tok`: the teacher's tokenizer), for cross-tokenizer kd; as it was when the tokens do
+    not spell their own decoding back (then no offsets: such a side file is refused there)."""
+    ids = t.token_ids.tolist()
+    text = tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    ends = char_ends(tok, ids, text)
+    if ends is None:
+        return t
+    starts = [0, *ends[:-1]]
+    distinct = sorted(set(t.topk_ids.reshape(-1).tolist()) - {-1})
+    texts = dict(zip(distinct, piece_texts(tok, distinct), strict=True))
+    return TokenLogprobs(
+        t.token_ids,
+        t.logprob,
+        t.topk_ids,
+        t.topk_logprobs,
+        [text[a:b] for a, b in zip(starts, ends, strict=True)],
+        np.asarray(starts, dtype=np.int64),
+        [[texts.get(i, "") for i in row] for row in t.topk_ids.tolist()],
+    )
+
+
 def side_dir(records_path: str | Path) -> Path:
     """traces.jsonl -> traces.logprobs/ (beside it)."""
     p = Path(records_path)
@@ -127,12 +212,43 @@ def side_dir(records_path: str | Path) -> Path:
 
 def _sort_topk(t: TokenLogprobs) -> TokenLogprobs:
     order = np.argsort(-t.topk_logprobs, axis=1, kind="stable")
+    texts = None
+    if t.topk_text is not None:
+        texts = [[row[j] for j in o] for row, o in zip(t.topk_text, order.tolist(), strict=True)]
     return TokenLogprobs(
         t.token_ids,
         t.logprob,
         np.take_along_axis(t.topk_ids, order, axis=1),
         np.take_along_axis(t.topk_logprobs, order, axis=1),
+        t.token_text,
+        t.offsets,
+        texts,
     )
+
+
+def text_offsets(pieces: Sequence[bytes]) -> tuple[list[str], list[int]]:
+    """Each token's text and the character where it starts in the completion, from the tokens'
+    bytes (a byte-level piece of a multi-byte character adds its character with the piece that
+    closes it; bytes that never form a character read as U+FFFD, as a decoder writes them)."""
+    texts, offsets = [], []
+    at, pending = 0, b""
+    for piece in pieces:
+        pending += piece
+        try:
+            new = pending.decode("utf-8")
+            pending = b""
+        except UnicodeDecodeError as e:
+            if e.reason == "unexpected end of data" and len(pending) - e.start < 4:
+                new = pending[: e.start].decode("utf-8", errors="replace")  # wait for the rest
+                pending = pending[e.start :]
+            else:
+                new, pending = pending.decode("utf-8", errors="replace"), b""
+        texts.append(new)
+        offsets.append(at)
+        at += len(new)
+    if pending and texts:  # a character left open at the end
+        texts[-1] += pending.decode("utf-8", errors="replace")
+    return texts, offsets
 
 
 def _quantize(logprobs: np.ndarray) -> np.ndarray:
@@ -184,6 +300,8 @@ def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]
         return pa.array([v.reshape(-1) for v in values], type=pa.list_(typ))
 
     id_map, codes = _id_codes([t.topk_ids for _, t in items])
+    # token texts and offsets only when every record has them: a shard is read one way
+    texts = bool(items) and all(t.offsets is not None for _, t in items)
     heads = [np.maximum(t.topk_logprobs[:, :HEAD], FLOOR).astype(np.float16) for _, t in items]
     table = pa.table(
         {
@@ -204,11 +322,23 @@ def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]
         },
         metadata={
             "distill.logprobs.format": str(FORMAT),
+            "offsets": "1" if texts else "0",
             "k": str(ks.pop() if ks else 0),
             "step": repr(STEP),
             "head": str(HEAD),
         },
     )
+    if texts:  # older readers ignore these columns
+        table = table.append_column(
+            "token_text", pa.array([list(t.token_text) for _, t in items], pa.list_(pa.string()))
+        )
+        table = table.append_column(
+            "offsets", col((t.offsets.astype(np.int32) for _, t in items), pa.int32())
+        )
+        table = table.append_column(
+            "topk_text",
+            pa.array([[x for row in t.topk_text for x in row] for _, t in items], pa.list_(pa.string())),
+        )
     final = d / f"part-{uuid.uuid4().hex[:16]}.parquet"
     tmp = d / f".{final.name}.tmp"
     with open(tmp, "wb") as f:
@@ -249,6 +379,7 @@ def pointer(
         "vocab_hash": vocab,
         "distribution": "raw",
         "stop_token": stop_token,
+        "offsets": t.offsets is not None,
     }
 
 
@@ -314,11 +445,16 @@ def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> li
             topk_ids = np.asarray(row["topk_ids"], dtype=np.int64)
             if id_map is not None:
                 topk_ids = id_map[topk_ids]
+            k = head.shape[1] + gaps.shape[1]
+            flat = row.get("topk_text")
             found[(path, row["id"])] = TokenLogprobs(
                 np.asarray(row["token_ids"]),
                 np.asarray(row["logprob"], dtype=np.float32),
                 _rows(topk_ids, n),
                 np.concatenate([head, _ungap(head, gaps, version)], axis=1),
+                row.get("token_text"),
+                None if row.get("offsets") is None else np.asarray(row["offsets"]),
+                None if flat is None else [flat[i * k : (i + 1) * k] for i in range(n)],
             )
     out = []
     for rec in records:

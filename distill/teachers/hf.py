@@ -127,14 +127,17 @@ class HFTeacher:
                     completion_tokens=len(kept) + (cut is not None),
                 )
                 if recorder:  # the stop token is stored too: its prediction is trained on
-                    from distill.logprobs import TokenLogprobs
+                    from distill.logprobs import TokenLogprobs, with_texts
 
                     n = c.completion_tokens
-                    c.token_logprobs = TokenLogprobs(
-                        tokens[:n],
-                        sampled_lp[row, :n].numpy(),
-                        topk_ids[row, :n].numpy(),
-                        topk_lp[row, :n].numpy(),
+                    c.token_logprobs = with_texts(  # + token texts, offsets (cross-tokenizer kd)
+                        TokenLogprobs(
+                            tokens[:n],
+                            sampled_lp[row, :n].numpy(),
+                            topk_ids[row, :n].numpy(),
+                            topk_lp[row, :n].numpy(),
+                        ),
+                        self.tok,
                     )
                     c.stop_token, c.tokenizer = cut is not None, self.tokenizer
                 sink.done(job, s, c)

@@ -498,11 +498,11 @@ class OpenAITeacher:
 
     def _token_logprobs(self, choice: dict[str, Any]) -> Any:
         """The choice's `logprobs.content` (token, logprob, top_logprobs) -> TokenLogprobs."""
-        from distill.logprobs import TokenLogprobs
+        from distill.logprobs import TokenLogprobs, text_offsets
 
         k = self.cfg.logprobs
         steps = choice["logprobs"]["content"]
-        ids, sampled, top_ids, top_lp = [], [], [], []
+        ids, sampled, top_ids, top_lp, top_text = [], [], [], [], []
         for step in steps:
             ids.append(self._token_id(step["token"]))
             sampled.append(step["logprob"])
@@ -514,7 +514,13 @@ class OpenAITeacher:
                 )
             top_ids.append([self._token_id(t["token"]) for t in top])
             top_lp.append([t["logprob"] for t in top])
-        return TokenLogprobs(ids, sampled, top_ids, top_lp)
+            top_text.append([bytes(t.get("bytes") or b"").decode("utf-8", "replace") for t in top])
+        # The tokens' bytes (OpenAI's `bytes`, vLLM's too) give their texts and offsets, which
+        # cross-tokenizer kd reads; without them the side file records none.
+        if not all(isinstance(step.get("bytes"), list) for step in steps):
+            return TokenLogprobs(ids, sampled, top_ids, top_lp)
+        texts, offsets = text_offsets([bytes(step["bytes"]) for step in steps])
+        return TokenLogprobs(ids, sampled, top_ids, top_lp, texts, offsets, top_text)
 
     def _ends_on_stop(self, choice: dict[str, Any], lp: Any) -> bool:
         """vLLM's logprobs include the EOS token that ended a completion; a stop string ends

@@ -21,8 +21,8 @@ def vocab_check(student_tok: Any, teacher_tok: Any, student: str, teacher: str) 
             f"student tokenizer '{student}' (vocab {len(student_tok)}, hash {a}) and teacher tokenizer "
             f"'{teacher}' (vocab {len(teacher_tok)}, hash {b}) differ: onpolicy and served or stored "
             "teachers compare next-token distributions over one vocabulary; pick a teacher of the "
-            "student's family (cross-tokenizer distillation is built for --method kd with a local "
-            "--teacher-model only)"
+            "student's family (one teacher of another tokenizer is read by text: a single "
+            "--teacher-model or --teacher-url)"
         )
 
 
@@ -99,6 +99,7 @@ class ServedTeacher:
         self.student_name = student_name
         self.scored = 0
         self.decoded: dict[int, str | None] = {}
+        self.other_tokenizer = False  # set by probe: the server reads our ids as other text
 
     def score(self, seqs: list[list[int]]) -> list[list[dict[int, float] | None]]:
         """Per sequence, per position: {token id: log-prob} (None at position 0)."""
@@ -142,13 +143,59 @@ class ServedTeacher:
                 )
         return out
 
+    def score_text(self, texts: list[str]) -> list[list[tuple[str, int, dict[str, float] | None]]]:
+        """Per text, per token of the server's own tokenization: (token text, its character
+        offset, {top-K token text: log-prob} or None at the first token). A teacher of another
+        tokenizer reads text, not our ids: POST /v1/completions with the texts, `echo` and
+        `logprobs` K (the OpenAI completions format: tokens, text_offset, top_logprobs, which
+        vLLM returns for the echoed prompt), `max_tokens` 1; the one generated token is cut."""
+        import openai
+
+        try:
+            r = self.client.completions.create(
+                model=self.name, prompt=texts, max_tokens=1, temperature=1.0, echo=True,
+                logprobs=self.k,
+            )  # fmt: skip
+        except openai.APIConnectionError:
+            raise DistillError(f"teacher URL {self.url}: cannot connect") from None
+        except openai.APIStatusError as e:
+            from distill.teachers.openai import scrub
+
+            why = scrub(str(e.message).splitlines()[0] if e.message else "", self.key)
+            raise DistillError(
+                f"teacher URL {self.url}: HTTP {e.status_code} for model '{self.name}': {why}"
+            ) from None
+        out: list[Any] = [None] * len(texts)
+        for ch in r.choices:
+            lp = ch.logprobs
+            if lp is None or not lp.tokens or lp.text_offset is None or lp.top_logprobs is None:
+                raise DistillError(
+                    f"teacher URL {self.url} returned no echoed logprobs (tokens, text_offset, "
+                    f"top_logprobs) for model '{self.name}': a teacher of another tokenizer is "
+                    "scored on text through the completions endpoint with echo and logprobs (vLLM)"
+                )
+            n = len(texts[ch.index])
+            out[ch.index] = [
+                (t, int(o), None if top is None else {k: float(v) for k, v in top.items()})
+                for t, o, top in zip(lp.tokens, lp.text_offset, lp.top_logprobs, strict=True)
+                if o < n
+            ]
+        return out
+
     def probe(self, ids: list[int]) -> None:
         """Refuse a server whose prompt log-probs are not reproducible or not over our vocabulary.
 
         vLLM with prefix caching on gave crashing or non-deterministic prompt log-probs (axolotl
         refuses such servers); the server does not tell us its flags, so we score the same text
         twice (the second request would hit a cached prefix) and compare."""
-        first, second = self.score([ids, ids])
+        try:
+            first, second = self.score([ids, ids])
+        except DistillError as e:
+            # vLLM refuses ids past its vocabulary ("Token id N is out of vocabulary"): another
+            # tokenizer, which teacher_for reads by text where the server scores text
+            if "HTTP 400" in str(e) and "out of vocabulary" in str(e):
+                self.other_tokenizer = True
+            raise
         again = self.score([ids])[0]
         for a, b in ((first, second), (first, again)):
             for pa, pb in zip(a[1:], b[1:], strict=True):
@@ -165,11 +212,13 @@ class ServedTeacher:
             # Partial UTF-8 pieces read as '' or U+FFFD on either side: no evidence either way.
             known = theirs and "\ufffd" not in theirs + ours
             if ids[i] not in first[i] or (known and theirs != ours):
+                self.other_tokenizer = True  # teacher_for reads such a teacher by text if it can
                 raise DistillError(
                     f"student tokenizer '{self.student_name}' and teacher tokenizer of '{self.name}' "
                     f"at {self.url} differ: token {ids[i]} is {ours!r} to the student and "
                     f"{theirs!r} to the teacher; kd/onpolicy compare next-token distributions over "
-                    "one vocabulary (across tokenizers: --method kd with a local --teacher-model only)"
+                    "one vocabulary (across tokenizers a served teacher is read by text through "
+                    "/v1/completions with echo and logprobs, which this server did not answer)"
                 )
 
     def topk(self, seqs: list[list[int]], width: int, starts: list[int]) -> tuple[Any, Any]:
@@ -221,7 +270,14 @@ def teacher_for(cfg: Any, tok: Any, dtype: Any) -> Any:
         teacher = ServedTeacher(
             cfg.teacher_url, cfg.teacher_model, cfg.teacher_top_k, tok, cfg.model
         )
-        teacher.probe(probe_ids(tok))
+        try:
+            teacher.probe(probe_ids(tok))
+        except DistillError as e:
+            if not teacher.other_tokenizer:
+                raise
+            # another tokenizer: the trainer reads it by text (distill/train/kd/xtok.py
+            # served_xtok), or refuses with this error where the server cannot score text
+            teacher.refusal = e
         return teacher
     if cfg.teacher_model:
         return LocalTeacher(cfg.teacher_model, tok, cfg.model, dtype, xtok=True)

@@ -218,10 +218,16 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
         )
     if state and state.get("xtok"):
         share = state.get("aligned_share")
+        vocab = state.get("teacher_vocab")
+        size = (
+            f"{vocab:,} tokens, {state.get('shared_tokens'):,} spelled as the student's"
+            if vocab is not None  # stored / served top-K: the teacher's listed tokens only
+            else f"its top-K tokens read by their text, {state.get('shared_tokens'):,} spelled as "
+            "the student's"
+        )
         lines.append(
-            f"Cross-tokenizer ({state['xtok']}): the teacher's tokenizer differs "
-            f"({state.get('teacher_vocab'):,} tokens, {state.get('shared_tokens'):,} spelled as the "
-            f"student's); compared at {'?' if share is None else f'{share:.1%}'} of the completion "
+            f"Cross-tokenizer ({state['xtok']}): the teacher's tokenizer differs ({size}); "
+            f"compared at {'?' if share is None else f'{share:.1%}'} of the completion "
             "tokens (the boundaries both tokenizations share), cross-entropy alone elsewhere."
         )
     return lines

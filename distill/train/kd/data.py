@@ -63,8 +63,8 @@ def stored_topk(
             raise DistillError(
                 f"{data_path}: record {row.get('id')} stores token id {worst}, outside the "
                 f"vocabulary of student tokenizer '{student_name}' ({vocab} tokens): its teacher "
-                f"tokenizer '{row['logprobs'].get('tokenizer')}' differs (cross-tokenizer "
-                "kd from stored top-K is not built; a local --teacher-model of another tokenizer is)"
+                f"tokenizer '{row['logprobs'].get('tokenizer')}' differs: re-run distill generate "
+                "--logprobs K (it records the token texts and offsets cross-tokenizer kd reads)"
             )
     for comp, tl in zip(completions, stored, strict=True):
         t = tl.token_ids.tolist()

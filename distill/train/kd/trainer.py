@@ -33,7 +33,13 @@ from distill.train.kd.reward import (
     verifier_in_the_loop,
 )
 from distill.train.kd.rollout import rollout_for
-from distill.train.kd.xtok import XTokTeacher, xtok_dataset
+from distill.train.kd.xtok import (
+    XTokTeacher,
+    served_xtok,
+    stored_xtok,
+    stored_xtok_dataset,
+    xtok_dataset,
+)
 
 # =========================================================================== trainer
 
@@ -355,9 +361,15 @@ def build_distill_trainer(
     collator = Collator(tok.pad_token_id)
     if "teacher_route" in dataset.column_names:  # --teacher-route-field: each row's teacher
         collator = RouteCollator(collator)
+    if isinstance(teacher, ServedTeacher) and teacher.other_tokenizer:  # served, another tokenizer
+        eos = model.generation_config.eos_token_id
+        teacher, dataset, collator = served_xtok(cfg, tok, eos, teacher)
     if isinstance(teacher, LocalTeacher) and teacher.tok is not None:  # another tokenizer
         teacher = XTokTeacher(teacher, tok, cfg.xtok)
         dataset, collator = xtok_dataset(cfg, tok, model.generation_config.eos_token_id, teacher)
+    if teacher is None and cfg.method == "kd" and (xt := stored_xtok(cfg, tok)) is not None:
+        teacher = xt  # stored top-K of another tokenizer, read by its token texts (xtok.py)
+        dataset = stored_xtok_dataset(cfg, tok, model.generation_config.eos_token_id, teacher)
     if teacher is None:
         if cfg.method == "onpolicy":
             raise DistillError(

@@ -53,45 +53,11 @@ from __future__ import annotations
 from typing import Any
 
 from distill.errors import DistillError
+from distill.logprobs import char_ends, piece_texts
 
 XTOK = ("uld", "hybrid")
 
 # =========================================================================== alignment
-
-
-def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
-    """Where each token's text ends in `text` (characters; non-decreasing), or None when the
-    tokens do not spell `text` (another normalisation, an unknown token).
-
-    A token that ends inside a character (a byte-level piece of a multi-byte character) ends
-    where the previous one did: it has no characters of its own until the character closes.
-    Decoding one token at a time from the last clean boundary keeps this linear; a decoder that
-    reads a piece differently alone (SentencePiece drops a leading space) falls back to
-    decoding the whole prefix."""
-    ends: list[int] = []
-    start, at = 0, 0  # last clean boundary: token index, character offset
-
-    def clean(d: str, off: int) -> str:
-        # a partial UTF-8 piece reads as U+FFFD: not text yet
-        while d.endswith("\ufffd") and not text.startswith(d, off):
-            d = d[:-1]
-        return d
-
-    for k in range(1, len(ids) + 1):
-        raw = tok.decode(ids[start:k], clean_up_tokenization_spaces=False)
-        piece = clean(raw, at)
-        if text.startswith(piece, at):
-            end = at + len(piece)
-        else:
-            whole = clean(tok.decode(ids[:k], clean_up_tokenization_spaces=False), 0)
-            if not text.startswith(whole):
-                return None
-            end = len(whole)
-        end = max(end, ends[-1] if ends else 0)
-        ends.append(end)
-        if not raw.endswith("\ufffd"):  # closed on a character boundary
-            start, at = k, end
-    return ends
 
 
 def align(s_ends: list[int], t_ends: list[int]) -> list[tuple[int, int, int, int]]:
@@ -143,27 +109,26 @@ def pair_positions(s_ends: list[int], t_ends: list[int], shared: int) -> list[tu
 # =========================================================================== losses
 
 
+def vocab_texts(tok: Any, texts: list[str] | None = None) -> dict[str, int]:
+    """Text -> id of a vocabulary's tokens that spell text alone (piece_texts, or `texts` when
+    computed already; the first id of a text several ids spell; pieces of a partial UTF-8
+    character and empty ones left out)."""
+    out: dict[str, int] = {}
+    if texts is None:
+        texts = piece_texts(tok, list(range(len(tok))))
+    for i, text in enumerate(texts):
+        if text and "\ufffd" not in text:
+            out.setdefault(text, i)
+    return out
+
+
 def shared_vocab(student_tok: Any, teacher_tok: Any) -> tuple[list[int], list[int]]:
     """(student ids, teacher ids) of the tokens both vocabularies hold, matched by their decoded
     text: the same string is the same outcome whatever its id. Pieces that decode to U+FFFD (a
     partial UTF-8 byte: its meaning depends on its neighbours) or to nothing are left out, and a
     text held by several ids of one vocabulary is matched through its first id only."""
 
-    def texts(tok: Any) -> dict[str, int]:
-        n = len(tok)
-        pieces = tok.convert_ids_to_tokens(list(range(n)))
-        out: dict[str, int] = {}
-        for i, (piece, text) in enumerate(
-            zip(pieces, tok.batch_decode([[i] for i in range(n)]), strict=True)
-        ):
-            # SentencePiece reads "▁the" as "the" alone; in running text it is " the"
-            if piece and piece.startswith("\u2581") and not text.startswith(" "):
-                text = " " + text
-            if text and "\ufffd" not in text:
-                out.setdefault(text, i)
-        return out
-
-    s, t = texts(student_tok), texts(teacher_tok)
+    s, t = vocab_texts(student_tok), vocab_texts(teacher_tok)
     both = sorted(s.keys() & t.keys(), key=lambda x: s[x])
     return [s[x] for x in both], [t[x] for x in both]
 
@@ -461,4 +426,430 @@ class XTokCollator:
             batch["xtok_prompt"] = prompt
             batch["xtok_prompt_len"] = torch.tensor([len(f["xtok_prompt"]) for f in feats])
             batch["xtok_end"] = [f["xtok_end"] for f in feats]
+        return batch
+
+
+# =========================================================================== top-K by text
+
+UNMAPPED = -2  # a teacher top-K token whose text no student token spells (-1: no entry)
+
+
+def topk_xtok_loss(
+    kind: str, student_lp: Any, t_ids: Any, t_lps: Any, temp: float, s_skip: Any = None
+) -> Any:
+    """Per-position loss [N] against a teacher known by its top-K alone (stored side files, a
+    served teacher), each listed token mapped to the student id that spells its text.
+
+    student_lp [N, V] (at temperature T); t_ids [N, K]: student ids, UNMAPPED, or -1 (padding);
+    t_lps [N, K]: the teacher's log-probs at T = 1, softened as loss.py's bucket_logprobs does
+    (p^(1/T) over the K and the rest, renormalised). s_skip [V]: student ids left out of the
+    sorted comparisons (its byte pieces: the teacher's are left out of its list, TopKXTok).
+    - uld: L1 between the teacher's listed probabilities and the student's largest as many,
+      both sorted, plus the difference of what the two leave over.
+    - hybrid: exact KL over the listed tokens the student spells + one bucket for all else,
+      plus ULD between the listed tokens it does not spell and the student's largest as many
+      among its ids not matched here.
+    Zero when the student's distribution is the teacher's mapped one (the same mass on each
+    mapped token, the teacher's other listed masses on some other ids of its own, T = 1): every
+    token outside a top-K has no more mass than those in it."""
+    import torch
+
+    from distill.train.kd.loss import LOG_FLOOR
+
+    def log1mexp(x: Any) -> Any:
+        return torch.log(-torch.expm1(x.clamp(max=-1e-7)))
+
+    valid = t_ids != -1
+    k = t_ids.shape[-1]
+    t_lp = t_lps.float().masked_fill(~valid, float("-inf"))
+    t_all = torch.cat([t_lp, log1mexp(torch.logsumexp(t_lp, -1)).unsqueeze(-1)], -1) / temp
+    t_all = t_all - torch.logsumexp(t_all, -1, keepdim=True)
+    t_p = t_all[:, :k].exp().masked_fill(~valid, 0.0)
+    s_lp = student_lp.float()
+    s_p = s_lp.exp()
+    j = torch.arange(k, device=t_ids.device)
+
+    def sorted_l1(s_probs: Any, t_probs: Any, n: Any) -> Any:  # over the first n of each, sorted
+        s_top = s_probs.topk(min(k, s_probs.shape[-1]), -1).values
+        s_top = torch.nn.functional.pad(s_top, (0, k - s_top.shape[-1]))
+        t_sorted = t_probs.sort(-1, descending=True).values
+        first = j[None, :] < n[:, None]
+        return ((s_top - t_sorted).abs() * first).sum(-1), (s_top * first).sum(-1)
+
+    s_free = s_p if s_skip is None else s_p.masked_fill(s_skip, 0.0)
+    if kind == "uld":
+        l1, s_mass = sorted_l1(s_free, t_p, valid.sum(-1))
+        return l1 + ((1 - s_mass) - (1 - t_p.sum(-1))).abs()
+    mapped, unmapped = t_ids >= 0, t_ids == UNMAPPED
+    ids = t_ids.clamp(min=0)
+    q = s_lp.gather(-1, ids).masked_fill(~mapped, float("-inf"))
+    p = t_all[:, :k].masked_fill(~mapped, float("-inf"))
+    big_p = torch.cat([p, log1mexp(torch.logsumexp(p, -1)).unsqueeze(-1)], -1).clamp(min=LOG_FLOOR)
+    big_q = torch.cat([q, log1mexp(torch.logsumexp(q, -1)).unsqueeze(-1)], -1).clamp(min=LOG_FLOOR)
+    kl = (big_p.exp() * (big_p - big_q)).sum(-1)
+    if not unmapped.any():
+        return kl
+    taken = torch.zeros_like(s_p).scatter(-1, ids, mapped.float()) > 0
+    l1, _ = sorted_l1(
+        s_free.masked_fill(taken, 0.0), t_p.masked_fill(~unmapped, 0.0), unmapped.sum(-1)
+    )
+    return kl + l1
+
+
+class TopKXTok(XTokTeacher):
+    """A teacher of another tokenizer known by its top-K token texts, not its model: the side
+    files of `distill generate --logprobs K` (offsets and texts recorded) or a served teacher.
+    Its rows are the collator's `teacher_ids` (mapped to student ids) / `teacher_logprobs`.
+
+    Listed tokens whose text is a partial UTF-8 piece (U+FFFD) are left out of the list, and
+    the student's byte pieces out of the sorted comparisons: alone they are no text to match,
+    and a server's top_logprobs, keyed by text, merge them all into one entry (the list would
+    then miss some of the teacher's best, which the sorted comparison would see). Their mass
+    stays in the rest bucket on both sides."""
+
+    def __init__(self, student_tok: Any, kind: str, name: str):
+        import torch
+
+        if kind not in XTOK:
+            raise DistillError(f"unknown --xtok '{kind}' (have: {', '.join(XTOK)})")
+        self.local, self.tok, self.kind, self.name = None, None, kind, name
+        self.s_tok, self.s_stops = student_tok, set()
+        self.s_vocab, self.t_vocab = len(student_tok), None  # the teacher's size is not known
+        texts = piece_texts(student_tok, list(range(len(student_tok))))
+        self.by_text = vocab_texts(student_tok, texts)
+        self.s_skip = torch.tensor([not t or "\ufffd" in t for t in texts])
+        self.shared = 0  # distinct listed teacher texts the student spells
+        self._texts: dict[str, bool] = {}
+        self.compared = self.scored = 0
+        self._window = [0, 0]
+
+    def student_ids(self, rows: list[list[str]]) -> list[list[int]]:
+        """The top-K texts of each position -> student ids (UNMAPPED: no student token spells
+        it, or an earlier entry of the row already took that id; -1: a partial UTF-8 piece)."""
+        out = []
+        for row in rows:
+            seen: set[int] = set()
+            ids = []
+            for x in row:
+                i = self.by_text.get(x) if x and "\ufffd" not in x else None
+                if x not in self._texts:
+                    self._texts[x] = i is not None
+                    self.shared += i is not None
+                if not x or "\ufffd" in x:
+                    ids.append(-1)  # no text alone: left to the rest bucket
+                    continue
+                ids.append(UNMAPPED if i is None or i in seen else i)
+                seen.add(ids[-1])
+            out.append(ids)
+        return out
+
+    def rows(self, inputs: Any, mask: Any, chunk: int, lm_head: Any) -> tuple[tuple, Any]:
+        import torch
+
+        dev = inputs["input_ids"].device
+        t_ids = inputs["teacher_ids"].to(dev)[:, 1:][mask]
+        t_lps = inputs["teacher_logprobs"].to(dev)[:, 1:][mask]
+        paired = (t_ids != -1).any(-1)
+        n, k = int(paired.numel()), int(paired.sum())
+        self.scored, self.compared = self.scored + n, self.compared + k
+        self._window = [self._window[0] + k, self._window[1] + n]
+
+        def loss(logits: Any, temp: float, ti: Any, tl: Any) -> Any:
+            on = (ti != -1).any(-1)
+            if not on.any():
+                return logits.sum() * 0.0
+            s_lp = torch.log_softmax(logits[on][:, : self.s_vocab].float() / temp, -1)
+            skip = self.s_skip.to(s_lp.device)
+            return topk_xtok_loss(self.kind, s_lp, ti[on], tl[on], temp, skip).sum()
+
+        return (t_ids, t_lps), loss
+
+
+def stored_xtok(cfg: Any, tok: Any) -> TopKXTok | None:
+    """A TopKXTok when `cfg.data`'s stored top-K come from another tokenizer (its vocab hash
+    differs, or, hash unknown, its token texts are not the student's reading of its ids), else
+    None (the same-vocabulary path). Refuses a side file without token offsets in one line."""
+    import itertools
+    from pathlib import Path
+
+    from distill.data import iter_source
+    from distill.logprobs import load_many, vocab_hash
+
+    rows = list(itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit))
+    ptrs = [r.get("logprobs") for r in rows]
+    if not rows or not all(isinstance(p, dict) and "file" in p for p in ptrs):
+        return None  # stored_dataset names the record without log-probs
+    mine = vocab_hash(tok)
+    other = next((p for p in ptrs if p.get("vocab_hash") and p["vocab_hash"] != mine), None)
+    if other is None and any(p.get("offsets") and not p.get("vocab_hash") for p in ptrs):
+        unknown = [(r, p) for r, p in zip(rows, ptrs, strict=True) if p.get("offsets")]
+        for (_, p), t in zip(unknown, load_many([r for r, _ in unknown], cfg.data), strict=True):
+            text = tok.decode(
+                t.token_ids.tolist(), skip_special_tokens=False, clean_up_tokenization_spaces=False
+            )
+            if t.token_text is not None and text != "".join(t.token_text):
+                other = p
+                break
+    if other is None:
+        return None
+    for row, p in zip(rows, ptrs, strict=True):
+        if not p.get("offsets"):
+            raise DistillError(
+                f"{Path(cfg.data).parent / p['file']}: the log-prob side file of record "
+                f"{row.get('id')} has no token offsets (written before cross-tokenizer kd), and its "
+                f"teacher tokenizer '{other.get('tokenizer')}' is not the student's '{cfg.model}': "
+                "re-run distill generate --logprobs K to store them"
+            )
+    return TopKXTok(tok, cfg.xtok, str(other.get("tokenizer")))
+
+
+def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -> Any:
+    """SFT's examples + at each student completion token paired with a stored teacher token
+    (the same text before both, as xtok_dataset pairs them) that token's top-K, mapped to
+    student ids by text -> the dataset kd.data.Collator batches (its teacher_ids/_logprobs)."""
+    import itertools
+
+    import numpy as np
+    from datasets import Dataset
+
+    from distill.data import iter_source
+    from distill.examples import Renderer, load_examples
+    from distill.logprobs import load_many
+
+    mine = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
+    exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
+    rows = list(itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit))
+    stored = load_many(rows, cfg.data)
+    k = max((t.k for t in stored), default=0)
+    cols: dict[str, list] = {
+        "input_ids": [],
+        "completion_mask": [],
+        "teacher_ids": [],
+        "teacher_logprobs": [],
+    }
+    compared = scored = 0
+    for i, (ex, t) in enumerate(zip(exs, stored, strict=True)):
+        where = ex.source.get("where") or f"{cfg.data} example {i + 1}"
+        p, c = mine.encode(ex)
+        s_text = mine.completion_text(ex)
+        s_ends = char_ends(tok, c, s_text)
+        if s_ends is None:
+            raise unreadable(where, f"student tokenizer '{cfg.model}'", tok, s_text, c)
+        t_text = "".join(t.token_text)
+        t_ends = [int(o) + len(x) for o, x in zip(t.offsets, t.token_text, strict=True)]
+        pairs = pair_positions(s_ends, t_ends, common_prefix(s_text, t_text))
+        if len(p) + len(c) > cfg.max_length:
+            if cfg.overlong == "drop":
+                continue
+            c = c[: max(0, cfg.max_length - len(p))]
+            if not c:
+                continue
+        sids = teacher.student_ids(t.topk_text)
+        ids = np.full((len(c), k), -1, dtype=np.int64)
+        lps = np.zeros((len(c), k), dtype=np.float32)
+        for s, j in pairs:
+            if s < len(c) and j < len(t):  # the teacher's row j: its distribution for token j
+                ids[s, : t.k], lps[s, : t.k] = sids[j], t.topk_logprobs[j]
+        compared += int((ids != -1).any(-1).sum())
+        scored += len(c)
+        cols["input_ids"].append(p + c)
+        cols["completion_mask"].append([0] * len(p) + [1] * len(c))
+        cols["teacher_ids"].append(ids.tolist())
+        cols["teacher_logprobs"].append(lps.tolist())
+    if not cols["input_ids"]:
+        raise DistillError(f"{cfg.data}: no training examples left for kd")
+    print(
+        f"kd: stored top-{k} of teacher tokenizer '{teacher.name}' (another tokenizer: its tokens' "
+        f"texts, {teacher.shared:,} of them spelled as the student's): --xtok {teacher.kind} on "
+        f"{compared:,} of {scored:,} completion tokens ({compared / max(1, scored):.1%})"
+    )
+    return Dataset.from_dict(cols)
+
+
+# =========================================================================== served, by text
+
+
+def listed(token: str, top: dict[str, float] | None) -> dict[str, float] | None:
+    """A position's top-K without the actual token where the server added it (vLLM lists the
+    actual token too when it ranks below K; it is then the smallest entry): what stays are
+    tokens no unlisted token outweighs, which the sorted comparisons rely on."""
+    if top and len(top) > 1 and token in top and top[token] <= min(top.values()):
+        return {x: v for x, v in top.items() if x != token}
+    return top
+
+
+class ServedXTok(TopKXTok):
+    """A served teacher of another tokenizer (distill.teachers.scorers.ServedTeacher whose probe
+    found our ids read as other text): it scores text in its own tokenization, its top-K come
+    back as token texts with character offsets, read as the stored ones are."""
+
+    def __init__(self, served: Any, student_tok: Any, kind: str, theirs: Any):
+        super().__init__(student_tok, kind, served.name)
+        self.served, self.theirs = served, theirs  # theirs: a Renderer of the teacher's template
+
+    def score(self, prompts: list[str], completions: list[str]) -> list[list[tuple[int, int, Any]]]:
+        """Per (prompt text, completion text): the teacher's completion tokens as (start, end,
+        top-K {text: log-prob}), character offsets in the completion. A token that starts in
+        the prompt (a merge across the boundary) keeps start < 0: it follows other text."""
+        out = []
+        for lo in range(0, len(prompts), 8):
+            texts = [p + c for p, c in zip(prompts[lo : lo + 8], completions[lo : lo + 8])]
+            for p, text, toks in zip(prompts[lo : lo + 8], texts, self.served.score_text(texts)):
+                starts = [o for _, o, _ in toks]
+                ends = [*starts[1:], len(text)]
+                for (t, start, _), end in zip(toks, ends, strict=True):
+                    # the server must spell the text back (a normalising tokenizer does not)
+                    if end > start and "\ufffd" not in t and not t.startswith("bytes:"):
+                        if t != text[start:end]:
+                            raise DistillError(
+                                f"teacher '{self.name}' at {self.served.url}: its token {t!r} "
+                                f"reads back the text {text[start:end]!r} otherwise (its tokenizer "
+                                "normalises text); cross-tokenizer kd/onpolicy compares the two "
+                                "models on the same characters: pick a teacher whose tokenizer "
+                                "keeps text as it is"
+                            )
+                at = len(p)
+                out.append(
+                    [
+                        (s - at, e - at, listed(t, top))
+                        for (t, s, top), e in zip(toks, ends, strict=True)
+                        if e > at or (e == at and s == at)
+                    ]
+                )
+        self.served.scored += sum(len(p) + len(c) for p, c in zip(prompts, completions))
+        return out
+
+    def positions(
+        self, s_ids: list[int], s_text: str, t_text: str, toks: list[tuple[int, int, Any]]
+    ) -> list[tuple[int, list[int], list[float]]]:
+        """(student token, mapped top-K ids, their log-probs) where the student's and the
+        teacher's predictions follow the same text (pair_positions)."""
+        s_ends = char_ends(self.s_tok, s_ids, s_text)
+        if s_ends is None or not toks:
+            return []
+        t_ends = [max(0, e) for _, e, _ in toks]
+        out = []
+        for s, t in pair_positions(s_ends, t_ends, common_prefix(s_text, t_text)):
+            start, _, top = toks[t]
+            if s < len(s_ids) and start >= 0 and top:
+                best = sorted(top.items(), key=lambda kv: -kv[1])[: self.served.k]
+                out.append((s, self.student_ids([[x for x, _ in best]])[0], [v for _, v in best]))
+        return out
+
+    def sampled(self, ids: Any, labels: Any, inputs: Any) -> dict[str, Any]:
+        """The student's samples scored by the server as text after the teacher's rendering of
+        the prompt (+ its end of turn where the student stopped) -> teacher_ids/_logprobs."""
+        import torch
+
+        b, width, k = ids.shape[0], ids.shape[1], self.served.k
+        dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        rows, prompts, comps = [], [], []
+        for i in range(b):
+            at = (labels[i] != -100).nonzero().flatten().tolist()
+            c = ids[i, at].tolist()
+            stopped = bool(c) and c[-1] in self.s_stops
+            text = self.s_tok.decode(c[:-1] if stopped else c, **dec)
+            rows.append((at, c, self.s_tok.decode(c, **dec)))
+            prompts.append(inputs["xtok_prompt_text"][i])
+            comps.append(text + (inputs["xtok_end"][i] if stopped else ""))
+        t_ids = torch.full((b, width, k), -1, dtype=torch.long)
+        t_lps = torch.zeros((b, width, k))
+        for i, ((at, c, s_text), toks) in enumerate(zip(rows, self.score(prompts, comps))):
+            for s, sid, lp in self.positions(c, s_text, comps[i], toks):
+                t_ids[i, at[s], : len(sid)] = torch.tensor(sid)
+                t_lps[i, at[s], : len(lp)] = torch.tensor(lp)
+        return {"teacher_ids": t_ids.to(ids.device), "teacher_logprobs": t_lps.to(ids.device)}
+
+
+def served_xtok(cfg: Any, tok: Any, model_eos: Any, served: Any) -> tuple[ServedXTok, Any, Any]:
+    """A served teacher of another tokenizer -> (ServedXTok, dataset, collator). The prompt is
+    rendered in the teacher's chat template when its tokenizer loads here (`--teacher-model` a
+    local folder, a builtin or a cached hub name), else in the student's. kd scores every kept
+    completion once here (the teacher is frozen and the text fixed: what it would say per
+    batch); onpolicy keeps each prompt's text for the samples. A server that cannot score text
+    (no echoed logprobs) gets the probe's one-line refusal."""
+    from datasets import Dataset
+
+    from distill.examples import Renderer, load_examples
+    from distill.models import load_tokenizer
+    from distill.train.kd.data import Collator, prompt_dataset, prompt_source
+
+    try:
+        t_tok = load_tokenizer(cfg.teacher_model)
+    except Exception:  # noqa: BLE001 - a served name only: the student's template stands in
+        t_tok = None
+    mine = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
+    own = t_tok is not None and (cfg.format != "r1" or getattr(t_tok, "chat_template", None))
+    theirs = Renderer(t_tok, cfg.format, None, "last", cfg.chat) if own else mine
+    teacher = ServedXTok(served, tok, cfg.xtok, theirs)
+    teacher.s_stops = set(mine.stops)
+    probe = "The answer is 46. Größe: 中文 🙂"
+    try:
+        teacher.score(["Q: "], [probe])
+    except DistillError as e:
+        if "normalises" in str(e):
+            raise
+        raise served.refusal from None
+    collator = TextCollator(Collator(tok.pad_token_id))
+
+    def prompt_cols(ex: Any, where: str) -> dict[str, Any]:
+        return {"xtok_prompt_text": theirs.prompt_text(ex), "xtok_end": end_text(theirs, ex)}
+
+    if cfg.method == "onpolicy" and prompt_source(cfg):
+        dataset, _ = prompt_dataset(cfg, tok, model_eos, prompt_cols)
+        return teacher, dataset, collator
+    exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
+    cols: dict[str, list] = {"input_ids": [], "completion_mask": [], "teacher_ids": []}
+    cols.update(teacher_logprobs=[], xtok_prompt_text=[], xtok_end=[])
+    encoded = [(ex, *mine.encode(ex)) for ex in exs]
+    keep = []
+    for ex, p, c in encoded:
+        if len(p) + len(c) > cfg.max_length:
+            if cfg.overlong == "drop":
+                continue
+            c = c[: max(0, cfg.max_length - len(p))]
+            if not c:
+                continue
+        keep.append((ex, p, c))
+    t_prompts = [theirs.prompt_text(ex) for ex, _, _ in keep]
+    t_comps = [theirs.completion_text(ex) for ex, _, _ in keep]
+    scored = teacher.score(t_prompts, t_comps) if cfg.method == "kd" else [[]] * len(keep)
+    k = served.k
+    compared = total = 0
+    for (ex, p, c), toks, t_text in zip(keep, scored, t_comps, strict=True):
+        ids, lps = [[-1] * k for _ in c], [[0.0] * k for _ in c]
+        full = mine.encode(ex)[1]  # pairs on the whole completion, cut to what is kept
+        for s, sid, lp in teacher.positions(full, mine.completion_text(ex), t_text, toks):
+            if s < len(c):
+                ids[s][: len(sid)], lps[s][: len(lp)] = sid, lp
+        compared += sum(any(x != -1 for x in row) for row in ids)
+        total += len(c)
+        cols["input_ids"].append(p + c)
+        cols["completion_mask"].append([0] * len(p) + [1] * len(c))
+        cols["teacher_ids"].append(ids)
+        cols["teacher_logprobs"].append(lps)
+        cols["xtok_prompt_text"].append(theirs.prompt_text(ex))
+        cols["xtok_end"].append(end_text(theirs, ex))
+    if not cols["input_ids"]:
+        raise DistillError(f"{cfg.data}: no training examples left for {cfg.method}")
+    if cfg.method == "kd":
+        print(
+            f"kd: served teacher '{served.name}' has another tokenizer: scored the completions as "
+            f"text, --xtok {cfg.xtok} on {compared:,} of {total:,} completion tokens "
+            f"({compared / max(1, total):.1%}; {teacher.shared:,} listed texts spelled as the student's)"
+        )
+    return teacher, Dataset.from_dict(cols), collator
+
+
+class TextCollator:
+    """A collator's batch + the teacher's prompt text and end of turn of each row (the served
+    teacher of another tokenizer reads the student's samples after them)."""
+
+    def __init__(self, base: Any):
+        self.base = base
+
+    def __call__(self, feats: list[dict[str, Any]]) -> dict[str, Any]:
+        keys = ("xtok_prompt_text", "xtok_end")
+        batch = self.base([{k: v for k, v in f.items() if k not in keys} for f in feats])
+        batch.update({k: [f[k] for f in feats] for k in keys})
         return batch
