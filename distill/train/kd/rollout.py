@@ -226,6 +226,8 @@ class ServerRollout(_Rollout):
         self.command = serve_command(cfg, path)
         self.run_name = Path(cfg.output_dir).resolve().name or "student"
         self.current: str | None = None
+        # more sampling fields for the server (vLLM's own, e.g. min_tokens, as the benchmark sets)
+        self.extra_body: dict[str, Any] = {}
         self.client: Any = None  # TRL's VLLMClient, full fine-tune only
         try:
             models = self._call("GET", "/models", None, timeout=10)
@@ -314,6 +316,7 @@ class ServerRollout(_Rollout):
             "top_p": gen.get("top_p", 1.0),
             "stop_token_ids": self.eos,
             "return_token_ids": True,  # vLLM >= 0.10.2: the sampled ids, not re-tokenized text
+            **self.extra_body,
         }
         try:
             reply = self._call("POST", "/completions", body)
