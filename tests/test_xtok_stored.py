@@ -205,3 +205,22 @@ def test_a_side_file_without_offsets_for_another_tokenizer_is_one_line(
     msg = str(e.value)
     assert "\n" not in msg and "part-" in msg and "re-run distill generate --logprobs" in msg, msg
     assert f"'{teacher_dir}'" in msg and "no token offsets" in msg
+
+
+def test_generate_hf_logprobs_writes_token_texts_and_offsets(tmp_path, tiny_qwen):
+    from distill.generate import run as generate
+    from distill.models import load_tokenizer
+    from distill.records import read_records
+    from tests.test_logprobs import hf_cfg
+
+    out = tmp_path / "t.jsonl"
+    generate(hf_cfg(tiny_qwen, out, limit=2, n=1, max_tokens=12), progress=False)
+    recs = list(read_records(out))
+    tok = load_tokenizer(str(tiny_qwen))
+    assert len(recs) == 2 and all(r["logprobs"]["offsets"] is True for r in recs)
+    for lp in load_many(recs, out):
+        text = tok.decode(lp.token_ids.tolist(), skip_special_tokens=False)
+        assert "".join(lp.token_text) == text
+        starts = np.cumsum([0] + [len(x) for x in lp.token_text[:-1]]).tolist()
+        assert lp.offsets.tolist() == starts
+        assert lp.topk_text == [piece_texts(tok, row) for row in lp.topk_ids.tolist()]
