@@ -90,7 +90,12 @@ class VLLMTeacher:
                         completion_tokens=len(o.token_ids),
                     )
                     if self.cfg.logprobs and o.logprobs is not None:
-                        c.token_logprobs = token_logprobs(o, self.cfg.logprobs)
+                        from distill.logprobs import with_texts
+
+                        # + each token's text and offset (cross-tokenizer kd reads them)
+                        c.token_logprobs = with_texts(
+                            token_logprobs(o, self.cfg.logprobs), self.llm.get_tokenizer()
+                        )
                         # vLLM keeps the EOS (or stop_token_ids) token in token_ids; a stop
                         # string (stop_reason a str) ends on ordinary tokens.
                         c.stop_token = o.finish_reason == "stop" and not isinstance(
