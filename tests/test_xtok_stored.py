@@ -224,3 +224,27 @@ def test_generate_hf_logprobs_writes_token_texts_and_offsets(tmp_path, tiny_qwen
         starts = np.cumsum([0] + [len(x) for x in lp.token_text[:-1]]).tolist()
         assert lp.offsets.tolist() == starts
         assert lp.topk_text == [piece_texts(tok, row) for row in lp.topk_ids.tolist()]
+
+
+def test_stored_loss_is_zero_for_the_students_own_topk_under_another_tokenizer(tmp_path, tiny_qwen):
+    """Side files of the student's own weights under a tokenizer that renames a turn marker
+    (another vocab hash: the cross-tokenizer path): 0 with both --xtok; another teacher's not."""
+    from tests.test_xtok import renamed_turns
+    from tests.tiny import make_tiny_model
+
+    same = renamed_turns(tiny_qwen, tmp_path / "same")
+    other = renamed_turns(make_tiny_model(tmp_path / "o", "qwen2", seed=1), tmp_path / "other")
+    for path, zero in ((same, True), (other, False)):
+        (tmp_path / path.name).mkdir(exist_ok=True)
+        data = stored_from(tmp_path / path.name, path, k=8)
+        trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data), kd_alpha=1.0))[0]
+        assert isinstance(trainer.teacher, TopKXTok)
+        batch = first_batch(trainer)
+        for kind in ("hybrid", "uld"):
+            trainer.teacher.kind = kind
+            got = loss_of(trainer, batch)
+            # the side file rounds log-probs (float16 head: ~0.2% of each probability here): a
+            # sorted L1 sees that at first order (measured 6e-5 vs 8.5e-4 for the other
+            # teacher), the KL at second (2e-7 vs 7e-4)
+            tol = 1e-6 if kind == "hybrid" else 1.5e-4
+            assert got == pytest.approx(0.0, abs=tol) if zero else got > 3 * tol, (kind, got)
