@@ -64,20 +64,23 @@ def _model(seed: int):
 
 
 class _Fake:
-    """The attributes DistillTrainer.compute_loss reads, without a Trainer (no optimizer, data)."""
+    """DistillTrainer.compute_loss without a Trainer (no optimizer, data): the state it reads is
+    set here; its own methods (_teacher_rows, _row_weights, ...) are DistillTrainer's."""
 
     def __init__(self, kd, teacher, model):
         import types
-
-        from distill.train.kd.trainer import DistillTrainer
 
         self.kd, self.teacher, self.model = kd, teacher, model
         self.accelerator = types.SimpleNamespace(unwrap_model=lambda m: m, num_processes=1)
         self.args = types.SimpleNamespace(average_tokens_across_devices=False)
         self.current_gradient_accumulation_steps = 1
         self.teacher_tokens, self._sums = 0, {"kl": 0.0, "ce": 0.0, "n": 0}
-        self.compute_loss = DistillTrainer.compute_loss.__get__(self)
-        self._teacher_rows = DistillTrainer._teacher_rows.__get__(self)
+        self.gated: set = set()
+
+    def __getattr__(self, name):
+        from distill.train.kd.trainer import DistillTrainer
+
+        return getattr(DistillTrainer, name).__get__(self)
 
 
 def child(args) -> None:
@@ -113,6 +116,8 @@ def child(args) -> None:
             kd_temperature=2.0 if args.method == "kd" else 1.0,
             kd_alpha=0.5,
             beta=0.5,
+            reward="none",
+            reward_weight=0.0,
             loss_chunk_size=0 if args.path == "full" else args.chunk,
         )
         fake = _Fake(kd, teacher, student)
