@@ -139,3 +139,17 @@ def test_a_served_teacher_that_normalises_text_is_one_line(tmp_path, tiny_qwen, 
     finally:
         srv.stop()
     assert "\n" not in str(e.value) and "normalises" in str(e.value), e.value
+
+
+def test_onpolicy_kept_batches_with_a_served_teacher_of_another_tokenizer_are_scored(
+    tmp_path, tiny_qwen, served
+):
+    """lmbda < 1: the batches that train the kept completions carry the teacher's top-K too."""
+    srv, path = served
+    for lmbda, scored in ((0.5, True), (1.0, False)):
+        cfg = served_cfg(
+            tmp_path, tiny_qwen, srv, path, method="onpolicy", lmbda=lmbda, teacher_top_k=4
+        )
+        batch = first_batch(build_trainer(cfg)[0])
+        assert bool((batch["teacher_ids"] >= 0).any()) == scored
+        assert len(batch["xtok_prompt_text"]) == 4 and batch["xtok_end"][0]

@@ -813,7 +813,9 @@ def served_xtok(cfg: Any, tok: Any, model_eos: Any, served: Any) -> tuple[Served
         keep.append((ex, p, c))
     t_prompts = [theirs.prompt_text(ex) for ex, _, _ in keep]
     t_comps = [theirs.completion_text(ex) for ex, _, _ in keep]
-    scored = teacher.score(t_prompts, t_comps) if cfg.method == "kd" else [[]] * len(keep)
+    # onpolicy trains the kept completions too where lmbda < 1: those are scored here as kd's
+    kept_too = cfg.method == "kd" or cfg.lmbda < 1.0
+    scored = teacher.score(t_prompts, t_comps) if kept_too else [[]] * len(keep)
     k = served.k
     compared = total = 0
     for (ex, p, c), toks, t_text in zip(keep, scored, t_comps, strict=True):
@@ -832,9 +834,9 @@ def served_xtok(cfg: Any, tok: Any, model_eos: Any, served: Any) -> tuple[Served
         cols["xtok_end"].append(end_text(theirs, ex))
     if not cols["input_ids"]:
         raise DistillError(f"{cfg.data}: no training examples left for {cfg.method}")
-    if cfg.method == "kd":
+    if kept_too:
         print(
-            f"kd: served teacher '{served.name}' has another tokenizer: scored the completions as "
+            f"{cfg.method}: served teacher '{served.name}' has another tokenizer: scored the completions as "
             f"text, --xtok {cfg.xtok} on {compared:,} of {total:,} completion tokens "
             f"({compared / max(1, total):.1%}; {teacher.shared:,} listed texts spelled as the student's)"
         )
