@@ -224,8 +224,11 @@ def guard_train(cfg: Any) -> None:
         "--data": cfg.data,
         "--model": cfg.model,
         "--tokenizer": getattr(cfg, "tokenizer", None),
-        "--teacher-model": getattr(cfg, "teacher_model", None),
     }
+    # several teachers (--teacher-model repeated): each one is an input, never Path(list)
+    teachers = getattr(cfg, "teacher_model", None)
+    for i, t in enumerate(teachers if isinstance(teachers, list) else [teachers]):
+        inputs["--teacher-model" if i == 0 else f"--teacher-model #{i + 1}"] = t
     for flag, value in inputs.items():
         if value and _is_path(str(value)) and Path(value).exists() and _same_path(Path(value), out):
             raise DistillError(

@@ -243,3 +243,18 @@ def test_a_served_teacher_beside_a_local_one_scores_its_routed_rows(
     got, want = loss_of(served, first_batch(served)), loss_of(local, first_batch(local))
     assert got > 1e-3 and got == pytest.approx(want, rel=1e-4)
     assert any(isinstance(r.get("prompt"), list) for r in server.log)
+
+
+def test_train_run_with_two_teachers_trains_and_guards_each_teacher_path(tmp_path, tiny_qwen, two):
+    """distill train's own entry (train.run: the output guard first) with the flag repeated: it
+    trains (was: a TypeError traceback, Path() of the list), and a second teacher that is the
+    --output-dir is refused in one line as one teacher is."""
+    from distill.train import run
+
+    a, b = map(str, two)
+    out = run(kd_cfg(tmp_path, tiny_qwen, teacher_model=[a, b], max_steps=1))
+    state = json.loads((out / "kd.json").read_text())
+    assert [t["model"] for t in state["teachers"]] == [a, b]
+    with pytest.raises(DistillError) as e:
+        run(kd_cfg(tmp_path, tiny_qwen, teacher_model=[a, b], output_dir=b, max_steps=1))
+    assert f"is the input --teacher-model #2 {b}" in str(e.value) and "\n" not in str(e.value)
