@@ -331,3 +331,36 @@ def test_the_cli_says_the_bad_flag_in_one_line(tmp_path, tiny_qwen):
         "error: train: --reward: for --method onpolicy (the student's own samples are what is "
         "verified and repeated), not --method sft"
     ]
+
+
+# --------------------------------------------------------------------------- skipped, not 0
+
+
+def test_a_dropped_rollout_has_no_reward_and_stays_out_of_its_prompts_mean(tiny_qwen):
+    """A row with no sampled token (--rollout vllm drops a stale rollout that way) was decoded
+    as '' and scored 0 (no answer), pulling its group's baseline down; it is not a sample."""
+    from distill.models import load_tokenizer
+    from distill.train.kd.reward import score_rollouts
+
+    tok = load_tokenizer(str(tiny_qwen))
+    right, wrong = (
+        tok(t, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        for t in ("\\boxed{7}", "\\boxed{8}")
+    )
+    labels = torch.full((4, max(len(right), len(wrong)) + 2), -100)
+    for i, c in ((0, right), (1, wrong), (3, right)):  # row 2: dropped
+        labels[i, : len(c)] = torch.tensor(c)
+    adv, rewards = score_rollouts(tok, labels, ["7"] * 4, ["{}"] * 4, 4, "math", None)
+    assert rewards == [1.0, 0.0, None, 1.0]
+    assert adv == pytest.approx([1 / 3, -2 / 3, 0.0, 1 / 3])
+
+
+def test_code_without_tests_is_unverifiable_whatever_the_sample_holds(tmp_path):
+    """A row with no tests has no verdict (was: a sample without a code block scored 0, the
+    verifier's no_answer checked before the tests), for the reward and for the gate."""
+    assert reward_of("I do not know", None, "{}", "code") is None
+    assert reward_of("```python\nprint(1)\n```", None, "{}", "code") is None
+    tests = json.dumps({"tests": ["assert f() == 1"]})
+    assert reward_of("I do not know", None, tests, "code") == 0.0  # tests, no code: wrong
+    raw = gate_records(tmp_path / "traces.jsonl", {"a": ["wrong", "wrong"]}, with_checks=False)
+    assert failed_prompts([raw], "code") == (set(), 0)

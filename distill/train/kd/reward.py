@@ -147,9 +147,16 @@ def reward_of(
     meta = json.loads(meta) if isinstance(meta, str) else meta
     if mode == "math" and gold is None:
         return None
+    if mode == "code" and not _tests_of(meta):  # judge says no_answer before it looks at tests
+        return None
     _, answer, _ = split(text)
     verdict, _ = judge({"answer": answer, "gold": gold, "meta": meta}, mode, sandbox=sandbox)
     return None if verdict == UNVERIFIABLE else float(verdict == CORRECT)
+
+
+def _tests_of(meta: dict[str, Any]) -> Any:
+    """The tests `judge` runs for code (its own lookup order), None/empty when there are none."""
+    return meta.get("tests", meta.get("test_list", meta.get("input_output")))
 
 
 def advantages(rewards: list[float | None], k: int) -> list[float]:
@@ -176,6 +183,9 @@ def score_rollouts(
     """(advantages, rewards) of a batch of sampled completions (labels: -100 outside them)."""
     texts = [tok.decode(row[row != -100].tolist(), skip_special_tokens=True) for row in labels]
     rewards = [reward_of(t, g, m, mode, sandbox) for t, g, m in zip(texts, gold, meta, strict=True)]
+    # a row with no sampled token (a stale rollout --rollout vllm dropped) is no sample: no
+    # reward, out of its prompt's mean (its '' would score 0, no answer)
+    rewards = [None if not (row != -100).any() else r for row, r in zip(labels, rewards)]
     return advantages(rewards, k), rewards
 
 
@@ -203,6 +213,8 @@ def failed_prompts(paths: list[str], mode: str, sandbox: Any = None) -> tuple[se
                     "filter's kept and rejects files, or --reward math|code to verify generate's "
                     "traces here"
                 )
+            elif mode == "code" and not _tests_of(rec.get("meta") or {}):
+                continue  # no tests: no verdict (judge would say no_answer without a code block)
             else:
                 verdict = judge(rec, mode, sandbox=sandbox)[0]
             if verdict in (None, UNVERIFIABLE):
