@@ -159,6 +159,13 @@ def plan(
     }
 
 
+def trained(out: Path) -> bool:
+    """A finished `distill train` output: the weights it writes last, beside its train.yaml
+    (checkpoints go to checkpoint-N/ below)."""
+    weights = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
+    return (out / "train.yaml").is_file() and any((out / w).is_file() for w in weights)
+
+
 def _eval(cfg: Any) -> float:
     from distill import eval as eval_stage
 
@@ -221,8 +228,12 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0, **kw: Any) -> di
                     )
                 if not (Path(warm.output_dir) / "merged" / "config.json").is_file():
                     train.run(warm)
-            print(f"== train {name}", flush=True)
-            student = train.run(trains[name])
+            student = Path(trains[name].output_dir)
+            if trained(student):  # a rerun after a failure later on does not train it again
+                print(f"== train {name}: trained before ({student})", flush=True)
+            else:
+                print(f"== train {name}", flush=True)
+                student = train.run(trains[name])
         except DistillError as e:
             # Another helper's cross-tokenizer onpolicy may not be in this checkout yet: its
             # refusal names the tokenizers. Anything else is a real error.
