@@ -139,8 +139,10 @@ def plan(
             )
         trains[name] = from_dict(train.TrainConfig, cfg, recipe)
     evals = {}
+    # a student's eval names the base model until the student is trained (a model path is checked
+    # when the config is built; run() puts the trained folder in)
     for name, model in (("teacher", str(merged)), ("base", student)) + tuple(
-        (s, str(root / s)) for s in STUDENTS
+        (s, student) for s in STUDENTS
     ):
         e = {**sec["eval"], "model": model, "baseline": None}
         e["out"] = str(root / f"eval-{name}.json")
@@ -311,7 +313,8 @@ def main() -> None:
                     f"teacher={cfg.teacher_model} steps={cfg.max_steps} out={cfg.output_dir}"
                 )
             for name, cfg in p["eval"].items():
-                print(f"eval {name}: model={cfg.model} data={cfg.data} out={cfg.out}")
+                model = p["train"][name].output_dir if name in p["train"] else cfg.model
+                print(f"eval {name}: model={model} data={cfg.data} out={cfg.out}")
             return
         run(a.recipe, a.run_dir, a.seed, **kw)
     except DistillError as e:

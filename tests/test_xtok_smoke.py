@@ -219,3 +219,19 @@ def test_smoke_xtok_dry_run_prints_the_plan_and_runs_nothing(tmp_path, monkeypat
     assert f"train xtok_kd: method=kd model=builtin:gemma3-270m data={run}/kept.jsonl" in out
     assert "eval base: model=builtin:gemma3-270m" in out
     assert not run.exists()
+
+
+def test_smoke_xtok_rerun_after_a_failure_skips_finished_students_only(tmp_path):
+    """A run stopped in xtok_kd leaves its folder without weights: the rerun plans as before
+    (no 'not a model folder' for it), trains it again, and keeps the finished sft."""
+    from scripts.xtok_smoke import plan, trained
+
+    run = tmp_path / "run"
+    (run / "xtok_kd").mkdir(parents=True)  # started, nothing saved
+    (run / "sft").mkdir()
+    (run / "sft" / "train.yaml").write_text("method: sft\n")
+    assert not trained(run / "sft")  # train.yaml alone: a run that died before saving
+    (run / "sft" / "adapter_model.safetensors").write_bytes(b"")
+    p = plan(str(RECIPE), str(run))
+    assert trained(Path(p["train"]["sft"].output_dir))
+    assert not trained(Path(p["train"]["xtok_kd"].output_dir))
