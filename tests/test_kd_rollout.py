@@ -181,6 +181,11 @@ def test_an_unreachable_rollout_url_prints_the_vllm_serve_command(tmp_path, tiny
         (dict(rollout="sglang"), "unknown --rollout 'sglang'"),
         (dict(rollout="hf"), "rollout_url: for --rollout vllm"),
         (dict(vllm_mode="colocate"), "--vllm-mode colocate runs vLLM in process"),
+        (
+            dict(vllm_mode="server", rollout_url=None),
+            "--vllm-mode server needs --rollout-url http://host:port/v1, a vLLM server serving "
+            "the student: VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve ",
+        ),
         (dict(sync_steps=4, max_staleness=1), "--max-staleness 1 < --sync-steps - 1 (3)"),
         (dict(rollout_url="localhost:8000"), "--rollout-url must be http(s)://host:port/v1"),
     ],

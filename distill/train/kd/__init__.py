@@ -148,7 +148,12 @@ def _check_rollout(cfg: Any) -> None:
     if cfg.vllm_mode is not None and cfg.vllm_mode not in VLLM_MODES:
         raise DistillError(f"unknown --vllm-mode '{cfg.vllm_mode}' (have: {', '.join(VLLM_MODES)})")
     if cfg.vllm_mode == "server" and not cfg.rollout_url:
-        raise DistillError("--vllm-mode server needs --rollout-url (the student's vLLM server)")
+        from distill.train.kd.rollout import serve_command
+
+        raise DistillError(
+            "--vllm-mode server needs --rollout-url http://host:port/v1, a vLLM server serving "
+            f"the student: {serve_command(cfg, cfg.model)}"
+        )
     if cfg.vllm_mode == "colocate" and cfg.rollout_url:
         raise DistillError("--vllm-mode colocate runs vLLM in process: drop --rollout-url")
     if cfg.rollout_url and not cfg.rollout_url.startswith(("http://", "https://")):

@@ -61,6 +61,8 @@ def serve_command(cfg: Any, model_path: str) -> str:
     from urllib.parse import urlparse
 
     port = (urlparse(cfg.rollout_url).port if cfg.rollout_url else None) or 8000
+    if model_path.startswith("builtin:"):  # the converted folder, printed by distill.models
+        model_path = f"$(python -m distill.models {model_path})"
     if not cfg.lora:
         return (
             f"VLLM_SERVER_DEV_MODE=1 vllm serve {model_path} --weight-transfer-config "
