@@ -174,11 +174,20 @@ def _eval(cfg: Any) -> float:
     return json.loads(Path(eval_stage.run(cfg)).read_text())["student"]["pass@1"]
 
 
-def run(recipe: str, run_dir: str | None = None, seed: int = 0, **kw: Any) -> dict[str, Any]:
+def run(
+    recipe: str,
+    run_dir: str | None = None,
+    seed: int = 0,
+    students: tuple[str, ...] = STUDENTS,
+    **kw: Any,
+) -> dict[str, Any]:
     from distill import filter as filter_stage
     from distill import generate, train
 
     t0 = time.monotonic()
+    unknown = sorted(set(students) - set(STUDENTS))
+    if unknown or not students:
+        raise DistillError(f"--students {','.join(unknown)}: have {', '.join(STUDENTS)}")
     p = plan(recipe, run_dir, seed, **kw)
     root: Path = p["root"]
     gen, flt = p["generate"], p["filter"]
@@ -214,7 +223,7 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0, **kw: Any) -> di
         for k in ("xtok_kd", "xtok_onpolicy"):
             trains[k] = dataclasses.replace(trains[k], teacher_model=str(merged))
     refused: dict[str, str] = {}
-    for name in STUDENTS:
+    for name in students:
         try:
             if name == "xtok_onpolicy":
                 warm = trains["xtok_onpolicy_sft"]
@@ -265,7 +274,9 @@ def run(recipe: str, run_dir: str | None = None, seed: int = 0, **kw: Any) -> di
     (root / "smoke-xtok.json").write_text(json.dumps(summary, indent=2) + "\n")
 
     def show(name: str) -> str:
-        return "not built" if name in refused else f"{results[name]:.3f}"
+        if name in refused:
+            return "not built"
+        return f"{results[name]:.3f}" if name in results else "not run"
 
     print(
         f"smoke-xtok: teacher (SmolLM2, greedy) pass@1={results['teacher']:.3f} on the held-out "
@@ -294,6 +305,12 @@ def main() -> None:
     ap.add_argument("--onpolicy-steps", type=int, default=20)
     ap.add_argument("--onpolicy-lr", type=float, default=1.2e-3)
     ap.add_argument(
+        "--students",
+        default=",".join(STUDENTS),
+        help="the students to train and evaluate, comma-separated (a finished one is not trained "
+        "again: two processes can train two students of one run, then a plain rerun prints the line)",
+    )
+    ap.add_argument(
         "--dry-run", action="store_true", help="validate every config, print the plan, run nothing"
     )
     a = ap.parse_args()
@@ -316,7 +333,7 @@ def main() -> None:
                 model = p["train"][name].output_dir if name in p["train"] else cfg.model
                 print(f"eval {name}: model={model} data={cfg.data} out={cfg.out}")
             return
-        run(a.recipe, a.run_dir, a.seed, **kw)
+        run(a.recipe, a.run_dir, a.seed, tuple(a.students.split(",")), **kw)
     except DistillError as e:
         raise SystemExit(f"error: {e}") from None
 

@@ -194,6 +194,7 @@ def test_smoke_xtok_plan_trains_every_student_the_same_steps_from_gemma(tmp_path
         ({"xtok": "gold"}, {}, "unknown --xtok 'gold'"),
         ({}, {"warmup_steps": 0}, "--warmup-steps must be >= 1, got 0"),
         ({}, {"onpolicy_lr": -1.0}, "--onpolicy-lr must be > 0"),
+        ({}, {"students": ("sft", "kd")}, "--students kd: have sft, xtok_kd, xtok_onpolicy"),
     ],
 )
 def test_smoke_xtok_refuses_what_its_comparison_cannot_honour(tmp_path, train, kw, message):
