@@ -269,12 +269,19 @@ class ServerRollout(_Rollout):
         if not self.cfg.lora:  # full fine-tune: TRL's client pushes every weight over NCCL
             self._push_weights(trainer, model, step)
             return
+        folder = self.save_adapter(trainer, model, step)
+        name = f"{self.run_name}-step-{step}"
+        if trainer.is_world_process_zero():  # one process talks to the server; all sample
+            self._load(folder, name)
+        trainer.accelerator.wait_for_everyone()
+        self.names[name] = step
+        self.current = name
+
+    def _load(self, folder: Path, name: str) -> None:
         if self.current is None:  # adapters an earlier process of this run left loaded
             for m in self._call("GET", "/models", None, timeout=30).get("data", []):
                 if str(m.get("id", "")).startswith(f"{self.run_name}-step-"):
                     self._unload(m["id"])
-        folder = self.save_adapter(trainer, model, step)
-        name = f"{self.run_name}-step-{step}"
         body = {"lora_name": name, "lora_path": str(folder.resolve())}
         try:
             self._call("POST", "/load_lora_adapter", body)
@@ -286,8 +293,6 @@ class ServerRollout(_Rollout):
             ) from None
         if self.current is not None:
             self._unload(self.current)
-        self.names[name] = step
-        self.current = name
         self.prune(folder)
 
     def _unload(self, name: str) -> None:
