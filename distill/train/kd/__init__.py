@@ -42,7 +42,7 @@ policy the student's samples are decoded and the teacher reads their text after 
 rendering of the prompt (the aligned loss replaces the generalized JSD there): xtok.py.
 
 Where things happen: loss.py (the divergences), data.py (stored top-K, collator, prompt
-source), xtok.py (another tokenizer: alignment and losses), trainer.py (the trainer and its build), distill.teachers.scorers (the teachers that
+source), xtok.py (another tokenizer: alignment and losses), trainer.py (the trainer and its build), rollout.py (--rollout vllm: vLLM samples the student), distill.teachers.scorers (the teachers that
 score during training); here: the method names, the config checks and the model card's lines.
 """
 
