@@ -111,15 +111,31 @@ def pair_positions(s_ends: list[int], t_ends: list[int], shared: int) -> list[tu
 
 def vocab_texts(tok: Any, texts: list[str] | None = None) -> dict[str, int]:
     """Text -> id of a vocabulary's tokens that spell text alone (piece_texts, or `texts` when
-    computed already; the first id of a text several ids spell; pieces of a partial UTF-8
-    character and empty ones left out)."""
+    computed already; pieces of a partial UTF-8 character and empty ones left out). A text
+    several ids spell is the id the tokenizer writes for it: SentencePiece's byte-fallback
+    pieces (`<0x34>`, before the real pieces in Gemma and Llama-2) spell "4" too, not the "4" the
+    model predicts; else the first id that is no `<0xNN>` byte piece."""
     out: dict[str, int] = {}
     if texts is None:
         texts = piece_texts(tok, list(range(len(tok))))
+    several: dict[str, list[int]] = {}
     for i, text in enumerate(texts):
         if text and "\ufffd" not in text:
-            out.setdefault(text, i)
+            if text in out:
+                several.setdefault(text, [out[text]]).append(i)
+            else:
+                out[text] = i
+    for text, ids in several.items():
+        own = tok(text, add_special_tokens=False)["input_ids"]
+        pieces = tok.convert_ids_to_tokens(ids)
+        plain = [i for i, p in zip(ids, pieces, strict=True) if not _byte_piece(p)]
+        out[text] = own[0] if len(own) == 1 and own[0] in ids else (plain or ids)[0]
     return out
+
+
+def _byte_piece(piece: Any) -> bool:
+    """A SentencePiece byte-fallback piece (`<0x0A>`)."""
+    return isinstance(piece, str) and len(piece) == 6 and piece.startswith("<0x") and piece[-1] == ">"
 
 
 def shared_vocab(student_tok: Any, teacher_tok: Any) -> tuple[list[int], list[int]]:
