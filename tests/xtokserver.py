@@ -18,10 +18,13 @@ from typing import Any
 
 
 class TextScoringServer:
-    def __init__(self, model_dir: str, name: str):
+    def __init__(self, model_dir: str, name: str, vllm_offsets: bool = False, bos: Any = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.name = name
+        # vllm_offsets: text_offset as vLLM writes it (the running sum of each token's own
+        # decoded length: a byte piece reads as U+FFFD, one character); bos: an id the server
+        # puts before every text prompt (vLLM tokenizes with add_special_tokens, Llama/Gemma BOS)
+        self.name, self.vllm_offsets, self.bos = name, vllm_offsets, bos
         self.tok = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
         self.log: list[dict[str, Any]] = []
@@ -43,12 +46,16 @@ class TextScoringServer:
         for i, text in enumerate(prompts):
             enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
             ids, spans = enc["input_ids"], enc["offset_mapping"]
+            if self.bos is not None:
+                ids, spans = [self.bos, *ids], [(0, 0), *spans]
             with self.lock, torch.no_grad():
                 lp = torch.log_softmax(self.model(torch.tensor([ids])).logits[0].float(), -1)
             nxt = int(lp[-1].argmax())  # max_tokens 1: the one generated token
             all_ids = [*ids, nxt]
             tokens = [self.tok.decode([t]) for t in all_ids]
             offsets = [a for a, _ in spans] + [len(text)]
+            if self.vllm_offsets:
+                offsets = [sum(len(t) for t in tokens[:j]) for j in range(len(tokens))]
             token_lps: list[Any] = [None]
             tops: list[Any] = [None]
             for j in range(1, len(all_ids)):

@@ -175,10 +175,17 @@ class ServedTeacher:
                     "scored on text through the completions endpoint with echo and logprobs (vLLM)"
                 )
             n = len(texts[ch.index])
+            offsets = list(lp.text_offset)
+            # vLLM's text_offset is the running sum of the tokens' own decoded lengths: a BOS it
+            # put before the text, or a byte piece read alone as U+FFFD, shifts every later one.
+            # The tokens' texts place them (the last token is the one generated, max_tokens 1).
+            starts = text_starts(texts[ch.index], list(lp.tokens[:-1]))
+            if starts is not None:
+                offsets = [*starts, n]
             out[ch.index] = [
                 (t, int(o), None if top is None else {k: float(v) for k, v in top.items()})
-                for t, o, top in zip(lp.tokens, lp.text_offset, lp.top_logprobs, strict=True)
-                if o < n
+                for t, o, top in zip(lp.tokens, offsets, lp.top_logprobs, strict=True)
+                if 0 <= o < n
             ]
         return out
 
@@ -239,6 +246,32 @@ class ServedTeacher:
                 lps[b, starts[b] + i, : len(best)] = torch.tensor([v for _, v in best])
         self.scored += sum(len(s) for s in seqs)
         return ids, lps
+
+
+def text_starts(text: str, tokens: list[str]) -> list[int] | None:
+    """Where each of a server's tokens of `text` starts in it, from the tokens' own texts: -1
+    for tokens the server put before the text (a BOS: up to two skipped); a run of byte pieces
+    (U+FFFD, '', 'bytes:...') starts where its characters do and the run's last piece closes
+    them. None when the tokens do not spell the text (a normalising tokenizer: the caller's
+    check names it)."""
+    for skip in range(min(3, len(tokens) + 1)):
+        starts, at, run = [-1] * skip, 0, 0  # run: byte pieces since the last clean token
+        for t in tokens[skip:]:
+            if not t or "\ufffd" in t or t.startswith("bytes:"):
+                starts.append(at)
+                run += 1
+                continue
+            j = at if text.startswith(t, at) else -1
+            if run:  # the run's pieces hold at least one character: t is past them
+                j = next((x for x in (text.find(t, at + 1),) if x >= 0), j)
+            if j < 0:
+                break
+            starts.append(j)
+            at, run = j + len(t), 0
+        else:
+            if at == len(text) or run:  # every character covered (the last run's to the end)
+                return starts
+    return None
 
 
 def probe_ids(tok: Any) -> list[int]:
