@@ -87,3 +87,38 @@ def test_a_served_teacher_with_vllms_text_offsets_and_a_bos_it_adds_is_read_not_
     # with BOS the teacher reads one more token (other numbers), at the same positions
     paired = [(b["teacher_ids"] != -1).any(-1) for b in (exact, bos)]
     assert torch.equal(*paired) and paired[0].any()
+
+
+def test_a_side_file_of_the_students_own_tokenizer_with_unknown_hash_stays_same_vocabulary(
+    tmp_path, tiny_qwen
+):
+    """generate --teacher openai against vLLM under a served name: vocab_hash null, the token
+    texts from each token's `bytes`, which vLLM takes from the token decoded alone (a byte piece
+    of a split character: U+FFFD). The student's tokenizer reads the ids as that text except
+    there, and the side file was taken for another tokenizer's (the lossy text path, every
+    position after the first such character unpaired)."""
+    import json
+
+    from distill.logprobs import TokenLogprobs, pointer, side_dir, text_offsets, write_shard
+    from distill.models import load_tokenizer
+    from distill.train.kd.xtok import stored_xtok
+    from tests.test_kd import kd_cfg
+    from tests.test_train import kept_file
+
+    tok = load_tokenizer(str(tiny_qwen))
+    data = kept_file(tmp_path, n=2)
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    ids = tok("the answer is 46 é 中文 🙂 done", add_special_tokens=False)["input_ids"]
+    assert any("\ufffd" in tok.decode([i]) for i in ids)  # a character split in byte pieces
+    texts, offsets = text_offsets([tok.decode([i]).encode() for i in ids])
+    top = [[i] for i in ids]
+    t = TokenLogprobs(ids, [-0.1] * len(ids), top, [[-0.1]] * len(ids), texts, offsets,
+                      [[tok.decode([i])] for i in ids])  # fmt: skip
+    shard = write_shard(side_dir(data), [(r["id"], t) for r in rows])
+    for r in rows:
+        r["logprobs"] = pointer(shard, data, t, "org/served-name", None, False)
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert stored_xtok(kd_cfg(tmp_path, tiny_qwen, data=str(data)), tok) is None
+    # another tokenizer's ids read as other text: still the cross-tokenizer path
+    other = bpe(300, CORPUS * 20)
+    assert stored_xtok(kd_cfg(tmp_path, tiny_qwen, data=str(data)), other) is not None

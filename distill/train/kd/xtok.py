@@ -135,7 +135,9 @@ def vocab_texts(tok: Any, texts: list[str] | None = None) -> dict[str, int]:
 
 def _byte_piece(piece: Any) -> bool:
     """A SentencePiece byte-fallback piece (`<0x0A>`)."""
-    return isinstance(piece, str) and len(piece) == 6 and piece.startswith("<0x") and piece[-1] == ">"
+    return (
+        isinstance(piece, str) and len(piece) == 6 and piece.startswith("<0x") and piece[-1] == ">"
+    )
 
 
 def shared_vocab(student_tok: Any, teacher_tok: Any) -> tuple[list[int], list[int]]:
@@ -603,7 +605,11 @@ def stored_xtok(cfg: Any, tok: Any) -> TopKXTok | None:
             text = tok.decode(
                 t.token_ids.tolist(), skip_special_tokens=False, clean_up_tokenization_spaces=False
             )
-            if t.token_text is not None and text != "".join(t.token_text):
+            # vLLM's `bytes` are of each token decoded alone: U+FFFD for each byte piece of a
+            # split character, which the student's decoding writes whole
+            if t.token_text is not None and _beyond_ascii(text) != _beyond_ascii(
+                "".join(t.token_text)
+            ):
                 other = p
                 break
     if other is None:
@@ -617,6 +623,13 @@ def stored_xtok(cfg: Any, tok: Any) -> TopKXTok | None:
                 "re-run distill generate --logprobs K to store them"
             )
     return TopKXTok(tok, cfg.xtok, str(other.get("tokenizer")))
+
+
+def _beyond_ascii(text: str) -> str:
+    """`text` with each run of characters past ASCII (U+FFFD included) as one U+FFFD."""
+    import re
+
+    return re.sub(r"[^\x00-\x7f]+", "\ufffd", text)
 
 
 def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -> Any:
