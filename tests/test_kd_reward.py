@@ -300,6 +300,9 @@ def test_the_gate_leaves_failed_prompts_out_of_the_teacher_term_and_counts_them(
             {"method": "kd", "reward": "none", "rollouts_per_prompt": 4},
             "--rollouts-per-prompt: for --method onpolicy",
         ),
+        # the advantage would be 0 everywhere: no sampled batch, or groups of one sample
+        ({"lmbda": 0.0}, "--lmbda 0 never samples"),
+        ({"per_device_train_batch_size": 1}, "always 0; raise --rollouts-per-prompt"),
     ],
 )
 def test_bad_reward_settings_are_one_line_naming_the_flag(tmp_path, tiny_qwen, kw, message):

@@ -120,6 +120,19 @@ def _check_reward(cfg: Any) -> None:
             f"{', '.join(named)}: for --method onpolicy (the student's own samples are what is "
             f"verified and repeated), not --method {cfg.method}"
         )
+    # the reward term's advantage is centred over a prompt's k samples (k == 1: over the
+    # micro-batch): a group of one sample, or no sampled batch at all, makes it 0 everywhere
+    if cfg.reward != "none" and cfg.method == "onpolicy":
+        if cfg.lmbda == 0:
+            raise DistillError(
+                "--reward verifies the student's samples, and --lmbda 0 never samples: "
+                "raise --lmbda (the share of batches the student samples)"
+            )
+        if cfg.rollouts_per_prompt == 1 and cfg.per_device_train_batch_size == 1:
+            raise DistillError(
+                "--reward with one sample per batch: its advantage (reward minus the mean of "
+                "its group) is always 0; raise --rollouts-per-prompt (e.g. 4) or --batch-size"
+            )
     if cfg.gate_teacher and not cfg.gate_traces:
         raise DistillError(
             "--gate-teacher needs --gate-traces: generate's traces file (several samples per "
