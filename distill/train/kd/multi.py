@@ -56,7 +56,7 @@ def split_url(entry: str) -> tuple[str, str | None]:
 
 
 def _as_list(value: Any, key: str) -> list[str]:
-    if value is None:
+    if value is None or value == "":  # '' cleared a key before lists were taken (--set k=)
         return []
     values = value if isinstance(value, list) else [value]
     if not all(isinstance(v, str) and v for v in values):
