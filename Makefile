@@ -98,8 +98,10 @@ alpaca: install
 dry-run: install
 	for r in recipes/*.yaml; do $(BIN)/distill run --recipe $$r --dry-run || exit 1; done
 
+# One pytest-xdist worker per core (JOBS=0: in this process, e.g. to debug with -s/--pdb)
+JOBS ?= 2
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow

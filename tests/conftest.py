@@ -5,6 +5,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# `make test` runs the suite on pytest-xdist workers, one per core: each worker's torch (and the
+# subprocesses it starts) keeps to one thread, so two workers do not fight over the two cores
+# with two threads each (oversubscribed, the CPU-bound tests ran slower than on one worker)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 @pytest.fixture
