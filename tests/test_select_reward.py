@@ -80,3 +80,60 @@ def test_a_model_that_is_no_classifier_is_one_line(tmp_path):
         DistillError, match=r"unknown --judge-backend 'rm' \(have: openai, reward\)"
     ):
         SelectConfig(input=str(src), out="s.jsonl", judge="m", judge_backend="rm")
+
+
+def tiny_classifier(path, family: str, seed: int = 0):
+    import torch
+    from transformers import AutoModelForSequenceClassification, LlamaConfig, Qwen2Config
+
+    from tests.tiny import make_tokenizer
+
+    torch.manual_seed(seed)
+    tok = make_tokenizer(family)
+    kw = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+              num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+              pad_token_id=tok.pad_token_id, num_labels=1)  # fmt: skip
+    config = Qwen2Config(**kw) if family == "qwen2" else LlamaConfig(**kw)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def test_a_chat_template_that_writes_the_bos_is_scored_with_one_bos(tmp_path):
+    # Llama-3's template starts with <|begin_of_text|> and its tokenizer adds one too: the
+    # reward model reads the chat as apply_chat_template(tokenize=True) writes it (one BOS).
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = tiny_classifier(tmp_path / "rm", "llama")
+    recs = [trace(f"p{k}", f"What is {k} + 1?", reasoning=f"{k} and one", answer=f"{k + 1}")
+            for k in range(3)]  # fmt: skip
+    src = write(tmp_path / "kept.jsonl", recs)
+    tok = AutoTokenizer.from_pretrained(path)
+    net = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    ref = {}
+    for r in recs:
+        chat = [*r["messages"], {"role": "assistant",
+                                 "content": f"<think>\n{r['reasoning']}\n</think>\n\n{r['answer']}"}]  # fmt: skip
+        ids = tok.apply_chat_template(chat, tokenize=True, return_dict=True, return_tensors="pt")
+        assert int((ids["input_ids"] == tok.bos_token_id).sum()) == 1
+        with torch.inference_mode():
+            ref[r["id"]] = float(net(**ids).logits[0, 0])
+    kept, _, _ = select(tmp_path, src, judge=str(path), judge_backend="reward", criteria=["judge"])
+    for r in kept:
+        assert r["meta"]["select"]["judge"] == pytest.approx(ref[r["id"]], abs=1e-4)
+
+
+def test_a_reward_model_retrained_in_place_scores_again(tmp_path):
+    # the cache is keyed by the model's files, not only its path: new weights are a new judge
+    path = tiny_classifier(tmp_path / "rm", "qwen2", seed=0)
+    recs = [trace(f"p{k}", f"What is {k}?", reasoning="r", answer=str(k)) for k in range(3)]
+    src = write(tmp_path / "kept.jsonl", recs)
+    kw = dict(judge=str(path), judge_backend="reward", criteria=["judge"])
+    _, _, rep = select(tmp_path, src, **kw)
+    assert rep["judge"]["requests_this_run"] == 3
+    _, _, rep = select(tmp_path, src, out="again.jsonl", **kw)
+    assert rep["judge"]["requests_this_run"] == 0  # same weights: all cached
+    tiny_classifier(path, "qwen2", seed=1)  # retrained, saved over the same folder
+    kept, _, rep = select(tmp_path, src, out="new.jsonl", **kw)
+    assert rep["judge"]["requests_this_run"] == 3 and rep["judge"]["cached"] == 0

@@ -11,7 +11,8 @@ logit when it has one label (the usual reward head), else the probability of its
 threshold on that scale; ranking is highest first either way.
 
 Scores are appended to the judge cache as each batch is scored (keyed by trace id, model and
-backend), so a killed or repeated run scores only what is missing.
+backend, and for a local folder its weight files' sizes and times: a model retrained in place
+scores again), so a killed or repeated run scores only what is missing.
 """
 
 from __future__ import annotations
@@ -74,13 +75,40 @@ def score_batch(tok: Any, net: Any, texts: list[str]) -> list[float]:
     import torch
 
     limit = min(MAX_LENGTH, getattr(tok, "model_max_length", MAX_LENGTH) or MAX_LENGTH)
-    enc = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length=limit)
+    # A chat template writes its own BOS (Llama-3's <|begin_of_text|>): the tokenizer adding
+    # another would score a sequence the reward model never saw (Skywork's card strips it too).
+    special = not getattr(tok, "chat_template", None)
+    enc = tok(
+        texts,
+        return_tensors="pt",
+        padding=True,
+        truncation=True,
+        max_length=limit,
+        add_special_tokens=special,
+    )
     enc = {k: v.to(net.device) for k, v in enc.items()}
     with torch.inference_mode():
         logits = net(**enc).logits.float()
     if logits.shape[-1] == 1:
         return [float(v) for v in logits[:, 0]]
     return [float(v) for v in logits.softmax(-1)[:, -1]]
+
+
+def fingerprint(model: str) -> str | None:
+    """What identifies the reward model's weights without reading them: each weight file's name,
+    size and modification time, and config.json (a hub snapshot's path holds its revision too).
+    None when `model` is no local folder (the name alone keys the cache then)."""
+    from distill.records import stable_hash
+
+    path = Path(model)
+    if not path.is_dir():
+        return None
+    files = sorted(
+        p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".json")
+    )
+    return stable_hash(
+        [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files if p.is_file()], 16
+    )
 
 
 def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tuple], dict]:
@@ -91,8 +119,13 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
     from distill.manifest import kill_point
     from distill.records import RecordWriter, read_records, stable_hash
 
+    weights = fingerprint(cfg.judge)
+
     def rid(tid: str) -> str:
-        return stable_hash({"trace": tid, "judge": cfg.judge, "backend": "reward"})
+        key = {"trace": tid, "judge": cfg.judge, "backend": "reward"}
+        if weights:  # the model's files: one retrained in place is another judge
+            key["weights"] = weights
+        return stable_hash(key)
 
     cached: dict[str, float] = {}
     if cache.exists():
