@@ -42,6 +42,7 @@ class FakeVLLM:
         self.loads: list[dict] = []
         self.unloads: list[str] = []
         self.served: list[tuple[str, str]] = []
+        self.bodies: list[dict] = []  # every completion request as sent
         self.requests = 0
         self.lock = threading.Lock()
 
@@ -78,6 +79,7 @@ class FakeVLLM:
         return 200, f"Success: LoRA adapter '{name}' removed successfully."
 
     def complete(self, body: dict) -> tuple[int, object]:
+        self.bodies.append(body)
         asked = body["model"]
         if asked != self.name and asked not in self.loads_by_name():
             return 404, {"error": {"message": f"The model `{asked}` does not exist."}}

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from distill.errors import DistillError
 from distill.train import run
+from distill.train.kd.rollout import ServerRollout, run_name
 from tests.fakevllm import FakeVLLM
 from tests.test_kd import kd_cfg
 
@@ -68,7 +69,7 @@ def test_each_sync_hot_loads_the_trained_adapter_and_the_rollouts_come_from_it(
 ):
     server = fake()
     out = run(cfg(tmp_path, tiny_qwen, teacher, server.url))
-    name = f"{out.name}-step-"
+    name = f"{run_name(out)}-step-"
     # One sync per step (--sync-steps 1), the adapter of that step loaded, the previous unloaded.
     assert [x["name"] for x in server.loads] == [f"{name}{s}" for s in range(3)]
     assert server.unloads == [f"{name}0", f"{name}1"] and server.adapters == [f"{name}2"]
@@ -101,7 +102,7 @@ def test_rollouts_sampled_by_an_adapter_older_than_max_staleness_are_dropped(
 ):
     server = fake(lag=True)  # samples with the adapter loaded before the one asked for
     out = run(cfg(tmp_path, tiny_qwen, teacher, server.url))
-    name = f"{out.name}-step-"
+    name = f"{run_name(out)}-step-"
     assert server.served[1:] == [(f"{name}1", f"{name}0"), (f"{name}2", f"{name}1")]
     recorded = rows(out / "rollouts.jsonl")
     assert [r["stale"] for r in recorded] == [False] * 4 + [True] * 8
@@ -144,7 +145,7 @@ def test_a_server_failing_mid_run_stops_with_one_line_and_a_resumable_checkpoint
     # continues from checkpoint-2 and trains step 3 only.
     good = fake()
     run(cfg(tmp_path, tiny_qwen, teacher, good.url, resume=True))
-    assert [x["name"] for x in good.loads] == [f"{out.name}-step-2"]
+    assert [x["name"] for x in good.loads] == [f"{run_name(out)}-step-2"]
     assert [r["step"] for r in rows(out / "loss.jsonl")] == [1, 2, 3]
     assert (out / "adapter_model.safetensors").is_file()
 
@@ -246,7 +247,7 @@ def test_rollout_on_a_real_vllm_server_hot_loads_the_adapter(tmp_path):
             )
         )
         served = [m["id"] for m in server.models()]
-    name = f"{out.name}-step-"
+    name = f"{run_name(out)}-step-"
     assert f"{name}2" in served and f"{name}1" not in served, served  # the newest one only
     recorded = rows(out / "rollouts.jsonl")
     assert [(r["step"], r["adapter"], r["sync_step"]) for r in recorded] == [
@@ -260,3 +261,55 @@ def test_rollout_on_a_real_vllm_server_hot_loads_the_adapter(tmp_path):
     for s in range(3):
         assert f"Loaded new LoRA adapter: name '{name}{s}'" in server_log
     assert f"Removed LoRA adapter: name '{name}1'" in server_log
+
+
+def bare_rollout(url, output_dir, student):
+    """A ServerRollout outside a trainer (what the trainer hands it, reduced to what it reads)."""
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(resume=False, rollout_url=url, lora=True, lora_r=8, model=str(student),
+                          output_dir=str(output_dir))  # fmt: skip
+    tok = SimpleNamespace(pad_token_id=0)
+    model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
+    return ServerRollout(cfg, tok, model, Path(output_dir), str(student))
+
+
+def test_the_server_samples_without_top_k_as_the_hf_path(tmp_path, tiny_qwen, fake):
+    # the hf path samples with top_k 0 (none); vLLM fills a field left out from the model's
+    # generation_config.json (Qwen2.5-Instruct: top_k 20), so the request says it.
+    server = fake()
+    gen = {"max_new_tokens": 3, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+    bare_rollout(server.url, tmp_path / "out", tiny_qwen).sample([[5, 6, 7]], 2, gen)
+    assert server.bodies[-1]["top_k"] == -1 and server.bodies[-1]["n"] == 2
+
+
+def test_two_runs_sharing_a_server_keep_their_own_adapters(tmp_path, tiny_qwen, fake):
+    # seed0/student and seed1/student against one server: the second run's first sync must not
+    # unload (or replace) the first's adapter of the same step.
+    from types import SimpleNamespace
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    server = fake()
+    trainer = SimpleNamespace(
+        is_world_process_zero=lambda: True,
+        accelerator=SimpleNamespace(unwrap_model=lambda m: m, wait_for_everyone=lambda: None),
+    )
+    runs = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        base = AutoModelForCausalLM.from_pretrained(str(tiny_qwen))
+        lora = LoraConfig(r=8, target_modules=["q_proj"], init_lora_weights=False)
+        peft = get_peft_model(base, lora)
+        r = bare_rollout(server.url, tmp_path / f"seed{seed}" / "student", tiny_qwen)
+        r.sync(trainer, peft, 0)
+        runs.append(r)
+    a, b = runs
+    assert a.current != b.current and sorted(server.adapters) == sorted([a.current, b.current])
+    assert server.unloads == []
+    gen = {"max_new_tokens": 2, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+    assert a.sample([[5, 6]], 1, gen)[0][2] == a.current
+    # and each name is its run's folder: what the server loaded for a is a's adapter
+    loaded = {x["name"]: x["path"] for x in server.loads}
+    assert loaded[a.current].startswith(str((tmp_path / "seed0").resolve()))

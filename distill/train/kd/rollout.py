@@ -14,7 +14,8 @@ with the student's chat template by the data stage), sent as ids, so both paths 
 
 Server mode, LoRA student: every `sync_steps` optimizer steps the adapter is saved under
 OUTPUT_DIR/rollout-adapters/step-N and loaded with vLLM's runtime endpoints
-(`POST /v1/load_lora_adapter`, the previous one unloaded), named `<run>-step-N`; rollouts ask
+(`POST /v1/load_lora_adapter`, the previous one unloaded), named `<run>-step-N` (<run>: the
+output folder's name and a hash of its path, `run_name`); rollouts ask
 for that name. The server's reply names the adapter that produced the sample (`model`): a
 rollout whose adapter is more than `max_staleness` steps older than the step being trained is
 dropped (its tokens get no loss), counted in loss.jsonl (`rollouts_stale`), and every rollout is
@@ -226,7 +227,7 @@ class ServerRollout(_Rollout):
         super().__init__(cfg, tok, model, out, path)
         self.url = cfg.rollout_url.rstrip("/")
         self.command = serve_command(cfg, path)
-        self.run_name = Path(cfg.output_dir).resolve().name or "student"
+        self.run_name = run_name(cfg.output_dir)
         self.current: str | None = None
         # more sampling fields for the server (vLLM's own, e.g. min_tokens, as the benchmark sets)
         self.extra_body: dict[str, Any] = {}
@@ -321,6 +322,9 @@ class ServerRollout(_Rollout):
             "max_tokens": gen["max_new_tokens"],
             "temperature": gen["temperature"],
             "top_p": gen.get("top_p", 1.0),
+            # as the hf path samples (top_k 0: none); left out, vLLM takes the model's
+            # generation_config.json default (Qwen2.5-Instruct's top_k 20): not the policy trained
+            "top_k": gen.get("top_k") or -1,
             "stop_token_ids": self.eos,
             "return_token_ids": True,  # vLLM >= 0.10.2: the sampled ids, not re-tokenized text
             **self.extra_body,
@@ -346,6 +350,16 @@ class ServerRollout(_Rollout):
                 f"--rollout-url {self.url} answered {len(out)} samples for {len(prompts) * n}"
             )
         return out
+
+
+def run_name(output_dir: str | Path) -> str:
+    """The prefix of this run's adapter names on the server: the output folder's name and a hash
+    of its path. Two runs sharing a server under folders of one name (seed0/student,
+    seed1/student) would otherwise load the same names and unload each other's adapters."""
+    from distill.records import stable_hash
+
+    path = Path(output_dir).resolve()
+    return f"{path.name or 'student'}-{stable_hash(str(path), 6)}"
 
 
 class _HTTPRefused(Exception):
