@@ -175,14 +175,19 @@ def test_timeout_kills_the_whole_process_group(mode):
 def test_no_stray_processes_left(mode):
     # Without the guard the sleeper forks a child into the sandbox's pid namespace; the
     # wall-clock kill must take it along.
-    code = "import os, time\nif os.fork() == 0:\n    time.sleep(31)\ntime.sleep(30)"
+    # The solution re-executes itself with a mark of this test in its command line (the child
+    # forked after it inherits it): ps is machine-wide, and other tests (other xdist workers)
+    # run sandboxed solutions of their own at the same time.
+    mark = f"stray-{uuid.uuid4().hex}"
+    body = "import os, time\nif os.fork() == 0:\n    time.sleep(31)\ntime.sleep(30)"
+    code = f"import os, sys\nos.execv(sys.executable, [sys.executable, '-c', {body!r}, {mark!r}])"
     r = run_code(code, timeout=1, isolation=mode, guard=False)
     assert r.reason == "timeout"
     import time
 
     time.sleep(0.3)
     mine = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert "time.sleep(3" not in mine and "solution.py" not in mine
+    assert mark not in mine
 
 
 @needs_isolation
@@ -231,14 +236,18 @@ def _host_uid_of_solution(mode: str, python: str | None) -> int:
                     status = open(f"/proc/{pid}/status").read()
                 except OSError:
                     continue
-                if b"/in/solution.py" in cmd and b"bwrap" not in cmd and b"unshare" not in cmd:
+                if mark in cmd and b"bwrap" not in cmd and b"unshare" not in cmd:
                     found.append(int(status.split("Uid:")[1].split()[0]))
                     return
             time.sleep(0.05)
 
+    # this solution's mark in its command line: other tests (other xdist workers) run
+    # sandboxed solutions at the same time, some of them as root (isolation none)
+    mark = f"uid-{uuid.uuid4().hex}".encode()
+    code = f"import os, sys\nos.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(2)', {mark.decode()!r}])"
     t = threading.Thread(target=watch)
     t.start()
-    run_code("import time\ntime.sleep(2)", isolation=mode, python=python, timeout=5)
+    run_code(code, isolation=mode, python=python, timeout=5, guard=False)  # guard: no exec
     t.join()
     return found[0]
 
