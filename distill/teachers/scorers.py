@@ -101,29 +101,29 @@ class ServedTeacher:
         self.decoded: dict[int, str | None] = {}
         self.other_tokenizer = False  # set by probe: the server reads our ids as other text
 
-    def score(self, seqs: list[list[int]]) -> list[list[dict[int, float] | None]]:
-        """Per sequence, per position: {token id: log-prob} (None at position 0)."""
+    def _complete(self, **kw: Any) -> Any:
+        """One scoring request (max_tokens 1, temperature 1): a connection or HTTP error is one
+        line naming the URL and the server's reason (vLLM: prompt_logprobs above its
+        --max-logprobs, an unknown model), which is what the user acts on."""
         import openai
 
         try:
-            r = self.client.completions.create(
-                model=self.name,
-                prompt=seqs,
-                max_tokens=1,
-                temperature=1.0,
-                extra_body={"prompt_logprobs": self.k},
+            return self.client.completions.create(
+                model=self.name, max_tokens=1, temperature=1.0, **kw
             )
         except openai.APIConnectionError:
             raise DistillError(f"teacher URL {self.url}: cannot connect") from None
         except openai.APIStatusError as e:
             from distill.teachers.openai import scrub
 
-            # The server's reason (vLLM: prompt_logprobs above its --max-logprobs, an unknown
-            # model) is what the user acts on.
             why = scrub(str(e.message).splitlines()[0] if e.message else "", self.key)
             raise DistillError(
                 f"teacher URL {self.url}: HTTP {e.status_code} for model '{self.name}': {why}"
             ) from None
+
+    def score(self, seqs: list[list[int]]) -> list[list[dict[int, float] | None]]:
+        """Per sequence, per position: {token id: log-prob} (None at position 0)."""
+        r = self._complete(prompt=seqs, extra_body={"prompt_logprobs": self.k})
         out: list[Any] = [None] * len(seqs)
         for ch in r.choices:
             plp = (ch.model_extra or {}).get("prompt_logprobs")
@@ -149,22 +149,7 @@ class ServedTeacher:
         tokenizer reads text, not our ids: POST /v1/completions with the texts, `echo` and
         `logprobs` K (the OpenAI completions format: tokens, text_offset, top_logprobs, which
         vLLM returns for the echoed prompt), `max_tokens` 1; the one generated token is cut."""
-        import openai
-
-        try:
-            r = self.client.completions.create(
-                model=self.name, prompt=texts, max_tokens=1, temperature=1.0, echo=True,
-                logprobs=self.k,
-            )  # fmt: skip
-        except openai.APIConnectionError:
-            raise DistillError(f"teacher URL {self.url}: cannot connect") from None
-        except openai.APIStatusError as e:
-            from distill.teachers.openai import scrub
-
-            why = scrub(str(e.message).splitlines()[0] if e.message else "", self.key)
-            raise DistillError(
-                f"teacher URL {self.url}: HTTP {e.status_code} for model '{self.name}': {why}"
-            ) from None
+        r = self._complete(prompt=texts, echo=True, logprobs=self.k)
         out: list[Any] = [None] * len(texts)
         for ch in r.choices:
             lp = ch.logprobs
