@@ -313,3 +313,23 @@ def test_two_runs_sharing_a_server_keep_their_own_adapters(tmp_path, tiny_qwen, 
     # and each name is its run's folder: what the server loaded for a is a's adapter
     loaded = {x["name"]: x["path"] for x in server.loads}
     assert loaded[a.current].startswith(str((tmp_path / "seed0").resolve()))
+
+
+def test_a_server_whose_model_list_fails_is_one_line_naming_it(tmp_path):
+    """The first sync lists the models (adapters an earlier process left): a server that
+    answers it with an HTTP error (not vLLM, a proxy) stops with one line, not a traceback."""
+    from distill.train.kd.rollout import RolloutError, ServerRollout, _HTTPRefused
+
+    r = ServerRollout.__new__(ServerRollout)
+    r.url, r.command, r.run_name, r.current = "http://h:1/v1", "vllm serve M", "run-x", None
+
+    def refuse(method, route, body, timeout=600):  # noqa: ANN001, ANN202
+        raise _HTTPRefused(502, "Bad Gateway")
+
+    r._call = refuse
+    with pytest.raises(RolloutError) as e:
+        r._load(tmp_path, "run-x-step-1")
+    assert str(e.value) == (
+        "--rollout-url http://h:1/v1: GET /models answered HTTP 502 (Bad Gateway); is it a vLLM "
+        "server? Start it with: vllm serve M"
+    )

@@ -280,7 +280,14 @@ class ServerRollout(_Rollout):
 
     def _load(self, folder: Path, name: str) -> None:
         if self.current is None:  # adapters an earlier process of this run left loaded
-            for m in self._call("GET", "/models", None, timeout=30).get("data", []):
+            try:
+                listed = self._call("GET", "/models", None, timeout=30)
+            except _HTTPRefused as e:
+                raise RolloutError(
+                    f"--rollout-url {self.url}: GET /models answered HTTP {e.code} "
+                    f"({e.text[:120].strip()}); is it a vLLM server? Start it with: {self.command}"
+                ) from None
+            for m in listed.get("data", []) if isinstance(listed, dict) else []:
                 if str(m.get("id", "")).startswith(f"{self.run_name}-step-"):
                     self._unload(m["id"])
         body = {"lora_name": name, "lora_path": str(folder.resolve())}
