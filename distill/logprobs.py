@@ -337,7 +337,9 @@ def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]
         )
         table = table.append_column(
             "topk_text",
-            pa.array([[x for row in t.topk_text for x in row] for _, t in items], pa.list_(pa.string())),
+            pa.array(
+                [[x for row in t.topk_text for x in row] for _, t in items], pa.list_(pa.string())
+            ),
         )
     final = d / f"part-{uuid.uuid4().hex[:16]}.parquet"
     tmp = d / f".{final.name}.tmp"

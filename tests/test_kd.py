@@ -529,7 +529,6 @@ def test_a_teachers_tokenizer_on_the_student_is_distilled_from_and_saved(
     """R1-Distill-Qwen teacher, Qwen2.5 student: same BPE, other special tokens. The student's own
     tokenizer is refused; with --tokenizer set to the teacher's it trains and keeps that tokenizer."""
     from distill.models import load_tokenizer
-
     from distill.train.kd.xtok import XTokTeacher
 
     r1_teacher = r1_style(teacher, tmp_path / "r1-teacher")
