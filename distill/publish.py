@@ -149,6 +149,22 @@ def _sandbox_line(sandbox: str, whose: str = "teachers'") -> str:
     )
 
 
+def _funnel(
+    header: tuple[str, str],
+    start: tuple[str, int],
+    removed: dict[str, int],
+    end: tuple[str, int],
+) -> list[str]:
+    """A markdown table of how many traces each step removed and how many were left."""
+    lines = ["", f"| {header[0]} | {header[1]} | traces left |", "|---|---|---|"]
+    lines.append(f"| {start[0]} | | {start[1]} |")
+    left = start[1]
+    for step, n in removed.items():
+        left -= n
+        lines.append(f"| {step} | {n} | {left} |")
+    return lines + [f"| **{end[0]}** | | **{end[1]}** |"]
+
+
 def _select_lines(sel: dict[str, Any] | None) -> list[str]:
     """`distill select`'s part of the lineage: its criteria in the order they applied and how
     many traces each removed (the budget last), from its report."""
@@ -158,16 +174,13 @@ def _select_lines(sel: dict[str, Any] | None) -> list[str]:
         "",
         f"Selected with `distill select` (criteria: {', '.join(sel['criteria']) or 'none'}; "
         f"budget {sel.get('budget') or 'none'}; seed {sel.get('seed')}):",
-        "",
-        "| select criterion | removed | traces left |",
-        "|---|---|---|",
-        f"| kept by the filter | | {sel['total']} |",
     ]
-    left = sel["total"]
-    for criterion, n in sel.get("removed", {}).items():
-        left -= n
-        lines.append(f"| {criterion} | {n} | {left} |")
-    lines.append(f"| **selected for training** | | **{sel['selected']}** |")
+    lines += _funnel(
+        ("select criterion", "removed"),
+        ("kept by the filter", sel["total"]),
+        sel.get("removed", {}),
+        ("selected for training", sel["selected"]),
+    )
     diff, judge, div = sel.get("difficulty"), sel.get("judge"), sel.get("diversity")
     if diff:
         lines.append(
@@ -258,17 +271,12 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
                 f"top_p={gcfg.top_p}, max_tokens={gcfg.max_tokens}"
             )
     if rep:
-        lines += [
-            "",
-            "| filter step | dropped | traces left |",
-            "|---|---|---|",
-            f"| generated | | {rep['total']} |",
-        ]
-        left = rep["total"]
-        for reason, n in rep.get("reject_reasons", {}).items():
-            left -= n
-            lines.append(f"| {reason} | {n} | {left} |")
-        lines.append(f"| **kept for training** | | **{rep['kept']}** |")
+        lines += _funnel(
+            ("filter step", "dropped"),
+            ("generated", rep["total"]),
+            rep.get("reject_reasons", {}),
+            ("kept for training", rep["kept"]),
+        )
         v = rep.get("verify", {})
         if v.get("pass_rate") is not None:
             lines.append(
