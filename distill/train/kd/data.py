@@ -13,6 +13,16 @@ from distill.errors import DistillError
 # =========================================================================== stored top-K
 
 
+def fit_completion(prompt: list[int], completion: list[int], cfg: Any) -> list[int] | None:
+    """The completion within cfg.max_length after its prompt: whole, cut (--overlong
+    truncate), or None where the example is left out (--overlong drop, or nothing left)."""
+    if len(prompt) + len(completion) <= cfg.max_length:
+        return completion
+    if cfg.overlong == "drop":
+        return None
+    return completion[: max(0, cfg.max_length - len(prompt))] or None
+
+
 def stored_topk(
     rows: list[dict[str, Any]],
     data_path: str,
@@ -173,13 +183,11 @@ def stored_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, i
         "teacher_logprobs": [],
     }
     for p, c, ti, tl in zip(prompts, comps, t_ids, t_lps, strict=True):
-        if len(p) + len(c) > cfg.max_length:
-            if cfg.overlong == "drop":
-                continue
-            c = c[: max(0, cfg.max_length - len(p))]
-            ti, tl = ti[: len(c)], tl[: len(c)]
-            if not c:
-                continue
+        fitted = fit_completion(p, c, cfg)
+        if fitted is None:
+            continue
+        if len(fitted) < len(c):
+            c, ti, tl = fitted, ti[: len(fitted)], tl[: len(fitted)]
         cols["input_ids"].append(p + c)
         cols["completion_mask"].append([0] * len(p) + [1] * len(c))
         cols["teacher_ids"].append(ti.tolist())

@@ -54,6 +54,7 @@ from typing import Any
 
 from distill.errors import DistillError
 from distill.logprobs import char_ends, piece_texts
+from distill.train.kd.data import fit_completion
 
 XTOK = ("uld", "hybrid")
 
@@ -380,12 +381,9 @@ def xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: XTokTeacher) -> tu
         if t_ends is None:
             raise unreadable(where, who, teacher.tok, t_text, tc)
         pairs = pair_positions(s_ends, t_ends, common_prefix(s_text, t_text))
-        if len(p) + len(c) > cfg.max_length:
-            if cfg.overlong == "drop":
-                continue
-            c = c[: max(0, cfg.max_length - len(p))]
-            if not c:
-                continue
+        c = fit_completion(p, c, cfg)
+        if c is None:
+            continue
         pos = [-1] * len(c)
         for s, t in pairs:
             if s < len(c):
@@ -667,12 +665,9 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
         t_text = "".join(t.token_text)
         t_ends = [int(o) + len(x) for o, x in zip(t.offsets, t.token_text, strict=True)]
         pairs = pair_positions(s_ends, t_ends, common_prefix(s_text, t_text))
-        if len(p) + len(c) > cfg.max_length:
-            if cfg.overlong == "drop":
-                continue
-            c = c[: max(0, cfg.max_length - len(p))]
-            if not c:
-                continue
+        c = fit_completion(p, c, cfg)
+        if c is None:
+            continue
         sids = teacher.student_ids(t.topk_text)
         ids = np.full((len(c), k), -1, dtype=np.int64)
         lps = np.zeros((len(c), k), dtype=np.float32)
@@ -833,12 +828,9 @@ def served_xtok(cfg: Any, tok: Any, model_eos: Any, served: Any) -> tuple[Served
     encoded = [(ex, *mine.encode(ex)) for ex in exs]
     keep = []
     for ex, p, c in encoded:
-        if len(p) + len(c) > cfg.max_length:
-            if cfg.overlong == "drop":
-                continue
-            c = c[: max(0, cfg.max_length - len(p))]
-            if not c:
-                continue
+        c = fit_completion(p, c, cfg)
+        if c is None:
+            continue
         keep.append((ex, p, c))
     t_prompts = [theirs.prompt_text(ex) for ex, _, _ in keep]
     t_comps = [theirs.completion_text(ex) for ex, _, _ in keep]
