@@ -29,7 +29,12 @@ as `train --merge` does) that teacher is used instead of step 1's.
 5. onpolicy+reward: the onpolicy student again (the same SFT start, steps, rate and samples),
    with the verifier in the loop (`--reward math`): its samples are verified against each
    problem's gold answer and a policy-gradient term on that reward joins the teacher's reverse
-   KL (one sample per prompt, so the advantage is centred over the batch).
+   KL. --reward-rollouts k samples per prompt (4; GRPO's group: the advantage is centred over
+   each prompt's own samples) at batch/k prompts a step, so it samples and scores as many
+   completions per step as onpolicy.
+
+A student whose output folder holds its trained weights (a rerun after a stop, or after
+removing one student's folder) is not trained again; it is evaluated (cached).
 
 Last line: `smoke-kd: base pass@1=A sft pass@1=B kd pass@1=C onpolicy pass@1=D onpolicy_reward
 pass@1=E teacher_tokens sft=… kd=… onpolicy=… minutes=M`. teacher_tokens counts the completion
@@ -156,6 +161,13 @@ def given_teacher(path: Path) -> Path:
     )
 
 
+def trained(out: Path) -> bool:
+    """A finished `distill train` output: the weights it writes last, beside its train.yaml
+    (checkpoints go to checkpoint-N/ below)."""
+    weights = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
+    return (out / "train.yaml").is_file() and any((out / w).is_file() for w in weights)
+
+
 def run(
     recipe: str,
     run_dir: str | None = None,
@@ -165,6 +177,7 @@ def run(
     warmup_steps: int = 10,
     onpolicy_steps: int = 20,
     onpolicy_lr: float = 1.2e-3,
+    reward_rollouts: int = 4,
 ) -> dict[str, Any]:
     from distill import eval as eval_stage
     from distill import filter as filter_stage
@@ -196,6 +209,13 @@ def run(
         raise DistillError(f"--onpolicy-steps must be >= 1, got {onpolicy_steps}")
     if not onpolicy_lr > 0:
         raise DistillError(f"--onpolicy-lr must be > 0, got {onpolicy_lr}")
+    batch = base_train.get("per_device_train_batch_size", 8)
+    if reward_rollouts < 1 or batch % reward_rollouts:
+        raise DistillError(
+            f"--reward-rollouts {reward_rollouts}: must be >= 1 and divide train."
+            f"per_device_train_batch_size ({batch}), so onpolicy_reward samples as many "
+            f"completions a step as onpolicy"
+        )
     root = Path(rd)
     teacher = root / "teacher"
     if given:
@@ -236,7 +256,8 @@ def run(
         cfg = {**base_train, "method": method, "output_dir": str(out_dir)}
         cfg["teacher_model"] = None if method == "sft" else str(merged)
         if student == "onpolicy_reward":  # the same SFT start as onpolicy's (built there)
-            cfg.update(on_policy_keys, reward="math")
+            cfg.update(on_policy_keys, reward="math", rollouts_per_prompt=reward_rollouts)
+            cfg["per_device_train_batch_size"] = batch // reward_rollouts
         if student == "onpolicy":
             # SFT first, then on-policy (the published order, the real-scale recipe's shape): a
             # short SFT on the traces of the first warmup_prompts prompts, merged, and on-policy
@@ -254,7 +275,8 @@ def run(
                 )
             warm = {**base_train, "method": "sft", "teacher_model": None, "data": str(warm_data)}
             warm.update(output_dir=str(root / "onpolicy-sft"), max_steps=warmup_steps, merge=True)
-            train.run(from_dict(train.TrainConfig, warm, recipe))
+            if not (root / "onpolicy-sft" / "merged" / "config.json").is_file():
+                train.run(from_dict(train.TrainConfig, warm, recipe))
             # The on-policy steps need prompts only: every training prompt, from the source
             # generate read, rendered as it sent them (lmbda 1.0: each batch is the student's
             # own samples), not only the ones whose trace verified.
@@ -270,11 +292,14 @@ def run(
                 learning_rate=onpolicy_lr,
             )
             cfg.update(on_policy_keys)
-        print(f"== train {student}", flush=True)
-        trained = train.run(from_dict(train.TrainConfig, cfg, recipe))
+        if trained(out_dir):
+            print(f"== train {student}: trained before ({out_dir})", flush=True)
+        else:
+            print(f"== train {student}", flush=True)
+            out_dir = train.run(from_dict(train.TrainConfig, cfg, recipe))
         print(f"== eval {student}", flush=True)
         baseline = ev.get("baseline") if method == "sft" else None  # the base is evaluated once
-        e_cfg = {**ev, "model": str(trained), "baseline": baseline}
+        e_cfg = {**ev, "model": str(out_dir), "baseline": baseline}
         e_cfg["out"] = str(root / f"eval-{student.replace('_', '-')}.json")
         out = json.loads(
             Path(eval_stage.run(from_dict(eval_stage.EvalConfig, e_cfg, recipe))).read_text()
@@ -359,6 +384,13 @@ def main() -> None:
         default=1.2e-3,
         help="learning rate of the on-policy steps (a fresh LoRA on the merged SFT start)",
     )
+    ap.add_argument(
+        "--reward-rollouts",
+        type=int,
+        default=4,
+        help="onpolicy_reward's samples per prompt (GRPO's group baseline), at batch/k prompts "
+        "a step",
+    )
     a = ap.parse_args()
     try:
         run(
@@ -370,6 +402,7 @@ def main() -> None:
             a.warmup_steps,
             a.onpolicy_steps,
             a.onpolicy_lr,
+            a.reward_rollouts,
         )
     except DistillError as e:
         raise SystemExit(f"error: {e}") from None

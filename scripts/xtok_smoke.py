@@ -52,6 +52,7 @@ from scripts.kd_smoke import (  # noqa: E402
     given_teacher,
     planned_ids,
     select_traces,
+    trained,
 )
 
 TEACHER_BASE = "builtin:smollm2"  # make smoke's model, taught the task by build_teacher
@@ -159,13 +160,6 @@ def plan(
         "eval": evals,
         "warmup_prompts": warmup_prompts,
     }
-
-
-def trained(out: Path) -> bool:
-    """A finished `distill train` output: the weights it writes last, beside its train.yaml
-    (checkpoints go to checkpoint-N/ below)."""
-    weights = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
-    return (out / "train.yaml").is_file() and any((out / w).is_file() for w in weights)
 
 
 def _eval(cfg: Any) -> float:

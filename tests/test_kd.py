@@ -840,6 +840,7 @@ def test_smoke_kd_onpolicy_warmup_takes_the_first_prompts_and_counts_what_they_c
         ({}, {"warmup_prompts": 0}, "--warmup-prompts must be >= 1"),
         ({"lmbda": 0.5}, {}, "smoke-kd needs train.lmbda 1.0"),
         ({"max_steps": -1}, {}, "smoke-kd needs train.max_steps >= 2"),
+        ({}, {"reward_rollouts": 3}, "--reward-rollouts 3: must be >= 1 and divide"),
     ],
 )
 def test_smoke_kd_refuses_settings_its_comparison_cannot_honour(tmp_path, train, kw, message):
