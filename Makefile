@@ -67,11 +67,12 @@ $(BIN)/.installed-gemma: $(BIN)/.installed
 # Do the traces `distill select` picks teach as much as all of them? Students trained the same
 # steps on all kept traces, a random 25% and select's 25%, on make smoke's held-out problems
 # (recipes/select-smoke.yaml). Another seed: make smoke-select SEED=1 RUN=runs/smoke-select-s1
-# Reuse make smoke's traces (same generate keys): make smoke-select TRACES=runs/smoke/traces.jsonl
+# Another seed's students on the same pool (its traces reused):
+#   make smoke-select SEED=1 GEN_SEED=0 RUN=runs/smoke-select-s1 TRACES=runs/smoke-select/traces.jsonl
 .PHONY: smoke-select
 smoke-select: RUN = runs/smoke-select
 smoke-select: install
-	HF_HUB_OFFLINE=1 $(BIN)/python scripts/select_smoke.py recipes/select-smoke.yaml --run-dir $(RUN) --seed $(SEED) $(if $(TRACES),--traces $(TRACES))
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/select_smoke.py recipes/select-smoke.yaml --run-dir $(RUN) --seed $(SEED) $(if $(TRACES),--traces $(TRACES)) $(if $(GEN_SEED),--generate-seed $(GEN_SEED))
 
 # Re-run one stage of a run, e.g. the eval of the smoke run: make eval RUN=runs/smoke
 RECIPE ?= recipes/smoke.yaml
