@@ -387,7 +387,19 @@ def _sources(model_dir: Path, train_dir: Path) -> list[Path]:
 
 
 def _stage(model_dir: Path, train_dir: Path, card: Any, dest: Path) -> None:
+    from distill.urls import redact_urls
+
     for src in _sources(model_dir, train_dir):
+        if src.name in ("train.yaml", "kd.json"):  # server URLs without userinfo or query
+            text = src.read_text()
+            data = yaml.safe_load(text) if src.name == "train.yaml" else json.loads(text)
+            if redact_urls(data) != data:
+                (dest / src.name).write_text(
+                    yaml.safe_dump(redact_urls(data), sort_keys=False)
+                    if src.name == "train.yaml"
+                    else json.dumps(redact_urls(data), indent=2) + "\n"
+                )
+                continue
         shutil.copy2(src, dest / src.name)
     card.save(str(dest / "README.md"))
 

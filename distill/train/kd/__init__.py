@@ -196,7 +196,9 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
 
         teacher = "several teachers (below)"
     elif train.teacher_url:
-        teacher = f"`{train.teacher_model}` served at {train.teacher_url}"
+        from distill.urls import redact_urls
+
+        teacher = f"`{train.teacher_model}` served at {redact_urls(train.teacher_url)}"
     elif train.teacher_model:
         teacher = f"`{train.teacher_model}` (local)"
     else:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from distill.errors import DistillError
+from distill.urls import redact_urls
 
 # =========================================================================== settings (no torch)
 
@@ -343,7 +344,7 @@ class Teachers:
         """kd.json's per-teacher lines: model, server, weight or route, tokens scored and share."""
         out = []
         for i, (spec, n) in enumerate(zip(self.specs, self.tokens, strict=True)):
-            entry: dict[str, Any] = {"model": spec.name, "url": spec.url}
+            entry: dict[str, Any] = {"model": spec.name, "url": redact_urls(spec.url)}
             if self.routed:
                 entry["route"] = f"{self.cfg.teacher_route_field} = {spec.name} or {i}"
             else:
@@ -372,7 +373,7 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
     )
     lines = [f"Teachers ({len(specs)}; {how}):"]
     for i, spec in enumerate(specs):
-        where = f"served at {spec.url}" if spec.url else "local"
+        where = f"served at {redact_urls(spec.url)}" if spec.url else "local"
         rule = (
             f"`{field}` = `{spec.name}` or {i}"
             if field

@@ -1,0 +1,44 @@
+"""URLs as a run records them: no credentials.
+
+A server URL may carry a secret (`https://user:token@host/v1`, `...?api_key=...`). What a run
+writes for people to read (kd.json, the model card, error lines, the train.yaml a publish
+uploads) names the server by scheme, host, port and path only:
+
+    redact_url("https://u:tok@h:8000/v1?api_key=k")  # -> "https://h:8000/v1"
+    redact_urls({"teacher": "T@https://u:tok@h/v1"})  # -> {"teacher": "T@https://h/v1"}
+
+The run's own train.yaml keeps the URL as given (a resume and a rerun reach the same server).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_URL = re.compile(r"https?://[^\s'\"`<>()]+", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """`url` without its userinfo, query string and fragment; anything not an http(s) URL with a
+    host is returned as it is."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        p = urlsplit(url)
+    except ValueError:
+        return url
+    if p.scheme.lower() not in ("http", "https") or not p.netloc:
+        return url
+    return urlunsplit((p.scheme, p.netloc.rpartition("@")[2], p.path, "", ""))
+
+
+def redact_urls(value: Any) -> Any:
+    """`value` (a string, or lists and dicts of them, e.g. a kd.json state) with every http(s)
+    URL in its strings redacted; other values as they are."""
+    if isinstance(value, str):
+        return _URL.sub(lambda m: redact_url(m.group(0)), value)
+    if isinstance(value, list):
+        return [redact_urls(v) for v in value]
+    if isinstance(value, dict):
+        return {k: redact_urls(v) for k, v in value.items()}
+    return value

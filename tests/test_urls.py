@@ -1,0 +1,78 @@
+"""Server URLs as a run records them (distill/urls.py): no userinfo, no query string, in the model
+card, kd.json's per-teacher lines and the train.yaml / kd.json a publish uploads."""
+
+import json
+from types import SimpleNamespace
+
+import yaml
+
+from distill.urls import redact_url, redact_urls
+
+SECRET = "https://alice:tok3n@h.example:8443/v1?api_key=k3y#frag"
+
+
+def test_a_url_keeps_scheme_host_port_and_path_only():
+    assert redact_url(SECRET) == "https://h.example:8443/v1"
+    assert redact_url("http://localhost:8000/v1") == "http://localhost:8000/v1"
+    assert (
+        redact_url("not a url") == "not a url"
+        and redact_url("Qwen/Qwen2.5-7B") == "Qwen/Qwen2.5-7B"
+    )
+    # every URL inside strings, lists and dicts; NAME@URL keeps its name; other values as they are
+    state = {"teacher": f"T@{SECRET}", "urls": [SECRET, None], "n": 3}
+    assert redact_urls(state) == {
+        "teacher": "T@https://h.example:8443/v1",
+        "urls": ["https://h.example:8443/v1", None],
+        "n": 3,
+    }
+
+
+def train_cfg(**kw):
+    from distill.train.config import TrainConfig
+
+    base = dict(data="kept.jsonl", model="S", output_dir="out", method="onpolicy")
+    return TrainConfig(**{**base, **kw})
+
+
+def test_the_card_names_a_served_teacher_without_its_secrets():
+    from distill.train.kd import card_lines
+
+    text = "\n".join(card_lines(train_cfg(teacher_model="T", teacher_url=SECRET), None))
+    assert "served at https://h.example:8443/v1." in text
+    assert "tok3n" not in text and "k3y" not in text and "alice" not in text
+
+
+def test_several_served_teachers_card_and_kd_json_lines_hold_no_secrets():
+    from distill.train.kd import card_lines
+    from distill.train.kd.multi import Teachers, teacher_specs
+
+    train = train_cfg(teacher_model=[f"A@{SECRET}", "B@http://u:p@h2:1/v1?key=z"])
+    text = "\n".join(card_lines(train, None))
+    assert "served at https://h.example:8443/v1)" in text and "served at http://h2:1/v1)" in text
+    t = Teachers(train, [None, None], teacher_specs(train))
+    urls = [e["url"] for e in t.state(0)["teachers"]]
+    assert urls == ["https://h.example:8443/v1", "http://h2:1/v1"]
+
+
+def test_publish_uploads_train_yaml_and_kd_json_without_url_secrets(tmp_path):
+    from distill.publish import _stage
+
+    model, dest = tmp_path / "model", tmp_path / "dest"
+    model.mkdir()
+    dest.mkdir()
+    cfg = {"model": "S", "teacher_model": "T", "teacher_url": SECRET, "rollout_url": SECRET}
+    (model / "train.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    (model / "kd.json").write_text(json.dumps({"teacher": SECRET, "teacher_url": SECRET}))
+    (model / "train_data.json").write_text(json.dumps({"kept": 1}))
+    _stage(model, model, SimpleNamespace(save=lambda p: open(p, "w").write("card")), dest)
+    clean = "https://h.example:8443/v1"
+    assert yaml.safe_load((dest / "train.yaml").read_text()) == {
+        **cfg,
+        "teacher_url": clean,
+        "rollout_url": clean,
+    }
+    assert json.loads((dest / "kd.json").read_text()) == {"teacher": clean, "teacher_url": clean}
+    for p in dest.iterdir():
+        assert "tok3n" not in p.read_text() and "k3y" not in p.read_text()
+    # the run's own train.yaml keeps the URL as given (a resume reaches the same server)
+    assert yaml.safe_load((model / "train.yaml").read_text())["teacher_url"] == SECRET
