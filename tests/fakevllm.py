@@ -10,7 +10,9 @@ It answers what vLLM answers (`model` = the adapter that sampled, `token_ids` pe
 (load_lora_adapter answers 400 from the N-th load on, as a server started without
 VLLM_ALLOW_RUNTIME_LORA_UPDATING), `lag` (samples from the adapter loaded before the one asked
 for: a replica that missed the sync), `die_after` (after N completion requests the server goes
-away mid-request).
+away mid-request), `api_key` (every /v1 route answers 401 without `Authorization: Bearer KEY`,
+as `vllm serve --api-key KEY`), `eos` (the server's own EOS id: a sample stops on it too unless
+the request says `ignore_eos`, as vLLM stops on its tokenizer's EOS).
 """
 
 from __future__ import annotations
@@ -31,12 +33,16 @@ class FakeVLLM:
         refuse_after: int | None = None,
         lag: bool = False,
         die_after: int | None = None,
+        api_key: str | None = None,
+        eos: int | None = None,
     ):
         from transformers import AutoModelForCausalLM
 
         self.base = AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
         self.name = "base"
         self.refuse_after, self.lag, self.die_after = refuse_after, lag, die_after
+        self.api_key, self.eos = api_key, eos
+        self.auth: list[str | None] = []  # the Authorization header of every request
         self.peft = None
         self.adapters: list[str] = []  # loaded, oldest first
         self.loads: list[dict] = []
@@ -87,7 +93,9 @@ class FakeVLLM:
         if self.lag and asked != self.name:  # the adapter loaded before the one asked for
             names = [x["name"] for x in self.loads]
             used = names[max(0, names.index(asked) - 1)]
-        stops = body.get("stop_token_ids") or []
+        stops = list(body.get("stop_token_ids") or [])
+        if self.eos is not None and not body.get("ignore_eos"):
+            stops.append(self.eos)
         n, choices = body.get("n", 1), []
         for i, prompt in enumerate(body["prompt"]):
             ids = torch.tensor([prompt])
@@ -140,7 +148,17 @@ class FakeVLLM:
                 self.end_headers()
                 self.wfile.write(raw)
 
+            def _refused(self) -> bool:
+                """vllm serve --api-key: 401 without the key (vLLM's own reply body)."""
+                fake.auth.append(self.headers.get("Authorization"))
+                if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    self._reply(401, {"error": "Unauthorized"})
+                    return True
+                return False
+
             def do_GET(self):  # noqa: N802
+                if self._refused():
+                    return
                 if self.path == "/v1/models":
                     self._reply(*fake.models())
                 else:
@@ -148,6 +166,8 @@ class FakeVLLM:
 
             def do_POST(self):  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self._refused():
+                    return
                 routes = {
                     "/v1/load_lora_adapter": fake.load,
                     "/v1/unload_lora_adapter": fake.unload,

@@ -281,6 +281,9 @@ def test_the_server_samples_without_top_k_as_the_hf_path(tmp_path, tiny_qwen, fa
     gen = {"max_new_tokens": 3, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
     bare_rollout(server.url, tmp_path / "out", tiny_qwen).sample([[5, 6, 7]], 2, gen)
     assert server.bodies[-1]["top_k"] == -1 and server.bodies[-1]["n"] == 2
+    # and it stops on the student's EOS ids only, as model.generate: not on a tokenizer EOS of
+    # the server's that the generation config does not list
+    assert server.bodies[-1]["stop_token_ids"] == [1] and server.bodies[-1]["ignore_eos"] is True
 
 
 def test_two_runs_sharing_a_server_keep_their_own_adapters(tmp_path, tiny_qwen, fake):
@@ -333,3 +336,282 @@ def test_a_server_whose_model_list_fails_is_one_line_naming_it(tmp_path):
         "--rollout-url http://h:1/v1: GET /models answered HTTP 502 (Bad Gateway); is it a vLLM "
         "server? Start it with: vllm serve M"
     )
+
+
+# =========================================================================== API key (--api-key)
+
+KEY = "sk-rollout-4f9c2e7a1b"
+
+
+def test_a_server_started_with_an_api_key_is_sent_the_key_and_no_file_holds_it(
+    tmp_path, tiny_qwen, teacher, fake, monkeypatch
+):
+    # vllm serve --api-key KEY answers 401 to every /v1 route without `Authorization: Bearer`.
+    server = fake(api_key=KEY)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    for d in "abc":
+        (tmp_path / d).mkdir()
+    with pytest.raises(DistillError) as e:
+        run(cfg(tmp_path / "a", tiny_qwen, teacher, server.url))
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"--rollout-url {server.url} answered HTTP 401")
+    assert "$OPENAI_API_KEY is unset" in msg and "--api-key" in msg
+    monkeypatch.setenv("OPENAI_API_KEY", "not-the-key")
+    with pytest.raises(DistillError, match="the key in .OPENAI_API_KEY was refused") as e:
+        run(cfg(tmp_path / "b", tiny_qwen, teacher, server.url))
+    assert "not-the-key" not in str(e.value)
+    # With the key (the served teacher's variable): every call carries it, the run trains.
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    server.auth.clear()
+    out = run(cfg(tmp_path / "c", tiny_qwen, teacher, server.url))
+    assert len(server.loads) == 3 and len(server.served) == 3
+    assert server.auth and set(server.auth) == {f"Bearer {KEY}"}
+    # The key is in no file the run wrote (kd.json, rollouts.jsonl, train.yaml, checkpoints).
+    leaked = [p for p in out.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
+    assert leaked == []
+
+
+def test_a_servers_error_text_is_shown_without_the_key(tmp_path, tiny_qwen, fake, monkeypatch):
+    # a proxy or server that echoes the request's Authorization into its error body
+    server = fake(api_key=KEY)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    r = bare_rollout(server.url, tmp_path / "out", tiny_qwen)
+    assert r._scrub(f"bad header Bearer {KEY}") == "bad header Bearer ***"
+
+
+def test_the_rollout_url_is_named_without_userinfo_or_query(tmp_path, tiny_qwen):
+    # a URL carrying a secret (https://user:token@host/v1, ?api_key=) is never printed as given
+    from types import SimpleNamespace
+
+    port = free_port()
+    url = f"http://user:tok3n@127.0.0.1:{port}/v1?api_key=k3y"
+    c = SimpleNamespace(resume=False, rollout_url=url, lora=True, lora_r=8, model=str(tiny_qwen),
+                        output_dir=str(tmp_path / "out"))  # fmt: skip
+    r = ServerRollout.__new__(ServerRollout)
+    with pytest.raises(DistillError) as e:
+        ServerRollout.__init__(
+            r,
+            c,
+            SimpleNamespace(pad_token_id=0),
+            SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1)),
+            tmp_path / "out",
+            str(tiny_qwen),
+        )
+    assert "tok3n" not in str(e.value) and "k3y" not in str(e.value)
+    assert str(e.value).startswith(f"--rollout-url http://127.0.0.1:{port}/v1 does not answer")
+
+
+# =========================================================================== EOS: as the hf path
+
+
+class _Given:
+    """The trainer surface _Rollout.generate reads, and a rollout that returns given samples."""
+
+    @staticmethod
+    def rollout(tmp_path, samples, eos):
+        from types import SimpleNamespace
+
+        from distill.train.kd.rollout import _Rollout
+
+        class Given(_Rollout):
+            def sync(self, trainer, model, step):  # noqa: ANN001
+                self.names["given"] = step
+
+            def sample(self, prompts, n, gen):  # noqa: ANN001
+                return samples
+
+        c = SimpleNamespace(resume=False, sync_steps=1, max_staleness=0)
+        model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=eos))
+        return Given(c, SimpleNamespace(pad_token_id=0), model, tmp_path, "m")
+
+    @staticmethod
+    def trainer(max_new_tokens):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(
+            state=SimpleNamespace(global_step=0),
+            gen_kwargs={"max_new_tokens": max_new_tokens},
+            is_world_process_zero=lambda: True,
+        )
+
+
+def test_a_served_completion_trains_what_the_hf_path_trains(tmp_path):
+    # The same sampled tokens through both paths: one that ended on an EOS id (of two), one cut
+    # at max_new_tokens. The hf path is TRL's generate_on_policy_outputs over model.generate's
+    # sequences (pad after the EOS); the served one is vLLM's token_ids (the stop id included).
+    from types import SimpleNamespace
+
+    from trl.experimental.gkd import GKDTrainer
+
+    eos, pad = [3, 1], 0
+    prompts = torch.tensor([[0, 5, 6], [7, 8, 9]])
+    pmask = (prompts != 0).long()
+    sampled = [[4, 1, 0, 0], [4, 4, 4, 4]]  # model.generate: EOS then padding; 4 new tokens
+    served = [([4, 1], "stop", "given"), ([4, 4, 4, 4], "length", "given")]
+
+    class Generate:
+        def generate(self, input_ids, attention_mask, generation_config, return_dict_in_generate):  # noqa: ANN001
+            return SimpleNamespace(sequences=torch.cat([input_ids, torch.tensor(sampled)], 1))
+
+    inputs = {"prompts": prompts, "prompt_attention_mask": pmask}
+    hf = GKDTrainer.generate_on_policy_outputs(
+        Generate(), inputs, SimpleNamespace(eos_token_id=eos, pad_token_id=pad)
+    )
+    got = _Given.rollout(tmp_path, served, eos).generate(_Given.trainer(4), None, dict(inputs))
+    for a, b in zip(got, hf, strict=True):
+        assert torch.equal(a, b), (got, hf)
+    assert [r["tokens"] for r in rows(tmp_path / "rollouts.jsonl")] == [2, 4]
+
+
+def test_a_served_stop_that_did_not_end_on_the_students_eos_gets_no_token_appended(tmp_path):
+    # A server that stopped on an id the student's EOS list lacks (its tokenizer's EOS) handed
+    # back [4, 2]: the student sampled 4 then 2, and that is what trains, never a third token
+    # the student did not sample. An EOS inside the ids ends the completion there (hf's mask).
+    served = [([4, 2], "stop", "given"), ([4, 1, 5], "stop", "given")]
+    r = _Given.rollout(tmp_path, served, 1)
+    inputs = {"prompts": torch.tensor([[5, 6], [7, 8]]), "prompt_attention_mask": torch.ones(2, 2)}
+    ids, attn, labels = r.generate(_Given.trainer(4), None, inputs)
+    assert ids[:, 2:].tolist() == [[4, 2], [4, 1]]
+    assert labels[:, 2:].tolist() == [[4, 2], [4, 1]]
+
+
+# =========================================================================== colocate (stand-in)
+
+
+class FakeLLM:
+    """vllm.LLM as vLLM V1 builds it: the engine core in a child process (no
+    llm_engine.model_executor) unless distributed_executor_backend="external_launcher"; sleep
+    mode; LoRA adapters held until remove_lora; records what was called while asleep."""
+
+    made: list = []
+
+    def __init__(self, **kw):
+        from types import SimpleNamespace
+
+        self.kw, self.asleep, self.calls = kw, False, []
+        FakeLLM.made.append(self)
+        engine = SimpleNamespace(remove_lora=self.remove_lora)
+        if kw.get("distributed_executor_backend") == "external_launcher":
+            model = SimpleNamespace(load_weights=self.load_weights)
+            runner = SimpleNamespace(model=model)
+            engine.model_executor = SimpleNamespace(
+                driver_worker=SimpleNamespace(model_runner=runner)
+            )
+        self.llm_engine = engine
+        self.loras: set[int] = set()
+        self.weights: dict = {}
+
+    def _do(self, what):  # noqa: ANN001
+        self.calls.append((what, self.asleep))
+
+    def sleep(self, level):  # noqa: ANN001
+        self.asleep = True
+
+    def wake_up(self, tags=None):  # noqa: ANN001
+        self.asleep = False
+
+    def remove_lora(self, lora_id):  # noqa: ANN001
+        self._do(("remove_lora", lora_id))
+        return self.loras.discard(lora_id) is None
+
+    def load_weights(self, weights):  # noqa: ANN001
+        self._do("load_weights")
+        self.weights.update({n: t.clone() for n, t in weights})
+
+    def reset_prefix_cache(self):
+        self._do("reset_prefix_cache")
+
+    def generate(self, prompts, params, lora_request=None):  # noqa: ANN001
+        from types import SimpleNamespace
+
+        self._do("generate")
+        if lora_request is not None:
+            self.loras.add(lora_request.lora_int_id)
+        self.params = params
+        out = SimpleNamespace(token_ids=[4, 1], finish_reason="stop")
+        return [SimpleNamespace(outputs=[out] * params.n) for _ in prompts]
+
+
+@pytest.fixture
+def stand_in_vllm(monkeypatch):
+    import types
+    from dataclasses import dataclass
+
+    @dataclass
+    class LoRARequest:
+        lora_name: str
+        lora_int_id: int
+        lora_path: str
+
+    class SamplingParams:
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    vllm = types.ModuleType("vllm")
+    vllm.LLM, vllm.SamplingParams = FakeLLM, SamplingParams
+    lora, request = types.ModuleType("vllm.lora"), types.ModuleType("vllm.lora.request")
+    request.LoRARequest = LoRARequest
+    for name, mod in (("vllm", vllm), ("vllm.lora", lora), ("vllm.lora.request", request)):
+        monkeypatch.setitem(sys.modules, name, mod)
+    for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.setenv(var, "")  # restored after the test (the rollout sets them)
+    FakeLLM.made.clear()
+    return FakeLLM.made
+
+
+def colocate(tmp_path, lora, model):  # noqa: ANN001
+    from types import SimpleNamespace
+
+    from distill.train.kd.rollout import ColocateRollout
+
+    c = SimpleNamespace(resume=False, lora=lora, lora_r=8, vllm_gpu_memory_utilization=0.3,
+                        max_length=128, seed=0, sync_steps=1, max_staleness=0)  # fmt: skip
+    model.generation_config = SimpleNamespace(eos_token_id=1)
+    trainer = SimpleNamespace(
+        is_world_process_zero=lambda: True,
+        accelerator=SimpleNamespace(unwrap_model=lambda m: m, wait_for_everyone=lambda: None),
+    )
+    return ColocateRollout(c, SimpleNamespace(pad_token_id=0), model, tmp_path, "m"), trainer
+
+
+def test_colocate_keeps_only_the_newest_lora_adapter(tmp_path, stand_in_vllm):
+    from types import SimpleNamespace
+
+    def save_pretrained(folder):  # noqa: ANN001
+        Path(folder).mkdir(parents=True)
+        (Path(folder) / "adapter_model.safetensors").write_bytes(b"x")
+
+    r, trainer = colocate(tmp_path, True, SimpleNamespace(save_pretrained=save_pretrained))
+    llm = stand_in_vllm[0]
+    gen = {"max_new_tokens": 4, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+    for step in range(3):
+        r.sync(trainer, SimpleNamespace(save_pretrained=save_pretrained), step)
+        r.synced = step
+        assert r.sample([[5, 6]], 2, gen)[0] == ([4, 1], "stop", f"student-step-{step}")
+        assert llm.loras == {step + 1}  # the adapter vLLM holds: the newest only
+    # each older adapter removed once the next one was synced, while vLLM was awake
+    assert [c for c in llm.calls if c[0] != "generate"] == [
+        (("remove_lora", 1), False),
+        (("remove_lora", 2), False),
+    ]
+    assert r.lora.lora_int_id == 3 and r.lora.lora_path.endswith("step-000002")
+    assert [p.name for p in (tmp_path / "rollout-adapters").iterdir()] == ["step-000002"]
+    assert llm.params.ignore_eos is True and llm.params.stop_token_ids == [1]
+    assert llm.params.top_k == -1 and llm.asleep
+
+
+def test_colocate_full_fine_tune_loads_the_weights_on_vllm_v1(tmp_path, stand_in_vllm):
+    # vLLM V1 runs the engine core in a child process unless the external launcher keeps it
+    # here: llm.llm_engine.model_executor (TRL's load_weights path) exists only then.
+    model = torch.nn.Linear(3, 2)
+    r, trainer = colocate(tmp_path, False, model)
+    llm = stand_in_vllm[0]
+    assert llm.kw["distributed_executor_backend"] == "external_launcher"
+    assert os.environ["WORLD_SIZE"] == "1" and os.environ["MASTER_PORT"]
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    r.sync(trainer, model, 4)
+    assert llm.weights.keys() == {"weight", "bias"}
+    assert all(torch.equal(llm.weights[n], p) for n, p in model.named_parameters())
+    assert {c for c in llm.calls} == {("load_weights", False), ("reset_prefix_cache", False)}
+    assert llm.asleep and r.names["student-step-4"] == 4

@@ -27,11 +27,22 @@ weight-transfer engine, which needs CUDA; the server is started with
 
 A server that refuses the adapter or stops answering mid-run stops the run with one line naming
 the URL and the fix, after saving a checkpoint that `--resume` continues from.
+
+A server started with `--api-key KEY` (or VLLM_API_KEY) is sent the key in $OPENAI_API_KEY as
+`Authorization: Bearer`, as the served teacher (--teacher-url) is; a 401/403 is one line naming
+that variable. The key is never written anywhere, and the URL is shown without userinfo or query.
+
+The completion a rollout trains is the one the hf path trains (TRL's generate_on_policy_outputs):
+the sampled ids up to and including the first of the student's EOS ids, or all max_new_tokens of
+them; vLLM is asked to stop on exactly those ids (`stop_token_ids` with `ignore_eos`, so a
+tokenizer EOS the student's generation config does not list does not end it early) and nothing
+is ever appended.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import urllib.error
@@ -40,10 +51,12 @@ from pathlib import Path
 from typing import Any
 
 from distill.errors import DistillError
+from distill.urls import redact_url
 
 ROLLOUTS = ("hf", "vllm")
 VLLM_MODES = ("server", "colocate")
 ADAPTERS_DIR = "rollout-adapters"
+KEY_ENV = "OPENAI_API_KEY"  # the rollout server's --api-key, as the served teacher reads it
 
 
 class RolloutError(DistillError):
@@ -146,8 +159,7 @@ class _Rollout:
             prompts, pmask = prompts.repeat_interleave(n, 0), pmask.repeat_interleave(n, 0)
         comps, rows = [], []
         for i, (ids, finish, name) in enumerate(samples):
-            if finish == "stop" and self.eos and (not ids or ids[-1] not in self.eos):
-                ids = [*ids, self.eos[0]]  # a stop on EOS is trained as the hf path trains it
+            ids = completion(ids, self.eos)
             made_at = self.names.get(name)
             stale = made_at is None or step - made_at > self.cfg.max_staleness
             self.stats["rollouts"] += 1
@@ -208,6 +220,13 @@ class _Rollout:
                 shutil.rmtree(old, ignore_errors=True)
 
 
+def completion(ids: list[int], eos: list[int]) -> list[int]:
+    """The sampled ids the hf path trains (GKD's completion mask): up to and including the first
+    EOS id, all of them when none came; never a token the student did not sample."""
+    cut = next((i for i, t in enumerate(ids) if t in eos), None)
+    return list(ids) if cut is None else list(ids[: cut + 1])
+
+
 def save_resumable(trainer: Any) -> None:
     """A checkpoint at the current step (what the optimizer has done so far), as the Trainer's
     own save does it, so `--resume` continues from here after the server is fixed."""
@@ -225,7 +244,11 @@ class ServerRollout(_Rollout):
 
     def __init__(self, cfg: Any, tok: Any, model: Any, out: Path, path: str):
         super().__init__(cfg, tok, model, out, path)
-        self.url = cfg.rollout_url.rstrip("/")
+        # Without userinfo or query: urllib sends neither (a user:token@ host is no host, a
+        # query would sit before the route); the key goes in $OPENAI_API_KEY. Error lines name
+        # this URL, so a secret written into --rollout-url is never printed.
+        self.url = redact_url(cfg.rollout_url.rstrip("/"))
+        self.key = os.environ.get(KEY_ENV) or None
         self.command = serve_command(cfg, path)
         self.run_name = run_name(cfg.output_dir)
         self.current: str | None = None
@@ -234,10 +257,17 @@ class ServerRollout(_Rollout):
         self.client: Any = None  # TRL's VLLMClient, full fine-tune only
         try:
             models = self._call("GET", "/models", None, timeout=10)
+        except _AuthRefused:
+            raise
         except RolloutError:
             raise DistillError(
                 f"--rollout-url {self.url} does not answer; start the student's server first: "
                 f"{self.command}"
+            ) from None
+        except _HTTPRefused as e:
+            raise DistillError(
+                f"--rollout-url {self.url}: GET /models answered HTTP {e.code} "
+                f"({e.text[:120].strip()}); is it a vLLM server? Start it with: {self.command}"
             ) from None
         served = [m["id"] for m in models.get("data", []) if not m.get("parent")]
         if not served:
@@ -248,23 +278,39 @@ class ServerRollout(_Rollout):
 
     def _call(self, method: str, route: str, body: Any, timeout: float = 600) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            self.url + route, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        if self.key:  # vllm serve --api-key: every /v1 route wants it
+            headers["Authorization"] = f"Bearer {self.key}"
+        req = urllib.request.Request(self.url + route, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 raw = r.read().decode()
         except urllib.error.HTTPError as e:
-            raise _HTTPRefused(e.code, e.read().decode(errors="replace")) from None
+            text = self._scrub(e.read().decode(errors="replace"))
+            if e.code in (401, 403):
+                refused = (
+                    f"the key in ${KEY_ENV} was refused" if self.key else f"${KEY_ENV} is unset"
+                )
+                raise _AuthRefused(
+                    f"--rollout-url {self.url} answered HTTP {e.code} to {method} {route} "
+                    f"({text[:80].strip()}): {refused}; set ${KEY_ENV} to the server's --api-key "
+                    "(VLLM_API_KEY) and rerun (with --resume if steps were saved)"
+                ) from None
+            raise _HTTPRefused(e.code, text) from None
         except (OSError, urllib.error.URLError) as e:
+            why = self._scrub(str(getattr(e, "reason", e)))
             raise RolloutError(
-                f"--rollout-url {self.url} stopped answering ({getattr(e, 'reason', e)}); restart "
+                f"--rollout-url {self.url} stopped answering ({why}); restart "
                 f"the server ({self.command}) and rerun with --resume"
             ) from None
         try:
             return json.loads(raw)
         except json.JSONDecodeError:
             return raw  # vLLM answers the LoRA endpoints in plain text
+
+    def _scrub(self, text: str) -> str:
+        """A server's text as an error line may show it: without the key."""
+        return text.replace(self.key, "***") if self.key else text
 
     def sync(self, trainer: Any, model: Any, step: int) -> None:
         if not self.cfg.lora:  # full fine-tune: TRL's client pushes every weight over NCCL
@@ -332,7 +378,10 @@ class ServerRollout(_Rollout):
             # as the hf path samples (top_k 0: none); left out, vLLM takes the model's
             # generation_config.json default (Qwen2.5-Instruct's top_k 20): not the policy trained
             "top_k": gen.get("top_k") or -1,
+            # stop on the student's EOS ids and only those, as model.generate does (vLLM also
+            # stops on its tokenizer's EOS unless told to ignore it; stop_token_ids still stop)
             "stop_token_ids": self.eos,
+            "ignore_eos": True,
             "return_token_ids": True,  # vLLM >= 0.10.2: the sampled ids, not re-tokenized text
             **self.extra_body,
         }
@@ -369,6 +418,10 @@ def run_name(output_dir: str | Path) -> str:
     return f"{path.name or 'student'}-{stable_hash(str(path), 6)}"
 
 
+class _AuthRefused(RolloutError):
+    """The server wants (another) API key: one line naming the variable the key is read from."""
+
+
 class _HTTPRefused(Exception):
     def __init__(self, code: int, text: str):
         super().__init__(f"HTTP {code}")
@@ -380,12 +433,28 @@ class _HTTPRefused(Exception):
 
 class ColocateRollout(_Rollout):
     """vllm.LLM in the training process, asleep while the trainer steps (TRL's colocate mode
-    with vllm_enable_sleep_mode). CUDA only; not run by the tests here (no GPU)."""
+    with vllm_enable_sleep_mode). CUDA only; not run by the tests here (no GPU): they drive it
+    with a stand-in `vllm` module.
+
+    As TRL's colocate mode (trl/generation/vllm_generation.py, TRL 1.16): one vLLM per training
+    process on vLLM's `external_launcher` backend, which keeps the engine in this process. vLLM
+    V1 otherwise runs it in a child process, where `llm.llm_engine` has no `model_executor` and a
+    full fine-tune's weights cannot be loaded into the model; with it, the sync is TRL's
+    `llm.llm_engine.model_executor.driver_worker.model_runner.model.load_weights`. A LoRA
+    student is sampled through a LoRARequest of the newest adapter; the one before is removed
+    from vLLM (`llm_engine.remove_lora`) and from disk, so a long run holds one adapter."""
 
     def __init__(self, cfg: Any, tok: Any, model: Any, out: Path, path: str):
         super().__init__(cfg, tok, model, out, path)
+        from accelerate import PartialState
+        from trl.trainer.utils import ensure_master_addr_port
         from vllm import LLM
 
+        state = PartialState()  # vLLM's external launcher reads the process group's env
+        os.environ["RANK"] = str(state.process_index)
+        os.environ["LOCAL_RANK"] = str(state.local_process_index)
+        os.environ["WORLD_SIZE"] = str(state.num_processes)
+        ensure_master_addr_port()
         self.llm = LLM(
             model=path,
             gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
@@ -393,24 +462,33 @@ class ColocateRollout(_Rollout):
             enable_lora=cfg.lora,
             max_lora_rank=cfg.lora_r if cfg.lora else None,
             max_model_len=cfg.max_length,
-            seed=cfg.seed,
+            distributed_executor_backend="external_launcher",
+            # each process samples its own prompts: its own stream of draws
+            seed=cfg.seed + state.process_index,
         )
         self.llm.sleep(level=1)  # level 1 keeps the base weights (a LoRA run never resends them)
         self.lora: Any = None
 
     def sync(self, trainer: Any, model: Any, step: int) -> None:
         name = f"student-step-{step}"
-        self.llm.wake_up()
-        if self.cfg.lora:
-            from vllm.lora.request import LoRARequest
+        self.llm.wake_up()  # writes go to mapped memory (TRL wakes before load_weights too)
+        try:
+            if self.cfg.lora:
+                from vllm.lora.request import LoRARequest
 
-            folder = self.save_adapter(trainer, model, step)
-            self.lora = LoRARequest(name, step + 1, str(folder.resolve()))
-        else:  # as TRL's colocate sync: each weight straight into vLLM's model
-            runner = self.llm.llm_engine.model_executor.driver_worker.model_runner
-            runner.model.load_weights(trainer.accelerator.unwrap_model(model).named_parameters())
-            self.llm.reset_prefix_cache()
-        self.llm.sleep(level=1)
+                folder = self.save_adapter(trainer, model, step)
+                old, self.lora = self.lora, LoRARequest(name, step + 1, str(folder.resolve()))
+                if old is not None:  # vLLM keeps every adapter it loaded until told otherwise
+                    self.llm.llm_engine.remove_lora(old.lora_int_id)
+                self.prune(folder)
+            else:  # as TRL's colocate sync: each weight straight into vLLM's model
+                runner = self.llm.llm_engine.model_executor.driver_worker.model_runner
+                unwrapped = trainer.accelerator.unwrap_model(model)
+                for n, p in unwrapped.named_parameters():
+                    runner.model.load_weights([(n, p.data)])
+                self.llm.reset_prefix_cache()
+        finally:
+            self.llm.sleep(level=1)
         self.names[name] = step
 
     def sample(self, prompts: list[list[int]], n: int, gen: dict[str, Any]) -> list[tuple]:
@@ -420,8 +498,10 @@ class ColocateRollout(_Rollout):
             n=n,
             temperature=gen["temperature"],
             top_p=gen.get("top_p", 1.0),
+            top_k=gen.get("top_k") or -1,
             max_tokens=gen["max_new_tokens"],
             stop_token_ids=self.eos,
+            ignore_eos=True,  # the student's EOS ids only, as model.generate (ServerRollout)
         )
         self.llm.wake_up()
         try:
