@@ -8,7 +8,8 @@
 - `uvicorn`: a bare ASGI app under uvicorn, backlog 2048 (how vLLM and SGLang serve).
 
 Each answers `POST /v1/chat/completions` after `--latency` seconds with the fake server's reply
-and `GET /stats` with {"answered", "span_s"} (first request's arrival to the last reply; the
+(the threading and uvicorn kinds: a judge's rubric reply, "Score: N\nReason: ...", when the
+request's model starts with "judge": benchmarks/bench_judge.py) and `GET /stats` with {"answered", "span_s"} (first request's arrival to the last reply; the
 threading and uvicorn kinds add "distinct_prompts", and threading "connections" accepted);
 `GET /stats?reset=1` starts those counts over (after a benchmark's warm-up request). It
 prints "listening on URL" once the socket is bound and before any request: a benchmark that waits
@@ -22,6 +23,7 @@ import asyncio
 import json
 import threading
 import time
+import zlib
 
 from tests.fakeserver import FakeServer
 
@@ -62,11 +64,24 @@ class Stats:
         ).encode()
 
 
-def completion(body: dict) -> bytes:
-    """The fake server's answer to one chat request (its `think` style)."""
-    choice = FakeServer()._choice(
-        0, body["messages"][-1]["content"], body.get("max_tokens") or 4096
+def judge_choice(prompt: str) -> dict:
+    """A judge's rubric reply (prompts/judge.txt's last line), its score 1-10 from the prompt."""
+    text = (
+        f"Score: {1 + zlib.crc32(prompt.encode()) % 10}\n"
+        "Reason: each step follows from the last and the final answer is stated."
     )
+    message = {"role": "assistant", "content": text}
+    return {"index": 0, "message": message, "finish_reason": "stop", "_tokens": len(text) // 4}
+
+
+def completion(body: dict) -> bytes:
+    """The fake server's answer to one chat request (its `think` style; a rubric reply to a
+    model named judge*)."""
+    prompt = body["messages"][-1]["content"]
+    if str(body.get("model") or "").startswith("judge"):
+        choice = judge_choice(prompt)
+    else:
+        choice = FakeServer()._choice(0, prompt, body.get("max_tokens") or 4096)
     tokens = choice.pop("_tokens")
     return json.dumps(
         {
