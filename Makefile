@@ -150,10 +150,12 @@ bench-instruct: install
 bench-train: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_train.py --out bench-results/train.json
 
-# distill select over 100k synthetic traces without a judge (issue 29: <= 60 s on 2 cores).
+# distill select over 100k synthetic traces without a judge (issue 29: <= 60 s on 2 cores);
+# then --judge vs generate, req/s on the same loopback servers, 2,000 requests a phase (~1-2 min).
 .PHONY: bench-select
 bench-select: install
 	$(BIN)/python benchmarks/bench_select.py --n 100000 --out bench-results/select.json
+	$(BIN)/python benchmarks/bench_judge.py --requests 2000 --out bench-results/judge.json
 
 # `verify: math` vs plain math-verify on public graders' own test cases (issue 25; ~10 s).
 .PHONY: bench-verify
