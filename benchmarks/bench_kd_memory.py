@@ -253,6 +253,13 @@ def main() -> None:
                 report[f"{m}_chunked_over_sft"] = round(
                     report[m]["chunked"]["step_mb"] / sft_now, 3
                 )
+    sft_chunked = report["sft"]["chunked"].get("step_mb")
+    if sft_chunked:  # the goal: kd's chunked step within 1.3x of sft's chunked step
+        for m in ("kd", "onpolicy"):
+            if "step_mb" in report[m]["chunked"]:
+                report[f"{m}_chunked_over_sft_chunked"] = round(
+                    report[m]["chunked"]["step_mb"] / sft_chunked, 3
+                )
     out = write_result(args.out, report)
     print(json.dumps(report, indent=1))
     print(f"-> {out}")

@@ -116,7 +116,7 @@ def test_chunked_path_never_builds_full_vocabulary_logits(
         for h in hooks:
             h.remove()
     assert rows and max(rows) <= 6
-    # every completion position went through both heads (forward, then recomputed in backward)
+    # every completion position went through both heads (once each, fused_head_loss)
     tokens = int((batch["labels"][:, 1:] != -100).sum())
     assert sum(r for r in rows if r != batch["input_ids"].shape[0]) >= 2 * tokens
 
@@ -175,3 +175,70 @@ def test_the_chunked_head_computes_the_models_own_logits(family):
     with torch.no_grad():
         out = model(ids, output_hidden_states=True)
         assert torch.allclose(lm_head(model)(out.hidden_states[-1]), out.logits, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- fused
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("temp", [1.0, 2.0])
+def test_fused_head_loss_matches_autograd_through_trls_jsd(beta, temp):
+    """fused_head_loss's analytic gradients (h, the head's weight and bias) equal autograd's
+    through TRL's generalized_jsd_loss + cross-entropy + the pg term, with a teacher whose
+    vocabulary is shorter than the student's (the padding columns get only CE's gradient)."""
+    from distill.train.kd import loss as kd_loss
+
+    torch.manual_seed(0)
+    n, hid, vocab = 37, 8, 50
+    head = torch.nn.Linear(hid, vocab)
+    t_head = torch.nn.Linear(hid, vocab - 3).requires_grad_(False)
+    h = torch.randn(n, hid, requires_grad=True)
+    t_rows = torch.randn(n, hid)
+    y = torch.randint(0, vocab, (n,))
+    adv = torch.randn(n)
+    gate = (torch.rand(n) > 0.2).float()
+    coef = (0.7, 0.4, 0.3)
+
+    logits = head(h)
+    v = vocab - 3
+    s_lp = torch.log_softmax(logits[:, :v] / temp, -1)
+    t_lp = torch.log_softmax(t_head(t_rows) / temp, -1)
+    kl = (kd_loss.divergence(s_lp, t_lp, beta) * gate).sum()
+    nll = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    ref = coef[0] * kl + coef[1] * nll.sum() + coef[2] * (adv * nll).sum()
+    want = torch.autograd.grad(ref, [h, head.weight, head.bias])
+
+    old = kd_loss.BLOCK
+    kd_loss.BLOCK = 4 * vocab  # 4 rows a block: several per chunk, the last one partial
+    try:
+        loss, parts = kd_loss.fused_head_loss(
+            h, head, y, adv, gate, coef, 10, teacher=(t_rows, t_head, v), beta=beta,
+            temperature=temp,
+        )  # fmt: skip
+    finally:
+        kd_loss.BLOCK = old
+    assert float(loss) == pytest.approx(float(ref), rel=1e-6, abs=1e-5)
+    assert float(parts[0]) == pytest.approx(float(kl), rel=1e-6, abs=1e-5)
+    assert float(parts[1]) == pytest.approx(float(nll.sum()), rel=1e-6, abs=1e-5)
+    (2.0 * loss).backward()  # the upstream gradient scales all three
+    for got, w in zip((h.grad, head.weight.grad, head.bias.grad), want, strict=True):
+        assert torch.allclose(got, 2.0 * w, atol=1e-5, rtol=1e-4)
+    assert float(want[1].abs().max()) > 1e-3
+
+
+def test_fused_local_teacher_loss_applies_each_head_once_per_position(tmp_path, tiny_qwen, teacher):
+    """A local teacher's chunked loss takes its gradient in the forward (fused_head_loss): the
+    student's head sees each completion position once, not again in a recomputing backward."""
+    cfg = kd_cfg(tmp_path, tiny_qwen, teacher_model=str(teacher), lora=False, kd_alpha=0.5)
+    trainer = build_trainer(cfg)[0]
+    rows: list[int] = []
+    hook = trainer.model.get_output_embeddings().register_forward_hook(
+        lambda mod, inp, out: rows.append(out.numel() // out.shape[-1])
+    )
+    batch = first_batch(trainer)
+    try:
+        loss_and_grads(trainer, batch, 6)
+    finally:
+        hook.remove()
+    tokens = int((batch["labels"][:, 1:] != -100).sum())
+    assert sum(r for r in rows if r != batch["input_ids"].shape[0]) == tokens

@@ -23,7 +23,13 @@ from distill.records import write_atomic
 from distill.teachers.scorers import LocalTeacher, ServedTeacher, teacher_for
 from distill.train.callbacks import loss_log_callback
 from distill.train.kd.data import Collator, stored_dataset
-from distill.train.kd.loss import bucket_logprobs, chunked_sum, divergence, lm_head
+from distill.train.kd.loss import (
+    bucket_logprobs,
+    chunked_sum,
+    divergence,
+    fused_head_loss,
+    lm_head,
+)
 from distill.train.kd.multi import RouteCollator, Teachers, several
 from distill.train.kd.reward import (
     WithReferences,
@@ -191,14 +197,32 @@ class DistillTrainer(SFTTrainer):
             s_lp, t_lp = pair(logits, temp, *t_x)
             return torch.stack([(divergence(s_lp, t_lp, beta) * g).sum(), ce, pg])
 
-        kl, ce, pg = chunked_sum(sums, chunk, s_rows, tgt[mask], adv, keep, *t_rows) / denom
+        a = self.kd.kd_alpha
+        sharded = getattr(self, "is_fsdp_enabled", False) or getattr(
+            self, "is_deepspeed_enabled", False
+        )
+        if chunk and (pair is None or hasattr(pair, "local")) and not sharded:
+            # CE / pg only or a local teacher: the head, the loss and its gradient in one pass
+            # per chunk (fused_head_loss, ~ SFT's chunk memory), nothing recomputed in backward;
+            # sharded heads (FSDP / ZeRO) keep chunked_sum's autograd
+            coef = (
+                (a * temp**2, 1 - a, 0.0) if method == "kd" else (1.0, 0.0, self.kd.reward_weight)
+            )
+            d = float(denom)
+            loss, parts = fused_head_loss(
+                s_rows, s_head, tgt[mask], adv, keep, tuple(c / d for c in coef), chunk,
+                teacher=None if pair is None else (t_rows[0], *pair.local), beta=beta,
+                temperature=temp,
+            )  # fmt: skip
+            kl, ce, pg = parts / denom
+        else:
+            kl, ce, pg = chunked_sum(sums, chunk, s_rows, tgt[mask], adv, keep, *t_rows) / denom
+            if method == "kd":
+                loss = a * temp**2 * kl + (1 - a) * ce
+            else:
+                loss = kl + self.kd.reward_weight * pg
         if self.model.training:
             self.teacher_tokens += int(n_local)
-        if method == "kd":
-            a = self.kd.kd_alpha
-            loss = a * temp**2 * kl + (1 - a) * ce
-        else:
-            loss = kl + self.kd.reward_weight * pg
         # The Trainer's count is global across processes (DDP averages gradients): scale back,
         # except on-policy batches, which were divided by their own local tokens.
         if (
@@ -245,6 +269,7 @@ class DistillTrainer(SFTTrainer):
                 t_lp = torch.log_softmax(t_logits[:, :v].float() / temp, -1)
                 return s_lp, t_lp
 
+            full.local = (t_head, vocab)  # what fused_head_loss needs, chunked
             return (t_rows,), full
         if isinstance(self.teacher, ServedTeacher):
             # Each row's real tokens are contiguous (left padding on policy, right padding
