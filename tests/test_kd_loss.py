@@ -215,9 +215,15 @@ def test_fused_head_loss_matches_autograd_through_trls_jsd(beta, temp):
             h, head, y, adv, gate, coef, 10, teacher=(t_rows, t_head, v), beta=beta,
             temperature=temp,
         )  # fmt: skip
+        with torch.no_grad():  # evaluation: the values alone, no gradient pass
+            loss_eval, _ = kd_loss.fused_head_loss(
+                h, head, y, adv, gate, coef, 10, teacher=(t_rows, t_head, v), beta=beta,
+                temperature=temp,
+            )  # fmt: skip
     finally:
         kd_loss.BLOCK = old
     assert float(loss) == pytest.approx(float(ref), rel=1e-6, abs=1e-5)
+    assert float(loss_eval) == pytest.approx(float(loss), rel=1e-6, abs=1e-6)
     assert float(parts[0]) == pytest.approx(float(kl), rel=1e-6, abs=1e-5)
     assert float(parts[1]) == pytest.approx(float(nll.sum()), rel=1e-6, abs=1e-5)
     (2.0 * loss).backward()  # the upstream gradient scales all three
