@@ -338,6 +338,11 @@ class Teachers:
                 total = part if total is None else total + part
             return logits.sum() * 0.0 if total is None else total
 
+        scoring = [t for t, part in enumerate(parts) if part[2] is not None]
+        if len(scoring) == 1 and bool((w[:, scoring[0]] == 1).all()):
+            lo, _, pair = parts[scoring[0]]
+            if hasattr(pair, "local"):  # a lone local teacher: the trainer's fused loss, as alone
+                loss.local = (1 + lo, *pair.local[1:])  # type: ignore[attr-defined]
         return (w, *flat), loss
 
     def state(self, scored: int) -> dict[str, Any]:

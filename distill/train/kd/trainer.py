@@ -211,7 +211,8 @@ class DistillTrainer(SFTTrainer):
             d = float(denom)
             loss, parts = fused_head_loss(
                 s_rows, s_head, tgt[mask], adv, keep, tuple(c / d for c in coef), chunk,
-                teacher=None if pair is None else (t_rows[0], *pair.local), beta=beta,
+                teacher=None if pair is None else (t_rows[pair.local[0]], *pair.local[1:]),
+                beta=beta,
                 temperature=temp,
             )  # fmt: skip
             kl, ce, pg = parts / denom
@@ -269,7 +270,7 @@ class DistillTrainer(SFTTrainer):
                 t_lp = torch.log_softmax(t_logits[:, :v].float() / temp, -1)
                 return s_lp, t_lp
 
-            full.local = (t_head, vocab)  # what fused_head_loss needs, chunked
+            full.local = (0, t_head, vocab)  # for fused_head_loss: which rows, head, vocab
             return (t_rows,), full
         if isinstance(self.teacher, ServedTeacher):
             # Each row's real tokens are contiguous (left padding on policy, right padding
