@@ -76,3 +76,16 @@ def test_publish_uploads_train_yaml_and_kd_json_without_url_secrets(tmp_path):
         assert "tok3n" not in p.read_text() and "k3y" not in p.read_text()
     # the run's own train.yaml keeps the URL as given (a resume reaches the same server)
     assert yaml.safe_load((model / "train.yaml").read_text())["teacher_url"] == SECRET
+
+
+def test_kd_json_names_a_served_teacher_without_its_secrets(tmp_path):
+    """kd.json is written beside the student and read by people (and uploaded): a teacher URL
+    with a token in it is recorded by scheme, host, port and path."""
+    from distill.train.kd.trainer import KDState
+
+    path = tmp_path / "kd.json"
+    KDState(train_cfg(teacher_model="T", teacher_url=SECRET), path).write()
+    text = path.read_text()
+    assert "tok3n" not in text and "k3y" not in text and "alice" not in text
+    state = json.loads(text)
+    assert state["teacher"] == state["teacher_url"] == "https://h.example:8443/v1"

@@ -46,6 +46,7 @@ from distill.train.kd.xtok import (
     stored_xtok_dataset,
     xtok_dataset,
 )
+from distill.urls import redact_urls
 
 # =========================================================================== trainer
 
@@ -368,7 +369,8 @@ class KDState(TrainerCallback):
                 gated_prompts=self.trainer.gated_count,
                 gate_prompts_verified=self.trainer.gate_verified,
             )
-        write_atomic(self.path, json.dumps(state, indent=2) + "\n")
+        # a served teacher's URL may carry a token (user:pass@, ?api_key=): kd.json names the server
+        write_atomic(self.path, json.dumps(redact_urls(state), indent=2) + "\n")
 
     def on_save(self, args, state, control, **kw):  # noqa: ANN001
         self.write()
