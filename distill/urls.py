@@ -15,7 +15,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_URL = re.compile(r"https?://[^\s'\"`<>()]+", re.IGNORECASE)
+# userinfo (RFC 3986 lets a password hold ( ) ' ! * unencoded: up to the last @ before the host),
+# then host, port and path (stopping at a bracket or quote around the URL), then a query or
+# fragment to the next space or quote (a secret may hold anything: the URL's text goes with it)
+_URL = re.compile(
+    r"https?://(?:[^\s/?#\"`<>]*@)?[^\s'\"`<>()?#]*(?:[?#][^\s'\"`<>]*)?", re.IGNORECASE
+)
 
 
 def redact_url(url: str) -> str:

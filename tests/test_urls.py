@@ -89,3 +89,16 @@ def test_kd_json_names_a_served_teacher_without_its_secrets(tmp_path):
     assert "tok3n" not in text and "k3y" not in text and "alice" not in text
     state = json.loads(text)
     assert state["teacher"] == state["teacher_url"] == "https://h.example:8443/v1"
+
+
+def test_a_password_or_query_with_sub_delimiters_is_not_left_behind():
+    # RFC 3986 lets userinfo and the query hold ( ) ' ! * , ; unencoded: all of it goes
+    assert redact_urls("https://user:pa(ss@h/v1") == "https://h/v1"
+    assert redact_urls("T@https://user:p'w@h:1/v1") == "T@https://h:1/v1"
+    assert redact_urls("http://h:8000/v1?api_key=ab(c)d") == "http://h:8000/v1"
+    assert redact_urls("http://u:p@[::1]:8000/v1?k=(1)") == "http://[::1]:8000/v1"
+    # a URL in a sentence keeps the text around it (the card's "served at URL." lines)
+    assert (
+        redact_urls("see (https://u:p@h/v1) and https://h2/x.")
+        == "see (https://h/v1) and https://h2/x."
+    )
