@@ -11,7 +11,7 @@ It answers what vLLM answers (`model` = the adapter that sampled, `token_ids` pe
 VLLM_ALLOW_RUNTIME_LORA_UPDATING), `lag` (samples from the adapter loaded before the one asked
 for: a replica that missed the sync), `die_after` (after N completion requests the server goes
 away mid-request), `api_key` (every /v1 route answers 401 without `Authorization: Bearer KEY`,
-as `vllm serve --api-key KEY`), `eos` (the server's own EOS id: a sample stops on it too unless
+as `vllm serve --api-key KEY`; /health answers anyone), `eos` (the server's own EOS id: a sample stops on it too unless
 the request says `ignore_eos`, as vLLM stops on its tokenizer's EOS).
 """
 
@@ -149,8 +149,11 @@ class FakeVLLM:
                 self.wfile.write(raw)
 
             def _refused(self) -> bool:
-                """vllm serve --api-key: 401 without the key (vLLM's own reply body)."""
+                """vllm serve --api-key: 401 without the key (vLLM's own reply body) on the /v1
+                routes; the others (/health, the weight-transfer ones) are not guarded."""
                 fake.auth.append(self.headers.get("Authorization"))
+                if not self.path.startswith("/v1"):
+                    return False
                 if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
                     self._reply(401, {"error": "Unauthorized"})
                     return True
@@ -161,6 +164,8 @@ class FakeVLLM:
                     return
                 if self.path == "/v1/models":
                     self._reply(*fake.models())
+                elif self.path == "/health":  # vLLM's; TRL's VLLMClient waits on it
+                    self._reply(200, {})
                 else:
                     self._reply(404, {"error": "not found"})
 

@@ -615,3 +615,41 @@ def test_colocate_full_fine_tune_loads_the_weights_on_vllm_v1(tmp_path, stand_in
     assert all(torch.equal(llm.weights[n], p) for n, p in model.named_parameters())
     assert {c for c in llm.calls} == {("load_weights", False), ("reset_prefix_cache", False)}
     assert llm.asleep and r.names["student-step-4"] == 4
+
+
+def test_a_full_fine_tune_sends_the_key_through_trls_client_too(
+    tmp_path, tiny_qwen, fake, monkeypatch
+):
+    # Full fine-tune, server mode: the weights go through TRL's VLLMClient, which asks the
+    # guarded GET /v1/models when it is built; without the key that is a 401 traceback at the
+    # first sync. Only the NCCL parts (CUDA) are stood in for here.
+    from types import SimpleNamespace
+
+    import trl.generation.vllm_client as vc
+
+    server = fake(api_key=KEY)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setattr(vc, "is_vllm_available", lambda: True)
+    pushed = []
+    monkeypatch.setattr(vc.VLLMClient, "init_communicator", lambda self, device: None)
+    monkeypatch.setattr(vc.VLLMClient, "update_model_params", lambda self, m: pushed.append(m))
+    monkeypatch.setattr(vc.VLLMClient, "reset_prefix_cache", lambda self: None)
+    c = SimpleNamespace(resume=False, rollout_url=server.url, lora=False, lora_r=8,
+                        model=str(tiny_qwen), output_dir=str(tmp_path / "out"))  # fmt: skip
+    model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
+    r = ServerRollout(c, SimpleNamespace(pad_token_id=0), model, tmp_path, str(tiny_qwen))
+    server.auth.clear()
+    trainer = SimpleNamespace(accelerator=SimpleNamespace(device="cpu", unwrap_model=lambda m: m))
+    r.sync(trainer, model, 2)
+    assert pushed == [model] and r.names[r.base] == 2 and r.client.model == r.base
+    # (its /health probe, not guarded by vLLM, goes without a session: no header there)
+    assert server.auth == [None, f"Bearer {KEY}"]
+
+
+def test_a_rollout_url_with_a_slash_before_its_query_reaches_the_same_routes(
+    tmp_path, tiny_qwen, fake
+):
+    # http://host/v1/?api_key=K: without the query the slash must go too (not /v1//models)
+    server = fake()
+    r = bare_rollout(f"{server.url}/?api_key=k3y", tmp_path / "out", tiny_qwen)
+    assert r.url == server.url and r.base == "base"

@@ -247,7 +247,7 @@ class ServerRollout(_Rollout):
         # Without userinfo or query: urllib sends neither (a user:token@ host is no host, a
         # query would sit before the route); the key goes in $OPENAI_API_KEY. Error lines name
         # this URL, so a secret written into --rollout-url is never printed.
-        self.url = redact_url(cfg.rollout_url.rstrip("/"))
+        self.url = redact_url(cfg.rollout_url).rstrip("/")  # .../v1/?k=...: the slash too
         self.key = os.environ.get(KEY_ENV) or None
         self.command = serve_command(cfg, path)
         self.run_name = run_name(cfg.output_dir)
@@ -359,7 +359,17 @@ class ServerRollout(_Rollout):
         if self.client is None:
             from trl.generation.vllm_client import VLLMClient
 
-            self.client = VLLMClient(base_url=self.url.removesuffix("/v1"))
+            key = self.key
+
+            class KeyedClient(VLLMClient):
+                """TRL's client asks the guarded GET /v1/models when built: with the key too."""
+
+                def check_server(self, *a: Any, **kw: Any) -> None:  # the first request
+                    if key:
+                        self.session.headers["Authorization"] = f"Bearer {key}"
+                    super().check_server(*a, **kw)
+
+            self.client = KeyedClient(base_url=self.url.removesuffix("/v1"))
             self.client.init_communicator(device=trainer.accelerator.device)
         self.client.update_model_params(trainer.accelerator.unwrap_model(model))
         self.client.reset_prefix_cache()
