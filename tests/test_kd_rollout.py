@@ -653,3 +653,43 @@ def test_a_rollout_url_with_a_slash_before_its_query_reaches_the_same_routes(
     server = fake()
     r = bare_rollout(f"{server.url}/?api_key=k3y", tmp_path / "out", tiny_qwen)
     assert r.url == server.url and r.base == "base"
+
+
+def test_a_proxys_html_refusal_is_still_one_line(tmp_path, tiny_qwen, monkeypatch):
+    # nginx in front of the server (auth_basic, or a 502 while vLLM starts) answers with an HTML
+    # page over several lines; the line the user reads stays one line
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    page = {"code": 401}
+
+    class Nginx(BaseHTTPRequestHandler):
+        def log_message(self, *a):  # noqa: ANN002
+            pass
+
+        def do_GET(self):  # noqa: N802
+            c = page["code"]
+            raw = (
+                f"<html>\r\n<head><title>{c} Error</title></head>\r\n<body>\r\n"
+                f"<center><h1>{c} Error</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n"
+            ).encode()
+            self.send_response(c)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Nginx)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    try:
+        for code in (401, 502):
+            page["code"] = code
+            with pytest.raises(DistillError) as e:
+                bare_rollout(url, tmp_path / "out", tiny_qwen)
+            msg = str(e.value)
+            assert "\n" not in msg and "\r" not in msg, msg
+            assert f"HTTP {code}" in msg and f"<title>{code} Error</title>" in msg
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -286,7 +286,8 @@ class ServerRollout(_Rollout):
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 raw = r.read().decode()
         except urllib.error.HTTPError as e:
-            text = self._scrub(e.read().decode(errors="replace"))
+            # one line however the server wrote it (a proxy's HTML page), without the key
+            text = " ".join(self._scrub(e.read().decode(errors="replace")).split())
             if e.code in (401, 403):
                 refused = (
                     f"the key in ${KEY_ENV} was refused" if self.key else f"${KEY_ENV} is unset"
