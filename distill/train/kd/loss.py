@@ -158,7 +158,9 @@ def _fused_pass(h: Any, spec: tuple, with_grad: bool) -> tuple[Any, Any, list]:
     g_p: list = [None] * len(params)
     n = h.shape[0]
     step = chunk if chunk > 0 else max(n, 1)
-    for i in range(0, n, step):
+    # no rows: one empty chunk all the same, so the head's parameters get zero gradients as
+    # autograd through chunked_sum gives them, not None (which an optimizer step skips)
+    for i in range(0, max(n, 1), step):
         rows = slice(i, i + step)
         h_c = h[rows].detach()
         if with_grad:
@@ -170,15 +172,46 @@ def _fused_pass(h: Any, spec: tuple, with_grad: bool) -> tuple[Any, Any, list]:
         sums += _fused_rows(logits, t_c, y[rows], adv[rows].float(), gate[rows].float(),
                             coef, beta, temp, with_grad)  # fmt: skip
         if with_grad:
-            grads = torch.autograd.grad(
-                out, [h_c, *params], grad_outputs=logits.to(out.dtype), allow_unused=True
-            )
+            grads = _head_grads(out, [h_c, *params], logits)
             del out, logits
             g_h[rows] = grads[0]
             for k, g in enumerate(grads[1:]):
                 if g is not None:
                     g_p[k] = g if g_p[k] is None else g_p[k].add_(g)
     return sums, g_h, g_p
+
+
+def _head_grads(out: Any, inputs: list, g: Any) -> list:
+    """d(g . out) / d inputs through the head's graph. fp16 (autocast): g (coef / tokens x
+    probabilities, before the caller's loss scale) would mostly underflow in the head's fp16
+    backward, which GradScaler's scaled loss exists to prevent: the chunk's g is scaled by a power
+    of two to a max of ~1 and the results divided back in fp32 (unscaled again on overflow).
+    (DistillTrainer applies the head outside accelerate's autocast, on fp32 weights under fp16:
+    this is for callers that don't.)"""
+    import torch
+
+    scale = 1.0
+    if out.dtype == torch.float16 and g.numel():
+        amax = float(g.abs().max())
+        scale = 2.0 ** min(24, max(0, -math.frexp(amax)[1])) if amax > 0 else 1.0
+    if scale != 1.0:
+        grads = torch.autograd.grad(
+            out, inputs, grad_outputs=g.mul_(scale).to(out.dtype), allow_unused=True,
+            retain_graph=True,
+        )  # fmt: skip
+        g.div_(scale)
+        if all(x is None or bool(torch.isfinite(x).all()) for x in grads):
+            out_grads = []
+            for x in grads:
+                if x is not None:  # fp32 (AMP's weights and hidden states): in place
+                    x = (
+                        x.div_(scale)
+                        if x.dtype == torch.float32
+                        else (x.float() / scale).to(x.dtype)
+                    )
+                out_grads.append(x)
+            return out_grads
+    return list(torch.autograd.grad(out, inputs, grad_outputs=g.to(out.dtype), allow_unused=True))
 
 
 def _fused_rows(logits, teacher, y, adv, gate, coef, beta, temp, with_grad):  # noqa: ANN001, ANN202
