@@ -102,3 +102,42 @@ def test_a_password_or_query_with_sub_delimiters_is_not_left_behind():
         redact_urls("see (https://u:p@h/v1) and https://h2/x.")
         == "see (https://h/v1) and https://h2/x."
     )
+
+
+def test_a_rotated_token_in_the_teacher_url_resumes_and_is_never_shown():
+    """--resume compares the run config: a new token in the same server's URL is not another
+    run, and a real change (another host) is named without either token."""
+    from distill.train.sft import changed_run_keys
+
+    old = "https://u:OLDTOK@h.example/v1?api_key=OLDKEY"
+    saved = dict(train_cfg(teacher_model="T", teacher_url=old).__dict__)
+    now = train_cfg(teacher_model="T", teacher_url="https://u:NEWTOK@h.example/v1?api_key=NEW")
+    assert changed_run_keys(now, saved) == []
+    moved = train_cfg(teacher_model="T@https://u:NEWTOK@other.example/v1")
+    saved = dict(train_cfg(teacher_model=f"T@{old}").__dict__)
+    (line,) = changed_run_keys(moved, saved)
+    assert "other.example" in line and "h.example" in line
+    assert "TOK" not in line and "KEY" not in line
+
+
+def test_a_served_teachers_error_line_names_the_server_without_its_token():
+    """The served teacher connects with the URL as given (the client uses its userinfo) but its
+    error lines name the server only."""
+    import pytest
+
+    from distill.errors import DistillError
+    from distill.teachers.scorers import ServedTeacher
+
+    url = f"http://alice:tok3n@127.0.0.1:{_closed_port()}/v1?api_key=k3y"
+    with pytest.raises(DistillError) as e:
+        ServedTeacher(url, "T", 4, None, "S").score([[1, 2, 3]])
+    assert "cannot connect" in str(e.value) and "127.0.0.1" in str(e.value)
+    assert "tok3n" not in str(e.value) and "k3y" not in str(e.value)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

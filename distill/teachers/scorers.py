@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from distill.errors import DistillError
+from distill.urls import redact_url
 
 
 def vocab_check(student_tok: Any, teacher_tok: Any, student: str, teacher: str) -> None:
@@ -94,6 +95,7 @@ class ServedTeacher:
         from openai import OpenAI
 
         self.url, self.name, self.k, self.tok = url, name, k, student_tok
+        self.shown = redact_url(url)  # in error lines: no user:token@ or ?api_key= of the URL
         key = self.key = os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.client = OpenAI(base_url=url, api_key=key, max_retries=2, timeout=600)
         self.student_name = student_name
@@ -112,13 +114,13 @@ class ServedTeacher:
                 model=self.name, max_tokens=1, temperature=1.0, **kw
             )
         except openai.APIConnectionError:
-            raise DistillError(f"teacher URL {self.url}: cannot connect") from None
+            raise DistillError(f"teacher URL {self.shown}: cannot connect") from None
         except openai.APIStatusError as e:
             from distill.teachers.openai import scrub
 
             why = scrub(str(e.message).splitlines()[0] if e.message else "", self.key)
             raise DistillError(
-                f"teacher URL {self.url}: HTTP {e.status_code} for model '{self.name}': {why}"
+                f"teacher URL {self.shown}: HTTP {e.status_code} for model '{self.name}': {why}"
             ) from None
 
     def score(self, seqs: list[list[int]]) -> list[list[dict[int, float] | None]]:
@@ -129,7 +131,7 @@ class ServedTeacher:
             plp = (ch.model_extra or {}).get("prompt_logprobs")
             if not plp:
                 raise DistillError(
-                    f"teacher URL {self.url} returned no prompt_logprobs for model '{self.name}': "
+                    f"teacher URL {self.shown} returned no prompt_logprobs for model '{self.name}': "
                     "kd/onpolicy need an OpenAI-compatible vLLM server (completions endpoint with "
                     "prompt_logprobs)"
                 )
@@ -155,7 +157,7 @@ class ServedTeacher:
             lp = ch.logprobs
             if lp is None or not lp.tokens or lp.text_offset is None or lp.top_logprobs is None:
                 raise DistillError(
-                    f"teacher URL {self.url} returned no echoed logprobs (tokens, text_offset, "
+                    f"teacher URL {self.shown} returned no echoed logprobs (tokens, text_offset, "
                     f"top_logprobs) for model '{self.name}': a teacher of another tokenizer is "
                     "scored on text through the completions endpoint with echo and logprobs (vLLM)"
                 )
@@ -193,7 +195,7 @@ class ServedTeacher:
             for pa, pb in zip(a[1:], b[1:], strict=True):
                 if pa.keys() != pb.keys() or any(abs(pa[t] - pb[t]) > 1e-3 for t in pa):
                     raise DistillError(
-                        f"teacher URL {self.url}: the same text scored twice gave different prompt "
+                        f"teacher URL {self.shown}: the same text scored twice gave different prompt "
                         "log-probs; restart vLLM with --no-enable-prefix-caching (prefix caching "
                         "breaks prompt_logprobs)"
                     )
@@ -207,7 +209,7 @@ class ServedTeacher:
                 self.other_tokenizer = True  # teacher_for reads such a teacher by text if it can
                 raise DistillError(
                     f"student tokenizer '{self.student_name}' and teacher tokenizer of '{self.name}' "
-                    f"at {self.url} differ: token {ids[i]} is {ours!r} to the student and "
+                    f"at {self.shown} differ: token {ids[i]} is {ours!r} to the student and "
                     f"{theirs!r} to the teacher; kd/onpolicy compare next-token distributions over "
                     "one vocabulary (across tokenizers a served teacher is read by text through "
                     "/v1/completions with echo and logprobs, which this server did not answer)"

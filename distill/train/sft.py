@@ -22,6 +22,7 @@ from distill.config import keys_where, result_keys
 from distill.errors import DistillError
 from distill.train.callbacks import loss_log_callback, plot_loss, run_config_callback
 from distill.train.config import DEFAULT_MAX_LENGTH, TrainConfig
+from distill.urls import redact_urls
 
 # =========================================================================== pieces
 
@@ -438,11 +439,19 @@ def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
     }
     defaults.update(PREDATED)
     now = dataclasses.asdict(cfg)
+    # A server is the same server with another token in its URL (user:pass@, ?api_key=): compared
+    # and shown without them, so a rotated key resumes and no token reaches the error line.
+    shown = {k: redact_urls(v) if k in URL_KEYS else v for k, v in now.items()}
+    was = {k: saved.get(k, defaults.get(k)) for k in now}
+    was = {k: redact_urls(v) if k in URL_KEYS else v for k, v in was.items()}
     return [
-        f"{k}: {saved.get(k, defaults.get(k))!r} -> {v!r}"
-        for k, v in now.items()
-        if k not in NOT_RUN_DEFINING and not _same(k, saved.get(k, defaults.get(k)), v)
+        f"{k}: {was[k]!r} -> {v!r}"
+        for k, v in shown.items()
+        if k not in NOT_RUN_DEFINING and not _same(k, was[k], v)
     ]
+
+
+URL_KEYS = ("teacher_url", "teacher_model", "rollout_url")  # teacher_model: NAME@URL
 
 
 def _same(key: str, saved: Any, now: Any) -> bool:
