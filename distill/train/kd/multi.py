@@ -20,8 +20,20 @@ value names its teacher (by its --teacher-model name or its index), and only tha
 its tokens (on policy: the student's samples of that example's prompt). The one-teacher path is
 not this module: a single --teacher-model trains exactly as before.
 
-All teachers share the student's vocabulary: a teacher of another tokenizer (xtok.py) needs its
-own rendering and alignment of every example, so it stays a run of its own and is refused here.
+A local teacher may have another tokenizer (xtok.py, `--xtok uld|hybrid`): each such teacher
+renders and aligns every example itself, its columns in the batch under its own prefix
+(`t{index}_xtok_ids`, `_pos`, ...; on policy each sample is decoded and read by each of them),
+and its ULD / hybrid loss at a position is weighted by the same per-position weight as a
+same-vocabulary teacher's divergence there. A position such a teacher could not align (inside a
+span the two tokenizations cut differently) gets nothing from that teacher, and the weights are
+NOT renormalised over the teachers that remain: each teacher's term is its weight times what it
+alone would give, so the loss stays the weighted sum of each teacher's loss alone (weights (1, 0)
+are teacher A alone bit for bit, aligned or not), and a same-vocabulary teacher keeps the same
+weight at every token instead of more inside the other tokenizer's split words (renormalising
+would tie its weight to where the other tokenizer happens to cut). GOLD's lone teacher does the
+same: an unaligned position has cross-entropy only. kd.json and the card give each
+cross-tokenizer teacher's aligned share. A served teacher of another tokenizer among several is
+not built (one line): it trains alone (xtok.py's served_xtok).
 """
 
 from __future__ import annotations
@@ -242,19 +254,43 @@ class _As:
         return getattr(self._trainer, key)
 
 
+def _prefix(t: int) -> str:
+    """The batch / dataset key prefix of cross-tokenizer teacher t's own columns."""
+    return f"t{t}_"
+
+
+def _teachers_own(key: str) -> bool:
+    """A column of one cross-tokenizer teacher (`t{index}_xtok_...`)."""
+    head, _, rest = key.partition("_")
+    return head[:1] == "t" and head[1:].isdigit() and rest.startswith("xtok")
+
+
+def _view(inputs: dict[str, Any], t: int) -> dict[str, Any]:
+    """The batch as cross-tokenizer teacher t alone sees it: its own xtok_* columns unprefixed."""
+    p = _prefix(t)
+    out = {k: v for k, v in inputs.items() if not k.startswith("xtok")}
+    out.update({k[len(p) :]: v for k, v in inputs.items() if k.startswith(p + "xtok")})
+    return out
+
+
 class Teachers:
-    """Several same-vocabulary teachers (LocalTeacher / ServedTeacher), weighted or routed, and
-    the completion tokens each scored."""
+    """Several teachers (LocalTeacher / ServedTeacher of the student's vocabulary, XTokTeacher
+    of another), weighted or routed, the completion tokens each scored and, for a teacher of
+    another tokenizer, the ones it aligned."""
 
     def __init__(self, cfg: Any, teachers: list[Any], specs: list[Spec]):
+        from distill.train.kd.xtok import XTokTeacher
+
         self.cfg, self.teachers, self.specs = cfg, teachers, specs
         self.routed = bool(cfg.teacher_route_field)
         self.tokens = [0] * len(teachers)  # completion tokens each teacher scored (training)
+        self.aligned = [0] * len(teachers)  # of those, compared (another tokenizer)
+        self.xtok = [t for t, x in enumerate(teachers) if isinstance(x, XTokTeacher)]
 
     @classmethod
     def build(cls, cfg: Any, tok: Any, dtype: Any) -> Teachers:
-        from distill.models import load_tokenizer
-        from distill.teachers.scorers import LocalTeacher, ServedTeacher, probe_ids, vocab_check
+        from distill.teachers.scorers import LocalTeacher, ServedTeacher, probe_ids
+        from distill.train.kd.xtok import XTokTeacher
 
         specs, teachers = teacher_specs(cfg), []
         for spec in specs:
@@ -263,19 +299,72 @@ class Teachers:
                 continue
             if spec.url:
                 t = ServedTeacher(spec.url, spec.name, cfg.teacher_top_k, tok, cfg.model)
-                t.probe(probe_ids(tok))
-            else:
                 try:
-                    vocab_check(tok, load_tokenizer(spec.name), cfg.model, spec.name)
+                    t.probe(probe_ids(tok))
                 except DistillError:
+                    if not t.other_tokenizer:
+                        raise
                     raise DistillError(
-                        f"teacher '{spec.name}': its tokenizer is not the student's; several "
-                        "teachers must share the student's vocabulary (a teacher of another "
-                        "tokenizer trains alone: one --teacher-model, --method kd)"
+                        f"teacher '{spec.name}' at {redact_urls(spec.url)}: its tokenizer is not "
+                        "the student's; a served teacher of another tokenizer among several is not "
+                        "built: serve it beside a local copy (--teacher-model PATH), or train with "
+                        "it alone (one --teacher-model NAME@URL)"
                     ) from None
-                t = LocalTeacher(spec.name, tok, cfg.model, dtype)
+            else:  # another tokenizer: its own rendering, alignment and loss (xtok.py)
+                t = LocalTeacher(spec.name, tok, cfg.model, dtype, xtok=True)
+                if t.tok is not None:
+                    t = XTokTeacher(t, tok, cfg.xtok)
             teachers.append(t)
         return cls(cfg, teachers, specs)
+
+    def dataset(self, cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, Any]:
+        """With a teacher of another tokenizer: the examples as xtok_dataset renders them (the
+        student's side is the same for every teacher), each such teacher's own columns under its
+        prefix, and each row's route -> (dataset, collator)."""
+        from distill.train.kd.xtok import xtok_dataset
+
+        origins: list[int] = []
+        more = route_extra(cfg).get("extra")
+        base, cols = None, {}
+        for t in self.xtok:
+            first = t == self.xtok[0]  # its kept examples' indices are every teacher's
+            ds, _ = xtok_dataset(
+                cfg, tok, model_eos, self.teachers[t], origins if first else None, more
+            )
+            if base is None:
+                base = ds
+            elif ds["input_ids"] != base["input_ids"]:  # never: the student's side is shared
+                raise DistillError("several teachers of another tokenizer kept different examples")
+            cols.update({_prefix(t) + k: ds[k] for k in ds.column_names if k.startswith("xtok")})
+        assert base is not None
+        base = base.remove_columns([k for k in base.column_names if k.startswith("xtok")])
+        for k, v in cols.items():
+            base = base.add_column(k, v)
+        if self.routed and "teacher_route" not in base.column_names:  # kept traces
+            base = base.add_column("teacher_route", route_column(cfg, origins))
+        pads = {}
+        for t in self.xtok:
+            pad = self.teachers[t].tok.pad_token_id
+            pads[t] = pad if pad is not None else self.teachers[t].tok.eos_token_id or 0
+        return base, XTokCollators(tok.pad_token_id, pads, self.routed)
+
+    def sampled(self, ids: Any, labels: Any, inputs: Any) -> dict[str, Any]:
+        """On policy: each teacher of another tokenizer reads the student's samples as text
+        (XTokTeacher.sampled), its columns under its prefix."""
+        out: dict[str, Any] = {}
+        for t in self.xtok:
+            got = self.teachers[t].sampled(ids, labels, _view(inputs, t))
+            out.update({_prefix(t) + k: v for k, v in got.items()})
+        return out
+
+    def _one(self, trainer: Any, t: int, inputs: Any, mask: Any, pos: Any, chunk: int) -> Any:
+        """Teacher t's (rows, pair) on these rows, as a run with it alone computes them."""
+        if t in self.xtok:  # another tokenizer: its own ids and aligned positions (xtok.py)
+            from distill.train.kd.loss import lm_head
+
+            return self.teachers[t].rows(_view(inputs, t), mask, chunk, lm_head)
+        me = _As(trainer, self.teachers[t])
+        return type(trainer)._teacher_rows(me, inputs, mask, pos, chunk)
 
     def rows(self, trainer: Any, inputs: Any, mask: Any, pos: Any, chunk: int) -> tuple[tuple, Any]:
         """(rows, loss) in the shape DistillTrainer._teacher_rows gives the chunked loss: rows are
@@ -301,11 +390,14 @@ class Teachers:
             if teacher is None or not on.any():
                 parts.append((0, 0, None))
                 continue
-            me = _As(trainer, teacher)
+            xtok = t in self.xtok
             if self.routed and not on.all():  # only its examples go through it
                 keep = route == t
-                sub = {k: inputs[k][keep] for k in ("input_ids", "attention_mask")}
-                t_rows, pair = type(trainer)._teacher_rows(me, sub, mask[keep], pos[keep], chunk)
+                names = ("input_ids", "attention_mask")
+                if xtok:
+                    names += tuple(k for k in inputs if k.startswith(_prefix(t) + "xtok_"))
+                sub = {k: inputs[k][keep] for k in names if hasattr(inputs[k], "shape")}
+                t_rows, pair = self._one(trainer, t, sub, mask[keep], pos[keep], chunk)
                 spread = []
                 for r in t_rows:  # back to every position of the batch (zeros: never read)
                     full = r.new_zeros((row_of.shape[0], *r.shape[1:]))
@@ -313,9 +405,13 @@ class Teachers:
                     spread.append(full)
                 t_rows = tuple(spread)
             else:
-                t_rows, pair = type(trainer)._teacher_rows(me, inputs, mask, pos, chunk)
+                t_rows, pair = self._one(trainer, t, inputs, mask, pos, chunk)
             if trainer.model.training:
                 self.tokens[t] += int(on.sum())
+                if xtok:  # t_rows[1]: the positions it aligned
+                    self.aligned[t] += int((t_rows[1] & on).sum())
+            if xtok:
+                pair.xtok = True  # its loss takes the weights itself
             parts.append((len(flat), len(flat) + len(t_rows), pair))
             flat.extend(t_rows)
         beta = 0.0 if self.cfg.method == "kd" else self.cfg.beta
@@ -329,7 +425,9 @@ class Teachers:
                 on = w[:, t] > 0
                 if pair is None or not on.any():
                     continue
-                if bool(on.all()):  # the positions as they are: a weight of 1 is a lone teacher
+                if getattr(pair, "xtok", False):  # its aligned positions alone, weighted
+                    part = pair(logits, temp, *flat[lo:hi], weight=w[:, t])
+                elif bool(on.all()):  # the positions as they are: a weight of 1 is a lone teacher
                     s_lp, t_lp = pair(logits, temp, *flat[lo:hi])
                     part = (divergence(s_lp, t_lp, beta) * w[:, t]).sum()
                 else:
@@ -356,6 +454,15 @@ class Teachers:
                 entry["weight"] = round(spec.weight or 0.0, 6)
             entry["tokens_scored"] = n
             entry["share"] = round(n / scored, 4) if scored else None
+            if i in self.xtok:  # another tokenizer: the share of its tokens it compared
+                x = self.teachers[i]
+                entry.update(
+                    xtok=x.kind,
+                    teacher_vocab=x.t_vocab,
+                    shared_tokens=x.shared,
+                    aligned_tokens=self.aligned[i],
+                    aligned_share=round(self.aligned[i] / n, 4) if n else None,
+                )
             out.append(entry)
         return {"teacher_route_field": self.cfg.teacher_route_field, "teachers": out}
 
@@ -364,6 +471,7 @@ class Teachers:
         for i, entry in enumerate(state.get("teachers") or []):
             if i < len(self.tokens):
                 self.tokens[i] = int(entry.get("tokens_scored") or 0)
+                self.aligned[i] = int(entry.get("aligned_tokens") or 0)
 
 
 def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
@@ -393,5 +501,43 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
             if scored is not None and share is not None
             else ""
         )
+        xtok = saved.get(i, {}).get("xtok")
+        if xtok:
+            aligned = saved[i].get("aligned_share")
+            tail += (
+                f"; another tokenizer (--xtok {xtok}): compared at "
+                f"{'?' if aligned is None else f'{aligned:.1%}'} of them (the boundaries both "
+                "tokenizations share), nothing from it elsewhere"
+            )
         lines.append(f"- `{spec.name}` ({where}): {rule}{tail}")
     return lines
+
+
+class XTokCollators:
+    """The kd Collator's batch + each cross-tokenizer teacher's own columns (XTokCollator's,
+    under its prefix) + each row's route where routed."""
+
+    def __init__(self, pad_id: int, pads: dict[int, int], routed: bool):
+        from distill.train.kd.data import Collator
+        from distill.train.kd.xtok import XTokCollator
+
+        self.base = Collator(pad_id)
+        self.each = {t: XTokCollator(pad_id, pad) for t, pad in pads.items()}
+        self.routed = routed
+
+    def __call__(self, feats: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        mine = [{k: v for k, v in f.items() if not _teachers_own(k)} for f in feats]
+        batch = self.base(mine)
+        for t, collate in self.each.items():
+            p = _prefix(t)
+            own = [
+                m | {k[len(p) :]: v for k, v in f.items() if k.startswith(p)}
+                for m, f in zip(mine, feats, strict=True)
+            ]
+            got = collate(own)
+            batch.update({p + k: v for k, v in got.items() if k.startswith("xtok")})
+        if self.routed:
+            batch["teacher_route"] = torch.tensor([f["teacher_route"] for f in feats])
+        return batch

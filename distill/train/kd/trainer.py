@@ -138,7 +138,7 @@ class DistillTrainer(SFTTrainer):
                 inputs["advantage"] = self._advantages(labels, inputs)
             inputs.pop("teacher_ids", None)
             inputs.pop("teacher_logprobs", None)
-            if isinstance(self.teacher, XTokTeacher):  # another tokenizer reads the samples' text
+            if isinstance(self.teacher, (XTokTeacher, Teachers)):  # another tokenizer reads them
                 inputs.update(self.teacher.sampled(ids, labels, inputs))
         return super().training_step(model, inputs, num_items_in_batch)
 
@@ -389,6 +389,9 @@ def build_distill_trainer(
     collator = Collator(tok.pad_token_id)
     if "teacher_route" in dataset.column_names:  # --teacher-route-field: each row's teacher
         collator = RouteCollator(collator)
+    if several_ and teacher.xtok:  # a teacher of another tokenizer among them (multi.py)
+        eos = model.generation_config.eos_token_id
+        dataset, collator = teacher.dataset(cfg, tok, eos)
     if isinstance(teacher, ServedTeacher) and teacher.other_tokenizer:  # served, another tokenizer
         eos = model.generation_config.eos_token_id
         teacher, dataset, collator = served_xtok(cfg, tok, eos, teacher)

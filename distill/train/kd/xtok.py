@@ -240,7 +240,11 @@ class XTokTeacher:
         self._window = [self._window[0] + k, self._window[1] + n]
         s_shared, t_shared = self.s_shared.to(ids.device), self.t_shared.to(ids.device)
 
-        def loss(logits: Any, temp: float, t_x: Any, on: Any) -> Any:
+        # weight [N] (several teachers, multi.py): each position's weight of this teacher's
+        # loss; positions of weight 0 are not computed. None: every paired position, weight 1.
+        def loss(logits: Any, temp: float, t_x: Any, on: Any, weight: Any = None) -> Any:
+            if weight is not None:
+                on = on & (weight > 0)
             if not on.any():
                 return logits.sum() * 0.0
             with torch.no_grad():
@@ -248,7 +252,8 @@ class XTokTeacher:
             # embedding rows past each tokenizer are padding, never tokens (Qwen's 151,936 rows)
             s_lp = torch.log_softmax(logits[on][:, : self.s_vocab].float() / temp, -1)
             t_lp = torch.log_softmax(t_logits[:, : self.t_vocab].float() / temp, -1)
-            return xtok_loss(self.kind, s_lp, t_lp, s_shared, t_shared).sum()
+            per = xtok_loss(self.kind, s_lp, t_lp, s_shared, t_shared)
+            return per.sum() if weight is None else (per * weight[on]).sum()
 
         return (t_rows, paired), loss
 
@@ -322,12 +327,16 @@ def end_text(renderer: Any, ex: Any) -> str:
     return renderer.tok.eos_token or ""
 
 
-def xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: XTokTeacher) -> tuple[Any, Any]:
+def xtok_dataset(
+    cfg: Any, tok: Any, model_eos: Any, teacher: XTokTeacher, origins: Any = None, more: Any = None
+) -> tuple[Any, Any]:
     """SFT's examples (the student's rendering and mask) + the teacher's own token ids of each
     example and, per student completion token, the teacher position whose prediction follows the
     same text (-1: none) -> (dataset, collator). On policy each example also keeps the teacher's
     prompt ids and end of turn (`XTokTeacher.sampled` puts the student's samples after them);
-    a prompt source (no completions) gets those alone.
+    a prompt source (no completions) gets those alone. Several teachers (multi.py): `origins`,
+    a list, gets each kept example's index; `more` (example, where -> columns) adds columns to a
+    prompt source's rows (their route).
 
     The teacher reads the example rendered with its own chat template: an instruct teacher
     predicts well only after the turn markers it was trained on, and the completion's text (the
@@ -356,7 +365,8 @@ def xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: XTokTeacher) -> tu
         if char_ends(teacher.tok, ids, text) is None:
             raise unreadable(where, who, teacher.tok, text, ids)
         tp = theirs.prompt_ids(ex)
-        return {"xtok_prompt": tp, "xtok_end": end_text(theirs, ex), "xtok_ids": tp, "xtok_pos": []}
+        cols = {"xtok_prompt": tp, "xtok_end": end_text(theirs, ex), "xtok_ids": tp, "xtok_pos": []}
+        return cols if more is None else {**cols, **more(ex, where)}
 
     if onpolicy and prompt_source(cfg):
         dataset, _ = prompt_dataset(cfg, tok, model_eos, prompt_cols)
@@ -390,6 +400,8 @@ def xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: XTokTeacher) -> tu
                 pos[s] = len(tp) + t - 1  # the teacher's logits at t - 1 predict its token t
         compared += sum(x >= 0 for x in pos)
         scored += len(c)
+        if origins is not None:
+            origins.append(i)
         cols["input_ids"].append(p + c)
         cols["completion_mask"].append([0] * len(p) + [1] * len(c))
         cols["xtok_ids"].append(tp + tc)

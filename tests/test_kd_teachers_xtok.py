@@ -1,0 +1,226 @@
+"""Several teachers, any of them of another tokenizer (distill/train/kd/multi.py + xtok.py): each
+cross-tokenizer teacher aligns every example itself, its ULD / hybrid loss is weighted by the
+same per-position weights as a same-vocabulary teacher's divergence, routing sends a row to its
+teacher only, and kd.json / the card give each one's aligned share."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from distill.errors import DistillError
+from distill.train import build_trainer
+from tests.test_kd import first_batch, kd_cfg, loss_of
+from tests.test_kd_teachers import routed_file
+from tests.test_xtok import bpe, tiny_model_with
+from tests.tiny import CORPUS
+
+
+@pytest.fixture(scope="module")
+def teachers(tmp_path_factory):
+    """X, Y: tiny Llamas over two byte-level BPEs of other sizes and merges, neither the
+    student's (a Llama and a DeepSeek teacher for a Qwen student); S: a tiny Qwen2 of the
+    student's tokenizer."""
+    from tests.tiny import make_tiny_model
+
+    root = tmp_path_factory.mktemp("xtok-teachers")
+    other = [" ".join(reversed(x.split())) + " ".join(x.split()).upper() for x in CORPUS]
+    x = tiny_model_with(bpe(700, (other + CORPUS[::-1]) * 20), root / "X", seed=3)
+    y = tiny_model_with(bpe(300, CORPUS * 20), root / "Y", seed=4)
+    s = make_tiny_model(root / "S", "qwen2", seed=2)
+    return str(x), str(y), str(s)
+
+
+def kl_trainer(tmp_path, student, **kw):
+    return build_trainer(kd_cfg(tmp_path, student, kd_alpha=1.0, **kw))[0]
+
+
+def without_xtok(batch):
+    return {k: v for k, v in batch.items() if "xtok" not in k}
+
+
+def test_weights_one_zero_with_a_teacher_of_another_tokenizer_are_it_alone_bit_for_bit(
+    tmp_path, tiny_qwen, teachers
+):
+    x, y, s = teachers
+    for chunk in (0, 3):
+        alone = kl_trainer(tmp_path, tiny_qwen, teacher_model=x, loss_chunk_size=chunk)
+        want = loss_of(alone, first_batch(alone))
+        assert want > 1e-3
+        for other in (s, y):  # the other teacher never loaded nor run
+            pair = kl_trainer(
+                tmp_path, tiny_qwen, teacher_model=[x, other], teacher_weight=[1.0, 0.0],
+                loss_chunk_size=chunk,
+            )  # fmt: skip
+            assert pair.teacher.teachers[1] is None
+            batch = first_batch(pair)
+            assert torch.equal(batch["t0_xtok_ids"], first_batch(alone)["xtok_ids"])
+            assert loss_of(pair, batch) == want
+
+
+def test_two_teachers_of_two_other_tokenizers_weigh_their_aligned_losses(
+    tmp_path, tiny_qwen, teachers
+):
+    """Neither teacher is of the student's tokenizer: each aligns on its own; (3, 1) is 0.75 x
+    X alone + 0.25 x Y alone on the same batch."""
+    x, y, _ = teachers
+    ax, ay = (kl_trainer(tmp_path, tiny_qwen, teacher_model=t) for t in (x, y))
+    lx, ly = loss_of(ax, first_batch(ax)), loss_of(ay, first_batch(ay))
+    assert lx > 1e-3 and ly > 1e-3 and lx != ly
+    both = kl_trainer(tmp_path, tiny_qwen, teacher_model=[x, y], teacher_weight=[3.0, 1.0])
+    batch = first_batch(both)
+    assert torch.equal(batch["input_ids"], first_batch(ax)["input_ids"])
+    assert torch.equal(batch["t1_xtok_pos"], first_batch(ay)["xtok_pos"])
+    assert loss_of(both, batch) == pytest.approx(0.75 * lx + 0.25 * ly, rel=1e-6)
+
+
+def test_a_mixed_pair_is_the_weighted_sum_of_each_alone_and_kd_json_gives_the_aligned_share(
+    tmp_path, tiny_qwen, teachers
+):
+    from distill.config import read_saved
+    from distill.train.config import TrainConfig
+    from distill.train.kd import card_lines
+
+    x, _, s = teachers
+    mixed = kl_trainer(tmp_path, tiny_qwen, teacher_model=[s, x], teacher_weight=[0.25, 0.75])
+    batch = first_batch(mixed)
+    alone_x = kl_trainer(tmp_path, tiny_qwen, teacher_model=x)
+    alone_s = kl_trainer(tmp_path, tiny_qwen, teacher_model=s)
+    # the same positions: X alone on its own batch (the same rows), S alone on the mixed batch
+    assert torch.equal(first_batch(alone_x)["input_ids"], batch["input_ids"])
+    lx, ls = loss_of(alone_x, first_batch(alone_x)), loss_of(alone_s, without_xtok(batch))
+    assert lx > 1e-3 and ls > 1e-3
+    assert loss_of(mixed, batch) == pytest.approx(0.25 * ls + 0.75 * lx, rel=1e-6)
+
+    out = tmp_path / "mixed"
+    cfg = dict(teacher_model=[s, x], teacher_weight=[0.25, 0.75], output_dir=str(out))
+    trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, max_steps=2, **cfg))[0]
+    trainer.train()
+    log = [json.loads(r) for r in (out / "loss.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["loss"]) and r["kl"] > 0 for r in log)
+    state = json.loads((out / "kd.json").read_text())
+    same, other = state["teachers"]
+    assert "aligned_share" not in same and other["xtok"] == "hybrid"
+    scored = state["teacher_tokens_scored"]
+    assert same["tokens_scored"] == other["tokens_scored"] == scored
+    # X aligned what its paired positions say: the xtok_pos of every row trained
+    rows = [trainer.data_collator([r]) for r in trainer.train_dataset]
+    paired = sum(
+        int((r["t1_xtok_pos"][:, 1:][r["labels"][:, 1:] != -100] >= 0).sum()) for r in rows
+    )
+    assert other["aligned_tokens"] == paired and 0.3 < other["aligned_share"] < 1.0
+    assert other["aligned_share"] == round(paired / scored, 4)
+    card = "\n".join(card_lines(read_saved(TrainConfig, cfg | {"method": "kd"}), state))
+    assert f"another tokenizer (--xtok hybrid): compared at {other['aligned_share']:.1%}" in card
+
+
+def test_a_routed_run_sends_each_rows_loss_to_its_teacher_only(tmp_path, tiny_qwen, teachers):
+    x, _, s = teachers
+    data, want = routed_file(tmp_path, x)  # rows 0, 3, 6 -> X (by its path), others -> 1 = S
+    cfg = dict(data=str(data), teacher_model=[x, s], teacher_route_field="domain")
+    trainer = kl_trainer(tmp_path, tiny_qwen, **cfg)
+    assert trainer.train_dataset["teacher_route"] == want
+    batch = first_batch(trainer)
+    assert batch["teacher_route"].tolist() == [0, 1, 1, 0]
+    got = loss_of(trainer, batch)
+
+    def kl_sum(teacher, rows, same_batch):  # teacher alone on those rows, summed over tokens
+        one = kl_trainer(tmp_path, tiny_qwen, data=str(data), teacher_model=teacher)
+        sub = one.data_collator([one.train_dataset[i] for i in rows])
+        if same_batch:  # the same-vocabulary teacher on the routed run's own rows
+            sub = without_xtok(trainer.data_collator([trainer.train_dataset[i] for i in rows]))
+        n = int((sub["labels"][:, 1:] != -100).sum())
+        return loss_of(one, sub) * n, n
+
+    (sx, nx), (ss, ns) = kl_sum(x, [0, 3], False), kl_sum(s, [1, 2], True)
+    assert sx > 1e-3 and ss > 1e-3
+    assert got == pytest.approx((sx + ss) / (nx + ns), rel=1e-5)
+
+    out = tmp_path / "routed"
+    run = build_trainer(kd_cfg(tmp_path, tiny_qwen, output_dir=str(out), max_steps=2, **cfg))[0]
+    run.train()
+    state = json.loads((out / "kd.json").read_text())
+    lengths = [sum(m) for m in run.train_dataset["completion_mask"]]
+    per = [sum(n for n, r in zip(lengths, want, strict=True) if r == t) for t in (0, 1)]
+    assert [t["tokens_scored"] for t in state["teachers"]] == per
+    assert 0 < state["teachers"][0]["aligned_tokens"] < per[0]
+
+
+def test_onpolicy_with_a_mixed_pair_trains_and_each_sample_is_read_by_the_other_tokenizer(
+    tmp_path, tiny_qwen, teachers
+):
+    x, _, s = teachers
+    out = tmp_path / "op"
+    cfg = kd_cfg(
+        tmp_path, tiny_qwen, output_dir=str(out), method="onpolicy", teacher_model=[s, x],
+        teacher_weight=[0.5, 0.5], max_new_tokens=8, max_steps=2,
+    )  # fmt: skip
+    trainer = build_trainer(cfg)[0]
+    batch = first_batch(trainer)
+    assert "t1_xtok_prompt" in batch and "t0_xtok_ids" not in batch
+    trainer.train()
+    state = json.loads((out / "kd.json").read_text())
+    scored = state["teacher_tokens_scored"]
+    assert scored > 0 and [t["tokens_scored"] for t in state["teachers"]] == [scored, scored]
+    assert 0.0 < state["teachers"][1]["aligned_share"] <= 1.0
+    log = [json.loads(r) for r in (out / "loss.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["loss"]) for r in log) and any(r["kl"] > 0 for r in log)
+
+
+def test_onpolicy_routed_from_prompts_alone_with_two_other_tokenizers_trains(
+    tmp_path, tiny_qwen, teachers
+):
+    x, y, _ = teachers
+    rows = [{"prompt": f"What is {i} + {i + 1}?", "domain": "X" if i % 2 else 1} for i in range(8)]
+    data = tmp_path / "prompts.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "opr"
+    cfg = kd_cfg(
+        tmp_path, tiny_qwen, data=str(data), output_dir=str(out), method="onpolicy",
+        teacher_model=[x, y], teacher_route_field="domain", max_new_tokens=6, max_steps=2,
+    )  # fmt: skip
+    trainer = build_trainer(cfg)[0]
+    assert trainer.train_dataset["teacher_route"] == [1, 0, 1, 0, 1, 0, 1, 0]
+    trainer.train()
+    state = json.loads((out / "kd.json").read_text())
+    assert all(t["tokens_scored"] > 0 and "aligned_share" in t for t in state["teachers"])
+    assert sum(t["tokens_scored"] for t in state["teachers"]) == state["teacher_tokens_scored"]
+
+
+def test_a_teacher_that_normalises_text_among_several_is_one_line(tmp_path, tiny_qwen, teachers):
+    import copy
+
+    from tokenizers import normalizers
+
+    from distill.models import load_tokenizer
+    from tests.test_kd import cli
+    from tests.test_train import kept_file
+
+    x, _, s = teachers
+    lower = copy.deepcopy(load_tokenizer(x))
+    lower.backend_tokenizer.normalizer = normalizers.Lowercase()
+    teacher = tiny_model_with(lower, tmp_path / "lower")
+    args = ["--data", kept_file(tmp_path, n=4), "--model", tiny_qwen, "--max-steps", "1",
+            "--teacher-model", s, "--teacher-model", teacher, "--max-length", "128"]  # fmt: skip
+    for method in ("kd", "onpolicy"):
+        rc, errors = cli(*args, "--output-dir", tmp_path / method, "--method", method)
+        assert rc == 1 and len(errors) == 1, errors
+        assert f"teacher tokenizer '{teacher}'" in errors[0] and "normalises" in errors[0]
+
+
+def test_a_served_teacher_of_another_tokenizer_among_several_is_one_line(
+    tmp_path, tiny_qwen, teachers
+):
+    from tests.xtokserver import TextScoringServer
+
+    x, _, s = teachers
+    srv = TextScoringServer(x, "X").start()
+    try:
+        with pytest.raises(DistillError) as e:
+            build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_model=[s, f"X@{srv.url}"]))
+    finally:
+        srv.stop()
+    line = str(e.value)
+    assert "a served teacher of another tokenizer among several is not built" in line
+    assert "\n" not in line
