@@ -9,7 +9,6 @@ import math
 import pytest
 import torch
 
-from distill.errors import DistillError
 from distill.train import build_trainer
 from tests.test_kd import first_batch, kd_cfg, loss_of
 from tests.test_kd_teachers import routed_file
@@ -209,18 +208,50 @@ def test_a_teacher_that_normalises_text_among_several_is_one_line(tmp_path, tiny
         assert f"teacher tokenizer '{teacher}'" in errors[0] and "normalises" in errors[0]
 
 
-def test_a_served_teacher_of_another_tokenizer_among_several_is_one_line(
+def test_a_served_teacher_of_another_tokenizer_among_several_is_read_by_text(
     tmp_path, tiny_qwen, teachers
 ):
+    """X served (it scores text; its top-K come back as token texts with offsets): (1, 0) is X
+    served alone bit for bit, and beside the local same-vocabulary S at (0.5, 0.5) the loss is
+    the mean of each alone on the same positions; routed on policy it trains."""
+    from distill.train.kd.xtok import ServedXTok
     from tests.xtokserver import TextScoringServer
 
-    x, _, s = teachers
-    srv = TextScoringServer(x, "X").start()
+    x, y, s = teachers
+    srv = TextScoringServer(x, x).start()  # served under its folder's name, as vLLM does
     try:
-        with pytest.raises(DistillError) as e:
-            build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_model=[s, f"X@{srv.url}"]))
+        alone = kl_trainer(tmp_path, tiny_qwen, teacher_model=x, teacher_url=srv.url)
+        assert isinstance(alone.teacher, ServedXTok)
+        want = loss_of(alone, first_batch(alone))
+        assert want > 1e-3
+        pair = kl_trainer(
+            tmp_path, tiny_qwen, teacher_model=[f"{x}@{srv.url}", s], teacher_weight=[1.0, 0.0]
+        )
+        assert isinstance(pair.teacher.teachers[0], ServedXTok)
+        batch = first_batch(pair)
+        assert torch.equal(batch["t0_teacher_ids"], first_batch(alone)["teacher_ids"])
+        assert loss_of(pair, batch) == want
+
+        mixed = kl_trainer(tmp_path, tiny_qwen, teacher_model=[f"{x}@{srv.url}", s])
+        batch = first_batch(mixed)
+        alone_s = kl_trainer(tmp_path, tiny_qwen, teacher_model=s)
+        ls = loss_of(alone_s, {k: v for k, v in batch.items() if not k.startswith("t0_")})
+        assert loss_of(mixed, batch) == pytest.approx(0.5 * want + 0.5 * ls, rel=1e-5)
+
+        data, want_route = routed_file(
+            tmp_path, "X"
+        )  # rows 0, 3, 6 -> X (served; its path's last part), else Y
+        out = tmp_path / "op-served"
+        cfg = kd_cfg(
+            tmp_path, tiny_qwen, data=str(data), output_dir=str(out), method="onpolicy",
+            teacher_model=[f"{x}@{srv.url}", y], teacher_route_field="domain",
+            max_new_tokens=6, max_steps=2,
+        )  # fmt: skip
+        trainer = build_trainer(cfg)[0]
+        assert trainer.train_dataset["teacher_route"] == want_route
+        trainer.train()
     finally:
         srv.stop()
-    line = str(e.value)
-    assert "a served teacher of another tokenizer among several is not built" in line
-    assert "\n" not in line
+    state = json.loads((out / "kd.json").read_text())
+    assert all(t["tokens_scored"] > 0 and "aligned_share" in t for t in state["teachers"])
+    assert state["teachers"][0]["url"] == srv.url

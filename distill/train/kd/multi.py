@@ -32,8 +32,9 @@ are teacher A alone bit for bit, aligned or not), and a same-vocabulary teacher 
 weight at every token instead of more inside the other tokenizer's split words (renormalising
 would tie its weight to where the other tokenizer happens to cut). GOLD's lone teacher does the
 same: an unaligned position has cross-entropy only. kd.json and the card give each
-cross-tokenizer teacher's aligned share. A served teacher of another tokenizer among several is
-not built (one line): it trains alone (xtok.py's served_xtok).
+cross-tokenizer teacher's aligned share. A served teacher of another tokenizer is read by text as
+it is alone (xtok.py's served_xtok: kd scores each kept completion once, on policy each sample),
+its mapped top-K under its prefix (`t{index}_teacher_ids`, `_logprobs`).
 """
 
 from __future__ import annotations
@@ -259,17 +260,23 @@ def _prefix(t: int) -> str:
     return f"t{t}_"
 
 
+def _own(key: str) -> bool:
+    """A column a cross-tokenizer teacher has for itself (xtok.py: its ids and aligned positions,
+    its prompt text; a served one's top-K mapped to student ids)."""
+    return key.startswith("xtok") or key in ("teacher_ids", "teacher_logprobs")
+
+
 def _teachers_own(key: str) -> bool:
     """A column of one cross-tokenizer teacher (`t{index}_xtok_...`)."""
     head, _, rest = key.partition("_")
-    return head[:1] == "t" and head[1:].isdigit() and rest.startswith("xtok")
+    return head[:1] == "t" and head[1:].isdigit() and _own(rest)
 
 
 def _view(inputs: dict[str, Any], t: int) -> dict[str, Any]:
-    """The batch as cross-tokenizer teacher t alone sees it: its own xtok_* columns unprefixed."""
+    """The batch as cross-tokenizer teacher t alone sees it: its own columns unprefixed."""
     p = _prefix(t)
-    out = {k: v for k, v in inputs.items() if not k.startswith("xtok")}
-    out.update({k[len(p) :]: v for k, v in inputs.items() if k.startswith(p + "xtok")})
+    out = {k: v for k, v in inputs.items() if not _own(k) and not _teachers_own(k)}
+    out.update({k[len(p) :]: v for k, v in inputs.items() if k.startswith(p) and _own(k[len(p) :])})
     return out
 
 
@@ -285,7 +292,13 @@ class Teachers:
         self.routed = bool(cfg.teacher_route_field)
         self.tokens = [0] * len(teachers)  # completion tokens each teacher scored (training)
         self.aligned = [0] * len(teachers)  # of those, compared (another tokenizer)
-        self.xtok = [t for t, x in enumerate(teachers) if isinstance(x, XTokTeacher)]
+        # another tokenizer: local (XTokTeacher) or served (ServedTeacher until dataset() reads
+        # it by text: xtok.py's ServedXTok)
+        self.xtok = [
+            t
+            for t, x in enumerate(teachers)
+            if isinstance(x, XTokTeacher) or getattr(x, "other_tokenizer", False)
+        ]
 
     @classmethod
     def build(cls, cfg: Any, tok: Any, dtype: Any) -> Teachers:
@@ -301,15 +314,10 @@ class Teachers:
                 t = ServedTeacher(spec.url, spec.name, cfg.teacher_top_k, tok, cfg.model)
                 try:
                     t.probe(probe_ids(tok))
-                except DistillError:
+                except DistillError as e:
                     if not t.other_tokenizer:
                         raise
-                    raise DistillError(
-                        f"teacher '{spec.name}' at {redact_urls(spec.url)}: its tokenizer is not "
-                        "the student's; a served teacher of another tokenizer among several is not "
-                        "built: serve it beside a local copy (--teacher-model PATH), or train with "
-                        "it alone (one --teacher-model NAME@URL)"
-                    ) from None
+                    t.refusal = e  # read by text (dataset()), or this where it cannot score text
             else:  # another tokenizer: its own rendering, alignment and loss (xtok.py)
                 t = LocalTeacher(spec.name, tok, cfg.model, dtype, xtok=True)
                 if t.tok is not None:
@@ -321,32 +329,39 @@ class Teachers:
         """With a teacher of another tokenizer: the examples as xtok_dataset renders them (the
         student's side is the same for every teacher), each such teacher's own columns under its
         prefix, and each row's route -> (dataset, collator)."""
-        from distill.train.kd.xtok import xtok_dataset
+        import copy
+
+        from distill.train.kd.xtok import served_xtok, xtok_dataset
 
         origins: list[int] = []
         more = route_extra(cfg).get("extra")
-        base, cols = None, {}
+        base, cols, collators = None, {}, {}
         for t in self.xtok:
             first = t == self.xtok[0]  # its kept examples' indices are every teacher's
-            ds, _ = xtok_dataset(
-                cfg, tok, model_eos, self.teachers[t], origins if first else None, more
-            )
+            x = self.teachers[t]
+            if getattr(x, "other_tokenizer", False):  # served: scored by text (ServedXTok)
+                one = copy.copy(cfg)
+                one.teacher_model, one.teacher_url = self.specs[t].name, self.specs[t].url
+                x, ds, collators[t] = served_xtok(
+                    one, tok, model_eos, x, origins if first else None, more
+                )
+                self.teachers[t] = x
+            else:
+                ds, collators[t] = xtok_dataset(
+                    cfg, tok, model_eos, x, origins if first else None, more
+                )
             if base is None:
                 base = ds
             elif ds["input_ids"] != base["input_ids"]:  # never: the student's side is shared
                 raise DistillError("several teachers of another tokenizer kept different examples")
-            cols.update({_prefix(t) + k: ds[k] for k in ds.column_names if k.startswith("xtok")})
+            cols.update({_prefix(t) + k: ds[k] for k in ds.column_names if _own(k)})
         assert base is not None
-        base = base.remove_columns([k for k in base.column_names if k.startswith("xtok")])
+        base = base.remove_columns([k for k in base.column_names if _own(k)])
         for k, v in cols.items():
             base = base.add_column(k, v)
         if self.routed and "teacher_route" not in base.column_names:  # kept traces
             base = base.add_column("teacher_route", route_column(cfg, origins))
-        pads = {}
-        for t in self.xtok:
-            pad = self.teachers[t].tok.pad_token_id
-            pads[t] = pad if pad is not None else self.teachers[t].tok.eos_token_id or 0
-        return base, XTokCollators(tok.pad_token_id, pads, self.routed)
+        return base, XTokCollators(tok.pad_token_id, collators, self.routed)
 
     def sampled(self, ids: Any, labels: Any, inputs: Any) -> dict[str, Any]:
         """On policy: each teacher of another tokenizer reads the student's samples as text
@@ -395,7 +410,8 @@ class Teachers:
                 keep = route == t
                 names = ("input_ids", "attention_mask")
                 if xtok:
-                    names += tuple(k for k in inputs if k.startswith(_prefix(t) + "xtok_"))
+                    p = _prefix(t)
+                    names += tuple(k for k in inputs if k.startswith(p) and _own(k[len(p) :]))
                 sub = {k: inputs[k][keep] for k in names if hasattr(inputs[k], "shape")}
                 t_rows, pair = self._one(trainer, t, sub, mask[keep], pos[keep], chunk)
                 spread = []
@@ -408,8 +424,10 @@ class Teachers:
                 t_rows, pair = self._one(trainer, t, inputs, mask, pos, chunk)
             if trainer.model.training:
                 self.tokens[t] += int(on.sum())
-                if xtok:  # t_rows[1]: the positions it aligned
-                    self.aligned[t] += int((t_rows[1] & on).sum())
+                if xtok:  # the positions it aligned (a top-K teacher: any listed entry)
+                    local = t_rows[1].dtype == torch.bool
+                    paired = t_rows[1] if local else (t_rows[0] != -1).any(-1)
+                    self.aligned[t] += int((paired & on).sum())
             if xtok:
                 pair.xtok = True  # its loss takes the weights itself
             parts.append((len(flat), len(flat) + len(t_rows), pair))
@@ -514,16 +532,14 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
 
 
 class XTokCollators:
-    """The kd Collator's batch + each cross-tokenizer teacher's own columns (XTokCollator's,
+    """The kd Collator's batch + each cross-tokenizer teacher's own columns (its collator's,
     under its prefix) + each row's route where routed."""
 
-    def __init__(self, pad_id: int, pads: dict[int, int], routed: bool):
+    def __init__(self, pad_id: int, each: dict[int, Any], routed: bool):
         from distill.train.kd.data import Collator
-        from distill.train.kd.xtok import XTokCollator
 
-        self.base = Collator(pad_id)
-        self.each = {t: XTokCollator(pad_id, pad) for t, pad in pads.items()}
-        self.routed = routed
+        # each: teacher index -> its own collator (XTokCollator; a served one's TextCollator)
+        self.base, self.each, self.routed = Collator(pad_id), each, routed
 
     def __call__(self, feats: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
@@ -537,7 +553,7 @@ class XTokCollators:
                 for m, f in zip(mine, feats, strict=True)
             ]
             got = collate(own)
-            batch.update({p + k: v for k, v in got.items() if k.startswith("xtok")})
+            batch.update({p + k: v for k, v in got.items() if _own(k)})
         if self.routed:
             batch["teacher_route"] = torch.tensor([f["teacher_route"] for f in feats])
         return batch

@@ -582,13 +582,16 @@ class TopKXTok(XTokTeacher):
         self.scored, self.compared = self.scored + n, self.compared + k
         self._window = [self._window[0] + k, self._window[1] + n]
 
-        def loss(logits: Any, temp: float, ti: Any, tl: Any) -> Any:
-            on = (ti != -1).any(-1)
+        def loss(logits: Any, temp: float, ti: Any, tl: Any, weight: Any = None) -> Any:
+            on = (ti != -1).any(-1)  # weight: as XTokTeacher.rows' loss (several teachers)
+            if weight is not None:
+                on = on & (weight > 0)
             if not on.any():
                 return logits.sum() * 0.0
             s_lp = torch.log_softmax(logits[on][:, : self.s_vocab].float() / temp, -1)
             skip = self.s_skip.to(s_lp.device)
-            return topk_xtok_loss(self.kind, s_lp, ti[on], tl[on], temp, skip).sum()
+            per = topk_xtok_loss(self.kind, s_lp, ti[on], tl[on], temp, skip)
+            return per.sum() if weight is None else (per * weight[on]).sum()
 
         return (t_ids, t_lps), loss
 
@@ -797,13 +800,16 @@ class ServedXTok(TopKXTok):
         return {"teacher_ids": t_ids.to(ids.device), "teacher_logprobs": t_lps.to(ids.device)}
 
 
-def served_xtok(cfg: Any, tok: Any, model_eos: Any, served: Any) -> tuple[ServedXTok, Any, Any]:
+def served_xtok(
+    cfg: Any, tok: Any, model_eos: Any, served: Any, origins: Any = None, more: Any = None
+) -> tuple[ServedXTok, Any, Any]:
     """A served teacher of another tokenizer -> (ServedXTok, dataset, collator). The prompt is
     rendered in the teacher's chat template when its tokenizer loads here (`--teacher-model` a
     local folder, a builtin or a cached hub name), else in the student's. kd scores every kept
     completion once here (the teacher is frozen and the text fixed: what it would say per
     batch); onpolicy keeps each prompt's text for the samples. A server that cannot score text
-    (no echoed logprobs) gets the probe's one-line refusal."""
+    (no echoed logprobs) gets the probe's one-line refusal. `origins` / `more`: as
+    xtok_dataset's (several teachers)."""
     from datasets import Dataset
 
     from distill.examples import Renderer, load_examples
@@ -829,7 +835,8 @@ def served_xtok(cfg: Any, tok: Any, model_eos: Any, served: Any) -> tuple[Served
     collator = TextCollator(Collator(tok.pad_token_id))
 
     def prompt_cols(ex: Any, where: str) -> dict[str, Any]:
-        return {"xtok_prompt_text": theirs.prompt_text(ex), "xtok_end": end_text(theirs, ex)}
+        cols = {"xtok_prompt_text": theirs.prompt_text(ex), "xtok_end": end_text(theirs, ex)}
+        return cols if more is None else {**cols, **more(ex, where)}
 
     if cfg.method == "onpolicy" and prompt_source(cfg):
         dataset, _ = prompt_dataset(cfg, tok, model_eos, prompt_cols)
@@ -839,11 +846,13 @@ def served_xtok(cfg: Any, tok: Any, model_eos: Any, served: Any) -> tuple[Served
     cols.update(teacher_logprobs=[], xtok_prompt_text=[], xtok_end=[])
     encoded = [(ex, *mine.encode(ex)) for ex in exs]
     keep = []
-    for ex, p, c in encoded:
+    for i, (ex, p, c) in enumerate(encoded):
         c = fit_completion(p, c, cfg)
         if c is None:
             continue
         keep.append((ex, p, c))
+        if origins is not None:
+            origins.append(i)
     t_prompts = [theirs.prompt_text(ex) for ex, _, _ in keep]
     t_comps = [theirs.completion_text(ex) for ex, _, _ in keep]
     # onpolicy trains the kept completions too where lmbda < 1: those are scored here as kd's
