@@ -167,6 +167,30 @@ def test_onpolicy_with_a_mixed_pair_trains_and_each_sample_is_read_by_the_other_
     assert all(math.isfinite(r["loss"]) for r in log) and any(r["kl"] > 0 for r in log)
 
 
+def test_onpolicy_routed_samples_are_read_by_their_own_teacher_only(tmp_path, tiny_qwen, teachers):
+    """Each teacher of another tokenizer reads (a served one: scores) only the samples of the rows
+    routed to it; the other rows pair nothing for it."""
+    from tests.test_xtok_onpolicy import as_sampled, kept_completions
+
+    x, y, s = teachers
+    data, _ = routed_file(tmp_path, x)  # rows 0, 3 -> X, rows 1, 2 -> index 1
+    for other in (s, y):
+        cfg = kd_cfg(
+            tmp_path, tiny_qwen, data=str(data), method="onpolicy", teacher_model=[x, other],
+            teacher_route_field="domain", kd_alpha=1.0, max_new_tokens=8,
+        )  # fmt: skip
+        trainer = build_trainer(cfg)[0]
+        batch = first_batch(trainer)
+        sampled = as_sampled(trainer, batch, kept_completions(batch))
+        assert ((sampled["t0_xtok_pos"] >= 0).sum(-1) > 0).tolist() == [True, False, False, True]
+        if other == y:
+            assert ((sampled["t1_xtok_pos"] >= 0).sum(-1) > 0).tolist() == [
+                False, True, True, False,
+            ]  # fmt: skip
+        got = loss_of(trainer, sampled)
+        assert math.isfinite(got) and got > 1e-3
+
+
 def test_onpolicy_routed_from_prompts_alone_with_two_other_tokenizers_trains(
     tmp_path, tiny_qwen, teachers
 ):

@@ -366,9 +366,28 @@ class Teachers:
     def sampled(self, ids: Any, labels: Any, inputs: Any) -> dict[str, Any]:
         """On policy: each teacher of another tokenizer reads the student's samples as text
         (XTokTeacher.sampled), its columns under its prefix."""
+        import torch
+
         out: dict[str, Any] = {}
+        b = ids.shape[0]
         for t in self.xtok:
-            got = self.teachers[t].sampled(ids, labels, _view(inputs, t))
+            view = _view(inputs, t)
+            keep = inputs["teacher_route"].to(ids.device) == t if self.routed else None
+            if keep is None or bool(keep.all()):
+                got = self.teachers[t].sampled(ids, labels, view)
+            else:  # routed: only its rows are read (a served teacher scores no other sample)
+                rows = keep.nonzero().flatten().tolist()
+                sub = {
+                    k: [v[i] for i in rows] if isinstance(v, list) else v[keep]
+                    for k, v in view.items()
+                    if isinstance(v, list | torch.Tensor) and len(v) == b
+                }
+                got = self.teachers[t].sampled(ids[keep], labels[keep], sub) if rows else {}
+                for k, v in got.items():  # the other rows: no ids, nothing paired
+                    empty = -1 if k in ("xtok_pos", "teacher_ids") else 0
+                    full = v.new_full((b, *v.shape[1:]), empty)
+                    full[keep] = v
+                    got[k] = full
             out.update({_prefix(t) + k: v for k, v in got.items()})
         return out
 
