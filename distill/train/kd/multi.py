@@ -427,7 +427,7 @@ class Teachers:
             xtok = t in self.xtok
             if self.routed and not on.all():  # only its examples go through it
                 keep = route == t
-                names = ("input_ids", "attention_mask")
+                names = ("input_ids", "attention_mask", "labels")
                 if xtok:
                     p = _prefix(t)
                     names += tuple(k for k in inputs if k.startswith(p) and _own(k[len(p) :]))
