@@ -48,7 +48,10 @@ embeddings dropped):
   others). Where the teacher splits the student's next token ("box" + "ed" for "boxed"), the
   shared tokens that token's text properly starts with are no shared outcome there: compared by
   rank with the rest (Prefixes; measured: without it gemma-3 learned `\\boxbox{`, make
-  smoke-xtok's xtok_kd 0.010 against sft's 0.450).
+  smoke-xtok's xtok_kd 0.010 against sft's 0.450). The same the other way round, where the
+  student splits the teacher's next token ("1" + "2" + "3" under Llama-3's "123"): the exact KL
+  there pushed the student's own next token "1" towards the teacher's ~0 on a lone "1" and let
+  any unshared token take its mass (tests/test_xtok_prefix_teacher.py).
 """
 
 from __future__ import annotations
@@ -145,15 +148,15 @@ def _byte_piece(piece: Any) -> bool:
 
 
 def shared_vocab(
-    student_tok: Any, teacher_tok: Any, texts: list[str] | None = None
+    student_tok: Any, teacher_tok: Any, texts: list[str] | None = None, t_texts: Any = None
 ) -> tuple[list[int], list[int]]:
     """(student ids, teacher ids) of the tokens both vocabularies hold, matched by their decoded
     text: the same string is the same outcome whatever its id. Pieces that decode to U+FFFD (a
     partial UTF-8 byte: its meaning depends on its neighbours) or to nothing are left out, and a
-    text held by several ids of one vocabulary is matched through its first id only. `texts`:
-    the student's piece_texts, when computed already."""
+    text held by several ids of one vocabulary is matched through its first id only. `texts` /
+    `t_texts`: the student's / the teacher's piece_texts, when computed already."""
 
-    s, t = vocab_texts(student_tok, texts), vocab_texts(teacher_tok)
+    s, t = vocab_texts(student_tok, texts), vocab_texts(teacher_tok, t_texts)
     both = sorted(s.keys() & t.keys(), key=lambda x: s[x])
     return [s[x] for x in both], [t[x] for x in both]
 
@@ -165,7 +168,9 @@ class Prefixes:
     mass teaches the student to write "box" where its own tokenization writes "boxed", and then
     to go on from a token it never saw there (`\\boxbox{`). At that position such tokens are no
     shared outcome: their mass joins the ULD comparison of the tokens only one side holds, where
-    the teacher's "box" is compared with the student's "boxed" by rank."""
+    the teacher's "box" is compared with the student's "boxed" by rank. The same holds the
+    other way round (the student's "1" where the teacher's next token is "123"): a Prefixes of
+    the teacher's texts and its shared ids gives the same columns for the teacher's next token."""
 
     def __init__(self, texts: list[str], s_shared: list[int]):
         self.texts = texts  # the student's piece_texts
@@ -180,11 +185,16 @@ class Prefixes:
             self.cache[token] = [k for k in got if k is not None]
         return self.cache[token]
 
-    def rows(self, tokens: Any) -> Any:
-        """[N] student next-token ids -> [N, D] shared columns to drop at each position (-1 pads)."""
+    def rows(self, tokens: Any, other: Prefixes | None = None, others: Any = None) -> Any:
+        """[N] student next-token ids -> [N, D] shared columns to drop at each position (-1 pads);
+        with `other` (the teacher's Prefixes) and `others` ([N] its next-token ids there), the
+        columns either next token properly starts with."""
         import torch
 
         lists = [self.of(int(t)) for t in tokens.tolist()]
+        if other is not None:
+            both = zip(lists, others.tolist(), strict=True)
+            lists = [list(dict.fromkeys(x + other.of(int(t)))) for x, t in both]
         width = max((len(x) for x in lists), default=0)
         out = torch.full((len(lists), width), -1, dtype=torch.long)
         for i, x in enumerate(lists):
@@ -274,9 +284,11 @@ class XTokTeacher:
         self.s_tok, self.s_stops = student_tok, set()
         self.s_vocab, self.t_vocab = len(student_tok), len(local.tok)
         texts = piece_texts(student_tok, list(range(len(student_tok))))
-        s_ids, t_ids = shared_vocab(student_tok, local.tok, texts)
+        t_texts = piece_texts(local.tok, list(range(len(local.tok))))
+        s_ids, t_ids = shared_vocab(student_tok, local.tok, texts, t_texts)
         self.s_shared, self.t_shared = torch.tensor(s_ids), torch.tensor(t_ids)
-        self.prefixes = Prefixes(texts, s_ids)
+        # the shared tokens the student's / the teacher's next token properly starts with
+        self.prefixes, self.t_prefixes = Prefixes(texts, s_ids), Prefixes(t_texts, t_ids)
         self.shared = len(s_ids)
         self.compared = self.scored = 0  # completion positions: with a teacher / all (whole run)
         self._window = [0, 0]  # the same since the last log line
@@ -297,6 +309,8 @@ class XTokTeacher:
         t_rows = out[batch, where.clamp(min=0)]
         paired = where >= 0
         nxt = inputs["labels"].to(ids.device)[:, 1:][mask]  # the student's next token there
+        # the teacher's own next token there (its logits at `where` predict where + 1)
+        t_nxt = ids[batch, (where + 1).clamp(min=0, max=ids.shape[1] - 1)]
         n, k = int(paired.numel()), int(paired.sum())
         self.scored, self.compared = self.scored + n, self.compared + k
         self._window = [self._window[0] + k, self._window[1] + n]
@@ -304,7 +318,9 @@ class XTokTeacher:
 
         # weight [N] (several teachers, multi.py): each position's weight of this teacher's
         # loss; positions of weight 0 are not computed. None: every paired position, weight 1.
-        def loss(logits: Any, temp: float, t_x: Any, on: Any, nxt: Any, weight: Any = None) -> Any:
+        def loss(
+            logits: Any, temp: float, t_x: Any, on: Any, nxt: Any, t_nxt: Any, weight: Any = None
+        ) -> Any:
             if weight is not None:
                 on = on & (weight > 0)
             if not on.any():
@@ -314,11 +330,13 @@ class XTokTeacher:
             # embedding rows past each tokenizer are padding, never tokens (Qwen's 151,936 rows)
             s_lp = torch.log_softmax(logits[on][:, : self.s_vocab].float() / temp, -1)
             t_lp = torch.log_softmax(t_logits[:, : self.t_vocab].float() / temp, -1)
-            drop = self.prefixes.rows(nxt[on]) if self.kind == "hybrid" else None
+            drop = None
+            if self.kind == "hybrid":
+                drop = self.prefixes.rows(nxt[on], self.t_prefixes, t_nxt[on])
             per = xtok_loss(self.kind, s_lp, t_lp, s_shared, t_shared, drop)
             return per.sum() if weight is None else (per * weight[on]).sum()
 
-        return (t_rows, paired, nxt), loss
+        return (t_rows, paired, nxt, t_nxt), loss
 
     def sampled(self, ids: Any, labels: Any, inputs: Any) -> dict[str, Any]:
         """The teacher's side of an on-policy batch: each sampled completion decoded to text and
@@ -634,16 +652,18 @@ class TopKXTok(XTokTeacher):
             out.append(ids)
         return out
 
-    def at(self, ids: list[int], texts: list[str], nxt: int) -> list[int]:
+    def at(self, ids: list[int], texts: list[str], nxt: int, t_word: str = "") -> list[int]:
         """One position's mapped top-K (student_ids' row) where the student's next token is
-        `nxt`: a listed token whose text that token's text properly starts with (the teacher's
-        "box" where the student writes "boxed") is no shared outcome there (Prefixes): UNMAPPED,
+        `nxt` and the teacher's own is `t_word` (its text): a listed token whose text either
+        properly starts with (the teacher's "box" where the student writes "boxed", the student's
+        "1" where the teacher writes "123") is no shared outcome there (Prefixes): UNMAPPED,
         compared by rank."""
         word = self.texts[nxt] if 0 <= nxt < len(self.texts) else ""
-        return [
-            UNMAPPED if i >= 0 and len(x) < len(word) and word.startswith(x) else i
-            for i, x in zip(ids, texts, strict=True)
-        ]
+
+        def started(x: str) -> bool:
+            return any(len(x) < len(w) and w.startswith(x) for w in (word, t_word))
+
+        return [UNMAPPED if i >= 0 and started(x) else i for i, x in zip(ids, texts, strict=True)]
 
     def rows(self, inputs: Any, mask: Any, chunk: int, lm_head: Any) -> tuple[tuple, Any]:
         import torch
@@ -762,7 +782,7 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
         lps = np.zeros((len(c), k), dtype=np.float32)
         for s, j in pairs:
             if s < len(c) and j < len(t):  # the teacher's row j: its distribution for token j
-                ids[s, : t.k] = teacher.at(sids[j], t.topk_text[j], c[s])
+                ids[s, : t.k] = teacher.at(sids[j], t.topk_text[j], c[s], t.token_text[j])
                 lps[s, : t.k] = t.topk_logprobs[j]
         compared += int((ids != -1).any(-1).sum())
         scored += len(c)
@@ -844,11 +864,12 @@ class ServedXTok(TopKXTok):
         t_ends = [max(0, e) for _, e, _ in toks]
         out = []
         for s, t in pair_positions(s_ends, t_ends, common_prefix(s_text, t_text)):
-            start, _, top = toks[t]
+            start, end, top = toks[t]
             if s < len(s_ids) and start >= 0 and top:
                 best = sorted(top.items(), key=lambda kv: -kv[1])[: self.served.k]
                 texts = [x for x, _ in best]
-                mapped = self.at(self.student_ids([texts])[0], texts, s_ids[s])
+                # the teacher's own token there, as text (score() checked it reads back so)
+                mapped = self.at(self.student_ids([texts])[0], texts, s_ids[s], t_text[start:end])
                 out.append((s, mapped, [v for _, v in best]))
         return out
 
