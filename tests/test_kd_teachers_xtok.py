@@ -279,3 +279,55 @@ def test_a_served_teacher_of_another_tokenizer_among_several_is_read_by_text(
     state = json.loads((out / "kd.json").read_text())
     assert all(t["tokens_scored"] > 0 and "aligned_share" in t for t in state["teachers"])
     assert state["teachers"][0]["url"] == srv.url
+
+
+def test_routed_kd_sends_a_served_teacher_of_another_tokenizer_only_its_own_rows(
+    tmp_path, tiny_qwen, teachers
+):
+    """Routed, a served teacher of another tokenizer scores (at build, kd) the completions of
+    the rows routed to it, not every row's: the others are no request to its server (cost, and
+    another domain's data sent where it was not routed); a local one refuses no row it never
+    reads."""
+    import copy
+
+    from tokenizers import normalizers
+
+    from distill.models import load_tokenizer
+    from tests.xtokserver import TextScoringServer
+
+    x, y, _ = teachers
+    data, want = routed_file(tmp_path, "X")  # rows 0, 3, 6 -> X (served), else Y
+    srv = TextScoringServer(x, x).start()
+    try:
+        trainer = kl_trainer(
+            tmp_path, tiny_qwen, data=str(data), teacher_model=[f"{x}@{srv.url}", y],
+            teacher_route_field="domain",
+        )  # fmt: skip
+        texts = [t for r in srv.log for t in r.get("prompts") or [] if isinstance(t, str)]
+    finally:
+        srv.stop()
+    assert trainer.train_dataset["teacher_route"] == want
+    rows = [json.loads(r) for r in data.read_text().splitlines()]
+    mine = [r["reasoning"] for r, t in zip(rows, want, strict=True) if t == 0]
+    others = [r["reasoning"] for r, t in zip(rows, want, strict=True) if t == 1]
+    assert all(any(m in t for t in texts) for m in mine)
+    assert not any(o in t for o in others for t in texts)
+    paired = (torch.tensor(trainer.train_dataset["t0_teacher_ids"][1]) != -1).any(-1)
+    assert not paired.any()  # row 1 is Y's
+
+    # a local teacher whose tokenizer lowercases: routed the rows it reads (none with capitals:
+    # there are none routed to it), it is no refusal
+    lower = copy.deepcopy(load_tokenizer(y))
+    lower.backend_tokenizer.normalizer = normalizers.Lowercase()
+    low = tiny_model_with(lower, tmp_path / "lower")
+    for r, t in zip(rows, want, strict=True):
+        if t == 0:  # X's rows: lower case text only
+            r["messages"][0]["content"] = r["messages"][0]["content"].lower()
+            r["reasoning"], r["answer"] = r["reasoning"].lower(), r["answer"].lower()
+            r["domain"] = "lower"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    trainer = kl_trainer(
+        tmp_path, tiny_qwen, data=str(data), teacher_model=[str(low), y],
+        teacher_route_field="domain",
+    )  # fmt: skip
+    assert trainer.train_dataset["teacher_route"] == want

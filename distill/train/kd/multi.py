@@ -209,6 +209,27 @@ def route_column(cfg: Any, origins: list[int]) -> list[int]:
     return [memo[i] for i in origins]
 
 
+def route_of(cfg: Any) -> Any:
+    """Source row index -> the teacher its route column names (the rows read at the first call:
+    a prompt source, which routes by route_extra's column, never calls it)."""
+    import itertools
+
+    from distill.data import iter_source
+
+    specs, field = teacher_specs(cfg), cfg.teacher_route_field
+    rows: list[dict[str, Any]] = []
+    memo: dict[int, int] = {}
+
+    def of(i: int) -> int:
+        if not rows:
+            rows.extend(itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit))
+        if i not in memo:
+            memo[i] = route_index(specs, _field(rows[i], field), f"{cfg.data} row {i + 1}", field)
+        return memo[i]
+
+    return of
+
+
 def route_extra(cfg: Any) -> dict[str, Any]:
     """prompt_dataset's keywords for a routed run on a prompt source: a teacher_route column."""
     if not cfg.teacher_route_field:
@@ -335,20 +356,23 @@ class Teachers:
 
         origins: list[int] = []
         more = route_extra(cfg).get("extra")
+        route = route_of(cfg) if self.routed else None
         base, cols, collators = None, {}, {}
         for t in self.xtok:
             first = t == self.xtok[0]  # its kept examples' indices are every teacher's
             x = self.teachers[t]
+            # routed: it reads (a served one: scores) the examples routed to it only
+            only = None if route is None else (lambda i, t=t: route(i) == t)
             if getattr(x, "other_tokenizer", False):  # served: scored by text (ServedXTok)
                 one = copy.copy(cfg)
                 one.teacher_model, one.teacher_url = self.specs[t].name, self.specs[t].url
                 x, ds, collators[t] = served_xtok(
-                    one, tok, model_eos, x, origins if first else None, more
+                    one, tok, model_eos, x, origins if first else None, more, only
                 )
                 self.teachers[t] = x
             else:
                 ds, collators[t] = xtok_dataset(
-                    cfg, tok, model_eos, x, origins if first else None, more
+                    cfg, tok, model_eos, x, origins if first else None, more, only
                 )
             if base is None:
                 base = ds

@@ -409,7 +409,13 @@ def end_text(renderer: Any, ex: Any) -> str:
 
 
 def xtok_dataset(
-    cfg: Any, tok: Any, model_eos: Any, teacher: XTokTeacher, origins: Any = None, more: Any = None
+    cfg: Any,
+    tok: Any,
+    model_eos: Any,
+    teacher: XTokTeacher,
+    origins: Any = None,
+    more: Any = None,
+    only: Any = None,
 ) -> tuple[Any, Any]:
     """SFT's examples (the student's rendering and mask) + the teacher's own token ids of each
     example and, per student completion token, the teacher position whose prediction follows the
@@ -417,7 +423,8 @@ def xtok_dataset(
     prompt ids and end of turn (`XTokTeacher.sampled` puts the student's samples after them);
     a prompt source (no completions) gets those alone. Several teachers (multi.py): `origins`,
     a list, gets each kept example's index; `more` (example, where -> columns) adds columns to a
-    prompt source's rows (their route).
+    prompt source's rows (their route); `only` (example index -> bool, routed): the examples this
+    teacher reads, the others kept unaligned (pairs nothing, refused for nothing).
 
     The teacher reads the example rendered with its own chat template: an instruct teacher
     predicts well only after the turn markers it was trained on, and the completion's text (the
@@ -464,17 +471,19 @@ def xtok_dataset(
     compared = scored = 0
     for i, ex in enumerate(exs):
         where = ex.source.get("where") or f"{cfg.data} example {i + 1}"
-        (p, c), (tp, tc) = mine.encode(ex), theirs.encode(ex)
-        s_text, t_text = mine.completion_text(ex), theirs.completion_text(ex)
-        s_ends, t_ends = char_ends(tok, c, s_text), char_ends(teacher.tok, tc, t_text)
-        if s_ends is None:
-            raise unreadable(where, f"student tokenizer '{cfg.model}'", tok, s_text, c)
-        if t_ends is None:
-            raise unreadable(where, who, teacher.tok, t_text, tc)
-        pairs = pair_positions(s_ends, t_ends, common_prefix(s_text, t_text))
-        c = fit_completion(p, c, cfg)
+        (p, full), (tp, tc) = mine.encode(ex), theirs.encode(ex)
+        c = fit_completion(p, full, cfg)
         if c is None:
             continue
+        pairs = []
+        if only is None or only(i):  # routed elsewhere: never read by this teacher
+            s_text, t_text = mine.completion_text(ex), theirs.completion_text(ex)
+            s_ends, t_ends = char_ends(tok, full, s_text), char_ends(teacher.tok, tc, t_text)
+            if s_ends is None:
+                raise unreadable(where, f"student tokenizer '{cfg.model}'", tok, s_text, full)
+            if t_ends is None:
+                raise unreadable(where, who, teacher.tok, t_text, tc)
+            pairs = pair_positions(s_ends, t_ends, common_prefix(s_text, t_text))
         pos = [-1] * len(c)
         for s, t in pairs:
             if s < len(c):
@@ -899,15 +908,21 @@ class ServedXTok(TopKXTok):
 
 
 def served_xtok(
-    cfg: Any, tok: Any, model_eos: Any, served: Any, origins: Any = None, more: Any = None
+    cfg: Any,
+    tok: Any,
+    model_eos: Any,
+    served: Any,
+    origins: Any = None,
+    more: Any = None,
+    only: Any = None,
 ) -> tuple[ServedXTok, Any, Any]:
     """A served teacher of another tokenizer -> (ServedXTok, dataset, collator). The prompt is
     rendered in the teacher's chat template when its tokenizer loads here (`--teacher-model` a
     local folder, a builtin or a cached hub name), else in the student's. kd scores every kept
     completion once here (the teacher is frozen and the text fixed: what it would say per
     batch); onpolicy keeps each prompt's text for the samples. A server that cannot score text
-    (no echoed logprobs) gets the probe's one-line refusal. `origins` / `more`: as
-    xtok_dataset's (several teachers)."""
+    (no echoed logprobs) gets the probe's one-line refusal. `origins` / `more` / `only`: as
+    xtok_dataset's (several teachers; routed, the server scores its own examples only)."""
     from datasets import Dataset
 
     from distill.examples import Renderer, load_examples
@@ -943,11 +958,13 @@ def served_xtok(
     cols: dict[str, list] = {"input_ids": [], "completion_mask": [], "teacher_ids": []}
     cols.update(teacher_logprobs=[], xtok_prompt_text=[], xtok_end=[])
     encoded = [(ex, *mine.encode(ex)) for ex in exs]
-    keep = []
+    keep, ours = [], []
     for i, (ex, p, c) in enumerate(encoded):
         c = fit_completion(p, c, cfg)
         if c is None:
             continue
+        if only is None or only(i):
+            ours.append(len(keep))
         keep.append((ex, p, c))
         if origins is not None:
             origins.append(i)
@@ -955,7 +972,11 @@ def served_xtok(
     t_comps = [theirs.completion_text(ex) for ex, _, _ in keep]
     # onpolicy trains the kept completions too where lmbda < 1: those are scored here as kd's
     kept_too = cfg.method == "kd" or cfg.lmbda < 1.0
-    scored = teacher.score(t_prompts, t_comps) if kept_too else [[]] * len(keep)
+    scored: list[Any] = [[]] * len(keep)
+    if kept_too:  # routed: only the examples routed to it go to its server
+        got = teacher.score([t_prompts[j] for j in ours], [t_comps[j] for j in ours])
+        for j, toks in zip(ours, got, strict=True):
+            scored[j] = toks
     k = served.k
     compared = total = 0
     for (ex, p, c), toks, t_text in zip(keep, scored, t_comps, strict=True):
