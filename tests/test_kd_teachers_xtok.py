@@ -331,3 +331,33 @@ def test_routed_kd_sends_a_served_teacher_of_another_tokenizer_only_its_own_rows
         teacher_route_field="domain",
     )  # fmt: skip
     assert trainer.train_dataset["teacher_route"] == want
+
+
+def test_onpolicy_routed_from_prompts_refuses_no_prompt_routed_to_another_teacher(
+    tmp_path, tiny_qwen, teachers
+):
+    """The prompt-source check (the teacher spells back the prompt it will read) is made for
+    the prompts routed to that teacher only."""
+    import copy
+
+    from tokenizers import normalizers
+
+    from distill.models import load_tokenizer
+
+    _, y, _ = teachers
+    lower = copy.deepcopy(load_tokenizer(y))
+    lower.backend_tokenizer.normalizer = normalizers.Lowercase()
+    low = tiny_model_with(lower, tmp_path / "lower")
+    rows = [
+        {"prompt": f"what is {i} + {i + 1}?" if i % 2 else f"What is {i} + {i + 1}?",
+         "domain": "lower" if i % 2 else 1}
+        for i in range(6)
+    ]  # fmt: skip
+    data = tmp_path / "prompts.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = kd_cfg(
+        tmp_path, tiny_qwen, data=str(data), method="onpolicy", teacher_model=[str(low), y],
+        teacher_route_field="domain", max_new_tokens=6,
+    )  # fmt: skip
+    trainer = build_trainer(cfg)[0]
+    assert trainer.train_dataset["teacher_route"] == [1, 0, 1, 0, 1, 0]

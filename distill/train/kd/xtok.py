@@ -447,10 +447,12 @@ def xtok_dataset(
     who = f"teacher tokenizer '{teacher.name}'"
 
     def prompt_cols(ex: Any, where: str) -> dict[str, Any]:
-        # the samples are new text: the teacher must spell back the text it will be shown
+        # the samples are new text: the teacher must spell back the text it will be shown (a
+        # prompt routed to another teacher is none of its; where: '{data} row {i + 1}')
         text = ex.prompt[-1]["content"] if ex.prompt else ex.instruction
         ids = teacher.tok(text, add_special_tokens=False)["input_ids"]
-        if char_ends(teacher.tok, ids, text) is None:
+        ours = only is None or only(int(where.rsplit(" row ", 1)[1]) - 1)
+        if ours and char_ends(teacher.tok, ids, text) is None:
             raise unreadable(where, who, teacher.tok, text, ids)
         tp = theirs.prompt_ids(ex)
         cols = {"xtok_prompt": tp, "xtok_end": end_text(theirs, ex), "xtok_ids": tp, "xtok_pos": []}
