@@ -29,9 +29,10 @@ as `train --merge` does) that teacher is used instead of step 1's.
 5. onpolicy+reward: the onpolicy student again (the same SFT start, steps, rate and samples),
    with the verifier in the loop (`--reward math`): its samples are verified against each
    problem's gold answer and a policy-gradient term on that reward joins the teacher's reverse
-   KL. --reward-rollouts k samples per prompt (4; GRPO's group: the advantage is centred over
-   each prompt's own samples) at batch/k prompts a step, so it samples and scores as many
-   completions per step as onpolicy.
+   KL. --reward-rollouts k samples per prompt (default 1: the advantage is centred over the
+   batch; k > 1 is GRPO's group, centred over each prompt's own samples) at batch/k prompts a
+   step, so it samples and scores as many completions per step as onpolicy (measured, seed 0:
+   k = 1 0.580, k = 4 0.380; README).
 
 A student whose output folder holds its trained weights (a rerun after a stop, or after
 removing one student's folder) is not trained again; it is evaluated (cached).
@@ -177,7 +178,7 @@ def run(
     warmup_steps: int = 10,
     onpolicy_steps: int = 20,
     onpolicy_lr: float = 1.2e-3,
-    reward_rollouts: int = 4,
+    reward_rollouts: int = 1,
 ) -> dict[str, Any]:
     from distill import eval as eval_stage
     from distill import filter as filter_stage
@@ -387,9 +388,9 @@ def main() -> None:
     ap.add_argument(
         "--reward-rollouts",
         type=int,
-        default=4,
-        help="onpolicy_reward's samples per prompt (GRPO's group baseline), at batch/k prompts "
-        "a step",
+        default=1,
+        help="onpolicy_reward's samples per prompt (k > 1: GRPO's group baseline), at batch/k "
+        "prompts a step",
     )
     a = ap.parse_args()
     try:
