@@ -62,9 +62,8 @@ def make_xtok_teacher(path: Path, data: Path) -> None:
     """bench_train's model shape over another tokenizer: a byte-level BPE trained on the bench's
     traces (its own merges and size), 49,152 embedding rows (the rows past its vocabulary are
     padding, never tokens), so its forward costs what the same-vocabulary teacher's does."""
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
+    from transformers import PreTrainedTokenizerFast
 
     texts = []
     for line in data.read_text().splitlines():
@@ -82,23 +81,7 @@ def make_xtok_teacher(path: Path, data: Path) -> None:
     bpe.train_from_iterator(texts, trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|end|>", pad_token="<|end|>")
     tok.chat_template = TEMPLATE
-    torch.manual_seed(1)
-    config = Qwen2Config(
-        vocab_size=49152,
-        hidden_size=256,
-        intermediate_size=688,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    model = AutoModelForCausalLM.from_config(config)
-    model.generation_config.eos_token_id = tok.eos_token_id
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
+    make_model(path, tok, vocab_size=49152, seed=1)
 
 
 def length_ratio(work: Path) -> float:

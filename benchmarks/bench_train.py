@@ -54,16 +54,18 @@ def make_data(path: Path, n: int, seed: int) -> None:
             f.write(json.dumps(rec) + "\n")
 
 
-def make_model(path: Path) -> None:
+def make_model(path: Path, tok=None, vocab_size: int | None = None, seed: int = 0) -> None:
+    """The benchmarks' random Qwen2-style model (4 layers, hidden 256), saved with `tok`
+    (default: SmolLM2's), `vocab_size` embedding rows (default: the tokenizer's size)."""
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
     from distill.models import load_tokenizer
 
-    torch.manual_seed(0)
-    tok = load_tokenizer("builtin:smollm2")
+    torch.manual_seed(seed)
+    tok = tok if tok is not None else load_tokenizer("builtin:smollm2")
     config = Qwen2Config(
-        vocab_size=len(tok),
+        vocab_size=vocab_size or len(tok),
         hidden_size=256,
         intermediate_size=688,
         num_hidden_layers=4,
