@@ -35,7 +35,10 @@ as `train --merge` does) that teacher is used instead of step 1's.
    k = 1 0.580, k = 4 0.380; README).
 
 A student whose output folder holds its trained weights (a rerun after a stop, or after
-removing one student's folder) is not trained again; it is evaluated (cached).
+removing one student's folder) is not trained again; it is evaluated (cached). Only if it was
+trained as this run would train it: the same result-changing train keys (as --resume compares
+them: recipe, seed, --reward-rollouts, ...), the same data bytes and teacher/start weights;
+otherwise it is trained again over the old one.
 
 Last line: `smoke-kd: base pass@1=A sft pass@1=B kd pass@1=C onpolicy pass@1=D onpolicy_reward
 pass@1=E teacher_tokens sft=… kd=… onpolicy=… minutes=M`. teacher_tokens counts the completion
@@ -162,11 +165,74 @@ def given_teacher(path: Path) -> Path:
     )
 
 
-def trained(out: Path) -> bool:
+def trained(out: Path, cfg: Any = None) -> bool:
     """A finished `distill train` output: the weights it writes last, beside its train.yaml
-    (checkpoints go to checkpoint-N/ below)."""
+    (checkpoints go to checkpoint-N/ below). With `cfg` (a TrainConfig), also trained as `cfg`
+    would train it: the same result-changing keys (as --resume compares them) and the same
+    inputs (stamp_inputs: the data's bytes, the student's and teacher's weights). A student
+    trained otherwise (another recipe, seed, --reward-rollouts, a rebuilt teacher or SFT start)
+    is not reused."""
     weights = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
-    return (out / "train.yaml").is_file() and any((out / w).is_file() for w in weights)
+    if not (out / "train.yaml").is_file() or not any((out / w).is_file() for w in weights):
+        return False
+    if cfg is None:
+        return True
+    if cfg.merge and cfg.lora and not (out / "merged" / "config.json").is_file():
+        return False  # stopped while merging
+    import yaml
+
+    from distill.train.sft import changed_run_keys
+
+    saved = yaml.safe_load((out / "train.yaml").read_text()) or {}
+    if cfg.max_length is None:  # train.yaml holds it resolved from the student's context
+        saved.pop("max_length", None)
+    changed = changed_run_keys(cfg, saved)
+    stamp = out / INPUTS_STAMP
+    if not stamp.is_file() or stamp.read_text().strip() != _inputs(cfg):
+        changed.append("its data or model/teacher weights (or no stamp of them)")
+    if changed:
+        print(f"== {out}: trained otherwise ({'; '.join(changed)}); training it again", flush=True)
+    return not changed
+
+
+INPUTS_STAMP = "smoke.inputs.sha256"
+
+
+def _inputs(cfg: Any) -> str:
+    """What a student was trained from beyond its config's values: the data file's bytes (the
+    config names only its path) and the weights its model/teacher folders hold (rebuilt in
+    place, the path stays)."""
+    import hashlib
+
+    from distill.eval import weights_stamp
+
+    h = hashlib.sha256()
+    data = Path(cfg.data)
+    h.update(data.read_bytes() if data.is_file() else cfg.data.encode())
+    teachers = cfg.teacher_model if isinstance(cfg.teacher_model, list) else [cfg.teacher_model]
+    for m in [cfg.model, *teachers]:
+        h.update(f"\0{weights_stamp(m) if isinstance(m, str) else m}".encode())
+    return h.hexdigest()
+
+
+def stamp_inputs(out: Path, cfg: Any) -> None:
+    """After `cfg` trained into `out`: what it was trained from, for trained(out, cfg)."""
+    write_atomic(out / INPUTS_STAMP, _inputs(cfg) + "\n")
+
+
+def train_once(cfg: Any) -> Path:
+    """cfg's output folder, trained as cfg says: reused if trained(out, cfg), else trained
+    (over whatever an earlier run left there)."""
+    from distill import train
+
+    out = Path(cfg.output_dir)
+    if trained(out, cfg):
+        print(f"== {out}: trained before with these settings; kept", flush=True)
+        return out
+    cfg = dataclasses.replace(cfg, overwrite=True, resume=False)
+    out = Path(train.run(cfg))
+    stamp_inputs(out, cfg)
+    return out
 
 
 def run(
@@ -276,8 +342,7 @@ def run(
                 )
             warm = {**base_train, "method": "sft", "teacher_model": None, "data": str(warm_data)}
             warm.update(output_dir=str(root / "onpolicy-sft"), max_steps=warmup_steps, merge=True)
-            if not (root / "onpolicy-sft" / "merged" / "config.json").is_file():
-                train.run(from_dict(train.TrainConfig, warm, recipe))
+            train_once(from_dict(train.TrainConfig, warm, recipe))  # and its merged/
             # The on-policy steps need prompts only: every training prompt, from the source
             # generate read, rendered as it sent them (lmbda 1.0: each batch is the student's
             # own samples), not only the ones whose trace verified.
@@ -293,11 +358,8 @@ def run(
                 learning_rate=onpolicy_lr,
             )
             cfg.update(on_policy_keys)
-        if trained(out_dir):
-            print(f"== train {student}: trained before ({out_dir})", flush=True)
-        else:
-            print(f"== train {student}", flush=True)
-            out_dir = train.run(from_dict(train.TrainConfig, cfg, recipe))
+        print(f"== train {student}", flush=True)
+        out_dir = train_once(from_dict(train.TrainConfig, cfg, recipe))
         print(f"== eval {student}", flush=True)
         baseline = ev.get("baseline") if method == "sft" else None  # the base is evaluated once
         e_cfg = {**ev, "model": str(out_dir), "baseline": baseline}
