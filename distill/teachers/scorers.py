@@ -91,13 +91,26 @@ class ServedTeacher:
 
     def __init__(self, url: str, name: str, k: int, student_tok: Any, student_name: str):
         import os
+        from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
         from openai import OpenAI
 
         self.url, self.name, self.k, self.tok = url, name, k, student_tok
         self.shown = redact_url(url)  # in error lines: no user:token@ or ?api_key= of the URL
         key = self.key = os.environ.get("OPENAI_API_KEY") or "EMPTY"
-        self.client = OpenAI(base_url=url, api_key=key, max_retries=2, timeout=600)
+        # The client appends its route to the base URL's raw path, a query included (POST
+        # /v1/?api_key=kcompletions): the query goes as its default query instead.
+        p = urlsplit(url)
+        query = parse_qsl(p.query, keep_blank_values=True)
+        secrets = [key, *(v for _, v in query), p.password or ""]
+        self.secrets = [s for s in secrets if len(s) >= 3]  # scrubbed from error lines
+        self.client = OpenAI(
+            base_url=urlunsplit((p.scheme, p.netloc, p.path, "", "")),
+            api_key=key,
+            default_query=dict(query) or None,
+            max_retries=2,
+            timeout=600,
+        )
         self.student_name = student_name
         self.scored = 0
         self.decoded: dict[int, str | None] = {}
@@ -118,7 +131,9 @@ class ServedTeacher:
         except openai.APIStatusError as e:
             from distill.teachers.openai import scrub
 
-            why = scrub(str(e.message).splitlines()[0] if e.message else "", self.key)
+            why = str(e.message).splitlines()[0] if e.message else ""
+            for secret in sorted(self.secrets, key=len, reverse=True):
+                why = scrub(why, secret)
             raise DistillError(
                 f"teacher URL {self.shown}: HTTP {e.status_code} for model '{self.name}': {why}"
             ) from None
