@@ -17,10 +17,19 @@ from typing import Any
 
 # userinfo (RFC 3986 lets a password hold ( ) ' ! * unencoded: up to the last @ before the host),
 # then host, port and path (stopping at a bracket or quote around the URL), then a query or
-# fragment to the next space or quote (a secret may hold anything: the URL's text goes with it)
+# fragment to the next space or double quote (a secret may hold anything, ' ( ) too: the URL's
+# text goes with it; a URL opened by ' - a list's repr - ends its query at the next ')
 _URL = re.compile(
-    r"https?://(?:[^\s/?#\"`<>]*@)?[^\s'\"`<>()?#]*(?:[?#][^\s'\"`<>]*)?", re.IGNORECASE
+    r"(?P<base>https?://(?:[^\s/?#\"`<>]*@)?[^\s'\"`<>()?#]*)(?P<query>[?#][^\s\"`<>]*)?",
+    re.IGNORECASE,
 )
+
+
+def _redacted(m: re.Match[str]) -> str:
+    query, tail = m.group("query") or "", ""
+    if m.start() and m.string[m.start() - 1] == "'" and "'" in query:
+        query, tail = query[: query.index("'")], query[query.index("'") :]
+    return redact_url(m.group("base") + query) + tail
 
 
 def redact_url(url: str) -> str:
@@ -41,7 +50,7 @@ def redact_urls(value: Any) -> Any:
     """`value` (a string, or lists and dicts of them, e.g. a kd.json state) with every http(s)
     URL in its strings redacted; other values as they are."""
     if isinstance(value, str):
-        return _URL.sub(lambda m: redact_url(m.group(0)), value)
+        return _URL.sub(_redacted, value)
     if isinstance(value, list):
         return [redact_urls(v) for v in value]
     if isinstance(value, dict):
