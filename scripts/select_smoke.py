@@ -97,15 +97,14 @@ def run(
     results: dict[str, Any] = {"traces": {"all": len(kept), "random": n_sel, "selected": n_sel}}
     for name, path in (("all", flt.out), ("random", random_path), ("selected", selected_path)):
         cfg = {**sec["train"], "seed": seed, "data": str(path), "output_dir": str(root / name)}
-        cfg.update(_resume_keys(root / name, Path(path)))
-        finished = cfg.get("resume") and (root / name / f"checkpoint-{steps}").is_dir()
         print(f"== train {name} ({results['traces'][name]} traces, {steps} steps)", flush=True)
-        if finished and any((root / name).glob("*.safetensors")):
+        todo = _plan_student(root / name, Path(path), from_dict(train.TrainConfig, cfg, recipe))
+        if todo is None:
             # trained to the end on these bytes: left as is, so its eval's samples still match
             print(f"train: {root / name} finished its {steps} steps on this data; kept", flush=True)
             student = root / name
         else:
-            student = train.run(from_dict(train.TrainConfig, cfg, recipe))
+            student = train.run(todo)
         baseline = ev.get("baseline") if name == "all" else None  # the base is evaluated once
         e_cfg = {**ev, "model": str(student), "baseline": baseline}
         e_cfg["out"] = str(root / f"eval-{name}.json")
@@ -142,6 +141,31 @@ def _resume_keys(out: Path, data: Path) -> dict[str, bool]:
     out.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest + "\n")
     return {"resume": True} if same else {"overwrite": True}
+
+
+def _plan_student(out: Path, data: Path, cfg: Any) -> Any:
+    """None when `out` finished cfg's max_steps on these bytes with cfg's settings (kept as is),
+    else the TrainConfig to run: resumed on the same data and settings, started over otherwise.
+    A student trained with other result-changing keys (another --seed or recipe in the same
+    RUN) is trained again: its checkpoint and train.yaml are not this run's."""
+    import dataclasses
+
+    import yaml
+
+    from distill.train.sft import changed_run_keys
+
+    cfg = dataclasses.replace(cfg, **_resume_keys(out, data))
+    saved_path = out / "train.yaml"
+    if cfg.resume and saved_path.is_file():
+        saved = yaml.safe_load(saved_path.read_text()) or {}
+        if cfg.max_length is None:  # train.yaml holds it resolved from the student's context
+            saved.pop("max_length", None)
+        changed = changed_run_keys(cfg, saved)
+        if changed:
+            print(f"train: {out} was trained otherwise ({'; '.join(changed)}); starting over")
+            return dataclasses.replace(cfg, resume=False, overwrite=True)
+    finished = cfg.resume and (out / f"checkpoint-{cfg.max_steps}").is_dir()
+    return None if finished and any(out.glob("*.safetensors")) else cfg
 
 
 def main() -> None:
