@@ -2,11 +2,12 @@
 traces, the same steps each, on the embedded SmolLM2 (2 CPU cores, no hub).
 
     python scripts/select_smoke.py recipes/select-smoke.yaml [--run-dir runs/smoke-select]
-        [--seed 0] [--share 0.25] [--traces runs/smoke/traces.jsonl] [--generate-seed 0]
+        [--seed 0] [--share 0.25] [--traces runs/smoke-select/traces.jsonl] [--generate-seed 0]
 
-1. The recipe's generate + filter (make smoke's: SmolLM2 teaching itself two-digit sums, 4
-   samples a problem, verified). --traces PATH generates into PATH instead, so `make smoke`'s
-   traces are reused (its generate keys are these: nothing left to sample).
+1. The recipe's generate + filter (make smoke's: SmolLM2 teaching itself two-digit sums, 16
+   samples a problem, verified). --traces PATH reads another run's pool instead (it must hold
+   every sample of these generate keys: --generate-seed names the seed that wrote it; a pool
+   missing any is refused, never added to); a new PATH is generated into.
 2. Three training sets: all kept traces; a random --share of them (seeded); `distill select`'s
    --share (the recipe's select keys, --budget = share x kept). The random set is as large as
    select's, so only the choice differs.
@@ -66,10 +67,12 @@ def run(
     gen_seed = seed if generate_seed is None else generate_seed
     gen_keys = {**sec["generate"], "seed": gen_seed}
     flt_keys = dict(sec["filter"])
-    if traces:  # make smoke's traces: generate there (a no-op when they are complete)
+    if traces:  # another run's pool: read there (_check_pool: nothing left to sample)
         gen_keys["out"] = flt_keys["input"] = traces
     gen = from_dict(generate.GenerateConfig, gen_keys, recipe)
     flt = from_dict(filter_stage.FilterConfig, flt_keys, recipe)
+    if traces:
+        _check_pool(gen, gen_seed)
     root = Path(rd)
     root.mkdir(parents=True, exist_ok=True)
     print("== generate + filter", flush=True)
@@ -127,6 +130,24 @@ def run(
         f"selected pass@1={results['selected']:.3f} minutes={minutes:.1f}"
     )
     return summary
+
+
+def _check_pool(gen: Any, gen_seed: int) -> None:
+    """--traces names another run's pool: it is read, never added to. A pool written with other
+    generate keys (another seed: the sample ids hash it; make smoke's 4 samples against these
+    16) would get this run's samples appended, and every later reader of it (its own run's
+    filter, select's pass rate over "all" its samples) would count two draws as one."""
+    from distill.generate.stage import build_jobs
+
+    if not Path(gen.out).is_file():
+        return  # a new path: generated there
+    missing = sum(len(job.samples) for _, jobs in build_jobs(gen)[0] for job in jobs)
+    if missing:
+        raise DistillError(
+            f"--traces {gen.out}: {missing} of this run's samples (seed {gen_seed}, n {gen.n}) "
+            f"are not in it, and would be added to that pool; pass --generate-seed (GEN_SEED=) "
+            f"with the seed that wrote it, or generate into this run's folder (no --traces)"
+        )
 
 
 def _resume_keys(out: Path, data: Path) -> dict[str, bool]:
