@@ -169,9 +169,9 @@ def trained(out: Path, cfg: Any = None) -> bool:
     """A finished `distill train` output: the weights it writes last, beside its train.yaml
     (checkpoints go to checkpoint-N/ below). With `cfg` (a TrainConfig), also trained as `cfg`
     would train it: the same result-changing keys (as --resume compares them) and the same
-    inputs (stamp_inputs: the data's bytes, the student's and teacher's weights). A student
-    trained otherwise (another recipe, seed, --reward-rollouts, a rebuilt teacher or SFT start)
-    is not reused."""
+    inputs (stamp_inputs: the data's bytes, the student's and teacher's weights; a folder
+    trained before the stamp existed: its settings alone). A student trained otherwise
+    (another recipe, seed, --reward-rollouts, a rebuilt teacher or SFT start) is not reused."""
     weights = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
     if not (out / "train.yaml").is_file() or not any((out / w).is_file() for w in weights):
         return False
@@ -187,9 +187,9 @@ def trained(out: Path, cfg: Any = None) -> bool:
     if cfg.max_length is None:  # train.yaml holds it resolved from the student's context
         saved.pop("max_length", None)
     changed = changed_run_keys(cfg, saved)
-    stamp = out / INPUTS_STAMP
-    if not stamp.is_file() or stamp.read_text().strip() != _inputs(cfg):
-        changed.append("its data or model/teacher weights (or no stamp of them)")
+    stamp = out / INPUTS_STAMP  # a folder trained before stamps existed: its settings alone
+    if stamp.is_file() and stamp.read_text().strip() != _inputs(cfg):
+        changed.append("its data or model/teacher weights")
     if changed:
         print(f"== {out}: trained otherwise ({'; '.join(changed)}); training it again", flush=True)
     return not changed

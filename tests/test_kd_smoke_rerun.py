@@ -88,6 +88,11 @@ def test_a_student_trained_with_other_settings_is_trained_again_not_evaluated(tm
     w.write_bytes(b"w1-rebuilt")  # the teacher (or onpolicy's SFT start) trained again
     assert not trained(tmp_path / "onpolicy-reward", _cfg(tmp_path, rollouts_per_prompt=1))
 
+    # a folder trained before the stamp existed: its train.yaml's settings alone decide
+    (tmp_path / "onpolicy-reward" / "smoke.inputs.sha256").unlink()
+    assert trained(tmp_path / "onpolicy-reward", _cfg(tmp_path, rollouts_per_prompt=1))
+    assert not trained(tmp_path / "onpolicy-reward", _cfg(tmp_path, rollouts_per_prompt=4))
+
 
 def test_an_sft_start_stopped_while_merging_is_trained_again(tmp_path, fake_train):
     from scripts.kd_smoke import train_once
