@@ -52,7 +52,7 @@ from scripts.kd_smoke import (  # noqa: E402
     given_teacher,
     planned_ids,
     select_traces,
-    trained,
+    train_once,
 )
 
 TEACHER_BASE = "builtin:smollm2"  # make smoke's model, taught the task by build_teacher
@@ -176,7 +176,7 @@ def run(
     **kw: Any,
 ) -> dict[str, Any]:
     from distill import filter as filter_stage
-    from distill import generate, train
+    from distill import generate
 
     t0 = time.monotonic()
     unknown = sorted(set(students) - set(STUDENTS))
@@ -231,14 +231,10 @@ def run(
                     raise DistillError(
                         f"{flt.out}: no kept trace among the first {p['warmup_prompts']} prompts"
                     )
-                if not (Path(warm.output_dir) / "merged" / "config.json").is_file():
-                    train.run(warm)
-            student = Path(trains[name].output_dir)
-            if trained(student):  # a rerun after a failure later on does not train it again
-                print(f"== train {name}: trained before ({student})", flush=True)
-            else:
-                print(f"== train {name}", flush=True)
-                student = train.run(trains[name])
+                train_once(warm)
+            # a rerun does not train again a student trained with these settings and inputs
+            print(f"== train {name}", flush=True)
+            student = train_once(trains[name])
         except DistillError as e:
             # Another helper's cross-tokenizer onpolicy may not be in this checkout yet: its
             # refusal names the tokenizers. Anything else is a real error.

@@ -225,7 +225,8 @@ def test_smoke_xtok_dry_run_prints_the_plan_and_runs_nothing(tmp_path, monkeypat
 def test_smoke_xtok_rerun_after_a_failure_skips_finished_students_only(tmp_path):
     """A run stopped in xtok_kd leaves its folder without weights: the rerun plans as before
     (no 'not a model folder' for it), trains it again, and keeps the finished sft."""
-    from scripts.xtok_smoke import plan, trained
+    from scripts.kd_smoke import trained
+    from scripts.xtok_smoke import plan
 
     run = tmp_path / "run"
     (run / "xtok_kd").mkdir(parents=True)  # started, nothing saved
