@@ -614,3 +614,20 @@ def test_empty_traces_from_a_failed_generate_are_not_taken_for_a_finished_run(se
     assert not (tmp_path / "k.jsonl").exists()
     run(cfg(server, out), progress=False)
     assert len(records(out)) == 20 and len(server.log) == 10
+
+
+def test_an_error_line_names_the_server_without_the_token_in_its_url(tmp_path, monkeypatch):
+    """--base-url http://user:token@host/v1 (aiohttp will not send it beside the Bearer key):
+    one line naming the server, not the token, and where the key goes."""
+    s = FakeServer(api_key="right-key").start()
+    try:
+        monkeypatch.setenv("MY_KEY", "sk-wrong")
+        url = s.url.replace("http://", "http://alice:tok3n@")
+        with pytest.raises(DistillError) as e:
+            run(cfg(None, tmp_path / "t.jsonl", base_url=url, api_key_env="MY_KEY"), progress=False)
+        assert "user:password@ in the URL is not sent" in str(e.value)
+        assert s.url.split("://")[1] in str(e.value) and "$MY_KEY" in str(e.value)
+        assert "tok3n" not in str(e.value) and "alice" not in str(e.value)
+        assert s.log == []  # refused before any request
+    finally:
+        s.stop()

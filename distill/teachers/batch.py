@@ -131,7 +131,7 @@ class BatchTeacher:
         self.cfg = cfg
         self.out = Path(out)
         # Which entries of the state file are this teacher's (a trailing / is the same URL).
-        self.key = f"{teacher_cfg.model} @ {self.online.base_url.rstrip('/')}"
+        self.key = f"{teacher_cfg.model} @ {self.online.shown.rstrip('/')}"
         self.client = make_client(teacher_cfg, self.online.api_key, self.online.base_url)
         self.state = BatchState(state_path(out))
         self.bar = bar
@@ -156,12 +156,12 @@ class BatchTeacher:
             self._poll(live)
         except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
             raise DistillError(
-                f"{self.online.base_url}: HTTP {e.status_code}: the key in "
+                f"{self.online.shown}: HTTP {e.status_code}: the key in "
                 f"${self.online.cfg.api_key_env} was refused"
             ) from None
         except openai.APIConnectionError:
             raise DistillError(
-                f"cannot reach {self.online.base_url}; batches already submitted keep running "
+                f"cannot reach {self.online.shown}; batches already submitted keep running "
                 f"(ids in {self.state.path}): rerun the same command to re-attach"
             ) from None
 
@@ -245,7 +245,7 @@ class BatchTeacher:
                 if e.status_code in (401, 403):
                     raise
                 raise DistillError(
-                    f"{self.online.base_url}: uploading a batch file ({len(chunk)} requests, "
+                    f"{self.online.shown}: uploading a batch file ({len(chunk)} requests, "
                     f"{len(blob):,} bytes) failed: HTTP {e.status_code}: "
                     f"{scrub(str(e.message), self.online.api_key)[:200]}"
                     + ("; lower --batch-requests" if e.status_code == 413 else "")
@@ -277,7 +277,7 @@ class BatchTeacher:
             )
         except openai.BadRequestError as e:
             raise DistillError(
-                f"{self.online.base_url}: the provider refused the batch (HTTP 400): "
+                f"{self.online.shown}: the provider refused the batch (HTTP 400): "
                 f"{scrub(str(e.message), self.online.api_key)} (check --batch-window, --model)"
             ) from None
         entry["batch_id"], entry["status"] = b.id, b.status
@@ -304,7 +304,7 @@ class BatchTeacher:
                 except openai.NotFoundError:
                     raise DistillError(
                         f"{self.state.path}: batch {e['batch_id']} not found at "
-                        f"{self.online.base_url} (another key or provider?)"
+                        f"{self.online.shown} (another key or provider?)"
                     ) from None
                 except (openai.APIConnectionError, openai.InternalServerError,
                         openai.RateLimitError) as err:  # fmt: skip
@@ -324,7 +324,7 @@ class BatchTeacher:
             failures = 0 if answered or error is None else failures + 1
             if failures >= _POLL_FAILURES:
                 raise DistillError(
-                    f"polling {self.online.base_url} failed {failures} times in a row "
+                    f"polling {self.online.shown} failed {failures} times in a row "
                     f"({type(error).__name__}); the batches keep running: rerun the same "
                     "command to re-attach"
                 )

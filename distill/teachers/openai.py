@@ -21,6 +21,7 @@ from typing import Any
 
 from distill.errors import DistillError
 from distill.teachers.base import Completion, Job, Sink
+from distill.urls import redact_url
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -270,6 +271,14 @@ class OpenAITeacher:
     def __init__(self, cfg: Any):
         self.cfg = cfg
         self.base_url = cfg.base_url or OPENAI_URL
+        self.shown = redact_url(self.base_url)  # error lines: no user:token@ or ?key= of it
+        from urllib.parse import urlsplit
+
+        if "@" in urlsplit(self.base_url).netloc:  # aiohttp refuses it beside the Bearer key
+            raise DistillError(
+                f"--base-url {self.shown}: a user:password@ in the URL is not sent; put the key "
+                f"in ${cfg.api_key_env} (sent as a Bearer token) and remove it from the URL"
+            )
         self.api_key = resolve_api_key(cfg.api_key_env, cfg.base_url)
         self.split_n = not cfg.n_per_request  # flips on if the server ignores `n`
         self.requests = 0
@@ -361,12 +370,12 @@ class OpenAITeacher:
                 resp = await client.post("/chat/completions", body=kwargs, cast_to=object)
         except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
             raise DistillError(
-                f"{self.base_url}: HTTP {e.status_code} (not retried): the key in "
+                f"{self.shown}: HTTP {e.status_code} (not retried): the key in "
                 f"${cfg.api_key_env} was refused"
             ) from None
         except openai.NotFoundError as e:
             raise DistillError(
-                f"{self.base_url}: HTTP 404 (not retried): model '{cfg.model}' or the endpoint "
+                f"{self.shown}: HTTP 404 (not retried): model '{cfg.model}' or the endpoint "
                 f"was not found: {scrub(str(e.message), self.api_key)}"
             ) from None
         except openai.APITimeoutError as e:
@@ -436,13 +445,13 @@ class OpenAITeacher:
 
     def _not_json(self, what: str) -> DistillError:
         return DistillError(
-            f"{self.base_url}: POST /chat/completions answered {what}, not a JSON object; "
+            f"{self.shown}: POST /chat/completions answered {what}, not a JSON object; "
             "check --base-url (an OpenAI-compatible API, usually ending in /v1)"
         )
 
     def _unreachable(self, cause: str) -> DistillError:
         return DistillError(
-            f"cannot reach {self.base_url} after {self.cfg.max_retries} retries ({cause}); "
+            f"cannot reach {self.shown} after {self.cfg.max_retries} retries ({cause}); "
             "check --base-url"
         )
 
@@ -491,7 +500,7 @@ class OpenAITeacher:
         for choice in resp.get("choices") or []:
             if not ((choice.get("logprobs") or {}).get("content")):
                 raise DistillError(
-                    f"{self.base_url}: --logprobs: the server returned no logprobs for model "
+                    f"{self.shown}: --logprobs: the server returned no logprobs for model "
                     f"'{self.cfg.model}' (a vLLM server returns them; start it with "
                     f"--max-logprobs >= {self.cfg.logprobs})"
                 )
@@ -509,7 +518,7 @@ class OpenAITeacher:
             top = sorted(step.get("top_logprobs") or [], key=lambda t: -t["logprob"])[:k]
             if len(top) < k:
                 raise DistillError(
-                    f"{self.base_url}: --logprobs {k}: the server returned only {len(top)} "
+                    f"{self.shown}: --logprobs {k}: the server returned only {len(top)} "
                     "top_logprobs per token (vLLM: start it with --max-logprobs >= K)"
                 )
             top_ids.append([self._token_id(t["token"]) for t in top])
@@ -533,7 +542,7 @@ class OpenAITeacher:
         if token.startswith("token_id:"):
             return int(token[len("token_id:") :])
         raise DistillError(
-            f"{self.base_url}: --logprobs: the server returned token text ({token!r}), not "
+            f"{self.shown}: --logprobs: the server returned token text ({token!r}), not "
             "token ids; it must honour return_tokens_as_token_ids (vLLM does)"
         )
 
