@@ -182,16 +182,38 @@ def run_aiohttp(url: str, requests: int, concurrency: int, tmp: str) -> int:
 CLIENTS = {"distill": run_distill, "plain": run_plain, "aiohttp": run_aiohttp}
 
 
+def warm_up(url: str) -> None:
+    """One request, so the server's first-connection costs are paid before the timed run."""
+    body = json.dumps(
+        {"model": MODEL, "messages": [{"role": "user", "content": "What is 1 + 1?"}]}
+    ).encode()
+    req = urllib.request.Request(f"{url}/chat/completions", data=body, method="POST")
+    urllib.request.urlopen(req).read()
+
+
+def server_stats(url: str, reset: bool = False) -> dict:
+    """The test server's GET /stats (reset=True: its counters start over)."""
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/stats" + "?reset=1" * reset) as f:
+        return json.loads(f.read())
+
+
+def write_report(args_out: str, result: dict, detail: str, table_md: str) -> None:
+    """result as JSON at args_out and a Markdown summary beside it (.md), printed."""
+    out = write_result(args_out, result)
+    md = out.with_suffix(".md")
+    md.write_text(
+        f"`{result['command']}` ({result['machine']}, {result['date']}, load average "
+        f"{result['load_average']:.1f}): {detail}\n\n" + table_md
+    )
+    print(md.read_text())
+
+
 def one_run(kind: str, start: str, client: str, args: argparse.Namespace) -> dict:
     server, url = start_server(kind, args.latency)
     try:
         if start == "warm":
-            body = json.dumps(
-                {"model": MODEL, "messages": [{"role": "user", "content": "What is 1 + 1?"}]}
-            ).encode()
-            req = urllib.request.Request(f"{url}/chat/completions", data=body, method="POST")
-            urllib.request.urlopen(req).read()
-            urllib.request.urlopen(url.removesuffix("/v1") + "/stats?reset=1").read()
+            warm_up(url)
+            server_stats(url, reset=True)
         retries = RetryCounter()
         logger = logging.getLogger("openai")
         logger.addHandler(retries)
@@ -206,8 +228,7 @@ def one_run(kind: str, start: str, client: str, args: argparse.Namespace) -> dic
         tcp1, r1 = tcp_counters(), resource.getrusage(resource.RUSAGE_SELF)
         server_cpu = process_cpu_s(server.pid) - server_cpu0
         logger.removeHandler(retries)
-        with urllib.request.urlopen(url.removesuffix("/v1") + "/stats") as f:
-            stats = json.loads(f.read())
+        stats = server_stats(url)
     finally:
         server.terminate()
         server.wait()
@@ -306,15 +327,11 @@ def main() -> None:
         **machine(),
         "load_average": os.getloadavg()[0],
     }
-    out = write_result(args.out, result)
-    md = out.with_suffix(".md")
-    md.write_text(
-        f"`{result['command']}` ({result['machine']}, {result['date']}, load average "
-        f"{result['load_average']:.1f}): {args.requests} requests, concurrency "
-        f"{args.concurrency}, {args.latency:g} s per reply, ideal {result['ideal_rps']:g} req/s.\n\n"
-        + table(result)
+    detail = (
+        f"{args.requests} requests, concurrency {args.concurrency}, {args.latency:g} s per reply, "
+        f"ideal {result['ideal_rps']:g} req/s."
     )
-    print(md.read_text())
+    write_report(args.out, result, detail, table(result))
 
 
 if __name__ == "__main__":

@@ -35,28 +35,22 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from functools import partial
 from pathlib import Path
 
-from bench_generate import MODEL, process_cpu_s, run_distill, start_server, tcp_counters
-from common import machine, write_result
+from bench_generate import (
+    process_cpu_s,
+    run_distill,
+    server_stats,
+    start_server,
+    tcp_counters,
+    warm_up,
+    write_report,
+)
+from common import machine
 
 JUDGE = "judge-fake"  # tests/servers.py answers a model named judge* with a rubric reply
 KINDS = ("uvicorn", "threading")  # the kinds whose replies tests/servers.completion builds
-
-
-def server_stats(url: str, reset: bool = False) -> dict:
-    with urllib.request.urlopen(url.removesuffix("/v1") + "/stats" + "?reset=1" * reset) as f:
-        return json.loads(f.read())
-
-
-def warm_up(url: str) -> None:
-    body = json.dumps(
-        {"model": MODEL, "messages": [{"role": "user", "content": "What is 1 + 1?"}]}
-    ).encode()
-    req = urllib.request.Request(f"{url}/chat/completions", data=body, method="POST")
-    urllib.request.urlopen(req).read()
 
 
 def run_select(url: str, traces: str, out: str, concurrency: int) -> tuple[dict, float]:
@@ -247,15 +241,11 @@ def main() -> None:
         **machine(),
         "load_average": os.getloadavg()[0],
     }
-    out = write_result(args.out, result)
-    md = out.with_suffix(".md")
-    md.write_text(
-        f"`{result['command']}` ({result['machine']}, {result['date']}, load average "
-        f"{result['load_average']:.1f}): {args.requests} requests a phase, concurrency "
-        f"{args.concurrency}, {args.latency:g} s per reply, ideal {result['ideal_rps']:g} req/s.\n\n"
-        + table(result)
+    detail = (
+        f"{args.requests} requests a phase, concurrency {args.concurrency}, {args.latency:g} s "
+        f"per reply, ideal {result['ideal_rps']:g} req/s."
     )
-    print(md.read_text())
+    write_report(args.out, result, detail, table(result))
 
 
 if __name__ == "__main__":
