@@ -179,20 +179,27 @@ def trained(out: Path, cfg: Any = None) -> bool:
         return True
     if cfg.merge and cfg.lora and not (out / "merged" / "config.json").is_file():
         return False  # stopped while merging
-    import yaml
-
-    from distill.train.sft import changed_run_keys
-
-    saved = yaml.safe_load((out / "train.yaml").read_text()) or {}
-    if cfg.max_length is None:  # train.yaml holds it resolved from the student's context
-        saved.pop("max_length", None)
-    changed = changed_run_keys(cfg, saved)
+    changed = settings_changed(out, cfg)
     stamp = out / INPUTS_STAMP  # a folder trained before stamps existed: its settings alone
     if stamp.is_file() and stamp.read_text().strip() != _inputs(cfg):
         changed.append("its data or model/teacher weights")
     if changed:
         print(f"== {out}: trained otherwise ({'; '.join(changed)}); training it again", flush=True)
     return not changed
+
+
+def settings_changed(out: Path, cfg: Any) -> list[str]:
+    """'key: saved -> now' for each result-changing key where cfg differs from the train.yaml
+    in `out` (as --resume compares them; a max_length cfg leaves to the student's context is
+    not compared: train.yaml holds it resolved)."""
+    import yaml
+
+    from distill.train.sft import changed_run_keys
+
+    saved = yaml.safe_load((out / "train.yaml").read_text()) or {}
+    if cfg.max_length is None:
+        saved.pop("max_length", None)
+    return changed_run_keys(cfg, saved)
 
 
 INPUTS_STAMP = "smoke.inputs.sha256"

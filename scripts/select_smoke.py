@@ -23,19 +23,26 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from distill.config import (
+# kd_smoke's student bookkeeping, imported as the tests import it (scripts.kd_smoke)
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from distill.config import (  # noqa: E402
     from_dict,
     load_recipe,
     recipe_run_dir,
     recipe_section,
     substitute_run_dir,
 )
-from distill.errors import DistillError
-from distill.records import read_records, write_atomic
+from distill.errors import DistillError  # noqa: E402
+from distill.records import read_records, write_atomic  # noqa: E402
+from scripts.kd_smoke import settings_changed  # noqa: E402
 
 
 def run(
@@ -171,17 +178,9 @@ def _plan_student(out: Path, data: Path, cfg: Any) -> Any:
     RUN) is trained again: its checkpoint and train.yaml are not this run's."""
     import dataclasses
 
-    import yaml
-
-    from distill.train.sft import changed_run_keys
-
     cfg = dataclasses.replace(cfg, **_resume_keys(out, data))
-    saved_path = out / "train.yaml"
-    if cfg.resume and saved_path.is_file():
-        saved = yaml.safe_load(saved_path.read_text()) or {}
-        if cfg.max_length is None:  # train.yaml holds it resolved from the student's context
-            saved.pop("max_length", None)
-        changed = changed_run_keys(cfg, saved)
+    if cfg.resume and (out / "train.yaml").is_file():
+        changed = settings_changed(out, cfg)
         if changed:
             print(f"train: {out} was trained otherwise ({'; '.join(changed)}); starting over")
             return dataclasses.replace(cfg, resume=False, overwrite=True)

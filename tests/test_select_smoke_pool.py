@@ -6,23 +6,16 @@ a prompt, would have had 12 a prompt added)."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 from distill.errors import DistillError
+from tests.test_select_smoke import driver
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "select-smoke.yaml"
-
-
-def driver():
-    spec = importlib.util.spec_from_file_location("select_smoke", ROOT / "scripts/select_smoke.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _pool(tmp_path: Path, seed: int, n: int | None = None) -> tuple[Path, object]:

@@ -4,17 +4,9 @@ the same bytes is kept only if it was trained with this run's settings (review o
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def driver():
-    spec = importlib.util.spec_from_file_location("select_smoke", ROOT / "scripts/select_smoke.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tests.test_select_smoke import driver
 
 
 def _cfg(tmp_path: Path, **kw):
