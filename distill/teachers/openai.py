@@ -261,9 +261,12 @@ class DirectPost:
         await self.session.close()
 
 
-def scrub(text: str, secret: str) -> str:
-    if secret and secret != "EMPTY":
-        text = text.replace(secret, "***")
+def scrub(text: str, *secrets: str) -> str:
+    """`text` (a server's words in an error line) without any of `secrets`, the longest first
+    (one may hold another), cut to 300 characters once they are out."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret and secret != "EMPTY":
+            text = text.replace(secret, "***")
     return text[:300]
 
 

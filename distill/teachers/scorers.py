@@ -131,9 +131,7 @@ class ServedTeacher:
         except openai.APIStatusError as e:
             from distill.teachers.openai import scrub
 
-            why = str(e.message).splitlines()[0] if e.message else ""
-            for secret in sorted(self.secrets, key=len, reverse=True):
-                why = scrub(why, secret)
+            why = scrub(str(e.message).splitlines()[0] if e.message else "", *self.secrets)
             raise DistillError(
                 f"teacher URL {self.shown}: HTTP {e.status_code} for model '{self.name}': {why}"
             ) from None
