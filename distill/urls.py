@@ -46,6 +46,19 @@ def redact_url(url: str) -> str:
     return urlunsplit((p.scheme, p.netloc.rpartition("@")[2], p.path, "", ""))
 
 
+def split_query(url: str) -> tuple[str, dict[str, str] | None]:
+    """(the URL without its query, the query as a dict or None). An openai client appends its
+    route to the base URL's raw path, a query included (`/v1?api-version=x` + `/chat/completions`
+    -> POST `/v1?api-version=x/chat/completions`): the query goes as its `default_query`."""
+    from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+    p = urlsplit(url)
+    if not p.query:
+        return url, None
+    query = dict(parse_qsl(p.query, keep_blank_values=True))
+    return urlunsplit((p.scheme, p.netloc, p.path, "", "")), query
+
+
 def redact_urls(value: Any) -> Any:
     """`value` (a string, or lists and dicts of them, e.g. a kd.json state) with every http(s)
     URL in its strings redacted; other values as they are."""

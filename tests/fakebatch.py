@@ -49,6 +49,7 @@ class FakeBatchServer(FakeServer):
         self.retrieve_faults = 0  # the next N GET /v1/batches/{id} answer 500
         self.max_upload = 256 * 2**20  # bytes per request body (aiohttp's default is 1 MB)
         self._ids = itertools.count(1)
+        self.queries: list[tuple[str, dict[str, str]]] = []  # (path, query) of each request
 
     # ------------------------------------------------------------------ helpers
     def release(self) -> None:
@@ -260,7 +261,12 @@ class FakeBatchServer(FakeServer):
             batch["status"], batch["completed_at"] = "completed", now
 
     def _app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_upload)
+        @web.middleware
+        async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+            self.queries.append((request.path, dict(request.query)))
+            return await handler(request)
+
+        app = web.Application(client_max_size=self.max_upload, middlewares=[record])
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/stats", self.stats)
         app.router.add_post("/v1/files", self.upload)

@@ -172,6 +172,7 @@ class FakeServer:
                 "t": time.monotonic(),
                 "auth": request.headers.get("Authorization", ""),
                 "headers": dict(request.headers),
+                "query": dict(request.query),
             }
         )
         if (

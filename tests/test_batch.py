@@ -441,3 +441,16 @@ def test_in_file_cost_keeps_each_runs_own_price(server, tmp_path):
     second = summary(out)["this_run"]["cost_usd"]
     assert first > 0 and second > 0 and len(records(out)) == 8
     assert summary(out)["cost_usd"] == pytest.approx(first + second, rel=1e-6)
+
+
+def test_a_query_in_the_base_url_goes_with_every_batch_call(server, tmp_path):
+    """--base-url .../v1?api-version=X: the file upload, the batch create, each poll and the
+    result download all carry it (the openai client would append its routes after the query)."""
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, base_url=server.url + "?api-version=2024-10-21"), progress=False)
+    assert len(records(out)) == 10
+    # (the fake runs each batch line through its own /chat/completions: not a client call)
+    calls = [(p, q) for p, q in server.queries if p != "/v1/chat/completions"]
+    paths = {p for p, _ in calls}
+    assert {"/v1/files", "/v1/batches"} <= paths and any(p.endswith("/content") for p in paths)
+    assert all(q == {"api-version": "2024-10-21"} for _, q in calls)

@@ -631,3 +631,21 @@ def test_an_error_line_names_the_server_without_the_token_in_its_url(tmp_path, m
         assert s.log == []  # refused before any request
     finally:
         s.stop()
+
+
+def test_a_query_in_the_base_url_goes_with_every_request(tmp_path):
+    """--base-url http://host/v1?api-version=X (Azure-style gateways): every request, the direct
+    first try and a retry through the openai client alike, is POST /v1/chat/completions?api-version=X.
+    The client appends its route to the raw base URL (POST /v1?api-version=X/chat/completions,
+    a 404) unless the query is split off as its default query."""
+    s = FakeServer().start()
+    try:
+        s.faults.append({"status": 500})  # the first request's retry goes through the client
+        url = s.url + "?api-version=2024-06-01"
+        out = tmp_path / "t.jsonl"
+        run(cfg(None, out, base_url=url, limit=3, n=1), progress=False)
+        assert len(records(out)) == 3
+        assert len(s.log) == 4  # three prompts, one retried
+        assert all(e["query"] == {"api-version": "2024-06-01"} for e in s.log)
+    finally:
+        s.stop()

@@ -376,7 +376,19 @@ def test_a_servers_error_text_is_shown_without_the_key(tmp_path, tiny_qwen, fake
     server = fake(api_key=KEY)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     r = bare_rollout(server.url, tmp_path / "out", tiny_qwen)
-    assert r._scrub(f"bad header Bearer {KEY}") == "bad header Bearer ***"
+    import io
+    import urllib.error
+
+    import distill.train.kd.rollout as rollout_mod
+
+    def echo(req, timeout=None):  # a 502 page that repeats the request's headers
+        body = f"<html>bad gateway: {req.get_header('Authorization')}</html>".encode()
+        raise urllib.error.HTTPError(req.full_url, 502, "Bad Gateway", {}, io.BytesIO(body))
+
+    monkeypatch.setattr(rollout_mod.urllib.request, "urlopen", echo)
+    with pytest.raises(rollout_mod._HTTPRefused) as e:
+        r._call("GET", "/models", None)
+    assert KEY not in e.value.text and "Bearer ***" in e.value.text
 
 
 def test_the_rollout_url_is_named_without_userinfo_or_query(tmp_path, tiny_qwen):

@@ -59,9 +59,13 @@ def make_client(teacher_cfg: Any, api_key: str, base_url: str) -> Any:
     synchronous one, with the online path's retries and timeout."""
     import openai
 
+    from distill.urls import split_query
+
+    base_url, query = split_query(base_url)
     return openai.OpenAI(
         api_key=api_key,
         base_url=base_url,
+        default_query=query,
         max_retries=teacher_cfg.max_retries,
         timeout=teacher_cfg.request_timeout,
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 from distill.errors import DistillError
 from distill.teachers.base import Completion, Job, Sink
-from distill.urls import redact_url
+from distill.urls import redact_url, split_query
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -123,9 +123,11 @@ def make_client(
         http_client = openai.DefaultAioHttpClient(limits=limits)
     except RuntimeError:  # openai installed without its aiohttp extra
         http_client = openai.DefaultAsyncHttpxClient(limits=limits)
+    base_url, query = split_query(base_url)  # `?api-version=...`: sent with every request
     return openai.AsyncOpenAI(
         api_key=api_key,
         base_url=base_url,
+        default_query=query,
         max_retries=max_retries,
         timeout=httpx.Timeout(request_timeout, connect=min(CONNECT_TIMEOUT, request_timeout)),
         http_client=http_client,
@@ -160,6 +162,10 @@ class DirectPost:
         self.client = client
         self.once = client.with_options(max_retries=0)  # one try, the client's own errors
         self.url = str(client.base_url).rstrip("/") + "/chat/completions"
+        if client.default_query:  # the base URL's query (split_query), as the client sends it
+            from urllib.parse import urlencode
+
+            self.url += "?" + urlencode(client.default_query)
         merged: dict[str, tuple[str, str]] = {}  # as openai's _merge_headers: later wins
         for mapping in (client.auth_headers, client.default_headers):
             for name, value in mapping.items():
@@ -283,6 +289,9 @@ class OpenAITeacher:
                 f"in ${cfg.api_key_env} (sent as a Bearer token) and remove it from the URL"
             )
         self.api_key = resolve_api_key(cfg.api_key_env, cfg.base_url)
+        # scrubbed from a server's words in error lines: the key, a `?key=` of the URL
+        query = split_query(self.base_url)[1] or {}
+        self.secrets = [self.api_key, *(v for v in query.values() if len(v) >= 3)]
         self.split_n = not cfg.n_per_request  # flips on if the server ignores `n`
         self.requests = 0
         self.tokenizer, self._special_ids = (
@@ -379,7 +388,7 @@ class OpenAITeacher:
         except openai.NotFoundError as e:
             raise DistillError(
                 f"{self.shown}: HTTP 404 (not retried): model '{cfg.model}' or the endpoint "
-                f"was not found: {scrub(str(e.message), self.api_key)}"
+                f"was not found: {scrub(str(e.message), *self.secrets)}"
             ) from None
         except openai.APITimeoutError as e:
             if cause := _connect_failure(e):
@@ -396,16 +405,16 @@ class OpenAITeacher:
                 _connect_failure(e) or type(e.__cause__ or e).__name__
             ) from None
         except openai.APIStatusError as e:  # 400/422 (this prompt), 429/5xx after all retries
-            why = f"HTTP {e.status_code}: {scrub(str(e.message), self.api_key)}"
+            why = f"HTTP {e.status_code}: {scrub(str(e.message), *self.secrets)}"
             for s in samples:
                 sink.failed(job, s, why)
             return
         except json.JSONDecodeError as e:  # a 2xx that is not JSON, twice: not an OpenAI API
-            raise self._not_json(repr(scrub(e.doc[:80], self.api_key))) from None
+            raise self._not_json(repr(scrub(e.doc[:80], *self.secrets))) from None
         except ValueError as e:  # e.g. not UTF-8
             raise self._not_json(f"a body it could not read ({e})") from None
         if isinstance(resp, str):  # the client's answer to a reply that is not JSON (text/html)
-            raise self._not_json(repr(scrub(resp[:80], self.api_key)))
+            raise self._not_json(repr(scrub(resp[:80], *self.secrets)))
         if not isinstance(resp, dict):
             raise self._not_json(f"a JSON {type(resp).__name__}")
         if cfg.logprobs:

@@ -91,23 +91,22 @@ class ServedTeacher:
 
     def __init__(self, url: str, name: str, k: int, student_tok: Any, student_name: str):
         import os
-        from urllib.parse import parse_qsl, urlsplit, urlunsplit
+        from urllib.parse import urlsplit
 
         from openai import OpenAI
+
+        from distill.urls import split_query
 
         self.url, self.name, self.k, self.tok = url, name, k, student_tok
         self.shown = redact_url(url)  # in error lines: no user:token@ or ?api_key= of the URL
         key = self.key = os.environ.get("OPENAI_API_KEY") or "EMPTY"
-        # The client appends its route to the base URL's raw path, a query included (POST
-        # /v1/?api_key=kcompletions): the query goes as its default query instead.
-        p = urlsplit(url)
-        query = parse_qsl(p.query, keep_blank_values=True)
-        secrets = [key, *(v for _, v in query), p.password or ""]
+        base, query = split_query(url)
+        secrets = [key, *(query or {}).values(), urlsplit(url).password or ""]
         self.secrets = [s for s in secrets if len(s) >= 3]  # scrubbed from error lines
         self.client = OpenAI(
-            base_url=urlunsplit((p.scheme, p.netloc, p.path, "", "")),
+            base_url=base,
             api_key=key,
-            default_query=dict(query) or None,
+            default_query=query,
             max_retries=2,
             timeout=600,
         )

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.errors import DistillError
+from distill.teachers.openai import scrub
 from distill.urls import redact_url
 
 ROLLOUTS = ("hf", "vllm")
@@ -287,7 +288,7 @@ class ServerRollout(_Rollout):
                 raw = r.read().decode()
         except urllib.error.HTTPError as e:
             # one line however the server wrote it (a proxy's HTML page), without the key
-            text = " ".join(self._scrub(e.read().decode(errors="replace")).split())
+            text = " ".join(scrub(e.read().decode(errors="replace"), self.key or "").split())
             if e.code in (401, 403):
                 refused = (
                     f"the key in ${KEY_ENV} was refused" if self.key else f"${KEY_ENV} is unset"
@@ -299,7 +300,7 @@ class ServerRollout(_Rollout):
                 ) from None
             raise _HTTPRefused(e.code, text) from None
         except (OSError, urllib.error.URLError) as e:
-            why = self._scrub(str(getattr(e, "reason", e)))
+            why = scrub(str(getattr(e, "reason", e)), self.key or "")
             raise RolloutError(
                 f"--rollout-url {self.url} stopped answering ({why}); restart "
                 f"the server ({self.command}) and rerun with --resume"
@@ -308,10 +309,6 @@ class ServerRollout(_Rollout):
             return json.loads(raw)
         except json.JSONDecodeError:
             return raw  # vLLM answers the LoRA endpoints in plain text
-
-    def _scrub(self, text: str) -> str:
-        """A server's text as an error line may show it: without the key."""
-        return text.replace(self.key, "***") if self.key else text
 
     def sync(self, trainer: Any, model: Any, step: int) -> None:
         if not self.cfg.lora:  # full fine-tune: TRL's client pushes every weight over NCCL
