@@ -72,7 +72,9 @@ def read_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[d
         try:
             rec = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            if torn:  # a writer was killed mid-line: not a record, and not an error
+            # A writer killed mid-line left the start of a record ({...): not a record, and not
+            # an error. A last line that is no record's start is someone's text, never skipped.
+            if torn and line.startswith(b"{"):
                 return
             raise DistillError(
                 f"{p}:{lineno}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})"
@@ -108,8 +110,15 @@ def _cut_torn_tail(path: Path) -> None:
                 break
             pos = start
         f.seek(cut)
+        tail = f.read()
+        if tail.strip() and not tail.lstrip().startswith(b"{"):
+            # not the start of a record a killed writer left: the file is not distill's to cut
+            raise DistillError(
+                f"{path}: its last line is not a record distill wrote (no newline, not JSON): "
+                "pick another output file, or end that line with a newline"
+            )
         try:
-            whole = isinstance(json.loads(f.read()), dict)
+            whole = isinstance(json.loads(tail), dict)
         except ValueError:  # not JSON, or not UTF-8
             whole = False
         if whole:

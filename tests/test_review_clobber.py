@@ -1,0 +1,51 @@
+"""Second-read review: paths where a stage destroyed a file the user owns.
+
+.venv/bin/python -m pytest tests/test_review_clobber.py -q
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from distill.cli import app
+from distill.errors import DistillError
+from distill.records import RecordWriter, read_records
+
+
+def test_a_one_line_file_at_out_that_is_no_record_is_not_truncated(tmp_path, monkeypatch):
+    """`--out notes.txt`, a file of the user's whose one line has no newline: read as a killed
+    writer's torn record (skipped), then cut to 0 bytes by the writer before the first request."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "x")
+    Path("p.jsonl").write_text(json.dumps({"id": "a", "problem": "1 + 1?", "answer": "2"}) + "\n")
+    Path("notes.txt").write_bytes(b"my notes, no newline")
+    argv = ["generate", "--data", "p.jsonl", "--model", "m", "--out", "notes.txt"]
+    argv += ["--base-url", "http://127.0.0.1:9/v1", "--max-retries", "0"]
+    res = CliRunner().invoke(app, argv)
+    assert res.exit_code == 1
+    assert Path("notes.txt").read_bytes() == b"my notes, no newline"
+    assert "notes.txt:1: not valid JSON" in res.output
+    assert not Path("notes.generate.yaml").exists()  # refused before anything is written
+
+
+def test_the_writer_never_cuts_a_last_line_that_is_no_record(tmp_path):
+    p = tmp_path / "t.jsonl"
+    p.write_bytes(b'{"id": "a"}\nsome text of mine')
+    with pytest.raises(DistillError, match=r"t\.jsonl: its last line is not a record"):
+        RecordWriter(p)
+    assert p.read_bytes() == b'{"id": "a"}\nsome text of mine'
+    with pytest.raises(DistillError, match=r"t\.jsonl:2: not valid JSON"):
+        list(read_records(p))
+
+
+def test_a_killed_writers_half_record_is_still_skipped_and_cut(tmp_path):
+    p = tmp_path / "t.jsonl"
+    p.write_bytes(b'{"id": "a"}\n{"id": "b", "ans')
+    assert [r["id"] for r in read_records(p)] == ["a"]
+    with RecordWriter(p) as w:
+        w.write({"id": "c"})
+    assert p.read_text().splitlines() == ['{"id": "a"}', '{"id": "c"}']
