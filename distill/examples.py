@@ -360,6 +360,13 @@ def from_row(
 ) -> Example:
     """One dataset row -> the Example training renders (see LAYOUTS; `columns` maps others)."""
     c = columns or Columns()
+    ex = _from_row(row, where, c, keep_markers)
+    if c.system_field is not None:  # a trace record, Alpaca or prompt/completion row too
+        ex.prompt = with_system(ex.prompt, row[c.system_field])
+    return ex
+
+
+def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -> Example:
     for flag, col in c.named().items():
         if col not in row:
             raise DistillError(
@@ -560,9 +567,29 @@ def stop_token_ids(tok: Any, model_eos: int | list[int] | None = None) -> set[in
 
 def trained_turns(ex: Example) -> list[int]:
     """Indices of the earlier assistant turns in ex.prompt that carry a loss of their own. A
-    chat's opening assistant message (a ShareGPT greeting) answers no request: it is context
-    (and there is no prompt to render before it)."""
-    return [i for i, m in enumerate(ex.prompt) if m["role"] == "assistant" and i > 0]
+    chat's opening assistant message (a ShareGPT greeting, after a system message or not)
+    answers no request: it is context (and without a system message there is no prompt to
+    render before it)."""
+    asked = False
+    turns = []
+    for i, m in enumerate(ex.prompt):
+        asked = asked or m["role"] == "user"
+        if m["role"] == "assistant" and asked:
+            turns.append(i)
+    return turns
+
+
+def raw_prompt(ex: Example) -> str:
+    """A text prompt/completion row's prompt, continued as it is (no chat template): it has no
+    place for a system message (--system-field), which --chat puts in the chat turn."""
+    if len(ex.prompt) > 1:
+        where = ex.source.get("where") or "an example"
+        raise DistillError(
+            f"{where}: a text prompt/completion row trains as a raw continuation, which has no "
+            "place for its system message (--system-field): add --chat to train it in the "
+            "student's chat template"
+        )
+    return ex.prompt[-1]["content"]
 
 
 class Renderer:
@@ -604,7 +631,7 @@ class Renderer:
 
     def prompt_text(self, ex: Example) -> str:
         if self._raw(ex):
-            return ex.prompt[-1]["content"]
+            return raw_prompt(ex)
         if self.fmt == "r1":
             return self.tok.apply_chat_template(
                 ex.prompt, tokenize=False, add_generation_prompt=True

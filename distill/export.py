@@ -51,7 +51,7 @@ def export(cfg: ExportConfig) -> Path:
 
     guard_export(cfg)  # --out is never the data it reads: checked before any write
 
-    from distill.examples import Example, Renderer, load_examples, trained_turns
+    from distill.examples import Example, Renderer, load_examples, raw_prompt, trained_turns
 
     renderer = None
     if cfg.model:
@@ -93,7 +93,7 @@ def export(cfg: ExportConfig) -> Path:
                 rows.append(rendered_pair(renderer, Example(msgs[:i], msgs[i]["content"])))
             rows.append(rendered_pair(renderer, ex))
         elif ex.raw and not cfg.chat and cfg.format == "r1":  # TRL's text prompt/completion
-            rows.append({"prompt": ex.prompt[-1]["content"], "completion": ex.completion})
+            rows.append({"prompt": raw_prompt(ex), "completion": ex.completion})
         elif cfg.format == "r1":
             rows.append({"messages": [*ex.prompt, {"role": "assistant", "content": ex.completion}]})
         else:
