@@ -49,3 +49,19 @@ def test_a_killed_writers_half_record_is_still_skipped_and_cut(tmp_path):
     with RecordWriter(p) as w:
         w.write({"id": "c"})
     assert p.read_text().splitlines() == ['{"id": "a"}', '{"id": "c"}']
+
+
+@pytest.mark.parametrize("method", ["sft", "kd"])
+def test_train_leaves_a_readme_of_the_users_in_output_dir_alone(tmp_path, tiny_qwen, method):
+    """TRL wrote its model card over OUTPUT_DIR/README.md at every checkpoint, and peft at every
+    adapter save: a README.md the user kept beside the run (as kept.jsonl may be) was lost."""
+    from distill.train import run
+    from tests.test_train import cfg
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "README.md").write_text("my notes on this run\n")
+    kw = {"teacher_model": str(tiny_qwen)} if method == "kd" else {}
+    run(cfg(tmp_path, tiny_qwen, method=method, max_steps=2, save_steps=1, **kw))
+    assert (out / "README.md").read_text() == "my notes on this run\n"
+    assert (out / "adapter_model.safetensors").is_file()

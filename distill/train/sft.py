@@ -382,7 +382,8 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     if cfg.method != "sft":
         from distill.train.kd.trainer import build_distill_trainer
 
-        return build_distill_trainer(cfg, model, tok, args, dataset, peft_config, out), tok
+        trainer = build_distill_trainer(cfg, model, tok, args, dataset, peft_config, out)
+        return _no_model_card(trainer), tok
     trainer_cls, extra = SFTTrainer, {}
     # Off CUDA TRL's fused head scores every position in 4k x 32k tiles (~4.4 GB at a 152k
     # vocabulary, benchmarks/bench_kd_memory.py): there, the completion tokens in chunks.
@@ -399,7 +400,17 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         callbacks=[loss_log_callback(out / "loss.jsonl"), run_config_callback(cfg)],
         **extra,
     )
-    return trainer, tok
+    return _no_model_card(trainer), tok
+
+
+def _no_model_card(trainer: Any) -> Any:
+    """No README.md into --output-dir: TRL writes its model card there at every checkpoint and
+    peft at every adapter save, over a README.md of the user's in that folder (publish writes
+    its own card; train's was read by nothing)."""
+    trainer.create_model_card = lambda *args, **kwargs: None
+    if hasattr(trainer.model, "create_or_update_model_card"):  # a PeftModel
+        trainer.model.create_or_update_model_card = lambda *args, **kwargs: None
+    return trainer
 
 
 def last_complete_checkpoint(out: Path) -> str | None:
