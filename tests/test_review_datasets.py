@@ -110,3 +110,25 @@ def test_an_opening_greeting_is_context_with_a_system_message_too(tmp_path, temp
     prompt, spans = rendered(tok, cols)
     assert "Hello! How can I help?" in prompt and "Be brief." in prompt
     assert len(spans) == 1 and "2" in spans[0] and "Hello" not in spans[0]
+
+
+def test_an_alpaca_prompt_source_without_a_template_keeps_its_input(tmp_path):
+    # `distill generate --data alpaca.jsonl` (no --template; the prompt field found is
+    # `instruction`) sent the teacher the instruction alone: "Add the numbers." with no numbers.
+    # The input now follows it as `distill train` renders the Alpaca row in a chat turn, so the
+    # traces' prompts (and onpolicy's prompts alone) are what SFT on the same rows trains.
+    from distill.examples import from_row
+    from distill.generate import prompt_messages
+
+    rows = [
+        {"instruction": "Add the numbers.", "input": "12, 34", "output": "46"},
+        {"instruction": "Say hi.", "input": "", "output": "Hi"},
+    ]
+    data = write_rows(tmp_path, rows)
+    sent = [m for _, m in prompt_messages(data)]
+    assert sent == [from_row(r, "row").prompt for r in rows]
+    assert sent[0] == [{"role": "user", "content": "Add the numbers.\n\n12, 34"}]
+    assert sent[1] == [{"role": "user", "content": "Say hi."}]
+    # Another prompt field: an `input` column is not Alpaca's input then.
+    other = write_rows(tmp_path, [{"question": "Q?", "input": "unrelated"}])
+    assert [m for _, m in prompt_messages(other)] == [[{"role": "user", "content": "Q?"}]]
