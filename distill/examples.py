@@ -492,7 +492,8 @@ def chat_prompt(
     instead."""
     c = columns or Columns()
     if c.messages_field is None and isinstance(row.get("prompt"), list):
-        return _chat(row["prompt"], where, "prompt")
+        system = row.get(c.system_field) if c.system_field else None
+        return with_system(_chat(row["prompt"], where, "prompt"), system)
     for column in (c.messages_field,) if c.messages_field else CHAT_COLUMNS:
         if column in row:
             system = row.get(c.system_field) if c.system_field else _sharegpt_system(row, column)

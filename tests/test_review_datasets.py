@@ -132,3 +132,15 @@ def test_an_alpaca_prompt_source_without_a_template_keeps_its_input(tmp_path):
     # Another prompt field: an `input` column is not Alpaca's input then.
     other = write_rows(tmp_path, [{"question": "Q?", "input": "unrelated"}])
     assert [m for _, m in prompt_messages(other)] == [[{"role": "user", "content": "Q?"}]]
+
+
+def test_system_field_reaches_a_trl_prompt_list_prompt_source():
+    # train --method onpolicy on TRL's prompt-only layout (`prompt`: a list of messages) with
+    # --system-field: the system message was dropped there, kept for `messages`/`conversations`.
+    from distill.examples import chat_prompt
+
+    user = [{"role": "user", "content": "Hi?"}]
+    cols = Columns(system_field="sys")
+    want = [{"role": "system", "content": "Be brief."}, *user]
+    assert chat_prompt({"prompt": user, "sys": "Be brief."}, "row 1", cols) == want
+    assert chat_prompt({"messages": user, "sys": "Be brief."}, "row 1", cols) == want
