@@ -196,6 +196,10 @@ def with_markers_split(reasoning: str | None, answer: str, keep_markers: bool) -
     elif reasoning is not None and "</think>" in answer:
         # the block echoed into the content beside its reasoning (as some servers do): once
         answer = split_reasoning(answer)[1]
+    elif reasoning is not None:
+        # vLLM's reasoning parser leaves the text after </think> as it was: "\n\nanswer".
+        # r1_content writes the separator itself (Qwen3's template lstrips it too).
+        answer = answer.lstrip("\n")
     return r1_content(reasoning, answer)
 
 

@@ -144,3 +144,23 @@ def test_system_field_reaches_a_trl_prompt_list_prompt_source():
     want = [{"role": "system", "content": "Be brief."}, *user]
     assert chat_prompt({"prompt": user, "sys": "Be brief."}, "row 1", cols) == want
     assert chat_prompt({"messages": user, "sys": "Be brief."}, "row 1", cols) == want
+
+
+@pytest.mark.parametrize("template", [*TEMPLATES, "qwen3"])
+def test_reasoning_beside_a_content_that_starts_with_the_separator_is_one_separator(
+    tmp_path, template
+):
+    # vLLM's reasoning parser (and chats saved from it) keeps the "\n\n" that followed </think>
+    # at the head of `content`: the think block was trained followed by four newlines, a format
+    # the teacher never wrote.
+    row = {
+        "messages": [
+            {"role": "user", "content": "What is 2 + 2?"},
+            {"role": "assistant", "content": "\n\nThe answer is 4.", "reasoning_content": "2+2=4"},
+        ]
+    }
+    tok = real_template_tokenizer(template)
+    exs = list(load_examples(write_rows(tmp_path, [row])))
+    cols, _ = tokenize_examples(exs, Renderer(tok, "r1"), 4096)
+    _, spans = rendered(tok, cols)
+    assert "2+2=4\n</think>\n\nThe answer is 4." in spans[-1], spans
