@@ -135,6 +135,26 @@ def run(
                     f"{p}: the run's result file {result_path} is {stage}'s {flag} {value}: "
                     "set run.name (or rename the recipe) to another name"
                 )
+    # Nor a file train writes into its --output-dir (a recipe config.yaml training into
+    # "{run_dir}" replaced the student's config.json), nor one in publish's --local-dir.
+    from distill.paths import TRAIN_FILES
+
+    owners = []  # (stage, flag, folder, the names it writes there; None: any)
+    if "train" in configs:
+        out = Path(configs["train"].output_dir)
+        owners += [
+            ("train", "--output-dir", out, TRAIN_FILES),
+            ("train", "--output-dir", out / "merged", None),
+        ]
+    if "publish" in configs and configs["publish"].local_dir:
+        owners.append(("publish", "--local-dir", Path(configs["publish"].local_dir), None))
+    for stage, flag, folder, names in owners:
+        if same_file(folder, result_path.parent) and (names is None or result_path.name in names):
+            raise DistillError(
+                f"{p}: the run's result file {result_path} would replace {stage}'s "
+                f"{result_path.name} in {flag} {folder}: set run.name (or rename the recipe) "
+                "to another name"
+            )
     if only is not None:
         if not only:
             raise DistillError(

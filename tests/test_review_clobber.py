@@ -65,3 +65,41 @@ def test_train_leaves_a_readme_of_the_users_in_output_dir_alone(tmp_path, tiny_q
     run(cfg(tmp_path, tiny_qwen, method=method, max_steps=2, save_steps=1, **kw))
     assert (out / "README.md").read_text() == "my notes on this run\n"
     assert (out / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    "name, section",
+    [
+        ("config", "train:\n  data: kept.jsonl\n  model: model\n  output_dir: '{run_dir}'\n"),
+        ("kd", "train:\n  data: kept.jsonl\n  model: model\n  output_dir: '{run_dir}'\n"),
+        ("card", "publish:\n  dir: model\n  local_dir: '{run_dir}'\n"),
+    ],
+)
+def test_run_result_file_is_never_a_file_train_or_publish_writes(
+    tmp_path, monkeypatch, name, section
+):
+    """`distill run --recipe config.yaml` training into {run_dir}: the result file
+    {run_dir}/config.json, written last, replaced the student's config.json (kd.yaml: kd.json;
+    publishing into {run_dir}: a file in publish's folder)."""
+    monkeypatch.chdir(tmp_path)
+    Path("kept.jsonl").write_text("{}\n")
+    Path("model").mkdir()
+    Path("model/config.json").write_text("{}")
+    Path(f"{name}.yaml").write_text(section)
+    res = CliRunner().invoke(
+        app, ["run", "--recipe", f"{name}.yaml", "--run-dir", "r", "--dry-run"]
+    )
+    assert res.exit_code == 1, res.output
+    assert f"{name}.json would replace" in res.output and "run.name" in res.output
+
+
+def test_run_result_file_beside_train_files_is_fine(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("kept.jsonl").write_text("{}\n")
+    Path("model").mkdir()
+    Path("model/config.json").write_text("{}")
+    Path("exp.yaml").write_text(
+        "train:\n  data: kept.jsonl\n  model: model\n  output_dir: '{run_dir}'\n"
+    )
+    res = CliRunner().invoke(app, ["run", "--recipe", "exp.yaml", "--run-dir", "r", "--dry-run"])
+    assert res.exit_code == 0, res.output
