@@ -103,3 +103,21 @@ def test_run_result_file_beside_train_files_is_fine(tmp_path, monkeypatch):
     )
     res = CliRunner().invoke(app, ["run", "--recipe", "exp.yaml", "--run-dir", "r", "--dry-run"])
     assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("which", ["out", "requests"])
+def test_instruct_refusing_an_unreadable_file_to_resume_writes_nothing(
+    tmp_path, monkeypatch, which
+):
+    """The refusal came after <out>.instruct.yaml was written: one line, and a file left."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "x")
+    seed = {"id": "s0", "name": "sum", "instruction": "Add the two numbers given."}
+    seed |= {"instances": [{"input": "2 and 3", "output": "5"}], "is_classification": False}
+    Path("seeds.jsonl").write_text(json.dumps(seed) + "\n")
+    bad = Path("ins.jsonl" if which == "out" else "ins.requests.jsonl")
+    bad.write_text("line one\nline two\n")
+    argv = ["instruct", "--seed-tasks", "seeds.jsonl", "--model", "m", "--out", "ins.jsonl"]
+    res = CliRunner().invoke(app, [*argv, "--base-url", "http://127.0.0.1:9/v1"])
+    assert res.exit_code == 1 and f"{bad}:1: not valid JSON" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["seeds.jsonl", bad.name])

@@ -500,11 +500,12 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         missing = {"num_tasks", "examples", "next"} - set(template.placeholders)
         if missing:
             raise DistillError(f"template {cfg.template}: needs {{{', '.join(sorted(missing))}}}")
-    save_config(cfg, out.with_name(out.stem + ".instruct.yaml"))
     tcfg = cfg.teacher_config()
     teacher_ref = {"backend": tcfg.teacher, "model": tcfg.model, "params": tcfg.params}
     done = {r["id"]: r for r in read_records(requests_path)} if requests_path.exists() else {}
     written = {r["id"] for r in read_records(out)} if out.exists() else set()
+    # after the files it resumes from are read: one that does not parse leaves nothing written
+    save_config(cfg, out.with_name(out.stem + ".instruct.yaml"))
     started = time.monotonic()
 
     filters = Filters(cfg)
