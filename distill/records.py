@@ -72,9 +72,10 @@ def read_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[d
         try:
             rec = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            # A writer killed mid-line left the start of a record ({...): not a record, and not
-            # an error. A last line that is no record's start is someone's text, never skipped.
-            if torn and line.startswith(b"{"):
+            # A writer killed mid-line left the start of a record ({...), or a machine that died
+            # a block of NULs: not a record, and not an error. A last line that is neither is
+            # someone's text, never skipped.
+            if torn and _torn_record(line):
                 return
             raise DistillError(
                 f"{p}:{lineno}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})"
@@ -85,6 +86,13 @@ def read_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[d
             if field not in rec:
                 raise DistillError(f"{p}:{lineno}: missing field '{field}'")
         yield rec
+
+
+def _torn_record(tail: bytes) -> bool:
+    """A last line without its newline that a writer of records can have left: the start of a
+    JSON object, or NULs (a machine that died before the block was written) and blanks."""
+    rest = tail.strip(b"\0 \t\r\n")
+    return not rest or rest.startswith(b"{")
 
 
 def _cut_torn_tail(path: Path) -> None:
@@ -111,7 +119,7 @@ def _cut_torn_tail(path: Path) -> None:
             pos = start
         f.seek(cut)
         tail = f.read()
-        if tail.strip() and not tail.lstrip().startswith(b"{"):
+        if not _torn_record(tail):
             # not the start of a record a killed writer left: the file is not distill's to cut
             raise DistillError(
                 f"{path}: its last line is not a record distill wrote (no newline, not JSON): "

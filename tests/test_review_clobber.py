@@ -121,3 +121,12 @@ def test_instruct_refusing_an_unreadable_file_to_resume_writes_nothing(
     res = CliRunner().invoke(app, [*argv, "--base-url", "http://127.0.0.1:9/v1"])
     assert res.exit_code == 1 and f"{bad}:1: not valid JSON" in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["seeds.jsonl", bad.name])
+
+
+def test_a_tail_of_nuls_a_dead_machine_left_is_still_cut(tmp_path):
+    p = tmp_path / "t.jsonl"
+    p.write_bytes(b'{"id": "a"}\n' + b"\0" * 100)
+    assert [r["id"] for r in read_records(p)] == ["a"]
+    with RecordWriter(p) as w:
+        w.write({"id": "c"})
+    assert p.read_text().splitlines() == ['{"id": "a"}', '{"id": "c"}']
