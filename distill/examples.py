@@ -367,6 +367,15 @@ def from_row(
     ex = _from_row(row, where, c, keep_markers)
     if c.system_field is not None:  # a trace record, Alpaca or prompt/completion row too
         ex.prompt = with_system(ex.prompt, row[c.system_field])
+    # An empty reply would be trained as "stop at once" (its end of turn alone carries the loss).
+    replies = [m["content"] for m in ex.prompt if m["role"] == "assistant"] + [ex.completion]
+    empty = [n for n, text in enumerate(replies, 1) if not text.strip()]
+    if empty:
+        which = "its reply" if len(replies) == 1 else f"assistant turn {empty[0]} of {len(replies)}"
+        raise DistillError(
+            f"{where}: {which} is empty: it would teach the student to answer with nothing; "
+            "drop the row or fill the turn"
+        )
     return ex
 
 

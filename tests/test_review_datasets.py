@@ -164,3 +164,46 @@ def test_reasoning_beside_a_content_that_starts_with_the_separator_is_one_separa
     cols, _ = tokenize_examples(exs, Renderer(tok, "r1"), 4096)
     _, spans = rendered(tok, cols)
     assert "2+2=4\n</think>\n\nThe answer is 4." in spans[-1], spans
+
+
+@pytest.mark.parametrize(
+    "row, which",
+    [
+        # ShareGPT dumps hold conversations whose last gpt value is empty
+        (
+            {"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": ""}]},
+            "its reply",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "Q1"},
+                    {"role": "assistant", "content": " \n"},
+                    {"role": "user", "content": "Q2"},
+                    {"role": "assistant", "content": "A2"},
+                ]
+            },
+            "assistant turn 1 of 2",
+        ),
+        ({"instruction": "Say hi.", "input": "", "output": ""}, "its reply"),
+        ({"prompt": "TL;DR:", "completion": ""}, "its reply"),
+    ],
+    ids=["sharegpt", "earlier-turn", "alpaca", "text"],
+)
+def test_an_empty_reply_is_refused_not_trained_as_stop_at_once(tmp_path, row, which):
+    # Only the end of turn carried the loss: the student learned to answer with nothing.
+    with pytest.raises(DistillError, match=rf"row 1: {which} is empty") as e:
+        list(load_examples(write_rows(tmp_path, [row])))
+    assert "\n" not in str(e.value)
+
+
+def test_a_reply_of_reasoning_alone_is_not_empty(tmp_path):
+    # cut off before its answer: the reasoning is the reply (the think block, then the end)
+    row = {
+        "messages": [
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": None, "reasoning_content": "Thinking."},
+        ]
+    }
+    [ex] = load_examples(write_rows(tmp_path, [row]))
+    assert ex.completion == "<think>\nThinking.\n</think>\n\n"
