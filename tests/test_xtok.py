@@ -24,8 +24,9 @@ from distill.train.kd.xtok import (
 from tests.tiny import CORPUS
 
 
-def bpe(vocab_size, corpus):
-    """A byte-level BPE trained here (as tests/tiny.py), with its own size and merges."""
+def bpe(vocab_size, corpus, end="<|end|>"):
+    """A byte-level BPE trained here (as tests/tiny.py), with its own size and merges; `end`
+    its EOS (a special token)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -34,12 +35,12 @@ def bpe(vocab_size, corpus):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=["<|end|>", "<think>", "</think>"],
+        special_tokens=[end, "<think>", "</think>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(corpus, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|end|>", pad_token="<|end|>")
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=end, pad_token=end)
 
 
 @pytest.fixture(scope="module")
@@ -362,3 +363,66 @@ def test_a_teacher_tokenizer_that_normalises_text_is_one_error_for_kd_and_onpoli
         *args, "--output-dir", tmp_path / "q", "--method", "kd", "--xtok", "wasserstein"
     )
     assert rc == 1 and "unknown --xtok 'wasserstein' (have: uld, hybrid)" in errors[0], errors
+
+
+def test_the_two_templates_end_of_turn_is_one_outcome(two_toks):
+    """The student's end of turn (<|end|>) and the teacher's (<|eot|>) are spelled apart, so
+    each was a token only its side holds, compared by rank: a student putting the teacher's stop
+    mass on any token the teacher lacks scored as well as one that stops (make smoke-xtok's
+    gemma learned `\\boxed{47}dollarsdollars`). Paired (pair_ends), stopping is the teacher's
+    distribution and running on is not."""
+    from types import SimpleNamespace
+
+    from distill.train.kd.xtok import XTokTeacher
+
+    student = two_toks[0]
+    other = [" ".join(reversed(x.split())) for x in CORPUS]
+    teacher_tok = bpe(700, (other + CORPUS[::-1]) * 20, end="<|eot|>")
+    teacher = XTokTeacher(SimpleNamespace(tok=teacher_tok, name="t"), student, "hybrid")
+    s_end, t_end = student.convert_tokens_to_ids("<|end|>"), teacher_tok.eos_token_id
+    assert s_end not in teacher.s_shared.tolist() and t_end not in teacher.t_shared.tolist()
+    unshared = set(range(len(student))) - set(teacher.s_shared.tolist()) - {s_end}
+    run_on = min(i for i in unshared if student.decode([i]).strip())  # a word the teacher lacks
+
+    def dist(n, top, rest_ids, rest):  # log-probs: 0.9 on `top`, 0.1 spread over rest_ids
+        p = torch.full((1, n), 1e-9)
+        p[0, rest_ids] = rest / len(rest_ids)
+        p[0, top] = 0.9
+        return (p / p.sum()).log()
+
+    k = 20
+    t_lp = dist(len(teacher_tok), t_end, teacher.t_shared[:k], 0.1)
+    stops = dist(len(student), s_end, teacher.s_shared[:k], 0.1)
+    runs_on = dist(len(student), run_on, teacher.s_shared[:k], 0.1)
+
+    def loss(s_lp):
+        return float(hybrid_loss(s_lp, t_lp, teacher.s_shared, teacher.t_shared)[0])
+
+    before = loss(stops), loss(runs_on)
+    assert before[0] == pytest.approx(before[1], abs=1e-6)  # indistinguishable unpaired
+    teacher.pair_ends("<|end|>\n", "<|eot|>\n")
+    assert teacher.ends == {("<|end|>\n", "<|eot|>\n"): (s_end, t_end)}
+    assert loss(stops) < 1e-4 and loss(runs_on) > 1.0
+    teacher.pair_ends("<|end|>\n", "<|eot|>\n")  # once per pair of texts
+    assert teacher.s_shared.tolist().count(s_end) == 1
+
+
+def test_kd_pairs_each_examples_end_of_turn_with_the_teachers(tmp_path, tiny_qwen, other_teacher):
+    """A Qwen student (<|im_end|>) and a teacher whose template ends turns with <|end|>: the
+    build pairs the two, and each kept example's end-of-turn label is compared with the
+    teacher's position that predicts its <|end|>."""
+    from tests.test_kd import first_batch, kd_cfg
+
+    trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_model=str(other_teacher)))[0]
+    teacher = trainer.teacher
+    s_end = load_tokenizer(str(tiny_qwen)).convert_tokens_to_ids("<|im_end|>")
+    t_end = teacher.tok.convert_tokens_to_ids("<|end|>")
+    assert set(teacher.ends.values()) == {(s_end, t_end)}
+    assert (s_end, t_end) in zip(teacher.s_shared.tolist(), teacher.t_shared.tolist())
+    batch = first_batch(trainer)
+    labels, pos = batch["labels"][:, 1:], batch["xtok_pos"][:, 1:]
+    ends = (labels == s_end).nonzero().tolist()
+    assert len(ends) == 4  # one end of turn an example
+    for row, col in ends:
+        t_pos = int(pos[row, col])
+        assert t_pos >= 0 and int(batch["xtok_ids"][row, t_pos + 1]) == t_end

@@ -153,3 +153,13 @@ def test_onpolicy_kept_batches_with_a_served_teacher_of_another_tokenizer_are_sc
         batch = first_batch(build_trainer(cfg)[0])
         assert bool((batch["teacher_ids"] >= 0).any()) == scored
         assert len(batch["xtok_prompt_text"]) == 4 and batch["xtok_end"][0]
+
+
+def test_a_served_teachers_end_of_turn_is_the_students(tmp_path, tiny_qwen, served):
+    """The server lists the teacher's end of turn by its text (<|end|>), which no student token
+    spells: mapped to the student's own end of turn (<|im_end|>), not left to the rank-only
+    comparison where any token the teacher lacks stands in for it (XTokTeacher.pair_ends)."""
+    srv, path = served
+    trainer = build_trainer(served_cfg(tmp_path, tiny_qwen, srv, path, teacher_top_k=4))[0]
+    s_end = trainer.processing_class.convert_tokens_to_ids("<|im_end|>")
+    assert trainer.teacher.student_ids([["<|end|>", "<|im_end|>"]]) == [[s_end, UNMAPPED]]

@@ -34,7 +34,10 @@ distribution projected onto the student's vocabulary (each teacher token's mass 
 student token of its text; exact KL 0.000 / 0.030 / 0.099) - not built here (`--xtok` is GOLD's
 pair). A same-tokenizer pair gets every position (1:1 spans). The position right after the
 last shared boundary (each side's end of turn, spelled differently by the two chat templates)
-follows the same text too and is compared.
+follows the same text too and is compared, and there the two templates' first end-of-turn
+tokens (gemma's `<end_of_turn>`, SmolLM2's `<|im_end|>`) are one shared outcome
+(XTokTeacher.pair_ends): spelled apart, ULD's rank comparison let any token the teacher lacks
+stand in for the student's stop.
 
 The losses (per compared position, both sides at temperature T, padding rows of the
 embeddings dropped):
@@ -292,6 +295,29 @@ class XTokTeacher:
         self.shared = len(s_ids)
         self.compared = self.scored = 0  # completion positions: with a teacher / all (whole run)
         self._window = [0, 0]  # the same since the last log line
+        self.ends: dict[tuple[str, str], tuple[int, int] | None] = {}  # pair_ends' pairs
+
+    def pair_ends(self, s_end: str, t_end: str) -> None:
+        """The two chat templates' end of turn (`s_end` / `t_end`: the text each writes after a
+        completion) as one more shared outcome: the student's first token of its end of turn
+        (gemma's `<end_of_turn>`) is the teacher's (SmolLM2's `<|im_end|>`). Spelled apart, the
+        two were tokens only one side holds, compared by rank alone: a student putting its stop
+        mass on any token the teacher lacks (`}dollars`) scored as well as one that stops, so
+        kd/onpolicy with no cross-entropy taught the student not to stop (measured: make
+        smoke-xtok's onpolicy at lmbda 0.5 answered `\\boxed{47}dollarsdollars...`, 0.07)."""
+        import torch
+
+        if (s_end, t_end) in self.ends:
+            return
+        s_id, t_id = first_id(self.s_tok, s_end), first_id(self.tok, t_end)
+        pair = None
+        if s_id is not None and t_id is not None:
+            taken = bool((self.s_shared == s_id).any() or (self.t_shared == t_id).any())
+            if not taken:  # a text both spell alike (`</s>` in both) is matched already
+                self.s_shared = torch.cat([self.s_shared, torch.tensor([s_id])])
+                self.t_shared = torch.cat([self.t_shared, torch.tensor([t_id])])
+                pair = (s_id, t_id)
+        self.ends[(s_end, t_end)] = pair
 
     def rows(self, inputs: Any, mask: Any, chunk: int, lm_head: Any) -> tuple[tuple, Any]:
         """(teacher rows at the student's scored positions, paired flag) and the per-chunk loss
@@ -408,6 +434,12 @@ def end_text(renderer: Any, ex: Any) -> str:
     return renderer.tok.eos_token or ""
 
 
+def first_id(tok: Any, text: str) -> int | None:
+    """The first token id of `text` in `tok` (no special tokens added), None for no text."""
+    ids = tok(text, add_special_tokens=False)["input_ids"] if text else []
+    return ids[0] if ids else None
+
+
 def xtok_dataset(
     cfg: Any,
     tok: Any,
@@ -455,6 +487,7 @@ def xtok_dataset(
         if ours and char_ends(teacher.tok, ids, text) is None:
             raise unreadable(where, who, teacher.tok, text, ids)
         tp = theirs.prompt_ids(ex)
+        teacher.pair_ends(end_text(mine, ex), end_text(theirs, ex))
         cols = {"xtok_prompt": tp, "xtok_end": end_text(theirs, ex), "xtok_ids": tp, "xtok_pos": []}
         return cols if more is None else {**cols, **more(ex, where)}
 
@@ -477,6 +510,7 @@ def xtok_dataset(
         c = fit_completion(p, full, cfg)
         if c is None:
             continue
+        teacher.pair_ends(end_text(mine, ex), end_text(theirs, ex))
         pairs = []
         if only is None or only(i):  # routed elsewhere: never read by this teacher
             s_text, t_text = mine.completion_text(ex), theirs.completion_text(ex)
@@ -640,8 +674,24 @@ class TopKXTok(XTokTeacher):
         self.s_skip = torch.tensor([not t or "\ufffd" in t for t in texts])
         self.shared = 0  # distinct listed teacher texts the student spells
         self._texts: dict[str, bool] = {}
+        self.ends: dict[tuple[str, str], tuple[int, int] | None] = {}  # pair_ends' pairs
         self.compared = self.scored = 0
         self._window = [0, 0]
+
+    def pair_ends(self, s_end: str, t_end: str, t_tok: Any = None) -> None:
+        """XTokTeacher.pair_ends for a teacher known by its listed texts: the text of the
+        teacher's first end-of-turn token (`t_tok` reads it; without the teacher's tokenizer
+        it is not known) is the student's first end-of-turn token."""
+        if t_tok is None or (s_end, t_end) in self.ends:
+            return
+        s_id, t_id = first_id(self.s_tok, s_end), first_id(t_tok, t_end)
+        pair = None
+        if s_id is not None and t_id is not None:
+            text = t_tok.decode([t_id])
+            if text and text not in self.by_text:  # a text both spell alike is matched already
+                self.by_text[text] = s_id
+                pair = (s_id, t_id)
+        self.ends[(s_end, t_end)] = pair
 
     def student_ids(self, rows: list[list[str]]) -> list[list[int]]:
         """The top-K texts of each position -> student ids (UNMAPPED: no student token spells
@@ -949,7 +999,10 @@ def served_xtok(
         raise served.refusal from None
     collator = TextCollator(Collator(tok.pad_token_id))
 
+    t_own = t_tok if own else None  # the teacher's end-of-turn text is known with its template
+
     def prompt_cols(ex: Any, where: str) -> dict[str, Any]:
+        teacher.pair_ends(end_text(mine, ex), end_text(theirs, ex), t_own)
         cols = {"xtok_prompt_text": theirs.prompt_text(ex), "xtok_end": end_text(theirs, ex)}
         return cols if more is None else {**cols, **more(ex, where)}
 
@@ -965,6 +1018,7 @@ def served_xtok(
         c = fit_completion(p, c, cfg)
         if c is None:
             continue
+        teacher.pair_ends(end_text(mine, ex), end_text(theirs, ex), t_own)
         if only is None or only(i):
             ours.append(len(keep))
         keep.append((ex, p, c))
