@@ -2,7 +2,7 @@
 
     python scripts/kd_smoke.py recipes/kd-smoke.yaml [--run-dir runs/smoke-kd] [--seed 0]
         [--teacher DIR] [--warmup-prompts 64] [--warmup-steps 10] [--onpolicy-steps 20]
-        [--onpolicy-lr 1.2e-3]
+        [--onpolicy-lr 1.2e-3] [--reward-rollouts 1] [--reward-gate] [--reward-weight W]
 
 With --teacher DIR (merged weights, or a `distill train` output folder, merged into DIR/merged
 as `train --merge` does) that teacher is used instead of step 1's.
@@ -32,7 +32,8 @@ as `train --merge` does) that teacher is used instead of step 1's.
    KL. --reward-rollouts k samples per prompt (default 1: the advantage is centred over the
    batch; k > 1 is GRPO's group, centred over each prompt's own samples) at batch/k prompts a
    step, so it samples and scores as many completions per step as onpolicy (measured, seed 0:
-   k = 1 0.580, k = 4 0.380; README).
+   k = 1 0.580, k = 4 0.380; README). --reward-gate adds --gate-teacher (the prompts whose
+   teacher trace failed verification: the reward term alone), --reward-weight w its weight.
 
 A student whose output folder holds its trained weights (a rerun after a stop, or after
 removing one student's folder) is not trained again; it is evaluated (cached). Only if it was
@@ -252,6 +253,8 @@ def run(
     onpolicy_steps: int = 20,
     onpolicy_lr: float = 1.2e-3,
     reward_rollouts: int = 1,
+    reward_gate: bool = False,
+    reward_weight: float | None = None,
 ) -> dict[str, Any]:
     from distill import eval as eval_stage
     from distill import filter as filter_stage
@@ -331,6 +334,10 @@ def run(
         cfg["teacher_model"] = None if method == "sft" else str(merged)
         if student == "onpolicy_reward":  # the same SFT start as onpolicy's (built there)
             cfg.update(on_policy_keys, reward="math", rollouts_per_prompt=reward_rollouts)
+            if reward_gate:  # the teacher's own traces say where its distribution is wrong
+                cfg.update(gate_teacher=True, gate_traces=[str(gen.out)])
+            if reward_weight is not None:
+                cfg["reward_weight"] = reward_weight
             cfg["per_device_train_batch_size"] = batch // reward_rollouts
         if student == "onpolicy":
             # SFT first, then on-policy (the published order, the real-scale recipe's shape): a
@@ -461,6 +468,17 @@ def main() -> None:
         help="onpolicy_reward's samples per prompt (k > 1: GRPO's group baseline), at batch/k "
         "prompts a step",
     )
+    ap.add_argument(
+        "--reward-gate",
+        action="store_true",
+        help="onpolicy_reward with --gate-teacher: prompts whose teacher trace (generate's "
+        "traces) failed verification get the reward term alone",
+    )
+    ap.add_argument(
+        "--reward-weight",
+        type=float,
+        help="onpolicy_reward's --reward-weight (default: the recipe's, else the train default)",
+    )
     a = ap.parse_args()
     try:
         run(
@@ -473,6 +491,8 @@ def main() -> None:
             a.onpolicy_steps,
             a.onpolicy_lr,
             a.reward_rollouts,
+            a.reward_gate,
+            a.reward_weight,
         )
     except DistillError as e:
         raise SystemExit(f"error: {e}") from None
