@@ -98,6 +98,8 @@ def test_a_mixed_pair_is_the_weighted_sum_of_each_alone_and_kd_json_gives_the_al
     trainer.train()
     log = [json.loads(r) for r in (out / "loss.jsonl").read_text().splitlines()]
     assert all(math.isfinite(r["loss"]) and r["kl"] > 0 for r in log)
+    # loss.jsonl: the aligned share of each teacher of another tokenizer (by its index), per step
+    assert all(0.3 < r["aligned_share_1"] < 1.0 and "aligned_share_0" not in r for r in log)
     state = json.loads((out / "kd.json").read_text())
     same, other = state["teachers"]
     assert "aligned_share" not in same and other["xtok"] == "hybrid"

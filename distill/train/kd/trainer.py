@@ -320,6 +320,9 @@ class DistillTrainer(SFTTrainer):
                 logs.update(self.rollout.logs())
             if isinstance(self.teacher, XTokTeacher):
                 logs["aligned_share"] = self.teacher.window_share()
+            elif isinstance(self.teacher, Teachers):  # each of another tokenizer, by its index
+                for i in self.teacher.xtok:  # (kd.json's teachers list, in the order given)
+                    logs[f"aligned_share_{i}"] = self.teacher.teachers[i].window_share()
             self._sums = {"kl": 0.0, "ce": 0.0, "n": 0}
         return super().log(logs, start_time)
 
