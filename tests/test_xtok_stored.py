@@ -248,3 +248,20 @@ def test_stored_loss_is_zero_for_the_students_own_topk_under_another_tokenizer(t
             # teacher), the KL at second (2e-7 vs 7e-4)
             tol = 1e-6 if kind == "hybrid" else 1.5e-4
             assert got == pytest.approx(0.0, abs=tol) if zero else got > 3 * tol, (kind, got)
+
+
+def test_the_stored_teachers_end_of_turn_is_the_students(tmp_path, tiny_qwen, teacher_dir, big_tok):
+    """The stored stop token (<|end|>, which no student token spells) at the position where the
+    student ends its turn (<|im_end|>): listed as the student's end of turn, not left to the
+    rank-only comparison where any token the teacher lacks stands in for it."""
+    data = stored_from(tmp_path, teacher_dir, k=len(big_tok))  # every token listed
+    trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data), kd_alpha=1.0))[0]
+    s_end = trainer.processing_class.convert_tokens_to_ids("<|im_end|>")
+    batch = first_batch(trainer)
+    labels, t_ids = batch["labels"][:, 1:], batch["teacher_ids"][:, 1:]
+    ends = (labels == s_end).nonzero().tolist()
+    assert len(ends) == 4
+    for row, col in ends:  # the teacher's end there is the student's; nothing else maps to it
+        assert (t_ids[row, col] == s_end).sum() == 1
+    inside = t_ids[labels != -100][(labels[labels != -100] != s_end)]
+    assert (inside == s_end).sum() == (inside >= 0).any(-1).sum()  # listed at every compared row

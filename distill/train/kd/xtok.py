@@ -686,12 +686,17 @@ class TopKXTok(XTokTeacher):
             return
         s_id, t_id = first_id(self.s_tok, s_end), first_id(t_tok, t_end)
         pair = None
-        if s_id is not None and t_id is not None:
-            text = t_tok.decode([t_id])
-            if text and text not in self.by_text:  # a text both spell alike is matched already
-                self.by_text[text] = s_id
-                pair = (s_id, t_id)
+        if s_id is not None and t_id is not None and self.pair_text(t_tok.decode([t_id]), s_id):
+            pair = (s_id, t_id)
         self.ends[(s_end, t_end)] = pair
+
+    def pair_text(self, text: str, s_id: int) -> bool:
+        """A listed text no student token spells is the student token `s_id` (the teacher's end
+        of turn, the student's); False where the text is spelled already (matched as it is)."""
+        if not text or text in self.by_text:
+            return False
+        self.by_text[text] = s_id
+        return True
 
     def student_ids(self, rows: list[list[str]]) -> list[list[int]]:
         """The top-K texts of each position -> student ids (UNMAPPED: no student token spells
@@ -814,6 +819,7 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
     from distill.logprobs import load_many
 
     mine = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
+    stops = set(mine.stops)
     exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     rows = list(itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit))
     stored = load_many(rows, cfg.data)
@@ -838,6 +844,9 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
         c = fit_completion(p, c, cfg)
         if c is None:
             continue
+        for s, j in pairs:  # the turn's end on both sides: the teacher's stored stop token
+            if s < len(c) and j == len(t) - 1 and c[s] in stops:
+                teacher.pair_text(t.token_text[j], c[s])  # (XTokTeacher.pair_ends)
         sids = teacher.student_ids(t.topk_text)
         ids = np.full((len(c), k), -1, dtype=np.int64)
         lps = np.zeros((len(c), k), dtype=np.float32)
