@@ -426,3 +426,35 @@ def test_kd_pairs_each_examples_end_of_turn_with_the_teachers(tmp_path, tiny_qwe
     for row, col in ends:
         t_pos = int(pos[row, col])
         assert t_pos >= 0 and int(batch["xtok_ids"][row, t_pos + 1]) == t_end
+
+
+def test_kd_on_chats_counts_the_last_turn_it_aligns_not_every_turn(
+    tmp_path, tiny_qwen, other_teacher
+):
+    """Two-turn chats (--train-on all): SFT's rendering trains both replies, but a teacher of
+    another tokenizer is aligned on the last reply of each chat only; train_data.json and the
+    line say what carries the loss, not SFT's count of every turn."""
+    from tests.test_kd import kd_cfg
+
+    rows = []
+    for i in range(6):
+        a, b = i + 3, 2 * i + 1
+        msgs = [
+            {"role": "user", "content": f"What is {a} + {b}?"},
+            {"role": "assistant", "content": f"The answer is {a + b}."},
+            {"role": "user", "content": "And doubled?"},
+            {"role": "assistant", "content": f"Doubled: {2 * (a + b)}."},
+        ]
+        rows.append({"messages": msgs})
+    data = tmp_path / "chats.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = kd_cfg(tmp_path, tiny_qwen, data=str(data), teacher_model=str(other_teacher))
+    trainer = build_trainer(cfg)[0]
+    stats = json.loads((tmp_path / "out" / "train_data.json").read_text())
+    trained = sum(sum(m) for m in trainer.train_dataset["completion_mask"])
+    assert stats["completion_tokens"] == trained and stats["turns"] == 6
+    assert stats["last_turn_only"] is True
+    sft = tmp_path / "sft"  # SFT's count: both replies of each chat
+    build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data), method="sft", output_dir=str(sft)))
+    both = json.loads((sft / "train_data.json").read_text())
+    assert both["turns"] == 12 and both["completion_tokens"] > trained
