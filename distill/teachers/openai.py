@@ -50,7 +50,8 @@ def resolve_api_key(env_name: str, base_url: str | None) -> str:
     key = os.environ.get(env_name)
     if key:
         return key
-    if base_url and base_url.rstrip("/") != OPENAI_URL:
+    # OpenAI's own URL needs a key, a query on it (`?x=`) or not (split_query)
+    if base_url and split_query(base_url)[0].rstrip("/") != OPENAI_URL:
         return "EMPTY"  # local servers (vllm serve, SGLang) accept any key
     raise DistillError(f"no API key: set ${env_name} (or pass --api-key-env NAME)")
 
