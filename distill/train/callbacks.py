@@ -65,6 +65,25 @@ def run_config_callback(cfg: TrainConfig) -> Any:
     return RunConfig()
 
 
+def trim_log(log: Path, step: int) -> None:
+    """A resumed run's loss.jsonl: the rows up to the checkpoint it resumes from. The killed run
+    logged the steps after that checkpoint too (the resumed run logs them again) and may have
+    been killed mid-line (the resumed run's first row would be glued to that half line)."""
+    from distill.records import write_atomic
+
+    if not log.is_file():
+        return
+    rows = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # a half line a kill left: the row is logged again after the resume
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+            rows.append(line + "\n")
+    write_atomic(log, "".join(rows))
+
+
 def plot_loss(log: Path, png: Path) -> None:
     import matplotlib
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from distill.config import keys_where, result_keys
 from distill.errors import DistillError
-from distill.train.callbacks import loss_log_callback, plot_loss, run_config_callback
+from distill.train.callbacks import loss_log_callback, plot_loss, run_config_callback, trim_log
 from distill.train.config import DEFAULT_MAX_LENGTH, TrainConfig
 from distill.urls import redact_urls
 
@@ -573,6 +573,10 @@ def run(cfg: TrainConfig) -> Path:
                 if resume_from
                 else "train: no checkpoint to resume; starting fresh"
             )
+            if resume_from:  # the steps after that checkpoint are logged again: once each
+                trim_log(out / "loss.jsonl", int(Path(resume_from).name.rsplit("-", 1)[1]))
+            elif (out / "loss.jsonl").exists():
+                (out / "loss.jsonl").unlink()
     elif main and (out / "loss.jsonl").exists():
         (out / "loss.jsonl").unlink()  # a fresh run starts a fresh log
     trainer.train(resume_from_checkpoint=resume_from)
