@@ -1031,3 +1031,32 @@ def test_named_prompt_fields_read_the_prompt_not_the_rows_completion_alpaca_as_i
 
     with pytest.raises(DistillError, match="template: for --method onpolicy on prompts alone"):
         kd_cfg(tmp_path, tiny_qwen, method="sft", template="r1-math")
+
+
+def test_onpolicy_logs_the_share_of_samples_that_ended_their_turn(
+    tmp_path, tiny_qwen, teacher, capsys
+):
+    """A sample that runs to --max-new-tokens is text after the answer the teacher scores: the
+    share that ended with a stop is in loss.jsonl (samples_ended), and below half is a warning."""
+    out = run(
+        kd_cfg(tmp_path, tiny_qwen, method="onpolicy", teacher_model=str(teacher), max_steps=2,
+               max_new_tokens=6)
+    )  # fmt: skip
+    rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert all(0.0 <= r["samples_ended"] <= 1.0 for r in rows)
+    cfg = kd_cfg(tmp_path, tiny_qwen, method="onpolicy", teacher_model=str(teacher),
+                 output_dir=str(tmp_path / "b"))  # fmt: skip
+    trainer = build_trainer(cfg)[0]
+    eos = trainer.model.generation_config.eos_token_id
+    eos = eos[0] if isinstance(eos, list) else eos
+    labels = torch.tensor(
+        [[-100, 5, 6, eos], [-100, 5, 6, 7], [-100, 8, 9, 7], [-100, -100, -100, -100]]
+    )
+    capsys.readouterr()
+    trainer._count_ends(labels)  # 1 of 3 samples ended (the empty row is no sample)
+    trainer._sums = {"kl": 1.0, "ce": 1.0, "n": 1}
+    trainer.callback_handler.on_train_begin(trainer.args, trainer.state, trainer.control)
+    logs = {"loss": 1.0}
+    trainer.log(logs)
+    assert logs["samples_ended"] == round(1 / 3, 4)
+    assert "67% of the student's samples ran to --max-new-tokens" in capsys.readouterr().err

@@ -36,7 +36,7 @@ def loss_log_callback(path: Path) -> Any:
                 "tokens_per_s": round(tok_s, 1),
             }
             # pg and reward: --reward's policy-gradient term and mean reward (kd/reward.py)
-            keys = ("kl", "ce", "pg", "reward", "teacher_tokens", "aligned_share")
+            keys = ("kl", "ce", "pg", "reward", "teacher_tokens", "aligned_share", "samples_ended")
             row.update({k: logs[k] for k in keys if k in logs})
             # --rollout vllm's counters (distill/train/kd/rollout.py: stale drops, sync time)
             row.update({k: v for k, v in logs.items() if k.startswith(("rollout", "sync_s"))})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from typing import Any
 
 import torch
@@ -80,6 +81,10 @@ class DistillTrainer(SFTTrainer):
             "eos_token_id": self.model.generation_config.eos_token_id,
         }
         self.gen_config = GenerationConfig(**self.gen_kwargs)
+        eos = self.gen_kwargs["eos_token_id"]
+        self._stops = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        self._ended = [0, 0]  # on-policy samples that ended their turn / all, since the last log
+        self._run_on_warned = False
 
     # -------------------------------------------------------------- on-policy sampling
     def _coin(self) -> float:
@@ -133,6 +138,7 @@ class DistillTrainer(SFTTrainer):
                         unwrapped.unmerge_adapter()
                     unwrapped.train(was_training)
         if on_policy:
+            self._count_ends(labels)
             inputs.update(input_ids=ids, attention_mask=attn, labels=labels, on_policy=True)
             if self.kd.reward != "none":
                 inputs["advantage"] = self._advantages(labels, inputs)
@@ -141,6 +147,15 @@ class DistillTrainer(SFTTrainer):
             if isinstance(self.teacher, (XTokTeacher, Teachers)):  # another tokenizer reads them
                 inputs.update(self.teacher.sampled(ids, labels, inputs))
         return super().training_step(model, inputs, num_items_in_batch)
+
+    def _count_ends(self, labels: Any) -> None:
+        """Samples whose last token is a stop (the student ended its turn) against all: a sample
+        that runs to --max-new-tokens is text after the answer the teacher is asked to score."""
+        for row in labels:
+            c = row[row != -100]
+            if len(c):  # (a stale rollout --rollout vllm dropped holds no sample)
+                self._ended[1] += 1
+                self._ended[0] += int(c[-1]) in self._stops
 
     # -------------------------------------------------------------- the loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
@@ -318,6 +333,19 @@ class DistillTrainer(SFTTrainer):
             logs["teacher_tokens"] = self.teacher_tokens
             if self.rollout is not None:
                 logs.update(self.rollout.logs())
+            if self._ended[1]:  # on policy: the share of samples that ended their turn
+                share = self._ended[0] / self._ended[1]
+                logs["samples_ended"] = round(share, 4)
+                if share < 0.5 and not self._run_on_warned:
+                    self._run_on_warned = True
+                    print(
+                        f"onpolicy: warning: {1 - share:.0%} of the student's samples ran to "
+                        f"--max-new-tokens {self.kd.max_new_tokens} without ending their turn; the "
+                        "teacher scores the text they run on with. Give the student a longer SFT "
+                        "start (it has not learned its end of turn) or more --max-new-tokens",
+                        file=sys.stderr,
+                    )
+                self._ended = [0, 0]
             if isinstance(self.teacher, XTokTeacher):
                 logs["aligned_share"] = self.teacher.window_share()
             elif isinstance(self.teacher, Teachers):  # each of another tokenizer, by its index
