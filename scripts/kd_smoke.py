@@ -166,6 +166,13 @@ def given_teacher(path: Path) -> Path:
     )
 
 
+def prompt_keys(gen: Any) -> dict[str, Any]:
+    """The train keys of an on-policy run on the prompts `gen` (a GenerateConfig) read, rendered
+    as it sent them: prompts alone, every one, not only those whose trace verified."""
+    keys = ("data", "split", "limit", "template", "prompt_field", "system_prompt")
+    return {k: getattr(gen, k) for k in keys}
+
+
 def trained(out: Path, cfg: Any = None) -> bool:
     """A finished `distill train` output: the weights it writes last, beside its train.yaml
     (checkpoints go to checkpoint-N/ below). With `cfg` (a TrainConfig), also trained as `cfg`
@@ -361,12 +368,7 @@ def run(
             # generate read, rendered as it sent them (lmbda 1.0: each batch is the student's
             # own samples), not only the ones whose trace verified.
             on_policy_keys = dict(
-                data=gen.data,
-                split=gen.split,
-                limit=gen.limit,
-                template=gen.template,
-                prompt_field=gen.prompt_field,
-                system_prompt=gen.system_prompt,
+                **prompt_keys(gen),
                 model=str(root / "onpolicy-sft" / "merged"),
                 max_steps=onpolicy_steps,
                 learning_rate=onpolicy_lr,

@@ -52,6 +52,7 @@ from scripts.kd_smoke import (  # noqa: E402
     build_teacher,
     given_teacher,
     planned_ids,
+    prompt_keys,
     select_traces,
     train_once,
 )
@@ -138,14 +139,7 @@ def plan(
                 lmbda=onpolicy_lmbda,
             )
             if onpolicy_lmbda == 1.0:  # prompts alone, as generate read them
-                cfg.update(
-                    data=gen.data,
-                    split=gen.split,
-                    limit=gen.limit,
-                    template=gen.template,
-                    prompt_field=gen.prompt_field,
-                    system_prompt=gen.system_prompt,
-                )
+                cfg.update(prompt_keys(gen))
         trains[name] = from_dict(train.TrainConfig, cfg, recipe)
     evals = {}
     # a student's eval names the base model until the student is trained (a model path is checked
