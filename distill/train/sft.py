@@ -574,7 +574,10 @@ def run(cfg: TrainConfig) -> Path:
                 else "train: no checkpoint to resume; starting fresh"
             )
             if resume_from:  # the steps after that checkpoint are logged again: once each
-                trim_log(out / "loss.jsonl", int(Path(resume_from).name.rsplit("-", 1)[1]))
+                # its own global_step (the Trainer resumes there), not its name: a kept copy
+                # checkpoint-N-<anything> is a checkpoint last_complete_checkpoint takes
+                state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
+                trim_log(out / "loss.jsonl", int(state["global_step"]))
             elif (out / "loss.jsonl").exists():
                 (out / "loss.jsonl").unlink()
     elif main and (out / "loss.jsonl").exists():
