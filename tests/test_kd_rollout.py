@@ -141,12 +141,21 @@ def test_a_server_failing_mid_run_stops_with_one_line_and_a_resumable_checkpoint
     out = tmp_path / "out"
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2
+    # As if the run had sampled step 3's batch before it died, mid-way through writing a row:
+    # the resume samples that step again, and its rollouts are recorded once.
+    before = rows(out / "rollouts.jsonl")
+    with open(out / "rollouts.jsonl", "a") as f:
+        f.writelines(json.dumps({**r, "step": 2}) + "\n" for r in before if r["step"] == 1)
+        f.write('{"step": 2, "row": 0, "ada')
     # --resume against a working server (another URL: rollout_url does not change the result)
     # continues from checkpoint-2 and trains step 3 only.
     good = fake()
     run(cfg(tmp_path, tiny_qwen, teacher, good.url, resume=True))
     assert [x["name"] for x in good.loads] == [f"{run_name(out)}-step-2"]
     assert [r["step"] for r in rows(out / "loss.jsonl")] == [1, 2, 3]
+    steps = [r["step"] for r in rows(out / "rollouts.jsonl")]
+    per_step = steps.count(0)
+    assert per_step > 0 and steps == [0] * per_step + [1] * per_step + [2] * per_step
     assert (out / "adapter_model.safetensors").is_file()
 
 

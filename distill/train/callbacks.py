@@ -66,9 +66,10 @@ def run_config_callback(cfg: TrainConfig) -> Any:
 
 
 def trim_log(log: Path, step: int) -> None:
-    """A resumed run's loss.jsonl: the rows up to the checkpoint it resumes from. The killed run
-    logged the steps after that checkpoint too (the resumed run logs them again) and may have
-    been killed mid-line (the resumed run's first row would be glued to that half line)."""
+    """A resumed run's loss.jsonl (or rollouts.jsonl): the rows of steps up to `step`, the
+    checkpoint it resumes from. The killed run logged the steps after that checkpoint too (the
+    resumed run logs them again) and may have been killed mid-line (the resumed run's first row
+    would be glued to that half line)."""
     from distill.records import write_atomic
 
     if not log.is_file():

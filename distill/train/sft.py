@@ -578,8 +578,12 @@ def run(cfg: TrainConfig) -> Path:
                 # checkpoint-N-<anything> is a checkpoint last_complete_checkpoint takes
                 state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
                 trim_log(out / "loss.jsonl", int(state["global_step"]))
-            elif (out / "loss.jsonl").exists():
-                (out / "loss.jsonl").unlink()
+                # --rollout vllm's record: a rollout's step is the global step it was sampled at,
+                # before that step's update: those from the checkpoint's step on are sampled again
+                trim_log(out / "rollouts.jsonl", int(state["global_step"]) - 1)
+            else:  # starting fresh: fresh records
+                (out / "loss.jsonl").unlink(missing_ok=True)
+                (out / "rollouts.jsonl").unlink(missing_ok=True)
     elif main and (out / "loss.jsonl").exists():
         (out / "loss.jsonl").unlink()  # a fresh run starts a fresh log
     trainer.train(resume_from_checkpoint=resume_from)
