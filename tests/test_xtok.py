@@ -452,7 +452,7 @@ def test_kd_on_chats_counts_the_last_turn_it_aligns_not_every_turn(
     trainer = build_trainer(cfg)[0]
     stats = json.loads((tmp_path / "out" / "train_data.json").read_text())
     trained = sum(sum(m) for m in trainer.train_dataset["completion_mask"])
-    assert stats["completion_tokens"] == trained and stats["turns"] == 6
+    assert stats["completion_tokens"] == trained and stats["turns"] == stats["kept"] == 6
     assert stats["last_turn_only"] is True
     sft = tmp_path / "sft"  # SFT's count: both replies of each chat
     build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data), method="sft", output_dir=str(sft)))

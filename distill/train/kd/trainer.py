@@ -424,14 +424,14 @@ def recount(out: Any, dataset: Any) -> None:
     tokens = sum(sum(m) for m in dataset["completion_mask"])
     if stats.get("completion_tokens") in (None, tokens):
         return
-    stats.update(turns=len(dataset), sequences=len(dataset), completion_tokens=tokens)
-    stats["last_turn_only"] = True
+    n = len(dataset)
+    stats.update(kept=n, turns=n, sequences=n, completion_tokens=tokens, last_turn_only=True)
     if _main_process():
         write_atomic(f, json.dumps(stats, indent=2) + "\n")
         print(
-            f"kd: the teacher's tokens are aligned on the last assistant turn of each chat: "
-            f"{len(dataset):,} turns, {tokens:,} completion tokens carry the loss (not the "
-            "count above, which read every turn)"
+            f"kd: as the teacher's examples are built (the last assistant turn of each chat), "
+            f"{n:,} examples, {tokens:,} completion tokens carry the loss (the count above was "
+            "SFT's rendering)"
         )
 
 
