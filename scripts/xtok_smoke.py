@@ -3,7 +3,7 @@
 
     python scripts/xtok_smoke.py recipes/xtok-smoke.yaml [--run-dir runs/smoke-xtok] [--seed 0]
         [--teacher DIR] [--warmup-prompts 64] [--warmup-steps 10] [--onpolicy-steps 20]
-        [--onpolicy-lr 1.2e-3] [--onpolicy-lmbda 1.0] [--dry-run]
+        [--onpolicy-lr 1.2e-3] [--dry-run]
 
 1. The teacher: `make smoke-kd`'s (kd_smoke.build_teacher: SmolLM2 + a LoRA on the reference
    solutions of the 200 training problems, merged into RUN_DIR/teacher/merged; it never sees
@@ -15,8 +15,9 @@
    teacher's distribution on the same traces, each model reading them in its own chat template);
    xtok_onpolicy (as make smoke-kd's onpolicy: --warmup-steps of SFT on the traces of the first
    --warmup-prompts prompts, merged, then --onpolicy-steps of `--method onpolicy` on all
-   training prompts, prompts alone, the teacher scoring the student's samples across tokenizers;
-   --onpolicy-lmbda L < 1: GKD's mix, a share 1 - L of those steps on the kept traces as xtok_kd).
+   training prompts, the teacher scoring the student's samples across tokenizers; the recipe's
+   train.lmbda is GKD's mix: at 1 the prompts alone, below 1 the kept traces, a share 1 - lmbda
+   of the on-policy steps scored as xtok_kd scores them, the rest the student's samples).
 4. Each evaluated greedily on the held-out problems of `make smoke` right after training.
 
 Last line: `smoke-xtok: base pass@1=A sft pass@1=B xtok_kd pass@1=C xtok_onpolicy pass@1=D
@@ -70,7 +71,6 @@ def plan(
     warmup_steps: int = 10,
     onpolicy_steps: int = 20,
     onpolicy_lr: float = 1.2e-3,
-    onpolicy_lmbda: float = 1.0,
 ) -> dict[str, Any]:
     """Every config of the run, validated (a bad key or value is one line), nothing built:
     {"root", "teacher" (merged folder), "given", "teacher_keys", "generate", "filter",
@@ -92,11 +92,6 @@ def plan(
             f"{recipe}: smoke-xtok needs train.max_steps >= 2 (every student gets the same steps), "
             f"got {steps}"
         )
-    if base_train.get("lmbda", 1.0) != 1.0:
-        raise DistillError(
-            f"{recipe}: smoke-xtok needs train.lmbda 1.0 (its onpolicy student trains on the "
-            "prompts alone after its warm-up)"
-        )
     for flag, value in (
         ("--warmup-prompts", warmup_prompts),
         ("--warmup-steps", warmup_steps),
@@ -106,8 +101,6 @@ def plan(
             raise DistillError(f"{flag} must be >= 1, got {value}")
     if not onpolicy_lr > 0:
         raise DistillError(f"--onpolicy-lr must be > 0, got {onpolicy_lr}")
-    if not 0 < onpolicy_lmbda <= 1:
-        raise DistillError(f"--onpolicy-lmbda must be in (0, 1], got {onpolicy_lmbda}")
     root = Path(rd)
     merged = root / "teacher" / "merged"
     if given:
@@ -136,9 +129,8 @@ def plan(
                 model=str(root / "xtok_onpolicy-sft" / "merged"),
                 max_steps=onpolicy_steps,
                 learning_rate=onpolicy_lr,
-                lmbda=onpolicy_lmbda,
             )
-            if onpolicy_lmbda == 1.0:  # prompts alone, as generate read them
+            if cfg.get("lmbda", 1.0) == 1.0:  # prompts alone, as generate read them
                 cfg.update(prompt_keys(gen))
         trains[name] = from_dict(train.TrainConfig, cfg, recipe)
     evals = {}
@@ -297,13 +289,6 @@ def main() -> None:
     ap.add_argument("--onpolicy-steps", type=int, default=20)
     ap.add_argument("--onpolicy-lr", type=float, default=1.2e-3)
     ap.add_argument(
-        "--onpolicy-lmbda",
-        type=float,
-        default=1.0,
-        help="GKD's lmbda for the on-policy steps: the share the student samples; below 1 the "
-        "rest are the kept traces, scored as xtok_kd scores them (TRL's GKD/GOLD default 0.5)",
-    )
-    ap.add_argument(
         "--students",
         default=",".join(STUDENTS),
         help="the students to train and evaluate, comma-separated (a finished one is not trained "
@@ -319,7 +304,6 @@ def main() -> None:
         warmup_steps=a.warmup_steps,
         onpolicy_steps=a.onpolicy_steps,
         onpolicy_lr=a.onpolicy_lr,
-        onpolicy_lmbda=a.onpolicy_lmbda,
     )
     try:
         if a.dry_run:

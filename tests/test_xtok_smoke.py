@@ -186,10 +186,26 @@ def test_smoke_xtok_plan_trains_every_student_the_same_steps_from_gemma(tmp_path
     assert not run.exists()
 
 
+def test_smoke_xtok_onpolicy_mixes_the_kept_traces_below_lmbda_1_and_reads_prompts_at_1(tmp_path):
+    """The recipe's lmbda is the on-policy student's: 0.5 (GKD's) trains on the kept traces,
+    half the steps scored as they are; 1.0 on the training prompts alone, as generate read them."""
+    from scripts.xtok_smoke import plan
+
+    run = tmp_path / "run"
+    t = plan(str(RECIPE), str(run))["train"]["xtok_onpolicy"]
+    assert t.lmbda == 0.5 and t.data == str(run / "kept.jsonl")
+    recipe = yaml.safe_load(RECIPE.read_text())
+    recipe["train"]["lmbda"] = 1.0
+    path = tmp_path / "xtok-smoke.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    p = plan(str(path), str(run))
+    t = p["train"]["xtok_onpolicy"]
+    assert t.lmbda == 1.0 and t.data == p["generate"].data == "builtin:arithmetic?n=200"
+
+
 @pytest.mark.parametrize(
     "train, kw, message",
     [
-        ({"lmbda": 0.5}, {}, "smoke-xtok needs train.lmbda 1.0"),
         ({"max_steps": 1}, {}, "smoke-xtok needs train.max_steps >= 2"),
         ({"xtok": "gold"}, {}, "unknown --xtok 'gold'"),
         ({}, {"warmup_steps": 0}, "--warmup-steps must be >= 1, got 0"),
