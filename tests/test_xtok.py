@@ -458,3 +458,21 @@ def test_kd_on_chats_counts_the_last_turn_it_aligns_not_every_turn(
     build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data), method="sft", output_dir=str(sft)))
     both = json.loads((sft / "train_data.json").read_text())
     assert both["turns"] == 12 and both["completion_tokens"] > trained
+
+
+def test_an_end_of_turn_that_starts_with_no_stop_token_is_not_paired(two_toks):
+    """A template whose text after a completion starts with an ordinary token (a newline, a
+    space) pairs nothing: only the student's stop is the teacher's end of turn."""
+    from types import SimpleNamespace
+
+    from distill.train.kd.xtok import XTokTeacher
+
+    student = two_toks[0]
+    teacher_tok = bpe(700, CORPUS[::-1] * 20, end="<|eot|>")
+    teacher = XTokTeacher(SimpleNamespace(tok=teacher_tok, name="t"), student, "hybrid")
+    teacher.s_stops = {student.convert_tokens_to_ids("<|end|>")}
+    width = len(teacher.s_shared)
+    teacher.pair_ends("é<|end|>", "<|eot|>")  # the student's first token there is no stop
+    assert len(teacher.s_shared) == width and set(teacher.ends.values()) == {None}
+    teacher.pair_ends("<|end|>", "<|eot|>")
+    assert len(teacher.s_shared) == width + 1

@@ -300,7 +300,7 @@ class XTokTeacher:
     def pair_ends(self, s_end: str, t_end: str) -> None:
         """The two chat templates' end of turn (`s_end` / `t_end`: the text each writes after a
         completion) as one more shared outcome: the student's first token of its end of turn
-        (gemma's `<end_of_turn>`) is the teacher's (SmolLM2's `<|im_end|>`). Spelled apart, the
+        (gemma's `<end_of_turn>`, one of its stops) is the teacher's (SmolLM2's `<|im_end|>`). Spelled apart, the
         two were tokens only one side holds, compared by rank alone: a student putting its stop
         mass on any token the teacher lacks (`}dollars`) scored as well as one that stops, so
         kd/onpolicy with no cross-entropy taught the student not to stop (measured: make
@@ -311,7 +311,7 @@ class XTokTeacher:
             return
         s_id, t_id = first_id(self.s_tok, s_end), first_id(self.tok, t_end)
         pair = None
-        if s_id is not None and t_id is not None:
+        if s_id is not None and t_id is not None and (not self.s_stops or s_id in self.s_stops):
             taken = bool((self.s_shared == s_id).any() or (self.t_shared == t_id).any())
             if not taken:  # a text both spell alike (`</s>` in both) is matched already
                 self.s_shared = torch.cat([self.s_shared, torch.tensor([s_id])])
@@ -686,6 +686,8 @@ class TopKXTok(XTokTeacher):
             return
         s_id, t_id = first_id(self.s_tok, s_end), first_id(t_tok, t_end)
         pair = None
+        if self.s_stops and s_id not in self.s_stops:  # its end of turn starts with no stop
+            s_id = None
         if s_id is not None and t_id is not None and self.pair_text(t_tok.decode([t_id]), s_id):
             pair = (s_id, t_id)
         self.ends[(s_end, t_end)] = pair
