@@ -4,7 +4,8 @@
 
 Requests go through generate's openai teacher (same client, concurrency, retries). Each reply
 is appended to a cache file the moment it arrives, keyed by a hash of (trace id, judge model,
-rubric, max tokens), so a killed or repeated run pays only for traces not yet judged. Replies
+rubric, max tokens, the request's text), so a killed or repeated run pays only for traces not
+yet judged, and a trace whose text changed under the same id is judged again. Replies
 are parsed when read (`parse_score`): one with no score in 1-10 is dropped and counted, never
 a crash; a request that failed for good is not cached and is asked again by the next run.
 """
@@ -19,9 +20,12 @@ from typing import Any
 from distill.errors import DistillError
 
 # "Score: 8", "**Score:** 8/10", "rating = 7", {"score": 9, ...}, "8/10", "8 out of 10"
+# The separators before the number are matched lazily, so "Score: -2" keeps its sign (and is
+# dropped) instead of the "-" being read as a separator and the score as 2; a scale after the
+# number is captured: "8/100" or "4/5" is not a score out of 10 and is dropped, not misread.
 _LABELLED = re.compile(
-    r"(?i)\b(?:score|rating|grade)\b[\s*_:=\"'\-]*(?:is\s*)?[\s*_:=\"']*(-?\d+(?:\.\d+)?)"
-    r"(?:\s*(?:/|out\s+of)\s*10\b)?"
+    r"(?i)\b(?:score|rating|grade)\b[\s*_:=\"'\-]*?(?:is\s*)?[\s*_:=\"']*(-?\d+(?:\.\d+)?)"
+    r"(?:\s*(?:/|out\s+of)\s*(\d+(?:\.\d+)?))?"
 )
 _OUT_OF_TEN = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*(?:/|out\s+of)\s*10\b")
 _THINK = re.compile(r"(?s)<think>.*?</think>")
@@ -50,10 +54,15 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
     last = hits[-1]
     reason = (body[: last.start()] + body[last.end() :]).strip()
     reason = re.sub(r"(?i)^\s*(?:reason(?:s|ing)?|explanation)\s*:\s*", "", reason)
+    scale = last.group(2) if last.re is _LABELLED else None
+    if scale is not None and float(scale) != 10:
+        return None, reason.strip("* \n")[:500]
     return _in_range(last.group(1)), reason.strip("* \n")[:500]
 
 
 def _in_range(value: Any) -> float | None:
+    if isinstance(value, bool):  # {"score": true} is no score (float(True) would be 1.0)
+        return None
     try:
         score = float(value)
     except (TypeError, ValueError):
@@ -61,11 +70,20 @@ def _in_range(value: Any) -> float | None:
     return score if 1 <= score <= 10 else None
 
 
-def judge_id(trace_id: str, model: str, template_sha: str, max_tokens: int) -> str:
+def judge_id(trace_id: str, model: str, template_sha: str, max_tokens: int, content: str) -> str:
+    """The cache key of one judge request: the trace, the judge, the rubric, and the request's
+    text itself (a trace rewritten under the same id, e.g. traces generated again with the same
+    teacher and params, is judged again instead of given the old text's score)."""
     from distill.records import stable_hash
 
     return stable_hash(
-        {"trace": trace_id, "judge": model, "template": template_sha, "max_tokens": max_tokens}
+        {
+            "trace": trace_id,
+            "judge": model,
+            "template": template_sha,
+            "max_tokens": max_tokens,
+            "content": stable_hash(content, 32),
+        }
     )
 
 
@@ -133,10 +151,6 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         tid = str(rec["id"])
         if tid not in wanted:
             continue
-        jid = judge_id(tid, cfg.judge, template.sha256, cfg.judge_max_tokens)
-        ids[tid] = jid
-        if jid in replies:
-            continue
         context = {
             **{
                 k: v for k, v in (rec.get("meta") or {}).items() if isinstance(v, (str, int, float))
@@ -147,6 +161,10 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
             "gold": rec.get("gold") if rec.get("gold") is not None else "(none)",
         }
         content = template.render(context, where=f"trace {tid}")
+        jid = judge_id(tid, cfg.judge, template.sha256, cfg.judge_max_tokens, content)
+        ids[tid] = jid
+        if jid in replies:
+            continue
         jobs.append(Job(tid, [{"role": "user", "content": content}], [0], payload=(jid, tid)))
     requests = 0
     if jobs:
