@@ -122,13 +122,19 @@ def student_rates(
     if cache.exists():
         for rec in read_records(cache, required=("id",)):
             have[rec["id"]] = rec
+    from distill.select.reward import fingerprint
+
+    # A local student folder's weight files (names, sizes, times) are part of each sample's id,
+    # as they are of the reward judge's: a student trained again in place is another student,
+    # sampled again, not measured with the old one's cached samples.
+    weights = fingerprint(str(cfg.student))
+    model_key = f"{tcfg.model}@{weights}" if weights else tcfg.model
     plan: dict[str, list[str]] = {}
     jobs = []
     for pid, info in prompts.items():
         mh = stable_hash(info.messages)
         ids = [
-            sample_id(pid, tcfg.model, tcfg.params, s, info.messages, mh)
-            for s in range(cfg.samples)
+            sample_id(pid, model_key, tcfg.params, s, info.messages, mh) for s in range(cfg.samples)
         ]
         plan[pid] = ids
         missing = [s for s, i in enumerate(ids) if i not in have]
