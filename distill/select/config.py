@@ -191,6 +191,22 @@ class SelectConfig:
             )
         if self.pass_rate is not None and "difficulty" not in active:
             raise DistillError("--pass-rate needs the difficulty criterion (--criteria difficulty)")
+        # A flag whose criterion --criteria leaves out would be ignored without a word (a
+        # --token-budget not kept to): refused, as --pass-rate and --min-score are.
+        for flag, given, criterion in (
+            ("--student", bool(self.student), "difficulty"),
+            ("--prefer-failed", self.prefer_failed, "difficulty"),
+            ("--per-prompt", self.per_prompt is not None, "length"),
+            ("--token-budget", self.token_budget is not None, "length"),
+            ("--by", bool(self.by), "diversity"),
+            ("--clusters", self.clusters is not None, "diversity"),
+            ("--embed-model", bool(self.embed_model), "diversity"),
+        ):
+            if given and criterion not in active:
+                raise DistillError(
+                    f"{flag} needs the {criterion} criterion: add {criterion} to --criteria "
+                    f"(now {','.join(active)}) or leave {flag} out"
+                )
         if self.student and self.student_backend == "openai" and not self.student_base_url:
             raise DistillError("--student with --student-backend openai needs --student-base-url")
         base = output_base(self.out)
