@@ -132,3 +132,27 @@ def test_a_local_student_retrained_in_place_is_sampled_again(tmp_path, monkeypat
     assert len(CountingStudent.calls) == 4  # another student under the same path
     rep = json.loads((tmp_path / "c.report.json").read_text())
     assert rep["difficulty"]["sampled_this_run"] == 2
+
+
+def test_a_trace_rewritten_under_the_same_id_is_scored_again_by_a_reward_model(
+    tmp_path, monkeypatch
+):
+    from distill.select import reward
+
+    scored: list[str] = []
+
+    def score_batch(tok, net, texts):
+        scored.extend(texts)
+        return [float(len(t)) for t in texts]
+
+    monkeypatch.setattr(reward, "load", lambda model: (None, None))
+    monkeypatch.setattr(reward, "render", lambda tok, chat: chat[-1]["content"])
+    monkeypatch.setattr(reward, "score_batch", score_batch)
+    src = write(tmp_path / "kept.jsonl", [trace("a", "A?", reasoning="short")])
+    kw = dict(judge="rm", judge_backend="reward", criteria=["judge"])
+    run(SelectConfig(input=str(src), out=str(tmp_path / "a.jsonl"), **kw), quiet=True)
+    first = _scores(tmp_path / "a.jsonl")["a-0"]
+    write(src, [trace("a", "A?", reasoning="a much longer rewritten trace")])
+    run(SelectConfig(input=str(src), out=str(tmp_path / "b.jsonl"), **kw), quiet=True)
+    assert len(scored) == 2  # the new text is scored, not given the old text's score
+    assert _scores(tmp_path / "b.jsonl")["a-0"] > first

@@ -10,9 +10,9 @@ logit when it has one label (the usual reward head), else the probability of its
 (a good/bad classifier's "good"). Scores are the model's own scale, not 1-10: --min-score is a
 threshold on that scale; ranking is highest first either way.
 
-Scores are appended to the judge cache as each batch is scored (keyed by trace id, model and
-backend, and for a local folder its weight files' sizes and times: a model retrained in place
-scores again), so a killed or repeated run scores only what is missing.
+Scores are appended to the judge cache as each batch is scored (keyed by trace id, the trace's
+chat, model and backend, and for a local folder its weight files' sizes and times: a model
+retrained in place, or a trace rewritten under the same id, scores again), so a killed or repeated run scores only what is missing.
 """
 
 from __future__ import annotations
@@ -121,8 +121,14 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
 
     weights = fingerprint(cfg.judge)
 
-    def rid(tid: str) -> str:
-        key = {"trace": tid, "judge": cfg.judge, "backend": "reward"}
+    def rid(tid: str, rec: dict[str, Any]) -> str:
+        # the trace's chat too: one rewritten under the same id is scored again
+        key = {
+            "trace": tid,
+            "judge": cfg.judge,
+            "backend": "reward",
+            "chat": stable_hash(chat_of(rec), 32),
+        }
         if weights:  # the model's files: one retrained in place is another judge
             key["weights"] = weights
         return stable_hash(key)
@@ -138,7 +144,7 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         tid = str(rec["id"])
         if tid not in wanted:
             continue
-        ids[tid] = rid(tid)
+        ids[tid] = rid(tid, rec)
         if ids[tid] not in cached:
             todo.append((tid, rec))
     if todo:
