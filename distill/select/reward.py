@@ -12,7 +12,8 @@ threshold on that scale; ranking is highest first either way.
 
 Scores are appended to the judge cache as each batch is scored (keyed by trace id, the trace's
 chat, model and backend, and for a local folder its weight files' sizes and times: a model
-retrained in place, or a trace rewritten under the same id, scores again), so a killed or repeated run scores only what is missing.
+retrained in place, or a trace rewritten under the same id, scores again), so a killed or
+repeated run scores only what is missing.
 """
 
 from __future__ import annotations
