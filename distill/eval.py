@@ -99,14 +99,20 @@ def score(
 ) -> dict[str, Any]:
     """pass@1 (mean over problems of the share of correct samples), maj@k (the majority answer
     is correct), mean completion tokens, truncation rate. `sandbox`: as in `judge`."""
-    from distill.filter.verify import CORRECT, judge, math_answer_key
+    from distill.filter.verify import CORRECT, extract_choice, judge, math_answer_key
 
     by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by_prompt[r["prompt_id"]].append(r)
     pass1, maj, lengths, truncated = [], [], [], 0
     for group in by_prompt.values():
-        keys = [math_answer_key(r.get("answer") or "", timeout) for r in group]
+        # The vote is on the answer the verifier reads: the letter under choice (math_answer_key
+        # made "The answer is (B)." and "Answer: B" two different votes).
+        answers = [r.get("answer") or "" for r in group]
+        if verify == "choice":
+            keys = [extract_choice(a) for a in answers]
+        else:
+            keys = [math_answer_key(a, timeout) for a in answers]
         votes = Counter(k for k in keys if k is not None)
         top = votes.most_common(1)[0][0] if votes else None
         if verify == "majority":

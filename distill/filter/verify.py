@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import secrets
 import unicodedata
 from fractions import Fraction
 from functools import lru_cache
@@ -54,10 +55,22 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
 # used (a model that boxes an intermediate value, then states its result, means the statement).
 _STATED = re.compile(
     r"(?i:final\s+answer|the\s+answer)\s*(?:is|:)?\s*(?:is\s*)?:?\s*"
-    r"(?:\$\$(?P<dd>[^$]+)\$\$|\$(?P<d>[^$]+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]"
+    r"(?:\$\$(?P<dd>(?:\\\$|[^$])+)\$\$|\$(?P<d>(?:\\\$|[^$])+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]"
     r"|(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?=\.?(?:\s|$)))",
     re.DOTALL,
 )
+
+# "$15 dollars, since she had $20": two dollar amounts, not inline math. A "$...$" that opens
+# with a number followed by prose is the amount.
+_AMOUNT = re.compile(r"\s*([-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?:[.,;:]?\s+)(.*)", re.DOTALL)
+
+
+def _dollars(inline: str) -> str:
+    m = _AMOUNT.fullmatch(inline)
+    if m and _PROSE_WORD.search(re.sub(r"\\[A-Za-z]+|\{[^{}]*\}", " ", m.group(2))):
+        return m.group(1)
+    return inline
+
 
 # Between two boxes of one answer ("\boxed{1} and \boxed{2}", "\boxed{(3,3)} \text{ for part (a)
 # and } \boxed{(1,1)}", "y_1 = \boxed{..} \) and \( y_2 = \boxed{..}"): delimiters and spacing,
@@ -82,7 +95,8 @@ def _final_parts(answer: str) -> tuple[str | None, list[str]]:
     after = boxes[-1][1] if boxes else 0
     stated = None
     for m in _STATED.finditer(answer, after):
-        stated = next(g for g in m.groups() if g is not None)
+        g = next(g for g in m.groups() if g is not None)
+        stated = _dollars(g) if m.group("d") is not None else g
     if stated is not None and stated.strip():
         return stated.strip().rstrip(".").strip(), []
     if not boxes:
@@ -289,16 +303,25 @@ def math_answer_key(answer: str, timeout: int = 5) -> str | None:
 
 # ----------------------------------------------------------------------------- choice, exact
 
+# A box that opens with the letter (\boxed{B}, \boxed{\text{B}}, \boxed{\textbf{(B)}},
+# \boxed{(B)\ 42}); "answer is/:" then a capital letter, or any letter in parentheses ("the
+# answer is a multiple of 3" is not choice A); a line that is only the letter.
 _CHOICE_PATTERNS = [
-    r"\\boxed\{\s*\(?([A-E])\)?\s*\}",
-    r"answer\s*(?:is|:)?\s*[:\s]*\(?\**([A-E])\**\)?(?![A-Za-z])",
-    r"^\s*\(?([A-E])\)?[.):]?\s*$",
+    re.compile(
+        r"\\boxed\s*\{\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?\(?([A-Ea-e])\)?"
+        r"(?![A-Za-z0-9])"
+    ),
+    re.compile(
+        r"(?i:answer)\s*(?i:is|:)?\s*[:\s]*(?:\(\s*([A-Ea-e])\s*\)|\**\(?([A-E])\)?\**)"
+        r"(?![A-Za-z])"
+    ),
+    re.compile(r"^\s*\(?([A-E])\)?[.):]?\s*$", re.MULTILINE),
 ]
 
 
 def extract_choice(answer: str) -> str | None:
     for pat in _CHOICE_PATTERNS:
-        found = re.findall(pat, answer or "", flags=re.IGNORECASE | re.MULTILINE)
+        found = [next(g for g in m.groups() if g) for m in pat.finditer(answer or "")]
         if found:
             return found[-1].upper()
     return None
@@ -456,6 +479,8 @@ def verify_code(
         if not inputs or len(inputs) != len(outputs):
             return UNVERIFIABLE, "inputs/outputs differ in number" if inputs else "no tests"
         for i, (inp, exp) in enumerate(zip(tests["inputs"], tests["outputs"])):
+            # APPS/TACO hold some tests as lists of lines; APPS's own judge joins them
+            inp, exp = ("\n".join(map(str, x)) if isinstance(x, list) else x for x in (inp, exp))
             r = run_code(code, stdin=str(inp), **limits)
             if not r.ok:
                 return WRONG, f"test {i}: {r.reason}"
@@ -465,6 +490,15 @@ def verify_code(
     if isinstance(tests, list) and tests:
         tests = "\n".join(map(str, tests))
     if isinstance(tests, str) and tests.strip():
-        r = run_code(code + "\n\n" + tests, **limits)
-        return (CORRECT, "asserts passed") if r.ok else (WRONG, r.reason)
+        # The asserts run after the solution in one program: one that exits first (exit(),
+        # sys.exit(0) under `if __name__ == "__main__":`) skipped them. A mark only this run
+        # knows, written to fd 1 after the last assert, says they all ran.
+        done = f"distill-tests-done-{secrets.token_hex(8)}"
+        tail = f"\n\nimport os as _distill_os\n_distill_os.write(1, b'\\n{done}\\n')\n"
+        r = run_code(code + "\n\n" + tests + tail, **limits)
+        if not r.ok:
+            return WRONG, r.reason
+        if done not in r.stdout:
+            return WRONG, "exited before the tests ran"
+        return CORRECT, "asserts passed"
     return UNVERIFIABLE, "no tests"
