@@ -145,3 +145,29 @@ def test_an_escaped_dollar_inside_inline_math(answer):
     """ "$\\$15$" (Minerva's format for money) ended the inline math at the escaped dollar."""
     assert verify_math(answer, "15") == "correct"
     assert verify_math(answer, "16") == "wrong"
+
+
+# ------------------------------------------------------------------------------ near dedup
+
+
+def test_a_near_copy_of_a_later_kept_text_in_a_shared_bucket_is_found():
+    """near_duplicates checked only the first kept signature of each LSH bucket: a text 0.875
+    similar to a kept one was kept when every band it shared with it had an earlier,
+    dissimilar kept text first in that bucket (an LSH index returns them all)."""
+    import numpy as np
+
+    from distill.filter.dedup import lsh_bands, near_duplicates
+
+    b, r = lsh_bands(64, 0.8)
+    base = np.arange(64, dtype=np.uint32)
+    earlier = []
+    for k in range(b - 1):  # each shares band k with `kept` and nothing else
+        x = base + 100000 * (k + 1)
+        x[k * r : (k + 1) * r] = base[k * r : (k + 1) * r]
+        earlier.append(x)
+    kept, copy = base.copy(), base.copy()
+    kept[(b - 1) * r :] += 5000
+    copy[(b - 1) * r :] += 9000
+    assert np.mean(kept == copy) >= 0.8
+    flags = near_duplicates([x.tobytes() for x in [*earlier, kept, copy]], 0.8, 64)
+    assert flags == [False] * b + [True]

@@ -80,25 +80,31 @@ def near_duplicates(sigs: list[bytes], threshold: float = 0.8, num_perm: int = 6
     b, r = lsh_bands(num_perm, threshold)
     mat = np.frombuffer(b"".join(sigs), dtype=np.uint32).reshape(n, num_perm)
     groups = np.empty((n, b), dtype=np.int32)
-    first_kept = []
+    # Every kept signature of a bucket, newest first: last_kept[k][bucket] heads a chain that
+    # goes on through next_kept[i, k] (-1 ends it). Only the first kept one was checked before,
+    # so a near copy of a later kept text that shared its buckets with dissimilar ones was kept.
+    last_kept = []
+    next_kept = np.full((n, b), -1, dtype=np.int32)
     for k in range(b):
         band = np.ascontiguousarray(mat[:, k * r : (k + 1) * r]).view(np.dtype((np.void, 4 * r)))
         _, inverse = np.unique(band.ravel(), return_inverse=True)
         groups[:, k] = inverse.ravel()
-        first_kept.append(np.full(int(inverse.max()) + 1, -1, dtype=np.int64))
+        last_kept.append(np.full(int(inverse.max()) + 1, -1, dtype=np.int64))
     dup = [False] * n
     for i in range(n):
         row = groups[i].tolist()
         seen: set[int] = set()
         for k, g in enumerate(row):
-            j = int(first_kept[k][g])
-            if j >= 0 and j not in seen:
-                seen.add(j)
-                if float(np.mean(mat[j] == mat[i])) >= threshold:
-                    dup[i] = True
-                    break
+            j = int(last_kept[k][g])
+            while j >= 0 and not dup[i]:
+                if j not in seen:
+                    seen.add(j)
+                    dup[i] = float(np.mean(mat[j] == mat[i])) >= threshold
+                j = int(next_kept[j, k])
+            if dup[i]:
+                break
         if not dup[i]:
             for k, g in enumerate(row):
-                if first_kept[k][g] < 0:
-                    first_kept[k][g] = i
+                next_kept[i, k] = last_kept[k][g]
+                last_kept[k][g] = i
     return dup
