@@ -383,6 +383,8 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         from distill.train.kd.trainer import build_distill_trainer
 
         trainer = build_distill_trainer(cfg, model, tok, args, dataset, peft_config, out)
+        if _main_process():  # a teacher's own rendering: the last turn of each chat
+            recount(out, trainer.train_dataset, stats)
         return _no_model_card(trainer), tok
     trainer_cls, extra = SFTTrainer, {}
     # Off CUDA TRL's fused head scores every position in 4k x 32k tiles (~4.4 GB at a 152k
@@ -401,6 +403,30 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         **extra,
     )
     return _no_model_card(trainer), tok
+
+
+def recount(out: Path, dataset: Any, stats: dict[str, Any]) -> None:
+    """train_data.json and the train line counted SFT's rendering (every assistant turn with
+    --train-on all); a teacher of another tokenizer or stored top-K (either vocabulary) is
+    compared on the last assistant turn of each chat, the turn it was aligned on or stored for:
+    its counts, and a line."""
+    from distill.records import write_atomic
+
+    if "completion_mask" not in dataset.column_names or stats.get("prompts_only"):
+        return
+    tokens = sum(sum(m) for m in dataset["completion_mask"])
+    if stats.get("completion_tokens") in (None, tokens):
+        return
+    n = len(dataset)
+    stats = {**stats, "kept": n, "turns": n, "sequences": n, "completion_tokens": tokens}
+    write_atomic(
+        out / "train_data.json", json.dumps({**stats, "last_turn_only": True}, indent=2) + "\n"
+    )
+    print(
+        f"kd: as the teacher's examples are built (the last assistant turn of each chat), "
+        f"{n:,} examples, {tokens:,} completion tokens carry the loss (the count above was "
+        "SFT's rendering)"
+    )
 
 
 def _no_model_card(trainer: Any) -> Any:

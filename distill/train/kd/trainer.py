@@ -410,38 +410,12 @@ class KDState(TrainerCallback):
         self.write()
 
 
-def recount(out: Any, dataset: Any) -> None:
-    """train_data.json and the train line counted SFT's rendering (every assistant turn with
-    --train-on all); a teacher of another tokenizer or stored top-K (either vocabulary) is
-    compared on the last assistant turn of each chat, the turn it was aligned on or stored for:
-    its counts, and a line."""
-    from distill.train.sft import _main_process
-
-    f = out / "train_data.json"
-    if "completion_mask" not in dataset.column_names or not f.is_file():
-        return
-    stats = json.loads(f.read_text())
-    tokens = sum(sum(m) for m in dataset["completion_mask"])
-    if stats.get("completion_tokens") in (None, tokens):
-        return
-    n = len(dataset)
-    stats.update(kept=n, turns=n, sequences=n, completion_tokens=tokens, last_turn_only=True)
-    if _main_process():
-        write_atomic(f, json.dumps(stats, indent=2) + "\n")
-        print(
-            f"kd: as the teacher's examples are built (the last assistant turn of each chat), "
-            f"{n:,} examples, {tokens:,} completion tokens carry the loss (the count above was "
-            "SFT's rendering)"
-        )
-
-
 def build_distill_trainer(
     cfg: Any, model: Any, tok: Any, args: Any, dataset: Any, peft_config: Any, out: Any
 ) -> Any:
     """A DistillTrainer with SFT's model, arguments, LoRA and examples (train.build_trainer
     dispatches here for --method kd/onpolicy)."""
     several_ = several(cfg)
-    built = dataset  # SFT's rendering, which train_data.json counted
     teacher = (Teachers.build if several_ else teacher_for)(cfg, tok, model.dtype)
     collator = Collator(tok.pad_token_id)
     if "teacher_route" in dataset.column_names:  # --teacher-route-field: each row's teacher
@@ -469,8 +443,6 @@ def build_distill_trainer(
             f"({counts['aligned']} examples aligned as tokenized, {counts['realigned']} via the "
             "teacher's own token ids)"
         )
-    if dataset is not built:  # the teacher's own rendering: the last turn of each chat
-        recount(out, dataset)
     if cfg.reward != "none" or cfg.gate_teacher:  # the gold answers and prompt ids, carried
         dataset = attach_references(cfg, tok, model.generation_config.eos_token_id, dataset)
         collator = WithReferences(collator)
