@@ -265,3 +265,21 @@ def test_the_stored_teachers_end_of_turn_is_the_students(tmp_path, tiny_qwen, te
         assert (t_ids[row, col] == s_end).sum() == 1
     inside = t_ids[labels != -100][(labels[labels != -100] != s_end)]
     assert (inside == s_end).sum() == (inside >= 0).any(-1).sum()  # listed at every compared row
+
+
+def test_an_example_before_the_first_that_ends_its_turn_maps_the_stop_too(
+    tmp_path, tiny_qwen, teacher_dir, big_tok
+):
+    """The first example's text differs from what its teacher stored at its end (no end pair of
+    its own): its top-K rows list the teacher's stop as the student's all the same, as every
+    later example's do (the pairing is done before any example is mapped)."""
+    data = stored_from(tmp_path, teacher_dir, k=len(big_tok))
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    rows[0]["answer"] += " Done"  # the texts part before either side's end of turn
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data), kd_alpha=1.0))[0]
+    s_end = trainer.processing_class.convert_tokens_to_ids("<|im_end|>")
+    first = trainer.data_collator([trainer.train_dataset[0]])
+    labels, t_ids = first["labels"][0, 1:], first["teacher_ids"][0, 1:]
+    rows_compared = t_ids[(labels != -100) & (t_ids >= 0).any(-1)]
+    assert len(rows_compared) and bool(((rows_compared == s_end).sum(-1) == 1).all())

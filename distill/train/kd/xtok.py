@@ -833,6 +833,7 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
         "teacher_logprobs": [],
     }
     compared = scored = 0
+    aligned = []  # (prompt, completion, the stored teacher, paired positions) of each kept example
     for i, (ex, t) in enumerate(zip(exs, stored, strict=True)):
         where = ex.source.get("where") or f"{cfg.data} example {i + 1}"
         p, c = mine.encode(ex)
@@ -849,6 +850,10 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
         for s, j in pairs:  # the turn's end on both sides: the teacher's stored stop token
             if s < len(c) and j == len(t) - 1 and c[s] in stops:
                 teacher.pair_text(t.token_text[j], c[s])  # (XTokTeacher.pair_ends)
+        aligned.append((p, c, t, pairs))
+    # mapped once every end is paired: a top-K listing the teacher's stop maps it alike in
+    # every example, those before the first that ends its turn too
+    for p, c, t, pairs in aligned:
         sids = teacher.student_ids(t.topk_text)
         ids = np.full((len(c), k), -1, dtype=np.int64)
         lps = np.zeros((len(c), k), dtype=np.float32)
