@@ -55,7 +55,16 @@ def split_query(url: str) -> tuple[str, dict[str, str] | None]:
     p = urlsplit(url)
     if not p.query:
         return url, None
-    query = dict(parse_qsl(p.query, keep_blank_values=True))
+    pairs = parse_qsl(p.query, keep_blank_values=True)
+    query = dict(pairs)
+    if len(query) < len(pairs):  # a dict keeps the last; the client's query is a dict
+        twice = next(k for k in query if sum(x == k for x, _ in pairs) > 1)
+        from distill.errors import DistillError
+
+        raise DistillError(
+            f"{redact_url(url)}: its query gives '{twice}' more than once, which the OpenAI "
+            "client cannot send as given: give each key once"
+        )
     return urlunsplit((p.scheme, p.netloc, p.path, "", "")), query
 
 

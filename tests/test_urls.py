@@ -4,6 +4,7 @@ card, kd.json's per-teacher lines and the train.yaml / kd.json a publish uploads
 import json
 from types import SimpleNamespace
 
+import pytest
 import yaml
 
 from distill.urls import redact_url, redact_urls
@@ -141,3 +142,17 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_a_query_that_repeats_a_key_is_one_line_not_a_silently_dropped_value():
+    from distill.errors import DistillError
+    from distill.urls import split_query
+
+    assert split_query("http://h:8000/v1?api-version=1&x=") == (
+        "http://h:8000/v1",
+        {"api-version": "1", "x": ""},
+    )
+    assert split_query("http://h:8000/v1") == ("http://h:8000/v1", None)
+    with pytest.raises(DistillError, match="gives 'a' more than once") as e:
+        split_query("http://h/v1?a=s3cret1&a=s3cret2")
+    assert "s3cret" not in str(e.value) and "\n" not in str(e.value)
