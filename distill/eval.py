@@ -240,6 +240,11 @@ def run(cfg: EvalConfig) -> Path:
         "max_tokens": cfg.max_tokens,
         "format": cfg.format,
     }
+    # Which weights were evaluated (as the samples' stamp): publish leaves out of a card the
+    # numbers of a student folder retrained since.
+    result["weights"] = {"student": weights_stamp(cfg.model)}
+    if cfg.baseline:
+        result["weights"]["baseline"] = weights_stamp(cfg.baseline)
     if sandbox:
         from distill.filter.sandbox import describe
 

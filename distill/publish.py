@@ -204,6 +204,44 @@ def _select_lines(sel: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+# The Hub models the builtins are GGUF copies of (the card's metadata and its loading snippet).
+HUB_NAMES = {
+    "builtin:smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "builtin:gemma3-270m": "google/gemma-3-270m",
+}
+
+
+def _other_student(ev: dict[str, Any], train_dir: Path, model_dir: Path) -> str | None:
+    """Why eval.json's numbers are not this student's (None when they are, or when its student
+    is a served or Hub name that cannot be checked)."""
+    from distill.eval import weights_stamp
+
+    student = str((ev.get("student") or {}).get("model") or "")
+    if not student or not Path(student).exists():
+        return None
+    if _real(student) not in (_real(train_dir), _real(model_dir)):
+        return f"it evaluates {student}, not {train_dir}"
+    stamp = (ev.get("weights") or {}).get("student")
+    if stamp is not None and stamp != weights_stamp(student):
+        return f"{student} holds other weights than it evaluated (retrained since)"
+    return None
+
+
+def _eval_of(path: Path, explicit: bool, train_dir: Path, model_dir: Path) -> dict[str, Any] | None:
+    """The eval.json the card shows: one of another student (or of this folder before it was
+    retrained) is refused when given with --eval, and left out when found beside DIR."""
+    ev = _load(path)
+    why = _other_student(ev, train_dir, model_dir) if ev else None
+    if why is None:
+        return ev
+    if explicit:
+        raise DistillError(
+            f"--eval {path}: {why}; run distill eval --model {train_dir} and pass its eval.json"
+        )
+    print(f"publish: {path} left out of the card: {why}")
+    return None
+
+
 def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -217,7 +255,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             None,
         )
     )
-    ev = _load(ev_path) if ev_path else None
+    ev = _eval_of(ev_path, bool(cfg.eval), train_dir, model_dir) if ev_path else None
     base_model = train.model or "unknown"
     is_adapter = (model_dir / "adapter_config.json").is_file()
     datasets = []
@@ -228,9 +266,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         and not Path(gcfg.data).exists()
     ):
         datasets.append(str(gcfg.data).split(":")[0])
-    hub_base = (
-        "HuggingFaceTB/SmolLM2-135M-Instruct" if base_model == "builtin:smollm2" else base_model
-    )
+    hub_base = HUB_NAMES.get(base_model, base_model)
     if Path(hub_base).exists() or hub_base.count("/") != 1:
         hub_base = None  # a local path is no Hub id: keep it out of the metadata
     data = ModelCardData(

@@ -1,0 +1,96 @@
+"""A second read of eval and publish: the card's eval table is the published student's, and its
+loading snippet names a base model that loads."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import yaml
+
+from distill.errors import DistillError
+from distill.eval import weights_stamp
+from distill.publish import PublishConfig, build_card
+
+
+def student_folder(path, base="Qwen/Qwen2.5-1.5B"):
+    path.mkdir(parents=True)
+    (path / "adapter_config.json").write_text("{}")
+    (path / "adapter_model.safetensors").write_bytes(b"weights")
+    (path / "train.yaml").write_text(yaml.safe_dump({"model": base, "lora_r": 8}))
+    return path
+
+
+def eval_json(path, student, pass1, weights=None):
+    ev = {
+        "data": "builtin:arithmetic?n=100",
+        "verify": "math",
+        "n": 1,
+        "temperature": 0.0,
+        "max_tokens": 40,
+        "format": "r1",
+        "student": {"model": str(student), "problems": 100, "pass@1": pass1},
+        "baseline": {"model": "builtin:smollm2", "problems": 100, "pass@1": 0.06},
+    }
+    if weights is not None:
+        ev["weights"] = {"student": weights}
+    path.write_text(json.dumps(ev))
+    return path
+
+
+def card(student, **kw):
+    return str(build_card(student, student, PublishConfig(dir=str(student), local_dir="x", **kw)))
+
+
+def test_the_run_folders_eval_of_another_student_is_not_this_students_card(tmp_path):
+    # make smoke-kd's layout: sft, kd, onpolicy students side by side, eval.json of onpolicy
+    sft = student_folder(tmp_path / "sft")
+    onpolicy = student_folder(tmp_path / "onpolicy")
+    eval_json(tmp_path / "eval.json", onpolicy, 0.66)
+    assert "0.660" in card(onpolicy)  # its own numbers
+    text = card(sft)
+    assert "0.660" not in text and "## Evaluation" not in text
+
+
+def test_an_explicit_eval_of_another_student_is_one_error_line(tmp_path):
+    sft = student_folder(tmp_path / "sft")
+    onpolicy = student_folder(tmp_path / "onpolicy")
+    ev = eval_json(tmp_path / "other.json", onpolicy, 0.66)
+    with pytest.raises(DistillError, match="--eval .*other.json: it evaluates .*onpolicy"):
+        card(sft, eval=str(ev))
+
+
+def test_eval_of_the_student_before_it_was_retrained_is_not_on_the_card(tmp_path):
+    student = student_folder(tmp_path / "student")
+    eval_json(tmp_path / "eval.json", student, 0.45, weights=weights_stamp(str(student)))
+    assert "0.450" in card(student)
+    weights = student / "adapter_model.safetensors"
+    weights.write_bytes(b"new weights!")  # train wrote another student into the folder
+    os.utime(weights, ns=(1, 2))
+    assert "0.450" not in card(student)
+
+
+def test_eval_json_records_the_weights_it_evaluated(tmp_path, monkeypatch):
+    from distill import eval as eval_stage
+
+    student = student_folder(tmp_path / "student")
+    monkeypatch.setattr(eval_stage, "_generate", lambda cfg, model, which: [])
+    out = tmp_path / "eval.json"
+    cfg = eval_stage.EvalConfig(
+        model=str(student),
+        backend="openai",
+        base_url="http://127.0.0.1:9/v1",
+        data="builtin:arithmetic?n=3",
+        out=str(out),
+    )
+    eval_stage.run(cfg)
+    assert json.loads(out.read_text())["weights"] == {"student": weights_stamp(str(student))}
+
+
+def test_a_lora_student_of_builtin_gemma_loads_on_its_hub_base(tmp_path):
+    student = student_folder(tmp_path / "student", base="builtin:gemma3-270m")
+    text = card(student)
+    assert 'AutoModelForCausalLM.from_pretrained("google/gemma-3-270m")' in text
+    assert "base_model: google/gemma-3-270m" in text
+    assert 'builtin:gemma3-270m")' not in text
