@@ -49,7 +49,7 @@ def split(text: str, api_reasoning: str | None = None) -> tuple[str | None, str,
     if api_reasoning:
         # Some servers also echo tags into content; strip an empty or duplicated block.
         reasoning, answer, _ = split(text)
-        if reasoning and CLOSE in text:
+        if reasoning is not None and CLOSE in text:
             return api_reasoning.strip(), answer, "api"
         return api_reasoning.strip(), text.strip(), "api"
     marked = _split_markers(text)

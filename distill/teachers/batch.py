@@ -319,6 +319,9 @@ class BatchTeacher:
                 if b.status in TERMINAL:
                     for cid in self._collect(e, b):
                         retry.setdefault(e["round"] + 1, []).append(cid)
+                    # --logprobs buffers records until their shard is written: on disk before
+                    # the batch is marked collected, or a kill in between buys them again
+                    getattr(self._sink, "close", lambda: None)()
                     e["collected"] = True
                     e.pop("custom_ids")
                     live.remove(e)

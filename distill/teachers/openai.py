@@ -430,6 +430,9 @@ class OpenAITeacher:
             # the server's clock for the next request only starts once it is sent.
             asyncio.get_running_loop().call_soon(self._emit_later, job, samples, resp, sink)
             return
+        if got == 0 and len(samples) == 1:  # asking again would pay for the same nothing
+            sink.failed(job, samples[0], "the reply had no choices")
+            return
         self._emit(job, samples, resp, sink)
         # The server ignored `n` (some do): ask for the rest one by one, now and from now on.
         self.split_n = True
@@ -479,14 +482,16 @@ class OpenAITeacher:
         usage = resp.get("usage") or {}
         n = len(choices)
         reasoning_total = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
-        total_chars = sum(len((c.get("message") or {}).get("content") or "") for c in choices) or 1
-        for s, choice in zip(samples, choices):
+        # Usage is per request; with n>1 split completion tokens by text length (the chain of
+        # thought in reasoning_content too: it is billed) and remember the share so cost
+        # counts the shared prompt once.
+        lengths = [_text_chars(c.get("message") or {}) for c in choices]
+        total_chars = sum(lengths)
+        for s, choice, chars in zip(samples, choices, lengths):
             msg = choice.get("message") or {}
             content = msg.get("content") or ""
             reasoning = msg.get("reasoning_content") or msg.get("reasoning")
-            # Usage is per request; with n>1 split completion tokens by text length and
-            # remember the share so cost counts the shared prompt once.
-            share = len(content) / total_chars if n > 1 else 1.0
+            share = (chars / total_chars if total_chars else 1 / n) if n > 1 else 1.0
             extra: dict[str, Any] = {"n_in_request": n} if n > 1 else {}
             lp = self._token_logprobs(choice) if self.cfg.logprobs else None
             sink.done(
@@ -558,6 +563,15 @@ class OpenAITeacher:
             f"{self.shown}: --logprobs: the server returned token text ({token!r}), not "
             "token ids; it must honour return_tokens_as_token_ids (vLLM does)"
         )
+
+
+def _text_chars(msg: dict[str, Any]) -> int:
+    """Characters a choice's completion tokens went to: its content and its reasoning."""
+    reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+    content = msg.get("content")
+    return (len(content) if isinstance(content, str) else 0) + (
+        len(reasoning) if isinstance(reasoning, str) else 0
+    )
 
 
 def _served_tokenizer(model: str) -> tuple[tuple[str, str | None], set[int] | None]:
