@@ -111,6 +111,8 @@ def score(
         answers = [r.get("answer") or "" for r in group]
         if verify == "choice":
             keys = [extract_choice(a) for a in answers]
+        elif verify == "countdown":  # math_answer_key gave a boxed "(3+4)*5" no vote
+            keys = [countdown_key(a) for a in answers]
         else:
             keys = [math_answer_key(a, timeout) for a in answers]
         votes = Counter(k for k in keys if k is not None)
@@ -137,6 +139,20 @@ def score(
         "mean_completion_tokens": round(sum(lengths) / len(lengths), 1) if lengths else None,
         "truncation_rate": round(truncated / len(records), 4) if records else None,
     }
+
+
+def countdown_key(answer: str) -> str | None:
+    """The expression verify_countdown reads (the last <answer> tag, else the last box) without
+    its spaces: countdown's vote."""
+    from distill.filter.verify import _ANSWER_TAG, last_boxed
+
+    tags = _ANSWER_TAG.findall(answer or "")
+    expr = tags[-1] if tags else last_boxed(answer or "")
+    if expr is None:
+        return None
+    for a, b in (("×", "*"), ("÷", "/"), ("\\times", "*"), ("\\div", "/")):
+        expr = expr.replace(a, b)
+    return "".join(expr.split("=")[0].split()) or None
 
 
 def weights_stamp(model: str) -> str:

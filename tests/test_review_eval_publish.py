@@ -94,3 +94,23 @@ def test_a_lora_student_of_builtin_gemma_loads_on_its_hub_base(tmp_path):
     assert 'AutoModelForCausalLM.from_pretrained("google/gemma-3-270m")' in text
     assert "base_model: google/gemma-3-270m" in text
     assert 'builtin:gemma3-270m")' not in text
+
+
+def test_countdown_maj_at_k_votes_on_the_expression_the_verifier_reads():
+    from distill.eval import score
+
+    def rec(sample, answer):
+        return {"id": f"p-{sample}", "prompt_id": "p", "answer": answer, "gold": "35",
+                "meta": {"numbers": [3, 4, 5], "target": 35}}  # fmt: skip
+
+    # every sample right: boxed expressions had no vote key (read as "a computation still to
+    # do"), so maj@3 was 0 beside pass@1 1
+    s = score([rec(i, "\\boxed{(3+4)*5}") for i in range(3)], "countdown")
+    assert s["pass@1"] == 1.0 and s["maj@3"] == 1.0
+    # the majority (two spellings of one expression) is wrong, the odd one right
+    s = score(
+        [rec(0, "<answer>3*4+5</answer>"), rec(1, "<answer> 3 * 4 + 5 </answer>"),
+         rec(2, "<answer>(3+4)*5</answer>")],
+        "countdown",
+    )  # fmt: skip
+    assert s["pass@1"] == round(1 / 3, 4) and s["maj@3"] == 0.0
