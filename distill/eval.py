@@ -142,17 +142,11 @@ def score(
 
 
 def countdown_key(answer: str) -> str | None:
-    """The expression verify_countdown reads (the last <answer> tag, else the last box) without
-    its spaces: countdown's vote."""
-    from distill.filter.verify import _ANSWER_TAG, last_boxed
+    """The expression verify_countdown reads, without its spaces: countdown's vote."""
+    from distill.filter.verify import countdown_expression
 
-    tags = _ANSWER_TAG.findall(answer or "")
-    expr = tags[-1] if tags else last_boxed(answer or "")
-    if expr is None:
-        return None
-    for a, b in (("×", "*"), ("÷", "/"), ("\\times", "*"), ("\\div", "/")):
-        expr = expr.replace(a, b)
-    return "".join(expr.split("=")[0].split()) or None
+    expr = countdown_expression(answer)
+    return "".join(expr.split()) or None if expr is not None else None
 
 
 def weights_stamp(model: str) -> str:

@@ -376,15 +376,23 @@ def _countdown_value(node: ast.AST, used: list[int]) -> Fraction:
     raise ValueError(f"not allowed: {type(node).__name__}")
 
 
-def verify_countdown(answer: str, numbers: list[int] | None, target: Any) -> str:
-    if not numbers or target is None:
-        return UNVERIFIABLE
+def countdown_expression(answer: str) -> str | None:
+    """The expression a countdown answer gives: its last <answer> tag, else its last box, with
+    ×/÷ (and \\times/\\div) as * and /, cut before any "="; None without either."""
     tags = _ANSWER_TAG.findall(answer or "")
     expr = tags[-1] if tags else last_boxed(answer or "")
     if expr is None:
-        return NO_ANSWER
+        return None
     expr = expr.replace("×", "*").replace("÷", "/").replace("\\times", "*").replace("\\div", "/")
-    expr = expr.split("=")[0].strip()
+    return expr.split("=")[0].strip()
+
+
+def verify_countdown(answer: str, numbers: list[int] | None, target: Any) -> str:
+    if not numbers or target is None:
+        return UNVERIFIABLE
+    expr = countdown_expression(answer)
+    if expr is None:
+        return NO_ANSWER
     if len(expr) > 200:
         return WRONG
     try:
