@@ -5,26 +5,19 @@ import json
 import pytest
 
 from distill.errors import DistillError
-from distill.generate import GenerateConfig, run
+from distill.generate import run
 from distill.reasoning import split
 from distill.records import read_records
 from distill.teachers import batch as batch_mod
 from tests.fakebatch import FakeBatchServer
 
 
-def cfg(server, out, **kw):
-    base = dict(
-        data="builtin:arithmetic",
-        limit=2,
-        teacher="openai",
-        base_url=server.url,
-        model="fake-r1",
-        n=1,
-        concurrency=2,
-        out=str(out),
-        max_retries=1,
+def cfg(server, out, **kw):  # test_generate's, two prompts, one sample each, one retry
+    from tests.test_generate import cfg as generate_cfg
+
+    return generate_cfg(
+        server, out, **{"limit": 2, "n": 1, "concurrency": 2, "max_retries": 1, **kw}
     )
-    return GenerateConfig(**{**base, **kw})
 
 
 def test_a_reply_without_choices_fails_the_sample_instead_of_asking_again_forever(server, tmp_path):
