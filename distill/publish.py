@@ -390,10 +390,21 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         ]
     else:
         lines += ["", f'model = AutoModelForCausalLM.from_pretrained("{repo}")']
+    alpaca = train.format == "alpaca"
+    if alpaca:  # trained in the Alpaca prompt, no chat template (the tokenizer adds its BOS)
+        from distill.templates import load_template
+
+        text = load_template("alpaca-no-input").render({"instruction": "What is 12 + 34?"})
+        use = [f"prompt = {text!r}", "inputs = tok(prompt, return_tensors='pt')"]
+    else:
+        use = [
+            'prompt = tok.apply_chat_template([{"role": "user", "content": "What is 12 + 34?"}], tokenize=False, add_generation_prompt=True)',
+            "inputs = tok(prompt, return_tensors='pt', add_special_tokens=False)",
+        ]
     lines += [
         f'tok = AutoTokenizer.from_pretrained("{repo}")',
-        'prompt = tok.apply_chat_template([{"role": "user", "content": "What is 12 + 34?"}], tokenize=False, add_generation_prompt=True)',
-        "out = model.generate(**tok(prompt, return_tensors='pt', add_special_tokens=False), max_new_tokens=256)",
+        *use,
+        "out = model.generate(**inputs, max_new_tokens=256)",
         "```",
         "",
         "Serve with vLLM:",
@@ -409,8 +420,12 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     lines += [
         "```",
         "",
-        "The chat template shipped with the tokenizer is the one used in training; render prompts "
-        "with it (and its generation prompt) so the student sees what it was trained on.",
+        "Trained on Alpaca's prompt (`### Instruction:` / `### Input:` / `### Response:`), not a "
+        "chat template: prompt it the same way (an input, where there is one, after the "
+        "instruction as `### Input:`)."
+        if alpaca
+        else "The chat template shipped with the tokenizer is the one used in training; render "
+        "prompts with it (and its generation prompt) so the student sees what it was trained on.",
     ]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n")
 

@@ -114,3 +114,20 @@ def test_countdown_maj_at_k_votes_on_the_expression_the_verifier_reads():
         "countdown",
     )  # fmt: skip
     assert s["pass@1"] == round(1 / 3, 4) and s["maj@3"] == 0.0
+
+
+def test_an_alpaca_students_card_prompts_it_with_alpacas_prompt_not_a_chat_template(tmp_path):
+    """A --format alpaca student never saw a chat template: its card's snippet builds Alpaca's
+    prompt (as training rendered it) and says so; an r1 student's keeps the chat template."""
+    from distill.templates import load_template
+
+    alpaca = student_folder(tmp_path / "alpaca")
+    (alpaca / "train.yaml").write_text(
+        yaml.safe_dump({"model": "Qwen/Qwen2.5-1.5B", "lora_r": 8, "format": "alpaca"})
+    )
+    text = card(alpaca)
+    prompt = load_template("alpaca-no-input").render({"instruction": "What is 12 + 34?"})
+    assert f"prompt = {prompt!r}" in text and "apply_chat_template" not in text
+    assert "Trained on Alpaca's prompt" in text
+    r1 = card(student_folder(tmp_path / "r1"))
+    assert "apply_chat_template" in r1 and "chat template shipped with the tokenizer" in r1
