@@ -132,14 +132,18 @@ def parse_tasks(text: str, first: int, finish_reason: str = "stop") -> tuple[lis
     items = []
     for k, m in enumerate(starts):
         end = starts[k + 1].start() if k + 1 < len(starts) else len(text)
-        items.append(text[m.end() : end])
+        items.append((m.group(1), text[m.end() : end]))
     tasks = []
-    for k, body in enumerate(items):
+    for k, (num, body) in enumerate(items):
         if k == len(items) - 1 and finish_reason == "length":
             counts["truncated"] += 1
             continue
         body = re.sub(r"(?m)^[ \t]*#{3,}[ \t]*$", "", body).strip()
-        parts = _FIELD.split(body)  # [instruction, name, value, name, value, ...]
+        # An item whose fields carry its number ("4. Output:") splits on those only (as
+        # Alpaca's parser): an output's own "Output: 3" line (a code example) is its text.
+        numbered = re.compile(rf"(?m)^[ \t]*{num}[ \t]*[.)][ \t]*(Input|Output)[ \t]*:[ \t]*")
+        field = numbered if numbered.search(body) else _FIELD
+        parts = field.split(body)  # [instruction, name, value, name, value, ...]
         fields = dict(zip(parts[1::2], parts[2::2]))
         names = parts[1::2]
         instruction = re.sub(r"\s+", " ", parts[0]).strip()
@@ -648,7 +652,12 @@ def _round_magpie(
     cfg, tcfg, rnd, size, prefix, kept, teacher, done, filters, counts, new_records, teacher_ref,
 ) -> None:  # fmt: skip
     # Pass 1: the model writes user turns from the bare prefix (raw prompt, short cap).
-    ask = dataclasses.replace(tcfg, chat_template=False, max_tokens=cfg.instruction_max_tokens)
+    # Every request of a round is the same prompt, so a fixed --seed (the hf teacher reseeds each
+    # call) would write the same instructions every round: each round gets its own seed.
+    seed = None if tcfg.seed is None else tcfg.seed + rnd * 1_000_000
+    ask = dataclasses.replace(
+        tcfg, chat_template=False, max_tokens=cfg.instruction_max_tokens, seed=seed
+    )
     messages = [{"role": "user", "content": prefix}]
     pid = stable_hash(messages)
     jobs = []
