@@ -44,3 +44,18 @@ def test_magpie_with_a_seed_writes_new_instructions_each_round(tmp_path, tiny_qw
     before = (tmp_path / "m.requests.jsonl").read_text()
     run(c)
     assert (tmp_path / "m.requests.jsonl").read_text() == before
+
+
+def test_a_reply_cut_after_a_tasks_closing_separator_keeps_that_task():
+    # max_tokens ran out after "###" (the next task had not begun): the task before the
+    # separator is whole. Alpaca splits on ### and drops only the part after the last one.
+    head = "4. Instruction: Name a color.\n4. Input:\n<noinput>\n4. Output:\nRed\n###\n"
+    last = "5. Instruction: Name a fruit.\n5. Output:\nApple\n###\n"
+    tasks, counts = parse_tasks(head + last + "6.", 4, finish_reason="length")
+    assert [t["output"] for t in tasks] == ["Red", "Apple"]
+    assert counts == {"truncated": 1}
+    tasks, counts = parse_tasks(head + last, 4, finish_reason="length")
+    assert [t["output"] for t in tasks] == ["Red", "Apple"] and not counts
+    # cut inside a task: that task is dropped, as before
+    tasks, counts = parse_tasks(head + last[:30], 4, finish_reason="length")
+    assert [t["output"] for t in tasks] == ["Red"] and counts == {"truncated": 1}

@@ -105,6 +105,7 @@ def load_seed_tasks(name: str) -> list[dict[str, Any]]:
 
 _ITEM = re.compile(r"(?m)^[ \t]*(?:#+[ \t]*)?(\d+)[ \t]*[.)][ \t]*Instruction[ \t]*:[ \t]*")
 _FIELD = re.compile(r"(?m)^[ \t]*(?:\d+[ \t]*[.)][ \t]*)?(Input|Output)[ \t]*:[ \t]*")
+_SEP = re.compile(r"(?m)^[ \t]*#{3,}[ \t]*$")  # the line between two tasks
 _NO_INPUT = {"<noinput>", "<no input>", "noinput", "none", "n/a", ""}
 
 
@@ -136,9 +137,15 @@ def parse_tasks(text: str, first: int, finish_reason: str = "stop") -> tuple[lis
     tasks = []
     for k, (num, body) in enumerate(items):
         if k == len(items) - 1 and finish_reason == "length":
-            counts["truncated"] += 1
-            continue
-        body = re.sub(r"(?m)^[ \t]*#{3,}[ \t]*$", "", body).strip()
+            # Cut by max_tokens: what follows this item's closing ### is the cut one (Alpaca
+            # splits on ### and drops the last part); with no ### the item itself was cut.
+            sep = _SEP.search(body)
+            if sep is None or body[sep.end() :].strip():
+                counts["truncated"] += 1
+            if sep is None:
+                continue
+            body = body[: sep.start()]
+        body = _SEP.sub("", body).strip()
         # An item whose fields carry its number ("4. Output:") splits on those only (as
         # Alpaca's parser): an output's own "Output: 3" line (a code example) is its text.
         numbered = re.compile(rf"(?m)^[ \t]*{num}[ \t]*[.)][ \t]*(Input|Output)[ \t]*:[ \t]*")
