@@ -345,7 +345,7 @@ def _from_columns(row: dict[str, Any], where: str, c: Columns, keep_markers: boo
     if reasoning is not None and not reasoning.strip():
         reasoning = None
     msgs = with_system(
-        [{"role": "user", "content": prompt + (f"\n\n{context}" if context else "")}],
+        [{"role": "user", "content": with_context(prompt, context)}],
         get.get("--system-field"),
     )
     return Example(
@@ -429,7 +429,7 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
     if "instruction" in row and "output" in row:
         inst, inp = _text(row["instruction"]), _text(row.get("input"))
         return Example(
-            prompt=[{"role": "user", "content": inst + (f"\n\n{inp}" if inp else "")}],
+            prompt=[{"role": "user", "content": with_context(inst, inp)}],
             completion=with_markers_split(None, _text(row["output"]), keep_markers),
             instruction=inst,
             input=inp,
@@ -577,6 +577,12 @@ def stop_token_ids(tok: Any, model_eos: int | list[int] | None = None) -> set[in
     elif model_eos:
         ids.update(model_eos)
     return ids
+
+
+def with_context(prompt: str, context: str | None) -> str:
+    """A request in a chat turn with its context after a blank line (Alpaca's input, dolly's
+    context): how train renders such a row, and generate sends it without a template."""
+    return prompt + (f"\n\n{context}" if context else "")
 
 
 def trained_turns(ex: Example) -> list[int]:

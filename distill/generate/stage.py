@@ -19,6 +19,7 @@ from typing import Any
 from distill.config import save_config
 from distill.data import BUILTIN_TEMPLATES, PROMPT_FIELDS, Row, load_rows, parse_builtin
 from distill.errors import DistillError
+from distill.examples import with_context
 from distill.generate.config import (
     PRICES,
     BatchConfig,
@@ -183,15 +184,13 @@ def source_template(data: str, template: str | None) -> Any:
     return load_template(template) if template else None
 
 
-def _alpaca_input(row: Row, prompt_field: str | None) -> str:
-    """An Alpaca row's input after its instruction (a blank line between), as `distill train`
-    renders an Alpaca row in a chat turn; without a template the instruction alone would ask
+def _alpaca_input(row: Row, prompt_field: str | None) -> str | None:
+    """An Alpaca row's input, which follows its instruction as `distill train` renders the row
+    in a chat turn (examples.with_context); without a template the instruction alone would ask
     the teacher to "summarize the text below" with no text below."""
     picked = prompt_field or next((f for f in PROMPT_FIELDS if f in row.fields), None)
     inp = row.fields.get("input")
-    if picked != "instruction" or not isinstance(inp, str) or not inp:
-        return ""
-    return f"\n\n{inp}"
+    return inp if picked == "instruction" and isinstance(inp, str) else None
 
 
 def prompt_messages(
@@ -217,7 +216,7 @@ def prompt_messages(
         content = (
             row_template.render(context, where=f"{data} row {i + 1}")
             if row_template
-            else row.prompt + _alpaca_input(row, prompt_field)
+            else with_context(row.prompt, _alpaca_input(row, prompt_field))
         )
         messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
         messages.append({"role": "user", "content": content})
