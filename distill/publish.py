@@ -24,7 +24,7 @@ import yaml
 
 from distill.config import setting
 from distill.errors import DistillError
-from distill.models import MODEL_FILES, RUN_FILES
+from distill.models import BUILTIN_HUB_NAMES, MODEL_FILES, RUN_FILES
 
 
 @dataclass
@@ -204,13 +204,6 @@ def _select_lines(sel: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-# The Hub models the builtins are GGUF copies of (the card's metadata and its loading snippet).
-HUB_NAMES = {
-    "builtin:smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct",
-    "builtin:gemma3-270m": "google/gemma-3-270m",
-}
-
-
 def _other_student(ev: dict[str, Any], train_dir: Path, model_dir: Path) -> str | None:
     """Why eval.json's numbers are not this student's (None when they are, or when its student
     is a served or Hub name that cannot be checked)."""
@@ -266,7 +259,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         and not Path(gcfg.data).exists()
     ):
         datasets.append(str(gcfg.data).split(":")[0])
-    hub_base = HUB_NAMES.get(base_model, base_model)
+    hub_base = BUILTIN_HUB_NAMES.get(base_model, base_model)
     if Path(hub_base).exists() or hub_base.count("/") != 1:
         hub_base = None  # a local path is no Hub id: keep it out of the metadata
     data = ModelCardData(
