@@ -68,6 +68,16 @@ def split_query(url: str) -> tuple[str, dict[str, str] | None]:
     return urlunsplit((p.scheme, p.netloc, p.path, "", "")), query
 
 
+def url_secrets(url: str) -> list[str]:
+    """What of `url` a server's error text may echo and an error line must not show: its query
+    values and its password (those of 3 characters or more; shorter ones would blank out
+    ordinary text)."""
+    from urllib.parse import urlsplit
+
+    found = [*(split_query(url)[1] or {}).values(), urlsplit(url).password or ""]
+    return [s for s in found if len(s) >= 3]
+
+
 def redact_urls(value: Any) -> Any:
     """`value` (a string, or lists and dicts of them, e.g. a kd.json state) with every http(s)
     URL in its strings redacted; other values as they are."""

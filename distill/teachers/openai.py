@@ -21,7 +21,7 @@ from typing import Any
 
 from distill.errors import DistillError
 from distill.teachers.base import Completion, Job, Sink
-from distill.urls import redact_url, split_query
+from distill.urls import redact_url, split_query, url_secrets
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -291,8 +291,7 @@ class OpenAITeacher:
             )
         self.api_key = resolve_api_key(cfg.api_key_env, cfg.base_url)
         # scrubbed from a server's words in error lines: the key, a `?key=` of the URL
-        query = split_query(self.base_url)[1] or {}
-        self.secrets = [self.api_key, *(v for v in query.values() if len(v) >= 3)]
+        self.secrets = [self.api_key, *url_secrets(self.base_url)]
         self.split_n = not cfg.n_per_request  # flips on if the server ignores `n`
         self.requests = 0
         self.tokenizer, self._special_ids = (

@@ -91,18 +91,17 @@ class ServedTeacher:
 
     def __init__(self, url: str, name: str, k: int, student_tok: Any, student_name: str):
         import os
-        from urllib.parse import urlsplit
 
         from openai import OpenAI
 
-        from distill.urls import split_query
+        from distill.urls import split_query, url_secrets
 
         self.url, self.name, self.k, self.tok = url, name, k, student_tok
         self.shown = redact_url(url)  # in error lines: no user:token@ or ?api_key= of the URL
         key = self.key = os.environ.get("OPENAI_API_KEY") or "EMPTY"
         base, query = split_query(url)
-        secrets = [key, *(query or {}).values(), urlsplit(url).password or ""]
-        self.secrets = [s for s in secrets if len(s) >= 3]  # scrubbed from error lines
+        # scrubbed from error lines: the key, the URL's ?key= values and password
+        self.secrets = [s for s in [key, *url_secrets(url)] if len(s) >= 3]
         self.client = OpenAI(
             base_url=base,
             api_key=key,
