@@ -592,26 +592,23 @@ def run(cfg: TrainConfig) -> Path:
         with trainer.args.main_process_first(local=False, desc="checking the output folder"):
             if not checked_first:
                 resume_from = check_output_dir(cfg)
-    if cfg.resume:
-        if main:
-            print(
-                f"train: resuming from {resume_from}"
-                if resume_from
-                else "train: no checkpoint to resume; starting fresh"
-            )
-            if resume_from:  # the steps after that checkpoint are logged again: once each
-                # its own global_step (the Trainer resumes there), not its name: a kept copy
-                # checkpoint-N-<anything> is a checkpoint last_complete_checkpoint takes
-                state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
-                trim_log(out / "loss.jsonl", int(state["global_step"]))
-                # --rollout vllm's record: a rollout's step is the global step it was sampled at,
-                # before that step's update: those from the checkpoint's step on are sampled again
-                trim_log(out / "rollouts.jsonl", int(state["global_step"]) - 1)
-            else:  # starting fresh: fresh records
-                (out / "loss.jsonl").unlink(missing_ok=True)
-                (out / "rollouts.jsonl").unlink(missing_ok=True)
-    elif main and (out / "loss.jsonl").exists():
-        (out / "loss.jsonl").unlink()  # a fresh run starts a fresh log
+    if cfg.resume and main:
+        print(
+            f"train: resuming from {resume_from}"
+            if resume_from
+            else "train: no checkpoint to resume; starting fresh"
+        )
+    if main and resume_from:  # the steps after that checkpoint are logged again: once each
+        # its own global_step (the Trainer resumes there), not its name: a kept copy
+        # checkpoint-N-<anything> is a checkpoint last_complete_checkpoint takes
+        state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
+        trim_log(out / "loss.jsonl", int(state["global_step"]))
+        # --rollout vllm's record: a rollout's step is the global step it was sampled at,
+        # before that step's update: those from the checkpoint's step on are sampled again
+        trim_log(out / "rollouts.jsonl", int(state["global_step"]) - 1)
+    elif main:  # a fresh run (or --resume with nothing to resume) starts fresh records
+        (out / "loss.jsonl").unlink(missing_ok=True)
+        (out / "rollouts.jsonl").unlink(missing_ok=True)
     trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model(str(out))
     if not main:

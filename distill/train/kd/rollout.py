@@ -131,8 +131,7 @@ class _Rollout:
         self.names: dict[str, int] = {}  # adapter/weights name -> the step it was synced at
         self.stats = {"rollouts": 0, "rollouts_stale": 0, "rollout_tokens": 0}
         self.times = {"sync_s": 0.0, "syncs": 0, "rollout_s": 0.0}
-        if not cfg.resume:  # a fresh run starts a fresh record (as loss.jsonl)
-            (self.out / "rollouts.jsonl").unlink(missing_ok=True)
+        # rollouts.jsonl: started fresh, or trimmed to the checkpoint resumed, by train.run
 
     def generate(self, trainer: Any, model: Any, inputs: dict[str, Any]) -> tuple[Any, Any, Any]:
         """(ids, attention mask, labels) of the batch's prompts and the student's samples, as
