@@ -346,8 +346,15 @@ class OpenAITeacher:
             self._direct = DirectPost.of(
                 client, concurrency=conc, request_timeout=cfg.request_timeout
             )
-            await asyncio.gather(produce(), *(work(k) for k in range(conc)))
-            await asyncio.sleep(0)  # records whose writing was deferred are written by now
+            # A record that cannot be written (a reply it cannot parse, a full disk) stops the
+            # run at once: the workers would otherwise go on buying replies nobody writes.
+            self._workers = asyncio.gather(produce(), *(work(k) for k in range(conc)))
+            try:
+                await self._workers
+                await asyncio.sleep(0)  # records whose writing was deferred are written by now
+            except asyncio.CancelledError:
+                if self._emit_error is None:
+                    raise
         finally:
             if self._direct is not None:
                 await self._direct.close()
@@ -473,8 +480,9 @@ class OpenAITeacher:
     def _emit_later(self, job: Job, samples: list[int], resp: dict[str, Any], sink: Sink) -> None:
         try:
             self._emit(job, samples, resp, sink)
-        except BaseException as e:  # noqa: BLE001 - re-raised by _run once the workers stop
+        except BaseException as e:  # noqa: BLE001 - re-raised by _run, which stops the workers
             self._emit_error = self._emit_error or e
+            self._workers.cancel()
 
     def _emit(self, job: Job, samples: list[int], resp: dict[str, Any], sink: Sink) -> None:
         choices = sorted(resp.get("choices") or [], key=lambda c: c.get("index", 0))[: len(samples)]

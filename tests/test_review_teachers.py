@@ -1,0 +1,24 @@
+"""Review of the teacher backends and the code sandbox: each test failed before its fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from distill.errors import DistillError
+from tests.test_teachers_openai import Collect, jobs, teacher
+
+
+def test_logprobs_from_a_server_that_sends_token_text_stop_at_its_first_reply(server, monkeypatch):
+    """A server that ignores return_tokens_as_token_ids (OpenAI's own API) fails every reply's
+    parse; that parse ran in the deferred writer, whose error waited for the end of the run,
+    so every remaining prompt was still asked (and paid) with no record written."""
+    import tests.fakeserver as fs
+
+    real = fs.fake_logprobs
+    monkeypatch.setattr(
+        fs, "fake_logprobs", lambda text, k, stopped, as_ids: real(text, k, stopped, False)
+    )
+    t = teacher(server, logprobs=3, concurrency=2)
+    with pytest.raises(DistillError, match="token text"):
+        t.run(jobs(40), Collect())
+    assert len(server.log) <= 4  # the workers in flight, not the whole run
