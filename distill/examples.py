@@ -17,6 +17,7 @@ Loss is on the completion only: prompt tokens are masked (-100).
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -535,8 +536,9 @@ def load_examples(
 # =========================================================================== rendering
 
 
-def _chat_parts(tok: Any) -> tuple[str, str]:
-    """(end-of-turn text after an assistant message, generation-prompt pre-fill such as '<think>\\n')."""
+def _chat_parts(tok: Any) -> tuple[str, str, str]:
+    """(end-of-turn text after an assistant message, generation-prompt pre-fill such as
+    '<think>\\n', the empty think block a finished turn without reasoning opens with)."""
     if not getattr(tok, "chat_template", None):
         raise DistillError(
             "the student's tokenizer has no chat template; use --format alpaca or pick an instruct model"
@@ -557,7 +559,13 @@ def _chat_parts(tok: Any) -> tuple[str, str]:
         if not head.startswith(gen)
         else ""
     )
-    return suffix, prefill
+    # What a finished turn writes before its content beyond the generation prompt, where that is
+    # an empty think block (Qwen3 renders a last turn without reasoning as
+    # '<think>\n\n</think>\n\n' + answer: its non-thinking format, which enable_thinking=False
+    # pre-fills and TRL's SFTTrainer trains): the model writes it itself.
+    opened = head[len(gen) :] if head.startswith(gen) else ""
+    empty_think = opened if re.fullmatch(r"<think>\s*</think>\s*", opened) else ""
+    return suffix, prefill, empty_think
 
 
 def strips_reasoning(tok: Any) -> bool:
@@ -632,7 +640,7 @@ class Renderer:
         self.raw_seen = 0  # text prompt/completion examples trained as a raw continuation
         self.stops = stop_token_ids(tok, model_eos)
         if fmt == "r1":
-            self.suffix, self.prefill = _chat_parts(tok)
+            self.suffix, self.prefill, self.empty_think = _chat_parts(tok)
             suffix_ids = tok(self.suffix, add_special_tokens=False)["input_ids"]
             if not self.stops & set(suffix_ids) and tok.eos_token is not None:
                 # The template's end of turn holds no stop token: without EOS in the labels the
@@ -682,6 +690,8 @@ class Renderer:
                 # The prompt opened a think block: an example without reasoning closes it empty
                 # rather than teaching the student to answer inside a block it never closes.
                 body = "\n</think>\n\n" + body
+            elif self.empty_think and "</think>" not in body:
+                body = self.empty_think + body  # as the template writes an answer alone
             return body + self.suffix
         if "</think>" in ex.completion:
             self.reasoning_dropped += 1
