@@ -22,3 +22,26 @@ def test_logprobs_from_a_server_that_sends_token_text_stop_at_its_first_reply(se
     with pytest.raises(DistillError, match="token text"):
         t.run(jobs(40), Collect())
     assert len(server.log) <= 4  # the workers in flight, not the whole run
+
+
+SOURCE_READER = """```python
+import os, re
+def add(a, b):
+    return a - b
+mark = re.search(r"distill-tests-done-[0-9a-f]+", open("/in/solution.py").read()).group(0)
+os.write(1, mark.encode())
+os._exit(0)
+```"""
+
+
+def test_a_solution_cannot_read_its_own_program_for_the_tests_done_mark():
+    """The asserts' done-mark is in the program the sandbox runs (/in/solution.py), which the
+    guard let the solution read: it printed the mark and exited before the failing assert."""
+    from distill.filter.sandbox import isolation
+    from distill.filter.verify import verify_code
+
+    mode = isolation()
+    if mode is None:
+        pytest.skip("no OS isolation here")
+    verdict, why = verify_code(SOURCE_READER, ["assert add(1, 2) == 3"], isolation=mode)
+    assert verdict == "wrong", why

@@ -24,7 +24,8 @@ interpreter is readable by `nobody`: then we become nobody before entering, so f
 sandbox could reach are checked against an unprivileged uid and RLIMIT_NPROC bounds forks.
 
 Inside, GUARD (a Python audit hook) refuses sockets, fork/exec, ctypes, writes outside /work
-and reads outside the standard library and its own files, and kills the solution at the first
+and reads outside the standard library and its own file (the solution's file is read before:
+a solution does not read its own program), and kills the solution at the first
 attempt (a solution that catches the error must not pass its tests): a second layer, never the
 only one; the tests run every attack without it. There is no seccomp filter: the kernel's syscall
 surface is reachable, as in bwrap's default use (nsjail or gVisor add that layer).
@@ -67,8 +68,11 @@ import os, sys, types
 VIOLATION = 113  # exit status of a solution killed for a forbidden act (never caught)
 def _guard(root=os.path.realpath(os.getcwd()), _exit=os._exit, _write=os.write, _real=os.path.realpath,
            _fsdecode=os.fsdecode, _sep=os.sep, _finalizing=sys.is_finalizing, _W=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC):
+    # Not the solution's own file (read below before the hook goes in): a program it runs in
+    # may hold what only the checker should know (verify's tests-done mark). The guard's file
+    # stays readable for tracebacks.
     readable = tuple({_real(p) for p in ("/usr", sys.prefix, sys.base_prefix, sys.exec_prefix,
-                                          sys.base_exec_prefix, os.path.dirname(sys.argv[1]))})
+                                          sys.base_exec_prefix, sys.argv[0])})
     devices = ("/dev/null", "/dev/zero", "/dev/urandom")
     def under(p, roots):
         if isinstance(p, int):
@@ -110,11 +114,11 @@ def _guard(root=os.path.realpath(os.getcwd()), _exit=os._exit, _write=os.write, 
                      "os.utime", "shutil.rmtree") and args and not under(args[0], (root,)):
             stop(event)
     sys.addaudithook(hook)
+with open(sys.argv[1]) as _f:
+    _src = _f.read()
 _guard()
 import site
 site.setquit()  # -S: no site-packages, but solutions call exit() and quit()
-with open(sys.argv[1]) as _f:
-    _src = _f.read()
 sys.argv = sys.argv[1:]
 # The solution gets a __main__ of its own: the guard's state is not a global it can reach.
 _main = types.ModuleType("__main__")
