@@ -385,6 +385,12 @@ class ServerRollout(_Rollout):
             # as the hf path samples (top_k 0: none); left out, vLLM takes the model's
             # generation_config.json default (Qwen2.5-Instruct's top_k 20): not the policy trained
             "top_k": gen.get("top_k") or -1,
+            # the same for the penalties and min_p (vLLM fills them from generation_config.json
+            # too: Qwen2.5-Instruct's repetition_penalty 1.1): the policy's own distribution
+            "repetition_penalty": 1.0,
+            "min_p": 0.0,
+            "presence_penalty": 0.0,
+            "frequency_penalty": 0.0,
             # stop on the student's EOS ids and only those, as model.generate does (vLLM also
             # stops on its tokenizer's EOS unless told to ignore it; stop_token_ids still stop)
             "stop_token_ids": self.eos,

@@ -77,6 +77,11 @@ class DistillTrainer(SFTTrainer):
             "do_sample": True,
             "top_k": 0,
             "top_p": 1.0,
+            # generate fills what is left unset from the model's generation_config.json
+            # (Qwen2.5-Instruct: repetition_penalty 1.1): samples of another policy than the
+            # one the loss treats them as; vLLM is asked for the same (rollout.py)
+            "repetition_penalty": 1.0,
+            "min_p": 0.0,
             "pad_token_id": self.processing_class.pad_token_id,
             "eos_token_id": self.model.generation_config.eos_token_id,
         }

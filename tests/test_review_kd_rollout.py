@@ -1,0 +1,56 @@
+"""Review of on-policy distillation's rollouts (kd/rollout.py), the verifier reward term
+(kd/reward.py) and the kd trainer (kd/trainer.py): each test failed before its fix."""
+
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+from distill.train import build_trainer
+from distill.train.kd.rollout import ServerRollout
+from tests.fakevllm import FakeVLLM
+from tests.test_kd import kd_cfg
+
+
+def penalised_copy(src: Path, dest: Path) -> Path:
+    """The tiny student with a generation_config.json as Qwen2.5-Instruct's: a repetition
+    penalty and a min_p the student's policy does not have."""
+    shutil.copytree(src, dest)
+    gen = json.loads((dest / "generation_config.json").read_text())
+    gen.update(repetition_penalty=1.3, min_p=0.2, do_sample=True, temperature=0.7, top_k=20)
+    (dest / "generation_config.json").write_text(json.dumps(gen))
+    return dest
+
+
+def test_the_hf_path_samples_the_policy_not_the_models_repetition_penalty(tmp_path, tiny_qwen):
+    # model.generate fills every field the passed GenerationConfig leaves unset from the model's
+    # generation_config.json (Qwen2.5-Instruct: repetition_penalty 1.1): the samples were not
+    # the policy's, which the reverse KL / pg term treat them as.
+    student = penalised_copy(tiny_qwen, tmp_path / "student")
+    cfg = kd_cfg(tmp_path, student, method="onpolicy", teacher_model=str(tiny_qwen))
+    trainer, _ = build_trainer(cfg)
+    model = trainer.accelerator.unwrap_model(trainer.model).get_base_model()
+    used, _ = model._prepare_generation_config(trainer.gen_config)
+    assert used.repetition_penalty in (None, 1.0)
+    assert used.min_p in (None, 0.0)
+    assert used.top_k == 0 and used.temperature == cfg.onpolicy_temperature
+
+
+def test_the_server_samples_without_the_models_repetition_penalty_or_min_p(tmp_path, tiny_qwen):
+    # vLLM's completions endpoint takes every field a request leaves out from the model's
+    # generation_config.json (--generation-config auto): repetition_penalty and min_p too.
+    server = FakeVLLM(tiny_qwen).start()
+    try:
+        cfg = SimpleNamespace(rollout_url=server.url, lora=True, lora_r=8,
+                              output_dir=str(tmp_path / "out"))  # fmt: skip
+        tok = SimpleNamespace(pad_token_id=0)
+        model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
+        r = ServerRollout(cfg, tok, model, tmp_path / "out", str(tiny_qwen))
+        gen = {"max_new_tokens": 3, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+        r.sample([[5, 6, 7]], 1, gen)
+    finally:
+        server.stop()
+    body = server.bodies[-1]
+    assert body["repetition_penalty"] == 1.0 and body["min_p"] == 0.0
+    assert body.get("presence_penalty", 0.0) == 0.0 and body.get("frequency_penalty", 0.0) == 0.0
+
