@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import torch
+
 from distill.train import build_trainer
 from distill.train.kd.rollout import ServerRollout
 from tests.fakevllm import FakeVLLM
@@ -54,3 +56,56 @@ def test_the_server_samples_without_the_models_repetition_penalty_or_min_p(tmp_p
     assert body["repetition_penalty"] == 1.0 and body["min_p"] == 0.0
     assert body.get("presence_penalty", 0.0) == 0.0 and body.get("frequency_penalty", 0.0) == 0.0
 
+
+def test_a_full_fine_tune_whose_server_dies_mid_run_is_one_line_and_a_checkpoint(
+    tmp_path, tiny_qwen, monkeypatch
+):
+    # Full fine-tune, server mode: the weights go through TRL's VLLMClient (requests + NCCL).
+    # A server gone mid-run raised requests' ConnectionError (or TRL's bare "Request failed"
+    # Exception) out of the trainer: a traceback and no checkpoint, where the LoRA path gives
+    # one line and a checkpoint --resume continues from. Only the NCCL parts are stood in for.
+    import pytest
+    import requests
+    import trl.generation.vllm_client as vc
+
+    from distill.errors import DistillError
+
+    server = FakeVLLM(tiny_qwen).start()
+    monkeypatch.setattr(vc, "is_vllm_available", lambda: True)
+    monkeypatch.setattr(vc.VLLMClient, "init_communicator", lambda self, device: None)
+    monkeypatch.setattr(vc.VLLMClient, "reset_prefix_cache", lambda self: None)
+    saved = []
+    try:
+        c = SimpleNamespace(rollout_url=server.url, lora=False, lora_r=8, sync_steps=1,
+                            max_staleness=0, output_dir=str(tmp_path / "out"))  # fmt: skip
+        model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
+        r = ServerRollout(c, SimpleNamespace(pad_token_id=0), model, tmp_path, str(tiny_qwen))
+        trainer = SimpleNamespace(
+            state=SimpleNamespace(global_step=0),
+            gen_kwargs={"max_new_tokens": 2, "temperature": 1.0},
+            is_world_process_zero=lambda: True,
+            accelerator=SimpleNamespace(device="cpu", unwrap_model=lambda m: m),
+            model_wrapped=model,
+            args=None,
+            control=None,
+            _save_checkpoint=lambda m, trial: saved.append(trainer.state.global_step),
+            callback_handler=SimpleNamespace(on_save=lambda *a: None),
+        )
+        inputs = {"prompts": torch.tensor([[5, 6]]), "prompt_attention_mask": torch.ones(1, 2)}
+        monkeypatch.setattr(vc.VLLMClient, "update_model_params", lambda self, m: None)
+        r.generate(trainer, model, dict(inputs))  # step 0: pushed, sampled
+        gone = requests.exceptions.ConnectionError("Connection refused")
+        for fault in (gone, Exception("Request failed: 500, Internal Server Error")):
+            trainer.state.global_step += 1
+
+            def push(self, m, fault=fault):  # noqa: ANN001, ANN202
+                raise fault
+
+            monkeypatch.setattr(vc.VLLMClient, "update_model_params", push)
+            with pytest.raises(DistillError) as e:
+                r.generate(trainer, model, dict(inputs))
+            msg = str(e.value)
+            assert "\n" not in msg and server.url in msg and "--resume" in msg, msg
+            assert saved[-1] == trainer.state.global_step
+    finally:
+        server.stop()

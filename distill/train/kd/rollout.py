@@ -353,6 +353,20 @@ class ServerRollout(_Rollout):
             pass  # already gone (a restarted server): nothing holds it
 
     def _push_weights(self, trainer: Any, model: Any, step: int) -> None:
+        try:
+            self._push(trainer, model)
+        except (RolloutError, ImportError):  # (ImportError: TRL without vllm, its own line)
+            raise
+        except Exception as e:  # noqa: BLE001 - requests' errors, TRL's "Request failed", NCCL's
+            # a server gone mid-run: one line and (generate) a checkpoint, as the LoRA path
+            why = " ".join(scrub(f"{type(e).__name__}: {e}", self.key or "").split())[:200]
+            raise RolloutError(
+                f"--rollout-url {self.url}: pushing the weights with TRL's VLLMClient failed "
+                f"({why}); restart the server ({self.command}) and rerun with --resume"
+            ) from None
+        self.names[self.base] = step  # the served name now holds these weights
+
+    def _push(self, trainer: Any, model: Any) -> None:
         if self.client is None:
             from trl.generation.vllm_client import VLLMClient
 
@@ -370,7 +384,6 @@ class ServerRollout(_Rollout):
             self.client.init_communicator(device=trainer.accelerator.device)
         self.client.update_model_params(trainer.accelerator.unwrap_model(model))
         self.client.reset_prefix_cache()
-        self.names[self.base] = step  # the served name now holds these weights
 
     def sample(self, prompts: list[list[int]], n: int, gen: dict[str, Any]) -> list[tuple]:
         """[(completion ids, finish reason, the adapter that produced it)] in prompt order, each
