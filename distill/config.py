@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -108,6 +109,11 @@ def check_values(
             raise DistillError(f"{shown} {value}: must be {rule}")
 
 
+# A number as written in a recipe or a --set value that YAML 1.1 leaves a string (6e-4, 1E-2,
+# 1.0e3); not nan/inf, which no setting takes.
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Light type checking so a recipe typo like `n: eight` fails here, not mid-run."""
     if value is None:
@@ -123,6 +129,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return value
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)  # PyYAML reads 6e-4 and 1.0e3 (no dot, no exponent sign) as text
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint is bool and isinstance(value, bool):
@@ -142,10 +150,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
-    """Build dataclass `cls` from `data`, naming any unknown key and bad value."""
-    if not isinstance(data, dict):
-        raise DistillError(f"{where}: expected a mapping of {cls.__name__} keys, got {data!r}")
+def typed_keys(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
+    """`data`'s keys checked against dataclass `cls` and its values typed, naming any unknown
+    key and bad value; the dataclass is not built (nor its other checks run)."""
     hints = typing.get_type_hints(cls)
     known = [f.name for f in dataclasses.fields(cls) if f.init]
     kwargs = {}
@@ -153,6 +160,14 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
         if key not in known:
             raise DistillError(f"{where}: unknown key '{key}'{_suggest(str(key), known)}")
         kwargs[key] = _coerce(value, hints[key], f"{where}: key '{key}'")
+    return kwargs
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
+    """Build dataclass `cls` from `data`, naming any unknown key and bad value."""
+    if not isinstance(data, dict):
+        raise DistillError(f"{where}: expected a mapping of {cls.__name__} keys, got {data!r}")
+    kwargs = typed_keys(cls, data, where)
     try:
         return cls(**kwargs)
     except DistillError as e:
@@ -184,16 +199,44 @@ def recipe_section(data: dict[str, Any], stage: str, path: str | Path) -> dict[s
     return dict(section)
 
 
+RUN_KEYS = ("dir", "name")  # a sectioned recipe's `run:` keys
+
+
+def run_section(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """A sectioned recipe's `run:` keys, checked (a typo in `dir` sent the run elsewhere)."""
+    section = data.get("run") or {}
+    if not isinstance(section, dict):
+        raise DistillError(f"{path}: run must be a mapping (run: {{dir: ..., name: ...}})")
+    for key in section:
+        if key not in RUN_KEYS:
+            raise DistillError(
+                f"{path}: unknown key '{key}' in run: (have: {', '.join(RUN_KEYS)})"
+                f"{_suggest(str(key), list(RUN_KEYS))}"
+            )
+    return section
+
+
 def recipe_run_dir(data: dict[str, Any], path: str | Path) -> str:
     """The recipe's `run: {dir: ...}`, else runs/<recipe name>."""
-    return str((data.get("run") or {}).get("dir") or f"runs/{Path(path).stem}")
+    return str(run_section(data, path).get("dir") or f"runs/{Path(path).stem}")
+
+
+def is_sectioned(data: dict[str, Any]) -> bool:
+    """A recipe with a section per stage, not one stage's keys: it has `run:`, or a stage's
+    name holding anything but a string (a section), or nothing but stage names. A flat recipe
+    may have a key named like a stage, with a string (filter's `select: shortest`, publish's
+    `eval: eval.json`)."""
+    if "run" in data or any(
+        k in STAGES and v is not None and not isinstance(v, str) for k, v in data.items()
+    ):
+        return True
+    return bool(data) and all(k in STAGES and v is None for k, v in data.items())
 
 
 def read_recipe(path: str | Path, stage: str) -> dict[str, Any]:
     """The keys of `stage` in a recipe file (flat, or its `stage:` section)."""
     data = load_recipe(path)
-    sections = [k for k in data if k in STAGES]
-    if sections:
+    if is_sectioned(data):
         others = [k for k in data if k not in STAGES and k != "run"]
         if others:
             raise DistillError(

@@ -27,7 +27,9 @@ from distill.config import (
     load_recipe,
     recipe_run_dir,
     recipe_section,
+    run_section,
     substitute_run_dir,
+    typed_keys,
 )
 from distill.errors import DistillError
 
@@ -83,6 +85,17 @@ def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _train_outputs(
+    data: dict[str, Any], overrides: dict[str, dict[str, Any]], run_dir: str, p: Path
+) -> list[str]:
+    """The model folders this recipe's train section writes: --output-dir and its merged/."""
+    if "train" not in data and "train" not in overrides:
+        return []
+    section = {**recipe_section(data, "train", p), **overrides.get("train", {})}
+    out = substitute_run_dir(section.get("output_dir"), run_dir)
+    return [out, str(Path(out) / "merged")] if isinstance(out, str) and out else []
+
+
 def run(
     recipe: str | Path,
     run_dir: str | None = None,
@@ -101,7 +114,7 @@ def run(
     if unknown:
         raise DistillError(f"{p}: unknown section '{unknown[0]}' (have: run, {', '.join(ORDER)})")
     run_dir = run_dir or recipe_run_dir(data, p)
-    name = str((data.get("run") or {}).get("name") or p.stem)  # of the last line and result file
+    name = str(run_section(data, p).get("name") or p.stem)  # of the last line and result file
     overrides = parse_sets(sets or [])
     stages = {
         "instruct": (instruct.InstructConfig, instruct.run),
@@ -112,15 +125,42 @@ def run(
         "eval": (eval_stage.EvalConfig, eval_stage.run),
         "publish": (publish.PublishConfig, publish.run),
     }
-    # Validate every section before spending any time on the first.
-    configs = {}
+    # A --set key or value is named as typed, not as the recipe's (which has no such typo):
+    # the last --set of each key, the one that counts.
+    seen = set()
+    for s in reversed(sets or []):
+        stage, _, key = s.partition("=")[0].partition(".")
+        if (stage, key) not in seen:
+            seen.add((stage, key))
+            typed_keys(stages[stage][0], {key: overrides[stage][key]}, f"--set {s}")
+    # Validate every section before spending any time on the first. A model folder that train
+    # writes is not checked before train has run: a killed train leaves it without a model, and
+    # eval's check refused every rerun that would have finished it (checked when eval starts).
+    produced = _train_outputs(data, overrides, run_dir, p)
+    selected = set(only) if only is not None else None
+    deferred, configs = {}, {}  # deferred: the sections built again when their turn comes
     for stage in ORDER:
         if stage not in data and stage not in overrides:
             continue
         section = substitute_run_dir(
             {**recipe_section(data, stage, p), **overrides.get(stage, {})}, run_dir
         )
-        configs[stage] = from_dict(stages[stage][0], section, f"{p} [{stage}]")
+        pending = [
+            k
+            for k in ("model", "baseline")
+            if stage == "eval"
+            and isinstance(section.get(k), str)
+            and section[k]
+            and any(same_file(section[k], d) for d in produced)
+        ]
+        if pending and selected is not None and "eval" in selected and "train" not in selected:
+            pending = []  # eval runs on a folder no train of this run writes: checked now
+        stand_in = {k: "builtin:pending" for k in pending}  # passes the model-folder check
+        configs[stage] = from_dict(stages[stage][0], {**section, **stand_in}, f"{p} [{stage}]")
+        for k in pending:
+            setattr(configs[stage], k, section[k])
+        if pending:
+            deferred[stage] = section
     if not configs:
         raise DistillError(f"{p}: no stages (sections {', '.join(ORDER)})")
     # The result file written at the end is never a stage's input or output (a recipe named
@@ -185,6 +225,8 @@ def run(
                 print(f"== filter (again: {why})", flush=True)
                 stages[stage][1](c)
                 continue
+        if stage in deferred:  # its model folder is checked now that train has written it
+            c = from_dict(stages[stage][0], deferred[stage], f"{p} [{stage}]")
         print(f"== {stage}", flush=True)
         stages[stage][1](c)
     minutes = (time.monotonic() - t0) / 60
