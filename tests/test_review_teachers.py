@@ -45,3 +45,19 @@ def test_a_solution_cannot_read_its_own_program_for_the_tests_done_mark():
         pytest.skip("no OS isolation here")
     verdict, why = verify_code(SOURCE_READER, ["assert add(1, 2) == 3"], isolation=mode)
     assert verdict == "wrong", why
+
+
+def test_tpm_books_every_sample_a_request_asks_for(server, monkeypatch):
+    """--tpm with n>1 in one request booked one sample's max_tokens: the first wave sent n
+    times the token budget (a provider counts max_tokens x n against TPM at once)."""
+    from distill.teachers.openai import Pacer
+
+    booked = []
+    real = Pacer.reserve
+    monkeypatch.setattr(
+        Pacer, "reserve", lambda self, amount: booked.append(amount) or real(self, amount)
+    )
+    t = teacher(server, tpm=1e9, max_tokens=100)
+    t.run(jobs(1, n=4), Collect())
+    prompt = len("What is 0 + 1?") // 4
+    assert booked == [prompt + 4 * 100]

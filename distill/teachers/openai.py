@@ -362,11 +362,12 @@ class OpenAITeacher:
         if self._emit_error is not None:
             raise self._emit_error
 
-    async def _pace(self, job: Job) -> int:
+    async def _pace(self, job: Job, n: int) -> int:
         est = 0
         if self._tpm:
+            # a request for n samples may spend max_tokens on each (and providers count it so)
             prompt_chars = sum(len(m["content"]) for m in job.messages)
-            est = prompt_chars // 4 + self.cfg.max_tokens
+            est = prompt_chars // 4 + self.cfg.max_tokens * n
             await asyncio.sleep(self._tpm.reserve(est))
         if self._rpm:
             await asyncio.sleep(self._rpm.reserve(1))
@@ -376,7 +377,7 @@ class OpenAITeacher:
         import openai
 
         cfg = self.cfg
-        est = await self._pace(job)
+        est = await self._pace(job, len(samples))
         kwargs = self.body(job.messages, samples)
         self.requests += 1
         try:
