@@ -750,15 +750,19 @@ class Renderer:
 
 @dataclass
 class TokenStats:
+    # Examples: examples = kept + dropped_overlong + dropped_all_masked (a chat trained one row
+    # per turn is one example however many of its rows are left).
     examples: int = 0
     kept: int = 0  # examples with at least one row trained
-    dropped_overlong: int = 0
-    truncated: int = 0
-    dropped_all_masked: int = 0
+    dropped_overlong: int = 0  # no row kept: each longer than max_length (--overlong drop)
+    truncated: int = 0  # kept examples with a row cut at max_length
+    dropped_all_masked: int = 0  # no row kept: truncated, none had a completion token left
     prompt_tokens: int = 0
     completion_tokens: int = 0
     sequences: int = 0  # rows handed to the trainer (one per assistant turn where split)
     turns: int = 0  # assistant turns that carry the loss
+    # turns of kept chats (one row per turn) left out: their row was longer than max_length
+    turns_left_out: int = 0
 
 
 def spans(mask: list[int]) -> list[tuple[int, int]]:
@@ -788,17 +792,18 @@ def tokenize_examples(
     st = TokenStats()
     for i, ex in enumerate(examples):
         st.examples += 1
-        kept = False
+        kept = cut = False
+        lost = 0  # rows of this example left out
         for ids, mask in renderer.sequences(ex):
             if len(ids) > max_length:
                 if overlong == "drop":
-                    st.dropped_overlong += 1
+                    lost += 1
                     continue
                 ids, mask = ids[:max_length], mask[:max_length]
                 if not any(mask):
-                    st.dropped_all_masked += 1
+                    lost += 1
                     continue
-                st.truncated += 1
+                cut = True
             ids_col.append(ids)
             mask_col.append(mask)
             if origins is not None:
@@ -809,4 +814,11 @@ def tokenize_examples(
             st.prompt_tokens += len(mask) - sum(mask)
             st.completion_tokens += sum(mask)
         st.kept += kept
+        st.truncated += cut
+        if kept:
+            st.turns_left_out += lost
+        elif overlong == "drop":
+            st.dropped_overlong += 1
+        else:
+            st.dropped_all_masked += 1
     return {"input_ids": ids_col, "completion_mask": mask_col}, st

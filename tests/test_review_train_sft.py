@@ -3,6 +3,8 @@ templates (tests/fixtures/chat_templates) and TRL's SFTTrainer render them."""
 
 from __future__ import annotations
 
+import pytest
+
 from distill.examples import Example, Renderer, spans, tokenize_examples
 from tests.test_examples import real_template_tokenizer
 
@@ -65,3 +67,35 @@ def test_qwen3_every_turn_of_a_chat_trains_under_the_history_its_template_render
         tok.apply_chat_template(CHAT, tokenize=False),
     ]
     assert (st.sequences, st.turns) == (2, 2)
+
+
+# =========================================================================== counts
+
+
+def _r1_chat(second_user: str) -> Example:
+    return Example(
+        prompt=[
+            USER,
+            {"role": "assistant", "content": "2"},
+            {"role": "user", "content": second_user},
+        ],
+        completion="4",
+    )
+
+
+@pytest.mark.parametrize("overlong", ["drop", "truncate"])
+def test_counts_are_examples_when_a_chat_trains_one_row_per_turn(overlong):
+    # R1-Distill renders every turn of a chat as its own row: the counts train_data.json, the train
+    # line and the card give as examples counted rows ("1 example trained on (3 dropped as too
+    # long)" from 2 chats); a chat that lost a turn to max_length said nothing.
+    tok = real_template_tokenizer("deepseek-r1-distill-qwen")
+    fits = _r1_chat("And 2 + 2?")
+    half = _r1_chat("And 2 + 2? " + "0 1 2 3 " * 60)  # turn 1 fits, turn 2's row does not
+    long = Example(prompt=[{"role": "user", "content": "q " * 300}], completion="4")  # no row fits
+    cols, st = tokenize_examples([fits, half, long], Renderer(tok, "r1"), 128, overlong)
+    assert st.examples == 3 == st.kept + st.dropped_overlong + st.dropped_all_masked
+    assert (st.kept, st.sequences, st.turns, st.turns_left_out) == (2, 3, 3, 1)
+    assert (st.dropped_overlong, st.dropped_all_masked) == (
+        (1, 0) if overlong == "drop" else (0, 1)
+    )
+    assert len(cols["input_ids"]) == 3

@@ -349,6 +349,12 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
                     if cfg.train_on == "last"
                     else ""
                 )
+                + (
+                    f"; {stats['turns_left_out']} turns of longer chats left out (their rows "
+                    f"exceed {cfg.max_length} tokens)"
+                    if stats.get("turns_left_out")
+                    else ""
+                )
             )
     if not stats.get("prompts_only"):  # every process checks (all stop together); rank 0 prints
         show_examples(cfg, tok, dataset, model.generation_config.eos_token_id)
