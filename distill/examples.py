@@ -661,9 +661,18 @@ class Renderer:
         if self._raw(ex):
             return raw_prompt(ex)
         if self.fmt == "r1":
-            return self.tok.apply_chat_template(
-                ex.prompt, tokenize=False, add_generation_prompt=True
-            )
+            from jinja2 import TemplateError
+
+            try:
+                return self.tok.apply_chat_template(
+                    ex.prompt, tokenize=False, add_generation_prompt=True
+                )
+            except TemplateError as e:  # Gemma's, Mistral's: roles must alternate user/assistant
+                where = ex.source.get("where") or "an example"
+                raise DistillError(
+                    f"{where}: the student's chat template refuses this chat ({e}); drop or fix "
+                    "the row (roles: " + ", ".join(m["role"] for m in ex.prompt) + ")"
+                ) from None
         other = [m["role"] for m in ex.prompt if m["role"] != "user"]
         if other or len(ex.prompt) > 1:
             where = ex.source.get("where") or "an example"
@@ -724,7 +733,7 @@ class Renderer:
             return [(p + c, [0] * len(p) + [1] * len(c))]
         msgs = [*ex.prompt, {"role": "assistant", "content": ex.completion}]
         heads = [
-            Example(prompt=msgs[:i], completion=msgs[i]["content"])
+            Example(prompt=msgs[:i], completion=msgs[i]["content"], source=ex.source)
             for i in [*turns, len(ex.prompt)]
         ]
         parts: list[tuple[str, int]] = []

@@ -99,3 +99,55 @@ def test_counts_are_examples_when_a_chat_trains_one_row_per_turn(overlong):
         (1, 0) if overlong == "drop" else (0, 1)
     )
     assert len(cols["input_ids"]) == 3
+
+
+# =========================================================================== refusals
+
+
+def gemma3_tokenizer():
+    """A tiny tokenizer wearing distill's Gemma-3 template (builtin:gemma3-270m's)."""
+    from pathlib import Path
+
+    from tests.tiny import make_tokenizer
+
+    tok = make_tokenizer("qwen2")
+    tok.add_special_tokens(
+        {
+            "bos_token": "<bos>",
+            "eos_token": "<eos>",
+            "additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"],
+        }
+    )
+    tok.chat_template = (
+        Path(__file__).parent.parent / "distill" / "chat_templates" / "gemma3.jinja"
+    ).read_text()
+    return tok, tok.convert_tokens_to_ids("<end_of_turn>")
+
+
+def test_a_chat_the_template_refuses_is_one_line_naming_the_row(tmp_path):
+    # Gemma's template raises on roles that do not alternate (a ShareGPT greeting first, two
+    # user turns): the run stopped on jinja's 'TemplateError: Conversation roles must
+    # alternate', naming neither the row nor what to do.
+    import json
+
+    from distill.errors import DistillError
+    from distill.examples import load_examples
+
+    tok, eot = gemma3_tokenizer()
+    rows = [
+        {"conversations": [{"from": "human", "value": "1+1?"}, {"from": "gpt", "value": "2"}]},
+        {
+            "conversations": [
+                {"from": "gpt", "value": "Hello!"},
+                {"from": "human", "value": "1+1?"},
+                {"from": "gpt", "value": "2"},
+            ]
+        },
+    ]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DistillError) as e:
+        tokenize_examples(load_examples(str(data)), Renderer(tok, "r1", [eot]), 512)
+    assert str(e.value).startswith(f"{data} row 2: the student's chat template refuses this chat")
+    assert "roles must alternate" in str(e.value) and "\n" not in str(e.value)
+    assert "assistant, user" in str(e.value)
