@@ -213,7 +213,8 @@ def guard_filter(cfg: Any) -> None:
 
 
 # Files `distill train` writes into --output-dir, and the folders that are wholly its own.
-TRAIN_FILES = (*RUN_FILES, *MODEL_FILES, "loss.jsonl", "training_args.bin")
+# rollouts.jsonl: --rollout vllm's record, removed by a fresh run and trimmed by a resume.
+TRAIN_FILES = (*RUN_FILES, *MODEL_FILES, "loss.jsonl", "rollouts.jsonl", "training_args.bin")
 
 
 def guard_train(cfg: Any) -> None:

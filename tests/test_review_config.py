@@ -170,3 +170,20 @@ def test_run_section_is_checked(tmp_path):
     r.write_text("run:\n  dir: runs/x\n  name: n\n" + body)
     assert read_recipe(r, "train")["data"] == "runs/x/k.jsonl"
     assert yaml.safe_load(r.read_text())["run"]["name"] == "n"
+
+
+def test_train_refuses_data_that_is_its_own_rollouts_record(tmp_path):
+    # A fresh train removes --output-dir's rollouts.jsonl (the --rollout vllm record), after the
+    # data is read: --data OUTPUT_DIR/rollouts.jsonl (an earlier on-policy run's samples) was
+    # deleted, as loss.jsonl would have been had guard_train not listed that one.
+    from distill.paths import guard_train
+    from distill.train.config import TrainConfig
+
+    out = tmp_path / "student"
+    out.mkdir()
+    (out / "rollouts.jsonl").write_text('{"prompt": "p", "completion": "c"}\n')
+    cfg = TrainConfig(
+        data=str(out / "rollouts.jsonl"), model="builtin:smollm2", output_dir=str(out)
+    )
+    with pytest.raises(DistillError, match=r"rollouts\.jsonl.* is the input --data"):
+        guard_train(cfg)
