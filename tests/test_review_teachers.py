@@ -61,3 +61,65 @@ def test_tpm_books_every_sample_a_request_asks_for(server, monkeypatch):
     t.run(jobs(1, n=4), Collect())
     prompt = len("What is 0 + 1?") // 4
     assert booked == [prompt + 4 * 100]
+
+
+class _FakeVLLM:
+    """vllm's offline API as far as the vllm teacher uses it; like vLLM, a call with one prompt
+    longer than the model's context is refused as a whole (ValueError)."""
+
+    class SamplingParams:
+        def __init__(self, **kw):
+            self.n = kw["n"]
+
+    class LLM:
+        calls = 0
+
+        def __init__(self, **kw):
+            pass
+
+        def chat(self, conversations, sampling_params, use_tqdm=False):
+            from types import SimpleNamespace as NS
+
+            type(self).calls += 1
+            for c in conversations:
+                if len(c[-1]["content"]) > 40:
+                    raise ValueError(
+                        "The decoder prompt (length 51) is longer than the maximum model length of 32."
+                    )
+            return [
+                NS(
+                    prompt_token_ids=[1, 2, 3],
+                    outputs=[
+                        NS(
+                            text=f"{c[-1]['content']}!",
+                            finish_reason="stop",
+                            token_ids=[4, 5],
+                            logprobs=None,
+                            stop_reason=None,
+                        )
+                        for _ in range(p.n)
+                    ],
+                )
+                for c, p in zip(conversations, sampling_params)
+            ]
+
+
+def test_vllm_a_prompt_over_the_context_fails_its_samples_not_the_run(monkeypatch):
+    """vLLM refuses a whole llm.chat call when one prompt is over --max-model-len: the run
+    stopped on a traceback, and every rerun stopped at the same shard."""
+    import distill.teachers.vllm as backend
+    from distill.generate import GenerateConfig
+    from distill.teachers.base import Job
+
+    monkeypatch.setattr(backend, "_import_vllm", lambda: _FakeVLLM)
+    monkeypatch.setattr(_FakeVLLM.LLM, "calls", 0)
+    cfg = GenerateConfig(data="builtin:arithmetic", teacher="vllm", model="m", out="u.jsonl",
+                         shard_size=8)  # fmt: skip
+    js = [Job(f"p{i}", [{"role": "user", "content": "x" * (50 if i == 5 else 5)}], [0, 1])
+          for i in range(8)]  # fmt: skip
+    sink = Collect()
+    backend.VLLMTeacher(cfg).run(js, sink)
+    assert set(sink.failures) == {("p5", 0), ("p5", 1)}
+    assert "longer than the maximum model length" in sink.failures[("p5", 0)]
+    assert len(sink.completions) == 14
+    assert _FakeVLLM.LLM.calls <= 7  # halves: most of the shard stays batched

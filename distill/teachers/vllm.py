@@ -68,41 +68,58 @@ class VLLMTeacher:
     def run(self, jobs: Sequence[Job], sink: Sink) -> None:
         size = self.cfg.shard_size
         for start in range(0, len(jobs), size):
-            shard = jobs[start : start + size]
-            params = [self._params(len(job.samples)) for job in shard]
-            if self.cfg.chat_template:
-                outs = self.llm.chat(
-                    [job.messages for job in shard], sampling_params=params, use_tqdm=False
-                )
-            else:
-                outs = self.llm.generate(
-                    [job.messages[-1]["content"] for job in shard],
-                    sampling_params=params,
-                    use_tqdm=False,
-                )
-            for job, out in zip(shard, outs):
-                plen = len(out.prompt_token_ids or [])
-                for s, o in zip(job.samples, out.outputs):
-                    c = Completion(
-                        text=o.text,
-                        finish_reason=o.finish_reason or "unknown",
-                        prompt_tokens=plen,
-                        completion_tokens=len(o.token_ids),
-                    )
-                    if self.cfg.logprobs and o.logprobs is not None:
-                        from distill.logprobs import with_texts
+            self._shard(jobs[start : start + size], sink)
 
-                        # + each token's text and offset (cross-tokenizer kd reads them)
-                        c.token_logprobs = with_texts(
-                            token_logprobs(o, self.cfg.logprobs), self.llm.get_tokenizer()
-                        )
-                        # vLLM keeps the EOS (or stop_token_ids) token in token_ids; a stop
-                        # string (stop_reason a str) ends on ordinary tokens.
-                        c.stop_token = o.finish_reason == "stop" and not isinstance(
-                            o.stop_reason, str
-                        )
-                        c.tokenizer = self.tokenizer
-                    sink.done(job, s, c)
+    def _generate(self, shard: Sequence[Job]) -> Any:
+        params = [self._params(len(job.samples)) for job in shard]
+        if self.cfg.chat_template:
+            return self.llm.chat(
+                [job.messages for job in shard], sampling_params=params, use_tqdm=False
+            )
+        return self.llm.generate(
+            [job.messages[-1]["content"] for job in shard], sampling_params=params, use_tqdm=False
+        )
+
+    def _shard(self, shard: Sequence[Job], sink: Sink) -> None:
+        try:
+            outs = self._generate(shard)
+        except ValueError as e:
+            # vLLM refuses the whole call for one prompt it cannot take (longer than
+            # --max-model-len): that prompt's samples fail (as a 400 does online), the rest
+            # of the shard is generated, in halves so that most of it stays batched.
+            if len(shard) > 1:
+                half = len(shard) // 2
+                self._shard(shard[:half], sink)
+                self._shard(shard[half:], sink)
+                return
+            why = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            for s in shard[0].samples:
+                sink.failed(shard[0], s, f"vllm: {why}")
+            return
+        self._write(shard, outs, sink)
+
+    def _write(self, shard: Sequence[Job], outs: Any, sink: Sink) -> None:
+        for job, out in zip(shard, outs):
+            plen = len(out.prompt_token_ids or [])
+            for s, o in zip(job.samples, out.outputs):
+                c = Completion(
+                    text=o.text,
+                    finish_reason=o.finish_reason or "unknown",
+                    prompt_tokens=plen,
+                    completion_tokens=len(o.token_ids),
+                )
+                if self.cfg.logprobs and o.logprobs is not None:
+                    from distill.logprobs import with_texts
+
+                    # + each token's text and offset (cross-tokenizer kd reads them)
+                    c.token_logprobs = with_texts(
+                        token_logprobs(o, self.cfg.logprobs), self.llm.get_tokenizer()
+                    )
+                    # vLLM keeps the EOS (or stop_token_ids) token in token_ids; a stop
+                    # string (stop_reason a str) ends on ordinary tokens.
+                    c.stop_token = o.finish_reason == "stop" and not isinstance(o.stop_reason, str)
+                    c.tokenizer = self.tokenizer
+                sink.done(job, s, c)
 
 
 def token_logprobs(o: Any, k: int) -> Any:
