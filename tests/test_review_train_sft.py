@@ -151,3 +151,31 @@ def test_a_chat_the_template_refuses_is_one_line_naming_the_row(tmp_path):
     assert str(e.value).startswith(f"{data} row 2: the student's chat template refuses this chat")
     assert "roles must alternate" in str(e.value) and "\n" not in str(e.value)
     assert "assistant, user" in str(e.value)
+
+
+# =========================================================================== CPU sft loss
+
+
+@pytest.mark.parametrize("packing", [False, True])
+def test_chunked_sft_logs_the_metrics_trl_logs(tmp_path, tiny_qwen, packing):
+    # ChunkedSFTTrainer (sft on CPU, the default --loss-chunk-size) counted num_tokens only from
+    # an attention_mask: packed (padding-free) batches have none, so loss.jsonl's num_tokens
+    # stayed unlogged under --packing, where TRL counts the packed row's positions.
+    from distill.train import build_trainer
+    from tests.test_kd import kd_cfg
+
+    def metrics(chunk):
+        cfg = kd_cfg(
+            tmp_path, tiny_qwen, method="sft", lora=False, loss_chunk_size=chunk, packing=packing
+        )
+        trainer = build_trainer(cfg)[0]
+        batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+        trainer.model.train()
+        trainer.compute_loss(trainer.model, dict(batch))
+        return {k: v[-1] for k, v in trainer._metrics["train"].items()}
+
+    trl, chunked = metrics(0), metrics(5)
+    assert chunked.keys() == trl.keys() and trl["num_tokens"] > 0
+    assert chunked["num_tokens"] == trl["num_tokens"]
+    for key in ("mean_token_accuracy", "entropy"):
+        assert chunked[key] == pytest.approx(trl[key], rel=1e-4, abs=1e-5)

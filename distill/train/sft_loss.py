@@ -56,11 +56,19 @@ class ChunkedSFTTrainer(SFTTrainer):
         # As TRL's: the count is global across processes and DDP averages the gradients.
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes
-        # TRL's metrics (mean_token_accuracy, entropy, num_tokens), from the same chunks.
-        valid = max(int(n), 1)
-        self._metrics[mode]["mean_token_accuracy"].append(float(total[1]) / valid)
-        self._metrics[mode]["entropy"].append(float(total[2]) / valid)
-        if mode == "train" and "attention_mask" in inputs:
-            self._total_train_tokens += int(inputs["attention_mask"].sum())
+        # TRL's metrics (mean_token_accuracy, entropy, num_tokens) from the same chunks, summed
+        # over processes as TRL's.
+        gather = self.accelerator.gather_for_metrics
+        valid, correct, entropy = gather(torch.stack([n.float(), *total[1:].detach()])[None]).sum(0)
+        valid = max(float(valid), 1.0)
+        self._metrics[mode]["mean_token_accuracy"].append(float(correct) / valid)
+        self._metrics[mode]["entropy"].append(float(entropy) / valid)
+        if mode == "train":
+            # padding-free (--packing) batches have no attention_mask: their row is all tokens
+            if "attention_mask" in inputs:
+                local = inputs["attention_mask"].sum()
+            else:
+                local = torch.tensor(inputs["input_ids"].numel(), device=n.device)
+            self._total_train_tokens += int(gather(local.reshape(1)).sum())
             self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
         return (loss, out) if return_outputs else loss
