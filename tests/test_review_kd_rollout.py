@@ -109,3 +109,33 @@ def test_a_full_fine_tune_whose_server_dies_mid_run_is_one_line_and_a_checkpoint
             assert saved[-1] == trainer.state.global_step
     finally:
         server.stop()
+
+
+def test_a_server_dying_mid_accumulation_leaves_kd_json_at_the_checkpoints_count(
+    tmp_path, tiny_qwen
+):
+    # --gradient-accumulation-steps 2: the server goes away on the second micro-batch of step 2.
+    # The checkpoint saved then is the state after step 1, and --resume trains step 2 again
+    # from its first micro-batch; kd.json counted that first micro-batch's teacher tokens
+    # already, so the resumed run counted them twice.
+    import pytest
+
+    from distill.errors import DistillError
+    from distill.train import run
+    from tests.test_kd_rollout import cfg as rollout_cfg
+    from tests.test_kd_rollout import rows
+
+    server = FakeVLLM(tiny_qwen, die_after=3).start()  # step 1: requests 1-2; step 2: 3, dies
+    try:
+        c = rollout_cfg(tmp_path, tiny_qwen, tiny_qwen, server.url, gradient_accumulation_steps=2)
+        with pytest.raises(DistillError, match="stopped answering"):
+            run(c)
+    finally:
+        server.stop()
+    out = tmp_path / "out"
+    state = json.loads((out / "checkpoint-1" / "trainer_state.json").read_text())
+    assert state["global_step"] == 1
+    log = rows(out / "loss.jsonl")
+    assert [r["step"] for r in log] == [1]
+    scored = json.loads((out / "kd.json").read_text())["teacher_tokens_scored"]
+    assert scored == log[0]["teacher_tokens"] > 0

@@ -379,15 +379,20 @@ class KDState(TrainerCallback):
 
     def __init__(self, cfg: Any, path: Any, trainer: DistillTrainer | None = None):
         self.cfg, self.path, self.trainer = cfg, path, trainer
+        # the count as of the last optimizer step: a checkpoint saved mid-accumulation (the
+        # rollout server failed, rollout.save_resumable) holds the state before that step,
+        # which --resume trains again from its first micro-batch
+        self.scored: int | None = None
 
     def write(self) -> None:
         cfg = self.cfg
+        scored = self.trainer.teacher_tokens if self.trainer else 0
         state = {
             "method": cfg.method,
             "teacher": cfg.teacher_url or cfg.teacher_model or "stored top-K",
             "teacher_model": cfg.teacher_model,
             "teacher_url": cfg.teacher_url,
-            "teacher_tokens_scored": self.trainer.teacher_tokens if self.trainer else 0,
+            "teacher_tokens_scored": scored if self.scored is None else self.scored,
         }
         teacher = self.trainer.teacher if self.trainer else None
         if isinstance(teacher, XTokTeacher):  # this run's aligned share (a resume restarts it)
@@ -407,6 +412,12 @@ class KDState(TrainerCallback):
             )
         # a served teacher's URL may carry a token (user:pass@, ?api_key=): kd.json names the server
         write_atomic(self.path, json.dumps(redact_urls(state), indent=2) + "\n")
+
+    def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
+        self.scored = self.trainer.teacher_tokens if self.trainer else None
+
+    def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
+        self.scored = self.trainer.teacher_tokens if self.trainer else None
 
     def on_save(self, args, state, control, **kw):  # noqa: ANN001
         self.write()
