@@ -123,3 +123,33 @@ def test_vllm_a_prompt_over_the_context_fails_its_samples_not_the_run(monkeypatc
     assert "longer than the maximum model length" in sink.failures[("p5", 0)]
     assert len(sink.completions) == 14
     assert _FakeVLLM.LLM.calls <= 7  # halves: most of the shard stays batched
+
+
+FORK_EXEC_AGAIN = """```python
+import sys, os
+def add(a, b):
+    return a - b
+del sys.modules["_posixsubprocess"]
+import _posixsubprocess
+r, w = os.pipe()
+pid = _posixsubprocess.fork_exec([b"/bin/cat", b"/in/solution.py"], [b"/bin/cat"], True, (r, w),
+    None, None, -1, -1, -1, -1, -1, -1, r, w, True, False, 0, None, None, None, -1, None, False)
+os.waitpid(pid, 0)
+os._exit(0)
+```"""
+
+
+def test_the_guard_cannot_be_dodged_by_importing_fork_exec_again():
+    """The guard replaced _posixsubprocess.fork_exec, which raises no audit event; importing
+    the module again gave back the real one: a child without the guard ran (here: printed the
+    program, verify's done-mark with it, and the failing solution was judged correct)."""
+    from distill.filter.sandbox import isolation, run_code
+    from distill.filter.verify import extract_code, verify_code
+
+    mode = isolation()
+    if mode is None:
+        pytest.skip("no OS isolation here")
+    r = run_code(extract_code(FORK_EXEC_AGAIN), isolation=mode)
+    assert r.reason == "sandbox violation", r
+    verdict, why = verify_code(FORK_EXEC_AGAIN, ["assert add(1, 2) == 3"], isolation=mode)
+    assert verdict == "wrong", why

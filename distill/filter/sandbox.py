@@ -99,6 +99,9 @@ def _guard(root=os.path.realpath(os.getcwd()), _exit=os._exit, _write=os.write, 
     def hook(event, args):
         if event.startswith("socket.") or event in blocked:
             stop(event)
+        # fork_exec raises no event of its own: a second copy of its module is the real one
+        if event == "import" and args and args[0] == "_posixsubprocess":
+            stop("import _posixsubprocess")
         if event == "open" and args:
             mode, flags = (args[1] if len(args) > 1 else "r"), (args[2] if len(args) > 2 else 0)
             writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
