@@ -67,6 +67,70 @@ def _describe(c: Any) -> str:
     return ", ".join(f"{k}={getattr(c, k)}" for k in keys if getattr(c, k, None) not in (None, ""))
 
 
+# (stage, key) that writes a file or folder -> (stage, key) that reads it, in a recipe that
+# names the path in both (train.output_dir and eval.model: "{run_dir}/student").
+LINKS = (
+    ("instruct", "out", "generate", "data"),
+    ("generate", "out", "filter", "input"),
+    ("generate", "out", "select", "teacher_traces"),
+    ("filter", "out", "select", "input"),
+    ("filter", "out", "train", "data"),
+    ("select", "out", "train", "data"),
+    ("train", "output_dir", "eval", "model"),
+    ("train", "output_dir", "publish", "dir"),
+    ("eval", "out", "publish", "eval"),
+)
+
+
+def _check_links(
+    data: dict[str, Any],
+    overrides: dict[str, dict[str, Any]],
+    sets: list[str],
+    running: set[str],
+    run_dir: str,
+    p: Path,
+) -> None:
+    """Refuse a --set that moves a stage's output while the next stage, run too, still reads
+    the recipe's path (a new student trained, the old one evaluated and published)."""
+
+    def recipe_value(stage: str, key: str) -> Any:
+        if not isinstance(data.get(stage), dict):
+            return None
+        return substitute_run_dir(data[stage].get(key), run_dir)
+
+    for ws, wk, rs, rk in LINKS:
+        if ws not in running or rs not in running:
+            continue
+        was, reads = recipe_value(ws, wk), recipe_value(rs, rk)
+        if not (isinstance(was, str) and isinstance(reads, str) and was and reads):
+            continue
+        if not same_file(was, reads) or wk not in overrides.get(ws, {}):
+            continue
+        if rk in overrides.get(rs, {}):
+            continue  # both given: the user wired them
+        now = substitute_run_dir(overrides[ws][wk], run_dir)
+        if isinstance(now, str) and now and same_file(now, reads):
+            continue
+        typed = next(s for s in reversed(sets) if s.startswith(f"{ws}.{wk}="))
+        raise DistillError(
+            f"--set {typed}: {rs}.{rk} still reads {reads} (the recipe's {ws}.{wk}): "
+            f"--set {rs}.{rk}={typed.partition('=')[2]} too"
+        )
+
+
+_RUN_DIR = "__distill_run_dir__"
+
+
+def _put_back(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(_RUN_DIR, "{run_dir}")
+    if isinstance(value, list):
+        return [_put_back(v) for v in value]
+    if isinstance(value, dict):
+        return {_put_back(k): _put_back(v) for k, v in value.items()}
+    return value
+
+
 def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
     """['train.seed=1', 'eval.limit=10'] -> {'train': {'seed': 1}, 'eval': {'limit': 10}} (YAML values)."""
     out: dict[str, dict[str, Any]] = {}
@@ -78,7 +142,10 @@ def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
                 f"--set {s}: expected STAGE.KEY=VALUE with STAGE one of {', '.join(ORDER)}"
             )
         try:
-            out.setdefault(stage, {})[field] = yaml.safe_load(value)
+            # `{run_dir}/x` is a YAML flow mapping (`{run_dir}` alone: {'run_dir': None}): the
+            # placeholder is read as plain text, then put back for substitute_run_dir
+            parsed = yaml.safe_load(value.replace("{run_dir}", _RUN_DIR))
+            out.setdefault(stage, {})[field] = _put_back(parsed)
         except yaml.YAMLError as e:
             why = getattr(e, "problem", None) or str(e).strip().splitlines()[0]
             raise DistillError(f"--set {s}: the value is not valid YAML ({why})") from None
@@ -138,6 +205,8 @@ def run(
     # eval's check refused every rerun that would have finished it (checked when eval starts).
     produced = _train_outputs(data, overrides, run_dir, p)
     selected = set(only) if only is not None else None
+    present = {s for s in ORDER if s in data or s in overrides}
+    _check_links(data, overrides, sets or [], present & (selected or present), run_dir, p)
     deferred, configs = {}, {}  # deferred: the sections built again when their turn comes
     for stage in ORDER:
         if stage not in data and stage not in overrides:

@@ -187,3 +187,50 @@ def test_train_refuses_data_that_is_its_own_rollouts_record(tmp_path):
     )
     with pytest.raises(DistillError, match=r"rollouts\.jsonl.* is the input --data"):
         guard_train(cfg)
+
+
+def test_set_of_a_stage_output_that_the_next_stage_reads_is_not_half_done(tmp_path):
+    # The recipe writes each path twice (train.output_dir and eval.model); `--set
+    # train.output_dir={run_dir}/student-s1` (a second student beside the first) trained the
+    # new one and then evaluated and published the old one: the numbers printed were the old
+    # student's.
+    run_dir = tmp_path / "run"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(TRAIN_EVAL.format(run_dir=run_dir))
+    with pytest.raises(
+        DistillError,
+        match=r"--set train\.output_dir=\{run_dir\}/student-s1: eval\.model still reads .*/run/student "
+        r"\(the recipe's train\.output_dir\): --set eval\.model=\{run_dir\}/student-s1 too",
+    ):
+        pipeline_run(recipe, sets=["train.output_dir={run_dir}/student-s1"], dry_run=True)
+    both = ["train.output_dir={run_dir}/s1", "eval.model={run_dir}/s1"]
+    assert pipeline_run(recipe, sets=both, dry_run=True)["stages"] == ["train", "eval"]
+    # the stage that reads may be pointed elsewhere alone (evaluate another model)
+    res = pipeline_run(recipe, sets=["eval.model=builtin:smollm2"], dry_run=True)
+    assert res["stages"] == ["train", "eval"]
+    # --only train: no eval of this run reads it
+    res = pipeline_run(recipe, sets=["train.output_dir={run_dir}/s1"], only=["train"], dry_run=True)
+    assert res["stages"] == ["train"]
+
+
+def test_set_value_with_the_run_dir_placeholder_is_a_path(tmp_path):
+    # `--set train.output_dir={run_dir}/s1` is a YAML flow mapping followed by text: refused as
+    # "not valid YAML"; `--set eval.model={run_dir}` became the mapping {'run_dir': None}.
+    from distill.pipeline import parse_sets
+
+    assert parse_sets(
+        [
+            "train.output_dir={run_dir}/s1",
+            "eval.model={run_dir}",
+            "filter.decontam=[{run_dir}/a, b]",
+        ]
+    ) == {
+        "train": {"output_dir": "{run_dir}/s1"},
+        "eval": {"model": "{run_dir}"},
+        "filter": {"decontam": ["{run_dir}/a", "b"]},
+    }
+    run_dir = tmp_path / "run"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(TRAIN_EVAL.format(run_dir=run_dir))
+    res = pipeline_run(recipe, sets=["train.data={run_dir}/other.jsonl"], dry_run=True)
+    assert res["stages"] == ["train", "eval"]
