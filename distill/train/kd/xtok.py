@@ -116,6 +116,65 @@ def pair_positions(s_ends: list[int], t_ends: list[int], shared: int) -> list[tu
     return pairs
 
 
+def lead_shift(s_text: str, t_text: str) -> tuple[int, int]:
+    """(student, teacher) characters at the start of two completion texts that the other side's
+    prompt holds: a template that opens the think block itself (DeepSeek-R1-Distill's
+    `<think>\\n` generation prompt) renders the completion without it, another template with it.
+    The side whose text alone starts with `<think>` drops it and the whitespace after it (as much
+    as the other text does not start with); (0, 0) otherwise."""
+    open_ = "<think>"
+    for a, b, flip in ((s_text, t_text, False), (t_text, s_text, True)):
+        head = len(a) - len(a.lstrip())
+        if not a.startswith(open_, head) or b.lstrip().startswith(open_):
+            continue
+        lo = head + len(open_)
+        hi = lo + len(a[lo:]) - len(a[lo:].lstrip())
+        d = max(range(lo, hi + 1), key=lambda k: (common_prefix(a[k:], b), -k))
+        return (0, d) if flip else (d, 0)
+    return 0, 0
+
+
+def pair_texts(
+    s_ends: list[int], t_ends: list[int], s_text: str, t_text: str
+) -> list[tuple[int, int]]:
+    """pair_positions of two completions' tokens (`char_ends` of `s_text`, `t_text`) after the
+    lead one side's prompt holds (lead_shift): those tokens pair nothing, the rest pair where
+    both follow the same text."""
+    ds, dt = lead_shift(s_text, t_text)
+    if not (ds or dt):
+        return pair_positions(s_ends, t_ends, common_prefix(s_text, t_text))
+    s0 = sum(e <= ds for e in s_ends)  # tokens within the lead (ends are non-decreasing)
+    t0 = sum(e <= dt for e in t_ends)
+    pairs = pair_positions(
+        [e - ds for e in s_ends[s0:]],
+        [e - dt for e in t_ends[t0:]],
+        common_prefix(s_text[ds:], t_text[dt:]),
+    )
+    # a token that starts inside the lead (its text runs past it) follows other text
+    straddles = (s0 and s_ends[s0 - 1] != ds) or (t0 and t_ends[t0 - 1] != dt)
+    straddles = straddles or (not s0 and ds) or (not t0 and dt)
+    return [(s + s0, t + t0) for s, t in pairs if not (straddles and s == 0)]
+
+
+def prompt_lead(prompt: str) -> str:
+    """The `<think>` (and the whitespace after it) a rendered prompt ends with: a template that
+    opens the think block itself; "" for none."""
+    body = prompt.rstrip()
+    return prompt[len(body) - len("<think>") :] if body.endswith("<think>") else ""
+
+
+def after_lead(content: str, lead: str) -> str:
+    """An assistant turn's `content` as read after a prompt that ends with `lead` (prompt_lead):
+    without the think opening that prompt holds already."""
+    if not lead or not content.lstrip().startswith("<think>"):
+        return content
+    if content.startswith(lead):
+        return content[len(lead) :]
+    rest = content.lstrip()[len("<think>") :]
+    ws = lead[len("<think>") :]  # the whitespace the prompt holds after it
+    return rest[len(ws) :] if rest.startswith(ws) else rest.lstrip()
+
+
 # =========================================================================== losses
 
 
@@ -382,12 +441,19 @@ class XTokTeacher:
             dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
             text = self.s_tok.decode(c[:-1] if stopped else c, **dec)
             s_text = self.s_tok.decode(c, **dec)
-            t_text = text + (inputs["xtok_end"][i] if stopped else "")
+            # the think block one side's prompt opened (lead_shift), read by the other as text
+            s_lead = (
+                prompt_lead(self.s_tok.decode(ids[i, max(0, at[0] - 8) : at[0]].tolist(), **dec))
+                if at
+                else ""
+            )
+            t_lead = prompt_lead(self.tok.decode(tp[-8:], **dec))
+            t_text = after_lead(s_lead + text, t_lead) + (inputs["xtok_end"][i] if stopped else "")
             tc = self.tok(t_text, add_special_tokens=False)["input_ids"]
             pos = [-1] * width
             s_ends, t_ends = char_ends(self.s_tok, c, s_text), char_ends(self.tok, tc, t_text)
             if c and s_ends is not None and t_ends is not None:
-                for s, t in pair_positions(s_ends, t_ends, common_prefix(s_text, t_text)):
+                for s, t in pair_texts(s_ends, t_ends, s_text, t_text):
                     pos[at[0] + s] = len(tp) + t - 1
             t_rows.append(tp + tc)
             pos_rows.append(pos)
@@ -519,7 +585,7 @@ def xtok_dataset(
                 raise unreadable(where, f"student tokenizer '{cfg.model}'", tok, s_text, full)
             if t_ends is None:
                 raise unreadable(where, who, teacher.tok, t_text, tc)
-            pairs = pair_positions(s_ends, t_ends, common_prefix(s_text, t_text))
+            pairs = pair_texts(s_ends, t_ends, s_text, t_text)
         pos = [-1] * len(c)
         for s, t in pairs:
             if s < len(c):
@@ -843,7 +909,7 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
             raise unreadable(where, f"student tokenizer '{cfg.model}'", tok, s_text, c)
         t_text = "".join(t.token_text)
         t_ends = [int(o) + len(x) for o, x in zip(t.offsets, t.token_text, strict=True)]
-        pairs = pair_positions(s_ends, t_ends, common_prefix(s_text, t_text))
+        pairs = pair_texts(s_ends, t_ends, s_text, t_text)
         c = fit_completion(p, c, cfg)
         if c is None:
             continue
@@ -940,7 +1006,7 @@ class ServedXTok(TopKXTok):
             return []
         t_ends = [max(0, e) for _, e, _ in toks]
         out = []
-        for s, t in pair_positions(s_ends, t_ends, common_prefix(s_text, t_text)):
+        for s, t in pair_texts(s_ends, t_ends, s_text, t_text):
             start, end, top = toks[t]
             if s < len(s_ids) and start >= 0 and top:
                 best = sorted(top.items(), key=lambda kv: -kv[1])[: self.served.k]
@@ -965,7 +1031,14 @@ class ServedXTok(TopKXTok):
             text = self.s_tok.decode(c[:-1] if stopped else c, **dec)
             rows.append((at, c, self.s_tok.decode(c, **dec)))
             prompts.append(inputs["xtok_prompt_text"][i])
-            comps.append(text + (inputs["xtok_end"][i] if stopped else ""))
+            # the think block one side's prompt opened (lead_shift), read by the other as text
+            s_lead = (
+                prompt_lead(self.s_tok.decode(ids[i, max(0, at[0] - 8) : at[0]].tolist(), **dec))
+                if at
+                else ""
+            )
+            content = after_lead(s_lead + text, prompt_lead(prompts[-1]))
+            comps.append(content + (inputs["xtok_end"][i] if stopped else ""))
         t_ids = torch.full((b, width, k), -1, dtype=torch.long)
         t_lps = torch.zeros((b, width, k))
         for i, ((at, c, s_text), toks) in enumerate(zip(rows, self.score(prompts, comps))):

@@ -1,0 +1,127 @@
+"""Review of the kd losses and the cross-tokenizer alignment (distill/train/kd/)."""
+
+from pathlib import Path
+
+import pytest
+
+from distill.train import build_trainer
+from tests.test_kd import first_batch, kd_cfg, loss_of
+
+
+def with_prefill(src, dest):
+    """A copy of a tiny Qwen2 whose tokenizer renames <|im_start|> (its id kept: the same model
+    under another vocabulary hash) and whose generation prompt opens the think block itself, as
+    DeepSeek-R1-Distill's template does (`<|Assistant|><think>\\n`)."""
+    import shutil
+
+    shutil.copytree(src, dest)
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        f = Path(dest) / name
+        if f.is_file():
+            text = f.read_text().replace("<|im_start|>", "<|turn|>")
+            if name == "chat_template.jinja":
+                gen = "<|turn|>assistant\n' }}{% endif %}"
+                assert gen in text, text
+                text = text.replace(gen, "<|turn|>assistant\n<think>\n' }}{% endif %}")
+            f.write_text(text)
+    return Path(dest)
+
+
+def test_a_teacher_whose_template_prefills_think_aligns_the_reasoning_not_the_first_token(
+    tmp_path, tiny_qwen
+):
+    """The teacher's prompt ends with `<think>\\n` (its template writes it), the student's
+    completion starts with it: the two completion texts are the same after that lead, and each
+    reasoning token is compared where both follow the same text. Was: the texts differed from
+    their first character, so only the first position was paired (the student's `<think>`
+    against the teacher's first reasoning word) and nothing else was compared."""
+    teacher = with_prefill(tiny_qwen, tmp_path / "prefill")
+    from distill.models import load_tokenizer
+
+    t_tok = load_tokenizer(str(teacher))
+    gen = t_tok.apply_chat_template([{"role": "user", "content": "U"}], tokenize=False,
+                                    add_generation_prompt=True)  # fmt: skip
+    assert gen.endswith("assistant\n<think>\n")
+    cfg = kd_cfg(tmp_path, tiny_qwen, teacher_model=str(teacher), kd_alpha=1.0)
+    trainer = build_trainer(cfg)[0]
+    assert trainer.teacher.tok is not None  # the cross-tokenizer path
+    batch = first_batch(trainer)
+    paired = batch["xtok_pos"][:, 1:][batch["labels"][:, 1:] != -100] >= 0
+    assert paired.float().mean() > 0.8  # all but the student's own `<think>\n`
+    # the same weights reading the same text: nothing to learn
+    assert loss_of(trainer, batch) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_the_lead_a_prompt_holds_pairs_nothing_and_the_rest_pairs_after_the_same_text():
+    from distill.train.kd.xtok import lead_shift, pair_texts
+
+    text = "<think>\nabc"
+    assert lead_shift(text, "abc") == (8, 0)
+    assert lead_shift("abc", text) == (0, 8)
+    assert lead_shift("<think>\n\nabc", "\nabc") == (8, 0)  # the prefill took one newline
+    assert lead_shift(text, text) == (0, 0) and lead_shift("abc", "abd") == (0, 0)
+    # student "<think>" "\n" "ab" "c", teacher "a" "bc": the student's "ab" follows the prompt's
+    # "<think>\n" as the teacher's "a" does
+    assert pair_texts([7, 8, 10, 11], [1, 3], text, "abc") == [(2, 0)]
+    assert pair_texts([1, 3], [7, 8, 10, 11], "abc", text) == [(0, 2)]
+    # a student token that runs from the lead into the text ("\nab") follows other text than
+    # the teacher's "ab": only "c" pairs
+    assert pair_texts([7, 10, 11], [2, 3], text, "abc") == [(2, 1)]
+
+
+def test_onpolicy_samples_that_open_the_think_block_are_read_once_by_a_prefilling_teacher(
+    tmp_path, tiny_qwen
+):
+    """On policy the student's sample starts with `<think>` (its prompt does not open it); the
+    teacher's prompt ends with `<think>\\n`: the teacher reads the sample after that, not a
+    second `<think>`, and compares each reasoning token. Was: it read `<think>\\n<think>\\n...`
+    and the first position was compared with a prediction after other text."""
+    teacher = with_prefill(tiny_qwen, tmp_path / "prefill")
+    cfg = kd_cfg(tmp_path, tiny_qwen, teacher_model=str(teacher), method="onpolicy", lmbda=0.5)
+    trainer = build_trainer(cfg)[0]
+    batch = first_batch(trainer)
+    think = trainer.processing_class.convert_tokens_to_ids("<think>")
+    # the kept completions stand for the student's samples (each starts with <think>)
+    got = trainer.teacher.sampled(batch["input_ids"], batch["labels"], batch)
+    for row, attn in zip(got["xtok_ids"], got["xtok_attention_mask"], strict=True):
+        assert int((row[attn.bool()] == think).sum()) == 1  # the teacher prompt's own
+    sampled = {**batch, **got, "on_policy": True}
+    paired = got["xtok_pos"][:, 1:][batch["labels"][:, 1:] != -100] >= 0
+    assert paired.float().mean() > 0.8
+    assert loss_of(trainer, sampled) == pytest.approx(0.0, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def served_prefill(tiny_qwen, tmp_path_factory):
+    """The student's own weights served under a tokenizer whose template prefills `<think>\\n`."""
+    from tests.xtokserver import TextScoringServer
+
+    path = with_prefill(tiny_qwen, tmp_path_factory.mktemp("served") / "prefill")
+    srv = TextScoringServer(str(path), str(path)).start()
+    yield srv, path
+    srv.stop()
+
+
+@pytest.mark.parametrize("method", ["kd", "onpolicy"])
+def test_a_served_teacher_whose_template_prefills_think_is_read_after_it(
+    tmp_path, tiny_qwen, served_prefill, method
+):
+    """As the local teacher: kept completions are paired after the lead the teacher's prompt
+    holds, and on policy the server scores each sample after its own `<think>\\n`, once."""
+    from distill.train.kd.xtok import ServedXTok
+
+    srv, path = served_prefill
+    kw = dict(teacher_url=srv.url, teacher_model=str(path), teacher_top_k=4, kd_alpha=1.0)
+    if method == "onpolicy":
+        kw.update(method="onpolicy", lmbda=0.5)
+    trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, **kw))[0]
+    assert isinstance(trainer.teacher, ServedXTok)
+    batch = first_batch(trainer)
+    if method == "onpolicy":
+        got = trainer.teacher.sampled(batch["input_ids"], batch["labels"], batch)
+        scored = srv.log[-1]["prompts"]
+        assert all(p.count("<think>") == 1 for p in scored), scored
+        batch = {**batch, **got, "on_policy": True}
+    paired = (batch["teacher_ids"][:, 1:][batch["labels"][:, 1:] != -100] != -1).any(-1)
+    assert paired.float().mean() > 0.8
+    assert loss_of(trainer, batch) == pytest.approx(0.0, abs=1e-5)
