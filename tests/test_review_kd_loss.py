@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from distill.train import build_trainer
 from tests.test_kd import first_batch, kd_cfg, loss_of
@@ -125,3 +126,20 @@ def test_a_served_teacher_whose_template_prefills_think_is_read_after_it(
     paired = (batch["teacher_ids"][:, 1:][batch["labels"][:, 1:] != -100] != -1).any(-1)
     assert paired.float().mean() > 0.8
     assert loss_of(trainer, batch) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_a_listed_token_mapped_to_student_id_0_is_left_out_of_the_unmapped_comparison():
+    """Student id 0 is a real token ("!" in GPT-2's, Qwen's and Llama-3's vocabularies). The
+    teacher's mapped "!" and its unmapped text: the student holding "!"'s mass on "!" and the
+    unmapped mass on another id is the teacher's mapped distribution (loss 0), as for any other
+    id. Was: the padding's and the unmapped entries' clamped id 0 overwrote "!"'s mark, so its
+    mass was compared by rank with the unmapped text too (0.2 here)."""
+    from distill.train.kd.xtok import UNMAPPED, topk_xtok_loss
+
+    p = torch.tensor([[0.5, 0.3, 0.2 / 3, 0.2 / 3, 0.2 / 3]])
+    t_lps = torch.tensor([[0.5, 0.3, 1.0]]).log()
+    for first in (0, 3):  # "!" at id 0, or the same token at id 3
+        s = p[:, [first, 1, 2, 3 - first, 4]] if first else p
+        t_ids = torch.tensor([[first, UNMAPPED, -1]])
+        loss = topk_xtok_loss("hybrid", s.log(), t_ids, t_lps, 1.0)
+        assert float(loss) == pytest.approx(0.0, abs=1e-6), first

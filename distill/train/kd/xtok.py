@@ -709,7 +709,10 @@ def topk_xtok_loss(
     kl = (big_p.exp() * (big_p - big_q)).sum(-1)
     if not unmapped.any():
         return kl
-    taken = torch.zeros_like(s_p).scatter(-1, ids, mapped.float()) > 0
+    # the mapped ids alone (the others' clamped 0 would overwrite a mapped id 0, "!" in GPT-2's
+    # and Qwen's vocabularies); a column past the last takes them
+    taken = torch.zeros((s_p.shape[0], s_p.shape[1] + 1), dtype=torch.bool, device=s_p.device)
+    taken = taken.scatter(-1, torch.where(mapped, ids, s_p.shape[1]), True)[:, :-1]
     l1, _ = sorted_l1(
         s_free.masked_fill(taken, 0.0), t_p.masked_fill(~unmapped, 0.0), unmapped.sum(-1)
     )
