@@ -139,3 +139,23 @@ def test_a_server_dying_mid_accumulation_leaves_kd_json_at_the_checkpoints_count
     assert [r["step"] for r in log] == [1]
     scored = json.loads((out / "kd.json").read_text())["teacher_tokens_scored"]
     assert scored == log[0]["teacher_tokens"] > 0
+
+
+def test_teacher_tokens_count_every_process(tmp_path, tiny_qwen, monkeypatch):
+    # Under DDP (torchrun) each process trains its own rows; kd.json (and the card's "tokens the
+    # teacher scored") took rank 0's count alone: half the real number on two GPUs. Two
+    # processes are stood in for by accelerate's gather concatenating two equal counts.
+    from tests.test_kd import first_batch
+
+    cfg = kd_cfg(tmp_path, tiny_qwen, method="onpolicy", teacher_model=str(tiny_qwen))
+    trainer, _ = build_trainer(cfg)
+    batch = first_batch(trainer)
+    mine = int((batch["labels"][:, 1:] != -100).sum())
+    acc = trainer.accelerator
+    monkeypatch.setattr(type(acc), "num_processes", property(lambda self: 2))
+    monkeypatch.setattr(acc, "gather", lambda t: torch.cat([t.reshape(-1)] * 2))
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1
+    before = trainer.teacher_tokens
+    trainer.compute_loss(trainer.model, dict(batch))
+    assert trainer.teacher_tokens - before == 2 * mine

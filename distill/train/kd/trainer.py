@@ -243,8 +243,11 @@ class DistillTrainer(SFTTrainer):
                 loss = a * temp**2 * kl + (1 - a) * ce
             else:
                 loss = kl + self.kd.reward_weight * pg
-        if self.model.training:
-            self.teacher_tokens += int(n_local)
+        if self.model.training:  # every process's tokens (DDP: each trains its own rows)
+            n_all = n_local.detach()
+            if self.accelerator.num_processes > 1:  # (every process computes its loss here)
+                n_all = self.accelerator.gather(n_all.reshape(1)).sum()
+            self.teacher_tokens += int(n_all)
         # The Trainer's count is global across processes (DDP averages gradients): scale back,
         # except on-policy batches, which were divided by their own local tokens.
         if (
