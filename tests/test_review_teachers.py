@@ -153,3 +153,34 @@ def test_the_guard_cannot_be_dodged_by_importing_fork_exec_again():
     assert r.reason == "sandbox violation", r
     verdict, why = verify_code(FORK_EXEC_AGAIN, ["assert add(1, 2) == 3"], isolation=mode)
     assert verdict == "wrong", why
+
+
+def test_an_account_out_of_credit_stops_the_run_at_once(server):
+    """OpenAI answers 429 `insufficient_quota` and DeepSeek 402 to every request of an account
+    out of credit: each 429 was retried (backoff up to max_retries) and every prompt failed in
+    turn, for the whole run; now the first such answer is one line that stops it."""
+    from aiohttp import web
+
+    import tests.fakeserver as fs
+
+    quota = {"error": {"message": "You exceeded your current quota", "code": "insufficient_quota",
+                       "type": "insufficient_quota"}}  # fmt: skip
+
+    class NoCredit(fs.FakeServer):
+        async def chat(self, request):
+            self.log.append({})
+            return web.json_response(quota, status=429)
+
+    broke = NoCredit().start()
+    try:
+        t = teacher(broke, concurrency=2, max_retries=3)
+        with pytest.raises(DistillError, match="no credit left"):
+            t.run(jobs(20), Collect())
+        assert len(broke.log) <= 2
+    finally:
+        broke.stop()
+    server.faults.extend({"status": 402} for _ in range(20))
+    t = teacher(server, concurrency=2, max_retries=3)
+    with pytest.raises(DistillError, match="HTTP 402.*no credit left"):
+        t.run(jobs(20), Collect())
+    assert len(server.log) <= 2

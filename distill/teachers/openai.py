@@ -5,7 +5,8 @@
 
 A fixed pool of `concurrency` async workers pulls requests from a queue, so one slow reply
 holds up one worker, never the rest. Retries (connection errors, 408/409/429/5xx, Retry-After,
-exponential backoff) are the `openai` client's own; 400/401/403/404 are not retried. The first
+exponential backoff) are the `openai` client's own; 400/401/403/404 are not retried, nor is an
+account out of credit (402, 429 `insufficient_quota`: it stops the run). The first
 try of each request goes straight on aiohttp (`DirectPost`, for CPU); what it cannot take goes
 back to the client.
 """
@@ -260,7 +261,7 @@ class DirectPost:
             content=content,
             request=self.httpx.Request("POST", self.url),
         )
-        if not self.client._should_retry(response):
+        if not self.client._should_retry(response) or _out_of_credit(status, content):
             raise self.client._make_status_error_from_response(response)
         return False, response
 
@@ -414,6 +415,13 @@ class OpenAITeacher:
             ) from None
         except openai.APIStatusError as e:  # 400/422 (this prompt), 429/5xx after all retries
             why = f"HTTP {e.status_code}: {scrub(str(e.message), *self.secrets)}"
+            if e.status_code == 402 or getattr(e, "code", None) == "insufficient_quota":
+                # every later request gets the same answer (DeepSeek's 402, OpenAI's 429
+                # insufficient_quota): stop, rather than retry and fail each prompt in turn
+                raise DistillError(
+                    f"{self.shown}: {why} (not retried): the account of the key in "
+                    f"${cfg.api_key_env} has no credit left"
+                ) from None
             for s in samples:
                 sink.failed(job, s, why)
             return
@@ -571,6 +579,17 @@ class OpenAITeacher:
             f"{self.shown}: --logprobs: the server returned token text ({token!r}), not "
             "token ids; it must honour return_tokens_as_token_ids (vLLM does)"
         )
+
+
+def _out_of_credit(status: int, content: bytes) -> bool:
+    """OpenAI's 429 for an account out of credit (`insufficient_quota`): a retry gets the same."""
+    if status != 429:
+        return False
+    try:
+        error = json.loads(content).get("error")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and error.get("code") == "insufficient_quota"
 
 
 def _text_chars(msg: dict[str, Any]) -> int:
