@@ -159,3 +159,84 @@ def test_teacher_tokens_count_every_process(tmp_path, tiny_qwen, monkeypatch):
     before = trainer.teacher_tokens
     trainer.compute_loss(trainer.model, dict(batch))
     assert trainer.teacher_tokens - before == 2 * mine
+
+
+def _server(answer, listing=None):  # noqa: ANN001, ANN202
+    """A server whose GET /v1/models lists a base model (or answers `listing(handler)`) and
+    whose POST answers `answer(handler)`."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):  # noqa: ANN002
+            pass
+
+        def do_GET(self):  # noqa: N802
+            if listing is not None:
+                return listing(self)
+            raw = json.dumps({"data": [{"id": "base", "parent": None}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            answer(self)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+
+
+def _cut_short(h):  # noqa: ANN001, ANN202 - killed while sending a long reply
+    h.send_response(200)
+    h.send_header("Content-Length", "100000")
+    h.end_headers()
+    h.wfile.write(b'{"model": "base", "choices": [{"index": 0, "token_ids": [4, ')
+    h.wfile.flush()
+    h.close_connection = True
+
+
+def _html_page(h):  # noqa: ANN001, ANN202 - a proxy's page in front of a server gone away
+    raw = b"<html><body>upstream gone</body></html>"
+    h.send_response(200)
+    h.send_header("Content-Length", str(len(raw)))
+    h.end_headers()
+    h.wfile.write(raw)
+
+
+def test_a_reply_cut_short_or_not_json_is_a_rollout_error_and_a_checkpoint(tmp_path, tiny_qwen):
+    # A server killed while sending its reply (http.client.IncompleteRead, not an OSError) or a
+    # proxy's 200 page (json fails, then reply.get on a str) was a traceback out of the trainer
+    # and no checkpoint, not the one line --resume continues after.
+    import pytest
+
+    from distill.errors import DistillError
+    from distill.train.kd.rollout import RolloutError
+
+    for answer, why in ((_cut_short, "stopped answering"), (_html_page, "upstream gone")):
+        httpd, url = _server(answer)
+        try:
+            cfg = SimpleNamespace(rollout_url=url, lora=True, lora_r=8,
+                                  output_dir=str(tmp_path / "out"))  # fmt: skip
+            model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
+            r = ServerRollout(cfg, SimpleNamespace(pad_token_id=0), model, tmp_path, "m")
+            gen = {"max_new_tokens": 3, "temperature": 1.0}
+            with pytest.raises(RolloutError) as e:
+                r.sample([[5, 6, 7]], 1, gen)
+            msg = str(e.value)
+            assert "\n" not in msg and url in msg and why in msg and "--resume" in msg, msg
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+    # the same page in answer to the first GET /models: one line too, not AttributeError
+    httpd, url = _server(_html_page, listing=_html_page)
+    try:
+        cfg = SimpleNamespace(rollout_url=url, lora=True, lora_r=8, output_dir=str(tmp_path))
+        model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
+        with pytest.raises(DistillError, match="lists no base model"):
+            ServerRollout(cfg, SimpleNamespace(pad_token_id=0), model, tmp_path, "m")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

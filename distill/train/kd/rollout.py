@@ -41,6 +41,7 @@ is ever appended.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -269,7 +270,8 @@ class ServerRollout(_Rollout):
                 f"--rollout-url {self.url}: GET /models answered HTTP {e.code} "
                 f"({e.text[:120].strip()}); is it a vLLM server? Start it with: {self.command}"
             ) from None
-        served = [m["id"] for m in models.get("data", []) if not m.get("parent")]
+        listed = models.get("data", []) if isinstance(models, dict) else []  # (a proxy's page)
+        served = [m["id"] for m in listed if isinstance(m, dict) and not m.get("parent")]
         if not served:
             raise DistillError(f"--rollout-url {self.url}/models lists no base model")
         self.base = served[0]
@@ -298,8 +300,9 @@ class ServerRollout(_Rollout):
                     "(VLLM_API_KEY) and rerun (with --resume if steps were saved)"
                 ) from None
             raise _HTTPRefused(e.code, text) from None
-        except (OSError, urllib.error.URLError) as e:
-            why = scrub(str(getattr(e, "reason", e)), self.key or "")
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as e:
+            # (HTTPException: a reply cut short by a server killed while sending it)
+            why = scrub(str(getattr(e, "reason", e)) or type(e).__name__, self.key or "")
             raise RolloutError(
                 f"--rollout-url {self.url} stopped answering ({why}); restart "
                 f"the server ({self.command}) and rerun with --resume"
@@ -418,6 +421,13 @@ class ServerRollout(_Rollout):
                 f"--rollout-url {self.url}: sampling from {body['model']} failed (HTTP {e.code}: "
                 f"{e.text[:120].strip()}); check the server ({self.command}), then --resume"
             ) from None
+        if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
+            # a 200 that is no completion (a proxy's page in front of a server gone away)
+            text = " ".join(scrub(str(reply), self.key or "").split())[:120]
+            raise RolloutError(
+                f"--rollout-url {self.url}: POST /completions answered no completions ({text}); "
+                f"check the server ({self.command}), then rerun with --resume"
+            )
         name = reply.get("model", body["model"])
         out = []
         for c in sorted(reply["choices"], key=lambda c: c["index"]):
