@@ -143,3 +143,26 @@ def test_a_listed_token_mapped_to_student_id_0_is_left_out_of_the_unmapped_compa
         t_ids = torch.tensor([[first, UNMAPPED, -1]])
         loss = topk_xtok_loss("hybrid", s.log(), t_ids, t_lps, 1.0)
         assert float(loss) == pytest.approx(0.0, abs=1e-6), first
+
+
+def test_a_completion_cut_to_max_length_is_read_by_the_teacher_only_as_far_as_it_is_compared(
+    tmp_path, tiny_qwen
+):
+    """--overlong truncate cuts the student's completion to max_length; the teacher of another
+    tokenizer read the whole completion all the same (a 16k-token trace: the teacher's forward
+    over all of it, past the memory max_length was chosen for). Its logits at the compared
+    positions depend on the tokens before them only: the loss is the same."""
+    from tests.test_xtok import renamed_turns
+
+    same = renamed_turns(tiny_qwen, tmp_path / "same")
+    losses = []
+    for max_length in (24, 128):
+        cfg = kd_cfg(tmp_path, tiny_qwen, teacher_model=str(same), overlong="truncate",
+                     max_length=max_length, kd_alpha=1.0)  # fmt: skip
+        trainer = build_trainer(cfg)[0]
+        for row in trainer.train_dataset:
+            assert len(row["xtok_ids"]) <= max_length + 4  # the teacher's prompt ~ the student's
+        batch = first_batch(trainer)
+        assert (batch["xtok_pos"] >= 0).sum() > 4
+        losses.append(loss_of(trainer, batch))
+    assert losses[0] == pytest.approx(0.0, abs=1e-5)  # same weights, same text: nothing to learn

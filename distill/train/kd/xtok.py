@@ -586,6 +586,8 @@ def xtok_dataset(
             if t_ends is None:
                 raise unreadable(where, who, teacher.tok, t_text, tc)
             pairs = pair_texts(s_ends, t_ends, s_text, t_text)
+        if len(c) < len(full):  # cut to max_length: the teacher reads as far as it is compared
+            tc = tc[: max((t + 1 for s, t in pairs if s < len(c)), default=0)]
         pos = [-1] * len(c)
         for s, t in pairs:
             if s < len(c):
