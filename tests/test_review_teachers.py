@@ -184,3 +184,37 @@ def test_an_account_out_of_credit_stops_the_run_at_once(server):
     with pytest.raises(DistillError, match="HTTP 402.*no credit left"):
         t.run(jobs(20), Collect())
     assert len(server.log) <= 2
+
+
+def test_a_batch_file_the_provider_cannot_serve_is_one_line_and_a_rerun_collects(tmp_path):
+    """A 5xx (after the client's retries) on the batch's output file, or on any files/batches
+    call but the status poll, stopped --batch on a traceback; now one line that says the
+    batches keep running, and the rerun collects them."""
+    from aiohttp import web
+
+    from distill.generate import GenerateConfig, run
+    from distill.records import read_records
+    from tests.fakebatch import FakeBatchServer
+
+    class Flaky(FakeBatchServer):
+        down = True
+
+        async def content(self, request):
+            if self.down:
+                return web.json_response({"error": {"message": "storage unavailable"}}, status=503)
+            return await super().content(request)
+
+    server = Flaky().start()
+    try:
+        out = tmp_path / "t.jsonl"
+        cfg = GenerateConfig(data="builtin:arithmetic", limit=3, teacher="openai", model="fake-r1",
+                             base_url=server.url, n=1, out=str(out), max_retries=0, batch=True,
+                             batch_poll=0.05)  # fmt: skip
+        with pytest.raises(DistillError, match=r"HTTP 503.*storage unavailable.*rerun"):
+            run(cfg)
+        server.down = False
+        run(cfg)
+        assert len(list(read_records(out))) == 3
+        assert len(server.submitted_ids()) == 3  # collected from the first batch, not bought again
+    finally:
+        server.stop()

@@ -168,6 +168,12 @@ class BatchTeacher:
                 f"cannot reach {self.online.shown}; batches already submitted keep running "
                 f"(ids in {self.state.path}): rerun the same command to re-attach"
             ) from None
+        except openai.APIStatusError as e:  # e.g. a 5xx on a file after the client's retries
+            why = scrub(str(e.message), *self.online.secrets)[:200]
+            raise DistillError(
+                f"{self.online.shown}: HTTP {e.status_code}: {why}; batches already submitted "
+                f"keep running (ids in {self.state.path}): rerun the same command to re-attach"
+            ) from None
 
     def _reattach(self) -> list[dict[str, Any]]:
         """The entries of this teacher still in flight; batches created by a killed run
