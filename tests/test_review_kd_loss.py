@@ -166,3 +166,28 @@ def test_a_completion_cut_to_max_length_is_read_by_the_teacher_only_as_far_as_it
         assert (batch["xtok_pos"] >= 0).sum() > 4
         losses.append(loss_of(trainer, batch))
     assert losses[0] == pytest.approx(0.0, abs=1e-5)  # same weights, same text: nothing to learn
+
+
+@pytest.mark.parametrize(
+    "family, extra",
+    [("falcon_h1", {"lm_head_multiplier": 0.5}), ("hyperclovax", {"logits_scaling": 4.0})],
+)
+def test_the_chunked_head_computes_falcon_h1s_and_hyperclovaxs_own_logits(family, extra):
+    """The chunked kd loss (the default --loss-chunk-size) applies the head itself: Falcon-H1's
+    forward multiplies the head's output by lm_head_multiplier, HyperCLOVA X's multiplies it by
+    logits_scaling (Granite divides by it). Was: the one ignored, the other divided, so the
+    student's (and a local teacher's) logits were not the model's."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from distill.train.kd.loss import lm_head
+
+    config = AutoConfig.for_model(
+        family, vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=4, num_key_value_heads=2, **extra,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    ids = torch.randint(0, 64, (1, 7))
+    with torch.no_grad():
+        out = model(ids, output_hidden_states=True)
+        assert torch.allclose(lm_head(model)(out.hidden_states[-1]), out.logits, atol=1e-5)

@@ -69,9 +69,12 @@ def lm_head(model: Any) -> Any:
     )
     cap = getattr(config, "final_logit_softcapping", None)
     # what other families' forwards do to the head's output: Cohere multiplies by logit_scale,
-    # Granite divides by logits_scaling
+    # Falcon-H1 by lm_head_multiplier; Granite (and MiniCPM3, on the hidden states) divides by
+    # logits_scaling, which HyperCLOVA X multiplies by
     scale = getattr(config, "logit_scale", None) or 1.0
-    scale = scale / (getattr(config, "logits_scaling", None) or 1.0)
+    scale *= getattr(config, "lm_head_multiplier", None) or 1.0
+    mup = getattr(config, "logits_scaling", None) or 1.0
+    scale = scale * mup if getattr(config, "model_type", "") == "hyperclovax" else scale / mup
     if not cap and scale == 1.0:
         return head
 
