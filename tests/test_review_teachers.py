@@ -77,6 +77,11 @@ class _FakeVLLM:
         def __init__(self, **kw):
             pass
 
+        def get_tokenizer(self):
+            from types import SimpleNamespace as NS
+
+            return NS(chat_template="{{ messages }}")
+
         def chat(self, conversations, sampling_params, use_tqdm=False):
             from types import SimpleNamespace as NS
 
@@ -218,3 +223,36 @@ def test_a_batch_file_the_provider_cannot_serve_is_one_line_and_a_rerun_collects
         assert len(server.submitted_ids()) == 3  # collected from the first batch, not bought again
     finally:
         server.stop()
+
+
+def test_a_teacher_without_a_chat_template_is_one_line_before_any_work(tiny_llama, monkeypatch):
+    """--teacher hf (or vllm) with a base model that has no chat template: transformers'
+    ValueError came as a traceback at the first batch, after the model had loaded; vLLM's failed
+    every prompt. Now one line naming --raw-prompt."""
+    import distill.teachers.vllm as backend
+    from distill.generate import GenerateConfig
+    from distill.models import load_tokenizer
+    from distill.teachers.hf import HFTeacher
+
+    real = load_tokenizer
+
+    def templateless(name):
+        tok = real(name)
+        tok.chat_template = None
+        return tok
+
+    monkeypatch.setattr("distill.teachers.hf.load_tokenizer", templateless)
+    cfg = GenerateConfig(data="builtin:arithmetic", teacher="hf", model=str(tiny_llama),
+                         out="u.jsonl", device="cpu")  # fmt: skip
+    with pytest.raises(DistillError, match="no chat template.*--raw-prompt"):
+        HFTeacher(cfg)
+
+    class NoTemplate(_FakeVLLM):
+        class LLM(_FakeVLLM.LLM):
+            def get_tokenizer(self):
+                return templateless(str(tiny_llama))
+
+    monkeypatch.setattr(backend, "_import_vllm", lambda: NoTemplate)
+    cfg = GenerateConfig(data="builtin:arithmetic", teacher="vllm", model="m", out="u.jsonl")
+    with pytest.raises(DistillError, match="no chat template.*--raw-prompt"):
+        backend.VLLMTeacher(cfg)

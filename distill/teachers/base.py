@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from distill.errors import DistillError
+
 
 @dataclass
 class Job:
@@ -45,3 +47,11 @@ class Sink(Protocol):
 
 class Teacher(Protocol):
     def run(self, jobs: Sequence[Job], sink: Sink) -> None: ...
+
+
+def no_chat_template(model: str) -> DistillError:
+    """The hf and vllm teachers' refusal of a tokenizer with no chat template to render with."""
+    return DistillError(
+        f"{model}: its tokenizer has no chat template to render the prompts with; pick an "
+        "instruct model (distill generate: or pass --raw-prompt to send each prompt as it is)"
+    )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from distill.models import load_causal_lm, load_tokenizer
-from distill.teachers.base import Completion, Job, Sink
+from distill.teachers.base import Completion, Job, Sink, no_chat_template
 
 
 def stop_ids(model: Any, tok: Any) -> list[int]:
@@ -70,6 +70,8 @@ class HFTeacher:
     def __init__(self, cfg: Any):
         self.cfg = cfg
         self.tok = load_tokenizer(cfg.model)
+        if cfg.chat_template and not self.tok.chat_template:
+            raise no_chat_template(cfg.model)  # before the model loads
         self.tok.padding_side = "left"
         self.model = load_causal_lm(cfg.model, cfg.device)
         self.stops = stop_ids(self.model, self.tok)

@@ -16,7 +16,7 @@ from typing import Any
 
 from distill.errors import DistillError
 from distill.models import resolve_model
-from distill.teachers.base import Completion, Job, Sink
+from distill.teachers.base import Completion, Job, Sink, no_chat_template
 
 
 def _import_vllm() -> Any:
@@ -50,6 +50,8 @@ class VLLMTeacher:
             kwargs["logprobs_mode"] = "raw_logprobs"
             kwargs["max_logprobs"] = max(20, cfg.logprobs)
         self.llm = vllm.LLM(**kwargs)
+        if cfg.chat_template and not getattr(self.llm.get_tokenizer(), "chat_template", None):
+            raise no_chat_template(cfg.model)  # vLLM would refuse every prompt
         self.tokenizer = None
         if cfg.logprobs:
             from distill.logprobs import vocab_hash
