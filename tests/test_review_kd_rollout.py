@@ -240,3 +240,21 @@ def test_a_reply_cut_short_or_not_json_is_a_rollout_error_and_a_checkpoint(tmp_p
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_resume_from_an_older_checkpoint_counts_the_teacher_tokens_once(tmp_path, tiny_qwen):
+    # kd.json is rewritten at every save: resuming from a checkpoint older than the newest save
+    # (the newest removed or set aside, as train's resume allows) added the steps after it
+    # again on top of the newest save's count.
+    from distill.train import run
+    from tests.test_kd_rollout import rows
+
+    out = tmp_path / "out"
+    c = dict(teacher_model=str(tiny_qwen), max_steps=4, save_steps=2)
+    run(kd_cfg(tmp_path, tiny_qwen, **c))
+    whole = json.loads((out / "kd.json").read_text())["teacher_tokens_scored"]
+    assert whole == rows(out / "loss.jsonl")[-1]["teacher_tokens"] > 0
+    shutil.rmtree(out / "checkpoint-4")
+    run(kd_cfg(tmp_path, tiny_qwen, resume=True, **c))
+    assert json.loads((out / "kd.json").read_text())["teacher_tokens_scored"] == whole
+    assert [r["teacher_tokens"] for r in rows(out / "loss.jsonl")][-1] == whole

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -71,6 +72,7 @@ class DistillTrainer(SFTTrainer):
         self._rl: dict[str, float] = {"pg": 0.0, "n": 0, "reward": 0.0, "samples": 0}
         self.gated: set[str] = set()
         self.sandbox: str | None = None
+        self.kd_state: Any = None  # KDState, kd.json's writer (set by the build)
         self.gen_kwargs = {
             "max_new_tokens": kd.max_new_tokens,
             "temperature": kd.onpolicy_temperature,
@@ -328,6 +330,28 @@ class DistillTrainer(SFTTrainer):
         keep = torch.tensor([0.0 if p in self.gated else 1.0 for p in pids])
         return adv.to(ids.device), keep.to(ids.device)
 
+    # ---------------------------------------------------------- kd.json across resumes
+    def _save_checkpoint(self, model, trial):  # noqa: ANN001
+        # kd.json as of this checkpoint, inside it and before its trainer_state.json (which
+        # marks it complete): a resume from it, not from the newest save, counts from there
+        if self.kd_state is not None and self.args.should_save:
+            run_dir = Path(self._get_output_dir(trial=trial))
+            self.kd_state.write(run_dir / f"checkpoint-{self.state.global_step}" / "kd.json")
+        super()._save_checkpoint(model, trial)
+
+    def train(self, resume_from_checkpoint=None, *a, **kw):  # noqa: ANN001, ANN002, ANN003
+        saved = (
+            Path(resume_from_checkpoint) / "kd.json"
+            if isinstance(resume_from_checkpoint, (str, Path))
+            else None
+        )
+        if saved is not None and saved.is_file():  # (checkpoints before it: the folder's kd.json)
+            state = json.loads(saved.read_text())
+            self.teacher_tokens = int(state.get("teacher_tokens_scored") or 0)
+            if isinstance(self.teacher, Teachers):
+                self.teacher.restore(state)
+        return super().train(resume_from_checkpoint, *a, **kw)
+
     def log(self, logs, start_time=None):  # noqa: ANN001
         if self._rl["n"] and "loss" in logs:  # --reward: the pg term and the mean reward apart
             logs["pg"] = round(self._rl["pg"] / self._rl["n"], 6)
@@ -387,7 +411,8 @@ class KDState(TrainerCallback):
         # which --resume trains again from its first micro-batch
         self.scored: int | None = None
 
-    def write(self) -> None:
+    def write(self, path: Any = None) -> None:
+        """kd.json into the output folder (or `path`: a checkpoint's own copy)."""
         cfg = self.cfg
         scored = self.trainer.teacher_tokens if self.trainer else 0
         state = {
@@ -414,7 +439,7 @@ class KDState(TrainerCallback):
                 gate_prompts_verified=self.trainer.gate_verified,
             )
         # a served teacher's URL may carry a token (user:pass@, ?api_key=): kd.json names the server
-        write_atomic(self.path, json.dumps(redact_urls(state), indent=2) + "\n")
+        write_atomic(path or self.path, json.dumps(redact_urls(state), indent=2) + "\n")
 
     def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
         self.scored = self.trainer.teacher_tokens if self.trainer else None
@@ -484,7 +509,7 @@ def build_distill_trainer(
         kd=cfg,
         teacher=teacher,
     )
-    kd_state.trainer = trainer
+    kd_state.trainer, trainer.kd_state = trainer, kd_state
     if cfg.reward != "none" or cfg.gate_teacher:
         verifier_in_the_loop(trainer, cfg, dataset)
     trainer.rollout = rollout_for(cfg, tok, trainer.model, out)
