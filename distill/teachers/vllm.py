@@ -85,10 +85,15 @@ class VLLMTeacher:
     def _shard(self, shard: Sequence[Job], sink: Sink) -> None:
         try:
             outs = self._generate(shard)
-        except ValueError as e:
+        except Exception as e:
             # vLLM refuses the whole call for one prompt it cannot take (longer than
             # --max-model-len): that prompt's samples fail (as a 400 does online), the rest
             # of the shard is generated, in halves so that most of it stays batched.
+            # (VLLMValidationError: a ValueError in vLLM releases so far.)
+            if not isinstance(e, ValueError) and not any(
+                c.__name__ == "VLLMValidationError" for c in type(e).__mro__
+            ):
+                raise
             if len(shard) > 1:
                 half = len(shard) // 2
                 self._shard(shard[:half], sink)
