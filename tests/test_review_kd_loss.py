@@ -191,3 +191,27 @@ def test_the_chunked_head_computes_falcon_h1s_and_hyperclovaxs_own_logits(family
     with torch.no_grad():
         out = model(ids, output_hidden_states=True)
         assert torch.allclose(lm_head(model)(out.hidden_states[-1]), out.logits, atol=1e-5)
+
+
+def test_a_served_teacher_scores_a_cut_completion_only_as_far_as_it_is_kept(
+    tmp_path, tiny_qwen, served_prefill
+):
+    """--overlong truncate: the served teacher of another tokenizer was sent each whole
+    completion (past the server's --max-model-len on long traces: the run stops on its HTTP 400);
+    now the text the student keeps, to the next whitespace, with the same top-K at every kept
+    position."""
+    srv, path = served_prefill
+    kw = dict(teacher_url=srv.url, teacher_model=str(path), teacher_top_k=4, overlong="truncate")
+    rows, sent = {}, {}
+    for max_length in (128, 30):
+        before = len(srv.log)
+        trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, max_length=max_length, **kw))[0]
+        rows[max_length] = list(trainer.train_dataset)
+        sent[max_length] = [p for r in srv.log[before:] for p in r["prompts"]][-8:]
+    for short, whole, a, b in zip(rows[30], rows[128], sent[30], sent[128], strict=True):
+        n = len(short["teacher_ids"])
+        assert n < len(whole["teacher_ids"])  # cut
+        assert short["teacher_ids"] == whole["teacher_ids"][:n]
+        got, want = torch.tensor(short["teacher_logprobs"]), torch.tensor(whole["teacher_logprobs"])
+        assert torch.allclose(got, want[:n], atol=1e-4)
+        assert len(a) < len(b) and b.startswith(a)

@@ -1119,7 +1119,12 @@ def served_xtok(
         if origins is not None:
             origins.append(i)
     t_prompts = [theirs.prompt_text(ex) for ex, _, _ in keep]
-    t_comps = [theirs.completion_text(ex) for ex, _, _ in keep]
+    # a completion cut to max_length is scored as far as it is kept (to the next whitespace:
+    # the words before it tokenize as in the whole text), not past the server's context
+    t_comps = [
+        kept_text(tok, mine.encode(ex)[1], c, mine.completion_text(ex), theirs.completion_text(ex))
+        for ex, _, c in keep
+    ]
     # onpolicy trains the kept completions too where lmbda < 1: those are scored here as kd's
     kept_too = cfg.method == "kd" or cfg.lmbda < 1.0
     scored: list[Any] = [[]] * len(keep)
@@ -1152,6 +1157,18 @@ def served_xtok(
             f"({compared / max(1, total):.1%}; {teacher.shared:,} listed texts spelled as the student's)"
         )
     return teacher, Dataset.from_dict(cols), collator
+
+
+def kept_text(tok: Any, full: list[int], kept: list[int], s_text: str, t_text: str) -> str:
+    """The teacher's completion text `t_text` as far as the student's completion `full` (its
+    text `s_text`) is kept (`kept`, cut to max_length), up to the next whitespace; whole when
+    nothing was cut or the cut cannot be placed."""
+    s_ends = char_ends(tok, full, s_text) if 0 < len(kept) < len(full) else None
+    if s_ends is None:
+        return t_text
+    ds, dt = lead_shift(s_text, t_text)
+    at = max(0, s_ends[len(kept) - 1] - ds + dt)
+    return t_text[: next((k for k in range(at, len(t_text)) if t_text[k].isspace()), len(t_text))]
 
 
 class TextCollator:
