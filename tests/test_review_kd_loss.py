@@ -61,6 +61,9 @@ def test_the_lead_a_prompt_holds_pairs_nothing_and_the_rest_pairs_after_the_same
     assert lead_shift("abc", text) == (0, 8)
     assert lead_shift("<think>\n\nabc", "\nabc") == (8, 0)  # the prefill took one newline
     assert lead_shift(text, text) == (0, 0) and lead_shift("abc", "abd") == (0, 0)
+    # an example without reasoning: the prefilling side's text closes the empty block
+    assert lead_shift("The answer", "\n</think>\n\nThe answer") == (0, 11)
+    assert lead_shift("<think>\n</think>\n\nx", "</think>\n\nx") == (8, 0)
     # student "<think>" "\n" "ab" "c", teacher "a" "bc": the student's "ab" follows the prompt's
     # "<think>\n" as the teacher's "a" does
     assert pair_texts([7, 8, 10, 11], [1, 3], text, "abc") == [(2, 0)]

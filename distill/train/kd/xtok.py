@@ -119,18 +119,27 @@ def pair_positions(s_ends: list[int], t_ends: list[int], shared: int) -> list[tu
 def lead_shift(s_text: str, t_text: str) -> tuple[int, int]:
     """(student, teacher) characters at the start of two completion texts that the other side's
     prompt holds: a template that opens the think block itself (DeepSeek-R1-Distill's
-    `<think>\\n` generation prompt) renders the completion without it, another template with it.
-    The side whose text alone starts with `<think>` drops it and the whitespace after it (as much
-    as the other text does not start with); (0, 0) otherwise."""
-    open_ = "<think>"
+    `<think>\\n` generation prompt) renders the completion without it, another template with it
+    (and an example without reasoning as the empty block's close, `\\n</think>\\n\\n`, that the
+    other template does not write). The side whose text alone starts with the tag drops it and
+    the whitespace after it (as much as the other text does not start with); (0, 0) otherwise."""
+    import re
+
     for a, b, flip in ((s_text, t_text, False), (t_text, s_text, True)):
-        head = len(a) - len(a.lstrip())
-        if not a.startswith(open_, head) or b.lstrip().startswith(open_):
+        m = re.match(r"\s*(<think>)?\s*(</think>)?", a)
+        tag = m.group(1) or m.group(2)
+        if not tag or b.lstrip().startswith(tag):
             continue
-        lo = head + len(open_)
-        hi = lo + len(a[lo:]) - len(a[lo:].lstrip())
-        d = max(range(lo, hi + 1), key=lambda k: (common_prefix(a[k:], b), -k))
-        return (0, d) if flip else (d, 0)
+        # a cut after either tag and some of the whitespace after it: where the rest is b's
+        cuts = [
+            k
+            for lo in (m.end(1), m.end(2))
+            if lo >= 0
+            for k in range(lo, lo + len(a[lo:]) - len(a[lo:].lstrip()) + 1)
+        ]
+        d = max(cuts, key=lambda k: (common_prefix(a[k:], b), -k))
+        if common_prefix(a[d:], b):
+            return (0, d) if flip else (d, 0)
     return 0, 0
 
 
