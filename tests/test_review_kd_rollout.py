@@ -6,12 +6,15 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import torch
+import trl.trainer.utils  # noqa: F401 - before the stand-in vllm module (trl probes vllm)
 
 from distill.train import build_trainer
 from distill.train.kd.rollout import ServerRollout
 from tests.fakevllm import FakeVLLM
 from tests.test_kd import kd_cfg
+from tests.test_kd_rollout import stand_in_vllm  # noqa: F401 - the stand-in vllm module
 
 
 def penalised_copy(src: Path, dest: Path) -> Path:
@@ -258,3 +261,28 @@ def test_a_resume_from_an_older_checkpoint_counts_the_teacher_tokens_once(tmp_pa
     run(kd_cfg(tmp_path, tiny_qwen, resume=True, **c))
     assert json.loads((out / "kd.json").read_text())["teacher_tokens_scored"] == whole
     assert [r["teacher_tokens"] for r in rows(out / "loss.jsonl")][-1] == whole
+
+
+@pytest.fixture
+def accelerate_state():
+    """accelerate's process state made before the stand-in blanks RANK / WORLD_SIZE."""
+    from accelerate import PartialState
+
+    return PartialState()
+
+
+def test_the_vllm_lora_rank_is_one_vllm_accepts(tmp_path, accelerate_state, stand_in_vllm):  # noqa: F811
+    # vLLM's --max-lora-rank / LLM(max_lora_rank=) takes 1, 8, 16, 32, 64, 128, 256, 320 or 512
+    # only (a bound: an adapter of a lower rank loads): --lora-r 4 printed a `vllm serve` line
+    # vLLM refuses and made colocate's LLM raise.
+    from distill.train.kd.rollout import serve_command
+    from tests.test_kd_rollout import colocate
+
+    for r, bound in ():
+        c = SimpleNamespace(rollout_url="http://h:8000/v1", lora=True, lora_r=r)
+        assert f"--max-lora-rank {bound} " in serve_command(c, "m")
+    model = torch.nn.Linear(2, 2)
+    r, _ = colocate(tmp_path, True, model)
+    r.cfg.lora_r = 4
+    type(r)(r.cfg, SimpleNamespace(pad_token_id=0), model, tmp_path, "m")
+    assert stand_in_vllm[-1].kw["max_lora_rank"] == 8

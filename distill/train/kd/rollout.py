@@ -72,6 +72,16 @@ def mode_of(cfg: Any) -> str | None:
     return cfg.vllm_mode or ("server" if cfg.rollout_url else "colocate")
 
 
+# vLLM's max_lora_rank takes these only (vllm/config/lora.py MaxLoRARanks; 1 is newer): a bound,
+# so an adapter of --lora-r 4 loads under 8
+_VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def vllm_lora_rank(r: int) -> int:
+    """The smallest max_lora_rank vLLM accepts that holds a rank-r adapter."""
+    return next((x for x in _VLLM_LORA_RANKS if x >= r), r)
+
+
 def serve_command(cfg: Any, model_path: str) -> str:
     """The `vllm serve` line that serves this run's student for --rollout vllm."""
     from urllib.parse import urlparse
@@ -86,7 +96,7 @@ def serve_command(cfg: Any, model_path: str) -> str:
         )
     return (
         f"VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve {model_path} --enable-lora "
-        f"--max-lora-rank {cfg.lora_r} --max-loras 2 --port {port}"
+        f"--max-lora-rank {vllm_lora_rank(cfg.lora_r)} --max-loras 2 --port {port}"
     )
 
 
@@ -496,7 +506,7 @@ class ColocateRollout(_Rollout):
             gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
             enable_sleep_mode=True,
             enable_lora=cfg.lora,
-            max_lora_rank=cfg.lora_r if cfg.lora else None,
+            max_lora_rank=vllm_lora_rank(cfg.lora_r) if cfg.lora else None,
             max_model_len=cfg.max_length,
             distributed_executor_backend="external_launcher",
             # each process samples its own prompts: its own stream of draws
