@@ -50,13 +50,35 @@ class VLLMTeacher:
             kwargs["logprobs_mode"] = "raw_logprobs"
             kwargs["max_logprobs"] = max(20, cfg.logprobs)
         self.llm = vllm.LLM(**kwargs)
-        if cfg.chat_template and not getattr(self.llm.get_tokenizer(), "chat_template", None):
+        if cfg.chat_template and not self._has_template():
             raise no_chat_template(cfg.model)  # vLLM would refuse every prompt
         self.tokenizer = None
         if cfg.logprobs:
             from distill.logprobs import vocab_hash
 
             self.tokenizer = (cfg.model, vocab_hash(self.llm.get_tokenizer()))
+
+    def _has_template(self) -> bool:
+        """Whether llm.chat has a template to render with, found as vLLM finds it: a
+        processor's (a multimodal model's chat_template.json) before the tokenizer's, then
+        vLLM's own fallbacks; a MistralTokenizer renders with mistral_common. Where this vLLM
+        cannot be asked, its refusal at the first call is the same line (_shard)."""
+        tok = self.llm.get_tokenizer()
+        if getattr(tok, "chat_template", None):
+            return True
+        if not hasattr(tok, "chat_template") and not hasattr(tok, "apply_chat_template"):
+            return True  # not an HF tokenizer (vLLM's MistralTokenizer)
+        chat_utils = getattr(getattr(self.vllm, "entrypoints", None), "chat_utils", None)
+        resolve = getattr(chat_utils, "resolve_hf_chat_template", None)
+        if resolve is None:
+            return False
+        model_config = getattr(self.llm, "model_config", None) or getattr(
+            getattr(self.llm, "llm_engine", None), "model_config", None
+        )
+        try:
+            return resolve(tok, None, None, model_config=model_config) is not None
+        except Exception:  # noqa: BLE001 - another vLLM's signature: left to the first call
+            return True
 
     def _params(self, n: int) -> Any:
         cfg = self.cfg
@@ -94,6 +116,10 @@ class VLLMTeacher:
                 c.__name__ == "VLLMValidationError" for c in type(e).__mro__
             ):
                 raise
+            if "provide a chat template" in str(e) or any(
+                c.__name__ == "ChatTemplateResolutionError" for c in type(e).__mro__
+            ):
+                raise no_chat_template(self.cfg.model) from None  # every prompt's, not this one's
             if len(shard) > 1:
                 half = len(shard) // 2
                 self._shard(shard[:half], sink)
