@@ -7,6 +7,7 @@ from types import SimpleNamespace as NS
 import pytest
 
 from distill.errors import DistillError
+from distill.pipeline import run as pipeline_run
 from tests.test_review_teachers import _FakeVLLM
 from tests.test_teachers_openai import Collect
 
@@ -101,3 +102,32 @@ def test_vllm_a_mistral_tokenizer_is_not_refused_and_a_template_vllm_cannot_find
     with pytest.raises(DistillError, match="no chat template.*--raw-prompt"):
         t.run(js, sink)
     assert not sink.failures
+
+
+TRAIN_EVAL_MERGED = """
+run:
+  dir: {run_dir}
+train:
+  data: "{{run_dir}}/kept.jsonl"
+  model: builtin:smollm2
+  output_dir: "{{run_dir}}/student"
+  lora: true
+eval:
+  model: "{{run_dir}}/student/merged"
+  data: builtin:arithmetic?start=1000&n=4
+  out: "{{run_dir}}/eval.json"
+"""
+
+
+def test_set_of_trains_output_is_refused_when_eval_reads_its_merged_folder(tmp_path):
+    # 6834eb2 compared eval.model with train.output_dir only: a recipe evaluating the merged
+    # student ({run_dir}/student/merged) trained a new one under --set and evaluated the old.
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(TRAIN_EVAL_MERGED.format(run_dir=tmp_path / "run"))
+    with pytest.raises(
+        DistillError,
+        match=r"eval\.model still reads .*/run/student/merged .*--set eval\.model=\{run_dir\}/s1/merged too",
+    ):
+        pipeline_run(recipe, sets=["train.output_dir={run_dir}/s1"], dry_run=True)
+    both = ["train.output_dir={run_dir}/s1", "eval.model={run_dir}/s1/merged"]
+    assert pipeline_run(recipe, sets=both, dry_run=True)["stages"] == ["train", "eval"]
