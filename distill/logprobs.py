@@ -166,14 +166,47 @@ def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
     return ends
 
 
+def _sentinel(tok: Any) -> tuple[int, str] | None:
+    """A plain token ("a") and its decoded text, to decode other tokens after: None when the
+    vocabulary has none that decodes to clean text of its own."""
+    try:
+        ids = tok.encode("a", add_special_tokens=False)
+    except Exception:  # noqa: BLE001 - a tokenizer that cannot encode: no sentinel
+        return None
+    if not ids or ids[-1] in set(getattr(tok, "all_special_ids", ())):
+        return None
+    head = tok.decode([ids[-1]])
+    return (ids[-1], head) if head and "\ufffd" not in head else None
+
+
 def piece_texts(tok: Any, ids: list[int]) -> list[str]:
     """Each token's own text, as running text holds it: SentencePiece decodes "▁the" alone as
-    "the", in running text it is " the". A partial UTF-8 piece reads as U+FFFD."""
-    pieces = tok.convert_ids_to_tokens(ids)
+    "the", in running text it is " the". A partial UTF-8 piece reads as U+FFFD.
+
+    Each token is decoded after a sentinel token whose text is then cut: a decoder that strips
+    the text's leading space (Llama-2, Mistral: Strip(' ', 1, 0); Metaspace) strips one space of
+    a token alone, so '▁▁▁▁' read 3 spaces and '▁▁' one, matched by text with another
+    vocabulary's 3-space and 1-space tokens. Tokens the sentinel does not stay a prefix of are
+    decoded alone, a leading '▁' read as a space."""
+    sentinel = _sentinel(tok)
+    if sentinel is None:
+        after = [None] * len(ids)
+    else:
+        x, head = sentinel
+        after = [
+            t[len(head) :] if t.startswith(head) else None
+            for t in tok.batch_decode([[x, i] for i in ids])
+        ]
+    alone = [i for i, t in zip(ids, after, strict=True) if t is None]
+    if alone:
+        pieces = dict(zip(alone, tok.convert_ids_to_tokens(alone), strict=True))
+        texts = dict(zip(alone, tok.batch_decode([[i] for i in alone]), strict=True))
     out = []
-    for piece, text in zip(pieces, tok.batch_decode([[i] for i in ids]), strict=True):
-        if piece and piece.startswith("\u2581") and not text.startswith(" "):
-            text = " " + text
+    for i, text in zip(ids, after, strict=True):
+        if text is None:
+            piece, text = pieces[i], texts[i]
+            if piece and piece.startswith("\u2581") and not text.startswith(" "):
+                text = " " + text
         out.append(text)
     return out
 
