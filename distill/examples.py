@@ -699,8 +699,11 @@ class Renderer:
                 # The prompt opened a think block: an example without reasoning closes it empty
                 # rather than teaching the student to answer inside a block it never closes.
                 body = "\n</think>\n\n" + body
-            elif self.empty_think and "</think>" not in body:
-                body = self.empty_think + body  # as the template writes an answer alone
+            elif self.empty_think and "</think>" not in body and not has_markers(body):
+                # as the template writes an answer alone; never before thought/solution markers
+                # (--keep-markers trains them verbatim: behind an empty block they would be the
+                # visible answer, which the pre-flight stops)
+                body = self.empty_think + body
             return body + self.suffix
         if "</think>" in ex.completion:
             self.reasoning_dropped += 1
