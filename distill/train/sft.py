@@ -390,7 +390,10 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
 
         trainer = build_distill_trainer(cfg, model, tok, args, dataset, peft_config, out)
         if _main_process():  # a teacher's own rendering: the last turn of each chat
-            recount(out, trainer.train_dataset, stats)
+            from distill.examples import stop_token_ids
+
+            stops = stop_token_ids(tok, model.generation_config.eos_token_id)
+            recount(out, trainer.train_dataset, stats, cfg, stops)
         return _no_model_card(trainer), tok
     trainer_cls, extra = SFTTrainer, {}
     # Off CUDA TRL's fused head scores every position in 4k x 32k tiles (~4.4 GB at a 152k
@@ -411,27 +414,48 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     return _no_model_card(trainer), tok
 
 
-def recount(out: Path, dataset: Any, stats: dict[str, Any]) -> None:
+def recount(out: Path, dataset: Any, stats: dict[str, Any], cfg: Any, stops: set[int]) -> None:
     """train_data.json and the train line counted SFT's rendering (every assistant turn with
     --train-on all); a teacher of another tokenizer or stored top-K (either vocabulary) is
     compared on the last assistant turn of each chat, the turn it was aligned on or stored for:
-    its counts, and a line."""
+    its counts (examples = kept + dropped, as SFT's: a chat whose last turn does not fit is
+    dropped here though an earlier turn fitted), and a line."""
     from distill.records import write_atomic
 
     if "completion_mask" not in dataset.column_names or stats.get("prompts_only"):
         return
-    tokens = sum(sum(m) for m in dataset["completion_mask"])
-    if stats.get("completion_tokens") in (None, tokens):
-        return
+    masks = dataset["completion_mask"]
+    tokens = sum(sum(m) for m in masks)
     n = len(dataset)
-    stats = {**stats, "kept": n, "turns": n, "sequences": n, "completion_tokens": tokens}
+    if stats.get("completion_tokens") in (None, tokens):  # SFT's own rows (a local teacher)
+        return
+    # one row per example: the others were left out (--overlong drop: too long; truncate:
+    # nothing of the completion left); a kept row max_length long with no stop token was cut
+    dropped = stats.get("examples", n) - n
+    cut = sum(
+        len(m) >= cfg.max_length and not stops & {t for t, k in zip(ids, m) if k}
+        for ids, m in zip(dataset["input_ids"], masks)
+    )
+    stats = {
+        **stats,
+        "kept": n,
+        "turns": n,
+        "sequences": n,
+        "completion_tokens": tokens,
+        "prompt_tokens": sum(len(m) - sum(m) for m in masks),
+        "dropped_overlong": dropped if cfg.overlong == "drop" else 0,
+        "dropped_all_masked": 0 if cfg.overlong == "drop" else dropped,
+        "truncated": 0 if cfg.overlong == "drop" else cut,
+        "turns_left_out": 0,
+    }
     write_atomic(
         out / "train_data.json", json.dumps({**stats, "last_turn_only": True}, indent=2) + "\n"
     )
     print(
         f"kd: as the teacher's examples are built (the last assistant turn of each chat), "
-        f"{n:,} examples, {tokens:,} completion tokens carry the loss (the count above was "
-        "SFT's rendering)"
+        f"{n:,} examples ({stats['dropped_overlong'] + stats['dropped_all_masked']} left out as "
+        f"longer than {cfg.max_length} tokens, {stats['truncated']} truncated), {tokens:,} "
+        "completion tokens carry the loss (the count above was SFT's rendering)"
     )
 
 
