@@ -256,3 +256,30 @@ def test_a_teacher_without_a_chat_template_is_one_line_before_any_work(tiny_llam
     cfg = GenerateConfig(data="builtin:arithmetic", teacher="vllm", model="m", out="u.jsonl")
     with pytest.raises(DistillError, match="no chat template.*--raw-prompt"):
         backend.VLLMTeacher(cfg)
+
+
+def test_a_batch_request_the_provider_refuses_does_not_say_a_rerun_fixes_it(tmp_path):
+    """A 404 on batches.create (a provider without a Batch API) or a 400 on the input file comes
+    again on every rerun: the line says what was refused and names generate without --batch, not
+    'rerun the same command to re-attach' (second read of 9d255cd)."""
+    from aiohttp import web
+
+    from distill.generate import GenerateConfig, run
+    from tests.fakebatch import FakeBatchServer
+
+    class NoBatches(FakeBatchServer):
+        async def create(self, request):
+            return web.json_response({"error": {"message": "Not Found"}}, status=404)
+
+    server = NoBatches().start()
+    try:
+        cfg = GenerateConfig(data="builtin:arithmetic", limit=2, teacher="openai", model="fake-r1",
+                             base_url=server.url, n=1, out=str(tmp_path / "t.jsonl"), max_retries=0,
+                             batch=True, batch_poll=0.05)  # fmt: skip
+        with pytest.raises(DistillError) as e:
+            run(cfg)
+        line = str(e.value)
+        assert "HTTP 404" in line and "without --batch" in line and "\n" not in line
+        assert "rerun the same command" not in line
+    finally:
+        server.stop()

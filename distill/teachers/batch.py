@@ -42,6 +42,8 @@ TERMINAL = {"completed", "failed", "expired", "cancelled"}
 # "this line never ran" codes.
 _RETRY_CODES = {"batch_expired", "rate_limit_exceeded", "server_error", "timeout"}
 _POLL_FAILURES = 10  # polls in a row that read no batch before giving up (they keep running)
+# HTTP statuses below 500 that pass (a rerun may succeed): timeout, conflict, rate limit
+_PASSING = frozenset({408, 409, 429})
 
 
 def state_path(out: str | Path) -> Path:
@@ -170,9 +172,17 @@ class BatchTeacher:
             ) from None
         except openai.APIStatusError as e:  # e.g. a 5xx on a file after the client's retries
             why = scrub(str(e.message), *self.online.secrets)[:200]
+            kept = f"batches already submitted keep running (ids in {self.state.path})"
+            if e.status_code >= 500 or e.status_code in _PASSING:
+                raise DistillError(
+                    f"{self.online.shown}: HTTP {e.status_code}: {why}; {kept}: rerun the same "
+                    "command to re-attach"
+                ) from None
+            # a 400/404/422 comes again on a rerun (no Batch API there, a file it refuses)
             raise DistillError(
-                f"{self.online.shown}: HTTP {e.status_code}: {why}; batches already submitted "
-                f"keep running (ids in {self.state.path}): rerun the same command to re-attach"
+                f"{self.online.shown}: HTTP {e.status_code}: {why}; the provider refused this "
+                f"batch request (one without a Batch API: generate without --batch); {kept}, "
+                "and a rerun re-attaches them"
             ) from None
 
     def _reattach(self) -> list[dict[str, Any]]:
