@@ -58,33 +58,46 @@ ENV = {
     "LANG": "C.UTF-8",
 }
 DEVICES = ("null", "zero", "urandom")
-VIOLATION = 113  # GUARD's exit status for a forbidden act
+# GUARD ends a run it stops with SIGKILL after one of these lines on stderr (the last one says
+# why; a solution can print them too, but only to fail).
+ENDS = {
+    "\nsandbox violation: ": "sandbox violation",
+    "\ndistill-guard: exited before the tests ran": "exited before the tests ran",
+    "\ndistill-guard: error before the tests ran": "error before the tests ran",
+    "\ndistill-guard: tests failed": "tests failed",
+}
 # Isolated mode, no site: the standard library only (as LiveCodeBench/APPS judges run it), and
 # a base interpreter's .pth files cost 0.1-0.3 s a start.
 FLAGS = ("-I", "-S")
 
 GUARD = r"""
-import os, sys, types
-VIOLATION = 113  # exit status of a solution killed for a forbidden act (never caught)
-def _guard(root=os.path.realpath(os.getcwd()), _exit=os._exit, _write=os.write, _real=os.path.realpath,
-           _fsdecode=os.fsdecode, _sep=os.sep, _finalizing=sys.is_finalizing, _W=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC):
-    # Not the solution's own file (read below before the hook goes in): a program it runs in
-    # may hold what only the checker should know (verify's tests-done mark). The guard's file
-    # stays readable for tracebacks.
+import os, posix, signal, sys, traceback, types
+# The end of a run the solution must not be able to fake (a violation, a failed test): SIGKILL
+# on ourselves, after a line on stderr. The guard keeps no real _exit the solution could reach
+# through its closures: with the tests given, _exit is gone from the process.
+def _guard(root=os.path.realpath(os.getcwd()), _die=signal.raise_signal, _write=os.write,
+           _real=os.path.realpath, _finalizing=sys.is_finalizing, _sep=os.sep,
+           _W=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC):
+    # Not the solution's own file (read below before the hook goes in): it has no business
+    # reading its program. The guard's file stays readable for tracebacks.
     readable = tuple({_real(p) for p in ("/usr", sys.prefix, sys.base_prefix, sys.exec_prefix,
                                           sys.base_exec_prefix, sys.argv[0])})
     devices = ("/dev/null", "/dev/zero", "/dev/urandom")
     def under(p, roots):
         if isinstance(p, int):
             return True  # an fd it already holds (stdin, a pipe)
+        if not isinstance(p, (str, bytes)):
+            return False  # os.fspath would run the solution's code inside this hook
         try:
-            p = _real(_fsdecode(p))
+            p = _real(p.decode() if isinstance(p, bytes) else p)
         except Exception:  # noqa: BLE001 - at exit, modules are torn down under the finalizers
             return _finalizing()
         return any(p == r or p.startswith(r + _sep) for r in roots)
     def stop(what):  # kill at once: a solution that catches the error must not pass its tests
-        _write(2, ("sandbox violation: %s\n" % what).encode())
-        _exit(VIOLATION)
+        try:
+            _write(2, ("\nsandbox violation: %s\n" % what).encode())
+        finally:  # nothing between here and the kill looks at pending signals
+            _die(9)
     def deny(*a, **k):
         stop("process creation or signals")
     for name in ("fork", "forkpty", "system", "popen", "execv", "execve", "execvp", "execvpe", "execl",
@@ -95,13 +108,19 @@ def _guard(root=os.path.realpath(os.getcwd()), _exit=os._exit, _write=os.write, 
     import _posixsubprocess
     _posixsubprocess.fork_exec = deny
     blocked = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-               "os.forkpty", "os.kill", "os.killpg", "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata")
+               "os.forkpty", "os.kill", "os.killpg", "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata",
+               # frames of other code made to jump, every object in the process
+               "sys.settrace", "sys.setprofile", "sys.monitoring.register_callback",
+               "gc.get_objects", "gc.get_referrers", "gc.get_referents")
+    # A second interpreter has a posix of its own (a real _exit) and none of these hooks.
+    unimportable = ("_posixsubprocess", "_xxsubinterpreters", "_xxinterpchannels", "_interpreters",
+                    "_interpchannels", "_interpqueues", "_test")
     def hook(event, args):
         if event.startswith("socket.") or event in blocked:
             stop(event)
         # fork_exec raises no event of its own: a second copy of its module is the real one
-        if event == "import" and args and args[0] == "_posixsubprocess":
-            stop("import _posixsubprocess")
+        if event == "import" and args and isinstance(args[0], str) and args[0].startswith(unimportable):
+            stop("import " + args[0])
         if event == "open" and args:
             mode, flags = (args[1] if len(args) > 1 else "r"), (args[2] if len(args) > 2 else 0)
             writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
@@ -117,17 +136,64 @@ def _guard(root=os.path.realpath(os.getcwd()), _exit=os._exit, _write=os.write, 
                      "os.utime", "shutil.rmtree") and args and not under(args[0], (root,)):
             stop(event)
     sys.addaudithook(hook)
+def _check(code, tests, ns, _exec=exec, _die=signal.raise_signal, _write=os.write,
+           _print_exc=traceback.print_exc, _SystemExit=SystemExit):
+    # The solution, then its tests in its namespace, in this one frame: the process exits 0
+    # only by coming back from here after the last test; anything else ends it with SIGKILL
+    # after a line on stderr. What decides is this frame's locals, which the solution can read
+    # through its frames but not write (no trace functions), and nothing it could print. Each
+    # kill is a direct call of a C function in a finally: no Python frame starts on the way,
+    # where a signal handler's exception could slip in and escape this function.
+    def exited(*a, **k):
+        try:
+            _write(2, b"\ndistill-guard: exited before the tests ran\n")
+        finally:
+            _die(9)
+    os._exit = posix._exit = exited
+    try:
+        _exec(code, ns)
+    except _SystemExit:
+        try:
+            _write(2, b"\ndistill-guard: exited before the tests ran\n")
+        finally:
+            _die(9)
+    except:  # noqa: E722 - a bare except looks up no name the solution could rebind
+        try:
+            _print_exc()
+            _write(2, b"\ndistill-guard: error before the tests ran\n")
+        finally:
+            _die(9)
+    try:
+        _exec(tests, ns)
+    except:  # noqa: E722
+        try:
+            _print_exc()
+            _write(2, b"\ndistill-guard: tests failed\n")
+        finally:
+            _die(9)
 with open(sys.argv[1]) as _f:
     _src = _f.read()
+_tests = None
+if len(sys.argv) > 2:
+    with open(sys.argv[2]) as _f:
+        _tests = compile(_f.read(), "tests.py", "exec")
+    # Every builtin module now: _imp.create_builtin goes (a second posix is a real _exit).
+    for _name in sys.builtin_module_names:
+        __import__(_name)
+    import _imp
+    del _imp.create_builtin
 _guard()
 import site
 site.setquit()  # -S: no site-packages, but solutions call exit() and quit()
-sys.argv = sys.argv[1:]
+sys.argv = sys.argv[1:2]
 # The solution gets a __main__ of its own: the guard's state is not a global it can reach.
 _main = types.ModuleType("__main__")
 sys.modules["__main__"] = _main
 del _guard, _f
-exec(compile(_src, "solution.py", "exec"), _main.__dict__)
+if _tests is None:
+    exec(compile(_src, "solution.py", "exec"), _main.__dict__)
+else:
+    _check(compile(_src, "solution.py", "exec"), _tests, _main.__dict__)
 """
 
 # unshare mode: runs inside the new namespaces with the capabilities unshare(1) kept for it;
@@ -247,9 +313,9 @@ def _nobody_can_read(paths: list[str]) -> bool:
     return True
 
 
-def _command(mode: str, exe: str, prefix: str, tmp: str, guard: bool) -> list[str]:
+def _command(mode: str, exe: str, prefix: str, tmp: str, guard: bool, tests: bool) -> list[str]:
     inner = (
-        [exe, *FLAGS, "/in/.guard.py", "/in/solution.py"]
+        [exe, *FLAGS, "/in/.guard.py", "/in/solution.py", *(["/in/tests.py"] if tests else [])]
         if guard
         else [exe, *FLAGS, "/in/solution.py"]
     )
@@ -320,10 +386,20 @@ def run_code(
     isolation: str | None = None,
     guard: bool = True,
     python: str | None = None,
+    tests: str | None = None,
 ) -> Result:
     """Run `code` with `stdin`. isolation: bwrap | unshare | none (--unsafe-sandbox) | None
     (the best that works here; DistillError when none does). guard=False leaves the OS
-    isolation alone (tests show it holds by itself)."""
+    isolation alone (tests show it holds by itself).
+
+    tests: Python run after `code` in its namespace (assert lines). Then `ok` means they ran
+    to the end and passed: the guard runs both and the process exits 0 only after the last
+    test; a solution that ends the program first (exit(), sys.exit, os._exit) is "exited
+    before the tests ran". Nothing the solution can reach says the tests passed (an earlier
+    done-mark printed after them was a constant in the program: the solution found it through
+    its frames and printed it itself)."""
+    if tests is not None and not guard:
+        raise ValueError("tests run under the guard: guard=False cannot run them")
     mode = isolation or require_isolation()
     exe, prefix = _interpreter(python)
     with tempfile.TemporaryDirectory(prefix="distill-sandbox-") as tmp:
@@ -339,17 +415,25 @@ def run_code(
             f.write(code)
         with open(f"{tmp}/in/.guard.py", "w") as f:
             f.write(GUARD)
+        if tests is not None:
+            with open(f"{tmp}/in/tests.py", "w") as f:
+                f.write(tests)
         if drop:
             for p in (tmp, f"{tmp}/in", f"{tmp}/root"):
                 os.chmod(p, 0o755)
-            for p in ("solution.py", ".guard.py"):
+            for p in os.listdir(f"{tmp}/in"):
                 os.chmod(f"{tmp}/in/{p}", 0o644)
         if mode == "none":
             cmd = [exe, *FLAGS, f"{tmp}/in/.guard.py" if guard else "", f"{tmp}/in/solution.py"]
+            cmd += [f"{tmp}/in/tests.py"] if tests is not None else []
             cmd = [c for c in cmd if c]
             cwd, env = f"{tmp}/work", {**ENV, "HOME": f"{tmp}/work", "TMPDIR": f"{tmp}/work"}
         else:
-            cmd, cwd, env = _command(mode, exe, prefix, tmp, guard), tmp, {"PATH": ENV["PATH"]}
+            cmd, cwd, env = (
+                _command(mode, exe, prefix, tmp, guard, tests is not None),
+                tmp,
+                {"PATH": ENV["PATH"]},
+            )
         # Output goes to files, not pipes: RLIMIT_FSIZE caps what a solution can print, so
         # a print loop cannot fill our memory.
         with open(f"{tmp}/stdout", "wb+") as out, open(f"{tmp}/stderr", "wb+") as err:
@@ -364,23 +448,30 @@ def run_code(
             )
             try:
                 proc.communicate(stdin.encode(), timeout=timeout)
-                reason = _reason(proc.returncode, guard, mode != "none")
+                timed_out = False
             except subprocess.TimeoutExpired:
-                reason = "timeout"
+                timed_out = True
             finally:
                 _kill_group(proc)  # and children it may have left behind
                 proc.wait()
             stdout, stderr = (_text(f) for f in (out, err))
+            reason = "timeout" if timed_out else _reason(proc.returncode, mode != "none")
+            if guard and reason == "killed (SIGKILL)":
+                reason = _guard_end(stderr) or reason
     if reason == "ok":
         return Result(True, stdout, stderr[-4000:], reason)
     return Result(False, stdout[-4000:], stderr[-4000:], reason)
 
 
-def _reason(returncode: int, guard: bool, isolated: bool) -> str:
+def _guard_end(stderr: str) -> str | None:
+    """Why GUARD ended the run: its last line on stderr (None: it did not)."""
+    at = {stderr.rfind(line): why for line, why in ENDS.items()}
+    return at[max(at)] if max(at) >= 0 else None
+
+
+def _reason(returncode: int, isolated: bool) -> str:
     if returncode == 0:
         return "ok"
-    if returncode == VIOLATION and guard:
-        return "sandbox violation"
     if isolated and 128 < returncode < 128 + signal.NSIG:
         returncode = 128 - returncode  # bwrap and SETUP report a killed solution as 128 + signal
     if returncode < 0:

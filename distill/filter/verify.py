@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-import secrets
 import unicodedata
 from fractions import Fraction
 from functools import lru_cache
@@ -498,15 +497,12 @@ def verify_code(
     if isinstance(tests, list) and tests:
         tests = "\n".join(map(str, tests))
     if isinstance(tests, str) and tests.strip():
-        # The asserts run after the solution in one program: one that exits first (exit(),
-        # sys.exit(0) under `if __name__ == "__main__":`) skipped them. A mark only this run
-        # knows, written to fd 1 after the last assert, says they all ran.
-        done = f"distill-tests-done-{secrets.token_hex(8)}"
-        tail = f"\n\nimport os as _distill_os\n_distill_os.write(1, b'\\n{done}\\n')\n"
-        r = run_code(code + "\n\n" + tests + tail, **limits)
+        # The asserts run after the solution in its namespace, under the sandbox's guard: the
+        # run is ok only when they all ran and passed. One that exits first (exit(), sys.exit(0)
+        # under `if __name__ == "__main__":`, os._exit) skipped them: "exited before the tests
+        # ran". The verdict is no mark the program prints (the solution could find and print it).
+        r = run_code(code, tests=tests, **limits)
         if not r.ok:
             return WRONG, r.reason
-        if done not in r.stdout:
-            return WRONG, "exited before the tests ran"
         return CORRECT, "asserts passed"
     return UNVERIFIABLE, "no tests"
