@@ -47,3 +47,62 @@ def test_piece_texts_keeps_every_space_of_a_piece_a_stripping_decoder_reads(meta
     assert piece_texts(tok, ids) == [" ", "  ", " the", "  the", "    ", "t", "a"]
     texts = vocab_texts(tok)
     assert texts[" "] == ids[0] and texts["  "] == ids[1] and texts["    "] == ids[4]
+
+
+# =========================================================================== 2. several teachers
+
+
+def test_each_teachers_count_in_kd_json_is_as_of_the_checkpoints_step(tmp_path, tiny_qwen):
+    # --gradient-accumulation-steps 2, two teachers: the rollout server dies on the second
+    # micro-batch of step 2. The checkpoint is the state after step 1 and --resume trains step 2
+    # again from its first micro-batch, but each teacher's tokens_scored had counted that first
+    # micro-batch already (the total, teacher_tokens_scored, did not): counted twice on resume.
+    import json
+
+    from distill.errors import DistillError
+    from distill.train import run
+    from tests.fakevllm import FakeVLLM
+    from tests.test_kd_rollout import cfg as rollout_cfg
+    from tests.test_kd_rollout import rows
+
+    server = FakeVLLM(tiny_qwen, die_after=3).start()  # step 1: requests 1-2; step 2: 3, dies
+    try:
+        c = rollout_cfg(
+            tmp_path, tiny_qwen, tiny_qwen, server.url, gradient_accumulation_steps=2,
+            teacher_model=[str(tiny_qwen), str(tiny_qwen)],
+        )  # fmt: skip
+        with pytest.raises(DistillError, match="stopped answering"):
+            run(c)
+    finally:
+        server.stop()
+    out = tmp_path / "out"
+    log = rows(out / "loss.jsonl")
+    assert [r["step"] for r in log] == [1]
+    for kd_json in (out / "kd.json", out / "checkpoint-1" / "kd.json"):
+        state = json.loads(kd_json.read_text())
+        assert state["teacher_tokens_scored"] == log[0]["teacher_tokens"] > 0
+        assert [t["tokens_scored"] for t in state["teachers"]] == [log[0]["teacher_tokens"]] * 2
+
+
+def test_each_teachers_count_is_every_processs(tmp_path, tiny_qwen, monkeypatch):
+    # Under DDP each process trains its own rows; the per-teacher counts were rank 0's alone
+    # (half the real number on two GPUs), while teacher_tokens counts every process's. Two
+    # processes are stood in for by accelerate's gather concatenating two equal counts.
+    import torch
+
+    from distill.train import build_trainer
+    from tests.test_kd import first_batch, kd_cfg
+
+    a, b = str(tiny_qwen), str(tiny_qwen)
+    cfg = kd_cfg(tmp_path, tiny_qwen, teacher_model=[a, b], teacher_weight=[1.0, 3.0])
+    trainer, _ = build_trainer(cfg)
+    batch = first_batch(trainer)
+    mine = int((batch["labels"][:, 1:] != -100).sum())
+    acc = trainer.accelerator
+    monkeypatch.setattr(type(acc), "num_processes", property(lambda self: 2))
+    monkeypatch.setattr(acc, "gather", lambda t: torch.cat([t] * 2))
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1
+    trainer.compute_loss(trainer.model, dict(batch))
+    assert trainer.teacher.tokens == [2 * mine, 2 * mine]
+    assert trainer.teacher_tokens == 2 * mine

@@ -311,8 +311,17 @@ class Teachers:
 
         self.cfg, self.teachers, self.specs = cfg, teachers, specs
         self.routed = bool(cfg.teacher_route_field)
-        self.tokens = [0] * len(teachers)  # completion tokens each teacher scored (training)
-        self.aligned = [0] * len(teachers)  # of those, compared (another tokenizer)
+        # completion tokens each teacher scored in training (every process's, as the trainer's
+        # teacher_tokens) and, another tokenizer, the ones it compared; live counts
+        self.tokens = [0] * len(teachers)
+        self.aligned = [0] * len(teachers)
+        # kd.json's counts are those as of the last optimizer step (as KDState's): a checkpoint
+        # saved mid-accumulation (the rollout server failed) holds the state before that step,
+        # which --resume trains again from its first micro-batch. `_step`: the global step the
+        # live counts were last added at; `_done`: the counts before that step's micro-batches.
+        self._step: int | None = None
+        self._done: tuple[list[int], list[int]] = ([0] * len(teachers), [0] * len(teachers))
+        self._trainer: Any = None
         # another tokenizer: local (XTokTeacher) or served (ServedTeacher until dataset() reads
         # it by text: xtok.py's ServedXTok)
         self.xtok = [
@@ -443,6 +452,7 @@ class Teachers:
             w = w.expand(row_of.shape[0], n_teachers)
         flat: list[Any] = []
         parts: list[tuple[int, int, Any]] = []  # per teacher: its rows' slice of flat, its pair
+        counts = torch.zeros(2, n_teachers, dtype=torch.long, device=ids.device)  # tokens, aligned
         for t, teacher in enumerate(self.teachers):
             on = w[:, t] > 0
             if teacher is None or not on.any():
@@ -466,15 +476,17 @@ class Teachers:
             else:
                 t_rows, pair = self._one(trainer, t, inputs, mask, pos, chunk)
             if trainer.model.training:
-                self.tokens[t] += int(on.sum())
+                counts[0, t] = on.sum()
                 if xtok:  # the positions it aligned (a top-K teacher: any listed entry)
                     local = t_rows[1].dtype == torch.bool
                     paired = t_rows[1] if local else (t_rows[0] != -1).any(-1)
-                    self.aligned[t] += int((paired & on).sum())
+                    counts[1, t] = (paired & on).sum()
             if xtok:
                 pair.xtok = True  # its loss takes the weights itself
             parts.append((len(flat), len(flat) + len(t_rows), pair))
             flat.extend(t_rows)
+        if trainer.model.training:
+            self._count(trainer, counts)
         beta = 0.0 if self.cfg.method == "kd" else self.cfg.beta
 
         # gate: the trainer's per-position weight of the teacher term (--gate-teacher; else 1)
@@ -504,10 +516,33 @@ class Teachers:
                 loss.local = (1 + lo, *pair.local[1:])  # type: ignore[attr-defined]
         return (w, *flat), loss
 
+    def _count(self, trainer: Any, counts: Any) -> None:
+        """Add one micro-batch's [tokens, aligned] per teacher, every process's (DDP: each
+        trains its own rows; every process computes its loss here, so each gathers)."""
+        if trainer.accelerator.num_processes > 1:
+            counts = trainer.accelerator.gather(counts[None]).reshape(-1, *counts.shape).sum(0)
+        step = trainer.state.global_step
+        if step != self._step:  # the micro-batches before are an optimizer step's, done
+            self._step, self._done = step, (list(self.tokens), list(self.aligned))
+        self._trainer = trainer
+        tokens, aligned = counts.tolist()
+        self.tokens = [a + b for a, b in zip(self.tokens, tokens, strict=True)]
+        self.aligned = [a + b for a, b in zip(self.aligned, aligned, strict=True)]
+
+    def done(self) -> tuple[list[int], list[int]]:
+        """(tokens, aligned) per teacher as of the last optimizer step: the live counts unless
+        the last ones added belong to a step not taken yet (a save mid-accumulation)."""
+        t = self._trainer
+        if self._step is not None and t is not None and t.state.global_step == self._step:
+            return self._done
+        return self.tokens, self.aligned
+
     def state(self, scored: int) -> dict[str, Any]:
-        """kd.json's per-teacher lines: model, server, weight or route, tokens scored and share."""
+        """kd.json's per-teacher lines: model, server, weight or route, tokens scored and share
+        (as of the last optimizer step, as `scored`)."""
         out = []
-        for i, (spec, n) in enumerate(zip(self.specs, self.tokens, strict=True)):
+        tokens, aligned = self.done()
+        for i, (spec, n) in enumerate(zip(self.specs, tokens, strict=True)):
             entry: dict[str, Any] = {"model": spec.name, "url": redact_urls(spec.url)}
             if self.routed:
                 entry["route"] = f"{self.cfg.teacher_route_field} = {spec.name} or {i}"
@@ -521,8 +556,8 @@ class Teachers:
                     xtok=x.kind,
                     teacher_vocab=x.t_vocab,
                     shared_tokens=x.shared,
-                    aligned_tokens=self.aligned[i],
-                    aligned_share=round(self.aligned[i] / n, 4) if n else None,
+                    aligned_tokens=aligned[i],
+                    aligned_share=round(aligned[i] / n, 4) if n else None,
                 )
             out.append(entry)
         return {"teacher_route_field": self.cfg.teacher_route_field, "teachers": out}
@@ -533,6 +568,7 @@ class Teachers:
             if i < len(self.tokens):
                 self.tokens[i] = int(entry.get("tokens_scored") or 0)
                 self.aligned[i] = int(entry.get("aligned_tokens") or 0)
+        self._step, self._done = None, (list(self.tokens), list(self.aligned))
 
 
 def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
