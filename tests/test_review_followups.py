@@ -106,3 +106,23 @@ def test_each_teachers_count_is_every_processs(tmp_path, tiny_qwen, monkeypatch)
     trainer.compute_loss(trainer.model, dict(batch))
     assert trainer.teacher.tokens == [2 * mine, 2 * mine]
     assert trainer.teacher_tokens == 2 * mine
+
+
+# =========================================================================== 3. the gate's count
+
+
+def test_the_gate_counts_training_prompts_without_the_rows_that_have_no_reference(
+    monkeypatch, capsys
+):
+    # attach_references gives a row without a reference the prompt id "": the set of training
+    # prompts counted it as one more prompt ("X of N training prompts" one too high).
+    from types import SimpleNamespace
+
+    from distill.train.kd import reward
+
+    monkeypatch.setattr(reward, "failed_prompts", lambda *a: ({"p1", "p9"}, 5))
+    trainer = SimpleNamespace(teacher=None, sandbox=None)
+    cfg = SimpleNamespace(reward="none", gate_teacher=True, gate_traces=["traces.jsonl"])
+    reward.verifier_in_the_loop(trainer, cfg, {"prompt_id": ["p1", "", "p2", "", "p2"]})
+    assert "gate: 1 of 2 training prompts" in capsys.readouterr().out
+    assert trainer.gated == {"p1"} and trainer.gated_count == 1

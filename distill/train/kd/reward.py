@@ -272,7 +272,7 @@ def verifier_in_the_loop(trainer: Any, cfg: Any, dataset: Any) -> None:
             "per position); drop --gate-teacher"
         )
     failed, verified = failed_prompts(cfg.gate_traces, cfg.reward, trainer.sandbox)
-    mine = set(dataset["prompt_id"])
+    mine = set(dataset["prompt_id"]) - {""}  # "": a row without a reference (attach_references)
     trainer.gated = failed & mine
     trainer.gated_count, trainer.gate_verified = len(trainer.gated), verified
     print(
