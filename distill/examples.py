@@ -565,6 +565,12 @@ def _chat_parts(tok: Any) -> tuple[str, str, str]:
     # pre-fills and TRL's SFTTrainer trains): the model writes it itself.
     opened = head[len(gen) :] if head.startswith(gen) else ""
     empty_think = opened if re.fullmatch(r"<think>\s*</think>\s*", opened) else ""
+    # A generation prompt that opens the think block a finished turn writes too (Qwen3-*-Thinking-
+    # 2507: '<|im_start|>assistant\n<think>\n', the finished turn '...<think>\n\n</think>\n\n'):
+    # the '<think>\n' is pre-filled all the same, never the model's to write a second time.
+    opens = re.search(r"<think>\s*$", gen)
+    if head.startswith(gen) and opens:
+        prefill = opens.group()
     return suffix, prefill, empty_think
 
 
