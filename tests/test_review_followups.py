@@ -126,3 +126,77 @@ def test_the_gate_counts_training_prompts_without_the_rows_that_have_no_referenc
     reward.verifier_in_the_loop(trainer, cfg, {"prompt_id": ["p1", "", "p2", "", "p2"]})
     assert "gate: 1 of 2 training prompts" in capsys.readouterr().out
     assert trainer.gated == {"p1"} and trainer.gated_count == 1
+
+
+# =========================================================================== 4. rollouts under DDP
+
+
+def two_processes(rank, **kw):
+    """The trainer surface a rollout reads, as process `rank` of two (accelerate's state)."""
+    from types import SimpleNamespace
+
+    acc = SimpleNamespace(process_index=rank, num_processes=2, unwrap_model=lambda m: m,
+                          wait_for_everyone=lambda: None)  # fmt: skip
+    return SimpleNamespace(is_world_process_zero=lambda: rank == 0, accelerator=acc, **kw)
+
+
+def test_every_process_records_its_rollouts_with_its_rank(tmp_path):
+    # Only process 0 wrote rollouts.jsonl: the other processes' rollouts were missing, though
+    # every rollout is recorded (the module's docstring).
+    import json
+    from types import SimpleNamespace
+
+    import torch
+
+    from tests.test_kd_rollout import _Given
+
+    inputs = {"prompts": torch.tensor([[5, 6]]), "prompt_attention_mask": torch.ones(1, 2)}
+    for rank in (0, 1):
+        trainer = two_processes(rank, state=SimpleNamespace(global_step=0),
+                                gen_kwargs={"max_new_tokens": 4})  # fmt: skip
+        served = [([4] * (rank + 1), "length", "given")]
+        _Given.rollout(tmp_path, served, 1).generate(trainer, None, dict(inputs))
+    got = [json.loads(x) for x in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
+    assert [r["tokens"] for r in got] == [1, 2]  # process 1's too
+    assert [r["rank"] for r in got] == [0, 1]
+
+
+def test_an_adapter_load_that_fails_on_process_0_stops_every_process_with_its_line(
+    tmp_path, tiny_qwen, monkeypatch
+):
+    # Process 0 alone loads the adapter into the server; when that raised, the others went on
+    # to wait_for_everyone() and waited there until the NCCL timeout. Process 0's broadcast is
+    # stood in for by recording what it sends and handing it to process 1.
+    from types import SimpleNamespace
+
+    import accelerate.utils
+
+    from distill.train.kd.rollout import RolloutError
+    from tests.fakevllm import FakeVLLM
+    from tests.test_kd_rollout import bare_rollout
+
+    def save_pretrained(folder):
+        from pathlib import Path
+
+        Path(folder).mkdir(parents=True, exist_ok=True)
+
+    server = FakeVLLM(tiny_qwen).start()
+    try:
+        ranks = [bare_rollout(server.url, tmp_path / "out", tiny_qwen) for _ in range(2)]
+    finally:
+        server.stop()
+    sent = []
+
+    def broadcast(objects, from_process=0):
+        if not sent:  # process 0's call
+            sent.append(list(objects))
+            return objects
+        return list(sent[0])
+
+    monkeypatch.setattr(accelerate.utils, "broadcast_object_list", broadcast)
+    lines = []
+    for rank, r in enumerate(ranks):
+        with pytest.raises(RolloutError) as e:
+            r.sync(two_processes(rank), SimpleNamespace(save_pretrained=save_pretrained), 1)
+        lines.append(str(e.value))
+    assert "stopped answering" in lines[0] and lines[1] == lines[0]

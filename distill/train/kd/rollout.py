@@ -19,7 +19,8 @@ output folder's name and a hash of its path, `run_name`); rollouts ask
 for that name. The server's reply names the adapter that produced the sample (`model`): a
 rollout whose adapter is more than `max_staleness` steps older than the step being trained is
 dropped (its tokens get no loss), counted in loss.jsonl (`rollouts_stale`), and every rollout is
-recorded in OUTPUT_DIR/rollouts.jsonl with the step of the sync that produced it.
+recorded in OUTPUT_DIR/rollouts.jsonl with the step of the sync that produced it (under DDP every
+process appends its own, each line with its `rank`).
 
 Server mode, full fine-tune: the weights are pushed with TRL's `VLLMClient` (vLLM's NCCL
 weight-transfer engine, which needs CUDA; the server is started with
@@ -188,9 +189,15 @@ class _Rollout:
                 }
             )
             comps.append([] if stale else ids)  # a stale rollout trains nothing
-        if trainer.is_world_process_zero():
-            with open(self.out / "rollouts.jsonl", "a") as f:
-                f.writelines(json.dumps(r) + "\n" for r in rows)
+        rank, _ = _process(trainer)
+        # every process its own rollouts (DDP: each samples its rows), one O_APPEND write per
+        # line so the processes' lines never interleave
+        fd = os.open(self.out / "rollouts.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            for r in rows:
+                os.write(fd, (json.dumps({**r, "rank": rank}) + "\n").encode())
+        finally:
+            os.close(fd)
         width = max(1, max(len(c) for c in comps))
         comp = torch.full((len(comps), width), self.pad_id, dtype=prompts.dtype)
         cmask = torch.zeros((len(comps), width), dtype=pmask.dtype)
@@ -229,6 +236,39 @@ class _Rollout:
         for old in (self.out / ADAPTERS_DIR).glob("step-*"):
             if old != keep:
                 shutil.rmtree(old, ignore_errors=True)
+
+
+def _process(trainer: Any) -> tuple[int, int]:
+    """(this process's index, the number of processes); a trainer without accelerate's
+    process state (a stand-in) is one process."""
+    acc = getattr(trainer, "accelerator", None)
+    return int(getattr(acc, "process_index", 0)), int(getattr(acc, "num_processes", 1))
+
+
+def _on_rank0(trainer: Any, work: Any) -> None:
+    """`work()` on process 0 alone; what it raises is raised on every process, with the same
+    line (the others went on to the next collective and waited there for the NCCL timeout)."""
+    failed: tuple[bool, str] | None = None
+    error: BaseException | None = None
+    several = _process(trainer)[1] > 1
+    if trainer.is_world_process_zero():
+        try:
+            work()
+        except Exception as e:  # noqa: BLE001 - told to the other processes, then raised
+            if not several:
+                raise
+            error = e
+            line = str(e) if isinstance(e, DistillError) else f"{type(e).__name__}: {e}"
+            failed = (isinstance(e, RolloutError), line)
+    if several:
+        from accelerate.utils import broadcast_object_list
+
+        failed = broadcast_object_list([failed], from_process=0)[0]
+    if error is not None:
+        raise error
+    if failed is not None:  # a RolloutError: every process saves its part of the checkpoint
+        resumable, line = failed
+        raise (RolloutError if resumable else DistillError)(line)
 
 
 def completion(ids: list[int], eos: list[int]) -> list[int]:
@@ -328,8 +368,8 @@ class ServerRollout(_Rollout):
             return
         folder = self.save_adapter(trainer, model, step)
         name = f"{self.run_name}-step-{step}"
-        if trainer.is_world_process_zero():  # one process talks to the server; all sample
-            self._load(folder, name)
+        # one process talks to the server; all sample (and all stop if it failed)
+        _on_rank0(trainer, lambda: self._load(folder, name))
         trainer.accelerator.wait_for_everyone()
         self.names[name] = step
         self.current = name
