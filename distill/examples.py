@@ -536,12 +536,12 @@ def load_examples(
 # =========================================================================== rendering
 
 
-def _chat_parts(tok: Any) -> tuple[str, str, str]:
+def _chat_parts(tok: Any, who: str = "student") -> tuple[str, str, str]:
     """(end-of-turn text after an assistant message, generation-prompt pre-fill such as
     '<think>\\n', the empty think block a finished turn without reasoning opens with)."""
     if not getattr(tok, "chat_template", None):
         raise DistillError(
-            "the student's tokenizer has no chat template; use --format alpaca or pick an instruct model"
+            f"the {who}'s tokenizer has no chat template; use --format alpaca or pick an instruct model"
         )
     mark = "XQ7ZK"
     msgs = [{"role": "user", "content": "U"}, {"role": "assistant", "content": mark}]
@@ -627,7 +627,8 @@ def raw_prompt(ex: Example) -> str:
 
 
 class Renderer:
-    """Example -> (prompt text, completion text) -> token ids with a completion mask."""
+    """Example -> (prompt text, completion text) -> token ids with a completion mask. `who`: whose
+    chat template it renders with, as its refusals name it (kd's xtok renders the teacher's too)."""
 
     def __init__(
         self,
@@ -636,17 +637,18 @@ class Renderer:
         model_eos: int | list[int] | None = None,
         train_on: str = "all",
         chat: bool = False,
+        who: str = "student",
     ):
         if fmt not in FORMATS:
             raise DistillError(f"unknown format '{fmt}' (have: {', '.join(FORMATS)})")
         if train_on not in TRAIN_ON:
             raise DistillError(f"unknown --train-on '{train_on}' (have: {', '.join(TRAIN_ON)})")
-        self.tok, self.fmt, self.train_on, self.chat = tok, fmt, train_on, chat
+        self.tok, self.fmt, self.train_on, self.chat, self.who = tok, fmt, train_on, chat, who
         self.reasoning_dropped = 0  # alpaca: examples whose think block the format leaves out
         self.raw_seen = 0  # text prompt/completion examples trained as a raw continuation
         self.stops = stop_token_ids(tok, model_eos)
         if fmt == "r1":
-            self.suffix, self.prefill, self.empty_think = _chat_parts(tok)
+            self.suffix, self.prefill, self.empty_think = _chat_parts(tok, who)
             suffix_ids = tok(self.suffix, add_special_tokens=False)["input_ids"]
             if not self.stops & set(suffix_ids) and tok.eos_token is not None:
                 # The template's end of turn holds no stop token: without EOS in the labels the
@@ -676,7 +678,7 @@ class Renderer:
             except TemplateError as e:  # Gemma's, Mistral's: roles must alternate user/assistant
                 where = ex.source.get("where") or "an example"
                 raise DistillError(
-                    f"{where}: the student's chat template refuses this chat ({e}); drop or fix "
+                    f"{where}: the {self.who}'s chat template refuses this chat ({e}); drop or fix "
                     "the row (roles: " + ", ".join(m["role"] for m in ex.prompt) + ")"
                 ) from None
         other = [m["role"] for m in ex.prompt if m["role"] != "user"]

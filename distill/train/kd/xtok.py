@@ -545,7 +545,7 @@ def xtok_dataset(
     t_eos = teacher.local.model.generation_config.eos_token_id
     train_on = "last"
     mine = Renderer(tok, cfg.format, model_eos, train_on, cfg.chat)
-    theirs = Renderer(teacher.tok, cfg.format, t_eos, train_on, cfg.chat)
+    theirs = Renderer(teacher.tok, cfg.format, t_eos, train_on, cfg.chat, who="teacher")
     teacher.s_stops = set(mine.stops)
     onpolicy = cfg.method == "onpolicy"
     pad = teacher.tok.pad_token_id
@@ -1090,7 +1090,7 @@ def served_xtok(
         t_tok = None
     mine = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
     own = t_tok is not None and (cfg.format != "r1" or getattr(t_tok, "chat_template", None))
-    theirs = Renderer(t_tok, cfg.format, None, "last", cfg.chat) if own else mine
+    theirs = Renderer(t_tok, cfg.format, None, "last", cfg.chat, who="teacher") if own else mine
     teacher = ServedXTok(served, tok, cfg.xtok, theirs)
     teacher.s_stops = set(mine.stops)
     probe = "The answer is 46. Größe: 中文 🙂"
