@@ -200,3 +200,49 @@ def test_an_adapter_load_that_fails_on_process_0_stops_every_process_with_its_li
             r.sync(two_processes(rank), SimpleNamespace(save_pretrained=save_pretrained), 1)
         lines.append(str(e.value))
     assert "stopped answering" in lines[0] and lines[1] == lines[0]
+
+
+# =========================================================================== 5. the card's loss
+
+
+def saved_train(**kw):
+    from distill.config import read_saved
+    from distill.train.config import TrainConfig
+
+    return read_saved(TrainConfig, {"model": "S", "teacher_model": "T", **kw})
+
+
+XTOK_STATE = {"method": "kd", "teacher_tokens_scored": 100, "xtok": "uld", "teacher_vocab": 300,
+              "shared_tokens": 200, "aligned_share": 0.8}  # fmt: skip
+
+
+def test_the_card_names_uld_or_the_gold_hybrid_for_a_teacher_of_another_tokenizer():
+    # A cross-tokenizer run's loss is ULD or the GOLD hybrid (--xtok), not the KL over one
+    # vocabulary (kd) nor GKD's generalized JSD (onpolicy) the card named.
+    from distill.train.kd import card_lines
+
+    kd = "\n".join(card_lines(saved_train(method="kd", xtok="uld"), XTOK_STATE))
+    assert "0.5 x T^2 x ULD (L1 between the two sorted probability vectors" in kd
+    assert "x KL(teacher || student) at T" not in kd
+    hybrid = {**XTOK_STATE, "method": "onpolicy", "xtok": "hybrid"}
+    on = "\n".join(card_lines(saved_train(method="onpolicy"), hybrid))
+    assert "loss = the GOLD hybrid (exact KL(teacher || student) over the tokens" in on
+    assert "generalized JSD" not in on
+    # the same vocabulary: as it was
+    same = {"method": "kd", "teacher_tokens_scored": 100}
+    assert "0.5 x T^2 x KL(teacher || student) at T=1.0" in "\n".join(
+        card_lines(saved_train(method="kd"), same)
+    )
+
+
+def test_the_card_of_several_teachers_names_the_loss_of_the_one_of_another_tokenizer():
+    from distill.train.kd import card_lines
+
+    train = saved_train(method="kd", teacher_model=["A", "B"])
+    state = {"method": "kd", "teacher_tokens_scored": 10, "teachers": [
+        {"model": "A", "tokens_scored": 10, "share": 1.0},
+        {"model": "B", "tokens_scored": 10, "share": 1.0, "xtok": "hybrid", "aligned_share": 0.5},
+    ]}  # fmt: skip
+    card = "\n".join(card_lines(train, state))
+    assert "teachers' KL(teacher || student), the GOLD hybrid" in card
+    assert "(--xtok hybrid) for a teacher of another tokenizer" in card

@@ -184,6 +184,26 @@ def _check_rollout(cfg: Any) -> None:
         raise DistillError("vllm_gpu_memory_utilization must be within (0, 1]")
 
 
+# The teacher term of a teacher of another tokenizer (--xtok; xtok.py): no KL over one
+# vocabulary, nor GKD's generalized JSD on policy
+XTOK_LOSSES = {
+    "uld": "ULD (L1 between the two sorted probability vectors; Boizard et al. 2024)",
+    "hybrid": "the GOLD hybrid (exact KL(teacher || student) over the tokens both vocabularies "
+    "spell alike + one bucket for the rest, + ULD on the tokens only one side has)",
+}
+
+
+def _xtok_loss(state: dict[str, Any] | None) -> str | None:
+    """The loss kd.json records for a teacher of another tokenizer (one teacher: its `xtok`;
+    several: each one's), None when none was."""
+    kinds = [(state or {}).get("xtok")]
+    kinds += [e.get("xtok") for e in (state or {}).get("teachers") or [] if isinstance(e, dict)]
+    kinds = sorted({k for k in kinds if k})
+    if not kinds:
+        return None
+    return " / ".join(f"{XTOK_LOSSES.get(k, k)} (--xtok {k})" for k in kinds)
+
+
 def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
     """The model card's lines on the training method and its teacher (publish lineage)."""
     method = train.method or "sft"
@@ -203,16 +223,24 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
         teacher = f"`{train.teacher_model}` (local)"
     else:
         teacher = "the teacher's top-K log-probs stored with the traces"
+    same = "KL(teacher || student)" if method == "kd" else f"generalized JSD with beta={train.beta}"
+    term, other = same, _xtok_loss(state)
+    if other and several(train):  # some teachers of another tokenizer (multi.card_lines: which)
+        term = (
+            f"the weighted sum of the teachers' {same}, {other} for a teacher of another tokenizer"
+        )
+    elif other:
+        term = other
     if method == "kd":
         how = (
-            f"kd (token-level, off-policy): {train.kd_alpha} x T^2 x KL(teacher || student) "
+            f"kd (token-level, off-policy): {train.kd_alpha} x T^2 x {term} "
             f"at T={train.kd_temperature} + {1 - float(train.kd_alpha):.2f} x "
             "cross-entropy on the kept traces"
         )
     else:
         how = (
             f"onpolicy (GKD): the student sampled its own completions (lmbda={train.lmbda}), "
-            f"loss = generalized JSD with beta={train.beta} to the teacher's distribution"
+            f"loss = {term} to the teacher's distribution"
         )
     lines = [f"\nMethod: {how}.", f"Teacher distribution: {teacher}."]
     if several(train):
