@@ -331,7 +331,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     ]
     from distill.train.kd import card_lines
 
-    lines += card_lines(train, _load(train_dir / "kd.json"))
+    lines += card_lines(train, _load(_kd_json(train_dir)))
     td = _load(train_dir / "train_data.json")
     if td and td.get("prompts_only"):
         lines.append(
@@ -423,11 +423,27 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n")
 
 
+def _kd_json(train_dir: Path) -> Path | None:
+    """The run's kd.json when it is this student's: a kd / onpolicy run's of the same method.
+    An sft student was scored by no teacher; a kd.json beside it is an earlier kd run's in the
+    same folder (a fresh train over it keeps the file), which said a teacher scored its tokens."""
+    path = train_dir / "kd.json"
+    if not path.is_file():
+        return None
+    method = (_load(train_dir / "train.yaml") or {}).get("method")
+    if method == "sft":
+        return None
+    saved = (_load(path) or {}).get("method")  # (a train.yaml that does not say: kept as before)
+    return path if None in (method, saved) or saved == method else None
+
+
 def _sources(model_dir: Path, train_dir: Path) -> list[Path]:
     """The files published beside the card (README.md), each under its own name."""
     found = [model_dir / n for n in MODEL_FILES if (model_dir / n).is_file()]
     found += sorted(model_dir.glob("model-*.safetensors"))
-    return found + [train_dir / n for n in RUN_FILES if (train_dir / n).is_file()]
+    run = [train_dir / n for n in RUN_FILES if n != "kd.json" and (train_dir / n).is_file()]
+    kd = _kd_json(train_dir)
+    return found + run + ([kd] if kd else [])
 
 
 def _stage(model_dir: Path, train_dir: Path, card: Any, dest: Path) -> None:

@@ -246,3 +246,56 @@ def test_the_card_of_several_teachers_names_the_loss_of_the_one_of_another_token
     card = "\n".join(card_lines(train, state))
     assert "teachers' KL(teacher || student), the GOLD hybrid" in card
     assert "(--xtok hybrid) for a teacher of another tokenizer" in card
+
+
+# =========================================================================== 6. an sft student
+
+
+def student_folder(tmp_path, method):
+    """A trained student as `distill train --recipe recipes/kd-r1-qwen-1.5b.yaml --method X`
+    leaves it: train.yaml with the recipe's teacher keys, and a kd.json in the folder (an
+    earlier kd run's, kept by a fresh train over it with --overwrite; the run's own for kd)."""
+    import json
+
+    import yaml
+
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "adapter_config.json").write_text("{}")
+    (student / "adapter_model.safetensors").write_bytes(b"x")
+    train = {"model": "Qwen/Qwen2.5-1.5B", "method": method, "teacher_model": "r1-7b",
+             "teacher_url": "http://localhost:8000/v1"}  # fmt: skip
+    (student / "train.yaml").write_text(yaml.safe_dump(train))
+    kd = {"method": "kd", "teacher": "http://localhost:8000/v1", "teacher_model": "r1-7b",
+          "teacher_url": "http://localhost:8000/v1", "teacher_tokens_scored": 224}  # fmt: skip
+    (student / "kd.json").write_text(json.dumps(kd))
+    return student
+
+
+def test_an_sft_student_is_published_without_a_kd_json_saying_a_teacher_scored_it(tmp_path):
+    # The recipe's step 3 trains --method sft into a folder that may hold an earlier kd run's
+    # kd.json (a fresh train keeps it): publish copied it beside the sft student, saying the
+    # teacher scored 224 of its tokens, though sft used no teacher's scores.
+    from distill.publish import PublishConfig
+    from distill.publish import run as publish
+
+    student = student_folder(tmp_path, "sft")
+    dest = tmp_path / "published"
+    publish(PublishConfig(dir=str(student), local_dir=str(dest)))
+    assert not (dest / "kd.json").exists()
+    card = (dest / "README.md").read_text()
+    assert "Method: sft" in card and "teacher scored" not in card and "r1-7b" not in card
+    assert (dest / "train.yaml").is_file()  # the recipe's keys as given
+
+
+def test_a_kd_student_is_published_with_its_kd_json(tmp_path):
+    from distill.publish import PublishConfig
+    from distill.publish import run as publish
+
+    student = student_folder(tmp_path, "kd")
+    dest = tmp_path / "published"
+    publish(PublishConfig(dir=str(student), local_dir=str(dest)))
+    assert (dest / "kd.json").is_file()
+    assert (
+        "Completion tokens the teacher scored in training: 224." in (dest / "README.md").read_text()
+    )
