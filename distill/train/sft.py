@@ -639,6 +639,7 @@ def run(cfg: TrainConfig) -> Path:
     elif main:  # a fresh run (or --resume with nothing to resume) starts fresh records
         (out / "loss.jsonl").unlink(missing_ok=True)
         (out / "rollouts.jsonl").unlink(missing_ok=True)
+        (out / "kd.json").unlink(missing_ok=True)  # another run's teacher and counts
     trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model(str(out))
     if not main:

@@ -350,6 +350,10 @@ class DistillTrainer(SFTTrainer):
             self.teacher_tokens = int(state.get("teacher_tokens_scored") or 0)
             if isinstance(self.teacher, Teachers):
                 self.teacher.restore(state)
+        elif not resume_from_checkpoint:  # a fresh start (--resume with nothing to resume):
+            self.teacher_tokens = 0  # not the counts of the kd.json another run left
+            if isinstance(self.teacher, Teachers):
+                self.teacher.restore({"teachers": [{}] * len(self.teacher.tokens)})
         return super().train(resume_from_checkpoint, *a, **kw)
 
     def log(self, logs, start_time=None):  # noqa: ANN001
