@@ -283,3 +283,28 @@ def test_a_batch_request_the_provider_refuses_does_not_say_a_rerun_fixes_it(tmp_
         assert "rerun the same command" not in line
     finally:
         server.stop()
+
+
+def test_a_batch_error_page_of_several_lines_is_one_line(tmp_path):
+    """A proxy's HTML page (several lines) as the body of a 404 on batches.create: the error
+    stays one line (the message was cut to 200 characters with its newlines)."""
+    from aiohttp import web
+
+    from distill.generate import GenerateConfig, run
+    from tests.fakebatch import FakeBatchServer
+
+    class Proxy(FakeBatchServer):
+        async def create(self, request):
+            page = "<html>\n<body>\n<h1>404 Not Found</h1>\n</body>\n</html>\n"
+            return web.json_response({"error": {"message": page}}, status=404)
+
+    server = Proxy().start()
+    try:
+        cfg = GenerateConfig(data="builtin:arithmetic", limit=2, teacher="openai", model="fake-r1",
+                             base_url=server.url, n=1, out=str(tmp_path / "t.jsonl"), max_retries=0,
+                             batch=True, batch_poll=0.05)  # fmt: skip
+        with pytest.raises(DistillError) as e:
+            run(cfg)
+        assert "404 Not Found" in str(e.value) and "\n" not in str(e.value)
+    finally:
+        server.stop()

@@ -171,7 +171,7 @@ class BatchTeacher:
                 f"(ids in {self.state.path}): rerun the same command to re-attach"
             ) from None
         except openai.APIStatusError as e:  # e.g. a 5xx on a file after the client's retries
-            why = scrub(str(e.message), *self.online.secrets)[:200]
+            why = " ".join(scrub(str(e.message), *self.online.secrets).split())[:200]
             kept = f"batches already submitted keep running (ids in {self.state.path})"
             if e.status_code >= 500 or e.status_code in _PASSING:
                 raise DistillError(
