@@ -4,7 +4,8 @@ Exact: the text after unicode NFKC, case folding and whitespace collapsing. Near
 word n-gram shingles (datasketch, vectorised `update_batch`) with LSH banding; an LSH candidate
 counts only if its estimated Jaccard similarity reaches the threshold, so banding never rejects
 on its own. Callers insert in preference order (verified-correct first), which is what makes
-the surviving copy deterministic and a correct one.
+the surviving copy deterministic and a correct one; a `scope` per text (the filter: its prompt)
+confines duplicates to texts of the same scope.
 """
 
 from __future__ import annotations
@@ -66,9 +67,15 @@ def signature(
     return m.hashvalues.astype(np.uint32)
 
 
-def near_duplicates(sigs: list[bytes], threshold: float = 0.8, num_perm: int = 64) -> list[bool]:
+def near_duplicates(
+    sigs: list[bytes],
+    threshold: float = 0.8,
+    num_perm: int = 64,
+    scopes: list[int] | None = None,
+) -> list[bool]:
     """For signatures in preference order: is each one a near copy of an earlier one that was
-    itself kept? Same decisions as inserting one by one into an LSH index of kept texts.
+    itself kept (of the same scope, where `scopes` are given)? Same decisions as inserting one
+    by one into an LSH index of kept texts (one index per scope).
 
     LSH banding finds candidates (a shared band), and a candidate counts only if the estimated
     Jaccard reaches `threshold`. Buckets are numbered with numpy up front (a few bytes per
@@ -79,6 +86,8 @@ def near_duplicates(sigs: list[bytes], threshold: float = 0.8, num_perm: int = 6
         return []
     b, r = lsh_bands(num_perm, threshold)
     mat = np.frombuffer(b"".join(sigs), dtype=np.uint32).reshape(n, num_perm)
+    # The scope is one more column of every band: texts of two scopes never share a bucket.
+    scope = np.asarray(scopes if scopes is not None else [0] * n, dtype=np.uint32).reshape(n, 1)
     groups = np.empty((n, b), dtype=np.int32)
     # Every kept signature of a bucket, newest first: last_kept[k][bucket] heads a chain that
     # goes on through next_kept[i, k] (-1 ends it). Only the first kept one was checked before,
@@ -86,7 +95,8 @@ def near_duplicates(sigs: list[bytes], threshold: float = 0.8, num_perm: int = 6
     last_kept = []
     next_kept = np.full((n, b), -1, dtype=np.int32)
     for k in range(b):
-        band = np.ascontiguousarray(mat[:, k * r : (k + 1) * r]).view(np.dtype((np.void, 4 * r)))
+        cols = np.hstack([scope, mat[:, k * r : (k + 1) * r]])
+        band = np.ascontiguousarray(cols).view(np.dtype((np.void, 4 * (r + 1))))
         _, inverse = np.unique(band.ravel(), return_inverse=True)
         groups[:, k] = inverse.ravel()
         last_kept.append(np.full(int(inverse.max()) + 1, -1, dtype=np.int64))

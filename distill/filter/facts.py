@@ -64,6 +64,7 @@ class Fact:
         "sig",
         "pexact",
         "psig",
+        "scope",
         "decontam",
         "tokens",
         "reasons",
@@ -73,6 +74,7 @@ class Fact:
     def __init__(self, **fields: Any):
         self.reasons: list[str] = []
         self.dedup_checked = False
+        self.scope = 0
         for k, v in fields.items():
             setattr(self, k, v)
 
@@ -132,7 +134,9 @@ def _fact(item: tuple[int, int, bytes, bool]) -> tuple[str, Any]:
         has_gold=rec.get("gold") is not None,
         exact=exact_key(norm, normalized=True) if cfg.dedup != "none" else None,
         sig=sig.tobytes() if sig is not None else None,
-        pexact=exact_key(prompt) if cfg.dedup_prompts and cfg.dedup != "none" else None,
+        # The prompt's key: prompt dedup, and the scope of response dedup (a duplicate is the
+        # same prompt's text again; another prompt's same short answer is its own example).
+        pexact=exact_key(prompt) if cfg.dedup != "none" else None,
         psig=psig.tobytes() if psig is not None else None,
         decontam=dec,
         tokens=C.count_tokens(text, _W["ctx"]),
@@ -157,6 +161,7 @@ def collect_facts(cfg: FilterConfig) -> list[Fact]:
     check_input(path)  # e.g. filtering a kept file again: refused if its filter run did not finish
     facts: list[Fact] = []
     prompts: set[str] = set()
+    scopes: dict[bytes, int] = {}  # prompt text key -> small int (response dedup's scope)
     EMPTY: tuple[str, ...] = ()
 
     def take(results) -> None:
@@ -173,6 +178,8 @@ def collect_facts(cfg: FilterConfig) -> list[Fact]:
                 fact.prompt_id = sys.intern(fact.prompt_id)
                 fact.teacher = sys.intern(fact.teacher)
                 fact.fails = fact.fails or EMPTY
+                if fact.pexact is not None:
+                    fact.scope = scopes.setdefault(fact.pexact, len(scopes))
                 if fact.prompt_id in prompts:
                     fact.pexact = fact.psig = None
                 else:

@@ -93,25 +93,32 @@ def decide(facts: list[Fact], cfg: FilterConfig) -> dict[str, float]:
             if f.prompt_id in dup_prompts:
                 f.reasons.append("duplicate_prompt")
 
-    # Duplicate responses among the survivors, verified-correct ones first: the kept copy of a
-    # duplicate group is the first correct one in file order (else the first one).
+    # Duplicate responses among the survivors of one prompt (by its text: `scope`), verified-
+    # correct ones first: the kept copy of a duplicate group is the first correct one in file
+    # order (else the first one). Another prompt's same response ("Positive", "\boxed{4}") is
+    # another training example, not a copy.
     if cfg.dedup != "none":
         order = sorted(
             (f for f in facts if not f.reasons),
             key=lambda f: (f.verdict != CORRECT, f.idx),
         )
-        seen_exact: set[bytes] = set()
+        seen_exact: set[tuple[int, bytes]] = set()
         unique = []
         for f in order:
             f.dedup_checked = True
-            if f.exact in seen_exact:
+            if (f.scope, f.exact) in seen_exact:
                 f.reasons.append("duplicate")
                 continue
-            seen_exact.add(f.exact)
+            seen_exact.add((f.scope, f.exact))
             unique.append(f)
         del seen_exact
         if cfg.dedup == "near":
-            flags = near_duplicates([f.sig for f in unique], cfg.dedup_threshold, cfg.num_perm)
+            flags = near_duplicates(
+                [f.sig for f in unique],
+                cfg.dedup_threshold,
+                cfg.num_perm,
+                scopes=[f.scope for f in unique],
+            )
             for f, d in zip(unique, flags):
                 if d:
                     f.reasons.append("near_duplicate")
