@@ -2,8 +2,11 @@
 records of other tools, which duplicate prompt survives, kept records of a re-filtered rejects
 file."""
 
+import json
+
 import pytest
 
+from distill.filter.decontam import Decontaminator
 from tests.test_filter import filt, trace
 
 
@@ -31,3 +34,37 @@ def test_near_duplicate_samples_of_one_prompt_are_still_found(tmp_path):
     kept, rejects, _ = filt(tmp_path, recs, dedup="near")
     assert [r["id"] for r in kept] == [recs[0]["id"], recs[2]["id"]]
     assert rejects[0]["reject_reason"] == "near_duplicate"
+
+
+def test_a_short_benchmark_problem_inside_a_templated_prompt_is_contamination(tmp_path):
+    # MATH-500 has problems of fewer than 8 words; r1-math's template adds a sentence after them.
+    bench = tmp_path / "math500.jsonl"
+    bench.write_text(
+        json.dumps({"problem": "Compute $\\dbinom{31}{28}$.", "answer": "4495"}) + "\n"
+    )
+    d = Decontaminator([str(bench)])
+    r1 = "\nPlease reason step by step, and put your final answer within \\boxed{}."
+    assert d.hit("Compute $\\dbinom{31}{28}$." + r1) == "math500"
+    assert d.hit("Compute $\\dbinom{31}{28}$.") == "math500"
+    assert d.hit("Compute $\\dbinom{31}{27}$." + r1) is None
+    assert d.hit("Please compute $\\dbinom{31}{28}$ and then add 1.") == "math500"
+    # Long problems keep their 8-gram rule.
+    long = "A rectangle has a perimeter of 30 units and its length is twice its width"
+    bench.write_text(json.dumps({"problem": long, "answer": "50"}) + "\n")
+    d = Decontaminator([str(bench)])
+    assert d.hit("Q: " + long[:60] + " blah") == "math500"
+    assert d.hit("A rectangle has a perimeter of 31 units") is None
+
+
+def test_filter_drops_a_templated_copy_of_a_short_held_out_problem(tmp_path):
+    held_out = "builtin:arithmetic?start=1000&n=100"
+    from distill.data import load_rows
+
+    problem = next(iter(load_rows(held_out, split="test"))).prompt  # "What is a + b?"
+    recs = [
+        trace(prompt=problem + "\nPlease reason step by step.", answer="x", gold=None),
+        trace(prompt="What is 1 + 1?\nPlease reason step by step.", answer="y", gold=None),
+    ]
+    kept, rejects, report = filt(tmp_path, recs, decontam=[held_out])
+    assert [r["id"] for r in kept] == [recs[1]["id"]]
+    assert rejects[0]["reject_reason"] == f"contaminated:{held_out}"

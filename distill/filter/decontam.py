@@ -3,7 +3,9 @@
     distill filter t.jsonl --out kept.jsonl --decontam math500.jsonl --decontam openai/gsm8k:main@test
 
 open-r1 and s1 use 8-grams; a prompt sharing any n-gram with a benchmark problem is dropped,
-and the reject names the benchmark.
+and the reject names the benchmark. A benchmark problem shorter than n words (MATH-500 has
+several: "Compute $\\dbinom{31}{28}$.") is contamination wherever its whole text appears in a
+prompt, a template's words around it or not (s1 and open-r1 make no n-gram of it and miss it).
 """
 
 from __future__ import annotations
@@ -17,28 +19,51 @@ from distill.data import load_rows
 _WORD = re.compile(r"\w+")
 
 
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _grams(words: list[str], n: int) -> set[int]:
+    return {zlib.crc32(" ".join(words[i : i + n]).encode()) for i in range(len(words) - n + 1)}
+
+
 def ngrams(text: str, n: int) -> set[int]:
-    words = _WORD.findall(text.lower())
+    words = _words(text)
     if len(words) < n:  # a short problem: its whole text is its one n-gram
         return {zlib.crc32(" ".join(words).encode())} if words else set()
-    return {zlib.crc32(" ".join(words[i : i + n]).encode()) for i in range(len(words) - n + 1)}
+    return _grams(words, n)
 
 
 class Decontaminator:
     def __init__(self, sources: list[str], n: int = 8):
         self.n = n
         self.index: dict[int, str] = {}
+        # benchmark problems of fewer than n words, by their length: m -> {hash of text: label}
+        self.short: dict[int, dict[int, str]] = {}
         for src in sources:
             name, split = src, "test"
             if "@" in src:  # hub dataset with a split: name@test
                 name, split = src.rsplit("@", 1)
             label = Path(name).stem if Path(name).exists() else name
             for row in load_rows(name, split=split):
-                for g in ngrams(row.prompt, n):
+                words = _words(row.prompt)
+                if not words:
+                    continue
+                if len(words) < n:
+                    self.short.setdefault(len(words), {}).setdefault(
+                        zlib.crc32(" ".join(words).encode()), label
+                    )
+                    continue
+                for g in _grams(words, n):
                     self.index.setdefault(g, label)
 
     def hit(self, prompt: str) -> str | None:
-        for g in ngrams(prompt, self.n):
+        words = _words(prompt)
+        for g in _grams(words, self.n):
             if g in self.index:
                 return self.index[g]
+        for m, texts in self.short.items():  # a short problem anywhere in the prompt
+            for g in _grams(words, m):
+                if g in texts:
+                    return texts[g]
         return None
