@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from distill.errors import DistillError
+from distill.filter import FilterConfig, run
 from distill.filter.decontam import Decontaminator
-from tests.test_filter import filt, trace
+from tests.test_filter import filt, trace, write
 
 
 @pytest.mark.parametrize("dedup", ["exact", "near"])
@@ -68,3 +70,44 @@ def test_filter_drops_a_templated_copy_of_a_short_held_out_problem(tmp_path):
     kept, rejects, report = filt(tmp_path, recs, decontam=[held_out])
     assert [r["id"] for r in kept] == [recs[1]["id"]]
     assert rejects[0]["reject_reason"] == f"contaminated:{held_out}"
+
+
+BAD = [
+    ("messages", "hi", "'messages' is a str"),
+    ("messages", ["hi"], "'messages[0]' is a str"),
+    ("messages", [{"role": "user", "content": None}], "'messages[0].content' is null"),
+    (
+        "messages",
+        [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        "'messages[0].content' is a list",
+    ),
+    ("teacher", "gpt-4o", "'teacher' is a str"),
+    ("reasoning", 5, "'reasoning' is a int"),
+    ("reasoning", ["a"], "'reasoning' is a list"),
+    ("answer", {"text": "4"}, "'answer' is a dict"),
+    ("prompt_id", None, "'prompt_id' is null"),
+]
+
+
+@pytest.mark.parametrize("field,value,says", BAD, ids=[b[2] for b in BAD])
+@pytest.mark.parametrize("num_proc", [1, 2])
+def test_a_field_of_the_wrong_type_is_one_line_naming_file_line_field(
+    tmp_path, field, value, says, num_proc
+):
+    bad = trace(prompt="q2")
+    bad[field] = value
+    src = write(tmp_path, [trace(), bad])
+    cfg = FilterConfig(input=str(src), out=str(tmp_path / "kept.jsonl"), num_proc=num_proc)
+    with pytest.raises(DistillError) as e:
+        run(cfg, quiet=True)
+    msg = str(e.value)
+    assert msg.startswith(f"{src}:2: ") and says in msg and "\n" not in msg
+    assert not (tmp_path / "kept.jsonl").exists()
+
+
+def test_a_null_reasoning_answer_and_teacher_are_still_read(tmp_path):
+    rec = trace(reasoning=None, teacher=None)
+    rec["teacher"] = None
+    kept, _, report = filt(tmp_path, [rec, trace(prompt="q2", answer=None)])
+    assert [r["id"] for r in kept] == [rec["id"]]
+    assert report["reject_reasons"] == {"empty_answer": 1}

@@ -86,6 +86,33 @@ class Fact:
             setattr(self, k, v)
 
 
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+def _bad_field(rec: dict[str, Any]) -> str | None:
+    """Why a record (another tool's, or edited by hand) has a field of a type the filter cannot
+    read, naming the field; None when it has none. The checks would raise a TypeError with no
+    file, line or field."""
+    pid = rec["prompt_id"]
+    if not isinstance(pid, (str, int)) or isinstance(pid, bool):
+        return f"field 'prompt_id' is {_kind(pid)} (expected a string)"
+    msgs = rec["messages"]
+    if not isinstance(msgs, list):
+        return f"field 'messages' is {_kind(msgs)} (expected a list of {{role, content}})"
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict):
+            return f"field 'messages[{i}]' is {_kind(m)} (expected {{role, content}})"
+        if "content" in m and not isinstance(m["content"], str):
+            return f"field 'messages[{i}].content' is {_kind(m['content'])} (expected a string)"
+    for f in ("reasoning", "answer"):
+        if rec.get(f) is not None and not isinstance(rec[f], str):
+            return f"field '{f}' is {_kind(rec[f])} (expected a string or null)"
+    if rec.get("teacher") is not None and not isinstance(rec["teacher"], dict):
+        return f"field 'teacher' is {_kind(rec['teacher'])} (expected {{backend, model, params}})"
+    return None
+
+
 def _prompt_text(rec: dict[str, Any]) -> str:
     return "\n".join(m.get("content", "") for m in rec["messages"] if m.get("role") != "system")
 
@@ -105,6 +132,9 @@ def _fact(item: tuple[int, int, bytes, bool]) -> tuple[str, Any]:
     for f in REQUIRED:
         if f not in rec:
             return "error", f"{cfg.input}:{lineno}: not a trace record: missing field '{f}'"
+    bad = _bad_field(rec)
+    if bad:
+        return "error", f"{cfg.input}:{lineno}: not a trace record: {bad}"
     fails = []
     for _name, check in _W["checks"]:
         reason = check(rec, _W["ctx"])
