@@ -111,3 +111,20 @@ def test_a_null_reasoning_answer_and_teacher_are_still_read(tmp_path):
     kept, _, report = filt(tmp_path, [rec, trace(prompt="q2", answer=None)])
     assert [r["id"] for r in kept] == [rec["id"]]
     assert report["reject_reasons"] == {"empty_answer": 1}
+
+
+def test_a_duplicate_prompt_whose_copy_has_the_passing_traces_keeps_them(tmp_path):
+    # Two sources merged: the same problem under two ids; the first copy's traces are all
+    # wrong, the second's right. The first in file order won, so the problem lost every trace.
+    recs = [
+        trace(prompt="What is 2 + 2?", prompt_id="a", answer="\\boxed{5}", reasoning="r1"),
+        trace(prompt="What is 2 + 2?", prompt_id="a", answer="\\boxed{3}", reasoning="r2"),
+        trace(prompt="what is  2 + 2?", prompt_id="b", answer="\\boxed{4}", reasoning="r3"),
+        trace(prompt="What is 3 + 3?", prompt_id="c", answer="\\boxed{6}", gold="6"),
+        trace(prompt="What is 3 + 3?", prompt_id="d", answer="\\boxed{6}", gold="6", reasoning="x"),
+    ]
+    kept, rejects, _ = filt(tmp_path, recs, verify="math", dedup="exact")
+    assert [r["id"] for r in kept] == [recs[2]["id"], recs[3]["id"]]
+    why = {r["id"]: r["reject_reasons"] for r in rejects}
+    assert why[recs[0]["id"]] == ["wrong_answer", "duplicate_prompt"]
+    assert why[recs[4]["id"]] == ["duplicate_prompt"]  # both pass: the first in file order wins

@@ -68,15 +68,22 @@ def decide(facts: list[Fact], cfg: FilterConfig) -> dict[str, float]:
             r.append(v if v != WRONG else "wrong_answer")
         f.reasons = r
 
-    # Duplicate prompts: the first prompt (in file order) keeps its traces.
+    # Duplicate prompts: of the copies of one prompt, the first (in file order) of those with a
+    # trace that passed so far keeps its traces (else the first): a copy whose traces are all
+    # wrong or truncated no longer outvotes one with correct traces.
     if cfg.dedup != "none" and cfg.dedup_prompts:
         first_of: dict[str, Fact] = {}
+        passing: set[str] = set()
         for f in facts:
             first_of.setdefault(f.prompt_id, f)
+            if not f.reasons:
+                passing.add(f.prompt_id)
         seen: set[bytes] = set()
         dup_prompts = set()
         near_candidates = []
-        for pid, f in first_of.items():
+        firsts = sorted(first_of.values(), key=lambda f: (f.prompt_id not in passing, f.idx))
+        for f in firsts:
+            pid = f.prompt_id
             if f.pexact in seen:
                 dup_prompts.add(pid)
             else:
