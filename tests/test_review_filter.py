@@ -9,6 +9,7 @@ import pytest
 from distill.errors import DistillError
 from distill.filter import FilterConfig, run
 from distill.filter.decontam import Decontaminator
+from distill.records import read_records
 from tests.test_filter import filt, trace, write
 
 
@@ -128,3 +129,24 @@ def test_a_duplicate_prompt_whose_copy_has_the_passing_traces_keeps_them(tmp_pat
     why = {r["id"]: r["reject_reasons"] for r in rejects}
     assert why[recs[0]["id"]] == ["wrong_answer", "duplicate_prompt"]
     assert why[recs[4]["id"]] == ["duplicate_prompt"]  # both pass: the first in file order wins
+
+
+def test_a_kept_record_of_a_refiltered_rejects_file_carries_no_reject_reason(tmp_path):
+    recs = [trace(gold="not parseable ???"), trace(prompt="q2", answer="\\boxed{5}")]
+    filt(tmp_path, recs, verify="math")
+    rejects = tmp_path / "kept.rejects.jsonl"
+    assert len(list(read_records(rejects))) == 2
+    run(
+        FilterConfig(
+            input=str(rejects),
+            out=str(tmp_path / "again.jsonl"),
+            verify="math",
+            keep_unverifiable=True,
+        ),
+        quiet=True,
+    )
+    kept = list(read_records(tmp_path / "again.jsonl"))
+    assert [r["id"] for r in kept] == [recs[0]["id"]]
+    assert "reject_reason" not in kept[0] and "reject_reasons" not in kept[0]
+    again = list(read_records(tmp_path / "again.rejects.jsonl"))
+    assert again[0]["reject_reasons"] == ["wrong_answer"]
