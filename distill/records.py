@@ -52,12 +52,17 @@ def sample_id(
 
 
 def scan_lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, raw line, is_last_and_unterminated)."""
+    """(line number, raw line, is_last_and_unterminated). A line without its newline ends the
+    scan: a writer appending meanwhile (generate while filter reads) may finish it after this
+    read, and its rest must not be read as a line of its own."""
     with open(path, "rb") as f:
         lineno = 0
         for raw in f:
             lineno += 1
-            yield lineno, raw, not raw.endswith(b"\n")
+            torn = not raw.endswith(b"\n")
+            yield lineno, raw, torn
+            if torn:
+                return
 
 
 def read_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:

@@ -150,3 +150,26 @@ def test_a_kept_record_of_a_refiltered_rejects_file_carries_no_reject_reason(tmp
     assert "reject_reason" not in kept[0] and "reject_reasons" not in kept[0]
     again = list(read_records(tmp_path / "again.rejects.jsonl"))
     assert again[0]["reject_reasons"] == ["wrong_answer"]
+
+
+def test_reading_stops_at_a_line_still_being_written(tmp_path):
+    # generate appends while filter reads: the reader meets a record half written (no newline
+    # yet), and the writer's next bytes arrive before the reader's next read. The rest of that
+    # record was read as a line of its own: 'not valid JSON' at the next line number.
+    from distill.records import read_records, scan_lines
+
+    p = tmp_path / "traces.jsonl"
+    whole = json.dumps(trace()) + "\n"
+    half = json.dumps(trace(prompt="q2"))
+    p.write_text(whole + half[:20])
+    lines = scan_lines(p)
+    assert next(lines) == (1, whole.encode(), False)
+    assert next(lines) == (2, half[:20].encode(), True)
+    with open(p, "a") as f:  # the writer finishes its line and writes one more
+        f.write(half[20:] + "\n" + whole)
+    assert list(lines) == []
+    recs = read_records(p)
+    assert next(recs)["id"] == json.loads(whole)["id"]
+    with open(p, "a") as f:
+        f.write(half[:10])
+    assert [r["id"] for r in recs] == [json.loads(half)["id"], json.loads(whole)["id"]]
