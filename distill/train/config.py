@@ -58,6 +58,19 @@ class TrainConfig(Layout):
         csv=True,
         card=True,
     )
+    # A base model's chat-template tokens are rows it never trained (gemma-3-270m's
+    # <end_of_turn> has cosine 0.99 with thousands of its <unusedN> rows): LoRA alone cannot
+    # tell them apart through the tied head, so a stop raises them all. PEFT's
+    # trainable_token_indices trains those rows alone.
+    lora_trainable_tokens: list[str] = setting(
+        factory=list,
+        help="LoRA: tokens whose embedding rows train too (PEFT's trainable_token_indices), by "
+        "text (comma list, e.g. '<start_of_turn>,<end_of_turn>'), or 'template': the special "
+        "tokens the student's chat template writes. For a base model in a chat template it "
+        "never saw.",
+        csv=True,
+        card=True,
+    )
     # --- optimisation
     learning_rate: float = setting(2e-4, "Peak learning rate.", trainer=True, card=True)
     num_train_epochs: float = setting(3.0, "Epochs.", trainer=True, card=True)

@@ -304,6 +304,44 @@ def check_tokenizer(cfg: TrainConfig, tok: Any, rows: int) -> None:
         )
 
 
+def trainable_token_ids(cfg: TrainConfig, tok: Any) -> list[int]:
+    """--lora-trainable-tokens as token ids: each text one token of the student's vocabulary, or
+    `template`: the added special tokens the student's chat template writes around a turn."""
+    wanted = list(cfg.lora_trainable_tokens)
+    if not wanted:
+        return []
+    if not cfg.lora:
+        raise DistillError(
+            "--lora-trainable-tokens is for a LoRA student (full fine-tuning trains every row)"
+        )
+    ids: list[int] = []
+    for text in wanted:
+        if text == "template":
+            if not getattr(tok, "chat_template", None):
+                raise DistillError(
+                    "--lora-trainable-tokens template: the student's tokenizer has no chat template"
+                )
+            chat = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
+            special = {t.content for t in tok.added_tokens_decoder.values() if t.special}
+            rendered = tok.apply_chat_template(chat, tokenize=False)
+            found = [tok.convert_tokens_to_ids(t) for t in sorted(special) if t and t in rendered]
+            if not found:
+                raise DistillError(
+                    "--lora-trainable-tokens template: the student's chat template writes no "
+                    "special token; name them instead"
+                )
+            ids += found
+            continue
+        i = tok.convert_tokens_to_ids(text)
+        if i is None or (i == tok.unk_token_id and text != tok.unk_token):
+            raise DistillError(
+                f"--lora-trainable-tokens: '{text}' is no token of the student's tokenizer "
+                "(give one token's text, e.g. <end_of_turn>)"
+            )
+        ids.append(int(i))
+    return sorted(set(ids))
+
+
 def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     """The SFTTrainer `run` trains with (model, tokenized examples, peft, args), and the tokenizer.
     Writes train.yaml and train_data.json into the output dir."""
@@ -364,12 +402,14 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         targets: Any = cfg.lora_target_modules
         if targets == ["all-linear"]:
             targets = "all-linear"
+        rows = trainable_token_ids(cfg, tok)
         peft_config = LoraConfig(
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
             lora_dropout=cfg.lora_dropout,
             target_modules=targets,
             task_type="CAUSAL_LM",
+            **({"trainable_token_indices": rows} if rows else {}),
         )
     args = SFTConfig(
         **{k: getattr(cfg, k) for k in keys_where(TrainConfig, "trainer")},
