@@ -117,3 +117,12 @@ def test_the_chunked_head_of_kd_and_sft_computes_the_trained_rows_logits(tmp_pat
     if tied:  # the rows' deltas move these logits: the frozen weight alone is not them
         frozen = AutoModelForCausalLM.from_pretrained(student).get_output_embeddings().weight
         assert not torch.allclose(out.hidden_states[-1][0] @ frozen.T, out.logits[0], atol=1e-3)
+
+
+def test_vllm_rollouts_refuse_trained_rows_vllm_would_not_load(tiny_qwen):
+    """vLLM's runtime LoRA loading takes the adapter's layers, not PEFT's trained rows: the
+    server would sample another policy than the one trained."""
+    with pytest.raises(DistillError, match="vLLM loads a LoRA adapter's layers"):
+        kd_cfg(tiny_qwen.parent, tiny_qwen, method="onpolicy", teacher_model=str(tiny_qwen),
+               rollout="vllm", rollout_url="http://localhost:8000/v1",
+               lora_trainable_tokens=["template"])  # fmt: skip

@@ -158,6 +158,11 @@ def _check_rollout(cfg: Any) -> None:
         raise DistillError(
             f"--rollout vllm samples the student for --method onpolicy (method {cfg.method})"
         )
+    if cfg.lora and cfg.lora_trainable_tokens:
+        raise DistillError(
+            "--lora-trainable-tokens with --rollout vllm: vLLM loads a LoRA adapter's layers, not "
+            "its trained embedding rows, so it would sample another policy; use --rollout hf"
+        )
     if cfg.vllm_mode is not None and cfg.vllm_mode not in VLLM_MODES:
         raise DistillError(f"unknown --vllm-mode '{cfg.vllm_mode}' (have: {', '.join(VLLM_MODES)})")
     if cfg.vllm_mode == "server" and not cfg.rollout_url:
