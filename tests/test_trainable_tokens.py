@@ -126,3 +126,46 @@ def test_vllm_rollouts_refuse_trained_rows_vllm_would_not_load(tiny_qwen):
         kd_cfg(tiny_qwen.parent, tiny_qwen, method="onpolicy", teacher_model=str(tiny_qwen),
                rollout="vllm", rollout_url="http://localhost:8000/v1",
                lora_trainable_tokens=["template"])  # fmt: skip
+
+
+def untrained_copy(src, dst, token="<|im_end|>", copies=40):
+    """The tiny student with `token`'s row repeated (plus noise) in `copies` other rows, as a base
+    model's reserved rows beside a template token it never trained."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(src)
+    tok = AutoTokenizer.from_pretrained(src)
+    emb = model.get_input_embeddings().weight
+    i = tok.convert_tokens_to_ids(token)
+    with torch.no_grad():
+        for j in range(100, 100 + copies):
+            emb[j] = emb[i] + 1e-3 * torch.randn_like(emb[i])
+    model.save_pretrained(dst)
+    tok.save_pretrained(dst)
+    return dst
+
+
+def test_a_template_token_whose_row_many_others_share_is_named(tmp_path, tiny_qwen):
+    from transformers import AutoModelForCausalLM
+
+    from distill.models import load_tokenizer
+    from distill.train.sft import untrained_template_tokens
+
+    tok = load_tokenizer(str(tiny_qwen))
+    plain = AutoModelForCausalLM.from_pretrained(tiny_qwen).get_input_embeddings().weight
+    assert untrained_template_tokens(tok, plain) == []
+    alike = untrained_copy(tiny_qwen, tmp_path / "alike")
+    rows = AutoModelForCausalLM.from_pretrained(alike).get_input_embeddings().weight
+    assert untrained_template_tokens(tok, rows) == ["<|im_end|>"]
+    assert untrained_template_tokens(tok, rows.to(torch.bfloat16)) == ["<|im_end|>"]
+
+
+def test_train_warns_of_untrained_template_rows_unless_they_train(tmp_path, tiny_qwen, capsys):
+    from distill.train.sft import build_trainer
+
+    alike = untrained_copy(tiny_qwen, tmp_path / "alike")
+    build_trainer(kd_cfg(tmp_path, alike, method="sft", output_dir=str(tmp_path / "a")))
+    assert "template tokens <|im_end|> have embedding rows nearly equal" in capsys.readouterr().out
+    build_trainer(kd_cfg(tmp_path, alike, method="sft", output_dir=str(tmp_path / "b"),
+                         lora_trainable_tokens=["template"]))  # fmt: skip
+    assert "nearly equal" not in capsys.readouterr().out

@@ -321,10 +321,7 @@ def trainable_token_ids(cfg: TrainConfig, tok: Any) -> list[int]:
                 raise DistillError(
                     "--lora-trainable-tokens template: the student's tokenizer has no chat template"
                 )
-            chat = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
-            special = {t.content for t in tok.added_tokens_decoder.values() if t.special}
-            rendered = tok.apply_chat_template(chat, tokenize=False)
-            found = [tok.convert_tokens_to_ids(t) for t in sorted(special) if t and t in rendered]
+            found = template_token_ids(tok)
             if not found:
                 raise DistillError(
                     "--lora-trainable-tokens template: the student's chat template writes no "
@@ -340,6 +337,43 @@ def trainable_token_ids(cfg: TrainConfig, tok: Any) -> list[int]:
             )
         ids.append(int(i))
     return sorted(set(ids))
+
+
+def template_token_ids(tok: Any) -> list[int]:
+    """The added special tokens the tokenizer's chat template writes around a turn."""
+    if not getattr(tok, "chat_template", None):
+        return []
+    chat = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
+    try:
+        rendered = tok.apply_chat_template(chat, tokenize=False)
+    except Exception:  # noqa: BLE001 (a template that needs more than a plain chat)
+        return []
+    special = {t.content for t in tok.added_tokens_decoder.values() if t.special}
+    return sorted({tok.convert_tokens_to_ids(t) for t in special if t and t in rendered})
+
+
+def untrained_template_tokens(tok: Any, embeddings: Any, alike: int = 32) -> list[str]:
+    """The template's special tokens whose embedding row is (cosine > 0.98) the row of at least
+    `alike` other tokens: rows a base model never trained apart (gemma-3-270m's <end_of_turn> and
+    thousands of <unusedN>), which a LoRA adapter alone cannot tell apart through the head."""
+    import torch
+
+    rows = embeddings.detach()
+    if rows.dim() != 2 or rows.shape[0] == 0 or rows.device.type == "meta":  # sharded, lazy
+        return []
+    norms = torch.linalg.vector_norm(rows, dim=-1, dtype=torch.float32).clamp(min=1e-12)
+    out = []
+    for i in template_token_ids(tok):
+        if i is None or i >= rows.shape[0]:
+            continue
+        v = rows[i].float()
+        alike_rows = 0  # in chunks: no float copy of a whole (bf16) embedding matrix
+        for at in range(0, rows.shape[0], 65536):
+            cos = (rows[at : at + 65536].float() @ v) / (norms[at : at + 65536] * norms[i])
+            alike_rows += int((cos > 0.98).sum())
+        if alike_rows - 1 >= alike:
+            out.append(tok.convert_ids_to_tokens(i))
+    return out
 
 
 def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
@@ -403,6 +437,16 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         if targets == ["all-linear"]:
             targets = "all-linear"
         rows = trainable_token_ids(cfg, tok)
+        untrained = (
+            [] if rows else untrained_template_tokens(tok, model.get_input_embeddings().weight)
+        )
+        if untrained and _main_process():
+            print(
+                f"train: warning: the student's template tokens {', '.join(untrained)} have "
+                "embedding rows nearly equal to many others' (a base model that never trained "
+                "them): a LoRA adapter alone learns to stop slowly; --lora-trainable-tokens "
+                "template trains those rows"
+            )
         peft_config = LoraConfig(
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
