@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.errors import DistillError
+from distill.records import json_line
 
 SUFFIX = ".manifest.json"
 FORMAT = 1
@@ -60,7 +61,7 @@ def write_verdict(rec: dict[str, Any], reasons: list[str], kept: Any, rejects: A
     if reasons:
         rec["reject_reason"] = reasons[0]
         rec["reject_reasons"] = reasons
-    (rejects if reasons else kept).write(json.dumps(rec, ensure_ascii=False) + "\n")
+    (rejects if reasons else kept).write(json_line(rec))
 
 
 def manifest_path(base: str | Path) -> Path:

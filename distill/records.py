@@ -27,7 +27,20 @@ ID_PARAMS = ("temperature", "top_p", "max_tokens", "seed")
 
 def stable_hash(obj: Any, length: int = 16) -> str:
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+    # surrogatepass: a lone surrogate escape in a dataset's text ("\ud83d") is valid JSON;
+    # every other text hashes as before
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:length]
+
+
+def json_line(obj: Any) -> str:
+    """One JSONL line, non-ASCII as is; a record holding a lone surrogate (valid JSON, no UTF-8)
+    keeps it as its \\u escape instead of failing the write."""
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(obj)
+    return line + "\n"
 
 
 def sample_id(
@@ -167,7 +180,7 @@ class RecordWriter:
         self.written = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._f.write(json_line(record))
         self._f.flush()
         self.written += 1
         if self.on_write is not None:

@@ -24,13 +24,16 @@ def _words(text: str) -> list[str]:
 
 
 def _grams(words: list[str], n: int) -> set[int]:
-    return {zlib.crc32(" ".join(words[i : i + n]).encode()) for i in range(len(words) - n + 1)}
+    return {
+        zlib.crc32(" ".join(words[i : i + n]).encode("utf-8", "surrogatepass"))
+        for i in range(len(words) - n + 1)
+    }
 
 
 def ngrams(text: str, n: int) -> set[int]:
     words = _words(text)
     if len(words) < n:  # a short problem: its whole text is its one n-gram
-        return {zlib.crc32(" ".join(words).encode())} if words else set()
+        return {zlib.crc32(" ".join(words).encode("utf-8", "surrogatepass"))} if words else set()
     return _grams(words, n)
 
 
@@ -51,7 +54,7 @@ class Decontaminator:
                     continue
                 if len(words) < n:
                     self.short.setdefault(len(words), {}).setdefault(
-                        zlib.crc32(" ".join(words).encode()), label
+                        zlib.crc32(" ".join(words).encode("utf-8", "surrogatepass")), label
                     )
                     continue
                 for g in _grams(words, n):

@@ -27,7 +27,7 @@ def normalize(text: str) -> str:
 
 def exact_key(text: str, normalized: bool = False) -> bytes:
     return hashlib.blake2b(
-        (text if normalized else normalize(text)).encode(), digest_size=12
+        (text if normalized else normalize(text)).encode("utf-8", "surrogatepass"), digest_size=12
     ).digest()
 
 
@@ -63,7 +63,7 @@ def signature(
     m = MinHash(
         num_perm=num_perm, hashfunc=zlib.crc32, permutations=t.permutations, scheme=t.scheme
     )
-    m.update_batch([g.encode() for g in grams])
+    m.update_batch([g.encode("utf-8", "surrogatepass") for g in grams])
     return m.hashvalues.astype(np.uint32)
 
 
