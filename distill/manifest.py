@@ -61,6 +61,9 @@ def write_verdict(rec: dict[str, Any], reasons: list[str], kept: Any, rejects: A
     if reasons:
         rec["reject_reason"] = reasons[0]
         rec["reject_reasons"] = reasons
+    else:  # a record of an earlier run's rejects file, kept now: no old verdict
+        rec.pop("reject_reason", None)
+        rec.pop("reject_reasons", None)
     (rejects if reasons else kept).write(json_line(rec))
 
 
