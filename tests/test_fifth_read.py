@@ -18,3 +18,47 @@ def test_select_keeps_no_earlier_reject_reason_on_a_kept_record(tmp_path):
     kept, _, _ = select(tmp_path, rejects, criteria=["length"])
     assert len(kept) == 2
     assert all("reject_reason" not in r and "reject_reasons" not in r for r in kept)
+
+
+def test_full_fine_tuning_with_lora_trainable_tokens_is_refused(tmp_path, tiny_qwen):
+    # 4f1dd81's refusal sat in trainable_token_ids, which build_trainer calls for a LoRA
+    # student only: `--no-lora --lora-trainable-tokens template` trained in silence without it.
+    import pytest
+
+    from distill.errors import DistillError
+    from distill.train.sft import build_trainer
+    from tests.test_kd import kd_cfg
+
+    cfg = kd_cfg(tmp_path, tiny_qwen, method="sft", lora=False, lora_trainable_tokens=["template"])
+    with pytest.raises(DistillError, match="--lora-trainable-tokens is for a LoRA student"):
+        build_trainer(cfg)
+
+
+_PEAK = """
+import resource, sys, torch
+torch.set_num_threads(1)
+import distill.train.sft as S
+S.template_token_ids = lambda tok: [5, 70000, 150000]
+class Tok:
+    def convert_ids_to_tokens(self, i): return str(i)
+emb = torch.randn(200000, 1024, dtype=torch.bfloat16)
+emb[100:200] = emb[5]  # 100 rows alike: named
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(S.untrained_template_tokens(Tok(), emb))
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)
+"""
+
+
+def test_the_untrained_rows_warning_makes_no_float_copy_of_the_embedding():
+    # 9066c13 said "in chunks: no float copy of a whole (bf16) embedding matrix", but its row
+    # norms cast the whole matrix to float32: 2 GiB more host memory on a 152k x 3584 Qwen
+    # embedding, on every DDP process at once.
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[0] == "['5']"
+    # the bf16 matrix is 390 MiB, a float copy 780 MiB, one float chunk 256 MiB
+    assert int(out[1]) < 600, out

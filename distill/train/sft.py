@@ -361,18 +361,19 @@ def untrained_template_tokens(tok: Any, embeddings: Any, alike: int = 32) -> lis
     rows = embeddings.detach()
     if rows.dim() != 2 or rows.shape[0] == 0 or rows.device.type == "meta":  # sharded, lazy
         return []
-    norms = torch.linalg.vector_norm(rows, dim=-1, dtype=torch.float32).clamp(min=1e-12)
-    out = []
-    for i in template_token_ids(tok):
-        if i is None or i >= rows.shape[0]:
-            continue
-        v = rows[i].float()
-        alike_rows = 0  # in chunks: no float copy of a whole (bf16) embedding matrix
-        for at in range(0, rows.shape[0], 65536):
-            cos = (rows[at : at + 65536].float() @ v) / (norms[at : at + 65536] * norms[i])
-            alike_rows += int((cos > 0.98).sum())
-        if alike_rows - 1 >= alike:
-            out.append(tok.convert_ids_to_tokens(i))
+    ids = [i for i in template_token_ids(tok) if i is not None and i < rows.shape[0]]
+    if not ids:
+        return []
+    v = rows[ids].float()  # (k, d)
+    vn = torch.linalg.vector_norm(v, dim=-1).clamp(min=1e-12)
+    alike_rows = torch.zeros(len(ids), dtype=torch.long)
+    # One pass in chunks for every template token: no float copy of a whole (bf16) matrix
+    for at in range(0, rows.shape[0], 65536):
+        chunk = rows[at : at + 65536].float()
+        norms = torch.linalg.vector_norm(chunk, dim=-1).clamp(min=1e-12)
+        cos = (chunk @ v.T) / (norms[:, None] * vn[None, :])
+        alike_rows += (cos > 0.98).sum(0).cpu()
+    out = [tok.convert_ids_to_tokens(i) for i, n in zip(ids, alike_rows.tolist()) if n - 1 >= alike]
     return out
 
 
@@ -394,6 +395,9 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     bf16, fp16, dtype = _precision(cfg)
     path = resolve_model(cfg.model)
     tok = load_tokenizer(cfg.tokenizer or cfg.model)
+    # --lora-trainable-tokens (a full fine-tune refused, a token the tokenizer lacks named)
+    # before the model loads
+    rows = trainable_token_ids(cfg, tok)
     model = _load_model(cfg, path, dtype, student_config(cfg, path))
     if cfg.tokenizer:
         check_tokenizer(cfg, tok, model.get_input_embeddings().num_embeddings)
@@ -436,9 +440,10 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         targets: Any = cfg.lora_target_modules
         if targets == ["all-linear"]:
             targets = "all-linear"
-        rows = trainable_token_ids(cfg, tok)
-        untrained = (
-            [] if rows else untrained_template_tokens(tok, model.get_input_embeddings().weight)
+        untrained = (  # one process looks (the others would only spend its seconds too)
+            []
+            if rows or not _main_process()
+            else untrained_template_tokens(tok, model.get_input_embeddings().weight)
         )
         if untrained and _main_process():
             print(
