@@ -31,6 +31,22 @@ def rendered_pair(renderer: Any, ex: Any) -> dict[str, str]:
     return {"prompt": prompt, "completion": renderer.completion_text(ex)}
 
 
+def alpaca_only(ex: Any) -> None:
+    """Refuse, as `distill train --format alpaca` does (Renderer.prompt_text), a row whose system
+    message or earlier turns the Alpaca prompt cannot hold: left out of the instruction, they
+    would be dropped without a word."""
+    other = [m["role"] for m in ex.prompt if m["role"] != "user"]
+    if other or len(ex.prompt) > 1:
+        from distill.errors import DistillError
+
+        where = ex.source.get("where") or "an example"
+        what = "a system message" if "system" in other else "earlier turns"
+        raise DistillError(
+            f"{where}: --format alpaca has one instruction (+ input) and its response; this "
+            f"row has {what}, which the Alpaca prompt cannot hold: train it with --format r1"
+        )
+
+
 def _model_eos(name: str) -> Any:
     """The model's own stop tokens (generation_config.json), as build_trainer passes them to the
     Renderer: with them an end of turn already holding a stop token gets no extra EOS."""
@@ -97,6 +113,7 @@ def export(cfg: ExportConfig) -> Path:
         elif cfg.format == "r1":
             rows.append({"messages": [*ex.prompt, {"role": "assistant", "content": ex.completion}]})
         else:
+            alpaca_only(ex)
             rows.append({"instruction": ex.instruction, "input": ex.input, "output": ex.answer})
     out = Path(cfg.out)
     # Written aside, renamed, then data.jsonl.manifest.json (distill/manifest.py): `distill train
@@ -109,7 +126,10 @@ def export(cfg: ExportConfig) -> Path:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pylist(rows), tmp)
+        # every row's columns (from_pylist takes the first row's alone: a text prompt/completion
+        # row after a chat lost its data); the jsonl holds each row as it is
+        names = dict.fromkeys(k for r in rows for k in r)
+        pq.write_table(pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in names}), tmp)
     else:
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
     outputs.commit()
