@@ -19,10 +19,12 @@ base model can be trained and evaluated as a chat student.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -208,8 +210,13 @@ def resolve_model(name: str) -> str:
         dest = cache_dir() / "models" / name.split(":", 1)[1]
         if not (dest / "config.json").is_file():
             dest.parent.mkdir(parents=True, exist_ok=True)
-            print(f"converting {name} into {dest} (once)")  # stdout: stderr is for the error
-            _convert_gguf(*BUILTIN_MODELS[name], dest, CHAT_TEMPLATES.get(name))
+            # one process converts (accelerate starts one per GPU, each resolving the model);
+            # the others wait, then read its folder
+            with _conversion_lock(dest, name):
+                if not (dest / "config.json").is_file():
+                    _remove_leftovers(dest, BUILTIN_MODELS[name][1])
+                    print(f"converting {name} into {dest} (once)")  # stdout: stderr is for errors
+                    _convert_gguf(*BUILTIN_MODELS[name], dest, CHAT_TEMPLATES.get(name))
         return str(dest)
     if name.startswith("builtin:"):
         raise DistillError(f"unknown built-in model '{name}' (have: {', '.join(BUILTIN_MODELS)})")
@@ -218,6 +225,36 @@ def resolve_model(name: str) -> str:
     if looks_local and not p.is_dir():
         raise DistillError(f"model not found: {name} (no such folder)")
     return str(p) if p.is_dir() else name
+
+
+@contextlib.contextmanager
+def _conversion_lock(dest: Path, name: str) -> Iterator[None]:
+    """An exclusive lock on models/.<name>.lock while a builtin is converted (none where the
+    platform has no flock: Windows)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(dest.with_name(f".{dest.name}.lock"), "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another process converting {name} into {dest}")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _remove_leftovers(dest: Path, gguf: str) -> None:
+    """What a killed conversion left (under the lock, no other process writes them): the
+    half-written folder models/<name>.tmp<pid> and the half-joined gguf/<file>.tmp<pid>."""
+    for tmp in dest.parent.glob(f"{dest.name}.tmp*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    for tmp in (cache_dir() / "gguf").glob(f"{gguf}.tmp*"):
+        tmp.unlink(missing_ok=True)
 
 
 def is_adapter(path: str) -> bool:

@@ -83,3 +83,76 @@ def test_a_parquet_export_keeps_every_row_of_two_layouts(tmp_path):
     lines = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
     table = pq.read_table(tmp_path / "a.parquet").to_pylist()
     assert [{k: v for k, v in r.items() if v is not None} for r in table] == lines
+
+
+# =========================================================================== builtin models
+
+
+def test_two_processes_converting_a_builtin_at_once_convert_it_once(tmp_path, monkeypatch):
+    # `accelerate launch` starts one process per GPU and each resolves builtin:gemma3-270m on
+    # first use. Both converted: the first to finish deleted the joined GGUF the other was still
+    # reading (transformers opens it three times: tokenizer, weights, config), so the second
+    # died with a traceback (or its rmtree/rename raced the first's finished folder). Now the
+    # conversion holds a lock; the second waits and reads the first's folder.
+    import threading
+    import time
+
+    from distill import models
+
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path))
+    monkeypatch.setitem(models.BUILTIN_MODELS, "builtin:fake", ("fake_pkg", "fake.gguf"))
+    joined = tmp_path / "gguf" / "fake.gguf"
+    calls, errors = [], []
+
+    def convert(package, filename, dest, chat=None):  # as _convert_gguf does with a chunked one
+        calls.append(dest)
+        joined.parent.mkdir(parents=True, exist_ok=True)
+        if not joined.is_file():
+            joined.write_bytes(b"GGUF")
+        joined.read_bytes()  # the tokenizer
+        time.sleep(0.3)  # the weights
+        joined.read_bytes()  # the config
+        tmp = dest.with_name(dest.name + ".tmp-x")
+        tmp.mkdir()
+        (tmp / "config.json").write_text("{}")
+        if not (dest / "config.json").is_file():
+            tmp.replace(dest)
+        joined.unlink()
+
+    monkeypatch.setattr(models, "_convert_gguf", convert)
+
+    def use():
+        try:
+            assert models.resolve_model("builtin:fake") == str(tmp_path / "models" / "fake")
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=use) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(calls) == 1
+
+
+def test_a_killed_conversions_leftovers_are_removed_by_the_next(tmp_path, monkeypatch):
+    # A conversion killed midway leaves models/<name>.tmp<pid>/ (0.5-1.1 GB of safetensors) and
+    # gguf/<file>.tmp<pid> (the half-joined chunks): never read, never removed before.
+    from distill import models
+
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path))
+    monkeypatch.setitem(models.BUILTIN_MODELS, "builtin:fake", ("fake_pkg", "fake.gguf"))
+    stale = tmp_path / "models" / "fake.tmp12345"
+    stale.mkdir(parents=True)
+    (stale / "model.safetensors").write_bytes(b"half")
+    half = tmp_path / "gguf" / "fake.gguf.tmp12345"
+    half.parent.mkdir(parents=True)
+    half.write_bytes(b"GG")
+
+    def convert(package, filename, dest, chat=None):
+        dest.mkdir()
+        (dest / "config.json").write_text("{}")
+
+    monkeypatch.setattr(models, "_convert_gguf", convert)
+    assert models.resolve_model("builtin:fake") == str(tmp_path / "models" / "fake")
+    assert not stale.exists() and not half.exists()
