@@ -292,6 +292,12 @@ def _adapter_base(path: str) -> str:
     )
     if not base:
         raise DistillError(f"{path}/adapter_config.json has no base_model_name_or_path")
+    b = Path(base)
+    builtin = f"builtin:{b.name}"
+    if not b.is_dir() and b.parent.name == "models" and builtin in BUILTIN_MODELS:
+        # PEFT wrote the path the builtin was loaded from: the cache of the machine (or the
+        # DISTILL_CACHE) it was trained with, gone or elsewhere here; this cache's copy
+        return resolve_model(builtin)
     return resolve_model(base)
 
 

@@ -156,3 +156,36 @@ def test_a_killed_conversions_leftovers_are_removed_by_the_next(tmp_path, monkey
     monkeypatch.setattr(models, "_convert_gguf", convert)
     assert models.resolve_model("builtin:fake") == str(tmp_path / "models" / "fake")
     assert not stale.exists() and not half.exists()
+
+
+def test_an_adapter_trained_on_a_builtin_loads_where_the_cache_is_elsewhere(
+    tmp_path, monkeypatch, tiny_qwen
+):
+    # PEFT writes the base's resolved path into adapter_config.json: for a builtin student that
+    # is this machine's cache folder (~/.cache/distill/models/smollm2). The adapter copied to
+    # another machine (another $HOME or DISTILL_CACHE), or read after the cache was cleared,
+    # was refused: "model not found: /home/alice/.cache/distill/models/smollm2".
+    import shutil
+
+    from distill import models
+
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(models.BUILTIN_MODELS, "builtin:fake", ("fake_pkg", "fake.gguf"))
+    here = tmp_path / "cache" / "models" / "fake"
+    shutil.copytree(tiny_qwen, here)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    elsewhere = "/home/alice/.cache/distill/models/fake"
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": elsewhere}))
+    assert models._adapter_base(str(adapter)) == str(here)
+    assert len(models.load_tokenizer(str(adapter))) == len(models.load_tokenizer(str(tiny_qwen)))
+    # a base folder that is there is read as it is, and an unknown one is still refused
+    (adapter / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": str(tiny_qwen)})
+    )
+    assert models._adapter_base(str(adapter)) == str(tiny_qwen)
+    (adapter / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": "/home/alice/.cache/distill/models/nope"})
+    )
+    with pytest.raises(DistillError, match="model not found"):
+        models._adapter_base(str(adapter))
