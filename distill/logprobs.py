@@ -24,6 +24,7 @@ Rows whose records never made it to disk are orphans: harmless, never read.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -580,6 +581,10 @@ class ShardBuffer:
             return
         pending, self.pending, self.tokens = self.pending, [], 0
         shard = write_shard(self.dir, [(rec["id"], t) for rec, t, _ in pending])
+        # the shard holds texts and offsets only when every record had them: so says each pointer
+        texts = all(t.offsets is not None for _, t, _ in pending)
         for rec, t, info in pending:
+            if not texts:
+                t = dataclasses.replace(t, token_text=None, offsets=None, topk_text=None)
             rec["logprobs"] = pointer(shard, self.records_path, t, **info)
             write(rec)

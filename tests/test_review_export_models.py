@@ -189,3 +189,41 @@ def test_an_adapter_trained_on_a_builtin_loads_where_the_cache_is_elsewhere(
     )
     with pytest.raises(DistillError, match="model not found"):
         models._adapter_base(str(adapter))
+
+
+# =========================================================================== side files
+
+
+def _topk(n, k=3, texts=True):
+    import numpy as np
+
+    from distill.logprobs import TokenLogprobs
+
+    ids = np.arange(n) + 10
+    top = np.stack([ids + j for j in range(k)], axis=1)
+    lps = np.tile(-np.arange(1, k + 1, dtype=np.float32), (n, 1))
+    if not texts:
+        return TokenLogprobs(ids, lps[:, 0], top, lps)
+    words = [f"w{i}" for i in range(n)]
+    offsets = np.cumsum([0] + [len(w) for w in words[:-1]])
+    return TokenLogprobs(
+        ids, lps[:, 0], top, lps, words, offsets, [[f"t{x}" for x in row] for row in top.tolist()]
+    )
+
+
+def test_a_pointer_says_offsets_only_where_its_shard_holds_them(tmp_path):
+    # A shard stores token texts and offsets only when every record of it has them (the hf
+    # teacher records none for a completion whose tokens do not spell their decoding back; an
+    # OpenAI-style server none for a reply without `bytes`). Each pointer still said
+    # `offsets: true` from its own record, so kd across tokenizers took the shard's texts as
+    # there and stopped on a TypeError ("".join(None)) instead of naming the side file.
+    from distill.logprobs import ShardBuffer, load_many
+
+    out = tmp_path / "t.jsonl"
+    buf = ShardBuffer(out)
+    buf.add({"id": "a"}, _topk(3), tokenizer="tok", vocab=None, stop_token=False)
+    buf.add({"id": "b"}, _topk(2, texts=False), tokenizer="tok", vocab=None, stop_token=False)
+    records = []
+    buf.flush(records.append)
+    for rec, t in zip(records, load_many(records, out), strict=True):
+        assert rec["logprobs"]["offsets"] == (t.offsets is not None), rec["id"]
