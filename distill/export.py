@@ -52,12 +52,16 @@ def _model_eos(name: str) -> Any:
     Renderer: with them an end of turn already holding a stop token gets no extra EOS."""
     from transformers import GenerationConfig
 
-    from distill.models import resolve_model
+    from distill.models import _adapter_base, is_adapter, resolve_model
 
-    try:
-        return GenerationConfig.from_pretrained(resolve_model(name)).eos_token_id
-    except (OSError, ValueError):  # none saved (an adapter folder): the tokenizer's EOS only
-        return None
+    path = resolve_model(name)
+    # a LoRA folder saves none: train loads base + adapter and stops on the base's
+    for src in (path, _adapter_base(path)) if is_adapter(path) else (path,):
+        try:
+            return GenerationConfig.from_pretrained(src).eos_token_id
+        except (OSError, ValueError):  # none saved: the tokenizer's EOS only
+            continue
+    return None
 
 
 def export(cfg: ExportConfig) -> Path:

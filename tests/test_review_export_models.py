@@ -227,3 +227,35 @@ def test_a_pointer_says_offsets_only_where_its_shard_holds_them(tmp_path):
     buf.flush(records.append)
     for rec, t in zip(records, load_many(records, out), strict=True):
         assert rec["logprobs"]["offsets"] == (t.offsets is not None), rec["id"]
+
+
+def test_export_with_an_adapter_student_ends_turns_as_its_base_stops(tmp_path, tiny_qwen):
+    # A LoRA output folder (the student of a further run) has no generation_config.json: train
+    # loads base + adapter and stops on the base's generation EOS ids. export read the adapter
+    # folder alone, found none, and appended the tokenizer's EOS after an end of turn that
+    # already stops the base (gemma-3: <end_of_turn>): a token train never trains.
+    import shutil
+
+    from transformers import AutoTokenizer, GenerationConfig
+
+    from distill.train import ExportConfig, export
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_qwen, base)
+    tok = AutoTokenizer.from_pretrained(base)
+    tok.eos_token = "<|endoftext|>"
+    tok.save_pretrained(base)
+    gen = GenerationConfig.from_pretrained(base)
+    gen.eos_token_id = [tok.convert_tokens_to_ids(t) for t in ("<|endoftext|>", "<|im_end|>")]
+    gen.save_pretrained(base)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
+    tok.save_pretrained(adapter)
+    row = {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}
+    data = write_rows(tmp_path, [row])
+    got = {}
+    for name, model in (("base", base), ("adapter", adapter)):
+        out = export(ExportConfig(data=data, out=str(tmp_path / f"{name}.jsonl"), model=str(model)))
+        got[name] = json.loads(out.read_text())["completion"]
+    assert got["adapter"] == got["base"] and got["base"].endswith("<|im_end|>\n")
