@@ -25,6 +25,7 @@ from distill.teachers.base import Completion, Job, Sink
 from distill.urls import redact_url, split_query, url_secrets
 
 OPENAI_URL = "https://api.openai.com/v1"
+SAME_4XX = 8  # identical 4xx replies, before any success, that stop a run (_request)
 
 
 class Pacer:
@@ -295,6 +296,16 @@ class OpenAITeacher:
         self.secrets = [self.api_key, *url_secrets(self.base_url)]
         self.split_n = not cfg.n_per_request  # flips on if the server ignores `n`
         self.requests = 0
+        # OpenAI's own API: max_completion_tokens (its reasoning models, o-series and gpt-5,
+        # refuse max_tokens with a 400; every model of it takes the new name)
+        self.tokens_key = (
+            "max_completion_tokens"
+            if split_query(self.base_url)[0].rstrip("/") == OPENAI_URL
+            else "max_tokens"
+        )
+        # before any reply succeeds: the same 4xx on every request is the request, not a prompt
+        self._answered = False
+        self._same_4xx: tuple[str, int] = ("", 0)
         self.tokenizer, self._special_ids = (
             _served_tokenizer(cfg.model) if cfg.logprobs else (None, None)
         )
@@ -422,6 +433,7 @@ class OpenAITeacher:
                     f"{self.shown}: {why} (not retried): the account of the key in "
                     f"${cfg.api_key_env} has no credit left"
                 ) from None
+            self._stop_if_every_request_fails(e.status_code, why)
             for s in samples:
                 sink.failed(job, s, why)
             return
@@ -433,6 +445,7 @@ class OpenAITeacher:
             raise self._not_json(repr(scrub(resp[:80], *self.secrets)))
         if not isinstance(resp, dict):
             raise self._not_json(f"a JSON {type(resp).__name__}")
+        self._answered = True
         if cfg.logprobs:
             self._check_logprobs(resp)
         if self._tpm and resp.get("usage"):
@@ -454,6 +467,21 @@ class OpenAITeacher:
         for s in samples[got:]:
             await self._request(client, job, [s], sink)
 
+    def _stop_if_every_request_fails(self, status: int, why: str) -> None:
+        """The first SAME_4XX requests all refused with one 4xx word for word, none answered: a
+        parameter or model the server refuses (an OpenAI reasoning model's `temperature`), which
+        every prompt would fail the same way. One line, rather than a run of failed prompts."""
+        if self._answered or not 400 <= status < 500:
+            return
+        seen, count = self._same_4xx
+        self._same_4xx = (why, count + 1 if why == seen else 1)
+        if self._same_4xx[1] >= SAME_4XX:
+            raise DistillError(
+                f"{self.shown}: the first {SAME_4XX} requests were all refused with {why}; "
+                "no reply succeeded, so every prompt would fail the same way: fix the request "
+                "(a sampling parameter or --max-tokens the model does not take, the model name)"
+            )
+
     def body(self, messages: list[dict[str, str]], samples: list[int]) -> dict[str, Any]:
         """The /chat/completions body for these samples of one prompt; the batch path
         (distill/teachers/batch.py) sends the same body, one sample per line."""
@@ -463,8 +491,8 @@ class OpenAITeacher:
             messages=messages,
             temperature=cfg.temperature,
             top_p=cfg.top_p,
-            max_tokens=cfg.max_tokens,
         )
+        kwargs[self.tokens_key] = cfg.max_tokens
         if len(samples) > 1:
             kwargs["n"] = len(samples)
         if cfg.seed is not None:
