@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from distill.errors import DistillError
 from distill.train.config import ExportConfig
 
 
@@ -37,8 +38,6 @@ def alpaca_only(ex: Any) -> None:
     would be dropped without a word."""
     other = [m["role"] for m in ex.prompt if m["role"] != "user"]
     if other or len(ex.prompt) > 1:
-        from distill.errors import DistillError
-
         where = ex.source.get("where") or "an example"
         what = "a system message" if "system" in other else "earlier turns"
         raise DistillError(
@@ -100,8 +99,8 @@ def export(cfg: ExportConfig) -> Path:
             cfg.show_example,
             stage="export",
         )
-    rows = []
-    for ex in examples:
+
+    def rows_of(ex: Any) -> list[dict[str, Any]]:
         if renderer is not None:
             # a pair trains one completion: each assistant turn of a chat is a pair of its own
             # (its history as the template renders it), unless --train-on last
@@ -109,20 +108,26 @@ def export(cfg: ExportConfig) -> Path:
             if cfg.format != "r1" or cfg.train_on == "last":
                 turns = []
             msgs = [*ex.prompt, {"role": "assistant", "content": ex.completion}]
-            for i in turns:
-                rows.append(rendered_pair(renderer, Example(msgs[:i], msgs[i]["content"])))
-            rows.append(rendered_pair(renderer, ex))
-        elif ex.raw and not cfg.chat and cfg.format == "r1":  # TRL's text prompt/completion
-            rows.append({"prompt": raw_prompt(ex), "completion": ex.completion})
-        elif cfg.format == "r1":
-            rows.append({"messages": [*ex.prompt, {"role": "assistant", "content": ex.completion}]})
-        else:
-            alpaca_only(ex)
-            rows.append({"instruction": ex.instruction, "input": ex.input, "output": ex.answer})
+            pairs = [rendered_pair(renderer, Example(msgs[:i], msgs[i]["content"])) for i in turns]
+            return [*pairs, rendered_pair(renderer, ex)]
+        if ex.raw and not cfg.chat and cfg.format == "r1":  # TRL's text prompt/completion
+            return [{"prompt": raw_prompt(ex), "completion": ex.completion}]
+        if cfg.format == "r1":
+            return [{"messages": [*ex.prompt, {"role": "assistant", "content": ex.completion}]}]
+        alpaca_only(ex)
+        return [{"instruction": ex.instruction, "input": ex.input, "output": ex.answer}]
+
+    rows: list[dict[str, Any]] = []
+    where: list[str] = []  # the example each row came from, for a refusal
+    for n, ex in enumerate(examples):
+        new = rows_of(ex)
+        rows += new
+        where += [ex.source.get("where") or f"{cfg.data} example {n + 1}"] * len(new)
     out = Path(cfg.out)
     # Written aside, renamed, then data.jsonl.manifest.json (distill/manifest.py): `distill train
     # --data` refuses a file its manifest does not match.
     from distill.manifest import OutputSet, config_hash, manifest_path
+    from distill.records import json_line
 
     outputs = OutputSet("export", manifest_path(out), config_hash(cfg), [cfg.data])
     tmp = outputs.tmp(out)
@@ -132,10 +137,20 @@ def export(cfg: ExportConfig) -> Path:
 
         # every row's columns (from_pylist takes the first row's alone: a text prompt/completion
         # row after a chat lost its data); the jsonl holds each row as it is
+        for r, w in zip(rows, where, strict=True):
+            try:
+                json.dumps(r, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as e:  # Parquet's strings are UTF-8: no place for it
+                bad = e.object[e.start : e.end].encode("unicode_escape").decode()
+                raise DistillError(
+                    f"{w}: holds a lone surrogate ({bad}, half of a character another tool "
+                    "cut), which Parquet cannot store: fix the row, or export to .jsonl "
+                    "(it keeps it as its \\u escape)"
+                ) from None
         names = dict.fromkeys(k for r in rows for k in r)
         pq.write_table(pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in names}), tmp)
-    else:
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    else:  # a lone surrogate (valid JSON, no UTF-8) kept as its \u escape, as filter does
+        tmp.write_text("".join(json_line(r) for r in rows), "utf-8")
     outputs.commit()
     print(f"export: {len(rows)} {cfg.format} examples -> {out}")
     dropped = sum("</think>" in ex.completion for ex in examples) if cfg.format == "alpaca" else 0

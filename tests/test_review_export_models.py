@@ -259,3 +259,24 @@ def test_export_with_an_adapter_student_ends_turns_as_its_base_stops(tmp_path, t
         out = export(ExportConfig(data=data, out=str(tmp_path / f"{name}.jsonl"), model=str(model)))
         got[name] = json.loads(out.read_text())["completion"]
     assert got["adapter"] == got["base"] and got["base"].endswith("<|im_end|>\n")
+
+
+def test_export_of_a_kept_file_holding_a_lone_surrogate(tmp_path):
+    # filter keeps a record whose text holds a lone surrogate escape (valid JSON: an emoji half
+    # another tool cut; records.json_line): export stopped on UnicodeEncodeError, a traceback
+    # naming no file. The jsonl keeps it as its \u escape, as filter does; Parquet (UTF-8 text
+    # only) cannot hold it: one line naming the row.
+    from distill.train import ExportConfig, export
+
+    data = tmp_path / "kept.jsonl"
+    data.write_text(
+        '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "a"}]}\n'
+        '{"messages": [{"role": "user", "content": "hi \\ud83d"}, '
+        '{"role": "assistant", "content": "ok"}]}\n'
+    )
+    out = export(ExportConfig(data=str(data), out=str(tmp_path / "x.jsonl")))
+    assert json.loads(out.read_text().splitlines()[1])["messages"][0]["content"] == "hi \ud83d"
+    assert "\\ud83d" in out.read_text()
+    with pytest.raises(DistillError, match=r"kept\.jsonl row 2: holds a lone surrogate \(\\ud83d"):
+        export(ExportConfig(data=str(data), out=str(tmp_path / "x.parquet")))
+    assert not (tmp_path / "x.parquet").exists()
