@@ -76,6 +76,10 @@ def options(cls: type, hide: tuple[str, ...] = ()) -> list[Param]:
             if not decls:
                 name = flag(f.name)
                 decls = [f"{name}/--no-{name[2:]}" if kind is bool else name]
+            elif kind is bool and len(decls) == 1 and "/" not in decls[0]:
+                # a switch a recipe may turn on (merge: true) is turned off from the command
+                # line too (CLI > recipe for every setting)
+                decls = [f"{decls[0]}/--no-{decls[0][2:]}"]
             default = typer.Option(None, *decls, help=text, show_default=False)
         params.append(Param(f.name, Param.KEYWORD_ONLY, default=default, annotation=kind | None))
     return params

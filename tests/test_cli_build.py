@@ -106,3 +106,14 @@ def test_help_shows_a_default_of_zero():
     res = CliRunner().invoke(distill_app, ["eval", "--help"], env={"COLUMNS": "300"})
     assert "Sampling temperature; 0 = greedy. (default: 0.0)" in res.output
     assert "Sampling seed. (default: 0)" in res.output
+
+
+def test_a_switch_the_recipe_turns_on_is_turned_off_on_the_command_line(app, tmp_path):
+    """A bool with one flag of its own (--resume, --merge, --overwrite, --qlora, --private ...):
+    a recipe's `resume: true` could not be undone from the command line (CLI > recipe)."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("resume: true\n")
+    cfg, _ = invoke(app, "in.jsonl", "--recipe", str(recipe))
+    assert cfg.resume is True
+    cfg, _ = invoke(app, "in.jsonl", "--recipe", str(recipe), "--no-resume")
+    assert cfg.resume is False
