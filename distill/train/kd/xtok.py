@@ -843,7 +843,6 @@ def stored_xtok(cfg: Any, tok: Any) -> TopKXTok | None:
     differs, or, hash unknown, its token texts are not the student's reading of its ids), else
     None (the same-vocabulary path). Refuses a side file without token offsets in one line."""
     import itertools
-    from pathlib import Path
 
     from distill.data import iter_source
     from distill.logprobs import load_many, vocab_hash
@@ -871,13 +870,20 @@ def stored_xtok(cfg: Any, tok: Any) -> TopKXTok | None:
         return None
     for row, p in zip(rows, ptrs, strict=True):
         if not p.get("offsets"):
-            raise DistillError(
-                f"{Path(cfg.data).parent / p['file']}: the log-prob side file of record "
-                f"{row.get('id')} has no token offsets (written before cross-tokenizer kd), and its "
-                f"teacher tokenizer '{other.get('tokenizer')}' is not the student's '{cfg.model}': "
-                "re-run distill generate --logprobs K to store them"
-            )
+            raise no_offsets(cfg, row, str(other.get("tokenizer")))
     return TopKXTok(tok, cfg.xtok, str(other.get("tokenizer")))
+
+
+def no_offsets(cfg: Any, row: dict[str, Any], tokenizer: str) -> DistillError:
+    """A record whose side file holds no token texts and offsets, read across tokenizers."""
+    from pathlib import Path
+
+    return DistillError(
+        f"{Path(cfg.data).parent / row['logprobs']['file']}: the log-prob side file of record "
+        f"{row.get('id')} has no token offsets (written before cross-tokenizer kd), and its "
+        f"teacher tokenizer '{tokenizer}' is not the student's '{cfg.model}': "
+        "re-run distill generate --logprobs K to store them"
+    )
 
 
 def _beyond_ascii(text: str) -> str:
@@ -914,7 +920,11 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
     }
     compared = scored = 0
     aligned = []  # (prompt, completion, the stored teacher, paired positions) of each kept example
-    for i, (ex, t) in enumerate(zip(exs, stored, strict=True)):
+    for i, (ex, row, t) in enumerate(zip(exs, rows, stored, strict=True)):
+        if t.token_text is None or t.offsets is None:
+            # a side file written before 1be2b8a: its pointer may say offsets: true (another
+            # record of the shard had them) where the shard stored none
+            raise no_offsets(cfg, row, teacher.name)
         where = ex.source.get("where") or f"{cfg.data} example {i + 1}"
         p, c = mine.encode(ex)
         s_text = mine.completion_text(ex)
