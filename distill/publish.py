@@ -446,10 +446,29 @@ def _sources(model_dir: Path, train_dir: Path) -> list[Path]:
     return found + run + ([kd] if kd else [])
 
 
+def hub_base(base: Any) -> str | None:
+    """The Hub model an adapter's `base_model_name_or_path` names when it is a builtin: PEFT
+    writes the folder the builtin was loaded from (~/.cache/distill/models/smollm2, on the
+    machine that trained it), which no one loading the published adapter has."""
+    if not isinstance(base, str):
+        return None
+    if base in BUILTIN_HUB_NAMES:
+        return BUILTIN_HUB_NAMES[base]
+    b = Path(base)
+    return BUILTIN_HUB_NAMES.get(f"builtin:{b.name}") if b.parent.name == "models" else None
+
+
 def _stage(model_dir: Path, train_dir: Path, card: Any, dest: Path) -> None:
     from distill.urls import redact_urls
 
     for src in _sources(model_dir, train_dir):
+        if src.name == "adapter_config.json":  # the published copy names the builtin's Hub model
+            config = json.loads(src.read_text())
+            hub = hub_base(config.get("base_model_name_or_path"))
+            if hub is not None:
+                config["base_model_name_or_path"] = hub
+                (dest / src.name).write_text(json.dumps(config, indent=2) + "\n")
+                continue
         if src.name in ("train.yaml", "kd.json"):  # server URLs without userinfo or query
             text = src.read_text()
             data = yaml.safe_load(text) if src.name == "train.yaml" else json.loads(text)
