@@ -14,6 +14,7 @@ import itertools
 import json
 import operator
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -310,6 +311,24 @@ def _iter_located(src: str, split: str) -> Iterator[tuple[str, int, dict[str, An
         yield head, i + 1, row
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(value: Any) -> Any:
+    """`value` (a string, or lists and dicts of them) with each lone surrogate as U+FFFD; the
+    same object when it holds none. A lone surrogate escape ("\\ud83d": half an emoji another
+    tool cut) is valid JSON, but no UTF-8: a tokenizer refuses the string (a TypeError)."""
+    if isinstance(value, str):
+        return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        new = [without_surrogates(v) for v in value]
+        return value if all(a is b for a, b in zip(new, value)) else new
+    if isinstance(value, dict):
+        fixed = {k: without_surrogates(v) for k, v in value.items()}
+        return value if all(fixed[k] is v for k, v in value.items()) else fixed
+    return value
+
+
 def _pick(row: dict[str, Any], explicit: str | None, candidates: tuple[str, ...]) -> str | None:
     if explicit:
         return explicit
@@ -338,7 +357,12 @@ def load_rows(
     # Python's own hash: compared within this one run only, and cheap on a million rows.
     seen: dict[str, tuple[int, int]] = {}
     i = -1
+    halves = 0  # rows holding a lone surrogate, read as U+FFFD
     for i, (head, at, raw) in enumerate(rows):
+        clean = without_surrogates(raw)
+        if clean is not raw:
+            halves += 1
+            raw = clean
         if i == 0:
             pf = _pick(raw, prompt_field, PROMPT_FIELDS)
             af = _pick(raw, answer_field, ANSWER_FIELDS)
@@ -377,3 +401,8 @@ def load_rows(
         )
     if i < 0 and (limit is None or limit > 0):
         raise DistillError(f"{src}: no rows (an empty or blank file?); nothing to do")
+    if halves:
+        print(
+            f"{src}: {halves} row{'s' if halves > 1 else ''} held a lone surrogate (half an "
+            "emoji), read as U+FFFD"
+        )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from distill.config import setting
@@ -646,6 +646,9 @@ class Renderer:
         self.tok, self.fmt, self.train_on, self.chat, self.who = tok, fmt, train_on, chat, who
         self.reasoning_dropped = 0  # alpaca: examples whose think block the format leaves out
         self.raw_seen = 0  # text prompt/completion examples trained as a raw continuation
+        # rows whose text held a lone surrogate (valid JSON, which filter keeps: half an emoji
+        # another tool cut), rendered with U+FFFD: a tokenizer refuses the string (a TypeError)
+        self.halves: set[Any] = set()
         self.stops = stop_token_ids(tok, model_eos)
         if fmt == "r1":
             self.suffix, self.prefill, self.empty_think = _chat_parts(tok, who)
@@ -665,7 +668,20 @@ class Renderer:
     def _raw(self, ex: Example) -> bool:
         return ex.raw and self.fmt == "r1" and not self.chat
 
+    def _whole(self, ex: Example) -> Example:
+        """`ex` with each lone surrogate of its text as U+FFFD (the row counted in `halves`)."""
+        from distill.data import without_surrogates
+
+        names = ("prompt", "completion", "instruction", "input")
+        texts = [getattr(ex, name) for name in names]
+        clean = [without_surrogates(t) for t in texts]
+        if all(a is b for a, b in zip(clean, texts)):
+            return ex
+        self.halves.add(ex.source.get("where") or id(ex.source))
+        return replace(ex, **dict(zip(names, clean)))
+
     def prompt_text(self, ex: Example) -> str:
+        ex = self._whole(ex)
         if self._raw(ex):
             return raw_prompt(ex)
         if self.fmt == "r1":
@@ -694,6 +710,7 @@ class Renderer:
         return self.no_input.render({"instruction": ex.instruction})
 
     def completion_text(self, ex: Example) -> str:
+        ex = self._whole(ex)
         if self._raw(ex):  # as TRL: the completion, then EOS unless it ends with it
             eos = self.tok.eos_token or ""
             return ex.completion if ex.completion.endswith(eos) else ex.completion + eos
@@ -766,6 +783,16 @@ class Renderer:
             ids += piece
             mask += [trained] * len(piece)
         return [(ids, mask)]
+
+
+def say_halves(renderer: Renderer) -> None:
+    """The train line for the rows a Renderer read with U+FFFD for a lone surrogate."""
+    n = len(renderer.halves)
+    if n:
+        print(
+            f"train: {n} row{'s' if n > 1 else ''} held a lone surrogate (half an emoji), trained "
+            "as U+FFFD"
+        )
 
 
 @dataclass

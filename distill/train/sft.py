@@ -152,7 +152,7 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
     """Tokenized examples (input_ids + completion_mask) and their counts."""
     from datasets import Dataset
 
-    from distill.examples import Renderer, load_examples, tokenize_examples
+    from distill.examples import Renderer, load_examples, say_halves, tokenize_examples
 
     if cfg.max_length is None:  # build_trainer resolved it already; a caller of this alone not
         from distill.models import resolve_model
@@ -187,6 +187,7 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
             "trains it)",
             file=sys.stderr,
         )
+    say_halves(renderer)
     if renderer.raw_seen:
         print(
             f"train: {renderer.raw_seen} text prompt/completion examples train as a raw "
@@ -482,7 +483,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
             from distill.examples import stop_token_ids
 
             stops = stop_token_ids(tok, model.generation_config.eos_token_id)
-            recount(out, trainer.train_dataset, stats, cfg, stops)
+            recount(out, trainer.train_dataset, stats, cfg, stops, built=dataset)
         return _no_model_card(trainer), tok
     trainer_cls, extra = SFTTrainer, {}
     # Off CUDA TRL's fused head scores every position in 4k x 32k tiles (~4.4 GB at a 152k
@@ -503,12 +504,20 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     return _no_model_card(trainer), tok
 
 
-def recount(out: Path, dataset: Any, stats: dict[str, Any], cfg: Any, stops: set[int]) -> None:
+def recount(
+    out: Path,
+    dataset: Any,
+    stats: dict[str, Any],
+    cfg: Any,
+    stops: set[int],
+    built: Any = None,
+) -> None:
     """train_data.json and the train line counted SFT's rendering (every assistant turn with
     --train-on all); a teacher of another tokenizer or stored top-K (either vocabulary) is
     compared on the last assistant turn of each chat, the turn it was aligned on or stored for:
     its counts (examples = kept + dropped, as SFT's: a chat whose last turn does not fit is
-    dropped here though an earlier turn fitted), and a line."""
+    dropped here though an earlier turn fitted), and a line. `built`: the dataset `stats`
+    counted (build_dataset's); the trainer's rows are its own where their masks are its."""
     from distill.records import write_atomic
 
     if "completion_mask" not in dataset.column_names or stats.get("prompts_only"):
@@ -516,7 +525,12 @@ def recount(out: Path, dataset: Any, stats: dict[str, Any], cfg: Any, stops: set
     masks = dataset["completion_mask"]
     tokens = sum(sum(m) for m in masks)
     n = len(dataset)
-    if stats.get("completion_tokens") in (None, tokens):  # SFT's own rows (a local teacher)
+    if built is not None:
+        # Row for row, not the token sum: stored top-K realigned onto the teacher's ids can
+        # add up to SFT's sum while kd drops a row SFT keeps (and trains no earlier turn)
+        if len(built) == n and built["completion_mask"] == masks:  # SFT's rows (a local teacher)
+            return
+    elif stats.get("completion_tokens") in (None, tokens):
         return
     # one row per example: the others were left out (--overlong drop: too long; truncate:
     # nothing of the completion left); a kept row max_length long with no stop token was cut

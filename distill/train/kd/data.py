@@ -224,7 +224,14 @@ def prompt_dataset(
     from datasets import Dataset
 
     from distill.data import iter_source
-    from distill.examples import Example, Renderer, TokenStats, chat_prompt, with_system
+    from distill.examples import (
+        Example,
+        Renderer,
+        TokenStats,
+        chat_prompt,
+        say_halves,
+        with_system,
+    )
     from distill.generate import prompt_messages
 
     if cfg.lmbda < 1.0:
@@ -284,6 +291,7 @@ def prompt_dataset(
             more.append(extra(ex, f"{cfg.data} row {i + 1}"))
         st.kept += 1
         st.prompt_tokens += len(p)
+    say_halves(renderer)
     if not ids:
         raise DistillError(
             f"{cfg.data}: no prompts left ({st.examples} read, {st.dropped_overlong} longer than "
