@@ -51,11 +51,11 @@ def _model_eos(name: str) -> Any:
     Renderer: with them an end of turn already holding a stop token gets no extra EOS."""
     from transformers import GenerationConfig
 
-    from distill.models import _adapter_base, is_adapter, resolve_model
+    from distill.models import adapter_base, is_adapter, resolve_model
 
     path = resolve_model(name)
     # a LoRA folder saves none: train loads base + adapter and stops on the base's
-    for src in (path, _adapter_base(path)) if is_adapter(path) else (path,):
+    for src in (path, adapter_base(path)) if is_adapter(path) else (path,):
         try:
             return GenerationConfig.from_pretrained(src).eos_token_id
         except (OSError, ValueError):  # none saved: the tokenizer's EOS only

@@ -267,7 +267,7 @@ def load_tokenizer(name: str) -> Any:
     path = resolve_model(name)
     src = path
     if is_adapter(path) and not (Path(path) / "tokenizer_config.json").is_file():
-        src = _adapter_base(path)
+        src = adapter_base(path)
     try:
         tok = AutoTokenizer.from_pretrained(src)
     except (OSError, ValueError) as e:  # ValueError: a folder with no usable tokenizer files
@@ -284,7 +284,7 @@ def load_tokenizer(name: str) -> Any:
     return tok
 
 
-def _adapter_base(path: str) -> str:
+def adapter_base(path: str) -> str:
     import json
 
     base = json.loads((Path(path) / "adapter_config.json").read_text()).get(
@@ -326,7 +326,7 @@ def load_causal_lm(name: str, device: str = "auto", dtype: str = "auto") -> Any:
         if is_adapter(path):
             from peft import PeftModel
 
-            base = AutoModelForCausalLM.from_pretrained(_adapter_base(path), dtype=torch_dtype)
+            base = AutoModelForCausalLM.from_pretrained(adapter_base(path), dtype=torch_dtype)
             model = PeftModel.from_pretrained(base, path)
             if torch_dtype == torch.float32 and getattr(base, "hf_quantizer", None) is None:
                 # Inference only: the adapter folded into fp32 weights (one matmul per layer, not

@@ -177,18 +177,18 @@ def test_an_adapter_trained_on_a_builtin_loads_where_the_cache_is_elsewhere(
     adapter.mkdir()
     elsewhere = "/home/alice/.cache/distill/models/fake"
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": elsewhere}))
-    assert models._adapter_base(str(adapter)) == str(here)
+    assert models.adapter_base(str(adapter)) == str(here)
     assert len(models.load_tokenizer(str(adapter))) == len(models.load_tokenizer(str(tiny_qwen)))
     # a base folder that is there is read as it is, and an unknown one is still refused
     (adapter / "adapter_config.json").write_text(
         json.dumps({"base_model_name_or_path": str(tiny_qwen)})
     )
-    assert models._adapter_base(str(adapter)) == str(tiny_qwen)
+    assert models.adapter_base(str(adapter)) == str(tiny_qwen)
     (adapter / "adapter_config.json").write_text(
         json.dumps({"base_model_name_or_path": "/home/alice/.cache/distill/models/nope"})
     )
     with pytest.raises(DistillError, match="model not found"):
-        models._adapter_base(str(adapter))
+        models.adapter_base(str(adapter))
 
 
 # =========================================================================== side files
