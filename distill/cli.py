@@ -46,11 +46,33 @@ class _OneLineUsage(TyperGroup):
         except UsageError as e:
             _usage_error(e, ctx)
 
+    # Help: rich's option tables cut long flag names below ~140 columns (`--gradient-accumu…`,
+    # `--max-position-em…`; also piped, `| grep`, at 80), so there click's plain help, each flag
+    # whole, is shown; a wide terminal keeps the tables.
+    def get_command(self, ctx: Any, name: str) -> Any:
+        cmd = super().get_command(ctx, name)
+        if cmd is not None and _narrow():
+            cmd.rich_markup_mode = None
+        return cmd
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        if _narrow():
+            self.rich_markup_mode = None
+            for cmd in self.commands.values():  # the command list: each line whole, not cut
+                cmd.short_help = cmd.short_help or cmd.help
+        super().format_help(ctx, formatter)
+
     def invoke(self, ctx: Any) -> Any:
         try:  # a command's flags, and an unknown command
             return super().invoke(ctx)
         except UsageError as e:
             _usage_error(e, ctx)
+
+
+def _narrow() -> bool:
+    import shutil
+
+    return shutil.get_terminal_size().columns < 160
 
 
 def _usage_error(e: Any, ctx: Any) -> NoReturn:
@@ -76,6 +98,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"max_content_width": 160},  # click's plain help (narrow terminals)
     help="Knowledge distillation: teacher traces -> filter -> student SFT -> eval -> publish.",
 )
 _state = {"debug": False}
