@@ -5,8 +5,9 @@
 
 A recipe has sections `instruct`, `generate`, `filter`, `train`, `eval`, `publish` (any subset); `{run_dir}`
 in any string value is replaced by --run-dir (default: the recipe's `run: {dir: ...}`).
-Each stage is resumable, so a rerun after a crash redoes only what is missing (train restarts
-unless `resume: true`; filter is skipped when its manifest matches its config, its input and
+Each stage is resumable, so a rerun after a crash redoes only what is missing (train continues
+from its newest checkpoint, refused in one line if its settings changed: `--set
+train.overwrite=true` starts over; filter is skipped when its manifest matches its config, its input and
 every output, and rerun in full otherwise). The last line printed is
 `NAME: base pass@1=X.XXX student pass@1=Y.YYY minutes=Z.Z` (with an instruct stage and no eval,
 `NAME: instructions=N kept=K rouge_max=R minutes=M`), also written to RUN_DIR/NAME.json; NAME is
@@ -15,6 +16,7 @@ the recipe's `run: {name: ...}`, else the recipe file's name.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -32,6 +34,21 @@ from distill.config import (
     typed_keys,
 )
 from distill.errors import DistillError
+
+
+def _has_checkpoints(output_dir: str | Path) -> bool:
+    return any(p.is_dir() for p in Path(output_dir).glob("checkpoint-*"))
+
+
+def _same_data(c: Any) -> None:
+    """The train data a rerun would go on with is the file the checkpoints were trained on: not
+    written since train began (its train.yaml), e.g. by a filter run again with new settings."""
+    data, began = Path(c.data), Path(c.output_dir) / "train.yaml"
+    if data.is_file() and began.is_file() and data.stat().st_mtime > began.stat().st_mtime:
+        raise DistillError(
+            f"{c.data} was written after {c.output_dir} began training on it: its checkpoints "
+            "learned other data; --set train.overwrite=true trains the student again on it"
+        )
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -232,7 +249,8 @@ def run(
         ]
         if pending and selected is not None and "eval" in selected and "train" not in selected:
             pending = []  # eval runs on a folder no train of this run writes: checked now
-        stand_in = {k: "builtin:pending" for k in pending}  # passes the model-folder check
+        # a name that passes the model-folder check (the real folder is checked when eval runs)
+        stand_in = {k: "builtin:smollm2" for k in pending}
         configs[stage] = from_dict(stages[stage][0], {**section, **stand_in}, f"{p} [{stage}]")
         for k in pending:
             setattr(configs[stage], k, section[k])
@@ -304,6 +322,21 @@ def run(
                 continue
         if stage in deferred:  # its model folder is checked now that train has written it
             c = from_dict(stages[stage][0], deferred[stage], f"{p} [{stage}]")
+        if stage == "train" and not (c.resume or c.overwrite) and _has_checkpoints(c.output_dir):
+            # a rerun (after a crash, or of a finished run) goes on with this run's train: its
+            # settings (a changed one refused as --resume refuses it) and its data unchanged
+            _same_data(c)
+            done = train.finished_run(c)
+            if done:
+                print(f"== train: done ({done} is its last step), skipped", flush=True)
+                continue
+            print(
+                f"== train (resuming: {c.output_dir} holds checkpoints; "
+                "--set train.overwrite=true starts over)",
+                flush=True,
+            )
+            stages[stage][1](dataclasses.replace(c, resume=True))
+            continue
         print(f"== {stage}", flush=True)
         stages[stage][1](c)
     minutes = (time.monotonic() - t0) / 60

@@ -590,6 +590,23 @@ def last_complete_checkpoint(out: Path) -> str | None:
     return None
 
 
+def finished_run(cfg: TrainConfig) -> str | None:
+    """The newest checkpoint of `cfg.output_dir` when it is this run's (the same settings: a
+    different one is refused as --resume refuses it) at its last step with its weights saved
+    (and merged/ when --merge): a rerun has nothing to train. None: train (resume) it."""
+    import dataclasses
+
+    ckpt = check_output_dir(dataclasses.replace(cfg, resume=True))
+    if ckpt is None:
+        return None
+    state = json.loads((Path(ckpt) / "trainer_state.json").read_text())
+    out = Path(cfg.output_dir)
+    saved = any((out / n).is_file() for n in ("adapter_model.safetensors", "model.safetensors"))
+    merged = not (cfg.merge and cfg.lora) or (out / "merged" / "config.json").is_file()
+    last = int(state.get("max_steps") or 0)
+    return ckpt if last and int(state["global_step"]) >= last and saved and merged else None
+
+
 # A run config saved before these keys existed trained as they now read: its last assistant turn
 # only, thought markers verbatim, a text prompt/completion in a chat turn.
 PREDATED = {"train_on": "last", "keep_markers": True, "chat": True}
