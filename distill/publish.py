@@ -115,7 +115,17 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
         from distill.filter import output_base
 
         selection = report
-        report = _load(Path(f"{output_base(Path(report['input']))}.report.json"))
+        report_path = Path(f"{output_base(Path(report['input']))}.report.json")
+        report = _load(report_path)
+    # the filter's resolved config beside its report (kept.filter.yaml): which --decontam sets
+    # an older report, that names only the sets that removed something, was checked against
+    filter_config = None
+    if report is not None and report_path is not None:
+        from types import SimpleNamespace
+
+        from distill.filter.config import config_path
+
+        filter_config = _load(config_path(SimpleNamespace(report=str(report_path))))
     gen_summary = gen_cfg = None
     if report and report.get("input"):
         traces = Path(report["input"])
@@ -127,6 +137,7 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
         # the keys train.yaml holds: the card shows no value the run did not record
         "train_keys": set(saved_train or {}),
         "filter": report,
+        "filter_config": filter_config,
         "select": selection,
         "generate": gen_summary,
         "generate_config": gen_cfg,
@@ -165,6 +176,28 @@ def _funnel(
     return lines + [f"| **{end[0]}** | | **{end[1]}** |"]
 
 
+def _decontam_line(report: dict[str, Any], config: dict[str, Any] | None) -> str:
+    """Which benchmark sets the prompts were checked against and how many traces each removed,
+    0 included. A report from before it listed every set names only those that removed
+    something: the sets its kept.filter.yaml asked for are added with 0."""
+    from distill.filter.report import decontam_label
+
+    dec = dict(report.get("decontam") or {})
+    for src in (config or {}).get("decontam") or []:
+        name = src.rsplit("@", 1)[0] if "@" in src else src
+        if not {src, name, Path(name).stem, decontam_label(src)} & set(dec):
+            dec[decontam_label(src)] = 0
+    if dec:
+        sets = ", ".join(f"`{k}` ({n} removed)" for k, n in dec.items())
+        return f"Decontamination: checked against {sets}."
+    if config is not None:
+        return "Decontamination: none requested."
+    return (
+        "Decontamination: not recorded (the filter report names no set, and the filter config "
+        "saved beside it, *.filter.yaml, that would say whether any was asked for is missing)."
+    )
+
+
 def _select_lines(sel: dict[str, Any] | None) -> list[str]:
     """`distill select`'s part of the lineage: its criteria in the order they applied and how
     many traces each removed (the budget last), from its report."""
@@ -191,14 +224,14 @@ def _select_lines(sel: dict[str, Any] | None) -> list[str]:
         )
     if judge:
         lines.append(
-            f"Judge: `{judge.get('model')}` ({judge.get('scored')} of {judge.get('judged')} "
+            f"\nJudge: `{judge.get('model')}` ({judge.get('scored')} of {judge.get('judged')} "
             f"scored, {judge.get('malformed', 0)} replies without a score"
             + (f"; min score {judge['min_score']}" if judge.get("min_score") is not None else "")
             + ")."
         )
     if div:
         lines.append(
-            f"Diversity: round-robin over {div.get('groups')} groups ({div.get('by')}), "
+            f"\nDiversity: round-robin over {div.get('groups')} groups ({div.get('by')}), "
             f"{div.get('groups_selected')} represented."
         )
     return lines
@@ -306,17 +339,16 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             rep.get("reject_reasons", {}),
             ("kept for training", rep["kept"]),
         )
+        # each line below its own paragraph: one right under the table is read as a table row
         v = rep.get("verify", {})
         if v.get("pass_rate") is not None:
-            lines.append(
-                f"\nTeacher pass rate ({v.get('mode')} verification): {v['pass_rate']:.1%}."
-            )
+            lines += [
+                "",
+                f"Teacher pass rate ({v.get('mode')} verification): {v['pass_rate']:.1%}.",
+            ]
         if v.get("sandbox"):
-            lines.append(_sandbox_line(v["sandbox"]))
-        dec = rep.get("decontam") or {}
-        lines.append(
-            f"Decontamination: {', '.join(f'{k} ({n} dropped)' for k, n in dec.items()) or 'none requested'}."
-        )
+            lines += ["", _sandbox_line(v["sandbox"])]
+        lines += ["", _decontam_line(rep, lin["filter_config"])]
     lines += _select_lines(lin["select"])
     if not gen and not rep and not lin["select"]:
         lines.append("No generate summary or filter report was found next to the training data.")

@@ -37,6 +37,13 @@ def summary_stats(
     }
 
 
+def decontam_label(src: str) -> str:
+    """What a --decontam set is called in rejects and the report: a file's stem (math500.jsonl
+    -> math500), a hub dataset's name without its @split (decontam.Decontaminator's rule)."""
+    name = src.rsplit("@", 1)[0] if "@" in src else src
+    return Path(name).stem if Path(name).exists() else name
+
+
 def build_report(facts: list[Fact], cfg: FilterConfig, rates: dict[str, float]) -> dict[str, Any]:
     kept = [f for f in facts if not f.reasons]
     rejected = [f for f in facts if f.reasons]
@@ -75,7 +82,12 @@ def build_report(facts: list[Fact], cfg: FilterConfig, rates: dict[str, float]) 
             "kept": summary_stats([f.tokens for f in kept]),
             "rejected": summary_stats([f.tokens for f in rejected]),
         },
-        "decontam": dict(Counter(f.decontam for f in facts if f.decontam)),
+        # every set asked for, in the order given, 0 included: a card reading only the sets
+        # that hit said "none requested" of a run checked against a benchmark with no overlap
+        "decontam": {
+            **{decontam_label(s): 0 for s in cfg.decontam or []},
+            **Counter(f.decontam for f in facts if f.decontam),
+        },
         "checks": cfg.active_checks(),
         "dedup": cfg.dedup,
     }

@@ -196,6 +196,7 @@ class SelectConfig:
         for flag, given, criterion in (
             ("--student", bool(self.student), "difficulty"),
             ("--prefer-failed", self.prefer_failed, "difficulty"),
+            ("--teacher-traces", bool(self.teacher_traces), "difficulty"),
             ("--per-prompt", self.per_prompt is not None, "length"),
             ("--token-budget", self.token_budget is not None, "length"),
             ("--by", bool(self.by), "diversity"),
@@ -205,8 +206,13 @@ class SelectConfig:
             if given and criterion not in active:
                 raise DistillError(
                     f"{flag} needs the {criterion} criterion: add {criterion} to --criteria "
-                    f"(now {','.join(active)}) or leave {flag} out"
+                    f"(now {','.join(active) or 'none'}) or leave {flag} out"
                 )
+        if self.teacher_traces and self.student:
+            raise DistillError(
+                "--teacher-traces counts the teacher's pass rate, --student samples the "
+                "student's: difficulty uses one, pick it"
+            )
         if self.student and self.student_backend == "openai" and not self.student_base_url:
             raise DistillError("--student with --student-backend openai needs --student-base-url")
         base = output_base(self.out)

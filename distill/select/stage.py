@@ -27,6 +27,8 @@ from distill.errors import DistillError
 from distill.filter.report import summary_stats
 from distill.select.config import SelectConfig, output_base, parse_band
 
+MISSING = "(missing)"  # the --by group of the traces that lack the field
+
 # reject_reason -> the criterion that removed the trace (the report's `removed`)
 CRITERION_OF = {
     "difficulty": "difficulty",
@@ -94,6 +96,8 @@ def collect(cfg: SelectConfig, need_prompts: bool) -> tuple[list[Fact], dict[str
     prompts: dict[str, Any] = {}
     texts: dict[str, str] = {}
     seen: set[str] = set()
+    columns: set[str] = set()  # what --by could have named, for the line when it names nothing
+    meta_keys: set[str] = set()
     for idx, lineno, raw, torn in _lines(path):
         try:
             rec = json.loads(raw)
@@ -111,12 +115,23 @@ def collect(cfg: SelectConfig, need_prompts: bool) -> tuple[list[Fact], dict[str
             raise DistillError(f"{path}:{lineno}: id {tid} appears twice; run distill filter first")
         seen.add(tid)
         pid = sys.intern(str(rec["prompt_id"]))
-        group = _column(rec, cfg.by) if cfg.by else None
+        group = None
+        if cfg.by:
+            group = _column(rec, cfg.by)
+            columns.update(rec)
+            if isinstance(rec.get("meta"), dict):
+                meta_keys.update(rec["meta"])
         facts.append(Fact(idx, tid, pid, _tokens(rec), group))
         if pid not in texts:
             texts[pid] = prompt_text(rec)
             if need_prompts:
                 prompts[pid] = PromptInfo(rec["messages"], rec.get("gold"), rec.get("meta") or {})
+    if cfg.by and facts and all(f.group is None for f in facts):
+        # else every trace lands in one group and the draw is no draw across anything
+        raise DistillError(
+            f"--by {cfg.by}: no trace in {path} has it (columns: {', '.join(sorted(columns))}; "
+            f"meta keys: {', '.join(sorted(meta_keys)) or 'none'}): name one of those"
+        )
     return facts, prompts, texts
 
 
@@ -194,8 +209,17 @@ def decide(
         from distill.select.diversity import cluster, default_k, round_robin
 
         if cfg.by:
-            label_of = {f.prompt_id: f.group for f in alive}
+            # Traces without the field are one more group, as s1's domain sampling would have
+            # it: still drawable (refusing would make a user tag every record first), but one
+            # group's share of the round-robin, not a flood nor a loss of the untagged ones.
+            label_of = {f.prompt_id: MISSING if f.group is None else f.group for f in alive}
             info["by"] = cfg.by
+            missing = sum(f.group is None for f in facts)
+            if missing:
+                notes.append(
+                    f"{missing} of {len(facts)} traces have no {cfg.by}: drawn as one more "
+                    f"group, '{MISSING}'"
+                )
         else:
             pids = sorted({f.prompt_id for f in alive})
             k = cfg.clusters or default_k(len(pids))
@@ -418,6 +442,11 @@ def run(cfg: SelectConfig, quiet: bool = False) -> Path:
     from distill.manifest import HashingWriter, OutputSet, kill_point, write_verdict
 
     criteria = cfg.active_criteria()
+    if cfg.teacher_traces and not Path(cfg.teacher_traces).is_file():
+        raise DistillError(
+            f"--teacher-traces {cfg.teacher_traces}: no such file (generate's traces.jsonl, "
+            "rejects included)"
+        )
     student = "difficulty" in criteria and bool(cfg.student)
     facts, prompts, texts = collect(cfg, need_prompts=student)
     if not facts:
