@@ -177,8 +177,12 @@ def set_aside_if_retrained(traces: Path, model: str) -> None:
     now = weights_stamp(model)
     if traces.exists() and stamp_file.is_file():
         old = json.loads(stamp_file.read_text()).get("weights")
-        if old != now:
-            aside = traces.with_name(f"{traces.stem}.{str(old)[:12]}.jsonl")
+        if old != now and traces.stat().st_size == 0:  # a failed eval's empty file: no samples
+            traces.unlink()
+        elif old != now:
+            # the old stamp may be a model path or hub name (org/name): a hash of it names the
+            # file ('/' in a file name raised ValueError on this and every later eval)
+            aside = traces.with_name(f"{traces.stem}.{stable_hash(old, 12)}.jsonl")
             traces.replace(aside)
             print(
                 f"eval: {model} holds other weights than {traces.name} was sampled from; "
@@ -236,6 +240,15 @@ def run(cfg: EvalConfig) -> Path:
     from distill.paths import guard_eval
 
     guard_eval(cfg)  # --out and the samples beside it are never an input: before any write
+    if cfg.backend != "openai":
+        from distill.models import check_model_path
+
+        # A missing folder is refused here, before any write (the baseline's was refused only
+        # after the student's whole eval ran), not by the config: a recipe's eval may name the
+        # folder its train writes, and `distill run` checks every section before running any.
+        for flag, name in (("--model", cfg.model), ("--baseline", cfg.baseline)):
+            if name:
+                check_model_path(name, flag, missing_ok=False)
     out = Path(cfg.out)
     sandbox = None
     if cfg.verify == "code":  # model-written code: refuse before sampling if it cannot be isolated

@@ -190,11 +190,23 @@ def attach_chat_template(tok: Any, template: str, end_of_turn: str) -> int:
     return eot
 
 
-def check_model_path(name: str, flag: str = "--model") -> None:
-    """Refuse, before any work, a local path that cannot be a model: a folder without
-    config.json (nor adapter_config.json, a LoRA adapter), or a file. A hub name or builtin
-    passes: it is looked up when loaded."""
+def looks_local(name: str) -> bool:
+    """A name that can only be a local path (./, ../, /, ~, or more than one /), never a hub
+    name (org/name): one missing is an error, not a download."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1
+
+
+def check_model_path(name: str, flag: str = "--model", missing_ok: bool = True) -> None:
+    """Refuse, before any work, what cannot be a model: an unknown builtin, a folder without
+    config.json (nor adapter_config.json, a LoRA adapter), a file, and with missing_ok=False a
+    local path (`looks_local`) that does not exist. A hub name passes: it is looked up when
+    loaded. missing_ok: a recipe's train --model may be a folder an earlier step writes (the
+    pipeline checks every section before running any); resolve_model refuses it when loaded."""
     if name.startswith("builtin:"):
+        if name not in BUILTIN_MODELS:
+            raise DistillError(
+                f"{flag}: unknown built-in model '{name}' (have: {', '.join(BUILTIN_MODELS)})"
+            )
         return
     p = Path(name).expanduser()
     if p.is_dir():
@@ -202,6 +214,8 @@ def check_model_path(name: str, flag: str = "--model") -> None:
             raise DistillError(f"{flag} {name} is not a model folder (no config.json)")
     elif p.exists():
         raise DistillError(f"{flag} {name} is a file, not a model folder")
+    elif not missing_ok and looks_local(name):
+        raise DistillError(f"{flag}: model not found: {name} (no such folder)")
 
 
 def resolve_model(name: str) -> str:
@@ -221,8 +235,7 @@ def resolve_model(name: str) -> str:
     if name.startswith("builtin:"):
         raise DistillError(f"unknown built-in model '{name}' (have: {', '.join(BUILTIN_MODELS)})")
     p = Path(name)
-    looks_local = name.startswith((".", "/", "~")) or p.exists() or name.count("/") > 1
-    if looks_local and not p.is_dir():
+    if (looks_local(name) or p.exists()) and not p.is_dir():
         raise DistillError(f"model not found: {name} (no such folder)")
     return str(p) if p.is_dir() else name
 

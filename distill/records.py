@@ -208,6 +208,10 @@ def write_atomic(path: str | Path, text: str) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(p)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(p)
+    except BaseException:  # a full disk (or Ctrl-C) leaves no half-written temp file behind
+        tmp.unlink(missing_ok=True)
+        raise
     return p

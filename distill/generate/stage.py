@@ -63,28 +63,24 @@ class _Progress:
             TextColumn("[bold]generate"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"),
+            TextColumn("{task.fields[stats]}", markup=False),  # batch states come from a server
             TimeRemainingColumn(),
             disable=not enabled,
             transient=False,
         )
         self.task = self.bar.add_task("generate", total=total, stats="")
-        self._last = 0.0
 
     def advance(self, tokens: int, cost: float, failed: bool = False) -> None:
         self.tokens += tokens
         self.cost += cost
         self.failed += failed
-        now = time.monotonic()
-        if now - self._last > 0.1:
-            rate = self.tokens / max(1e-9, now - self.start)
-            stats = f"{rate:,.0f} tok/s  ${self.cost:.4f}" + (
-                f"  failed {self.failed}" if self.failed else ""
-            )
-            self.bar.update(self.task, advance=1, stats=stats)
-            self._last = now
-        else:
-            self.bar.update(self.task, advance=1)
+        # The numbers of every sample (rich limits the redraws itself): the hf teacher hands
+        # over a whole batch at once, and a bar updated at most every 0.1 s kept its first.
+        rate = self.tokens / max(1e-9, time.monotonic() - self.start)
+        stats = f"{rate:,.0f} tok/s  ${self.cost:.4f}" + (
+            f"  failed {self.failed}" if self.failed else ""
+        )
+        self.bar.update(self.task, advance=1, stats=stats)
 
 
 class _Sink:
@@ -287,6 +283,9 @@ class Totals:
             "by_teacher": {},
         }
         self.prompts: set[Any] = set()
+        # A request's prompt tokens shared by its n samples: summed unrounded, rounded once
+        # (25 tokens over 3 samples rounded per sample summed to 24).
+        self._prompt_tokens = 0.0
 
     def add(self, rec: dict[str, Any]) -> None:
         """Each record's cost is the one it was bought at (`usage.cost_usd`: its run's prices
@@ -296,9 +295,8 @@ class Totals:
         stats["samples"] += 1
         self.prompts.add(rec.get("prompt_id"))
         usage = rec.get("usage") or {}
-        stats["prompt_tokens"] += round(
-            usage.get("prompt_tokens", 0) / usage.get("n_in_request", 1)
-        )
+        self._prompt_tokens += usage.get("prompt_tokens", 0) / usage.get("n_in_request", 1)
+        stats["prompt_tokens"] = round(self._prompt_tokens)
         stats["completion_tokens"] += usage.get("completion_tokens", 0)
         stats["truncated"] += rec.get("finish_reason") == "length"
         t = rec.get("teacher") or {}
@@ -344,7 +342,9 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     and those written now), so a caller can pick its own records out of a shared file."""
     from rich.console import Console
 
-    console = Console()  # stdout: a failed run's stderr is its one error line
+    # stdout: a failed run's stderr is its one error line. Lines whole in a log (not cut at 80
+    # columns), and paths and server messages printed as they are, never read as rich markup.
+    console = Console(soft_wrap=True, markup=False, emoji=False)
     out = Path(cfg.out)
     plan, planned, template, totals = build_jobs(cfg)
     total = len(planned)

@@ -141,7 +141,9 @@ class BatchTeacher:
         self.client = make_client(teacher_cfg, self.online.api_key, self.online.base_url)
         self.state = BatchState(state_path(out))
         self.bar = bar
-        self.console = Console()  # stdout: a failed run's stderr is its one error line
+        # stdout: a failed run's stderr is its one error line. Batch ids, states and errors come
+        # from the provider: printed as they are (never rich markup), each line whole in a log.
+        self.console = Console(soft_wrap=True, markup=False, emoji=False)
         self._task = None
 
     # ------------------------------------------------------------------ run
