@@ -626,6 +626,20 @@ def raw_prompt(ex: Example) -> str:
     return ex.prompt[-1]["content"]
 
 
+def alpaca_only(ex: Any) -> None:
+    """Refuse a row whose system message or earlier turns the Alpaca prompt cannot hold (train's
+    --format alpaca, and export's rows of it): left out of the instruction, they would be dropped
+    without a word."""
+    other = [m["role"] for m in ex.prompt if m["role"] != "user"]
+    if other or len(ex.prompt) > 1:
+        where = ex.source.get("where") or "an example"
+        what = "a system message" if "system" in other else "earlier turns"
+        raise DistillError(
+            f"{where}: --format alpaca has one instruction (+ input) and its response; this "
+            f"row has {what}, which the Alpaca prompt cannot hold: train it with --format r1"
+        )
+
+
 class Renderer:
     """Example -> (prompt text, completion text) -> token ids with a completion mask. `who`: whose
     chat template it renders with, as its refusals name it (kd's xtok renders the teacher's too)."""
@@ -697,14 +711,7 @@ class Renderer:
                     f"{where}: the {self.who}'s chat template refuses this chat ({e}); drop or fix "
                     "the row (roles: " + ", ".join(m["role"] for m in ex.prompt) + ")"
                 ) from None
-        other = [m["role"] for m in ex.prompt if m["role"] != "user"]
-        if other or len(ex.prompt) > 1:
-            where = ex.source.get("where") or "an example"
-            what = "a system message" if "system" in other else "earlier turns"
-            raise DistillError(
-                f"{where}: --format alpaca has one instruction (+ input) and its response; this "
-                f"row has {what}, which the Alpaca prompt cannot hold: train it with --format r1"
-            )
+        alpaca_only(ex)
         if ex.input:
             return self.with_input.render({"instruction": ex.instruction, "input": ex.input})
         return self.no_input.render({"instruction": ex.instruction})

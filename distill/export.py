@@ -32,20 +32,6 @@ def rendered_pair(renderer: Any, ex: Any) -> dict[str, str]:
     return {"prompt": prompt, "completion": renderer.completion_text(ex)}
 
 
-def alpaca_only(ex: Any) -> None:
-    """Refuse, as `distill train --format alpaca` does (Renderer.prompt_text), a row whose system
-    message or earlier turns the Alpaca prompt cannot hold: left out of the instruction, they
-    would be dropped without a word."""
-    other = [m["role"] for m in ex.prompt if m["role"] != "user"]
-    if other or len(ex.prompt) > 1:
-        where = ex.source.get("where") or "an example"
-        what = "a system message" if "system" in other else "earlier turns"
-        raise DistillError(
-            f"{where}: --format alpaca has one instruction (+ input) and its response; this "
-            f"row has {what}, which the Alpaca prompt cannot hold: train it with --format r1"
-        )
-
-
 def _model_eos(name: str) -> Any:
     """The model's own stop tokens (generation_config.json), as build_trainer passes them to the
     Renderer: with them an end of turn already holding a stop token gets no extra EOS."""
@@ -70,7 +56,14 @@ def export(cfg: ExportConfig) -> Path:
 
     guard_export(cfg)  # --out is never the data it reads: checked before any write
 
-    from distill.examples import Example, Renderer, load_examples, raw_prompt, trained_turns
+    from distill.examples import (
+        Example,
+        Renderer,
+        alpaca_only,
+        load_examples,
+        raw_prompt,
+        trained_turns,
+    )
 
     renderer = None
     if cfg.model:
