@@ -26,6 +26,27 @@ from distill.urls import redact_url, split_query, url_secrets
 
 OPENAI_URL = "https://api.openai.com/v1"
 SAME_4XX = 8  # identical 4xx replies, before any success, that stop a run (_request)
+RETRIED_4XX = (408, 409, 429)  # the 4xx the client retries: never the request's own fault
+AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com")
+AZURE_MAX_COMPLETION = "2024-09-01"  # the first api-version that takes max_completion_tokens
+
+
+def _tokens_key(base_url: str) -> str:
+    """The body's name for --max-tokens: max_completion_tokens on OpenAI's own API and on Azure
+    OpenAI (their reasoning models, o-series and gpt-5, refuse max_tokens with a 400; every model
+    of theirs takes the new name; Azure from its v1 API or api-version 2024-09-01 on), max_tokens
+    on every other server (vLLM, DeepSeek, OpenRouter ...)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    if host == "api.openai.com":
+        return "max_completion_tokens"
+    if host.endswith(AZURE_HOSTS):
+        version = (parse_qs(parts.query).get("api-version") or [""])[0]
+        if not version or version[:10] >= AZURE_MAX_COMPLETION:
+            return "max_completion_tokens"
+    return "max_tokens"
 
 
 class Pacer:
@@ -298,11 +319,7 @@ class OpenAITeacher:
         self.requests = 0
         # OpenAI's own API: max_completion_tokens (its reasoning models, o-series and gpt-5,
         # refuse max_tokens with a 400; every model of it takes the new name)
-        self.tokens_key = (
-            "max_completion_tokens"
-            if split_query(self.base_url)[0].rstrip("/") == OPENAI_URL
-            else "max_tokens"
-        )
+        self.tokens_key = _tokens_key(self.base_url)
         # before any reply succeeds: the same 4xx on every request is the request, not a prompt
         self._answered = False
         self._same_4xx: tuple[str, int] = ("", 0)
@@ -471,8 +488,8 @@ class OpenAITeacher:
         """The first SAME_4XX requests all refused with one 4xx word for word, none answered: a
         parameter or model the server refuses (an OpenAI reasoning model's `temperature`), which
         every prompt would fail the same way. One line, rather than a run of failed prompts."""
-        if self._answered or not 400 <= status < 500:
-            return
+        if self._answered or not 400 <= status < 500 or status in RETRIED_4XX:
+            return  # a 408/409/429 left after its retries is the pace or the server, not the request
         seen, count = self._same_4xx
         self._same_4xx = (why, count + 1 if why == seen else 1)
         if self._same_4xx[1] >= SAME_4XX:
