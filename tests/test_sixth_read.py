@@ -42,3 +42,21 @@ def test_azure_openai_gets_max_completion_tokens(monkeypatch):
     ):
         body = teacher(Url(url), max_tokens=77).body([], [0])
         assert body.get("max_tokens") == 77 and "max_completion_tokens" not in body, url
+
+
+def test_a_finished_full_train_saved_in_shards_is_skipped_on_a_rerun(tmp_path, tiny_qwen, capsys):
+    """A full fine-tune of a large student saves its weights in shards (model-00001-of-0000N
+    .safetensors + model.safetensors.index.json, no model.safetensors): a rerun of the finished
+    run skips its train as it does one saved in a single file, rather than resuming it."""
+    from distill.pipeline import run
+    from tests.test_pipeline_rerun import recipe
+
+    r = recipe(tmp_path, tiny_qwen, lora=False)
+    run(r)
+    student = tmp_path / "run" / "student"
+    weights = student / "model.safetensors"
+    weights.rename(student / "model-00001-of-00001.safetensors")
+    (student / "model.safetensors.index.json").write_text('{"weight_map": {}}')
+    capsys.readouterr()
+    run(r)
+    assert "== train: done" in capsys.readouterr().out

@@ -601,7 +601,14 @@ def finished_run(cfg: TrainConfig) -> str | None:
         return None
     state = json.loads((Path(ckpt) / "trainer_state.json").read_text())
     out = Path(cfg.output_dir)
-    saved = any((out / n).is_file() for n in ("adapter_model.safetensors", "model.safetensors"))
+    saved = any(  # a large full fine-tune's weights are shards named by their index
+        (out / n).is_file()
+        for n in (
+            "adapter_model.safetensors",
+            "model.safetensors",
+            "model.safetensors.index.json",
+        )
+    )
     merged = not (cfg.merge and cfg.lora) or (out / "merged" / "config.json").is_file()
     last = int(state.get("max_steps") or 0)
     return ckpt if last and int(state["global_step"]) >= last and saved and merged else None
