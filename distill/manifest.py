@@ -114,7 +114,7 @@ class HashingWriter:
         self.close()
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -181,7 +181,7 @@ class OutputSet:
         outputs: dict[str, dict[str, Any]] = {}
         for final, t in self._files:
             size = t.stat().st_size
-            sha = self._sha.get(final) or (_sha256(t) if size <= _SMALL else None)
+            sha = self._sha.get(final) or (file_sha256(t) if size <= _SMALL else None)
             outputs[_key(final, self.manifest)] = {"size": size, "sha256": sha}
         doc = {
             "distill_manifest": FORMAT,

@@ -34,6 +34,7 @@ from distill.config import (
     typed_keys,
 )
 from distill.errors import DistillError
+from distill.manifest import file_sha256
 
 
 def _has_checkpoints(output_dir: str | Path) -> bool:
@@ -44,9 +45,17 @@ def _same_data(c: Any) -> None:
     """The train data a rerun would go on with is the file the checkpoints were trained on: not
     written since train began (its train.yaml), e.g. by a filter run again with new settings."""
     data, began = Path(c.data), Path(c.output_dir) / "train.yaml"
-    if data.is_file() and began.is_file() and data.stat().st_mtime > began.stat().st_mtime:
+    if not data.is_file():
+        return
+    counts = Path(c.output_dir) / "train_data.json"
+    saved = json.loads(counts.read_text()).get("data_sha256") if counts.is_file() else None
+    if saved is not None:  # the content it trained on (a filter run again may rewrite the same)
+        changed = saved != file_sha256(data)
+    else:  # a run from before the hash was kept: written since train began
+        changed = began.is_file() and data.stat().st_mtime > began.stat().st_mtime
+    if changed:
         raise DistillError(
-            f"{c.data} was written after {c.output_dir} began training on it: its checkpoints "
+            f"{c.data} changed after {c.output_dir} began training on it: its checkpoints "
             "learned other data; --set train.overwrite=true trains the student again on it"
         )
 

@@ -406,6 +406,10 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     if _main_process():  # every process builds the same examples; one writes them down
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "train.yaml")
+        if Path(cfg.data).is_file():  # what this run learns from: a rerun checks it is the same
+            from distill.manifest import file_sha256
+
+            stats = {**stats, "data_sha256": file_sha256(Path(cfg.data))}
         write_atomic(out / "train_data.json", json.dumps(stats, indent=2) + "\n")
         if stats.get("prompts_only"):
             print(
