@@ -41,6 +41,23 @@ def _has_checkpoints(output_dir: str | Path) -> bool:
     return any(p.is_dir() for p in Path(output_dir).glob("checkpoint-*"))
 
 
+def _only_these_samples(c: Any) -> None:
+    """The traces file filter reads holds this run's samples only: another temperature, seed,
+    model or data written into the same run dir earlier left samples of other settings there
+    (generate appends), which filter would keep and train would learn beside these."""
+    from distill.generate import build_jobs
+    from distill.records import read_records
+
+    planned = build_jobs(c)[1]
+    other = sum(1 for r in read_records(c.out, required=("id",)) if r["id"] not in planned)
+    if other:
+        raise DistillError(
+            f"{c.out} also holds {other} samples of other generate settings (an earlier run in "
+            "this run dir: another temperature, max_tokens, seed, teacher or data), which filter "
+            "would keep beside this run's: use a new --run-dir (or --set generate.out=F --set filter.input=F)"
+        )
+
+
 def _same_data(c: Any) -> None:
     """The train data a rerun would go on with is the file the checkpoints were trained on: not
     written since train began (its train.yaml), e.g. by a filter run again with new settings."""
@@ -348,6 +365,12 @@ def run(
             continue
         print(f"== {stage}", flush=True)
         stages[stage][1](c)
+        if (
+            stage == "generate"
+            and "filter" in configs
+            and same_file(configs["filter"].input, c.out)
+        ):
+            _only_these_samples(c)
     minutes = (time.monotonic() - t0) / 60
     result: dict[str, Any] = {"recipe": str(p), "run_dir": run_dir, "minutes": round(minutes, 2)}
     if "instruct" in configs:
