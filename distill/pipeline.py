@@ -44,7 +44,8 @@ def _has_checkpoints(output_dir: str | Path) -> bool:
 def _only_these_samples(c: Any) -> None:
     """The traces file filter reads holds this run's samples only: another temperature, seed,
     model or data written into the same run dir earlier left samples of other settings there
-    (generate appends), which filter would keep and train would learn beside these."""
+    (generate appends), which filter would keep and train would learn beside these. Checked
+    before generate runs: nothing is bought or appended for a run that is refused."""
     from distill.generate import build_jobs
     from distill.records import read_records
 
@@ -363,14 +364,17 @@ def run(
             )
             stages[stage][1](dataclasses.replace(c, resume=True))
             continue
-        print(f"== {stage}", flush=True)
-        stages[stage][1](c)
         if (
             stage == "generate"
             and "filter" in configs
             and same_file(configs["filter"].input, c.out)
+            and Path(c.out).is_file()
         ):
+            # before generate: a refused run buys nothing and appends nothing (its samples
+            # left in the file refused the run dir's own settings ever after)
             _only_these_samples(c)
+        print(f"== {stage}", flush=True)
+        stages[stage][1](c)
     minutes = (time.monotonic() - t0) / 60
     result: dict[str, Any] = {"recipe": str(p), "run_dir": run_dir, "minutes": round(minutes, 2)}
     if "instruct" in configs:
