@@ -53,9 +53,10 @@ def _only_these_samples(c: Any) -> None:
     other = sum(1 for r in read_records(c.out, required=("id",)) if r["id"] not in planned)
     if other:
         raise DistillError(
-            f"{c.out} also holds {other} samples of other generate settings (an earlier run in "
-            "this run dir: another temperature, max_tokens, seed, teacher or data), which filter "
-            "would keep beside this run's: use a new --run-dir (or --set generate.out=F --set filter.input=F)"
+            f"{c.out} holds {other} samples this generate section does not plan (an earlier run "
+            "in this run dir: another temperature, max_tokens, seed, n, limit, teacher or data), "
+            "which filter would keep beside this run's; nothing was generated: use a new "
+            "--run-dir (or --set generate.out=F --set filter.input=F)"
         )
 
 

@@ -33,7 +33,10 @@ def test_other_generate_settings_are_refused_before_the_teacher_is_paid(tmp_path
         run(r)
         traces = tmp_path / "run" / "traces.jsonl"
         before, answered = traces.read_text(), server.answered
-        with pytest.raises(DistillError, match="also holds 12 samples of other generate settings"):
+        with pytest.raises(
+            DistillError,
+            match="holds 12 samples this generate section does not plan.*nothing was generated",
+        ):
             run(r, sets=["generate.temperature=0.5"])
         assert server.answered == answered  # nothing bought
         assert traces.read_text() == before  # nothing appended
