@@ -1060,3 +1060,22 @@ def test_onpolicy_logs_the_share_of_samples_that_ended_their_turn(
     trainer.log(logs)
     assert logs["samples_ended"] == round(1 / 3, 4)
     assert "67% of the student's samples ran to --max-new-tokens" in capsys.readouterr().err
+
+
+# kd from stored top-K: the tokens the teacher scored (kd.json, loss.jsonl, the card) are the
+# completion positions it has a stored distribution for; the end of turn it never generated
+# (<|im_end|>, cross-entropy only) was counted too (216 against the 192 the kd line printed).
+def test_stored_topk_counts_the_positions_the_teacher_scored(tmp_path, tiny_qwen, teacher, capsys):
+    import re
+
+    from distill.train import run
+
+    data = write_stored_logprobs(tmp_path, teacher, k=8)
+    n = sum(1 for _ in open(data))
+    out = run(kd_cfg(tmp_path, tiny_qwen, data=str(data), max_steps=n // 4, num_train_epochs=1))
+    printed = int(re.search(r"stored teacher top-K on ([\d,]+) completion tokens",
+                            capsys.readouterr().out).group(1).replace(",", ""))  # fmt: skip
+    state = json.loads((out / "kd.json").read_text())
+    rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    completion = json.loads((out / "train_data.json").read_text())["completion_tokens"]
+    assert state["teacher_tokens_scored"] == rows[-1]["teacher_tokens"] == printed < completion
