@@ -71,6 +71,11 @@ class PublishConfig:
 def _model_dir(cfg: PublishConfig) -> Path:
     d = Path(cfg.dir) / "merged" if cfg.merged else Path(cfg.dir)
     if not d.is_dir():
+        if cfg.merged and Path(cfg.dir).is_dir():
+            raise DistillError(
+                f"--merged: {d} not found: train with --merge to write it, or publish the "
+                "adapter without --merged"
+            )
         raise DistillError(f"not a folder: {d}")
     has_adapter = (d / "adapter_config.json").is_file() and (
         d / "adapter_model.safetensors"
@@ -127,8 +132,11 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
 
         filter_config = _load(config_path(SimpleNamespace(report=str(report_path))))
     gen_summary = gen_cfg = None
-    if report and report.get("input"):
-        traces = Path(report["input"])
+    # the traces generate wrote: the filter's input, or the training data itself (no filter)
+    traces = Path(report["input"]) if report and report.get("input") else None
+    if traces is None and kept is not None and selection is None:
+        traces = kept
+    if traces is not None:
         gen_summary = _load(traces.with_name(traces.stem + ".summary.json"))
         saved = _load(traces.with_name(traces.stem + ".generate.yaml"))
         gen_cfg = read_saved(GenerateConfig, saved) if saved is not None else None
@@ -310,7 +318,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         ],
     )
     lines = [
-        f"# {cfg.repo_id or model_dir.name}",
+        f"# {cfg.repo_id or Path(cfg.dir).resolve().name}",
         "",
         f"A student distilled with distill from `{base_model}`"
         f" ({'LoRA adapter' if is_adapter else 'full weights'}).",

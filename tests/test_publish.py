@@ -65,3 +65,36 @@ def test_card_of_a_folder_without_train_yaml_claims_no_hyperparameters(tmp_path)
     assert "| hyperparameter | value |" in card
     assert "| lora_r |" not in card and "| learning_rate |" not in card
     assert "from `unknown`" in card
+
+
+def test_a_student_trained_on_the_traces_themselves_shows_their_generate_summary(tmp_path):
+    """No filter between generate and train (train --data traces.jsonl): the card found no
+    generate summary, though traces.summary.json sits beside the traces (a walkthrough)."""
+    student = run_folder(tmp_path)
+    (tmp_path / "kept.report.json").unlink()
+    train = yaml.safe_load((student / "train.yaml").read_text())
+    (student / "train.yaml").write_text(
+        yaml.safe_dump({**train, "data": str(tmp_path / "traces.jsonl")})
+    )
+    card = str(build_card(student, student, PublishConfig(dir=str(student), local_dir="x")))
+    assert "- Prompts: 3 from `open-r1/OpenR1-Math-220k` with template `r1-math`" in card
+    assert "No generate summary or filter report was found" not in card
+
+
+def test_merged_is_named_after_the_run_and_a_missing_one_says_merge(tmp_path):
+    import pytest
+
+    from distill.errors import DistillError
+    from distill.publish import run as publish
+
+    student = run_folder(tmp_path)
+    with pytest.raises(DistillError, match="train with --merge to write it"):
+        publish(PublishConfig(dir=str(student), local_dir=str(tmp_path / "pub"), merged=True))
+    merged = student / "merged"
+    merged.mkdir()
+    (merged / "config.json").write_text("{}")
+    (merged / "model.safetensors").write_bytes(b"")
+    card = str(
+        build_card(merged, student, PublishConfig(dir=str(student), local_dir="x", merged=True))
+    )
+    assert card.splitlines()[card.splitlines().index("---", 1) + 2] == "# student"
