@@ -136,6 +136,8 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
     traces = Path(report["input"]) if report and report.get("input") else None
     if traces is None and kept is not None and selection is None:
         traces = kept
+    if traces is None and selection is not None and report is None:  # select read the traces
+        traces = Path(selection["input"])
     if traces is not None:
         gen_summary = _load(traces.with_name(traces.stem + ".summary.json"))
         saved = _load(traces.with_name(traces.stem + ".generate.yaml"))
