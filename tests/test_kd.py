@@ -1079,3 +1079,12 @@ def test_stored_topk_counts_the_positions_the_teacher_scored(tmp_path, tiny_qwen
     rows = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
     completion = json.loads((out / "train_data.json").read_text())["completion_tokens"]
     assert state["teacher_tokens_scored"] == rows[-1]["teacher_tokens"] == printed < completion
+
+
+def test_kd_alpha_0_asks_no_teacher_and_counts_none(tmp_path, tiny_qwen, teacher):
+    """--kd-alpha 0 is cross-entropy alone: the card's 'tokens the teacher scored' said every
+    completion token."""
+    from distill.train import run
+
+    out = run(kd_cfg(tmp_path, tiny_qwen, teacher_model=str(teacher), kd_alpha=0.0, max_steps=1))
+    assert json.loads((out / "kd.json").read_text())["teacher_tokens_scored"] == 0

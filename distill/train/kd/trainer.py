@@ -247,7 +247,9 @@ class DistillTrainer(SFTTrainer):
                 loss = kl + self.kd.reward_weight * pg
         if self.model.training:  # every process's tokens (DDP: each trains its own rows)
             n_all = n_local.detach()
-            if pair is _topk_pair:  # stored / served top-K: the positions it has a row for
+            if pair is None:  # --kd-alpha 0: cross-entropy only, no teacher asked
+                n_all = n_all * 0
+            elif pair is _topk_pair:  # stored / served top-K: the positions it has a row for
                 n_all = (~(t_rows[0] < 0).all(-1)).sum()  # (not an end it never generated)
             if self.accelerator.num_processes > 1:  # (every process computes its loss here)
                 n_all = self.accelerator.gather(n_all.reshape(1)).sum()
