@@ -61,8 +61,9 @@ def _only_these_samples(c: Any) -> None:
 
 
 def _same_data(c: Any) -> None:
-    """The train data a rerun would go on with is the file the checkpoints were trained on: not
-    written since train began (its train.yaml), e.g. by a filter run again with new settings."""
+    """The train data a rerun would go on with is the file the checkpoints were trained on: the
+    same content (its sha256 in train_data.json, kept at train start; a run from before that:
+    not written since its train.yaml), e.g. not a filter run again with new settings."""
     data, began = Path(c.data), Path(c.output_dir) / "train.yaml"
     if not data.is_file():
         return
