@@ -1,23 +1,10 @@
 """Second read of 2364916 / 316ea13 (distill run's mixed-traces check, the rerun's data hash)."""
 
 import pytest
-import yaml
 
 from distill.errors import DistillError
 from tests.fakeserver import FakeServer
-
-
-def recipe(tmp_path, url):
-    path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump({
-        "run": {"dir": str(tmp_path / "run")},
-        "generate": {"data": "builtin:arithmetic?n=6", "teacher": "openai", "base_url": url,
-                     "model": "fake-r1", "n": 2, "temperature": 0.7,
-                     "out": "{run_dir}/traces.jsonl"},
-        "filter": {"input": "{run_dir}/traces.jsonl", "out": "{run_dir}/kept.jsonl",
-                   "verify": "math"},
-    }))  # fmt: skip
-    return path
+from tests.test_pipeline_mixed_traces import recipe
 
 
 def test_other_generate_settings_are_refused_before_the_teacher_is_paid(tmp_path, monkeypatch):
