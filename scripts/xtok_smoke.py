@@ -3,7 +3,7 @@
 
     python scripts/xtok_smoke.py recipes/xtok-smoke.yaml [--run-dir runs/smoke-xtok] [--seed 0]
         [--teacher DIR] [--warmup-prompts 64] [--warmup-steps 10] [--onpolicy-steps 20]
-        [--onpolicy-lr 1.2e-3] [--dry-run]
+        [--onpolicy-lr 6e-4] [--dry-run]
 
 1. The teacher: `make smoke-kd`'s (kd_smoke.build_teacher: SmolLM2 + a LoRA on the reference
    solutions of the 200 training problems, merged into RUN_DIR/teacher/merged; it never sees
@@ -70,7 +70,7 @@ def plan(
     warmup_prompts: int = 64,
     warmup_steps: int = 10,
     onpolicy_steps: int = 20,
-    onpolicy_lr: float = 1.2e-3,
+    onpolicy_lr: float = 6e-4,
 ) -> dict[str, Any]:
     """Every config of the run, validated (a bad key or value is one line), nothing built:
     {"root", "teacher" (merged folder), "given", "teacher_keys", "generate", "filter",
@@ -287,7 +287,9 @@ def main() -> None:
     ap.add_argument("--warmup-prompts", type=int, default=64)
     ap.add_argument("--warmup-steps", type=int, default=10)
     ap.add_argument("--onpolicy-steps", type=int, default=20)
-    ap.add_argument("--onpolicy-lr", type=float, default=1.2e-3)
+    # sft's rate (the recipe's learning_rate): on gemma-3-270m the on-policy steps at 6e-4 scored
+    # 0.340 / 0.290 (seeds 0 / 1) against 0.260 / 0.240 at make smoke-kd's 1.2e-3
+    ap.add_argument("--onpolicy-lr", type=float, default=6e-4)
     ap.add_argument(
         "--students",
         default=",".join(STUDENTS),
