@@ -312,16 +312,10 @@ class Teachers:
         self.cfg, self.teachers, self.specs = cfg, teachers, specs
         self.routed = bool(cfg.teacher_route_field)
         # completion tokens each teacher scored in training (every process's, as the trainer's
-        # teacher_tokens) and, another tokenizer, the ones it compared; live counts
+        # teacher_tokens) and, another tokenizer, the ones it compared; live counts (kd.json
+        # takes them as of the last optimizer step: KDState's snapshot)
         self.tokens = [0] * len(teachers)
         self.aligned = [0] * len(teachers)
-        # kd.json's counts are those as of the last optimizer step (as KDState's): a checkpoint
-        # saved mid-accumulation (the rollout server failed) holds the state before that step,
-        # which --resume trains again from its first micro-batch. `_step`: the global step the
-        # live counts were last added at; `_done`: the counts before that step's micro-batches.
-        self._step: int | None = None
-        self._done: tuple[list[int], list[int]] = ([0] * len(teachers), [0] * len(teachers))
-        self._trainer: Any = None
         # another tokenizer: local (XTokTeacher) or served (ServedTeacher until dataset() reads
         # it by text: xtok.py's ServedXTok)
         self.xtok = [
@@ -521,27 +515,21 @@ class Teachers:
         trains its own rows; every process computes its loss here, so each gathers)."""
         if trainer.accelerator.num_processes > 1:
             counts = trainer.accelerator.gather(counts[None]).reshape(-1, *counts.shape).sum(0)
-        step = trainer.state.global_step
-        if step != self._step:  # the micro-batches before are an optimizer step's, done
-            self._step, self._done = step, (list(self.tokens), list(self.aligned))
-        self._trainer = trainer
         tokens, aligned = counts.tolist()
         self.tokens = [a + b for a, b in zip(self.tokens, tokens, strict=True)]
         self.aligned = [a + b for a, b in zip(self.aligned, aligned, strict=True)]
 
-    def done(self) -> tuple[list[int], list[int]]:
-        """(tokens, aligned) per teacher as of the last optimizer step: the live counts unless
-        the last ones added belong to a step not taken yet (a save mid-accumulation)."""
-        t = self._trainer
-        if self._step is not None and t is not None and t.state.global_step == self._step:
-            return self._done
-        return self.tokens, self.aligned
+    def counts(self) -> tuple[list[int], list[int]]:
+        """(tokens, aligned) per teacher, live (a copy: KDState keeps the last step's)."""
+        return list(self.tokens), list(self.aligned)
 
-    def state(self, scored: int) -> dict[str, Any]:
-        """kd.json's per-teacher lines: model, server, weight or route, tokens scored and share
-        (as of the last optimizer step, as `scored`)."""
+    def state(
+        self, scored: int, counts: tuple[list[int], list[int]] | None = None
+    ) -> dict[str, Any]:
+        """kd.json's per-teacher lines: model, server, weight or route, tokens scored and share;
+        `counts`: (tokens, aligned) as of the same step as `scored` (default: the live ones)."""
         out = []
-        tokens, aligned = self.done()
+        tokens, aligned = counts or self.counts()
         for i, (spec, n) in enumerate(zip(self.specs, tokens, strict=True)):
             entry: dict[str, Any] = {"model": spec.name, "url": redact_urls(spec.url)}
             if self.routed:
@@ -568,7 +556,6 @@ class Teachers:
             if i < len(self.tokens):
                 self.tokens[i] = int(entry.get("tokens_scored") or 0)
                 self.aligned[i] = int(entry.get("aligned_tokens") or 0)
-        self._step, self._done = None, (list(self.tokens), list(self.aligned))
 
 
 def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:

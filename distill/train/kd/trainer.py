@@ -414,10 +414,12 @@ class KDState(TrainerCallback):
 
     def __init__(self, cfg: Any, path: Any, trainer: DistillTrainer | None = None):
         self.cfg, self.path, self.trainer = cfg, path, trainer
-        # the count as of the last optimizer step: a checkpoint saved mid-accumulation (the
-        # rollout server failed, rollout.save_resumable) holds the state before that step,
-        # which --resume trains again from its first micro-batch
+        # the counts as of the last optimizer step (the trainer's, and several teachers' each):
+        # a checkpoint saved mid-accumulation (the rollout server failed,
+        # rollout.save_resumable) holds the state before that step, which --resume trains
+        # again from its first micro-batch
         self.scored: int | None = None
+        self.per_teacher: tuple[list[int], list[int]] | None = None
 
     def write(self, path: Any = None) -> None:
         """kd.json into the output folder (or `path`: a checkpoint's own copy)."""
@@ -440,7 +442,7 @@ class KDState(TrainerCallback):
                 aligned_share=None if share is None else round(share, 4),
             )
         if isinstance(teacher, Teachers):  # each teacher, its weight or route, its tokens
-            state.update(teacher.state(state["teacher_tokens_scored"]))
+            state.update(teacher.state(state["teacher_tokens_scored"], self.per_teacher))
         if cfg.gate_teacher and self.trainer is not None:
             state.update(
                 gated_prompts=self.trainer.gated_count,
@@ -449,11 +451,16 @@ class KDState(TrainerCallback):
         # a served teacher's URL may carry a token (user:pass@, ?api_key=): kd.json names the server
         write_atomic(path or self.path, json.dumps(redact_urls(state), indent=2) + "\n")
 
-    def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
+    def _snapshot(self) -> None:
         self.scored = self.trainer.teacher_tokens if self.trainer else None
+        teacher = self.trainer.teacher if self.trainer else None
+        self.per_teacher = teacher.counts() if isinstance(teacher, Teachers) else None
+
+    def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
+        self._snapshot()
 
     def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
-        self.scored = self.trainer.teacher_tokens if self.trainer else None
+        self._snapshot()
 
     def on_save(self, args, state, control, **kw):  # noqa: ANN001
         self.write()
