@@ -33,7 +33,7 @@ from distill.errors import DistillError
 from distill.generate.config import MAX_FILE_BYTES, BatchConfig
 from distill.records import write_atomic
 from distill.teachers.base import Completion, Job, Sink
-from distill.teachers.openai import scrub
+from distill.teachers.openai import RETRIED_4XX, scrub
 
 ENDPOINT = "/v1/chat/completions"
 RUNNING = {"validating", "in_progress", "finalizing", "cancelling"}
@@ -42,8 +42,6 @@ TERMINAL = {"completed", "failed", "expired", "cancelled"}
 # "this line never ran" codes.
 _RETRY_CODES = {"batch_expired", "rate_limit_exceeded", "server_error", "timeout"}
 _POLL_FAILURES = 10  # polls in a row that read no batch before giving up (they keep running)
-# HTTP statuses below 500 that pass (a rerun may succeed): timeout, conflict, rate limit
-_PASSING = frozenset({408, 409, 429})
 
 
 def state_path(out: str | Path) -> Path:
@@ -175,7 +173,7 @@ class BatchTeacher:
         except openai.APIStatusError as e:  # e.g. a 5xx on a file after the client's retries
             why = " ".join(scrub(str(e.message), *self.online.secrets).split())[:200]
             kept = f"batches already submitted keep running (ids in {self.state.path})"
-            if e.status_code >= 500 or e.status_code in _PASSING:
+            if e.status_code >= 500 or e.status_code in RETRIED_4XX:  # a rerun may pass
                 raise DistillError(
                     f"{self.online.shown}: HTTP {e.status_code}: {why}; {kept}: rerun the same "
                     "command to re-attach"

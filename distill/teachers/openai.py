@@ -317,9 +317,7 @@ class OpenAITeacher:
         self.secrets = [self.api_key, *url_secrets(self.base_url)]
         self.split_n = not cfg.n_per_request  # flips on if the server ignores `n`
         self.requests = 0
-        # OpenAI's own API: max_completion_tokens (its reasoning models, o-series and gpt-5,
-        # refuse max_tokens with a 400; every model of it takes the new name)
-        self.tokens_key = _tokens_key(self.base_url)
+        self.tokens_key = _tokens_key(self.base_url)  # max_tokens or max_completion_tokens
         # before any reply succeeds: the same 4xx on every request is the request, not a prompt
         self._answered = False
         self._same_4xx: tuple[str, int] = ("", 0)
