@@ -190,7 +190,7 @@ def _decontam_line(report: dict[str, Any], config: dict[str, Any] | None) -> str
     """Which benchmark sets the prompts were checked against and how many traces each removed,
     0 included. A report from before it listed every set names only those that removed
     something: the sets its kept.filter.yaml asked for are added with 0."""
-    from distill.filter.report import decontam_label
+    from distill.filter.decontam import decontam_label
 
     dec = dict(report.get("decontam") or {})
     for src in (config or {}).get("decontam") or []:

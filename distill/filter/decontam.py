@@ -23,18 +23,26 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def _hash(words: list[str]) -> int:
+    return zlib.crc32(" ".join(words).encode("utf-8", "surrogatepass"))
+
+
 def _grams(words: list[str], n: int) -> set[int]:
-    return {
-        zlib.crc32(" ".join(words[i : i + n]).encode("utf-8", "surrogatepass"))
-        for i in range(len(words) - n + 1)
-    }
+    return {_hash(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def ngrams(text: str, n: int) -> set[int]:
     words = _words(text)
     if len(words) < n:  # a short problem: its whole text is its one n-gram
-        return {zlib.crc32(" ".join(words).encode("utf-8", "surrogatepass"))} if words else set()
+        return {_hash(words)} if words else set()
     return _grams(words, n)
+
+
+def decontam_label(src: str) -> str:
+    """What a --decontam set is called in rejects and the report: a file's stem (math500.jsonl
+    -> math500), a hub dataset's name without its @split."""
+    name = src.rsplit("@", 1)[0] if "@" in src else src
+    return Path(name).stem if Path(name).exists() else name
 
 
 class Decontaminator:
@@ -47,15 +55,13 @@ class Decontaminator:
             name, split = src, "test"
             if "@" in src:  # hub dataset with a split: name@test
                 name, split = src.rsplit("@", 1)
-            label = Path(name).stem if Path(name).exists() else name
+            label = decontam_label(src)
             for row in load_rows(name, split=split):
                 words = _words(row.prompt)
                 if not words:
                     continue
                 if len(words) < n:
-                    self.short.setdefault(len(words), {}).setdefault(
-                        zlib.crc32(" ".join(words).encode("utf-8", "surrogatepass")), label
-                    )
+                    self.short.setdefault(len(words), {}).setdefault(_hash(words), label)
                     continue
                 for g in _grams(words, n):
                     self.index.setdefault(g, label)

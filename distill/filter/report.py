@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.filter.config import FilterConfig
+from distill.filter.decontam import decontam_label
 from distill.filter.facts import Fact
 from distill.filter.verify import CORRECT, NO_ANSWER, WRONG
 
@@ -35,13 +36,6 @@ def summary_stats(
         "p90": pick(0.9),
         "max": pick(1.0),
     }
-
-
-def decontam_label(src: str) -> str:
-    """What a --decontam set is called in rejects and the report: a file's stem (math500.jsonl
-    -> math500), a hub dataset's name without its @split (decontam.Decontaminator's rule)."""
-    name = src.rsplit("@", 1)[0] if "@" in src else src
-    return Path(name).stem if Path(name).exists() else name
 
 
 def build_report(facts: list[Fact], cfg: FilterConfig, rates: dict[str, float]) -> dict[str, Any]:
