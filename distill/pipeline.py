@@ -37,10 +37,6 @@ from distill.errors import DistillError
 from distill.manifest import file_sha256
 
 
-def _has_checkpoints(output_dir: str | Path) -> bool:
-    return any(p.is_dir() for p in Path(output_dir).glob("checkpoint-*"))
-
-
 def _only_these_samples(c: Any) -> None:
     """The traces file filter reads holds this run's samples only: another temperature, seed,
     model or data written into the same run dir earlier left samples of other settings there
@@ -351,7 +347,7 @@ def run(
                 continue
         if stage in deferred:  # its model folder is checked now that train has written it
             c = from_dict(stages[stage][0], deferred[stage], f"{p} [{stage}]")
-        if stage == "train" and not (c.resume or c.overwrite) and _has_checkpoints(c.output_dir):
+        if stage == "train" and not (c.resume or c.overwrite) and train.checkpoints(c.output_dir):
             # a rerun (after a crash, or of a finished run) goes on with this run's train: its
             # settings (a changed one refused as --resume refuses it) and its data unchanged
             _same_data(c)

@@ -17,6 +17,7 @@ _LAZY: dict[str, str | None] = {
     "build_trainer": "sft",
     "changed_run_keys": "sft",
     "check_output_dir": "sft",
+    "checkpoints": "sft",
     "finished_run": "sft",
     "last_complete_checkpoint": "sft",
     "merge_adapter": "sft",

@@ -374,8 +374,9 @@ def untrained_template_tokens(tok: Any, embeddings: Any, alike: int = 32) -> lis
         norms = torch.linalg.vector_norm(chunk, dim=-1).clamp(min=1e-12)
         cos = (chunk @ v.T) / (norms[:, None] * vn[None, :])
         alike_rows += (cos > 0.98).sum(0).cpu()
-    out = [tok.convert_ids_to_tokens(i) for i, n in zip(ids, alike_rows.tolist()) if n - 1 >= alike]
-    return out
+    return [
+        tok.convert_ids_to_tokens(i) for i, n in zip(ids, alike_rows.tolist()) if n - 1 >= alike
+    ]
 
 
 def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
@@ -450,7 +451,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
             if rows or not _main_process()
             else untrained_template_tokens(tok, model.get_input_embeddings().weight)
         )
-        if untrained and _main_process():
+        if untrained:
             print(
                 f"train: warning: the student's template tokens {', '.join(untrained)} have "
                 "embedding rows nearly equal to many others' (a base model that never trained "
@@ -662,6 +663,11 @@ def _same(key: str, saved: Any, now: Any) -> bool:
     return False
 
 
+def checkpoints(out: Path) -> list[str]:
+    """The checkpoint-* folders of an output folder, by name (complete or not)."""
+    return sorted(p.name for p in Path(out).glob("checkpoint-*") if p.is_dir())
+
+
 def check_output_dir(cfg: TrainConfig) -> str | None:
     """-> the checkpoint to resume from, or None. A fresh run refuses a folder holding an earlier
     run's checkpoints (checkpoint rotation would mix the two runs) unless --overwrite, which
@@ -673,7 +679,7 @@ def check_output_dir(cfg: TrainConfig) -> str | None:
 
     out = Path(cfg.output_dir)
     if not cfg.resume:
-        found = sorted(p.name for p in out.glob("checkpoint-*") if p.is_dir())
+        found = checkpoints(out)
         if found and not cfg.overwrite:
             raise DistillError(
                 f"{out} holds checkpoints of an earlier run ({', '.join(found)}); continue it with "
