@@ -468,7 +468,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
 def _kd_json(train_dir: Path) -> Path | None:
     """The run's kd.json when it is this student's: a kd / onpolicy run's of the same method.
     An sft student was scored by no teacher; a kd.json beside it is an earlier kd run's in the
-    same folder (a fresh train over it keeps the file), which said a teacher scored its tokens."""
+    same folder (trained before a fresh train removed it), which said a teacher scored its tokens."""
     path = train_dir / "kd.json"
     if not path.is_file():
         return None
