@@ -172,6 +172,15 @@ def prompt_lead(prompt: str) -> str:
     return prompt[len(body) - len("<think>") :] if body.endswith("<think>") else ""
 
 
+def sample_lead(tok: Any, row: Any, at: list[int]) -> str:
+    """The `<think>` the student's prompt ends with (prompt_lead of its last few tokens) before
+    an on-policy sample whose completion positions are `at` (its row of token ids `row`)."""
+    if not at:
+        return ""
+    dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    return prompt_lead(tok.decode(row[max(0, at[0] - 8) : at[0]].tolist(), **dec))
+
+
 def after_lead(content: str, lead: str) -> str:
     """An assistant turn's `content` as read after a prompt that ends with `lead` (prompt_lead):
     without the think opening that prompt holds already."""
@@ -451,11 +460,7 @@ class XTokTeacher:
             text = self.s_tok.decode(c[:-1] if stopped else c, **dec)
             s_text = self.s_tok.decode(c, **dec)
             # the think block one side's prompt opened (lead_shift), read by the other as text
-            s_lead = (
-                prompt_lead(self.s_tok.decode(ids[i, max(0, at[0] - 8) : at[0]].tolist(), **dec))
-                if at
-                else ""
-            )
+            s_lead = sample_lead(self.s_tok, ids[i], at)
             t_lead = prompt_lead(self.tok.decode(tp[-8:], **dec))
             t_text = after_lead(s_lead + text, t_lead) + (inputs["xtok_end"][i] if stopped else "")
             tc = self.tok(t_text, add_special_tokens=False)["input_ids"]
@@ -1056,11 +1061,7 @@ class ServedXTok(TopKXTok):
             rows.append((at, c, self.s_tok.decode(c, **dec)))
             prompts.append(inputs["xtok_prompt_text"][i])
             # the think block one side's prompt opened (lead_shift), read by the other as text
-            s_lead = (
-                prompt_lead(self.s_tok.decode(ids[i, max(0, at[0] - 8) : at[0]].tolist(), **dec))
-                if at
-                else ""
-            )
+            s_lead = sample_lead(self.s_tok, ids[i], at)
             content = after_lead(s_lead + text, prompt_lead(prompts[-1]))
             comps.append(content + (inputs["xtok_end"][i] if stopped else ""))
         t_ids = torch.full((b, width, k), -1, dtype=torch.long)
