@@ -33,7 +33,7 @@ from distill.errors import DistillError
 from distill.generate.config import MAX_FILE_BYTES, BatchConfig
 from distill.records import write_atomic
 from distill.teachers.base import Completion, Job, Sink
-from distill.teachers.openai import RETRIED_4XX, scrub
+from distill.teachers.openai import RETRIED_4XX, scrub, scrub_line
 
 ENDPOINT = "/v1/chat/completions"
 RUNNING = {"validating", "in_progress", "finalizing", "cancelling"}
@@ -171,7 +171,7 @@ class BatchTeacher:
                 f"(ids in {self.state.path}): rerun the same command to re-attach"
             ) from None
         except openai.APIStatusError as e:  # e.g. a 5xx on a file after the client's retries
-            why = " ".join(scrub(str(e.message), *self.online.secrets).split())[:200]
+            why = scrub_line(str(e.message), *self.online.secrets, limit=200)
             kept = f"batches already submitted keep running (ids in {self.state.path})"
             if e.status_code >= 500 or e.status_code in RETRIED_4XX:  # a rerun may pass
                 raise DistillError(

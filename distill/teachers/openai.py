@@ -300,6 +300,12 @@ def scrub(text: str, *secrets: str) -> str:
     return text[:300]
 
 
+def scrub_line(text: str, *secrets: str, limit: int = 300) -> str:
+    """`scrub`, on one line (a proxy's HTML page: its whitespace runs as single spaces), cut to
+    `limit` characters."""
+    return " ".join(scrub(text, *secrets).split())[:limit]
+
+
 class OpenAITeacher:
     def __init__(self, cfg: Any):
         self.cfg = cfg

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.errors import DistillError
-from distill.teachers.openai import scrub
+from distill.teachers.openai import scrub, scrub_line
 from distill.urls import redact_url
 
 ROLLOUTS = ("hf", "vllm")
@@ -339,7 +339,7 @@ class ServerRollout(_Rollout):
                 raw = r.read().decode()
         except urllib.error.HTTPError as e:
             # one line however the server wrote it (a proxy's HTML page), without the key
-            text = " ".join(scrub(e.read().decode(errors="replace"), self.key or "").split())
+            text = scrub_line(e.read().decode(errors="replace"), self.key or "")
             if e.code in (401, 403):
                 refused = (
                     f"the key in ${KEY_ENV} was refused" if self.key else f"${KEY_ENV} is unset"
@@ -412,7 +412,7 @@ class ServerRollout(_Rollout):
             raise
         except Exception as e:  # noqa: BLE001 - requests' errors, TRL's "Request failed", NCCL's
             # a server gone mid-run: one line and (generate) a checkpoint, as the LoRA path
-            why = " ".join(scrub(f"{type(e).__name__}: {e}", self.key or "").split())[:200]
+            why = scrub_line(f"{type(e).__name__}: {e}", self.key or "", limit=200)
             raise RolloutError(
                 f"--rollout-url {self.url}: pushing the weights with TRL's VLLMClient failed "
                 f"({why}); restart the server ({self.command}) and rerun with --resume"
@@ -473,7 +473,7 @@ class ServerRollout(_Rollout):
             ) from None
         if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
             # a 200 that is no completion (a proxy's page in front of a server gone away)
-            text = " ".join(scrub(str(reply), self.key or "").split())[:120]
+            text = scrub_line(str(reply), self.key or "", limit=120)
             raise RolloutError(
                 f"--rollout-url {self.url}: POST /completions answered no completions ({text}); "
                 f"check the server ({self.command}), then rerun with --resume"
