@@ -193,11 +193,7 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
             if idx in kill_at:
                 kill_point(kill_at[idx])
             f, nxt = nxt, next(pending, None)
-            rec = json.loads(raw)
-            # A record of an earlier run's rejects file (filtered again, looser) that is kept
-            # now carries no old verdict; a rejected one gets this run's (write_verdict).
-            rec.pop("reject_reason", None)
-            rec.pop("reject_reasons", None)
+            rec = json.loads(raw)  # (an earlier run's verdict on it: write_verdict replaces it)
             checks = {name: "pass" for name in cfg.active_checks()}
             for r in f.fails:
                 checks[_check_of(r)] = r
