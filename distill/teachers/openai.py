@@ -552,11 +552,13 @@ class OpenAITeacher:
         # counts the shared prompt once.
         lengths = [_text_chars(c.get("message") or {}) for c in choices]
         total_chars = sum(lengths)
-        for s, choice, chars in zip(samples, choices, lengths):
+        weights = lengths if total_chars else [1] * n
+        completion = _apportion(usage.get("completion_tokens") or 0, weights)
+        reasoning_split = _apportion(reasoning_total, weights) if reasoning_total else None
+        for k, (s, choice) in enumerate(zip(samples, choices)):
             msg = choice.get("message") or {}
             content = msg.get("content") or ""
             reasoning = msg.get("reasoning_content") or msg.get("reasoning")
-            share = (chars / total_chars if total_chars else 1 / n) if n > 1 else 1.0
             extra: dict[str, Any] = {"n_in_request": n} if n > 1 else {}
             lp = self._token_logprobs(choice) if self.cfg.logprobs else None
             sink.done(
@@ -567,8 +569,8 @@ class OpenAITeacher:
                     reasoning=reasoning if isinstance(reasoning, str) else None,
                     finish_reason=choice.get("finish_reason") or "unknown",
                     prompt_tokens=usage.get("prompt_tokens") or 0,
-                    completion_tokens=round((usage.get("completion_tokens") or 0) * share),
-                    reasoning_tokens=round(reasoning_total * share) if reasoning_total else None,
+                    completion_tokens=completion[k],
+                    reasoning_tokens=reasoning_split[k] if reasoning_split else None,
                     extra=extra,
                     token_logprobs=lp,
                     stop_token=self._ends_on_stop(choice, lp),
@@ -639,6 +641,17 @@ def _out_of_credit(status: int, content: bytes) -> bool:
     except (ValueError, AttributeError):
         return False
     return isinstance(error, dict) and error.get("code") == "insufficient_quota"
+
+
+def _apportion(total: int, weights: list[int]) -> list[int]:
+    """`total` split in proportion to `weights` (whole numbers summing to `total`: each part
+    is the rounded running total minus the one before it)."""
+    whole, parts, done = sum(weights), [], 0
+    for k in range(len(weights)):
+        upto = round(total * sum(weights[: k + 1]) / whole)
+        parts.append(upto - done)
+        done = upto
+    return parts
 
 
 def _text_chars(msg: dict[str, Any]) -> int:

@@ -1,0 +1,45 @@
+"""A third read of `distill generate`: resume without paying twice, and the numbers it reports."""
+
+import json
+
+import pytest
+
+from distill.generate import run
+from distill.records import read_records
+
+
+def cfg(server, out, **kw):  # test_generate's, two prompts, one sample each, one retry
+    from tests.test_generate import cfg as generate_cfg
+
+    return generate_cfg(
+        server, out, **{"limit": 2, "n": 1, "concurrency": 2, "max_retries": 1, **kw}
+    )
+
+
+def summary(out):
+    return json.loads(out.with_name(out.stem + ".summary.json").read_text())
+
+
+def _same_length(self, i, prompt, max_tokens):
+    # n choices of one length, 10 completion tokens billed for the three of them
+    return {
+        "index": i,
+        "message": {"role": "assistant", "content": "abcd"},
+        "finish_reason": "stop",
+        "_tokens": 10 if i == 0 else 0,
+    }
+
+
+def test_n_samples_of_one_request_add_up_to_the_completion_tokens_billed(
+    server, tmp_path, monkeypatch
+):
+    """A request for n=3 billed 10 completion tokens, split by text length: 3.33 each, rounded
+    per sample to 3 + 3 + 3. The records, the summary and the cost said 9."""
+    monkeypatch.setattr(type(server), "_choice", _same_length)
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, limit=1, n=3, price_input=0.0, price_output=1e6), progress=False)
+    recs = list(read_records(out))
+    assert sum(r["usage"]["completion_tokens"] for r in recs) == 10
+    s = summary(out)
+    assert s["completion_tokens"] == 10
+    assert s["cost_usd"] == pytest.approx(10.0) and s["this_run"]["cost_usd"] == pytest.approx(10.0)
