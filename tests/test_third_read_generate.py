@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from distill.errors import DistillError
 from distill.generate import run
 from distill.records import read_records
 
@@ -43,3 +44,18 @@ def test_n_samples_of_one_request_add_up_to_the_completion_tokens_billed(
     s = summary(out)
     assert s["completion_tokens"] == 10
     assert s["cost_usd"] == pytest.approx(10.0) and s["this_run"]["cost_usd"] == pytest.approx(10.0)
+
+
+def test_a_run_that_stops_still_leaves_a_summary_of_what_the_file_holds(server, tmp_path):
+    """A run stopped by an account out of credit (or Ctrl-C, an unreachable server) wrote no
+    summary: the one of the run before stayed, and the card and the user read 2 samples in a
+    file of 3."""
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, limit=2), progress=False)
+    assert summary(out)["samples"] == 2
+    server.faults.extend([{}, {"status": 402}])
+    with pytest.raises(DistillError, match="no credit left"):
+        run(cfg(server, out, limit=4, concurrency=1), progress=False)
+    assert len(list(read_records(out))) == 3
+    s = summary(out)
+    assert s["samples"] == 3 and s["this_run"]["written"] == 1

@@ -355,38 +355,37 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     )
     failures: list[str] = []
     started = time.monotonic()
-    spent = 0.0
-    with RecordWriter(out, on_write=totals.add) as writer:
-        bar = _Progress(pending, enabled=progress and pending > 0)
-        with bar.bar:
-            for teacher_cfg, jobs in plan:
-                if not jobs:
-                    continue
-                sink = _Sink(writer, teacher_cfg, bar, template)
-                if cfg.batch:
-                    teacher = BatchTeacher(teacher_cfg, cfg, out, bar)
-                    sink.prices = batch_prices(sink.prices, cfg.batch_discount)
-                else:
-                    teacher = TEACHERS[teacher_cfg.teacher](teacher_cfg)
-                try:
-                    teacher.run(jobs, sink)
-                finally:
-                    sink.close()
-                failures += sink.failures
-        spent = bar.cost
-    elapsed = time.monotonic() - started
-    summary = totals.result()  # the file's records: those read at the start and those written
-    summary.update(
-        {
-            "this_run": {
-                "written": writer.written,
-                "failed": len(failures),
-                "seconds": round(elapsed, 2),
-                "cost_usd": round(spent, 6),
-            }
-        }
-    )
-    write_atomic(out.with_name(out.stem + ".summary.json"), json.dumps(summary, indent=2) + "\n")
+    writer: RecordWriter | None = None
+    bar: _Progress | None = None
+    try:
+        with RecordWriter(out, on_write=totals.add) as writer:
+            bar = _Progress(pending, enabled=progress and pending > 0)
+            with bar.bar:
+                for teacher_cfg, jobs in plan:
+                    if not jobs:
+                        continue
+                    sink = _Sink(writer, teacher_cfg, bar, template)
+                    if cfg.batch:
+                        teacher = BatchTeacher(teacher_cfg, cfg, out, bar)
+                        sink.prices = batch_prices(sink.prices, cfg.batch_discount)
+                    else:
+                        teacher = TEACHERS[teacher_cfg.teacher](teacher_cfg)
+                    try:
+                        teacher.run(jobs, sink)
+                    finally:
+                        sink.close()
+                    failures += sink.failures
+    except BaseException:
+        # A run stopped (Ctrl-C, an account out of credit, a server gone) still leaves the
+        # summary of what the file holds now, not the one of the run before it.
+        if writer is not None:
+            try:
+                _write_summary(out, totals, writer.written, failures, started, bar)
+            except OSError:
+                pass  # a full disk: the error that stopped the run says more
+        raise
+    summary = _write_summary(out, totals, writer.written, failures, started, bar)
+    elapsed, spent = summary["this_run"]["seconds"], summary["this_run"]["cost_usd"]
     console.print(
         f"generate: wrote {writer.written} samples in {elapsed:.1f}s "
         f"({summary['completion_tokens']:,} completion tokens in file, ${summary['cost_usd']:.4f} in file, "
@@ -401,3 +400,24 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
             "only those"
         )
     return planned
+
+
+def _write_summary(
+    out: Path,
+    totals: Totals,
+    written: int,
+    failures: list[str],
+    started: float,
+    bar: _Progress | None,
+) -> dict[str, Any]:
+    """<out>.summary.json: the file's totals (the records read at the start and those written)
+    and this run's own numbers."""
+    summary = totals.result()
+    summary["this_run"] = {
+        "written": written,
+        "failed": len(failures),
+        "seconds": round(time.monotonic() - started, 2),
+        "cost_usd": round(bar.cost if bar is not None else 0.0, 6),
+    }
+    write_atomic(out.with_name(out.stem + ".summary.json"), json.dumps(summary, indent=2) + "\n")
+    return summary
