@@ -7,6 +7,8 @@ import pytest
 from distill.errors import DistillError
 from distill.generate import run
 from distill.records import read_records
+from distill.teachers.batch import BatchTeacher, state_path
+from tests.fakebatch import FakeBatchServer
 
 
 def cfg(server, out, **kw):  # test_generate's, two prompts, one sample each, one retry
@@ -59,3 +61,44 @@ def test_a_run_that_stops_still_leaves_a_summary_of_what_the_file_holds(server, 
     assert len(list(read_records(out))) == 3
     s = summary(out)
     assert s["samples"] == 3 and s["this_run"]["written"] == 1
+
+
+def _batch_cfg(server, out, **kw):
+    from tests.test_batch import cfg as batch_cfg
+
+    return batch_cfg(server, out, **kw)
+
+
+def test_a_finished_batch_of_other_settings_is_kept_for_a_run_with_those_settings(
+    tmp_path, monkeypatch
+):
+    """Ctrl-C while a batch is in flight, then a rerun at another temperature: the finished
+    batch held none of its samples and was marked collected, so its 10 paid replies were never
+    written, and a rerun at the first temperature bought them again."""
+    import time
+
+    server = FakeBatchServer().start()
+    try:
+        out = tmp_path / "t.jsonl"
+        server.plans.append({"hold": True})
+
+        def interrupted(self, live):
+            raise KeyboardInterrupt
+
+        with monkeypatch.context() as m:
+            m.setattr(BatchTeacher, "_poll", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                run(_batch_cfg(server, out), progress=False)
+        server.release()
+        deadline = time.monotonic() + 10
+        while [b["status"] for b in server.batches.values()] != ["completed"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        run(_batch_cfg(server, out, temperature=0.7), progress=False)
+        assert server.uploads == 2 and len(list(read_records(out))) == 10
+        run(_batch_cfg(server, out), progress=False)  # the first settings: collected, not bought
+        assert server.uploads == 2 and len(server.batches) == 2
+        assert len(list(read_records(out))) == 20
+        assert all(e["collected"] for e in json.loads(state_path(out).read_text())["batches"])
+    finally:
+        server.stop()

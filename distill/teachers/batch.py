@@ -143,6 +143,7 @@ class BatchTeacher:
         # from the provider: printed as they are (never rich markup), each line whole in a log.
         self.console = Console(soft_wrap=True, markup=False, emoji=False)
         self._task = None
+        self._written: set[str] | None = None  # the ids in --out, once _on_disk reads them
 
     # ------------------------------------------------------------------ run
     def run(self, jobs: list[Job], sink: Sink) -> None:
@@ -206,12 +207,15 @@ class BatchTeacher:
             if not pending:
                 # Its records are all in --out (a killed run wrote them before it could mark
                 # the batch collected), or its samples belong to other settings: look once,
-                # never wait.
+                # never wait. Paid replies of other settings stay listed for a run with those
+                # settings to collect (marked collected, that run bought them again).
                 e["status"] = self._status_now(e["batch_id"])
-                if e["status"] in RUNNING:
+                on_disk = e["status"] in ("failed", "not found") or self._on_disk(e)
+                if e["status"] in RUNNING or not on_disk:
                     self.console.print(
-                        f"batch: {e['batch_id']} holds no sample this run plans; not waiting "
-                        f"for it (it stays listed in {self.state.path})"
+                        f"batch: {e['batch_id']} ({e['status']}) holds no sample this run "
+                        f"plans; not waiting for it (it stays listed in {self.state.path} for a "
+                        "run with the settings it was submitted with)"
                     )
                     continue
                 e["collected"] = True
@@ -224,6 +228,16 @@ class BatchTeacher:
             )
             live.append(e)
         return live
+
+    def _on_disk(self, entry: dict[str, Any]) -> bool:
+        """Whether every sample of `entry` has its record in --out (read once, when asked)."""
+        if self._written is None:
+            from distill.records import read_records
+
+            self._written = (
+                {r.get("id") for r in read_records(self.out)} if self.out.exists() else set()
+            )
+        return all(cid in self._written for cid in entry["custom_ids"])
 
     def _status_now(self, batch_id: str) -> str:
         import openai
