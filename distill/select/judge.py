@@ -23,9 +23,17 @@ from distill.errors import DistillError
 # The separators before the number are matched lazily, so "Score: -2" keeps its sign (and is
 # dropped) instead of the "-" being read as a separator and the score as 2; a scale after the
 # number is captured: "8/100" or "4/5" is not a score out of 10 and is dropped, not misread.
+# The rubric's range is no score: a label may name it ("Score (1-10): 8", "Rating 1-10: 7"),
+# and a number that starts a range ("a rating 1-10 scale", "score 1 to 10") is skipped, never
+# read as a score of 1.
+_SCALE = r"(?:\s*[(\[]?\s*1\s*(?:-|\u2013|to)\s*10\s*[)\]]?)?"
+_NUMBER = r"(-?\d+(?:\.\d+)?)(?!\.?\d)(?!\s*(?:-|\u2013|to\b)\s*\d)"
 _LABELLED = re.compile(
-    r"(?i)\b(?:score|rating|grade)\b[\s*_:=\"'\-]*?(?:is\s*)?[\s*_:=\"']*(-?\d+(?:\.\d+)?)"
-    r"(?:\s*(?:/|out\s+of)\s*(\d+(?:\.\d+)?))?"
+    r"(?i)\b(?:score|rating|grade)\b"
+    + _SCALE
+    + r"[\s*_:=\"'\-]*?(?:is\s*)?[\s*_:=\"']*"
+    + _NUMBER
+    + r"(?:\s*(?:/|out\s+of)\s*(\d+(?:\.\d+)?))?"
 )
 _OUT_OF_TEN = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*(?:/|out\s+of)\s*10\b")
 _THINK = re.compile(r"(?s)<think>.*?</think>")
@@ -37,6 +45,8 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
     if not isinstance(text, str) or not text.strip():
         return None, ""
     body = _THINK.sub("", text).strip()
+    if "</think>" in body:  # a template that opened <think> itself (R1): its thinking comes first
+        body = body.rsplit("</think>", 1)[1].strip()
     if "<think>" in body:  # an unclosed think block: the reply was cut off before any verdict
         return None, ""
     for m in re.finditer(r"\{[^{}]*\}", body):
