@@ -218,6 +218,11 @@ def _iter_file(path: Path, strict: bool = False) -> Iterator[dict[str, Any]]:
         try:  # utf-8-sig: a BOM (Notepad, Excel) is not part of the JSON
             data = json.loads(path.read_text(encoding="utf-8-sig"))
         except json.JSONDecodeError as e:
+            if e.msg == "Extra data" and e.doc[: e.pos].rstrip().endswith("}"):
+                # JSON Lines under a .json name (many dumps; `datasets` reads both): one object
+                # a line, read (and refused by line) as a .jsonl file is
+                yield from (row for _, row in _read_jsonl_strict(path))
+                return
             raise DistillError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
         except UnicodeDecodeError as e:
             raise DistillError(f"{path}: not UTF-8 (byte {e.start}); save it as UTF-8") from None
@@ -242,6 +247,8 @@ def _iter_file(path: Path, strict: bool = False) -> Iterator[dict[str, Any]]:
         for batch in pf.iter_batches(batch_size=1024):
             yield from batch.to_pylist()
     elif suffix in (".csv", ".tsv"):
+        # A reasoning trace is easily longer than csv's default field limit (131072 characters)
+        csv.field_size_limit(2**31 - 1)  # (the C long of Windows too)
         # utf-8-sig: Excel's BOM would otherwise become part of the first column's name
         with open(path, newline="", encoding="utf-8-sig") as f:
             try:
@@ -376,6 +383,19 @@ def load_rows(
                     raise DistillError(f"{src}: no field '{name}' for {flag} (fields: {fields})")
         if pf is not None and pf not in raw:
             raise DistillError(f"{src}: row {i + 1} has no field '{pf}'")
+        if pf is not None and (raw[pf] is None or isinstance(raw[pf], (list, dict))):
+            # str() of these is no prompt: the teacher was asked "None" (and a --decontam set
+            # flagged every prompt with the word), or the Python repr of a list of messages
+            value = raw[pf]
+            what = (
+                "is empty (null)"
+                if value is None
+                else f"is a {type(value).__name__}, not text (a chat's messages?)"
+            )
+            raise DistillError(
+                f"{head}{at}: field '{pf}' {what}; give each row its prompt as text, drop the "
+                "row, or pick another --prompt-field"
+            )
         gold = raw.get(af) if af else None
         rid = raw.get(idf) if idf else None
         if isinstance(rid, str) and not rid.strip():

@@ -146,6 +146,9 @@ CHAT_COLUMNS = ("messages", "conversations")
 # Where an assistant message keeps its reasoning beside `content`: DeepSeek's API and vLLM's
 # reasoning parser (`reasoning_content`, `reasoning`), gpt-oss / Multilingual-Thinking (`thinking`).
 REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
+# Where a message keeps a structured tool call beside its content (OpenAI's API; `function_call`
+# its older form), which the text of a turn does not hold.
+TOOL_KEYS = ("tool_calls", "function_call")
 LAYOUTS = (
     "trace records (messages, reasoning, answer), a 'messages' column, ShareGPT 'conversations' "
     "(from/value, with an optional 'system' column), prompt/completion (text or messages), "
@@ -192,6 +195,11 @@ def _user_text(prompt: list[dict[str, str]]) -> str:
 def with_markers_split(reasoning: str | None, answer: str, keep_markers: bool) -> str:
     """The assistant's content as r1 trains it: reasoning (given, or in thought/solution
     markers unless kept verbatim) in a think block before the answer."""
+    if reasoning is not None:
+        # a reasoning column that holds its own think block: wrapped once, not twice
+        inner = reasoning.strip()
+        if inner.startswith("<think>") and inner.endswith("</think>"):
+            reasoning = inner[len("<think>") : -len("</think>")].strip()
     if reasoning is None and not keep_markers and has_markers(answer):
         reasoning, answer, _ = split_reasoning(answer)
     elif reasoning is not None and "</think>" in answer:
@@ -238,6 +246,15 @@ def _chat(msgs: Any, where: str, column: str, keep_markers: bool = False) -> lis
             keys = ", ".join(map(str, m)) if isinstance(m, dict) else type(m).__name__
             raise DistillError(
                 f"{where}: {column}[{i}] needs role/content or from/value; found: {keys}"
+            )
+        calls = next((k for k in TOOL_KEYS if m.get(k)), None)
+        if calls is not None:
+            # dropped, the student would learn to end its turn where the call belongs, then
+            # answer from a tool result nobody asked for
+            raise DistillError(
+                f"{where}: {column}[{i}] ({role}) calls a tool ('{calls}'); distill trains the text "
+                "of a turn only, not tool calls: drop the row, or write the call into the content "
+                "as the student should emit it"
             )
         if content is None and role == "assistant" and _reasoning_of(m, where):
             content = ""  # reasoning only (cut off before its answer)
@@ -401,7 +418,9 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
         )
     if c.prompt_field or c.answer_field or c.reasoning_field or c.context_field:
         return _from_columns(row, where, c, keep_markers)
-    if "answer" in row and any(k in row for k in RECORD_MARKERS):  # a distill trace record
+    # a distill trace record (its `messages`: the prompt); question/reasoning/answer columns
+    # without them are some dataset's, for the mapping hint below
+    if "answer" in row and "messages" in row and any(k in row for k in RECORD_MARKERS):
         prompt = [
             m for m in _chat(row.get("messages"), where, "messages") if m["role"] != "assistant"
         ]
