@@ -80,19 +80,22 @@ eval: install
 	HF_HUB_OFFLINE=1 $(BIN)/distill run --recipe $(RECIPE) --run-dir $(RUN) --only eval
 
 # Full runs at GPU scale (see each recipe's header). The teacher stages run on one machine; the
-# student trains on every GPU through accelerate (ACCEL: ddp | zero2 | zero3 | fsdp).
+# student trains on every GPU through accelerate (ACCEL: ddp | zero2 | zero3 | fsdp). Run again
+# after a crash, each goes on where it stopped: generate/filter as `distill run` does, train
+# with --resume (a fresh folder starts fresh, a finished run trains nothing, a run with other
+# settings in the folder is refused).
 ACCEL ?= zero3
 r1-distill: install
 	$(BIN)/distill run --recipe recipes/r1-distill-qwen-1.5b.yaml --only generate,filter
 	$(BIN)/accelerate launch --config_file recipes/accelerate/$(ACCEL).yaml -m distill train \
-		--recipe recipes/r1-distill-qwen-1.5b.yaml
+		--recipe recipes/r1-distill-qwen-1.5b.yaml --resume
 	$(BIN)/distill run --recipe recipes/r1-distill-qwen-1.5b.yaml --only eval,publish
 
 alpaca: ACCEL = fsdp
 alpaca: install
 	$(BIN)/distill run --recipe recipes/alpaca-llama-7b.yaml --only instruct,generate,filter
 	$(BIN)/accelerate launch --config_file recipes/accelerate/$(ACCEL).yaml -m distill train \
-		--recipe recipes/alpaca-llama-7b.yaml
+		--recipe recipes/alpaca-llama-7b.yaml --resume
 	$(BIN)/distill run --recipe recipes/alpaca-llama-7b.yaml --only publish
 
 # Validate every recipe (all sections) without running anything.

@@ -595,6 +595,38 @@ def last_complete_checkpoint(out: Path) -> str | None:
     return None
 
 
+def at_last_step(ckpt: str | Path) -> bool:
+    """A checkpoint saved at its run's last step (its trainer_state's global_step >= max_steps)."""
+    state = json.loads((Path(ckpt) / "trainer_state.json").read_text())
+    last = int(state.get("max_steps") or 0)
+    return bool(last) and int(state["global_step"]) >= last
+
+
+# What a checkpoint holds beside the model Trainer.save_model writes: the training state.
+TRAINING_STATE = (
+    "optimizer",
+    "scheduler",
+    "rng_state",
+    "trainer_state.json",
+    "global_step",
+    "latest",
+)
+
+
+def restore_checkpoint(ckpt: Path, out: Path) -> None:
+    """The model a checkpoint holds (what save_model wrote into it: adapter or weights, config,
+    kd.json as of it) copied into the output folder; its optimizer and trainer state left."""
+    import shutil
+
+    for item in ckpt.iterdir():
+        if item.name.startswith(TRAINING_STATE) or item.name == "train.yaml":
+            continue
+        if item.is_dir():
+            shutil.copytree(item, out / item.name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(item, out / item.name)
+
+
 def finished_run(cfg: TrainConfig) -> str | None:
     """The newest checkpoint of `cfg.output_dir` when it is this run's (the same settings: a
     different one is refused as --resume refuses it) at its last step with its weights saved
@@ -604,7 +636,6 @@ def finished_run(cfg: TrainConfig) -> str | None:
     ckpt = check_output_dir(dataclasses.replace(cfg, resume=True))
     if ckpt is None:
         return None
-    state = json.loads((Path(ckpt) / "trainer_state.json").read_text())
     out = Path(cfg.output_dir)
     saved = any(  # a large full fine-tune's weights are shards named by their index
         (out / n).is_file()
@@ -615,8 +646,7 @@ def finished_run(cfg: TrainConfig) -> str | None:
         )
     )
     merged = not (cfg.merge and cfg.lora) or (out / "merged" / "config.json").is_file()
-    last = int(state.get("max_steps") or 0)
-    return ckpt if last and int(state["global_step"]) >= last and saved and merged else None
+    return ckpt if at_last_step(ckpt) and saved and merged else None
 
 
 # A run config saved before these keys existed trained as they now read: its last assistant turn
@@ -736,6 +766,13 @@ def run(cfg: TrainConfig) -> Path:
 
     guard_train(cfg)  # --data/--model are never a file train writes: checked before any write
     out = Path(cfg.output_dir)
+    if cfg.resume:
+        # a rerun of a finished run (`make r1-distill` again, every rank alike) has nothing to
+        # train: its weights, merged/ and records stay as they are (a 7B merge is not redone)
+        done = finished_run(cfg)
+        if done:
+            print(f"train: done ({done} is its last step); nothing to resume, {out} kept")
+            return out
     _die_with_launcher()
     _warn_if_one_cpu_process()
     from accelerate.utils import get_int_from_env
@@ -777,8 +814,15 @@ def run(cfg: TrainConfig) -> Path:
         (out / "loss.jsonl").unlink(missing_ok=True)
         (out / "rollouts.jsonl").unlink(missing_ok=True)
         (out / "kd.json").unlink(missing_ok=True)  # another run's teacher and counts
-    trainer.train(resume_from_checkpoint=resume_from)
-    trainer.save_model(str(out))
+    if resume_from and at_last_step(resume_from):
+        # killed after its last checkpoint (saving the model, merging): Trainer.train would run
+        # one more optimizer step from it when max_steps is not a whole number of epochs (it
+        # skips the epoch's trained batches and trains the next), so its saved model is taken
+        if main:
+            restore_checkpoint(Path(resume_from), out)
+    else:
+        trainer.train(resume_from_checkpoint=resume_from)
+        trainer.save_model(str(out))
     if not main:
         return out
     tok.save_pretrained(str(out))
