@@ -4,9 +4,37 @@ rubric's '1-10' read as a score of 1)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
 from distill.select.judge import parse_score
+from tests.test_select import select, trace, write
+
+
+def _mixed_teachers(tmp_path: Path) -> Path:
+    # two teachers on the same prompts: 'small' wrote 3 traces a prompt, 'big' 1
+    recs = []
+    for k in range(6):
+        for s, model in enumerate(("big", "small", "small", "small")):
+            teacher = {"backend": "openai", "model": model, "params": {}}
+            recs.append(trace(f"p{k}", f"What is {k} plus one?", s, teacher=teacher))
+    return write(tmp_path / "kept.jsonl", recs)
+
+
+def test_by_column_groups_each_trace_by_its_own_value(tmp_path):
+    # --by teacher.model: the traces of one prompt differ in it; each is drawn in its own group
+    # (was: every trace of a prompt put in the group of its last trace, one group here)
+    src = _mixed_teachers(tmp_path)
+    kept, rejects, rep = select(tmp_path, src, budget=4, by="teacher.model")
+    assert Counter(r["teacher"]["model"] for r in kept) == {"big": 2, "small": 2}
+    assert rep["diversity"]["groups"] == 2
+    assert rep["diversity"]["per_group"] == {
+        "small": {"pool": 18, "selected": 2},
+        "big": {"pool": 6, "selected": 2},
+    }
+    assert all(r["meta"]["select"]["cluster"] == r["teacher"]["model"] for r in kept + rejects)
 
 
 @pytest.mark.parametrize(

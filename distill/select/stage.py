@@ -208,11 +208,18 @@ def decide(
     if "diversity" in criteria:
         from distill.select.diversity import cluster, default_k, round_robin
 
+        alive_pids = {f.prompt_id for f in alive}
         if cfg.by:
             # Traces without the field are one more group, as s1's domain sampling would have
             # it: still drawable (refusing would make a user tag every record first), but one
             # group's share of the round-robin, not a flood nor a loss of the untagged ones.
-            label_of = {f.prompt_id: MISSING if f.group is None else f.group for f in alive}
+            # Each trace by its own value: the traces of one prompt may differ in it (two
+            # teachers on the same prompts, --by teacher.model).
+            label_of = {
+                f.id: MISSING if f.group is None else f.group
+                for f in facts
+                if f.prompt_id in alive_pids
+            }
             info["by"] = cfg.by
             missing = sum(f.group is None for f in facts)
             if missing:
@@ -221,14 +228,15 @@ def decide(
                     f"group, '{MISSING}'"
                 )
         else:
-            pids = sorted({f.prompt_id for f in alive})
+            pids = sorted(alive_pids)
             k = cfg.clusters or default_k(len(pids))
             labels = cluster([texts[p] for p in pids], k, cfg.seed, cfg.embed_model)
-            label_of = dict(zip(pids, labels))
+            of_prompt = dict(zip(pids, labels))
+            label_of = {f.id: of_prompt[f.prompt_id] for f in facts if f.prompt_id in of_prompt}
             info["clusters"] = len(set(labels))
         groups: dict[Any, list[Fact]] = defaultdict(list)
         for f in alive:
-            groups[label_of[f.prompt_id]].append(f)
+            groups[label_of[f.id]].append(f)
         for g in groups.values():
             g.sort(key=priority)
         import random
@@ -321,8 +329,8 @@ def build_report(
     if "label_of" in info:
         label_of = info["label_of"]
         drawn = [f for f in facts if not f.reasons or f.reasons[0] in ("budget", "token_budget")]
-        sizes = Counter(label_of[f.prompt_id] for f in drawn)  # what each group offered the draw
-        chosen = Counter(label_of[f.prompt_id] for f in kept)
+        sizes = Counter(label_of[f.id] for f in drawn)  # what each group offered the draw
+        chosen = Counter(label_of[f.id] for f in kept)
         report["diversity"] = {
             "by": info.get("by")
             or f"{'embeddings of ' + cfg.embed_model if cfg.embed_model else 'tfidf'}"
@@ -506,8 +514,8 @@ def run(cfg: SelectConfig, quiet: bool = False) -> Path:
             if f.id in scores:
                 sel["judge"], sel["judge_reason"] = scores[f.id]
                 sel["judge_model"] = cfg.judge
-            if f.prompt_id in label_of:
-                sel["cluster"] = label_of[f.prompt_id]
+            if f.id in label_of:
+                sel["cluster"] = label_of[f.id]
             sel["rank"] = f.rank
             rec["meta"] = {**meta, "select": sel}
             rec = rebase(rec, src.parent, (rej if f.reasons else out).parent)
