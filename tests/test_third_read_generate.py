@@ -102,3 +102,48 @@ def test_a_finished_batch_of_other_settings_is_kept_for_a_run_with_those_setting
         assert all(e["collected"] for e in json.loads(state_path(out).read_text())["batches"])
     finally:
         server.stop()
+
+
+# vLLM answers a request its pydantic model refuses with the validation error's text: lines
+MESSAGE = (
+    "1 validation error for ChatCompletionRequest\nmax_tokens\n"
+    "  Input should be less than or equal to 2048 [type=less_than_equal, input_value=4096]"
+)
+
+
+@pytest.mark.parametrize("status", [404, 400])
+def test_a_server_message_of_several_lines_is_one_line(tmp_path, status):
+    """A 404 (not retried) or the same 400 on every request (vLLM's validation error, several
+    lines): the error that stops the run spelled the server's message out line by line."""
+    from aiohttp import web
+
+    from tests.fakeserver import FakeServer
+
+    class Refusing(FakeServer):
+        async def chat(self, request):
+            self.log.append({})
+            return web.json_response({"error": {"message": MESSAGE}}, status=status)
+
+    server = Refusing().start()
+    try:
+        with pytest.raises(DistillError) as e:
+            run(cfg(server, tmp_path / "t.jsonl", limit=8, concurrency=1), progress=False)
+    finally:
+        server.stop()
+    assert "\n" not in str(e.value) and "less than or equal to 2048" in str(e.value)
+
+
+def test_a_batch_the_provider_refuses_in_several_lines_is_one_line(tmp_path):
+    from aiohttp import web
+
+    class Refusing(FakeBatchServer):
+        async def create(self, request):
+            return web.json_response({"error": {"message": MESSAGE}}, status=400)
+
+    server = Refusing().start()
+    try:
+        with pytest.raises(DistillError) as e:
+            run(_batch_cfg(server, tmp_path / "t.jsonl"), progress=False)
+    finally:
+        server.stop()
+    assert "\n" not in str(e.value) and "less than or equal to 2048" in str(e.value)

@@ -33,7 +33,7 @@ from distill.errors import DistillError
 from distill.generate.config import MAX_FILE_BYTES, BatchConfig
 from distill.records import write_atomic
 from distill.teachers.base import Completion, Job, Sink
-from distill.teachers.openai import RETRIED_4XX, scrub, scrub_line
+from distill.teachers.openai import RETRIED_4XX, scrub_line
 
 ENDPOINT = "/v1/chat/completions"
 RUNNING = {"validating", "in_progress", "finalizing", "cancelling"}
@@ -281,7 +281,7 @@ class BatchTeacher:
                 raise DistillError(
                     f"{self.online.shown}: uploading a batch file ({len(chunk)} requests, "
                     f"{len(blob):,} bytes) failed: HTTP {e.status_code}: "
-                    f"{scrub(str(e.message), *self.online.secrets)[:200]}"
+                    f"{scrub_line(str(e.message), *self.online.secrets, limit=200)}"
                     + ("; lower --batch-requests" if e.status_code == 413 else "")
                 ) from None
             entry = {
@@ -312,7 +312,7 @@ class BatchTeacher:
         except openai.BadRequestError as e:
             raise DistillError(
                 f"{self.online.shown}: the provider refused the batch (HTTP 400): "
-                f"{scrub(str(e.message), *self.online.secrets)} (check --batch-window, --model)"
+                f"{scrub_line(str(e.message), *self.online.secrets)} (check --batch-window, --model)"
             ) from None
         entry["batch_id"], entry["status"] = b.id, b.status
         self.state.save()
@@ -409,7 +409,7 @@ class BatchTeacher:
                     continue
                 job, s = self._todo[cid]
                 ok, why, again = _outcome(line)
-                why = scrub(why, *self.online.secrets)  # providers may echo the key, the query
+                why = scrub_line(why, *self.online.secrets)  # providers may echo the key, the query
                 if ok:
                     body = line["response"]["body"]
                     if self.online.cfg.logprobs:  # as online: one line, not a parser traceback
@@ -423,7 +423,7 @@ class BatchTeacher:
                 del self._todo[cid]
         # Lines the provider never reported: an expired or failed batch, or a lost line.
         missing = [cid for cid in entry["custom_ids"] if cid not in seen and cid in self._todo]
-        why = scrub(_batch_error(b), *self.online.secrets)
+        why = scrub_line(_batch_error(b), *self.online.secrets)
         for cid in missing:
             if b.status in ("completed", "expired") and not last_round:
                 retry.append(cid)

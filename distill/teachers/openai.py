@@ -429,7 +429,7 @@ class OpenAITeacher:
         except openai.NotFoundError as e:
             raise DistillError(
                 f"{self.shown}: HTTP 404 (not retried): model '{cfg.model}' or the endpoint "
-                f"was not found: {scrub(str(e.message), *self.secrets)}"
+                f"was not found: {scrub_line(str(e.message), *self.secrets)}"
             ) from None
         except openai.APITimeoutError as e:
             if cause := _connect_failure(e):
@@ -446,7 +446,7 @@ class OpenAITeacher:
                 _connect_failure(e) or type(e.__cause__ or e).__name__
             ) from None
         except openai.APIStatusError as e:  # 400/422 (this prompt), 429/5xx after all retries
-            why = f"HTTP {e.status_code}: {scrub(str(e.message), *self.secrets)}"
+            why = f"HTTP {e.status_code}: {scrub_line(str(e.message), *self.secrets)}"
             if e.status_code == 402 or getattr(e, "code", None) == "insufficient_quota":
                 # every later request gets the same answer (DeepSeek's 402, OpenAI's 429
                 # insufficient_quota): stop, rather than retry and fail each prompt in turn
