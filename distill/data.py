@@ -26,7 +26,7 @@ from distill.errors import DistillError
 from distill.records import read_records
 
 PROMPT_FIELDS = ("problem", "question", "prompt", "instruction", "query")
-ANSWER_FIELDS = ("answer", "gold", "final_answer")
+ANSWER_FIELDS = ("answer", "gold", "final_answer", "expected_answer")  # the last: OpenMathReasoning
 ID_FIELDS = ("id", "problem_id", "unique_id", "idx")
 
 

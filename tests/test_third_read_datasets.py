@@ -168,3 +168,14 @@ def test_question_reasoning_answer_columns_get_the_mapping_hint():
     with pytest.raises(DistillError, match=r"--prompt-field question") as e:
         from_row(row, "row 1")
     assert "--reasoning-field reasoning" in str(e.value) and "NoneType" not in str(e.value)
+
+
+def test_openmathreasoning_as_a_prompt_source_has_its_gold():
+    # nvidia/OpenMathReasoning (and OpenMathInstruct-2) keep the gold in `expected_answer`:
+    # generate found no answer field, the traces were bought without gold, and filter --verify
+    # math then refused them ("traces have no gold answer").
+    from distill.data import load_rows
+    from tests.test_datasets import DATA
+
+    [row] = load_rows(str(DATA / "openmathreasoning.jsonl"))
+    assert row.prompt.startswith("Find the sum") and row.gold == "100"
