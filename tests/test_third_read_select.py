@@ -64,3 +64,17 @@ def test_a_reasoning_judges_thinking_before_a_lone_close_tag_is_not_its_verdict(
 )
 def test_the_rubrics_range_is_not_read_as_a_score(reply, score):
     assert parse_score(reply)[0] == score
+
+
+def test_prompts_in_a_script_without_spaces_cluster_by_topic():
+    # Chinese: \w+ read each clause as one word, seen once, and every prompt's TF-IDF row was
+    # empty or one clause: the two topics fell into one cluster (no diversity, no word of it)
+    from distill.select.diversity import cluster
+
+    geometry = [f"计算三角形的面积，三角形的边长为{k}厘米，求面积" for k in range(6)]
+    geometry += [f"已知圆的半径是{k}米，求圆的面积和周长" for k in range(6)]
+    dice = [f"掷两个骰子，点数之和为{k}的概率是多少" for k in range(6)]
+    dice += [f"从袋子里随机摸一个球，摸到红球的概率是多少？袋中有{k}个红球" for k in range(6)]
+    labels = cluster(geometry + dice, 2, 0)
+    assert len(set(labels[:12])) == 1 and len(set(labels[12:])) == 1
+    assert labels[0] != labels[12]

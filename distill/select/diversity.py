@@ -16,6 +16,29 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 _WORD = re.compile(r"\w+")
+# Scripts written without spaces (Chinese, Japanese kana and kanji): a \w+ run is a whole
+# clause, seen in one prompt only; their words are read as character bigrams instead.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def words(text: str) -> list[str]:
+    """The terms TF-IDF counts: \w+ words, and character bigrams of unspaced-script runs."""
+    found = _WORD.findall(text.lower())
+    if not _UNSPACED.search(text):
+        return found
+    out: list[str] = []
+    for w in found:
+        if not _UNSPACED.search(w):
+            out.append(w)
+            continue
+        for part in re.split(f"({_UNSPACED.pattern})", w):
+            if not part:
+                continue
+            if _UNSPACED.fullmatch(part):
+                out += [part[i : i + 2] for i in range(max(1, len(part) - 1))]
+            else:
+                out.append(part)
+    return out
 
 
 def default_k(n_prompts: int) -> int:
@@ -24,8 +47,8 @@ def default_k(n_prompts: int) -> int:
 
 
 def tfidf(texts: Sequence[str]) -> Any:
-    """Row-normalised TF-IDF (sublinear tf, smooth idf) as a scipy CSR matrix; words seen in
-    one prompt only are left out (they cannot pull two prompts together)."""
+    """Row-normalised TF-IDF (sublinear tf, smooth idf) of `words` as a scipy CSR matrix; words
+    seen in one prompt only are left out (they cannot pull two prompts together)."""
     import numpy as np
     import scipy.sparse as sp
 
@@ -33,7 +56,7 @@ def tfidf(texts: Sequence[str]) -> Any:
     indptr, indices, counts = [0], [], []
     for text in texts:
         row: dict[int, int] = {}
-        for w in _WORD.findall(text.lower()):
+        for w in words(text):
             j = vocab.setdefault(w, len(vocab))
             row[j] = row.get(j, 0) + 1
         indices.extend(row)
