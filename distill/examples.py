@@ -354,7 +354,13 @@ def _from_columns(row: dict[str, Any], where: str, c: Columns, keep_markers: boo
             f"{where}: {given} need --prompt-field and --answer-field (the completion's column) "
             "too, or --messages-field for a chat column"
         )
-    get = {f: _mapped_text(row, col, f, where) for f, col in c.named().items()}
+    # a null in a column that may be left out (Parquet's missing value) is none of it
+    optional = ("--system-field", "--context-field", "--reasoning-field")
+    get = {
+        f: _mapped_text(row, col, f, where)
+        for f, col in c.named().items()
+        if not (f in optional and row[col] is None)
+    }
     prompt, answer = get["--prompt-field"], get["--answer-field"]
     if not answer.strip():
         raise DistillError(f"{where}: column '{c.answer_field}' (--answer-field) is empty")

@@ -179,3 +179,15 @@ def test_openmathreasoning_as_a_prompt_source_has_its_gold():
 
     [row] = load_rows(str(DATA / "openmathreasoning.jsonl"))
     assert row.prompt.startswith("Find the sum") and row.gold == "100"
+
+
+@pytest.mark.parametrize("flag", ["system_field", "context_field", "reasoning_field"])
+def test_a_null_in_an_optional_mapped_column_is_none_of_it(flag):
+    # Parquet (and `datasets`) give a missing value as null: a row with no system prompt, no
+    # context or no reasoning stopped the run ("must be text, got NoneType"), while the same
+    # null beside a chat column was read as none.
+    row = {"q": "Q", "a": "A", "x": None}
+    ex = from_row(row, "row 1", Columns(prompt_field="q", answer_field="a", **{flag: "x"}))
+    assert ex.prompt == [{"role": "user", "content": "Q"}] and ex.completion == "A"
+    with pytest.raises(DistillError, match="'a' .*got NoneType"):
+        from_row({"q": "Q", "a": None}, "row 1", Columns(prompt_field="q", answer_field="a"))
