@@ -78,3 +78,21 @@ def test_prompts_in_a_script_without_spaces_cluster_by_topic():
     labels = cluster(geometry + dice, 2, 0)
     assert len(set(labels[:12])) == 1 and len(set(labels[12:])) == 1
     assert labels[0] != labels[12]
+
+
+def test_a_students_cached_samples_are_verified_against_the_current_gold(tmp_path, monkeypatch):
+    # the gold fixed in the data (same messages: the same sample ids): the cached samples are
+    # checked against the new gold, not the one stored beside them when they were sampled
+    from distill import teachers
+    from tests.test_review_select import CountingStudent
+
+    monkeypatch.setitem(teachers.TEACHERS, "hf", CountingStudent)  # answers \boxed{0}
+    CountingStudent.calls = []
+    kw = dict(student="m", student_backend="hf", samples=2, prefer_failed=True)
+    src = write(tmp_path / "kept.jsonl", [trace("a", "What is 0 + 0?", gold="0")])
+    _, _, rep = select(tmp_path, src, out="a.jsonl", **kw)
+    assert rep["difficulty"]["pass_rate_all"]["mean"] == 1.0
+    write(src, [trace("a", "What is 0 + 0?", gold="7")])
+    kept, _, rep = select(tmp_path, src, out="b.jsonl", **kw)
+    assert len(CountingStudent.calls) == 2  # nothing sampled again
+    assert kept[0]["meta"]["select"]["pass_rate"] == 0.0

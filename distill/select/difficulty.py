@@ -154,7 +154,10 @@ def student_rates(
             )
     rates: dict[str, float] = {}
     for pid, ids in plan.items():
-        r = rate([verdict(have[i], cfg.verify) for i in ids if i in have])
+        # Checked against the prompt's gold and fields as they are now: a gold fixed in the data
+        # (the same messages, so the same sample ids) is not judged by the one cached with them.
+        now = {"gold": prompts[pid].gold, "meta": prompts[pid].meta}
+        r = rate([verdict({**have[i], **now}, cfg.verify) for i in ids if i in have])
         if r is not None:
             rates[pid] = r
     stats = {
