@@ -354,8 +354,9 @@ def _from_columns(row: dict[str, Any], where: str, c: Columns, keep_markers: boo
             f"{where}: {given} need --prompt-field and --answer-field (the completion's column) "
             "too, or --messages-field for a chat column"
         )
-    # a null in a column that may be left out (Parquet's missing value) is none of it
-    optional = ("--system-field", "--context-field", "--reasoning-field")
+    # a null system or context (Parquet's missing value) is none; a null reasoning is refused by
+    # its row: a --reasoning-field null in every row (s1K's `cot`) names the wrong column
+    optional = ("--system-field", "--context-field")
     get = {
         f: _mapped_text(row, col, f, where)
         for f, col in c.named().items()
