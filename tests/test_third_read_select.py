@@ -96,3 +96,12 @@ def test_a_students_cached_samples_are_verified_against_the_current_gold(tmp_pat
     kept, _, rep = select(tmp_path, src, out="b.jsonl", **kw)
     assert len(CountingStudent.calls) == 2  # nothing sampled again
     assert kept[0]["meta"]["select"]["pass_rate"] == 0.0
+
+
+def test_clusters_and_by_together_are_one_line_not_clusters_ignored(tmp_path):
+    from distill.errors import DistillError
+    from distill.select.config import SelectConfig
+
+    src = write(tmp_path / "kept.jsonl", [trace("a", "A?")])
+    with pytest.raises(DistillError, match="--clusters .* --by .*: pick one"):
+        SelectConfig(input=str(src), out=str(tmp_path / "s.jsonl"), by="meta.domain", clusters=4)

@@ -189,6 +189,11 @@ class SelectConfig:
             raise DistillError(
                 "--embed-model clusters the prompts, --by draws over a column: pick one"
             )
+        if self.clusters is not None and self.by:  # else --clusters was ignored without a word
+            raise DistillError(
+                f"--clusters {self.clusters} sets the k-means clusters of the prompts, --by "
+                f"{self.by} draws over a column instead: pick one"
+            )
         if self.pass_rate is not None and "difficulty" not in active:
             raise DistillError("--pass-rate needs the difficulty criterion (--criteria difficulty)")
         # A flag whose criterion --criteria leaves out would be ignored without a word (a
