@@ -5,7 +5,7 @@ import json
 import pytest
 
 from distill.errors import DistillError
-from distill.generate import run
+from distill.generate import PRICES, run, summarize
 from distill.records import read_records
 from distill.teachers.batch import BatchTeacher, state_path
 from tests.fakebatch import FakeBatchServer
@@ -147,3 +147,67 @@ def test_a_batch_the_provider_refuses_in_several_lines_is_one_line(tmp_path):
     finally:
         server.stop()
     assert "\n" not in str(e.value) and "less than or equal to 2048" in str(e.value)
+
+
+def _fixed_reply_server(usage, model):
+    from aiohttp import web
+
+    from tests.fakeserver import FakeServer
+
+    class Fixed(FakeServer):
+        async def chat(self, request):
+            body = await request.json()
+            n = body.get("n") or 1
+            choices = [
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": "42"},
+                    "finish_reason": "stop",
+                }
+                for i in range(n)
+            ]
+            return web.json_response({"choices": choices, "usage": usage})
+
+    return Fixed(model=model).start()
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        # OpenAI's
+        {
+            "prompt_tokens": 1000,
+            "completion_tokens": 100,
+            "prompt_tokens_details": {"cached_tokens": 800},
+        },
+        # DeepSeek's
+        {
+            "prompt_tokens": 1000,
+            "completion_tokens": 100,
+            "prompt_cache_hit_tokens": 800,
+            "prompt_cache_miss_tokens": 200,
+        },
+    ],
+)
+def test_cached_prompt_tokens_are_kept_and_priced_at_the_cached_price(tmp_path, usage):
+    """Prompt tokens the provider read from its cache (n samples of one prompt asked one by one,
+    a shared system prompt) cost a quarter of the list price at DeepSeek, half or less at OpenAI:
+    the records dropped the count and the cost priced them all at the full input price."""
+    server = _fixed_reply_server(usage, "deepseek-chat")
+    out = tmp_path / "t.jsonl"
+    try:
+        run(cfg(server, out, model="deepseek-chat", limit=1), progress=False)
+    finally:
+        server.stop()
+    [rec] = read_records(out)
+    assert rec["usage"]["cached_tokens"] == 800
+    in_, out_, cached = PRICES["deepseek-chat"]
+    assert cached < in_
+    expect = (200 * in_ + 800 * cached + 100 * out_) / 1e6
+    assert rec["usage"]["cost_usd"] == pytest.approx(expect)
+    assert summary(out)["cost_usd"] == pytest.approx(expect)
+    # records of an earlier run without cost_usd are priced the same way
+    assert summarize(out)["cost_usd"] == pytest.approx(expect)
+    del rec["usage"]["cost_usd"]
+    out.write_text(json.dumps(rec) + "\n")
+    assert summarize(out)["cost_usd"] == pytest.approx(expect)

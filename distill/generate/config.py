@@ -20,28 +20,38 @@ from distill.teachers import TEACHERS
 MAX_REQUESTS = 50_000
 MAX_FILE_BYTES = 190_000_000
 
-# $ per 1M (input, output) tokens, list prices; override with --price-input/--price-output.
+# $ per 1M (input, output, cached input) tokens, list prices; override with
+# --price-input/--price-output (cached prompt tokens are then priced at --price-input).
 PRICES = {
-    "deepseek-reasoner": (0.55, 2.19),
-    "deepseek-chat": (0.27, 1.10),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "o3-mini": (1.10, 4.40),
-    "o4-mini": (1.10, 4.40),
+    "deepseek-reasoner": (0.55, 2.19, 0.14),
+    "deepseek-chat": (0.27, 1.10, 0.07),
+    "gpt-4o": (2.50, 10.00, 1.25),
+    "gpt-4o-mini": (0.15, 0.60, 0.075),
+    "gpt-4.1": (2.00, 8.00, 0.50),
+    "gpt-4.1-mini": (0.40, 1.60, 0.10),
+    "o3-mini": (1.10, 4.40, 0.55),
+    "o4-mini": (1.10, 4.40, 0.275),
 }
 
 
 # =========================================================================== config
 
 
-def cost_of(usage: dict[str, Any], prices: tuple[float, float] | None) -> float:
-    """$ for one request's usage at (input, output) $ per 1M tokens; 0 without prices."""
+def cost_of(usage: dict[str, Any], prices: tuple[float, ...] | None) -> float:
+    """$ for one sample's usage at (input, output[, cached input]) $ per 1M tokens; 0 without
+    prices. The prompt tokens the provider read from its cache (`cached_tokens`) are priced at
+    the cached price where one is given, else at the input price."""
     if not prices:
         return 0.0
-    prompt = usage.get("prompt_tokens", 0) / usage.get("n_in_request", 1)
-    return (prompt * prices[0] + usage.get("completion_tokens", 0) * prices[1]) / 1e6
+    share = usage.get("n_in_request", 1)  # a request's prompt, shared by its n samples
+    prompt = usage.get("prompt_tokens", 0) / share
+    cached = min(usage.get("cached_tokens", 0) / share, prompt)
+    cached_price = prices[2] if len(prices) > 2 else prices[0]
+    return (
+        (prompt - cached) * prices[0]
+        + cached * cached_price
+        + usage.get("completion_tokens", 0) * prices[1]
+    ) / 1e6
 
 
 @dataclass
@@ -104,7 +114,7 @@ class TeacherConfig(Sampling):
         flags=("--n-per-request/--separate-requests",),
     )
     price_input: float | None = setting(
-        None, "$ per 1M prompt tokens (overrides the built-in table)."
+        None, "$ per 1M prompt tokens, cached ones too (overrides the built-in table)."
     )
     price_output: float | None = setting(None, "$ per 1M completion tokens.")
     # --- vllm backend
@@ -172,7 +182,7 @@ class TeacherConfig(Sampling):
             "seed": self.seed,
         }
 
-    def prices(self) -> tuple[float, float] | None:
+    def prices(self) -> tuple[float, ...] | None:
         if self.price_input is not None or self.price_output is not None:
             return (self.price_input or 0.0, self.price_output or 0.0)
         return PRICES.get(self.model.split("/")[-1])

@@ -110,7 +110,7 @@ class _Sink:
         usage = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
         if c.reasoning_tokens is not None:
             usage["reasoning_tokens"] = c.reasoning_tokens
-        usage.update({k: v for k, v in c.extra.items() if k == "n_in_request"})
+        usage.update({k: v for k, v in c.extra.items() if k in ("n_in_request", "cached_tokens")})
         cost = cost_of(usage, self.prices)
         if self.prices:  # what this sample was bought at: custom or list price, batch discount
             usage["cost_usd"] = round(cost, 8)

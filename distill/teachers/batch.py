@@ -50,8 +50,8 @@ def state_path(out: str | Path) -> Path:
     return out.with_name(out.name + ".batches.json")
 
 
-def batch_prices(prices: tuple[float, float] | None, discount: float) -> tuple[float, float] | None:
-    return (prices[0] * (1 - discount), prices[1] * (1 - discount)) if prices else None
+def batch_prices(prices: tuple[float, ...] | None, discount: float) -> tuple[float, ...] | None:
+    return tuple(p * (1 - discount) for p in prices) if prices else None
 
 
 def make_client(teacher_cfg: Any, api_key: str, base_url: str) -> Any:

@@ -547,6 +547,11 @@ class OpenAITeacher:
         usage = resp.get("usage") or {}
         n = len(choices)
         reasoning_total = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
+        # prompt tokens read from the provider's cache, billed at a lower price: OpenAI's
+        # prompt_tokens_details, DeepSeek's prompt_cache_hit_tokens
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or usage.get(
+            "prompt_cache_hit_tokens"
+        )
         # Usage is per request; with n>1 split completion tokens by text length (the chain of
         # thought in reasoning_content too: it is billed) and remember the share so cost
         # counts the shared prompt once.
@@ -560,6 +565,8 @@ class OpenAITeacher:
             content = msg.get("content") or ""
             reasoning = msg.get("reasoning_content") or msg.get("reasoning")
             extra: dict[str, Any] = {"n_in_request": n} if n > 1 else {}
+            if isinstance(cached, int) and cached > 0:
+                extra["cached_tokens"] = cached
             lp = self._token_logprobs(choice) if self.cfg.logprobs else None
             sink.done(
                 job,
