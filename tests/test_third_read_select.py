@@ -105,3 +105,19 @@ def test_clusters_and_by_together_are_one_line_not_clusters_ignored(tmp_path):
     src = write(tmp_path / "kept.jsonl", [trace("a", "A?")])
     with pytest.raises(DistillError, match="--clusters .* --by .*: pick one"):
         SelectConfig(input=str(src), out=str(tmp_path / "s.jsonl"), by="meta.domain", clusters=4)
+
+
+def test_the_reports_pass_rates_are_of_the_prompts_in_the_pool(tmp_path):
+    # generate's traces hold a prompt the teacher never solved (so absent from kept.jsonl):
+    # the report's "all" statistics were over it too, beside "total" prompts that exclude it
+    traces = []
+    for pid, right in (("p0", 1), ("p1", 3), ("gone", 0)):
+        for s in range(4):
+            v = "correct" if s < right else "wrong"
+            traces.append(trace(pid, f"problem {pid}", s, checks={"verify": v}))
+    every = write(tmp_path / "traces.jsonl", traces)
+    kept = write(tmp_path / "kept.jsonl", [t for t in traces if t["checks"]["verify"] == "correct"])
+    _, _, rep = select(tmp_path, kept, teacher_traces=str(every), prefer_failed=True)
+    assert rep["prompts"]["total"] == 2
+    assert rep["difficulty"]["prompts_rated"] == 2
+    assert rep["difficulty"]["pass_rate_all"]["mean"] == 0.5

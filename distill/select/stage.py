@@ -309,12 +309,14 @@ def build_report(
     }
     if "difficulty" in stats:
         sel = [rates[p] for p in {f.prompt_id for f in kept} if p in rates]
+        # the pool's prompts: --teacher-traces also rates those the filter dropped entirely
+        pool = [rates[p] for p in {f.prompt_id for f in facts} if p in rates]
         report["difficulty"] = {
             **stats["difficulty"],
             "band": cfg.pass_rate,
             "prefer_failed": cfg.prefer_failed,
-            "prompts_rated": len(rates),
-            "pass_rate_all": summary_stats(list(rates.values()), 2, 4),
+            "prompts_rated": len(pool),
+            "pass_rate_all": summary_stats(pool, 2, 4),
             "pass_rate_selected": summary_stats(sel, 2, 4),
         }
     if "judge" in stats:
