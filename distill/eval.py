@@ -232,7 +232,34 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     set_aside_if_retrained(traces, model)
     # This run's samples only: the file may also hold samples from other settings or problems.
     planned = generate_planned(gcfg, progress=False)
-    return [r for r in read_records(traces) if r["id"] in planned]
+    records = [r for r in read_records(traces) if r["id"] in planned]
+    if records and cfg.backend != "openai" and cfg.format == "r1":
+        if opens_think(model, records[0]["messages"]):
+            records = [in_think(r) for r in records]
+    return records
+
+
+def opens_think(model: str, messages: list[dict[str, Any]]) -> bool:
+    """Whether `model`'s chat template ends its generation prompt with `<think>` (DeepSeek-R1-
+    Distill's does): its samples hold no opening tag, and one with no `</think>` is all
+    reasoning. Not when the tokenizer drops `</think>` as a special token when decoding."""
+    from distill.models import load_tokenizer
+    from distill.teachers.hf import render_prompt
+
+    tok = load_tokenizer(model)
+    if "</think>" in tok.all_special_tokens:
+        return False
+    return render_prompt(tok, messages).rstrip().endswith("<think>")
+
+
+def in_think(rec: dict[str, Any]) -> dict[str, Any]:
+    """A sample read after a prompt that opened `<think>`: with no tag of its own ('none'), it
+    never closed the block (cut off by max_tokens, or an end inside it) and gave no answer,
+    as distill.reasoning reads an unclosed block and a served model's reasoning parser does.
+    Its text was the answer, and a \\boxed{} drafted in the thinking was scored."""
+    if rec.get("think") != "none":
+        return rec
+    return {**rec, "reasoning": rec.get("answer") or "", "answer": "", "think": "unclosed"}
 
 
 def run(cfg: EvalConfig) -> Path:
