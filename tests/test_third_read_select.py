@@ -121,3 +121,13 @@ def test_the_reports_pass_rates_are_of_the_prompts_in_the_pool(tmp_path):
     assert rep["prompts"]["total"] == 2
     assert rep["difficulty"]["prompts_rated"] == 2
     assert rep["difficulty"]["pass_rate_all"]["mean"] == 0.5
+
+
+def test_a_budget_larger_than_the_pool_does_not_say_all_kept_when_the_token_budget_cut(tmp_path):
+    src = write(tmp_path / "kept.jsonl", [trace(f"p{k}", f"Q{k}?", tokens=20) for k in range(5)])
+    kept, _, rep = select(tmp_path, src, budget=100, token_budget=45)
+    assert len(kept) == 2
+    assert rep["notes"] == [
+        "--budget 100 >= the 5 traces left after the other criteria; --token-budget 45 "
+        "kept 2 of them"
+    ]

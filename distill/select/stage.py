@@ -247,11 +247,6 @@ def decide(
         info["label_of"] = label_of
     else:
         drawn = sorted(alive, key=priority)
-    if cfg.budget is not None and cfg.budget >= len(drawn):
-        notes.append(
-            f"--budget {cfg.budget} >= the {len(drawn)} traces left after the other criteria: "
-            "all of them kept"
-        )
     total_tokens = 0
     taken = 0
     for f in drawn:
@@ -264,6 +259,15 @@ def decide(
         total_tokens += f.tokens
         taken += 1
         f.rank = taken
+    if cfg.budget is not None and cfg.budget >= len(drawn):
+        notes.append(
+            f"--budget {cfg.budget} >= the {len(drawn)} traces left after the other criteria"
+            + (
+                ": all of them kept"
+                if taken == len(drawn)  # else the token budget cut: "all kept" would be untrue
+                else f"; --token-budget {cfg.token_budget} kept {taken} of them"
+            )
+        )
     return info
 
 
