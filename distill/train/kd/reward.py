@@ -28,12 +28,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from distill.data import ANSWER_FIELDS
 from distill.errors import DistillError
 
 REWARDS = ("none", "math", "code")
 # keys of a row's fields `judge` reads for code (the tests), carried to the trainer
 _META_KEYS = ("tests", "test_list", "input_output")
-_ANSWER_COLUMNS = ("gold", "answer", "final_answer")
 
 
 # =========================================================================== references
@@ -41,11 +41,12 @@ _ANSWER_COLUMNS = ("gold", "answer", "final_answer")
 
 def gold_of(row: dict[str, Any]) -> str | None:
     """A row's gold answer: a trace record's `gold` (its `answer` is the teacher's), else a
-    dataset's answer / gold / final_answer column (generate's auto-detected answer field)."""
+    dataset's answer column, the one generate auto-detects (data.ANSWER_FIELDS, in its order:
+    OpenMathReasoning's expected_answer included)."""
     if "teacher" in row or "reasoning" in row:  # a trace record (examples.RECORD_MARKERS)
         gold = row.get("gold")
     else:
-        gold = next((row[c] for c in _ANSWER_COLUMNS if row.get(c) is not None), None)
+        gold = next((row[c] for c in ANSWER_FIELDS if row.get(c) is not None), None)
     return None if gold is None or not str(gold).strip() else str(gold)
 
 
