@@ -488,6 +488,11 @@ def _sources(model_dir: Path, train_dir: Path) -> list[Path]:
     return found + run + ([kd] if kd else [])
 
 
+# The names publish writes into a Hub repo (README.md aside): on a repo published into before,
+# those of them this publish does not write are deleted in its commit.
+PUBLISHED = [*MODEL_FILES, "model-*.safetensors", *RUN_FILES]
+
+
 def hub_base(base: Any) -> str | None:
     """The Hub model an adapter's `base_model_name_or_path` names when it is a builtin: PEFT
     writes the folder the builtin was loaded from (~/.cache/distill/models/smollm2, on the
@@ -729,6 +734,10 @@ def run(cfg: PublishConfig) -> str:
             repo_id=cfg.repo_id,
             repo_type="model",
             commit_message=cfg.commit_message,
+            # an earlier publish's model files that this one does not write (the merged
+            # weights' config.json beside an adapter loads as another model than the card's);
+            # files published now are kept by upload_folder, the user's other files stay
+            delete_patterns=PUBLISHED,
         )
     url = f"https://huggingface.co/{cfg.repo_id}"
     print(f"publish: pushed to {url}")

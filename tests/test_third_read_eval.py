@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from distill.eval import EvalConfig, run
 from distill.teachers import TEACHERS
 from distill.teachers.base import Completion
@@ -73,3 +75,83 @@ def test_a_sample_cut_off_inside_a_prefilled_think_block_has_no_answer(tmp_path,
     assert result["student"]["samples"] == 2
     assert result["student"]["pass@1"] == 0.5  # the cut-off sample has no final answer
     assert result["baseline"]["pass@1"] == 1.0
+
+
+# =========================================================================== publish to the Hub
+
+
+class FakeHub:
+    """HfApi against a dict: repo id -> {"private": bool, "files": {name: bytes}}."""
+
+    repos: dict = {}
+
+    def __init__(self, token=None):
+        self.token = token
+
+    def create_repo(self, repo_id, private=None, exist_ok=False, repo_type=None, **kw):
+        if repo_id in self.repos and not exist_ok:
+            raise RuntimeError("exists")
+        self.repos.setdefault(repo_id, {"private": bool(private), "files": {}})
+
+    def repo_info(self, repo_id, **kw):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(id=repo_id, private=self.repos[repo_id]["private"])
+
+    def upload_folder(self, *, folder_path, repo_id, delete_patterns=None, **kw):
+        from fnmatch import fnmatch
+        from pathlib import Path
+
+        added = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
+        files = self.repos[repo_id]["files"]
+        for name in list(files):  # as huggingface_hub: a file added in the commit stays
+            if name not in added and any(fnmatch(name, p) for p in delete_patterns or []):
+                del files[name]
+        files.update(added)
+
+
+def student_folder(path, merged=False):
+    import yaml
+
+    path.mkdir(parents=True)
+    (path / "adapter_config.json").write_text('{"base_model_name_or_path": "Qwen/Qwen2.5-1.5B"}')
+    (path / "adapter_model.safetensors").write_bytes(b"adapter")
+    (path / "train.yaml").write_text(yaml.safe_dump({"model": "Qwen/Qwen2.5-1.5B", "lora_r": 8}))
+    if merged:
+        (path / "merged").mkdir()
+        (path / "merged" / "config.json").write_text('{"model_type": "qwen2"}')
+        (path / "merged" / "model.safetensors").write_bytes(b"full weights")
+    return path
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token_value")
+    monkeypatch.setattr(FakeHub, "repos", {})
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeHub)
+    return FakeHub.repos
+
+
+def test_a_hub_repo_published_again_holds_only_this_publishs_model_files(tmp_path, hub):
+    """Publishing into a repo that exists: the files an earlier publish put there and this one
+    does not write stayed, so the merged weights' config.json sat beside the adapter (which
+    loads as the full model) against a card that says LoRA adapter. The user's own files stay."""
+    from distill.publish import PublishConfig
+    from distill.publish import run as publish
+
+    student = student_folder(tmp_path / "student", merged=True)
+    publish(PublishConfig(dir=str(student), repo_id="me/student", merged=True))
+    hub["me/student"]["files"]["handler.py"] = b"the user's own"
+    assert {"config.json", "model.safetensors"} <= set(hub["me/student"]["files"])
+    publish(PublishConfig(dir=str(student), repo_id="me/student"))
+    files = set(hub["me/student"]["files"])
+    assert files == {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "train.yaml",
+        "README.md",
+        "handler.py",
+    }
