@@ -211,3 +211,22 @@ def test_cached_prompt_tokens_are_kept_and_priced_at_the_cached_price(tmp_path, 
     del rec["usage"]["cost_usd"]
     out.write_text(json.dumps(rec) + "\n")
     assert summarize(out)["cost_usd"] == pytest.approx(expect)
+
+
+def test_hf_more_samples_at_a_seed_are_new_samples_not_copies(tiny_qwen, tmp_path):
+    """--teacher hf --seed 0: the generator was seeded with the batch's position in this run,
+    so a rerun at --n 4 after --n 2 drew the same numbers for samples 2, 3 of each prompt as
+    the first run drew for samples 0, 1: two copies of each sample, paid in GPU time."""
+    from distill.generate import GenerateConfig
+
+    out = tmp_path / "t.jsonl"
+    base = dict(data="builtin:arithmetic", limit=2, teacher="hf", model=str(tiny_qwen))
+    base.update(max_tokens=12, batch_size=4, out=str(out), seed=0, temperature=1.0, top_p=1.0)
+    run(GenerateConfig(n=2, **base), progress=False)
+    run(GenerateConfig(n=4, **base), progress=False)
+    texts = {}
+    for r in read_records(out):
+        texts.setdefault(r["prompt_id"], {})[r["sample"]] = (r["reasoning"], r["answer"])
+    assert len(texts) == 2
+    for by_sample in texts.values():
+        assert len(set(by_sample.values())) == 4, by_sample

@@ -66,6 +66,13 @@ class TopKRecorder:
         return torch.stack(self.sampled, dim=1).cpu(), ids.cpu(), values.cpu()
 
 
+def _batch_seed(seed: int, samples: list[tuple[str, int]]) -> int:
+    """The generator seed of one batch: --seed and the (prompt id, sample index) of each row."""
+    from distill.records import stable_hash
+
+    return int(stable_hash([seed, samples]), 16)
+
+
 class HFTeacher:
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -97,7 +104,9 @@ class HFTeacher:
             )
             enc = {k: v.to(self.model.device) for k, v in enc.items()}
             if cfg.seed is not None:
-                torch.manual_seed(cfg.seed + start)
+                # Seeded by the samples it draws, not by its place in this run: a rerun at a
+                # larger --n drew the first run's numbers for its new samples (copies of them).
+                torch.manual_seed(_batch_seed(cfg.seed, [(job.prompt_id, s) for job, s in batch]))
             sampling = cfg.temperature > 0
             recorder = TopKRecorder(cfg.logprobs) if cfg.logprobs else None
             with torch.no_grad():
