@@ -729,6 +729,12 @@ def run(cfg: PublishConfig) -> str:
         _stage(model_dir, train_dir, card, Path(tmp))
         _scrub_check(Path(tmp))
         api.create_repo(cfg.repo_id, private=cfg.private, exist_ok=True, repo_type="model")
+        # create_repo leaves a repo that exists as it is: a public one stays public
+        if cfg.private and not api.repo_info(cfg.repo_id, repo_type="model").private:
+            raise DistillError(
+                f"--private: {cfg.repo_id} is a public repo already; make it private in its "
+                "settings on the Hub first, or publish without --private"
+            )
         api.upload_folder(
             folder_path=tmp,
             repo_id=cfg.repo_id,

@@ -155,3 +155,19 @@ def test_a_hub_repo_published_again_holds_only_this_publishs_model_files(tmp_pat
         "README.md",
         "handler.py",
     }
+
+
+def test_private_into_a_public_repo_is_refused_before_any_upload(tmp_path, hub):
+    """create_repo(private=True, exist_ok=True) leaves a public repo public: --private pushed
+    the model for everyone to read."""
+    from distill.errors import DistillError
+    from distill.publish import PublishConfig
+    from distill.publish import run as publish
+
+    student = student_folder(tmp_path / "student")
+    hub["me/student"] = {"private": False, "files": {}}
+    with pytest.raises(DistillError, match="--private: me/student is a public repo"):
+        publish(PublishConfig(dir=str(student), repo_id="me/student", private=True))
+    assert hub["me/student"]["files"] == {}
+    publish(PublishConfig(dir=str(student), repo_id="me/new", private=True))
+    assert hub["me/new"]["private"] and "README.md" in hub["me/new"]["files"]
