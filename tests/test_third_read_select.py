@@ -131,3 +131,13 @@ def test_a_budget_larger_than_the_pool_does_not_say_all_kept_when_the_token_budg
         "--budget 100 >= the 5 traces left after the other criteria; --token-budget 45 "
         "kept 2 of them"
     ]
+
+
+def test_a_causal_lm_named_as_reward_model_is_one_line_not_a_random_head(tmp_path, tiny_qwen):
+    # a chat model (not a reward model) loads as a sequence classifier with a newly initialised
+    # score head: its "scores" were noise, ranking the traces at random without a word
+    from distill.errors import DistillError
+
+    src = write(tmp_path / "kept.jsonl", [trace("a", "A?"), trace("b", "B?")])
+    with pytest.raises(DistillError, match=r"--judge .* no reward model: .*score"):
+        select(tmp_path, src, judge=str(tiny_qwen), judge_backend="reward", budget=1)

@@ -57,12 +57,24 @@ def load(model: str) -> tuple[Any, Any]:
     dtype = torch.bfloat16 if dev == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     try:
         tok = AutoTokenizer.from_pretrained(path)
-        net = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype).to(dev)
+        net, loading = AutoModelForSequenceClassification.from_pretrained(
+            path, dtype=dtype, output_loading_info=True
+        )
     except (OSError, ValueError) as e:
         raise DistillError(
             f"--judge {model} (--judge-backend reward): cannot load it as a sequence classifier: "
             f"{str(e).splitlines()[0]}"
         ) from None
+    # A chat model (no reward head) loads too, its head newly initialised: random scores.
+    missing = sorted(loading.get("missing_keys") or [])
+    if missing:
+        raise DistillError(
+            f"--judge {model} (--judge-backend reward) is no reward model: its checkpoint lacks "
+            f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} (a sequence "
+            "classifier's head), which would score at random; name a reward model, or an LLM "
+            "judge on a server with --judge-backend openai"
+        )
+    net = net.to(dev)
     net.eval()
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
