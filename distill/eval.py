@@ -233,10 +233,40 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     # This run's samples only: the file may also hold samples from other settings or problems.
     planned = generate_planned(gcfg, progress=False)
     records = [r for r in read_records(traces) if r["id"] in planned]
+    records = with_current_gold(gcfg, records)
     if records and cfg.backend != "openai" and cfg.format == "r1":
         if opens_think(model, records[0]["messages"]):
             records = [in_think(r) for r in records]
     return records
+
+
+def with_current_gold(gcfg: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each sample judged against its problem's gold answer and fields (countdown's numbers, a
+    code task's tests) as the eval set holds them now: a sample's id hashes its prompt, not
+    its gold, so a rerun after a wrong gold was fixed resumes the samples (rightly) and scored
+    them against the gold they were sampled with."""
+    from distill.generate.stage import _jsonable, prompt_messages
+
+    rows = prompt_messages(
+        gcfg.data,
+        gcfg.split,
+        gcfg.prompt_field,
+        gcfg.template,
+        gcfg.system_prompt,
+        gcfg.answer_field,
+        gcfg.id_field,
+        gcfg.limit,
+    )
+    # the prompt id generate gives a row (build_jobs)
+    now = {row.row_id or stable_hash(messages): row for row, messages in rows}
+    out = []
+    for r in records:
+        row = now.get(r["prompt_id"])
+        if row is not None:
+            meta = {k: v for k, v in row.fields.items() if _jsonable(v)}
+            r = {**r, "gold": row.gold, "meta": meta}
+        out.append(r)
+    return out
 
 
 def opens_think(model: str, messages: list[dict[str, Any]]) -> bool:

@@ -171,3 +171,40 @@ def test_private_into_a_public_repo_is_refused_before_any_upload(tmp_path, hub):
     assert hub["me/student"]["files"] == {}
     publish(PublishConfig(dir=str(student), repo_id="me/new", private=True))
     assert hub["me/new"]["private"] and "README.md" in hub["me/new"]["files"]
+
+
+# =========================================================================== resume
+
+
+def test_a_rerun_after_the_gold_answers_are_fixed_scores_against_the_new_ones(
+    tmp_path, monkeypatch
+):
+    """Samples are resumed by the prompt (its id hashes the messages, not the gold): a rerun
+    after fixing a wrong gold answer (or a countdown target, a code task's tests) in the eval
+    set reused the samples, rightly, but scored them against the gold they were sampled with."""
+    from tests.tiny import CHATML
+
+    calls = []
+
+    class Teacher:
+        def __init__(self, cfg):
+            pass
+
+        def run(self, jobs, sink):
+            for job in jobs:
+                for s in job.samples:
+                    calls.append(job.prompt_id)
+                    sink.done(job, s, Completion(text="2 + 2 = \\boxed{4}"))
+
+    monkeypatch.setitem(TEACHERS, "hf", Teacher)
+    model = model_folder(tmp_path / "model", CHATML)
+    data = tmp_path / "heldout.jsonl"
+    data.write_text('{"id": "q1", "question": "What is 2 + 2?", "answer": "5"}\n')
+    out = tmp_path / "eval.json"
+    cfg = EvalConfig(model=str(model), data=str(data), out=str(out))
+    run(cfg)
+    assert json.loads(out.read_text())["student"]["pass@1"] == 0.0
+    data.write_text('{"id": "q1", "question": "What is 2 + 2?", "answer": "4"}\n')  # fixed
+    run(cfg)
+    assert calls == ["q1"]  # resumed: not sampled again
+    assert json.loads(out.read_text())["student"]["pass@1"] == 1.0
