@@ -230,3 +230,31 @@ def test_hf_more_samples_at_a_seed_are_new_samples_not_copies(tiny_qwen, tmp_pat
     assert len(texts) == 2
     for by_sample in texts.values():
         assert len(set(by_sample.values())) == 4, by_sample
+
+
+def test_an_online_rerun_does_not_buy_again_what_batches_in_flight_hold(tmp_path, monkeypatch):
+    """Ctrl-C while a batch runs, then the command again without --batch: every sample in that
+    batch was bought a second time online, and the batch's replies were never collected."""
+    server = FakeBatchServer().start()
+    try:
+        out = tmp_path / "t.jsonl"
+        server.plans.append({"hold": True})
+
+        def interrupted(self, live):
+            raise KeyboardInterrupt
+
+        with monkeypatch.context() as m:
+            m.setattr(BatchTeacher, "_poll", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                run(_batch_cfg(server, out), progress=False)
+        asked = len(server.log)
+        with pytest.raises(DistillError, match=r"10 .*in flight.*--batch.*move"):
+            run(_batch_cfg(server, out, batch=False), progress=False)
+        assert len(server.log) == asked and not out.read_text()
+        server.release()
+        run(_batch_cfg(server, out), progress=False)  # --batch collects them
+        assert len(list(read_records(out))) == 10 and server.uploads == 1
+        run(_batch_cfg(server, out, batch=False), progress=False)  # nothing in flight: fine
+        assert len(server.log) == asked + 10  # the batch's own lines, nothing online
+    finally:
+        server.stop()

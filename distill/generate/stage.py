@@ -349,6 +349,8 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     plan, planned, template, totals = build_jobs(cfg)
     total = len(planned)
     pending = sum(len(j.samples) for _, jobs in plan for j in jobs)
+    if not cfg.batch:
+        _refuse_batches_in_flight(out, plan)
     save_config(cfg, out.with_name(out.stem + ".generate.yaml"))
     console.print(
         f"generate: {total} samples planned, {total - pending} already in {out}, {pending} to do"
@@ -400,6 +402,29 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
             "only those"
         )
     return planned
+
+
+def _refuse_batches_in_flight(out: Path, plan: list[tuple[TeacherConfig, list[Job]]]) -> None:
+    """An online run does not buy the samples that batches of an earlier `--batch` run (stopped
+    before it collected them) still hold: those are paid for, and only --batch collects them."""
+    from distill.teachers.batch import BatchState, state_path
+
+    path = state_path(out)
+    if not path.exists():
+        return
+    held = {
+        cid
+        for e in BatchState(path).entries
+        if not e.get("collected")
+        for cid in e.get("custom_ids") or ()
+    }
+    todo = {job.payload[1][s] for _, jobs in plan for job in jobs for s in job.samples}
+    if held & todo:
+        raise DistillError(
+            f"{path}: {len(held & todo)} of the {len(todo)} samples to do are in batches still "
+            "listed in flight (a --batch run stopped before collecting them); rerun with "
+            f"--batch to collect them, or move {path.name} away to buy them again online"
+        )
 
 
 def _write_summary(
