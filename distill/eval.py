@@ -113,6 +113,10 @@ def score(
             keys = [extract_choice(a) for a in answers]
         elif verify == "countdown":  # math_answer_key gave a boxed "(3+4)*5" no vote
             keys = [countdown_key(a) for a in answers]
+        elif verify == "exact":  # math_answer_key read \boxed{Paris} as a*i*p*r*s
+            keys = [exact_key(a) for a in answers]
+        elif verify == "code":  # math_answer_key gave the last number in the program
+            keys = [code_key(a) for a in answers]
         else:
             keys = [math_answer_key(a, timeout) for a in answers]
         votes = Counter(k for k in keys if k is not None)
@@ -147,6 +151,23 @@ def countdown_key(answer: str) -> str | None:
 
     expr = countdown_expression(answer)
     return "".join(expr.split()) or None if expr is not None else None
+
+
+def exact_key(answer: str) -> str | None:
+    """The text verify_exact compares (the last \\boxed{}, else the answer, normalised)."""
+    from distill.filter.verify import last_boxed, normalize_text
+
+    boxed = last_boxed(answer)
+    text = boxed if boxed is not None else answer
+    return normalize_text(text) if text and text.strip() else None
+
+
+def code_key(answer: str) -> str | None:
+    """The program verify_code runs (the last fenced block), its runs of whitespace as one."""
+    from distill.filter.verify import extract_code
+
+    code = extract_code(answer)
+    return " ".join(code.split()) or None if code is not None else None
 
 
 def weights_stamp(model: str) -> str:

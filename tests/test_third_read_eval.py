@@ -208,3 +208,40 @@ def test_a_rerun_after_the_gold_answers_are_fixed_scores_against_the_new_ones(
     run(cfg)
     assert calls == ["q1"]  # resumed: not sampled again
     assert json.loads(out.read_text())["student"]["pass@1"] == 1.0
+
+
+# =========================================================================== maj@k
+
+
+def test_exact_maj_at_k_votes_on_the_text_the_verifier_compares():
+    """exact compares the boxed text (or the answer) normalised; the vote was on the math key,
+    which parsed \\boxed{Paris} as the product a*i*p*r*s (another vote than "Paris")."""
+    from distill.eval import score
+
+    answers = ["\\boxed{London}", "\\boxed{London}", "Paris", "Paris.", "\\boxed{Paris}"]
+    recs = [
+        {"id": f"p-{i}", "prompt_id": "p", "answer": a, "gold": "Paris"}
+        for i, a in enumerate(answers)
+    ]
+    s = score(recs, "exact")
+    assert s["pass@1"] == 0.6 and s["maj@5"] == 1.0  # Paris 3, London 2
+
+
+def test_code_maj_at_k_votes_on_the_program_not_a_number_in_it():
+    """code: the vote was the math key of the reply, the last number in the program: a right
+    `return x + 1` and two wrong `print(x - 1)` all voted '1', and the group held a right one."""
+    from distill.eval import score
+    from distill.filter.sandbox import require_isolation
+
+    def rec(i, code):
+        return {
+            "id": f"p-{i}",
+            "prompt_id": "p",
+            "answer": f"Here it is.\n```python\n{code}\n```\n",
+            "meta": {"tests": {"inputs": ["21\n"], "outputs": ["22\n"]}},
+        }
+
+    right, wrong = "print(int(input()) + 1)", "print(int(input()) - 1)"
+    recs = [rec(0, right), rec(1, wrong), rec(2, "print(int(input())  -  1)")]
+    s = score(recs, "code", sandbox=require_isolation(True))
+    assert s["pass@1"] == round(1 / 3, 4) and s["maj@3"] == 0.0
