@@ -50,10 +50,13 @@ def sample_id(
     sample: int,
     messages: list[dict],
     messages_hash: str | None = None,
+    raw_prompt: bool = False,
 ) -> str:
     """Same inputs => same id. The messages are hashed in too, so editing the template
     (or the system prompt) makes new samples instead of silently reusing old ones.
-    `messages_hash` is stable_hash(messages) where the caller has it already."""
+    `messages_hash` is stable_hash(messages) where the caller has it already. `raw_prompt`:
+    the teacher is sent the user message alone, without its chat template (another input;
+    the key is added only then, so every other id stays as it was)."""
     key = {
         "prompt_id": prompt_id,
         "model": model,
@@ -61,6 +64,8 @@ def sample_id(
         "sample": sample,
         "messages": messages_hash or stable_hash(messages),
     }
+    if raw_prompt:
+        key["raw_prompt"] = True
     return stable_hash(key)
 
 

@@ -258,3 +258,32 @@ def test_an_online_rerun_does_not_buy_again_what_batches_in_flight_hold(tmp_path
         assert len(server.log) == asked + 10  # the batch's own lines, nothing online
     finally:
         server.stop()
+
+
+def test_a_rerun_with_raw_prompt_makes_new_samples(tiny_qwen, tmp_path):
+    """--raw-prompt sends the teacher the prompt without the chat template, a different input;
+    the ids did not say so, and a rerun with it said 0 to do over the chat-template samples."""
+    from distill.generate import GenerateConfig
+
+    out = tmp_path / "t.jsonl"
+    base = dict(data="builtin:arithmetic", limit=1, n=1, teacher="hf", model=str(tiny_qwen))
+    base.update(max_tokens=4, out=str(out), seed=0)
+    run(GenerateConfig(**base), progress=False)
+    run(GenerateConfig(chat_template=False, **base), progress=False)
+    recs = list(read_records(out))
+    assert len(recs) == 2 and len({r["id"] for r in recs}) == 2
+    assert [r["teacher"].get("raw_prompt") for r in recs] == [None, True]
+    run(GenerateConfig(chat_template=False, **base), progress=False)  # resumes as before
+    assert len(list(read_records(out))) == 2
+
+
+def test_raw_prompt_with_a_system_prompt_is_refused():
+    """--raw-prompt sends the user message alone: a --system-prompt was dropped without a word
+    while every record's messages said the teacher was sent it."""
+    from distill.generate import GenerateConfig
+
+    with pytest.raises(DistillError, match="--system-prompt.*--raw-prompt"):
+        GenerateConfig(
+            data="builtin:arithmetic", out="t.jsonl", teacher="hf", model="builtin:smollm2",
+            chat_template=False, system_prompt="Be brief.",
+        )  # fmt: skip

@@ -182,6 +182,11 @@ class TeacherConfig(Sampling):
             "seed": self.seed,
         }
 
+    @property
+    def raw_prompt(self) -> bool:
+        """Whether the teacher is sent the user message alone, without a chat template."""
+        return not self.chat_template and self.teacher in ("hf", "vllm")
+
     def prices(self) -> tuple[float, ...] | None:
         if self.price_input is not None or self.price_output is not None:
             return (self.price_input or 0.0, self.price_output or 0.0)
@@ -265,7 +270,12 @@ class GenerateConfig(BatchConfig, TeacherConfig, PromptSource):  # --batch keys:
                 ("limit", self.limit is None or self.limit >= 0, ">= 0"),
             ],
         )
-        self.resolved_teachers()  # validate now, not after loading data
+        teachers = self.resolved_teachers()  # validate now, not after loading data
+        if self.system_prompt and any(t.raw_prompt for t in teachers):
+            raise DistillError(
+                "--system-prompt is not sent with --raw-prompt (the teacher gets the user "
+                "message alone): drop one of them"
+            )
 
     def resolved_teachers(self) -> list[TeacherConfig]:
         base = {f.name: getattr(self, f.name) for f in dataclasses.fields(TeacherConfig)}

@@ -126,6 +126,8 @@ class _Sink:
                 "backend": self.teacher.teacher,
                 "model": self.teacher.model,
                 "params": self.teacher.params,
+                # sent without the chat template: another input, another id (sample_id)
+                **({"raw_prompt": True} if self.teacher.raw_prompt else {}),
             },
             "finish_reason": c.finish_reason,
             "usage": usage,
@@ -250,7 +252,15 @@ def build_jobs(
         prompt_id = row.row_id or messages_hash
         for teacher, jobs in plan:
             ids = [
-                sample_id(prompt_id, teacher.model, teacher.params, s, messages, messages_hash)
+                sample_id(
+                    prompt_id,
+                    teacher.model,
+                    teacher.params,
+                    s,
+                    messages,
+                    messages_hash,
+                    raw_prompt=teacher.raw_prompt,
+                )
                 for s in range(cfg.n)
             ]
             # `planned` too: a row repeated in the file (same id and content) is one prompt,
