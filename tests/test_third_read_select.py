@@ -141,3 +141,48 @@ def test_a_causal_lm_named_as_reward_model_is_one_line_not_a_random_head(tmp_pat
     src = write(tmp_path / "kept.jsonl", [trace("a", "A?"), trace("b", "B?")])
     with pytest.raises(DistillError, match=r"--judge .* no reward model: .*score"):
         select(tmp_path, src, judge=str(tiny_qwen), judge_backend="reward", budget=1)
+
+
+def test_a_trace_the_judges_server_refuses_is_no_score_not_a_run_that_can_never_finish(tmp_path):
+    # one trace longer than the judge's context: HTTP 400 on every try. The run stopped with
+    # "rerun the same command to ask only for those", and every rerun stopped the same way.
+    from tests.test_select import FakeJudge, judged_traces
+
+    src = judged_traces(tmp_path, ["Score: 9", "Score: 6", "Score: 8"])
+    j = FakeJudge().start()
+    try:
+        kw = dict(judge="judge", judge_base_url=j.url, concurrency=1)
+        j.faults.append({"status": 400})  # the first request: p0's
+        kept, rejects, rep = select(tmp_path, src, **kw)
+        assert sorted(r["prompt_id"] for r in kept) == ["p1", "p2"]
+        assert [(r["prompt_id"], r["reject_reason"]) for r in rejects] == [("p0", "judge_no_score")]
+        assert rep["judge"]["refused"] == 1 and rep["judge"]["scored"] == 2
+        assert any("refused 1 request" in n and "HTTP 400" in n for n in rep["notes"])
+        # a rerun asks again only for the refused one (a 400 is not cached)
+        asked = len(j.log)
+        select(tmp_path, src, out="again.jsonl", **kw)
+        assert len(j.log) == asked + 1
+    finally:
+        j.stop()
+
+
+class TimingOutJudge:
+    """generate's openai teacher, as it reports a request that timed out on every try."""
+
+    def __init__(self, tcfg):
+        pass
+
+    def run(self, jobs, sink):
+        for job in jobs:
+            sink.failed(job, 0, "timed out after 600s x 7 tries")
+
+
+def test_a_judge_failure_that_may_pass_on_a_rerun_still_stops_the_run(tmp_path, monkeypatch):
+    from distill import teachers
+    from distill.errors import DistillError
+    from tests.test_select import judged_traces
+
+    monkeypatch.setitem(teachers.TEACHERS, "openai", TimingOutJudge)
+    src = judged_traces(tmp_path, ["Score: 9", "Score: 6"])
+    with pytest.raises(DistillError, match="2 judge requests failed: timed out .* rerun the same"):
+        select(tmp_path, src, judge="judge", judge_base_url="http://127.0.0.1:9/v1")

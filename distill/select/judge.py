@@ -7,7 +7,9 @@ is appended to a cache file the moment it arrives, keyed by a hash of (trace id,
 rubric, max tokens, the request's text), so a killed or repeated run pays only for traces not
 yet judged, and a trace whose text changed under the same id is judged again. Replies
 are parsed when read (`parse_score`): one with no score in 1-10 is dropped and counted, never
-a crash; a request that failed for good is not cached and is asked again by the next run.
+a crash; a request that failed after its retries is not cached: the run stops and the next
+asks again. One the server refuses for its content (HTTP 400/413/422: a trace longer than the
+judge's context) leaves that trace judge_no_score, counted in `refused`, with a note.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ _LABELLED = re.compile(
 )
 _OUT_OF_TEN = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*(?:/|out\s+of)\s*10\b")
 _THINK = re.compile(r"(?s)<think>.*?</think>")
+# A request the server refuses for what it holds (longer than the judge's context, 413, 422):
+# every rerun gets the same answer, so the trace is left unscored instead of stopping the run.
+REFUSED = ("HTTP 400:", "HTTP 413:", "HTTP 422:")
 
 
 def parse_score(text: str | None) -> tuple[float | None, str]:
@@ -110,6 +115,7 @@ class _Cache:
     def __init__(self, writer: Any):
         self.writer = writer
         self.failures: list[str] = []
+        self.refused: list[str] = []  # not cached: asked again (unbilled) by the next run
 
     def done(self, job: Any, sample: int, c: Any) -> None:
         from distill.manifest import kill_point
@@ -131,7 +137,9 @@ class _Cache:
         kill_point(f"select:judged:{self.writer.written}")  # tests kill a run here
 
     def failed(self, job: Any, sample: int, why: str) -> None:
-        self.failures.append(f"{job.payload[1]}: {why}")
+        (self.refused if why.startswith(REFUSED) else self.failures).append(
+            f"{job.payload[1]}: {why}"
+        )
 
 
 def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tuple], dict]:
@@ -177,6 +185,7 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
             continue
         jobs.append(Job(tid, [{"role": "user", "content": content}], [0], payload=(jid, tid)))
     requests = 0
+    refused: list[str] = []
     if jobs:
         tcfg = TeacherConfig(
             teacher="openai",
@@ -194,6 +203,7 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
             writer.on_write = lambda r: replies.__setitem__(r["id"], r)
             teacher.run(jobs, sink)
         requests = getattr(teacher, "requests", len(jobs))
+        refused = sink.refused
         if sink.failures:
             why = sink.failures[0].split(": ", 1)[-1].strip().splitlines() or ["no reason given"]
             raise DistillError(
@@ -203,7 +213,9 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
     scores: dict[str, tuple[float, str]] = {}
     malformed, first_bad = 0, None
     for tid, jid in ids.items():
-        reply = replies[jid]
+        reply = replies.get(jid)
+        if reply is None:  # refused: judge_no_score, counted in "refused"
+            continue
         score, reason = parse_score(reply.get("text"))
         if score is None:
             malformed += 1
@@ -222,8 +234,14 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         "judged": len(ids),
         "scored": len(scores),
         "malformed": malformed,
+        "refused": len(refused),
         "requests_this_run": requests,
         "cached": len(ids) - len(jobs),
         "cache": str(cache),
     }
+    if refused:  # the stage prints it with its notes
+        stats["note"] = (
+            f"the judge's server refused {len(refused)} request(s) (first: {refused[0][:160]}): "
+            "those traces are judge_no_score; a rerun asks for them again"
+        )
     return scores, stats
