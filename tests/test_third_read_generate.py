@@ -287,3 +287,15 @@ def test_raw_prompt_with_a_system_prompt_is_refused():
             data="builtin:arithmetic", out="t.jsonl", teacher="hf", model="builtin:smollm2",
             chat_template=False, system_prompt="Be brief.",
         )  # fmt: skip
+
+
+def test_a_users_jsonl_at_out_is_refused_not_appended_to(server, tmp_path):
+    """--out naming a user's own dataset (rows with an `id`, no trace fields): its rows were
+    taken for samples already bought, the summary counted them, and traces were appended to it."""
+    out = tmp_path / "mine.jsonl"
+    text = '{"id": 1, "problem": "What is 1 + 1?"}\n{"id": 2, "problem": "What is 2 + 2?"}\n'
+    out.write_text(text)
+    with pytest.raises(DistillError, match=r"mine.jsonl: record 1 .*not a trace record.*--out"):
+        run(cfg(server, out), progress=False)
+    assert out.read_text() == text and not server.log
+    assert not (tmp_path / "mine.generate.yaml").exists()

@@ -231,7 +231,12 @@ def build_jobs(
     totals = Totals(cfg.batch_discount)
     done: set[str] = set()
     if Path(cfg.out).exists():
-        for rec in read_records(cfg.out, required=("id",)):
+        for n, rec in enumerate(read_records(cfg.out, required=("id",)), 1):
+            if "prompt_id" not in rec:  # a user's own rows (a dataset with ids): not ours
+                raise DistillError(
+                    f"{cfg.out}: record {n} is not a trace record (no prompt_id), and generate "
+                    "appends to --out: pick another --out"
+                )
             done.add(rec["id"])
             totals.add(rec)
     plan: list[tuple[TeacherConfig, list[Job]]] = [(t, []) for t in teachers]
