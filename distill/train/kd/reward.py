@@ -122,7 +122,7 @@ def attach_references(cfg: Any, tok: Any, model_eos: Any, dataset: Any) -> Any:
     if cfg.reward == "math" and not any(g is not None for g in cols["gold"]):
         raise DistillError(
             f"--reward math: no example of {cfg.data} has a gold answer to verify against; add "
-            "a `gold` field (trace records) or an answer/gold/final_answer column (a prompt source)"
+            f"a `gold` field (trace records) or an {'/'.join(ANSWER_FIELDS)} column (a dataset)"
         )
     if cfg.reward == "code" and not any(m != "{}" for m in cols["verify_meta"]):
         raise DistillError(
