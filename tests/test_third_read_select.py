@@ -186,3 +186,26 @@ def test_a_judge_failure_that_may_pass_on_a_rerun_still_stops_the_run(tmp_path, 
     src = judged_traces(tmp_path, ["Score: 9", "Score: 6"])
     with pytest.raises(DistillError, match="2 judge requests failed: timed out .* rerun the same"):
         select(tmp_path, src, judge="judge", judge_base_url="http://127.0.0.1:9/v1")
+
+
+def test_a_prompt_the_students_server_refuses_is_unrated_not_a_run_that_can_never_finish(
+    tmp_path,
+):
+    # a prompt longer than the served student's context (with --student-max-tokens): HTTP 400
+    # on every try, and every rerun stopped on it
+    from tests.test_select import FakeStudent
+
+    rates = {f"What is {k} + 1?": r for k, r in enumerate([0.25, 0.5, 0.5])}
+    recs = [trace(f"p{k}", q, gold=str(k + 1)) for k, q in enumerate(rates)]
+    src = write(tmp_path / "kept.jsonl", recs)
+    s = FakeStudent(rates).start()
+    try:
+        s.faults.append({"status": 400})  # the first request: p0's 4 samples
+        kw = dict(student="student", student_base_url=s.url, samples=4, pass_rate="0.1:0.6")
+        kept, rejects, rep = select(tmp_path, src, concurrency=1, **kw)
+        assert sorted(r["prompt_id"] for r in kept) == ["p1", "p2"]
+        assert [(r["prompt_id"], r["reject_reason"]) for r in rejects] == [("p0", "difficulty")]
+        assert rep["difficulty"]["refused"] == 4
+        assert any("refused 4 student sample" in n for n in rep["notes"])
+    finally:
+        s.stop()

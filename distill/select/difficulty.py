@@ -7,6 +7,8 @@ open-r1's pass-rate filtering keeps the prompts its student solves 10-60% of the
 the questions its models failed. The student's samples go through generate's teachers (openai,
 vllm, hf) and are appended to a cache file as trace records with generate's ids (prompt,
 model, sampling params, sample index, messages), so a rerun samples only what is missing.
+A prompt the student refuses (longer than its context: HTTP 400/413/422, vLLM's refusal) is
+left unrated, counted in `refused`, with a note; other failures stop the run for a rerun.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class _Sink:
     def __init__(self, writer: Any, tcfg: Any):
         self.writer, self.tcfg = writer, tcfg
         self.failures: list[str] = []
+        self.refused: list[str] = []  # the prompt itself refused: not cached, not a stop
 
     def done(self, job: Any, sample: int, c: Any) -> None:
         from distill.reasoning import split
@@ -95,7 +98,13 @@ class _Sink:
         )
 
     def failed(self, job: Any, sample: int, why: str) -> None:
-        self.failures.append(f"{job.prompt_id}#{sample}: {why}")
+        from distill.select.judge import REFUSED
+
+        # A prompt longer than the student's context: a served student's HTTP 400 (vLLM's
+        # prompt + max_tokens > max_model_len), or vLLM's own refusal of that one prompt. Every
+        # rerun would get the same: the prompt is left unrated instead of stopping the run.
+        refused = why.startswith(REFUSED) or why.startswith("vllm: ")
+        (self.refused if refused else self.failures).append(f"{job.prompt_id}#{sample}: {why}")
 
 
 def student_rates(
@@ -141,11 +150,13 @@ def student_rates(
         if missing:
             jobs.append(Job(pid, info.messages, missing, payload=(info, ids)))
     pending = sum(len(j.samples) for j in jobs)
+    refused: list[str] = []
     if jobs:
         teacher = TEACHERS[tcfg.teacher](tcfg)
         with RecordWriter(cache, on_write=lambda r: have.__setitem__(r["id"], r)) as writer:
             sink = _Sink(writer, tcfg)
             teacher.run(jobs, sink)
+        refused = sink.refused
         if sink.failures:
             why = sink.failures[0].split(": ", 1)[-1].strip().splitlines() or ["no reason given"]
             raise DistillError(
@@ -167,5 +178,11 @@ def student_rates(
         "sampled_this_run": pending,
         "cached": sum(len(ids) for ids in plan.values()) - pending,
         "cache": str(cache),
+        "refused": len(refused),
     }
+    if refused:  # the stage prints it with its notes
+        stats["note"] = (
+            f"the student's backend refused {len(refused)} student sample(s) (first: {refused[0][:160]}): "
+            "their prompts have no pass rate unless other samples are cached"
+        )
     return rates, stats

@@ -496,8 +496,9 @@ def run(cfg: SelectConfig, quiet: bool = False) -> Path:
         }
         scores, stats["judge"] = score_traces(cfg, wanted, cache_path(cfg, "judge"))
     info = decide(facts, cfg, texts, rates, scores)
-    if "judge" in stats and stats["judge"].get("note"):
-        info["notes"].append(stats["judge"].pop("note"))
+    for part in ("difficulty", "judge"):  # a note of the requests a server refused
+        if stats.get(part, {}).get("note"):
+            info["notes"].append(stats[part].pop("note"))
     for note in info["notes"]:
         print(f"note: {note}", file=sys.stderr)
     label_of = info.get("label_of") or {}
