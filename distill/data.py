@@ -207,6 +207,26 @@ def _read_jsonl_strict(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, row
 
 
+def _concatenated_objects(path: Path, text: str) -> Iterator[dict[str, Any]]:
+    """The JSON objects of `text`, one after another (whitespace between them)."""
+    decoder, at, end = json.JSONDecoder(), 0, len(text)
+    while True:
+        while at < end and text[at].isspace():
+            at += 1
+        if at == end:
+            return
+        try:
+            row, after = decoder.raw_decode(text, at)
+        except json.JSONDecodeError as e:  # (cut short at the end: its last line named)
+            line = min(e.lineno, text.rstrip().count("\n") + 1)
+            raise DistillError(f"{path}:{line}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            line = text.count("\n", 0, at) + 1
+            raise DistillError(f"{path}:{line}: expected a JSON object, got {type(row).__name__}")
+        yield row
+        at = after
+
+
 def _iter_file(path: Path, strict: bool = False) -> Iterator[dict[str, Any]]:
     suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
     if suffix in (".jsonl", ".ndjson"):
@@ -216,16 +236,20 @@ def _iter_file(path: Path, strict: bool = False) -> Iterator[dict[str, Any]]:
             yield from read_records(path)
     elif suffix == ".json":
         try:  # utf-8-sig: a BOM (Notepad, Excel) is not part of the JSON
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
+            text = path.read_text(encoding="utf-8-sig")
+            data = json.loads(text)
         except json.JSONDecodeError as e:
-            if e.msg == "Extra data" and e.doc[: e.pos].rstrip().endswith("}"):
-                # JSON Lines under a .json name (many dumps; `datasets` reads both): one object
-                # a line, read (and refused by line) as a .jsonl file is
-                yield from (row for _, row in _read_jsonl_strict(path))
-                return
-            raise DistillError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+            if e.msg != "Extra data" or not e.doc[: e.pos].rstrip().endswith("}"):
+                raise DistillError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+            # JSON objects one after another (JSON Lines under a .json name, as `datasets`
+            # reads it; `jq . x.jsonl` pretty-prints each over many lines): read in turn, the
+            # one that does not parse named by its line
+            data = None
         except UnicodeDecodeError as e:
             raise DistillError(f"{path}: not UTF-8 (byte {e.start}); save it as UTF-8") from None
+        if data is None:
+            yield from _concatenated_objects(path, text)
+            return
         if isinstance(data, dict):  # {"data": [...]} or {"train": [...]} style
             lists = [v for v in data.values() if isinstance(v, list)]
             if len(lists) != 1:
