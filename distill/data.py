@@ -235,6 +235,7 @@ def _iter_file(path: Path, strict: bool = False) -> Iterator[dict[str, Any]]:
         else:
             yield from read_records(path)
     elif suffix == ".json":
+        several = False  # JSON objects one after another
         try:  # utf-8-sig: a BOM (Notepad, Excel) is not part of the JSON
             text = path.read_text(encoding="utf-8-sig")
             data = json.loads(text)
@@ -244,10 +245,10 @@ def _iter_file(path: Path, strict: bool = False) -> Iterator[dict[str, Any]]:
             # JSON objects one after another (JSON Lines under a .json name, as `datasets`
             # reads it; `jq . x.jsonl` pretty-prints each over many lines): read in turn, the
             # one that does not parse named by its line
-            data = None
+            several = True
         except UnicodeDecodeError as e:
             raise DistillError(f"{path}: not UTF-8 (byte {e.start}); save it as UTF-8") from None
-        if data is None:
+        if several:
             yield from _concatenated_objects(path, text)
             return
         if isinstance(data, dict):  # {"data": [...]} or {"train": [...]} style
