@@ -299,3 +299,31 @@ def test_a_users_jsonl_at_out_is_refused_not_appended_to(server, tmp_path):
         run(cfg(server, out), progress=False)
     assert out.read_text() == text and not server.log
     assert not (tmp_path / "mine.generate.yaml").exists()
+
+
+def test_a_batch_collected_by_a_smaller_rerun_keeps_the_rest_of_its_replies(tmp_path, monkeypatch):
+    """Ctrl-C while a batch of 5 prompts runs, then a rerun with --limit 3: it collected its 6
+    samples and marked the batch collected, dropping the 4 paid replies of prompts 4 and 5;
+    --limit 5 again bought them a second time."""
+    server = FakeBatchServer().start()
+    try:
+        out = tmp_path / "t.jsonl"
+        server.plans.append({"hold": True})
+
+        def interrupted(self, live):
+            raise KeyboardInterrupt
+
+        with monkeypatch.context() as m:
+            m.setattr(BatchTeacher, "_poll", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                run(_batch_cfg(server, out), progress=False)
+        server.release()
+        run(_batch_cfg(server, out, limit=3), progress=False)
+        assert len(list(read_records(out))) == 6 and server.uploads == 1
+        run(_batch_cfg(server, out), progress=False)
+        assert server.uploads == 1 and len(server.batches) == 1
+        ids = [r["id"] for r in read_records(out)]
+        assert len(ids) == 10 == len(set(ids))
+        assert all(e["collected"] for e in json.loads(state_path(out).read_text())["batches"])
+    finally:
+        server.stop()

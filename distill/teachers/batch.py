@@ -154,6 +154,7 @@ class BatchTeacher:
             ids = job.payload[1]  # the generate stage's sample ids, one per sample index
             for s in job.samples:
                 self._todo[ids[s]] = (job, s)
+        self._planned = set(self._todo)  # this run's samples (_todo loses each one it writes)
         self._sink = sink
         try:
             live = self._reattach()
@@ -352,9 +353,15 @@ class BatchTeacher:
                     # --logprobs buffers records until their shard is written: on disk before
                     # the batch is marked collected, or a kill in between buys them again
                     getattr(self._sink, "close", lambda: None)()
-                    e["collected"] = True
-                    e.pop("custom_ids")
                     live.remove(e)
+                    # Paid replies for samples of other settings (a rerun at a smaller --limit
+                    # after a Ctrl-C) stay listed, for a run with those settings to collect.
+                    others = [c for c in e["custom_ids"] if c not in self._planned]
+                    if others and not self._on_disk({"custom_ids": others}):
+                        e["custom_ids"] = [c for c in others if c not in self._written]
+                    else:
+                        e["collected"] = True
+                        e.pop("custom_ids")
                     self.state.save()  # its ids to resubmit are still not on disk: safe
             # A poll in which no batch could be read counts as failed (after the client's own
             # retries); the next one comes later, as usual.
