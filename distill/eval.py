@@ -163,11 +163,20 @@ def exact_key(answer: str) -> str | None:
 
 
 def code_key(answer: str) -> str | None:
-    """The program verify_code runs (the last fenced block), its runs of whitespace as one."""
+    """The program verify_code runs (the last fenced block), each line's runs of whitespace as
+    one and blank lines dropped; its indentation kept (a line indented otherwise is another
+    program in Python)."""
     from distill.filter.verify import extract_code
 
     code = extract_code(answer)
-    return " ".join(code.split()) or None if code is not None else None
+    if code is None:
+        return None
+    lines = [
+        line[: len(line) - len(line.lstrip())] + " ".join(line.split())
+        for line in code.splitlines()
+        if line.strip()
+    ]
+    return "\n".join(lines) or None
 
 
 def weights_stamp(model: str) -> str:
@@ -255,8 +264,14 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     planned = generate_planned(gcfg, progress=False)
     records = [r for r in read_records(traces) if r["id"] in planned]
     records = with_current_gold(gcfg, records)
-    if records and cfg.backend != "openai" and cfg.format == "r1":
-        if opens_think(model, records[0]["messages"]):
+    if records and cfg.format == "r1":
+        # a served model's template is the server's: its samples say whether it opened <think>
+        # (a reply that closes the block it never opened); a reasoning parser's are 'api'
+        if (
+            any(r.get("think") == "prefilled" for r in records)
+            if cfg.backend == "openai"
+            else opens_think(model, records[0]["messages"])
+        ):
             records = [in_think(r) for r in records]
     return records
 
@@ -266,7 +281,7 @@ def with_current_gold(gcfg: Any, records: list[dict[str, Any]]) -> list[dict[str
     code task's tests) as the eval set holds them now: a sample's id hashes its prompt, not
     its gold, so a rerun after a wrong gold was fixed resumes the samples (rightly) and scored
     them against the gold they were sampled with."""
-    from distill.generate.stage import _jsonable, prompt_messages
+    from distill.generate.stage import prompt_messages
 
     rows = prompt_messages(
         gcfg.data,
@@ -284,10 +299,19 @@ def with_current_gold(gcfg: Any, records: list[dict[str, Any]]) -> list[dict[str
     for r in records:
         row = now.get(r["prompt_id"])
         if row is not None:
-            meta = {k: v for k, v in row.fields.items() if _jsonable(v)}
+            meta = {k: v for k, v in row.fields.items() if jsonable(v)}
             r = {**r, "gold": row.gold, "meta": meta}
         out.append(r)
     return out
+
+
+def jsonable(v: Any) -> bool:
+    """Whether a row's field goes into a record's meta (as generate keeps it)."""
+    try:
+        json.dumps(v)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def opens_think(model: str, messages: list[dict[str, Any]]) -> bool:
@@ -298,7 +322,8 @@ def opens_think(model: str, messages: list[dict[str, Any]]) -> bool:
     from distill.teachers.hf import render_prompt
 
     tok = load_tokenizer(model)
-    if "</think>" in tok.all_special_tokens:
+    # none of its own: vLLM rendered with the processor's template (a multimodal model's)
+    if "</think>" in tok.all_special_tokens or not getattr(tok, "chat_template", None):
         return False
     return render_prompt(tok, messages).rstrip().endswith("<think>")
 

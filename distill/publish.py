@@ -489,8 +489,11 @@ def _sources(model_dir: Path, train_dir: Path) -> list[Path]:
 
 
 # The names publish writes into a Hub repo (README.md aside): on a repo published into before,
-# those of them this publish does not write are deleted in its commit.
-PUBLISHED = [*MODEL_FILES, "model-*.safetensors", *RUN_FILES]
+# those of them this publish does not write are deleted in its commit. Matched with fnmatch,
+# whose `*` crosses '/' ('model-*.safetensors' took a user's model-awq/model.safetensors): the
+# shards save_pretrained names, by character class, match in the repo's root alone.
+SHARDS = "model-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].safetensors"
+PUBLISHED = [*MODEL_FILES, SHARDS, *RUN_FILES]
 
 
 def hub_base(base: Any) -> str | None:
@@ -730,10 +733,20 @@ def run(cfg: PublishConfig) -> str:
         _scrub_check(Path(tmp))
         api.create_repo(cfg.repo_id, private=cfg.private, exist_ok=True, repo_type="model")
         # create_repo leaves a repo that exists as it is: a public one stays public
-        if cfg.private and not api.repo_info(cfg.repo_id, repo_type="model").private:
+        private = (
+            getattr(api.repo_info(cfg.repo_id, repo_type="model"), "private", None)
+            if cfg.private
+            else True
+        )
+        if private is not True:  # ModelInfo.private is Optional: unknown is not private
+            said = (
+                "is a public repo already"
+                if private is False
+                else "exists and the Hub does not say it is private"
+            )
             raise DistillError(
-                f"--private: {cfg.repo_id} is a public repo already; make it private in its "
-                "settings on the Hub first, or publish without --private"
+                f"--private: {cfg.repo_id} {said}; make it private in its settings on the Hub "
+                "first, or publish without --private"
             )
         api.upload_folder(
             folder_path=tmp,
