@@ -327,3 +327,42 @@ def test_a_batch_collected_by_a_smaller_rerun_keeps_the_rest_of_its_replies(tmp_
         assert all(e["collected"] for e in json.loads(state_path(out).read_text())["batches"])
     finally:
         server.stop()
+
+
+def test_a_page_echoing_the_key_across_the_cut_never_shows_part_of_it(
+    server, tmp_path, monkeypatch
+):
+    """A 200 that is not JSON (a portal page) quoted in the error line: it was cut at 80
+    characters before the key was scrubbed from it, so a key the page echoed across the cut
+    was left half shown."""
+    key = "sk-live-0123456789abcdefghij"
+    monkeypatch.setenv("MY_KEY", key)
+    page = "<html>" + "x" * 60 + f"key={key}</html>"
+    server.faults.extend([{"body": page, "content_type": "text/html"}] * 2)
+    with pytest.raises(DistillError) as e:
+        run(cfg(server, tmp_path / "t.jsonl", limit=1, api_key_env="MY_KEY"), progress=False)
+    assert "not a JSON" in str(e.value) and "sk-live" not in str(e.value)
+
+
+def test_a_batch_line_error_echoing_the_key_across_the_cut_never_shows_part_of_it(
+    tmp_path, monkeypatch, capsys
+):
+    """A batch line's error message was cut at 200 characters before the key was scrubbed."""
+    from aiohttp import web
+
+    key = "sk-live-0123456789abcdefghij"
+    monkeypatch.setenv("MY_KEY", key)
+
+    class Echoing(FakeBatchServer):
+        async def chat(self, request):
+            message = "x" * 185 + f" key={key}"
+            return web.json_response({"error": {"message": message}}, status=400)
+
+    server = Echoing().start()
+    try:
+        with pytest.raises(DistillError) as e:
+            run(_batch_cfg(server, tmp_path / "t.jsonl", limit=1, n=1, api_key_env="MY_KEY"))
+    finally:
+        server.stop()
+    assert "HTTP 400" in str(e.value)
+    assert "sk-live" not in str(e.value) + capsys.readouterr().out

@@ -484,8 +484,9 @@ def _outcome(line: dict[str, Any]) -> tuple[bool, str, bool]:
         return False, "a reply without choices", True
     if err:
         code = str(err.get("code") or "error")
-        return False, f"{code}: {str(err.get('message') or '')[:200]}", code in _RETRY_CODES
-    message = str((body.get("error") or {}).get("message") or "")[:200]
+        # whole: cut by _collect once the key is scrubbed out (a cut key would be half shown)
+        return False, f"{code}: {err.get('message') or ''}", code in _RETRY_CODES
+    message = str((body.get("error") or {}).get("message") or "")
     again = isinstance(status, int) and (status in (408, 409, 429) or status >= 500)
     return False, f"HTTP {status}: {message}", again
 

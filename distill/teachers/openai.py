@@ -459,11 +459,11 @@ class OpenAITeacher:
                 sink.failed(job, s, why)
             return
         except json.JSONDecodeError as e:  # a 2xx that is not JSON, twice: not an OpenAI API
-            raise self._not_json(repr(scrub(e.doc[:80], *self.secrets))) from None
+            raise self._not_json(repr(scrub(e.doc, *self.secrets)[:80])) from None
         except ValueError as e:  # e.g. not UTF-8
             raise self._not_json(f"a body it could not read ({e})") from None
         if isinstance(resp, str):  # the client's answer to a reply that is not JSON (text/html)
-            raise self._not_json(repr(scrub(resp[:80], *self.secrets)))
+            raise self._not_json(repr(scrub(resp, *self.secrets)[:80]))
         if not isinstance(resp, dict):
             raise self._not_json(f"a JSON {type(resp).__name__}")
         self._answered = True
