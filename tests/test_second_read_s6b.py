@@ -195,3 +195,23 @@ def test_private_is_refused_where_the_hub_does_not_say_the_repo_is_private(tmp_p
         publish(PublishConfig(dir=str(student), repo_id="me/student", private=True))
     assert "does not say" in str(e.value) and "\n" not in str(e.value)
     assert hub["me/student"]["files"] == {}
+
+
+def test_opens_think_by_family(tmp_path):
+    """QwQ's generation prompt opens <think> (as R1-distill's); Qwen3's does not (its model
+    writes the tag), nor does its enable_thinking=False prompt, which closes an empty block."""
+    from distill.eval import opens_think
+    from tests.tiny import CHATML
+
+    turns = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endfor %}"
+    qwq = (
+        turns + "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n<think>\n' }}{% endif %}"
+    )
+    qwen3 = turns + (
+        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% if enable_thinking is "
+        "defined and enable_thinking is false %}{{ '<think>\n\n</think>\n\n' }}{% endif %}{% endif %}"
+    )
+    msgs = [{"role": "user", "content": "What is 2 + 2?"}]
+    assert opens_think(str(model_folder(tmp_path / "qwq", qwq)), msgs)
+    assert not opens_think(str(model_folder(tmp_path / "qwen3", qwen3)), msgs)
+    assert not opens_think(str(model_folder(tmp_path / "chatml", CHATML)), msgs)
