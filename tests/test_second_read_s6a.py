@@ -73,7 +73,7 @@ def test_a_merge_killed_mid_save_is_no_finished_run(tmp_path, tiny_qwen):
 
     cfg = kd_cfg(tmp_path, tiny_qwen, method="sft", max_steps=1, teacher_model=None, merge=True)
     out = run(cfg)
-    whole = load_file(out / "merged" / "model.safetensors")
+    whole = {k: v.clone() for k, v in load_file(out / "merged" / "model.safetensors").items()}
     _torn(out / "merged" / "model.safetensors")  # config.json is written before the weights
     assert finished_run(dataclasses.replace(cfg, resume=True)) is None
     run(dataclasses.replace(cfg, resume=True))
@@ -88,7 +88,7 @@ def test_an_adapter_cut_short_is_no_finished_run(tmp_path, tiny_qwen):
 
     cfg = kd_cfg(tmp_path, tiny_qwen, method="sft", max_steps=1, teacher_model=None)
     out = run(cfg)
-    whole = load_file(out / "adapter_model.safetensors")
+    whole = {k: v.clone() for k, v in load_file(out / "adapter_model.safetensors").items()}
     _torn(out / "adapter_model.safetensors")  # killed while save_model wrote it
     assert finished_run(dataclasses.replace(cfg, resume=True)) is None
     run(dataclasses.replace(cfg, resume=True))

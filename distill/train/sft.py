@@ -627,6 +627,63 @@ def restore_checkpoint(ckpt: Path, out: Path) -> None:
             shutil.copy2(item, out / item.name)
 
 
+def _whole_safetensors(path: Path) -> bool:
+    """A safetensors file written to its end (its header's last tensor ends within it): a kill
+    mid-save leaves it cut short."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if size < 8 + n:
+                return False
+            header = json.loads(f.read(n))
+        ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+    except (OSError, ValueError, TypeError, KeyError, IndexError):
+        return False
+    return size >= 8 + n + max(ends, default=0)
+
+
+def complete_weights(folder: Path) -> bool:
+    """The adapter or weights save_pretrained writes, whole in `folder` (config.json is written
+    before them; a sharded model's index after its shards, each shard checked too)."""
+    for name in ("adapter_model.safetensors", "model.safetensors"):
+        if (folder / name).is_file():
+            return _whole_safetensors(folder / name)
+    index = folder / "model.safetensors.index.json"
+    try:
+        shards = set(json.loads(index.read_text())["weight_map"].values())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+    return all(_whole_safetensors(folder / s) for s in shards)
+
+
+def check_same_data(cfg: TrainConfig) -> None:
+    """--resume over checkpoints: the data file is the one they trained on (its sha256 in
+    train_data.json, written at train start; a run from before that: not written since its
+    train.yaml), as `distill run` checks; a filter run again with new settings is not resumed,
+    nor its finished run taken for done."""
+    from distill.manifest import file_sha256
+
+    data, out = Path(cfg.data), Path(cfg.output_dir)
+    if not data.is_file() or not checkpoints(out):
+        return
+    counts, began = out / "train_data.json", out / "train.yaml"
+    try:
+        saved = json.loads(counts.read_text()).get("data_sha256") if counts.is_file() else None
+    except (ValueError, AttributeError):
+        saved = None
+    if saved is not None:
+        changed = saved != file_sha256(data)
+    else:
+        changed = began.is_file() and data.stat().st_mtime > began.stat().st_mtime
+    if changed:
+        raise DistillError(
+            f"--resume: {cfg.data} changed after {out} began training on it (its checkpoints "
+            "learned other data); train on it from the start with --overwrite, or pick another "
+            "--output-dir"
+        )
+
+
 def finished_run(cfg: TrainConfig) -> str | None:
     """The newest checkpoint of `cfg.output_dir` when it is this run's (the same settings: a
     different one is refused as --resume refuses it) at its last step with its weights saved
@@ -637,15 +694,8 @@ def finished_run(cfg: TrainConfig) -> str | None:
     if ckpt is None:
         return None
     out = Path(cfg.output_dir)
-    saved = any(  # a large full fine-tune's weights are shards named by their index
-        (out / n).is_file()
-        for n in (
-            "adapter_model.safetensors",
-            "model.safetensors",
-            "model.safetensors.index.json",
-        )
-    )
-    merged = not (cfg.merge and cfg.lora) or (out / "merged" / "config.json").is_file()
+    saved = complete_weights(out)  # not cut short by a kill in save_model
+    merged = not (cfg.merge and cfg.lora) or complete_weights(out / "merged")
     return ckpt if at_last_step(ckpt) and saved and merged else None
 
 
@@ -767,6 +817,7 @@ def run(cfg: TrainConfig) -> Path:
     guard_train(cfg)  # --data/--model are never a file train writes: checked before any write
     out = Path(cfg.output_dir)
     if cfg.resume:
+        check_same_data(cfg)  # before anything is written (train_data.json keeps the new hash)
         # a rerun of a finished run (`make r1-distill` again, every rank alike) has nothing to
         # train: its weights, merged/ and records stay as they are (a 7B merge is not redone)
         done = finished_run(cfg)
