@@ -230,12 +230,18 @@ def _select_lines(sel: dict[str, Any] | None) -> list[str]:
             f"\nDifficulty: the {diff.get('student') or 'teacher'}'s pass rate"
             + (f", band {diff['band']}" if diff.get("band") else "")
             + (", lowest first" if diff.get("prefer_failed") else "")
+            + (
+                f"; {diff['refused']} student samples refused by the server, unrated"
+                if diff.get("refused")
+                else ""
+            )
             + "."
         )
     if judge:
         lines.append(
             f"\nJudge: `{judge.get('model')}` ({judge.get('scored')} of {judge.get('judged')} "
             f"scored, {judge.get('malformed', 0)} replies without a score"
+            + (f", {judge['refused']} refused by the server" if judge.get("refused") else "")
             + (f"; min score {judge['min_score']}" if judge.get("min_score") is not None else "")
             + ")."
         )

@@ -44,3 +44,19 @@ def test_card_lists_selects_criteria_and_how_many_each_removed(tmp_path):
     # and, through the select report, the filter's and generate's lineage as before
     assert "| **kept for training** | | **47** |" in card
     assert "- Teacher(s): `openai:t` (90 samples)" in card
+
+
+def test_card_counts_what_the_judges_and_students_servers_refused():
+    """select leaves a trace a judge's server refuses (HTTP 400: longer than its context)
+    unscored and a student's refused samples unrated, counted in its report as `refused`: the
+    card said "N of M scored, 0 replies without a score" and nothing of them."""
+    from distill.publish import _select_lines
+
+    sel = {"total": 10, "selected": 4, "criteria": ["judge", "difficulty"], "budget": 4, "seed": 0,
+           "judge": {"model": "j", "judged": 10, "scored": 7, "malformed": 1, "refused": 2},
+           "difficulty": {"student": "s", "refused": 3}}  # fmt: skip
+    text = "\n".join(_select_lines(sel))
+    assert "7 of 10 scored, 1 replies without a score, 2 refused by the server" in text
+    assert "3 student samples refused by the server, unrated" in text
+    quiet = {**sel, "judge": {**sel["judge"], "refused": 0}, "difficulty": {"student": "s"}}
+    assert "refused" not in "\n".join(_select_lines(quiet))
