@@ -186,3 +186,24 @@ def test_reward_math_refusal_names_expected_answer(monkeypatch):
     with pytest.raises(DistillError) as e:
         reward.attach_references(cfg, None, None, Data())
     assert "expected_answer" in str(e.value)
+
+
+def test_restore_takes_what_save_model_writes_not_the_sharded_training_state(tmp_path):
+    """A checkpoint at the last step restored into the output folder: DeepSpeed's
+    zero_to_fp32.py and global_step*/ and FSDP's sharded pytorch_model_fsdp_0/ (the state
+    save_model never writes into --output-dir) stay in the checkpoint."""
+    from distill.train.sft import restore_checkpoint
+
+    ckpt, out = tmp_path / "out" / "checkpoint-4", tmp_path / "out"
+    ckpt.mkdir(parents=True)
+    for name in ("adapter_model.safetensors", "adapter_config.json", "kd.json",
+                 "training_args.bin", "zero_to_fp32.py", "latest", "trainer_state.json",
+                 "rng_state_0.pth", "scheduler.pt", "train.yaml"):  # fmt: skip
+        (ckpt / name).write_text(name)
+    for folder in ("global_step4", "pytorch_model_fsdp_0", "optimizer_0"):
+        (ckpt / folder).mkdir()
+        (ckpt / folder / "__0_0.distcp").write_text("shard")
+    restore_checkpoint(ckpt, out)
+    got = {p.name for p in out.iterdir()} - {"checkpoint-4"}
+    assert got == {"adapter_model.safetensors", "adapter_config.json", "kd.json",
+                   "training_args.bin"}  # fmt: skip

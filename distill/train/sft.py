@@ -602,7 +602,9 @@ def at_last_step(ckpt: str | Path) -> bool:
     return bool(last) and int(state["global_step"]) >= last
 
 
-# What a checkpoint holds beside the model Trainer.save_model writes: the training state.
+# What a checkpoint holds beside the model Trainer.save_model writes: the training state
+# (DeepSpeed's global_step*/, latest and zero_to_fp32.py; FSDP's sharded pytorch_model_fsdp_*/
+# and optimizer_*/, which save_model never writes into --output-dir).
 TRAINING_STATE = (
     "optimizer",
     "scheduler",
@@ -610,6 +612,8 @@ TRAINING_STATE = (
     "trainer_state.json",
     "global_step",
     "latest",
+    "zero_to_fp32.py",
+    "pytorch_model_fsdp",
 )
 
 
