@@ -48,3 +48,43 @@ def test_killed_after_its_last_checkpoint_resumes_without_an_extra_step(tmp_path
     assert again.keys() == final.keys()
     assert all((again[k] == final[k]).all() for k in final)
     assert (out / "merged" / "config.json").is_file()
+
+
+def test_the_final_save_under_fsdp_sharded_state_gathers_the_full_weights():
+    """recipes/accelerate/fsdp.yaml checkpoints SHARDED_STATE_DICT; Trainer.save_model writes no
+    weights at all in that mode (transformers 5.x: only FULL_STATE_DICT is saved), so `make
+    alpaca` ended with a folder of tokenizer files and no model. The final save switches to the
+    full state dict first (TRL's and the alignment-handbook's scripts do the same)."""
+    from types import SimpleNamespace
+
+    from distill.train.sft import save_final
+
+    seen = []
+
+    class Plugin:
+        state_dict_type = "StateDictType.SHARDED_STATE_DICT"
+
+        def set_state_dict_type(self, kind):
+            self.state_dict_type = f"StateDictType.{kind}"
+
+    plugin = Plugin()
+    trainer = SimpleNamespace(
+        is_fsdp_enabled=True,
+        accelerator=SimpleNamespace(state=SimpleNamespace(fsdp_plugin=plugin)),
+        save_model=lambda out: seen.append((out, plugin.state_dict_type)),
+    )
+    save_final(trainer, "out")
+    assert seen == [("out", "StateDictType.FULL_STATE_DICT")]
+    plain = SimpleNamespace(is_fsdp_enabled=False, save_model=lambda out: seen.append(out))
+    save_final(plain, "o2")
+    assert seen[-1] == "o2"
+
+
+def test_a_last_checkpoint_without_the_model_is_trained_from_not_restored(tmp_path):
+    from distill.train.sft import holds_model
+
+    ckpt = tmp_path / "checkpoint-3"
+    (ckpt / "pytorch_model_fsdp_0").mkdir(parents=True)  # FSDP's sharded state only
+    assert not holds_model(ckpt)
+    (ckpt / "adapter_model.safetensors").write_bytes(b"x")
+    assert holds_model(ckpt)

@@ -617,6 +617,24 @@ TRAINING_STATE = (
 )
 
 
+def holds_model(ckpt: Path) -> bool:
+    """A checkpoint with the model save_model wrote into it (adapter or weights)."""
+    names = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
+    return any((ckpt / n).is_file() for n in names)
+
+
+def save_final(trainer: Any, out: Path) -> None:
+    """The trained model into the output folder, whole. Under FSDP with SHARDED_STATE_DICT (the
+    fsdp recipe's setting, cheap checkpoints) Trainer.save_model writes no weights at all: the
+    final save gathers the full state dict instead, as TRL's and the alignment-handbook's
+    scripts do (every rank takes part in the gather)."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        plugin = trainer.accelerator.state.fsdp_plugin
+        if "FULL_STATE_DICT" not in str(plugin.state_dict_type):
+            plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(str(out))
+
+
 def restore_checkpoint(ckpt: Path, out: Path) -> None:
     """The model a checkpoint holds (what save_model wrote into it: adapter or weights, config,
     kd.json as of it) copied into the output folder; its optimizer and trainer state left."""
@@ -869,15 +887,16 @@ def run(cfg: TrainConfig) -> Path:
         (out / "loss.jsonl").unlink(missing_ok=True)
         (out / "rollouts.jsonl").unlink(missing_ok=True)
         (out / "kd.json").unlink(missing_ok=True)  # another run's teacher and counts
-    if resume_from and at_last_step(resume_from):
+    if resume_from and at_last_step(resume_from) and holds_model(Path(resume_from)):
         # killed after its last checkpoint (saving the model, merging): Trainer.train would run
         # one more optimizer step from it when max_steps is not a whole number of epochs (it
         # skips the epoch's trained batches and trains the next), so its saved model is taken
+        # (an FSDP checkpoint of sharded state holds none: that one is trained from, as before)
         if main:
             restore_checkpoint(Path(resume_from), out)
     else:
         trainer.train(resume_from_checkpoint=resume_from)
-        trainer.save_model(str(out))
+        save_final(trainer, out)
     if not main:
         return out
     tok.save_pretrained(str(out))
