@@ -366,3 +366,33 @@ def test_a_batch_line_error_echoing_the_key_across_the_cut_never_shows_part_of_i
         server.stop()
     assert "HTTP 400" in str(e.value)
     assert "sk-live" not in str(e.value) + capsys.readouterr().out
+
+
+def test_a_finished_batch_whose_output_file_is_gone_asks_its_samples_again(tmp_path, monkeypatch):
+    """A batch re-attached after its output file was deleted at the provider (files expire; a
+    colleague cleans up): the 404 on the file stopped every rerun with 'a rerun re-attaches
+    them', forever. Its samples are asked again instead."""
+    server = FakeBatchServer().start()
+    try:
+        out = tmp_path / "t.jsonl"
+        server.plans.append({"hold": True})
+
+        def interrupted(self, live):
+            raise KeyboardInterrupt
+
+        with monkeypatch.context() as m:
+            m.setattr(BatchTeacher, "_poll", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                run(_batch_cfg(server, out), progress=False)
+        server.release()
+        [batch] = server.batches.values()
+        while batch["status"] != "completed":
+            import time
+
+            time.sleep(0.02)
+        del server.files[batch["output_file_id"]]
+        run(_batch_cfg(server, out), progress=False)
+        ids = [r["id"] for r in read_records(out)]
+        assert len(ids) == 10 == len(set(ids)) and server.uploads == 2
+    finally:
+        server.stop()

@@ -407,7 +407,7 @@ class BatchTeacher:
         last_round = entry["round"] >= self.cfg.batch_max_rounds
         tagged = _Tagged(self._sink, b.id)
         for file_id in (b.output_file_id, b.error_file_id):
-            for line in self._lines(file_id) if file_id else ():
+            for line in self._lines(file_id, b.id) if file_id else ():
                 cid = line.get("custom_id")
                 if cid not in expected or cid in seen:
                     continue
@@ -445,9 +445,22 @@ class BatchTeacher:
         )
         return retry
 
-    def _lines(self, file_id: str):
-        """The JSON lines of an output/error file, streamed (they can be large)."""
-        with self.client.files.with_streaming_response.content(file_id) as r:
+    def _lines(self, file_id: str, batch_id: str):
+        """The JSON lines of an output/error file, streamed (they can be large). A file the
+        provider no longer has (deleted, expired) has none: its samples are asked again."""
+        from contextlib import ExitStack
+
+        import openai
+
+        with ExitStack() as stack:
+            try:
+                r = stack.enter_context(self.client.files.with_streaming_response.content(file_id))
+            except openai.NotFoundError:
+                self.console.print(
+                    f"batch: {batch_id}'s file {file_id} is gone at the provider; its samples "
+                    "are asked again"
+                )
+                return
             for raw in r.iter_lines():
                 if raw.strip():
                     try:
