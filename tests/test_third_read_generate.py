@@ -396,3 +396,16 @@ def test_a_finished_batch_whose_output_file_is_gone_asks_its_samples_again(tmp_p
         assert len(ids) == 10 == len(set(ids)) and server.uploads == 2
     finally:
         server.stop()
+
+
+def test_tpm_with_a_reply_whose_usage_has_no_total(tmp_path):
+    """--tpm books each reply's real tokens from usage.total_tokens: a server that sends it as
+    null stopped the run with a TypeError (one without it credited every token back)."""
+    usage = {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": None}
+    server = _fixed_reply_server(usage, "fake-r1")
+    out = tmp_path / "t.jsonl"
+    try:
+        run(cfg(server, out, limit=2, tpm=1e6), progress=False)
+    finally:
+        server.stop()
+    assert len(list(read_records(out))) == 2

@@ -469,8 +469,12 @@ class OpenAITeacher:
         self._answered = True
         if cfg.logprobs:
             self._check_logprobs(resp)
-        if self._tpm and resp.get("usage"):
-            self._tpm.adjust(resp["usage"].get("total_tokens", 0) - est)
+        if self._tpm and isinstance(resp.get("usage"), dict):
+            u = resp["usage"]  # total_tokens missing or null on some servers: the sum then
+            used = u.get("total_tokens") or (u.get("prompt_tokens") or 0) + (
+                u.get("completion_tokens") or 0
+            )
+            self._tpm.adjust(used - est)
         choices = resp.get("choices") or []
         got = min(len(choices), len(samples))
         if got == len(samples):
