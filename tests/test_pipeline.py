@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -178,6 +179,10 @@ def test_hub_push_makes_exactly_these_calls(pipeline_run, monkeypatch):
         def create_repo(self, repo_id, **kw):
             calls.append(("create_repo", repo_id, kw))
 
+        def repo_info(self, repo_id, **kw):  # --private: the repo's visibility, as created
+            calls.append(("repo_info", repo_id))
+            return SimpleNamespace(private=True)
+
         def upload_folder(self, folder_path, **kw):
             files = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
             calls.append(("upload_folder", sorted(files), kw))
@@ -194,16 +199,17 @@ def test_hub_push_makes_exactly_these_calls(pipeline_run, monkeypatch):
         "me/tiny-r1",
         {"private": True, "exist_ok": True, "repo_type": "model"},
     )
-    name, files, kw = calls[2]
+    assert calls[2] == ("repo_info", "me/tiny-r1")
+    name, files, kw = calls[3]
     assert name == "upload_folder"
     assert {"README.md", "adapter_config.json", "adapter_model.safetensors"} <= set(files)
     assert {"tokenizer.json", "chat_template.jinja", "train.yaml"} <= set(files)
     assert "checkpoint" not in " ".join(files) and "training_args.bin" not in files
     assert kw["repo_id"] == "me/tiny-r1" and kw["repo_type"] == "model"
-    card = calls[3][1]
+    card = calls[4][1]
     assert 'PeftModel.from_pretrained(base, "me/tiny-r1")' in card
     assert SECRETS["HF_TOKEN"] not in card
-    assert len(calls) == 4
+    assert len(calls) == 5
 
 
 def test_publish_refuses_a_folder_holding_a_secret(pipeline_run, tmp_path, monkeypatch):

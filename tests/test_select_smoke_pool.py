@@ -31,7 +31,7 @@ def _pool(tmp_path: Path, seed: int, n: int | None = None) -> tuple[Path, object
     gen = from_dict(GenerateConfig, keys, str(RECIPE))
     ids = [i for _, jobs in build_jobs(gen)[0] for job in jobs for i in job.payload[1]]
     pool.parent.mkdir(parents=True, exist_ok=True)
-    pool.write_text("".join(json.dumps({"id": i}) + "\n" for i in ids))
+    pool.write_text("".join(json.dumps({"id": i, "prompt_id": "x"}) + "\n" for i in ids))
     return pool, gen
 
 
