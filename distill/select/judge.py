@@ -39,6 +39,8 @@ _LABELLED = re.compile(
 )
 _OUT_OF_TEN = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*(?:/|out\s+of)\s*10\b")
 _THINK = re.compile(r"(?s)<think>.*?</think>")
+_LONE_CLOSE = re.compile(r"(?m)^[ \t]*</think>")  # a close tag on a line of its own
+_LONE_OPEN = re.compile(r"(?m)^[ \t]*<think>")  # an open tag starting a line
 # A request the server refuses for what it holds (longer than the judge's context, 413, 422):
 # every rerun gets the same answer, so the trace is left unscored instead of stopping the run.
 REFUSED = ("HTTP 400:", "HTTP 413:", "HTTP 422:")
@@ -51,9 +53,18 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
         return None, ""
     body = _THINK.sub("", text).strip()
     if "</think>" in body:  # a template that opened <think> itself (R1): its thinking comes first
-        body = body.rsplit("</think>", 1)[1].strip()
-    if "<think>" in body:  # an unclosed think block: the reply was cut off before any verdict
-        return None, ""
+        ends = list(_LONE_CLOSE.finditer(body))
+        if ends:  # the tag on a line of its own, as reasoning models close their thinking
+            body = body[ends[-1].end() :].strip()
+        else:
+            # Inside a line: the thinking's end ("... so 8.</think>"), or the verdict quoting a
+            # trace's stray tag ({"score": 4, "reason": "leaks a </think>"}): the text after
+            # it is the verdict only when it holds one.
+            after = body.rsplit("</think>", 1)[1].strip()
+            if _has_score(after):
+                body = after
+    if _LONE_OPEN.search(body):  # an unclosed think block: cut off before any verdict
+        return None, ""  # (a tag inside a line is the verdict quoting a trace's: read on)
     for m in re.finditer(r"\{[^{}]*\}", body):
         try:
             obj = json.loads(m.group(0))
@@ -73,6 +84,18 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
     if scale is not None and float(scale) != 10:
         return None, reason.strip("* \n")[:500]
     return _in_range(last.group(1)), reason.strip("* \n")[:500]
+
+
+def _has_score(text: str) -> bool:
+    """Whether `text` holds a verdict parse_score would read: a JSON "score", or a score."""
+    for m in re.finditer(r"\{[^{}]*\}", text):
+        try:
+            obj = json.loads(m.group(0))
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and "score" in obj:
+            return True
+    return bool(_LABELLED.search(text) or _OUT_OF_TEN.search(text))
 
 
 def _in_range(value: Any) -> float | None:

@@ -1,0 +1,55 @@
+"""A second read of select's third-read fixes (e4e6804, cb7365f, ba4b37a, 3bea31d, abb53d8): a
+judge's verdict that quotes a '</think>' tag, a judge or student server that refuses every
+request, --by values 1 and "1", a reward checkpoint whose head lacks only its bias."""
+
+from __future__ import annotations
+
+import pytest
+
+from distill.select.judge import parse_score
+
+
+@pytest.mark.parametrize(
+    "reply,score",
+    [
+        # a judge citing a trace's stray tag in its verdict: the text after the quoted tag held
+        # no score, and the whole verdict was dropped as malformed (e4e6804)
+        ('{"score": 4, "reason": "the answer leaks a stray </think> tag"}', 4.0),
+        ("Score: 4\nReason: the answer ends with a stray `</think>` tag.", 4.0),
+        ('**Score:** 3 - the trace closes "</think>" twice', 3.0),
+        ("Score: 8/10. The reasoning closes its block (</think>) before the answer.", 8.0),
+    ],
+)
+def test_a_verdict_that_quotes_a_close_tag_is_still_read(reply, score):
+    assert parse_score(reply)[0] == score
+
+
+@pytest.mark.parametrize(
+    "reply,score",
+    [
+        # what e4e6804 fixed stays fixed: R1's thinking before a lone </think> is no verdict
+        ('Draft {"score": 3}. Hmm.\n</think>\n\n{"score": 8, "reason": "ok"}', 8.0),
+        ("Score: 3? no.\n</think>\n\nScore: 8/10", 8.0),
+        ("Score: 3 maybe.\n</think>\n\nI am not sure.", None),  # its verdict holds no score
+        ("Score: 8/10", 8.0),
+        ("**Score:** 7", 7.0),
+        ('{"score": 9, "reason": "exemplary"}', 9.0),
+    ],
+)
+def test_a_reasoning_judges_lone_close_tag_still_ends_its_thinking(reply, score):
+    assert parse_score(reply)[0] == score
+
+
+@pytest.mark.parametrize(
+    "reply,score",
+    [
+        # a verdict citing a trace's unclosed tag was read as the judge's own reply cut off
+        ('{"score": 4, "reason": "the answer opens <think> and never closes it"}', 4.0),
+        ("Score: 2 - the reasoning opens `<think>` twice.", 2.0),
+        # the judge's own thinking cut off by max_tokens stays no verdict
+        ("<think>Score: 9 but cut off", None),
+        ("  <think>\nHmm, Score: 9 then", None),
+    ],
+)
+def test_a_verdict_that_quotes_an_open_tag_is_not_a_reply_cut_off(reply, score):
+    assert parse_score(reply)[0] == score
