@@ -375,8 +375,11 @@ def load_rows(
     id_field: str | None = None,
     limit: int | None = None,
     require_prompt: bool = True,
+    skip_no_text: bool = False,
 ) -> Iterator[Row]:
     """Rows with the prompt, gold and id picked out; the first row decides auto-detected fields.
+    skip_no_text: a row whose prompt is null or not text is left out, not refused (a --decontam
+    benchmark: one such row of a public set is no reason to stop the filter).
 
     The user's rows are checked before any work: a source with no rows, a line that does not
     parse (the last one too) and one id given to two different rows are refused by name."""
@@ -409,6 +412,8 @@ def load_rows(
         if pf is not None and pf not in raw:
             raise DistillError(f"{src}: row {i + 1} has no field '{pf}'")
         if pf is not None and (raw[pf] is None or isinstance(raw[pf], (list, dict))):
+            if skip_no_text:
+                continue
             # str() of these is no prompt: the teacher was asked "None" (and a --decontam set
             # flagged every prompt with the word), or the Python repr of a list of messages
             value = raw[pf]

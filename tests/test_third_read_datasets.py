@@ -41,8 +41,11 @@ def test_a_decontam_set_with_a_null_problem_does_not_flag_the_word_none(tmp_path
     bench = write_rows(
         tmp_path, [{"problem": "Q one two three four five six seven?"}, {"problem": None}]
     )
-    with pytest.raises(DistillError, match="field 'problem' is empty"):
-        Decontaminator([bench]).hit("If none of the apples are red, how many are green?")
+    # the null row is left out (a public benchmark's one bad row does not stop the filter:
+    # second read), never read as the word "none"; the other rows still decontaminate
+    dec = Decontaminator([bench])
+    assert dec.hit("If none of the apples are red, how many are green?") is None
+    assert dec.hit("Solve: Q one two three four five six seven? Show work.") is not None
 
 
 def test_a_trl_prompt_list_is_named_not_sent_as_its_python_repr(tmp_path):

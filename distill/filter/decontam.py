@@ -56,7 +56,7 @@ class Decontaminator:
             if "@" in src:  # hub dataset with a split: name@test
                 name, split = src.rsplit("@", 1)
             label = decontam_label(src)
-            for row in load_rows(name, split=split):
+            for row in load_rows(name, split=split, skip_no_text=True):
                 words = _words(row.prompt)
                 if not words:
                     continue
