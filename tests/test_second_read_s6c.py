@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from distill.errors import DistillError
 from distill.select.judge import parse_score
+from tests.test_select import select, trace, write
 
 
 @pytest.mark.parametrize(
@@ -53,3 +55,43 @@ def test_a_reasoning_judges_lone_close_tag_still_ends_its_thinking(reply, score)
 )
 def test_a_verdict_that_quotes_an_open_tag_is_not_a_reply_cut_off(reply, score):
     assert parse_score(reply)[0] == score
+
+
+def test_a_judge_server_that_refuses_every_request_is_one_line_naming_the_refusal(tmp_path):
+    # a bad request for every trace (a parameter the model does not take, --judge-max-tokens
+    # over its context), fewer traces than the 8 identical 4xx that stop the openai teacher:
+    # every trace was judge_no_score and the line blamed the replies' format ('first reply:
+    # None', "must end with 'Score: N'")
+    from tests.test_select import FakeJudge, judged_traces
+
+    src = judged_traces(tmp_path, ["Score: 9", "Score: 6", "Score: 8"])
+    j = FakeJudge().start()
+    try:
+        j.faults.extend({"status": 400} for _ in range(3))
+        with pytest.raises(DistillError) as e:
+            select(tmp_path, src, judge="judge", judge_base_url=j.url, concurrency=1)
+        line = str(e.value)
+        assert "refused all 3" in line and "HTTP 400" in line and "injected 400" in line, line
+        assert "Score: N" not in line and "\n" not in line
+    finally:
+        j.stop()
+
+
+def test_a_student_server_that_refuses_every_prompt_is_one_line_not_an_empty_selection(tmp_path):
+    # --student-max-tokens over the student's context: every prompt refused. The run ended
+    # with every trace rejected for 'difficulty' (0 kept) and a note
+    from tests.test_select import FakeStudent
+
+    rates = {f"What is {k} + 1?": 0.5 for k in range(2)}
+    src = write(tmp_path / "kept.jsonl", [trace(f"p{k}", q) for k, q in enumerate(rates)])
+    s = FakeStudent(rates).start()
+    try:
+        s.faults.extend({"status": 400} for _ in range(2))
+        kw = dict(student="student", student_base_url=s.url, samples=2, pass_rate="0.1:0.9")
+        with pytest.raises(DistillError) as e:
+            select(tmp_path, src, concurrency=1, **kw)
+        line = str(e.value)
+        assert "refused all 4" in line and "HTTP 400" in line and "injected 400" in line, line
+        assert "\n" not in line
+    finally:
+        s.stop()

@@ -171,6 +171,15 @@ def student_rates(
         r = rate([verdict({**have[i], **now}, cfg.verify) for i in ids if i in have])
         if r is not None:
             rates[pid] = r
+    if refused and len(refused) == pending and not rates:
+        # every sample refused: the request itself (--student-max-tokens over the student's
+        # context, a parameter it does not take), not a prompt; no pass rate to select by
+        why = refused[0].split(": ", 1)[-1]
+        raise DistillError(
+            f"the student's backend refused all {len(refused)} student samples (first: "
+            f"{why[:160]}), so no prompt has a pass rate: fix the request (--student-max-tokens "
+            f"{cfg.student_max_tokens} over {cfg.student}'s context, a parameter it does not take)"
+        )
     stats = {
         "from": "student",
         "student": f"{tcfg.teacher}:{tcfg.model}",

@@ -245,6 +245,15 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
             first_bad = first_bad if first_bad is not None else (reply.get("text") or "")
             continue
         scores[tid] = (score, reason)
+    if ids and not scores and refused and not malformed:
+        # every request refused: the request itself (a parameter the judge does not take,
+        # --judge-max-tokens over its context), not the traces, whatever the replies' format
+        why = refused[0].split(": ", 1)[-1]
+        raise DistillError(
+            f"the judge's server refused all {len(refused)} requests (first: {why[:160]}), so "
+            f"no trace was scored: fix the request (--judge-max-tokens {cfg.judge_max_tokens} "
+            f"over {cfg.judge}'s context, a parameter or model name it does not take)"
+        )
     if ids and not scores:
         shown = " ".join(str(first_bad).split())[:80]
         raise DistillError(
