@@ -95,3 +95,23 @@ def test_a_student_server_that_refuses_every_prompt_is_one_line_not_an_empty_sel
         assert "\n" not in line
     finally:
         s.stop()
+
+
+def test_by_values_1_and_the_string_1_are_one_group(tmp_path):
+    # a column written as 1 by one source and "1" by another: two groups in the draw (each a
+    # share of the round-robin), one line in the report's per_group (keyed "1": the second
+    # overwrote the first's counts) beside "groups": 3
+    recs = [trace(f"a{k}", f"Q a{k}?", meta={"level": 1}) for k in range(3)]
+    recs += [trace(f"b{k}", f"Q b{k}?", meta={"level": "1"}) for k in range(3)]
+    recs += [trace(f"c{k}", f"Q c{k}?", meta={"level": 2}) for k in range(6)]
+    src = write(tmp_path / "kept.jsonl", recs)
+    kept, rejects, rep = select(tmp_path, src, budget=6, by="meta.level")
+    div = rep["diversity"]
+    assert div["groups"] == len(div["per_group"]) == 2
+    assert div["per_group"] == {"1": {"pool": 6, "selected": 3}, "2": {"pool": 6, "selected": 3}}
+    # each trace still says its own value
+    assert {r["prompt_id"][0]: r["meta"]["select"]["cluster"] for r in kept + rejects} == {
+        "a": 1,
+        "b": "1",
+        "c": 2,
+    }

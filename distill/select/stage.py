@@ -235,8 +235,8 @@ def decide(
             label_of = {f.id: of_prompt[f.prompt_id] for f in facts if f.prompt_id in of_prompt}
             info["clusters"] = len(set(labels))
         groups: dict[Any, list[Fact]] = defaultdict(list)
-        for f in alive:
-            groups[label_of[f.id]].append(f)
+        for f in alive:  # by the value's text: a column's 1 and "1" are one group, as reported
+            groups[str(label_of[f.id])].append(f)
         for g in groups.values():
             g.sort(key=priority)
         import random
@@ -335,8 +335,8 @@ def build_report(
     if "label_of" in info:
         label_of = info["label_of"]
         drawn = [f for f in facts if not f.reasons or f.reasons[0] in ("budget", "token_budget")]
-        sizes = Counter(label_of[f.id] for f in drawn)  # what each group offered the draw
-        chosen = Counter(label_of[f.id] for f in kept)
+        sizes = Counter(str(label_of[f.id]) for f in drawn)  # what each group offered the draw
+        chosen = Counter(str(label_of[f.id]) for f in kept)
         report["diversity"] = {
             "by": info.get("by")
             or f"{'embeddings of ' + cfg.embed_model if cfg.embed_model else 'tfidf'}"
