@@ -88,3 +88,27 @@ def test_a_last_checkpoint_without_the_model_is_trained_from_not_restored(tmp_pa
     assert not holds_model(ckpt)
     (ckpt / "adapter_model.safetensors").write_bytes(b"x")
     assert holds_model(ckpt)
+
+
+def test_two_ranks_removing_the_same_checkpoint_cut_off_mid_save_do_not_crash(
+    tmp_path, monkeypatch
+):
+    """`train --resume` now asks finished_run on every rank at once (before rank 0 alone checked
+    the folder first): a checkpoint a kill cut off mid-save is removed by whichever rank gets
+    there first, and the other's rmtree met a folder already gone (FileNotFoundError)."""
+    import shutil
+
+    from distill.train.sft import last_complete_checkpoint
+
+    (tmp_path / "checkpoint-2").mkdir()  # no trainer_state.json: cut off
+    (tmp_path / "checkpoint-2" / "adapter_model.safetensors").write_bytes(b"")
+    (tmp_path / "checkpoint-1").mkdir()
+    (tmp_path / "checkpoint-1" / "trainer_state.json").write_text("{}")
+    real = shutil.rmtree
+
+    def other_rank_first(path, *a, **kw):
+        real(path)  # the other rank removed it a moment before
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(shutil, "rmtree", other_rank_first)
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-1")

@@ -591,7 +591,7 @@ def last_complete_checkpoint(out: Path) -> str | None:
         if (ckpt / "trainer_state.json").is_file():
             return str(ckpt)
         print(f"train: {ckpt.name} was cut off mid-save; removing it")
-        shutil.rmtree(ckpt)
+        shutil.rmtree(ckpt, ignore_errors=True)  # every rank may look at once (finished_run)
     return None
 
 
