@@ -115,3 +115,62 @@ def test_by_values_1_and_the_string_1_are_one_group(tmp_path):
         "b": "1",
         "c": 2,
     }
+
+
+def _classifier_without(path, drop: str, family: str = "roberta", extra: dict | None = None):
+    """A tiny sequence classifier saved, then `drop` taken out of its weights (and `extra` in)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModelForSequenceClassification, LlamaConfig, RobertaConfig
+
+    from tests.tiny import make_tokenizer
+
+    torch.manual_seed(0)
+    tok = make_tokenizer("qwen2")
+    kw = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+              num_attention_heads=4, pad_token_id=tok.pad_token_id, num_labels=1)  # fmt: skip
+    if family == "roberta":
+        config = RobertaConfig(**kw, max_position_embeddings=600)
+    else:
+        config = LlamaConfig(**kw, num_key_value_heads=2, max_position_embeddings=512)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    weights = load_file(path / "model.safetensors")
+    del weights[drop]
+    weights.update(extra or {})
+    save_file(weights, path / "model.safetensors", metadata={"format": "pt"})
+    return path
+
+
+def test_a_reward_head_saved_without_its_bias_loads_with_a_zero_bias(tmp_path):
+    # a head trained without a bias (OpenRLHF's value head, bias=False) converted into a
+    # classifier whose head has one: abb53d8 refused it as 'no reward model'; the bias it lacks
+    # only shifts every score alike, so it is zero, not refused
+    from distill.select.reward import load
+
+    path = _classifier_without(tmp_path / "rm", "classifier.out_proj.bias")
+    _tok, net = load(str(path))
+    assert float(net.classifier.out_proj.bias.detach().abs().sum()) == 0.0
+
+
+def test_a_reward_head_without_its_weight_is_still_refused(tmp_path):
+    from distill.select.reward import load
+
+    path = _classifier_without(tmp_path / "rm", "classifier.out_proj.weight")
+    with pytest.raises(DistillError, match="no reward model: .*classifier.out_proj.weight"):
+        load(str(path))
+
+
+def test_a_reward_model_with_a_head_of_its_own_code_says_so(tmp_path):
+    # ArmoRM-style: a Llama checkpoint whose reward head (regression_layer) is its own code's
+    # (trust_remote_code): 'is no reward model' sent the user looking for another model
+    import torch
+
+    from distill.select.reward import load
+
+    head = {"regression_layer.weight": torch.zeros(19, 32)}
+    path = _classifier_without(tmp_path / "rm", "score.weight", family="llama", extra=head)
+    with pytest.raises(DistillError) as e:
+        load(str(path))
+    line = str(e.value)
+    assert "regression_layer.weight" in line and "\n" not in line, line

@@ -66,14 +66,40 @@ def load(model: str) -> tuple[Any, Any]:
             f"{str(e).splitlines()[0]}"
         ) from None
     # A chat model (no reward head) loads too, its head newly initialised: random scores.
+    # A head's bias alone may be absent (a value head trained without one, converted): it
+    # shifts every score alike, so it is zero rather than refused.
+    base = f"{getattr(net, 'base_model_prefix', '') or '?'}."
     missing = sorted(loading.get("missing_keys") or [])
+    bias = [k for k in missing if k.endswith(".bias") and not k.startswith(base)]
+    missing = [k for k in missing if k not in bias]
     if missing:
+        # a head the checkpoint holds under its own code's names (ArmoRM's regression_layer,
+        # trust_remote_code), not a chat model's lm_head
+        own = sorted(
+            k
+            for k in loading.get("unexpected_keys") or []
+            if not k.startswith(base) and not k.startswith("lm_head.")
+        )
         raise DistillError(
             f"--judge {model} (--judge-backend reward) is no reward model: its checkpoint lacks "
             f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} (a sequence "
-            "classifier's head), which would score at random; name a reward model, or an LLM "
-            "judge on a server with --judge-backend openai"
+            "classifier's head), which would score at random"
+            + (
+                f"; it holds {', '.join(own[:3])}{' ...' if len(own) > 3 else ''}, a reward "
+                "head of its own code (trust_remote_code), which is not run"
+                if own
+                else ""
+            )
+            + "; name a reward model, or an LLM judge on a server with --judge-backend openai"
         )
+    if bias:
+        import torch
+
+        params = dict(net.named_parameters())
+        with torch.no_grad():
+            for k in bias:
+                if k in params:
+                    params[k].zero_()
     net = net.to(dev)
     net.eval()
     if tok.pad_token is None:
