@@ -174,3 +174,12 @@ def test_a_reward_model_with_a_head_of_its_own_code_says_so(tmp_path):
         load(str(path))
     line = str(e.value)
     assert "regression_layer.weight" in line and "\n" not in line, line
+
+
+def test_a_bias_inside_the_reward_head_is_still_refused(tmp_path):
+    # before the head's activation a bias is no shift of every score: zero would be another head
+    from distill.select.reward import load
+
+    path = _classifier_without(tmp_path / "rm", "classifier.dense.bias")
+    with pytest.raises(DistillError, match="no reward model: .*classifier.dense.bias"):
+        load(str(path))

@@ -66,11 +66,21 @@ def load(model: str) -> tuple[Any, Any]:
             f"{str(e).splitlines()[0]}"
         ) from None
     # A chat model (no reward head) loads too, its head newly initialised: random scores.
-    # A head's bias alone may be absent (a value head trained without one, converted): it
-    # shifts every score alike, so it is zero rather than refused.
+    # The output layer's bias alone may be absent (a value head trained without one,
+    # converted): it shifts every score alike, so it is zero rather than refused (a bias
+    # inside the head, before its activation, is not).
     base = f"{getattr(net, 'base_model_prefix', '') or '?'}."
+    params = dict(net.named_parameters())
+    labels = getattr(net.config, "num_labels", 1)
     missing = sorted(loading.get("missing_keys") or [])
-    bias = [k for k in missing if k.endswith(".bias") and not k.startswith(base)]
+    bias = [
+        k
+        for k in missing
+        if k.endswith(".bias")
+        and not k.startswith(base)
+        and k in params
+        and params[k].numel() == labels
+    ]
     missing = [k for k in missing if k not in bias]
     if missing:
         # a head the checkpoint holds under its own code's names (ArmoRM's regression_layer,
@@ -95,11 +105,9 @@ def load(model: str) -> tuple[Any, Any]:
     if bias:
         import torch
 
-        params = dict(net.named_parameters())
         with torch.no_grad():
             for k in bias:
-                if k in params:
-                    params[k].zero_()
+                params[k].zero_()
     net = net.to(dev)
     net.eval()
     if tok.pad_token is None:
