@@ -183,3 +183,21 @@ def test_a_bias_inside_the_reward_head_is_still_refused(tmp_path):
     path = _classifier_without(tmp_path / "rm", "classifier.dense.bias")
     with pytest.raises(DistillError, match="no reward model: .*classifier.dense.bias"):
         load(str(path))
+
+
+@pytest.mark.parametrize(
+    "reply,score",
+    [
+        # a count after the score's dash is no range: e4e6804 skipped the score as the start of
+        # a range ('1-10') and dropped the verdict (read as 9 before it)
+        ("Score: 9 - 1 minor typo", 9.0),
+        ("Score: 3 - 2 major errors, otherwise fine", 3.0),
+        ("Score: 10 - 0 errors", 10.0),
+        # what it fixed stays fixed: a range is skipped, the score after it read
+        ("Score 1-10: 8", 8.0),
+        ("Score: 8\n(on a rating 1-10 scale)", 8.0),
+        ("Rating: 4 to 5 would be fair. Final score: 4", 4.0),
+    ],
+)
+def test_a_count_after_the_scores_dash_is_not_a_range(reply, score):
+    assert parse_score(reply)[0] == score

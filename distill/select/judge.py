@@ -29,13 +29,18 @@ from distill.errors import DistillError
 # and a number that starts a range ("a rating 1-10 scale", "score 1 to 10") is skipped, never
 # read as a score of 1.
 _SCALE = r"(?:\s*[(\[]?\s*1\s*(?:-|\u2013|to)\s*10\s*[)\]]?)?"
-_NUMBER = r"(-?\d+(?:\.\d+)?)(?!\.?\d)(?!\s*(?:-|\u2013|to\b)\s*\d)"
+# A number followed by a dash and another is captured with it: a range when the other is larger
+# ('1-10', '4 to 5'), skipped; a count otherwise ('Score: 9 - 1 minor typo'), read as the score.
+_NUMBER = (
+    r"(?P<n>-?\d+(?:\.\d+)?)(?!\.?\d)"
+    r"(?:(?=\s*(?:-|\u2013|to\b)\s*(?P<to>\d+(?:\.\d+)?)))?"
+)
 _LABELLED = re.compile(
     r"(?i)\b(?:score|rating|grade)\b"
     + _SCALE
     + r"[\s*_:=\"'\-]*?(?:is\s*)?[\s*_:=\"']*"
     + _NUMBER
-    + r"(?:\s*(?:/|out\s+of)\s*(\d+(?:\.\d+)?))?"
+    + r"(?:\s*(?:/|out\s+of)\s*(?P<scale>\d+(?:\.\d+)?))?"
 )
 _OUT_OF_TEN = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*(?:/|out\s+of)\s*10\b")
 _THINK = re.compile(r"(?s)<think>.*?</think>")
@@ -74,13 +79,14 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
             score = _in_range(obj.get("score"))
             reason = obj.get("reason") or obj.get("explanation") or ""
             return score, str(reason).strip()[:500]
-    hits = list(_LABELLED.finditer(body)) or list(_OUT_OF_TEN.finditer(body))
+    hits = [m for m in _LABELLED.finditer(body) if not _starts_range(m)]
+    hits = hits or list(_OUT_OF_TEN.finditer(body))
     if not hits:
         return None, ""
     last = hits[-1]
     reason = (body[: last.start()] + body[last.end() :]).strip()
     reason = re.sub(r"(?i)^\s*(?:reason(?:s|ing)?|explanation)\s*:\s*", "", reason)
-    scale = last.group(2) if last.re is _LABELLED else None
+    scale = last.group("scale") if last.re is _LABELLED else None
     if scale is not None and float(scale) != 10:
         return None, reason.strip("* \n")[:500]
     return _in_range(last.group(1)), reason.strip("* \n")[:500]
@@ -95,7 +101,13 @@ def _has_score(text: str) -> bool:
             continue
         if isinstance(obj, dict) and "score" in obj:
             return True
-    return bool(_LABELLED.search(text) or _OUT_OF_TEN.search(text))
+    labelled = any(not _starts_range(m) for m in _LABELLED.finditer(text))
+    return labelled or bool(_OUT_OF_TEN.search(text))
+
+
+def _starts_range(m: re.Match) -> bool:
+    """A labelled number that starts a range ('a rating 1-10 scale'): the rubric's, no score."""
+    return m.group("to") is not None and float(m.group("to")) > float(m.group("n"))
 
 
 def _in_range(value: Any) -> float | None:
