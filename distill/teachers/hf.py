@@ -8,6 +8,7 @@ rendered with the model's own chat template and generated in left-padded batches
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,11 +67,13 @@ class TopKRecorder:
         return torch.stack(self.sampled, dim=1).cpu(), ids.cpu(), values.cpu()
 
 
-def _batch_seed(seed: int, samples: list[tuple[str, int]]) -> int:
-    """The generator seed of one batch: --seed and the (prompt id, sample index) of each row."""
+def _batch_seed(seed: int, samples: list[tuple[str, int]], repeat: int = 0) -> int:
+    """The generator seed of one batch: --seed and the (prompt id, sample index) of each row,
+    and how many batches of the very same rows this run drew before it (instruct's magpie
+    sends one prompt as sample 0 many times: without it every batch drew the first one's)."""
     from distill.records import stable_hash
 
-    return int(stable_hash([seed, samples]), 16)
+    return int(stable_hash([seed, samples] + ([repeat] if repeat else [])), 16)
 
 
 class HFTeacher:
@@ -93,6 +96,7 @@ class HFTeacher:
 
         cfg = self.cfg
         items = [(job, s) for job in jobs for s in job.samples]
+        seen: dict[str, int] = {}  # batches of the same rows drawn so far (_batch_seed)
         for start in range(0, len(items), cfg.batch_size):
             batch = items[start : start + cfg.batch_size]
             if cfg.chat_template:
@@ -106,7 +110,10 @@ class HFTeacher:
             if cfg.seed is not None:
                 # Seeded by the samples it draws, not by its place in this run: a rerun at a
                 # larger --n drew the first run's numbers for its new samples (copies of them).
-                torch.manual_seed(_batch_seed(cfg.seed, [(job.prompt_id, s) for job, s in batch]))
+                rows = [(job.prompt_id, s) for job, s in batch]
+                key = json.dumps(rows)
+                torch.manual_seed(_batch_seed(cfg.seed, rows, seen.get(key, 0)))
+                seen[key] = seen.get(key, 0) + 1
             sampling = cfg.temperature > 0
             recorder = TopKRecorder(cfg.logprobs) if cfg.logprobs else None
             with torch.no_grad():
