@@ -11,6 +11,7 @@ teacher at `vllm serve` instead.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,8 +43,11 @@ class VLLMTeacher:
         )
         if cfg.max_model_len:
             kwargs["max_model_len"] = cfg.max_model_len
-        if cfg.seed is not None:
-            kwargs["seed"] = cfg.seed
+        # vLLM V1 seeds its engine with 0 when given none: every run would draw the same
+        # numbers, and a rerun at a larger --n copies the first run's samples. --seed seeds
+        # each request instead (run), an unseeded run its engine at random.
+        kwargs["seed"] = cfg.seed if cfg.seed is not None else random.randrange(2**31)
+        self._seeds: dict[int, int] = {}
         if cfg.logprobs:
             # The raw distribution (temperature 1, before penalties and top-p), as the hf
             # teacher stores it; vLLM caps top-K at max_logprobs (20 unless raised).
@@ -80,22 +84,41 @@ class VLLMTeacher:
         except Exception:  # noqa: BLE001 - another vLLM's signature: left to the first call
             return True
 
-    def _params(self, n: int) -> Any:
+    def _params(self, job: Job) -> Any:
         cfg = self.cfg
         kwargs: dict[str, Any] = dict(
-            n=n, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens
+            n=len(job.samples),
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_tokens=cfg.max_tokens,
         )
+        if id(job) in self._seeds:
+            kwargs["seed"] = self._seeds[id(job)]
         if cfg.logprobs is not None:
             kwargs["logprobs"] = cfg.logprobs
         return self.vllm.SamplingParams(**kwargs)
 
     def run(self, jobs: Sequence[Job], sink: Sink) -> None:
+        from distill.records import stable_hash
+
+        self._seeds = {}
+        if self.cfg.seed is not None:
+            # Each request seeded by the samples it asks for, not by the engine's place in its
+            # draws: a rerun at a larger --n asks the new indices with seeds of their own. A
+            # request asked again in this call (magpie's one prompt as sample 0) counts apart.
+            seen: dict[tuple[str, int], int] = {}
+            for job in jobs:
+                key = (job.prompt_id, job.samples[0])
+                self._seeds[id(job)] = (
+                    int(stable_hash([self.cfg.seed, *key, seen.get(key, 0)]), 16) % 2**31
+                )
+                seen[key] = seen.get(key, 0) + 1
         size = self.cfg.shard_size
         for start in range(0, len(jobs), size):
             self._shard(jobs[start : start + size], sink)
 
     def _generate(self, shard: Sequence[Job]) -> Any:
-        params = [self._params(len(job.samples)) for job in shard]
+        params = [self._params(job) for job in shard]
         if self.cfg.chat_template:
             return self.llm.chat(
                 [job.messages for job in shard], sampling_params=params, use_tqdm=False
