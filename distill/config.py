@@ -114,6 +114,13 @@ def check_values(
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
+def _redacted(value: Any) -> str:
+    """A value as an error line shows it: a server URL typed into the wrong key without its token."""
+    from distill.urls import redact_urls
+
+    return redact_urls(repr(value))
+
+
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Light type checking so a recipe typo like `n: eight` fails here, not mid-run."""
     if value is None:
@@ -138,15 +145,15 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
     if hint in (float, int, bool, str):
-        raise DistillError(f"{where}: expected {hint.__name__}, got {value!r}")
+        raise DistillError(f"{where}: expected {hint.__name__}, got {_redacted(value)}")
     if origin is list:
         if not isinstance(value, list):
-            raise DistillError(f"{where}: expected a list, got {value!r}")
+            raise DistillError(f"{where}: expected a list, got {_redacted(value)}")
         return (
             [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else value
         )
     if origin is dict and not isinstance(value, dict):
-        raise DistillError(f"{where}: expected a mapping, got {value!r}")
+        raise DistillError(f"{where}: expected a mapping, got {_redacted(value)}")
     return value
 
 

@@ -164,6 +164,10 @@ def _template_input(template: str | None) -> str | None:
 
 def guard_generate(cfg: Any) -> None:
     """--data (a local file) and --template vs --out and its side files."""
+    check_outputs(*paths_generate(cfg))
+
+
+def paths_generate(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
     from distill.logprobs import side_dir
     from distill.teachers.batch import state_path
 
@@ -177,11 +181,15 @@ def guard_generate(cfg: Any) -> None:
     if cfg.batch:
         side.append(state_path(out))
     trees = [side_dir(out)] if any(t.logprobs for t in teachers) else []
-    check_outputs(inputs, outputs("--out", cfg.out, *side, trees=trees))
+    return inputs, outputs("--out", cfg.out, *side, trees=trees)
 
 
 def guard_instruct(cfg: Any) -> None:
     """The seed tasks file and --template vs --out and its side files."""
+    check_outputs(*paths_instruct(cfg))
+
+
+def paths_instruct(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
     inputs: dict[str, Any] = {"--template": _template_input(cfg.template)}
     if cfg.method == "self-instruct":
         from distill.templates import seed_path
@@ -194,12 +202,16 @@ def guard_instruct(cfg: Any) -> None:
     side = [
         out.with_name(out.stem + s) for s in (".requests.jsonl", ".report.json", ".instruct.yaml")
     ]
-    check_outputs(inputs, outputs("--out", cfg.out, *side))
+    return inputs, outputs("--out", cfg.out, *side)
 
 
 def guard_filter(cfg: Any) -> None:
     """The traces file (and decontamination files) vs --out, --rejects, --report and the files
     beside the report (plot, .filter.yaml), and those with each other."""
+    check_outputs(*paths_filter(cfg))
+
+
+def paths_filter(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
     from distill.filter.config import config_path, manifest_of
 
     inputs = {"traces": cfg.input}
@@ -209,7 +221,7 @@ def guard_filter(cfg: Any) -> None:
     outs = outputs("--out", cfg.out, manifest_of(cfg)) + outputs("--rejects", cfg.rejects)
     # the plot and the resolved config beside the report
     outs += outputs("--report", cfg.report, Path(cfg.report).with_suffix(".png"), config_path(cfg))
-    check_outputs(inputs, outs)
+    return inputs, outs
 
 
 # Files `distill train` writes into --output-dir, and the folders that are wholly its own.
@@ -221,15 +233,7 @@ def guard_train(cfg: Any) -> None:
     """--data, --model, --tokenizer, --teacher-model vs --output-dir: none of them may be the
     folder itself, a file train writes there, or lie in its checkpoints or merged/."""
     out = Path(cfg.output_dir)
-    inputs = {
-        "--data": cfg.data,
-        "--model": cfg.model,
-        "--tokenizer": getattr(cfg, "tokenizer", None),
-    }
-    # several teachers (--teacher-model repeated): each one is an input, never Path(list)
-    teachers = getattr(cfg, "teacher_model", None)
-    for i, t in enumerate(teachers if isinstance(teachers, list) else [teachers]):
-        inputs["--teacher-model" if i == 0 else f"--teacher-model #{i + 1}"] = t
+    inputs, outs = paths_train(cfg)
     for flag, value in inputs.items():
         if value and _is_path(str(value)) and Path(value).exists() and _same_path(Path(value), out):
             raise DistillError(
@@ -240,12 +244,28 @@ def guard_train(cfg: Any) -> None:
     # train's own file names and folders (checkpoints, merged/) are checked against the inputs.
     folder = Output("--output-dir", cfg.output_dir, out, tree=True)
     _writable(folder)
+    check_outputs(inputs, outs)
+
+
+def paths_train(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
+    """train's inputs, and what it writes: its own file names in --output-dir (not the folder:
+    it may hold the user's data), its checkpoints and merged/."""
+    out = Path(cfg.output_dir)
+    inputs = {
+        "--data": cfg.data,
+        "--model": cfg.model,
+        "--tokenizer": getattr(cfg, "tokenizer", None),
+    }
+    # several teachers (--teacher-model repeated): each one is an input, never Path(list)
+    teachers = getattr(cfg, "teacher_model", None)
+    for i, t in enumerate(teachers if isinstance(teachers, list) else [teachers]):
+        inputs["--teacher-model" if i == 0 else f"--teacher-model #{i + 1}"] = t
     checkpoints = sorted(out.glob("checkpoint-*")) if out.is_dir() else []
     outs = [
         Output("--output-dir", cfg.output_dir, p, tree=True) for p in [out / "merged", *checkpoints]
     ]
     outs += [Output("--output-dir", cfg.output_dir, out / name) for name in TRAIN_FILES]
-    check_outputs(inputs, outs)
+    return inputs, outs
 
 
 def guard_export(cfg: Any) -> None:
@@ -259,6 +279,10 @@ def guard_export(cfg: Any) -> None:
 
 def guard_eval(cfg: Any) -> None:
     """--data, --model, --baseline, --template vs --out and the samples kept beside it."""
+    check_outputs(*paths_eval(cfg))
+
+
+def paths_eval(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
     out = Path(cfg.out)
     side = [out.with_name(out.stem + ".eval.yaml")]
     for which in ("student", "baseline") if cfg.baseline else ("student",):
@@ -275,4 +299,72 @@ def guard_eval(cfg: Any) -> None:
         "--baseline": cfg.baseline,
         "--template": _template_input(cfg.template),
     }
-    check_outputs(inputs, outputs("--out", cfg.out, *side))
+    return inputs, outputs("--out", cfg.out, *side)
+
+
+def paths_select(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
+    """select's inputs and outputs as its own check lists them (distill/select/stage.py)."""
+    from distill.select.stage import cache_path, config_path, manifest_of
+
+    inputs = {"traces": cfg.input, "--teacher-traces": cfg.teacher_traces}
+    outs = outputs("--out", cfg.out, manifest_of(cfg)) + outputs("--rejects", cfg.rejects)
+    outs += outputs("--report", cfg.report, Path(cfg.report).with_suffix(".png"), config_path(cfg))
+    outs += outputs("--cache-dir", str(cache_path(cfg, "judge")), cache_path(cfg, "student"))
+    return inputs, outs
+
+
+def paths_publish(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
+    """publish reads the student folder and eval.json; --local-dir is wholly its own."""
+    inputs = {"--dir": cfg.dir, "--eval": getattr(cfg, "eval", None)}
+    local = getattr(cfg, "local_dir", None)
+    return inputs, [Output("--local-dir", local, Path(local), tree=True)] if local else []
+
+
+STAGE_PATHS = {
+    "instruct": paths_instruct,
+    "generate": paths_generate,
+    "filter": paths_filter,
+    "select": paths_select,
+    "train": paths_train,
+    "eval": paths_eval,
+    "publish": paths_publish,
+}
+
+
+def _of(stage: str, o: Output) -> str:
+    """`train's --output-dir runs/x (runs/x/config.json)`: a stage's output, named as typed."""
+    side = "" if _real(o.path) == _real(Path(o.value)) else f" ({o.path})"
+    return f"{stage}'s {o.flag} {o.value}{side}"
+
+
+def check_stages(stages: Iterable[tuple[str, Any]]) -> None:
+    """A run's stages, in order (`distill run`): no stage writes a file another stage writes,
+    nor one an earlier stage reads (eval's --out the traces generate bought: replaced by
+    eval.json, and filter run again on it). A later stage reading an earlier one's output is
+    the run's chain. Each stage's own paths are its guard's."""
+    found = [(s, *STAGE_PATHS[s](cfg)) for s, cfg in stages if s in STAGE_PATHS]
+    for j, (later, _, outs) in enumerate(found):
+        for earlier, inputs, theirs in found[:j]:
+            for o in outs:
+                for other in theirs:
+                    clash = (
+                        _inside(o.path, other.path)
+                        if other.tree
+                        else _inside(other.path, o.path)
+                        if o.tree
+                        else _same_path(o.path, other.path)
+                    )
+                    if clash:
+                        raise DistillError(
+                            f"{later}'s {o.subject()} is also written by {_of(earlier, other)}: "
+                            f"pick another {later}.{o.flag[2:].replace('-', '_')}"
+                        )
+                for flag, value in inputs.items():
+                    if value is None or not _is_path(str(value)):
+                        continue
+                    src = Path(str(value))
+                    if _inside(src, o.path) if o.tree else _same_path(o.path, src):
+                        raise DistillError(
+                            f"{later}'s {o.subject()} is {earlier}'s input {flag} {value}, "
+                            f"which it would replace: pick another {later}.{o.flag[2:].replace('-', '_')}"
+                        )

@@ -81,6 +81,18 @@ def same_file(a: str | Path, b: str | Path) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
+def _guard(stage: str, c: Any) -> None:
+    """The check of its paths `stage`'s run does first (distill/paths.py; select's own)."""
+    from distill import paths
+
+    if stage == "select":
+        from distill.select.stage import _guard as guard_select
+
+        guard_select(c)
+    elif stage != "publish":  # publish checks its --local-dir against what it last placed there
+        getattr(paths, f"guard_{stage}")(c)
+
+
 ORDER = ("instruct", "generate", "filter", "select", "train", "eval", "publish")
 
 
@@ -181,6 +193,13 @@ def _put_back(value: Any) -> Any:
     return value
 
 
+def shown(s: str) -> str:
+    """A --set as an error line shows it: a server URL's token (user:pass@, ?api_key=) left out."""
+    from distill.urls import redact_urls
+
+    return redact_urls(s)
+
+
 def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
     """['train.seed=1', 'eval.limit=10'] -> {'train': {'seed': 1}, 'eval': {'limit': 10}} (YAML values)."""
     out: dict[str, dict[str, Any]] = {}
@@ -189,7 +208,7 @@ def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
         stage, dot, field = key.partition(".")
         if not eq or not dot or stage not in ORDER:
             raise DistillError(
-                f"--set {s}: expected STAGE.KEY=VALUE with STAGE one of {', '.join(ORDER)}"
+                f"--set {shown(s)}: expected STAGE.KEY=VALUE with STAGE one of {', '.join(ORDER)}"
             )
         try:
             # `{run_dir}/x` is a YAML flow mapping (`{run_dir}` alone: {'run_dir': None}): the
@@ -198,7 +217,7 @@ def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
             out.setdefault(stage, {})[field] = _put_back(parsed)
         except yaml.YAMLError as e:
             why = getattr(e, "problem", None) or str(e).strip().splitlines()[0]
-            raise DistillError(f"--set {s}: the value is not valid YAML ({why})") from None
+            raise DistillError(f"--set {shown(s)}: the value is not valid YAML ({why})") from None
     return out
 
 
@@ -249,7 +268,7 @@ def run(
         stage, _, key = s.partition("=")[0].partition(".")
         if (stage, key) not in seen:
             seen.add((stage, key))
-            typed_keys(stages[stage][0], {key: overrides[stage][key]}, f"--set {s}")
+            typed_keys(stages[stage][0], {key: overrides[stage][key]}, f"--set {shown(s)}")
     # Validate every section before spending any time on the first. A model folder that train
     # writes is not checked before train has run: a killed train leaves it without a model, and
     # eval's check refused every rerun that would have finished it (checked when eval starts).
@@ -315,6 +334,11 @@ def run(
                 f"{result_path.name} in {flag} {folder}: set run.name (or rename the recipe) "
                 "to another name"
             )
+    # No stage writes over another's files (eval's --out the traces generate bought), checked
+    # for every section of the run, run now or not: they are the run's files.
+    from distill.paths import check_stages
+
+    check_stages(configs.items())
     if only is not None:
         if not only:
             raise DistillError(
@@ -327,6 +351,11 @@ def run(
                 f"--only {missing[0]}: {p} has no such section (has: {', '.join(configs)})"
             )
         configs = {s: c for s, c in configs.items() if s in only}
+    # Each stage's own check of its paths (an output that is an input, a read-only folder), which
+    # it runs when it starts: here for every stage before the first, so a run refused at filter
+    # has not bought generate's samples first, and --dry-run refuses what the run would.
+    for stage, c in configs.items():
+        _guard(stage, c)
     if dry_run:
         for stage, c in configs.items():
             print(f"== {stage}: {_describe(c)}")

@@ -1,0 +1,102 @@
+"""A third read of `distill run` and its settings: one source of truth per setting, --dry-run
+refusing what a run would refuse, reruns with --only, secrets in --set, recipes' {run_dir}."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import distill.generate
+from distill.errors import DistillError
+from distill.pipeline import run as pipeline_run
+
+SECRET = "s3cr3tTok"
+
+
+def _recipe(tmp_path: Path, **sections) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({"run": {"dir": str(tmp_path / "run")}, **sections}))
+    return path
+
+
+GEN = {
+    "data": "builtin:arithmetic?n=6",
+    "teacher": "openai",
+    "base_url": "http://127.0.0.1:9/v1",
+    "model": "fake-r1",
+    "n": 2,
+    "out": "{run_dir}/traces.jsonl",
+}
+FILTER = {"input": "{run_dir}/traces.jsonl", "out": "{run_dir}/kept.jsonl", "verify": "math"}
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        [f"generat.base_url=https://me:{SECRET}@host/v1"],  # a typo in the stage
+        [f"generate.baseurl=https://me:{SECRET}@host/v1"],  # a typo in the key
+        [f"generate.base_url='https://me:{SECRET}@host/v1"],  # not valid YAML
+        [f"generate.max_tokens=https://h/v1?api_key={SECRET}"],  # a value in the wrong key
+    ],
+)
+def test_a_secret_in_a_set_value_is_not_echoed_by_its_error_line(tmp_path, sets):
+    # `--set generate.baseurl=https://user:TOKEN@host/v1` (a typo) printed the token on the
+    # error line, into the terminal and any CI log.
+    r = _recipe(tmp_path, generate=GEN)
+    with pytest.raises(DistillError) as e:
+        pipeline_run(r, sets=sets, dry_run=True)
+    assert SECRET not in str(e.value)
+    assert "host" in str(e.value) or "h/v1" in str(e.value)  # still names what was typed
+
+
+@pytest.mark.parametrize(
+    "key, pattern",
+    [
+        ("report", r"--report .*kept\.jsonl is the same file as --out"),
+        ("rejects", r"--rejects .*traces\.jsonl is (the input traces|also written by generate)"),
+    ],
+)
+def test_a_path_a_later_stage_refuses_is_refused_before_the_first_stage(
+    tmp_path, monkeypatch, key, pattern
+):
+    # filter's --report is its --out (or --rejects generate's traces): filter's own check
+    # refuses it, but only when filter starts, after generate bought every sample; --dry-run
+    # said "valid".
+    r = _recipe(tmp_path, generate=GEN, filter={**FILTER, key: "{run_dir}/" + Path(
+        FILTER["out"] if key == "report" else GEN["out"]).name})  # fmt: skip
+    with pytest.raises(DistillError, match=pattern):
+        pipeline_run(r, dry_run=True)
+    ran = []
+    monkeypatch.setattr(distill.generate, "run", lambda c, progress=True: ran.append(c))
+    with pytest.raises(DistillError, match=pattern):
+        pipeline_run(r)
+    assert ran == []
+
+
+@pytest.mark.parametrize(
+    "where", ["{run_dir}/traces.jsonl", "{run_dir}/kept.jsonl", "{run_dir}/student/config.json"]
+)
+def test_a_later_stage_writing_over_an_earlier_stages_file_is_refused(tmp_path, where):
+    # eval.out naming the traces generate bought (or the kept set train reads, or a file in
+    # the student's folder) replaced them with eval.json; no stage's own check compares its
+    # outputs with another stage's.
+    r = _recipe(
+        tmp_path,
+        generate=GEN,
+        filter=FILTER,
+        train={
+            "data": "{run_dir}/kept.jsonl",
+            "model": "builtin:smollm2",
+            "output_dir": "{run_dir}/student",
+            "max_length": 64,
+        },
+        eval={
+            "model": "{run_dir}/student",
+            "data": "builtin:arithmetic?start=1000&n=4",
+            "out": where,
+        },
+    )
+    with pytest.raises(DistillError, match=r"eval's --out .* (is|in) .*(generate|filter|train)"):
+        pipeline_run(r, dry_run=True)
