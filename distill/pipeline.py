@@ -56,6 +56,24 @@ def _only_these_samples(c: Any) -> None:
         )
 
 
+def _read_by_next(configs: dict[str, Any], traces: str) -> bool:
+    """Whether a later section of the recipe reads generate's --out as its traces (filter's
+    input; select's input or its --teacher-traces, pass rates over every sample; train's
+    data), and the file is there: a sample of other settings in it would be read beside these."""
+    readers = [
+        getattr(configs.get(stage), key, None)
+        for stage, key in (
+            ("filter", "input"),
+            ("select", "input"),
+            ("select", "teacher_traces"),
+            ("train", "data"),
+        )
+    ]
+    return Path(traces).is_file() and any(
+        isinstance(r, str) and r and same_file(r, traces) for r in readers
+    )
+
+
 def _same_data(c: Any) -> None:
     """The train data a rerun would go on with is the file the checkpoints were trained on: the
     same content (its sha256 in train_data.json, kept at train start; a run from before that:
@@ -339,6 +357,7 @@ def run(
     from distill.paths import check_stages
 
     check_stages(configs.items())
+    recipe_configs = dict(configs)  # every section, the stages --only leaves out too
     if only is not None:
         if not only:
             raise DistillError(
@@ -356,6 +375,9 @@ def run(
     # has not bought generate's samples first, and --dry-run refuses what the run would.
     for stage, c in configs.items():
         _guard(stage, c)
+    mixed = "generate" in configs and _read_by_next(recipe_configs, configs["generate"].out)
+    if mixed and dry_run:
+        _only_these_samples(configs["generate"])
     if dry_run:
         for stage, c in configs.items():
             print(f"== {stage}: {_describe(c)}")
@@ -391,14 +413,10 @@ def run(
             )
             stages[stage][1](dataclasses.replace(c, resume=True))
             continue
-        if (
-            stage == "generate"
-            and "filter" in configs
-            and same_file(configs["filter"].input, c.out)
-            and Path(c.out).is_file()
-        ):
+        if stage == "generate" and mixed:
             # before generate: a refused run buys nothing and appends nothing (its samples
-            # left in the file refused the run dir's own settings ever after)
+            # left in the file refused the run dir's own settings ever after); with --only
+            # generate too, as the recipe's filter reads the file on the next run
             _only_these_samples(c)
         print(f"== {stage}", flush=True)
         stages[stage][1](c)

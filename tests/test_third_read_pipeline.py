@@ -100,3 +100,25 @@ def test_a_later_stage_writing_over_an_earlier_stages_file_is_refused(tmp_path, 
     )
     with pytest.raises(DistillError, match=r"eval's --out .* (is|in) .*(generate|filter|train)"):
         pipeline_run(r, dry_run=True)
+
+
+def test_a_rerun_of_generate_alone_at_other_settings_is_refused_too(tmp_path, monkeypatch):
+    # `distill run --only generate --set generate.temperature=0.5` in a run dir whose filter
+    # reads the traces appended the new samples beside the run's (refused only when filter ran
+    # in the same call); `--only filter,train` then trained on the mix. --dry-run said valid.
+    from tests.fakeserver import FakeServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    server = FakeServer().start()
+    try:
+        r = _recipe(tmp_path, generate={**GEN, "base_url": server.url}, filter=FILTER)
+        pipeline_run(r)
+        traces = (tmp_path / "run" / "traces.jsonl").read_text()
+        other = ["generate.temperature=0.5"]
+        for dry in (True, False):
+            with pytest.raises(DistillError, match="holds 12 samples this generate section"):
+                pipeline_run(r, sets=other, only=["generate"], dry_run=dry)
+        assert (tmp_path / "run" / "traces.jsonl").read_text() == traces
+        pipeline_run(r, only=["generate"])  # the run's own settings: nothing new, not refused
+    finally:
+        server.stop()
