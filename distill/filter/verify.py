@@ -84,12 +84,19 @@ def _connected(gap: str) -> bool:
     return len(words) <= 6 and any(w.lower() in ("and", "or") for w in words)
 
 
+def _offered_as_alternatives(gap: str) -> bool:
+    """Two boxes joined by "or" ("\\boxed{2} or \\boxed{3}", "or maybe"): candidates offered."""
+    return any(w.lower() == "or" for w in _GAP_NOISE.sub(" ", gap).split())
+
+
 def _final_parts(answer: str) -> tuple[str | None, list[str]]:
     """The final answer of a response -> (its text, the boxes written together as its parts).
 
     The text is a statement after the last box if there is one, else the last box, else None
     (the whole answer is then parsed). The parts are the last run of boxes joined only by
-    "and", commas or spacing (math-verify's several-box answers); one box alone is one part."""
+    "and", commas or spacing (math-verify's several-box answers); one box alone is one part.
+    Boxes offered as alternatives ("\\boxed{2} or \\boxed{3}") are a hedge: the text is all of
+    them, the set math-verify reads (wrong against a gold of one value), never the last one."""
     boxes = _boxes(answer)
     after = boxes[-1][1] if boxes else 0
     stated = None
@@ -101,11 +108,38 @@ def _final_parts(answer: str) -> tuple[str | None, list[str]]:
     if not boxes:
         return None, []
     run = [boxes[-1]]
+    hedged = False
     for prev in reversed(boxes[:-1]):
-        if not _connected(answer[prev[1] : run[0][0]]):
+        gap = answer[prev[1] : run[0][0]]
+        if not _connected(gap):
             break
+        hedged = hedged or _offered_as_alternatives(gap)
         run.insert(0, prev)
-    return boxes[-1][2], [b[2] for b in run]
+    parts = [b[2] for b in run]
+    return (", ".join(parts) if hedged else boxes[-1][2]), parts
+
+
+# A multiple-choice label: "B", "(B)", "\\textbf{(B)}", and a letter in parentheses followed by
+# the option's text, "(B) 12", "\\textbf{(B)}\\ 12", "\\text{(B) } 12" (NuminaMath's amc_aime golds;
+# math-verify reads "(B) 12" as the product b*12).
+_WRAP = r"(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?"
+_LETTER_ALONE = re.compile(_WRAP + r"\(?\s*([A-E])\s*\)?\s*\}?")
+_LETTER_AND_TEXT = re.compile(_WRAP + r"\(\s*([A-E])\s*\)\s*\}?(.*)", re.DOTALL)
+
+
+def _choice_label(text: str) -> tuple[str, str] | None:
+    """(letter, the option's text or "") of a choice label; None for anything else."""
+    t = text.strip().strip("$").strip()
+    m = _LETTER_ALONE.fullmatch(t)
+    if m:
+        return m.group(1), ""
+    m = _LETTER_AND_TEXT.fullmatch(t)
+    if not m:
+        return None
+    rest = re.sub(r"^(?:\\[ ,;:!]|~|\s|[.:])+", "", m.group(2)).strip()
+    if rest.endswith("}") and rest.count("}") > rest.count("{"):  # "\\text{(B) 12}"
+        rest = rest[:-1].strip()
+    return (m.group(1), rest) if rest else None
 
 
 # \mathrm{e}, \mathrm{i} and \operatorname{sin} as the constants and functions they name:
@@ -160,14 +194,30 @@ def normalize_text(s: str) -> str:
 
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)$")
 
+# Digit groups of three: "10,455", "1{,}000", "32,\!348", and the thin-space forms (SI style,
+# NuminaMath's olympiad golds) "1\,000", "1\ 000", "1 000", "1~000" that math-verify reads as
+# the product 1*0.
+_GROUP_SEP = r"(?:,\\!|\{,\}|,|\\[,;: !]|~|[ \u00a0\u2009\u202f])"
+_GROUPED = re.compile(rf"[-+]?\d{{1,3}}(?:{_GROUP_SEP}\d{{3}})+(?:\.\d+)?")
+# Inside a longer answer ("x = 1\,000") only the thin-space separators: commas and spaces
+# there may part a list or a product ("(2, 500)", "2 500" is left to math-verify).
+_THIN_GROUPED = re.compile(
+    r"(?<![\d.])\d{1,3}(?:(?:\\[,;: ]|~|[\u00a0\u2009\u202f])\d{3})+(?![\d])"
+)
+_THIN_SEP = re.compile(r"\\[,;: ]|~|[\u00a0\u2009\u202f]")
+
+
+def _digit_groups(text: str) -> str:
+    """1\\,000 -> 1000 wherever a number's digit groups are parted by a thin space."""
+    if "\\" not in text and "~" not in text and not re.search("[\u00a0\u2009\u202f]", text):
+        return text
+    return _THIN_GROUPED.sub(lambda m: _THIN_SEP.sub("", m.group(0)), text)
+
 
 def _plain_number(s: str) -> Fraction | None:
-    s = (
-        s.strip().replace(",", "")
-        if re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?", s.strip())
-        else s.strip()
-    )
-    s = s.strip("$ ")
+    s = s.strip().strip("$").strip()
+    if _GROUPED.fullmatch(s):
+        s = re.sub(_GROUP_SEP, "", s)
     return Fraction(s) if _NUMBER.match(s) else None
 
 
@@ -243,11 +293,21 @@ def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
     unordered against a set or a bare list, in order against a tuple or list in brackets."""
     if gold is None or not str(gold).strip():
         return UNVERIFIABLE
-    gold = _constants(str(gold))
+    gold = _digit_groups(_constants(str(gold)))
     answer = answer or ""
     final, parts = _final_parts(answer)
     if final is None and not answer.strip():
         return NO_ANSWER
+    if final is not None:
+        final = _digit_groups(final)
+        # A choice letter against a choice letter, when one of them carries the option's text.
+        g_label, p_label = _choice_label(last_boxed(gold) or gold), _choice_label(final)
+        if g_label and p_label and (g_label[1] or p_label[1]):
+            return CORRECT if g_label[0] == p_label[0] else WRONG
+        if g_label and g_label[1]:  # "\\boxed{12}" against "\\textbf{(B)}\\ 12": the value
+            gold = g_label[1]
+        elif p_label and p_label[1] and not g_label:
+            final = p_label[1]
     # Fast path, same verdict math-verify gives: both sides plain numbers.
     g_num = _plain_number(last_boxed(gold) or gold)
     p_num = _plain_number(final) if final is not None else None
@@ -255,7 +315,10 @@ def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
         return CORRECT if g_num == p_num else WRONG
     from math_verify import verify
 
-    gold_text = gold if ("$" in gold or "\\boxed" in gold) else f"${gold}$"
+    # A gold in math delimiters or boxed is parsed as it is; any other (an escaped "\\$12" is a
+    # dollar sign, not a delimiter) as the LaTeX inside "$...$".
+    delimited = re.search(r"(?<!\\)\$", gold) or "\\boxed" in gold
+    gold_text = gold if delimited else f"${gold}$"
     g = _parse(gold_text, timeout)
     if not any(not isinstance(x, str) for x in g):
         # Nothing parsed (math-verify's fallback hands back the raw string, which would then
@@ -287,7 +350,10 @@ def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
 def math_answer_key(answer: str, timeout: int = 5) -> str | None:
     """A canonical form of the final answer (as verify_math reads it), for majority voting."""
     boxed, _ = _final_parts(answer or "")
-    boxed = _constants(boxed) if boxed is not None else None
+    boxed = _digit_groups(_constants(boxed)) if boxed is not None else None
+    label = _choice_label(boxed) if boxed is not None else None
+    if label:  # "\\boxed{B}" and "\\boxed{(B) 12}" are one vote
+        return label[0]
     text = boxed if boxed is not None else answer
     if not text or not text.strip():
         return None

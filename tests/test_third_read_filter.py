@@ -1,0 +1,148 @@
+"""Third read of the filter: verdicts on the golds users' datasets hold (MATH/NuminaMath/OpenR1),
+the default checks on real kinds of traces, and the numbers the report gives."""
+
+from __future__ import annotations
+
+import pytest
+
+from distill.filter.checks import CheckContext, language_mix
+from distill.filter.verify import math_answer_key, verify_math
+
+# ----------------------------------------------------------------------------- math golds
+
+
+@pytest.mark.parametrize(
+    "answer, gold, verdict",
+    [
+        # MATH / NuminaMath golds of money amounts: "\$32" is a dollar sign, not inline math.
+        # The gold went to math-verify unwrapped, parsed to nothing: unverifiable, and every
+        # correct trace of such a problem was dropped.
+        ("So she pays \\boxed{12}.", "\\$12", "correct"),
+        ("So she pays \\boxed{\\$12}.", "\\$12", "correct"),
+        ("So she pays \\boxed{13}.", "\\$12", "wrong"),
+        ("\\boxed{18.90}", "\\$18.90", "correct"),
+        ("\\boxed{32348}", "\\$32,\\!348", "correct"),
+    ],
+)
+def test_a_gold_with_an_escaped_dollar_sign_is_a_money_amount(answer, gold, verdict):
+    assert verify_math(answer, gold) == verdict
+
+
+@pytest.mark.parametrize(
+    "answer, gold, verdict",
+    [
+        # Thin-space digit groups (SI style, NuminaMath's olympiad golds): math-verify reads
+        # "1\,000" as 1*0 = 0, so gold 1\,000 judged \boxed{0} correct and \boxed{1000} wrong.
+        ("\\boxed{1000}", "1\\,000", "correct"),
+        ("\\boxed{0}", "1\\,000", "wrong"),
+        ("\\boxed{1\\,000\\,000}", "1000000", "correct"),
+        ("\\boxed{1 000}", "1000", "correct"),
+        ("\\boxed{0}", "1 000", "wrong"),
+        ("\\boxed{x = 1000}", "1\\,000", "correct"),
+        ("\\boxed{12\\,345.5}", "12345.5", "correct"),
+        # Lists and tuples stay what they were.
+        ("\\boxed{3, 5}", "3, 5", "correct"),
+        ("\\boxed{(2, 500)}", "(2, 500)", "correct"),
+        ("\\boxed{2500}", "(2, 500)", "wrong"),
+    ],
+)
+def test_thin_space_thousands_separators(answer, gold, verdict):
+    assert verify_math(answer, gold) == verdict
+
+
+def test_thin_space_thousands_vote_with_plain_numbers():
+    assert math_answer_key("\\boxed{1\\,000}") == math_answer_key("\\boxed{1000}")
+
+
+@pytest.mark.parametrize(
+    "answer, gold, verdict",
+    [
+        # Two answers offered as alternatives are a hedge, not the last one: math-verify (and
+        # open-r1's accuracy reward) reads the boxes as the set {2, 3} and says wrong. Rewarding
+        # the hedge teaches the student to box every candidate.
+        ("So $x$ is \\boxed{2} or \\boxed{3}.", "3", "wrong"),
+        ("The answer is \\boxed{2} or maybe \\boxed{3}", "3", "wrong"),
+        # Against a gold of several parts it is still the set.
+        ("\\boxed{2} or \\boxed{3}", "2, 3", "correct"),
+        # A box, prose, then the final box: the final box.
+        ("\\boxed{200} so the total is \\boxed{10455}", "10455", "correct"),
+    ],
+)
+def test_boxes_offered_as_alternatives_are_a_hedge(answer, gold, verdict):
+    assert verify_math(answer, gold) == verdict
+
+
+def test_a_hedge_is_no_vote_for_its_last_box():
+    assert math_answer_key("\\boxed{2} or \\boxed{3}") != math_answer_key("\\boxed{3}")
+
+
+@pytest.mark.parametrize(
+    "answer, gold, verdict",
+    [
+        # NuminaMath's amc_aime solutions box the letter with the option's value
+        # ("\boxed{\textbf{(B)}\ 12}"); R1 boxes the letter, or the letter and the value.
+        # math-verify reads "(B) 12" as the product b*12: every such trace was wrong.
+        ("\\boxed{B}", "\\textbf{(B)}\\ 12", "correct"),
+        ("\\boxed{\\text{(B)}}", "\\textbf{(B)}\\ 12", "correct"),
+        ("\\boxed{C}", "\\textbf{(B)}\\ 12", "wrong"),
+        ("\\boxed{(B)\\ 12}", "B", "correct"),
+        ("\\boxed{\\textbf{(B) } 12}", "B", "correct"),
+        ("\\boxed{\\text{(C) } 12}", "B", "wrong"),
+        ("\\boxed{\\textbf{(B)}\\ 12}", "(B) 12", "correct"),
+        # The option's value alone against the letter and value, and the other way round.
+        ("\\boxed{12}", "\\textbf{(B)}\\ 12", "correct"),
+        ("\\boxed{13}", "\\textbf{(B)}\\ 12", "wrong"),
+        ("\\boxed{\\textbf{(B)}\\ 12}", "12", "correct"),
+        # Letters alone as before.
+        ("\\boxed{B}", "B", "correct"),
+        ("\\boxed{C}", "(B)", "wrong"),
+    ],
+)
+def test_a_choice_letter_with_its_option_text(answer, gold, verdict):
+    assert verify_math(answer, gold) == verdict
+
+
+# ----------------------------------------------------------------------------- language_mix
+
+
+def _rec(prompt, reasoning, answer):
+    return {
+        "messages": [{"role": "user", "content": prompt}],
+        "reasoning": reasoning,
+        "answer": answer,
+    }
+
+
+def test_a_chinese_question_about_code_allows_a_chinese_answer():
+    # A short Chinese question over a long code listing: Han was under 10% of the prompt's
+    # letters (the code is Latin), so R1's Chinese reply was rejected as language_mix.
+    code = (
+        "def two_sum(nums, target):\n    seen = {}\n    for i, x in enumerate(nums):\n"
+        "        if target - x in seen:\n            return [seen[target - x], i]\n"
+        "        seen[x] = i\n    return []\n"
+    )
+    prompt = "这段代码有什么问题？\n```python\n" + code + "print(two_sum([2, 7, 11, 15], 9))\n```"
+    reasoning = "嗯，用户问这段代码有什么问题。我先看一下逻辑：遍历数组，用字典记录每个数的下标。"
+    answer = "这段代码没有问题，它用哈希表在一次遍历中找到两个数，时间复杂度是O(n)。"
+    assert language_mix(_rec(prompt, reasoning, answer), CheckContext()) is None
+    # An English question over the same code still rejects a Chinese reply.
+    prompt = "What is wrong with this code?\n```python\n" + code + "```"
+    assert language_mix(_rec(prompt, reasoning, answer), CheckContext()) == "language_mix"
+
+
+def test_greek_letters_of_a_latex_prompt_are_allowed_in_the_trace():
+    # The prompt writes \theta and \pi; R1's reasoning writes θ and π. Counted as a foreign
+    # script, a trig trace was language_mix.
+    prompt = "Find all $\\theta \\in [0, 2\\pi)$ such that $\\sin\\theta + \\cos\\theta = 1$."
+    reasoning = (
+        "Okay, so I need to solve sin θ + cos θ = 1 for θ in [0, 2π). Squaring: "
+        "sin²θ + 2 sin θ cos θ + cos²θ = 1, so sin 2θ = 0. Then θ = 0, π/2, π, 3π/2. "
+        "Check θ = 0: yes. θ = π/2: yes. θ = π: 0 - 1 = -1, no. θ = 3π/2: no."
+    )
+    answer = "Checking each candidate, $\\theta = \\boxed{0, \\frac{\\pi}{2}}$."
+    assert language_mix(_rec(prompt, reasoning, answer), CheckContext()) is None
+    # Without Greek in the prompt, a trace in Greek is still another script.
+    greek = "Λοιπόν, πρέπει να λύσω την εξίσωση για το θ και να ελέγξω κάθε λύση."
+    assert language_mix(_rec("Solve for x: x + 1 = 2.", greek, "1"), CheckContext()) == (
+        "language_mix"
+    )
