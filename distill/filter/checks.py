@@ -101,12 +101,26 @@ def script_counts(text: str) -> Counter:
     return counts
 
 
+# LaTeX's Greek letters: a prompt that writes \theta allows the θ a trace writes for it.
+_LATEX_GREEK = re.compile(
+    r"\\(?:var)?(?:alpha|beta|gamma|delta|epsilon|zeta|eta|theta|iota|kappa|lambda|mu|nu|xi|pi|"
+    r"rho|sigma|tau|upsilon|phi|chi|psi|omega|Gamma|Delta|Theta|Lambda|Xi|Pi|Sigma|Upsilon|Phi|"
+    r"Psi|Omega)(?![A-Za-z])"
+)
+
+
 def language_mix(rec: dict[str, Any], ctx: CheckContext) -> str | None:
     prompt = " ".join(m.get("content", "") for m in rec.get("messages") or [])
     pc = script_counts(prompt)
     if not pc:
         return None
-    allowed = {s for s, n in pc.items() if n >= 0.1 * sum(pc.values())}
+    greek = len(_LATEX_GREEK.findall(prompt))
+    if greek:
+        pc["GREEK"] += greek
+    # The prompt's scripts besides Latin, each by its share of the non-Latin letters: a short
+    # Chinese question over a page of code (Latin) allows a Chinese reply.
+    others = sum(n for s, n in pc.items() if s != "LATIN")
+    allowed = {s for s, n in pc.items() if s != "LATIN" and n >= 0.1 * others}
     allowed.add("LATIN")  # math notation, code and variable names are Latin everywhere
     tc = script_counts(_text(rec))
     total = sum(tc.values())
