@@ -157,24 +157,69 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-def typed_keys(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
+# Each stage's config, for naming the section a misplaced key belongs to.
+STAGE_CONFIGS = {
+    "instruct": "distill.instruct.config:InstructConfig",
+    "generate": "distill.generate.config:GenerateConfig",
+    "filter": "distill.filter.config:FilterConfig",
+    "select": "distill.select.config:SelectConfig",
+    "train": "distill.train.config:TrainConfig",
+    "export": "distill.train.config:ExportConfig",
+    "eval": "distill.eval:EvalConfig",
+    "publish": "distill.publish:PublishConfig",
+}
+
+
+def _unknown(cls: type, key: str, known: list[str]) -> str:
+    """Why `key` is not one of `cls`'s: the stages it is a key of (`temperature` under train:
+    eval's and generate's, not a near name such as kd_temperature), else a near name."""
+    import importlib
+
+    classes = {}
+    for stage, target in STAGE_CONFIGS.items():
+        module, name = target.split(":")
+        classes[stage] = getattr(importlib.import_module(module), name)
+    if cls not in classes.values():
+        return _suggest(key, known)
+    others = [
+        stage
+        for stage, other in classes.items()
+        if other is not cls and key in {f.name for f in dataclasses.fields(other) if f.init}
+    ]
+    if not others:
+        return _suggest(key, known)
+    close = difflib.get_close_matches(key, known, n=1)
+    mine = next(stage for stage, other in classes.items() if other is cls)
+    return f": a key of {', '.join(others)}, not of {mine} (move it to that section)" + (
+        f", or did you mean '{close[0]}'?" if close else ""
+    )
+
+
+def typed_keys(
+    cls: type, data: dict[str, Any], where: str, lines: dict[str, str] | None = None
+) -> dict[str, Any]:
     """`data`'s keys checked against dataclass `cls` and its values typed, naming any unknown
-    key and bad value; the dataclass is not built (nor its other checks run)."""
+    key and bad value; the dataclass is not built (nor its other checks run). `lines`: a key's
+    own `where` (its recipe file and line)."""
     hints = typing.get_type_hints(cls)
     known = [f.name for f in dataclasses.fields(cls) if f.init]
     kwargs = {}
     for key, value in data.items():
+        at = (lines or {}).get(key, where)
         if key not in known:
-            raise DistillError(f"{where}: unknown key '{key}'{_suggest(str(key), known)}")
-        kwargs[key] = _coerce(value, hints[key], f"{where}: key '{key}'")
+            raise DistillError(f"{at}: unknown key '{key}'{_unknown(cls, str(key), known)}")
+        kwargs[key] = _coerce(value, hints[key], f"{at}: key '{key}'")
     return kwargs
 
 
-def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
-    """Build dataclass `cls` from `data`, naming any unknown key and bad value."""
+def from_dict(
+    cls: type[T], data: dict[str, Any], where: str, lines: dict[str, str] | None = None
+) -> T:
+    """Build dataclass `cls` from `data`, naming any unknown key and bad value (at its line
+    where `lines` has it)."""
     if not isinstance(data, dict):
         raise DistillError(f"{where}: expected a mapping of {cls.__name__} keys, got {data!r}")
-    kwargs = typed_keys(cls, data, where)
+    kwargs = typed_keys(cls, data, where, lines)
     try:
         return cls(**kwargs)
     except DistillError as e:
@@ -196,6 +241,27 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DistillError(f"{p}: a recipe must be a mapping of keys, got {type(data).__name__}")
     return data
+
+
+def key_lines(path: str | Path, stage: str | None, where: str) -> dict[str, str]:
+    """{key: `where` with the recipe's line of that key} for `stage`'s section of a recipe (its
+    top level: stage None), so an unknown key or bad value is named where it is written:
+    `recipes/r.yaml:23 [train]`. Empty when the file cannot be read again."""
+    try:
+        root = yaml.compose(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    node = root
+    if stage is not None and isinstance(root, yaml.MappingNode):
+        node = next((v for k, v in root.value if getattr(k, "value", None) == stage), None)
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    shown = where.replace(str(path), f"{path}:{{}}", 1) if str(path) in where else where
+    return {
+        k.value: shown.format(k.start_mark.line + 1)
+        for k, _ in node.value
+        if isinstance(k, yaml.ScalarNode)
+    }
 
 
 def recipe_section(data: dict[str, Any], stage: str, path: str | Path) -> dict[str, Any]:
@@ -269,9 +335,15 @@ def load_config(
 ) -> T:
     """Defaults < recipe < CLI. `overrides` holds only what the user typed (None = not typed)."""
     data: dict[str, Any] = read_recipe(recipe, stage) if recipe else {}
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    typed = {k: v for k, v in overrides.items() if v is not None}
+    data.update(typed)
     where = f"{recipe} [{stage}]" if recipe else stage
-    return from_dict(cls, data, where)
+    lines = {}
+    if recipe:  # a recipe key named at its line (not a flag's value that replaced it)
+        sectioned = is_sectioned(load_recipe(recipe))
+        lines = key_lines(recipe, stage if sectioned else None, where)
+        lines = {k: v for k, v in lines.items() if k not in typed}
+    return from_dict(cls, data, where, lines)
 
 
 def read_saved(cls: type[T], data: dict[str, Any] | None) -> T:

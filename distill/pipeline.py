@@ -26,6 +26,7 @@ import yaml
 
 from distill.config import (
     from_dict,
+    key_lines,
     load_recipe,
     recipe_run_dir,
     recipe_section,
@@ -313,7 +314,11 @@ def run(
             pending = []  # eval runs on a folder no train of this run writes: checked now
         # a name that passes the model-folder check (the real folder is checked when eval runs)
         stand_in = {k: "builtin:smollm2" for k in pending}
-        configs[stage] = from_dict(stages[stage][0], {**section, **stand_in}, f"{p} [{stage}]")
+        where = f"{p} [{stage}]"
+        lines = {
+            k: v for k, v in key_lines(p, stage, where).items() if k not in overrides.get(stage, {})
+        }
+        configs[stage] = from_dict(stages[stage][0], {**section, **stand_in}, where, lines)
         for k in pending:
             setattr(configs[stage], k, section[k])
         if pending:

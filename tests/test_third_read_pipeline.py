@@ -122,3 +122,50 @@ def test_a_rerun_of_generate_alone_at_other_settings_is_refused_too(tmp_path, mo
         pipeline_run(r, only=["generate"])  # the run's own settings: nothing new, not refused
     finally:
         server.stop()
+
+
+TRAIN = {
+    "data": "{run_dir}/kept.jsonl",
+    "model": "builtin:smollm2",
+    "output_dir": "{run_dir}/student",
+    "max_length": 64,
+}
+
+
+def test_a_key_of_another_stage_is_named_as_such_with_its_line(tmp_path):
+    # `temperature: 0.6` under train: (meant for eval) was refused with "did you mean
+    # 'kd_temperature'?" -- the distillation softmax's temperature, another setting
+    # altogether -- and no line of the recipe.
+    r = tmp_path / "r.yaml"
+    r.write_text(
+        "run:\n  dir: run\n"
+        "train:\n"
+        '  data: "{run_dir}/kept.jsonl"\n'
+        "  model: builtin:smollm2\n"
+        "  temperature: 0.6\n"
+        '  output_dir: "{run_dir}/student"\n'
+    )
+    want = (
+        r"r\.yaml:6 \[train\]: unknown key 'temperature': a key of .*generate, eval.*not of train"
+    )
+    with pytest.raises(DistillError, match=want):
+        pipeline_run(r, dry_run=True)
+    from distill.config import load_config
+    from distill.train.config import TrainConfig
+
+    with pytest.raises(DistillError, match=want):
+        load_config(TrainConfig, "train", r, {})
+    # a typo is still a typo, on its line; a bad value too; and a --set names the --set
+    r.write_text(r.read_text().replace("temperature: 0.6", "lora_rr: 8"))
+    with pytest.raises(
+        DistillError, match=r"r\.yaml:6 \[train\]: unknown key 'lora_rr' .*'lora_r'"
+    ):
+        pipeline_run(r, dry_run=True)
+    r.write_text(r.read_text().replace("lora_rr: 8", "lora_r: eight"))
+    with pytest.raises(DistillError, match=r"r\.yaml:6 \[train\]: key 'lora_r': expected int"):
+        pipeline_run(r, dry_run=True)
+    r.write_text(r.read_text().replace("lora_r: eight", "lora_r: 8"))
+    with pytest.raises(
+        DistillError, match=r"--set train\.top_p=0\.9: unknown key 'top_p': a key of"
+    ):
+        pipeline_run(r, sets=["train.top_p=0.9"], dry_run=True)
