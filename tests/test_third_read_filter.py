@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from distill.errors import DistillError
 from distill.filter.checks import CheckContext, language_mix
 from distill.filter.verify import math_answer_key, verify_math
+from tests.test_filter import filt, trace
 
 # ----------------------------------------------------------------------------- math golds
 
@@ -146,3 +148,22 @@ def test_greek_letters_of_a_latex_prompt_are_allowed_in_the_trace():
     assert language_mix(_rec("Solve for x: x + 1 = 2.", greek, "1"), CheckContext()) == (
         "language_mix"
     )
+
+
+# ----------------------------------------------------------------------------- the stage
+
+
+def test_a_first_trace_without_gold_does_not_refuse_a_file_whose_others_have_one(tmp_path):
+    # A merged set whose first problem has no answer: the whole run was refused ("traces have
+    # no gold answer ... use --verify majority") on the first record alone.
+    recs = [trace(gold=None, prompt="q0"), trace(prompt="q1"), trace(answer="\\boxed{5}")]
+    kept, rejects, report = filt(tmp_path, recs, verify="math")
+    assert [r["id"] for r in kept] == [recs[1]["id"]]
+    assert {r["id"]: r["reject_reason"] for r in rejects} == {
+        recs[0]["id"]: "unverifiable",
+        recs[2]["id"]: "wrong_answer",
+    }
+    assert report["kept"] + sum(report["reject_reasons"].values()) == report["total"] == 3
+    # None with a gold: refused as before.
+    with pytest.raises(DistillError, match="no gold answer for --verify math"):
+        filt(tmp_path, [trace(gold=None, prompt="a"), trace(gold=None, prompt="b")], verify="math")

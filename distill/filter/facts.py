@@ -199,11 +199,6 @@ def collect_facts(cfg: FilterConfig) -> list[Fact]:
             if status == "error":
                 raise DistillError(fact)
             if status == "ok":
-                if not facts and cfg.verify in ("math", "choice", "exact") and not fact.has_gold:
-                    raise DistillError(
-                        f"{cfg.input}: traces have no gold answer for --verify {cfg.verify}; "
-                        "use --verify majority (vote among each prompt's samples) or --verify none"
-                    )
                 # Shared strings; only a prompt's first trace needs the prompt's dedup keys.
                 fact.prompt_id = sys.intern(fact.prompt_id)
                 fact.teacher = sys.intern(fact.teacher)
@@ -227,4 +222,11 @@ def collect_facts(cfg: FilterConfig) -> list[Fact]:
             # Running code costs ~0.1 s a test: small chunks keep every worker busy.
             chunksize = 4 if cfg.verify == "code" else 64
             take(pool.imap(_fact, trace_lines(path), chunksize=chunksize))
+    # Refused when no trace has a gold; a file whose first traces lack one (a merged set, a
+    # problem without an answer) is judged trace by trace: those are unverifiable.
+    if facts and cfg.verify in ("math", "choice", "exact") and not any(f.has_gold for f in facts):
+        raise DistillError(
+            f"{cfg.input}: traces have no gold answer for --verify {cfg.verify}; "
+            "use --verify majority (vote among each prompt's samples) or --verify none"
+        )
     return facts
