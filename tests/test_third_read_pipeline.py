@@ -169,3 +169,23 @@ def test_a_key_of_another_stage_is_named_as_such_with_its_line(tmp_path):
         DistillError, match=r"--set train\.top_p=0\.9: unknown key 'top_p': a key of"
     ):
         pipeline_run(r, sets=["train.top_p=0.9"], dry_run=True)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in Path("recipes").glob("*.yaml")))
+def test_every_recipe_writes_and_reads_under_its_run_dir(tmp_path, name, capsys):
+    # recipes/*-lora.yaml named runs/alpaca/... and runs/r1/... outright: `distill run
+    # --recipe recipes/alpaca-llama-7b-lora.yaml --run-dir runs/a2` trained on and wrote into
+    # runs/alpaca regardless (its {run_dir} placeholder appeared nowhere).
+    from distill.config import load_recipe
+
+    recipe = Path("recipes") / name
+    pipeline_run(recipe, run_dir=str(tmp_path), dry_run=True)
+    printed = capsys.readouterr().out
+    for stage, section in load_recipe(recipe).items():
+        if stage == "run":
+            continue
+        for key in ("data", "input", "out", "output_dir", "dir", "local_dir"):
+            value = (section or {}).get(key)
+            if isinstance(value, str) and value.startswith("runs/"):
+                pytest.fail(f"{name}: {stage}.{key} {value} ignores --run-dir")
+    assert "runs/" not in printed.replace(str(tmp_path), "")
