@@ -167,3 +167,22 @@ def test_a_first_trace_without_gold_does_not_refuse_a_file_whose_others_have_one
     # None with a gold: refused as before.
     with pytest.raises(DistillError, match="no gold answer for --verify math"):
         filt(tmp_path, [trace(gold=None, prompt="a"), trace(gold=None, prompt="b")], verify="math")
+
+
+def test_a_translation_into_another_script_is_no_language_mix():
+    # R1 drops chains of thought that mix languages. The reply to "Translate into Chinese" is
+    # Chinese by design: an English chain with a Chinese answer was rejected as language_mix.
+    prompt = "Translate into Chinese: Good morning, how are you today?"
+    reasoning = (
+        "The user wants a Chinese translation. 'Good morning' is a common greeting, and "
+        "'how are you today' asks about the listener's state today."
+    )
+    answer = "早上好，你今天怎么样？"
+    assert language_mix(_rec(prompt, reasoning, answer), CheckContext()) is None
+    # A chain that switches into Chinese is still mixed.
+    mixed = reasoning + " 所以我们应该这样翻译这句话，然后检查一下语气是否自然。"
+    assert language_mix(_rec(prompt, mixed, answer), CheckContext()) == "language_mix"
+    # Without a chain the answer is what is judged.
+    assert language_mix(_rec("Say hi.", None, "Привет всем, как дела?"), CheckContext()) == (
+        "language_mix"
+    )

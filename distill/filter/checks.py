@@ -122,7 +122,10 @@ def language_mix(rec: dict[str, Any], ctx: CheckContext) -> str | None:
     others = sum(n for s, n in pc.items() if s != "LATIN")
     allowed = {s for s, n in pc.items() if s != "LATIN" and n >= 0.1 * others}
     allowed.add("LATIN")  # math notation, code and variable names are Latin everywhere
-    tc = script_counts(_text(rec))
+    # The chain of thought is what R1 judged for mixing; the answer may be in another script by
+    # design ("Translate into Chinese: ..."). Without a chain, the answer is judged.
+    chain = rec.get("reasoning")
+    tc = script_counts(chain if chain and chain.strip() else rec.get("answer") or "")
     total = sum(tc.values())
     other = sum(n for s, n in tc.items() if s not in allowed)
     return "language_mix" if total and other / total > ctx.max_script_mix else None
