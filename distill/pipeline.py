@@ -95,6 +95,39 @@ def _same_data(c: Any) -> None:
         )
 
 
+def _train_rerun(c: Any, rewritten: bool) -> None:
+    """What a rerun's train refuses when it starts, checked read-only before the first stage
+    (and by --dry-run): checkpoints of a run at other settings, data changed since they began
+    (not when a stage run before it writes its data again). Nothing is removed here (train
+    removes a checkpoint cut off mid-save)."""
+    import yaml
+
+    from distill.train import sft
+
+    out = Path(c.output_dir)
+    if c.overwrite or not sft.checkpoints(out):
+        return
+    if not rewritten:
+        _same_data(c)
+    whole = [
+        p
+        for p in out.glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-")[1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    if not whole or c.max_length is None:  # None: resolved from the student's context by train
+        return
+    ckpt = max(whole, key=lambda p: int(p.name.split("-")[1]))
+    saved = next((p for p in (ckpt / "train.yaml", out / "train.yaml") if p.is_file()), None)
+    if saved is None:
+        return
+    changed = sft.changed_run_keys(c, yaml.safe_load(saved.read_text()) or {})
+    if changed:
+        raise DistillError(
+            f"{ckpt} belongs to a different run ({'; '.join(changed)}): rerun with the same "
+            "settings, or --set train.overwrite=true trains the student again"
+        )
+
+
 def same_file(a: str | Path, b: str | Path) -> bool:
     """One path, resolved (symlinks followed)."""
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
@@ -380,6 +413,11 @@ def run(
     # has not bought generate's samples first, and --dry-run refuses what the run would.
     for stage, c in configs.items():
         _guard(stage, c)
+    if "train" in configs:
+        data = configs["train"].data
+        writers = [getattr(c, "out", None) for s, c in configs.items() if s in ("filter", "select")]
+        rewritten = any(isinstance(w, str) and w and same_file(w, data) for w in writers)
+        _train_rerun(configs["train"], rewritten)
     mixed = "generate" in configs and _read_by_next(recipe_configs, configs["generate"].out)
     if mixed and dry_run:
         _only_these_samples(configs["generate"])

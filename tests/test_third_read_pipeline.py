@@ -3,6 +3,7 @@ refusing what a run would refuse, reruns with --only, secrets in --set, recipes'
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,40 @@ def test_every_recipe_writes_and_reads_under_its_run_dir(tmp_path, name, capsys)
             if isinstance(value, str) and value.startswith("runs/"):
                 pytest.fail(f"{name}: {stage}.{key} {value} ignores --run-dir")
     assert "runs/" not in printed.replace(str(tmp_path), "")
+
+
+def test_a_rerun_at_other_train_settings_is_refused_before_the_first_stage(tmp_path, monkeypatch):
+    # `distill run --set train.learning_rate=...` over a student with checkpoints: train
+    # refuses it (its checkpoints are another run's), but only when train starts, after
+    # generate; --dry-run said valid.
+
+    from distill.config import load_config, save_config
+    from distill.train.config import TrainConfig
+
+    r = _recipe(tmp_path, generate=GEN, filter=FILTER, train=TRAIN)
+    run = tmp_path / "run"
+    ckpt = run / "student" / "checkpoint-2"
+    ckpt.mkdir(parents=True)
+    (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": 2, "max_steps": 4}))
+    save_config(load_config(TrainConfig, "train", r, {}), ckpt / "train.yaml")
+    assert pipeline_run(r, dry_run=True)["stages"] == ["generate", "filter", "train"]
+    other = ["train.learning_rate=1e-3"]
+    with pytest.raises(
+        DistillError, match=r"checkpoint-2 belongs to a different run.*learning_rate"
+    ):
+        pipeline_run(r, sets=other, dry_run=True)
+    ran = []
+    monkeypatch.setattr(distill.generate, "run", lambda c, progress=True: ran.append(c))
+    with pytest.raises(
+        DistillError, match=r"checkpoint-2 belongs to a different run.*learning_rate"
+    ):
+        pipeline_run(r, sets=other)
+    assert ran == []
+    # starting over is allowed; the check left the checkpoint as it was
+    assert pipeline_run(r, sets=[*other, "train.overwrite=true"], dry_run=True)
+    assert (ckpt / "trainer_state.json").is_file()
+    # the data it trained on changed (and no stage of this call writes it again): refused too
+    (run / "kept.jsonl").write_text('{"id": "a"}\n')
+    (run / "student" / "train_data.json").write_text(json.dumps({"data_sha256": "0" * 64}))
+    with pytest.raises(DistillError, match=r"kept\.jsonl changed after .* began training"):
+        pipeline_run(r, only=["train"], dry_run=True)
