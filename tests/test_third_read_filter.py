@@ -186,3 +186,20 @@ def test_a_translation_into_another_script_is_no_language_mix():
     assert language_mix(_rec("Say hi.", None, "Привет всем, как дела?"), CheckContext()) == (
         "language_mix"
     )
+
+
+@pytest.mark.parametrize("gold", ["proof", "notfound", "Proof", "\\text{proof}"])
+def test_numinamaths_placeholder_golds_are_unverifiable(gold):
+    # NuminaMath-1.5 (and sets built from it) hold "proof" for a proof problem and "notfound"
+    # where no answer was extracted. math-verify reads "proof" as the product f*o*o*p*r: every
+    # trace was wrong_answer (the teacher's pass rate counted them; --keep-unverifiable, the
+    # way to keep proof traces, kept none).
+    assert verify_math("Hence the claim holds. $\\blacksquare$", gold) == "unverifiable"
+    assert verify_math("\\boxed{5}", gold) == "unverifiable"
+
+
+def test_keep_unverifiable_keeps_the_traces_of_proof_problems(tmp_path):
+    recs = [trace(gold="proof", answer="Hence proved.", prompt="Prove it."), trace()]
+    kept, rejects, report = filt(tmp_path, recs, verify="math", keep_unverifiable=True)
+    assert len(kept) == 2 and not rejects
+    assert report["verify"]["pass_rate"] == 1.0 and report["verify"]["unverifiable"] == 1

@@ -284,6 +284,13 @@ def _parts(parsed: tuple) -> int:
     return 1
 
 
+# NuminaMath-1.5's answer column holds "proof" for a proof problem and "notfound" where no answer
+# was extracted: no answer to compare with (math-verify reads "proof" as the product f*o*o*p*r).
+_PLACEHOLDER = re.compile(
+    r"\s*\$?\s*(?:\\text\s*\{\s*)?(?:proof|not\s*found)\s*\}?\s*\$?\s*\.?\s*", re.IGNORECASE
+)
+
+
 def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
     """math-verify of the final answer against the gold (gold first: the order matters).
 
@@ -291,7 +298,7 @@ def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
     else the last box, else the whole answer. Against a gold of several parts (a set, tuple or
     list), boxes written together ("\\boxed{1}, \\boxed{2} and \\boxed{3}") are one answer:
     unordered against a set or a bare list, in order against a tuple or list in brackets."""
-    if gold is None or not str(gold).strip():
+    if gold is None or not str(gold).strip() or _PLACEHOLDER.fullmatch(str(gold)):
         return UNVERIFIABLE
     gold = _digit_groups(_constants(str(gold)))
     answer = answer or ""
