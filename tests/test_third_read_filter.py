@@ -203,3 +203,42 @@ def test_keep_unverifiable_keeps_the_traces_of_proof_problems(tmp_path):
     kept, rejects, report = filt(tmp_path, recs, verify="math", keep_unverifiable=True)
     assert len(kept) == 2 and not rejects
     assert report["verify"]["pass_rate"] == 1.0 and report["verify"]["unverifiable"] == 1
+
+
+# ----------------------------------------------------------------------------- repetition
+
+_KADANE = """```python
+import sys
+
+def main():
+    data = sys.stdin.read().split()
+    n = int(data[0])
+    a = list(map(int, data[1:1 + n]))
+    best = cur = a[0]
+    for x in a[1:]:
+        cur = max(x, cur + x)
+        best = max(best, cur)
+    print(best)
+
+main()
+```"""
+
+
+def test_the_final_code_restated_in_the_answer_is_no_repetition():
+    # R1 on a coding problem: the code in its chain, "So the final code is:" and the same code
+    # again, then the answer gives it once more. Each copy is the same program, not a loop;
+    # counted as repeated 10-grams, a correct trace with short prose was rejected.
+    from distill.filter.checks import repetition
+
+    reasoning = (
+        "Okay, I need the maximum subarray sum: Kadane's algorithm. Let me write it:\n\n"
+        + _KADANE
+        + "\n\nWait, all negative numbers? best starts at a[0], so that is fine. "
+        "Testing the example gives 4. So the final code is:\n\n" + _KADANE
+    )
+    answer = "Kadane's algorithm keeps the best sum ending at each position.\n\n" + _KADANE
+    rec = {"reasoning": reasoning, "answer": answer}
+    assert repetition(rec, CheckContext()) is None
+    # A chain that loops in prose is still repetition.
+    loop = "Wait, let me check the sum again: it should be the maximum of the running sums. " * 8
+    assert repetition({"reasoning": loop, "answer": answer}, CheckContext()) == "repetition"

@@ -131,8 +131,29 @@ def language_mix(rec: dict[str, Any], ctx: CheckContext) -> str | None:
     return "language_mix" if total and other / total > ctx.max_script_mix else None
 
 
+_FENCED = re.compile(r"```.*?```", re.DOTALL)
+
+
+def _restated_code_dropped(text: str) -> str:
+    """The text without fenced code blocks that repeat an earlier one word for word: R1 writes
+    its final program in the chain, says "so the final code is" and writes it again, and the
+    answer gives it once more. The same program restated is no loop."""
+    if "```" not in text:
+        return text
+    seen: set[str] = set()
+
+    def once(m: re.Match) -> str:
+        key = " ".join(m.group(0).split())
+        if key in seen:
+            return " "
+        seen.add(key)
+        return m.group(0)
+
+    return _FENCED.sub(once, text)
+
+
 def repetition(rec: dict[str, Any], ctx: CheckContext) -> str | None:
-    words = _text(rec).split()
+    words = _restated_code_dropped(_text(rec)).split()
     n = ctx.repetition_ngram
     if len(words) < 4 * n:
         return None
