@@ -95,6 +95,26 @@ def _same_data(c: Any) -> None:
         )
 
 
+def _inputs_there(recipe: dict[str, Any], running: dict[str, Any]) -> None:
+    """A stage of this call reads a file a section of the recipe writes, and --only leaves that
+    section out: the file is there already (the run would stop on it when the stage starts:
+    `data file not found` after the stages before it ran; --dry-run said valid)."""
+    for ws, wk, rs, rk in LINKS:
+        if rs not in running or ws in running or ws not in recipe:
+            continue
+        wrote, reads = getattr(recipe[ws], wk, None), getattr(running[rs], rk, None)
+        if not (isinstance(wrote, str) and wrote and isinstance(reads, str) and reads):
+            continue
+        merged = (ws, wk) == ("train", "output_dir") and same_file(Path(wrote) / "merged", reads)
+        if not (merged or same_file(wrote, reads)) or Path(reads).expanduser().exists():
+            continue
+        what = "folder" if (ws, wk) == ("train", "output_dir") else "file"
+        raise DistillError(
+            f"--only {','.join(running)}: {rs}.{rk} {reads}: no such {what}: {ws} writes it, "
+            f"and --only leaves {ws} out: run it first (--only {ws},{rs})"
+        )
+
+
 def _train_rerun(c: Any, rewritten: bool) -> None:
     """What a rerun's train refuses when it starts, checked read-only before the first stage
     (and by --dry-run): checkpoints of a run at other settings, data changed since they began
@@ -413,6 +433,7 @@ def run(
     # has not bought generate's samples first, and --dry-run refuses what the run would.
     for stage, c in configs.items():
         _guard(stage, c)
+    _inputs_there(recipe_configs, configs)
     if "train" in configs:
         data = configs["train"].data
         writers = [getattr(c, "out", None) for s, c in configs.items() if s in ("filter", "select")]

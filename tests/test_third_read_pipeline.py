@@ -227,3 +227,35 @@ def test_a_rerun_at_other_train_settings_is_refused_before_the_first_stage(tmp_p
     (run / "student" / "train_data.json").write_text(json.dumps({"data_sha256": "0" * 64}))
     with pytest.raises(DistillError, match=r"kept\.jsonl changed after .* began training"):
         pipeline_run(r, only=["train"], dry_run=True)
+
+
+def test_only_a_later_stage_whose_input_no_stage_of_the_call_writes_is_refused_by_dry_run(
+    tmp_path,
+):
+    # `distill run --only train --dry-run` before filter ever ran said "1 stages valid"; the
+    # run then stopped on "data file not found" (and `--only eval` on a student never trained,
+    # `--only publish` on "not a folder").
+    r = _recipe(
+        tmp_path,
+        generate=GEN,
+        filter=FILTER,
+        train=TRAIN,
+        eval={"model": "{run_dir}/student", "data": "builtin:arithmetic?n=4",
+              "out": "{run_dir}/eval.json"},
+        publish={"dir": "{run_dir}/student", "local_dir": "{run_dir}/published"},
+    )  # fmt: skip
+    cases = {
+        "train": r"train\.data .*kept\.jsonl: no such file: filter writes it.*--only filter,train",
+        "filter": r"filter\.input .*traces\.jsonl: no such file: generate writes it",
+        "eval": r"eval\.model .*student: no such folder: train writes it",
+        "publish": r"publish\.dir .*student: no such folder: train writes it",
+    }
+    for stage, pattern in cases.items():
+        with pytest.raises(DistillError, match=pattern):
+            pipeline_run(r, only=[stage], dry_run=True)
+    # run with the stage that writes it: valid
+    both = ["generate", "filter", "train"]
+    assert pipeline_run(r, only=both, dry_run=True)["stages"] == both
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "kept.jsonl").write_text("")
+    assert pipeline_run(r, only=["train"], dry_run=True)["stages"] == ["train"]
