@@ -493,6 +493,21 @@ def _record(task: dict, source: str, teacher: dict | None, lineage: dict) -> dic
     }
 
 
+def _own_records(out: Path) -> list[dict[str, Any]]:
+    """The records in --out, each one this stage wrote: instruct appends to --out, so a user's
+    own file there (an Alpaca dataset) is refused, not appended to."""
+    recs = []
+    for n, rec in enumerate(read_records(out), 1):
+        missing = [k for k in ("id", "source", "lineage") if k not in rec]
+        if missing:
+            raise DistillError(
+                f"{out}: record {n} is not an instruction distill instruct wrote (no "
+                f"{missing[0]}), and instruct appends to --out: pick another --out"
+            )
+        recs.append(rec)
+    return recs
+
+
 def run(cfg: InstructConfig, progress: bool = True) -> Path:
     """Write cfg.num_instructions kept instructions into cfg.out (resuming); return its path."""
     from distill.paths import guard_instruct
@@ -514,7 +529,7 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
     tcfg = cfg.teacher_config()
     teacher_ref = {"backend": tcfg.teacher, "model": tcfg.model, "params": tcfg.params}
     done = {r["id"]: r for r in read_records(requests_path)} if requests_path.exists() else {}
-    written = {r["id"] for r in read_records(out)} if out.exists() else set()
+    written = {r["id"] for r in _own_records(out)} if out.exists() else set()
     # after the files it resumes from are read: one that does not parse leaves nothing written
     save_config(cfg, out.with_name(out.stem + ".instruct.yaml"))
     started = time.monotonic()
@@ -670,7 +685,10 @@ def _round_magpie(
     jobs = []
     for j in range(size):
         rid = _request_id(ask, messages, rnd * 1_000_000 + j)
-        jobs.append(Job(pid, messages, [0], payload=(rid, "magpie-instruction")))
+        # Sample j of the one prompt: a seeded teacher seeds each request by its (prompt id,
+        # sample), so a rerun that asks the rest of a killed round draws what the unbroken run
+        # drew, not the round's first requests' numbers again (as sample 0 every time).
+        jobs.append(Job(pid, messages, [j], payload=(rid, "magpie-instruction")))
     teacher.send(jobs, ask)
     # Filter before answering, so nothing is paid to answer a dropped instruction.
     accepted = []
