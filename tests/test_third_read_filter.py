@@ -242,3 +242,31 @@ def test_the_final_code_restated_in_the_answer_is_no_repetition():
     # A chain that loops in prose is still repetition.
     loop = "Wait, let me check the sum again: it should be the maximum of the running sums. " * 8
     assert repetition({"reasoning": loop, "answer": answer}, CheckContext()) == "repetition"
+
+
+# ----------------------------------------------------------------------------- choice
+
+
+@pytest.mark.parametrize(
+    "answer, letter",
+    [
+        # Markdown's bold label, as chat models end a multiple-choice reply: no letter was read
+        # (no_answer), so every such correct trace was rejected.
+        ("The mitochondria make ATP.\n\n**Answer:** B", "B"),
+        ("**Answer:** (B)", "B"),
+        ("**Final Answer:** C", "C"),
+        ("**Answer:** B) 12", "B"),
+        ("Answer: $\\textbf{(C)}$", "C"),
+        # C-Eval / CMMLU replies in Chinese.
+        ("所以答案是C", "C"),
+        ("**答案：** D", "D"),
+        # As before.
+        ("Answer: **B**", "B"),
+        ("The answer is a multiple of 3.", None),
+        ("Option (A) is wrong.", None),
+    ],
+)
+def test_choice_letters_after_a_bold_or_chinese_answer_label(answer, letter):
+    from distill.filter.verify import extract_choice
+
+    assert extract_choice(answer) == letter

@@ -383,8 +383,11 @@ _CHOICE_PATTERNS = [
         r"\\boxed\s*\{\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?\(?([A-Ea-e])\)?"
         r"(?![A-Za-z0-9])"
     ),
+    # (markdown's "**Answer:** B", "Answer: $\\textbf{(C)}$", and C-Eval's "答案是C", "答案：C")
     re.compile(
-        r"(?i:answer)\s*(?i:is|:)?\s*[:\s]*(?:\(\s*([A-Ea-e])\s*\)|\**\(?([A-E])\)?\**)"
+        r"(?i:answer|答案)[*\s]*(?i:is|:|是|为|：)?[*:：\s]*"
+        r"(?:\$\s*)?(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?"
+        r"(?:\(\s*([A-Ea-e])\s*\)|\**\(?([A-E])\)?\**)"
         r"(?![A-Za-z])"
     ),
     re.compile(r"^\s*\(?([A-E])\)?[.):]?\s*$", re.MULTILINE),
