@@ -270,3 +270,26 @@ def test_choice_letters_after_a_bold_or_chinese_answer_label(answer, letter):
     from distill.filter.verify import extract_choice
 
     assert extract_choice(answer) == letter
+
+
+# ----------------------------------------------------------------------------- exact
+
+
+@pytest.mark.parametrize(
+    "answer, gold, verdict",
+    [
+        # R1 and Qwen box a word as \boxed{\text{Paris}}: it was compared with its markup,
+        # "\text{paris}" != "paris", and every such correct trace was wrong.
+        ("\\boxed{\\text{Paris}}", "Paris", "correct"),
+        ("$\\boxed{\\textbf{Positive}}$", "positive", "correct"),
+        ("\\boxed{\\text{New York}}", "New York", "correct"),
+        ("\\boxed{\\text{New\\ York}}", "New York", "correct"),
+        ("**Paris**", "Paris", "correct"),
+        ("\\boxed{\\text{Lyon}}", "Paris", "wrong"),
+        ("The capital is Paris.", "Paris", "wrong"),  # the whole reply is not the answer
+    ],
+)
+def test_exact_reads_a_word_boxed_in_text_markup(answer, gold, verdict):
+    from distill.filter.verify import verify_exact
+
+    assert verify_exact(answer, gold) == verdict

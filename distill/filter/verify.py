@@ -186,7 +186,19 @@ def _bare_math(text: str) -> bool:
     )
 
 
+# Text markup around a word answer: \boxed{\text{Paris}}, $\textbf{Positive}$, **Paris**.
+_TEXT_MARKUP = re.compile(
+    r"\\(?:text|textbf|textit|texttt|textrm|textsf|mathrm|mathbf|mathit|mbox)\s*\{([^{}]*)\}"
+)
+
+
 def normalize_text(s: str) -> str:
+    """The text as exact match compares it: unicode forms, case, spacing, a final period, and
+    the markup around a word answer (\\text{...}, $...$, **...**) do not count."""
+    for _ in range(3):  # \\textbf{\\text{...}}
+        s = _TEXT_MARKUP.sub(r"\1", s)
+    s = re.sub(r"\\[ ,;:!]|~", " ", s)
+    s = s.strip().strip("$").strip().strip("*_").strip()
     s = unicodedata.normalize("NFKC", s).strip().lower()
     s = re.sub(r"\s+", " ", s)
     return s.rstrip(".").strip()
