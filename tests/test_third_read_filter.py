@@ -293,3 +293,20 @@ def test_exact_reads_a_word_boxed_in_text_markup(answer, gold, verdict):
     from distill.filter.verify import verify_exact
 
     assert verify_exact(answer, gold) == verdict
+
+
+# ----------------------------------------------------------------------------- countdown
+
+
+def test_countdown_reads_the_numbers_of_tinyzeros_dataset():
+    # Jiayi-Pan/Countdown-Tasks-3to4 (TinyZero, open-r1's countdown) names its numbers `nums`:
+    # generate keeps a row's fields in meta, and every trace was unverifiable.
+    from distill.filter.verify import judge
+
+    meta = {"target": 24, "nums": [2, 3, 4]}
+    right = {"answer": "<answer>(2 + 4) * 4</answer>", "meta": meta}
+    assert judge(right, "countdown") == ("wrong", None)  # 4 used twice, 3 unused
+    right["answer"] = "<answer>2 * 3 * 4</answer>"
+    assert judge(right, "countdown") == ("correct", None)
+    right["answer"] = "<answer>2 + 3 + 4</answer>"
+    assert judge(right, "countdown") == ("wrong", None)

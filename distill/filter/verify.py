@@ -515,7 +515,9 @@ def judge(
     if mode == "exact":
         return verify_exact(answer, gold), None
     if mode == "countdown":
-        return verify_countdown(answer, meta.get("numbers"), meta.get("target", gold)), None
+        # `numbers` (distill's countdown set), `nums` (Jiayi-Pan/Countdown-Tasks-3to4, TinyZero)
+        numbers = meta.get("numbers", meta.get("nums"))
+        return verify_countdown(answer, numbers, meta.get("target", gold)), None
     if mode == "code":
         tests = meta.get("tests", meta.get("test_list", meta.get("input_output")))
         return verify_code(answer, tests, timeout=timeout, mem_mb=code_memory_mb, isolation=sandbox)
