@@ -310,3 +310,16 @@ def test_countdown_reads_the_numbers_of_tinyzeros_dataset():
     assert judge(right, "countdown") == ("correct", None)
     right["answer"] = "<answer>2 + 3 + 4</answer>"
     assert judge(right, "countdown") == ("wrong", None)
+
+
+@pytest.mark.parametrize(
+    "answer, gold, verdict",
+    [
+        # Several letters are no one choice: the option-text rule must not read the first.
+        ("\\boxed{B}", "(B) and (D)", "wrong"),
+        ("\\boxed{(B) and (D)}", "B", "wrong"),
+        ("\\boxed{(B), (D)}", "(B) 12", "wrong"),
+    ],
+)
+def test_several_choice_letters_are_not_the_first_letter(answer, gold, verdict):
+    assert verify_math(answer, gold) == verdict

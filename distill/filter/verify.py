@@ -137,6 +137,8 @@ def _choice_label(text: str) -> tuple[str, str] | None:
     if not m:
         return None
     rest = re.sub(r"^(?:\\[ ,;:!]|~|\s|[.:])+", "", m.group(2)).strip()
+    if re.search(r"\(\s*[A-E]\s*\)", rest):  # "(B) and (D)": several letters, no one choice
+        return None
     if rest.endswith("}") and rest.count("}") > rest.count("{"):  # "\\text{(B) 12}"
         rest = rest[:-1].strip()
     return (m.group(1), rest) if rest else None
