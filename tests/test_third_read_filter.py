@@ -323,3 +323,39 @@ def test_countdown_reads_the_numbers_of_tinyzeros_dataset():
 )
 def test_several_choice_letters_are_not_the_first_letter(answer, gold, verdict):
     assert verify_math(answer, gold) == verdict
+
+
+# ----------------------------------------------------------------------------- majority
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        # R1 boxes "x = 2" in one sample and "2" in another: one answer (math-verify and
+        # verify_math judge them equal), but two votes, so the 2s lost to the x = 2s and were
+        # rejected as wrong_answer.
+        ("\\boxed{x = 2}", "\\boxed{2}"),
+        ("\\boxed{x=\\frac{1}{2}}", "\\boxed{0.5}"),
+        ("\\boxed{50\\%}", "\\boxed{0.5}"),
+        ("\\boxed{x \\in (1, 2)}", "\\boxed{(1, 2)}"),
+        ("\\boxed{x=2, x=3}", "\\boxed{3, 2}"),
+    ],
+)
+def test_majority_votes_one_answer_in_two_forms_together(a, b):
+    assert math_answer_key(a) == math_answer_key(b)
+
+
+def test_majority_keeps_apart_what_differs():
+    assert math_answer_key("\\boxed{y = 2x + 1}") != math_answer_key("\\boxed{2x + 2}")
+    assert math_answer_key("\\boxed{x = 2}") != math_answer_key("\\boxed{3}")
+    assert math_answer_key("\\boxed{\\sqrt{2}}") != math_answer_key("\\boxed{1.414}")
+
+
+def test_majority_filter_keeps_both_forms_of_the_winning_answer(tmp_path):
+    answers = ["\\boxed{x = 2}", "\\boxed{x = 2}", "\\boxed{2}", "\\boxed{3}"]
+    recs = [
+        trace(answer=a, gold=None, prompt_id="p", reasoning=f"r{i}") for i, a in enumerate(answers)
+    ]
+    kept, rejects, report = filt(tmp_path, recs, verify="majority")
+    assert [r["answer"] for r in kept] == answers[:3]
+    assert [r["reject_reason"] for r in rejects] == ["wrong_answer"]

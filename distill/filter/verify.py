@@ -384,7 +384,23 @@ def math_answer_key(answer: str, timeout: int = 5) -> str | None:
     parsed = _parse(f"\\boxed{{{boxed}}}" if boxed is not None else text, timeout)
     if parsed and _still_to_compute(parsed):
         return None  # "61 + 48" is the question restated, not a vote for 109
-    return str(parsed[0]) if parsed else normalize_text(text)
+    return str(_vote_form(parsed[0])) if parsed else normalize_text(text)
+
+
+def _vote_form(expr: Any) -> Any:
+    """One form per answer, as verify_math judges them equal: "x = 2" is 2 (math-verify compares
+    the value of an equation whose left side is the variable), 50\\% is 1/2, each element of a
+    set alike."""
+    import sympy
+
+    try:
+        if isinstance(expr, sympy.Eq) and expr.lhs.is_Symbol:
+            expr = expr.rhs
+        if isinstance(expr, sympy.FiniteSet):
+            return sympy.FiniteSet(*(_vote_form(a) for a in expr.args))
+        return expr.doit() if isinstance(expr, sympy.Basic) else expr
+    except Exception:  # noqa: BLE001 - sympy can raise anything on odd input
+        return expr
 
 
 # ----------------------------------------------------------------------------- choice, exact
