@@ -76,3 +76,47 @@ def test_a_users_own_file_at_out_is_refused_not_appended_to(tmp_path, tasks_serv
             run(cfg(tmp_path, tasks_server, out=str(own), num_instructions=4))
         assert own.read_text() == text and not tasks_server.log
         assert not (tmp_path / "alpaca_data.instruct.yaml").exists()
+
+
+def test_a_rerun_with_other_settings_is_refused_before_it_pays_or_writes(tmp_path, tasks_server):
+    """A run on an --out that an earlier run with other settings wrote (here: another
+    --concurrency, which sizes the rounds, so every later prompt differs) kept its own
+    instructions beside the earlier ones: 52 in the file, 'kept 40' in the report, the two sets
+    never deduplicated against each other."""
+    out = tmp_path / "instructions.jsonl"
+    run(cfg(tmp_path, tasks_server, num_instructions=24))  # a run killed at 24 of 40
+    before, sent = out.read_text(), len(tasks_server.log)
+    yaml_before = (tmp_path / "instructions.instruct.yaml").read_text()
+    for changed in ({"concurrency": 3}, {"temperature": 0.5}, {"max_rouge": 0.05}):
+        with pytest.raises(DistillError, match=r"instructions.jsonl holds .*other settings"):
+            run(cfg(tmp_path, tasks_server, num_instructions=40, **changed))
+        assert out.read_text() == before and len(tasks_server.log) == sent, changed
+        assert (tmp_path / "instructions.instruct.yaml").read_text() == yaml_before
+    # The message names what changed since the earlier run.
+    with pytest.raises(DistillError, match=r"concurrency 2 -> 3.*--request-batch-size 2 keeps"):
+        run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=3))
+    # The earlier rounds go on from the file (at another --concurrency too).
+    run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=3, request_batch_size=2))
+    recs = records(out)
+    assert len(recs) == 40 and out.read_text().startswith(before)
+    assert json.loads((tmp_path / "instructions.report.json").read_text())["kept"] == 40
+
+
+def test_a_smaller_num_instructions_then_a_larger_one_goes_on(tmp_path, tasks_server):
+    """A rerun after a run with a smaller --num-instructions (whose last round was shorter) is
+    the same plan, not other settings; one with a smaller one than the file holds says so."""
+    out = tmp_path / "instructions.jsonl"
+    run(cfg(tmp_path, tasks_server, num_instructions=13))  # round 1 asks 1 request, not 2
+    first = records(out)
+    run(cfg(tmp_path, tasks_server, num_instructions=30))
+    recs = records(out)
+    assert recs[:13] == first and len(recs) == 30 and len({r["id"] for r in recs}) == 30
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    run(cfg(fresh, tasks_server, num_instructions=30))
+    assert [r["instruction"] for r in records(fresh / "instructions.jsonl")] == [
+        r["instruction"] for r in recs
+    ]
+    run(cfg(tmp_path, tasks_server, num_instructions=10))
+    report = json.loads((tmp_path / "instructions.report.json").read_text())
+    assert report["kept"] == 10 and report["in_file"] == 30

@@ -398,11 +398,15 @@ class _Teacher:
         self.impl: Any = None
         self.cost = 0.0
         self.sent = 0
+        self.before_paying: Any = None  # called with the ids of a call's jobs before it pays
 
     def send(self, jobs: list[Job], tcfg: TeacherConfig) -> None:
+        ids = {j.payload[0] for j in jobs}
         jobs = [j for j in jobs if j.payload[0] not in self.done]
         if not jobs:
             return
+        if self.before_paying is not None:
+            self.before_paying(ids)
         if self.impl is None:
             self.impl = TEACHERS[tcfg.teacher](tcfg)
         self.impl.cfg = tcfg  # same loaded model; per-pass sampling keys (magpie's two passes)
@@ -508,6 +512,80 @@ def _own_records(out: Path) -> list[dict[str, Any]]:
     return recs
 
 
+class _Prior:
+    """The instructions an earlier run left in --out. A rerun with the same settings replays the
+    same rounds, so it keeps those first, in the file's order, then goes on. A rerun with other
+    settings (another model, temperature, template or filter; another --concurrency, which sizes
+    the rounds and so every later prompt) keeps others, which would land beside them in the file,
+    never deduplicated against them: it is refused before it pays for a request or writes."""
+
+    def __init__(self, out: Path, recs: list[dict], yaml_path: Path, cfg: InstructConfig):
+        gen = [r for r in recs if r.get("source") != "seed"]
+        self.out, self.yaml_path, self.cfg = out, yaml_path, cfg
+        self.ids = [r["id"] for r in gen]
+        lineage = [r["lineage"] if isinstance(r["lineage"], dict) else {} for r in gen]
+        self.requests = [{x.get("request_id"), x.get("answer_request_id")} for x in lineage]
+        self.old_yaml = yaml_path.read_text(encoding="utf-8") if yaml_path.is_file() else None
+        self.kept_ids: list[str] = []  # kept ids in order, each once (the file holds each once)
+        self.seen: set[str] = set()
+        self.looked = 0  # how many of `kept` are in kept_ids
+
+    def check(self, kept: list[dict], job_ids: set[str] | None = None) -> None:
+        """Refuse unless the kept instructions so far are the file's first ones, and (before a
+        call that pays: `job_ids`) the file's others come from that call's requests (a run with
+        a smaller --num-instructions asked fewer in its last round)."""
+        for task in kept[self.looked :]:
+            if task["id"] not in self.seen:
+                self.seen.add(task["id"])
+                self.kept_ids.append(task["id"])
+        self.looked = len(kept)
+        n = min(len(self.kept_ids), len(self.ids))
+        if self.kept_ids[:n] != self.ids[:n]:
+            self.refuse()
+        if job_ids is not None and any(
+            not (self.requests[i] & job_ids) for i in range(n, len(self.ids))
+        ):
+            self.refuse()
+
+    def refuse(self) -> None:
+        import yaml
+
+        from distill.urls import redact_urls
+
+        changed, hint = [], ""
+        if self.old_yaml is not None:
+            try:
+                old = yaml.safe_load(self.old_yaml)
+            except yaml.YAMLError:
+                old = None
+            old = old if isinstance(old, dict) else {}
+            new = dataclasses.asdict(self.cfg)
+            for k, v in new.items():
+                if k not in ("num_instructions", "out") and k in old and old[k] != v:
+                    changed.append(f"{k} {redact_urls(str(old[k]))} -> {redact_urls(str(v))}")
+            # the earlier rounds' size: --concurrency (or hf's --batch-size) by default
+            size = old.get("request_batch_size") or {
+                "openai": old.get("concurrency"), "hf": old.get("batch_size")
+            }.get(old.get("teacher"), 64)  # fmt: skip
+            if old and isinstance(size, int) and size != self.cfg.round_size():
+                hint = f" (--request-batch-size {size} keeps its rounds at any --concurrency)"
+            self.yaml_path.write_text(self.old_yaml, encoding="utf-8")  # the earlier run's
+        else:
+            self.yaml_path.unlink(missing_ok=True)
+        what = (
+            f": {', '.join(changed[:4])}"
+            if changed
+            else " (the same flags: the seed tasks or template file changed, or the requests "
+            "file lost replies)"
+        )
+        raise DistillError(
+            f"{self.out} holds {len(self.ids)} instructions an earlier run made with other "
+            f"settings{what}; this run would keep others beside them, never deduplicated "
+            "against them; nothing was sent or written: rerun with the earlier settings "
+            f"(saved in {self.yaml_path.name}){hint}, or use another --out"
+        )
+
+
 def run(cfg: InstructConfig, progress: bool = True) -> Path:
     """Write cfg.num_instructions kept instructions into cfg.out (resuming); return its path."""
     from distill.paths import guard_instruct
@@ -529,9 +607,12 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
     tcfg = cfg.teacher_config()
     teacher_ref = {"backend": tcfg.teacher, "model": tcfg.model, "params": tcfg.params}
     done = {r["id"]: r for r in read_records(requests_path)} if requests_path.exists() else {}
-    written = {r["id"] for r in _own_records(out)} if out.exists() else set()
+    own = _own_records(out) if out.exists() else []
+    written = {r["id"] for r in own}
+    yaml_path = out.with_name(out.stem + ".instruct.yaml")
+    prior = _Prior(out, own, yaml_path, cfg)
     # after the files it resumes from are read: one that does not parse leaves nothing written
-    save_config(cfg, out.with_name(out.stem + ".instruct.yaml"))
+    save_config(cfg, yaml_path)
     started = time.monotonic()
 
     filters = Filters(cfg)
@@ -548,8 +629,12 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         new_records += [_record(s, "seed", None, {"seed_tasks": seeds_ref}) for s in seeds]
     with RecordWriter(requests_path) as req_writer, RecordWriter(out) as writer:
         teacher = _Teacher(cfg, req_writer, done)
+        if prior.ids:
+            teacher.before_paying = lambda ids: prior.check(kept, ids)
 
         def flush() -> None:
+            if prior.ids:
+                prior.check(kept)
             for rec in new_records:
                 if rec["id"] not in written:
                     writer.write(rec)
@@ -584,6 +669,8 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         "method": cfg.method,
         "num_instructions": cfg.num_instructions,
         "kept": len(kept),
+        # generated instructions in --out: more than kept after a run with a larger N
+        "in_file": len(set(prior.ids) | {t["id"] for t in kept}),
         "reached": len(kept) >= cfg.num_instructions,
         "rounds": rnd,
         **dict(parse_counts),
@@ -611,6 +698,11 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         f"rouge_max={filters.rouge.best:.3f}; ${report['cost_usd']:.4f} in file, "
         f"${teacher.cost:.4f} this run -> {out}"
     )
+    if report["in_file"] > len(kept):
+        print(
+            f"instruct: {out} holds {report['in_file']} instructions (an earlier run asked for "
+            f"more); this run's {len(kept)} are its first"
+        )
     if not report["reached"]:
         print(
             f"instruct: stopped after {cfg.stall_rounds} rounds in a row kept nothing; "
