@@ -449,15 +449,16 @@ def run(
         return {"recipe": str(p), "run_dir": run_dir, "stages": list(configs)}
     t0 = time.monotonic()
     for stage, c in configs.items():
-        if stage == "filter":
-            # Done only when its manifest vouches for this config, this input and every output
-            # in place (distill/manifest.py); a set a kill left half renamed is filtered again.
-            why = filter_stage.done(c)
+        if stage in ("filter", "select"):
+            # Done only when its manifest vouches for this config, its inputs and every output
+            # in place (distill/manifest.py); a set a kill left half renamed is made again.
+            module = filter_stage if stage == "filter" else select_stage
+            why = module.done(c)
             if why is None:
-                print(f"== filter: done ({filter_stage.manifest_of(c)} matches), skipped")
+                print(f"== {stage}: done ({module.manifest_of(c)} matches), skipped")
                 continue
-            if filter_stage.manifest_of(c).exists():
-                print(f"== filter (again: {why})", flush=True)
+            if module.manifest_of(c).exists():
+                print(f"== {stage} (again: {why})", flush=True)
                 stages[stage][1](c)
                 continue
         if stage in deferred:  # its model folder is checked now that train has written it

@@ -259,3 +259,29 @@ def test_only_a_later_stage_whose_input_no_stage_of_the_call_writes_is_refused_b
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "kept.jsonl").write_text("")
     assert pipeline_run(r, only=["train"], dry_run=True)["stages"] == ["train"]
+
+
+def test_a_rerun_skips_a_select_whose_manifest_matches(tmp_path, monkeypatch, capsys):
+    # A rerun after a crash in train selected again from scratch (filter, beside it, is skipped
+    # when its manifest vouches for its outputs): selected.jsonl rewritten, every criterion's
+    # work redone.
+    from tests.fakeserver import FakeServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    server = FakeServer().start()
+    try:
+        select = {"input": "{run_dir}/kept.jsonl", "out": "{run_dir}/selected.jsonl",
+                  "criteria": ["length"], "per_prompt": 1}  # fmt: skip
+        r = _recipe(tmp_path, generate={**GEN, "base_url": server.url}, filter=FILTER,
+                    select=select)  # fmt: skip
+        pipeline_run(r)
+        out = tmp_path / "run" / "selected.jsonl"
+        stamp = out.stat().st_mtime_ns
+        capsys.readouterr()
+        pipeline_run(r)
+        assert "== select: done" in capsys.readouterr().out
+        assert out.stat().st_mtime_ns == stamp
+        pipeline_run(r, sets=["select.per_prompt=2"])  # another setting: selected again
+        assert out.stat().st_mtime_ns != stamp
+    finally:
+        server.stop()
