@@ -120,3 +120,19 @@ def test_a_smaller_num_instructions_then_a_larger_one_goes_on(tmp_path, tasks_se
     run(cfg(tmp_path, tasks_server, num_instructions=10))
     report = json.loads((tmp_path / "instructions.report.json").read_text())
     assert report["kept"] == 10 and report["in_file"] == 30
+
+
+def test_a_key_in_the_base_urls_query_is_written_nowhere(tmp_path, tasks_server):
+    """README: a server URL with a token in it is written nowhere as given (but train.yaml,
+    which --resume reads); instructions.instruct.yaml held `--base-url ...?key=SECRET`."""
+    secret = "sk-SECRET-in-the-query-123"
+    c = cfg(tmp_path, tasks_server, num_instructions=6, base_url=f"{tasks_server.url}?key={secret}")
+    run(c)
+    assert tasks_server.log  # the key went with the requests
+    for f in tmp_path.iterdir():
+        assert secret not in f.read_text(), f.name
+    assert "base_url: http://127.0.0.1" in (tmp_path / "instructions.instruct.yaml").read_text()
+    run(c)  # a rerun with the same URL is the same settings
+    with pytest.raises(DistillError, match=r"temperature 1.0 -> 0.5") as e:
+        run(cfg(tmp_path, tasks_server, num_instructions=12, base_url=c.base_url, temperature=0.5))
+    assert "base_url http" not in str(e.value) and secret not in str(e.value)

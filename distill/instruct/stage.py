@@ -512,6 +512,19 @@ def _own_records(out: Path) -> list[dict[str, Any]]:
     return recs
 
 
+def _shown(cfg: InstructConfig) -> InstructConfig:
+    """cfg as <out>.instruct.yaml holds it: --base-url without a token in its query or userinfo
+    (README: such a URL is written nowhere as given; nothing reads this file back to send)."""
+    import copy
+
+    from distill.urls import redact_url
+
+    shown = copy.copy(cfg)
+    if shown.base_url:
+        shown.base_url = redact_url(shown.base_url)
+    return shown
+
+
 class _Prior:
     """The instructions an earlier run left in --out. A rerun with the same settings replays the
     same rounds, so it keeps those first, in the file's order, then goes on. A rerun with other
@@ -559,7 +572,7 @@ class _Prior:
             except yaml.YAMLError:
                 old = None
             old = old if isinstance(old, dict) else {}
-            new = dataclasses.asdict(self.cfg)
+            new = dataclasses.asdict(_shown(self.cfg))
             for k, v in new.items():
                 if k not in ("num_instructions", "out") and k in old and old[k] != v:
                     changed.append(f"{k} {redact_urls(str(old[k]))} -> {redact_urls(str(v))}")
@@ -612,7 +625,7 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
     yaml_path = out.with_name(out.stem + ".instruct.yaml")
     prior = _Prior(out, own, yaml_path, cfg)
     # after the files it resumes from are read: one that does not parse leaves nothing written
-    save_config(cfg, yaml_path)
+    save_config(_shown(cfg), yaml_path)
     started = time.monotonic()
 
     filters = Filters(cfg)
