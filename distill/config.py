@@ -316,7 +316,8 @@ def read_recipe(path: str | Path, stage: str) -> dict[str, Any]:
                 f"{path}: unknown key '{others[0]}' (a sectioned recipe has only {', '.join(STAGES)})"
             )
         return substitute_run_dir(recipe_section(data, stage, path), recipe_run_dir(data, path))
-    return data
+    # a flat recipe's {run_dir}: runs/<recipe name>, distill run's default (not a literal folder)
+    return substitute_run_dir(data, recipe_run_dir(data, path))
 
 
 def substitute_run_dir(value: Any, run_dir: str) -> Any:
@@ -336,6 +337,15 @@ def load_config(
     """Defaults < recipe < CLI. `overrides` holds only what the user typed (None = not typed)."""
     data: dict[str, Any] = read_recipe(recipe, stage) if recipe else {}
     typed = {k: v for k, v in overrides.items() if v is not None}
+    if recipe:  # a flag's {run_dir} is the recipe's, as in its keys and in distill run's --set
+        typed = substitute_run_dir(typed, recipe_run_dir(load_recipe(recipe), recipe))
+    else:
+        for k, v in typed.items():
+            if "{run_dir}" in str(v):
+                raise DistillError(
+                    f"{flag(k)} {v}: {{run_dir}} stands for a recipe's run.dir, and no --recipe "
+                    "is given: give the path itself"
+                )
     data.update(typed)
     where = f"{recipe} [{stage}]" if recipe else stage
     lines = {}

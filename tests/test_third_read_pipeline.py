@@ -285,3 +285,26 @@ def test_a_rerun_skips_a_select_whose_manifest_matches(tmp_path, monkeypatch, ca
         assert out.stat().st_mtime_ns != stamp
     finally:
         server.stop()
+
+
+def test_run_dir_in_a_stage_commands_flag_is_the_recipes_run_dir(tmp_path):
+    # `distill train --recipe r.yaml --output-dir "{run_dir}/s2"` (as --set takes it) wrote
+    # into a folder literally named "{run_dir}"; a flat recipe's "{run_dir}/kept.jsonl" too.
+    from distill.config import load_config
+    from distill.train.config import TrainConfig
+
+    r = _recipe(tmp_path, train=TRAIN)
+    run = str(tmp_path / "run")
+    cfg = load_config(TrainConfig, "train", r, {"output_dir": "{run_dir}/s2", "lora": None})
+    assert (cfg.output_dir, cfg.data) == (f"{run}/s2", f"{run}/kept.jsonl")
+    flat = tmp_path / "flat.yaml"
+    flat.write_text(yaml.safe_dump(TRAIN))
+    cfg = load_config(TrainConfig, "train", flat, {})
+    assert cfg.output_dir == "runs/flat/student"  # runs/<recipe name>, as distill run's default
+    with pytest.raises(DistillError, match=r"--output-dir \{run_dir\}/x: .*recipe"):
+        load_config(
+            TrainConfig,
+            "train",
+            None,
+            {"data": "k.jsonl", "model": "builtin:smollm2", "output_dir": "{run_dir}/x"},
+        )
