@@ -136,3 +136,18 @@ def test_a_key_in_the_base_urls_query_is_written_nowhere(tmp_path, tasks_server)
     with pytest.raises(DistillError, match=r"temperature 1.0 -> 0.5") as e:
         run(cfg(tmp_path, tasks_server, num_instructions=12, base_url=c.base_url, temperature=0.5))
     assert "base_url http" not in str(e.value) and secret not in str(e.value)
+
+
+def test_a_blank_blacklist_word_drops_nothing():
+    """A recipe's `blacklist: [image, ""]` (or " file ") made the keyword pattern `\\b()\\b`,
+    which matches every instruction: every candidate was dropped as `keyword`, round after
+    paid round, until --stall-rounds ended the run with 0 kept."""
+    from distill.instruct import Filters
+
+    c = InstructConfig(model="m", out="o.jsonl", teacher="hf", blacklist=["image", "", " file "])
+    f = Filters(c)
+    ok = {"instruction": "Describe the water cycle for a ten year old.", "input": ""}
+    assert f.reason(ok)[0] is None
+    assert f.reason({"instruction": "Open the file and count its lines.", "input": ""})[0] == (
+        "keyword"
+    )

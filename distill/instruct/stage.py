@@ -177,6 +177,9 @@ def parse_tasks(text: str, first: int, finish_reason: str = "stop") -> tuple[lis
 
 
 def _keyword_res(words: list[str]) -> re.Pattern[str] | None:
+    # a blank word (a recipe's `blacklist: [image, ""]`) is no word: as `\b()\b` it matched
+    # every instruction; a word's own spaces around it are not part of it
+    words = [w.strip() for w in words if w.strip()]
     if not words:
         return None
     return re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
