@@ -151,3 +151,30 @@ def test_a_blank_blacklist_word_drops_nothing():
     assert f.reason({"instruction": "Open the file and count its lines.", "input": ""})[0] == (
         "keyword"
     )
+
+
+def test_magpie_counts_and_marks_answers_cut_by_max_tokens(tmp_path, tiny_qwen):
+    """The second pass's answer is the record's output (train --format alpaca learns it as is);
+    one cut by --max-tokens was kept with nothing in the report or the record saying so."""
+    run(
+        magpie(
+            tmp_path,
+            tiny_qwen,
+            num_instructions=3,
+            max_tokens=3,
+            instruction_max_tokens=40,
+            request_batch_size=8,
+            stall_rounds=3,
+        )
+    )
+    recs = records(tmp_path / "m.jsonl")
+    answers = {
+        r["id"]: r for r in records(tmp_path / "m.requests.jsonl") if r["kind"] == "magpie-answer"
+    }
+    cut = [
+        r for r in recs if answers[r["lineage"]["answer_request_id"]]["finish_reason"] == "length"
+    ]
+    assert cut  # a tiny random model does not stop within 3 tokens
+    assert all(r["lineage"]["answer_finish_reason"] == "length" for r in cut)
+    report = json.loads((tmp_path / "m.report.json").read_text())
+    assert report["answers_cut"] == len(cut) and report["kept"] == len(recs)

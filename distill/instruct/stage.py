@@ -639,6 +639,8 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
     parse_counts: Counter = Counter(
         {"requests": 0, "items": 0, "unused": 0, "malformed": 0, "truncated": 0}
     )
+    if cfg.method == "magpie":  # kept instructions whose answer --max-tokens cut
+        parse_counts["answers_cut"] = 0
     kept: list[dict] = []
     new_records: list[dict] = []
     if cfg.include_seeds:
@@ -714,6 +716,12 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         f"rouge_max={filters.rouge.best:.3f}; ${report['cost_usd']:.4f} in file, "
         f"${teacher.cost:.4f} this run -> {out}"
     )
+    if parse_counts["answers_cut"]:
+        print(
+            f"instruct: {parse_counts['answers_cut']} of the kept instructions' answers were cut "
+            f"by --max-tokens {cfg.max_tokens} (lineage.answer_finish_reason: length); raise it "
+            "or answer them again with distill generate"
+        )
     if report["in_file"] > len(kept):
         print(
             f"instruct: {out} holds {report['in_file']} instructions (an earlier run asked for "
@@ -827,10 +835,14 @@ def _round_magpie(
     for (task, qid), (job, _) in zip(accepted, answers):
         rec = done[job.payload[0]]
         task["output"] = rec["text"].strip()
+        # an answer cut by --max-tokens is kept (as before) but counted and marked: it is the
+        # record's output, which `train --format alpaca` learns as is
+        counts["answers_cut"] += rec["finish_reason"] == "length"
         lineage = {
             "method": "magpie",
             "request_id": qid,
             "answer_request_id": rec["id"],
+            "answer_finish_reason": rec["finish_reason"],
             "round": rnd,
             "system_prompt": cfg.system_prompt,
         }
