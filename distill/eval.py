@@ -248,13 +248,15 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     )
     if cfg.format == "alpaca":
         gcfg.template = gcfg.template or "alpaca-no-input"
-    first = next(
-        iter(load_rows(cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, 1)),
-        None,
+    rows = iter(
+        load_rows(cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, cfg.limit)
     )
+    first = next(rows, None)
     if first is None:
         raise DistillError(f"{cfg.data}: no problems to evaluate")
-    if first.gold is None and cfg.verify != "majority":
+    # refused only when no problem has one (a null gold in the first row alone is that
+    # problem's, unverifiable, as the filter reads a file whose first trace has none)
+    if cfg.verify != "majority" and first.gold is None and all(r.gold is None for r in rows):
         raise DistillError(
             f"{cfg.data}: problems have no gold answer (--answer-field) for --verify {cfg.verify}; "
             "use --verify majority to score self-consistency instead"

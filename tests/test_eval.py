@@ -191,3 +191,25 @@ def test_a_student_retrained_in_place_is_sampled_afresh_not_scored_on_old_sample
     assert not traces.exists()  # the new student is sampled afresh
     [aside] = tmp_path.glob("eval.student.traces.*.jsonl")
     assert aside.read_text() == '{"id": "a", "answer": "old student"}\n'  # kept, not deleted
+
+
+def test_a_first_problem_without_gold_does_not_refuse_a_set_whose_others_have_one(server, tmp_path):
+    """eval looked at the first row alone: a set whose first problem's gold is null (a
+    Parquet gap) was refused whole ("problems have no gold answer"), as the filter refused a
+    file by its first trace (fixed there in add89d3)."""
+    data = tmp_path / "q.jsonl"
+    rows = [{"question": "What is 3 + 5?", "answer": None}]
+    rows += [{"question": f"What is {a} + 2?", "answer": str(a + 2)} for a in (10, 11, 13)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = EvalConfig(
+        model="fake-r1",
+        backend="openai",
+        base_url=server.url,
+        data=str(data),
+        prompt_field="question",
+        answer_field="answer",
+        out=str(tmp_path / "e.json"),
+    )
+    out = json.loads(run(cfg).read_text())
+    assert out["student"]["samples"] == 4
+    assert out["student"]["pass@1"] > 0
