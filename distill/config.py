@@ -246,7 +246,7 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
 def key_lines(path: str | Path, stage: str | None, where: str) -> dict[str, str]:
     """{key: `where` with the recipe's line of that key} for `stage`'s section of a recipe (its
     top level: stage None), so an unknown key or bad value is named where it is written:
-    `recipes/r.yaml:23 [train]`. Empty when the file cannot be read again."""
+    `recipes/r.yaml [train] line 23`. Empty when the file cannot be read again."""
     try:
         root = yaml.compose(Path(path).read_text())
     except (OSError, yaml.YAMLError):
@@ -256,9 +256,8 @@ def key_lines(path: str | Path, stage: str | None, where: str) -> dict[str, str]
         node = next((v for k, v in root.value if getattr(k, "value", None) == stage), None)
     if not isinstance(node, yaml.MappingNode):
         return {}
-    shown = where.replace(str(path), f"{path}:{{}}", 1) if str(path) in where else where
     return {
-        k.value: shown.format(k.start_mark.line + 1)
+        k.value: f"{where} line {k.start_mark.line + 1}"
         for k, _ in node.value
         if isinstance(k, yaml.ScalarNode)
     }

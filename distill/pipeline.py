@@ -95,10 +95,12 @@ def _same_data(c: Any) -> None:
         )
 
 
-def _inputs_there(recipe: dict[str, Any], running: dict[str, Any]) -> None:
+def _inputs_there(recipe: dict[str, Any], running: dict[str, Any]) -> list[str]:
     """A stage of this call reads a file a section of the recipe writes, and --only leaves that
     section out: the file is there already (the run would stop on it when the stage starts:
-    `data file not found` after the stages before it ran; --dry-run said valid)."""
+    `data file not found` after the stages before it ran, generate's samples bought). The
+    lines of those that are not."""
+    missing = []
     for ws, wk, rs, rk in LINKS:
         if rs not in running or ws in running or ws not in recipe:
             continue
@@ -109,10 +111,11 @@ def _inputs_there(recipe: dict[str, Any], running: dict[str, Any]) -> None:
         if not (merged or same_file(wrote, reads)) or Path(reads).expanduser().exists():
             continue
         what = "folder" if (ws, wk) == ("train", "output_dir") else "file"
-        raise DistillError(
+        missing.append(
             f"--only {','.join(running)}: {rs}.{rk} {reads}: no such {what}: {ws} writes it, "
             f"and --only leaves {ws} out: run it first (--only {ws},{rs})"
         )
+    return missing
 
 
 def _train_rerun(c: Any, rewritten: bool) -> None:
@@ -433,7 +436,9 @@ def run(
     # has not bought generate's samples first, and --dry-run refuses what the run would.
     for stage, c in configs.items():
         _guard(stage, c)
-    _inputs_there(recipe_configs, configs)
+    missing = _inputs_there(recipe_configs, configs)
+    if missing and not dry_run:
+        raise DistillError(missing[0])
     if "train" in configs:
         data = configs["train"].data
         writers = [getattr(c, "out", None) for s, c in configs.items() if s in ("filter", "select")]
@@ -445,6 +450,8 @@ def run(
     if dry_run:
         for stage, c in configs.items():
             print(f"== {stage}: {_describe(c)}")
+        for line in missing:  # valid; a run now would stop on it (a later call may write it)
+            print(f"note: {line}")
         print(f"{name}: dry run, {len(configs)} stages valid, nothing run")
         return {"recipe": str(p), "run_dir": run_dir, "stages": list(configs)}
     t0 = time.monotonic()

@@ -4,6 +4,7 @@ refusing what a run would refuse, reruns with --only, secrets in --set, recipes'
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -146,9 +147,7 @@ def test_a_key_of_another_stage_is_named_as_such_with_its_line(tmp_path):
         "  temperature: 0.6\n"
         '  output_dir: "{run_dir}/student"\n'
     )
-    want = (
-        r"r\.yaml:6 \[train\]: unknown key 'temperature': a key of .*generate, eval.*not of train"
-    )
+    want = r"r\.yaml \[train\] line 6: unknown key 'temperature': a key of .*generate, eval.*not of train"
     with pytest.raises(DistillError, match=want):
         pipeline_run(r, dry_run=True)
     from distill.config import load_config
@@ -159,11 +158,11 @@ def test_a_key_of_another_stage_is_named_as_such_with_its_line(tmp_path):
     # a typo is still a typo, on its line; a bad value too; and a --set names the --set
     r.write_text(r.read_text().replace("temperature: 0.6", "lora_rr: 8"))
     with pytest.raises(
-        DistillError, match=r"r\.yaml:6 \[train\]: unknown key 'lora_rr' .*'lora_r'"
+        DistillError, match=r"r\.yaml \[train\] line 6: unknown key 'lora_rr' .*'lora_r'"
     ):
         pipeline_run(r, dry_run=True)
     r.write_text(r.read_text().replace("lora_rr: 8", "lora_r: eight"))
-    with pytest.raises(DistillError, match=r"r\.yaml:6 \[train\]: key 'lora_r': expected int"):
+    with pytest.raises(DistillError, match=r"r\.yaml \[train\] line 6: key 'lora_r': expected int"):
         pipeline_run(r, dry_run=True)
     r.write_text(r.read_text().replace("lora_r: eight", "lora_r: 8"))
     with pytest.raises(
@@ -229,12 +228,12 @@ def test_a_rerun_at_other_train_settings_is_refused_before_the_first_stage(tmp_p
         pipeline_run(r, only=["train"], dry_run=True)
 
 
-def test_only_a_later_stage_whose_input_no_stage_of_the_call_writes_is_refused_by_dry_run(
-    tmp_path,
+def test_only_a_stage_whose_input_no_stage_of_the_call_writes_is_refused_before_any_runs(
+    tmp_path, monkeypatch, capsys
 ):
-    # `distill run --only train --dry-run` before filter ever ran said "1 stages valid"; the
-    # run then stopped on "data file not found" (and `--only eval` on a student never trained,
-    # `--only publish` on "not a folder").
+    # `distill run --only generate,train` before filter ever ran bought generate's samples,
+    # then stopped on "data file not found" (`--only eval`: a student never trained;
+    # `--only publish`: "not a folder"); --dry-run said nothing of it.
     r = _recipe(
         tmp_path,
         generate=GEN,
@@ -244,21 +243,26 @@ def test_only_a_later_stage_whose_input_no_stage_of_the_call_writes_is_refused_b
               "out": "{run_dir}/eval.json"},
         publish={"dir": "{run_dir}/student", "local_dir": "{run_dir}/published"},
     )  # fmt: skip
+    ran = []
+    monkeypatch.setattr(distill.generate, "run", lambda c, progress=True: ran.append(c))
     cases = {
-        "train": r"train\.data .*kept\.jsonl: no such file: filter writes it.*--only filter,train",
+        "generate,train": r"train\.data .*kept\.jsonl: no such file: filter writes it.*"
+        r"--only filter,train",
         "filter": r"filter\.input .*traces\.jsonl: no such file: generate writes it",
         "eval": r"eval\.model .*student: no such folder: train writes it",
         "publish": r"publish\.dir .*student: no such folder: train writes it",
     }
-    for stage, pattern in cases.items():
+    for only, pattern in cases.items():
         with pytest.raises(DistillError, match=pattern):
-            pipeline_run(r, only=[stage], dry_run=True)
-    # run with the stage that writes it: valid
+            pipeline_run(r, only=only.split(","))
+        # a dry run is valid (a call before the run may write it) and says what is missing
+        pipeline_run(r, only=only.split(","), dry_run=True)
+        assert re.search("note: .*" + pattern, capsys.readouterr().out)
+    assert ran == []
+    # run with the stage that writes it: nothing missing
     both = ["generate", "filter", "train"]
     assert pipeline_run(r, only=both, dry_run=True)["stages"] == both
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "kept.jsonl").write_text("")
-    assert pipeline_run(r, only=["train"], dry_run=True)["stages"] == ["train"]
+    assert "note:" not in capsys.readouterr().out
 
 
 def test_a_rerun_skips_a_select_whose_manifest_matches(tmp_path, monkeypatch, capsys):
