@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
 import types
 import typing
@@ -289,8 +290,9 @@ def run_section(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
 
 
 def recipe_run_dir(data: dict[str, Any], path: str | Path) -> str:
-    """The recipe's `run: {dir: ...}`, else runs/<recipe name>."""
-    return str(run_section(data, path).get("dir") or f"runs/{Path(path).stem}")
+    """The recipe's `run: {dir: ...}` (`~` expanded: no stage expands it), else
+    runs/<recipe name>."""
+    return os.path.expanduser(str(run_section(data, path).get("dir") or f"runs/{Path(path).stem}"))
 
 
 def is_sectioned(data: dict[str, Any]) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -324,7 +325,7 @@ def run(
     unknown = [k for k in data if k not in (*ORDER, "run")]
     if unknown:
         raise DistillError(f"{p}: unknown section '{unknown[0]}' (have: run, {', '.join(ORDER)})")
-    run_dir = run_dir or recipe_run_dir(data, p)
+    run_dir = os.path.expanduser(run_dir) if run_dir else recipe_run_dir(data, p)  # --run-dir=~/x
     name = str(run_section(data, p).get("name") or p.stem)  # of the last line and result file
     overrides = parse_sets(sets or [])
     stages = {

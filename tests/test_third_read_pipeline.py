@@ -312,3 +312,19 @@ def test_run_dir_in_a_stage_commands_flag_is_the_recipes_run_dir(tmp_path):
             None,
             {"data": "k.jsonl", "model": "builtin:smollm2", "output_dir": "{run_dir}/x"},
         )
+
+
+def test_a_run_dir_under_home_is_expanded(tmp_path, monkeypatch):
+    # run: {dir: ~/runs/x} (or --run-dir=~/x, which the shell leaves as typed) became paths
+    # "~/runs/x/traces.jsonl" that no stage expands: "traces file not found" for a file that is
+    # there, or a folder named "~" under the current one.
+    from distill.config import read_recipe
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    r = tmp_path / "r.yaml"
+    r.write_text(yaml.safe_dump({"run": {"dir": "~/runs/x"}, "filter": FILTER}))
+    assert read_recipe(r, "filter")["input"] == f"{tmp_path}/runs/x/traces.jsonl"
+    res = pipeline_run(r, dry_run=True)
+    assert res["run_dir"] == f"{tmp_path}/runs/x"
+    res = pipeline_run(r, run_dir="~/y", dry_run=True)
+    assert res["run_dir"] == f"{tmp_path}/y"
