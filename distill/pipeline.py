@@ -119,6 +119,26 @@ def _inputs_there(recipe: dict[str, Any], running: dict[str, Any]) -> list[str]:
     return missing
 
 
+def _still_true(result_path: Path, ran: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of the run's result file that a call running only some stages leaves as they
+    were: instruct's when it did not run; eval's when neither it nor any stage before it ran
+    (--only publish; a call that trains again drops them: they are another student's)."""
+    try:
+        previous = json.loads(result_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(previous, dict):
+        return {}
+    kept = {}
+    if "instruct" not in ran and "instruct" in previous:
+        kept["instruct"] = previous["instruct"]
+    if not set(ran) & set(ORDER[: ORDER.index("eval") + 1]):
+        kept.update(
+            {k: previous[k] for k in ("student_pass@1", "base_pass@1", "eval") if k in previous}
+        )
+    return kept
+
+
 def _train_rerun(c: Any, rewritten: bool) -> None:
     """What a rerun's train refuses when it starts, checked read-only before the first stage
     (and by --dry-run): checkpoints of a run at other settings, data changed since they began
@@ -504,6 +524,7 @@ def run(
         result["student_pass@1"] = ev["student"]["pass@1"]
         result["base_pass@1"] = ev.get("baseline", {}).get("pass@1")
         result["eval"] = ev
+    result = {**_still_true(result_path, configs), **result}
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     (Path(run_dir) / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     if "instruct" in configs and "eval" not in configs:

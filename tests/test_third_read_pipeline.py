@@ -328,3 +328,42 @@ def test_a_run_dir_under_home_is_expanded(tmp_path, monkeypatch):
     assert res["run_dir"] == f"{tmp_path}/runs/x"
     res = pipeline_run(r, run_dir="~/y", dry_run=True)
     assert res["run_dir"] == f"{tmp_path}/y"
+
+
+def test_a_call_that_runs_only_publish_keeps_the_runs_numbers(tmp_path, monkeypatch):
+    # `distill run --recipe R --only publish --set publish.repo_id=me/x` after a full run (the
+    # r1 recipe's "push to the Hub instead" line) rewrote RUN_DIR/NAME.json without the eval
+    # numbers; a call that trains again drops them (they are another student's).
+    import distill.eval
+    import distill.publish
+    import distill.train
+
+    def fake_train(cfg):
+        Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+        Path(cfg.output_dir, "adapter_config.json").write_text("{}")
+
+    def fake_eval(cfg):
+        Path(cfg.out).write_text(
+            json.dumps({"student": {"pass@1": 0.5}, "baseline": {"pass@1": 0.25}})
+        )
+
+    monkeypatch.setattr(distill.train, "run", fake_train)
+    monkeypatch.setattr(distill.eval, "run", fake_eval)
+    monkeypatch.setattr(distill.publish, "run", lambda cfg: None)
+    r = _recipe(
+        tmp_path,
+        train=TRAIN,
+        eval={"model": "{run_dir}/student", "data": "builtin:arithmetic?n=4",
+              "out": "{run_dir}/eval.json"},
+        publish={"dir": "{run_dir}/student", "local_dir": "{run_dir}/published"},
+    )  # fmt: skip
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "kept.jsonl").write_text("")
+    result = tmp_path / "run" / "r.json"
+    pipeline_run(r)
+    assert json.loads(result.read_text())["student_pass@1"] == 0.5
+    pipeline_run(r, only=["publish"])
+    kept = json.loads(result.read_text())
+    assert (kept["student_pass@1"], kept["base_pass@1"]) == (0.5, 0.25)
+    pipeline_run(r, only=["train"])
+    assert "student_pass@1" not in json.loads(result.read_text())
