@@ -79,10 +79,10 @@ def test_a_users_own_file_at_out_is_refused_not_appended_to(tmp_path, tasks_serv
 
 
 def test_a_rerun_with_other_settings_is_refused_before_it_pays_or_writes(tmp_path, tasks_server):
-    """A run on an --out that an earlier run with other settings wrote (here: another
-    --concurrency, which sizes the rounds, so every later prompt differs) kept its own
-    instructions beside the earlier ones: 52 in the file, 'kept 40' in the report, the two sets
-    never deduplicated against each other."""
+    """A run on an --out that an earlier run with other settings wrote (another temperature,
+    filter, seed file; another --concurrency, which sizes the rounds, so every prompt from
+    round 1 on differs) kept its own instructions beside the earlier ones: 52 in the file,
+    'kept 40' in the report, the two sets never deduplicated against each other."""
     out = tmp_path / "instructions.jsonl"
     run(cfg(tmp_path, tasks_server, num_instructions=24))  # a run killed at 24 of 40
     before, sent = out.read_text(), len(tasks_server.log)
@@ -93,7 +93,7 @@ def test_a_rerun_with_other_settings_is_refused_before_it_pays_or_writes(tmp_pat
         assert out.read_text() == before and len(tasks_server.log) == sent, changed
         assert (tmp_path / "instructions.instruct.yaml").read_text() == yaml_before
     # The message names what changed since the earlier run.
-    with pytest.raises(DistillError, match=r"concurrency 2 -> 3.*--request-batch-size 2 keeps"):
+    with pytest.raises(DistillError, match=r"a round 2 -> 3.*--request-batch-size 2 keeps"):
         run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=3))
     # The earlier rounds go on from the file (at another --concurrency too).
     run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=3, request_batch_size=2))
@@ -178,3 +178,59 @@ def test_magpie_counts_and_marks_answers_cut_by_max_tokens(tmp_path, tiny_qwen):
     assert all(r["lineage"]["answer_finish_reason"] == "length" for r in cut)
     report = json.loads((tmp_path / "m.report.json").read_text())
     assert report["answers_cut"] == len(cut) and report["kept"] == len(recs)
+
+
+class _FakeMagpieTeacher:
+    """Stands in for the hf teacher: each instruction request's text is a function of its id,
+    every third one cut by max tokens (so a round keeps fewer than it asks)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def run(self, jobs, sink):
+        from distill.teachers import Completion
+
+        words = ["river", "prime", "poem", "budget", "verb", "orbit", "recipe", "tax"]
+        for job in jobs:
+            rid, kind = job.payload
+            h = int(rid, 16)
+            if kind == "magpie-instruction":
+                text = "Explain " + " ".join(words[(h >> (3 * k)) % 8] for k in range(6)) + "."
+                finish = "length" if h % 3 == 0 else "stop"
+            else:
+                text, finish = "An answer.", "stop"
+            sink.done(job, job.samples[0], Completion(text=text, finish_reason=finish))
+
+
+def test_magpie_raising_num_instructions_goes_on(tmp_path, tiny_qwen, monkeypatch):
+    """Magpie keeps at most one instruction per request, so a run with a small N asks short
+    rounds (min(batch, N - kept)) that a larger N's rounds do not repeat one for one: the
+    earlier run's instructions come back in another order. Raising N must still go on."""
+    from distill.instruct import stage
+
+    monkeypatch.setitem(stage.TEACHERS, "hf", _FakeMagpieTeacher)
+    kw = dict(request_batch_size=8, stall_rounds=5, max_rouge=0.99, dedup="near")
+    run(magpie(tmp_path, tiny_qwen, num_instructions=5, **kw))
+    first = records(tmp_path / "m.jsonl")
+    rounds = {r["lineage"]["round"] for r in first}
+    assert len(first) == 5 and len(rounds) > 1  # round 0 asked 5 and kept fewer
+    run(magpie(tmp_path, tiny_qwen, num_instructions=20, **kw))
+    recs = records(tmp_path / "m.jsonl")
+    assert recs[:5] == first and len(recs) == len({r["id"] for r in recs}) == 20
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    run(magpie(fresh, tiny_qwen, num_instructions=20, **kw))
+    assert sorted(r["id"] for r in records(fresh / "m.jsonl")) == sorted(r["id"] for r in recs)
+
+
+def test_a_changed_seed_file_is_other_settings(tmp_path, tasks_server):
+    from distill.instruct import load_seed_tasks
+
+    seeds = tmp_path / "seeds.jsonl"
+    rows = [json.loads(x) for x in (Path("prompts") / "seed_tasks.jsonl").read_text().splitlines()]
+    seeds.write_text("".join(json.dumps(r) + "\n" for r in rows[:10]))
+    assert len(load_seed_tasks(str(seeds))) == 10
+    run(cfg(tmp_path, tasks_server, num_instructions=6, seed_tasks=str(seeds)))
+    seeds.write_text("".join(json.dumps(r) + "\n" for r in rows[10:20]))
+    with pytest.raises(DistillError, match=r"seed tasks file changed"):
+        run(cfg(tmp_path, tasks_server, num_instructions=12, seed_tasks=str(seeds)))

@@ -401,15 +401,11 @@ class _Teacher:
         self.impl: Any = None
         self.cost = 0.0
         self.sent = 0
-        self.before_paying: Any = None  # called with the ids of a call's jobs before it pays
 
     def send(self, jobs: list[Job], tcfg: TeacherConfig) -> None:
-        ids = {j.payload[0] for j in jobs}
         jobs = [j for j in jobs if j.payload[0] not in self.done]
         if not jobs:
             return
-        if self.before_paying is not None:
-            self.before_paying(ids)
         if self.impl is None:
             self.impl = TEACHERS[tcfg.teacher](tcfg)
         self.impl.cfg = tcfg  # same loaded model; per-pass sampling keys (magpie's two passes)
@@ -528,77 +524,67 @@ def _shown(cfg: InstructConfig) -> InstructConfig:
     return shown
 
 
-class _Prior:
-    """The instructions an earlier run left in --out. A rerun with the same settings replays the
-    same rounds, so it keeps those first, in the file's order, then goes on. A rerun with other
-    settings (another model, temperature, template or filter; another --concurrency, which sizes
-    the rounds and so every later prompt) keeps others, which would land beside them in the file,
-    never deduplicated against them: it is refused before it pays for a request or writes."""
+# The settings that decide which instructions a run keeps (with the replies on disk): a rerun
+# with others keeps other instructions. --num-instructions only decides where it stops.
+PLAN_KEYS = (
+    "method", "model", "temperature", "top_p", "max_tokens", "seed", "chat_template",
+    "num_prompt_tasks", "num_prompt_generated", "num_tasks_per_request", "max_rouge",
+    "min_words", "max_words", "blacklist", "language", "dedup", "dedup_threshold",
+    "system_prompt", "instruction_max_tokens",
+)  # fmt: skip
 
-    def __init__(self, out: Path, recs: list[dict], yaml_path: Path, cfg: InstructConfig):
-        gen = [r for r in recs if r.get("source") != "seed"]
-        self.out, self.yaml_path, self.cfg = out, yaml_path, cfg
-        self.ids = [r["id"] for r in gen]
-        lineage = [r["lineage"] if isinstance(r["lineage"], dict) else {} for r in gen]
-        self.requests = [{x.get("request_id"), x.get("answer_request_id")} for x in lineage]
-        self.old_yaml = yaml_path.read_text(encoding="utf-8") if yaml_path.is_file() else None
-        self.kept_ids: list[str] = []  # kept ids in order, each once (the file holds each once)
-        self.seen: set[str] = set()
-        self.looked = 0  # how many of `kept` are in kept_ids
 
-    def check(self, kept: list[dict], job_ids: set[str] | None = None) -> None:
-        """Refuse unless the kept instructions so far are the file's first ones, and (before a
-        call that pays: `job_ids`) the file's others come from that call's requests (a run with
-        a smaller --num-instructions asked fewer in its last round)."""
-        for task in kept[self.looked :]:
-            if task["id"] not in self.seen:
-                self.seen.add(task["id"])
-                self.kept_ids.append(task["id"])
-        self.looked = len(kept)
-        n = min(len(self.kept_ids), len(self.ids))
-        if self.kept_ids[:n] != self.ids[:n]:
-            self.refuse()
-        if job_ids is not None and any(
-            not (self.requests[i] & job_ids) for i in range(n, len(self.ids))
-        ):
-            self.refuse()
+def _round_size(saved: dict[str, Any]) -> Any:
+    """The round size a saved .instruct.yaml ran with (InstructConfig.round_size)."""
+    by_teacher = {"openai": saved.get("concurrency"), "hf": saved.get("batch_size")}
+    return saved.get("request_batch_size") or by_teacher.get(saved.get("teacher"), 64)
 
-    def refuse(self) -> None:
-        import yaml
 
-        from distill.urls import redact_urls
+def _check_prior(
+    cfg: InstructConfig, out: Path, own: list[dict], yaml_path: Path, refs: dict[str, Any]
+) -> None:
+    """Refuse a rerun on an --out whose instructions an earlier run made with other settings
+    (its .instruct.yaml; the seed tasks' and template's hashes in the records' lineage): this
+    run would keep other instructions beside them, never deduplicated against them, and the
+    report would count only its own. Raising or lowering --num-instructions goes on."""
+    import yaml
 
-        changed, hint = [], ""
-        if self.old_yaml is not None:
-            try:
-                old = yaml.safe_load(self.old_yaml)
-            except yaml.YAMLError:
-                old = None
-            old = old if isinstance(old, dict) else {}
-            new = dataclasses.asdict(_shown(self.cfg))
-            for k, v in new.items():
-                if k not in ("num_instructions", "out") and k in old and old[k] != v:
-                    changed.append(f"{k} {redact_urls(str(old[k]))} -> {redact_urls(str(v))}")
-            # the earlier rounds' size: --concurrency (or hf's --batch-size) by default
-            size = old.get("request_batch_size") or {
-                "openai": old.get("concurrency"), "hf": old.get("batch_size")
-            }.get(old.get("teacher"), 64)  # fmt: skip
-            if old and isinstance(size, int) and size != self.cfg.round_size():
-                hint = f" (--request-batch-size {size} keeps its rounds at any --concurrency)"
-            self.yaml_path.write_text(self.old_yaml, encoding="utf-8")  # the earlier run's
-        else:
-            self.yaml_path.unlink(missing_ok=True)
-        what = (
-            f": {', '.join(changed[:4])}"
-            if changed
-            else " (the same flags: the seed tasks or template file changed, or the requests "
-            "file lost replies)"
-        )
+    from distill.urls import redact_urls
+
+    gen = [r for r in own if r.get("source") != "seed"]
+    if not gen:
+        return
+    changed = []
+    try:
+        saved = yaml.safe_load(yaml_path.read_text(encoding="utf-8")) if yaml_path.is_file() else {}
+    except (yaml.YAMLError, UnicodeDecodeError):
+        saved = {}
+    saved = saved if isinstance(saved, dict) else {}
+    for k in PLAN_KEYS:
+        if k in saved and saved[k] != getattr(cfg, k):
+            changed.append(f"--{k.replace('_', '-')} {saved[k]} -> {getattr(cfg, k)}")
+    hint = ""
+    rounds = {r["lineage"].get("round") for r in gen if isinstance(r["lineage"], dict)}
+    size = _round_size(saved) if saved else None
+    # Later rounds show the kept pool of the earlier ones: rounds of another size (the default
+    # follows --concurrency) make other prompts from round 1 on.
+    if size is not None and size != cfg.round_size() and len(rounds) > 1:
+        changed.append(f"requests a round {size} -> {cfg.round_size()}")
+        hint = f" (--request-batch-size {size} keeps the earlier rounds at any --concurrency)"
+    for name, ref in refs.items():
+        if ref is None:
+            continue
+        for r in gen:
+            was = r["lineage"].get(name) if isinstance(r["lineage"], dict) else None
+            if isinstance(was, dict) and was.get("sha256") not in (None, ref["sha256"]):
+                changed.append(f"{name.replace('_', ' ')} file changed")
+                break
+    if changed:
         raise DistillError(
-            f"{self.out} holds {len(self.ids)} instructions an earlier run made with other "
-            f"settings{what}; this run would keep others beside them, never deduplicated "
-            "against them; nothing was sent or written: rerun with the earlier settings "
-            f"(saved in {self.yaml_path.name}){hint}, or use another --out"
+            f"{out} holds {len(gen)} instructions an earlier run made with other settings: "
+            f"{redact_urls(', '.join(changed[:4]))}; this run would keep others beside them, "
+            "never deduplicated against them: rerun with the earlier settings (saved in "
+            f"{yaml_path.name}){hint}, or use another --out"
         )
 
 
@@ -626,7 +612,9 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
     own = _own_records(out) if out.exists() else []
     written = {r["id"] for r in own}
     yaml_path = out.with_name(out.stem + ".instruct.yaml")
-    prior = _Prior(out, own, yaml_path, cfg)
+    template_ref = {"sha256": template.sha256} if template is not None else None
+    _check_prior(cfg, out, own, yaml_path, {"seed_tasks": seeds_ref, "template": template_ref})
+    prior_ids = {r["id"] for r in own if r.get("source") != "seed"}
     # after the files it resumes from are read: one that does not parse leaves nothing written
     save_config(_shown(cfg), yaml_path)
     started = time.monotonic()
@@ -647,12 +635,8 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         new_records += [_record(s, "seed", None, {"seed_tasks": seeds_ref}) for s in seeds]
     with RecordWriter(requests_path) as req_writer, RecordWriter(out) as writer:
         teacher = _Teacher(cfg, req_writer, done)
-        if prior.ids:
-            teacher.before_paying = lambda ids: prior.check(kept, ids)
 
         def flush() -> None:
-            if prior.ids:
-                prior.check(kept)
             for rec in new_records:
                 if rec["id"] not in written:
                     writer.write(rec)
@@ -688,7 +672,7 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         "num_instructions": cfg.num_instructions,
         "kept": len(kept),
         # generated instructions in --out: more than kept after a run with a larger N
-        "in_file": len(set(prior.ids) | {t["id"] for t in kept}),
+        "in_file": len(prior_ids | {t["id"] for t in kept}),
         "reached": len(kept) >= cfg.num_instructions,
         "rounds": rnd,
         **dict(parse_counts),
