@@ -347,6 +347,11 @@ def run(
         raise DistillError(f"{p}: unknown section '{unknown[0]}' (have: run, {', '.join(ORDER)})")
     run_dir = os.path.expanduser(run_dir) if run_dir else recipe_run_dir(data, p)  # --run-dir=~/x
     name = str(run_section(data, p).get("name") or p.stem)  # of the last line and result file
+    if name in (".", "..") or "/" in name or os.sep in name:  # checked before any stage runs
+        raise DistillError(
+            f"{p}: run.name {name}: a file name is expected (RUN_DIR/NAME.json is the run's "
+            "result): no folder in it"
+        )
     overrides = parse_sets(sets or [])
     stages = {
         "instruct": (instruct.InstructConfig, instruct.run),

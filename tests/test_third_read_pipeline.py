@@ -367,3 +367,14 @@ def test_a_call_that_runs_only_publish_keeps_the_runs_numbers(tmp_path, monkeypa
     assert (kept["student_pass@1"], kept["base_pass@1"]) == (0.5, 0.25)
     pipeline_run(r, only=["train"])
     assert "student_pass@1" not in json.loads(result.read_text())
+
+
+@pytest.mark.parametrize("name", ["r1/distill", "..", "x/"])
+def test_a_run_name_that_is_no_file_name_is_refused_before_any_stage(tmp_path, name):
+    # run: {name: r1/distill} made RUN_DIR/r1/distill.json the result file: every stage ran,
+    # then writing it failed (no such folder) and the final line was never printed.
+    r = tmp_path / "r.yaml"
+    r.write_text(yaml.safe_dump({"run": {"dir": str(tmp_path / "run"), "name": name},
+                                 "train": TRAIN}))  # fmt: skip
+    with pytest.raises(DistillError, match=r"run\.name .*: a file name"):
+        pipeline_run(r, dry_run=True)
