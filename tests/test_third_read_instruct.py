@@ -234,3 +234,18 @@ def test_a_changed_seed_file_is_other_settings(tmp_path, tasks_server):
     seeds.write_text("".join(json.dumps(r) + "\n" for r in rows[10:20]))
     with pytest.raises(DistillError, match=r"seed tasks file changed"):
         run(cfg(tmp_path, tasks_server, num_instructions=12, seed_tasks=str(seeds)))
+
+
+def test_magpie_on_a_model_without_a_chat_template_is_one_line(tmp_path, tiny_qwen):
+    import shutil
+
+    from distill.instruct import magpie_prefix
+
+    model = tmp_path / "base"
+    shutil.copytree(tiny_qwen, model)
+    conf = model / "tokenizer_config.json"
+    conf.write_text(json.dumps({**json.loads(conf.read_text()), "chat_template": None}))
+    for f in model.glob("chat_template.*"):
+        f.unlink()
+    with pytest.raises(DistillError, match=r"base: its tokenizer has no chat template.*magpie"):
+        magpie_prefix(str(model), None)

@@ -462,6 +462,11 @@ def _self_instruct_round(
 def magpie_prefix(model: str, system_prompt: str | None) -> str:
     """The chat template's text up to where the user's words start (Magpie's query template)."""
     tok = _tokenizer(model)
+    if not getattr(tok, "chat_template", None):
+        raise DistillError(
+            f"--model {model}: its tokenizer has no chat template, and --method magpie writes "
+            "instructions from a chat model's template: pick an instruct (chat) model"
+        )
     mark = "\x00MAGPIE\x00"
     msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
     text = tok.apply_chat_template(
