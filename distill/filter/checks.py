@@ -109,19 +109,28 @@ _LATEX_GREEK = re.compile(
 )
 
 
+MIN_SCRIPT_LETTERS = 5
+
+
 def language_mix(rec: dict[str, Any], ctx: CheckContext) -> str | None:
     prompt = " ".join(m.get("content", "") for m in rec.get("messages") or [])
     pc = script_counts(prompt)
     if not pc:
         return None
-    greek = len(_LATEX_GREEK.findall(prompt))
-    if greek:
-        pc["GREEK"] += greek
     # The prompt's scripts besides Latin, each by its share of the non-Latin letters: a short
-    # Chinese question over a page of code (Latin) allows a Chinese reply.
+    # Chinese question over a page of code (Latin) allows a Chinese reply. A script that is a
+    # word or two of a Latin prompt ("a shop called 小米") does not: it is allowed by that share
+    # only with MIN_SCRIPT_LETTERS of it, else by its share of all the prompt's letters.
+    total = sum(pc.values())
     others = sum(n for s, n in pc.items() if s != "LATIN")
-    allowed = {s for s, n in pc.items() if s != "LATIN" and n >= 0.1 * others}
+    allowed = {
+        s
+        for s, n in pc.items()
+        if s != "LATIN" and (n >= 0.1 * total or (n >= 0.1 * others and n >= MIN_SCRIPT_LETTERS))
+    }
     allowed.add("LATIN")  # math notation, code and variable names are Latin everywhere
+    if pc["GREEK"] or _LATEX_GREEK.search(prompt):
+        allowed.add("GREEK")  # θ, π: the prompt's math symbols (\theta), not its language
     # The chain of thought is what R1 judged for mixing; the answer may be in another script by
     # design ("Translate into Chinese: ..."). Without a chain, the answer is judged.
     chain = rec.get("reasoning")
@@ -132,6 +141,7 @@ def language_mix(rec: dict[str, Any], ctx: CheckContext) -> str | None:
 
 
 _FENCED = re.compile(r"```.*?```", re.DOTALL)
+MAX_CODE_COPIES = 3
 
 
 def _restated_code_dropped(text: str) -> str:
@@ -140,14 +150,14 @@ def _restated_code_dropped(text: str) -> str:
     answer gives it once more. The same program restated is no loop."""
     if "```" not in text:
         return text
-    seen: set[str] = set()
+    seen: Counter = Counter()
 
     def once(m: re.Match) -> str:
         key = " ".join(m.group(0).split())
-        if key in seen:
-            return " "
-        seen.add(key)
-        return m.group(0)
+        seen[key] += 1
+        # Up to MAX_CODE_COPIES copies (chain, "the final code is", answer) are one program;
+        # the copies after them are a loop on the block, counted as written.
+        return " " if 1 < seen[key] <= MAX_CODE_COPIES else m.group(0)
 
     return _FENCED.sub(once, text)
 

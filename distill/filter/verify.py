@@ -52,12 +52,15 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
 # "The final answer is $10,455$", "Final Answer: 12", "the answer is \(x+1\)": a statement of the
 # answer, in math delimiters or as a bare number. Only one that comes after the last box is
 # used (a model that boxes an intermediate value, then states its result, means the statement).
-_STATED = re.compile(
-    r"(?i:final\s+answer|the\s+answer)\s*(?:is|:)?\s*(?:is\s*)?:?\s*"
+_STATED_VALUE = (
     r"(?:\$\$(?P<dd>(?:\\\$|[^$])+)\$\$|\$(?P<d>(?:\\\$|[^$])+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]"
-    r"|(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?=\.?(?:\s|$)))",
-    re.DOTALL,
+    r"|(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?=\.?(?:\s|$)))"
 )
+_STATED = re.compile(
+    r"(?i:final\s+answer|the\s+answer)\s*(?:is|:)?\s*(?:is\s*)?:?\s*" + _STATED_VALUE, re.DOTALL
+)
+# "The answer is 2 or 3", "$2$, or maybe $3$": another value offered after the stated one.
+_STATED_OR = re.compile(r",?\s*or\s+(?:(?i:maybe|possibly|perhaps)\s+)?" + _STATED_VALUE, re.DOTALL)
 
 # "$15 dollars, since she had $20": two dollar amounts, not inline math. A "$...$" that opens
 # with a number followed by prose is the amount.
@@ -89,24 +92,39 @@ def _offered_as_alternatives(gap: str) -> bool:
     return any(w.lower() == "or" for w in _GAP_NOISE.sub(" ", gap).split())
 
 
+def _stated_value(m: re.Match) -> str:
+    g = next(g for g in m.groups() if g is not None)
+    return (_dollars(g) if m.group("d") is not None else g).strip().rstrip(".").strip()
+
+
 def _final_parts(answer: str) -> tuple[str | None, list[str]]:
+    text, parts, _ = _final_answer(answer)
+    return text, parts
+
+
+def _final_answer(answer: str) -> tuple[str | None, list[str], bool]:
     """The final answer of a response -> (its text, the boxes written together as its parts).
 
     The text is a statement after the last box if there is one, else the last box, else None
     (the whole answer is then parsed). The parts are the last run of boxes joined only by
     "and", commas or spacing (math-verify's several-box answers); one box alone is one part.
     Boxes offered as alternatives ("\\boxed{2} or \\boxed{3}") are a hedge: the text is all of
-    them, the set math-verify reads (wrong against a gold of one value), never the last one."""
+    them, the set math-verify reads (wrong against a gold of one value), never the last one;
+    so is a statement followed by "or" and another value ("The answer is 2 or 3").
+    -> (text, parts, whether the text is such a hedge)."""
     boxes = _boxes(answer)
     after = boxes[-1][1] if boxes else 0
-    stated = None
+    last = None
     for m in _STATED.finditer(answer, after):
-        g = next(g for g in m.groups() if g is not None)
-        stated = _dollars(g) if m.group("d") is not None else g
-    if stated is not None and stated.strip():
-        return stated.strip().rstrip(".").strip(), []
+        last = m
+    if last is not None and _stated_value(last):
+        values, end = [_stated_value(last)], last.end()
+        while (alt := _STATED_OR.match(answer, end)) is not None and _stated_value(alt):
+            values.append(_stated_value(alt))
+            end = alt.end()
+        return ", ".join(values), [], len(values) > 1
     if not boxes:
-        return None, []
+        return None, [], False
     run = [boxes[-1]]
     hedged = False
     for prev in reversed(boxes[:-1]):
@@ -116,7 +134,7 @@ def _final_parts(answer: str) -> tuple[str | None, list[str]]:
         hedged = hedged or _offered_as_alternatives(gap)
         run.insert(0, prev)
     parts = [b[2] for b in run]
-    return (", ".join(parts) if hedged else boxes[-1][2]), parts
+    return (", ".join(parts) if hedged else boxes[-1][2]), parts, hedged
 
 
 # A multiple-choice label: "B", "(B)", "\\textbf{(B)}", and a letter in parentheses followed by
@@ -125,6 +143,13 @@ def _final_parts(answer: str) -> tuple[str | None, list[str]]:
 _WRAP = r"(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?"
 _LETTER_ALONE = re.compile(_WRAP + r"\(?\s*([A-E])\s*\)?\s*\}?")
 _LETTER_AND_TEXT = re.compile(_WRAP + r"\(\s*([A-E])\s*\)\s*\}?(.*)", re.DOTALL)
+
+
+# A letter of its own after a choice label's letter: the rest of "(B) and D", "(B), D",
+# "(B) 12 or E", "(B) D" (the option's text "Tuesday", "2 and 3", "AB = 4" names no other letter).
+_ANOTHER_LETTER = re.compile(
+    r"(?:^|,|;|&|/|\b(?:and|or)\b)\s*\(?\s*[A-E]\s*\)?\s*(?=$|[,;.}]|\b(?:and|or)\b)"
+)
 
 
 def _choice_label(text: str) -> tuple[str, str] | None:
@@ -139,6 +164,8 @@ def _choice_label(text: str) -> tuple[str, str] | None:
     rest = re.sub(r"^(?:\\[ ,;:!]|~|\s|[.:])+", "", m.group(2)).strip()
     if re.search(r"\(\s*[A-E]\s*\)", rest):  # "(B) and (D)": several letters, no one choice
         return None
+    if _ANOTHER_LETTER.search(_TEXT_MARKUP.sub(r" \1 ", rest).replace("\\", " ")):
+        return None  # "(B) and D", "(B), D", "(B) 12 or E": as well several letters
     if rest.endswith("}") and rest.count("}") > rest.count("{"):  # "\\text{(B) 12}"
         rest = rest[:-1].strip()
     return (m.group(1), rest) if rest else None
@@ -316,7 +343,7 @@ def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
         return UNVERIFIABLE
     gold = _digit_groups(_constants(str(gold)))
     answer = answer or ""
-    final, parts = _final_parts(answer)
+    final, parts, hedged = _final_answer(answer)
     if final is None and not answer.strip():
         return NO_ANSWER
     if final is not None:
@@ -345,7 +372,15 @@ def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
         # Nothing parsed (math-verify's fallback hands back the raw string, which would then
         # "match" the same string): an unparseable gold never makes a trace correct.
         return UNVERIFIABLE
-    if len(parts) > 1 and _parts(g) > 1:
+    if hedged:
+        import sympy
+
+        # Values offered as alternatives are right only against the set of them ("2 or 3" for
+        # x^2 - 5x + 6 = 0); math-verify equates a set of two with the interval (2, 3), and
+        # they are never a point's or tuple's coordinates.
+        if not isinstance(g[0], sympy.FiniteSet):
+            return WRONG
+    elif len(parts) > 1 and _parts(g) > 1:
         import sympy
 
         ordered = isinstance(g[0], sympy.Tuple)
@@ -390,13 +425,16 @@ def math_answer_key(answer: str, timeout: int = 5) -> str | None:
 def _vote_form(expr: Any) -> Any:
     """One form per answer, as verify_math judges them equal: "x = 2" is 2 (math-verify compares
     the value of an equation whose left side is the variable), 50\\% is 1/2, each element of a
-    set alike."""
+    set alike (the roots x = 1, x = 2; a system's solution x = 2, y = 3 keeps its variables)."""
     import sympy
 
     try:
         if isinstance(expr, sympy.Eq) and expr.lhs.is_Symbol:
             expr = expr.rhs
         if isinstance(expr, sympy.FiniteSet):
+            sides = {a.lhs for a in expr.args if isinstance(a, sympy.Eq)}
+            if len(sides) > 1:  # a system's solution {x = 2, y = 3}: not the set {2, 3}
+                return expr
             return sympy.FiniteSet(*(_vote_form(a) for a in expr.args))
         return expr.doit() if isinstance(expr, sympy.Basic) else expr
     except Exception:  # noqa: BLE001 - sympy can raise anything on odd input
@@ -442,13 +480,16 @@ def verify_choice(answer: str, gold: str | None) -> str:
 
 
 def verify_exact(answer: str, gold: str | None) -> str:
-    if gold is None:
+    # A gold of nothing ("", "**") would match any answer the normalisation empties (".", "$$").
+    want = normalize_text(str(gold)) if gold is not None else ""
+    if not want:
         return UNVERIFIABLE
     boxed = last_boxed(answer or "")
     text = boxed if boxed is not None else answer
-    if not text or not text.strip():
+    got = normalize_text(text) if text else ""
+    if not got:
         return NO_ANSWER
-    return CORRECT if normalize_text(text) == normalize_text(str(gold)) else WRONG
+    return CORRECT if got == want else WRONG
 
 
 # ----------------------------------------------------------------------------- countdown
@@ -492,8 +533,21 @@ def countdown_expression(answer: str) -> str | None:
     return expr.split("=")[0].strip()
 
 
+def _integer(x: Any) -> int | None:
+    """An integer given as an int, an integral float or its digits; None for anything else."""
+    try:
+        f = Fraction(str(x).strip()) if not isinstance(x, bool) else None
+    except (ValueError, ZeroDivisionError):
+        return None
+    return int(f) if f is not None and f.denominator == 1 else None
+
+
 def verify_countdown(answer: str, numbers: list[int] | None, target: Any) -> str:
-    if not numbers or target is None:
+    if not isinstance(numbers, (list, tuple)) or not numbers or target is None:
+        return UNVERIFIABLE
+    # int() truncated 2.5 to 2 (a trace using 2 matched it); such a task is no countdown one.
+    nums, goal = [_integer(x) for x in numbers], _integer(target)
+    if goal is None or any(x is None for x in nums):
         return UNVERIFIABLE
     expr = countdown_expression(answer)
     if expr is None:
@@ -505,9 +559,9 @@ def verify_countdown(answer: str, numbers: list[int] | None, target: Any) -> str
         value = _countdown_value(ast.parse(expr, mode="eval"), used)
     except (SyntaxError, ValueError, ZeroDivisionError, RecursionError):
         return WRONG
-    if sorted(used) != sorted(int(x) for x in numbers):
+    if sorted(used) != sorted(nums):
         return WRONG
-    return CORRECT if value == Fraction(int(target)) else WRONG
+    return CORRECT if value == goal else WRONG
 
 
 # ----------------------------------------------------------------------------- one entry point
