@@ -296,8 +296,27 @@ def shown(s: str) -> str:
     return redact_urls(s)
 
 
-def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
-    """['train.seed=1', 'eval.limit=10'] -> {'train': {'seed': 1}, 'eval': {'limit': 10}} (YAML values)."""
+def text_keys(classes: dict[str, type]) -> set[tuple[str, str]]:
+    """(stage, key) of every text setting (`str`, `str | None`): a --set gives it as typed."""
+    import dataclasses
+    import typing
+
+    found = set()
+    for stage, cls in classes.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if hints[f.name] in (str, str | None):
+                found.add((stage, f.name))
+    return found
+
+
+def parse_sets(
+    sets: list[str], texts: set[tuple[str, str]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """['train.seed=1', 'eval.limit=10'] -> {'train': {'seed': 1}, 'eval': {'limit': 10}} (YAML values).
+    A text setting (`texts`) takes the value as typed, as its flag does (YAML read `You are #1`
+    as 'You are' and a comment, `Answer: yes` as a mapping, 007 as 7); null (or ~, or nothing)
+    still clears it and a quoted value is read as YAML."""
     out: dict[str, dict[str, Any]] = {}
     for s in sets:
         key, eq, value = s.partition("=")
@@ -306,6 +325,11 @@ def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
             raise DistillError(
                 f"--set {shown(s)}: expected STAGE.KEY=VALUE with STAGE one of {', '.join(ORDER)}"
             )
+        bare = value.strip()
+        if (stage, field) in (texts or ()) and bare not in ("", "~", "null", "Null", "NULL"):
+            if not (len(bare) > 1 and bare[0] == bare[-1] and bare[0] in "'\""):
+                out.setdefault(stage, {})[field] = value
+                continue
         try:
             # `{run_dir}/x` is a YAML flow mapping (`{run_dir}` alone: {'run_dir': None}): the
             # placeholder is read as plain text, then put back for substitute_run_dir
@@ -352,7 +376,6 @@ def run(
             f"{p}: run.name {name}: a file name is expected (RUN_DIR/NAME.json is the run's "
             "result): no folder in it"
         )
-    overrides = parse_sets(sets or [])
     stages = {
         "instruct": (instruct.InstructConfig, instruct.run),
         "generate": (generate.GenerateConfig, lambda c: generate.run(c, progress=True)),
@@ -362,6 +385,7 @@ def run(
         "eval": (eval_stage.EvalConfig, eval_stage.run),
         "publish": (publish.PublishConfig, publish.run),
     }
+    overrides = parse_sets(sets or [], text_keys({k: v[0] for k, v in stages.items()}))
     # A --set key or value is named as typed, not as the recipe's (which has no such typo):
     # the last --set of each key, the one that counts.
     seen = set()

@@ -39,7 +39,7 @@ FILTER = {"input": "{run_dir}/traces.jsonl", "out": "{run_dir}/kept.jsonl", "ver
     [
         [f"generat.base_url=https://me:{SECRET}@host/v1"],  # a typo in the stage
         [f"generate.baseurl=https://me:{SECRET}@host/v1"],  # a typo in the key
-        [f"generate.base_url='https://me:{SECRET}@host/v1"],  # not valid YAML
+        [f"generate.teachers=[{{base_url: https://me:{SECRET}@host/v1"],  # not valid YAML
         [f"generate.max_tokens=https://h/v1?api_key={SECRET}"],  # a value in the wrong key
     ],
 )
@@ -378,3 +378,31 @@ def test_a_run_name_that_is_no_file_name_is_refused_before_any_stage(tmp_path, n
                                  "train": TRAIN}))  # fmt: skip
     with pytest.raises(DistillError, match=r"run\.name .*: a file name"):
         pipeline_run(r, dry_run=True)
+
+
+@pytest.mark.parametrize(
+    "value", ["You are #1. Be brief", "Answer: yes", "{run_dir} is where", "[x] marks it", "007"]
+)
+def test_a_set_text_value_is_the_text_typed_as_its_flag_takes_it(tmp_path, value):
+    # `--set generate.system_prompt=You are #1. Be brief` was read as YAML: '#1...' a comment,
+    # cut without a word ("You are"); "Answer: yes" a mapping, refused; 007 the number 7.
+    # `distill generate --system-prompt` takes the text as typed.
+    r = _recipe(tmp_path, generate=GEN)
+    res = pipeline_run(r, sets=[f"generate.system_prompt={value}"], dry_run=True)
+    assert res["stages"] == ["generate"]
+    from distill import pipeline
+
+    seen = []
+    real = pipeline.from_dict
+    pipeline.from_dict = lambda cls, data, *a: seen.append(data) or real(cls, data, *a)
+    try:
+        pipeline_run(r, sets=[f"generate.system_prompt={value}"], dry_run=True)
+    finally:
+        pipeline.from_dict = real
+    want = value.replace("{run_dir}", str(tmp_path / "run"))
+    assert seen[-1]["system_prompt"] == want
+    # null still clears a text setting, and a quoted value is YAML's
+    pipeline_run(r, sets=["generate.system_prompt=null"], dry_run=True)
+    assert pipeline.parse_sets(["generate.system_prompt='a #b'"]) == {
+        "generate": {"system_prompt": "a #b"}
+    }
