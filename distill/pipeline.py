@@ -296,27 +296,31 @@ def shown(s: str) -> str:
     return redact_urls(s)
 
 
-def text_keys(classes: dict[str, type]) -> set[tuple[str, str]]:
-    """(stage, key) of every text setting (`str`, `str | None`): a --set gives it as typed."""
+def text_keys(classes: dict[str, type]) -> dict[tuple[str, str], str]:
+    """(stage, key) -> "text" for every text setting (`str`, `str | None`: a --set gives it as
+    typed) and "csv" for a list its flag takes as `a,b,c`."""
     import dataclasses
     import typing
 
-    found = set()
+    found = {}
     for stage, cls in classes.items():
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             if hints[f.name] in (str, str | None):
-                found.add((stage, f.name))
+                found[(stage, f.name)] = "text"
+            elif f.metadata.get("csv"):
+                found[(stage, f.name)] = "csv"
     return found
 
 
 def parse_sets(
-    sets: list[str], texts: set[tuple[str, str]] | None = None
+    sets: list[str], texts: dict[tuple[str, str], str] | None = None
 ) -> dict[str, dict[str, Any]]:
     """['train.seed=1', 'eval.limit=10'] -> {'train': {'seed': 1}, 'eval': {'limit': 10}} (YAML values).
     A text setting (`texts`) takes the value as typed, as its flag does (YAML read `You are #1`
     as 'You are' and a comment, `Answer: yes` as a mapping, 007 as 7); null (or ~, or nothing)
-    still clears it and a quoted value is read as YAML."""
+    still clears it and a quoted value is read as YAML. A list its flag takes as `a,b` (a
+    "csv" one) is that list unless written as YAML (`[a, b]`)."""
     out: dict[str, dict[str, Any]] = {}
     for s in sets:
         key, eq, value = s.partition("=")
@@ -325,10 +329,15 @@ def parse_sets(
             raise DistillError(
                 f"--set {shown(s)}: expected STAGE.KEY=VALUE with STAGE one of {', '.join(ORDER)}"
             )
-        bare = value.strip()
-        if (stage, field) in (texts or ()) and bare not in ("", "~", "null", "Null", "NULL"):
-            if not (len(bare) > 1 and bare[0] == bare[-1] and bare[0] in "'\""):
+        bare, kind = value.strip(), (texts or {}).get((stage, field))
+        if kind and bare not in ("", "~", "null", "Null", "NULL"):
+            if kind == "text" and not (len(bare) > 1 and bare[0] == bare[-1] and bare[0] in "'\""):
                 out.setdefault(stage, {})[field] = value
+                continue
+            if kind == "csv" and not bare.startswith("["):
+                out.setdefault(stage, {})[field] = [
+                    v.strip() for v in value.split(",") if v.strip()
+                ]
                 continue
         try:
             # `{run_dir}/x` is a YAML flow mapping (`{run_dir}` alone: {'run_dir': None}): the

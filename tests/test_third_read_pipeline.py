@@ -406,3 +406,21 @@ def test_a_set_text_value_is_the_text_typed_as_its_flag_takes_it(tmp_path, value
     assert pipeline.parse_sets(["generate.system_prompt='a #b'"]) == {
         "generate": {"system_prompt": "a #b"}
     }
+
+
+def test_a_set_list_value_given_as_its_flag_takes_it_is_a_list(tmp_path):
+    # `--lora-target-modules q_proj,v_proj` is a list; `--set train.lora_target_modules=q_proj,v_proj`
+    # was refused ("expected a list, got 'q_proj,v_proj'"): the same setting, another syntax.
+    r = _recipe(tmp_path, train=TRAIN)
+    from distill import pipeline
+
+    seen = []
+    real = pipeline.from_dict
+    pipeline.from_dict = lambda cls, data, *a: seen.append(data) or real(cls, data, *a)
+    try:
+        pipeline_run(r, sets=["train.lora_target_modules=q_proj, v_proj"], dry_run=True)
+        assert seen[-1]["lora_target_modules"] == ["q_proj", "v_proj"]
+        pipeline_run(r, sets=["train.lora_target_modules=[k_proj]"], dry_run=True)  # YAML too
+        assert seen[-1]["lora_target_modules"] == ["k_proj"]
+    finally:
+        pipeline.from_dict = real
