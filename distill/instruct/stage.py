@@ -572,8 +572,13 @@ def _check_prior(
     rounds = {r["lineage"].get("round") for r in gen if isinstance(r["lineage"], dict)}
     size = _round_size(saved) if saved else None
     # Later rounds show the kept pool of the earlier ones: rounds of another size (the default
-    # follows --concurrency) make other prompts from round 1 on.
-    if size is not None and size != cfg.round_size() and len(rounds) > 1:
+    # follows --concurrency) make other prompts from round 1 on. A file of one round (a run
+    # killed in its second) goes on at a larger size only: a smaller round 0 never asks the
+    # file's later requests again, and their instructions stay beside this run's.
+    n_saved = saved.get("num_instructions")
+    first = min(size, n_saved) if isinstance(size, int) and isinstance(n_saved, int) else size
+    smaller = isinstance(first, int) and min(cfg.round_size(), cfg.num_instructions) < first
+    if size is not None and size != cfg.round_size() and (len(rounds) > 1 or smaller):
         changed.append(f"requests a round {size} -> {cfg.round_size()}")
         hint = f" (--request-batch-size {size} keeps the earlier rounds at any --concurrency)"
     for name, ref in refs.items():

@@ -1,0 +1,66 @@
+"""Second read (s6f) of instruct's rerun refusals (a9cb5a2, 6be325d): a run killed in its second
+round leaves one round in --out; a rerun at a lower --concurrency (rate limits) asks fewer
+requests in round 0, so the file's instructions from its later requests are never kept again,
+and the run's own land beside them, never deduplicated against them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from distill.errors import DistillError
+from distill.instruct import InstructConfig, run
+from tests.fakeserver import FakeServer
+
+
+def records(path):
+    return [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
+
+
+@pytest.fixture
+def tasks_server():
+    s = FakeServer(style="tasks", model="m").start()
+    yield s
+    s.stop()
+
+
+def cfg(tmp_path, server, **kw):
+    base = dict(
+        teacher="openai",
+        model="m",
+        base_url=server.url,
+        num_instructions=20,
+        out=str(tmp_path / "instructions.jsonl"),
+        concurrency=4,
+        max_retries=0,
+    )
+    return InstructConfig(**{**base, **kw})
+
+
+def test_a_lower_concurrency_after_a_one_round_file_is_refused(tmp_path, tasks_server):
+    out = tmp_path / "instructions.jsonl"
+    run(cfg(tmp_path, tasks_server, num_instructions=20))  # round 0 of 4 requests: one round
+    first = records(out)
+    assert {r["lineage"]["round"] for r in first} == {0}
+    assert len({r["lineage"]["request_id"] for r in first}) > 2  # from more than 2 requests
+    before, sent = out.read_text(), len(tasks_server.log)
+    with pytest.raises(DistillError, match=r"a round 4 -> 2.*--request-batch-size 4 keeps"):
+        run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=2))
+    assert out.read_text() == before and len(tasks_server.log) == sent
+    # the hint goes on: the file's instructions are the run's first, each once
+    run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=2, request_batch_size=4))
+    recs = records(out)
+    assert recs[:20] == first and len(recs) == len({r["id"] for r in recs}) == 40
+
+
+def test_a_higher_concurrency_after_a_one_round_file_goes_on(tmp_path, tasks_server):
+    """Round 0 shows the seeds only: a larger round 0 asks the file's requests and more."""
+    out = tmp_path / "instructions.jsonl"
+    run(cfg(tmp_path, tasks_server, num_instructions=12, concurrency=2))
+    first = records(out)
+    assert {r["lineage"]["round"] for r in first} == {0}
+    run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=4))
+    recs = records(out)
+    assert recs[:12] == first and len(recs) == len({r["id"] for r in recs}) == 40
