@@ -591,7 +591,7 @@ def judge(
         numbers = meta.get("numbers", meta.get("nums"))
         return verify_countdown(answer, numbers, meta.get("target", gold)), None
     if mode == "code":
-        tests = meta.get("tests", meta.get("test_list", meta.get("input_output")))
+        tests = code_tests(meta)
         return verify_code(answer, tests, timeout=timeout, mem_mb=code_memory_mb, isolation=sandbox)
     if mode == "majority":
         return None, math_answer_key(answer, timeout)
@@ -599,7 +599,8 @@ def judge(
 
 
 # =========================================================================== code
-# The code runs in distill.filter.sandbox; the verdict is decided here, as for math.
+# The code runs in distill.filter.sandbox; the verdict is decided here, as for math. Which tests
+# run, and how an output is compared, is each dataset's own grader's (code_tests below).
 
 
 def extract_code(answer: str) -> str | None:
@@ -611,6 +612,618 @@ def extract_code(answer: str) -> str | None:
     return (py or [b for _, b in blocks])[-1]
 
 
+class CodeTests:
+    """A row's tests as its dataset's grader runs them.
+
+    kind: "stdin" (each input on stdin, stdout compared by `compare`), "call" (fn_name called
+    with each input's arguments, the value compared as `compare` says) or "script" (Python run
+    after the solution in its namespace; passing is running to the end). `prelude` goes before
+    the solution (the imports the grader puts there, HumanEval's prompt)."""
+
+    def __init__(
+        self,
+        kind: str,
+        inputs: tuple = (),
+        outputs: tuple = (),
+        compare: str = "tokens",
+        fn_name: str | None = None,
+        script: str = "",
+        prelude: str = "",
+        layout: str = "",
+    ):
+        self.kind, self.inputs, self.outputs, self.compare = kind, inputs, outputs, compare
+        self.fn_name, self.script, self.prelude, self.layout = fn_name, script, prelude, layout
+
+
+class _Refused(str):
+    """Why a row's tests cannot run (never test code to run)."""
+
+
+# LiveCodeBench's grader (lcb_runner testing_util) puts these imports before every solution,
+# stdin and functional alike: `from m import *` then `import m`, and a deep recursion limit.
+_LCB_MODULES = (
+    "string re datetime collections heapq bisect copy math random statistics itertools "
+    "functools operator io sys json builtins typing"
+).split()
+_LCB_PRELUDE = (
+    "".join(f"from {m} import *\n" for m in _LCB_MODULES)
+    + "".join(f"import {m}\n" for m in _LCB_MODULES if m != "builtins")
+    + "sys.setrecursionlimit(50000)\n"
+)
+# APPS's (and TACO's) call-based grader imports these before the solution (numpy left out: the
+# sandbox has the standard library only).
+_APPS_PRELUDE = (
+    "import sys\nimport time\nimport itertools\n"
+    "from itertools import accumulate, product, permutations, combinations\nimport collections\n"
+    "from collections import Counter, OrderedDict, deque, defaultdict, ChainMap\n"
+    "from functools import lru_cache\nimport math\n"
+    "from math import sqrt, sin, cos, tan, ceil, fabs, floor, gcd, exp, log, log2\n"
+    "import fractions\nfrom typing import List, Tuple\nimport random\nimport heapq\n"
+    "from heapq import *\n"
+)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _lcb_cases(value: Any) -> list | None:
+    """LiveCodeBench's public_test_cases / private_test_cases: a JSON list, or (newer releases'
+    private ones) that JSON zlib-compressed, pickled and base64-encoded. None: not that."""
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        pass
+    import base64
+    import io
+    import pickle
+    import zlib
+
+    class NoGlobals(pickle.Unpickler):  # a pickled string: never an object, never code
+        def find_class(self, module: str, name: str) -> Any:
+            raise pickle.UnpicklingError(f"{module}.{name} is not a test")
+
+    try:
+        raw = zlib.decompress(base64.b64decode(value.encode("utf-8")))
+        text = NoGlobals(io.BytesIO(raw)).load()
+        return json.loads(text) if isinstance(text, (str, bytes)) else None
+    except Exception:  # noqa: BLE001 - not that encoding: not LiveCodeBench's tests
+        return None
+
+
+def _lcb_suite(cases: Any, metadata: Any, layout: str) -> CodeTests | str:
+    """LiveCodeBench's [{"input", "output", "testtype"}] -> its tests, or why they do not run."""
+    if not isinstance(cases, list) or not all(
+        isinstance(t, dict) and "input" in t and "output" in t for t in cases
+    ):
+        return _Refused("unrecognised tests")
+    if not cases:
+        return _Refused("no tests")
+    types = {t.get("testtype", "stdin") for t in cases}
+    inputs = tuple(str(t["input"]) for t in cases)
+    outputs = tuple(str(t["output"]) for t in cases)
+    if types == {"stdin"}:
+        return CodeTests("stdin", inputs, outputs, "lines", prelude=_LCB_PRELUDE, layout=layout)
+    if types != {"functional"}:
+        return _Refused("call-based tests are not supported")
+    fn = (_json(metadata) or {}).get("func_name") if isinstance(_json(metadata), dict) else None
+    if not isinstance(fn, str) or not fn.isidentifier():
+        return _Refused("functional tests without metadata.func_name")
+    return CodeTests(
+        "call", inputs, outputs, "lcb", fn_name=fn, prelude=_LCB_PRELUDE, layout=layout
+    )
+
+
+def _io_lists(t: Any) -> tuple[list, list] | None:
+    """code_contests' {"input": [...], "output": [...]}."""
+    if (
+        isinstance(t, dict)
+        and isinstance(t.get("input"), list)
+        and isinstance(t.get("output"), list)
+    ):
+        return t["input"], t["output"]
+    return None
+
+
+def _script_of_mbpp(meta: dict[str, Any]) -> Any:
+    """MBPP: test_list, after test_imports (sanitized) and test_setup_code, as its grader."""
+    tests = meta["test_list"]
+    imports, setup = meta.get("test_imports"), meta.get("test_setup_code")
+    head = [str(x) for x in imports] if isinstance(imports, list) else []
+    if isinstance(setup, str) and setup.strip():
+        head.append(setup)
+    if not head or not isinstance(tests, list) or not tests:
+        return tests  # as it always ran
+    return "\n".join(head + [str(t) for t in tests])
+
+
+_KODCODE = re.compile(r"^\s*(?:from\s+solution\s+import|import\s+solution\b)", re.MULTILINE)
+
+
+def _calls_of(tests: Any) -> Any:
+    """APPS / TACO call-based tests ({"fn_name", "inputs", "outputs"}) as the calls they are;
+    any other tests as they are."""
+    parsed = _json(tests)
+    if isinstance(parsed, dict) and parsed.get("fn_name"):
+        suite = _suite(parsed, calls=True)
+        return suite if isinstance(suite, CodeTests) else _Refused(suite or "no tests")
+    return tests
+
+
+def code_tests(meta: dict[str, Any]) -> Any:
+    """The tests a row holds, in the first layout found (None: none):
+
+    - `tests`: {"inputs", "outputs"[, "fn_name"]}, a LiveCodeBench list, assert lines or code;
+    - MBPP `test_list` (+ `test_imports`, `test_setup_code`);
+    - APPS / TACO `input_output` (JSON; `fn_name`: call-based);
+    - LiveCodeBench `public_test_cases` + `private_test_cases` (+ `metadata.func_name`);
+    - deepmind/code_contests `public_tests` + `private_tests` + `generated_tests`;
+    - open-r1 `verification_info` {"language", "test_cases"} and open-r1/codeforces
+      `official_tests` (+ `generated_tests`);
+    - HumanEval `test` defining check(candidate) + `entry_point` (after `prompt`);
+    - KodCode `test` / `test_code`: pytest functions importing from `solution`.
+    """
+    if "tests" in meta:
+        return _calls_of(meta["tests"])
+    if "test_list" in meta:
+        return _script_of_mbpp(meta)
+    if "input_output" in meta:
+        return _calls_of(meta["input_output"])
+    if "public_test_cases" in meta or "private_test_cases" in meta:
+        cases: list = []
+        for key in ("public_test_cases", "private_test_cases"):
+            if meta.get(key) in (None, ""):
+                continue
+            got = _lcb_cases(meta[key])
+            if got is None:
+                return _Refused(f"unrecognised {key}")
+            cases += got
+        return _lcb_suite(cases, meta.get("metadata"), "LiveCodeBench")
+    contests = [
+        _io_lists(meta.get(k)) for k in ("public_tests", "private_tests", "generated_tests")
+    ]
+    if any(c is not None for c in contests):
+        ins, outs = [], []
+        for c in contests:
+            if c is not None:
+                if len(c[0]) != len(c[1]):
+                    return _Refused("inputs/outputs differ in number")
+                ins += c[0]
+                outs += c[1]
+        return CodeTests(
+            "stdin", tuple(map(str, ins)), tuple(map(str, outs)), "contests", layout="code_contests"
+        )
+    if "verification_info" in meta:
+        info = _json(meta["verification_info"])
+        if not isinstance(info, dict) or not isinstance(info.get("test_cases"), list):
+            return _Refused("unrecognised verification_info")
+        if str(info.get("language", "python")).lower() not in ("python", "python3", "py"):
+            return _Refused(f"tests for {info.get('language')}, not Python")
+        cases = info["test_cases"]
+        if not all(isinstance(t, dict) and "input" in t and "output" in t for t in cases):
+            return _Refused("unrecognised verification_info")
+        if any(t.get("type", "stdin_stdout") != "stdin_stdout" for t in cases):
+            return _Refused("call-based tests are not supported")
+        return CodeTests(
+            "stdin",
+            tuple(str(t["input"]) for t in cases),
+            tuple(str(t["output"]) for t in cases),
+            "lines_exact",
+            layout="open-r1",
+        )
+    if isinstance(meta.get("official_tests"), list):
+        if meta.get("generated_checker"):
+            return _Refused("the problem's answers are judged by its checker, which is not run")
+        if meta.get("input_mode", "stdio") != "stdio" or meta.get("interaction_format"):
+            return _Refused("file or interactive input is not supported")
+        cases = meta["official_tests"] + (
+            meta["generated_tests"] if isinstance(meta.get("generated_tests"), list) else []
+        )
+        if not all(isinstance(t, dict) and "input" in t and "output" in t for t in cases):
+            return _Refused("unrecognised official_tests")
+        return CodeTests(
+            "stdin",
+            tuple(str(t["input"]) for t in cases),
+            tuple(str(t["output"]) for t in cases),
+            "tokens",
+            layout="codeforces",
+        )
+    test, entry = meta.get("test"), meta.get("entry_point")
+    if isinstance(test, str) and isinstance(entry, str) and "def check(" in test:
+        if not entry.isidentifier():
+            return _Refused("entry_point is not a name")
+        prompt = meta.get("prompt")
+        return CodeTests(
+            "script",
+            script=f"{test}\ncheck({entry})\n",
+            prelude=prompt + "\n" if isinstance(prompt, str) else "",
+            layout="HumanEval",
+        )
+    test = test if isinstance(test, str) else meta.get("test_code")
+    if isinstance(test, str) and _KODCODE.search(test):
+        return _pytest_suite(test)
+    return None
+
+
+# ----------------------------------------------------------------------------- comparing
+
+
+def _decimals(line: str) -> list | None:
+    from decimal import Decimal
+
+    try:
+        return [Decimal(x) for x in line.split()]
+    except ArithmeticError:
+        return None
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.strip().split("\n")]
+
+
+def _same_lines(out: str, exp: str, numbers: bool) -> bool:
+    """LiveCodeBench: the output and the answer stripped, as many lines, each line equal once
+    stripped, or (numbers) equal as its whitespace-separated decimals ("1.0" is "1")."""
+    got, want = _lines(out), _lines(exp)
+    if len(got) != len(want):
+        return False
+    for a, b in zip(got, want):
+        if a == b:
+            continue
+        da, db = (_decimals(a), _decimals(b)) if numbers else (None, None)
+        if da is None or db is None or da != db:
+            return False
+    return True
+
+
+def _number(tok: str) -> int | float | None:
+    if "_" in tok:  # Python reads 1_000; the graders' number parsers do not
+        return None
+    try:
+        return int(tok)
+    except ValueError:
+        pass
+    try:
+        return float(tok)
+    except ValueError:
+        return None
+
+
+def _contests_match(out: str, exp: str) -> bool:
+    """code_contests' OutputsMatch: whitespace-separated tokens, case-insensitive; where both
+    are numbers and one is not an integer, equal within 1e-5."""
+    got, want = out.lower().split(), exp.lower().split()
+    if got == want:
+        return True
+    if len(got) != len(want):
+        return False
+    for a, b in zip(got, want):
+        x, y = _number(a), _number(b)
+        if x is None or y is None:
+            if a != b:
+                return False
+        elif isinstance(x, int) and isinstance(y, int):
+            if x != y:
+                return False
+        elif not abs(float(x) - float(y)) < 1e-5:
+            return False
+    return True
+
+
+def _output_ok(compare: str, out: str, exp: str) -> bool:
+    if compare == "lines":  # LiveCodeBench
+        return _same_lines(out, exp, numbers=True)
+    if compare == "lines_exact":  # open-r1's code reward (line by line, stripped)
+        return _same_lines(out, exp, numbers=False)
+    if compare == "contests":  # deepmind/code_contests
+        return _contests_match(out, exp)
+    return out.split() == exp.split()  # whitespace-separated tokens
+
+
+# ----------------------------------------------------------------------------- call-based
+
+# Run after the solution in its namespace: each case's value compared by the dataset's rule.
+# A case past the time limit ends the process (SIGALRM's default action); a value that is
+# not made of plain data (an object whose == says yes to anything) is wrong.
+_CALL_HARNESS = r"""
+def __distill_calls(cases, fn_name, rule, limit):
+    import json as _json, signal as _signal, time as _time
+    def plain(x, depth=0):
+        if depth > 100:
+            raise AssertionError("the value is nested too deep")
+        # rebuilt from the builtin types' own methods: a subclass's __eq__ or __iter__ is not
+        # asked (OrderedDict is a dict, a tuple a tuple)
+        if x is None or x is True or x is False:
+            return x
+        if isinstance(x, int):
+            return int.__int__(x)
+        if isinstance(x, float):
+            return float.__float__(x)
+        if isinstance(x, str):
+            return str.__str__(x)
+        if isinstance(x, tuple):
+            return tuple(plain(e, depth + 1) for e in tuple.__iter__(x))
+        if isinstance(x, list):
+            return [plain(e, depth + 1) for e in list.__iter__(x)]
+        if isinstance(x, dict):
+            return {plain(k, depth + 1): plain(v, depth + 1) for k, v in dict.items(x)}
+        raise AssertionError("returned a %s, not plain data" % type(x).__name__)
+    sol = globals().get("Solution")
+    if isinstance(sol, type) and hasattr(sol, fn_name):
+        target = getattr(sol(), fn_name)
+    else:
+        target = globals().get(fn_name)
+    if not callable(target):
+        raise AssertionError("no function %s" % fn_name)
+    for i, (args, want) in enumerate(cases):
+        _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
+        start = _time.monotonic()
+        _signal.setitimer(_signal.ITIMER_REAL, limit)
+        got = target(*args)
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        if _time.monotonic() - start > limit:
+            raise AssertionError("test %d: timeout" % i)
+        got = plain(got)
+        if type(got) is tuple:
+            got = list(got)
+        ok = got == want
+        if rule == "apps" and not ok and type(want) is list and want:
+            ok = got == want[0]  # APPS holds some single values as [value]
+        if not ok:
+            raise AssertionError("test %d: wrong answer" % i)
+"""
+
+
+def _call_script(tests: CodeTests, limit: float) -> str | None:
+    """The harness calling fn_name on every case; None when an input is not JSON."""
+    cases = []
+    try:
+        for inp, out in zip(tests.inputs, tests.outputs):
+            if tests.compare == "lcb":  # one JSON value per line, each an argument
+                args = [json.loads(line) for line in str(inp).split("\n")]
+                want = json.loads(out)
+            else:  # APPS: the list of arguments, the value
+                args, want = inp, out
+                if not isinstance(args, list):
+                    return None
+            cases.append([args, want])
+        payload = json.dumps(cases)
+    except (ValueError, TypeError):
+        return None
+    rule = "apps" if tests.compare == "apps" else "lcb"
+    return (
+        _CALL_HARNESS
+        + f"__distill_calls(__import__('json').loads({payload!r}), {tests.fn_name!r}, "
+        + f"{rule!r}, {float(limit)!r})\n"
+    )
+
+
+# ----------------------------------------------------------------------------- pytest files
+
+# KodCode's tests are a pytest file importing the solution as `solution`. Its test functions
+# (and Test* classes' test methods, unittest cases) run in file order; pytest.raises, approx
+# and mark.parametrize as pytest has them. A fixture cannot be run without pytest.
+_PYTEST_HARNESS = r"""
+def __distill_pytest(source):
+    import contextlib, inspect, itertools, math, re, sys, types, unittest
+    solution = types.ModuleType("solution")
+    solution.__dict__.update({k: v for k, v in globals().items() if not k.startswith("__")})
+    sys.modules["solution"] = solution
+    pytest = types.ModuleType("pytest")
+    @contextlib.contextmanager
+    def raises(expected, match=None):
+        try:
+            yield
+        except expected as e:
+            if match is not None and not re.search(match, str(e)):
+                raise AssertionError("pytest.raises: %r does not match %r" % (str(e), match))
+        else:
+            raise AssertionError("DID NOT RAISE %r" % (expected,))
+    class approx:
+        def __init__(self, expected, rel=None, abs=None):
+            self.expected, self.rel, self.abs = expected, rel, abs
+        def _close(self, a, b):
+            if isinstance(b, (list, tuple)):
+                return isinstance(a, (list, tuple)) and len(a) == len(b) and all(
+                    self._close(x, y) for x, y in zip(a, b))
+            if isinstance(b, dict):
+                return isinstance(a, dict) and a.keys() == b.keys() and all(
+                    self._close(a[k], b[k]) for k in b)
+            if isinstance(b, bool) or not isinstance(b, (int, float)):
+                return a == b
+            if a == b:
+                return True
+            rel = 1e-6 if self.rel is None else self.rel
+            ab = 1e-12 if self.abs is None else self.abs
+            tol = ab if self.rel is None and self.abs is not None else max(rel * abs_(b), ab)
+            return isinstance(a, (int, float)) and abs_(a - b) <= tol
+        def __eq__(self, other):
+            return self._close(other, self.expected)
+        __hash__ = None
+    abs_ = abs
+    class _Mark:
+        def parametrize(self, names, values, **_):
+            names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+            def deco(f):
+                f.__dict__.setdefault("__distill_params", []).insert(0, (names, list(values)))
+                return f
+            return deco
+        def __getattr__(self, name):
+            skip = name in ("skip", "skipif", "xfail")  # xfail: pytest fails the run neither way
+            def mark(*a, **k):
+                if len(a) == 1 and callable(a[0]) and not k:  # @pytest.mark.skip
+                    if skip:
+                        a[0].__dict__["__distill_skip"] = True
+                    return a[0]
+                def deco(f):
+                    if skip and (name != "skipif" or (a and a[0])):
+                        f.__dict__["__distill_skip"] = True
+                    return f
+                return deco
+            return mark
+    pytest.raises, pytest.approx, pytest.mark = raises, approx, _Mark()
+    sys.modules["pytest"] = pytest
+    ns = {"__name__": "test_solution"}
+    exec(compile(source, "test_solution.py", "exec"), ns)
+    def calls(f):
+        if getattr(f, "__dict__", {}).get("__distill_skip"):
+            return
+        sets = f.__dict__.get("__distill_params", [])
+        grids = []
+        for names, values in sets:
+            grids.append([dict(zip(names, v if len(names) > 1 else (v,))) for v in values])
+        for combo in itertools.product(*grids):
+            kw = {}
+            for part in combo:
+                kw.update(part)
+            yield kw
+    ran = 0
+    for name, obj in list(ns.items()):
+        if name.startswith("test") and inspect.isfunction(obj):
+            for kw in calls(obj):
+                obj(**kw)
+                ran += 1
+        elif name.startswith("Test") and isinstance(obj, type):
+            if issubclass(obj, unittest.TestCase):
+                result = unittest.TestResult()
+                suite = unittest.defaultTestLoader.loadTestsFromTestCase(obj)
+                suite.run(result)
+                ran += suite.countTestCases()
+                if not result.wasSuccessful():
+                    raise AssertionError("%s failed" % name)
+                continue
+            for meth in [m for m in dir(obj) if m.startswith("test")]:
+                fn = getattr(obj, meth)
+                for kw in calls(fn):
+                    inst = obj()
+                    if hasattr(inst, "setup_method"):
+                        inst.setup_method(getattr(inst, meth))
+                    getattr(inst, meth)(**kw)
+                    ran += 1
+    if not ran:
+        raise AssertionError("no test ran")
+"""
+
+
+_PYTEST_HAS = ("pytest.raises", "pytest.approx", "pytest.mark")
+
+
+def _pytest_suite(source: str) -> CodeTests | str:
+    """KodCode's pytest file, when it runs without pytest: no fixtures, tests taking only the
+    arguments their parametrize marks give."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return _Refused("the test file does not parse")
+
+    def params(f: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> str | None:
+        given = set()
+        for d in f.decorator_list:
+            if isinstance(d, ast.Call) and ast.unparse(d.func).endswith("parametrize"):
+                if (
+                    d.args
+                    and isinstance(d.args[0], ast.Constant)
+                    and isinstance(d.args[0].value, str)
+                ):
+                    given |= {n.strip() for n in d.args[0].value.split(",")}
+                elif d.args and isinstance(d.args[0], (ast.List, ast.Tuple)):
+                    given |= {e.value for e in d.args[0].elts if isinstance(e, ast.Constant)}
+            if "fixture" in ast.unparse(d):
+                return "pytest fixtures are not supported"
+        names = [a.arg for a in f.args.args][1 if method else 0 :]
+        missing = [n for n in names if n not in given]
+        return f"pytest fixtures are not supported ({', '.join(missing)})" if missing else None
+
+    import sys
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+            if names == ["pytest"]:
+                names += [f"pytest.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Attribute) and ast.unparse(node.value) == "pytest":
+            names = [f"pytest.{node.attr}"]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if name.startswith("pytest.") and name not in _PYTEST_HAS:
+                return _Refused(f"the tests use {name}, which runs only under pytest")
+            if top not in sys.stdlib_module_names and top not in ("solution", "pytest"):
+                return _Refused(f"the tests import {top}; the sandbox has the standard library")
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if isinstance(node, ast.AsyncFunctionDef) and node.name.startswith("test"):
+                return _Refused("async tests are not supported")
+            why = params(node, method=False) if node.name.startswith("test") else None
+            if why or any("fixture" in ast.unparse(d) for d in node.decorator_list):
+                return _Refused(why or "pytest fixtures are not supported")
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name.startswith("test"):
+                    why = params(item, method=True)
+                    if why:
+                        return _Refused(why)
+    script = _PYTEST_HARNESS + f"__distill_pytest({source!r})\n"
+    return CodeTests("script", script=script, layout="KodCode")
+
+
+# ----------------------------------------------------------------------------- verify
+
+
+def _suite(tests: object, calls: bool = False) -> CodeTests | str | None:
+    """The forms `tests` may take -> CodeTests, why they cannot run (str), or None. `calls`:
+    APPS's call-based tests (fn_name) run (code_tests asks for them)."""
+    if isinstance(tests, (CodeTests, _Refused)):
+        return tests
+    if isinstance(tests, str):
+        try:
+            tests = json.loads(tests)
+        except ValueError:
+            pass
+    if isinstance(tests, list) and any(isinstance(t, dict) for t in tests):
+        # LiveCodeBench: [{"input", "output", "testtype": "stdin" | "functional"}, ...]; a dict
+        # is never an assert line, so any other shape is not a test we can run.
+        return _lcb_suite(tests, None, "LiveCodeBench")
+    if isinstance(tests, dict) and "inputs" in tests and "outputs" in tests:
+        inputs, outputs = tests["inputs"], tests["outputs"]
+        if not isinstance(inputs, list) or not isinstance(outputs, list):
+            return "unrecognised tests"
+        if not inputs or len(inputs) != len(outputs):
+            return "inputs/outputs differ in number" if inputs else "no tests"
+        fn = tests.get("fn_name")
+        if fn:  # APPS / TACO call-based: the arguments, the value
+            if not calls:
+                return "call-based tests are not supported"
+            if not isinstance(fn, str) or not fn.isidentifier():
+                return "unrecognised fn_name"
+            return CodeTests(
+                "call", tuple(inputs), tuple(outputs), "apps", fn_name=fn, prelude=_APPS_PRELUDE
+            )
+        # APPS/TACO hold some tests as lists of lines; APPS's own judge joins them
+        inputs, outputs = (
+            tuple(str("\n".join(map(str, x)) if isinstance(x, list) else x) for x in xs)
+            for xs in (inputs, outputs)
+        )
+        return CodeTests("stdin", inputs, outputs, "tokens")
+    if isinstance(tests, list) and tests:
+        tests = "\n".join(map(str, tests))
+    if isinstance(tests, str) and tests.strip():
+        return CodeTests("script", script=tests)
+    return None
+
+
 def verify_code(
     answer: str,
     tests: object,
@@ -619,52 +1232,56 @@ def verify_code(
     isolation: str | None = None,
 ) -> tuple[str, str]:
     """-> (verdict, detail). tests: {"inputs": [...], "outputs": [...]} (stdin/stdout pairs),
-    a list of assert lines, or a string of test code."""
+    a LiveCodeBench test list, a list of assert lines, a string of test code, or what
+    code_tests read from a row (call-based tests included). `timeout`: each test's limit."""
     from distill.filter.sandbox import run_code
 
     code = extract_code(answer)
     if code is None:
         return NO_ANSWER, "no code block"
-    if isinstance(tests, str):
-        try:
-            tests = json.loads(tests)
-        except ValueError:
-            pass
+    suite = _suite(tests)
+    if suite is None:
+        return UNVERIFIABLE, "no tests"
+    if isinstance(suite, str):
+        return UNVERIFIABLE, suite
     limits = dict(timeout=timeout, cpu_s=max(1, int(timeout)), mem_mb=mem_mb, isolation=isolation)
-    if isinstance(tests, list) and any(isinstance(t, dict) for t in tests):
-        # LiveCodeBench: [{"input", "output", "testtype": "stdin" | "functional"}, ...]; a dict
-        # is never an assert line, so any other shape is not a test we can run.
-        if not all(isinstance(t, dict) and "input" in t and "output" in t for t in tests):
-            return UNVERIFIABLE, "unrecognised tests"
-        if any(t.get("testtype", "stdin") != "stdin" for t in tests):
-            return UNVERIFIABLE, "call-based tests are not supported"
-        tests = {"inputs": [t["input"] for t in tests], "outputs": [t["output"] for t in tests]}
-    if isinstance(tests, dict) and "inputs" in tests and "outputs" in tests:
-        inputs, outputs = tests["inputs"], tests["outputs"]
-        if tests.get("fn_name"):  # APPS call-based: arguments, not stdin
-            return UNVERIFIABLE, "call-based tests are not supported"
-        if not isinstance(inputs, list) or not isinstance(outputs, list):
-            return UNVERIFIABLE, "unrecognised tests"
-        if not inputs or len(inputs) != len(outputs):
-            return UNVERIFIABLE, "inputs/outputs differ in number" if inputs else "no tests"
-        for i, (inp, exp) in enumerate(zip(tests["inputs"], tests["outputs"])):
-            # APPS/TACO hold some tests as lists of lines; APPS's own judge joins them
-            inp, exp = ("\n".join(map(str, x)) if isinstance(x, list) else x for x in (inp, exp))
-            r = run_code(code, stdin=str(inp), **limits)
+    program = suite.prelude + code
+    if suite.kind == "stdin":
+        if not suite.inputs:
+            return UNVERIFIABLE, "no tests"
+        for i, (inp, exp) in enumerate(zip(suite.inputs, suite.outputs)):
+            r = run_code(program, stdin=inp, **limits)
             if not r.ok:
                 return WRONG, f"test {i}: {r.reason}"
-            if r.stdout.split() != str(exp).split():
+            if not _output_ok(suite.compare, r.stdout, exp):
                 return WRONG, f"test {i}: wrong output"
-        return CORRECT, f"{len(tests['inputs'])} tests"
-    if isinstance(tests, list) and tests:
-        tests = "\n".join(map(str, tests))
-    if isinstance(tests, str) and tests.strip():
-        # The asserts run after the solution in its namespace, under the sandbox's guard: the
-        # run is ok only when they all ran and passed. One that exits first (exit(), sys.exit(0)
-        # under `if __name__ == "__main__":`, os._exit) skipped them: "exited before the tests
-        # ran". The verdict is no mark the program prints (the solution could find and print it).
-        r = run_code(code, tests=tests, **limits)
+        return CORRECT, f"{len(suite.inputs)} tests"
+    if suite.kind == "call":
+        if not suite.inputs:
+            return UNVERIFIABLE, "no tests"
+        script = _call_script(suite, timeout)
+        if script is None:
+            return UNVERIFIABLE, "a test's arguments are not JSON"
+        n = len(suite.inputs)
+        # each call has `timeout` (the harness's timer); the run as a whole, all of them
+        total = dict(limits, timeout=timeout * n + 2, cpu_s=max(1, int(timeout * n) + 1))
+        r = run_code(program, tests=script, **total)
         if not r.ok:
-            return WRONG, r.reason
-        return CORRECT, "asserts passed"
-    return UNVERIFIABLE, "no tests"
+            return WRONG, _why(r)
+        return CORRECT, f"{n} tests"
+    # The asserts run after the solution in its namespace, under the sandbox's guard: the
+    # run is ok only when they all ran and passed. One that exits first (exit(), sys.exit(0)
+    # under `if __name__ == "__main__":`, os._exit) skipped them: "exited before the tests
+    # ran". The verdict is no mark the program prints (the solution could find and print it).
+    r = run_code(program, tests=suite.script, **limits)
+    if not r.ok:
+        return WRONG, r.reason
+    return CORRECT, "asserts passed"
+
+
+def _why(r: Any) -> str:
+    """A failed call-based run's reason, with the test the harness named (if it did)."""
+    if r.reason == "killed (SIGALRM)":
+        return "timeout"
+    found = re.findall(r"AssertionError: (test \d+: [a-z ]+)", r.stderr)
+    return f"{found[-1]}" if found and r.reason == "tests failed" else r.reason

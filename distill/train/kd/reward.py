@@ -32,8 +32,19 @@ from distill.data import ANSWER_FIELDS
 from distill.errors import DistillError
 
 REWARDS = ("none", "math", "code")
-# keys of a row's fields `judge` reads for code (the tests), carried to the trainer
-_META_KEYS = ("tests", "test_list", "input_output")
+# keys of a row's fields `judge` reads for code (verify.code_tests: the tests, in each
+# dataset's layout), carried to the trainer
+_META_KEYS = (
+    "tests",
+    *("test_list", "test_imports", "test_setup_code"),  # MBPP
+    "input_output",  # APPS, TACO
+    *("public_test_cases", "private_test_cases", "metadata"),  # LiveCodeBench
+    *("public_tests", "private_tests", "generated_tests"),  # deepmind/code_contests
+    "verification_info",  # open-r1/verifiable-coding-problems
+    *("official_tests", "generated_checker", "input_mode", "interaction_format"),  # codeforces
+    *("test", "entry_point", "prompt"),  # HumanEval (its prompt goes before the solution)
+    "test_code",  # KodCode (and its `test`)
+)
 
 
 # =========================================================================== references
