@@ -72,6 +72,9 @@ def test_code_contests_runs_public_private_and_generated_tests():
     # 0.3333 is 3e-5 away from 0.333333333: past the tolerance
     rough = honest.replace(":.7f", ":.4f")
     assert verdict(rough, CONTESTS) == ("wrong", "test 1: wrong output")
+    # a problem read from and written to files (input_file/output_file) has no stdin tests
+    files = dict(CONTESTS, input_file="input.txt", output_file="output.txt")
+    assert verdict(honest, files)[0] == "unverifiable"
 
 
 def test_code_contests_output_rule():

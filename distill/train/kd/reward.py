@@ -39,7 +39,13 @@ _META_KEYS = (
     *("test_list", "test_imports", "test_setup_code"),  # MBPP
     "input_output",  # APPS, TACO
     *("public_test_cases", "private_test_cases", "metadata"),  # LiveCodeBench
-    *("public_tests", "private_tests", "generated_tests"),  # deepmind/code_contests
+    *(
+        "public_tests",
+        "private_tests",
+        "generated_tests",
+        "input_file",
+        "output_file",
+    ),  # code_contests
     "verification_info",  # open-r1/verifiable-coding-problems
     *("official_tests", "generated_checker", "input_mode", "interaction_format"),  # codeforces
     *("test", "entry_point", "prompt"),  # HumanEval (its prompt goes before the solution)
