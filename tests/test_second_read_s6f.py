@@ -64,3 +64,36 @@ def test_a_higher_concurrency_after_a_one_round_file_goes_on(tmp_path, tasks_ser
     run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=4))
     recs = records(out)
     assert recs[:12] == first and len(recs) == len({r["id"] for r in recs}) == 40
+
+
+def test_the_round_size_check_reads_the_file_not_only_the_last_runs_n(tmp_path, tasks_server):
+    """.instruct.yaml holds the last run's --num-instructions: after a rerun at N=1 (a note) the
+    file's round 0 still came from 4 requests, and a rerun at --concurrency 2 would leave the
+    instructions of 2 of them beside its own."""
+    out = tmp_path / "instructions.jsonl"
+    run(cfg(tmp_path, tasks_server, num_instructions=20))
+    run(cfg(tmp_path, tasks_server, num_instructions=1))
+    before = out.read_text()
+    with pytest.raises(DistillError, match=r"a round 4 -> 2.*--request-batch-size 4 keeps"):
+        run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=2))
+    assert out.read_text() == before
+
+
+def test_a_killed_run_goes_on_after_flags_that_keep_the_same_instructions(tmp_path, tasks_server):
+    """Rate limits and timeouts (and --concurrency beside the earlier --request-batch-size)
+    decide how requests are sent, not what is kept: a killed run goes on from the file."""
+    out = tmp_path / "instructions.jsonl"
+    run(cfg(tmp_path, tasks_server, num_instructions=14, request_batch_size=2))  # 2 rounds
+    first = records(out)
+    assert len({r["lineage"]["round"] for r in first}) > 1
+    harmless = dict(
+        concurrency=1, request_batch_size=2, request_timeout=7.0, max_retries=3, rpm=100000,
+        tpm=10**9, stall_rounds=9, include_seeds=True,
+    )  # fmt: skip
+    run(cfg(tmp_path, tasks_server, num_instructions=40, **harmless))
+    recs = [r for r in records(out) if r["source"] != "seed"]
+    assert recs[:14] == first and len(recs) == len({r["id"] for r in recs}) == 40
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    run(cfg(fresh, tasks_server, num_instructions=40, request_batch_size=2))
+    assert [r["id"] for r in records(fresh / "instructions.jsonl")] == [r["id"] for r in recs]

@@ -575,8 +575,10 @@ def _check_prior(
     # follows --concurrency) make other prompts from round 1 on. A file of one round (a run
     # killed in its second) goes on at a larger size only: a smaller round 0 never asks the
     # file's later requests again, and their instructions stay beside this run's.
+    # (round 0 asked min(size, N) requests; the last run's N, or at least the file's count)
     n_saved = saved.get("num_instructions")
-    first = min(size, n_saved) if isinstance(size, int) and isinstance(n_saved, int) else size
+    n_old = max(n_saved, len(gen)) if isinstance(n_saved, int) else len(gen)
+    first = min(size, n_old) if isinstance(size, int) else size
     smaller = isinstance(first, int) and min(cfg.round_size(), cfg.num_instructions) < first
     if size is not None and size != cfg.round_size() and (len(rounds) > 1 or smaller):
         changed.append(f"requests a round {size} -> {cfg.round_size()}")
