@@ -97,3 +97,43 @@ def test_a_killed_run_goes_on_after_flags_that_keep_the_same_instructions(tmp_pa
     fresh.mkdir()
     run(cfg(fresh, tasks_server, num_instructions=40, request_batch_size=2))
     assert [r["id"] for r in records(fresh / "instructions.jsonl")] == [r["id"] for r in recs]
+
+
+class _FakeMagpieTeacher:
+    """Stands in for the hf teacher: each instruction is a function of its request id."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def run(self, jobs, sink):
+        from distill.teachers import Completion
+
+        words = ["river", "prime", "poem", "budget", "verb", "orbit", "recipe", "tax"]
+        for job in jobs:
+            rid, kind = job.payload
+            h = int(rid, 16)
+            text = "Explain " + " ".join(words[(h >> (3 * k)) % 8] for k in range(6)) + "."
+            if kind != "magpie-instruction":
+                text = "An answer."
+            sink.done(job, job.samples[0], Completion(text=text, finish_reason="stop"))
+
+
+def test_a_changed_multi_line_system_prompt_is_refused_in_one_line(
+    tmp_path, tiny_qwen, monkeypatch
+):
+    """A recipe's system prompt is often a YAML block of several lines: the refusal printed it
+    as it was, old and new, across lines (and a long one whole)."""
+    from distill.instruct import stage
+
+    monkeypatch.setitem(stage.TEACHERS, "hf", _FakeMagpieTeacher)
+    kw = dict(
+        teacher="hf", model=str(tiny_qwen), method="magpie", out=str(tmp_path / "m.jsonl"),
+        min_words=0, language="any", dedup="exact", max_rouge=1.0, request_batch_size=4,
+        seed=0, stall_rounds=5,
+    )  # fmt: skip
+    old = "You write questions.\nEach one is about science.\n" + "Be specific. " * 60
+    run(InstructConfig(num_instructions=4, system_prompt=old, **kw))
+    with pytest.raises(DistillError) as e:
+        run(InstructConfig(num_instructions=8, system_prompt="You write poems.\nShort.", **kw))
+    msg = str(e.value)
+    assert "\n" not in msg and "--system-prompt" in msg and len(msg) < 600, msg

@@ -565,9 +565,14 @@ def _check_prior(
     except (yaml.YAMLError, UnicodeDecodeError):
         saved = {}
     saved = saved if isinstance(saved, dict) else {}
+
+    def shown(v: Any) -> str:  # one line: a recipe's system prompt is often several
+        text = " ".join(str(v).split())
+        return text if len(text) <= 60 else text[:57] + "..."
+
     for k in PLAN_KEYS:
         if k in saved and saved[k] != getattr(cfg, k):
-            changed.append(f"--{k.replace('_', '-')} {saved[k]} -> {getattr(cfg, k)}")
+            changed.append(f"--{k.replace('_', '-')} {shown(saved[k])} -> {shown(getattr(cfg, k))}")
     hint = ""
     rounds = {r["lineage"].get("round") for r in gen if isinstance(r["lineage"], dict)}
     size = _round_size(saved) if saved else None
