@@ -185,7 +185,16 @@ def _guard(stage: str, c: Any) -> None:
         from distill.select.stage import _guard as guard_select
 
         guard_select(c)
-    elif stage != "publish":  # publish checks its --local-dir against what it last placed there
+    elif stage == "publish":  # what publish refuses first: its token, its --local-dir
+        from distill.publish import check_local_dir
+
+        if c.repo_id and not os.environ.get(c.token_env):
+            raise DistillError(
+                f"pushing to the Hub needs a token: set ${c.token_env} (or use --local-dir)"
+            )
+        if c.local_dir:
+            check_local_dir(c)
+    else:
         getattr(paths, f"guard_{stage}")(c)
 
 

@@ -424,3 +424,29 @@ def test_a_set_list_value_given_as_its_flag_takes_it_is_a_list(tmp_path):
         assert seen[-1]["lora_target_modules"] == ["k_proj"]
     finally:
         pipeline.from_dict = real
+
+
+def test_a_publish_that_would_be_refused_is_refused_before_the_first_stage(tmp_path, monkeypatch):
+    # --set publish.repo_id=me/x with no $HF_TOKEN (or a --local-dir holding the user's own
+    # files) was refused by publish at the end of the run, after train and eval; --dry-run
+    # said valid.
+    import distill.train
+
+    trained = []
+    monkeypatch.setattr(distill.train, "run", lambda cfg: trained.append(cfg))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    publish = {"dir": "{run_dir}/student", "local_dir": "{run_dir}/published"}
+    r = _recipe(tmp_path, train=TRAIN, publish=publish)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "kept.jsonl").write_text("")
+    hub = ["publish.local_dir=null", "publish.repo_id=me/student"]
+    for dry in (True, False):
+        with pytest.raises(DistillError, match=r"needs a token: set \$HF_TOKEN"):
+            pipeline_run(r, sets=hub, dry_run=dry)
+    (tmp_path / "run" / "published").mkdir()
+    (tmp_path / "run" / "published" / "notes.txt").write_text("mine")
+    for dry in (True, False):
+        with pytest.raises(DistillError, match=r"published is a non-empty folder"):
+            pipeline_run(r, dry_run=dry)
+    assert trained == []
