@@ -181,6 +181,12 @@ def _guard(stage: str, c: Any) -> None:
     """The check of its paths `stage`'s run does first (distill/paths.py; select's own)."""
     from distill import paths
 
+    if stage in ("filter", "eval") and getattr(c, "verify", None) == "code":
+        # model-written code runs only isolated (or --unsafe-sandbox): refused when the stage
+        # starts, after generate bought the samples or train ran
+        from distill.filter.sandbox import require_isolation
+
+        require_isolation(c.unsafe_sandbox)
     if stage == "select":
         from distill.select.stage import _guard as guard_select
 

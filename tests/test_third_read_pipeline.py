@@ -450,3 +450,21 @@ def test_a_publish_that_would_be_refused_is_refused_before_the_first_stage(tmp_p
         with pytest.raises(DistillError, match=r"published is a non-empty folder"):
             pipeline_run(r, dry_run=dry)
     assert trained == []
+
+
+def test_code_verification_with_no_isolation_is_refused_before_the_first_stage(
+    tmp_path, monkeypatch
+):
+    # filter (and eval) --verify code where no OS isolation works was refused when filter
+    # started, after generate bought the samples (eval's: after train).
+    import distill.filter.sandbox
+
+    monkeypatch.setattr(distill.filter.sandbox, "isolation", lambda: None)
+    r = _recipe(tmp_path, generate=GEN, filter={**FILTER, "verify": "code"})
+    ran = []
+    monkeypatch.setattr(distill.generate, "run", lambda c, progress=True: ran.append(c))
+    for dry in (True, False):
+        with pytest.raises(DistillError, match=r"needs OS isolation and none works here"):
+            pipeline_run(r, dry_run=dry)
+    assert ran == []
+    pipeline_run(r, sets=["filter.unsafe_sandbox=true"], dry_run=True)  # asked for: valid
