@@ -419,11 +419,6 @@ def test_the_on_policy_reward_carries_every_layouts_fields():
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reward.py _tests_of still reads only tests/test_list/input_output (not this "
-    "task's file part): it should be `return code_tests(meta)`",
-)
 def test_the_on_policy_reward_verifies_the_new_layouts():
     from distill.train.kd.reward import _meta_of, reward_of
 

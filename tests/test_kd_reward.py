@@ -367,3 +367,16 @@ def test_code_without_tests_is_unverifiable_whatever_the_sample_holds(tmp_path):
     assert reward_of("I do not know", None, tests, "code") == 0.0  # tests, no code: wrong
     raw = gate_records(tmp_path / "traces.jsonl", {"a": ["wrong", "wrong"]}, with_checks=False)
     assert failed_prompts([raw], "code") == (set(), 0)
+
+
+def test_reward_code_refuses_rows_that_carry_only_a_prompt_and_metadata(tmp_path, tiny_qwen):
+    """_META_KEYS carries `prompt` and `metadata` (HumanEval's prompt, LiveCodeBench's
+    func_name) beside the tests; rows with those fields and no tests made every verify_meta
+    non-empty, so `--reward code` was not refused and every reward came back None, silently."""
+    rows = [json.loads(x) for x in kept_file(tmp_path, n=4).read_text().splitlines()]
+    for r in rows:
+        r["meta"] = {"prompt": "def f(x):", "metadata": {"func_name": "f"}}
+    data = tmp_path / "notests.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DistillError, match="--reward code: no example .* has tests to run"):
+        build_trainer(cfg_of(tmp_path, tiny_qwen, tiny_qwen, data=str(data), reward="code"))

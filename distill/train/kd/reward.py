@@ -141,10 +141,14 @@ def attach_references(cfg: Any, tok: Any, model_eos: Any, dataset: Any) -> Any:
             f"--reward math: no example of {cfg.data} has a gold answer to verify against; add "
             f"a `gold` field (trace records) or an {'/'.join(ANSWER_FIELDS)} column (a dataset)"
         )
-    if cfg.reward == "code" and not any(m != "{}" for m in cols["verify_meta"]):
+    if cfg.reward == "code" and not any(
+        m != "{}" and _tests_of(json.loads(m)) is not None for m in cols["verify_meta"]
+    ):
         raise DistillError(
-            f"--reward code: no example of {cfg.data} has tests to run; add a `tests` (or "
-            "test_list / input_output) field to the rows, or to the trace records' meta"
+            f"--reward code: no example of {cfg.data} has tests to run; add a `tests` field (or "
+            "one of the layouts filter --verify code reads: test_list, input_output, "
+            "public_test_cases, public_tests, test + entry_point, ...) to the rows, or to the "
+            "trace records' meta"
         )
     for k, v in cols.items():
         dataset = dataset.add_column(k, v)
@@ -173,8 +177,11 @@ def reward_of(
 
 
 def _tests_of(meta: dict[str, Any]) -> Any:
-    """The tests `judge` runs for code (its own lookup order), None/empty when there are none."""
-    return meta.get("tests", meta.get("test_list", meta.get("input_output")))
+    """The tests `judge` runs for code (verify.code_tests: every layout it reads), None when
+    there are none."""
+    from distill.filter.verify import code_tests
+
+    return code_tests(meta)
 
 
 def advantages(rewards: list[float | None], k: int) -> list[float]:
