@@ -13,8 +13,6 @@ import pickle
 import textwrap
 import zlib
 
-import pytest
-
 from distill.filter.sandbox import MODES, probe
 from distill.filter.verify import (
     _contests_match,
