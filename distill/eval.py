@@ -22,7 +22,7 @@ from typing import Any
 from distill.config import like, setting
 from distill.errors import DistillError
 from distill.generate.config import PromptSource, Sampling
-from distill.records import stable_hash
+from distill.records import jsonable, stable_hash
 
 EVAL_VERIFY = ("math", "choice", "exact", "countdown", "code", "majority")
 
@@ -305,15 +305,6 @@ def with_current_gold(gcfg: Any, records: list[dict[str, Any]]) -> list[dict[str
             r = {**r, "gold": row.gold, "meta": meta}
         out.append(r)
     return out
-
-
-def jsonable(v: Any) -> bool:
-    """Whether a row's field goes into a record's meta (as generate keeps it)."""
-    try:
-        json.dumps(v)
-        return True
-    except (TypeError, ValueError):
-        return False
 
 
 def opens_think(model: str, messages: list[dict[str, Any]]) -> bool:

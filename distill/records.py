@@ -220,3 +220,12 @@ def write_atomic(path: str | Path, text: str) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return p
+
+
+def jsonable(v: Any) -> bool:
+    """Whether a row's field can go into a record's meta (generate and eval keep those)."""
+    try:
+        json.dumps(v)
+        return True
+    except (TypeError, ValueError):
+        return False

@@ -31,6 +31,7 @@ from distill.logprobs import ShardBuffer, check_resume
 from distill.reasoning import split
 from distill.records import (
     RecordWriter,
+    jsonable,
     read_records,
     sample_id,
     stable_hash,
@@ -131,7 +132,7 @@ class _Sink:
             },
             "finish_reason": c.finish_reason,
             "usage": usage,
-            "meta": {k: v for k, v in row.fields.items() if _jsonable(v)},
+            "meta": {k: v for k, v in row.fields.items() if jsonable(v)},
             "think": think,
             "template": {"name": self.template.name, "sha256": self.template.sha256}
             if self.template
@@ -164,14 +165,6 @@ class _Sink:
     def failed(self, job: Job, sample: int, why: str) -> None:
         self.failures.append(f"{job.prompt_id}#{sample}: {why}")
         self.progress.advance(0, 0.0, failed=True)
-
-
-def _jsonable(v: Any) -> bool:
-    try:
-        json.dumps(v)
-        return True
-    except (TypeError, ValueError):
-        return False
 
 
 def source_template(data: str, template: str | None) -> Any:
