@@ -933,12 +933,34 @@ def _output_ok(compare: str, out: str, exp: str) -> bool:
 
 # ----------------------------------------------------------------------------- call-based
 
-# Run after the solution in its namespace: each case's value compared by the dataset's rule.
-# A case past the time limit ends the process (SIGALRM's default action); a value that is
-# not made of plain data (an object whose == says yes to anything) is wrong.
+
+# A harness is defined before the solution runs (its prelude), in a namespace of its own
+# holding a copy of the builtins taken then, and the functions it calls taken then too: the
+# solution's globals are not its globals. It ran in the solution's namespace: a wrong solution
+# that defined enumerate (no case called), exec (the pytest file never ran, a test of its own
+# did), a __builtins__ of its own, or patched json.loads (its own expected values) passed. `ns`
+# is the solution's namespace (the module's globals, where the solution's names will be).
+def _harness(name: str, source: str) -> str:
+    """Python going before the solution: binds `name` to the function `source` defines."""
+    return (
+        f"def {name}(src, ns):\n"
+        "    import builtins\n"
+        "    g = {'__builtins__': dict(vars(builtins)), '_ns': ns}\n"
+        "    exec(src, g)\n"
+        f"    return g[{name!r}]\n"
+        f"{name} = {name}({source!r}, globals())\n"
+    )
+
+
+# Called after the solution: each case's value compared by the dataset's rule. A case past the
+# time limit ends the process (SIGALRM's default action); a value that is not made of plain
+# data (an object whose == says yes to anything) is wrong.
 _CALL_HARNESS = r"""
-def __distill_calls(cases, fn_name, rule, limit):
-    import json as _json, signal as _signal, time as _time
+import json as _json, signal as _signal, time as _time
+def __distill_calls(payload, fn_name, rule, limit, _loads=_json.loads, _sig=_signal.signal,
+                    _timer=_signal.setitimer, _now=_time.monotonic, _ALRM=_signal.SIGALRM,
+                    _DFL=_signal.SIG_DFL, _REAL=_signal.ITIMER_REAL):
+    cases = _loads(payload)
     def plain(x, depth=0):
         if depth > 100:
             raise AssertionError("the value is nested too deep")
@@ -959,20 +981,20 @@ def __distill_calls(cases, fn_name, rule, limit):
         if isinstance(x, dict):
             return {plain(k, depth + 1): plain(v, depth + 1) for k, v in dict.items(x)}
         raise AssertionError("returned a %s, not plain data" % type(x).__name__)
-    sol = globals().get("Solution")
+    sol = _ns.get("Solution")
     if isinstance(sol, type) and hasattr(sol, fn_name):
         target = getattr(sol(), fn_name)
     else:
-        target = globals().get(fn_name)
+        target = _ns.get(fn_name)
     if not callable(target):
         raise AssertionError("no function %s" % fn_name)
     for i, (args, want) in enumerate(cases):
-        _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
-        start = _time.monotonic()
-        _signal.setitimer(_signal.ITIMER_REAL, limit)
+        _sig(_ALRM, _DFL)
+        start = _now()
+        _timer(_REAL, limit)
         got = target(*args)
-        _signal.setitimer(_signal.ITIMER_REAL, 0)
-        if _time.monotonic() - start > limit:
+        _timer(_REAL, 0)
+        if _now() - start > limit:
             raise AssertionError("test %d: timeout" % i)
         got = plain(got)
         if type(got) is tuple:
@@ -1002,11 +1024,8 @@ def _call_script(tests: CodeTests, limit: float) -> str | None:
     except (ValueError, TypeError):
         return None
     rule = "apps" if tests.compare == "apps" else "lcb"
-    return (
-        _CALL_HARNESS
-        + f"__distill_calls(__import__('json').loads({payload!r}), {tests.fn_name!r}, "
-        + f"{rule!r}, {float(limit)!r})\n"
-    )
+    # the harness itself goes before the solution (_harness, in verify_code)
+    return f"__distill_calls({payload!r}, {tests.fn_name!r}, {rule!r}, {float(limit)!r})\n"
 
 
 # ----------------------------------------------------------------------------- pytest files
@@ -1015,18 +1034,22 @@ def _call_script(tests: CodeTests, limit: float) -> str | None:
 # (and Test* classes' test methods, unittest cases) run in file order; pytest.raises, approx
 # and mark.parametrize as pytest has them. A fixture cannot be run without pytest.
 _PYTEST_HARNESS = r"""
-def __distill_pytest(source):
-    import contextlib, inspect, itertools, math, re, sys, types, unittest
-    solution = types.ModuleType("solution")
-    solution.__dict__.update({k: v for k, v in globals().items() if not k.startswith("__")})
-    sys.modules["solution"] = solution
-    pytest = types.ModuleType("pytest")
-    @contextlib.contextmanager
+import contextlib, inspect, itertools, re, sys, types, unittest
+def __distill_pytest(source, _contextmanager=contextlib.contextmanager, _search=re.search,
+                     _isfunction=inspect.isfunction, _product=itertools.product,
+                     _modules=sys.modules, _Module=types.ModuleType,
+                     _TestCase=unittest.TestCase, _Result=unittest.TestResult,
+                     _loader=unittest.defaultTestLoader):
+    solution = _Module("solution")
+    solution.__dict__.update({k: v for k, v in _ns.items() if not k.startswith("__")})
+    _modules["solution"] = solution
+    pytest = _Module("pytest")
+    @_contextmanager
     def raises(expected, match=None):
         try:
             yield
         except expected as e:
-            if match is not None and not re.search(match, str(e)):
+            if match is not None and not _search(match, str(e)):
                 raise AssertionError("pytest.raises: %r does not match %r" % (str(e), match))
         else:
             raise AssertionError("DID NOT RAISE %r" % (expected,))
@@ -1073,7 +1096,7 @@ def __distill_pytest(source):
                 return deco
             return mark
     pytest.raises, pytest.approx, pytest.mark = raises, approx, _Mark()
-    sys.modules["pytest"] = pytest
+    _modules["pytest"] = pytest
     ns = {"__name__": "test_solution"}
     exec(compile(source, "test_solution.py", "exec"), ns)
     def calls(f):
@@ -1083,21 +1106,21 @@ def __distill_pytest(source):
         grids = []
         for names, values in sets:
             grids.append([dict(zip(names, v if len(names) > 1 else (v,))) for v in values])
-        for combo in itertools.product(*grids):
+        for combo in _product(*grids):
             kw = {}
             for part in combo:
                 kw.update(part)
             yield kw
     ran = 0
     for name, obj in list(ns.items()):
-        if name.startswith("test") and inspect.isfunction(obj):
+        if name.startswith("test") and _isfunction(obj):
             for kw in calls(obj):
                 obj(**kw)
                 ran += 1
         elif name.startswith("Test") and isinstance(obj, type):
-            if issubclass(obj, unittest.TestCase):
-                result = unittest.TestResult()
-                suite = unittest.defaultTestLoader.loadTestsFromTestCase(obj)
+            if issubclass(obj, _TestCase):
+                result = _Result()
+                suite = _loader.loadTestsFromTestCase(obj)
                 suite.run(result)
                 ran += suite.countTestCases()
                 if not result.wasSuccessful():
@@ -1177,8 +1200,12 @@ def _pytest_suite(source: str) -> CodeTests | str:
                     why = params(item, method=True)
                     if why:
                         return _Refused(why)
-    script = _PYTEST_HARNESS + f"__distill_pytest({source!r})\n"
-    return CodeTests("script", script=script, layout="KodCode")
+    return CodeTests(
+        "script",
+        script=f"__distill_pytest({source!r})\n",
+        prelude=_harness("__distill_pytest", _PYTEST_HARNESS),
+        layout="KodCode",
+    )
 
 
 # ----------------------------------------------------------------------------- verify
@@ -1267,6 +1294,7 @@ def verify_code(
         n = len(suite.inputs)
         # each call has `timeout` (the harness's timer); the run as a whole, all of them
         total = dict(limits, timeout=timeout * n + 2, cpu_s=max(1, int(timeout * n) + 1))
+        program = suite.prelude + _harness("__distill_calls", _CALL_HARNESS) + code
         r = run_code(program, tests=script, **total)
         if not r.ok:
             return WRONG, _why(r)
