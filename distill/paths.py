@@ -304,7 +304,7 @@ def paths_eval(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
 
 def paths_select(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
     """select's inputs and outputs as its own check lists them (distill/select/stage.py)."""
-    from distill.select.stage import cache_path, config_path, manifest_of
+    from distill.select.config import cache_path, config_path, manifest_of
 
     inputs = {"traces": cfg.input, "--teacher-traces": cfg.teacher_traces}
     outs = outputs("--out", cfg.out, manifest_of(cfg)) + outputs("--rejects", cfg.rejects)

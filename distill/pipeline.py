@@ -188,7 +188,7 @@ def _guard(stage: str, c: Any) -> None:
 
         require_isolation(c.unsafe_sandbox)
     if stage == "select":
-        from distill.select.stage import _guard as guard_select
+        from distill.select.stage import guard as guard_select
 
         guard_select(c)
     elif stage == "publish":  # what publish refuses first: its token, its --local-dir

@@ -235,3 +235,22 @@ class SelectConfig:
             "diversity": bool(self.by or self.clusters or self.embed_model or self.budget),
         }
         return [c for c in CRITERIA if on[c]]
+
+
+# Where select writes (its own check and distill run's cross-stage check list them: paths.py).
+def cache_path(cfg: SelectConfig, what: str) -> Path:
+    """<cache_dir>/<input stem>.select-<what>.jsonl: named after the input, not --out, so a
+    second selection from the same traces (another budget, another --out) reuses it."""
+    folder = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.out).parent
+    return folder / f"{Path(cfg.input).stem}.select-{what}.jsonl"
+
+
+def config_path(cfg: SelectConfig) -> Path:
+    report = Path(cfg.report)
+    return report.with_name(report.stem.replace(".report", "") + ".select.yaml")
+
+
+def manifest_of(cfg: SelectConfig) -> Path:
+    from distill.manifest import manifest_path
+
+    return manifest_path(output_base(cfg.out))

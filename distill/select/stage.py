@@ -25,7 +25,13 @@ from typing import Any
 
 from distill.errors import DistillError
 from distill.filter.report import summary_stats
-from distill.select.config import SelectConfig, output_base, parse_band
+from distill.select.config import (
+    SelectConfig,
+    cache_path,
+    config_path,
+    manifest_of,
+    parse_band,
+)
 
 MISSING = "(missing)"  # the --by group of the traces that lack the field
 
@@ -400,24 +406,6 @@ def _print_report(report: dict[str, Any]) -> None:
 # =========================================================================== the stage
 
 
-def cache_path(cfg: SelectConfig, what: str) -> Path:
-    """<cache_dir>/<input stem>.select-<what>.jsonl: named after the input, not --out, so a
-    second selection from the same traces (another budget, another --out) reuses it."""
-    folder = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.out).parent
-    return folder / f"{Path(cfg.input).stem}.select-{what}.jsonl"
-
-
-def config_path(cfg: SelectConfig) -> Path:
-    report = Path(cfg.report)
-    return report.with_name(report.stem.replace(".report", "") + ".select.yaml")
-
-
-def manifest_of(cfg: SelectConfig) -> Path:
-    from distill.manifest import manifest_path
-
-    return manifest_path(output_base(cfg.out))
-
-
 def config_hash(cfg: SelectConfig) -> str:
     import dataclasses
 
@@ -438,7 +426,7 @@ def done(cfg: SelectConfig) -> str | None:
     return manifest_done(manifest_of(cfg), config_hash(cfg), inputs_of(cfg))
 
 
-def _guard(cfg: SelectConfig) -> None:
+def guard(cfg: SelectConfig) -> None:
     from distill.paths import check_outputs, outputs
 
     inputs = {"traces": cfg.input, "--teacher-traces": cfg.teacher_traces}
@@ -450,7 +438,7 @@ def _guard(cfg: SelectConfig) -> None:
 
 def run(cfg: SelectConfig, quiet: bool = False) -> Path:
     """Select from cfg.input into cfg.out; return its path."""
-    _guard(cfg)
+    guard(cfg)
     from distill.config import save_config
     from distill.logprobs import rebase
     from distill.manifest import HashingWriter, OutputSet, kill_point, write_verdict
