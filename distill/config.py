@@ -374,11 +374,25 @@ def read_saved(cls: type[T], data: dict[str, Any] | None) -> T:
     return obj
 
 
-def save_config(cfg: Any, path: str | Path) -> Path:
-    """Write the resolved config next to a stage's output, so a run can be reproduced."""
+def save_config(cfg: Any, path: str | Path, keep_urls: bool = False) -> Path:
+    """Write the resolved config next to a stage's output, so a run can be reproduced. A server
+    URL's token (`user:token@`, `?key=`) is written nowhere but the run's own train.yaml
+    (`keep_urls`: --resume reaches the same server from it); every other stage's yaml names
+    `scheme://host:port/path`."""
+    from distill.urls import redact_urls
+
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+
+    def shown(v: Any, key: str = "") -> Any:  # the values of *url keys (a teachers list's too)
+        if isinstance(v, dict):
+            return {k: shown(x, str(k)) for k, x in v.items()}
+        if isinstance(v, list):
+            return [shown(x, key) for x in v]
+        return redact_urls(v) if key.endswith(("url", "urls")) else v
+
+    data = dataclasses.asdict(cfg)
+    tmp.write_text(yaml.safe_dump(data if keep_urls else shown(data), sort_keys=False))
     tmp.replace(p)
     return p

@@ -406,7 +406,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     dataset, stats = build_dataset(cfg, tok, model.generation_config.eos_token_id)
     if _main_process():  # every process builds the same examples; one writes them down
         out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "train.yaml")
+        save_config(cfg, out / "train.yaml", keep_urls=True)
         if Path(cfg.data).is_file():  # what this run learns from: a rerun checks it is the same
             from distill.manifest import file_sha256
 
