@@ -367,6 +367,26 @@ def _pick(row: dict[str, Any], explicit: str | None, candidates: tuple[str, ...]
     return next((c for c in candidates if c in row), None)
 
 
+def _user_text(value: Any) -> str:
+    """The user turns of a list of messages ({"role", "content"}, content text or parts with
+    "text"), or a list of turns given as text, joined; "" for anything else."""
+    if not isinstance(value, list):
+        return ""
+    texts = []
+    for turn in value:
+        if isinstance(turn, str):
+            texts.append(turn)
+        elif isinstance(turn, dict) and turn.get("role", "user") == "user":
+            content = turn.get("content")
+            if isinstance(content, list):  # multimodal parts: their text
+                content = " ".join(
+                    str(p.get("text")) for p in content if isinstance(p, dict) and p.get("text")
+                )
+            if isinstance(content, str):
+                texts.append(content)
+    return "\n".join(t for t in texts if t.strip())
+
+
 def load_rows(
     src: str,
     split: str = "train",
@@ -379,7 +399,8 @@ def load_rows(
 ) -> Iterator[Row]:
     """Rows with the prompt, gold and id picked out; the first row decides auto-detected fields.
     skip_no_text: a row whose prompt is null or not text is left out, not refused (a --decontam
-    benchmark: one such row of a public set is no reason to stop the filter).
+    benchmark: one such row of a public set is no reason to stop the filter); a list of
+    messages or turns is read as its user turns' text.
 
     The user's rows are checked before any work: a source with no rows, a line that does not
     parse (the last one too) and one id given to two different rows are refused by name."""
@@ -413,6 +434,11 @@ def load_rows(
             raise DistillError(f"{src}: row {i + 1} has no field '{pf}'")
         if pf is not None and (raw[pf] is None or isinstance(raw[pf], (list, dict))):
             if skip_no_text:
+                # a chat benchmark's messages (or MT-Bench's list of turns): its user turns are
+                # the problem (a --decontam set is read for its words, never sent anywhere)
+                text = _user_text(raw[pf])
+                if text:
+                    yield Row(prompt=text, gold=None, row_id=None, fields=dict(raw))
                 continue
             # str() of these is no prompt: the teacher was asked "None" (and a --decontam set
             # flagged every prompt with the word), or the Python repr of a list of messages

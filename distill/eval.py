@@ -255,12 +255,16 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     if first is None:
         raise DistillError(f"{cfg.data}: no problems to evaluate")
     # refused only when no problem has one (a null gold in the first row alone is that
-    # problem's, unverifiable, as the filter reads a file whose first trace has none)
-    if cfg.verify != "majority" and first.gold is None and all(r.gold is None for r in rows):
-        raise DistillError(
-            f"{cfg.data}: problems have no gold answer (--answer-field) for --verify {cfg.verify}; "
-            "use --verify majority to score self-consistency instead"
-        )
+    # problem's, unverifiable, as the filter reads a file whose first trace has none);
+    # --verify code judges by a row's tests (HumanEval, LiveCodeBench have no answer field),
+    # countdown by its target when the row holds one, as judge reads them
+    if cfg.verify != "majority" and not _judgeable(first, cfg.verify):
+        if not any(_judgeable(r, cfg.verify) for r in rows):
+            what = "tests" if cfg.verify == "code" else "gold answer (--answer-field)"
+            raise DistillError(
+                f"{cfg.data}: problems have no {what} for --verify {cfg.verify}; use --verify "
+                "majority to score self-consistency instead"
+            )
     set_aside_if_retrained(traces, model)
     # This run's samples only: the file may also hold samples from other settings or problems.
     planned = generate_planned(gcfg, progress=False)
@@ -276,6 +280,17 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
         ):
             records = [in_think(r) for r in records]
     return records
+
+
+def _judgeable(row: Any, verify: str) -> bool:
+    """The row holds what judge compares a sample with under `verify`."""
+    if verify == "code":
+        from distill.filter.verify import code_tests
+
+        return code_tests(row.fields) is not None
+    if verify == "countdown" and row.fields.get("target") is not None:
+        return True
+    return row.gold is not None
 
 
 def with_current_gold(gcfg: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 
 from distill.data import load_rows
+from distill.errors import DistillError
 
 _WORD = re.compile(r"\w+")
 
@@ -56,15 +57,22 @@ class Decontaminator:
             if "@" in src:  # hub dataset with a split: name@test
                 name, split = src.rsplit("@", 1)
             label = decontam_label(src)
+            read = 0
             for row in load_rows(name, split=split, skip_no_text=True):
                 words = _words(row.prompt)
                 if not words:
                     continue
+                read += 1
                 if len(words) < n:
                     self.short.setdefault(len(words), {}).setdefault(_hash(words), label)
                     continue
                 for g in _grams(words, n):
                     self.index.setdefault(g, label)
+            if not read:  # every row left out (null or not text): it would decontaminate nothing
+                raise DistillError(
+                    f"--decontam {src}: no problem as text in any row (null or not text); name a "
+                    "benchmark whose problems are text, or leave it out of --decontam"
+                )
 
     def hit(self, prompt: str) -> str | None:
         words = _words(prompt)
