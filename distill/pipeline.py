@@ -186,7 +186,15 @@ def _guard(stage: str, c: Any) -> None:
         # starts, after generate bought the samples or train ran
         from distill.filter.sandbox import require_isolation
 
-        require_isolation(c.unsafe_sandbox)
+        try:
+            require_isolation(c.unsafe_sandbox)
+        except DistillError:
+            # a filter done (its manifest matches) is skipped and runs no code: a rerun of a
+            # finished run goes on (--unsafe-sandbox, another setting, would filter again)
+            from distill import filter as filter_stage
+
+            if stage != "filter" or filter_stage.done(c) is not None:
+                raise
     if stage == "select":
         from distill.select.stage import guard as guard_select
 
