@@ -380,3 +380,16 @@ def test_reward_code_refuses_rows_that_carry_only_a_prompt_and_metadata(tmp_path
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(DistillError, match="--reward code: no example .* has tests to run"):
         build_trainer(cfg_of(tmp_path, tiny_qwen, tiny_qwen, data=str(data), reward="code"))
+
+
+def test_reward_code_refuses_rows_whose_tests_it_cannot_run(tmp_path, tiny_qwen):
+    """Tests judge refuses to run (a C++ verification_info, a checker problem) are no tests:
+    every reward of such a run was None, silently (the refusal only asked for tests found)."""
+    rows = [json.loads(x) for x in kept_file(tmp_path, n=4).read_text().splitlines()]
+    cpp = {"language": "cpp", "test_cases": [{"type": "stdin_stdout", "input": "1", "output": "1"}]}
+    for r in rows:
+        r["meta"] = {"verification_info": cpp}
+    data = tmp_path / "cpp.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DistillError, match="--reward code: no example .* has tests to run"):
+        build_trainer(cfg_of(tmp_path, tiny_qwen, tiny_qwen, data=str(data), reward="code"))

@@ -759,6 +759,13 @@ def _calls_of(tests: Any) -> Any:
     return tests
 
 
+def runnable_tests(meta: dict[str, Any]) -> bool:
+    """Whether a row holds tests judge can run (code_tests found some it does not refuse:
+    non-Python verification_info, a problem with its own checker or file input are refused)."""
+    tests = code_tests(meta)
+    return tests is not None and not isinstance(tests, _Refused)
+
+
 def code_tests(meta: dict[str, Any]) -> Any:
     """The tests a row holds, in the first layout found (None: none):
 

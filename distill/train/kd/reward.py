@@ -141,8 +141,10 @@ def attach_references(cfg: Any, tok: Any, model_eos: Any, dataset: Any) -> Any:
             f"--reward math: no example of {cfg.data} has a gold answer to verify against; add "
             f"a `gold` field (trace records) or an {'/'.join(ANSWER_FIELDS)} column (a dataset)"
         )
+    from distill.filter.verify import runnable_tests
+
     if cfg.reward == "code" and not any(
-        m != "{}" and _tests_of(json.loads(m)) is not None for m in cols["verify_meta"]
+        m != "{}" and runnable_tests(json.loads(m)) for m in cols["verify_meta"]
     ):
         raise DistillError(
             f"--reward code: no example of {cfg.data} has tests to run; add a `tests` field (or "
