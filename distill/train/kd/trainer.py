@@ -256,14 +256,17 @@ class DistillTrainer(SFTTrainer):
             self.teacher_tokens += int(n_all)
         # The Trainer's count is global across processes (DDP averages gradients): scale back,
         # except on-policy batches, which were divided by their own local tokens.
+        procs = 1
         if (
             self.args.average_tokens_across_devices
             and num_items_in_batch is not None
             and not on_policy
         ):
-            loss = loss * self.accelerator.num_processes
-        # Logged per token: undo the accumulation scaling of this micro-batch's share.
-        scale = self.current_gradient_accumulation_steps if self.model.training else 1
+            procs = self.accelerator.num_processes
+            loss = loss * procs
+        # Logged per token: undo the accumulation scaling of this micro-batch's share (and, as
+        # the loss, the global token count's: kl and ce were 1/N of their means on N processes).
+        scale = (self.current_gradient_accumulation_steps if self.model.training else 1) * procs
         self._sums["kl"] += float(kl) * scale
         self._sums["ce"] += float(ce) * scale
         self._sums["n"] += 1
