@@ -173,21 +173,25 @@ def stored_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, i
     exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     rows = list(itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit))
     prompts, comps = zip(*(renderer.encode(ex) for ex in exs), strict=True) if exs else ((), ())
-    comps, t_ids, t_lps, counts = stored_topk(
-        rows, cfg.data, list(comps), renderer.stops, tok, cfg.model
-    )
+    mine = list(comps)
+    comps, t_ids, t_lps, _ = stored_topk(rows, cfg.data, mine, renderer.stops, tok, cfg.model)
+    # counted over what --max-length keeps (an example dropped, a completion cut: not trained)
+    counts = {"aligned": 0, "realigned": 0, "kd_positions": 0}
     cols: dict[str, list] = {
         "input_ids": [],
         "completion_mask": [],
         "teacher_ids": [],
         "teacher_logprobs": [],
     }
-    for p, c, ti, tl in zip(prompts, comps, t_ids, t_lps, strict=True):
+    for p, c, ti, tl, own in zip(prompts, comps, t_ids, t_lps, mine, strict=True):
+        realigned = list(c) != list(own)
         fitted = fit_completion(p, c, cfg)
         if fitted is None:
             continue
         if len(fitted) < len(c):
             c, ti, tl = fitted, ti[: len(fitted)], tl[: len(fitted)]
+        counts["realigned" if realigned else "aligned"] += 1
+        counts["kd_positions"] += int((ti >= 0).any(-1).sum())
         cols["input_ids"].append(p + c)
         cols["completion_mask"].append([0] * len(p) + [1] * len(c))
         cols["teacher_ids"].append(ti.tolist())
