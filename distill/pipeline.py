@@ -177,7 +177,18 @@ def same_file(a: str | Path, b: str | Path) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
-def _guard(stage: str, c: Any) -> None:
+def _generate_adds(configs: dict[str, Any], path: str) -> bool:
+    """Whether this call's generate appends samples to `path` (prompts or sample indices its
+    --out lacks): the filter reading it then runs again."""
+    from distill.generate import build_jobs
+
+    g = configs.get("generate")
+    if g is None or not same_file(g.out, path):
+        return False
+    return any(jobs for _, jobs in build_jobs(g)[0])
+
+
+def _guard(stage: str, c: Any, configs: dict[str, Any]) -> None:
     """The check of its paths `stage`'s run does first (distill/paths.py; select's own)."""
     from distill import paths
 
@@ -190,10 +201,15 @@ def _guard(stage: str, c: Any) -> None:
             require_isolation(c.unsafe_sandbox)
         except DistillError:
             # a filter done (its manifest matches) is skipped and runs no code: a rerun of a
-            # finished run goes on (--unsafe-sandbox, another setting, would filter again)
+            # finished run goes on (--unsafe-sandbox, another setting, would filter again);
+            # not when this call's generate adds to its input (filtered again, after it paid)
             from distill import filter as filter_stage
 
-            if stage != "filter" or filter_stage.done(c) is not None:
+            if (
+                stage != "filter"
+                or filter_stage.done(c) is not None
+                or _generate_adds(configs, c.input)
+            ):
                 raise
     if stage == "select":
         from distill.select.stage import guard as guard_select
@@ -517,7 +533,7 @@ def run(
     # it runs when it starts: here for every stage before the first, so a run refused at filter
     # has not bought generate's samples first, and --dry-run refuses what the run would.
     for stage, c in configs.items():
-        _guard(stage, c)
+        _guard(stage, c, configs)
     missing = _inputs_there(recipe_configs, configs)
     if missing and not dry_run:
         raise DistillError(missing[0])

@@ -63,3 +63,25 @@ def test_a_finished_code_filter_is_skipped_on_a_rerun_where_no_isolation_works(
     # a filter that would run code is still refused before the first stage
     with pytest.raises(DistillError, match="needs OS isolation"):
         pipeline_run(r, sets=["filter.max_per_prompt=1"], dry_run=True)
+
+
+def test_a_done_code_filter_whose_input_generate_adds_to_is_still_refused_up_front(
+    tmp_path, monkeypatch, server
+):
+    # The rerun above goes on because filter is skipped; one whose generate adds samples to
+    # filter's input (a raised n, prompts that failed before) filters again, running code:
+    # refused before generate buys them, as 0d10394 meant.
+    import distill.filter.sandbox
+    import distill.generate
+
+    if distill.filter.sandbox.isolation() is None:
+        pytest.skip("the first run needs isolation")
+    r = _recipe(tmp_path, generate={**GEN, "base_url": server.url}, filter=FILTER)
+    pipeline_run(r)
+    monkeypatch.setattr(distill.filter.sandbox, "isolation", lambda: None)
+    ran = []
+    monkeypatch.setattr(distill.generate, "run", lambda c, progress=True: ran.append(c))
+    for dry in (True, False):
+        with pytest.raises(DistillError, match="needs OS isolation"):
+            pipeline_run(r, sets=["generate.n=3"], dry_run=dry)
+    assert ran == []
