@@ -123,3 +123,21 @@ def test_the_printed_stored_topk_count_is_of_the_completions_kept(
     assert listed > 0
     assert int(m.group(1).replace(",", "")) == listed
     assert int(m.group(2)) + int(m.group(3)) == len(ds)
+
+
+def test_the_onpolicy_card_names_the_temperature_its_divergence_was_taken_at():
+    """--method onpolicy with --kd-temperature 2 compares the student and teacher softened at
+    T = 2 (trainer.compute_loss; no T^2 factor on policy): the card's loss line left T out, so
+    its formula was another run's loss."""
+    from types import SimpleNamespace
+
+    from distill.train.kd import card_lines
+
+    train = SimpleNamespace(
+        method="onpolicy", teacher_model="T", teacher_url=None, beta=1.0, lmbda=1.0,
+        kd_temperature=2.0, kd_alpha=0.5, reward="none", teacher_route_field=None,
+    )  # fmt: skip
+    line = card_lines(train, {"teacher_tokens_scored": 10})[0]
+    assert "generalized JSD with beta=1.0" in line and "T=2" in line
+    train.kd_temperature = 1.0
+    assert "T=" not in card_lines(train, None)[0]

@@ -247,6 +247,9 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
             f"onpolicy (GKD): the student sampled its own completions (lmbda={train.lmbda}), "
             f"loss = {term} to the teacher's distribution"
         )
+        temp = float(getattr(train, "kd_temperature", 1.0) or 1.0)
+        if temp != 1.0:  # both sides softened, no T^2 (TRL's DistillationTrainer's JSD at T)
+            how += f", both softened at T={temp:g}"
     lines = [f"\nMethod: {how}.", f"Teacher distribution: {teacher}."]
     if several(train):
         lines += multi.card_lines(train, state)
