@@ -132,6 +132,14 @@ def _still_true(result_path: Path, ran: dict[str, Any]) -> dict[str, Any]:
     kept = {}
     if "instruct" not in ran and "instruct" in previous:
         kept["instruct"] = previous["instruct"]
+    ev = previous.get("eval")
+    student = str((ev.get("student") or {}).get("model") or "") if isinstance(ev, dict) else ""
+    stamp = (ev.get("weights") or {}).get("student") if isinstance(ev, dict) else None
+    if student and stamp is not None and Path(student).is_dir():
+        from distill.eval import weights_stamp
+
+        if weights_stamp(student) != stamp:  # retrained since (outside distill run): not its
+            return kept
     if not set(ran) & set(ORDER[: ORDER.index("eval") + 1]):
         kept.update(
             {k: previous[k] for k in ("student_pass@1", "base_pass@1", "eval") if k in previous}

@@ -85,3 +85,52 @@ def test_a_done_code_filter_whose_input_generate_adds_to_is_still_refused_up_fro
         with pytest.raises(DistillError, match="needs OS isolation"):
             pipeline_run(r, sets=["generate.n=3"], dry_run=dry)
     assert ran == []
+
+
+def test_only_publish_drops_the_numbers_of_a_student_retrained_since(tmp_path, monkeypatch):
+    # 3d62f04 keeps the eval numbers in RUN_DIR/NAME.json when a call runs only publish; a
+    # student retrained outside distill run since (make r1-distill's accelerate launch of
+    # train, --overwrite) kept the old student's numbers beside the new one's publish.
+    import json
+
+    import distill.eval
+    import distill.publish
+    import distill.train
+
+    def fake_train(cfg):
+        Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+        Path(cfg.output_dir, "adapter_config.json").write_text("{}")
+        Path(cfg.output_dir, "adapter_model.safetensors").write_text("w1")
+
+    def fake_eval(cfg):  # as eval.json holds them: the student and the weights it evaluated
+        Path(cfg.out).write_text(
+            json.dumps(
+                {
+                    "student": {"model": cfg.model, "pass@1": 0.5},
+                    "baseline": {"pass@1": 0.25},
+                    "weights": {"student": distill.eval.weights_stamp(cfg.model)},
+                }
+            )
+        )
+
+    monkeypatch.setattr(distill.train, "run", fake_train)
+    monkeypatch.setattr(distill.eval, "run", fake_eval)
+    monkeypatch.setattr(distill.publish, "run", lambda cfg: None)
+    train = {"data": "{run_dir}/kept.jsonl", "model": "builtin:smollm2",
+             "output_dir": "{run_dir}/student", "max_length": 64}  # fmt: skip
+    r = _recipe(
+        tmp_path,
+        train=train,
+        eval={"model": "{run_dir}/student", "data": "builtin:arithmetic?n=4",
+              "out": "{run_dir}/eval.json"},
+        publish={"dir": "{run_dir}/student", "local_dir": "{run_dir}/published"},
+    )  # fmt: skip
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "kept.jsonl").write_text("")
+    result = tmp_path / "run" / "r.json"
+    pipeline_run(r)
+    pipeline_run(r, only=["publish"])  # the same student: its numbers stay
+    assert json.loads(result.read_text())["student_pass@1"] == 0.5
+    (tmp_path / "run" / "student" / "adapter_model.safetensors").write_text("w2 retrained")
+    pipeline_run(r, only=["publish"])
+    assert "student_pass@1" not in json.loads(result.read_text())
