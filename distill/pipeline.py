@@ -200,7 +200,10 @@ def _guard(stage: str, c: Any, configs: dict[str, Any]) -> None:
     """The check of its paths `stage`'s run does first (distill/paths.py; select's own)."""
     from distill import paths
 
-    if stage in ("filter", "eval") and getattr(c, "verify", None) == "code":
+    code = getattr(c, "verify", None) == "code"
+    if stage == "select":  # select runs code only to rate difficulty
+        code = code and "difficulty" in c.active_criteria()
+    if stage in ("filter", "eval", "select") and code:
         # model-written code runs only isolated (or --unsafe-sandbox): refused when the stage
         # starts, after generate bought the samples or train ran
         from distill.filter.sandbox import require_isolation
@@ -212,12 +215,10 @@ def _guard(stage: str, c: Any, configs: dict[str, Any]) -> None:
             # finished run goes on (--unsafe-sandbox, another setting, would filter again);
             # not when this call's generate adds to its input (filtered again, after it paid)
             from distill import filter as filter_stage
+            from distill.select import stage as select_stage
 
-            if (
-                stage != "filter"
-                or filter_stage.done(c) is not None
-                or _generate_adds(configs, c.input)
-            ):
+            done = {"filter": filter_stage, "select": select_stage}.get(stage)
+            if done is None or done.done(c) is not None or _generate_adds(configs, c.input):
                 raise
     if stage == "select":
         from distill.select.stage import guard as guard_select

@@ -84,6 +84,11 @@ class SelectConfig:
     verify: str = setting(
         "math", "How a sample is verified: math | choice | exact | countdown | code."
     )
+    unsafe_sandbox: bool = setting(
+        False,
+        "code: run model-written code without OS isolation where bwrap/unshare do not work.",
+        flags=("--unsafe-sandbox",),
+    )
     teacher_traces: str | None = setting(
         None,
         "Traces the teacher's pass rate is counted on (generate's traces.jsonl, rejects included; "

@@ -32,14 +32,15 @@ class PromptInfo:
         self.messages, self.gold, self.meta = messages, gold, meta
 
 
-def verdict(rec: dict[str, Any], mode: str) -> str | None:
-    """A record's verdict: the filter's own (`checks.verify`) when it has one, else verified now."""
+def verdict(rec: dict[str, Any], mode: str, sandbox: str | None = None) -> str | None:
+    """A record's verdict: the filter's own (`checks.verify`) when it has one, else verified now
+    (code: under `sandbox`, the isolation select's run checked before any sampling)."""
     stored = (rec.get("checks") or {}).get("verify")
     if isinstance(stored, str) and stored:
         return stored.split(" (", 1)[0]  # "wrong (2/3 tests)" -> "wrong"
     from distill.filter.verify import judge
 
-    return judge(rec, mode)[0]
+    return judge(rec, mode, sandbox=sandbox)[0]
 
 
 def rate(verdicts: list[str | None]) -> float | None:
@@ -47,7 +48,9 @@ def rate(verdicts: list[str | None]) -> float | None:
     return sum(v == "correct" for v in counted) / len(counted) if counted else None
 
 
-def teacher_rates(path: str | Path, mode: str) -> tuple[dict[str, float], dict[str, Any]]:
+def teacher_rates(
+    path: str | Path, mode: str, sandbox: str | None = None
+) -> tuple[dict[str, float], dict[str, Any]]:
     """Each prompt's pass rate over the teacher's samples stored in `path`."""
     from distill.manifest import check_input
     from distill.records import read_records
@@ -55,7 +58,7 @@ def teacher_rates(path: str | Path, mode: str) -> tuple[dict[str, float], dict[s
     check_input(path)
     by_prompt: dict[str, list[str | None]] = {}
     for rec in read_records(path, required=("prompt_id",)):
-        by_prompt.setdefault(str(rec["prompt_id"]), []).append(verdict(rec, mode))
+        by_prompt.setdefault(str(rec["prompt_id"]), []).append(verdict(rec, mode, sandbox))
     rates = {pid: r for pid, vs in by_prompt.items() if (r := rate(vs)) is not None}
     samples = sum(len(v) for v in by_prompt.values())
     return rates, {"from": "teacher", "traces": str(path), "samples": samples}
@@ -108,7 +111,7 @@ class _Sink:
 
 
 def student_rates(
-    cfg: Any, prompts: dict[str, PromptInfo], cache: Path
+    cfg: Any, prompts: dict[str, PromptInfo], cache: Path, sandbox: str | None = None
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Sample the student `cfg.samples` times on each prompt (what the cache lacks), verify,
     and return each prompt's pass rate."""
@@ -168,7 +171,7 @@ def student_rates(
         # Checked against the prompt's gold and fields as they are now: a gold fixed in the data
         # (the same messages, so the same sample ids) is not judged by the one cached with them.
         now = {"gold": prompts[pid].gold, "meta": prompts[pid].meta}
-        r = rate([verdict({**have[i], **now}, cfg.verify) for i in ids if i in have])
+        r = rate([verdict({**have[i], **now}, cfg.verify, sandbox) for i in ids if i in have])
         if r is not None:
             rates[pid] = r
     if refused and len(refused) == pending and not rates:

@@ -458,13 +458,18 @@ def run(cfg: SelectConfig, quiet: bool = False) -> Path:
     if "difficulty" in criteria:
         from distill.select import difficulty
 
+        sandbox = None
+        if cfg.verify == "code":  # model-written code: refused before sampling if not isolated
+            from distill.filter.sandbox import require_isolation
+
+            sandbox = require_isolation(cfg.unsafe_sandbox)
         if student:
             rates, stats["difficulty"] = difficulty.student_rates(
-                cfg, prompts, cache_path(cfg, "student")
+                cfg, prompts, cache_path(cfg, "student"), sandbox
             )
         else:
             rates, stats["difficulty"] = difficulty.teacher_rates(
-                cfg.teacher_traces or cfg.input, cfg.verify
+                cfg.teacher_traces or cfg.input, cfg.verify, sandbox
             )
             if not cfg.teacher_traces and rates and min(rates.values()) == 1.0:
                 print(
