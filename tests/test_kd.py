@@ -1088,3 +1088,19 @@ def test_kd_alpha_0_asks_no_teacher_and_counts_none(tmp_path, tiny_qwen, teacher
 
     out = run(kd_cfg(tmp_path, tiny_qwen, teacher_model=str(teacher), kd_alpha=0.0, max_steps=1))
     assert json.loads((out / "kd.json").read_text())["teacher_tokens_scored"] == 0
+
+
+def test_a_served_teacher_that_leaves_positions_unscored_is_refused(
+    tmp_path, tiny_qwen, teacher, server
+):
+    """prompt_logprobs with fewer positions than the sequence, or a None past position 0: those
+    positions got no KL and no teacher-token count, with no word (third read of kd)."""
+    server.model = "teacher"
+    full = _scorer(teacher)
+    cfg = dict(teacher_url=server.url, teacher_model="teacher")
+    server.scorer = lambda ids, k: full(ids, k)[:-2]  # the last two positions missing
+    with pytest.raises(DistillError, match=r"prompt_logprobs for \d+ positions of a \d+-token"):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, **cfg))
+    server.scorer = lambda ids, k: [p if i != 3 else None for i, p in enumerate(full(ids, k))]
+    with pytest.raises(DistillError, match=r"\(1 without a distribution\)"):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, **cfg))

@@ -146,6 +146,16 @@ class ServedTeacher:
                     "kd/onpolicy need an OpenAI-compatible vLLM server (completions endpoint with "
                     "prompt_logprobs)"
                 )
+            seq = seqs[ch.index]
+            if len(plp) != len(seq) or any(pos is None for pos in plp[1:]):
+                # positions without a distribution would get no KL and no count, silently
+                missing = sum(pos is None for pos in plp[1:]) + max(0, len(seq) - len(plp))
+                raise DistillError(
+                    f"teacher URL {self.shown} returned prompt_logprobs for {len(plp)} positions "
+                    f"of a {len(seq)}-token sequence ({missing} without a distribution) for model "
+                    f"'{self.name}': kd needs the teacher's top-K at every position (a vLLM "
+                    "completions endpoint scoring token-id prompts)"
+                )
             out[ch.index] = [
                 None if pos is None else {int(t): float(v["logprob"]) for t, v in pos.items()}
                 for pos in plp
