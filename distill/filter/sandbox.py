@@ -25,7 +25,9 @@ sandbox could reach are checked against an unprivileged uid and RLIMIT_NPROC bou
 
 Inside, GUARD (a Python audit hook) refuses sockets, fork/exec, ctypes, writes outside /work
 and reads outside the standard library and its own file (the solution's file is read before:
-a solution does not read its own program), and kills the solution at the first
+a solution does not read its own program), reads of the tests' code (the constants of an
+assert are its expected values: the tests' frames and functions, one f_back from the
+solution's), and kills the solution at the first
 attempt (a solution that catches the error must not pass its tests): a second layer, never the
 only one; the tests run every attack without it. There is no seccomp filter: the kernel's syscall
 surface is reachable, as in bwrap's default use (nsjail or gVisor add that layer).
@@ -75,31 +77,159 @@ import os, posix, signal, sys, traceback, types
 # The end of a run the solution must not be able to fake (a violation, a failed test): SIGKILL
 # on ourselves, after a line on stderr. The guard keeps no real _exit the solution could reach
 # through its closures: with the tests given, _exit is gone from the process.
-def _guard(root=os.path.realpath(os.getcwd()), _die=signal.raise_signal, _write=os.write,
-           _real=os.path.realpath, _finalizing=sys.is_finalizing, _sep=os.sep,
-           _W=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC):
-    # Not the solution's own file (read below before the hook goes in): it has no business
-    # reading its program. The guard's file stays readable for tracebacks.
-    readable = tuple({_real(p) for p in ("/usr", sys.prefix, sys.base_prefix, sys.exec_prefix,
-                                          sys.base_exec_prefix, sys.argv[0])})
-    devices = ("/dev/null", "/dev/zero", "/dev/urandom")
-    def under(p, roots):
-        if isinstance(p, int):
+#
+# What the hook runs with is taken now, as positional defaults: no closure cell (writable
+# through __closure__), no builtin or stdlib function looked up when it runs (the solution may
+# rebind builtins.isinstance or posixpath's helpers), no method of an object the solution
+# made (a str subclass's __eq__ would run its code inside the hook, where its frames hold the
+# hook's helpers). The functions the solution can reach (os.fork, os._exit, sys.settrace ...)
+# hold nothing the verdict depends on: they raise an audit event, the hook decides.
+def _guard(check_code, root=os.path.realpath(os.getcwd()), _audit=sys.audit, _sys=sys):
+    def real(p, _getcwd=posix.getcwd, _lstat=posix.lstat, _readlink=posix.readlink,
+             _OSError=OSError, _ValueError=ValueError):
+        # os.path.realpath from C functions only: absolute, '.', '..' and links resolved
+        if not p.startswith("/"):
+            p = _getcwd() + "/" + p
+        todo, done, links = p.split("/")[::-1], [], 0
+        while todo:
+            part = todo.pop()
+            if part == "" or part == ".":
+                continue
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            done.append(part)
+            try:
+                st = _lstat("/" + "/".join(done))
+            except (_OSError, _ValueError):
+                continue  # not there (a file to create): the rest as written
+            if st.st_mode & 0o170000 == 0o120000:
+                links += 1
+                if links > 40:
+                    raise _OSError("too many links")
+                done.pop()
+                target = _readlink("/" + "/".join(done + [part]))
+                if target.startswith("/"):
+                    done = []
+                todo.extend(target.split("/")[::-1])
+        return "/" + "/".join(done)
+    def under(p, roots, _real=real, _type=type, _sub=issubclass, _str=str, _bytes=bytes,
+              _int=int, _as_str=str.__str__, _decode=bytes.decode, _finalizing=sys.is_finalizing,
+              _Exception=Exception):
+        t = _type(p)
+        if _sub(t, _int):
             return True  # an fd it already holds (stdin, a pipe)
-        if not isinstance(p, (str, bytes)):
+        if _sub(t, _bytes):
+            p = _decode(p, "utf-8", "surrogateescape")
+        elif _sub(t, _str):
+            p = _as_str(p)  # a plain str: no method of a subclass runs here
+        else:
             return False  # os.fspath would run the solution's code inside this hook
         try:
-            p = _real(p.decode() if isinstance(p, bytes) else p)
-        except Exception:  # noqa: BLE001 - at exit, modules are torn down under the finalizers
+            p = _real(p)
+        except _Exception:  # noqa: BLE001 - at exit, modules are torn down under the finalizers
             return _finalizing()
-        return any(p == r or p.startswith(r + _sep) for r in roots)
-    def stop(what):  # kill at once: a solution that catches the error must not pass its tests
+        for r in roots:
+            if p == r or p.startswith(r + "/"):
+                return True
+        return False
+    def stop(what, _write=os.write, _die=signal.raise_signal):
+        # kill at once: a solution that catches the error must not pass its tests
         try:
-            _write(2, ("\nsandbox violation: %s\n" % what).encode())
+            _write(2, ("\nsandbox violation: %s\n" % (what,)).encode())
         finally:  # nothing between here and the kill looks at pending signals
             _die(9)
-    def deny(*a, **k):
-        stop("process creation or signals")
+    def exempt(f, _repr=types.FrameType.__repr__, _print_exc=traceback.print_exc.__code__,
+               _check=check_code):
+        # The guard's own traceback of a run it is ending (_check -> print_exc): the frames the
+        # walk passes are named by repr (reading their f_code would come back here).
+        while f is not None:
+            if _repr(f).endswith(", code print_exc>") and f.f_code is _print_exc:
+                b = f.f_back
+                return b is not None and _repr(b).endswith(", code _check>") and (
+                    b.f_code is _check)
+            f = f.f_back
+        return False
+    def any_of(s, chars):
+        for c in chars:
+            if c in s:
+                return True
+        return False
+    # Reading the code of the tests (their frames, the functions and generators they define):
+    # its constants are the expected values. The solution may read the rest (its own frames,
+    # namedtuple's and logging's walks).
+    secret = ("tests.py", "test_solution.py")
+    def hook(event, args, _stop=stop, _under=under, _exempt=exempt, _any_of=any_of, _root=(root,),
+             _readable=tuple({os.path.realpath(p) for p in (
+                 "/usr", sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                 sys.argv[0])}) + ("/dev/null", "/dev/zero", "/dev/urandom"),
+             _blocked=("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
+                       "os.fork", "os.forkpty", "os.kill", "os.killpg", "ctypes.dlopen",
+                       "ctypes.dlsym", "ctypes.cdata",
+                       # frames of other code made to jump, every object in the process, the
+                       # frames of other threads (the hook's own among them)
+                       "sys.settrace", "sys.setprofile", "sys.monitoring.register_callback",
+                       "gc.get_objects", "gc.get_referrers", "gc.get_referents",
+                       "sys._current_frames", "sys._current_exceptions"),
+             # A second interpreter has a posix of its own (a real _exit) and none of these hooks.
+             _unimportable=("_posixsubprocess", "_xxsubinterpreters", "_xxinterpchannels",
+                            "_interpreters", "_interpchannels", "_interpqueues", "_test"),
+             _mine=(real, under, stop, exempt, any_of), _secret=secret,
+             _secret_frames=tuple(", file %r, line " % n for n in secret),
+             _codes=("__code__", "gi_code", "cr_code", "ag_code"), _getframe=sys._getframe,
+             _repr=types.FrameType.__repr__, _type=type, _sub=issubclass, _str=str, _int=int,
+             _as_str=str.__str__, _as_int=int.__int__, _len=len,
+             _W=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC):
+        if event == "object.__getattr__":
+            name = args[1]
+            if name == "f_code":
+                r = _repr(args[0])
+                for s in _secret_frames:
+                    if s in r and not _exempt(_getframe(1)):
+                        _stop("reading the tests' code")
+            elif name in _codes:
+                caller = _getframe(1)
+                if _repr(caller).endswith(", code hook>") and caller.f_code is _getframe(0).f_code:
+                    return  # this hook's own read, below
+                o = args[0]
+                code = (o.__code__ if name == "__code__" else o.gi_code if name == "gi_code"
+                        else o.cr_code if name == "cr_code" else o.ag_code)
+                if code.co_filename in _secret and not _exempt(_getframe(1)):
+                    _stop("reading the tests' code")
+            return
+        if event == "object.__setattr__":
+            if args[1] in ("__code__", "__defaults__", "__kwdefaults__"):
+                for f in _mine:
+                    if args[0] is f:
+                        _stop("rewriting the guard")
+            return
+        if event.startswith("socket.") or event in _blocked:
+            _stop(event)
+        if event == "distill.deny":
+            _stop(_as_str(args[0]) if args and _sub(_type(args[0]), _str) else "denied")
+        # fork_exec raises no event of its own: a second copy of its module is the real one
+        if event == "import" and args and _sub(_type(args[0]), _str) and _as_str(
+                args[0]).startswith(_unimportable):
+            _stop("import " + _as_str(args[0]))
+        if event == "open" and args:
+            path, mode, flags = args[0], (args[1] if _len(args) > 1 else "r"), (
+                args[2] if _len(args) > 2 else 0)
+            writes = (_sub(_type(mode), _str) and _any_of(_as_str(mode), "wax+")) or (
+                _sub(_type(flags), _int) and _as_int(flags) & _W)
+            if _type(path) is _str and (path == "/dev/stdin") and not writes:
+                return  # its own stdin (a pipe), as competitive solutions read it
+            if not _under(path, _root if writes else _root + _readable):
+                _stop("open %s" % (_as_str(path).__repr__() if _sub(_type(path), _str)
+                                   else _type(path).__name__,))
+        if event in ("os.rename", "os.link", "os.symlink") and not (
+                _under(args[0], _root) and _under(args[1], _root)):
+            _stop(event)
+        if event in ("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
+                     "os.utime", "shutil.rmtree") and args and not _under(args[0], _root):
+            _stop(event)
+    def deny(*a, _audit=_audit, **k):  # os.fork and the others: the hook ends the run
+        _audit("distill.deny", "process creation or signals")
     for name in ("fork", "forkpty", "system", "popen", "execv", "execve", "execvp", "execvpe", "execl",
                  "execle", "execlp", "spawnv", "spawnve", "posix_spawn", "posix_spawnp", "setsid", "kill",
                  "killpg"):
@@ -107,56 +237,33 @@ def _guard(root=os.path.realpath(os.getcwd()), _die=signal.raise_signal, _write=
             setattr(os, name, deny)
     import _posixsubprocess
     _posixsubprocess.fork_exec = deny
-    blocked = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-               "os.forkpty", "os.kill", "os.killpg", "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata",
-               # frames of other code made to jump, every object in the process
-               "sys.settrace", "sys.setprofile", "sys.monitoring.register_callback",
-               "gc.get_objects", "gc.get_referrers", "gc.get_referents")
-    # A second interpreter has a posix of its own (a real _exit) and none of these hooks.
-    unimportable = ("_posixsubprocess", "_xxsubinterpreters", "_xxinterpchannels", "_interpreters",
-                    "_interpchannels", "_interpqueues", "_test")
-    def hook(event, args):
-        if event.startswith("socket.") or event in blocked:
-            stop(event)
-        # fork_exec raises no event of its own: a second copy of its module is the real one
-        if event == "import" and args and isinstance(args[0], str) and args[0].startswith(unimportable):
-            stop("import " + args[0])
-        if event == "open" and args:
-            mode, flags = (args[1] if len(args) > 1 else "r"), (args[2] if len(args) > 2 else 0)
-            writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & _W)
-            if args[0] in ("/dev/stdin", b"/dev/stdin") and not writes:
-                return  # its own stdin (a pipe), as competitive solutions read it
-            if not under(args[0], (root,) if writes else (root, *readable, *devices)):
-                stop("open %r" % (args[0],))
-        if event in ("os.rename", "os.link", "os.symlink") and not (
-                under(args[0], (root,)) and under(args[1], (root,))):
-            stop(event)
-        if event in ("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
-                     "os.utime", "shutil.rmtree") and args and not under(args[0], (root,)):
-            stop(event)
-    def no_tracer(f):  # doctest.testmod() and others put back the tracer they found: None
+    def no_tracer(f, _audit=_audit):  # doctest.testmod() and others put back the tracer they found: None
         if f is not None:
-            stop("sys.settrace")
-    def no_profiler(f):
+            _audit("distill.deny", "sys.settrace")
+    def no_profiler(f, _audit=_audit):
         if f is not None:
-            stop("sys.setprofile")
-    sys.settrace, sys.setprofile = no_tracer, no_profiler  # the real ones stay violations
-    sys.addaudithook(hook)
-def _check(code, tests, ns, _exec=exec, _die=signal.raise_signal, _write=os.write,
+            _audit("distill.deny", "sys.setprofile")
+    _sys.settrace, _sys.setprofile = no_tracer, no_profiler  # the real ones stay violations
+    _sys.addaudithook(hook)
+def _exited(*a, _write=os.write, _die=signal.raise_signal, **k):
+    # os._exit once the tests are given. What it holds the solution may rewrite: then _exit
+    # ends nothing, and the tests still run.
+    try:
+        _write(2, b"\ndistill-guard: exited before the tests ran\n")
+    finally:
+        _die(9)
+def _check(code, ns, tests, _exec=exec, _die=signal.raise_signal, _write=os.write,
            _print_exc=traceback.print_exc, _SystemExit=SystemExit):
-    # The solution, then its tests in its namespace, in this one frame: the process exits 0
-    # only by coming back from here after the last test; anything else ends it with SIGKILL
-    # after a line on stderr. What decides is this frame's locals, which the solution can read
-    # through its frames but not write (no trace functions), and nothing it could print. Each
-    # kill is a direct call of a C function in a finally: no Python frame starts on the way,
-    # where a signal handler's exception could slip in and escape this function.
-    def exited(*a, **k):
-        try:
-            _write(2, b"\ndistill-guard: exited before the tests ran\n")
-        finally:
-            _die(9)
-    os._exit = posix._exit = exited
+    # The solution, then its tests in its namespace: the process exits 0 only by coming back
+    # from here after the last test; anything else ends it with SIGKILL after a line on
+    # stderr. What decides is this frame's locals, which the solution can read through its
+    # frames but not write (no trace functions; no closure cell: os._exit is not a closure of
+    # this frame), and nothing it could print. `tests` is a generator holding the tests'
+    # source as a constant of its code (the hook refuses to show that code): it runs them once,
+    # at its second step; a solution that stepped it before fails. Each kill is a direct call
+    # of a C function in a finally: no Python frame starts on the way, where a signal
+    # handler's exception could slip in and escape this function.
+    os._exit = posix._exit = _exited
     try:
         _exec(code, ns)
     except _SystemExit:
@@ -171,19 +278,34 @@ def _check(code, tests, ns, _exec=exec, _die=signal.raise_signal, _write=os.writ
         finally:
             _die(9)
     try:
-        _exec(tests, ns)
+        tests.send(ns)
     except:  # noqa: E722
         try:
             _print_exc()
             _write(2, b"\ndistill-guard: tests failed\n")
         finally:
             _die(9)
+def _runner(source):
+    # A generator whose code holds the tests' source, compiled when it runs: the tests are
+    # nowhere else (a global or a local of _check held them: their constants, the expected
+    # values, were one f_back away from the solution).
+    g = {}
+    exec(compile("def __distill_tests(_exec=exec, _compile=compile):\n"
+                 "    ns = yield\n"
+                 "    _exec(_compile(%r, 'tests.py', 'exec'), ns)\n"
+                 "    yield\n" % (source,), "tests.py", "exec"), g)
+    gen = g["__distill_tests"]()
+    next(gen)
+    return gen
 with open(sys.argv[1]) as _f:
     _src = _f.read()
-_tests = None
+_tests = []
 if len(sys.argv) > 2:
     with open(sys.argv[2]) as _f:
-        _tests = compile(_f.read(), "tests.py", "exec")
+        _text = _f.read()
+    compile(_text, "tests.py", "exec")  # a syntax error in the tests: an error here, as before
+    _tests.append(_runner(_text))
+    del _text
     # Every builtin module now: _imp.create_builtin goes (a second posix is a real _exit).
     # Not the ones the hook refuses to import: loaded here, the solution's import of them would
     # raise no 'import' event (a builtin _xxsubinterpreters in python-build-standalone).
@@ -193,18 +315,18 @@ if len(sys.argv) > 2:
             __import__(_name)
     import _imp
     del _imp.create_builtin
-_guard()
+_guard(_check.__code__)
 import site
 site.setquit()  # -S: no site-packages, but solutions call exit() and quit()
 sys.argv = sys.argv[1:2]
 # The solution gets a __main__ of its own: the guard's state is not a global it can reach.
 _main = types.ModuleType("__main__")
 sys.modules["__main__"] = _main
-del _guard, _f
-if _tests is None:
+del _guard, _f, _runner
+if not _tests:
     exec(compile(_src, "solution.py", "exec"), _main.__dict__)
 else:
-    _check(compile(_src, "solution.py", "exec"), _tests, _main.__dict__)
+    _check(compile(_src, "solution.py", "exec"), _main.__dict__, _tests.pop())
 """
 
 # unshare mode: runs inside the new namespaces with the capabilities unshare(1) kept for it;
