@@ -260,7 +260,7 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     # countdown by its target when the row holds one, as judge reads them
     if cfg.verify != "majority" and not _judgeable(first, cfg.verify):
         if not any(_judgeable(r, cfg.verify) for r in rows):
-            what = "tests" if cfg.verify == "code" else "gold answer (--answer-field)"
+            what = "tests it can run" if cfg.verify == "code" else "gold answer (--answer-field)"
             raise DistillError(
                 f"{cfg.data}: problems have no {what} for --verify {cfg.verify}; use --verify "
                 "majority to score self-consistency instead"
@@ -285,9 +285,10 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
 def _judgeable(row: Any, verify: str) -> bool:
     """The row holds what judge compares a sample with under `verify`."""
     if verify == "code":
-        from distill.filter.verify import code_tests
+        from distill.filter.verify import runnable_tests
 
-        return code_tests(row.fields) is not None
+        # tests judge refuses to run (C++ verification_info, a checker): every sample scored 0
+        return runnable_tests(row.fields)
     if verify == "countdown" and row.fields.get("target") is not None:
         return True
     return row.gold is not None
