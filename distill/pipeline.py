@@ -196,13 +196,30 @@ def _generate_adds(configs: dict[str, Any], path: str) -> bool:
     return any(jobs for _, jobs in build_jobs(g)[0])
 
 
+def _select_runs_code(c: Any, configs: dict[str, Any]) -> bool:
+    """Whether select's difficulty verifies anything itself: the student's samples, or teacher
+    traces without the filter's verdict (a filter --verify code of this call stores one on each
+    trace it keeps; generate's traces hold none)."""
+    if c.student:
+        return True
+    path = c.teacher_traces or c.input
+    f, g = configs.get("filter"), configs.get("generate")
+    if f is not None and same_file(f.out, path):
+        return f.verify != "code"
+    if g is not None and same_file(g.out, path):
+        return True
+    from distill.select.difficulty import runs_code
+
+    return runs_code(path)
+
+
 def _guard(stage: str, c: Any, configs: dict[str, Any]) -> None:
     """The check of its paths `stage`'s run does first (distill/paths.py; select's own)."""
     from distill import paths
 
     code = getattr(c, "verify", None) == "code"
-    if stage == "select":  # select runs code only to rate difficulty
-        code = code and "difficulty" in c.active_criteria()
+    if stage == "select":  # select runs code only to rate difficulty, where no verdict is stored
+        code = code and "difficulty" in c.active_criteria() and _select_runs_code(c, configs)
     if stage in ("filter", "eval", "select") and code:
         # model-written code runs only isolated (or --unsafe-sandbox): refused when the stage
         # starts, after generate bought the samples or train ran
@@ -218,7 +235,12 @@ def _guard(stage: str, c: Any, configs: dict[str, Any]) -> None:
             from distill.select import stage as select_stage
 
             done = {"filter": filter_stage, "select": select_stage}.get(stage)
-            if done is None or done.done(c) is not None or _generate_adds(configs, c.input):
+            reads = [c.input] + ([c.teacher_traces] if getattr(c, "teacher_traces", None) else [])
+            if (
+                done is None
+                or done.done(c) is not None
+                or any(_generate_adds(configs, p) for p in reads)
+            ):
                 raise
     if stage == "select":
         from distill.select.stage import guard as guard_select

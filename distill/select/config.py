@@ -88,6 +88,7 @@ class SelectConfig:
         False,
         "code: run model-written code without OS isolation where bwrap/unshare do not work.",
         flags=("--unsafe-sandbox",),
+        result=False,  # where code runs, not its verdicts: a finished select stays done
     )
     teacher_traces: str | None = setting(
         None,

@@ -32,11 +32,29 @@ class PromptInfo:
         self.messages, self.gold, self.meta = messages, gold, meta
 
 
+def _stored(rec: dict[str, Any]) -> str | None:
+    """The filter's own verdict on a record (`checks.verify`), or None."""
+    stored = (rec.get("checks") or {}).get("verify")
+    return stored if isinstance(stored, str) and stored else None
+
+
+def runs_code(path: str | Path) -> bool:
+    """Whether rating the teacher's traces in `path` verifies any of them now (one without the
+    filter's verdict): under --verify code, model-written code runs."""
+    from distill.manifest import check_input
+    from distill.records import read_records
+
+    if not Path(path).is_file():
+        return True
+    check_input(path)
+    return any(_stored(rec) is None for rec in read_records(path, required=("prompt_id",)))
+
+
 def verdict(rec: dict[str, Any], mode: str, sandbox: str | None = None) -> str | None:
     """A record's verdict: the filter's own (`checks.verify`) when it has one, else verified now
     (code: under `sandbox`, the isolation select's run checked before any sampling)."""
-    stored = (rec.get("checks") or {}).get("verify")
-    if isinstance(stored, str) and stored:
+    stored = _stored(rec)
+    if stored is not None:
         return stored.split(" (", 1)[0]  # "wrong (2/3 tests)" -> "wrong"
     from distill.filter.verify import judge
 

@@ -459,7 +459,11 @@ def run(cfg: SelectConfig, quiet: bool = False) -> Path:
         from distill.select import difficulty
 
         sandbox = None
-        if cfg.verify == "code":  # model-written code: refused before sampling if not isolated
+        # model-written code: refused before sampling if not isolated; not where every teacher
+        # trace holds the filter's verdict (read, no code runs)
+        if cfg.verify == "code" and (
+            student or difficulty.runs_code(cfg.teacher_traces or cfg.input)
+        ):
             from distill.filter.sandbox import require_isolation
 
             sandbox = require_isolation(cfg.unsafe_sandbox)
