@@ -123,3 +123,39 @@ def test_distill_run_select_on_a_code_filters_kept_traces_needs_no_isolation(tmp
     write_recipe(teacher_traces="{run_dir}/traces.jsonl")  # generate's: verified by select
     with pytest.raises(DistillError, match="needs OS isolation"):
         pipeline_run(str(recipe), dry_run=True)
+
+
+def test_distill_run_refuses_a_done_select_whose_teacher_traces_generate_adds_to(
+    server, tmp_path, monkeypatch
+):
+    """The done-select exemption (9a2722e) asked whether generate adds to select's --input
+    only: a finished select rating generate's --teacher-traces was let through, then ran again
+    on the new samples (a raised generate.n), refused only after generate bought them."""
+    import yaml
+
+    import distill.generate
+    from distill.generate import GenerateConfig
+    from distill.pipeline import run as pipeline_run
+    from distill.select.config import SelectConfig
+    from distill.select.stage import done
+
+    run_dir = tmp_path / "run"
+    traces = run_dir / "traces.jsonl"
+    gen = dict(data="builtin:arithmetic?n=4", teacher="openai", model="fake-r1", n=1)
+    gen.update(base_url=server.url, out=str(traces))
+    distill.generate.run(GenerateConfig(**gen), progress=False)
+    kept = write(run_dir / "kept.jsonl", [trace(f"p{i}", f"double {i}") for i in range(4)])
+    sel = {"input": str(kept), "out": str(run_dir / "sel.jsonl"), "budget": 2}
+    sel.update(criteria=["difficulty"], verify="code", teacher_traces=str(traces))
+    mine = {k: v for k, v in sel.items() if k not in ("input", "out")}
+    select(run_dir, kept, **mine, unsafe_sandbox=True)
+    assert done(SelectConfig(**sel)) is None  # finished: the exemption's case
+    monkeypatch.setattr(distill.filter.sandbox, "isolation", lambda: None)
+    recipe = tmp_path / "r.yaml"
+    doc = {"run": {"dir": str(run_dir)}, "generate": {**gen, "n": 2}, "select": sel}
+    recipe.write_text(yaml.safe_dump(doc))
+    ran = []
+    monkeypatch.setattr(distill.generate, "run", lambda c, progress=True: ran.append(c))
+    with pytest.raises(DistillError, match="needs OS isolation"):
+        pipeline_run(str(recipe), dry_run=True)
+    assert ran == []
