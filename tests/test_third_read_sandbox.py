@@ -4,7 +4,9 @@ The tests of a solution run in its process, so what the tests know (the expected
 assert lines, a call harness's cases) must not be reachable from the solution's frames: a
 wrong solution that reads them returns the right answers."""
 
+import shutil
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -258,3 +260,39 @@ def test_the_guard_lets_honest_code_open_its_files(tmp_path):
     for mode in MODES_RUN:
         r = run_code(code, isolation=mode)
         assert r.ok and r.stdout.split() == ["1", "1", "1", "True"], (mode, r)
+
+
+# Python 3.13 (PEP 667): frame.f_locals writes through to a running frame's locals. _check's
+# locals were what it ran after the solution: rebound there, the tests were a no-op or a
+# failing test killed nothing. The guard runs in the interpreter it is given.
+PY313 = Path("/root/.pyenv/versions/3.13.0/bin/python3")
+PY313 = next(
+    (p for p in (PY313, Path(shutil.which("python3.13") or "/nonexistent")) if p.exists()), None
+)
+PEP667 = {
+    "_check's tests rebound": (
+        "class G:\n    def send(self, ns):\n        return None\n    __next__ = send\n"
+        "for n in list(sys._getframe(1).f_locals):\n"
+        "    if 'tests' in n:\n        sys._getframe(1).f_locals[n] = G()\n"
+    ),
+    "_check's kill rebound": (
+        "for n, v in list(sys._getframe(1).f_locals.items()):\n"
+        "    if v is signal.raise_signal:\n        sys._getframe(1).f_locals[n] = lambda s: None\n"
+    ),
+    "the tests generator's exec rebound": (
+        "for n, v in list(sys._getframe(1).f_locals.items()):\n"
+        "    if hasattr(v, 'gi_frame') and v.gi_frame is not None:\n"
+        "        for m, w in list(v.gi_frame.f_locals.items()):\n"
+        "            if w is exec:\n                v.gi_frame.f_locals[m] = lambda *a: None\n"
+    ),
+}
+
+
+@pytest.mark.skipif(PY313 is None, reason="no Python 3.13 here")
+@pytest.mark.parametrize("name", list(PEP667))
+def test_python_313_f_locals_cannot_rewrite_the_guard(name):
+    code = "import sys, signal\ndef add(a, b):\n    return a - b\n" + PEP667[name]
+    r = run_code(code, tests="assert add(1, 2) == 3", isolation=BEST, python=str(PY313))
+    assert not r.ok, (name, r)
+    honest = run_code(HONEST, tests="assert add(1, 2) == 3", isolation=BEST, python=str(PY313))
+    assert honest.ok, honest

@@ -252,60 +252,72 @@ def _exited(*a, _write=os.write, _die=signal.raise_signal, **k):
         _write(2, b"\ndistill-guard: exited before the tests ran\n")
     finally:
         _die(9)
-def _check(code, ns, tests, _exec=exec, _die=signal.raise_signal, _write=os.write,
-           _print_exc=traceback.print_exc, _SystemExit=SystemExit):
+def _bind(f, k):
+    # f with every "\0K" among its constants replaced by the tuple k: what it calls after the
+    # solution started is a constant (LOAD_CONST), never a local. Python 3.13's f_locals
+    # writes through to a running frame's locals (PEP 667): a solution rebound _check's
+    # tests or _die there, through sys._getframe(1).f_locals, and passed failing tests.
+    c = f.__code__
+    return types.FunctionType(c.replace(co_consts=tuple(
+        k if type(x) is str and x == "\0K" else x for x in c.co_consts)), f.__globals__, f.__name__)
+def _check():
     # The solution, then its tests in its namespace: the process exits 0 only by coming back
     # from here after the last test; anything else ends it with SIGKILL after a line on
-    # stderr. What decides is this frame's locals, which the solution can read through its
-    # frames but not write (no trace functions; no closure cell: os._exit is not a closure of
-    # this frame), and nothing it could print. `tests` is a generator holding the tests'
-    # source as a constant of its code (the hook refuses to show that code): it runs them once,
-    # at its second step; a solution that stepped it before fails. Each kill is a direct call
-    # of a C function in a finally: no Python frame starts on the way, where a signal
-    # handler's exception could slip in and escape this function.
+    # stderr. This frame has no locals: "\0K" is the tuple _bind put in its constants (exec,
+    # the solution's code, its namespace, the tests, raise_signal, write, print_exc,
+    # SystemExit, next), which the solution can read but not change. The tests are a
+    # generator holding their source as a constant of its code (the hook refuses to show that
+    # code): its next step runs them once; a solution that stepped it before fails. os._exit
+    # is no closure of this frame. Each kill is a direct call of a C function in a finally: no
+    # Python frame starts on the way, where a signal handler's exception could slip in and
+    # escape this function.
     os._exit = posix._exit = _exited
     try:
-        _exec(code, ns)
-    except _SystemExit:
+        "\0K".__getitem__(0)("\0K".__getitem__(1), "\0K".__getitem__(2))
+    except "\0K".__getitem__(7):
         try:
-            _write(2, b"\ndistill-guard: exited before the tests ran\n")
+            "\0K".__getitem__(5)(2, b"\ndistill-guard: exited before the tests ran\n")
         finally:
-            _die(9)
+            "\0K".__getitem__(4)(9)
     except:  # noqa: E722 - a bare except looks up no name the solution could rebind
         try:
-            _print_exc()
-            _write(2, b"\ndistill-guard: error before the tests ran\n")
+            "\0K".__getitem__(6)()
+            "\0K".__getitem__(5)(2, b"\ndistill-guard: error before the tests ran\n")
         finally:
-            _die(9)
+            "\0K".__getitem__(4)(9)
     try:
-        tests.send(ns)
+        "\0K".__getitem__(8)("\0K".__getitem__(3))
     except:  # noqa: E722
         try:
-            _print_exc()
-            _write(2, b"\ndistill-guard: tests failed\n")
+            "\0K".__getitem__(6)()
+            "\0K".__getitem__(5)(2, b"\ndistill-guard: tests failed\n")
         finally:
-            _die(9)
-def _runner(source):
+            "\0K".__getitem__(4)(9)
+def _runner(source, ns):
     # A generator whose code holds the tests' source, compiled when it runs: the tests are
     # nowhere else (a global or a local of _check held them: their constants, the expected
     # values, were one f_back away from the solution).
     g = {}
-    exec(compile("def __distill_tests(_exec=exec, _compile=compile):\n"
-                 "    ns = yield\n"
-                 "    _exec(_compile(%r, 'tests.py', 'exec'), ns)\n"
-                 "    yield\n" % (source,), "tests.py", "exec"), g)
-    gen = g["__distill_tests"]()
+    exec(compile("def __distill_tests():\n"
+                 "    yield\n"
+                 "    '\\0K'.__getitem__(0)('\\0K'.__getitem__(1)("
+                 "'\\0K'.__getitem__(2), 'tests.py', 'exec'), '\\0K'.__getitem__(3))\n"
+                 "    yield\n", "tests.py", "exec"), g)
+    gen = _bind(g["__distill_tests"], (exec, compile, source, ns))()
     next(gen)
     return gen
 with open(sys.argv[1]) as _f:
     _src = _f.read()
-_tests = []
+# The solution gets a __main__ of its own: the guard's state is not a global it can reach.
+_main = types.ModuleType("__main__")
+_code = compile(_src, "solution.py", "exec")
 if len(sys.argv) > 2:
     with open(sys.argv[2]) as _f:
         _text = _f.read()
     compile(_text, "tests.py", "exec")  # a syntax error in the tests: an error here, as before
-    _tests.append(_runner(_text))
-    del _text
+    _check = _bind(_check, (exec, _code, _main.__dict__, _runner(_text, _main.__dict__),
+                            signal.raise_signal, os.write, traceback.print_exc, SystemExit, next))
+    del _text, _code
     # Every builtin module now: _imp.create_builtin goes (a second posix is a real _exit).
     # Not the ones the hook refuses to import: loaded here, the solution's import of them would
     # raise no 'import' event (a builtin _xxsubinterpreters in python-build-standalone).
@@ -315,18 +327,18 @@ if len(sys.argv) > 2:
             __import__(_name)
     import _imp
     del _imp.create_builtin
-_guard(_check.__code__)
+else:
+    _check = None
+_guard(_check and _check.__code__)
 import site
 site.setquit()  # -S: no site-packages, but solutions call exit() and quit()
 sys.argv = sys.argv[1:2]
-# The solution gets a __main__ of its own: the guard's state is not a global it can reach.
-_main = types.ModuleType("__main__")
 sys.modules["__main__"] = _main
-del _guard, _f, _runner
-if not _tests:
-    exec(compile(_src, "solution.py", "exec"), _main.__dict__)
+del _guard, _f, _runner, _bind
+if _check is None:
+    exec(_code, _main.__dict__)
 else:
-    _check(compile(_src, "solution.py", "exec"), _main.__dict__, _tests.pop())
+    _check()
 """
 
 # unshare mode: runs inside the new namespaces with the capabilities unshare(1) kept for it;
