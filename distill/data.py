@@ -368,14 +368,19 @@ def _pick(row: dict[str, Any], explicit: str | None, candidates: tuple[str, ...]
 
 
 def _user_text(value: Any) -> str:
-    """The user turns of a list of messages ({"role", "content"}, content text or parts with
-    "text"), or a list of turns given as text, joined; "" for anything else."""
+    """The user turns of a list of messages ({"role", "content"} or ShareGPT's {"from",
+    "value"}, content text or parts with "text"), or a list of turns given as text, joined; ""
+    for anything else."""
     if not isinstance(value, list):
         return ""
     texts = []
     for turn in value:
         if isinstance(turn, str):
             texts.append(turn)
+        elif isinstance(turn, dict) and "from" in turn and "role" not in turn:  # ShareGPT
+            content = turn.get("value")
+            if turn["from"] in ("human", "user") and isinstance(content, str):  # SHAREGPT_ROLES
+                texts.append(content)
         elif isinstance(turn, dict) and turn.get("role", "user") == "user":
             content = turn.get("content")
             if isinstance(content, list):  # multimodal parts: their text

@@ -159,3 +159,21 @@ def test_distill_run_refuses_a_done_select_whose_teacher_traces_generate_adds_to
     with pytest.raises(DistillError, match="needs OS isolation"):
         pipeline_run(str(recipe), dry_run=True)
     assert ran == []
+
+
+def test_a_sharegpt_chat_benchmark_is_decontaminated_by_its_human_turns(tmp_path):
+    """528dfe6 read a chat benchmark's messages by role/content only: the ShareGPT form distill
+    reads everywhere else ({"from": "human", "value": ...}) gave no text, and the set was
+    refused as having 'no problem as text in any row'."""
+    from distill.filter.decontam import Decontaminator
+
+    problem = "a train leaves the station at noon going sixty miles per hour toward the city"
+    turns = [
+        {"from": "system", "value": "You are a helpful assistant"},
+        {"from": "human", "value": problem},
+        {"from": "gpt", "value": "the answer follows from distance over speed in this case"},
+    ]
+    bench = write(tmp_path / "sharegpt.jsonl", [{"prompt": turns}])
+    dec = Decontaminator([str(bench)])
+    assert dec.hit(f"Please solve: {problem}. Show your work.") == "sharegpt"
+    assert dec.hit("the answer follows from distance over speed in this case, said he") is None
