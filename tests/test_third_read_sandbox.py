@@ -296,3 +296,19 @@ def test_python_313_f_locals_cannot_rewrite_the_guard(name):
     assert not r.ok, (name, r)
     honest = run_code(HONEST, tests="assert add(1, 2) == 3", isolation=BEST, python=str(PY313))
     assert honest.ok, honest
+
+
+def test_unittest_cases_still_report_their_failures():
+    # unittest formats a failed case's traceback (its frames' code, the tests' own) and goes
+    # on: an expectedFailure passes, a failure is "tests failed", not a violation.
+    from distill.filter.verify import _pytest_suite, verify_code
+
+    src = (
+        "import unittest\nfrom solution import add\nclass TestAdd(unittest.TestCase):\n"
+        "    def test_a(self):\n        self.assertEqual(add(1, 2), 3)\n"
+        "    @unittest.expectedFailure\n    def test_b(self):\n        self.assertEqual(add(1, 2), 4)\n"
+    )
+    good = "```python\ndef add(a, b):\n    return a + b\n```"
+    bad = "```python\ndef add(a, b):\n    return a - b\n```"
+    assert verify_code(good, _pytest_suite(src), isolation=BEST) == ("correct", "asserts passed")
+    assert verify_code(bad, _pytest_suite(src), isolation=BEST) == ("wrong", "tests failed")

@@ -84,7 +84,8 @@ import os, posix, signal, sys, traceback, types
 # made (a str subclass's __eq__ would run its code inside the hook, where its frames hold the
 # hook's helpers). The functions the solution can reach (os.fork, os._exit, sys.settrace ...)
 # hold nothing the verdict depends on: they raise an audit event, the hook decides.
-def _guard(check_code, root=os.path.realpath(os.getcwd()), _audit=sys.audit, _sys=sys):
+def _guard(check_code, unittest_code=None, root=os.path.realpath(os.getcwd()), _audit=sys.audit,
+           _sys=sys):
     def real(p, _getcwd=posix.getcwd, _lstat=posix.lstat, _readlink=posix.readlink,
              _OSError=OSError, _ValueError=ValueError):
         # os.path.realpath from C functions only: absolute, '.', '..' and links resolved
@@ -141,14 +142,18 @@ def _guard(check_code, root=os.path.realpath(os.getcwd()), _audit=sys.audit, _sy
         finally:  # nothing between here and the kill looks at pending signals
             _die(9)
     def exempt(f, _repr=types.FrameType.__repr__, _print_exc=traceback.print_exc.__code__,
-               _check=check_code):
-        # The guard's own traceback of a run it is ending (_check -> print_exc): the frames the
-        # walk passes are named by repr (reading their f_code would come back here).
+               _check=check_code, _unittest=unittest_code):
+        # The guard's own traceback of a run it is ending (_check -> print_exc), and unittest's
+        # of a failed test case (its verdict is a failure already; an expectedFailure passes):
+        # the frames the walk passes are named by repr (reading their f_code comes back here).
         while f is not None:
-            if _repr(f).endswith(", code print_exc>") and f.f_code is _print_exc:
+            r = _repr(f)
+            if r.endswith(", code print_exc>") and f.f_code is _print_exc:
                 b = f.f_back
                 return b is not None and _repr(b).endswith(", code _check>") and (
                     b.f_code is _check)
+            if r.endswith(", code _exc_info_to_string>") and f.f_code is _unittest:
+                return True
             f = f.f_back
         return False
     def any_of(s, chars):
@@ -311,10 +316,14 @@ with open(sys.argv[1]) as _f:
 # The solution gets a __main__ of its own: the guard's state is not a global it can reach.
 _main = types.ModuleType("__main__")
 _code = compile(_src, "solution.py", "exec")
+_unittest = None
 if len(sys.argv) > 2:
     with open(sys.argv[2]) as _f:
         _text = _f.read()
     compile(_text, "tests.py", "exec")  # a syntax error in the tests: an error here, as before
+    if "unittest" in _text:  # its TestResult's own code, taken before the solution runs
+        import unittest.result
+        _unittest = unittest.result.TestResult._exc_info_to_string.__code__
     _check = _bind(_check, (exec, _code, _main.__dict__, _runner(_text, _main.__dict__),
                             signal.raise_signal, os.write, traceback.print_exc, SystemExit, next))
     del _text, _code
@@ -329,12 +338,12 @@ if len(sys.argv) > 2:
     del _imp.create_builtin
 else:
     _check = None
-_guard(_check and _check.__code__)
+_guard(_check and _check.__code__, _unittest)
 import site
 site.setquit()  # -S: no site-packages, but solutions call exit() and quit()
 sys.argv = sys.argv[1:2]
 sys.modules["__main__"] = _main
-del _guard, _f, _runner, _bind
+del _guard, _f, _runner, _bind, _unittest
 if _check is None:
     exec(_code, _main.__dict__)
 else:
