@@ -312,3 +312,9 @@ def test_unittest_cases_still_report_their_failures():
     bad = "```python\ndef add(a, b):\n    return a - b\n```"
     assert verify_code(good, _pytest_suite(src), isolation=BEST) == ("correct", "asserts passed")
     assert verify_code(bad, _pytest_suite(src), isolation=BEST) == ("wrong", "tests failed")
+
+
+@pytest.mark.parametrize("mode", MODES_RUN)
+def test_stdin_opened_by_its_bytes_path_is_read(mode):
+    r = run_code("print(open(b'/dev/stdin').read().strip())", stdin="hi", isolation=mode)
+    assert r.ok and r.stdout.strip() == "hi", r

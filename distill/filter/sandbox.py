@@ -184,6 +184,7 @@ def _guard(check_code, unittest_code=None, root=os.path.realpath(os.getcwd()), _
              _secret_frames=tuple(", file %r, line " % n for n in secret),
              _codes=("__code__", "gi_code", "cr_code", "ag_code"), _getframe=sys._getframe,
              _repr=types.FrameType.__repr__, _type=type, _sub=issubclass, _str=str, _int=int,
+             _bytes=bytes,
              _as_str=str.__str__, _as_int=int.__int__, _len=len,
              _W=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC):
         if event == "object.__getattr__":
@@ -222,7 +223,9 @@ def _guard(check_code, unittest_code=None, root=os.path.realpath(os.getcwd()), _
                 args[2] if _len(args) > 2 else 0)
             writes = (_sub(_type(mode), _str) and _any_of(_as_str(mode), "wax+")) or (
                 _sub(_type(flags), _int) and _as_int(flags) & _W)
-            if _type(path) is _str and (path == "/dev/stdin") and not writes:
+            t = _type(path)  # exact types only: `in` would ask a metaclass's __eq__
+            if (t is _str or t is _bytes) and path in ("/dev/stdin", b"/dev/stdin") and (
+                    not writes):
                 return  # its own stdin (a pipe), as competitive solutions read it
             if not _under(path, _root if writes else _root + _readable):
                 _stop("open %s" % (_as_str(path).__repr__() if _sub(_type(path), _str)
