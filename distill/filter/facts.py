@@ -211,14 +211,19 @@ def collect_facts(cfg: FilterConfig) -> list[Fact]:
                     prompts.add(fact.prompt_id)
                 facts.append(fact)
 
+    # Set up here, in this process: a refusal (a --decontam set that does not load, no code
+    # isolation) is one line; raised in a pool's initializer it killed each worker, which the
+    # pool started again, forever. Forked workers inherit what it set up.
+    _init_worker(cfg)
     if cfg.num_proc == 1:
-        _init_worker(cfg)
         take(map(_fact, trace_lines(path)))
     else:
         import multiprocessing as mp
 
-        ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
-        with ctx.Pool(cfg.num_proc, initializer=_init_worker, initargs=(cfg,)) as pool:
+        fork = hasattr(os, "fork")
+        ctx = mp.get_context("fork") if fork else mp.get_context()
+        init = {} if fork else {"initializer": _init_worker, "initargs": (cfg,)}
+        with ctx.Pool(cfg.num_proc, **init) as pool:
             # Running code costs ~0.1 s a test: small chunks keep every worker busy.
             chunksize = 4 if cfg.verify == "code" else 64
             take(pool.imap(_fact, trace_lines(path), chunksize=chunksize))
