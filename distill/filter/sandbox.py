@@ -161,8 +161,9 @@ def _guard(check_code, unittest_code=None, root=os.path.realpath(os.getcwd()), _
             if c in s:
                 return True
         return False
-    # Reading the code of the tests (their frames, the functions and generators they define):
-    # its constants are the expected values. The solution may read the rest (its own frames,
+    # Reading the code of the tests (their frames, the functions and generators they define
+    # at their top level; not lambdas or functions nested in a test, CO_NESTED): its constants
+    # are the expected values. The solution may read the rest (its own frames,
     # namedtuple's and logging's walks).
     secret = ("tests.py", "test_solution.py")
     def hook(event, args, _stop=stop, _under=under, _exempt=exempt, _any_of=any_of, _root=(root,),
@@ -201,7 +202,11 @@ def _guard(check_code, unittest_code=None, root=os.path.realpath(os.getcwd()), _
                 o = args[0]
                 code = (o.__code__ if name == "__code__" else o.gi_code if name == "gi_code"
                         else o.cr_code if name == "cr_code" else o.ag_code)
-                if code.co_filename in _secret and not _exempt(_getframe(1)):
+                # a lambda or a function nested in a test is a value the tests hand the
+                # solution (a decorator's target, a callback: inspect.signature reads it)
+                if code.co_filename in _secret and not (
+                        code.co_flags & 0x10 or code.co_name == "<lambda>") and not _exempt(
+                        _getframe(1)):
                     _stop("reading the tests' code")
             return
         if event == "object.__setattr__":
