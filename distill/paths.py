@@ -72,6 +72,15 @@ def _stat(p: Path) -> os.stat_result | None:
         return None
 
 
+def _overlap(o: Output, other: Output) -> bool:
+    """Two outputs that write the same file, or one inside the other's folder (a tree)."""
+    if other.tree:
+        return _inside(o.path, other.path)
+    if o.tree:
+        return _inside(other.path, o.path)
+    return _same_path(o.path, other.path)
+
+
 def _same_path(a: Path, b: Path) -> bool:
     if _real(a) == _real(b):
         return True
@@ -136,14 +145,7 @@ def check_outputs(inputs: Mapping[str, PathLike], outs: Iterable[Output]) -> Non
                 )
     for i, o in enumerate(outs):
         for other in outs[:i]:
-            clash = (
-                _inside(o.path, other.path)
-                if other.tree
-                else _inside(other.path, o.path)
-                if o.tree
-                else _same_path(o.path, other.path)
-            )
-            if clash:
+            if _overlap(o, other):
                 theirs = f"{other.flag} {other.value}" if other.flag != o.flag else str(other.path)
                 if _real(other.path) != _real(Path(other.value)) and other.flag != o.flag:
                     theirs = f"{other.path} (written for {other.flag} {other.value})"
@@ -347,14 +349,7 @@ def check_stages(stages: Iterable[tuple[str, Any]]) -> None:
         for earlier, inputs, theirs in found[:j]:
             for o in outs:
                 for other in theirs:
-                    clash = (
-                        _inside(o.path, other.path)
-                        if other.tree
-                        else _inside(other.path, o.path)
-                        if o.tree
-                        else _same_path(o.path, other.path)
-                    )
-                    if clash:
+                    if _overlap(o, other):
                         raise DistillError(
                             f"{later}'s {o.subject()} is also written by {_of(earlier, other)}: "
                             f"pick another {later}.{o.flag[2:].replace('-', '_')}"
