@@ -182,7 +182,12 @@ def test_magpie_counts_and_marks_answers_cut_by_max_tokens(tmp_path, tiny_qwen):
 
 class _FakeMagpieTeacher:
     """Stands in for the hf teacher: each instruction request's text is a function of its id,
-    every third one cut by max tokens (so a round keeps fewer than it asks)."""
+    every third one cut by max tokens, and the first request this test sends cut too: request
+    ids hash the model's path (a tmp folder), so without it round 0 sometimes kept all it asked
+    (the test then failed at random, ~1 run in 8). A cut is a function of the id alone."""
+
+    cut: set = set()  # ids cut besides every third one (the test's first request)
+    first = True
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -196,7 +201,10 @@ class _FakeMagpieTeacher:
             h = int(rid, 16)
             if kind == "magpie-instruction":
                 text = "Explain " + " ".join(words[(h >> (3 * k)) % 8] for k in range(6)) + "."
-                finish = "length" if h % 3 == 0 else "stop"
+                if _FakeMagpieTeacher.first:
+                    _FakeMagpieTeacher.cut.add(rid)
+                    _FakeMagpieTeacher.first = False
+                finish = "length" if h % 3 == 0 or rid in _FakeMagpieTeacher.cut else "stop"
             else:
                 text, finish = "An answer.", "stop"
             sink.done(job, job.samples[0], Completion(text=text, finish_reason=finish))
@@ -209,6 +217,8 @@ def test_magpie_raising_num_instructions_goes_on(tmp_path, tiny_qwen, monkeypatc
     from distill.instruct import stage
 
     monkeypatch.setitem(stage.TEACHERS, "hf", _FakeMagpieTeacher)
+    monkeypatch.setattr(_FakeMagpieTeacher, "cut", set())
+    monkeypatch.setattr(_FakeMagpieTeacher, "first", True)
     kw = dict(request_batch_size=8, stall_rounds=5, max_rouge=0.99, dedup="near")
     run(magpie(tmp_path, tiny_qwen, num_instructions=5, **kw))
     first = records(tmp_path / "m.jsonl")
