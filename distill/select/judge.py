@@ -70,15 +70,10 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
                 body = after
     if _LONE_OPEN.search(body):  # an unclosed think block: cut off before any verdict
         return None, ""  # (a tag inside a line is the verdict quoting a trace's: read on)
-    for m in re.finditer(r"\{[^{}]*\}", body):
-        try:
-            obj = json.loads(m.group(0))
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and "score" in obj:
-            score = _in_range(obj.get("score"))
-            reason = obj.get("reason") or obj.get("explanation") or ""
-            return score, str(reason).strip()[:500]
+    obj = _json_verdict(body)
+    if obj is not None:
+        reason = obj.get("reason") or obj.get("explanation") or ""
+        return _in_range(obj.get("score")), str(reason).strip()[:500]
     hits = [m for m in _LABELLED.finditer(body) if not _starts_range(m)]
     hits = hits or list(_OUT_OF_TEN.finditer(body))
     if not hits:
@@ -92,15 +87,22 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
     return _in_range(last.group(1)), reason.strip("* \n")[:500]
 
 
-def _has_score(text: str) -> bool:
-    """Whether `text` holds a verdict parse_score would read: a JSON "score", or a score."""
+def _json_verdict(text: str) -> dict[str, Any] | None:
+    """The first JSON object in `text` with a "score" key (a judge's {"score": 8, "reason": ..})."""
     for m in re.finditer(r"\{[^{}]*\}", text):
         try:
             obj = json.loads(m.group(0))
         except ValueError:
             continue
         if isinstance(obj, dict) and "score" in obj:
-            return True
+            return obj
+    return None
+
+
+def _has_score(text: str) -> bool:
+    """Whether `text` holds a verdict parse_score would read: a JSON "score", or a score."""
+    if _json_verdict(text) is not None:
+        return True
     labelled = any(not _starts_range(m) for m in _LABELLED.finditer(text))
     return labelled or bool(_OUT_OF_TEN.search(text))
 
