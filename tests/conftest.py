@@ -22,6 +22,16 @@ def server():
     s.stop()
 
 
+@pytest.fixture
+def tasks_server():
+    """A fake teacher that answers self-instruct prompts with numbered tasks (instruct's tests)."""
+    from tests.fakeserver import FakeServer
+
+    s = FakeServer(style="tasks", model="m").start()
+    yield s
+    s.stop()
+
+
 @pytest.fixture(scope="session")
 def tiny_qwen(tmp_path_factory):
     from tests.tiny import make_tiny_model

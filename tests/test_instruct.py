@@ -30,13 +30,6 @@ from tests.fakeserver import FakeServer
 ROOT = Path(__file__).parent.parent
 
 
-@pytest.fixture
-def tasks_server():
-    s = FakeServer(style="tasks", model="m").start()
-    yield s
-    s.stop()
-
-
 def cfg(tmp_path, server, **kw):
     base = dict(
         teacher="openai",

@@ -5,38 +5,17 @@ and the run's own land beside them, never deduplicated against them."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from distill.errors import DistillError
 from distill.instruct import InstructConfig, run
-from tests.fakeserver import FakeServer
-
-
-def records(path):
-    return [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
-
-
-@pytest.fixture
-def tasks_server():
-    s = FakeServer(style="tasks", model="m").start()
-    yield s
-    s.stop()
+from tests.test_instruct import cfg as instruct_cfg
+from tests.test_instruct import records
 
 
 def cfg(tmp_path, server, **kw):
-    base = dict(
-        teacher="openai",
-        model="m",
-        base_url=server.url,
-        num_instructions=20,
-        out=str(tmp_path / "instructions.jsonl"),
-        concurrency=4,
-        max_retries=0,
-    )
-    return InstructConfig(**{**base, **kw})
+    """test_instruct's config at concurrency 4 (rounds of 4 requests)."""
+    return instruct_cfg(tmp_path, server, **{"concurrency": 4, **kw})
 
 
 def test_a_lower_concurrency_after_a_one_round_file_is_refused(tmp_path, tasks_server):

@@ -10,31 +10,7 @@ import pytest
 
 from distill.errors import DistillError
 from distill.instruct import InstructConfig, run
-from tests.fakeserver import FakeServer
-
-
-def records(path):
-    return [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
-
-
-@pytest.fixture
-def tasks_server():
-    s = FakeServer(style="tasks", model="m").start()
-    yield s
-    s.stop()
-
-
-def cfg(tmp_path, server, **kw):
-    base = dict(
-        teacher="openai",
-        model="m",
-        base_url=server.url,
-        num_instructions=20,
-        out=str(tmp_path / "instructions.jsonl"),
-        concurrency=2,
-        max_retries=0,
-    )
-    return InstructConfig(**{**base, **kw})
+from tests.test_instruct import cfg, records
 
 
 def magpie(tmp_path, model, **kw):
