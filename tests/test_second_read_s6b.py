@@ -10,26 +10,15 @@ import pytest
 
 from distill.eval import EvalConfig, run
 from distill.teachers import TEACHERS
-from distill.teachers.base import Completion
-from tests.test_third_read_eval import R1_DISTILL, hub, model_folder, student_folder
+from tests.test_third_read_eval import (
+    R1_DISTILL,
+    fake_local_teacher,
+    hub,
+    model_folder,
+    student_folder,
+)
 
 __all__ = ["hub"]  # the fixture, used by name
-
-
-def fake_teacher(texts):
-    """A teacher that answers every prompt with texts[sample] = (text, finish_reason)."""
-
-    class Fake:
-        def __init__(self, cfg):
-            pass
-
-        def run(self, jobs, sink):
-            for job in jobs:
-                for s in job.samples:
-                    text, finish = texts[s]
-                    sink.done(job, s, Completion(text=text, finish_reason=finish))
-
-    return Fake
 
 
 CUT_OFF_AND_CLOSED = [
@@ -46,7 +35,7 @@ def test_a_served_model_that_prefills_think_and_is_cut_off_has_no_answer(tmp_pat
     `<think>` (the server's template opened it). One cut off before `</think>` was read whole
     as the answer, and the \\boxed{} drafted in its thinking scored it correct (cff413c left the
     openai backend out: no tokenizer to ask; its own samples say so)."""
-    monkeypatch.setitem(TEACHERS, "openai", fake_teacher(CUT_OFF_AND_CLOSED))
+    monkeypatch.setitem(TEACHERS, "openai", fake_local_teacher(CUT_OFF_AND_CLOSED))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-secret-000")
     out = tmp_path / "eval.json"
     cfg = EvalConfig(
@@ -66,7 +55,9 @@ def test_a_served_model_that_prefills_think_and_is_cut_off_has_no_answer(tmp_pat
 def test_a_served_model_that_writes_no_think_tags_keeps_its_answers(tmp_path, monkeypatch):
     """The other side: a served model with no think block at all is scored on its text."""
     monkeypatch.setitem(
-        TEACHERS, "openai", fake_teacher([("\\boxed{122}", "stop"), ("So \\boxed{122}", "length")])
+        TEACHERS,
+        "openai",
+        fake_local_teacher([("\\boxed{122}", "stop"), ("So \\boxed{122}", "length")]),
     )
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-secret-000")
     out = tmp_path / "eval.json"
@@ -94,7 +85,7 @@ def test_a_model_whose_tokenizer_has_no_chat_template_is_scored_not_a_crash(tmp_
     tok.chat_template = None
     tok.save_pretrained(path)
     (path / "config.json").write_text('{"model_type": "qwen2"}')
-    monkeypatch.setitem(TEACHERS, "hf", fake_teacher([("\\boxed{122}", "stop")]))
+    monkeypatch.setitem(TEACHERS, "hf", fake_local_teacher([("\\boxed{122}", "stop")]))
     out = tmp_path / "eval.json"
     run(EvalConfig(model=str(path), data="builtin:arithmetic?n=1", out=str(out)))
     assert json.loads(out.read_text())["student"]["pass@1"] == 1.0
@@ -107,7 +98,7 @@ def test_a_local_r1_distill_sample_that_closes_think_is_unchanged(tmp_path, monk
     rec = {"reasoning": "r", "answer": "\\boxed{1}", "think": "prefilled"}
     assert in_think(rec) is rec
     model = model_folder(tmp_path / "r1", R1_DISTILL)
-    monkeypatch.setitem(TEACHERS, "hf", fake_teacher([CUT_OFF_AND_CLOSED[1]]))
+    monkeypatch.setitem(TEACHERS, "hf", fake_local_teacher([CUT_OFF_AND_CLOSED[1]]))
     out = tmp_path / "eval.json"
     run(EvalConfig(model=str(model), data="builtin:arithmetic?n=1", out=str(out)))
     assert json.loads(out.read_text())["student"]["pass@1"] == 1.0

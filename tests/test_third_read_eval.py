@@ -28,7 +28,8 @@ def model_folder(path, template):
 
 
 def fake_local_teacher(texts):
-    """An hf teacher that answers every prompt with texts[sample] = (text, finish_reason)."""
+    """A teacher (hf or openai) that answers every prompt with texts[sample] = (text,
+    finish_reason)."""
 
     class Fake:
         def __init__(self, cfg):
