@@ -307,9 +307,10 @@ def is_sectioned(data: dict[str, Any]) -> bool:
     return bool(data) and all(k in STAGES and v is None for k, v in data.items())
 
 
-def read_recipe(path: str | Path, stage: str) -> dict[str, Any]:
-    """The keys of `stage` in a recipe file (flat, or its `stage:` section)."""
-    data = load_recipe(path)
+def read_recipe(path: str | Path, stage: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The keys of `stage` in a recipe file (flat, or its `stage:` section); `data`: the file
+    as load_recipe read it already."""
+    data = load_recipe(path) if data is None else data
     if is_sectioned(data):
         others = [k for k in data if k not in STAGES and k != "run"]
         if others:
@@ -336,10 +337,11 @@ def load_config(
     cls: type[T], stage: str, recipe: str | Path | None, overrides: dict[str, Any]
 ) -> T:
     """Defaults < recipe < CLI. `overrides` holds only what the user typed (None = not typed)."""
-    data: dict[str, Any] = read_recipe(recipe, stage) if recipe else {}
+    whole = load_recipe(recipe) if recipe else {}  # the file, read once
+    data: dict[str, Any] = read_recipe(recipe, stage, whole) if recipe else {}
     typed = {k: v for k, v in overrides.items() if v is not None}
     if recipe:  # a flag's {run_dir} is the recipe's, as in its keys and in distill run's --set
-        typed = substitute_run_dir(typed, recipe_run_dir(load_recipe(recipe), recipe))
+        typed = substitute_run_dir(typed, recipe_run_dir(whole, recipe))
     else:
         for k, v in typed.items():
             if "{run_dir}" in str(v):
@@ -351,7 +353,7 @@ def load_config(
     where = f"{recipe} [{stage}]" if recipe else stage
     lines = {}
     if recipe:  # a recipe key named at its line (not a flag's value that replaced it)
-        sectioned = is_sectioned(load_recipe(recipe))
+        sectioned = is_sectioned(whole)
         lines = key_lines(recipe, stage if sectioned else None, where)
         lines = {k: v for k, v in lines.items() if k not in typed}
     return from_dict(cls, data, where, lines)
