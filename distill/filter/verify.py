@@ -959,15 +959,26 @@ def _harness(name: str, source: str) -> str:
     )
 
 
-# Called after the solution: each case's value compared by the dataset's rule. A case past the
-# time limit ends the process (SIGALRM's default action); a value that is not made of plain
-# data (an object whose == says yes to anything) is wrong.
+# Called after the solution: each case's value written to the host, which compares it with
+# the expected value (_call_verdict). The expected values never enter the sandboxed process: the
+# harness held them in its frame while it called the solution, and a solution returning
+# sys._getframe(1).f_locals["want"] passed every case. A case past the time limit ends the
+# process (SIGALRM's default action); a value that is not made of plain data (an object whose
+# == says yes to anything) is wrong. Each value is one line "<marker> <i> <JSON>" written with
+# its own os.write on a copy of stdout taken before the solution ran (the solution may close
+# or replace stdout); the marker is new each run. A solution that finds the marker (the
+# harness's locals) can add lines, but without the expected values only lines that make the
+# count or the order wrong, or a value that is wrong: the host wants exactly one per case, in
+# order. JSON cannot tell a tuple from a list or a dict's int key from a str: the value is
+# tagged ({"t": [..]} a tuple, {"d": [[k, v], ..]} a dict), as the host's == saw it before.
 _CALL_HARNESS = r"""
-import json as _json, signal as _signal, time as _time
-def __distill_calls(payload, fn_name, rule, limit, _loads=_json.loads, _sig=_signal.signal,
+import json as _json, os as _os, signal as _signal, time as _time
+def __distill_calls(payload, fn_name, limit, marker, _loads=_json.loads, _dumps=_json.dumps,
+                    _write=_os.write, _fd=_os.dup(1), _sig=_signal.signal,
                     _timer=_signal.setitimer, _now=_time.monotonic, _ALRM=_signal.SIGALRM,
                     _DFL=_signal.SIG_DFL, _REAL=_signal.ITIMER_REAL):
     cases = _loads(payload)
+    del payload
     def plain(x, depth=0):
         if depth > 100:
             raise AssertionError("the value is nested too deep")
@@ -982,11 +993,11 @@ def __distill_calls(payload, fn_name, rule, limit, _loads=_json.loads, _sig=_sig
         if isinstance(x, str):
             return str.__str__(x)
         if isinstance(x, tuple):
-            return tuple(plain(e, depth + 1) for e in tuple.__iter__(x))
+            return {"t": [plain(e, depth + 1) for e in tuple.__iter__(x)]}
         if isinstance(x, list):
             return [plain(e, depth + 1) for e in list.__iter__(x)]
         if isinstance(x, dict):
-            return {plain(k, depth + 1): plain(v, depth + 1) for k, v in dict.items(x)}
+            return {"d": [[plain(k, depth + 1), plain(v, depth + 1)] for k, v in dict.items(x)]}
         raise AssertionError("returned a %s, not plain data" % type(x).__name__)
     sol = _ns.get("Solution")
     if isinstance(sol, type) and hasattr(sol, fn_name):
@@ -995,7 +1006,7 @@ def __distill_calls(payload, fn_name, rule, limit, _loads=_json.loads, _sig=_sig
         target = _ns.get(fn_name)
     if not callable(target):
         raise AssertionError("no function %s" % fn_name)
-    for i, (args, want) in enumerate(cases):
+    for i, args in enumerate(cases):
         _sig(_ALRM, _DFL)
         start = _now()
         _timer(_REAL, limit)
@@ -1003,20 +1014,16 @@ def __distill_calls(payload, fn_name, rule, limit, _loads=_json.loads, _sig=_sig
         _timer(_REAL, 0)
         if _now() - start > limit:
             raise AssertionError("test %d: timeout" % i)
-        got = plain(got)
-        if type(got) is tuple:
-            got = list(got)
-        ok = got == want
-        if rule == "apps" and not ok and type(want) is list and want:
-            ok = got == want[0]  # APPS holds some single values as [value]
-        if not ok:
-            raise AssertionError("test %d: wrong answer" % i)
+        line = ("\n%s %d %s\n" % (marker, i, _dumps(plain(got)))).encode()
+        while line:
+            line = line[_write(_fd, line):]
 """
 
 
-def _call_script(tests: CodeTests, limit: float) -> str | None:
-    """The harness calling fn_name on every case; None when an input is not JSON."""
-    cases = []
+def _call_script(tests: CodeTests, limit: float, marker: str) -> tuple[str, list] | None:
+    """(the harness calling fn_name on every case, the expected values); None when an input
+    is not JSON. The script holds the arguments only: the values stay here."""
+    cases, wants = [], []
     try:
         for inp, out in zip(tests.inputs, tests.outputs):
             if tests.compare == "lcb":  # one JSON value per line, each an argument
@@ -1026,13 +1033,68 @@ def _call_script(tests: CodeTests, limit: float) -> str | None:
                 args, want = inp, out
                 if not isinstance(args, list):
                     return None
-            cases.append([args, want])
+            cases.append(args)
+            wants.append(want)
         payload = json.dumps(cases)
     except (ValueError, TypeError):
         return None
-    rule = "apps" if tests.compare == "apps" else "lcb"
     # the harness itself goes before the solution (_harness, in verify_code)
-    return f"__distill_calls({payload!r}, {tests.fn_name!r}, {rule!r}, {float(limit)!r})\n"
+    script = f"__distill_calls({payload!r}, {tests.fn_name!r}, {float(limit)!r}, {marker!r})\n"
+    return script, wants
+
+
+def _untag(x: Any) -> Any:
+    """A value as the harness wrote it -> the value (tuples and dicts as they were)."""
+    if isinstance(x, list):
+        return [_untag(e) for e in x]
+    if isinstance(x, dict):
+        if set(x) == {"t"} and isinstance(x["t"], list):
+            return tuple(_untag(e) for e in x["t"])
+        if set(x) == {"d"} and isinstance(x["d"], list):
+            return {_untag(k): _untag(v) for k, v in x["d"]}
+        raise ValueError("not a value the harness writes")
+    return x
+
+
+def _call_results(stdout: str, marker: str) -> list[tuple[int, str]]:
+    """The harness's lines in stdout -> [(case, its JSON)], in the order written."""
+    out = []
+    for line in stdout.split("\n"):
+        head, _, rest = line.partition(" ")
+        if head == marker:
+            i, _, value = rest.partition(" ")
+            out.append((int(i) if i.isdigit() else -1, value))
+    return out
+
+
+def _call_ok(rule: str, got: str, want: Any) -> bool:
+    """One case's value (the harness's JSON) against the expected value, by the dataset's
+    rule: a tuple counts as a list; APPS holds some single values as [value]."""
+    try:
+        got = _untag(json.loads(got))
+    except (ValueError, TypeError, RecursionError):  # TypeError: an unhashable key
+        return False
+    if type(got) is tuple:
+        got = list(got)
+    ok = got == want
+    if rule == "apps" and not ok and type(want) is list and want:
+        ok = got == want[0]
+    return ok
+
+
+def _call_verdict(r: Any, marker: str, wants: list, rule: str) -> tuple[str, str]:
+    """A call-based run's verdict: every case's value, once, in order, right."""
+    results = _call_results(r.stdout, marker)
+    for i, (case, got) in enumerate(results):
+        if case != i or i >= len(wants):
+            break
+        if not _call_ok(rule, got, wants[i]):
+            return WRONG, f"test {i}: wrong answer"
+    if not r.ok:  # a case that timed out or raised, the ones before it right
+        return WRONG, _why(r)
+    if [case for case, _ in results] != list(range(len(wants))):
+        return WRONG, "the harness's results were missing or written twice"
+    return CORRECT, f"{len(wants)} tests"
 
 
 # ----------------------------------------------------------------------------- pytest files
@@ -1295,17 +1357,19 @@ def verify_code(
     if suite.kind == "call":
         if not suite.inputs:
             return UNVERIFIABLE, "no tests"
-        script = _call_script(suite, timeout)
-        if script is None:
+        import secrets
+
+        marker = f"distill-{secrets.token_hex(8)}"
+        made = _call_script(suite, timeout, marker)
+        if made is None:
             return UNVERIFIABLE, "a test's arguments are not JSON"
-        n = len(suite.inputs)
+        script, wants = made
+        n = len(wants)
         # each call has `timeout` (the harness's timer); the run as a whole, all of them
         total = dict(limits, timeout=timeout * n + 2, cpu_s=max(1, int(timeout * n) + 1))
         program = suite.prelude + _harness("__distill_calls", _CALL_HARNESS) + code
         r = run_code(program, tests=script, **total)
-        if not r.ok:
-            return WRONG, _why(r)
-        return CORRECT, f"{n} tests"
+        return _call_verdict(r, marker, wants, "apps" if suite.compare == "apps" else "lcb")
     # The asserts run after the solution in its namespace, under the sandbox's guard: the
     # run is ok only when they all ran and passed. One that exits first (exit(), sys.exit(0)
     # under `if __name__ == "__main__":`, os._exit) skipped them: "exited before the tests
