@@ -352,7 +352,11 @@ def run(cfg: EvalConfig) -> Path:
     from distill.paths import guard_eval
 
     guard_eval(cfg)  # --out and the samples beside it are never an input: before any write
-    if cfg.backend != "openai":
+    if cfg.backend == "openai":  # a refused key or URL: one line before the samples' files
+        from distill.teachers.openai import check_settings
+
+        check_settings(cfg)
+    else:
         from distill.models import check_model_path
 
         # A missing folder is refused here, before any write (the baseline's was refused only

@@ -359,6 +359,11 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     pending = sum(len(j.samples) for _, jobs in plan for j in jobs)
     if not cfg.batch:
         _refuse_batches_in_flight(out, plan)
+    for teacher_cfg, jobs in plan:  # a refused key or URL: one line, nothing written yet
+        if jobs and teacher_cfg.teacher == "openai":
+            from distill.teachers.openai import check_settings
+
+            check_settings(teacher_cfg)
     save_config(cfg, out.with_name(out.stem + ".generate.yaml"))
     console.print(
         f"generate: {total} samples planned, {total - pending} already in {out}, {pending} to do"

@@ -632,6 +632,10 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
     template_ref = {"sha256": template.sha256} if template is not None else None
     _check_prior(cfg, out, own, yaml_path, {"seed_tasks": seeds_ref, "template": template_ref})
     prior_ids = {r["id"] for r in own if r.get("source") != "seed"}
+    if tcfg.teacher == "openai" and len(prior_ids) < cfg.num_instructions:
+        from distill.teachers.openai import check_settings
+
+        check_settings(tcfg)  # a refused key or URL: one line, nothing written yet
     # after the files it resumes from are read: one that does not parse leaves nothing written
     save_config(_shown(cfg), yaml_path)
     started = time.monotonic()

@@ -306,19 +306,27 @@ def scrub_line(text: str, *secrets: str, limit: int = 300) -> str:
     return " ".join(scrub(text, *secrets).split())[:limit]
 
 
+def check_settings(cfg: Any) -> str:
+    """The API key for `cfg` (a TeacherConfig), or one line naming what is wrong: a
+    user:password@ in --base-url, no key for OpenAI's own API. Stages call it before they write
+    anything, so a refused teacher leaves no empty traces file or saved config behind."""
+    from urllib.parse import urlsplit
+
+    base_url = cfg.base_url or OPENAI_URL
+    if "@" in urlsplit(base_url).netloc:  # aiohttp refuses it beside the Bearer key
+        raise DistillError(
+            f"--base-url {redact_url(base_url)}: a user:password@ in the URL is not sent; put "
+            f"the key in ${cfg.api_key_env} (sent as a Bearer token) and remove it from the URL"
+        )
+    return resolve_api_key(cfg.api_key_env, cfg.base_url)
+
+
 class OpenAITeacher:
     def __init__(self, cfg: Any):
         self.cfg = cfg
         self.base_url = cfg.base_url or OPENAI_URL
         self.shown = redact_url(self.base_url)  # error lines: no user:token@ or ?key= of it
-        from urllib.parse import urlsplit
-
-        if "@" in urlsplit(self.base_url).netloc:  # aiohttp refuses it beside the Bearer key
-            raise DistillError(
-                f"--base-url {self.shown}: a user:password@ in the URL is not sent; put the key "
-                f"in ${cfg.api_key_env} (sent as a Bearer token) and remove it from the URL"
-            )
-        self.api_key = resolve_api_key(cfg.api_key_env, cfg.base_url)
+        self.api_key = check_settings(cfg)
         # scrubbed from a server's words in error lines: the key, a `?key=` of the URL
         self.secrets = [self.api_key, *url_secrets(self.base_url)]
         self.split_n = not cfg.n_per_request  # flips on if the server ignores `n`

@@ -1,0 +1,74 @@
+"""README promises, checked command by command against the CLI (review s7).
+
+    .venv/bin/python -m pytest tests/test_readme_promises_s7.py -q
+
+Each test quotes the README sentence it holds the tool to.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from distill.cli import app
+
+SEED = {
+    "id": "seed_task_0",
+    "name": "sum",
+    "instruction": "Add the two numbers given.",
+    "instances": [{"input": "2 and 3", "output": "5"}],
+    "is_classification": False,
+}
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+# "Every refusal is one `error: ...` line on stderr and exit 1 ..., with nothing written"; "generate's
+# `--base-url` with a `user:password@` is one line saying the key goes in `--api-key-env`'s
+# variable". The openai teacher's key and URL were checked only when the teacher was built, after
+# generate had written an empty traces file, its .generate.yaml and .summary.json (instruct: its
+# three files; eval: the samples' files), so the next `distill filter` said "holds no traces".
+_NO_KEY = ["--model", "gpt-4o"]  # OpenAI's own URL: a key is needed
+_USERPASS = ["--model", "m", "--base-url", "http://user:secret@127.0.0.1:9/v1"]
+CASES = [
+    ("generate-no-key", ["generate", "--data", "builtin:arithmetic?n=2", *_NO_KEY,
+                         "--out", "o/t.jsonl"], "no API key", True),
+    ("generate-batch-no-key", ["generate", "--data", "builtin:arithmetic?n=2", *_NO_KEY,
+                               "--batch", "--out", "o/t.jsonl"], "no API key", True),
+    ("generate-userpass", ["generate", "--data", "builtin:arithmetic?n=2", *_USERPASS,
+                           "--out", "o/t.jsonl"], "user:password@", False),
+    ("instruct-no-key", ["instruct", "--seed-tasks", "seeds.jsonl", "--teacher", "openai",
+                         *_NO_KEY, "--num-instructions", "2", "--out", "o/i.jsonl"],
+     "no API key", True),
+    ("instruct-userpass", ["instruct", "--seed-tasks", "seeds.jsonl", "--teacher", "openai",
+                           *_USERPASS, "--num-instructions", "2", "--out", "o/i.jsonl"],
+     "user:password@", False),
+    ("eval-no-key", ["eval", "--backend", "openai", *_NO_KEY, "--data",
+                     "builtin:arithmetic?n=2", "--out", "o/eval.json"], "no API key", True),
+    ("eval-userpass", ["eval", "--backend", "openai", *_USERPASS, "--data",
+                       "builtin:arithmetic?n=2", "--out", "o/eval.json"], "user:password@", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv, expect, unset_key", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_refused_openai_teacher_writes_nothing(tmp_path, monkeypatch, argv, expect, unset_key):
+    (tmp_path / "seeds.jsonl").write_text(json.dumps(SEED) + "\n")
+    monkeypatch.chdir(tmp_path)
+    if unset_key:
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    before = _files(tmp_path)
+    res = CliRunner().invoke(app, argv)
+    assert res.exit_code == 1, (res.stdout, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expect in lines[0], res.stderr
+    assert "secret" not in res.stderr + res.stdout
+    assert _files(tmp_path) == before, "a refused teacher left files behind"
