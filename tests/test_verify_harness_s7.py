@@ -158,3 +158,344 @@ def test_call_values_compare_as_the_harness_compared_them():
     assert _call_ok("apps", "3", [3]) and not _call_ok("lcb", "3", [3])
     assert _call_ok("lcb", "1.0", 1) and not _call_ok("lcb", "true", 2)
     assert not _call_ok("lcb", "{not json", 1) and not _call_ok("lcb", '{"x": 1}', {"x": 1})
+
+
+# ----------------------------------------------------------------------------- assert-based
+
+ALWAYS = """
+class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):  # yes to != as well: passes `assert f(x) != y` too
+        return True
+    def __lt__(self, other):
+        return True
+    __gt__ = __le__ = __ge__ = __lt__
+    def __bool__(self):
+        return True
+    def __hash__(self):
+        return 0
+    def __sub__(self, other):
+        return 0
+    __rsub__ = __sub__
+"""
+
+# Each: a solution that solves nothing, the row whose tests it passed.
+MBPP = {
+    "test_list": [
+        "assert pairs(2) == [1, 2]",
+        "assert pairs(3) != [0]",
+        "assert total(3) in (6, 7)",
+        "assert abs(mean([1, 2]) - 1.5) < 1e-6",
+        "assert total(4) >= 10 and total(4) <= 10",
+    ]
+}
+MBPP_HONEST = """
+def pairs(n):
+    return list(range(1, n + 1))
+def total(n):
+    return sum(range(n + 1))
+def mean(xs):
+    return sum(xs) / len(xs)
+"""
+HACKS = {
+    "an object equal to anything": "def pairs(n):\n    return AlwaysEqual()\ntotal = mean = pairs",
+    "an int subclass equal to anything": """
+        class Yes(int):
+            def __eq__(self, other):
+                return True
+            def __ne__(self, other):
+                return False
+            def __lt__(self, other):
+                return True
+            def __le__(self, other):
+                return True
+            def __ge__(self, other):
+                return True
+            def __sub__(self, other):
+                return 0
+            __hash__ = int.__hash__
+        def pairs(n):
+            return [Yes(0), Yes(0)]
+        def total(n):
+            return Yes(0)
+        def mean(xs):
+            return Yes(0)
+    """,
+    "a list subclass equal to anything": """
+        class Yes(list):
+            def __eq__(self, other):
+                return True
+            def __ne__(self, other):
+                return True
+        class Num(float):
+            def __eq__(self, other):
+                return True
+            def __ge__(self, other):
+                return True
+            def __le__(self, other):
+                return True
+            def __sub__(self, other):
+                return 0.0
+            __hash__ = float.__hash__
+        def pairs(n):
+            return Yes()
+        def total(n):
+            return Num(0)
+        def mean(xs):
+            return Num(0)
+    """,
+    "shadowing the builtins the tests call": """
+        def abs(x):
+            return 0
+        def pairs(n):
+            return [1, 2] if n == 2 else []
+        def total(n):
+            return 6 if n == 3 else 10
+        def mean(xs):
+            return 0
+    """,
+    "rebinding builtins.abs": """
+        import builtins
+        builtins.abs = lambda x: 0
+        def pairs(n):
+            return [1, 2] if n == 2 else []
+        def total(n):
+            return 6 if n == 3 else 10
+        def mean(xs):
+            return 0
+    """,
+}
+
+
+def hack(name: str) -> str:
+    return ALWAYS + textwrap.dedent(HACKS[name])
+
+
+def test_mbpp_honest_solution_passes():
+    assert verdict(MBPP_HONEST, MBPP) == ("correct", "asserts passed")
+
+
+@pytest.mark.parametrize("name", list(HACKS))
+def test_mbpp_asserts_are_not_fooled(name):
+    assert verdict(hack(name), MBPP)[0] == "wrong"
+
+
+HUMANEVAL = {
+    "prompt": 'def mean(xs):\n    """The mean."""\n',
+    "entry_point": "mean",
+    "test": "def check(candidate):\n"
+    "    assert candidate([1, 2]) == 1.5\n"
+    "    assert abs(candidate([1, 2, 3]) - 2.0) < 1e-6\n",
+}
+
+
+def test_humaneval_check_is_not_fooled_by_an_object_equal_to_anything():
+    assert verdict("def mean(xs):\n    return sum(xs) / len(xs)", HUMANEVAL)[0] == "correct"
+    liar = ALWAYS + "def mean(xs):\n    return AlwaysEqual()"
+    assert verdict(liar, HUMANEVAL)[0] == "wrong"
+
+
+KODCODE = {
+    "test": "from solution import mean, Point\n"
+    "import pytest\n\n"
+    "def test_mean():\n"
+    "    assert mean([1, 2]) == 1.5\n"
+    "    assert mean([2, 4]) == pytest.approx(3.0)\n\n"
+    "@pytest.mark.parametrize('xs, want', [([1, 3], 2.0), ([5], 5.0)])\n"
+    "def test_mean_param(xs, want):\n"
+    "    assert mean(xs) == want\n\n"
+    "def test_points():\n"
+    "    assert Point(1, 2) + Point(3, 4) == Point(4, 6)\n"
+    "    assert [Point(0, 0)] == [Point(0, 0)]\n"
+}
+KODCODE_HONEST = """
+from dataclasses import dataclass
+def mean(xs):
+    return sum(xs) / len(xs)
+@dataclass
+class Point:
+    x: int
+    y: int
+    def __add__(self, o):
+        return Point(self.x + o.x, self.y + o.y)
+"""
+
+
+def test_kodcode_honest_solution_with_its_own_classes_passes():
+    assert verdict(KODCODE_HONEST, KODCODE) == ("correct", "asserts passed")
+    explicit_eq = KODCODE_HONEST.replace("@dataclass\n", "").replace(
+        "    x: int\n    y: int\n",
+        "    def __init__(self, x, y):\n        self.x, self.y = x, y\n"
+        "    def __eq__(self, o):\n        return (self.x, self.y) == (o.x, o.y)\n",
+    )
+    assert verdict(explicit_eq, KODCODE) == ("correct", "asserts passed")
+
+
+def test_kodcode_tests_are_not_fooled_by_an_object_equal_to_anything():
+    liar = ALWAYS + "def mean(xs):\n    return AlwaysEqual()\nPoint = lambda *a: AlwaysEqual()"
+    assert verdict(liar, KODCODE)[0] == "wrong"
+    # the class under test with an == that says yes to anything
+    liar_class = KODCODE_HONEST.replace(
+        "    def __add__", "    def __eq__(self, o):\n        return True\n    def __add__"
+    ).replace("self.x + o.x", "0")
+    assert verdict(liar_class, KODCODE)[0] == "wrong"
+
+
+UNITTEST_KODCODE = {
+    "test": "import unittest\nfrom solution import mean\n\n"
+    "class TestMean(unittest.TestCase):\n"
+    "    def test_mean(self):\n"
+    "        self.assertEqual(mean([1, 2]), 1.5)\n"
+    "        self.assertAlmostEqual(mean([1, 2, 4]), 2.3333333, places=5)\n"
+    "        self.assertIn(mean([2, 2]), [2.0, 3.0])\n"
+}
+
+
+def test_unittest_asserts_are_not_fooled():
+    honest = "def mean(xs):\n    return sum(xs) / len(xs)"
+    assert verdict(honest, UNITTEST_KODCODE) == ("correct", "asserts passed")
+    liar = ALWAYS + "def mean(xs):\n    return AlwaysEqual()"
+    assert verdict(liar, UNITTEST_KODCODE)[0] == "wrong"
+    # unittest itself rebound: TestCase's asserts, or the result that says it passed
+    for patch in (
+        "unittest.TestCase.assertEqual = unittest.TestCase.assertIn = lambda *a, **k: None\n"
+        "unittest.TestCase.assertAlmostEqual = unittest.TestCase.assertEqual",
+        "unittest.TestResult.wasSuccessful = lambda self: True",
+    ):
+        hacked = f"import unittest\n{patch}\ndef mean(xs):\n    return 0"
+        assert verdict(hacked, UNITTEST_KODCODE)[0] == "wrong", patch
+
+
+def test_a_patched_stdlib_function_the_tests_use_is_caught():
+    row = {
+        "test_list": ["assert math.isclose(mean([1, 2]), 1.5)"],
+        "test_imports": ["import math"],
+    }
+    assert verdict("def mean(xs):\n    return sum(xs) / len(xs)", row)[0] == "correct"
+    hacked = "import math\nmath.isclose = lambda *a, **k: True\ndef mean(xs):\n    return 0"
+    assert verdict(hacked, row)[0] == "wrong"
+
+
+def test_a_solution_cannot_replace_the_pytest_harness():
+    """The harness was a global named __distill_pytest, defined before the solution: a
+    solution defining its own ran no test and passed."""
+    wrong = "def mean(xs):\n    return 0\nPoint = None\n"
+    for name in ("__distill_pytest", "__distill_checks"):
+        hacked = wrong + f"def {name}(*a, **k):\n    pass\n"
+        assert verdict(hacked, KODCODE)[0] == "wrong", name
+
+
+def test_a_solution_cannot_read_the_pytest_files_source():
+    """The harness held the test file's source in a local: a solution walking up from its
+    caller's frame read its asserts there."""
+    peek = """
+        import re, sys
+        def mean(xs):
+            f = sys._getframe(1)
+            while f is not None:
+                for v in list(f.f_locals.values()):
+                    if isinstance(v, str) and "def test_mean" in v:
+                        m = re.search(re.escape("mean(%r) == " % (xs,)) + r"([^\\n]+)", v)
+                        if m:
+                            return eval(m.group(1).replace("pytest.approx", "float"))
+                f = f.f_back
+            return 0
+        Point = None
+    """
+    row = {"test": KODCODE["test"].split("@pytest")[0]}  # test_mean alone
+    assert verdict(peek, row)[0] == "wrong"
+
+
+def test_honest_tests_of_many_shapes_still_pass():
+    """What the rewrite keeps: chained comparisons, `is`, sets, sorted, floats with a
+    tolerance, math.isclose, pytest.raises, a test's own class with an ==, an Enum, a
+    Counter, cycles, super(), a generator of comparisons."""
+    tests = textwrap.dedent(
+        """
+        import math
+        import collections
+        import enum
+        import pytest
+        from solution import stats, Color, paint, Node, ring, Box
+
+        class Wrapped:
+            def __init__(self, v):
+                self.v = v
+            def __eq__(self, o):
+                return isinstance(o, Wrapped) and self.v == o.v
+
+        class Base:
+            def hello(self):
+                return 1
+
+        class TestThings(Base):
+            def hello(self):
+                return super().hello() + 1
+            def test_super(self):
+                assert self.hello() == 2
+
+        def test_values():
+            lo, hi, mean = stats([3, 1, 2])
+            assert 0 <= lo < hi <= 3
+            assert abs(mean - 2.0) < 1e-9 and math.isclose(mean, 2.0)
+            assert stats([]) is None
+            assert set(stats([1, 1])[:2]) == {1}
+            assert sorted(stats([5, 4])[:2]) == [4, 5]
+            assert mean == pytest.approx(2.0)
+            assert all(x == y for x, y in zip(stats([1, 2])[:2], [1, 2]))
+            assert Wrapped(stats([1])[0]) == Wrapped(1)
+            assert collections.Counter("aab") == collections.Counter({"a": 2, "b": 1})
+            assert collections.Counter(stats([1, 1])[:2]) == {1: 2}
+            with pytest.raises(ValueError):
+                stats(None)
+
+        def test_classes():
+            assert paint("red") is Color.RED and paint("red") == Color.RED
+            a, b = ring()
+            assert a.next is b and b.next is a
+            assert Node(1, Node(2)) == Node(1, Node(2))
+            assert Node(1, Node(2)) != Node(1, Node(3))
+            assert Box(1) < Box(2) and not Box(3) < Box(2)
+            assert Node(1) in [Node(0), Node(1)]
+        """
+    )
+    solution = """
+        import enum
+        class Color(enum.Enum):
+            RED = 1
+        def paint(name):
+            return Color[name.upper()]
+        def stats(xs):
+            if xs is None:
+                raise ValueError("no values")
+            if not xs:
+                return None
+            return min(xs), max(xs), sum(xs) / len(xs)
+        class Node:
+            def __init__(self, val, next=None):
+                self.val, self.next = val, next
+            def __eq__(self, o):
+                return isinstance(o, Node) and self.val == o.val and self.next == o.next
+        def ring():
+            a, b = Node(1), Node(2)
+            a.next, b.next = b, a
+            return a, b
+        class Box:
+            def __init__(self, v):
+                self.v = v
+            def __lt__(self, o):
+                return self.v < o.v
+    """
+    assert verdict(solution, {"test": tests}) == ("correct", "asserts passed")
+    wrong = solution.replace("sum(xs) / len(xs)", "sum(xs) / (len(xs) + 1)")
+    assert verdict(wrong, {"test": tests})[0] == "wrong"
+
+
+def test_strict_layouts_refuse_an_object_with_operators_of_its_own():
+    """HumanEval and MBPP ask for values: an object whose - or abs is its own (its __sub__
+    returning 0 passes `abs(f(x) - y) < 1e-6`) is no answer."""
+    sub = ALWAYS.replace("    def __eq__(self, other):\n        return True\n", "")
+    row = {"test_list": ["assert abs(mean([1, 2]) - 1.5) < 1e-6"]}
+    assert verdict(sub + "def mean(xs):\n    return AlwaysEqual()", row)[0] == "wrong"
+    assert verdict("def mean(xs):\n    return sum(xs) / len(xs)", row)[0] == "correct"

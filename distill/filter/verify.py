@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import secrets
 import unicodedata
 from fractions import Fraction
 from functools import lru_cache
@@ -947,15 +948,20 @@ def _output_ok(compare: str, out: str, exp: str) -> bool:
 # that defined enumerate (no case called), exec (the pytest file never ran, a test of its own
 # did), a __builtins__ of its own, or patched json.loads (its own expected values) passed. `ns`
 # is the solution's namespace (the module's globals, where the solution's names will be).
-def _harness(name: str, source: str) -> str:
-    """Python going before the solution: binds `name` to the function `source` defines."""
+def _harness(name: str, source: str, as_name: str | None = None, checks: str | None = None) -> str:
+    """Python going before the solution: binds `as_name` (a name new each run: a solution
+    that defined __distill_pytest of its own before the tests ran passed them all; default
+    `name`) to the function `name` that `source` defines; `checks`: the global holding
+    _CHECKS's functions, `_checks` in the harness."""
+    as_name = as_name or name
+    extra = f", '_checks': {checks}" if checks else ""
     return (
-        f"def {name}(src, ns):\n"
+        f"def {as_name}(src, ns):\n"
         "    import builtins\n"
-        "    g = {'__builtins__': dict(vars(builtins)), '_ns': ns}\n"
+        f"    g = {{'__builtins__': dict(vars(builtins)), '_ns': ns{extra}}}\n"
         "    exec(src, g)\n"
         f"    return g[{name!r}]\n"
-        f"{name} = {name}({source!r}, globals())\n"
+        f"{as_name} = {as_name}({source!r}, globals())\n"
     )
 
 
@@ -1020,7 +1026,9 @@ def __distill_calls(payload, fn_name, limit, marker, _loads=_json.loads, _dumps=
 """
 
 
-def _call_script(tests: CodeTests, limit: float, marker: str) -> tuple[str, list] | None:
+def _call_script(
+    tests: CodeTests, limit: float, marker: str, entry: str
+) -> tuple[str, list] | None:
     """(the harness calling fn_name on every case, the expected values); None when an input
     is not JSON. The script holds the arguments only: the values stay here."""
     cases, wants = [], []
@@ -1039,7 +1047,7 @@ def _call_script(tests: CodeTests, limit: float, marker: str) -> tuple[str, list
     except (ValueError, TypeError):
         return None
     # the harness itself goes before the solution (_harness, in verify_code)
-    script = f"__distill_calls({payload!r}, {tests.fn_name!r}, {float(limit)!r}, {marker!r})\n"
+    script = f"{entry}({payload!r}, {tests.fn_name!r}, {float(limit)!r}, {marker!r})\n"
     return script, wants
 
 
@@ -1097,6 +1105,389 @@ def _call_verdict(r: Any, marker: str, wants: list, rule: str) -> tuple[str, str
     return CORRECT, f"{len(wants)} tests"
 
 
+# ----------------------------------------------------------------------------- assert checks
+
+# What an assert compares comes from the solution: an object whose == says yes to anything (the
+# "AlwaysEqual" hack: __eq__ and __ne__ both True) passed `assert f(1) == 2`, as did an int
+# subclass doing so, a list of such objects, `assert f(x) in (6, 7)`, and, through __sub__
+# returning 0, `assert abs(f(x) - 1.5) < 1e-6`. The tests are compiled from an AST rewrite
+# (_checked): every comparison but `is` goes through _CHECKS's cmp, which compares the two
+# sides as plain data rebuilt with the builtin types' own methods (as the call harness's plain);
+# every call's value goes through val, which makes an int/float/str subclass with operators of
+# its own a plain value; the builtins the tests name are the ones taken before the solution ran
+# (it defined its own abs, or rebound builtins.abs); the stdlib modules the tests import, and
+# unittest's classes, are checked unchanged (math.isclose, TestCase.assertEqual rebound).
+#
+# An object of a class with comparisons or operators of its own:
+# - from HumanEval, MBPP or assert lines (strict): never an answer, the test fails;
+# - from KodCode, whose tests build and compare the solution's own classes (a dataclass Point,
+#   a ListNode with __eq__): compared as its class and the plain data of its attributes, never by
+#   its own __eq__ (one that is coarser than its attributes, e.g. equal up to a tolerance, is
+#   judged by its attributes); ordered (<, >) by its own methods, whose answer must be a bool.
+# A class the tests define is theirs: its methods are trusted (the rewrite decorates it).
+_CHECKS = r"""
+import builtins as _builtins, collections as _collections, enum as _enum
+import fractions as _fractions, operator as _operator, sys as _sys, types as _types
+def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
+                     _isinstance=isinstance, _issubclass=issubclass, _id=id, _len=len,
+                     _int=int, _float=float, _str=str, _bytes=bytes, _complex=complex,
+                     _tuple=tuple, _list=list, _dict=dict, _set=set, _frozenset=frozenset,
+                     _bool=bool, _Counter=_collections.Counter,
+                     _OrderedDict=_collections.OrderedDict, _deque=_collections.deque,
+                     _Fraction=_fractions.Fraction, _Enum=_enum.Enum, _Flag=_enum.Flag,
+                     _object=object, _getattribute=object.__getattribute__,
+                     _RecursionError=RecursionError, _AssertionError=AssertionError,
+                     _TypeError=TypeError, _ops=_operator, _import=__import__):
+    HEAP = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
+    OPERATORS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__",
+                 "__len__", "__contains__", "__add__", "__radd__", "__sub__", "__rsub__",
+                 "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__",
+                 "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__neg__",
+                 "__pos__", "__abs__", "__round__", "__float__", "__int__", "__index__",
+                 "__complex__")
+    flags = _type.__dict__["__flags__"].__get__  # a metaclass's __flags__ is not asked
+    mro = _type.__dict__["__mro__"].__get__
+    cdict = _type.__dict__["__dict__"].__get__
+    # the enum classes there are now (the standard library's): their operators are theirs
+    trusted, todo = {}, [_Enum, _Flag]
+    while todo:
+        c = todo.pop()
+        if _id(c) not in trusted:
+            trusted[_id(c)] = c
+            todo.extend(_type.__subclasses__(c))
+    # what the tests use, as it is now: compared again at every comparison and at the end
+    watched = []
+    for name in modules:
+        try:
+            m = _import(name)
+            for part in name.split(".")[1:]:
+                m = getattr(m, part)
+        except Exception:  # noqa: BLE001 - an import error is the tests' own, later
+            continue
+        watched.append((name, vars(m), {k: v for k, v in _dict.items(vars(m))
+                                        if callable(v) and not k.startswith("_")}))
+        if name == "unittest":
+            for c in (m.TestCase, m.TestResult, m.TestSuite, m.TestLoader,
+                      m.case._AssertRaisesContext):
+                watched.append((c.__qualname__, c.__dict__, {k: v for k, v in c.__dict__.items()
+                                                             if callable(v)}))
+    MISSING = _object()
+    def intact():
+        for name, live, was in watched:
+            for k, v in _dict.items(was):
+                if live.get(k, MISSING) is not v:
+                    raise _AssertionError("the solution changed %s.%s, which the tests use"
+                                          % (name, k))
+        return True
+    def own(t):
+        # whether any operator of class t is the solution's: defined by a class statement
+        # that is neither the tests' (trusted) nor one of the standard library's kept above
+        for name in OPERATORS:
+            for k in mro(t):
+                if name in cdict(k):
+                    if flags(k) & HEAP and _id(k) not in trusted:
+                        return k.__name__
+                    break
+        return None
+    def trust(cls):
+        trusted[_id(cls)] = cls
+        return cls
+    class Struct:
+        # an object of a class with an == of its own: its class and its attributes
+        __slots__ = ("cls", "state")
+        def __init__(self, cls, state):
+            self.cls, self.state = cls, state
+        def __eq__(self, o):
+            return _type(o) is Struct and o.cls is self.cls and o.state == self.state
+        def __ne__(self, o):
+            return not self.__eq__(o)
+        __hash__ = None
+    trust(Struct)
+    def state(x):
+        out = {}
+        try:
+            out.update(_getattribute(x, "__dict__"))
+        except Exception:  # noqa: BLE001 - no __dict__: slots only
+            pass
+        for k in mro(_type(x)):
+            slots = cdict(k).get("__slots__", ())
+            for s in ((slots,) if _isinstance(slots, _str) else slots):
+                try:
+                    out[s] = _getattribute(x, s)
+                except Exception:  # noqa: BLE001 - an empty slot
+                    pass
+        return out
+    def plain(x, path):
+        if x is None or x is True or x is False:
+            return x
+        t = _type(x)
+        if _isinstance(x, _int):
+            return x if _issubclass(t, (_Enum, _Flag)) and not own(t) else _int.__int__(x)
+        if _isinstance(x, _float):
+            return _float.__float__(x)
+        if _isinstance(x, _str):
+            return x if _issubclass(t, _Enum) and not own(t) else _str.__str__(x)
+        if _isinstance(x, _complex):
+            return _complex.__add__(x, 0j)
+        if _isinstance(x, _bytes):
+            return _bytes.__add__(b"", x)
+        i = _id(x)
+        if i in path:  # a cycle: where it goes back to
+            return ("<cycle>", path[i])
+        path[i] = _len(path)
+        try:
+            if _isinstance(x, _tuple):
+                return _tuple(plain(e, path) for e in _tuple.__iter__(x))
+            if _isinstance(x, _list):
+                return [plain(e, path) for e in _list.__iter__(x)]
+            if _isinstance(x, _dict):
+                kind = (_Counter if _isinstance(x, _Counter) else
+                        _OrderedDict if _isinstance(x, _OrderedDict) else _dict)
+                d = {plain(k, path): plain(v, path) for k, v in _dict.items(x)}
+                return d if kind is _dict else kind(d)  # Counter(pairs) would count them
+            if _isinstance(x, _frozenset):
+                return _frozenset(plain(e, path) for e in _frozenset.__iter__(x))
+            if _isinstance(x, _set):
+                return _set(plain(e, path) for e in _set.__iter__(x))
+            if _isinstance(x, _deque):
+                return _deque(plain(e, path) for e in _deque.__iter__(x))
+            if _isinstance(x, _Fraction):
+                return _Fraction(_int.__int__(_Fraction.numerator.fget(x)),
+                                 _int.__int__(_Fraction.denominator.fget(x)))
+            if not flags(t) & HEAP or _id(t) in trusted:
+                return x  # a C type's own ==, or the tests' class
+            mine = own(t)
+            if mine is None:
+                return x  # ==, < ... of object or the standard library: identity
+            if strict:
+                raise _AssertionError("got a %s, whose operators are its own" % mine)
+            return Struct(t, plain(state(x), path))
+        finally:
+            del path[i]
+    def flat(x):
+        try:
+            return plain(x, {})
+        except _RecursionError:
+            raise _AssertionError("a value too deep to compare") from None
+    ORDER = {"<": _ops.lt, "<=": _ops.le, ">": _ops.gt, ">=": _ops.ge}
+    def one(op, a, b):
+        if op == "is":
+            return a is b
+        if op == "is not":
+            return a is not b
+        if op in ORDER:
+            pa, pb = flat(a), flat(b)
+            if _type(pa) is Struct or _type(pb) is Struct:
+                # the class under test's own order, an answer that is a bool
+                if _type(a) is not _type(b):
+                    raise _TypeError("cannot order a %s and a %s" % (_type(a).__name__,
+                                                                     _type(b).__name__))
+                r = ORDER[op](a, b)
+                if _type(r) is not _bool:
+                    raise _AssertionError("%s answered a %s, not a bool" % (op,
+                                                                            _type(r).__name__))
+                return r
+            return ORDER[op](pa, pb)
+        pa = flat(a)
+        if op in ("in", "not in"):
+            pb = flat(b)
+            if _type(pb) is Struct:  # a container of the solution's (a Trie): its own answer
+                r = _ops.contains(b, pa)
+            else:
+                r = _ops.contains(pb, pa)
+            return r if op == "in" else not r
+        pb = flat(b)
+        return pa == pb if op == "==" else pa != pb
+    def cmp(ops, *xs):
+        intact()
+        for i, op in enumerate(ops):
+            if not one(op, xs[i], xs[i + 1]):
+                return False
+        return True
+    def val(x):
+        # a call's value: an int, float or str subclass with operators of its own is the plain
+        # value; an object with operators of its own is no answer (strict); the rest as it is
+        t = _type(x)
+        if t is _int or t is _float or t is _str or t is _list or t is _bool or x is None:
+            return x
+        if not flags(t) & HEAP or _id(t) in trusted:
+            return x
+        mine = own(t)
+        if mine is None:
+            return x
+        if _isinstance(x, (_int, _float, _str, _complex, _bytes)):
+            return flat(x)
+        if strict and not _isinstance(x, (_tuple, _list, _dict, _set, _frozenset)):
+            raise _AssertionError("got a %s, whose operators are its own" % mine)
+        return x
+    MSG = {"assertEqual": "==", "assertEquals": "==", "assertListEqual": "==",
+           "assertTupleEqual": "==", "assertDictEqual": "==", "assertSetEqual": "==",
+           "assertSequenceEqual": "==", "assertMultiLineEqual": "==", "assertNotEqual": "!=",
+           "assertIn": "in", "assertNotIn": "not in", "assertGreater": ">",
+           "assertGreaterEqual": ">=", "assertLess": "<", "assertLessEqual": "<=",
+           "assertIs": "is", "assertIsNot": "is not"}
+    def check(how, a, b, *rest, **kw):
+        # unittest's self.assertEqual(a, b) and its kin, without unittest's ==
+        if how == "assertAlmostEqual" or how == "assertNotAlmostEqual":
+            pa, pb = flat(a), flat(b)
+            places = rest[0] if rest else kw.get("places")
+            delta = kw.get("delta")
+            if pa == pb:
+                close = True
+            elif delta is not None:
+                close = abs(pa - pb) <= delta
+            else:
+                close = round(abs(pa - pb), 7 if places is None else places) == 0
+            if close != (how == "assertAlmostEqual"):
+                raise _AssertionError("%r and %r: %s failed" % (pa, pb, how))
+            return None
+        if how == "assertCountEqual":
+            left, right = [flat(e) for e in a], [flat(e) for e in b]
+            for e in left:
+                for j, f in enumerate(right):
+                    if e == f:
+                        del right[j]
+                        break
+                else:
+                    raise _AssertionError("%r: an element not in the other" % (e,))
+            if right:
+                raise _AssertionError("%r: elements not in the other" % (right,))
+            return None
+        if not cmp((MSG[how],), a, b):
+            raise _AssertionError("%s failed" % how)
+        return None
+    return _types.SimpleNamespace(cmp=cmp, val=val, trust=trust, check=check, intact=intact,
+                                  b=_b)
+"""
+
+_CMP = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.In: "in",
+    ast.NotIn: "not in",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+}
+_UNITTEST_CHECKS = (
+    "assertEqual assertEquals assertListEqual assertTupleEqual assertDictEqual assertSetEqual "
+    "assertSequenceEqual assertMultiLineEqual assertNotEqual assertIn assertNotIn assertGreater "
+    "assertGreaterEqual assertLess assertLessEqual assertIs assertIsNot assertAlmostEqual "
+    "assertNotAlmostEqual assertCountEqual"
+).split()
+# super() needs its name to be seen by the compiler (the __class__ cell)
+_KEEP_NAMES = {"super"}
+_H = "__distill_H__"  # the checks' name in the rewritten tests, made a new one for each run
+
+
+class _Checked(ast.NodeTransformer):
+    """The tests with every comparison, call value and builtin going through _CHECKS."""
+
+    def __init__(self, builtin_names: set[str]):
+        self.builtin_names = builtin_names
+
+    @staticmethod
+    def _h(attr: str) -> ast.expr:
+        return ast.Attribute(ast.Name(_H, ast.Load()), attr, ast.Load())
+
+    def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        self.generic_visit(node)
+        if len(node.ops) == 1 and type(node.ops[0]) in (ast.Is, ast.IsNot):
+            return node  # `x is None`: no method of x answers it
+        ops = ast.Tuple([ast.Constant(_CMP[type(op)]) for op in node.ops], ast.Load())
+        return ast.Call(self._h("cmp"), [ops, node.left, *node.comparators], [])
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        f = node.func
+        if (
+            isinstance(f, ast.Attribute)
+            and f.attr in _UNITTEST_CHECKS
+            and isinstance(f.value, ast.Name)
+            and f.value.id == "self"
+            and len(node.args) >= 2
+            and not any(isinstance(a, ast.Starred) for a in node.args)
+        ):
+            args = [ast.Constant(f.attr), *node.args]
+            keywords = [k for k in node.keywords if k.arg in ("places", "delta")]
+            return ast.Call(self._h("check"), args, keywords)
+        return ast.Call(self._h("val"), [node], [])
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if isinstance(node.ctx, ast.Load) and node.id in self.builtin_names:
+            return ast.Subscript(self._h("b"), ast.Constant(node.id), ast.Load())
+        return node
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
+        self.generic_visit(node)
+        node.decorator_list.insert(0, self._h("trust"))
+        return node
+
+
+def _bound_names(tree: ast.AST) -> set[str]:
+    """Every name the code binds anywhere (assigned, defined, imported, a parameter)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            out.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, ast.alias):
+            out.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.arg):
+            out.add(node.arg)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            out.update(node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            out.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            out.add(node.name)
+    return out
+
+
+def _imported(tree: ast.AST) -> list[str]:
+    """The standard library modules the code imports (not sys, os, io: solutions change those
+    legitimately, stdout and the recursion limit)."""
+    import sys
+
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+    return sorted(
+        {
+            n
+            for n in names
+            if n.split(".")[0] in sys.stdlib_module_names
+            and n.split(".")[0] not in ("sys", "os", "io", "builtins", "posix", "signal")
+        }
+    )
+
+
+@lru_cache(maxsize=4096)
+def _checked(source: str) -> tuple[str, tuple[str, ...]] | None:
+    """The tests rewritten to compare through _CHECKS, and the modules to watch; None when
+    they do not parse (they fail as they are, in the sandbox)."""
+    import builtins
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    names = {n for n in vars(builtins) if not n.startswith("_")} - _KEEP_NAMES
+    tree = _Checked(names - _bound_names(tree)).visit(tree)
+    tree.body.append(ast.Expr(ast.Call(_Checked._h("intact"), [], [])))
+    try:
+        return ast.unparse(ast.fix_missing_locations(tree)), tuple(_imported(tree))
+    except (ValueError, RecursionError):
+        return None
+
+
 # ----------------------------------------------------------------------------- pytest files
 
 # KodCode's tests are a pytest file importing the solution as `solution`. Its test functions
@@ -1104,7 +1495,8 @@ def _call_verdict(r: Any, marker: str, wants: list, rule: str) -> tuple[str, str
 # and mark.parametrize as pytest has them. A fixture cannot be run without pytest.
 _PYTEST_HARNESS = r"""
 import contextlib, inspect, itertools, re, sys, types, unittest
-def __distill_pytest(source, _contextmanager=contextlib.contextmanager, _search=re.search,
+def __distill_pytest(source, checks_name, _contextmanager=contextlib.contextmanager,
+                     _search=re.search,
                      _isfunction=inspect.isfunction, _product=itertools.product,
                      _modules=sys.modules, _Module=types.ModuleType,
                      _TestCase=unittest.TestCase, _Result=unittest.TestResult,
@@ -1166,8 +1558,11 @@ def __distill_pytest(source, _contextmanager=contextlib.contextmanager, _search=
             return mark
     pytest.raises, pytest.approx, pytest.mark = raises, approx, _Mark()
     _modules["pytest"] = pytest
-    ns = {"__name__": "test_solution"}
+    _checks.trust(approx)
+    ns = {"__name__": "test_solution", checks_name: _checks}
+    # the source goes: a solution walking up from a test's frame read it here (its asserts)
     exec(compile(source, "test_solution.py", "exec"), ns)
+    del source
     def calls(f):
         if getattr(f, "__dict__", {}).get("__distill_skip"):
             return
@@ -1205,6 +1600,7 @@ def __distill_pytest(source, _contextmanager=contextlib.contextmanager, _search=
                     ran += 1
     if not ran:
         raise AssertionError("no test ran")
+    _checks.intact()
 """
 
 
@@ -1269,12 +1665,7 @@ def _pytest_suite(source: str) -> CodeTests | str:
                     why = params(item, method=True)
                     if why:
                         return _Refused(why)
-    return CodeTests(
-        "script",
-        script=f"__distill_pytest({source!r})\n",
-        prelude=_harness("__distill_pytest", _PYTEST_HARNESS),
-        layout="KodCode",
-    )
+    return CodeTests("script", script=source, layout="KodCode")  # run by _PYTEST_HARNESS
 
 
 # ----------------------------------------------------------------------------- verify
@@ -1344,6 +1735,7 @@ def verify_code(
         return UNVERIFIABLE, suite
     limits = dict(timeout=timeout, cpu_s=max(1, int(timeout)), mem_mb=mem_mb, isolation=isolation)
     program = suite.prelude + code
+    run = secrets.token_hex(8)  # the harness's names and marker, new each run
     if suite.kind == "stdin":
         if not suite.inputs:
             return UNVERIFIABLE, "no tests"
@@ -1357,24 +1749,36 @@ def verify_code(
     if suite.kind == "call":
         if not suite.inputs:
             return UNVERIFIABLE, "no tests"
-        import secrets
-
-        marker = f"distill-{secrets.token_hex(8)}"
-        made = _call_script(suite, timeout, marker)
+        marker, entry = f"distill-{run}", f"__distill_calls_{run}"
+        made = _call_script(suite, timeout, marker, entry)
         if made is None:
             return UNVERIFIABLE, "a test's arguments are not JSON"
         script, wants = made
         n = len(wants)
         # each call has `timeout` (the harness's timer); the run as a whole, all of them
         total = dict(limits, timeout=timeout * n + 2, cpu_s=max(1, int(timeout * n) + 1))
-        program = suite.prelude + _harness("__distill_calls", _CALL_HARNESS) + code
+        program = suite.prelude + _harness("__distill_calls", _CALL_HARNESS, entry) + code
         r = run_code(program, tests=script, **total)
         return _call_verdict(r, marker, wants, "apps" if suite.compare == "apps" else "lcb")
     # The asserts run after the solution in its namespace, under the sandbox's guard: the
     # run is ok only when they all ran and passed. One that exits first (exit(), sys.exit(0)
     # under `if __name__ == "__main__":`, os._exit) skipped them: "exited before the tests
     # ran". The verdict is no mark the program prints (the solution could find and print it).
-    r = run_code(program, tests=suite.script, **limits)
+    # They compare through _CHECKS (_checked), bound before the solution runs.
+    checks = f"_distill_checks_{run}"  # one underscore: not mangled in a class body
+    rewritten = _checked(suite.script)
+    script, modules = (suite.script, ()) if rewritten is None else rewritten
+    script = script.replace(_H, checks)
+    kodcode = suite.layout == "KodCode"
+    if kodcode:
+        modules = tuple(sorted({*modules, "unittest"}))
+    prelude = _harness("__distill_checks", _CHECKS, checks)
+    prelude += f"{checks} = {checks}({not kodcode!r}, {modules!r})\n"
+    if kodcode:  # the pytest file, run by its harness
+        entry = f"__distill_pytest_{run}"
+        prelude += _harness("__distill_pytest", _PYTEST_HARNESS, entry, checks=checks)
+        script = f"{entry}({script!r}, {checks!r})\n"
+    r = run_code(prelude + program, tests=script, **limits)
     if not r.ok:
         return WRONG, r.reason
     return CORRECT, "asserts passed"
