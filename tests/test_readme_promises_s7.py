@@ -72,3 +72,18 @@ def test_refused_openai_teacher_writes_nothing(tmp_path, monkeypatch, argv, expe
     assert len(lines) == 1 and lines[0].startswith("error: ") and expect in lines[0], res.stderr
     assert "secret" not in res.stderr + res.stdout
     assert _files(tmp_path) == before, "a refused teacher left files behind"
+
+
+# "A value out of range, named by its flag ... `--limit`" and "An empty or blank `--data` file
+# ... stops the command instead of writing 0 samples and exiting 0": generate took `--limit 0`
+# (train's and eval's `--limit` start at 1), wrote an empty traces file and exited 0, so the next
+# `distill filter` stopped on "holds no traces".
+def test_generate_limit_zero_is_refused_by_its_flag(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    argv = ["generate", "--data", "builtin:arithmetic?n=2", "--model", "m", "--base-url",
+            "http://127.0.0.1:9/v1", "--limit", "0", "--out", "o/t.jsonl"]  # fmt: skip
+    res = CliRunner().invoke(app, argv)
+    assert res.exit_code == 1, (res.stdout, res.stderr)
+    assert res.stderr.strip() == "error: generate: --limit 0: must be >= 1", res.stderr
+    assert _files(tmp_path) == []

@@ -267,7 +267,7 @@ class GenerateConfig(BatchConfig, TeacherConfig, PromptSource):  # --batch keys:
             self,
             [
                 ("n", self.n >= 1, ">= 1"),
-                ("limit", self.limit is None or self.limit >= 0, ">= 0"),
+                ("limit", self.limit is None or self.limit >= 1, ">= 1"),
             ],
         )
         teachers = self.resolved_teachers()  # validate now, not after loading data
