@@ -87,3 +87,26 @@ def test_generate_limit_zero_is_refused_by_its_flag(tmp_path, monkeypatch):
     assert res.exit_code == 1, (res.stdout, res.stderr)
     assert res.stderr.strip() == "error: generate: --limit 0: must be >= 1", res.stderr
     assert _files(tmp_path) == []
+
+
+# "magpie ...: a base model without a chat template is one line naming `--model`", and a refusal
+# writes nothing: the line came only when the first round began, after .instruct.yaml, an empty
+# --out and an empty .requests.jsonl were written.
+def test_magpie_without_chat_template_writes_nothing(tmp_path, monkeypatch, tiny_qwen):
+    import shutil
+
+    model = tmp_path / "base"
+    shutil.copytree(tiny_qwen, model)
+    (model / "chat_template.jinja").unlink(missing_ok=True)
+    cfg = json.loads((model / "tokenizer_config.json").read_text())
+    cfg.pop("chat_template", None)
+    (model / "tokenizer_config.json").write_text(json.dumps(cfg))
+    monkeypatch.chdir(tmp_path)
+    before = _files(tmp_path)
+    argv = ["instruct", "--method", "magpie", "--teacher", "hf", "--model", "base",
+            "--num-instructions", "2", "--out", "o/m.jsonl"]  # fmt: skip
+    res = CliRunner().invoke(app, argv)
+    assert res.exit_code == 1, (res.stdout, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--model base" in lines[0] and "chat template" in lines[0], lines
+    assert _files(tmp_path) == before, "a refused magpie run left files behind"

@@ -636,6 +636,8 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         from distill.teachers.openai import check_settings
 
         check_settings(tcfg)  # a refused key or URL: one line, nothing written yet
+    # a model without a chat template: one line before anything is written (its tokenizer only)
+    prefix = magpie_prefix(cfg.model, cfg.system_prompt) if cfg.method == "magpie" else ""
     # after the files it resumes from are read: one that does not parse leaves nothing written
     save_config(_shown(cfg), yaml_path)
     started = time.monotonic()
@@ -665,7 +667,6 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
             new_records.clear()
 
         rnd, stalled = 0, 0
-        prefix = magpie_prefix(cfg.model, cfg.system_prompt) if cfg.method == "magpie" else ""
         while len(kept) < cfg.num_instructions and stalled < cfg.stall_rounds:
             before = len(kept)
             size = min(cfg.round_size(), cfg.num_instructions - len(kept))
