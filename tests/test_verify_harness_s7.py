@@ -388,22 +388,29 @@ def test_a_solution_cannot_replace_the_pytest_harness():
 
 def test_a_solution_cannot_read_the_pytest_files_source():
     """The harness held the test file's source in a local: a solution walking up from its
-    caller's frame read its asserts there."""
+    caller's frame read its asserts there (as written, or as the rewrite leaves them)."""
     peek = """
         import re, sys
-        def mean(xs):
-            f = sys._getframe(1)
-            while f is not None:
-                for v in list(f.f_locals.values()):
-                    if isinstance(v, str) and "def test_mean" in v:
-                        m = re.search(re.escape("mean(%r) == " % (xs,)) + r"([^\\n]+)", v)
-                        if m:
-                            return eval(m.group(1).replace("pytest.approx", "float"))
-                f = f.f_back
-            return 0
-        Point = None
+        def mean(xs, seen={}):
+            if repr(xs) not in seen:
+                f = sys._getframe(1)
+                while f is not None:
+                    for v in list(f.f_locals.values()):
+                        if isinstance(v, str) and "def test_mean" in v:
+                            for a, b in re.findall(r"mean\\((\\[[^]]*\\])\\)\\)?(?: == |, )([^)\\n]+)", v):
+                                seen[a] = eval(b)
+                    f = f.f_back
+            return seen.get(repr(xs), 0)
     """
-    row = {"test": KODCODE["test"].split("@pytest")[0]}  # test_mean alone
+    row = {
+        "test": "from solution import mean\n\n"
+        "def test_mean():\n"
+        "    assert mean([1, 2]) == 1.5\n"
+        "    assert mean([2, 4]) == 3.0\n"
+    }
+    assert verdict(peek, row)[0] == "wrong"
+    # read by a call at the file's top level, kept for the tests
+    row = {"test": row["test"].replace("\n\n", "\nmean([0])\n\n", 1)}
     assert verdict(peek, row)[0] == "wrong"
 
 
@@ -458,6 +465,7 @@ def test_honest_tests_of_many_shapes_still_pass():
             assert Node(1, Node(2)) != Node(1, Node(3))
             assert Box(1) < Box(2) and not Box(3) < Box(2)
             assert Node(1) in [Node(0), Node(1)]
+            assert {Node(1), Node(2)} == {Node(2), Node(1)}
         """
     )
     solution = """
@@ -477,6 +485,8 @@ def test_honest_tests_of_many_shapes_still_pass():
                 self.val, self.next = val, next
             def __eq__(self, o):
                 return isinstance(o, Node) and self.val == o.val and self.next == o.next
+            def __hash__(self):
+                return hash(self.val)
         def ring():
             a, b = Node(1), Node(2)
             a.next, b.next = b, a

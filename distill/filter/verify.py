@@ -1172,6 +1172,7 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
                 watched.append((c.__qualname__, c.__dict__, {k: v for k, v in c.__dict__.items()
                                                              if callable(v)}))
     MISSING = _object()
+    SCALARS = {_int, _float, _str, _bool, _type(None), _bytes, _complex}
     def intact():
         for name, live, was in watched:
             for k, v in _dict.items(was):
@@ -1201,7 +1202,8 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
             return _type(o) is Struct and o.cls is self.cls and o.state == self.state
         def __ne__(self, o):
             return not self.__eq__(o)
-        __hash__ = None
+        def __hash__(self):  # equal ones are of one class (a set of Points, a dict's key)
+            return _id(self.cls) >> 4
     trust(Struct)
     def state(x):
         out = {}
@@ -1231,6 +1233,12 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
             return _complex.__add__(x, 0j)
         if _isinstance(x, _bytes):
             return _bytes.__add__(b"", x)
+        if t is _list or t is _tuple or t is _set or t is _frozenset:
+            if _set(map(_type, x)) <= SCALARS:  # the common case, at C speed: as it is
+                return x
+        elif t is _dict and _set(map(_type, x)) <= SCALARS and (
+                _set(map(_type, _dict.values(x))) <= SCALARS):
+            return x
         i = _id(x)
         if i in path:  # a cycle: where it goes back to
             return ("<cycle>", path[i])
@@ -1298,8 +1306,12 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
             return r if op == "in" else not r
         pb = flat(b)
         return pa == pb if op == "==" else pa != pb
+    PLAIN_OPS = {"==": _ops.eq, "!=": _ops.ne, "<": _ops.lt, "<=": _ops.le, ">": _ops.gt,
+                 ">=": _ops.ge}
     def cmp(ops, *xs):
-        intact()
+        if _len(ops) == 1 and _type(xs[0]) in SCALARS and _type(xs[1]) in SCALARS and (
+                ops[0] in PLAIN_OPS):
+            return PLAIN_OPS[ops[0]](xs[0], xs[1])  # two plain values: the common case
         for i, op in enumerate(ops):
             if not one(op, xs[i], xs[i + 1]):
                 return False
@@ -1560,9 +1572,11 @@ def __distill_pytest(source, checks_name, _contextmanager=contextlib.contextmana
     _modules["pytest"] = pytest
     _checks.trust(approx)
     ns = {"__name__": "test_solution", checks_name: _checks}
-    # the source goes: a solution walking up from a test's frame read it here (its asserts)
-    exec(compile(source, "test_solution.py", "exec"), ns)
-    del source
+    # the source goes before the file runs: a solution walking up from a test's frame (or
+    # from a call at the file's top level) read its asserts here; the code object is in no
+    # local either (its constants are no audited read)
+    source = [source]
+    exec(compile(source.pop(), "test_solution.py", "exec"), ns)
     def calls(f):
         if getattr(f, "__dict__", {}).get("__distill_skip"):
             return
