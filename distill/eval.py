@@ -352,11 +352,10 @@ def run(cfg: EvalConfig) -> Path:
     from distill.paths import guard_eval
 
     guard_eval(cfg)  # --out and the samples beside it are never an input: before any write
-    if cfg.backend == "openai":  # a refused key or URL: one line before the samples' files
-        from distill.teachers.openai import check_settings
+    from distill.teachers import check_teacher
 
-        check_settings(cfg)
-    else:
+    check_teacher(cfg.backend, cfg)  # a refused key, URL or backend: before the samples' files
+    if cfg.backend != "openai":
         from distill.models import check_model_path
 
         # A missing folder is refused here, before any write (the baseline's was refused only

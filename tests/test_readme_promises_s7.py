@@ -110,3 +110,36 @@ def test_magpie_without_chat_template_writes_nothing(tmp_path, monkeypatch, tiny
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "--model base" in lines[0] and "chat template" in lines[0], lines
     assert _files(tmp_path) == before, "a refused magpie run left files behind"
+
+
+# The same for a backend that is not installed: `--teacher vllm` without vLLM wrote the traces
+# file, its .generate.yaml and .summary.json (eval: the samples' files) before its one line.
+VLLM_CASES = [
+    ("generate", ["generate", "--data", "builtin:arithmetic?n=2", "--teacher", "vllm", "--model",
+                  "m", "--out", "o/t.jsonl"]),
+    ("instruct", ["instruct", "--seed-tasks", "seeds.jsonl", "--teacher", "vllm", "--model", "m",
+                  "--num-instructions", "2", "--out", "o/i.jsonl"]),
+    ("eval", ["eval", "--backend", "vllm", "--model", "m", "--data", "builtin:arithmetic?n=2",
+              "--out", "o/eval.json"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("argv", [c[1] for c in VLLM_CASES], ids=[c[0] for c in VLLM_CASES])
+def test_vllm_teacher_without_vllm_writes_nothing(tmp_path, monkeypatch, argv):
+    import distill.teachers.vllm as backend
+    from distill.errors import DistillError
+
+    def no_vllm():
+        raise DistillError(backend._NO_VLLM)
+
+    monkeypatch.setattr(backend, "_import_vllm", no_vllm)  # as on a machine without vLLM
+    (tmp_path / "seeds.jsonl").write_text(json.dumps(SEED) + "\n")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")  # passes the model-folder check
+    monkeypatch.chdir(tmp_path)
+    before = _files(tmp_path)
+    res = CliRunner().invoke(app, argv)
+    assert res.exit_code == 1, (res.stdout, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "pip install 'distill[vllm]'" in lines[0], res.stderr
+    assert _files(tmp_path) == before, "a refused teacher left files behind"

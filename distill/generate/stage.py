@@ -37,7 +37,7 @@ from distill.records import (
     stable_hash,
     write_atomic,
 )
-from distill.teachers import TEACHERS, Completion, Job
+from distill.teachers import TEACHERS, Completion, Job, check_teacher
 from distill.teachers.batch import BatchTeacher, batch_prices
 from distill.templates import load_template
 
@@ -359,11 +359,9 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     pending = sum(len(j.samples) for _, jobs in plan for j in jobs)
     if not cfg.batch:
         _refuse_batches_in_flight(out, plan)
-    for teacher_cfg, jobs in plan:  # a refused key or URL: one line, nothing written yet
-        if jobs and teacher_cfg.teacher == "openai":
-            from distill.teachers.openai import check_settings
-
-            check_settings(teacher_cfg)
+    for teacher_cfg, jobs in plan:  # a refused key, URL or backend: one line, nothing written
+        if jobs:
+            check_teacher(teacher_cfg.teacher, teacher_cfg)
     save_config(cfg, out.with_name(out.stem + ".generate.yaml"))
     console.print(
         f"generate: {total} samples planned, {total - pending} already in {out}, {pending} to do"

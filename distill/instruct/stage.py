@@ -42,7 +42,7 @@ from distill.filter.dedup import exact_key, lsh_bands, normalize, signature
 from distill.generate.config import TeacherConfig, cost_of
 from distill.instruct.config import FILTERS, InstructConfig
 from distill.records import RecordWriter, read_records, sample_id, stable_hash, write_atomic
-from distill.teachers import TEACHERS, Completion, Job
+from distill.teachers import TEACHERS, Completion, Job, check_teacher
 from distill.templates import load_template, seed_path
 
 # =========================================================================== seed tasks
@@ -632,10 +632,8 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
     template_ref = {"sha256": template.sha256} if template is not None else None
     _check_prior(cfg, out, own, yaml_path, {"seed_tasks": seeds_ref, "template": template_ref})
     prior_ids = {r["id"] for r in own if r.get("source") != "seed"}
-    if tcfg.teacher == "openai" and len(prior_ids) < cfg.num_instructions:
-        from distill.teachers.openai import check_settings
-
-        check_settings(tcfg)  # a refused key or URL: one line, nothing written yet
+    if len(prior_ids) < cfg.num_instructions:  # a refused key, URL or backend: nothing written
+        check_teacher(tcfg.teacher, tcfg)
     # a model without a chat template: one line before anything is written (its tokenizer only)
     prefix = magpie_prefix(cfg.model, cfg.system_prompt) if cfg.method == "magpie" else ""
     # after the files it resumes from are read: one that does not parse leaves nothing written

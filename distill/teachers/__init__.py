@@ -14,7 +14,7 @@ from typing import Any
 
 from distill.teachers.base import Completion, Job, Sink, Teacher
 
-__all__ = ["TEACHERS", "Completion", "Job", "Sink", "Teacher"]
+__all__ = ["TEACHERS", "Completion", "Job", "Sink", "Teacher", "check_teacher"]
 
 
 def _openai(cfg: Any) -> Teacher:
@@ -37,3 +37,17 @@ def _hf(cfg: Any) -> Teacher:
 
 # Explicit registry; heavy imports happen only for the backend in use.
 TEACHERS: dict[str, Callable[[Any], Teacher]] = {"openai": _openai, "vllm": _vllm, "hf": _hf}
+
+
+def check_teacher(backend: str, cfg: Any) -> None:
+    """What a teacher needs that is known before it loads (an API key, a URL without a
+    user:password@, vLLM installed), as one line: stages call it before they write anything,
+    so a refused teacher leaves no empty traces file or saved config behind."""
+    if backend == "openai":
+        from distill.teachers.openai import check_settings
+
+        check_settings(cfg)
+    elif backend == "vllm":
+        from distill.teachers.vllm import require_vllm
+
+        require_vllm()

