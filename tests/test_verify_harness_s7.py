@@ -509,3 +509,74 @@ def test_strict_layouts_refuse_an_object_with_operators_of_its_own():
     row = {"test_list": ["assert abs(mean([1, 2]) - 1.5) < 1e-6"]}
     assert verdict(sub + "def mean(xs):\n    return AlwaysEqual()", row)[0] == "wrong"
     assert verdict("def mean(xs):\n    return sum(xs) / len(xs)", row)[0] == "correct"
+
+
+LOCALS = {
+    "test": "from solution import mean\nimport pytest\n\n"
+    "@pytest.mark.parametrize('xs, want', [([1, 3], 2.0), ([5], 5.0)])\n"
+    "def test_mean_param(xs, want):\n"
+    "    assert mean(xs) == want\n\n"
+    "def test_local():\n"
+    "    expected = 1.5\n"
+    "    assert mean([1, 2]) == expected\n"
+}
+
+
+def test_a_kodcode_solution_cannot_read_the_tests_locals():
+    """A test's locals hold its expected values (`expected = ...`, a parametrize argument):
+    the solution, called from the test's frame, read them there."""
+    peek = """
+        import sys
+        def mean(xs):
+            f = sys._getframe(1)
+            while f is not None:
+                for k in ("want", "expected"):
+                    if k in f.f_locals:
+                        return f.f_locals[k]
+                f = f.f_back
+            return 0
+    """
+    assert verdict(peek, LOCALS)[0] == "wrong"
+    assert verdict("def mean(xs):\n    return sum(xs) / len(xs)", LOCALS)[0] == "correct"
+
+
+def test_kodcode_solutions_run_as_before_in_their_thread():
+    """Called in a thread of its own: deep recursion, a callback into the tests that calls
+    the solution again, exceptions the tests expect, a class, a generator."""
+    tests = textwrap.dedent(
+        """
+        import pytest
+        from solution import apply, deep, Counter2, gen, fail
+
+        def test_all():
+            assert apply(lambda v: apply(lambda w: w * 2, v), 1) == 4
+            assert deep(20000) == 20000
+            c = Counter2()
+            c.add(3)
+            assert c.total == 3 and c.get() == 3
+            assert list(gen(3)) == [0, 1, 2]
+            with pytest.raises(KeyError, match="nope"):
+                fail()
+        """
+    )
+    solution = """
+        import sys
+        sys.setrecursionlimit(100000)
+        def apply(f, x):
+            return f(x) + 1
+        def deep(n):
+            return 0 if n == 0 else 1 + deep(n - 1)
+        class Counter2:
+            def __init__(self):
+                self.total = 0
+            def add(self, n):
+                self.total += n
+            def get(self):
+                return self.total
+        def gen(n):
+            yield from range(n)
+        def fail():
+            raise KeyError("nope")
+    """
+    assert verdict(solution, {"test": tests}) == ("correct", "asserts passed")
+    assert verdict(solution.replace("+ 1", "+ 2"), {"test": tests})[0] == "wrong"
