@@ -143,3 +143,33 @@ def test_vllm_teacher_without_vllm_writes_nothing(tmp_path, monkeypatch, argv):
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "pip install 'distill[vllm]'" in lines[0], res.stderr
     assert _files(tmp_path) == before, "a refused teacher left files behind"
+
+
+# "a checkpoint without its classification head (a chat model ...) is one line": stderr also held
+# transformers' progress bar and its LOAD REPORT table of the missing head (hidden in the test
+# suite, which sets TRANSFORMERS_VERBOSITY=error; a user's shell does not), so the real CLI runs
+# here with the default verbosity.
+def test_reward_judge_without_a_head_is_one_line(tmp_path, tiny_qwen):
+    import os
+    import subprocess
+    import sys
+
+    trace = {
+        "id": "t0", "prompt_id": "p0", "sample": 0, "gold": "2", "answer": "\\boxed{2}",
+        "messages": [{"role": "user", "content": "What is 1 + 1?"}], "reasoning": "1 + 1 = 2",
+        "teacher": {"backend": "openai", "model": "m", "params": {}}, "finish_reason": "stop",
+        "usage": {"prompt_tokens": 5, "completion_tokens": 9}, "meta": {},
+    }  # fmt: skip
+    (tmp_path / "kept.jsonl").write_text(json.dumps(trace) + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "TRANSFORMERS_VERBOSITY"}
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    argv = ["select", "kept.jsonl", "--out", "s/s.jsonl", "--judge-backend", "reward",
+            "--judge", str(tiny_qwen)]  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "distill", *argv],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "is no reward model" in lines[0], res.stderr
+    assert not (tmp_path / "s").exists()

@@ -55,6 +55,13 @@ def load(model: str) -> tuple[Any, Any]:
     path = resolve_model(model)
     dev = pick_device("auto")
     dtype = torch.bfloat16 if dev == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    from transformers.utils import logging as hf_logging
+
+    # transformers' load report (a table of missing / unexpected keys, on stderr) says what
+    # `loading` holds, which is judged below: a checkpoint without a head is one line, not a table
+    level, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         tok = AutoTokenizer.from_pretrained(path)
         net, loading = AutoModelForSequenceClassification.from_pretrained(
@@ -65,6 +72,10 @@ def load(model: str) -> tuple[Any, Any]:
             f"--judge {model} (--judge-backend reward): cannot load it as a sequence classifier: "
             f"{str(e).splitlines()[0]}"
         ) from None
+    finally:
+        hf_logging.set_verbosity(level)
+        if bar:
+            hf_logging.enable_progress_bar()
     # A chat model (no reward head) loads too, its head newly initialised: random scores.
     # The output layer's bias alone may be absent (a value head trained without one,
     # converted): it shifts every score alike, so it is zero rather than refused (a bias
