@@ -61,6 +61,8 @@ publish:
 """
 
 
+# The tests reading pipeline_run are one xdist group: on one worker the whole `distill run`
+# is made once (spread over two workers, each made its own: ~10 CPU seconds more).
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory, tiny_qwen):
     """`distill run` of a smoke-shaped recipe: a served teacher, the tiny random Qwen2 student."""
@@ -89,6 +91,7 @@ def pipeline_run(tmp_path_factory, tiny_qwen):
     return run_dir, res, tiny_qwen
 
 
+@pytest.mark.xdist_group("pipeline_run")
 def test_distill_run_goes_through_every_stage_and_ends_with_the_numbers(pipeline_run):
     run_dir, res, _ = pipeline_run
     last = res.stdout.strip().splitlines()[-1]
@@ -111,6 +114,7 @@ def test_distill_run_goes_through_every_stage_and_ends_with_the_numbers(pipeline
         assert (run_dir / f).is_file(), f
 
 
+@pytest.mark.xdist_group("pipeline_run")
 def test_no_secret_lands_in_any_output(pipeline_run):
     run_dir, res, _ = pipeline_run
     for secret in SECRETS.values():
@@ -120,6 +124,7 @@ def test_no_secret_lands_in_any_output(pipeline_run):
                 assert secret.encode() not in f.read_bytes(), f
 
 
+@pytest.mark.xdist_group("pipeline_run")
 def test_card_holds_the_lineage_from_the_real_filter_report(pipeline_run):
     run_dir, _, student = pipeline_run
     report = json.loads((run_dir / "kept.report.json").read_text())
@@ -148,6 +153,7 @@ def test_card_holds_the_lineage_from_the_real_filter_report(pipeline_run):
     assert "vllm serve" in card and "--enable-lora" in card
 
 
+@pytest.mark.xdist_group("pipeline_run")
 def test_published_adapter_loads_in_a_fresh_process(pipeline_run):
     run_dir, _, student = pipeline_run
     pub = run_dir / "published"
@@ -166,6 +172,7 @@ print("GENERATED", out.shape[1] - ids["input_ids"].shape[1], type(model).__name_
     assert "GENERATED" in res.stdout and "PeftModel" in res.stdout
 
 
+@pytest.mark.xdist_group("pipeline_run")
 def test_hub_push_makes_exactly_these_calls(pipeline_run, monkeypatch):
     import huggingface_hub
 
@@ -212,6 +219,7 @@ def test_hub_push_makes_exactly_these_calls(pipeline_run, monkeypatch):
     assert len(calls) == 5
 
 
+@pytest.mark.xdist_group("pipeline_run")
 def test_publish_refuses_a_folder_holding_a_secret(pipeline_run, tmp_path, monkeypatch):
     import shutil
 
