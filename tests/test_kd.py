@@ -472,13 +472,11 @@ def test_teacher_url_without_prompt_logprobs_or_reproducibility_is_refused(
 
 
 def cli(*args):
-    """-> (exit code, the `error:` lines of stderr) of `distill train ARGS`."""
-    res = subprocess.run(
-        [sys.executable, "-m", "distill", "train", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    """-> (exit code, the `error:` lines of stderr) of `distill train ARGS`, run in this process
+    (tests/inproc.py: an escaped exception is a traceback in stderr, as a subprocess's)."""
+    from tests.inproc import distill
+
+    res = distill("train", *args)
     assert "Traceback" not in res.stderr
     return res.returncode, [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
 
