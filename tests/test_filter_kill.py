@@ -199,13 +199,11 @@ def test_a_kill_from_outside_while_kept_is_written(tmp_path):
 
 
 def distill(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "distill.cli", *argv],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    """`distill ARGV` in cwd, run in this process (tests/inproc.py); the filter that is killed
+    is a subprocess (filter_cli)."""
+    from tests import inproc
+
+    return inproc.distill(*argv, cwd=cwd)
 
 
 def one_line_error(res: subprocess.CompletedProcess, *words: str) -> str:
