@@ -5,7 +5,6 @@ test_rollout_on_a_real_vllm_server (-m vllm, `make test-vllm`)."""
 import json
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from safetensors.torch import load_file
 from distill.errors import DistillError
 from distill.train import run
 from distill.train.kd.rollout import ServerRollout, run_name
+from tests import inproc
 from tests.fakevllm import FakeVLLM
 from tests.test_kd import kd_cfg
 
@@ -163,16 +163,14 @@ def test_an_unreachable_rollout_url_prints_the_vllm_serve_command(tmp_path, tiny
     from tests.test_train import kept_file
 
     url = f"http://127.0.0.1:{free_port()}/v1"
-    r = subprocess.run(
-        [sys.executable, "-m", "distill.cli", "train", "--data", str(kept_file(tmp_path, n=8))]
+    r = inproc.distill(
+        *["train", "--data", str(kept_file(tmp_path, n=8))]
         + ["--model", str(tiny_qwen), "--output-dir", str(tmp_path / "out")]
         + ["--method", "onpolicy", "--teacher-model", str(teacher), "--max-length", "128"]
         + ["--rollout", "vllm", "--rollout-url", url, "--lora-r", "8"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        env={"HF_HUB_OFFLINE": "1"},
         cwd=Path(__file__).parents[1],
-    )
+    )  # in this process (tests/inproc.py)
     assert r.returncode == 1
     err = [x for x in r.stderr.splitlines() if x.startswith("error:")]
     assert len(err) == 1 and err[0].startswith("error: --rollout-url " + url), r.stderr[-2000:]
