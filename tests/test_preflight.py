@@ -118,14 +118,13 @@ def test_a_second_think_after_the_prefill_stops_the_run():
 
 
 def test_train_shows_the_trainers_rows_and_the_flag_reaches_it(tmp_path, tiny_qwen):
+    from tests import inproc
+
     base = [sys.executable, "-m", "distill", "train", "--data", str(kept_file(tmp_path))]
     base += ["--model", str(tiny_qwen), "--max-length", "128", "--max-steps", "1"]
-    res = subprocess.run(
-        base + ["--output-dir", str(tmp_path / "a"), "--show-example", "2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # the run that trains: in this process (tests/inproc.py); the refusal below, whose whole
+    # stderr is asserted, stays a subprocess
+    res = inproc.distill(*base[3:], "--output-dir", tmp_path / "a", "--show-example", "2")
     assert res.returncode == 0, res.stderr[-2000:]
     out = res.stdout
     assert "train: example 1:" in out and "train: example 2:" in out and "example 3" not in out
@@ -151,13 +150,14 @@ def test_show_example_zero_keeps_train_quiet_but_still_checks(tmp_path, tiny_qwe
 
 
 def test_export_with_a_model_shows_and_checks_examples(tmp_path, tiny_qwen):
+    from tests.inproc import distill  # in this process (tests/inproc.py)
+
     out = tmp_path / "x.jsonl"
-    cmd = [sys.executable, "-m", "distill", "export", str(kept_file(tmp_path)), "--out", str(out)]
-    cmd += ["--model", str(tiny_qwen)]
-    res = subprocess.run(cmd + ["--show-example", "2"], capture_output=True, text=True, timeout=120)
+    cmd = ["export", str(kept_file(tmp_path)), "--out", str(out), "--model", str(tiny_qwen)]
+    res = distill(*cmd, "--show-example", "2")
     assert res.returncode == 0, res.stderr[-2000:]
     assert "export: example 2:" in res.stdout and "export: example 3" not in res.stdout
-    res = subprocess.run(cmd + ["--show-example", "0"], capture_output=True, text=True, timeout=120)
+    res = distill(*cmd, "--show-example", "0")
     assert res.returncode == 0 and "[[" not in res.stdout
 
 
