@@ -1148,6 +1148,11 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
                  "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__neg__",
                  "__pos__", "__abs__", "__round__", "__float__", "__int__", "__index__",
                  "__complex__")
+    # the operators that see the other side (==, -, in ...): len(), bool(), abs(), int() of
+    # an object are its own answers, as a value it returned
+    BINARY = tuple(n for n in OPERATORS if n not in (
+        "__bool__", "__len__", "__neg__", "__pos__", "__abs__", "__round__", "__float__",
+        "__int__", "__index__", "__complex__"))
     flags = _type.__dict__["__flags__"].__get__  # a metaclass's __flags__ is not asked
     mro = _type.__dict__["__mro__"].__get__
     cdict = _type.__dict__["__dict__"].__get__
@@ -1197,10 +1202,10 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
                     raise _AssertionError("the solution changed %s.%s, which the tests use"
                                           % (name, k))
         return True
-    def own(t):
+    def own(t, names=OPERATORS):
         # whether any operator of class t is the solution's: defined by a class statement
         # that is neither the tests' (trusted) nor one of the standard library's kept above
-        for name in OPERATORS:
+        for name in names:
             for k in mro(t):
                 if name in cdict(k):
                     if flags(k) & HEAP and _id(k) not in trusted and not library(k, name):
@@ -1346,7 +1351,8 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
             return x
         if _isinstance(x, (_int, _float, _str, _complex, _bytes)):
             return flat(x)
-        if strict and not _isinstance(x, (_tuple, _list, _dict, _set, _frozenset)):
+        if strict and not _isinstance(x, (_tuple, _list, _dict, _set, _frozenset)) and (
+                own(t, BINARY)):  # compared, it is no answer either (cmp)
             raise _AssertionError("got a %s, whose operators are its own" % mine)
         return x
     # KodCode's tests call the solution through call: in a thread of its own, whose stack holds
@@ -1496,6 +1502,19 @@ class _Checked(ast.NodeTransformer):
         ):  # anything but a builtin (one that reads its caller's frame: locals(), super())
             return ast.Call(self._h("call"), [f, *node.args], node.keywords)
         return ast.Call(self._h("val"), [node], [])
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.expr:
+        self.generic_visit(node)
+        v = node.value
+        if (
+            isinstance(v, ast.Call)
+            and isinstance(v.func, ast.Attribute)
+            and v.func.attr == "val"
+            and isinstance(v.func.value, ast.Name)
+            and v.func.value.id == _H
+        ):  # f().x, f().method(): the object is read, never compared (what it gives is)
+            node.value = v.args[0]
+        return node
 
     def visit_Name(self, node: ast.Name) -> ast.expr:
         if isinstance(node.ctx, ast.Load) and node.id in self.builtin_names:
