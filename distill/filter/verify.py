@@ -1606,11 +1606,20 @@ def __distill_pytest(source, checks_name, _contextmanager=contextlib.contextmana
     solution.__dict__.update({k: v for k, v in _ns.items() if not k.startswith("__")})
     _modules["solution"] = solution
     pytest = _Module("pytest")
+    class ExceptionInfo:  # `with pytest.raises(E) as excinfo:` then excinfo.value, .type
+        value = type = typename = None
+        def match(self, regexp):
+            if not _search(regexp, str(self.value)):
+                raise AssertionError("%r does not match %r" % (str(self.value), regexp))
+            return True
     @_contextmanager
     def raises(expected, match=None):
+        info = ExceptionInfo()
         try:
-            yield
+            yield info
         except expected as e:
+            info.value, info.type = e, type(e)
+            info.typename = type(e).__name__
             if match is not None and not _search(match, str(e)):
                 raise AssertionError("pytest.raises: %r does not match %r" % (str(e), match))
         else:
