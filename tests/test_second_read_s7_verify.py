@@ -228,7 +228,9 @@ def test_apps_a_list_of_tuples_against_its_lists():
 
 def test_apps_a_dict_with_int_keys():
     # JSON's keys are strings; APPS's grader reads an expected dict's keys back as ints
-    src = "def count(xs):\n    d = {}\n    for x in xs:\n        d[x] = d.get(x, 0) + 1\n    return d"
+    src = (
+        "def count(xs):\n    d = {}\n    for x in xs:\n        d[x] = d.get(x, 0) + 1\n    return d"
+    )
     tests = apps("count", [[[1, 1, 2]]], [{"1": 2, "2": 1}])
     assert verdict(src, tests) == ("correct", "1 tests")
     assert verdict(src.replace("+ 1", "+ 2"), tests)[0] == "wrong"
