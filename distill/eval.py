@@ -271,6 +271,8 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     records = [r for r in read_records(traces) if r["id"] in planned]
     records = with_current_gold(gcfg, records)
     if records and cfg.format == "r1":
+        from distill.teachers.hf import opens_think
+
         # a served model's template is the server's: its samples say whether it opened <think>
         # (a reply that closes the block it never opened); a reasoning parser's are 'api'
         if (
@@ -321,20 +323,6 @@ def with_current_gold(gcfg: Any, records: list[dict[str, Any]]) -> list[dict[str
             r = {**r, "gold": row.gold, "meta": meta}
         out.append(r)
     return out
-
-
-def opens_think(model: str, messages: list[dict[str, Any]]) -> bool:
-    """Whether `model`'s chat template ends its generation prompt with `<think>` (DeepSeek-R1-
-    Distill's does): its samples hold no opening tag, and one with no `</think>` is all
-    reasoning. Not when the tokenizer drops `</think>` as a special token when decoding."""
-    from distill.models import load_tokenizer
-    from distill.teachers.hf import render_prompt
-
-    tok = load_tokenizer(model)
-    # none of its own: vLLM rendered with the processor's template (a multimodal model's)
-    if "</think>" in tok.all_special_tokens or not getattr(tok, "chat_template", None):
-        return False
-    return render_prompt(tok, messages).rstrip().endswith("<think>")
 
 
 def in_think(rec: dict[str, Any]) -> dict[str, Any]:

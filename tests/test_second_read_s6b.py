@@ -191,7 +191,7 @@ def test_private_is_refused_where_the_hub_does_not_say_the_repo_is_private(tmp_p
 def test_opens_think_by_family(tmp_path):
     """QwQ's generation prompt opens <think> (as R1-distill's); Qwen3's does not (its model
     writes the tag), nor does its enable_thinking=False prompt, which closes an empty block."""
-    from distill.eval import opens_think
+    from distill.teachers.hf import opens_think
     from tests.tiny import CHATML
 
     turns = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endfor %}"

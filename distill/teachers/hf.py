@@ -30,6 +30,17 @@ def render_prompt(tok: Any, messages: list[dict[str, str]]) -> str:
     return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def opens_think(model: str, messages: list[dict[str, Any]]) -> bool:
+    """Whether `model`'s chat template ends its generation prompt with `<think>` (DeepSeek-R1-
+    Distill's does): its samples hold no opening tag, and one with no `</think>` is all
+    reasoning. Not when the tokenizer drops `</think>` as a special token when decoding."""
+    tok = load_tokenizer(model)
+    # none of its own: vLLM rendered with the processor's template (a multimodal model's)
+    if "</think>" in tok.all_special_tokens or not getattr(tok, "chat_template", None):
+        return False
+    return render_prompt(tok, messages).rstrip().endswith("<think>")
+
+
 class TopKRecorder:
     """A logits processor that records, per generated step, the top-K of log_softmax(logits)
     and the log-prob of the token sampled at the previous step; it changes nothing.
