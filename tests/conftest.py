@@ -2,6 +2,9 @@ import os
 
 import pytest
 
+# xdist_group marks honoured under pytest 9 (tests/xdist_groups.py)
+pytest_plugins = ["tests.xdist_groups"]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

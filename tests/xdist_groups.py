@@ -1,0 +1,29 @@
+"""`--dist loadgroup` under pytest 9: each test's xdist_group as its node id's `@group`.
+
+pytest-xdist (3.8) sends the tests marked `@pytest.mark.xdist_group(name)` to one worker by
+appending `@name` to `item._nodeid` on each worker, and its scheduler groups by that suffix.
+pytest 9 keeps a node id in `item._id` (`item.nodeid` is `str(item._id)`), so the assignment
+was lost: every group was spread over the workers like any test, and a module fixture that a
+group shares was built once per worker. Here the suffix is set where pytest 9 reads it (the
+same id xdist gives on older pytest), when xdist's own did not take.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not getattr(config.option, "loadgroup", False):  # set on xdist's workers only
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = {
+            str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+            for m in item.iter_markers("xdist_group")
+        }
+        suffix = "@" + "_".join(sorted(names))
+        if names and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
