@@ -80,7 +80,9 @@ class InstructConfig(TeacherConfig):
     # the list length the prompt asks for (Alpaca: 20)
     num_tasks_per_request: int = setting(20, "Length of the list each request asks for.")
     request_batch_size: int | None = setting(
-        None, "Requests per round (default: --concurrency, or --batch-size for hf)."
+        None,
+        "Requests per round (default: --concurrency, or --batch-size for hf; a rerun keeps the "
+        "earlier run's).",
     )
     # drop if ROUGE-L F >= this against any seed or kept instruction
     max_rouge: float = setting(

@@ -546,34 +546,44 @@ def _round_size(saved: dict[str, Any]) -> Any:
 
 
 def _check_prior(
-    cfg: InstructConfig, out: Path, own: list[dict], yaml_path: Path, refs: dict[str, Any]
-) -> None:
+    cfg: InstructConfig,
+    out: Path,
+    own: list[dict],
+    done: dict[str, dict],
+    yaml_path: Path,
+    refs: dict[str, Any],
+) -> InstructConfig:
     """Refuse a rerun on an --out whose instructions an earlier run made with other settings
     (its .instruct.yaml; the seed tasks' and template's hashes in the records' lineage): this
     run would keep other instructions beside them, never deduplicated against them, and the
-    report would count only its own. Raising or lowering --num-instructions goes on."""
+    report would count only its own. Raising or lowering --num-instructions goes on.
+
+    Returns cfg, with the earlier run's round size where --request-batch-size was not given
+    and the files can go on at it (see below)."""
     import yaml
 
     from distill.urls import redact_urls
 
     gen = [r for r in own if r.get("source") != "seed"]
-    if not gen:
-        return
-    changed = []
+    if not gen and not done:
+        return cfg
     try:
         saved = yaml.safe_load(yaml_path.read_text(encoding="utf-8")) if yaml_path.is_file() else {}
     except (yaml.YAMLError, UnicodeDecodeError):
         saved = {}
     saved = saved if isinstance(saved, dict) else {}
+    changed = []
 
     def shown(v: Any) -> str:  # one line: a recipe's system prompt is often several
         text = " ".join(str(v).split())
         return text if len(text) <= 60 else text[:57] + "..."
 
-    for k in PLAN_KEYS:
-        if k in saved and saved[k] != getattr(cfg, k):
-            changed.append(f"--{k.replace('_', '-')} {shown(saved[k])} -> {shown(getattr(cfg, k))}")
-    hint = ""
+    if gen:
+        for k in PLAN_KEYS:
+            if k in saved and saved[k] != getattr(cfg, k):
+                old, new = shown(saved[k]), shown(getattr(cfg, k))
+                changed.append(f"--{k.replace('_', '-')} {old} -> {new}")
+    hint, note, keep = "", "", cfg
     rounds = {r["lineage"].get("round") for r in gen if isinstance(r["lineage"], dict)}
     size = _round_size(saved) if saved else None
     # Later rounds show the kept pool of the earlier ones: rounds of another size (the default
@@ -585,9 +595,22 @@ def _check_prior(
     n_old = max(n_saved, len(gen)) if isinstance(n_saved, int) else len(gen)
     first = min(size, n_old) if isinstance(size, int) else size
     smaller = isinstance(first, int) and min(cfg.round_size(), cfg.num_instructions) < first
-    if size is not None and size != cfg.round_size() and (len(rounds) > 1 or smaller):
-        changed.append(f"requests a round {size} -> {cfg.round_size()}")
-        hint = f" (--request-batch-size {size} keeps the earlier rounds at any --concurrency)"
+    if isinstance(size, int) and size >= 1 and size != cfg.round_size():
+        finished = len(gen) >= cfg.num_instructions
+        refused = bool(gen) and (len(rounds) > 1 or smaller)
+        if cfg.request_batch_size is None and (finished or not refused):
+            # --concurrency (--batch-size) sized the rounds only by default: rounds of the
+            # earlier size ask the requests on disk again, so a finished run's rerun sends
+            # nothing and a killed one (in round 0 too, or in round 1 at a larger size, whose
+            # replies on disk a larger round 0 would never ask again) pays only for the rest.
+            note = (
+                f"instruct: rounds of {size} requests as the earlier run ({yaml_path.name}), "
+                f"not {cfg.round_size()}: the requests on disk are this run's too"
+            )
+            keep = dataclasses.replace(cfg, request_batch_size=size)
+        elif refused:
+            changed.append(f"requests a round {size} -> {cfg.round_size()}")
+            hint = f" (--request-batch-size {size} keeps the earlier rounds at any --concurrency)"
     for name, ref in refs.items():
         if ref is None:
             continue
@@ -603,6 +626,9 @@ def _check_prior(
             "never deduplicated against them: rerun with the earlier settings (saved in "
             f"{yaml_path.name}){hint}, or use another --out"
         )
+    if note:
+        print(note)
+    return keep
 
 
 def run(cfg: InstructConfig, progress: bool = True) -> Path:
@@ -630,7 +656,8 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
     written = {r["id"] for r in own}
     yaml_path = out.with_name(out.stem + ".instruct.yaml")
     template_ref = {"sha256": template.sha256} if template is not None else None
-    _check_prior(cfg, out, own, yaml_path, {"seed_tasks": seeds_ref, "template": template_ref})
+    refs = {"seed_tasks": seeds_ref, "template": template_ref}
+    cfg = _check_prior(cfg, out, own, done, yaml_path, refs)
     prior_ids = {r["id"] for r in own if r.get("source") != "seed"}
     if len(prior_ids) < cfg.num_instructions:  # a refused key, URL or backend: nothing written
         check_teacher(tcfg.teacher, tcfg)
@@ -770,13 +797,20 @@ def _round_self_instruct(
     teacher_ref, seeds_ref,
 ) -> None:  # fmt: skip
     jobs = _self_instruct_round(cfg, tcfg, rnd, size, seeds, kept, template)
-    teacher.send([job for job, _ in jobs], tcfg)
-    candidates = []
-    for job, shown in jobs:
+    i = 0
+    while i < len(jobs) and len(kept) < cfg.num_instructions:
+        job, shown = jobs[i]
+        if job.payload[0] not in done:
+            # The replies on disk are read before anything is asked: a rerun whose file already
+            # reaches the target (at a larger --concurrency too) sends nothing. A wave asks at
+            # most one request per instruction still wanted, as a fresh round does.
+            wave = jobs[i : i + cfg.num_instructions - len(kept)]
+            teacher.send([j for j, _ in wave], tcfg)
         rec = done[job.payload[0]]
         counts["requests"] += 1
         tasks, bad = parse_tasks(rec["text"], len(shown) + 1, rec["finish_reason"])
         counts.update(bad)
+        candidates = []
         for t in tasks:
             lineage = {
                 "method": "self-instruct",
@@ -787,7 +821,15 @@ def _round_self_instruct(
                 "template": {"name": template.name, "sha256": template.sha256},
             }
             candidates.append((t, "generated", lineage))
-    _keep_candidates(cfg, filters, candidates, kept, new_records, teacher_ref, counts)
+        _keep_candidates(cfg, filters, candidates, kept, new_records, teacher_ref, counts)
+        i += 1
+    for job, shown in jobs[i:]:  # paid in the last wave (or an earlier run), past the target
+        rec = done.get(job.payload[0])
+        if rec is not None:
+            tasks, bad = parse_tasks(rec["text"], len(shown) + 1, rec["finish_reason"])
+            counts["requests"] += 1
+            counts.update(bad)
+            counts["unused"] += len(tasks)
 
 
 def _round_magpie(
@@ -809,15 +851,17 @@ def _round_magpie(
         # sample), so a rerun that asks the rest of a killed round draws what the unbroken run
         # drew, not the round's first requests' numbers again (as sample 0 every time).
         jobs.append(Job(pid, messages, [j], payload=(rid, "magpie-instruction")))
-    teacher.send(jobs, ask)
-    # Filter before answering, so nothing is paid to answer a dropped instruction.
+    # Filter before answering, so nothing is paid to answer a dropped instruction. The replies
+    # on disk are read before anything is asked (a finished run's rerun sends nothing); a wave
+    # asks one request per instruction still wanted (each writes at most one).
     accepted = []
-    counts["requests"] += len(jobs)
-    for i, job in enumerate(jobs):
-        if len(kept) + len(accepted) >= cfg.num_instructions:
-            counts["unused"] += len(jobs) - i
-            break
-        rec = done[job.payload[0]]
+    i = 0
+    while i < len(jobs) and len(kept) + len(accepted) < cfg.num_instructions:
+        if jobs[i].payload[0] not in done:
+            teacher.send(jobs[i : i + cfg.num_instructions - len(kept) - len(accepted)], ask)
+        rec = done[jobs[i].payload[0]]
+        counts["requests"] += 1
+        i += 1
         text = rec["text"].strip()
         if rec["finish_reason"] == "length":
             counts["truncated"] += 1
@@ -829,6 +873,9 @@ def _round_magpie(
         task = {"instruction": text, "input": "", "output": ""}
         if filters.apply(task):
             accepted.append((task, rec["id"]))
+    rest = sum(job.payload[0] in done for job in jobs[i:])  # paid, past the target
+    counts["requests"] += rest
+    counts["unused"] += rest
     # Pass 2: the same model answers each kept instruction in its chat template.
     answers = []
     for task, qid in accepted:
