@@ -342,7 +342,9 @@ def run(cfg: EvalConfig) -> Path:
     guard_eval(cfg)  # --out and the samples beside it are never an input: before any write
     from distill.teachers import check_teacher
 
-    check_teacher(cfg.backend, cfg)  # a refused key, URL or backend: before the samples' files
+    # a refused key, URL, backend or model (the baseline's too): before the samples' files
+    models = [(f, m) for f, m in (("--model", cfg.model), ("--baseline", cfg.baseline)) if m]
+    check_teacher(cfg.backend, cfg, models)
     if cfg.backend != "openai":
         from distill.models import check_model_path
 

@@ -218,6 +218,31 @@ def check_model_path(name: str, flag: str = "--model", missing_ok: bool = True) 
         raise DistillError(f"{flag}: model not found: {name} (no such folder)")
 
 
+def check_model_loadable(name: str, flag: str = "--model") -> None:
+    """Refuse, before a stage writes anything, a model its load would refuse: what
+    check_model_path refuses, a local path that does not exist, and while HF_HUB_OFFLINE is set
+    a hub name that is not in the Hugging Face cache (no config.json, nor adapter_config.json).
+    Online a hub name passes unasked: the load downloads it (no network call here)."""
+    check_model_path(name, flag, missing_ok=False)
+    if name.startswith("builtin:") or Path(name).expanduser().exists():
+        return
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if not constants.HF_HUB_OFFLINE:
+        return
+    for filename in ("config.json", "adapter_config.json"):
+        try:
+            if isinstance(try_to_load_from_cache(name, filename), str):
+                return
+        except ValueError:  # not a hub name (HFValidationError): not loadable either
+            break
+    raise DistillError(
+        f"{flag} {name}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and "
+        f"HF_HUB_OFFLINE is set: download it once online (hf download {name}), "
+        "or pass a local folder"
+    )
+
+
 def resolve_model(name: str) -> str:
     """A local path or hub name as is; a builtin name converted once and cached."""
     if name in BUILTIN_MODELS:

@@ -9,6 +9,7 @@ DistillError and stops the run.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -17,32 +18,33 @@ from distill.teachers.base import Completion, Job, Sink, Teacher
 __all__ = ["TEACHERS", "Completion", "Job", "Sink", "Teacher", "check_teacher"]
 
 
-def _openai(cfg: Any) -> Teacher:
-    from distill.teachers.openai import OpenAITeacher
+class _Backend:
+    """A TEACHERS entry: builds the backend's class, imported only when that backend is used."""
 
-    return OpenAITeacher(cfg)
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
 
+    def cls(self) -> Any:
+        return getattr(importlib.import_module(self.module), self.name)
 
-def _vllm(cfg: Any) -> Teacher:
-    from distill.teachers.vllm import VLLMTeacher
-
-    return VLLMTeacher(cfg)
-
-
-def _hf(cfg: Any) -> Teacher:
-    from distill.teachers.hf import HFTeacher
-
-    return HFTeacher(cfg)
+    def __call__(self, cfg: Any) -> Teacher:
+        return self.cls()(cfg)
 
 
 # Explicit registry; heavy imports happen only for the backend in use.
-TEACHERS: dict[str, Callable[[Any], Teacher]] = {"openai": _openai, "vllm": _vllm, "hf": _hf}
+TEACHERS: dict[str, Callable[[Any], Teacher]] = {
+    "openai": _Backend("distill.teachers.openai", "OpenAITeacher"),
+    "vllm": _Backend("distill.teachers.vllm", "VLLMTeacher"),
+    "hf": _Backend("distill.teachers.hf", "HFTeacher"),
+}
 
 
-def check_teacher(backend: str, cfg: Any) -> None:
+def check_teacher(backend: str, cfg: Any, models: list[tuple[str, str]] | None = None) -> None:
     """What a teacher needs that is known before it loads (an API key, a URL without a
-    user:password@, vLLM installed), as one line: stages call it before they write anything,
-    so a refused teacher leaves no empty traces file or saved config behind."""
+    user:password@, vLLM installed, a local backend's model on disk or in the offline cache),
+    as one line: stages call it before they write anything, so a refused teacher leaves no
+    empty traces file or saved config behind. models: the (flag, name) a local backend loads
+    (default --model cfg.model); each is checked by its class's `check` where it has one."""
     if backend == "openai":
         from distill.teachers.openai import check_settings
 
@@ -51,3 +53,8 @@ def check_teacher(backend: str, cfg: Any) -> None:
         from distill.teachers.vllm import require_vllm
 
         require_vllm()
+    entry = TEACHERS.get(backend)
+    check = getattr(entry.cls() if isinstance(entry, _Backend) else entry, "check", None)
+    if check is not None:
+        for flag, name in models or [("--model", cfg.model)]:
+            check(name, flag)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from distill.models import load_causal_lm, load_tokenizer
+from distill.models import check_model_loadable, load_causal_lm, load_tokenizer
 from distill.teachers.base import Completion, Job, Sink, no_chat_template
 
 
@@ -88,6 +88,12 @@ def _batch_seed(seed: int, samples: list[tuple[str, int]], repeat: int = 0) -> i
 
 
 class HFTeacher:
+    @staticmethod
+    def check(model: str, flag: str = "--model") -> None:
+        """A model the load would refuse (a missing folder, a hub name not cached offline), as
+        one line before the stage writes anything (teachers.check_teacher)."""
+        check_model_loadable(model, flag)
+
     def __init__(self, cfg: Any):
         self.cfg = cfg
         self.tok = load_tokenizer(cfg.model)

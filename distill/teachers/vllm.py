@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from distill.errors import DistillError
-from distill.models import resolve_model
+from distill.models import check_model_loadable, resolve_model
 from distill.teachers.base import Completion, Job, Sink, no_chat_template
 
 _NO_VLLM = (
@@ -40,6 +41,14 @@ def require_vllm() -> None:
 
 
 class VLLMTeacher:
+    @staticmethod
+    def check(model: str, flag: str = "--model") -> None:
+        """A model vLLM's load would refuse (a missing folder, a hub name not cached offline:
+        vLLM reads the same Hugging Face cache), as one line before the stage writes anything.
+        An engine that is not the vllm package (a stand-in) loads no files: not checked."""
+        if isinstance(_import_vllm(), ModuleType):
+            check_model_loadable(model, flag)
+
     def __init__(self, cfg: Any):
         vllm = _import_vllm()
         self.cfg = cfg
