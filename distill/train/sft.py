@@ -379,6 +379,42 @@ def untrained_template_tokens(tok: Any, embeddings: Any, alike: int = 32) -> lis
     ]
 
 
+def generation_eos(path: str, config: Any) -> Any:
+    """The eos_token_id the loaded model's generation_config holds, read without its weights:
+    as transformers sets it, generation_config.json's, else the model config's."""
+    from transformers import GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(path).eos_token_id
+    except OSError:
+        return GenerationConfig.from_model_config(config).eos_token_id
+
+
+def _print_stats(cfg: TrainConfig, tok: Any, dataset: Any, stats: dict[str, Any]) -> None:
+    if stats.get("prompts_only"):
+        print(
+            f"train: {stats['kept']} prompts ({stats['dropped_overlong']} dropped as longer "
+            f"than max_length {cfg.max_length} - max_new_tokens {cfg.max_new_tokens}); the "
+            "student samples every completion, the teacher scores it."
+        )
+        if cfg.show_example:
+            print(f"train: the first prompt:\n{tok.decode(dataset[0]['input_ids'])}")
+        return
+    print(
+        f"train: {stats['kept']} examples ({stats['dropped_overlong']} dropped as longer than "
+        f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked); "
+        f"{stats['turns']:,} assistant turns in {stats['sequences']:,} sequences, "
+        f"{stats['completion_tokens']:,} completion tokens carry the loss"
+        + (" (--train-on last: the last turn of each chat)" if cfg.train_on == "last" else "")
+        + (
+            f"; {stats['turns_left_out']} turns of longer chats left out (their rows "
+            f"exceed {cfg.max_length} tokens)"
+            if stats.get("turns_left_out")
+            else ""
+        )
+    )
+
+
 def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     """The SFTTrainer `run` trains with (model, tokenized examples, peft, args), and the tokenizer.
     Writes train.yaml and train_data.json into the output dir."""
@@ -394,17 +430,30 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     out = Path(cfg.output_dir)
     if cfg.packing:
         check_packing_versions()
+    if cfg.method == "onpolicy":  # --rollout-url answers: before the model loads, files are written
+        from distill.train.kd.rollout import check_server
+
+        check_server(cfg)
     bf16, fp16, dtype = _precision(cfg)
     path = resolve_model(cfg.model)
     tok = load_tokenizer(cfg.tokenizer or cfg.model)
     # --lora-trainable-tokens (a full fine-tune refused, a token the tokenizer lacks named)
     # before the model loads
     rows = trainable_token_ids(cfg, tok)
-    model = _load_model(cfg, path, dtype, student_config(cfg, path))
+    config = student_config(cfg, path)
+    # The examples and their pre-flight need the tokenizer, the data and the student's stop ids
+    # only: built before the weights load, so a refused file, row or template is one line with
+    # no loading bar (or a teacher's warnings) before it, and the weights load for nothing.
+    model_eos = generation_eos(path, config)
+    dataset, stats = build_dataset(cfg, tok, model_eos)
+    if _main_process():  # every process builds the same examples; one says what they are
+        _print_stats(cfg, tok, dataset, stats)
+    if not stats.get("prompts_only"):  # every process checks (all stop together); rank 0 prints
+        show_examples(cfg, tok, dataset, model_eos)
+    model = _load_model(cfg, path, dtype, config)
     if cfg.tokenizer:
         check_tokenizer(cfg, tok, model.get_input_embeddings().num_embeddings)
-    dataset, stats = build_dataset(cfg, tok, model.generation_config.eos_token_id)
-    if _main_process():  # every process builds the same examples; one writes them down
+    if _main_process():  # written once the run is set to train (the model loaded)
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "train.yaml", keep_urls=True)
         if Path(cfg.data).is_file():  # what this run learns from: a rerun checks it is the same
@@ -412,34 +461,6 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
 
             stats = {**stats, "data_sha256": file_sha256(Path(cfg.data))}
         write_atomic(out / "train_data.json", json.dumps(stats, indent=2) + "\n")
-        if stats.get("prompts_only"):
-            print(
-                f"train: {stats['kept']} prompts ({stats['dropped_overlong']} dropped as longer "
-                f"than max_length {cfg.max_length} - max_new_tokens {cfg.max_new_tokens}); the "
-                "student samples every completion, the teacher scores it."
-            )
-            if cfg.show_example:
-                print(f"train: the first prompt:\n{tok.decode(dataset[0]['input_ids'])}")
-        else:
-            print(
-                f"train: {stats['kept']} examples ({stats['dropped_overlong']} dropped as longer than "
-                f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked); "
-                f"{stats['turns']:,} assistant turns in {stats['sequences']:,} sequences, "
-                f"{stats['completion_tokens']:,} completion tokens carry the loss"
-                + (
-                    " (--train-on last: the last turn of each chat)"
-                    if cfg.train_on == "last"
-                    else ""
-                )
-                + (
-                    f"; {stats['turns_left_out']} turns of longer chats left out (their rows "
-                    f"exceed {cfg.max_length} tokens)"
-                    if stats.get("turns_left_out")
-                    else ""
-                )
-            )
-    if not stats.get("prompts_only"):  # every process checks (all stop together); rank 0 prints
-        show_examples(cfg, tok, dataset, model.generation_config.eos_token_id)
 
     peft_config = None
     if cfg.lora:

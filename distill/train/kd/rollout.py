@@ -119,13 +119,19 @@ def rollout_for(cfg: Any, tok: Any, model: Any, out: Path) -> Any:
                 f"{serve_command(cfg, path)}"
             )
         return ColocateRollout(cfg, tok, model, out, path)
+    _check_server_sync(cfg)
+    return ServerRollout(cfg, tok, model, out, path)
+
+
+def _check_server_sync(cfg: Any) -> None:
+    import torch
+
     if not cfg.lora and not torch.cuda.is_available():
         raise DistillError(
             "--rollout vllm with a server syncs a full fine-tune through vLLM's NCCL weight "
             "transfer (TRL's VLLMClient), which needs CUDA: train a LoRA adapter (--lora, "
             "hot-loaded over HTTP) or use --rollout hf here"
         )
-    return ServerRollout(cfg, tok, model, out, path)
 
 
 # =========================================================================== shared
@@ -306,61 +312,12 @@ class ServerRollout(_Rollout):
         # more sampling fields for the server (vLLM's own, e.g. min_tokens, as the benchmark sets)
         self.extra_body: dict[str, Any] = {}
         self.client: Any = None  # TRL's VLLMClient, full fine-tune only
-        try:
-            models = self._call("GET", "/models", None, timeout=10)
-        except _AuthRefused:
-            raise
-        except RolloutError:
-            raise DistillError(
-                f"--rollout-url {self.url} does not answer; start the student's server first: "
-                f"{self.command}"
-            ) from None
-        except _HTTPRefused as e:
-            raise DistillError(
-                f"--rollout-url {self.url}: GET /models answered HTTP {e.code} "
-                f"({e.text[:120].strip()}); is it a vLLM server? Start it with: {self.command}"
-            ) from None
-        listed = models.get("data", []) if isinstance(models, dict) else []  # (a proxy's page)
-        served = [m["id"] for m in listed if isinstance(m, dict) and not m.get("parent")]
-        if not served:
-            raise DistillError(f"--rollout-url {self.url}/models lists no base model")
-        self.base = served[0]
+        self.base = served_base(self.url, self.key, self.command)
         if not cfg.lora:  # the served weights are the student's until the first push
             self.names[self.base] = 0
 
     def _call(self, method: str, route: str, body: Any, timeout: float = 600) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.key:  # vllm serve --api-key: every /v1 route wants it
-            headers["Authorization"] = f"Bearer {self.key}"
-        req = urllib.request.Request(self.url + route, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                raw = r.read().decode()
-        except urllib.error.HTTPError as e:
-            # one line however the server wrote it (a proxy's HTML page), without the key
-            text = scrub_line(e.read().decode(errors="replace"), self.key or "")
-            if e.code in (401, 403):
-                refused = (
-                    f"the key in ${KEY_ENV} was refused" if self.key else f"${KEY_ENV} is unset"
-                )
-                raise _AuthRefused(
-                    f"--rollout-url {self.url} answered HTTP {e.code} to {method} {route} "
-                    f"({text[:80].strip()}): {refused}; set ${KEY_ENV} to the server's --api-key "
-                    "(VLLM_API_KEY) and rerun (with --resume if steps were saved)"
-                ) from None
-            raise _HTTPRefused(e.code, text) from None
-        except (OSError, urllib.error.URLError, http.client.HTTPException) as e:
-            # (HTTPException: a reply cut short by a server killed while sending it)
-            why = scrub(str(getattr(e, "reason", e)) or type(e).__name__, self.key or "")
-            raise RolloutError(
-                f"--rollout-url {self.url} stopped answering ({why}); restart "
-                f"the server ({self.command}) and rerun with --resume"
-            ) from None
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw  # vLLM answers the LoRA endpoints in plain text
+        return _request(self.url, self.key, self.command, method, route, body, timeout)
 
     def sync(self, trainer: Any, model: Any, step: int) -> None:
         if not self.cfg.lora:  # full fine-tune: TRL's client pushes every weight over NCCL
@@ -512,6 +469,78 @@ class _HTTPRefused(Exception):
     def __init__(self, code: int, text: str):
         super().__init__(f"HTTP {code}")
         self.code, self.text = code, text
+
+
+def _request(
+    url: str, key: str | None, command: str, method: str, route: str, body: Any, timeout: float
+) -> Any:
+    """One request to the rollout server at `url` (its --api-key `key`); `command`: the
+    `vllm serve` line an error tells the user to start it with."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if key:  # vllm serve --api-key: every /v1 route wants it
+        headers["Authorization"] = f"Bearer {key}"
+    req = urllib.request.Request(url + route, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw = r.read().decode()
+    except urllib.error.HTTPError as e:
+        # one line however the server wrote it (a proxy's HTML page), without the key
+        text = scrub_line(e.read().decode(errors="replace"), key or "")
+        if e.code in (401, 403):
+            refused = f"the key in ${KEY_ENV} was refused" if key else f"${KEY_ENV} is unset"
+            raise _AuthRefused(
+                f"--rollout-url {url} answered HTTP {e.code} to {method} {route} "
+                f"({text[:80].strip()}): {refused}; set ${KEY_ENV} to the server's --api-key "
+                "(VLLM_API_KEY) and rerun (with --resume if steps were saved)"
+            ) from None
+        raise _HTTPRefused(e.code, text) from None
+    except (OSError, urllib.error.URLError, http.client.HTTPException) as e:
+        # (HTTPException: a reply cut short by a server killed while sending it)
+        why = scrub(str(getattr(e, "reason", e)) or type(e).__name__, key or "")
+        raise RolloutError(
+            f"--rollout-url {url} stopped answering ({why}); restart "
+            f"the server ({command}) and rerun with --resume"
+        ) from None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw  # vLLM answers the LoRA endpoints in plain text
+
+
+def served_base(url: str, key: str | None, command: str) -> str:
+    """The base model the rollout server at `url` serves (GET /models); one line when it does
+    not answer, answers an error or lists none."""
+    try:
+        models = _request(url, key, command, "GET", "/models", None, timeout=10)
+    except _AuthRefused:
+        raise
+    except RolloutError:
+        raise DistillError(
+            f"--rollout-url {url} does not answer; start the student's server first: {command}"
+        ) from None
+    except _HTTPRefused as e:
+        raise DistillError(
+            f"--rollout-url {url}: GET /models answered HTTP {e.code} "
+            f"({e.text[:120].strip()}); is it a vLLM server? Start it with: {command}"
+        ) from None
+    listed = models.get("data", []) if isinstance(models, dict) else []  # (a proxy's page)
+    served = [m["id"] for m in listed if isinstance(m, dict) and not m.get("parent")]
+    if not served:
+        raise DistillError(f"--rollout-url {url}/models lists no base model")
+    return served[0]
+
+
+def check_server(cfg: Any) -> None:
+    """--rollout vllm with a server: the server answers, asked before train loads the student or
+    writes train.yaml and train_data.json (the ServerRollout asks again when it is built)."""
+    if mode_of(cfg) != "server":
+        return
+    _check_server_sync(cfg)
+    from distill.models import resolve_model
+
+    command = serve_command(cfg, str(resolve_model(cfg.model)))
+    served_base(redact_url(cfg.rollout_url).rstrip("/"), os.environ.get(KEY_ENV) or None, command)
 
 
 # =========================================================================== colocate mode
