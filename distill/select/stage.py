@@ -394,7 +394,11 @@ def _plot(facts: list[Fact], report: dict[str, Any], scores: dict, path: Path) -
 
 
 def _print_report(report: dict[str, Any]) -> None:
-    removed = ", ".join(f"{c} -{n}" for c, n in report["removed"].items())
+    removed = ", ".join(
+        f"{c} -{n}"
+        for c, n in report["removed"].items()
+        if c != "budget" or report.get("budget") is not None  # no --budget: none to name
+    )
     print(
         f"select: kept {report['selected']} of {report['total']} traces "
         f"({report['prompts']['selected']} of {report['prompts']['total']} prompts)"
