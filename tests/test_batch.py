@@ -271,7 +271,7 @@ def test_bad_batch_input_is_one_line(server, tmp_path):
     for bad, message in [
         ({"batch_window": "1d"}, "batch_window must be hours like '24h', got '1d'"),
         ({"batch_poll": 0}, "--batch-poll 0: must be > 0"),
-        ({"batch_discount": 1.0}, "batch_discount must be in [0, 1), got 1.0"),
+        ({"batch_discount": 1.0}, "--batch-discount 1: must be in [0, 1)"),
         ({"batch_max_rounds": 0}, "--batch-max-rounds 0: must be >= 1"),
     ]:
         with pytest.raises(DistillError, match=re.escape(message)):

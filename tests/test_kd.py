@@ -709,10 +709,10 @@ def test_the_cli_flags_reach_the_config(tmp_path, tiny_qwen):
         tmp_path / "o",
     )
     for args, message in (
-        (("--method", "kd", "--kd-alpha", "1.5"), "kd_alpha must be within"),
-        (("--method", "onpolicy", "--lmbda", "-1", "--teacher-model", "x"), "lmbda must be within"),
+        (("--method", "kd", "--kd-alpha", "1.5"), "--kd-alpha 1.5: must be in [0, 1]"),
+        (("--method", "onpolicy", "--lmbda", "-1", "--teacher-model", "x"), "--lmbda -1: must be"),
         (("--method", "kd", "--teacher-url", "http://127.0.0.1:9/v1"), "needs --teacher-model"),
-        (("--method", "kd", "--kd-temperature", "0"), "kd_temperature and onpolicy_temperature"),
+        (("--method", "kd", "--kd-temperature", "0"), "--kd-temperature 0: must be > 0"),
         (
             ("--prompt-field", "q", "--system-prompt", "s"),
             "prompt_field, system_prompt: for --method onpolicy",

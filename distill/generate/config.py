@@ -229,10 +229,9 @@ class BatchConfig:
                 ("batch_requests", self.batch_requests >= 1, ">= 1"),
                 ("batch_max_rounds", self.batch_max_rounds >= 1, ">= 1"),
                 ("batch_poll", self.batch_poll > 0, "> 0 (seconds)"),
+                ("batch_discount", 0 <= self.batch_discount < 1, "in [0, 1)"),
             ],
         )
-        if not 0 <= self.batch_discount < 1:
-            raise DistillError(f"batch_discount must be in [0, 1), got {self.batch_discount}")
         if not re.fullmatch(r"[1-9]\d*h", self.batch_window):
             raise DistillError(f"batch_window must be hours like '24h', got {self.batch_window!r}")
         if self.batch:

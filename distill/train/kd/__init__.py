@@ -53,22 +53,33 @@ from typing import Any
 from distill.errors import DistillError
 
 METHODS = ("sft", "kd", "onpolicy")
+_UNIT = ("kd_alpha", "beta", "lmbda")  # weights and probabilities: in [0, 1]
 
 
 def check_config(cfg: Any) -> None:
     """TrainConfig's checks of the distillation keys (called from its __post_init__)."""
     if cfg.method not in METHODS:
         raise DistillError(f"unknown --method '{cfg.method}' (have: {', '.join(METHODS)})")
-    for key in ("kd_alpha", "beta", "lmbda"):
-        if not 0.0 <= getattr(cfg, key) <= 1.0:
-            raise DistillError(f"{key} must be within [0, 1], got {getattr(cfg, key)}")
+    from distill.config import check_values
+
+    check_values(cfg, [(k, 0.0 <= getattr(cfg, k) <= 1.0, "in [0, 1]") for k in _UNIT])
     if cfg.xtok not in ("uld", "hybrid"):
         raise DistillError(f"unknown --xtok '{cfg.xtok}' (have: uld, hybrid)")
-    if cfg.kd_temperature <= 0 or cfg.onpolicy_temperature <= 0:
-        raise DistillError("kd_temperature and onpolicy_temperature must be > 0")
+    check_values(
+        cfg,
+        [
+            ("kd_temperature", cfg.kd_temperature > 0, "> 0"),
+            ("onpolicy_temperature", cfg.onpolicy_temperature > 0, "> 0"),
+        ],
+    )
     _check_rollout(cfg)
-    if cfg.teacher_top_k < 1 or cfg.max_new_tokens < 1:
-        raise DistillError("teacher_top_k and max_new_tokens must be >= 1")
+    check_values(
+        cfg,
+        [
+            ("teacher_top_k", cfg.teacher_top_k >= 1, ">= 1"),
+            ("max_new_tokens", cfg.max_new_tokens >= 1, ">= 1"),
+        ],
+    )
     # a prompt field with an answer column maps a dataset's columns (any method); without one it
     # names a prompt source (as generate's), which only onpolicy trains on
     named = [
@@ -185,8 +196,10 @@ def _check_rollout(cfg: Any) -> None:
             f"--max-staleness {cfg.max_staleness} < --sync-steps - 1 ({cfg.sync_steps - 1}): every "
             "rollout between two syncs would be dropped; raise it or sync more often"
         )
-    if not 0 < cfg.vllm_gpu_memory_utilization <= 1:
-        raise DistillError("vllm_gpu_memory_utilization must be within (0, 1]")
+    from distill.config import check_values
+
+    u = cfg.vllm_gpu_memory_utilization
+    check_values(cfg, [("vllm_gpu_memory_utilization", 0 < u <= 1, "in (0, 1]")])
 
 
 # The teacher term of a teacher of another tokenizer (--xtok; xtok.py): no KL over one
