@@ -6,43 +6,47 @@ from __future__ import annotations
 import json
 
 from distill.generate import GenerateConfig, run
-from distill.teachers import TEACHERS
-from tests.test_third_read_eval import R1_DISTILL, fake_local_teacher, model_folder
-from tests.tiny import CHATML
+from distill.teachers.hf import ends_in_think
+from tests.test_third_read_eval import R1_DISTILL
+from tests.tiny import CHATML, make_tiny_model, make_tokenizer
 
 
-def _generate(tmp_path, monkeypatch, template, teacher="hf"):
-    model = model_folder(tmp_path / "teacher", template)
-    monkeypatch.setitem(
-        TEACHERS,
-        teacher,
-        fake_local_teacher(
-            [
-                ("59 + 63 = \\boxed{122}, but let me check that ag", "length"),  # cut off
-                ("59 + 63 = 122.\n</think>\n\nThe answer is \\boxed{122}.", "stop"),
-            ]
-        ),
-    )
+def _generate(tmp_path, template):
+    from transformers import AutoTokenizer
+
+    model = make_tiny_model(tmp_path / "teacher")
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.chat_template = template
+    tok.save_pretrained(model)
     out = tmp_path / "t.jsonl"
-    run(
-        GenerateConfig(
-            data="builtin:arithmetic?n=1", teacher=teacher, model=str(model), n=2, out=str(out)
-        ),
-        progress=False,
-    )
-    return sorted((json.loads(line) for line in out.open()), key=lambda r: r["sample"])
+    cfg = GenerateConfig(
+        data="builtin:arithmetic?n=2", teacher="hf", model=str(model), n=2, max_tokens=6,
+        temperature=1.0, seed=0, out=str(out),
+    )  # fmt: skip
+    run(cfg, progress=False)
+    return [json.loads(line) for line in out.open()]
 
 
-def test_a_sample_cut_off_inside_the_prompts_think_block_is_all_reasoning(tmp_path, monkeypatch):
-    """It was recorded as think 'none' with its draft as the answer: the filter (with the
-    truncated check off, or a model that ended inside the block) verified the drafted \\boxed{}
-    and trained the chain of thought as the answer, with no <think> around it."""
-    cut, closed = _generate(tmp_path, monkeypatch, R1_DISTILL)
-    assert cut["think"] == "unclosed" and cut["answer"] == ""
-    assert cut["reasoning"] == "59 + 63 = \\boxed{122}, but let me check that ag"
-    assert closed["think"] == "prefilled" and closed["answer"] == "The answer is \\boxed{122}."
+def test_a_sample_cut_off_inside_the_prompts_think_block_is_all_reasoning(tmp_path):
+    """The real hf teacher (a tiny random model: 6 tokens, never a </think>) after a prompt
+    that opened <think>: each sample was recorded as think 'none' with its draft as the answer,
+    so the filter (truncated check off, or a model that ended inside the block) verified a
+    \\boxed{} drafted in the thinking and trained the chain of thought as the answer."""
+    recs = _generate(tmp_path, R1_DISTILL)
+    assert len(recs) == 4
+    for r in recs:
+        assert r["think"] == "unclosed" and r["answer"] == "", r
+        assert r["reasoning"] is not None
 
 
-def test_a_template_that_opens_no_think_block_keeps_a_plain_answer(tmp_path, monkeypatch):
-    cut, _ = _generate(tmp_path, monkeypatch, CHATML)
-    assert cut["think"] == "none" and cut["answer"].startswith("59 + 63")
+def test_a_template_that_opens_no_think_block_keeps_a_plain_answer(tmp_path):
+    recs = _generate(tmp_path, CHATML)
+    assert {r["think"] for r in recs} == {"none"}
+    assert all(r["reasoning"] is None for r in recs)
+
+
+def test_ends_in_think_reads_the_rendered_prompt():
+    tok = make_tokenizer("qwen2")
+    assert ends_in_think(tok, "<|im_start|>assistant\n<think>\n")
+    assert not ends_in_think(tok, "<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert not ends_in_think(tok, "<|im_start|>assistant\n")

@@ -552,7 +552,9 @@ def test_cli_refuses_without_isolation_and_unsafe_sandbox_is_logged(tmp_path):
 
     # eval of code tasks refuses the same way, before sampling anything.
     out = tmp_path / "eval.json"
-    args = ["eval", "--model", "m", "--data", str(traces), "--out", str(out), "--verify", "code"]
+    # (a model that loads: a Hub name not in the offline cache is refused first)
+    args = ["eval", "--model", "builtin:smollm2", "--data", str(traces), "--out", str(out)]
+    args += ["--verify", "code"]
     r = _cli(args, env)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
     assert "--unsafe-sandbox" in r.stderr and not out.exists()

@@ -98,7 +98,6 @@ class _Sink:
         )
         self.prices = teacher.prices()
         self.failures: list[str] = []
-        self._opens_think: bool | None = None  # the local model's prompt opens <think> (below)
         # With --logprobs, records wait for their log-prob shard to be durable (distill.logprobs).
         self.buffer = (
             ShardBuffer(writer.path, max_records=teacher.logprobs_shard)
@@ -109,10 +108,11 @@ class _Sink:
     def done(self, job: Job, sample: int, c: Completion) -> None:
         row, ids = job.payload
         reasoning, answer, think = split(c.text, c.reasoning)
-        if think == "none" and self._in_think(job):
-            # no tag after a prompt that opened <think>: cut off (or ended) before it closed,
-            # all reasoning and no answer (its text as the answer let the filter verify a
-            # \boxed{} drafted in the thinking)
+        if think == "none" and c.extra.get("in_think"):
+            # no tag after a prompt that opened <think> (a local teacher's R1-Distill template,
+            # teachers.hf.ends_in_think): cut off (or ended) before it closed, all reasoning and
+            # no answer (its text as the answer let the filter verify a \boxed{} drafted in the
+            # thinking)
             reasoning, answer, think = answer, "", "unclosed"
         usage = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
         if c.reasoning_tokens is not None:
@@ -162,18 +162,6 @@ class _Sink:
         ):
             self.buffer.flush(self.writer.write)
         self.progress.advance(c.prompt_tokens + c.completion_tokens, cost)
-
-    def _in_think(self, job: Job) -> bool:
-        """A local teacher (hf, vllm) whose chat template ends the prompt with `<think>`
-        (DeepSeek-R1-Distill's): its samples start inside the block. Read once, from the first
-        sample's prompt, as eval does; a served model's template is the server's."""
-        if self.teacher.teacher not in ("hf", "vllm") or self.teacher.raw_prompt:
-            return False
-        if self._opens_think is None:
-            from distill.teachers.hf import opens_think
-
-            self._opens_think = opens_think(self.teacher.model, job.messages)
-        return self._opens_think
 
     def close(self) -> None:
         """Write what the log-prob buffer still holds (shard first, then records)."""

@@ -36,9 +36,17 @@ def opens_think(model: str, messages: list[dict[str, Any]]) -> bool:
     reasoning. Not when the tokenizer drops `</think>` as a special token when decoding."""
     tok = load_tokenizer(model)
     # none of its own: vLLM rendered with the processor's template (a multimodal model's)
-    if "</think>" in tok.all_special_tokens or not getattr(tok, "chat_template", None):
+    if not getattr(tok, "chat_template", None):
         return False
-    return render_prompt(tok, messages).rstrip().endswith("<think>")
+    return ends_in_think(tok, render_prompt(tok, messages))
+
+
+def ends_in_think(tok: Any, prompt: str) -> bool:
+    """A rendered prompt that opened `<think>` itself (opens_think), read with the tokenizer
+    its sample is decoded with."""
+    if "</think>" in getattr(tok, "all_special_tokens", ()):
+        return False
+    return prompt.rstrip().endswith("<think>")
 
 
 class TopKRecorder:
@@ -161,6 +169,8 @@ class HFTeacher:
                     prompt_tokens=int(plen),
                     completion_tokens=len(kept) + (cut is not None),
                 )
+                if cfg.chat_template and ends_in_think(self.tok, texts[row]):
+                    c.extra["in_think"] = True  # the sample starts inside <think> (generate)
                 if recorder:  # the stop token is stored too: its prediction is trained on
                     from distill.logprobs import TokenLogprobs, with_texts
 

@@ -173,8 +173,13 @@ class VLLMTeacher:
         self._write(shard, outs, sink)
 
     def _write(self, shard: Sequence[Job], outs: Any, sink: Sink) -> None:
+        from distill.teachers.hf import ends_in_think
+
         for job, out in zip(shard, outs):
             plen = len(out.prompt_token_ids or [])
+            # the prompt llm.chat rendered opened <think> itself: its samples start inside
+            prompt = getattr(out, "prompt", None)
+            in_think = isinstance(prompt, str) and ends_in_think(self.llm.get_tokenizer(), prompt)
             for s, o in zip(job.samples, out.outputs):
                 c = Completion(
                     text=o.text,
@@ -182,6 +187,8 @@ class VLLMTeacher:
                     prompt_tokens=plen,
                     completion_tokens=len(o.token_ids),
                 )
+                if in_think:
+                    c.extra["in_think"] = True
                 if self.cfg.logprobs and o.logprobs is not None:
                     from distill.logprobs import with_texts
 
