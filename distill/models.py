@@ -259,7 +259,7 @@ def resolve_model(name: str) -> str:
         return str(dest)
     if name.startswith("builtin:"):
         raise DistillError(f"unknown built-in model '{name}' (have: {', '.join(BUILTIN_MODELS)})")
-    p = Path(name)
+    p = Path(name).expanduser()  # ~/m as check_model_path found it (--model=~/m, a recipe's)
     if (looks_local(name) or p.exists()) and not p.is_dir():
         raise DistillError(f"model not found: {name} (no such folder)")
     return str(p) if p.is_dir() else name

@@ -1,0 +1,32 @@
+"""Second read of the s7 refusal-ordering fixes (4c5cf95 models.check_model_loadable and
+teachers.check_teacher, 64ac407, e1e0d28): what they still let through, each test failing
+before its fix."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tests.inproc import distill
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_a_model_under_home_written_with_a_tilde_loads(tmp_path, tiny_qwen, monkeypatch):
+    """`--model=~/student` (no shell expands a tilde after `=`; a recipe's `model: ~/student`
+    neither) passed check_model_loadable, which expands it, and the load then refused it as
+    'model not found: ~/student (no such folder)', after eval had written its samples' files
+    (generate: t.generate.yaml, an empty t.jsonl): the folder is loaded as the check found it."""
+    home = tmp_path / "home"
+    shutil.copytree(tiny_qwen, home / "student")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    res = distill(
+        "eval", "--model=~/student", "--data", "builtin:arithmetic?n=1", "--max-tokens", "2",
+        "--out", "o/eval.json", cwd=work,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert (work / "o" / "eval.json").is_file()
