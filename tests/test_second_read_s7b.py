@@ -30,3 +30,31 @@ def test_a_model_under_home_written_with_a_tilde_loads(tmp_path, tiny_qwen, monk
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert (work / "o" / "eval.json").is_file()
+
+
+def test_qlora_without_cuda_is_refused_before_the_data_is_built(tmp_path, tiny_qwen):
+    """--qlora on a machine without CUDA is known from the machine alone: it was refused as the
+    weights began to load, which 64ac407 moved after the examples are built, so every example
+    was tokenized and pre-flighted (a large file: minutes), its stats printed, and only then
+    the refusal."""
+    import json
+
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("QLoRA is refused only without CUDA")
+    chat = {
+        "messages": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}]
+    }
+    (tmp_path / "ok.jsonl").write_text(json.dumps(chat) + "\n")
+    res = distill(
+        "train", "--model", tiny_qwen, "--data", "ok.jsonl", "--qlora", "--output-dir", "o",
+        "--max-steps", "1", cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        "error: QLoRA needs a CUDA GPU (bitsandbytes 4-bit); on CPU use --lora without --qlora"
+    ]
+    assert "examples" not in res.stdout, res.stdout  # the data was not built first
+    assert not (tmp_path / "o").exists()

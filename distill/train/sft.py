@@ -88,6 +88,23 @@ def student_config(cfg: TrainConfig, path: str) -> Any:
     return config
 
 
+def check_qlora(cfg: TrainConfig) -> None:
+    """--qlora's needs (CUDA, bitsandbytes' config class), known from the machine alone:
+    build_trainer asks before the examples are built, _load_model again."""
+    import torch
+
+    if not cfg.qlora:
+        return
+    if not torch.cuda.is_available():
+        raise DistillError(
+            "QLoRA needs a CUDA GPU (bitsandbytes 4-bit); on CPU use --lora without --qlora"
+        )
+    try:
+        from transformers import BitsAndBytesConfig  # noqa: F401
+    except ImportError:  # pragma: no cover
+        raise DistillError("QLoRA needs bitsandbytes: pip install bitsandbytes") from None
+
+
 def _load_model(cfg: TrainConfig, path: str, dtype: Any, config: Any = None) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
@@ -98,14 +115,9 @@ def _load_model(cfg: TrainConfig, path: str, dtype: Any, config: Any = None) -> 
     if cfg.attn_implementation:
         kwargs["attn_implementation"] = cfg.attn_implementation
     if cfg.qlora:
-        if not torch.cuda.is_available():
-            raise DistillError(
-                "QLoRA needs a CUDA GPU (bitsandbytes 4-bit); on CPU use --lora without --qlora"
-            )
-        try:
-            from transformers import BitsAndBytesConfig
-        except ImportError:  # pragma: no cover
-            raise DistillError("QLoRA needs bitsandbytes: pip install bitsandbytes") from None
+        check_qlora(cfg)
+        from transformers import BitsAndBytesConfig
+
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
@@ -430,6 +442,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     out = Path(cfg.output_dir)
     if cfg.packing:
         check_packing_versions()
+    check_qlora(cfg)  # before the examples are built (the weights load after them)
     if cfg.method == "onpolicy":  # --rollout-url answers: before the model loads, files are written
         from distill.train.kd.rollout import check_server
 
