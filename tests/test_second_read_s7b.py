@@ -58,3 +58,27 @@ def test_qlora_without_cuda_is_refused_before_the_data_is_built(tmp_path, tiny_q
     ]
     assert "examples" not in res.stdout, res.stdout  # the data was not built first
     assert not (tmp_path / "o").exists()
+
+
+def test_a_tokenizer_of_another_vocabulary_is_refused_before_the_data_is_built(
+    tmp_path, tiny_qwen, tiny_llama
+):
+    """--tokenizer of another vocabulary is known from the tokenizers (and the student's
+    config): it was refused once the weights loaded, which 64ac407 moved after the examples are
+    built, so the whole file was tokenized with the wrong vocabulary, pre-flighted and its
+    stats printed before the one line."""
+    import json
+
+    chat = {
+        "messages": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}]
+    }
+    (tmp_path / "ok.jsonl").write_text(json.dumps(chat) + "\n")
+    res = distill(
+        "train", "--model", tiny_qwen, "--tokenizer", tiny_llama, "--data", "ok.jsonl",
+        "--output-dir", "o", "--max-steps", "1", cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: tokenizer '{tiny_llama}'"), lines
+    assert "examples" not in res.stdout, res.stdout  # the data was not built first
+    assert not (tmp_path / "o").exists()

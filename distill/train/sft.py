@@ -454,6 +454,11 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     # before the model loads
     rows = trainable_token_ids(cfg, tok)
     config = student_config(cfg, path)
+    # --tokenizer of another vocabulary: the tokenizers and the rows the config embeds tell
+    # (transformers builds the embedding from config.vocab_size), before the data is built
+    if cfg.tokenizer:
+        vocab = getattr(config.get_text_config(), "vocab_size", None)
+        check_tokenizer(cfg, tok, vocab if isinstance(vocab, int) else len(tok))
     # The examples and their pre-flight need the tokenizer, the data and the student's stop ids
     # only: built before the weights load, so a refused file, row or template is one line with
     # no loading bar (or a teacher's warnings) before it, and the weights load for nothing.
@@ -464,7 +469,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     if not stats.get("prompts_only"):  # every process checks (all stop together); rank 0 prints
         show_examples(cfg, tok, dataset, model_eos)
     model = _load_model(cfg, path, dtype, config)
-    if cfg.tokenizer:
+    if cfg.tokenizer:  # the rows the loaded student embeds
         check_tokenizer(cfg, tok, model.get_input_embeddings().num_embeddings)
     if _main_process():  # written once the run is set to train (the model loaded)
         out.mkdir(parents=True, exist_ok=True)
