@@ -236,10 +236,11 @@ def check_model_loadable(name: str, flag: str = "--model") -> None:
                 return
         except ValueError:  # not a hub name (HFValidationError): not loadable either
             break
+    # huggingface_hub reads either variable (HF_HUB_OFFLINE, else TRANSFORMERS_OFFLINE)
+    var = "HF_HUB_OFFLINE" if os.environ.get("HF_HUB_OFFLINE") else "TRANSFORMERS_OFFLINE"
     raise DistillError(
         f"{flag} {name}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and "
-        f"HF_HUB_OFFLINE is set: download it once online (hf download {name}), "
-        "or pass a local folder"
+        f"{var} is set: download it once online (hf download {name}), or pass a local folder"
     )
 
 

@@ -82,3 +82,20 @@ def test_a_tokenizer_of_another_vocabulary_is_refused_before_the_data_is_built(
     assert len(lines) == 1 and lines[0].startswith(f"error: tokenizer '{tiny_llama}'"), lines
     assert "examples" not in res.stdout, res.stdout  # the data was not built first
     assert not (tmp_path / "o").exists()
+
+
+def test_the_offline_refusal_names_the_variable_that_is_set(monkeypatch):
+    """huggingface_hub is offline under TRANSFORMERS_OFFLINE too: the line said 'HF_HUB_OFFLINE
+    is set' to a user who had set only TRANSFORMERS_OFFLINE (and unset would not help)."""
+    import pytest
+    from huggingface_hub import constants
+
+    from distill.errors import DistillError
+    from distill.models import check_model_loadable
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    with pytest.raises(DistillError, match=r"TRANSFORMERS_OFFLINE is set") as e:
+        check_model_loadable("org/missing")
+    assert "HF_HUB_OFFLINE" not in str(e.value)
