@@ -259,6 +259,24 @@ def _guard(stage: str, c: Any, configs: dict[str, Any]) -> None:
         getattr(paths, f"guard_{stage}")(c)
 
 
+def _check_models(stage: str, c: Any, produced: list[Path]) -> None:
+    """A local model (hf, vllm) that generate's teacher or eval loads and its load would refuse
+    (a missing folder, a hub name not in the offline cache), before the first stage: an eval
+    refused when it starts came after generate paid. Not a folder this call's train writes
+    (checked when eval runs); not a generate whose traces exist (it checks the teachers it
+    still asks). Served teachers' keys are each stage's own check."""
+    from distill.models import check_model_loadable
+
+    if stage == "eval" and c.backend in ("hf", "vllm"):
+        for flag, name in (("--model", c.model), ("--baseline", c.baseline)):
+            if name and not any(same_file(name, d) for d in produced):
+                check_model_loadable(name, flag)
+    elif stage == "generate" and not Path(c.out).exists():
+        for t in c.resolved_teachers():
+            if t.teacher in ("hf", "vllm"):
+                check_model_loadable(t.model, "--model")
+
+
 ORDER = ("instruct", "generate", "filter", "select", "train", "eval", "publish")
 
 
@@ -565,6 +583,8 @@ def run(
     # has not bought generate's samples first, and --dry-run refuses what the run would.
     for stage, c in configs.items():
         _guard(stage, c, configs)
+        if not dry_run:  # (as its inputs: --dry-run validates a recipe on any machine)
+            _check_models(stage, c, produced)
     missing = _inputs_there(recipe_configs, configs)
     if missing and not dry_run:
         raise DistillError(missing[0])
