@@ -166,3 +166,114 @@ def test_magpie_reruns_pay_only_for_what_they_lack(tmp_path, tiny_qwen, monkeypa
     run(mcfg(fresh, num_instructions=10))
     assert len(sent) == first + more
     assert (fresh / "m.jsonl").read_text() == (tmp_path / "m.jsonl").read_text()
+
+
+# --------------------------------------------------------------------------- the run's round size
+# --concurrency (hf --batch-size) is a throughput setting; it sized the rounds of a fresh run by
+# default, and so decided which instructions a run keeps. A killed run of several rounds resumed
+# at another --concurrency was refused ("rerun with --request-batch-size N"): the rerun now goes
+# on at the round size the run was made with, as an unbroken run would have, and says so.
+
+
+def test_a_killed_multi_round_run_resumes_at_any_concurrency(tmp_path, tasks_server, capsys):
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    run(cfg(whole, tasks_server, num_instructions=72, concurrency=4))  # 4 rounds (of 4)
+    total = len(tasks_server.log)
+    assert total == 13
+    out = whole / "instructions.jsonl"
+    r0, r1, r2 = (_request_ids(out, k) for k in range(3))
+    assert len(r0) == len(r1) == len(r2) == 4
+    for concurrency in (8, 2, 3):
+        killed = tmp_path / f"killed{concurrency}"  # rounds 0 and 1 written, one of round 2's
+        _killed_copy(whole, killed, 48, {*r0, *r1, r2[1]})
+        capsys.readouterr()
+        sent = len(tasks_server.log)
+        run(cfg(killed, tasks_server, num_instructions=72, concurrency=concurrency))
+        assert len(tasks_server.log) - sent == total - 9, concurrency  # only the 4 missing
+        assert (killed / "instructions.jsonl").read_text() == out.read_text(), concurrency
+        notes = [x for x in capsys.readouterr().out.splitlines() if "rounds of 4" in x]
+        assert len(notes) == 1 and f"not {concurrency}" in notes[0], notes
+
+
+def test_an_old_yaml_without_the_round_size_resumes_at_its_concurrency(tmp_path, tasks_server):
+    """A .instruct.yaml written before request_batch_size was saved: the size the old rule
+    gave, the saved --concurrency."""
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    run(cfg(whole, tasks_server, num_instructions=36, concurrency=2))  # 3 rounds of 2
+    total = len(tasks_server.log)
+    out = whole / "instructions.jsonl"
+    r0, r1 = _request_ids(out, 0), _request_ids(out, 1)
+    killed = tmp_path / "killed"
+    _killed_copy(whole, killed, 24, {*r0, *r1})
+    y = killed / "instructions.instruct.yaml"
+    lines = y.read_text().splitlines(keepends=True)
+    y.write_text("".join(x for x in lines if not x.startswith("request_batch_size:")))
+    assert "request_batch_size" not in y.read_text()
+    sent = len(tasks_server.log)
+    run(cfg(killed, tasks_server, num_instructions=36, concurrency=5))
+    assert len(tasks_server.log) - sent == total - 4
+    assert (killed / "instructions.jsonl").read_text() == out.read_text()
+
+
+def test_an_explicit_other_request_batch_size_on_a_killed_run_is_refused(tmp_path, tasks_server):
+    """--request-batch-size is the round size itself: another one keeps other instructions."""
+    import pytest
+
+    from distill.errors import DistillError
+
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    run(cfg(whole, tasks_server, num_instructions=72, concurrency=4))
+    out = whole / "instructions.jsonl"
+    killed = tmp_path / "killed"
+    _killed_copy(whole, killed, 48, {*_request_ids(out, 0), *_request_ids(out, 1)})
+    files = {p.name: p.read_text() for p in killed.iterdir()}
+    sent = len(tasks_server.log)
+    for kw in ({"request_batch_size": 2}, {"request_batch_size": 8, "concurrency": 8}):
+        with pytest.raises(DistillError, match=r"--request-batch-size 4 -> ") as e:
+            run(cfg(killed, tasks_server, num_instructions=72, **kw))
+        assert "\n" not in str(e.value) and "leave out --request-batch-size" in str(e.value)
+        assert len(tasks_server.log) == sent, kw
+        assert {p.name: p.read_text() for p in killed.iterdir()} == files, kw
+    # the same size given explicitly, at another --concurrency: goes on
+    run(cfg(killed, tasks_server, num_instructions=72, concurrency=1, request_batch_size=4))
+    assert (killed / "instructions.jsonl").read_text() == out.read_text()
+
+
+def test_a_killed_magpie_run_resumes_at_any_batch_size(tmp_path, tiny_qwen, monkeypatch):
+    from distill.instruct import stage
+
+    monkeypatch.setitem(stage.TEACHERS, "hf", _CountingMagpieTeacher)
+    sent = _CountingMagpieTeacher.sent
+    sent.clear()
+
+    def mcfg(d, **kw):
+        base = dict(
+            teacher="hf", model=str(tiny_qwen), method="magpie", out=str(d / "m.jsonl"),
+            min_words=0, language="any", dedup="exact", max_rouge=1.0, seed=0, batch_size=4,
+            num_instructions=12,
+        )  # fmt: skip
+        return InstructConfig(**{**base, **kw})
+
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    run(mcfg(whole))  # 3 rounds of 4 instructions, each answered
+    total = len(sent)
+    assert total == 24
+    recs = records(whole / "m.jsonl")
+    assert {r["lineage"]["round"] for r in recs} == {0, 1, 2}
+    # the requests file in the order sent: round 0's 4 asks and 4 answers, round 1's, round 2's
+    req = (whole / "m.requests.jsonl").read_text().splitlines(keepends=True)
+    out = (whole / "m.jsonl").read_text().splitlines(keepends=True)
+    for batch_size in (8, 2):
+        killed = tmp_path / f"killed{batch_size}"  # rounds 0, 1 written, 1 ask of round 2 sent
+        killed.mkdir()
+        (killed / "m.jsonl").write_text("".join(out[:8]))
+        (killed / "m.requests.jsonl").write_text("".join(req[:17]))
+        shutil.copy(whole / "m.instruct.yaml", killed / "m.instruct.yaml")
+        sent.clear()
+        run(mcfg(killed, batch_size=batch_size))  # was refused: "a round 4 -> 8" ("4 -> 2")
+        assert len(sent) == total - 17, batch_size
+        assert (killed / "m.jsonl").read_text() == (whole / "m.jsonl").read_text(), batch_size

@@ -18,18 +18,18 @@ def cfg(tmp_path, server, **kw):
     return instruct_cfg(tmp_path, server, **{"concurrency": 4, **kw})
 
 
-def test_a_lower_concurrency_after_a_one_round_file_is_refused(tmp_path, tasks_server):
+def test_a_lower_request_batch_size_after_a_one_round_file_is_refused(tmp_path, tasks_server):
     out = tmp_path / "instructions.jsonl"
     run(cfg(tmp_path, tasks_server, num_instructions=20))  # round 0 of 4 requests: one round
     first = records(out)
     assert {r["lineage"]["round"] for r in first} == {0}
     assert len({r["lineage"]["request_id"] for r in first}) > 2  # from more than 2 requests
     before, sent = out.read_text(), len(tasks_server.log)
-    with pytest.raises(DistillError, match=r"a round 4 -> 2.*--request-batch-size 4 keeps"):
-        run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=2))
+    with pytest.raises(DistillError, match=r"--request-batch-size 4 -> 2.*leave out --request"):
+        run(cfg(tmp_path, tasks_server, num_instructions=40, request_batch_size=2))
     assert out.read_text() == before and len(tasks_server.log) == sent
-    # the hint goes on: the file's instructions are the run's first, each once
-    run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=2, request_batch_size=4))
+    # a lower --concurrency goes on at the run's 4: the file's instructions are its first, once
+    run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=2))
     recs = records(out)
     assert recs[:20] == first and len(recs) == len({r["id"] for r in recs}) == 40
 
@@ -47,14 +47,14 @@ def test_a_higher_concurrency_after_a_one_round_file_goes_on(tmp_path, tasks_ser
 
 def test_the_round_size_check_reads_the_file_not_only_the_last_runs_n(tmp_path, tasks_server):
     """.instruct.yaml holds the last run's --num-instructions: after a rerun at N=1 (a note) the
-    file's round 0 still came from 4 requests, and a rerun at --concurrency 2 would leave the
-    instructions of 2 of them beside its own."""
+    file's round 0 still came from 4 requests, and a rerun at --request-batch-size 2 would leave
+    the instructions of 2 of them beside its own."""
     out = tmp_path / "instructions.jsonl"
     run(cfg(tmp_path, tasks_server, num_instructions=20))
     run(cfg(tmp_path, tasks_server, num_instructions=1))
     before = out.read_text()
-    with pytest.raises(DistillError, match=r"a round 4 -> 2.*--request-batch-size 4 keeps"):
-        run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=2))
+    with pytest.raises(DistillError, match=r"--request-batch-size 4 -> 2.*leave out --request"):
+        run(cfg(tmp_path, tasks_server, num_instructions=40, request_batch_size=2))
     assert out.read_text() == before
 
 

@@ -56,21 +56,21 @@ def test_a_users_own_file_at_out_is_refused_not_appended_to(tmp_path, tasks_serv
 
 def test_a_rerun_with_other_settings_is_refused_before_it_pays_or_writes(tmp_path, tasks_server):
     """A run on an --out that an earlier run with other settings wrote (another temperature,
-    filter, seed file; another --concurrency, which sizes the rounds, so every prompt from
-    round 1 on differs) kept its own instructions beside the earlier ones: 52 in the file,
+    filter, seed file; another --request-batch-size, which sizes the rounds, so every prompt
+    from round 1 on differs) kept its own instructions beside the earlier ones: 52 in the file,
     'kept 40' in the report, the two sets never deduplicated against each other."""
     out = tmp_path / "instructions.jsonl"
     run(cfg(tmp_path, tasks_server, num_instructions=24))  # a run killed at 24 of 40
     before, sent = out.read_text(), len(tasks_server.log)
     yaml_before = (tmp_path / "instructions.instruct.yaml").read_text()
-    for changed in ({"concurrency": 3}, {"temperature": 0.5}, {"max_rouge": 0.05}):
+    for changed in ({"request_batch_size": 3}, {"temperature": 0.5}, {"max_rouge": 0.05}):
         with pytest.raises(DistillError, match=r"instructions.jsonl holds .*other settings"):
             run(cfg(tmp_path, tasks_server, num_instructions=40, **changed))
         assert out.read_text() == before and len(tasks_server.log) == sent, changed
         assert (tmp_path / "instructions.instruct.yaml").read_text() == yaml_before
     # The message names what changed since the earlier run.
-    with pytest.raises(DistillError, match=r"a round 2 -> 3.*--request-batch-size 2 keeps"):
-        run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=3))
+    with pytest.raises(DistillError, match=r"--request-batch-size 2 -> 3.*leave out --request"):
+        run(cfg(tmp_path, tasks_server, num_instructions=40, request_batch_size=3))
     # The earlier rounds go on from the file (at another --concurrency too).
     run(cfg(tmp_path, tasks_server, num_instructions=40, concurrency=3, request_batch_size=2))
     recs = records(out)

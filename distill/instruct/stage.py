@@ -559,7 +559,7 @@ def _check_prior(
     report would count only its own. Raising or lowering --num-instructions goes on.
 
     Returns cfg, with the earlier run's round size where --request-batch-size was not given
-    and the files can go on at it (see below)."""
+    (a rerun always goes on at the run's own; see below)."""
     import yaml
 
     from distill.urls import redact_urls
@@ -586,31 +586,31 @@ def _check_prior(
     hint, note, keep = "", "", cfg
     rounds = {r["lineage"].get("round") for r in gen if isinstance(r["lineage"], dict)}
     size = _round_size(saved) if saved else None
-    # Later rounds show the kept pool of the earlier ones: rounds of another size (the default
-    # follows --concurrency) make other prompts from round 1 on. A file of one round (a run
-    # killed in its second) goes on at a larger size only: a smaller round 0 never asks the
-    # file's later requests again, and their instructions stay beside this run's.
-    # (round 0 asked min(size, N) requests; the last run's N, or at least the file's count)
-    n_saved = saved.get("num_instructions")
-    n_old = max(n_saved, len(gen)) if isinstance(n_saved, int) else len(gen)
-    first = min(size, n_old) if isinstance(size, int) else size
-    smaller = isinstance(first, int) and min(cfg.round_size(), cfg.num_instructions) < first
     if isinstance(size, int) and size >= 1 and size != cfg.round_size():
-        finished = len(gen) >= cfg.num_instructions
-        refused = bool(gen) and (len(rounds) > 1 or smaller)
-        if cfg.request_batch_size is None and (finished or not refused):
-            # --concurrency (--batch-size) sized the rounds only by default: rounds of the
-            # earlier size ask the requests on disk again, so a finished run's rerun sends
-            # nothing and a killed one (in round 0 too, or in round 1 at a larger size, whose
-            # replies on disk a larger round 0 would never ask again) pays only for the rest.
+        if cfg.request_batch_size is None:
+            # The round size decides what is kept (later rounds show the kept pool of the
+            # earlier ones), so a rerun goes on at the run's own: --concurrency (--batch-size)
+            # is a throughput setting that sized the rounds only by default. Its rounds ask
+            # the requests on disk again: nothing is paid twice, the file is an unbroken run's.
+            flag = {"openai": "--concurrency", "hf": "--batch-size"}.get(cfg.teacher, "default")
             note = (
-                f"instruct: rounds of {size} requests as the earlier run ({yaml_path.name}), "
-                f"not {cfg.round_size()}: the requests on disk are this run's too"
+                f"instruct: rounds of {size} requests as the run in {out.name} was made "
+                f"({yaml_path.name}), not {cfg.round_size()} ({flag}): the round size decides "
+                "which instructions are kept"
             )
             keep = dataclasses.replace(cfg, request_batch_size=size)
-        elif refused:
-            changed.append(f"requests a round {size} -> {cfg.round_size()}")
-            hint = f" (--request-batch-size {size} keeps the earlier rounds at any --concurrency)"
+        else:
+            # Another round size given as such: from round 1 on it makes other prompts. A file
+            # of one round goes on at a larger one (round 0 shows the seeds only, and a larger
+            # round 0 asks the file's requests again), not at a smaller one: its later requests'
+            # instructions would stay beside this run's. (Round 0 asked min(size, N) requests:
+            # the last run's N, or at least the file's count.)
+            n_saved = saved.get("num_instructions")
+            n_old = max(n_saved, len(gen)) if isinstance(n_saved, int) else len(gen)
+            smaller = min(cfg.round_size(), cfg.num_instructions) < min(size, n_old)
+            if gen and (len(rounds) > 1 or smaller):
+                changed.append(f"--request-batch-size {size} -> {cfg.request_batch_size}")
+                hint = " (leave out --request-batch-size: a rerun goes on at the run's own)"
     for name, ref in refs.items():
         if ref is None:
             continue
