@@ -166,7 +166,7 @@ def code_key(answer: str) -> str | None:
     """The program verify_code runs (the last fenced block), each line's runs of whitespace as
     one and blank lines dropped; its indentation kept (a line indented otherwise is another
     program in Python)."""
-    from distill.filter.verify import extract_code
+    from distill.filter.code import extract_code
 
     code = extract_code(answer)
     if code is None:
@@ -287,7 +287,7 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
 def _judgeable(row: Any, verify: str) -> bool:
     """The row holds what judge compares a sample with under `verify`."""
     if verify == "code":
-        from distill.filter.verify import runnable_tests
+        from distill.filter.code import runnable_tests
 
         # tests judge refuses to run (C++ verification_info, a checker): every sample scored 0
         return runnable_tests(row.fields)

@@ -13,15 +13,15 @@ import pickle
 import textwrap
 import zlib
 
-from distill.filter.sandbox import MODES, probe
-from distill.filter.verify import (
+from distill.filter.code import (
     _contests_match,
     _lcb_cases,
     _same_lines,
     code_tests,
-    judge,
     verify_code,
 )
+from distill.filter.sandbox import MODES, probe
+from distill.filter.verify import judge
 
 ISOLATED = [m for m in MODES if probe(m) is None]
 BEST = ISOLATED[0] if ISOLATED else "none"

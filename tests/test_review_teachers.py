@@ -37,8 +37,8 @@ os._exit(0)
 def test_a_solution_cannot_read_its_own_program_for_the_tests_done_mark():
     """The asserts' done-mark is in the program the sandbox runs (/in/solution.py), which the
     guard let the solution read: it printed the mark and exited before the failing assert."""
+    from distill.filter.code import verify_code
     from distill.filter.sandbox import isolation
-    from distill.filter.verify import verify_code
 
     mode = isolation()
     if mode is None:
@@ -148,8 +148,8 @@ def test_the_guard_cannot_be_dodged_by_importing_fork_exec_again():
     """The guard replaced _posixsubprocess.fork_exec, which raises no audit event; importing
     the module again gave back the real one: a child without the guard ran (here: printed the
     program, verify's done-mark with it, and the failing solution was judged correct)."""
+    from distill.filter.code import extract_code, verify_code
     from distill.filter.sandbox import isolation, run_code
-    from distill.filter.verify import extract_code, verify_code
 
     mode = isolation()
     if mode is None:

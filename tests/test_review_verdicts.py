@@ -27,7 +27,7 @@ def test_a_solution_that_exits_before_the_asserts_is_not_correct(exit_line):
     """The assert tests run after the solution in one program: a solution that ends the
     program (exit(), sys.exit(0) under `if __name__ == "__main__":`) skipped them and was
     "correct" with a wrong function."""
-    from distill.filter.verify import verify_code
+    from distill.filter.code import verify_code
 
     wrong = _code(f"def add(a, b):\n    return a - b\n\n{exit_line}")
     verdict, detail = verify_code(wrong, ["assert add(1, 2) == 3"], isolation=BEST)
@@ -39,7 +39,7 @@ def test_a_solution_that_exits_before_the_asserts_is_not_correct(exit_line):
 def test_apps_tests_with_inputs_and_outputs_as_lists_of_lines():
     """APPS/TACO `input_output` holds some stdin tests as lists of lines (APPS's own judge joins
     them with newlines); str(list) fed "['2', '1', '3']" to a correct solution."""
-    from distill.filter.verify import verify_code
+    from distill.filter.code import verify_code
 
     sol = _code("n = int(input())\nfor _ in range(n):\n    print(int(input()) * 2)")
     tests = {"inputs": [["2", "1", "3"], "1\n5\n"], "outputs": [["2", "6"], "10\n"]}

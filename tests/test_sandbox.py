@@ -22,8 +22,8 @@ import pytest
 
 from distill.errors import DistillError
 from distill.filter import sandbox
+from distill.filter.code import verify_code
 from distill.filter.sandbox import MODES, probe, run_code
-from distill.filter.verify import verify_code
 
 ISOLATED = [m for m in MODES if probe(m) is None]
 needs_isolation = pytest.mark.skipif(

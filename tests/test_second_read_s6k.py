@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from distill.filter import sandbox
+from distill.filter.code import _pytest_suite, verify_code
 from distill.filter.sandbox import MODES, probe
-from distill.filter.verify import _pytest_suite, verify_code
 
 ISOLATED = [m for m in MODES if probe(m) is None]
 BEST = ISOLATED[0] if ISOLATED else "none"

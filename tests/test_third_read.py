@@ -8,8 +8,9 @@ import textwrap
 import pytest
 
 from distill.filter import sandbox
+from distill.filter.code import verify_code
 from distill.filter.sandbox import MODES, probe, run_code
-from distill.filter.verify import CORRECT, verify_code
+from distill.filter.verify import CORRECT
 
 ISOLATED = [m for m in MODES if probe(m) is None]
 BEST = ISOLATED[0] if ISOLATED else "none"

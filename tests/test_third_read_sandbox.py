@@ -301,7 +301,7 @@ def test_python_313_f_locals_cannot_rewrite_the_guard(name):
 def test_unittest_cases_still_report_their_failures():
     # unittest formats a failed case's traceback (its frames' code, the tests' own) and goes
     # on: an expectedFailure passes, a failure is "tests failed", not a violation.
-    from distill.filter.verify import _pytest_suite, verify_code
+    from distill.filter.code import _pytest_suite, verify_code
 
     src = (
         "import unittest\nfrom solution import add\nclass TestAdd(unittest.TestCase):\n"

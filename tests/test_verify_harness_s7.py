@@ -149,7 +149,7 @@ def test_a_call_based_solution_that_replaces_stdout_still_passes():
 def test_call_values_compare_as_the_harness_compared_them():
     """Host-side: nested tuples are not lists, int keys not str keys (as == said in the
     sandbox before); the top-level tuple is a list; APPS's [value]."""
-    from distill.filter.verify import _call_ok
+    from distill.filter.code import _call_ok
 
     assert _call_ok("lcb", '{"t": [4, 5]}', [4, 5])
     assert not _call_ok("lcb", '[{"t": [1, 2]}]', [[1, 2]])

@@ -4,8 +4,9 @@
 
 Where things happen: config.py (FilterConfig, output names), facts.py (pass 1: checks, verdict,
 dedup keys per trace), stage.py (the decisions, pass 2 writing kept/rejects, `run`), report.py
-(report.json, the plot, the table), verify.py (math, choice, exact, countdown, code verdicts),
-sandbox.py (running model-written code), dedup.py, checks.py, decontam.py.
+(report.json, the plot, the table), verify.py (math, choice, exact, countdown verdicts; `judge`,
+the one entry point), code.py (code verdicts: each dataset's tests), sandbox.py (running
+model-written code), verdicts.py, dedup.py, checks.py, decontam.py.
 """
 
 from distill.filter.config import (

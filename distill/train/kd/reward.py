@@ -141,7 +141,7 @@ def attach_references(cfg: Any, tok: Any, model_eos: Any, dataset: Any) -> Any:
             f"--reward math: no example of {cfg.data} has a gold answer to verify against; add "
             f"a `gold` field (trace records) or an {'/'.join(ANSWER_FIELDS)} column (a dataset)"
         )
-    from distill.filter.verify import runnable_tests
+    from distill.filter.code import runnable_tests
 
     if cfg.reward == "code" and not any(
         m != "{}" and runnable_tests(json.loads(m)) for m in cols["verify_meta"]
@@ -181,7 +181,7 @@ def reward_of(
 def _tests_of(meta: dict[str, Any]) -> Any:
     """The tests `judge` runs for code (verify.code_tests: every layout it reads), None when
     there are none."""
-    from distill.filter.verify import code_tests
+    from distill.filter.code import code_tests
 
     return code_tests(meta)
 
