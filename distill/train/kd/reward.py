@@ -32,7 +32,7 @@ from distill.data import ANSWER_FIELDS
 from distill.errors import DistillError
 
 REWARDS = ("none", "math", "code")
-# keys of a row's fields `judge` reads for code (verify.code_tests: the tests, in each
+# keys of a row's fields `judge` reads for code (code.code_tests: the tests, in each
 # dataset's layout), carried to the trainer
 _META_KEYS = (
     "tests",
@@ -179,7 +179,7 @@ def reward_of(
 
 
 def _tests_of(meta: dict[str, Any]) -> Any:
-    """The tests `judge` runs for code (verify.code_tests: every layout it reads), None when
+    """The tests `judge` runs for code (code.code_tests: every layout it reads), None when
     there are none."""
     from distill.filter.code import code_tests
 
