@@ -49,6 +49,29 @@ def ends_in_think(tok: Any, prompt: str) -> bool:
     return prompt.rstrip().endswith("<think>")
 
 
+def drops_think(tok: Any) -> bool:
+    """Whether a decode that skips special tokens (vLLM's) drops `</think>`: one of the named
+    special tokens, or an added token marked special (tokenizer.json's "special": true, as
+    `add_tokens(..., special_tokens=True)` makes it), which all_special_tokens does not list."""
+    if "</think>" in getattr(tok, "all_special_tokens", ()):
+        return True
+    added = getattr(tok, "added_tokens_decoder", None) or {}
+    return any(t.content == "</think>" and t.special for t in added.values())
+
+
+def decode_keeping_think(tok: Any, ids: list[int]) -> str:
+    """`ids` decoded without special tokens, but with `<think>`/`</think>` where the tokenizer
+    marks them special (it would drop the tag the model wrote: generate read every sample
+    after a prompt that opened <think> as never closing it)."""
+    added = getattr(tok, "added_tokens_encoder", None) or {}
+    keep = {added[t] for t in ("<think>", "</think>") if t in added}
+    if not keep.intersection(ids):
+        return tok.decode(ids, skip_special_tokens=True)
+    special = {i for i, t in tok.added_tokens_decoder.items() if t.special}
+    drop = (set(tok.all_special_ids) | special) - keep
+    return tok.decode([i for i in ids if i not in drop], skip_special_tokens=False)
+
+
 class TopKRecorder:
     """A logits processor that records, per generated step, the top-K of log_softmax(logits)
     and the log-prob of the token sampled at the previous step; it changes nothing.
@@ -162,15 +185,19 @@ class HFTeacher:
                 cut = next((i for i, t in enumerate(tokens) if t in self.stops), None)
                 finish = "stop" if cut is not None else "length"
                 kept = tokens[:cut] if cut is not None else tokens
-                text = self.tok.decode(kept, skip_special_tokens=True)
+                # a prompt that opened <think>: the sample starts inside the block (generate
+                # reads one with no </think> as all reasoning), so its text keeps the tags
+                in_think = cfg.chat_template and texts[row].rstrip().endswith("<think>")
                 c = Completion(
-                    text=text,
+                    text=decode_keeping_think(self.tok, kept)
+                    if in_think
+                    else self.tok.decode(kept, skip_special_tokens=True),
                     finish_reason=finish,
                     prompt_tokens=int(plen),
                     completion_tokens=len(kept) + (cut is not None),
                 )
-                if cfg.chat_template and ends_in_think(self.tok, texts[row]):
-                    c.extra["in_think"] = True  # the sample starts inside <think> (generate)
+                if in_think:
+                    c.extra["in_think"] = True
                 if recorder:  # the stop token is stored too: its prediction is trained on
                     from distill.logprobs import TokenLogprobs, with_texts
 

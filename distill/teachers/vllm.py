@@ -173,13 +173,22 @@ class VLLMTeacher:
         self._write(shard, outs, sink)
 
     def _write(self, shard: Sequence[Job], outs: Any, sink: Sink) -> None:
-        from distill.teachers.hf import ends_in_think
+        from distill.teachers.hf import drops_think
 
+        tok = self.llm.get_tokenizer()
         for job, out in zip(shard, outs):
             plen = len(out.prompt_token_ids or [])
             # the prompt llm.chat rendered opened <think> itself: its samples start inside
+            # (a vLLM that hands the engine token ids leaves .prompt None: read their tail);
+            # not where the decode (skip_special_tokens) drops the </think> a sample writes
             prompt = getattr(out, "prompt", None)
-            in_think = isinstance(prompt, str) and ends_in_think(self.llm.get_tokenizer(), prompt)
+            if not isinstance(prompt, str) and out.prompt_token_ids and hasattr(tok, "decode"):
+                prompt = tok.decode(list(out.prompt_token_ids)[-8:], skip_special_tokens=False)
+            in_think = (
+                isinstance(prompt, str)
+                and prompt.rstrip().endswith("<think>")
+                and not drops_think(tok)
+            )
             for s, o in zip(job.samples, out.outputs):
                 c = Completion(
                     text=o.text,
