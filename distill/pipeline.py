@@ -267,9 +267,13 @@ def _check_models(stage: str, c: Any, produced: list[Path]) -> None:
     still asks). Served teachers' keys are each stage's own check."""
     from distill.models import check_model_loadable
 
+    def written(name: str) -> bool:  # --output-dir, merged/, a checkpoint-N/ in it
+        path = Path(name).expanduser().resolve()
+        return any(path.is_relative_to(Path(d).expanduser().resolve()) for d in produced)
+
     if stage == "eval" and c.backend in ("hf", "vllm"):
         for flag, name in (("--model", c.model), ("--baseline", c.baseline)):
-            if name and not any(same_file(name, d) for d in produced):
+            if name and not written(name):
                 check_model_loadable(name, flag)
     elif stage == "generate" and not Path(c.out).exists():
         for t in c.resolved_teachers():

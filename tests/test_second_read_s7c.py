@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from distill.teachers.base import Job
+from tests.test_pipeline_models_s7 import GenerateStarted, _run, offline_generate  # noqa: F401
 from tests.test_third_read_eval import R1_DISTILL
 from tests.tiny import make_tiny_model, make_tokenizer
 
@@ -118,3 +121,15 @@ def test_vllm_a_prompt_given_as_token_ids_is_read_from_them(tmp_path):
     sink = _Sink()
     _vllm_teacher(tok)._write([job], [_out(prompt, ids, DRAFT)], sink)
     assert sink.done_[0].extra.get("in_think")
+
+
+# ------------------------------------------------------------------ cd64f68: distill run's check
+
+
+@pytest.mark.usefixtures("offline_generate")
+def test_an_eval_of_a_checkpoint_folder_this_runs_train_writes_is_not_refused_first(tmp_path):
+    """eval: model: {run_dir}/student/checkpoint-2 (a step of this run's train, written by
+    train): cd64f68 checked only --output-dir and its merged/, so the folder not there yet was
+    refused ('model not found') before generate, on every fresh run of such a recipe."""
+    with pytest.raises(GenerateStarted):
+        _run(tmp_path, merged="/checkpoint-2")
