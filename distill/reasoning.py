@@ -43,9 +43,19 @@ def _split_markers(text: str) -> tuple[str | None, str, str] | None:
     return reasoning, rest.strip(), "markers"
 
 
-def split(text: str, api_reasoning: str | None = None) -> tuple[str | None, str, str]:
-    """-> (reasoning, answer, think)."""
+def split(
+    text: str, api_reasoning: str | None = None, in_think: bool = False
+) -> tuple[str | None, str, str]:
+    """-> (reasoning, answer, think). in_think: the prompt opened `<think>` itself (a local
+    teacher's R1-Distill template, teachers.hf.ends_in_think): a text with no tag was cut off
+    (or ended) before the block closed, all reasoning and no answer ('unclosed'); read as the
+    answer, a \\boxed{} drafted in the thinking was verified."""
     text = text or ""
+    if in_think and not api_reasoning:
+        reasoning, answer, think = split(text)
+        if think == "none":
+            return answer, "", "unclosed"
+        return reasoning, answer, think
     if api_reasoning:
         # Some servers also echo tags into content; strip an empty or duplicated block.
         reasoning, answer, _ = split(text)

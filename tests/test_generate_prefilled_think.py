@@ -50,3 +50,25 @@ def test_ends_in_think_reads_the_rendered_prompt():
     assert ends_in_think(tok, "<|im_start|>assistant\n<think>\n")
     assert not ends_in_think(tok, "<|im_start|>assistant\n<think>\n\n</think>\n\n")
     assert not ends_in_think(tok, "<|im_start|>assistant\n")
+
+
+def test_selects_student_samples_read_the_prompts_think_block_too():
+    """select --student samples through generate's teachers with a sink of its own: a student
+    cut off inside its template's <think> had its draft \\boxed{} verified, and the prompt read
+    as easier than it is."""
+    from types import SimpleNamespace
+
+    from distill.select.difficulty import _Sink
+    from distill.teachers import Completion
+
+    written = []
+    writer = SimpleNamespace(write=written.append)
+    tcfg = SimpleNamespace(teacher="hf", model="m", params={})
+    sink = _Sink(writer, tcfg)
+    job = SimpleNamespace(
+        payload=(SimpleNamespace(gold="122", meta={}), ["id0"]), prompt_id="p", messages=[]
+    )
+    c = Completion(text="59 + 63 = \\boxed{122}, but let me ch", finish_reason="length")
+    c.extra["in_think"] = True
+    sink.done(job, 0, c)
+    assert written[0]["answer"] == "" and written[0]["reasoning"].startswith("59 + 63")

@@ -107,13 +107,7 @@ class _Sink:
 
     def done(self, job: Job, sample: int, c: Completion) -> None:
         row, ids = job.payload
-        reasoning, answer, think = split(c.text, c.reasoning)
-        if think == "none" and c.extra.get("in_think"):
-            # no tag after a prompt that opened <think> (a local teacher's R1-Distill template,
-            # teachers.hf.ends_in_think): cut off (or ended) before it closed, all reasoning and
-            # no answer (its text as the answer let the filter verify a \boxed{} drafted in the
-            # thinking)
-            reasoning, answer, think = answer, "", "unclosed"
+        reasoning, answer, think = split(c.text, c.reasoning, c.extra.get("in_think", False))
         usage = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
         if c.reasoning_tokens is not None:
             usage["reasoning_tokens"] = c.reasoning_tokens

@@ -94,7 +94,7 @@ class _Sink:
         from distill.reasoning import split
 
         info, ids = job.payload
-        reasoning, answer, _think = split(c.text, c.reasoning)
+        reasoning, answer, _think = split(c.text, c.reasoning, c.extra.get("in_think", False))
         self.writer.write(
             {
                 "id": ids[sample],
