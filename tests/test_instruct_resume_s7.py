@@ -134,6 +134,15 @@ class _CountingMagpieTeacher:
             sink.done(job, job.samples[0], Completion(text=text, finish_reason="stop"))
 
 
+def _magpie_cfg(d, model, **kw):
+    """A magpie run of the hf teacher (the counting stand-in) writing d/m.jsonl."""
+    base = dict(
+        teacher="hf", model=str(model), method="magpie", out=str(d / "m.jsonl"), min_words=0,
+        language="any", dedup="exact", max_rouge=1.0, seed=0, batch_size=4,
+    )  # fmt: skip
+    return InstructConfig(**{**base, **kw})
+
+
 def test_magpie_reruns_pay_only_for_what_they_lack(tmp_path, tiny_qwen, monkeypatch):
     from distill.instruct import stage
 
@@ -142,12 +151,7 @@ def test_magpie_reruns_pay_only_for_what_they_lack(tmp_path, tiny_qwen, monkeypa
     sent.clear()
 
     def mcfg(d, **kw):
-        base = dict(
-            teacher="hf", model=str(tiny_qwen), method="magpie", out=str(d / "m.jsonl"),
-            min_words=0, language="any", dedup="exact", max_rouge=1.0, seed=0, batch_size=4,
-            num_instructions=6,
-        )  # fmt: skip
-        return InstructConfig(**{**base, **kw})
+        return _magpie_cfg(d, tiny_qwen, **{"num_instructions": 6, **kw})
 
     run(mcfg(tmp_path))  # rounds of 4 (--batch-size): 4 + 2 instructions, 6 answers
     first = len(sent)
@@ -250,12 +254,7 @@ def test_a_killed_magpie_run_resumes_at_any_batch_size(tmp_path, tiny_qwen, monk
     sent.clear()
 
     def mcfg(d, **kw):
-        base = dict(
-            teacher="hf", model=str(tiny_qwen), method="magpie", out=str(d / "m.jsonl"),
-            min_words=0, language="any", dedup="exact", max_rouge=1.0, seed=0, batch_size=4,
-            num_instructions=12,
-        )  # fmt: skip
-        return InstructConfig(**{**base, **kw})
+        return _magpie_cfg(d, tiny_qwen, **{"num_instructions": 12, **kw})
 
     whole = tmp_path / "whole"
     whole.mkdir()
