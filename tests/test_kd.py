@@ -599,7 +599,7 @@ def test_bad_method_keys_are_named(tmp_path, tiny_qwen):
         kd_cfg(tmp_path, tiny_qwen, method="distil")
     with pytest.raises(DistillError, match="onpolicy needs a teacher"):
         kd_cfg(tmp_path, tiny_qwen, method="onpolicy")
-    with pytest.raises(DistillError, match="kd_alpha must be within"):
+    with pytest.raises(DistillError, match=r"--kd-alpha 1.5: must be in \[0, 1\]"):
         kd_cfg(tmp_path, tiny_qwen, kd_alpha=1.5)
     with pytest.raises(DistillError, match="--teacher-url needs --teacher-model"):
         kd_cfg(tmp_path, tiny_qwen, teacher_url="http://x/v1")
