@@ -342,18 +342,12 @@ def run(cfg: EvalConfig) -> Path:
     guard_eval(cfg)  # --out and the samples beside it are never an input: before any write
     from distill.teachers import check_teacher
 
-    # a refused key, URL, backend or model (the baseline's too): before the samples' files
+    # A refused key, URL, backend or model (a missing folder, a hub name not in the offline
+    # cache; the baseline's too: it was refused only after the student's whole eval ran) is
+    # refused here, before the samples' files, not by the config: a recipe's eval may name the
+    # folder its train writes, and `distill run` checks every section before running any.
     models = [(f, m) for f, m in (("--model", cfg.model), ("--baseline", cfg.baseline)) if m]
     check_teacher(cfg.backend, cfg, models)
-    if cfg.backend != "openai":
-        from distill.models import check_model_path
-
-        # A missing folder is refused here, before any write (the baseline's was refused only
-        # after the student's whole eval ran), not by the config: a recipe's eval may name the
-        # folder its train writes, and `distill run` checks every section before running any.
-        for flag, name in (("--model", cfg.model), ("--baseline", cfg.baseline)):
-            if name:
-                check_model_path(name, flag, missing_ok=False)
     out = Path(cfg.out)
     sandbox = None
     if cfg.verify == "code":  # model-written code: refuse before sampling if it cannot be isolated

@@ -49,10 +49,7 @@ def check_teacher(backend: str, cfg: Any, models: list[tuple[str, str]] | None =
         from distill.teachers.openai import check_settings
 
         check_settings(cfg)
-    elif backend == "vllm":
-        from distill.teachers.vllm import require_vllm
-
-        require_vllm()
+    # (vllm's check imports vLLM first: not installed is its one line)
     entry = TEACHERS.get(backend)
     check = getattr(entry.cls() if isinstance(entry, _Backend) else entry, "check", None)
     if check is not None:

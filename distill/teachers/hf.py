@@ -41,12 +41,17 @@ def opens_think(model: str, messages: list[dict[str, Any]]) -> bool:
     return ends_in_think(tok, render_prompt(tok, messages))
 
 
+def prompt_opens_think(prompt: str) -> bool:
+    """A rendered prompt that opened `<think>` itself: its sample starts inside the block."""
+    return prompt.rstrip().endswith("<think>")
+
+
 def ends_in_think(tok: Any, prompt: str) -> bool:
     """A rendered prompt that opened `<think>` itself (opens_think), read with the tokenizer
     its sample is decoded with."""
     if "</think>" in getattr(tok, "all_special_tokens", ()):
         return False
-    return prompt.rstrip().endswith("<think>")
+    return prompt_opens_think(prompt)
 
 
 def drops_think(tok: Any) -> bool:
@@ -187,7 +192,7 @@ class HFTeacher:
                 kept = tokens[:cut] if cut is not None else tokens
                 # a prompt that opened <think>: the sample starts inside the block (generate
                 # reads one with no </think> as all reasoning), so its text keeps the tags
-                in_think = cfg.chat_template and texts[row].rstrip().endswith("<think>")
+                in_think = cfg.chat_template and prompt_opens_think(texts[row])
                 c = Completion(
                     text=decode_keeping_think(self.tok, kept)
                     if in_think

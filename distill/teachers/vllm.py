@@ -34,12 +34,6 @@ def _import_vllm() -> Any:
     return vllm
 
 
-def require_vllm() -> None:
-    """One line when vLLM is not installed (stages call it before they write anything; the
-    teacher imports it next anyway)."""
-    _import_vllm()
-
-
 class VLLMTeacher:
     @staticmethod
     def check(model: str, flag: str = "--model") -> None:
@@ -173,7 +167,7 @@ class VLLMTeacher:
         self._write(shard, outs, sink)
 
     def _write(self, shard: Sequence[Job], outs: Any, sink: Sink) -> None:
-        from distill.teachers.hf import drops_think
+        from distill.teachers.hf import drops_think, prompt_opens_think
 
         tok = self.llm.get_tokenizer()
         for job, out in zip(shard, outs):
@@ -185,9 +179,7 @@ class VLLMTeacher:
             if not isinstance(prompt, str) and out.prompt_token_ids and hasattr(tok, "decode"):
                 prompt = tok.decode(list(out.prompt_token_ids)[-8:], skip_special_tokens=False)
             in_think = (
-                isinstance(prompt, str)
-                and prompt.rstrip().endswith("<think>")
-                and not drops_think(tok)
+                isinstance(prompt, str) and prompt_opens_think(prompt) and not drops_think(tok)
             )
             for s, o in zip(job.samples, out.outputs):
                 c = Completion(
