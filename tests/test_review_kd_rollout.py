@@ -46,7 +46,7 @@ def test_the_server_samples_without_the_models_repetition_penalty_or_min_p(tmp_p
     # generation_config.json (--generation-config auto): repetition_penalty and min_p too.
     server = FakeVLLM(tiny_qwen).start()
     try:
-        cfg = SimpleNamespace(rollout_url=server.url, lora=True, lora_r=8,
+        cfg = SimpleNamespace(rollout_url=server.url, lora=True, weight_sync=None, lora_r=8,
                               output_dir=str(tmp_path / "out"))  # fmt: skip
         tok = SimpleNamespace(pad_token_id=0)
         model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
@@ -79,7 +79,7 @@ def test_a_full_fine_tune_whose_server_dies_mid_run_is_one_line_and_a_checkpoint
     monkeypatch.setattr(vc.VLLMClient, "reset_prefix_cache", lambda self: None)
     saved = []
     try:
-        c = SimpleNamespace(rollout_url=server.url, lora=False, lora_r=8, sync_steps=1,
+        c = SimpleNamespace(rollout_url=server.url, lora=False, weight_sync="nccl", lora_r=8, sync_steps=1,
                             max_staleness=0, output_dir=str(tmp_path / "out"))  # fmt: skip
         model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
         r = ServerRollout(c, SimpleNamespace(pad_token_id=0), model, tmp_path, str(tiny_qwen))
@@ -221,7 +221,7 @@ def test_a_reply_cut_short_or_not_json_is_a_rollout_error_and_a_checkpoint(tmp_p
     for answer, why in ((_cut_short, "stopped answering"), (_html_page, "upstream gone")):
         httpd, url = _server(answer)
         try:
-            cfg = SimpleNamespace(rollout_url=url, lora=True, lora_r=8,
+            cfg = SimpleNamespace(rollout_url=url, lora=True, weight_sync=None, lora_r=8,
                                   output_dir=str(tmp_path / "out"))  # fmt: skip
             model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
             r = ServerRollout(cfg, SimpleNamespace(pad_token_id=0), model, tmp_path, "m")
@@ -236,7 +236,9 @@ def test_a_reply_cut_short_or_not_json_is_a_rollout_error_and_a_checkpoint(tmp_p
     # the same page in answer to the first GET /models: one line too, not AttributeError
     httpd, url = _server(_html_page, listing=_html_page)
     try:
-        cfg = SimpleNamespace(rollout_url=url, lora=True, lora_r=8, output_dir=str(tmp_path))
+        cfg = SimpleNamespace(
+            rollout_url=url, lora=True, weight_sync=None, lora_r=8, output_dir=str(tmp_path)
+        )
         model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
         with pytest.raises(DistillError, match="lists no base model"):
             ServerRollout(cfg, SimpleNamespace(pad_token_id=0), model, tmp_path, "m")
@@ -279,7 +281,7 @@ def test_the_vllm_lora_rank_is_one_vllm_accepts(tmp_path, accelerate_state, stan
     from tests.test_kd_rollout import colocate
 
     for r, bound in ():
-        c = SimpleNamespace(rollout_url="http://h:8000/v1", lora=True, lora_r=r)
+        c = SimpleNamespace(rollout_url="http://h:8000/v1", lora=True, weight_sync=None, lora_r=r)
         assert f"--max-lora-rank {bound} " in serve_command(c, "m")
     model = torch.nn.Linear(2, 2)
     r, _ = colocate(tmp_path, True, model)

@@ -191,7 +191,7 @@ class TrainConfig(Layout):
     )
     rollout_url: str | None = setting(
         None,
-        "--rollout vllm: the OpenAI-compatible vLLM server serving the student (http://host:port/v1); a LoRA adapter is hot-loaded every --sync-steps (serve with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True).",
+        "--rollout vllm: the OpenAI-compatible vLLM server serving the student (http://host:port/v1); the student's weights reach it every --sync-steps as --weight-sync says (a run that cannot reach it prints the `vllm serve` line to start it with).",
         result=False,
     )
     vllm_mode: str | None = setting(
@@ -199,7 +199,11 @@ class TrainConfig(Layout):
         "--rollout vllm: server (--rollout-url) | colocate (vLLM inside the training process, CUDA only, sleep mode). Default: server when --rollout-url is given, else colocate.",
     )
     sync_steps: int = setting(
-        1, "--rollout vllm: send the student's weights (LoRA adapter) to vLLM every N steps."
+        1, "--rollout vllm: send the student's weights (--weight-sync) to vLLM every N steps."
+    )
+    weight_sync: str | None = setting(
+        None,
+        "--rollout vllm with a server: how the student's weights reach it every --sync-steps: lora (the adapter hot-loaded through the runtime LoRA endpoints) | reload (the weights, a LoRA adapter merged in, saved and reloaded in place through vLLM's dev-mode /collective_rpc; serve with VLLM_SERVER_DEV_MODE=1; any device, no LoRA kernels while sampling) | nccl (TRL's VLLMClient, CUDA). Default: lora for a LoRA student; a full fine-tune nccl with CUDA, reload without.",
     )
     # None: sync_steps - 1, the age a rollout reaches between two syncs
     max_staleness: int | None = setting(

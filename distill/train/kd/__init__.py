@@ -156,12 +156,12 @@ def _check_reward(cfg: Any) -> None:
 
 def _check_rollout(cfg: Any) -> None:
     """--rollout and its keys (distill/train/kd/rollout.py); the CUDA checks wait for the run."""
-    from distill.train.kd.rollout import ROLLOUTS, VLLM_MODES
+    from distill.train.kd.rollout import ROLLOUTS, VLLM_MODES, WEIGHT_SYNCS
 
     if cfg.rollout not in ROLLOUTS:
         raise DistillError(f"unknown --rollout '{cfg.rollout}' (have: {', '.join(ROLLOUTS)})")
     if cfg.rollout == "hf":
-        named = [k for k in ("rollout_url", "vllm_mode") if getattr(cfg, k)]
+        named = [k for k in ("rollout_url", "vllm_mode", "weight_sync") if getattr(cfg, k)]
         if named:
             raise DistillError(f"{', '.join(named)}: for --rollout vllm (--rollout is hf)")
         return
@@ -169,13 +169,39 @@ def _check_rollout(cfg: Any) -> None:
         raise DistillError(
             f"--rollout vllm samples the student for --method onpolicy (method {cfg.method})"
         )
-    if cfg.lora and cfg.lora_trainable_tokens:
-        raise DistillError(
-            "--lora-trainable-tokens with --rollout vllm: vLLM loads a LoRA adapter's layers, not "
-            "its trained embedding rows, so it would sample another policy; use --rollout hf"
-        )
     if cfg.vllm_mode is not None and cfg.vllm_mode not in VLLM_MODES:
         raise DistillError(f"unknown --vllm-mode '{cfg.vllm_mode}' (have: {', '.join(VLLM_MODES)})")
+    if cfg.weight_sync is not None:
+        if cfg.weight_sync not in WEIGHT_SYNCS:
+            raise DistillError(
+                f"unknown --weight-sync '{cfg.weight_sync}' (have: {', '.join(WEIGHT_SYNCS)})"
+            )
+        if cfg.vllm_mode == "colocate" or not cfg.rollout_url:
+            raise DistillError(
+                "--weight-sync is how weights reach a vLLM server (--rollout-url); colocate "
+                "loads them in process: drop --weight-sync"
+            )
+        if cfg.weight_sync == "lora" and not cfg.lora:
+            raise DistillError(
+                "--weight-sync lora hot-loads a LoRA adapter and this run trains every weight "
+                "(--no-lora): use --weight-sync reload, or nccl on CUDA"
+            )
+        if cfg.weight_sync == "reload" and cfg.qlora:
+            raise DistillError(
+                "--weight-sync reload with --qlora: the adapter merged into 4-bit weights is no "
+                "checkpoint the server's model reloads; use --weight-sync lora"
+            )
+        if cfg.weight_sync == "nccl" and cfg.lora:
+            raise DistillError(
+                "--weight-sync nccl pushes a full fine-tune's weights by their names; a LoRA "
+                "student syncs with --weight-sync lora (the adapter) or reload (merged)"
+            )
+    if cfg.lora and cfg.lora_trainable_tokens and cfg.weight_sync in (None, "lora"):
+        raise DistillError(
+            "--lora-trainable-tokens with --rollout vllm: vLLM loads a LoRA adapter's layers, not "
+            "its trained embedding rows, so it would sample another policy; use --weight-sync "
+            "reload (the merged weights, rows included) or --rollout hf"
+        )
     if cfg.vllm_mode == "server" and not cfg.rollout_url:
         from distill.train.kd.rollout import serve_command
 

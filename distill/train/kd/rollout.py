@@ -22,9 +22,22 @@ dropped (its tokens get no loss), counted in loss.jsonl (`rollouts_stale`), and 
 recorded in OUTPUT_DIR/rollouts.jsonl with the step of the sync that produced it (under DDP every
 process appends its own, each line with its `rank`).
 
-Server mode, full fine-tune: the weights are pushed with TRL's `VLLMClient` (vLLM's NCCL
-weight-transfer engine, which needs CUDA; the server is started with
-`--weight-transfer-config '{"backend": "nccl"}'`). Without CUDA this is refused in one line.
+Server mode, `--weight-sync reload` (a full fine-tune's default without CUDA; a LoRA student's
+choice where vLLM's LoRA kernels are slow, as on CPU): the weights, a LoRA adapter merged in
+(peft's merge_and_unload, on a copy: the trained weights are never touched), are saved under
+OUTPUT_DIR/rollout-weights/step-N and the server reloads them in place through the routes of
+vLLM's dev mode (`VLLM_SERVER_DEV_MODE=1`, to be served on a trusted host only): POST /pause
+(in-flight requests finish first), /collective_rpc `reload_weights(weights_path=...)`,
+/reset_prefix_cache (no KV of the old weights is reused), /update_weight_version `<run>-step-N`,
+/resume; the folder is removed once loaded. The server then samples the base model's name with
+no LoRA kernel. After each sampling call GET /weight_info says which weights the server holds:
+a version this run did not set (another run reloaded the server) or one older than
+`max_staleness` steps marks the batch's rollouts stale, as a LoRA adapter's name does.
+
+Server mode, full fine-tune with `--weight-sync nccl` (the default with CUDA): the weights are
+pushed with TRL's `VLLMClient` (vLLM's NCCL weight-transfer engine, which needs CUDA; the server
+is started with `--weight-transfer-config '{"backend": "nccl"}'`). Without CUDA this is refused
+in one line.
 
 A server that refuses the adapter or stops answering mid-run stops the run with one line naming
 the URL and the fix, after saving a checkpoint that `--resume` continues from.
@@ -42,6 +55,7 @@ is ever appended.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -58,7 +72,11 @@ from distill.urls import redact_url
 
 ROLLOUTS = ("hf", "vllm")
 VLLM_MODES = ("server", "colocate")
+WEIGHT_SYNCS = ("lora", "reload", "nccl")
 ADAPTERS_DIR = "rollout-adapters"
+WEIGHTS_DIR = (
+    "rollout-weights"  # --weight-sync reload: the step's weights until the server read them
+)
 KEY_ENV = "OPENAI_API_KEY"  # the rollout server's --api-key, as the served teacher reads it
 
 
@@ -71,6 +89,18 @@ def mode_of(cfg: Any) -> str | None:
     if cfg.rollout != "vllm":
         return None
     return cfg.vllm_mode or ("server" if cfg.rollout_url else "colocate")
+
+
+def sync_of(cfg: Any) -> str:
+    """How a server-mode rollout sends the student's weights: --weight-sync, or its default (lora
+    for a LoRA student; a full fine-tune nccl with CUDA, reload without)."""
+    if cfg.weight_sync:
+        return cfg.weight_sync
+    if cfg.lora:
+        return "lora"
+    import torch
+
+    return "nccl" if torch.cuda.is_available() else "reload"
 
 
 # vLLM's max_lora_rank takes these only (vllm/config/lora.py MaxLoRARanks; 1 is newer): a bound,
@@ -90,11 +120,16 @@ def serve_command(cfg: Any, model_path: str) -> str:
     port = (urlparse(cfg.rollout_url).port if cfg.rollout_url else None) or 8000
     if model_path.startswith("builtin:"):  # the converted folder, printed by distill.models
         model_path = f"$(python -m distill.models {model_path})"
-    if not cfg.lora:
+    sync = sync_of(cfg)
+    if sync == "nccl":
         return (
             f"VLLM_SERVER_DEV_MODE=1 vllm serve {model_path} --weight-transfer-config "
             f'\'{{"backend": "nccl"}}\' --port {port}'
         )
+    if sync == "reload":  # the dev routes (/collective_rpc...): on loopback where it is local
+        host = urlparse(cfg.rollout_url).hostname if cfg.rollout_url else "127.0.0.1"
+        bind = " --host 127.0.0.1" if host in ("127.0.0.1", "localhost", "::1") else ""
+        return f"VLLM_SERVER_DEV_MODE=1 vllm serve {model_path}{bind} --port {port}"
     return (
         f"VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve {model_path} --enable-lora "
         f"--max-lora-rank {vllm_lora_rank(cfg.lora_r)} --max-loras 2 --port {port}"
@@ -126,11 +161,11 @@ def rollout_for(cfg: Any, tok: Any, model: Any, out: Path) -> Any:
 def _check_server_sync(cfg: Any) -> None:
     import torch
 
-    if not cfg.lora and not torch.cuda.is_available():
+    if sync_of(cfg) == "nccl" and not torch.cuda.is_available():
         raise DistillError(
-            "--rollout vllm with a server syncs a full fine-tune through vLLM's NCCL weight "
-            "transfer (TRL's VLLMClient), which needs CUDA: train a LoRA adapter (--lora, "
-            "hot-loaded over HTTP) or use --rollout hf here"
+            "--weight-sync nccl pushes the weights through vLLM's NCCL weight transfer (TRL's "
+            "VLLMClient), which needs CUDA: use --weight-sync reload here (the server reloads "
+            "them from disk) or --rollout hf"
         )
 
 
@@ -311,17 +346,25 @@ class ServerRollout(_Rollout):
         self.current: str | None = None
         # more sampling fields for the server (vLLM's own, e.g. min_tokens, as the benchmark sets)
         self.extra_body: dict[str, Any] = {}
-        self.client: Any = None  # TRL's VLLMClient, full fine-tune only
+        self.client: Any = None  # TRL's VLLMClient, --weight-sync nccl only
+        self.sync_mode = sync_of(cfg)
         self.base = served_base(self.url, self.key, self.command)
-        if not cfg.lora:  # the served weights are the student's until the first push
+        if self.sync_mode == "nccl":  # the served weights are the student's until the first push
             self.names[self.base] = 0
 
     def _call(self, method: str, route: str, body: Any, timeout: float = 600) -> Any:
         return _request(self.url, self.key, self.command, method, route, body, timeout)
 
     def sync(self, trainer: Any, model: Any, step: int) -> None:
-        if not self.cfg.lora:  # full fine-tune: TRL's client pushes every weight over NCCL
+        if self.sync_mode == "nccl":  # TRL's client pushes every weight over NCCL
             self._push_weights(trainer, model, step)
+            return
+        if self.sync_mode == "reload":
+            folder = self.save_weights(trainer, model, step)
+            version = f"{self.run_name}-step-{step}"
+            _on_rank0(trainer, lambda: self._reload(folder, version))
+            trainer.accelerator.wait_for_everyone()
+            self.names[version] = step
             return
         folder = self.save_adapter(trainer, model, step)
         name = f"{self.run_name}-step-{step}"
@@ -355,6 +398,67 @@ class ServerRollout(_Rollout):
         if self.current is not None:
             self._unload(self.current)
         self.prune(folder)
+
+    def save_weights(self, trainer: Any, model: Any, step: int) -> Path:
+        """The student's weights as of `step`, a LoRA adapter merged in (peft's merge_and_unload
+        on a copy, so the weights being trained are not merged and unmerged), as a checkpoint
+        vLLM reads: OUTPUT_DIR/rollout-weights/step-N."""
+        import copy
+
+        folder = self.out / WEIGHTS_DIR / f"step-{step:06d}"
+        if trainer.is_world_process_zero():
+            shutil.rmtree(self.out / WEIGHTS_DIR, ignore_errors=True)  # a killed run's
+            unwrapped = trainer.accelerator.unwrap_model(model)
+            if hasattr(unwrapped, "merge_and_unload"):
+                unwrapped = copy.deepcopy(unwrapped).merge_and_unload()
+            unwrapped.save_pretrained(str(folder), safe_serialization=True)
+        trainer.accelerator.wait_for_everyone()
+        return folder
+
+    def _reload(self, folder: Path, version: str) -> None:
+        """The server reloads `folder` in place (vLLM's dev-mode routes), with nothing in flight
+        and no KV of the old weights kept, and records `version` as its weights."""
+        root = self.url.removesuffix("/v1")
+
+        def call(route: str, body: Any) -> Any:
+            try:
+                return _request(root, self.key, self.command, "POST", route, body, 600)
+            except _HTTPRefused as e:
+                hint = (
+                    "a server without vLLM's dev routes (start it with VLLM_SERVER_DEV_MODE=1)"
+                    if e.code in (404, 405)
+                    else "check the server's log"
+                )
+                raise RolloutError(
+                    f"--rollout-url {self.url}: POST {route} answered HTTP {e.code} "
+                    f"({e.text[:120].strip()}): --weight-sync reload needs {hint}; restart it "
+                    f"({self.command}) and rerun with --resume"
+                ) from None
+
+        call("/pause?mode=wait", None)  # (another client's requests finish on the old weights)
+        try:
+            rpc = {"method": "reload_weights", "kwargs": {"weights_path": str(folder.resolve())}}
+            call("/collective_rpc", rpc)
+            call("/reset_prefix_cache", None)
+            call("/update_weight_version", {"new_version": version})
+        except RolloutError:
+            with contextlib.suppress(RolloutError):  # the first failure is the one to tell
+                call("/resume", None)
+            raise
+        call("/resume", None)
+        shutil.rmtree(self.out / WEIGHTS_DIR, ignore_errors=True)  # in the server's memory now
+
+    def weight_version(self) -> str | None:
+        """The version of the weights the server holds (GET /weight_info), None when unset."""
+        root = self.url.removesuffix("/v1")
+        try:
+            info = _request(root, self.key, self.command, "GET", "/weight_info", None, 30)
+        except _HTTPRefused as e:
+            raise RolloutError(
+                f"--rollout-url {self.url}: GET /weight_info answered HTTP {e.code}; "
+                f"--weight-sync reload needs vLLM's dev routes: {self.command}, then --resume"
+            ) from None
+        return info.get("weight_version") if isinstance(info, dict) else None
 
     def _unload(self, name: str) -> None:
         try:
@@ -436,6 +540,8 @@ class ServerRollout(_Rollout):
                 f"check the server ({self.command}), then rerun with --resume"
             )
         name = reply.get("model", body["model"])
+        if self.sync_mode == "reload":  # the reply names the base model whatever weights it holds
+            name = self.weight_version() or "(unversioned weights)"
         out = []
         for c in sorted(reply["choices"], key=lambda c: c["index"]):
             if c.get("token_ids") is None:
@@ -443,7 +549,8 @@ class ServerRollout(_Rollout):
                     f"--rollout-url {self.url} returns no token_ids (vLLM >= 0.10.2 does with "
                     "return_token_ids): upgrade the server"
                 )
-            out.append((list(c["token_ids"]), c.get("finish_reason"), c.get("model", name)))
+            made_by = name if self.sync_mode == "reload" else c.get("model", name)
+            out.append((list(c["token_ids"]), c.get("finish_reason"), made_by))
         if len(out) != len(prompts) * n:
             raise RolloutError(
                 f"--rollout-url {self.url} answered {len(out)} samples for {len(prompts) * n}"
