@@ -50,7 +50,7 @@ def trainer_for(mode: str, out: Path, prompts: int, new_tokens: int, steps: int,
         method="onpolicy",
         rollout="hf" if mode == "hf" else "vllm",
         rollout_url=url,
-        weight_sync=mode.removeprefix("vllm-") if mode != "hf" else None,
+        weight_sync=mode.split("-")[1] if mode != "hf" else None,
         output_dir=str(out),
         per_device_train_batch_size=prompts,
         max_new_tokens=new_tokens,
@@ -187,7 +187,12 @@ def main() -> None:
     ap.add_argument("--step-new-tokens", type=int, default=None, help="(default: --new-tokens)")
     ap.add_argument("--steps", type=int, default=2, help="whole on-policy steps per mode (0: none)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--syncs", default="lora,reload", help="--weight-sync of the vllm runs")
+    ap.add_argument(
+        "--syncs",
+        default="lora,reload",
+        help="the vllm runs: --weight-sync[:server dtype] each (default dtype float32, the "
+        "trainer's on CPU; reload:bfloat16 serves in bf16)",
+    )
     ap.add_argument("--out", default="bench-results/rollout.json")
     args = ap.parse_args()
     args.step_prompts = args.step_prompts or args.prompts
@@ -217,11 +222,13 @@ def main() -> None:
         if args.steps:
             hf["steps"] = whole_steps("hf", root, args, None)
         smollm2 = resolve_model("builtin:smollm2")
-        for sync in args.syncs.split(","):
-            mode = f"vllm-{sync}"
+        for arm in args.syncs.split(","):
+            sync, _, dtype = arm.partition(":")
+            mode = f"vllm-{sync}" + (f"-{dtype}" if dtype else "")
             t0 = time.monotonic()
-            log_path = root / f"server-{sync}.log"
+            log_path = root / f"server-{mode}.log"
             kind = {"lora_rank": 16} if sync == "lora" else {"lora_rank": None, "dev_mode": True}
+            kind["dtype"] = dtype or "float32"
             with VLLMServer(smollm2, log_path, **kind) as server:
                 vl = result[mode] = {"server_start_s": round(time.monotonic() - t0, 1)}
                 vl["rollout"] = rollout_only(mode, root, args, server.url)
@@ -236,18 +243,19 @@ def main() -> None:
              f"{hf['rollout']['tokens_per_s']} tok/s"]  # fmt: skip
     steps = [f"whole step {args.step_prompts}x{args.step_new_tokens}: hf {hf['steps']['step_s']} s"
              if args.steps else ""]  # fmt: skip
-    for sync in args.syncs.split(","):
-        vl = result[f"vllm-{sync}"]
+    for arm in args.syncs.split(","):
+        sync, _, dtype = arm.partition(":")
+        vl = result[f"vllm-{sync}" + (f"-{dtype}" if dtype else "")]
         x = vl["speedup_rollout_tokens_per_s"] = round(
             vl["rollout"]["tokens_per_s"] / hf["rollout"]["tokens_per_s"], 2
         )
         parts.append(
-            f"vllm {sync} {vl['rollout']['tokens_per_s']} tok/s (x{x}, sync {vl['rollout']['sync_s']} s)"
+            f"vllm {arm} {vl['rollout']['tokens_per_s']} tok/s (x{x}, sync {vl['rollout']['sync_s']} s)"
         )
         if args.steps:
             vl["speedup_step"] = round(hf["steps"]["step_s"] / vl["steps"]["step_s"], 2)
             steps.append(
-                f"vllm {sync} {vl['steps']['step_s']} s (sync {vl['steps']['sync_s_per_step']} s/step)"
+                f"vllm {arm} {vl['steps']['step_s']} s (sync {vl['steps']['sync_s_per_step']} s/step)"
             )
     line = ", ".join(parts) + (" | " + ", ".join(steps) if args.steps else "")
     result["line"] = line

@@ -288,12 +288,13 @@ class VLLMServer:
         *,
         lora_rank: int | None = 16,
         dev_mode: bool = False,
+        dtype: str = "float32",
         timeout=900,
     ):
         """lora_rank None: no --enable-lora (the weights reloaded instead, --weight-sync
         reload); dev_mode: VLLM_SERVER_DEV_MODE=1 (the routes reload uses)."""
         self.model_dir, self.log_path, self.rank, self.timeout = model_dir, log, lora_rank, timeout
-        self.dev_mode = dev_mode
+        self.dev_mode, self.dtype = dev_mode, dtype
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
 
@@ -316,7 +317,7 @@ class VLLMServer:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
-            + ["--model", str(self.model_dir), "--dtype", "float32", "--max-model-len", "1024"]
+            + ["--model", str(self.model_dir), "--dtype", self.dtype, "--max-model-len", "1024"]
             + (lora if self.rank else [])
             + ["--port", str(self.port)],
             env=env,
