@@ -435,14 +435,16 @@ class ServerRollout(_Rollout):
                     f"({self.command}) and rerun with --resume"
                 ) from None
 
-        call("/pause?mode=wait", None)  # (another client's requests finish on the old weights)
         try:
+            # (another client's requests finish on the old weights; inside the try: a pause
+            # whose answer was lost may still have paused the server)
+            call("/pause?mode=wait", None)
             rpc = {"method": "reload_weights", "kwargs": {"weights_path": str(folder.resolve())}}
             call("/collective_rpc", rpc)
             call("/reset_prefix_cache", None)
             call("/update_weight_version", {"new_version": version})
-        except RolloutError:
-            with contextlib.suppress(RolloutError):  # the first failure is the one to tell
+        except BaseException:  # a refused step, a lost answer or Ctrl-C: never left paused
+            with contextlib.suppress(Exception):  # the first failure is the one to tell
                 call("/resume", None)
             raise
         call("/resume", None)
