@@ -152,8 +152,9 @@ class FakeVLLM:
         return self.weights[-2] if self.lag and len(self.weights) > 2 else self.weights[-1]
 
     def dev(self, route: str, body: dict | None) -> tuple[int, object]:
+        import copy
+
         from safetensors.torch import load_file
-        from transformers import AutoModelForCausalLM
 
         self.dev_calls.append(route)
         if route == "/collective_rpc":
@@ -162,9 +163,14 @@ class FakeVLLM:
             if self.refuse_after is not None and len(self.reloads) >= self.refuse_after:
                 return 500, {"error": "EngineCore: reload_weights failed"}
             path = body["kwargs"]["weights_path"]
-            model = AutoModelForCausalLM.from_pretrained(path).eval()
-            self.reloads.append({"path": path, "tensors": load_file(f"{path}/model.safetensors")})
-            self.weights.append([None, model])
+            tensors = load_file(f"{path}/model.safetensors")
+            # as vLLM's in-place reload: the checkpoint's tensors go into the model the server
+            # runs (its own config: the folder's config.json is not read), and a weight the
+            # checkpoint lacks keeps its old value (layerwise reload's fallback)
+            model = copy.deepcopy(self.weights[-1][1])
+            model.load_state_dict(tensors, strict=False)
+            self.reloads.append({"path": path, "tensors": tensors})
+            self.weights.append([None, model.eval()])
             return 200, {"results": [None]}
         if route == "/update_weight_version":
             self.weights[-1][0] = body["new_version"]
@@ -173,7 +179,7 @@ class FakeVLLM:
             self.paused = route.startswith("/pause")
             return 200, {"status": "paused" if self.paused else "resumed"}
         if route == "/reset_prefix_cache":
-            return 200, ""
+            return 200, {"success": True}
         return 404, {"detail": "Not Found"}
 
     def loads_by_name(self) -> dict[str, dict]:
@@ -215,7 +221,8 @@ class FakeVLLM:
                     self._reply(200, {})
                 elif self.path == "/weight_info" and fake.dev_mode:
                     fake.dev_calls.append(self.path)
-                    self._reply(200, {"weight_version": fake.held()[0]})
+                    # vLLM's engine starts at "default" until a client sets a version
+                    self._reply(200, {"weight_version": fake.held()[0] or "default"})
                 else:
                     self._reply(404, {"error": "not found"})
 

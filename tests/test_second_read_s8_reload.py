@@ -4,10 +4,15 @@ a sync that fails never leaves the server paused nor half a model on disk, a ful
 line and a checkpoint, and the merged weights vLLM reloads are the policy the trainer samples
 (tied embeddings, trained token rows), loaded as vLLM loads them (tests/fakevllm.py)."""
 
+import errno
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
+from distill.errors import DistillError
+from distill.train import run
 from distill.train.kd import rollout as ro
 from tests.test_kd_rollout import cfg, fake, teacher  # noqa: F401 - fixtures
 
@@ -57,3 +62,79 @@ def test_a_pause_whose_answer_was_lost_is_undone(tmp_path, tiny_qwen, fake, monk
     with pytest.raises(ro.RolloutError, match="stopped answering"):
         r._reload(tmp_path / "w", "v")
     assert server.dev_calls == ["/pause?mode=wait", "/resume"] and not server.paused
+
+
+def test_a_full_disk_while_writing_the_weights_is_one_line_a_checkpoint_and_no_half_copy(
+    tmp_path, tiny_qwen, teacher, fake, monkeypatch
+):
+    # Each sync writes the whole model: a full disk raised OSError out of the trainer (a
+    # traceback, no checkpoint of the steps done) and left the half-written copy in OUTPUT_DIR.
+    from transformers import PreTrainedModel
+
+    real, calls = PreTrainedModel.save_pretrained, []
+
+    def save(self, path, *a, **kw):
+        if "rollout-weights" not in str(path):
+            return real(self, path, *a, **kw)
+        calls.append(path)
+        if len(calls) < 2:
+            return real(self, path, *a, **kw)
+        Path(path).mkdir(parents=True)
+        (Path(path) / "model.safetensors").write_bytes(b"\0" * 64)  # the part that fit
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", save)
+    server = fake(dev_mode=True)
+    with pytest.raises(DistillError) as e:
+        run(cfg(tmp_path, tiny_qwen, teacher, server.url, weight_sync="reload", save_steps=1000))
+    msg = str(e.value)
+    assert "\n" not in msg and "No space left on device" in msg and "--resume" in msg
+    out = tmp_path / "out"
+    assert not (out / "rollout-weights").exists()
+    assert (out / "checkpoint-1" / "trainer_state.json").is_file()  # step 1's sync failed
+    assert len(server.reloads) == 1 and not server.paused
+
+
+def test_the_merged_weights_vllm_reloads_are_the_policy_with_tied_embeddings_and_token_rows(
+    tmp_path, tiny_qwen
+):
+    # A student with tied embeddings (Qwen2.5-0.5B, gemma-3), LoRA on every linear layer and
+    # trained token rows: the checkpoint written, loaded as vLLM reloads it (into the served
+    # model, by name, a missing weight kept), gives the logits the trainer's policy gives.
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(tiny_qwen)
+    config.tie_word_embeddings = True
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_config(config).eval()
+    served = AutoModelForCausalLM.from_config(config).eval()
+    served.load_state_dict(base.state_dict())
+    q = base.model.layers[0].self_attn.q_proj.weight.detach().clone()
+    rows = [3, 5, 7]
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM",
+                      trainable_token_indices=rows)  # fmt: skip
+    policy = get_peft_model(base, lora)
+    with torch.no_grad():  # as if trained
+        for _, p in policy.named_parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.5)
+    policy.eval()
+    r = ro.ServerRollout.__new__(ro.ServerRollout)
+    r.out = tmp_path / "out"
+    trainer = SimpleNamespace(accelerator=SimpleNamespace(unwrap_model=lambda m: m))
+    folder = r.write_weights(trainer, policy, r.out / ro.WEIGHTS_DIR / "step-000001")
+    tensors = load_file(str(folder / "model.safetensors"))
+    assert not any("lora" in k or "base_layer" in k or "trainable_tokens" in k for k in tensors)
+    missing, _ = served.load_state_dict(tensors, strict=False)
+    assert set(missing) <= {"lm_head.weight"}  # tied: the embedding is the head
+    assert served.lm_head.weight.data_ptr() == served.model.embed_tokens.weight.data_ptr()
+    ids = torch.tensor([[1, 3, 9, 5, 7, 2, 11]])
+    with torch.no_grad():
+        want, got = policy(input_ids=ids).logits, served(input_ids=ids).logits
+    assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+    # the trainer's weights are not merged into (a copy is)
+    assert torch.equal(
+        policy.base_model.model.model.layers[0].self_attn.q_proj.base_layer.weight, q
+    )

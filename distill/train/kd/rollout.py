@@ -360,9 +360,13 @@ class ServerRollout(_Rollout):
             self._push_weights(trainer, model, step)
             return
         if self.sync_mode == "reload":
-            folder = self.save_weights(trainer, model, step)
+            folder = self.out / WEIGHTS_DIR / f"step-{step:06d}"
             version = f"{self.run_name}-step-{step}"
-            _on_rank0(trainer, lambda: self._reload(folder, version))
+            # one process writes the weights and has the server reload them; all stop with its
+            # line if either failed (a full disk included), none waits on a barrier it never meets
+            _on_rank0(
+                trainer, lambda: self._reload(self.write_weights(trainer, model, folder), version)
+            )
             trainer.accelerator.wait_for_everyone()
             self.names[version] = step
             return
@@ -399,20 +403,27 @@ class ServerRollout(_Rollout):
             self._unload(self.current)
         self.prune(folder)
 
-    def save_weights(self, trainer: Any, model: Any, step: int) -> Path:
-        """The student's weights as of `step`, a LoRA adapter merged in (peft's merge_and_unload
-        on a copy, so the weights being trained are not merged and unmerged), as a checkpoint
-        vLLM reads: OUTPUT_DIR/rollout-weights/step-N."""
+    def write_weights(self, trainer: Any, model: Any, folder: Path) -> Path:
+        """The student's weights now, a LoRA adapter merged in (peft's merge_and_unload on a
+        copy, so the weights being trained are not merged and unmerged), written to `folder`
+        (OUTPUT_DIR/rollout-weights/step-N) as a checkpoint vLLM reads; process 0 alone. A write
+        that fails (a full disk: each sync writes the whole model) leaves no half-written copy
+        and is a RolloutError: a checkpoint, then one line."""
         import copy
 
-        folder = self.out / WEIGHTS_DIR / f"step-{step:06d}"
-        if trainer.is_world_process_zero():
-            shutil.rmtree(self.out / WEIGHTS_DIR, ignore_errors=True)  # a killed run's
-            unwrapped = trainer.accelerator.unwrap_model(model)
-            if hasattr(unwrapped, "merge_and_unload"):
-                unwrapped = copy.deepcopy(unwrapped).merge_and_unload()
+        shutil.rmtree(self.out / WEIGHTS_DIR, ignore_errors=True)  # a killed run's
+        unwrapped = trainer.accelerator.unwrap_model(model)
+        if hasattr(unwrapped, "merge_and_unload"):
+            unwrapped = copy.deepcopy(unwrapped).merge_and_unload()
+        try:
             unwrapped.save_pretrained(str(folder), safe_serialization=True)
-        trainer.accelerator.wait_for_everyone()
+        except OSError as e:
+            shutil.rmtree(self.out / WEIGHTS_DIR, ignore_errors=True)  # never half a model
+            raise RolloutError(
+                f"--weight-sync reload could not write the student's weights to {folder} "
+                f"({e.strerror or type(e).__name__}): free space there (each sync writes the "
+                "whole model) and rerun with --resume"
+            ) from None
         return folder
 
     def _reload(self, folder: Path, version: str) -> None:
