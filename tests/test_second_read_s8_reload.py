@@ -138,3 +138,21 @@ def test_the_merged_weights_vllm_reloads_are_the_policy_with_tied_embeddings_and
     assert torch.equal(
         policy.base_model.model.model.layers[0].self_attn.q_proj.base_layer.weight, q
     )
+
+
+def test_a_sharded_student_is_refused_before_process_0_writes_a_shard(tmp_path, tiny_qwen, fake):
+    # FSDP / ZeRO-3 (recipes/accelerate/fsdp.yaml, zero3.yaml): process 0 alone deep-copied,
+    # merged and saved its shard of the weights (or waited alone on the gather FSDP2's save
+    # needs): the server got a wrong model, or the run hung.
+    server = fake(dev_mode=True)
+    r = reload_rollout(tmp_path, tiny_qwen, server.url)
+    zero = SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=3)))
+    for trainer in (
+        SimpleNamespace(is_fsdp_enabled=True, accelerator=SimpleNamespace()),
+        SimpleNamespace(is_deepspeed_enabled=True, accelerator=zero),
+    ):
+        with pytest.raises(DistillError, match="under FSDP or DeepSpeed ZeRO-3"):
+            r.sync(trainer, None, 0)
+    assert server.dev_calls == [] and not (r.out / ro.WEIGHTS_DIR).exists()
+    zero.state.deepspeed_plugin.zero_stage = 2  # every process holds the whole model
+    assert not ro._sharded(SimpleNamespace(is_deepspeed_enabled=True, accelerator=zero))

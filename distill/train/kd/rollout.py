@@ -286,6 +286,17 @@ def _process(trainer: Any) -> tuple[int, int]:
     return int(getattr(acc, "process_index", 0)), int(getattr(acc, "num_processes", 1))
 
 
+def _sharded(trainer: Any) -> bool:
+    """Whether the trainer shards the student's weights over its processes (FSDP, DeepSpeed
+    ZeRO-3): process 0 alone then holds a shard, and reading the whole model is a collective."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return True
+    if not getattr(trainer, "is_deepspeed_enabled", False):
+        return False
+    plugin = getattr(getattr(trainer.accelerator, "state", None), "deepspeed_plugin", None)
+    return getattr(plugin, "zero_stage", 3) == 3
+
+
 def _on_rank0(trainer: Any, work: Any) -> None:
     """`work()` on process 0 alone; what it raises is raised on every process, with the same
     line (the others went on to the next collective and waited there for the NCCL timeout)."""
@@ -360,6 +371,12 @@ class ServerRollout(_Rollout):
             self._push_weights(trainer, model, step)
             return
         if self.sync_mode == "reload":
+            if _sharded(trainer):  # every process sees it: all stop, none waits on process 0
+                raise DistillError(
+                    "--weight-sync reload writes the student's weights from process 0, which "
+                    "under FSDP or DeepSpeed ZeRO-3 holds a shard of them: train with DDP or "
+                    "ZeRO-2 (recipes/accelerate/ddp.yaml, zero2.yaml), or use --rollout hf"
+                )
             folder = self.out / WEIGHTS_DIR / f"step-{step:06d}"
             version = f"{self.run_name}-step-{step}"
             # one process writes the weights and has the server reload them; all stop with its
