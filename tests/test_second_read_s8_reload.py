@@ -140,6 +140,15 @@ def test_the_merged_weights_vllm_reloads_are_the_policy_with_tied_embeddings_and
     )
 
 
+def test_the_printed_command_binds_the_loopback_the_url_names():
+    # --rollout-url http://[::1]:8000/v1: the printed command bound 127.0.0.1, where the run
+    # (asking ::1) never reaches it.
+    c = SimpleNamespace(rollout_url="http://[::1]:8000/v1", lora=True, weight_sync="reload")
+    assert " --host ::1 --port 8000" in ro.serve_command(c, "m")
+    c.rollout_url = "http://localhost:8000/v1"
+    assert " --host 127.0.0.1 --port 8000" in ro.serve_command(c, "m")
+
+
 def test_a_sharded_student_is_refused_before_process_0_writes_a_shard(tmp_path, tiny_qwen, fake):
     # FSDP / ZeRO-3 (recipes/accelerate/fsdp.yaml, zero3.yaml): process 0 alone deep-copied,
     # merged and saved its shard of the weights (or waited alone on the gather FSDP2's save

@@ -128,7 +128,9 @@ def serve_command(cfg: Any, model_path: str) -> str:
         )
     if sync == "reload":  # the dev routes (/collective_rpc...): on loopback where it is local
         host = urlparse(cfg.rollout_url).hostname if cfg.rollout_url else "127.0.0.1"
-        bind = " --host 127.0.0.1" if host in ("127.0.0.1", "localhost", "::1") else ""
+        # the loopback the URL names (a server on 127.0.0.1 is not reached at [::1])
+        loopback = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
+        bind = f" --host {loopback[host]}" if host in loopback else ""
         return f"VLLM_SERVER_DEV_MODE=1 vllm serve {model_path}{bind} --port {port}"
     return (
         f"VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve {model_path} --enable-lora "
