@@ -156,6 +156,12 @@ def test_a_failed_reload_resumes_the_server_and_leaves_a_resumable_checkpoint(
         ),
         (dict(lora_trainable_tokens=["template"]), "use --weight-sync reload"),
         (dict(weight_sync="reload", qlora=True), "--weight-sync reload with --qlora"),
+        # the trainer's RoPE config never reaches the server (any sync; a second read, s8)
+        (dict(rope_theta=123456.0), "--rope-theta with --rollout vllm: the student trains"),
+        (
+            dict(weight_sync="reload", max_position_embeddings=4096),
+            "--max-position-embeddings with",
+        ),
     ],
 )
 def test_weight_sync_settings_are_checked_in_one_line(tmp_path, tiny_qwen, teacher, kw, line):

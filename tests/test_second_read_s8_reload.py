@@ -14,7 +14,7 @@ import torch
 from distill.errors import DistillError
 from distill.train import run
 from distill.train.kd import rollout as ro
-from tests.test_kd_rollout import cfg, fake, teacher  # noqa: F401 - fixtures
+from tests.test_kd_rollout import bare_rollout, cfg, fake, teacher  # noqa: F401 - fixtures
 
 
 def reload_rollout(tmp_path, tiny_qwen, url):
@@ -163,5 +163,10 @@ def test_a_sharded_student_is_refused_before_process_0_writes_a_shard(tmp_path, 
         with pytest.raises(DistillError, match="under FSDP or DeepSpeed ZeRO-3"):
             r.sync(trainer, None, 0)
     assert server.dev_calls == [] and not (r.out / ro.WEIGHTS_DIR).exists()
+    # the adapter path too (its save_adapter is process 0's save_pretrained of a shard)
+    lora = bare_rollout(server.url, tmp_path / "lora", tiny_qwen)
+    with pytest.raises(DistillError, match="under FSDP or DeepSpeed ZeRO-3"):
+        lora.sync(SimpleNamespace(is_fsdp_enabled=True, accelerator=SimpleNamespace()), None, 0)
+    assert server.loads == [] and not (tmp_path / "lora" / ro.ADAPTERS_DIR).exists()
     zero.state.deepspeed_plugin.zero_stage = 2  # every process holds the whole model
     assert not ro._sharded(SimpleNamespace(is_deepspeed_enabled=True, accelerator=zero))

@@ -196,6 +196,15 @@ def _check_rollout(cfg: Any) -> None:
                 "--weight-sync nccl pushes a full fine-tune's weights by their names; a LoRA "
                 "student syncs with --weight-sync lora (the adapter) or reload (merged)"
             )
+    changed = [k for k in ("rope_theta", "max_position_embeddings") if getattr(cfg, k) is not None]
+    if changed:  # the trainer's config, not the checkpoint's: vLLM reads config.json once
+        flags = ", ".join("--" + k.replace("_", "-") for k in changed)
+        raise DistillError(
+            f"{flags} with --rollout vllm: the student trains with a RoPE config its checkpoint "
+            "does not hold, and vLLM samples with the one it loaded (no sync sends a config); "
+            "save the student with that config (its config.json holding it), train and serve "
+            "that checkpoint, or use --rollout hf"
+        )
     if cfg.lora and cfg.lora_trainable_tokens and cfg.weight_sync in (None, "lora"):
         raise DistillError(
             "--lora-trainable-tokens with --rollout vllm: vLLM loads a LoRA adapter's layers, not "

@@ -288,6 +288,18 @@ def _process(trainer: Any) -> tuple[int, int]:
     return int(getattr(acc, "process_index", 0)), int(getattr(acc, "num_processes", 1))
 
 
+def refuse_sharded(trainer: Any) -> None:
+    """Every sync sends the student's weights (adapter, merged checkpoint, NCCL push, in-process
+    load) from what process 0 holds: under FSDP or ZeRO-3 a shard. Raised on every process, so
+    all stop and none waits on process 0."""
+    if _sharded(trainer):
+        raise DistillError(
+            "--rollout vllm sends the student's weights from process 0, which under FSDP or "
+            "DeepSpeed ZeRO-3 holds a shard of them: train with DDP or ZeRO-2 "
+            "(recipes/accelerate/ddp.yaml, zero2.yaml), or use --rollout hf"
+        )
+
+
 def _sharded(trainer: Any) -> bool:
     """Whether the trainer shards the student's weights over its processes (FSDP, DeepSpeed
     ZeRO-3): process 0 alone then holds a shard, and reading the whole model is a collective."""
@@ -369,16 +381,11 @@ class ServerRollout(_Rollout):
         return _request(self.url, self.key, self.command, method, route, body, timeout)
 
     def sync(self, trainer: Any, model: Any, step: int) -> None:
+        refuse_sharded(trainer)
         if self.sync_mode == "nccl":  # TRL's client pushes every weight over NCCL
             self._push_weights(trainer, model, step)
             return
         if self.sync_mode == "reload":
-            if _sharded(trainer):  # every process sees it: all stop, none waits on process 0
-                raise DistillError(
-                    "--weight-sync reload writes the student's weights from process 0, which "
-                    "under FSDP or DeepSpeed ZeRO-3 holds a shard of them: train with DDP or "
-                    "ZeRO-2 (recipes/accelerate/ddp.yaml, zero2.yaml), or use --rollout hf"
-                )
             folder = self.out / WEIGHTS_DIR / f"step-{step:06d}"
             version = f"{self.run_name}-step-{step}"
             # one process writes the weights and has the server reload them; all stop with its
@@ -724,6 +731,7 @@ class ColocateRollout(_Rollout):
         self.lora: Any = None
 
     def sync(self, trainer: Any, model: Any, step: int) -> None:
+        refuse_sharded(trainer)
         name = f"student-step-{step}"
         self.llm.wake_up()  # writes go to mapped memory (TRL wakes before load_weights too)
         try:
