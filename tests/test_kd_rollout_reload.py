@@ -40,7 +40,8 @@ def test_each_sync_reloads_the_steps_merged_weights_and_the_rollouts_come_from_t
     version = f"{run_name(out)}-step-"
     # Each step: paused, reloaded, prefix cache reset, versioned, resumed; then sampled and the
     # server asked which weights it holds. No adapter is loaded: the base name is sampled.
-    assert server.dev_calls == (SYNC + ["/weight_info"]) * 3
+    # (the first /weight_info: the routes asked for before the models load)
+    assert server.dev_calls == ["/weight_info"] + (SYNC + ["/weight_info"]) * 3
     assert server.loads == [] and {asked for asked, _ in server.served} == {"base"}
     assert [used for _, used in server.served] == [f"{version}{s}" for s in range(3)]
     # What the server reloaded at step 2 is the trainer's adapter after 2 steps merged into the
@@ -119,8 +120,11 @@ def test_a_server_without_dev_routes_is_one_line_naming_the_fix(
     with pytest.raises(DistillError) as e:
         run(cfg(tmp_path, tiny_qwen, teacher, server.url, weight_sync="reload"))
     msg = str(e.value)
-    assert "\n" not in msg and "POST /pause?mode=wait answered HTTP 404" in msg
-    assert "VLLM_SERVER_DEV_MODE=1 vllm serve" in msg and "--resume" in msg
+    # asked before the models load or a file is written (a second read, s8: it was the first
+    # sync's POST /pause, after both models had loaded)
+    assert "\n" not in msg and "GET /weight_info answered HTTP 404" in msg
+    assert "VLLM_SERVER_DEV_MODE=1 vllm serve" in msg
+    assert not (tmp_path / "out").exists() and server.dev_calls == []
 
 
 def test_a_failed_reload_resumes_the_server_and_leaves_a_resumable_checkpoint(

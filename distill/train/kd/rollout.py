@@ -31,8 +31,9 @@ vLLM's dev mode (`VLLM_SERVER_DEV_MODE=1`, to be served on a trusted host only):
 /reset_prefix_cache (no KV of the old weights is reused), /update_weight_version `<run>-step-N`,
 /resume; the folder is removed once loaded. The server then samples the base model's name with
 no LoRA kernel. After each sampling call GET /weight_info says which weights the server holds:
-a version this run did not set (another run reloaded the server) or one older than
-`max_staleness` steps marks the batch's rollouts stale, as a LoRA adapter's name does.
+a version this run did not set (another run reloaded and versioned the server) or one older
+than `max_staleness` steps marks the batch's rollouts stale, as a LoRA adapter's name does. A
+client that changes the weights without setting a version is not seen: the server is the run's.
 
 Server mode, full fine-tune with `--weight-sync nccl` (the default with CUDA): the weights are
 pushed with TRL's `VLLMClient` (vLLM's NCCL weight-transfer engine, which needs CUDA; the server
@@ -461,14 +462,9 @@ class ServerRollout(_Rollout):
             try:
                 return _request(root, self.key, self.command, "POST", route, body, 600)
             except _HTTPRefused as e:
-                hint = (
-                    "a server without vLLM's dev routes (start it with VLLM_SERVER_DEV_MODE=1)"
-                    if e.code in (404, 405)
-                    else "check the server's log"
-                )
                 raise RolloutError(
                     f"--rollout-url {self.url}: POST {route} answered HTTP {e.code} "
-                    f"({e.text[:120].strip()}): --weight-sync reload needs {hint}; restart it "
+                    f"({e.text[:120].strip()}): {_dev_hint(e.code)}; restart it "
                     f"({self.command}) and rerun with --resume"
                 ) from None
 
@@ -494,8 +490,9 @@ class ServerRollout(_Rollout):
             info = _request(root, self.key, self.command, "GET", "/weight_info", None, 30)
         except _HTTPRefused as e:
             raise RolloutError(
-                f"--rollout-url {self.url}: GET /weight_info answered HTTP {e.code}; "
-                f"--weight-sync reload needs vLLM's dev routes: {self.command}, then --resume"
+                f"--rollout-url {self.url}: GET /weight_info answered HTTP {e.code} "
+                f"({e.text[:120].strip()}): {_dev_hint(e.code)}; restart it ({self.command}), "
+                "then --resume"
             ) from None
         return info.get("weight_version") if isinstance(info, dict) else None
 
@@ -677,6 +674,13 @@ def served_base(url: str, key: str | None, command: str) -> str:
     return served[0]
 
 
+def _dev_hint(code: int) -> str:
+    """What an HTTP error from one of the dev routes --weight-sync reload uses means."""
+    if code in (404, 405):
+        return "--weight-sync reload needs vLLM's dev routes (start it with VLLM_SERVER_DEV_MODE=1)"
+    return "check the server's log"
+
+
 def check_server(cfg: Any) -> None:
     """--rollout vllm with a server: the server answers, asked before train loads the student or
     writes train.yaml and train_data.json (the ServerRollout asks again when it is built)."""
@@ -686,7 +690,18 @@ def check_server(cfg: Any) -> None:
     from distill.models import resolve_model
 
     command = serve_command(cfg, str(resolve_model(cfg.model)))
-    served_base(redact_url(cfg.rollout_url).rstrip("/"), os.environ.get(KEY_ENV) or None, command)
+    url, key = redact_url(cfg.rollout_url).rstrip("/"), os.environ.get(KEY_ENV) or None
+    served_base(url, key, command)
+    if sync_of(cfg) == "reload":  # its routes, before the models load (a GET changes nothing)
+        try:
+            _request(url.removesuffix("/v1"), key, command, "GET", "/weight_info", None, 10)
+        except _HTTPRefused as e:
+            raise DistillError(
+                f"--rollout-url {url}: GET /weight_info answered HTTP {e.code}: "
+                f"{_dev_hint(e.code)}: {command}"
+            ) from None
+        except RolloutError as e:  # gone between the two requests
+            raise DistillError(str(e)) from None
 
 
 # =========================================================================== colocate mode
