@@ -75,9 +75,8 @@ ROLLOUTS = ("hf", "vllm")
 VLLM_MODES = ("server", "colocate")
 WEIGHT_SYNCS = ("lora", "reload", "nccl")
 ADAPTERS_DIR = "rollout-adapters"
-WEIGHTS_DIR = (
-    "rollout-weights"  # --weight-sync reload: the step's weights until the server read them
-)
+# --weight-sync reload: the step's weights until the server has read them
+WEIGHTS_DIR = "rollout-weights"
 KEY_ENV = "OPENAI_API_KEY"  # the rollout server's --api-key, as the served teacher reads it
 
 
