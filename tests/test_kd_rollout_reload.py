@@ -181,28 +181,12 @@ def test_rollout_on_a_real_vllm_server_reloads_the_merged_weights(tmp_path):
     pytest.importorskip("vllm")
     from distill.models import resolve_model
     from tests.fakevllm import VLLMServer
-    from tests.test_kd import kd_cfg
+    from tests.test_kd_rollout import real_server_cfg
 
     smollm2 = resolve_model("builtin:smollm2")
     log_path = tmp_path / "server.log"
     with VLLMServer(smollm2, log_path, lora_rank=None, dev_mode=True) as server:
-        out = run(
-            kd_cfg(
-                tmp_path,
-                "builtin:smollm2",
-                data="builtin:arithmetic?n=16",
-                method="onpolicy",
-                teacher_model="builtin:smollm2",
-                rollout="vllm",
-                rollout_url=server.url,
-                weight_sync="reload",
-                lora_r=8,
-                max_steps=3,
-                max_new_tokens=16,
-                max_length=256,
-                learning_rate=1e-3,
-            )
-        )
+        out = run(real_server_cfg(tmp_path, server.url, weight_sync="reload"))
         served = [m["id"] for m in server.models()]
     version = f"{run_name(out)}-step-"
     assert len(served) == 1  # the base model, no adapter
