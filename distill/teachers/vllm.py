@@ -170,17 +170,17 @@ class VLLMTeacher:
         from distill.teachers.hf import drops_think, prompt_opens_think
 
         tok = self.llm.get_tokenizer()
+        # where the decode (skip_special_tokens) drops the </think> a sample writes, no sample
+        # can be read as inside the block (a property of the tokenizer: asked once)
+        dropped = drops_think(tok)
         for job, out in zip(shard, outs):
             plen = len(out.prompt_token_ids or [])
             # the prompt llm.chat rendered opened <think> itself: its samples start inside
-            # (a vLLM that hands the engine token ids leaves .prompt None: read their tail);
-            # not where the decode (skip_special_tokens) drops the </think> a sample writes
+            # (a vLLM that hands the engine token ids leaves .prompt None: read their tail)
             prompt = getattr(out, "prompt", None)
             if not isinstance(prompt, str) and out.prompt_token_ids and hasattr(tok, "decode"):
                 prompt = tok.decode(list(out.prompt_token_ids)[-8:], skip_special_tokens=False)
-            in_think = (
-                isinstance(prompt, str) and prompt_opens_think(prompt) and not drops_think(tok)
-            )
+            in_think = not dropped and isinstance(prompt, str) and prompt_opens_think(prompt)
             for s, o in zip(job.samples, out.outputs):
                 c = Completion(
                     text=o.text,

@@ -452,47 +452,40 @@ class ServerRollout(_Rollout):
             ) from None
         return folder
 
+    def _dev(self, method: str, route: str, body: Any, timeout: float = 600) -> Any:
+        """One request to a route of vLLM's dev mode (at the server's root, not under /v1) that
+        --weight-sync reload uses; an HTTP error is one line naming the route and the fix."""
+        root = self.url.removesuffix("/v1")
+        try:
+            return _request(root, self.key, self.command, method, route, body, timeout)
+        except _HTTPRefused as e:
+            raise RolloutError(
+                f"--rollout-url {self.url}: {method} {route} answered HTTP {e.code} "
+                f"({e.text[:120].strip()}): {_dev_hint(e.code)}; restart it "
+                f"({self.command}) and rerun with --resume"
+            ) from None
+
     def _reload(self, folder: Path, version: str) -> None:
         """The server reloads `folder` in place (vLLM's dev-mode routes), with nothing in flight
         and no KV of the old weights kept, and records `version` as its weights."""
-        root = self.url.removesuffix("/v1")
-
-        def call(route: str, body: Any) -> Any:
-            try:
-                return _request(root, self.key, self.command, "POST", route, body, 600)
-            except _HTTPRefused as e:
-                raise RolloutError(
-                    f"--rollout-url {self.url}: POST {route} answered HTTP {e.code} "
-                    f"({e.text[:120].strip()}): {_dev_hint(e.code)}; restart it "
-                    f"({self.command}) and rerun with --resume"
-                ) from None
-
         try:
             # (another client's requests finish on the old weights; inside the try: a pause
             # whose answer was lost may still have paused the server)
-            call("/pause?mode=wait", None)
+            self._dev("POST", "/pause?mode=wait", None)
             rpc = {"method": "reload_weights", "kwargs": {"weights_path": str(folder.resolve())}}
-            call("/collective_rpc", rpc)
-            call("/reset_prefix_cache", None)
-            call("/update_weight_version", {"new_version": version})
+            self._dev("POST", "/collective_rpc", rpc)
+            self._dev("POST", "/reset_prefix_cache", None)
+            self._dev("POST", "/update_weight_version", {"new_version": version})
         except BaseException:  # a refused step, a lost answer or Ctrl-C: never left paused
             with contextlib.suppress(Exception):  # the first failure is the one to tell
-                call("/resume", None)
+                self._dev("POST", "/resume", None)
             raise
-        call("/resume", None)
+        self._dev("POST", "/resume", None)
         shutil.rmtree(self.out / WEIGHTS_DIR, ignore_errors=True)  # in the server's memory now
 
     def weight_version(self) -> str | None:
         """The version of the weights the server holds (GET /weight_info), None when unset."""
-        root = self.url.removesuffix("/v1")
-        try:
-            info = _request(root, self.key, self.command, "GET", "/weight_info", None, 30)
-        except _HTTPRefused as e:
-            raise RolloutError(
-                f"--rollout-url {self.url}: GET /weight_info answered HTTP {e.code} "
-                f"({e.text[:120].strip()}): {_dev_hint(e.code)}; restart it ({self.command}), "
-                "then --resume"
-            ) from None
+        info = self._dev("GET", "/weight_info", None, timeout=30)
         return info.get("weight_version") if isinstance(info, dict) else None
 
     def _unload(self, name: str) -> None:
