@@ -278,7 +278,7 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
         if (
             any(r.get("think") == "prefilled" for r in records)
             if cfg.backend == "openai"
-            else opens_think(model, records[0]["messages"])
+            else opens_think(model, records[0]["messages"], cfg.backend)
         ):
             records = [in_think(r) for r in records]
     return records

@@ -47,7 +47,7 @@ def split(
     text: str, api_reasoning: str | None = None, in_think: bool = False
 ) -> tuple[str | None, str, str]:
     """-> (reasoning, answer, think). in_think: the prompt opened `<think>` itself (a local
-    teacher's R1-Distill template, teachers.hf.ends_in_think): a text with no tag was cut off
+    teacher's R1-Distill template, teachers.hf.opens_think): a text with no tag was cut off
     (or ended) before the block closed, all reasoning and no answer ('unclosed'); read as the
     answer, a \\boxed{} drafted in the thinking was verified."""
     text = text or ""

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from distill.generate import GenerateConfig, run
-from distill.teachers.hf import ends_in_think
+from distill.teachers.hf import prompt_opens_think
 from tests.test_third_read_eval import R1_DISTILL
-from tests.tiny import CHATML, make_tiny_model, make_tokenizer
+from tests.tiny import CHATML, make_tiny_model
 
 
 def _generate(tmp_path, template):
@@ -45,11 +45,10 @@ def test_a_template_that_opens_no_think_block_keeps_a_plain_answer(tmp_path):
     assert all(r["reasoning"] is None for r in recs)
 
 
-def test_ends_in_think_reads_the_rendered_prompt():
-    tok = make_tokenizer("qwen2")
-    assert ends_in_think(tok, "<|im_start|>assistant\n<think>\n")
-    assert not ends_in_think(tok, "<|im_start|>assistant\n<think>\n\n</think>\n\n")
-    assert not ends_in_think(tok, "<|im_start|>assistant\n")
+def test_prompt_opens_think_reads_the_rendered_prompt():
+    assert prompt_opens_think("<|im_start|>assistant\n<think>\n")
+    assert not prompt_opens_think("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert not prompt_opens_think("<|im_start|>assistant\n")
 
 
 def test_selects_student_samples_read_the_prompts_think_block_too():

@@ -30,28 +30,24 @@ def render_prompt(tok: Any, messages: list[dict[str, str]]) -> str:
     return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def opens_think(model: str, messages: list[dict[str, Any]]) -> bool:
+def opens_think(model: str, messages: list[dict[str, Any]], backend: str = "hf") -> bool:
     """Whether `model`'s chat template ends its generation prompt with `<think>` (DeepSeek-R1-
-    Distill's does): its samples hold no opening tag, and one with no `</think>` is all
-    reasoning. Not when the tokenizer drops `</think>` as a special token when decoding."""
+    Distill's does) so that a sample with no tag of its own is all reasoning, read as the
+    `backend`'s teacher marks its samples (`in_think`): the hf teacher keeps the tags it
+    decodes (decode_keeping_think); vLLM's decode drops a `</think>` the tokenizer marks
+    special (drops_think), and then no tag says nothing."""
     tok = load_tokenizer(model)
     # none of its own: vLLM rendered with the processor's template (a multimodal model's)
     if not getattr(tok, "chat_template", None):
         return False
-    return ends_in_think(tok, render_prompt(tok, messages))
+    if backend == "vllm" and drops_think(tok):
+        return False
+    return prompt_opens_think(render_prompt(tok, messages))
 
 
 def prompt_opens_think(prompt: str) -> bool:
     """A rendered prompt that opened `<think>` itself: its sample starts inside the block."""
     return prompt.rstrip().endswith("<think>")
-
-
-def ends_in_think(tok: Any, prompt: str) -> bool:
-    """A rendered prompt that opened `<think>` itself (opens_think), read with the tokenizer
-    its sample is decoded with."""
-    if "</think>" in getattr(tok, "all_special_tokens", ()):
-        return False
-    return prompt_opens_think(prompt)
 
 
 def drops_think(tok: Any) -> bool:
