@@ -51,7 +51,7 @@ def test_each_sync_reloads_the_steps_merged_weights_and_the_rollouts_come_from_t
     assert all(torch.allclose(got[k], want[k], atol=1e-6, rtol=0) for k in got)
     q = "model.layers.0.self_attn.q_proj.weight"
     assert not torch.allclose(server.reloads[0]["tensors"][q], server.reloads[2]["tensors"][q])
-    # The trainer's own weights are not merged into (a copy is): its adapter still has LoRA rows
+    # The trainer's own weights are only read, never merged into: its adapter still has LoRA rows
     # and the base weight it trains over is the base's.
     adapter = load_file(str(out / "checkpoint-2" / "adapter_model.safetensors"))
     assert any("lora_B" in k and v.abs().sum() > 0 for k, v in adapter.items())

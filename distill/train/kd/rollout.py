@@ -24,7 +24,8 @@ process appends its own, each line with its `rank`).
 
 Server mode, `--weight-sync reload` (a full fine-tune's default without CUDA; a LoRA student's
 choice where vLLM's LoRA kernels are slow, as on CPU): the weights, a LoRA adapter merged in
-(peft's merge_and_unload, on a copy: the trained weights are never touched), are saved under
+(`write_merged`: merge_and_unload's checkpoint, layer by layer and shard by shard, without a copy
+of the model; the trained weights are only read), are saved under
 OUTPUT_DIR/rollout-weights/step-N and the server reloads them in place through the routes of
 vLLM's dev mode (`VLLM_SERVER_DEV_MODE=1`, to be served on a trusted host only): POST /pause
 (in-flight requests finish first), /collective_rpc `reload_weights(weights_path=...)`,
@@ -64,6 +65,7 @@ import shutil
 import time
 import urllib.error
 import urllib.request
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -353,6 +355,151 @@ def save_resumable(trainer: Any) -> None:
     trainer.control = trainer.callback_handler.on_save(trainer.args, trainer.state, trainer.control)
 
 
+# =========================================================================== merged weights
+
+# --weight-sync reload writes the merged checkpoint in shards of this size: the CPU holds one
+# at a time (save_pretrained's default is one 50 GB file, a 7B student's 14 GB held at once)
+MERGED_SHARD = "1GB"
+
+
+def write_merged(peft_model: Any, folder: Path, max_shard_size: int | str = MERGED_SHARD) -> None:
+    """`peft_model` with its active adapters merged in, written to `folder` as
+    `copy.deepcopy(peft_model).merge_and_unload().save_pretrained(folder)` writes it (the base
+    model's names, its tied weights dropped, its config.json and generation_config.json), without
+    the copy: a LoRA layer's weight is its base weight plus peft's `get_delta_weight`, added as
+    peft's merge adds it, made on the layer's device one layer at a time and moved to the CPU,
+    which holds one shard at a time. The model is only read: the weights being trained are never
+    merged and unmerged (in bf16 that would change them by rounding)."""
+    import copy
+
+    import torch
+    from huggingface_hub import split_torch_state_dict_into_shards
+    from safetensors.torch import save_file
+    from transformers.core_model_loading import revert_weight_conversion
+    from transformers.modeling_utils import remove_tied_weights_from_state_dict
+
+    base = peft_model.get_base_model()  # the transformers model, peft's layers inside
+    plan: dict[str, tuple[Any, Any, bool]] = {}  # name: (tensor, its merge or None, a parameter)
+    _plan(base, "", plan)
+    kept = remove_tied_weights_from_state_dict({k: t for k, (t, _, _) in plan.items()}, base)
+    # A tied weight dropped for its twin (a LoRA lm_head tied to the embedding) was merged into
+    # the one Parameter both share: the name kept writes that merge.
+    shared = {_same(t): merge for t, merge, _ in plan.values() if merge is not None}
+    merges = {k: plan[k][1] or shared.get(_same(plan[k][0])) for k in kept}
+    split = split_torch_state_dict_into_shards(
+        kept, filename_pattern="model{suffix}.safetensors", max_shard_size=max_shard_size
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    weight_map: dict[str, str] = {}
+    with torch.no_grad():  # (the adapter's weights want grad: no graph for the deltas)
+        for file, names in split.filename_to_tensors.items():
+            shard = {}
+            for name in names:
+                tensor = merges[name]() if merges[name] else kept[name]
+                shard[name] = tensor.detach().to("cpu").contiguous()  # (on the CPU: no copy)
+            shard = revert_weight_conversion(base, shard)  # as save_pretrained, for shards
+            save_file(shard, str(folder / file), metadata={"format": "pt"})
+            weight_map.update(dict.fromkeys(shard, file))
+            del shard
+    if split.is_sharded:
+        total = sum(plan[k][0].numel() for k in kept if plan[k][2])
+        index = {
+            "metadata": {"total_parameters": total, **split.metadata},
+            "weight_map": weight_map,
+        }
+        text = json.dumps(index, indent=2, sort_keys=True) + "\n"
+        (folder / "model.safetensors.index.json").write_text(text)
+    # the config save_pretrained writes for the merged model (a copy: the trained model's own
+    # config is not the merged one's to change)
+    config = copy.deepcopy(base.config)
+    dtype = next(t.dtype for t, _, p in plan.values() if p and t.is_floating_point())
+    config.dtype = str(dtype).split(".")[1]  # (save_pretrained's: its first parameter's)
+    config.architectures = [type(base).__name__]
+    config.save_pretrained(str(folder))
+    if base.can_generate():
+        base.generation_config.save_pretrained(str(folder))
+
+
+def _same(t: Any) -> tuple:
+    """One key for tensors that are the same memory (tied weights), not for two views of it."""
+    return (t.device, t.data_ptr(), tuple(t.shape), t.stride())
+
+
+def _plan(module: Any, prefix: str, plan: dict[str, tuple[Any, Any, bool]]) -> None:
+    """`plan` gets the state of `module` after peft's merge_and_unload, in state_dict's order:
+    each name with the tensor there now and the merge that makes its merged value (None: as it
+    is). merge_and_unload puts a layer's base layer where peft's layer was (the trainable token
+    rows' embedding, a modules_to_save copy); this walks the same structure without building it."""
+    from peft.tuners.lora import Embedding, LoraLayer
+    from peft.tuners.lora import Linear as LoraLinear
+    from peft.tuners.tuners_utils import check_adapters_to_merge
+    from peft.utils.other import ModulesToSaveWrapper, TrainableTokensWrapper
+
+    merges: dict[str, Any] = {}
+    if isinstance(module, ModulesToSaveWrapper):  # the active adapter's copy (a tuner in it too)
+        kept = module.modules_to_save[module.active_adapter] if module.active_adapters else None
+        _plan(module.original_module if kept is None else kept, prefix, plan)
+        return
+    if isinstance(module, TrainableTokensWrapper):  # --lora-trainable-tokens: the rows replaced
+        tokens = module.token_adapter
+        module = tokens.get_base_layer()
+        if live := check_adapters_to_merge(tokens, None):
+            merges["weight"] = partial(tokens.get_merged_weights, live)  # (peft's merge's rows)
+    elif isinstance(module, (LoraLinear, Embedding)):
+        layer, module = module, module.get_base_layer()
+        live = [
+            a
+            for a in check_adapters_to_merge(layer, None)
+            if a in layer.lora_A or a in layer.lora_embedding_A
+        ]
+        for a in live:
+            if a in getattr(layer, "lora_variant", {}):
+                raise DistillError(
+                    f"--weight-sync reload merges plain LoRA layers; {prefix.rstrip('.')} is a "
+                    f"{type(layer.lora_variant[a]).__name__} (DoRA or another peft variant): "
+                    "train plain LoRA, or use --weight-sync lora"
+                )
+        if live:
+            merges["weight"] = partial(_merged_weight, layer, module, live)
+        if any(layer.lora_bias.get(a) for a in live):
+            merges["bias"] = partial(_merged_bias, layer, module, live)
+    elif isinstance(module, LoraLayer) or hasattr(module, "unload_and_optionally_merge_module"):
+        raise DistillError(
+            f"--weight-sync reload cannot merge {prefix.rstrip('.')} ({type(module).__name__}): "
+            "it merges LoRA on linear and embedding layers; use --weight-sync lora"
+        )
+    for name, p in module._parameters.items():
+        if p is not None:
+            plan[prefix + name] = (p, merges.get(name), True)
+    for name, b in module._buffers.items():
+        if b is not None and name not in module._non_persistent_buffers_set:
+            plan[prefix + name] = (b, None, False)
+    for name, child in module._modules.items():
+        if child is not None:
+            _plan(child, f"{prefix}{name}.", plan)
+
+
+def _merged_weight(layer: Any, base: Any, adapters: list[str]) -> Any:
+    """The base weight + each adapter's delta, as peft's unsafe merge (merge_and_unload's) adds
+    them to the weight: a Linear's delta as computed (an fp32 adapter over a bf16 weight: one
+    rounding), an Embedding's cast to the weight's dtype first."""
+    from peft.tuners.lora import Embedding
+
+    weight = base.weight.detach().clone()
+    for a in adapters:
+        delta = layer.get_delta_weight(a)
+        weight += delta.to(weight.dtype) if isinstance(layer, Embedding) else delta
+    return weight
+
+
+def _merged_bias(layer: Any, base: Any, adapters: list[str]) -> Any:
+    bias = base.bias.detach().clone()
+    for a in adapters:
+        if layer.lora_bias[a]:
+            bias += layer.lora_B[a].bias * layer.scaling[a]
+    return bias
+
+
 # =========================================================================== server mode
 
 
@@ -430,25 +577,34 @@ class ServerRollout(_Rollout):
         self.prune(folder)
 
     def write_weights(self, trainer: Any, model: Any, folder: Path) -> Path:
-        """The student's weights now, a LoRA adapter merged in (peft's merge_and_unload on a
-        copy, so the weights being trained are not merged and unmerged), written to `folder`
+        """The student's weights now, a LoRA adapter merged in (`write_merged`: layer by layer,
+        shard by shard, the weights being trained only read), written to `folder`
         (OUTPUT_DIR/rollout-weights/step-N) as a checkpoint vLLM reads; process 0 alone. A write
-        that fails (a full disk: each sync writes the whole model) leaves no half-written copy
-        and is a RolloutError: a checkpoint, then one line."""
-        import copy
+        that fails (a full disk: each sync writes the whole model; the GPU out of memory for a
+        layer's merge) leaves no half-written copy and is a RolloutError: a checkpoint, then one
+        line."""
+        import torch
 
         shutil.rmtree(self.out / WEIGHTS_DIR, ignore_errors=True)  # a killed run's
         unwrapped = trainer.accelerator.unwrap_model(model)
-        if hasattr(unwrapped, "merge_and_unload"):
-            unwrapped = copy.deepcopy(unwrapped).merge_and_unload()
         try:
-            unwrapped.save_pretrained(str(folder), safe_serialization=True)
+            if hasattr(unwrapped, "merge_and_unload"):
+                write_merged(unwrapped, folder, MERGED_SHARD)
+            else:
+                unwrapped.save_pretrained(str(folder), safe_serialization=True)
         except OSError as e:
             shutil.rmtree(self.out / WEIGHTS_DIR, ignore_errors=True)  # never half a model
             raise RolloutError(
                 f"--weight-sync reload could not write the student's weights to {folder} "
                 f"({e.strerror or type(e).__name__}): free space there (each sync writes the "
                 "whole model) and rerun with --resume"
+            ) from None
+        except torch.OutOfMemoryError:
+            shutil.rmtree(self.out / WEIGHTS_DIR, ignore_errors=True)
+            raise RolloutError(
+                "--weight-sync reload ran out of GPU memory merging the LoRA adapter into a "
+                f"layer's weight for {folder}: free some (a smaller --batch-size, or the vLLM "
+                "server on another GPU) and rerun with --resume"
             ) from None
         return folder
 
