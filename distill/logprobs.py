@@ -138,6 +138,8 @@ def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
 
     A token that ends inside a character (a byte-level piece of a multi-byte character) ends
     where the previous one did: it has no characters of its own until the character closes.
+    That holds for one with whole characters before the partial one too (byte-level BPE's
+    `ĠÃ` of " ü", then `¼`): its end is no boundary, the token after it starts inside "ü".
     Decoding one token at a time from the last clean boundary keeps this linear; a decoder that
     reads a piece differently alone (SentencePiece drops a leading space) falls back to
     decoding the whole prefix."""
@@ -154,12 +156,15 @@ def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
         raw = tok.decode(ids[start:k], clean_up_tokenization_spaces=False)
         piece = clean(raw, at)
         if text.startswith(piece, at):
-            end = at + len(piece)
+            end, inside = at + len(piece), piece != raw
         else:
-            whole = clean(tok.decode(ids[:k], clean_up_tokenization_spaces=False), 0)
+            full = tok.decode(ids[:k], clean_up_tokenization_spaces=False)
+            whole = clean(full, 0)
             if not text.startswith(whole):
                 return None
-            end = len(whole)
+            end, inside = len(whole), whole != full
+        if inside:  # its last bytes start a character: the next token reads that one whole
+            end = at
         end = max(end, ends[-1] if ends else 0)
         ends.append(end)
         if not raw.endswith("\ufffd"):  # closed on a character boundary
