@@ -557,19 +557,28 @@ def _call_verdict(r: Any, marker: str, wants: list, rule: str) -> tuple[str, str
 #   a ListNode with __eq__): compared as its class and the plain data of its attributes, never by
 #   its own __eq__ (one that is coarser than its attributes, e.g. equal up to a tolerance, is
 #   judged by its attributes); ordered (<, >) by its own methods, whose answer must be a bool.
+# An object whose operators are the standard library's Python code (UserList's ==, which is
+# `self.data == other`) is rebuilt as that library class with its attributes made plain: that
+# == ran on what the solution put there (an object equal to anything). What a value is comes from
+# its real type's MRO, never isinstance (which asks the object's __class__: an object posing as a
+# Fraction whose numerator was the expected value), and its attributes from the instance dict
+# and slots Python made (a class's __dict__ property answered {} for every ListNode).
 # A class the tests define is theirs: its methods are trusted (the rewrite decorates it).
 _CHECKS = r"""
 import builtins as _builtins, collections as _collections, enum as _enum
 import fractions as _fractions, operator as _operator, sys as _sys, types as _types
 import _thread
 def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
-                     _isinstance=isinstance, _issubclass=issubclass, _id=id, _len=len,
+                     _id=id, _len=len, _AttributeError=AttributeError,
                      _int=int, _float=float, _str=str, _bytes=bytes, _complex=complex,
                      _tuple=tuple, _list=list, _dict=dict, _set=set, _frozenset=frozenset,
                      _bool=bool, _Counter=_collections.Counter,
                      _OrderedDict=_collections.OrderedDict, _deque=_collections.deque,
                      _Fraction=_fractions.Fraction, _Enum=_enum.Enum, _Flag=_enum.Flag,
-                     _object=object, _getattribute=object.__getattribute__,
+                     _object=object, _setattr=object.__setattr__,
+                     _GETSET=_types.GetSetDescriptorType, _MEMBER=_types.MemberDescriptorType,
+                     _numerator=_fractions.Fraction.__dict__["_numerator"].__get__,
+                     _denominator=_fractions.Fraction.__dict__["_denominator"].__get__,
                      _RecursionError=RecursionError, _AssertionError=AssertionError,
                      _lock=_thread.allocate_lock, _start=_thread.start_new_thread,
                      _get_ident=_thread.get_ident,
@@ -661,32 +670,75 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
             return _id(self.cls) >> 4
     trust(Struct)
     def state(x):
-        out = {}
-        try:
-            out.update(_getattribute(x, "__dict__"))
-        except Exception:  # noqa: BLE001 - no __dict__: slots only
-            pass
-        for k in mro(_type(x)):
-            slots = cdict(k).get("__slots__", ())
-            for s in ((slots,) if _isinstance(slots, _str) else slots):
-                try:
-                    out[s] = _getattribute(x, s)
-                except Exception:  # noqa: BLE001 - an empty slot
-                    pass
+        # the instance's own attributes, read through the descriptors Python made for them (the
+        # instance dict, the slots): a __dict__ or slot name the class rebinds (a property)
+        # would run the solution's code here, its answer its own (every ListNode alike)
+        out, t = {}, _type(x)
+        for k in mro(t):
+            d = cdict(k)
+            if "__dict__" in d:
+                g = d["__dict__"]
+                if _type(g) is not _GETSET:
+                    raise _AssertionError("a %s, whose __dict__ is its own" % t.__name__)
+                out.update(g.__get__(x))
+                break
+        for k in mro(t):
+            d = cdict(k)
+            slots = d.get("__slots__", ())
+            for s in ((slots,) if _type(slots) is _str else
+                      slots if _type(slots) is _tuple or _type(slots) is _list else ()):
+                m = d.get(s) if _type(s) is _str else None
+                if _type(m) is _MEMBER:
+                    try:
+                        out[s] = m.__get__(x)
+                    except _AttributeError:  # an empty slot
+                        pass
         return out
+    def library_ops(t, m):
+        # whether an operator of t is one a class of the standard library wrote in Python
+        # (UserList's ==: self.data == other): it runs on the object's attributes
+        for name in BINARY:
+            for k in m:
+                if name in cdict(k):
+                    if flags(k) & HEAP:
+                        return True
+                    break
+        return False
+    def rebuilt(x, t, m, path):
+        # an object whose operators are the standard library's, rebuilt as the first library
+        # class of its own with its attributes made plain: UserList's == on its data, never on
+        # an object the solution put there (one equal to anything) or its own methods
+        for k in m:
+            was = lib.get(_id(k))
+            if was is not None and was[0] is k:
+                try:
+                    y = _object.__new__(k)
+                    for a, v in _dict.items(plain(state(x), path)):
+                        _setattr(y, a, v)
+                    return y
+                except (_TypeError, _AttributeError):
+                    return None
+        return None
     def plain(x, path):
         if x is None or x is True or x is False:
             return x
         t = _type(x)
-        if _isinstance(x, _int):
-            return x if _issubclass(t, (_Enum, _Flag)) and not own(t) else _int.__int__(x)
-        if _isinstance(x, _float):
+        if t is _int or t is _float or t is _str:
+            return x
+        # what x is, from its real type's MRO: isinstance asks x's __class__ (a property of
+        # the solution's: an object posing as a Fraction whose numerator is the answer)
+        m = mro(t)
+        ids = {_id(k) for k in m}
+        enum = _id(_Enum) in ids or _id(_Flag) in ids
+        if _id(_int) in ids:
+            return x if enum and not own(t) else _int.__int__(x)
+        if _id(_float) in ids:
             return _float.__float__(x)
-        if _isinstance(x, _str):
-            return x if _issubclass(t, _Enum) and not own(t) else _str.__str__(x)
-        if _isinstance(x, _complex):
+        if _id(_str) in ids:
+            return x if enum and not own(t) else _str.__str__(x)
+        if _id(_complex) in ids:
             return _complex.__add__(x, 0j)
-        if _isinstance(x, _bytes):
+        if _id(_bytes) in ids:
             return _bytes.__add__(b"", x)
         if t is _list or t is _tuple or t is _set or t is _frozenset:
             if _set(map(_type, x)) <= SCALARS:  # the common case, at C speed: as it is
@@ -699,29 +751,33 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
             return ("<cycle>", path[i])
         path[i] = _len(path)
         try:
-            if _isinstance(x, _tuple):
+            if _id(_tuple) in ids:
                 return _tuple(plain(e, path) for e in _tuple.__iter__(x))
-            if _isinstance(x, _list):
+            if _id(_list) in ids:
                 return [plain(e, path) for e in _list.__iter__(x)]
-            if _isinstance(x, _dict):
-                kind = (_Counter if _isinstance(x, _Counter) else
-                        _OrderedDict if _isinstance(x, _OrderedDict) else _dict)
+            if _id(_dict) in ids:
+                kind = (_Counter if _id(_Counter) in ids else
+                        _OrderedDict if _id(_OrderedDict) in ids else _dict)
                 d = {plain(k, path): plain(v, path) for k, v in _dict.items(x)}
                 return d if kind is _dict else kind(d)  # Counter(pairs) would count them
-            if _isinstance(x, _frozenset):
+            if _id(_frozenset) in ids:
                 return _frozenset(plain(e, path) for e in _frozenset.__iter__(x))
-            if _isinstance(x, _set):
+            if _id(_set) in ids:
                 return _set(plain(e, path) for e in _set.__iter__(x))
-            if _isinstance(x, _deque):
+            if _id(_deque) in ids:
                 return _deque(plain(e, path) for e in _deque.__iter__(x))
-            if _isinstance(x, _Fraction):
-                return _Fraction(_int.__int__(_Fraction.numerator.fget(x)),
-                                 _int.__int__(_Fraction.denominator.fget(x)))
+            if _id(_Fraction) in ids:  # its slots, not its numerator property
+                return _Fraction(_int.__int__(_numerator(x)), _int.__int__(_denominator(x)))
             if not flags(t) & HEAP or _id(t) in trusted:
                 return x  # a C type's own ==, or the tests' class
             mine = own(t)
             if mine is None:
-                return x  # ==, < ... of object or the standard library: identity
+                if enum or not library_ops(t, m):
+                    return x  # ==, < ... of object (identity), an enum's member
+                y = rebuilt(x, t, m, path)
+                if y is not None:
+                    return y
+                mine = t.__name__
             if strict:
                 raise _AssertionError("got a %s, whose operators are its own" % mine)
             return Struct(t, plain(state(x), path))
@@ -782,9 +838,11 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
         mine = own(t)
         if mine is None:
             return x
-        if _isinstance(x, (_int, _float, _str, _complex, _bytes)):
+        ids = {_id(k) for k in mro(t)}
+        if ids & {_id(_int), _id(_float), _id(_str), _id(_complex), _id(_bytes)}:
             return flat(x)
-        if strict and not _isinstance(x, (_tuple, _list, _dict, _set, _frozenset)) and (
+        if strict and not ids & {_id(_tuple), _id(_list), _id(_dict), _id(_set),
+                                 _id(_frozenset)} and (
                 own(t, BINARY)):  # compared, it is no answer either (cmp)
             raise _AssertionError("got a %s, whose operators are its own" % mine)
         return x
@@ -803,7 +861,8 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
             t = _type(f)
         if t is _types.FunctionType:
             return f.__globals__ is _ns
-        return _isinstance(f, _type) and flags(f) & HEAP and _id(f) not in trusted
+        return _id(_type) in {_id(k) for k in mro(t)} and flags(f) & HEAP and (
+            _id(f) not in trusted)
     def serve(go, done, box):
         while True:
             go.acquire()
