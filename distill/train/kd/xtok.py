@@ -250,31 +250,54 @@ class Prefixes:
     shared outcome: their mass joins the ULD comparison of the tokens only one side holds, where
     the teacher's "box" is compared with the student's "boxed" by rank. The same holds the
     other way round (the student's "1" where the teacher's next token is "123"): a Prefixes of
-    the teacher's texts and its shared ids gives the same columns for the teacher's next token."""
+    the teacher's texts and its shared ids gives the same columns for the teacher's next token.
+    And for the longer next token itself where both vocabularies hold it (`split`): SmolLM2
+    writes "\\n\\n" before a word as "\\n" + "\\n", gemma-3 as "\\n\\n"; matched, the teacher's ~0
+    on "\\n\\n" there pushed the student's own next token down (a student writing any token
+    the teacher lacks scored better than the exact one)."""
 
     def __init__(self, texts: list[str], s_shared: list[int]):
         self.texts = texts  # the student's piece_texts
         self.index = {texts[i]: k for k, i in enumerate(s_shared)}  # text -> shared column
         self.cache: dict[int, list[int]] = {}
 
+    def text(self, token: int) -> str:
+        return self.texts[token] if 0 <= token < len(self.texts) else ""
+
     def of(self, token: int) -> list[int]:
         """Shared columns whose text is a proper prefix of the student token's text."""
         if token not in self.cache:
-            text = self.texts[token] if 0 <= token < len(self.texts) else ""
+            text = self.text(token)
             got = (self.index.get(text[:n]) for n in range(1, len(text)))
             self.cache[token] = [k for k in got if k is not None]
         return self.cache[token]
 
+    def split(self, token: int, other: Prefixes, t_token: int) -> list[int]:
+        """The shared column of the longer of the two next tokens (the student's `token`, the
+        teacher's `t_token`) where the other one's text properly starts it: one side splits it."""
+        a, b = self.text(token), other.text(t_token)
+        if b and len(a) > len(b) and a.startswith(b):
+            k = self.index.get(a)
+        elif a and len(b) > len(a) and b.startswith(a):
+            k = other.index.get(b)
+        else:
+            return []
+        return [] if k is None else [k]
+
     def rows(self, tokens: Any, other: Prefixes | None = None, others: Any = None) -> Any:
         """[N] student next-token ids -> [N, D] shared columns to drop at each position (-1 pads);
         with `other` (the teacher's Prefixes) and `others` ([N] its next-token ids there), the
-        columns either next token properly starts with."""
+        columns either next token properly starts with, and the longer one where one side splits
+        it (split)."""
         import torch
 
         lists = [self.of(int(t)) for t in tokens.tolist()]
         if other is not None:
-            both = zip(lists, others.tolist(), strict=True)
-            lists = [list(dict.fromkeys(x + other.of(int(t)))) for x, t in both]
+            both = zip(lists, tokens.tolist(), others.tolist(), strict=True)
+            lists = [
+                list(dict.fromkeys(x + other.of(int(t)) + self.split(int(s), other, int(t))))
+                for x, s, t in both
+            ]
         width = max((len(x) for x in lists), default=0)
         out = torch.full((len(lists), width), -1, dtype=torch.long)
         for i, x in enumerate(lists):
@@ -809,12 +832,15 @@ class TopKXTok(XTokTeacher):
         """One position's mapped top-K (student_ids' row) where the student's next token is
         `nxt` and the teacher's own is `t_word` (its text): a listed token whose text either
         properly starts with (the teacher's "box" where the student writes "boxed", the student's
-        "1" where the teacher writes "123") is no shared outcome there (Prefixes): UNMAPPED,
+        "1" where the teacher writes "123"), and the longer of the two where the other's text
+        properly starts it (Prefixes.split), is no shared outcome there (Prefixes): UNMAPPED,
         compared by rank."""
         word = self.texts[nxt] if 0 <= nxt < len(self.texts) else ""
+        short, long = sorted((word, t_word), key=len)
+        split = long if short and len(short) < len(long) and long.startswith(short) else None
 
         def started(x: str) -> bool:
-            return any(len(x) < len(w) and w.startswith(x) for w in (word, t_word))
+            return x == split or any(len(x) < len(w) and w.startswith(x) for w in (word, t_word))
 
         return [UNMAPPED if i >= 0 and started(x) else i for i, x in zip(ids, texts, strict=True)]
 
