@@ -383,9 +383,13 @@ def write_merged(peft_model: Any, folder: Path, max_shard_size: int | str = MERG
     _plan(base, "", plan)
     kept = remove_tied_weights_from_state_dict({k: t for k, (t, _, _) in plan.items()}, base)
     # A tied weight dropped for its twin (a LoRA lm_head tied to the embedding) was merged into
-    # the one Parameter both share: the name kept writes that merge.
-    shared = {_same(t): merge for t, merge, _ in plan.values() if merge is not None}
-    merges = {k: plan[k][1] or shared.get(_same(plan[k][0])) for k in kept}
+    # the one Parameter both share: the name kept writes every merge into it, in merge_and_unload's
+    # order (LoRA on both embed_tokens and a tied lm_head: both deltas, as merge_and_unload adds them)
+    shared: dict[tuple, list[Any]] = {}
+    for t, merge, _ in plan.values():
+        if merge is not None:
+            shared.setdefault(_same(t), []).append(merge)
+    merges = {k: shared.get(_same(plan[k][0]), []) for k in kept}
     split = split_torch_state_dict_into_shards(
         kept, filename_pattern="model{suffix}.safetensors", max_shard_size=max_shard_size
     )
@@ -395,7 +399,9 @@ def write_merged(peft_model: Any, folder: Path, max_shard_size: int | str = MERG
         for file, names in split.filename_to_tensors.items():
             shard = {}
             for name in names:
-                tensor = merges[name]() if merges[name] else kept[name]
+                tensor = kept[name]
+                for merge in merges[name]:
+                    tensor = merge(tensor)
                 shard[name] = tensor.detach().to("cpu").contiguous()  # (on the CPU: no copy)
             shard = revert_weight_conversion(base, shard)  # as save_pretrained, for shards
             save_file(shard, str(folder / file), metadata={"format": "pt"})
@@ -444,7 +450,7 @@ def _plan(module: Any, prefix: str, plan: dict[str, tuple[Any, Any, bool]]) -> N
         tokens = module.token_adapter
         module = tokens.get_base_layer()
         if live := check_adapters_to_merge(tokens, None):
-            merges["weight"] = partial(tokens.get_merged_weights, live)  # (peft's merge's rows)
+            merges["weight"] = partial(_merged_rows, tokens, live)
     elif isinstance(module, (LoraLinear, Embedding)):
         layer, module = module, module.get_base_layer()
         live = [
@@ -460,9 +466,9 @@ def _plan(module: Any, prefix: str, plan: dict[str, tuple[Any, Any, bool]]) -> N
                     "train plain LoRA, or use --weight-sync lora"
                 )
         if live:
-            merges["weight"] = partial(_merged_weight, layer, module, live)
+            merges["weight"] = partial(_merged_weight, layer, live)
         if any(layer.lora_bias.get(a) for a in live):
-            merges["bias"] = partial(_merged_bias, layer, module, live)
+            merges["bias"] = partial(_merged_bias, layer, live)
     elif isinstance(module, LoraLayer) or hasattr(module, "unload_and_optionally_merge_module"):
         raise DistillError(
             f"--weight-sync reload cannot merge {prefix.rstrip('.')} ({type(module).__name__}): "
@@ -479,25 +485,37 @@ def _plan(module: Any, prefix: str, plan: dict[str, tuple[Any, Any, bool]]) -> N
             _plan(child, f"{prefix}{name}.", plan)
 
 
-def _merged_weight(layer: Any, base: Any, adapters: list[str]) -> Any:
-    """The base weight + each adapter's delta, as peft's unsafe merge (merge_and_unload's) adds
-    them to the weight: a Linear's delta as computed (an fp32 adapter over a bf16 weight: one
-    rounding), an Embedding's cast to the weight's dtype first."""
+def _merged_weight(layer: Any, adapters: list[str], weight: Any) -> Any:
+    """`weight` (the base weight, or what a tied twin's merge made of it) + each adapter's delta,
+    as peft's unsafe merge (merge_and_unload's) adds them to the weight: a Linear's delta as
+    computed (an fp32 adapter over a bf16 weight: one rounding), an Embedding's cast to the
+    weight's dtype first."""
     from peft.tuners.lora import Embedding
 
-    weight = base.weight.detach().clone()
+    weight = weight.detach().clone()
     for a in adapters:
         delta = layer.get_delta_weight(a)
         weight += delta.to(weight.dtype) if isinstance(layer, Embedding) else delta
     return weight
 
 
-def _merged_bias(layer: Any, base: Any, adapters: list[str]) -> Any:
-    bias = base.bias.detach().clone()
+def _merged_bias(layer: Any, adapters: list[str], bias: Any) -> Any:
+    bias = bias.detach().clone()
     for a in adapters:
         if layer.lora_bias[a]:
             bias += layer.lora_B[a].bias * layer.scaling[a]
     return bias
+
+
+def _merged_rows(tokens: Any, adapters: list[str], weight: Any) -> Any:
+    """`weight` with the trainable token rows in place, as peft's TrainableTokensLayer.merge
+    writes them (its get_merged_weights, over the weight given)."""
+    import torch
+
+    for a in adapters:
+        index = torch.tensor(tokens.token_indices[a]).to(weight.device)
+        weight = weight.index_copy(0, index, tokens.trainable_tokens_delta[a].to(weight))
+    return weight
 
 
 # =========================================================================== server mode
@@ -584,6 +602,7 @@ class ServerRollout(_Rollout):
         layer's merge) leaves no half-written copy and is a RolloutError: a checkpoint, then one
         line."""
         import torch
+        from safetensors import SafetensorError
 
         shutil.rmtree(self.out / WEIGHTS_DIR, ignore_errors=True)  # a killed run's
         unwrapped = trainer.accelerator.unwrap_model(model)
@@ -592,11 +611,20 @@ class ServerRollout(_Rollout):
                 write_merged(unwrapped, folder, MERGED_SHARD)
             else:
                 unwrapped.save_pretrained(str(folder), safe_serialization=True)
-        except OSError as e:
+        except (OSError, SafetensorError) as e:
+            # safetensors' save_file (the shards: nearly all the bytes) fails a full disk with
+            # its own SafetensorError, "Error while serializing: I/O error: No space left on
+            # device (os error 28)", not an OSError
+            text = str(e)
+            if not isinstance(e, OSError) and "I/O error" not in text:
+                raise
+            reason = e.strerror if isinstance(e, OSError) else None
+            if reason is None and "I/O error: " in text:
+                reason = text.split("I/O error: ", 1)[1].split(" (os error")[0].strip()
             shutil.rmtree(self.out / WEIGHTS_DIR, ignore_errors=True)  # never half a model
             raise RolloutError(
                 f"--weight-sync reload could not write the student's weights to {folder} "
-                f"({e.strerror or type(e).__name__}): free space there (each sync writes the "
+                f"({reason or type(e).__name__}): free space there (each sync writes the "
                 "whole model) and rerun with --resume"
             ) from None
         except torch.OutOfMemoryError:
