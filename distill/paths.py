@@ -247,6 +247,16 @@ def guard_train(cfg: Any) -> None:
     folder = Output("--output-dir", cfg.output_dir, out, tree=True)
     _writable(folder)
     check_outputs(inputs, outs)
+    # A model folder with no run to resume (a model of the user's, or a student whose
+    # checkpoints were deleted): a fresh run would write its config, weights and tokenizer over
+    # it. A run's own folder holds a checkpoint-N from its first save to its end.
+    held = [n for n in MODEL_FILES if (out / n).is_file()] if out.is_dir() else []
+    if held and not getattr(cfg, "overwrite", False) and not any(out.glob("checkpoint-*")):
+        raise DistillError(
+            f"--output-dir {cfg.output_dir} holds a model ({', '.join(held[:3])}) and no "
+            "checkpoint of a run to resume: train would write over it; pick another "
+            "--output-dir, or pass --overwrite to replace it"
+        )
 
 
 def paths_train(cfg: Any) -> tuple[dict[str, Any], list[Output]]:

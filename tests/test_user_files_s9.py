@@ -1,0 +1,52 @@
+"""Nothing the user owns is destroyed: writers and removers added or changed lately, each
+driven by the user action that made it destroy a file or folder of the user's.
+
+OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_user_files_s9.py
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from distill.errors import DistillError
+from tests.test_train import cfg
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize("lora", [True, False])
+def test_a_fresh_train_into_a_model_folder_of_the_users_is_refused(tmp_path, tiny_qwen, lora):
+    """`--output-dir ~/models/mine`, a model of the user's (not an input): train wrote its
+    config.json, weights and tokenizer over it (LoRA: the tokenizer, and an adapter beside the
+    user's full model). Also a student whose checkpoints were deleted to save space: a rerun
+    trained it again from scratch over the trained one."""
+    from distill.train import run
+    from tests.tiny import make_tiny_model
+
+    mine = make_tiny_model(tmp_path / "mine", "qwen2", seed=1)
+    before = _files(Path(mine))
+    with pytest.raises(DistillError, match=r"--output-dir .*mine holds a model .*--overwrite"):
+        run(cfg(tmp_path, tiny_qwen, max_steps=1, output_dir=str(mine), lora=lora))
+    assert _files(Path(mine)) == before
+    assert not any(Path(mine).glob("checkpoint-*"))
+
+
+def test_a_student_whose_checkpoints_were_deleted_is_not_trained_over(tmp_path, tiny_qwen):
+    from distill.train import run
+
+    out = tmp_path / "out"
+    run(cfg(tmp_path, tiny_qwen, max_steps=2))
+    for c in out.glob("checkpoint-*"):
+        shutil.rmtree(c)
+    student = _files(out)
+    for resume in (False, True):
+        with pytest.raises(DistillError, match="holds a model"):
+            run(cfg(tmp_path, tiny_qwen, max_steps=2, resume=resume))
+        assert _files(out) == student
+    run(cfg(tmp_path, tiny_qwen, max_steps=2, overwrite=True))  # asked for: trained again
+    assert (out / "adapter_model.safetensors").is_file()
