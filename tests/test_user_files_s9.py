@@ -50,3 +50,21 @@ def test_a_student_whose_checkpoints_were_deleted_is_not_trained_over(tmp_path, 
         assert _files(out) == student
     run(cfg(tmp_path, tiny_qwen, max_steps=2, overwrite=True))  # asked for: trained again
     assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_checkpoint_rotation_leaves_a_copy_the_user_kept_aside(tmp_path, tiny_qwen):
+    """`cp -r checkpoint-2 checkpoint-2-keep`, then the run resumed: the Trainer's rotation
+    (save_total_limit) counted every checkpoint-* folder and deleted the user's copy."""
+    from distill.train import run
+
+    out = tmp_path / "out"
+    c = dict(max_steps=4, save_steps=2, per_device_train_batch_size=2)
+    run(cfg(tmp_path, tiny_qwen, **c))
+    shutil.rmtree(out / "checkpoint-4")  # as a kill during step 4's save leaves it
+    (out / "adapter_model.safetensors").unlink()
+    shutil.copytree(out / "checkpoint-2", out / "checkpoint-2-keep")
+    kept = _files(out / "checkpoint-2-keep")
+    run(cfg(tmp_path, tiny_qwen, resume=True, save_total_limit=1, **c))
+    assert _files(out / "checkpoint-2-keep") == kept
+    # the run's own checkpoints still rotate: save_total_limit=1 of checkpoint-N
+    assert sorted(p.name for p in out.glob("checkpoint-[0-9]")) == ["checkpoint-4"]

@@ -65,6 +65,33 @@ def run_config_callback(cfg: TrainConfig) -> Any:
     return RunConfig()
 
 
+def rotate_callback(limit: int | None) -> Any:
+    """A TrainerCallback: after each save, the run's checkpoint-N folders beyond the newest
+    `limit` removed (save_total_limit). The Trainer's own rotation counts every checkpoint-*
+    folder, and deleted a copy the user kept aside (checkpoint-200-best); this one rotates only
+    the folders the Trainer names, and never the one just saved."""
+    import re
+    import shutil
+
+    from transformers import TrainerCallback
+
+    class Rotate(TrainerCallback):
+        def on_save(self, args, state, control, **kw):  # noqa: ANN001
+            if not limit or limit <= 0 or not args.should_save:
+                return
+            out = Path(args.output_dir)
+            steps = sorted(
+                int(p.name.split("-")[1])
+                for p in out.glob("checkpoint-*")
+                if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)
+            )
+            for step in steps[: max(0, len(steps) - limit)]:
+                if step != state.global_step:
+                    shutil.rmtree(out / f"checkpoint-{step}", ignore_errors=True)
+
+    return Rotate()
+
+
 def trim_log(log: Path, step: int) -> None:
     """A resumed run's loss.jsonl (or rollouts.jsonl): the rows of steps up to `step`, the
     checkpoint it resumes from. The killed run logged the steps after that checkpoint too (the

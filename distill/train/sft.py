@@ -528,7 +528,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
 
             stops = stop_token_ids(tok, model.generation_config.eos_token_id)
             recount(out, trainer.train_dataset, stats, cfg, stops, built=dataset)
-        return _no_model_card(trainer), tok
+        return _own_rotation(_no_model_card(trainer)), tok
     trainer_cls, extra = SFTTrainer, {}
     # Off CUDA TRL's fused head scores every position in 4k x 32k tiles (~4.4 GB at a 152k
     # vocabulary, benchmarks/bench_kd_memory.py): there, the completion tokens in chunks.
@@ -545,7 +545,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         callbacks=[loss_log_callback(out / "loss.jsonl"), run_config_callback(cfg)],
         **extra,
     )
-    return _no_model_card(trainer), tok
+    return _own_rotation(_no_model_card(trainer)), tok
 
 
 def recount(
@@ -613,6 +613,16 @@ def _no_model_card(trainer: Any) -> Any:
     trainer.create_model_card = lambda *args, **kwargs: None
     if hasattr(trainer.model, "create_or_update_model_card"):  # a PeftModel
         trainer.model.create_or_update_model_card = lambda *args, **kwargs: None
+    return trainer
+
+
+def _own_rotation(trainer: Any) -> Any:
+    """save_total_limit applied to the run's checkpoint-N folders alone (callbacks.rotate_callback):
+    the Trainer's rotation took any checkpoint-* folder, a copy the user kept aside too."""
+    from distill.train.callbacks import rotate_callback
+
+    trainer.add_callback(rotate_callback(trainer.args.save_total_limit))
+    trainer.args.save_total_limit = None  # the Trainer's rotation off
     return trainer
 
 
