@@ -213,6 +213,10 @@ def set_aside_if_retrained(traces: Path, model: str) -> None:
             # the old stamp may be a model path or hub name (org/name): a hash of it names the
             # file ('/' in a file name raised ValueError on this and every later eval)
             aside = traces.with_name(f"{traces.stem}.{stable_hash(old, 12)}.jsonl")
+            n = 1  # the same weights set aside before (--model org/a, org/b, org/a, org/b)
+            while aside.exists() or aside.is_symlink():
+                n += 1
+                aside = traces.with_name(f"{traces.stem}.{stable_hash(old, 12)}-{n}.jsonl")
             traces.replace(aside)
             print(
                 f"eval: {model} holds other weights than {traces.name} was sampled from; "

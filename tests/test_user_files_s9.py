@@ -68,3 +68,17 @@ def test_checkpoint_rotation_leaves_a_copy_the_user_kept_aside(tmp_path, tiny_qw
     assert _files(out / "checkpoint-2-keep") == kept
     # the run's own checkpoints still rotate: save_total_limit=1 of checkpoint-N
     assert sorted(p.name for p in out.glob("checkpoint-[0-9]")) == ["checkpoint-4"]
+
+
+def test_eval_never_sets_samples_aside_over_samples_set_aside_before(tmp_path):
+    """`eval --model org/a`, `--model org/b`, `--model org/a`, `--model org/b` to one --out:
+    org/a's second samples were renamed onto the file its first ones had been set aside in
+    (os.replace), and those samples (bought from an API, or more of them) were gone."""
+    from distill.eval import set_aside_if_retrained
+
+    traces = tmp_path / "e.student.traces.jsonl"
+    for i, model in enumerate(["org/a", "org/b", "org/a", "org/b"]):
+        set_aside_if_retrained(traces, model)
+        traces.write_text(f'{{"id": "{model}-{i}"}}\n')
+    kept = sorted(p.read_text() for p in tmp_path.glob("e.student.traces.*.jsonl"))
+    assert kept == ['{"id": "org/a-0"}\n', '{"id": "org/a-2"}\n', '{"id": "org/b-1"}\n']
