@@ -273,9 +273,10 @@ def paths_train(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
     for i, t in enumerate(teachers if isinstance(teachers, list) else [teachers]):
         inputs["--teacher-model" if i == 0 else f"--teacher-model #{i + 1}"] = t
     checkpoints = sorted(out.glob("checkpoint-*")) if out.is_dir() else []
-    outs = [
-        Output("--output-dir", cfg.output_dir, p, tree=True) for p in [out / "merged", *checkpoints]
-    ]
+    # the folders it writes and removes itself: merged/, the checkpoints, the on-policy
+    # vLLM syncs' (kd/rollout.py's ADAPTERS_DIR, WEIGHTS_DIR: removed at each sync)
+    own = [out / "merged", out / "rollout-adapters", out / "rollout-weights", *checkpoints]
+    outs = [Output("--output-dir", cfg.output_dir, p, tree=True) for p in own]
     outs += [Output("--output-dir", cfg.output_dir, out / name) for name in TRAIN_FILES]
     return inputs, outs
 

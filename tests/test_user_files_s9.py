@@ -82,3 +82,19 @@ def test_eval_never_sets_samples_aside_over_samples_set_aside_before(tmp_path):
         traces.write_text(f'{{"id": "{model}-{i}"}}\n')
     kept = sorted(p.read_text() for p in tmp_path.glob("e.student.traces.*.jsonl"))
     assert kept == ['{"id": "org/a-0"}\n', '{"id": "org/a-2"}\n', '{"id": "org/b-1"}\n']
+
+
+@pytest.mark.parametrize("folder", ["rollout-weights", "rollout-adapters"])
+def test_a_model_inside_the_rollout_folders_train_removes_is_refused(tmp_path, tiny_qwen, folder):
+    """`--model OUT/rollout-weights/step-000002` (the merged copy a killed --weight-sync reload
+    run left): train removes that folder at its first sync, the model it was training from
+    with it. Refused before any write, as an input inside merged/ or a checkpoint is."""
+    from distill.train import run
+
+    out = tmp_path / "out"
+    inside = out / folder / "step-000002"
+    shutil.copytree(tiny_qwen, inside)
+    before = _files(inside)
+    with pytest.raises(DistillError, match=folder):
+        run(cfg(tmp_path, inside, max_steps=1))
+    assert _files(inside) == before
