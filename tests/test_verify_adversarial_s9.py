@@ -172,3 +172,369 @@ def test_honest_library_values_still_compare_as_the_library_compares_them():
     kod = "from solution import f\nimport ipaddress, pathlib\nfrom fractions import Fraction\n"
     kod += "def test_f():\n" + "".join(f"    {a}\n" for a in asserts[2:])
     assert verdict(src, {"test": kod}) == ("correct", "asserts passed")
+
+
+# ---------------------------------------------------------------- the harness itself
+
+KOD_F = {"test": "from solution import f\n\ndef test_f():\n    assert f(3) == [1, 2, 3]\n"}
+MBPP_F = {"test_list": ["assert f(3) == [1, 2, 3]"]}
+# how a solution finds a class of the harness: every class is object's subclass
+FIND = """
+    def _find(name):
+        todo, seen = [object], set()
+        while todo:
+            for c in type.__subclasses__(todo.pop()):
+                if id(c) not in seen:
+                    seen.add(id(c))
+                    todo.append(c)
+                    if c.__name__ == name:
+                        return c
+"""
+HARNESS_ATTACKS = {
+    # the runner and the checks were globals of the solution's namespace, named by a prefix
+    "the runner replaced": """
+        for _k in list(globals()):
+            if _k.startswith("__distill"):
+                globals()[_k] = lambda *a, **k: None
+        def f(x):
+            return 0
+    """,
+    "the checks' cmp replaced": """
+        for _k, _v in list(globals().items()):
+            if hasattr(_v, "cmp"):
+                _v.cmp = lambda ops, *xs: True
+        def f(x):
+            return 0
+    """,
+    # a closure cell of the checks is writable
+    "a closure cell of the checks rewritten": """
+        for _v in list(globals().values()):
+            for _c in getattr(getattr(_v, "cmp", None), "__closure__", None) or ():
+                if getattr(_c.cell_contents, "__name__", "") == "one":
+                    _c.cell_contents = lambda op, a, b: True
+        def f(x):
+            return 0
+    """,
+    # the builtins the checks looked up when they ran were a dict the solution could reach
+    "the checks' builtins rewritten": """
+        class _Yes:
+            def __eq__(self, o):
+                return True
+            __hash__ = object.__hash__
+        for _v in list(globals().values()):
+            if hasattr(_v, "cmp"):
+                _v.cmp.__builtins__["map"] = lambda f, x: ()
+        def f(x):
+            return [_Yes(), _Yes(), _Yes()]
+    """,
+    # the class the checks compare the solution's objects as, made equal to anything
+    "the checks' Struct made equal to anything": FIND
+    + """
+    class P:
+        def __init__(self, x):
+            self.x = x
+        def __eq__(self, o):
+            return True
+        __hash__ = object.__hash__
+    def f(x):
+        S = _find("Struct")
+        S.__eq__ = lambda s, o: True
+        S.__ne__ = lambda s, o: False
+        return P(0)
+    """,
+}
+
+
+@pytest.mark.parametrize("name", list(HARNESS_ATTACKS))
+def test_a_solution_cannot_disable_or_rewrite_the_checks(name):
+    src = HARNESS_ATTACKS[name]
+    assert verdict(src, KOD_F)[0] == "wrong"
+    if "Struct" not in name:  # KodCode's alone compares the solution's objects as Structs
+        assert verdict(src, MBPP_F)[0] == "wrong"
+
+
+# a class of pytest's the harness defines, rewritten by the solution's first call: approx equal
+# to anything, raises swallowing "DID NOT RAISE"; the pytest module's raises replaced
+APPROX = (
+    FIND
+    + """
+    def f(x):
+        A = _find("approx")
+        if A is not None:
+            A.__eq__ = lambda s, o: True
+        return 0.0
+"""
+)
+SWALLOW = (
+    FIND
+    + """
+    import contextlib, sys
+    def f(x):
+        for name in ("Raises", "_GeneratorContextManager"):
+            C = _find(name)
+            if C is not None:
+                C.__exit__ = lambda s, *a: True
+        return 2 * x
+"""
+)
+REPLACE = """
+    import contextlib, sys
+    def f(x):
+        sys.modules["pytest"].raises = lambda *a, **k: contextlib.suppress(BaseException)
+        return 2 * x
+"""
+RAISES_TESTS = """
+    import pytest
+    from solution import f
+    def test_f():
+        assert f(3) == 6
+        with pytest.raises(ValueError):
+            f(-1)
+"""
+APPROX_TESTS = """
+    import pytest
+    from solution import f
+    def test_f():
+        assert f(1) == 0.0
+        assert f(0.375) == pytest.approx(0.75)
+"""
+
+
+@pytest.mark.parametrize(
+    "cheat, tests",
+    [(APPROX, APPROX_TESTS), (SWALLOW, RAISES_TESTS), (REPLACE, RAISES_TESTS)],
+    ids=["approx made equal to anything", "raises made to swallow", "pytest.raises replaced"],
+)
+def test_a_solution_cannot_rewrite_pytests_helpers(cheat, tests):
+    tests = {"test": textwrap.dedent(tests)}
+    assert verdict(cheat, tests)[0] == "wrong"
+
+
+def test_a_solution_cannot_rewrite_the_harness_functions_defaults():
+    src = (
+        FIND
+        + """
+    def f(x):
+        _find("Struct").__eq__.__defaults__ = (lambda o: 1,)
+        return [1, 2, 3]
+    """
+    )
+    assert verdict(src, KOD_F) == ("wrong", "sandbox violation")
+
+
+# ---------------------------------------------------------------- KodCode: indirect calls
+
+# A solution reached other than by a direct call of the tests runs under the tests' frames: it
+# walks up to the frame holding the expected value.
+PEEK = textwrap.dedent("""
+    import sys
+    def _peek(name):
+        f = sys._getframe(1)
+        while f is not None:
+            if name in f.f_locals:
+                return f.f_locals[name]
+            f = f.f_back
+""")
+INDIRECT = {
+    "map": (
+        PEEK + "def square(x):\n    e, xs = _peek('expected'), _peek('xs')\n"
+        "    return e[xs.index(x)]\n",
+        "xs = [1, 2, 3]\n    expected = [1, 4, 9]\n    assert list(map(square, xs)) == expected",
+    ),
+    "a generator the test iterates": (
+        PEEK + "def square(n):\n    yield from _peek('expected')\n",
+        "expected = [0, 1, 4]\n    assert list(square(3)) == expected",
+    ),
+    "a property": (
+        PEEK + "class Sq:\n    def __init__(self, x):\n        self.x = x\n"
+        "    @property\n    def value(self):\n        return _peek('expected')\n"
+        "def square(x):\n    return Sq(x)\n",
+        "s = square(3)\n    expected = 9\n    assert s.value == expected",
+    ),
+    "functools.partial": (
+        PEEK + "def square(x, y=0):\n    return _peek('expected')\n",
+        "import functools\n    g = functools.partial(square, 3)\n    expected = 9\n"
+        "    assert g() == expected",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(INDIRECT))
+def test_a_kodcode_solution_reached_indirectly_cannot_read_the_tests_frames(name):
+    src, body = INDIRECT[name]
+    tests = {"test": f"from solution import square\n\ndef test_sq():\n    {body}\n"}
+    assert verdict(src, tests)[0] == "wrong"
+
+
+def test_a_kodcode_solution_cannot_read_the_tests_frames_through_a_traceback():
+    """An exception the solution raised (on its own thread) went up through the test's frame:
+    its traceback led there, where the expected value was by the next call."""
+    src = """
+        E = []
+        def f(x):
+            if x < 0:
+                e = ValueError("negative")
+                E.append(e)
+                raise e
+            tb = E[0].__traceback__ if E else None
+            while tb is not None:
+                if "test_solution" in repr(tb.tb_frame):
+                    return tb.tb_frame.f_locals.get("expected", 0)
+                tb = tb.tb_next
+            return 0
+    """
+    tests = {
+        "test": textwrap.dedent("""
+            import pytest
+            from solution import f
+            def test_f():
+                with pytest.raises(ValueError):
+                    f(-1)
+                expected = 42
+                assert f(7) == expected
+        """)
+    }
+    assert verdict(src, tests)[0] == "wrong"
+
+
+def test_a_kodcode_solution_cannot_read_the_parametrize_table():
+    """A function the tests hand the solution shows their globals: the parametrize table of
+    every test was an attribute of its function there, and a solution reached through map
+    read it from the test's frame."""
+    through_a_callback = """
+        def apply(fn, x):
+            for v in list(fn.__globals__.values()):
+                for names, rows in getattr(v, "__dict__", {}).get("__distill_params", []):
+                    for row in rows:
+                        if row[0] == x:
+                            return row[-1]
+            return 0
+    """
+    tests = {
+        "test": textwrap.dedent("""
+            import pytest
+            from solution import apply
+            @pytest.mark.parametrize("x, want", [(1, 2), (5, 10)])
+            def test_a(x, want):
+                assert apply(lambda v: v * 2, x) == want
+        """)
+    }
+    assert verdict(through_a_callback, tests)[0] == "wrong"
+    assert verdict("def apply(fn, x):\n    return fn(x)\n", tests) == ("correct", "asserts passed")
+    # a helper of the tests, rebound through those globals, is theirs still
+    noop = """
+        def apply(fn, x):
+            fn.__globals__["check"] = lambda *a: None
+            return 0
+    """
+    tests = {
+        "test": textwrap.dedent("""
+            from solution import apply
+            def check(got, want):
+                assert got == want
+            def test_a():
+                check(apply(lambda v: v * 2, 1), 2)
+                check(apply(lambda v: v * 2, 5), 10)
+        """)
+    }
+    assert verdict(noop, tests)[0] == "wrong"
+
+
+def test_honest_kodcode_solutions_reached_indirectly_still_pass():
+    """map, a comprehension, sorted's key, a helper of the tests, a lambda, partial, a
+    generator (making a namedtuple), a property, dunders, parametrize, pytest.raises with
+    match and approx, unittest's assertRaises of the solution's exception, setup_method."""
+    src = """
+        import traceback
+        from collections import namedtuple
+        def square(x):
+            return x * x
+        def fib(n):
+            a, b = 0, 1
+            for _ in range(n):
+                yield namedtuple("P", "v")(a).v
+                a, b = b, a + b
+        class Rect:
+            def __init__(self, w, h):
+                self.w, self.h = w, h
+            @property
+            def area(self):
+                return self.w * self.h
+            def __str__(self):
+                return f"Rect({self.w}x{self.h})"
+            def __len__(self):
+                return 2
+            def __iter__(self):
+                return iter((self.w, self.h))
+            def __getitem__(self, i):
+                return (self.w, self.h)[i]
+        def add(a, b):
+            return a + b
+        def apply(fn, xs):
+            return [fn(x) for x in xs]
+        def safe_div(a, b):
+            try:
+                return a / b
+            except ZeroDivisionError:
+                traceback.format_exc()
+                raise ValueError("division by zero")
+        def mean(xs):
+            return sum(xs) / len(xs)
+    """
+    tests = textwrap.dedent("""
+        import enum
+        import functools
+        import unittest
+        from collections import namedtuple
+        import pytest
+        from solution import square, fib, Rect, add, apply, safe_div, mean
+        Pt = namedtuple("Pt", "x y")
+        Color = enum.Enum("Color", "RED GREEN")
+        CASES = [(1, 1), (2, 4), (3, 9)]
+        def check_square(x, want):
+            assert square(x) == want
+        def test_map_and_helpers():
+            xs = [1, 2, 3]
+            expected = [1, 4, 9]
+            assert list(map(square, xs)) == expected
+            assert [square(x) for x in xs] == expected
+            assert sorted([3, 1, 2], key=square) == [1, 2, 3]
+            for x, want in CASES:
+                check_square(x, want)
+            g = lambda v: square(v) + 1
+            assert g(2) == 5
+            assert functools.partial(add, 1)(5) == 6
+            assert apply(lambda v: v * 2, [1, 2]) == [2, 4]
+            assert Pt(1, 2) == (1, 2) and Color.RED.value == 1
+        def test_generator():
+            expected = [0, 1, 1, 2, 3]
+            assert list(fib(5)) == expected
+            assert next(fib(3)) == 0
+        def test_object():
+            r = Rect(2, 3)
+            assert r.area == 6 and str(r) == "Rect(2x3)"
+            assert len(r) == 2 and list(r) == [2, 3] and r[1] == 3
+        @pytest.mark.parametrize("a, b, want", [(1, 2, 3), (2, 2, 4)])
+        def test_param(a, b, want):
+            assert add(a, b) == want
+        def test_raises():
+            with pytest.raises(ValueError, match="zero"):
+                safe_div(1, 0)
+            assert safe_div(4, 2) == 2
+            assert mean([0.1, 0.2]) == pytest.approx(0.15)
+            assert [mean([1, 2])] == pytest.approx([1.5])
+        class TestUnit(unittest.TestCase):
+            def test_u(self):
+                with self.assertRaises(ValueError):
+                    safe_div(1, 0)
+                self.assertEqual(add(1, 1), 2)
+                self.assertAlmostEqual(mean([0.1, 0.2]), 0.15)
+        class TestPlain:
+            def setup_method(self, method):
+                self.r = Rect(1, 1)
+            def test_p(self):
+                assert self.r.area == 1
+    """)
+    assert verdict(src, {"test": tests}) == ("correct", "asserts passed")
+    wrong = src.replace("return x * x", "return x * x + (x == 3)")
+    assert verdict(wrong, {"test": tests})[0] == "wrong"

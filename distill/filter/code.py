@@ -367,17 +367,15 @@ def _output_ok(compare: str, out: str, exp: str) -> bool:
 # that defined enumerate (no case called), exec (the pytest file never ran, a test of its own
 # did), a __builtins__ of its own, or patched json.loads (its own expected values) passed. `ns`
 # is the solution's namespace (the module's globals, where the solution's names will be).
-def _harness(name: str, source: str, as_name: str | None = None, checks: str | None = None) -> str:
-    """Python going before the solution: binds `as_name` (a name new each run: a solution
-    that defined __distill_pytest of its own before the tests ran passed them all; default
-    `name`) to the function `name` that `source` defines; `checks`: the global holding
-    _CHECKS's functions, `_checks` in the harness."""
+def _harness(name: str, source: str, as_name: str | None = None) -> str:
+    """Python going before the solution: binds `as_name` (a name new each run; default
+    `name`) to the function `name` that `source` defines (the call-based harness; the
+    assert-based ones go through _setup, bound to no name at all)."""
     as_name = as_name or name
-    extra = f", '_checks': {checks}" if checks else ""
     return (
         f"def {as_name}(src, ns):\n"
         "    import builtins\n"
-        f"    g = {{'__builtins__': dict(vars(builtins)), '_ns': ns{extra}}}\n"
+        "    g = {'__builtins__': dict(vars(builtins)), '_ns': ns}\n"
         "    exec(src, g)\n"
         f"    return g[{name!r}]\n"
         f"{as_name} = {as_name}({source!r}, globals())\n"
@@ -568,8 +566,11 @@ _CHECKS = r"""
 import builtins as _builtins, collections as _collections, enum as _enum
 import fractions as _fractions, operator as _operator, sys as _sys, types as _types
 import _thread
-def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
-                     _id=id, _len=len, _AttributeError=AttributeError,
+def __distill_checks(strict, modules, _ns, _b=dict(vars(_builtins)), _type=type,
+                     _id=id, _len=len, _AttributeError=AttributeError, _map=map,
+                     _enumerate=enumerate, _abs=abs, _round=round,
+                     _BaseException=BaseException, _MethodType=_types.MethodType,
+                     _FunctionType=_types.FunctionType,
                      _int=int, _float=float, _str=str, _bytes=bytes, _complex=complex,
                      _tuple=tuple, _list=list, _dict=dict, _set=set, _frozenset=frozenset,
                      _bool=bool, _Counter=_collections.Counter,
@@ -638,6 +639,7 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
         return was is not None and was[0] is k and was[1].get(name, MISSING) is cdict(k)[name]
     SCALARS = {_int, _float, _str, _bool, _type(None), _bytes, _complex}
     def intact():
+        sound()
         for name, live, was in watched:
             for k, v in _dict.items(was):
                 if live.get(k, MISSING) is not v:
@@ -654,21 +656,39 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
                         return k.__name__
                     break
         return None
-    def trust(cls):
+    # The classes trusted by trust() (the tests', the harness's: Struct, approx), as they were
+    # then: a class statement's class is the solution's to change too (object.__subclasses__()
+    # finds it), and one whose == it made True passed every comparison through it.
+    guarded = []
+    def trust(cls, whole=False):
         trusted[_id(cls)] = cls
+        d = cdict(cls)
+        guarded.append((cls, _dict(d) if whole else {k: d.get(k, MISSING) for k in OPERATORS},
+                        whole))
         return cls
+    def sound():
+        for cls, was, whole in guarded:
+            d = cdict(cls)
+            if whole and _len(d) != _len(was):
+                raise _AssertionError("the solution changed the class %s" % cls.__name__)
+            for k, v in _dict.items(was):
+                if d.get(k, MISSING) is not v:
+                    raise _AssertionError("the solution changed %s.%s" % (cls.__name__, k))
+        return True
     class Struct:
-        # an object of a class with an == of its own: its class and its attributes
+        # an object of a class with an == of its own: its class and its attributes. Its
+        # methods share no variable with the checks (a closure cell is writable), and what
+        # it holds is checked unchanged before a comparison (sound)
         __slots__ = ("cls", "state")
         def __init__(self, cls, state):
             self.cls, self.state = cls, state
-        def __eq__(self, o):
-            return _type(o) is Struct and o.cls is self.cls and o.state == self.state
-        def __ne__(self, o):
-            return not self.__eq__(o)
-        def __hash__(self):  # equal ones are of one class (a set of Points, a dict's key)
+        def __eq__(self, o, _type=_type):
+            return _type(o) is _type(self) and o.cls is self.cls and o.state == self.state
+        def __ne__(self, o, _type=_type):
+            return not (_type(o) is _type(self) and o.cls is self.cls and o.state == self.state)
+        def __hash__(self, _id=_id):  # equal ones are of one class (a set of Points, a key)
             return _id(self.cls) >> 4
-    trust(Struct)
+    trust(Struct, True)
     def state(x):
         # the instance's own attributes, read through the descriptors Python made for them (the
         # instance dict, the slots): a __dict__ or slot name the class rebinds (a property)
@@ -741,10 +761,10 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
         if _id(_bytes) in ids:
             return _bytes.__add__(b"", x)
         if t is _list or t is _tuple or t is _set or t is _frozenset:
-            if _set(map(_type, x)) <= SCALARS:  # the common case, at C speed: as it is
+            if _set(_map(_type, x)) <= SCALARS:  # the common case, at C speed: as it is
                 return x
-        elif t is _dict and _set(map(_type, x)) <= SCALARS and (
-                _set(map(_type, _dict.values(x))) <= SCALARS):
+        elif t is _dict and _set(_map(_type, x)) <= SCALARS and (
+                _set(_map(_type, _dict.values(x))) <= SCALARS):
             return x
         i = _id(x)
         if i in path:  # a cycle: where it goes back to
@@ -790,6 +810,7 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
             raise _AssertionError("a value too deep to compare") from None
     ORDER = {"<": _ops.lt, "<=": _ops.le, ">": _ops.gt, ">=": _ops.ge}
     def one(op, a, b):
+        sound()
         if op == "is":
             return a is b
         if op == "is not":
@@ -823,7 +844,7 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
         if _len(ops) == 1 and _type(xs[0]) in SCALARS and _type(xs[1]) in SCALARS and (
                 ops[0] in PLAIN_OPS):
             return PLAIN_OPS[ops[0]](xs[0], xs[1])  # two plain values: the common case
-        for i, op in enumerate(ops):
+        for i, op in _enumerate(ops):
             if not one(op, xs[i], xs[i + 1]):
                 return False
         return True
@@ -856,10 +877,10 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
     worker, tests_thread = [], _get_ident()
     def mine(f):
         t = _type(f)
-        if t is _types.MethodType:
+        if t is _MethodType:
             f = f.__func__
             t = _type(f)
-        if t is _types.FunctionType:
+        if t is _FunctionType:
             return f.__globals__ is _ns
         return _id(_type) in {_id(k) for k in mro(t)} and flags(f) & HEAP and (
             _id(f) not in trusted)
@@ -870,7 +891,7 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
             box[0] = box[1] = box[2] = None
             try:
                 box[3] = f(*a, **k)
-            except BaseException as e:  # noqa: BLE001 - raised again in the test's thread
+            except _BaseException as e:  # noqa: BLE001 - raised again in the test's thread
                 box[4] = e
             f = a = k = None
             done.release()
@@ -902,6 +923,7 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
            "assertIs": "is", "assertIsNot": "is not"}
     def check(how, a, b, *rest, **kw):
         # unittest's self.assertEqual(a, b) and its kin, without unittest's ==
+        sound()
         if how == "assertAlmostEqual" or how == "assertNotAlmostEqual":
             pa, pb = flat(a), flat(b)
             places = rest[0] if rest else kw.get("places")
@@ -909,16 +931,16 @@ def __distill_checks(strict, modules, _b=dict(vars(_builtins)), _type=type,
             if pa == pb:
                 close = True
             elif delta is not None:
-                close = abs(pa - pb) <= delta
+                close = _abs(pa - pb) <= delta
             else:
-                close = round(abs(pa - pb), 7 if places is None else places) == 0
+                close = _round(_abs(pa - pb), 7 if places is None else places) == 0
             if close != (how == "assertAlmostEqual"):
                 raise _AssertionError("%r and %r: %s failed" % (pa, pb, how))
             return None
         if how == "assertCountEqual":
             left, right = [flat(e) for e in a], [flat(e) for e in b]
             for e in left:
-                for j, f in enumerate(right):
+                for j, f in _enumerate(right):
                     if e == f:
                         del right[j]
                         break
@@ -955,7 +977,21 @@ _UNITTEST_CHECKS = (
 ).split()
 # super() needs its name to be seen by the compiler (the __class__ cell)
 _KEEP_NAMES = {"super"}
-_H = "__distill_H__"  # the checks' name in the rewritten tests, made a new one for each run
+# The checks in the rewritten tests: `"<_H>".__getitem__(0)`, whose constant the runner replaces
+# by the tuple (checks,) in the compiled tests (_RUNNER's inject). It was a global the
+# solution's namespace held, which the solution could find and rebind.
+_H = "\0distill-checks"
+
+
+def _is_h(node: ast.expr) -> bool:
+    """Whether node is the rewrite's reference to the checks."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "__getitem__"
+        and isinstance(node.func.value, ast.Constant)
+        and node.func.value.value == _H
+    )
 
 
 class _Checked(ast.NodeTransformer):
@@ -966,7 +1002,10 @@ class _Checked(ast.NodeTransformer):
 
     @staticmethod
     def _h(attr: str) -> ast.expr:
-        return ast.Attribute(ast.Name(_H, ast.Load()), attr, ast.Load())
+        h = ast.Call(
+            ast.Attribute(ast.Constant(_H), "__getitem__", ast.Load()), [ast.Constant(0)], []
+        )
+        return ast.Attribute(h, attr, ast.Load())
 
     def visit_Compare(self, node: ast.Compare) -> ast.expr:
         self.generic_visit(node)
@@ -999,11 +1038,18 @@ class _Checked(ast.NodeTransformer):
         self.generic_visit(node)
         v = node.value
         if (
+            self.calls
+            and isinstance(v, ast.Name)
+            and v.id == "pytest"
+            and node.attr in ("raises", "approx", "mark")
+            and isinstance(node.ctx, ast.Load)
+        ):  # the harness's, not the pytest module's (sys.modules['pytest'] can be rebound)
+            return self._h(node.attr)
+        if (
             isinstance(v, ast.Call)
             and isinstance(v.func, ast.Attribute)
             and v.func.attr == "val"
-            and isinstance(v.func.value, ast.Name)
-            and v.func.value.id == _H
+            and _is_h(v.func.value)
         ):  # f().x, f().method(): the object is read, never compared (what it gives is)
             node.value = v.args[0]
         return node
@@ -1086,125 +1132,340 @@ def _checked(source: str, calls: bool = False) -> tuple[str, tuple[str, ...]] | 
 # KodCode's tests are a pytest file importing the solution as `solution`. Its test functions
 # (and Test* classes' test methods, unittest cases) run in file order; pytest.raises, approx
 # and mark.parametrize as pytest has them. A fixture cannot be run without pytest.
-_PYTEST_HARNESS = r"""
-import contextlib, inspect, itertools, re, sys, types, unittest
-def __distill_pytest(source, checks_name, _contextmanager=contextlib.contextmanager,
-                     _search=re.search,
-                     _isfunction=inspect.isfunction, _product=itertools.product,
-                     _modules=sys.modules, _Module=types.ModuleType,
-                     _TestCase=unittest.TestCase, _Result=unittest.TestResult,
-                     _loader=unittest.defaultTestLoader):
-    solution = _Module("solution")
-    solution.__dict__.update({k: v for k, v in _ns.items() if not k.startswith("__")})
-    _modules["solution"] = solution
-    pytest = _Module("pytest")
+_PYTEST_MODULE = r"""
+import re as _re
+def __distill_pytest_module(_search=_re.search, _str=str, _type=type, _isinstance=isinstance,
+                            _issubclass=issubclass, _len=len, _all=all, _zip=zip, _abs=abs,
+                            _max=max, _list=list, _callable=callable, _bool=bool, _int=int,
+                            _float=float, _tuple=tuple, _dict=dict,
+                            _AssertionError=AssertionError):
+    # pytest.raises, approx and mark, as pytest has them. Their classes can be found by the
+    # solution (object.__subclasses__()): no method shares a variable with another or with the
+    # runner, each takes what it calls as a default (the builtins of its namespace can be
+    # rewritten), and the checks hold their classes unchanged (trust).
     class ExceptionInfo:  # `with pytest.raises(E) as excinfo:` then excinfo.value, .type
         value = type = typename = None
-        def match(self, regexp):
-            if not _search(regexp, str(self.value)):
-                raise AssertionError("%r does not match %r" % (str(self.value), regexp))
+        def match(self, regexp, _search=_search, _str=_str, _A=_AssertionError):
+            if not _search(regexp, _str(self.value)):
+                raise _A("%r does not match %r" % (_str(self.value), regexp))
             return True
-    @_contextmanager
-    def raises(expected, match=None):
-        info = ExceptionInfo()
-        try:
-            yield info
-        except expected as e:
-            info.value, info.type = e, type(e)
-            info.typename = type(e).__name__
-            if match is not None and not _search(match, str(e)):
-                raise AssertionError("pytest.raises: %r does not match %r" % (str(e), match))
-        else:
-            raise AssertionError("DID NOT RAISE %r" % (expected,))
+    class Raises:
+        def __init__(self, expected, match=None, _Info=ExceptionInfo):
+            self.expected, self.match, self.info = expected, match, _Info()
+        def __enter__(self):
+            return self.info
+        def __exit__(self, t, e, tb, _issubclass=_issubclass, _search=_search, _str=_str,
+                     _type=_type, _A=_AssertionError):
+            if t is None:
+                raise _A("DID NOT RAISE %r" % (self.expected,))
+            if not _issubclass(t, self.expected):
+                return False
+            self.info.value, self.info.type, self.info.typename = e, t, t.__name__
+            if self.match is not None and not _search(self.match, _str(e)):
+                raise _A("pytest.raises: %r does not match %r" % (_str(e), self.match))
+            return True
+    def raises(expected, match=None, _Raises=Raises):
+        return _Raises(expected, match)
     class approx:
         def __init__(self, expected, rel=None, abs=None):
             self.expected, self.rel, self.abs = expected, rel, abs
-        def _close(self, a, b):
-            if isinstance(b, (list, tuple)):
-                return isinstance(a, (list, tuple)) and len(a) == len(b) and all(
-                    self._close(x, y) for x, y in zip(a, b))
-            if isinstance(b, dict):
-                return isinstance(a, dict) and a.keys() == b.keys() and all(
-                    self._close(a[k], b[k]) for k in b)
-            if isinstance(b, bool) or not isinstance(b, (int, float)):
-                return a == b
-            if a == b:
-                return True
+        def __eq__(self, other, _isinstance=_isinstance, _len=_len, _all=_all, _zip=_zip,
+                   _abs=_abs, _max=_max, _bool=_bool, _int=_int, _float=_float,
+                   _list=_list, _tuple=_tuple, _dict=_dict):
             rel = 1e-6 if self.rel is None else self.rel
             ab = 1e-12 if self.abs is None else self.abs
-            tol = ab if self.rel is None and self.abs is not None else max(rel * abs_(b), ab)
-            return isinstance(a, (int, float)) and abs_(a - b) <= tol
-        def __eq__(self, other):
-            return self._close(other, self.expected)
+            only_abs = self.rel is None and self.abs is not None
+            todo = [(other, self.expected)]
+            while todo:
+                a, b = todo.pop()
+                if _isinstance(b, (_list, _tuple)):
+                    if not (_isinstance(a, (_list, _tuple)) and _len(a) == _len(b)):
+                        return False
+                    todo.extend(_zip(a, b))
+                elif _isinstance(b, _dict):
+                    if not (_isinstance(a, _dict) and a.keys() == b.keys()):
+                        return False
+                    todo.extend((a[k], b[k]) for k in b)
+                elif _isinstance(b, _bool) or not _isinstance(b, (_int, _float)):
+                    if not a == b:
+                        return False
+                elif not a == b:
+                    tol = ab if only_abs else _max(rel * _abs(b), ab)
+                    if not (_isinstance(a, (_int, _float)) and _abs(a - b) <= tol):
+                        return False
+            return True
         __hash__ = None
-    abs_ = abs
     class _Mark:
-        def parametrize(self, names, values, **_):
-            names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
-            def deco(f):
-                f.__dict__.setdefault("__distill_params", []).insert(0, (names, list(values)))
+        def parametrize(self, names, values, _isinstance=_isinstance, _str=_str, _list=_list,
+                        **_):
+            if _isinstance(names, _str):
+                names = [n.strip() for n in names.split(",")]
+            else:
+                names = _list(names)
+            def deco(f, names=names, values=_list(values)):
+                f.__dict__.setdefault("__distill_params", []).insert(0, (names, values))
                 return f
             return deco
-        def __getattr__(self, name):
+        def __getattr__(self, name, _len=_len, _callable=_callable):
             skip = name in ("skip", "skipif", "xfail")  # xfail: pytest fails the run neither way
-            def mark(*a, **k):
-                if len(a) == 1 and callable(a[0]) and not k:  # @pytest.mark.skip
-                    if skip:
+            def mark(*a, _skip=skip, _name=name, _len=_len, _callable=_callable, **k):
+                if _len(a) == 1 and _callable(a[0]) and not k:  # @pytest.mark.skip
+                    if _skip:
                         a[0].__dict__["__distill_skip"] = True
                     return a[0]
-                def deco(f):
-                    if skip and (name != "skipif" or (a and a[0])):
+                def deco(f, _skip=_skip, _name=_name, a=a):
+                    if _skip and (_name != "skipif" or (a and a[0])):
                         f.__dict__["__distill_skip"] = True
                     return f
                 return deco
             return mark
-    pytest.raises, pytest.approx, pytest.mark = raises, approx, _Mark()
-    _modules["pytest"] = pytest
-    _checks.trust(approx)
-    ns = {"__name__": "test_solution", checks_name: _checks}
-    # the source goes before the file runs: a solution walking up from a test's frame (or
-    # from a call at the file's top level) read its asserts here; the code object is in no
-    # local either (its constants are no audited read)
-    source = [source]
-    exec(compile(source.pop(), "test_solution.py", "exec"), ns)
-    def calls(f):
-        if getattr(f, "__dict__", {}).get("__distill_skip"):
+    return raises, approx, _Mark, (ExceptionInfo, Raises, approx, _Mark)
+"""
+
+# The runner: what the tests script calls (through _GATE) with the rewritten tests. MBPP's and
+# HumanEval's run in the solution's namespace; KodCode's pytest file as its own module,
+# importing the solution as `solution`, its test functions (and Test* classes' test methods,
+# unittest cases) in file order. The checks are a constant of the tests' code (_inject): no
+# name the solution could rebind or read leads to them.
+_RUNNER = r"""
+import sys as _sys, types as _types
+def __distill_runner(H, marker, ns, parts, kodcode, _modules=_sys.modules,
+                     _Module=_types.ModuleType, _CodeType=_types.CodeType,
+                     _FunctionType=_types.FunctionType, _compile=compile, _exec=exec,
+                     _type=type, _str=str, _tuple=tuple, _list=list, _dict=dict, _zip=zip,
+                     _isinstance=isinstance, _issubclass=issubclass, _getattr=getattr,
+                     _hasattr=hasattr, _dir=dir, _len=len, _id=id,
+                     _AssertionError=AssertionError):
+    if kodcode:  # (MBPP's and HumanEval's tests import none of this: 40 ms a run)
+        import itertools, unittest
+        _product, _TestCase = itertools.product, unittest.TestCase
+        _Result, _loader = unittest.TestResult, unittest.defaultTestLoader
+        raises, approx, Mark, classes = parts
+        for c in classes:
+            H.trust(c, True)
+        # the tests' pytest.raises / approx / mark (the rewrite's): the pytest module in
+        # sys.modules is the solution's to change
+        H.raises, H.approx, H.mark = raises, approx, Mark()
+    def _isfunction(f, _type=_type, _FunctionType=_FunctionType):
+        return _type(f) is _FunctionType
+    def inject(code):
+        consts = []
+        for c in code.co_consts:
+            if _type(c) is _CodeType:
+                c = inject(c)
+            elif _type(c) is _str and c == marker:
+                c = (H,)
+            consts.append(c)
+        return code.replace(co_consts=_tuple(consts))
+    def calls(f, plan):
+        if _getattr(f, "__dict__", {}).get("__distill_skip"):
             return
-        sets = f.__dict__.get("__distill_params", [])
+        sets = plan.get(_id(f), [])
         grids = []
         for names, values in sets:
-            grids.append([dict(zip(names, v if len(names) > 1 else (v,))) for v in values])
+            grids.append([_dict(_zip(names, v if _len(names) > 1 else (v,))) for v in values])
         for combo in _product(*grids):
             kw = {}
             for part in combo:
                 kw.update(part)
             yield kw
-    ran = 0
-    for name, obj in list(ns.items()):
-        if name.startswith("test") and _isfunction(obj):
-            for kw in calls(obj):
-                obj(**kw)
-                ran += 1
-        elif name.startswith("Test") and isinstance(obj, type):
-            if issubclass(obj, _TestCase):
-                result = _Result()
-                suite = _loader.loadTestsFromTestCase(obj)
-                suite.run(result)
-                ran += suite.countTestCases()
-                if not result.wasSuccessful():
-                    raise AssertionError("%s failed" % name)
-                continue
-            for meth in [m for m in dir(obj) if m.startswith("test")]:
-                fn = getattr(obj, meth)
-                for kw in calls(fn):
-                    inst = obj()
-                    if hasattr(inst, "setup_method"):
-                        inst.setup_method(getattr(inst, meth))
-                    getattr(inst, meth)(**kw)
+    def run(source):
+        # the source goes before the tests run: a solution walking up from a test's frame read
+        # their asserts here; the code object is in no local either
+        source = [source]
+        if not kodcode:
+            _exec(inject(_compile(source.pop(), "tests.py", "exec")), ns)
+            return
+        solution = _Module("solution")
+        solution.__dict__.update({k: v for k, v in ns.items() if not k.startswith("__")})
+        _modules["solution"] = solution
+        pytest = _Module("pytest")
+        pytest.raises, pytest.approx, pytest.mark = raises, approx, Mark()
+        _modules["pytest"] = pytest
+        tests = {"__name__": "test_solution"}
+        _exec(inject(_compile(source.pop(), "test_solution.py", "exec")), tests)
+        # the parametrize tables leave the test functions (whose globals a function of the
+        # tests handed to the solution shows it): here only; and the tests' globals as they
+        # are now, which the solution may not rebind (a helper the tests call made a no-op)
+        plan, names = {}, _dict(tests)
+        for obj in _list(tests.values()):
+            for fn in ([obj] if _isfunction(obj) else _list(obj.__dict__.values())
+                       if _isinstance(obj, _type) and obj.__name__.startswith("Test") else []):
+                if _isfunction(fn) and "__distill_params" in fn.__dict__:
+                    plan[_id(fn)] = fn.__dict__.pop("__distill_params")
+        def same():
+            for k, v in _dict.items(names):
+                if tests.get(k, same) is not v:
+                    raise _AssertionError("the solution changed the tests' %s" % k)
+        ran = 0
+        for name, obj in _list(tests.items()):
+            if name.startswith("test") and _isfunction(obj):
+                for kw in calls(obj, plan):
+                    obj(**kw)
+                    same()
                     ran += 1
-    if not ran:
-        raise AssertionError("no test ran")
-    _checks.intact()
+            elif name.startswith("Test") and _isinstance(obj, _type):
+                if _issubclass(obj, _TestCase):
+                    result = _Result()
+                    suite = _loader.loadTestsFromTestCase(obj)
+                    suite.run(result)
+                    ran += suite.countTestCases()
+                    if not result.wasSuccessful():
+                        raise _AssertionError("%s failed" % name)
+                    continue
+                for meth in [m for m in _dir(obj) if m.startswith("test")]:
+                    fn = _getattr(obj, meth)
+                    for kw in calls(fn, plan):
+                        inst = obj()
+                        if _hasattr(inst, "setup_method"):
+                            inst.setup_method(_getattr(inst, meth))
+                        _getattr(inst, meth)(**kw)
+                        same()
+                        ran += 1
+        if not ran:
+            raise _AssertionError("no test ran")
+        same()
+        H.intact()
+    return run
+"""
+
+# Installed before the solution runs: an audit hook, which no code can reach or remove. The
+# tests script reaches the runner through it alone: it reads the __code__ of a lambda of its
+# own holding the run's token (given on stdin, read here: in no object the solution can read),
+# and the hook hands that lambda the runner. Before, the runner and the checks were globals of
+# the solution's namespace: a solution that replaced __distill_pytest_<run> (found by its
+# prefix) ran no test and passed, one that set its checks' cmp to `lambda *a: True` passed
+# every assert. The hook also ends the run (as the guard does) when the solution
+# - (KodCode, whose direct calls run where no test frame is: _CHECKS's call) reads a frame
+#   from which the tests' frames are reached (sys._getframe, a traceback's, a generator's),
+#   unless the tests (or the standard library for them) asked: a solution reached other than
+#   by a direct call (map, a generator the test iterates, a property, a dunder) read the
+#   expected value in the test's locals or the parametrize table in its globals; a
+#   generator's frame (whose caller changes) counts as the tests'. MBPP's and HumanEval's
+#   call the solution from the tests' frames, whose constants the guard keeps;
+# - rewrites the code or defaults of the harness's functions, or makes code that claims to be
+#   the tests', the harness's, the guard's or the standard library's (whose frames are trusted
+#   here);
+# - adds an audit hook of its own (refused: it is not added).
+_GATE = r"""
+import os as _os, signal as _signal, sys as _sys, types as _types, _thread
+def __distill_gate(run, frames, _read=_os.read, _write=_os.write, _die=_signal.raise_signal,
+                   _getframe=_sys._getframe, _add=_sys.addaudithook,
+                   _repr=_types.FrameType.__repr__, _FunctionType=_types.FunctionType,
+                   _ident=_thread.get_ident, _setattr=object.__setattr__, _type=type, _str=str,
+                   _tuple=tuple, _getattr=getattr, _decode=bytes.decode,
+                   _RuntimeError=RuntimeError, _libdir=_os.path.dirname(_os.__file__)):
+    chunks = []
+    while True:
+        b = _read(0, 65536)
+        if not b:
+            break
+        chunks.append(b)
+    token = _decode(b"".join(chunks), "utf-8")
+    done, busy = [], {}
+    TESTS = ("file 'tests.py', line", "file 'test_solution.py', line")
+    TRUSTED = TESTS + ("file '<distill>', line", "file '/in/.guard.py', line")
+    LIB = ("file '%s/" % _libdir, "file '<frozen ")
+    NAMES = ("tests.py", "test_solution.py", "<distill>", "/in/.guard.py")
+    # the standard library's frame readers that only read their caller's module name
+    NAMING = (", code namedtuple>", ", code _caller>", ", code _create_>")
+    FRAMES = ("tb_frame", "gi_frame", "cr_frame", "ag_frame")
+    def stop(what, _write=_write, _die=_die):
+        try:
+            _write(2, ("\nsandbox violation: %s\n" % what).encode())
+        finally:
+            _die(9)
+    def library(r, LIB=LIB):
+        for s in LIB:
+            if s in r:
+                return True
+        return False
+    def trusted(r, TRUSTED=TRUSTED):
+        for s in TRUSTED:
+            if s in r:
+                return True
+        return False
+    def asked_by_tests(p, _repr=_repr, library=library, trusted=trusted):
+        # the first frame that is not the standard library's: the tests', the harness's,
+        # the guard's
+        while p is not None:
+            r = _repr(p)
+            if trusted(r):
+                return True
+            if not library(r):
+                return False
+            p = p.f_back
+        return False
+    def reaches_tests(f, _repr=_repr, TESTS=TESTS):
+        while f is not None:
+            r = _repr(f)
+            for s in TESTS:
+                if s in r:
+                    return True
+            if f.f_code.co_flags & 0x2a0:  # a generator's, a coroutine's: its caller changes
+                return True
+            f = f.f_back
+        return False
+    def hook(event, args, _ident=_ident, _getframe=_getframe, _repr=_repr, _type=_type,
+             _str=_str, _FunctionType=_FunctionType, _setattr=_setattr, _getattr=_getattr,
+             _RuntimeError=_RuntimeError, token=token, run=run, done=done, busy=busy,
+             stop=stop, library=library, asked_by_tests=asked_by_tests,
+             reaches_tests=reaches_tests, NAMES=NAMES, NAMING=NAMING, FRAMES=FRAMES,
+             LIB=LIB, frames=frames):
+        if event == "object.__getattr__":
+            name = args[1]
+            if name != "__code__" and name not in FRAMES:
+                return
+        elif event not in ("sys._getframe", "sys.addaudithook", "object.__setattr__",
+                           "compile", "code.__new__"):
+            return
+        me = _ident()
+        if me in busy:  # this hook's own reads
+            return
+        busy[me] = True
+        try:
+            if event == "sys.addaudithook":
+                raise _RuntimeError("no audit hook of the solution's")
+            if event == "object.__getattr__" and name == "__code__":
+                f = args[0]
+                if done or _type(f) is not _FunctionType or f.__name__ != "<lambda>":
+                    return
+                c = f.__code__
+                if c.co_filename == "tests.py" and token in [
+                        x for x in c.co_consts if _type(x) is _str]:
+                    done.append(True)
+                    _setattr(f, "run", run)
+                return
+            p = _getframe(1)
+            if event == "object.__setattr__":
+                f = args[0]
+                if args[1] in ("__code__", "__defaults__", "__kwdefaults__") and (
+                        _type(f) is _FunctionType and f.__code__.co_filename == "<distill>"):
+                    stop("rewriting the harness")
+                return
+            if event == "compile" or event == "code.__new__":
+                fn = args[1]
+                if _type(fn) is not _str or asked_by_tests(p):
+                    return
+                if fn in NAMES:
+                    stop("code that claims to be the tests' or the harness's")
+                if fn.startswith(LIB[0][6:]) or fn.startswith("<frozen "):
+                    if event == "code.__new__" or not library(_repr(p)):
+                        stop("code that claims to be the standard library's")
+                return
+            if not frames:
+                return
+            f = args[0] if event == "sys._getframe" else _getattr(args[0], name)
+            if f is None or not reaches_tests(f):
+                return
+            r = _repr(p)
+            if library(r) and r.endswith(NAMING):
+                return
+            if not asked_by_tests(p):
+                stop("reading the tests' frames")
+        finally:
+            del busy[me]
+    _add(hook)
 """
 
 
@@ -1269,7 +1530,7 @@ def _pytest_suite(source: str) -> CodeTests | str:
                     why = params(item, method=True)
                     if why:
                         return _Refused(why)
-    return CodeTests("script", script=source, layout="KodCode")  # run by _PYTEST_HARNESS
+    return CodeTests("script", script=source, layout="KodCode")  # run by _RUNNER
 
 
 # ----------------------------------------------------------------------------- verify
@@ -1368,24 +1629,42 @@ def verify_code(
     # run is ok only when they all ran and passed. One that exits first (exit(), sys.exit(0)
     # under `if __name__ == "__main__":`, os._exit) skipped them: "exited before the tests
     # ran". The verdict is no mark the program prints (the solution could find and print it).
-    # They compare through _CHECKS (_checked), bound before the solution runs.
-    checks = f"_distill_checks_{run}"  # one underscore: not mangled in a class body
+    # They compare through _CHECKS (_checked), made before the solution runs, and run by
+    # _RUNNER, which the tests script reaches through _GATE with the run's token.
     kodcode = suite.layout == "KodCode"
     rewritten = _checked(suite.script, calls=kodcode)
-    script, modules = (suite.script, ()) if rewritten is None else rewritten
-    script = script.replace(_H, checks)
+    source, modules = (suite.script, ()) if rewritten is None else rewritten
     if kodcode:
         modules = tuple(sorted({*modules, "unittest"}))
-    prelude = _harness("__distill_checks", _CHECKS, checks)
-    prelude += f"{checks} = {checks}({not kodcode!r}, {modules!r})\n"
-    if kodcode:  # the pytest file, run by its harness
-        entry = f"__distill_pytest_{run}"
-        prelude += _harness("__distill_pytest", _PYTEST_HARNESS, entry, checks=checks)
-        script = f"{entry}({script!r}, {checks!r})\n"
-    r = run_code(prelude + program, tests=script, **limits)
+    token = secrets.token_hex(16)
+    script = f"(lambda f: f.__code__ and f)(lambda: {token!r}).run({source!r})\n"
+    prelude = _setup(f"__distill_setup_{run}", not kodcode, modules, kodcode)
+    r = run_code(prelude + program, tests=script, stdin=token, **limits)
     if not r.ok:
         return WRONG, r.reason
     return CORRECT, "asserts passed"
+
+
+def _setup(name: str, strict: bool, modules: tuple, kodcode: bool) -> str:
+    """Python going before the solution: the checks, the runner and the gate, each made in a
+    namespace of its own from builtins taken then; nothing of them is left in the solution's."""
+    parts = (
+        f"load({_PYTEST_MODULE!r}, '__distill_pytest_module')()" if kodcode else "None"
+    )  # (pytest's helpers: KodCode's alone)
+    return (
+        f"def {name}(ns):\n"
+        "    import builtins\n"
+        "    def load(src, name):\n"
+        "        g = {'__builtins__': dict(vars(builtins))}\n"
+        "        exec(compile(src, '<distill>', 'exec'), g)\n"
+        "        return g[name]\n"
+        f"    checks = load({_CHECKS!r}, '__distill_checks')({strict!r}, {modules!r}, ns)\n"
+        f"    parts = {parts}\n"
+        f"    run = load({_RUNNER!r}, '__distill_runner')(checks, {_H!r}, ns, parts, {kodcode!r})\n"
+        f"    load({_GATE!r}, '__distill_gate')(run, {kodcode!r})\n"
+        f"{name}(globals())\n"
+        f"del {name}\n"
+    )
 
 
 def _why(r: Any) -> str:
