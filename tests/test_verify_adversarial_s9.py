@@ -538,3 +538,62 @@ def test_honest_kodcode_solutions_reached_indirectly_still_pass():
     assert verdict(src, {"test": tests}) == ("correct", "asserts passed")
     wrong = src.replace("return x * x", "return x * x + (x == 3)")
     assert verdict(wrong, {"test": tests})[0] == "wrong"
+
+
+def test_a_solution_cannot_reach_the_checks_from_the_frames_under_it():
+    """MBPP's and HumanEval's tests call the solution from their frames, which it may read:
+    the runner's frame was one of them, and its locals led to the checks (set their cmp to
+    say yes: every later assert passed)."""
+    src = """
+        import sys
+        def f(x):
+            fr = sys._getframe(1)
+            while fr is not None:
+                for v in list(fr.f_locals.values()):
+                    found = [v]
+                    for c in getattr(v, "__closure__", None) or ():
+                        try:
+                            found.append(c.cell_contents)
+                        except ValueError:
+                            pass
+                    for h in found:
+                        if hasattr(h, "cmp") and hasattr(h, "val"):
+                            h.cmp = lambda ops, *xs: True
+                fr = fr.f_back
+            return 0
+    """
+    mbpp = {"test_list": ["assert f(0) == 0", "assert f(3) == 6"]}
+    humaneval = {
+        "test": "def check(candidate):\n    assert candidate(0) == 0\n    assert candidate(3) == 6\n",
+        "entry_point": "f",
+        "prompt": "",
+    }
+    assert verdict(src, mbpp)[0] == "wrong"
+    assert verdict(src, humaneval)[0] == "wrong"
+
+
+def test_a_solution_cannot_reach_the_checks_through_a_lambda_of_the_tests():
+    """A lambda the tests hand the solution (whose code it may read) holds the checks among
+    its constants when it compares or calls."""
+    src = """
+        def apply(fn, x):
+            for c in fn.__code__.co_consts:
+                if type(c) is tuple and len(c) == 1 and hasattr(c[0], "cmp"):
+                    c[0].cmp = lambda ops, *xs: True
+            return 0
+    """
+    kod = {
+        "test": "from solution import apply\n\ndef sq(v):\n    return v * v\n\n"
+        "def test_a():\n    assert apply(lambda v: sq(v) == 4, 2) == 0\n"
+        "    assert apply(lambda v: v, 3) == 3\n"
+    }
+    mbpp = {"test_list": ["assert apply(lambda v: v == 4, 2) == 0", "assert apply(abs, -3) == 3"]}
+    assert verdict(src, kod)[0] == "wrong"
+    assert verdict(src, mbpp)[0] == "wrong"
+    # its signature, as inspect reads it, is the solution's to read
+    honest = "import inspect\ndef apply(fn, x):\n    inspect.signature(fn)\n    return fn(x)\n"
+    kod = {
+        "test": "from solution import apply\n\ndef sq(v):\n    return v * v\n\n"
+        "def test_a():\n    assert apply(lambda v: sq(v) + 1, 2) == 5\n"
+    }
+    assert verdict(honest, kod) == ("correct", "asserts passed")

@@ -1222,14 +1222,15 @@ def __distill_pytest_module(_search=_re.search, _str=str, _type=type, _isinstanc
     return raises, approx, _Mark, (ExceptionInfo, Raises, approx, _Mark)
 """
 
-# The runner: what the tests script calls (through _GATE) with the rewritten tests. MBPP's and
+# The runner: what the tests script runs (handed it by _GATE) with the rewritten tests. MBPP's and
 # HumanEval's run in the solution's namespace; KodCode's pytest file as its own module,
 # importing the solution as `solution`, its test functions (and Test* classes' test methods,
 # unittest cases) in file order. The checks are a constant of the tests' code (_inject): no
 # name the solution could rebind or read leads to them.
 _RUNNER = r"""
-import sys as _sys, types as _types
+import functools as _functools, sys as _sys, types as _types
 def __distill_runner(H, marker, ns, parts, kodcode, _modules=_sys.modules,
+                     _partial=_functools.partial,
                      _Module=_types.ModuleType, _CodeType=_types.CodeType,
                      _FunctionType=_types.FunctionType, _compile=compile, _exec=exec,
                      _type=type, _str=str, _tuple=tuple, _list=list, _dict=dict, _zip=zip,
@@ -1273,9 +1274,6 @@ def __distill_runner(H, marker, ns, parts, kodcode, _modules=_sys.modules,
         # the source goes before the tests run: a solution walking up from a test's frame read
         # their asserts here; the code object is in no local either
         source = [source]
-        if not kodcode:
-            _exec(inject(_compile(source.pop(), "tests.py", "exec")), ns)
-            return
         solution = _Module("solution")
         solution.__dict__.update({k: v for k, v in ns.items() if not k.startswith("__")})
         _modules["solution"] = solution
@@ -1326,13 +1324,22 @@ def __distill_runner(H, marker, ns, parts, kodcode, _modules=_sys.modules,
             raise _AssertionError("no test ran")
         same()
         H.intact()
-    return run
+    def prepare(source):
+        # what the tests script runs. MBPP's and HumanEval's tests call the solution from their
+        # frames, which it may read (frames are not forbidden there): no frame of the harness
+        # is under them, none whose locals lead to the checks (this runs in the gate's hook)
+        if kodcode:
+            return _partial(run, source)
+        return _partial(_exec, inject(_compile(source, "tests.py", "exec")), ns)
+    return prepare
 """
 
 # Installed before the solution runs: an audit hook, which no code can reach or remove. The
 # tests script reaches the runner through it alone: it reads the __code__ of a lambda of its
-# own holding the run's token (given on stdin, read here: in no object the solution can read),
-# and the hook hands that lambda the runner. Before, the runner and the checks were globals of
+# own holding the run's token (given on stdin, read here: in no object the solution can read)
+# and the tests' source, and the hook hands that lambda the tests ready to run (compiled, the
+# checks their constant): no frame of the harness is under MBPP's tests, whose frames the
+# solution may read (the runner's locals led to the checks). Before, the runner and the checks were globals of
 # the solution's namespace: a solution that replaced __distill_pytest_<run> (found by its
 # prefix) ran no test and passed, one that set its checks' cmp to `lambda *a: True` passed
 # every assert. The hook also ends the run (as the guard does) when the solution
@@ -1343,13 +1350,15 @@ def __distill_runner(H, marker, ns, parts, kodcode, _modules=_sys.modules,
 #   expected value in the test's locals or the parametrize table in its globals; a
 #   generator's frame (whose caller changes) counts as the tests'. MBPP's and HumanEval's
 #   call the solution from the tests' frames, whose constants the guard keeps;
+# - reads the code of a lambda or nested function of the tests (the guard lets it: a callback
+#   it was handed) that holds the checks, other than for its signature or kind (inspect);
 # - rewrites the code or defaults of the harness's functions, or makes code that claims to be
 #   the tests', the harness's, the guard's or the standard library's (whose frames are trusted
 #   here);
 # - adds an audit hook of its own (refused: it is not added).
 _GATE = r"""
 import os as _os, signal as _signal, sys as _sys, types as _types, _thread
-def __distill_gate(run, frames, _read=_os.read, _write=_os.write, _die=_signal.raise_signal,
+def __distill_gate(run, H, frames, _read=_os.read, _write=_os.write, _die=_signal.raise_signal,
                    _getframe=_sys._getframe, _add=_sys.addaudithook,
                    _repr=_types.FrameType.__repr__, _FunctionType=_types.FunctionType,
                    _ident=_thread.get_ident, _setattr=object.__setattr__, _type=type, _str=str,
@@ -1370,6 +1379,11 @@ def __distill_gate(run, frames, _read=_os.read, _write=_os.write, _die=_signal.r
     # the standard library's frame readers that only read their caller's module name
     NAMING = (", code namedtuple>", ", code _caller>", ", code _create_>")
     FRAMES = ("tb_frame", "gi_frame", "cr_frame", "ag_frame")
+    # the standard library's readers of a function's code that give back none of its
+    # constants: its signature, its kind
+    SIGNATURE = (", code _signature_from_function>", ", code _has_code_flag>",
+                 ", code isgeneratorfunction>", ", code iscoroutinefunction>",
+                 ", code isasyncgenfunction>")
     def stop(what, _write=_write, _die=_die):
         try:
             _write(2, ("\nsandbox violation: %s\n" % what).encode())
@@ -1406,12 +1420,24 @@ def __distill_gate(run, frames, _read=_os.read, _write=_os.write, _die=_signal.r
                 return True
             f = f.f_back
         return False
+    def holds_checks(c, H=H, _type=_type, _tuple=_tuple, _len=len, _CodeType=_types.CodeType):
+        # whether code of the tests holds the checks (inject's constant (H,)), itself or a
+        # function or class it defines
+        todo = [c]
+        while todo:
+            for x in todo.pop().co_consts:
+                if _type(x) is _CodeType:
+                    todo.append(x)
+                elif _type(x) is _tuple and _len(x) == 1 and x[0] is H:
+                    return True
+        return False
     def hook(event, args, _ident=_ident, _getframe=_getframe, _repr=_repr, _type=_type,
              _str=_str, _FunctionType=_FunctionType, _setattr=_setattr, _getattr=_getattr,
+             _tuple=_tuple, _len=len,
              _RuntimeError=_RuntimeError, token=token, run=run, done=done, busy=busy,
              stop=stop, library=library, asked_by_tests=asked_by_tests,
              reaches_tests=reaches_tests, NAMES=NAMES, NAMING=NAMING, FRAMES=FRAMES,
-             LIB=LIB, frames=frames):
+             LIB=LIB, frames=frames, holds_checks=holds_checks, SIGNATURE=SIGNATURE):
         if event == "object.__getattr__":
             name = args[1]
             if name != "__code__" and name not in FRAMES:
@@ -1428,13 +1454,26 @@ def __distill_gate(run, frames, _read=_os.read, _write=_os.write, _die=_signal.r
                 raise _RuntimeError("no audit hook of the solution's")
             if event == "object.__getattr__" and name == "__code__":
                 f = args[0]
-                if done or _type(f) is not _FunctionType or f.__name__ != "<lambda>":
+                if _type(f) is not _FunctionType:
                     return
                 c = f.__code__
-                if c.co_filename == "tests.py" and token in [
-                        x for x in c.co_consts if _type(x) is _str]:
-                    done.append(True)
-                    _setattr(f, "run", run)
+                if done:
+                    # a lambda or nested function of the tests, handed to the solution (whose
+                    # code the guard lets it read): its constants hold the checks when it
+                    # compares or calls
+                    if c.co_filename in ("tests.py", "test_solution.py") and holds_checks(c):
+                        p = _getframe(1)
+                        r = _repr(p)
+                        if not (library(r) and r.endswith(SIGNATURE)) and not asked_by_tests(p):
+                            stop("reading the code of the tests")
+                    return
+                if f.__name__ != "<lambda>" or c.co_filename != "tests.py":
+                    return
+                for x in c.co_consts:  # the lambda's value: (token, the tests' source)
+                    if _type(x) is _tuple and _len(x) == 2 and _type(x[0]) is _str and (
+                            x[0] == token and _type(x[1]) is _str):
+                        done.append(True)
+                        _setattr(f, "run", run(x[1]))
                 return
             p = _getframe(1)
             if event == "object.__setattr__":
@@ -1637,7 +1676,7 @@ def verify_code(
     if kodcode:
         modules = tuple(sorted({*modules, "unittest"}))
     token = secrets.token_hex(16)
-    script = f"(lambda f: f.__code__ and f)(lambda: {token!r}).run({source!r})\n"
+    script = f"(lambda f: f.__code__ and f)(lambda: ({token!r}, {source!r})).run()\n"
     prelude = _setup(f"__distill_setup_{run}", not kodcode, modules, kodcode)
     r = run_code(prelude + program, tests=script, stdin=token, **limits)
     if not r.ok:
@@ -1661,7 +1700,7 @@ def _setup(name: str, strict: bool, modules: tuple, kodcode: bool) -> str:
         f"    checks = load({_CHECKS!r}, '__distill_checks')({strict!r}, {modules!r}, ns)\n"
         f"    parts = {parts}\n"
         f"    run = load({_RUNNER!r}, '__distill_runner')(checks, {_H!r}, ns, parts, {kodcode!r})\n"
-        f"    load({_GATE!r}, '__distill_gate')(run, {kodcode!r})\n"
+        f"    load({_GATE!r}, '__distill_gate')(run, checks, {kodcode!r})\n"
         f"{name}(globals())\n"
         f"del {name}\n"
     )
