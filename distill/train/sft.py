@@ -684,6 +684,23 @@ def save_final(trainer: Any, out: Path) -> None:
     trainer.save_model(str(out))
 
 
+def remove_model(out: Path) -> None:
+    """The model files an earlier run (or the user) left in `out`, removed when --overwrite
+    starts over: a run killed before its first checkpoint left them beside its own train.yaml,
+    with no checkpoint, and guard_train refused the --resume that should start it afresh."""
+    from distill.models import MODEL_FILES
+
+    index = out / "model.safetensors.index.json"
+    try:  # a sharded model's shards, named in its index
+        shards = list(json.loads(index.read_text())["weight_map"].values())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        shards = []
+    for name in (*MODEL_FILES, *shards):
+        # a file in out, never a path the index points elsewhere
+        if isinstance(name, str) and Path(name).name == name and (out / name).is_file():
+            (out / name).unlink(missing_ok=True)
+
+
 def restore_checkpoint(ckpt: Path, out: Path) -> None:
     """The model a checkpoint holds (what save_model wrote into it: adapter or weights, config,
     kd.json as of it) copied into the output folder; its optimizer and trainer state left."""
@@ -936,6 +953,8 @@ def run(cfg: TrainConfig) -> Path:
         (out / "loss.jsonl").unlink(missing_ok=True)
         (out / "rollouts.jsonl").unlink(missing_ok=True)
         (out / "kd.json").unlink(missing_ok=True)  # another run's teacher and counts
+        if cfg.overwrite:  # the model it replaces (guard_train let only --overwrite past one)
+            remove_model(out)
     if resume_from and at_last_step(resume_from) and holds_model(Path(resume_from)):
         # killed after its last checkpoint (saving the model, merging): Trainer.train would run
         # one more optimizer step from it when max_steps is not a whole number of epochs (it
