@@ -578,6 +578,7 @@ def __distill_checks(strict, modules, _ns, _b=dict(vars(_builtins)), _type=type,
                      _Fraction=_fractions.Fraction, _Enum=_enum.Enum, _Flag=_enum.Flag,
                      _object=object, _setattr=object.__setattr__,
                      _GETSET=_types.GetSetDescriptorType, _MEMBER=_types.MemberDescriptorType,
+                     _SLOT=_types.WrapperDescriptorType,
                      _numerator=_fractions.Fraction.__dict__["_numerator"].__get__,
                      _denominator=_fractions.Fraction.__dict__["_denominator"].__get__,
                      _RecursionError=RecursionError, _AssertionError=AssertionError,
@@ -716,11 +717,14 @@ def __distill_checks(strict, modules, _ns, _b=dict(vars(_builtins)), _type=type,
         return out
     def library_ops(t, m):
         # whether an operator of t is one a class of the standard library wrote in Python
-        # (UserList's ==: self.data == other): it runs on the object's attributes
+        # (UserList's ==: self.data == other): it runs on the object's attributes. A C class
+        # made on the heap (array.array, re.Pattern) has C slots, as a static one: its own ==
+        # (it was rebuilt, which such a class refuses: "got a array", or KodCode's every
+        # array equal to every other, having no attributes)
         for name in BINARY:
             for k in m:
                 if name in cdict(k):
-                    if flags(k) & HEAP:
+                    if flags(k) & HEAP and _type(cdict(k)[name]) is not _SLOT:
                         return True
                     break
         return False
