@@ -98,3 +98,20 @@ def test_a_model_inside_the_rollout_folders_train_removes_is_refused(tmp_path, t
     with pytest.raises(DistillError, match=folder):
         run(cfg(tmp_path, inside, max_steps=1))
     assert _files(inside) == before
+
+
+def test_a_partial_copy_named_after_a_checkpoint_is_not_removed_as_cut_off(tmp_path):
+    """`mkdir checkpoint-5-best; cp checkpoint-4/adapter_* checkpoint-5-best/` (the adapter
+    alone, no trainer_state.json): a resume read it as a checkpoint cut off mid-save and
+    removed it. Only the run's own checkpoint-N folders are removed; the complete one resumes."""
+    from distill.train.sft import last_complete_checkpoint
+
+    out = tmp_path / "out"
+    for name in ("checkpoint-2", "checkpoint-4", "checkpoint-5-best", "checkpoint-6"):
+        (out / name).mkdir(parents=True)
+        (out / name / "adapter_model.safetensors").write_bytes(b"w")
+    for name in ("checkpoint-2", "checkpoint-4"):
+        (out / name / "trainer_state.json").write_text("{}")
+    assert last_complete_checkpoint(out) == str(out / "checkpoint-4")
+    assert (out / "checkpoint-5-best" / "adapter_model.safetensors").read_bytes() == b"w"
+    assert not (out / "checkpoint-6").exists()  # the run's own, cut off mid-save: redone

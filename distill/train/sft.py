@@ -639,6 +639,8 @@ def last_complete_checkpoint(out: Path) -> str | None:
     for ckpt in found:
         if (ckpt / "trainer_state.json").is_file():
             return str(ckpt)
+        if not ckpt.name.split("-", 1)[1].isdigit():
+            continue  # a copy the user named (checkpoint-4-best: the adapter alone): not ours
         print(f"train: {ckpt.name} was cut off mid-save; removing it")
         shutil.rmtree(ckpt, ignore_errors=True)  # every rank may look at once (finished_run)
     return None
