@@ -64,3 +64,61 @@ def test_a_standard_library_c_class_on_the_heap_compared_by_its_own_eq(
 ):
     assert verdict(src, layouts(imports, right)[layout]) == ("correct", "asserts passed")
     assert verdict(src, layouts(imports, wrong)[layout])[0] == "wrong"
+
+
+# ---------------------------------------------------------------- KodCode: pytest's collection
+# (before these commits too)
+
+
+def kodcode(test: str) -> dict:
+    return {"test": textwrap.dedent(test)}
+
+
+ADD = "def add(a, b):\n    return a + b\ndef boom(k):\n    raise KeyError(k)"
+
+
+def test_kodcode_a_unittest_case_whose_name_is_not_test_star():
+    # pytest collects a unittest.TestCase subclass whatever its name; the runner took only
+    # Test* classes: "no test ran"
+    tests = kodcode("""
+        import unittest
+        from solution import add
+
+        class AddCases(unittest.TestCase):
+            def test_add(self):
+                self.assertEqual(add(1, 2), 3)
+    """)
+    assert verdict(ADD, tests) == ("correct", "asserts passed")
+    assert verdict(ADD.replace("a + b", "a - b"), tests)[0] == "wrong"
+
+
+def test_kodcode_a_setup_method_without_the_method_argument():
+    # pytest calls setup_method(self) without the method when it takes none; the runner always
+    # passed it: "setup_method() takes 1 positional argument but 2 were given"
+    tests = kodcode("""
+        from solution import add
+
+        class TestAdd:
+            def setup_method(self):
+                self.base = 1
+
+            def test_add(self):
+                assert add(self.base, 2) == 3
+    """)
+    assert verdict(ADD, tests) == ("correct", "asserts passed")
+    assert verdict(ADD.replace("a + b", "a - b"), tests)[0] == "wrong"
+
+
+def test_kodcode_pytest_raises_in_its_call_form():
+    # pytest.raises(E, f, *args) calls f; the harness's took f for `match`: "'int' object is
+    # not callable"
+    tests = kodcode("""
+        import pytest
+        from solution import boom
+
+        def test_boom():
+            info = pytest.raises(KeyError, boom, 'x')
+            assert info.value.args[0] == 'x'
+    """)
+    assert verdict(ADD, tests) == ("correct", "asserts passed")
+    assert verdict(ADD.replace("raise KeyError(k)", "return k"), tests)[0] == "wrong"

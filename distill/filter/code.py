@@ -1168,8 +1168,14 @@ def __distill_pytest_module(_search=_re.search, _str=str, _type=type, _isinstanc
             if self.match is not None and not _search(self.match, _str(e)):
                 raise _A("pytest.raises: %r does not match %r" % (_str(e), self.match))
             return True
-    def raises(expected, match=None, _Raises=Raises):
-        return _Raises(expected, match)
+    def raises(expected, *call, match=None, _Raises=Raises, **kw):
+        if not call:
+            return _Raises(expected, match)
+        # pytest.raises(E, f, *args): f called, its exception's info given back
+        r = _Raises(expected, match)
+        with r as info:
+            call[0](*call[1:], **kw)
+        return info
     class approx:
         def __init__(self, expected, rel=None, abs=None):
             self.expected, self.rel, self.abs = expected, rel, abs
@@ -1240,7 +1246,7 @@ def __distill_runner(H, marker, ns, parts, kodcode, _modules=_sys.modules,
                      _type=type, _str=str, _tuple=tuple, _list=list, _dict=dict, _zip=zip,
                      _isinstance=isinstance, _issubclass=issubclass, _getattr=getattr,
                      _hasattr=hasattr, _dir=dir, _len=len, _id=id,
-                     _AssertionError=AssertionError):
+                     _AssertionError=AssertionError, _TypeError=TypeError):
     if kodcode:  # (MBPP's and HumanEval's tests import none of this: 40 ms a run)
         import itertools, unittest
         _product, _TestCase = itertools.product, unittest.TestCase
@@ -1306,7 +1312,9 @@ def __distill_runner(H, marker, ns, parts, kodcode, _modules=_sys.modules,
                     obj(**kw)
                     same()
                     ran += 1
-            elif name.startswith("Test") and _isinstance(obj, _type):
+            elif _isinstance(obj, _type) and (
+                    name.startswith("Test") or _issubclass(obj, _TestCase)):
+                # (pytest collects a unittest.TestCase whatever its name: `class T(TestCase)`)
                 if _issubclass(obj, _TestCase):
                     result = _Result()
                     suite = _loader.loadTestsFromTestCase(obj)
@@ -1320,7 +1328,16 @@ def __distill_runner(H, marker, ns, parts, kodcode, _modules=_sys.modules,
                     for kw in calls(fn, plan):
                         inst = obj()
                         if _hasattr(inst, "setup_method"):
-                            inst.setup_method(_getattr(inst, meth))
+                            # pytest passes the method only to a setup_method that takes
+                            # it: one that takes none is refused by the call itself (no
+                            # frame of its own in the traceback; its code is the tests')
+                            try:
+                                inst.setup_method(_getattr(inst, meth))
+                            except _TypeError as e:
+                                if e.__traceback__.tb_next is not None:
+                                    raise
+                                e = None
+                                inst.setup_method()
                         _getattr(inst, meth)(**kw)
                         same()
                         ran += 1
