@@ -361,6 +361,34 @@ def _output_ok(compare: str, out: str, exp: str) -> bool:
 # ----------------------------------------------------------------------------- call-based
 
 
+# The solution runs as a module named as its dataset's grader names it, never "__main__":
+# KodCode's pytest imports it as `solution`; human-eval (and MBPP through it) exec it in a
+# fresh dict, whose `__name__` is the builtins module's; APPS's and LiveCodeBench's call-based
+# graders make it a module `tmp_sol`. Its `if __name__ == "__main__":` block (a demo reading
+# input(), which teachers often add) never runs there: run here, it read the harness's token
+# on stdin, or nothing, and a correct solution was "error before the tests ran". The stdin
+# layouts keep "__main__": their solutions read the input in exactly that block. Registered in
+# sys.modules as a module is on import (a dataclass with a string annotation looks its
+# module up there); "builtins" stays the real one.
+def _module_name(suite: CodeTests) -> str:
+    if suite.layout == "KodCode":
+        return "solution"
+    return "tmp_sol" if suite.kind == "call" else "builtins"
+
+
+def _named(fn: str, name: str) -> str:
+    """Python going first: names the solution's module `name` (see _module_name)."""
+    return (
+        f"def {fn}(ns, name):\n"
+        "    import sys\n"
+        "    ns['__name__'] = name\n"
+        "    if name != 'builtins':\n"
+        "        sys.modules[name] = sys.modules['__main__']\n"
+        f"{fn}(globals(), {name!r})\n"
+        f"del {fn}\n"
+    )
+
+
 # A harness is defined before the solution runs (its prelude), in a namespace of its own
 # holding a copy of the builtins taken then, and the functions it calls taken then too: the
 # solution's globals are not its globals. It ran in the solution's namespace: a wrong solution
@@ -1659,8 +1687,9 @@ def verify_code(
     if isinstance(suite, str):
         return UNVERIFIABLE, suite
     limits = dict(timeout=timeout, cpu_s=max(1, int(timeout)), mem_mb=mem_mb, isolation=isolation)
-    program = suite.prelude + code
     run = secrets.token_hex(8)  # the harness's names and marker, new each run
+    named = "" if suite.kind == "stdin" else _named(f"__distill_name_{run}", _module_name(suite))
+    program = named + suite.prelude + code
     if suite.kind == "stdin":
         if not suite.inputs:
             return UNVERIFIABLE, "no tests"
@@ -1682,13 +1711,14 @@ def verify_code(
         n = len(wants)
         # each call has `timeout` (the harness's timer); the run as a whole, all of them
         total = dict(limits, timeout=timeout * n + 2, cpu_s=max(1, int(timeout * n) + 1))
-        program = suite.prelude + _harness("__distill_calls", _CALL_HARNESS, entry) + code
+        program = named + suite.prelude + _harness("__distill_calls", _CALL_HARNESS, entry) + code
         r = run_code(program, tests=script, **total)
         return _call_verdict(r, marker, wants, "apps" if suite.compare == "apps" else "lcb")
     # The asserts run after the solution in its namespace, under the sandbox's guard: the
-    # run is ok only when they all ran and passed. One that exits first (exit(), sys.exit(0)
-    # under `if __name__ == "__main__":`, os._exit) skipped them: "exited before the tests
-    # ran". The verdict is no mark the program prints (the solution could find and print it).
+    # run is ok only when they all ran and passed. One that exits first (exit(), sys.exit(0),
+    # os._exit) skipped them: "exited before the tests ran" (its `if __name__ == "__main__":`
+    # block does not run: _module_name). The verdict is no mark the program prints (the
+    # solution could find and print it).
     # They compare through _CHECKS (_checked), made before the solution runs, and run by
     # _RUNNER, which the tests script reaches through _GATE with the run's token.
     kodcode = suite.layout == "KodCode"
@@ -1699,7 +1729,7 @@ def verify_code(
     token = secrets.token_hex(16)
     script = f"(lambda f: f.__code__ and f)(lambda: ({token!r}, {source!r})).run()\n"
     prelude = _setup(f"__distill_setup_{run}", not kodcode, modules, kodcode)
-    r = run_code(prelude + program, tests=script, stdin=token, **limits)
+    r = run_code(named + prelude + suite.prelude + code, tests=script, stdin=token, **limits)
     if not r.ok:
         return WRONG, r.reason
     return CORRECT, "asserts passed"
