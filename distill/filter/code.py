@@ -1689,6 +1689,9 @@ def verify_code(
     limits = dict(timeout=timeout, cpu_s=max(1, int(timeout)), mem_mb=mem_mb, isolation=isolation)
     run = secrets.token_hex(8)  # the harness's names and marker, new each run
     named = "" if suite.kind == "stdin" else _named(f"__distill_name_{run}", _module_name(suite))
+    # a `from __future__ import` must be a file's first statement: before what goes first
+    future, code = _future_first(code)
+    named = future + named
     program = named + suite.prelude + code
     if suite.kind == "stdin":
         if not suite.inputs:
@@ -1733,6 +1736,31 @@ def verify_code(
     if not r.ok:
         return WRONG, r.reason
     return CORRECT, "asserts passed"
+
+
+def _future_first(code: str) -> tuple[str, str]:
+    """-> (the solution's `from __future__ import ...` statements, the rest with blank lines in
+    their place). Such an import is legal only as a file's first statement: put after the
+    harness, a correct solution written with `from __future__ import annotations` was a
+    SyntaxError, judged wrong (KodCode imports it as its own module, MBPP runs it alone)."""
+    if "__future__" not in code:
+        return "", code
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return "", code  # judged as it is
+    lines = code.splitlines(keepends=True)
+    take = {
+        i
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        for i in range(node.lineno - 1, node.end_lineno or node.lineno)
+    }
+    if not take:
+        return "", code
+    head = "".join(lines[i].rstrip("\n") + "\n" for i in sorted(take))
+    rest = "".join("\n" if i in take else line for i, line in enumerate(lines))
+    return head, rest
 
 
 def _setup(name: str, strict: bool, modules: tuple, kodcode: bool) -> str:
