@@ -1738,29 +1738,51 @@ def verify_code(
     return CORRECT, "asserts passed"
 
 
+# a source's lines as Python's tokenizer counts them (str.splitlines also splits at \f, \x1c,
+# \u2028 ...: an ast line number was another line)
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
 def _future_first(code: str) -> tuple[str, str]:
-    """-> (the solution's `from __future__ import ...` statements, the rest with blank lines in
-    their place). Such an import is legal only as a file's first statement: put after the
-    harness, a correct solution written with `from __future__ import annotations` was a
-    SyntaxError, judged wrong (KodCode imports it as its own module, MBPP runs it alone)."""
+    """-> (the solution's head: its docstring and `from __future__ import ...` statements, as
+    written; the rest, in its lines). Such an import is legal only at a file's start: put after
+    the harness, a correct solution written with `from __future__ import annotations` was a
+    SyntaxError, judged wrong (KodCode imports it as its own module, MBPP runs it alone).
+    Only imports where Python takes them move, and nothing else: one after other code is the
+    solution's SyntaxError (moved, it passed), and code sharing their line (`from __future__
+    import annotations; import builtins; ...`) ran before the harness was made."""
     if "__future__" not in code:
         return "", code
     try:
-        tree = ast.parse(code)
-    except SyntaxError:
+        body = ast.parse(code).body
+    except (SyntaxError, ValueError):
         return "", code  # judged as it is
-    lines = code.splitlines(keepends=True)
-    take = {
-        i
-        for node in tree.body
-        if isinstance(node, ast.ImportFrom) and node.module == "__future__"
-        for i in range(node.lineno - 1, node.end_lineno or node.lineno)
-    }
-    if not take:
+    first = body[0] if body else None  # a docstring may go before them
+    docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+    i = 1 if docstring and isinstance(first.value.value, str) else 0
+    last = None
+    while i < len(body) and isinstance(body[i], ast.ImportFrom):
+        if body[i].module != "__future__" or body[i].level:
+            break
+        last, i = body[i], i + 1
+    if last is None or last.end_lineno is None or last.end_col_offset is None:
         return "", code
-    head = "".join(lines[i].rstrip("\n") + "\n" for i in sorted(take))
-    rest = "".join("\n" if i in take else line for i, line in enumerate(lines))
-    return head, rest
+    lines = _LINES.findall(code)
+    try:
+        n = last.end_lineno - 1
+        tail = lines[n].encode()[last.end_col_offset :].decode()
+        head = "".join(lines[:n]) + lines[n][: len(lines[n]) - len(tail)]
+    except (IndexError, UnicodeError):
+        return "", code
+    # what follows the last import on its line: a comment, or `; more code`
+    tail = tail.lstrip(" \t")
+    tail = tail[1:].lstrip(" \t") if tail.startswith(";") else tail
+    rest = "\n" * n + (tail or "\n") + "".join(lines[n + 1 :])
+    try:
+        ast.parse(rest)
+    except (SyntaxError, ValueError):
+        return "", code
+    return head.rstrip("\r\n") + "\n", rest
 
 
 def _setup(name: str, strict: bool, modules: tuple, kodcode: bool) -> str:
