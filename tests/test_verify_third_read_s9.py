@@ -64,3 +64,42 @@ def test_future_imports_as_typed_code_writes_them(layout):
     ]
     for src in sources:
         assert verdict(src, FUNCTION_LAYOUTS[layout])[0] == "correct", src
+
+
+# KodCode's tests import the solution as `solution` (0a1fedb named its module so): they were
+# handed a copy of its names, taken before they ran. A test reading a global the solution's
+# functions change, setting one, or patching one (mock.patch("solution.helper")) saw or changed
+# the copy, never what the solution's functions read: an honest solution was "tests failed".
+MODULE_TESTS = {
+    "a global it changes": (
+        "COUNT = 0\n\ndef increment():\n    global COUNT\n    COUNT += 1\n    return COUNT\n",
+        "import solution\n\ndef test_counter():\n    solution.increment()\n"
+        "    assert solution.COUNT == 1\n",
+    ),
+    "mock.patch": (
+        "def helper():\n    return 1\n\ndef f():\n    return helper() + 1\n",
+        "from unittest.mock import patch\nfrom solution import f\n\ndef test_f():\n"
+        "    with patch('solution.helper', return_value=5):\n        assert f() == 6\n"
+        "    assert f() == 2\n",
+    ),
+    "a name set on the module": (
+        "def helper():\n    return 1\n\ndef f():\n    return helper() + 1\n",
+        "import solution\n\ndef test_f():\n    old, solution.helper = solution.helper, lambda: 5\n"
+        "    try:\n        assert solution.f() == 6\n    finally:\n        solution.helper = old\n",
+    ),
+    "its docstring": (
+        '"""Counts."""\nfrom __future__ import annotations\n\ndef f(x: int) -> int:\n'
+        "    return 2 * x\n",
+        "import solution\n\ndef test_doc():\n    assert solution.__doc__ == 'Counts.'\n"
+        "    assert solution.f(3) == 6\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MODULE_TESTS)
+def test_kodcode_tests_get_the_solutions_module(case):
+    src, test = MODULE_TESTS[case]
+    assert verdict(src, {"test": test}) == ("correct", "asserts passed")
+    wrong = src.replace("COUNT += 1", "COUNT += 2").replace("return helper() + 1", "return 2")
+    wrong = wrong.replace("return 2 * x", "return x * x")
+    assert verdict(wrong, {"test": test})[0] == "wrong"

@@ -1275,6 +1275,13 @@ def __distill_runner(H, marker, ns, parts, kodcode, _modules=_sys.modules,
                      _isinstance=isinstance, _issubclass=issubclass, _getattr=getattr,
                      _hasattr=hasattr, _dir=dir, _len=len, _id=id,
                      _AssertionError=AssertionError, _TypeError=TypeError):
+    # KodCode's solution module, as the tests import it: the module whose globals the solution
+    # runs in (named `solution` before it ran: _named). A copy of its names was: a test reading
+    # a global its functions change (solution.COUNT), setting one (solution.helper = ...), or
+    # patching one (mock.patch("solution.helper")) saw or changed the copy alone
+    module = _modules.get("solution") if kodcode else None
+    if _type(module) is not _Module or module.__dict__ is not ns:
+        module = None
     if kodcode:  # (MBPP's and HumanEval's tests import none of this: 40 ms a run)
         import itertools, unittest
         _product, _TestCase = itertools.product, unittest.TestCase
@@ -1312,8 +1319,10 @@ def __distill_runner(H, marker, ns, parts, kodcode, _modules=_sys.modules,
         # the source goes before the tests run: a solution walking up from a test's frame read
         # their asserts here; the code object is in no local either
         source = [source]
-        solution = _Module("solution")
-        solution.__dict__.update({k: v for k, v in ns.items() if not k.startswith("__")})
+        solution = module
+        if solution is None:
+            solution = _Module("solution")
+            solution.__dict__.update({k: v for k, v in ns.items() if not k.startswith("__")})
         _modules["solution"] = solution
         pytest = _Module("pytest")
         pytest.raises, pytest.approx, pytest.mark = raises, approx, Mark()
