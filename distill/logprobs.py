@@ -73,7 +73,11 @@ POINTER_FIELDS = {
     "stop_token": "true when the last stored token is the stop token that ended the completion",
     "offsets": "true when the shard holds each token's text, its character offset in the "
     "completion and the top-K tokens' texts (cross-tokenizer kd); absent in older files",
+    "offsets_version": "2 where a token that ends inside a character has no characters of its "
+    "own (char_ends, text_offsets); absent in files whose offsets gave it those before its "
+    "partial one (written before 2026-12-06)",
 }
+OFFSETS_VERSION = 2
 
 
 @dataclass
@@ -268,9 +272,13 @@ def _sort_topk(t: TokenLogprobs) -> TokenLogprobs:
 def text_offsets(pieces: Sequence[bytes]) -> tuple[list[str], list[int]]:
     """Each token's text and the character where it starts in the completion, from the tokens'
     bytes (a byte-level piece of a multi-byte character adds its character with the piece that
-    closes it; bytes that never form a character read as U+FFFD, as a decoder writes them)."""
+    closes it; bytes that never form a character read as U+FFFD, as a decoder writes them).
+
+    As char_ends: a token that ends inside a character has no characters of its own, those
+    before its partial one included (byte-level BPE's `ĠÃ` of " ü" is "", `¼` is " ü"): its
+    end is no boundary, the token after it starts inside "ü"."""
     texts, offsets = [], []
-    at, pending = 0, b""
+    at, pending, held = 0, b"", ""  # held: whole characters of tokens that ended inside one
     for piece in pieces:
         pending += piece
         try:
@@ -282,11 +290,15 @@ def text_offsets(pieces: Sequence[bytes]) -> tuple[list[str], list[int]]:
                 pending = pending[e.start :]
             else:
                 new, pending = pending.decode("utf-8", errors="replace"), b""
+        if pending:  # it ends inside a character: the piece that closes it reads these
+            held, new = held + new, ""
+        else:
+            held, new = "", held + new
         texts.append(new)
         offsets.append(at)
         at += len(new)
     if pending and texts:  # a character left open at the end
-        texts[-1] += pending.decode("utf-8", errors="replace")
+        texts[-1] += held + pending.decode("utf-8", errors="replace")
     return texts, offsets
 
 
@@ -421,6 +433,7 @@ def pointer(
         "distribution": "raw",
         "stop_token": stop_token,
         "offsets": t.offsets is not None,
+        **({"offsets_version": OFFSETS_VERSION} if t.offsets is not None else {}),
     }
 
 

@@ -935,7 +935,7 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
 
     from distill.data import iter_source
     from distill.examples import Renderer, load_examples
-    from distill.logprobs import load_many
+    from distill.logprobs import OFFSETS_VERSION, load_many
 
     mine = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
     stops = set(mine.stops)
@@ -949,7 +949,7 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
         "teacher_ids": [],
         "teacher_logprobs": [],
     }
-    compared = scored = 0
+    compared = scored = older = 0
     aligned = []  # (prompt, completion, the stored teacher, paired positions) of each kept example
     for i, (ex, row, t) in enumerate(zip(exs, rows, stored, strict=True)):
         if t.token_text is None or t.offsets is None:
@@ -965,6 +965,13 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
         t_text = "".join(t.token_text)
         t_ends = [int(o) + len(x) for o, x in zip(t.offsets, t.token_text, strict=True)]
         pairs = pair_texts(s_ends, t_ends, s_text, t_text)
+        if (row["logprobs"].get("offsets_version") or 0) < OFFSETS_VERSION:
+            # older offsets ended a token after the whole characters before a partial one (a
+            # boundary it does not have): the token after it, paired there, starts inside a
+            # character past ASCII. Those pairs are left out; the others are as they were.
+            kept = [(s, j) for s, j in pairs if not t.token_text[j][:1] > "\x7f"]
+            older += len(pairs) - len(kept)
+            pairs = kept
         c = fit_completion(p, c, cfg)
         if c is None:
             continue
@@ -990,6 +997,12 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
         cols["teacher_logprobs"].append(lps.tolist())
     if not cols["input_ids"]:
         raise DistillError(f"{cfg.data}: no training examples left for kd")
+    if older:
+        print(
+            f"kd: {cfg.data}: {older:,} stored positions after a character past ASCII left "
+            "unpaired (side files written before 2026-12-06 place a token that ends inside a "
+            "character otherwise); re-run distill generate --logprobs K to pair them"
+        )
     print(
         f"kd: stored top-{k} of teacher tokenizer '{teacher.name}' (another tokenizer: its tokens' "
         f"texts, {teacher.shared:,} of them spelled as the student's): --xtok {teacher.kind} on "
