@@ -140,3 +140,51 @@ def _decodes(b):
         return True
     except UnicodeDecodeError:
         return False
+
+
+def test_a_stored_teachers_token_that_ends_inside_a_character_still_drops_what_it_starts(
+    tmp_path, tiny_qwen
+):
+    """The teacher's next token `ĠÃ` (" " + the first byte of "ü") properly starts with " ":
+    where the student's next token is " ", the listed " " is no shared outcome (the local
+    teacher's Prefixes drops it: `ĠÃ` reads " \\ufffd"). Its stored text is "" (it ends inside
+    a character), so at() saw no teacher token and kept " " as the exact outcome: the teacher's
+    small mass on a lone " " pushed the student's own next token down (the prefix bug fixed
+    for "box"/"boxed", here on every such character of a stored or served teacher)."""
+    from distill.examples import Renderer, load_examples
+    from distill.logprobs import TokenLogprobs, pointer, side_dir, write_shard
+    from distill.models import load_tokenizer
+    from distill.train.kd.xtok import UNMAPPED, TopKXTok, stored_xtok_dataset
+    from tests.test_kd import kd_cfg
+    from tests.test_train import kept_file
+
+    teacher, _, _ = a_teacher_that_ends_a_token_inside_a_character()
+    tok = load_tokenizer(str(tiny_qwen))
+    data = kept_file(tmp_path, n=2)
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    for r in rows:
+        r["reasoning"] = "a  ü b"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = kd_cfg(tmp_path, tiny_qwen, data=str(data), xtok="hybrid")
+    mine = Renderer(tok, cfg.format, tok.eos_token_id, "last", cfg.chat)
+    ex = next(iter(load_examples(str(data))))
+    s_text = mine.completion_text(ex)
+    t_ids = teacher(s_text, add_special_tokens=False)["input_ids"]
+    texts, offsets = text_offsets(byte_level_bytes(teacher, t_ids))
+    n, k = len(t_ids), 2
+    top = np.tile(np.asarray(t_ids)[:, None], (1, k))
+    t = TokenLogprobs(t_ids, [-0.1] * n, top, np.full((n, k), -1.0), texts, offsets,
+                      [[" ", "b"]] * n)  # fmt: skip
+    shard = write_shard(side_dir(data), [(r["id"], t) for r in rows])
+    for r in rows:
+        r["logprobs"] = pointer(shard, data, t, "teacher", "other-hash", False)
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    c = mine.encode(ex)[1]
+    s_ends = char_ends(tok, c, s_text)
+    at = s_text.index("a  ü") + len("a ")  # where the teacher's `ĠÃ` starts
+    i = next(i for i, e in enumerate(s_ends) if (s_ends[i - 1] if i else 0) == at)
+    assert tok.decode([c[i]]) == " "  # the student's next token there: " "
+    ds = stored_xtok_dataset(cfg, tok, tok.eos_token_id, TopKXTok(tok, "hybrid", "t"))
+    row = ds[0]["teacher_ids"][i]
+    assert row[0] == UNMAPPED, row  # " ": compared by rank
+    assert row[1] >= 0  # "b": still a shared outcome

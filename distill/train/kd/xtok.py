@@ -834,7 +834,10 @@ class TopKXTok(XTokTeacher):
         properly starts with (the teacher's "box" where the student writes "boxed", the student's
         "1" where the teacher writes "123"), and the longer of the two where the other's text
         properly starts it (Prefixes.split), is no shared outcome there (Prefixes): UNMAPPED,
-        compared by rank."""
+        compared by rank. A teacher token that ends inside a character has no text of its own
+        (char_ends): its callers give the text up to the piece that closes that character (`ĠÃ`
+        of " ü": " ü"), so the student's " " is no shared outcome there, as the local
+        teacher's Prefixes of `ĠÃ`'s " \ufffd" has it."""
         word = self.texts[nxt] if 0 <= nxt < len(self.texts) else ""
         short, long = sorted((word, t_word), key=len)
         split = long if short and len(short) < len(long) and long.startswith(short) else None
@@ -987,7 +990,8 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
         lps = np.zeros((len(c), k), dtype=np.float32)
         for s, j in pairs:
             if s < len(c) and j < len(t):  # the teacher's row j: its distribution for token j
-                ids[s, : t.k] = teacher.at(sids[j], t.topk_text[j], c[s], t.token_text[j])
+                word = t.token_text[j] or next((x for x in t.token_text[j + 1 :] if x), "")
+                ids[s, : t.k] = teacher.at(sids[j], t.topk_text[j], c[s], word)
                 lps[s, : t.k] = t.topk_logprobs[j]
         compared += int((ids != -1).any(-1).sum())
         scored += len(c)
@@ -1080,6 +1084,8 @@ class ServedXTok(TopKXTok):
                 best = sorted(top.items(), key=lambda kv: -kv[1])[: self.served.k]
                 texts = [x for x, _ in best]
                 # the teacher's own token there, as text (score() checked it reads back so)
+                if end <= start:  # it ends inside a character: the text up to the piece closing it
+                    end = next((e for _, e, _ in toks[t + 1 :] if e > start), start)
                 mapped = self.at(self.student_ids([texts])[0], texts, s_ids[s], t_text[start:end])
                 out.append((s, mapped, [v for _, v in best]))
         return out
