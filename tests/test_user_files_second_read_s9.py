@@ -68,3 +68,19 @@ def test_overwrite_removes_only_the_output_dirs_own_shards(tmp_path):
     remove_model(out)
     assert sorted(p.name for p in out.iterdir()) == ["kept.jsonl"]
     assert (tmp_path / "x.safetensors").read_bytes() == b"mine"
+
+
+def test_overwrite_without_merge_leaves_no_merged_weights_of_the_run_it_replaced(
+    tmp_path, tiny_qwen
+):
+    """A student trained with --merge, then trained again with --overwrite and no --merge: the
+    old student's merged/ stayed beside the new adapter, and `publish --merged` (or an eval of
+    OUT/merged) took the old weights for the new run's."""
+    from distill.train import run
+
+    out = tmp_path / "out"
+    run(cfg(tmp_path, tiny_qwen, max_steps=1, merge=True))
+    assert (out / "merged" / "config.json").is_file()
+    run(cfg(tmp_path, tiny_qwen, max_steps=1, seed=1, overwrite=True))
+    assert not (out / "merged").exists()
+    assert (out / "adapter_model.safetensors").is_file()

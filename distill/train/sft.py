@@ -690,6 +690,8 @@ def remove_model(out: Path) -> None:
     """The model files an earlier run (or the user) left in `out`, removed when --overwrite
     starts over: a run killed before its first checkpoint left them beside its own train.yaml,
     with no checkpoint, and guard_train refused the --resume that should start it afresh."""
+    import shutil
+
     from distill.models import MODEL_FILES
 
     index = out / "model.safetensors.index.json"
@@ -701,6 +703,13 @@ def remove_model(out: Path) -> None:
         # a file in out, never a path the index points elsewhere
         if isinstance(name, str) and Path(name).name == name and (out / name).is_file():
             (out / name).unlink(missing_ok=True)
+    # the merged weights of the run it replaces (train's own folder): a run without --merge
+    # left them beside its adapter, and `publish --merged` shipped the old student
+    merged = out / "merged"
+    if merged.is_symlink():
+        merged.unlink()
+    elif merged.is_dir():
+        shutil.rmtree(merged)
 
 
 def restore_checkpoint(ckpt: Path, out: Path) -> None:
