@@ -46,9 +46,10 @@ def test_equal_weights_are_the_mean_of_the_two_losses(tmp_path, tiny_qwen, two):
     assert alone_a > 1e-3 and alone_b > 1e-3 and alone_a != alone_b
     # (0.5, 0.5) is the default; (3, 1) is normalised to (0.75, 0.25)
     half = kl_loss(tmp_path, tiny_qwen, teacher_model=[a, b])
-    assert half == pytest.approx((alone_a + alone_b) / 2, rel=1e-6)
+    # (fp32 sums in another order: ~1e-6 apart under another thread count)
+    assert half == pytest.approx((alone_a + alone_b) / 2, rel=1e-5)
     mix = kl_loss(tmp_path, tiny_qwen, teacher_model=[a, b], teacher_weight=[3.0, 1.0])
-    assert mix == pytest.approx(0.75 * alone_a + 0.25 * alone_b, rel=1e-6)
+    assert mix == pytest.approx(0.75 * alone_a + 0.25 * alone_b, rel=1e-5)
 
 
 def routed_file(tmp_path, a):
