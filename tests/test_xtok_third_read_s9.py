@@ -76,25 +76,10 @@ def test_a_side_file_written_with_the_older_offsets_pairs_no_token_that_starts_i
     teacher's `¼` (silently: 51 of 13,681 pairs on mixed-script text). Such a file's positions
     after a token whose text starts past ASCII are left unpaired; a file written now pairs as
     char_ends does, and neither pairs that position."""
-    from distill.examples import Renderer, load_examples
     from distill.logprobs import TokenLogprobs, pointer, side_dir, write_shard
-    from distill.models import load_tokenizer
     from distill.train.kd.xtok import TopKXTok, stored_xtok_dataset
-    from tests.test_kd import kd_cfg
-    from tests.test_train import kept_file
 
-    teacher, _, _ = a_teacher_that_ends_a_token_inside_a_character()
-    tok = load_tokenizer(str(tiny_qwen))
-    data = kept_file(tmp_path, n=2)
-    rows = [json.loads(x) for x in data.read_text().splitlines()]
-    for r in rows:
-        r["reasoning"] = "a  ü b"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = kd_cfg(tmp_path, tiny_qwen, data=str(data), xtok="hybrid")
-    mine = Renderer(tok, cfg.format, tok.eos_token_id, "last", cfg.chat)
-    ex = next(iter(load_examples(str(data))))
-    s_text = mine.completion_text(ex)
-    t_ids = teacher(s_text, add_special_tokens=False)["input_ids"]
+    teacher, tok, data, rows, cfg, mine, ex, s_text, t_ids = _stored_case(tmp_path, tiny_qwen)
     assert "ĠÃ" in teacher.convert_ids_to_tokens(t_ids)
     pieces = byte_level_bytes(teacher, t_ids)
     # the older offsets: a token kept the whole characters before its partial one
@@ -134,6 +119,30 @@ def test_a_side_file_written_with_the_older_offsets_pairs_no_token_that_starts_i
             assert all(x == -1 for x in ids[i]), (version, i)
 
 
+def _stored_case(tmp_path, tiny_qwen):
+    """kept traces whose reasoning holds "a  ü b", read by the student (tiny_qwen) and by a
+    teacher that writes " ü" as `ĠÃ` + `¼`: (teacher, student tokenizer, data file, its rows,
+    kd config, the student's renderer, the first example, its completion text, teacher ids)."""
+    from distill.examples import Renderer, load_examples
+    from distill.models import load_tokenizer
+    from tests.test_kd import kd_cfg
+    from tests.test_train import kept_file
+
+    teacher, _, _ = a_teacher_that_ends_a_token_inside_a_character()
+    tok = load_tokenizer(str(tiny_qwen))
+    data = kept_file(tmp_path, n=2)
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    for r in rows:
+        r["reasoning"] = "a  ü b"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = kd_cfg(tmp_path, tiny_qwen, data=str(data), xtok="hybrid")
+    mine = Renderer(tok, cfg.format, tok.eos_token_id, "last", cfg.chat)
+    ex = next(iter(load_examples(str(data))))
+    s_text = mine.completion_text(ex)
+    t_ids = teacher(s_text, add_special_tokens=False)["input_ids"]
+    return teacher, tok, data, rows, cfg, mine, ex, s_text, t_ids
+
+
 def _decodes(b):
     try:
         b.decode()
@@ -151,25 +160,10 @@ def test_a_stored_teachers_token_that_ends_inside_a_character_still_drops_what_i
     a character), so at() saw no teacher token and kept " " as the exact outcome: the teacher's
     small mass on a lone " " pushed the student's own next token down (the prefix bug fixed
     for "box"/"boxed", here on every such character of a stored or served teacher)."""
-    from distill.examples import Renderer, load_examples
     from distill.logprobs import TokenLogprobs, pointer, side_dir, write_shard
-    from distill.models import load_tokenizer
     from distill.train.kd.xtok import UNMAPPED, TopKXTok, stored_xtok_dataset
-    from tests.test_kd import kd_cfg
-    from tests.test_train import kept_file
 
-    teacher, _, _ = a_teacher_that_ends_a_token_inside_a_character()
-    tok = load_tokenizer(str(tiny_qwen))
-    data = kept_file(tmp_path, n=2)
-    rows = [json.loads(x) for x in data.read_text().splitlines()]
-    for r in rows:
-        r["reasoning"] = "a  ü b"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = kd_cfg(tmp_path, tiny_qwen, data=str(data), xtok="hybrid")
-    mine = Renderer(tok, cfg.format, tok.eos_token_id, "last", cfg.chat)
-    ex = next(iter(load_examples(str(data))))
-    s_text = mine.completion_text(ex)
-    t_ids = teacher(s_text, add_special_tokens=False)["input_ids"]
+    teacher, tok, data, rows, cfg, mine, ex, s_text, t_ids = _stored_case(tmp_path, tiny_qwen)
     texts, offsets = text_offsets(byte_level_bytes(teacher, t_ids))
     n, k = len(t_ids), 2
     top = np.tile(np.asarray(t_ids)[:, None], (1, k))
