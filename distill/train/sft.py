@@ -633,7 +633,9 @@ def last_complete_checkpoint(out: Path) -> str | None:
 
     found = sorted(
         (p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[1].isdigit()),
-        key=lambda p: int(p.name.split("-")[1]),
+        # at one step the run's own checkpoint-N before a copy kept aside (checkpoint-N-slim,
+        # its optimizer left out): not the folder listing's order
+        key=lambda p: (int(p.name.split("-")[1]), p.name.split("-", 1)[1].isdigit()),
         reverse=True,
     )
     for ckpt in found:
