@@ -27,18 +27,24 @@ def test_a_token_that_ends_inside_a_character_is_no_boundary_to_pair_at():
     t_ends = char_ends(teacher, t_ids, text)
     # the partial token's characters are the next one's: its end is where the last whole one ended
     assert t_ends[t_ids.index(teacher.convert_tokens_to_ids("ĠÃ"))] == len("a ")
-    pairs = pair_texts(char_ends(student, s_ids, text), t_ends, text, text)
-    assert pairs
-    dec = dict(clean_up_tokenization_spaces=False)
-    for s, t in pairs:
-        before = student.decode(s_ids[:s], **dec)
-        assert teacher.decode(t_ids[:t], **dec) == before and "\ufffd" not in before
+    assert_pairs_read_one_text(student, s_ids, teacher, t_ids, t_ends, text)
 
 
 # student vocabulary (texts by id) and the teacher's; shared by text: "\n", "\n\n", "a", "b"
 S_TEXTS = ["", "\n", "\n\n", "a", "b", "zz"]
 T_TEXTS = ["\n", "\n\n", "a", "qq", "b"]
 S_SHARED, T_SHARED = [1, 2, 3, 4], [0, 1, 2, 4]
+
+
+def assert_pairs_read_one_text(student, s_ids, teacher, t_ids, t_ends, text):
+    """Some positions pair, and at each pair both sides have read the same text, no partial
+    character of it (each pair predicts after the same text)."""
+    pairs = pair_texts(char_ends(student, s_ids, text), t_ends, text, text)
+    assert pairs
+    dec = dict(clean_up_tokenization_spaces=False)
+    for s, t in pairs:
+        before = student.decode(s_ids[:s], **dec)
+        assert teacher.decode(t_ids[:t], **dec) == before and "\ufffd" not in before
 
 
 def lp(probs):
