@@ -65,12 +65,17 @@ def run_config_callback(cfg: TrainConfig) -> Any:
     return RunConfig()
 
 
+def own_checkpoint(p: Path) -> bool:
+    """A checkpoint-N folder as the Trainer names them, not a copy named after one
+    (checkpoint-4-best, checkpoint-2-keep): only these are rotated or removed as cut off."""
+    return p.is_dir() and p.name.startswith("checkpoint-") and p.name[11:].isdigit()
+
+
 def rotate_callback(limit: int | None) -> Any:
     """A TrainerCallback: after each save, the run's checkpoint-N folders beyond the newest
     `limit` removed (save_total_limit). The Trainer's own rotation counts every checkpoint-*
     folder, and deleted a copy the user kept aside (checkpoint-200-best); this one rotates only
     the folders the Trainer names, and never the one just saved."""
-    import re
     import shutil
 
     from transformers import TrainerCallback
@@ -81,9 +86,7 @@ def rotate_callback(limit: int | None) -> Any:
                 return
             out = Path(args.output_dir)
             steps = sorted(
-                int(p.name.split("-")[1])
-                for p in out.glob("checkpoint-*")
-                if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)
+                int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if own_checkpoint(p)
             )
             for step in steps[: max(0, len(steps) - limit)]:
                 if step != state.global_step:

@@ -20,7 +20,13 @@ from typing import Any
 
 from distill.config import keys_where, result_keys
 from distill.errors import DistillError
-from distill.train.callbacks import loss_log_callback, plot_loss, run_config_callback, trim_log
+from distill.train.callbacks import (
+    loss_log_callback,
+    own_checkpoint,
+    plot_loss,
+    run_config_callback,
+    trim_log,
+)
 from distill.train.config import DEFAULT_MAX_LENGTH, TrainConfig
 from distill.urls import redact_urls
 
@@ -635,13 +641,13 @@ def last_complete_checkpoint(out: Path) -> str | None:
         (p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[1].isdigit()),
         # at one step the run's own checkpoint-N before a copy kept aside (checkpoint-N-slim,
         # its optimizer left out): not the folder listing's order
-        key=lambda p: (int(p.name.split("-")[1]), p.name.split("-", 1)[1].isdigit()),
+        key=lambda p: (int(p.name.split("-")[1]), own_checkpoint(p)),
         reverse=True,
     )
     for ckpt in found:
         if (ckpt / "trainer_state.json").is_file():
             return str(ckpt)
-        if not ckpt.name.split("-", 1)[1].isdigit():
+        if not own_checkpoint(ckpt):
             continue  # a copy the user named (checkpoint-4-best: the adapter alone): not ours
         print(f"train: {ckpt.name} was cut off mid-save; removing it")
         shutil.rmtree(ckpt, ignore_errors=True)  # every rank may look at once (finished_run)
