@@ -30,12 +30,14 @@ PathLike = str | os.PathLike | None
 class Output:
     """One path a stage writes. `flag` and `value` name what the user typed; `path` is the file
     written (the flag's own path, or a side file it implies). `tree`: a folder whose whole
-    content is the stage's (an input inside it would be overwritten too)."""
+    content is the stage's (an input inside it would be overwritten too); `scratch`: one it
+    also removes, never a result a later stage may read (train's on-policy sync folders)."""
 
     flag: str
     value: str
     path: Path
     tree: bool = False
+    scratch: bool = False
 
     def subject(self) -> str:
         """What the user typed, and the side file when the clash is one: the start of a line."""
@@ -231,9 +233,11 @@ def paths_filter(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
 TRAIN_FILES = (*RUN_FILES, *MODEL_FILES, "loss.jsonl", "rollouts.jsonl", "training_args.bin")
 
 
-def guard_train(cfg: Any) -> None:
-    """--data, --model, --tokenizer, --teacher-model vs --output-dir: none of them may be the
-    folder itself, a file train writes there, or lie in its checkpoints or merged/."""
+def guard_train(cfg: Any, overwrite: str = "pass --overwrite") -> None:
+    """Every file or folder train reads (--data, --model, --tokenizer, --teacher-model,
+    --gate-traces, a --template file) vs --output-dir: none of them may be the folder itself, a
+    file train writes there, or lie in its checkpoints, merged/ or the on-policy syncs' folders.
+    `overwrite`: how the caller's user asks to start over (`distill run`: its --set key)."""
     out = Path(cfg.output_dir)
     inputs, outs = paths_train(cfg)
     for flag, value in inputs.items():
@@ -255,7 +259,7 @@ def guard_train(cfg: Any) -> None:
         raise DistillError(
             f"--output-dir {cfg.output_dir} holds a model ({', '.join(held[:3])}) and no "
             "checkpoint of a run to resume: train would write over it; pick another "
-            "--output-dir, or pass --overwrite to replace it"
+            f"--output-dir, or {overwrite} to replace it"
         )
 
 
@@ -272,11 +276,19 @@ def paths_train(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
     teachers = getattr(cfg, "teacher_model", None)
     for i, t in enumerate(teachers if isinstance(teachers, list) else [teachers]):
         inputs["--teacher-model" if i == 0 else f"--teacher-model #{i + 1}"] = t
+    # --gate-teacher's verdicts (read when training starts) and onpolicy's prompt template
+    for i, g in enumerate(getattr(cfg, "gate_traces", None) or []):
+        inputs["--gate-traces" if i == 0 else f"--gate-traces #{i + 1}"] = g
+    inputs["--template"] = _template_input(getattr(cfg, "template", None))
     checkpoints = sorted(out.glob("checkpoint-*")) if out.is_dir() else []
     # the folders it writes and removes itself: merged/, the checkpoints, the on-policy
     # vLLM syncs' (kd/rollout.py's ADAPTERS_DIR, WEIGHTS_DIR: removed at each sync)
-    own = [out / "merged", out / "rollout-adapters", out / "rollout-weights", *checkpoints]
+    own = [out / "merged", *checkpoints]
     outs = [Output("--output-dir", cfg.output_dir, p, tree=True) for p in own]
+    outs += [
+        Output("--output-dir", cfg.output_dir, out / d, tree=True, scratch=True)
+        for d in ("rollout-adapters", "rollout-weights")
+    ]
     outs += [Output("--output-dir", cfg.output_dir, out / name) for name in TRAIN_FILES]
     return inputs, outs
 
@@ -354,10 +366,25 @@ def check_stages(stages: Iterable[tuple[str, Any]]) -> None:
     """A run's stages, in order (`distill run`): no stage writes a file another stage writes,
     nor one an earlier stage reads (eval's --out the traces generate bought: replaced by
     eval.json, and filter run again on it). A later stage reading an earlier one's output is
-    the run's chain. Each stage's own paths are its guard's."""
+    the run's chain, except a file inside a folder the earlier one owns whole (eval's --data in
+    train's merged/ or its rollout-weights/, removed at every sync), or one of its scratch
+    folders. Each stage's own paths are its guard's."""
     found = [(s, *STAGE_PATHS[s](cfg)) for s, cfg in stages if s in STAGE_PATHS]
-    for j, (later, _, outs) in enumerate(found):
+    for j, (later, reads, outs) in enumerate(found):
         for earlier, inputs, theirs in found[:j]:
+            for other in (t for t in theirs if t.tree):
+                for flag, value in reads.items():
+                    if value is None or not _is_path(str(value)):
+                        continue
+                    src = Path(str(value))
+                    if _inside(src, other.path) and (
+                        other.scratch or not _same_path(src, other.path)
+                    ):
+                        raise DistillError(
+                            f"{later}'s input {flag} {value} lies in {other.path}, a folder "
+                            f"{earlier} removes or rewrites as it runs (its {other.flag} "
+                            f"{other.value}): move it out of that folder"
+                        )
             for o in outs:
                 for other in theirs:
                     if _overlap(o, other):

@@ -213,6 +213,10 @@ def _select_runs_code(c: Any, configs: dict[str, Any]) -> bool:
     return runs_code(path)
 
 
+# train's --overwrite as a recipe sets it
+RUN_OVERWRITE = "pass --set train.overwrite=true (or overwrite: true in the recipe's train section)"
+
+
 def _guard(stage: str, c: Any, configs: dict[str, Any]) -> None:
     """The check of its paths `stage`'s run does first (distill/paths.py; select's own)."""
     from distill import paths
@@ -255,6 +259,8 @@ def _guard(stage: str, c: Any, configs: dict[str, Any]) -> None:
             )
         if c.local_dir:
             check_local_dir(c)
+    elif stage == "train":  # its refusal of a model folder names this command's way to start over
+        paths.guard_train(c, overwrite=RUN_OVERWRITE)
     else:
         getattr(paths, f"guard_{stage}")(c)
 
@@ -545,24 +551,33 @@ def run(
                     "set run.name (or rename the recipe) to another name"
                 )
     # Nor a file train writes into its --output-dir (a recipe config.yaml training into
-    # "{run_dir}" replaced the student's config.json), nor one in publish's --local-dir.
-    from distill.paths import TRAIN_FILES
+    # "{run_dir}" replaced the student's config.json), nor one in a folder wholly train's
+    # (merged/, its checkpoints, the on-policy syncs' rollout-weights/ and rollout-adapters/,
+    # removed at every sync) or publish's --local-dir.
+    from distill.paths import TRAIN_FILES, paths_train
 
-    owners = []  # (stage, flag, folder, the names it writes there; None: any)
+    owners = []  # (stage, flag, its value, folder, the names it writes there; None: a tree)
     if "train" in configs:
-        out = Path(configs["train"].output_dir)
-        owners += [
-            ("train", "--output-dir", out, TRAIN_FILES),
-            ("train", "--output-dir", out / "merged", None),
-        ]
+        tc = configs["train"]
+        owners.append(("train", "--output-dir", tc.output_dir, Path(tc.output_dir), TRAIN_FILES))
+        trees = [o.path for o in paths_train(tc)[1] if o.tree]
+        owners += [("train", "--output-dir", tc.output_dir, t, None) for t in trees]
     if "publish" in configs and configs["publish"].local_dir:
-        owners.append(("publish", "--local-dir", Path(configs["publish"].local_dir), None))
-    for stage, flag, folder, names in owners:
-        if same_file(folder, result_path.parent) and (names is None or result_path.name in names):
+        local = configs["publish"].local_dir
+        owners.append(("publish", "--local-dir", local, Path(local), None))
+    for stage, flag, value, folder, names in owners:
+        if names is not None:
+            if same_file(folder, result_path.parent) and result_path.name in names:
+                raise DistillError(
+                    f"{p}: the run's result file {result_path} would replace {stage}'s "
+                    f"{result_path.name} in {flag} {folder}: set run.name (or rename the "
+                    "recipe) to another name"
+                )
+        elif result_path.expanduser().resolve().is_relative_to(folder.expanduser().resolve()):
             raise DistillError(
-                f"{p}: the run's result file {result_path} would replace {stage}'s "
-                f"{result_path.name} in {flag} {folder}: set run.name (or rename the recipe) "
-                "to another name"
+                f"{p}: the run's result file {result_path} would replace {stage}'s files in "
+                f"{folder}, a folder its {flag} {value} owns whole: set run.name (or rename "
+                "the recipe) to another name"
             )
     # No stage writes over another's files (eval's --out the traces generate bought), checked
     # for every section of the run, run now or not: they are the run's files.
