@@ -37,6 +37,7 @@ def loss_log_callback(path: Path) -> Any:
             }
             # pg and reward: --reward's policy-gradient term and mean reward (kd/reward.py)
             keys = ("kl", "ce", "pg", "reward", "teacher_tokens", "aligned_share", "samples_ended")
+            keys += ("onpolicy_fallback",)  # --mask-truncated (kd/trainer.py)
             row.update({k: logs[k] for k in keys if k in logs})
             # --rollout vllm's counters (distill/train/kd/rollout.py: stale drops, sync time);
             # several teachers: aligned_share_<i> of each of another tokenizer (kd/trainer.py)

@@ -225,6 +225,15 @@ class TrainConfig(Layout):
         result=False,
     )
     onpolicy_temperature: float = setting(1.0, "onpolicy: the student's sampling temperature.")
+    # TRL GRPO's mask_truncated_completions (DAPO's overlong filtering): text after an answer the
+    # student never ended is what the teacher is asked to score there, and a student that has
+    # not learned its end of turn would be trained mostly on that
+    mask_truncated: bool = setting(
+        False,
+        "onpolicy: a sample that ran to --max-new-tokens without ending its turn gets no loss (TRL GRPO's mask_truncated_completions); an on-policy batch whose samples all ran on trains on its kept traces instead (counted as onpolicy_fallback in loss.jsonl).",
+        flags=("--mask-truncated",),
+        card=True,
+    )
     # --- the verifier in the loop (onpolicy; distill/train/kd/reward.py, README "Verifier in
     # the loop"): the student's samples of prompts with a gold answer are verified as filter and
     # eval verify (distill.filter.verify.judge) and a policy-gradient term on that reward joins

@@ -91,6 +91,7 @@ class DistillTrainer(SFTTrainer):
         eos = self.gen_kwargs["eos_token_id"]
         self._stops = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
         self._ended = [0, 0]  # on-policy samples that ended their turn / all, since the last log
+        self._fallback = 0  # --mask-truncated: on-policy micro-batches trained on the traces
         self._run_on_warned = False
 
     # -------------------------------------------------------------- on-policy sampling
@@ -105,6 +106,7 @@ class DistillTrainer(SFTTrainer):
     def training_step(self, model, inputs, num_items_in_batch=None):  # noqa: ANN001
         inputs["on_policy"] = False
         on_policy = self.kd.method == "onpolicy" and self._coin() < self.kd.lmbda
+        traces = dict(inputs)  # the kept traces' batch (--mask-truncated falls back to it)
         if on_policy and self.kd.rollouts_per_prompt > 1:  # GRPO's num_generations
             repeat_rows(inputs, self.kd.rollouts_per_prompt)  # k samples of each prompt
         if on_policy and self.rollout is not None:  # --rollout vllm: vLLM samples (rollout.py)
@@ -145,24 +147,36 @@ class DistillTrainer(SFTTrainer):
                         unwrapped.unmerge_adapter()
                     unwrapped.train(was_training)
         if on_policy:
-            self._count_ends(labels)
+            ended = self._count_ends(labels)
             inputs.update(input_ids=ids, attention_mask=attn, labels=labels, on_policy=True)
-            if self.kd.reward != "none":
+            if self.kd.reward != "none":  # (centred over every sample, as DAPO's groups)
                 inputs["advantage"] = self._advantages(labels, inputs)
+            if self.kd.mask_truncated and any(e is not None for e in ended):
+                if not any(ended):  # every sample ran on: the kept traces' batch instead
+                    self._fallback += 1
+                    return super().training_step(model, traces, num_items_in_batch)
+                labels = labels.clone()
+                labels[[e is False for e in ended]] = -100  # no teacher or reward term there
+                inputs["labels"] = labels
             inputs.pop("teacher_ids", None)
             inputs.pop("teacher_logprobs", None)
             if isinstance(self.teacher, (XTokTeacher, Teachers)):  # another tokenizer reads them
                 inputs.update(self.teacher.sampled(ids, labels, inputs))
         return super().training_step(model, inputs, num_items_in_batch)
 
-    def _count_ends(self, labels: Any) -> None:
+    def _count_ends(self, labels: Any) -> list[bool]:
         """Samples whose last token is a stop (the student ended its turn) against all: a sample
-        that runs to --max-new-tokens is text after the answer the teacher is asked to score."""
+        that runs to --max-new-tokens is text after the answer the teacher is asked to score.
+        -> per row, whether its sample ended (None: no sample, a stale rollout --rollout vllm
+        dropped)."""
+        ended: list[bool | None] = []
         for row in labels:
             c = row[row != -100]
-            if len(c):  # (a stale rollout --rollout vllm dropped holds no sample)
+            ended.append(int(c[-1]) in self._stops if len(c) else None)
+            if len(c):
                 self._ended[1] += 1
-                self._ended[0] += int(c[-1]) in self._stops
+                self._ended[0] += bool(ended[-1])
+        return ended
 
     # -------------------------------------------------------------- the loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
@@ -383,12 +397,20 @@ class DistillTrainer(SFTTrainer):
                     self._run_on_warned = True
                     print(
                         f"onpolicy: warning: {1 - share:.0%} of the student's samples ran to "
-                        f"--max-new-tokens {self.kd.max_new_tokens} without ending their turn; the "
-                        "teacher scores the text they run on with. Give the student a longer SFT "
-                        "start (it has not learned its end of turn) or more --max-new-tokens",
+                        f"--max-new-tokens {self.kd.max_new_tokens} without ending their turn; "
+                        + (
+                            "they get no loss (--mask-truncated). "
+                            if self.kd.mask_truncated
+                            else "the teacher scores the text they run on with. "
+                        )
+                        + "Give the student a longer SFT start (it has not learned its end of "
+                        "turn) or more --max-new-tokens",
                         file=sys.stderr,
                     )
                 self._ended = [0, 0]
+            if self.kd.mask_truncated:
+                logs["onpolicy_fallback"] = self._fallback
+                self._fallback = 0
             if isinstance(self.teacher, XTokTeacher):
                 logs["aligned_share"] = self.teacher.window_share()
             elif isinstance(self.teacher, Teachers):  # each of another tokenizer, by its index
