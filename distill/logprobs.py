@@ -144,11 +144,16 @@ def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
     where the previous one did: it has no characters of its own until the character closes.
     That holds for one with whole characters before the partial one too (byte-level BPE's
     `ĠÃ` of " ü", then `¼`): its end is no boundary, the token after it starts inside "ü".
-    Decoding one token at a time from the last clean boundary keeps this linear; a decoder that
-    reads a piece differently alone (SentencePiece drops a leading space) falls back to
-    decoding the whole prefix."""
+    Decoding one token at a time from the last clean boundary keeps this linear. A run after
+    the first is read as running text, after a sentinel token whose text is then cut (as
+    piece_texts): a SentencePiece decoder (Llama-2, Mistral: Strip(' ', 1, 0), Metaspace) strips
+    the first token's leading space, so alone a lone `▁` (before a digit, a second space) read
+    "" and `▁▁` " ", and their spaces went to the token after them. A decoder that reads a piece
+    otherwise falls back to decoding the whole prefix."""
     ends: list[int] = []
     start, at = 0, 0  # last clean boundary: token index, character offset
+    dec = dict(clean_up_tokenization_spaces=False)
+    sentinel = _sentinel(tok)
 
     def clean(d: str, off: int) -> str:
         # a partial UTF-8 piece reads as U+FFFD: not text yet
@@ -156,17 +161,26 @@ def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
             d = d[:-1]
         return d
 
+    def run(k: int) -> str | None:
+        # ids[start:k] as running text (the first run as the decoded text begins); None: the
+        # sentinel's text is no prefix of it
+        if not start or sentinel is None:
+            return tok.decode(ids[start:k], **dec)
+        x, head = sentinel
+        both = tok.decode([x, *ids[start:k]], **dec)
+        return both[len(head) :] if both.startswith(head) else None
+
     for k in range(1, len(ids) + 1):
-        raw = tok.decode(ids[start:k], clean_up_tokenization_spaces=False)
-        piece = clean(raw, at)
-        if text.startswith(piece, at):
+        raw = run(k)
+        if raw is not None and text.startswith(clean(raw, at), at):
+            piece = clean(raw, at)
             end, inside = at + len(piece), piece != raw
         else:
-            full = tok.decode(ids[:k], clean_up_tokenization_spaces=False)
-            whole = clean(full, 0)
+            raw = tok.decode(ids[:k], **dec)
+            whole = clean(raw, 0)
             if not text.startswith(whole):
                 return None
-            end, inside = len(whole), whole != full
+            end, inside = len(whole), whole != raw
         if inside:  # its last bytes start a character: the next token reads that one whole
             end = at
         end = max(end, ends[-1] if ends else 0)
