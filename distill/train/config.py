@@ -230,7 +230,7 @@ class TrainConfig(Layout):
     # not learned its end of turn would be trained mostly on that
     mask_truncated: bool = setting(
         False,
-        "onpolicy: a sample that ran to --max-new-tokens without ending its turn gets no loss (TRL GRPO's mask_truncated_completions); an on-policy batch whose samples all ran on trains on its kept traces instead (counted as onpolicy_fallback in loss.jsonl).",
+        "onpolicy: a sample that ran to --max-new-tokens without ending its turn gets no loss (TRL GRPO's mask_truncated_completions); an on-policy batch whose samples all ran on trains on its kept traces instead (counted as onpolicy_fallback in loss.jsonl; a prompt source has none: no loss).",
         flags=("--mask-truncated",),
         card=True,
     )
@@ -347,6 +347,11 @@ class TrainConfig(Layout):
         from distill.train.kd import check_config
 
         check_config(self)
+        if self.mask_truncated and self.method != "onpolicy":  # (as --reward: refused, not ignored)
+            raise DistillError(
+                "--mask-truncated: for --method onpolicy (the student's own samples are what it "
+                f"masks), not --method {self.method}"
+            )
         from distill.models import check_model_path
 
         check_model_path(self.model, "--model")

@@ -152,7 +152,9 @@ class DistillTrainer(SFTTrainer):
             if self.kd.reward != "none":  # (centred over every sample, as DAPO's groups)
                 inputs["advantage"] = self._advantages(labels, inputs)
             if self.kd.mask_truncated and any(e is not None for e in ended):
-                if not any(ended):  # every sample ran on: the kept traces' batch instead
+                # every sample ran on: the kept traces' batch instead, where it has completions
+                # (a prompt source has none: no loss, as any run-on sample)
+                if not any(ended) and bool((traces["labels"] != -100).any()):
                     self._fallback += 1
                     return super().training_step(model, traces, num_items_in_batch)
                 labels = labels.clone()
