@@ -44,3 +44,48 @@ def test_mask_truncated_outside_onpolicy_is_refused(tmp_path, tiny_qwen, method)
     kw = {"teacher_model": str(tiny_qwen)} if method == "kd" else {}
     with pytest.raises(DistillError, match="--mask-truncated: for --method onpolicy"):
         kd_cfg(tmp_path, tiny_qwen, method=method, mask_truncated=True, **kw)
+
+
+def test_the_reward_of_samples_that_fell_back_is_logged_at_their_own_step(
+    tmp_path, tiny_qwen, monkeypatch
+):
+    """--reward + --mask-truncated: a batch that fell back to the traces had its samples verified
+    but ran no pg term, and log() reported the reward only with a pg term: steps 1-2's rewards
+    (wrong, run-on samples: 0) went unlogged and into step 3's mean (1/3 for its right ones)."""
+    import torch
+    from trl.experimental.gkd import GKDTrainer
+
+    from tests.test_kd_reward import cfg_of
+    from tests.test_train import kept_file
+
+    cfg = cfg_of(tmp_path, tiny_qwen, tiny_qwen, data=str(kept_file(tmp_path, n=8)),
+                 mask_truncated=True, max_steps=3)  # fmt: skip
+    trainer, tok = build_trainer(cfg)
+    steps = []
+
+    def generate(model, inputs, generation_config):  # noqa: ARG001
+        prompts, pmask = inputs["prompts"], inputs["prompt_attention_mask"]
+        steps.append(1)
+        last = len(steps) == 3  # steps 1-2: wrong and run on; step 3: right and ended
+        comps = [
+            tok(f"\\boxed{{{g if last else -1}}}", add_special_tokens=False)["input_ids"]
+            + ([tok.eos_token_id] if last else [])
+            for g in inputs["gold"]
+        ]
+        width = max(map(len, comps))
+        ids = torch.full((len(comps), prompts.shape[1] + width), tok.pad_token_id)
+        attn = torch.zeros_like(ids)
+        ids[:, : prompts.shape[1]], attn[:, : prompts.shape[1]] = prompts, pmask
+        for i, c in enumerate(comps):
+            ids[i, prompts.shape[1] : prompts.shape[1] + len(c)] = torch.tensor(c)
+            attn[i, prompts.shape[1] : prompts.shape[1] + len(c)] = 1
+        labels = ids.masked_fill(attn == 0, -100)
+        labels[:, : prompts.shape[1]] = -100
+        return ids, attn, labels
+
+    monkeypatch.setattr(GKDTrainer, "generate_on_policy_outputs", staticmethod(generate))
+    trainer.train()
+    rows = [json.loads(x) for x in (tmp_path / "out" / "loss.jsonl").read_text().splitlines()]
+    assert [r["onpolicy_fallback"] for r in rows] == [1, 1, 0]
+    assert [r.get("reward") for r in rows] == [0.0, 0.0, 1.0]
+    assert "pg" not in rows[0] and "pg" in rows[2]  # no pg term trained at steps 1-2

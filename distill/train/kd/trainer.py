@@ -380,8 +380,11 @@ class DistillTrainer(SFTTrainer):
         return super().train(resume_from_checkpoint, *a, **kw)
 
     def log(self, logs, start_time=None):  # noqa: ANN001
-        if self._rl["n"] and "loss" in logs:  # --reward: the pg term and the mean reward apart
-            logs["pg"] = round(self._rl["pg"] / self._rl["n"], 6)
+        # --reward: the pg term and the mean reward apart (samples of a batch --mask-truncated
+        # trained on the traces instead were verified, with no pg term: their window's reward)
+        if (self._rl["n"] or self._rl["samples"]) and "loss" in logs:
+            if self._rl["n"]:
+                logs["pg"] = round(self._rl["pg"] / self._rl["n"], 6)
             if self._rl["samples"]:
                 logs["reward"] = round(self._rl["reward"] / self._rl["samples"], 4)
             self._rl = {"pg": 0.0, "n": 0, "reward": 0.0, "samples": 0}
