@@ -144,12 +144,12 @@ def test_a_served_teacher_that_normalises_text_is_one_line(tmp_path, tiny_qwen, 
 def test_onpolicy_kept_batches_with_a_served_teacher_of_another_tokenizer_are_scored(
     tmp_path, tiny_qwen, served
 ):
-    """lmbda < 1: the batches that train the kept completions carry the teacher's top-K too."""
+    """lmbda < 1, or --mask-truncated (a batch of run-on samples trains the kept traces): the
+    batches that train the kept completions carry the teacher's top-K too."""
     srv, path = served
-    for lmbda, scored in ((0.5, True), (1.0, False)):
-        cfg = served_cfg(
-            tmp_path, tiny_qwen, srv, path, method="onpolicy", lmbda=lmbda, teacher_top_k=4
-        )
+    for lmbda, mask, scored in ((0.5, False, True), (1.0, False, False), (1.0, True, True)):
+        cfg = served_cfg(tmp_path, tiny_qwen, srv, path, method="onpolicy", lmbda=lmbda,
+                         teacher_top_k=4, mask_truncated=mask)  # fmt: skip
         batch = first_batch(build_trainer(cfg)[0])
         assert bool((batch["teacher_ids"] >= 0).any()) == scored
         assert len(batch["xtok_prompt_text"]) == 4 and batch["xtok_end"][0]

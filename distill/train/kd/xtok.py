@@ -1190,8 +1190,9 @@ def served_xtok(
         kept_text(tok, mine.encode(ex)[1], c, mine.completion_text(ex), theirs.completion_text(ex))
         for ex, _, c in keep
     ]
-    # onpolicy trains the kept completions too where lmbda < 1: those are scored here as kd's
-    kept_too = cfg.method == "kd" or cfg.lmbda < 1.0
+    # onpolicy trains the kept completions too where lmbda < 1, or where --mask-truncated falls
+    # back to them: those are scored here as kd's
+    kept_too = cfg.method == "kd" or cfg.lmbda < 1.0 or cfg.mask_truncated
     scored: list[Any] = [[]] * len(keep)
     if kept_too:  # routed: only the examples routed to it go to its server
         got = teacher.score([t_prompts[j] for j in ours], [t_comps[j] for j in ours])
