@@ -20,8 +20,9 @@ def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)  # as `kill -9`: no handler, no cleanup, no flush
 
 
-def main() -> None:
-    at, where = int(sys.argv[1]), sys.argv[2]
+def install(at: int, where: str) -> None:
+    """Make this process SIGKILL itself at the checkpoint of step `at` (`where`: see above); also
+    run in a child forked from a test (tests/forked.py)."""
     if where == "saved":
         on_save = CallbackHandler.on_save
 
@@ -43,6 +44,10 @@ def main() -> None:
         TrainerState.save_to_json = before_state
     else:
         sys.exit(f"kill_at_checkpoint: where is saved or mid-save, got {where!r}")
+
+
+def main() -> None:
+    install(int(sys.argv[1]), sys.argv[2])
     sys.argv = ["distill", *sys.argv[3:]]
     runpy.run_module("distill", run_name="__main__")
 

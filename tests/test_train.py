@@ -11,6 +11,7 @@ import pytest
 from distill.config import load_config, read_recipe
 from distill.errors import DistillError
 from distill.train import ExportConfig, TrainConfig, build_dataset, export, run
+from tests import forked
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,8 +127,9 @@ print("GENERATED", out.shape[1] - ids["input_ids"].shape[1])
     assert "GENERATED" in res.stdout and int(res.stdout.split("GENERATED")[1]) >= 1
 
 
-# `distill train` that SIGKILLs itself at a given checkpoint (after or mid-save): see its docstring.
-KILL_AT_A_CHECKPOINT = str(ROOT / "tests" / "kill_at_checkpoint.py")
+# What `distill train` imports on its way to the first step: imported before a kill test forks
+# the `distill train` that SIGKILLs itself at a checkpoint (tests/forked.py, kill_at_checkpoint.py)
+TRAIN_IMPORTS = ("datasets", "accelerate", "peft", "trl", "distill.train.sft")
 
 
 @pytest.mark.parametrize("where", ["saved", "mid-save"])
@@ -136,6 +138,8 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, where, caps
     the last complete checkpoint (4; a checkpoint-4 cut off mid-save is removed, so 2) and ends at
     step 8 with every step after it logged once. The same on a long run killed at whatever step
     the wall clock gives: test_killed_long_run_resumes_from_its_checkpoint (-m slow)."""
+    from tests import kill_at_checkpoint
+
     steps_total, kill_at = 8, 4
     data = kept_file(tmp_path, n=16)
     out = tmp_path / "out"
@@ -158,11 +162,11 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, where, caps
         "--logging-steps",
         "1",
     ]
-    killed = subprocess.run(
-        [sys.executable, KILL_AT_A_CHECKPOINT, str(kill_at), where, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    # A process forked from this one (tests/forked.py: no interpreter start, no import of torch
+    # and the trainer's libraries, ~6 CPU seconds a subprocess paid), killed by the hook of
+    # tests/kill_at_checkpoint.py as `python tests/kill_at_checkpoint.py` kills itself.
+    killed = forked.distill(
+        *args, before=lambda: kill_at_checkpoint.install(kill_at, where), imports=TRAIN_IMPORTS
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     checkpoints = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
@@ -634,6 +638,8 @@ def test_export_without_the_student_warns_that_templates_may_drop_reasoning(tmp_
 
 
 def test_context_and_output_dir_flags_reach_the_config(tmp_path, tiny_qwen):
+    from tests import inproc
+
     base = [
         sys.executable,
         "-m",
@@ -648,12 +654,9 @@ def test_context_and_output_dir_flags_reach_the_config(tmp_path, tiny_qwen):
         "--max-length",
         "1024",
     ]
-    res = subprocess.run(
-        base + ["--max-position-embeddings", "768", "--rope-theta", "1e5"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    # In this process (tests/inproc.py): reading the model's context, a subprocess imported
+    # torch + transformers + peft first (~6 CPU seconds) to print one line.
+    res = inproc.distill(*base[3:], "--max-position-embeddings", "768", "--rope-theta", "1e5")
     assert res.returncode == 1
     assert res.stderr.strip().splitlines() == [
         f"error: max_length 1024 is longer than the context of '{tiny_qwen}' (768 positions, "
