@@ -612,7 +612,8 @@ def test_a_killed_kd_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, teache
     clock gives, on a 60-step run: test_a_killed_long_kd_run_resumes_from_its_checkpoint (slow)."""
     import signal
 
-    from tests.test_train import KILL_AT_A_CHECKPOINT
+    from tests import forked, kill_at_checkpoint
+    from tests.test_train import TRAIN_IMPORTS
 
     out = tmp_path / "out"
     args = [
@@ -621,11 +622,10 @@ def test_a_killed_kd_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, teache
         "--max-steps", "6", "--save-steps", "2", "--batch-size", "2", "--max-length", "128",
     ]  # fmt: skip
     args = list(map(str, args))
-    killed = subprocess.run(
-        [sys.executable, KILL_AT_A_CHECKPOINT, "4", "saved", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    # forked from this process, no fresh interpreter (tests/forked.py), killed by the hook that
+    # `python tests/kill_at_checkpoint.py 4 saved` installs
+    killed = forked.distill(
+        *args, before=lambda: kill_at_checkpoint.install(4, "saved"), imports=TRAIN_IMPORTS
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     checkpoints = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
