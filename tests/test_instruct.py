@@ -25,6 +25,7 @@ from distill.instruct import (
     rouge_tokens,
     run,
 )
+from tests import forked, inproc
 from tests.fakeserver import FakeServer
 
 ROOT = Path(__file__).parent.parent
@@ -256,12 +257,13 @@ def test_killed_run_resumes_without_duplicates_or_paying_twice(tmp_path):
         out = tmp_path / "instructions.jsonl"
         req = tmp_path / "instructions.requests.jsonl"
         cmd = [
-            sys.executable, "-m", "distill.cli", "instruct", "--teacher", "openai",
+            "instruct", "--teacher", "openai",
             "--model", "m", "--base-url", server.url, "--num-instructions", "30",
             "--concurrency", "1", "--request-batch-size", "1", "--out", str(out),
         ]  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Killed from outside: a process forked from this one (tests/forked.py), with what
+        # instruct imports (the ROUGE-L/MinHash filter's datasketch, openai) imported here once.
+        proc = forked.start(*cmd, imports=("datasketch", "openai", "distill.instruct.stage"))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if req.exists() and len(req.read_text().splitlines()) >= 2:
@@ -276,8 +278,11 @@ def test_killed_run_resumes_without_duplicates_or_paying_twice(tmp_path):
             if x.endswith("}")
         }
         assert 2 <= len(paid_before) < 5  # killed mid-run
+        server.latency = 0.0  # slow only so the kill lands mid-run; the reruns need not wait
         sent_before = len(server.log)
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        # The reruns in this process (tests/inproc.py): a subprocess paid ~3 CPU seconds of
+        # imports each; the killed run above stays a process of its own.
+        done = inproc.distill(*cmd)
         assert done.returncode == 0, done.stderr
         resent = [json.dumps(e["messages"]) for e in server.log[sent_before:]]
         assert not paid_prompts & set(resent)  # 0 re-requests of a finished reply
@@ -289,13 +294,8 @@ def test_killed_run_resumes_without_duplicates_or_paying_twice(tmp_path):
         # The resumed run made the same instructions an unbroken run makes.
         fresh = tmp_path / "fresh"
         fresh.mkdir()
-        ok = subprocess.run(
-            cmd[:-1] + [str(fresh / "instructions.jsonl")],
-            env=env,
-            capture_output=True,
-            timeout=120,
-        )
-        assert ok.returncode == 0
+        ok = inproc.distill(*cmd[:-1], fresh / "instructions.jsonl")
+        assert ok.returncode == 0, ok.stderr
         assert [r["instruction"] for r in records(fresh / "instructions.jsonl")] == [
             r["instruction"] for r in recs
         ]
