@@ -10,12 +10,15 @@ does (returncode -9 for a SIGKILL); `start` a running child to poll and kill, as
 the child first: a hook that kills it at a given point (tests/kill_at_checkpoint.py), or
 environment settings (DISTILL_TEST_KILL_AT) for it alone.
 
-Not for what needs a fresh interpreter (what a command imports, its threads, what a library
-logs the first time): those keep a subprocess.
+Not for what needs a fresh interpreter (what a command imports, its threads), nor for a test
+that reads the command's stdout/stderr beyond distill's own lines: in the child, python warnings
+and what libraries log go where the worker's go (pytest's capture), not to its stderr as they
+would from a subprocess. Those keep a subprocess.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -42,17 +45,26 @@ def distill(
         child.send_signal(signal.SIGKILL)
         child.wait()
         raise
-    return subprocess.CompletedProcess(child.args, child.returncode, child.stdout, child.stderr)
+    return subprocess.CompletedProcess(child.args, child.returncode, *child.output)
 
 
 class Child:
-    """A forked `distill`, as much of a subprocess.Popen as the kill tests use: poll, wait,
-    send_signal, returncode; what it printed (stdout, stderr) once it has ended."""
+    """A forked `distill`, as much of a subprocess.Popen(stdout=PIPE, stderr=PIPE, text=True)
+    as the kill tests use: poll, wait, send_signal, returncode, and once it has ended what it
+    printed: stdout.read(), stderr.read() (`output`: both texts)."""
 
     def __init__(self, pid: int, args: list[str], tmp: tempfile.TemporaryDirectory) -> None:
         self.pid, self.args, self._tmp = pid, args, tmp
         self.returncode: int | None = None
-        self.stdout = self.stderr = ""
+        self.output = ("", "")
+
+    @property
+    def stdout(self) -> io.StringIO:
+        return io.StringIO(self.output[0])
+
+    @property
+    def stderr(self) -> io.StringIO:
+        return io.StringIO(self.output[1])
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -60,7 +72,7 @@ class Child:
             if done:
                 self.returncode = os.waitstatus_to_exitcode(status)
                 tmp = Path(self._tmp.name)
-                self.stdout, self.stderr = _read(tmp / "stdout"), _read(tmp / "stderr")
+                self.output = (_read(tmp / "stdout"), _read(tmp / "stderr"))
                 self._tmp.cleanup()
         return self.returncode
 

@@ -2,10 +2,10 @@
 previous run's or the new one's, byte for byte) or a set that every reader refuses; never a new
 kept file beside an old report that a reader trusts (issue 30).
 
-The kills are real SIGKILLs of a `distill filter` subprocess, at named points
-(DISTILL_TEST_KILL_AT, see distill/manifest.py: 30% and 60% into writing kept/rejects, after
-every output is written aside, before the renames, after each rename, before the manifest) and
-once at a moment the test picks from outside.
+The kills are real SIGKILLs of a `distill filter` process (forked from the test's), at named
+points (DISTILL_TEST_KILL_AT, see distill/manifest.py: 30% and 60% into writing kept/rejects,
+after every output is written aside, before the renames, after each rename, before the manifest)
+and once at a moment the test picks from outside.
 """
 
 import json
@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from distill import filter as F
 from distill import pipeline
 from distill.errors import DistillError
 from distill.manifest import check_input
+from tests import forked
 
 OUTPUTS = (
     "kept.jsonl",
@@ -64,19 +64,27 @@ def cfg(d: Path, verify: str) -> F.FilterConfig:
     return F.FilterConfig(input=str(d / "traces.jsonl"), out=str(d / "kept.jsonl"), verify=verify)
 
 
-def filter_cli(d: Path, verify: str, kill_at: str | None = None, **kw) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "DISTILL_TEST_KILL_AT"}
-    if kill_at:
-        env["DISTILL_TEST_KILL_AT"] = kill_at
-    return subprocess.Popen(
-        [sys.executable, "-m", "distill.cli", "filter", *args(d, verify)],
-        cwd=d,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kw,
-    )
+# what `distill filter` imports on its way (its report's plot, --verify math): imported once in
+# the worker, before filter_cli forks
+FILTER_IMPORTS = (
+    "distill.filter.stage",
+    "distill.filter.verify",
+    "math_verify",
+    "matplotlib.pyplot",
+)
+
+
+def filter_cli(d: Path, verify: str, kill_at: str | None = None) -> forked.Child:
+    """`distill filter` in a process of its own, forked from the test's (tests/forked.py: a
+    subprocess paid python's start and the imports above each time), killing itself at
+    `kill_at`; as a Popen: wait(), poll(), send_signal(), stderr.read()."""
+
+    def env() -> None:
+        os.environ.pop("DISTILL_TEST_KILL_AT", None)
+        if kill_at:
+            os.environ["DISTILL_TEST_KILL_AT"] = kill_at
+
+    return forked.start("filter", *args(d, verify), cwd=d, before=env, imports=FILTER_IMPORTS)
 
 
 def snapshot(d: Path) -> dict[str, bytes]:
@@ -181,9 +189,12 @@ def test_a_kill_with_no_previous_run_leaves_nothing_a_reader_trusts(refs, point)
 
 def test_a_kill_from_outside_while_kept_is_written(tmp_path):
     """No hook: SIGKILL as soon as the temporary kept file has bytes in it."""
-    make_traces(tmp_path / "traces.jsonl", 40000)
-    p = filter_cli(tmp_path, "none")
-    assert p.wait(120) == 0, p.stderr.read()
+    # 10,000 traces: the new run writes kept, then rejects, the report and its plot before the
+    # renames, ~2 s in which the kill lands (the loop below looks every 2 ms)
+    make_traces(tmp_path / "traces.jsonl", 10000)
+    # the previous run: the CLI in this process (tests/inproc.py), no subprocess to start
+    res = distill("filter", *args(tmp_path, "none"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
     old = snapshot(tmp_path)
     p = filter_cli(tmp_path, "math")
     tmp_kept = tmp_path / ".kept.jsonl.tmp"
