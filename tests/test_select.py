@@ -8,8 +8,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from distill.records import read_records
 from distill.select.config import SelectConfig
 from distill.select.judge import parse_score
 from distill.select.stage import run
+from tests import forked
 from tests.fakeserver import FakeServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,9 +249,6 @@ def test_judge_resumes_after_a_kill_without_repaying_a_reply(tmp_path):
     out = tmp_path / "sel.jsonl"
     try:
         args = [
-            sys.executable,
-            "-m",
-            "distill",
             "select",
             str(src),
             "--out",
@@ -264,8 +260,15 @@ def test_judge_resumes_after_a_kill_without_repaying_a_reply(tmp_path):
             "--concurrency",
             "1",
         ]
-        env = {**os.environ, "DISTILL_TEST_KILL_AT": "select:judged:5"}
-        res = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        # A process forked from this one (tests/forked.py: no interpreter start and imports to
+        # pay), which kills itself after the 5th judged trace (DISTILL_TEST_KILL_AT, its own).
+        res = forked.distill(
+            *args,
+            cwd=ROOT,
+            before=lambda: os.environ.update(DISTILL_TEST_KILL_AT="select:judged:5"),
+            imports=("openai", "distill.select.stage", "distill.select.judge"),
+            timeout=120,
+        )
         assert res.returncode == -signal.SIGKILL, res.stderr
         assert not out.exists()
         cache = tmp_path / "kept.select-judge.jsonl"
