@@ -10,6 +10,7 @@ import pytest
 from distill.errors import DistillError
 from distill.generate import GenerateConfig, run, summarize
 from distill.records import read_records
+from tests import forked, inproc
 from tests.fakeserver import FakeServer
 
 DESIGN_FIELDS = {
@@ -385,14 +386,15 @@ def test_ensemble_records_say_which_teacher_wrote_them(tmp_path):
         s2.stop()
 
 
+# what `distill generate --teacher openai` imports on its way: imported before a kill test forks
+GENERATE_IMPORTS = ("distill.generate.stage", "distill.teachers.openai", "openai", "aiohttp")
+
+
 def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path):
     s = FakeServer(latency=0.05).start()
     try:
         out = tmp_path / "t.jsonl"
         cmd = [
-            sys.executable,
-            "-m",
-            "distill.cli",
             "generate",
             "--data",
             "builtin:arithmetic",
@@ -412,8 +414,9 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path):
             str(out),
             "--quiet",
         ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Killed from outside: a process forked from this one (tests/forked.py), without the
+        # interpreter start and imports a subprocess paid; the rerun in this process below.
+        proc = forked.start(*cmd, imports=GENERATE_IMPORTS)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 20_000):
             time.sleep(0.02)
@@ -428,7 +431,9 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path):
         done_prompts = {p for p, k in samples.items() if k == 2}
         half_done = {p for p, k in samples.items() if k == 1}
         first_run_requests = len(s.log)
-        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        s.latency = 0.0  # slow only so the kill lands mid-run
+        res = inproc.distill(*cmd)
+        assert res.returncode == 0, res.stderr
         recs = records(out)
         ids = [r["id"] for r in recs]
         assert len(ids) == 200 and len(set(ids)) == 200  # nothing lost, nothing twice
