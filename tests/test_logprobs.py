@@ -361,21 +361,23 @@ def test_server_without_logprobs_is_one_clear_error_and_writes_no_record(tmp_pat
 def test_sigkill_mid_run_leaves_no_record_without_its_logprobs_and_rerun_completes(tmp_path):
     import os
     import signal
-    import subprocess
-    import sys
     import time
 
     from distill.records import read_records
+    from tests import forked, inproc
     from tests.fakeserver import FakeServer
+    from tests.test_generate import GENERATE_IMPORTS
 
     s = FakeServer(latency=0.05).start()
     try:
         out = tmp_path / "t.jsonl"
-        cmd = [sys.executable, "-m", "distill.cli", "generate", "--data", "builtin:arithmetic",
+        cmd = ["generate", "--data", "builtin:arithmetic",
                "--limit", "60", "--teacher", "openai", "--base-url", s.url, "--model", "fake-r1",
                "--n", "2", "--concurrency", "4", "--logprobs", "3", "--logprobs-shard", "8",
                "--out", str(out), "--quiet"]  # fmt: skip
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Killed from outside: a process forked from this one (tests/forked.py), without the
+        # interpreter start and imports a subprocess paid; the rerun in this process below.
+        proc = forked.start(*cmd, imports=GENERATE_IMPORTS)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 8_000):
             time.sleep(0.02)
@@ -384,7 +386,9 @@ def test_sigkill_mid_run_leaves_no_record_without_its_logprobs_and_rerun_complet
         before = list(read_records(out))
         assert 0 < len(before) < 120, "the kill should land mid-run"
         assert len(load_many(before, out)) == len(before)  # every record's data is there
-        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        s.latency = 0.0  # slow only so the kill lands mid-run
+        res = inproc.distill(*cmd)
+        assert res.returncode == 0, res.stderr
         recs = list(read_records(out))
         assert len(recs) == 120 and len({r["id"] for r in recs}) == 120
         assert {r["id"] for r in before} <= {r["id"] for r in recs}
