@@ -14,7 +14,9 @@ from distill.errors import DistillError
 from distill.generate import GenerateConfig, run
 from distill.records import read_records
 from distill.teachers.batch import split_requests, state_path
+from tests import forked
 from tests.fakebatch import FakeBatchServer
+from tests.test_generate import GENERATE_IMPORTS
 
 
 @pytest.fixture
@@ -127,8 +129,9 @@ def test_sigkill_with_batches_in_flight_then_rerun_reattaches(server, tmp_path, 
     out = tmp_path / "t.jsonl"
     state = state_path(out)
     cmd = _cli(server, out, "--batch-requests", "5")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # killed from outside: a process forked from this one (tests/forked.py), without the
+    # interpreter start and imports a `python -m distill.cli` subprocess paid
+    proc = forked.start(*cmd[3:], imports=("distill.teachers.batch", *GENERATE_IMPORTS))
 
     def ready():
         if not state.exists() or not out.exists():
