@@ -172,6 +172,10 @@ def test_filter_bad_input_is_one_line(tmp_path):
 
 
 def test_generate_then_filter_on_builtin_arithmetic(tmp_path, server):
+    # both commands in this process (tests/inproc.py): what is asserted is their exit codes,
+    # distill's own lines and the report; a subprocess each paid ~2 CPU s of start and imports
+    from tests.inproc import distill
+
     t = tmp_path / "t.jsonl"
     res = distill(
         "generate",
