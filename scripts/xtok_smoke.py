@@ -111,13 +111,18 @@ def plan(
     flt = from_dict(filter_stage.FilterConfig, sec["filter"], recipe)
     student = base_train["model"]
     trains: dict[str, Any] = {}
+    # keys --method onpolicy alone takes (train refuses them with another method): the recipe's
+    # train section is every student's, so the others leave them out
+    only_onpolicy = {"mask_truncated": False}
     for name, method in (("sft", "sft"), ("xtok_kd", "kd"), ("xtok_onpolicy", "onpolicy")):
         cfg = {**base_train, "method": method, "output_dir": str(root / name)}
+        if method != "onpolicy":
+            cfg.update(only_onpolicy)
         cfg["teacher_model"] = None if method == "sft" else str(merged)
         if method == "onpolicy":
             # SFT first (make smoke-kd's order): here more than there, the base gemma has never
             # seen its chat template, so its first samples would be prose the teacher gives ~0.
-            warm = {**base_train, "method": "sft", "teacher_model": None}
+            warm = {**base_train, **only_onpolicy, "method": "sft", "teacher_model": None}
             warm.update(
                 data=str(root / "xtok_onpolicy-sft.jsonl"),
                 output_dir=str(root / "xtok_onpolicy-sft"),

@@ -253,3 +253,18 @@ def test_smoke_xtok_rerun_after_a_failure_skips_finished_students_only(tmp_path)
     p = plan(str(RECIPE), str(run))
     assert trained(Path(p["train"]["sft"].output_dir))
     assert not trained(Path(p["train"]["xtok_kd"].output_dir))
+
+
+def test_smoke_xtok_gives_an_onpolicy_only_key_to_the_onpolicy_student_alone(tmp_path):
+    """`mask_truncated: true` in the recipe's train section (every student's) is the on-policy
+    student's: train refuses it with --method sft or kd, so the plan leaves it out of theirs."""
+    from scripts.xtok_smoke import plan
+
+    recipe = yaml.safe_load(RECIPE.read_text())
+    recipe["train"]["mask_truncated"] = True
+    path = tmp_path / "xtok-smoke.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    t = plan(str(path), str(tmp_path / "run"))["train"]
+    assert {k: c.mask_truncated for k, c in t.items()} == {
+        "sft": False, "xtok_kd": False, "xtok_onpolicy_sft": False, "xtok_onpolicy": True
+    }  # fmt: skip
