@@ -99,13 +99,19 @@ def score(
 ) -> dict[str, Any]:
     """pass@1 (mean over problems of the share of correct samples), maj@k (the majority answer
     is correct), mean completion tokens, truncation rate. `sandbox`: as in `judge`."""
-    from distill.filter.verify import CORRECT, extract_choice, judge, math_answer_key
+    from distill.filter.verify import CORRECT, UNVERIFIABLE, extract_choice, judge, math_answer_key
 
     by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by_prompt[r["prompt_id"]].append(r)
-    pass1, maj, lengths, truncated = [], [], [], 0
+    pass1, maj, lengths, truncated, unverifiable = [], [], [], 0, 0
     for group in by_prompt.values():
+        # In sample order, not file order (a resumed or concurrent run writes samples as they
+        # finish): a tied vote goes to the lowest sample's answer, the same on every rerun.
+        group = sorted(group, key=lambda r: r.get("sample", 0))
+        for r in group:
+            lengths.append((r.get("usage") or {}).get("completion_tokens", 0))
+            truncated += r.get("finish_reason") == "length"
         # The vote is on the answer the verifier reads: the letter under choice (math_answer_key
         # made "The answer is (B)." and "Answer: B" two different votes).
         answers = [r.get("answer") or "" for r in group]
@@ -124,19 +130,23 @@ def score(
         if verify == "majority":
             verdicts = [top is not None and k == top for k in keys]
             maj.append(float(top is not None))
-        else:
-            verdicts = [judge(r, verify, timeout, sandbox=sandbox)[0] == CORRECT for r in group]
-            maj.append(
-                float(top is not None and any(v for k, v in zip(keys, verdicts) if k == top))
-            )
-        pass1.append(sum(verdicts) / len(verdicts))
-        for r in group:
-            lengths.append((r.get("usage") or {}).get("completion_tokens", 0))
-            truncated += r.get("finish_reason") == "length"
-    n = len(by_prompt)
+            pass1.append(sum(verdicts) / len(verdicts))
+            continue
+        judged = [(k, judge(r, verify, timeout, sandbox=sandbox)[0]) for k, r in zip(keys, group)]
+        # A sample that cannot be verified (its problem has no gold or no tests, a gold that
+        # does not parse) says nothing about the model, as in the filter's pass rate: a problem
+        # none of whose samples could be verified is left out of pass@1 and maj@k, not scored 0.
+        judged = [(k, v) for k, v in judged if v != UNVERIFIABLE]
+        if not judged:
+            unverifiable += 1
+            continue
+        pass1.append(sum(v == CORRECT for _, v in judged) / len(judged))
+        maj.append(float(top is not None and any(v == CORRECT for k, v in judged if k == top)))
+    n = len(pass1)
     k = max((len(g) for g in by_prompt.values()), default=0)
     return {
-        "problems": n,
+        "problems": len(by_prompt),
+        **({"unverifiable": unverifiable} if unverifiable else {}),
         "samples": len(records),
         "pass@1": round(sum(pass1) / n, 4) if n else None,
         f"maj@{k}": round(sum(maj) / n, 4) if n else None,

@@ -681,9 +681,11 @@ def run(
             f"rouge_max={ins['rouge_max']:.3f} minutes={minutes:.1f}"
         )
     if "eval" in configs:
-        base = result["base_pass@1"]
+        # None: no problem of the set could be verified (eval.json says how many were not)
+        base, student = result["base_pass@1"], result["student_pass@1"]
         print(
             f"{name}: base pass@1={base if base is None else format(base, '.3f')} "
-            f"student pass@1={result['student_pass@1']:.3f} minutes={minutes:.1f}"
+            f"student pass@1={student if student is None else format(student, '.3f')} "
+            f"minutes={minutes:.1f}"
         )
     return result

@@ -1,0 +1,63 @@
+"""The numbers a run reports, worked out by hand on small cases (eval, card, generate summary)."""
+
+import json
+
+from distill.eval import EvalConfig, run, score
+
+
+def rec(prompt_id, sample, answer, gold="4"):
+    return {
+        "id": f"{prompt_id}-{sample}",
+        "prompt_id": prompt_id,
+        "sample": sample,
+        "answer": answer,
+        "gold": gold,
+        "finish_reason": "stop",
+        "usage": {"completion_tokens": 10},
+    }
+
+
+def test_problems_without_gold_are_left_out_of_pass_at_1_not_scored_wrong(server, tmp_path):
+    """A problem with no gold answer is unverifiable (as the filter counts it): eval scored its
+    samples 0, so a student right on every problem it could be checked on showed pass@1 0.75."""
+    data = tmp_path / "q.jsonl"
+    rows = [{"question": "What is 3 + 5?", "answer": None}]
+    rows += [{"question": f"What is {a} + 2?", "answer": str(a + 2)} for a in (10, 11, 13)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = EvalConfig(
+        model="fake-r1",
+        backend="openai",
+        base_url=server.url,
+        data=str(data),
+        prompt_field="question",
+        answer_field="answer",
+        out=str(tmp_path / "e.json"),
+    )
+    student = json.loads(run(cfg).read_text())["student"]
+    assert student["problems"] == 4 and student["samples"] == 4
+    assert student["unverifiable"] == 1  # said, not hidden
+    assert student["pass@1"] == 1.0 and student["maj@1"] == 1.0  # the fake answers 12, 13, 15
+
+
+def test_unverifiable_samples_do_not_count_against_a_verified_problem():
+    records = [
+        rec("p1", 0, "\\boxed{4}"),
+        rec("p1", 1, "\\boxed{5}"),
+        rec("p2", 0, "\\boxed{4}", gold=None),
+        rec("p2", 1, "\\boxed{3}", gold=None),
+    ]
+    s = score(records, "math")
+    assert s["problems"] == 2 and s["unverifiable"] == 1
+    assert s["pass@1"] == 0.5  # p1 alone
+
+
+def test_a_tied_vote_does_not_depend_on_the_order_samples_reached_the_file():
+    """maj@k's tie went to whichever answer came first in the file, which is the order samples
+    finished (concurrency, a resumed run): the same samples gave maj@2 = 0 or 1 by luck."""
+    wrong_first = [rec("p", 0, "\\boxed{5}"), rec("p", 1, "\\boxed{4}")]
+    a = score(wrong_first, "math")
+    b = score(wrong_first[::-1], "math")
+    assert a == b
+    assert a["maj@2"] == 0.0  # the tie goes to sample 0's answer, every time
+    right_first = [rec("p", 0, "\\boxed{4}"), rec("p", 1, "\\boxed{5}")]
+    assert score(right_first[::-1], "math")["maj@2"] == 1.0
