@@ -389,7 +389,13 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     elif td:
         lines.append(
             f"\nExamples: {td['kept']} trained on ({td['dropped_overlong']} dropped as too long, "
-            f"{td['truncated']} truncated); loss on {td['completion_tokens']:,} completion tokens only"
+            # --overlong truncate: an example whose completion the cut left empty is dropped too
+            + (
+                f"{td['dropped_all_masked']} dropped with no completion left after truncation, "
+                if td.get("dropped_all_masked")
+                else ""
+            )
+            + f"{td['truncated']} truncated); loss on {td['completion_tokens']:,} completion tokens only"
             + (
                 f", in {td['turns']:,} assistant turns ({td['sequences']:,} sequences)."
                 if "turns" in td
