@@ -73,11 +73,13 @@ POINTER_FIELDS = {
     "stop_token": "true when the last stored token is the stop token that ended the completion",
     "offsets": "true when the shard holds each token's text, its character offset in the "
     "completion and the top-K tokens' texts (cross-tokenizer kd); absent in older files",
-    "offsets_version": "2 where a token that ends inside a character has no characters of its "
-    "own (char_ends, text_offsets); absent in files whose offsets gave it those before its "
-    "partial one (written before 2026-12-06)",
+    "offsets_version": "3: a SentencePiece token of spaces alone holds all its spaces; 2: an "
+    "hf/vllm teacher whose decoder strips a leading space (Llama-2, Mistral) may have stored it "
+    "a space short, the next token with it (short_spaces); from 2 on a token that ends inside a "
+    "character has no characters of its own (char_ends, text_offsets); absent in files whose "
+    "offsets gave it those before its partial one (written before 2026-12-06)",
 }
-OFFSETS_VERSION = 2
+OFFSETS_VERSION = 3
 
 
 @dataclass
@@ -542,6 +544,51 @@ def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> li
 def load(record: dict[str, Any], records_path: str | Path) -> TokenLogprobs:
     """One record's log-probs (for many, `load_many` opens each shard once)."""
     return load_many([record], records_path)[0]
+
+
+def short_spaces(t: TokenLogprobs, own: dict[int, str], version: int) -> set[int]:
+    """The tokens whose stored text and offset may be wrong in a side file of offsets_version
+    `version` < 3 (`own`: token id -> its text, from the top-K texts of that file).
+
+    Before 3, char_ends decoded each token alone after the first: a SentencePiece decoder that
+    strips the first token's leading space (Llama-2, Mistral; hf and vllm teachers) read a token
+    of spaces alone (`▁`, `▁▁`) one space short, so it stored "" or too few spaces and ended
+    early, and the next token with text stored those spaces before its own. Only tokens of
+    spaces alone read that way (any other text read short is no prefix of what follows), and
+    never the first: it was read as the completion's text begins. A token of spaces is wrong
+    where its own text (a listed token's, never partial) is other; not known, or listed texts
+    that may hold the same mistake (version 1: written before b7fb876), where the next token
+    with text starts with a space, as the spaces it took. The result holds such a token and
+    every token up to that next one (their starts are wrong), for kd to leave unpaired."""
+    texts = t.token_text or []
+    out: set[int] = set()
+    for j in range(1, len(texts)):
+        if texts[j].strip(" "):
+            continue
+        nxt = next((m for m in range(j + 1, len(texts)) if texts[m]), len(texts))
+        mine = own.get(int(t.token_ids[j]))
+        if mine is not None and "\ufffd" in mine:
+            continue  # a partial character: its "" is right
+        if mine is not None and mine != texts[j]:
+            wrong = True
+        elif mine is not None and version >= 2:
+            wrong = False
+        else:
+            wrong = nxt == len(texts) or texts[nxt].startswith(" ")
+        if wrong:
+            out.update(range(j, min(nxt, len(texts) - 1) + 1))
+    return out
+
+
+def listed_texts(stored: Sequence[TokenLogprobs]) -> dict[int, str]:
+    """Token id -> its text, from the top-K ids and texts of side files written together."""
+    out: dict[int, str] = {}
+    for t in stored:
+        if t.topk_text is None:
+            continue
+        for ids, texts in zip(t.topk_ids.tolist(), t.topk_text, strict=True):
+            out.update((i, x) for i, x in zip(ids, texts, strict=True) if i >= 0)
+    return out
 
 
 # =========================================================================== generate's buffer

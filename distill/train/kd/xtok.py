@@ -938,7 +938,7 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
 
     from distill.data import iter_source
     from distill.examples import Renderer, load_examples
-    from distill.logprobs import OFFSETS_VERSION, load_many
+    from distill.logprobs import listed_texts, load_many, short_spaces
 
     mine = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
     stops = set(mine.stops)
@@ -952,7 +952,8 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
         "teacher_ids": [],
         "teacher_logprobs": [],
     }
-    compared = scored = older = 0
+    compared = scored = older = spaces = 0
+    own: dict[str, dict[int, str]] = {}  # per side file: its listed tokens' texts
     aligned = []  # (prompt, completion, the stored teacher, paired positions) of each kept example
     for i, (ex, row, t) in enumerate(zip(exs, rows, stored, strict=True)):
         if t.token_text is None or t.offsets is None:
@@ -968,12 +969,25 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
         t_text = "".join(t.token_text)
         t_ends = [int(o) + len(x) for o, x in zip(t.offsets, t.token_text, strict=True)]
         pairs = pair_texts(s_ends, t_ends, s_text, t_text)
-        if (row["logprobs"].get("offsets_version") or 0) < OFFSETS_VERSION:
+        version = row["logprobs"].get("offsets_version") or 0
+        if version < 2:
             # older offsets ended a token after the whole characters before a partial one (a
             # boundary it does not have): the token after it, paired there, starts inside a
             # character past ASCII. Those pairs are left out; the others are as they were.
             kept = [(s, j) for s, j in pairs if not t.token_text[j][:1] > "\x7f"]
             older += len(pairs) - len(kept)
+            pairs = kept
+        if version < 3:
+            # a SentencePiece teacher's token of spaces alone may be stored a space short, the
+            # next token's text and start with it (short_spaces): those are left out
+            f = row["logprobs"]["file"]
+            if f not in own:
+                own[f] = listed_texts(
+                    [x for r, x in zip(rows, stored, strict=True) if r["logprobs"]["file"] == f]
+                )
+            bad = short_spaces(t, own[f], version)
+            kept = [(s, j) for s, j in pairs if j not in bad]
+            spaces += len(pairs) - len(kept)
             pairs = kept
         c = fit_completion(p, c, cfg)
         if c is None:
@@ -1006,6 +1020,13 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
             f"kd: {cfg.data}: {older:,} stored positions after a character past ASCII left "
             "unpaired (side files written before 2026-12-06 place a token that ends inside a "
             "character otherwise); re-run distill generate --logprobs K to pair them"
+        )
+    if spaces:
+        print(
+            f"kd: {cfg.data}: {spaces:,} stored positions at a teacher token of spaces left "
+            "unpaired (side files without offsets_version 3 from a SentencePiece teacher, "
+            "Llama-2 or Mistral, store such a token's text a space short); re-run distill "
+            "generate --logprobs K (a new --out) to store them right"
         )
     print(
         f"kd: stored top-{k} of teacher tokenizer '{teacher.name}' (another tokenizer: its tokens' "
