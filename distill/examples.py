@@ -689,6 +689,8 @@ class Renderer:
         # rows whose text held a lone surrogate (valid JSON, which filter keeps: half an emoji
         # another tool cut), rendered with U+FFFD: a tokenizer refuses the string (a TypeError)
         self.halves: set[Any] = set()
+        # roles of a chat -> the index of a message its template leaves out (None: all rendered)
+        self._left_out: dict[tuple[str, ...], int | None] = {}
         self.stops = stop_token_ids(tok, model_eos)
         if fmt == "r1":
             self.suffix, self.prefill, self.empty_think = _chat_parts(tok, who)
@@ -727,33 +729,74 @@ class Renderer:
         if self.fmt == "r1":
             from jinja2 import TemplateError
 
+            roles = ", ".join(m["role"] for m in ex.prompt)
             try:
-                return self.tok.apply_chat_template(
+                text = self.tok.apply_chat_template(
                     ex.prompt, tokenize=False, add_generation_prompt=True
                 )
             except TemplateError as e:  # Gemma's, Mistral's: roles must alternate user/assistant
                 where = ex.source.get("where") or "an example"
                 raise DistillError(
                     f"{where}: the {self.who}'s chat template refuses this chat ({e}); drop or fix "
-                    "the row (roles: " + ", ".join(m["role"] for m in ex.prompt) + ")"
+                    f"the row (roles: {roles})"
                 ) from None
+            i = self._left_out_of(ex.prompt)
+            if i is not None:
+                where = ex.source.get("where") or "an example"
+                raise DistillError(
+                    f"{where}: the {self.who}'s chat template leaves message {i + 1} "
+                    f"({ex.prompt[i]['role']}) out of the text it renders, so the reply would be "
+                    f"trained without it; drop the row or give that message a role the template "
+                    f"renders (roles: {roles})"
+                )
+            return text
         alpaca_only(ex)
         if ex.input:
             return self.with_input.render({"instruction": ex.instruction, "input": ex.input})
         return self.no_input.render({"instruction": ex.instruction})
 
-    def completion_text(self, ex: Example) -> str:
+    def _left_out_of(self, prompt: list[dict[str, str]]) -> int | None:
+        """The index of a message of `prompt` the chat template leaves out of its text (Qwen2.5's
+        and R1-Distill's render no role they do not know, such as OpenAI's legacy `function`
+        result; R1-Distill only the last system message), or None. Found once per sequence of
+        roles, each message's content a marker."""
+        roles = tuple(m["role"] for m in prompt)
+        if roles not in self._left_out:
+            marks = [{"role": r, "content": f"XQ7ZK{i}Z"} for i, r in enumerate(roles)]
+            try:
+                text = self.tok.apply_chat_template(
+                    marks, tokenize=False, add_generation_prompt=True
+                )
+            except Exception:  # noqa: BLE001 - a template that needs more than text content
+                text = None
+            self._left_out[roles] = (
+                None
+                if text is None
+                else next((i for i in range(len(roles)) if f"XQ7ZK{i}Z" not in text), None)
+            )
+        return self._left_out[roles]
+
+    def completion_text(self, ex: Example, prompt: str | None = None) -> str:
+        """`prompt`: the example's prompt_text, where the caller has it."""
         ex = self._whole(ex)
         if self._raw(ex):  # as TRL: the completion, then EOS unless it ends with it
             eos = self.tok.eos_token or ""
             return ex.completion if ex.completion.endswith(eos) else ex.completion + eos
         if self.fmt == "r1":
             body = ex.completion
-            if self.prefill and body.startswith(self.prefill):
-                body = body[len(self.prefill) :]  # the prompt already ends with it
-            elif self.prefill.strip() and body.startswith(self.prefill.strip()):
-                body = body[len(self.prefill.strip()) :].lstrip("\n")
-            elif self.prefill.strip().endswith("<think>") and "</think>" not in body:
+            prefill = self.prefill
+            if prefill and not (prompt if prompt is not None else self.prompt_text(ex)).endswith(
+                prefill
+            ):
+                # a prompt the template ends without its pre-fill (R1-Distill after a tool
+                # result: '<｜tool▁outputs▁end｜>' alone): the model writes its whole reply, <think>
+                # and all, as the template writes the finished turn
+                prefill = ""
+            if prefill and body.startswith(prefill):
+                body = body[len(prefill) :]  # the prompt already ends with it
+            elif prefill.strip() and body.startswith(prefill.strip()):
+                body = body[len(prefill.strip()) :].lstrip("\n")
+            elif prefill.strip().endswith("<think>") and "</think>" not in body:
                 # The prompt opened a think block: an example without reasoning closes it empty
                 # rather than teaching the student to answer inside a block it never closes.
                 body = "\n</think>\n\n" + body
@@ -767,17 +810,20 @@ class Renderer:
             self.reasoning_dropped += 1
         return ex.answer + (self.tok.eos_token or "")
 
-    def prompt_ids(self, ex: Example) -> list[int]:
+    def prompt_ids(self, ex: Example, text: str | None = None) -> list[int]:
         # alpaca and raw text have no chat template to write BOS, so the tokenizer adds its own,
         # as at inference (and as TRL tokenizes a text prompt).
         raw = self._raw(ex)
         self.raw_seen += raw
         special = self.fmt == "alpaca" or raw
-        return self.tok(self.prompt_text(ex), add_special_tokens=special)["input_ids"]
+        text = self.prompt_text(ex) if text is None else text
+        return self.tok(text, add_special_tokens=special)["input_ids"]
 
     def encode(self, ex: Example) -> tuple[list[int], list[int]]:
         """Prompt and completion tokenized apart: inference tokenizes the prompt alone."""
-        return self.prompt_ids(ex), self.tok(self.completion_text(ex), add_special_tokens=False)[
+        prompt = self.prompt_text(ex)
+        completion = self.completion_text(ex, prompt)
+        return self.prompt_ids(ex, prompt), self.tok(completion, add_special_tokens=False)[
             "input_ids"
         ]
 
@@ -800,7 +846,8 @@ class Renderer:
         parts: list[tuple[str, int]] = []
         done = ""
         for head in heads:
-            prompt, completion = self.prompt_text(head), self.completion_text(head)
+            prompt = self.prompt_text(head)
+            completion = self.completion_text(head, prompt)
             if not prompt.startswith(done):
                 rows = []
                 for h in heads:
