@@ -41,6 +41,9 @@ class Example:
     # A TRL text prompt/completion row: trained as a raw continuation (prompt + completion + EOS),
     # no chat template, as TRL trains it.
     raw: bool = False
+    # Whether the earlier assistant turns of `prompt` carry a loss of their own (a dataset's chat);
+    # a trace record's are the history its teacher was sent, context to the answer it wrote.
+    trains_history: bool = True
 
     @property
     def answer(self) -> str:
@@ -428,9 +431,12 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
     # a distill trace record (its `messages`: the prompt); question/reasoning/answer columns
     # without them are some dataset's, for the mapping hint below
     if "answer" in row and "messages" in row and any(k in row for k in RECORD_MARKERS):
-        prompt = [
-            m for m in _chat(row.get("messages"), where, "messages") if m["role"] != "assistant"
-        ]
+        # The chat the teacher was sent, its earlier assistant turns included (left out, the
+        # student saw two requests in a row, not the reply the teacher answered after); an
+        # assistant message after the last request is the answer's own (a record that holds it).
+        msgs = _chat(row.get("messages"), where, "messages")
+        asked = max((i for i, m in enumerate(msgs) if m["role"] != "assistant"), default=-1)
+        prompt = msgs[: asked + 1]
         meta = row.get("meta") or {}
         user = _user_text(prompt)
         return Example(
@@ -439,6 +445,7 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
             instruction=user if meta.get("instruction") is None else str(meta["instruction"]),
             input=_text(meta.get("input")),
             source={"id": row.get("id"), "where": where},
+            trains_history=False,
         )
     chats = [k for k in CHAT_COLUMNS if k in row]
     if len(chats) > 1:
@@ -630,6 +637,8 @@ def trained_turns(ex: Example) -> list[int]:
     chat's opening assistant message (a ShareGPT greeting, after a system message or not)
     answers no request: it is context (and without a system message there is no prompt to
     render before it)."""
+    if not ex.trains_history:
+        return []
     asked = False
     turns = []
     for i, m in enumerate(ex.prompt):

@@ -175,3 +175,34 @@ def test_a_chat_every_message_of_which_the_template_renders_trains(template):
             continue
         text = "".join(tok.decode(ids) for ids in cols["input_ids"])
         assert all(f"TEXT{i} of {r}" in text for i, r in enumerate(roles)), (roles, text)
+
+
+def record(messages, answer="A2", reasoning="R2"):
+    """A trace record (DESIGN.md): `messages` is the chat its teacher was sent."""
+    return {
+        "id": "s1",
+        "prompt_id": "p1",
+        "sample": 0,
+        "messages": [{"role": r, "content": c} for r, c in messages],
+        "reasoning": reasoning,
+        "answer": answer,
+        "teacher": {"backend": "openai", "model": "m"},
+    }
+
+
+@pytest.mark.parametrize("template", ["qwen2.5-instruct", "gemma-3", "deepseek-r1-distill-qwen"])
+def test_a_trace_of_a_multi_turn_prompt_trains_its_answer_under_the_chat_the_teacher_saw(template):
+    # A record whose teacher was sent [user, assistant, user]: the earlier reply was dropped from
+    # the student's prompt, which showed two requests in a row (gemma-3 refused the row: roles
+    # must alternate); it is the history the teacher answered after, context, not trained.
+    row = record([("user", "Q1 first"), ("assistant", "A1 earlier reply"), ("user", "Q2 second")])
+    tok, [out] = rows(template, row)
+    prompt, trained = out.split("[[")
+    assert prompt.index("Q1 first") < prompt.index("A1 earlier reply") < prompt.index("Q2 second")
+    assert trained.count("]]") == 1 and "A1" not in trained and "R2\n</think>\n\nA2" in trained
+
+
+def test_a_record_whose_messages_hold_its_reply_trains_it_once():
+    row = record([("user", "Q1"), ("assistant", "<think>\nR2\n</think>\n\nA2")])
+    _, [out] = rows("qwen2.5-instruct", row)
+    assert out.count("A2") == 1 and out.endswith("[[<think>\nR2\n</think>\n\nA2<|im_end|>\n]]")
