@@ -99,7 +99,14 @@ def score(
 ) -> dict[str, Any]:
     """pass@1 (mean over problems of the share of correct samples), maj@k (the majority answer
     is correct), mean completion tokens, truncation rate. `sandbox`: as in `judge`."""
-    from distill.filter.verify import CORRECT, UNVERIFIABLE, extract_choice, judge, math_answer_key
+    from distill.filter.verify import (
+        CORRECT,
+        UNVERIFIABLE,
+        WRONG,
+        extract_choice,
+        judge,
+        math_answer_key,
+    )
 
     by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
@@ -137,7 +144,15 @@ def score(
         # does not parse) says nothing about the model, as in the filter's pass rate: a problem
         # none of whose samples could be verified is left out of pass@1 and maj@k, not scored 0.
         judged = [(k, v) for k, v in judged if v != UNVERIFIABLE]
-        if not judged:
+        if not judged or (
+            not any(v in (CORRECT, WRONG) for _, v in judged)
+            and judge({**group[0], "answer": PROBE}, verify, timeout, sandbox=sandbox)[0]
+            == UNVERIFIABLE
+        ):
+            # math and code say no_answer (an empty or cut-off answer, no code block) before
+            # they look at the gold or tests: such samples of a problem that has none are no
+            # more verified than the others (a problem whose truncated samples scored 0 while
+            # its answered ones were left out); an answer to every check asks the problem itself
             unverifiable += 1
             continue
         pass1.append(sum(v == CORRECT for _, v in judged) / len(judged))
@@ -153,6 +168,11 @@ def score(
         "mean_completion_tokens": round(sum(lengths) / len(lengths), 1) if lengths else None,
         "truncation_rate": round(truncated / len(records), 4) if records else None,
     }
+
+
+# An answer each verifier reads (a code block, a box): judged only to ask whether a problem whose
+# samples gave no answer could have been checked at all (its gold or tests).
+PROBE = "```python\npass\n```\n\\boxed{0}"
 
 
 def countdown_key(answer: str) -> str | None:
