@@ -102,7 +102,6 @@ def score(
     from distill.filter.verify import (
         CORRECT,
         UNVERIFIABLE,
-        WRONG,
         extract_choice,
         judge,
         math_answer_key,
@@ -144,15 +143,7 @@ def score(
         # does not parse) says nothing about the model, as in the filter's pass rate: a problem
         # none of whose samples could be verified is left out of pass@1 and maj@k, not scored 0.
         judged = [(k, v) for k, v in judged if v != UNVERIFIABLE]
-        if not judged or (
-            not any(v in (CORRECT, WRONG) for _, v in judged)
-            and judge({**group[0], "answer": PROBE}, verify, timeout, sandbox=sandbox)[0]
-            == UNVERIFIABLE
-        ):
-            # math and code say no_answer (an empty or cut-off answer, no code block) before
-            # they look at the gold or tests: such samples of a problem that has none are no
-            # more verified than the others (a problem whose truncated samples scored 0 while
-            # its answered ones were left out); an answer to every check asks the problem itself
+        if not verifiable([v for _, v in judged], group[0], verify, timeout, sandbox):
             unverifiable += 1
             continue
         pass1.append(sum(v == CORRECT for _, v in judged) / len(judged))
@@ -173,6 +164,30 @@ def score(
 # An answer each verifier reads (a code block, a box): judged only to ask whether a problem whose
 # samples gave no answer could have been checked at all (its gold or tests).
 PROBE = "```python\npass\n```\n\\boxed{0}"
+
+
+def verifiable(
+    verdicts: list[str | None],
+    rec: dict[str, Any],
+    verify: str,
+    timeout: int = 5,
+    sandbox: str | None = None,
+) -> bool:
+    """Whether a problem whose samples got `verdicts` says anything about the model (eval's
+    pass@1 and select's pass rate leave it out when not). One sample judged correct or wrong
+    does; all unverifiable (no gold, no tests, a gold that does not parse) do not. math and code
+    say no_answer (an empty or cut-off answer, no code block) before they look at the gold or
+    tests: such samples of a problem that has none are no more verified than the others (its
+    cut-off samples scored 0 while its answered ones were left out), so the problem itself is
+    asked, `rec` (one of its samples) with an answer every verifier reads: under code its tests
+    run (`sandbox`, as in `judge`)."""
+    from distill.filter.verify import CORRECT, UNVERIFIABLE, WRONG, judge
+
+    if any(v in (CORRECT, WRONG) for v in verdicts):
+        return True
+    if all(v == UNVERIFIABLE for v in verdicts):
+        return False
+    return judge({**rec, "answer": PROBE}, verify, timeout, sandbox=sandbox)[0] != UNVERIFIABLE
 
 
 def countdown_key(answer: str) -> str | None:

@@ -8,7 +8,9 @@ the questions its models failed. The student's samples go through generate's tea
 vllm, hf) and are appended to a cache file as trace records with generate's ids (prompt,
 model, sampling params, sample index, messages), so a rerun samples only what is missing.
 A prompt the student refuses (longer than its context: HTTP 400/413/422, vLLM's refusal) is
-left unrated, counted in `refused`, with a note; other failures stop the run for a rerun.
+left unrated, counted in `refused`, with a note; other failures stop the run for a rerun. A prompt
+that cannot be verified (its gold does not parse, its code has no tests) is left unrated too,
+counted in `unverifiable`, as eval leaves such a problem out of pass@1 (`distill.eval.verifiable`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Any
 
 from distill.errors import DistillError
 
-# Verdicts that count: a sample that gave no answer failed; an unverifiable one (the gold
-# does not parse) says nothing about the prompt.
+# Verdicts that count: a sample that gave no answer failed (where the prompt can be checked at
+# all: `prompt_rate`); an unverifiable one (the gold does not parse) says nothing about the prompt.
 _COUNTED = ("correct", "wrong", "no_answer")
 
 
@@ -39,15 +41,27 @@ def _stored(rec: dict[str, Any]) -> str | None:
 
 
 def runs_code(path: str | Path) -> bool:
-    """Whether rating the teacher's traces in `path` verifies any of them now (one without the
-    filter's verdict): under --verify code, model-written code runs."""
+    """Whether rating the teacher's traces in `path` runs code under --verify code: it verifies a
+    trace without the filter's verdict now (model-written code runs), or asks a prompt whose
+    samples all gave no answer whether it has tests (they run)."""
     from distill.manifest import check_input
     from distill.records import read_records
 
     if not Path(path).is_file():
         return True
     check_input(path)
-    return any(_stored(rec) is None for rec in read_records(path, required=("prompt_id",)))
+    stored: dict[str, list[str]] = {}
+    for rec in read_records(path, required=("prompt_id",)):
+        v = _stored(rec)
+        if v is None:
+            return True
+        stored.setdefault(str(rec["prompt_id"]), []).append(v.split(" (", 1)[0])
+    # a prompt whose samples all gave no answer is asked whether it can be checked at all
+    # (`prompt_rate`): its tests run
+    return any(
+        "no_answer" in vs and not any(v in ("correct", "wrong") for v in vs)
+        for vs in stored.values()
+    )
 
 
 def verdict(rec: dict[str, Any], mode: str, sandbox: str | None = None) -> str | None:
@@ -66,6 +80,22 @@ def rate(verdicts: list[str | None]) -> float | None:
     return sum(v == "correct" for v in counted) / len(counted) if counted else None
 
 
+def prompt_rate(
+    verdicts: list[str | None], rec: dict[str, Any], mode: str, sandbox: str | None = None
+) -> float | None:
+    """A prompt's pass rate over its samples' verdicts; None where the prompt cannot be verified,
+    by eval's rule: math and code say no_answer for a cut-off sample before they read the gold or
+    tests, and counted as a failure it made a prompt with no gold that parses (or no tests) the
+    hardest there is, first for --prefer-failed and inside a low band. `rec`: one of its samples,
+    its gold and fields as checked now."""
+    from distill.eval import verifiable
+
+    counted = [v for v in verdicts if v in _COUNTED]
+    if not counted or not verifiable(counted, rec, mode, sandbox=sandbox):
+        return None
+    return rate(counted)
+
+
 def teacher_rates(
     path: str | Path, mode: str, sandbox: str | None = None
 ) -> tuple[dict[str, float], dict[str, Any]]:
@@ -75,11 +105,21 @@ def teacher_rates(
 
     check_input(path)
     by_prompt: dict[str, list[str | None]] = {}
+    first: dict[str, dict[str, Any]] = {}
     for rec in read_records(path, required=("prompt_id",)):
-        by_prompt.setdefault(str(rec["prompt_id"]), []).append(verdict(rec, mode, sandbox))
-    rates = {pid: r for pid, vs in by_prompt.items() if (r := rate(vs)) is not None}
+        pid = str(rec["prompt_id"])
+        first.setdefault(pid, rec)
+        by_prompt.setdefault(pid, []).append(verdict(rec, mode, sandbox))
+    rates = {
+        pid: r
+        for pid, vs in by_prompt.items()
+        if (r := prompt_rate(vs, first[pid], mode, sandbox)) is not None
+    }
     samples = sum(len(v) for v in by_prompt.values())
-    return rates, {"from": "teacher", "traces": str(path), "samples": samples}
+    stats: dict[str, Any] = {"from": "teacher", "traces": str(path), "samples": samples}
+    if len(by_prompt) > len(rates):  # every prompt here has samples: no rate, none verifiable
+        stats["unverifiable"] = len(by_prompt) - len(rates)
+    return rates, stats
 
 
 class _Sink:
@@ -185,12 +225,20 @@ def student_rates(
                 f"{cache}: rerun the same command to sample only those"
             )
     rates: dict[str, float] = {}
+    unverifiable = 0
     for pid, ids in plan.items():
         # Checked against the prompt's gold and fields as they are now: a gold fixed in the data
         # (the same messages, so the same sample ids) is not judged by the one cached with them.
         now = {"gold": prompts[pid].gold, "meta": prompts[pid].meta}
-        r = rate([verdict({**have[i], **now}, cfg.verify, sandbox) for i in ids if i in have])
-        if r is not None:
+        recs = [{**have[i], **now} for i in ids if i in have]
+        if not recs:  # every sample refused: counted there
+            continue
+        r = prompt_rate(
+            [verdict(x, cfg.verify, sandbox) for x in recs], recs[0], cfg.verify, sandbox
+        )
+        if r is None:
+            unverifiable += 1
+        else:
             rates[pid] = r
     if refused and len(refused) == pending and not rates:
         # every sample refused: the request itself (--student-max-tokens over the student's
@@ -209,6 +257,7 @@ def student_rates(
         "cached": sum(len(ids) for ids in plan.values()) - pending,
         "cache": str(cache),
         "refused": len(refused),
+        **({"unverifiable": unverifiable} if unverifiable else {}),
     }
     if refused:  # the stage prints it with its notes
         stats["note"] = (
