@@ -559,7 +559,9 @@ def short_spaces(t: TokenLogprobs, own: dict[int, str], version: int) -> set[int
     where its own text (a listed token's, never partial) is other; not known, or listed texts
     that may hold the same mistake (version 1: written before b7fb876), where the next token
     with text starts with a space, as the spaces it took. The result holds such a token and
-    every token up to that next one (their starts are wrong), for kd to leave unpaired."""
+    every token up to that next one (their starts are wrong), for kd to leave unpaired. That
+    guess holds only for a teacher whose files show the mistake (stripped_spaces): a byte-level
+    teacher's `ĠĠĠ` before `Ġreturn` is right, and kd asks this of no other."""
     texts = t.token_text or []
     out: set[int] = set()
     for j in range(1, len(texts)):
@@ -578,6 +580,29 @@ def short_spaces(t: TokenLogprobs, own: dict[int, str], version: int) -> set[int
         if wrong:
             out.update(range(j, min(nxt, len(texts) - 1) + 1))
     return out
+
+
+def stripped_spaces(t: TokenLogprobs, own: dict[int, str]) -> bool:
+    """Whether `t`, from a side file of offsets_version < 3 (`own`: as short_spaces), shows the
+    mark short_spaces' mistake leaves: a token of spaces stored shorter than its listed text
+    (a lone `▁` as "", `▁▁` as " "), or one not listed stored "" where the next token with text
+    is a space and ASCII (Llama-2's " 12" is `▁` `1` `2`: "", " 1"). Only a decoder that strips
+    a leading space (Llama-2, Mistral) writes that: a byte-level teacher (Qwen, Llama-3) or
+    Gemma stores every token of spaces whole, and its "" tokens end inside a character past
+    ASCII, which the next one with text holds. Its files keep every pair."""
+    texts = t.token_text or []
+    for j in range(1, len(texts)):
+        if texts[j].strip(" "):
+            continue
+        mine = own.get(int(t.token_ids[j]))
+        if mine is not None:
+            if mine and not mine.strip(" ") and len(mine) > len(texts[j]):
+                return True
+        elif not texts[j]:
+            nxt = next((x for x in texts[j + 1 :] if x), "")
+            if nxt.startswith(" ") and nxt.isascii():
+                return True
+    return False
 
 
 def listed_texts(stored: Sequence[TokenLogprobs]) -> dict[int, str]:

@@ -93,6 +93,10 @@ def teacher(request):
 def case(tmp_path, tiny_qwen):
     """Kept traces whose reasoning holds `REASONING`, the student tiny_qwen (byte-level):
     (student tokenizer, kd config, data file, its rows, each row's completion ids and text)."""
+    return make_case(tmp_path, tiny_qwen, REASONING)
+
+
+def make_case(tmp_path, tiny_qwen, reasoning):
     from distill.examples import Renderer, load_examples
     from distill.models import load_tokenizer
     from tests.test_kd import kd_cfg
@@ -102,7 +106,7 @@ def case(tmp_path, tiny_qwen):
     data = kept_file(tmp_path, n=3)
     rows = [json.loads(x) for x in data.read_text().splitlines()]
     for r in rows:
-        r["reasoning"] = REASONING
+        r["reasoning"] = reasoning
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = kd_cfg(tmp_path, tiny_qwen, data=str(data), xtok="hybrid")
     mine = Renderer(tok, cfg.format, tok.eos_token_id, "last", cfg.chat)
@@ -211,3 +215,87 @@ def test_same_tokenizer_kd_reads_an_older_file_as_it_is(tmp_path, version):
         np.testing.assert_array_equal(t_ids[0], t.topk_ids)
         got.append((t_ids[0].tolist(), t_lps[0].tolist()))
     assert got[0] == got[1]
+
+
+# Qwen2's pre-tokenizer (Llama-3's and DeepSeek's split alike): a run of spaces before a word is
+# its own token, the word takes the last space ('   ' ' return'); digits one at a time
+QWEN_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+CODE = "def f(x):\n    if x:\n        return x   + 1\n    return 0\n"
+ACCENTS = "a \u00e9 b \u00e8 c \u00ea d \u00eb e \u00e0 f \u00e2 g \u00e7"
+
+
+def byte_level(vocab_size, corpus):
+    """A byte-level BPE trained here with Qwen2's pre-tokenizer."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN_SPLIT), "isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|end|>", pad_token="<|end|>")
+
+
+@pytest.mark.parametrize(
+    ("version", "listed"),
+    [(None, True), (None, False), (2, False)],
+    ids=["v1-listed", "v1-unlisted", "v2-unlisted"],
+)
+def test_a_byte_level_teachers_older_file_of_code_keeps_every_pair(
+    tmp_path, tiny_qwen, capsys, version, listed
+):
+    """A byte-level teacher (Qwen, Llama-3, DeepSeek) stores each token of spaces whole: its
+    older file (no offsets_version, or 2 with the token not in any top-K) of indented code
+    ('   ' then ' return') pairs as the same file at version 3, and says nothing of short
+    spaces. Before, every such token and the one after were left unpaired, with a line that
+    blamed a Llama-2 or Mistral tokenizer."""
+    teacher = byte_level(330, [CODE] * 30)
+    case = make_case(tmp_path, tiny_qwen, CODE)
+    tok, cfg, data, rows, comps = case
+    news = [stored(teacher, text, old=False, listed=listed) for _, text in comps]
+    spaced = [
+        (a, b)
+        for t in news
+        for a, b in zip(t.token_text[1:], t.token_text[2:])
+        if not a.strip(" ") and b.startswith(" ")
+    ]
+    assert ("   ", " return") in spaced  # what the rule for Llama-2's files took as short
+    write(data, rows, news, 3)
+    now, _ = kd_rows(case, capsys)
+    write(data, rows, news, version)
+    then, out = kd_rows(case, capsys)
+    assert then == now
+    assert "unpaired" not in out, out
+
+
+def test_a_byte_level_token_inside_a_character_is_no_short_space(tmp_path, tiny_qwen, capsys):
+    """A version-2 byte-level file stores `ĠÃ` (a space and the first byte of "é") as "" and `©`
+    as " é", right: not in any top-K, that "" before a space is no SentencePiece lone `▁` read
+    short (whose next token's text is ASCII), and every pair is kept."""
+    teacher = byte_level(265, [ACCENTS] * 30)
+    case = make_case(tmp_path, tiny_qwen, ACCENTS)
+    tok, cfg, data, rows, comps = case
+    news = [stored(teacher, text, old=False, listed=False) for _, text in comps]
+    assert any(
+        a == "" and b == " \u00e9" for t in news for a, b in zip(t.token_text, t.token_text[1:])
+    )
+    write(data, rows, news, 3)
+    now, _ = kd_rows(case, capsys)
+    write(data, rows, news, 2)
+    then, out = kd_rows(case, capsys)
+    assert then == now
+    assert "unpaired" not in out, out

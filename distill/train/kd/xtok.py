@@ -938,7 +938,7 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
 
     from distill.data import iter_source
     from distill.examples import Renderer, load_examples
-    from distill.logprobs import listed_texts, load_many, short_spaces
+    from distill.logprobs import listed_texts, load_many, short_spaces, stripped_spaces
 
     mine = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
     stops = set(mine.stops)
@@ -954,6 +954,31 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
     }
     compared = scored = older = spaces = 0
     own: dict[str, dict[int, str]] = {}  # per side file: its listed tokens' texts
+    strips: dict[tuple, bool] = {}  # per teacher tokenizer: its older files show stripped spaces
+
+    def texts_of(f: str) -> dict[int, str]:
+        if f not in own:
+            own[f] = listed_texts(
+                [x for r, x in zip(rows, stored, strict=True) if r["logprobs"]["file"] == f]
+            )
+        return own[f]
+
+    def teacher_of(row: dict) -> tuple:
+        return row["logprobs"].get("tokenizer"), row["logprobs"].get("vocab_hash")
+
+    def strips_spaces(key: tuple) -> bool:
+        # decided over every older file of that teacher (generate writes a shard each 30 s,
+        # one may hold no lone space): the mark is its decoder's, the same in each
+        if key not in strips:
+            strips[key] = any(
+                stripped_spaces(x, texts_of(r["logprobs"]["file"]))
+                for r, x in zip(rows, stored, strict=True)
+                if teacher_of(r) == key
+                and (r["logprobs"].get("offsets_version") or 0) < 3
+                and x.token_text is not None
+            )
+        return strips[key]
+
     aligned = []  # (prompt, completion, the stored teacher, paired positions) of each kept example
     for i, (ex, row, t) in enumerate(zip(exs, rows, stored, strict=True)):
         if t.token_text is None or t.offsets is None:
@@ -977,15 +1002,12 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
             kept = [(s, j) for s, j in pairs if not t.token_text[j][:1] > "\x7f"]
             older += len(pairs) - len(kept)
             pairs = kept
-        if version < 3:
+        if version < 3 and strips_spaces(teacher_of(row)):
             # a SentencePiece teacher's token of spaces alone may be stored a space short, the
-            # next token's text and start with it (short_spaces): those are left out
-            f = row["logprobs"]["file"]
-            if f not in own:
-                own[f] = listed_texts(
-                    [x for r, x in zip(rows, stored, strict=True) if r["logprobs"]["file"] == f]
-                )
-            bad = short_spaces(t, own[f], version)
+            # next token's text and start with it (short_spaces): those are left out. Only
+            # where its files show that (stripped_spaces): a byte-level teacher's "   " before
+            # " return" is right.
+            bad = short_spaces(t, texts_of(row["logprobs"]["file"]), version)
             kept = [(s, j) for s, j in pairs if j not in bad]
             spaces += len(pairs) - len(kept)
             pairs = kept
