@@ -491,6 +491,10 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
             source={"where": where},
             # TRL's text prompt/completion ("standard", not conversational): no chat template
             raw=not isinstance(p, list) and not isinstance(row["completion"], list),
+            # TRL trains a prompt/completion row's completion alone (completion_only_loss; with
+            # assistant_only_loss too): assistant turns in its prompt are context, as a trace
+            # record's history is (what export writes for one)
+            trains_history=False,
         )
     fields = ", ".join(map(str, row)) or "none"
     guess = guess_columns(row)

@@ -93,6 +93,16 @@ def export(cfg: ExportConfig) -> Path:
             stage="export",
         )
 
+    # A trace record whose teacher was sent earlier assistant turns trains them as context only
+    # (Example.trains_history): as `messages` distill train, TRL (assistant_only_loss, or every
+    # token by default) and LLaMA-Factory would put a loss on replies the teacher never wrote. In
+    # a prompt/completion row they are the prompt, which TRL and distill train without a loss.
+    # The file is one layout: then every row with no trained earlier turn is written so.
+    history = sum(
+        not ex.trains_history and any(m["role"] == "assistant" for m in ex.prompt)
+        for ex in examples
+    )
+
     def rows_of(ex: Any) -> list[dict[str, Any]]:
         if renderer is not None:
             # a pair trains one completion: each assistant turn of a chat is a pair of its own
@@ -105,8 +115,11 @@ def export(cfg: ExportConfig) -> Path:
             return [*pairs, rendered_pair(renderer, ex)]
         if ex.raw and not cfg.chat and cfg.format == "r1":  # TRL's text prompt/completion
             return [{"prompt": raw_prompt(ex), "completion": ex.completion}]
+        reply = {"role": "assistant", "content": ex.completion}
+        if cfg.format == "r1" and history and not trained_turns(ex):
+            return [{"prompt": ex.prompt, "completion": [reply]}]
         if cfg.format == "r1":
-            return [{"messages": [*ex.prompt, {"role": "assistant", "content": ex.completion}]}]
+            return [{"messages": [*ex.prompt, reply]}]
         alpaca_only(ex)
         return [{"instruction": ex.instruction, "input": ex.input, "output": ex.answer}]
 
@@ -146,6 +159,12 @@ def export(cfg: ExportConfig) -> Path:
         tmp.write_text("".join(json_line(r) for r in rows), "utf-8")
     outputs.commit()
     print(f"export: {len(rows)} {cfg.format} examples -> {out}")
+    if history and renderer is None and cfg.format == "r1":
+        print(
+            f"export: {history} of {len(examples)} examples answer a chat that holds earlier "
+            "assistant turns, context the teacher did not write: rows are prompt/completion "
+            "(conversational), which trains the completion alone"
+        )
     dropped = sum("</think>" in ex.completion for ex in examples) if cfg.format == "alpaca" else 0
     if dropped:
         print(

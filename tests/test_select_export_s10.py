@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from distill.records import read_records
 from distill.select.config import SelectConfig
 from distill.select.stage import run as select_run
@@ -104,3 +106,71 @@ def test_a_checkable_prompt_whose_samples_gave_no_answer_still_rates_zero():
 
     assert prompt_rate(["no_answer", "no_answer"], trace("p", 0, ""), "math") == 0.0
     assert prompt_rate(["no_answer", "correct"], trace("p", 0, "", gold="@@@"), "math") == 0.5
+
+
+# =========================================================================== export
+
+
+def chat_record(rid, turns, reasoning="R2", answer="A2"):
+    """A trace record whose teacher was sent the chat `turns` (DESIGN.md: `messages`)."""
+    return {
+        "id": rid,
+        "prompt_id": rid,
+        "sample": 0,
+        "messages": [{"role": r, "content": c} for r, c in turns],
+        "reasoning": reasoning,
+        "answer": answer,
+        "teacher": {"backend": "openai", "model": "m"},
+    }
+
+
+def trained(path, template):
+    """Each row distill train makes of the file: its token ids and loss mask."""
+    from distill.examples import Renderer, load_examples, tokenize_examples
+    from tests.test_datasets import template_tokenizer
+
+    tok = template_tokenizer(template)
+    cols, _ = tokenize_examples(list(load_examples(str(path))), Renderer(tok, "r1"), 8192)
+    return tok, list(zip(cols["input_ids"], cols["completion_mask"]))
+
+
+@pytest.mark.parametrize("template", ["qwen2.5-instruct", "deepseek-r1-distill-qwen"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_an_exported_record_with_earlier_turns_trains_what_the_record_trains(
+    tmp_path, template, suffix
+):
+    # Written as `messages`, the earlier assistant turn (the history the teacher was sent, not
+    # its reply) came back as a turn of a chat: distill train, TRL's assistant_only_loss and
+    # LLaMA-Factory trained it; training on the record itself does not.
+    from distill.train import ExportConfig, export
+
+    kept = write(
+        tmp_path / "kept.jsonl",
+        [
+            chat_record("h", [("user", "Q1 first"), ("assistant", "A1 earlier"), ("user", "Q2")]),
+            chat_record("s", [("user", "Q3 single")], reasoning="R3", answer="A3"),
+        ],
+    )
+    out = tmp_path / f"data{suffix}"
+    export(ExportConfig(data=str(kept), out=str(out)))
+    tok, want = trained(kept, template)
+    got = trained(out, template)[1]
+    assert got == want
+    loss = [tok.decode([i for i, m in zip(ids, mask) if m]) for ids, mask in got]
+    assert "A1" not in loss[0] and "A2" in loss[0] and "A3" in loss[1]
+    if suffix == ".jsonl":  # TRL's conversational prompt/completion: it trains the completion
+        rows = [json.loads(x) for x in out.read_text().splitlines()]
+        assert [sorted(r) for r in rows] == [["completion", "prompt"]] * 2
+        assert [m["content"] for m in rows[0]["prompt"]] == ["Q1 first", "A1 earlier", "Q2"]
+        assert rows[0]["completion"] == [
+            {"role": "assistant", "content": "<think>\nR2\n</think>\n\nA2"}
+        ]
+
+
+def test_a_file_of_single_turn_records_still_exports_messages(tmp_path):
+    from distill.train import ExportConfig, export
+
+    kept = write(tmp_path / "kept.jsonl", [chat_record("s", [("user", "Q3")])])
+    export(ExportConfig(data=str(kept), out=str(tmp_path / "d.jsonl")))
+    (row,) = [json.loads(x) for x in (tmp_path / "d.jsonl").read_text().splitlines()]
+    assert list(row) == ["messages"]
