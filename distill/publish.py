@@ -235,6 +235,12 @@ def _select_lines(sel: dict[str, Any] | None) -> list[str]:
                 if diff.get("refused")
                 else ""
             )
+            + (
+                f"; {diff['unverifiable']} prompts unverifiable (no gold that parses, no tests), "
+                "unrated"
+                if diff.get("unverifiable")
+                else ""
+            )
             + "."
         )
     if judge:

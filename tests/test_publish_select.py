@@ -60,3 +60,15 @@ def test_card_counts_what_the_judges_and_students_servers_refused():
     assert "3 student samples refused by the server, unrated" in text
     quiet = {**sel, "judge": {**sel["judge"], "refused": 0}, "difficulty": {"student": "s"}}
     assert "refused" not in "\n".join(_select_lines(quiet))
+
+
+def test_card_counts_the_prompts_difficulty_could_not_rate():
+    """select leaves a prompt with no gold that parses (or no tests) unrated, counted in its
+    report's difficulty as `unverifiable` (distill.eval.verifiable): the card says so."""
+    from distill.publish import _select_lines
+
+    sel = {"total": 10, "selected": 4, "criteria": ["difficulty"], "budget": 4, "seed": 0,
+           "difficulty": {"student": None, "unverifiable": 2}}  # fmt: skip
+    text = "\n".join(_select_lines(sel))
+    assert "2 prompts unverifiable (no gold that parses, no tests), unrated" in text
+    assert "unverifiable" not in "\n".join(_select_lines({**sel, "difficulty": {}}))
