@@ -116,8 +116,14 @@ def export(cfg: ExportConfig) -> Path:
         if ex.raw and not cfg.chat and cfg.format == "r1":  # TRL's text prompt/completion
             return [{"prompt": raw_prompt(ex), "completion": ex.completion}]
         reply = {"role": "assistant", "content": ex.completion}
-        if cfg.format == "r1" and history and not trained_turns(ex):
-            return [{"prompt": ex.prompt, "completion": [reply]}]
+        if cfg.format == "r1" and history:
+            # one layout for the file (a row holding `messages` beside prompt/completion ones
+            # reads back with prompt None: TRL and a Parquet reader fail on it): a chat whose
+            # earlier turns train is a row per trained turn, each with its history, as --model
+            # writes its pairs
+            msgs = [*ex.prompt, reply]
+            turns = [] if cfg.train_on == "last" else trained_turns(ex)
+            return [{"prompt": msgs[:i], "completion": [msgs[i]]} for i in [*turns, len(ex.prompt)]]
         if cfg.format == "r1":
             return [{"messages": [*ex.prompt, reply]}]
         alpaca_only(ex)
@@ -143,6 +149,14 @@ def export(cfg: ExportConfig) -> Path:
 
         # every row's columns (from_pylist takes the first row's alone: a text prompt/completion
         # row after a chat lost its data); the jsonl holds each row as it is
+        texts = [w for r, w in zip(rows, where, strict=True) if isinstance(r.get("prompt"), str)]
+        if texts and any(isinstance(r.get("prompt"), list) for r in rows):
+            raise DistillError(
+                f"{texts[0]}: a text prompt/completion row (no chat template) cannot share "
+                f"Parquet's 'prompt' column with the chat rows, written as prompt/completion "
+                f"since {history} records answer a chat with earlier assistant turns: export "
+                "to .jsonl (TRL reads each row's own layout), add --chat, or export them apart"
+            )
         for r, w in zip(rows, where, strict=True):
             try:
                 json.dumps(r, ensure_ascii=False).encode("utf-8")
