@@ -67,3 +67,43 @@ def test_a_text_row_beside_a_record_with_history_is_refused_in_one_line_for_parq
     with pytest.raises(DistillError, match=r"row 2: a text prompt/completion row .*\.jsonl"):
         export(ExportConfig(data=str(kept), out=str(tmp_path / "d.parquet")))
     export(ExportConfig(data=str(kept), out=str(tmp_path / "d.jsonl")))  # each row as it is
+
+
+# Second read of 1666d9e: whether a code prompt whose samples all gave no answer has tests.
+
+TESTS = {"tests": {"inputs": ["1\n"], "outputs": ["1\n"]}}
+
+
+def _code_trace(pid, meta):
+    return {
+        "id": f"{pid}-0",
+        "prompt_id": pid,
+        "sample": 0,
+        "messages": [{"role": "user", "content": "write it"}],
+        "answer": "I could not finish.",
+        "gold": None,
+        "meta": meta,
+        "checks": {"verify": "no_answer (no code block)"},
+        "teacher": {"backend": "openai", "model": "t", "params": {}},
+    }
+
+
+def test_a_code_prompt_with_no_answer_is_rated_by_reading_its_tests_without_running_code(
+    tmp_path, monkeypatch
+):
+    # Asked by running a probe against its tests, a kept file whose every trace holds the
+    # filter's verdict made select refuse without OS isolation ("running model-written code
+    # needs OS isolation"), though no model-written code ran, and cost a sandbox run a prompt.
+    import distill.filter.sandbox as sandbox
+    from distill.select.difficulty import prompt_rate, runs_code
+
+    def no_run(*a, **k):
+        raise AssertionError("code ran")
+
+    monkeypatch.setattr(sandbox, "run_code", no_run)
+    assert prompt_rate(["no_answer"], _code_trace("p", TESTS), "code") == 0.0
+    assert prompt_rate(["no_answer"], _code_trace("q", {}), "code") is None
+    stdin_none = {"tests": {"inputs": [], "outputs": []}}
+    assert prompt_rate(["no_answer"], _code_trace("r", stdin_none), "code") is None
+    path = _write(tmp_path / "t.jsonl", [_code_trace("p", TESTS), _code_trace("q", {})])
+    assert runs_code(path) is False

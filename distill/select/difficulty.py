@@ -41,27 +41,16 @@ def _stored(rec: dict[str, Any]) -> str | None:
 
 
 def runs_code(path: str | Path) -> bool:
-    """Whether rating the teacher's traces in `path` runs code under --verify code: it verifies a
-    trace without the filter's verdict now (model-written code runs), or asks a prompt whose
-    samples all gave no answer whether it has tests (they run)."""
+    """Whether rating the teacher's traces in `path` verifies any of them now (one without the
+    filter's verdict): under --verify code, model-written code runs. (A prompt whose samples all
+    gave no answer is asked whether it has tests by reading them: `distill.eval.has_tests`.)"""
     from distill.manifest import check_input
     from distill.records import read_records
 
     if not Path(path).is_file():
         return True
     check_input(path)
-    stored: dict[str, list[str]] = {}
-    for rec in read_records(path, required=("prompt_id",)):
-        v = _stored(rec)
-        if v is None:
-            return True
-        stored.setdefault(str(rec["prompt_id"]), []).append(v.split(" (", 1)[0])
-    # a prompt whose samples all gave no answer is asked whether it can be checked at all
-    # (`prompt_rate`): its tests run
-    return any(
-        "no_answer" in vs and not any(v in ("correct", "wrong") for v in vs)
-        for vs in stored.values()
-    )
+    return any(_stored(rec) is None for rec in read_records(path, required=("prompt_id",)))
 
 
 def verdict(rec: dict[str, Any], mode: str, sandbox: str | None = None) -> str | None:
