@@ -381,7 +381,7 @@ def save_config(cfg: Any, path: str | Path, keep_urls: bool = False) -> Path:
     URL's token (`user:token@`, `?key=`) is written nowhere but the run's own train.yaml
     (`keep_urls`: --resume reaches the same server from it); every other stage's yaml names
     `scheme://host:port/path`."""
-    from distill.urls import redact_urls
+    from distill.urls import redact_url
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -392,7 +392,8 @@ def save_config(cfg: Any, path: str | Path, keep_urls: bool = False) -> Path:
             return {k: shown(x, str(k)) for k, x in v.items()}
         if isinstance(v, list):
             return [shown(x, key) for x in v]
-        return redact_urls(v) if key.endswith(("url", "urls")) else v
+        # each value one URL: one typed without its scheme loses its secret too
+        return redact_url(v) if isinstance(v, str) and key.endswith(("url", "urls")) else v
 
     data = dataclasses.asdict(cfg)
     tmp.write_text(yaml.safe_dump(data if keep_urls else shown(data), sort_keys=False))

@@ -33,17 +33,19 @@ def _redacted(m: re.Match[str]) -> str:
 
 
 def redact_url(url: str) -> str:
-    """`url` without its userinfo, query string and fragment; anything not an http(s) URL with a
-    host is returned as it is."""
+    """`url` (a server URL a flag or key gave) without its userinfo, query string and fragment.
+    One written without its scheme (`host:8000/v1?api_key=k`, `me:tok@host/v1`), which no client
+    reaches, is named as typed by the error line it gets and the yaml saved before it: without
+    the `?`/`#` part and whatever precedes an `@`. Text that is neither is returned as it is."""
     from urllib.parse import urlsplit, urlunsplit
 
     try:
         p = urlsplit(url)
     except ValueError:
-        return url
-    if p.scheme.lower() not in ("http", "https") or not p.netloc:
-        return url
-    return urlunsplit((p.scheme, p.netloc.rpartition("@")[2], p.path, "", ""))
+        p = None
+    if p is not None and p.scheme.lower() in ("http", "https") and p.netloc:
+        return urlunsplit((p.scheme, p.netloc.rpartition("@")[2], p.path, "", ""))
+    return re.split(r"[?#]", url, maxsplit=1)[0].rpartition("@")[2]
 
 
 def split_query(url: str) -> tuple[str, dict[str, str] | None]:
@@ -72,10 +74,15 @@ def url_secrets(url: str) -> list[str]:
     """What of `url` a server's error text may echo and an error line must not show: its query
     values and its password (those of 3 characters or more; shorter ones would blank out
     ordinary text)."""
-    from urllib.parse import urlsplit
+    from urllib.parse import unquote, urlsplit
 
-    found = [*(split_query(url)[1] or {}).values(), urlsplit(url).password or ""]
-    return [s for s in found if len(s) >= 3]
+    # as written and as decoded: the client sends the query encoded again and the password
+    # decoded (basic auth), and a server or proxy may echo either (`?api_key=ab%2Bc` is 'ab+c')
+    raw = urlsplit(url)
+    found = [*(split_query(url)[1] or {}).values(), raw.password or ""]
+    found += [v for _, _, v in (x.partition("=") for x in raw.query.split("&"))]
+    found += [unquote(raw.password or "")]
+    return list(dict.fromkeys(s for s in found if len(s) >= 3))
 
 
 def redact_urls(value: Any) -> Any:

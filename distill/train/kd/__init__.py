@@ -221,7 +221,11 @@ def _check_rollout(cfg: Any) -> None:
     if cfg.vllm_mode == "colocate" and cfg.rollout_url:
         raise DistillError("--vllm-mode colocate runs vLLM in process: drop --rollout-url")
     if cfg.rollout_url and not cfg.rollout_url.startswith(("http://", "https://")):
-        raise DistillError(f"--rollout-url must be http(s)://host:port/v1, got {cfg.rollout_url}")
+        from distill.urls import redact_url
+
+        raise DistillError(
+            f"--rollout-url must be http(s)://host:port/v1, got {redact_url(cfg.rollout_url)}"
+        )
     if cfg.sync_steps < 1:
         raise DistillError(f"--sync-steps must be >= 1, got {cfg.sync_steps}")
     if cfg.max_staleness is None:

@@ -74,7 +74,9 @@ def _as_list(value: Any, key: str) -> list[str]:
         return []
     values = value if isinstance(value, list) else [value]
     if not all(isinstance(v, str) and v for v in values):
-        raise DistillError(f"{key}: expected a name or a list of names, got {value!r}")
+        raise DistillError(
+            f"{key}: expected a name or a list of names, got {redact_urls(repr(value))}"
+        )
     return list(values)
 
 
