@@ -388,9 +388,13 @@ def _put_back(value: Any) -> Any:
 
 
 def shown(s: str) -> str:
-    """A --set as an error line shows it: a server URL's token (user:pass@, ?api_key=) left out."""
-    from distill.urls import redact_urls
+    """A --set as an error line shows it: a server URL's token (user:pass@, ?api_key=) left out,
+    that of a *url key's value typed without its scheme (`me:tok@host/v1`) too."""
+    from distill.urls import redact_url, redact_urls
 
+    key, eq, value = s.partition("=")
+    if eq and key.strip().lower().endswith(("url", "urls")):
+        return f"{key}={redact_url(value)}"
     return redact_urls(s)
 
 

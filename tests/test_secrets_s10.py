@@ -161,3 +161,20 @@ def test_a_percent_encoded_password_is_scrubbed_in_both_forms():
     secrets = url_secrets("http://me:pa%40ss%2BSECRET@h/v1?api_key=k%2Bey%3D")
     said = "auth pa@ss+SECRET failed for pa%40ss%2BSECRET, key k+ey= (k%2Bey%3D)"
     assert scrub(said, *secrets) == "auth *** failed for ***, key *** (***)"
+
+
+def test_a_refused_set_names_a_url_without_its_scheme_without_its_secret(tmp_path):
+    """`distill run --set` refused (a typo in the stage or the key) names the --set as typed: its
+    URL went through redact_urls, which knows http(s) URLs only."""
+    from distill.pipeline import parse_sets
+
+    with pytest.raises(DistillError, match="--set generat.base_url=h/v1: expected") as e:
+        parse_sets([f"generat.base_url=me:{KEY}@h/v1"])
+    assert KEY not in str(e.value)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("generate:\n  data: builtin:arithmetic\n  model: m\n  out: t.jsonl\n")
+    res = distill(
+        "run", "--recipe", str(recipe), "--dry-run", "--set", f"generate.baseurl=me:{KEY}@h/v1"
+    )
+    assert res.returncode == 1 and "unknown key 'baseurl'" in res.stderr, res.stderr
+    assert _leaks(res) == []
