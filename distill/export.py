@@ -151,11 +151,12 @@ def export(cfg: ExportConfig) -> Path:
         # row after a chat lost its data); the jsonl holds each row as it is
         texts = [w for r, w in zip(rows, where, strict=True) if isinstance(r.get("prompt"), str)]
         if texts and any(isinstance(r.get("prompt"), list) for r in rows):
+            answer = "1 record answers" if history == 1 else f"{history} records answer"
             raise DistillError(
                 f"{texts[0]}: a text prompt/completion row (no chat template) cannot share "
                 f"Parquet's 'prompt' column with the chat rows, written as prompt/completion "
-                f"since {history} records answer a chat with earlier assistant turns: export "
-                "to .jsonl (TRL reads each row's own layout), add --chat, or export them apart"
+                f"since {answer} a chat with earlier assistant turns: export to .jsonl (TRL "
+                "reads each row's own layout), add --chat, or export them apart"
             )
         for r, w in zip(rows, where, strict=True):
             try:
