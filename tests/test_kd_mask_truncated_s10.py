@@ -11,6 +11,7 @@ import torch
 
 from distill.train import build_trainer
 from tests.test_kd import first_batch, kd_cfg
+from tests.test_kd_reward import as_sampled
 
 TEXT = "So it is 12"
 
@@ -29,20 +30,10 @@ def sampler(monkeypatch, tok, ends):
     from trl.experimental.gkd import GKDTrainer
 
     def generate(model, inputs, generation_config):  # noqa: ARG001
-        prompts, pmask = inputs["prompts"], inputs["prompt_attention_mask"]
         text = tok(TEXT, add_special_tokens=False)["input_ids"]
         more = tok("x", add_special_tokens=False)["input_ids"][:1]
-        comps = [text + ([tok.eos_token_id] if e else more) for e in ends[: len(prompts)]]
-        width = max(map(len, comps))
-        ids = torch.full((len(comps), prompts.shape[1] + width), tok.pad_token_id)
-        attn = torch.zeros_like(ids)
-        ids[:, : prompts.shape[1]], attn[:, : prompts.shape[1]] = prompts, pmask
-        for i, c in enumerate(comps):
-            ids[i, prompts.shape[1] : prompts.shape[1] + len(c)] = torch.tensor(c)
-            attn[i, prompts.shape[1] : prompts.shape[1] + len(c)] = 1
-        labels = ids.masked_fill(attn == 0, -100)
-        labels[:, : prompts.shape[1]] = -100
-        return ids, attn, labels
+        comps = [text + ([tok.eos_token_id] if e else more) for e in ends[: len(inputs["prompts"])]]
+        return as_sampled(inputs, comps, tok.pad_token_id)
 
     monkeypatch.setattr(GKDTrainer, "generate_on_policy_outputs", staticmethod(generate))
 

@@ -49,25 +49,32 @@ def fake_samples(monkeypatch, tok, texts_of, seen=None):
     from trl.experimental.gkd import GKDTrainer
 
     def generate(model, inputs, generation_config):  # noqa: ARG001
-        prompts, pmask = inputs["prompts"], inputs["prompt_attention_mask"]
         if seen is not None:
-            seen.append({"prompts": prompts.clone(), "gold": list(inputs["gold"])})
+            seen.append({"prompts": inputs["prompts"].clone(), "gold": list(inputs["gold"])})
         comps = [
             tok(texts_of(i, g), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
             for i, g in enumerate(inputs["gold"])
         ]
-        width = max(map(len, comps))
-        ids = torch.full((len(comps), prompts.shape[1] + width), tok.pad_token_id)
-        attn = torch.zeros_like(ids)
-        ids[:, : prompts.shape[1]], attn[:, : prompts.shape[1]] = prompts, pmask
-        for i, c in enumerate(comps):
-            ids[i, prompts.shape[1] : prompts.shape[1] + len(c)] = torch.tensor(c)
-            attn[i, prompts.shape[1] : prompts.shape[1] + len(c)] = 1
-        labels = ids.masked_fill(attn == 0, -100)
-        labels[:, : prompts.shape[1]] = -100
-        return ids, attn, labels
+        return as_sampled(inputs, comps, tok.pad_token_id)
 
     monkeypatch.setattr(GKDTrainer, "generate_on_policy_outputs", staticmethod(generate))
+
+
+def as_sampled(inputs, comps, pad):
+    """(ids, attn, labels) as GKD's generate_on_policy_outputs shapes a sample: the batch's
+    left-padded prompts, then each row's completion ids `comps[i]` right-padded with `pad`,
+    labels on the completion only."""
+    prompts, pmask = inputs["prompts"], inputs["prompt_attention_mask"]
+    width = max(map(len, comps))
+    ids = torch.full((len(comps), prompts.shape[1] + width), pad)
+    attn = torch.zeros_like(ids)
+    ids[:, : prompts.shape[1]], attn[:, : prompts.shape[1]] = prompts, pmask
+    for i, c in enumerate(comps):
+        ids[i, prompts.shape[1] : prompts.shape[1] + len(c)] = torch.tensor(c)
+        attn[i, prompts.shape[1] : prompts.shape[1] + len(c)] = 1
+    labels = ids.masked_fill(attn == 0, -100)
+    labels[:, : prompts.shape[1]] = -100
+    return ids, attn, labels
 
 
 def completion_logprob(model, prompt_ids, text, tok):

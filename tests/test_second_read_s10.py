@@ -52,10 +52,9 @@ def test_the_reward_of_samples_that_fell_back_is_logged_at_their_own_step(
     """--reward + --mask-truncated: a batch that fell back to the traces had its samples verified
     but ran no pg term, and log() reported the reward only with a pg term: steps 1-2's rewards
     (wrong, run-on samples: 0) went unlogged and into step 3's mean (1/3 for its right ones)."""
-    import torch
     from trl.experimental.gkd import GKDTrainer
 
-    from tests.test_kd_reward import cfg_of
+    from tests.test_kd_reward import as_sampled, cfg_of
     from tests.test_train import kept_file
 
     cfg = cfg_of(tmp_path, tiny_qwen, tiny_qwen, data=str(kept_file(tmp_path, n=8)),
@@ -64,7 +63,6 @@ def test_the_reward_of_samples_that_fell_back_is_logged_at_their_own_step(
     steps = []
 
     def generate(model, inputs, generation_config):  # noqa: ARG001
-        prompts, pmask = inputs["prompts"], inputs["prompt_attention_mask"]
         steps.append(1)
         last = len(steps) == 3  # steps 1-2: wrong and run on; step 3: right and ended
         comps = [
@@ -72,16 +70,7 @@ def test_the_reward_of_samples_that_fell_back_is_logged_at_their_own_step(
             + ([tok.eos_token_id] if last else [])
             for g in inputs["gold"]
         ]
-        width = max(map(len, comps))
-        ids = torch.full((len(comps), prompts.shape[1] + width), tok.pad_token_id)
-        attn = torch.zeros_like(ids)
-        ids[:, : prompts.shape[1]], attn[:, : prompts.shape[1]] = prompts, pmask
-        for i, c in enumerate(comps):
-            ids[i, prompts.shape[1] : prompts.shape[1] + len(c)] = torch.tensor(c)
-            attn[i, prompts.shape[1] : prompts.shape[1] + len(c)] = 1
-        labels = ids.masked_fill(attn == 0, -100)
-        labels[:, : prompts.shape[1]] = -100
-        return ids, attn, labels
+        return as_sampled(inputs, comps, tok.pad_token_id)
 
     monkeypatch.setattr(GKDTrainer, "generate_on_policy_outputs", staticmethod(generate))
     trainer.train()
