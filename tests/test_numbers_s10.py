@@ -2,41 +2,12 @@
 
 import json
 
-from distill.eval import EvalConfig, run, score
+from distill.eval import score
+from tests.test_eval import rec as eval_rec
 
 
 def rec(prompt_id, sample, answer, gold="4"):
-    return {
-        "id": f"{prompt_id}-{sample}",
-        "prompt_id": prompt_id,
-        "sample": sample,
-        "answer": answer,
-        "gold": gold,
-        "finish_reason": "stop",
-        "usage": {"completion_tokens": 10},
-    }
-
-
-def test_problems_without_gold_are_left_out_of_pass_at_1_not_scored_wrong(server, tmp_path):
-    """A problem with no gold answer is unverifiable (as the filter counts it): eval scored its
-    samples 0, so a student right on every problem it could be checked on showed pass@1 0.75."""
-    data = tmp_path / "q.jsonl"
-    rows = [{"question": "What is 3 + 5?", "answer": None}]
-    rows += [{"question": f"What is {a} + 2?", "answer": str(a + 2)} for a in (10, 11, 13)]
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = EvalConfig(
-        model="fake-r1",
-        backend="openai",
-        base_url=server.url,
-        data=str(data),
-        prompt_field="question",
-        answer_field="answer",
-        out=str(tmp_path / "e.json"),
-    )
-    student = json.loads(run(cfg).read_text())["student"]
-    assert student["problems"] == 4 and student["samples"] == 4
-    assert student["unverifiable"] == 1  # said, not hidden
-    assert student["pass@1"] == 1.0 and student["maj@1"] == 1.0  # the fake answers 12, 13, 15
+    return eval_rec(prompt_id, sample, answer, gold)
 
 
 def test_unverifiable_samples_do_not_count_against_a_verified_problem():

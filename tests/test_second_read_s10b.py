@@ -6,19 +6,12 @@
 from __future__ import annotations
 
 from distill.eval import score
+from tests.test_eval import rec as eval_rec
 
 
-def rec(prompt_id, sample, answer, gold="4", meta=None):
-    return {
-        "id": f"{prompt_id}-{sample}",
-        "prompt_id": prompt_id,
-        "sample": sample,
-        "answer": answer,
-        "gold": gold,
-        "meta": meta or {},
-        "finish_reason": "stop" if answer else "length",
-        "usage": {"completion_tokens": 10},
-    }
+def rec(prompt_id, sample, answer, gold="4"):
+    """tests/test_eval.py's record; an empty answer is a sample cut off (finish length)."""
+    return eval_rec(prompt_id, sample, answer, gold, "stop" if answer else "length")
 
 
 def test_a_cut_off_sample_of_a_problem_with_an_unreadable_gold_does_not_score_it_zero():
@@ -38,7 +31,7 @@ def test_a_cut_off_sample_of_a_problem_with_an_unreadable_gold_does_not_score_it
 def test_a_code_problem_without_tests_is_unverifiable_whatever_its_samples_wrote():
     # verify_code says no_answer ("no code block") before it looks for tests: a problem without
     # tests whose samples wrote no code was scored 0, one whose samples did left out.
-    records = [rec("p", 0, "I could not solve it.", gold=None, meta={})]
+    records = [rec("p", 0, "I could not solve it.", gold=None)]
     s = score(records, "code")
     assert s["pass@1"] is None and s["unverifiable"] == 1
 
