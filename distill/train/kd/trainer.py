@@ -166,7 +166,7 @@ class DistillTrainer(SFTTrainer):
                 inputs.update(self.teacher.sampled(ids, labels, inputs))
         return super().training_step(model, inputs, num_items_in_batch)
 
-    def _count_ends(self, labels: Any) -> list[bool]:
+    def _count_ends(self, labels: Any) -> list[bool | None]:
         """Samples whose last token is a stop (the student ended its turn) against all: a sample
         that runs to --max-new-tokens is text after the answer the teacher is asked to score.
         -> per row, whether its sample ended (None: no sample, a stale rollout --rollout vllm
