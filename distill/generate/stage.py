@@ -11,6 +11,7 @@ the moment its sample exists.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,12 @@ class _Sink:
         )
         self.prices = teacher.prices()
         self.failures: list[str] = []
+        # A local folder's place, relative to the traces file's folder: a rerun that names it
+        # another way, or from another working directory, finds these samples (build_jobs)
+        folder = local_folder(teacher)
+        self.folder = (
+            os.path.relpath(folder, writer.path.resolve().parent) if folder is not None else None
+        )
         # With --logprobs, records wait for their log-prob shard to be durable (distill.logprobs).
         self.buffer = (
             ShardBuffer(writer.path, max_records=teacher.logprobs_shard)
@@ -129,6 +136,7 @@ class _Sink:
                 "params": self.teacher.params,
                 # sent without the chat template: another input, another id (sample_id)
                 **({"raw_prompt": True} if self.teacher.raw_prompt else {}),
+                **({"folder": self.folder} if self.folder is not None else {}),
             },
             "finish_reason": c.finish_reason,
             "usage": usage,
@@ -214,6 +222,51 @@ def prompt_messages(
         yield row, messages
 
 
+def local_folder(teacher: TeacherConfig) -> Path | None:
+    """The folder an hf/vllm teacher's model names (resolved: ./, a trailing slash, symlinks),
+    or None: a hub name or builtin: (a name, looked up as such) or a served model (openai)."""
+    if teacher.teacher not in ("hf", "vllm") or teacher.model.startswith("builtin:"):
+        return None
+    p = Path(teacher.model).expanduser()
+    return p.resolve() if p.is_dir() else None
+
+
+class _Spellings:
+    """The other names of a local teacher folder that the records on disk were written under.
+
+    A sample's id hashes the model as typed (sample_id), so `runs/x/teacher/merged`,
+    `./runs/x/teacher/merged/` and its absolute path were three teachers and a rerun bought
+    every sample again. The ids stay as they were (files already on disk keep resuming); a
+    record counts as done when its own teacher.model names the same folder (its `folder`, kept
+    relative to the traces file, else the name resolved here, for records written before that
+    key) and its id is that of this sample under that name."""
+
+    def __init__(self, out: str):
+        self.base = Path(out).resolve().parent  # as the writer names it (_Sink.folder)
+        self.seen: dict[tuple[str, str | None], None] = {}  # (model, folder) as recorded
+
+    def add(self, rec: dict[str, Any]) -> None:
+        t = rec.get("teacher")
+        if isinstance(t, dict) and t.get("backend") in ("hf", "vllm"):
+            model, folder = t.get("model"), t.get("folder")
+            if isinstance(model, str) and not model.startswith("builtin:"):
+                self.seen.setdefault((model, folder if isinstance(folder, str) else None))
+
+    def of(self, teacher: TeacherConfig) -> list[str]:
+        """The recorded names, other than the one typed now, of this teacher's folder."""
+        here = local_folder(teacher)
+        if here is None:
+            return []
+        names = []
+        for model, folder in self.seen:
+            if model == teacher.model or model in names:
+                continue
+            place = self.base / folder if folder is not None else Path(model).expanduser()
+            if place.is_dir() and place.resolve() == here:
+                names.append(model)
+        return names
+
+
 def build_jobs(
     cfg: GenerateConfig,
 ) -> tuple[list[tuple[TeacherConfig, list[Job]]], set[str], Any, Totals]:
@@ -223,6 +276,7 @@ def build_jobs(
     teachers = cfg.resolved_teachers()
     totals = Totals(cfg.batch_discount)
     done: set[str] = set()
+    spellings = _Spellings(cfg.out)
     if Path(cfg.out).exists():
         for n, rec in enumerate(read_records(cfg.out, required=("id",)), 1):
             if "prompt_id" not in rec:  # a user's own rows (a dataset with ids): not ours
@@ -232,7 +286,9 @@ def build_jobs(
                 )
             done.add(rec["id"])
             totals.add(rec)
+            spellings.add(rec)
     plan: list[tuple[TeacherConfig, list[Job]]] = [(t, []) for t in teachers]
+    other_names = [spellings.of(t) for t in teachers]
     planned: set[str] = set()
     need_k: dict[str, int] = {}  # done samples whose top-K log-probs must already be on disk
     rows = prompt_messages(
@@ -248,7 +304,7 @@ def build_jobs(
     for row, messages in rows:
         messages_hash = stable_hash(messages)  # hashed once per prompt, not once per sample
         prompt_id = row.row_id or messages_hash
-        for teacher, jobs in plan:
+        for (teacher, jobs), names in zip(plan, other_names):
             ids = [
                 sample_id(
                     prompt_id,
@@ -261,6 +317,20 @@ def build_jobs(
                 )
                 for s in range(cfg.n)
             ]
+            for name in names:  # done under another name of the same folder
+                for s in range(cfg.n):
+                    if ids[s] not in done:
+                        other = sample_id(
+                            prompt_id,
+                            name,
+                            teacher.params,
+                            s,
+                            messages,
+                            messages_hash,
+                            raw_prompt=teacher.raw_prompt,
+                        )
+                        if other in done:
+                            ids[s] = other  # planned as the id on disk: eval, run pick it
             # `planned` too: a row repeated in the file (same id and content) is one prompt,
             # sampled and paid for once, not once per copy under the same sample ids
             missing = [s for s in range(cfg.n) if ids[s] not in done and ids[s] not in planned]
