@@ -188,20 +188,10 @@ def verifiable(
     if all(v == UNVERIFIABLE for v in verdicts):
         return False
     if verify == "code":  # read, not run: no code (nor sandbox) for a question the tests answer
+        from distill.filter.code import has_tests
+
         return has_tests(rec.get("meta") or {})
     return judge({**rec, "answer": PROBE}, verify, timeout, sandbox=sandbox)[0] != UNVERIFIABLE
-
-
-def has_tests(meta: dict[str, Any]) -> bool:
-    """Whether verify_code runs a row's tests (it says unverifiable before it runs anything)."""
-    from distill.filter.code import CodeTests, _call_script, _suite, code_tests
-
-    suite = _suite(code_tests(meta))
-    if not isinstance(suite, CodeTests):
-        return False
-    if suite.kind in ("stdin", "call") and not suite.inputs:
-        return False
-    return suite.kind != "call" or _call_script(suite, 1.0, "m", "e") is not None
 
 
 def countdown_key(answer: str) -> str | None:

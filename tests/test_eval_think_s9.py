@@ -28,9 +28,7 @@ def _eval(tmp_path, monkeypatch, backend):
     return json.loads(out.read_text())["student"]["pass@1"]
 
 
-def test_vllm_a_sample_whose_think_close_the_decode_dropped_keeps_its_answer(
-    tmp_path, monkeypatch
-):
+def test_vllm_a_sample_whose_think_close_the_decode_dropped_keeps_its_answer(tmp_path, monkeypatch):
     """The vLLM teacher does not mark such samples in_think (drops_think); eval did, so every
     sample of an R1-Distill-style model whose tokenizer marks </think> special scored 0."""
     assert _eval(tmp_path, monkeypatch, "vllm") == 1.0

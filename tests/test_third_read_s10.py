@@ -1,5 +1,5 @@
 """Third read of 9b87553 / c4cc0c7 (URLs without a scheme), 04216fa (export of a file holding
-trace records with earlier assistant turns) and 95add3e (eval.has_tests)."""
+trace records with earlier assistant turns) and 95add3e (has_tests, now distill.filter.code.has_tests)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,8 @@ def test_has_tests_says_what_verify_code_does_for_every_layout(name, monkeypatch
     can be verified: it must say what the probe verify_code used to run would have said, for
     every layout (a run stubbed to fail: any run is a verdict, not 'unverifiable')."""
     import distill.filter.sandbox as sandbox
-    from distill.eval import PROBE, has_tests
+    from distill.eval import PROBE
+    from distill.filter.code import has_tests
     from distill.filter.verify import judge
 
     class Failed:

@@ -1633,6 +1633,17 @@ def _pytest_suite(source: str) -> CodeTests | str:
 # ----------------------------------------------------------------------------- verify
 
 
+def has_tests(meta: dict[str, Any]) -> bool:
+    """Whether verify_code runs a row's tests (it says unverifiable before it runs anything):
+    read, not run (eval's and select's question whether a problem can be checked at all)."""
+    suite = _suite(code_tests(meta))
+    if not isinstance(suite, CodeTests):
+        return False
+    if suite.kind in ("stdin", "call") and not suite.inputs:
+        return False
+    return suite.kind != "call" or _call_script(suite, 1.0, "m", "e") is not None
+
+
 def _suite(tests: object, calls: bool = False) -> CodeTests | str | None:
     """The forms `tests` may take -> CodeTests, why they cannot run (str), or None. `calls`:
     APPS's call-based tests (fn_name) run (code_tests asks for them)."""

@@ -43,7 +43,7 @@ def _stored(rec: dict[str, Any]) -> str | None:
 def runs_code(path: str | Path) -> bool:
     """Whether rating the teacher's traces in `path` verifies any of them now (one without the
     filter's verdict): under --verify code, model-written code runs. (A prompt whose samples all
-    gave no answer is asked whether it has tests by reading them: `distill.eval.has_tests`.)"""
+    gave no answer is asked whether it has tests by reading them: `distill.filter.code.has_tests`.)"""
     from distill.manifest import check_input
     from distill.records import read_records
 
