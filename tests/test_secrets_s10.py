@@ -65,18 +65,26 @@ def test_generate_names_a_url_without_its_scheme_without_its_secret(tmp_path, ur
 
 
 @pytest.mark.parametrize("flag", ["--judge-base-url", "--student-base-url"])
-def test_select_names_its_judge_and_student_url_without_its_secret(tmp_path, flag):
+def test_select_names_its_judge_and_student_url_without_its_secret(tmp_path, flag, monkeypatch):
+    import distill.generate
+    from tests.inproc import distill as in_process
+
+    # select asks generate's client with its default 6 retries (~20 s of backoff against a port
+    # that refuses): one try here, in the test's process, the same error line
+    made = distill.generate.TeacherConfig
+    monkeypatch.setattr(
+        distill.generate, "TeacherConfig", lambda **kw: made(**{**kw, "max_retries": 0})
+    )
     _traces(tmp_path / "t.jsonl")
     which = (
         ["--criteria", "judge", "--judge", "m"]
         if flag == "--judge-base-url"
         else ["--criteria", "difficulty", "--student", "m", "--samples", "1"]
     )
-    res = distill(
+    res = in_process(
         "select", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "s.jsonl"), *which,
         flag, NO_SCHEME[0], "--concurrency", "1",
         env={"OPENAI_API_KEY": "sk-other-0000"},
-        timeout=300,
     )  # fmt: skip
     assert res.returncode == 1 and "127.0.0.1:1/v1" in res.stderr, res.stderr
     assert _leaks(res, tmp_path) == []
