@@ -65,16 +65,11 @@ def test_generate_names_a_url_without_its_scheme_without_its_secret(tmp_path, ur
 
 
 @pytest.mark.parametrize("flag", ["--judge-base-url", "--student-base-url"])
-def test_select_names_its_judge_and_student_url_without_its_secret(tmp_path, flag, monkeypatch):
-    import distill.generate
+def test_select_names_its_judge_and_student_url_without_its_secret(tmp_path, flag):
     from tests.inproc import distill as in_process
 
-    # select asks generate's client with its default 6 retries (~20 s of backoff against a port
-    # that refuses): one try here, in the test's process, the same error line
-    made = distill.generate.TeacherConfig
-    monkeypatch.setattr(
-        distill.generate, "TeacherConfig", lambda **kw: made(**{**kw, "max_retries": 0})
-    )
+    # one try (the default 6 retries are ~20 s of backoff against a port that refuses), in the
+    # test's process: the same error line and files
     _traces(tmp_path / "t.jsonl")
     which = (
         ["--criteria", "judge", "--judge", "m"]
@@ -83,7 +78,7 @@ def test_select_names_its_judge_and_student_url_without_its_secret(tmp_path, fla
     )
     res = in_process(
         "select", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "s.jsonl"), *which,
-        flag, NO_SCHEME[0], "--concurrency", "1",
+        flag, NO_SCHEME[0], "--concurrency", "1", "--max-retries", "0",
         env={"OPENAI_API_KEY": "sk-other-0000"},
     )  # fmt: skip
     assert res.returncode == 1 and "127.0.0.1:1/v1" in res.stderr, res.stderr

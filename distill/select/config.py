@@ -114,6 +114,11 @@ class SelectConfig:
     concurrency: int = setting(
         16, "Requests in flight (judge, and an openai student).", result=False
     )
+    max_retries: int = setting(
+        6,
+        "Retries on connection errors/408/409/429/5xx (judge, and an openai student), as generate's.",
+        result=False,
+    )
     # --- diversity
     by: str | None = setting(
         None, "Draw round-robin over this column instead of clusters (meta.domain)."
@@ -181,6 +186,7 @@ class SelectConfig:
                     "in [1, 10]",
                 ),
                 ("concurrency", self.concurrency >= 1, ">= 1"),
+                ("max_retries", self.max_retries >= 0, ">= 0"),
                 ("clusters", self.clusters is None or self.clusters >= 1, ">= 1"),
                 ("per_prompt", self.per_prompt is None or self.per_prompt >= 1, ">= 1"),
                 ("token_budget", self.token_budget is None or self.token_budget >= 1, ">= 1"),

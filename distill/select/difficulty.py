@@ -176,6 +176,7 @@ def student_rates(
         max_tokens=cfg.student_max_tokens,
         seed=cfg.student_seed,
         concurrency=cfg.concurrency,
+        max_retries=cfg.max_retries,
     )
     have: dict[str, dict[str, Any]] = {}
     if cache.exists():

@@ -233,6 +233,7 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
             top_p=1.0,
             max_tokens=cfg.judge_max_tokens,
             concurrency=cfg.concurrency,
+            max_retries=cfg.max_retries,
         )
         teacher = TEACHERS["openai"](tcfg)
         with RecordWriter(cache) as writer:
