@@ -155,7 +155,8 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
 
 
 def _fmt(v: Any) -> str:
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
+    """A metric in the card's eval table: None (pass@1 where no problem could be verified) n/a."""
+    return "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
 def _sandbox_line(sandbox: str, whose: str = "teachers'") -> str:
@@ -410,7 +411,8 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         )
     if ev:
         cols = [c for c in ("baseline", "student") if c in ev]
-        metrics = [m for m in ev["student"] if m != "model"]
+        # every metric of either column (eval.json names `unverifiable` only where it is > 0)
+        metrics = list(dict.fromkeys(m for c in cols for m in ev[c] if m != "model"))
         lines += [
             "",
             "## Evaluation",
@@ -422,7 +424,10 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             "|---|" + "---|" * len(cols),
         ]
         lines += [
-            f"| {m} | " + " | ".join(_fmt(ev[c].get(m)) for c in cols) + " |" for m in metrics
+            f"| {m} | "
+            + " | ".join(_fmt(ev[c].get(m, 0 if m == "unverifiable" else None)) for c in cols)
+            + " |"
+            for m in metrics
         ]
         if ev.get("sandbox"):
             lines += ["", _sandbox_line(ev["sandbox"], "models'")]

@@ -131,3 +131,19 @@ def test_an_alpaca_students_card_prompts_it_with_alpacas_prompt_not_a_chat_templ
     assert "Trained on Alpaca's prompt" in text
     r1 = card(student_folder(tmp_path / "r1"))
     assert "apply_chat_template" in r1 and "chat template shipped with the tokenizer" in r1
+
+
+def test_the_card_says_n_a_where_nothing_was_verifiable_and_counts_each_sides_unverifiable(
+    tmp_path,
+):
+    """eval.json's pass@1 is None where no problem could be verified, and names `unverifiable`
+    only where it is > 0: the card printed "None", and a count the baseline alone had was left
+    out of the table (its rows were the student's keys)."""
+    student = student_folder(tmp_path / "s")
+    ev = json.loads(eval_json(tmp_path / "eval.json", student, None).read_text())
+    ev["baseline"]["unverifiable"] = 2
+    (tmp_path / "eval.json").write_text(json.dumps(ev))
+    text = card(student)
+    assert "| pass@1 | 0.060 | n/a |" in text
+    assert "| unverifiable | 2 | 0 |" in text
+    assert "None" not in text.split("## Evaluation")[1].split("\n\n")[2]
