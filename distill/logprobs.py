@@ -174,8 +174,8 @@ def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
 
     for k in range(1, len(ids) + 1):
         raw = run(k)
-        if raw is not None and text.startswith(clean(raw, at), at):
-            piece = clean(raw, at)
+        piece = None if raw is None else clean(raw, at)
+        if piece is not None and text.startswith(piece, at):
             end, inside = at + len(piece), piece != raw
         else:
             raw = tok.decode(ids[:k], **dec)

@@ -955,12 +955,14 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
     compared = scored = older = spaces = 0
     own: dict[str, dict[int, str]] = {}  # per side file: its listed tokens' texts
     strips: dict[tuple, bool] = {}  # per teacher tokenizer: its older files show stripped spaces
+    by_file: dict[str, list[Any]] = {}  # each side file's stored rows (grouped once, on demand)
 
     def texts_of(f: str) -> dict[int, str]:
+        if not by_file:
+            for r, x in zip(rows, stored, strict=True):
+                by_file.setdefault(r["logprobs"]["file"], []).append(x)
         if f not in own:
-            own[f] = listed_texts(
-                [x for r, x in zip(rows, stored, strict=True) if r["logprobs"]["file"] == f]
-            )
+            own[f] = listed_texts(by_file[f])
         return own[f]
 
     def teacher_of(row: dict) -> tuple:
