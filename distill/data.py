@@ -28,6 +28,24 @@ from distill.records import read_records
 PROMPT_FIELDS = ("problem", "question", "prompt", "instruction", "query")
 ANSWER_FIELDS = ("answer", "gold", "final_answer", "expected_answer")  # the last: OpenMathReasoning
 ID_FIELDS = ("id", "problem_id", "unique_id", "idx")
+# ShareGPT speakers (`from`) -> chat roles: the one table train (distill.examples) and a prompt's
+# user text (below) read. OpenThoughts / Bespoke-Stratos write user/assistant; the raw ShareGPT
+# dump bing/chatgpt (FastChat's cleaning maps them to gpt); a tool's result is LLaMA-Factory's
+# `observation`, others' `tool` or `function` (OpenAI's legacy name): the `tool` role of a
+# `messages` chat. LLaMA-Factory's `function_call` (a tool call) has no role here: train refuses
+# it, as it refuses OpenAI's `tool_calls`.
+SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "bing": "assistant",
+    "chatgpt": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+    "function": "tool",
+}
 
 
 @dataclass
@@ -379,7 +397,7 @@ def _user_text(value: Any) -> str:
             texts.append(turn)
         elif isinstance(turn, dict) and "from" in turn and "role" not in turn:  # ShareGPT
             content = turn.get("value")
-            if turn["from"] in ("human", "user") and isinstance(content, str):  # SHAREGPT_ROLES
+            if SHAREGPT_ROLES.get(str(turn["from"])) == "user" and isinstance(content, str):
                 texts.append(content)
         elif isinstance(turn, dict) and turn.get("role", "user") == "user":
             content = turn.get("content")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from distill.config import setting
+from distill.data import SHAREGPT_ROLES
 from distill.errors import DistillError
 from distill.reasoning import has_markers
 from distill.reasoning import split as split_reasoning
@@ -44,6 +45,11 @@ class Example:
     # Whether the earlier assistant turns of `prompt` carry a loss of their own (a dataset's chat);
     # a trace record's are the history its teacher was sent, context to the answer it wrote.
     trains_history: bool = True
+    # Indices in `prompt` of the assistant turns the dataset gives weight 0: context, no loss.
+    context_turns: frozenset[int] = frozenset()
+    # False when every assistant turn has weight 0: nothing to train (tokenize_examples counts
+    # the example as all-masked; never a row without a loss).
+    trains: bool = True
 
     @property
     def answer(self) -> str:
@@ -137,20 +143,13 @@ class Layout(Columns):
 # A distill trace record carries `answer` plus these; a dataset that merely has an `answer`
 # column (OpenR1-Math-220k: `messages` = the whole R1 trace, `answer` = the gold) is not one.
 RECORD_MARKERS = ("reasoning", "teacher")
-# ShareGPT speakers (`from`) -> chat roles. OpenThoughts / Bespoke-Stratos write user/assistant.
-SHAREGPT_ROLES = {
-    "system": "system",
-    "human": "user",
-    "user": "user",
-    "gpt": "assistant",
-    "assistant": "assistant",
-}
 CHAT_COLUMNS = ("messages", "conversations")
 # Where an assistant message keeps its reasoning beside `content`: DeepSeek's API and vLLM's
 # reasoning parser (`reasoning_content`, `reasoning`), gpt-oss / Multilingual-Thinking (`thinking`).
 REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
 # Where a message keeps a structured tool call beside its content (OpenAI's API; `function_call`
-# its older form), which the text of a turn does not hold.
+# its older form), which the text of a turn does not hold; `function_call` is also LLaMA-Factory's
+# ShareGPT speaker for a tool call.
 TOOL_KEYS = ("tool_calls", "function_call")
 LAYOUTS = (
     "trace records (messages, reasoning, answer), a 'messages' column, ShareGPT 'conversations' "
@@ -226,20 +225,58 @@ def _reasoning_of(m: dict[str, Any], where: str) -> str | None:
     return None
 
 
+def _context(m: dict[str, Any], role: Any, where: str) -> bool:
+    """Whether a message's `weight` makes it context without a loss. OpenHermes-2.5 / SlimOrca's
+    ShareGPT turns and OpenAI's fine-tuning format give an assistant turn 0 (context, as axolotl's
+    message_field_training and OpenAI train it) or 1; null or absent trains it as its role says.
+    Another weight distill cannot give (a scaled loss, a loss on a user's turn): refused."""
+    w = m.get("weight")
+    if w is None:
+        return False
+    number = isinstance(w, (int, float))
+    if role == "assistant" and number and w in (0, 1):
+        return w == 0
+    if role != "assistant" and number and w == 0:
+        return False  # never trained anyway
+    if role == "assistant":
+        raise DistillError(
+            f"{where} (assistant) has weight {w!r}: distill trains a turn (1) or keeps it as "
+            "context (0), it cannot scale a turn's loss; set the weight to 0 or 1"
+        )
+    raise DistillError(
+        f"{where} ({role}) has weight {w!r}: distill trains assistant turns only; set it to 0 or "
+        "null"
+    )
+
+
 def _chat(msgs: Any, where: str, column: str, keep_markers: bool = False) -> list[dict[str, str]]:
-    """role/content messages from OpenAI-style ({role, content}) or ShareGPT-style ({from, value}).
-    An assistant message's reasoning (kept beside its content, or in thought/solution markers)
-    goes into its content as a think block."""
+    return _weighted_chat(msgs, where, column, keep_markers)[0]
+
+
+def _weighted_chat(
+    msgs: Any, where: str, column: str, keep_markers: bool = False
+) -> tuple[list[dict[str, str]], set[int]]:
+    """role/content messages from OpenAI-style ({role, content}) or ShareGPT-style ({from, value}),
+    and the indices of the assistant turns whose `weight` is 0. An assistant message's reasoning
+    (kept beside its content, or in thought/solution markers) goes into its content as a think
+    block."""
     if not isinstance(msgs, list):
         raise DistillError(
             f"{where}: '{column}' must be a list of messages, got {type(msgs).__name__}"
         )
     out = []
+    context: set[int] = set()
     for i, m in enumerate(msgs):
         if isinstance(m, dict) and "role" in m:
             role, content = m["role"], m.get("content")
         elif isinstance(m, dict) and "from" in m:
-            role, content = SHAREGPT_ROLES.get(m["from"]), m.get("value")
+            role, content = SHAREGPT_ROLES.get(str(m["from"])), m.get("value")
+            if m["from"] == "function_call":
+                raise DistillError(
+                    f"{where}: {column}[{i}] is from 'function_call' (a tool call); distill trains "
+                    "the text of a turn only, not tool calls: drop the row, or make it a gpt turn "
+                    "whose value is the call as the student should emit it"
+                )
             if role is None:
                 raise DistillError(
                     f"{where}: {column}[{i}] is from '{m['from']}'; distill trains on "
@@ -267,8 +304,10 @@ def _chat(msgs: Any, where: str, column: str, keep_markers: bool = False) -> lis
             content = with_markers_split(
                 _reasoning_of(m, f"{where}: {column}[{i}]"), content, keep_markers
             )
+        if _context(m, role, f"{where}: {column}[{i}]"):
+            context.add(i)
         out.append({"role": role, "content": content})
-    return out
+    return out, context
 
 
 def _sharegpt_system(row: dict[str, Any], column: str) -> Any:
@@ -286,19 +325,37 @@ def with_system(msgs: list[dict[str, str]], system: Any) -> list[dict[str, str]]
 
 
 def _last_assistant(
-    msgs: list[dict[str, str]], where: str, column: str, system: Any = None
+    raw: Any, where: str, column: str, system: Any = None, keep_markers: bool = False
 ) -> Example:
     """A conversation -> the last assistant message is the completion, the rest the prompt
-    (earlier assistant turns included: the Renderer trains them too unless train_on='last')."""
+    (earlier assistant turns included: the Renderer trains them too unless train_on='last').
+    Turns of weight 0 are context; the chat ends at the last turn that trains (what follows it
+    changes no loss), so --train-on last trains the last turn the dataset trains."""
+    msgs, context = _weighted_chat(raw, where, column, keep_markers)
+    bare = len(msgs)
     msgs = with_system(msgs, system)
     if not msgs or msgs[-1]["role"] != "assistant":
         raise DistillError(f"{where}: '{column}' must end with an assistant message")
+    context = {i + len(msgs) - bare for i in context}
+    trains = True
+    if context:
+        asked = [i for i, m in enumerate(msgs) if m["role"] == "user"]
+        trained = [
+            i
+            for i, m in enumerate(msgs)
+            if m["role"] == "assistant" and i not in context and asked and i > asked[0]
+        ]
+        trains = bool(trained)
+        if trained:
+            msgs = msgs[: trained[-1] + 1]
     prompt = msgs[:-1]
     return Example(
         prompt=prompt,
         completion=msgs[-1]["content"],
         instruction=_user_text(prompt),
         source={"where": where},
+        context_turns=frozenset(i for i in context if i < len(prompt)),
+        trains=trains,
     )
 
 
@@ -396,7 +453,11 @@ def from_row(
     if c.system_field is not None:  # a trace record, Alpaca or prompt/completion row too
         ex.prompt = with_system(ex.prompt, row[c.system_field])
     # An empty reply would be trained as "stop at once" (its end of turn alone carries the loss).
-    replies = [m["content"] for m in ex.prompt if m["role"] == "assistant"] + [ex.completion]
+    replies = [
+        m["content"]
+        for i, m in enumerate(ex.prompt)
+        if m["role"] == "assistant" and i not in ex.context_turns
+    ] + [ex.completion] * ex.trains
     empty = [n for n, text in enumerate(replies, 1) if not text.strip()]
     if empty:
         which = "its reply" if len(replies) == 1 else f"assistant turn {empty[0]} of {len(replies)}"
@@ -421,10 +482,11 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
         )
     if c.messages_field is not None:
         return _last_assistant(
-            _chat(row[c.messages_field], where, c.messages_field, keep_markers),
+            row[c.messages_field],
             where,
             c.messages_field,
             row[c.system_field] if c.system_field else _sharegpt_system(row, c.messages_field),
+            keep_markers,
         )
     if c.prompt_field or c.answer_field or c.reasoning_field or c.context_field:
         return _from_columns(row, where, c, keep_markers)
@@ -455,10 +517,11 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
         )
     if chats:
         return _last_assistant(
-            _chat(row[chats[0]], where, chats[0], keep_markers),
+            row[chats[0]],
             where,
             chats[0],
             row[c.system_field] if c.system_field else _sharegpt_system(row, chats[0]),
+            keep_markers,
         )
     if "instruction" in row and "output" in row:
         inst, inp = _text(row["instruction"]), _text(row.get("input"))
@@ -476,8 +539,9 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
             if isinstance(p, list)
             else [{"role": "user", "content": _text(p)}]
         )
+        context: set[int] = set()
         if isinstance(comp, list):
-            turns = _chat(comp, where, "completion", keep_markers)
+            turns, context = _weighted_chat(comp, where, "completion", keep_markers)
             if [m["role"] for m in turns] != ["assistant"]:
                 raise DistillError(
                     f"{where}: 'completion' must be one assistant message; found roles: "
@@ -495,6 +559,7 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
             # assistant_only_loss too): assistant turns in its prompt are context, as a trace
             # record's history is (what export writes for one)
             trains_history=False,
+            trains=not context,  # a completion of weight 0: nothing to train
         )
     fields = ", ".join(map(str, row)) or "none"
     guess = guess_columns(row)
@@ -647,7 +712,7 @@ def trained_turns(ex: Example) -> list[int]:
     turns = []
     for i, m in enumerate(ex.prompt):
         asked = asked or m["role"] == "user"
-        if m["role"] == "assistant" and asked:
+        if m["role"] == "assistant" and asked and i not in ex.context_turns:
             turns.append(i)
     return turns
 
@@ -791,6 +856,11 @@ class Renderer:
 
     def completion_text(self, ex: Example, prompt: str | None = None) -> str:
         """`prompt`: the example's prompt_text, where the caller has it."""
+        if not ex.trains:  # sequences() leaves it out; a caller of the last turn alone refuses it
+            where = ex.source.get("where") or "an example"
+            raise DistillError(
+                f"{where}: every assistant turn has weight 0, nothing to train: drop the row"
+            )
         ex = self._whole(ex)
         if self._raw(ex):  # as TRL: the completion, then EOS unless it ends with it
             eos = self.tok.eos_token or ""
@@ -846,7 +916,9 @@ class Renderer:
         sequence where the template renders a finished turn exactly as it is trained (so the
         history the model sees at inference is the trained text), else one row per assistant
         turn, each under the history as the template renders it (R1-Distill and Qwen3 drop the
-        reasoning of earlier turns)."""
+        reasoning of earlier turns). None where every assistant turn has weight 0."""
+        if not ex.trains:
+            return []
         turns = trained_turns(ex)
         if self.fmt != "r1" or self._raw(ex) or self.train_on == "last" or not turns:
             p, c = self.encode(ex)
@@ -896,7 +968,9 @@ class TokenStats:
     kept: int = 0  # examples with at least one row trained
     dropped_overlong: int = 0  # no row kept: each longer than max_length (--overlong drop)
     truncated: int = 0  # kept examples with a row cut at max_length
-    dropped_all_masked: int = 0  # no row kept: truncated, none had a completion token left
+    # no row kept: truncated, none had a completion token left; or no row at all (every
+    # assistant turn of weight 0)
+    dropped_all_masked: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     sequences: int = 0  # rows handed to the trainer (one per assistant turn where split)
@@ -934,7 +1008,8 @@ def tokenize_examples(
         st.examples += 1
         kept = cut = False
         lost = 0  # rows of this example left out
-        for ids, mask in renderer.sequences(ex):
+        rows = renderer.sequences(ex)
+        for ids, mask in rows:
             if len(ids) > max_length:
                 if overlong == "drop":
                     lost += 1
@@ -957,7 +1032,7 @@ def tokenize_examples(
         st.truncated += cut
         if kept:
             st.turns_left_out += lost
-        elif overlong == "drop":
+        elif rows and overlong == "drop":
             st.dropped_overlong += 1
         else:
             st.dropped_all_masked += 1
