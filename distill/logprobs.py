@@ -19,7 +19,8 @@ stop token when one ended it (`pointer["stop_token"]`).
 
 Durability: a shard is written aside, fsynced and renamed into place before the generate stage
 appends the records that point at it, so a killed run never leaves a record without its data.
-Rows whose records never made it to disk are orphans: harmless, never read.
+Until then each sample waits in a journal (t.logprobs/pending.jsonl, written as it arrives):
+the rerun writes those a kill left there (`recover`) instead of buying them again.
 """
 
 from __future__ import annotations
@@ -266,6 +267,10 @@ def side_dir(records_path: str | Path) -> Path:
     return p.with_name(p.stem + ".logprobs")
 
 
+def shard_name() -> str:
+    return f"part-{uuid.uuid4().hex[:16]}.parquet"
+
+
 # =========================================================================== writing
 
 
@@ -351,8 +356,11 @@ def _id_codes(topk_ids: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarr
     return distinct[order].astype(np.int32), list(np.split(codes, bounds))
 
 
-def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]]) -> Path:
-    """Write one durable shard (aside, fsync, rename, fsync the directory); return its path."""
+def write_shard(
+    directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]], name: str | None = None
+) -> Path:
+    """Write one durable shard (aside, fsync, rename, fsync the directory); return its path.
+    `name`: its file name, else a new part-*.parquet."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -408,7 +416,7 @@ def write_shard(directory: str | Path, items: Sequence[tuple[str, TokenLogprobs]
                 [[x for row in t.topk_text for x in row] for _, t in items], pa.list_(pa.string())
             ),
         )
-    final = d / f"part-{uuid.uuid4().hex[:16]}.parquet"
+    final = d / (name or shard_name())
     tmp = d / f".{final.name}.tmp"
     with open(tmp, "wb") as f:
         pq.write_table(
@@ -649,8 +657,10 @@ def check_resume(records_path: str | Path, need_k: dict[str, int]) -> None:
 class ShardBuffer:
     """Holds records with log-probs until their shard is durable, then appends the records.
 
-    A record is appended only after the shard it points at is on disk; a kill before that
-    loses the buffered samples (the rerun generates them again), never their data.
+    A record is appended only after the shard it points at is on disk. Each sample is also
+    appended to a journal (PENDING in the side folder, one line as it arrives, flushed like a
+    record) until its shard is written: a kill loses none that were paid for, and the rerun
+    writes them (`recover`) instead of buying them again.
     """
 
     def __init__(
@@ -666,9 +676,16 @@ class ShardBuffer:
         self.pending: list[tuple[dict[str, Any], TokenLogprobs, dict[str, Any]]] = []
         self.tokens = 0
         self.since = 0.0
+        self._journal: Any = None  # PENDING, open while samples wait for their shard
 
     def add(self, record: dict[str, Any], t: TokenLogprobs, **info: Any) -> bool:
-        """Buffer one record; True when the buffer is full and should be flushed."""
+        """Buffer one record (journaled at once); True when the buffer is full and should be
+        flushed."""
+        if self._journal is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._journal = open(self.dir / PENDING, "a", encoding="utf-8")
+        self._journal.write(json.dumps({"record": record, "info": info, "t": _packed(t)}) + "\n")
+        self._journal.flush()  # as RecordWriter: the page cache outlives a killed process
         if not self.pending:
             self.since = time.monotonic()
         self.pending.append((record, t, info))
@@ -680,15 +697,119 @@ class ShardBuffer:
         )
 
     def flush(self, write: Any) -> None:
-        """Write the shard durably, then `write(record)` each buffered record, pointer set."""
+        """Write the shard durably, then `write(record)` each buffered record, pointer set; then
+        remove the journal. The shard's name is journaled first: a kill after the shard is
+        written, before every record is, leaves the rest to point at it (`recover`)."""
         if not self.pending:
             return
         pending, self.pending, self.tokens = self.pending, [], 0
-        shard = write_shard(self.dir, [(rec["id"], t) for rec, t, _ in pending])
-        # the shard holds texts and offsets only when every record had them: so says each pointer
-        texts = all(t.offsets is not None for _, t, _ in pending)
-        for rec, t, info in pending:
-            if not texts:
-                t = dataclasses.replace(t, token_text=None, offsets=None, topk_text=None)
-            rec["logprobs"] = pointer(shard, self.records_path, t, **info)
-            write(rec)
+        name = shard_name()
+        self._journal.write(json.dumps({"shard": name}) + "\n")
+        self._journal.flush()
+        # a kill (or Ctrl-C) from here on leaves the journal to the rerun (`recover`)
+        _write_pending(self.dir / name, pending, self.records_path, write)
+        self._journal.close()
+        self._journal = None
+        (self.dir / PENDING).unlink()
+
+
+PENDING = "pending.jsonl"  # ShardBuffer's journal, in the side folder
+
+
+def _write_pending(
+    shard: Path,
+    pending: Sequence[tuple[dict[str, Any], TokenLogprobs, dict[str, Any]]],
+    records_path: Path,
+    write: Any,
+    skip: set[str] | frozenset[str] = frozenset(),
+) -> None:
+    """`pending`'s shard (unless it is on disk already: it holds them all), then its records,
+    pointer set; those of `skip` (written already) neither."""
+    if not shard.is_file():
+        pending = [p for p in pending if p[0]["id"] not in skip]
+        write_shard(shard.parent, [(rec["id"], t) for rec, t, _ in pending], name=shard.name)
+    # the shard holds texts and offsets only when every record had them: so says each pointer
+    texts = all(t.offsets is not None for _, t, _ in pending)
+    for rec, t, info in pending:
+        if rec["id"] in skip:
+            continue
+        if not texts:
+            t = dataclasses.replace(t, token_text=None, offsets=None, topk_text=None)
+        rec["logprobs"] = pointer(shard, records_path, t, **info)
+        write(rec)
+
+
+def recover(records_path: str | Path) -> int:
+    """Append to `records_path` the samples a stopped run's ShardBuffer journaled and never
+    wrote (paid for: a rerun must not buy them again), in a shard of their own or the one a
+    flush cut short had written; remove the journal. Returns how many were written."""
+    from distill.records import RecordWriter, read_records
+
+    journal = side_dir(records_path) / PENDING
+    if not journal.is_file():
+        return 0
+    groups: list[tuple[str | None, list[Any]]] = [(None, [])]  # (its shard, entries)
+    with open(journal, encoding="utf-8") as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+                if "shard" in entry:
+                    groups[-1] = (str(entry["shard"]), groups[-1][1])
+                    groups.append((None, []))
+                else:
+                    groups[-1][1].append(
+                        (entry["record"], _unpacked(entry["t"]), dict(entry["info"]))
+                    )
+            except (ValueError, KeyError, TypeError):
+                break  # the line a kill cut short: that one sample is lost
+    path = Path(records_path)
+    on_disk = {r.get("id") for r in read_records(path)} if path.is_file() else set()
+    written = 0
+    with RecordWriter(path) as writer:
+        for name, entries in groups:
+            if any(rec["id"] not in on_disk for rec, _, _ in entries):
+                shard = journal.parent / Path(name or shard_name()).name
+                _write_pending(shard, entries, path, writer.write, skip=on_disk)
+            on_disk.update(rec["id"] for rec, _, _ in entries)
+        written = writer.written
+    journal.unlink()
+    return written
+
+
+def _packed(t: TokenLogprobs) -> dict[str, Any]:
+    """A TokenLogprobs as JSON, exactly (the arrays' bytes, base64)."""
+    import base64
+
+    def raw(a: np.ndarray | None, dtype: str) -> str | None:
+        return None if a is None else base64.b64encode(np.asarray(a, dtype).tobytes()).decode()
+
+    return {
+        "k": t.k,
+        "token_ids": raw(t.token_ids, "<i8"),
+        "logprob": raw(t.logprob, "<f4"),
+        "topk_ids": raw(t.topk_ids, "<i8"),
+        "topk_logprobs": raw(t.topk_logprobs, "<f4"),
+        "token_text": t.token_text,
+        "offsets": raw(t.offsets, "<i8"),
+        "topk_text": t.topk_text,
+    }
+
+
+def _unpacked(d: dict[str, Any]) -> TokenLogprobs:
+    import base64
+
+    def arr(key: str, dtype: str) -> np.ndarray | None:
+        v = d[key]
+        return None if v is None else np.frombuffer(base64.b64decode(v), dtype).copy()
+
+    ids = arr("token_ids", "<i8")
+    shape = (len(ids), int(d["k"]))
+    return TokenLogprobs(
+        ids,
+        arr("logprob", "<f4"),
+        arr("topk_ids", "<i8").reshape(shape),
+        arr("topk_logprobs", "<f4").reshape(shape),
+        d["token_text"],
+        arr("offsets", "<i8"),
+        d["topk_text"],
+    )

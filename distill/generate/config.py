@@ -127,11 +127,9 @@ class TeacherConfig(Sampling):
         None,
         "Keep the teacher's top-K log-probs per completion token in <out>.logprobs/ (hf, vllm; openai against a server that returns logprobs, e.g. vLLM's).",
     )
-    # records per log-prob shard: each shard is durable before its records are appended, so a
-    # kill loses at most this many samples (also flushed every 30 s)
-    logprobs_shard: int = setting(
-        256, "Records per log-prob shard; a kill loses at most this many."
-    )
+    # records per log-prob shard: each shard is durable before its records are appended (also
+    # flushed every 30 s); the samples waiting for it are journaled, so a kill loses none
+    logprobs_shard: int = setting(256, "Records per log-prob shard (also written every 30 s).")
     # --- hf backend
     batch_size: int = setting(8, "hf: sequences per generate batch.")
     device: str = setting("auto", "hf: auto | cpu | cuda.")

@@ -10,6 +10,7 @@ the moment its sample exists.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -28,7 +29,7 @@ from distill.generate.config import (
     TeacherConfig,
     cost_of,
 )
-from distill.logprobs import ShardBuffer, check_resume
+from distill.logprobs import ShardBuffer, check_resume, recover
 from distill.reasoning import split
 from distill.records import (
     RecordWriter,
@@ -232,39 +233,62 @@ def local_folder(teacher: TeacherConfig) -> Path | None:
 
 
 class _Spellings:
-    """The other names of a local teacher folder that the records on disk were written under.
+    """Which recorded samples are a local teacher folder's, whatever name it was typed under.
 
     A sample's id hashes the model as typed (sample_id), so `runs/x/teacher/merged`,
     `./runs/x/teacher/merged/` and its absolute path were three teachers and a rerun bought
-    every sample again. The ids stay as they were (files already on disk keep resuming); a
-    record counts as done when its own teacher.model names the same folder (its `folder`, kept
-    relative to the traces file, else the name resolved here, for records written before that
-    key) and its id is that of this sample under that name."""
+    every sample again; and a relative `ckpt` typed in two working directories (two models) was
+    one, the second run's samples taken for the first's. The ids stay as they were (files already
+    on disk keep resuming): the folder a record names (its `folder`, kept relative to the traces
+    file, else its model resolved here, for records written before that key) decides whose a
+    sample is, and a folder whose typed name another folder's records hold already writes its
+    new samples under its absolute path (`names`)."""
 
     def __init__(self, out: str):
         self.base = Path(out).resolve().parent  # as the writer names it (_Sink.folder)
-        self.seen: dict[tuple[str, str | None], None] = {}  # (model, folder) as recorded
+        self.seen: dict[tuple[str, str | None], tuple[str, str | None]] = {}  # (model, folder)
+        self.by_id: dict[str, tuple[str, str | None]] = {}  # a local teacher's sample: its key
+        self.places: dict[tuple[str, str | None], Path | None] = {}
 
     def add(self, rec: dict[str, Any]) -> None:
         t = rec.get("teacher")
         if isinstance(t, dict) and t.get("backend") in ("hf", "vllm"):
             model, folder = t.get("model"), t.get("folder")
             if isinstance(model, str) and not model.startswith("builtin:"):
-                self.seen.setdefault((model, folder if isinstance(folder, str) else None))
+                key = (model, folder if isinstance(folder, str) else None)
+                self.by_id[rec["id"]] = self.seen.setdefault(key, key)
 
-    def of(self, teacher: TeacherConfig) -> list[str]:
-        """The recorded names, other than the one typed now, of this teacher's folder."""
+    def place(self, key: tuple[str, str | None]) -> Path | None:
+        """The folder a recorded (model, folder) names, resolved; None: no folder here."""
+        if key not in self.places:
+            model, folder = key
+            p = self.base / folder if folder is not None else Path(model).expanduser()
+            self.places[key] = p.resolve() if p.is_dir() else None
+        return self.places[key]
+
+    def names(self, teacher: TeacherConfig) -> tuple[list[str], str, Path | None]:
+        """(the names this teacher's folder may have been recorded under, the one typed first;
+        the name its new samples are written under: the typed one, or the absolute folder where
+        another folder's records hold the typed name; the folder, None if not local)."""
         here = local_folder(teacher)
         if here is None:
-            return []
-        names = []
-        for model, folder in self.seen:
-            if model == teacher.model or model in names:
-                continue
-            place = self.base / folder if folder is not None else Path(model).expanduser()
-            if place.is_dir() and place.resolve() == here:
-                names.append(model)
-        return names
+            return [teacher.model], teacher.model, None
+        names, taken = [teacher.model], False
+        for key in self.seen:
+            at = self.place(key)
+            if key[0] == teacher.model and at not in (None, here):  # None: cannot tell
+                taken = True
+            elif at == here and key[0] not in names:
+                names.append(key[0])
+        if taken and str(here) not in names:
+            names.append(str(here))
+        return names, str(here) if taken else teacher.model, here
+
+    def mine(self, sample: str, here: Path | None) -> bool:
+        """Whether a sample on disk is that of the teacher in folder `here`: not another's (one
+        whose folder is gone cannot tell: as before, its name decides)."""
+        key = self.by_id.get(sample)
+        return key is None or here is None or self.place(key) in (None, here)
 
 
 def build_jobs(
@@ -287,8 +311,13 @@ def build_jobs(
             done.add(rec["id"])
             totals.add(rec)
             spellings.add(rec)
-    plan: list[tuple[TeacherConfig, list[Job]]] = [(t, []) for t in teachers]
-    other_names = [spellings.of(t) for t in teachers]
+    # each teacher as its new samples are recorded (a local folder: under its absolute path
+    # where another folder's samples hold the name typed), and its names on disk
+    spelled = [spellings.names(t) for t in teachers]
+    plan: list[tuple[TeacherConfig, list[Job]]] = [
+        (t if write == t.model else dataclasses.replace(t, model=write), [])
+        for t, (_, write, _) in zip(teachers, spelled)
+    ]
     planned: set[str] = set()
     need_k: dict[str, int] = {}  # done samples whose top-K log-probs must already be on disk
     rows = prompt_messages(
@@ -304,33 +333,34 @@ def build_jobs(
     for row, messages in rows:
         messages_hash = stable_hash(messages)  # hashed once per prompt, not once per sample
         prompt_id = row.row_id or messages_hash
-        for (teacher, jobs), names in zip(plan, other_names):
-            ids = [
-                sample_id(
-                    prompt_id,
-                    teacher.model,
-                    teacher.params,
-                    s,
-                    messages,
-                    messages_hash,
-                    raw_prompt=teacher.raw_prompt,
-                )
-                for s in range(cfg.n)
-            ]
-            for name in names:  # done under another name of the same folder
-                for s in range(cfg.n):
-                    if ids[s] not in done:
-                        other = sample_id(
+        for (teacher, jobs), (names, write, here) in zip(plan, spelled):
+            ids = []
+            for s in range(cfg.n):
+                # done under a name of this folder: planned as the id on disk (eval, run pick it)
+                for name in names:
+                    i = sample_id(
+                        prompt_id,
+                        name,
+                        teacher.params,
+                        s,
+                        messages,
+                        messages_hash,
+                        raw_prompt=teacher.raw_prompt,
+                    )
+                    if i in done and spellings.mine(i, here):
+                        break
+                else:
+                    if name != write:
+                        i = sample_id(
                             prompt_id,
-                            name,
+                            write,
                             teacher.params,
                             s,
                             messages,
                             messages_hash,
                             raw_prompt=teacher.raw_prompt,
                         )
-                        if other in done:
-                            ids[s] = other  # planned as the id on disk: eval, run pick it
+                ids.append(i)
             # `planned` too: a row repeated in the file (same id and content) is one prompt,
             # sampled and paid for once, not once per copy under the same sample ids
             missing = [s for s in range(cfg.n) if ids[s] not in done and ids[s] not in planned]
@@ -424,6 +454,10 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     # columns), and paths and server messages printed as they are, never read as rich markup.
     console = Console(soft_wrap=True, markup=False, emoji=False)
     out = Path(cfg.out)
+    # --logprobs samples a stopped run bought and held for their shard: written, not bought again
+    recovered = recover(out)
+    if recovered:
+        console.print(f"generate: {recovered} samples a stopped run paid for written to {out}")
     plan, planned, template, totals = build_jobs(cfg)
     total = len(planned)
     pending = sum(len(j.samples) for _, jobs in plan for j in jobs)

@@ -1,0 +1,135 @@
+"""Session 11: server URLs' secrets in no file train writes (train.yaml included); a relative
+local teacher typed in two working directories is two teachers in one traces file; a killed
+`generate --logprobs` loses none of the samples it paid for."""
+
+import json
+import shutil
+
+import pytest
+
+from distill.generate import GenerateConfig, generate_planned
+from distill.generate import stage as generate_stage
+from distill.records import read_records
+
+# ------------------------------------------------ generate: a relative folder in two cwds
+
+
+@pytest.fixture
+def paid(monkeypatch):
+    """Samples handed to the hf teacher (each one a request paid for)."""
+    real = generate_stage.TEACHERS["hf"]
+    asked: list[int] = []
+
+    def counting(cfg):
+        teacher = real(cfg)
+        run = teacher.run
+
+        def counted(jobs, sink):
+            asked.append(sum(len(j.samples) for j in jobs))
+            return run(jobs, sink)
+
+        teacher.run = counted
+        return teacher
+
+    monkeypatch.setitem(generate_stage.TEACHERS, "hf", counting)
+    return asked
+
+
+def gen(model, out):
+    return GenerateConfig(
+        data="builtin:arithmetic", limit=2, n=2, teacher="hf", model=model, max_tokens=4,
+        batch_size=4, seed=0, out=str(out),
+    )  # fmt: skip
+
+
+def test_one_relative_name_in_two_working_directories_is_two_teachers(
+    tiny_qwen, tmp_path, monkeypatch, paid, capsys
+):
+    for side in ("a", "b"):  # two models, each `ckpt` in its own project
+        shutil.copytree(tiny_qwen, tmp_path / side / "ckpt")
+    traces = tmp_path / "shared" / "t.jsonl"
+    monkeypatch.chdir(tmp_path / "a")
+    first = generate_planned(gen("ckpt", traces), progress=False)
+    monkeypatch.chdir(tmp_path / "b")
+    second = generate_planned(gen("ckpt", traces), progress=False)
+    assert paid == [4, 4]  # b's samples bought, not taken for a's
+    assert len(first) == len(second) == 4 and not first & second
+    recs = list(read_records(traces))
+    assert len(recs) == 8 and {r["id"] for r in recs} == first | second
+    folders = {r["id"]: (tmp_path / "shared" / r["teacher"]["folder"]).resolve() for r in recs}
+    assert {folders[i] for i in first} == {(tmp_path / "a" / "ckpt").resolve()}
+    assert {folders[i] for i in second} == {(tmp_path / "b" / "ckpt").resolve()}
+    summary = json.loads(traces.with_name("t.summary.json").read_text())
+    assert sorted(summary["by_teacher"].values()) == [4, 4]  # two teachers, not one of 8
+    # each reruns (as typed, or spelled another way) without paying or appending
+    capsys.readouterr()
+    for cwd, model, want in [
+        ("a", "ckpt", first),
+        ("b", "ckpt", second),
+        ("b", "./ckpt/", second),
+        ("a", str(tmp_path / "a" / "ckpt"), first),
+        ("b", str(tmp_path / "b" / "ckpt"), second),
+        (".", "b/ckpt", second),
+        (".", "a/ckpt/", first),
+    ]:
+        monkeypatch.chdir(tmp_path / cwd)
+        assert generate_planned(gen(model, traces), progress=False) == want, (cwd, model)
+        assert "0 to do" in capsys.readouterr().out
+    assert paid == [4, 4] and list(read_records(traces)) == recs
+
+
+# ------------------------------------------- generate --logprobs: a kill loses nothing paid
+
+
+def test_a_kill_loses_no_logprob_sample_paid_for_and_the_rerun_buys_none_again(tmp_path):
+    import os
+    import signal
+
+    from distill.logprobs import load_many, side_dir
+    from tests import forked, inproc
+    from tests.fakeserver import FakeServer
+    from tests.test_generate import GENERATE_IMPORTS
+
+    def die_after_six() -> None:  # in the child: killed once 6 samples are bought (4 on disk)
+        from distill.logprobs import ShardBuffer
+
+        add, seen = ShardBuffer.add, []
+
+        def counted(self, *a, **kw):
+            full = add(self, *a, **kw)
+            seen.append(1)
+            if len(seen) == 6:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return full
+
+        ShardBuffer.add = counted
+
+    s = FakeServer().start()
+    try:
+        out = tmp_path / "t.jsonl"
+        cmd = ["generate", "--data", "builtin:arithmetic", "--limit", "10", "--teacher", "openai",
+               "--base-url", s.url, "--model", "fake-r1", "--concurrency", "1", "--max-retries",
+               "0", "--logprobs", "3", "--logprobs-shard", "4", "--out", str(out), "--quiet"]  # fmt: skip
+        killed = forked.distill(*cmd, before=die_after_six, imports=GENERATE_IMPORTS)
+        assert killed.returncode == -9
+        assert len(list(read_records(out))) == 4 and len(s.log) == 6  # 2 held for a shard
+        res = inproc.distill(*cmd)
+        assert res.returncode == 0, res.stderr
+        assert len(s.log) == 10  # every sample bought once across both runs
+        recs = list(read_records(out))
+        assert len(recs) == 10 and len({r["id"] for r in recs}) == 10
+        assert all(len(lp) == r["logprobs"]["tokens"] for r, lp in zip(recs, load_many(recs, out)))
+        import pyarrow.parquet as pq
+
+        rows = [
+            i for p in side_dir(out).glob("*.parquet") for i in pq.read_table(p)["id"].to_pylist()
+        ]
+        assert sorted(rows) == sorted(r["id"] for r in recs)  # complete, no row twice
+        assert sorted(os.listdir(side_dir(out))) == sorted(
+            p.name for p in side_dir(out).glob("*.parquet")
+        )
+        summary = json.loads(out.with_name("t.summary.json").read_text())
+        assert summary["samples"] == 10 and summary["this_run"]["written"] == 4  # 4 bought now
+        assert "2 samples a stopped run paid for written" in res.stdout
+    finally:
+        s.stop()
