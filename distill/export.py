@@ -80,6 +80,10 @@ def export(cfg: ExportConfig) -> Path:
             "as distill train renders it"  # stdout: a failed export's stderr is its error line
         )
     examples = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
+    # A row whose every assistant turn has weight 0 trains nothing: left out (train counts it
+    # all-masked); as a `messages` row another trainer would train the turns it marks as context.
+    untrained = sum(not ex.trains for ex in examples)
+    examples = [ex for ex in examples if ex.trains]
     if renderer is not None and examples:
         from distill.examples import tokenize_examples
         from distill.preflight import preflight
@@ -97,9 +101,12 @@ def export(cfg: ExportConfig) -> Path:
     # (Example.trains_history): as `messages` distill train, TRL (assistant_only_loss, or every
     # token by default) and LLaMA-Factory would put a loss on replies the teacher never wrote. In
     # a prompt/completion row they are the prompt, which TRL and distill train without a loss.
-    # The file is one layout: then every row with no trained earlier turn is written so.
+    # The file is one layout: then every row with no trained earlier turn is written so. A
+    # dataset's chat with turns of weight 0 (ShareGPT, OpenAI's format: Example.context_turns) is
+    # one too: as `messages` TRL, LLaMA-Factory and axolotl (by default) would train those turns.
     history = sum(
-        not ex.trains_history and any(m["role"] == "assistant" for m in ex.prompt)
+        bool(ex.context_turns)
+        or (not ex.trains_history and any(m["role"] == "assistant" for m in ex.prompt))
         for ex in examples
     )
 
@@ -173,12 +180,21 @@ def export(cfg: ExportConfig) -> Path:
     else:  # a lone surrogate (valid JSON, no UTF-8) kept as its \u escape, as filter does
         tmp.write_text("".join(json_line(r) for r in rows), "utf-8")
     outputs.commit()
-    print(f"export: {len(rows)} {cfg.format} examples -> {out}")
+    print(
+        f"export: {len(rows)} {cfg.format} examples -> {out}"
+        + (
+            f" ({untrained} row{'s' * (untrained != 1)} left out: every assistant turn has "
+            "weight 0, nothing to train)"
+            if untrained
+            else ""
+        )
+    )
     if history and renderer is None and cfg.format == "r1":
         print(
             f"export: {history} of {len(examples)} examples answer a chat that holds earlier "
-            "assistant turns, context the teacher did not write: rows are prompt/completion "
-            "(conversational), which trains the completion alone"
+            "assistant turns that are context (the history a teacher was sent, or turns of "
+            "weight 0): rows are prompt/completion (conversational), which trains the completion "
+            "alone"
         )
     dropped = sum("</think>" in ex.completion for ex in examples) if cfg.format == "alpaca" else 0
     if dropped:

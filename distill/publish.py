@@ -396,9 +396,11 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     elif td:
         lines.append(
             f"\nExamples: {td['kept']} trained on ({td['dropped_overlong']} dropped as too long, "
-            # --overlong truncate: an example whose completion the cut left empty is dropped too
+            # --overlong truncate: an example whose completion the cut left empty is dropped too,
+            # as is a chat whose every assistant turn the dataset gives weight 0
             + (
-                f"{td['dropped_all_masked']} dropped with no completion left after truncation, "
+                f"{td['dropped_all_masked']} dropped with no completion left after truncation "
+                "or every assistant turn of weight 0, "
                 if td.get("dropped_all_masked")
                 else ""
             )

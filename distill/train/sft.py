@@ -215,7 +215,8 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
     if st.kept == 0:
         raise DistillError(
             f"{cfg.data}: no training examples left ({st.examples} read, {st.dropped_overlong} longer than "
-            f"max_length {cfg.max_length}, {st.dropped_all_masked} with no completion left)"
+            f"max_length {cfg.max_length}, {st.dropped_all_masked} with no completion left or every "
+            "assistant turn of weight 0)"
         )
     return Dataset.from_dict(cols), st.__dict__
 
@@ -420,7 +421,7 @@ def _print_stats(cfg: TrainConfig, tok: Any, dataset: Any, stats: dict[str, Any]
         return
     print(
         f"train: {stats['kept']} examples ({stats['dropped_overlong']} dropped as longer than "
-        f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked); "
+        f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked or all weight 0); "
         f"{stats['turns']:,} assistant turns in {stats['sequences']:,} sequences, "
         f"{stats['completion_tokens']:,} completion tokens carry the loss"
         + (" (--train-on last: the last turn of each chat)" if cfg.train_on == "last" else "")
