@@ -376,11 +376,11 @@ def read_saved(cls: type[T], data: dict[str, Any] | None) -> T:
     return obj
 
 
-def save_config(cfg: Any, path: str | Path, keep_urls: bool = False) -> Path:
+def save_config(cfg: Any, path: str | Path) -> Path:
     """Write the resolved config next to a stage's output, so a run can be reproduced. A server
-    URL's token (`user:token@`, `?key=`) is written nowhere but the run's own train.yaml
-    (`keep_urls`: --resume reaches the same server from it); every other stage's yaml names
-    `scheme://host:port/path`."""
+    URL's token (`user:token@`, `?key=`) is written nowhere (a run folder is shared and
+    published): the values of *url keys, and a `NAME@URL` (train's teacher_model), name
+    `scheme://host:port/path`. A resume compares URLs without their tokens (train/sft.py)."""
     from distill.urls import redact_url
 
     p = Path(path)
@@ -392,10 +392,14 @@ def save_config(cfg: Any, path: str | Path, keep_urls: bool = False) -> Path:
             return {k: shown(x, str(k)) for k, x in v.items()}
         if isinstance(v, list):
             return [shown(x, key) for x in v]
+        if not isinstance(v, str):
+            return v
         # each value one URL: one typed without its scheme loses its secret too
-        return redact_url(v) if isinstance(v, str) and key.endswith(("url", "urls")) else v
+        if key.endswith(("url", "urls")):
+            return redact_url(v)
+        served = re.fullmatch(r"(\S*?)@(https?://\S*)", v, re.IGNORECASE)  # NAME@URL, not text
+        return f"{served[1]}@{redact_url(served[2])}" if served else v
 
-    data = dataclasses.asdict(cfg)
-    tmp.write_text(yaml.safe_dump(data if keep_urls else shown(data), sort_keys=False))
+    tmp.write_text(yaml.safe_dump(shown(dataclasses.asdict(cfg)), sort_keys=False))
     tmp.replace(p)
     return p

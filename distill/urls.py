@@ -1,13 +1,14 @@
 """URLs as a run records them: no credentials.
 
 A server URL may carry a secret (`https://user:token@host/v1`, `...?api_key=...`). What a run
-writes for people to read (kd.json, the model card, error lines, the train.yaml a publish
-uploads) names the server by scheme, host, port and path only:
+writes (train.yaml, kd.json, a stage's yaml, the model card, error lines) names the server by
+scheme, host, port and path only; a key belongs in an env var ($OPENAI_API_KEY):
 
     redact_url("https://u:tok@h:8000/v1?api_key=k")  # -> "https://h:8000/v1"
     redact_urls({"teacher": "T@https://u:tok@h/v1"})  # -> {"teacher": "T@https://h/v1"}
 
-The run's own train.yaml keeps the URL as given (a resume and a rerun reach the same server).
+A train --resume compares URLs so (another token is the same server) and asks for a URL its
+command left out, which train.yaml cannot give back (train/sft.py).
 """
 
 from __future__ import annotations

@@ -133,3 +133,62 @@ def test_a_kill_loses_no_logprob_sample_paid_for_and_the_rerun_buys_none_again(t
         assert "2 samples a stopped run paid for written" in res.stdout
     finally:
         s.stop()
+
+
+# ------------------------------------------------ train: no URL secret in any file it writes
+
+
+def test_train_writes_no_url_secret_and_resume_asks_for_the_url_again(tmp_path, tiny_qwen, server):
+    import dataclasses
+
+    import yaml
+
+    from distill.errors import DistillError
+    from distill.train import run, sft
+    from tests.test_kd import _scorer, kd_cfg
+
+    server.model = "teacher"
+    server.scorer = _scorer(tiny_qwen)
+    host = server.url.split("://", 1)[1]
+    secret = f"http://me:SECRET1@{host}?api_key=SECRET2"
+    cfg = kd_cfg(
+        tmp_path, tiny_qwen, method="onpolicy", teacher_url=secret, teacher_model="teacher",
+        teacher_top_k=4, max_steps=2, save_steps=1, max_new_tokens=4,
+    )  # fmt: skip
+    out = run(cfg)
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert out / "train.yaml" in written and out / "kd.json" in written
+    assert out / "loss.jsonl" in written and out / "checkpoint-2" / "kd.json" in written
+    for p in written:
+        assert b"SECRET" not in p.read_bytes(), p
+    assert yaml.safe_load((out / "train.yaml").read_text())["teacher_url"] == server.url
+    # --resume given the URL again (any token) is the same run; the URL left out: one line
+    again = dataclasses.replace(cfg, resume=True, teacher_url=secret.replace("SECRET", "OTHER"))
+    assert sft.check_output_dir(again) == str(out / "checkpoint-2")
+    with pytest.raises(DistillError) as e:
+        sft.check_output_dir(dataclasses.replace(cfg, resume=True, teacher_url=None))
+    line = str(e.value)
+    assert "\n" not in line and f"--teacher-url {server.url}" in line and "again" in line
+    assert "SECRET" not in line
+
+
+def test_several_served_teachers_name_at_url_are_saved_without_their_tokens(tmp_path):
+    from distill.config import save_config
+    from distill.train.config import TrainConfig
+
+    cfg = TrainConfig(
+        data="kept.jsonl", model="S", output_dir=str(tmp_path / "o"), method="kd",
+        teacher_model=["A@https://u:SECRET1@h.example/v1", "B@http://h2:1/v1?key=SECRET2"],
+    )  # fmt: skip
+    saved = yaml_of(save_config(cfg, tmp_path / "train.yaml"))
+    assert saved["teacher_model"] == ["A@https://h.example/v1", "B@http://h2:1/v1"]
+    # a text that holds one is a text: as given
+    text = "Mail me@https://docs.example/?x=1 first"
+    gen = GenerateConfig(data="builtin:arithmetic", model="m", system_prompt=text, out="t.jsonl")
+    assert yaml_of(save_config(gen, tmp_path / "t.generate.yaml"))["system_prompt"] == text
+
+
+def yaml_of(path):
+    import yaml
+
+    return yaml.safe_load(path.read_text())

@@ -1,4 +1,4 @@
-"""A server URL's token is written nowhere but the run's own train.yaml (README, publish):
+"""A server URL's token is written nowhere, train.yaml included (README, publish):
 generate's, eval's, filter's and select's saved yaml wrote `--base-url` as given, so
 `https://h/v1?key=SECRET` or `https://user:SECRET@h/v1` sat in <out>.generate.yaml beside the
 traces (and went wherever the run folder went)."""
@@ -27,12 +27,14 @@ def test_a_stage_yaml_names_the_server_without_its_token(tmp_path):
     assert saved["system_prompt"] == "See https://docs.example/page?x=1 first."
 
 
-def test_train_yaml_keeps_the_url_resume_reaches(tmp_path):
+def test_train_yaml_names_the_server_without_its_token_too(tmp_path):
+    """train.yaml (which a run folder shares and publish uploads) keeps no token either: a
+    --resume compares URLs without them (tests/test_owned_s11.py)."""
     from dataclasses import dataclass
 
     @dataclass
     class T:
         teacher_url: str = "https://h.example/v1?key=SECRET"
 
-    path = save_config(T(), tmp_path / "train.yaml", keep_urls=True)
-    assert yaml.safe_load(path.read_text())["teacher_url"] == "https://h.example/v1?key=SECRET"
+    path = save_config(T(), tmp_path / "train.yaml")
+    assert yaml.safe_load(path.read_text())["teacher_url"] == "https://h.example/v1"

@@ -61,7 +61,7 @@ def run_config_callback(cfg: TrainConfig) -> Any:
         def on_save(self, args, state, control, **kw):  # noqa: ANN001
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if state.is_world_process_zero and ckpt.is_dir():
-                save_config(cfg, ckpt / "train.yaml", keep_urls=True)
+                save_config(cfg, ckpt / "train.yaml")
 
     return RunConfig()
 

@@ -480,7 +480,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         check_tokenizer(cfg, tok, model.get_input_embeddings().num_embeddings)
     if _main_process():  # written once the run is set to train (the model loaded)
         out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "train.yaml", keep_urls=True)
+        save_config(cfg, out / "train.yaml")
         if Path(cfg.data).is_file():  # what this run learns from: a rerun checks it is the same
             from distill.manifest import file_sha256
 
@@ -828,9 +828,8 @@ def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
     now = dataclasses.asdict(cfg)
     # A server is the same server with another token in its URL (user:pass@, ?api_key=): compared
     # and shown without them, so a rotated key resumes and no token reaches the error line.
-    shown = {k: redact_urls(v) if k in URL_KEYS else v for k, v in now.items()}
-    was = {k: saved.get(k, defaults.get(k)) for k in now}
-    was = {k: redact_urls(v) if k in URL_KEYS else v for k, v in was.items()}
+    shown = {k: without_tokens(k, v) for k, v in now.items()}
+    was = {k: without_tokens(k, saved.get(k, defaults.get(k))) for k in now}
     return [
         f"{k}: {was[k]!r} -> {v!r}"
         for k, v in shown.items()
@@ -839,6 +838,31 @@ def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
 
 
 URL_KEYS = ("teacher_url", "teacher_model", "rollout_url")  # teacher_model: NAME@URL
+URL_FLAGS = dict(zip(URL_KEYS, ("--teacher-url", "--teacher-model", "--rollout-url")))
+
+
+def without_tokens(key: str, value: Any) -> Any:
+    """A saved or given value as train.yaml holds it: a *url key's URL(s) without user:pass@ or
+    ?key= (one typed without its scheme too: config.save_config), NAME@URL's URL so too."""
+    from distill.urls import redact_url
+
+    if key not in URL_KEYS:
+        return value
+    if key.endswith("url") and isinstance(value, (str, list)):
+        return [redact_url(v) for v in value] if isinstance(value, list) else redact_url(value)
+    return redact_urls(value)
+
+
+def url_left_out(cfg: TrainConfig, saved: dict[str, Any]) -> str | None:
+    """'--flag URL' (without its token) of a server the saved run had and `cfg` does not name:
+    train.yaml cannot give its token back, so a --resume must be given the URL again."""
+    for key, flag in URL_FLAGS.items():
+        was, now = without_tokens(key, saved.get(key)), without_tokens(key, getattr(cfg, key))
+        # teacher_model: NAME@URL given as NAME (or none); a *url key: not given
+        served = "://" in str(was) and "://" not in str(now)
+        if (bool(was) and not now) if key.endswith("url") else served:
+            return f"{flag} {' '.join(was) if isinstance(was, list) else was}"
+    return None
 
 
 def _same(key: str, saved: Any, now: Any) -> bool:
@@ -890,7 +914,15 @@ def check_output_dir(cfg: TrainConfig) -> str | None:
         from distill.models import resolve_model
 
         student_config(cfg, resolve_model(cfg.model))
-    changed = changed_run_keys(cfg, yaml.safe_load(saved_path.read_text()) or {})
+    saved = yaml.safe_load(saved_path.read_text()) or {}
+    changed = changed_run_keys(cfg, saved)
+    left_out = url_left_out(cfg, saved) if changed else None
+    if left_out:
+        raise DistillError(
+            f"--resume: {ckpt} was trained with {left_out} (train.yaml keeps a server URL without "
+            "its user:password@ or ?key=): pass it again as you gave it, or the key in "
+            "$OPENAI_API_KEY"
+        )
     if changed:
         raise DistillError(
             f"--resume: {ckpt} belongs to a different run ({'; '.join(changed)}); resume with "
