@@ -4,12 +4,9 @@ resume after SIGKILL, cost, the Alpaca-column output that generate and train rea
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -311,31 +308,11 @@ def test_output_is_read_as_is_by_generate_template_alpaca_and_train_format_alpac
     plain = FakeServer(style="plain", model="m").start()
     try:
         traces = tmp_path / "traces.jsonl"
-        r = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "distill.cli",
-                "generate",
-                "--data",
-                str(out),
-                "--template",
-                "alpaca",
-                "--teacher",
-                "openai",
-                "--model",
-                "m",
-                "--base-url",
-                plain.url,
-                "--out",
-                str(traces),
-                "--quiet",
-            ],  # fmt: skip
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        # in this process (tests/inproc.py): a subprocess paid python's start and imports
+        r = inproc.distill(
+            "generate", "--data", out, "--template", "alpaca", "--teacher", "openai",
+            "--model", "m", "--base-url", plain.url, "--out", traces, "--quiet",
+        )  # fmt: skip
         assert r.returncode == 0, r.stderr
     finally:
         plain.stop()
@@ -435,14 +412,10 @@ def test_alpaca_recipes_validate(capsys):
 # =========================================================================== bad input
 
 
-def _cli(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "distill.cli", "instruct", *args],
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def _cli(*args):
+    """`distill instruct ARGS` in this process (tests/inproc.py): the refusals below are read
+    from its exit code, its stderr lines and the files on disk, as a subprocess gave them."""
+    return inproc.distill("instruct", *args)
 
 
 @pytest.mark.parametrize(
