@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from tests import inproc
+
 
 def distill(*args, env=None, timeout=120):
     import os
@@ -49,6 +51,9 @@ def test_help_lists_commands_and_flags():
         assert flag in res.stdout
 
 
+# The refusals below run the CLI in this process (tests/inproc.py): what they assert is the exit
+# code, the one `error:` line and the files on disk, which a subprocess gave the same way after
+# paying python's start and imports (~0.5-1 CPU s) each time; `--help` above is the subprocess.
 @pytest.mark.parametrize(
     "args, pattern",
     [
@@ -63,14 +68,14 @@ def test_help_lists_commands_and_flags():
     ],
 )
 def test_bad_input_is_one_line(tmp_path, args, pattern):
-    res = distill("generate", "--model", "m", "--out", str(tmp_path / "t.jsonl"), *args)
+    res = inproc.distill("generate", "--model", "m", "--out", str(tmp_path / "t.jsonl"), *args)
     one_line_error(res, pattern)
 
 
 def test_filter_on_an_empty_traces_file_is_an_error(tmp_path):
     empty = tmp_path / "t.jsonl"
     empty.write_text("")
-    res = distill("filter", str(empty), "--out", str(tmp_path / "k.jsonl"))
+    res = inproc.distill("filter", str(empty), "--out", str(tmp_path / "k.jsonl"))
     one_line_error(res, r"t\.jsonl holds no traces")
     assert not (tmp_path / "k.jsonl").exists()
 
@@ -79,13 +84,15 @@ def test_broken_jsonl_and_missing_field(tmp_path):
     bad = tmp_path / "d.jsonl"
     bad.write_text('{"question": "a"}\n{oops\n')
     one_line_error(
-        distill("generate", "--data", str(bad), "--model", "m", "--out", str(tmp_path / "t.jsonl")),
+        inproc.distill(
+            "generate", "--data", str(bad), "--model", "m", "--out", str(tmp_path / "t.jsonl")
+        ),
         r"d\.jsonl:2: not valid JSON",
     )
     good = tmp_path / "e.jsonl"
     good.write_text('{"text": "a", "label": 1}\n')
     one_line_error(
-        distill(
+        inproc.distill(
             "generate", "--data", str(good), "--model", "m", "--out", str(tmp_path / "t.jsonl")
         ),
         r"no prompt field found \(fields: text, label\)",
@@ -97,13 +104,13 @@ def test_unknown_recipe_key_and_template_placeholder(tmp_path):
     r = tmp_path / "r.yaml"
     r.write_text("data: builtin:arithmetic\nmodel: m\nconcurency: 3\n")
     one_line_error(
-        distill("generate", "--recipe", str(r), "--out", str(tmp_path / "t.jsonl")),
+        inproc.distill("generate", "--recipe", str(r), "--out", str(tmp_path / "t.jsonl")),
         r"unknown key 'concurency' \(did you mean 'concurrency'\?\)",
     )
     t = tmp_path / "t.txt"
     t.write_text("Solve {problme}\n")
     one_line_error(
-        distill(
+        inproc.distill(
             "generate",
             "--data",
             "builtin:arithmetic",
@@ -119,7 +126,7 @@ def test_unknown_recipe_key_and_template_placeholder(tmp_path):
 
 
 def test_missing_api_key_for_the_openai_default_url(tmp_path):
-    res = distill(
+    res = inproc.distill(
         "generate",
         "--data",
         "builtin:arithmetic",
@@ -139,7 +146,7 @@ def test_recipe_with_cli_override_runs(tmp_path, server):
     r.write_text(
         f"data: builtin:arithmetic\nlimit: 3\nteacher: openai\nmodel: fake-r1\nbase_url: {server.url}\nn: 1\n"
     )
-    res = distill(
+    res = inproc.distill(
         "generate", "--recipe", str(r), "--n", "2", "--out", str(tmp_path / "t.jsonl"), "--quiet"
     )
     assert res.returncode == 0, res.stderr
@@ -152,20 +159,24 @@ def test_filter_bad_input_is_one_line(tmp_path):
         '{"id": "a", "prompt_id": "p", "messages": [], "answer": "x", "gold": null}\n{"id": "b"}\n'
     )
     one_line_error(
-        distill("filter", str(t), "--out", str(tmp_path / "k.jsonl")),
+        inproc.distill("filter", str(t), "--out", str(tmp_path / "k.jsonl")),
         r"t\.jsonl:2: not a trace record: missing field 'prompt_id'",
     )
     t.write_text('{"id": "a", "prompt_id": "p", "messages": [], "answer": "x", "gold": null}\n')
     one_line_error(
-        distill("filter", str(t), "--out", str(tmp_path / "k.jsonl"), "--verify", "math"),
+        inproc.distill("filter", str(t), "--out", str(tmp_path / "k.jsonl"), "--verify", "math"),
         r"no gold answer for --verify math; use --verify majority",
     )
     one_line_error(
-        distill("filter", str(t), "--out", str(tmp_path / "k.jsonl"), "--checks", "truncated,nope"),
+        inproc.distill(
+            "filter", str(t), "--out", str(tmp_path / "k.jsonl"), "--checks", "truncated,nope"
+        ),
         r"unknown check 'nope'",
     )
     one_line_error(
-        distill("filter", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "k.jsonl")),
+        inproc.distill(
+            "filter", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "k.jsonl")
+        ),
         r"traces file not found",
     )
     assert not (tmp_path / "k.jsonl").exists()
