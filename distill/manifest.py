@@ -17,7 +17,9 @@ run overwrites.
 Readers (`check_input`, called wherever a stage opens a local data file) refuse a file that a
 manifest beside it lists but that does not match it, in one line. A file that no manifest lists
 (a user's own file, or one written by an older distill) is read as before.
-`done` is what `distill run` asks before skipping a stage.
+`done` is what `distill run` asks before skipping a stage. Writers ask `not_ours` (through
+distill/paths.py `check_ours`) before they replace a file: only one a manifest lists as it is
+now, or one an unfinished set names as replaced (`was`), is distill's to replace.
 
 Sizes are what readers compare (a stat, no reading). kept and rejects also carry a sha256,
 computed while their lines are written (`HashingWriter`), for anyone who wants to verify a copy;
@@ -179,10 +181,13 @@ class OutputSet:
 
     def commit(self) -> Path:
         outputs: dict[str, dict[str, Any]] = {}
+        was: dict[str, dict[str, Any]] = {}
         for final, t in self._files:
             size = t.stat().st_size
             sha = self._sha.get(final) or (file_sha256(t) if size <= _SMALL else None)
             outputs[_key(final, self.manifest)] = {"size": size, "sha256": sha}
+            if final.is_file():  # the file it replaces (the stage's guard found it distill's)
+                was[_key(final, self.manifest)] = _entry(final)
         doc = {
             "distill_manifest": FORMAT,
             "stage": self.stage,
@@ -192,9 +197,10 @@ class OutputSet:
             "outputs": outputs,
         }
         # The old manifest goes first (replaced by one that marks the set unfinished), so a kill
-        # between the renames below leaves files that no complete manifest vouches for.
+        # between the renames below leaves files that no complete manifest vouches for. It also
+        # names the files not yet replaced (`was`): a rerun after that kill may replace them.
         self.manifest.parent.mkdir(parents=True, exist_ok=True)
-        _write_json_durable(self.manifest, doc)
+        _write_json_durable(self.manifest, {**doc, "was": was})
         kill_point(f"{self.stage}:before-renames")
         for final, t in self._files:
             os.replace(t, final)
@@ -218,6 +224,11 @@ def _load(path: Path) -> dict[str, Any] | None:
     if not isinstance(doc.get("outputs"), dict):
         return None
     return doc
+
+
+def _entry(path: Path) -> dict[str, Any]:
+    size = path.stat().st_size
+    return {"size": size, "sha256": file_sha256(path) if size <= _SMALL else None}
 
 
 def mismatch(path: Path, entry: dict[str, Any]) -> str | None:
@@ -295,3 +306,52 @@ def done(manifest: str | Path, config_hash: str, inputs: Sequence[str | Path] = 
         if why:
             return f"{out}: {why}"
     return None
+
+
+def _same(path: Path, entry: Any) -> bool:
+    """`path` holds the bytes a manifest entry lists: its size, and its sha256 where listed and
+    the file is small enough to read back."""
+    if not isinstance(entry, dict) or entry.get("size") != path.stat().st_size:
+        return False
+    sha = entry.get("sha256")
+    return not sha or entry["size"] > _SMALL or file_sha256(path) == sha
+
+
+def not_ours(path: str | Path, manifest: str | Path | None = None) -> str | None:
+    """None when a stage may replace `path`: absent, or written by distill and unchanged since
+    (a manifest lists it: the stage's own `manifest`, or one beside the file; or, for a
+    manifest path, a distill manifest). Else why not, to end "PATH exists and ...".
+
+    A set a kill left half renamed passes: its unfinished manifest lists the new files and the
+    ones they replace (`was`). Outputs of a distill older than manifests do not: no file says
+    who wrote them."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    if p.name.endswith(SUFFIX):
+        return None if _load(p) is not None else "distill did not write it (not a distill manifest)"
+    own = [Path(manifest)] if manifest is not None else []
+    try:
+        beside = sorted(p.parent.glob(f"*{SUFFIX}"), key=_mtime, reverse=True)
+    except OSError:
+        beside = []
+    changed = None
+    for m in [*own, *(b for b in beside if b not in own)]:
+        doc = _load(m)
+        if doc is None:
+            continue
+        key = _key(p, m)
+        entry = doc["outputs"].get(key)
+        if entry is None:
+            continue
+        was = doc.get("was") if not doc.get("complete") else None
+        if _same(p, entry) or (isinstance(was, dict) and _same(p, was.get(key))):
+            return None
+        size = p.stat().st_size
+        how = (
+            f"{m.name} lists {entry.get('size')} bytes, it holds {size}"
+            if size != entry.get("size")
+            else f"not the bytes {m.name} lists"
+        )
+        changed = changed or f"was changed since {doc.get('stage', 'a')} wrote it ({how})"
+    return changed or "distill did not write it (no manifest lists it)"

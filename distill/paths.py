@@ -158,6 +158,35 @@ def check_outputs(inputs: Mapping[str, PathLike], outs: Iterable[Output]) -> Non
         _writable(o)
 
 
+def check_ours(outs: Iterable[Output], manifest: PathLike) -> None:
+    """Refuse, in one line, to replace a file distill did not write: each output that exists
+    must be listed, as it is now, by `manifest` (the stage's own) or a manifest beside it
+    (distill/manifest.py `not_ours`). A file of the user's at --out, or at a side file the user
+    never typed (`notes.rejects.jsonl` for `--out notes.jsonl`), stays as it is."""
+    from distill.manifest import not_ours
+
+    for o in outs:
+        why = not_ours(os.path.expanduser(str(o.path)), manifest)
+        if why:
+            raise DistillError(f"{_typed(o)} exists and {why}: move it or pick another {o.flag}")
+
+
+def check_replaced(cfg: Any, outs: list[Output], manifest: PathLike) -> None:
+    """filter's and select's check_ours, a default rejects or report (named after --out, not
+    typed) named as a file beside --out."""
+    base = Path(cfg.out).with_suffix("") if Path(cfg.out).suffix == ".jsonl" else Path(cfg.out)
+    implied = {"--rejects": f"{base}.rejects.jsonl", "--report": f"{base}.report.json"}
+    outs = [Output("--out", cfg.out, o.path) if implied.get(o.flag) == o.value else o for o in outs]
+    check_ours(outs, manifest)
+
+
+def _typed(o: Output) -> str:
+    """`--out k.jsonl`, or `k.rejects.jsonl, beside --out k.jsonl,` for a side file."""
+    if _real(o.path) == _real(Path(o.value)):
+        return f"{o.flag} {o.value}"
+    return f"{o.path}, beside {o.flag} {o.value},"
+
+
 # =========================================================================== the stages
 
 
@@ -212,7 +241,11 @@ def paths_instruct(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
 def guard_filter(cfg: Any) -> None:
     """The traces file (and decontamination files) vs --out, --rejects, --report and the files
     beside the report (plot, .filter.yaml), and those with each other."""
-    check_outputs(*paths_filter(cfg))
+    from distill.filter.config import manifest_of
+
+    inputs, outs = paths_filter(cfg)
+    check_outputs(inputs, outs)
+    check_replaced(cfg, outs, manifest_of(cfg))  # all replaced by the run's set
 
 
 def paths_filter(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
@@ -294,22 +327,34 @@ def paths_train(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
 
 
 def guard_export(cfg: Any) -> None:
-    """The kept traces (and --model) vs --out."""
+    """The kept traces (and --model) vs --out and its manifest."""
+    from distill.manifest import manifest_path
+
     out = Path(cfg.out)
     check_outputs(
         {"data": cfg.data, "--model": cfg.model or None},
-        outputs("--out", cfg.out, out.with_name(f".{out.name}.tmp")),
+        outputs("--out", cfg.out, out.with_name(f".{out.name}.tmp"), manifest_path(out)),
     )
+    check_ours(outputs("--out", cfg.out, manifest_path(out)), manifest_path(out))
 
 
 def guard_eval(cfg: Any) -> None:
     """--data, --model, --baseline, --template vs --out and the samples kept beside it."""
-    check_outputs(*paths_eval(cfg))
+    from distill.manifest import manifest_path
+
+    inputs, outs = paths_eval(cfg)
+    check_outputs(inputs, outs)
+    out = Path(cfg.out)
+    # eval.json, its .eval.yaml and manifest are replaced as a set; the samples are appended to
+    set_ = (out, out.with_name(out.stem + ".eval.yaml"), manifest_path(out))
+    check_ours([o for o in outs if o.path in set_], manifest_path(out))
 
 
 def paths_eval(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
+    from distill.manifest import manifest_path
+
     out = Path(cfg.out)
-    side = [out.with_name(out.stem + ".eval.yaml")]
+    side = [out.with_name(out.stem + ".eval.yaml"), manifest_path(out)]
     for which in ("student", "baseline") if cfg.baseline else ("student",):
         traces = out.with_name(f"{out.stem}.{which}.traces.jsonl")
         side += [

@@ -240,6 +240,12 @@ def test_issue_scenario_kill_right_after_kept_is_renamed(refs, tiny_qwen, old_ma
         old.pop(MANIFEST)
     restore(d, old)
     p = filter_cli(d, "math", kill_at="filter:renamed:kept.jsonl")
+    if not old_manifest:
+        # no file says an older distill wrote them, not the user: refused, each left as it was
+        assert p.wait(120) == 1
+        assert "kept.jsonl exists and distill did not write it" in p.stderr.read()
+        assert snapshot(d) == old
+        return
     assert p.wait(120) == -signal.SIGKILL
     assert (d / "kept.jsonl").read_bytes() == ref["math"]["kept.jsonl"]  # the new kept ...
     assert (d / "kept.report.json").read_bytes() == ref["none"]["kept.report.json"]  # old report
@@ -285,11 +291,13 @@ def test_run_skips_filter_only_while_its_manifest_matches(tmp_path, capsys):
         f.write("\n")
     pipeline.run(recipe, run_dir=str(tmp_path), sets=["filter.verify=math"])
     assert "== filter (again: input changed)" in capsys.readouterr().out
-    # An output edited after the run (or cut short by a full disk): filtered again.
+    # An output edited after the run is the user's now: not filtered again over the edit.
     with open(tmp_path / "kept.report.json", "a") as f:
         f.write(" ")
-    pipeline.run(recipe, run_dir=str(tmp_path), sets=["filter.verify=math"])
-    assert "kept.report.json" in capsys.readouterr().out
+    edited = (tmp_path / "kept.report.json").read_bytes()
+    with pytest.raises(DistillError, match="kept.report.json, beside --out .*was changed since"):
+        pipeline.run(recipe, run_dir=str(tmp_path), sets=["filter.verify=math"])
+    assert (tmp_path / "kept.report.json").read_bytes() == edited
 
 
 def test_readers_refuse_a_file_its_manifest_does_not_match_and_read_unlisted_ones(tmp_path):

@@ -431,13 +431,12 @@ def done(cfg: SelectConfig) -> str | None:
 
 
 def guard(cfg: SelectConfig) -> None:
-    from distill.paths import check_outputs, outputs
+    from distill.paths import check_outputs, check_replaced, paths_select
 
-    inputs = {"traces": cfg.input, "--teacher-traces": cfg.teacher_traces}
-    outs = outputs("--out", cfg.out, manifest_of(cfg)) + outputs("--rejects", cfg.rejects)
-    outs += outputs("--report", cfg.report, Path(cfg.report).with_suffix(".png"), config_path(cfg))
-    outs += outputs("--cache-dir", str(cache_path(cfg, "judge")), cache_path(cfg, "student"))
+    inputs, outs = paths_select(cfg)
     check_outputs(inputs, outs)
+    # the run's set is replaced whole; the caches are appended to (resumed by id)
+    check_replaced(cfg, [o for o in outs if o.flag != "--cache-dir"], manifest_of(cfg))
 
 
 def run(cfg: SelectConfig, quiet: bool = False) -> Path:
