@@ -335,19 +335,18 @@ def test_openai_teacher_stores_the_servers_token_ids_and_top_logprobs(server, tm
 
 
 def test_server_without_logprobs_is_one_clear_error_and_writes_no_record(tmp_path):
-    import subprocess
-    import sys
-
+    from tests import inproc
     from tests.fakeserver import FakeServer
 
     s = FakeServer(logprobs=False).start()
     try:
         out = tmp_path / "t.jsonl"
-        res = subprocess.run(
-            [sys.executable, "-m", "distill.cli", "generate", "--data", "builtin:arithmetic",
-             "--limit", "20", "--teacher", "openai", "--base-url", s.url, "--model", "fake-r1",
-             "--logprobs", "5", "--max-retries", "0", "--concurrency", "2", "--out", str(out), "--quiet"],
-            capture_output=True, text=True, timeout=120,
+        # in this process (tests/inproc.py): its exit code, error line and file are what a
+        # subprocess gave, without python's start and imports
+        res = inproc.distill(
+            "generate", "--data", "builtin:arithmetic", "--limit", "20", "--teacher", "openai",
+            "--base-url", s.url, "--model", "fake-r1", "--logprobs", "5", "--max-retries", "0",
+            "--concurrency", "2", "--out", str(out), "--quiet",
         )  # fmt: skip
     finally:
         s.stop()
