@@ -971,6 +971,9 @@ class TokenStats:
     # no row kept: truncated, none had a completion token left; or no row at all (every
     # assistant turn of weight 0)
     dropped_all_masked: int = 0
+    # of dropped_all_masked, those with no row at all (every assistant turn of weight 0): kd's
+    # recount (train/sft.py) tells them from the rows max_length left out
+    all_masked_weight_0: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     sequences: int = 0  # rows handed to the trainer (one per assistant turn where split)
@@ -1036,4 +1039,5 @@ def tokenize_examples(
             st.dropped_overlong += 1
         else:
             st.dropped_all_masked += 1
+            st.all_masked_weight_0 += not rows
     return {"input_ids": ids_col, "completion_mask": mask_col}, st

@@ -394,16 +394,14 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             "completion sampled by the student and scored by the teacher (on-policy, no teacher text)."
         )
     elif td:
+        # --overlong truncate: an example whose completion the cut left empty is dropped too; a
+        # chat whose every assistant turn the dataset gives weight 0 is counted with them
+        untrained = td.get("all_masked_weight_0", 0)
+        masked = td.get("dropped_all_masked", 0) - untrained
         lines.append(
             f"\nExamples: {td['kept']} trained on ({td['dropped_overlong']} dropped as too long, "
-            # --overlong truncate: an example whose completion the cut left empty is dropped too,
-            # as is a chat whose every assistant turn the dataset gives weight 0
-            + (
-                f"{td['dropped_all_masked']} dropped with no completion left after truncation "
-                "or every assistant turn of weight 0, "
-                if td.get("dropped_all_masked")
-                else ""
-            )
+            + (f"{masked} dropped with no completion left after truncation, " if masked else "")
+            + (f"{untrained} left out with every assistant turn of weight 0, " if untrained else "")
             + f"{td['truncated']} truncated); loss on {td['completion_tokens']:,} completion tokens only"
             + (
                 f", in {td['turns']:,} assistant turns ({td['sequences']:,} sequences)."

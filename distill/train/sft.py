@@ -215,8 +215,8 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
     if st.kept == 0:
         raise DistillError(
             f"{cfg.data}: no training examples left ({st.examples} read, {st.dropped_overlong} longer than "
-            f"max_length {cfg.max_length}, {st.dropped_all_masked} with no completion left or every "
-            "assistant turn of weight 0)"
+            f"max_length {cfg.max_length}, {st.dropped_all_masked - st.all_masked_weight_0} with no "
+            f"completion left, {st.all_masked_weight_0} with every assistant turn of weight 0)"
         )
     return Dataset.from_dict(cols), st.__dict__
 
@@ -421,7 +421,14 @@ def _print_stats(cfg: TrainConfig, tok: Any, dataset: Any, stats: dict[str, Any]
         return
     print(
         f"train: {stats['kept']} examples ({stats['dropped_overlong']} dropped as longer than "
-        f"{cfg.max_length} tokens, {stats['truncated']} truncated, {stats['dropped_all_masked']} all-masked or all weight 0); "
+        f"{cfg.max_length} tokens, {stats['truncated']} truncated, "
+        f"{stats['dropped_all_masked'] - stats.get('all_masked_weight_0', 0)} all-masked"
+        + (
+            f", {stats['all_masked_weight_0']} with every assistant turn of weight 0"
+            if stats.get("all_masked_weight_0")
+            else ""
+        )
+        + "); "
         f"{stats['turns']:,} assistant turns in {stats['sequences']:,} sequences, "
         f"{stats['completion_tokens']:,} completion tokens carry the loss"
         + (" (--train-on last: the last turn of each chat)" if cfg.train_on == "last" else "")
@@ -584,8 +591,10 @@ def recount(
     elif stats.get("completion_tokens") in (None, tokens):
         return
     # one row per example: the others were left out (--overlong drop: too long; truncate:
-    # nothing of the completion left); a kept row max_length long with no stop token was cut
-    dropped = stats.get("examples", n) - n
+    # nothing of the completion left), or had nothing to train (every assistant turn of weight
+    # 0: SFT's count, kd skips them alike); a kept row max_length long with no stop token was cut
+    untrained = stats.get("all_masked_weight_0", 0)
+    dropped = stats.get("examples", n) - n - untrained
     cut = sum(
         len(m) >= cfg.max_length and not stops & {t for t, k in zip(ids, m) if k}
         for ids, m in zip(dataset["input_ids"], masks)
@@ -598,7 +607,7 @@ def recount(
         "completion_tokens": tokens,
         "prompt_tokens": sum(len(m) - sum(m) for m in masks),
         "dropped_overlong": dropped if cfg.overlong == "drop" else 0,
-        "dropped_all_masked": 0 if cfg.overlong == "drop" else dropped,
+        "dropped_all_masked": untrained + (0 if cfg.overlong == "drop" else dropped),
         "truncated": 0 if cfg.overlong == "drop" else cut,
         "turns_left_out": 0,
     }
@@ -607,9 +616,10 @@ def recount(
     )
     print(
         f"kd: as the teacher's examples are built (the last assistant turn of each chat), "
-        f"{n:,} examples ({stats['dropped_overlong'] + stats['dropped_all_masked']} left out as "
-        f"longer than {cfg.max_length} tokens, {stats['truncated']} truncated), {tokens:,} "
-        "completion tokens carry the loss (the count above was SFT's rendering)"
+        f"{n:,} examples ({dropped} left out as longer than {cfg.max_length} tokens, "
+        + (f"{untrained} with every assistant turn of weight 0, " if untrained else "")
+        + f"{stats['truncated']} truncated), {tokens:,} completion tokens carry the loss (the "
+        "count above was SFT's rendering)"
     )
 
 

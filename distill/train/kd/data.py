@@ -160,18 +160,29 @@ class Collator:
         return batch
 
 
-def stored_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, int]]:
-    """SFT's examples (same rendering, same mask) + the stored teacher top-K per completion token."""
+def trained_rows(cfg: Any) -> tuple[list[Any], list[dict[str, Any]], list[int]]:
+    """`cfg.data`'s examples, rows and row indices, those with something to train alone: a row
+    whose every assistant turn has weight 0 is left out (SFT counts it all-masked), its stored
+    top-K never read (it needs none)."""
     import itertools
 
-    from datasets import Dataset
-
     from distill.data import iter_source
-    from distill.examples import Renderer, load_examples
+    from distill.examples import load_examples
 
-    renderer = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
     exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     rows = list(itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit))
+    at = [i for i, ex in enumerate(exs) if ex.trains]
+    return [exs[i] for i in at], [rows[i] for i in at], at
+
+
+def stored_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, int]]:
+    """SFT's examples (same rendering, same mask) + the stored teacher top-K per completion token."""
+    from datasets import Dataset
+
+    from distill.examples import Renderer
+
+    renderer = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
+    exs, rows, _ = trained_rows(cfg)
     prompts, comps = zip(*(renderer.encode(ex) for ex in exs), strict=True) if exs else ((), ())
     mine = list(comps)
     comps, t_ids, t_lps, _ = stored_topk(rows, cfg.data, mine, renderer.stops, tok, cfg.model)

@@ -608,6 +608,8 @@ def xtok_dataset(
         cols.update(xtok_prompt=[], xtok_end=[])
     compared = scored = 0
     for i, ex in enumerate(exs):
+        if not ex.trains:  # every assistant turn of weight 0: left out, as SFT counts it
+            continue
         where = ex.source.get("where") or f"{cfg.data} example {i + 1}"
         (p, full), (tp, tc) = mine.encode(ex), theirs.encode(ex)
         c = fit_completion(p, full, cfg)
@@ -876,12 +878,10 @@ def stored_xtok(cfg: Any, tok: Any) -> TopKXTok | None:
     """A TopKXTok when `cfg.data`'s stored top-K come from another tokenizer (its vocab hash
     differs, or, hash unknown, its token texts are not the student's reading of its ids), else
     None (the same-vocabulary path). Refuses a side file without token offsets in one line."""
-    import itertools
-
-    from distill.data import iter_source
     from distill.logprobs import load_many, vocab_hash
+    from distill.train.kd.data import trained_rows
 
-    rows = list(itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit))
+    rows = trained_rows(cfg)[1]
     ptrs = [r.get("logprobs") for r in rows]
     if not rows or not all(isinstance(p, dict) and "file" in p for p in ptrs):
         return None  # stored_dataset names the record without log-probs
@@ -931,19 +931,16 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
     """SFT's examples + at each student completion token paired with a stored teacher token
     (the same text before both, as xtok_dataset pairs them) that token's top-K, mapped to
     student ids by text -> the dataset kd.data.Collator batches (its teacher_ids/_logprobs)."""
-    import itertools
-
     import numpy as np
     from datasets import Dataset
 
-    from distill.data import iter_source
-    from distill.examples import Renderer, load_examples
+    from distill.examples import Renderer
     from distill.logprobs import listed_texts, load_many, short_spaces, stripped_spaces
+    from distill.train.kd.data import trained_rows
 
     mine = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
     stops = set(mine.stops)
-    exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
-    rows = list(itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit))
+    exs, rows, at = trained_rows(cfg)
     stored = load_many(rows, cfg.data)
     k = max((t.k for t in stored), default=0)
     cols: dict[str, list] = {
@@ -987,7 +984,7 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
             # a side file written before 1be2b8a: its pointer may say offsets: true (another
             # record of the shard had them) where the shard stored none
             raise no_offsets(cfg, row, teacher.name)
-        where = ex.source.get("where") or f"{cfg.data} example {i + 1}"
+        where = ex.source.get("where") or f"{cfg.data} example {at[i] + 1}"
         p, c = mine.encode(ex)
         s_text = mine.completion_text(ex)
         s_ends = char_ends(tok, c, s_text)
@@ -1216,9 +1213,11 @@ def served_xtok(
     exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     cols: dict[str, list] = {"input_ids": [], "completion_mask": [], "teacher_ids": []}
     cols.update(teacher_logprobs=[], xtok_prompt_text=[], xtok_end=[])
-    encoded = [(ex, *mine.encode(ex)) for ex in exs]
     keep, ours = [], []
-    for i, (ex, p, c) in enumerate(encoded):
+    for i, ex in enumerate(exs):
+        if not ex.trains:  # every assistant turn of weight 0: left out, as SFT counts it
+            continue
+        p, c = mine.encode(ex)
         c = fit_completion(p, c, cfg)
         if c is None:
             continue
