@@ -658,9 +658,11 @@ class ShardBuffer:
     """Holds records with log-probs until their shard is durable, then appends the records.
 
     A record is appended only after the shard it points at is on disk. Each sample is also
-    appended to a journal (PENDING in the side folder, one line as it arrives, flushed like a
-    record) until its shard is written: a kill loses none that were paid for, and the rerun
-    writes them (`recover`) instead of buying them again.
+    appended to a journal (pending-*.jsonl in the side folder, one line as it arrives, flushed
+    like a record) until its shard is written: a kill loses none that were paid for, and the
+    rerun writes them (`recover`) instead of buying them again. The journal is this process's
+    own, locked while it lives: another generate started on the same --out (distill does not
+    lock --out; two teachers may append to one file) leaves it alone.
     """
 
     def __init__(
@@ -676,14 +678,14 @@ class ShardBuffer:
         self.pending: list[tuple[dict[str, Any], TokenLogprobs, dict[str, Any]]] = []
         self.tokens = 0
         self.since = 0.0
-        self._journal: Any = None  # PENDING, open while samples wait for their shard
+        self._journal: Any = None  # open (and locked) while samples wait for their shard
+        self._journal_path: Path | None = None
 
     def add(self, record: dict[str, Any], t: TokenLogprobs, **info: Any) -> bool:
         """Buffer one record (journaled at once); True when the buffer is full and should be
         flushed."""
         if self._journal is None:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            self._journal = open(self.dir / PENDING, "a", encoding="utf-8")
+            self._journal, self._journal_path = _new_journal(self.dir)
         self._journal.write(json.dumps({"record": record, "info": info, "t": _packed(t)}) + "\n")
         self._journal.flush()  # as RecordWriter: the page cache outlives a killed process
         if not self.pending:
@@ -708,12 +710,44 @@ class ShardBuffer:
         self._journal.flush()
         # a kill (or Ctrl-C) from here on leaves the journal to the rerun (`recover`)
         _write_pending(self.dir / name, pending, self.records_path, write)
+        assert self._journal_path is not None
+        self._journal_path.unlink()  # before its lock goes (close): never another run's to take
         self._journal.close()
-        self._journal = None
-        (self.dir / PENDING).unlink()
+        self._journal = self._journal_path = None
 
 
-PENDING = "pending.jsonl"  # ShardBuffer's journal, in the side folder
+PENDING = "pending"  # ShardBuffer's journals: pending-<id>.jsonl in the side folder
+
+
+def _lock(f: Any) -> bool:
+    """Take an open file's exclusive lock without waiting: False when a live process holds it
+    (the OS lets it go when its process dies). True where the platform has no flock (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _new_journal(directory: Path) -> tuple[Any, Path]:
+    """A journal of this process's own, opened and locked before it takes the name `recover`
+    looks for (a `recover` never finds it unlocked while this process lives)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:16]
+    final = directory / f"{PENDING}-{tag}.jsonl"
+    tmp = directory / f".{PENDING}-{tag}.tmp"
+    f = open(tmp, "a", encoding="utf-8")
+    if os.name == "nt":  # no flock, and an open file is not renamed
+        f.close()
+        tmp.replace(final)
+        return open(final, "a", encoding="utf-8"), final
+    _lock(f)
+    tmp.replace(final)
+    return f, final
 
 
 def _write_pending(
@@ -740,28 +774,38 @@ def _write_pending(
 
 
 def recover(records_path: str | Path) -> int:
-    """Append to `records_path` the samples a stopped run's ShardBuffer journaled and never
+    """Append to `records_path` the samples stopped runs' ShardBuffers journaled and never
     wrote (paid for: a rerun must not buy them again), in a shard of their own or the one a
-    flush cut short had written; remove the journal. Returns how many were written."""
+    flush cut short had written; remove those journals. A journal a running generate holds
+    (locked) is its own to write. Returns how many were written."""
+    journals = sorted(side_dir(records_path).glob(f"{PENDING}*.jsonl"))
+    written = 0
+    for journal in journals:
+        try:
+            f = open(journal, encoding="utf-8")
+        except FileNotFoundError:  # its run wrote it and removed it meanwhile
+            continue
+        with f:
+            if _lock(f) and journal.is_file():
+                written += _recover_journal(records_path, journal, f)
+    return written
+
+
+def _recover_journal(records_path: str | Path, journal: Path, f: Any) -> int:
+    """`recover` of one journal (`f`, open and locked), then removed."""
     from distill.records import RecordWriter, read_records
 
-    journal = side_dir(records_path) / PENDING
-    if not journal.is_file():
-        return 0
     groups: list[tuple[str | None, list[Any]]] = [(None, [])]  # (its shard, entries)
-    with open(journal, encoding="utf-8") as f:
-        for line in f:
-            try:
-                entry = json.loads(line)
-                if "shard" in entry:
-                    groups[-1] = (str(entry["shard"]), groups[-1][1])
-                    groups.append((None, []))
-                else:
-                    groups[-1][1].append(
-                        (entry["record"], _unpacked(entry["t"]), dict(entry["info"]))
-                    )
-            except (ValueError, KeyError, TypeError):
-                break  # the line a kill cut short: that one sample is lost
+    for line in f:
+        try:
+            entry = json.loads(line)
+            if "shard" in entry:
+                groups[-1] = (str(entry["shard"]), groups[-1][1])
+                groups.append((None, []))
+            else:
+                groups[-1][1].append((entry["record"], _unpacked(entry["t"]), dict(entry["info"])))
+        except (ValueError, KeyError, TypeError):
+            break  # the line a kill cut short: that one sample is lost
     path = Path(records_path)
     on_disk = {r.get("id") for r in read_records(path)} if path.is_file() else set()
     written = 0

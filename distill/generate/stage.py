@@ -284,11 +284,13 @@ class _Spellings:
             names.append(str(here))
         return names, str(here) if taken else teacher.model, here
 
-    def mine(self, sample: str, here: Path | None) -> bool:
-        """Whether a sample on disk is that of the teacher in folder `here`: not another's (one
-        whose folder is gone cannot tell: as before, its name decides)."""
+    def mine(self, sample: str, here: Path | None) -> bool | None:
+        """Whether a sample on disk is that of the teacher in folder `here`: True, its recorded
+        folder is `here`; None, cannot tell (not local, or its folder gone: its name decides, as
+        before); False, another folder's."""
         key = self.by_id.get(sample)
-        return key is None or here is None or self.place(key) in (None, here)
+        at = None if key is None or here is None else self.place(key)
+        return None if at is None else at == here
 
 
 def build_jobs(
@@ -336,7 +338,10 @@ def build_jobs(
         for (teacher, jobs), (names, write, here) in zip(plan, spelled):
             ids = []
             for s in range(cfg.n):
-                # done under a name of this folder: planned as the id on disk (eval, run pick it)
+                # done under a name of this folder: planned as the id on disk (eval, run pick it);
+                # one recorded in this folder first, then one whose folder cannot tell (its own
+                # is gone: a renamed project's samples are not taken over another's)
+                found: dict[bool | None, str] = {}  # (names holds `write`: its id, if none)
                 for name in names:
                     i = sample_id(
                         prompt_id,
@@ -347,20 +352,14 @@ def build_jobs(
                         messages_hash,
                         raw_prompt=teacher.raw_prompt,
                     )
-                    if i in done and spellings.mine(i, here):
-                        break
-                else:
-                    if name != write:
-                        i = sample_id(
-                            prompt_id,
-                            write,
-                            teacher.params,
-                            s,
-                            messages,
-                            messages_hash,
-                            raw_prompt=teacher.raw_prompt,
-                        )
-                ids.append(i)
+                    whose = spellings.mine(i, here) if i in done else False
+                    if whose is not False:
+                        found.setdefault(whose, i)
+                        if whose:
+                            break
+                    if name == write:
+                        found.setdefault(False, i)
+                ids.append(found.get(True) or found.get(None) or found[False])
             # `planned` too: a row repeated in the file (same id and content) is one prompt,
             # sampled and paid for once, not once per copy under the same sample ids
             missing = [s for s in range(cfg.n) if ids[s] not in done and ids[s] not in planned]
