@@ -76,10 +76,17 @@ def manifest_path(base: str | Path) -> Path:
 
 
 def config_hash(cfg: Any, ignore: tuple[str, ...] = ()) -> str:
-    """Hash of the settings that change a stage's result (`ignore`: those that do not)."""
+    """Hash of the settings that change a stage's result (`ignore`: those that do not). A
+    server URL counts without its credentials (userinfo, query): a rotated key is the same
+    server, and a rerun that hashed the key would redo the stage (and pay a judge again)."""
     from distill.records import stable_hash
+    from distill.urls import redact_url
 
-    fields = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ignore}
+    fields = {
+        k: redact_url(v) if k.endswith("url") and isinstance(v, str) else v
+        for k, v in dataclasses.asdict(cfg).items()
+        if k not in ignore
+    }
     return stable_hash(fields)
 
 
