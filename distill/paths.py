@@ -187,6 +187,97 @@ def _typed(o: Output) -> str:
     return f"{o.path}, beside {o.flag} {o.value},"
 
 
+# The side files generate and instruct (and eval's samples) write beside --out keep no manifest:
+# they are written anew each run from the records (a summary, a report, the resolved config) or
+# are the run's own state (the batches in flight, the teacher replies). One that exists is
+# distill's when it has the shape distill writes there; one the user edited is still distill's
+# (the next run writes it from the records again). Name ending -> what it is, and its test.
+# A resolved config is every field of its stage's dataclass (an older distill's: at least half
+# of today's, `out` among them); a recipe the user wrote names a few.
+_SIDE_LIMIT = 64 << 20  # larger than any summary, report, config or stamp distill writes
+
+
+def _shaped(d: Any, **types: type) -> bool:
+    return isinstance(d, dict) and all(isinstance(d.get(k), t) for k, t in types.items())
+
+
+def _saved_config(stage: str, d: Any) -> bool:
+    import dataclasses
+
+    from distill.generate.config import GenerateConfig
+    from distill.instruct.config import InstructConfig
+
+    cls = {"generate": GenerateConfig, "instruct": InstructConfig}[stage]
+    names = {f.name for f in dataclasses.fields(cls)}
+    return _shaped(d, out=str) and 2 * len(names & set(d)) >= len(names)
+
+
+SIDE_KINDS: dict[str, tuple[str, Any]] = {
+    ".generate.yaml": ("a generate config", lambda d: _saved_config("generate", d)),
+    ".instruct.yaml": ("an instruct config", lambda d: _saved_config("instruct", d)),
+    ".summary.json": (
+        "a generate summary",
+        lambda d: _shaped(d, samples=int, by_teacher=dict, this_run=dict),
+    ),
+    ".report.json": (
+        "an instruct report",
+        lambda d: _shaped(d, method=str, filtered=dict, this_run=dict),
+    ),
+    ".batches.json": (
+        "a generate --batch state file",
+        lambda d: _shaped(d, batches=list) and all(isinstance(e, dict) for e in d["batches"]),
+    ),
+    ".weights.json": ("an eval weights stamp", lambda d: _shaped(d, model=str) and "weights" in d),
+    ".requests.jsonl": (
+        "instruct's teacher replies",
+        lambda d: _shaped(d, id=str, kind=str, messages=list, text=str),
+    ),
+}
+
+
+def _distills(path: Path, test: Any) -> bool:
+    """Whether `path` holds what `test` accepts: a YAML or JSON file whole; a JSONL file (added
+    to, never replaced) by its first record. A first line that is not JSON (a line a killed
+    writer left torn, or text) is the reader's to judge: it cuts a torn line, and refuses text
+    in one line naming FILE:LINE before anything is written."""
+    import json
+
+    import yaml
+
+    try:
+        if path.name.endswith(".jsonl"):
+            with open(path, "rb") as f:
+                first = f.readline(_SIDE_LIMIT)
+            try:
+                doc = json.loads(first)
+            except ValueError:
+                return True
+            return test(doc)
+        if path.stat().st_size > _SIDE_LIMIT and not path.name.endswith(".batches.json"):
+            return False
+        text = path.read_text(encoding="utf-8")
+        return test(yaml.safe_load(text) if path.suffix == ".yaml" else json.loads(text))
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):
+        return False
+
+
+def check_side_files(outs: Iterable[Output]) -> None:
+    """Refuse, in one line, to write over a file at a side file of generate, instruct or eval's
+    samples (`notes.summary.json` for `--out notes.jsonl`) that is not of the shape distill
+    writes there (SIDE_KINDS): a file of the user's stays as it is."""
+    for o in outs:
+        p = Path(os.path.expanduser(str(o.path)))
+        kind = next((k for end, k in SIDE_KINDS.items() if p.name.endswith(end)), None)
+        if o.tree or kind is None or not p.is_file() or _real(p) == _real(Path(o.value)):
+            continue
+        if _distills(p, kind[1]):
+            continue
+        raise DistillError(
+            f"{_typed(o)} exists and distill did not write it (not {kind[0]}): move it or "
+            f"pick another {o.flag}"
+        )
+
+
 # =========================================================================== the stages
 
 
@@ -196,8 +287,11 @@ def _template_input(template: str | None) -> str | None:
 
 
 def guard_generate(cfg: Any) -> None:
-    """--data (a local file) and --template vs --out and its side files."""
-    check_outputs(*paths_generate(cfg))
+    """--data (a local file) and --template vs --out and its side files, which must be
+    distill's if they exist (the summary, the resolved config, the batches in flight)."""
+    inputs, outs = paths_generate(cfg)
+    check_outputs(inputs, outs)
+    check_side_files(outs)
 
 
 def paths_generate(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
@@ -218,8 +312,11 @@ def paths_generate(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
 
 
 def guard_instruct(cfg: Any) -> None:
-    """The seed tasks file and --template vs --out and its side files."""
-    check_outputs(*paths_instruct(cfg))
+    """The seed tasks file and --template vs --out and its side files, which must be
+    distill's if they exist (the teacher replies, the report, the resolved config)."""
+    inputs, outs = paths_instruct(cfg)
+    check_outputs(inputs, outs)
+    check_side_files(outs)
 
 
 def paths_instruct(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
@@ -348,6 +445,7 @@ def guard_eval(cfg: Any) -> None:
     # eval.json, its .eval.yaml and manifest are replaced as a set; the samples are appended to
     set_ = (out, out.with_name(out.stem + ".eval.yaml"), manifest_path(out))
     check_ours([o for o in outs if o.path in set_], manifest_path(out))
+    check_side_files(o for o in outs if o.path not in set_)  # the samples' stamp, config, summary
 
 
 def paths_eval(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
