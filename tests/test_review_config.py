@@ -75,6 +75,8 @@ def test_run_after_a_killed_train_is_not_refused_by_evals_model_check(tmp_path, 
 
     # train ran and still left no model (a broken stand-in): eval refuses, in one line
     (run_dir / "student" / "adapter_config.json").unlink()
+    # (the stand-in's eval.json has no manifest: eval would refuse to replace it, rightly)
+    (run_dir / "eval.json").unlink()
     monkeypatch.setattr(distill.train, "run", lambda cfg: None)
     with pytest.raises(DistillError, match=r"\[eval\]: --model .*student is not a model folder"):
         pipeline_run(recipe)
