@@ -182,6 +182,21 @@ class OutputSet:
         self._files.append((final, t))
         return t
 
+    def _earlier(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """The files an earlier run of this manifest wrote that this one does not (its rejects
+        elsewhere now), still as written: distill's to replace when a later run writes them
+        again, though no longer this set's outputs."""
+        old = _load(self.manifest) if self.manifest.is_file() else None
+        if old is None:
+            return {}
+        kept: dict[str, Any] = {}
+        for listed in (old["outputs"], old.get("was") or {}, old.get("earlier") or {}):
+            for key, entry in listed.items():
+                path = Path(key) if os.path.isabs(key) else self.manifest.parent / key
+                if key not in outputs and key not in kept and path.is_file() and _same(path, entry):
+                    kept[key] = entry
+        return kept
+
     def hashed(self, final: str | Path, sha256: str) -> None:
         """The sha256 of an output whose bytes were hashed while written."""
         self._sha[Path(final)] = sha256
@@ -189,6 +204,17 @@ class OutputSet:
     def commit(self) -> Path:
         outputs: dict[str, dict[str, Any]] = {}
         was: dict[str, dict[str, Any]] = {}
+        # The guard ran when the stage started: a file put at an output since (hours, at 1M
+        # traces) is the user's, refused now as it would have been then.
+        for final in [f for f, _ in self._files] + [self.manifest]:
+            why = not_ours(final, self.manifest)
+            if why:
+                for _, t in self._files:
+                    t.unlink(missing_ok=True)
+                raise DistillError(
+                    f"{final} exists and {why}: it was put there while {self.stage} ran; "
+                    f"move it and run {self.stage} again"
+                )
         for final, t in self._files:
             size = t.stat().st_size
             sha = self._sha.get(final) or (file_sha256(t) if size <= _SMALL else None)
@@ -202,6 +228,7 @@ class OutputSet:
             "config_hash": self.config_hash,
             "inputs": self.inputs,
             "outputs": outputs,
+            "earlier": self._earlier(outputs),
         }
         # The old manifest goes first (replaced by one that marks the set unfinished), so a kill
         # between the renames below leaves files that no complete manifest vouches for. It also
@@ -230,6 +257,11 @@ def _load(path: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(doc.get("outputs"), dict):
         return None
+    # a hand-written JSON in distill's shape is not one: every entry {size, sha256}
+    for key in ("outputs", "was", "earlier"):
+        listed = doc.get(key) or {}
+        if not isinstance(listed, dict) or not all(isinstance(e, dict) for e in listed.values()):
+            return None
     return doc
 
 
@@ -348,6 +380,8 @@ def not_ours(path: str | Path, manifest: str | Path | None = None) -> str | None
         if doc is None:
             continue
         key = _key(p, m)
+        if _same(p, (doc.get("earlier") or {}).get(key)):
+            return None  # an earlier run's output, not this set's: as that run wrote it
         entry = doc["outputs"].get(key)
         if entry is None:
             continue

@@ -28,12 +28,6 @@ def ok(res) -> None:
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="distill/manifest.py OutputSet.commit replaces the manifest with one that lists only "
-    "this run's outputs: the default rejects/report an earlier run of the same --out wrote are "
-    "listed nowhere after a run with --rejects/--report elsewhere, and refused as the user's",
-)
 @pytest.mark.parametrize(
     "stage, elsewhere",
     [
@@ -58,11 +52,6 @@ def test_back_to_the_default_side_files_after_a_run_that_put_them_elsewhere(
     ok(res)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="distill/manifest.py OutputSet.commit renames over whatever is at each output by "
-    "then: the guard ran when the stage started, a file put there since is not checked",
-)
 def test_a_file_put_at_an_output_while_filter_runs_is_not_replaced(traces, monkeypatch):
     """filter checks its outputs when it starts, then works (hours, at 1M traces with --verify
     code) and renames its set into place: a file the user put at an output meanwhile (their
@@ -83,11 +72,6 @@ def test_a_file_put_at_an_output_while_filter_runs_is_not_replaced(traces, monke
     assert (traces / "kept.report.json").read_bytes() == MINE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="distill/manifest.py _load takes any JSON with a distill_manifest key and a dict of "
-    "outputs; not_ours and check_input then call .get on each entry (AttributeError)",
-)
 @pytest.mark.parametrize("entry", ['"my notes, 12 lines"', "12", "[1, 2]"])
 def test_a_hand_written_manifest_beside_the_files_is_one_line_or_ignored(traces, entry):
     """A JSON the user wrote in distill's shape (their own manifest.json of a folder) whose
