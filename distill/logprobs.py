@@ -711,7 +711,9 @@ class ShardBuffer:
         # a kill (or Ctrl-C) from here on leaves the journal to the rerun (`recover`)
         _write_pending(self.dir / name, pending, self.records_path, write)
         assert self._journal_path is not None
-        self._journal_path.unlink()  # before its lock goes (close): never another run's to take
+        # before its lock goes (close): never another run's to take. Gone only where the
+        # filesystem has no locks (_lock) and another start took it: not this run's to stop on
+        self._journal_path.unlink(missing_ok=True)
         self._journal.close()
         self._journal = self._journal_path = None
 
@@ -719,17 +721,23 @@ class ShardBuffer:
 PENDING = "pending"  # ShardBuffer's journals: pending-<id>.jsonl in the side folder
 
 
-def _lock(f: Any) -> bool:
-    """Take an open file's exclusive lock without waiting: False when a live process holds it
-    (the OS lets it go when its process dies). True where the platform has no flock (Windows)."""
+def _lock(f: Any, wait: bool = False) -> bool:
+    """Take an open file's exclusive lock (without waiting, unless `wait`): False when a live
+    process holds it (the OS lets it go when its process dies). True where there is no lock to
+    take: no flock (Windows), or a filesystem that has none (an NFS mount without lockd: ENOLCK;
+    Lustre without -o flock: ENOSYS), where journals are recovered as before they were locked.
+    `f` open for writing: NFS emulates flock with POSIX locks, and an exclusive one of a file
+    open read-only is EBADF."""
+    import errno
+
     try:
         import fcntl
     except ImportError:
         return True
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
+        fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError as e:
+        return e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
     return True
 
 
@@ -778,16 +786,30 @@ def recover(records_path: str | Path) -> int:
     wrote (paid for: a rerun must not buy them again), in a shard of their own or the one a
     flush cut short had written; remove those journals. A journal a running generate holds
     (locked) is its own to write. Returns how many were written."""
-    journals = sorted(side_dir(records_path).glob(f"{PENDING}*.jsonl"))
+    side = side_dir(records_path)
+    if not any(side.glob(f"{PENDING}*.jsonl")):
+        return 0
     written = 0
-    for journal in journals:
-        try:
-            f = open(journal, encoding="utf-8")
-        except FileNotFoundError:  # its run wrote it and removed it meanwhile
-            continue
-        with f:
-            if _lock(f) and journal.is_file():
-                written += _recover_journal(records_path, journal, f)
+    # One recover at a time (two generates started together on this --out, say two teachers
+    # relaunched): a start that found a journal locked by another start's recover would plan
+    # its samples as missing before that one wrote them, and buy them again.
+    held = os.open(side, os.O_RDONLY) if os.name != "nt" else None  # the folder's lock
+    try:
+        if held is not None:
+            _lock(held, wait=True)
+        for journal in sorted(side.glob(f"{PENDING}*.jsonl")):
+            try:
+                f = open(journal, "r+", encoding="utf-8")  # for writing: see _lock
+            except PermissionError:  # another user's, in a shared folder: read it
+                f = open(journal, encoding="utf-8")
+            except FileNotFoundError:  # its run wrote it and removed it meanwhile
+                continue
+            with f:
+                if _lock(f) and journal.is_file():
+                    written += _recover_journal(records_path, journal, f)
+    finally:
+        if held is not None:
+            os.close(held)
     return written
 
 
