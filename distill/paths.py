@@ -195,6 +195,10 @@ def _typed(o: Output) -> str:
 # A resolved config is every field of its stage's dataclass (an older distill's: at least half
 # of today's, `out` among them); a recipe the user wrote names a few.
 _SIDE_LIMIT = 64 << 20  # larger than any summary, report, config or stamp distill writes
+# Written anew each run and never read as data: an empty one is what a machine that crashed
+# right after distill wrote it leaves (renamed into place, never fsynced), and holds nothing
+# of anyone's to lose. (An empty stamp or batches file is refused: eval and --batch read them.)
+_EMPTY_OURS = (".generate.yaml", ".instruct.yaml", ".summary.json", ".report.json")
 
 
 def _shaped(d: Any, **types: type) -> bool:
@@ -253,7 +257,10 @@ def _distills(path: Path, test: Any) -> bool:
             except ValueError:
                 return True
             return test(doc)
-        if path.stat().st_size > _SIDE_LIMIT and not path.name.endswith(".batches.json"):
+        size = path.stat().st_size
+        if size == 0 and path.name.endswith(_EMPTY_OURS):
+            return True
+        if size > _SIDE_LIMIT and not path.name.endswith(".batches.json"):
             return False
         text = path.read_text(encoding="utf-8")
         return test(yaml.safe_load(text) if path.suffix == ".yaml" else json.loads(text))

@@ -100,3 +100,26 @@ def test_two_starts_at_once_never_plan_a_journal_being_written(tmp_path, monkeyp
     first.join()
     assert seen == ["s0", "s1"]  # what it plans from: the journal's samples, once
     assert [r["id"] for r in read_records(out)] == ["s0", "s1"]
+
+
+# ---------------------------------------- f8211d5: generate's side files a crash left empty
+
+
+@pytest.mark.parametrize("name", ["notes.generate.yaml", "notes.summary.json"])
+def test_a_rerun_replaces_a_side_file_a_crash_left_empty(tmp_path, server, name):
+    """The resolved config and the summary are renamed into place, never fsynced: a machine
+    that crashed (a preempted node, a power cut) after a run can leave one empty. The rerun
+    called it a file distill did not write ('move it or pick another --out'); an empty file
+    holds nothing of anyone's, and the rerun writes it anew."""
+    import json
+
+    from tests.inproc import distill
+    from tests.test_user_outputs_gen_s11 import gen_args
+
+    args = gen_args(server.url)
+    assert distill(*args, cwd=tmp_path).returncode == 0
+    (tmp_path / name).write_bytes(b"")
+    res = distill(*args, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "notes.summary.json").read_text())["samples"] == 3
+    assert "out: notes.jsonl" in (tmp_path / "notes.generate.yaml").read_text()
