@@ -8,7 +8,9 @@ in any string value is replaced by --run-dir (default: the recipe's `run: {dir: 
 Each stage is resumable, so a rerun after a crash redoes only what is missing (train continues
 from its newest checkpoint, refused in one line if its settings changed: `--set
 train.overwrite=true` starts over; filter is skipped when its manifest matches its config, its input and
-every output, and rerun in full otherwise). The last line printed is
+every output, and rerun in full otherwise; a filter, select or generate that would write again
+the data the recipe's student learned from is refused before any stage runs, --only filter
+too, unless train.overwrite=true). The last line printed is
 `NAME: base pass@1=X.XXX student pass@1=Y.YYY minutes=Z.Z` (with an instruct stage and no eval,
 `NAME: instructions=N kept=K rouge_max=R minutes=M`), also written to RUN_DIR/NAME.json; NAME is
 the recipe's `run: {name: ...}`, else the recipe file's name.
@@ -76,23 +78,159 @@ def _read_by_next(configs: dict[str, Any], traces: str) -> bool:
     )
 
 
+def _learned(out: Path, data: Path) -> bool | None:
+    """Whether the run in train's --output-dir `out` learned from `data` as the file is now: its
+    sha256 in train_data.json, kept at train start (a filter run again may write the same
+    bytes); a run from before that: not written since its train.yaml. None: no record says."""
+    counts, began = out / "train_data.json", out / "train.yaml"
+    try:
+        saved = json.loads(counts.read_text()).get("data_sha256") if counts.is_file() else None
+    except (ValueError, AttributeError):
+        saved = None
+    if saved is not None:
+        return saved == file_sha256(data)
+    if began.is_file():
+        return data.stat().st_mtime <= began.stat().st_mtime
+    return None
+
+
 def _same_data(c: Any) -> None:
     """The train data a rerun would go on with is the file the checkpoints were trained on: the
     same content (its sha256 in train_data.json, kept at train start; a run from before that:
     not written since its train.yaml), e.g. not a filter run again with new settings."""
-    data, began = Path(c.data), Path(c.output_dir) / "train.yaml"
-    if not data.is_file():
-        return
-    counts = Path(c.output_dir) / "train_data.json"
-    saved = json.loads(counts.read_text()).get("data_sha256") if counts.is_file() else None
-    if saved is not None:  # the content it trained on (a filter run again may rewrite the same)
-        changed = saved != file_sha256(data)
-    else:  # a run from before the hash was kept: written since train began
-        changed = began.is_file() and data.stat().st_mtime > began.stat().st_mtime
-    if changed:
+    data = Path(c.data)
+    if data.is_file() and _learned(Path(c.output_dir), data) is False:
         raise DistillError(
             f"{c.data} changed after {c.output_dir} began training on it: its checkpoints "
             "learned other data; --set train.overwrite=true trains the student again on it"
+        )
+
+
+def _same_set_again(module: Any, c: Any) -> bool:
+    """filter or select, not done, runs again at the settings and on the inputs of the set its
+    manifest vouches for (a side file of it deleted or edited: its report, its rejects), its
+    --out as that run wrote it: it writes the same data again."""
+    from distill.manifest import check_input, file_stamp
+
+    try:
+        doc = json.loads(module.manifest_of(c).read_text())
+        check_input(c.out)  # --out as the manifest lists it (not a file changed since)
+    except (OSError, ValueError, DistillError):
+        return False
+    stamps = [file_stamp(p) for p in module.inputs_of(c) if Path(p).is_file()]
+    return (
+        isinstance(doc, dict)
+        and doc.get("complete") is True
+        and doc.get("config_hash") == module.config_hash(c)
+        and doc.get("inputs") == stamps
+    )
+
+
+def _generate_appends(configs: dict[str, Any]) -> bool:
+    """Whether this call's generate adds samples to its --out: prompts or sample indices it
+    lacks, or the instructions this call's instruct still writes into its --data."""
+    from distill.generate import build_jobs
+
+    g, i = configs["generate"], configs.get("instruct")
+    if i is not None and same_file(i.out, g.data):
+        from distill.records import read_records
+
+        try:
+            own = sum(1 for r in read_records(i.out) if r.get("source") != "seed")
+        except (OSError, DistillError):
+            own = 0
+        if not Path(i.out).is_file() or own < i.num_instructions:
+            return True
+    try:
+        plan, planned = build_jobs(g)[:2]
+    except DistillError:  # generate refuses it when it starts, nothing appended
+        return False
+    if not any(jobs for _, jobs in plan):
+        return False
+    # samples of other settings in --out (another seed): _only_these_samples refuses the run
+    # when generate starts, nothing bought (the line that says to use a new --run-dir)
+    from distill.records import read_records
+
+    return all(r["id"] in planned for r in read_records(g.out, required=("id",)))
+
+
+def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> None:
+    """A stage of this call that would write again the file the recipe's student learned from
+    is refused before the first stage runs (train refused only when its turn came: by then
+    filter had rewritten kept.jsonl, the data the student was trained on was gone and its
+    lineage, train_data.json and publish's card, named data it did not learn). Writers:
+    filter and select run again (other settings, another input; not at the settings and on the
+    inputs of the set on disk, which write the same data), or after a stage of this call that
+    writes their input again (generate adding samples). The student: train's --output-dir
+    holding a run, finished or killed after its first checkpoint, whose train_data.json sha256
+    is the file's. --set train.overwrite=true: the user starts over."""
+    from distill import filter as filter_stage
+    from distill.models import MODEL_FILES
+    from distill.select import stage as select_stage
+    from distill.train import sft
+
+    tc, g = recipe.get("train"), configs.get("generate")
+    writers = [
+        (stage, module, configs[stage])
+        for stage, module in (("filter", filter_stage), ("select", select_stage))
+        if stage in configs
+    ]
+    if tc is None or tc.overwrite or not (writers or g):
+        return
+    out = Path(tc.output_dir)
+    if not (sft.checkpoints(out) or any((out / n).is_file() for n in MODEL_FILES)):
+        return
+
+    def key(path: str | Path) -> Path:
+        return Path(path).expanduser().resolve()
+
+    # the file it learned: the one its train.yaml names (the recipe's train.data may have
+    # changed since: train refuses that itself), as it is now
+    saved = out / "train.yaml"
+    try:
+        was = (yaml.safe_load(saved.read_text()) or {}).get("data") if saved.is_file() else None
+    except (OSError, yaml.YAMLError, AttributeError):
+        was = None
+    data = Path(was if isinstance(was, str) and Path(was).is_file() else tc.data)
+    if not (data.is_file() and _learned(out, data)):
+        return
+    learned = {key(data)}
+    # the files whose rewrite reaches the student's data: its own, and the inputs of a writer
+    # of this call that writes one of those (select reading kept.jsonl, filter the traces)
+    reach = set(learned)
+    for _, module, c in reversed(writers):
+        if key(c.out) in reach:
+            reach |= {key(p) for p in module.inputs_of(c)}
+    story: dict[Path, str] = {}  # a file this call writes again -> how it comes to
+    asked = False
+
+    def again(path: str | Path) -> str | None:
+        nonlocal asked  # generate's plan is read once, and only when it matters (1M traces)
+        if g is not None and not asked and key(path) == key(g.out):
+            asked = True
+            if _generate_appends(configs):
+                story[key(g.out)] = f"generate would add samples to {g.out}"
+        return story.get(key(path))
+
+    if g is not None and key(g.out) in learned:  # train learns the traces themselves
+        again(g.out)
+    for stage, module, c in writers:
+        if key(c.out) not in reach:
+            continue
+        why = module.done(c)
+        if why is not None and not _same_set_again(module, c):
+            story[key(c.out)] = f"{stage} would run again ({why}) and rewrite {c.out}"
+            continue
+        before = next((b for p in module.inputs_of(c) if (b := again(p))), None)
+        if before:
+            story[key(c.out)] = f"{before}, so {stage} would run again and rewrite {c.out}"
+    hit = next((p for p in story if p in learned), None)
+    if hit is not None:
+        raise DistillError(
+            f"{story[hit]}, which {tc.output_dir} was trained on (its train_data.json): that "
+            "data would be gone and the student's lineage would name data it did not learn; "
+            "nothing was run: undo the change, use another --run-dir, or --set "
+            "train.overwrite=true to train the student again on the new data"
         )
 
 
@@ -611,6 +749,8 @@ def run(
     missing = _inputs_there(recipe_configs, configs)
     if missing and not dry_run:
         raise DistillError(missing[0])
+    # nor a stage that would write again the data the recipe's student learned from
+    _keeps_students_data(recipe_configs, configs)
     if "train" in configs:
         data = configs["train"].data
         writers = [getattr(c, "out", None) for s, c in configs.items() if s in ("filter", "select")]
