@@ -126,6 +126,64 @@ def _same_set_again(module: Any, c: Any) -> bool:
     )
 
 
+def _stalled(i: Any, own: int) -> bool:
+    """instruct's --out is what a finished run at this --num-instructions and --stall-rounds
+    left when it stopped short (stall_rounds rounds in a row kept nothing: a small teacher, a
+    strict filter): a rerun replays the same rounds from its requests file and stops there
+    again, adding nothing. Its report (written last) names the N and the count in the file;
+    its .instruct.yaml, not newer than the report, the stall_rounds it ran with."""
+    out = Path(i.out)
+    report, saved = (out.with_name(f"{out.stem}.{s}") for s in ("report.json", "instruct.yaml"))
+    try:
+        rep = json.loads(report.read_text())
+        was = yaml.safe_load(saved.read_text())
+        finished = saved.stat().st_mtime <= report.stat().st_mtime
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    return (
+        finished
+        and isinstance(rep, dict)
+        and isinstance(was, dict)
+        and rep.get("reached") is False
+        and rep.get("num_instructions") == i.num_instructions
+        and rep.get("in_file") == own
+        and was.get("stall_rounds") == i.stall_rounds
+    )
+
+
+def _settings_changed(stage: str, module: Any, c: Any) -> str:
+    """' (filter: verify none -> math, ...)': the settings of filter's or select's config `c` its
+    saved config (kept.filter.yaml) holds otherwise and its manifest's hash counts. A user who
+    changed nothing learns what did: a default a newer distill changed, or a setting it adds
+    (`not in kept.filter.yaml`). Empty when the saved config is unreadable."""
+    import copy
+
+    from distill.urls import redact_url
+
+    path = module.config_path(c)
+    try:
+        saved = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return ""
+    if not isinstance(saved, dict):
+        return ""
+    now, lines = module.config_hash(c), []
+    for f in dataclasses.fields(c):
+        value = getattr(c, f.name)
+        if isinstance(value, str) and f.name.endswith("url"):
+            value = redact_url(value)
+        if f.name in saved and saved[f.name] == value:
+            continue
+        was = copy.copy(c)  # a key the hash leaves out (filter's num_proc) is no change
+        setattr(was, f.name, saved.get(f.name, "\0 not saved"))
+        if module.config_hash(was) == now:
+            continue
+        old = saved[f.name] if f.name in saved else f"not in {path.name}"
+        lines.append(f"{f.name} {old} -> {value}")
+    more = f", {len(lines) - 3} more" if len(lines) > 3 else ""
+    return f" ({stage}: {', '.join(lines[:3])}{more})" if lines else ""
+
+
 def _generate_appends(configs: dict[str, Any]) -> bool:
     """Whether this call's generate adds samples to its --out: prompts or sample indices it
     lacks, or the instructions this call's instruct still writes into its --data."""
@@ -139,7 +197,7 @@ def _generate_appends(configs: dict[str, Any]) -> bool:
             own = sum(1 for r in read_records(i.out) if r.get("source") != "seed")
         except (OSError, DistillError):
             own = 0
-        if not Path(i.out).is_file() or own < i.num_instructions:
+        if not Path(i.out).is_file() or (own < i.num_instructions and not _stalled(i, own)):
             return True
     try:
         plan, planned = build_jobs(g)[:2]
@@ -202,7 +260,7 @@ def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Non
         if key(c.out) in reach:
             reach |= {key(p) for p in module.inputs_of(c)}
     story: dict[Path, str] = {}  # a file this call writes again -> how it comes to
-    asked = False
+    asked, changed = False, ""
 
     def again(path: str | Path) -> str | None:
         nonlocal asked  # generate's plan is read once, and only when it matters (1M traces)
@@ -219,6 +277,8 @@ def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Non
             continue
         why = module.done(c)
         if why is not None and not _same_set_again(module, c):
+            if why == "settings changed" and not changed:  # which: a newer distill's too
+                changed = _settings_changed(stage, module, c)
             story[key(c.out)] = f"{stage} would run again ({why}) and rewrite {c.out}"
             continue
         before = next((b for p in module.inputs_of(c) if (b := again(p))), None)
@@ -230,7 +290,7 @@ def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Non
             f"{story[hit]}, which {tc.output_dir} was trained on (its train_data.json): that "
             "data would be gone and the student's lineage would name data it did not learn; "
             "nothing was run: undo the change, use another --run-dir, or --set "
-            "train.overwrite=true to train the student again on the new data"
+            f"train.overwrite=true to train the student again on the new data{changed}"
         )
 
 
