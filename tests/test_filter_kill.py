@@ -106,7 +106,7 @@ def refs(tmp_path_factory):
     """The clean outputs of `--verify none` (the previous run) and `--verify math` (the new
     one), both written by the CLI in the same folder, so every byte (paths included) matches."""
     d = tmp_path_factory.mktemp("filter-kill")
-    make_traces(d / "traces.jsonl", 3000)
+    make_traces(d / "traces.jsonl", 300)
     out = {}
     for verify in ("none", "math"):
         p = filter_cli(d, verify)
