@@ -18,6 +18,7 @@ from distill.errors import DistillError
 from distill.pipeline import parse_sets
 from distill.publish import PublishConfig
 from distill.publish import run as publish
+from tests import inproc
 from tests.fakeserver import FakeServer
 from tests.test_cli import distill, one_line_error
 
@@ -239,7 +240,9 @@ def test_publish_refuses_a_folder_holding_a_secret(pipeline_run, tmp_path, monke
 def test_publish_bad_input_is_one_line(tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "a.txt").write_text("hi")
-    res = distill("publish", str(tmp_path / "notes"), "--local-dir", str(tmp_path / "p"))
+    # in this process (tests/inproc.py); the hub refusal below needs a process started without
+    # HF_HUB_OFFLINE (huggingface_hub reads it at import) and without the token: a subprocess
+    res = inproc.distill("publish", tmp_path / "notes", "--local-dir", tmp_path / "p")
     one_line_error(res, r"not a trained model: .*notes")
     assert not (tmp_path / "p").exists()
     model = tmp_path / "m"
@@ -261,7 +264,7 @@ def test_publish_bad_input_is_one_line(tmp_path):
 def test_eval_bad_input_is_one_line(tmp_path):
     data = tmp_path / "q.jsonl"
     data.write_text('{"question": "What is 2 + 2?"}\n')
-    res = distill(
+    res = inproc.distill(
         "eval",
         "--model",
         "m",
@@ -289,20 +292,20 @@ def test_set_overrides_parse_as_yaml_and_bad_ones_are_named(tmp_path):
         parse_sets(["trian.seed=1"])
     r = tmp_path / "r.yaml"
     r.write_text("train:\n  data: x\n  model: m\n  output_dir: o\n  sed: 1\n")
-    res = distill("run", "--recipe", str(r))
+    res = inproc.distill("run", "--recipe", r)
     one_line_error(res, r"r\.yaml \[train\].*unknown key 'sed'")
 
 
 def test_run_names_a_recipe_that_is_not_yaml_or_has_a_bad_section(tmp_path):
     r = tmp_path / "r.yaml"
     r.write_text("train:\n  data: [kept.jsonl\n")
-    one_line_error(distill("run", "--recipe", str(r)), r"r\.yaml:3: not valid YAML")
+    one_line_error(inproc.distill("run", "--recipe", r), r"r\.yaml:3: not valid YAML")
     r.write_text("train: [data, model]\n")
     one_line_error(
-        distill("run", "--recipe", str(r)), r"r\.yaml: section 'train' must be a mapping"
+        inproc.distill("run", "--recipe", r), r"r\.yaml: section 'train' must be a mapping"
     )
     r.write_text("- train\n")
-    one_line_error(distill("run", "--recipe", str(r)), r"r\.yaml: a recipe must be a mapping")
+    one_line_error(inproc.distill("run", "--recipe", r), r"r\.yaml: a recipe must be a mapping")
 
 
 @pytest.mark.slow
