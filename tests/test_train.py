@@ -616,21 +616,11 @@ def test_export_with_the_student_writes_exactly_what_train_trains(tmp_path, temp
 
 
 def test_export_without_the_student_warns_that_templates_may_drop_reasoning(tmp_path):
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "distill",
-            "export",
-            str(kept_file(tmp_path, n=2)),
-            "--format",
-            "r1",
-            "--out",
-            str(tmp_path / "d.jsonl"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    from tests import inproc
+
+    # in this process (tests/inproc.py): what export prints is distill's own line
+    res = inproc.distill(
+        "export", kept_file(tmp_path, n=2), "--format", "r1", "--out", tmp_path / "d.jsonl"
     )
     assert res.returncode == 0, res.stderr[-2000:]
     # on stdout: a failed export's stderr is its one error line
@@ -664,9 +654,7 @@ def test_context_and_output_dir_flags_reach_the_config(tmp_path, tiny_qwen):
         "--max-position-embeddings (and --rope-theta), as open-r1 did for Qwen2.5-Math: 32768 "
         "positions, rope_theta 300000"
     ]
-    res = subprocess.run(
-        base + ["--resume", "--overwrite"], capture_output=True, text=True, timeout=120
-    )
+    res = inproc.distill(*base[3:], "--resume", "--overwrite")
     assert res.returncode == 1 and "--resume continues the run" in res.stderr
 
 
