@@ -575,14 +575,18 @@ def test_cold_server_with_listen_backlog_5_gets_every_prompt_once(tmp_path):
 # one xdist worker runs both (make test: --dist loadgroup): the full queue's dropped SYNs are
 # counted machine-wide by the cold-server test
 @pytest.mark.xdist_group("listen_queue")
-def test_connect_to_a_full_listen_queue_gives_up_after_the_connect_timeout(tmp_path):
+def test_connect_to_a_full_listen_queue_gives_up_after_the_connect_timeout(tmp_path, monkeypatch):
     """A server whose accept queue stays full drops every SYN. The aiohttp transport took
     the request timeout (600 s by default) as its connect timeout, so such a connect waited out
     the kernel's SYN retries (1, 3, 7, 15, 31, 63 s); now it is cut at CONNECT_TIMEOUT (5 s,
     the openai client's default) and the retry opens a fresh connection."""
     import socket
 
-    from distill.teachers.openai import CONNECT_TIMEOUT
+    import distill.teachers.openai
+
+    # 1 s here, not 5: the suite's worker waited the whole connect timeout out
+    monkeypatch.setattr(distill.teachers.openai, "CONNECT_TIMEOUT", 1.0)
+    CONNECT_TIMEOUT = distill.teachers.openai.CONNECT_TIMEOUT
 
     with socket.socket() as listener, socket.socket() as filler:
         listener.bind(("127.0.0.1", 0))
