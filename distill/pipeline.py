@@ -38,7 +38,6 @@ from distill.config import (
     typed_keys,
 )
 from distill.errors import DistillError
-from distill.manifest import file_sha256
 
 
 def _only_these_samples(c: Any) -> None:
@@ -78,28 +77,14 @@ def _read_by_next(configs: dict[str, Any], traces: str) -> bool:
     )
 
 
-def _learned(out: Path, data: Path) -> bool | None:
-    """Whether the run in train's --output-dir `out` learned from `data` as the file is now: its
-    sha256 in train_data.json, kept at train start (a filter run again may write the same
-    bytes); a run from before that: not written since its train.yaml. None: no record says."""
-    counts, began = out / "train_data.json", out / "train.yaml"
-    try:
-        saved = json.loads(counts.read_text()).get("data_sha256") if counts.is_file() else None
-    except (ValueError, AttributeError):
-        saved = None
-    if saved is not None:
-        return saved == file_sha256(data)
-    if began.is_file():
-        return data.stat().st_mtime <= began.stat().st_mtime
-    return None
-
-
 def _same_data(c: Any) -> None:
     """The train data a rerun would go on with is the file the checkpoints were trained on: the
     same content (its sha256 in train_data.json, kept at train start; a run from before that:
     not written since its train.yaml), e.g. not a filter run again with new settings."""
+    from distill.train import sft
+
     data = Path(c.data)
-    if data.is_file() and _learned(Path(c.output_dir), data) is False:
+    if data.is_file() and sft.learned_from(Path(c.output_dir), data) is False:
         raise DistillError(
             f"{c.data} changed after {c.output_dir} began training on it: its checkpoints "
             "learned other data; --set train.overwrite=true trains the student again on it"
@@ -250,7 +235,7 @@ def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Non
     except (OSError, yaml.YAMLError, AttributeError):
         was = None
     data = Path(was if isinstance(was, str) and Path(was).is_file() else tc.data)
-    if not (data.is_file() and _learned(out, data)):
+    if not (data.is_file() and sft.learned_from(out, data)):
         return
     learned = {key(data)}
     # the files whose rewrite reaches the student's data: its own, and the inputs of a writer

@@ -775,26 +775,32 @@ def complete_weights(folder: Path) -> bool:
     return all(_whole_safetensors(folder / s) for s in shards)
 
 
-def check_same_data(cfg: TrainConfig) -> None:
-    """--resume over checkpoints: the data file is the one they trained on (its sha256 in
-    train_data.json, written at train start; a run from before that: not written since its
-    train.yaml), as `distill run` checks; a filter run again with new settings is not resumed,
-    nor its finished run taken for done."""
+def learned_from(out: Path, data: Path) -> bool | None:
+    """Whether the run in train's --output-dir `out` learned from `data` as the file is now: its
+    sha256 in train_data.json, kept at train start (a filter run again may write the same
+    bytes); a run from before that: not written since its train.yaml. None: no record says."""
     from distill.manifest import file_sha256
 
-    data, out = Path(cfg.data), Path(cfg.output_dir)
-    if not data.is_file() or not checkpoints(out):
-        return
     counts, began = out / "train_data.json", out / "train.yaml"
     try:
         saved = json.loads(counts.read_text()).get("data_sha256") if counts.is_file() else None
     except (ValueError, AttributeError):
         saved = None
     if saved is not None:
-        changed = saved != file_sha256(data)
-    else:
-        changed = began.is_file() and data.stat().st_mtime > began.stat().st_mtime
-    if changed:
+        return saved == file_sha256(data)
+    if began.is_file():
+        return data.stat().st_mtime <= began.stat().st_mtime
+    return None
+
+
+def check_same_data(cfg: TrainConfig) -> None:
+    """--resume over checkpoints: the data file is the one they trained on (`learned_from`), as
+    `distill run` checks; a filter run again with new settings is not resumed, nor its finished
+    run taken for done."""
+    data, out = Path(cfg.data), Path(cfg.output_dir)
+    if not data.is_file() or not checkpoints(out):
+        return
+    if learned_from(out, data) is False:
         raise DistillError(
             f"--resume: {cfg.data} changed after {out} began training on it (its checkpoints "
             "learned other data); train on it from the start with --overwrite, or pick another "
@@ -865,8 +871,11 @@ def without_tokens(key: str, value: Any) -> Any:
 
 def url_left_out(cfg: TrainConfig, saved: dict[str, Any]) -> str | None:
     """'--flag URL' (without its token) of a server the saved run had and `cfg` does not name:
-    train.yaml cannot give its token back, so a --resume must be given the URL again."""
+    train.yaml cannot give its token back, so a --resume must be given the URL again. A key a
+    resume may change (--rollout-url: a colocated vLLM then) is none of its business."""
     for key, flag in URL_FLAGS.items():
+        if key in NOT_RUN_DEFINING:
+            continue
         was, now = without_tokens(key, saved.get(key)), without_tokens(key, getattr(cfg, key))
         # teacher_model: NAME@URL given as NAME (or none); a *url key: not given
         served = "://" in str(was) and "://" not in str(now)
