@@ -90,6 +90,17 @@ def config_hash(cfg: Any, ignore: tuple[str, ...] = ()) -> str:
     return stable_hash(fields)
 
 
+def config_hashes(cfg: Any, ignore: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """`config_hash`, and where a server URL carries credentials, the hash a distill before
+    URLs were hashed without them wrote (URLs as given): a set on disk hashed so is this
+    config's, not one of other settings (`done` takes either)."""
+    from distill.records import stable_hash
+
+    now = config_hash(cfg, ignore)
+    typed = stable_hash({k: v for k, v in dataclasses.asdict(cfg).items() if k not in ignore})
+    return (now,) if typed == now else (now, typed)
+
+
 def file_stamp(path: str | Path) -> dict[str, Any]:
     """What identifies an input without reading it: path, size, mtime."""
     p = Path(path)
@@ -323,9 +334,12 @@ def check_input(path: str | Path) -> None:
         return  # the newest manifest that lists it vouches for it; older ones are stale
 
 
-def done(manifest: str | Path, config_hash: str, inputs: Sequence[str | Path] = ()) -> str | None:
-    """None when `manifest` vouches for a finished run with these settings and inputs, every
-    output in place; else why the stage must run again."""
+def done(
+    manifest: str | Path, config_hash: str | Sequence[str], inputs: Sequence[str | Path] = ()
+) -> str | None:
+    """None when `manifest` vouches for a finished run with these settings (`config_hash`, or
+    any of `config_hashes`) and inputs, every output in place; else why the stage must run
+    again."""
     m = Path(manifest)
     if not m.is_file():
         return f"no {m.name}"
@@ -334,7 +348,8 @@ def done(manifest: str | Path, config_hash: str, inputs: Sequence[str | Path] = 
         return f"{m.name} is not a distill manifest"
     if not doc.get("complete"):
         return f"{m.name}: the last run did not finish"
-    if doc.get("config_hash") != config_hash:
+    hashes = (config_hash,) if isinstance(config_hash, str) else tuple(config_hash)
+    if doc.get("config_hash") not in hashes:
         return "settings changed"
     stamps = [file_stamp(p) for p in inputs if Path(p).is_file()]
     if stamps != doc.get("inputs"):

@@ -410,13 +410,16 @@ def _print_report(report: dict[str, Any]) -> None:
 # =========================================================================== the stage
 
 
-def config_hash(cfg: SelectConfig) -> str:
+def _not_hashed(cfg: SelectConfig) -> tuple[str, ...]:
     import dataclasses
 
+    return tuple(f.name for f in dataclasses.fields(cfg) if not f.metadata.get("result", True))
+
+
+def config_hash(cfg: SelectConfig) -> str:
     from distill.manifest import config_hash as hash_of
 
-    ignore = tuple(f.name for f in dataclasses.fields(cfg) if not f.metadata.get("result", True))
-    return hash_of(cfg, ignore=ignore)
+    return hash_of(cfg, ignore=_not_hashed(cfg))
 
 
 def inputs_of(cfg: SelectConfig) -> list[str]:
@@ -425,9 +428,12 @@ def inputs_of(cfg: SelectConfig) -> list[str]:
 
 def done(cfg: SelectConfig) -> str | None:
     """None when the outputs on disk are this config's finished run; else why not."""
+    from distill.manifest import config_hashes
     from distill.manifest import done as manifest_done
 
-    return manifest_done(manifest_of(cfg), config_hash(cfg), inputs_of(cfg))
+    # a set hashed with its URLs' keys (a distill before they were left out) is this config's
+    hashes = config_hashes(cfg, ignore=_not_hashed(cfg))
+    return manifest_done(manifest_of(cfg), hashes, inputs_of(cfg))
 
 
 def guard(cfg: SelectConfig) -> None:
