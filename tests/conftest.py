@@ -47,3 +47,26 @@ def tiny_llama(tmp_path_factory):
     from tests.tiny import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny-llama"), "llama")
+
+
+@pytest.fixture
+def paid(monkeypatch):
+    """Samples handed to generate's hf teacher (each one a request paid for), per run."""
+    from distill.generate import stage as generate_stage
+
+    real = generate_stage.TEACHERS["hf"]
+    asked: list[int] = []
+
+    def counting(cfg):
+        teacher = real(cfg)
+        run = teacher.run
+
+        def counted(jobs, sink):
+            asked.append(sum(len(j.samples) for j in jobs))
+            return run(jobs, sink)
+
+        teacher.run = counted
+        return teacher
+
+    monkeypatch.setitem(generate_stage.TEACHERS, "hf", counting)
+    return asked

@@ -5,32 +5,8 @@ another working directory) pays for nothing already in the traces file and appen
 import json
 import shutil
 
-import pytest
-
 from distill.generate import GenerateConfig, build_jobs, generate_planned
-from distill.generate import stage as generate_stage
 from distill.records import read_records
-
-
-@pytest.fixture
-def paid(monkeypatch):
-    """Samples handed to the hf teacher (each one a request paid for)."""
-    real = generate_stage.TEACHERS["hf"]
-    asked: list[int] = []
-
-    def counting(cfg):
-        teacher = real(cfg)
-        run = teacher.run
-
-        def counted(jobs, sink):
-            asked.append(sum(len(j.samples) for j in jobs))
-            return run(jobs, sink)
-
-        teacher.run = counted
-        return teacher
-
-    monkeypatch.setitem(generate_stage.TEACHERS, "hf", counting)
-    return asked
 
 
 def project(tmp_path, tiny_qwen, monkeypatch, names=("merged",)):

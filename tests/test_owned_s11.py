@@ -8,31 +8,9 @@ import shutil
 import pytest
 
 from distill.generate import GenerateConfig, generate_planned
-from distill.generate import stage as generate_stage
 from distill.records import read_records
 
 # ------------------------------------------------ generate: a relative folder in two cwds
-
-
-@pytest.fixture
-def paid(monkeypatch):
-    """Samples handed to the hf teacher (each one a request paid for)."""
-    real = generate_stage.TEACHERS["hf"]
-    asked: list[int] = []
-
-    def counting(cfg):
-        teacher = real(cfg)
-        run = teacher.run
-
-        def counted(jobs, sink):
-            asked.append(sum(len(j.samples) for j in jobs))
-            return run(jobs, sink)
-
-        teacher.run = counted
-        return teacher
-
-    monkeypatch.setitem(generate_stage.TEACHERS, "hf", counting)
-    return asked
 
 
 def gen(model, out):

@@ -7,14 +7,14 @@ import shutil
 
 from distill.generate import generate_planned
 from distill.records import read_records
-from tests.test_owned_s11 import gen, paid  # noqa: F401  (paid: a fixture)
+from tests.test_owned_s11 import gen
 
 
 def test_a_renamed_folder_leaves_its_samples_to_no_other_teacher(
     tiny_qwen,
     tmp_path,
     monkeypatch,
-    paid,  # noqa: F811
+    paid,
 ):
     for side in ("a", "b"):  # two models, each `ckpt` in its own project
         shutil.copytree(tiny_qwen, tmp_path / side / "ckpt")
