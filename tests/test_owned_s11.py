@@ -20,16 +20,23 @@ def gen(model, out):
     )  # fmt: skip
 
 
-def test_one_relative_name_in_two_working_directories_is_two_teachers(
-    tiny_qwen, tmp_path, monkeypatch, paid, capsys
-):
-    for side in ("a", "b"):  # two models, each `ckpt` in its own project
+def two_projects(tiny_qwen, tmp_path, monkeypatch):
+    """Two models, each `ckpt` in its own project (a, b), generating into one shared traces
+    file, a then b: (a's sample ids, b's, the traces file); the working directory is b."""
+    for side in ("a", "b"):
         shutil.copytree(tiny_qwen, tmp_path / side / "ckpt")
     traces = tmp_path / "shared" / "t.jsonl"
     monkeypatch.chdir(tmp_path / "a")
     first = generate_planned(gen("ckpt", traces), progress=False)
     monkeypatch.chdir(tmp_path / "b")
     second = generate_planned(gen("ckpt", traces), progress=False)
+    return first, second, traces
+
+
+def test_one_relative_name_in_two_working_directories_is_two_teachers(
+    tiny_qwen, tmp_path, monkeypatch, paid, capsys
+):
+    first, second, traces = two_projects(tiny_qwen, tmp_path, monkeypatch)
     assert paid == [4, 4]  # b's samples bought, not taken for a's
     assert len(first) == len(second) == 4 and not first & second
     recs = list(read_records(traces))

@@ -3,11 +3,9 @@ does not hand its samples to the other folder typed under the same name; a secon
 the same --out does not write the first one's journaled --logprobs samples (twice, with the first
 crashing on its journal)."""
 
-import shutil
-
 from distill.generate import generate_planned
 from distill.records import read_records
-from tests.test_owned_s11 import gen
+from tests.test_owned_s11 import gen, two_projects
 
 
 def test_a_renamed_folder_leaves_its_samples_to_no_other_teacher(
@@ -16,13 +14,7 @@ def test_a_renamed_folder_leaves_its_samples_to_no_other_teacher(
     monkeypatch,
     paid,
 ):
-    for side in ("a", "b"):  # two models, each `ckpt` in its own project
-        shutil.copytree(tiny_qwen, tmp_path / side / "ckpt")
-    traces = tmp_path / "shared" / "t.jsonl"
-    monkeypatch.chdir(tmp_path / "a")
-    first = generate_planned(gen("ckpt", traces), progress=False)
-    monkeypatch.chdir(tmp_path / "b")
-    second = generate_planned(gen("ckpt", traces), progress=False)
+    first, second, traces = two_projects(tiny_qwen, tmp_path, monkeypatch)
     assert paid == [4, 4] and not first & second
     # project a renamed: b's rerun is b's own samples, not a's (which eval and run would pick)
     (tmp_path / "a").rename(tmp_path / "a_old")
