@@ -174,7 +174,9 @@ def check_ours(outs: Iterable[Output], manifest: PathLike) -> None:
 def check_replaced(cfg: Any, outs: list[Output], manifest: PathLike) -> None:
     """filter's and select's check_ours, a default rejects or report (named after --out, not
     typed) named as a file beside --out."""
-    base = Path(cfg.out).with_suffix("") if Path(cfg.out).suffix == ".jsonl" else Path(cfg.out)
+    from distill.filter.config import output_base
+
+    base = output_base(cfg.out)  # as the configs name their default rejects and report
     implied = {"--rejects": f"{base}.rejects.jsonl", "--report": f"{base}.report.json"}
     outs = [Output("--out", cfg.out, o.path) if implied.get(o.flag) == o.value else o for o in outs]
     check_ours(outs, manifest)
