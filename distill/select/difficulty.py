@@ -80,7 +80,7 @@ def prompt_rate(
     from distill.eval import verifiable
 
     counted = [v for v in verdicts if v in _COUNTED]
-    if not counted or not verifiable(counted, rec, mode, sandbox=sandbox):
+    if not verifiable(counted, rec, mode, sandbox=sandbox):  # none counted: not verifiable
         return None
     return rate(counted)
 
