@@ -249,17 +249,20 @@ def _context(m: dict[str, Any], role: Any, where: str) -> bool:
     )
 
 
-def _chat(msgs: Any, where: str, column: str, keep_markers: bool = False) -> list[dict[str, str]]:
-    return _weighted_chat(msgs, where, column, keep_markers)[0]
+def _chat(msgs: Any, where: str, column: str) -> list[dict[str, str]]:
+    """A prompt's chat (a prompt source's, a trace record's, a prompt/completion row's `prompt`):
+    none of its turns carries a loss, so a turn's `weight` (0.5 refused where a turn trains) is
+    not read."""
+    return _weighted_chat(msgs, where, column, weights=False)[0]
 
 
 def _weighted_chat(
-    msgs: Any, where: str, column: str, keep_markers: bool = False
+    msgs: Any, where: str, column: str, keep_markers: bool = False, weights: bool = True
 ) -> tuple[list[dict[str, str]], set[int]]:
     """role/content messages from OpenAI-style ({role, content}) or ShareGPT-style ({from, value}),
     and the indices of the assistant turns whose `weight` is 0. An assistant message's reasoning
     (kept beside its content, or in thought/solution markers) goes into its content as a think
-    block."""
+    block. weights=False: a prompt's chat, where no turn carries a loss: `weight` is not read."""
     if not isinstance(msgs, list):
         raise DistillError(
             f"{where}: '{column}' must be a list of messages, got {type(msgs).__name__}"
@@ -304,7 +307,7 @@ def _weighted_chat(
             content = with_markers_split(
                 _reasoning_of(m, f"{where}: {column}[{i}]"), content, keep_markers
             )
-        if _context(m, role, f"{where}: {column}[{i}]"):
+        if weights and _context(m, role, f"{where}: {column}[{i}]"):
             context.add(i)
         out.append({"role": role, "content": content})
     return out, context

@@ -444,9 +444,6 @@ def _print_stats(cfg: TrainConfig, tok: Any, dataset: Any, stats: dict[str, Any]
 def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     """The SFTTrainer `run` trains with (model, tokenized examples, peft, args), and the tokenizer.
     Writes train.yaml and train_data.json into the output dir."""
-    from peft import LoraConfig
-    from trl import SFTConfig, SFTTrainer
-
     from distill.config import save_config
     from distill.manifest import check_input
     from distill.models import load_tokenizer, resolve_model
@@ -482,6 +479,11 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         _print_stats(cfg, tok, dataset, stats)
     if not stats.get("prompts_only"):  # every process checks (all stop together); rank 0 prints
         show_examples(cfg, tok, dataset, model_eos)
+    # peft and TRL (seconds of imports) once the examples are built: a refused --max-length,
+    # file or row above is one line at once
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
     model = _load_model(cfg, path, dtype, config)
     if cfg.tokenizer:  # the rows the loaded student embeds
         check_tokenizer(cfg, tok, model.get_input_embeddings().num_embeddings)

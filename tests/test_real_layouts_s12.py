@@ -1,0 +1,100 @@
+"""Real datasets train what their authors meant (session 12): a prompt's chat is read whatever
+`weight` its turns carry (nothing of a prompt trains); `distill train` refuses a --max-length the
+student cannot take before it imports peft and TRL.
+
+    .venv/bin/python -m pytest tests/test_real_layouts_s12.py -q
+
+Templates: the real checkpoints' strings of tests/fixtures/chat_templates on a tiny tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+
+from distill.examples import Renderer, load_examples, spans, tokenize_examples
+from tests.test_datasets import template_tokenizer
+
+
+def write(tmp_path, rows, name="data.jsonl"):
+    p = tmp_path / name
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(p)
+
+
+# =========================================================================== weights of a prompt
+
+# OpenHermes-2.5 / SlimOrca-style ShareGPT turns with a weight distill cannot train by (0.5): as a
+# prompt (onpolicy's prompt source, a prompt/completion row's prompt) no turn is trained, so the
+# weight is no reason to refuse the row.
+HALF = [
+    {"from": "system", "value": "Be brief.", "weight": 0.5},
+    {"from": "human", "value": "What is 2 + 2?", "weight": 0.5},
+    {"from": "gpt", "value": "It is 4.", "weight": 0.5},
+    {"from": "human", "value": "And 3 + 3?", "weight": 0.5},
+]
+
+
+def test_onpolicy_reads_a_prompt_chat_whose_turns_carry_any_weight(tmp_path):
+    # "conversations[1] (user) has weight 0.5: distill trains assistant turns only" refused a
+    # prompt source whose turns carry no loss anyway
+    from distill.train import TrainConfig
+    from distill.train.kd.data import prompt_dataset, prompt_source
+
+    cfg = TrainConfig(
+        data=write(tmp_path, [{"conversations": HALF}]),
+        model="m",
+        output_dir=str(tmp_path / "o"),
+        method="onpolicy",
+        teacher_model="t",
+        max_length=512,
+    )
+    assert prompt_source(cfg)
+    tok = template_tokenizer("qwen2.5-instruct")
+    ds, st = prompt_dataset(cfg, tok, None)
+    assert st["kept"] == 1
+    assert tok.decode(ds[0]["input_ids"]) == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n"
+        "<|im_start|>assistant\nIt is 4.<|im_end|>\n<|im_start|>user\nAnd 3 + 3?<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+
+
+def test_a_prompt_completion_rows_prompt_turns_carry_any_weight(tmp_path):
+    # TRL's conversational prompt/completion: the prompt is context whatever its weights say;
+    # the completion's own weight still decides (tests/test_sharegpt_s11.py)
+    prompt = [{"role": "user", "content": "What is 2 + 2?", "weight": 0.5}]
+    row = {"prompt": prompt, "completion": [{"role": "assistant", "content": "It is 4."}]}
+    tok = template_tokenizer("qwen2.5-instruct")
+    [ex] = load_examples(write(tmp_path, [row]))
+    cols, st = tokenize_examples([ex], Renderer(tok, "r1"), 512)
+    [(ids, mask)] = zip(cols["input_ids"], cols["completion_mask"])
+    assert [tok.decode(ids[a:b]) for a, b in spans(mask)] == ["It is 4.<|im_end|>\n"]
+
+
+# =========================================================================== cheap refusals first
+
+
+def test_a_max_length_the_student_cannot_take_is_refused_before_peft_and_trl_load(
+    tmp_path, tiny_qwen
+):
+    # build_trainer imported peft and TRL (seconds) first thing, then read the student's context
+    import subprocess
+    import sys
+
+    from tests.test_train import kept_file
+
+    data = kept_file(tmp_path, n=2)
+    code = (
+        "import sys\n"
+        "from distill.cli import app\n"
+        "try:\n"
+        f"    app(['train', '--data', {str(data)!r}, '--model', {str(tiny_qwen)!r},"
+        f" '--output-dir', {str(tmp_path / 'o')!r}, '--max-length', '4096'])\n"
+        "except SystemExit as e:\n"
+        "    print('rc', e.code)\n"
+        "print('loaded', sorted(m for m in ('peft', 'trl') if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "max_length 4096 is longer than the context" in res.stderr, res.stderr[-2000:]
+    assert "rc 1" in res.stdout and "loaded []" in res.stdout, res.stdout[-2000:]
+    assert not (tmp_path / "o").exists()
