@@ -175,14 +175,17 @@ def trained_rows(cfg: Any) -> tuple[list[Any], list[dict[str, Any]], list[int]]:
     return [exs[i] for i in at], [rows[i] for i in at], at
 
 
-def stored_dataset(cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, dict[str, int]]:
-    """SFT's examples (same rendering, same mask) + the stored teacher top-K per completion token."""
+def stored_dataset(
+    cfg: Any, tok: Any, model_eos: Any, picked: Any = None
+) -> tuple[Any, dict[str, int]]:
+    """SFT's examples (same rendering, same mask) + the stored teacher top-K per completion token.
+    `picked`: trained_rows(cfg), when the caller has read them already."""
     from datasets import Dataset
 
     from distill.examples import Renderer
 
     renderer = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
-    exs, rows, _ = trained_rows(cfg)
+    exs, rows, _ = picked or trained_rows(cfg)
     prompts, comps = zip(*(renderer.encode(ex) for ex in exs), strict=True) if exs else ((), ())
     mine = list(comps)
     comps, t_ids, t_lps, _ = stored_topk(rows, cfg.data, mine, renderer.stops, tok, cfg.model)

@@ -24,7 +24,7 @@ from distill.errors import DistillError
 from distill.records import write_atomic
 from distill.teachers.scorers import LocalTeacher, ServedTeacher, teacher_for
 from distill.train.callbacks import loss_log_callback
-from distill.train.kd.data import Collator, stored_dataset
+from distill.train.kd.data import Collator, stored_dataset, trained_rows
 from distill.train.kd.loss import (
     bucket_logprobs,
     chunked_sum,
@@ -518,15 +518,16 @@ def build_distill_trainer(
     if isinstance(teacher, LocalTeacher) and teacher.tok is not None:  # another tokenizer
         teacher = XTokTeacher(teacher, tok, cfg.xtok)
         dataset, collator = xtok_dataset(cfg, tok, model.generation_config.eos_token_id, teacher)
-    if teacher is None and cfg.method == "kd" and (xt := stored_xtok(cfg, tok)) is not None:
+    if teacher is None and cfg.method == "onpolicy":
+        raise DistillError("--method onpolicy needs a teacher: --teacher-model or --teacher-url")
+    # stored top-K: the rows read once for both (at 1M traces, reading the data is minutes)
+    picked = trained_rows(cfg) if teacher is None else None
+    if teacher is None and (xt := stored_xtok(cfg, tok, picked)) is not None:
         teacher = xt  # stored top-K of another tokenizer, read by its token texts (xtok.py)
-        dataset = stored_xtok_dataset(cfg, tok, model.generation_config.eos_token_id, teacher)
+        eos = model.generation_config.eos_token_id
+        dataset = stored_xtok_dataset(cfg, tok, eos, teacher, picked)
     if teacher is None:
-        if cfg.method == "onpolicy":
-            raise DistillError(
-                "--method onpolicy needs a teacher: --teacher-model or --teacher-url"
-            )
-        dataset, counts = stored_dataset(cfg, tok, model.generation_config.eos_token_id)
+        dataset, counts = stored_dataset(cfg, tok, model.generation_config.eos_token_id, picked)
         print(
             f"kd: stored teacher top-K on {counts['kd_positions']:,} completion tokens "
             f"({counts['aligned']} examples aligned as tokenized, {counts['realigned']} via the "

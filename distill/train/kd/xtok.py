@@ -874,14 +874,15 @@ class TopKXTok(XTokTeacher):
         return (t_ids, t_lps), loss
 
 
-def stored_xtok(cfg: Any, tok: Any) -> TopKXTok | None:
+def stored_xtok(cfg: Any, tok: Any, picked: Any = None) -> TopKXTok | None:
     """A TopKXTok when `cfg.data`'s stored top-K come from another tokenizer (its vocab hash
     differs, or, hash unknown, its token texts are not the student's reading of its ids), else
-    None (the same-vocabulary path). Refuses a side file without token offsets in one line."""
+    None (the same-vocabulary path). Refuses a side file without token offsets in one line.
+    `picked`: kd.data.trained_rows(cfg), when the caller has read them already."""
     from distill.logprobs import load_many, vocab_hash
     from distill.train.kd.data import trained_rows
 
-    rows = trained_rows(cfg)[1]
+    rows = (picked or trained_rows(cfg))[1]
     ptrs = [r.get("logprobs") for r in rows]
     if not rows or not all(isinstance(p, dict) and "file" in p for p in ptrs):
         return None  # stored_dataset names the record without log-probs
@@ -927,7 +928,9 @@ def _beyond_ascii(text: str) -> str:
     return re.sub(r"[^\x00-\x7f]+", "\ufffd", text)
 
 
-def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -> Any:
+def stored_xtok_dataset(
+    cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok, picked: Any = None
+) -> Any:
     """SFT's examples + at each student completion token paired with a stored teacher token
     (the same text before both, as xtok_dataset pairs them) that token's top-K, mapped to
     student ids by text -> the dataset kd.data.Collator batches (its teacher_ids/_logprobs)."""
@@ -940,7 +943,7 @@ def stored_xtok_dataset(cfg: Any, tok: Any, model_eos: Any, teacher: TopKXTok) -
 
     mine = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
     stops = set(mine.stops)
-    exs, rows, at = trained_rows(cfg)
+    exs, rows, at = picked or trained_rows(cfg)
     stored = load_many(rows, cfg.data)
     k = max((t.k for t in stored), default=0)
     cols: dict[str, list] = {
