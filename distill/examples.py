@@ -679,6 +679,20 @@ def _chat_parts(tok: Any, who: str = "student") -> tuple[str, str, str]:
     return suffix, prefill, empty_think
 
 
+def content_trims(tok: Any) -> tuple[bool, bool]:
+    """Whether the chat template strips the whitespace at the start / end of an assistant
+    message's content (Llama-3.x, Gemma and Mistral write `content | trim`)."""
+    mark = "XQ7ZK"
+    msgs = [{"role": "user", "content": "U"}, {"role": "assistant", "content": f" \n{mark}\n "}]
+    try:
+        full = tok.apply_chat_template(msgs, tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that needs more than text content
+        return False, False
+    if mark not in full:
+        return False, False
+    return f" \n{mark}" not in full, f"{mark}\n " not in full
+
+
 def strips_reasoning(tok: Any) -> bool:
     """True when the chat template drops an assistant message's text before `</think>`
     (DeepSeek-R1-Distill does): a `messages` export would lose the reasoning there."""
@@ -775,6 +789,7 @@ class Renderer:
         self.stops = stop_token_ids(tok, model_eos)
         if fmt == "r1":
             self.suffix, self.prefill, self.empty_think = _chat_parts(tok, who)
+            self.trims = content_trims(tok)
             suffix_ids = tok(self.suffix, add_special_tokens=False)["input_ids"]
             if not self.stops & set(suffix_ids) and tok.eos_token is not None:
                 # The template's end of turn holds no stop token: without EOS in the labels the
@@ -869,7 +884,12 @@ class Renderer:
             eos = self.tok.eos_token or ""
             return ex.completion if ex.completion.endswith(eos) else ex.completion + eos
         if self.fmt == "r1":
+            # as the template writes the finished turn (Llama-3.x's and Gemma's `| trim`): a
+            # dataset's " answer\n" trained as is taught a space and a newline the student never
+            # sees in its history, and split every chat into a row per turn
             body = ex.completion
+            body = body.lstrip() if self.trims[0] else body
+            body = body.rstrip() if self.trims[1] else body
             prefill = self.prefill
             if prefill and not (prompt if prompt is not None else self.prompt_text(ex)).endswith(
                 prefill

@@ -537,7 +537,10 @@ def test_trl_text_prompt_completion_trains_a_raw_continuation():
         ids, mask = cols["input_ids"][0], cols["completion_mask"][0]
         loss = tok.decode([t for t, m in zip(ids, mask) if m])
         prompt = tok.decode([t for t, m in zip(ids, mask) if not m])
-        reply = " Roommate ignores our chore agreement and the dishes pile up." + END[template]
+        reply = " Roommate ignores our chore agreement and the dishes pile up."
+        if template.startswith("llama"):  # as its template writes the turn: `content | trim`
+            reply = reply.lstrip()
+        reply += END[template]
         assert loss == ("\n</think>\n\n" if template.startswith("deepseek") else "") + reply
         assert "SUBREDDIT: r/relationships" in prompt and prompt != ex.prompt[-1]["content"]
 

@@ -1,5 +1,6 @@
 """Real datasets train what their authors meant (session 12): a prompt's chat is read whatever
-`weight` its turns carry (nothing of a prompt trains); `distill train` refuses a --max-length the
+`weight` its turns carry (nothing of a prompt trains); a reply is trained as the student's template
+writes the finished turn (Llama-3.1's `content | trim`); `distill train` refuses a --max-length the
 student cannot take before it imports peft and TRL.
 
     .venv/bin/python -m pytest tests/test_real_layouts_s12.py -q
@@ -10,6 +11,8 @@ Templates: the real checkpoints' strings of tests/fixtures/chat_templates on a t
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from distill.examples import Renderer, load_examples, spans, tokenize_examples
 from tests.test_datasets import template_tokenizer
@@ -69,6 +72,43 @@ def test_a_prompt_completion_rows_prompt_turns_carry_any_weight(tmp_path):
     cols, st = tokenize_examples([ex], Renderer(tok, "r1"), 512)
     [(ids, mask)] = zip(cols["input_ids"], cols["completion_mask"])
     assert [tok.decode(ids[a:b]) for a, b in spans(mask)] == ["It is 4.<|im_end|>\n"]
+
+
+# =========================================================================== as the template writes it
+
+# ShareGPT dumps (and Alpaca outputs) keep the whitespace around a turn's text: a leading space,
+# trailing newlines
+SPACED = [
+    {"from": "human", "value": "What is 2 + 2?\n"},
+    {"from": "gpt", "value": " It is 4.\n"},
+    {"from": "human", "value": "And 3 + 3?"},
+    {"from": "gpt", "value": "It is 6.\n\n"},
+]
+
+
+@pytest.mark.parametrize(
+    "template, replies",
+    [
+        # Llama-3.1 writes `content | trim`: distill trained " It is 4.\n<|eot_id|>", a space and
+        # a newline the student never sees in its history (and one row per turn, the history
+        # then not matching the trained text)
+        ("llama-3.1-instruct", ["It is 4.<|eot_id|>", "It is 6.<|eot_id|>"]),
+        # ChatML writes the content as it is
+        ("qwen2.5-instruct", [" It is 4.\n<|im_end|>\n", "It is 6.\n\n<|im_end|>\n"]),
+    ],
+)
+def test_a_reply_trains_as_the_template_writes_the_finished_turn(tmp_path, template, replies):
+    tok = template_tokenizer(template)
+    [ex] = load_examples(write(tmp_path, [{"conversations": SPACED}]))
+    cols, st = tokenize_examples([ex], Renderer(tok, "r1"), 8192)
+    assert st.sequences == 1
+    [(ids, mask)] = zip(cols["input_ids"], cols["completion_mask"])
+    assert [tok.decode(ids[a:b]) for a, b in spans(mask)] == replies
+    chat = [
+        {"role": "user" if t["from"] == "human" else "assistant", "content": t["value"]}
+        for t in SPACED
+    ]
+    assert tok.decode(ids) == tok.apply_chat_template(chat, tokenize=False)
 
 
 # =========================================================================== cheap refusals first
