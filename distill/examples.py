@@ -301,6 +301,8 @@ def _weighted_chat(
             )
         if content is None and role == "assistant" and _reasoning_of(m, where):
             content = ""  # reasoning only (cut off before its answer)
+        if isinstance(content, list):
+            content = _text_parts(content, f"{where}: {column}[{i}] ({role})")
         if not isinstance(content, str):
             raise DistillError(f"{where}: {column}[{i}] ({role}) has no text content")
         if role == "assistant":
@@ -311,6 +313,23 @@ def _weighted_chat(
             context.add(i)
         out.append({"role": role, "content": content})
     return out, context
+
+
+def _text_parts(parts: list[Any], where: str) -> str:
+    """The text of a message whose content is a list of parts (OpenAI's format, TRL's
+    conversational rows: [{"type": "text", "text": ...}]), joined as the templates that read parts
+    write them (one after another). A part of another type (an image) is refused: distill trains
+    text."""
+    texts = []
+    for part in parts:
+        kind = part.get("type", "text") if isinstance(part, dict) else type(part).__name__
+        if kind != "text" or not isinstance(part.get("text"), str):
+            raise DistillError(
+                f"{where} has a content part of type '{kind}'; distill trains text only: drop the "
+                "row, or keep its text parts"
+            )
+        texts.append(part["text"])
+    return "".join(texts)
 
 
 def _sharegpt_system(row: dict[str, Any], column: str) -> Any:

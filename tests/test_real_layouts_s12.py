@@ -1,6 +1,7 @@
 """Real datasets train what their authors meant (session 12): a prompt's chat is read whatever
 `weight` its turns carry (nothing of a prompt trains); a reply is trained as the student's template
-writes the finished turn (Llama-3.1's `content | trim`); `distill train` refuses a --max-length the
+writes the finished turn (Llama-3.1's `content | trim`); a message's content given as text parts
+trains its text; `distill train` refuses a --max-length the
 student cannot take before it imports peft and TRL.
 
     .venv/bin/python -m pytest tests/test_real_layouts_s12.py -q
@@ -14,6 +15,7 @@ import json
 
 import pytest
 
+from distill.errors import DistillError
 from distill.examples import Renderer, load_examples, spans, tokenize_examples
 from tests.test_datasets import template_tokenizer
 
@@ -109,6 +111,49 @@ def test_a_reply_trains_as_the_template_writes_the_finished_turn(tmp_path, templ
         for t in SPACED
     ]
     assert tok.decode(ids) == tok.apply_chat_template(chat, tokenize=False)
+
+
+# =========================================================================== content parts
+
+
+def parts(*texts):
+    return [{"type": "text", "text": t} for t in texts]
+
+
+def test_a_messages_content_given_as_text_parts_trains_its_text(tmp_path):
+    # OpenAI's chat format (and TRL's conversational rows) allow content as a list of parts:
+    # distill refused the row ("messages[0] (user) has no text content")
+    row = {
+        "messages": [
+            {"role": "system", "content": parts("Be brief.")},
+            {"role": "user", "content": parts("What is ", "2 + 2?")},
+            {"role": "assistant", "content": parts("It is 4.")},
+        ]
+    }
+    tok = template_tokenizer("qwen2.5-instruct")
+    [ex] = load_examples(write(tmp_path, [row]))
+    cols, _ = tokenize_examples([ex], Renderer(tok, "r1"), 8192)
+    [(ids, mask)] = zip(cols["input_ids"], cols["completion_mask"])
+    assert [tok.decode(ids[a:b]) for a, b in spans(mask)] == ["It is 4.<|im_end|>\n"]
+    assert tok.decode(ids).startswith(
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2 + 2?<|im_end|>"
+    )
+
+
+def test_an_image_part_is_refused_in_one_line(tmp_path):
+    image = {"type": "image_url", "image_url": {"url": "https://x/cat.png"}}
+    row = {
+        "messages": [
+            {"role": "user", "content": [image, *parts("What is this?")]},
+            {"role": "assistant", "content": "A cat."},
+        ]
+    }
+    with pytest.raises(
+        DistillError,
+        match=r"row 1: messages\[0\] \(user\) has a content part of type 'image_url'; "
+        r"distill trains text only",
+    ):
+        list(load_examples(write(tmp_path, [row])))
 
 
 # =========================================================================== cheap refusals first
