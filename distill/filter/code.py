@@ -25,11 +25,41 @@ from distill.filter.verdicts import CORRECT, NO_ANSWER, UNVERIFIABLE, WRONG
 
 def extract_code(answer: str) -> str | None:
     """The last fenced code block (```python preferred)."""
-    blocks = re.findall(r"```(\w*)\n(.*?)```", answer or "", flags=re.DOTALL)
+    blocks = _fenced_blocks(answer or "") or re.findall(
+        r"```(\w*)\n(.*?)```", answer or "", flags=re.DOTALL
+    )
     if not blocks:
         return None
     py = [b for lang, b in blocks if lang.lower() in ("python", "py", "python3")]
     return (py or [b for _, b in blocks])[-1]
+
+
+# A fence as markdown reads one: on a line of its own, maybe indented (a block in a list
+# item), its language maybe followed by more ("```python title=sol.py", "```python "); closed
+# by a line of as many backticks or more. Read as `(\w*)\n ... ````, "```python \n" was no block
+# and its closing fence opened one: the explanation after it ran as the program; an indented
+# block kept its indentation: IndentationError, a right solution judged wrong.
+_FENCE_OPEN = re.compile(r"([ \t]*)(`{3,}|~{3,})[ \t]*([^\s`{]*)[^`\n]*")
+
+
+def _fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, code) of each closed fenced block, its fence's indentation taken off."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    blocks, i = [], 0
+    while i < len(lines):
+        m = _FENCE_OPEN.fullmatch(lines[i])
+        i += 1
+        if not m:
+            continue
+        indent, fence, lang = len(m.group(1)), m.group(2), m.group(3)
+        close = re.compile(rf"[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*")
+        end = next((j for j in range(i, len(lines)) if close.fullmatch(lines[j])), None)
+        if end is None:  # never closed (cut off): no block
+            break
+        body = [re.sub(rf"^[ \t]{{0,{indent}}}", "", line) for line in lines[i:end]]
+        blocks.append((lang, "".join(line + "\n" for line in body)))
+        i = end + 1
+    return blocks
 
 
 class CodeTests:

@@ -65,6 +65,16 @@ _STATED = re.compile(
 # "The answer is 2 or 3", "$2$, or maybe $3$": another value offered after the stated one.
 _STATED_OR = re.compile(r",?\s*or\s+(?:(?i:maybe|possibly|perhaps)\s+)?" + _STATED_VALUE, re.DOTALL)
 
+# "The answer is (B).", "**Answer:** B", "Final answer: $\\text{(C)}$": a choice letter stated on a
+# line of its own, with no box (math-verify finds no letter in prose: a right choice was
+# no_answer). Capitals only, the line ending there: "the answer is a multiple of 3" is no choice.
+_STATED_CHOICE = re.compile(
+    r"\b(?i:answer)(?:\s+(?i:is))?[ \t*:]*(?:\$[ \t]*)?"
+    r"(?P<c>(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?\(?[ \t]*[A-E][ \t]*\)?[ \t]*\}?)"
+    r"[ \t]*\$?[ \t*]*\.?[ \t*]*$",
+    re.MULTILINE,
+)
+
 # "$15 dollars, since she had $20": two dollar amounts, not inline math. A "$...$" that opens
 # with a number followed by prose is the amount.
 _AMOUNT = re.compile(r"\s*([-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?:[.,;:]?\s+)(.*)", re.DOTALL)
@@ -83,9 +93,15 @@ def _dollars(inline: str) -> str:
 _GAP_NOISE = re.compile(r"\\(?:quad|qquad|text|mathrm|[,;:! ()\[\]])|[{}$,;]")
 
 
+# "a = \boxed{3}, b = \boxed{5}": the next box's variable, after a comma.
+_NEXT_NAME = re.compile(
+    r"\s*(?:\$|\\\))?\s*[,;]\s*(?:\$|\\\()?\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?:\$|\\\()?\s*"
+)
+
+
 def _connected(gap: str) -> bool:
     words = _GAP_NOISE.sub(" ", gap).split()
-    if not words:
+    if not words or _NEXT_NAME.fullmatch(gap):
         return True
     return len(words) <= 6 and any(w.lower() in ("and", "or") for w in words)
 
@@ -126,6 +142,11 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool]:
             values.append(_stated_value(alt))
             end = alt.end()
         return ", ".join(values), [], len(values) > 1
+    choice = None
+    for m in _STATED_CHOICE.finditer(answer, last.end() if last is not None else after):
+        choice = m
+    if choice is not None:
+        return choice.group("c").strip(), [], False
     if not boxes:
         return None, [], False
     run = [boxes[-1]]
@@ -370,12 +391,15 @@ def _still_to_compute(parsed: tuple) -> bool:
 
 
 def _parts(parsed: tuple) -> int:
-    """How many parts a parsed gold has: a set or tuple of several (a list of answers)."""
+    """How many parts a parsed gold has: a set or tuple of several (a list of answers), or the
+    two ends of an interval (math-verify reads the ordered pair "(3,5)" as the interval)."""
     import sympy
 
     first = parsed[0] if parsed else None
     if isinstance(first, (sympy.FiniteSet, sympy.Tuple)):
         return len(first.args)
+    if isinstance(first, sympy.Interval):
+        return 2
     return 1
 
 
@@ -454,7 +478,9 @@ def _verdict(
     elif len(parts) > 1 and _parts(g) > 1:
         import sympy
 
-        ordered = isinstance(g[0], sympy.Tuple)
+        # in order against a tuple, and against "(3,5)", which math-verify reads as an interval
+        # (boxes of a pair's coordinates were judged on their last one: wrong)
+        ordered = isinstance(g[0], (sympy.Tuple, sympy.Interval))
         joined = ", ".join(parts)
         final = f"({joined})" if ordered else joined
     if final is not None:

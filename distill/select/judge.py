@@ -43,6 +43,13 @@ _LABELLED = re.compile(
     + r"(?:\s*(?:/|out\s+of)\s*(?P<scale>\d+(?:\.\d+)?))?"
 )
 _OUT_OF_TEN = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*(?:/|out\s+of)\s*10\b")
+# The rubric's own last line, "Score: N" (bold, a "/10" after it, "Final score" allowed): a line
+# that is nothing else. It is the verdict even when a remark after it names another score
+# ("Score: 8\n\nI did not give a score 10 because ...").
+_RUBRIC_LINE = re.compile(
+    r"(?im)^[ \t>#*_-]*(?:final\s+|overall\s+)?score[*_ \t]*[:=][*_ \t]*"
+    r"(?P<n>-?\d+(?:\.\d+)?)(?:\s*/\s*(?P<scale>\d+(?:\.\d+)?))?[*_ \t.]*$"
+)
 _THINK = re.compile(r"(?s)<think>.*?</think>")
 _LONE_CLOSE = re.compile(r"(?m)^[ \t]*</think>")  # a close tag on a line of its own
 _LONE_OPEN = re.compile(r"(?m)^[ \t]*<think>")  # an open tag starting a line
@@ -74,14 +81,15 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
     if obj is not None:
         reason = obj.get("reason") or obj.get("explanation") or ""
         return _in_range(obj.get("score")), str(reason).strip()[:500]
-    hits = [m for m in _LABELLED.finditer(body) if not _starts_range(m)]
+    hits = list(_RUBRIC_LINE.finditer(body))
+    hits = hits or [m for m in _LABELLED.finditer(body) if not _starts_range(m)]
     hits = hits or list(_OUT_OF_TEN.finditer(body))
     if not hits:
         return None, ""
     last = hits[-1]
     reason = (body[: last.start()] + body[last.end() :]).strip()
     reason = re.sub(r"(?i)^\s*(?:reason(?:s|ing)?|explanation)\s*:\s*", "", reason)
-    scale = last.group("scale") if last.re is _LABELLED else None
+    scale = last.group("scale") if last.re is not _OUT_OF_TEN else None
     if scale is not None and float(scale) != 10:
         return None, reason.strip("* \n")[:500]
     return _in_range(last.group(1)), reason.strip("* \n")[:500]
