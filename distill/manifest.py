@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import signal
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -134,11 +135,32 @@ class HashingWriter:
         self.close()
 
 
-def file_sha256(path: Path) -> str:
+# sha256s already read, by what identifies a file's bytes without reading them: one check
+# hashes a file and the next asks again (distill run's two checks that the train data is the
+# student's; commit's not_ours, then `was`). A change in place sets a new ctime, which nothing
+# sets back; a file changed in the last seconds is not kept (its next change could fall in the
+# same timestamp tick of a coarse file system).
+_HASHED: dict[tuple[int, ...], str] = {}
+_SETTLED_NS = 5 * 10**9
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def file_sha256(path: str | Path) -> str:
+    st = os.stat(path)
+    known = _HASHED.get(_identity(st))
+    if known is not None:
+        return known
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
+        after = os.fstat(f.fileno())
+    settled = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _SETTLED_NS
+    if settled and _identity(after) == _identity(st):  # not renamed over nor written meanwhile
+        _HASHED[_identity(st)] = h.hexdigest()
     return h.hexdigest()
 
 
@@ -168,9 +190,21 @@ def _key(output: Path, manifest: Path) -> str:
     return str(output.resolve())
 
 
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """An output a stage may replace only with the same bytes (`distill run`: the data a trained
+    student learned, its sha256): other bytes and `commit` stops with `refusal`, one line,
+    every file and the manifest left as they were."""
+
+    path: Path
+    sha256: str
+    refusal: str
+
+
 class OutputSet:
     """One stage run's outputs. `tmp(final)` gives the name to write to; `commit()` puts the
-    whole set in place and writes the manifest last."""
+    whole set in place and writes the manifest last (`expect`: an output that must come out
+    as the bytes it holds now)."""
 
     def __init__(
         self,
@@ -178,11 +212,13 @@ class OutputSet:
         manifest: str | Path,
         config_hash: str,
         inputs: Sequence[str | Path] = (),
+        expect: Expected | None = None,
     ):
         self.stage = stage
         self.manifest = Path(manifest)
         self.config_hash = config_hash
         self.inputs = [file_stamp(p) for p in inputs if Path(p).is_file()]
+        self.expect = expect
         self._files: list[tuple[Path, Path]] = []
         self._sha: dict[Path, str] = {}
 
@@ -212,17 +248,26 @@ class OutputSet:
         """The sha256 of an output whose bytes were hashed while written."""
         self._sha[Path(final)] = sha256
 
+    def _drop(self, line: str) -> DistillError:
+        """Nothing of this run is put in place: its temporary files removed, `line` to raise."""
+        for _, t in self._files:
+            t.unlink(missing_ok=True)
+        return DistillError(line)
+
     def commit(self) -> Path:
         outputs: dict[str, dict[str, Any]] = {}
         was: dict[str, dict[str, Any]] = {}
+        e = self.expect
+        for final, t in self._files:
+            if e is not None and os.path.realpath(final) == os.path.realpath(e.path):
+                if (self._sha.get(final) or file_sha256(t)) != e.sha256:
+                    raise self._drop(e.refusal)
         # The guard ran when the stage started: a file put at an output since (hours, at 1M
         # traces) is the user's, refused now as it would have been then.
         for final in [f for f, _ in self._files] + [self.manifest]:
             why = not_ours(final, self.manifest)
             if why:
-                for _, t in self._files:
-                    t.unlink(missing_ok=True)
-                raise DistillError(
+                raise self._drop(
                     f"{final} exists and {why}: it was put there while {self.stage} ran; "
                     f"move it and run {self.stage} again"
                 )

@@ -241,6 +241,32 @@ SIDE_KINDS: dict[str, tuple[str, Any]] = {
 }
 
 
+# `distill run`'s result, RUN_DIR/NAME.json (any name: not known by its ending): the recipe, the
+# run dir and the minutes, which every distill has written there
+RUN_RESULT = (
+    "a distill run result",
+    lambda d: _shaped(d, recipe=str, run_dir=str) and isinstance(d.get("minutes"), int | float),
+)
+
+
+def check_run_result(path: PathLike) -> None:
+    """Refuse, in one line, to write `distill run`'s result over a file that is not an earlier
+    run's result (RUN_RESULT): a --run-dir of the user's holding their own smoke.json keeps it.
+    An empty one is what a crash after its rename left, nothing to lose."""
+    p = Path(os.path.expanduser(str(path)))
+    if p.is_dir():
+        raise DistillError(
+            f"the run's result file {p} is a folder: set run.name (or rename the recipe) or "
+            "pick another --run-dir"
+        )
+    if not p.exists() or (p.is_file() and p.stat().st_size == 0) or _distills(p, RUN_RESULT[1]):
+        return
+    raise DistillError(
+        f"the run's result file {p} exists and distill did not write it (not {RUN_RESULT[0]}): "
+        "move it, set run.name (or rename the recipe) or pick another --run-dir"
+    )
+
+
 def _distills(path: Path, test: Any) -> bool:
     """Whether `path` holds what `test` accepts: a YAML or JSON file whole; a JSONL file (added
     to, never replaced) by its first record. A first line that is not JSON (a line a killed

@@ -10,10 +10,12 @@ from its newest checkpoint, refused in one line if its settings changed: `--set
 train.overwrite=true` starts over; filter is skipped when its manifest matches its config, its input and
 every output, and rerun in full otherwise; a filter, select or generate that would write again
 the data the recipe's student learned from is refused before any stage runs, --only filter
-too, unless train.overwrite=true). The last line printed is
+too, unless train.overwrite=true; one run again at the same settings that writes other data
+stops before it replaces the file). The last line printed is
 `NAME: base pass@1=X.XXX student pass@1=Y.YYY minutes=Z.Z` (with an instruct stage and no eval,
 `NAME: instructions=N kept=K rouge_max=R minutes=M`), also written to RUN_DIR/NAME.json; NAME is
-the recipe's `run: {name: ...}`, else the recipe file's name.
+the recipe's `run: {name: ...}`, else the recipe file's name (a file there that is not an earlier
+run's result refuses the run before any stage).
 """
 
 from __future__ import annotations
@@ -197,7 +199,7 @@ def _generate_appends(configs: dict[str, Any]) -> bool:
     return all(r["id"] in planned for r in read_records(g.out, required=("id",)))
 
 
-def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> None:
+def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Path | None:
     """A stage of this call that would write again the file the recipe's student learned from
     is refused before the first stage runs (train refused only when its turn came: by then
     filter had rewritten kept.jsonl, the data the student was trained on was gone and its
@@ -206,7 +208,8 @@ def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Non
     inputs of the set on disk, which write the same data), or after a stage of this call that
     writes their input again (generate adding samples). The student: train's --output-dir
     holding a run, finished or killed after its first checkpoint, whose train_data.json sha256
-    is the file's. --set train.overwrite=true: the user starts over."""
+    is the file's. --set train.overwrite=true: the user starts over. Returns that file when a
+    writer of this call may still write it (`_expected` holds it to the bytes it has now)."""
     from distill import filter as filter_stage
     from distill.models import MODEL_FILES
     from distill.select import stage as select_stage
@@ -219,10 +222,10 @@ def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Non
         if stage in configs
     ]
     if tc is None or tc.overwrite or not (writers or g):
-        return
+        return None
     out = Path(tc.output_dir)
     if not (sft.checkpoints(out) or any((out / n).is_file() for n in MODEL_FILES)):
-        return
+        return None
 
     def key(path: str | Path) -> Path:
         return Path(path).expanduser().resolve()
@@ -236,7 +239,7 @@ def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Non
         was = None
     data = Path(was if isinstance(was, str) and Path(was).is_file() else tc.data)
     if not (data.is_file() and sft.learned_from(out, data)):
-        return
+        return None
     learned = {key(data)}
     # the files whose rewrite reaches the student's data: its own, and the inputs of a writer
     # of this call that writes one of those (select reading kept.jsonl, filter the traces)
@@ -277,6 +280,29 @@ def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Non
             "nothing was run: undo the change, use another --run-dir, or --set "
             f"train.overwrite=true to train the student again on the new data{changed}"
         )
+    return data
+
+
+def _expected(stage: str, c: Any, learned: Path | None, student: str) -> Any:
+    """What filter's or select's --out must come out as when it is the data the student learned
+    (`learned`): the bytes it holds now. `_keeps_students_data` let the stage run again as one
+    that writes the same data (its settings and inputs those of the set on disk; select after
+    a filter that wrote its input again), but a judge's cache deleted, a code test that timed
+    out this time or a judge that answers otherwise writes other data: the stage stops before
+    it replaces the file, which is kept with its manifest as they were."""
+    from distill.manifest import Expected, file_sha256
+
+    if learned is None or not same_file(c.out, learned):
+        return None
+    return Expected(
+        Path(c.out),
+        file_sha256(learned),  # its train_data.json sha256 (_keeps_students_data compared them)
+        f"{stage} would replace {c.out}, which {student} was trained on (its train_data.json "
+        "sha256), with other data, run again at the same settings (a judge's cache deleted, a "
+        "code test timing out, a judge that answers otherwise): the file and its manifest are "
+        f"left as they were and no stage after {stage} ran; --set train.overwrite=true writes "
+        "the new data and trains the student again on it",
+    )
 
 
 def _inputs_there(recipe: dict[str, Any], running: dict[str, Any]) -> list[str]:
@@ -766,6 +792,11 @@ def run(
                 f"{folder}, a folder its {flag} {value} owns whole: set run.name (or rename "
                 "the recipe) to another name"
             )
+    # A file of the user's at the result's path (a --run-dir of theirs holding a smoke.json)
+    # is theirs: replaced only when it is an earlier run's result.
+    from distill.paths import check_run_result
+
+    check_run_result(result_path)
     # No stage writes over another's files (eval's --out the traces generate bought), checked
     # for every section of the run, run now or not: they are the run's files.
     from distill.paths import check_stages
@@ -795,7 +826,7 @@ def run(
     if missing and not dry_run:
         raise DistillError(missing[0])
     # nor a stage that would write again the data the recipe's student learned from
-    _keeps_students_data(recipe_configs, configs)
+    learned = _keeps_students_data(recipe_configs, configs)
     if "train" in configs:
         data = configs["train"].data
         writers = [getattr(c, "out", None) for s, c in configs.items() if s in ("filter", "select")]
@@ -821,10 +852,11 @@ def run(
             if why is None:
                 print(f"== {stage}: done ({module.manifest_of(c)} matches), skipped")
                 continue
-            if module.manifest_of(c).exists():
-                print(f"== {stage} (again: {why})", flush=True)
-                stages[stage][1](c)
-                continue
+            again = f" (again: {why})" if module.manifest_of(c).exists() else ""
+            print(f"== {stage}{again}", flush=True)
+            student = recipe_configs["train"].output_dir if learned is not None else ""
+            module.run(c, expect=_expected(stage, c, learned, student))
+            continue
         if stage in deferred:  # its model folder is checked now that train has written it
             c = from_dict(stages[stage][0], deferred[stage], f"{p} [{stage}]")
         if stage == "train" and not (c.resume or c.overwrite) and train.checkpoints(c.output_dir):
@@ -861,8 +893,10 @@ def run(
         result["base_pass@1"] = ev.get("baseline", {}).get("pass@1")
         result["eval"] = ev
     result = {**_still_true(result_path, configs), **result}
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    (Path(run_dir) / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    from distill.records import write_atomic
+
+    # whole or not at all: a run killed here leaves no torn file that the next one refuses
+    write_atomic(result_path, json.dumps(result, indent=2) + "\n")
     if "instruct" in configs and "eval" not in configs:
         ins = result["instruct"]
         print(

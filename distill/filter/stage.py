@@ -27,6 +27,7 @@ from distill.filter.config import (
 from distill.filter.facts import Fact, collect_facts, trace_lines
 from distill.filter.report import build_report, plot, print_report
 from distill.filter.verify import CORRECT, NO_ANSWER, UNVERIFIABLE, WRONG
+from distill.manifest import Expected
 
 # =========================================================================== decisions
 
@@ -164,7 +165,9 @@ def decide(facts: list[Fact], cfg: FilterConfig) -> dict[str, float]:
 # =========================================================================== pass 2
 
 
-def run(cfg: FilterConfig, quiet: bool = False) -> Path:
+def run(cfg: FilterConfig, quiet: bool = False, expect: Expected | None = None) -> Path:
+    """Filter cfg.input into cfg.out; return its path. `expect`: --out must come out as these
+    bytes or nothing is replaced (distill run, over the data a trained student learned)."""
     from distill.paths import guard_filter
 
     guard_filter(cfg)  # no output is the input or another output: checked before any work
@@ -183,7 +186,7 @@ def run(cfg: FilterConfig, quiet: bool = False) -> Path:
     report_path = Path(cfg.report)
     # Every output is written aside and the set is renamed into place at the end, manifest last
     # (distill/manifest.py): a kill never leaves a new kept file beside an old report.
-    outputs = OutputSet("filter", manifest_of(cfg), config_hash(cfg), inputs_of(cfg))
+    outputs = OutputSet("filter", manifest_of(cfg), config_hash(cfg), inputs_of(cfg), expect=expect)
     tmp_out, tmp_rej = outputs.tmp(out), outputs.tmp(rej)
     kill_at = _kill_indices(facts)
     with HashingWriter(tmp_out) as fo, HashingWriter(tmp_rej) as fr:

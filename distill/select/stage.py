@@ -25,6 +25,7 @@ from typing import Any
 
 from distill.errors import DistillError
 from distill.filter.report import summary_stats
+from distill.manifest import Expected
 from distill.select.config import (
     SelectConfig,
     cache_path,
@@ -445,8 +446,9 @@ def guard(cfg: SelectConfig) -> None:
     check_replaced(cfg, [o for o in outs if o.flag != "--cache-dir"], manifest_of(cfg))
 
 
-def run(cfg: SelectConfig, quiet: bool = False) -> Path:
-    """Select from cfg.input into cfg.out; return its path."""
+def run(cfg: SelectConfig, quiet: bool = False, expect: Expected | None = None) -> Path:
+    """Select from cfg.input into cfg.out; return its path. `expect`: --out must come out as
+    these bytes or nothing is replaced (distill run, over the data a trained student learned)."""
     guard(cfg)
     from distill.config import save_config
     from distill.logprobs import rebase
@@ -510,7 +512,7 @@ def run(cfg: SelectConfig, quiet: bool = False) -> Path:
     label_of = info.get("label_of") or {}
 
     out, rej, report_path = Path(cfg.out), Path(cfg.rejects), Path(cfg.report)
-    outputs = OutputSet("select", manifest_of(cfg), config_hash(cfg), inputs_of(cfg))
+    outputs = OutputSet("select", manifest_of(cfg), config_hash(cfg), inputs_of(cfg), expect=expect)
     tmp_out, tmp_rej = outputs.tmp(out), outputs.tmp(rej)
     by_idx = {f.idx: f for f in facts}
     src = Path(cfg.input)
