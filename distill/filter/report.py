@@ -38,6 +38,29 @@ def summary_stats(
     }
 
 
+def first_failures(rejected: list[Fact]) -> dict[str, int]:
+    """How many traces each step rejected first, in the order the filter applies its steps
+    (decontam, checks, verify, dedup, difficulty, selection: each trace's reasons are in that
+    order). The card's funnel counts down the traces left after each row: listed by count, a
+    step was credited with traces an earlier one had already taken (5 wrong answers listed
+    before 3 contaminated traces that were also wrong: "5 left" after the answer check, where
+    2 were). A row goes before every other reason of the traces it counts; ties by count."""
+    left = Counter(f.reasons[0] for f in rejected)
+    after: dict[str, set[str]] = defaultdict(set)  # reason -> first reasons that precede it
+    for f in rejected:
+        for r in f.reasons[1:]:
+            if r != f.reasons[0]:
+                after[r].add(f.reasons[0])
+    order: dict[str, int] = {}
+    while left:
+        # every reason list follows the one pipeline order, so one is always free of
+        # predecessors; all of them, should a malformed list ever make a cycle
+        free = [r for r in left if not after[r] & left.keys()] or list(left)
+        pick = min(free, key=lambda r: (-left[r], r))
+        order[pick] = left.pop(pick)
+    return order
+
+
 def build_report(facts: list[Fact], cfg: FilterConfig, rates: dict[str, float]) -> dict[str, Any]:
     kept = [f for f in facts if not f.reasons]
     rejected = [f for f in facts if f.reasons]
@@ -55,7 +78,7 @@ def build_report(facts: list[Fact], cfg: FilterConfig, rates: dict[str, float]) 
         "total": len(facts),
         "kept": len(kept),
         "rejected": len(rejected),
-        "reject_reasons": dict(Counter(f.reasons[0] for f in rejected).most_common()),
+        "reject_reasons": first_failures(rejected),
         "failures": dict(Counter(r for f in rejected for r in f.reasons).most_common()),
         "verify": {
             "mode": cfg.verify,

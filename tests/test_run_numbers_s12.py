@@ -1,0 +1,41 @@
+"""The numbers a run puts in front of its user, worked out by hand on small cases: the filter
+report's funnel (as the model card shows it), eval's table."""
+
+from __future__ import annotations
+
+import json
+
+from tests.test_filter import filt, trace
+
+PROBLEM = "Find the number of ordered pairs of positive integers whose product is one hundred"
+
+
+def test_the_funnel_lists_first_failures_in_the_order_the_filter_applies_its_steps(tmp_path):
+    """reject_reasons was ordered by count: 5 wrong answers were listed before 3 contaminated
+    traces that were wrong too, and the card's funnel said 5 traces were left after the answer
+    check, where 2 were (and 7 after decontamination, where it said 2)."""
+    from distill.publish import PublishConfig, build_card
+    from tests.test_publish import run_folder
+
+    bench = tmp_path / "math500.jsonl"
+    bench.write_text(json.dumps({"problem": PROBLEM, "answer": "9"}) + "\n")
+    recs = [trace(prompt=f"{PROBLEM} (take {i})", answer="\\boxed{5}", gold="9") for i in range(3)]
+    recs += [trace(prompt=f"What is {i} + 2?", answer="\\boxed{0}", gold="2") for i in range(5)]
+    recs += [trace(prompt=f"What is {i} + 3?", answer=f"\\boxed{{{i + 3}}}", gold=str(i + 3))
+             for i in range(2)]  # fmt: skip
+    (tmp_path / "f").mkdir()
+    _, _, report = filt(tmp_path / "f", recs, decontam=[str(bench)], verify="math")
+    assert report["total"] == 10 and report["kept"] == 2
+    assert report["failures"]["wrong_answer"] == 8
+    assert list(report["reject_reasons"].items()) == [
+        ("contaminated:math500", 3),
+        ("wrong_answer", 5),
+    ]
+    student = run_folder(tmp_path)  # its filter report replaced by this one
+    (tmp_path / "kept.report.json").write_text(
+        json.dumps({**report, "input": str(tmp_path / "traces.jsonl")})
+    )
+    card = str(build_card(student, student, PublishConfig(dir=str(student), local_dir="x")))
+    assert (
+        "| generated | | 10 |\n| contaminated:math500 | 3 | 7 |\n| wrong_answer | 5 | 2 |" in card
+    )
