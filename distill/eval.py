@@ -458,6 +458,12 @@ def _print(result: dict[str, Any]) -> None:
     t.add_column("metric")
     for c in cols:
         t.add_column(f"{c}\n{result[c]['model']}", justify="right")
-    for metric in [k for k in result["student"] if k not in ("model",)]:
-        t.add_row(metric, *[str(result[c].get(metric)) for c in cols])
+    # every metric of either column, as the card shows them (`unverifiable` is named only where
+    # it is > 0: a baseline's alone went unshown)
+    metrics = dict.fromkeys(m for c in cols for m in result[c] if m != "model")
+    for metric in metrics:
+        t.add_row(
+            metric,
+            *[str(result[c].get(metric, 0 if metric == "unverifiable" else None)) for c in cols],
+        )
     Console(stderr=True).print(t)

@@ -39,3 +39,24 @@ def test_the_funnel_lists_first_failures_in_the_order_the_filter_applies_its_ste
     assert (
         "| generated | | 10 |\n| contaminated:math500 | 3 | 7 |\n| wrong_answer | 5 | 2 |" in card
     )
+
+
+def test_eval_table_shows_a_metric_only_the_baseline_has(capsys):
+    """The table printed at the end of `distill eval` listed the student's metrics only: a
+    baseline with unverifiable problems (its pass@1 over fewer problems) showed no such row,
+    as eval.json and the card (every metric of either column) do."""
+    from distill.eval import _print
+
+    row = {"problems": 3, "samples": 3, "pass@1": 0.5, "maj@1": 0.5}
+    _print(
+        {
+            "data": "d.jsonl",
+            "verify": "math",
+            "n": 1,
+            "student": {"model": "s", **row},
+            "baseline": {"model": "b", **row, "unverifiable": 1},
+        }
+    )
+    table = capsys.readouterr().err
+    [line] = [ln for ln in table.splitlines() if "unverifiable" in ln]
+    assert "1" in line and "None" not in line  # the student's none: 0, as the card shows it
