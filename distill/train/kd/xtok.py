@@ -140,6 +140,12 @@ def lead_shift(s_text: str, t_text: str) -> tuple[int, int]:
         d = max(cuts, key=lambda k: (common_prefix(a[k:], b), -k))
         if common_prefix(a[d:], b):
             return (0, d) if flip else (d, 0)
+    # One template trims the content (Llama-3.x's and Gemma's `content | trim`), the other
+    # writes its leading whitespace: both read the same text after it (compared as nothing, all
+    # of it paired nothing, 1 token of 8)
+    ds, dt = (len(x) - len(x.lstrip()) for x in (s_text, t_text))
+    if s_text[:ds] != t_text[:dt] and common_prefix(s_text[ds:], t_text[dt:]):
+        return ds, dt
     return 0, 0
 
 
