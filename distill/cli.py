@@ -110,7 +110,8 @@ def main(
         False, "--debug", help="Show tracebacks instead of one-line errors."
     ),
 ) -> None:
-    _state["debug"] = debug or os.environ.get("DISTILL_DEBUG") == "1"
+    env = os.environ.get("DISTILL_DEBUG", "").strip().lower()
+    _state["debug"] = debug or env in ("1", "true", "yes", "on")
 
 
 def _run(fn: Callable[[], Any]) -> Any:

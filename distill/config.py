@@ -125,7 +125,9 @@ def _redacted(value: Any) -> str:
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Light type checking so a recipe typo like `n: eight` fails here, not mid-run."""
     if value is None:
-        if hint in (int, float, bool):  # `n:` with no value: not a number to compare later
+        # `n:` with no value: not a number to compare later; `api_key_env:` not a text a stage
+        # can read (a `str | None` key takes it: unset)
+        if hint in (int, float, bool, str):
             raise DistillError(f"{where}: expected {hint.__name__}, got no value")
         return None
     origin = typing.get_origin(hint)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from distill.config import check_values, from_dict, setting
+from distill.config import check_values, flag, from_dict, setting
 from distill.errors import DistillError
 from distill.teachers import TEACHERS
 
@@ -186,9 +186,17 @@ class TeacherConfig(Sampling):
         return not self.chat_template and self.teacher in ("hf", "vllm")
 
     def prices(self) -> tuple[float, ...] | None:
-        if self.price_input is not None or self.price_output is not None:
-            return (self.price_input or 0.0, self.price_output or 0.0)
-        return PRICES.get(self.model.split("/")[-1])
+        """(input, output[, cached input]) $ per 1M tokens: the ones given, the list price of
+        the one not given (0 for a model the table lacks); a given input price is the cached
+        tokens' too."""
+        table = PRICES.get(self.model.split("/")[-1])
+        if self.price_input is None and self.price_output is None:
+            return table
+        listed = table or (0.0, 0.0)
+        output = listed[1] if self.price_output is None else self.price_output
+        if self.price_input is None:
+            return (listed[0], output, *listed[2:])
+        return (self.price_input, output)
 
 
 @dataclass
@@ -277,6 +285,23 @@ class GenerateConfig(BatchConfig, TeacherConfig, PromptSource):  # --batch keys:
     def resolved_teachers(self) -> list[TeacherConfig]:
         base = {f.name: getattr(self, f.name) for f in dataclasses.fields(TeacherConfig)}
         entries = self.teachers or [{}]
+        # a top-level key (a flag, a recipe key) that every entry sets again is used by no
+        # teacher: refused, not dropped without a word
+        for f in dataclasses.fields(TeacherConfig):
+            given = base[f.name]
+            if (
+                self.teachers
+                and given != f.default
+                and all(isinstance(e, dict) and f.name in e for e in entries)
+            ):
+                from distill.urls import redact_url, redact_urls
+
+                # a --base-url's user:token@ or ?key= is shown to no one
+                shown = redact_url(given) if f.name == "base_url" else redact_urls(str(given))
+                raise DistillError(
+                    f"{flag(f.name)} {shown}: every teachers entry sets its own {f.name}, so no "
+                    f"teacher uses it; drop it, or leave {f.name} out of the entry that should"
+                )
         out = []
         for i, entry in enumerate(entries):
             t = from_dict(TeacherConfig, {**base, **entry}, f"teachers[{i}]")

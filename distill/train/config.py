@@ -48,7 +48,9 @@ class TrainConfig(Layout):
     )
     lora: bool = setting(True, "LoRA adapter (default) or full fine-tuning.", card=True)
     # 4-bit base via bitsandbytes (CUDA only)
-    qlora: bool = setting(False, "4-bit QLoRA (CUDA + bitsandbytes).", flags=("--qlora",))
+    qlora: bool = setting(
+        False, "4-bit QLoRA (CUDA + bitsandbytes).", flags=("--qlora",), card=True
+    )
     lora_r: int = setting(16, "LoRA rank.", card=True)
     lora_alpha: int = setting(32, "LoRA alpha.", card=True)
     lora_dropout: float = setting(0.05, "LoRA dropout.", card=True)
@@ -330,8 +332,11 @@ class TrainConfig(Layout):
             flags={"per_device_train_batch_size": "--batch-size"},
         )
         self.check_layout()
-        if self.qlora:
-            self.lora = True
+        if self.qlora and not self.lora:  # lora defaults to True: --no-lora was asked for
+            raise DistillError(
+                "--qlora trains a LoRA adapter on a 4-bit base, --no-lora a full fine-tune: "
+                "pick one"
+            )
         if self.resume and self.overwrite:
             raise DistillError(
                 "--resume continues the run in --output-dir, --overwrite starts over: pick one"
