@@ -86,6 +86,12 @@ class EvalConfig(PromptSource, Sampling):
                 ("batch_size", self.batch_size >= 1, ">= 1"),
             ],
         )
+        if self.n > 1 and self.temperature == 0:
+            raise DistillError(
+                f"--n {self.n} at --temperature 0: greedy decoding draws the same answer "
+                f"{self.n} times (maj@{self.n} would be pass@1, at {self.n}x the cost); set "
+                "--temperature > 0 (e.g. 0.6) to sample, or --n 1"
+            )
         if self.backend != "openai":  # a served model is named by the server, not a path
             from distill.models import check_model_path
 

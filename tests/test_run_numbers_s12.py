@@ -60,3 +60,18 @@ def test_eval_table_shows_a_metric_only_the_baseline_has(capsys):
     table = capsys.readouterr().err
     [line] = [ln for ln in table.splitlines() if "unverifiable" in ln]
     assert "1" in line and "None" not in line  # the student's none: 0, as the card shows it
+
+
+def test_eval_refuses_several_samples_of_greedy_decoding(tmp_path):
+    """--n 4 at the default --temperature 0 drew one greedy answer four times: eval.json's
+    "maj@4" was pass@1 under another name, bought four times over."""
+    import pytest
+
+    from distill.errors import DistillError
+    from distill.eval import EvalConfig
+
+    kw = dict(model="m", backend="openai", data="d.jsonl", out=str(tmp_path / "e.json"))
+    with pytest.raises(DistillError, match=r"^--n 4 at --temperature 0: .*--temperature > 0"):
+        EvalConfig(n=4, **kw)
+    assert EvalConfig(n=4, temperature=0.6, **kw).n == 4  # sampled: pass@1 over 4, maj@4
+    assert EvalConfig(n=1, **kw).temperature == 0.0  # greedy once: as before
