@@ -123,3 +123,18 @@ def test_fences_as_markdown_reads_them():
 )
 def test_the_rubric_line_is_the_score(reply, score):
     assert parse_score(reply)[0] == score
+
+
+# ---------------------------------------------------------------- math: an escaped amount
+
+
+@pytest.mark.parametrize(
+    "answer, verdict",
+    [
+        ("She pays 3 times \\$6.\n\nThe answer is \\$18.", "correct"),  # was no_answer
+        ("The answer is \\$1,800.", "wrong"),
+        ("The answer is \\$18 or \\$20.", "wrong"),  # a hedge, still
+    ],
+)
+def test_a_stated_amount_in_markdown(answer, verdict):
+    assert verify_math(answer, "18") == verdict

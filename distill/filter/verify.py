@@ -53,11 +53,12 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
 
 
 # "The final answer is $10,455$", "Final Answer: 12", "the answer is \(x+1\)": a statement of the
-# answer, in math delimiters or as a bare number. Only one that comes after the last box is
+# answer, in math delimiters or as a bare number (an amount too: markdown's escaped "\\$18"
+# was no answer). Only one that comes after the last box is
 # used (a model that boxes an intermediate value, then states its result, means the statement).
 _STATED_VALUE = (
     r"(?:\$\$(?P<dd>(?:\\\$|[^$])+)\$\$|\$(?P<d>(?:\\\$|[^$])+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]"
-    r"|(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?=\.?(?:\s|$)))"
+    r"|(?:\\?\$\s*)?(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?=\.?(?:\s|$)))"
 )
 _STATED = re.compile(
     r"(?i:final\s+answer|the\s+answer)\s*(?:is|:)?\s*(?:is\s*)?:?\s*" + _STATED_VALUE, re.DOTALL
