@@ -41,7 +41,8 @@ def _cli_type(hint: Any, csv: bool) -> Any:
         hint = args[0] if len(args) == 1 else lists[0] if lists else str
     if typing.get_origin(hint) is list:
         item = (typing.get_args(hint) or (str,))[0]
-        return str if csv else list[item] if item in (int, float) else list[str]
+        # a comma-list flag is repeatable too: `--checks a --checks b,c` is [a, b, c]
+        return list[str] if csv or item not in (int, float) else list[item]
     return hint if hint in (str, int, float, bool) else str
 
 
@@ -120,8 +121,10 @@ def stage_command(
         recipe = kwargs.pop("recipe", None)
         keywords = {k: kwargs.pop(k) for k in extra}
         for key in csv & kwargs.keys():
-            if isinstance(kwargs[key], str):
-                kwargs[key] = [v.strip() for v in kwargs[key].split(",") if v.strip()]
+            given = kwargs[key]
+            if given is not None:  # each time the flag was given, its comma list
+                given = [given] if isinstance(given, str) else given
+                kwargs[key] = [v.strip() for g in given for v in g.split(",") if v.strip()]
 
         def go() -> Any:
             stage_run = load(run) if isinstance(run, str) else run

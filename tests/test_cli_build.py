@@ -117,3 +117,26 @@ def test_a_switch_the_recipe_turns_on_is_turned_off_on_the_command_line(app, tmp
     assert cfg.resume is True
     cfg, _ = invoke(app, "in.jsonl", "--recipe", str(recipe), "--no-resume")
     assert cfg.resume is False
+
+
+def test_a_comma_list_flag_given_twice_keeps_both(app):
+    """--lora-target-modules, --checks, --criteria ... given more than once: every value, as a
+    repeatable flag (before, the last alone: `--lora-target-modules q_proj
+    --lora-target-modules v_proj` adapted v_proj only)."""
+    cfg, _ = invoke(app, "in.jsonl", "--targets", "q_proj", "--targets", "v_proj, k_proj")
+    assert cfg.targets == ["q_proj", "v_proj", "k_proj"]
+    cfg, _ = invoke(app, "in.jsonl", "--targets", "q_proj,v_proj")  # one comma list, as before
+    assert cfg.targets == ["q_proj", "v_proj"]
+
+
+def test_distill_train_keeps_every_target_module(monkeypatch):
+    import distill.train as train
+    from distill.cli import app as distill_app
+
+    got = []
+    monkeypatch.setattr(train, "run", lambda cfg, **_: got.append(cfg))
+    args = ["train", "--data", "kept.jsonl", "--model", "m", "--output-dir", "out"]
+    args += ["--lora-target-modules", "q_proj", "--lora-target-modules", "v_proj"]
+    res = CliRunner().invoke(distill_app, args)
+    assert res.exit_code == 0, res.output
+    assert got[-1].lora_target_modules == ["q_proj", "v_proj"]
