@@ -323,7 +323,13 @@ def _text_parts(parts: list[Any], where: str) -> str:
     texts = []
     for part in parts:
         kind = part.get("type", "text") if isinstance(part, dict) else type(part).__name__
-        if kind != "text" or not isinstance(part.get("text"), str):
+        if kind == "text" and not isinstance(part.get("text"), str):
+            got = part.get("text")
+            raise DistillError(
+                f"{where} has a text part whose 'text' is "
+                f"{'null' if got is None else type(got).__name__}: give it text, or drop the part"
+            )
+        if kind != "text":
             raise DistillError(
                 f"{where} has a content part of type '{kind}'; distill trains text only: drop the "
                 "row, or keep its text parts"

@@ -65,3 +65,21 @@ def test_a_reply_one_template_trims_is_compared_across_tokenizers(tmp_path, answ
     n, of = compared(tmp_path, answer)
     trimmed, _ = compared(tmp_path, "The answer is 46.")
     assert trimmed == of - 1 and n >= trimmed - 1, (n, of)
+
+
+# =========================================================================== content parts (1da60b2)
+
+
+def test_a_text_part_without_text_is_refused_as_such(tmp_path):
+    # a {"type": "text"} part whose text is missing or null was refused as "a content part of
+    # type 'text'; distill trains text only", which names the one type distill reads
+    from distill.errors import DistillError
+    from distill.examples import load_examples
+
+    data = tmp_path / "d.jsonl"
+    user = {"role": "user", "content": [{"type": "text", "text": None}]}
+    data.write_text(json.dumps({"messages": [user, {"role": "assistant", "content": "4"}]}) + "\n")
+    with pytest.raises(DistillError) as e:
+        list(load_examples(str(data)))
+    assert "messages[0] (user) has a text part whose 'text' is null" in str(e.value)
+    assert "of type 'text'" not in str(e.value)
