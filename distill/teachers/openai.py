@@ -26,6 +26,9 @@ from distill.urls import redact_url, split_query, url_secrets
 
 OPENAI_URL = "https://api.openai.com/v1"
 SAME_4XX = 8  # identical 4xx replies, before any success, that stop a run (_request)
+# A choice a server ended before the model was done: vLLM's engine abort (shutdown, sleep,
+# scale-down: HTTP 200 and a cut text), OpenRouter's "error". Not a sample: a rerun asks again.
+UNFINISHED = ("abort", "error")
 RETRIED_4XX = (408, 409, 429)  # the 4xx the client retries: never the request's own fault
 AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com")
 AZURE_MAX_COMPLETION = "2024-09-01"  # the first api-version that takes max_completion_tokens
@@ -86,6 +89,15 @@ _CONNECT_ERRORS = {
     "ClientConnectorDNSError",
     "ConnectionTimeoutError",  # aiohttp's, on the direct path (DirectPost)
 }
+# The server was reached and closed the connection (or reset it) before its reply was whole:
+# aiohttp's, and httpx's where openai has no aiohttp extra
+_DROPPED_ERRORS = {
+    "ServerDisconnectedError",
+    "ClientOSError",  # a reset after the connect (ClientConnectorError is the connect's)
+    "ClientPayloadError",
+    "RemoteProtocolError",
+    "ReadError",
+}
 
 
 def _connect_failure(exc: BaseException) -> str | None:
@@ -93,14 +105,29 @@ def _connect_failure(exc: BaseException) -> str | None:
 
     The aiohttp transport reports a refused connection as a ConnectTimeout (so openai raises
     APITimeoutError); a connect failure after every retry means the server is unreachable,
-    while a read timeout is one slow reply.
+    while a read timeout is one slow reply. So does it report a connection the server closed
+    (ServerDisconnectedError): that server was reached, and a prompt it drops is that prompt's
+    failure (`_dropped`), not a reason to stop the run.
     """
     found, seen = None, exc
     while seen is not None:  # the deepest one names the real cause
-        if type(seen).__name__ in _CONNECT_ERRORS:
-            found = type(seen).__name__
+        name = type(seen).__name__
+        if name in _CONNECT_ERRORS:
+            found = name
+        elif name in _DROPPED_ERRORS:
+            found = None
         seen = seen.__cause__ or seen.__context__
     return found
+
+
+def _dropped(exc: BaseException) -> bool:
+    """`exc` (after every retry) is a connection the server closed or reset mid-request."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ in _DROPPED_ERRORS:
+            return _connect_failure(exc) is None
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 CONNECT_TIMEOUT = 5.0  # seconds for a TCP connect (the openai client's own default)
@@ -335,6 +362,7 @@ class OpenAITeacher:
         # before any reply succeeds: the same 4xx on every request is the request, not a prompt
         self._answered = False
         self._same_4xx: tuple[str, int] = ("", 0)
+        self._drops = 0  # requests the server closed without a reply (after their retries)
         self.tokenizer, self._special_ids = (
             _served_tokenizer(cfg.model) if cfg.logprobs else (None, None)
         )
@@ -439,20 +467,25 @@ class OpenAITeacher:
                 f"{self.shown}: HTTP 404 (not retried): model '{cfg.model}' or the endpoint "
                 f"was not found: {scrub_line(str(e.message), *self.secrets)}"
             ) from None
-        except openai.APITimeoutError as e:
-            if cause := _connect_failure(e):
-                raise self._unreachable(cause) from None
+        except openai.APIConnectionError as e:  # and APITimeoutError, its subclass
+            if _dropped(e):  # this request's, as a 5xx is: the other prompts go on
+                why = "the server closed the connection without a whole reply"
+                self._drops += 1
+                if not self._answered and self._drops >= SAME_4XX:  # it drops every request
+                    raise DistillError(
+                        f"{self.shown}: the first {SAME_4XX} requests were each closed by the "
+                        f"server without a reply ({cfg.max_retries + 1} tries each), none "
+                        "answered: check --base-url (an OpenAI-compatible API; http or https)"
+                    ) from None
+            elif isinstance(e, openai.APITimeoutError) and not _connect_failure(e):
+                why = f"timed out after {cfg.request_timeout:g}s"
+            else:
+                raise self._unreachable(
+                    _connect_failure(e) or type(e.__cause__ or e).__name__
+                ) from None
             for s in samples:
-                sink.failed(
-                    job,
-                    s,
-                    f"timed out after {cfg.request_timeout:g}s x {cfg.max_retries + 1} tries",
-                )
+                sink.failed(job, s, f"{why} x {cfg.max_retries + 1} tries")
             return
-        except openai.APIConnectionError as e:
-            raise self._unreachable(
-                _connect_failure(e) or type(e.__cause__ or e).__name__
-            ) from None
         except openai.APIStatusError as e:  # 400/422 (this prompt), 429/5xx after all retries
             why = f"HTTP {e.status_code}: {scrub_line(str(e.message), *self.secrets)}"
             if e.status_code == 402 or getattr(e, "code", None) == "insufficient_quota":
@@ -475,6 +508,7 @@ class OpenAITeacher:
         if not isinstance(resp, dict):
             raise self._not_json(f"a JSON {type(resp).__name__}")
         self._answered = True
+        choices = self._choices(resp)  # a reply of another shape: one line, before any record
         if cfg.logprobs:
             self._check_logprobs(resp)
         if self._tpm and isinstance(resp.get("usage"), dict):
@@ -483,7 +517,6 @@ class OpenAITeacher:
                 u.get("completion_tokens") or 0
             )
             self._tpm.adjust(used - est)
-        choices = resp.get("choices") or []
         got = min(len(choices), len(samples))
         if got == len(samples):
             # Writing the record waits until the workers woken by the same burst of replies
@@ -491,12 +524,19 @@ class OpenAITeacher:
             # the server's clock for the next request only starts once it is sent.
             asyncio.get_running_loop().call_soon(self._emit_later, job, samples, resp, sink)
             return
-        if got == 0 and len(samples) == 1:  # asking again would pay for the same nothing
-            sink.failed(job, samples[0], "the reply had no choices")
+        error = resp.get("error")  # in a 200 body: OpenRouter's upstream errors
+        if got == 0 and (len(samples) == 1 or error):  # asking again pays for the same nothing
+            said = error.get("message") if isinstance(error, dict) else error
+            why = "the reply had no choices" + (
+                f": {scrub_line(str(said), *self.secrets)}" if said else ""
+            )
+            for s in samples:
+                sink.failed(job, s, why)
             return
         self._emit(job, samples, resp, sink)
-        # The server ignored `n` (some do): ask for the rest one by one, now and from now on.
-        self.split_n = True
+        # The server ignored `n` (some do): ask for the rest one by one, now and, where it
+        # answered one, from now on (a reply with no choice at all says nothing of `n`).
+        self.split_n = self.split_n or got > 0
         for s in samples[got:]:
             await self._request(client, job, [s], sink)
 
@@ -554,9 +594,39 @@ class OpenAITeacher:
             self._emit_error = self._emit_error or e
             self._workers.cancel()
 
+    def _choices(self, resp: dict[str, Any]) -> list[dict[str, Any]]:
+        """The reply's choices in `index` order (their order in the reply where a server gives
+        none, or null); a reply whose choices or messages are of another shape stops the run."""
+        choices = resp.get("choices") or []
+        what = None
+        if not isinstance(choices, list):
+            what = f"choices as a JSON {type(choices).__name__}"
+        elif not all(isinstance(c, dict) for c in choices):
+            what = "a choice that is not a JSON object"
+        else:
+            for c in choices:
+                msg = c.get("message")
+                try:
+                    if msg is not None and not isinstance(msg, dict):
+                        raise ValueError(f"a message {msg!r:.60}")
+                    _message_texts(msg or {})
+                except ValueError as e:
+                    what = scrub(str(e), *self.secrets)
+                    break
+        if what is not None:
+            raise DistillError(
+                f"{self.shown}: POST /chat/completions answered {what}, not a chat completion; "
+                "check --base-url (an OpenAI-compatible API, usually ending in /v1)"
+            )
+        place = {id(c): k for k, c in enumerate(choices)}
+        return sorted(
+            choices,
+            key=lambda c: c["index"] if isinstance(c.get("index"), int) else place[id(c)],
+        )
+
     def _emit(self, job: Job, samples: list[int], resp: dict[str, Any], sink: Sink) -> None:
-        choices = sorted(resp.get("choices") or [], key=lambda c: c.get("index", 0))[: len(samples)]
-        usage = resp.get("usage") or {}
+        choices = self._choices(resp)[: len(samples)]
+        usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
         n = len(choices)
         reasoning_total = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
         # prompt tokens read from the provider's cache, billed at a lower price: OpenAI's
@@ -567,15 +637,20 @@ class OpenAITeacher:
         # Usage is per request; with n>1 split completion tokens by text length (the chain of
         # thought in reasoning_content too: it is billed) and remember the share so cost
         # counts the shared prompt once.
-        lengths = [_text_chars(c.get("message") or {}) for c in choices]
+        texts = [_message_texts(c.get("message") or {}) for c in choices]
+        lengths = [len(content) + len(reasoning or "") for content, reasoning in texts]
         total_chars = sum(lengths)
         weights = lengths if total_chars else [1] * n
         completion = _apportion(usage.get("completion_tokens") or 0, weights)
         reasoning_split = _apportion(reasoning_total, weights) if reasoning_total else None
         for k, (s, choice) in enumerate(zip(samples, choices)):
-            msg = choice.get("message") or {}
-            content = msg.get("content") or ""
-            reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+            content, reasoning = texts[k]
+            finish = choice.get("finish_reason") or "unknown"
+            if finish in UNFINISHED:
+                sink.failed(
+                    job, s, f"the server ended it with finish_reason '{finish}', before it was done"
+                )
+                continue
             extra: dict[str, Any] = {"n_in_request": n} if n > 1 else {}
             if isinstance(cached, int) and cached > 0:
                 extra["cached_tokens"] = cached
@@ -585,8 +660,8 @@ class OpenAITeacher:
                 s,
                 Completion(
                     text=content,
-                    reasoning=reasoning if isinstance(reasoning, str) else None,
-                    finish_reason=choice.get("finish_reason") or "unknown",
+                    reasoning=reasoning,
+                    finish_reason=finish,
                     prompt_tokens=usage.get("prompt_tokens") or 0,
                     completion_tokens=completion[k],
                     reasoning_tokens=reasoning_split[k] if reasoning_split else None,
@@ -673,13 +748,42 @@ def _apportion(total: int, weights: list[int]) -> list[int]:
     return parts
 
 
-def _text_chars(msg: dict[str, Any]) -> int:
-    """Characters a choice's completion tokens went to: its content and its reasoning."""
+def _message_texts(msg: dict[str, Any]) -> tuple[str, str | None]:
+    """(content, reasoning) of a choice's message. Content: a string, null, or a list of parts
+    (Mistral's reasoning models: {"type": "thinking", "thinking": [text parts]}, then
+    {"type": "text", "text": ...}; parts of other types, a reference, hold no text). Reasoning:
+    `reasoning_content` (DeepSeek, vLLM's reasoning parser), `reasoning` (vLLM from 0.10,
+    Ollama, OpenRouter), else those thinking parts. ValueError for a content of another shape."""
+    content, thinking = msg.get("content"), []
+    if isinstance(content, list):
+        text = []
+        for part in content:
+            if isinstance(part, str):
+                text.append(part)
+            elif not isinstance(part, dict):
+                raise ValueError(f"a content part {part!r:.60}")
+            elif part.get("type") == "text":
+                text.append(_part_text(part.get("text")))
+            elif part.get("type") == "thinking":
+                thinking.append(_part_text(part.get("thinking")))
+        content = "".join(text)
+    elif content is not None and not isinstance(content, str):
+        raise ValueError(f"content {content!r:.60}")
     reasoning = msg.get("reasoning_content") or msg.get("reasoning")
-    content = msg.get("content")
-    return (len(content) if isinstance(content, str) else 0) + (
-        len(reasoning) if isinstance(reasoning, str) else 0
-    )
+    if not isinstance(reasoning, str):
+        reasoning = "".join(thinking) if thinking else None
+    return content or "", reasoning
+
+
+def _part_text(value: Any) -> str:
+    """A content part's text: a string, or a list of text parts (Mistral's thinking)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(
+        isinstance(p, dict) and isinstance(p.get("text"), str) for p in value
+    ):
+        return "".join(p["text"] for p in value)
+    raise ValueError(f"a content part's text {value!r:.60}")
 
 
 def _served_tokenizer(model: str) -> tuple[tuple[str, str | None], set[int] | None]:
