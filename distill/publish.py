@@ -383,6 +383,8 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         f"| {k} | {getattr(train, k)} |"
         for k in keys_where(TrainConfig, "card")
         if k in lin["train_keys"]  # none without a train.yaml (a student trained elsewhere)
+        # a full fine-tune used no adapter: its LoRA settings (defaults) are not the run's
+        and (train.lora or not (k.startswith("lora_") or k == "qlora"))
     ]
     from distill.train.kd import card_lines
 

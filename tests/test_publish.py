@@ -98,3 +98,18 @@ def test_merged_is_named_after_the_run_and_a_missing_one_says_merge(tmp_path):
         build_card(merged, student, PublishConfig(dir=str(student), local_dir="x", merged=True))
     )
     assert card.splitlines()[card.splitlines().index("---", 1) + 2] == "# student"
+
+
+def test_a_full_fine_tunes_card_lists_no_lora_settings(tmp_path):
+    """lora: false trained every weight: the LoRA rank, alpha, dropout and modules the card
+    listed (train.yaml keeps their defaults) were never used."""
+    student = run_folder(tmp_path)
+    (student / "adapter_config.json").unlink()
+    (student / "model.safetensors").write_bytes(b"")
+    train = yaml.safe_load((student / "train.yaml").read_text())
+    train |= {"lora": False, "lora_alpha": 32, "lora_target_modules": ["all-linear"]}
+    (student / "train.yaml").write_text(yaml.safe_dump(train))
+    card = str(build_card(student, student, PublishConfig(dir=str(student), local_dir="x")))
+    assert "| lora | False |" in card and "| learning_rate | 0.0001 |" in card
+    assert "| lora_r |" not in card and "| lora_alpha |" not in card
+    assert "| lora_target_modules |" not in card
