@@ -35,6 +35,8 @@ BLACKLIST = [
     "flowchart",
     "diagram",
 ]
+# TeacherConfig keys of generate's that instruct never reads: refused when set (cli.py hides them).
+UNUSED_TEACHER_KEYS = ("n_per_request", "logprobs", "logprobs_shard")
 # Report keys, in the order the filters run.
 FILTERS = (
     "too_short",
@@ -111,6 +113,15 @@ class InstructConfig(TeacherConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # generate's teacher keys instruct has no use for (its command line hides them): a
+        # recipe that sets one is told, not run as if it had not
+        for name in UNUSED_TEACHER_KEYS:
+            given, default = getattr(self, name), TeacherConfig.__dataclass_fields__[name].default
+            if given != default:
+                raise DistillError(
+                    f"key '{name}' {given}: instruct does not use it (a generate key: instruct "
+                    "keeps no log-probs and asks for one reply per request); drop it"
+                )
         if self.method not in METHODS:
             raise DistillError(f"--method {self.method}: expected one of {', '.join(METHODS)}")
         if self.method == "magpie" and self.teacher == "openai":

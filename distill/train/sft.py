@@ -33,14 +33,26 @@ from distill.urls import redact_urls
 # =========================================================================== pieces
 
 
+def resolved_precision(precision: str) -> str:
+    """--precision as this machine trains it: auto is bf16 on a GPU that has it, else fp16 on
+    CUDA, fp32 on CPU."""
+    import torch
+
+    if precision != "auto":
+        return precision
+    if not torch.cuda.is_available():
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
 def _precision(cfg: TrainConfig) -> tuple[bool, bool, Any]:
-    """-> (bf16, fp16, torch dtype to load the model in)."""
+    """-> (bf16, fp16, torch dtype to load the model in). cfg.precision becomes the one used:
+    train.yaml (and so the model card, and a --resume's comparison) holds bf16/fp16/fp32, not
+    auto."""
     import torch
 
     cuda = torch.cuda.is_available()
-    p = cfg.precision
-    if p == "auto":
-        p = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    p = cfg.precision = resolved_precision(cfg.precision)
     if p in ("bf16", "fp16") and not cuda:
         raise DistillError(
             f"precision {p} needs a CUDA GPU here; use --precision fp32 (or auto) on CPU"
@@ -936,6 +948,11 @@ def check_output_dir(cfg: TrainConfig) -> str | None:
 
         student_config(cfg, resolve_model(cfg.model))
     saved = yaml.safe_load(saved_path.read_text()) or {}
+    # train.yaml holds the precision the run trained in (one written before: auto, which this
+    # machine resolves alike); a resume given auto is compared by what auto is here
+    cfg.precision = resolved_precision(cfg.precision)
+    if isinstance(saved, dict) and saved.get("precision") == "auto":
+        saved["precision"] = resolved_precision("auto")
     changed = changed_run_keys(cfg, saved)
     left_out = url_left_out(cfg, saved) if changed else None
     if left_out:
