@@ -38,14 +38,33 @@ def summary_stats(
     }
 
 
+# The reasons of the filter's steps after decontam, the checks and verify, in the order it
+# applies them (filter/stage.py decide): response dedup and selection look at the traces still
+# left only, so no trace of theirs also carries an earlier reason that would place them.
+LATER_STEPS = ("duplicate_prompt", "duplicate", "near_duplicate", "difficulty", "selection")
+
+
+def _step(reason: str, checks: set[str]) -> int:
+    """A reason's step: decontam 0, a check (`checks`: the checks' reasons) 1, a verdict 2,
+    then LATER_STEPS."""
+    if reason.startswith("contaminated:"):
+        return 0
+    if reason in LATER_STEPS:
+        return 3 + LATER_STEPS.index(reason)
+    return 1 if reason in checks else 2
+
+
 def first_failures(rejected: list[Fact]) -> dict[str, int]:
     """How many traces each step rejected first, in the order the filter applies its steps
     (decontam, checks, verify, dedup, difficulty, selection: each trace's reasons are in that
     order). The card's funnel counts down the traces left after each row: listed by count, a
     step was credited with traces an earlier one had already taken (5 wrong answers listed
     before 3 contaminated traces that were also wrong: "5 left" after the answer check, where
-    2 were). A row goes before every other reason of the traces it counts; ties by count."""
+    2 were). A row goes before every other reason of the traces it counts; ties by count.
+    The steps that look at the traces still left alone (response dedup, selection) share no
+    trace with an earlier step, so each step's place in the filter comes first (LATER_STEPS)."""
     left = Counter(f.reasons[0] for f in rejected)
+    checks = {r for f in rejected for r in f.fails}
     after: dict[str, set[str]] = defaultdict(set)  # reason -> first reasons that precede it
     for f in rejected:
         for r in f.reasons[1:]:
@@ -56,7 +75,7 @@ def first_failures(rejected: list[Fact]) -> dict[str, int]:
         # every reason list follows the one pipeline order, so one is always free of
         # predecessors; all of them, should a malformed list ever make a cycle
         free = [r for r in left if not after[r] & left.keys()] or list(left)
-        pick = min(free, key=lambda r: (-left[r], r))
+        pick = min(free, key=lambda r: (_step(r, checks), -left[r], r))
         order[pick] = left.pop(pick)
     return order
 
