@@ -54,7 +54,16 @@ def _fenced_blocks(text: str) -> list[tuple[str, str]]:
         indent, fence, lang = len(m.group(1)), m.group(2), m.group(3)
         close = re.compile(rf"[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*")
         end = next((j for j in range(i, len(lines)) if close.fullmatch(lines[j])), None)
-        if end is None:  # never closed (cut off): no block
+        if end is None:
+            # no closing line: closed inside a line ("print(x)```", "``` Done."), as the
+            # regex read it (an earlier draft ran instead of the last block), or cut off
+            rest = "\n".join(lines[i:])
+            cut = rest.find(fence)
+            if cut >= 0:
+                body = [
+                    re.sub(rf"^[ \t]{{0,{indent}}}", "", line) for line in rest[:cut].split("\n")
+                ]
+                blocks.append((lang, "\n".join(body)))
             break
         body = [re.sub(rf"^[ \t]{{0,{indent}}}", "", line) for line in lines[i:end]]
         blocks.append((lang, "".join(line + "\n" for line in body)))
@@ -357,6 +366,30 @@ def _number(tok: str) -> int | float | None:
         return None
 
 
+def _apps_match(out: str, exp: str) -> bool:
+    """APPS's testing_util (TACO's is its copy): after the exact comparisons, the output's
+    numbers are compared to the answer's with np.allclose (rtol 1e-5, atol 1e-8), and rounded to
+    3 decimals: "4.0" is "4", 0.333333 is 0.3333333333. Here token by token, in order, and only
+    where one of the two is not an integer: APPS's last comparison is of sets (tokens in any
+    order, repeats dropped) and its allclose takes 1000000001 for 1000000000; both pass wrong
+    programs, so neither is copied."""
+    got, want = out.split(), exp.split()
+    if got == want:
+        return True
+    if len(got) != len(want):
+        return False
+    for a, b in zip(got, want):
+        if a == b:
+            continue
+        x, y = _number(a), _number(b)
+        if x is None or y is None or (isinstance(x, int) and isinstance(y, int)):
+            return False
+        x, y = float(x), float(y)
+        if not (abs(x - y) <= 1e-8 + 1e-5 * abs(y) or round(x, 3) == round(y, 3)):
+            return False
+    return True
+
+
 def _contests_match(out: str, exp: str) -> bool:
     """code_contests' OutputsMatch: whitespace-separated tokens, case-insensitive; where both
     are numbers and one is not an integer, equal within 1e-5."""
@@ -385,6 +418,8 @@ def _output_ok(compare: str, out: str, exp: str) -> bool:
         return _same_lines(out, exp, numbers=False)
     if compare == "contests":  # deepmind/code_contests
         return _contests_match(out, exp)
+    if compare == "apps":  # APPS / TACO stdin: tokens, decimals within its tolerance
+        return _apps_match(out, exp)
     return out.split() == exp.split()  # whitespace-separated tokens
 
 
@@ -1708,7 +1743,7 @@ def _suite(tests: object, calls: bool = False) -> CodeTests | str | None:
             tuple(str("\n".join(map(str, x)) if isinstance(x, list) else x) for x in xs)
             for xs in (inputs, outputs)
         )
-        return CodeTests("stdin", inputs, outputs, "tokens")
+        return CodeTests("stdin", inputs, outputs, "apps")
     if isinstance(tests, list) and tests:
         tests = "\n".join(map(str, tests))
     if isinstance(tests, str) and tests.strip():

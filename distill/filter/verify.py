@@ -117,6 +117,15 @@ def _stated_value(m: re.Match) -> str:
     return (_dollars(g) if m.group("d") is not None else g).strip().rstrip(".").strip()
 
 
+def _stated_end(m: re.Match) -> int:
+    """Where a statement's value ends: a "$...$" cut to its amount ends at the amount, its
+    closing "$" being the next amount's ("$18 or $20": read as one span, the hedge was lost)."""
+    inline = m.group("d")
+    if inline is not None and _dollars(inline) != inline:
+        return m.start("d") + _AMOUNT.fullmatch(inline).end(1)
+    return m.end()
+
+
 def _final_parts(answer: str) -> tuple[str | None, list[str]]:
     text, parts, _ = _final_answer(answer)
     return text, parts
@@ -138,10 +147,10 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool]:
     for m in _STATED.finditer(answer, after):
         last = m
     if last is not None and _stated_value(last):
-        values, end = [_stated_value(last)], last.end()
+        values, end = [_stated_value(last)], _stated_end(last)
         while (alt := _STATED_OR.match(answer, end)) is not None and _stated_value(alt):
             values.append(_stated_value(alt))
-            end = alt.end()
+            end = _stated_end(alt)
         return ", ".join(values), [], len(values) > 1
     choice = None
     for m in _STATED_CHOICE.finditer(answer, last.end() if last is not None else after):

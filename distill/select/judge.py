@@ -25,10 +25,11 @@ from distill.errors import DistillError
 # The separators before the number are matched lazily, so "Score: -2" keeps its sign (and is
 # dropped) instead of the "-" being read as a separator and the score as 2; a scale after the
 # number is captured: "8/100" or "4/5" is not a score out of 10 and is dropped, not misread.
-# The rubric's range is no score: a label may name it ("Score (1-10): 8", "Rating 1-10: 7"),
+# The rubric's range is no score: a label may name it ("Score (1-10): 8", "Rating 1-10: 7",
+# "Score (out of 10): 8"; the number may be bracketed, "Score: [8]", "Score: (8)"),
 # and a number that starts a range ("a rating 1-10 scale", "score 1 to 10") is skipped, never
 # read as a score of 1.
-_SCALE = r"(?:\s*[(\[]?\s*1\s*(?:-|\u2013|to)\s*10\s*[)\]]?)?"
+_SCALE = r"(?:\s*[(\[]?\s*(?:1\s*(?:-|\u2013|to)|/|out\s+of)\s*10(?![\d.])\s*[)\]]?)?"
 # A number followed by a dash and another is captured with it: a range when the other is larger
 # ('1-10', '4 to 5'), skipped; a count otherwise ('Score: 9 - 1 minor typo'), read as the score.
 _NUMBER = (
@@ -38,17 +39,30 @@ _NUMBER = (
 _LABELLED = re.compile(
     r"(?i)\b(?:score|rating|grade)\b"
     + _SCALE
-    + r"[\s*_:=\"'\-]*?(?:is\s*)?[\s*_:=\"']*"
+    + r"[\s*_:=\"'\-]*?(?:is\s*)?[\s*_:=\"']*(?P<open>[(\[]\s*)?"
     + _NUMBER
     + r"(?:\s*(?:/|out\s+of)\s*(?P<scale>\d+(?:\.\d+)?))?"
+    + r"(?(open)\s*[)\]])"  # "Score: [8]", "Score: (8)": the number in brackets
 )
 _OUT_OF_TEN = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*(?:/|out\s+of)\s*10\b")
 # The rubric's own last line, "Score: N" (bold, a "/10" after it, "Final score" allowed): a line
 # that is nothing else. It is the verdict even when a remark after it names another score
 # ("Score: 8\n\nI did not give a score 10 because ...").
 _RUBRIC_LINE = re.compile(
-    r"(?im)^[ \t>#*_-]*(?:final\s+|overall\s+)?score[*_ \t]*[:=][*_ \t]*"
-    r"(?P<n>-?\d+(?:\.\d+)?)(?:\s*/\s*(?P<scale>\d+(?:\.\d+)?))?[*_ \t.]*$"
+    r"(?im)^[ \t>#*_-]*(?:final\s+|overall\s+)?score" + _SCALE + r"[*_ \t]*[:=][*_ \t]*"
+    r"(?P<open>[(\[][ \t]*)?(?P<n>-?\d+(?:\.\d+)?)(?:\s*/\s*(?P<scale>\d+(?:\.\d+)?))?"
+    r"(?(open)[ \t]*[)\]])[*_ \t.]*$"
+)
+# "The trace gets a score of 8." in prose, read only when no labelled score or "N/10" is there,
+# and not where the sentence says the trace does not get it ("not a score of 10", "would need a
+# score of 9", "short of a score of 10"): a remark naming another score never wins.
+_SCORE_OF = re.compile(
+    r"(?i)\bscore\s+of\s+(?P<n>-?\d+(?:\.\d+)?)(?![\d.]*\d)"
+    r"(?:\s*(?:/|out\s+of)\s*(?P<scale>\d+(?:\.\d+)?))?"
+)
+_NOT_GIVEN = re.compile(
+    r"(?i)\b(?:not|no|never|nor|without|would|could|might|should|if|than|rather|instead|"
+    r"short|need|needs|needed|deserve\s+more|lacks?)\b|n't\b"
 )
 _THINK = re.compile(r"(?s)<think>.*?</think>")
 _LONE_CLOSE = re.compile(r"(?m)^[ \t]*</think>")  # a close tag on a line of its own
@@ -84,6 +98,7 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
     hits = list(_RUBRIC_LINE.finditer(body))
     hits = hits or [m for m in _LABELLED.finditer(body) if not _starts_range(m)]
     hits = hits or list(_OUT_OF_TEN.finditer(body))
+    hits = hits or [m for m in _SCORE_OF.finditer(body) if _given(body, m)]
     if not hits:
         return None, ""
     last = hits[-1]
@@ -92,7 +107,8 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
     scale = last.group("scale") if last.re is not _OUT_OF_TEN else None
     if scale is not None and float(scale) != 10:
         return None, reason.strip("* \n")[:500]
-    return _in_range(last.group(1)), reason.strip("* \n")[:500]
+    value = last.group("n") if "n" in last.re.groupindex else last.group(1)
+    return _in_range(value), reason.strip("* \n")[:500]
 
 
 def _json_verdict(text: str) -> dict[str, Any] | None:
@@ -112,7 +128,14 @@ def _has_score(text: str) -> bool:
     if _json_verdict(text) is not None:
         return True
     labelled = any(not _starts_range(m) for m in _LABELLED.finditer(text))
-    return labelled or bool(_OUT_OF_TEN.search(text))
+    given = any(_given(text, m) for m in _SCORE_OF.finditer(text))
+    return labelled or given or bool(_OUT_OF_TEN.search(text))
+
+
+def _given(text: str, m: re.Match) -> bool:
+    """A "score of N" its sentence gives the trace (not "not a score of 10", "would need ...")."""
+    start = max(text.rfind(c, 0, m.start()) for c in ".!?;:,\n") + 1
+    return _NOT_GIVEN.search(text, start, m.start()) is None
 
 
 def _starts_range(m: re.Match) -> bool:
