@@ -72,3 +72,27 @@ def test_an_instruct_recipe_setting_a_generate_only_teacher_key_is_refused(tmp_p
     # the defaults (or a key left at its default) are fine
     r.write_text("instruct:\n  teacher: hf\n  model: m\n  out: i.jsonl\n  logprobs: null\n")
     assert load_config(InstructConfig, "instruct", r, {}).logprobs is None
+
+
+def test_distill_run_again_over_a_checkpoint_of_the_same_settings_is_not_another_run(
+    tmp_path, tiny_qwen, monkeypatch
+):
+    """distill run checks a rerun's train section against its checkpoint's train.yaml before any
+    stage runs: a recipe's precision auto against the fp32 the run saved is the same run."""
+    from distill.config import save_config
+    from distill.pipeline import run as run_recipe
+    from distill.train import TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "kept.jsonl").write_text("")
+    ckpt = tmp_path / "o" / "checkpoint-1"
+    ckpt.mkdir(parents=True)
+    (ckpt / "trainer_state.json").write_text("{}")
+    keys = {"data": "kept.jsonl", "model": str(tiny_qwen), "output_dir": "o", "max_length": 128}
+    save_config(TrainConfig(**keys, precision="fp32"), ckpt / "train.yaml")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"train": keys}))
+    assert run_recipe(recipe, dry_run=True) is not None  # not refused as another run
+    save_config(TrainConfig(**keys, lora_r=8, precision="fp32"), ckpt / "train.yaml")
+    with pytest.raises(DistillError, match=r"lora_r: 8 -> 16"):
+        run_recipe(recipe, dry_run=True)

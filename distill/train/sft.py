@@ -856,6 +856,12 @@ def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
     }
     defaults.update(PREDATED)
     now = dataclasses.asdict(cfg)
+    # train.yaml holds the precision the run trained in (one written before: auto); a run given
+    # auto (a resume, distill run again) is compared by what auto is on this machine
+    now["precision"] = resolved_precision(now["precision"])
+    defaults["precision"] = resolved_precision(defaults["precision"])
+    if saved.get("precision") == "auto":
+        saved = {**saved, "precision": resolved_precision("auto")}
     # A server is the same server with another token in its URL (user:pass@, ?api_key=): compared
     # and shown without them, so a rotated key resumes and no token reaches the error line.
     shown = {k: without_tokens(k, v) for k, v in now.items()}
@@ -948,11 +954,6 @@ def check_output_dir(cfg: TrainConfig) -> str | None:
 
         student_config(cfg, resolve_model(cfg.model))
     saved = yaml.safe_load(saved_path.read_text()) or {}
-    # train.yaml holds the precision the run trained in (one written before: auto, which this
-    # machine resolves alike); a resume given auto is compared by what auto is here
-    cfg.precision = resolved_precision(cfg.precision)
-    if isinstance(saved, dict) and saved.get("precision") == "auto":
-        saved["precision"] = resolved_precision("auto")
     changed = changed_run_keys(cfg, saved)
     left_out = url_left_out(cfg, saved) if changed else None
     if left_out:
