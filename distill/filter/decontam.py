@@ -6,22 +6,29 @@ open-r1 and s1 use 8-grams; a prompt sharing any n-gram with a benchmark problem
 and the reject names the benchmark. A benchmark problem shorter than n words (MATH-500 has
 several: "Compute $\\dbinom{31}{28}$.") is contamination wherever its whole text appears in a
 prompt, a template's words around it or not (s1 and open-r1 make no n-gram of it and miss it).
+
+Words are compared after NFKC and lower-casing, with LaTeX's spellings of one thing made one
+(\\dfrac, \\tfrac -> \\frac; \\dbinom -> \\binom; \\left, \\right dropped; a_{n} and a_n both
+"a n"): a training set's copy of a benchmark problem is often typeset another way.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 import zlib
 from pathlib import Path
 
-from distill.data import load_rows
+from distill.data import PROMPT_FIELDS, iter_source, load_rows
 from distill.errors import DistillError
 
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"[^\W_]+")  # "_" splits: a_n is "a n", as a_{n} is
+_LATEX_SAME = re.compile(r"\\(?:[dt](frac|binom)|(?:left|right|[bB]igg?)(?![A-Za-z]))")
 
 
 def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    text = _LATEX_SAME.sub(lambda m: f" {m.group(1)} " if m.group(1) else " ", text)
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
 
 
 def _hash(words: list[str]) -> int:
@@ -37,6 +44,23 @@ def ngrams(text: str, n: int) -> set[int]:
     if len(words) < n:  # a short problem: its whole text is its one n-gram
         return {_hash(words)} if words else set()
     return _grams(words, n)
+
+
+def problem_field(src: str, fields: list[str]) -> str:
+    """The column of a --decontam set that holds its problems: problem, question, ... as
+    generate reads them, else the same name capitalised (AIME 2024's `Problem`, GPQA's
+    `Question`). `distill filter` has no --prompt-field to name it."""
+    for name in PROMPT_FIELDS:
+        if name in fields:
+            return name
+    lower = {f.lower(): f for f in reversed(fields)}
+    for name in PROMPT_FIELDS:
+        if name in lower:
+            return lower[name]
+    raise DistillError(
+        f"--decontam {src}: no problem column ({', '.join(PROMPT_FIELDS)}) among its columns "
+        f"({', '.join(fields) or 'none'}); give the benchmark's problems one of those names"
+    )
 
 
 def decontam_label(src: str) -> str:
@@ -57,8 +81,20 @@ class Decontaminator:
             if "@" in src:  # hub dataset with a split: name@test
                 name, split = src.rsplit("@", 1)
             label = decontam_label(src)
+            first = next(iter_source(name, split), None)  # None: load_rows says "no rows"
+            field = problem_field(src, [str(f) for f in first]) if first is not None else None
             read = 0
-            for row in load_rows(name, split=split, skip_no_text=True):
+            # The problem is its own id and gold: a benchmark's ids (repeated in two sets merged
+            # into one file) are nothing to decontamination, and filter has no --id-field.
+            rows = load_rows(
+                name,
+                split=split,
+                prompt_field=field,
+                answer_field=field,
+                id_field=field,
+                skip_no_text=True,
+            )
+            for row in rows:
                 words = _words(row.prompt)
                 if not words:
                     continue
