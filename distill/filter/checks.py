@@ -90,10 +90,11 @@ _ASCII_LETTER = re.compile(r"[A-Za-z]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
-def script_counts(text: str) -> Counter:
-    # NFKC first: fullwidth Latin is still Latin. ASCII letters are counted by a regex and only
-    # the (usually few) other characters are looked up: this check was most of filter's time.
-    text = unicodedata.normalize("NFKC", text)
+def script_counts(text: str, normalized: bool = False) -> Counter:
+    # NFKC first (unless done): fullwidth Latin is still Latin. ASCII letters are counted by a
+    # regex and only the (usually few) other characters are looked up: this check was most of
+    # filter's time.
+    text = text if normalized else unicodedata.normalize("NFKC", text)
     counts = Counter(s for s in map(_script, _NON_ASCII.findall(text)) if s)
     latin = len(_ASCII_LETTER.findall(text))
     if latin:
@@ -110,6 +111,23 @@ _LATEX_GREEK = re.compile(
 
 
 MIN_SCRIPT_LETTERS = 5
+
+_GREEK = "\u0370-\u03ff\u1f00-\u1fff"
+# A Greek letter with no Greek letter beside it is a symbol (ψ(x), λ = h/p, Δx, ħω), written by
+# a physics chain whether or not the prompt has one; Greek words are Greek.
+_LONE_GREEK = re.compile(f"(?<![{_GREEK}])[{_GREEK}](?![{_GREEK}])")
+# A run of letters outside ASCII: the prompt's own words in another script (a name, 王芳).
+_FOREIGN_WORD = re.compile(r"[^\W\d_A-Za-z]+")
+
+
+def _without_prompt_words(text: str, prompt: str) -> str:
+    """text without the prompt's own non-ASCII words: a chain that writes the name the prompt
+    gives as 王芳 has not switched language; other words of that script still count."""
+    words = set(_FOREIGN_WORD.findall(unicodedata.normalize("NFKC", prompt)))
+    if not words:
+        return text
+    pattern = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.sub(pattern, " ", text)
 
 
 def language_mix(rec: dict[str, Any], ctx: CheckContext) -> str | None:
@@ -134,7 +152,12 @@ def language_mix(rec: dict[str, Any], ctx: CheckContext) -> str | None:
     # The chain of thought is what R1 judged for mixing; the answer may be in another script by
     # design ("Translate into Chinese: ..."). Without a chain, the answer is judged.
     chain = rec.get("reasoning")
-    tc = script_counts(chain if chain and chain.strip() else rec.get("answer") or "")
+    text = unicodedata.normalize(
+        "NFKC", chain if chain and chain.strip() else rec.get("answer") or ""
+    )
+    if not text.isascii():  # (most chains are: no work for them)
+        text = _LONE_GREEK.sub(" ", _without_prompt_words(text, prompt))
+    tc = script_counts(text, normalized=True)
     total = sum(tc.values())
     other = sum(n for s, n in tc.items() if s not in allowed)
     return "language_mix" if total and other / total > ctx.max_script_mix else None
