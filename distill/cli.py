@@ -243,8 +243,9 @@ def run_(
     set_: list[str] | None = typer.Option(
         None, "--set", help="Override a key: STAGE.KEY=VALUE (repeatable)."
     ),
-    only: str | None = typer.Option(
-        None, help="Comma list of stages to run (e.g. eval,publish); default: every section."
+    only: list[str] | None = typer.Option(
+        None,
+        help="Comma list of stages to run (e.g. eval,publish; repeatable); default: every section.",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Validate every section and print the stages; run nothing."
@@ -256,7 +257,9 @@ def run_(
         from distill.pipeline import run
 
         # `--only ''` names no stage: an error, not "every stage"
-        stages = [s.strip() for s in only.split(",") if s.strip()] if only is not None else None
+        given = only  # each --only's comma list (--only eval --only publish: both)
+        stages = None if given is None else [s.strip() for o in given for s in o.split(",")]
+        stages = None if stages is None else [s for s in stages if s]
         run(recipe, run_dir, set_ or [], only=stages, dry_run=dry_run)
 
     _run(go)

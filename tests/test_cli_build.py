@@ -140,3 +140,20 @@ def test_distill_train_keeps_every_target_module(monkeypatch):
     res = CliRunner().invoke(distill_app, args)
     assert res.exit_code == 0, res.output
     assert got[-1].lora_target_modules == ["q_proj", "v_proj"]
+
+
+def test_run_only_given_twice_runs_both_stages(monkeypatch, tmp_path):
+    """`distill run --only eval --only publish` ran publish alone (the last --only won)."""
+    import distill.pipeline as pipeline
+    from distill.cli import app as distill_app
+
+    got = []
+    monkeypatch.setattr(pipeline, "run", lambda *a, **kw: got.append(kw["only"]))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("eval: {}\n")
+    args = ["run", "--recipe", str(recipe), "--only", "eval", "--only", "publish,train"]
+    res = CliRunner().invoke(distill_app, args)
+    assert res.exit_code == 0, res.output
+    assert got == [["eval", "publish", "train"]]
+    CliRunner().invoke(distill_app, ["run", "--recipe", str(recipe)])
+    assert got[-1] is None  # not given: every section
