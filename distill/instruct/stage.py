@@ -182,7 +182,11 @@ def _keyword_res(words: list[str]) -> re.Pattern[str] | None:
     words = [w.strip() for w in words if w.strip()]
     if not words:
         return None
-    return re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+    # not inside a longer word: \b...\b would need a word character at the ends, so "c++" or
+    # "c#" (ending in a symbol) never matched "Write c++ code"
+    return re.compile(
+        r"(?<!\w)(" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.IGNORECASE
+    )
 
 
 def is_english(text: str) -> bool:
@@ -193,11 +197,25 @@ def is_english(text: str) -> bool:
     return not letters or sum(c.isascii() for c in letters) / len(letters) >= 0.9
 
 
-def rouge_tokens(text: str) -> list[str]:
-    """rouge-score's own tokenizer (lower case, [a-z0-9] runs, no stemmer: as Alpaca)."""
-    from rouge_score import tokenize
+# A letter or digit of any script (rouge-score's [a-z0-9] on ASCII text), and the scripts written
+# without spaces, whose runs are read a character at a time (ROUGE-L on Chinese is over characters).
+_ROUGE_WORD = re.compile(r"[^\W_]+")
+_ROUGE_UNSPACED = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
 
-    return tokenize.tokenize(text, None)
+
+def rouge_tokens(text: str) -> list[str]:
+    """rouge-score's own tokenizer (lower case, [a-z0-9] runs, no stemmer: as Alpaca) on ASCII
+    text. Its [a-z0-9] drops every other letter: `--language any` scored two Russian (or Greek,
+    Chinese) instructions that differ in one word 0 against each other, and kept both. Such a
+    text's words are runs of letters and digits of any script instead (the same tokens on ASCII)."""
+    if text.isascii():
+        from rouge_score import tokenize
+
+        return tokenize.tokenize(text, None)
+    out: list[str] = []
+    for w in _ROUGE_WORD.findall(text.lower()):
+        out += [t for t in _ROUGE_UNSPACED.split(w) if t] if _ROUGE_UNSPACED.search(w) else [w]
+    return out
 
 
 class RougeIndex:

@@ -89,7 +89,8 @@ def kmeans(x: Any, k: int, seed: int, iters: int = 20) -> list[int]:
 
     n = x.shape[0]
     k = max(1, min(k, n))
-    rng = np.random.default_rng(seed)
+    # numpy takes no negative seed; --seed -1 is a seed as good as any (random.Random's too)
+    rng = np.random.default_rng(seed if seed >= 0 else seed % 2**64)
     centers = np.zeros((k, x.shape[1]), dtype=np.float32)
     centers[0] = rows(int(rng.integers(n)))
     best = np.asarray(x @ centers[0]).ravel()

@@ -117,6 +117,14 @@ def collect(cfg: SelectConfig, need_prompts: bool) -> tuple[list[Fact], dict[str
         for field in ("id", "prompt_id", "messages"):
             if field not in rec:
                 raise DistillError(f"{path}:{lineno}: not a trace record: missing field '{field}'")
+        sel = rec["meta"].get("select") if isinstance(rec.get("meta"), dict) else None
+        if sel is not None and not isinstance(sel, dict):
+            # meta.select is where every trace's scores go (an earlier selection's are kept):
+            # a source column of that name would be overwritten, so it is named, not lost
+            raise DistillError(
+                f"{path}:{lineno}: meta.select is a {type(sel).__name__} (a source column named "
+                "'select'?), and select writes each trace's scores there: rename that column"
+            )
         tid = str(rec["id"])
         if tid in seen:
             raise DistillError(f"{path}:{lineno}: id {tid} appears twice; run distill filter first")
