@@ -103,3 +103,18 @@ def test_a_blacklisted_word_ending_in_a_symbol_drops_its_instruction(tmp_path):
         assert f.reason({"instruction": inst, "input": "", "output": ""})[0] == "keyword", inst
     for inst in ("Write a short story about two images.", "Compare the cc++ toolchain to others."):
         assert f.reason({"instruction": inst, "input": "", "output": ""})[0] is None, inst
+
+
+def test_a_trace_with_fields_of_the_wrong_type_is_one_line_or_read(tmp_path):
+    # usage a list and messages a string crashed with AttributeError ('list' object has no
+    # attribute 'get'); a usage select cannot read counts ~4 characters a token, as none does
+    recs = [trace(f"p{i}", f"What is {i} + 1?") for i in range(4)]
+    recs[0]["usage"], recs[1]["usage"], recs[1]["reasoning"] = [1, 2], None, 5
+    src = write(tmp_path / "kept.jsonl", recs)
+    code, out = cli(str(src), "--out", str(tmp_path / "sel.jsonl"), "--budget", "2")
+    assert code == 0, out
+    recs[2]["messages"] = "What is 2 + 1?"
+    src = write(tmp_path / "bad.jsonl", recs)
+    code, out = cli(str(src), "--out", str(tmp_path / "sel2.jsonl"), "--budget", "2")
+    assert code == 1 and "bad.jsonl:3: not a trace record: field 'messages'" in out, out
+    assert not (tmp_path / "sel2.jsonl").exists()

@@ -67,10 +67,12 @@ class Fact:
 
 def _tokens(rec: dict[str, Any]) -> int:
     """Completion tokens as generate counted them; else ~4 characters a token."""
-    used = (rec.get("usage") or {}).get("completion_tokens")
-    if isinstance(used, int) and used > 0:
+    usage = rec.get("usage")
+    used = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    if isinstance(used, int) and not isinstance(used, bool) and used > 0:
         return used
-    return (len(rec.get("reasoning") or "") + len(rec.get("answer") or "")) // 4 + 1
+    text = [v for v in (rec.get("reasoning"), rec.get("answer")) if isinstance(v, str)]
+    return sum(map(len, text)) // 4 + 1
 
 
 def _column(rec: dict[str, Any], path: str) -> Any:
@@ -124,6 +126,13 @@ def collect(cfg: SelectConfig, need_prompts: bool) -> tuple[list[Fact], dict[str
             raise DistillError(
                 f"{path}:{lineno}: meta.select is a {type(sel).__name__} (a source column named "
                 "'select'?), and select writes each trace's scores there: rename that column"
+            )
+        msgs = rec["messages"]
+        if not isinstance(msgs, list) or not all(isinstance(m, dict) for m in msgs):
+            # the prompt's text is read from it (clusters, the judge, the student)
+            raise DistillError(
+                f"{path}:{lineno}: not a trace record: field 'messages' is not a list of "
+                "{role, content} objects"
             )
         tid = str(rec["id"])
         if tid in seen:
