@@ -362,7 +362,10 @@ class OpenAITeacher:
         # before any reply succeeds: the same 4xx on every request is the request, not a prompt
         self._answered = False
         self._same_4xx: tuple[str, int] = ("", 0)
-        self._drops = 0  # requests the server closed without a reply (after their retries)
+        # of the first SAME_4XX requests sent, those the server closed without a reply (after
+        # their retries): a drop comes back at once and an answer may take minutes, so drops
+        # counted as they come back would be the crashing prompts', not the first requests'
+        self._drops = 0
         self.tokenizer, self._special_ids = (
             _served_tokenizer(cfg.model) if cfg.logprobs else (None, None)
         )
@@ -449,6 +452,7 @@ class OpenAITeacher:
         est = await self._pace(job, len(samples))
         kwargs = self.body(job.messages, samples)
         self.requests += 1
+        sent = self.requests  # this request's place: the first SAME_4XX decide on dropping
         try:
             if self._direct is not None:  # the first try straight on aiohttp, the rest openai's
                 resp = await self._direct.post(kwargs)
@@ -470,7 +474,7 @@ class OpenAITeacher:
         except openai.APIConnectionError as e:  # and APITimeoutError, its subclass
             if _dropped(e):  # this request's, as a 5xx is: the other prompts go on
                 why = "the server closed the connection without a whole reply"
-                self._drops += 1
+                self._drops += sent <= SAME_4XX
                 if not self._answered and self._drops >= SAME_4XX:  # it drops every request
                     raise DistillError(
                         f"{self.shown}: the first {SAME_4XX} requests were each closed by the "
@@ -495,7 +499,7 @@ class OpenAITeacher:
                     f"{self.shown}: {why} (not retried): the account of the key in "
                     f"${cfg.api_key_env} has no credit left"
                 ) from None
-            self._stop_if_every_request_fails(e.status_code, why)
+            self._stop_if_every_request_fails(e.status_code, why, sent)
             for s in samples:
                 sink.failed(job, s, why)
             return
@@ -540,12 +544,16 @@ class OpenAITeacher:
         for s in samples[got:]:
             await self._request(client, job, [s], sink)
 
-    def _stop_if_every_request_fails(self, status: int, why: str) -> None:
+    def _stop_if_every_request_fails(self, status: int, why: str, sent: int) -> None:
         """The first SAME_4XX requests all refused with one 4xx word for word, none answered: a
         parameter or model the server refuses (an OpenAI reasoning model's `temperature`), which
-        every prompt would fail the same way. One line, rather than a run of failed prompts."""
+        every prompt would fail the same way. One line, rather than a run of failed prompts.
+        Only the first SAME_4XX sent count (`sent`, the request's place): a refusal of some
+        prompts (moderation) comes back before slow answers to the others do."""
         if self._answered or not 400 <= status < 500 or status in RETRIED_4XX:
             return  # a 408/409/429 left after its retries is the pace or the server, not the request
+        if sent > SAME_4XX:
+            return
         seen, count = self._same_4xx
         self._same_4xx = (why, count + 1 if why == seen else 1)
         if self._same_4xx[1] >= SAME_4XX:
@@ -776,13 +784,15 @@ def _message_texts(msg: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def _part_text(value: Any) -> str:
-    """A content part's text: a string, or a list of text parts (Mistral's thinking)."""
+    """A content part's text: a string, or a list of parts (Mistral's thinking: text chunks
+    and reference chunks, {"type": "reference", "reference_ids": [...]}, which hold no text)."""
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(
-        isinstance(p, dict) and isinstance(p.get("text"), str) for p in value
+        isinstance(p, dict) and (isinstance(p.get("text"), str) or p.get("type") == "reference")
+        for p in value
     ):
-        return "".join(p["text"] for p in value)
+        return "".join(p["text"] for p in value if isinstance(p.get("text"), str))
     raise ValueError(f"a content part's text {value!r:.60}")
 
 
