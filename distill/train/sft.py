@@ -670,8 +670,11 @@ def last_complete_checkpoint(out: Path) -> str | None:
         reverse=True,
     )
     for ckpt in found:
-        if (ckpt / "trainer_state.json").is_file():
-            return str(ckpt)
+        try:  # whole: save_to_json opens it "w", then writes (a kill between leaves it cut short)
+            if isinstance(json.loads((ckpt / "trainer_state.json").read_text()), dict):
+                return str(ckpt)
+        except (OSError, ValueError):
+            pass
         if not own_checkpoint(ckpt):
             continue  # a copy the user named (checkpoint-4-best: the adapter alone): not ours
         print(f"train: {ckpt.name} was cut off mid-save; removing it")
