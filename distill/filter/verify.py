@@ -75,6 +75,29 @@ _STATED_CHOICE = re.compile(
     r"[ \t]*\$?[ \t*]*\.?[ \t*]*$",
     re.MULTILINE,
 )
+# A choice named after the stated one ("The answer is B.\n\nWait... option C works, so C."): the
+# answer walked back or hedged, so the stated letter does not win. "option c", "(D)", or a
+# capital letter of its own; "A" before a lowercase word is the article ("A quick check...").
+_LATER_CHOICE = re.compile(
+    r"\b(?i:option|choice)\s*\(?\s*([A-Ea-e])\b|(?<![A-Za-z\\])(\(?)([A-E])\)?(?![A-Za-z0-9])"
+)
+_ARTICLE = re.compile(
+    r"\s+(?!(?:is|was|works|fits|holds|gives|matches|satisfies|instead|too|then)\b)[a-z]"
+)
+
+
+def _other_choices(text: str, letter: str) -> list[str]:
+    """The choice letters other than `letter` that `text` names, in order."""
+    out = []
+    for m in _LATER_CHOICE.finditer(text):
+        named = (m.group(1) or m.group(3)).upper()
+        if named == letter or named in out:
+            continue
+        if m.group(3) == "A" and not m.group(2) and _ARTICLE.match(text, m.end()):
+            continue  # "A quick check": the article
+        out.append(named)
+    return out
+
 
 # "$15 dollars, since she had $20": two dollar amounts, not inline math. A "$...$" that opens
 # with a number followed by prose is the amount.
@@ -98,6 +121,48 @@ _GAP_NOISE = re.compile(r"\\(?:quad|qquad|text|mathrm|[,;:! ()\[\]])|[{}$,;]")
 _NEXT_NAME = re.compile(
     r"\s*(?:\$|\\\))?\s*[,;]\s*(?:\$|\\\()?\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?:\$|\\\()?\s*"
 )
+
+
+# "a = \boxed{3}", "$x = \boxed{3}", "\(y_{2} = \boxed{": the name a box is given, just before it.
+_BOX_NAME = re.compile(r"(?<![A-Za-z\\])([A-Za-z])(?:_\{?\w+\}?)?\s*\$?\s*=\s*(?:\$|\\\()?\s*\Z")
+
+
+def _box_name(answer: str, start: int) -> str | None:
+    """The letter of the name a box at `start` is given ("x" for "x_1 = \\boxed{..}"), else None."""
+    m = _BOX_NAME.search(answer, max(0, start - 40), start)
+    return m.group(1) if m else None
+
+
+# The problem asks for a pair: "ordered pair", or its form "(a,b)", "$(x, y)$" with no interval
+# asked ("f(x, y)" is a function's arguments).
+_ASKS_PAIR = re.compile(
+    r"\bordered\s+pairs?\b"
+    r"|(?:(?<![A-Za-z\\])|(?<=\\left))\(\s*[A-Za-z]\s*,\s*[A-Za-z]\s*(?:\\right)?\)",
+    re.IGNORECASE,
+)
+
+
+def _asks_pair(problem: str | None) -> bool:
+    if not problem:
+        return False
+    m = _ASKS_PAIR.search(problem)
+    if m is None:
+        return False
+    return m.group(0).lower().startswith("ordered") or not re.search(r"(?i)\binterval", problem)
+
+
+def _a_pair(names: tuple, problem: str | None) -> bool:
+    """Boxes of two (or more) parts are a pair's coordinates, in order: each named by another
+    name ("a = \\boxed{3}, b = \\boxed{5}"), or unnamed where the problem asks for a pair. One
+    name boxed twice ("x = \\boxed{3}, x = \\boxed{5}", x_1 and x_2 alike) is one unknown's
+    values, never a pair: a gold "(3,5)" is as well the open interval (MATH's interval notation),
+    which those roots do not answer."""
+    named = [n for n in names if n is not None]
+    if len(set(named)) < len(named):
+        return False
+    if len(named) == len(names):
+        return True
+    return _asks_pair(problem)
 
 
 def _connected(gap: str) -> bool:
@@ -127,11 +192,11 @@ def _stated_end(m: re.Match) -> int:
 
 
 def _final_parts(answer: str) -> tuple[str | None, list[str]]:
-    text, parts, _ = _final_answer(answer)
+    text, parts, _, _ = _final_answer(answer)
     return text, parts
 
 
-def _final_answer(answer: str) -> tuple[str | None, list[str], bool]:
+def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
     """The final answer of a response -> (its text, the boxes written together as its parts).
 
     The text is a statement after the last box if there is one, else the last box, else None
@@ -140,7 +205,7 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool]:
     Boxes offered as alternatives ("\\boxed{2} or \\boxed{3}") are a hedge: the text is all of
     them, the set math-verify reads (wrong against a gold of one value), never the last one;
     so is a statement followed by "or" and another value ("The answer is 2 or 3").
-    -> (text, parts, whether the text is such a hedge)."""
+    -> (text, parts, whether the text is such a hedge, the name each part is given or None)."""
     boxes = _boxes(answer)
     after = boxes[-1][1] if boxes else 0
     last = None
@@ -151,14 +216,21 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool]:
         while (alt := _STATED_OR.match(answer, end)) is not None and _stated_value(alt):
             values.append(_stated_value(alt))
             end = _stated_end(alt)
-        return ", ".join(values), [], len(values) > 1
+        return ", ".join(values), [], len(values) > 1, ()
     choice = None
     for m in _STATED_CHOICE.finditer(answer, last.end() if last is not None else after):
         choice = m
     if choice is not None:
-        return choice.group("c").strip(), [], False
+        stated = choice.group("c").strip()
+        letter = _LETTER_ALONE.fullmatch(stated)
+        others = _other_choices(answer[choice.end() :], letter.group(1)) if letter else []
+        if others:
+            # walked back or hedged ("The answer is B. Wait... option C works, so C."): the
+            # letter stated is no more the answer than those after it, judged as a hedge (wrong)
+            return ", ".join([letter.group(1), *others]), [], True, ()
+        return stated, [], False, ()
     if not boxes:
-        return None, [], False
+        return None, [], False, ()
     run = [boxes[-1]]
     hedged = False
     for prev in reversed(boxes[:-1]):
@@ -168,7 +240,8 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool]:
         hedged = hedged or _offered_as_alternatives(gap)
         run.insert(0, prev)
     parts = [b[2] for b in run]
-    return (", ".join(parts) if hedged else boxes[-1][2]), parts, hedged
+    names = tuple(_box_name(answer, b[0]) for b in run)
+    return (", ".join(parts) if hedged else boxes[-1][2]), parts, hedged, names
 
 
 # A multiple-choice label: "B", "(B)", "\\textbf{(B)}", and a letter in parentheses followed by
@@ -420,34 +493,39 @@ _PLACEHOLDER = re.compile(
 )
 
 
-def verify_math(answer: str, gold: str | None, timeout: int = 5) -> str:
+def verify_math(answer: str, gold: str | None, timeout: int = 5, problem: str | None = None) -> str:
     """math-verify of the final answer against the gold (gold first: the order matters).
 
     The final answer is an explicit statement after the last box ("The final answer is $12$"),
     else the last box, else the whole answer. Against a gold of several parts (a set, tuple or
     list), boxes written together ("\\boxed{1}, \\boxed{2} and \\boxed{3}") are one answer:
-    unordered against a set or a bare list, in order against a tuple or list in brackets."""
+    unordered against a set or a bare list, in order against a tuple or list in brackets, and
+    against "(3,5)" (math-verify's open interval) only as a pair (`_a_pair`: `problem`, the
+    problem's text where known, says whether one is asked)."""
     if gold is None or not str(gold).strip() or _PLACEHOLDER.fullmatch(str(gold)):
         return UNVERIFIABLE
     answer = answer or ""
-    final, parts, hedged = _final_answer(answer)
+    final, parts, hedged, names = _final_answer(answer)
     if final is None and not answer.strip():
         return NO_ANSWER
+    pair = len(parts) > 1 and _a_pair(names, problem)
     if final:  # the verdict depends on the answer only through its final answer
-        return _final_verdict(str(gold), final, tuple(parts), hedged, timeout)
-    return _verdict(str(gold), final, tuple(parts), hedged, timeout, answer)
+        return _final_verdict(str(gold), final, tuple(parts), hedged, pair, timeout)
+    return _verdict(str(gold), final, tuple(parts), hedged, pair, timeout, answer)
 
 
 # A prompt's n samples mostly state one of a few final answers, verified against one gold:
 # `filter --verify math` and `eval` judge each (gold, final answer) once. Keyed by the gold's
 # text (lru_cache would take the gold 1 for True, and 1.0 for 1).
 @lru_cache(maxsize=65536)
-def _final_verdict(gold: str, final: str, parts: tuple, hedged: bool, timeout: int) -> str:
-    return _verdict(gold, final, parts, hedged, timeout, "")
+def _final_verdict(
+    gold: str, final: str, parts: tuple, hedged: bool, pair: bool, timeout: int
+) -> str:
+    return _verdict(gold, final, parts, hedged, pair, timeout, "")
 
 
 def _verdict(
-    gold: str, final: str | None, parts: tuple, hedged: bool, timeout: int, answer: str
+    gold: str, final: str | None, parts: tuple, hedged: bool, pair: bool, timeout: int, answer: str
 ) -> str:
     """verify_math past extraction. `answer` is read only when `final` is None or empty."""
     gold = _digit_groups(_constants(gold))
@@ -488,11 +566,16 @@ def _verdict(
     elif len(parts) > 1 and _parts(g) > 1:
         import sympy
 
-        # in order against a tuple, and against "(3,5)", which math-verify reads as an interval
-        # (boxes of a pair's coordinates were judged on their last one: wrong)
-        ordered = isinstance(g[0], (sympy.Tuple, sympy.Interval))
-        joined = ", ".join(parts)
-        final = f"({joined})" if ordered else joined
+        # in order against a tuple; against "(3,5)", which math-verify reads as an open interval,
+        # only as a pair's coordinates (boxes of a pair were judged on their last one: wrong),
+        # else the last box, as before (the roots 3 and 5 joined would be the set math-verify
+        # equates with the interval: a wrong answer to the inequality accepted)
+        if isinstance(g[0], sympy.Interval):
+            if pair:
+                final = f"({', '.join(parts)})"
+        else:
+            joined = ", ".join(parts)
+            final = f"({joined})" if isinstance(g[0], sympy.Tuple) else joined
     if final is not None:
         pred_text = f"\\boxed{{{_constants(final)}}}"
     else:
@@ -674,6 +757,25 @@ def verify_countdown(answer: str, numbers: list[int] | None, target: Any) -> str
 # ----------------------------------------------------------------------------- one entry point
 
 
+def _problem_text(rec: dict[str, Any]) -> str | None:
+    """The text of a record's user turns (its problem), None where it has none."""
+    msgs = rec.get("messages")
+    if not isinstance(msgs, list):
+        return None
+    texts = []
+    for m in msgs:
+        if not isinstance(m, dict) or m.get("role") != "user":
+            continue
+        content = m.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts += [
+                p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+            ]
+    return "\n".join(texts) or None
+
+
 def judge(
     rec: dict[str, Any],
     mode: str,
@@ -688,7 +790,7 @@ def judge(
     if mode == "none":
         return None, None
     if mode == "math":
-        return verify_math(answer, gold, timeout), None
+        return verify_math(answer, gold, timeout, problem=_problem_text(rec)), None
     if mode == "choice":
         return verify_choice(answer, gold), None
     if mode == "exact":
