@@ -49,7 +49,9 @@ def test_a_stated_choice_letter_is_a_vote():
     [
         # math-verify reads the ordered pair "(3,5)" as the open interval: the boxes of its
         # coordinates were judged on the last one alone (wrong).
-        ("\\boxed{3} and \\boxed{5}", "(3,5)", "correct"),
+        # unnamed boxes against "(3,5)" without the problem: the two roots of an inequality
+        # whose gold is the interval as likely as a pair (test_verdict_pairs_s12b.py): wrong
+        ("\\boxed{3} and \\boxed{5}", "(3,5)", "wrong"),
         ("a = \\boxed{3}, b = \\boxed{5}", "(3,5)", "correct"),
         ("$a = \\boxed{3}$, $b = \\boxed{5}$", "(3, 5)", "correct"),
         ("x_1 = \\boxed{3}, x_2 = \\boxed{5}", "\\{3,5\\}", "correct"),
