@@ -835,7 +835,11 @@ def finished_run(cfg: TrainConfig) -> str | None:
     if ckpt is None:
         return None
     out = Path(cfg.output_dir)
-    saved = complete_weights(out)  # not cut short by a kill in save_model
+    # not cut short by a kill in save_model, nor before its tokenizer (written after the weights,
+    # as into each checkpoint)
+    saved = complete_weights(out) and all(
+        (out / p.name).is_file() for p in Path(ckpt).glob("tokenizer*")
+    )
     merged = not (cfg.merge and cfg.lora) or complete_weights(out / "merged")
     return ckpt if at_last_step(ckpt) and saved and merged else None
 
@@ -988,8 +992,9 @@ def merge_adapter(cfg: TrainConfig, out: Path, tok: Any) -> Path:
     full = replace(cfg, qlora=False)
     base = _load_model(full, path, dtype, student_config(full, path))
     merged = PeftModel.from_pretrained(base, str(out)).merge_and_unload()
-    merged.save_pretrained(str(out / "merged"))
+    # the tokenizer first: whole weights are what finished_run takes for a finished merge
     tok.save_pretrained(str(out / "merged"))
+    merged.save_pretrained(str(out / "merged"))
     return out / "merged"
 
 
