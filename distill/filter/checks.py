@@ -120,10 +120,16 @@ _LONE_GREEK = re.compile(f"(?<![{_GREEK}])[{_GREEK}](?![{_GREEK}])")
 _FOREIGN_WORD = re.compile(r"[^\W\d_A-Za-z]+")
 
 
-def _without_prompt_words(text: str, prompt: str) -> str:
-    """text without the prompt's own non-ASCII words: a chain that writes the name the prompt
-    gives as 王芳 has not switched language; other words of that script still count."""
-    words = set(_FOREIGN_WORD.findall(unicodedata.normalize("NFKC", prompt)))
+def _without_prompt_words(text: str, prompt: str, allowed: set[str]) -> str:
+    """text without the prompt's own words in a script not allowed: a chain that writes the name
+    the prompt gives as 王芳 has not switched language; other words of that script still count.
+    Words of an allowed script stay: they are letters the chain's share is taken of (a Russian
+    chain without its prompt's и, в, что was a chain of its Greek)."""
+    words = {
+        w
+        for w in _FOREIGN_WORD.findall(unicodedata.normalize("NFKC", prompt))
+        if any(_script(c) not in allowed for c in w)
+    }
     if not words:
         return text
     pattern = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
@@ -155,9 +161,13 @@ def language_mix(rec: dict[str, Any], ctx: CheckContext) -> str | None:
     text = unicodedata.normalize(
         "NFKC", chain if chain and chain.strip() else rec.get("answer") or ""
     )
-    if not text.isascii():  # (most chains are: no work for them)
-        text = _LONE_GREEK.sub(" ", _without_prompt_words(text, prompt))
     tc = script_counts(text, normalized=True)
+    if any(s not in allowed for s in tc):  # (most chains have none: no more work for them)
+        # only letters outside `allowed` are taken out: the share is of all the chain's letters
+        text = _without_prompt_words(text, prompt, allowed)
+        if "GREEK" not in allowed:
+            text = _LONE_GREEK.sub(" ", text)
+        tc = script_counts(text, normalized=True)
     total = sum(tc.values())
     other = sum(n for s, n in tc.items() if s not in allowed)
     return "language_mix" if total and other / total > ctx.max_script_mix else None
