@@ -103,7 +103,29 @@ class DistillTrainer(SFTTrainer):
         self._micro_step = step
         return random.Random(f"{self.args.seed}:{step}:{self._micro}").random()
 
+    def get_batch_samples(self, epoch_iterator, num_batches, device):  # noqa: ANN001, ANN201
+        """The optimizer step's micro-batches, on policy with the student's samples already in
+        them, and the completion tokens of them all: an on-policy step's loss is the mean over
+        every sampled token of the step (as an off-policy one's over every trace token), not the
+        mean of each micro-batch's mean (which weighs a short sample's tokens more under
+        --gradient-accumulation-steps). The weights do not change within a step, so sampling
+        all of them first samples what sampling each before its backward did."""
+        batches, n = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if self.kd.method != "onpolicy":  # (called by the training loop only)
+            return batches, n
+        batches = [self._on_policy_batch(self.model_wrapped, b) for b in batches]
+        for b in batches:
+            b["kd_counted"] = True  # num_items_in_batch counts its tokens (compute_loss)
+        return batches, self._get_num_items_in_batch(batches, device)
+
     def training_step(self, model, inputs, num_items_in_batch=None):  # noqa: ANN001
+        if not inputs.get("kd_counted"):  # (a caller other than the Trainer's loop)
+            inputs = self._on_policy_batch(model, inputs)
+        return super().training_step(model, inputs, num_items_in_batch)
+
+    def _on_policy_batch(self, model, inputs):  # noqa: ANN001, ANN202
+        """The micro-batch to train on: GKD's coin (lmbda) says whether the student's samples
+        replace its completions (the kept traces' batch where --mask-truncated falls back)."""
         inputs["on_policy"] = False
         on_policy = self.kd.method == "onpolicy" and self._coin() < self.kd.lmbda
         traces = dict(inputs)  # the kept traces' batch (--mask-truncated falls back to it)
@@ -156,7 +178,7 @@ class DistillTrainer(SFTTrainer):
                 # (a prompt source has none: no loss, as any run-on sample)
                 if not any(ended) and bool((traces["labels"] != -100).any()):
                     self._fallback += 1
-                    return super().training_step(model, traces, num_items_in_batch)
+                    return traces
                 labels = labels.clone()
                 labels[[e is False for e in ended]] = -100  # no teacher or reward term there
                 inputs["labels"] = labels
@@ -164,7 +186,7 @@ class DistillTrainer(SFTTrainer):
             inputs.pop("teacher_logprobs", None)
             if isinstance(self.teacher, (XTokTeacher, Teachers)):  # another tokenizer reads them
                 inputs.update(self.teacher.sampled(ids, labels, inputs))
-        return super().training_step(model, inputs, num_items_in_batch)
+        return inputs
 
     def _count_ends(self, labels: Any) -> list[bool | None]:
         """Samples whose last token is a stop (the student ended its turn) against all: a sample
@@ -185,6 +207,8 @@ class DistillTrainer(SFTTrainer):
         method, temp = self.kd.method, self.kd.kd_temperature
         chunk = self.kd.loss_chunk_size
         on_policy = inputs.pop("on_policy", False)
+        # sampled before the step (get_batch_samples): the Trainer's count is of these tokens
+        local = on_policy and not inputs.pop("kd_counted", False)
         ids, attn, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
         # Left-padded on-policy rows need positions counted from their first real token.
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
@@ -210,9 +234,9 @@ class DistillTrainer(SFTTrainer):
         else:  # --loss-chunk-size 0: the full [B, L, V] logits (kept to compare against)
             out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=False)
             s_rows, s_head = out.logits[:, :-1][mask], _same
-        # GA-correct normalisation as SFT's; on-policy batches changed their token count after
-        # the Trainer counted them, so they normalise locally per accumulation step.
-        if num_items_in_batch is None or on_policy:
+        # GA-correct normalisation as SFT's; an on-policy batch sampled after the Trainer
+        # counted the step's tokens (training_step called alone) normalises locally.
+        if num_items_in_batch is None or local:
             denom = n_local.clamp(min=1) * (
                 self.current_gradient_accumulation_steps if self.model.training else 1
             )
@@ -271,13 +295,9 @@ class DistillTrainer(SFTTrainer):
                 n_all = self.accelerator.gather(n_all.reshape(1)).sum()
             self.teacher_tokens += int(n_all)
         # The Trainer's count is global across processes (DDP averages gradients): scale back,
-        # except on-policy batches, which were divided by their own local tokens.
+        # except on-policy batches divided by their own local tokens.
         procs = 1
-        if (
-            self.args.average_tokens_across_devices
-            and num_items_in_batch is not None
-            and not on_policy
-        ):
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None and not local:
             procs = self.accelerator.num_processes
             loss = loss * procs
         # Logged per token: undo the accumulation scaling of this micro-batch's share (and, as
