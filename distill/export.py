@@ -196,6 +196,15 @@ def export(cfg: ExportConfig) -> Path:
             "weight 0): rows are prompt/completion (conversational), which trains the completion "
             "alone"
         )
+    eos = renderer.tok.eos_token if renderer is not None else None
+    unended = [r["completion"] for r in rows if eos and not r["completion"].endswith(eos)]
+    if unended:  # TRL's add_eos: a text completion gets the EOS it does not end with
+        print(
+            f"export: note: {len(unended)} of {len(rows)} completions end with "
+            f"{unended[0][-12:]!r} (the template's end of turn), not the tokenizer's EOS "
+            f"{eos!r}: TRL's SFTTrainer appends {eos!r} to each and trains it, a token "
+            "distill train does not train"
+        )
     dropped = sum("</think>" in ex.completion for ex in examples) if cfg.format == "alpaca" else 0
     if dropped:
         print(
