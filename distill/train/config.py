@@ -174,7 +174,11 @@ class TrainConfig(Layout):
     )
     teacher_top_k: int = setting(20, "Log-probs per position asked of a served teacher.")
     kd_alpha: float = setting(0.5, "kd: weight of the KL term; 1 - kd_alpha weighs cross-entropy.")
-    kd_temperature: float = setting(1.0, "Distillation temperature T; the KL is scaled by T^2.")
+    kd_temperature: float = setting(
+        1.0,
+        "Distillation temperature T, softening both sides; kd scales its KL by T^2 (Hinton), "
+        "onpolicy does not (TRL GKD).",
+    )
     # a local teacher of another tokenizer (distill/train/kd/xtok.py)
     xtok: str = setting(
         "hybrid",
