@@ -84,6 +84,13 @@ _LATER_CHOICE = re.compile(
 _ARTICLE = re.compile(
     r"\s+(?!(?:is|was|works|fits|holds|gives|matches|satisfies|instead|too|then)\b)[a-z]"
 )
+# Only a choice named after one of these walks the stated one back ("Wait... option C works",
+# "Actually C.", "Or maybe choice e."): the usual explanation that follows a stated letter names
+# the other options too ("Option A fails because ...", "(C) overstates it"), and is no hedge.
+_WALK_BACK = re.compile(
+    r"\b(?i:wait|hmm+|actually|on\s+second\s+thought|or\s+(?:maybe|perhaps|possibly)|maybe|perhaps"
+    r"|re-?consider\w*|(?:re|double)-?check\w*|correction|oops|scratch\s+that|no,)"
+)
 
 
 def _other_choices(text: str, letter: str) -> list[str]:
@@ -223,7 +230,8 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
     if choice is not None:
         stated = choice.group("c").strip()
         letter = _LETTER_ALONE.fullmatch(stated)
-        others = _other_choices(answer[choice.end() :], letter.group(1)) if letter else []
+        back = _WALK_BACK.search(answer, choice.end()) if letter else None
+        others = _other_choices(answer[back.start() :], letter.group(1)) if back else []
         if others:
             # walked back or hedged ("The answer is B. Wait... option C works, so C."): the
             # letter stated is no more the answer than those after it, judged as a hedge (wrong)
