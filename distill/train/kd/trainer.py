@@ -65,6 +65,8 @@ class DistillTrainer(SFTTrainer):
         self.kd, self.teacher = kd, teacher  # kd: the run's TrainConfig (its distillation keys)
         self.rollout: Any = None  # --rollout vllm: distill.train.kd.rollout (set by the build)
         self._micro, self._micro_step = 0, None
+        self._step: Any = None  # on policy: the step's micro-batches, not yet sampled
+        self._step_items: Any = None  # and their completion tokens, once sampled
         self.teacher_tokens = 0  # completion tokens the teacher scored during training
         self._sums: dict[str, float] = {"kl": 0.0, "ce": 0.0, "n": 0}
         # --reward / --gate-teacher (kd/reward.py): the pg term and the rewards since the last
@@ -104,22 +106,34 @@ class DistillTrainer(SFTTrainer):
         return random.Random(f"{self.args.seed}:{step}:{self._micro}").random()
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):  # noqa: ANN001, ANN201
-        """The optimizer step's micro-batches, on policy with the student's samples already in
-        them, and the completion tokens of them all: an on-policy step's loss is the mean over
-        every sampled token of the step (as an off-policy one's over every trace token), not the
-        mean of each micro-batch's mean (which weighs a short sample's tokens more under
-        --gradient-accumulation-steps). The weights do not change within a step, so sampling
-        all of them first samples what sampling each before its backward did."""
+        """The optimizer step's micro-batches; on policy, the student samples them all at the
+        step's first training_step and their completion tokens are the step's count: an
+        on-policy step's loss is the mean over every sampled token of the step (as an off-policy
+        one's over every trace token), not the mean of each micro-batch's mean (which weighs a
+        short sample's tokens more under --gradient-accumulation-steps). The weights do not
+        change within a step, so sampling all of them first samples what sampling each before
+        its backward did. Not here: a run resumed mid-epoch gets its checkpoint's RNG state
+        back after this call (Trainer._run_epoch), and samples drawn before it are not the
+        uninterrupted run's."""
         batches, n = super().get_batch_samples(epoch_iterator, num_batches, device)
-        if self.kd.method != "onpolicy":  # (called by the training loop only)
-            return batches, n
-        batches = [self._on_policy_batch(self.model_wrapped, b) for b in batches]
-        for b in batches:
-            b["kd_counted"] = True  # num_items_in_batch counts its tokens (compute_loss)
-        return batches, self._get_num_items_in_batch(batches, device)
+        if self.kd.method == "onpolicy":  # (called by the training loop only)
+            self._step = (batches, device)
+        return batches, n
 
     def training_step(self, model, inputs, num_items_in_batch=None):  # noqa: ANN001
-        if not inputs.get("kd_counted"):  # (a caller other than the Trainer's loop)
+        step = self._step
+        if step is not None and any(b is inputs for b in step[0]):  # the step's first
+            self._step = None
+            for b in step[0]:  # in place: the loop goes on with these dicts
+                sampled = self._on_policy_batch(model, b)
+                if sampled is not b:
+                    b.clear()
+                    b.update(sampled)
+                b["kd_counted"] = True  # num_items_in_batch counts its tokens (compute_loss)
+            self._step_items = self._get_num_items_in_batch(step[0], step[1])
+        if inputs.get("kd_counted"):
+            num_items_in_batch = self._step_items
+        else:  # (a caller other than the Trainer's loop)
             inputs = self._on_policy_batch(model, inputs)
         return super().training_step(model, inputs, num_items_in_batch)
 
