@@ -863,8 +863,11 @@ def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
     }
     defaults.update(PREDATED)
     now = dataclasses.asdict(cfg)
-    # train.yaml holds the precision the run trained in (one written before: auto); a run given
-    # auto (a resume, distill run again) is compared by what auto is on this machine
+    # train.yaml holds the precision the run trained in (one written before: auto). A run given
+    # auto (a resume, distill run again) leaves it to the machine: the saved run whatever it
+    # trained in (a GPU's bf16 on a CPU, where auto is fp32 and bf16 cannot train; a finished
+    # run, where nothing trains). A precision given is compared, auto saved as it resolves here.
+    given_auto = now["precision"] == "auto"
     now["precision"] = resolved_precision(now["precision"])
     defaults["precision"] = resolved_precision(defaults["precision"])
     if saved.get("precision") == "auto":
@@ -876,7 +879,9 @@ def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
     return [
         f"{k}: {was[k]!r} -> {v!r}"
         for k, v in shown.items()
-        if k not in NOT_RUN_DEFINING and not _same(k, was[k], v)
+        if k not in NOT_RUN_DEFINING
+        and not (k == "precision" and given_auto)
+        and not _same(k, was[k], v)
     ]
 
 
@@ -962,6 +967,9 @@ def check_output_dir(cfg: TrainConfig) -> str | None:
         student_config(cfg, resolve_model(cfg.model))
     saved = yaml.safe_load(saved_path.read_text()) or {}
     changed = changed_run_keys(cfg, saved)
+    was, here = saved.get("precision", "auto"), resolved_precision("auto")
+    if not changed and cfg.precision == "auto" and was not in ("auto", here):
+        print(f"train: {ckpt} trained in {was}; auto is {here} on this machine")
     left_out = url_left_out(cfg, saved) if changed else None
     if left_out:
         raise DistillError(
@@ -999,6 +1007,8 @@ def merge_adapter(cfg: TrainConfig, out: Path, tok: Any) -> Path:
 
 
 def run(cfg: TrainConfig) -> Path:
+    import dataclasses
+
     from distill.paths import guard_train
 
     guard_train(cfg)  # --data/--model are never a file train writes: checked before any write
@@ -1024,6 +1034,7 @@ def run(cfg: TrainConfig) -> Path:
     # mid-save. The other ranks look only after it (below): they must agree.
     checked_first = not distributed or _main_process()
     resume_from = check_output_dir(cfg) if checked_first else None
+    given = dataclasses.replace(cfg)  # (build_trainer resolves cfg.precision: auto as given)
     trainer, tok = build_trainer(cfg)
     # Under accelerate every process runs this function; rank 0 alone writes files, the Trainer
     # itself saves checkpoints and the model that way (save_model is called by all: FSDP gathers).
@@ -1033,7 +1044,7 @@ def run(cfg: TrainConfig) -> Path:
     if distributed:
         with trainer.args.main_process_first(local=False, desc="checking the output folder"):
             if not checked_first:
-                resume_from = check_output_dir(cfg)
+                resume_from = check_output_dir(given)
     if cfg.resume and main:
         print(
             f"train: resuming from {resume_from}"
