@@ -366,6 +366,7 @@ class OpenAITeacher:
         # their retries): a drop comes back at once and an answer may take minutes, so drops
         # counted as they come back would be the crashing prompts', not the first requests'
         self._drops = 0
+        self._probed = False  # GET /models asked once, after the first drop before any answer
         self.tokenizer, self._special_ids = (
             _served_tokenizer(cfg.model) if cfg.logprobs else (None, None)
         )
@@ -475,6 +476,15 @@ class OpenAITeacher:
             if _dropped(e):  # this request's, as a 5xx is: the other prompts go on
                 why = "the server closed the connection without a whole reply"
                 self._drops += sent <= SAME_4XX
+                if not self._answered and not self._probed:
+                    self._probed = True
+                    if await self._models_dropped(client):
+                        raise DistillError(
+                            f"{self.shown}: the first request was closed by the server without "
+                            f"a reply ({cfg.max_retries + 1} tries), and so was GET /models, "
+                            "none answered: check --base-url (an OpenAI-compatible API; http or "
+                            "https)"
+                        ) from None
                 if not self._answered and self._drops >= SAME_4XX:  # it drops every request
                     raise DistillError(
                         f"{self.shown}: the first {SAME_4XX} requests were each closed by the "
@@ -543,6 +553,26 @@ class OpenAITeacher:
         self.split_n = self.split_n or got > 0
         for s in samples[got:]:
             await self._request(client, job, [s], sink)
+
+    async def _models_dropped(self, client: Any) -> bool:
+        """Whether GET /models, too, is closed without a reply. A server that drops the first
+        request may be crashing on its prompt (the rest go on), or be no HTTP API at all (a
+        wrong port, http to a TLS port): only the first SAME_4XX requests sent tell them apart,
+        one after the other at --concurrency 1, each with all its retries (~170 s at the
+        default 6). Any reply to this one (a 404 included) is a server that answers."""
+        import openai
+
+        try:
+            once = client.with_options(  # a slow answer is an answer: not waited out
+                max_retries=min(self.cfg.max_retries, 2),
+                timeout=min(self.cfg.request_timeout, CONNECT_TIMEOUT * 6),
+            )
+            await once.get("/models", cast_to=object)
+        except openai.APIConnectionError as e:
+            return _dropped(e)
+        except Exception:  # noqa: BLE001 - an error status, a body not JSON: it answered
+            return False
+        return False
 
     def _stop_if_every_request_fails(self, status: int, why: str, sent: int) -> None:
         """The first SAME_4XX requests all refused with one 4xx word for word, none answered: a
