@@ -670,11 +670,14 @@ def last_complete_checkpoint(out: Path) -> str | None:
         reverse=True,
     )
     for ckpt in found:
+        state = ckpt / "trainer_state.json"
         try:  # whole: save_to_json opens it "w", then writes (a kill between leaves it cut short)
-            if isinstance(json.loads((ckpt / "trainer_state.json").read_text()), dict):
+            if isinstance(json.loads(state.read_text()), dict):
                 return str(ckpt)
-        except (OSError, ValueError):
+        except (FileNotFoundError, IsADirectoryError, ValueError):
             pass
+        except OSError as e:  # not a cut: a checkpoint that may be whole is never removed for it
+            raise DistillError(f"cannot read {state}: {e.strerror or e}") from None
         if not own_checkpoint(ckpt):
             continue  # a copy the user named (checkpoint-4-best: the adapter alone): not ours
         print(f"train: {ckpt.name} was cut off mid-save; removing it")
