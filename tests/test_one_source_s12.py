@@ -73,6 +73,16 @@ def test_a_teacher_key_every_ensemble_entry_replaces_is_refused(tmp_path):
     # a key some entry leaves out is that entry's (inherited), as documented
     cfg = load_config(GenerateConfig, "generate", r, {"base_url": "http://y/v1"})
     assert [t.base_url for t in cfg.resolved_teachers()] == ["http://y/v1"] * 2
+    # a value an entry repeats is used (a recipe's model, and --set teachers naming it again;
+    # a local folder however it is spelled): not refused
+    load_config(GenerateConfig, "generate", r, {"model": "a", "temperature": 0.3})
+    (tmp_path / "ckpt").mkdir()
+    spelled = _write(
+        tmp_path,
+        "data: builtin:arithmetic\nout: t.jsonl\n"
+        f"teachers:\n  - model: {tmp_path / 'ckpt'}\n  - model: b\n",
+    )
+    load_config(GenerateConfig, "generate", spelled, {"model": str(tmp_path / "ckpt") + "/"})
 
 
 def test_no_lora_with_qlora_is_refused_not_turned_back_on(tmp_path):

@@ -7,6 +7,7 @@ and the stage (GenerateConfig). Light on purpose: `distill --help` and recipe ch
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -285,14 +286,16 @@ class GenerateConfig(BatchConfig, TeacherConfig, PromptSource):  # --batch keys:
     def resolved_teachers(self) -> list[TeacherConfig]:
         base = {f.name: getattr(self, f.name) for f in dataclasses.fields(TeacherConfig)}
         entries = self.teachers or [{}]
-        # a top-level key (a flag, a recipe key) that every entry sets again is used by no
-        # teacher: refused, not dropped without a word
+        # a top-level key (a flag, a recipe key) that every entry sets again, each to another
+        # value, is used by no teacher: refused, not dropped without a word (one an entry
+        # repeats, the recipe's model that --set teachers names again, is used)
         for f in dataclasses.fields(TeacherConfig):
             given = base[f.name]
             if (
                 self.teachers
                 and given != f.default
                 and all(isinstance(e, dict) and f.name in e for e in entries)
+                and not any(_same_setting(e[f.name], given) for e in entries)
             ):
                 from distill.urls import redact_url, redact_urls
 
@@ -313,3 +316,13 @@ class GenerateConfig(BatchConfig, TeacherConfig, PromptSource):  # --batch keys:
                 )
             out.append(t)
         return out
+
+
+def _same_setting(a: Any, b: Any) -> bool:
+    """Equal values; a local model folder however it is spelled (`ckpt`, `./ckpt/`, its path)."""
+    if a == b:
+        return True
+    if not (isinstance(a, str) and isinstance(b, str)):
+        return False
+    pa, pb = (os.path.realpath(os.path.expanduser(v)) for v in (a, b))
+    return pa == pb and os.path.exists(pa)
