@@ -631,6 +631,9 @@ def test_a_killed_kd_run_resumes_from_its_checkpoint(tmp_path, tiny_qwen, teache
     checkpoints = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
     assert checkpoints and checkpoints[-1] < 6, "the kill should land mid-run"
     assert checkpoints[-1] == 4
+    # each checkpoint keeps the config it was trained with, as SFT's do (publish of a checkpoint
+    # shows its hyperparameters; --resume compares against it)
+    assert yaml.safe_load((out / "checkpoint-4" / "train.yaml").read_text())["method"] == "kd"
     scored_at_kill = json.loads((out / "kd.json").read_text())["teacher_tokens_scored"]
     assert scored_at_kill > 0
     # Resumed here, not in another process (the slow copy resumes through the command line):

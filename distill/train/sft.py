@@ -551,6 +551,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         from distill.train.kd.trainer import build_distill_trainer
 
         trainer = build_distill_trainer(cfg, model, tok, args, dataset, peft_config, out)
+        trainer.add_callback(run_config_callback(cfg))  # each checkpoint's train.yaml, as SFT's
         if _main_process():  # a teacher's own rendering: the last turn of each chat
             from distill.examples import stop_token_ids
 
