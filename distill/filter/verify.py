@@ -87,9 +87,14 @@ _ARTICLE = re.compile(
 # Only a choice named after one of these walks the stated one back ("Wait... option C works",
 # "Actually C.", "Or maybe choice e."): the usual explanation that follows a stated letter names
 # the other options too ("Option A fails because ...", "(C) overstates it"), and is no hedge.
+# Another option offered ("Alternatively, C", "Then again, D fits", "Or C.": an "Or" that opens a
+# sentence; "A or C would need x < 0" is an explanation) is one too.
 _WALK_BACK = re.compile(
     r"\b(?i:wait|hmm+|actually|on\s+second\s+thought|or\s+(?:maybe|perhaps|possibly)|maybe|perhaps"
-    r"|re-?consider\w*|(?:re|double)-?check\w*|correction|oops|scratch\s+that|no,)"
+    r"|re-?consider\w*|(?:re|double)-?check\w*|correction|oops|scratch\s+that|no,"
+    r"|alternatively|on\s+(?:further\s+)?reflection|then\s+again)"
+    r"|(?:^|(?<=[.!?;:*])\s)\s*Or\b",
+    re.MULTILINE,
 )
 
 
