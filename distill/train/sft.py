@@ -35,14 +35,19 @@ from distill.urls import redact_urls
 
 def resolved_precision(precision: str) -> str:
     """--precision as this machine trains it: auto is bf16 on a GPU that has it, else fp16 on
-    CUDA, fp32 on CPU."""
+    CUDA, fp32 on CPU. "Has it": in hardware (Ampere on), not torch's emulation, which
+    is_bf16_supported() counts by default (a T4 or V100 said yes, and trained slowly in bf16)."""
     import torch
 
     if precision != "auto":
         return precision
     if not torch.cuda.is_available():
         return "fp32"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    try:
+        bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # a torch without the argument
+        bf16 = torch.cuda.is_bf16_supported()
+    return "bf16" if bf16 else "fp16"
 
 
 def _precision(cfg: TrainConfig) -> tuple[bool, bool, Any]:
@@ -140,8 +145,8 @@ def _load_model(cfg: TrainConfig, path: str, dtype: Any, config: Any = None) -> 
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16
-            if torch.cuda.is_bf16_supported()
+            bnb_4bit_compute_dtype=torch.bfloat16  # (bf16 in hardware: resolved_precision)
+            if resolved_precision("auto") == "bf16"
             else torch.float16,
         )
     try:
