@@ -74,6 +74,8 @@ def arithmetic(
             raise DistillError(f"builtin:arithmetic: unknown operator '{op}' (use + - *)")
     if digits < 1 or terms < 2:
         raise DistillError("builtin:arithmetic: digits must be >= 1 and terms >= 2")
+    if n < 1 or start < 0:  # a negative start gave n + start problems, under ids from 000000
+        raise DistillError("builtin:arithmetic: n must be >= 1 and start >= 0")
     rng = random.Random(seed)
     lo, hi = 10 ** (digits - 1) if digits > 1 else 0, 10**digits - 1
     space = (hi - lo + 1) ** terms * len(set(ops)) ** (terms - 1)
@@ -125,6 +127,11 @@ def countdown(
     Each instance is made solvable by building a random expression first; the gold is that
     reference expression and the target, which a rule checks (see filter/verify.py).
     """
+    # numbers=0 and max_number=0 stopped in a traceback; max_target=0 looped for ever
+    if n < 1 or numbers < 2 or max_number < 1 or max_target < 1:
+        raise DistillError(
+            "builtin:countdown: n, max_number and max_target must be >= 1 and numbers >= 2"
+        )
     rng = random.Random(seed)
     made = 0
     while made < n:
@@ -245,8 +252,19 @@ def _concatenated_objects(path: Path, text: str) -> Iterator[dict[str, Any]]:
         at = after
 
 
+# Compressed files (HF's .jsonl.gz / .json.zst shards): not read; named as "unknown file type",
+# and one that is not there is "not found", never asked of the hub as a dataset's name.
+COMPRESSED = (".gz", ".zst", ".bz2", ".xz", ".zip")
+
+
+def _suffix(path: Path) -> str:
+    """'.jsonl', or '.jsonl.gz' for a compressed file; lower case (a Windows 'DATA.JSONL')."""
+    last = path.suffix.lower()
+    return "".join(path.suffixes[-2:]).lower() if last in COMPRESSED else last
+
+
 def _iter_file(path: Path, strict: bool = False) -> Iterator[dict[str, Any]]:
-    suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+    suffix = _suffix(path)
     if suffix in (".jsonl", ".ndjson"):
         if strict:
             yield from (row for _, row in _read_jsonl_strict(path))
@@ -337,7 +355,8 @@ def iter_source(src: str, split: str = "train", strict: bool = False) -> Iterato
         check_input(path)  # a kept file whose filter run did not finish: refused in one line
         yield from _iter_file(path, strict)
         return
-    if path.suffix in (".jsonl", ".json", ".parquet", ".csv", ".tsv") or src.startswith((".", "/")):
+    known = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".tsv", *COMPRESSED)
+    if path.suffix.lower() in known or src.startswith((".", "/")):
         raise DistillError(f"data file not found: {src}")
     yield from _iter_hub(src, split)
 
@@ -347,8 +366,7 @@ def _iter_located(src: str, split: str) -> Iterator[tuple[str, int, dict[str, An
     for a JSONL file (what an editor jumps to), else `SRC row N`. Kept apart so a row's place
     is a small int until an error needs the words (a million rows pass through here)."""
     path = Path(src)
-    suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
-    if not src.startswith("builtin:") and path.is_file() and suffix in (".jsonl", ".ndjson"):
+    if not src.startswith("builtin:") and path.is_file() and _suffix(path) in (".jsonl", ".ndjson"):
         from distill.manifest import check_input
 
         check_input(path)  # as iter_source does
@@ -377,6 +395,35 @@ def without_surrogates(value: Any) -> Any:
         fixed = {k: without_surrogates(v) for k, v in value.items()}
         return value if all(fixed[k] is v for k, v in value.items()) else fixed
     return value
+
+
+def _nan(value: Any) -> bool:
+    """A float NaN: what pandas writes for a missing cell (`json.dumps` of its rows gives NaN,
+    which Python's json reads back), no value at all."""
+    return isinstance(value, float) and value != value
+
+
+def gold_text(value: Any) -> str | None:
+    """A gold answer as the text verifiers compare with; None where the row has none to
+    compare with. A float is written as a number is: 42.0 (pandas' int column with a missing
+    cell) as "42", 1e-07 as "0.0000001" (math-verify read "1e-07" as 1*e - 7, so the right
+    answer was "wrong"). A list of one answer is that answer; a list of several accepted
+    answers (NQ-open) or a dict (TriviaQA's) is no one gold: None (its repr "['a', 'b']" matched
+    no answer, every sample "wrong")."""
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if value is None or _nan(value) or isinstance(value, (list, tuple, dict)):
+        return None
+    if isinstance(value, float) and value not in (float("inf"), float("-inf")):
+        if value.is_integer():
+            return str(int(value))
+        text = repr(value)
+        if "e" in text:  # shortest digits, written out: Decimal keeps them exact
+            from decimal import Decimal
+
+            text = format(Decimal(text), "f")
+        return text
+    return str(value)
 
 
 def _pick(row: dict[str, Any], explicit: str | None, candidates: tuple[str, ...]) -> str | None:
@@ -437,6 +484,7 @@ def load_rows(
     seen: dict[str, tuple[int, int]] = {}
     i = -1
     halves = 0  # rows holding a lone surrogate, read as U+FFFD
+    several = 0  # rows whose gold is a list of several answers (or a dict): no gold
     for i, (head, at, raw) in enumerate(rows):
         clean = without_surrogates(raw)
         if clean is not raw:
@@ -455,6 +503,8 @@ def load_rows(
                     raise DistillError(f"{src}: no field '{name}' for {flag} (fields: {fields})")
         if pf is not None and pf not in raw:
             raise DistillError(f"{src}: row {i + 1} has no field '{pf}'")
+        if pf is not None and _nan(raw[pf]):
+            raw = {**raw, pf: None}  # pandas' missing cell: no prompt (the teacher was sent "nan")
         if pf is not None and (raw[pf] is None or isinstance(raw[pf], (list, dict))):
             if skip_no_text:
                 # a chat benchmark's messages (or MT-Bench's list of turns): its user turns are
@@ -476,9 +526,14 @@ def load_rows(
                 "row, or pick another --prompt-field"
             )
         gold = raw.get(af) if af else None
+        if _nan(gold):
+            gold = None  # (hash(nan) differs between two NaNs: one id's two rows "differed")
         rid = raw.get(idf) if idf else None
-        if isinstance(rid, str) and not rid.strip():
+        if (isinstance(rid, str) and not rid.strip()) or _nan(rid):
             rid = None  # a CSV's empty cell: no id (generate names the row by its prompt's hash)
+        text = gold_text(gold)
+        if text is None and gold is not None:
+            several += 1
         if rid is not None:
             try:
                 digest = hash((raw.get(pf) if pf is not None else None, gold))
@@ -494,12 +549,18 @@ def load_rows(
                 )
         yield Row(
             prompt=str(raw[pf]) if pf is not None else "",
-            gold=None if gold is None else str(gold),
+            gold=text,
             row_id=None if rid is None else str(rid),
             fields=dict(raw),
         )
     if i < 0 and (limit is None or limit > 0):
         raise DistillError(f"{src}: no rows (an empty or blank file?); nothing to do")
+    if several:
+        print(
+            f"{src}: field '{af}' holds several answers (a list, or a dict) in {several} "
+            f"row{'s' if several > 1 else ''}: no one gold, unverifiable (keep one answer per "
+            "row, or pick another --answer-field)"
+        )
     if halves:
         print(
             f"{src}: {halves} row{'s' if halves > 1 else ''} held a lone surrogate (half an "
