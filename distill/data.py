@@ -224,12 +224,20 @@ def _read_jsonl_strict(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     else ""
                 )
                 why = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+                if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (lineno > 1 and _utf16(path)):
+                    why = "UTF-16, as Windows PowerShell's > writes: save it as UTF-8"
+                    lineno, hint = 1, ""
                 raise DistillError(f"{path}:{lineno}: not valid JSON ({why}){hint}") from None
             if not isinstance(row, dict):
                 raise DistillError(
                     f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}"
                 )
             yield lineno, row
+
+
+def _utf16(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) in (b"\xff\xfe", b"\xfe\xff")
 
 
 def _concatenated_objects(path: Path, text: str) -> Iterator[dict[str, Any]]:
@@ -414,6 +422,8 @@ def gold_text(value: Any) -> str | None:
         value = value[0]
     if value is None or _nan(value) or isinstance(value, (list, tuple, dict)):
         return None
+    if isinstance(value, str) and not value.strip():
+        return None  # a CSV's empty cell: no gold (eval refuses a set with none, as reward reads)
     if isinstance(value, float) and value not in (float("inf"), float("-inf")):
         if value.is_integer():
             return str(int(value))
@@ -532,7 +542,7 @@ def load_rows(
         if (isinstance(rid, str) and not rid.strip()) or _nan(rid):
             rid = None  # a CSV's empty cell: no id (generate names the row by its prompt's hash)
         text = gold_text(gold)
-        if text is None and gold is not None:
+        if text is None and isinstance(gold, (list, tuple, dict)):
             several += 1
         if rid is not None:
             try:

@@ -110,3 +110,22 @@ def test_an_upper_case_suffix_is_read(tmp_path):
 def test_builtin_options_that_make_no_set_are_refused(src):
     with pytest.raises(DistillError, match="must be >= "):
         list(load_rows(src, limit=3))
+
+
+def test_an_empty_gold_cell_is_no_gold(tmp_path, capsys):
+    """A CSV's empty answer cell was the gold "": eval took such a set as one with golds and
+    scored every sample unverifiable instead of saying it has none."""
+    path = tmp_path / "q.csv"
+    path.write_text("problem,answer\na,\nb, \n", newline="")
+    assert [r.gold for r in _rows(path)] == [None, None]
+    assert "several answers" not in capsys.readouterr().out
+
+
+def test_a_utf16_jsonl_is_named_as_such(tmp_path):
+    """Windows PowerShell's `>` writes UTF-16: the error named line 2 "not UTF-8"."""
+    path = tmp_path / "ps.jsonl"
+    path.write_bytes('{"problem": "a"}\r\n{"problem": "b"}\r\n'.encode("utf-16"))
+    with pytest.raises(
+        DistillError, match=r"ps.jsonl:1: not valid JSON \(UTF-16.*save it as UTF-8"
+    ):
+        _rows(path)
