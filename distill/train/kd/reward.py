@@ -60,11 +60,14 @@ def gold_of(row: dict[str, Any]) -> str | None:
     """A row's gold answer: a trace record's `gold` (its `answer` is the teacher's), else a
     dataset's answer column, the one generate auto-detects (data.ANSWER_FIELDS, in its order:
     OpenMathReasoning's expected_answer included)."""
+    from distill.data import gold_text
+
     if "teacher" in row or "reasoning" in row:  # a trace record (examples.RECORD_MARKERS)
         gold = row.get("gold")
     else:
         gold = next((row[c] for c in ANSWER_FIELDS if row.get(c) is not None), None)
-    return None if gold is None or not str(gold).strip() else str(gold)
+    # as generate and eval read a gold (42.0 from pandas is "42", NaN or a list of answers none)
+    return gold_text(gold)
 
 
 def _meta_of(row: dict[str, Any]) -> str:
@@ -101,7 +104,9 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
                     chat_prompt(r, f"{cfg.data} row {i + 1}", cfg) or [], cfg.system_prompt
                 )
                 ex = Example(prompt=msgs, completion="", instruction=msgs[-1]["content"])
-                pid = r.get("prompt_id") or r.get("id") or stable_hash(msgs)
+                given = (r.get(k) for k in ("prompt_id", "id"))  # an id of 0 is an id
+                pid = next((v for v in given if v is not None), None)
+                pid = stable_hash(msgs) if pid is None else pid
                 add(renderer.prompt_ids(ex), r, gold_of(r), pid)
             return refs
         for row, msgs in prompt_messages(
