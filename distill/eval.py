@@ -39,6 +39,11 @@ class EvalConfig(PromptSource, Sampling):
     # eval.json; samples go beside it (<stem>.<which>.traces.jsonl)
     out: str = setting("", "eval.json (samples are kept beside it; a rerun resumes).")
     format: str = setting("r1", "r1 (chat template, as trained) | alpaca.")
+    # the student trained with the system message its traces hold (generate --system-prompt):
+    # without it here, every problem was asked without the message it learned to answer after
+    system_prompt: str | None = setting(
+        None, "r1: the system message generate sent (--system-prompt), as the student trained."
+    )
     verify: str = setting("math", "math | choice | exact | countdown | code | majority.")
     verify_timeout: int = setting(5, cli=False)
     unsafe_sandbox: bool = setting(
@@ -71,6 +76,11 @@ class EvalConfig(PromptSource, Sampling):
             raise DistillError(f"unknown --verify '{self.verify}' (have: {', '.join(EVAL_VERIFY)})")
         if self.format not in ("r1", "alpaca"):
             raise DistillError("format must be r1 or alpaca")
+        if self.system_prompt and self.format == "alpaca":
+            raise DistillError(
+                "--system-prompt has no place in the Alpaca prompt (--format alpaca trains "
+                "without one): drop it, or evaluate a --format r1 student"
+            )
         from distill.config import check_values
 
         check_values(
@@ -304,15 +314,16 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
         seed=cfg.seed,
         out=str(traces),
         chat_template=cfg.format == "r1",
+        system_prompt=cfg.system_prompt,
     )
-    if cfg.format == "alpaca":
-        gcfg.template = gcfg.template or "alpaca-no-input"
     rows = iter(
         load_rows(cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, cfg.limit)
     )
     first = next(rows, None)
     if first is None:
         raise DistillError(f"{cfg.data}: no problems to evaluate")
+    if cfg.format == "alpaca" and gcfg.template is None:
+        gcfg.template = alpaca_template(cfg.data, first, out)
     # refused only when no problem has one (a null gold in the first row alone is that
     # problem's, unverifiable, as the filter reads a file whose first trace has none);
     # --verify code judges by a row's tests (HumanEval, LiveCodeBench have no answer field),
@@ -341,6 +352,30 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
         ):
             records = [in_think(r) for r in records]
     return records
+
+
+def alpaca_template(data: str, first: Any, out: Path) -> str:
+    """The template that writes each problem as the Alpaca prompt train put before its answer
+    (examples.Renderer, --format alpaca), from the trace generate wrote for the problem: rows
+    with an `instruction` field as instruction (+ input, where the row has one: the `alpaca`
+    template's per-row rule); others with the prompt generate sent as the instruction (the
+    source's own template rendered, builtin:arithmetic's r1-math). `alpaca-no-input` alone
+    read `{instruction}` from rows that have none (eval refused builtin:arithmetic) and left a
+    row's input out. Such a composed template is written beside --out (<stem>.alpaca.txt)."""
+    from distill.generate.stage import source_template
+    from distill.records import write_atomic
+    from distill.templates import load_template
+
+    if "instruction" in first.fields:
+        return "alpaca"
+    inner = source_template(data, None)
+    text = load_template("alpaca-no-input").text.replace(
+        "{instruction}", inner.text if inner is not None else "{prompt}"
+    )
+    path = out.with_name(f"{out.stem}.alpaca.txt")
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        write_atomic(path, text)
+    return str(path)
 
 
 def _judgeable(row: Any, verify: str) -> bool:
