@@ -63,7 +63,8 @@ def drops_think(tok: Any) -> bool:
 def decode_keeping_think(tok: Any, ids: list[int]) -> str:
     """`ids` decoded without special tokens, but with `<think>`/`</think>` where the tokenizer
     marks them special (it would drop the tag the model wrote: generate read every sample
-    after a prompt that opened <think> as never closing it)."""
+    after a prompt that opened <think> as never closing it, and a block the model opened
+    itself as answer text)."""
     added = getattr(tok, "added_tokens_encoder", None) or {}
     keep = {added[t] for t in ("<think>", "</think>") if t in added}
     if not keep.intersection(ids):
@@ -190,9 +191,10 @@ class HFTeacher:
                 # reads one with no </think> as all reasoning), so its text keeps the tags
                 in_think = cfg.chat_template and prompt_opens_think(texts[row])
                 c = Completion(
-                    text=decode_keeping_think(self.tok, kept)
-                    if in_think
-                    else self.tok.decode(kept, skip_special_tokens=True),
+                    # the tags the model wrote, after any prompt: where its tokenizer marks them
+                    # special, a plain decode recorded a block that followed ChatML's prompt
+                    # as answer text (think 'none')
+                    text=decode_keeping_think(self.tok, kept),
                     finish_reason=finish,
                     prompt_tokens=int(plen),
                     completion_tokens=len(kept) + (cut is not None),
