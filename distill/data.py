@@ -425,14 +425,17 @@ def gold_text(value: Any) -> str | None:
     if isinstance(value, str) and not value.strip():
         return None  # a CSV's empty cell: no gold (eval refuses a set with none, as reward reads)
     if isinstance(value, float) and value not in (float("inf"), float("-inf")):
-        if value.is_integer():
-            return str(int(value))
-        text = repr(value)
-        if "e" in text:  # shortest digits, written out: Decimal keeps them exact
+        if value == 0:
+            return "0"  # -0.0 too
+        # the shortest digits that read back as this float (what its writer wrote), written
+        # out: Decimal keeps them exact. Not int(value): past 2**53 that is the binary
+        # expansion (1e23 -> 99999999999999991611392, which no right answer matched).
+        text = repr(float(value))  # float(): a numpy float's repr is "np.float64(...)"
+        if "e" in text:
             from decimal import Decimal
 
             text = format(Decimal(text), "f")
-        return text
+        return text[:-2] if text.endswith(".0") else text
     return str(value)
 
 
@@ -542,8 +545,10 @@ def load_rows(
         if (isinstance(rid, str) and not rid.strip()) or _nan(rid):
             rid = None  # a CSV's empty cell: no id (generate names the row by its prompt's hash)
         text = gold_text(gold)
-        if text is None and isinstance(gold, (list, tuple, dict)):
-            several += 1
+        if text is None and (
+            isinstance(gold, dict) or (isinstance(gold, (list, tuple)) and len(gold) > 1)
+        ):
+            several += 1  # ([] or [null] is no answer at all, as an empty cell)
         if rid is not None:
             try:
                 digest = hash((raw.get(pf) if pf is not None else None, gold))
