@@ -369,11 +369,17 @@ def alpaca_template(data: str, first: Any, out: Path) -> str:
     if "instruction" in first.fields:
         return "alpaca"
     inner = source_template(data, None)
-    text = load_template("alpaca-no-input").text.replace(
-        "{instruction}", inner.text if inner is not None else "{prompt}"
-    )
+    alpaca = load_template("alpaca-no-input").text
+    text = alpaca.replace("{instruction}", inner.text if inner is not None else "{prompt}")
     path = out.with_name(f"{out.stem}.alpaca.txt")
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+    was = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+    if was is not None and not was.startswith(alpaca.split("{instruction}")[0]):
+        # a file of the user's at that name is theirs: not replaced
+        raise DistillError(
+            f"{path} exists and distill did not write it (not an Alpaca prompt template): "
+            "move it, or pick another --out"
+        )
+    if was != text:
         write_atomic(path, text)
     return str(path)
 

@@ -57,6 +57,28 @@ def test_alpaca_eval_of_a_builtin_set_prompts_as_train_did(tmp_path, tiny_llama,
     assert all(ids[0] == bos and ids[1] != bos for ids in fed)  # one BOS, as train's
 
 
+def test_alpaca_evals_template_file_never_replaces_a_users_file(tmp_path, tiny_llama):
+    """The composed Alpaca template goes beside --out (<stem>.alpaca.txt): a user's file of that
+    name is theirs, refused in one line; distill's own is written again."""
+    from distill.errors import DistillError
+
+    mine = tmp_path / "eval.alpaca.txt"
+    mine.write_text("my notes\n")
+    cfg = EvalConfig(
+        model=str(tiny_llama), data="builtin:arithmetic?n=1", format="alpaca", max_tokens=2,
+        out=str(tmp_path / "eval.json"),
+    )  # fmt: skip
+    with pytest.raises(DistillError, match="eval.alpaca.txt exists and distill did not write it"):
+        run(cfg)
+    assert mine.read_text() == "my notes\n"
+    mine.unlink()
+    run(cfg)
+    written = mine.read_text()
+    mine.write_text(written.replace("{prompt}", "{question}"))  # an older composition of ours
+    run(cfg)
+    assert mine.read_text() == written
+
+
 def test_alpaca_eval_keeps_each_rows_input_as_train_did(tmp_path, tiny_llama, fed):
     # alpaca-no-input left the input out: "Add the numbers below." with no numbers below
     data = tmp_path / "held_out.jsonl"
