@@ -8,6 +8,15 @@ from distill.filter.verify import math_answer_key, verify_math
 # ---------------------------------------------------------------- a stated letter, then reasons
 
 
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    """The openai client's wait between tries (0.5 s, 1 s, ...): these tests count requests and
+    read verdicts, not the wait (tests/test_generate.py measures that)."""
+    from openai._base_client import BaseClient
+
+    monkeypatch.setattr(BaseClient, "_calculate_retry_timeout", lambda *a, **k: 0.01)
+
+
 @pytest.mark.parametrize(
     "answer",
     [

@@ -14,6 +14,15 @@ from distill.generate import GenerateConfig, run
 from distill.records import read_records
 
 
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    """The openai client's wait between tries (0.5 s, 1 s, ...): these tests count requests and
+    read verdicts, not the wait (tests/test_generate.py measures that)."""
+    from openai._base_client import BaseClient
+
+    monkeypatch.setattr(BaseClient, "_calculate_retry_timeout", lambda *a, **k: 0.01)
+
+
 class Server:
     """/v1/chat/completions: `reply(body, k)` for the k-th request (0-based) gives the JSON
     object sent back, or None to close the connection without a reply."""
