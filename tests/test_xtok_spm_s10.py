@@ -190,6 +190,7 @@ def gemma():
 @pytest.mark.skipif(
     not (gemma3_dir() / "tokenizer.json").is_file(), reason="builtin:gemma3-270m not converted here"
 )
+@pytest.mark.xdist_group("gemma3_tokenizer")  # its 262k-token tokenizer loaded once (3 s)
 @pytest.mark.parametrize("text", [*TEXTS, "def f():\n    return  1\n\n\n", "a\u00a0 ü  👍🏽"])
 def test_gemma3s_own_tokens_end_where_their_text_ends(gemma, byte_level, text):
     ids = gemma(text, add_special_tokens=False)["input_ids"]
