@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from distill.config import setting
+from distill.data import COMPRESSED
 from distill.errors import DistillError
 from distill.models import BUILTIN_HUB_NAMES, MODEL_FILES, RUN_FILES
 
@@ -291,6 +292,40 @@ def _eval_of(path: Path, explicit: bool, train_dir: Path, model_dir: Path) -> di
     return None
 
 
+# What iter_source reads as a data file, whether or not it is found
+DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".tsv", *COMPRESSED)
+
+
+def _hub_id(name: str) -> str | None:
+    """`name` as the card's metadata may give it (base_model, datasets): a Hub id, not a local
+    path (./ckpt, ~/ckpt, /home/me/ckpt, a folder here); an id without an org (gpt2) is one."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    from distill.models import looks_local
+
+    if looks_local(name) or Path(name).expanduser().exists():
+        return None
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return None
+    return name
+
+
+def _local_adapter_base(model_dir: Path) -> str | None:
+    """The local folder an adapter's adapter_config.json names as its base (None for a Hub
+    id, or a builtin's folder, which the published copy names by its Hub model)."""
+    try:
+        base = json.loads((model_dir / "adapter_config.json").read_text()).get(
+            "base_model_name_or_path"
+        )
+    except (ValueError, OSError, AttributeError):
+        return None
+    if not isinstance(base, str) or not base or hub_base(base) is not None:
+        return None
+    return None if _hub_id(base) else base
+
+
 def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -307,20 +342,22 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     ev = _eval_of(ev_path, bool(cfg.eval), train_dir, model_dir) if ev_path else None
     base_model = train.model or "unknown"
     is_adapter = (model_dir / "adapter_config.json").is_file()
-    datasets = []
-    if (
-        gcfg
-        and gcfg.data
-        and not str(gcfg.data).startswith("builtin:")
-        and not Path(gcfg.data).exists()
-    ):
-        datasets.append(str(gcfg.data).split(":")[0])
-    hub_base = BUILTIN_HUB_NAMES.get(base_model, base_model)
-    if Path(hub_base).exists() or hub_base.count("/") != 1:
-        hub_base = None  # a local path is no Hub id: keep it out of the metadata
+    # prompts from a file are no Hub dataset, found here or not (published from another folder
+    # or machine than generate ran in): named as iter_source tells a file from a Hub name
+    data_id = _hub_id(str(gcfg.data).split(":")[0]) if gcfg and gcfg.data else None
+    if data_id and Path(data_id).suffix.lower() in DATA_SUFFIXES:
+        data_id = None
+    base_id = _hub_id(BUILTIN_HUB_NAMES.get(train.model, train.model)) if train.model else None
+    local_base = _local_adapter_base(model_dir) if is_adapter else None
+    if local_base:
+        print(
+            f"publish: warning: the adapter's base model is a local folder, {local_base} "
+            "(adapter_config.json base_model_name_or_path): whoever loads the adapter needs "
+            "that model; publish --merged weights, or upload the base and name it there"
+        )
     data = ModelCardData(
-        base_model=hub_base,
-        datasets=datasets or None,
+        base_model=base_id,
+        datasets=[data_id] if data_id else None,
         license=cfg.license,
         library_name="peft" if is_adapter else "transformers",
         pipeline_tag="text-generation",
@@ -328,7 +365,8 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             "distill",
             "knowledge-distillation",
             str(train.method or "sft"),
-            "lora" if is_adapter else "full-finetune",
+            # merged/ holds a LoRA adapter folded into the base: not a full fine-tune
+            "lora" if is_adapter or cfg.merged else "full-finetune",
             f"format-{train.format or 'r1'}",
         ],
     )
@@ -337,6 +375,15 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         "",
         f"A student distilled with distill from `{base_model}`"
         f" ({'LoRA adapter' if is_adapter else 'full weights'}).",
+        *(
+            [
+                "",
+                f"**Base model:** the adapter's `adapter_config.json` names a local folder, "
+                f"`{local_base}`, as its base model: load the adapter onto a copy of that model.",
+            ]
+            if local_base
+            else []
+        ),
         "",
         "## Data lineage",
         "",
@@ -445,7 +492,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         lines += [
             "from peft import PeftModel",
             "",
-            f'base = AutoModelForCausalLM.from_pretrained("{hub_base or base_model}")',
+            f'base = AutoModelForCausalLM.from_pretrained("{base_id or base_model}")',
             f'model = PeftModel.from_pretrained(base, "{repo}")',
         ]
     else:
@@ -473,7 +520,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     ]
     if is_adapter:
         lines.append(
-            f"vllm serve {hub_base or base_model} --enable-lora --lora-modules student={repo}"
+            f"vllm serve {base_id or base_model} --enable-lora --lora-modules student={repo}"
         )
     else:
         lines.append(f"vllm serve {repo}")
