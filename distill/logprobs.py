@@ -275,6 +275,10 @@ def shard_name() -> str:
 
 
 def _sort_topk(t: TokenLogprobs) -> TokenLogprobs:
+    # A log-prob is <= 0; a server's NaN (no number) is no mass, as -inf: stored as FLOOR and
+    # ranked last. Quantized, a NaN read back as 0 (a certain token) and broke the order.
+    lp = np.where(np.isnan(t.topk_logprobs), -np.inf, np.minimum(t.topk_logprobs, 0.0))
+    t = dataclasses.replace(t, topk_logprobs=lp.astype(np.float32))
     order = np.argsort(-t.topk_logprobs, axis=1, kind="stable")
     texts = None
     if t.topk_text is not None:
@@ -339,6 +343,25 @@ def _ungap(head: np.ndarray, gaps: np.ndarray, version: int) -> np.ndarray:
     """_gaps inverted: the rest of the top-K log-probs (float32), on the STEP grid."""
     start = _quantize(head[:, -1:]) if version >= 2 and head.shape[1] else 0
     return ((start + np.cumsum(gaps, axis=1)) * -STEP).astype(np.float32)
+
+
+def _best_first(head: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """The decoded top-K ([n, HEAD] float16 values, [n, K - HEAD] quantized ones), sorted best
+    first as stored. The first quantized value is on the STEP grid near the last head value and
+    could read above it (by up to STEP / 2; float16 at -300 rounds by 1/8); a file written
+    before this read in order too. Where the two cross they meet on the value whose error bound
+    is coarser: the head's where float16 is within STEP / 2 (above -16 nats), so the rest keeps
+    its STEP / 2 and the head its own bound; below, the quantized one, which the head's float16
+    bound holds."""
+    if not rest.shape[1]:
+        return head
+    rest = np.minimum.accumulate(rest, axis=1)  # in order already, but for a damaged file
+    if not head.shape[1]:
+        return rest
+    near = np.abs(head[:, -1:]) < 16
+    rest = np.where(near, np.minimum(rest, head[:, -1:]), rest)
+    head = np.where(near, head, np.maximum(head, rest[:, :1]))
+    return np.concatenate([head, rest], axis=1)
 
 
 def _id_codes(topk_ids: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -529,7 +552,7 @@ def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> li
                 np.asarray(row["token_ids"]),
                 np.asarray(row["logprob"], dtype=np.float32),
                 _rows(topk_ids, n),
-                np.concatenate([head, _ungap(head, gaps, version)], axis=1),
+                _best_first(head, _ungap(head, gaps, version)),
                 row.get("token_text"),
                 None if row.get("offsets") is None else np.asarray(row["offsets"]),
                 None if flat is None else [flat[i * k : (i + 1) * k] for i in range(n)],
