@@ -24,6 +24,7 @@ provider rejected as a whole) are reported like online failures, and a rerun ret
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -196,7 +197,8 @@ class BatchTeacher:
                 continue
             pending = [cid for cid in e["custom_ids"] if cid in self._todo]
             if not e.get("batch_id"):
-                e["batch_id"] = self._find_batch(e)
+                found = self._find_batch(e)
+                e["batch_id"] = found.id if found is not None else None
                 if not e["batch_id"] and len(pending) == len(e["custom_ids"]):
                     self._create(e)  # uploaded, never submitted: submit it now
                 elif not e["batch_id"]:
@@ -248,10 +250,11 @@ class BatchTeacher:
         except openai.NotFoundError:
             return "not found"
 
-    def _find_batch(self, entry: dict[str, Any]) -> str | None:
+    def _find_batch(self, entry: dict[str, Any]) -> Any:
+        """The batch made from this entry's input file, if the provider lists one."""
         for b in self.client.batches.list(limit=100):  # newest first, pages on demand
             if b.input_file_id == entry["input_file_id"]:
-                return b.id
+                return b
             if b.created_at < entry["uploaded_at"] - 3600:  # older than our upload (+ skew)
                 return None
         return None
@@ -303,18 +306,35 @@ class BatchTeacher:
     def _create(self, entry: dict[str, Any]) -> None:
         import openai
 
-        try:
-            b = self.client.batches.create(
-                input_file_id=entry["input_file_id"],
-                endpoint=ENDPOINT,
-                completion_window=self.cfg.batch_window,
-                metadata={"distill_out": self.out.name[:500]},
-            )
-        except openai.BadRequestError as e:
-            raise DistillError(
-                f"{self.online.shown}: the provider refused the batch (HTTP 400): "
-                f"{scrub_line(str(e.message), *self.online.secrets)} (check --batch-window, --model)"
-            ) from None
+        # Never the client's own retries here: a create whose reply was lost (a 5xx, a timeout,
+        # a dropped connection) may have made the batch, and a blind retry makes and bills a
+        # second one. Before each new try, the provider's list is asked for a batch of this file.
+        client = self.client.with_options(max_retries=0)
+        tries = self.online.cfg.max_retries + 1
+        for attempt in range(tries):
+            try:
+                b = client.batches.create(
+                    input_file_id=entry["input_file_id"],
+                    endpoint=ENDPOINT,
+                    completion_window=self.cfg.batch_window,
+                    metadata={"distill_out": self.out.name[:500]},
+                )
+                break
+            except openai.BadRequestError as e:
+                raise DistillError(
+                    f"{self.online.shown}: the provider refused the batch (HTTP 400): "
+                    f"{scrub_line(str(e.message), *self.online.secrets)} "
+                    "(check --batch-window, --model)"
+                ) from None
+            except (openai.APIConnectionError, openai.APIStatusError) as e:
+                status = getattr(e, "status_code", None)
+                lost = status is None or status >= 500 or status in RETRIED_4XX
+                if not lost or attempt + 1 == tries:
+                    raise
+                time.sleep(min(8.0, 0.5 * 2**attempt))
+                b = self._find_batch(entry)
+                if b is not None:
+                    break
         entry["batch_id"], entry["status"] = b.id, b.status
         self.state.save()
         self.console.print(
@@ -461,7 +481,17 @@ class BatchTeacher:
                     "are asked again"
                 )
                 return
-            for raw in r.iter_lines():
+            # the openai client's own httpx (its name differs between versions): a connection
+            # dropped or timed out mid-file raises that library's TransportError, not openai's
+            httpx = sys.modules[type(r.http_response).__module__.partition(".")[0]]
+            lines = r.iter_lines()
+            while True:
+                try:
+                    raw = next(lines)
+                except StopIteration:
+                    return
+                except httpx.TransportError as err:  # as a failed request: rerun to re-attach
+                    raise openai.APIConnectionError(request=r.http_request) from err
                 if raw.strip():
                     try:
                         line = json.loads(raw)
@@ -489,6 +519,12 @@ def _outcome(line: dict[str, Any]) -> tuple[bool, str, bool]:
     """(succeeded, why not, worth another round) for one output/error line."""
     resp = line.get("response") or {}
     err = line.get("error") or {}
+    # Compatible providers write other shapes too: an error or a response as a bare string.
+    if not isinstance(err, dict):
+        err = {"message": str(err)}
+    if not isinstance(resp, dict):
+        err = err or {"code": "invalid_response", "message": f"{resp!s:.200}"}
+        resp = {}
     status = resp.get("status_code")
     body = resp.get("body") if isinstance(resp.get("body"), dict) else {}
     if status == 200 and not err:
