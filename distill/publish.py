@@ -261,13 +261,30 @@ def _select_lines(sel: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def _other_student(ev: dict[str, Any], train_dir: Path, model_dir: Path) -> str | None:
+def _other_student(
+    ev: dict[str, Any], train_dir: Path, model_dir: Path, base: str | None = None
+) -> str | None:
     """Why eval.json's numbers are not this student's (None when they are, or when its student
-    is a served or Hub name that cannot be checked)."""
+    is a served or Hub name that cannot be checked). `base`: the model the student was trained
+    from, never the student itself."""
     from distill.eval import weights_stamp
+    from distill.models import looks_local
 
     student = str((ev.get("student") or {}).get("model") or "")
-    if not student or not Path(student).exists():
+    if not student:
+        return None
+    if base and student in (base, BUILTIN_HUB_NAMES.get(base)):
+        return f"it evaluates {student}, the base model, not the student {train_dir}"
+    path = Path(student).expanduser()
+    if not path.exists():
+        if not looks_local(student):
+            return None  # a served or Hub name
+        # a folder not found here: this one only where it names it relative to another cwd
+        # (runs/r1/student, evaluated from the project's root)
+        parts = tuple(x for x in path.parts if x != ".")
+        ours = (_real(train_dir).parts, _real(model_dir).parts)
+        if path.is_absolute() or ".." in parts or all(o[-len(parts) :] != parts for o in ours):
+            return f"it evaluates {student}, not {train_dir}"
         return None
     if _real(student) not in (_real(train_dir), _real(model_dir)):
         return f"it evaluates {student}, not {train_dir}"
@@ -277,11 +294,13 @@ def _other_student(ev: dict[str, Any], train_dir: Path, model_dir: Path) -> str 
     return None
 
 
-def _eval_of(path: Path, explicit: bool, train_dir: Path, model_dir: Path) -> dict[str, Any] | None:
+def _eval_of(
+    path: Path, explicit: bool, train_dir: Path, model_dir: Path, base: str | None = None
+) -> dict[str, Any] | None:
     """The eval.json the card shows: one of another student (or of this folder before it was
     retrained) is refused when given with --eval, and left out when found beside DIR."""
     ev = _load(path)
-    why = _other_student(ev, train_dir, model_dir) if ev else None
+    why = _other_student(ev, train_dir, model_dir, base) if ev else None
     if why is None:
         return ev
     if explicit:
@@ -339,7 +358,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             None,
         )
     )
-    ev = _eval_of(ev_path, bool(cfg.eval), train_dir, model_dir) if ev_path else None
+    ev = _eval_of(ev_path, bool(cfg.eval), train_dir, model_dir, train.model) if ev_path else None
     base_model = train.model or "unknown"
     is_adapter = (model_dir / "adapter_config.json").is_file()
     # prompts from a file are no Hub dataset, found here or not (published from another folder
