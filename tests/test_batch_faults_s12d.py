@@ -141,3 +141,21 @@ def test_line_errors_of_another_shape_are_failed_samples_not_a_crash(tmp_path):
         assert entry["collected"]
     finally:
         server.stop()
+
+
+def test_a_stored_input_file_the_provider_no_longer_takes_is_uploaded_again(server, tmp_path):
+    """A run uploads its file, the create is refused (a wrong --batch-window); by the rerun the
+    file is gone at the provider (deleted, or the rerun's key is another project's). Every
+    rerun tried to create a batch from that same file and stopped on 'input file not found':
+    no way on but deleting the state file. Nothing was bought from it: uploaded again."""
+    server.windows = {"24h"}
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(DistillError, match="refused the batch"):
+        run(cfg(server, out, batch_window="48h"), progress=False)
+    server.files.clear()
+    run(cfg(server, out), progress=False)
+    assert server.uploads == 2 and len(server.batches) == 1
+    ids = [r["id"] for r in records(out)]
+    assert len(ids) == 3 == len(set(ids))
+    first, second = json.loads(state_path(out).read_text())["batches"]
+    assert first["status"] == "refused" and second["collected"]

@@ -199,10 +199,13 @@ class BatchTeacher:
             if not e.get("batch_id"):
                 found = self._find_batch(e)
                 e["batch_id"] = found.id if found is not None else None
+                # uploaded, never submitted: submit it now. A file the provider refuses now (gone,
+                # of another key's project) bought nothing: its samples are uploaded again.
+                refused = False
                 if not e["batch_id"] and len(pending) == len(e["custom_ids"]):
-                    self._create(e)  # uploaded, never submitted: submit it now
-                elif not e["batch_id"]:
-                    e["collected"], e["status"] = True, "never submitted"
+                    refused = not self._create(e, stored=True)
+                if not e["batch_id"]:
+                    e["collected"], e["status"] = True, "refused" if refused else "never submitted"
                     e.pop("custom_ids")
                     self.state.save()
                     continue
@@ -303,7 +306,9 @@ class BatchTeacher:
             entries.append(entry)
         return entries
 
-    def _create(self, entry: dict[str, Any]) -> None:
+    def _create(self, entry: dict[str, Any], stored: bool = False) -> bool:
+        """Create the batch of `entry`'s input file; False where the provider refuses a file
+        uploaded by an earlier run (`stored`), which a rerun cannot submit either."""
         import openai
 
         # Never the client's own retries here: a create whose reply was lost (a 5xx, a timeout,
@@ -320,11 +325,17 @@ class BatchTeacher:
                     metadata={"distill_out": self.out.name[:500]},
                 )
                 break
-            except openai.BadRequestError as e:
+            except (openai.BadRequestError, openai.NotFoundError) as e:
+                why = scrub_line(str(e.message), *self.online.secrets)
+                if stored:
+                    self.console.print(
+                        f"batch: the file {entry['input_file_id']} uploaded by an earlier run was "
+                        f"refused (HTTP {e.status_code}: {why}); its samples are uploaded again"
+                    )
+                    return False
                 raise DistillError(
-                    f"{self.online.shown}: the provider refused the batch (HTTP 400): "
-                    f"{scrub_line(str(e.message), *self.online.secrets)} "
-                    "(check --batch-window, --model)"
+                    f"{self.online.shown}: the provider refused the batch (HTTP "
+                    f"{e.status_code}): {why} (check --batch-window, --model)"
                 ) from None
             except (openai.APIConnectionError, openai.APIStatusError) as e:
                 status = getattr(e, "status_code", None)
@@ -340,6 +351,7 @@ class BatchTeacher:
         self.console.print(
             f"batch: submitted {b.id} ({entry['requests']} requests, round {entry['round']})"
         )
+        return True
 
     # ------------------------------------------------------------------ poll and collect
     def _poll(self, live: list[dict[str, Any]]) -> None:
