@@ -62,6 +62,13 @@ class PublishConfig:
             raise DistillError("give exactly one of --repo-id USER/NAME or --local-dir PATH")
         if self.repo_id and self.repo_id.count("/") != 1:
             raise DistillError(f"--repo-id must be USER/NAME, got '{self.repo_id}'")
+        if self.repo_id:  # the Hub's own rule (letters, digits, - _ . ; no -- or ..)
+            from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+            try:
+                validate_repo_id(self.repo_id)
+            except HFValidationError as e:
+                raise DistillError(f"--repo-id '{self.repo_id}': {e}") from None
         # huggingface_hub's own reading of the variable; found here, not as OfflineModeIsEnabled
         # after the card is built
         offline = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()

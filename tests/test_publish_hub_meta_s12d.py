@@ -83,3 +83,17 @@ def test_an_adapter_on_a_local_base_is_flagged(tmp_path, capsys):
     publish(PublishConfig(dir=str(student), local_dir=str(tmp_path / "hub" / "pub")))
     assert "warning" not in capsys.readouterr().out
     assert "local folder" not in (tmp_path / "hub" / "pub" / "README.md").read_text()
+
+
+def test_a_repo_id_the_hub_refuses_is_refused_before_the_card_is_built(monkeypatch):
+    """me/bad name passed the USER/NAME check and failed in create_repo, after the card was
+    built and the files staged, as huggingface_hub's validation error."""
+    import pytest
+
+    from distill.errors import DistillError
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for repo in ("me/bad name", "me/x--y", "-me/x"):
+        with pytest.raises(DistillError, match="--repo-id"):
+            PublishConfig(dir="d", repo_id=repo)
+    assert PublishConfig(dir="d", repo_id="me/qwen-1.5b_r1.v2").repo_id == "me/qwen-1.5b_r1.v2"
