@@ -20,7 +20,9 @@ stop token when one ended it (`pointer["stop_token"]`).
 Durability: a shard is written aside, fsynced and renamed into place before the generate stage
 appends the records that point at it, so a killed run never leaves a record without its data.
 Until then each sample waits in a journal (t.logprobs/pending.jsonl, written as it arrives):
-the rerun writes those a kill left there (`recover`) instead of buying them again.
+the rerun writes those a kill left there (`recover`) instead of buying them again. Shards
+carry page checksums: one damaged later (a copy cut short, a disk error) is an error naming it,
+at kd's read and at generate's rerun, never other numbers.
 """
 
 from __future__ import annotations
@@ -448,6 +450,7 @@ def write_shard(
             compression="zstd",
             compression_level=ZSTD_LEVEL,
             use_dictionary=["id", "token_ids"],
+            write_page_checksum=True,  # verified on reading: damage is an error, not numbers
             column_encoding={f"{c}.list.element": "BYTE_STREAM_SPLIT" for c in SPLIT_COLUMNS},
         )
         f.flush()
@@ -514,7 +517,7 @@ def _file_of(record: dict[str, Any], records_path: str | Path) -> Path:
 
 def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> list[TokenLogprobs]:
     """Every record's log-probs, in order; each shard file is opened once."""
-    import pyarrow.parquet as pq
+    import pyarrow as pa
 
     by_file: dict[Path, set[str]] = {}
     for rec in records:
@@ -526,37 +529,20 @@ def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> li
             raise DistillError(
                 f"{records_path}: log-prob side file {path} of record {first['id']} is missing"
             )
-        table = pq.read_table(path, filters=[("id", "in", sorted(ids))])
-        version = int((table.schema.metadata or {}).get(b"distill.logprobs.format", b"1"))
-        if version > FORMAT:
+        try:
+            found.update(((path, rid), t) for rid, t in _read_shard(path, ids).items())
+        except PermissionError:
+            raise
+        except (pa.ArrowException, OSError, IndexError, ValueError) as e:
+            # cut short or overwritten (a copy that stopped, a disk error); never a kill of
+            # generate, which writes a shard aside and renames it whole
+            n = sum(_file_of(r, records_path) == path for r in records)
             raise DistillError(
-                f"{path}: log-prob storage format {version} is newer than this distill reads "
-                f"({FORMAT}): upgrade distill"
-            )
-        id_map = None
-        if version >= 2:  # the map sits in the shard's first row, which the filter may drop
-            with pq.ParquetFile(path) as shard:
-                first = shard.read_row_group(0, columns=["id_map"])
-            id_map = np.cumsum(np.asarray(first.column("id_map")[0].values, dtype=np.int64))
-            table = table.drop_columns(["id_map"])
-        for row in table.to_pylist():
-            n = len(row["token_ids"])
-            head = _rows(np.asarray(row["topk_head"], dtype=np.float32), n)
-            gaps = _rows(np.asarray(row["topk_logprobs"], dtype=np.int64), n)
-            topk_ids = np.asarray(row["topk_ids"], dtype=np.int64)
-            if id_map is not None:
-                topk_ids = id_map[topk_ids]
-            k = head.shape[1] + gaps.shape[1]
-            flat = row.get("topk_text")
-            found[(path, row["id"])] = TokenLogprobs(
-                np.asarray(row["token_ids"]),
-                np.asarray(row["logprob"], dtype=np.float32),
-                _rows(topk_ids, n),
-                _best_first(head, _ungap(head, gaps, version)),
-                row.get("token_text"),
-                None if row.get("offsets") is None else np.asarray(row["offsets"]),
-                None if flat is None else [flat[i * k : (i + 1) * k] for i in range(n)],
-            )
+                f"{records_path}: log-prob side file {path} is damaged "
+                f"({_reason(e, path)}); its "
+                f"{n} record(s) here cannot be read: remove them from {records_path} (or use "
+                "a copy of the file made before) and rerun distill generate to sample them again"
+            ) from None
     out = []
     for rec in records:
         path = _file_of(rec, records_path)
@@ -569,6 +555,54 @@ def load_many(records: Sequence[dict[str, Any]], records_path: str | Path) -> li
                 f"the side file holds {len(t)}"
             )
         out.append(t)
+    return out
+
+
+def _reason(e: Exception, path: Path) -> str:
+    """pyarrow's reason, on one line, without the path it quotes (the message names it)."""
+    lines = str(e).strip().splitlines() or [type(e).__name__]
+    return lines[0].split(f"'{path}': ")[-1][:160]
+
+
+def _read_shard(path: Path, ids: set[str]) -> dict[str, TokenLogprobs]:
+    """The rows of `ids` in one shard, decoded. Page checksums (written since 2026-12-06) are
+    verified: a damaged page is an error, not wrong numbers."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, TokenLogprobs] = {}
+    table = pq.read_table(
+        path, filters=[("id", "in", sorted(ids))], page_checksum_verification=True
+    )
+    version = int((table.schema.metadata or {}).get(b"distill.logprobs.format", b"1"))
+    if version > FORMAT:
+        raise DistillError(
+            f"{path}: log-prob storage format {version} is newer than this distill reads "
+            f"({FORMAT}): upgrade distill"
+        )
+    id_map = None
+    if version >= 2:  # the map sits in the shard's first row, which the filter may drop
+        with pq.ParquetFile(path, page_checksum_verification=True) as shard:
+            first = shard.read_row_group(0, columns=["id_map"])
+        id_map = np.cumsum(np.asarray(first.column("id_map")[0].values, dtype=np.int64))
+        table = table.drop_columns(["id_map"])
+    for row in table.to_pylist():
+        n = len(row["token_ids"])
+        head = _rows(np.asarray(row["topk_head"], dtype=np.float32), n)
+        gaps = _rows(np.asarray(row["topk_logprobs"], dtype=np.int64), n)
+        topk_ids = np.asarray(row["topk_ids"], dtype=np.int64)
+        if id_map is not None:
+            topk_ids = id_map[topk_ids]
+        k = head.shape[1] + gaps.shape[1]
+        flat = row.get("topk_text")
+        out[row["id"]] = TokenLogprobs(
+            np.asarray(row["token_ids"]),
+            np.asarray(row["logprob"], dtype=np.float32),
+            _rows(topk_ids, n),
+            _best_first(head, _ungap(head, gaps, version)),
+            row.get("token_text"),
+            None if row.get("offsets") is None else np.asarray(row["offsets"]),
+            None if flat is None else [flat[i * k : (i + 1) * k] for i in range(n)],
+        )
     return out
 
 
@@ -672,9 +706,22 @@ def check_resume(records_path: str | Path, need_k: dict[str, int]) -> None:
             f"{records_path}: {len(lacking)} samples already there have no top-{k} log-probs "
             f"(e.g. {lacking[0]}); --logprobs cannot add them to existing samples: use a new --out"
         )
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     for path in sorted(files):
         if not path.is_file():
             raise DistillError(f"{records_path}: log-prob side file {path} is missing")
+        try:  # its footer (cheap): a file cut short is named now, not when kd reads it
+            pq.read_metadata(path)
+        except PermissionError:
+            raise
+        except (pa.ArrowException, OSError) as e:
+            raise DistillError(
+                f"{records_path}: log-prob side file {path} is damaged ({_reason(e, path)}): "
+                f"remove the records that point at it from {records_path} and rerun to sample "
+                "them again"
+            ) from None
 
 
 class ShardBuffer:
