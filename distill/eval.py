@@ -253,7 +253,10 @@ def weights_stamp(model: str) -> str:
     if not path.is_dir():
         return model
     seen = []
-    for name in sorted({*MODEL_FILES, *RUN_FILES}):
+    # and the shards a large model is saved in (model-00001-of-00002.safetensors): the index
+    # alone may stay as it was (a copy that keeps mtimes)
+    shards = {p.name for p in path.glob("model-*-of-*.safetensors")}
+    for name in sorted({*MODEL_FILES, *RUN_FILES, *shards}):
         f = path / name
         if f.is_file():
             st = f.stat()

@@ -147,3 +147,21 @@ def test_the_card_says_n_a_where_nothing_was_verifiable_and_counts_each_sides_un
     assert "| pass@1 | 0.060 | n/a |" in text
     assert "| unverifiable | 2 | 0 |" in text
     assert "None" not in text.split("## Evaluation")[1].split("\n\n")[2]
+
+
+def test_a_sharded_models_stamp_changes_with_its_shards(tmp_path):
+    """weights_stamp read model.safetensors.index.json but no shard: a sharded student whose
+    shards were replaced (the index copied back with its mtime) kept its stamp, and eval.json
+    of the old weights was reused and put on the card."""
+    import os
+
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "config.json").write_text("{}")
+    (student / "model.safetensors.index.json").write_text("{}")
+    shard = student / "model-00001-of-00002.safetensors"
+    shard.write_bytes(b"a" * 8)
+    before = weights_stamp(str(student))
+    shard.write_bytes(b"b" * 8)
+    os.utime(shard, ns=(1, 1))
+    assert weights_stamp(str(student)) != before
