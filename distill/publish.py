@@ -45,7 +45,11 @@ class PublishConfig:
     filter_report: str | None = setting(
         None, "Filter report for the card (default: the training data's)."
     )
-    license: str = setting("apache-2.0", "License in the card metadata.")
+    license: str | None = setting(
+        None,
+        "License in the card metadata (default: the base model's where known here: a builtin "
+        "base, a local base folder's README; else 'other', said on a line).",
+    )
     commit_message: str = setting("Upload student trained with distill", cli=False)
     # --local-dir: also write into a non-empty folder that is not a previous publish of this
     # student; even then only files publish wrote there (listed in its marker) are replaced.
@@ -381,10 +385,19 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             "(adapter_config.json base_model_name_or_path): whoever loads the adapter needs "
             "that model; publish --merged weights, or upload the base and name it there"
         )
+    license = cfg.license or _base_license(train.model)
+    if license is None:
+        # a student's weights are its base's: apache-2.0 claimed for a Gemma or Llama student
+        # was a license its base never gave
+        license = "other"
+        print(
+            f"publish: note: the base model's license is not known here ({train.model}): the "
+            "card says 'license: other'; give --license with the base model's"
+        )
     data = ModelCardData(
         base_model=base_id,
         datasets=[data_id] if data_id else None,
-        license=cfg.license,
+        license=license,
         library_name="peft" if is_adapter else "transformers",
         pipeline_tag="text-generation",
         tags=[
@@ -859,3 +872,26 @@ def run(cfg: PublishConfig) -> str:
     url = f"https://huggingface.co/{cfg.repo_id}"
     print(f"publish: pushed to {url}")
     return url
+
+
+# the licenses of the builtin bases (their Hub cards'): a student published from one keeps it
+BUILTIN_LICENSES = {"builtin:smollm2": "apache-2.0", "builtin:gemma3-270m": "gemma"}
+
+
+def _base_license(model: str | None) -> str | None:
+    """The base model's license where it is known here: a builtin's, or the `license` of a
+    local base folder's README.md metadata; None for a Hub name (not looked up offline)."""
+    if not model:
+        return None
+    if model in BUILTIN_LICENSES:
+        return BUILTIN_LICENSES[model]
+    readme = Path(model).expanduser() / "README.md"
+    if not readme.is_file():
+        return None
+    from huggingface_hub import ModelCard
+
+    try:
+        found = ModelCard.load(readme).data.license
+    except Exception:  # noqa: BLE001 - a README without metadata, or not readable: unknown
+        return None
+    return found if isinstance(found, str) and found.strip() else None

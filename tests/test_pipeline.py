@@ -132,7 +132,7 @@ def test_card_holds_the_lineage_from_the_real_filter_report(pipeline_run):
     gen = json.loads((run_dir / "traces.summary.json").read_text())
     card = (run_dir / "published" / "README.md").read_text()
     meta = card.split("---")[1]
-    assert "library_name: peft" in meta and "license: apache-2.0" in meta and "- lora" in meta
+    assert "library_name: peft" in meta and "license: other" in meta and "- lora" in meta
     assert f"`openai:fake-r1` ({gen['samples']} samples)" in card
     assert gen["samples"] == 48
     assert f"| generated | | {report['total']} |" in card

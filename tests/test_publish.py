@@ -113,3 +113,26 @@ def test_a_full_fine_tunes_card_lists_no_lora_settings(tmp_path):
     assert "| lora | False |" in card and "| learning_rate | 0.0001 |" in card
     assert "| lora_r |" not in card and "| lora_alpha |" not in card
     assert "| lora_target_modules |" not in card
+
+
+def test_the_cards_license_is_the_base_models_not_apache_by_default(tmp_path, capsys):
+    """Every card said license: apache-2.0 unless --license was given: a student of gemma-3 (the
+    Gemma terms) or of a Llama base was published under a license its base never gave."""
+    student = run_folder(tmp_path)
+
+    def card_with(model, **kw):
+        train = yaml.safe_load((student / "train.yaml").read_text())
+        (student / "train.yaml").write_text(yaml.safe_dump({**train, "model": model}))
+        cfg = PublishConfig(dir=str(student), local_dir="x", **kw)
+        return str(build_card(student, student, cfg))
+
+    assert "license: gemma" in card_with("builtin:gemma3-270m")
+    assert "license: apache-2.0" in card_with("builtin:smollm2")
+    base = tmp_path / "llama-base"
+    base.mkdir()
+    (base / "README.md").write_text("---\nlicense: llama3.1\n---\n# base\n")
+    assert "license: llama3.1" in card_with(str(base))
+    capsys.readouterr()
+    assert "license: other" in card_with("Qwen/Qwen2.5-1.5B")  # not looked up offline
+    assert "give --license" in capsys.readouterr().out
+    assert "license: mit" in card_with("Qwen/Qwen2.5-1.5B", license="mit")
