@@ -448,3 +448,32 @@ def test_vllm_outputs_become_topk_with_the_sampled_token_below_k_left_out():
     assert np.allclose(t.logprob, [-0.1, -4.0])
     assert t.topk_ids.tolist() == [[7, 3], [4, 5]]
     assert np.allclose(t.topk_logprobs, [[-0.1, -2.5], [-0.3, -1.5]])
+
+
+def test_vllm_steps_with_fewer_than_k_listed_pad_with_no_token():
+    """A step listing fewer than K (a vocabulary smaller than K) was padded with token 0: 0 then
+    stood twice in the top-K, and the student's probability of it counted twice."""
+    from types import SimpleNamespace as NS
+
+    from distill.teachers.vllm import token_logprobs
+
+    out = NS(token_ids=[7], logprobs=[{7: NS(logprob=-0.1), 0: NS(logprob=-2.5)}])
+    t = token_logprobs(out, 4)
+    assert t.topk_ids.tolist() == [[7, 0, -1, -1]]
+    assert np.isneginf(t.topk_logprobs[0, 2:]).all()
+
+
+def test_hf_logprobs_past_the_vocabulary_keep_k_and_a_rerun_reads_them(peaky, tmp_path):
+    """--logprobs 1000 on a 400-token model stored top-400 and said k 400: the same command run
+    again refused its own samples ('no top-1000 log-probs ... use a new --out')."""
+    from distill.generate import run
+    from distill.records import read_records
+
+    out = tmp_path / "t.jsonl"
+    run(hf_cfg(peaky, out, limit=1, n=1, logprobs=1000), progress=False)
+    (rec,) = read_records(out)
+    assert rec["logprobs"]["k"] == 1000
+    (lp,) = load_many([rec], out)
+    assert (lp.topk_ids[:, :400] >= 0).all() and (lp.topk_ids[:, 400:] == -1).all()
+    run(hf_cfg(peaky, out, limit=1, n=1, logprobs=1000), progress=False)  # nothing to do
+    assert len(list(read_records(out))) == 1

@@ -219,3 +219,23 @@ def test_an_error_in_a_200_body_is_shown_and_does_not_split_later_requests(serve
     assert [b.get("n") for b in server.log] == [2, 2, 2]
     run(cfg(server, out, limit=3, n=2), progress=False)
     assert len(list(read_records(out))) == 6 and [b.get("n") for b in server.log] == [2] * 4
+
+
+def test_an_empty_completion_with_its_empty_logprobs_does_not_stop_the_run(serve, tmp_path):
+    """--logprobs: a reply whose completion is empty has no log-probs to list (`content: []`);
+    the run stopped as if the server gave none ('start it with --max-logprobs')."""
+
+    def reply(body, k):
+        answer = completion(body, {"role": "assistant", "content": ""} if k == 0 else None)
+        top = [
+            {"token": f"token_id:{i}", "logprob": -0.1 - 3 * i, "bytes": [52 + i]} for i in (0, 1)
+        ]
+        steps = [] if k == 0 else [{**top[0], "top_logprobs": top}]
+        for c in answer["choices"]:
+            c["logprobs"] = {"content": steps}
+        return answer
+
+    server = serve(reply)
+    out = tmp_path / "t.jsonl"
+    run(cfg(server, out, logprobs=2), progress=False)
+    assert sorted(r["answer"] for r in read_records(out)) == ["", "So \\boxed{4}."]

@@ -97,6 +97,11 @@ class TopKRecorder:
         if self._last is not None:
             self.sampled.append(self._last.gather(1, input_ids[:, -1:]).squeeze(1))
         values, ids = logp.topk(min(self.k, logp.shape[-1]), dim=-1)
+        if ids.shape[-1] < self.k:  # --logprobs K past the vocabulary: -1 (no token) pads to K,
+            # as the side file says K (a rerun read its records as another K and refused them)
+            pad = self.k - ids.shape[-1]
+            ids = torch.nn.functional.pad(ids, (0, pad), value=-1)
+            values = torch.nn.functional.pad(values, (0, pad), value=float("-inf"))
         self.topk.append((ids, values))
         self._last = logp
         return scores

@@ -713,9 +713,12 @@ class OpenAITeacher:
     # ------------------------------------------------------------------ --logprobs
 
     def _check_logprobs(self, resp: dict[str, Any]) -> None:
-        """A server that answers without log-probs stops the run at its first reply."""
+        """A server that answers without log-probs stops the run at its first reply. An empty
+        completion has none to give (`content: []`): no reason to stop."""
         for choice in resp.get("choices") or []:
-            if not ((choice.get("logprobs") or {}).get("content")):
+            steps = (choice.get("logprobs") or {}).get("content")
+            text, reasoning = _message_texts(choice.get("message") or {})
+            if steps is None or not (steps or not (text or reasoning)):
                 raise DistillError(
                     f"{self.shown}: --logprobs: the server returned no logprobs for model "
                     f"'{self.cfg.model}' (a vLLM server returns them; start it with "
@@ -728,6 +731,10 @@ class OpenAITeacher:
 
         k = self.cfg.logprobs
         steps = choice["logprobs"]["content"]
+        if not steps:  # an empty completion: no token, K columns (a shard holds one K)
+            import numpy as np
+
+            return TokenLogprobs([], [], np.zeros((0, k), np.int64), np.zeros((0, k), np.float32))
         ids, sampled, top_ids, top_lp, top_text = [], [], [], [], []
         for step in steps:
             ids.append(self._token_id(step["token"]))

@@ -215,7 +215,9 @@ def token_logprobs(o: Any, k: int) -> Any:
     from distill.logprobs import TokenLogprobs
 
     n = len(o.token_ids)
-    top_ids = np.zeros((n, k), dtype=np.int64)
+    # a step with fewer than K listed (a vocabulary smaller than K): -1, no token (kd and the
+    # side files read it as padding); 0 was token 0, listed twice and counted twice
+    top_ids = np.full((n, k), -1, dtype=np.int64)
     top_lp = np.full((n, k), -np.inf, dtype=np.float32)
     sampled = np.zeros(n, dtype=np.float32)
     for i, (tid, step) in enumerate(zip(o.token_ids, o.logprobs)):
