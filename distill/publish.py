@@ -374,7 +374,11 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     is_adapter = (model_dir / "adapter_config.json").is_file()
     # prompts from a file are no Hub dataset, found here or not (published from another folder
     # or machine than generate ran in): named as iter_source tells a file from a Hub name
-    data_id = _hub_id(str(gcfg.data).split(":")[0]) if gcfg and gcfg.data else None
+    # (builtin:arithmetic is distill's own: cut at ':' it read as the Hub id 'builtin')
+    source = str(gcfg.data) if gcfg and gcfg.data else ""
+    data_id = (
+        _hub_id(source.split(":")[0]) if source and not source.startswith("builtin:") else None
+    )
     if data_id and Path(data_id).suffix.lower() in DATA_SUFFIXES:
         data_id = None
     base_id = _hub_id(BUILTIN_HUB_NAMES.get(train.model, train.model)) if train.model else None
@@ -385,7 +389,9 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             "(adapter_config.json base_model_name_or_path): whoever loads the adapter needs "
             "that model; publish --merged weights, or upload the base and name it there"
         )
-    license = cfg.license or _base_license(train.model)
+    # the base's license_name/license_link go with it (`license: other` names nothing alone)
+    terms = {"license": cfg.license} if cfg.license else _base_license(train.model) or {}
+    license = terms.pop("license", None)
     if license is None:
         # a student's weights are its base's: apache-2.0 claimed for a Gemma or Llama student
         # was a license its base never gave
@@ -398,6 +404,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         base_model=base_id,
         datasets=[data_id] if data_id else None,
         license=license,
+        **terms,
         library_name="peft" if is_adapter else "transformers",
         pipeline_tag="text-generation",
         tags=[
@@ -878,20 +885,27 @@ def run(cfg: PublishConfig) -> str:
 BUILTIN_LICENSES = {"builtin:smollm2": "apache-2.0", "builtin:gemma3-270m": "gemma"}
 
 
-def _base_license(model: str | None) -> str | None:
+def _base_license(model: str | None) -> dict[str, str] | None:
     """The base model's license where it is known here: a builtin's, or the `license` of a
-    local base folder's README.md metadata; None for a Hub name (not looked up offline)."""
+    local base folder's README.md metadata, with its `license_name` and `license_link` (what
+    the Hub reads for `license: other`: a Llama or Qwen base's own terms); None for a Hub
+    name (not looked up offline)."""
     if not model:
         return None
     if model in BUILTIN_LICENSES:
-        return BUILTIN_LICENSES[model]
+        return {"license": BUILTIN_LICENSES[model]}
     readme = Path(model).expanduser() / "README.md"
     if not readme.is_file():
         return None
     from huggingface_hub import ModelCard
 
     try:
-        found = ModelCard.load(readme).data.license
+        meta = ModelCard.load(readme).data.to_dict()
     except Exception:  # noqa: BLE001 - a README without metadata, or not readable: unknown
         return None
-    return found if isinstance(found, str) and found.strip() else None
+    found = {
+        k: meta[k].strip()
+        for k in ("license", "license_name", "license_link")
+        if isinstance(meta.get(k), str) and meta[k].strip()
+    }
+    return found if "license" in found else None

@@ -144,6 +144,7 @@ class BatchTeacher:
         # from the provider: printed as they are (never rich markup), each line whole in a log.
         self.console = Console(soft_wrap=True, markup=False, emoji=False)
         self._task = None
+        self._unlisted = False  # the provider answered batches.list with 404/405/501
         self._written: set[str] | None = None  # the ids in --out, once _on_disk reads them
 
     # ------------------------------------------------------------------ run
@@ -254,12 +255,26 @@ class BatchTeacher:
             return "not found"
 
     def _find_batch(self, entry: dict[str, Any]) -> Any:
-        """The batch made from this entry's input file, if the provider lists one."""
-        for b in self.client.batches.list(limit=100):  # newest first, pages on demand
-            if b.input_file_id == entry["input_file_id"]:
-                return b
-            if b.created_at < entry["uploaded_at"] - 3600:  # older than our upload (+ skew)
-                return None
+        """The batch made from this entry's input file, if the provider lists one. A provider
+        without batches.list (HTTP 404/405/501: compatible servers) cannot be asked: None, as
+        before the lookup existed, not a stop that every rerun met again."""
+        import openai
+
+        try:
+            for b in self.client.batches.list(limit=100):  # newest first, pages on demand
+                if b.input_file_id == entry["input_file_id"]:
+                    return b
+                if b.created_at < entry["uploaded_at"] - 3600:  # older than our upload (+ skew)
+                    return None
+        except openai.APIStatusError as e:
+            if e.status_code not in (404, 405, 501):
+                raise
+            if not self._unlisted:
+                self._unlisted = True
+                self.console.print(
+                    f"batch: {self.online.shown} does not list batches (HTTP {e.status_code}): "
+                    "a batch whose creation reply was lost cannot be looked up there"
+                )
         return None
 
     # ------------------------------------------------------------------ submit
@@ -327,6 +342,16 @@ class BatchTeacher:
                 break
             except (openai.BadRequestError, openai.NotFoundError) as e:
                 why = scrub_line(str(e.message), *self.online.secrets)
+                if attempt:
+                    # an earlier try's reply was lost: it may have made the batch (a provider
+                    # that takes one batch per file refuses the next, a list that lags shows
+                    # none). Neither refused nor submitted again: the rerun looks it up.
+                    raise DistillError(
+                        f"{self.online.shown}: HTTP {e.status_code} ({why}) creating the batch "
+                        f"of {entry['input_file_id']} after a try whose reply was lost: that "
+                        f"try may have made it; rerun the same command to re-attach (ids in "
+                        f"{self.state.path})"
+                    ) from None
                 if stored:
                     self.console.print(
                         f"batch: the file {entry['input_file_id']} uploaded by an earlier run was "
