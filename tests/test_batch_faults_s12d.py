@@ -159,3 +159,45 @@ def test_a_stored_input_file_the_provider_no_longer_takes_is_uploaded_again(serv
     assert len(ids) == 3 == len(set(ids))
     first, second = json.loads(state_path(out).read_text())["batches"]
     assert first["status"] == "refused" and second["collected"]
+
+
+class SamePageServer(FaultyBatchServer):
+    """A compatible provider whose batch list ignores `after` and says nothing of `has_more`:
+    every page is its first, one batch of another run. `create_503` creates answer 503 without
+    making a batch; a 50th list call answers 500 (the test's stop, where the old lookup looped)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.create_503, self.lists = 0, 0
+
+    async def list_batches(self, request):
+        import time
+
+        self.lists += 1
+        if self.lists >= 50:
+            return web.json_response({"error": {"message": "looping"}}, status=500)
+        other = {"id": "batch_other", "object": "batch", "endpoint": "/v1/chat/completions",
+                 "input_file_id": "file-other", "completion_window": "24h",
+                 "status": "completed", "created_at": int(time.time())}  # fmt: skip
+        return web.json_response({"object": "list", "data": [other]})
+
+    async def create(self, request):
+        if self.create_503:
+            self.create_503 -= 1
+            self.creates += 1
+            return web.json_response({"error": {"message": "busy"}}, status=503)
+        return await super().create(request)
+
+
+def test_a_batch_list_that_repeats_its_first_page_is_read_once(tmp_path):
+    """After a create that failed, the lookup for a batch already made paged through
+    batches.list: a provider that ignores `after` served its first page for ever (a hang)."""
+    server = SamePageServer().start()
+    try:
+        server.create_503 = 1
+        out = tmp_path / "t.jsonl"
+        run(cfg(server, out), progress=False)
+        assert len(server.batches) == 1 and len(records(out)) == 3
+        assert server.lists <= 2
+    finally:
+        server.stop()

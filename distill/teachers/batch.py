@@ -260,8 +260,12 @@ class BatchTeacher:
         before the lookup existed, not a stop that every rerun met again."""
         import openai
 
+        seen: set[str] = set()
         try:
             for b in self.client.batches.list(limit=100):  # newest first, pages on demand
+                if b.id in seen:  # a provider that ignores `after` serves its first page again
+                    return None
+                seen.add(b.id)
                 if b.input_file_id == entry["input_file_id"]:
                     return b
                 if b.created_at < entry["uploaded_at"] - 3600:  # older than our upload (+ skew)
