@@ -291,10 +291,14 @@ def _other_student(
         if not looks_local(student):
             return None  # a served or Hub name
         # a folder not found here: this one only where it names it relative to another cwd
-        # (runs/r1/student, evaluated from the project's root)
+        # (runs/r1/student, evaluated from the project's root), or by the absolute path of
+        # the machine it was trained on (the run folder copied here to publish: its last
+        # two names, r1/student, are this one's)
         parts = tuple(x for x in path.parts if x != ".")
+        if path.is_absolute():
+            parts = parts[-2:]
         ours = (_real(train_dir).parts, _real(model_dir).parts)
-        if path.is_absolute() or ".." in parts or all(o[-len(parts) :] != parts for o in ours):
+        if ".." in parts or all(o[-len(parts) :] != parts for o in ours):
             return f"it evaluates {student}, not {train_dir}"
         return None
     if _real(student) not in (_real(train_dir), _real(model_dir)):

@@ -34,3 +34,13 @@ def test_an_eval_of_this_folder_by_a_relative_path_from_another_cwd_is_kept(tmp_
     eval_json(tmp_path / "runs" / "r1" / "eval.json", "runs/r1/student", 0.52)
     monkeypatch.chdir(student)  # runs/r1/student is not found here: still this folder
     assert "0.520" in card(student)
+
+
+def test_an_eval_of_this_run_copied_from_another_machine_is_kept(tmp_path):
+    """Trained and evaluated on a GPU machine, the run folder copied here to publish: eval.json
+    names /gpu/home/me/runs/r1/student, not found here. 37a3811 left every such eval out."""
+    student = student_folder(tmp_path / "runs" / "r1" / "student")
+    eval_json(tmp_path / "runs" / "r1" / "eval.json", "/gpu/home/me/runs/r1/student", 0.52)
+    assert "0.520" in card(student)
+    eval_json(tmp_path / "runs" / "r1" / "eval.json", "/gpu/home/me/runs/r1/student2", 0.52)
+    assert "0.520" not in card(student)
