@@ -112,6 +112,11 @@ class TokenLogprobs:
                 f"token log-probs disagree in shape: {n} tokens, {len(self.logprob)} log-probs, "
                 f"top-k ids {self.topk_ids.shape}, top-k log-probs {self.topk_logprobs.shape}"
             )
+        if n == 0 and self.offsets is None:
+            # an empty completion (a server's `content: []`) has all the texts it has: without
+            # them a shard written with it kept no texts for its other records either, and
+            # cross-tokenizer kd refused them all
+            self.token_text, self.offsets, self.topk_text = [], np.zeros(0, np.int64), []
         if self.offsets is not None:
             self.offsets = np.asarray(self.offsets, dtype=np.int64).reshape(-1)
             if self.token_text is None or self.topk_text is None:
@@ -249,7 +254,7 @@ def with_texts(t: TokenLogprobs, tok: Any) -> TokenLogprobs:
     ends = char_ends(tok, ids, text)
     if ends is None:
         return t
-    starts = [0, *ends[:-1]]
+    starts = [0, *ends][: len(ends)]  # none for an empty completion
     distinct = sorted(set(t.topk_ids.reshape(-1).tolist()) - {-1})
     texts = dict(zip(distinct, piece_texts(tok, distinct), strict=True))
     return TokenLogprobs(
