@@ -5,93 +5,18 @@ reasoning model's thinking parts of every documented kind are read."""
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from distill.errors import DistillError
-from distill.generate import GenerateConfig, run
+from distill.generate import run
 from distill.records import read_records
 
+# the http.server teacher, its replies and the generate config (one place for both files)
+from tests import test_teacher_replies_s12 as replies
 
-class Server:
-    """/v1/chat/completions: `reply(body, k)` for the k-th request (0-based) gives the JSON
-    object sent back (or (status, object)), or None to close the connection without a reply."""
-
-    def __init__(self, reply):
-        self.log: list[dict] = []
-        lock, server = threading.Lock(), self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with lock:
-                    k = len(server.log)
-                    server.log.append(body)
-                answer = reply(body, k)
-                if answer is None:
-                    self.close_connection = True
-                    return
-                status, answer = answer if isinstance(answer, tuple) else (200, answer)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.request_queue_size = 64
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def completion(body, message=None):
-    message = message or {"role": "assistant", "content": "So \\boxed{4}."}
-    return {
-        "id": "c",
-        "object": "chat.completion",
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-    }
-
-
-@pytest.fixture
-def serve():
-    started = []
-
-    def start(reply):
-        started.append(Server(reply))
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.stop()
-
-
-def cfg(server, out, **kw):
-    base = dict(
-        data="builtin:arithmetic",
-        limit=2,
-        teacher="openai",
-        base_url=server.url,
-        model="m",
-        n=1,
-        concurrency=1,
-        out=str(out),
-        max_retries=1,
-    )
-    return GenerateConfig(**{**base, **kw})
+cfg, completion = replies.cfg, replies.completion
+serve = replies.serve  # the fixture, by its name here
 
 
 def test_drops_that_come_back_before_slow_answers_do_not_stop_the_run(serve, tmp_path):

@@ -25,7 +25,7 @@ def no_backoff(monkeypatch):
 
 class Server:
     """/v1/chat/completions: `reply(body, k)` for the k-th request (0-based) gives the JSON
-    object sent back, or None to close the connection without a reply."""
+    object sent back (or (status, object)), or None to close the connection without a reply."""
 
     def __init__(self, reply):
         self.log: list[dict] = []
@@ -43,8 +43,9 @@ class Server:
                 if answer is None:
                     self.close_connection = True
                     return
+                status, answer = answer if isinstance(answer, tuple) else (200, answer)
                 data = json.dumps(answer).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -55,6 +56,7 @@ class Server:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        self.httpd.request_queue_size = 64
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 
