@@ -19,10 +19,14 @@ class FaultyBatchServer(FakeBatchServer):
     def __init__(self, **kw):
         super().__init__(**kw)
         self.create_then_500 = 0
+        self.create_503 = 0  # the next N creates answer 503 without making a batch
         self.creates = 0  # POST /v1/batches received
 
     async def create(self, request: web.Request) -> web.Response:
         self.creates += 1
+        if self.create_503:
+            self.create_503 -= 1
+            return web.json_response({"error": {"message": "busy"}}, status=503)
         resp = await super().create(request)
         if self.create_then_500 and resp.status == 200:
             self.create_then_500 -= 1
@@ -163,12 +167,12 @@ def test_a_stored_input_file_the_provider_no_longer_takes_is_uploaded_again(serv
 
 class SamePageServer(FaultyBatchServer):
     """A compatible provider whose batch list ignores `after` and says nothing of `has_more`:
-    every page is its first, one batch of another run. `create_503` creates answer 503 without
-    making a batch; a 50th list call answers 500 (the test's stop, where the old lookup looped)."""
+    every page is its first, one batch of another run. A 50th list call answers 500 (the test's
+    stop, where the old lookup looped)."""
 
     def __init__(self, **kw):
         super().__init__(**kw)
-        self.create_503, self.lists = 0, 0
+        self.lists = 0
 
     async def list_batches(self, request):
         import time
@@ -180,13 +184,6 @@ class SamePageServer(FaultyBatchServer):
                  "input_file_id": "file-other", "completion_window": "24h",
                  "status": "completed", "created_at": int(time.time())}  # fmt: skip
         return web.json_response({"object": "list", "data": [other]})
-
-    async def create(self, request):
-        if self.create_503:
-            self.create_503 -= 1
-            self.creates += 1
-            return web.json_response({"error": {"message": "busy"}}, status=503)
-        return await super().create(request)
 
 
 def test_a_batch_list_that_repeats_its_first_page_is_read_once(tmp_path):

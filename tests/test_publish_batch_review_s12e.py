@@ -62,19 +62,8 @@ class UnlistedServer(FaultyBatchServer):
     """A compatible provider without GET /v1/batches; `create_503` creates answer 503 without
     making a batch (a transient refusal)."""
 
-    def __init__(self, **kw):
-        super().__init__(**kw)
-        self.create_503 = 0
-
     async def list_batches(self, request):
         return web.json_response({"error": {"message": "Not Found"}}, status=404)
-
-    async def create(self, request):
-        if self.create_503:
-            self.create_503 -= 1
-            self.creates += 1
-            return web.json_response({"error": {"message": "busy"}}, status=503)
-        return await super().create(request)
 
 
 def test_a_provider_without_batches_list_still_retries_a_failed_create(tmp_path):
