@@ -20,6 +20,7 @@ run's result refuses the run before any stage).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -672,12 +673,59 @@ def _train_outputs(
     return [out, str(Path(out) / "merged")] if isinstance(out, str) and out else []
 
 
+def _lock_run_dir(run_dir: str, held: contextlib.ExitStack, create: bool) -> bool:
+    """Hold RUN_DIR/.distill-run.lock (flock, let go when the run ends or its process dies):
+    two `distill run` at once in one run dir each bought every sample, appended it to the one
+    traces file and renamed filter's outputs over the other's, and every later run stopped on
+    them. The second is refused in one line. Taken before the checks that read the run's
+    files when the folder is there; else (`create`) before the first stage, so a refused
+    recipe or --dry-run writes nothing. True when held, or when there is no lock to take (no
+    flock: Windows; a filesystem without locks; a folder that cannot be written, which the
+    stage's own check names)."""
+    import errno
+
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return True
+    folder = Path(run_dir).expanduser()
+    if not folder.is_dir() and not create:
+        return False
+    path = folder / ".distill-run.lock"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        f = held.enter_context(open(path, "a"))
+    except OSError:
+        return True
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+            raise DistillError(
+                f"another `distill run` is running in {run_dir} (it holds {path}): nothing was "
+                "run; wait for it to end, or use another --run-dir"
+            ) from None
+    return True
+
+
 def run(
     recipe: str | Path,
     run_dir: str | None = None,
     sets: list[str] | None = None,
     only: list[str] | None = None,
     dry_run: bool = False,
+) -> dict[str, Any]:
+    with contextlib.ExitStack() as held:  # the run dir's lock, let go however the run ends
+        return _run(recipe, run_dir, sets, only, dry_run, held)
+
+
+def _run(
+    recipe: str | Path,
+    run_dir: str | None,
+    sets: list[str] | None,
+    only: list[str] | None,
+    dry_run: bool,
+    held: contextlib.ExitStack,
 ) -> dict[str, Any]:
     from distill import eval as eval_stage
     from distill import filter as filter_stage
@@ -815,6 +863,7 @@ def run(
                 f"--only {missing[0]}: {p} has no such section (has: {', '.join(configs)})"
             )
         configs = {s: c for s, c in configs.items() if s in only}
+    locked = not dry_run and _lock_run_dir(run_dir, held, create=False)
     # Each stage's own check of its paths (an output that is an input, a read-only folder), which
     # it runs when it starts: here for every stage before the first, so a run refused at filter
     # has not bought generate's samples first, and --dry-run refuses what the run would.
@@ -842,6 +891,8 @@ def run(
             print(f"note: {line}")
         print(f"{name}: dry run, {len(configs)} stages valid, nothing run")
         return {"recipe": str(p), "run_dir": run_dir, "stages": list(configs)}
+    if not locked:
+        _lock_run_dir(run_dir, held, create=True)
     t0 = time.monotonic()
     for stage, c in configs.items():
         if stage in ("filter", "select"):
