@@ -13,7 +13,8 @@ the data the recipe's student learned from is refused before any stage runs, --o
 too, unless train.overwrite=true; one run again at the same settings that writes other data
 stops before it replaces the file). The last line printed is
 `NAME: base pass@1=X.XXX student pass@1=Y.YYY minutes=Z.Z` (with an instruct stage and no eval,
-`NAME: instructions=N kept=K rouge_max=R minutes=M`), also written to RUN_DIR/NAME.json; NAME is
+`NAME: instructions=N kept=K rouge_max=R minutes=M`; with neither, `NAME: generate, filter
+done minutes=M`, the stages it ran), also written to RUN_DIR/NAME.json; NAME is
 the recipe's `run: {name: ...}`, else the recipe file's name (a file there that is not an earlier
 run's result refuses the run before any stage).
 """
@@ -954,6 +955,8 @@ def _run(
             f"{name}: instructions={ins['items']} kept={ins['kept']} "
             f"rouge_max={ins['rouge_max']:.3f} minutes={minutes:.1f}"
         )
+    if "eval" not in configs and "instruct" not in configs:  # the run is over, NAME.json written
+        print(f"{name}: {', '.join(configs)} done minutes={minutes:.1f}")
     if "eval" in configs:
         # None: no problem of the set could be verified (eval.json says how many were not)
         base, student = result["base_pass@1"], result["student_pass@1"]
