@@ -318,8 +318,9 @@ def _on_rank0(trainer: Any, work: Any) -> None:
     line (the others went on to the next collective and waited there for the NCCL timeout)."""
     failed: tuple[bool, str] | None = None
     error: BaseException | None = None
-    several = _process(trainer)[1] > 1
-    if trainer.is_world_process_zero():
+    rank, procs = _process(trainer)
+    several = procs > 1
+    if rank == 0:
         try:
             work()
         except Exception as e:  # noqa: BLE001 - told to the other processes, then raised
@@ -548,7 +549,12 @@ class ServerRollout(_Rollout):
     def sync(self, trainer: Any, model: Any, step: int) -> None:
         refuse_sharded(trainer)
         if self.sync_mode == "nccl":  # TRL's client pushes every weight over NCCL
-            self._push_weights(trainer, model, step)
+            # process 0 alone (TRL's vllm_generation does the same): the server's weight
+            # transfer group has one trainer rank, and a second client joining it as that rank
+            # hangs the init (or pushes the weights once per process)
+            # (_on_rank0's broadcast is the barrier: no process samples before the push)
+            _on_rank0(trainer, lambda: self._push_weights(trainer, model))
+            self.names[self.base] = step  # the served name now holds these weights
             return
         if self.sync_mode == "reload":
             folder = self.out / WEIGHTS_DIR / f"step-{step:06d}"
@@ -678,7 +684,7 @@ class ServerRollout(_Rollout):
         except _HTTPRefused:
             pass  # already gone (a restarted server): nothing holds it
 
-    def _push_weights(self, trainer: Any, model: Any, step: int) -> None:
+    def _push_weights(self, trainer: Any, model: Any) -> None:
         try:
             self._push(trainer, model)
         except (RolloutError, ImportError):  # (ImportError: TRL without vllm, its own line)
@@ -690,7 +696,6 @@ class ServerRollout(_Rollout):
                 f"--rollout-url {self.url}: pushing the weights with TRL's VLLMClient failed "
                 f"({why}); restart the server ({self.command}) and rerun with --resume"
             ) from None
-        self.names[self.base] = step  # the served name now holds these weights
 
     def _push(self, trainer: Any, model: Any) -> None:
         if self.client is None:

@@ -1,0 +1,99 @@
+"""--rollout vllm weight syncs at scale (distill/train/kd/rollout.py), against the fake vLLM server
+(tests/fakevllm.py); the NCCL parts of TRL's VLLMClient (CUDA) are stood in for."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from distill.train.kd.rollout import RolloutError, ServerRollout
+from tests.fakevllm import FakeVLLM
+from tests.test_review_followups import two_processes
+
+
+@pytest.fixture
+def nccl_client(monkeypatch):
+    """TRL's VLLMClient with its NCCL parts stood in for: records (method, process) of each."""
+    import trl.generation.vllm_client as vc
+
+    calls = []
+    monkeypatch.setattr(vc, "is_vllm_available", lambda: True)
+    monkeypatch.setattr(
+        vc.VLLMClient, "init_communicator", lambda self, device: calls.append(("init", device))
+    )
+    monkeypatch.setattr(
+        vc.VLLMClient, "update_model_params", lambda self, m: calls.append(("push", m.rank))
+    )
+    monkeypatch.setattr(vc.VLLMClient, "reset_prefix_cache", lambda self: None)
+    return calls
+
+
+def nccl_rollout(url, tmp_path, student):
+    c = SimpleNamespace(resume=False, rollout_url=url, lora=False, weight_sync="nccl", lora_r=8,
+                        model=str(student), output_dir=str(tmp_path / "out"))  # fmt: skip
+    model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=1))
+    return ServerRollout(c, SimpleNamespace(pad_token_id=0), model, tmp_path, str(student))
+
+
+def broadcasting(monkeypatch):
+    """accelerate's broadcast_object_list between stand-in processes called in rank order:
+    process 0's objects are what the others get."""
+    import accelerate.utils
+
+    sent = []
+
+    def broadcast(objects, from_process=0):
+        if not sent:
+            sent.append(list(objects))
+            return objects
+        return list(sent[0])
+
+    monkeypatch.setattr(accelerate.utils, "broadcast_object_list", broadcast)
+
+
+def test_a_full_fine_tune_under_ddp_pushes_its_weights_from_process_0_only(
+    tmp_path, tiny_qwen, nccl_client, monkeypatch
+):
+    # --weight-sync nccl under DDP: every process built TRL's client, joined the server's
+    # weight-transfer group (one trainer rank there) and pushed the whole model: the second
+    # init hangs the run at its first sync. Process 0 alone pushes, as TRL's trainers do, and
+    # every process then samples knowing the served weights are this step's.
+    server = FakeVLLM(tiny_qwen).start()
+    try:
+        ranks = [nccl_rollout(server.url, tmp_path, tiny_qwen) for _ in range(2)]
+        broadcasting(monkeypatch)
+        for rank, r in enumerate(ranks):
+            trainer = two_processes(rank)
+            trainer.accelerator.device = f"cuda:{rank}"
+            r.sync(trainer, SimpleNamespace(rank=rank), 3)
+    finally:
+        server.stop()
+    assert nccl_client == [("init", "cuda:0"), ("push", 0)]
+    assert ranks[1].client is None
+    assert [r.names[r.base] for r in ranks] == [3, 3]
+
+
+def test_a_push_failing_on_process_0_stops_every_process_with_its_line(
+    tmp_path, tiny_qwen, nccl_client, monkeypatch
+):
+    import trl.generation.vllm_client as vc
+
+    def gone(self, m):  # noqa: ANN001, ANN202 - the server died mid-push
+        raise ConnectionError("Connection refused")
+
+    monkeypatch.setattr(vc.VLLMClient, "update_model_params", gone)
+    broadcasting(monkeypatch)
+    server = FakeVLLM(tiny_qwen).start()
+    lines = []
+    try:
+        ranks = [nccl_rollout(server.url, tmp_path, tiny_qwen) for _ in range(2)]
+        for rank, r in enumerate(ranks):
+            trainer = two_processes(rank)
+            trainer.accelerator.device = f"cuda:{rank}"
+            with pytest.raises(RolloutError) as e:
+                r.sync(trainer, SimpleNamespace(rank=rank), 1)
+            lines.append(str(e.value))
+    finally:
+        server.stop()
+    assert "pushing the weights with TRL's VLLMClient failed" in lines[0]
+    assert lines[1] == lines[0] and "--resume" in lines[0]
+    assert ranks[1].client is None
