@@ -692,12 +692,14 @@ def _lock_run_dir(run_dir: str, held: contextlib.ExitStack, create: bool) -> boo
     folder = Path(run_dir).expanduser()
     if not folder.is_dir() and not create:
         return False
-    path = folder / ".distill-run.lock"
+    path, made = folder / ".distill-run.lock", not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         f = held.enter_context(open(path, "a"))
     except OSError:
         return True
+    if made:  # a run stopped at its first stage's start leaves no folder holding a lock alone
+        held.callback(_remove_bare, folder, path)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
@@ -707,6 +709,16 @@ def _lock_run_dir(run_dir: str, held: contextlib.ExitStack, create: bool) -> boo
                 "run; wait for it to end, or use another --run-dir"
             ) from None
     return True
+
+
+def _remove_bare(folder: Path, lock: Path) -> None:
+    """The run dir this run made, when nothing but its lock is in it (removed while held)."""
+    try:
+        if [p.name for p in folder.iterdir()] == [lock.name]:
+            lock.unlink()
+            folder.rmdir()
+    except OSError:
+        pass
 
 
 def run(

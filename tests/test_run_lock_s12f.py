@@ -89,3 +89,16 @@ def test_a_dry_run_beside_a_run_and_a_run_after_one_are_not_refused(tmp_path, se
     for _ in range(2):  # the lock goes with the run that held it
         res = inproc.distill("run", "--recipe", recipe, env=ENV)
         assert res.returncode == 0, res.stderr
+
+
+def test_a_run_stopped_at_its_first_stage_leaves_no_run_dir(tmp_path):
+    run = tmp_path / "run"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"run:\n  dir: {run}\ninstruct:\n  seed_tasks: {tmp_path}/none.jsonl\n"
+        "  teacher: openai\n  base_url: http://127.0.0.1:9/v1\n  model: m\n"
+        '  out: "{run_dir}/instructions.jsonl"\n'
+    )
+    res = inproc.distill("run", "--recipe", recipe, env=ENV)
+    one_line_error(res, "seed tasks not found")
+    assert not run.exists()
