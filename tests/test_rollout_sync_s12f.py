@@ -97,3 +97,38 @@ def test_a_push_failing_on_process_0_stops_every_process_with_its_line(
     assert "pushing the weights with TRL's VLLMClient failed" in lines[0]
     assert lines[1] == lines[0] and "--resume" in lines[0]
     assert ranks[1].client is None
+
+
+def test_a_full_fine_tunes_server_restarted_mid_run_gives_stale_samples_not_the_base_models(
+    tmp_path, tiny_qwen, nccl_client
+):
+    # --weight-sync nccl, --sync-steps 2: the server restarted after step 0's push serves the
+    # base model again under the same name. Its samples at step 1 were recorded as step 0's
+    # weights and trained as the student's. Each push now versions the weights (vLLM's
+    # /update_weight_version, the dev routes the NCCL transfer is served with) and a sample is of
+    # the version GET /weight_info reports: the restarted server's are stale.
+    import json
+
+    import torch
+
+    server = FakeVLLM(tiny_qwen, dev_mode=True).start()
+    try:
+        r = nccl_rollout(server.url, tmp_path, tiny_qwen)
+        r.cfg.sync_steps, r.cfg.max_staleness = 2, 1
+        trainer = SimpleNamespace(
+            state=SimpleNamespace(global_step=0),
+            gen_kwargs={"max_new_tokens": 2, "temperature": 1.0},
+            is_world_process_zero=lambda: True,
+            accelerator=SimpleNamespace(device="cpu", unwrap_model=lambda m: m),
+        )
+        inputs = {"prompts": torch.tensor([[5, 6]]), "prompt_attention_mask": torch.ones(1, 2)}
+        r.generate(trainer, SimpleNamespace(rank=0), dict(inputs))  # step 0: pushed, sampled
+        server.weights = [[None, server.base]]  # restarted: the base weights, no version
+        trainer.state.global_step = 1  # no push (--sync-steps 2)
+        _, _, labels = r.generate(trainer, SimpleNamespace(rank=0), dict(inputs))
+    finally:
+        server.stop()
+    assert nccl_client.count(("push", 0)) == 1
+    got = [json.loads(x) for x in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
+    assert [(x["step"], x["stale"]) for x in got] == [(0, False), (1, True)]
+    assert (labels == -100).all()  # the base model's sample trains nothing

@@ -38,8 +38,16 @@ client that changes the weights without setting a version is not seen: the serve
 
 Server mode, full fine-tune with `--weight-sync nccl` (the default with CUDA): the weights are
 pushed with TRL's `VLLMClient` (vLLM's NCCL weight-transfer engine, which needs CUDA; the server
-is started with `--weight-transfer-config '{"backend": "nccl"}'`). Without CUDA this is refused
-in one line.
+is started with `--weight-transfer-config '{"backend": "nccl"}'`), from process 0 alone. Each push
+versions the weights `<run>-step-N` (/update_weight_version) and the samples are checked against
+GET /weight_info as reload's are: a server restarted mid-run (the base model's weights again,
+its weight-transfer group gone) marks them stale, dropped rather than trained as the student's;
+rerun with --resume to join it again. Without CUDA this is refused in one line.
+
+A rollout within --max-staleness (sampled by weights up to that many optimizer steps older than
+the ones trained) trains as if the current student had sampled it: no importance weight corrects
+for the older policy (the teacher's term is still a divergence on those tokens; --reward's pg
+term is then slightly off-policy). --sync-steps 1 (the default) trains on-policy samples only.
 
 A server that refuses the adapter or stops answering mid-run stops the run with one line naming
 the URL and the fix, after saving a checkpoint that `--resume` continues from.
@@ -540,8 +548,20 @@ class ServerRollout(_Rollout):
         self.client: Any = None  # TRL's VLLMClient, --weight-sync nccl only
         self.sync_mode = sync_of(cfg)
         self.base = served_base(self.url, self.key, self.command)
+        # whether the server versions its weights (GET /weight_info, vLLM's dev mode, which the
+        # NCCL weight transfer is served with): each push then sets `<run>-step-N` and a sample
+        # is of the version the server reports, as --weight-sync reload's. Without it a server
+        # restarted mid-run served the base model under the same name and its samples trained
+        # as this step's until the next push failed.
+        self.versioned = self.sync_mode == "reload"
         if self.sync_mode == "nccl":  # the served weights are the student's until the first push
             self.names[self.base] = 0
+            root = self.url.removesuffix("/v1")
+            try:
+                _request(root, self.key, self.command, "GET", "/weight_info", None, 30)
+                self.versioned = True
+            except _HTTPRefused:  # no dev routes (a stand-in server): the served name it is
+                pass
 
     def _call(self, method: str, route: str, body: Any, timeout: float = 600) -> Any:
         return _request(self.url, self.key, self.command, method, route, body, timeout)
@@ -553,8 +573,9 @@ class ServerRollout(_Rollout):
             # transfer group has one trainer rank, and a second client joining it as that rank
             # hangs the init (or pushes the weights once per process)
             # (_on_rank0's broadcast is the barrier: no process samples before the push)
-            _on_rank0(trainer, lambda: self._push_weights(trainer, model))
-            self.names[self.base] = step  # the served name now holds these weights
+            version = f"{self.run_name}-step-{step}"
+            _on_rank0(trainer, lambda: self._push_weights(trainer, model, version))
+            self.names[version if self.versioned else self.base] = step
             return
         if self.sync_mode == "reload":
             folder = self.out / WEIGHTS_DIR / f"step-{step:06d}"
@@ -684,9 +705,11 @@ class ServerRollout(_Rollout):
         except _HTTPRefused:
             pass  # already gone (a restarted server): nothing holds it
 
-    def _push_weights(self, trainer: Any, model: Any) -> None:
+    def _push_weights(self, trainer: Any, model: Any, version: str) -> None:
         try:
             self._push(trainer, model)
+            if self.versioned:
+                self._dev("POST", "/update_weight_version", {"new_version": version})
         except (RolloutError, ImportError):  # (ImportError: TRL without vllm, its own line)
             raise
         except Exception as e:  # noqa: BLE001 - requests' errors, TRL's "Request failed", NCCL's
@@ -757,7 +780,7 @@ class ServerRollout(_Rollout):
                 f"check the server ({self.command}), then rerun with --resume"
             )
         name = reply.get("model", body["model"])
-        if self.sync_mode == "reload":  # the reply names the base model whatever weights it holds
+        if self.versioned:  # the reply names the base model whatever weights it holds
             name = self.weight_version() or "(unversioned weights)"
         out = []
         for c in sorted(reply["choices"], key=lambda c: c["index"]):
@@ -766,7 +789,7 @@ class ServerRollout(_Rollout):
                     f"--rollout-url {self.url} returns no token_ids (vLLM >= 0.10.2 does with "
                     "return_token_ids): upgrade the server"
                 )
-            made_by = name if self.sync_mode == "reload" else c.get("model", name)
+            made_by = name if self.versioned else c.get("model", name)
             out.append((list(c["token_ids"]), c.get("finish_reason"), made_by))
         if len(out) != len(prompts) * n:
             raise RolloutError(
