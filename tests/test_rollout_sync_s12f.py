@@ -132,3 +132,39 @@ def test_a_full_fine_tunes_server_restarted_mid_run_gives_stale_samples_not_the_
     got = [json.loads(x) for x in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
     assert [(x["step"], x["stale"]) for x in got] == [(0, False), (1, True)]
     assert (labels == -100).all()  # the base model's sample trains nothing
+
+
+def test_a_lora_server_restarted_between_syncs_gets_the_adapter_loaded_again(
+    tmp_path, tiny_qwen, capsys
+):
+    # --sync-steps 2: the server restarted after step 0's sync answered 404 for the adapter at
+    # step 1 and the run stopped (a checkpoint and --resume, by hand, each restart). The adapter
+    # of the last sync is still on disk: it is loaded again under its name and step 1 samples it.
+    from distill.train import run
+    from distill.train.kd.rollout import run_name
+    from tests.test_kd_rollout import cfg, rows
+    from tests.tiny import make_tiny_model
+
+    class Restarting(FakeVLLM):
+        restarted = False
+
+        def complete(self, body):  # noqa: ANN001, ANN202
+            if self.requests == 2 and not self.restarted:  # before step 1's sampling
+                FakeVLLM.__init__(self, tiny_qwen)  # a fresh server: no adapter loaded
+                self.restarted, self.requests = True, 2
+            return super().complete(body)
+
+    teacher = make_tiny_model(tmp_path / "teacher", "qwen2", seed=1)
+    server = Restarting(tiny_qwen).start()
+    try:
+        out = run(cfg(tmp_path, tiny_qwen, teacher, server.url, sync_steps=2, max_steps=3))
+    finally:
+        server.stop()
+    name = f"{run_name(out)}-step-"
+    assert server.restarted
+    assert [x["name"] for x in server.loads] == [f"{name}0", f"{name}2"]
+    recorded = rows(out / "rollouts.jsonl")
+    assert [(r["step"], r["sync_step"], r["stale"]) for r in recorded] == [
+        (s, 2 * (s // 2), False) for s in range(3) for _ in range(4)
+    ]
+    assert f"had lost the adapter {name}0" in capsys.readouterr().err

@@ -50,7 +50,9 @@ for the older policy (the teacher's term is still a divergence on those tokens; 
 term is then slightly off-policy). --sync-steps 1 (the default) trains on-policy samples only.
 
 A server that refuses the adapter or stops answering mid-run stops the run with one line naming
-the URL and the fix, after saving a checkpoint that `--resume` continues from.
+the URL and the fix, after saving a checkpoint that `--resume` continues from. One restarted
+between two syncs (--sync-steps > 1) that answers 404 for the adapter gets the same adapter
+loaded again (its folder is kept until the next sync) and the request is sent again.
 
 A server started with `--api-key KEY` (or VLLM_API_KEY) is sent the key in $OPENAI_API_KEY as
 `Authorization: Bearer`, as the served teacher (--teacher-url) is; a 401/403 is one line naming
@@ -70,6 +72,7 @@ import http.client
 import json
 import os
 import shutil
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -621,6 +624,27 @@ class ServerRollout(_Rollout):
             self._unload(self.current)
         self.prune(folder)
 
+    def _load_again(self) -> bool:
+        """A server restarted since the last sync has lost the adapter (404 on its name): the
+        same adapter (its folder is kept until the next sync) is loaded again under its name,
+        by whichever process sees it first (no collective: the others may have sampled before
+        the restart). False when there is nothing to load again."""
+        folder = self.out / ADAPTERS_DIR / f"step-{self.names[self.current]:06d}"
+        if not folder.is_dir():
+            return False
+        body = {"lora_name": self.current, "lora_path": str(folder.resolve())}
+        try:
+            self._call("POST", "/load_lora_adapter", body)
+        except _HTTPRefused as e:
+            if "already" not in e.text:  # (another process loaded it first: vLLM's 400)
+                return False
+        print(
+            f"onpolicy: --rollout-url {self.url} had lost the adapter {self.current} (a restarted "
+            "server?): loaded it again",
+            file=sys.stderr,
+        )
+        return True
+
     def write_weights(self, trainer: Any, model: Any, folder: Path) -> Path:
         """The student's weights now, a LoRA adapter merged in (`write_merged`: layer by layer,
         shard by shard, the weights being trained only read), written to `folder`
@@ -766,7 +790,12 @@ class ServerRollout(_Rollout):
             **self.extra_body,
         }
         try:
-            reply = self._call("POST", "/completions", body)
+            try:
+                reply = self._call("POST", "/completions", body)
+            except _HTTPRefused as e:
+                if not (e.code == 404 and self.current and self._load_again()):
+                    raise
+                reply = self._call("POST", "/completions", body)
         except _HTTPRefused as e:
             raise RolloutError(
                 f"--rollout-url {self.url}: sampling from {body['model']} failed (HTTP {e.code}: "
