@@ -4,6 +4,7 @@
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from distill.train.kd.rollout import RolloutError, ServerRollout
 from tests.fakevllm import FakeVLLM
@@ -168,3 +169,27 @@ def test_a_lora_server_restarted_between_syncs_gets_the_adapter_loaded_again(
         (s, 2 * (s // 2), False) for s in range(3) for _ in range(4)
     ]
     assert f"had lost the adapter {name}0" in capsys.readouterr().err
+
+
+def test_a_full_fine_tunes_reload_writes_shards_of_the_merged_size(
+    tmp_path, tiny_qwen, monkeypatch
+):
+    # --weight-sync reload of a full fine-tune wrote save_pretrained's default single shard (up to
+    # 50 GB): on a GPU the CPU held a copy of the whole student at every sync, which the LoRA
+    # path's MERGED_SHARD shards avoid. Both write shards of MERGED_SHARD now.
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    import distill.train.kd.rollout as rollout
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_qwen))
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    monkeypatch.setattr(rollout, "MERGED_SHARD", size // 4)
+    trainer = SimpleNamespace(accelerator=SimpleNamespace(unwrap_model=lambda m: m))
+    r = ServerRollout.__new__(ServerRollout)  # (write_weights reads its output folder only)
+    r.out = tmp_path
+    folder = r.write_weights(trainer, model, tmp_path / "rollout-weights" / "step-000001")
+    shards = sorted(folder.glob("*.safetensors"))
+    assert len(shards) >= 4 and (folder / "model.safetensors.index.json").is_file()
+    got = {k: v for f in shards for k, v in load_file(str(f)).items()}
+    assert all(torch.equal(got[k], v) for k, v in model.state_dict().items() if k in got)

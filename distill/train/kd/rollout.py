@@ -661,7 +661,9 @@ class ServerRollout(_Rollout):
             if hasattr(unwrapped, "merge_and_unload"):
                 write_merged(unwrapped, folder, MERGED_SHARD)
             else:
-                unwrapped.save_pretrained(str(folder), safe_serialization=True)
+                # in MERGED_SHARD shards too: save_pretrained's default, one 50 GB shard, has
+                # the CPU hold a copy of all of a student's weights on the GPU at every sync
+                unwrapped.save_pretrained(str(folder), max_shard_size=MERGED_SHARD)
         except (OSError, SafetensorError) as e:
             # safetensors' save_file (the shards: nearly all the bytes) fails a full disk with
             # its own SafetensorError, "Error while serializing: I/O error: No space left on
