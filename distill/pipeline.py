@@ -692,23 +692,69 @@ def _lock_run_dir(run_dir: str, held: contextlib.ExitStack, create: bool) -> boo
     folder = Path(run_dir).expanduser()
     if not folder.is_dir() and not create:
         return False
-    path, made = folder / ".distill-run.lock", not folder.exists()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        f = held.enter_context(open(path, "a"))
-    except OSError:
-        return True
+    path = folder / ".distill-run.lock"
+    while True:
+        made = not folder.exists()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            f = open(path, "a")
+        except OSError:
+            return True
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            f.close()
+            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                # the holder's file and folder stay as they are (a folder this run saw
+                # missing may be the holder's, made a moment later)
+                raise DistillError(
+                    f"another `distill run` is running in {run_dir} (it holds {path}): nothing "
+                    "was run; wait for it to end, or use another --run-dir"
+                ) from None
+            return True
+        try:  # the file locked is still the one at `path` (not one the last run removed)
+            here = os.stat(path)
+        except OSError:
+            here = None
+        st = os.fstat(f.fileno())
+        if here is not None and (here.st_dev, here.st_ino) == (st.st_dev, st.st_ino):
+            break
+        f.close()
+        if not folder.is_dir() and not create:
+            return False
+    _HELD.add(f)
+    held.callback(_let_go, f)
     if made:  # a run stopped at its first stage's start leaves no folder holding a lock alone
         held.callback(_remove_bare, folder, path)
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-            raise DistillError(
-                f"another `distill run` is running in {run_dir} (it holds {path}): nothing was "
-                "run; wait for it to end, or use another --run-dir"
-            ) from None
     return True
+
+
+# The run dir locks this process holds: a child it forks (the filter's pool, an in-process vLLM
+# engine) closes its copy, or one outliving a SIGKILLed run held the lock and every rerun was
+# refused as another run.
+_HELD: set[Any] = set()
+
+
+def _close_held() -> None:
+    # dup2 over the number, not close: the child's file object closing it later (a child
+    # unwinding the run's stack) closes /dev/null, never a file of the child's opened since
+    for f in _HELD:
+        try:
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, f.fileno())
+            os.close(null)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held)
+
+
+def _let_go(f: Any) -> None:
+    _HELD.discard(f)
+    f.close()
 
 
 def _remove_bare(folder: Path, lock: Path) -> None:
