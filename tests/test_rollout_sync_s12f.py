@@ -5,10 +5,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import trl.trainer.utils  # noqa: F401 - before the stand-in vllm module (trl probes vllm)
 
 from distill.train.kd.rollout import RolloutError, ServerRollout
 from tests.fakevllm import FakeVLLM
+from tests.test_kd_rollout import stand_in_vllm  # noqa: F401 - the stand-in vllm module
 from tests.test_review_followups import two_processes
+from tests.test_review_kd_rollout import accelerate_state  # noqa: F401 - before the stand-in
 
 
 @pytest.fixture
@@ -193,3 +196,25 @@ def test_a_full_fine_tunes_reload_writes_shards_of_the_merged_size(
     assert len(shards) >= 4 and (folder / "model.safetensors.index.json").is_file()
     got = {k: v for f in shards for k, v in load_file(str(f)).items()}
     assert all(torch.equal(got[k], v) for k, v in model.state_dict().items() if k in got)
+
+
+@pytest.mark.usefixtures("accelerate_state")  # (made before the stand-in blanks RANK...)
+@pytest.mark.parametrize("positions, want", [(4096, 128 + 64), (150, 150)])
+def test_colocated_vllm_has_room_for_a_long_prompts_whole_sample(
+    tmp_path, request, positions, want
+):
+    # --vllm-mode colocate built vLLM with max_model_len = --max-length: a prompt near
+    # --max-length (a traces source, --lmbda < 1) had its sample cut where vLLM's context ended,
+    # not at --max-new-tokens as model.generate and a server sample it. The room is both, within
+    # the student's max_position_embeddings (vLLM refuses a longer context).
+    from distill.train.kd.rollout import ColocateRollout
+
+    c = SimpleNamespace(resume=False, lora=False, lora_r=8, vllm_gpu_memory_utilization=0.3,
+                        max_length=128, max_new_tokens=64, seed=0)  # fmt: skip
+    model = SimpleNamespace(
+        generation_config=SimpleNamespace(eos_token_id=1),
+        config=SimpleNamespace(max_position_embeddings=positions),
+    )
+    made = request.getfixturevalue("stand_in_vllm")
+    ColocateRollout(c, SimpleNamespace(pad_token_id=0), model, tmp_path, "m")
+    assert made[0].kw["max_model_len"] == want

@@ -942,6 +942,18 @@ def check_server(cfg: Any) -> None:
 # =========================================================================== colocate mode
 
 
+def _room(cfg: Any, model: Any) -> int | None:
+    """vLLM's max_model_len for a colocated student: a prompt of up to --max-length and its
+    --max-new-tokens sample, as model.generate samples (vLLM cuts a sample at max_model_len:
+    --max-length alone cut the samples of long prompts short, as neither the hf path nor a
+    server does), within the student's max_position_embeddings (vLLM refuses more)."""
+    if cfg.max_length is None:
+        return None  # vLLM's default: the model's own
+    room = cfg.max_length + getattr(cfg, "max_new_tokens", 0)  # (a stand-in config: none)
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return min(room, limit) if isinstance(limit, int) else room
+
+
 class ColocateRollout(_Rollout):
     """vllm.LLM in the training process, asleep while the trainer steps (TRL's colocate mode
     with vllm_enable_sleep_mode). CUDA only; not run by the tests here (no GPU): they drive it
@@ -972,7 +984,7 @@ class ColocateRollout(_Rollout):
             enable_sleep_mode=True,
             enable_lora=cfg.lora,
             max_lora_rank=vllm_lora_rank(cfg.lora_r) if cfg.lora else None,
-            max_model_len=cfg.max_length,
+            max_model_len=_room(cfg, model),
             distributed_executor_backend="external_launcher",
             # each process samples its own prompts: its own stream of draws
             seed=cfg.seed + state.process_index,
