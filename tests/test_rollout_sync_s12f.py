@@ -218,3 +218,33 @@ def test_colocated_vllm_has_room_for_a_long_prompts_whole_sample(
     made = request.getfixturevalue("stand_in_vllm")
     ColocateRollout(c, SimpleNamespace(pad_token_id=0), model, tmp_path, "m")
     assert made[0].kw["max_model_len"] == want
+
+
+def test_a_long_sample_is_waited_for_as_long_as_its_tokens_take(tmp_path, tiny_qwen, monkeypatch):
+    # Every completion request was given 600 s: a reply comes when its last sample ends, and a
+    # batch of 32k-token samples on a loaded server (tens of tokens/s per sequence) takes
+    # longer, so the run stopped with 'stopped answering (timed out)', and again on --resume.
+    # The wait now grows with --max-new-tokens: at least 10 tokens/s of each sample's length.
+    import distill.train.kd.rollout as rollout
+    from tests.test_kd_rollout import bare_rollout
+
+    server = FakeVLLM(tiny_qwen).start()
+    try:
+        r = bare_rollout(server.url, tmp_path / "out", tiny_qwen)
+    finally:
+        server.stop()
+    waits = []
+
+    def answer(url, key, command, method, route, body, timeout):  # noqa: ANN001, ANN202
+        waits.append((route, timeout))
+        return {
+            "model": "base",
+            "choices": [{"index": 0, "token_ids": [4, 1], "finish_reason": "stop"}],
+        }
+
+    monkeypatch.setattr(rollout, "_request", answer)
+    for tokens in (256, 32768):
+        gen = {"max_new_tokens": tokens, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+        assert r.sample([[5, 6, 7]], 1, gen)[0][0] == [4, 1]
+    assert [w[0] for w in waits] == ["/completions"] * 2
+    assert waits[0][1] >= 600 and waits[1][1] >= 32768 / 10

@@ -91,6 +91,10 @@ ADAPTERS_DIR = "rollout-adapters"
 # --weight-sync reload: the step's weights until the server has read them
 WEIGHTS_DIR = "rollout-weights"
 KEY_ENV = "OPENAI_API_KEY"  # the rollout server's --api-key, as the served teacher reads it
+# A completion request is answered when its last sample ends: the wait allowed grows with
+# --max-new-tokens at a slow sequence's pace (a loaded server decodes a long batch at tens of
+# tokens/s per sequence), so a 32k-token sample is not taken for a server gone away
+SAMPLE_WAIT_S, SAMPLE_S_PER_TOKEN = 600.0, 0.1
 
 
 class RolloutError(DistillError):
@@ -791,13 +795,14 @@ class ServerRollout(_Rollout):
             "return_token_ids": True,  # vLLM >= 0.10.2: the sampled ids, not re-tokenized text
             **self.extra_body,
         }
+        wait = SAMPLE_WAIT_S + SAMPLE_S_PER_TOKEN * gen["max_new_tokens"]
         try:
             try:
-                reply = self._call("POST", "/completions", body)
+                reply = self._call("POST", "/completions", body, wait)
             except _HTTPRefused as e:
                 if not (e.code == 404 and self.current and self._load_again()):
                     raise
-                reply = self._call("POST", "/completions", body)
+                reply = self._call("POST", "/completions", body, wait)
         except _HTTPRefused as e:
             raise RolloutError(
                 f"--rollout-url {self.url}: sampling from {body['model']} failed (HTTP {e.code}: "
