@@ -248,3 +248,23 @@ def test_a_long_sample_is_waited_for_as_long_as_its_tokens_take(tmp_path, tiny_q
         assert r.sample([[5, 6, 7]], 1, gen)[0][0] == [4, 1]
     assert [w[0] for w in waits] == ["/completions"] * 2
     assert waits[0][1] >= 600 and waits[1][1] >= 32768 / 10
+
+
+def test_rollouts_jsonl_numbers_a_steps_rows_across_its_micro_batches(tmp_path):
+    # --gradient-accumulation-steps 2: each micro-batch's rollouts were numbered from 0, so a
+    # step's rows read 0, 1, 0, 1 (two rollouts called row 0, on one rank) and a rollout could
+    # not be told from another. A step's rows are numbered on across its micro-batches.
+    import json
+
+    from tests.test_kd_rollout import _Given
+
+    inputs = {"prompts": torch.tensor([[5, 6], [7, 8]]), "prompt_attention_mask": torch.ones(2, 2)}
+    r = _Given.rollout(tmp_path, [([4, 1], "stop", "given")] * 2, 1)
+    trainer = _Given.trainer(4)
+    for step in (0, 0, 1, 1):
+        trainer.state.global_step = step
+        r.generate(trainer, None, dict(inputs))
+    got = [json.loads(x) for x in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
+    assert [(x["step"], x["row"]) for x in got] == [(0, 0), (0, 1), (0, 2), (0, 3)] + [
+        (1, 0), (1, 1), (1, 2), (1, 3)
+    ]  # fmt: skip

@@ -203,6 +203,9 @@ class _Rollout:
         self.names: dict[str, int] = {}  # adapter/weights name -> the step it was synced at
         self.stats = {"rollouts": 0, "rollouts_stale": 0, "rollout_tokens": 0}
         self.times = {"sync_s": 0.0, "syncs": 0, "rollout_s": 0.0}
+        # (step, rollouts of it recorded so far): a row's index within its step's on-policy
+        # rows, every micro-batch's (--gradient-accumulation-steps) counted on from the last's
+        self.recorded = (-1, 0)
         # rollouts.jsonl: started fresh, or trimmed to the checkpoint resumed, by train.run
 
     def generate(self, trainer: Any, model: Any, inputs: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -230,7 +233,9 @@ class _Rollout:
         if n > 1:  # the order hf's num_return_sequences gives: each prompt's n samples together
             prompts, pmask = prompts.repeat_interleave(n, 0), pmask.repeat_interleave(n, 0)
         comps, rows = [], []
-        for i, (ids, finish, name) in enumerate(samples):
+        first = self.recorded[1] if self.recorded[0] == step else 0
+        self.recorded = (step, first + len(samples))
+        for i, (ids, finish, name) in enumerate(samples, first):
             ids = completion(ids, self.eos)
             made_at = self.names.get(name)
             stale = made_at is None or step - made_at > self.cfg.max_staleness
