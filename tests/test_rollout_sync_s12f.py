@@ -268,3 +268,34 @@ def test_rollouts_jsonl_numbers_a_steps_rows_across_its_micro_batches(tmp_path):
     assert [(x["step"], x["row"]) for x in got] == [(0, 0), (0, 1), (0, 2), (0, 3)] + [
         (1, 0), (1, 1), (1, 2), (1, 3)
     ]  # fmt: skip
+
+
+def test_a_prompt_past_the_servers_context_names_the_max_model_len_to_serve_with(
+    tmp_path, tiny_qwen
+):
+    # A server started with a --max-model-len below --max-length + --max-new-tokens answers a
+    # long prompt of a traces source with vLLM's 400; the run stopped with 'check the server
+    # (the vllm serve line), then --resume', and the resume stopped at the same batch again.
+    # The line says which --max-model-len holds the run.
+    from tests.test_kd_rollout import bare_rollout
+
+    class Short(FakeVLLM):
+        def complete(self, body):  # noqa: ANN001, ANN202
+            message = (
+                "This model's maximum context length is 6 tokens. However, you requested 7 "
+                "tokens (3 in the messages, 4 in the completion). Please reduce the length of "
+                "the messages or completion."
+            )
+            return 400, {"object": "error", "message": message, "code": 400}
+
+    server = Short(tiny_qwen).start()
+    try:
+        r = bare_rollout(server.url, tmp_path / "out", tiny_qwen)
+        r.cfg.max_length = 128
+        gen = {"max_new_tokens": 4, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+        with pytest.raises(RolloutError) as e:
+            r.sample([[5, 6, 7]], 1, gen)
+    finally:
+        server.stop()
+    line = str(e.value)
+    assert "--max-model-len 132 or more" in line and "--resume" in line and "\n" not in line

@@ -809,6 +809,15 @@ class ServerRollout(_Rollout):
                     raise
                 reply = self._call("POST", "/completions", body, wait)
         except _HTTPRefused as e:
+            if e.code == 400 and "maximum context length" in e.text:
+                # the same batch fails again on --resume until the server holds it
+                need = (self.cfg.max_length or 0) + gen["max_new_tokens"]
+                raise RolloutError(
+                    f"--rollout-url {self.url}: a prompt of this batch and its --max-new-tokens "
+                    f"{gen['max_new_tokens']} do not fit the server's context "
+                    f"({e.text[:120].strip()}); restart it with --max-model-len {need} or more "
+                    f"(--max-length + --max-new-tokens), then rerun with --resume"
+                ) from None
             raise RolloutError(
                 f"--rollout-url {self.url}: sampling from {body['model']} failed (HTTP {e.code}: "
                 f"{e.text[:120].strip()}); check the server ({self.command}), then --resume"
