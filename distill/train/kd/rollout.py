@@ -39,10 +39,11 @@ client that changes the weights without setting a version is not seen: the serve
 Server mode, full fine-tune with `--weight-sync nccl` (the default with CUDA): the weights are
 pushed with TRL's `VLLMClient` (vLLM's NCCL weight-transfer engine, which needs CUDA; the server
 is started with `--weight-transfer-config '{"backend": "nccl"}'`), from process 0 alone. Each push
-versions the weights `<run>-step-N` (/update_weight_version) and the samples are checked against
-GET /weight_info as reload's are: a server restarted mid-run (the base model's weights again,
-its weight-transfer group gone) marks them stale, dropped rather than trained as the student's;
-rerun with --resume to join it again. Without CUDA this is refused in one line.
+versions the weights `<run>-step-N` (/update_weight_version, read back: a server that does not
+keep it stops the run) and the samples are checked against GET /weight_info as reload's are: a
+server restarted mid-run (the base model's weights again, its weight-transfer group gone) marks
+them stale, dropped rather than trained as the student's (a batch of stale ones only is said on
+stderr); rerun with --resume to join it again. Without CUDA this is refused in one line.
 
 A rollout within --max-staleness (sampled by weights up to that many optimizer steps older than
 the ones trained) trains as if the current student had sampled it: no importance weight corrects
@@ -254,6 +255,17 @@ class _Rollout:
                 }
             )
             comps.append([] if stale else ids)  # a stale rollout trains nothing
+        if rows and all(r["stale"] for r in rows):
+            # the batch trains nothing: said where the run is watched, not only in a counter
+            seen = sorted({f"{r['adapter']} (synced at step {r['sync_step']})" for r in rows})
+            print(
+                f"onpolicy: step {step}: all {len(rows)} rollouts of this batch are stale, "
+                f"sampled by {', '.join(seen)}, more than --max-staleness "
+                f"{self.cfg.max_staleness} steps old or weights this run did not sync (a "
+                "restarted server?): they train nothing; if it goes on, restart the server "
+                "and rerun with --resume",
+                file=sys.stderr,
+            )
         rank, _ = _process(trainer)
         # every process its own rollouts (DDP: each samples its rows), one O_APPEND write per
         # line so the processes' lines never interleave
@@ -745,6 +757,16 @@ class ServerRollout(_Rollout):
             self._push(trainer, model)
             if self.versioned:
                 self._dev("POST", "/update_weight_version", {"new_version": version})
+                # read back: a server that answers GET /weight_info but does not keep the
+                # version (a proxy's page, a route refused or ignored) had every sample of the
+                # run dropped as stale, the run training nothing without a word
+                held = self.weight_version()
+                if held != version:
+                    raise RolloutError(
+                        f"--rollout-url {self.url}: after POST /update_weight_version {version} "
+                        f"GET /weight_info reports {held!r}, so every sample would be dropped as "
+                        f"stale; serve the student as {self.command} and rerun with --resume"
+                    )
         except (RolloutError, ImportError):  # (ImportError: TRL without vllm, its own line)
             raise
         except Exception as e:  # noqa: BLE001 - requests' errors, TRL's "Request failed", NCCL's
@@ -969,8 +991,26 @@ def _room(cfg: Any, model: Any) -> int | None:
     if cfg.max_length is None:
         return None  # vLLM's default: the model's own
     room = cfg.max_length + getattr(cfg, "max_new_tokens", 0)  # (a stand-in config: none)
-    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    return min(room, limit) if isinstance(limit, int) else room
+    limit = _positions(getattr(model, "config", None))
+    return min(room, limit) if limit is not None else room
+
+
+def _positions(config: Any) -> int | None:
+    """The longest context vLLM builds the student with: max_position_embeddings, stretched by
+    its RoPE scaling as vLLM's _get_and_verify_max_len stretches it (a YaRN Qwen2.5 of 32768
+    positions and factor 4 holds 131072); None when the config does not say."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int):
+        return None
+    rope = getattr(config, "rope_scaling", None) or getattr(config, "rope_parameters", None)
+    if not isinstance(rope, dict) or "gemma3" in str(getattr(config, "model_type", "")):
+        return limit  # (vLLM: Gemma3's max_position_embeddings is already scaled)
+    kind = rope.get("rope_type", rope.get("type"))
+    if kind in (None, "default", "su", "longrope", "llama3", "mrope"):
+        return limit
+    if kind == "yarn":
+        limit = int(rope.get("original_max_position_embeddings") or limit)
+    return int(limit * float(rope.get("factor") or 1))
 
 
 class ColocateRollout(_Rollout):
