@@ -17,14 +17,15 @@ from tests.test_rollout_sync_s12f import nccl_client, nccl_rollout  # noqa: F401
 @pytest.mark.usefixtures("accelerate_state")  # (made before the stand-in blanks RANK...)
 def test_colocated_vllm_keeps_a_rope_scaled_students_long_context(tmp_path, request):
     # b0624f0 capped max_model_len at max_position_embeddings: a YaRN student (Qwen2.5's
-    # 32768 positions, factor 4: vLLM serves 131072) run with --max-length 65536 got a vLLM of
-    # 32768, which refuses every prompt past it; --max-length alone (65536) was built before.
+    # 32768 positions, factor 4: vLLM serves 131072) with --max-length 30000 and
+    # --max-new-tokens 8192 got a vLLM of 32768, which cut a long prompt's sample short of
+    # --max-new-tokens (the very cut b0624f0 meant to end; model.generate samples them all).
     from transformers import Qwen2Config
 
     from distill.train.kd.rollout import ColocateRollout
 
     c = SimpleNamespace(resume=False, lora=False, lora_r=8, vllm_gpu_memory_utilization=0.3,
-                        max_length=65536, max_new_tokens=4096, seed=0)  # fmt: skip
+                        max_length=30000, max_new_tokens=8192, seed=0)  # fmt: skip
     rope = {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}
     model = SimpleNamespace(
         generation_config=SimpleNamespace(eos_token_id=1),
@@ -32,7 +33,7 @@ def test_colocated_vllm_keeps_a_rope_scaled_students_long_context(tmp_path, requ
     )
     made = request.getfixturevalue("stand_in_vllm")
     ColocateRollout(c, SimpleNamespace(pad_token_id=0), model, tmp_path, "m")
-    assert made[0].kw["max_model_len"] == 65536 + 4096
+    assert made[0].kw["max_model_len"] == 30000 + 8192
 
 
 @pytest.mark.usefixtures("nccl_client")
