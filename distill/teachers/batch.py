@@ -362,9 +362,14 @@ class BatchTeacher:
                         f"refused (HTTP {e.status_code}: {why}); its samples are uploaded again"
                     )
                     return False
+                hint = (  # a 404: no Batch API there; a 400: a setting it refuses
+                    "one without a Batch API: generate without --batch"
+                    if e.status_code == 404
+                    else "check --batch-window, --model"
+                )
                 raise DistillError(
                     f"{self.online.shown}: the provider refused the batch (HTTP "
-                    f"{e.status_code}): {why} (check --batch-window, --model)"
+                    f"{e.status_code}): {why} ({hint})"
                 ) from None
             except (openai.APIConnectionError, openai.APIStatusError) as e:
                 status = getattr(e, "status_code", None)
