@@ -48,9 +48,13 @@ embeddings dropped):
   divergence of the two distributions coarsened, as loss.py's top-K rest bucket), plus ULD on
   the probabilities of the tokens only one side has. Zero when the student's distribution equals
   the teacher's mapped one (same mass on each shared token, the same masses in some order on the
-  others). Where the teacher splits the student's next token ("box" + "ed" for "boxed"), the
-  shared tokens that token's text properly starts with are no shared outcome there: compared by
-  rank with the rest (Prefixes; measured: without it gemma-3 learned `\\boxbox{`, make
+  others). Not TRL's GOLDTrainer hybrid term for term: that one takes the generalized JSD (its
+  `beta`) of the shared tokens' probabilities as they are (no rest bucket) and weighs it and
+  the ULD part by the share of the teacher's vocabulary matched (w * JSD + (1 - w) * ULD, w =
+  matched / teacher vocab); here both parts count whole. `uld` is GOLD's / Boizard et al.'s:
+  sorted, zero-padded, L1 summed over the vocabulary. Where the teacher splits the student's
+  next token ("box" + "ed" for "boxed"), the shared tokens that token's text properly starts
+  with are no shared outcome there: compared by rank with the rest (Prefixes; measured: without it gemma-3 learned `\\boxbox{`, make
   smoke-xtok's xtok_kd 0.010 against sft's 0.450). The same the other way round, where the
   student splits the teacher's next token ("1" + "2" + "3" under Llama-3's "123"): the exact KL
   there pushed the student's own next token "1" towards the teacher's ~0 on a lone "1" and let
