@@ -55,10 +55,11 @@ embeddings dropped):
   sorted, zero-padded, L1 summed over the vocabulary. Where the teacher splits the student's
   next token ("box" + "ed" for "boxed"), the shared tokens that token's text properly starts
   with are no shared outcome there: compared by rank with the rest (Prefixes; measured: without
-  it gemma-3 learned `\\boxbox{`, make smoke-xtok's xtok_kd 0.010 against sft's 0.450). The
-  same the other way round, where the student splits the teacher's next token ("1" + "2" + "3" under Llama-3's "123"): the exact KL
-  there pushed the student's own next token "1" towards the teacher's ~0 on a lone "1" and let
-  any unshared token take its mass (tests/test_xtok_prefix_teacher.py).
+  it gemma-3 learned `\\boxbox{`, make smoke-xtok's xtok_kd 0.010 against sft's 0.450). The same
+  the other way round, where the student splits the teacher's next token ("1" + "2" + "3" under
+  Llama-3's "123"): the exact KL there pushed the student's own next token "1" towards the
+  teacher's ~0 on a lone "1" and let any unshared token take its mass
+  (tests/test_xtok_prefix_teacher.py).
 """
 
 from __future__ import annotations
