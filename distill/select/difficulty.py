@@ -111,6 +111,33 @@ def teacher_rates(
     return rates, stats
 
 
+def student_weights(model: str) -> str | None:
+    """What identifies a local student folder's weights (eval's stamp of its model files, and
+    of the local base folder a LoRA adapter names); None for a served name, a hub name or a
+    builtin (the name alone keys its samples)."""
+    import json
+
+    from distill.eval import weights_stamp
+    from distill.models import is_adapter
+
+    path = Path(model)
+    if not path.is_dir():
+        return None
+    stamps = [weights_stamp(str(path))]
+    if is_adapter(str(path)):
+        try:
+            base = json.loads((path / "adapter_config.json").read_text()).get(
+                "base_model_name_or_path"
+            )
+        except (OSError, ValueError):
+            base = None
+        if isinstance(base, str) and Path(base).is_dir():
+            stamps.append(weights_stamp(base))
+    from distill.records import stable_hash
+
+    return stable_hash(stamps, 16)
+
+
 class _Sink:
     """Teacher sink: each student sample on disk at once, as a trace record."""
 
@@ -178,24 +205,41 @@ def student_rates(
         concurrency=cfg.concurrency,
         max_retries=cfg.max_retries,
     )
+    from distill.models import is_adapter
+
+    if tcfg.teacher == "vllm" and is_adapter(str(cfg.student)):
+        raise DistillError(
+            f"--student {cfg.student} is a LoRA adapter (adapter_config.json), which vLLM does "
+            "not load as a model: use --student-backend hf, or serve it (vllm serve BASE "
+            "--enable-lora --lora-modules NAME=PATH) with --student-backend openai --student NAME"
+        )
     have: dict[str, dict[str, Any]] = {}
     if cache.exists():
         for rec in read_records(cache, required=("id",)):
             have[rec["id"]] = rec
     from distill.select.reward import fingerprint
 
-    # A local student folder's weight files (names, sizes, times) are part of each sample's id,
-    # as they are of the reward judge's: a student trained again in place is another student,
-    # sampled again, not measured with the old one's cached samples.
-    weights = fingerprint(str(cfg.student))
+    # A local student folder's weights (its model files' names, sizes and times, as eval stamps
+    # them; an adapter's local base folder's too) are part of each sample's id: a student trained
+    # again in place is another student, sampled again. Only its model files: an eval.json (or
+    # any other file) written into the folder since leaves its samples as they were.
+    weights = student_weights(str(cfg.student))
     model_key = f"{tcfg.model}@{weights}" if weights else tcfg.model
+    # The ids before (every .json/.bin/.pt/.safetensors in the folder): samples cached under
+    # them are this student's while the folder holds the same files, and not paid for again.
+    legacy = fingerprint(str(cfg.student)) if weights else None
+    legacy_key = f"{tcfg.model}@{legacy}" if legacy else None
     plan: dict[str, list[str]] = {}
     jobs = []
     for pid, info in prompts.items():
         mh = stable_hash(info.messages)
-        ids = [
-            sample_id(pid, model_key, tcfg.params, s, info.messages, mh) for s in range(cfg.samples)
-        ]
+        ids = []
+        for s in range(cfg.samples):
+            i = sample_id(pid, model_key, tcfg.params, s, info.messages, mh)
+            if i not in have and legacy_key is not None:
+                old = sample_id(pid, legacy_key, tcfg.params, s, info.messages, mh)
+                i = old if old in have else i
+            ids.append(i)
         plan[pid] = ids
         missing = [s for s, i in enumerate(ids) if i not in have]
         if missing:

@@ -1,0 +1,154 @@
+"""select's paid parts on a rerun (a loopback server counting requests): a student folder that
+only gained an eval.json is the same student, its samples not paid for again; a retrained one is
+sampled again; samples cached under the ids before stay used; an interrupted sampling resumes
+without re-sampling; a LoRA student on the vllm backend is one line; the judge asks again for a
+changed rubric, not for a changed budget, through 429s."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from distill.errors import DistillError
+from distill.records import read_records, sample_id, stable_hash
+from distill.select import difficulty
+from distill.select.reward import fingerprint
+from tests.test_select import FakeJudge, FakeStudent, judged_traces, select, trace, write
+
+RATES = {f"What is {k} + 1?": 0.5 for k in range(3)}
+
+
+def student_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "student"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    (d / "model.safetensors").write_text("weights")
+    return d
+
+
+def kept(tmp_path: Path) -> Path:
+    recs = [trace(f"p{k}", q, gold=str(k + 1)) for k, q in enumerate(RATES)]
+    # a second trace of p0: difficulty is per prompt, the two share its samples
+    recs.append(trace("p0", "What is 0 + 1?", sample=1, gold="1"))
+    return write(tmp_path / "kept.jsonl", recs)
+
+
+@pytest.fixture
+def student(tmp_path):
+    d = student_dir(tmp_path)
+    s = FakeStudent(RATES)
+    s.model = str(d)
+    s.start()
+    yield d, s
+    s.stop()
+
+
+def test_a_student_folder_that_gained_an_eval_json_is_not_sampled_again(tmp_path, student):
+    d, s = student
+    src = kept(tmp_path)
+    kw = dict(student=str(d), student_base_url=s.url, samples=4, pass_rate="0:1")
+    _, _, rep = select(tmp_path, src, **kw)
+    assert rep["difficulty"]["sampled_this_run"] == 12  # 3 prompts, not 4 traces
+    asked = len(s.log)
+    # `distill eval --model student --out student/eval.json` (where publish looks for it)
+    (d / "eval.json").write_text('{"pass@1": 0.5}')
+    (d / "eval.json.manifest.json").write_text("{}")
+    _, _, rep = select(tmp_path, src, out="b.jsonl", **{**kw, "budget": 1})
+    assert len(s.log) == asked and rep["difficulty"]["sampled_this_run"] == 0
+    # trained again in place: another student, sampled again
+    (d / "model.safetensors").write_text("new weights")
+    _, _, rep = select(tmp_path, src, out="c.jsonl", **kw)
+    assert rep["difficulty"]["sampled_this_run"] == 12 and len(s.log) > asked
+
+
+def test_samples_cached_under_the_ids_before_are_used(tmp_path, student):
+    d, s = student
+    src = kept(tmp_path)
+    kw = dict(student=str(d), student_base_url=s.url, samples=2, pass_rate="0:1")
+    select(tmp_path, src, **kw)
+    cache = tmp_path / "kept.select-student.jsonl"
+    # rewrite the cache as the ids were keyed before (every .json/.safetensors of the folder)
+    old = f"{d}@{fingerprint(str(d))}"
+    recs = []
+    for r in read_records(cache):
+        mh = stable_hash(r["messages"])
+        params = r["teacher"]["params"]
+        r["id"] = sample_id(r["prompt_id"], old, params, r["sample"], r["messages"], mh)
+        recs.append(r)
+    write(cache, recs)
+    asked = len(s.log)
+    _, _, rep = select(tmp_path, src, out="b.jsonl", **kw)
+    assert len(s.log) == asked and rep["difficulty"]["sampled_this_run"] == 0
+
+
+def test_an_interrupted_sampling_resumes_without_resampling(tmp_path, student, monkeypatch):
+    d, s = student
+    src = kept(tmp_path)
+    kw = dict(student=str(d), student_base_url=s.url, samples=4, pass_rate="0:1", concurrency=1)
+    real = difficulty._Sink.done
+    seen = []
+
+    def stop_after_a_prompt(self, job, sample, c):  # Ctrl-C once the first prompt is on disk
+        real(self, job, sample, c)
+        seen.append(sample)
+        if len(seen) == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(difficulty._Sink, "done", stop_after_a_prompt)
+    with pytest.raises(KeyboardInterrupt):
+        select(tmp_path, src, **kw)
+    monkeypatch.setattr(difficulty._Sink, "done", real)
+    cache = tmp_path / "kept.select-student.jsonl"
+    on_disk = {r["prompt_id"] for r in read_records(cache)}
+    assert on_disk == {"p0"}
+    first = len(s.log)
+    _, _, rep = select(tmp_path, src, **kw)
+    again = [e["messages"][-1]["content"] for e in s.log[first:]]
+    assert "What is 0 + 1?" not in again and len(again) == 2
+    assert rep["difficulty"]["sampled_this_run"] == 8 and rep["difficulty"]["cached"] == 4
+
+
+def test_a_lora_student_on_the_vllm_backend_is_one_line(tmp_path):
+    d = tmp_path / "adapter"
+    d.mkdir()
+    (d / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "x/y"}))
+    (d / "adapter_model.safetensors").write_text("w")
+    src = kept(tmp_path)
+    with pytest.raises(DistillError, match="LoRA adapter.*--student-backend hf"):
+        select(tmp_path, src, student=str(d), student_backend="vllm", pass_rate="0:1")
+
+
+def test_a_lora_students_local_base_retrained_is_sampled_again(tmp_path):
+    base = student_dir(tmp_path)
+    d = tmp_path / "adapter"
+    d.mkdir()
+    (d / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
+    (d / "adapter_model.safetensors").write_text("w")
+    before = difficulty.student_weights(str(d))
+    (d / "eval.json").write_text("{}")
+    assert difficulty.student_weights(str(d)) == before
+    (base / "model.safetensors").write_text("retrained")
+    assert difficulty.student_weights(str(d)) != before
+
+
+def test_the_judge_asks_again_for_a_new_rubric_not_a_new_budget_through_429s(tmp_path):
+    src = judged_traces(tmp_path, ["Score: 8", "Score: 3", "no verdict"])
+    rubric = tmp_path / "rubric.txt"
+    rubric.write_text("Grade {reasoning}\n")
+    j = FakeJudge().start()
+    try:
+        kw = dict(judge="judge", judge_base_url=j.url, judge_template=str(rubric))
+        j.faults.extend([{"status": 429, "retry_after": 0}] * 2)
+        _, rejects, rep = select(tmp_path, src, **kw)
+        assert len(j.log) == 5 and rep["judge"]["malformed"] == 1
+        assert [r["reject_reason"] for r in rejects] == ["judge_no_score"]
+        # another budget: nothing asked, the reply without a score not asked again either
+        _, _, rep = select(tmp_path, src, out="b.jsonl", **{**kw, "budget": 1})
+        assert len(j.log) == 5 and rep["judge"]["requests_this_run"] == 0
+        rubric.write_text("Grade this one {reasoning}\n")
+        _, _, rep = select(tmp_path, src, out="c.jsonl", **kw)
+        assert len(j.log) == 8 and rep["judge"]["requests_this_run"] == 3
+    finally:
+        j.stop()
