@@ -1,12 +1,14 @@
 """select's paid parts on a rerun (a loopback server counting requests): a student folder that
 only gained an eval.json is the same student, its samples not paid for again; a retrained one is
-sampled again; samples cached under the ids before stay used; an interrupted sampling resumes
+sampled again; samples cached under the ids before stay used; an interrupted or killed sampling resumes
 without re-sampling; a LoRA student on the vllm backend is one line; the judge asks again for a
 changed rubric, not for a changed budget, through 429s."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,19 @@ import pytest
 from distill.errors import DistillError
 from distill.records import read_records, sample_id, stable_hash
 from distill.select import difficulty
+from distill.select.config import SelectConfig
 from distill.select.reward import fingerprint
-from tests.test_select import FakeJudge, FakeStudent, judged_traces, select, trace, write
+from distill.select.stage import run
+from tests import forked
+from tests.test_select import (
+    ROOT,
+    FakeJudge,
+    FakeStudent,
+    judged_traces,
+    select,
+    trace,
+    write,
+)
 
 RATES = {f"What is {k} + 1?": 0.5 for k in range(3)}
 
@@ -152,3 +165,34 @@ def test_the_judge_asks_again_for_a_new_rubric_not_a_new_budget_through_429s(tmp
         assert len(j.log) == 8 and rep["judge"]["requests_this_run"] == 3
     finally:
         j.stop()
+
+
+def test_a_run_killed_mid_sampling_resamples_nothing_on_disk(tmp_path, student):
+    d, s = student
+    src = kept(tmp_path)
+    out = tmp_path / "sel.jsonl"
+    args = ["select", str(src), "--out", str(out), "--student", str(d), "--student-base-url"]
+    args += [s.url, "--samples", "4", "--pass-rate", "0:1", "--concurrency", "1"]
+    # killed (SIGKILL) with the 6th sample on disk: p0's 4 and 2 of p1's
+    res = forked.distill(
+        *args,
+        cwd=ROOT,
+        before=lambda: os.environ.update(DISTILL_TEST_KILL_AT="select:sampled:6"),
+        imports=("openai", "distill.select.stage", "distill.select.difficulty"),
+        timeout=120,
+    )
+    assert res.returncode == -signal.SIGKILL, res.stderr
+    first = len(s.log)
+    cfg = SelectConfig(
+        input=str(src),
+        out=str(out),
+        student=str(d),
+        student_base_url=s.url,
+        samples=4,
+        pass_rate="0:1",
+    )
+    run(cfg, quiet=True)
+    asked = sorted((e["messages"][-1]["content"], e["n"] or 1) for e in s.log[first:])
+    assert asked == [("What is 1 + 1?", 2), ("What is 2 + 1?", 4)]
+    report = json.loads(Path(cfg.report).read_text())
+    assert report["difficulty"]["cached"] == 6 and report["difficulty"]["sampled_this_run"] == 6

@@ -173,6 +173,9 @@ class _Sink:
                 "meta": info.meta,
             }
         )
+        from distill.manifest import kill_point
+
+        kill_point(f"select:sampled:{self.writer.written}")  # tests kill a run here
 
     def failed(self, job: Any, sample: int, why: str) -> None:
         from distill.select.judge import REFUSED
