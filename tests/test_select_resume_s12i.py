@@ -196,3 +196,71 @@ def test_a_run_killed_mid_sampling_resamples_nothing_on_disk(tmp_path, student):
     assert asked == [("What is 1 + 1?", 2), ("What is 2 + 1?", 4)]
     report = json.loads(Path(cfg.report).read_text())
     assert report["difficulty"]["cached"] == 6 and report["difficulty"]["sampled_this_run"] == 6
+
+
+class ThinkingJudge(FakeJudge):
+    """A reasoning judge: on a trace marked LONG it needs 100 tokens, and under a smaller cap
+    its reply is cut off inside its thinking (finish_reason 'length', no score)."""
+
+    def _choice(self, i: int, prompt: str, max_tokens: int) -> dict:
+        c = super()._choice(i, prompt, max_tokens)
+        if "LONG" in prompt and max_tokens < 100:
+            c["message"]["content"] = "Let me check each step. The first step"
+            c["finish_reason"] = "length"
+        return c
+
+
+def test_a_larger_judge_max_tokens_asks_again_only_for_the_cut_off_replies(tmp_path):
+    src = judged_traces(tmp_path, ["Score: 8", "Score: 3", "LONG Score: 6"])
+    j = ThinkingJudge().start()
+    try:
+        kw = dict(judge="judge", judge_base_url=j.url, judge_max_tokens=50)
+        _, rejects, rep = select(tmp_path, src, **kw)
+        assert len(j.log) == 3 and rep["judge"]["cut_off"] == 1
+        assert [r["reject_reason"] for r in rejects] == ["judge_no_score"]
+        assert any("--judge-max-tokens 50" in n for n in rep["notes"])
+        # the same cap again: nothing asked (the cut-off reply is this cap's answer)
+        select(tmp_path, src, out="b.jsonl", **kw)
+        assert len(j.log) == 3
+        # a larger cap: the one cut off is asked again, the two finished replies are not
+        kept, _, rep = select(tmp_path, src, out="c.jsonl", **{**kw, "judge_max_tokens": 200})
+        assert [e["messages"][-1]["content"].count("LONG") for e in j.log[3:]] == [1]
+        assert sorted(r["meta"]["select"]["judge"] for r in kept) == [3.0, 6.0, 8.0]
+    finally:
+        j.stop()
+
+
+def test_a_judge_cut_off_on_every_trace_names_judge_max_tokens(tmp_path):
+    src = judged_traces(tmp_path, ["LONG Score: 8", "LONG Score: 3"])
+    j = ThinkingJudge().start()
+    try:
+        with pytest.raises(DistillError, match="cut off at --judge-max-tokens 50.*raise it"):
+            select(tmp_path, src, judge="judge", judge_base_url=j.url, judge_max_tokens=50)
+    finally:
+        j.stop()
+
+
+def test_judge_replies_cached_under_the_keys_before_are_used(tmp_path):
+    from distill.select.judge import judge_id
+    from distill.templates import load_template
+
+    replies = ["Score: 8", "Score: 3"]
+    src = judged_traces(tmp_path, replies)
+    j = FakeJudge().start()
+    try:
+        kw = dict(judge="judge", judge_base_url=j.url)
+        select(tmp_path, src, **kw)
+        # the cache as written before: --judge-max-tokens in the key, no cap in the record
+        sha = load_template("prompts/judge.txt").sha256
+        sent = {f"p{k}-0": e["messages"][-1]["content"] for k, e in enumerate(j.log)}
+        cache = tmp_path / "kept.select-judge.jsonl"
+        recs = []
+        for r in read_records(cache):
+            r["id"] = judge_id(r["trace_id"], "judge", sha, 512, sent[r["trace_id"]])
+            del r["max_tokens"]
+            recs.append(r)
+        write(cache, recs)
+        _, _, rep = select(tmp_path, src, out="b.jsonl", **kw)
+        assert len(j.log) == 2 and rep["judge"]["scored"] == 2
+    finally:
+        j.stop()

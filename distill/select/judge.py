@@ -4,8 +4,9 @@
 
 Requests go through generate's openai teacher (same client, concurrency, retries). Each reply
 is appended to a cache file the moment it arrives, keyed by a hash of (trace id, judge model,
-rubric, max tokens, the request's text), so a killed or repeated run pays only for traces not
-yet judged, and a trace whose text changed under the same id is judged again. Replies
+rubric, the request's text), so a killed or repeated run pays only for traces not yet judged,
+and a trace whose text changed under the same id is judged again; a reply cut off at
+--judge-max-tokens is asked again under a larger one, a finished reply is not. Replies
 are parsed when read (`parse_score`): one with no score in 1-10 is dropped and counted, never
 a crash; a request that failed after its retries is not cached: the run stops and the next
 asks again. One the server refuses for its content (HTTP 400/413/422: a trace longer than the
@@ -153,21 +154,35 @@ def _in_range(value: Any) -> float | None:
     return score if 1 <= score <= 10 else None
 
 
-def judge_id(trace_id: str, model: str, template_sha: str, max_tokens: int, content: str) -> str:
+def judge_id(
+    trace_id: str, model: str, template_sha: str, max_tokens: int | None, content: str
+) -> str:
     """The cache key of one judge request: the trace, the judge, the rubric, and the request's
     text itself (a trace rewritten under the same id, e.g. traces generated again with the same
-    teacher and params, is judged again instead of given the old text's score)."""
+    teacher and params, is judged again instead of given the old text's score). `max_tokens`
+    None: not part of the key (a reply that finished is the same under another cap; one cut
+    off is asked again under a larger one: `usable`); an int: the keys written before."""
     from distill.records import stable_hash
 
-    return stable_hash(
-        {
-            "trace": trace_id,
-            "judge": model,
-            "template": template_sha,
-            "max_tokens": max_tokens,
-            "content": stable_hash(content, 32),
-        }
-    )
+    key = {
+        "trace": trace_id,
+        "judge": model,
+        "template": template_sha,
+        "max_tokens": max_tokens,
+        "content": stable_hash(content, 32),
+    }
+    if max_tokens is None:
+        del key["max_tokens"]
+    return stable_hash(key)
+
+
+def usable(reply: dict[str, Any], max_tokens: int) -> bool:
+    """Whether a cached reply answers a request capped at `max_tokens`: one the judge finished,
+    or one cut off at no fewer tokens (asked again with more, the judge may finish)."""
+    if reply.get("finish_reason") != "length":
+        return True
+    cap = reply.get("max_tokens")
+    return isinstance(cap, int) and cap >= max_tokens
 
 
 def prompt_text(rec: dict[str, Any]) -> str:
@@ -180,8 +195,8 @@ def prompt_text(rec: dict[str, Any]) -> str:
 class _Cache:
     """Sink for the teacher: each judge reply appended to the cache as it arrives."""
 
-    def __init__(self, writer: Any):
-        self.writer = writer
+    def __init__(self, writer: Any, max_tokens: int):
+        self.writer, self.max_tokens = writer, max_tokens
         self.failures: list[str] = []
         self.refused: list[str] = []  # not cached: asked again (unbilled) by the next run
 
@@ -196,6 +211,7 @@ class _Cache:
                 "text": c.text,
                 "reasoning": c.reasoning,
                 "finish_reason": c.finish_reason,
+                "max_tokens": self.max_tokens,
                 "usage": {
                     "prompt_tokens": c.prompt_tokens,
                     "completion_tokens": c.completion_tokens,
@@ -247,9 +263,14 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
             "gold": rec.get("gold") if rec.get("gold") is not None else "(none)",
         }
         content = template.render(context, where=f"trace {tid}")
-        jid = judge_id(tid, cfg.judge, template.sha256, cfg.judge_max_tokens, content)
+        jid = judge_id(tid, cfg.judge, template.sha256, None, content)
         ids[tid] = jid
-        if jid in replies:
+        if jid in replies and usable(replies[jid], cfg.judge_max_tokens):
+            continue
+        # a reply cached before the cap left the key: the same request, the same cap
+        old = judge_id(tid, cfg.judge, template.sha256, cfg.judge_max_tokens, content)
+        if old in replies:
+            ids[tid] = old
             continue
         jobs.append(Job(tid, [{"role": "user", "content": content}], [0], payload=(jid, tid)))
     requests = 0
@@ -268,7 +289,7 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         )
         teacher = TEACHERS["openai"](tcfg)
         with RecordWriter(cache) as writer:
-            sink = _Cache(writer)
+            sink = _Cache(writer, cfg.judge_max_tokens)
             writer.on_write = lambda r: replies.__setitem__(r["id"], r)
             teacher.run(jobs, sink)
         requests = getattr(teacher, "requests", len(jobs))
@@ -280,7 +301,7 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
                 f"kept in {cache}: rerun the same command to ask only for those"
             )
     scores: dict[str, tuple[float, str]] = {}
-    malformed, first_bad = 0, None
+    malformed, first_bad, cut = 0, None, 0
     for tid, jid in ids.items():
         reply = replies.get(jid)
         if reply is None:  # refused: judge_no_score, counted in "refused"
@@ -288,9 +309,19 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         score, reason = parse_score(reply.get("text"))
         if score is None:
             malformed += 1
+            # a reply the judge's max tokens cut off (a reasoning judge still thinking): no
+            # verdict, for a reason the rubric's format does not fix
+            cut += reply.get("finish_reason") == "length"
             first_bad = first_bad if first_bad is not None else (reply.get("text") or "")
             continue
         scores[tid] = (score, reason)
+    cut_off = (
+        f"{cut} of the replies without a score were cut off at --judge-max-tokens "
+        f"{cfg.judge_max_tokens} (finish_reason 'length'): raise it to let the judge finish "
+        "(those traces are asked again then)"
+        if cut
+        else None
+    )
     if ids and not scores and refused and not malformed:
         # every request refused: the request itself (a parameter the judge does not take,
         # --judge-max-tokens over its context), not the traces, whatever the replies' format
@@ -304,7 +335,12 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         shown = " ".join(str(first_bad).split())[:80]
         raise DistillError(
             f"judge {cfg.judge} returned no score for any of the {len(ids)} traces (first reply: "
-            f"{shown!r}); its replies must end with 'Score: N', 1-10 (see {cfg.judge_template})"
+            f"{shown!r}); "
+            + (
+                cut_off
+                if cut
+                else f"its replies must end with 'Score: N', 1-10 (see {cfg.judge_template})"
+            )
         )
     stats = {
         "model": cfg.judge,
@@ -312,14 +348,20 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         "judged": len(ids),
         "scored": len(scores),
         "malformed": malformed,
+        "cut_off": cut,
         "refused": len(refused),
         "requests_this_run": requests,
         "cached": len(ids) - len(jobs),
         "cache": str(cache),
     }
+    notes = []
     if refused:  # the stage prints it with its notes
-        stats["note"] = (
+        notes.append(
             f"the judge's server refused {len(refused)} request(s) (first: {refused[0][:160]}): "
             "those traces are judge_no_score; a rerun asks for them again"
         )
+    if cut_off:
+        notes.append(cut_off)
+    if notes:
+        stats["note"] = "; ".join(notes)
     return scores, stats
