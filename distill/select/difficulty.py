@@ -111,31 +111,62 @@ def teacher_rates(
     return rates, stats
 
 
+def _adapter_base_dir(path: Path) -> Path | None:
+    """The local base folder a LoRA adapter names (as the loader finds it: ~ expanded); None
+    for a hub name or no adapter."""
+    import json
+
+    from distill.models import is_adapter
+
+    if not is_adapter(str(path)):
+        return None
+    try:
+        base = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        return None
+    if isinstance(base, str) and Path(base).expanduser().is_dir():
+        return Path(base).expanduser()
+    return None
+
+
+# Weight files eval's stamp does not name (it stamps the safetensors train writes): a student
+# saved as pytorch_model.bin (or shards of it, or .pt) with new weights copied over the old
+# ones, config.json as it was, is another student.
+_OTHER_WEIGHTS = (".bin", ".pt", ".pth")
+
+
 def student_weights(model: str) -> str | None:
     """What identifies a local student folder's weights (eval's stamp of its model files, and
     of the local base folder a LoRA adapter names); None for a served name, a hub name or a
     builtin (the name alone keys its samples)."""
-    import json
-
     from distill.eval import weights_stamp
-    from distill.models import is_adapter
+    from distill.records import stable_hash
 
     path = Path(model)
     if not path.is_dir():
         return None
-    stamps = [weights_stamp(str(path))]
-    if is_adapter(str(path)):
-        try:
-            base = json.loads((path / "adapter_config.json").read_text()).get(
-                "base_model_name_or_path"
-            )
-        except (OSError, ValueError):
-            base = None
-        if isinstance(base, str) and Path(base).is_dir():
-            stamps.append(weights_stamp(base))
-    from distill.records import stable_hash
-
+    stamps: list[Any] = [weights_stamp(str(path))]
+    base = _adapter_base_dir(path)
+    if base is not None:
+        stamps.append(weights_stamp(str(base)))
+    other = sorted(
+        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+        for p in path.iterdir()
+        if p.suffix in _OTHER_WEIGHTS and p.is_file()
+    )
+    if other:  # only then: a safetensors student's samples keep the ids they were cached under
+        stamps.append(other)
     return stable_hash(stamps, 16)
+
+
+def _base_changed_since(model: str, cache: Path) -> bool:
+    """Whether a LoRA adapter's local base has a file written after the cache was last: the
+    ids before did not hold the base, so samples cached under them may be another base's."""
+    base = _adapter_base_dir(Path(model)) if Path(model).is_dir() else None
+    if base is None or not cache.exists():
+        return False
+    last = cache.stat().st_mtime_ns
+    return any(p.is_file() and p.stat().st_mtime_ns > last for p in base.iterdir())
 
 
 class _Sink:
@@ -230,7 +261,12 @@ def student_rates(
     model_key = f"{tcfg.model}@{weights}" if weights else tcfg.model
     # The ids before (every .json/.bin/.pt/.safetensors in the folder): samples cached under
     # them are this student's while the folder holds the same files, and not paid for again.
-    legacy = fingerprint(str(cfg.student)) if weights else None
+    # Not when an adapter's local base was written since those samples: they did not key it.
+    legacy = (
+        fingerprint(str(cfg.student))
+        if weights and not _base_changed_since(str(cfg.student), cache)
+        else None
+    )
     legacy_key = f"{tcfg.model}@{legacy}" if legacy else None
     plan: dict[str, list[str]] = {}
     jobs = []

@@ -178,8 +178,9 @@ def judge_id(
 
 def usable(reply: dict[str, Any], max_tokens: int) -> bool:
     """Whether a cached reply answers a request capped at `max_tokens`: one the judge finished,
-    or one cut off at no fewer tokens (asked again with more, the judge may finish)."""
-    if reply.get("finish_reason") != "length":
+    one cut off that still gave its score (its trace was scored: asking again re-pays it), or
+    one cut off at no fewer tokens (asked again with more, the judge may finish)."""
+    if reply.get("finish_reason") != "length" or parse_score(reply.get("text"))[0] is not None:
         return True
     cap = reply.get("max_tokens")
     return isinstance(cap, int) and cap >= max_tokens
