@@ -64,7 +64,7 @@ def test_selects_student_samples_read_the_prompts_think_block_too():
     from distill.teachers import Completion
 
     written = []
-    writer = SimpleNamespace(write=written.append)
+    writer = SimpleNamespace(write=written.append, written=0)  # a RecordWriter's count
     tcfg = SimpleNamespace(teacher="hf", model="m", params={})
     sink = _Sink(writer, tcfg)
     job = SimpleNamespace(
