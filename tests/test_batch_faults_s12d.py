@@ -6,10 +6,11 @@ import pytest
 from aiohttp import web
 
 from distill.errors import DistillError
-from distill.generate import GenerateConfig, run
-from distill.records import read_records
+from distill.generate import run
 from distill.teachers.batch import state_path
 from tests.fakebatch import FakeBatchServer
+from tests.test_batch import cfg as batch_cfg
+from tests.test_batch import records
 
 
 class FaultyBatchServer(FakeBatchServer):
@@ -42,23 +43,8 @@ def server():
 
 
 def cfg(server, out, **kw):
-    base = dict(
-        data="builtin:arithmetic",
-        limit=3,
-        teacher="openai",
-        base_url=server.url,
-        model="fake-r1",
-        n=1,
-        out=str(out),
-        max_retries=2,
-        batch=True,
-        batch_poll=0.05,
-    )
-    return GenerateConfig(**{**base, **kw})
-
-
-def records(path):
-    return list(read_records(path))
+    """tests/test_batch.py's generate --batch config, three prompts of one sample each."""
+    return batch_cfg(server, out, **{"limit": 3, "n": 1, **kw})
 
 
 def test_a_created_batch_whose_reply_is_lost_is_not_created_again(server, tmp_path):
