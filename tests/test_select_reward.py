@@ -137,3 +137,26 @@ def test_a_reward_model_retrained_in_place_scores_again(tmp_path):
     tiny_classifier(path, "qwen2", seed=1)  # retrained, saved over the same folder
     kept, _, rep = select(tmp_path, src, out="new.jsonl", **kw)
     assert rep["judge"]["requests_this_run"] == 3 and rep["judge"]["cached"] == 0
+
+
+def test_a_file_written_beside_the_reward_models_weights_scores_nothing_again(
+    tmp_path, monkeypatch
+):
+    """The cache key counted every .json in the reward model's folder: an eval.json or notes
+    written there scored every trace again. Only its weight files count now; scores cached
+    under the key before are still used."""
+    import distill.select.reward as reward
+
+    path = tiny_classifier(tmp_path / "rm", "qwen2", seed=0)
+    recs = [trace(f"p{k}", f"What is {k}?", reasoning="r", answer=str(k)) for k in range(3)]
+    src = write(tmp_path / "kept.jsonl", recs)
+    kw = dict(judge=str(path), judge_backend="reward", criteria=["judge"])
+    with monkeypatch.context() as m:  # a cache written by the key before (every .json)
+        m.setattr(reward, "model_stamp", reward.fingerprint)
+        _, _, rep = select(tmp_path, src, **kw)
+    assert rep["judge"]["requests_this_run"] == 3
+    _, _, rep = select(tmp_path, src, out="again.jsonl", **kw)
+    assert rep["judge"]["requests_this_run"] == 0  # the scores before still count
+    (path / "eval.json").write_text("{}")
+    _, _, rep = select(tmp_path, src, out="third.jsonl", **kw)
+    assert rep["judge"]["requests_this_run"] == 0

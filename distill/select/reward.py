@@ -169,6 +169,24 @@ def fingerprint(model: str) -> str | None:
     )
 
 
+def model_stamp(model: str) -> str | None:
+    """A local reward model's weights without reading them: eval's stamp of its model files and
+    any .bin/.pt weights beside them (files written there since, an eval.json or notes, do not
+    count); None for a Hub name."""
+    from distill.eval import weights_stamp
+    from distill.records import stable_hash
+
+    path = Path(model)
+    if not path.is_dir():
+        return None
+    other = sorted(
+        [p.name, p.stat().st_size, p.stat().st_mtime_ns]
+        for p in path.iterdir()
+        if p.suffix in (".bin", ".pt", ".pth") and p.is_file()
+    )
+    return stable_hash([weights_stamp(model), other], 16)
+
+
 def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tuple], dict]:
     """The reward model's score of every trace of cfg.input whose id is in `wanted` ->
     ({trace id: (score, '')}, stats); cached scores reused, the rest scored in batches."""
@@ -177,9 +195,12 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
     from distill.manifest import kill_point
     from distill.records import RecordWriter, read_records, stable_hash
 
-    weights = fingerprint(cfg.judge)
+    # the model's weight files alone (eval's stamp, as a student's samples are keyed): a
+    # README or eval.json written into the folder is the same judge, nothing scored again
+    weights = model_stamp(cfg.judge)
+    legacy = fingerprint(cfg.judge)  # the key before (every .json too): its scores still count
 
-    def rid(tid: str, rec: dict[str, Any]) -> str:
+    def rid(tid: str, rec: dict[str, Any], weights: str | None = weights) -> str:
         # the trace's chat too: one rewritten under the same id is scored again
         key = {
             "trace": tid,
@@ -198,13 +219,22 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
                 cached[rec["id"]] = float(rec["score"])
     ids: dict[str, str] = {}
     todo: list[tuple[str, dict[str, Any]]] = []
+    moved: list[dict[str, Any]] = []
     for rec in read_records(cfg.input, required=("id",)):
         tid = str(rec["id"])
         if tid not in wanted:
             continue
         ids[tid] = rid(tid, rec)
+        before = rid(tid, rec, legacy) if legacy else None
+        if ids[tid] not in cached and before in cached:  # scored under the key before:
+            cached[ids[tid]] = cached[before]  # kept under this key too (written below)
+            moved.append({"id": ids[tid], "trace_id": tid, "score": cached[before]})
         if ids[tid] not in cached:
             todo.append((tid, rec))
+    if moved:
+        with RecordWriter(cache) as writer:
+            for row in moved:
+                writer.write(row)
     if todo:
         tok, net = load(cfg.judge)
         with RecordWriter(cache) as writer:
