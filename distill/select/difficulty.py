@@ -129,18 +129,13 @@ def _adapter_base_dir(path: Path) -> Path | None:
     return None
 
 
-# Weight files eval's stamp does not name (it stamps the safetensors train writes): a student
-# saved as pytorch_model.bin (or shards of it, or .pt) with new weights copied over the old
-# ones, config.json as it was, is another student.
-_OTHER_WEIGHTS = (".bin", ".pt", ".pth")
-
-
 def student_weights(model: str) -> str | None:
     """What identifies a local student folder's weights (eval's stamp of its model files, and
     of the local base folder a LoRA adapter names); None for a served name, a hub name or a
     builtin (the name alone keys its samples)."""
     from distill.eval import weights_stamp
     from distill.records import stable_hash
+    from distill.select.reward import other_weights
 
     path = Path(model)
     if not path.is_dir():
@@ -149,11 +144,7 @@ def student_weights(model: str) -> str | None:
     base = _adapter_base_dir(path)
     if base is not None:
         stamps.append(weights_stamp(str(base)))
-    other = sorted(
-        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-        for p in path.iterdir()
-        if p.suffix in _OTHER_WEIGHTS and p.is_file()
-    )
+    other = other_weights(path)
     if other:  # only then: a safetensors student's samples keep the ids they were cached under
         stamps.append(other)
     return stable_hash(stamps, 16)

@@ -179,12 +179,18 @@ def model_stamp(model: str) -> str | None:
     path = Path(model)
     if not path.is_dir():
         return None
-    other = sorted(
-        [p.name, p.stat().st_size, p.stat().st_mtime_ns]
+    return stable_hash([weights_stamp(model), other_weights(path)], 16)
+
+
+def other_weights(path: Path) -> list[str]:
+    """The weight files in `path` eval's stamp does not name (it stamps the safetensors train
+    writes): pytorch_model.bin (or its shards), .pt, .pth, as name:size:mtime. New weights
+    copied over the old, config.json as it was, are another model."""
+    return sorted(
+        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
         for p in path.iterdir()
         if p.suffix in (".bin", ".pt", ".pth") and p.is_file()
     )
-    return stable_hash([weights_stamp(model), other], 16)
 
 
 def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tuple], dict]:
