@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from distill.errors import DistillError
+from distill.records import try_lock
 
 FORMAT = 2  # 1: topk_ids stored as token ids (still read); 2: as codes into the shard's id_map
 # Storage precision. Token ids are exact; so is the sampled token's log-prob (float32). The best
@@ -796,26 +797,6 @@ class ShardBuffer:
 PENDING = "pending"  # ShardBuffer's journals: pending-<id>.jsonl in the side folder
 
 
-def _lock(f: Any, wait: bool = False) -> bool:
-    """Take an open file's exclusive lock (without waiting, unless `wait`): False when a live
-    process holds it (the OS lets it go when its process dies). True where there is no lock to
-    take: no flock (Windows), or a filesystem that has none (an NFS mount without lockd: ENOLCK;
-    Lustre without -o flock: ENOSYS), where journals are recovered as before they were locked.
-    `f` open for writing: NFS emulates flock with POSIX locks, and an exclusive one of a file
-    open read-only is EBADF."""
-    import errno
-
-    try:
-        import fcntl
-    except ImportError:
-        return True
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except OSError as e:
-        return e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
-    return True
-
-
 def _new_journal(directory: Path) -> tuple[Any, Path]:
     """A journal of this process's own, opened and locked before it takes the name `recover`
     looks for (a `recover` never finds it unlocked while this process lives)."""
@@ -828,7 +809,7 @@ def _new_journal(directory: Path) -> tuple[Any, Path]:
         f.close()
         tmp.replace(final)
         return open(final, "a", encoding="utf-8"), final
-    _lock(f)
+    try_lock(f)
     tmp.replace(final)
     return f, final
 
@@ -871,7 +852,7 @@ def recover(records_path: str | Path) -> int:
     held = os.open(side, os.O_RDONLY) if os.name != "nt" else None  # the folder's lock
     try:
         if held is not None:
-            _lock(held, wait=True)
+            try_lock(held, wait=True)
         for journal in sorted(side.glob(f"{PENDING}*.jsonl")):
             try:
                 f = open(journal, "r+", encoding="utf-8")  # for writing: see _lock
@@ -880,7 +861,7 @@ def recover(records_path: str | Path) -> int:
             except FileNotFoundError:  # its run wrote it and removed it meanwhile
                 continue
             with f:
-                if _lock(f) and journal.is_file():
+                if try_lock(f) and journal.is_file():
                     written += _recover_journal(records_path, journal, f)
     finally:
         if held is not None:

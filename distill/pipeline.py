@@ -683,11 +683,9 @@ def _lock_run_dir(run_dir: str, held: contextlib.ExitStack, create: bool) -> boo
     recipe or --dry-run writes nothing. True when held, or when there is no lock to take (no
     flock: Windows; a filesystem without locks; a folder that cannot be written, which the
     stage's own check names)."""
-    import errno
+    from distill.records import try_lock
 
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
+    if os.name == "nt":  # pragma: no cover - no flock: no folder made for a lock never taken
         return True
     folder = Path(run_dir).expanduser()
     if not folder.is_dir() and not create:
@@ -700,18 +698,14 @@ def _lock_run_dir(run_dir: str, held: contextlib.ExitStack, create: bool) -> boo
             f = open(path, "a")
         except OSError:
             return True
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
+        if not try_lock(f):
             f.close()
-            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-                # the holder's file and folder stay as they are (a folder this run saw
-                # missing may be the holder's, made a moment later)
-                raise DistillError(
-                    f"another `distill run` is running in {run_dir} (it holds {path}): nothing "
-                    "was run; wait for it to end, or use another --run-dir"
-                ) from None
-            return True
+            # the holder's file and folder stay as they are (a folder this run saw missing may
+            # be the holder's, made a moment later)
+            raise DistillError(
+                f"another `distill run` is running in {run_dir} (it holds {path}): nothing "
+                "was run; wait for it to end, or use another --run-dir"
+            )
         try:  # the file locked is still the one at `path` (not one the last run removed)
             here = os.stat(path)
         except OSError:

@@ -229,3 +229,24 @@ def jsonable(v: Any) -> bool:
         return True
     except (TypeError, ValueError):
         return False
+
+
+def try_lock(f: Any, wait: bool = False) -> bool:
+    """Take an open file's exclusive lock (without waiting, unless `wait`): False when a live
+    process holds it (the OS lets it go when its process dies). True where there is no lock to
+    take: no flock (Windows), or a filesystem that has none (an NFS mount without lockd: ENOLCK;
+    Lustre without -o flock: ENOSYS), where the caller goes on unlocked (logprobs' journals are
+    recovered as before they were locked; distill run's run dir is not guarded). `f` open for
+    writing: NFS emulates flock with POSIX locks, and an exclusive one of a file
+    open read-only is EBADF."""
+    import errno
+
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError as e:
+        return e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
+    return True
