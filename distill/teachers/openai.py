@@ -536,7 +536,8 @@ class OpenAITeacher:
             # Writing the record waits until the workers woken by the same burst of replies
             # have sent their next requests: replies arrive in bursts at high concurrency, and
             # the server's clock for the next request only starts once it is sent.
-            asyncio.get_running_loop().call_soon(self._emit_later, job, samples, resp, sink)
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self._emit_later, job, samples, resp, sink, choices)
             return
         error = resp.get("error")  # in a 200 body: OpenRouter's upstream errors
         if got == 0 and (len(samples) == 1 or error):  # asking again pays for the same nothing
@@ -547,7 +548,7 @@ class OpenAITeacher:
             for s in samples:
                 sink.failed(job, s, why)
             return
-        self._emit(job, samples, resp, sink)
+        self._emit(job, samples, resp, sink, choices)
         # The server ignored `n` (some do): ask for the rest one by one, now and, where it
         # answered one, from now on (a reply with no choice at all says nothing of `n`).
         self.split_n = self.split_n or got > 0
@@ -625,9 +626,11 @@ class OpenAITeacher:
             "check --base-url"
         )
 
-    def _emit_later(self, job: Job, samples: list[int], resp: dict[str, Any], sink: Sink) -> None:
+    def _emit_later(
+        self, job: Job, samples: list[int], resp: dict[str, Any], sink: Sink, choices: list
+    ) -> None:
         try:
-            self._emit(job, samples, resp, sink)
+            self._emit(job, samples, resp, sink, choices)
         except BaseException as e:  # noqa: BLE001 - re-raised by _run, which stops the workers
             self._emit_error = self._emit_error or e
             self._workers.cancel()
@@ -662,8 +665,17 @@ class OpenAITeacher:
             key=lambda c: c["index"] if isinstance(c.get("index"), int) else place[id(c)],
         )
 
-    def _emit(self, job: Job, samples: list[int], resp: dict[str, Any], sink: Sink) -> None:
-        choices = self._choices(resp)[: len(samples)]
+    def _emit(
+        self,
+        job: Job,
+        samples: list[int],
+        resp: dict[str, Any],
+        sink: Sink,
+        choices: list | None = None,
+    ) -> None:
+        """Write `resp`'s choices (`choices`: `_choices(resp)` where the caller read them; the
+        batch path hands the body alone) as the samples `samples`."""
+        choices = (self._choices(resp) if choices is None else choices)[: len(samples)]
         usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
         n = len(choices)
         reasoning_total = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
