@@ -12,33 +12,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 import distill.filter.stage
 import distill.train
 from distill.errors import DistillError
 from distill.pipeline import run as pipeline_run
+from tests import test_run_rewrites_s11 as rewrites
 from tests.test_filter_kill import make_traces
-from tests.test_run_rewrites_s11 import FILTER, TRAIN, leave_run
+from tests.test_run_rewrites_s11 import FILTER, TRAIN
 
-
-@pytest.fixture
-def trained(monkeypatch):
-    calls = []
-
-    def fake_train(cfg):
-        calls.append(cfg)
-        return leave_run(cfg)
-
-    monkeypatch.setattr(distill.train, "run", fake_train)
-    return calls
+trained = rewrites.trained  # the fixture: train.run replaced by leave_run, its configs
 
 
 def recipe(tmp_path: Path, **sections) -> tuple[Path, Path]:
-    run = tmp_path / "run"
-    run.mkdir(exist_ok=True)
-    path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump({"run": {"dir": str(run)}, **sections}))
+    path, run = rewrites._recipe(tmp_path, **sections)
     make_traces(run / "traces.jsonl", 30)
     return path, run
 
