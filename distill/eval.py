@@ -115,6 +115,14 @@ def score(
 ) -> dict[str, Any]:
     """pass@1 (mean over problems of the share of correct samples), maj@k (the majority answer
     is correct), mean completion tokens, truncation rate. `sandbox`: as in `judge`."""
+    return _scored(records, verify, timeout, sandbox)[0]
+
+
+def _scored(
+    records: list[dict[str, Any]], verify: str, timeout: int = 5, sandbox: str | None = None
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """score's numbers, and each scored problem's pass@1 by prompt id (the problems left out as
+    unverifiable are not there): what the student and its baseline are compared on."""
     from distill.filter.verify import (
         CORRECT,
         UNVERIFIABLE,
@@ -127,7 +135,8 @@ def score(
     for r in records:
         by_prompt[r["prompt_id"]].append(r)
     pass1, maj, lengths, truncated, unverifiable = [], [], [], 0, 0
-    for group in by_prompt.values():
+    per_problem: dict[str, float] = {}
+    for prompt_id, group in by_prompt.items():
         # In sample order, not file order (a resumed or concurrent run writes samples as they
         # finish): a tied vote goes to the lowest sample's answer, the same on every rerun.
         group = sorted(group, key=lambda r: r.get("sample", 0))
@@ -153,6 +162,7 @@ def score(
             verdicts = [top is not None and k == top for k in keys]
             maj.append(float(top is not None))
             pass1.append(sum(verdicts) / len(verdicts))
+            per_problem[prompt_id] = pass1[-1]
             continue
         judged = [(k, judge(r, verify, timeout, sandbox=sandbox)[0]) for k, r in zip(keys, group)]
         # A sample that cannot be verified (its problem has no gold or no tests, a gold that
@@ -163,6 +173,7 @@ def score(
             unverifiable += 1
             continue
         pass1.append(sum(v == CORRECT for _, v in judged) / len(judged))
+        per_problem[prompt_id] = pass1[-1]
         maj.append(float(top is not None and any(v == CORRECT for k, v in judged if k == top)))
     n = len(pass1)
     k = max((len(g) for g in by_prompt.values()), default=0)
@@ -174,7 +185,7 @@ def score(
         f"maj@{k}": round(sum(maj) / n, 4) if n else None,
         "mean_completion_tokens": round(sum(lengths) / len(lengths), 1) if lengths else None,
         "truncation_rate": round(truncated / len(records), 4) if records else None,
-    }
+    }, per_problem
 
 
 # An answer each verifier reads (a code block, a box): judged only to ask whether a problem whose
@@ -474,19 +485,28 @@ def run(cfg: EvalConfig) -> Path:
         from distill.filter.sandbox import describe
 
         result["sandbox"] = describe(sandbox)
-    result["student"] = {
-        "model": cfg.model,
-        **score(_generate(cfg, cfg.model, "student"), cfg.verify, cfg.verify_timeout, sandbox),
-    }
+    numbers, student = _scored(
+        _generate(cfg, cfg.model, "student"), cfg.verify, cfg.verify_timeout, sandbox
+    )
+    result["student"] = {"model": cfg.model, **numbers}
     if cfg.baseline:
-        result["baseline"] = {
-            "model": cfg.baseline,
-            **score(
-                _generate(cfg, cfg.baseline, "baseline"), cfg.verify, cfg.verify_timeout, sandbox
-            ),
-        }
-        s, b = result["student"]["pass@1"], result["baseline"]["pass@1"]
-        result["delta_pass@1"] = round(s - b, 4) if s is not None and b is not None else None
+        numbers, base = _scored(
+            _generate(cfg, cfg.baseline, "baseline"), cfg.verify, cfg.verify_timeout, sandbox
+        )
+        result["baseline"] = {"model": cfg.baseline, **numbers}
+        # Paired, on the problems both were scored on: each pass@1 leaves out the problems it
+        # could not verify (math-verify raising on one model's answer, its code's tests not
+        # run), and the two left out different ones, so their difference compared two sets.
+        # (Each side's mean rounded as its pass@1 is: on the same problems the delta is the
+        # difference of the two numbers shown.)
+        ours = [v for p, v in student.items() if p in base]
+        theirs = [v for p, v in base.items() if p in student]
+        result["delta_pass@1"] = (
+            round(round(sum(ours) / len(ours), 4) - round(sum(theirs) / len(theirs), 4), 4)
+            if ours
+            else None
+        )
+        result["delta_problems"] = len(ours)
     # eval.json and eval.yaml as one set with eval.json.manifest.json last (distill/manifest.py): a
     # kill between the two never leaves new numbers beside the old run's settings unmarked.
     from distill.manifest import OutputSet, config_hash, manifest_path
@@ -515,5 +535,10 @@ def _print(result: dict[str, Any]) -> None:
         t.add_row(
             metric,
             *[str(result[c].get(metric, 0 if metric == "unverifiable" else None)) for c in cols],
+        )
+    if "delta_pass@1" in result:
+        t.caption = (
+            f"delta pass@1 (student - baseline) {result['delta_pass@1']}, "
+            f"on the {result['delta_problems']} problems both were scored on"
         )
     Console(stderr=True).print(t)
