@@ -378,11 +378,13 @@ def read_saved(cls: type[T], data: dict[str, Any] | None) -> T:
     return obj
 
 
-def save_config(cfg: Any, path: str | Path) -> Path:
+def save_config(cfg: Any, path: str | Path, record: dict[str, Any] | None = None) -> Path:
     """Write the resolved config next to a stage's output, so a run can be reproduced. A server
     URL's token (`user:token@`, `?key=`) is written nowhere (a run folder is shared and
     published): the values of *url keys, and a `NAME@URL` (train's teacher_model), name
-    `scheme://host:port/path`. A resume compares URLs without their tokens (train/sft.py)."""
+    `scheme://host:port/path`. A resume compares URLs without their tokens (train/sft.py).
+    `record`: keys written over or beside the fields (train's precision of each part of a run
+    resumed on another machine: train/sft.py precision_record)."""
     from distill.urls import redact_url
 
     p = Path(path)
@@ -402,6 +404,7 @@ def save_config(cfg: Any, path: str | Path) -> Path:
         served = re.fullmatch(r"(\S*?)@(https?://\S*)", v, re.IGNORECASE)  # NAME@URL, not text
         return f"{served[1]}@{redact_url(served[2])}" if served else v
 
-    tmp.write_text(yaml.safe_dump(shown(dataclasses.asdict(cfg)), sort_keys=False))
+    saved = {**dataclasses.asdict(cfg), **(record or {})}
+    tmp.write_text(yaml.safe_dump(shown(saved), sort_keys=False))
     tmp.replace(p)
     return p

@@ -115,7 +115,7 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
     """Follow the run's files back: train.yaml -> kept data -> filter report -> generate summary."""
     from distill.config import read_saved
     from distill.generate.config import GenerateConfig
-    from distill.train.config import TrainConfig
+    from distill.train.config import TrainConfig, trained_precisions
 
     saved_train = _load(train_dir / "train.yaml")
     train = read_saved(TrainConfig, saved_train)
@@ -158,12 +158,20 @@ def lineage(train_dir: Path, filter_report: str | None = None) -> dict[str, Any]
         "train": train,
         # the keys train.yaml holds: the card shows no value the run did not record
         "train_keys": set(saved_train or {}),
+        # what each part of the run trained in (a resume on another machine: train/sft.py)
+        "precisions": trained_precisions(saved_train or {}),
         "filter": report,
         "filter_config": filter_config,
         "select": selection,
         "generate": gen_summary,
         "generate_config": gen_cfg,
     }
+
+
+def _precisions(parts: list[tuple[int, str]]) -> str:
+    """The card's precision: `bf16`, or each part of a run resumed in another
+    (`bf16, fp16 from step 301`)."""
+    return ", ".join(p if step == 1 else f"{p} from step {step}" for step, p in parts)
 
 
 def _fmt(v: Any) -> str:
@@ -477,7 +485,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
     from distill.train.config import TrainConfig
 
     lines += [
-        f"| {k} | {getattr(train, k)} |"
+        f"| {k} | {_precisions(lin['precisions']) if k == 'precision' else getattr(train, k)} |"
         for k in keys_where(TrainConfig, "card")
         if k in lin["train_keys"]  # none without a train.yaml (a student trained elsewhere)
         # a full fine-tune used no adapter: its LoRA settings (defaults) are not the run's

@@ -50,9 +50,10 @@ def loss_log_callback(path: Path) -> Any:
     return LossLog()
 
 
-def run_config_callback(cfg: TrainConfig) -> Any:
+def run_config_callback(cfg: TrainConfig, record: dict[str, Any] | None = None) -> Any:
     """A TrainerCallback: each checkpoint keeps the run config it was trained with (train.yaml),
-    so `--resume` can tell whether it is continuing the same run."""
+    so `--resume` can tell whether it is continuing the same run. `record`: as the run's own
+    train.yaml (sft.precision_record: the precision of each part of a resumed run)."""
     from transformers import TrainerCallback
 
     from distill.config import save_config
@@ -61,7 +62,7 @@ def run_config_callback(cfg: TrainConfig) -> Any:
         def on_save(self, args, state, control, **kw):  # noqa: ANN001
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if state.is_world_process_zero and ckpt.is_dir():
-                save_config(cfg, ckpt / "train.yaml")
+                save_config(cfg, ckpt / "train.yaml", record)
 
     return RunConfig()
 

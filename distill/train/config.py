@@ -7,6 +7,7 @@ so `distill --help` and recipe checks stay instant.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from distill.config import setting
 from distill.errors import DistillError
@@ -14,6 +15,16 @@ from distill.examples import FORMATS, Layout
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 DEFAULT_MAX_LENGTH = 2048  # tokens per example when --max-length is not given (or the context)
+
+
+def trained_precisions(saved: dict[str, Any]) -> list[tuple[int, str]]:
+    """[(first step, precision)] of each part of the run a train.yaml records: `precision` (the
+    one it began in) from step 1, then `precision_from_step` ({step: precision}), written where a
+    --resume given auto went on on a machine where auto resolves to another (a bf16 run resumed
+    where it is fp16). A train.yaml from before that key: one part (`auto` in one older still)."""
+    parts = [(1, str(saved.get("precision") or "auto"))]
+    later = saved.get("precision_from_step") or {}
+    return parts + sorted((int(step), str(p)) for step, p in later.items())
 
 
 @dataclass

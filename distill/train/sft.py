@@ -27,7 +27,7 @@ from distill.train.callbacks import (
     run_config_callback,
     trim_log,
 )
-from distill.train.config import DEFAULT_MAX_LENGTH, TrainConfig
+from distill.train.config import DEFAULT_MAX_LENGTH, TrainConfig, trained_precisions
 from distill.urls import redact_urls
 
 # =========================================================================== pieces
@@ -476,6 +476,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
 
         check_server(cfg)
     bf16, fp16, dtype = _precision(cfg)
+    record = precision_record(cfg) if _main_process() else None  # (rank 0 writes train.yaml)
     path = resolve_model(cfg.model)
     tok = load_tokenizer(cfg.tokenizer or cfg.model)
     # --lora-trainable-tokens (a full fine-tune refused, a token the tokenizer lacks named)
@@ -506,7 +507,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         check_tokenizer(cfg, tok, model.get_input_embeddings().num_embeddings)
     if _main_process():  # written once the run is set to train (the model loaded)
         out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "train.yaml")
+        save_config(cfg, out / "train.yaml", record)
         if Path(cfg.data).is_file():  # what this run learns from: a rerun checks it is the same
             from distill.manifest import file_sha256
 
@@ -556,7 +557,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         from distill.train.kd.trainer import build_distill_trainer
 
         trainer = build_distill_trainer(cfg, model, tok, args, dataset, peft_config, out)
-        trainer.add_callback(run_config_callback(cfg))  # each checkpoint's train.yaml, as SFT's
+        trainer.add_callback(run_config_callback(cfg, record))  # each checkpoint's, as SFT's
         if _main_process():  # a teacher's own rendering: the last turn of each chat
             from distill.examples import stop_token_ids
 
@@ -576,7 +577,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         train_dataset=dataset,
         processing_class=tok,
         peft_config=peft_config,
-        callbacks=[loss_log_callback(out / "loss.jsonl"), run_config_callback(cfg)],
+        callbacks=[loss_log_callback(out / "loss.jsonl"), run_config_callback(cfg, record)],
         **extra,
     )
     return _own_rotation(_no_model_card(trainer)), tok
@@ -872,15 +873,16 @@ def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
     }
     defaults.update(PREDATED)
     now = dataclasses.asdict(cfg)
-    # train.yaml holds the precision the run trained in (one written before: auto). A run given
-    # auto (a resume, distill run again) leaves it to the machine: the saved run whatever it
-    # trained in (a GPU's bf16 on a CPU, where auto is fp32 and bf16 cannot train; a finished
-    # run, where nothing trains). A precision given is compared, auto saved as it resolves here.
+    # train.yaml holds the precision the run trained in (one written before: auto), of each
+    # part (precision_record). A run given auto (a resume, distill run again) leaves it to the
+    # machine: the saved run whatever it trained in (a GPU's bf16 on a CPU, where auto is fp32
+    # and bf16 cannot train; a finished run, where nothing trains). A precision given is compared
+    # with the one the run trained in last (it goes on as it was going), auto as it resolves here.
     given_auto = now["precision"] == "auto"
     now["precision"] = resolved_precision(now["precision"])
     defaults["precision"] = resolved_precision(defaults["precision"])
-    if saved.get("precision") == "auto":
-        saved = {**saved, "precision": resolved_precision("auto")}
+    if "precision" in saved:
+        saved = {**saved, "precision": last_precision(saved)}
     # A server is the same server with another token in its URL (user:pass@, ?api_key=): compared
     # and shown without them, so a rotated key resumes and no token reaches the error line.
     shown = {k: without_tokens(k, v) for k, v in now.items()}
@@ -892,6 +894,51 @@ def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
         and not (k == "precision" and given_auto)
         and not _same(k, was[k], v)
     ]
+
+
+def last_precision(saved: dict[str, Any]) -> str:
+    """The precision a saved run trained in last (an older train.yaml's auto as it resolves
+    here, as before)."""
+    last = trained_precisions(saved)[-1][1]
+    return resolved_precision(last)
+
+
+def saved_config_path(ckpt: str | Path) -> Path | None:
+    """The train.yaml a checkpoint was trained with: its own, or (checkpoints written before
+    distill kept one in them) the run's."""
+    ckpt = Path(ckpt)
+    return next((p for p in (ckpt / "train.yaml", ckpt.parent / "train.yaml") if p.is_file()), None)
+
+
+def precision_record(cfg: TrainConfig) -> dict[str, Any] | None:
+    """train.yaml's precision keys for a --resume (cfg.precision resolved): the precision its
+    checkpoint's run began in, and `precision_from_step` ({step: precision}) for each part
+    trained in another: a run given auto goes on in what auto is on this machine (bf16 begun on
+    one GPU, fp16 on another), and train.yaml (so the card, publish's lineage) then says what
+    each step trained in, not the last part's precision for the whole run. None: a fresh run
+    (or nothing saved to go on from), train.yaml holds cfg.precision as it is."""
+    import yaml
+
+    ckpt = last_complete_checkpoint(Path(cfg.output_dir)) if cfg.resume else None
+    saved_path = saved_config_path(ckpt) if ckpt else None
+    if saved_path is None:
+        return None
+    saved = yaml.safe_load(saved_path.read_text()) or {}
+    if not isinstance(saved, dict) or "precision" not in saved:
+        return None
+    step = int(json.loads((Path(ckpt) / "trainer_state.json").read_text())["global_step"])
+    parts = [
+        (s, resolved_precision(p))
+        for i, (s, p) in enumerate(trained_precisions(saved))
+        if i == 0 or s <= step
+    ]
+    # the steps after the checkpoint train in cfg.precision (none when it is the run's last)
+    if parts[-1][1] != cfg.precision and not at_last_step(ckpt):
+        parts.append((step + 1, cfg.precision))
+    record: dict[str, Any] = {"precision": parts[0][1]}
+    if len(parts) > 1:
+        record["precision_from_step"] = dict(parts[1:])
+    return record
 
 
 URL_KEYS = ("teacher_url", "teacher_model", "rollout_url")  # teacher_model: NAME@URL
@@ -963,10 +1010,7 @@ def check_output_dir(cfg: TrainConfig) -> str | None:
     ckpt = last_complete_checkpoint(out)
     if ckpt is None:
         return None
-    # Checkpoints written before distill kept train.yaml in them: the run's own train.yaml.
-    saved_path = next(
-        (p for p in (Path(ckpt) / "train.yaml", out / "train.yaml") if p.is_file()), None
-    )
+    saved_path = saved_config_path(ckpt)
     if saved_path is None:
         print(f"train: {ckpt} has no train.yaml; cannot check it belongs to this run")
         return ckpt
@@ -976,8 +1020,8 @@ def check_output_dir(cfg: TrainConfig) -> str | None:
         student_config(cfg, resolve_model(cfg.model))
     saved = yaml.safe_load(saved_path.read_text()) or {}
     changed = changed_run_keys(cfg, saved)
-    was, here = saved.get("precision", "auto"), resolved_precision("auto")
-    if not changed and cfg.precision == "auto" and was not in ("auto", here):
+    was, here = last_precision(saved), resolved_precision("auto")
+    if not changed and cfg.precision == "auto" and was != here:
         print(f"train: {ckpt} trained in {was}; auto is {here} on this machine")
     left_out = url_left_out(cfg, saved) if changed else None
     if left_out:
