@@ -148,16 +148,46 @@ def _run(fn: Callable[[], Any]) -> Any:
 # is declared once, with its help, where the stage reads it. What is special is written here.
 
 
+# On their own, the stages that write a data file check first that no trained student beside it
+# learned it (distill/learned.py); `distill run` checks its recipe's student itself.
+
+
 def _generate(cfg: Any, quiet: bool = False) -> Any:
     from distill.generate import run
+    from distill.learned import guard_append
 
+    guard_append("generate", cfg)
     return run(cfg, progress=not quiet and sys.stderr.isatty())
+
+
+def _instruct(cfg: Any) -> Any:
+    from distill.instruct import run
+    from distill.learned import guard_append
+
+    guard_append("instruct", cfg)
+    return run(cfg)
 
 
 def _filter(cfg: Any, quiet: bool = False) -> Any:
     from distill.filter import run
+    from distill.learned import guard_rewrite
 
-    return run(cfg, quiet=quiet)
+    return run(cfg, quiet=quiet, expect=guard_rewrite("filter", cfg))
+
+
+def _select(cfg: Any) -> Any:
+    from distill.learned import guard_rewrite
+    from distill.select.stage import run
+
+    return run(cfg, expect=guard_rewrite("select", cfg))
+
+
+def _export(cfg: Any) -> Any:
+    from distill.export import export
+    from distill.learned import guard_rewrite
+
+    guard_rewrite("export", cfg)
+    return export(cfg)
 
 
 QUIET = {"quiet": (bool, typer.Option(False, "--quiet", help="No progress bar or report table."))}
@@ -172,7 +202,7 @@ COMMANDS = [  # (name, config, stage run, one line of help, extra options[, hidd
     (
         "instruct",
         "distill.instruct.config:InstructConfig",
-        "distill.instruct:run",
+        _instruct,
         "Write new instructions from seed tasks (self-instruct as Alpaca did, or Magpie): "
         "filtered, resumable.",
         None,
@@ -200,7 +230,7 @@ COMMANDS = [  # (name, config, stage run, one line of help, extra options[, hidd
     (
         "export",
         "distill.train.config:ExportConfig",
-        "distill.export:export",
+        _export,
         "Write the examples train trains on, as a dataset TRL/LLaMA-Factory/axolotl read unchanged.",
         None,
     ),
@@ -215,7 +245,7 @@ COMMANDS = [  # (name, config, stage run, one line of help, extra options[, hidd
     (
         "select",
         "distill.select.config:SelectConfig",
-        "distill.select.stage:run",
+        _select,
         "Choose the traces that teach most: difficulty, judge, diversity, length.",
         None,
     ),

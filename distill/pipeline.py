@@ -95,26 +95,6 @@ def _same_data(c: Any) -> None:
         )
 
 
-def _same_set_again(module: Any, c: Any) -> bool:
-    """filter or select, not done, runs again at the settings and on the inputs of the set its
-    manifest vouches for (a side file of it deleted or edited: its report, its rejects), its
-    --out as that run wrote it: it writes the same data again."""
-    from distill.manifest import check_input, file_stamp
-
-    try:
-        doc = json.loads(module.manifest_of(c).read_text())
-        check_input(c.out)  # --out as the manifest lists it (not a file changed since)
-    except (OSError, ValueError, DistillError):
-        return False
-    stamps = [file_stamp(p) for p in module.inputs_of(c) if Path(p).is_file()]
-    return (
-        isinstance(doc, dict)
-        and doc.get("complete") is True
-        and doc.get("config_hash") == module.config_hash(c)
-        and doc.get("inputs") == stamps
-    )
-
-
 def _stalled(i: Any, own: int) -> bool:
     """instruct's --out is what a finished run at this --num-instructions and --stall-rounds
     left when it stopped short (stall_rounds rounds in a row kept nothing: a small teacher, a
@@ -213,6 +193,7 @@ def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Pat
     is the file's. --set train.overwrite=true: the user starts over. Returns that file when a
     writer of this call may still write it (`_expected` holds it to the bytes it has now)."""
     from distill import filter as filter_stage
+    from distill.learned import same_set_again
     from distill.models import MODEL_FILES
     from distill.select import stage as select_stage
     from distill.train import sft
@@ -266,7 +247,7 @@ def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Pat
         if key(c.out) not in reach:
             continue
         why = module.done(c)
-        if why is not None and not _same_set_again(module, c):
+        if why is not None and not same_set_again(module, c):
             if why == "settings changed" and not changed:  # which: a newer distill's too
                 changed = _settings_changed(stage, module, c)
             story[key(c.out)] = f"{stage} would run again ({why}) and rewrite {c.out}"
@@ -717,9 +698,11 @@ def _lock_run_dir(run_dir: str, held: contextlib.ExitStack, create: bool) -> boo
         if not folder.is_dir() and not create:
             return False
     _HELD.add(f)
-    held.callback(_let_go, f)
-    if made:  # a run stopped at its first stage's start leaves no folder holding a lock alone
-        held.callback(_remove_bare, folder, path)
+    # The lock file goes with the run however it ends (a recipe refused after the lock was
+    # taken left it in the user's folder), removed while still held: a run that opened it just
+    # before finds it gone and takes a new one (above). So does a run dir this run made and
+    # left empty (a run stopped at its first stage's start).
+    held.callback(_let_go, f, folder if made else None, path)
     return True
 
 
@@ -746,19 +729,20 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_close_held)
 
 
-def _let_go(f: Any) -> None:
-    _HELD.discard(f)
-    f.close()
-
-
-def _remove_bare(folder: Path, lock: Path) -> None:
-    """The run dir this run made, when nothing but its lock is in it (removed while held)."""
+def _let_go(f: Any, made: Path | None = None, path: Path | None = None) -> None:
+    """Remove the lock file (still the one held: not a file another run made since) and the
+    run dir this run made when nothing else is in it; then let the lock go."""
     try:
-        if [p.name for p in folder.iterdir()] == [lock.name]:
-            lock.unlink()
-            folder.rmdir()
+        if path is not None:
+            here, st = os.stat(path), os.fstat(f.fileno())
+            if (here.st_dev, here.st_ino) == (st.st_dev, st.st_ino):
+                path.unlink()
+        if made is not None and not any(made.iterdir()):
+            made.rmdir()
     except OSError:
         pass
+    _HELD.discard(f)
+    f.close()
 
 
 def run(
