@@ -475,6 +475,10 @@ def run(cfg: GenerateConfig, progress: bool = True) -> Path:
     from distill.paths import guard_generate
 
     guard_generate(cfg)  # --out (and its side files) is never an input: checked before any write
+    from distill.data import check_source_split
+
+    # Here, not in GenerateConfig: eval samples through it with eval's split (test).
+    check_source_split(cfg)
     generate_planned(cfg, progress)
     return Path(cfg.out)
 
