@@ -42,6 +42,7 @@ from distill.config import (
     typed_keys,
 )
 from distill.errors import DistillError
+from distill.records import same_file
 
 
 def _only_these_samples(c: Any) -> None:
@@ -370,11 +371,6 @@ def _train_rerun(c: Any, rewritten: bool) -> None:
             f"{ckpt} belongs to a different run ({'; '.join(changed)}): rerun with the same "
             "settings, or --set train.overwrite=true trains the student again"
         )
-
-
-def same_file(a: str | Path, b: str | Path) -> bool:
-    """One path, resolved (symlinks followed)."""
-    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
 def _generate_adds(configs: dict[str, Any], path: str) -> bool:

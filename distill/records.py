@@ -208,6 +208,18 @@ class RecordWriter:
         self.close()
 
 
+def same_file(a: str | os.PathLike, b: str | os.PathLike, existing: bool = False) -> bool:
+    """One path however it is spelled (`kept.jsonl`, `./kept.jsonl`, `~/x`, its absolute path, a
+    symlink to it): resolved, symlinks followed; a file not written yet too (`distill run`'s
+    stages' outputs). `existing`: only a path that exists is one; for a value that may be a name
+    instead (generate's teacher keys: `./gpt-4o` and `gpt-4o`, or two URLs that differ only by
+    a slash, resolve alike)."""
+    real = os.path.realpath(os.path.expanduser(a))
+    return real == os.path.realpath(os.path.expanduser(b)) and (
+        not existing or os.path.exists(real)
+    )
+
+
 def write_atomic(path: str | Path, text: str) -> Path:
     """Write a whole file via rename, so a reader never sees half of it."""
     p = Path(path)

@@ -106,3 +106,22 @@ def test_a_train_yaml_from_before_the_parts_reads_as_one_part():
     )
     assert trained_precisions(record) == [(1, "bf16"), (301, "fp16"), (502, "bf16")]
 
+
+def test_one_path_rule_for_run_outputs_and_generate_teacher_keys(tmp_path, monkeypatch):
+    """distill run's outputs compare however spelled before they exist; generate's teacher keys
+    only as an existing path (a model name is not a folder: `./gpt-4o` is not `gpt-4o`)."""
+    from distill.config import load_config
+    from distill.generate.config import GenerateConfig
+    from distill.records import same_file
+
+    monkeypatch.chdir(tmp_path)
+    assert same_file("run/kept.jsonl", tmp_path / "run" / ".." / "run" / "kept.jsonl")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "data: builtin:arithmetic\nout: t.jsonl\n"
+        "teachers:\n  - model: ./gpt-4o\n    temperature: 0.2\n  - model: ./gpt-4o\n"
+    )
+    with pytest.raises(DistillError, match=r"--model gpt-4o: .*every teachers entry"):
+        load_config(GenerateConfig, "generate", recipe, {"model": "gpt-4o"})
+    (tmp_path / "gpt-4o").mkdir()  # now a local folder, spelled two ways: the same teacher
+    load_config(GenerateConfig, "generate", recipe, {"model": "gpt-4o"})

@@ -7,13 +7,13 @@ and the stage (GenerateConfig). Light on purpose: `distill --help` and recipe ch
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from distill.config import check_values, flag, from_dict, setting
 from distill.errors import DistillError
+from distill.records import same_file
 from distill.teachers import TEACHERS
 
 # OpenAI's limits per batch: 50,000 requests and a 200 MB input file (a margin kept for
@@ -73,10 +73,9 @@ class PromptSource:
     --method onpolicy reads a prompt source the same way)."""
 
     data: str = setting(
-        "",
-        "builtin:arithmetic | builtin:countdown | .jsonl/.json/.parquet/.csv | a folder of them | HF dataset name",
+        "", "builtin:arithmetic | builtin:countdown | .jsonl/.json/.parquet/.csv | HF dataset name"
     )
-    split: str = setting("train", "Dataset split (a hub dataset's or local folder's).")
+    split: str = setting("train", "Dataset split (hub datasets).")
     prompt_field: str | None = setting(
         None, "Field holding the prompt (default: problem/question/prompt/instruction)."
     )
@@ -321,9 +320,4 @@ class GenerateConfig(BatchConfig, TeacherConfig, PromptSource):  # --batch keys:
 
 def _same_setting(a: Any, b: Any) -> bool:
     """Equal values; a local model folder however it is spelled (`ckpt`, `./ckpt/`, its path)."""
-    if a == b:
-        return True
-    if not (isinstance(a, str) and isinstance(b, str)):
-        return False
-    pa, pb = (os.path.realpath(os.path.expanduser(v)) for v in (a, b))
-    return pa == pb and os.path.exists(pa)
+    return a == b or (isinstance(a, str) and isinstance(b, str) and same_file(a, b, existing=True))
