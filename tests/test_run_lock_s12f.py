@@ -60,18 +60,16 @@ def test_a_second_run_in_the_same_run_dir_is_refused_and_buys_nothing(tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert first.poll() is None, first.communicate()
-        asked = len(server.log)
         second = inproc.distill("run", "--recipe", recipe, env=ENV)
         one_line_error(second, rf"another `distill run` is running in {run}\b.*another --run-dir")
         assert "== generate" not in second.stdout
-        assert len(server.log) <= asked + 1  # the first's next request at most, none of its own
         out, err = first.communicate(timeout=120)
         assert first.returncode == 0, err[-2000:]
     finally:
         server.stop()
     ids = [json.loads(line)["id"] for line in traces.read_text().splitlines()]
     assert len(ids) == 16 and len(set(ids)) == 16  # each sample bought once
-    assert len(server.log) == 8
+    assert len(server.log) == 8  # 8 prompts asked once: the refused run bought none of its own
     # the run dir is whole: a rerun finds every stage done and buys nothing
     again = inproc.distill("run", "--recipe", recipe, env=ENV)
     assert again.returncode == 0, again.stderr
