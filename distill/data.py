@@ -347,23 +347,119 @@ def _iter_hub(name: str, split: str) -> Iterator[dict[str, Any]]:
     yield from ds
 
 
+# ----------------------------------------------------------------------------- splits
+# --split means on every source what it means to `datasets`: a hub dataset's split, or a local
+# folder's: one `save_to_disk` wrote (a DatasetDict's splits), or data files named by split
+# (train-*.parquet, test.jsonl, data/train-00000-of-00001.parquet, train/ and test/ folders).
+# A source without splits (builtin:, a lone file, a folder holding one saved Dataset) is one
+# set, read whole: under the split a command reads when none is named (generate's and train's
+# train, eval's test), and refused under any other (--split test used the whole file).
+
+DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".tsv")
+
+
+def _saved_dataset(path: Path) -> bool:
+    """A folder `Dataset.save_to_disk` wrote (one set; a DatasetDict writes dataset_dict.json)."""
+    return (path / "state.json").is_file() and not (path / "dataset_dict.json").is_file()
+
+
+def has_splits(src: str) -> bool:
+    """Whether --data names a source that has splits: a hub dataset or a local folder of them.
+    Read from the name alone where it names no folder (a file a stage before has yet to write)."""
+    if src.startswith("builtin:"):
+        return False
+    path = Path(src)
+    if path.is_dir():
+        return not _saved_dataset(path)
+    return not (path.is_file() or _suffix(path) in (*DATA_SUFFIXES, *COMPRESSED))
+
+
+def check_split(src: str, split: str, default: str, flag: str = "--split") -> None:
+    """Refuse a split a source without splits cannot honour: it is read whole, which a split
+    other than the command's `default` (what a user who names none gets) would silently mean."""
+    if split == default or has_splits(src):
+        return
+    if src.startswith("builtin:"):
+        what = "a built-in set, generated (its parameters pick other problems: ?start=, ?seed=)"
+    elif Path(src).is_dir():
+        what = "a folder holding one saved Dataset"
+    else:
+        what = "one data file"
+    raise DistillError(
+        f"{flag} {split}: {src} has no splits ({what}), so all of it would be read; leave "
+        f"{flag} out, or give --data a folder or hub dataset that has a '{split}' split"
+    )
+
+
+def check_source_split(cfg: Any, flag: str = "--split") -> None:
+    """check_split of a stage config's --data and --split, against the split its stage reads
+    when none is named (the default of its `split` field)."""
+    check_split(cfg.data, cfg.split, type(cfg).__dataclass_fields__["split"].default, flag)
+
+
+def _iter_folder(path: Path, split: str, strict: bool) -> Iterator[dict[str, Any]]:
+    """The rows of a local folder's `split`, as `datasets` finds them (see above); its data
+    files read as a lone file is."""
+    import datasets
+
+    if (path / "dataset_dict.json").is_file() or _saved_dataset(path):
+        try:
+            ds = datasets.load_from_disk(str(path))
+        except Exception as e:  # noqa: BLE001 - datasets raises many types for a bad folder
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DistillError(f"--data {path}: not a readable saved dataset ({first})") from None
+        if isinstance(ds, datasets.DatasetDict):
+            if split not in ds:
+                raise DistillError(
+                    f"--split {split}: {path} has no such split (has: {', '.join(ds)})"
+                )
+            ds = ds[split]
+        yield from ds
+        return
+    import logging
+
+    # (a README.md without a YAML header is logged as a warning on every read: nothing wrong)
+    card_log = logging.getLogger("huggingface_hub.repocard")
+    level = card_log.level
+    card_log.setLevel(logging.ERROR)
+    try:
+        files = datasets.load_dataset_builder(str(path)).config.data_files or {}
+    except Exception as e:  # noqa: BLE001 - no data files, or of a kind it has no reader for
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DistillError(
+            f"--data {path}: no data files read from this folder ({first})"
+        ) from None
+    finally:
+        card_log.setLevel(level)
+    files = {str(name): found for name, found in files.items()}
+    if split not in files:
+        raise DistillError(
+            f"--split {split}: {path} has no such split (its files make: {', '.join(files)})"
+        )
+    for f in files[split]:
+        yield from _iter_file(Path(f), strict)
+
+
 def iter_source(src: str, split: str = "train", strict: bool = False) -> Iterator[dict[str, Any]]:
-    """Raw rows from `src`: builtin:NAME, a local file, or a hub dataset name. `strict`: a JSONL
-    file's torn last line is an error (a user's file), not skipped (distill's own output)."""
+    """Raw rows from `src`: builtin:NAME, a local file or folder, or a hub dataset name.
+    `split`: a hub dataset's or folder's (a source without splits is read whole: check_split).
+    `strict`: a JSONL file's torn last line is an error (a user's file), not skipped (distill's
+    own output)."""
     if src.startswith("builtin:"):
         name, params = parse_builtin(src)
         yield from BUILTINS[name](**params)
         return
     path = Path(src)
     if path.is_dir():
-        raise DistillError(f"--data {src} is a folder, not a data file")
+        yield from _iter_folder(path, split, strict)
+        return
     if path.exists():
         from distill.manifest import check_input
 
         check_input(path)  # a kept file whose filter run did not finish: refused in one line
         yield from _iter_file(path, strict)
         return
-    known = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".tsv", *COMPRESSED)
+    known = (*DATA_SUFFIXES, *COMPRESSED)
     if path.suffix.lower() in known or src.startswith((".", "/")):
         raise DistillError(f"data file not found: {src}")
     yield from _iter_hub(src, split)

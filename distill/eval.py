@@ -72,6 +72,9 @@ class EvalConfig(PromptSource, Sampling):
             raise DistillError("missing --data (held-out problems)")
         if not self.out:
             raise DistillError("missing --out (eval.json)")
+        from distill.data import check_source_split
+
+        check_source_split(self)  # --split validation of a lone file: refused, not all of it
         if self.verify not in EVAL_VERIFY:
             raise DistillError(f"unknown --verify '{self.verify}' (have: {', '.join(EVAL_VERIFY)})")
         if self.format not in ("r1", "alpaca"):

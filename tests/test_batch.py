@@ -57,10 +57,11 @@ def canon(body):
 def test_batch_records_are_the_online_records_at_half_the_cost(server, tmp_path):
     prices = dict(price_input=1.0, price_output=2.0)
     online, batched = tmp_path / "online.jsonl", tmp_path / "batch.jsonl"
-    # One request per sample online too, so both paths send the same requests.
+    # One request per sample on both paths (--separate-requests; test_batch_s13 the lines
+    # that ask for n), so both send the same requests.
     run(cfg(server, online, batch=False, n_per_request=False, **prices), progress=False)
     online_bodies = [canon(b) for b in server.bodies]
-    run(cfg(server, batched, batch_requests=3, **prices), progress=False)
+    run(cfg(server, batched, batch_requests=3, n_per_request=False, **prices), progress=False)
 
     # 10 samples, at most 3 per batch: 4 batches; custom_id = the record id; each line's body
     # is what the online path sent.
@@ -88,7 +89,7 @@ def test_batch_records_are_the_online_records_at_half_the_cost(server, tmp_path)
     assert [e["batch_id"] for e in state] == list(server.batches)
     assert all(e["collected"] and e["status"] == "completed" for e in state)
     # A rerun finds everything on disk: no upload, no batch.
-    run(cfg(server, batched, batch_requests=3, **prices), progress=False)
+    run(cfg(server, batched, batch_requests=3, n_per_request=False, **prices), progress=False)
     assert len(server.batches) == 4 and server.uploads == 4 and len(records(batched)) == 10
 
 
@@ -128,7 +129,7 @@ def test_sigkill_with_batches_in_flight_then_rerun_reattaches(server, tmp_path, 
     server.plans.extend([{}, {}, {"hold": True}, {"hold": True}])
     out = tmp_path / "t.jsonl"
     state = state_path(out)
-    cmd = _cli(server, out, "--batch-requests", "5")
+    cmd = _cli(server, out, "--batch-requests", "5", "--separate-requests")
     # killed from outside: a process forked from this one (tests/forked.py), without the
     # interpreter start and imports a `python -m distill.cli` subprocess paid
     proc = forked.start(*cmd[3:], imports=("distill.teachers.batch", *GENERATE_IMPORTS))
@@ -160,7 +161,7 @@ def test_sigkill_with_batches_in_flight_then_rerun_reattaches(server, tmp_path, 
 
     server.release()
     capsys.readouterr()
-    run(cfg(server, out, limit=10, batch_requests=5), progress=False)  # the same arguments
+    run(cfg(server, out, limit=10, batch_requests=5, n_per_request=False), progress=False)
     assert capsys.readouterr().out.count("re-attached") == 2  # status: stdout
     ids = [r["id"] for r in records(out)]
     assert len(ids) == 20 and len(set(ids)) == 20 and before <= set(ids)
@@ -389,9 +390,9 @@ def test_an_upload_over_the_providers_limit_is_one_clear_error(tmp_path):
     try:
         out = tmp_path / "t.jsonl"
         with pytest.raises(DistillError, match=r"uploading a batch file \(10 requests.*HTTP 413"):
-            run(cfg(server, out), progress=False)
+            run(cfg(server, out, n_per_request=False), progress=False)
         assert not server.batches and not state_path(out).exists()
-        run(cfg(server, out, batch_requests=4), progress=False)
+        run(cfg(server, out, batch_requests=4, n_per_request=False), progress=False)
         assert len(server.batches) == 3 and len(records(out)) == 10
     finally:
         server.stop()

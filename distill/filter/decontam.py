@@ -20,7 +20,7 @@ import zlib
 from functools import lru_cache
 from pathlib import Path
 
-from distill.data import PROMPT_FIELDS, iter_source, load_rows
+from distill.data import PROMPT_FIELDS, has_splits, iter_source, load_rows
 from distill.errors import DistillError
 
 _WORD = re.compile(r"[^\W_]+")  # "_" splits: a_n is "a n", as a_{n} is
@@ -82,8 +82,29 @@ def problem_field(src: str, fields: list[str]) -> str:
 def decontam_label(src: str) -> str:
     """What a --decontam set is called in rejects and the report: a file's stem (math500.jsonl
     -> math500), a hub dataset's name without its @split."""
-    name = src.rsplit("@", 1)[0] if "@" in src else src
+    name = _name_and_split(src)[0]
     return Path(name).stem if Path(name).exists() else name
+
+
+def _name_and_split(src: str) -> tuple[str, str]:
+    # NAME@SPLIT, else the test split; a local path that holds an @ is that path
+    if "@" in src and not Path(src).exists():
+        name, split = src.rsplit("@", 1)
+        return name, split
+    return src, "test"
+
+
+def decontam_source(src: str) -> tuple[str, str]:
+    """(name, split) of a --decontam set: NAME@SPLIT, else the test split. A source without
+    splits (one file) is read whole: under an @SPLIT other than test it is refused, as --split
+    is (the whole file stood for its `@train`)."""
+    name, split = _name_and_split(src)
+    if split != "test" and not has_splits(name):
+        raise DistillError(
+            f"--decontam {src}: {name} has no splits (it is one set), so all of it would be "
+            f"read; drop '@{split}', or name a folder or hub dataset that has a '{split}' split"
+        )
+    return name, split
 
 
 class Decontaminator:
@@ -93,9 +114,7 @@ class Decontaminator:
         # benchmark problems of fewer than n words, by their length: m -> {hash of text: label}
         self.short: dict[int, dict[int, str]] = {}
         for src in sources:
-            name, split = src, "test"
-            if "@" in src:  # hub dataset with a split: name@test
-                name, split = src.rsplit("@", 1)
+            name, split = decontam_source(src)  # hub dataset or folder with a split: name@test
             label = decontam_label(src)
             first = next(iter_source(name, split), None)  # None: load_rows says "no rows"
             field = problem_field(src, [str(f) for f in first]) if first is not None else None

@@ -73,9 +73,10 @@ class PromptSource:
     --method onpolicy reads a prompt source the same way)."""
 
     data: str = setting(
-        "", "builtin:arithmetic | builtin:countdown | .jsonl/.json/.parquet/.csv | HF dataset name"
+        "",
+        "builtin:arithmetic | builtin:countdown | .jsonl/.json/.parquet/.csv | a folder of them | HF dataset name",
     )
-    split: str = setting("train", "Dataset split (hub datasets).")
+    split: str = setting("train", "Dataset split (a hub dataset's or local folder's).")
     prompt_field: str | None = setting(
         None, "Field holding the prompt (default: problem/question/prompt/instruction)."
     )

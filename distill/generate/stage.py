@@ -106,6 +106,7 @@ class _Sink:
         self.folder = (
             os.path.relpath(folder, writer.path.resolve().parent) if folder is not None else None
         )
+        self.hub = hub_name(teacher)  # loaded from the Hub: never a local folder's samples
         # With --logprobs, records wait for their log-prob shard to be durable (distill.logprobs).
         self.buffer = (
             ShardBuffer(writer.path, max_records=teacher.logprobs_shard)
@@ -138,6 +139,7 @@ class _Sink:
                 # sent without the chat template: another input, another id (sample_id)
                 **({"raw_prompt": True} if self.teacher.raw_prompt else {}),
                 **({"folder": self.folder} if self.folder is not None else {}),
+                **({"hub": True} if self.hub else {}),
             },
             "finish_reason": c.finish_reason,
             "usage": usage,
@@ -232,6 +234,21 @@ def local_folder(teacher: TeacherConfig) -> Path | None:
     return p.resolve() if p.is_dir() else None
 
 
+def hub_name(teacher: TeacherConfig) -> bool:
+    """An hf/vllm teacher's model that is no local folder here: loaded from the Hub by name."""
+    return (
+        teacher.teacher in ("hf", "vllm")
+        and not teacher.model.startswith("builtin:")
+        and local_folder(teacher) is None
+    )
+
+
+# A recorded (model, folder) of a sample an hf/vllm teacher loaded from the Hub (`hub` in its
+# record): never a local folder's, whatever folder its name names here.
+_HUB = "\0hub"
+_FROM_HUB = Path("\0hub")
+
+
 class _Spellings:
     """Which recorded samples are a local teacher folder's, whatever name it was typed under.
 
@@ -242,7 +259,12 @@ class _Spellings:
     on disk keep resuming): the folder a record names (its `folder`, kept relative to the traces
     file, else its model resolved here, for records written before that key) decides whose a
     sample is, and a folder whose typed name another folder's records hold already writes its
-    new samples under its absolute path (`names`)."""
+    new samples under its absolute path (`names`).
+
+    A Hub id and a local folder of the same name (`Qwen/Qwen2.5-0.5B` and ./Qwen/Qwen2.5-0.5B)
+    are two models: a record of a Hub load says so (`hub`), one of a folder names it (`folder`).
+    Neither is taken for the other's; a Hub teacher whose name a folder's records hold writes
+    its new samples under ids of `NAME@hub` (its record keeps the name it loads)."""
 
     def __init__(self, out: str):
         self.base = Path(out).resolve().parent  # as the writer names it (_Sink.folder)
@@ -255,6 +277,8 @@ class _Spellings:
         if isinstance(t, dict) and t.get("backend") in ("hf", "vllm"):
             model, folder = t.get("model"), t.get("folder")
             if isinstance(model, str) and not model.startswith("builtin:"):
+                if t.get("hub") is True:
+                    folder = _HUB
                 key = (model, folder if isinstance(folder, str) else None)
                 self.by_id[rec["id"]] = self.seen.setdefault(key, key)
 
@@ -262,6 +286,8 @@ class _Spellings:
         """The folder a recorded (model, folder) names, resolved; None: no folder here."""
         if key not in self.places:
             model, folder = key
+            if folder == _HUB:
+                return _FROM_HUB
             p = self.base / folder if folder is not None else Path(model).expanduser()
             self.places[key] = p.resolve() if p.is_dir() else None
         return self.places[key]
@@ -271,6 +297,11 @@ class _Spellings:
         the name its new samples are written under: the typed one, or the absolute folder where
         another folder's records hold the typed name; the folder, None if not local)."""
         here = local_folder(teacher)
+        if hub_name(teacher):
+            # a folder's samples hold the name: this model's new ones take ids of NAME@hub
+            alt = f"{teacher.model}@hub"
+            if any(m == teacher.model and f not in (None, _HUB) for m, f in self.seen):
+                return [teacher.model, alt], alt, None
         if here is None:
             return [teacher.model], teacher.model, None
         names, taken = [teacher.model], False
@@ -284,11 +315,14 @@ class _Spellings:
             names.append(str(here))
         return names, str(here) if taken else teacher.model, here
 
-    def mine(self, sample: str, here: Path | None) -> bool | None:
-        """Whether a sample on disk is that of the teacher in folder `here`: True, its recorded
-        folder is `here`; None, cannot tell (not local, or its folder gone: its name decides, as
-        before); False, another folder's."""
+    def mine(self, sample: str, here: Path | None, hub: bool = False) -> bool | None:
+        """Whether a sample on disk is that of the teacher in folder `here` (`hub`: of the one
+        loaded from the Hub): True, its recorded folder is `here` (a Hub load's); None, cannot
+        tell (not local, or its folder gone, or a record from before `hub`: its name decides,
+        as before); False, another folder's (a Hub load's, or a folder's for a Hub teacher)."""
         key = self.by_id.get(sample)
+        if hub:
+            return None if key is None or key[1] is None else key[1] == _HUB
         at = None if key is None or here is None else self.place(key)
         return None if at is None else at == here
 
@@ -316,9 +350,10 @@ def build_jobs(
     # each teacher as its new samples are recorded (a local folder: under its absolute path
     # where another folder's samples hold the name typed), and its names on disk
     spelled = [spellings.names(t) for t in teachers]
+    hubs = [hub_name(t) for t in teachers]
     plan: list[tuple[TeacherConfig, list[Job]]] = [
-        (t if write == t.model else dataclasses.replace(t, model=write), [])
-        for t, (_, write, _) in zip(teachers, spelled)
+        (t if write == t.model or here is None else dataclasses.replace(t, model=write), [])
+        for t, (_, write, here) in zip(teachers, spelled)
     ]
     planned: set[str] = set()
     need_k: dict[str, int] = {}  # done samples whose top-K log-probs must already be on disk
@@ -335,7 +370,7 @@ def build_jobs(
     for row, messages in rows:
         messages_hash = stable_hash(messages)  # hashed once per prompt, not once per sample
         prompt_id = row.row_id or messages_hash
-        for (teacher, jobs), (names, write, here) in zip(plan, spelled):
+        for (teacher, jobs), (names, write, here), hub in zip(plan, spelled, hubs):
             ids = []
             for s in range(cfg.n):
                 # done under a name of this folder: planned as the id on disk (eval, run pick it);
@@ -352,7 +387,7 @@ def build_jobs(
                         messages_hash,
                         raw_prompt=teacher.raw_prompt,
                     )
-                    whose = spellings.mine(i, here) if i in done else False
+                    whose = spellings.mine(i, here, hub) if i in done else False
                     if whose is not False:
                         found.setdefault(whose, i)
                         if whose:
@@ -440,6 +475,10 @@ def run(cfg: GenerateConfig, progress: bool = True) -> Path:
     from distill.paths import guard_generate
 
     guard_generate(cfg)  # --out (and its side files) is never an input: checked before any write
+    from distill.data import check_source_split
+
+    # Here, not in GenerateConfig: eval samples through it with eval's split (test).
+    check_source_split(cfg)
     generate_planned(cfg, progress)
     return Path(cfg.out)
 

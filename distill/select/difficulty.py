@@ -23,6 +23,7 @@ from distill.errors import DistillError
 # Verdicts that count: a sample that gave no answer failed (where the prompt can be checked at
 # all: `prompt_rate`); an unverifiable one (the gold does not parse) says nothing about the prompt.
 _COUNTED = ("correct", "wrong", "no_answer")
+LOCAL_BACKENDS = ("hf", "vllm")  # the student's backends that load its model here
 
 
 class PromptInfo:
@@ -240,8 +241,14 @@ def student_rates(
         )
     have: dict[str, dict[str, Any]] = {}
     if cache.exists():
+        # A served student (openai) and a local load (hf, vllm) of one name are two models:
+        # `--student Qwen/Qwen2.5-0.5B` served, then the folder ./Qwen/Qwen2.5-0.5B loaded, took
+        # the same ids. A sample is the current student's only when drawn the same way.
+        local = tcfg.teacher in LOCAL_BACKENDS
         for rec in read_records(cache, required=("id",)):
-            have[rec["id"]] = rec
+            drawn = (rec.get("teacher") or {}).get("backend")
+            if not isinstance(drawn, str) or (drawn in LOCAL_BACKENDS) == local:
+                have[rec["id"]] = rec
     from distill.select.reward import fingerprint
 
     # A local student folder's weights (its model files' names, sizes and times, as eval stamps

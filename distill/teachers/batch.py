@@ -4,10 +4,12 @@
         --n 4 --batch --out traces.jsonl
 
 `--batch` sends the pending samples through an OpenAI-style Batch API instead of one request
-at a time: one JSONL line per sample (`custom_id` = the sample's id, `body` = what the online
-path sends for it), uploaded with `files.create(purpose="batch")`, run by `batches.create`,
-polled until it ends, and read back from its output and error files into records written by
-the same code as online (reasoning split, usage; cost at the batch price).
+at a time: one JSONL line per prompt asking for its pending samples with `n` (the prompt is paid
+once, as online; one line per sample with --separate-requests), `custom_id` = the id of the
+line's first sample, `body` = what the online path sends for them. Uploaded with
+`files.create(purpose="batch")`, run by `batches.create`, polled until it ends, and read back
+from its output and error files into records written by the same code as online (one record
+per sample, reasoning split, usage; cost at the batch price).
 
 Kill-safety: the batches of a run live in a state file beside --out (`traces.jsonl.batches.json`,
 rewritten atomically after every upload, submission and collection). A rerun with the same
@@ -19,6 +21,9 @@ leaves the input file id in the state; the rerun looks for a batch made from tha
 Lines that fail (HTTP 408/409/429/5xx, or `batch_expired`) go into a next batch, at most
 `batch_max_rounds` submissions per sample; other failures (400, a cancelled batch, a batch the
 provider rejected as a whole) are reported like online failures, and a rerun retries them.
+A result file that comes back short (fewer lines than the batch's request counts, a last line
+cut off) was paid for in full: it is downloaded again, and if it
+stays short the run stops with the batch still listed, so a rerun downloads it once more.
 """
 
 from __future__ import annotations
@@ -79,8 +84,11 @@ class BatchState:
     """`traces.jsonl.batches.json`: one entry per uploaded batch input file.
 
     An entry holds the teacher it belongs to, its round, the input file id, the batch id once
-    created, the custom_ids still to collect and the last status seen. Once collected, its
-    custom_ids are dropped and `collected` is set; the entry stays as the run's lineage.
+    created, the ids of the samples still to collect (`custom_ids`: one line per sample in
+    files written before lines asked for n samples), `groups` (the line's custom_id -> its
+    samples' ids, in choice order, for lines of more than one sample) and the last status seen.
+    Once collected, its custom_ids are dropped and `collected` is set; the entry stays as the
+    run's lineage.
     """
 
     def __init__(self, path: Path):
@@ -146,6 +154,9 @@ class BatchTeacher:
         self._task = None
         self._unlisted = False  # the provider answered batches.list with 404/405/501
         self._written: set[str] | None = None  # the ids in --out, once _on_disk reads them
+        # One line per prompt with `n` (its prompt paid once); one per sample where asked
+        # (--separate-requests) or once a reply had fewer choices than its n (as online).
+        self.split_n = not teacher_cfg.n_per_request
 
     # ------------------------------------------------------------------ run
     def run(self, jobs: list[Job], sink: Sink) -> None:
@@ -208,6 +219,7 @@ class BatchTeacher:
                 if not e["batch_id"]:
                     e["collected"], e["status"] = True, "refused" if refused else "never submitted"
                     e.pop("custom_ids")
+                    e.pop("groups", None)
                     self.state.save()
                     continue
                 self.state.save()
@@ -227,10 +239,11 @@ class BatchTeacher:
                     continue
                 e["collected"] = True
                 e.pop("custom_ids")
+                e.pop("groups", None)
                 self.state.save()
                 continue
             self.console.print(
-                f"batch: re-attached to {e['batch_id']} ({len(e['custom_ids'])} requests, "
+                f"batch: re-attached to {e['batch_id']} ({len(_requests(e))} requests, "
                 f"round {e['round']})"
             )
             live.append(e)
@@ -282,19 +295,28 @@ class BatchTeacher:
         return None
 
     # ------------------------------------------------------------------ submit
-    def _line(self, cid: str) -> bytes:
-        job, s = self._todo[cid]
-        body = self.online.body(job.messages, [s])
-        line = {"custom_id": cid, "method": "POST", "url": ENDPOINT, "body": body}
-        return (json.dumps(line, ensure_ascii=False) + "\n").encode()
+    def _lines_of(self, ids: list[str]) -> Iterator[tuple[str, bytes]]:
+        """(custom_id, JSONL line) of the requests for these samples: one per prompt asking
+        for all of them with `n`, sample order (the online path's body: seed + first sample),
+        or one per sample. `self._groups` maps each custom_id to its samples' ids."""
+        by_job: dict[int, list[str]] = {}
+        for sid in ids:
+            by_job.setdefault(id(self._todo[sid][0]), []).append(sid)
+        for sids in by_job.values():
+            sids.sort(key=lambda sid: self._todo[sid][1])
+            for part in [[sid] for sid in sids] if self.split_n else [sids]:
+                job = self._todo[part[0]][0]
+                body = self.online.body(job.messages, [self._todo[sid][1] for sid in part])
+                line = {"custom_id": part[0], "method": "POST", "url": ENDPOINT, "body": body}
+                self._groups[part[0]] = part
+                yield part[0], (json.dumps(line, ensure_ascii=False) + "\n").encode()
 
     def _submit(self, ids: list[str], round_: int) -> list[dict[str, Any]]:
         import openai
 
         entries: list[dict[str, Any]] = []
-        for chunk in split_requests(
-            ((cid, self._line(cid)) for cid in ids), self.cfg.batch_requests, MAX_FILE_BYTES
-        ):
+        self._groups: dict[str, list[str]] = {}
+        for chunk in split_requests(self._lines_of(ids), self.cfg.batch_requests, MAX_FILE_BYTES):
             name = f"{self.out.name}.round{round_}.{len(self.state.entries)}.jsonl"
             blob = b"".join(line for _, line in chunk)
             try:
@@ -317,8 +339,11 @@ class BatchTeacher:
                 "batch_id": None,
                 "uploaded_at": time.time(),
                 "requests": len(chunk),
-                "custom_ids": [cid for cid, _ in chunk],
+                "custom_ids": [sid for cid, _ in chunk for sid in self._groups[cid]],
             }
+            groups = {cid: self._groups[cid] for cid, _ in chunk if len(self._groups[cid]) > 1}
+            if groups:
+                entry["groups"] = groups
             self.state.entries.append(entry)
             self.state.save()  # before creating: a kill from here on re-attaches by file id
             self._create(entry)
@@ -425,9 +450,15 @@ class BatchTeacher:
                     others = [c for c in e["custom_ids"] if c not in self._planned]
                     if others and not self._on_disk({"custom_ids": others}):
                         e["custom_ids"] = [c for c in others if c not in self._written]
+                        e["groups"] = {
+                            cid: sids
+                            for cid, sids in e.get("groups", {}).items()
+                            if set(sids) & set(e["custom_ids"])
+                        }
                     else:
                         e["collected"] = True
                         e.pop("custom_ids")
+                        e.pop("groups", None)
                     self.state.save()  # its ids to resubmit are still not on disk: safe
             # A poll in which no batch could be read counts as failed (after the client's own
             # retries); the next one comes later, as usual.
@@ -466,54 +497,104 @@ class BatchTeacher:
         )
 
     def _collect(self, entry: dict[str, Any], b: Any) -> list[str]:
-        """Write the records of a finished batch; return the custom_ids worth another round."""
-        expected = set(entry["custom_ids"])
-        seen: set[str] = set()
+        """Write the records of a finished batch; return the ids of the samples worth another
+        round. Its files were paid for in full: a download that comes back short is read again
+        (the lines already written are skipped), and one that stays short stops the run with
+        the batch still listed, so that no sample of it is bought again."""
+        requests = _requests(entry)
+        seen: set[str] = set()  # request lines handled
+        lines: set[str] = set()  # the custom_id of every line read, this run's or not
         retry: list[str] = []
         last_round = entry["round"] >= self.cfg.batch_max_rounds
         tagged = _Tagged(self._sink, b.id)
-        for file_id in (b.output_file_id, b.error_file_id):
-            for line in self._lines(file_id, b.id) if file_id else ():
-                cid = line.get("custom_id")
-                if cid not in expected or cid in seen:
-                    continue
-                seen.add(cid)
-                if cid not in self._todo:  # written by an earlier, killed run
-                    continue
-                job, s = self._todo[cid]
-                ok, why, again = _outcome(line)
-                why = scrub_line(why, *self.online.secrets)  # providers may echo the key, the query
-                if ok:
-                    body = line["response"]["body"]
-                    if self.online.cfg.logprobs:  # as online: one line, not a parser traceback
-                        self.online._check_logprobs(body)
-                    self.online._emit(job, [s], body, tagged)
-                elif again and not last_round:
-                    retry.append(cid)
-                    continue
-                else:
-                    tagged.failed(job, s, f"batch {b.id}: {why}")
-                del self._todo[cid]
-        # Lines the provider never reported: an expired or failed batch, or a lost line.
-        missing = [cid for cid in entry["custom_ids"] if cid not in seen and cid in self._todo]
-        why = scrub_line(_batch_error(b), *self.online.secrets)
-        for cid in missing:
-            if b.status in ("completed", "expired") and not last_round:
-                retry.append(cid)
-                continue
-            job, s = self._todo.pop(cid)
-            self._sink.failed(job, s, f"batch {b.id} {b.status}: {why}")
         counts = _counts(b)
+        # lines the provider says it wrote, where it counts the lines it was sent
+        reported = counts.get("completed", 0) + counts.get("failed", 0)
+        if counts.get("total") != entry["requests"]:
+            reported = 0
+        tries = self.online.cfg.max_retries + 1
+        read = _Read()
+        for attempt in range(tries):
+            if attempt:
+                self.console.print(
+                    f"batch: {b.id}'s results came back short ({read.short[0]}); downloading "
+                    "them again"
+                )
+                time.sleep(min(8.0, 0.25 * 2**attempt))
+            read = _Read()
+            for file_id in (b.output_file_id, b.error_file_id):
+                for line in self._lines(file_id, b.id, read) if file_id else ():
+                    cid = line.get("custom_id")
+                    if not isinstance(cid, str):
+                        continue
+                    lines.add(cid)
+                    if cid in requests and cid not in seen:
+                        seen.add(cid)
+                        retry += self._take(requests[cid], line, b, tagged, last_round)
+            # the provider counted more lines than came (a file gone has none: asked again)
+            if not read.short and not read.gone and len(lines) < reported:
+                read.short.append(f"{len(lines)} lines of the {reported} its request counts say")
+            if not read.short:
+                break
+        else:
+            raise DistillError(
+                f"batch {b.id}: its results came back short {tries} times ({read.short[0]}); "
+                f"they are paid for and nothing was bought again: rerun the same command to "
+                f"download them again (ids in {self.state.path})"
+            )
+        # Lines the provider never reported: an expired or failed batch, or a lost line.
+        why = scrub_line(_batch_error(b), *self.online.secrets)
+        for cid, sids in requests.items():
+            for sid in sids if cid not in seen else ():
+                if sid not in self._todo:
+                    continue
+                if b.status in ("completed", "expired") and not last_round:
+                    retry.append(sid)
+                    continue
+                job, s = self._todo.pop(sid)
+                self._sink.failed(job, s, f"batch {b.id} {b.status}: {why}")
         self.console.print(
             f"batch: {b.id} {b.status} ({counts.get('completed', 0)} ok, "
             f"{counts.get('failed', 0)} failed{', ' + why if b.status == 'failed' else ''})"
-            + (f"; {len(retry)} go to round {entry['round'] + 1}" if retry else "")
+            + (f"; {len(retry)} samples go to round {entry['round'] + 1}" if retry else "")
         )
         return retry
 
-    def _lines(self, file_id: str, batch_id: str):
+    def _take(
+        self, sids: list[str], line: dict[str, Any], b: Any, tagged: _Tagged, last_round: bool
+    ) -> list[str]:
+        """Write the samples of one result line (sample k of the line is its choice k); return
+        those worth another round."""
+        wanted = [sid for sid in sids if sid in self._todo]
+        if not wanted:  # written by an earlier, killed run
+            return []
+        ok, why, again = _outcome(line)
+        why = scrub_line(why, *self.online.secrets)  # providers may echo the key, the query
+        if ok:
+            body = line["response"]["body"]
+            if self.online.cfg.logprobs:  # as online: one line, not a parser traceback
+                self.online._check_logprobs(body)
+            placed = _Placed(self._todo, sids, tagged)
+            self.online._emit(self._todo[wanted[0]][0], list(range(len(sids))), body, placed)
+            wanted = [sid for sid in wanted if sid in self._todo]
+            if not wanted:
+                return []
+            # Fewer choices than its n: a provider that ignores `n` (as online, the rest are
+            # asked one by one from now on).
+            got = len(sids) - len(wanted)
+            why, again = f"the reply had {got} of the {len(sids)} choices asked for", True
+            self.split_n = True
+        if again and not last_round:
+            return wanted
+        for sid in wanted:
+            job, s = self._todo.pop(sid)
+            tagged.failed(job, s, f"batch {b.id}: {why}")
+        return []
+
+    def _lines(self, file_id: str, batch_id: str, read: _Read) -> Iterator[dict[str, Any]]:
         """The JSON lines of an output/error file, streamed (they can be large). A file the
-        provider no longer has (deleted, expired) has none: its samples are asked again."""
+        provider no longer has (deleted, expired) has none: its samples are asked again. One
+        whose last line is cut off says so in `read`."""
         from contextlib import ExitStack
 
         import openai
@@ -526,25 +607,77 @@ class BatchTeacher:
                     f"batch: {batch_id}'s file {file_id} is gone at the provider; its samples "
                     "are asked again"
                 )
+                read.gone = True
                 return
             # the openai client's own httpx (its name differs between versions): a connection
             # dropped or timed out mid-file raises that library's TransportError, not openai's
             httpx = sys.modules[type(r.http_response).__module__.partition(".")[0]]
-            lines = r.iter_lines()
+            chunks = r.iter_bytes()
+            tail = b""
             while True:
                 try:
-                    raw = next(lines)
+                    chunk = next(chunks)
                 except StopIteration:
-                    return
+                    break
                 except httpx.TransportError as err:  # as a failed request: rerun to re-attach
                     raise openai.APIConnectionError(request=r.http_request) from err
-                if raw.strip():
-                    try:
-                        line = json.loads(raw)
-                    except ValueError:
-                        continue  # its custom_id is then missing: the missing-lines rule applies
-                    if isinstance(line, dict):
+                *whole, tail = (tail + chunk).split(b"\n")
+                for raw in whole:
+                    line = _parse(raw)
+                    if line is not None:  # else its custom_id is missing: the missing-lines rule
                         yield line
+        if tail.strip():  # a last line without its newline: whole, or cut off
+            line = _parse(tail)
+            if line is None:
+                read.short.append(f"{file_id} ends in a line cut off")
+            else:
+                yield line
+
+
+class _Read:
+    """What reading a batch's result files found: why they came short, whether one is gone."""
+
+    def __init__(self) -> None:
+        self.short: list[str] = []
+        self.gone = False
+
+
+class _Placed:
+    """The sink `_emit` writes one result line's choices to: choice k is sample k of the line,
+    written where this run still wants it (not one a killed run wrote)."""
+
+    def __init__(self, todo: dict[str, tuple[Job, int]], sids: list[str], sink: Sink):
+        self.todo, self.sids, self.sink = todo, sids, sink
+
+    def done(self, job: Job, k: int, completion: Completion) -> None:
+        if self.sids[k] in self.todo:
+            self.sink.done(*self.todo.pop(self.sids[k]), completion)
+
+    def failed(self, job: Job, k: int, why: str) -> None:
+        if self.sids[k] in self.todo:
+            self.sink.failed(*self.todo.pop(self.sids[k]), why)
+
+
+def _requests(entry: dict[str, Any]) -> dict[str, list[str]]:
+    """An entry's request lines still to collect: custom_id -> its samples' ids, in choice
+    order. Sample ids in no group are lines of their own (every line, in state files written
+    before lines asked for n samples)."""
+    groups = entry.get("groups") or {}
+    left = set(entry["custom_ids"])
+    lines = {cid: sids for cid, sids in groups.items() if left.intersection(sids)}
+    grouped = {sid for sids in groups.values() for sid in sids}
+    lines.update((sid, [sid]) for sid in entry["custom_ids"] if sid not in grouped)
+    return lines
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    if not raw.strip():
+        return None
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        return None
+    return line if isinstance(line, dict) else None
 
 
 def _counts(b: Any) -> dict[str, int]:
