@@ -40,7 +40,7 @@ class TrainConfig(Layout):
     format: str = setting(
         "r1", "r1 (chat template + <think> block) | alpaca (Alpaca prompt).", card=True
     )
-    split: str = setting("train", "Dataset split (hub datasets).")
+    split: str = setting("train", "Dataset split (a hub dataset's or local folder's).")
     limit: int | None = setting(None, "Use the first N examples.")
     # tokens per example (prompt + completion); default min(2048, the student's context)
     max_length: int | None = setting(
@@ -307,6 +307,9 @@ class TrainConfig(Layout):
             raise DistillError("missing --model (the student)")
         if not self.output_dir:
             raise DistillError("missing --output-dir")
+        from distill.data import check_source_split
+
+        check_source_split(self)  # a lone file has no test split to train on
         if self.format not in FORMATS:
             raise DistillError(f"unknown --format '{self.format}' (have: {', '.join(FORMATS)})")
         if self.overlong not in ("drop", "truncate"):
@@ -405,6 +408,9 @@ class ExportConfig(Layout):
             raise DistillError(f"show_example must be >= 0 (0 = off), got {self.show_example}")
         if not self.data or not self.out:
             raise DistillError("needs the kept traces (DATA) and --out")
+        from distill.data import check_source_split
+
+        check_source_split(self, "split")  # (a recipe key: no --split flag)
         if self.format not in FORMATS:
             raise DistillError(f"unknown --format '{self.format}' (have: {', '.join(FORMATS)})")
         if not self.out.endswith((".jsonl", ".parquet")):
