@@ -82,19 +82,36 @@ _LATER_CHOICE = re.compile(
     r"\b(?i:option|choice)\s*\(?\s*([A-Ea-e])\b|(?<![A-Za-z\\])(\(?)([A-E])\)?(?![A-Za-z0-9])"
 )
 _ARTICLE = re.compile(
-    r"\s+(?!(?:is|was|works|fits|holds|gives|matches|satisfies|instead|too|then)\b)[a-z]"
+    r"\s+(?!(?:is|was|works|fits|holds|gives|matches|satisfies|instead|too|then|also|could|would"
+    r"|might|should|must|seems|fails|does|did)\b)[a-z]"
 )
-# Only a choice named after one of these walks the stated one back ("Wait... option C works",
-# "Actually C.", "Or maybe choice e."): the usual explanation that follows a stated letter names
-# the other options too ("Option A fails because ...", "(C) overstates it"), and is no hedge.
-# Another option offered ("Alternatively, C", "Then again, D fits", "Or C.": an "Or" that opens a
-# sentence; "A or C would need x < 0" is an explanation) is one too.
+# A walk-back word offers the choice named with it ("Actually C.", "Or maybe choice e.",
+# "Alternatively, C", "Then again, D": an "Or" that opens a sentence; "A or C would need x < 0"
+# is an explanation), or named in the sentence just after it ("Wait... option C works").
 _WALK_BACK = re.compile(
     r"\b(?i:wait|hmm+|actually|on\s+second\s+thought|or\s+(?:maybe|perhaps|possibly)|maybe|perhaps"
     r"|re-?consider\w*|(?:re|double)-?check\w*|correction|oops|scratch\s+that|no,"
     r"|alternatively|on\s+(?:further\s+)?reflection|then\s+again)"
     r"|(?:^|(?<=[.!?;:*])\s)\s*Or\b",
     re.MULTILINE,
+)
+# What follows a stated letter is judged a sentence at a time (the "..." of "Wait..." ends one).
+_SENTENCE = re.compile(r"[^.!?;\n]+")
+# A sentence that says why another option fails names it to dismiss it, walk-back word or not
+# ("Actually, option A ignores the friction term, so it is wrong.", "No, C is wrong", "A and C
+# would need x < 0"): the usual explanation after a stated letter, no hedge.
+_DISMISSED = re.compile(
+    r"(?i)\b(?:wrong|incorrect|not|never|neither|nor|cannot|fail(?:s|ed)?|false|invalid|impossible"
+    r"|ignor\w*|overstat\w*|understat\w*|over-?count\w*|under-?count\w*|double[- ]count\w*"
+    r"|rule[sd]?\s+out|eliminat\w*|exclud\w*|contradict\w*|violat\w*|only\s+(?:if|when|for)"
+    r"|unless|would\s+need|too\s+(?:large|small|big|high|low|many|few|much|little))\b"
+    r"|n't\b|≠|\\neq\b|\bno\W*$"  # "Option A: 3 + 4 = 8, so no."
+)
+# A sentence that asserts another option, walk-back word or not ("But C also works.", "D fits
+# too", "(C) could be correct"): a second answer offered, a hedge.
+_ASSERTED = re.compile(
+    r"(?i)\b(?:works?|fits?|holds|satisf(?:y|ies)|correct|valid|true|better|also|as\s+well"
+    r"|equally|(?:could|might|should|must)\s+be|is\s+right)\b|\btoo\W*$"
 )
 
 
@@ -108,6 +125,42 @@ def _other_choices(text: str, letter: str) -> list[str]:
         if m.group(3) == "A" and not m.group(2) and _ARTICLE.match(text, m.end()):
             continue  # "A quick check": the article
         out.append(named)
+    return out
+
+
+def _hedged_choices(after: str, letter: str) -> list[str]:
+    """The other choices that what follows a stated `letter` offers as answers too, in order: a
+    careful grader's reading. Another option named with a reason it fails is dismissed; one
+    asserted ("C also works", "so C", "C." alone) or offered with a walk-back word ("Actually
+    C", "Wait... option C works") is a second answer."""
+    out: list[str] = []
+    # "Actually C, not B": the "not" is the stated letter's, not a reason C fails
+    own = re.compile(rf"(?i:\bnot|n't)\s+(?i:(?:option|choice)\s*)?\(?{letter}\)?(?![A-Za-z0-9])")
+    # "..., so C": the sentence's conclusion, another letter
+    concluded = re.compile(
+        rf"(?i:\b(?:so|thus|hence|therefore|it'?s|it\s+is))\s+(?i:(?:option|choice)\s*)?"
+        rf"\(?(?!{letter})[A-E]\)?\W*$"
+    )
+    walked = False  # a walk-back word in the sentence before, naming no choice ("Wait...")
+    for m in _SENTENCE.finditer(after):
+        sentence = m.group(0)
+        if not sentence.strip():
+            continue
+        back = _WALK_BACK.search(sentence) is not None
+        others = _other_choices(sentence, letter)
+        if others:
+            dismissed = _DISMISSED.search(own.sub(" ", sentence)) is not None
+            alone = re.fullmatch(r"\W*(?i:(?:option|choice)\s*)?\(?[A-E]\)?\W*", sentence)
+            asserted = (
+                back
+                or walked
+                or alone is not None
+                or _ASSERTED.search(sentence) is not None
+                or concluded.search(sentence) is not None
+            )
+            if asserted and not dismissed:
+                out += [c for c in others if c not in out]
+        walked = back and not others
     return out
 
 
@@ -235,8 +288,7 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
     if choice is not None:
         stated = choice.group("c").strip()
         letter = _LETTER_ALONE.fullmatch(stated)
-        back = _WALK_BACK.search(answer, choice.end()) if letter else None
-        others = _other_choices(answer[back.start() :], letter.group(1)) if back else []
+        others = _hedged_choices(answer[choice.end() :], letter.group(1)) if letter else []
         if others:
             # walked back or hedged ("The answer is B. Wait... option C works, so C."): the
             # letter stated is no more the answer than those after it, judged as a hedge (wrong)
@@ -253,6 +305,10 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
         hedged = hedged or _offered_as_alternatives(gap)
         run.insert(0, prev)
     parts = [b[2] for b in run]
+    letter = _LETTER_ALONE.fullmatch(parts[0].strip()) if len(run) == 1 else None
+    others = _hedged_choices(answer[run[0][1] :], letter.group(1)) if letter else []
+    if others:  # "\\boxed{B}. But C also works.": hedged, as a stated letter
+        return ", ".join([letter.group(1), *others]), [], True, ()
     names = tuple(_box_name(answer, b[0]) for b in run)
     return (", ".join(parts) if hedged else boxes[-1][2]), parts, hedged, names
 
@@ -665,20 +721,28 @@ _CHOICE_PATTERNS = [
 ]
 
 
-def extract_choice(answer: str) -> str | None:
+def _choice_found(answer: str) -> re.Match | None:
     for pat in _CHOICE_PATTERNS:
-        found = [next(g for g in m.groups() if g) for m in pat.finditer(answer or "")]
+        found = list(pat.finditer(answer or ""))
         if found:
-            return found[-1].upper()
+            return found[-1]
     return None
+
+
+def extract_choice(answer: str) -> str | None:
+    m = _choice_found(answer)
+    return next(g for g in m.groups() if g).upper() if m else None
 
 
 def verify_choice(answer: str, gold: str | None) -> str:
     if gold is None or not re.fullmatch(r"\s*\(?[A-Ea-e]\)?\s*", str(gold)):
         return UNVERIFIABLE
-    got = extract_choice(answer)
-    if got is None:
+    m = _choice_found(answer)
+    if m is None:
         return NO_ANSWER
+    got = next(g for g in m.groups() if g).upper()
+    if _hedged_choices(answer[m.end() :], got):  # "The answer is B. But C also works."
+        return WRONG
     return CORRECT if got == str(gold).strip(" ()").upper() else WRONG
 
 
@@ -770,8 +834,9 @@ def verify_countdown(answer: str, numbers: list[int] | None, target: Any) -> str
 # ----------------------------------------------------------------------------- one entry point
 
 
-def _problem_text(rec: dict[str, Any]) -> str | None:
-    """The text of a record's user turns (its problem), None where it has none."""
+def problem_text(rec: dict[str, Any]) -> str | None:
+    """The text of a record's user turns (its problem), None where it has none: what verify_math
+    reads as `problem` for filter, eval, select and train --reward alike."""
     msgs = rec.get("messages")
     if not isinstance(msgs, list):
         return None
@@ -803,7 +868,7 @@ def judge(
     if mode == "none":
         return None, None
     if mode == "math":
-        return verify_math(answer, gold, timeout, problem=_problem_text(rec)), None
+        return verify_math(answer, gold, timeout, problem=problem_text(rec)), None
     if mode == "choice":
         return verify_choice(answer, gold), None
     if mode == "exact":

@@ -81,15 +81,19 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
     Renderer with train_on last): the first row of a repeated prompt wins."""
     from distill.data import iter_source
     from distill.examples import Example, Renderer, chat_prompt, load_examples, with_system
+    from distill.filter.verify import problem_text
     from distill.records import stable_hash
     from distill.train.kd.data import prompt_source
 
     refs: dict[tuple[int, ...], dict[str, Any]] = {}
 
-    def add(key: list[int], row: dict[str, Any], gold: str | None, pid: Any) -> None:
+    def add(key: list[int], row: dict[str, Any], gold: str | None, pid: Any, msgs: Any) -> None:
+        # the problem as the filter reads it from the trace record of these prompt messages (its
+        # user turns; verify_math's `problem`: whether two boxes are the ordered pair it asks for)
+        problem = problem_text({"messages": msgs})
         refs.setdefault(
             tuple(key),
-            {"gold": gold, "prompt_id": str(pid), "verify_meta": _meta_of(row)},
+            {"gold": gold, "prompt_id": str(pid), "verify_meta": _meta_of(row), "problem": problem},
         )
 
     if cfg.method == "onpolicy" and prompt_source(cfg):
@@ -107,7 +111,7 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
                 given = (r.get(k) for k in ("prompt_id", "id"))  # an id of 0 is an id
                 pid = next((v for v in given if v is not None), None)
                 pid = stable_hash(msgs) if pid is None else pid
-                add(renderer.prompt_ids(ex), r, gold_of(r), pid)
+                add(renderer.prompt_ids(ex), r, gold_of(r), pid, msgs)
             return refs
         for row, msgs in prompt_messages(
             cfg.data, cfg.split, cfg.prompt_field, cfg.template, cfg.system_prompt, limit=cfg.limit
@@ -120,25 +124,27 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
                 input="" if inp is None else str(inp),
             )
             # generate's prompt_id: the row's id, else the hash of the messages it sent
-            add(renderer.prompt_ids(ex), row.fields, row.gold, row.row_id or stable_hash(msgs))
+            pid = row.row_id or stable_hash(msgs)
+            add(renderer.prompt_ids(ex), row.fields, row.gold, pid, msgs)
         return refs
     renderer = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
     rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
     exs = load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers)
     for row, ex in zip(rows, exs, strict=True):  # load_examples: one example per row
         pid = row.get("prompt_id") or stable_hash(ex.prompt)
-        add(renderer.prompt_ids(ex), row, gold_of(row), pid)
+        add(renderer.prompt_ids(ex), row, gold_of(row), pid, ex.prompt)
     return refs
 
 
 def attach_references(cfg: Any, tok: Any, model_eos: Any, dataset: Any) -> Any:
     """The training examples + the columns the verifier and the gate read: gold, prompt_id,
-    verify_meta (the row's code tests, JSON). Refuses a --reward run with nothing to verify."""
+    verify_meta (the row's code tests, JSON), problem (its user turns' text, as the filter
+    reads it). Refuses a --reward run with nothing to verify."""
     refs = _references(cfg, tok, model_eos)
-    cols: dict[str, list[Any]] = {"gold": [], "prompt_id": [], "verify_meta": []}
+    cols: dict[str, list[Any]] = {k: [] for k in REF_KEYS}
     for ids, m in zip(dataset["input_ids"], dataset["completion_mask"], strict=True):
         ref = refs.get(tuple(ids[: m.index(1)] if 1 in m else ids))
-        ref = ref or {"gold": None, "prompt_id": "", "verify_meta": "{}"}
+        ref = ref or {"gold": None, "prompt_id": "", "verify_meta": "{}", "problem": None}
         for k in cols:
             cols[k].append(ref[k])
     if cfg.reward == "math" and not any(g is not None for g in cols["gold"]):
@@ -166,10 +172,18 @@ def attach_references(cfg: Any, tok: Any, model_eos: Any, dataset: Any) -> Any:
 
 
 def reward_of(
-    text: str, gold: str | None, meta: str | dict[str, Any], mode: str, sandbox: str | None = None
+    text: str,
+    gold: str | None,
+    meta: str | dict[str, Any],
+    mode: str,
+    sandbox: str | None = None,
+    problem: str | None = None,
+    in_think: bool = False,
 ) -> float | None:
     """1.0 when the sample's final answer (after its reasoning, as generate splits it) verifies,
-    0.0 when wrong or without an answer, None when it cannot be verified (no gold, no tests)."""
+    0.0 when wrong or without an answer, None when it cannot be verified (no gold, no tests).
+    `problem`: the prompt's text, judged as the filter judges its trace record (a user turn);
+    `in_think`: the prompt opened `<think>` (a sample with no tag never closed it: no answer)."""
     from distill.filter.verify import CORRECT, UNVERIFIABLE, judge
     from distill.reasoning import split
 
@@ -178,8 +192,11 @@ def reward_of(
         return None
     if mode == "code" and not _tests_of(meta):  # judge says no_answer before it looks at tests
         return None
-    _, answer, _ = split(text)
-    verdict, _ = judge({"answer": answer, "gold": gold, "meta": meta}, mode, sandbox=sandbox)
+    _, answer, _ = split(text, in_think=in_think)
+    rec = {"answer": answer, "gold": gold, "meta": meta}
+    if problem:
+        rec["messages"] = [{"role": "user", "content": problem}]
+    verdict, _ = judge(rec, mode, sandbox=sandbox)
     return None if verdict == UNVERIFIABLE else float(verdict == CORRECT)
 
 
@@ -210,11 +227,32 @@ def advantages(rewards: list[float | None], k: int) -> list[float]:
 
 
 def score_rollouts(
-    tok: Any, labels: Any, gold: list[Any], meta: list[Any], k: int, mode: str, sandbox: Any
+    tok: Any,
+    labels: Any,
+    gold: list[Any],
+    meta: list[Any],
+    k: int,
+    mode: str,
+    sandbox: Any,
+    problems: list[str | None] | None = None,
+    prompts: Any = None,
 ) -> tuple[list[float], list[float | None]]:
-    """(advantages, rewards) of a batch of sampled completions (labels: -100 outside them)."""
-    texts = [tok.decode(row[row != -100].tolist(), skip_special_tokens=True) for row in labels]
-    rewards = [reward_of(t, g, m, mode, sandbox) for t, g, m in zip(texts, gold, meta, strict=True)]
+    """(advantages, rewards) of a batch of sampled completions (labels: -100 outside them);
+    `problems`: each row's prompt text (attach_references' `problem`); `prompts`: each row's
+    prompt ids, to read a sample after a prompt that opened `<think>` as generate reads it."""
+    from distill.teachers.hf import decode_keeping_think, prompt_opens_think
+
+    # decoded as the hf teacher decodes a sample: a `</think>` the tokenizer marks special kept
+    # (skipped, the reasoning's drafted \boxed{} was read as the answer)
+    texts = [decode_keeping_think(tok, row[row != -100].tolist()) for row in labels]
+    opened = [False] * len(texts)
+    if prompts is not None:
+        opened = [prompt_opens_think(decode_keeping_think(tok, row.tolist())) for row in prompts]
+    problems = problems if problems is not None else [None] * len(texts)
+    rewards = [
+        reward_of(t, g, m, mode, sandbox, p, o)
+        for t, g, m, p, o in zip(texts, gold, meta, problems, opened, strict=True)
+    ]
     # a row with no sampled token (a stale rollout --rollout vllm dropped) is no sample: no
     # reward, out of its prompt's mean (its '' would score 0, no answer)
     rewards = [None if not (row != -100).any() else r for row, r in zip(labels, rewards)]
@@ -258,7 +296,7 @@ def failed_prompts(paths: list[str], mode: str, sandbox: Any = None) -> tuple[se
 
 # =========================================================================== the trainer's side
 
-REF_KEYS = ("gold", "prompt_id", "verify_meta")
+REF_KEYS = ("gold", "prompt_id", "verify_meta", "problem")
 
 
 class WithReferences:

@@ -372,7 +372,7 @@ class DistillTrainer(SFTTrainer):
         k = self.kd.rollouts_per_prompt
         adv, rewards = score_rollouts(
             self.processing_class, labels, inputs["gold"], inputs["verify_meta"], k,
-            self.kd.reward, self.sandbox,
+            self.kd.reward, self.sandbox, inputs.get("problem"), inputs.get("prompts"),
         )  # fmt: skip
         seen = [r for r in rewards if r is not None]
         self._rl["reward"] += sum(seen)
