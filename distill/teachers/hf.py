@@ -3,7 +3,9 @@
     distill generate --teacher hf --model builtin:smollm2 --data builtin:arithmetic --n 4 --out t.jsonl
 
 For small models, self-distillation (name the student as teacher) and tests. Prompts are
-rendered with the model's own chat template and generated in left-padded batches.
+rendered with the model's own chat template and generated in left-padded batches. Under --seed
+each sample draws from a generator of its own (RowSampler), so a run resumed after a kill, or
+rerun at a larger --n, writes the samples an unbroken run writes.
 """
 
 from __future__ import annotations
@@ -116,13 +118,48 @@ class TopKRecorder:
         return torch.stack(self.sampled, dim=1).cpu(), ids.cpu(), values.cpu()
 
 
-def _batch_seed(seed: int, samples: list[tuple[str, int]], repeat: int = 0) -> int:
-    """The generator seed of one batch: --seed and the (prompt id, sample index) of each row,
-    and how many batches of the very same rows this run drew before it (instruct's magpie
-    sends one prompt as sample 0 many times: without it every batch drew the first one's)."""
+def _row_seed(seed: int, prompt_id: str, sample: int, repeat: int = 0) -> int:
+    """The generator seed of one sample: --seed, its prompt id and sample index, and how many
+    times this run drew that same sample before (instruct's magpie sends one prompt as sample 0
+    many times: without it each drew the first one's numbers)."""
     from distill.records import stable_hash
 
-    return int(stable_hash([seed, samples] + ([repeat] if repeat else [])), 16)
+    return int(stable_hash([seed, prompt_id, sample] + ([repeat] if repeat else [])), 16)
+
+
+class RowSampler:
+    """A logits processor that draws each row's next token from a generator of its own, seeded
+    by `_row_seed`, out of transformers' temperature and top-p warpers; it leaves that token
+    alone possible, so a greedy `generate` takes it.
+
+    transformers samples a whole batch from the global generator: what a row drew depended on
+    the rows beside it, and a resumed run (whose batches start at another sample) drew other
+    samples than an unbroken one. A row's draws now depend on its seed and step alone.
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float):
+        from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+        self.seeds = seeds
+        self.warpers = [TemperatureLogitsWarper(temperature)]
+        if top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(top_p))
+        self.generators: list[Any] | None = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        if self.generators is None:  # on the device the scores are on (a GPU's own generator)
+            self.generators = [
+                torch.Generator(device=scores.device).manual_seed(seed) for seed in self.seeds
+            ]
+        for warp in self.warpers:
+            scores = warp(input_ids, scores)
+        probs = torch.softmax(scores.float(), dim=-1)
+        drawn = torch.cat(
+            [torch.multinomial(p, 1, generator=g) for p, g in zip(probs, self.generators)]
+        )
+        return torch.full_like(scores, float("-inf")).scatter_(1, drawn[:, None], 0.0)
 
 
 class HFTeacher:
@@ -151,7 +188,7 @@ class HFTeacher:
 
         cfg = self.cfg
         items = [(job, s) for job in jobs for s in job.samples]
-        seen: dict[str, int] = {}  # batches of the same rows drawn so far (_batch_seed)
+        seen: dict[str, int] = {}  # times each (prompt id, sample) was drawn so far (_row_seed)
         for start in range(0, len(items), cfg.batch_size):
             batch = items[start : start + cfg.batch_size]
             if cfg.chat_template:
@@ -162,26 +199,33 @@ class HFTeacher:
                 texts, return_tensors="pt", padding=True, add_special_tokens=not cfg.chat_template
             )
             enc = {k: v.to(self.model.device) for k, v in enc.items()}
-            if cfg.seed is not None:
-                # Seeded by the samples it draws, not by its place in this run: a rerun at a
-                # larger --n drew the first run's numbers for its new samples (copies of them).
-                rows = [(job.prompt_id, s) for job, s in batch]
-                key = json.dumps(rows)
-                torch.manual_seed(_batch_seed(cfg.seed, rows, seen.get(key, 0)))
-                seen[key] = seen.get(key, 0) + 1
             sampling = cfg.temperature > 0
+            sampler = None
+            if sampling and cfg.seed is not None:
+                # Each sample seeded by what it is, not by its place in this run or its batch:
+                # a rerun at a larger --n, or one resumed after a kill, draws what the unbroken
+                # run drew for each sample.
+                seeds = []
+                for job, s in batch:
+                    key = json.dumps([job.prompt_id, s])
+                    seeds.append(_row_seed(cfg.seed, job.prompt_id, s, seen.get(key, 0)))
+                    seen[key] = seen.get(key, 0) + 1
+                sampler = RowSampler(seeds, cfg.temperature, cfg.top_p)
             recorder = TopKRecorder(cfg.logprobs) if cfg.logprobs else None
+            # the recorder before the sampler: it keeps the model's distribution, not the draw
+            processors = [p for p in (recorder, sampler) if p is not None]
+            transformers_samples = sampling and sampler is None  # no --seed
             with torch.no_grad():
                 out = self.model.generate(
                     **enc,
-                    do_sample=sampling,
-                    temperature=cfg.temperature if sampling else None,
-                    top_p=cfg.top_p if sampling else None,
-                    top_k=0 if sampling else None,
+                    do_sample=transformers_samples,
+                    temperature=cfg.temperature if transformers_samples else None,
+                    top_p=cfg.top_p if transformers_samples else None,
+                    top_k=0 if transformers_samples else None,
                     max_new_tokens=cfg.max_tokens,
                     eos_token_id=self.stops,
                     pad_token_id=self.tok.pad_token_id,
-                    logits_processor=[recorder] if recorder else None,
+                    logits_processor=processors or None,
                 )
             gen_ids = out[:, enc["input_ids"].shape[1] :]
             gen = gen_ids.tolist()
