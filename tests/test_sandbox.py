@@ -10,6 +10,7 @@ itself; the solution runs to the end and prints the answer), and the way the fil
 import ast
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -186,8 +187,11 @@ def test_no_stray_processes_left(mode):
     assert r.reason == "timeout"
     import time
 
-    time.sleep(0.3)
-    mine = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    for _ in range(7):  # gone within 0.3 s, as before; ps again until then
+        mine = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        if mark not in mine:
+            break
+        time.sleep(0.05)
     assert mark not in mine
 
 
@@ -239,16 +243,17 @@ def _host_uid_of_solution(mode: str, python: str | None) -> int:
                     continue
                 if mark in cmd and b"bwrap" not in cmd and b"unshare" not in cmd:
                     found.append(int(status.split("Uid:")[1].split()[0]))
+                    os.kill(int(pid), signal.SIGKILL)  # seen: no need to wait out its sleep
                     return
             time.sleep(0.05)
 
     # this solution's mark in its command line: other tests (other xdist workers) run
     # sandboxed solutions at the same time, some of them as root (isolation none)
     mark = f"uid-{uuid.uuid4().hex}".encode()
-    code = f"import os, sys\nos.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(2)', {mark.decode()!r}])"
+    code = f"import os, sys\nos.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(5)', {mark.decode()!r}])"
     t = threading.Thread(target=watch)
     t.start()
-    run_code(code, isolation=mode, python=python, timeout=5, guard=False)  # guard: no exec
+    run_code(code, isolation=mode, python=python, timeout=6, guard=False)  # guard: no exec
     t.join()
     return found[0]
 
@@ -263,7 +268,7 @@ def test_as_root_the_sandbox_is_nobody_on_the_host_when_it_can_be(mode, targets,
         f"socket = __import__('socket'); socket.create_connection(('127.0.0.1', {listener.tcp_port}))",
     )
     r = run_code(code, stdin="21", isolation=mode, guard=False, python=SYSTEM_PYTHON)
-    _no_harm(r.stdout + r.stderr, targets, listener)
+    _no_harm(r.stdout + r.stderr, targets, listener, settle=True)
     assert r.stdout.strip() == "42"
 
 
@@ -419,27 +424,65 @@ def _attack(name: str, targets: list[Path], net: Listener, secret_files: list[st
     return hostile(*dict.fromkeys(bodies))
 
 
-def _run(code: str, mode: str, guard: bool) -> str:
-    """run_code from a fresh process that holds the canary secrets in its own environment
-    block, the way `distill filter` holds HF_TOKEN: /proc/<ppid>/environ is then worth
-    reading. -> everything the solution printed."""
-    prog = (
-        "import sys; from distill.filter.sandbox import run_code; "
-        "r = run_code(sys.stdin.read(), stdin='21', isolation=sys.argv[1], guard=sys.argv[2] == '1',"
-        " timeout=10); print(r.stdout, r.stderr, r.reason)"
+# What _run's runner does with each line it reads: run_code on one request, one JSON line back.
+RUNNER = """
+import json, sys, traceback
+from distill.filter.sandbox import run_code
+for line in sys.stdin:
+    req = json.loads(line)
+    try:
+        r = run_code(req["code"], stdin="21", isolation=req["mode"], guard=req["guard"], timeout=10)
+        out = {"out": f"{r.stdout} {r.stderr} {r.reason}"}
+    except BaseException:
+        out = {"error": traceback.format_exc()}
+    print(json.dumps(out), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def runner():
+    """A process of its own that holds the canary secrets in its environment block, the way
+    `distill filter` holds HF_TOKEN (/proc/<ppid>/environ is then worth reading), and runs
+    run_code for each attack it is handed: one per test module and xdist worker, not one
+    python start and distill import per attack."""
+    env = {**os.environ, "HF_TOKEN": CANARY, "OPENAI_API_KEY": CANARY}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
     )
-    args = [sys.executable, "-c", prog, mode, "1" if guard else "0"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    r = subprocess.run(args, input=code, capture_output=True, text=True, env=env)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
+    yield proc
+    proc.stdin.close()
+    proc.wait(timeout=30)
 
 
-def _no_harm(text: str, targets: list[Path], net: Listener) -> None:
+def _run(runner: subprocess.Popen, code: str, mode: str, guard: bool) -> str:
+    """run_code in the runner (a process with the canary secrets in its environment block)
+    -> everything the solution printed."""
+    runner.stdin.write(json.dumps({"code": code, "mode": mode, "guard": guard}) + "\n")
+    runner.stdin.flush()
+    line = runner.stdout.readline()
+    assert line, f"the runner ended (exit {runner.poll()})"
+    got = json.loads(line)
+    assert "error" not in got, got.get("error")
+    return got["out"]
+
+
+# The attacks that reach for the listeners: only after these can something be in flight.
+NETWORK = ("tcp to loopback", "udp to loopback", "unix socket", "abstract unix socket")
+assert set(NETWORK) <= set(ATTACKS)
+
+
+def _no_harm(text: str, targets: list[Path], net: Listener, settle: bool = False) -> None:
+    """settle: the code reached for the listeners (NETWORK), so wait a moment for a datagram
+    or connection in flight to land (a file attack sends nothing to wait for)."""
     import time
 
-    if "pwned" in text or net.got == []:
-        time.sleep(0.1)  # a datagram or connection in flight lands
+    if settle and ("pwned" in text or net.got == []):
+        time.sleep(0.1)
     for t in targets:
         assert not t.exists() and not t.is_symlink(), f"wrote {t}"
     assert net.got == [], f"reached the network: {net.got}"
@@ -449,9 +492,9 @@ def _no_harm(text: str, targets: list[Path], net: Listener) -> None:
 @needs_isolation
 @pytest.mark.parametrize("mode", ISOLATED)
 @pytest.mark.parametrize("attack", list(ATTACKS))
-def test_os_isolation_alone_holds(attack, mode, targets, secrets, listener):
-    out = _run(_attack(attack, targets, listener, secrets), mode, guard=False)
-    _no_harm(out, targets, listener)
+def test_os_isolation_alone_holds(attack, mode, targets, secrets, listener, runner):
+    out = _run(runner, _attack(attack, targets, listener, secrets), mode, guard=False)
+    _no_harm(out, targets, listener, settle=attack in NETWORK)
     assert "42" in out, out  # it ran to the end: the kernel, not the guard, stopped it
 
 
@@ -463,7 +506,7 @@ def test_hostile_solutions_are_never_kept(attack, mode, targets, secrets, listen
     code = _attack(attack, targets, listener, secrets)
     verdict, detail = verify_code(fenced(code), TESTS, isolation=mode, timeout=10)
     assert (verdict, detail) == ("wrong", "test 0: sandbox violation")
-    _no_harm(detail, targets, listener)
+    _no_harm(detail, targets, listener, settle=attack in NETWORK)
 
 
 # What the two tests above guard against is real: with neither layer (the host's own
@@ -482,11 +525,11 @@ HARMFUL_UNSANDBOXED = [
 
 
 @pytest.mark.parametrize("attack", HARMFUL_UNSANDBOXED)
-def test_the_checks_see_harm_done_without_a_sandbox(attack, tmp_path, secrets, listener):
+def test_the_checks_see_harm_done_without_a_sandbox(attack, tmp_path, secrets, listener, runner):
     target = tmp_path / "pwned"
-    out = _run(_attack(attack, [target], listener, secrets), "none", guard=False)
+    out = _run(runner, _attack(attack, [target], listener, secrets), "none", guard=False)
     with pytest.raises(AssertionError):
-        _no_harm(out, [target], listener)
+        _no_harm(out, [target], listener, settle=attack in NETWORK)
 
 
 # ----------------------------------------------------------------------------- refusal
