@@ -536,6 +536,16 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             + " |"
             for m in metrics
         ]
+        # eval.json's delta is paired (fd1ac56): over the problems both models were scored on,
+        # which differ from each column's own where one model's answers could not be verified,
+        # so the two pass@1s above need not differ by it. (An eval.json without delta_problems
+        # is older: its delta was the difference of the two.)
+        if "baseline" in ev and ev.get("delta_problems") and ev.get("delta_pass@1") is not None:
+            lines += [
+                "",
+                f"pass@1 student - baseline: {ev['delta_pass@1']:+.3f}, on the "
+                f"{ev['delta_problems']} problems both were scored on.",
+            ]
         if ev.get("sandbox"):
             lines += ["", _sandbox_line(ev["sandbox"], "models'")]
     repo = cfg.repo_id or "PATH/TO/THIS/FOLDER"
