@@ -156,21 +156,28 @@ def test_card_holds_the_lineage_from_the_real_filter_report(pipeline_run):
 
 @pytest.mark.xdist_group("pipeline_run")
 def test_published_adapter_loads_in_a_fresh_process(pipeline_run):
+    # Both adapters in one fresh process: the published one, and `distill train`'s own output
+    # folder (test_train's saved-adapter check, which trained 2 steps of its own for it)
     run_dir, _, student = pipeline_run
     pub = run_dir / "published"
     code = f"""
+import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from peft import PeftModel
-tok = AutoTokenizer.from_pretrained({str(pub)!r})
-model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained({str(student)!r}), {str(pub)!r})
-text = tok.apply_chat_template([{{"role": "user", "content": "What is 1 + 2?"}}], tokenize=False, add_generation_prompt=True)
-ids = tok(text, return_tensors="pt", add_special_tokens=False)
-out = model.generate(**ids, max_new_tokens=4, do_sample=False)
-print("GENERATED", out.shape[1] - ids["input_ids"].shape[1], type(model).__name__)
+for folder in ({str(run_dir / "student")!r}, {str(pub)!r}):
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained({str(student)!r}), folder)
+    text = tok.apply_chat_template([{{"role": "user", "content": "What is 1 + 2?"}}], tokenize=False, add_generation_prompt=True)
+    ids = tok(text, return_tensors="pt", add_special_tokens=False)
+    out = model.generate(**ids, max_new_tokens=5, do_sample=False)
+    print("GENERATED", out.shape[1] - ids["input_ids"].shape[1], type(model).__name__)
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "GENERATED" in res.stdout and "PeftModel" in res.stdout
+    got = [line.split()[1:] for line in res.stdout.splitlines() if line.startswith("GENERATED")]
+    assert len(got) == 2, res.stdout
+    for generated, kind in got:
+        assert int(generated) >= 1 and "PeftModel" in kind, res.stdout
 
 
 @pytest.mark.xdist_group("pipeline_run")
