@@ -19,6 +19,7 @@ generate and instruct only when they would add nothing to the file. Else one lin
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,33 +32,51 @@ def students_of(path: str | Path) -> list[Path]:
     """The trained students in `path`'s folder, or one folder down, that learned the file as it
     is now (their train_data.json sha256); none when it is not a file."""
     from distill.manifest import file_sha256
-    from distill.models import MODEL_FILES
 
     p = Path(path).expanduser()
     if not p.is_file():
         return []
-    try:
-        folders = [p.parent, *sorted(d for d in p.parent.iterdir() if d.is_dir())]
+    try:  # scandir: a folder of thousands of files is read once, no stat per file
+        with os.scandir(p.parent) as it:
+            folders = [p.parent, *sorted(Path(e.path) for e in it if _is_dir(e))]
     except OSError:
         return []
     found, sha = [], None
     for d in folders:
-        counts, began = d / "train_data.json", d / "train.yaml"
-        if not (counts.is_file() and began.is_file()):
-            continue
-        try:
-            saved = json.loads(counts.read_text()).get("data_sha256")
-            data = (yaml.safe_load(began.read_text()) or {}).get("data")
-        except (OSError, ValueError, AttributeError, yaml.YAMLError):
-            continue
-        if not (isinstance(saved, str) and isinstance(data, str) and Path(data).name == p.name):
-            continue
-        if not (any(d.glob("checkpoint-*")) or any((d / n).is_file() for n in MODEL_FILES)):
-            continue  # train_data.json is written when training starts: nothing learned yet
-        sha = sha or file_sha256(p)
-        if saved == sha:
+        saved = _learned(d, p.name)
+        if saved is not None and saved == (sha := sha or file_sha256(p)):
             found.append(d)
     return found
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _learned(d: Path, name: str) -> str | None:
+    """The sha256 in `d`'s train_data.json when `d` holds a trained student (a checkpoint or
+    weights) whose train.yaml names a file called `name`; else None. Whatever `d` is, a folder
+    this user may not read (a volume's lost+found beside --out) or a file there that does not
+    parse is no student and says nothing: never a refusal of the stage over it."""
+    from distill.models import MODEL_FILES
+
+    try:
+        counts, began = d / "train_data.json", d / "train.yaml"
+        if not (counts.is_file() and began.is_file()):
+            return None
+        saved = json.loads(counts.read_text()).get("data_sha256")
+        data = (yaml.safe_load(began.read_text()) or {}).get("data")
+        if not (isinstance(saved, str) and isinstance(data, str) and Path(data).name == name):
+            return None
+        # train_data.json is written when training starts: nothing learned yet without these
+        if any(d.glob("checkpoint-*")) or any((d / n).is_file() for n in MODEL_FILES):
+            return saved
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        pass
+    return None
 
 
 def same_set_again(module: Any, c: Any) -> bool:
@@ -108,7 +127,9 @@ def guard_rewrite(stage: str, cfg: Any) -> Any:
         from distill import filter as module
     else:
         from distill.select import stage as module
-    if not same_set_again(module, cfg):
+    # done: the set on disk is this config's (select's hashed by an older distill too, as
+    # `distill run` takes it); else a side file of it gone, at its settings and inputs
+    if module.done(cfg) is not None and not same_set_again(module, cfg):
         raise _refusal(stage, cfg.out, students[0], "run at other settings and write over it")
     return Expected(
         Path(cfg.out),
@@ -134,8 +155,12 @@ def guard_append(stage: str, cfg: Any) -> None:
     else:
         from distill.records import read_records
 
-        own = sum(1 for r in read_records(cfg.out) if r.get("source") != "seed")
-        adds = own < cfg.num_instructions
+        sources = [r.get("source") for r in read_records(cfg.out)]
+        adds = sum(s != "seed" for s in sources) < cfg.num_instructions
+        # --include-seeds on a file written without: the seed tasks are written into it first
+        # (its seed file changed: instruct refuses that itself, by the hash in each lineage)
+        seeds = cfg.method == "self-instruct" and cfg.include_seeds
+        adds = adds or (seeds and "seed" not in sources)
         what = "add instructions to it"
     if adds:
         raise _refusal(stage, cfg.out, students[0], what)

@@ -673,6 +673,14 @@ def _lock_run_dir(run_dir: str, held: contextlib.ExitStack, create: bool) -> boo
         try:
             folder.mkdir(parents=True, exist_ok=True)
             f = open(path, "a")
+        except FileNotFoundError:
+            if folder.exists():  # (the lock file a dangling link, say: no lock to take)
+                return True
+            # the folder went between mkdir and open: the run that made it ended, removing it
+            # bare (_let_go); as for a lock file removed before it was locked (below), again
+            if not create:
+                return False
+            continue
         except OSError:
             return True
         if not try_lock(f):

@@ -246,7 +246,8 @@ def student_rates(
         # the same ids. A sample is the current student's only when drawn the same way.
         local = tcfg.teacher in LOCAL_BACKENDS
         for rec in read_records(cache, required=("id",)):
-            drawn = (rec.get("teacher") or {}).get("backend")
+            t = rec.get("teacher")
+            drawn = t.get("backend") if isinstance(t, dict) else None
             if not isinstance(drawn, str) or (drawn in LOCAL_BACKENDS) == local:
                 have[rec["id"]] = rec
     from distill.select.reward import fingerprint
