@@ -360,10 +360,19 @@ def _last_assistant(
     Turns of weight 0 are context; the chat ends at the last turn that trains (what follows it
     changes no loss), so --train-on last trains the last turn the dataset trains."""
     msgs, context = _weighted_chat(raw, where, column, keep_markers)
+    # The second answers no request: at inference the student never writes right after its own
+    # turn (LLaMA-Factory drops such a row; Gemma's and Mistral's templates refuse it).
+    roles = [m["role"] for m in msgs]
+    twice = next((i for i in range(1, len(msgs)) if roles[i - 1] == roles[i] == "assistant"), None)
     bare = len(msgs)
     msgs = with_system(msgs, system)
     if not msgs or msgs[-1]["role"] != "assistant":
         raise DistillError(f"{where}: '{column}' must end with an assistant message")
+    if twice is not None:
+        raise DistillError(
+            f"{where}: {column}[{twice - 1}] and {column}[{twice}] are two assistant turns in a "
+            "row (the second answers no request): merge them into one turn, or drop the row"
+        )
     context = {i + len(msgs) - bare for i in context}
     trains = True
     if context:
@@ -472,11 +481,42 @@ def _from_columns(row: dict[str, Any], where: str, c: Columns, keep_markers: boo
     )
 
 
+def _no_tools(row: dict[str, Any], where: str) -> None:
+    """Refuse a row whose `tools` column lists tool definitions (OpenAI's fine-tuning format,
+    TRL's `tools`, xLAM): a tool-aware template (Qwen2.5's, Llama-3.1's) renders them into the
+    system prompt, distill renders text messages only, so the student would be trained to call
+    tools it was never shown. An empty list, null or '' (the rows of such a set without tools)
+    is none."""
+    tools = row.get("tools")
+    if isinstance(tools, str):  # a JSON string, as Arrow keeps a column of mixed schemas
+        import json
+
+        try:
+            tools = json.loads(tools) if tools.strip() else None
+        except ValueError:
+            pass  # text describing tools: still tools the template would be handed
+    if not tools:
+        return
+    raise DistillError(
+        f"{where}: column 'tools' lists tool definitions, which distill does not render into the "
+        "chat template (the student would learn to call tools it was never shown): write them "
+        "into the system message as the student should see them and drop the column, or drop "
+        "the row"
+    )
+
+
+def _says_nothing(text: str) -> bool:
+    """A reply with no text beyond an empty think block ('<think>\\n\\n</think>\\n\\n', Qwen3's
+    non-thinking turn with no answer): only its end of turn would carry the loss."""
+    return not text.replace("<think>", "").replace("</think>", "").strip()
+
+
 def from_row(
     row: dict[str, Any], where: str, columns: Columns | None = None, keep_markers: bool = False
 ) -> Example:
     """One dataset row -> the Example training renders (see LAYOUTS; `columns` maps others)."""
     c = columns or Columns()
+    _no_tools(row, where)
     ex = _from_row(row, where, c, keep_markers)
     if c.system_field is not None:  # a trace record, Alpaca or prompt/completion row too
         ex.prompt = with_system(ex.prompt, row[c.system_field])
@@ -486,7 +526,7 @@ def from_row(
         for i, m in enumerate(ex.prompt)
         if m["role"] == "assistant" and i not in ex.context_turns
     ] + [ex.completion] * ex.trains
-    empty = [n for n, text in enumerate(replies, 1) if not text.strip()]
+    empty = [n for n, text in enumerate(replies, 1) if _says_nothing(text)]
     if empty:
         which = "its reply" if len(replies) == 1 else f"assistant turn {empty[0]} of {len(replies)}"
         raise DistillError(
@@ -635,6 +675,7 @@ def chat_prompt(
     `prompt` list of messages, ending with a user turn), or None when the row has a prompt field
     instead."""
     c = columns or Columns()
+    _no_tools(row, where)
     if c.messages_field is None and isinstance(row.get("prompt"), list):
         system = row.get(c.system_field) if c.system_field else None
         return with_system(_chat(row["prompt"], where, "prompt"), system)
