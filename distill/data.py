@@ -13,6 +13,7 @@ import csv
 import itertools
 import json
 import operator
+import os
 import random
 import re
 from collections.abc import Iterator
@@ -397,22 +398,47 @@ def check_source_split(cfg: Any, flag: str = "--split") -> None:
     check_split(cfg.data, cfg.split, type(cfg).__dataclass_fields__["split"].default, flag)
 
 
-def _iter_folder(path: Path, split: str, strict: bool) -> Iterator[dict[str, Any]]:
+# datasets' split names in file and folder names (datasets.data_files.SPLIT_KEYWORDS), matched
+# in lower case only: a split word and the separators around it (-._ digits, a folder's /)
+_OTHER_SPLIT_WORDS = re.compile(
+    r"(?:^|[/\-._ 0-9])(test|testing|eval|evaluation|validation|valid|dev|val)(?=[/\-._ 0-9])"
+)
+
+
+def _split_in_another_case(path: Path, files: dict[str, list[str]]) -> str | None:
+    """A file that names a split other than train only in another case (Test.jsonl,
+    TEST/part.jsonl), where datasets, finding no split named in its own case, reads every file
+    of the folder as its train split: that one's path in the folder."""
+    if list(files) != ["train"]:
+        return None
+    root = path.resolve()
+    for f in files["train"]:
+        rel = Path(os.path.relpath(f, root)).as_posix()  # (a file symlinked from elsewhere too)
+        if _OTHER_SPLIT_WORDS.search(rel.lower()) and not _OTHER_SPLIT_WORDS.search(rel):
+            return rel
+    return None
+
+
+def _iter_folder(
+    path: Path, split: str, strict: bool, flag: str | None = None
+) -> Iterator[dict[str, Any]]:
     """The rows of a local folder's `split`, as `datasets` finds them (see above); its data
-    files read as a lone file is."""
+    files read as a lone file is. `flag`: how the user named the folder where not by --data and
+    --split (`--decontam NAME@SPLIT`), for the error lines."""
     import datasets
+
+    which = flag or f"--split {split}"
 
     if (path / "dataset_dict.json").is_file() or _saved_dataset(path):
         try:
             ds = datasets.load_from_disk(str(path))
         except Exception as e:  # noqa: BLE001 - datasets raises many types for a bad folder
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise DistillError(f"--data {path}: not a readable saved dataset ({first})") from None
+            where = flag or f"--data {path}"
+            raise DistillError(f"{where}: not a readable saved dataset ({first})") from None
         if isinstance(ds, datasets.DatasetDict):
             if split not in ds:
-                raise DistillError(
-                    f"--split {split}: {path} has no such split (has: {', '.join(ds)})"
-                )
+                raise DistillError(f"{which}: {path} has no such split (has: {', '.join(ds)})")
             ds = ds[split]
         yield from ds
         return
@@ -427,31 +453,41 @@ def _iter_folder(path: Path, split: str, strict: bool) -> Iterator[dict[str, Any
     except Exception as e:  # noqa: BLE001 - no data files, or of a kind it has no reader for
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DistillError(
-            f"--data {path}: no data files read from this folder ({first})"
+            f"{flag or '--data ' + str(path)}: no data files read from this folder ({first})"
         ) from None
     finally:
         card_log.setLevel(level)
-    files = {str(name): found for name, found in files.items()}
+    files = {str(name): list(found) for name, found in files.items()}
+    odd = _split_in_another_case(path, files)
+    if odd:  # its held-out rows would be trained on, or eval refused for a "train only" folder
+        raise DistillError(
+            f"{which}: {path}: {odd} names a split in other than lower case, so datasets reads "
+            "every file here as one train split; rename the files by split in lower case "
+            "(train.jsonl, test.jsonl), or give --data one file"
+        )
     if split not in files:
         raise DistillError(
-            f"--split {split}: {path} has no such split (its files make: {', '.join(files)})"
+            f"{which}: {path} has no such split (its files make: {', '.join(files)})"
         )
     for f in files[split]:
         yield from _iter_file(Path(f), strict)
 
 
-def iter_source(src: str, split: str = "train", strict: bool = False) -> Iterator[dict[str, Any]]:
+def iter_source(
+    src: str, split: str = "train", strict: bool = False, flag: str | None = None
+) -> Iterator[dict[str, Any]]:
     """Raw rows from `src`: builtin:NAME, a local file or folder, or a hub dataset name.
     `split`: a hub dataset's or folder's (a source without splits is read whole: check_split).
     `strict`: a JSONL file's torn last line is an error (a user's file), not skipped (distill's
-    own output)."""
+    own output). `flag`: how the user named a folder, where not --data and --split (its
+    error lines)."""
     if src.startswith("builtin:"):
         name, params = parse_builtin(src)
         yield from BUILTINS[name](**params)
         return
     path = Path(src)
     if path.is_dir():
-        yield from _iter_folder(path, split, strict)
+        yield from _iter_folder(path, split, strict, flag)
         return
     if path.exists():
         from distill.manifest import check_input

@@ -323,7 +323,13 @@ def _template_input(template: str | None) -> str | None:
 
 def guard_generate(cfg: Any) -> None:
     """--data (a local file) and --template vs --out and its side files, which must be
-    distill's if they exist (the summary, the resolved config, the batches in flight)."""
+    distill's if they exist (the summary, the resolved config, the batches in flight); and
+    --split, which a source without splits cannot honour (not in GenerateConfig: eval samples
+    through it with eval's split), so `distill run` refuses it before any stage, as it does
+    eval's and train's (an instruct before it asked the teacher first)."""
+    from distill.data import check_source_split
+
+    check_source_split(cfg)
     inputs, outs = paths_generate(cfg)
     check_outputs(inputs, outs)
     check_side_files(outs)

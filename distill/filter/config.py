@@ -115,6 +115,10 @@ class FilterConfig:
             raise DistillError(
                 f"unknown --select '{self.select}' (have: {', '.join(SELECT_MODES)})"
             )
+        from distill.filter.decontam import decontam_source
+
+        for src in self.decontam:  # a file@train (no splits): refused before generate buys
+            decontam_source(src)
         for name in list(self.checks or []) + list(self.skip_checks):
             if name not in C.CHECKS:
                 raise DistillError(f"unknown check '{name}' (have: {', '.join(C.CHECKS)})")

@@ -116,7 +116,8 @@ class Decontaminator:
         for src in sources:
             name, split = decontam_source(src)  # hub dataset or folder with a split: name@test
             label = decontam_label(src)
-            first = next(iter_source(name, split), None)  # None: load_rows says "no rows"
+            # None: load_rows says "no rows"; a folder's missing split names --decontam
+            first = next(iter_source(name, split, flag=f"--decontam {src}"), None)
             field = problem_field(src, [str(f) for f in first]) if first is not None else None
             read = 0
             # The problem is its own id and gold: a benchmark's ids (repeated in two sets merged

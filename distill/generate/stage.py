@@ -474,11 +474,8 @@ def run(cfg: GenerateConfig, progress: bool = True) -> Path:
     """Generate every missing sample into cfg.out; return its path."""
     from distill.paths import guard_generate
 
-    guard_generate(cfg)  # --out (and its side files) is never an input: checked before any write
-    from distill.data import check_source_split
-
-    # Here, not in GenerateConfig: eval samples through it with eval's split (test).
-    check_source_split(cfg)
+    # --out (and its side files) is never an input, --split one --data has: before any write
+    guard_generate(cfg)
     generate_planned(cfg, progress)
     return Path(cfg.out)
 
