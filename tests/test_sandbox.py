@@ -572,19 +572,34 @@ def _cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
     )
 
 
+def _filter_without_isolation(args: list[str], path: str) -> subprocess.CompletedProcess:
+    """`distill filter ARGS` in this process (tests/inproc.py: filter loads no library that
+    writes to the process's stderr) with only `path` on PATH: the isolation probes, and the
+    once-a-run --unsafe-sandbox warning, start afresh and are forgotten after."""
+    from tests import inproc
+
+    sandbox.probe.cache_clear()
+    sandbox._warn_unsafe.cache_clear()
+    try:
+        return inproc.distill(*args, env={"PATH": path})
+    finally:
+        sandbox.probe.cache_clear()  # the next test probes this host's PATH again
+        sandbox._warn_unsafe.cache_clear()
+
+
 def test_cli_refuses_without_isolation_and_unsafe_sandbox_is_logged(tmp_path):
     traces = tmp_path / "traces.jsonl"
     _code_traces(traces, "print(21 * 2)\n")
     # No bwrap and no unshare on PATH: nothing can isolate.
     env = {**os.environ, "PATH": str(tmp_path / "empty"), "PYTHONPATH": os.getcwd()}
     args = ["filter", str(traces), "--out", str(tmp_path / "kept.jsonl"), "--verify", "code"]
-    r = _cli(args, env)
+    r = _filter_without_isolation(args, env["PATH"])
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "bubblewrap" in lines[0]
     assert "--unsafe-sandbox" in lines[0] and not (tmp_path / "kept.jsonl").exists()
 
-    r = _cli([*args, "--unsafe-sandbox", "--quiet"], env)
+    r = _filter_without_isolation([*args, "--unsafe-sandbox", "--quiet"], env["PATH"])
     assert r.returncode == 0, r.stderr
     assert "warning: --unsafe-sandbox" in r.stderr
     report = json.loads((tmp_path / "kept.report.json").read_text())
@@ -594,7 +609,8 @@ def test_cli_refuses_without_isolation_and_unsafe_sandbox_is_logged(tmp_path):
 
     assert "--unsafe-sandbox" in _sandbox_line(report["verify"]["sandbox"])
 
-    # eval of code tasks refuses the same way, before sampling anything.
+    # eval of code tasks refuses the same way, before sampling anything. A process of its own:
+    # eval loads the model's libraries, whose logs on the process's stderr count as lines too.
     out = tmp_path / "eval.json"
     # (a model that loads: a Hub name not in the offline cache is refused first)
     args = ["eval", "--model", "builtin:smollm2", "--data", str(traces), "--out", str(out)]
