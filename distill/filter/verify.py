@@ -95,8 +95,32 @@ _WALK_BACK = re.compile(
     r"|(?:^|(?<=[.!?;:*])\s)\s*Or\b",
     re.MULTILINE,
 )
-# What follows a stated letter is judged a sentence at a time (the "..." of "Wait..." ends one).
-_SENTENCE = re.compile(r"[^.!?;\n]+")
+# What follows a stated letter is judged a sentence at a time (the "..." of "Wait..." ends one;
+# the point of "2.5" does not).
+_SENTENCE = re.compile(r"(?:[^.!?;\n]|(?<=\d)\.(?=\d))+")
+# A capital A-E that names no option: a unit after a number ("25 °C", "2 C of charge"), a symbol
+# in a formula or bond ("E = hν", "C=O", "C–H"), an abbreviation ("E. coli"), the article before
+# a name or number ("A Carnot engine", "A 10 N force").
+_NOT_AN_OPTION = re.compile(
+    r"(?:(?<=\d)|(?<=\d\s)|(?<=°)|(?<=°\s))[A-E](?![A-Za-z0-9])"
+    r"|(?<![A-Za-z(\\])[A-E](?=\s*(?:[=≈≡<>≤≥]|[-–—]\s*[A-Z]))"
+    r"|(?<![A-Za-z(\\])[A-E]\.(?=\s+[a-z])"
+    r"|(?<![A-Za-z(\\])A(?=\s+(?:[A-Z][A-Za-z]{2,}|\d))"
+)
+# An option list restated after the answer ("A. Mitochondria\nB. Nucleus\nC. Ribosome", "(A) 2
+# (B) 4 (C) 6 (D) 8"): the problem's options, none offered. Three labels or more in order.
+_LIST_LINE = re.compile(
+    r"(?m)^[ \t]*(?:\(\s*[A-E]\s*\)|[A-E][.)])[ \t]*"
+    # an option's text, not a remark on the option ("(C) is also correct", "(A) fails: ...")
+    r"(?!(?i:is|are|was|were|also|could|would|might|may|can|does|did|fails?|works?|fits?"
+    r"|holds?|gives?|satisf\w*|ignores?|must|should|seems?|has|too|again)\b|[-–—:])\S.*$"
+)
+_INLINE_LIST = re.compile(
+    r"\(\s*A\s*\)[^()]+\(\s*B\s*\)[^()]+\(\s*C\s*\)(?:[^()]+\(\s*[D-E]\s*\))*[^()\n]*"
+)
+# The option after these is the one set aside ("B fits better than C", "B, rather than C, ...",
+# "B is correct, unlike C", "between B and C", with B the stated letter).
+_SET_ASIDE = r"(?i:than|over|instead\s+of|unlike|rather\s+than|versus|vs\.?)"
 # A sentence that says why another option fails names it to dismiss it, walk-back word or not
 # ("Actually, option A ignores the friction term, so it is wrong.", "No, C is wrong", "A and C
 # would need x < 0"): the usual explanation after a stated letter, no hedge.
@@ -104,15 +128,25 @@ _DISMISSED = re.compile(
     r"(?i)\b(?:wrong|incorrect|not|never|neither|nor|cannot|fail(?:s|ed)?|false|invalid|impossible"
     r"|ignor\w*|overstat\w*|understat\w*|over-?count\w*|under-?count\w*|double[- ]count\w*"
     r"|rule[sd]?\s+out|eliminat\w*|exclud\w*|contradict\w*|violat\w*|only\s+(?:if|when|for)"
-    r"|unless|would\s+need|too\s+(?:large|small|big|high|low|many|few|much|little))\b"
+    r"|unless|would\s+need|too\s+(?:large|small|big|high|low|many|few|much|little)"
+    # conceded and set aside ("D is partially true but incomplete", "C is factually correct but
+    # irrelevant", "C is close but off by a factor of two", "a valid concern but less direct")
+    r"|partial\w*|partly|in\s+part|incomplete|irrelevant|insufficient|inaccurate|imprecise"
+    r"|misleading|distractor|trap|tempting|(?<!no\s)less|weaker|worse|close|off\s+by|approximat\w*)\b"
     r"|n't\b|≠|\\neq\b|\bno\W*$"  # "Option A: 3 + 4 = 8, so no."
+    r"|\bif\b.*\bwere\b"  # a counterfactual: "C would be correct if the process were isothermal"
 )
 # A sentence that asserts another option, walk-back word or not ("But C also works.", "D fits
 # too", "(C) could be correct"): a second answer offered, a hedge.
 _ASSERTED = re.compile(
     r"(?i)\b(?:works?|fits?|holds|satisf(?:y|ies)|correct|valid|true|better|also|as\s+well"
-    r"|equally|(?:could|might|should|must)\s+be|is\s+right)\b|\btoo\W*$"
+    r"|equally|(?:could|might|should|must)\s+be|is\s+right"
+    r"|answer\s+(?:would|could|might|may)\s+(?:also\s+)?be)\b|\btoo\W*$"
 )
+# Another letter joined to the stated one on its line: "Answer: B or C", "B and C", "B/C".
+_JOINED = re.compile(r"[ \t]*(?i:or|and|/|&)(?![A-Za-z])")
+# "Also note that option C is the elastic case": "also" that opens a remark asserts nothing.
+_ALSO_REMARK = re.compile(r"(?i)^\W*also,?\s+(?:note|notice|recall|observe|remember|see)\b")
 
 
 def _other_choices(text: str, letter: str) -> list[str]:
@@ -141,13 +175,24 @@ def _hedged_choices(after: str, letter: str) -> list[str]:
         rf"(?i:\b(?:so|thus|hence|therefore|it'?s|it\s+is))\s+(?i:(?:option|choice)\s*)?"
         rf"\(?(?!{letter})[A-E]\)?\W*$"
     )
+    # "B is better than C", "between B and C": the other one set aside, no second answer
+    aside = re.compile(
+        rf"{_SET_ASIDE}\s+(?i:(?:option|choice)\s*)?\(?(?!{letter})[A-E]\)?(?![A-Za-z0-9])"
+        rf"|(?i:between)\s+\(?{letter}\)?\s+(?i:and)\s+\(?[A-E]\)?(?![A-Za-z0-9])"
+        rf"|(?i:between)\s+\(?[A-E]\)?\s+(?i:and)\s+\(?{letter}\)?(?![A-Za-z0-9])"
+    )
+    blank = lambda m: " " * len(m.group(0))  # noqa: E731 - the offsets stay as they were
+    after = _INLINE_LIST.sub(blank, after)
+    if len(_LIST_LINE.findall(after)) >= 3:
+        after = _LIST_LINE.sub(blank, after)
+    after = _NOT_AN_OPTION.sub(blank, after)
     walked = False  # a walk-back word in the sentence before, naming no choice ("Wait...")
     for m in _SENTENCE.finditer(after):
         sentence = m.group(0)
         if not sentence.strip():
             continue
         back = _WALK_BACK.search(sentence) is not None
-        others = _other_choices(sentence, letter)
+        others = _other_choices(aside.sub(blank, sentence), letter)
         if others:
             dismissed = _DISMISSED.search(own.sub(" ", sentence)) is not None
             alone = re.fullmatch(r"\W*(?i:(?:option|choice)\s*)?\(?[A-E]\)?\W*", sentence)
@@ -155,8 +200,9 @@ def _hedged_choices(after: str, letter: str) -> list[str]:
                 back
                 or walked
                 or alone is not None
-                or _ASSERTED.search(sentence) is not None
+                or _ASSERTED.search(_ALSO_REMARK.sub(" ", sentence)) is not None
                 or concluded.search(sentence) is not None
+                or (m.start() == 0 and _JOINED.match(sentence) is not None)
             )
             if asserted and not dismissed:
                 out += [c for c in others if c not in out]
