@@ -481,12 +481,13 @@ def _from_columns(row: dict[str, Any], where: str, c: Columns, keep_markers: boo
     )
 
 
-def _no_tools(row: dict[str, Any], where: str) -> None:
+def no_tools(row: dict[str, Any], where: str, prompt: bool = False) -> None:
     """Refuse a row whose `tools` column lists tool definitions (OpenAI's fine-tuning format,
     TRL's `tools`, xLAM): a tool-aware template (Qwen2.5's, Llama-3.1's) renders them into the
     system prompt, distill renders text messages only, so the student would be trained to call
     tools it was never shown. An empty list, null or '' (the rows of such a set without tools)
-    is none."""
+    is none. `prompt`: a prompt source's row (generate's, eval's, on-policy's), sent to a
+    model that would answer without the tools the row is about."""
     tools = row.get("tools")
     if isinstance(tools, str):  # a JSON string, as Arrow keeps a column of mixed schemas
         import json
@@ -497,6 +498,13 @@ def _no_tools(row: dict[str, Any], where: str) -> None:
             pass  # text describing tools: still tools the template would be handed
     if not tools:
         return
+    if prompt:
+        raise DistillError(
+            f"{where}: column 'tools' lists tool definitions, which distill does not send with "
+            "the prompt (the model would answer without the tools the row is about): write "
+            "them into the prompt as the model should see them and drop the column, or drop "
+            "the row"
+        )
     raise DistillError(
         f"{where}: column 'tools' lists tool definitions, which distill does not render into the "
         "chat template (the student would learn to call tools it was never shown): write them "
@@ -516,7 +524,7 @@ def from_row(
 ) -> Example:
     """One dataset row -> the Example training renders (see LAYOUTS; `columns` maps others)."""
     c = columns or Columns()
-    _no_tools(row, where)
+    no_tools(row, where)
     ex = _from_row(row, where, c, keep_markers)
     if c.system_field is not None:  # a trace record, Alpaca or prompt/completion row too
         ex.prompt = with_system(ex.prompt, row[c.system_field])
@@ -675,7 +683,7 @@ def chat_prompt(
     `prompt` list of messages, ending with a user turn), or None when the row has a prompt field
     instead."""
     c = columns or Columns()
-    _no_tools(row, where)
+    no_tools(row, where)
     if c.messages_field is None and isinstance(row.get("prompt"), list):
         system = row.get(c.system_field) if c.system_field else None
         return with_system(_chat(row["prompt"], where, "prompt"), system)

@@ -107,6 +107,31 @@ def _refusal(stage: str, out: str, student: Path, what: str) -> DistillError:
     )
 
 
+def _again(module: Any, cfg: Any, why: str) -> str:
+    """How the refused run would come to write over the set, by what differs from the run its
+    manifest vouches for (manifest.done's `why`): its settings, or an input, named (the traces
+    grew since), from the stamps (path, size, mtime) the manifest keeps, read without hashing."""
+    if why == "settings changed":
+        return "run at other settings and write over it"
+    if why != "input changed":
+        return f"run again ({why}) and write over it"
+    from distill.manifest import file_stamp
+
+    try:
+        was = json.loads(module.manifest_of(cfg).read_text()).get("inputs") or []
+    except (OSError, ValueError, AttributeError):
+        was = []
+    now = [str(p) for p in module.inputs_of(cfg) if Path(p).is_file()]
+    changed = next((p for p in now if file_stamp(p) not in was), None)
+    if changed is not None:
+        return f"run again on {changed} (changed since the set on disk was made) and write over it"
+    here = {file_stamp(p)["path"] for p in now}
+    gone = next((w["path"] for w in was if isinstance(w, dict) and w.get("path") not in here), None)
+    if gone is not None:
+        return f"run again without {gone} (the set on disk was made from it) and write over it"
+    return "run again on a changed input and write over it"
+
+
 def guard_rewrite(stage: str, cfg: Any) -> Any:
     """Before filter, select or export writes --out: None when no student learned it; the bytes
     it must come out as (manifest.Expected) when the run writes the same data again; else one
@@ -129,8 +154,9 @@ def guard_rewrite(stage: str, cfg: Any) -> Any:
         from distill.select import stage as module
     # done: the set on disk is this config's (select's hashed by an older distill too, as
     # `distill run` takes it); else a side file of it gone, at its settings and inputs
-    if module.done(cfg) is not None and not same_set_again(module, cfg):
-        raise _refusal(stage, cfg.out, students[0], "run at other settings and write over it")
+    why = module.done(cfg)
+    if why is not None and not same_set_again(module, cfg):
+        raise _refusal(stage, cfg.out, students[0], _again(module, cfg, why))
     return Expected(
         Path(cfg.out),
         file_sha256(cfg.out),
@@ -153,10 +179,13 @@ def guard_append(stage: str, cfg: Any) -> None:
         adds = any(jobs for _, jobs in build_jobs(cfg)[0])
         what = "add samples to it"
     else:
+        from distill.instruct.stage import stopped_short
         from distill.records import read_records
 
         sources = [r.get("source") for r in read_records(cfg.out)]
-        adds = sum(s != "seed" for s in sources) < cfg.num_instructions
+        own = sum(s != "seed" for s in sources)
+        # short of the N, as a run that stopped there (stall_rounds) left it: replayed, no more
+        adds = own < cfg.num_instructions and not stopped_short(cfg, own)
         # --include-seeds on a file written without: the seed tasks are written into it first
         # (its seed file changed: instruct refuses that itself, by the hash in each lineage)
         seeds = cfg.method == "self-instruct" and cfg.include_seeds

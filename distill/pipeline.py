@@ -96,31 +96,6 @@ def _same_data(c: Any) -> None:
         )
 
 
-def _stalled(i: Any, own: int) -> bool:
-    """instruct's --out is what a finished run at this --num-instructions and --stall-rounds
-    left when it stopped short (stall_rounds rounds in a row kept nothing: a small teacher, a
-    strict filter): a rerun replays the same rounds from its requests file and stops there
-    again, adding nothing. Its report (written last) names the N and the count in the file;
-    its .instruct.yaml, not newer than the report, the stall_rounds it ran with."""
-    out = Path(i.out)
-    report, saved = (out.with_name(f"{out.stem}.{s}") for s in ("report.json", "instruct.yaml"))
-    try:
-        rep = json.loads(report.read_text())
-        was = yaml.safe_load(saved.read_text())
-        finished = saved.stat().st_mtime <= report.stat().st_mtime
-    except (OSError, ValueError, yaml.YAMLError):
-        return False
-    return (
-        finished
-        and isinstance(rep, dict)
-        and isinstance(was, dict)
-        and rep.get("reached") is False
-        and rep.get("num_instructions") == i.num_instructions
-        and rep.get("in_file") == own
-        and was.get("stall_rounds") == i.stall_rounds
-    )
-
-
 def _settings_changed(stage: str, module: Any, c: Any) -> str:
     """' (filter: verify none -> math, ...)': the settings of filter's or select's config `c` its
     saved config (kept.filter.yaml) holds otherwise and its manifest's hash counts. A user who
@@ -167,7 +142,9 @@ def _generate_appends(configs: dict[str, Any]) -> bool:
             own = sum(1 for r in read_records(i.out) if r.get("source") != "seed")
         except (OSError, DistillError):
             own = 0
-        if not Path(i.out).is_file() or (own < i.num_instructions and not _stalled(i, own)):
+        from distill.instruct.stage import stopped_short
+
+        if not Path(i.out).is_file() or (own < i.num_instructions and not stopped_short(i, own)):
             return True
     try:
         plan, planned = build_jobs(g)[:2]
@@ -518,6 +495,34 @@ LINKS = (
 )
 
 
+def _trained_system_prompt(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
+    """One system message, generate's: every trace holds it, so the student trains after it;
+    eval (its student and baseline, chat-template format) and train's on-policy sampling on
+    generate's own prompt source ask each problem after it too, when their section sets none.
+    Without it eval asked a Qwen2.5 student after its template's default ('You are Qwen...'),
+    a prompt it never trained with. A section that sets its own (null too) keeps it: one line
+    says the two differ. Written into `section`, which a deferred eval is built from again."""
+    g, c = configs.get("generate"), configs[stage]
+    if g is None or not g.system_prompt:
+        return
+    if stage == "eval":
+        asks = c.format == "r1"  # (an Alpaca prompt has no system message, trained or asked)
+    elif stage == "train":  # on-policy on generate's prompts: rendered as generate sent them
+        asks = c.method == "onpolicy" and (c.data == g.data or same_file(c.data, g.data))
+    else:
+        return
+    if not asks:
+        return
+    if "system_prompt" in section:
+        if section["system_prompt"] != g.system_prompt:
+            print(
+                f"note: {stage}.system_prompt is not generate.system_prompt, the system message "
+                f"the traces hold: {stage} uses its own"
+            )
+        return
+    section["system_prompt"] = c.system_prompt = g.system_prompt
+
+
 def _check_links(
     data: dict[str, Any],
     overrides: dict[str, dict[str, Any]],
@@ -836,6 +841,7 @@ def _run(
         configs[stage] = from_dict(stages[stage][0], {**section, **stand_in}, where, lines)
         for k in pending:
             setattr(configs[stage], k, section[k])
+        _trained_system_prompt(stage, configs, section)
         if pending:
             deferred[stage] = section
     if not configs:

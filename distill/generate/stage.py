@@ -21,7 +21,7 @@ from typing import Any
 from distill.config import save_config
 from distill.data import BUILTIN_TEMPLATES, PROMPT_FIELDS, Row, load_rows, parse_builtin
 from distill.errors import DistillError
-from distill.examples import with_context
+from distill.examples import no_tools, with_context
 from distill.generate.config import (
     PRICES,
     BatchConfig,
@@ -213,6 +213,8 @@ def prompt_messages(
     no_input = load_template("alpaca-no-input") if tmpl and tmpl.name == "alpaca" else None
     rows = load_rows(data, split, prompt_field, answer_field, id_field, limit)
     for i, row in enumerate(rows):
+        # the teacher (eval: the student) would answer without the tools the row is about
+        no_tools(row.fields, f"{data} row {i + 1}", prompt=True)
         context = {**row.fields, "prompt": row.prompt}
         row_template = no_input if no_input and not row.fields.get("input") else tmpl
         content = (

@@ -21,6 +21,7 @@ _STAGE = (
     "parse_tasks",
     "rouge_tokens",
     "run",
+    "stopped_short",
 )
 
 

@@ -784,6 +784,35 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
     return out
 
 
+def stopped_short(cfg: InstructConfig, own: int) -> bool:
+    """--out is what a finished run at this --num-instructions and --stall-rounds left when it
+    stopped short (stall_rounds rounds in a row kept nothing: a small teacher, a strict
+    filter), `own` its generated instructions: a rerun replays the same rounds from its
+    requests file and stops there again, adding nothing (`distill run` and a standalone
+    instruct over a student's data both go on). Its report (written last) names the N and the
+    count in the file; its .instruct.yaml, not newer than the report, the stall_rounds it ran
+    with."""
+    import yaml
+
+    out = Path(cfg.out)
+    report, saved = (out.with_name(f"{out.stem}.{s}") for s in ("report.json", "instruct.yaml"))
+    try:
+        rep = json.loads(report.read_text())
+        was = yaml.safe_load(saved.read_text())
+        finished = saved.stat().st_mtime <= report.stat().st_mtime
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    return (
+        finished
+        and isinstance(rep, dict)
+        and isinstance(was, dict)
+        and rep.get("reached") is False
+        and rep.get("num_instructions") == cfg.num_instructions
+        and rep.get("in_file") == own
+        and was.get("stall_rounds") == cfg.stall_rounds
+    )
+
+
 def _keep_candidates(
     cfg: InstructConfig,
     filters: Filters,
