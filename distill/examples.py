@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -481,13 +481,20 @@ def _from_columns(row: dict[str, Any], where: str, c: Columns, keep_markers: boo
     )
 
 
-def no_tools(row: dict[str, Any], where: str, prompt: bool = False) -> None:
+def no_tools(
+    row: dict[str, Any], where: str, prompt: bool = False, shown: Iterable[Any] = ()
+) -> None:
     """Refuse a row whose `tools` column lists tool definitions (OpenAI's fine-tuning format,
     TRL's `tools`, xLAM): a tool-aware template (Qwen2.5's, Llama-3.1's) renders them into the
     system prompt, distill renders text messages only, so the student would be trained to call
     tools it was never shown. An empty list, null or '' (the rows of such a set without tools)
-    is none. `prompt`: a prompt source's row (generate's, eval's, on-policy's), sent to a
-    model that would answer without the tools the row is about."""
+    is none; so is a value that lists nothing (a flag, a count, pandas' NaN for a missing cell).
+    `prompt`: a prompt source's row (generate's, eval's, on-policy's), sent to a model that
+    would answer without the tools the row is about. `shown`: the columns the prompt holds (a
+    --system-field or --context-field, a template's placeholders): a `tools` column among them
+    is shown, as the refusal asks."""
+    if "tools" in shown:
+        return
     tools = row.get("tools")
     if isinstance(tools, str):  # a JSON string, as Arrow keeps a column of mixed schemas
         import json
@@ -496,7 +503,7 @@ def no_tools(row: dict[str, Any], where: str, prompt: bool = False) -> None:
             tools = json.loads(tools) if tools.strip() else None
         except ValueError:
             pass  # text describing tools: still tools the template would be handed
-    if not tools:
+    if not tools or not isinstance(tools, (str, list, dict)):
         return
     if prompt:
         raise DistillError(
@@ -524,7 +531,7 @@ def from_row(
 ) -> Example:
     """One dataset row -> the Example training renders (see LAYOUTS; `columns` maps others)."""
     c = columns or Columns()
-    no_tools(row, where)
+    no_tools(row, where, shown=c.named().values())
     ex = _from_row(row, where, c, keep_markers)
     if c.system_field is not None:  # a trace record, Alpaca or prompt/completion row too
         ex.prompt = with_system(ex.prompt, row[c.system_field])
@@ -683,7 +690,7 @@ def chat_prompt(
     `prompt` list of messages, ending with a user turn), or None when the row has a prompt field
     instead."""
     c = columns or Columns()
-    no_tools(row, where)
+    no_tools(row, where, shown=c.named().values())
     if c.messages_field is None and isinstance(row.get("prompt"), list):
         system = row.get(c.system_field) if c.system_field else None
         return with_system(_chat(row["prompt"], where, "prompt"), system)

@@ -212,9 +212,10 @@ def prompt_messages(
     # Alpaca's own rule: rows with an empty input get the prompt without the Input section.
     no_input = load_template("alpaca-no-input") if tmpl and tmpl.name == "alpaca" else None
     rows = load_rows(data, split, prompt_field, answer_field, id_field, limit)
+    shown = {prompt_field, *(tmpl.placeholders if tmpl else ())}  # a {tools} in the prompt
     for i, row in enumerate(rows):
         # the teacher (eval: the student) would answer without the tools the row is about
-        no_tools(row.fields, f"{data} row {i + 1}", prompt=True)
+        no_tools(row.fields, f"{data} row {i + 1}", prompt=True, shown=shown)
         context = {**row.fields, "prompt": row.prompt}
         row_template = no_input if no_input and not row.fields.get("input") else tmpl
         content = (
