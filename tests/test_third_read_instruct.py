@@ -138,7 +138,7 @@ def test_magpie_counts_and_marks_answers_cut_by_max_tokens(tmp_path, tiny_qwen):
             tiny_qwen,
             num_instructions=3,
             max_tokens=3,
-            instruction_max_tokens=40,
+            instruction_max_tokens=200,  # a random model stops within it
             request_batch_size=8,
             stall_rounds=3,
         )

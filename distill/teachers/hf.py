@@ -127,39 +127,67 @@ def _row_seed(seed: int, prompt_id: str, sample: int, repeat: int = 0) -> int:
     return int(stable_hash([seed, prompt_id, sample] + ([repeat] if repeat else [])), 16)
 
 
+def sampling_warpers(gen_config: Any, temperature: float, top_p: float) -> list[Any]:
+    """The warpers `generate(do_sample=True, temperature=, top_p=, top_k=0)` applies, in its
+    order: --temperature and --top-p, then what the model's generation_config.json sets of
+    top_h, min_p, typical_p and the epsilon/eta cutoffs (top_k is 0: none, as unseeded)."""
+    import transformers as tf
+
+    g = gen_config
+    warpers: list[Any] = []
+    if temperature != 1.0:
+        warpers.append(tf.TemperatureLogitsWarper(temperature))
+    if getattr(g, "top_h", None) is not None:
+        warpers.append(tf.TopHLogitsWarper(top_h=g.top_h))
+    if top_p < 1.0:
+        warpers.append(tf.TopPLogitsWarper(top_p))
+    if g.min_p is not None:
+        warpers.append(tf.MinPLogitsWarper(min_p=g.min_p))
+    if g.typical_p is not None and g.typical_p < 1.0:
+        warpers.append(tf.TypicalLogitsWarper(mass=g.typical_p))
+    if g.epsilon_cutoff is not None and 0.0 < g.epsilon_cutoff < 1.0:
+        warpers.append(tf.EpsilonLogitsWarper(epsilon=g.epsilon_cutoff))
+    if g.eta_cutoff is not None and 0.0 < g.eta_cutoff < 1.0:
+        warpers.append(tf.EtaLogitsWarper(epsilon=g.eta_cutoff))
+    return warpers
+
+
 class RowSampler:
-    """A logits processor that draws each row's next token from a generator of its own, seeded
-    by `_row_seed`, out of transformers' temperature and top-p warpers; it leaves that token
-    alone possible, so a greedy `generate` takes it.
+    """A logits processor that draws each row's next token with a random stream of its own,
+    seeded by `_row_seed`, out of transformers' sampling warpers (`sampling_warpers`); it
+    leaves that token alone possible, so a greedy `generate` takes it.
 
     transformers samples a whole batch from the global generator: what a row drew depended on
     the rows beside it, and a resumed run (whose batches start at another sample) drew other
-    samples than an unbroken one. A row's draws now depend on its seed and step alone.
+    samples than an unbroken one. A row's draws now depend on its seed and step alone: one
+    uniform number per step from the row's own `random.Random` (on any device, so CPU and GPU
+    draw alike from the same probabilities), turned into a token by the inverse of the
+    distribution's cumulative sum, for the whole batch at once (a `torch.multinomial` per row
+    cost more than the model's own step on CPU). The probabilities themselves depend, in the
+    last bits of a float, on the padding the batch around a row gives it: a draw that lands
+    within that much of a boundary between two tokens, rare, can go the other way.
     """
 
-    def __init__(self, seeds: list[int], temperature: float, top_p: float):
-        from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+    def __init__(self, seeds: list[int], warpers: list[Any]):
+        import random
 
-        self.seeds = seeds
-        self.warpers = [TemperatureLogitsWarper(temperature)]
-        if top_p < 1.0:
-            self.warpers.append(TopPLogitsWarper(top_p))
-        self.generators: list[Any] | None = None
+        self.rngs = [random.Random(seed) for seed in seeds]
+        self.warpers = warpers
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
-        if self.generators is None:  # on the device the scores are on (a GPU's own generator)
-            self.generators = [
-                torch.Generator(device=scores.device).manual_seed(seed) for seed in self.seeds
-            ]
         for warp in self.warpers:
             scores = warp(input_ids, scores)
         probs = torch.softmax(scores.float(), dim=-1)
-        drawn = torch.cat(
-            [torch.multinomial(p, 1, generator=g) for p, g in zip(probs, self.generators)]
-        )
-        return torch.full_like(scores, float("-inf")).scatter_(1, drawn[:, None], 0.0)
+        cdf = probs.cumsum(dim=-1)
+        u = torch.tensor([[r.random()] for r in self.rngs], dtype=cdf.dtype, device=cdf.device)
+        drawn = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)
+        over = drawn[:, 0] == probs.shape[-1]  # u * total rounded up to the total (rare):
+        if over.any():  # the last token with any probability
+            tail = (probs[over].flip(-1) > 0).int().argmax(dim=-1, keepdim=True)
+            drawn[over] = probs.shape[-1] - 1 - tail
+        return torch.full_like(scores, float("-inf")).scatter_(1, drawn, 0.0)
 
 
 class HFTeacher:
@@ -210,7 +238,8 @@ class HFTeacher:
                     key = json.dumps([job.prompt_id, s])
                     seeds.append(_row_seed(cfg.seed, job.prompt_id, s, seen.get(key, 0)))
                     seen[key] = seen.get(key, 0) + 1
-                sampler = RowSampler(seeds, cfg.temperature, cfg.top_p)
+                warpers = sampling_warpers(self.model.generation_config, cfg.temperature, cfg.top_p)
+                sampler = RowSampler(seeds, warpers)
             recorder = TopKRecorder(cfg.logprobs) if cfg.logprobs else None
             # the recorder before the sampler: it keeps the model's distribution, not the draw
             processors = [p for p in (recorder, sampler) if p is not None]
