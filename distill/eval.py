@@ -479,6 +479,8 @@ def run(cfg: EvalConfig) -> Path:
         "max_tokens": cfg.max_tokens,
         "format": cfg.format,
     }
+    if cfg.system_prompt:  # what each problem was asked after (a run's eval: generate's)
+        result["system_prompt"] = cfg.system_prompt
     # Which weights were evaluated (as the samples' stamp): publish leaves out of a card the
     # numbers of a student folder retrained since.
     result["weights"] = {"student": weights_stamp(cfg.model)}

@@ -495,6 +495,20 @@ LINKS = (
 )
 
 
+def _reads_prompts(c: Any) -> bool:
+    """train `c` reads its data as a prompt source (kd.data.prompt_source), as it stands: a
+    system prompt given to a dataset with completions made it one (a GKD mix at lmbda < 1 on
+    generate's own data was refused when train started, after generate had bought its
+    samples; a chat's own prompts were swapped for its prompt field). Data that cannot be read
+    here is train's to refuse, as before."""
+    from distill.train.kd.data import prompt_source
+
+    try:
+        return prompt_source(c)
+    except (DistillError, OSError):
+        return False
+
+
 def _trained_system_prompt(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
     """One system message, generate's: every trace holds it, so the student trains after it;
     eval (its student and baseline, chat-template format) and train's on-policy sampling on
@@ -508,7 +522,11 @@ def _trained_system_prompt(stage: str, configs: dict[str, Any], section: dict[st
     if stage == "eval":
         asks = c.format == "r1"  # (an Alpaca prompt has no system message, trained or asked)
     elif stage == "train":  # on-policy on generate's prompts: rendered as generate sent them
-        asks = c.method == "onpolicy" and (c.data == g.data or same_file(c.data, g.data))
+        asks = (
+            c.method == "onpolicy"
+            and (c.data == g.data or same_file(c.data, g.data))
+            and (bool(c.system_prompt) or _reads_prompts(c))
+        )
     else:
         return
     if not asks:

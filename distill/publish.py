@@ -460,6 +460,8 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
                 f"- Sampling: n={gcfg.n}, temperature={gcfg.temperature}, "
                 f"top_p={gcfg.top_p}, max_tokens={gcfg.max_tokens}"
             )
+        if gcfg and gcfg.system_prompt:  # in every trace: the student trained after it
+            lines.append(f"- System prompt: {json.dumps(gcfg.system_prompt)}")
     if rep:
         lines += _funnel(
             ("filter step", "dropped"),
@@ -525,7 +527,13 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             "## Evaluation",
             "",
             f"On `{ev['data']}` ({ev['verify']} verification, n={ev['n']}, "
-            f"temperature {ev['temperature']}, max {ev['max_tokens']} tokens):",
+            f"temperature {ev['temperature']}, max {ev['max_tokens']} tokens"
+            + (
+                f", system prompt {json.dumps(ev['system_prompt'])}"
+                if ev.get("system_prompt")
+                else ""
+            )
+            + "):",
             "",
             "| metric | " + " | ".join(f"{c} (`{ev[c]['model']}`)" for c in cols) + " |",
             "|---|" + "---|" * len(cols),
@@ -572,8 +580,14 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         text = load_template("alpaca-no-input").render({"instruction": "What is 12 + 34?"})
         use = [f"prompt = {text!r}", "inputs = tok(prompt, return_tensors='pt')"]
     else:
+        # the system message the student trained after (its traces hold it): asked without
+        # it, the template's default (Qwen2.5's 'You are Qwen...') stands in its place
+        system = gcfg.system_prompt if gcfg else (ev or {}).get("system_prompt")
+        turns = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": "What is 12 + 34?"}
+        ]
         use = [
-            'prompt = tok.apply_chat_template([{"role": "user", "content": "What is 12 + 34?"}], tokenize=False, add_generation_prompt=True)',
+            f"prompt = tok.apply_chat_template({json.dumps(turns)}, tokenize=False, add_generation_prompt=True)",
             "inputs = tok(prompt, return_tensors='pt', add_special_tokens=False)",
         ]
     lines += [
