@@ -130,7 +130,9 @@ def _row_seed(seed: int, prompt_id: str, sample: int, repeat: int = 0) -> int:
     return int(stable_hash([seed, prompt_id, sample] + ([repeat] if repeat else [])), 16)
 
 
-def sampling_warpers(gen_config: Any, temperature: float, top_p: float) -> list[Any]:
+def sampling_warpers(
+    gen_config: Any, temperature: float, top_p: float, device: Any = "cpu"
+) -> list[Any]:
     """The warpers `generate(do_sample=True, temperature=, top_p=, top_k=0)` applies, in its
     order: --temperature and --top-p, then what the model's generation_config.json sets of
     top_h, min_p, typical_p and the epsilon/eta cutoffs (top_k is 0: none, as unseeded)."""
@@ -151,7 +153,7 @@ def sampling_warpers(gen_config: Any, temperature: float, top_p: float) -> list[
     if g.epsilon_cutoff is not None and 0.0 < g.epsilon_cutoff < 1.0:
         warpers.append(tf.EpsilonLogitsWarper(epsilon=g.epsilon_cutoff))
     if g.eta_cutoff is not None and 0.0 < g.eta_cutoff < 1.0:
-        warpers.append(tf.EtaLogitsWarper(epsilon=g.eta_cutoff))
+        warpers.append(tf.EtaLogitsWarper(epsilon=g.eta_cutoff, device=device))
     return warpers
 
 
@@ -241,7 +243,9 @@ class HFTeacher:
                     key = json.dumps([job.prompt_id, s])
                     seeds.append(_row_seed(cfg.seed, job.prompt_id, s, seen.get(key, 0)))
                     seen[key] = seen.get(key, 0) + 1
-                warpers = sampling_warpers(self.model.generation_config, cfg.temperature, cfg.top_p)
+                warpers = sampling_warpers(
+                    self.model.generation_config, cfg.temperature, cfg.top_p, self.model.device
+                )
                 sampler = RowSampler(seeds, warpers)
             recorder = TopKRecorder(cfg.logprobs) if cfg.logprobs else None
             # the recorder before the sampler: it keeps the model's distribution, not the draw
