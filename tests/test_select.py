@@ -416,7 +416,9 @@ def test_a_select_section_runs_between_filter_and_train_in_distill_run(tmp_path)
 
 
 def test_a_local_hf_student_is_sampled_through_generates_hf_teacher(tmp_path, tiny_qwen):
-    recs = [trace(f"p{k}", f"What is {k} + 1?", gold=str(k + 1)) for k in range(3)]
+    # golds of 9 digits: a random model's 4 sampled tokens never spell one (a 1-digit gold
+    # they did, by chance, once the seeded draws changed)
+    recs = [trace(f"p{k}", f"What is {k} + 123456789?", gold=str(k + 123456789)) for k in range(3)]
     src = write(tmp_path / "kept.jsonl", recs)
     kw = dict(student=str(tiny_qwen), student_backend="hf", samples=2, student_max_tokens=4)
     kept, rejects, rep = select(tmp_path, src, prefer_failed=True, **kw)
