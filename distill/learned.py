@@ -179,17 +179,27 @@ def guard_append(stage: str, cfg: Any) -> None:
         adds = any(jobs for _, jobs in build_jobs(cfg)[0])
         what = "add samples to it"
     else:
-        from distill.instruct.stage import stopped_short
-        from distill.records import read_records
-
-        sources = [r.get("source") for r in read_records(cfg.out)]
-        own = sum(s != "seed" for s in sources)
-        # short of the N, as a run that stopped there (stall_rounds) left it: replayed, no more
-        adds = own < cfg.num_instructions and not stopped_short(cfg, own)
-        # --include-seeds on a file written without: the seed tasks are written into it first
-        # (its seed file changed: instruct refuses that itself, by the hash in each lineage)
-        seeds = cfg.method == "self-instruct" and cfg.include_seeds
-        adds = adds or (seeds and "seed" not in sources)
+        adds = instruct_adds(cfg)
         what = "add instructions to it"
     if adds:
         raise _refusal(stage, cfg.out, students[0], what)
+
+
+def instruct_adds(cfg: Any) -> bool:
+    """Whether instruct `cfg` would write into its --out (the standalone guard above, and
+    `distill run`'s reading of an instruct before generate): a file not there yet or not read;
+    one short of --num-instructions, unless a finished run stopped there (stall_rounds: a rerun
+    replays its rounds and adds nothing); the seed tasks --include-seeds writes first into a
+    file written without them (its seed file changed: instruct refuses that itself, by the
+    hash in each lineage)."""
+    from distill.instruct.stage import stopped_short
+    from distill.records import read_records
+
+    try:
+        sources = [r.get("source") for r in read_records(cfg.out)]
+    except (OSError, DistillError):
+        return True
+    own = sum(s != "seed" for s in sources)
+    if own < cfg.num_instructions and not stopped_short(cfg, own):
+        return True
+    return cfg.method == "self-instruct" and bool(cfg.include_seeds) and "seed" not in sources

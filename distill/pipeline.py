@@ -8,9 +8,10 @@ in any string value is replaced by --run-dir (default: the recipe's `run: {dir: 
 Each stage is resumable, so a rerun after a crash redoes only what is missing (train continues
 from its newest checkpoint, refused in one line if its settings changed: `--set
 train.overwrite=true` starts over; filter is skipped when its manifest matches its config, its input and
-every output, and rerun in full otherwise; a filter, select or generate that would write again
-the data the recipe's student learned from is refused before any stage runs, --only filter
-too, unless train.overwrite=true; one run again at the same settings that writes other data
+every output, and rerun in full otherwise; a filter, select, generate or instruct that would
+write again the data the recipe's student learned from is refused before any stage runs, --only
+filter too, unless train.overwrite=true, as is one that would write again the data of a trained
+student beside it (distill/learned.py); one run again at the same settings that writes other data
 stops before it replaces the file). The last line printed is
 `NAME: base pass@1=X.XXX student pass@1=Y.YYY minutes=Z.Z` (with an instruct stage and no eval,
 `NAME: instructions=N kept=K rouge_max=R minutes=M`; with neither, `NAME: generate, filter
@@ -133,19 +134,11 @@ def _generate_appends(configs: dict[str, Any]) -> bool:
     """Whether this call's generate adds samples to its --out: prompts or sample indices it
     lacks, or the instructions this call's instruct still writes into its --data."""
     from distill.generate import build_jobs
+    from distill.learned import instruct_adds
 
     g, i = configs["generate"], configs.get("instruct")
-    if i is not None and same_file(i.out, g.data):
-        from distill.records import read_records
-
-        try:
-            own = sum(1 for r in read_records(i.out) if r.get("source") != "seed")
-        except (OSError, DistillError):
-            own = 0
-        from distill.instruct.stage import stopped_short
-
-        if not Path(i.out).is_file() or (own < i.num_instructions and not stopped_short(i, own)):
-            return True
+    if i is not None and same_file(i.out, g.data) and instruct_adds(i):
+        return True
     try:
         plan, planned = build_jobs(g)[:2]
     except DistillError:  # generate refuses it when it starts, nothing appended
@@ -159,50 +152,63 @@ def _generate_appends(configs: dict[str, Any]) -> bool:
     return all(r["id"] in planned for r in read_records(g.out, required=("id",)))
 
 
-def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Path | None:
+def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> dict[Path, str]:
     """A stage of this call that would write again the file the recipe's student learned from
     is refused before the first stage runs (train refused only when its turn came: by then
     filter had rewritten kept.jsonl, the data the student was trained on was gone and its
     lineage, train_data.json and publish's card, named data it did not learn). Writers:
     filter and select run again (other settings, another input; not at the settings and on the
     inputs of the set on disk, which write the same data), or after a stage of this call that
-    writes their input again (generate adding samples). The student: train's --output-dir
-    holding a run, finished or killed after its first checkpoint, whose train_data.json sha256
-    is the file's. --set train.overwrite=true: the user starts over. Returns that file when a
-    writer of this call may still write it (`_expected` holds it to the bytes it has now)."""
+    writes their input again (generate adding samples), generate adding samples, instruct
+    adding instructions. The student: train's --output-dir holding a run, finished or killed
+    after its first checkpoint, whose train_data.json sha256 is the file's; --set
+    train.overwrite=true: the user starts over. And, as the commands on their own find them
+    (distill/learned.py), any other trained student beside a file this call writes (a recipe
+    without train, the student `distill train` made of its kept.jsonl; one the recipe's
+    train.output_dir no longer names), which no setting of this recipe trains again. Returns
+    each such file a writer of this call may still write, with its student (`_expected` holds
+    it to the bytes it has now)."""
     from distill import filter as filter_stage
-    from distill.learned import same_set_again
+    from distill.learned import instruct_adds, same_set_again, students_of
     from distill.models import MODEL_FILES
     from distill.select import stage as select_stage
     from distill.train import sft
 
-    tc, g = recipe.get("train"), configs.get("generate")
+    tc, g, i = recipe.get("train"), configs.get("generate"), configs.get("instruct")
     writers = [
         (stage, module, configs[stage])
         for stage, module in (("filter", filter_stage), ("select", select_stage))
         if stage in configs
     ]
-    if tc is None or tc.overwrite or not (writers or g):
-        return None
-    out = Path(tc.output_dir)
-    if not (sft.checkpoints(out) or any((out / n).is_file() for n in MODEL_FILES)):
-        return None
 
     def key(path: str | Path) -> Path:
         return Path(path).expanduser().resolve()
 
-    # the file it learned: the one its train.yaml names (the recipe's train.data may have
-    # changed since: train refuses that itself), as it is now
-    saved = out / "train.yaml"
-    try:
-        was = (yaml.safe_load(saved.read_text()) or {}).get("data") if saved.is_file() else None
-    except (OSError, yaml.YAMLError, AttributeError):
-        was = None
-    data = Path(was if isinstance(was, str) and Path(was).is_file() else tc.data)
-    if not (data.is_file() and sft.learned_from(out, data)):
-        return None
-    learned = {key(data)}
-    # the files whose rewrite reaches the student's data: its own, and the inputs of a writer
+    learned: dict[Path, str] = {}  # a file a student learned -> that student
+    own = None  # the recipe's student
+    if tc is not None:
+        out = Path(tc.output_dir)
+        # the file it learned: the one its train.yaml names (the recipe's train.data may have
+        # changed since: train refuses that itself), as it is now
+        saved = out / "train.yaml"
+        try:
+            was = (yaml.safe_load(saved.read_text()) or {}).get("data") if saved.is_file() else None
+        except (OSError, yaml.YAMLError, AttributeError):
+            was = None
+        data = Path(was if isinstance(was, str) and Path(was).is_file() else tc.data)
+        trained = sft.checkpoints(out) or any((out / n).is_file() for n in MODEL_FILES)
+        if trained and data.is_file() and sft.learned_from(out, data):
+            own = key(out)
+            if not tc.overwrite:
+                learned[key(data)] = tc.output_dir
+    for c in [*(c for _, _, c in writers), g, i]:
+        if c is not None and key(c.out) not in learned:
+            other = [s for s in students_of(c.out) if key(s) != own]
+            if other:
+                learned[key(c.out)] = str(other[0])
+    if not learned:
+        return {}
+    # the files whose rewrite reaches a student's data: its own, and the inputs of a writer
     # of this call that writes one of those (select reading kept.jsonl, filter the traces)
     reach = set(learned)
     for _, module, c in reversed(writers):
@@ -219,6 +225,8 @@ def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Pat
                 story[key(g.out)] = f"generate would add samples to {g.out}"
         return story.get(key(path))
 
+    if i is not None and key(i.out) in learned and instruct_adds(i):
+        story[key(i.out)] = f"instruct would add instructions to {i.out}"
     if g is not None and key(g.out) in learned:  # train learns the traces themselves
         again(g.out)
     for stage, module, c in writers:
@@ -235,34 +243,47 @@ def _keeps_students_data(recipe: dict[str, Any], configs: dict[str, Any]) -> Pat
             story[key(c.out)] = f"{before}, so {stage} would run again and rewrite {c.out}"
     hit = next((p for p in story if p in learned), None)
     if hit is not None:
-        raise DistillError(
-            f"{story[hit]}, which {tc.output_dir} was trained on (its train_data.json): that "
-            "data would be gone and the student's lineage would name data it did not learn; "
-            "nothing was run: undo the change, use another --run-dir, or --set "
-            f"train.overwrite=true to train the student again on the new data{changed}"
+        student = learned[hit]
+        undo = (
+            "use another --run-dir, or --set train.overwrite=true to train the student again on "
+            "the new data"
+            if own is not None and key(student) == own
+            else "use another --run-dir, or move the student away first"
         )
-    return data
+        raise DistillError(
+            f"{story[hit]}, which {student} was trained on (its train_data.json): that "
+            "data would be gone and the student's lineage would name data it did not learn; "
+            f"nothing was run: undo the change, {undo}{changed}"
+        )
+    return learned
 
 
-def _expected(stage: str, c: Any, learned: Path | None, student: str) -> Any:
-    """What filter's or select's --out must come out as when it is the data the student learned
-    (`learned`): the bytes it holds now. `_keeps_students_data` let the stage run again as one
-    that writes the same data (its settings and inputs those of the set on disk; select after
-    a filter that wrote its input again), but a judge's cache deleted, a code test that timed
-    out this time or a judge that answers otherwise writes other data: the stage stops before
-    it replaces the file, which is kept with its manifest as they were."""
+def _expected(stage: str, c: Any, learned: dict[Path, str], own: str | None) -> Any:
+    """What filter's or select's --out must come out as when it is the data a student learned
+    (`learned`: file -> student; `own`: the recipe's train.output_dir): the bytes it holds now.
+    `_keeps_students_data` let the stage run again as one that writes the same data (its
+    settings and inputs those of the set on disk; select after a filter that wrote its input
+    again), but a judge's cache deleted, a code test that timed out this time or a judge that
+    answers otherwise writes other data: the stage stops before it replaces the file, which is
+    kept with its manifest as they were."""
     from distill.manifest import Expected, file_sha256
 
-    if learned is None or not same_file(c.out, learned):
+    data = Path(c.out).expanduser().resolve()
+    student = learned.get(data)
+    if student is None:
         return None
+    again = (
+        "--set train.overwrite=true writes the new data and trains the student again on it"
+        if own is not None and same_file(student, own)
+        else "pick another --out, or move the student away first"
+    )
     return Expected(
         Path(c.out),
-        file_sha256(learned),  # its train_data.json sha256 (_keeps_students_data compared them)
+        file_sha256(data),  # its train_data.json sha256 (_keeps_students_data compared them)
         f"{stage} would replace {c.out}, which {student} was trained on (its train_data.json "
         "sha256), with other data, run again at the same settings (a judge's cache deleted, a "
         "code test timing out, a judge that answers otherwise): the file and its manifest are "
-        f"left as they were and no stage after {stage} ran; --set train.overwrite=true writes "
-        "the new data and trains the student again on it",
+        f"left as they were and no stage after {stage} ran; {again}",
     )
 
 
@@ -970,8 +991,8 @@ def _run(
                 continue
             again = f" (again: {why})" if module.manifest_of(c).exists() else ""
             print(f"== {stage}{again}", flush=True)
-            student = recipe_configs["train"].output_dir if learned is not None else ""
-            module.run(c, expect=_expected(stage, c, learned, student))
+            own = recipe_configs["train"].output_dir if "train" in recipe_configs else None
+            module.run(c, expect=_expected(stage, c, learned, own))
             continue
         if stage in deferred:  # its model folder is checked now that train has written it
             c = from_dict(stages[stage][0], deferred[stage], f"{p} [{stage}]")
