@@ -129,7 +129,7 @@ def _scored(
     from distill.filter.verify import (
         CORRECT,
         UNVERIFIABLE,
-        extract_choice,
+        choice_key,
         judge,
         math_answer_key,
     )
@@ -147,10 +147,11 @@ def _scored(
             lengths.append((r.get("usage") or {}).get("completion_tokens", 0))
             truncated += r.get("finish_reason") == "length"
         # The vote is on the answer the verifier reads: the letter under choice (math_answer_key
-        # made "The answer is (B)." and "Answer: B" two different votes).
+        # made "The answer is (B)." and "Answer: B" two different votes), a hedge's letters
+        # together (it is judged wrong: no vote for the letter it stated first).
         answers = [r.get("answer") or "" for r in group]
         if verify == "choice":
-            keys = [extract_choice(a) for a in answers]
+            keys = [choice_key(a) for a in answers]
         elif verify == "countdown":  # math_answer_key gave a boxed "(3+4)*5" no vote
             keys = [countdown_key(a) for a in answers]
         elif verify == "exact":  # math_answer_key read \boxed{Paris} as a*i*p*r*s

@@ -622,6 +622,14 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
             if isinstance(p, list)
             else [{"role": "user", "content": _text(p)}]
         )
+        if prompt and prompt[-1]["role"] == "assistant":
+            # distill renders the completion as a turn of its own after it (TRL continues that
+            # turn instead): the reply to its own reply refused in a chat (_last_assistant)
+            raise DistillError(
+                f"{where}: prompt[{len(prompt) - 1}] and the completion are two assistant turns "
+                "in a row (the completion answers no request): merge them into one turn, or "
+                "drop the row"
+            )
         context: set[int] = set()
         if isinstance(comp, list):
             turns, context = _weighted_chat(comp, where, "completion", keep_markers)

@@ -580,9 +580,12 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
         text = load_template("alpaca-no-input").render({"instruction": "What is 12 + 34?"})
         use = [f"prompt = {text!r}", "inputs = tok(prompt, return_tensors='pt')"]
     else:
-        # the system message the student trained after (its traces hold it): asked without
-        # it, the template's default (Qwen2.5's 'You are Qwen...') stands in its place
-        system = gcfg.system_prompt if gcfg else (ev or {}).get("system_prompt")
+        # the system message the student trained after (its traces hold it; on-policy, the one
+        # it sampled after): asked without it, the template's default (Qwen2.5's 'You are
+        # Qwen...') stands in its place
+        system = train.system_prompt or (
+            gcfg.system_prompt if gcfg else (ev or {}).get("system_prompt")
+        )
         turns = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": "What is 12 + 34?"}
         ]

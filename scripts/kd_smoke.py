@@ -152,12 +152,13 @@ def given_teacher(path: Path) -> Path:
 
     from distill import train
     from distill.models import is_adapter, load_tokenizer
+    from distill.train.config import saved_settings
 
     if (path / "merged" / "config.json").is_file():
         return path / "merged"
     if is_adapter(str(path)) and (path / "train.yaml").is_file():
         saved = yaml.safe_load((path / "train.yaml").read_text())
-        cfg = from_dict(train.TrainConfig, saved, str(path / "train.yaml"))
+        cfg = from_dict(train.TrainConfig, saved_settings(saved), str(path / "train.yaml"))
         return train.merge_adapter(cfg, path, load_tokenizer(str(path)))
     if (path / "config.json").is_file():
         return path

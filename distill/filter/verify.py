@@ -780,16 +780,33 @@ def extract_choice(answer: str) -> str | None:
     return next(g for g in m.groups() if g).upper() if m else None
 
 
+def _choice_read(answer: str) -> list[str] | None:
+    """The letters verify_choice reads: the stated one, then those a hedge offers too ("The
+    answer is B. But C also works.": B, C); None where no letter is stated."""
+    m = _choice_found(answer)
+    if m is None:
+        return None
+    got = next(g for g in m.groups() if g).upper()
+    return [got, *_hedged_choices(answer[m.end() :], got)]
+
+
+def choice_key(answer: str) -> str | None:
+    """eval's maj@k vote under --verify choice, the answer verify_choice judges: the letter, or
+    a hedge's letters together ("B, C"), as math_answer_key votes a hedge as its set; never
+    the stated letter alone (a hedge judged wrong then carried that letter's vote)."""
+    letters = _choice_read(answer)
+    return ", ".join(letters) if letters else None
+
+
 def verify_choice(answer: str, gold: str | None) -> str:
     if gold is None or not re.fullmatch(r"\s*\(?[A-Ea-e]\)?\s*", str(gold)):
         return UNVERIFIABLE
-    m = _choice_found(answer)
-    if m is None:
+    letters = _choice_read(answer)
+    if letters is None:
         return NO_ANSWER
-    got = next(g for g in m.groups() if g).upper()
-    if _hedged_choices(answer[m.end() :], got):  # "The answer is B. But C also works."
+    if len(letters) > 1:  # "The answer is B. But C also works."
         return WRONG
-    return CORRECT if got == str(gold).strip(" ()").upper() else WRONG
+    return CORRECT if letters[0] == str(gold).strip(" ()").upper() else WRONG
 
 
 def verify_exact(answer: str, gold: str | None) -> str:

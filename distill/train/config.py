@@ -27,6 +27,16 @@ def trained_precisions(saved: dict[str, Any]) -> list[tuple[int, str]]:
     return parts + sorted((int(step), str(p)) for step, p in later.items())
 
 
+# train.yaml keys that record how the run went, beside its settings (sft.precision_record)
+RUN_RECORD_KEYS = ("precision_from_step",)
+
+
+def saved_settings(saved: dict[str, Any]) -> dict[str, Any]:
+    """A train.yaml's TrainConfig keys, to build the run's config again (from_dict names any
+    other key as unknown: a resumed run's precision_from_step refused its folder)."""
+    return {k: v for k, v in saved.items() if k not in RUN_RECORD_KEYS}
+
+
 @dataclass
 class TrainConfig(Layout):
     data: str = setting(
