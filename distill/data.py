@@ -442,8 +442,18 @@ def _iter_folder(
             ds = ds[split]
         yield from ds
         return
+    for f in _data_files(path, split, flag):
+        yield from _iter_file(Path(f), strict)
+
+
+def _data_files(path: Path, split: str, flag: str | None = None) -> list[str]:
+    """The data files of a folder (not a saved dataset) that make its `split`, as `datasets`
+    finds them."""
     import logging
 
+    import datasets
+
+    which = flag or f"--split {split}"
     # (a README.md without a YAML header is logged as a warning on every read: nothing wrong)
     card_log = logging.getLogger("huggingface_hub.repocard")
     level = card_log.level
@@ -469,8 +479,35 @@ def _iter_folder(
         raise DistillError(
             f"{which}: {path} has no such split (its files make: {', '.join(files)})"
         )
-    for f in files[split]:
-        yield from _iter_file(Path(f), strict)
+    return [str(f) for f in files[split]]
+
+
+def folder_files(path: Path, split: str) -> list[str]:
+    """The files a local folder's `split` is read from (its rows are theirs): a saved
+    DatasetDict's dataset_dict.json and its split's folder, a saved Dataset's every file, or
+    the data files `datasets` makes the split of. A folder whose split cannot be read: every
+    file in it (its reader names what is wrong when it reads it). What a stage stamps to know
+    an input folder changed (filter's --decontam NAME@SPLIT)."""
+    if (path / "dataset_dict.json").is_file():
+        return [str(path / "dataset_dict.json"), *_files_under(path / split)]
+    if not _saved_dataset(path):
+        try:
+            return _data_files(path, split)
+        except DistillError:
+            pass
+    return _files_under(path)
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Every file in `folder` and its subfolders, by path; hidden ones (.cache, .git) left out,
+    as datasets leaves them out."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        str(p)
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def iter_source(

@@ -388,11 +388,18 @@ def guard_filter(cfg: Any) -> None:
 
 def paths_filter(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
     from distill.filter.config import config_path, manifest_of
+    from distill.filter.decontam import decontam_files
 
     inputs = {"traces": cfg.input}
     for i, d in enumerate(cfg.decontam or []):
-        if Path(d).is_file():
-            inputs[f"--decontam {d}" if i else "--decontam"] = d
+        # the files it is read from: `file.jsonl@test`'s file, a folder's split's files
+        files = decontam_files(d)
+        for f in files:
+            if f == d:
+                inputs[f"--decontam {d}" if i else "--decontam"] = d
+            else:
+                one = f" ({Path(f).name})" if len(files) > 1 else ""
+                inputs[f"--decontam {d}{one}"] = f
     outs = outputs("--out", cfg.out, manifest_of(cfg)) + outputs("--rejects", cfg.rejects)
     # the plot and the resolved config beside the report
     outs += outputs("--report", cfg.report, Path(cfg.report).with_suffix(".png"), config_path(cfg))

@@ -20,7 +20,7 @@ import zlib
 from functools import lru_cache
 from pathlib import Path
 
-from distill.data import PROMPT_FIELDS, has_splits, iter_source, load_rows
+from distill.data import PROMPT_FIELDS, folder_files, has_splits, iter_source, load_rows
 from distill.errors import DistillError
 
 _WORD = re.compile(r"[^\W_]+")  # "_" splits: a_n is "a n", as a_{n} is
@@ -105,6 +105,17 @@ def decontam_source(src: str) -> tuple[str, str]:
             f"read; drop '@{split}', or name a folder or hub dataset that has a '{split}' split"
         )
     return name, split
+
+
+def decontam_files(src: str) -> list[str]:
+    """The local files a --decontam set is read from: the file (`file.jsonl@test` too), the
+    files of a folder's split; none for a hub dataset. What filter stamps in its manifest (an
+    edited benchmark filters again) and keeps from being one of its outputs."""
+    name, split = _name_and_split(src)
+    path = Path(name)
+    if path.is_file():
+        return [name]
+    return folder_files(path, split) if path.is_dir() else []
 
 
 class Decontaminator:

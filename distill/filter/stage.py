@@ -238,8 +238,12 @@ def config_hash(cfg: FilterConfig) -> str:
 
 
 def inputs_of(cfg: FilterConfig) -> list[str]:
-    """The traces and the local decontamination files (hub names are not files: skipped)."""
-    return [cfg.input, *cfg.decontam]
+    """The traces and the files the local decontamination sets are read from (a folder's
+    split's, `file.jsonl@test`'s file; hub names are not files: skipped). The folder or
+    `NAME@SPLIT` itself is no file: never stamped, so an edited benchmark left filter done."""
+    from distill.filter.decontam import decontam_files
+
+    return [cfg.input, *(f for d in cfg.decontam for f in decontam_files(d))]
 
 
 def done(cfg: FilterConfig) -> str | None:
