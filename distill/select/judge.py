@@ -3,8 +3,8 @@
     distill select kept.jsonl --out sel.jsonl --judge M --judge-base-url http://127.0.0.1:8000/v1 --min-score 7
 
 Requests go through generate's openai teacher (same client, concurrency, retries). Each reply
-is appended to a cache file the moment it arrives, keyed by a hash of (trace id, judge model,
-rubric, the request's text), so a killed or repeated run pays only for traces not yet judged,
+is appended to a cache file the moment it arrives, keyed by a hash of (trace id, judge server
+and model, rubric, the request's text), so a killed or repeated run pays only for traces not yet judged,
 and a trace whose text changed under the same id is judged again; a reply cut off at
 --judge-max-tokens is asked again under a larger one, a finished reply is not. Replies
 are parsed when read (`parse_score`): one with no score in 1-10 is dropped and counted, never
@@ -155,13 +155,20 @@ def _in_range(value: Any) -> float | None:
 
 
 def judge_id(
-    trace_id: str, model: str, template_sha: str, max_tokens: int | None, content: str
+    trace_id: str,
+    model: str,
+    template_sha: str,
+    max_tokens: int | None,
+    content: str,
+    url: str | None = None,
 ) -> str:
-    """The cache key of one judge request: the trace, the judge, the rubric, and the request's
-    text itself (a trace rewritten under the same id, e.g. traces generated again with the same
-    teacher and params, is judged again instead of given the old text's score). `max_tokens`
-    None: not part of the key (a reply that finished is the same under another cap; one cut
-    off is asked again under a larger one: `usable`); an int: the keys written before."""
+    """The cache key of one judge request: the trace, the judge (its server's `url`, judge_url,
+    and the model name it serves), the rubric, and the request's text itself (a trace rewritten
+    under the same id, e.g. traces generated again with the same teacher and params, is judged
+    again instead of given the old text's score). `max_tokens` None: not part of the key (a
+    reply that finished is the same under another cap; one cut off is asked again under a
+    larger one: `usable`); an int: the keys written before. `url` None: the keys written
+    before the server was one (two servers serving two models under one name shared replies)."""
     from distill.records import stable_hash
 
     key = {
@@ -173,7 +180,46 @@ def judge_id(
     }
     if max_tokens is None:
         del key["max_tokens"]
+    if url is not None:
+        key["url"] = url
     return stable_hash(key)
+
+
+def judge_url(base_url: str | None) -> str:
+    """The judge's server as its cache keys name it: the URL without its user:password@, query
+    and fragment (a key rotated is the same server; none of it is written to the cache), and
+    without a trailing slash; OpenAI's API when none is given."""
+    from distill.teachers.openai import OPENAI_URL
+    from distill.urls import redact_url
+
+    return redact_url(base_url or OPENAI_URL).rstrip("/")
+
+
+# The cache's record saying whose the replies cached before judge_url keyed them are: the
+# server the select run that wrote them last asked (its saved select.yaml), or null, unknown.
+LEGACY = "replies-before-judge-url"
+
+
+def legacy_url(cfg: Any) -> str | None:
+    """The one server the cache's replies of the keys before (no server in them) may be used
+    for, or None: no server is certain. Decided once, by the first run that meets such a reply,
+    and kept in the cache (LEGACY): the judge_base_url of the select.yaml beside --out, which
+    the run before wrote, when it asked this judge model; else none (the replies are asked
+    again: they may be those of any server that served this name). Every later run keeps that
+    decision (a run with another server rewrites select.yaml, never whose those replies are)."""
+    import yaml
+
+    from distill.select.config import config_path
+
+    try:
+        saved = yaml.safe_load(config_path(cfg).read_text())
+    except (OSError, yaml.YAMLError):
+        saved = None
+    url = None
+    if isinstance(saved, dict) and saved.get("judge") == cfg.judge:
+        base = saved.get("judge_base_url")
+        url = judge_url(base) if base is None or isinstance(base, str) else None
+    return url
 
 
 def usable(reply: dict[str, Any], max_tokens: int) -> bool:
@@ -196,8 +242,8 @@ def prompt_text(rec: dict[str, Any]) -> str:
 class _Cache:
     """Sink for the teacher: each judge reply appended to the cache as it arrives."""
 
-    def __init__(self, writer: Any, max_tokens: int):
-        self.writer, self.max_tokens = writer, max_tokens
+    def __init__(self, writer: Any, max_tokens: int, url: str):
+        self.writer, self.max_tokens, self.url = writer, max_tokens, url
         self.failures: list[str] = []
         self.refused: list[str] = []  # not cached: asked again (unbilled) by the next run
 
@@ -213,6 +259,7 @@ class _Cache:
                 "reasoning": c.reasoning,
                 "finish_reason": c.finish_reason,
                 "max_tokens": self.max_tokens,
+                "base_url": self.url,  # judge_url: no credential of it
                 "usage": {
                     "prompt_tokens": c.prompt_tokens,
                     "completion_tokens": c.completion_tokens,
@@ -249,6 +296,25 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
     if cache.exists():
         for rec in read_records(cache, required=("id",)):
             replies[rec["id"]] = rec
+    # Two servers serving two models under one name are two judges: the server is in the key.
+    # The replies cached before it was are used only for the one server they are known to be
+    # of (legacy_url; kept in the cache the first time it is decided).
+    url = judge_url(cfg.judge_base_url)
+    legacy: list[bool] = []  # [whether they are this server's], once a run meets one
+
+    def ours(reply: dict[str, Any]) -> bool:
+        """A reply of a key before the server was in it is this server's: it says so (its
+        base_url), or the cache's LEGACY record does."""
+        if "base_url" in reply:
+            return reply["base_url"] == url
+        if not legacy:
+            if LEGACY not in replies:
+                replies[LEGACY] = {"id": LEGACY, "base_url": legacy_url(cfg)}
+                with RecordWriter(cache) as writer:
+                    writer.write(replies[LEGACY])
+            legacy.append(replies[LEGACY].get("base_url") == url)
+        return legacy[0]
+
     jobs, ids = [], {}
     for rec in read_records(cfg.input, required=("id",)):
         tid = str(rec["id"])
@@ -264,13 +330,18 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
             "gold": rec.get("gold") if rec.get("gold") is not None else "(none)",
         }
         content = template.render(context, where=f"trace {tid}")
-        jid = judge_id(tid, cfg.judge, template.sha256, None, content)
+        jid = judge_id(tid, cfg.judge, template.sha256, None, content, url)
         ids[tid] = jid
         if jid in replies and usable(replies[jid], cfg.judge_max_tokens):
             continue
-        # a reply cached before the cap left the key: the same request, the same cap
+        # cached before the server was in the key (and before the cap left it: the same
+        # request, the same cap)
+        old = judge_id(tid, cfg.judge, template.sha256, None, content)
+        if old in replies and usable(replies[old], cfg.judge_max_tokens) and ours(replies[old]):
+            ids[tid] = old
+            continue
         old = judge_id(tid, cfg.judge, template.sha256, cfg.judge_max_tokens, content)
-        if old in replies:
+        if old in replies and ours(replies[old]):
             ids[tid] = old
             continue
         jobs.append(Job(tid, [{"role": "user", "content": content}], [0], payload=(jid, tid)))
@@ -290,7 +361,7 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         )
         teacher = TEACHERS["openai"](tcfg)
         with RecordWriter(cache) as writer:
-            sink = _Cache(writer, cfg.judge_max_tokens)
+            sink = _Cache(writer, cfg.judge_max_tokens, url)
             writer.on_write = lambda r: replies.__setitem__(r["id"], r)
             teacher.run(jobs, sink)
         requests = getattr(teacher, "requests", len(jobs))
