@@ -850,6 +850,21 @@ def alpaca_only(ex: Any) -> None:
         )
 
 
+def alpaca_output(ex: Any) -> str:
+    """The Alpaca response of `ex`: its answer, the think block left out (train's --format
+    alpaca, and export's rows of it). A reply that is reasoning alone is refused, as an empty
+    reply is (`from_row`): its response would be empty, and the student trained on its EOS alone
+    to answer with nothing (under r1 the same row trains its reasoning)."""
+    if ex.answer.strip():
+        return ex.answer
+    where = ex.source.get("where") or "an example"
+    raise DistillError(
+        f"{where}: its reply is reasoning with no answer after </think>, and --format alpaca "
+        "trains the answer alone: it would teach the student to answer with nothing; drop the "
+        "row, or train it with --format r1 (which trains the reasoning)"
+    )
+
+
 class Renderer:
     """Example -> (prompt text, completion text) -> token ids with a completion mask. `who`: whose
     chat template it renders with, as its refusals name it (kd's xtok renders the teacher's too)."""
@@ -1001,9 +1016,10 @@ class Renderer:
                 # visible answer, which the pre-flight stops)
                 body = self.empty_think + body
             return body + self.suffix
+        answer = alpaca_output(ex)
         if "</think>" in ex.completion:
             self.reasoning_dropped += 1
-        return ex.answer + (self.tok.eos_token or "")
+        return answer + (self.tok.eos_token or "")
 
     def prompt_ids(self, ex: Example, text: str | None = None) -> list[int]:
         # alpaca and raw text have no chat template to write BOS, so the tokenizer adds its own,

@@ -60,6 +60,7 @@ def export(cfg: ExportConfig) -> Path:
         Example,
         Renderer,
         alpaca_only,
+        alpaca_output,
         load_examples,
         raw_prompt,
         trained_turns,
@@ -134,7 +135,7 @@ def export(cfg: ExportConfig) -> Path:
         if cfg.format == "r1":
             return [{"messages": [*ex.prompt, reply]}]
         alpaca_only(ex)
-        return [{"instruction": ex.instruction, "input": ex.input, "output": ex.answer}]
+        return [{"instruction": ex.instruction, "input": ex.input, "output": alpaca_output(ex)}]
 
     rows: list[dict[str, Any]] = []
     where: list[str] = []  # the example each row came from, for a refusal

@@ -66,13 +66,16 @@ _STATED = re.compile(
 # "The answer is 2 or 3", "$2$, or maybe $3$": another value offered after the stated one.
 _STATED_OR = re.compile(r",?\s*or\s+(?:(?i:maybe|possibly|perhaps)\s+)?" + _STATED_VALUE, re.DOTALL)
 
-# "The answer is (B).", "**Answer:** B", "Final answer: $\\text{(C)}$": a choice letter stated on a
-# line of its own, with no box (math-verify finds no letter in prose: a right choice was
-# no_answer). Capitals only, the line ending there: "the answer is a multiple of 3" is no choice.
+# "The answer is (B).", "**Answer:** B", "Final answer: $\\text{(C)}$": a choice letter stated with
+# no box (math-verify finds no letter in prose: a right choice was no_answer). Capitals only, and
+# the line ends there or the sentence does, more sentences after it on the line ("The answer is
+# B. Option C fails the boundary condition.", read by the hedge rules as on later lines; it was
+# no_answer where verify_choice read B): "the answer is a multiple of 3", "the answer is E. coli"
+# are no choice.
 _STATED_CHOICE = re.compile(
     r"\b(?i:answer)(?:\s+(?i:is))?[ \t*:]*(?:\$[ \t]*)?"
     r"(?P<c>(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?\(?[ \t]*[A-E][ \t]*\)?[ \t]*\}?)"
-    r"[ \t]*\$?[ \t*]*\.?[ \t*]*$",
+    r"[ \t]*\$?[ \t*]*(?:\.?[ \t*]*$|[.!?;]\**(?=[ \t]+[^\sa-z]))",
     re.MULTILINE,
 )
 # A choice named after the stated one ("The answer is B.\n\nWait... option C works, so C."): the
@@ -327,6 +330,10 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
         while (alt := _STATED_OR.match(answer, end)) is not None and _stated_value(alt):
             values.append(_stated_value(alt))
             end = _stated_end(alt)
+        letter = _LETTER_ALONE.fullmatch(values[0]) if len(values) == 1 else None
+        others = _hedged_choices(answer[end:], letter.group(1)) if letter else []
+        if others:  # "The answer is $B$. But C also works.": hedged, as a letter stated bare
+            return ", ".join([letter.group(1), *others]), [], True, ()
         return ", ".join(values), [], len(values) > 1, ()
     choice = None
     for m in _STATED_CHOICE.finditer(answer, last.end() if last is not None else after):
