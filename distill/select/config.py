@@ -84,6 +84,10 @@ class SelectConfig:
     verify: str = setting(
         "math", "How a sample is verified: math | choice | exact | countdown | code."
     )
+    # the filter's limits (distill run gives select the filter's when its section sets none): a
+    # slow test correct under filter's --verify-timeout was a failure here at the default
+    verify_timeout: int = setting(5, "Seconds per item (math parse/verify; code per test).")
+    code_memory_mb: int = setting(512, cli=False)
     unsafe_sandbox: bool = setting(
         False,
         "code: run model-written code without OS isolation where bwrap/unshare do not work.",
@@ -190,6 +194,8 @@ class SelectConfig:
                 ("clusters", self.clusters is None or self.clusters >= 1, ">= 1"),
                 ("per_prompt", self.per_prompt is None or self.per_prompt >= 1, ">= 1"),
                 ("token_budget", self.token_budget is None or self.token_budget >= 1, ">= 1"),
+                ("verify_timeout", self.verify_timeout >= 1, ">= 1 (seconds)"),
+                ("code_memory_mb", self.code_memory_mb >= 1, ">= 1"),
             ],
         )
         active = self.active_criteria()

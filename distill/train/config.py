@@ -298,6 +298,12 @@ class TrainConfig(Layout):
         help="--gate-teacher's teacher samples: generate's traces file (verified with --reward's verifier), or the filter's kept and rejects files (their verdicts), comma-separated.",
         csv=True,
     )
+    # the filter's limits (distill run gives train the filter's when its section sets none): a
+    # slow test correct under filter's --verify-timeout scored 0 here at the default
+    verify_timeout: int = setting(
+        5, "--reward and --gate-teacher: seconds per item (math parse/verify; code per test)."
+    )
+    code_memory_mb: int = setting(512, cli=False)
     # onpolicy on a prompt source (rows without a completion, e.g. builtin:arithmetic or the
     # problems file given to generate): its prompts are rendered as `distill generate` renders
     # them, with these keys (defaults as generate's)
@@ -356,6 +362,8 @@ class TrainConfig(Layout):
                 ("logging_steps", self.logging_steps >= 1, ">= 1"),
                 ("save_steps", self.save_steps >= 1, ">= 1"),
                 ("loss_chunk_size", self.loss_chunk_size >= 0, ">= 0 (0 = unchunked)"),
+                ("verify_timeout", self.verify_timeout >= 1, ">= 1 (seconds)"),
+                ("code_memory_mb", self.code_memory_mb >= 1, ">= 1"),
             ],
             flags={"per_device_train_batch_size": "--batch-size"},
         )

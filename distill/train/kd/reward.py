@@ -179,11 +179,14 @@ def reward_of(
     sandbox: str | None = None,
     problem: str | None = None,
     in_think: bool = False,
+    timeout: int = 5,
+    code_memory_mb: int = 512,
 ) -> float | None:
     """1.0 when the sample's final answer (after its reasoning, as generate splits it) verifies,
     0.0 when wrong or without an answer, None when it cannot be verified (no gold, no tests).
     `problem`: the prompt's text, judged as the filter judges its trace record (a user turn);
-    `in_think`: the prompt opened `<think>` (a sample with no tag never closed it: no answer)."""
+    `in_think`: the prompt opened `<think>` (a sample with no tag never closed it: no answer);
+    `timeout`, `code_memory_mb`: train's --verify-timeout and code_memory_mb, the filter's limits."""
     from distill.filter.verify import CORRECT, UNVERIFIABLE, judge
     from distill.reasoning import split
 
@@ -196,7 +199,7 @@ def reward_of(
     rec = {"answer": answer, "gold": gold, "meta": meta}
     if problem:
         rec["messages"] = [{"role": "user", "content": problem}]
-    verdict, _ = judge(rec, mode, sandbox=sandbox)
+    verdict, _ = judge(rec, mode, timeout, code_memory_mb, sandbox=sandbox)
     return None if verdict == UNVERIFIABLE else float(verdict == CORRECT)
 
 
@@ -236,10 +239,12 @@ def score_rollouts(
     sandbox: Any,
     problems: list[str | None] | None = None,
     prompts: Any = None,
+    limits: tuple[int, int] = (5, 512),
 ) -> tuple[list[float], list[float | None]]:
     """(advantages, rewards) of a batch of sampled completions (labels: -100 outside them);
     `problems`: each row's prompt text (attach_references' `problem`); `prompts`: each row's
-    prompt ids, to read a sample after a prompt that opened `<think>` as generate reads it."""
+    prompt ids, to read a sample after a prompt that opened `<think>` as generate reads it;
+    `limits`: (verify_timeout, code_memory_mb), train's."""
     from distill.teachers.hf import decode_keeping_think, prompt_opens_think
 
     # decoded as the hf teacher decodes a sample: a `</think>` the tokenizer marks special kept
@@ -250,7 +255,7 @@ def score_rollouts(
         opened = [prompt_opens_think(decode_keeping_think(tok, row.tolist())) for row in prompts]
     problems = problems if problems is not None else [None] * len(texts)
     rewards = [
-        reward_of(t, g, m, mode, sandbox, p, o)
+        reward_of(t, g, m, mode, sandbox, p, o, *limits)
         for t, g, m, p, o in zip(texts, gold, meta, problems, opened, strict=True)
     ]
     # a row with no sampled token (a stale rollout --rollout vllm dropped) is no sample: no
@@ -262,10 +267,13 @@ def score_rollouts(
 # =========================================================================== the gate
 
 
-def failed_prompts(paths: list[str], mode: str, sandbox: Any = None) -> tuple[set[str], int]:
+def failed_prompts(
+    paths: list[str], mode: str, sandbox: Any = None, limits: tuple[int, int] = (5, 512)
+) -> tuple[set[str], int]:
     """(prompt ids whose teacher samples all failed verification, prompts with a verdict) over
     the given files: a record's `checks.verify` (the filter's), else --reward's verifier on its
-    answer and gold (generate's traces). Unverifiable samples give no verdict."""
+    answer and gold (generate's traces), under `limits` (train's verify_timeout and
+    code_memory_mb). Unverifiable samples give no verdict."""
     from distill.filter.verify import CORRECT, UNVERIFIABLE, judge
     from distill.records import read_records
 
@@ -286,7 +294,7 @@ def failed_prompts(paths: list[str], mode: str, sandbox: Any = None) -> tuple[se
             elif mode == "code" and not _tests_of(rec.get("meta") or {}):
                 continue  # no tests: no verdict (judge would say no_answer without a code block)
             else:
-                verdict = judge(rec, mode, sandbox=sandbox)[0]
+                verdict = judge(rec, mode, *limits, sandbox=sandbox)[0]
             if verdict in (None, UNVERIFIABLE):
                 continue
             pid = str(rec["prompt_id"])
@@ -341,7 +349,9 @@ def verifier_in_the_loop(trainer: Any, cfg: Any, dataset: Any) -> None:
             "--gate-teacher with a teacher of another tokenizer is not built (its loss is not "
             "per position); drop --gate-teacher"
         )
-    failed, verified = failed_prompts(cfg.gate_traces, cfg.reward, trainer.sandbox)
+    # (getattr: tests/test_review_followups.py hands a stand-in config without them)
+    limits = (getattr(cfg, "verify_timeout", 5), getattr(cfg, "code_memory_mb", 512))
+    failed, verified = failed_prompts(cfg.gate_traces, cfg.reward, trainer.sandbox, limits)
     mine = set(dataset["prompt_id"]) - {""}  # "": a row without a reference (attach_references)
     trainer.gated = failed & mine
     trainer.gated_count, trainer.gate_verified = len(trainer.gated), verified

@@ -373,6 +373,7 @@ class DistillTrainer(SFTTrainer):
         adv, rewards = score_rollouts(
             self.processing_class, labels, inputs["gold"], inputs["verify_meta"], k,
             self.kd.reward, self.sandbox, inputs.get("problem"), inputs.get("prompts"),
+            (self.kd.verify_timeout, self.kd.code_memory_mb),
         )  # fmt: skip
         seen = [r for r in rewards if r is not None]
         self._rl["reward"] += sum(seen)
