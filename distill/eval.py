@@ -261,10 +261,11 @@ def code_key(answer: str) -> str | None:
 
 def weights_stamp(model: str) -> str:
     """Which weights a local model folder holds now (its model files' names, sizes and mtimes):
-    a folder that train rewrote gets another stamp. A hub name or builtin: the name."""
+    a folder that train rewrote gets another stamp. A hub name or builtin: the name. A folder
+    given as `~/student` (a recipe value, `--model=~/x`) is that folder, as it loads."""
     from distill.models import MODEL_FILES, RUN_FILES
 
-    path = Path(model)
+    path = Path(model).expanduser()
     if not path.is_dir():
         return model
     seen = []
@@ -348,11 +349,7 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     # countdown by its target when the row holds one, as judge reads them
     if cfg.verify != "majority" and not _judgeable(first, cfg.verify):
         if not any(_judgeable(r, cfg.verify) for r in rows):
-            what = "tests it can run" if cfg.verify == "code" else "gold answer (--answer-field)"
-            raise DistillError(
-                f"{cfg.data}: problems have no {what} for --verify {cfg.verify}; use --verify "
-                "majority to score self-consistency instead"
-            )
+            raise _nothing_to_judge(cfg)
     set_aside_if_retrained(traces, model)
     # This run's samples only: the file may also hold samples from other settings or problems.
     planned = generate_planned(gcfg, progress=False)
@@ -370,6 +367,57 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
         ):
             records = [in_think(r) for r in records]
     return records
+
+
+def _nothing_to_judge(cfg: EvalConfig) -> DistillError:
+    what = "tests it can run" if cfg.verify == "code" else "gold answer (--answer-field)"
+    return DistillError(
+        f"{cfg.data}: problems have no {what} for --verify {cfg.verify}; use --verify "
+        "majority to score self-consistency instead"
+    )
+
+
+def local_data(src: str) -> bool:
+    """--data names no hub dataset: builtin:, a local file or folder, or a file path not found
+    (.jsonl, ./x: refused as such by its reader, no download tried)."""
+    from distill.data import COMPRESSED, DATA_SUFFIXES
+
+    path = Path(src)
+    return (
+        src.startswith(("builtin:", ".", "/"))
+        or path.exists()
+        or path.suffix.lower() in (*DATA_SUFFIXES, *COMPRESSED)
+    )
+
+
+def check_data(cfg: EvalConfig) -> None:
+    """What eval refuses of its problems before sampling, read in one pass with no model: a
+    row without the prompt field (or a null one), a `tools` column listing tools, a template
+    placeholder a row has no value for, no gold answer (or tests) in any row for --verify.
+    `distill run` checks a local set so before its first stage: eval found them only when it
+    started, after generate had bought its samples and train had run. A hub dataset is read
+    when eval starts (no download in a recipe's check)."""
+    from distill.data import load_rows
+    from distill.generate.stage import prompt_messages
+
+    template = cfg.template
+    if cfg.format == "alpaca" and template is None:  # as alpaca_template picks it
+        first = next(iter(load_rows(cfg.data, cfg.split, cfg.prompt_field, limit=1)), None)
+        template = "alpaca" if first is not None and "instruction" in first.fields else None
+    judged = cfg.verify == "majority"
+    for row, _ in prompt_messages(
+        cfg.data,
+        cfg.split,
+        cfg.prompt_field,
+        template,
+        cfg.system_prompt,
+        cfg.answer_field,
+        cfg.id_field,
+        cfg.limit,
+    ):
+        judged = judged or _judgeable(row, cfg.verify)
+    if not judged:
+        raise _nothing_to_judge(cfg)
 
 
 def alpaca_template(data: str, first: Any, out: Path) -> str:

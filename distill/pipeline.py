@@ -326,7 +326,7 @@ def _still_true(result_path: Path, ran: dict[str, Any]) -> dict[str, Any]:
     ev = previous.get("eval")
     student = str((ev.get("student") or {}).get("model") or "") if isinstance(ev, dict) else ""
     stamp = (ev.get("weights") or {}).get("student") if isinstance(ev, dict) else None
-    if student and stamp is not None and Path(student).is_dir():
+    if student and stamp is not None and Path(student).expanduser().is_dir():
         from distill.eval import weights_stamp
 
         if weights_stamp(student) != stamp:  # retrained since (outside distill run): not its
@@ -360,7 +360,7 @@ def _train_rerun(c: Any, rewritten: bool) -> None:
     if not whole or c.max_length is None:  # None: resolved from the student's context by train
         return
     ckpt = max(whole, key=lambda p: int(p.name.split("-")[1]))
-    saved = next((p for p in (ckpt / "train.yaml", out / "train.yaml") if p.is_file()), None)
+    saved = sft.saved_config_path(ckpt)
     if saved is None:
         return
     changed = sft.changed_run_keys(c, yaml.safe_load(saved.read_text()) or {})
@@ -471,6 +471,62 @@ def _check_models(stage: str, c: Any, produced: list[Path]) -> None:
         for t in c.resolved_teachers():
             if t.teacher in ("hf", "vllm"):
                 check_model_loadable(t.model, "--model")
+
+
+def _check_rows(stage: str, c: Any, configs: dict[str, Any], dry_run: bool) -> None:
+    """The rows of a local set that eval (its problems) or on-policy train (its prompt source)
+    reads only when its turn comes, checked before the first stage as that stage would: a row
+    without the prompt field, a `tools` column listing tools, no gold answer (or tests) for
+    eval's --verify or train's --reward were refused an hour and the teacher's samples later.
+    One pass, no model. Not a hub dataset (no download in a recipe's check), nor a file a
+    stage of this call writes (read as it will be then), nor under --dry-run a file not here."""
+    from distill.eval import check_data, local_data
+
+    if not (stage == "eval" or (stage == "train" and c.method == "onpolicy")):
+        return
+    data = c.data
+    if not local_data(data):
+        return
+    if any(
+        isinstance(getattr(o, "out", None), str) and same_file(o.out, data)
+        for o in configs.values()
+    ):
+        return
+    if dry_run and not data.startswith("builtin:") and not Path(data).expanduser().exists():
+        return
+    if stage == "eval":
+        check_data(c)
+    elif _reads_prompts(c):
+        _check_prompts(c)
+
+
+def _check_prompts(c: Any) -> None:
+    """On-policy train's prompt source, as train reads it (kd.data.prompt_chats) and as
+    --reward math/code asks of it (some row with a gold answer, or tests to run)."""
+    import itertools
+
+    from distill.data import ANSWER_FIELDS, iter_source
+    from distill.filter.code import runnable_tests
+    from distill.train.kd.data import prompt_chats
+    from distill.train.kd.reward import gold_of
+
+    for _ in prompt_chats(c):
+        pass
+    if c.reward not in ("math", "code"):
+        return
+    rows = itertools.islice(iter_source(c.data, c.split), c.limit)
+    if c.reward == "math" and not any(gold_of(r) is not None for r in rows):
+        raise DistillError(
+            f"--reward math: no example of {c.data} has a gold answer to verify against; add "
+            f"an {'/'.join(ANSWER_FIELDS)} column to its rows"
+        )
+    if c.reward == "code" and not any(
+        runnable_tests(r["meta"] if isinstance(r.get("meta"), dict) else r) for r in rows
+    ):
+        raise DistillError(
+            f"--reward code: no example of {c.data} has tests to run; add a `tests` field (or "
+            "one of the layouts filter --verify code reads) to its rows"
+        )
 
 
 ORDER = ("instruct", "generate", "filter", "select", "train", "eval", "publish")
@@ -960,6 +1016,8 @@ def _run(
     missing = _inputs_there(recipe_configs, configs)
     if missing and not dry_run:
         raise DistillError(missing[0])
+    for stage, c in configs.items():  # eval's problems, on-policy train's prompts
+        _check_rows(stage, c, configs, dry_run)
     # nor a stage that would write again the data the recipe's student learned from
     learned = _keeps_students_data(recipe_configs, configs)
     if "train" in configs:

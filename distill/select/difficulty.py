@@ -138,7 +138,7 @@ def student_weights(model: str) -> str | None:
     from distill.records import stable_hash
     from distill.select.reward import other_weights
 
-    path = Path(model)
+    path = Path(model).expanduser()  # `~/student`: the folder it loads (no stamp: old samples)
     if not path.is_dir():
         return None
     stamps: list[Any] = [weights_stamp(str(path))]
@@ -154,7 +154,8 @@ def student_weights(model: str) -> str | None:
 def _base_changed_since(model: str, cache: Path) -> bool:
     """Whether a LoRA adapter's local base has a file written after the cache was last: the
     ids before did not hold the base, so samples cached under them may be another base's."""
-    base = _adapter_base_dir(Path(model)) if Path(model).is_dir() else None
+    path = Path(model).expanduser()
+    base = _adapter_base_dir(path) if path.is_dir() else None
     if base is None or not cache.exists():
         return False
     last = cache.stat().st_mtime_ns

@@ -176,7 +176,7 @@ def model_stamp(model: str) -> str | None:
     from distill.eval import weights_stamp
     from distill.records import stable_hash
 
-    path = Path(model)
+    path = Path(model).expanduser()  # `~/rm`: the folder it loads
     if not path.is_dir():
         return None
     return stable_hash([weights_stamp(model), other_weights(path)], 16)

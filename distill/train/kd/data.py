@@ -6,6 +6,7 @@ the prompt-only source of on-policy runs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from distill.errors import DistillError
@@ -237,19 +238,55 @@ def prompt_dataset(
     completion mask is empty: every batch is the student's own samples (lmbda 1.0). `extra`
     (example, where -> columns) adds columns per kept prompt (a teacher of another tokenizer's
     rendering of it, xtok.py)."""
-    import itertools
-
     from datasets import Dataset
 
+    from distill.examples import Example, Renderer, TokenStats, say_halves
+
+    chats = prompt_chats(cfg)
+    renderer = Renderer(tok, cfg.format, model_eos)
+    st, ids, more = TokenStats(), [], []
+    for i, (msgs, fields) in enumerate(chats):
+        st.examples += 1
+        # Alpaca students see the row's own instruction and input, as a trace of it would carry
+        # them (generate keeps the row's fields in the record's meta).
+        inst, inp = fields.get("instruction"), fields.get("input")
+        ex = Example(
+            prompt=msgs,
+            completion="",
+            instruction=msgs[-1]["content"] if inst is None else str(inst),
+            input="" if inp is None else str(inp),
+        )
+        p = renderer.prompt_ids(ex)
+        if len(p) + cfg.max_new_tokens > cfg.max_length:  # the samples would not fit
+            st.dropped_overlong += 1
+            continue
+        ids.append(p)
+        if extra is not None:
+            more.append(extra(ex, f"{cfg.data} row {i + 1}"))
+        st.kept += 1
+        st.prompt_tokens += len(p)
+    say_halves(renderer)
+    if not ids:
+        raise DistillError(
+            f"{cfg.data}: no prompts left ({st.examples} read, {st.dropped_overlong} longer than "
+            f"max_length {cfg.max_length} - max_new_tokens {cfg.max_new_tokens})"
+        )
+    data = {"input_ids": ids, "completion_mask": [[0] * len(p) for p in ids]}
+    for key in more[0] if more else ():
+        data[key] = [m[key] for m in more]
+    return Dataset.from_dict(data), {**st.__dict__, "prompts_only": True}
+
+
+def prompt_chats(cfg: Any) -> Iterator[tuple[list[dict[str, str]], dict[str, Any]]]:
+    """Each prompt of a prompt source as generate sends it (prompt field + template, or a chat
+    ending with a user turn) with the row's own fields ({} for a chat), each row refused in
+    one line as prompt_dataset refuses it. Needs no model: `distill run` reads a local source
+    through it before its first stage (on-policy train found a bad row only when it started,
+    after generate had bought its samples)."""
+    import itertools
+
     from distill.data import iter_source
-    from distill.examples import (
-        Example,
-        Renderer,
-        TokenStats,
-        chat_prompt,
-        say_halves,
-        with_system,
-    )
+    from distill.examples import chat_prompt, with_system
     from distill.generate import prompt_messages
 
     if cfg.lmbda < 1.0:
@@ -285,37 +322,11 @@ def prompt_dataset(
                 limit=cfg.limit,
             )
         )
-    renderer = Renderer(tok, cfg.format, model_eos)
-    st, ids, more = TokenStats(), [], []
+    return _user_ended(cfg, chats)
+
+
+def _user_ended(cfg: Any, chats: Any) -> Iterator[tuple[list[dict[str, str]], dict[str, Any]]]:
     for i, (msgs, fields) in enumerate(chats):
-        st.examples += 1
         if not msgs or msgs[-1]["role"] != "user":
             raise DistillError(f"{cfg.data} row {i + 1}: a prompt must end with a user message")
-        # Alpaca students see the row's own instruction and input, as a trace of it would carry
-        # them (generate keeps the row's fields in the record's meta).
-        inst, inp = fields.get("instruction"), fields.get("input")
-        ex = Example(
-            prompt=msgs,
-            completion="",
-            instruction=msgs[-1]["content"] if inst is None else str(inst),
-            input="" if inp is None else str(inp),
-        )
-        p = renderer.prompt_ids(ex)
-        if len(p) + cfg.max_new_tokens > cfg.max_length:  # the samples would not fit
-            st.dropped_overlong += 1
-            continue
-        ids.append(p)
-        if extra is not None:
-            more.append(extra(ex, f"{cfg.data} row {i + 1}"))
-        st.kept += 1
-        st.prompt_tokens += len(p)
-    say_halves(renderer)
-    if not ids:
-        raise DistillError(
-            f"{cfg.data}: no prompts left ({st.examples} read, {st.dropped_overlong} longer than "
-            f"max_length {cfg.max_length} - max_new_tokens {cfg.max_new_tokens})"
-        )
-    data = {"input_ids": ids, "completion_mask": [[0] * len(p) for p in ids]}
-    for key in more[0] if more else ():
-        data[key] = [m[key] for m in more]
-    return Dataset.from_dict(data), {**st.__dict__, "prompts_only": True}
+        yield msgs, fields
