@@ -46,6 +46,7 @@ class EvalConfig(PromptSource, Sampling):
     )
     verify: str = setting("math", "math | choice | exact | countdown | code | majority.")
     verify_timeout: int = setting(5, cli=False)
+    code_memory_mb: int = setting(512, cli=False)  # (distill run: both the filter's)
     unsafe_sandbox: bool = setting(
         False,
         "code: run model-written code without OS isolation where bwrap/unshare do not work.",
@@ -95,6 +96,7 @@ class EvalConfig(PromptSource, Sampling):
                 ("max_tokens", self.max_tokens >= 1, ">= 1"),
                 ("limit", self.limit is None or self.limit >= 1, ">= 1"),
                 ("verify_timeout", self.verify_timeout >= 1, ">= 1 (seconds)"),
+                ("code_memory_mb", self.code_memory_mb >= 1, ">= 1"),
                 ("concurrency", self.concurrency >= 1, ">= 1"),
                 ("batch_size", self.batch_size >= 1, ">= 1"),
             ],
@@ -114,15 +116,24 @@ class EvalConfig(PromptSource, Sampling):
 
 
 def score(
-    records: list[dict[str, Any]], verify: str, timeout: int = 5, sandbox: str | None = None
+    records: list[dict[str, Any]],
+    verify: str,
+    timeout: int = 5,
+    sandbox: str | None = None,
+    code_memory_mb: int = 512,
 ) -> dict[str, Any]:
     """pass@1 (mean over problems of the share of correct samples), maj@k (the majority answer
-    is correct), mean completion tokens, truncation rate. `sandbox`: as in `judge`."""
-    return _scored(records, verify, timeout, sandbox)[0]
+    is correct), mean completion tokens, truncation rate. `sandbox`, `code_memory_mb`: as in
+    `judge`."""
+    return _scored(records, verify, timeout, sandbox, code_memory_mb)[0]
 
 
 def _scored(
-    records: list[dict[str, Any]], verify: str, timeout: int = 5, sandbox: str | None = None
+    records: list[dict[str, Any]],
+    verify: str,
+    timeout: int = 5,
+    sandbox: str | None = None,
+    code_memory_mb: int = 512,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """score's numbers, and each scored problem's pass@1 by prompt id (the problems left out as
     unverifiable are not there): what the student and its baseline are compared on."""
@@ -168,7 +179,10 @@ def _scored(
             pass1.append(sum(verdicts) / len(verdicts))
             per_problem[prompt_id] = pass1[-1]
             continue
-        judged = [(k, judge(r, verify, timeout, sandbox=sandbox)[0]) for k, r in zip(keys, group)]
+        judged = [
+            (k, judge(r, verify, timeout, code_memory_mb, sandbox=sandbox)[0])
+            for k, r in zip(keys, group)
+        ]
         # A sample that cannot be verified (its problem has no gold or no tests, a gold that
         # does not parse) says nothing about the model, as in the filter's pass rate: a problem
         # none of whose samples could be verified is left out of pass@1 and maj@k, not scored 0.
@@ -539,14 +553,11 @@ def run(cfg: EvalConfig) -> Path:
         from distill.filter.sandbox import describe
 
         result["sandbox"] = describe(sandbox)
-    numbers, student = _scored(
-        _generate(cfg, cfg.model, "student"), cfg.verify, cfg.verify_timeout, sandbox
-    )
+    limits = (cfg.verify_timeout, sandbox, cfg.code_memory_mb)
+    numbers, student = _scored(_generate(cfg, cfg.model, "student"), cfg.verify, *limits)
     result["student"] = {"model": cfg.model, **numbers}
     if cfg.baseline:
-        numbers, base = _scored(
-            _generate(cfg, cfg.baseline, "baseline"), cfg.verify, cfg.verify_timeout, sandbox
-        )
+        numbers, base = _scored(_generate(cfg, cfg.baseline, "baseline"), cfg.verify, *limits)
         result["baseline"] = {"model": cfg.baseline, **numbers}
         # Paired, on the problems both were scored on: each pass@1 leaves out the problems it
         # could not verify (math-verify raising on one model's answer, its code's tests not

@@ -618,6 +618,25 @@ def _trained_system_prompt(stage: str, configs: dict[str, Any], section: dict[st
     section["system_prompt"] = c.system_prompt = g.system_prompt
 
 
+# The verifier's limits, set once: filter's (its --verify-timeout, code_memory_mb) are what
+# select, train (--reward, --gate-teacher) and eval verify under when their section sets none.
+VERIFY_LIMITS = ("verify_timeout", "code_memory_mb")
+
+
+def _filter_limits(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
+    """One verifier, one set of limits: a test that needs more than the default 5 s was correct
+    under filter's --verify-timeout and a failure (or no rate) in select's difficulty, train's
+    reward and gate, and eval, which verified at their own defaults. Each takes filter's
+    values unless its section sets its own. Written into `section`, as `_trained_system_prompt`."""
+    f = configs.get("filter")
+    if f is None or stage not in ("select", "train", "eval"):
+        return
+    for key in VERIFY_LIMITS:
+        if key not in section:
+            section[key] = getattr(f, key)
+            setattr(configs[stage], key, section[key])
+
+
 def _check_links(
     data: dict[str, Any],
     overrides: dict[str, dict[str, Any]],
@@ -937,6 +956,7 @@ def _run(
         for k in pending:
             setattr(configs[stage], k, section[k])
         _trained_system_prompt(stage, configs, section)
+        _filter_limits(stage, configs, section)
         if pending:
             deferred[stage] = section
     if not configs:

@@ -54,15 +54,22 @@ def runs_code(path: str | Path) -> bool:
     return any(_stored(rec) is None for rec in read_records(path, required=("prompt_id",)))
 
 
-def verdict(rec: dict[str, Any], mode: str, sandbox: str | None = None) -> str | None:
+def verdict(
+    rec: dict[str, Any],
+    mode: str,
+    sandbox: str | None = None,
+    timeout: int = 5,
+    code_memory_mb: int = 512,
+) -> str | None:
     """A record's verdict: the filter's own (`checks.verify`) when it has one, else verified now
-    (code: under `sandbox`, the isolation select's run checked before any sampling)."""
+    (code: under `sandbox`, the isolation select's run checked before any sampling), under
+    select's --verify-timeout and code_memory_mb (distill run: the filter's)."""
     stored = _stored(rec)
     if stored is not None:
         return stored.split(" (", 1)[0]  # "wrong (2/3 tests)" -> "wrong"
     from distill.filter.verify import judge
 
-    return judge(rec, mode, sandbox=sandbox)[0]
+    return judge(rec, mode, timeout, code_memory_mb, sandbox=sandbox)[0]
 
 
 def rate(verdicts: list[str | None]) -> float | None:
@@ -71,7 +78,11 @@ def rate(verdicts: list[str | None]) -> float | None:
 
 
 def prompt_rate(
-    verdicts: list[str | None], rec: dict[str, Any], mode: str, sandbox: str | None = None
+    verdicts: list[str | None],
+    rec: dict[str, Any],
+    mode: str,
+    sandbox: str | None = None,
+    timeout: int = 5,
 ) -> float | None:
     """A prompt's pass rate over its samples' verdicts; None where the prompt cannot be verified,
     by eval's rule: math and code say no_answer for a cut-off sample before they read the gold or
@@ -81,15 +92,19 @@ def prompt_rate(
     from distill.eval import verifiable
 
     counted = [v for v in verdicts if v in _COUNTED]
-    if not verifiable(counted, rec, mode, sandbox=sandbox):  # none counted: not verifiable
+    if not verifiable(counted, rec, mode, timeout, sandbox=sandbox):  # none counted: not verifiable
         return None
     return rate(counted)
 
 
 def teacher_rates(
-    path: str | Path, mode: str, sandbox: str | None = None
+    path: str | Path,
+    mode: str,
+    sandbox: str | None = None,
+    timeout: int = 5,
+    code_memory_mb: int = 512,
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Each prompt's pass rate over the teacher's samples stored in `path`."""
+    """Each prompt's pass rate over the teacher's samples stored in `path` (limits: `verdict`)."""
     from distill.manifest import check_input
     from distill.records import read_records
 
@@ -99,11 +114,11 @@ def teacher_rates(
     for rec in read_records(path, required=("prompt_id",)):
         pid = str(rec["prompt_id"])
         first.setdefault(pid, rec)
-        by_prompt.setdefault(pid, []).append(verdict(rec, mode, sandbox))
+        by_prompt.setdefault(pid, []).append(verdict(rec, mode, sandbox, timeout, code_memory_mb))
     rates = {
         pid: r
         for pid, vs in by_prompt.items()
-        if (r := prompt_rate(vs, first[pid], mode, sandbox)) is not None
+        if (r := prompt_rate(vs, first[pid], mode, sandbox, timeout)) is not None
     }
     samples = sum(len(v) for v in by_prompt.values())
     stats: dict[str, Any] = {"from": "teacher", "traces": str(path), "samples": samples}
@@ -306,8 +321,13 @@ def student_rates(
         recs = [{**have[i], **now} for i in ids if i in have]
         if not recs:  # every sample refused: counted there
             continue
+        limits = (cfg.verify_timeout, cfg.code_memory_mb)
         r = prompt_rate(
-            [verdict(x, cfg.verify, sandbox) for x in recs], recs[0], cfg.verify, sandbox
+            [verdict(x, cfg.verify, sandbox, *limits) for x in recs],
+            recs[0],
+            cfg.verify,
+            sandbox,
+            cfg.verify_timeout,
         )
         if r is None:
             unverifiable += 1

@@ -501,7 +501,11 @@ def run(cfg: SelectConfig, quiet: bool = False, expect: Expected | None = None) 
             )
         else:
             rates, stats["difficulty"] = difficulty.teacher_rates(
-                cfg.teacher_traces or cfg.input, cfg.verify, sandbox
+                cfg.teacher_traces or cfg.input,
+                cfg.verify,
+                sandbox,
+                cfg.verify_timeout,
+                cfg.code_memory_mb,
             )
             if not cfg.teacher_traces and rates and min(rates.values()) == 1.0:
                 print(
