@@ -197,16 +197,25 @@ def judge_url(base_url: str | None) -> str:
 
 # The cache's record saying whose the replies cached before judge_url keyed them are: the
 # server the select run that wrote them last asked (its saved select.yaml), or null, unknown.
+# One per judge model (legacy_id): the cache holds every judge's replies, each of its own server.
 LEGACY = "replies-before-judge-url"
 
 
-def legacy_url(cfg: Any) -> str | None:
+def legacy_id(model: str) -> str:
+    """The cache's LEGACY record of the replies judge `model` gave before the server was in
+    the key. One record for the whole cache took the server of one model's select.yaml for
+    every model's: another model's replies, of another server, were given to that one."""
+    return f"{LEGACY} {model}"
+
+
+def legacy_url(cfg: Any, cache: Path) -> str | None:
     """The one server the cache's replies of the keys before (no server in them) may be used
     for, or None: no server is certain. Decided once, by the first run that meets such a reply,
-    and kept in the cache (LEGACY): the judge_base_url of the select.yaml beside --out, which
-    the run before wrote, when it asked this judge model; else none (the replies are asked
-    again: they may be those of any server that served this name). Every later run keeps that
-    decision (a run with another server rewrites select.yaml, never whose those replies are)."""
+    and kept in the cache (legacy_id): the judge_base_url of the select.yaml beside --out, which
+    the run before wrote, when it asked this judge model into this cache (on these traces);
+    else none (the replies are asked again: they may be those of any server that served this
+    name). Every later run keeps that decision (a run with another server rewrites select.yaml,
+    never whose those replies are)."""
     import yaml
 
     from distill.select.config import config_path
@@ -216,10 +225,27 @@ def legacy_url(cfg: Any) -> str | None:
     except (OSError, yaml.YAMLError):
         saved = None
     url = None
-    if isinstance(saved, dict) and saved.get("judge") == cfg.judge:
+    if isinstance(saved, dict) and saved.get("judge") == cfg.judge and _caches_into(saved, cache):
         base = saved.get("judge_base_url")
         url = judge_url(base) if base is None or isinstance(base, str) else None
     return url
+
+
+def _caches_into(saved: dict[str, Any], cache: Path) -> bool:
+    """Whether the select run a saved select.yaml is of judged into `cache`: the cache is named
+    after the input, so the select.yaml beside --out may be that of a run on other traces (its
+    server says nothing of whose this cache's replies are)."""
+    from types import SimpleNamespace
+
+    from distill.records import same_file
+    from distill.select.config import cache_path
+
+    keys = ("input", "out", "cache_dir")
+    if not all(isinstance(saved.get(k), (str, type(None))) for k in keys):
+        return False
+    if not (saved.get("input") and saved.get("out")):
+        return False
+    return same_file(cache_path(SimpleNamespace(**{k: saved.get(k) for k in keys}), "judge"), cache)
 
 
 def usable(reply: dict[str, Any], max_tokens: int) -> bool:
@@ -308,11 +334,12 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         if "base_url" in reply:
             return reply["base_url"] == url
         if not legacy:
-            if LEGACY not in replies:
-                replies[LEGACY] = {"id": LEGACY, "base_url": legacy_url(cfg)}
+            lid = legacy_id(cfg.judge)
+            if lid not in replies:
+                replies[lid] = {"id": lid, "base_url": legacy_url(cfg, cache)}
                 with RecordWriter(cache) as writer:
-                    writer.write(replies[LEGACY])
-            legacy.append(replies[LEGACY].get("base_url") == url)
+                    writer.write(replies[lid])
+            legacy.append(replies[lid].get("base_url") == url)
         return legacy[0]
 
     jobs, ids = [], {}
