@@ -78,6 +78,29 @@ _STATED_CHOICE = re.compile(
     r"[ \t]*\$?[ \t*]*(?:\.?[ \t*]*$|[.!?;]\**(?=[ \t]+[^\sa-z]))",
     re.MULTILINE,
 )
+# "If the answer is B. Then x < 0, which fails.", "Suppose that the answer is B": a statement
+# supposed, no answer given ("If we add them, the answer is B." states one).
+_SUPPOSED = re.compile(
+    r"(?i)\b(?:if|suppose|supposing|assume|assuming|whether|unless|imagine)\s+(?:that\s+)?"
+    r"(?:the\s+|our\s+|my\s+)?(?:correct\s+|final\s+|right\s+)?\Z"
+)
+
+
+def _supposed(answer: str, start: int) -> bool:
+    """Whether the statement of an answer at `start` is supposed (`_SUPPOSED`)."""
+    return _SUPPOSED.search(answer[max(0, start - 40) : start]) is not None
+
+
+def _stated_choice(answer: str, start: int) -> re.Match | None:
+    """The last choice letter stated from `start` on (`_STATED_CHOICE`), one in a supposition
+    left out."""
+    choice = None
+    for m in _STATED_CHOICE.finditer(answer, start):
+        if not _supposed(answer, m.start()):
+            choice = m
+    return choice
+
+
 # A choice named after the stated one ("The answer is B.\n\nWait... option C works, so C."): the
 # answer walked back or hedged, so the stated letter does not win. "option c", "(D)", or a
 # capital letter of its own; "A" before a lowercase word is the article ("A quick check...").
@@ -331,13 +354,15 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
             values.append(_stated_value(alt))
             end = _stated_end(alt)
         letter = _LETTER_ALONE.fullmatch(values[0]) if len(values) == 1 else None
-        others = _hedged_choices(answer[end:], letter.group(1)) if letter else []
+        # "The answer is $B$.\nWait, the answer is C.": the letter stated last is read, as
+        # when both are bare (a hedge B, C otherwise: wrong where verify_choice read C)
+        later = letter is not None and _stated_choice(answer, end) is not None
+        others = _hedged_choices(answer[end:], letter.group(1)) if letter and not later else []
         if others:  # "The answer is $B$. But C also works.": hedged, as a letter stated bare
             return ", ".join([letter.group(1), *others]), [], True, ()
-        return ", ".join(values), [], len(values) > 1, ()
-    choice = None
-    for m in _STATED_CHOICE.finditer(answer, last.end() if last is not None else after):
-        choice = m
+        if not later:
+            return ", ".join(values), [], len(values) > 1, ()
+    choice = _stated_choice(answer, last.end() if last is not None else after)
     if choice is not None:
         stated = choice.group("c").strip()
         letter = _LETTER_ALONE.fullmatch(stated)
@@ -776,7 +801,8 @@ _CHOICE_PATTERNS = [
 
 def _choice_found(answer: str) -> re.Match | None:
     for pat in _CHOICE_PATTERNS:
-        found = list(pat.finditer(answer or ""))
+        # "Suppose the answer is B. Then x < 0.": no letter stated
+        found = [m for m in pat.finditer(answer or "") if not _supposed(answer, m.start())]
         if found:
             return found[-1]
     return None

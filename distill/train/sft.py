@@ -887,10 +887,14 @@ def changed_run_keys(cfg: TrainConfig, saved: dict[str, Any]) -> list[str]:
     # and shown without them, so a rotated key resumes and no token reaches the error line.
     shown = {k: without_tokens(k, v) for k, v in now.items()}
     was = {k: without_tokens(k, saved.get(k, defaults.get(k))) for k in now}
+    # the verifier's limits change only what --reward and --gate-teacher verify: a run with
+    # neither (sft, kd, plain onpolicy) given filter's by distill run is the run it was
+    unverified = now["reward"] == "none" and not now["gate_teacher"]
     return [
         f"{k}: {was[k]!r} -> {v!r}"
         for k, v in shown.items()
         if k not in NOT_RUN_DEFINING
+        and not (unverified and k in ("verify_timeout", "code_memory_mb"))
         and not (k == "precision" and given_auto)
         and not _same(k, was[k], v)
     ]
