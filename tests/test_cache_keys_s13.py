@@ -145,6 +145,8 @@ def test_select_does_not_take_a_served_students_samples_for_a_local_folders(
             max_retries=0,
             samples=2,
             verify="math",
+            verify_timeout=5,
+            code_memory_mb=512,
         )
 
     cache = tmp_path / "student.jsonl"

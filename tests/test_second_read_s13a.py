@@ -190,6 +190,8 @@ def test_select_reads_a_student_cache_record_whose_teacher_is_not_an_object(tmp_
         max_retries=0,
         samples=2,
         verify="math",
+        verify_timeout=5,
+        code_memory_mb=512,
     )
     prompts = {"p": PromptInfo([{"role": "user", "content": "1 + 1"}], "2", {})}
     monkeypatch.setitem(TEACHERS, "openai", Fake)
