@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the server fixture, imported from tests/test_run_prompts_s13.py
 """Second read of abed10f/04aa686 (generate's system prompt carried into a run's eval and
 on-policy train):
 
@@ -13,24 +14,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import yaml
 
 from distill.pipeline import run as pipeline_run
 from tests import inproc
 from tests.test_publish import run_folder
-
-SYSTEM = "You are a careful calculator. Put the answer in \\boxed{}."
-
-
-@pytest.fixture
-def server(monkeypatch):
-    from tests.fakeserver import FakeServer
-
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    s = FakeServer().start()
-    yield s
-    s.stop()
+from tests.test_run_prompts_s13 import SYSTEM, server  # noqa: F401 - the fixture
 
 
 def test_a_gkd_mix_on_generates_own_dataset_keeps_its_completions(tmp_path, monkeypatch):
