@@ -5,8 +5,9 @@
 
 `distill run` refuses a stage that would write again the data its recipe's student learned
 (distill/pipeline.py), and the data of any student found here beside a file it writes. The
-commands on their own know no recipe, so they look where distill puts a student: in the data file's own folder and the folders in it (a recipe's `{run_dir}/kept.jsonl`
-beside `{run_dir}/student/`). A student there learned the file when its train_data.json holds
+commands on their own know no recipe, so they look where distill puts a student: in the data
+file's own folder and the folders in it (a recipe's `{run_dir}/kept.jsonl` beside
+`{run_dir}/student/`). A student there learned the file when its train_data.json holds
 the file's sha256 as it is now and its train.yaml names a file of that name, and it has trained
 (a checkpoint or weights). That is certain; a student elsewhere (or one trained before
 train_data.json kept the sha256) is not found, and nothing is guessed.
