@@ -133,21 +133,7 @@ def test_select_does_not_take_a_served_students_samples_for_a_local_folders(
     }
 
     def cfg(backend):
-        return SimpleNamespace(
-            student=NAME,
-            student_backend=backend,
-            student_base_url="http://127.0.0.1:9/v1" if backend == "openai" else None,
-            api_key_env="OPENAI_API_KEY",
-            student_temperature=0.7,
-            student_max_tokens=16,
-            student_seed=0,
-            concurrency=1,
-            max_retries=0,
-            samples=2,
-            verify="math",
-            verify_timeout=5,
-            code_memory_mb=512,
-        )
+        return student_cfg(NAME, backend)
 
     cache = tmp_path / "student.jsonl"
     student_rates(cfg("openai"), prompts, cache)  # a server's model of that name
@@ -156,3 +142,23 @@ def test_select_does_not_take_a_served_students_samples_for_a_local_folders(
     student_rates(cfg("openai"), prompts, cache)
     student_rates(cfg("hf"), prompts, cache)
     assert asked == [("openai", 6), ("hf", 6)]  # each found its own again
+
+
+def student_cfg(student: str, backend: str) -> SimpleNamespace:
+    """A stand-in of select's config for `student_rates`: `student` sampled 2 times a prompt
+    through `backend` (a server at 127.0.0.1:9 for openai), verified as math, filter's limits."""
+    return SimpleNamespace(
+        student=student,
+        student_backend=backend,
+        student_base_url="http://127.0.0.1:9/v1" if backend == "openai" else None,
+        api_key_env="OPENAI_API_KEY",
+        student_temperature=0.7,
+        student_max_tokens=16,
+        student_seed=0,
+        concurrency=1,
+        max_retries=0,
+        samples=2,
+        verify="math",
+        verify_timeout=5,
+        code_memory_mb=512,
+    )

@@ -19,11 +19,11 @@ import contextlib
 import errno
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from tests import inproc
+from tests.test_cache_keys_s13 import student_cfg
 from tests.test_cli import one_line_error
 from tests.test_filter_kill import make_traces
 from tests.test_run_lock_s12g import LOCK, RECIPE, refused
@@ -178,21 +178,7 @@ def test_select_reads_a_student_cache_record_whose_teacher_is_not_an_object(tmp_
 
     cache = tmp_path / "student.jsonl"
     cache.write_text(json.dumps({"id": "x", "teacher": "m", "answer": "2"}) + "\n")
-    cfg = SimpleNamespace(
-        student="m",
-        student_backend="openai",
-        student_base_url="http://127.0.0.1:9/v1",
-        api_key_env="OPENAI_API_KEY",
-        student_temperature=0.7,
-        student_max_tokens=16,
-        student_seed=0,
-        concurrency=1,
-        max_retries=0,
-        samples=2,
-        verify="math",
-        verify_timeout=5,
-        code_memory_mb=512,
-    )
+    cfg = student_cfg("m", "openai")
     prompts = {"p": PromptInfo([{"role": "user", "content": "1 + 1"}], "2", {})}
     monkeypatch.setitem(TEACHERS, "openai", Fake)
     rates, _ = student_rates(cfg, prompts, cache)
