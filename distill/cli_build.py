@@ -127,8 +127,12 @@ def stage_command(
                 kwargs[key] = [v.strip() for g in given for v in g.split(",") if v.strip()]
 
         def go() -> Any:
+            from distill.paths import check_recipe
+
             stage_run = load(run) if isinstance(run, str) else run
-            return stage_run(load_config(cls, stage, recipe, kwargs), **keywords)
+            cfg = load_config(cls, stage, recipe, kwargs)
+            check_recipe(recipe, [(stage, cfg)])  # a stage never writes over its recipe
+            return stage_run(cfg, **keywords)
 
         return wrap(go) if wrap else go()
 

@@ -267,6 +267,27 @@ def check_run_result(path: PathLike) -> None:
     )
 
 
+def check_recipe(recipe: PathLike, stages: Iterable[tuple[str, Any]]) -> None:
+    """The recipe a command reads is an input too: never a file train writes into its
+    --output-dir (a recipe `train.yaml` kept in the folder it trains into was replaced by the
+    resolved config, the user's comments and layout gone, after the first run). The config
+    train saved there itself, given back as --recipe, is train's own to write again."""
+    import dataclasses
+
+    path = Path(os.path.expanduser(str(recipe))) if recipe is not None else None
+    if path is None or not path.is_file():
+        return
+    for stage, cfg in stages:
+        if stage != "train":
+            continue
+        names = {f.name for f in dataclasses.fields(cfg)}  # a saved config: every field
+        if not _distills(
+            path,
+            lambda d, n=names: _shaped(d, output_dir=str) and 2 * len(n & set(d)) >= len(n),
+        ):
+            check_outputs({"--recipe": str(recipe)}, paths_train(cfg)[1])
+
+
 def _distills(path: Path, test: Any) -> bool:
     """Whether `path` holds what `test` accepts: a YAML or JSON file whole; a JSONL file (added
     to, never replaced) by its first record. A first line that is not JSON (a line a killed
