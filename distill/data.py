@@ -33,8 +33,8 @@ ID_FIELDS = ("id", "problem_id", "unique_id", "idx")
 # user text (below) read. OpenThoughts / Bespoke-Stratos write user/assistant; the raw ShareGPT
 # dump bing/chatgpt (FastChat's cleaning maps them to gpt); a tool's result is LLaMA-Factory's
 # `observation`, others' `tool` or `function` (OpenAI's legacy name): the `tool` role of a
-# `messages` chat. LLaMA-Factory's `function_call` (a tool call) has no role here: train refuses
-# it, as it refuses OpenAI's `tool_calls`.
+# `messages` chat. LLaMA-Factory's `function_call` (a tool call) has no role here: train reads it
+# as the assistant's `tool_calls`, as OpenAI's (distill.examples).
 SHAREGPT_ROLES = {
     "system": "system",
     "human": "user",

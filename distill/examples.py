@@ -17,6 +17,7 @@ Loss is on the completion only: prompt tokens are masked (-100).
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,9 @@ TRAIN_ON = ("all", "last")  # which assistant turns of a chat carry the loss
 
 @dataclass
 class Example:
-    prompt: list[dict[str, str]]  # chat messages up to the last assistant turn (earlier ones too)
+    # chat messages up to the last assistant turn (earlier ones too): role and content, and an
+    # assistant turn's `tool_calls` (OpenAI's shape) where it calls a tool
+    prompt: list[dict[str, Any]]
     completion: str  # the assistant's content (r1: with the think block)
     instruction: str = ""  # alpaca columns
     input: str = ""
@@ -50,6 +53,11 @@ class Example:
     # False when every assistant turn has weight 0: nothing to train (tokenize_examples counts
     # the example as all-masked; never a row without a loss).
     trains: bool = True
+    # A tool-calling row (OpenAI's fine-tuning format, TRL's, xLAM, LLaMA-Factory's sharegpt):
+    # the tool definitions of its `tools` column, handed to the chat template (`tools=`) on every
+    # render of the row, and the completion turn's tool calls (OpenAI's shape, as `tool_calls`).
+    tools: list[dict[str, Any]] | None = None
+    calls: list[dict[str, Any]] | None = None
 
     @property
     def answer(self) -> str:
@@ -147,9 +155,10 @@ CHAT_COLUMNS = ("messages", "conversations")
 # Where an assistant message keeps its reasoning beside `content`: DeepSeek's API and vLLM's
 # reasoning parser (`reasoning_content`, `reasoning`), gpt-oss / Multilingual-Thinking (`thinking`).
 REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
-# Where a message keeps a structured tool call beside its content (OpenAI's API; `function_call`
-# its older form), which the text of a turn does not hold; `function_call` is also LLaMA-Factory's
-# ShareGPT speaker for a tool call.
+# Where an assistant message keeps a structured tool call beside its content (OpenAI's API;
+# `function_call` its older form, one call); `function_call` is also LLaMA-Factory's ShareGPT
+# speaker for a tool call. The chat template writes them in its own syntax (Qwen2.5's
+# <tool_call>{...}</tool_call>, Llama-3.1's JSON), as TRL's SFTTrainer renders them.
 TOOL_KEYS = ("tool_calls", "function_call")
 LAYOUTS = (
     "trace records (messages, reasoning, answer), a 'messages' column, ShareGPT 'conversations' "
@@ -249,7 +258,7 @@ def _context(m: dict[str, Any], role: Any, where: str) -> bool:
     )
 
 
-def _chat(msgs: Any, where: str, column: str) -> list[dict[str, str]]:
+def _chat(msgs: Any, where: str, column: str) -> list[dict[str, Any]]:
     """A prompt's chat (a prompt source's, a trace record's, a prompt/completion row's `prompt`):
     none of its turns carries a loss, so a turn's `weight` (0.5 refused where a turn trains) is
     not read."""
@@ -258,11 +267,13 @@ def _chat(msgs: Any, where: str, column: str) -> list[dict[str, str]]:
 
 def _weighted_chat(
     msgs: Any, where: str, column: str, keep_markers: bool = False, weights: bool = True
-) -> tuple[list[dict[str, str]], set[int]]:
+) -> tuple[list[dict[str, Any]], set[int]]:
     """role/content messages from OpenAI-style ({role, content}) or ShareGPT-style ({from, value}),
     and the indices of the assistant turns whose `weight` is 0. An assistant message's reasoning
     (kept beside its content, or in thought/solution markers) goes into its content as a think
-    block. weights=False: a prompt's chat, where no turn carries a loss: `weight` is not read."""
+    block; its tool calls (`tool_calls`, `function_call`, LLaMA-Factory's `function_call` turn)
+    are kept beside it as `tool_calls`, in OpenAI's shape. weights=False: a prompt's chat, where
+    no turn carries a loss: `weight` is not read."""
     if not isinstance(msgs, list):
         raise DistillError(
             f"{where}: '{column}' must be a list of messages, got {type(msgs).__name__}"
@@ -270,16 +281,15 @@ def _weighted_chat(
     out = []
     context: set[int] = set()
     for i, m in enumerate(msgs):
+        at = f"{where}: {column}[{i}]"
+        calls = None
         if isinstance(m, dict) and "role" in m:
             role, content = m["role"], m.get("content")
         elif isinstance(m, dict) and "from" in m:
             role, content = SHAREGPT_ROLES.get(str(m["from"])), m.get("value")
-            if m["from"] == "function_call":
-                raise DistillError(
-                    f"{where}: {column}[{i}] is from 'function_call' (a tool call); distill trains "
-                    "the text of a turn only, not tool calls: drop the row, or make it a gpt turn "
-                    "whose value is the call as the student should emit it"
-                )
+            if m["from"] == "function_call":  # LLaMA-Factory: the value is the call's JSON
+                role, content = "assistant", ""
+                calls = tool_calls(m.get("value"), f"{at} (from 'function_call')")
             if role is None:
                 raise DistillError(
                     f"{where}: {column}[{i}] is from '{m['from']}'; distill trains on "
@@ -290,17 +300,17 @@ def _weighted_chat(
             raise DistillError(
                 f"{where}: {column}[{i}] needs role/content or from/value; found: {keys}"
             )
-        calls = next((k for k in TOOL_KEYS if m.get(k)), None)
-        if calls is not None:
-            # dropped, the student would learn to end its turn where the call belongs, then
-            # answer from a tool result nobody asked for
-            raise DistillError(
-                f"{where}: {column}[{i}] ({role}) calls a tool ('{calls}'); distill trains the text "
-                "of a turn only, not tool calls: drop the row, or write the call into the content "
-                "as the student should emit it"
-            )
-        if content is None and role == "assistant" and _reasoning_of(m, where):
-            content = ""  # reasoning only (cut off before its answer)
+        key = next((k for k in TOOL_KEYS if m.get(k)), None)
+        if key is not None and calls is None:
+            if role != "assistant":
+                raise DistillError(
+                    f"{at} ({role}) carries '{key}': only an assistant turn calls a tool; give "
+                    "the turn the assistant role, or drop the row"
+                )
+            # (OpenAI's legacy `function_call` is one call: {name, arguments})
+            calls = tool_calls(m[key], f"{at} ('{key}')")
+        if content is None and role == "assistant" and (calls or _reasoning_of(m, where)):
+            content = ""  # a call alone, or reasoning only (cut off before its answer)
         if isinstance(content, list):
             content = _text_parts(content, f"{where}: {column}[{i}] ({role})")
         if not isinstance(content, str):
@@ -311,8 +321,53 @@ def _weighted_chat(
             )
         if weights and _context(m, role, f"{where}: {column}[{i}]"):
             context.add(i)
-        out.append({"role": role, "content": content})
+        msg: dict[str, Any] = {"role": role, "content": content}
+        if calls:
+            msg["tool_calls"] = calls
+        if role == "tool":  # the call a result answers, for the templates that write it (Mistral)
+            msg.update({k: m[k] for k in ("name", "tool_call_id") if isinstance(m.get(k), str)})
+        out.append(msg)
     return out, context
+
+
+def tool_calls(value: Any, where: str) -> list[dict[str, Any]]:
+    """An assistant turn's tool calls in OpenAI's shape, [{"type": "function", "function": {"name",
+    "arguments"}}], which the templates read (Qwen2.5's and Llama-3.1's `tool_call.function`), from
+    that shape, a flat {name, arguments} (LLaMA-Factory's function_call, xLAM's answers; Llama's
+    `parameters`), one call or a list, or the JSON text of either. `arguments` stay as given (a
+    dict or a JSON string): which the template needs is the Renderer's to say."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise DistillError(
+                f"{where} is not a tool call's JSON ({value[:60]!r}): give "
+                '{"name": ..., "arguments": {...}}, or drop the row'
+            ) from None
+    calls = [value] if isinstance(value, dict) else value
+    if not isinstance(calls, list) or not calls:
+        raise DistillError(f"{where} holds no tool call (got {type(value).__name__}): drop the row")
+    out = []
+    for call in calls:
+        fn = call.get("function", call) if isinstance(call, dict) else None
+        name = fn.get("name") if isinstance(fn, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise DistillError(
+                f"{where}: a tool call needs the function's name ({{'type': 'function', "
+                f"'function': {{'name': ..., 'arguments': ...}}}}); found {str(call)[:80]}"
+            )
+        args = fn.get("arguments", fn.get("parameters"))
+        args = {} if args is None else args
+        if not isinstance(args, (dict, str)):
+            raise DistillError(
+                f"{where}: tool call '{name}' has arguments of type {type(args).__name__}; give "
+                "an object or its JSON text"
+            )
+        one = {"type": "function", "function": {"name": name, "arguments": args}}
+        if isinstance(call.get("id"), str):
+            one["id"] = call["id"]
+        out.append(one)
+    return out
 
 
 def _text_parts(parts: list[Any], where: str) -> str:
@@ -393,6 +448,7 @@ def _last_assistant(
         source={"where": where},
         context_turns=frozenset(i for i in context if i < len(prompt)),
         trains=trains,
+        calls=msgs[-1].get("tool_calls"),
     )
 
 
@@ -482,42 +538,62 @@ def _from_columns(row: dict[str, Any], where: str, c: Columns, keep_markers: boo
 
 
 def no_tools(
-    row: dict[str, Any], where: str, prompt: bool = False, shown: Iterable[Any] = ()
+    row: dict[str, Any], where: str, prompt: bool = True, shown: Iterable[Any] = ()
 ) -> None:
-    """Refuse a row whose `tools` column lists tool definitions (OpenAI's fine-tuning format,
-    TRL's `tools`, xLAM): a tool-aware template (Qwen2.5's, Llama-3.1's) renders them into the
-    system prompt, distill renders text messages only, so the student would be trained to call
-    tools it was never shown. An empty list, null or '' (the rows of such a set without tools)
-    is none; so is a value that lists nothing (a flag, a count, pandas' NaN for a missing cell).
-    `prompt`: a prompt source's row (generate's, eval's, on-policy's), sent to a model that
-    would answer without the tools the row is about. `shown`: the columns the prompt holds (a
-    --system-field or --context-field, a template's placeholders): a `tools` column among them
-    is shown, as the refusal asks."""
-    if "tools" in shown:
+    """Refuse a prompt source's row (generate's, eval's, on-policy's) whose `tools` column lists
+    tool definitions (OpenAI's format, TRL's `tools`, xLAM): the prompt is sent without them, so
+    the model would answer without the tools the row is about. Training rows hand them to the
+    chat template instead (tools_of). `shown`: the columns the prompt holds (a --system-field or
+    --context-field, a template's placeholders): a `tools` column among them is shown, as the
+    refusal asks. `prompt`: every caller's row is a prompt source's (kept for them)."""
+    if tools_of(row, where, shown, text_ok=True) is None:
         return
-    tools = row.get("tools")
-    if isinstance(tools, str):  # a JSON string, as Arrow keeps a column of mixed schemas
-        import json
+    raise DistillError(
+        f"{where}: column 'tools' lists tool definitions, which distill does not send with "
+        "the prompt (the model would answer without the tools the row is about): write "
+        "them into the prompt as the model should see them and drop the column, or drop "
+        "the row"
+    )
 
+
+def tools_of(
+    row: dict[str, Any], where: str, shown: Iterable[Any] = (), text_ok: bool = False
+) -> list[dict[str, Any]] | None:
+    """The tool definitions of a row's `tools` column (OpenAI's fine-tuning format, TRL's `tools`,
+    xLAM, LLaMA-Factory's sharegpt): a list of function specs, or its JSON text (as Arrow keeps a
+    column of mixed schemas), which the chat template renders (`tools=`, as TRL's SFTTrainer hands
+    them). None for a row without tools: an empty list, null or '' (the rows of such a set
+    without tools), a value that lists nothing (a flag, a count, pandas' NaN for a missing cell),
+    or a column the prompt shows already (`shown`: --system-field tools, --context-field tools,
+    a template's {tools}). Text that is no JSON (a description) is refused, unless `text_ok`
+    (then it is returned as a one-item list: a prompt source refuses it all the same)."""
+    if "tools" in shown:
+        return None
+    tools = row.get("tools")
+    if isinstance(tools, str):
         try:
             tools = json.loads(tools) if tools.strip() else None
         except ValueError:
-            pass  # text describing tools: still tools the template would be handed
-    if not tools or not isinstance(tools, (str, list, dict)):
-        return
-    if prompt:
+            pass  # text describing tools
+    if isinstance(tools, str) and tools.strip():
+        if text_ok:
+            return [{"description": tools}]
         raise DistillError(
-            f"{where}: column 'tools' lists tool definitions, which distill does not send with "
-            "the prompt (the model would answer without the tools the row is about): write "
-            "them into the prompt as the model should see them and drop the column, or drop "
-            "the row"
+            f"{where}: column 'tools' is text, not tool definitions (a list of function specs, or "
+            "its JSON), which the chat template cannot render: map it into the prompt "
+            "(--system-field tools), or drop the column"
         )
-    raise DistillError(
-        f"{where}: column 'tools' lists tool definitions, which distill does not render into the "
-        "chat template (the student would learn to call tools it was never shown): write them "
-        "into the system message as the student should see them and drop the column, or drop "
-        "the row"
-    )
+    if isinstance(tools, dict):  # one definition
+        tools = [tools]
+    if not tools or not isinstance(tools, list):
+        return None
+    if not all(isinstance(t, dict) for t in tools):
+        kinds = ", ".join(sorted({type(t).__name__ for t in tools if not isinstance(t, dict)}))
+        raise DistillError(
+            f"{where}: column 'tools' must list function specs (objects), found {kinds}: fix the "
+            "column, or drop the row"
+        )
+    return tools
 
 
 def _says_nothing(text: str) -> bool:
@@ -531,17 +607,21 @@ def from_row(
 ) -> Example:
     """One dataset row -> the Example training renders (see LAYOUTS; `columns` maps others)."""
     c = columns or Columns()
-    no_tools(row, where, shown=c.named().values())
+    tools = tools_of(row, where, c.named().values())
     ex = _from_row(row, where, c, keep_markers)
+    ex.tools = tools
     if c.system_field is not None:  # a trace record, Alpaca or prompt/completion row too
         ex.prompt = with_system(ex.prompt, row[c.system_field])
-    # An empty reply would be trained as "stop at once" (its end of turn alone carries the loss).
+    # An empty reply would be trained as "stop at once" (its end of turn alone carries the loss);
+    # a turn that calls a tool says what it calls.
     replies = [
-        m["content"]
+        m.get("tool_calls") or m["content"]
         for i, m in enumerate(ex.prompt)
         if m["role"] == "assistant" and i not in ex.context_turns
-    ] + [ex.completion] * ex.trains
-    empty = [n for n, text in enumerate(replies, 1) if _says_nothing(text)]
+    ] + [ex.calls or ex.completion] * ex.trains
+    empty = [
+        n for n, text in enumerate(replies, 1) if isinstance(text, str) and _says_nothing(text)
+    ]
     if empty:
         which = "its reply" if len(replies) == 1 else f"assistant turn {empty[0]} of {len(replies)}"
         raise DistillError(
@@ -698,7 +778,7 @@ def chat_prompt(
     `prompt` list of messages, ending with a user turn), or None when the row has a prompt field
     instead."""
     c = columns or Columns()
-    no_tools(row, where, shown=c.named().values())
+    no_tools(row, where, shown=c.named().values())  # on-policy samples the reply without them
     if c.messages_field is None and isinstance(row.get("prompt"), list):
         system = row.get(c.system_field) if c.system_field else None
         return with_system(_chat(row["prompt"], where, "prompt"), system)
@@ -826,12 +906,12 @@ def trained_turns(ex: Example) -> list[int]:
 def raw_prompt(ex: Example) -> str:
     """A text prompt/completion row's prompt, continued as it is (no chat template): it has no
     place for a system message (--system-field), which --chat puts in the chat turn."""
-    if len(ex.prompt) > 1:
+    if len(ex.prompt) > 1 or ex.tools:
         where = ex.source.get("where") or "an example"
+        what = "its tools (column 'tools')" if ex.tools else "its system message (--system-field)"
         raise DistillError(
             f"{where}: a text prompt/completion row trains as a raw continuation, which has no "
-            "place for its system message (--system-field): add --chat to train it in the "
-            "student's chat template"
+            f"place for {what}: add --chat to train it in the student's chat template"
         )
     return ex.prompt[-1]["content"]
 
@@ -841,9 +921,17 @@ def alpaca_only(ex: Any) -> None:
     --format alpaca, and export's rows of it): left out of the instruction, they would be dropped
     without a word."""
     other = [m["role"] for m in ex.prompt if m["role"] != "user"]
-    if other or len(ex.prompt) > 1:
+    if other or len(ex.prompt) > 1 or ex.tools or ex.calls:
         where = ex.source.get("where") or "an example"
-        what = "a system message" if "system" in other else "earlier turns"
+        what = (
+            "tools (column 'tools')"
+            if ex.tools
+            else "a tool call"
+            if ex.calls
+            else "a system message"
+            if "system" in other
+            else "earlier turns"
+        )
         raise DistillError(
             f"{where}: --format alpaca has one instruction (+ input) and its response; this "
             f"row has {what}, which the Alpaca prompt cannot hold: train it with --format r1"
@@ -888,11 +976,15 @@ class Renderer:
         # rows whose text held a lone surrogate (valid JSON, which filter keeps: half an emoji
         # another tool cut), rendered with U+FFFD: a tokenizer refuses the string (a TypeError)
         self.halves: set[Any] = set()
-        # roles of a chat -> the index of a message its template leaves out (None: all rendered)
-        self._left_out: dict[tuple[str, ...], int | None] = {}
+        # roles of a chat (and whether it has tools) -> the index of a message its template
+        # leaves out (None: all rendered)
+        self._left_out: dict[tuple[Any, ...], int | None] = {}
+        # whether the template reads a tool call's arguments as a dict (None: not looked yet)
+        self._dict_args: bool | None = None
         self.stops = stop_token_ids(tok, model_eos)
         if fmt == "r1":
             self.suffix, self.prefill, self.empty_think = _chat_parts(tok, who)
+            self.eot = self.suffix  # the template's own end of turn (before any EOS added below)
             self.trims = content_trims(tok)
             suffix_ids = tok(self.suffix, add_special_tokens=False)["input_ids"]
             if not self.stops & set(suffix_ids) and tok.eos_token is not None:
@@ -931,16 +1023,15 @@ class Renderer:
 
             roles = ", ".join(m["role"] for m in ex.prompt)
             try:
-                text = self.tok.apply_chat_template(
-                    ex.prompt, tokenize=False, add_generation_prompt=True
-                )
+                text = self._render(ex.tools, ex.prompt, add_generation_prompt=True)
             except TemplateError as e:  # Gemma's, Mistral's: roles must alternate user/assistant
                 where = ex.source.get("where") or "an example"
                 raise DistillError(
                     f"{where}: the {self.who}'s chat template refuses this chat ({e}); drop or fix "
                     f"the row (roles: {roles})"
                 ) from None
-            i = self._left_out_of(ex.prompt)
+            self._shows_tools(ex, ex.prompt, text, add_generation_prompt=True)
+            i = self._left_out_of(ex.prompt, ex.tools)
             if i is not None:
                 where = ex.source.get("where") or "an example"
                 raise DistillError(
@@ -955,26 +1046,131 @@ class Renderer:
             return self.with_input.render({"instruction": ex.instruction, "input": ex.input})
         return self.no_input.render({"instruction": ex.instruction})
 
-    def _left_out_of(self, prompt: list[dict[str, str]]) -> int | None:
+    def _left_out_of(self, prompt: list[dict[str, Any]], tools: Any = None) -> int | None:
         """The index of a message of `prompt` the chat template leaves out of its text (Qwen2.5's
         and R1-Distill's render no role they do not know, such as OpenAI's legacy `function`
         result; R1-Distill only the last system message), or None. Found once per sequence of
         roles, each message's content a marker."""
         roles = tuple(m["role"] for m in prompt)
-        if roles not in self._left_out:
+        key = (*roles, bool(tools))
+        if key not in self._left_out:
             marks = [{"role": r, "content": f"XQ7ZK{i}Z"} for i, r in enumerate(roles)]
             try:
                 text = self.tok.apply_chat_template(
-                    marks, tokenize=False, add_generation_prompt=True
+                    marks, tokenize=False, add_generation_prompt=True, **_tools_kw(tools)
                 )
             except Exception:  # noqa: BLE001 - a template that needs more than text content
                 text = None
-            self._left_out[roles] = (
+            self._left_out[key] = (
                 None
                 if text is None
                 else next((i for i in range(len(roles)) if f"XQ7ZK{i}Z" not in text), None)
             )
-        return self._left_out[roles]
+        return self._left_out[key]
+
+    # ----------------------------------------------------------------------- tool calls
+
+    def _render(self, tools: Any, msgs: list[dict[str, Any]], **kw: Any) -> str:
+        """`msgs` as the chat template writes them: with the row's `tools` (on every render of
+        the row, so the prompt is a prefix of the whole chat) and its calls' arguments as the
+        template reads them."""
+        if any(m.get("tool_calls") for m in msgs):
+            msgs = [self._as_template_reads(m) for m in msgs]
+        return self.tok.apply_chat_template(msgs, tokenize=False, **_tools_kw(tools), **kw)
+
+    def _as_template_reads(self, m: dict[str, Any]) -> dict[str, Any]:
+        """An assistant message whose calls' `arguments` are what the template reads: a dict where
+        it writes them `| tojson` (Qwen2.5, Llama-3.1, Mistral: a JSON string would be written as
+        a quoted string, which no tool parser reads), the JSON text where it writes them as they
+        are (R1's; a dict would be written as Python's repr)."""
+        if not m.get("tool_calls"):
+            return m
+        if self._dict_args is None:
+            probe = [
+                {"role": "user", "content": "U"},
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [
+                        {"type": "function", "function": {"name": "f", "arguments": '{"q": 1}'}}
+                    ],
+                },
+            ]
+            try:  # the JSON text quoted: written | tojson
+                self._dict_args = '\\"q\\"' in self.tok.apply_chat_template(probe, tokenize=False)
+            except Exception:  # noqa: BLE001 - a template that writes no calls: the common shape
+                self._dict_args = True
+        calls = []
+        for call in m["tool_calls"]:
+            fn = call["function"]
+            args = fn["arguments"]
+            if self._dict_args and isinstance(args, str):
+                try:
+                    parsed = json.loads(args)
+                except ValueError:
+                    parsed = args  # no JSON: written as the template writes text
+                args = parsed if isinstance(parsed, dict) else args
+            elif not self._dict_args and isinstance(args, dict):
+                args = json.dumps(args, ensure_ascii=False)
+            calls.append({**call, "function": {**fn, "arguments": args}})
+        return {**m, "tool_calls": calls}
+
+    def _template_name(self) -> str:
+        name = getattr(self.tok, "name_or_path", "") or ""
+        return f"the {self.who}'s chat template" + (f" ({name})" if name else "")
+
+    def _shows_tools(self, ex: Example, msgs: list[dict[str, Any]], text: str, **kw: Any) -> None:
+        """Refuse a row whose tools or tool calls the chat template leaves out of `text` (SmolLM2's
+        and plain ChatML templates render neither): the student would learn to call tools it was
+        never shown, or to end its turn where the call belongs."""
+        where = ex.source.get("where") or "an example"
+        if ex.tools and text == self._render(None, msgs, **kw):
+            raise DistillError(
+                f"{where}: column 'tools' lists tool definitions, which {self._template_name()} "
+                "does not render (its text is the same without them): the student would learn "
+                "to call tools it was never shown; train a student whose template renders tools "
+                "(Qwen2.5's, Llama-3.1's), write them into the system message and drop the "
+                "column, or drop the row"
+            )
+        called = [i for i, m in enumerate(msgs) if m.get("tool_calls")]
+        if not called:
+            return
+        bare = [{k: v for k, v in m.items() if k != "tool_calls"} for m in msgs]
+        if text == self._render(ex.tools, bare, **kw):
+            raise DistillError(
+                f"{where}: its assistant turn {called[0] + 1} calls a tool ('tool_calls'), which "
+                f"{self._template_name()} does not render: the student would learn to end its "
+                "turn where the call belongs; train a student whose template renders tool calls "
+                "(Qwen2.5's, Llama-3.1's), write the call into the turn's content as the student "
+                "should emit it, or drop the row"
+            )
+
+    def _call_turn(self, ex: Example, prompt: str) -> str:
+        """The completion of a turn that calls a tool: what the chat template writes for the
+        finished turn (its content and calls in the template's own syntax, its end of turn) after
+        the generation prompt, as the student will write it."""
+        where = ex.source.get("where") or "an example"
+        msgs = [*ex.prompt, {"role": "assistant", "content": ex.completion, "tool_calls": ex.calls}]
+        from jinja2 import TemplateError
+
+        try:
+            full = self._render(ex.tools, msgs)
+        except TemplateError as e:  # Llama-3.1's: one call per turn
+            raise DistillError(
+                f"{where}: {self._template_name()} refuses its turn that calls a tool ({e}); drop "
+                "or fix the row"
+            ) from None
+        self._shows_tools(ex, msgs, full)
+        if not full.startswith(prompt):
+            raise DistillError(
+                f"{where}: {self._template_name()} writes its turn that calls a tool after "
+                "another text than its generation prompt, so the call cannot be trained as the "
+                "student writes it; drop the row"
+            )
+        body = full[len(prompt) :]
+        if self.suffix != self.eot and not body.endswith(self.suffix):
+            body += self.tok.eos_token  # as every turn of this template is trained: with EOS
+        return body
 
     def completion_text(self, ex: Example, prompt: str | None = None) -> str:
         """`prompt`: the example's prompt_text, where the caller has it."""
@@ -991,6 +1187,8 @@ class Renderer:
             # as the template writes the finished turn (Llama-3.x's and Gemma's `| trim`): a
             # dataset's " answer\n" trained as is taught a space and a newline the student never
             # sees in its history, and split every chat into a row per turn
+            if ex.calls:
+                return self._call_turn(ex, prompt if prompt is not None else self.prompt_text(ex))
             body = ex.completion
             body = body.lstrip() if self.trims[0] else body
             body = body.rstrip() if self.trims[1] else body
@@ -1051,11 +1249,8 @@ class Renderer:
         if self.fmt != "r1" or self._raw(ex) or self.train_on == "last" or not turns:
             p, c = self.encode(ex)
             return [(p + c, [0] * len(p) + [1] * len(c))]
-        msgs = [*ex.prompt, {"role": "assistant", "content": ex.completion}]
-        heads = [
-            Example(prompt=msgs[:i], completion=msgs[i]["content"], source=ex.source)
-            for i in [*turns, len(ex.prompt)]
-        ]
+        msgs = [*ex.prompt, reply_of(ex)]
+        heads = [head_of(ex, msgs, i) for i in [*turns, len(ex.prompt)]]
         parts: list[tuple[str, int]] = []
         done = ""
         for head in heads:
@@ -1076,6 +1271,32 @@ class Renderer:
             ids += piece
             mask += [trained] * len(piece)
         return [(ids, mask)]
+
+
+def _tools_kw(tools: Any) -> dict[str, Any]:
+    """apply_chat_template's `tools=` where a row has tools (none: as the template was always
+    called, so a template that tests `tools is defined` renders as before)."""
+    return {"tools": tools} if tools else {}
+
+
+def reply_of(ex: Example) -> dict[str, Any]:
+    """The completion as the chat's last assistant message (its tool calls beside its content)."""
+    reply: dict[str, Any] = {"role": "assistant", "content": ex.completion}
+    if ex.calls:
+        reply["tool_calls"] = ex.calls
+    return reply
+
+
+def head_of(ex: Example, msgs: list[dict[str, Any]], i: int) -> Example:
+    """The example that trains assistant turn `i` of `msgs` (ex's chat with its reply): the turns
+    before it its prompt, under the row's tools."""
+    return Example(
+        prompt=msgs[:i],
+        completion=msgs[i]["content"],
+        source=ex.source,
+        tools=ex.tools,
+        calls=msgs[i].get("tool_calls"),
+    )
 
 
 def say_halves(renderer: Renderer) -> None:

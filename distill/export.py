@@ -57,12 +57,13 @@ def export(cfg: ExportConfig) -> Path:
     guard_export(cfg)  # --out is never the data it reads: checked before any write
 
     from distill.examples import (
-        Example,
         Renderer,
         alpaca_only,
         alpaca_output,
+        head_of,
         load_examples,
         raw_prompt,
+        reply_of,
         trained_turns,
     )
 
@@ -118,12 +119,15 @@ def export(cfg: ExportConfig) -> Path:
             turns = trained_turns(ex)
             if cfg.format != "r1" or cfg.train_on == "last":
                 turns = []
-            msgs = [*ex.prompt, {"role": "assistant", "content": ex.completion}]
-            pairs = [rendered_pair(renderer, Example(msgs[:i], msgs[i]["content"])) for i in turns]
+            msgs = [*ex.prompt, reply_of(ex)]
+            pairs = [rendered_pair(renderer, head_of(ex, msgs, i)) for i in turns]
             return [*pairs, rendered_pair(renderer, ex)]
         if ex.raw and not cfg.chat and cfg.format == "r1":  # TRL's text prompt/completion
             return [{"prompt": raw_prompt(ex), "completion": ex.completion}]
-        reply = {"role": "assistant", "content": ex.completion}
+        # a tool-calling row keeps its tools as TRL's `tools` column (JSON text, which TRL parses:
+        # one Arrow type whatever each row's function specs hold), its calls beside the content
+        tools = {"tools": json.dumps(ex.tools, ensure_ascii=False)} if ex.tools else {}
+        reply = reply_of(ex)
         if cfg.format == "r1" and history:
             # one layout for the file (a row holding `messages` beside prompt/completion ones
             # reads back with prompt None: TRL and a Parquet reader fail on it): a chat whose
@@ -131,9 +135,12 @@ def export(cfg: ExportConfig) -> Path:
             # writes its pairs
             msgs = [*ex.prompt, reply]
             turns = [] if cfg.train_on == "last" else trained_turns(ex)
-            return [{"prompt": msgs[:i], "completion": [msgs[i]]} for i in [*turns, len(ex.prompt)]]
+            return [
+                {"prompt": msgs[:i], "completion": [msgs[i]], **tools}
+                for i in [*turns, len(ex.prompt)]
+            ]
         if cfg.format == "r1":
-            return [{"messages": [*ex.prompt, reply]}]
+            return [{"messages": [*ex.prompt, reply], **tools}]
         alpaca_only(ex)
         return [{"instruction": ex.instruction, "input": ex.input, "output": alpaca_output(ex)}]
 

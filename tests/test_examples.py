@@ -267,8 +267,8 @@ def test_alpaca_columns_train_the_output_and_keep_instruction_and_input(tmp_path
                     {"from": "function_call", "value": "{}"},
                 ]
             },
-            r"row 1: conversations\[1\] is from 'function_call' \(a tool call\); distill trains "
-            r"the text of a turn only, not tool calls",
+            r"row 1: conversations\[1\] \(from 'function_call'\): a tool call needs the "
+            r"function's name",
         ),
         ({"messages": [USER]}, r"row 1: 'messages' must end with an assistant message"),
         (

@@ -3,7 +3,7 @@ fine-tuning format in `messages`) of 0 keeps an assistant turn as context withou
 axolotl's chat_template strategy (message_field_training) does; the raw ShareGPT dump's
 bing/chatgpt speakers are the assistant; LLaMA-Factory's `observation` is a tool result, rendered
 as the student's template renders a `tool` message (or refused where it leaves it out), and its
-`function_call` is refused as OpenAI's `tool_calls` are.
+`function_call` is the assistant's tool call, as OpenAI's `tool_calls` are (tests/test_tools_s14.py).
 
     .venv/bin/python -m pytest tests/test_sharegpt_s11.py -q
 
@@ -178,9 +178,18 @@ def test_a_tool_result_the_template_leaves_out_is_refused(tmp_path):
     assert "\n" not in str(e.value)
 
 
-def test_a_function_call_turn_is_refused_as_openais_tool_calls_are(tmp_path):
+def test_a_function_call_turn_trains_as_the_templates_tool_call(tmp_path):
+    # LLaMA-Factory's `function_call` turn (the call's JSON): refused as a tool call distill could
+    # not train. Now the assistant's tool call, written in the template's syntax and trained.
     row = tool_chat("observation")
-    row["conversations"][1] = {"from": "function_call", "value": '{"name": "weather"}'}
-    with pytest.raises(DistillError, match=r"row 1: conversations\[1\] .*not tool calls") as e:
+    row["conversations"][1] = {
+        "from": "function_call",
+        "value": '{"name": "weather", "arguments": {"city": "Paris"}}',
+    }
+    runs, _, tok, _ = trained(tmp_path, [row], "qwen2.5-instruct")
+    call = '<tool_call>\n{"name": "weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    assert runs[0] == [ids(tok, call + "<|im_end|>\n"), ids(tok, "It is 18C in Paris.<|im_end|>\n")]
+    # a value that is no call is refused in one line, naming the turn
+    row["conversations"][1]["value"] = "{}"
+    with pytest.raises(DistillError, match=r"row 1: conversations\[1\] \(from 'function_call'\)"):
         list(load_examples(write(tmp_path, [row])))
-    assert "'function_call' (a tool call)" in str(e.value) and "\n" not in str(e.value)

@@ -115,10 +115,12 @@ CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["list", "json-string"])
-def test_a_tools_column_is_refused_not_dropped_from_the_system_prompt(tmp_path, as_json):
+def test_a_tools_column_is_rendered_into_the_system_prompt_not_dropped(tmp_path, as_json):
     # Qwen2.5's template writes the tool definitions into the system prompt when handed them;
     # distill rendered the default system prompt instead and trained the call to get_weather,
-    # a tool the student was never shown.
+    # a tool the student was never shown (then refused the row). Now handed to the template
+    # (`tools=`), as TRL's SFTTrainer does: shown, never trained.
+    tok = real_template_tokenizer("qwen2.5-instruct")
     row = {
         "tools": json.dumps(TOOLS) if as_json else TOOLS,
         "messages": [
@@ -128,19 +130,36 @@ def test_a_tools_column_is_refused_not_dropped_from_the_system_prompt(tmp_path, 
             {"role": "assistant", "content": "It is 20C in Paris."},
         ],
     }
-    msg = refused(tmp_path, row, "column 'tools'")
-    assert "system message" in msg
+    exs = list(load_examples(write_rows(tmp_path, [row])))
+    cols, _ = tokenize_examples(exs, Renderer(tok, "r1"), 4096)
+    [ids], [mask] = cols["input_ids"], cols["completion_mask"]
+    assert trained_spans(tok, ids, mask) == [
+        CALL + "<|im_end|>\n",
+        "It is 20C in Paris.<|im_end|>\n",
+    ]
+    assert '<tools>\n{"type": "function", "function": {"name": "get_weather"' in tok.decode(ids)
 
 
 def test_xlam_rows_mapped_by_columns_keep_their_tools_or_are_refused(tmp_path):
-    # Salesforce/xlam-function-calling-60k: query, answers (the calls), tools (a JSON string)
+    # Salesforce/xlam-function-calling-60k: query, answers (the calls), tools (a JSON string).
+    # Refused while distill rendered no tools; now shown by the template, the answers trained as
+    # the text the column holds. Where the student's template renders no tools, still refused.
     row = {
         "id": 1,
         "query": "Weather in Paris?",
         "answers": json.dumps([{"name": "get_weather", "arguments": {"city": "Paris"}}]),
         "tools": json.dumps(TOOLS),
     }
-    refused(tmp_path, row, "column 'tools'", Columns(prompt_field="query", answer_field="answers"))
+    cols = Columns(prompt_field="query", answer_field="answers")
+    exs = list(load_examples(write_rows(tmp_path, [row]), columns=cols))
+    tok = real_template_tokenizer("qwen2.5-instruct")
+    out, _ = tokenize_examples(exs, Renderer(tok, "r1"), 4096)
+    [ids], [mask] = out["input_ids"], out["completion_mask"]
+    assert trained_spans(tok, ids, mask) == [row["answers"] + "<|im_end|>\n"]
+    assert "<tools>" in tok.decode(ids)
+    with pytest.raises(DistillError, match=r"row 1: column 'tools' .* does not render") as e:
+        tokenize_examples(exs, Renderer(real_template_tokenizer("smollm2"), "r1"), 4096)
+    assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("none", [None, [], "", "[]"])

@@ -541,6 +541,18 @@ def unreadable(where: str, who: str, tok: Any, text: str, ids: list[int]) -> Dis
     )
 
 
+def no_calls(ex: Any, where: str) -> None:
+    """Refuse an example whose reply calls a tool: each template writes the call in its own
+    syntax (Qwen2.5's <tool_call>{...}</tool_call>, Llama-3.1's bare JSON), so the student's and
+    the teacher's completions are not one text to compare."""
+    if ex.calls:
+        raise DistillError(
+            f"{where}: its reply calls a tool, which the student's and the teacher's chat "
+            "templates write each in its own syntax, so a teacher of another tokenizer cannot "
+            "score the student's text: drop the row, or use a teacher of the student's tokenizer"
+        )
+
+
 def end_text(renderer: Any, ex: Any) -> str:
     """The text a renderer writes after a completion (its template's end of turn, else EOS)."""
     if renderer.fmt == "r1" and not (ex.raw and not renderer.chat):
@@ -622,6 +634,7 @@ def xtok_dataset(
         if not ex.trains:  # every assistant turn of weight 0: left out, as SFT counts it
             continue
         where = ex.source.get("where") or f"{cfg.data} example {i + 1}"
+        no_calls(ex, where)
         (p, full), (tp, tc) = mine.encode(ex), theirs.encode(ex)
         c = fit_completion(p, full, cfg)
         if c is None:
@@ -1231,6 +1244,8 @@ def served_xtok(
     for i, ex in enumerate(exs):
         if not ex.trains:  # every assistant turn of weight 0: left out, as SFT counts it
             continue
+        if theirs is not mine:  # the teacher's own template
+            no_calls(ex, ex.source.get("where") or f"{cfg.data} example {i + 1}")
         p, c = mine.encode(ex)
         c = fit_completion(p, c, cfg)
         if c is None:
