@@ -68,19 +68,6 @@ def test_a_short_download_is_read_again_not_bought_again(short_server, tmp_path,
     assert entry["collected"]
 
 
-def test_a_download_that_stays_short_stops_and_a_rerun_downloads_it_again(short_server, tmp_path):
-    short_server.short_downloads = 10
-    out = tmp_path / "t.jsonl"
-    with pytest.raises(DistillError, match=r"came back short 3 times .* rerun the same command"):
-        run(cfg(short_server, out, limit=3, n=1), progress=False)
-    assert len(short_server.batches) == 1 and len(records(out)) == 1
-    short_server.short_downloads = 0
-    run(cfg(short_server, out, limit=3, n=1), progress=False)
-    assert len(short_server.batches) == 1 and len(short_server.bodies) == 3
-    ids = [r["id"] for r in records(out)]
-    assert len(ids) == 3 == len(set(ids))
-
-
 def test_n_samples_of_a_prompt_are_one_line_asking_n_as_online(server, tmp_path):
     """--n 4: one line per sample paid the prompt four times. One line per prompt with n=4, the
     body the online path sends, the records the online records at half the price."""

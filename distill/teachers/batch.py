@@ -22,8 +22,11 @@ Lines that fail (HTTP 408/409/429/5xx, or `batch_expired`) go into a next batch,
 `batch_max_rounds` submissions per sample; other failures (400, a cancelled batch, a batch the
 provider rejected as a whole) are reported like online failures, and a rerun retries them.
 A result file that comes back short (fewer lines than the batch's request counts, a last line
-cut off) was paid for in full: it is downloaded again, and if it
-stays short the run stops with the batch still listed, so a rerun downloads it once more.
+cut off) was paid for in full: it is downloaded again (the lines already written are not read
+twice). If it stays short, the requests in neither the output nor the error file were not
+completed (the provider bills only those it completed): one line says how many, and they go
+to the next batch like the lines of an expired one (a failure record on the last round,
+asked again by a rerun), never a stop that every rerun would meet again.
 """
 
 from __future__ import annotations
@@ -499,8 +502,8 @@ class BatchTeacher:
     def _collect(self, entry: dict[str, Any], b: Any) -> list[str]:
         """Write the records of a finished batch; return the ids of the samples worth another
         round. Its files were paid for in full: a download that comes back short is read again
-        (the lines already written are skipped), and one that stays short stops the run with
-        the batch still listed, so that no sample of it is bought again."""
+        (the lines already written are skipped); the requests of one that stays short that
+        have no line in either file were never completed, and are asked again."""
         requests = _requests(entry)
         seen: set[str] = set()  # request lines handled
         lines: set[str] = set()  # the custom_id of every line read, this run's or not
@@ -537,10 +540,25 @@ class BatchTeacher:
             if not read.short:
                 break
         else:
-            raise DistillError(
-                f"batch {b.id}: its results came back short {tries} times ({read.short[0]}); "
-                f"they are paid for and nothing was bought again: rerun the same command to "
-                f"download them again (ids in {self.state.path})"
+            # The provider's files stay short: a rerun would read the same files again, and
+            # stop again. A request with no line in either file is one the provider did not
+            # complete (OpenAI bills completed requests only), so it takes the missing-lines
+            # rule below, as the lines of an expired batch do: the next round, or a failure
+            # record that a rerun asks again. The lines that came are written; none re-bought.
+            missing = [
+                cid for cid, sids in requests.items()
+                if cid not in seen and any(sid in self._todo for sid in sids)
+            ]  # fmt: skip
+            again = b.status in ("completed", "expired") and not last_round
+            self.console.print(
+                f"batch: {b.id}'s results stayed short over {tries} downloads "
+                f"({read.short[0]}): its {len(missing)} requests in neither its output nor "
+                "its error file were not completed, so not billed; "
+                + (
+                    f"they go to round {entry['round'] + 1}"
+                    if again
+                    else "they are reported failed, and a rerun asks them again"
+                )
             )
         # Lines the provider never reported: an expired or failed batch, or a lost line.
         why = scrub_line(_batch_error(b), *self.online.secrets)

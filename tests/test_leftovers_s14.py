@@ -1,0 +1,90 @@
+"""Three faults an earlier session left.
+
+generate --batch: a batch whose result file stays short stopped every run until the user moved
+the state file away; the requests in neither its output nor its error file (never completed,
+never billed) are asked again now, and nothing that came back is bought again.
+A Hub id and a same-named local folder (two models, kept apart by generate) were one teacher in
+filter's per-teacher counts and in the card's lineage.
+distill run read a Hub eval set only when eval started, after generate and train were paid for.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aiohttp import web
+
+from distill.errors import DistillError
+from distill.generate import run
+from distill.teachers.batch import state_path
+from tests.fakebatch import FakeBatchServer
+from tests.test_batch import cfg, records
+
+# ============================================================== a batch whose file stays short
+
+
+class StaysShortServer(FakeBatchServer):
+    """The first batch's output file comes back short on every download, as a provider that
+    lost lines would serve it: its first line whole, then nothing (`tail` b"") or a part of
+    the next line. Later batches' files come whole."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.tail = b""
+        self.downloads = 0
+
+    async def content(self, request: web.Request) -> web.Response:
+        fid = request.match_info["fid"]
+        first = next(iter(self.batches.values()), {})
+        if fid != first.get("output_file_id"):
+            return await super().content(request)
+        self.downloads += 1
+        body = self.files[fid]["_content"]
+        head = body[: body.index(b"\n") + 1]
+        cut = head + (body[len(head) : len(head) + 40] if self.tail else b"")
+        return web.Response(body=cut, content_type="application/octet-stream")
+
+
+@pytest.fixture
+def short_server():
+    s = StaysShortServer().start()
+    yield s
+    s.stop()
+
+
+@pytest.mark.parametrize("tail", [b"", b"cut"], ids=["fewer-lines", "last-line-cut"])
+def test_requests_a_short_file_never_returns_go_to_a_new_batch(
+    short_server, tmp_path, capsys, tail
+):
+    """Every run stopped with 'came back short 3 times ... rerun the same command', and every
+    rerun met the same file: no way on but moving the state file by hand."""
+    short_server.tail = tail
+    out = tmp_path / "t.jsonl"
+    run(cfg(short_server, out, limit=3, n=1), progress=False)
+    first, second = (b["_lines"] for b in short_server.batches.values())
+    # the two requests of no line, and only those: the one that came is not bought again
+    assert [x["custom_id"] for x in second] == [x["custom_id"] for x in first[1:]]
+    assert short_server.downloads == 3  # read again first (max_retries 2), then given up
+    ids = [r["id"] for r in records(out)]
+    assert len(ids) == 3 == len(set(ids))
+    said = [line for line in capsys.readouterr().out.splitlines() if "stayed short" in line]
+    assert len(said) == 1
+    assert "its 2 requests in neither its output nor its error file" in said[0]
+    assert "not billed" in said[0] and "round 2" in said[0]
+    entries = json.loads(state_path(out).read_text())["batches"]
+    assert len(entries) == 2 and all(e["collected"] for e in entries)
+    run(cfg(short_server, out, limit=3, n=1), progress=False)  # done: nothing asked again
+    assert len(short_server.batches) == 2
+
+
+def test_on_the_last_round_they_fail_and_a_rerun_asks_them_again(short_server, tmp_path):
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(DistillError, match="2 samples failed"):
+        run(cfg(short_server, out, limit=3, n=1, batch_max_rounds=1), progress=False)
+    assert len(records(out)) == 1 and len(short_server.batches) == 1
+    run(cfg(short_server, out, limit=3, n=1, batch_max_rounds=1), progress=False)  # the file
+    first, second = (b["_lines"] for b in short_server.batches.values())  # is still short
+    assert [x["custom_id"] for x in second] == [x["custom_id"] for x in first[1:]]
+    ids = [r["id"] for r in records(out)]
+    assert len(ids) == 3 == len(set(ids))
