@@ -69,6 +69,32 @@ def sample_id(
     return stable_hash(key)
 
 
+# A model loaded from the Hub by name (`teacher.hub` in its record), in a per-teacher key.
+_FROM_HUB = "\0hub"
+
+
+def teacher_key(teacher: Any) -> str:
+    """A record's teacher, as per-teacher counts key it: `backend:model`. A Hub id and a local
+    folder of the same name are two models (generate keeps their samples apart: `hub` in a
+    Hub load's record), so a Hub load's key is marked; `teacher_labels` names them."""
+    t = teacher if isinstance(teacher, dict) else {}
+    key = f"{t.get('backend')}:{t.get('model')}"
+    return key + _FROM_HUB if t.get("hub") is True else key
+
+
+def teacher_labels(counts: dict[str, Any]) -> dict[str, Any]:
+    """`counts` keyed by `teacher_key`, with the names users read: `backend:model`, and
+    `backend:model@hub` for a Hub load where a same-named folder's samples are counted too
+    (the name generate gives that model's sample ids then)."""
+    out: dict[str, Any] = {}
+    for key, v in counts.items():
+        name = key.removesuffix(_FROM_HUB)
+        if name != key:
+            name += "@hub" if name in counts else ""
+        out[name] = v
+    return out
+
+
 def scan_lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
     """(line number, raw line, is_last_and_unterminated). A line without its newline ends the
     scan: a writer appending meanwhile (generate while filter reads) may finish it after this

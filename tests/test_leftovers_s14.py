@@ -11,15 +11,17 @@ distill run read a Hub eval set only when eval started, after generate and train
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from aiohttp import web
 
 from distill.errors import DistillError
-from distill.generate import run
+from distill.generate import generate_planned, run, summarize
 from distill.teachers.batch import state_path
 from tests.fakebatch import FakeBatchServer
 from tests.test_batch import cfg, records
+from tests.test_cache_keys_s13 import NAME, drawn, gen  # noqa: F401 - the fixture
 
 # ============================================================== a batch whose file stays short
 
@@ -88,3 +90,43 @@ def test_on_the_last_round_they_fail_and_a_rerun_asks_them_again(short_server, t
     assert [x["custom_id"] for x in second] == [x["custom_id"] for x in first[1:]]
     ids = [r["id"] for r in records(out)]
     assert len(ids) == 3 == len(set(ids))
+
+
+# ============================================================== a Hub id and a same-named folder
+
+
+def test_a_hub_model_and_a_same_named_folder_are_two_teachers_in_filter_and_card(
+    tiny_qwen,
+    tmp_path,
+    monkeypatch,
+    drawn,  # noqa: F811
+):
+    from distill.filter import FilterConfig
+    from distill.filter import run as filter_run
+    from distill.publish import PublishConfig, build_card
+    from tests.test_publish import run_folder
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_qwen, NAME)
+    generate_planned(gen(), progress=False)  # the folder ./Qwen/Qwen2.5-0.5B, typed as the id
+    shutil.move(tmp_path / "Qwen", tmp_path / "elsewhere")
+    generate_planned(gen(), progress=False)  # the Hub model of that name
+    assert [m for m, _ in drawn] == [NAME, NAME]  # two models, 4 samples each
+    two = {f"hf:{NAME}": 4, f"hf:{NAME}@hub": 4}
+    assert summarize("traces.jsonl")["by_teacher"] == two
+
+    filter_run(FilterConfig(input="traces.jsonl", out="kept.jsonl", verify="none"), quiet=True)
+    report = json.loads((tmp_path / "kept.report.json").read_text())
+    assert {k: v["total"] for k, v in report["by_teacher"].items()} == two
+
+    (tmp_path / "card").mkdir()
+    student = run_folder(tmp_path / "card")  # the card's lineage: generate's summary
+    (tmp_path / "card" / "traces.summary.json").write_text(json.dumps(summarize("traces.jsonl")))
+    card = str(build_card(student, student, PublishConfig(dir=str(student), local_dir="x")))
+    assert f"`hf:{NAME}` (4 samples), `hf:{NAME}@hub` (4 samples)" in card
+
+
+def test_a_hub_teacher_alone_keeps_its_plain_name(tmp_path, monkeypatch, drawn):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    generate_planned(gen(), progress=False)
+    assert summarize("traces.jsonl")["by_teacher"] == {f"hf:{NAME}": 4}

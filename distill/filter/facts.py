@@ -15,6 +15,7 @@ from typing import Any
 from distill.errors import DistillError
 from distill.filter import checks as C
 from distill.filter.config import REQUIRED, FilterConfig
+from distill.records import teacher_key
 
 # =========================================================================== pass 1: facts
 
@@ -156,7 +157,7 @@ def _fact(item: tuple[int, int, bytes, bool]) -> tuple[str, Any]:
     return "ok", Fact(
         idx=idx,
         prompt_id=str(rec["prompt_id"]),
-        teacher=f"{teacher.get('backend')}:{teacher.get('model')}",
+        teacher=teacher_key(teacher),
         fails=tuple(fails),
         verdict=verdict,
         detail=key if cfg.verify == "code" else None,

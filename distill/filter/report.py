@@ -14,6 +14,7 @@ from distill.filter.config import FilterConfig
 from distill.filter.decontam import decontam_label
 from distill.filter.facts import Fact
 from distill.filter.verify import CORRECT, NO_ANSWER, WRONG
+from distill.records import teacher_labels
 
 
 def summary_stats(
@@ -104,7 +105,7 @@ def build_report(facts: list[Fact], cfg: FilterConfig, rates: dict[str, float]) 
             **dict(verdicts),
             "pass_rate": round(verdicts[CORRECT] / judged, 4) if judged else None,
         },
-        "by_teacher": {k: dict(v) for k, v in by_teacher.items()},
+        "by_teacher": teacher_labels({k: dict(v) for k, v in by_teacher.items()}),
         "prompts": {
             "total": len({f.prompt_id for f in facts}),
             "with_kept": len({f.prompt_id for f in kept}),

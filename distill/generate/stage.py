@@ -37,6 +37,8 @@ from distill.records import (
     read_records,
     sample_id,
     stable_hash,
+    teacher_key,
+    teacher_labels,
     write_atomic,
 )
 from distill.teachers import TEACHERS, Completion, Job, check_teacher
@@ -445,7 +447,7 @@ class Totals:
         stats["completion_tokens"] += usage.get("completion_tokens", 0)
         stats["truncated"] += rec.get("finish_reason") == "length"
         t = rec.get("teacher") or {}
-        key = f"{t.get('backend')}:{t.get('model')}"
+        key = teacher_key(t)  # a Hub load and a same-named folder: two teachers
         stats["by_teacher"][key] = stats["by_teacher"].get(key, 0) + 1
         if "cost_usd" in usage:
             stats["cost_usd"] += usage["cost_usd"]
@@ -459,7 +461,7 @@ class Totals:
             **self.stats,
             "prompts": len(self.prompts),
             "cost_usd": round(self.stats["cost_usd"], 6),
-            "by_teacher": dict(self.stats["by_teacher"]),
+            "by_teacher": teacher_labels(self.stats["by_teacher"]),
         }
 
 
