@@ -52,19 +52,33 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
-# "The final answer is $10,455$", "Final Answer: 12", "the answer is \(x+1\)": a statement of the
-# answer, in math delimiters or as a bare number (an amount too: markdown's escaped "\\$18"
-# was no answer). Only one that comes after the last box is
+# A comma after a stated answer that gives the reason for it, or sets another aside: "The answer
+# is 12, since 13 fails.", "..., not 13" ("The answer is 2, 3 and 5" is a list, no answer 2).
+_REASON_COMMA = (
+    r"(?:,[ \t]+(?i:since|because|as|given|which|so|due|not|rather|instead)\b"
+    r"|[，,]\s*(?:因为|由于|所以|因此|故|而不是|不是))"
+)
+# "The final answer is $10,455$", "Final Answer: 12", "the answer is \(x+1\)", "答案是12。": a
+# statement of the answer, in math delimiters or as a bare number (an amount too: markdown's
+# escaped "\\$18" was no answer). Only one that comes after the last box is
 # used (a model that boxes an intermediate value, then states its result, means the statement).
 _STATED_VALUE = (
     r"(?:\$\$(?P<dd>(?:\\\$|[^$])+)\$\$|\$(?P<d>(?:\\\$|[^$])+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]"
-    r"|(?:\\?\$\s*)?(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?=\.?(?:\s|$)))"
+    r"|(?:\\?\$\s*)?(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)"
+    r"(?=\.?(?:\s|$)|[。！；]|或|" + _REASON_COMMA + r"))"
 )
 _STATED = re.compile(
-    r"(?i:final\s+answer|the\s+answer)\s*(?:is|:)?\s*(?:is\s*)?:?\s*" + _STATED_VALUE, re.DOTALL
+    r"(?:(?i:final\s+answer|the\s+answer)\s*(?:is|:)?\s*(?:is\s*)?:?"
+    r"|答案\s*(?:是|为|為)?\s*[：:]?)\s*" + _STATED_VALUE,
+    re.DOTALL,
 )
-# "The answer is 2 or 3", "$2$, or maybe $3$": another value offered after the stated one.
-_STATED_OR = re.compile(r",?\s*or\s+(?:(?i:maybe|possibly|perhaps)\s+)?" + _STATED_VALUE, re.DOTALL)
+# "The answer is 2 or 3", "$2$, or maybe $3$", "答案是2或3": another value offered after the
+# stated one.
+_STATED_OR = re.compile(
+    r"(?:,?\s*or\s+(?:(?i:maybe|possibly|perhaps)\s+)?|[，,]?\s*(?:或者?|或是|也可能是)\s*)"
+    + _STATED_VALUE,
+    re.DOTALL,
+)
 
 # "The answer is (B).", "**Answer:** B", "Final answer: $\\text{(C)}$": a choice letter stated with
 # no box (math-verify finds no letter in prose: a right choice was no_answer). Capitals only, and
@@ -72,10 +86,17 @@ _STATED_OR = re.compile(r",?\s*or\s+(?:(?i:maybe|possibly|perhaps)\s+)?" + _STAT
 # B. Option C fails the boundary condition.", read by the hedge rules as on later lines; it was
 # no_answer where verify_choice read B): "the answer is a multiple of 3", "the answer is E. coli"
 # are no choice.
+# In Chinese (DeepSeek-R1, Qwen): "答案是B。", "因此答案为B", "故选B", "所以选B".
+# A comma that gives the reason ends the statement too: "The answer is B, since C fails."
+_CHOICE_LEAD_ZH = (
+    r"答案[ \t]*(?:是|为|為|选)?|(?:故|所以|因此|因而|综上|应|应该|本题)[ \t]*选(?:择)?"
+)
 _STATED_CHOICE = re.compile(
-    r"\b(?i:answer)(?:\s+(?i:is))?[ \t*:]*(?:\$[ \t]*)?"
+    r"(?:\b(?i:answer)(?:\s+(?i:is))?|" + _CHOICE_LEAD_ZH + r")[ \t*:：]*(?:\$[ \t]*)?"
     r"(?P<c>(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?\(?[ \t]*[A-E][ \t]*\)?[ \t]*\}?)"
-    r"[ \t]*\$?[ \t*]*(?:\.?[ \t*]*$|[.!?;]\**(?=[ \t]+[^\sa-z]))",
+    r"[ \t]*\$?[ \t*]*(?:\.?[ \t*]*$|[.!?;]\**(?=[ \t]+[^\sa-z])|[。！？；]|(?="
+    + _REASON_COMMA
+    + "))",
     re.MULTILINE,
 )
 # "If the answer is B. Then x < 0, which fails.", "Suppose that the answer is B": a statement
@@ -83,6 +104,7 @@ _STATED_CHOICE = re.compile(
 _SUPPOSED = re.compile(
     r"(?i)\b(?:if|suppose|supposing|assume|assuming|whether|unless|imagine)\s+(?:that\s+)?"
     r"(?:the\s+|our\s+|my\s+)?(?:correct\s+|final\s+|right\s+)?\Z"
+    r"|(?:如果|假如|假设|假定|若)\s*(?:正确)?\s*\Z"
 )
 
 
@@ -118,12 +140,14 @@ _WALK_BACK = re.compile(
     r"\b(?i:wait|hmm+|actually|on\s+second\s+thought|or\s+(?:maybe|perhaps|possibly)|maybe|perhaps"
     r"|re-?consider\w*|(?:re|double)-?check\w*|correction|oops|scratch\s+that|no,"
     r"|alternatively|on\s+(?:further\s+)?reflection|then\s+again)"
-    r"|(?:^|(?<=[.!?;:*])\s)\s*Or\b",
+    r"|(?:^|(?<=[.!?;:*])\s)\s*Or\b"
+    # Chinese: "等等", "其实", "或者C" ("or C"), "不对，C" (a sentence that opens with "not right")
+    r"|等等|等一下|其实|或许|也许|或者|再想想|重新(?:考虑|检查)|更正|^\s*不对",
     re.MULTILINE,
 )
 # What follows a stated letter is judged a sentence at a time (the "..." of "Wait..." ends one;
 # the point of "2.5" does not).
-_SENTENCE = re.compile(r"(?:[^.!?;\n]|(?<=\d)\.(?=\d))+")
+_SENTENCE = re.compile(r"(?:[^.!?;\n。！？；]|(?<=\d)\.(?=\d))+")
 # A capital A-E that names no option: a unit after a number ("25 °C", "2 C of charge"), a symbol
 # in a formula or bond ("E = hν", "C=O", "C–H"), an abbreviation ("E. coli"), the article before
 # a name or number ("A Carnot engine", "A 10 N force").
@@ -161,6 +185,8 @@ _DISMISSED = re.compile(
     r"|misleading|distractor|trap|tempting|(?<!no\s)less|weaker|worse|close|off\s+by|approximat\w*)\b"
     r"|n't\b|≠|\\neq\b|\bno\W*$"  # "Option A: 3 + 4 = 8, so no."
     r"|\bif\b.*\bwere\b"  # a counterfactual: "C would be correct if the process were isothermal"
+    # Chinese: "选项C是错误的", "C不正确", "排除C" ("不对" that opens a sentence is a walk-back)
+    r"|错|不正确|(?<=\S)不对|不成立|不满足|不符|不可能|不能|不是|并非|排除|矛盾|不选|舍去"
 )
 # A sentence that asserts another option, walk-back word or not ("But C also works.", "D fits
 # too", "(C) could be correct"): a second answer offered, a hedge.
@@ -168,11 +194,51 @@ _ASSERTED = re.compile(
     r"(?i)\b(?:works?|fits?|holds|satisf(?:y|ies)|correct|valid|true|better|also|as\s+well"
     r"|equally|(?:could|might|should|must)\s+be|is\s+right"
     r"|answer\s+(?:would|could|might|may)\s+(?:also\s+)?be)\b|\btoo\W*$"
+    # Chinese: "C也可能正确", "C也对", "C也正确", "C也行", "C才是正确的"
+    r"|也|正确|对的|成立|符合|满足|可能是|才是|才对"
 )
 # Another letter joined to the stated one on its line: "Answer: B or C", "B and C", "B/C".
-_JOINED = re.compile(r"[ \t]*(?i:or|and|/|&)(?![A-Za-z])")
+_JOINED = re.compile(r"[ \t]*(?:(?i:or|and|/|&)(?![A-Za-z])|或|和|与|及|、)")
 # "Also note that option C is the elastic case": "also" that opens a remark asserts nothing.
 _ALSO_REMARK = re.compile(r"(?i)^\W*also,?\s+(?:note|notice|recall|observe|remember|see)\b")
+# An option supposed, not asserted: "Suppose that the correct answer is C. Then x < 0, a
+# contradiction." checks C, it does not offer it; so do "If C were right", "Assume option C",
+# "Suppose we pick C", "假设答案是C", "如果选C". The supposition governs the letter itself: "If
+# we take g = 10, C also works" offers C.
+_SUPPOSITION = re.compile(
+    r"(?i:\b(?:if|suppose|supposing|assume|assuming|imagine|whether)\s+(?:that\s+)?"
+    r"(?:we\s+(?:pick|choose|take|select|go\s+with)\s+)?(?:the\s+|our\s+|my\s+)?"
+    r"(?:(?:correct|right|final)\s+)?(?:(?:answer|option|choice)\s*(?:is|were|was|be|=)?\s*)?)"
+    r"\(?[A-E]\)?(?![A-Za-z0-9])"
+    r"|(?:如果|假如|假设|假定|若)\s*(?:正确)?(?:答案|选项)?\s*(?:是|为|选)?\s*\(?[A-E]\)?(?![A-Za-z0-9])"
+)
+# A label that opens a sentence, its text after the point: "A. Mitochondria is wrong."
+_LABEL = re.compile(r"\s*(?i:(?:option|choice)\s*)?\(?[A-E]\)?\s*")
+
+
+def _sentences(after: str) -> list[tuple[int, str]]:
+    """(start, text) of each sentence of `after`. A label and its option's text on the line are
+    one sentence ("A. Mitochondria is wrong." dismisses A; split at its point, the "A" alone
+    was read as a second answer), where the text names no option itself ("C. B is wrong.")."""
+    spans = [(m.start(), m.group(0)) for m in _SENTENCE.finditer(after)]
+    out: list[tuple[int, str]] = []
+    i = 0
+    while i < len(spans):
+        start, text = spans[i]
+        end = start + len(text)
+        if (
+            i + 1 < len(spans)
+            and _LABEL.fullmatch(text)
+            and after[end] == "."
+            and spans[i + 1][0] == end + 1
+            and not _other_choices(spans[i + 1][1], "")
+        ):
+            out.append((start, text + "." + spans[i + 1][1]))
+            i += 2
+            continue
+        out.append((start, text))
+        i += 1
+    return out
 
 
 def _other_choices(text: str, letter: str) -> list[str]:
@@ -195,11 +261,13 @@ def _hedged_choices(after: str, letter: str) -> list[str]:
     C", "Wait... option C works") is a second answer."""
     out: list[str] = []
     # "Actually C, not B": the "not" is the stated letter's, not a reason C fails
-    own = re.compile(rf"(?i:\bnot|n't)\s+(?i:(?:option|choice)\s*)?\(?{letter}\)?(?![A-Za-z0-9])")
+    own = re.compile(
+        rf"(?:(?i:\bnot|n't)\s+|不是\s*)(?i:(?:option|choice)\s*)?\(?{letter}\)?(?![A-Za-z0-9])"
+    )
     # "..., so C": the sentence's conclusion, another letter
     concluded = re.compile(
-        rf"(?i:\b(?:so|thus|hence|therefore|it'?s|it\s+is))\s+(?i:(?:option|choice)\s*)?"
-        rf"\(?(?!{letter})[A-E]\)?\W*$"
+        rf"(?:(?i:\b(?:so|thus|hence|therefore|it'?s|it\s+is))\s+|(?:所以|因此|故|因而)\s*选?\s*)"
+        rf"(?i:(?:option|choice)\s*)?\(?(?!{letter})[A-E]\)?\W*$"
     )
     # "B is better than C", "between B and C": the other one set aside, no second answer
     aside = re.compile(
@@ -213,12 +281,12 @@ def _hedged_choices(after: str, letter: str) -> list[str]:
         after = _LIST_LINE.sub(blank, after)
     after = _NOT_AN_OPTION.sub(blank, after)
     walked = False  # a walk-back word in the sentence before, naming no choice ("Wait...")
-    for m in _SENTENCE.finditer(after):
-        sentence = m.group(0)
+    for start, sentence in _sentences(after):
         if not sentence.strip():
             continue
         back = _WALK_BACK.search(sentence) is not None
-        others = _other_choices(aside.sub(blank, sentence), letter)
+        supposed = _SUPPOSITION.sub(blank, sentence)
+        others = _other_choices(aside.sub(blank, supposed), letter)
         if others:
             dismissed = _DISMISSED.search(own.sub(" ", sentence)) is not None
             alone = re.fullmatch(r"\W*(?i:(?:option|choice)\s*)?\(?[A-E]\)?\W*", sentence)
@@ -228,7 +296,7 @@ def _hedged_choices(after: str, letter: str) -> list[str]:
                 or alone is not None
                 or _ASSERTED.search(_ALSO_REMARK.sub(" ", sentence)) is not None
                 or concluded.search(sentence) is not None
-                or (m.start() == 0 and _JOINED.match(sentence) is not None)
+                or (start == 0 and _JOINED.match(sentence) is not None)
             )
             if asserted and not dismissed:
                 out += [c for c in others if c not in out]
@@ -788,9 +856,11 @@ _CHOICE_PATTERNS = [
         r"\\boxed\s*\{\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?\(?([A-Ea-e])\)?"
         r"(?![A-Za-z0-9])"
     ),
-    # (markdown's "**Answer:** B", "Answer: $\\textbf{(C)}$", and C-Eval's "答案是C", "答案：C")
+    # (markdown's "**Answer:** B", "Answer: $\\textbf{(C)}$", and C-Eval's "答案是C", "答案：C",
+    # R1's and Qwen's "故选C", "所以选C")
     re.compile(
-        r"(?i:answer|答案)[*\s]*(?i:is|:|是|为|：)?[*:：\s]*"
+        r"(?:(?i:answer|答案)[*\s]*(?i:is|:|是|为|：|选)?|(?:故|所以|因此|因而|综上|应|应该|本题)\s*选择?)"
+        r"[*:：\s]*"
         r"(?:\$\s*)?(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?"
         r"(?:\(\s*([A-Ea-e])\s*\)|\**\(?([A-E])\)?\**)"
         r"(?![A-Za-z])"
