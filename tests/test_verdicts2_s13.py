@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -93,17 +94,21 @@ def test_a_slow_test_is_judged_alike_by_filter_select_and_train_under_one_timeou
     f = FilterConfig(input="t.jsonl", out="k.jsonl", verify="code", verify_timeout=LONGER)
     rec = trace("p0", "double it", answer=SLOW, gold=None, meta=TESTS)
     traces = write(tmp_path / "traces.jsonl", [rec])
-    assert judge(rec, "code", f.verify_timeout, f.code_memory_mb)[0] == "correct"  # filter's
-
-    kept, _, report = select(
-        tmp_path, traces, criteria=["difficulty"], verify="code", pass_rate="1:1",
-        verify_timeout=f.verify_timeout, code_memory_mb=f.code_memory_mb,
-    )  # fmt: skip
-    assert len(kept) == 1 and report["difficulty"]["pass_rate_all"]["mean"] == 1.0
-
     limits = (f.verify_timeout, f.code_memory_mb)
-    assert reward_of(SLOW, None, TESTS, "code", None, None, False, *limits) == 1.0
-    assert failed_prompts([str(traces)], "code", None, limits) == (set(), 1)
+    # Each stage runs the test (5.5 s asleep in its sandbox, no CPU): the four side by side,
+    # filter's, train's reward and gate in threads while select runs here (22 s one by one).
+    with ThreadPoolExecutor(3) as pool:
+        filtered = pool.submit(judge, rec, "code", f.verify_timeout, f.code_memory_mb)
+        rewarded = pool.submit(reward_of, SLOW, None, TESTS, "code", None, None, False, *limits)
+        gated = pool.submit(failed_prompts, [str(traces)], "code", None, limits)
+        kept, _, report = select(
+            tmp_path, traces, criteria=["difficulty"], verify="code", pass_rate="1:1",
+            verify_timeout=f.verify_timeout, code_memory_mb=f.code_memory_mb,
+        )  # fmt: skip
+    assert filtered.result()[0] == "correct"  # filter's
+    assert len(kept) == 1 and report["difficulty"]["pass_rate_all"]["mean"] == 1.0
+    assert rewarded.result() == 1.0
+    assert gated.result() == (set(), 1)
 
 
 @pytest.mark.parametrize("stage", ["select", "train"])
