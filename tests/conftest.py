@@ -31,6 +31,65 @@ import socketserver  # noqa: E402 - after the environment above
 socketserver.BaseServer.serve_forever = _serve_forever(socketserver.BaseServer.serve_forever)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "real_plots: draw the report plots (report.png, loss.png) as a user's run does"
+    )
+
+
+# The report plots (filter's and select's report.png, train's loss.png): matplotlib's drawing
+# of one (text layout, then the raster) costs 0.2-0.4 CPU seconds, more than many a filter or
+# select test spends on everything else, and hundreds of tests run those stages. There the
+# figure is still built, every call the stage makes (subplots, hist, barh, legend) on its data,
+# but tight_layout and savefig lay out and draw nothing: savefig writes a 1x1 PNG where the plot
+# goes. The tests marked real_plots draw them (tests/test_plots_s14.py: each plot's cases).
+def _png_1x1() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)  # 1x1, 8-bit grey
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
+
+
+_REAL = {}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _plots_not_drawn():
+    """For the whole session, so a module's or the session's fixtures see the same plots."""
+    import matplotlib.figure
+
+    png = _png_1x1()
+
+    def savefig(self, fname, **kwargs):
+        with open(fname, "wb") as f:  # a path, as each stage passes
+            f.write(png)
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name, stand_in in (("savefig", savefig), ("tight_layout", lambda *a, **k: None)):
+            _REAL[name] = getattr(matplotlib.figure.Figure, name)
+            mp.setattr(matplotlib.figure.Figure, name, stand_in)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _real_plots(request, monkeypatch):
+    if request.node.get_closest_marker("real_plots"):
+        import matplotlib.figure
+
+        for name, real in _REAL.items():
+            monkeypatch.setattr(matplotlib.figure.Figure, name, real)
+
+
 @pytest.fixture
 def server():
     from tests.fakeserver import FakeServer

@@ -271,6 +271,7 @@ def test_torn_last_line_is_ignored(tmp_path):
     assert len(kept) == 1 and report["total"] == 1
 
 
+@pytest.mark.real_plots  # its plot's bytes (tests/conftest.py)
 def test_report_counts_teachers_and_png(tmp_path):
     recs = [trace(teacher="a"), trace(teacher="b", answer="\\boxed{5}", prompt="q")]
     _, _, report = filt(tmp_path, recs, verify="math")
