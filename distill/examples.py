@@ -335,7 +335,8 @@ def tool_calls(value: Any, where: str) -> list[dict[str, Any]]:
     "arguments"}}], which the templates read (Qwen2.5's and Llama-3.1's `tool_call.function`), from
     that shape, a flat {name, arguments} (LLaMA-Factory's function_call, xLAM's answers; Llama's
     `parameters`), one call or a list, or the JSON text of either. `arguments` stay as given (a
-    dict or a JSON string): which the template needs is the Renderer's to say."""
+    dict or a JSON string): which the template needs is the Renderer's to say; the keys Arrow's
+    schema merging gave an object as None are left out (without_nones)."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -363,11 +364,25 @@ def tool_calls(value: Any, where: str) -> list[dict[str, Any]]:
                 f"{where}: tool call '{name}' has arguments of type {type(args).__name__}; give "
                 "an object or its JSON text"
             )
+        args = without_nones(args) if isinstance(args, dict) else args
         one = {"type": "function", "function": {"name": name, "arguments": args}}
         if isinstance(call.get("id"), str):
             one["id"] = call["id"]
         out.append(one)
     return out
+
+
+def without_nones(value: Any) -> Any:
+    """`value` without the keys whose value is None, at every depth (TRL's remove_none_values,
+    which SFTTrainer applies to every row): a Parquet file or a Hub dataset stores a column of
+    objects as one struct type, so each tool spec, each call's arguments, holds every key any
+    row's has, None where its own has none; rendered, the student would be shown `"query": null`
+    in get_weather's parameters and trained to call get_weather(city="Paris", query=null)."""
+    if isinstance(value, dict):
+        return {k: without_nones(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nones(v) for v in value]
+    return value
 
 
 def _text_parts(parts: list[Any], where: str) -> str:
@@ -593,7 +608,26 @@ def tools_of(
             f"{where}: column 'tools' must list function specs (objects), found {kinds}: fix the "
             "column, or drop the row"
         )
-    return tools
+    return without_nones(tools)
+
+
+def functions_of(row: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The tool definitions of OpenAI's legacy fine-tuning rows: a `functions` column of function
+    specs ({name, description, parameters}, or its JSON text) beside the assistant's
+    `function_call`, in the `tools` shape the templates read ({"type": "function", "function":
+    spec}). Without them the call is trained to a function the student was never shown. None
+    where the column lists no named functions (a column of that name in another dataset)."""
+    value = row.get("functions")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if not value or not isinstance(value, list):
+        return None
+    if not all(isinstance(f, dict) and isinstance(f.get("name"), str) for f in value):
+        return None
+    return [{"type": "function", "function": without_nones(f)} for f in value]
 
 
 def _says_nothing(text: str) -> bool:
@@ -608,8 +642,11 @@ def from_row(
     """One dataset row -> the Example training renders (see LAYOUTS; `columns` maps others)."""
     c = columns or Columns()
     tools = tools_of(row, where, c.named().values())
+    legacy = None if tools or "functions" in c.named().values() else functions_of(row)
     ex = _from_row(row, where, c, keep_markers)
-    ex.tools = tools
+    ex.tools = tools or legacy
+    if legacy:
+        ex.source["tools_column"] = "functions"  # as the refusals name it
     if c.system_field is not None:  # a trace record, Alpaca or prompt/completion row too
         ex.prompt = with_system(ex.prompt, row[c.system_field])
     # An empty reply would be trained as "stop at once" (its end of turn alone carries the loss);
@@ -711,6 +748,7 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
                 "drop the row"
             )
         context: set[int] = set()
+        calls = None
         if isinstance(comp, list):
             turns, context = _weighted_chat(comp, where, "completion", keep_markers)
             if [m["role"] for m in turns] != ["assistant"]:
@@ -718,7 +756,9 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
                     f"{where}: 'completion' must be one assistant message; found roles: "
                     f"{', '.join(m['role'] for m in turns) or 'none'}"
                 )
-            comp = turns[0]["content"]
+            # a completion that calls a tool (TRL's conversational prompt/completion, export's
+            # rows of a chat with context turns) trains the call, as a chat's last turn does
+            comp, calls = turns[0]["content"], turns[0].get("tool_calls")
         return Example(
             prompt=prompt,
             completion=_text(comp),
@@ -731,6 +771,7 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
             # record's history is (what export writes for one)
             trains_history=False,
             trains=not context,  # a completion of weight 0: nothing to train
+            calls=calls,
         )
     fields = ", ".join(map(str, row)) or "none"
     guess = guess_columns(row)
@@ -1124,9 +1165,10 @@ class Renderer:
         and plain ChatML templates render neither): the student would learn to call tools it was
         never shown, or to end its turn where the call belongs."""
         where = ex.source.get("where") or "an example"
-        if ex.tools and text == self._render(None, msgs, **kw):
+        if ex.tools and text == self._rendered_or_none(None, msgs, **kw):
+            column = ex.source.get("tools_column", "tools")
             raise DistillError(
-                f"{where}: column 'tools' lists tool definitions, which {self._template_name()} "
+                f"{where}: column '{column}' lists tool definitions, which {self._template_name()} "
                 "does not render (its text is the same without them): the student would learn "
                 "to call tools it was never shown; train a student whose template renders tools "
                 "(Qwen2.5's, Llama-3.1's), write them into the system message and drop the "
@@ -1136,7 +1178,7 @@ class Renderer:
         if not called:
             return
         bare = [{k: v for k, v in m.items() if k != "tool_calls"} for m in msgs]
-        if text == self._render(ex.tools, bare, **kw):
+        if text == self._rendered_or_none(ex.tools, bare, **kw):
             raise DistillError(
                 f"{where}: its assistant turn {called[0] + 1} calls a tool ('tool_calls'), which "
                 f"{self._template_name()} does not render: the student would learn to end its "
@@ -1144,6 +1186,17 @@ class Renderer:
                 "(Qwen2.5's, Llama-3.1's), write the call into the turn's content as the student "
                 "should emit it, or drop the row"
             )
+
+    def _rendered_or_none(self, tools: Any, msgs: list[dict[str, Any]], **kw: Any) -> str | None:
+        """_render, or None where the template refuses the chat so (Mistral's: a `tool` message
+        after an assistant turn without its calls breaks its user/assistant alternation): it
+        reads what was taken out."""
+        from jinja2 import TemplateError
+
+        try:
+            return self._render(tools, msgs, **kw)
+        except TemplateError:
+            return None
 
     def _call_turn(self, ex: Example, prompt: str) -> str:
         """The completion of a turn that calls a tool: what the chat template writes for the

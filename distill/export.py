@@ -32,6 +32,29 @@ def rendered_pair(renderer: Any, ex: Any) -> dict[str, str]:
     return {"prompt": prompt, "completion": renderer.completion_text(ex)}
 
 
+def trl_calls(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`msgs` with each tool call's `arguments` an object where its JSON text is one (OpenAI's API
+    writes text): TRL hands the calls to the chat template as they are, and Qwen2.5's and
+    Llama-3.1's write `arguments | tojson` (text would be trained as a quoted string, not as
+    distill train writes the call); and one Arrow type for a Parquet file's arguments."""
+    out = []
+    for m in msgs:
+        if m.get("tool_calls"):
+            calls = []
+            for call in m["tool_calls"]:
+                args = call["function"]["arguments"]
+                if isinstance(args, str):
+                    try:
+                        parsed = json.loads(args)
+                    except ValueError:
+                        parsed = None
+                    args = parsed if isinstance(parsed, dict) else args
+                calls.append({**call, "function": {**call["function"], "arguments": args}})
+            m = {**m, "tool_calls": calls}
+        out.append(m)
+    return out
+
+
 def _model_eos(name: str) -> Any:
     """The model's own stop tokens (generation_config.json), as build_trainer passes them to the
     Renderer: with them an end of turn already holding a stop token gets no extra EOS."""
@@ -133,14 +156,14 @@ def export(cfg: ExportConfig) -> Path:
             # reads back with prompt None: TRL and a Parquet reader fail on it): a chat whose
             # earlier turns train is a row per trained turn, each with its history, as --model
             # writes its pairs
-            msgs = [*ex.prompt, reply]
+            msgs = trl_calls([*ex.prompt, reply])
             turns = [] if cfg.train_on == "last" else trained_turns(ex)
             return [
                 {"prompt": msgs[:i], "completion": [msgs[i]], **tools}
                 for i in [*turns, len(ex.prompt)]
             ]
         if cfg.format == "r1":
-            return [{"messages": [*ex.prompt, reply], **tools}]
+            return [{"messages": trl_calls([*ex.prompt, reply]), **tools}]
         alpaca_only(ex)
         return [{"instruction": ex.instruction, "input": ex.input, "output": alpaca_output(ex)}]
 
@@ -184,7 +207,15 @@ def export(cfg: ExportConfig) -> Path:
                     "(it keeps it as its \\u escape)"
                 ) from None
         names = dict.fromkeys(k for r in rows for k in r)
-        pq.write_table(pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in names}), tmp)
+        try:
+            table = pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in names})
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:  # a tool call's arguments as text
+            # that is no JSON object beside another's object: one column holds one type
+            raise DistillError(
+                f"{out}: the rows do not fit one Parquet schema ({e}); export to .jsonl, which "
+                "keeps each row as it is"
+            ) from None
+        pq.write_table(table, tmp)
     else:  # a lone surrogate (valid JSON, no UTF-8) kept as its \u escape, as filter does
         tmp.write_text("".join(json_line(r) for r in rows), "utf-8")
     outputs.commit()

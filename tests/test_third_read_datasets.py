@@ -116,9 +116,23 @@ TOOL_ROW = {
 
 def test_an_assistant_tool_call_is_refused_not_dropped(tmp_path):
     # The call was dropped without a word: the student learned to say "Let me check." and end
-    # its turn, then answer from a tool result nobody asked for.
-    with pytest.raises(DistillError, match=r"row 1: messages\[1\] .*tool_calls") as e:
-        list(load_examples(write_rows(tmp_path, [TOOL_ROW])))
+    # its turn, then answer from a tool result nobody asked for. Refused then; since ef44e7d
+    # trained in the template's own syntax after the text, or refused where the template
+    # writes no calls (never the text alone).
+    from distill.examples import Renderer, spans, tokenize_examples
+    from tests.test_examples import real_template_tokenizer
+
+    exs = list(load_examples(write_rows(tmp_path, [TOOL_ROW])))
+    tok = real_template_tokenizer("qwen2.5-instruct")
+    cols, _ = tokenize_examples(exs, Renderer(tok, "r1"), 4096)
+    [ids], [mask] = cols["input_ids"], cols["completion_mask"]
+    assert [tok.decode(ids[a:b]) for a, b in spans(mask)] == [
+        'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n'
+        "</tool_call><|im_end|>\n",
+        "It is 18C and sunny in Paris.<|im_end|>\n",
+    ]
+    with pytest.raises(DistillError, match=r"row 1: its assistant turn 2 calls a tool") as e:
+        tokenize_examples(exs, Renderer(real_template_tokenizer("smollm2"), "r1"), 4096)
     assert "\n" not in str(e.value)
 
 
