@@ -408,9 +408,9 @@ def check_data(cfg: EvalConfig) -> None:
     """What eval refuses of its problems before sampling, read in one pass with no model: a
     row without the prompt field (or a null one), a `tools` column listing tools, a template
     placeholder a row has no value for, no gold answer (or tests) in any row for --verify.
-    `distill run` checks a local set so before its first stage: eval found them only when it
-    started, after generate had bought its samples and train had run. A hub dataset is read
-    when eval starts (no download in a recipe's check)."""
+    `distill run` checks its set so before its first stage (a hub dataset too, but not under
+    --dry-run): eval found them only when it started, after generate had bought its samples
+    and train had run."""
     from distill.data import load_rows
     from distill.generate.stage import prompt_messages
 

@@ -478,14 +478,19 @@ def _check_rows(stage: str, c: Any, configs: dict[str, Any], dry_run: bool) -> N
     reads only when its turn comes, checked before the first stage as that stage would: a row
     without the prompt field, a `tools` column listing tools, no gold answer (or tests) for
     eval's --verify or train's --reward were refused an hour and the teacher's samples later.
-    One pass, no model. Not a hub dataset (no download in a recipe's check), nor a file a
-    stage of this call writes (read as it will be then), nor under --dry-run a file not here."""
+    One pass, no model. Eval's hub dataset too, loaded as eval loads it (the download eval
+    makes anyway, cached for it): one that cannot be loaded here is one line now, as a local
+    file not found is, not after generate and train were paid for. Not train's hub prompts,
+    nor a file a stage of this call writes (read as it will be then), nor under --dry-run a
+    file not here or a hub dataset (a recipe's check on any machine: no download)."""
     from distill.eval import check_data, local_data
 
     if not (stage == "eval" or (stage == "train" and c.method == "onpolicy")):
         return
     data = c.data
     if not local_data(data):
+        if stage == "eval" and not dry_run:
+            check_data(c)
         return
     if any(
         isinstance(getattr(o, "out", None), str) and same_file(o.out, data)
@@ -616,6 +621,34 @@ def _trained_system_prompt(stage: str, configs: dict[str, Any], section: dict[st
             )
         return
     section["system_prompt"] = c.system_prompt = g.system_prompt
+
+
+def _trained_format(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
+    """One prompt format, train's: eval of the recipe's student (its --output-dir, or merged/
+    in it) asks each problem in the format the student trained in when its section names none.
+    eval's default is r1: a `format: alpaca` student was asked through its chat template, a
+    prompt it never trained on, and its pass@1 (and the baseline's beside it) measured that."""
+    t, c = configs.get("train"), configs[stage]
+    if stage != "eval" or t is None or "format" in section or t.format == c.format:
+        return
+    student = section.get("model")
+    out = t.output_dir
+    if isinstance(student, str) and any(same_file(student, d) for d in (out, Path(out) / "merged")):
+        section["format"] = c.format = t.format
+
+
+def _generates_template(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
+    """One prompt template, generate's: train's on-policy sampling on generate's own prompt
+    source renders each prompt with it when its section names none, as the system message
+    (`_trained_system_prompt`). Without it the student sampled other prompts than the teacher
+    was asked (generate's `template: plain` on builtin:arithmetic, the student asked after the
+    set's own r1-math instruction). A section's own template is kept."""
+    g, c = configs.get("generate"), configs[stage]
+    if g is None or not g.template or stage != "train" or "template" in section:
+        return
+    if c.method == "onpolicy" and (c.data == g.data or same_file(c.data, g.data)):
+        if _reads_prompts(c):
+            section["template"] = c.template = g.template
 
 
 # The verifier's limits, set once: filter's (its --verify-timeout, code_memory_mb) are what
@@ -955,7 +988,9 @@ def _run(
         configs[stage] = from_dict(stages[stage][0], {**section, **stand_in}, where, lines)
         for k in pending:
             setattr(configs[stage], k, section[k])
+        _trained_format(stage, configs, section)  # (before: an Alpaca prompt has no system one)
         _trained_system_prompt(stage, configs, section)
+        _generates_template(stage, configs, section)
         _filter_limits(stage, configs, section)
         if pending:
             deferred[stage] = section
@@ -1025,6 +1060,9 @@ def _run(
                 f"--only {missing[0]}: {p} has no such section (has: {', '.join(configs)})"
             )
         configs = {s: c for s, c in configs.items() if s in only}
+    from distill.paths import check_recipe
+
+    check_recipe(p, configs.items())  # (a recipe train.yaml in the folder train writes into)
     locked = not dry_run and _lock_run_dir(run_dir, held, create=False)
     # Each stage's own check of its paths (an output that is an input, a read-only folder), which
     # it runs when it starts: here for every stage before the first, so a run refused at filter

@@ -14,12 +14,14 @@ import json
 import shutil
 
 import pytest
+import yaml
 from aiohttp import web
 
 from distill.errors import DistillError
 from distill.generate import generate_planned, run, summarize
 from distill.teachers.batch import state_path
 from tests.fakebatch import FakeBatchServer
+from tests.fakeserver import FakeServer
 from tests.test_batch import cfg, records
 from tests.test_cache_keys_s13 import NAME, drawn, gen  # noqa: F401 - the fixture
 
@@ -130,3 +132,78 @@ def test_a_hub_teacher_alone_keeps_its_plain_name(tmp_path, monkeypatch, drawn):
     monkeypatch.chdir(tmp_path)
     generate_planned(gen(), progress=False)
     assert summarize("traces.jsonl")["by_teacher"] == {f"hf:{NAME}": 4}
+
+
+# ============================================================== distill run's Hub eval set
+
+HUB_SET = "no-such-org/bench"
+
+
+def hub_cache(tmp_path, monkeypatch, rows) -> None:
+    """`HUB_SET` (split test) in an offline datasets cache, as a download leaves it: what
+    `datasets.load_dataset(HUB_SET)` reads with no network (HF_HUB_OFFLINE, tests/conftest)."""
+    import datasets
+    from datasets.packaged_modules.json.json import Json
+
+    src = tmp_path / "bench-src.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cache = tmp_path / "hf-datasets"
+    where = cache / HUB_SET.replace("/", "___") / "default" / "0.0.0" / "0123abcd"
+    b = Json(cache_dir=str(tmp_path / "build"), data_files={"test": str(src)}, dataset_name="bench")
+    b.download_and_prepare(output_dir=str(where))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    assert len(datasets.load_dataset(HUB_SET, split="test")) == len(rows)
+
+
+@pytest.fixture
+def teacher(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    s = FakeServer().start()
+    yield s
+    s.stop()
+
+
+def recipe(tmp_path, url: str, data: str):
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({
+        "run": {"dir": str(tmp_path / "run")},
+        "generate": {"data": "builtin:arithmetic?n=3", "teacher": "openai", "base_url": url,
+                     "model": "fake-r1", "out": "{run_dir}/traces.jsonl"},
+        "eval": {"model": "fake-r1", "backend": "openai", "base_url": url, "data": data,
+                 "verify": "math", "out": "{run_dir}/eval.json"},
+    }))  # fmt: skip
+    return path
+
+
+def test_a_hub_eval_set_with_a_bad_row_stops_the_run_before_generate(
+    tmp_path, monkeypatch, teacher
+):
+    from distill.pipeline import run as pipeline_run
+
+    rows = [{"problem": "What is 1 + 1?", "answer": "2"}, {"text": "What is 2 + 2?"}]
+    hub_cache(tmp_path, monkeypatch, rows)
+    # a Hub set's rows share its columns: the row without a problem has a null one
+    with pytest.raises(DistillError, match=f"{HUB_SET} row 2: field 'problem' is empty") as e:
+        pipeline_run(recipe(tmp_path, teacher.url, HUB_SET))
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "run" / "traces.jsonl").exists() and not teacher.log
+    pipeline_run(recipe(tmp_path, teacher.url, HUB_SET), dry_run=True)  # no download there
+
+
+def test_a_hub_eval_set_not_reachable_is_one_line_before_generate(tmp_path, teacher):
+    from distill.pipeline import run as pipeline_run
+
+    with pytest.raises(DistillError, match="could not load dataset 'no-such-org/nope'") as e:
+        pipeline_run(recipe(tmp_path, teacher.url, "no-such-org/nope"))
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "run" / "traces.jsonl").exists() and not teacher.log
+
+
+def test_a_good_hub_eval_set_runs_through(tmp_path, monkeypatch, teacher):
+    from distill.pipeline import run as pipeline_run
+
+    rows = [{"problem": f"What is {i} + {i}?", "answer": str(2 * i)} for i in (1, 2)]
+    hub_cache(tmp_path, monkeypatch, rows)
+    pipeline_run(recipe(tmp_path, teacher.url, HUB_SET))
+    assert len(records(tmp_path / "run" / "traces.jsonl")) == 3
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["student"]["problems"] == 2
