@@ -646,9 +646,10 @@ def _sources(model_dir: Path, train_dir: Path) -> list[Path]:
 
 
 # The names publish writes into a Hub repo (README.md aside): on a repo published into before,
-# those of them this publish does not write are deleted in its commit. Matched with fnmatch,
-# whose `*` crosses '/' ('model-*.safetensors' took a user's model-awq/model.safetensors): the
-# shards save_pretrained names, by character class, match in the repo's root alone.
+# those its marker lists (_hub_plan) that this publish does not write are deleted in its commit,
+# and never a name outside these. Matched with fnmatch, whose `*` crosses '/'
+# ('model-*.safetensors' took a user's model-awq/model.safetensors): the shards
+# save_pretrained names, by character class, match in the repo's root alone.
 SHARDS = "model-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].safetensors"
 PUBLISHED = [*MODEL_FILES, SHARDS, *RUN_FILES]
 
@@ -706,22 +707,40 @@ def _within(inner: Path, outer: Path) -> bool:
     return inner == outer or outer in inner.parents
 
 
-def _read_marker(dest: Path) -> dict[str, Any] | None:
-    path = dest / MARKER
-    if not path.exists():
-        return None
+def _parse_marker(text: str, where: str, proceed: str) -> dict[str, Any]:
+    """A publish marker's contents, checked; refused in one line naming `where` otherwise."""
     try:
-        marker = json.loads(path.read_text(encoding="utf-8"))
+        marker = json.loads(text)
         files = marker["files"]
         assert isinstance(marker["student"], str) and isinstance(files, list)
         assert all(isinstance(f, str) and f == Path(f).name and f != MARKER for f in files)
         assert isinstance(marker.setdefault("stamps", {}), dict)
-    except (ValueError, KeyError, TypeError, AssertionError, OSError):
+        hashes = marker.setdefault("hashes", {})  # a Hub publish's (below)
+        assert isinstance(hashes, dict)
+        assert all(
+            isinstance(h, dict)
+            and isinstance(h.get("git"), str)
+            and isinstance(h.get("sha256"), str)
+            for h in hashes.values()
+        )
+    except (ValueError, KeyError, TypeError, AssertionError):
         raise DistillError(
-            f"--local-dir {dest}: {MARKER} is not a publish marker (expected the student and the "
-            "files it wrote); move it away or pick another folder"
+            f"{where}: {MARKER} is not a publish marker (expected the student and the files it "
+            f"wrote); {proceed}"
         ) from None
     return marker
+
+
+def _read_marker(dest: Path) -> dict[str, Any] | None:
+    path = dest / MARKER
+    if not path.exists():
+        return None
+    proceed = "move it away or pick another folder"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        text = ""  # (refused below, as a marker that does not parse)
+    return _parse_marker(text, f"--local-dir {dest}", proceed)
 
 
 def check_local_dir(cfg: PublishConfig) -> dict[str, Any] | None:
@@ -831,6 +850,91 @@ def _place(
     _write_marker(dest, student, names, {n: _stamp(dest / n) for n in names})
 
 
+# =========================================================================== --repo-id
+
+# A Hub repo keeps the same marker (uploaded in the publish's commit), with each file's hashes in
+# place of size and mtime: what a later publish compares with the repo's listing, so a file the
+# user replaced on the Hub (their own README.md) is theirs. A repo without a marker (the user's
+# own, or published by a distill before markers) holds no file of publish's: a name publish
+# writes that is there is refused, and nothing is deleted. Until a9e0249 (one day, unreleased)
+# publish deleted nothing; since then it deleted every PUBLISHED name, whoever wrote it: a
+# user's full model in a repo an adapter was published into. Guessing by name is what lost
+# the user's weights; refusing costs one deletion on the Hub, once.
+
+
+def _hashes(path: Path) -> dict[str, str]:
+    """The file's git blob id (what the Hub lists for a plain file) and sha256 (an LFS file's)."""
+    import hashlib
+
+    git = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            git.update(chunk)
+            sha.update(chunk)
+    return {"git": git.hexdigest(), "sha256": sha.hexdigest()}
+
+
+def _write_hub_marker(folder: Path, train_dir: Path, names: list[str]) -> None:
+    """The marker uploaded with the files (the student by its folder's name: the repo may be
+    public, and the machine's paths are no one else's)."""
+    doc = {
+        "student": _real(train_dir).name,
+        "files": names,
+        "stamps": {},
+        "hashes": {n: _hashes(folder / n) for n in names},
+    }
+    (folder / MARKER).write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def _hub_plan(api: Any, repo_id: str, names: list[str], revision: str | None) -> list[str]:
+    """Refuse, in one line, a publish that would replace a file in the repo no earlier publish
+    wrote (or that the user replaced since); -> the earlier publish's files this one does not
+    write, to delete in its commit."""
+    from fnmatch import fnmatchcase
+
+    where = f"--repo-id {repo_id}"
+    files = set(api.list_repo_files(repo_id, repo_type="model", revision=revision))
+    previous = None
+    if MARKER in files:
+        got = api.hf_hub_download(repo_id, MARKER, repo_type="model", revision=revision)
+        proceed = "delete it from the repo or pick another --repo-id"
+        try:
+            text = Path(got).read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            text = ""
+        previous = _parse_marker(text, where, proceed)
+    listed = [n for n in (previous or {}).get("files", []) if n in files]
+    ours = set()
+    if listed:
+        hashes = previous["hashes"] if previous else {}
+        found = api.get_paths_info(repo_id, listed, repo_type="model", revision=revision)
+        for f in found:
+            if f.path not in listed or not hasattr(f, "blob_id"):
+                continue  # a folder of that name
+            h, lfs = hashes.get(f.path), getattr(f, "lfs", None)
+            if h is None or (lfs["sha256"] == h["sha256"] if lfs else f.blob_id == h["git"]):
+                ours.add(f.path)
+    for name in names:
+        if name in files and name not in ours:
+            why = (
+                "changed since distill published it"
+                if name in listed
+                else "no distill publish wrote it"
+                + ("" if previous else f" (the repo has no {MARKER})")
+            )
+            raise DistillError(
+                f"{where}: {name} is already in the repo and {why}: delete or rename it there, "
+                "or pick another --repo-id (publish never replaces a file it did not write)"
+            )
+    # a name publish writes (never a pattern: deleted by fnmatch) from the marker's list
+    return sorted(
+        n
+        for n in ours - set(names)
+        if not set("*?[]") & set(n) and any(fnmatchcase(n, p) for p in PUBLISHED)
+    )
+
+
 def _scrub_check(folder: Path) -> None:
     """Refuse to publish a folder that holds a secret from this environment."""
     secrets = [
@@ -890,11 +994,8 @@ def run(cfg: PublishConfig) -> str:
         _scrub_check(Path(tmp))
         api.create_repo(cfg.repo_id, private=cfg.private, exist_ok=True, repo_type="model")
         # create_repo leaves a repo that exists as it is: a public one stays public
-        private = (
-            getattr(api.repo_info(cfg.repo_id, repo_type="model"), "private", None)
-            if cfg.private
-            else True
-        )
+        info = api.repo_info(cfg.repo_id, repo_type="model")
+        private = getattr(info, "private", None) if cfg.private else True
         if private is not True:  # ModelInfo.private is Optional: unknown is not private
             said = (
                 "is a public repo already"
@@ -905,16 +1006,32 @@ def run(cfg: PublishConfig) -> str:
                 f"--private: {cfg.repo_id} {said}; make it private in its settings on the Hub "
                 "first, or publish without --private"
             )
-        api.upload_folder(
-            folder_path=tmp,
-            repo_id=cfg.repo_id,
-            repo_type="model",
-            commit_message=cfg.commit_message,
-            # an earlier publish's model files that this one does not write (the merged
-            # weights' config.json beside an adapter loads as another model than the card's);
-            # files published now are kept by upload_folder, the user's other files stay
-            delete_patterns=PUBLISHED,
-        )
+        names = sorted(f.name for f in Path(tmp).iterdir())
+        head = getattr(info, "sha", None)  # every look and the commit at this one revision
+        delete = _hub_plan(api, cfg.repo_id, names, head)  # refused before any upload
+        _write_hub_marker(Path(tmp), train_dir, names)
+        from huggingface_hub.utils import HfHubHTTPError
+
+        try:
+            api.upload_folder(
+                folder_path=tmp,
+                repo_id=cfg.repo_id,
+                repo_type="model",
+                commit_message=cfg.commit_message,
+                # the files an earlier publish wrote (its marker) and this one does not: the
+                # merged weights' config.json beside an adapter loads as another model than the
+                # card's. Files published now are kept by upload_folder, the user's stay.
+                delete_patterns=delete or None,
+                parent_commit=head,  # the repo as _hub_plan read it, or no commit
+            )
+        except HfHubHTTPError as e:
+            status = getattr(getattr(e, "response", None), "status_code", None)
+            if head is None or status not in (409, 412):
+                raise
+            raise DistillError(
+                f"--repo-id {cfg.repo_id}: the repo changed while publishing (a commit since "
+                "its files were checked); run publish again"
+            ) from None
     url = f"https://huggingface.co/{cfg.repo_id}"
     print(f"publish: pushed to {url}")
     return url

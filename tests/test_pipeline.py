@@ -198,6 +198,10 @@ def test_hub_push_makes_exactly_these_calls(pipeline_run, monkeypatch):
             calls.append(("repo_info", repo_id))
             return SimpleNamespace(private=True)
 
+        def list_repo_files(self, repo_id, **kw):  # a new repo: nothing of anyone's in it yet
+            calls.append(("list_repo_files", repo_id))
+            return [".gitattributes"]
+
         def upload_folder(self, folder_path, **kw):
             files = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
             calls.append(("upload_folder", sorted(files), kw))
@@ -215,16 +219,18 @@ def test_hub_push_makes_exactly_these_calls(pipeline_run, monkeypatch):
         {"private": True, "exist_ok": True, "repo_type": "model"},
     )
     assert calls[2] == ("repo_info", "me/tiny-r1")
-    name, files, kw = calls[3]
+    assert calls[3] == ("list_repo_files", "me/tiny-r1")
+    name, files, kw = calls[4]
     assert name == "upload_folder"
     assert {"README.md", "adapter_config.json", "adapter_model.safetensors"} <= set(files)
     assert {"tokenizer.json", "chat_template.jinja", "train.yaml"} <= set(files)
     assert "checkpoint" not in " ".join(files) and "training_args.bin" not in files
     assert kw["repo_id"] == "me/tiny-r1" and kw["repo_type"] == "model"
-    card = calls[4][1]
+    assert ".distill-publish.json" in files and kw["delete_patterns"] is None
+    card = calls[5][1]
     assert 'PeftModel.from_pretrained(base, "me/tiny-r1")' in card
     assert SECRETS["HF_TOKEN"] not in card
-    assert len(calls) == 5
+    assert len(calls) == 6
 
 
 @pytest.mark.xdist_group("pipeline_run")

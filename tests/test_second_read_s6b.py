@@ -167,6 +167,7 @@ def test_a_publish_keeps_the_users_safetensors_in_a_subfolder(tmp_path, hub):
         "adapter_model.safetensors",
         "train.yaml",
         "README.md",
+        ".distill-publish.json",  # the marker: which files publish wrote
         "model-awq/model.safetensors",
         "model-awq/config.json",
         "eval/results.json",

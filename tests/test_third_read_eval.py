@@ -82,7 +82,9 @@ def test_a_sample_cut_off_inside_a_prefilled_think_block_has_no_answer(tmp_path,
 
 
 class FakeHub:
-    """HfApi against a dict: repo id -> {"private": bool, "files": {name: bytes}}."""
+    """HfApi against a dict: repo id -> {"private": bool, "files": {name: bytes}, "commits": n}.
+    Lists files as the Hub does: a plain file by its git blob id, a .safetensors file (LFS) by
+    its sha256; a commit given a parent_commit that is not the head fails as the Hub's (412)."""
 
     repos: dict = {}
 
@@ -94,21 +96,68 @@ class FakeHub:
             raise RuntimeError("exists")
         self.repos.setdefault(repo_id, {"private": bool(private), "files": {}})
 
+    def _head(self, repo_id):
+        return f"{self.repos[repo_id].setdefault('commits', 0):040x}"
+
     def repo_info(self, repo_id, **kw):
         from types import SimpleNamespace
 
-        return SimpleNamespace(id=repo_id, private=self.repos[repo_id]["private"])
+        return SimpleNamespace(
+            id=repo_id, private=self.repos[repo_id]["private"], sha=self._head(repo_id)
+        )
 
-    def upload_folder(self, *, folder_path, repo_id, delete_patterns=None, **kw):
+    def _at(self, repo_id, revision):
+        assert revision in (None, self._head(repo_id)), "read at a revision the fake lacks"
+        return self.repos[repo_id]["files"]
+
+    def list_repo_files(self, repo_id, revision=None, **kw):
+        return sorted(self._at(repo_id, revision))
+
+    def hf_hub_download(self, repo_id, filename, revision=None, **kw):
+        import tempfile
+        from pathlib import Path
+
+        path = Path(tempfile.mkdtemp()) / filename
+        path.write_bytes(self._at(repo_id, revision)[filename])
+        return str(path)
+
+    def get_paths_info(self, repo_id, paths, revision=None, **kw):
+        import hashlib
+        from types import SimpleNamespace
+
+        files, found = self._at(repo_id, revision), []
+        for p in paths:
+            if p in files:
+                data = files[p]
+                lfs = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+                git = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+                lfs_file = p.endswith(".safetensors")
+                blob_id = hashlib.sha1(repr(lfs).encode()).hexdigest() if lfs_file else git
+                found.append(
+                    SimpleNamespace(path=p, blob_id=blob_id, lfs=lfs if lfs_file else None)
+                )
+        return found
+
+    def upload_folder(
+        self, *, folder_path, repo_id, delete_patterns=None, parent_commit=None, **kw
+    ):
         from fnmatch import fnmatch
         from pathlib import Path
 
+        if parent_commit is not None and parent_commit != self._head(repo_id):
+            from types import SimpleNamespace
+
+            from huggingface_hub.utils import HfHubHTTPError
+
+            response = SimpleNamespace(status_code=412, headers={}, request=None)
+            raise HfHubHTTPError("412 Precondition Failed", response=response)
         added = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
         files = self.repos[repo_id]["files"]
         for name in list(files):  # as huggingface_hub: a file added in the commit stays
             if name not in added and any(fnmatch(name, p) for p in delete_patterns or []):
                 del files[name]
         files.update(added)
+        self.repos[repo_id]["commits"] = self.repos[repo_id].get("commits", 0) + 1
 
 
 def student_folder(path, merged=False):
@@ -154,6 +203,7 @@ def test_a_hub_repo_published_again_holds_only_this_publishs_model_files(tmp_pat
         "adapter_model.safetensors",
         "train.yaml",
         "README.md",
+        ".distill-publish.json",  # the marker: which files publish wrote
         "handler.py",
     }
 
