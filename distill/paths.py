@@ -432,6 +432,15 @@ def paths_filter(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
 TRAIN_FILES = (*RUN_FILES, *MODEL_FILES, "loss.jsonl", "rollouts.jsonl", "training_args.bin")
 
 
+def train_checkpoints(out: PathLike) -> list[Path]:
+    """The checkpoints in a train --output-dir: the folders the Trainer names checkpoint-N, and
+    copies kept under such a name (checkpoint-N-best), which --resume takes too. Another
+    checkpoint-* entry (a folder checkpoint-best/, a file checkpoint-notes.txt) is the user's."""
+    out = Path(os.path.expanduser(str(out)))
+    found = out.glob("checkpoint-*") if out.is_dir() else []
+    return sorted(p for p in found if p.is_dir() and p.name.split("-")[1].isdigit())
+
+
 def guard_train(cfg: Any, overwrite: str = "pass --overwrite") -> None:
     """Every file or folder train reads (--data, --model, --tokenizer, --teacher-model,
     --gate-traces, a --template file) vs --output-dir: none of them may be the folder itself, a
@@ -454,7 +463,8 @@ def guard_train(cfg: Any, overwrite: str = "pass --overwrite") -> None:
     # checkpoints were deleted): a fresh run would write its config, weights and tokenizer over
     # it. A run's own folder holds a checkpoint-N from its first save to its end.
     held = [n for n in MODEL_FILES if (out / n).is_file()] if out.is_dir() else []
-    if held and not getattr(cfg, "overwrite", False) and not any(out.glob("checkpoint-*")):
+    run = bool(train_checkpoints(out))
+    if held and not getattr(cfg, "overwrite", False) and not run:
         raise DistillError(
             f"--output-dir {cfg.output_dir} holds a model ({', '.join(held[:3])}) and no "
             "checkpoint of a run to resume: train would write over it; pick another "
@@ -479,7 +489,7 @@ def paths_train(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
     for i, g in enumerate(getattr(cfg, "gate_traces", None) or []):
         inputs["--gate-traces" if i == 0 else f"--gate-traces #{i + 1}"] = g
     inputs["--template"] = _template_input(getattr(cfg, "template", None))
-    checkpoints = sorted(out.glob("checkpoint-*")) if out.is_dir() else []
+    checkpoints = train_checkpoints(out)
     # the folders it writes and removes itself: merged/, the checkpoints, the on-policy
     # vLLM syncs' (kd/rollout.py's ADAPTERS_DIR, WEIGHTS_DIR: removed at each sync)
     own = [out / "merged", *checkpoints]

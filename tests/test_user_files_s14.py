@@ -114,3 +114,83 @@ def test_a_commit_between_the_check_and_the_upload_fails_the_publish(tmp_path, h
     with pytest.raises(DistillError, match="changed while publishing.*run publish again"):
         publish(dir=str(student), repo_id="me/s")
     assert hub["me/s"]["files"] == {"README.md": b"# the user's, meanwhile\n"}
+
+
+# =========================================================================== train --output-dir
+
+
+def train_cfg(out, **kw):
+    from distill.train.config import TrainConfig
+
+    out.mkdir(parents=True, exist_ok=True)
+    data = out.parent / "kept.jsonl"
+    data.write_text('{"prompt": "p", "completion": "c"}\n')
+    return TrainConfig(data=str(data), model="builtin:smollm2", output_dir=str(out), **kw)
+
+
+def users_checkpoint_entries(out):
+    (out / "checkpoint-best").mkdir()
+    (out / "checkpoint-best" / "adapter_model.safetensors").write_bytes(b"the user's pick")
+    (out / "checkpoint-notes.txt").write_text("step 200 looked best\n")
+
+
+def test_overwrite_removes_the_runs_checkpoints_and_not_the_users(tmp_path):
+    """--overwrite deleted every checkpoint-* folder: the user's checkpoint-best/ too."""
+    from distill.train import sft
+
+    out = tmp_path / "student"
+    cfg = train_cfg(out, overwrite=True)
+    (out / "checkpoint-2").mkdir()
+    (out / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    users_checkpoint_entries(out)
+    assert sft.check_output_dir(cfg) is None
+    assert not (out / "checkpoint-2").exists()
+    assert (
+        out / "checkpoint-best" / "adapter_model.safetensors"
+    ).read_bytes() == b"the user's pick"
+    assert (out / "checkpoint-notes.txt").is_file()
+
+
+def test_the_users_checkpoint_entries_are_no_earlier_run(tmp_path):
+    """Without --overwrite, checkpoint-best/ made train refuse, calling it a checkpoint of an
+    earlier run."""
+    from distill.train import sft
+
+    out = tmp_path / "student"
+    cfg = train_cfg(out)
+    users_checkpoint_entries(out)
+    assert sft.check_output_dir(cfg) is None
+    assert sft.checkpoints(out) == []
+    (out / "checkpoint-3").mkdir()  # the Trainer's: refused as before
+    with pytest.raises(DistillError, match=r"checkpoints of an earlier run \(checkpoint-3\)"):
+        sft.check_output_dir(cfg)
+
+
+def test_a_checkpoint_kept_under_its_own_name_is_refused_not_removed(tmp_path):
+    """checkpoint-4-best (a copy --resume takes for a checkpoint) was deleted by --overwrite.
+    Left there, a later --resume of the new run could start from it: refused, nothing removed."""
+    from distill.train import sft
+
+    out = tmp_path / "student"
+    cfg = train_cfg(out, overwrite=True)
+    (out / "checkpoint-2").mkdir()
+    (out / "checkpoint-4-best").mkdir()
+    with pytest.raises(DistillError) as e:
+        sft.check_output_dir(cfg)
+    assert "\n" not in str(e.value) and "checkpoint-4-best" in str(e.value)
+    assert "move it" in str(e.value)
+    assert (out / "checkpoint-2").is_dir() and (out / "checkpoint-4-best").is_dir()
+
+
+def test_a_users_model_beside_a_checkpoint_named_file_is_still_refused(tmp_path):
+    """guard_train took any checkpoint-* entry for a run to resume: a model folder of the
+    user's holding checkpoint-notes.txt was trained over without --overwrite."""
+    from distill.paths import guard_train
+
+    out = tmp_path / "mine"
+    cfg = train_cfg(out)
+    (out / "config.json").write_text('{"model_type": "llama"}')
+    (out / "model.safetensors").write_bytes(b"the user's weights")
+    (out / "checkpoint-notes.txt").write_text("notes\n")
+    with pytest.raises(DistillError, match=r"holds a model \(config.json, model.safetensors\)"):
+        guard_train(cfg)

@@ -987,8 +987,12 @@ def _same(key: str, saved: Any, now: Any) -> bool:
 
 
 def checkpoints(out: Path) -> list[str]:
-    """The checkpoint-* folders of an output folder, by name (complete or not)."""
-    return sorted(p.name for p in Path(out).glob("checkpoint-*") if p.is_dir())
+    """The checkpoints of an output folder, by name (complete or not): checkpoint-N folders and
+    copies kept as checkpoint-N-<anything> (paths.train_checkpoints), never the user's
+    checkpoint-best/ or checkpoint-notes.txt."""
+    from distill.paths import train_checkpoints
+
+    return [p.name for p in train_checkpoints(out)]
 
 
 def check_output_dir(cfg: TrainConfig) -> str | None:
@@ -1007,6 +1011,18 @@ def check_output_dir(cfg: TrainConfig) -> str | None:
             raise DistillError(
                 f"{out} holds checkpoints of an earlier run ({', '.join(found)}); continue it with "
                 f"--resume (resume: true), start over with --overwrite, or pick another --output-dir"
+            )
+        from distill.train.callbacks import own_checkpoint
+
+        # --overwrite removes the Trainer's checkpoint-N folders alone; a copy kept under its
+        # own name (checkpoint-4-best) is the user's, and would be taken by a later --resume
+        # of this run for its own: refused before anything is removed
+        kept = [name for name in found if not own_checkpoint(out / name)]
+        if kept:
+            raise DistillError(
+                f"{out} holds {', '.join(kept)}, a checkpoint of an earlier run kept under its "
+                "own name: --overwrite removes only checkpoint-N folders, and --resume would "
+                "take it for this run's; move it out of the folder or pick another --output-dir"
             )
         for name in found:
             shutil.rmtree(out / name, ignore_errors=True)  # every rank may try; one wins
