@@ -430,6 +430,8 @@ def paths_filter(cfg: Any) -> tuple[dict[str, Any], list[Output]]:
 # Files `distill train` writes into --output-dir, and the folders that are wholly its own.
 # rollouts.jsonl: --rollout vllm's record, removed by a fresh run and trimmed by a resume.
 TRAIN_FILES = (*RUN_FILES, *MODEL_FILES, "loss.jsonl", "rollouts.jsonl", "training_args.bin")
+# Of those, the run's records (not the model): written over or removed by a fresh run.
+RUN_RECORDS = (*RUN_FILES, "loss.jsonl", "rollouts.jsonl", "training_args.bin")
 
 
 def train_checkpoints(out: PathLike) -> list[Path]:
@@ -439,6 +441,16 @@ def train_checkpoints(out: PathLike) -> list[Path]:
     out = Path(os.path.expanduser(str(out)))
     found = out.glob("checkpoint-*") if out.is_dir() else []
     return sorted(p for p in found if p.is_dir() and p.name.split("-")[1].isdigit())
+
+
+def _train_config(path: Path, cfg: Any) -> bool:
+    """`path` is a train config train saved (every field of one, `output_dir` among them)."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cfg)}
+    return path.is_file() and _distills(
+        path, lambda d: _shaped(d, output_dir=str) and 2 * len(names & set(d)) >= len(names)
+    )
 
 
 def guard_train(cfg: Any, overwrite: str = "pass --overwrite") -> None:
@@ -470,6 +482,17 @@ def guard_train(cfg: Any, overwrite: str = "pass --overwrite") -> None:
             "checkpoint of a run to resume: train would write over it; pick another "
             f"--output-dir, or {overwrite} to replace it"
         )
+    # A fresh run writes its records over (or removes) these names: in a folder no train run
+    # wrote into (no checkpoint, no train.yaml of train's: it writes that one first), a file
+    # there is the user's (their own train.yaml, loss.png), whatever --overwrite says.
+    if out.is_dir() and not run and not _train_config(out / "train.yaml", cfg):
+        theirs = [n for n in RUN_RECORDS if (out / n).exists() or (out / n).is_symlink()]
+        if theirs:
+            raise DistillError(
+                f"--output-dir {cfg.output_dir} holds {', '.join(theirs[:3])}, and no train "
+                "run wrote into it (no checkpoint, no train.yaml of train's): train would write "
+                "over or remove it; move it away or pick another --output-dir"
+            )
 
 
 def paths_train(cfg: Any) -> tuple[dict[str, Any], list[Output]]:

@@ -8,7 +8,13 @@ from tests.test_kd import kd_cfg
 
 
 def stale_kd_json(out, tokens=9999):
+    from distill.config import save_config
+    from distill.train.config import TrainConfig
+
     out.mkdir(parents=True, exist_ok=True)
+    # an earlier run's folder: its train.yaml too (a folder holding kd.json and no record of a
+    # train run is the user's, refused by guard_train: tests/test_user_files_s14.py)
+    save_config(TrainConfig(data="d.jsonl", model="m", output_dir=str(out)), out / "train.yaml")
     (out / "kd.json").write_text(
         json.dumps({"method": "kd", "teacher": "old", "teacher_tokens_scored": tokens})
     )

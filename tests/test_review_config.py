@@ -33,8 +33,14 @@ def _killed_train(run_dir: Path) -> None:
     """What a train killed before its first save leaves in --output-dir: its run files, no
     model (no config.json, no adapter)."""
     student = run_dir / "student"
+    from distill.config import save_config
+    from distill.train.config import TrainConfig
+
     student.mkdir(parents=True)
-    (student / "train.yaml").write_text("model: builtin:smollm2\n")
+    # train saves its whole config before it trains (a recipe-sized train.yaml beside loss.jsonl
+    # and no checkpoint is no train run's folder: guard_train refuses it)
+    cfg = TrainConfig(data="d.jsonl", model="builtin:smollm2", output_dir=str(student))
+    save_config(cfg, student / "train.yaml")
     (student / "loss.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
 
 

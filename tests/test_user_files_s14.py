@@ -194,3 +194,30 @@ def test_a_users_model_beside_a_checkpoint_named_file_is_still_refused(tmp_path)
     (out / "checkpoint-notes.txt").write_text("notes\n")
     with pytest.raises(DistillError, match=r"holds a model \(config.json, model.safetensors\)"):
         guard_train(cfg)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_folder_no_train_run_wrote_into_keeps_the_users_run_named_files(tmp_path, overwrite):
+    """A fresh run writes train.yaml, train_data.json and loss.png over, and removes loss.jsonl
+    and kd.json, in any --output-dir: the user's own train.yaml (another trainer's config) and
+    loss.png in their experiment folder were lost."""
+    import dataclasses
+
+    import yaml
+
+    from distill.paths import guard_train
+
+    out = tmp_path / "exp"
+    cfg = train_cfg(out, overwrite=overwrite)
+    (out / "train.yaml").write_text("# LLaMA-Factory\nstage: sft\nlearning_rate: 1e-5\n")
+    (out / "loss.png").write_bytes(b"their plot")
+    with pytest.raises(DistillError) as e:
+        guard_train(cfg)
+    msg = str(e.value)
+    assert "\n" not in msg and "train.yaml, loss.png" in msg and "move it away" in msg
+    # a train run's own folder (its saved config there): its records are its own
+    (out / "train.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg)))
+    guard_train(cfg)
+    (out / "train.yaml").unlink()  # a folder with train's checkpoint: a run's too
+    (out / "checkpoint-1").mkdir()
+    guard_train(cfg)
