@@ -160,10 +160,15 @@ REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
 # speaker for a tool call. The chat template writes them in its own syntax (Qwen2.5's
 # <tool_call>{...}</tool_call>, Llama-3.1's JSON), as TRL's SFTTrainer renders them.
 TOOL_KEYS = ("tool_calls", "function_call")
+# xLAM's function-calling layout (Salesforce/xlam-function-calling-60k, APIGen and the sets
+# converted to it): the user's request, the function specs it may call (JSON text) and the
+# calls that answer it (JSON text of [{"name", "arguments"}]). All three columns name it: a
+# question-answering set's `query` + `answers` (MS MARCO's) has no `tools` beside them.
+XLAM_COLUMNS = ("query", "tools", "answers")
 LAYOUTS = (
     "trace records (messages, reasoning, answer), a 'messages' column, ShareGPT 'conversations' "
     "(from/value, with an optional 'system' column), prompt/completion (text or messages), "
-    "or Alpaca columns (instruction, input, output)"
+    "Alpaca columns (instruction, input, output), or xLAM tool calls (query, tools, answers)"
 )
 # Column names that suggest a mapping, most specific first (s1K, OpenThoughts' metadata, LIMO,
 # OpenMathReasoning, dolly, the Chinese R1-distill sets): for the hint of a refusal only.
@@ -608,7 +613,22 @@ def tools_of(
             f"{where}: column 'tools' must list function specs (objects), found {kinds}: fix the "
             "column, or drop the row"
         )
-    return without_nones(tools)
+    return [as_tool(t) for t in without_nones(tools)]
+
+
+def as_tool(spec: dict[str, Any]) -> dict[str, Any]:
+    """A function spec in the shape the student is served with: {"type": "function", "function":
+    {name, description, parameters}}, what an OpenAI-compatible server (vLLM, SGLang) hands the
+    chat template for a request's `tools`, what transformers makes of a Python function
+    (get_json_schema) and what Qwen's and Meta's docs show. xLAM's, LLaMA-Factory's and OpenAI's
+    legacy `functions` give the bare spec; Qwen2.5's and Llama-3.1's templates write each tool
+    `| tojson` as given, so trained bare, the student would be served a tools block it never saw.
+    Wrapped as LLaMA-Factory wraps them for these templates (TRL hands them over as given);
+    Mistral's template wraps either itself. A spec without a name is left as it is."""
+    if "function" in spec or not isinstance(spec.get("name"), str):
+        return spec
+    inner = {k: v for k, v in spec.items() if not (k == "type" and v == "function")}
+    return {"type": "function", "function": inner}
 
 
 def functions_of(row: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -627,7 +647,7 @@ def functions_of(row: dict[str, Any]) -> list[dict[str, Any]] | None:
         return None
     if not all(isinstance(f, dict) and isinstance(f.get("name"), str) for f in value):
         return None
-    return [{"type": "function", "function": without_nones(f)} for f in value]
+    return [as_tool(without_nones(f)) for f in value]
 
 
 def _says_nothing(text: str) -> bool:
@@ -773,6 +793,8 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
             trains=not context,  # a completion of weight 0: nothing to train
             calls=calls,
         )
+    if all(k in row for k in XLAM_COLUMNS):
+        return _xlam(row, where)
     fields = ", ".join(map(str, row)) or "none"
     guess = guess_columns(row)
     if guess:
@@ -794,6 +816,53 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
     raise DistillError(f"{where}: need {LAYOUTS}; found columns: {fields}{hint}")
 
 
+def _xlam(row: dict[str, Any], where: str) -> Example:
+    """An xLAM row -> the user's `query`, answered by one assistant turn that makes the calls of
+    `answers` (parallel calls in that one turn, in order), under the row's `tools`: the student
+    learns the calls in its template's own syntax (Qwen2.5's <tool_call>{...}</tool_call>), which
+    a tool parser reads: the calls the set's authors verified by running them. (Mapped with
+    --prompt-field query --answer-field answers, _from_columns trains the JSON list as text.)"""
+    hint = "fix or drop the row, or train its text with --prompt-field query --answer-field answers"
+    query = row["query"]
+    if not isinstance(query, str) or not query.strip():
+        got = "empty" if isinstance(query, str) else f"{type(query).__name__}, not text"
+        got = "null" if query is None else got
+        raise DistillError(f"{where}: column 'query' (xLAM layout) is {got}: fix or drop the row")
+    calls = row["answers"]
+    if isinstance(calls, str):
+        try:
+            calls = json.loads(calls)
+        except ValueError:
+            raise DistillError(
+                f"{where}: column 'answers' (xLAM layout: a JSON list of tool calls) is no JSON "
+                f"({row['answers'][:60]!r}): {hint}"
+            ) from None
+    if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+        raise DistillError(
+            f"{where}: column 'answers' (xLAM layout) must be a list of tool calls "
+            f'[{{"name": ..., "arguments": {{...}}}}], got {str(calls)[:80]!r}: {hint}'
+        )
+    if not calls:  # xlam-irrelevance's rows: the reply is no call, and the set gives no text
+        raise DistillError(
+            f"{where}: column 'answers' (xLAM layout) is an empty list: a reply with no call and "
+            "no text would teach the student to answer with nothing; drop the row, or write the "
+            "reply it should give as a chat ('messages')"
+        )
+    if tools_of(row, where) is None:
+        raise DistillError(
+            f"{where}: column 'tools' (xLAM layout) lists no tools: the calls in 'answers' would be "
+            "trained to functions the student was never shown; fix or drop the row"
+        )
+    prompt = [{"role": "user", "content": query}]
+    return Example(
+        prompt=prompt,
+        completion="",
+        instruction=query,
+        source={"where": where},
+        calls=tool_calls(calls, f"{where}: column 'answers'"),
+    )
+
+
 def has_completion(row: dict[str, Any], columns: Columns | None = None) -> bool:
     """Whether a row carries a completion in a layout training reads; a prompt source (a
     problem/question/prompt field alone, or `messages` ending with a user turn) does not."""
@@ -809,7 +878,11 @@ def has_completion(row: dict[str, Any], columns: Columns | None = None) -> bool:
                 return True  # not a prompt either: from_row names the problem
             last = msgs[-1]
             return (last.get("role") or SHAREGPT_ROLES.get(last.get("from", ""))) == "assistant"
-    return ("instruction" in row and "output" in row) or ("prompt" in row and "completion" in row)
+    return (
+        ("instruction" in row and "output" in row)
+        or ("prompt" in row and "completion" in row)
+        or all(k in row for k in XLAM_COLUMNS)
+    )
 
 
 def chat_prompt(
