@@ -27,6 +27,7 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -338,11 +339,25 @@ def _still_true(result_path: Path, ran: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _train_rerun(c: Any, rewritten: bool) -> None:
+# train's keys `distill run` takes from another section when train's names none, as a refused
+# rerun names them: a user who changed nothing learns where the new value came from.
+TAKEN = {
+    "template": "generate's template",
+    "system_prompt": "generate's system prompt",
+    "verify_timeout": "filter's verify_timeout",
+    "code_memory_mb": "filter's code_memory_mb",
+}
+
+
+def _train_rerun(c: Any, rewritten: bool, taken: Iterable[str] = ()) -> None:
     """What a rerun's train refuses when it starts, checked read-only before the first stage
     (and by --dry-run): checkpoints of a run at other settings, data changed since they began
     (not when a stage run before it writes its data again). Nothing is removed here (train
-    removes a checkpoint cut off mid-save)."""
+    removes a checkpoint cut off mid-save). `taken`: train's keys the run took from another
+    section (TAKEN), named as such when they differ. A max_length left to train (resolved from
+    the student's context when it starts) is compared by train then, the other keys here."""
+    import copy
+
     import yaml
 
     from distill.train import sft
@@ -357,18 +372,32 @@ def _train_rerun(c: Any, rewritten: bool) -> None:
         for p in out.glob("checkpoint-*")
         if p.is_dir() and p.name.split("-")[1].isdigit() and (p / "trainer_state.json").is_file()
     ]
-    if not whole or c.max_length is None:  # None: resolved from the student's context by train
+    if not whole:
         return
     ckpt = max(whole, key=lambda p: int(p.name.split("-")[1]))
-    saved = sft.saved_config_path(ckpt)
-    if saved is None:
+    saved_path = sft.saved_config_path(ckpt)
+    if saved_path is None:
         return
-    changed = sft.changed_run_keys(c, yaml.safe_load(saved.read_text()) or {})
-    if changed:
-        raise DistillError(
-            f"{ckpt} belongs to a different run ({'; '.join(changed)}): rerun with the same "
-            "settings, or --set train.overwrite=true trains the student again"
+    saved = yaml.safe_load(saved_path.read_text()) or {}
+    if c.max_length is None:  # None: resolved from the student's context by train
+        c = copy.copy(c)
+        c.max_length = saved.get("max_length") if isinstance(saved, dict) else None
+    changed = sft.changed_run_keys(c, saved)
+    if not changed:
+        return
+    why = "rerun with the same settings"
+    ours = [k for k in (line.split(":")[0] for line in changed) if k in taken]
+    if ours:
+        keys = " and ".join(f"train.{k}" for k in ours)
+        why = (
+            f"{', '.join(f'train.{k} is {TAKEN.get(k, k)}' for k in ours)} now, taken where "
+            f"train's section names none; set {keys} in the recipe as the run began to go on "
+            "with it"
         )
+    raise DistillError(
+        f"{ckpt} belongs to a different run ({'; '.join(changed)}): {why}, or --set "
+        "train.overwrite=true trains the student again"
+    )
 
 
 def _generate_adds(configs: dict[str, Any], path: str) -> bool:
@@ -634,6 +663,12 @@ def _trained_format(stage: str, configs: dict[str, Any], section: dict[str, Any]
     student = section.get("model")
     out = t.output_dir
     if isinstance(student, str) and any(same_file(student, d) for d in (out, Path(out) / "merged")):
+        if t.format == "alpaca" and section.get("system_prompt"):  # as EvalConfig refuses it
+            raise DistillError(
+                "eval.system_prompt has no place in the Alpaca prompt the recipe's student "
+                "trained in (train.format: alpaca), which eval asks it in: drop "
+                "eval.system_prompt, or set eval.format: r1 to ask it through its chat template"
+            )
         section["format"] = c.format = t.format
 
 
@@ -963,12 +998,14 @@ def _run(
     present = {s for s in ORDER if s in data or s in overrides}
     _check_links(data, overrides, sets or [], present & (selected or present), run_dir, p)
     deferred, configs = {}, {}  # deferred: the sections built again when their turn comes
+    taken: dict[str, list[str]] = {}  # the keys each section took from another (TAKEN)
     for stage in ORDER:
         if stage not in data and stage not in overrides:
             continue
         section = substitute_run_dir(
             {**recipe_section(data, stage, p), **overrides.get(stage, {})}, run_dir
         )
+        given = set(section)
         pending = [
             k
             for k in ("model", "baseline")
@@ -992,6 +1029,7 @@ def _run(
         _trained_system_prompt(stage, configs, section)
         _generates_template(stage, configs, section)
         _filter_limits(stage, configs, section)
+        taken[stage] = [k for k in section if k not in given]
         if pending:
             deferred[stage] = section
     if not configs:
@@ -1082,7 +1120,7 @@ def _run(
         data = configs["train"].data
         writers = [getattr(c, "out", None) for s, c in configs.items() if s in ("filter", "select")]
         rewritten = any(isinstance(w, str) and w and same_file(w, data) for w in writers)
-        _train_rerun(configs["train"], rewritten)
+        _train_rerun(configs["train"], rewritten, taken.get("train", ()))
     mixed = "generate" in configs and _read_by_next(recipe_configs, configs["generate"].out)
     if mixed and dry_run:
         _only_these_samples(configs["generate"])
