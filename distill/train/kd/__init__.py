@@ -305,9 +305,9 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
     lines = [f"\nMethod: {how}.", f"Teacher distribution: {teacher}."]
     if several(train):
         lines += multi.card_lines(train, state)
-    if state:
+    if state and state.get("teacher_tokens_scored") is not None:
         lines.append(
-            f"Completion tokens the teacher scored in training: {state.get('teacher_tokens_scored'):,}."
+            f"Completion tokens the teacher scored in training: {state['teacher_tokens_scored']:,}."
         )
     reward = getattr(train, "reward", "none") or "none"
     if reward != "none":
