@@ -75,7 +75,7 @@ def test_requests_a_short_file_never_returns_go_to_a_new_batch(
     said = [line for line in capsys.readouterr().out.splitlines() if "stayed short" in line]
     assert len(said) == 1
     assert "its 2 requests in neither its output nor its error file" in said[0]
-    assert "not billed" in said[0] and "round 2" in said[0]
+    assert "3 completed of 3" in said[0] and "paid again" in said[0] and "round 2" in said[0]
     entries = json.loads(state_path(out).read_text())["batches"]
     assert len(entries) == 2 and all(e["collected"] for e in entries)
     run(cfg(short_server, out, limit=3, n=1), progress=False)  # done: nothing asked again

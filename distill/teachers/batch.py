@@ -23,10 +23,11 @@ Lines that fail (HTTP 408/409/429/5xx, or `batch_expired`) go into a next batch,
 provider rejected as a whole) are reported like online failures, and a rerun retries them.
 A result file that comes back short (fewer lines than the batch's request counts, a last line
 cut off) was paid for in full: it is downloaded again (the lines already written are not read
-twice). If it stays short, the requests in neither the output nor the error file were not
-completed (the provider bills only those it completed): one line says how many, and they go
-to the next batch like the lines of an expired one (a failure record on the last round,
-asked again by a rerun), never a stop that every rerun would meet again.
+twice). If it stays short, the requests in neither the output nor the error file go to the
+next batch like the lines of an expired one (a failure on the last round, asked again by a
+rerun), never a stop that every rerun would meet again. One line says how many, and whether
+the batch's request counts say they ran: the provider bills the requests it completed, so one
+it completed but left out of its file is paid twice, the only way to get its sample.
 """
 
 from __future__ import annotations
@@ -503,7 +504,8 @@ class BatchTeacher:
         """Write the records of a finished batch; return the ids of the samples worth another
         round. Its files were paid for in full: a download that comes back short is read again
         (the lines already written are skipped); the requests of one that stays short that
-        have no line in either file were never completed, and are asked again."""
+        have no line in either file are asked again (billed twice where the provider completed
+        them: its counts say so, `_billing`)."""
         requests = _requests(entry)
         seen: set[str] = set()  # request lines handled
         lines: set[str] = set()  # the custom_id of every line read, this run's or not
@@ -541,10 +543,10 @@ class BatchTeacher:
                 break
         else:
             # The provider's files stay short: a rerun would read the same files again, and
-            # stop again. A request with no line in either file is one the provider did not
-            # complete (OpenAI bills completed requests only), so it takes the missing-lines
-            # rule below, as the lines of an expired batch do: the next round, or a failure
-            # record that a rerun asks again. The lines that came are written; none re-bought.
+            # stop again. A request with no line in either file takes the missing-lines rule
+            # below, as the lines of an expired batch do: the next round, or a failure that a
+            # rerun asks again. The lines that came are written; none re-bought. Whether the
+            # provider billed the missing ones (it bills those it completed) its counts say.
             missing = [
                 cid for cid, sids in requests.items()
                 if cid not in seen and any(sid in self._todo for sid in sids)
@@ -553,7 +555,7 @@ class BatchTeacher:
             self.console.print(
                 f"batch: {b.id}'s results stayed short over {tries} downloads "
                 f"({read.short[0]}): its {len(missing)} requests in neither its output nor "
-                "its error file were not completed, so not billed; "
+                f"its error file {_billing(len(missing), counts, entry['requests'])}; "
                 + (
                     f"they go to round {entry['round'] + 1}"
                     if again
@@ -696,6 +698,22 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return line if isinstance(line, dict) else None
+
+
+def _billing(missing: int, counts: dict[str, int], requests: int) -> str:
+    """What the provider's request counts say of `missing` requests with no result line: never
+    run (not billed), or run (a completed request is billed, so asking it again pays twice).
+    A short file whose counts say every request ran is not one of requests never completed."""
+    if counts.get("total") != requests:  # counts of another file, or none
+        return "may have been billed (the provider's counts do not say): asked again, paid twice"
+    ran = counts.get("completed", 0) + counts.get("failed", 0)
+    never = max(0, requests - ran)  # requests the provider counts as never run
+    if missing <= never:
+        return "never ran, as its request counts say (not billed)"
+    return (
+        f"ran as its request counts say ({counts.get('completed', 0)} completed of {requests}): "
+        f"a completed one was billed and is paid again"
+    )
 
 
 def _counts(b: Any) -> dict[str, int]:
