@@ -69,30 +69,46 @@ def sample_id(
     return stable_hash(key)
 
 
-# A model loaded from the Hub by name (`teacher.hub` in its record), in a per-teacher key.
+# A model loaded from the Hub by name (`teacher.hub` in its record), and one loaded from a local
+# folder (`teacher.folder`), in a per-teacher key.
 _FROM_HUB = "\0hub"
+_FROM_FOLDER = "\0folder"
 
 
 def teacher_key(teacher: Any) -> str:
     """A record's teacher, as per-teacher counts key it: `backend:model`. A Hub id and a local
     folder of the same name are two models (generate keeps their samples apart: `hub` in a
-    Hub load's record), so a Hub load's key is marked; `teacher_labels` names them."""
+    Hub load's record, `folder` in a folder's), so each such key is marked; `teacher_labels`
+    names them. A record with neither (written before they were kept) is marked by neither."""
     t = teacher if isinstance(teacher, dict) else {}
     key = f"{t.get('backend')}:{t.get('model')}"
-    return key + _FROM_HUB if t.get("hub") is True else key
+    if t.get("hub") is True:
+        return key + _FROM_HUB
+    return key + _FROM_FOLDER if isinstance(t.get("folder"), str) else key
 
 
 def teacher_labels(counts: dict[str, Any]) -> dict[str, Any]:
     """`counts` keyed by `teacher_key`, with the names users read: `backend:model`, and
     `backend:model@hub` for a Hub load where a same-named folder's samples are counted too
-    (the name generate gives that model's sample ids then)."""
+    (the name generate gives that model's sample ids then).
+    A record that names neither (from before `hub` and `folder`) is counted under the plain
+    name, as generate takes it by its name: with the Hub model's where no folder's samples
+    hold that name, so a file resumed across that change is still one teacher."""
+    folders = {k.removesuffix(_FROM_FOLDER) for k in counts if k.endswith(_FROM_FOLDER)}
     out: dict[str, Any] = {}
     for key, v in counts.items():
-        name = key.removesuffix(_FROM_HUB)
-        if name != key:
-            name += "@hub" if name in counts else ""
-        out[name] = v
+        name = key.removesuffix(_FROM_HUB).removesuffix(_FROM_FOLDER)
+        if key.endswith(_FROM_HUB) and name in folders:
+            name += "@hub"
+        out[name] = _plus(out[name], v) if name in out else v
     return out
+
+
+def _plus(a: Any, b: Any) -> Any:
+    """Two counts of one teacher: numbers, or dicts of numbers (filter's total/kept/correct)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
+    return a + b
 
 
 def scan_lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:

@@ -1,17 +1,25 @@
-"""A second read of fixes of tests/test_leftovers_s14.py.
+"""A second read of three fixes of tests/test_leftovers_s14.py.
 
 generate --batch, a result file that stays short: the requests it never returned are bought
 again, and the line saying so told the user they "were not completed, so not billed" while
 the batch's own request counts (printed on the next line: "3 ok") said they were completed,
 and so billed: bought again, they are paid twice.
+filter's and generate's per-teacher counts: a traces file resumed across the change that
+added `teacher.hub` (its first samples without it, the later ones with it) showed one Hub
+model as two teachers, `hf:NAME` and `hf:NAME@hub`, although generate took all of them as its
+own and no folder of that name was ever used.
 """
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from distill.generate import run
+from distill.generate import GenerateConfig, generate_planned, run, summarize
+from distill.records import read_records, write_atomic
 from tests.test_batch import cfg, records
+from tests.test_cache_keys_s13 import NAME, drawn  # noqa: F401 - the fixture
 from tests.test_leftovers_s14 import StaysShortServer
 
 # ============================================================== what a short file cost
@@ -71,3 +79,39 @@ def test_requests_the_counts_say_never_ran_are_not_billed(never_ran_server, tmp_
     assert [x["custom_id"] for x in second] == [x["custom_id"] for x in first[1:]]
     ids = [r["id"] for r in records(out)]
     assert len(ids) == 3 == len(set(ids))
+
+
+# ============================================================== one Hub teacher, old and new records
+
+
+def test_a_hub_teachers_records_from_before_hub_was_kept_are_the_same_teacher(
+    tmp_path,
+    monkeypatch,
+    drawn,  # noqa: F811
+):
+    from distill.filter import FilterConfig
+    from distill.filter import run as filter_run
+
+    monkeypatch.chdir(tmp_path)
+
+    def gen(limit: int) -> GenerateConfig:
+        return GenerateConfig(
+            data="builtin:arithmetic", limit=limit, n=2, teacher="hf", model=NAME, seed=0,
+            out="traces.jsonl",
+        )  # fmt: skip
+
+    generate_planned(gen(2), progress=False)
+    # written by a version before teacher.hub: the same records without it
+    old = list(read_records("traces.jsonl"))
+    for r in old:
+        del r["teacher"]["hub"]
+    write_atomic(tmp_path / "traces.jsonl", "".join(json.dumps(r) + "\n" for r in old))
+    generate_planned(gen(3), progress=False)  # resumed now: the 4 old ones are its own
+    assert drawn[-1] == (NAME, 2)
+    recs = list(read_records("traces.jsonl"))
+    assert len(recs) == 6 and sum(r["teacher"].get("hub") is True for r in recs) == 2
+
+    assert summarize("traces.jsonl")["by_teacher"] == {f"hf:{NAME}": 6}
+    filter_run(FilterConfig(input="traces.jsonl", out="kept.jsonl", verify="none"), quiet=True)
+    report = json.loads((tmp_path / "kept.report.json").read_text())
+    assert {k: v["total"] for k, v in report["by_teacher"].items()} == {f"hf:{NAME}": 6}
