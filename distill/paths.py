@@ -443,13 +443,28 @@ def train_checkpoints(out: PathLike) -> list[Path]:
     return sorted(p for p in found if p.is_dir() and p.name.split("-")[1].isdigit())
 
 
+# The fields every train.yaml holds: train saves its whole config (dataclasses.asdict), and
+# these are the first version's (35, Nov 2026), each a field since. Not a share of today's
+# fields: those grow (82 today), and a folder an older train wrote (killed before its first
+# checkpoint, or its checkpoints deleted and --overwrite) was taken for the user's. Another
+# trainer's config shares a few names (output_dir, learning_rate), a recipe sets a handful.
+_TRAIN_YAML_KEYS = frozenset(
+    "attn_implementation data dataloader_num_workers format gradient_accumulation_steps "
+    "gradient_checkpointing learning_rate limit logging_steps lora lora_alpha lora_dropout "
+    "lora_r lora_target_modules lr_scheduler_type max_grad_norm max_length max_steps merge "
+    "model num_train_epochs output_dir overlong packing per_device_train_batch_size precision "
+    "qlora report_to resume save_steps save_total_limit seed split warmup_ratio "
+    "weight_decay".split()
+)
+
+
 def _train_config(path: Path, cfg: Any) -> bool:
-    """`path` is a train config train saved (every field of one, `output_dir` among them)."""
+    """`path` is a train config train saved, by this distill or an older one."""
     import dataclasses
 
-    names = {f.name for f in dataclasses.fields(cfg)}
+    keys = _TRAIN_YAML_KEYS & {f.name for f in dataclasses.fields(cfg)}
     return path.is_file() and _distills(
-        path, lambda d: _shaped(d, output_dir=str) and 2 * len(names & set(d)) >= len(names)
+        path, lambda d: _shaped(d, output_dir=str) and keys <= set(d)
     )
 
 
