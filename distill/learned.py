@@ -63,6 +63,7 @@ def _learned(d: Path, name: str) -> str | None:
     this user may not read (a volume's lost+found beside --out) or a file there that does not
     parse is no student and says nothing: never a refusal of the stage over it."""
     from distill.models import MODEL_FILES
+    from distill.paths import train_checkpoints
 
     try:
         counts, began = d / "train_data.json", d / "train.yaml"
@@ -73,7 +74,9 @@ def _learned(d: Path, name: str) -> str | None:
         if not (isinstance(saved, str) and isinstance(data, str) and Path(data).name == name):
             return None
         # train_data.json is written when training starts: nothing learned yet without these
-        if any(d.glob("checkpoint-*")) or any((d / n).is_file() for n in MODEL_FILES):
+        # (a checkpoint-N of the Trainer's: checkpoint-notes.txt or checkpoint-best/ is the
+        # user's, beside a run killed before its first save)
+        if train_checkpoints(d) or any((d / n).is_file() for n in MODEL_FILES):
             return saved
     except (OSError, ValueError, AttributeError, yaml.YAMLError):
         pass

@@ -1,9 +1,12 @@
-"""Second read of train's output-dir guard (paths.guard_train): a folder an older distill's
-train wrote is still train's."""
+"""Second read of train's output-dir guard (paths.guard_train, paths.train_checkpoints): a folder
+an older distill's train wrote is still train's, and the user's checkpoint-* entries are no
+trained student for learned.py."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 
 import pytest
 import yaml
@@ -91,3 +94,23 @@ def test_a_train_yaml_no_train_run_saved_is_still_the_users(tmp_path, theirs):
     with pytest.raises(DistillError, match=r"holds train.yaml, loss.png, and no train run"):
         guard_train(cfg)
 
+
+def test_the_users_checkpoint_entries_are_no_trained_student(tmp_path):
+    """learned.py took any checkpoint-* entry for a trained student: a run killed before its
+    first checkpoint (train.yaml and train_data.json written) beside the user's
+    checkpoint-notes.txt made filter refuse to write the kept file again, as the data a
+    student learned."""
+    from distill.learned import students_of
+
+    data = tmp_path / "kept.jsonl"
+    data.write_text('{"prompt": "p", "completion": "c"}\n')
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "train.yaml").write_text(yaml.safe_dump({"data": str(data)}))
+    sha = hashlib.sha256(data.read_bytes()).hexdigest()
+    (student / "train_data.json").write_text(json.dumps({"data_sha256": sha}))
+    (student / "checkpoint-notes.txt").write_text("try lr 1e-4 next\n")
+    (student / "checkpoint-best").mkdir()
+    assert students_of(data) == []
+    (student / "checkpoint-2").mkdir()  # the Trainer's: it learned
+    assert students_of(data) == [student]
