@@ -195,8 +195,11 @@ GUESS = {
         "content",
         "completion",
         "answer",  # GSM8K's worked solution; a short gold answer is no completion (below)
+        "chosen",  # a text preference set's preferred reply (Intel/orca_dpo_pairs)
     ),
 }
+# A preference set's dispreferred replies: never suggested as what to train.
+REJECTED = ("rejected",)
 
 
 def _text(value: Any) -> str:
@@ -270,6 +273,18 @@ def _chat(msgs: Any, where: str, column: str) -> list[dict[str, Any]]:
     return _weighted_chat(msgs, where, column, weights=False)[0]
 
 
+def chat_json(value: Any) -> Any:
+    """A chat column kept as its JSON text (some Hub conversions, CSV exports written with json):
+    the list of messages it holds; anything else as it is."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return parsed if isinstance(parsed, list) else value
+    return value
+
+
 def _weighted_chat(
     msgs: Any, where: str, column: str, keep_markers: bool = False, weights: bool = True
 ) -> tuple[list[dict[str, Any]], set[int]]:
@@ -279,10 +294,10 @@ def _weighted_chat(
     block; its tool calls (`tool_calls`, `function_call`, LLaMA-Factory's `function_call` turn)
     are kept beside it as `tool_calls`, in OpenAI's shape. weights=False: a prompt's chat, where
     no turn carries a loss: `weight` is not read."""
+    msgs = chat_json(msgs)
     if not isinstance(msgs, list):
-        raise DistillError(
-            f"{where}: '{column}' must be a list of messages, got {type(msgs).__name__}"
-        )
+        got = "text that is no JSON list" if isinstance(msgs, str) else type(msgs).__name__
+        raise DistillError(f"{where}: '{column}' must be a list of messages, got {got}")
     out = []
     context: set[int] = set()
     for i, m in enumerate(msgs):
@@ -483,11 +498,16 @@ def _is_chat(value: Any) -> bool:
 def guess_columns(row: dict[str, Any]) -> dict[str, str]:
     """{flag: column} a refusal suggests from the column names it saw (a hint only, never
     applied): a chat under another name (lmsys' `conversation`), or prompt + answer columns."""
-    chat = next((k for k, v in row.items() if _is_chat(v)), None)
-    if chat is not None:
-        return {"--messages-field": chat}
+    # never a preference set's rejected replies (trl-lib's chosen / rejected chats)
+    chats = [k for k, v in row.items() if _is_chat(chat_json(v)) and k not in REJECTED]
+    if chats:
+        return {"--messages-field": chats[0]}
     guess: dict[str, str] = {}
     for flag, names in GUESS.items():
+        if flag == "--answer-field":
+            # the whole reply, its think block in it (OpenCodeReasoning's `output`), before a
+            # column of its answer alone (`solution`: the code without R1's reasoning)
+            names = sorted(names, key=lambda n: "</think>" not in str(row.get(n, "")))
         for name in names:
             value = row.get(name)
             if name in guess.values() or not isinstance(value, (str, list)):
@@ -795,6 +815,15 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
         )
     if all(k in row for k in XLAM_COLUMNS):
         return _xlam(row, where)
+    chat = row.get("chat")
+    if isinstance(chat, str) and "USER:" in chat and "ASSISTANT:" in chat:
+        # glaiveai/glaive-function-calling-v2: no column holds a turn, so no mapping trains it
+        raise DistillError(
+            f"{where}: column 'chat' holds a whole chat as one text (USER:/ASSISTANT:/FUNCTION "
+            "RESPONSE:, glaive's function-calling layout), which distill does not split into "
+            "turns and no column mapping trains: convert it to a 'messages' chat (with a 'tools' "
+            "column, as LLaMA-Factory's glaive_toolcall sets are) first"
+        )
     fields = ", ".join(map(str, row)) or "none"
     guess = guess_columns(row)
     if guess:
@@ -873,7 +902,7 @@ def has_completion(row: dict[str, Any], columns: Columns | None = None) -> bool:
         return True
     for column in (c.messages_field,) if c.messages_field else CHAT_COLUMNS:
         if column in row:
-            msgs = row[column]
+            msgs = chat_json(row[column])
             if not (isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict)):
                 return True  # not a prompt either: from_row names the problem
             last = msgs[-1]
