@@ -194,8 +194,8 @@ def _typed(o: Output) -> str:
 # are the run's own state (the batches in flight, the teacher replies). One that exists is
 # distill's when it has the shape distill writes there; one the user edited is still distill's
 # (the next run writes it from the records again). Name ending -> what it is, and its test.
-# A resolved config is every field of its stage's dataclass (an older distill's: at least half
-# of today's, `out` among them); a recipe the user wrote names a few.
+# A resolved config is every field of its stage's dataclass (_SAVED_CONFIG_KEYS); a recipe the
+# user wrote names a few.
 _SIDE_LIMIT = 64 << 20  # larger than any summary, report, config or stamp distill writes
 # Written anew each run and never read as data: an empty one is what a machine that crashed
 # right after distill wrote it leaves (renamed into place, never fsynced), and holds nothing
@@ -207,15 +207,44 @@ def _shaped(d: Any, **types: type) -> bool:
     return isinstance(d, dict) and all(isinstance(d.get(k), t) for k, t in types.items())
 
 
+# The fields every <out>.generate.yaml / <out>.instruct.yaml holds: the stage saves its whole
+# config (config.save_config: dataclasses.asdict, in every version), and these are the first
+# version's (generate: 35, Nov 24 2026, distill/generate.py; instruct: 45, Nov 29 2026,
+# distill/instruct.py), each a field since. Not a share of today's fields: those grow
+# (generate 43, instruct 46 today), and each one added moves files an older distill wrote
+# under the line (its run refused, not resumed: its samples bought again). The user's own yaml
+# (a recipe, another tool's config) shares a few names, never the backends' keys it does not use.
+_SAVED_CONFIG_KEYS = {
+    "generate": frozenset(
+        "answer_field api_key_env base_url batch_size concurrency data device dtype "
+        "gpu_memory_utilization id_field limit logprobs max_model_len max_retries max_tokens "
+        "model n n_per_request out price_input price_output prompt_field request_timeout rpm "
+        "seed shard_size split system_prompt teacher teachers temperature template "
+        "tensor_parallel_size top_p tpm".split()
+    ),
+    "instruct": frozenset(
+        "api_key_env base_url batch_size blacklist chat_template concurrency dedup "
+        "dedup_threshold device dtype gpu_memory_utilization include_seeds "
+        "instruction_max_tokens language logprobs max_model_len max_retries max_rouge "
+        "max_tokens max_words method min_words model n_per_request num_instructions "
+        "num_prompt_generated num_prompt_tasks num_tasks_per_request out price_input "
+        "price_output request_batch_size request_timeout rpm seed seed_tasks shard_size "
+        "stall_rounds system_prompt teacher temperature template tensor_parallel_size top_p "
+        "tpm".split()
+    ),
+}
+
+
 def _saved_config(stage: str, d: Any) -> bool:
+    """`d` is a config `stage` saved beside its --out, by this distill or an older one."""
     import dataclasses
 
     from distill.generate.config import GenerateConfig
     from distill.instruct.config import InstructConfig
 
     cls = {"generate": GenerateConfig, "instruct": InstructConfig}[stage]
-    names = {f.name for f in dataclasses.fields(cls)}
-    return _shaped(d, out=str) and 2 * len(names & set(d)) >= len(names)
+    keys = _SAVED_CONFIG_KEYS[stage] & {f.name for f in dataclasses.fields(cls)}
+    return _shaped(d, out=str) and keys <= set(d)
 
 
 SIDE_KINDS: dict[str, tuple[str, Any]] = {
@@ -272,19 +301,11 @@ def check_recipe(recipe: PathLike, stages: Iterable[tuple[str, Any]]) -> None:
     --output-dir (a recipe `train.yaml` kept in the folder it trains into was replaced by the
     resolved config, the user's comments and layout gone, after the first run). The config
     train saved there itself, given back as --recipe, is train's own to write again."""
-    import dataclasses
-
     path = Path(os.path.expanduser(str(recipe))) if recipe is not None else None
     if path is None or not path.is_file():
         return
     for stage, cfg in stages:
-        if stage != "train":
-            continue
-        names = {f.name for f in dataclasses.fields(cfg)}  # a saved config: every field
-        if not _distills(
-            path,
-            lambda d, n=names: _shaped(d, output_dir=str) and 2 * len(n & set(d)) >= len(n),
-        ):
+        if stage == "train" and not _train_config(path, cfg):  # an older train's too
             check_outputs({"--recipe": str(recipe)}, paths_train(cfg)[1])
 
 

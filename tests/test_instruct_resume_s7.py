@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import shutil
 
+import yaml
+
 from distill.instruct import InstructConfig, run
 from tests.test_instruct import cfg as instruct_cfg
 from tests.test_instruct import records
@@ -201,8 +203,9 @@ def test_a_killed_multi_round_run_resumes_at_any_concurrency(tmp_path, tasks_ser
 
 
 def test_an_old_yaml_without_the_round_size_resumes_at_its_concurrency(tmp_path, tasks_server):
-    """A .instruct.yaml written before request_batch_size was saved: the size the old rule
-    gave, the saved --concurrency."""
+    """A .instruct.yaml written before the round size was saved (request_batch_size: null, as
+    a run without --request-batch-size saved it): the size the old rule gave, the saved
+    --concurrency."""
     whole = tmp_path / "whole"
     whole.mkdir()
     run(cfg(whole, tasks_server, num_instructions=36, concurrency=2))  # 3 rounds of 2
@@ -213,8 +216,11 @@ def test_an_old_yaml_without_the_round_size_resumes_at_its_concurrency(tmp_path,
     _killed_copy(whole, killed, 24, {*r0, *r1})
     y = killed / "instructions.instruct.yaml"
     lines = y.read_text().splitlines(keepends=True)
-    y.write_text("".join(x for x in lines if not x.startswith("request_batch_size:")))
-    assert "request_batch_size" not in y.read_text()
+    y.write_text(
+        "".join("request_batch_size: null\n" if x.startswith("request_batch_size:") else x
+                for x in lines)
+    )  # fmt: skip
+    assert yaml.safe_load(y.read_text())["request_batch_size"] is None
     sent = len(tasks_server.log)
     run(cfg(killed, tasks_server, num_instructions=36, concurrency=5))
     assert len(tasks_server.log) - sent == total - 4
