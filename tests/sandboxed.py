@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 
 def call(kwargs: dict):
@@ -37,13 +38,18 @@ class Helper:
         self.real = sandbox.run_code
         self.names = dict(vars(sandbox))  # what the helper's module holds too
         self.owner = os.getpid()
+        self.broken = False
         # up to 4 at once: a test may run code from threads (tests/test_verdicts2_s13.py)
         self.pool = ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("forkserver"))
 
     def run_code(self, code: str, **kwargs):
-        if os.getpid() != self.owner or self._patched():
+        if os.getpid() != self.owner or self._patched() or self.broken:
             return self.real(code, **kwargs)
-        return self.pool.submit(call, {"code": code, **kwargs}).result()
+        try:
+            return self.pool.submit(call, {"code": code, **kwargs}).result()
+        except BrokenProcessPool:  # the helper could not start or died: here, as before
+            self.broken = True
+            return self.real(code, **kwargs)
 
     def _patched(self) -> bool:
         now = vars(self.sandbox)
