@@ -7,7 +7,8 @@
 Examples are rendered and tokenized by distill.examples (loss on the completion only, EOS
 included), then handed to TRL's SFTTrainer pre-tokenized, with peft for LoRA. The output dir
 holds the adapter (or weights), the tokenizer with its chat template, train.yaml (resolved
-config), train_data.json (example counts: kept, dropped, truncated), loss.jsonl and loss.png.
+config), train_data.json (example counts: kept, dropped, truncated; the fingerprint of the tokens
+trained on, which a --resume compares: fingerprint.py), loss.jsonl and loss.png.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from distill.train.callbacks import (
     trim_log,
 )
 from distill.train.config import DEFAULT_MAX_LENGTH, TrainConfig, trained_precisions
+from distill.train.fingerprint import check_rendered, fingerprint, template_record
 from distill.urls import redact_urls
 
 # =========================================================================== pieces
@@ -199,11 +201,13 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
         if prompt_source(cfg):
             from distill.train.kd.multi import route_extra
 
-            return prompt_dataset(cfg, tok, model_eos, **route_extra(cfg))
+            prompts, st = prompt_dataset(cfg, tok, model_eos, **route_extra(cfg))
+            rendered = fingerprint(prompts.to_dict(), dropped=st["dropped_overlong"], unit="prompt")
+            return prompts, {**st, "rendered": rendered}
     # onpolicy samples a reply to the prompt before the first trained token: the last turn's
     train_on = "last" if cfg.method == "onpolicy" else cfg.train_on
     renderer = Renderer(tok, cfg.format, model_eos, train_on, cfg.chat)
-    origins: list[int] | None = [] if cfg.teacher_route_field else None
+    origins: list[int] = []  # each row's example: its teacher (--teacher-route-field), fingerprint
     cols, st = tokenize_examples(
         load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers),
         renderer,
@@ -211,7 +215,7 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
         cfg.overlong,
         origins,
     )
-    if origins is not None:  # several teachers, routed: each sequence's teacher (kd/multi.py)
+    if cfg.teacher_route_field:  # several teachers, routed: each sequence's teacher (kd/multi.py)
         from distill.train.kd.multi import route_column
 
         cols["teacher_route"] = route_column(cfg, origins)
@@ -235,7 +239,10 @@ def build_dataset(cfg: TrainConfig, tok: Any, model_eos: Any = None) -> tuple[An
             f"max_length {cfg.max_length}, {st.dropped_all_masked - st.all_masked_weight_0} with no "
             f"completion left, {st.all_masked_weight_0} with every assistant turn of weight 0)"
         )
-    return Dataset.from_dict(cols), st.__dict__
+    # what a --resume compares (fingerprint.py): the rows in the data's order, before TRL packs
+    # them or the Trainer shuffles them, an example dropped as too long one with no rows
+    rendered = fingerprint(cols, origins, st.examples, st.dropped_overlong)
+    return Dataset.from_dict(cols), {**st.__dict__, "rendered": rendered}
 
 
 # =========================================================================== several processes
@@ -497,6 +504,12 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         _print_stats(cfg, tok, dataset, stats)
     if not stats.get("prompts_only"):  # every process checks (all stop together); rank 0 prints
         show_examples(cfg, tok, dataset, model_eos)
+    stats["rendered"] = {**stats["rendered"], **template_record(cfg.tokenizer or cfg.model, tok)}
+    ckpt = last_complete_checkpoint(out) if cfg.resume and _main_process() else None
+    if ckpt and not (at_last_step(ckpt) and holds_model(Path(ckpt))):  # (run takes that one's)
+        # the steps after the checkpoint train on the tokens the steps before it did: before
+        # train_data.json is written again, and before the weights load
+        check_rendered(out, ckpt, stats["rendered"], cfg.data)
     # peft and TRL (seconds of imports) once the examples are built: a refused --max-length,
     # file or row above is one line at once
     from peft import LoraConfig

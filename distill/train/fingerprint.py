@@ -1,0 +1,203 @@
+"""What a train run trains on, fingerprinted: a --resume goes on only over the token sequences
+its run began on.
+
+    distill train --data kept.jsonl --model M --output-dir out --resume
+
+A resume already checks the data file's sha256 and the run's settings; the rows as they render
+to tokens can still change under them: another distill (a chat template default, a tools block,
+a system prompt, a masking fix) or a template/tokenizer file changed in the student's folder.
+build_trainer (sft.py) keeps `rendered` in train_data.json: a sha256 over each example's rows
+(token ids, loss mask, every column the trainer gets) in the order the data gives them, before
+TRL packs them or the Trainer shuffles them; an example dropped as too long is one with no rows.
+Beside it: the sha256 of each of up to PARTS runs of examples (to name the first that differs),
+the template/tokenizer files' and the distill version (to name what changed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from array import array
+from pathlib import Path
+from typing import Any
+
+from distill.errors import DistillError
+
+# the examples' digests kept in runs of ceil(n / PARTS): a difference is named to its example up
+# to PARTS examples, to a run of them beyond (8 hex digits a part: at most 8 KB of train_data.json)
+PARTS = 1024
+# the files of a student's (or --tokenizer's) folder that decide how a row renders
+TEMPLATE_FILES = (
+    "chat_template.jinja",
+    "chat_template.json",
+    "tokenizer_config.json",
+    "tokenizer.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "generation_config.json",
+)
+
+
+def _value_bytes(value: Any) -> bytes:
+    """One cell's bytes, tagged by kind: a list of ints (token ids, a mask) as int64s."""
+    if isinstance(value, list):
+        try:
+            return b"L" + array("q", value).tobytes()
+        except (TypeError, OverflowError):
+            pass
+    elif isinstance(value, int):
+        return b"I" + array("q", [value]).tobytes()
+    return b"J" + json.dumps(value, sort_keys=True).encode()
+
+
+def fingerprint(
+    columns: dict[str, list[Any]],
+    origins: list[int] | None = None,
+    examples: int | None = None,
+    dropped: int = 0,
+    unit: str = "example",
+) -> dict[str, Any]:
+    """The record of the rows a run trains on (`columns`, in dataset order). `origins`: the
+    example each row came from (of `examples`, those with no row included); without them each
+    row is its own unit (a prompt). `dropped`: units left out before `columns` (counted only)."""
+    names = sorted(columns)
+    n_rows = len(columns[names[0]]) if names else 0
+    by_example = origins is not None and examples is not None
+    units = examples if by_example else n_rows
+    rows_of: list[list[bytes]] = [[] for _ in range(units)]
+    for r in range(n_rows):
+        h = hashlib.sha256()
+        for name in names:
+            b = _value_bytes(columns[name][r])
+            h.update(len(b).to_bytes(8, "little"))
+            h.update(b)
+        rows_of[origins[r] if by_example else r].append(h.digest())
+    digests = [hashlib.sha256(b"".join(rows)).digest() for rows in rows_of]
+    per_part = max(1, -(-units // PARTS))
+    parts = "".join(
+        hashlib.sha256(b"".join(digests[i : i + per_part])).hexdigest()[:8]
+        for i in range(0, units, per_part)
+    )
+    whole = hashlib.sha256(json.dumps([names, units, n_rows, dropped]).encode())
+    for d in digests:
+        whole.update(d)
+    return {
+        "sha256": whole.hexdigest(),
+        "unit": unit,
+        "units": units,
+        "rows": n_rows,
+        "dropped": dropped,
+        "per_part": per_part,
+        "parts": parts,
+    }
+
+
+def template_record(name: str, tok: Any) -> dict[str, Any]:
+    """The template/tokenizer the rows were rendered with: the sha256 (16 hex digits) of each
+    TEMPLATE_FILES file of the local folder the tokenizer loads from (none for a Hub name), of
+    the chat template it holds, and the distill version."""
+    import importlib.metadata
+
+    from distill.models import adapter_base, is_adapter, resolve_model
+
+    path = resolve_model(name)
+    if is_adapter(path) and not (Path(path) / "tokenizer_config.json").is_file():
+        path = resolve_model(adapter_base(path))  # load_tokenizer's source
+    files = {}
+    if Path(path).is_dir():
+        for f in TEMPLATE_FILES:
+            p = Path(path) / f
+            if p.is_file():
+                files[f] = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+    template = getattr(tok, "chat_template", None)
+    try:
+        version: str | None = importlib.metadata.version("distill")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout not installed
+        version = None
+    return {
+        "tokenizer": path,
+        "files": files,
+        "chat_template": (
+            hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
+            if template
+            else None
+        ),
+        "distill": version,
+    }
+
+
+def _first_part(then: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """Where the first difference lies: one example, or a run of them."""
+    if then.get("per_part") != now.get("per_part"):
+        return None
+    a, b, k = str(then.get("parts", "")), str(now.get("parts", "")), int(now["per_part"])
+    j = next((j for j in range(0, min(len(a), len(b)), 8) if a[j : j + 8] != b[j : j + 8]), None)
+    if j is None:
+        return None
+    first = j // 8 * k
+    unit = now.get("unit", "example")
+    if k == 1:
+        where = f"row {first + 1} of the data" if unit == "example" else "of those kept"
+        return f"{unit} {first + 1} ({where}) is the first whose tokens differ"
+    return f"the first {unit} whose tokens differ is among {unit}s {first + 1}-{first + k}"
+
+
+def differences(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between two `rendered` records, as far as they tell."""
+    unit = now.get("unit", "example")
+    said = []
+    counts = ("units", "rows", "dropped")
+    if any(then.get(k) != now.get(k) for k in counts):
+        said.append(
+            f"{then.get('units')} {unit}s ({then.get('rows')} rows trained, {then.get('dropped')} "
+            f"dropped as too long) then, {now['units']} ({now['rows']} rows, {now['dropped']} "
+            "dropped) now"
+        )
+    first = _first_part(then, now)
+    if first:
+        said.append(first)
+    was, files = then.get("files") or {}, now.get("files") or {}
+    changed = [
+        f"{f} of {now.get('tokenizer')} changed (sha256 {was.get(f) or 'none'} -> "
+        f"{files.get(f) or 'none'})"
+        for f in sorted(set(was) | set(files))
+        if was.get(f) != files.get(f)
+    ]
+    if not changed and then.get("chat_template", now.get("chat_template")) != now.get(
+        "chat_template"
+    ):  # a Hub tokenizer's (no folder of files to name)
+        changed.append("the tokenizer's chat template changed")
+    said += changed
+    if then.get("distill", now.get("distill")) != now.get("distill"):
+        said.append(f"distill {then.get('distill')} then, {now.get('distill')} now")
+    return said
+
+
+def check_rendered(out: Path, ckpt: str, now: dict[str, Any], data: str) -> None:
+    """A --resume from `ckpt`: the rows render to the tokens its run began on (train_data.json's
+    `rendered`, written when that run started), or one line naming what differs. A run from a
+    distill before the record goes on, with a note."""
+    try:
+        saved = json.loads((out / "train_data.json").read_text())
+    except (OSError, ValueError):
+        saved = None
+    then = saved.get("rendered") if isinstance(saved, dict) else None
+    if not isinstance(then, dict) or "sha256" not in then:
+        print(
+            f"train: note: {out} recorded no fingerprint of the tokens its run trained on (a "
+            "distill before it kept one): whether its examples render as they did cannot be "
+            "checked"
+        )
+        return
+    if then["sha256"] == now["sha256"]:
+        return
+    said = differences(then, now) or ["the same counts, other tokens"]
+    began = f"distill {then['distill']}" if then.get("distill") else "the distill"
+    raise DistillError(
+        f"--resume: {ckpt} trained on other tokens than {data} renders to now ({'; '.join(said)}): "
+        f"the rest of the run would train on other sequences; resume with {began} and the "
+        "template/tokenizer files the run began with, or start over with --overwrite"
+    )
