@@ -285,6 +285,14 @@ def chat_json(value: Any) -> Any:
     return value
 
 
+def _json_chat(value: Any) -> Any:
+    """A `prompt` or `completion` kept as the JSON text of a chat (TRL's conversational rows
+    written to CSV or a string column): the messages; a text prompt or reply as it is (a JSON
+    list of anything but messages is some prompt's text)."""
+    parsed = chat_json(value)
+    return parsed if parsed is not value and _is_chat(parsed) else value
+
+
 def _weighted_chat(
     msgs: Any, where: str, column: str, keep_markers: bool = False, weights: bool = True
 ) -> tuple[list[dict[str, Any]], set[int]]:
@@ -487,6 +495,10 @@ def _last_assistant(
     )
 
 
+def _role(m: dict[str, Any]) -> Any:
+    return m.get("role") or SHAREGPT_ROLES.get(str(m.get("from")))
+
+
 def _is_chat(value: Any) -> bool:
     return (
         isinstance(value, list)
@@ -499,9 +511,10 @@ def guess_columns(row: dict[str, Any]) -> dict[str, str]:
     """{flag: column} a refusal suggests from the column names it saw (a hint only, never
     applied): a chat under another name (lmsys' `conversation`), or prompt + answer columns."""
     # never a preference set's rejected replies (trl-lib's chosen / rejected chats)
-    chats = [k for k, v in row.items() if _is_chat(chat_json(v)) and k not in REJECTED]
+    chats = {k: m for k, v in row.items() if _is_chat(m := chat_json(v)) and k not in REJECTED}
     if chats:
-        return {"--messages-field": chats[0]}
+        # a chat that ends with the reply to train before a prompt's chat (TRL's `prompt`)
+        return {"--messages-field": min(chats, key=lambda k: _role(chats[k][-1]) != "assistant")}
     guess: dict[str, str] = {}
     for flag, names in GUESS.items():
         if flag == "--answer-field":
@@ -773,7 +786,9 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
             source={"where": where},
         )
     if "prompt" in row and "completion" in row:
-        p, comp = row["prompt"], row["completion"]
+        p, comp = _json_chat(row["prompt"]), row["completion"]
+        if isinstance(p, list):  # after a text prompt, it may be the JSON a task asks for
+            comp = _json_chat(comp)
         prompt = (
             _chat(p, where, "prompt")
             if isinstance(p, list)
@@ -787,6 +802,8 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
                 "in a row (the completion answers no request): merge them into one turn, or "
                 "drop the row"
             )
+        # TRL's text prompt/completion ("standard", not conversational): no chat template
+        raw = not isinstance(p, list) and not isinstance(comp, list)
         context: set[int] = set()
         calls = None
         if isinstance(comp, list):
@@ -804,8 +821,7 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
             completion=_text(comp),
             instruction=_user_text(prompt),
             source={"where": where},
-            # TRL's text prompt/completion ("standard", not conversational): no chat template
-            raw=not isinstance(p, list) and not isinstance(row["completion"], list),
+            raw=raw,
             # TRL trains a prompt/completion row's completion alone (completion_only_loss; with
             # assistant_only_loss too): assistant turns in its prompt are context, as a trace
             # record's history is (what export writes for one)
@@ -815,6 +831,15 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
         )
     if all(k in row for k in XLAM_COLUMNS):
         return _xlam(row, where)
+    chosen = chat_json(row.get("chosen"))
+    if "prompt" in row and _is_chat(chosen) and "user" not in map(_role, chosen):
+        # no flag trains it: --messages-field chosen would train the reply without its prompt
+        raise DistillError(
+            f"{where}: a preference row (prompt, chosen, rejected: TRL's conversational "
+            "preference format) trains as its prompt and chosen reply, as TRL's docs convert one "
+            "for SFT: rename column 'chosen' to 'completion' and drop 'rejected' "
+            "(ds.remove_columns('rejected').rename_column('chosen', 'completion'))"
+        )
     chat = row.get("chat")
     if isinstance(chat, str) and "USER:" in chat and "ASSISTANT:" in chat:
         # glaiveai/glaive-function-calling-v2: no column holds a turn, so no mapping trains it
@@ -922,9 +947,9 @@ def chat_prompt(
     instead."""
     c = columns or Columns()
     no_tools(row, where, shown=c.named().values())  # on-policy samples the reply without them
-    if c.messages_field is None and isinstance(row.get("prompt"), list):
+    if c.messages_field is None and isinstance(_json_chat(row.get("prompt")), list):
         system = row.get(c.system_field) if c.system_field else None
-        return with_system(_chat(row["prompt"], where, "prompt"), system)
+        return with_system(_chat(_json_chat(row["prompt"]), where, "prompt"), system)
     for column in (c.messages_field,) if c.messages_field else CHAT_COLUMNS:
         if column in row:
             system = row.get(c.system_field) if c.system_field else _sharegpt_system(row, column)
