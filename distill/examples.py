@@ -305,6 +305,9 @@ def _weighted_chat(
     msgs = chat_json(msgs)
     if not isinstance(msgs, list):
         got = "text that is no JSON list" if isinstance(msgs, str) else type(msgs).__name__
+        if isinstance(msgs, str) and msgs.lstrip().startswith("[{'"):
+            # what pandas' to_csv writes for a column of lists: Python's repr, no JSON
+            got = "a Python repr of a list (pandas' to_csv writes one), no JSON: json.dumps it"
         raise DistillError(f"{where}: '{column}' must be a list of messages, got {got}")
     out = []
     context: set[int] = set()

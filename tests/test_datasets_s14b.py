@@ -100,3 +100,14 @@ def test_hint_names_the_chat_that_ends_with_the_reply_not_the_prompts_chat():
     assert str(e.value).endswith("try: --messages-field chosen")
     ex = from_row(row, "row 1", Columns(messages_field="chosen"))
     assert ex.prompt == USER and ex.completion == "It is 4."
+
+
+def test_a_chat_column_pandas_wrote_to_csv_is_refused_saying_it_is_no_json(tmp_path):
+    # df.to_csv writes a column of lists as Python's repr (single quotes): "text that is no JSON
+    # list" left the user to find out why their chat is not one
+    data = write_csv(tmp_path / "d.csv", [{"messages": str([*USER, *REPLY])}])
+    with pytest.raises(DistillError) as e:
+        list(load_examples(data))
+    msg = str(e.value)
+    assert "\n" not in msg and "row 1: 'messages'" in msg
+    assert "Python repr" in msg and "json.dumps" in msg
