@@ -10,7 +10,9 @@ build_trainer (sft.py) keeps `rendered` in train_data.json: a sha256 over each e
 (token ids, loss mask, every column the trainer gets) in the order the data gives them, before
 TRL packs them or the Trainer shuffles them; an example dropped as too long is one with no rows.
 Beside it: the sha256 of each of up to PARTS runs of examples (to name the first that differs),
-the template/tokenizer files' and the distill version (to name what changed).
+the template/tokenizer files' and the distill version (to name what changed), and the clock the
+rows rendered at: a template may write the day (Llama 3.2's 'Today Date: 06 Dec 2026'), and a
+resume renders at the clock its run began at, so a run resumed the next day trains on its rows.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +98,42 @@ def fingerprint(
         "per_part": per_part,
         "parts": parts,
     }
+
+
+def began_at(out: Path) -> str | None:
+    """The clock the rows of the run in `out` rendered at (train_data.json's), if it kept one."""
+    try:
+        saved = json.loads((out / "train_data.json").read_text())
+        clock = saved["rendered"]["clock"]
+        datetime.fromisoformat(clock)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return clock
+
+
+@contextmanager
+def template_clock(at: str | None = None) -> Iterator[str]:
+    """The chat templates rendered inside see the clock stopped at `at` (an ISO time; none:
+    now): transformers' strftime_now, which a template calls for the day it writes. Yields the
+    time they see, which train_data.json keeps."""
+    from transformers.utils import chat_template_utils
+
+    real = getattr(chat_template_utils, "datetime", None)
+    stopped = datetime.fromisoformat(at) if at else (real or datetime).now().replace(microsecond=0)
+    if real is None:  # another transformers: its templates see its own clock
+        yield stopped.isoformat()
+        return
+
+    class Stopped(real):  # type: ignore[misc,valid-type]
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return stopped if tz is None else stopped.astimezone(tz)
+
+    chat_template_utils.datetime = Stopped
+    try:
+        yield stopped.isoformat()
+    finally:
+        chat_template_utils.datetime = real
 
 
 def template_record(name: str, tok: Any) -> dict[str, Any]:
@@ -196,8 +237,15 @@ def check_rendered(out: Path, ckpt: str, now: dict[str, Any], data: str) -> None
         return
     said = differences(then, now) or ["the same counts, other tokens"]
     began = f"distill {then['distill']}" if then.get("distill") else "the distill"
+    rows = ""
+    if not data.startswith("builtin:") and not Path(data).is_file():
+        # a folder or a Hub dataset: no sha256 of it is kept (check_same_data checks a file's),
+        # so the rows themselves may be what changed
+        kind = "a folder" if Path(data).is_dir() else "a dataset"
+        said.append(f"{data} is {kind}, of which no sha256 is kept: its rows may have changed")
+        rows = "the rows, "
     raise DistillError(
         f"--resume: {ckpt} trained on other tokens than {data} renders to now ({'; '.join(said)}): "
-        f"the rest of the run would train on other sequences; resume with {began} and the "
+        f"the rest of the run would train on other sequences; resume with {rows}{began} and the "
         "template/tokenizer files the run began with, or start over with --overwrite"
     )

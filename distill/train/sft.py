@@ -29,7 +29,13 @@ from distill.train.callbacks import (
     trim_log,
 )
 from distill.train.config import DEFAULT_MAX_LENGTH, TrainConfig, trained_precisions
-from distill.train.fingerprint import check_rendered, fingerprint, template_record
+from distill.train.fingerprint import (
+    began_at,
+    check_rendered,
+    fingerprint,
+    template_clock,
+    template_record,
+)
 from distill.urls import redact_urls
 
 # =========================================================================== pieces
@@ -499,12 +505,20 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     # only: built before the weights load, so a refused file, row or template is one line with
     # no loading bar (or a teacher's warnings) before it, and the weights load for nothing.
     model_eos = generation_eos(path, config)
-    dataset, stats = build_dataset(cfg, tok, model_eos)
+    # a template may write the day it renders (Llama 3.2): a resume renders at the clock its run
+    # began at (every rank alike), so its rows are those the steps before the checkpoint trained on
+    began = began_at(out) if cfg.resume and last_complete_checkpoint(out) else None
+    with template_clock(began) as clock:
+        dataset, stats = build_dataset(cfg, tok, model_eos)
     if _main_process():  # every process builds the same examples; one says what they are
         _print_stats(cfg, tok, dataset, stats)
     if not stats.get("prompts_only"):  # every process checks (all stop together); rank 0 prints
         show_examples(cfg, tok, dataset, model_eos)
-    stats["rendered"] = {**stats["rendered"], **template_record(cfg.tokenizer or cfg.model, tok)}
+    stats["rendered"] = {
+        **stats["rendered"],
+        **template_record(cfg.tokenizer or cfg.model, tok),
+        "clock": clock,
+    }
     ckpt = last_complete_checkpoint(out) if cfg.resume and _main_process() else None
     if ckpt and not (at_last_step(ckpt) and holds_model(Path(ckpt))):  # (run takes that one's)
         # the steps after the checkpoint train on the tokens the steps before it did: before
@@ -569,7 +583,8 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     if cfg.method != "sft":
         from distill.train.kd.trainer import build_distill_trainer
 
-        trainer = build_distill_trainer(cfg, model, tok, args, dataset, peft_config, out)
+        with template_clock(clock):  # its own rows (the last turn, a teacher's) at the same day
+            trainer = build_distill_trainer(cfg, model, tok, args, dataset, peft_config, out)
         trainer.add_callback(run_config_callback(cfg, record))  # each checkpoint's, as SFT's
         if _main_process():  # a teacher's own rendering: the last turn of each chat
             from distill.examples import stop_token_ids
