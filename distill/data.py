@@ -614,6 +614,35 @@ def _pick(row: dict[str, Any], explicit: str | None, candidates: tuple[str, ...]
     return next((c for c in candidates if c in row), None)
 
 
+def is_chat(value: Any) -> bool:
+    """A list of messages ({"role", ...} or ShareGPT's {"from", ...})."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and ("role" in m or "from" in m) for m in value)
+    )
+
+
+def chat_json(value: Any) -> Any:
+    """A chat column kept as its JSON text (some Hub conversions, CSV exports written with json):
+    the list of messages it holds; anything else as it is."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return parsed if isinstance(parsed, list) else value
+    return value
+
+
+def json_chat(value: Any) -> Any:
+    """A `prompt` or `completion` kept as the JSON text of a chat (TRL's conversational rows
+    written to CSV or a string column): the messages; a text prompt or reply as it is (a JSON
+    list of anything but messages is some prompt's text)."""
+    parsed = chat_json(value)
+    return parsed if parsed is not value and is_chat(parsed) else value
+
+
 def _user_text(value: Any) -> str:
     """The user turns of a list of messages ({"role", "content"} or ShareGPT's {"from",
     "value"}, content text or parts with "text"), or a list of turns given as text, joined; ""
@@ -687,20 +716,25 @@ def load_rows(
             raise DistillError(f"{src}: row {i + 1} has no field '{pf}'")
         if pf is not None and _nan(raw[pf]):
             raw = {**raw, pf: None}  # pandas' missing cell: no prompt (the teacher was sent "nan")
-        if pf is not None and (raw[pf] is None or isinstance(raw[pf], (list, dict))):
+        # a chat kept as its JSON text (TRL's conversational `prompt` in a CSV), which train
+        # and on-policy read as the chat: sent as it is, the teacher was asked the JSON
+        value = raw[pf] if pf is not None else ""
+        chat = json_chat(value) if isinstance(value, str) else value
+        if pf is not None and (value is None or isinstance(chat, (list, dict))):
             if skip_no_text:
                 # a chat benchmark's messages (or MT-Bench's list of turns): its user turns are
                 # the problem (a --decontam set is read for its words, never sent anywhere)
-                text = _user_text(raw[pf])
+                text = _user_text(chat)
                 if text:
                     yield Row(prompt=text, gold=None, row_id=None, fields=dict(raw))
                 continue
             # str() of these is no prompt: the teacher was asked "None" (and a --decontam set
             # flagged every prompt with the word), or the Python repr of a list of messages
-            value = raw[pf]
             what = (
                 "is empty (null)"
                 if value is None
+                else "is the JSON text of a chat's messages, not text"
+                if chat is not value
                 else f"is a {type(value).__name__}, not text (a chat's messages?)"
             )
             raise DistillError(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from distill.config import setting
-from distill.data import SHAREGPT_ROLES
+from distill.data import SHAREGPT_ROLES, chat_json, is_chat, json_chat
 from distill.errors import DistillError
 from distill.reasoning import has_markers
 from distill.reasoning import split as split_reasoning
@@ -273,26 +273,6 @@ def _chat(msgs: Any, where: str, column: str) -> list[dict[str, Any]]:
     return _weighted_chat(msgs, where, column, weights=False)[0]
 
 
-def chat_json(value: Any) -> Any:
-    """A chat column kept as its JSON text (some Hub conversions, CSV exports written with json):
-    the list of messages it holds; anything else as it is."""
-    if isinstance(value, str) and value.lstrip().startswith("["):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return value
-        return parsed if isinstance(parsed, list) else value
-    return value
-
-
-def _json_chat(value: Any) -> Any:
-    """A `prompt` or `completion` kept as the JSON text of a chat (TRL's conversational rows
-    written to CSV or a string column): the messages; a text prompt or reply as it is (a JSON
-    list of anything but messages is some prompt's text)."""
-    parsed = chat_json(value)
-    return parsed if parsed is not value and _is_chat(parsed) else value
-
-
 def _weighted_chat(
     msgs: Any, where: str, column: str, keep_markers: bool = False, weights: bool = True
 ) -> tuple[list[dict[str, Any]], set[int]]:
@@ -502,19 +482,11 @@ def _role(m: dict[str, Any]) -> Any:
     return m.get("role") or SHAREGPT_ROLES.get(str(m.get("from")))
 
 
-def _is_chat(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(m, dict) and ("role" in m or "from" in m) for m in value)
-    )
-
-
 def guess_columns(row: dict[str, Any]) -> dict[str, str]:
     """{flag: column} a refusal suggests from the column names it saw (a hint only, never
     applied): a chat under another name (lmsys' `conversation`), or prompt + answer columns."""
     # never a preference set's rejected replies (trl-lib's chosen / rejected chats)
-    chats = {k: m for k, v in row.items() if _is_chat(m := chat_json(v)) and k not in REJECTED}
+    chats = {k: m for k, v in row.items() if is_chat(m := chat_json(v)) and k not in REJECTED}
     if chats:
         # a chat that ends with the reply to train before a prompt's chat (TRL's `prompt`)
         return {"--messages-field": min(chats, key=lambda k: _role(chats[k][-1]) != "assistant")}
@@ -789,9 +761,9 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
             source={"where": where},
         )
     if "prompt" in row and "completion" in row:
-        p, comp = _json_chat(row["prompt"]), row["completion"]
+        p, comp = json_chat(row["prompt"]), row["completion"]
         if isinstance(p, list):  # after a text prompt, it may be the JSON a task asks for
-            comp = _json_chat(comp)
+            comp = json_chat(comp)
         prompt = (
             _chat(p, where, "prompt")
             if isinstance(p, list)
@@ -835,7 +807,7 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
     if all(k in row for k in XLAM_COLUMNS):
         return _xlam(row, where)
     chosen = chat_json(row.get("chosen"))
-    if "prompt" in row and _is_chat(chosen) and "user" not in map(_role, chosen):
+    if "prompt" in row and is_chat(chosen) and "user" not in map(_role, chosen):
         # no flag trains it: --messages-field chosen would train the reply without its prompt
         raise DistillError(
             f"{where}: a preference row (prompt, chosen, rejected: TRL's conversational "
@@ -950,9 +922,9 @@ def chat_prompt(
     instead."""
     c = columns or Columns()
     no_tools(row, where, shown=c.named().values())  # on-policy samples the reply without them
-    if c.messages_field is None and isinstance(_json_chat(row.get("prompt")), list):
+    if c.messages_field is None and isinstance(json_chat(row.get("prompt")), list):
         system = row.get(c.system_field) if c.system_field else None
-        return with_system(_chat(_json_chat(row["prompt"]), where, "prompt"), system)
+        return with_system(_chat(json_chat(row["prompt"]), where, "prompt"), system)
     for column in (c.messages_field,) if c.messages_field else CHAT_COLUMNS:
         if column in row:
             system = row.get(c.system_field) if c.system_field else _sharegpt_system(row, column)

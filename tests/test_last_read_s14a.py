@@ -1,0 +1,51 @@
+"""Last read of the s14 dataset/tool-calling/run-settings change (area A): what falls between
+its commits.
+
+    .venv/bin/python -m pytest tests/test_last_read_s14a.py -q
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from distill.errors import DistillError
+
+CHAT = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "What is 2 + 2?"},
+]
+
+
+def test_generate_and_eval_refuse_a_prompt_that_is_the_json_text_of_a_chat(tmp_path):
+    # 61bc2c5 reads a `prompt` kept as the JSON text of a chat as the chat (train, on-policy);
+    # generate and eval, which refuse the chat as a list, sent its JSON text to the teacher as
+    # the user's words: '[{"role": "system", ...}]', and distill run's on-policy student sampled
+    # the chat while the teacher had been asked the JSON
+    from distill.generate.stage import prompt_messages
+
+    data = tmp_path / "p.jsonl"
+    data.write_text(json.dumps({"prompt": json.dumps(CHAT), "answer": "4"}) + "\n")
+    with pytest.raises(DistillError, match="'prompt' is the JSON text of a chat") as e:
+        list(prompt_messages(str(data)))
+    assert "\n" not in str(e.value)
+
+
+def test_decontam_reads_a_json_text_chat_prompt_as_its_user_turns(tmp_path):
+    from distill.data import load_rows
+
+    data = tmp_path / "bench.jsonl"
+    data.write_text(json.dumps({"prompt": json.dumps(CHAT)}) + "\n")
+    rows = list(load_rows(str(data), skip_no_text=True))
+    assert [r.prompt for r in rows] == ["What is 2 + 2?"]
+
+
+def test_a_text_prompt_that_is_some_json_list_is_still_sent(tmp_path):
+    from distill.generate.stage import prompt_messages
+
+    data = tmp_path / "p.jsonl"
+    data.write_text(json.dumps({"prompt": '["b", "a"]'}) + "\n")
+    assert [m for _, m in prompt_messages(str(data))] == [
+        [{"role": "user", "content": '["b", "a"]'}]
+    ]
