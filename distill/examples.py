@@ -285,9 +285,8 @@ def _weighted_chat(
     msgs = chat_json(msgs)
     if not isinstance(msgs, list):
         got = "text that is no JSON list" if isinstance(msgs, str) else type(msgs).__name__
-        if isinstance(msgs, str) and msgs.lstrip().startswith("[{'"):
-            # what pandas' to_csv writes for a column of lists: Python's repr, no JSON
-            got = "a Python repr of a list (pandas' to_csv writes one), no JSON: json.dumps it"
+        if _pandas_repr(msgs):
+            got = f"{PANDAS_REPR}: json.dumps it"
         raise DistillError(f"{where}: '{column}' must be a list of messages, got {got}")
     out = []
     context: set[int] = set()
@@ -339,6 +338,14 @@ def _weighted_chat(
             msg.update({k: m[k] for k in ("name", "tool_call_id") if isinstance(m.get(k), str)})
         out.append(msg)
     return out, context
+
+
+# what pandas' to_csv writes for a column of lists (of dicts): Python's repr, no JSON
+PANDAS_REPR = "a Python repr (pandas' to_csv writes one for a list), no JSON"
+
+
+def _pandas_repr(value: Any) -> bool:
+    return isinstance(value, str) and value.lstrip().startswith(("[{'", "{'"))
 
 
 def tool_calls(value: Any, where: str) -> list[dict[str, Any]]:
@@ -606,6 +613,8 @@ def tools_of(
     if isinstance(tools, str) and tools.strip():
         if text_ok:
             return [{"description": tools}]
+        if _pandas_repr(tools):
+            raise DistillError(f"{where}: column 'tools' is {PANDAS_REPR}: json.dumps the column")
         raise DistillError(
             f"{where}: column 'tools' is text, not tool definitions (a list of function specs, or "
             "its JSON), which the chat template cannot render: map it into the prompt "

@@ -49,3 +49,20 @@ def test_a_text_prompt_that_is_some_json_list_is_still_sent(tmp_path):
     assert [m for _, m in prompt_messages(str(data))] == [
         [{"role": "user", "content": '["b", "a"]'}]
     ]
+
+
+def test_a_tools_column_pandas_wrote_to_csv_is_refused_saying_it_is_no_json(tmp_path):
+    # 701b1d0 names a chat column pandas' to_csv wrote (Python's repr) as such; the row's tools
+    # column (ef44e7d), read first, was refused as 'text, not tool definitions' and told to map
+    # it into the prompt with --system-field tools: the student would train on a Python repr
+    import pandas as pd
+
+    from distill.examples import load_examples
+    from tests.test_tools_s14 import ROW
+
+    data = tmp_path / "tools.csv"
+    pd.DataFrame([{"tools": ROW["tools"], "messages": ROW["messages"]}]).to_csv(data, index=False)
+    with pytest.raises(DistillError) as e:
+        list(load_examples(str(data)))
+    assert "'tools'" in str(e.value) and "json.dumps" in str(e.value)
+    assert "--system-field" not in str(e.value)
