@@ -68,8 +68,8 @@ _STATED_VALUE = (
     r"(?=\.?(?:\s|$)|[。！；]|或|" + _REASON_COMMA + r"))"
 )
 _STATED = re.compile(
-    r"(?:(?i:final\s+answer|the\s+answer)\s*(?:is|:)?\s*(?:is\s*)?:?"
-    r"|答案\s*(?:是|为|為)?\s*[：:]?)\s*" + _STATED_VALUE,
+    r"(?:(?i:final\s+answer|the\s+answer)\s*(?:(?:is|:)\s*)?(?:is\s*)?(?::\s*)?"
+    r"|答案\s*(?:[是为為]\s*)?(?:[：:]\s*)?)" + _STATED_VALUE,
     re.DOTALL,
 )
 # "The answer is 2 or 3", "$2$, or maybe $3$", "答案是2或3": another value offered after the
@@ -89,12 +89,12 @@ _STATED_OR = re.compile(
 # In Chinese (DeepSeek-R1, Qwen): "答案是B。", "因此答案为B", "故选B", "所以选B".
 # A comma that gives the reason ends the statement too: "The answer is B, since C fails."
 _CHOICE_LEAD_ZH = (
-    r"答案[ \t]*(?:是|为|為|选)?|(?:故|所以|因此|因而|综上|应|应该|本题)[ \t]*选(?:择)?"
+    r"答案(?:[ \t]*[是为為选])?|(?:故|所以|因此|因而|综上|应|应该|本题)[ \t]*选(?:择)?"
 )
 _STATED_CHOICE = re.compile(
     r"(?:\b(?i:answer)(?:\s+(?i:is))?|" + _CHOICE_LEAD_ZH + r")[ \t*:：]*(?:\$[ \t]*)?"
-    r"(?P<c>(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?\(?[ \t]*[A-E][ \t]*\)?[ \t]*\}?)"
-    r"[ \t]*\$?[ \t*]*(?:\.?[ \t*]*$|[.!?;]\**(?=[ \t]+[^\sa-z])|[。！？；]|(?="
+    r"(?P<c>(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?(?:\([ \t]*)?[A-E](?:[ \t]*\))?(?:[ \t]*\})?)"
+    r"(?:[ \t]*\$)?[ \t*]*(?:(?:\.[ \t*]*)?$|[.!?;]\**(?=[ \t]+[^\sa-z])|[。！？；]|(?="
     + _REASON_COMMA
     + "))",
     re.MULTILINE,
@@ -127,19 +127,20 @@ def _stated_choice(answer: str, start: int) -> re.Match | None:
 # answer walked back or hedged, so the stated letter does not win. "option c", "(D)", or a
 # capital letter of its own; "A" before a lowercase word is the article ("A quick check...").
 _LATER_CHOICE = re.compile(
-    r"\b(?i:option|choice)\s*\(?\s*([A-Ea-e])\b|(?<![A-Za-z\\])(\(?)([A-E])\)?(?![A-Za-z0-9])"
+    r"\b(?i:option|choice)\s*(?:\(\s*)?([A-Ea-e])\b|(?<![A-Za-z\\])(\(?)([A-E])\)?(?![A-Za-z0-9])"
 )
 _ARTICLE = re.compile(
     r"\s+(?!(?:is|was|works|fits|holds|gives|matches|satisfies|instead|too|then|also|could|would"
     r"|might|should|must|seems|fails|does|did)\b)[a-z]"
 )
 # A walk-back word offers the choice named with it ("Actually C.", "Or maybe choice e.",
-# "Alternatively, C", "Then again, D": an "Or" that opens a sentence; "A or C would need x < 0"
-# is an explanation), or named in the sentence just after it ("Wait... option C works").
+# "Alternatively, C", "Then again, D", "If anything, C": an "Or" that opens a sentence; "A or C
+# would need x < 0" is an explanation), or named in the sentence just after it ("Wait... option
+# C works").
 _WALK_BACK = re.compile(
     r"\b(?i:wait|hmm+|actually|on\s+second\s+thought|or\s+(?:maybe|perhaps|possibly)|maybe|perhaps"
     r"|re-?consider\w*|(?:re|double)-?check\w*|correction|oops|scratch\s+that|no,"
-    r"|alternatively|on\s+(?:further\s+)?reflection|then\s+again)"
+    r"|alternatively|on\s+(?:further\s+)?reflection|then\s+again|if\s+anything)"
     r"|(?:^|(?<=[.!?;:*])\s)\s*Or\b"
     # Chinese: "等等", "其实", "或者C" ("or C"), "不对，C" (a sentence that opens with "not right")
     r"|等等|等一下|其实|或许|也许|或者|再想想|重新(?:考虑|检查)|更正|^\s*不对",
@@ -184,9 +185,13 @@ _DISMISSED = re.compile(
     r"|partial\w*|partly|in\s+part|incomplete|irrelevant|insufficient|inaccurate|imprecise"
     r"|misleading|distractor|trap|tempting|(?<!no\s)less|weaker|worse|close|off\s+by|approximat\w*)\b"
     r"|n't\b|≠|\\neq\b|\bno\W*$"  # "Option A: 3 + 4 = 8, so no."
-    r"|\bif\b.*\bwere\b"  # a counterfactual: "C would be correct if the process were isothermal"
+    # a counterfactual: "C would be correct if the process were isothermal" (from the first
+    # "if" only: tried at every "if", a long sentence of them took quadratic time)
+    r"|^(?:(?!\bif\b).)*\bif\b.*\bwere\b"
     # Chinese: "选项C是错误的", "C不正确", "排除C" ("不对" that opens a sentence is a walk-back)
     r"|错|不正确|(?<=\S)不对|不成立|不满足|不符|不可能|不能|不是|并非|排除|矛盾|不选|舍去"
+    # conceded and set aside: "C项说法正确但与题意无关" ("correct but irrelevant"), "片面", "不全面"
+    r"|无关|片面|不全面|不完整|不准确|不充分"
 )
 # A sentence that asserts another option, walk-back word or not ("But C also works.", "D fits
 # too", "(C) could be correct"): a second answer offered, a hedge.
@@ -208,9 +213,9 @@ _ALSO_REMARK = re.compile(r"(?i)^\W*also,?\s+(?:note|notice|recall|observe|remem
 _SUPPOSITION = re.compile(
     r"(?i:\b(?:if|suppose|supposing|assume|assuming|imagine|whether)\s+(?:that\s+)?"
     r"(?:we\s+(?:pick|choose|take|select|go\s+with)\s+)?(?:the\s+|our\s+|my\s+)?"
-    r"(?:(?:correct|right|final)\s+)?(?:(?:answer|option|choice)\s*(?:is|were|was|be|=)?\s*)?)"
+    r"(?:(?:correct|right|final)\s+)?(?:(?:answer|option|choice)\s*(?:(?:is|were|was|be|=)\s*)?)?)"
     r"\(?[A-E]\)?(?![A-Za-z0-9])"
-    r"|(?:如果|假如|假设|假定|若)\s*(?:正确)?(?:答案|选项)?\s*(?:是|为|选)?\s*\(?[A-E]\)?(?![A-Za-z0-9])"
+    r"|(?:如果|假如|假设|假定|若)\s*(?:正确\s*)?(?:(?:答案|选项)\s*)?(?:[是为选]\s*)?\(?[A-E]\)?(?![A-Za-z0-9])"
 )
 # A label that opens a sentence, its text after the point: "A. Mitochondria is wrong."
 _LABEL = re.compile(r"\s*(?i:(?:option|choice)\s*)?\(?[A-E]\)?\s*")
@@ -859,13 +864,13 @@ _CHOICE_PATTERNS = [
     # (markdown's "**Answer:** B", "Answer: $\\textbf{(C)}$", and C-Eval's "答案是C", "答案：C",
     # R1's and Qwen's "故选C", "所以选C")
     re.compile(
-        r"(?:(?i:answer|答案)[*\s]*(?i:is|:|是|为|：|选)?|(?:故|所以|因此|因而|综上|应|应该|本题)\s*选择?)"
+        r"(?:(?i:answer|答案)(?:[*\s]*(?i:is|是|为|选))?|(?:故|所以|因此|因而|综上|应|应该|本题)\s*选择?)"
         r"[*:：\s]*"
         r"(?:\$\s*)?(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?"
-        r"(?:\(\s*([A-Ea-e])\s*\)|\**\(?([A-E])\)?\**)"
+        r"(?:\(\s*([A-Ea-e])\s*\)|(?:(?<!\*)\*+)?\(?([A-E])\)?\**)"
         r"(?![A-Za-z])"
     ),
-    re.compile(r"^\s*\(?([A-E])\)?[.):]?\s*$", re.MULTILINE),
+    re.compile(r"^[ \t]*\(?([A-E])\)?[.):]?[ \t]*$", re.MULTILINE),
 ]
 
 
