@@ -390,6 +390,26 @@ def tool_calls(value: Any, where: str) -> list[dict[str, Any]]:
     return out
 
 
+def object_args(m: dict[str, Any]) -> dict[str, Any]:
+    """Message `m` with each tool call's `arguments` an object where they are the JSON text of
+    one (OpenAI's API writes text): what a template that writes `arguments | tojson` (Qwen2.5,
+    Llama-3.1, Mistral) needs, else it writes a quoted string no tool parser reads; text that is
+    no JSON object stays as it is."""
+    if not m.get("tool_calls"):
+        return m
+    calls = []
+    for call in m["tool_calls"]:
+        args = call["function"]["arguments"]
+        if isinstance(args, str):
+            try:
+                parsed = json.loads(args)
+            except ValueError:
+                parsed = None
+            args = parsed if isinstance(parsed, dict) else args
+        calls.append({**call, "function": {**call["function"], "arguments": args}})
+    return {**m, "tool_calls": calls}
+
+
 def without_nones(value: Any) -> Any:
     """`value` without the keys whose value is None, at every depth (TRL's remove_none_values,
     which SFTTrainer applies to every row): a Parquet file or a Hub dataset stores a column of
@@ -1252,17 +1272,13 @@ class Renderer:
                 self._dict_args = '\\"q\\"' in self.tok.apply_chat_template(probe, tokenize=False)
             except Exception:  # noqa: BLE001 - a template that writes no calls: the common shape
                 self._dict_args = True
+        if self._dict_args:
+            return object_args(m)
         calls = []
         for call in m["tool_calls"]:
             fn = call["function"]
             args = fn["arguments"]
-            if self._dict_args and isinstance(args, str):
-                try:
-                    parsed = json.loads(args)
-                except ValueError:
-                    parsed = args  # no JSON: written as the template writes text
-                args = parsed if isinstance(parsed, dict) else args
-            elif not self._dict_args and isinstance(args, dict):
+            if isinstance(args, dict):
                 args = json.dumps(args, ensure_ascii=False)
             calls.append({**call, "function": {**fn, "arguments": args}})
         return {**m, "tool_calls": calls}

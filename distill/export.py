@@ -32,29 +32,6 @@ def rendered_pair(renderer: Any, ex: Any) -> dict[str, str]:
     return {"prompt": prompt, "completion": renderer.completion_text(ex)}
 
 
-def trl_calls(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`msgs` with each tool call's `arguments` an object where its JSON text is one (OpenAI's API
-    writes text): TRL hands the calls to the chat template as they are, and Qwen2.5's and
-    Llama-3.1's write `arguments | tojson` (text would be trained as a quoted string, not as
-    distill train writes the call); and one Arrow type for a Parquet file's arguments."""
-    out = []
-    for m in msgs:
-        if m.get("tool_calls"):
-            calls = []
-            for call in m["tool_calls"]:
-                args = call["function"]["arguments"]
-                if isinstance(args, str):
-                    try:
-                        parsed = json.loads(args)
-                    except ValueError:
-                        parsed = None
-                    args = parsed if isinstance(parsed, dict) else args
-                calls.append({**call, "function": {**call["function"], "arguments": args}})
-            m = {**m, "tool_calls": calls}
-        out.append(m)
-    return out
-
-
 def _model_eos(name: str) -> Any:
     """The model's own stop tokens (generation_config.json), as build_trainer passes them to the
     Renderer: with them an end of turn already holding a stop token gets no extra EOS."""
@@ -85,6 +62,7 @@ def export(cfg: ExportConfig) -> Path:
         alpaca_output,
         head_of,
         load_examples,
+        object_args,
         raw_prompt,
         reply_of,
         trained_turns,
@@ -150,20 +128,21 @@ def export(cfg: ExportConfig) -> Path:
         # a tool-calling row keeps its tools as TRL's `tools` column (JSON text, which TRL parses:
         # one Arrow type whatever each row's function specs hold), its calls beside the content
         tools = {"tools": json.dumps(ex.tools, ensure_ascii=False)} if ex.tools else {}
-        reply = reply_of(ex)
+        # its calls' arguments as objects: TRL hands them to the template as they are (text
+        # would be trained as a quoted string by `arguments | tojson`), and one Parquet type
+        msgs = [object_args(m) for m in [*ex.prompt, reply_of(ex)]]
         if cfg.format == "r1" and history:
             # one layout for the file (a row holding `messages` beside prompt/completion ones
             # reads back with prompt None: TRL and a Parquet reader fail on it): a chat whose
             # earlier turns train is a row per trained turn, each with its history, as --model
             # writes its pairs
-            msgs = trl_calls([*ex.prompt, reply])
             turns = [] if cfg.train_on == "last" else trained_turns(ex)
             return [
                 {"prompt": msgs[:i], "completion": [msgs[i]], **tools}
                 for i in [*turns, len(ex.prompt)]
             ]
         if cfg.format == "r1":
-            return [{"messages": trl_calls([*ex.prompt, reply]), **tools}]
+            return [{"messages": msgs, **tools}]
         alpaca_only(ex)
         return [{"instruction": ex.instruction, "input": ex.input, "output": alpaca_output(ex)}]
 
