@@ -796,14 +796,22 @@ def _stamp(path: Path) -> list[int]:
 
 def _ours(dest: Path, name: str, previous: dict[str, Any] | None) -> bool:
     """`name` in dest is the file a previous publish wrote: listed in its marker, a plain file,
-    and (where the marker has its size and mtime) not written over by the user since."""
+    and (where the marker has its size and mtime, or a Hub publish's its sha256) not written
+    over by the user since."""
+    from distill.manifest import file_sha256
+
     if not previous or name not in previous["files"]:
         return False
     p = dest / name
     if not p.is_file() or p.is_symlink():
         return False
     stamp = previous.get("stamps", {}).get(name)
-    return stamp is None or stamp == _stamp(p)
+    if stamp is not None:
+        return stamp == _stamp(p)
+    # A Hub publish's marker (a clone or download of the repo) has no size and mtime here: the
+    # README.md the user edited in the clone is theirs by its hash, as on the Hub (_hub_plan)
+    kept = previous.get("hashes", {}).get(name)
+    return kept is None or file_sha256(p) == kept["sha256"]
 
 
 def _clashes(dest: Path, names: list[str], previous: dict[str, Any] | None) -> None:

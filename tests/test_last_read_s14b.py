@@ -1,0 +1,54 @@
+"""The last read of today's change, area B: what falls between its commits.
+
+A Hub publish's marker (6469e14) keeps each file's hashes, not its size and mtime: cloned or
+downloaded into a folder that `publish --local-dir` then writes into, every file it lists was
+taken for publish's by name, and the README.md the user edited in the clone was replaced."""
+
+from __future__ import annotations
+
+import pytest
+
+from distill.errors import DistillError
+from tests.test_third_read_eval import hub, student_folder
+
+__all__ = ["hub"]  # the fixture, used by name
+
+
+def publish(**kw):
+    from distill.publish import PublishConfig, run
+
+    return run(PublishConfig(**kw))
+
+
+def cloned(hub, repo, to):
+    """The repo's files as `git clone` / `hf download` leave them, its marker included."""
+    to.mkdir()
+    for name, data in hub[repo]["files"].items():
+        (to / name).write_bytes(data)
+    return to
+
+
+@pytest.mark.parametrize("from_parent", [False, True])
+def test_a_readme_edited_in_a_clone_of_a_hub_publish_is_the_users(
+    tmp_path, hub, monkeypatch, from_parent
+):
+    student = student_folder(tmp_path / "student")
+    publish(dir=str(student), repo_id="me/student")
+    clone = cloned(hub, "me/student", tmp_path / "clone")
+    (clone / "README.md").write_text("my own card, written in the clone\n")
+    if from_parent:  # the marker names the student by its folder's name: found from here
+        monkeypatch.chdir(tmp_path)
+    with pytest.raises(DistillError) as e:
+        publish(dir=str(student), local_dir=str(clone), overwrite=True)
+    assert "README.md" in str(e.value) and "\n" not in str(e.value)
+    assert (clone / "README.md").read_text() == "my own card, written in the clone\n"
+
+
+def test_a_clone_of_a_hub_publish_left_as_it_came_is_publishs_to_replace(tmp_path, hub):
+    student = student_folder(tmp_path / "student")
+    publish(dir=str(student), repo_id="me/student")
+    clone = cloned(hub, "me/student", tmp_path / "clone")
+    (clone / "adapter_model.safetensors").write_bytes(b"adapter")  # (as published)
+    (student / "adapter_model.safetensors").write_bytes(b"adapter, trained on")
+    publish(dir=str(student), local_dir=str(clone), overwrite=True)
+    assert (clone / "adapter_model.safetensors").read_bytes() == b"adapter, trained on"
