@@ -916,12 +916,19 @@ def _hub_plan(api: Any, repo_id: str, names: list[str], revision: str | None) ->
     ours = set()
     if listed:
         hashes = previous["hashes"] if previous else {}
+        stamps = previous["stamps"] if previous else {}
         found = api.get_paths_info(repo_id, listed, repo_type="model", revision=revision)
         for f in found:
             if f.path not in listed or not hasattr(f, "blob_id"):
                 continue  # a folder of that name
             h, lfs = hashes.get(f.path), getattr(f, "lfs", None)
-            if h is None or (lfs["sha256"] == h["sha256"] if lfs else f.blob_id == h["git"]):
+            if h is not None:
+                same = lfs["sha256"] == h["sha256"] if lfs else f.blob_id == h["git"]
+            else:  # a --local-dir publish uploaded by hand: its marker has the size it left
+                stamp = stamps.get(f.path)
+                size = getattr(f, "size", None)
+                same = stamp is None or (isinstance(stamp, list) and stamp[:1] == [size])
+            if same:
                 ours.add(f.path)
     for name in names:
         if name in files and name not in ours:

@@ -52,3 +52,39 @@ def test_a_clone_of_a_hub_publish_left_as_it_came_is_publishs_to_replace(tmp_pat
     (student / "adapter_model.safetensors").write_bytes(b"adapter, trained on")
     publish(dir=str(student), local_dir=str(clone), overwrite=True)
     assert (clone / "adapter_model.safetensors").read_bytes() == b"adapter, trained on"
+
+
+def test_a_readme_edited_on_the_hub_after_a_local_publish_was_uploaded_is_the_users(
+    tmp_path, hub, monkeypatch
+):
+    """A --local-dir publish uploaded by hand (`hf upload me/student published/`) holds the
+    local marker: its sizes and mtimes, no hashes. Every file it listed was publish's by name,
+    and a README.md the user edited on the Hub since was replaced by the card."""
+    from tests.test_third_read_eval import FakeHub
+
+    listed = FakeHub.get_paths_info
+
+    def with_sizes(self, repo_id, paths, revision=None, **kw):  # as the Hub's RepoFile
+        files = self._at(repo_id, revision)
+        found = listed(self, repo_id, paths, revision=revision, **kw)
+        for f in found:
+            f.size = len(files[f.path])
+        return found
+
+    monkeypatch.setattr(FakeHub, "get_paths_info", with_sizes)
+    student = student_folder(tmp_path / "student")
+    published = tmp_path / "published"
+    publish(dir=str(student), local_dir=str(published))
+    hub["me/student"] = {
+        "private": False,
+        "files": {p.name: p.read_bytes() for p in published.iterdir()},
+    }
+    hub["me/student"]["files"]["README.md"] = b"my own card, edited on the Hub\n"
+    with pytest.raises(DistillError) as e:
+        publish(dir=str(student), repo_id="me/student")
+    assert "README.md" in str(e.value) and "changed since" in str(e.value)
+    assert hub["me/student"]["files"]["README.md"] == b"my own card, edited on the Hub\n"
+    # left as the upload put it, the card is publish's to write again
+    hub["me/student"]["files"]["README.md"] = (published / "README.md").read_bytes()
+    publish(dir=str(student), repo_id="me/student")
+    assert hub["me/student"]["files"]["README.md"].startswith(b"---")
