@@ -295,6 +295,10 @@ def _weighted_chat(
         calls = None
         if isinstance(m, dict) and "role" in m:
             role, content = m["role"], m.get("content")
+            # OpenAI's legacy function result (beside `function_call`, `functions`): the tool
+            # message it was renamed to, which the templates write (Qwen2.5's leaves `function`
+            # out, Llama-3.1's writes it under a header the student is never served)
+            role = "tool" if role == "function" else role
         elif isinstance(m, dict) and "from" in m:
             role, content = SHAREGPT_ROLES.get(str(m["from"])), m.get("value")
             if m["from"] == "function_call":  # LLaMA-Factory: the value is the call's JSON
@@ -1220,7 +1224,7 @@ class Renderer:
 
     def _left_out_of(self, prompt: list[dict[str, Any]], tools: Any = None) -> int | None:
         """The index of a message of `prompt` the chat template leaves out of its text (Qwen2.5's
-        and R1-Distill's render no role they do not know, such as OpenAI's legacy `function`
+        and R1-Distill's render no role they do not know, such as Llama-3.1's `ipython` tool
         result; R1-Distill only the last system message), or None. Found once per sequence of
         roles, each message's content a marker."""
         roles = tuple(m["role"] for m in prompt)

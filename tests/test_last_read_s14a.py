@@ -66,3 +66,39 @@ def test_a_tools_column_pandas_wrote_to_csv_is_refused_saying_it_is_no_json(tmp_
         list(load_examples(str(data)))
     assert "'tools'" in str(e.value) and "json.dumps" in str(e.value)
     assert "--system-field" not in str(e.value)
+
+
+def test_openai_legacy_function_calling_rows_train_with_their_function_result():
+    # c2cc19f reads OpenAI's legacy `functions` and `function_call` as tools and a call; the
+    # call's result in that format is a `function` message, which Qwen2.5's template leaves out
+    # (refused) and Llama-3.1's wrote under a `function` header it is never served: the `tool`
+    # message it stands for, as OpenAI's migration renames it
+    from distill.examples import Renderer, from_row, spans, tokenize_examples
+    from tests.test_examples import real_template_tokenizer
+    from tests.test_tools_s14 import TOOLS
+
+    row = {
+        "functions": [TOOLS[0]["function"]],
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "function_call": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            },
+            {"role": "function", "name": "get_weather", "content": "20C"},
+            {"role": "assistant", "content": "It is 20C."},
+        ],
+    }
+    for template, result in [
+        ("qwen2.5-instruct", "<tool_response>\n20C\n</tool_response>"),
+        ("llama-3.1-instruct", "<|start_header_id|>ipython<|end_header_id|>"),
+    ]:
+        tok = real_template_tokenizer(template)
+        cols, _ = tokenize_examples([from_row(row, "row 1")], Renderer(tok, "r1"), 8192)
+        ids, mask = cols["input_ids"][-1], cols["completion_mask"][-1]
+        assert result in tok.decode(ids)
+        assert "<|start_header_id|>function" not in tok.decode(ids)
+        trained = [tok.decode(ids[a:b]) for a, b in spans(mask)]
+        assert trained[-1].startswith("It is 20C.")
+        assert not any("20C\n" in t or "ipython" in t for t in trained)

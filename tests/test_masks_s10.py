@@ -90,27 +90,28 @@ def test_the_pre_fill_rule_still_holds_after_a_user_message():
 @pytest.mark.parametrize(
     "template, turns, missing",
     [
-        # OpenAI's legacy function result: Qwen2.5's and R1-Distill's templates render user,
-        # system, assistant and tool, and nothing of any other role
+        # Llama-3.1's own role for a tool result: Qwen2.5's and R1-Distill's templates render
+        # user, system, assistant and tool, and nothing of any other role (OpenAI's legacy
+        # `function` result is read as the `tool` message: tests/test_last_read_s14a.py)
         (
             "qwen2.5-instruct",
             [
                 ("user", "Weather?"),
                 ("assistant", CALL),
-                ("function", RESULT),
+                ("ipython", RESULT),
                 ("assistant", "18C."),
             ],
-            "message 3 (function)",
+            "message 3 (ipython)",
         ),
         (
             "deepseek-r1-distill-qwen",
             [
                 ("user", "Weather?"),
                 ("assistant", CALL),
-                ("function", RESULT),
+                ("ipython", RESULT),
                 ("assistant", "18C."),
             ],
-            "message 3 (function)",
+            "message 3 (ipython)",
         ),
         # a retrieval chat's own role for its documents
         (
