@@ -26,29 +26,35 @@ from distill.filter.verdicts import CORRECT, NO_ANSWER, UNVERIFIABLE, WRONG
 # ----------------------------------------------------------------------------- extraction
 
 
+def _partners(text: str) -> dict[int, int]:
+    """{index of a "{": index just past the "}" that closes it}, in one pass (counting from each
+    box to its close was quadratic: a looping reply of 16,000 unclosed boxes took minutes)."""
+    partners, open_at = {}, []
+    for i, ch in enumerate(text):
+        if ch == "{":
+            open_at.append(i)
+        elif ch == "}" and open_at:
+            partners[open_at.pop()] = i + 1
+    return partners
+
+
 def last_boxed(text: str) -> str | None:
     """Content of the last \\boxed{...} (or \\fbox{...}), nested braces included."""
-    best = None
-    for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            best = text[m.end() : i - 1]
-    return best
+    boxes = _boxes(text)
+    return boxes[-1][2] if boxes else None
 
 
 def _boxes(text: str) -> list[tuple[int, int, str]]:
     """Every \\boxed{...} (or \\fbox{...}) as (start, end, content), nested braces included."""
+    matches = list(re.finditer(r"\\(?:boxed|fbox)\s*\{", text))
+    if not matches:
+        return []
+    partners = _partners(text)
     out = []
-    for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            out.append((m.start(), i, text[m.end() : i - 1]))
+    for m in matches:
+        end = partners.get(m.end() - 1)
+        if end is not None:
+            out.append((m.start(), end, text[m.end() : end - 1]))
     return out
 
 
