@@ -386,6 +386,19 @@ def tool_calls(value: Any, where: str) -> list[dict[str, Any]]:
                 f"{where}: tool call '{name}' has arguments of type {type(args).__name__}; give "
                 "an object or its JSON text"
             )
+        if isinstance(args, str):
+            # a call's arguments are an object (OpenAI's API writes its JSON text): other text
+            # (a Python repr, "city=Paris", a JSON list) trains a call no tool parser reads
+            try:
+                parsed = json.loads(args) if args.strip() else {}
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                raise DistillError(
+                    f"{where}: tool call '{name}' has arguments {args[:60]!r}, which is no JSON "
+                    "object: give an object or its JSON text, or drop the row"
+                )
+            args = args if parsed else {}
         args = without_nones(args) if isinstance(args, dict) else args
         one = {"type": "function", "function": {"name": name, "arguments": args}}
         if isinstance(call.get("id"), str):

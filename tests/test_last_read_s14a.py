@@ -102,3 +102,25 @@ def test_openai_legacy_function_calling_rows_train_with_their_function_result():
         trained = [tok.decode(ids[a:b]) for a, b in spans(mask)]
         assert trained[-1].startswith("It is 20C.")
         assert not any("20C\n" in t or "ipython" in t for t in trained)
+
+
+@pytest.mark.parametrize("arguments", ["{'city': 'Paris'}", "city=Paris", "[1, 2]"])
+def test_a_calls_arguments_text_that_is_no_json_object_is_refused(arguments):
+    # a list of arguments was refused, its JSON text ("[1, 2]") trained; a Python repr (a set
+    # written with str(dict)) or other text trained as a quoted string under Qwen2.5's
+    # `arguments | tojson` and as bare text under Qwen3's: a call no tool parser reads
+    from distill.examples import from_row
+    from tests.test_tools_s14 import ROW, chat
+
+    with pytest.raises(DistillError, match="no JSON object") as e:
+        from_row({**ROW, "messages": chat(arguments)}, "row 1")
+    assert "'get_weather'" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_calls_arguments_as_json_text_or_empty_still_train():
+    from distill.examples import from_row
+    from tests.test_tools_s14 import ROW, chat
+
+    for arguments, want in [('{"city": "Paris"}', '{"city": "Paris"}'), ("", "")]:
+        ex = from_row({**ROW, "messages": chat(arguments)}, "row 1")
+        assert ex.prompt[2]["tool_calls"][0]["function"]["arguments"] == (want or {})
