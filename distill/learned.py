@@ -31,7 +31,9 @@ from distill.errors import DistillError
 
 def students_of(path: str | Path) -> list[Path]:
     """The trained students in `path`'s folder, or one folder down, that learned the file as it
-    is now (their train_data.json sha256); none when it is not a file."""
+    is now (their train_data.json sha256); none when it is not a file. A `publish --local-dir`
+    copy of a student found here (the recipes' {run_dir}/published) is that student's, not
+    another: a run that trains its own student again (train.overwrite) publishes it again."""
     from distill.manifest import file_sha256
 
     p = Path(path).expanduser()
@@ -47,7 +49,19 @@ def students_of(path: str | Path) -> list[Path]:
         saved = _learned(d, p.name)
         if saved is not None and saved == (sha := sha or file_sha256(p)):
             found.append(d)
-    return found
+    here = {d.resolve() for d in found}
+    return [d for d in found if _published_from(d) not in here - {d.resolve()}]
+
+
+def _published_from(d: Path) -> Path | None:
+    """The student whose files `publish --local-dir` wrote into `d` (its marker), if any."""
+    from distill.publish import MARKER
+
+    try:
+        student = json.loads((d / MARKER).read_text()).get("student")
+        return Path(student).resolve() if isinstance(student, str) else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _is_dir(entry: os.DirEntry) -> bool:

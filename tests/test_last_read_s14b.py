@@ -88,3 +88,67 @@ def test_a_readme_edited_on_the_hub_after_a_local_publish_was_uploaded_is_the_us
     hub["me/student"]["files"]["README.md"] = (published / "README.md").read_bytes()
     publish(dir=str(student), repo_id="me/student")
     assert hub["me/student"]["files"]["README.md"].startswith(b"---")
+
+
+# =========================================================================== a published copy
+# `publish --local-dir` copies a student's train.yaml and train_data.json beside its weights:
+# the recipes' {run_dir}/published was found (learned.py) as another student of kept.jsonl, so
+# `distill run --set train.overwrite=true`, the way to train the recipe's student again on
+# new data, was refused: 'move the student away' named the run's own publish.
+
+
+def published_run(tmp_path):
+    import json
+
+    from tests import inproc
+    from tests.test_filter_kill import make_traces
+    from tests.test_user_files_s13 import student_of
+
+    run = tmp_path / "run"
+    run.mkdir()
+    make_traces(run / "traces.jsonl", 30)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "filter:\n  input: '{run_dir}/traces.jsonl'\n  out: '{run_dir}/kept.jsonl'\n"
+        "train:\n  data: '{run_dir}/kept.jsonl'\n  model: builtin:smollm2\n"
+        "  output_dir: '{run_dir}/student'\n"
+        "publish:\n  dir: '{run_dir}/student'\n  local_dir: '{run_dir}/published'\n"
+    )
+    res = inproc.distill("run", "--recipe", recipe, "--run-dir", run, "--only", "filter")
+    assert res.returncode == 0, res.stderr
+    student = student_of(run, run / "kept.jsonl")
+    counts = json.loads((student / "train_data.json").read_text())
+    counts.update(dropped_overlong=0, truncated=0, completion_tokens=9)  # (as train writes)
+    (student / "train_data.json").write_text(json.dumps(counts))
+    res = inproc.distill("run", "--recipe", recipe, "--run-dir", run, "--only", "publish")
+    assert res.returncode == 0, res.stderr
+    return recipe, run, student
+
+
+def test_a_run_that_trains_its_student_again_is_not_stopped_by_its_own_publish(tmp_path):
+    from tests import inproc
+
+    recipe, run, _ = published_run(tmp_path)
+    kept = (run / "kept.jsonl").read_bytes()
+    res = inproc.distill(
+        "run", "--recipe", recipe, "--run-dir", run, "--only", "filter",
+        "--set", "filter.verify=math", "--set", "train.overwrite=true",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert (run / "kept.jsonl").read_bytes() != kept  # filtered again, as asked
+
+
+def test_filter_on_its_own_names_the_student_not_its_published_copy(tmp_path):
+    import shutil
+
+    from tests import inproc
+    from tests.test_cli import one_line_error
+
+    _, run, student = published_run(tmp_path)
+    traces, kept = run / "traces.jsonl", run / "kept.jsonl"
+    res = inproc.distill("filter", traces, "--out", kept, "--verify", "math")
+    one_line_error(res, rf"--out {kept} is the data {student} was trained on")
+    # the student moved away, its published copy (its card names the data) is still guarded
+    shutil.move(student, tmp_path / "elsewhere")
+    res = inproc.distill("filter", traces, "--out", kept, "--verify", "math")
+    one_line_error(res, rf"--out {kept} is the data {run / 'published'} was trained on")
