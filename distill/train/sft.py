@@ -697,8 +697,10 @@ def last_complete_checkpoint(out: Path) -> str | None:
     A kill mid-save leaves a partial checkpoint-N: it is removed, so the run redoes those steps."""
     import shutil
 
+    from distill.paths import train_checkpoints
+
     found = sorted(
-        (p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[1].isdigit()),
+        train_checkpoints(out),  # checkpoint-N, and copies kept as checkpoint-N-<anything>
         # at one step the run's own checkpoint-N before a copy kept aside (checkpoint-N-slim,
         # its optimizer left out): not the folder listing's order
         key=lambda p: (int(p.name.split("-")[1]), own_checkpoint(p)),
