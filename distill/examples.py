@@ -1304,6 +1304,27 @@ class Renderer:
         name = getattr(self.tok, "name_or_path", "") or ""
         return f"the {self.who}'s chat template" + (f" ({name})" if name else "")
 
+    def _shown_none(self) -> str:
+        if self.who == "teacher":  # kd: the teacher scores the student's text, tools unseen
+            return (
+                "the teacher would score calls to tools it was never shown; "
+                "use a teacher whose template renders"
+            )
+        return (
+            "the student would learn to call tools it was never shown; "
+            "train a student whose template renders"
+        )
+
+    def _called_none(self) -> str:
+        if self.who == "teacher":
+            return (
+                "the teacher would score a call it cannot see; use a teacher whose template renders"
+            )
+        return (
+            "the student would learn to end its turn where the call belongs; "
+            "train a student whose template renders"
+        )
+
     def _shows_tools(self, ex: Example, msgs: list[dict[str, Any]], text: str, **kw: Any) -> None:
         """Refuse a row whose tools or tool calls the chat template leaves out of `text` (SmolLM2's
         and plain ChatML templates render neither): the student would learn to call tools it was
@@ -1313,9 +1334,8 @@ class Renderer:
             column = ex.source.get("tools_column", "tools")
             raise DistillError(
                 f"{where}: column '{column}' lists tool definitions, which {self._template_name()} "
-                "does not render (its text is the same without them): the student would learn "
-                "to call tools it was never shown; train a student whose template renders tools "
-                "(Qwen2.5's, Llama-3.1's), write them into the system message and drop the "
+                f"does not render (its text is the same without them): {self._shown_none()} "
+                "tools (Qwen2.5's, Llama-3.1's), write them into the system message and drop the "
                 "column, or drop the row"
             )
         called = [i for i, m in enumerate(msgs) if m.get("tool_calls")]
@@ -1325,8 +1345,7 @@ class Renderer:
         if text == self._rendered_or_none(ex.tools, bare, **kw):
             raise DistillError(
                 f"{where}: its assistant turn {called[0] + 1} calls a tool ('tool_calls'), which "
-                f"{self._template_name()} does not render: the student would learn to end its "
-                "turn where the call belongs; train a student whose template renders tool calls "
+                f"{self._template_name()} does not render: {self._called_none()} tool calls "
                 "(Qwen2.5's, Llama-3.1's), write the call into the turn's content as the student "
                 "should emit it, or drop the row"
             )
