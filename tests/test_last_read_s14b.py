@@ -152,3 +152,36 @@ def test_filter_on_its_own_names_the_student_not_its_published_copy(tmp_path):
     shutil.move(student, tmp_path / "elsewhere")
     res = inproc.distill("filter", traces, "--out", kept, "--verify", "math")
     one_line_error(res, rf"--out {kept} is the data {run / 'published'} was trained on")
+
+
+# =========================================================================== train_data.json
+# 16039f8 kept the tokenizer's resolved folder in train_data.json's fingerprint, a file publish
+# uploads: a builtin student's path in this machine's cache, a `~/...` one under the home folder
+# (the Hub marker of 6469e14 keeps the student by its folder's name for that reason).
+
+
+def test_train_data_names_the_student_as_given_not_the_home_folder(
+    tmp_path, tiny_qwen, monkeypatch
+):
+    import json
+    import shutil
+
+    from distill.train import TrainConfig, run
+    from tests.test_train import kept_file
+
+    home = tmp_path / "home"
+    shutil.copytree(tiny_qwen, home / "student")
+    monkeypatch.setenv("HOME", str(home))
+    out = run(
+        TrainConfig(
+            data=str(kept_file(tmp_path, n=4)),
+            model="~/student",
+            output_dir=str(tmp_path / "out"),
+            max_steps=1,
+            max_length=96,
+            per_device_train_batch_size=2,
+        )
+    )
+    saved = (out / "train_data.json").read_text()
+    assert str(home) not in saved
+    assert json.loads(saved)["rendered"]["tokenizer"] == "~/student"

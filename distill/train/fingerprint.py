@@ -144,9 +144,12 @@ def template_record(name: str, tok: Any) -> dict[str, Any]:
 
     from distill.models import adapter_base, is_adapter, resolve_model
 
-    path = resolve_model(name)
+    # named as given, never as resolved: train_data.json is published (a builtin's path is
+    # this machine's cache, ~ its home folder), and the user knows the name they typed
+    path, shown = resolve_model(name), name
     if is_adapter(path) and not (Path(path) / "tokenizer_config.json").is_file():
         path = resolve_model(adapter_base(path))  # load_tokenizer's source
+        shown = f"the base model of {name}"
     files = {}
     if Path(path).is_dir():
         for f in TEMPLATE_FILES:
@@ -159,7 +162,7 @@ def template_record(name: str, tok: Any) -> dict[str, Any]:
     except importlib.metadata.PackageNotFoundError:  # run from a checkout not installed
         version = None
     return {
-        "tokenizer": path,
+        "tokenizer": shown,
         "files": files,
         "chat_template": (
             hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
