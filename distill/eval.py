@@ -355,8 +355,8 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     first = next(rows, None)
     if first is None:
         raise DistillError(f"{cfg.data}: no problems to evaluate")
-    if cfg.format == "alpaca" and gcfg.template is None:
-        gcfg.template = alpaca_template(cfg.data, first, out)
+    if cfg.format == "alpaca":  # the question in its wording (cfg.template), as train wraps it
+        gcfg.template = alpaca_template(cfg.data, first, out, cfg.template)
     # refused only when no problem has one (a null gold in the first row alone is that
     # problem's, unverifiable, as the filter reads a file whose first trace has none);
     # --verify code judges by a row's tests (HumanEval, LiveCodeBench have no answer field),
@@ -415,9 +415,10 @@ def check_data(cfg: EvalConfig) -> None:
     from distill.generate.stage import prompt_messages
 
     template = cfg.template
-    if cfg.format == "alpaca" and template is None:  # as alpaca_template picks it
+    if cfg.format == "alpaca":  # as alpaca_template picks it (the composed one reads as this)
         first = next(iter(load_rows(cfg.data, cfg.split, cfg.prompt_field, limit=1)), None)
-        template = "alpaca" if first is not None and "instruction" in first.fields else None
+        if first is not None and "instruction" in first.fields:
+            template = "alpaca"
     judged = cfg.verify == "majority"
     for row, _ in prompt_messages(
         cfg.data,
@@ -434,21 +435,23 @@ def check_data(cfg: EvalConfig) -> None:
         raise _nothing_to_judge(cfg)
 
 
-def alpaca_template(data: str, first: Any, out: Path) -> str:
+def alpaca_template(data: str, first: Any, out: Path, template: str | None = None) -> str:
     """The template that writes each problem as the Alpaca prompt train put before its answer
     (examples.Renderer, --format alpaca), from the trace generate wrote for the problem: rows
     with an `instruction` field as instruction (+ input, where the row has one: the `alpaca`
-    template's per-row rule); others with the prompt generate sent as the instruction (the
-    source's own template rendered, builtin:arithmetic's r1-math). `alpaca-no-input` alone
+    template's per-row rule); others with the prompt generate sent as the instruction:
+    `template` rendered (the wording generate asked in, `distill run`'s eval taking
+    generate's), else the source's own (builtin:arithmetic's r1-math). `alpaca-no-input` alone
     read `{instruction}` from rows that have none (eval refused builtin:arithmetic) and left a
-    row's input out. Such a composed template is written beside --out (<stem>.alpaca.txt)."""
+    row's input out; a --template was sent bare, without the Alpaca prompt train wrapped it
+    in. Such a composed template is written beside --out (<stem>.alpaca.txt)."""
     from distill.generate.stage import source_template
     from distill.records import write_atomic
     from distill.templates import load_template
 
     if "instruction" in first.fields:
         return "alpaca"
-    inner = source_template(data, None)
+    inner = source_template(data, template)
     alpaca = load_template("alpaca-no-input").text
     text = alpaca.replace("{instruction}", inner.text if inner is not None else "{prompt}")
     path = out.with_name(f"{out.stem}.alpaca.txt")
@@ -544,6 +547,8 @@ def run(cfg: EvalConfig) -> Path:
     }
     if cfg.system_prompt:  # what each problem was asked after (a run's eval: generate's)
         result["system_prompt"] = cfg.system_prompt
+    if cfg.template:  # the wording each problem was asked in (a run's eval: generate's, on its set)
+        result["template"] = cfg.template
     # Which weights were evaluated (as the samples' stamp): publish leaves out of a card the
     # numbers of a student folder retrained since.
     result["weights"] = {"student": weights_stamp(cfg.model)}

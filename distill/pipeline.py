@@ -672,18 +672,49 @@ def _trained_format(stage: str, configs: dict[str, Any], section: dict[str, Any]
         section["format"] = c.format = t.format
 
 
+def _same_source(a: str, b: str) -> bool:
+    """Two prompt sources name one dataset, whatever slice or split each reads: builtin:NAME
+    without its ?query (`builtin:arithmetic?n=200` and `?start=1000&n=100`), else one file or
+    folder however spelled, or one hub name (its split is a key of its own). Its rows are
+    worded alike; another dataset's need not be (its columns may not fit the template)."""
+    if a.startswith("builtin:") or b.startswith("builtin:"):
+        return a.partition("?")[0] == b.partition("?")[0]
+    return a == b or same_file(a, b)
+
+
 def _generates_template(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
     """One prompt template, generate's: train's on-policy sampling on generate's own prompt
     source renders each prompt with it when its section names none, as the system message
-    (`_trained_system_prompt`). Without it the student sampled other prompts than the teacher
-    was asked (generate's `template: plain` on builtin:arithmetic, the student asked after the
-    set's own r1-math instruction). A section's own template is kept."""
+    (`_trained_system_prompt`), and eval on generate's dataset (another slice or split: its
+    held-out problems) asks each one in it, the student and the baseline. Without it the
+    student sampled or was asked other prompts than the teacher was (generate's `template:
+    plain` on builtin:arithmetic, the student asked after the set's own r1-math instruction,
+    a wording it never trained on). Another dataset keeps its own default. A section's own
+    template is kept (eval's: one line says it differs). Written into `section`, which a
+    deferred eval is built from again."""
     g, c = configs.get("generate"), configs[stage]
-    if g is None or not g.template or stage != "train" or "template" in section:
+    if g is None or not g.template:
         return
-    if c.method == "onpolicy" and (c.data == g.data or same_file(c.data, g.data)):
-        if _reads_prompts(c):
-            section["template"] = c.template = g.template
+    if stage == "train":
+        asks = (
+            "template" not in section
+            and c.method == "onpolicy"
+            and (c.data == g.data or same_file(c.data, g.data))
+            and _reads_prompts(c)
+        )
+    elif stage == "eval":
+        asks = _same_source(c.data, g.data)
+        if asks and "template" in section:
+            if section["template"] != g.template:
+                print(
+                    f"note: eval.template is not generate.template ({g.template}), the wording "
+                    f"the traces hold on {c.data}: eval uses its own"
+                )
+            return
+    else:
+        return
+    if asks:
+        section["template"] = c.template = g.template
 
 
 # The verifier's limits, set once: filter's (its --verify-timeout, code_memory_mb) are what

@@ -528,6 +528,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             "",
             f"On `{ev['data']}` ({ev['verify']} verification, n={ev['n']}, "
             f"temperature {ev['temperature']}, max {ev['max_tokens']} tokens"
+            + (f", template `{ev['template']}`" if ev.get("template") else "")
             + (
                 f", system prompt {json.dumps(ev['system_prompt'])}"
                 if ev.get("system_prompt")
