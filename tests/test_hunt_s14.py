@@ -117,8 +117,6 @@ def test_onpolicy_train_on_generates_prompts_renders_them_with_generates_templat
 def test_eval_in_a_run_asks_an_alpaca_student_in_the_alpaca_prompt(tmp_path, monkeypatch):
     import json
 
-    import yaml
-
     import distill.eval
     from distill.pipeline import run as pipeline_run
 
@@ -130,24 +128,9 @@ def test_eval_in_a_run_asks_an_alpaca_student_in_the_alpaca_prompt(tmp_path, mon
         return Path(cfg.out)
 
     monkeypatch.setattr(distill.eval, "run", fake_eval)
-    run = tmp_path / "run"
-    (run / "student").mkdir(parents=True)
-    (run / "student" / "adapter_config.json").write_text("{}")
-    train = {
-        "data": "{run_dir}/kept.jsonl",
-        "model": "builtin:smollm2",
-        "output_dir": "{run_dir}/student",
-        "format": "alpaca",
-    }
-    ev = {
-        "model": "{run_dir}/student",
-        "backend": "openai",
-        "base_url": "http://127.0.0.1:9/v1",
-        "data": "builtin:arithmetic?n=2",
-        "out": "{run_dir}/eval.json",
-    }
-    recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump({"run": {"dir": str(run)}, "train": train, "eval": ev}))
+    from tests.test_hunt_s14b import eval_recipe
+
+    recipe = eval_recipe(tmp_path, {})
     pipeline_run(recipe, only=["eval"])
     assert given[-1].format == "alpaca"
     # an eval section's own format is kept

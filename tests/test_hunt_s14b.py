@@ -22,7 +22,9 @@ import yaml
 from distill.errors import DistillError
 
 
-def _eval_recipe(tmp_path: Path, ev_extra: dict) -> Path:
+def eval_recipe(tmp_path: Path, ev_extra: dict) -> Path:
+    """A run dir holding an alpaca-trained student and a recipe whose eval asks it (ev_extra:
+    more eval keys); test_hunt_s14's alpaca-format test uses it too."""
     run = tmp_path / "run"
     (run / "student").mkdir(parents=True)
     (run / "student" / "adapter_config.json").write_text("{}")
@@ -59,7 +61,7 @@ def test_eval_system_prompt_with_the_students_alpaca_format_is_refused_before_an
         return Path(cfg.out)
 
     monkeypatch.setattr(distill.eval, "run", fake_eval)
-    recipe = _eval_recipe(tmp_path, {"system_prompt": "Be brief."})
+    recipe = eval_recipe(tmp_path, {"system_prompt": "Be brief."})
     for kw in ({"dry_run": True}, {}):
         with pytest.raises(DistillError, match=r"eval\.system_prompt .*Alpaca.*train\.format"):
             pipeline_run(recipe, only=["eval"], **kw)

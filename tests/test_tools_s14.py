@@ -18,17 +18,8 @@ import pytest
 from distill.errors import DistillError
 from distill.examples import Columns, Renderer, load_examples, spans, tokenize_examples
 from tests.test_examples import real_template_tokenizer
+from tests.test_templates_s13 import TOOLS  # get_weather(city), OpenAI's shape
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Get the weather of a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
-]
 RESULT = '{"temp": 20}'
 ANSWER = "It is 20C in Paris."
 
