@@ -411,14 +411,11 @@ def check_data(cfg: EvalConfig) -> None:
     `distill run` checks its set so before its first stage (a hub dataset too, but not under
     --dry-run): eval found them only when it started, after generate had bought its samples
     and train had run."""
-    from distill.data import load_rows
     from distill.generate.stage import prompt_messages
 
     template = cfg.template
-    if cfg.format == "alpaca":  # as alpaca_template picks it (the composed one reads as this)
-        first = next(iter(load_rows(cfg.data, cfg.split, cfg.prompt_field, limit=1)), None)
-        if first is not None and "instruction" in first.fields:
-            template = "alpaca"
+    if cfg.format == "alpaca" and instruction_rows(cfg):  # as alpaca_template picks it (the
+        template = "alpaca"  # composed one reads as cfg.template)
     judged = cfg.verify == "majority"
     for row, _ in prompt_messages(
         cfg.data,
@@ -433,6 +430,16 @@ def check_data(cfg: EvalConfig) -> None:
         judged = judged or _judgeable(row, cfg.verify)
     if not judged:
         raise _nothing_to_judge(cfg)
+
+
+def instruction_rows(cfg: EvalConfig) -> bool:
+    """The set's rows have an `instruction` field: --format alpaca asks each in the `alpaca`
+    template, its instruction (+ input) as train renders such a row, whatever --template says
+    (alpaca_template)."""
+    from distill.data import load_rows
+
+    first = next(iter(load_rows(cfg.data, cfg.split, cfg.prompt_field, limit=1)), None)
+    return first is not None and "instruction" in first.fields
 
 
 def alpaca_template(data: str, first: Any, out: Path, template: str | None = None) -> str:
@@ -547,8 +554,18 @@ def run(cfg: EvalConfig) -> Path:
     }
     if cfg.system_prompt:  # what each problem was asked after (a run's eval: generate's)
         result["system_prompt"] = cfg.system_prompt
-    if cfg.template:  # the wording each problem was asked in (a run's eval: generate's, on its set)
-        result["template"] = cfg.template
+    template = cfg.template
+    if template and cfg.format == "alpaca" and instruction_rows(cfg):
+        # asked in the Alpaca prompt around the row's own instruction, as train renders it:
+        # eval.json and the card named a template whose wording no problem was asked in
+        print(
+            f"note: --template {template} is not used: --format alpaca asks {cfg.data}'s rows "
+            "(they have an `instruction` field) in the Alpaca prompt around their instruction "
+            "and input, as train renders them"
+        )
+        template = None
+    if template:  # the wording each problem was asked in (a run's eval: generate's, on its set)
+        result["template"] = template
     # Which weights were evaluated (as the samples' stamp): publish leaves out of a card the
     # numbers of a student folder retrained since.
     result["weights"] = {"student": weights_stamp(cfg.model)}
