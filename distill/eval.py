@@ -555,7 +555,7 @@ def run(cfg: EvalConfig) -> Path:
     if cfg.system_prompt:  # what each problem was asked after (a run's eval: generate's)
         result["system_prompt"] = cfg.system_prompt
     template = cfg.template
-    if template and cfg.format == "alpaca" and instruction_rows(cfg):
+    if template not in (None, "alpaca") and cfg.format == "alpaca" and instruction_rows(cfg):
         # asked in the Alpaca prompt around the row's own instruction, as train renders it:
         # eval.json and the card named a template whose wording no problem was asked in
         print(

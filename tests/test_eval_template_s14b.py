@@ -32,3 +32,21 @@ def test_a_template_alpaca_rows_are_not_asked_in_is_not_recorded(server, tmp_pat
     assert "### Instruction:\nAdd 2 and 3.\n\n### Response:" in sent and "one number" not in sent
     assert "template" not in json.loads(out.read_text())
     assert f"--template {mine} is not used" in capsys.readouterr().out
+
+
+def test_the_alpaca_template_itself_is_recorded_without_a_note(server, tmp_path, capsys):
+    data = tmp_path / "alpaca.jsonl"
+    data.write_text(json.dumps({"instruction": "Add 2 and 3.", "answer": "5"}) + "\n")
+    out = tmp_path / "eval.json"
+    cfg = EvalConfig(
+        model="fake-r1",
+        backend="openai",
+        base_url=server.url,
+        data=str(data),
+        format="alpaca",
+        template="alpaca",
+        out=str(out),
+    )
+    run(cfg)
+    assert json.loads(out.read_text())["template"] == "alpaca"
+    assert "is not used" not in capsys.readouterr().out
