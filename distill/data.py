@@ -55,6 +55,9 @@ class Row:
     gold: str | None
     row_id: str | None
     fields: dict[str, Any] = field(default_factory=dict)  # the whole source row
+    # a prompt field holding a chat (TRL's conversational prompt: a list of messages, or its
+    # JSON text): the messages as the row holds them; `prompt` is then its user turns' text
+    chat: list[dict[str, Any]] | None = None
 
 
 # --------------------------------------------------------------------------- built-in sets
@@ -681,7 +684,9 @@ def load_rows(
     """Rows with the prompt, gold and id picked out; the first row decides auto-detected fields.
     skip_no_text: a row whose prompt is null or not text is left out, not refused (a --decontam
     benchmark: one such row of a public set is no reason to stop the filter); a list of
-    messages or turns is read as its user turns' text.
+    messages or turns is read as its user turns' text. Otherwise a prompt field holding a chat
+    (a list of role/content or from/value messages, or its JSON text) is the row's `chat`, its
+    user turns' text its `prompt`; generate.prompt_messages checks and sends it.
 
     The user's rows are checked before any work: a source with no rows, a line that does not
     parse (the last one too) and one id given to two different rows are refused by name."""
@@ -716,11 +721,14 @@ def load_rows(
             raise DistillError(f"{src}: row {i + 1} has no field '{pf}'")
         if pf is not None and _nan(raw[pf]):
             raw = {**raw, pf: None}  # pandas' missing cell: no prompt (the teacher was sent "nan")
-        # a chat kept as its JSON text (TRL's conversational `prompt` in a CSV), which train
-        # and on-policy read as the chat: sent as it is, the teacher was asked the JSON
+        # a chat, or its JSON text (TRL's conversational `prompt`, in a CSV too): the prompt is
+        # that chat (generate.prompt_messages sends it as it is, as on-policy samples it); its
+        # JSON text sent as text asked the teacher '[{"role": "system", ...}]'
         value = raw[pf] if pf is not None else ""
         chat = json_chat(value) if isinstance(value, str) else value
-        if pf is not None and (value is None or isinstance(chat, (list, dict))):
+        if pf is not None and is_chat(chat) and not skip_no_text:
+            prompt = _user_text(chat)
+        elif pf is not None and (value is None or isinstance(chat, (list, dict))):
             if skip_no_text:
                 # a chat benchmark's messages (or MT-Bench's list of turns): its user turns are
                 # the problem (a --decontam set is read for its words, never sent anywhere)
@@ -729,18 +737,19 @@ def load_rows(
                     yield Row(prompt=text, gold=None, row_id=None, fields=dict(raw))
                 continue
             # str() of these is no prompt: the teacher was asked "None" (and a --decontam set
-            # flagged every prompt with the word), or the Python repr of a list of messages
+            # flagged every prompt with the word), or the Python repr of a list
             what = (
                 "is empty (null)"
                 if value is None
-                else "is the JSON text of a chat's messages, not text"
-                if chat is not value
-                else f"is a {type(value).__name__}, not text (a chat's messages?)"
+                else f"is a {type(value).__name__}, neither text nor a chat (a list of "
+                "role/content messages)"
             )
             raise DistillError(
-                f"{head}{at}: field '{pf}' {what}; give each row its prompt as text, drop the "
-                "row, or pick another --prompt-field"
+                f"{head}{at}: field '{pf}' {what}; give each row its prompt as text or as a "
+                "chat, drop the row, or pick another --prompt-field"
             )
+        else:
+            prompt = str(value) if pf is not None else ""
         gold = raw.get(af) if af else None
         if _nan(gold):
             gold = None  # (hash(nan) differs between two NaNs: one id's two rows "differed")
@@ -766,10 +775,11 @@ def load_rows(
                     "--id-field)"
                 )
         yield Row(
-            prompt=str(raw[pf]) if pf is not None else "",
+            prompt=prompt,
             gold=text,
             row_id=None if rid is None else str(rid),
             fields=dict(raw),
+            chat=chat if pf is not None and is_chat(chat) else None,
         )
     if i < 0 and (limit is None or limit > 0):
         raise DistillError(f"{src}: no rows (an empty or blank file?); nothing to do")

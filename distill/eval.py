@@ -355,6 +355,7 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     first = next(rows, None)
     if first is None:
         raise DistillError(f"{cfg.data}: no problems to evaluate")
+    no_alpaca_chat(cfg, first, 1)
     if cfg.format == "alpaca":  # the question in its wording (cfg.template), as train wraps it
         gcfg.template = alpaca_template(cfg.data, first, out, cfg.template)
     # refused only when no problem has one (a null gold in the first row alone is that
@@ -407,16 +408,21 @@ def local_data(src: str) -> bool:
 def check_data(cfg: EvalConfig) -> None:
     """What eval refuses of its problems before sampling, read in one pass with no model: a
     row without the prompt field (or a null one), a `tools` column listing tools, a template
-    placeholder a row has no value for, no gold answer (or tests) in any row for --verify.
+    placeholder a row has no value for, no gold answer (or tests) in any row for --verify, a
+    chat prompt under --format alpaca (a first pass, before the composed template's refusal).
     `distill run` checks its set so before its first stage (a hub dataset too, but not under
     --dry-run): eval found them only when it started, after generate had bought its samples
     and train had run."""
+    from distill.data import load_rows
     from distill.generate.stage import prompt_messages
 
     template = cfg.template
     if cfg.format == "alpaca" and instruction_rows(cfg):  # as alpaca_template picks it (the
         template = "alpaca"  # composed one reads as cfg.template)
     judged = cfg.verify == "majority"
+    if cfg.format == "alpaca":
+        for i, row in enumerate(load_rows(cfg.data, cfg.split, cfg.prompt_field, limit=cfg.limit)):
+            no_alpaca_chat(cfg, row, i + 1)
     for row, _ in prompt_messages(
         cfg.data,
         cfg.split,
@@ -430,6 +436,17 @@ def check_data(cfg: EvalConfig) -> None:
         judged = judged or _judgeable(row, cfg.verify)
     if not judged:
         raise _nothing_to_judge(cfg)
+
+
+def no_alpaca_chat(cfg: EvalConfig, row: Any, n: int) -> None:
+    """--format alpaca asks a problem as text in the Alpaca prompt; a row whose prompt is a chat
+    (TRL's conversational prompt) is asked as that chat, through the chat template (r1)."""
+    if cfg.format == "alpaca" and row.chat is not None:
+        raise DistillError(
+            f"{cfg.data} row {n}: the prompt is a chat, and --format alpaca asks a problem as "
+            "text in the Alpaca prompt: evaluate with --format r1 (the chat, through the "
+            "student's chat template), or give the prompt as text"
+        )
 
 
 def instruction_rows(cfg: EvalConfig) -> bool:

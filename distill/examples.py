@@ -477,6 +477,42 @@ def with_system(msgs: list[dict[str, str]], system: Any) -> list[dict[str, str]]
     return msgs
 
 
+def with_system_prompt(
+    msgs: list[dict[str, Any]], system_prompt: str | None, where: str, what: str = "the chat"
+) -> list[dict[str, Any]]:
+    """A prompt chat after --system-prompt (generate's, eval's, on-policy's). A chat with a
+    system turn of its own and another --system-prompt is refused naming both: one of the two
+    would not be sent (with_system kept the chat's and dropped the flag without a word). The
+    same text twice is one system turn."""
+    own = next((m for m in msgs if m["role"] == "system"), None)
+    if own is None:
+        return with_system(msgs, system_prompt)
+    if system_prompt and own["content"] != system_prompt:
+        raise DistillError(
+            f"{where}: {what} has a system turn of its own ({own['content'][:40]!r}) and "
+            "--system-prompt gives another: drop --system-prompt, or the chat's system turn"
+        )
+    return msgs
+
+
+def asked_chat(
+    value: Any, where: str, column: str, system_prompt: str | None = None
+) -> list[dict[str, Any]]:
+    """A prompt field holding a chat (TRL's conversational prompt: role/content messages, or
+    ShareGPT's from/value, or its JSON text) as the messages the model is asked: role/content,
+    after --system-prompt (with_system_prompt). Several turns are a prompt (the model answers the
+    last user turn); a chat ending with any other turn is no prompt and is refused."""
+    msgs = _chat(value, where, column)
+    last = msgs[-1]["role"] if msgs else None
+    if last != "user":
+        raise DistillError(
+            f"{where}: field '{column}' is a chat ending with a{'n' if last == 'assistant' else ''}"
+            f" {last} turn, not a prompt (a prompt chat ends with the user's turn the model "
+            "answers): drop the turns after the last user turn, or drop the row"
+        )
+    return with_system_prompt(msgs, system_prompt, where, f"field '{column}'")
+
+
 def _last_assistant(
     raw: Any, where: str, column: str, system: Any = None, keep_markers: bool = False
 ) -> Example:
@@ -609,19 +645,23 @@ def _from_columns(row: dict[str, Any], where: str, c: Columns, keep_markers: boo
     )
 
 
-def no_tools(
-    row: dict[str, Any], where: str, prompt: bool = True, shown: Iterable[Any] = ()
-) -> None:
+def no_tools(row: dict[str, Any], where: str, shown: Iterable[Any] = ()) -> None:
     """Refuse a prompt source's row (generate's, eval's, on-policy's) whose `tools` column lists
-    tool definitions (OpenAI's format, TRL's `tools`, xLAM): the prompt is sent without them, so
-    the model would answer without the tools the row is about. Training rows hand them to the
-    chat template instead (tools_of). `shown`: the columns the prompt holds (a --system-field or
-    --context-field, a template's placeholders): a `tools` column among them is shown, as the
-    refusal asks. `prompt`: every caller's row is a prompt source's (kept for them)."""
-    if tools_of(row, where, shown, text_ok=True) is None:
+    tool definitions (OpenAI's format, TRL's `tools`, xLAM), or OpenAI's legacy `functions`
+    column its function specs (functions_of, which training reads as tools): the prompt is sent
+    without them, so the model would answer without the tools the row is about. Training rows
+    hand them to the chat template instead (tools_of). `shown`: the columns the prompt holds (a
+    --system-field or --context-field, a template's placeholders): one among them is shown, as
+    the refusal asks."""
+    shown = set(shown)
+    if tools_of(row, where, shown, text_ok=True) is not None:
+        column = "tools"
+    elif "functions" not in shown and functions_of(row) is not None:
+        column = "functions"
+    else:
         return
     raise DistillError(
-        f"{where}: column 'tools' lists tool definitions, which distill does not send with "
+        f"{where}: column '{column}' lists tool definitions, which distill does not send with "
         "the prompt (the model would answer without the tools the row is about): write "
         "them into the prompt as the model should see them and drop the column, or drop "
         "the row"
@@ -775,11 +815,16 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
         prompt = msgs[: asked + 1]
         meta = row.get("meta") or {}
         user = _user_text(prompt)
+        # A source row's `input` is Alpaca's input beside its `instruction` alone (Alpaca's
+        # prompt_input, generate's _alpaca_input): beside another prompt field (question +
+        # input, --prompt-field question) the teacher was never shown it, and eval asks that
+        # row without it; trained in an Input section, the student was asked another prompt.
+        inst = meta.get("instruction")
         return Example(
             prompt=prompt,
             completion=with_markers_split(row.get("reasoning"), _text(row["answer"]), keep_markers),
-            instruction=user if meta.get("instruction") is None else str(meta["instruction"]),
-            input=_text(meta.get("input")),
+            instruction=user if inst is None else str(inst),
+            input="" if inst is None else _text(meta.get("input")),
             source={"id": row.get("id"), "where": where},
             trains_history=False,
         )

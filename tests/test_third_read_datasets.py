@@ -48,15 +48,14 @@ def test_a_decontam_set_with_a_null_problem_does_not_flag_the_word_none(tmp_path
     assert dec.hit("Solve: Q one two three four five six seven? Show work.") is not None
 
 
-def test_a_trl_prompt_list_is_named_not_sent_as_its_python_repr(tmp_path):
+def test_a_trl_prompt_list_is_sent_as_the_chat_not_its_python_repr(tmp_path):
     # TRL's conversational prompt-only layout (`prompt`: a list of messages): generate sent the
-    # teacher "[{'role': 'user', 'content': 'Hi'}]".
+    # teacher "[{'role': 'user', 'content': 'Hi'}]"; it sends the chat (test_chat_prompts_s14)
     from distill.generate.stage import prompt_messages
 
-    data = write_rows(tmp_path, [{"prompt": [{"role": "user", "content": "Hi"}]}])
-    with pytest.raises(DistillError, match=r"data.jsonl:1: field 'prompt' is a list") as e:
-        list(prompt_messages(data))
-    assert "\n" not in str(e.value)
+    chat = [{"role": "user", "content": "Hi"}]
+    data = write_rows(tmp_path, [{"prompt": chat}])
+    assert [m for _, m in prompt_messages(data)] == [chat]
 
 
 def test_a_csv_with_a_long_reasoning_cell_loads(tmp_path):

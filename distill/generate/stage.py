@@ -21,7 +21,7 @@ from typing import Any
 from distill.config import save_config
 from distill.data import BUILTIN_TEMPLATES, PROMPT_FIELDS, Row, load_rows, parse_builtin
 from distill.errors import DistillError
-from distill.examples import no_tools, with_context
+from distill.examples import asked_chat, no_tools, with_context
 from distill.generate.config import (
     PRICES,
     BatchConfig,
@@ -208,7 +208,8 @@ def prompt_messages(
     limit: int | None = None,
 ) -> Iterator[tuple[Row, list[dict[str, str]]]]:
     """Each row of a prompt source with the chat messages the teacher is sent: the row's prompt
-    field rendered with the template, as a user turn (after the system prompt, if any). On-policy
+    field rendered with the template, as a user turn (after the system prompt, if any); a prompt
+    field holding a chat (TRL's conversational prompt) is sent as that chat (asked_chat). On-policy
     training (`train --method onpolicy` on a prompt source) renders its prompts here too."""
     tmpl = source_template(data, template)
     # Alpaca's own rule: rows with an empty input get the prompt without the Input section.
@@ -216,12 +217,25 @@ def prompt_messages(
     rows = load_rows(data, split, prompt_field, answer_field, id_field, limit)
     shown = {prompt_field, *(tmpl.placeholders if tmpl else ())}  # a {tools} in the prompt
     for i, row in enumerate(rows):
+        where = f"{data} row {i + 1}"
         # the teacher (eval: the student) would answer without the tools the row is about
-        no_tools(row.fields, f"{data} row {i + 1}", prompt=True, shown=shown)
+        no_tools(row.fields, where, shown=shown)
+        if row.chat is not None:
+            column = prompt_field or next(f for f in PROMPT_FIELDS if f in row.fields)
+            if tmpl is not None:
+                # a template words a text field; a chat is its own wording (TRL applies none),
+                # and the last user turn reworded would be a prompt the row never asked
+                raise DistillError(
+                    f"{where}: field '{column}' is a chat, sent as it is: --template "
+                    f"{tmpl.name} has no text to render; drop --template, or give the prompt "
+                    "as text"
+                )
+            yield row, asked_chat(row.chat, where, column, system_prompt)
+            continue
         context = {**row.fields, "prompt": row.prompt}
         row_template = no_input if no_input and not row.fields.get("input") else tmpl
         content = (
-            row_template.render(context, where=f"{data} row {i + 1}")
+            row_template.render(context, where=where)
             if row_template
             else with_context(row.prompt, _alpaca_input(row, prompt_field))
         )
@@ -372,7 +386,14 @@ def build_jobs(
         cfg.id_field,
         cfg.limit,
     )
-    for row, messages in rows:
+    raw = next((t for t in teachers if t.raw_prompt), None)
+    for n, (row, messages) in enumerate(rows, 1):
+        if raw is not None and len(messages) > 1:  # (a system prompt is refused by the config)
+            raise DistillError(
+                f"{cfg.data} row {n}: the prompt is a chat of {len(messages)} turns, and "
+                "--raw-prompt sends the last user turn alone, without the chat template: drop "
+                "--raw-prompt, or give the prompt as text"
+            )
         messages_hash = stable_hash(messages)  # hashed once per prompt, not once per sample
         prompt_id = row.row_id or messages_hash
         for (teacher, jobs), (names, write, here), hub in zip(plan, spelled, hubs):

@@ -286,7 +286,7 @@ def prompt_chats(cfg: Any) -> Iterator[tuple[list[dict[str, str]], dict[str, Any
     import itertools
 
     from distill.data import iter_source
-    from distill.examples import chat_prompt, with_system
+    from distill.examples import chat_prompt, with_system_prompt
     from distill.generate import prompt_messages
 
     if cfg.lmbda < 1.0:
@@ -303,8 +303,10 @@ def prompt_chats(cfg: Any) -> Iterator[tuple[list[dict[str, str]], dict[str, Any
     if not (cfg.prompt_field or cfg.template) and chat_prompt(first, f"{cfg.data} row 1", cfg):
         chats = (
             (
-                with_system(
-                    chat_prompt(r, f"{cfg.data} row {i + 1}", cfg) or [], cfg.system_prompt
+                with_system_prompt(
+                    chat_prompt(r, f"{cfg.data} row {i + 1}", cfg) or [],
+                    cfg.system_prompt,
+                    f"{cfg.data} row {i + 1}",
                 ),
                 {},
             )

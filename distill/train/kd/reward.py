@@ -80,7 +80,7 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
     examples are (a prompt source as kd.data.prompt_dataset renders it, traces as SFT's
     Renderer with train_on last): the first row of a repeated prompt wins."""
     from distill.data import iter_source
-    from distill.examples import Example, Renderer, chat_prompt, load_examples, with_system
+    from distill.examples import Example, Renderer, chat_prompt, load_examples, with_system_prompt
     from distill.filter.verify import problem_text
     from distill.records import stable_hash
     from distill.train.kd.data import prompt_source
@@ -104,8 +104,10 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
         if not (cfg.prompt_field or cfg.template) and chat_prompt(first, f"{cfg.data} row 1", cfg):
             rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
             for i, r in enumerate(rows):
-                msgs = with_system(
-                    chat_prompt(r, f"{cfg.data} row {i + 1}", cfg) or [], cfg.system_prompt
+                msgs = with_system_prompt(
+                    chat_prompt(r, f"{cfg.data} row {i + 1}", cfg) or [],
+                    cfg.system_prompt,
+                    f"{cfg.data} row {i + 1}",
                 )
                 ex = Example(prompt=msgs, completion="", instruction=msgs[-1]["content"])
                 given = (r.get(k) for k in ("prompt_id", "id"))  # an id of 0 is an id
