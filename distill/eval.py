@@ -357,7 +357,7 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
         raise DistillError(f"{cfg.data}: no problems to evaluate")
     no_alpaca_chat(cfg, first, 1)
     if cfg.format == "alpaca":  # the question in its wording (cfg.template), as train wraps it
-        gcfg.template = alpaca_template(cfg.data, first, out, cfg.template)
+        gcfg.template = alpaca_template(cfg.data, first, out, cfg.template, cfg.prompt_field)
     # refused only when no problem has one (a null gold in the first row alone is that
     # problem's, unverifiable, as the filter reads a file whose first trace has none);
     # --verify code judges by a row's tests (HumanEval, LiveCodeBench have no answer field),
@@ -450,20 +450,40 @@ def no_alpaca_chat(cfg: EvalConfig, row: Any, n: int) -> None:
 
 
 def instruction_rows(cfg: EvalConfig) -> bool:
-    """The set's rows have an `instruction` field: --format alpaca asks each in the `alpaca`
-    template, its instruction (+ input) as train renders such a row, whatever --template says
-    (alpaca_template)."""
+    """The set's rows are asked their `instruction` field (asks_instruction): --format alpaca
+    asks each in the `alpaca` template, its instruction (+ input) as train renders such a row,
+    whatever --template says (alpaca_template)."""
     from distill.data import load_rows
 
     first = next(iter(load_rows(cfg.data, cfg.split, cfg.prompt_field, limit=1)), None)
-    return first is not None and "instruction" in first.fields
+    return first is not None and asks_instruction(first.fields, cfg.prompt_field)
 
 
-def alpaca_template(data: str, first: Any, out: Path, template: str | None = None) -> str:
+def asks_instruction(fields: dict[str, Any], prompt_field: str | None) -> bool:
+    """The prompt field (--prompt-field, else the first of data.PROMPT_FIELDS a row has, as
+    load_rows picks it) is the row's `instruction`. Beside another prompt column (instruction +
+    question, --prompt-field question; `question` is picked before `instruction`) generate asked
+    the teacher that column, and train's --format alpaca takes the prompt it sent
+    (examples.instruction_asked): the Alpaca template around the instruction asked the student
+    a text the teacher never answered."""
+    from distill.data import PROMPT_FIELDS
+
+    picked = prompt_field or next((f for f in PROMPT_FIELDS if f in fields), None)
+    return picked == "instruction" and "instruction" in fields
+
+
+def alpaca_template(
+    data: str,
+    first: Any,
+    out: Path,
+    template: str | None = None,
+    prompt_field: str | None = None,
+) -> str:
     """The template that writes each problem as the Alpaca prompt train put before its answer
     (examples.Renderer, --format alpaca), from the trace generate wrote for the problem: rows
-    with an `instruction` field as instruction (+ input, where the row has one: the `alpaca`
-    template's per-row rule); others with the prompt generate sent as the instruction:
+    asked their `instruction` field (asks_instruction) as instruction (+ input, where the row
+    has one: the `alpaca` template's per-row rule); others (an instruction beside the question
+    asked) with the prompt generate sent as the instruction:
     `template` rendered (the wording generate asked in, `distill run`'s eval taking
     generate's), else the source's own (builtin:arithmetic's r1-math). `alpaca-no-input` alone
     read `{instruction}` from rows that have none (eval refused builtin:arithmetic) and left a
@@ -473,7 +493,7 @@ def alpaca_template(data: str, first: Any, out: Path, template: str | None = Non
     from distill.records import write_atomic
     from distill.templates import load_template
 
-    if "instruction" in first.fields:
+    if asks_instruction(first.fields, prompt_field):
         return "alpaca"
     inner = source_template(data, template)
     alpaca = load_template("alpaca-no-input").text

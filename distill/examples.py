@@ -211,6 +211,18 @@ def _user_text(prompt: list[dict[str, str]]) -> str:
     return next((m["content"] for m in reversed(prompt) if m["role"] == "user"), "")
 
 
+def instruction_asked(instruction: Any, user: str) -> bool:
+    """A trace's prompt (its user turn) was built from the source row's `instruction`: it holds
+    that text whole, as every wording generate sends it in does (the instruction bare, with its
+    input after a blank line, in the alpaca templates, in a --template's {prompt} or
+    {instruction}); eval then asks the Alpaca prompt around the instruction (+ input). A prompt
+    that does not hold it asked another column (a question beside the instruction): the
+    instruction is a text the teacher never answered. Containment, not equality: a --template
+    on Alpaca rows words the instruction, and eval asks those rows in the Alpaca prompt around
+    the instruction itself, whatever the template."""
+    return instruction is not None and str(instruction).strip() in user
+
+
 def with_markers_split(reasoning: str | None, answer: str, keep_markers: bool) -> str:
     """The assistant's content as r1 trains it: reasoning (given, or in thought/solution
     markers unless kept verbatim) in a think block before the answer."""
@@ -819,7 +831,13 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
         # prompt_input, generate's _alpaca_input): beside another prompt field (question +
         # input, --prompt-field question) the teacher was never shown it, and eval asks that
         # row without it; trained in an Input section, the student was asked another prompt.
+        # meta.instruction is the Alpaca prompt's source only where the teacher was asked it
+        # (instruction_asked); a row's other prompt column asked instead (instruction +
+        # question: --prompt-field question, or question picked before instruction) is the
+        # prompt sent, as eval asks it.
         inst = meta.get("instruction")
+        if not instruction_asked(inst, user):
+            inst = None
         return Example(
             prompt=prompt,
             completion=with_markers_split(row.get("reasoning"), _text(row["answer"]), keep_markers),
