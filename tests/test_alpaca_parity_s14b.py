@@ -94,3 +94,46 @@ def test_asked_the_instruction_of_a_row_with_a_question_too(
     assert teacher == BOTH["instruction"]
     alpaca = load_template("alpaca-no-input").render(BOTH)
     assert trained == asked == alpaca
+
+
+@pytest.mark.parametrize(
+    "row,field,want",
+    [
+        (BOTH, "question", {"instruction": QUESTION}),  # the question asked, not the instruction
+        (BOTH, None, {"instruction": QUESTION}),
+        # no instruction column: the input is no Alpaca input (train and eval ask without it)
+        (dict(question=QUESTION, input="ctx", answer="42"), "question", {"instruction": QUESTION}),
+        (ALPACA, None, ALPACA),  # an Alpaca row: its instruction and input
+    ],
+)
+def test_onpolicy_alpaca_prompts_are_the_prompt_train_and_eval_ask(
+    row,
+    field,
+    want,
+    tok,  # noqa: F811 (the imported fixture)
+    tmp_path,
+):
+    # on-policy's prompt source (and its reward's prompts) built the Alpaca prompt from the
+    # row's instruction and input whatever the prompt field asked
+    from distill.train.config import TrainConfig
+    from distill.train.kd.data import prompt_dataset
+
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps(row) + "\n")
+    cfg = TrainConfig(
+        data=str(data),
+        model="m",
+        output_dir=str(tmp_path / "o"),
+        method="onpolicy",
+        teacher_model="t",
+        format="alpaca",
+        prompt_field=field,
+        max_length=512,
+    )
+    ds, _ = prompt_dataset(cfg, tok, None)
+    name = "alpaca" if want.get("input") else "alpaca-no-input"
+    assert tok.decode(ds[0]["input_ids"]) == load_template(name).render(want)
+    # the reward finds each sample's gold by its prompt's tokens: rendered the same way
+    from distill.train.kd.reward import _references
+
+    assert tuple(ds[0]["input_ids"]) in _references(cfg, tok, None)

@@ -240,6 +240,7 @@ def prompt_dataset(
     rendering of it, xtok.py)."""
     from datasets import Dataset
 
+    from distill.eval import asks_instruction
     from distill.examples import Example, Renderer, TokenStats, say_halves
 
     chats = prompt_chats(cfg)
@@ -247,9 +248,11 @@ def prompt_dataset(
     st, ids, more = TokenStats(), [], []
     for i, (msgs, fields) in enumerate(chats):
         st.examples += 1
-        # Alpaca students see the row's own instruction and input, as a trace of it would carry
-        # them (generate keeps the row's fields in the record's meta).
-        inst, inp = fields.get("instruction"), fields.get("input")
+        # Alpaca students see the row's own instruction and input where the instruction is
+        # what was asked (a trace of it carries them in its meta), else the prompt sent alone,
+        # as train and eval render it (eval.asks_instruction)
+        asked = asks_instruction(fields, cfg.prompt_field)
+        inst, inp = (fields.get("instruction"), fields.get("input")) if asked else (None, None)
         ex = Example(
             prompt=msgs,
             completion="",

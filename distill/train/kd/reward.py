@@ -80,6 +80,7 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
     examples are (a prompt source as kd.data.prompt_dataset renders it, traces as SFT's
     Renderer with train_on last): the first row of a repeated prompt wins."""
     from distill.data import iter_source
+    from distill.eval import asks_instruction
     from distill.examples import Example, Renderer, chat_prompt, load_examples, with_system_prompt
     from distill.filter.verify import problem_text
     from distill.records import stable_hash
@@ -118,7 +119,10 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
         for row, msgs in prompt_messages(
             cfg.data, cfg.split, cfg.prompt_field, cfg.template, cfg.system_prompt, limit=cfg.limit
         ):
-            inst, inp = row.fields.get("instruction"), row.fields.get("input")
+            asked = asks_instruction(row.fields, cfg.prompt_field)  # as train and eval
+            inst, inp = (
+                (row.fields.get("instruction"), row.fields.get("input")) if asked else (None, None)
+            )
             ex = Example(
                 prompt=msgs,
                 completion="",
