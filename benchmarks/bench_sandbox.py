@@ -9,6 +9,15 @@ before OS isolation (rlimits + network namespace + Python hook, loaded from git 
 `--rounds` times, so a load spike on a shared machine hits them alike; ratios are to `before`
 in the same round. Also timed: one `distill filter --verify code --num-proc 2` over the same
 solutions (the whole stage, default isolation).
+
+Also timed: one run_code (default isolation) from a caller that holds `--caller-mb` of touched
+memory, as `train --reward`, select's difficulty and eval on code call it beside torch and a
+model, against a caller that holds nothing: ms per run and the caller's system time per run.
+Until run_code started the sandbox without a preexec_fn (Popen forked the caller, copying its
+page tables), the caller's system time grew with its size; on a 2-core machine under load
+(tests/test_sandbox_spawn_s14.py's commit): 2 ms per run from a small caller, 11-18 ms from
+one with torch + transformers + 300 MB, 42-47 ms with 2 GB (wall 164-180 ms at best, 222-272
+ms median); now 0.5-1.3 ms at every size, 66-87 ms at best, 129-136 ms median.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import argparse
 import importlib.util
 import json
 import multiprocessing as mp
+import os
 import random
 import statistics
 import subprocess
@@ -102,11 +112,36 @@ def _filter_stage(cases: list[tuple[str, str]], num_proc: int) -> float:
     return secs
 
 
+def _from_caller(mb: int, runs: int) -> dict:
+    """In a fresh process holding `mb` MB of touched memory: ms per run_code, and the caller's
+    system time per run (what a fork of the caller costs shows there)."""
+    big = bytearray(b"\1") * (mb << 20)  # noqa: F841 - held (and written: resident) while timed
+    from distill.filter.sandbox import run_code
+
+    run_code("print(1)", timeout=20)  # the probe of isolation, once
+    t0, c0 = time.perf_counter(), os.times()
+    for _ in range(runs):
+        assert run_code("print(1)", timeout=20).ok
+    secs, c1 = time.perf_counter() - t0, os.times()
+    return {
+        "ms_per_run": round(1000 * secs / runs, 1),
+        "caller_system_ms_per_run": round(1000 * (c1.system - c0.system) / runs, 2),
+    }
+
+
+def _callers(mb: int, runs: int) -> dict:
+    # fresh processes, not forks of this one: each its own size
+    with mp.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        return {f"{m} MB": pool.apply(_from_caller, (m, runs)) for m in (0, mb)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tests", type=int, default=200, help="tests per mode per round")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--num-proc", type=int, default=2)
+    ap.add_argument("--caller-mb", type=int, default=2000, help="memory the large caller holds")
+    ap.add_argument("--caller-runs", type=int, default=40)
     ap.add_argument("--out", default="bench-results/sandbox.json")
     args = ap.parse_args()
 
@@ -141,6 +176,7 @@ def main() -> None:
         },
         "filter_stage_tests_per_s": round(len(cases) / stage_secs, 2),
         "filter_stage_isolation": sandbox.isolation() or "none",
+        "run_code_from_a_caller_holding": _callers(args.caller_mb, args.caller_runs),
         **machine(),
     }
     if "before" in rates:
