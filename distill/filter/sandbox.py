@@ -650,10 +650,12 @@ def _limited(
     program = shutil.which(cmd[0], path=path)
     if program is None:
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), cmd[0])
-    rlimits = [f"--cpu={cpu_s}:{cpu_s + 1}", f"--as={mem_bytes}:{mem_bytes}"]
-    rlimits += [f"--fsize={16 << 20}:{16 << 20}", "--nofile=64:64", "--core=0:0"]
+    limits = {"cpu": (cpu_s, cpu_s + 1), "as": (mem_bytes, mem_bytes)}
+    limits |= {"fsize": (16 << 20, 16 << 20), "nofile": (64, 64), "core": (0, 0)}
     if drop:  # root: enter the sandbox as nobody (RLIMIT_NPROC binds non-root uids only)
-        rlimits.append("--nproc=256:256")
+        limits["nproc"] = (256, 256)
+    _settable(limits)
+    rlimits = [f"--{name}={soft}:{hard}" for name, (soft, hard) in limits.items()]
     tools = _util_linux(path)
     if isolated and tools:
         prlimit, setpriv = tools
@@ -661,6 +663,29 @@ def _limited(
         return [prlimit, *rlimits, "--", *(nobody if drop else []), program, *cmd[1:]]
     args = [" ".join(rlimits), str(NOBODY if drop else 0), str(int(isolated))]
     return [exe, "-I", "-S", "-c", LIMITS, *args, program, *cmd]
+
+
+def _settable(limits: dict[str, tuple[int, int]]) -> None:
+    """DistillError when this process cannot give the sandbox one of its limits: a hard limit
+    of its own below it (ulimit -H) and no CAP_SYS_RESOURCE to raise it. What applies them
+    would then end every run before the solution starts, each read as a wrong answer."""
+    import resource
+
+    for name, (_soft, hard) in limits.items():
+        now = resource.getrlimit(getattr(resource, "RLIMIT_" + name.upper()))[1]
+        if now != resource.RLIM_INFINITY and hard > now and not _may_raise_limits():
+            raise DistillError(
+                f"running model-written code sets RLIMIT_{name.upper()} to {hard}, above this "
+                f"process's hard limit ({now}): raise it (ulimit -H) or lower the verifier's "
+                "limits (--verify-timeout, code_memory_mb)"
+            )
+
+
+def _may_raise_limits() -> bool:
+    """Whether this process holds CAP_SYS_RESOURCE (it may raise a hard limit)."""
+    with open("/proc/self/status") as f:
+        caps = next((line.split()[1] for line in f if line.startswith("CapEff:")), "0")
+    return bool(int(caps, 16) >> 24 & 1)
 
 
 @cache
