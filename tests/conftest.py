@@ -142,19 +142,6 @@ def _real_plots(request, monkeypatch):
             monkeypatch.setattr(matplotlib.figure.Figure, name, real)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _sandbox_runs_from_a_small_process():
-    """run_code from a helper process, not forked from the worker (tests/sandboxed.py)."""
-    import distill.filter.sandbox as sandbox
-    from tests.sandboxed import Helper
-
-    helper = Helper()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sandbox, "run_code", helper.run_code)
-        yield
-    helper.close()
-
-
 @pytest.fixture
 def server():
     from tests.fakeserver import FakeServer
