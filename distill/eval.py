@@ -22,7 +22,7 @@ from typing import Any
 from distill.config import like, setting
 from distill.errors import DistillError
 from distill.generate.config import PromptSource, Sampling
-from distill.records import jsonable, stable_hash
+from distill.records import stable_hash
 
 EVAL_VERIFY = ("math", "choice", "exact", "countdown", "code", "majority")
 
@@ -357,7 +357,9 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
         raise DistillError(f"{cfg.data}: no problems to evaluate")
     no_alpaca_chat(cfg, first, 1)
     if cfg.format == "alpaca":  # the question in its wording (cfg.template), as train wraps it
-        gcfg.template = alpaca_template(cfg.data, first, out, cfg.template, cfg.prompt_field)
+        gcfg.template = alpaca_template(
+            cfg.data, first, out, cfg.template, cfg.prompt_field, cfg.context_field
+        )
     # refused only when no problem has one (a null gold in the first row alone is that
     # problem's, unverifiable, as the filter reads a file whose first trace has none);
     # --verify code judges by a row's tests (HumanEval, LiveCodeBench have no answer field),
@@ -432,6 +434,7 @@ def check_data(cfg: EvalConfig) -> None:
         cfg.answer_field,
         cfg.id_field,
         cfg.limit,
+        cfg.context_field,
     ):
         judged = judged or _judgeable(row, cfg.verify)
     if not judged:
@@ -478,6 +481,7 @@ def alpaca_template(
     out: Path,
     template: str | None = None,
     prompt_field: str | None = None,
+    context_field: str | None = None,
 ) -> str:
     """The template that writes each problem as the Alpaca prompt train put before its answer
     (examples.Renderer, --format alpaca), from the trace generate wrote for the problem: rows
@@ -488,7 +492,9 @@ def alpaca_template(
     generate's), else the source's own (builtin:arithmetic's r1-math). `alpaca-no-input` alone
     read `{instruction}` from rows that have none (eval refused builtin:arithmetic) and left a
     row's input out; a --template was sent bare, without the Alpaca prompt train wrapped it
-    in. Such a composed template is written beside --out (<stem>.alpaca.txt)."""
+    in. Such a composed template is written beside --out (<stem>.alpaca.txt). Under
+    --context-field it is Alpaca's prompt_input, the context its Input section (left out where
+    it is empty: generate.no_input_twin), as train renders such a row or its trace."""
     from distill.generate.stage import source_template
     from distill.records import write_atomic
     from distill.templates import load_template
@@ -496,11 +502,12 @@ def alpaca_template(
     if asks_instruction(first.fields, prompt_field):
         return "alpaca"
     inner = source_template(data, template)
-    alpaca = load_template("alpaca-no-input").text
+    heads = [load_template(n).text.split("{instruction}")[0] for n in ("alpaca-no-input", "alpaca")]
+    alpaca = load_template("alpaca" if context_field else "alpaca-no-input").text
     text = alpaca.replace("{instruction}", inner.text if inner is not None else "{prompt}")
     path = out.with_name(f"{out.stem}.alpaca.txt")
     was = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
-    if was is not None and not was.startswith(alpaca.split("{instruction}")[0]):
+    if was is not None and not was.startswith(tuple(heads)):
         # a file of the user's at that name is theirs: not replaced
         raise DistillError(
             f"{path} exists and distill did not write it (not an Alpaca prompt template): "
@@ -528,7 +535,7 @@ def with_current_gold(gcfg: Any, records: list[dict[str, Any]]) -> list[dict[str
     code task's tests) as the eval set holds them now: a sample's id hashes its prompt, not
     its gold, so a rerun after a wrong gold was fixed resumes the samples (rightly) and scored
     them against the gold they were sampled with."""
-    from distill.generate.stage import prompt_messages
+    from distill.generate.stage import prompt_messages, record_meta
 
     rows = prompt_messages(
         gcfg.data,
@@ -539,6 +546,7 @@ def with_current_gold(gcfg: Any, records: list[dict[str, Any]]) -> list[dict[str
         gcfg.answer_field,
         gcfg.id_field,
         gcfg.limit,
+        gcfg.context_field,
     )
     # the prompt id generate gives a row (build_jobs)
     now = {row.row_id or stable_hash(messages): row for row, messages in rows}
@@ -546,7 +554,7 @@ def with_current_gold(gcfg: Any, records: list[dict[str, Any]]) -> list[dict[str
     for r in records:
         row = now.get(r["prompt_id"])
         if row is not None:
-            meta = {k: v for k, v in row.fields.items() if jsonable(v)}
+            meta = record_meta(row.fields, gcfg.context_field)
             r = {**r, "gold": row.gold, "meta": meta}
         out.append(r)
     return out
@@ -591,6 +599,8 @@ def run(cfg: EvalConfig) -> Path:
     }
     if cfg.system_prompt:  # what each problem was asked after (a run's eval: generate's)
         result["system_prompt"] = cfg.system_prompt
+    if cfg.context_field:  # the column asked after each problem (Alpaca's Input section)
+        result["context_field"] = cfg.context_field
     template = cfg.template
     if template not in (None, "alpaca") and cfg.format == "alpaca" and instruction_rows(cfg):
         # asked in the Alpaca prompt around the row's own instruction, as train renders it:

@@ -223,6 +223,31 @@ def instruction_asked(instruction: Any, user: str) -> bool:
     return instruction is not None and str(instruction).strip() in user
 
 
+# The meta key of a trace generated with --context-field: the column's name (its text is that
+# column of meta), which --format alpaca trains as the row's Alpaca input (alpaca_parts).
+CONTEXT_KEY = "context_field"
+
+
+def alpaca_parts(
+    user: str, instruction: Any, fields: dict[str, Any], context_field: Any
+) -> tuple[str, str]:
+    """The Alpaca prompt's (instruction, input) of a prompt sent as `user` under
+    --context-field (generate, eval and on-policy alike: generate.prompt_messages): the
+    context column is the input, as train renders a row of that mapping (Columns: instruction
+    = the prompt field, input = the context), Alpaca's recipe. `instruction`: the row's
+    instruction where it is the prompt asked (instruction_asked, eval.asks_instruction), else
+    None: the prompt sent (a template's wording) before the blank line and the context. A
+    prompt that does not end with the context (a template that shows it as its {input}) is
+    trained as sent, with no Input section."""
+    context = fields.get(context_field) if isinstance(context_field, str) else None
+    context = context if isinstance(context, str) else ""
+    if instruction is not None:
+        return str(instruction), context
+    if context and user.endswith("\n\n" + context):
+        return user[: len(user) - len(context) - 2], context
+    return user, ""
+
+
 def with_markers_split(reasoning: str | None, answer: str, keep_markers: bool) -> str:
     """The assistant's content as r1 trains it: reasoning (given, or in thought/solution
     markers unless kept verbatim) in a think block before the answer."""
@@ -838,11 +863,18 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
         inst = meta.get("instruction")
         if not instruction_asked(inst, user):
             inst = None
+        column = meta.get(CONTEXT_KEY)  # generate --context-field: that column is the input
+        if isinstance(column, str) and column in meta:
+            instruction, inp = alpaca_parts(user, inst, meta, column)
+        elif inst is None:
+            instruction, inp = user, ""
+        else:
+            instruction, inp = str(inst), _text(meta.get("input"))
         return Example(
             prompt=prompt,
             completion=with_markers_split(row.get("reasoning"), _text(row["answer"]), keep_markers),
-            instruction=user if inst is None else str(inst),
-            input="" if inst is None else _text(meta.get("input")),
+            instruction=instruction,
+            input=inp,
             source={"id": row.get("id"), "where": where},
             trains_history=False,
         )

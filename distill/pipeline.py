@@ -344,6 +344,7 @@ def _still_true(result_path: Path, ran: dict[str, Any]) -> dict[str, Any]:
 TAKEN = {
     "template": "generate's template",
     "system_prompt": "generate's system prompt",
+    "context_field": "generate's context_field",
     "verify_timeout": "filter's verify_timeout",
     "code_memory_mb": "filter's code_memory_mb",
 }
@@ -717,6 +718,39 @@ def _generates_template(stage: str, configs: dict[str, Any], section: dict[str, 
         section["template"] = c.template = g.template
 
 
+def _trained_context(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
+    """One context column (--context-field: Alpaca's input, dolly's context), the one the
+    student trained with: eval on train's dataset (train's mapping of it: another split, its
+    held-out rows) or on generate's (whose traces hold it after each prompt), and train's
+    on-policy sampling on generate's own prompt source, ask each prompt with it when their
+    section names none, as `_generates_template`. Without it a dolly-style set was asked
+    without its context (or, with a template, the context inside the Alpaca instruction):
+    a prompt the student never trained on. A section's own is kept (eval's: one line says it
+    differs). Written into `section`, which a deferred eval is built from again."""
+    g, t, c = configs.get("generate"), configs.get("train"), configs[stage]
+    if stage == "eval":
+        sources = [s for s in (t, g) if s is not None and s.context_field]
+        given = next((s for s in sources if _same_source(c.data, s.data)), None)
+        if given is None:
+            return
+        if "context_field" in section:
+            if section["context_field"] != given.context_field:
+                print(
+                    f"note: eval.context_field is not {given.context_field}, the column the "
+                    f"student trained with on {c.data}: eval uses its own"
+                )
+            return
+    elif stage == "train":
+        given = g if g is not None and g.context_field else None
+        if given is None or "context_field" in section or c.method != "onpolicy":
+            return
+        if not (c.data == g.data or same_file(c.data, g.data)) or not _reads_prompts(c):
+            return
+    else:
+        return
+    section["context_field"] = c.context_field = given.context_field
+
+
 # The verifier's limits, set once: filter's (its --verify-timeout, code_memory_mb) are what
 # select, train (--reward, --gate-teacher) and eval verify under when their section sets none.
 VERIFY_LIMITS = ("verify_timeout", "code_memory_mb")
@@ -1059,6 +1093,7 @@ def _run(
         _trained_format(stage, configs, section)  # (before: an Alpaca prompt has no system one)
         _trained_system_prompt(stage, configs, section)
         _generates_template(stage, configs, section)
+        _trained_context(stage, configs, section)
         _filter_limits(stage, configs, section)
         taken[stage] = [k for k in section if k not in given]
         if pending:

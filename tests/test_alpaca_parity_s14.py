@@ -43,31 +43,17 @@ CASES = {
         "Solve: {prompt}\n",
         None,
     ),
-    # eval has no --context-field: a template writes the column after a blank line, as train's
-    # --context-field does in a chat turn
+    # train's --context-field (an Alpaca Input section under --format alpaca, after a blank line
+    # in a chat turn); eval asks with the same --context-field
     "context-field": (
         dict(question="Add the numbers.", passage="2 and 3", answer="5"),
         False,
         "question",
-        "{prompt}\n\n{passage}",
+        None,
         Columns(prompt_field="question", context_field="passage", answer_field="answer"),
     ),
 }
-PARAMS = [
-    pytest.param(
-        fmt,
-        name,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="train --context-field writes an Alpaca Input section (Alpaca's recipe); "
-            "eval has no --context-field, and a template's context lands in the Instruction",
-        ),
-    )
-    if (fmt, name) == ("alpaca", "context-field")
-    else (fmt, name)
-    for fmt in ("alpaca", "r1")
-    for name in CASES
-]
+PARAMS = [(fmt, name) for fmt in ("alpaca", "r1") for name in CASES]
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +70,8 @@ def test_eval_sends_the_prompt_train_trained_on(fmt, name, tok, server, tmp_path
         (tmp_path / "mine.txt").write_text(template)
         template = str(tmp_path / "mine.txt")
     common = dict(data=str(data), prompt_field=field, template=template, model="fake-r1")
+    if columns is not None and columns.context_field:
+        common["context_field"] = columns.context_field
     train_data = data
     if traced:
         train_data = tmp_path / "traces.jsonl"

@@ -80,6 +80,11 @@ class PromptSource:
     prompt_field: str | None = setting(
         None, "Field holding the prompt (default: problem/question/prompt/instruction)."
     )
+    # train's key of the same name (examples.Columns): the same row asked as it was trained
+    context_field: str | None = setting(
+        None,
+        "Column appended to the prompt after a blank line (Alpaca's input, dolly's context), as train's --context-field renders it (--format alpaca: the Input section).",
+    )
     answer_field: str | None = setting(None, "Field holding the gold answer (default: answer).")
     id_field: str | None = setting(
         None, "Field holding a stable row id (default: id, else a hash of the prompt)."

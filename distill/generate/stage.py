@@ -21,7 +21,7 @@ from typing import Any
 from distill.config import save_config
 from distill.data import BUILTIN_TEMPLATES, PROMPT_FIELDS, Row, load_rows, parse_builtin
 from distill.errors import DistillError
-from distill.examples import asked_chat, no_tools, with_context
+from distill.examples import CONTEXT_KEY, asked_chat, no_tools, with_context
 from distill.generate.config import (
     PRICES,
     BatchConfig,
@@ -41,7 +41,7 @@ from distill.records import (
     teacher_labels,
     write_atomic,
 )
-from distill.teachers import TEACHERS, Completion, Job, check_teacher
+from distill.teachers import TEACHERS, Completion, Job, check_prompts, check_teacher
 from distill.teachers.batch import BatchTeacher, batch_prices
 from distill.templates import load_template
 
@@ -92,7 +92,12 @@ class _Sink:
     """Turns teacher completions into records on disk, counting tokens and dollars."""
 
     def __init__(
-        self, writer: RecordWriter, teacher: TeacherConfig, progress: _Progress, template: Any
+        self,
+        writer: RecordWriter,
+        teacher: TeacherConfig,
+        progress: _Progress,
+        template: Any,
+        context_field: str | None = None,
     ):
         self.writer, self.teacher, self.progress, self.template = (
             writer,
@@ -100,6 +105,7 @@ class _Sink:
             progress,
             template,
         )
+        self.context_field = context_field
         self.prices = teacher.prices()
         self.failures: list[str] = []
         # A local folder's place, relative to the traces file's folder: a rerun that names it
@@ -145,7 +151,7 @@ class _Sink:
             },
             "finish_reason": c.finish_reason,
             "usage": usage,
-            "meta": {k: v for k, v in row.fields.items() if jsonable(v)},
+            "meta": record_meta(row.fields, self.context_field),
             "think": think,
             "template": {"name": self.template.name, "sha256": self.template.sha256}
             if self.template
@@ -180,6 +186,16 @@ class _Sink:
         self.progress.advance(0, 0.0, failed=True)
 
 
+def record_meta(fields: dict[str, Any], context_field: str | None = None) -> dict[str, Any]:
+    """A record's `meta`: the source row's fields (lineage), and under --context-field the
+    column's name (`context_field`), which train's --format alpaca reads the row's Alpaca input
+    from (examples.alpaca_parts), as eval asks it."""
+    meta = {k: v for k, v in fields.items() if jsonable(v)}
+    if context_field:
+        meta[CONTEXT_KEY] = context_field
+    return meta
+
+
 def source_template(data: str, template: str | None) -> Any:
     """The template a source's prompts are rendered with: the given one, else the built-in
     set's own, else none (the raw prompt)."""
@@ -197,6 +213,37 @@ def _alpaca_input(row: Row, prompt_field: str | None) -> str | None:
     return inp if picked == "instruction" and isinstance(inp, str) else None
 
 
+def context_text(row: Row, column: str, where: str) -> str:
+    """A row's --context-field column, read as train reads it (examples.Columns): text, a null
+    (Parquet's missing value) none; a row without the column is refused by name."""
+    if column not in row.fields:
+        found = ", ".join(map(str, row.fields)) or "none"
+        raise DistillError(
+            f"{where}: no column '{column}' (--context-field); found columns: {found}"
+        )
+    value = row.fields[column]
+    if value is not None and not isinstance(value, str):
+        raise DistillError(
+            f"{where}: column '{column}' (--context-field) must be text, got {type(value).__name__}"
+        )
+    return value or ""
+
+
+def no_input_twin(tmpl: Any) -> Any:
+    """Alpaca's prompt_no_input of a template that is its prompt_input (the `alpaca` template's
+    text) around some wording of the instruction: eval's --format alpaca around a --template's
+    wording (eval.alpaca_template) asks a row whose context is empty without the Input
+    section, as train renders it. None for any other template."""
+    from distill.templates import Template
+
+    head, tail = load_template("alpaca").text.split("{instruction}")
+    bare_head, bare_tail = load_template("alpaca-no-input").text.split("{instruction}")
+    text = tmpl.text
+    if not (text.startswith(head) and text.endswith(tail)) or len(text) < len(head + tail):
+        return None
+    return Template(tmpl.name, bare_head + text[len(head) : len(text) - len(tail)] + bare_tail)
+
+
 def prompt_messages(
     data: str,
     split: str = "train",
@@ -206,22 +253,43 @@ def prompt_messages(
     answer_field: str | None = None,
     id_field: str | None = None,
     limit: int | None = None,
+    context_field: str | None = None,
 ) -> Iterator[tuple[Row, list[dict[str, str]]]]:
     """Each row of a prompt source with the chat messages the teacher is sent: the row's prompt
     field rendered with the template, as a user turn (after the system prompt, if any); a prompt
     field holding a chat (TRL's conversational prompt) is sent as that chat (asked_chat). On-policy
-    training (`train --method onpolicy` on a prompt source) renders its prompts here too."""
+    training (`train --method onpolicy` on a prompt source) renders its prompts here too.
+
+    `context_field` (train's --context-field: Alpaca's input, dolly's context): that column
+    after the prompt (the template's wording, or the field) and a blank line, as train renders
+    the row (examples.with_context); a template with an `{input}` (alpaca's Input section) shows
+    it there instead, and leaves the section out where it is empty (Alpaca's prompt_no_input)."""
     tmpl = source_template(data, template)
+    if context_field not in (None, "input") and tmpl and context_field in tmpl.placeholders:
+        raise DistillError(
+            f"--template {tmpl.name} shows column '{context_field}' itself and "
+            f"--context-field {context_field} adds it after the prompt: drop one of them"
+        )
     # Alpaca's own rule: rows with an empty input get the prompt without the Input section.
     no_input = load_template("alpaca-no-input") if tmpl and tmpl.name == "alpaca" else None
+    if context_field and tmpl is not None and no_input is None:
+        no_input = no_input_twin(tmpl)
+    # under --context-field the context is the template's {input}, which it shows itself
+    shows_input = tmpl is not None and "input" in tmpl.placeholders
     rows = load_rows(data, split, prompt_field, answer_field, id_field, limit)
-    shown = {prompt_field, *(tmpl.placeholders if tmpl else ())}  # a {tools} in the prompt
+    shown = {prompt_field, context_field, *(tmpl.placeholders if tmpl else ())}  # a {tools}
     for i, row in enumerate(rows):
         where = f"{data} row {i + 1}"
         # the teacher (eval: the student) would answer without the tools the row is about
         no_tools(row.fields, where, shown=shown)
         if row.chat is not None:
             column = prompt_field or next(f for f in PROMPT_FIELDS if f in row.fields)
+            if context_field:
+                raise DistillError(
+                    f"{where}: field '{column}' is a chat, sent as it is: --context-field "
+                    f"{context_field} has no place in it; drop --context-field, or give the "
+                    "prompt as text"
+                )
             if tmpl is not None:
                 # a template words a text field; a chat is its own wording (TRL applies none),
                 # and the last user turn reworded would be a prompt the row never asked
@@ -232,13 +300,20 @@ def prompt_messages(
                 )
             yield row, asked_chat(row.chat, where, column, system_prompt)
             continue
-        context = {**row.fields, "prompt": row.prompt}
-        row_template = no_input if no_input and not row.fields.get("input") else tmpl
-        content = (
-            row_template.render(context, where=where)
-            if row_template
-            else with_context(row.prompt, _alpaca_input(row, prompt_field))
-        )
+        fields = row.fields
+        ctx = context_text(row, context_field, where) if context_field else None
+        if ctx is not None:
+            fields = {**fields, "input": ctx}
+        context = {**fields, "prompt": row.prompt}
+        row_template = no_input if no_input and not fields.get("input") else tmpl
+        if row_template is None:
+            content = with_context(
+                row.prompt, _alpaca_input(row, prompt_field) if ctx is None else ctx
+            )
+        else:
+            content = row_template.render(context, where=where)
+            if ctx is not None and not shows_input:
+                content = with_context(content, ctx)
         messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
         messages.append({"role": "user", "content": content})
         yield row, messages
@@ -385,6 +460,7 @@ def build_jobs(
         cfg.answer_field,
         cfg.id_field,
         cfg.limit,
+        cfg.context_field,
     )
     raw = next((t for t in teachers if t.raw_prompt), None)
     for n, (row, messages) in enumerate(rows, 1):
@@ -428,7 +504,8 @@ def build_jobs(
                 need_k.update((i, teacher.logprobs) for i in ids if i in done)
             planned.update(ids)
             if missing:
-                jobs.append(Job(prompt_id, messages, missing, payload=(row, ids)))
+                where = f"{cfg.data} row {n}"  # as a refusal of the prompt names it
+                jobs.append(Job(prompt_id, messages, missing, payload=(row, ids), where=where))
     if need_k:
         check_resume(cfg.out, need_k)
     return plan, planned, template, totals
@@ -527,6 +604,8 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     for teacher_cfg, jobs in plan:  # a refused key, URL or backend: one line, nothing written
         if jobs:
             check_teacher(teacher_cfg.teacher, teacher_cfg)
+    for teacher_cfg, jobs in plan:  # a prompt the chat template refuses: before the weights load
+        check_prompts(teacher_cfg.teacher, teacher_cfg, jobs, cfg.system_prompt)
     save_config(cfg, out.with_name(out.stem + ".generate.yaml"))
     console.print(
         f"generate: {total} samples planned, {total - pending} already in {out}, {pending} to do"
@@ -542,7 +621,7 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
                 for teacher_cfg, jobs in plan:
                     if not jobs:
                         continue
-                    sink = _Sink(writer, teacher_cfg, bar, template)
+                    sink = _Sink(writer, teacher_cfg, bar, template, cfg.context_field)
                     if cfg.batch:
                         teacher = BatchTeacher(teacher_cfg, cfg, out, bar)
                         sink.prices = batch_prices(sink.prices, cfg.batch_discount)

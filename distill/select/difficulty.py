@@ -27,12 +27,15 @@ LOCAL_BACKENDS = ("hf", "vllm")  # the student's backends that load its model he
 
 
 class PromptInfo:
-    """What the student needs of one prompt: its messages, gold and source fields."""
+    """What the student needs of one prompt: its messages, gold and source fields, and where it
+    was read (`traces.jsonl:12`, as a refusal names it)."""
 
-    __slots__ = ("messages", "gold", "meta")
+    __slots__ = ("messages", "gold", "meta", "where")
 
-    def __init__(self, messages: list[dict[str, Any]], gold: Any, meta: dict[str, Any]):
-        self.messages, self.gold, self.meta = messages, gold, meta
+    def __init__(
+        self, messages: list[dict[str, Any]], gold: Any, meta: dict[str, Any], where: str = ""
+    ):
+        self.messages, self.gold, self.meta, self.where = messages, gold, meta, where
 
 
 def _stored(rec: dict[str, Any]) -> str | None:
@@ -233,7 +236,7 @@ def student_rates(
     and return each prompt's pass rate."""
     from distill.generate import TeacherConfig
     from distill.records import RecordWriter, read_records, sample_id, stable_hash
-    from distill.teachers import TEACHERS, Job
+    from distill.teachers import TEACHERS, Job, check_prompts
 
     tcfg = TeacherConfig(
         teacher=cfg.student_backend,
@@ -297,10 +300,12 @@ def student_rates(
         plan[pid] = ids
         missing = [s for s, i in enumerate(ids) if i not in have]
         if missing:
-            jobs.append(Job(pid, info.messages, missing, payload=(info, ids)))
+            jobs.append(Job(pid, info.messages, missing, payload=(info, ids), where=info.where))
     pending = sum(len(j.samples) for j in jobs)
     refused: list[str] = []
     if jobs:
+        # a prompt the student's chat template refuses: one line, before its weights load
+        check_prompts(tcfg.teacher, tcfg, jobs)
         teacher = TEACHERS[tcfg.teacher](tcfg)
         with RecordWriter(cache, on_write=lambda r: have.__setitem__(r["id"], r)) as writer:
             sink = _Sink(writer, tcfg)

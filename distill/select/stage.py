@@ -149,7 +149,9 @@ def collect(cfg: SelectConfig, need_prompts: bool) -> tuple[list[Fact], dict[str
         if pid not in texts:
             texts[pid] = prompt_text(rec)
             if need_prompts:
-                prompts[pid] = PromptInfo(rec["messages"], rec.get("gold"), rec.get("meta") or {})
+                prompts[pid] = PromptInfo(
+                    rec["messages"], rec.get("gold"), rec.get("meta") or {}, f"{path}:{lineno}"
+                )
     if cfg.by and facts and all(f.group is None for f in facts):
         # else every trace lands in one group and the draw is no draw across anything
         raise DistillError(

@@ -10,12 +10,12 @@ DistillError and stops the run.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from distill.teachers.base import Completion, Job, Sink, Teacher
 
-__all__ = ["TEACHERS", "Completion", "Job", "Sink", "Teacher", "check_teacher"]
+__all__ = ["TEACHERS", "Completion", "Job", "Sink", "Teacher", "check_prompts", "check_teacher"]
 
 
 class _Backend:
@@ -55,3 +55,17 @@ def check_teacher(backend: str, cfg: Any, models: list[tuple[str, str]] | None =
     if check is not None:
         for flag, name in models or [("--model", cfg.model)]:
             check(name, flag)
+
+
+def check_prompts(
+    backend: str, cfg: Any, jobs: Sequence[Job], system_prompt: str | None = None
+) -> None:
+    """Every prompt a local teacher (hf, vllm) would render with its chat template, rendered with
+    its tokenizer alone, before the weights load and before any sample is drawn: one the
+    template refuses is one line naming its `job.where` (data file and row) and the template's
+    message. `system_prompt`: the --system-prompt the turns were built with (the line then says
+    to drop it). A backend without a `check_prompts` (a served model) checks nothing."""
+    entry = TEACHERS.get(backend)
+    check = getattr(entry.cls() if isinstance(entry, _Backend) else entry, "check_prompts", None)
+    if check is not None and jobs:
+        check(cfg, jobs, system_prompt)

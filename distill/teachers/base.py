@@ -21,6 +21,7 @@ class Job:
     messages: list[dict[str, str]]
     samples: list[int]  # sample indices still to generate
     payload: Any = None  # the generate stage's own bookkeeping (row, ids)
+    where: str = ""  # where the prompt comes from, as a refusal names it ("data.jsonl row 3")
 
 
 @dataclass

@@ -43,6 +43,26 @@ class VLLMTeacher:
         if isinstance(_import_vllm(), ModuleType):
             check_model_loadable(model, flag)
 
+    @staticmethod
+    def check_prompts(cfg: Any, jobs: Sequence[Job], system_prompt: str | None = None) -> None:
+        """Each prompt rendered with the model's Hugging Face tokenizer before vLLM loads the
+        weights, a refused one as one line (hf.check_rendering): llm.chat renders with that
+        tokenizer's template and raised a bare TemplateError after the engine had started.
+        Where that tokenizer does not load or has no template (vLLM's own fallbacks, a
+        processor's template, a Mistral-format tokenizer) the first call decides, as before.
+        An engine that is not the vllm package (a stand-in) loads no files: not checked."""
+        if not cfg.chat_template or not isinstance(_import_vllm(), ModuleType):
+            return
+        from distill.models import load_tokenizer
+        from distill.teachers.hf import check_rendering
+
+        try:
+            tok = load_tokenizer(cfg.model)
+        except DistillError:
+            return
+        if getattr(tok, "chat_template", None):
+            check_rendering(tok, cfg.model, jobs, system_prompt)
+
     def __init__(self, cfg: Any):
         vllm = _import_vllm()
         self.cfg = cfg

@@ -240,25 +240,14 @@ def prompt_dataset(
     rendering of it, xtok.py)."""
     from datasets import Dataset
 
-    from distill.eval import asks_instruction
-    from distill.examples import Example, Renderer, TokenStats, say_halves
+    from distill.examples import Renderer, TokenStats, say_halves
 
     chats = prompt_chats(cfg)
     renderer = Renderer(tok, cfg.format, model_eos)
     st, ids, more = TokenStats(), [], []
     for i, (msgs, fields) in enumerate(chats):
         st.examples += 1
-        # Alpaca students see the row's own instruction and input where the instruction is
-        # what was asked (a trace of it carries them in its meta), else the prompt sent alone,
-        # as train and eval render it (eval.asks_instruction)
-        asked = asks_instruction(fields, cfg.prompt_field)
-        inst, inp = (fields.get("instruction"), fields.get("input")) if asked else (None, None)
-        ex = Example(
-            prompt=msgs,
-            completion="",
-            instruction=msgs[-1]["content"] if inst is None else str(inst),
-            input="" if inp is None else str(inp),
-        )
+        ex = prompt_example(msgs, fields, cfg)
         p = renderer.prompt_ids(ex)
         if len(p) + cfg.max_new_tokens > cfg.max_length:  # the samples would not fit
             st.dropped_overlong += 1
@@ -278,6 +267,24 @@ def prompt_dataset(
     for key in more[0] if more else ():
         data[key] = [m[key] for m in more]
     return Dataset.from_dict(data), {**st.__dict__, "prompts_only": True}
+
+
+def prompt_example(msgs: list[dict[str, str]], fields: dict[str, Any], cfg: Any) -> Any:
+    """A prompt source's prompt (`msgs` as generate sends it, `fields` its row's) as the Example
+    training renders. Alpaca students see the row's own instruction and input where the
+    instruction is what was asked (a trace of it carries them in its meta), the --context-field
+    column as the input (examples.alpaca_parts), else the prompt sent alone: as train renders
+    the row's trace and eval asks it (eval.asks_instruction)."""
+    from distill.eval import asks_instruction
+    from distill.examples import Example, alpaca_parts
+
+    asked = asks_instruction(fields, cfg.prompt_field)
+    inst, inp = (fields.get("instruction"), fields.get("input")) if asked else (None, None)
+    user = msgs[-1]["content"]
+    instruction, inp = user if inst is None else str(inst), "" if inp is None else str(inp)
+    if cfg.context_field:
+        instruction, inp = alpaca_parts(user, inst, fields, cfg.context_field)
+    return Example(prompt=msgs, completion="", instruction=instruction, input=inp)
 
 
 def prompt_chats(cfg: Any) -> Iterator[tuple[list[dict[str, str]], dict[str, Any]]]:
@@ -300,10 +307,13 @@ def prompt_chats(cfg: Any) -> Iterator[tuple[list[dict[str, str]], dict[str, Any
         )
     rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
     first = next(iter(iter_source(cfg.data, cfg.split)), {})
-    # (chat messages, the row's own fields): a chat, unless a prompt field or template is named
-    # (then the row's prompt field is rendered, whatever else the row holds, as generate does).
+    # (chat messages, the row's own fields): a chat, unless a prompt field, template or context
+    # field is named (then the row's prompt field is rendered, whatever else the row holds, as
+    # generate does; a chat with a context field is refused there).
     chats: Any
-    if not (cfg.prompt_field or cfg.template) and chat_prompt(first, f"{cfg.data} row 1", cfg):
+    if not (cfg.prompt_field or cfg.template or cfg.context_field) and chat_prompt(
+        first, f"{cfg.data} row 1", cfg
+    ):
         chats = (
             (
                 with_system_prompt(
@@ -325,6 +335,7 @@ def prompt_chats(cfg: Any) -> Iterator[tuple[list[dict[str, str]], dict[str, Any
                 cfg.template,
                 cfg.system_prompt,
                 limit=cfg.limit,
+                context_field=cfg.context_field,
             )
         )
     return _user_ended(cfg, chats)

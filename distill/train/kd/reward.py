@@ -80,11 +80,10 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
     examples are (a prompt source as kd.data.prompt_dataset renders it, traces as SFT's
     Renderer with train_on last): the first row of a repeated prompt wins."""
     from distill.data import iter_source
-    from distill.eval import asks_instruction
     from distill.examples import Example, Renderer, chat_prompt, load_examples, with_system_prompt
     from distill.filter.verify import problem_text
     from distill.records import stable_hash
-    from distill.train.kd.data import prompt_source
+    from distill.train.kd.data import prompt_example, prompt_source
 
     refs: dict[tuple[int, ...], dict[str, Any]] = {}
 
@@ -102,7 +101,8 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
 
         renderer = Renderer(tok, cfg.format, model_eos)
         first = next(iter(iter_source(cfg.data, cfg.split)), {})
-        if not (cfg.prompt_field or cfg.template) and chat_prompt(first, f"{cfg.data} row 1", cfg):
+        named = cfg.prompt_field or cfg.template or cfg.context_field  # as kd.data.prompt_chats
+        if not named and chat_prompt(first, f"{cfg.data} row 1", cfg):
             rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
             for i, r in enumerate(rows):
                 msgs = with_system_prompt(
@@ -117,18 +117,15 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
                 add(renderer.prompt_ids(ex), r, gold_of(r), pid, msgs)
             return refs
         for row, msgs in prompt_messages(
-            cfg.data, cfg.split, cfg.prompt_field, cfg.template, cfg.system_prompt, limit=cfg.limit
+            cfg.data,
+            cfg.split,
+            cfg.prompt_field,
+            cfg.template,
+            cfg.system_prompt,
+            limit=cfg.limit,
+            context_field=cfg.context_field,
         ):
-            asked = asks_instruction(row.fields, cfg.prompt_field)  # as train and eval
-            inst, inp = (
-                (row.fields.get("instruction"), row.fields.get("input")) if asked else (None, None)
-            )
-            ex = Example(
-                prompt=msgs,
-                completion="",
-                instruction=msgs[-1]["content"] if inst is None else str(inst),
-                input="" if inp is None else str(inp),
-            )
+            ex = prompt_example(msgs, row.fields, cfg)  # as train and eval
             # generate's prompt_id: the row's id, else the hash of the messages it sent
             pid = row.row_id or stable_hash(msgs)
             add(renderer.prompt_ids(ex), row.fields, row.gold, pid, msgs)
