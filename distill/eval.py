@@ -503,7 +503,10 @@ def alpaca_template(
         return "alpaca"
     inner = source_template(data, template)
     heads = [load_template(n).text.split("{instruction}")[0] for n in ("alpaca-no-input", "alpaca")]
-    alpaca = load_template("alpaca" if context_field else "alpaca-no-input").text
+    # a wording that shows the context as its own {input} is trained as sent, with no Input
+    # section (examples.alpaca_parts): prompt_input would show the context twice
+    shown = inner is not None and "input" in inner.placeholders
+    alpaca = load_template("alpaca" if context_field and not shown else "alpaca-no-input").text
     text = alpaca.replace("{instruction}", inner.text if inner is not None else "{prompt}")
     path = out.with_name(f"{out.stem}.alpaca.txt")
     was = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
