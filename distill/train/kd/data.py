@@ -293,52 +293,50 @@ def prompt_chats(cfg: Any) -> Iterator[tuple[list[dict[str, str]], dict[str, Any
     one line as prompt_dataset refuses it. Needs no model: `distill run` reads a local source
     through it before its first stage (on-policy train found a bad row only when it started,
     after generate had bought its samples)."""
-    import itertools
-
-    from distill.data import iter_source
-    from distill.examples import chat_prompt, with_system_prompt
-    from distill.generate import prompt_messages
-
     if cfg.lmbda < 1.0:
         raise DistillError(
             f"{cfg.data}: prompts alone (no completion in its first row, or a template, prompt "
             f"field or system prompt named); lmbda {cfg.lmbda} mixes in the teacher's traces: give kept traces, "
             "or lmbda 1.0 to train on prompts alone"
         )
-    rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
-    first = next(iter(iter_source(cfg.data, cfg.split)), {})
-    # (chat messages, the row's own fields): a chat, unless a prompt field, template or context
-    # field is named (then the row's prompt field is rendered, whatever else the row holds, as
-    # generate does; a chat with a context field is refused there).
-    chats: Any
-    if not (cfg.prompt_field or cfg.template or cfg.context_field) and chat_prompt(
-        first, f"{cfg.data} row 1", cfg
-    ):
-        chats = (
-            (
-                with_system_prompt(
-                    chat_prompt(r, f"{cfg.data} row {i + 1}", cfg) or [],
-                    cfg.system_prompt,
-                    f"{cfg.data} row {i + 1}",
-                ),
-                {},
-            )
-            for i, r in enumerate(rows)
-        )
-    else:
-        chats = (
-            (m, row.fields)
-            for row, m in prompt_messages(
-                cfg.data,
-                cfg.split,
-                cfg.prompt_field,
-                cfg.template,
-                cfg.system_prompt,
-                limit=cfg.limit,
-                context_field=cfg.context_field,
-            )
-        )
+    chats = ((m, {} if row is None else fields) for m, fields, row in source_prompts(cfg))
     return _user_ended(cfg, chats)
+
+
+def source_prompts(cfg: Any) -> Iterator[tuple[list[dict[str, str]], dict[str, Any], Any]]:
+    """(chat messages, the row's fields, generate's Row or None) for each prompt of a prompt
+    source: a chat row's own messages (with --system-prompt; its raw row, Row None), unless a
+    prompt field, template or context field is named (then the row's prompt field rendered,
+    whatever else the row holds, as generate does; a chat with a context field is refused
+    there). prompt_chats and the reward's references (reward._references) read it alike."""
+    import itertools
+
+    from distill.data import iter_source
+    from distill.examples import chat_prompt, with_system_prompt
+    from distill.generate import prompt_messages
+
+    first = next(iter(iter_source(cfg.data, cfg.split)), {})
+    named = cfg.prompt_field or cfg.template or cfg.context_field
+    if not named and chat_prompt(first, f"{cfg.data} row 1", cfg):
+        rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
+        for i, r in enumerate(rows):
+            where = f"{cfg.data} row {i + 1}"
+            yield (
+                with_system_prompt(chat_prompt(r, where, cfg) or [], cfg.system_prompt, where),
+                r,
+                None,
+            )
+        return
+    for row, msgs in prompt_messages(
+        cfg.data,
+        cfg.split,
+        cfg.prompt_field,
+        cfg.template,
+        cfg.system_prompt,
+        limit=cfg.limit,
+        context_field=cfg.context_field,
+    ):
+        yield msgs, row.fields, row
 
 
 def _user_ended(cfg: Any, chats: Any) -> Iterator[tuple[list[dict[str, str]], dict[str, Any]]]:

@@ -80,10 +80,10 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
     examples are (a prompt source as kd.data.prompt_dataset renders it, traces as SFT's
     Renderer with train_on last): the first row of a repeated prompt wins."""
     from distill.data import iter_source
-    from distill.examples import Example, Renderer, chat_prompt, load_examples, with_system_prompt
+    from distill.examples import Example, Renderer, load_examples
     from distill.filter.verify import problem_text
     from distill.records import stable_hash
-    from distill.train.kd.data import prompt_example, prompt_source
+    from distill.train.kd.data import prompt_example, prompt_source, source_prompts
 
     refs: dict[tuple[int, ...], dict[str, Any]] = {}
 
@@ -97,38 +97,19 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
         )
 
     if cfg.method == "onpolicy" and prompt_source(cfg):
-        from distill.generate import prompt_messages
-
         renderer = Renderer(tok, cfg.format, model_eos)
-        first = next(iter(iter_source(cfg.data, cfg.split)), {})
-        named = cfg.prompt_field or cfg.template or cfg.context_field  # as kd.data.prompt_chats
-        if not named and chat_prompt(first, f"{cfg.data} row 1", cfg):
-            rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
-            for i, r in enumerate(rows):
-                msgs = with_system_prompt(
-                    chat_prompt(r, f"{cfg.data} row {i + 1}", cfg) or [],
-                    cfg.system_prompt,
-                    f"{cfg.data} row {i + 1}",
-                )
+        for msgs, fields, row in source_prompts(cfg):  # as prompt_dataset's prompts
+            if row is None:  # a chat row: its own id, else the hash of its messages
                 ex = Example(prompt=msgs, completion="", instruction=msgs[-1]["content"])
-                given = (r.get(k) for k in ("prompt_id", "id"))  # an id of 0 is an id
+                given = (fields.get(k) for k in ("prompt_id", "id"))  # an id of 0 is an id
                 pid = next((v for v in given if v is not None), None)
                 pid = stable_hash(msgs) if pid is None else pid
-                add(renderer.prompt_ids(ex), r, gold_of(r), pid, msgs)
-            return refs
-        for row, msgs in prompt_messages(
-            cfg.data,
-            cfg.split,
-            cfg.prompt_field,
-            cfg.template,
-            cfg.system_prompt,
-            limit=cfg.limit,
-            context_field=cfg.context_field,
-        ):
-            ex = prompt_example(msgs, row.fields, cfg)  # as train and eval
+                add(renderer.prompt_ids(ex), fields, gold_of(fields), pid, msgs)
+                continue
+            ex = prompt_example(msgs, fields, cfg)  # as train and eval
             # generate's prompt_id: the row's id, else the hash of the messages it sent
             pid = row.row_id or stable_hash(msgs)
-            add(renderer.prompt_ids(ex), row.fields, row.gold, pid, msgs)
+            add(renderer.prompt_ids(ex), fields, row.gold, pid, msgs)
         return refs
     renderer = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
     rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
