@@ -724,6 +724,13 @@ def _parse_marker(text: str, where: str, proceed: str) -> dict[str, Any]:
             and isinstance(h.get("sha256"), str)
             for h in hashes.values()
         )
+        earlier = marker.setdefault("earlier", {})  # (_hub_plan: a publish cut between commits)
+        assert isinstance(earlier, dict) and all(
+            isinstance(h, dict)
+            and {"git", "sha256"} & set(h)
+            and all(isinstance(h[k], str) for k in {"git", "sha256"} & set(h))
+            for h in earlier.values()
+        )
     except (ValueError, KeyError, TypeError, AssertionError):
         raise DistillError(
             f"{where}: {MARKER} is not a publish marker (expected the student and the files it "
@@ -810,9 +817,15 @@ def _ours(dest: Path, name: str, previous: dict[str, Any] | None) -> bool:
     if stamp is not None:
         return stamp == _stamp(p)
     # A Hub publish's marker (a clone or download of the repo) has no size and mtime here: the
-    # README.md the user edited in the clone is theirs by its hash, as on the Hub (_hub_plan)
-    kept = previous.get("hashes", {}).get(name)
-    return kept is None or file_sha256(p) == kept["sha256"]
+    # README.md the user edited in the clone is theirs by its hash, as on the Hub (_hub_plan);
+    # one a publish cut between its commits left holds the earlier publish's hashes too
+    kept = [h for h in (previous.get(k, {}).get(name) for k in ("hashes", "earlier")) if h]
+    if not kept:
+        return True
+    mine = {"sha256": file_sha256(p)}
+    if any("sha256" not in h for h in kept):
+        mine = _hashes(p)
+    return any(h.get(k) == v for h in kept for k, v in mine.items())
 
 
 def _clashes(dest: Path, names: list[str], previous: dict[str, Any] | None) -> None:
@@ -869,6 +882,13 @@ def _place(
 # publish deleted nothing; since then it deleted every PUBLISHED name, whoever wrote it: a
 # user's full model in a repo an adapter was published into. Guessing by name is what lost
 # the user's weights; refusing costs one deletion on the Hub, once.
+#
+# huggingface_hub (with hf_xet) commits a large folder in several commits, its files in sorted
+# order: the marker (a dot-file) rides the first, with the deletions; a publish killed after
+# it left the new marker beside the earlier publish's files it had yet to replace, and the next
+# publish refused them as changed by someone. So the marker also keeps, under `earlier`, the
+# hashes the repo listed for each file it replaces, as they were when checked: a file at
+# either content is publish's (tests/test_user_files_s15.py).
 
 
 def _hashes(path: Path) -> dict[str, str]:
@@ -884,22 +904,40 @@ def _hashes(path: Path) -> dict[str, str]:
     return {"git": git.hexdigest(), "sha256": sha.hexdigest()}
 
 
-def _write_hub_marker(folder: Path, train_dir: Path, names: list[str]) -> None:
+def _write_hub_marker(
+    folder: Path, train_dir: Path, names: list[str], earlier: dict[str, dict[str, str]]
+) -> None:
     """The marker uploaded with the files (the student by its folder's name: the repo may be
-    public, and the machine's paths are no one else's)."""
+    public, and the machine's paths are no one else's). `earlier`: the repo's hashes of the
+    files this publish replaces (_hub_plan), kept where they differ from the new ones."""
+    hashes = {n: _hashes(folder / n) for n in names}
     doc = {
         "student": _real(train_dir).name,
         "files": names,
         "stamps": {},
-        "hashes": {n: _hashes(folder / n) for n in names},
+        "hashes": hashes,
+        "earlier": {
+            n: h
+            for n, h in sorted(earlier.items())
+            if n in hashes and not any(hashes[n].get(k) == v for k, v in h.items())
+        },
     }
     (folder / MARKER).write_text(json.dumps(doc, indent=2) + "\n")
 
 
-def _hub_plan(api: Any, repo_id: str, names: list[str], revision: str | None) -> list[str]:
+def _listed_hashes(f: Any) -> dict[str, str]:
+    """A file's hash as the Hub lists it: an LFS file's sha256, a plain file's git blob id."""
+    lfs = getattr(f, "lfs", None)
+    return {"sha256": lfs["sha256"]} if lfs else {"git": f.blob_id}
+
+
+def _hub_plan(
+    api: Any, repo_id: str, names: list[str], revision: str | None
+) -> tuple[list[str], dict[str, dict[str, str]]]:
     """Refuse, in one line, a publish that would replace a file in the repo no earlier publish
     wrote (or that the user replaced since); -> the earlier publish's files this one does not
-    write, to delete in its commit."""
+    write, to delete in its commit, and the listed hashes of those it replaces (its marker's
+    `earlier`)."""
     from fnmatch import fnmatchcase
 
     where = f"--repo-id {repo_id}"
@@ -914,23 +952,25 @@ def _hub_plan(api: Any, repo_id: str, names: list[str], revision: str | None) ->
             text = ""
         previous = _parse_marker(text, where, proceed)
     listed = [n for n in (previous or {}).get("files", []) if n in files]
-    ours = set()
+    ours: dict[str, dict[str, str]] = {}
     if listed:
         hashes = previous["hashes"] if previous else {}
+        earlier = previous["earlier"] if previous else {}
         stamps = previous["stamps"] if previous else {}
         found = api.get_paths_info(repo_id, listed, repo_type="model", revision=revision)
         for f in found:
             if f.path not in listed or not hasattr(f, "blob_id"):
                 continue  # a folder of that name
-            h, lfs = hashes.get(f.path), getattr(f, "lfs", None)
-            if h is not None:
-                same = lfs["sha256"] == h["sha256"] if lfs else f.blob_id == h["git"]
+            now = _listed_hashes(f)
+            kept = [h for h in (hashes.get(f.path), earlier.get(f.path)) if h is not None]
+            if kept:
+                same = any(h.get(k) == v for h in kept for k, v in now.items())
             else:  # a --local-dir publish uploaded by hand: its marker has the size it left
                 stamp = stamps.get(f.path)
                 size = getattr(f, "size", None)
                 same = stamp is None or (isinstance(stamp, list) and stamp[:1] == [size])
             if same:
-                ours.add(f.path)
+                ours[f.path] = now
     for name in names:
         if name in files and name not in ours:
             why = (
@@ -944,11 +984,12 @@ def _hub_plan(api: Any, repo_id: str, names: list[str], revision: str | None) ->
                 "or pick another --repo-id (publish never replaces a file it did not write)"
             )
     # a name publish writes (never a pattern: deleted by fnmatch) from the marker's list
-    return sorted(
+    delete = sorted(
         n
-        for n in ours - set(names)
+        for n in set(ours) - set(names)
         if not set("*?[]") & set(n) and any(fnmatchcase(n, p) for p in PUBLISHED)
     )
+    return delete, {n: h for n, h in ours.items() if n in names}
 
 
 def _scrub_check(folder: Path) -> None:
@@ -1024,8 +1065,9 @@ def run(cfg: PublishConfig) -> str:
             )
         names = sorted(f.name for f in Path(tmp).iterdir())
         head = getattr(info, "sha", None)  # every look and the commit at this one revision
-        delete = _hub_plan(api, cfg.repo_id, names, head)  # refused before any upload
-        _write_hub_marker(Path(tmp), train_dir, names)
+        # refused before any upload
+        delete, replaced = _hub_plan(api, cfg.repo_id, names, head)
+        _write_hub_marker(Path(tmp), train_dir, names, replaced)
         from huggingface_hub.utils import HfHubHTTPError
 
         try:

@@ -464,6 +464,15 @@ def build_jobs(
     )
     raw = next((t for t in teachers if t.raw_prompt), None)
     for n, (row, messages) in enumerate(rows, 1):
+        if cfg.context_field and CONTEXT_KEY in row.fields:
+            # meta keeps the row's columns (lineage) and, under --context-field, the context
+            # column's name at this key, which train reads: the row's own column of that name
+            # was replaced in every trace by a name
+            raise DistillError(
+                f"{cfg.data} row {n}: the source has a column named '{CONTEXT_KEY}', and "
+                "--context-field records the context column's name under that key of each "
+                "trace's meta (train --format alpaca reads it there): rename that column"
+            )
         if raw is not None and len(messages) > 1:  # (a system prompt is refused by the config)
             raise DistillError(
                 f"{cfg.data} row {n}: the prompt is a chat of {len(messages)} turns, and "
