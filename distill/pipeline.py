@@ -676,11 +676,64 @@ def _trained_format(stage: str, configs: dict[str, Any], section: dict[str, Any]
 def _same_source(a: str, b: str) -> bool:
     """Two prompt sources name one dataset, whatever slice or split each reads: builtin:NAME
     without its ?query (`builtin:arithmetic?n=200` and `?start=1000&n=100`), else one file or
-    folder however spelled, or one hub name (its split is a key of its own). Its rows are
-    worded alike; another dataset's need not be (its columns may not fit the template)."""
+    folder however spelled, a local folder and one of the data files its splits are read from
+    (`data/` and `data/test.jsonl`), two files that are splits of one folder (`data/train.jsonl`
+    and `data/test.jsonl`), or one hub name, its config left out where one side names none
+    (`openai/gsm8k` and `openai/gsm8k:main`; the split is a key of its own). Its rows are
+    worded alike; another dataset's need not be (its columns may not fit the template): two
+    configs of one hub name, two files a folder reads as one split (`gsm8k.jsonl` beside
+    `math.jsonl`), a file outside the folder."""
     if a.startswith("builtin:") or b.startswith("builtin:"):
         return a.partition("?")[0] == b.partition("?")[0]
-    return a == b or same_file(a, b)
+    if a == b or same_file(a, b):
+        return True
+    pa, pb = (Path(x).expanduser() for x in (a, b))
+    if pa.exists() or pb.exists():  # a local source: never a hub name
+        return _split_files_of_one_folder(pa, pb)
+    from distill.eval import local_data
+
+    if local_data(a) or local_data(b):  # a file not written yet, ./x: no hub name either
+        return False
+    (na, _, ca), (nb, _, cb) = a.partition(":"), b.partition(":")
+    return na == nb and not (ca and cb)
+
+
+def _split_files_of_one_folder(a: Path, b: Path) -> bool:
+    """A local folder and a data file of one of its splits, or two data files of a folder
+    that reads them as two of its splits, as `datasets` (and distill.data) finds them."""
+    if a.is_dir() and b.is_file():
+        return _in_splits(a, [b], several=False)
+    if b.is_dir() and a.is_file():
+        return _in_splits(b, [a], several=False)
+    if a.is_file() and b.is_file() and a.resolve().parent == b.resolve().parent:
+        return _in_splits(a.resolve().parent, [a, b], several=True)
+    return False
+
+
+def _in_splits(folder: Path, files: list[Path], several: bool) -> bool:
+    """Every one of `files` is a data file of one of `folder`'s splits (`several`: the folder
+    has more than one split: files it reads as one split alone may be two datasets)."""
+    import logging
+
+    from distill.data import has_splits
+
+    if not has_splits(str(folder)) or (folder / "dataset_dict.json").is_file():
+        return False  # a saved dataset: its files are no data files to read alone
+    import datasets
+
+    card_log = logging.getLogger("huggingface_hub.repocard")  # (a README.md without a header)
+    level = card_log.level
+    card_log.setLevel(logging.ERROR)
+    try:
+        splits = datasets.load_dataset_builder(str(folder)).config.data_files or {}
+    except Exception:  # noqa: BLE001 - no data files: no splits to be one of
+        return False
+    finally:
+        card_log.setLevel(level)
+    if several and len(splits) < 2:
+        return False
+    read = {Path(f).resolve() for found in splits.values() for f in found}
+    return all(f.resolve() in read for f in files)
 
 
 def _generates_template(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:

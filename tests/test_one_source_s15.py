@@ -1,0 +1,154 @@
+"""One source of truth per setting: a setting given once means the same thing in every stage, and
+a mistake is refused before anything is paid for.
+
+- distill run: eval on one split file of generate's folder dataset (generate `data/`, eval
+  `data/test.jsonl`), on the folder generate read one file of, or on the other split file beside
+  generate's, counted as another dataset: eval asked in the file's own wording, not in the template
+  the student was distilled on. The same for a hub name with and without its config.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from distill.pipeline import run as pipeline_run
+
+# --------------------------------------------------------------------------- helpers
+
+
+def write_rows(path: Path, rows: list[dict]) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def sums(folder: Path, names=("train", "test")) -> Path:
+    """A folder dataset of one sum per file: train.jsonl 1 + 2, test.jsonl 3 + 4 (by default)."""
+    for i, name in enumerate(names):
+        a, b = 2 * i + 1, 2 * i + 2
+        write_rows(
+            folder / f"{name}.jsonl", [{"problem": f"What is {a} + {b}?", "answer": str(a + b)}]
+        )
+    return folder
+
+
+def wording(tmp_path: Path) -> str:
+    mine = tmp_path / "ask.txt"
+    mine.write_text("Answer in one number. {prompt}\n")
+    return str(mine)
+
+
+def recipe(tmp_path: Path, url: str, gen: dict, ev: dict) -> Path:
+    sections = {
+        "run": {"dir": str(tmp_path / "run")},
+        "generate": {
+            "teacher": "openai",
+            "model": "fake-r1",
+            "base_url": url,
+            "out": "{run_dir}/traces.jsonl",
+            **gen,
+        },
+        "eval": {
+            "model": "fake-r1",
+            "backend": "openai",
+            "base_url": url,
+            "out": "{run_dir}/eval.json",
+            **ev,
+        },
+    }
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(sections))
+    return path
+
+
+def asked(server, since: int = 0) -> list[str]:
+    return [e["messages"][-1]["content"] for e in server.log[since:]]
+
+
+# --------------------------------------------------------------------------- 1. _same_source
+
+
+def test_eval_on_a_split_file_of_generates_folder_asks_in_generates_template(server, tmp_path):
+    folder = sums(tmp_path / "data")
+    mine = wording(tmp_path)
+    path = recipe(
+        tmp_path,
+        server.url,
+        {"data": str(folder), "template": mine},
+        {"data": str(folder / "test.jsonl")},
+    )
+    pipeline_run(path, only=["eval"])
+    assert asked(server) == ["Answer in one number. What is 3 + 4?"]
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["template"] == mine
+
+
+def test_eval_on_the_folder_of_generates_split_file_asks_in_its_template(server, tmp_path):
+    folder = sums(tmp_path / "data")
+    path = recipe(
+        tmp_path,
+        server.url,
+        {"data": str(folder / "train.jsonl"), "template": wording(tmp_path)},
+        {"data": str(folder), "split": "test"},
+    )
+    pipeline_run(path, only=["eval"])
+    assert asked(server) == ["Answer in one number. What is 3 + 4?"]
+
+
+def test_eval_on_the_split_file_beside_generates_asks_in_its_template(server, tmp_path):
+    folder = sums(tmp_path / "data")
+    path = recipe(
+        tmp_path,
+        server.url,
+        {"data": str(folder / "train.jsonl"), "template": wording(tmp_path)},
+        {"data": str(folder / "test.jsonl")},
+    )
+    pipeline_run(path, only=["eval"])
+    assert asked(server) == ["Answer in one number. What is 3 + 4?"]
+
+
+def test_two_datasets_in_one_folder_are_two_sources(server, tmp_path):
+    """gsm8k.jsonl beside math.jsonl: `datasets` reads both as the folder's one train split, two
+    datasets whose columns need not fit one template: eval keeps the file's own wording."""
+    folder = sums(tmp_path / "data", names=("gsm8k", "math"))
+    path = recipe(
+        tmp_path,
+        server.url,
+        {"data": str(folder / "gsm8k.jsonl"), "template": wording(tmp_path)},
+        {"data": str(folder / "math.jsonl")},
+    )
+    pipeline_run(path, only=["eval"])
+    assert asked(server) == ["What is 3 + 4?"]
+
+
+@pytest.mark.parametrize(
+    ("gen", "ev", "same"),
+    [
+        ("org/sums:main", "org/sums", True),
+        ("org/sums", "org/sums:main", True),
+        ("org/sums:main", "org/sums:socratic", False),
+        ("org/sums", "org/other", False),
+    ],
+)
+def test_a_hub_name_with_or_without_its_config_is_one_source(tmp_path, monkeypatch, gen, ev, same):
+    """Planned as distill run plans it: the eval config it would run with (no hub here)."""
+    import distill.eval as eval_stage
+
+    seen = []
+
+    def fake_run(cfg):
+        seen.append(cfg)
+        Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.out).write_text(json.dumps({"student": {"pass@1": 1.0}}))
+        return Path(cfg.out)
+
+    monkeypatch.setattr(eval_stage, "run", fake_run)
+    monkeypatch.setattr(eval_stage, "check_data", lambda cfg: None)  # (the hub is not here)
+    path = recipe(
+        tmp_path, "http://127.0.0.1:9/v1", {"data": gen, "template": "plain"}, {"data": ev}
+    )
+    pipeline_run(path, only=["eval"])
+    assert seen[0].template == ("plain" if same else None)
