@@ -323,15 +323,13 @@ def set_aside_if_retrained(traces: Path, model: str) -> None:
     write_atomic(stamp_file, json.dumps({"model": model, "weights": now}) + "\n")
 
 
-def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
-    """Sample `model` on the eval set through the generate stage; return this run's records."""
-    from distill.data import load_rows
-    from distill.generate import GenerateConfig, generate_planned
-    from distill.records import read_records
+def _generate_config(cfg: EvalConfig, model: str, which: str) -> Any:
+    """The generate config that samples `model` on the eval set into its samples file beside
+    --out (<stem>.<which>.traces.jsonl)."""
+    from distill.generate import GenerateConfig
 
     out = Path(cfg.out)
-    traces = out.with_name(f"{out.stem}.{which}.traces.jsonl")
-    gcfg = GenerateConfig(
+    return GenerateConfig(
         **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(PromptSource)},
         n=cfg.n,
         teacher=cfg.backend,
@@ -345,10 +343,49 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
         top_p=cfg.top_p if cfg.temperature > 0 else 1.0,
         max_tokens=cfg.max_tokens,
         seed=cfg.seed,
-        out=str(traces),
+        out=str(out.with_name(f"{out.stem}.{which}.traces.jsonl")),
         chat_template=cfg.format == "r1",
         system_prompt=cfg.system_prompt,
     )
+
+
+def check_templates(cfg: EvalConfig) -> None:
+    """Every problem's prompt rendered with the tokenizer of each model eval asks (the student and
+    the --baseline, each its own chat template; hf, vllm) before either loads or samples: one a
+    template refuses (a system turn Gemma takes none of) is one line naming the row. Each
+    model's generate checks its own prompts before its weights load, but the baseline's turn
+    came after the student's whole eval had run (and been paid for)."""
+    if cfg.format != "r1" or cfg.backend not in ("hf", "vllm"):
+        return  # (the Alpaca prompt is sent as text; a served model renders on its server)
+    from distill.generate import prompt_messages
+    from distill.teachers import Job, check_prompts
+
+    rows = prompt_messages(
+        cfg.data,
+        cfg.split,
+        cfg.prompt_field,
+        cfg.template,
+        cfg.system_prompt,
+        cfg.answer_field,
+        cfg.id_field,
+        cfg.limit,
+        cfg.context_field,
+    )
+    jobs = [Job(str(n), m, [0], where=f"{cfg.data} row {n}") for n, (_, m) in enumerate(rows, 1)]
+    for which, model in (("student", cfg.model), ("baseline", cfg.baseline)):
+        if model:
+            check_prompts(cfg.backend, _generate_config(cfg, model, which), jobs, cfg.system_prompt)
+
+
+def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
+    """Sample `model` on the eval set through the generate stage; return this run's records."""
+    from distill.data import load_rows
+    from distill.generate import generate_planned
+    from distill.records import read_records
+
+    gcfg = _generate_config(cfg, model, which)
+    traces = Path(gcfg.out)
+    out = Path(cfg.out)
     rows = iter(
         load_rows(cfg.data, cfg.split, cfg.prompt_field, cfg.answer_field, cfg.id_field, cfg.limit)
     )
@@ -625,6 +662,8 @@ def run(cfg: EvalConfig) -> Path:
         from distill.filter.sandbox import describe
 
         result["sandbox"] = describe(sandbox)
+    if cfg.baseline:  # the baseline's prompts too, before the student samples
+        check_templates(cfg)
     limits = (cfg.verify_timeout, sandbox, cfg.code_memory_mb)
     numbers, student = _scored(_generate(cfg, cfg.model, "student"), cfg.verify, *limits)
     result["student"] = {"model": cfg.model, **numbers}

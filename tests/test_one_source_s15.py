@@ -152,3 +152,60 @@ def test_a_hub_name_with_or_without_its_config_is_one_source(tmp_path, monkeypat
     )
     pipeline_run(path, only=["eval"])
     assert seen[0].template == ("plain" if same else None)
+
+
+# --------------------------------------------------------------------------- 2. eval --baseline
+
+GEMMA2 = Path(__file__).parent / "fixtures" / "chat_templates" / "gemma-2.jinja"
+
+
+@pytest.fixture(scope="module")
+def gemma_like(tmp_path_factory) -> Path:
+    """The tiny Qwen2 model with Gemma-2's real chat template (no system turn)."""
+    from transformers import AutoTokenizer
+
+    from tests.tiny import make_tiny_model
+
+    path = make_tiny_model(tmp_path_factory.mktemp("tiny-gemma-tmpl"), "qwen2")
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.chat_template = GEMMA2.read_text()
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def no_weights(monkeypatch):
+    """Loading a model's weights fails the test: the refusal must come before."""
+    import distill.teachers.hf as hf
+
+    def refuse(*a, **k):
+        raise AssertionError("a model's weights were loaded")
+
+    monkeypatch.setattr(hf, "load_causal_lm", refuse)
+
+
+def test_a_baseline_whose_template_refuses_is_one_line_before_the_student_samples(
+    tmp_path, tiny_qwen, gemma_like, no_weights
+):
+    """The student's template takes the system prompt, the baseline's (Gemma-2's) does not: the
+    baseline's refusal came after the student's whole eval had been run (and paid for)."""
+    from distill.errors import DistillError
+    from distill.eval import EvalConfig, run
+
+    data = write_rows(tmp_path / "q.jsonl", [{"question": "What is 1 + 1?", "answer": "2"}])
+    cfg = EvalConfig(
+        model=str(tiny_qwen),
+        baseline=str(gemma_like),
+        data=data,
+        out=str(tmp_path / "eval.json"),
+        system_prompt="Be brief.",
+        max_tokens=2,
+        device="cpu",
+    )
+    with pytest.raises(DistillError) as e:
+        run(cfg)
+    said = str(e.value)
+    assert "\n" not in said and said.startswith(f"{data} row 1: {gemma_like}'s chat template")
+    assert "System role not supported" in said and "drop --system-prompt" in said
+    assert not (tmp_path / "eval.student.traces.jsonl").exists()  # the student sampled nothing
+    assert not (tmp_path / "eval.json").exists()
