@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from distill.choices import multiple_choice
 from distill.errors import DistillError
 from distill.records import read_records
 
@@ -617,6 +618,26 @@ def _pick(row: dict[str, Any], explicit: str | None, candidates: tuple[str, ...]
     return next((c for c in candidates if c in row), None)
 
 
+def asks_nothing(text: str) -> bool:
+    """A prompt that holds no request: empty, or the '-' a set writes where it leaves the request
+    out (nvidia/OpenCodeReasoning's split_1: the question is in the set the row came from)."""
+    return text.strip() in ("", "-")
+
+
+def left_out(row: dict[str, Any]) -> str:
+    """What a prompt of '-' stands for, for a refusal (OpenCodeReasoning's split_1 names where its
+    question is: its card's code loads the set's `split` and takes row `index`'s question)."""
+    here = ", ".join(
+        f"{k} {row[k]!r}" for k in ("dataset", "split", "index") if row.get(k) is not None
+    )
+    return (
+        "a stand-in for a question the row leaves out (nvidia/OpenCodeReasoning's split_1: the "
+        "question is row 'index' of the 'split' of the set its 'dataset' column names"
+        + (f"; here {here}" if here else "")
+        + ")"
+    )
+
+
 def is_chat(value: Any) -> bool:
     """A list of messages ({"role", ...} or ShareGPT's {"from", ...})."""
     return (
@@ -693,7 +714,7 @@ def load_rows(
     rows = _iter_located(src, split)
     if limit is not None:
         rows = itertools.islice(rows, limit)
-    pf = af = idf = None
+    pf = af = idf = mc = None
     # id -> (the line/row it first was on, a hash of its prompt and gold): two different prompts
     # under one id would share sample ids, so one would silently stand for the other downstream.
     # Python's own hash: compared within this one run only, and cheap on a million rows.
@@ -707,8 +728,10 @@ def load_rows(
             halves += 1
             raw = clean
         if i == 0:
-            pf = _pick(raw, prompt_field, PROMPT_FIELDS)
-            af = _pick(raw, answer_field, ANSWER_FIELDS)
+            # MMLU, ARC, GPQA...: the question with its options, the letter as gold (choices.py)
+            mc = None if skip_no_text else multiple_choice(raw, prompt_field, answer_field)
+            pf = mc.question if mc else _pick(raw, prompt_field, PROMPT_FIELDS)
+            af = mc.answer if mc else _pick(raw, answer_field, ANSWER_FIELDS)
             idf = _pick(raw, id_field, ID_FIELDS)
             fields = ", ".join(map(str, raw)) or "none"
             if require_prompt and (pf is None or pf not in raw):
@@ -750,6 +773,13 @@ def load_rows(
             )
         else:
             prompt = str(value) if pf is not None else ""
+            if pf is not None and not skip_no_text and asks_nothing(prompt):
+                what = "'-', " + left_out(raw) if prompt.strip() == "-" else "empty"
+                raise DistillError(
+                    f"{head}{at}: field '{pf}' is {what}: the model would be asked "
+                    f"{'nothing' if what == 'empty' else repr('-')}; fill the field with the "
+                    "question first, or drop the row"
+                )
         gold = raw.get(af) if af else None
         if _nan(gold):
             gold = None  # (hash(nan) differs between two NaNs: one id's two rows "differed")
@@ -757,6 +787,8 @@ def load_rows(
         if (isinstance(rid, str) and not rid.strip()) or _nan(rid):
             rid = None  # a CSV's empty cell: no id (generate names the row by its prompt's hash)
         text = gold_text(gold)
+        if mc is not None:
+            prompt, text = mc.read(raw, f"{head}{at}")
         if text is None and (
             isinstance(gold, dict) or (isinstance(gold, (list, tuple)) and len(gold) > 1)
         ):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from distill.config import setting
-from distill.data import SHAREGPT_ROLES, chat_json, is_chat, json_chat
+from distill.data import SHAREGPT_ROLES, asks_nothing, chat_json, is_chat, json_chat, left_out
 from distill.errors import DistillError
 from distill.reasoning import has_markers
 from distill.reasoning import split as split_reasoning
@@ -168,7 +168,8 @@ XLAM_COLUMNS = ("query", "tools", "answers")
 LAYOUTS = (
     "trace records (messages, reasoning, answer), a 'messages' column, ShareGPT 'conversations' "
     "(from/value, with an optional 'system' column), prompt/completion (text or messages), "
-    "Alpaca columns (instruction, input, output), or xLAM tool calls (query, tools, answers)"
+    "Alpaca columns (instruction, input, output), xLAM tool calls (query, tools, answers), or "
+    "glaive's function-calling text (system, chat)"
 )
 # Column names that suggest a mapping, most specific first (s1K, OpenThoughts' metadata, LIMO,
 # OpenMathReasoning, dolly, the Chinese R1-distill sets): for the hint of a refusal only.
@@ -626,6 +627,21 @@ def guess_columns(row: dict[str, Any]) -> dict[str, str]:
     return guess
 
 
+def no_request(row: dict[str, Any], where: str, column: str, what: str, value: str) -> DistillError:
+    """The refusal of a row whose prompt column `column` asks nothing (asks_nothing): trained, the
+    student would learn its reply as the answer to '-' (or to nothing)."""
+    if value.strip() == "-":
+        return DistillError(
+            f"{where}: column '{column}' ({what}) is '-', {left_out(row)}: the student would "
+            "learn to answer '-'; fill the column with the question first, as the set's card "
+            "shows, or drop the row"
+        )
+    return DistillError(
+        f"{where}: column '{column}' ({what}) is empty: the student would learn a reply to no "
+        "request; fill the column, or drop the row"
+    )
+
+
 def _mapped_text(row: dict[str, Any], column: str, flag: str, where: str) -> str:
     value = row[column]
     if flag == "--reasoning-field" and isinstance(value, list):
@@ -661,6 +677,8 @@ def _from_columns(row: dict[str, Any], where: str, c: Columns, keep_markers: boo
         if not (f in optional and row[col] is None)
     }
     prompt, answer = get["--prompt-field"], get["--answer-field"]
+    if asks_nothing(prompt):
+        raise no_request(row, where, c.prompt_field, "--prompt-field", prompt)
     if not answer.strip():
         raise DistillError(f"{where}: column '{c.answer_field}' (--answer-field) is empty")
     context = get.get("--context-field", "")
@@ -795,7 +813,7 @@ def from_row(
     tools = tools_of(row, where, c.named().values())
     legacy = None if tools or "functions" in c.named().values() else functions_of(row)
     ex = _from_row(row, where, c, keep_markers)
-    ex.tools = tools or legacy
+    ex.tools = tools or legacy or ex.tools  # (glaive's: the functions its system text lists)
     if legacy:
         ex.source["tools_column"] = "functions"  # as the refusals name it
     if c.system_field is not None:  # a trace record, Alpaca or prompt/completion row too
@@ -816,7 +834,33 @@ def from_row(
             f"{where}: {which} is empty: it would teach the student to answer with nothing; "
             "drop the row or fill the turn"
         )
+    unasked(ex, where)
     return ex
+
+
+def unasked(ex: Example, where: str) -> None:
+    """Refuse a chat with a trained reply that answers no request: the user turn before it empty,
+    or '-' (asks_nothing), or no turn at all before it (a chat of one assistant message). Trained,
+    the student learns the reply as the answer to nothing. A reply after a tool's result answers
+    that result; after a system message alone, that system message."""
+    if not ex.trains:
+        return
+    msgs = [*ex.prompt, reply_of(ex)]
+    users = [i for i, m in enumerate(msgs) if m["role"] == "user"]
+    for i in [*trained_turns(ex), len(ex.prompt)]:
+        if i == 0:
+            raise DistillError(
+                f"{where}: its chat is one assistant message with no request before it: the "
+                "student would learn it as the answer to nothing; give the row its user turn, or "
+                "drop the row"
+            )
+        asked = msgs[i - 1]
+        if asked["role"] == "user" and asks_nothing(asked["content"]):
+            what = "'-'" if asked["content"].strip() == "-" else "empty"
+            raise DistillError(
+                f"{where}: its user turn {users.index(i - 1) + 1} of {len(users)} is {what}, so "
+                "the reply after it answers no request: fill the turn, or drop the row"
+            )
 
 
 def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -> Example:
@@ -894,6 +938,15 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
         )
     if "instruction" in row and "output" in row:
         inst, inp = _text(row["instruction"]), _text(row.get("input"))
+        if asks_nothing(inst):
+            refusal = no_request(row, where, "instruction", "Alpaca layout", inst)
+            if inp.strip() and inst.strip() != "-":
+                # the request in the input alone: trained, its prompt would open with a blank line
+                refusal = DistillError(
+                    f"{refusal}; or, where 'input' holds the request, train it so with "
+                    "--prompt-field input --answer-field output"
+                )
+            raise refusal
         return Example(
             prompt=[{"role": "user", "content": with_context(inst, inp)}],
             completion=with_markers_split(None, _text(row["output"]), keep_markers),
@@ -905,6 +958,8 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
         p, comp = json_chat(row["prompt"]), row["completion"]
         if isinstance(p, list):  # after a text prompt, it may be the JSON a task asks for
             comp = json_chat(comp)
+        if not isinstance(p, list) and asks_nothing(_text(p)):
+            raise no_request(row, where, "prompt", "prompt/completion layout", _text(p))
         prompt = (
             _chat(p, where, "prompt")
             if isinstance(p, list)
@@ -956,15 +1011,8 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
             "for SFT: rename column 'chosen' to 'completion' and drop 'rejected' "
             "(ds.remove_columns('rejected').rename_column('chosen', 'completion'))"
         )
-    chat = row.get("chat")
-    if isinstance(chat, str) and "USER:" in chat and "ASSISTANT:" in chat:
-        # glaiveai/glaive-function-calling-v2: no column holds a turn, so no mapping trains it
-        raise DistillError(
-            f"{where}: column 'chat' holds a whole chat as one text (USER:/ASSISTANT:/FUNCTION "
-            "RESPONSE:, glaive's function-calling layout), which distill does not split into "
-            "turns and no column mapping trains: convert it to a 'messages' chat (with a 'tools' "
-            "column, as LLaMA-Factory's glaive_toolcall sets are) first"
-        )
+    if is_glaive(row):
+        return _glaive(row, where, keep_markers)
     fields = ", ".join(map(str, row)) or "none"
     guess = guess_columns(row)
     if guess:
@@ -1033,6 +1081,119 @@ def _xlam(row: dict[str, Any], where: str) -> Example:
     )
 
 
+# glaiveai/glaive-function-calling-v2: a `system` text (the function specs it may call, JSON
+# objects after "Use them if required -") and the whole `chat` as one text, its turns opened by
+# these labels; a call is "<functioncall> {"name": ..., "arguments": '<JSON text>'}", every
+# assistant turn closed by the generator's <|endoftext|>.
+GLAIVE_ROLES = {"USER": "user", "ASSISTANT": "assistant", "FUNCTION RESPONSE": "tool"}
+GLAIVE_TURN = re.compile(r"(?:^|\n)(USER|ASSISTANT|FUNCTION RESPONSE):[ \t]*")
+GLAIVE_EOS = "<|endoftext|>"
+# the arguments single-quoted around their JSON (no JSON at all, so json.loads refuses the call)
+GLAIVE_CALL = re.compile(
+    r'\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*\'(.*)\'\s*\}', re.S
+)
+
+
+def is_glaive(row: dict[str, Any]) -> bool:
+    chat = row.get("chat")
+    return isinstance(chat, str) and "USER:" in chat and "ASSISTANT:" in chat
+
+
+def _glaive(row: dict[str, Any], where: str, keep_markers: bool) -> Example:
+    """A glaive-function-calling-v2 row -> its chat under the functions its `system` text lists
+    (the chat template's `tools=`, as LLaMA-Factory's glaive_toolcall conversion gives them), the
+    system message its sentence before them; each <functioncall> an assistant turn's tool call
+    (its arguments parsed), each FUNCTION RESPONSE a tool turn, <|endoftext|> left out. A row
+    without functions ("with no access to external functions") is a plain chat."""
+    system, tools = _glaive_system(row.get("system"), where)
+    parts = GLAIVE_TURN.split(row["chat"])
+    if parts[0].strip():
+        raise DistillError(
+            f"{where}: column 'chat' (glaive's layout) opens with text before its first USER: "
+            f"turn ({parts[0].strip()[:40]!r}); fix or drop the row"
+        )
+    msgs: list[dict[str, Any]] = []
+    called = None  # the function the last call named: a FUNCTION RESPONSE is its result
+    for n, (label, text) in enumerate(zip(parts[1::2], parts[2::2]), 1):
+        content = text.strip()
+        content = content.removesuffix(GLAIVE_EOS).rstrip()
+        if GLAIVE_EOS in content:
+            raise DistillError(
+                f"{where}: turn {n} of column 'chat' (glaive's layout) holds {GLAIVE_EOS} inside "
+                "its text, where glaive closes a turn: the turns cannot be told apart; fix or "
+                "drop the row"
+            )
+        msg: dict[str, Any] = {"role": GLAIVE_ROLES[label], "content": content}
+        if label == "ASSISTANT" and "<functioncall>" in content:
+            before, _, call = content.partition("<functioncall>")
+            calls = _glaive_call(call, f"{where}: turn {n} of column 'chat'")
+            msg = {"role": "assistant", "content": before.strip(), "tool_calls": calls}
+            called = calls[0]["function"]["name"]
+        elif label == "FUNCTION RESPONSE" and called is not None:
+            msg["name"] = called
+        msgs.append(msg)
+    if tools is None and any("tool_calls" in m for m in msgs):
+        raise DistillError(
+            f"{where}: column 'chat' (glaive's layout) calls a function its 'system' text does "
+            "not list: the call would be trained to a function the student was never shown; "
+            "fix or drop the row"
+        )
+    ex = _last_assistant(msgs, where, "chat", system, keep_markers)
+    ex.tools = tools
+    ex.source["tools_column"] = "system"  # as the refusals name it
+    return ex
+
+
+def _glaive_system(value: Any, where: str) -> tuple[str | None, list[dict[str, Any]] | None]:
+    """glaive's `system` text -> (the system message: its sentence without 'SYSTEM:' and the
+    ' -' that led to the specs, the function specs it lists as tools, or None)."""
+    if not isinstance(value, str) or not value.strip():
+        return None, None
+    text = value.strip().removeprefix("SYSTEM:").strip()
+    head, brace, rest = text.partition("{")
+    system = head.strip().removesuffix("-").strip() or None
+    if not brace:
+        return system, None
+    body, at, specs = brace + rest, 0, []
+    decoder = json.JSONDecoder()
+    while (at := len(body) - len(body[at:].lstrip())) < len(body):
+        try:
+            spec, at = decoder.raw_decode(body, at)
+        except ValueError:
+            spec = None
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise DistillError(
+                f"{where}: column 'system' (glaive's layout) lists a function that is no JSON "
+                f"object with a name ({body[at : at + 60]!r}); fix or drop the row"
+            )
+        specs.append(spec)
+    return system, [as_tool(s) for s in without_nones(specs)]
+
+
+def _glaive_call(text: str, where: str) -> list[dict[str, Any]]:
+    """A <functioncall>'s text -> its call in OpenAI's shape: glaive writes the arguments as their
+    JSON text in single quotes ({"name": "f", "arguments": '{"a": 1}'}), which is no JSON; a call
+    written as JSON (its arguments an object, or their JSON text) is read as it is."""
+    text = text.strip()
+    match = GLAIVE_CALL.fullmatch(text)
+    try:
+        if match:
+            name, args = json.loads(match.group(1)), json.loads(match.group(2))
+        else:
+            call = json.loads(text)
+            name, args = call.get("name"), call.get("arguments")
+            args = json.loads(args) if isinstance(args, str) else args
+    except (ValueError, AttributeError):
+        name = args = None
+    if not isinstance(name, str) or not isinstance(args, dict):
+        raise DistillError(
+            f"{where} (glaive's layout): its <functioncall> is no call distill can read "
+            f'({text[:60]!r}; glaive\'s: {{"name": ..., "arguments": \'{{...}}\'}}); fix or '
+            "drop the row"
+        )
+    return tool_calls({"name": name, "arguments": args}, where)
+
+
 def has_completion(row: dict[str, Any], columns: Columns | None = None) -> bool:
     """Whether a row carries a completion in a layout training reads; a prompt source (a
     problem/question/prompt field alone, or `messages` ending with a user turn) does not."""
@@ -1052,6 +1213,7 @@ def has_completion(row: dict[str, Any], columns: Columns | None = None) -> bool:
         ("instruction" in row and "output" in row)
         or ("prompt" in row and "completion" in row)
         or all(k in row for k in XLAM_COLUMNS)
+        or is_glaive(row)
     )
 
 

@@ -321,16 +321,4 @@ def test_a_text_preference_set_is_hinted_to_train_its_chosen_reply():
     assert spans == ["Bonjour.<|im_end|>\n"] and "You are an AI assistant." in full
 
 
-def test_glaives_one_text_chat_is_refused_saying_what_to_convert_it_to():
-    # glaiveai/glaive-function-calling-v2: `system` and the whole `chat` as one text. The refusal
-    # offered --prompt-field/--answer-field, which would train the whole chat as one reply.
-    row = {
-        "system": "SYSTEM: You are a helpful assistant with access to the following functions. "
-        'Use them if required -\n{\n    "name": "get_weather",\n    "parameters": {}\n}\n',
-        "chat": "USER: What's the weather in Paris?\n\n\nASSISTANT: <functioncall> "
-        '{"name": "get_weather", "arguments": \'{"city": "Paris"}\'} <|endoftext|>\n\n\n'
-        'FUNCTION RESPONSE: {"temp": 20}\n\n\nASSISTANT: It is 20 degrees. <|endoftext|>\n\n\n',
-    }
-    message = refusal(row)
-    assert "column 'chat'" in message and "'messages' chat" in message and "'tools'" in message
-    assert "--answer-field" not in message
+# glaive-function-calling-v2, refused here before, trains now: tests/test_glaive_s15.py
