@@ -209,3 +209,68 @@ def test_a_baseline_whose_template_refuses_is_one_line_before_the_student_sample
     assert "System role not supported" in said and "drop --system-prompt" in said
     assert not (tmp_path / "eval.student.traces.jsonl").exists()  # the student sampled nothing
     assert not (tmp_path / "eval.json").exists()
+
+
+# --------------------------------------------------------------------------- 3. instruct, hf
+
+
+def test_magpie_with_a_system_prompt_gemma_refuses_is_one_line_before_anything(
+    tmp_path, gemma_like, no_weights
+):
+    """Gemma-2's template takes no system turn: magpie's --system-prompt stopped on a bare
+    `TemplateError: System role not supported`, naming no flag."""
+    from distill.errors import DistillError
+    from distill.instruct import InstructConfig, run
+
+    out = tmp_path / "i.jsonl"
+    cfg = InstructConfig(teacher="hf", model=str(gemma_like), method="magpie",
+                         system_prompt="You write math problems.", num_instructions=2,
+                         out=str(out), max_tokens=4, device="cpu")  # fmt: skip
+    with pytest.raises(DistillError) as e:
+        run(cfg)
+    said = str(e.value)
+    assert "\n" not in said and said.startswith(f"--model {gemma_like}: its chat template refuses")
+    assert "System role not supported" in said and "drop --system-prompt" in said
+    assert not list(tmp_path.glob("i.*"))  # nothing written
+
+
+def test_a_self_instruct_request_the_teachers_template_refuses_is_refused_before_its_weights_load(
+    tmp_path, tiny_qwen, no_weights
+):
+    """The hf teacher rendered instruct's requests only once its weights had loaded (minutes on a
+    real model); rendered with its tokenizer first now, as generate does. (A stand-in template
+    that asks for a system turn: self-instruct sends a user turn alone.)"""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from distill.errors import DistillError
+    from distill.instruct import InstructConfig, run
+
+    model = tmp_path / "teacher"
+    shutil.copytree(tiny_qwen, model)
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.chat_template = (
+        "{% if messages[0]['role'] != 'system' %}"
+        "{{ raise_exception('A system message is required') }}{% endif %}" + tok.chat_template
+    )
+    tok.save_pretrained(model)
+    out = tmp_path / "i.jsonl"
+    cfg = InstructConfig(teacher="hf", model=str(model), num_instructions=2, out=str(out),
+                         max_tokens=4, device="cpu")  # fmt: skip
+    with pytest.raises(DistillError) as e:
+        run(cfg)
+    said = str(e.value)
+    assert "\n" not in said and said.startswith(f"--model {model}: its chat template refuses")
+    assert "A system message is required" in said and "roles: user" in said
+    assert not list(tmp_path.glob("i.*"))  # nothing written
+
+
+def test_a_system_prompt_self_instruct_would_not_send_is_refused(tmp_path):
+    """self-instruct's request is one user turn: --system-prompt (magpie's) was silently dropped."""
+    from distill.errors import DistillError
+    from distill.instruct import InstructConfig
+
+    with pytest.raises(DistillError, match=r"^--system-prompt steers .* self-instruct sends none"):
+        InstructConfig(teacher="openai", model="gpt-4o", system_prompt="Write math tasks.",
+                       out=str(tmp_path / "i.jsonl"))  # fmt: skip

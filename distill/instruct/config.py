@@ -129,6 +129,13 @@ class InstructConfig(TeacherConfig):
                 "--method magpie needs a local teacher (--teacher hf or vllm): it sends the raw "
                 "chat-template prefix, which a chat-completions API does not accept"
             )
+        if self.system_prompt and self.method != "magpie":
+            # self-instruct's requests are one user turn: the message was silently not sent
+            raise DistillError(
+                "--system-prompt steers the instructions --method magpie makes the model write; "
+                "self-instruct sends none (its --template is the whole request): drop it, or "
+                "use --method magpie"
+            )
         if not self.model:
             raise DistillError("missing --model")
         if not self.out:

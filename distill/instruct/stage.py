@@ -477,8 +477,41 @@ def _self_instruct_round(
     return jobs
 
 
+def check_template(tcfg: TeacherConfig, asked: list[list[dict[str, str]]], what: str) -> None:
+    """The requests a local teacher (hf, vllm) renders with its chat template, rendered with its
+    tokenizer alone before the weights load (as generate's teachers.check_prompts): one the
+    template refuses was a refusal minutes later, after the model had loaded. A tokenizer vLLM
+    cannot load here, or without a template: the teacher's own load decides, as before."""
+    if tcfg.teacher not in ("hf", "vllm") or not tcfg.chat_template:
+        return
+    from jinja2 import TemplateError
+
+    from distill.teachers.hf import render_prompt
+
+    try:
+        tok = _tokenizer(tcfg.model)
+    except DistillError:
+        if tcfg.teacher == "vllm":
+            return
+        raise
+    if not getattr(tok, "chat_template", None):
+        return
+    for messages in asked:
+        try:
+            render_prompt(tok, messages)
+        except TemplateError as e:
+            why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            roles = ", ".join(str(m.get("role")) for m in messages)
+            raise DistillError(
+                f"--model {tcfg.model}: its chat template refuses {what} ({why}; roles: "
+                f"{roles}); pick a teacher whose template takes it"
+            ) from None
+
+
 def magpie_prefix(model: str, system_prompt: str | None) -> str:
     """The chat template's text up to where the user's words start (Magpie's query template)."""
+    from jinja2 import TemplateError
+
     tok = _tokenizer(model)
     if not getattr(tok, "chat_template", None):
         raise DistillError(
@@ -487,9 +520,17 @@ def magpie_prefix(model: str, system_prompt: str | None) -> str:
         )
     mark = "\x00MAGPIE\x00"
     msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    text = tok.apply_chat_template(
-        [*msgs, {"role": "user", "content": mark}], tokenize=False, add_generation_prompt=False
-    )
+    try:
+        text = tok.apply_chat_template(
+            [*msgs, {"role": "user", "content": mark}], tokenize=False, add_generation_prompt=False
+        )
+    except TemplateError as e:  # (Gemma's takes no system turn): a bare TemplateError before
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        fix = "drop --system-prompt" if system_prompt else "pick an instruct (chat) model"
+        raise DistillError(
+            f"--model {model}: its chat template refuses magpie's "
+            f"{'system and ' if system_prompt else ''}user turn ({why}); {fix}"
+        ) from None
     if mark not in text:
         raise DistillError(f"{model}: its chat template does not show the user message")
     prefix = text[: text.index(mark)]
@@ -677,10 +718,19 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
     refs = {"seed_tasks": seeds_ref, "template": template_ref}
     cfg = _check_prior(cfg, out, own, done, yaml_path, refs)
     prior_ids = {r["id"] for r in own if r.get("source") != "seed"}
-    if len(prior_ids) < cfg.num_instructions:  # a refused key, URL or backend: nothing written
+    asks = len(prior_ids) < cfg.num_instructions
+    if asks:  # a refused key, URL or backend: nothing written
         check_teacher(tcfg.teacher, tcfg)
     # a model without a chat template: one line before anything is written (its tokenizer only)
     prefix = magpie_prefix(cfg.model, cfg.system_prompt) if cfg.method == "magpie" else ""
+    if asks:  # a request its chat template refuses: before the weights load, nothing written
+        if cfg.method == "self-instruct":
+            size = min(cfg.round_size(), cfg.num_instructions)
+            first = _self_instruct_round(cfg, tcfg, 0, size, seeds, [], template)
+            check_template(tcfg, [job.messages for job, _ in first], "its self-instruct request")
+        else:  # pass 2: each instruction the model wrote, answered as a user turn
+            said = [{"role": "user", "content": "Write a haiku about rain."}]
+            check_template(tcfg, [said], "magpie's answer request (the instruction as a user turn)")
     # after the files it resumes from are read: one that does not parse leaves nothing written
     save_config(_shown(cfg), yaml_path)
     started = time.monotonic()
