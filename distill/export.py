@@ -158,46 +158,48 @@ def export(cfg: ExportConfig) -> Path:
     from distill.manifest import OutputSet, config_hash, manifest_path
     from distill.records import json_line
 
-    outputs = OutputSet("export", manifest_path(out), config_hash(cfg), [cfg.data])
-    tmp = outputs.tmp(out)
-    if out.suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    with OutputSet("export", manifest_path(out), config_hash(cfg), [cfg.data]) as outputs:
+        tmp = outputs.tmp(out)
+        if out.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-        # every row's columns (from_pylist takes the first row's alone: a text prompt/completion
-        # row after a chat lost its data); the jsonl holds each row as it is
-        texts = [w for r, w in zip(rows, where, strict=True) if isinstance(r.get("prompt"), str)]
-        if texts and any(isinstance(r.get("prompt"), list) for r in rows):
-            answer = "1 record answers" if history == 1 else f"{history} records answer"
-            raise DistillError(
-                f"{texts[0]}: a text prompt/completion row (no chat template) cannot share "
-                f"Parquet's 'prompt' column with the chat rows, written as prompt/completion "
-                f"since {answer} a chat with earlier assistant turns: export to .jsonl (TRL "
-                "reads each row's own layout), add --chat, or export them apart"
-            )
-        for r, w in zip(rows, where, strict=True):
-            try:
-                json.dumps(r, ensure_ascii=False).encode("utf-8")
-            except UnicodeEncodeError as e:  # Parquet's strings are UTF-8: no place for it
-                bad = e.object[e.start : e.end].encode("unicode_escape").decode()
+            # every row's columns (from_pylist takes the first row's alone: a text prompt/completion
+            # row after a chat lost its data); the jsonl holds each row as it is
+            texts = [
+                w for r, w in zip(rows, where, strict=True) if isinstance(r.get("prompt"), str)
+            ]
+            if texts and any(isinstance(r.get("prompt"), list) for r in rows):
+                answer = "1 record answers" if history == 1 else f"{history} records answer"
                 raise DistillError(
-                    f"{w}: holds a lone surrogate ({bad}, half of a character another tool "
-                    "cut), which Parquet cannot store: fix the row, or export to .jsonl "
-                    "(it keeps it as its \\u escape)"
+                    f"{texts[0]}: a text prompt/completion row (no chat template) cannot share "
+                    f"Parquet's 'prompt' column with the chat rows, written as prompt/completion "
+                    f"since {answer} a chat with earlier assistant turns: export to .jsonl (TRL "
+                    "reads each row's own layout), add --chat, or export them apart"
+                )
+            for r, w in zip(rows, where, strict=True):
+                try:
+                    json.dumps(r, ensure_ascii=False).encode("utf-8")
+                except UnicodeEncodeError as e:  # Parquet's strings are UTF-8: no place for it
+                    bad = e.object[e.start : e.end].encode("unicode_escape").decode()
+                    raise DistillError(
+                        f"{w}: holds a lone surrogate ({bad}, half of a character another tool "
+                        "cut), which Parquet cannot store: fix the row, or export to .jsonl "
+                        "(it keeps it as its \\u escape)"
+                    ) from None
+            names = dict.fromkeys(k for r in rows for k in r)
+            try:
+                table = pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in names})
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as e:  # a tool call's arguments as text
+                # that is no JSON object beside another's object: one column holds one type
+                raise DistillError(
+                    f"{out}: the rows do not fit one Parquet schema ({e}); export to .jsonl, which "
+                    "keeps each row as it is"
                 ) from None
-        names = dict.fromkeys(k for r in rows for k in r)
-        try:
-            table = pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in names})
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:  # a tool call's arguments as text
-            # that is no JSON object beside another's object: one column holds one type
-            raise DistillError(
-                f"{out}: the rows do not fit one Parquet schema ({e}); export to .jsonl, which "
-                "keeps each row as it is"
-            ) from None
-        pq.write_table(table, tmp)
-    else:  # a lone surrogate (valid JSON, no UTF-8) kept as its \u escape, as filter does
-        tmp.write_text("".join(json_line(r) for r in rows), "utf-8")
-    outputs.commit()
+            pq.write_table(table, tmp)
+        else:  # a lone surrogate (valid JSON, no UTF-8) kept as its \u escape, as filter does
+            tmp.write_text("".join(json_line(r) for r in rows), "utf-8")
+        outputs.commit()
     print(
         f"export: {len(rows)} {cfg.format} examples -> {out}"
         + (

@@ -204,7 +204,9 @@ class Expected:
 class OutputSet:
     """One stage run's outputs. `tmp(final)` gives the name to write to; `commit()` puts the
     whole set in place and writes the manifest last (`expect`: an output that must come out
-    as the bytes it holds now)."""
+    as the bytes it holds now). Used as `with OutputSet(...) as outputs:`, a stage that stops
+    before its renames (Ctrl-C, an error) removes its temporary files: a filter interrupted
+    mid-write left a hidden copy of the data, `.kept.jsonl.tmp`, in the user's folder."""
 
     def __init__(
         self,
@@ -221,6 +223,15 @@ class OutputSet:
         self.expect = expect
         self._files: list[tuple[Path, Path]] = []
         self._sha: dict[Path, str] = {}
+        self._renaming = False  # past this, a kill's leftovers are the manifest's to explain
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if kind is not None and not self._renaming:
+            for _, t in self._files:
+                t.unlink(missing_ok=True)
 
     def tmp(self, final: str | Path) -> Path:
         final = Path(final)
@@ -296,6 +307,7 @@ class OutputSet:
         # names the files not yet replaced (`was`): a rerun after that kill may replace them.
         self.manifest.parent.mkdir(parents=True, exist_ok=True)
         _write_json_durable(self.manifest, {**doc, "was": was})
+        self._renaming = True
         kill_point(f"{self.stage}:before-renames")
         for final, t in self._files:
             if final in same:

@@ -183,3 +183,54 @@ def test_a_column_named_like_distills_meta_key_is_never_replaced(server, tmp_pat
     assert res.returncode == 0, res.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["meta"].get("context_field") for r in records] == [None, "mine"]
+
+
+# =========================================================================== Ctrl-C mid-write
+
+
+def _interrupt(*_a, **_k):
+    raise KeyboardInterrupt
+
+
+def _tree(d):
+    return {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize("stage", ["filter", "select", "export"])
+def test_an_interrupted_stage_leaves_no_hidden_copy_of_the_data(stage, tmp_path, monkeypatch):
+    """filter/select/export write their outputs aside (.kept.jsonl.tmp, ...) and rename them at
+    the end: Ctrl-C (or an error) before the renames left those temporary files, a hidden copy
+    of the whole data set, in the user's folder. The earlier run's set stays as it was."""
+    from tests.inproc import distill
+    from tests.test_filter_kill import make_traces
+
+    make_traces(tmp_path / "traces.jsonl", 30)
+    res = distill("filter", tmp_path / "traces.jsonl", "--out", tmp_path / "kept.jsonl")
+    assert res.returncode == 0, res.stderr
+    argv = {
+        "filter": ["filter", tmp_path / "traces.jsonl", "--out", tmp_path / "kept.jsonl"],
+        "select": ["select", tmp_path / "kept.jsonl", "--out", tmp_path / "sel.jsonl"],
+        "export": ["export", tmp_path / "kept.jsonl", "--out", tmp_path / "data.parquet"],
+    }[stage]
+    if stage != "filter":  # a complete earlier run of the stage itself
+        res = distill(*argv, *(["--budget", "10"] if stage == "select" else []))
+        assert res.returncode == 0, res.stderr
+    before = _tree(tmp_path)
+    if stage == "filter":
+        monkeypatch.setattr("distill.filter.stage.plot", _interrupt)
+        argv += ["--verify", "math"]
+    elif stage == "select":
+        monkeypatch.setattr("distill.select.stage._plot", _interrupt)
+        argv += ["--budget", "5"]
+    else:
+        import pyarrow.parquet as pq
+
+        def half_written(table, where, **kw):
+            open(where, "wb").write(b"PAR1 half a parquet file")
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(pq, "write_table", half_written)
+        argv += ["--format", "alpaca"]
+    res = distill(*argv)
+    assert res.returncode == 130, res.stderr
+    assert _tree(tmp_path) == before  # no .NAME.tmp, and the earlier set untouched

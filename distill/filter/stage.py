@@ -186,42 +186,44 @@ def run(cfg: FilterConfig, quiet: bool = False, expect: Expected | None = None) 
     report_path = Path(cfg.report)
     # Every output is written aside and the set is renamed into place at the end, manifest last
     # (distill/manifest.py): a kill never leaves a new kept file beside an old report.
-    outputs = OutputSet("filter", manifest_of(cfg), config_hash(cfg), inputs_of(cfg), expect=expect)
-    tmp_out, tmp_rej = outputs.tmp(out), outputs.tmp(rej)
-    kill_at = _kill_indices(facts)
-    with HashingWriter(tmp_out) as fo, HashingWriter(tmp_rej) as fr:
-        for idx, _lineno, raw, _torn in trace_lines(Path(cfg.input)):
-            if nxt is None or nxt.idx != idx:
-                continue  # the torn tail
-            if idx in kill_at:
-                kill_point(kill_at[idx])
-            f, nxt = nxt, next(pending, None)
-            rec = json.loads(raw)  # (an earlier run's verdict on it: write_verdict replaces it)
-            checks = {name: "pass" for name in cfg.active_checks()}
-            for r in f.fails:
-                checks[_check_of(r)] = r
-            if f.verdict is not None:
-                checks["verify"] = f.verdict if not f.detail else f"{f.verdict} ({f.detail})"
-            if "duplicate_prompt" in f.reasons:
-                checks["dedup_prompt"] = "duplicate_prompt"
-            if f.dedup_checked:
-                checks["dedup"] = next(
-                    (r for r in f.reasons if r in ("duplicate", "near_duplicate")), "unique"
-                )
-            rec["checks"] = checks
-            # Kept and rejected records keep their teacher log-probs reachable from their dir.
-            rec = rebase(rec, Path(cfg.input).parent, (rej if f.reasons else out).parent)
-            write_verdict(rec, f.reasons, fo, fr)
-    outputs.hashed(out, fo.hexdigest())
-    outputs.hashed(rej, fr.hexdigest())
-    report = build_report(facts, cfg, rates)
-    if sandbox:
-        report["verify"]["sandbox"] = sandbox
-    outputs.tmp(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    plot(facts, report, outputs.tmp(report_path.with_suffix(".png")))
-    save_config(cfg, outputs.tmp(config_path(cfg)))
-    kill_point("filter:written")
-    outputs.commit()
+    with OutputSet(
+        "filter", manifest_of(cfg), config_hash(cfg), inputs_of(cfg), expect=expect
+    ) as outputs:
+        tmp_out, tmp_rej = outputs.tmp(out), outputs.tmp(rej)
+        kill_at = _kill_indices(facts)
+        with HashingWriter(tmp_out) as fo, HashingWriter(tmp_rej) as fr:
+            for idx, _lineno, raw, _torn in trace_lines(Path(cfg.input)):
+                if nxt is None or nxt.idx != idx:
+                    continue  # the torn tail
+                if idx in kill_at:
+                    kill_point(kill_at[idx])
+                f, nxt = nxt, next(pending, None)
+                rec = json.loads(raw)  # (an earlier run's verdict on it: write_verdict replaces it)
+                checks = {name: "pass" for name in cfg.active_checks()}
+                for r in f.fails:
+                    checks[_check_of(r)] = r
+                if f.verdict is not None:
+                    checks["verify"] = f.verdict if not f.detail else f"{f.verdict} ({f.detail})"
+                if "duplicate_prompt" in f.reasons:
+                    checks["dedup_prompt"] = "duplicate_prompt"
+                if f.dedup_checked:
+                    checks["dedup"] = next(
+                        (r for r in f.reasons if r in ("duplicate", "near_duplicate")), "unique"
+                    )
+                rec["checks"] = checks
+                # Kept and rejected records keep their teacher log-probs reachable from their dir.
+                rec = rebase(rec, Path(cfg.input).parent, (rej if f.reasons else out).parent)
+                write_verdict(rec, f.reasons, fo, fr)
+        outputs.hashed(out, fo.hexdigest())
+        outputs.hashed(rej, fr.hexdigest())
+        report = build_report(facts, cfg, rates)
+        if sandbox:
+            report["verify"]["sandbox"] = sandbox
+        outputs.tmp(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        plot(facts, report, outputs.tmp(report_path.with_suffix(".png")))
+        save_config(cfg, outputs.tmp(config_path(cfg)))
+        kill_point("filter:written")
+        outputs.commit()
     if not quiet:
         print_report(report)
     return out

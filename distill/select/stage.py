@@ -535,39 +535,43 @@ def run(cfg: SelectConfig, quiet: bool = False, expect: Expected | None = None) 
     label_of = info.get("label_of") or {}
 
     out, rej, report_path = Path(cfg.out), Path(cfg.rejects), Path(cfg.report)
-    outputs = OutputSet("select", manifest_of(cfg), config_hash(cfg), inputs_of(cfg), expect=expect)
-    tmp_out, tmp_rej = outputs.tmp(out), outputs.tmp(rej)
-    by_idx = {f.idx: f for f in facts}
-    src = Path(cfg.input)
-    with HashingWriter(tmp_out) as fo, HashingWriter(tmp_rej) as fr:
-        for idx, _lineno, raw, _torn in _lines(src):
-            f = by_idx.get(idx)
-            if f is None:
-                continue  # a torn last line
-            rec = json.loads(raw)
-            meta = rec.get("meta") if isinstance(rec.get("meta"), dict) else {}
-            sel: dict[str, Any] = dict(meta.get("select") or {})  # an earlier selection's scores
-            sel["tokens"] = f.tokens
-            if f.prompt_id in rates:
-                sel["pass_rate"] = round(rates[f.prompt_id], 4)
-                sel["pass_rate_from"] = stats["difficulty"].get("student", "teacher")
-            if f.id in scores:
-                sel["judge"], sel["judge_reason"] = scores[f.id]
-                sel["judge_model"] = cfg.judge
-            if f.id in label_of:
-                sel["cluster"] = label_of[f.id]
-            sel["rank"] = f.rank
-            rec["meta"] = {**meta, "select": sel}
-            rec = rebase(rec, src.parent, (rej if f.reasons else out).parent)
-            write_verdict(rec, f.reasons, fo, fr)
-    outputs.hashed(out, fo.hexdigest())
-    outputs.hashed(rej, fr.hexdigest())
-    report = build_report(facts, cfg, info, rates, scores, stats)
-    outputs.tmp(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    _plot(facts, report, scores, outputs.tmp(report_path.with_suffix(".png")))
-    save_config(cfg, outputs.tmp(config_path(cfg)))
-    kill_point("select:written")
-    outputs.commit()
+    with OutputSet(
+        "select", manifest_of(cfg), config_hash(cfg), inputs_of(cfg), expect=expect
+    ) as outputs:
+        tmp_out, tmp_rej = outputs.tmp(out), outputs.tmp(rej)
+        by_idx = {f.idx: f for f in facts}
+        src = Path(cfg.input)
+        with HashingWriter(tmp_out) as fo, HashingWriter(tmp_rej) as fr:
+            for idx, _lineno, raw, _torn in _lines(src):
+                f = by_idx.get(idx)
+                if f is None:
+                    continue  # a torn last line
+                rec = json.loads(raw)
+                meta = rec.get("meta") if isinstance(rec.get("meta"), dict) else {}
+                sel: dict[str, Any] = dict(
+                    meta.get("select") or {}
+                )  # an earlier selection's scores
+                sel["tokens"] = f.tokens
+                if f.prompt_id in rates:
+                    sel["pass_rate"] = round(rates[f.prompt_id], 4)
+                    sel["pass_rate_from"] = stats["difficulty"].get("student", "teacher")
+                if f.id in scores:
+                    sel["judge"], sel["judge_reason"] = scores[f.id]
+                    sel["judge_model"] = cfg.judge
+                if f.id in label_of:
+                    sel["cluster"] = label_of[f.id]
+                sel["rank"] = f.rank
+                rec["meta"] = {**meta, "select": sel}
+                rec = rebase(rec, src.parent, (rej if f.reasons else out).parent)
+                write_verdict(rec, f.reasons, fo, fr)
+        outputs.hashed(out, fo.hexdigest())
+        outputs.hashed(rej, fr.hexdigest())
+        report = build_report(facts, cfg, info, rates, scores, stats)
+        outputs.tmp(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        _plot(facts, report, scores, outputs.tmp(report_path.with_suffix(".png")))
+        save_config(cfg, outputs.tmp(config_path(cfg)))
+        kill_point("select:written")
+        outputs.commit()
     if not quiet:
         _print_report(report)
     return out
