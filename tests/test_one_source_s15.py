@@ -274,3 +274,134 @@ def test_a_system_prompt_self_instruct_would_not_send_is_refused(tmp_path):
     with pytest.raises(DistillError, match=r"^--system-prompt steers .* self-instruct sends none"):
         InstructConfig(teacher="openai", model="gpt-4o", system_prompt="Write math tasks.",
                        out=str(tmp_path / "i.jsonl"))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- 4. kd's resume
+
+KD = dict(
+    method="kd",
+    max_length=128,
+    per_device_train_batch_size=4,
+    max_steps=2,
+    save_steps=1,
+    logging_steps=1,
+    seed=0,
+)
+
+
+@pytest.fixture(scope="module")
+def kd_teacher(tmp_path_factory):
+    from tests.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-teacher"), "qwen2", seed=1)
+
+
+def killed_after_checkpoint_1(out: Path) -> None:
+    """The run as a kill after its checkpoint-1 left it."""
+    import shutil
+
+    shutil.rmtree(out / "checkpoint-2")
+    for p in out.glob("adapter_*"):
+        p.unlink()
+
+
+def other_side_file(data: Path) -> None:
+    """The stored top-K side file rewritten under its own name with other numbers (a copy of
+    another generate run's): kept.jsonl, its pointers and its sha256 stay as they were."""
+    from distill.logprobs import load_many, write_shard
+
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    stored = load_many(rows, data)
+    shard = data.parent / rows[0]["logprobs"]["file"]
+    assert all(r["logprobs"]["file"] == rows[0]["logprobs"]["file"] for r in rows)
+    other = [(r["id"], t) for r, t in zip(rows, stored, strict=True)]
+    for _, t in other:
+        t.topk_logprobs[:] = t.topk_logprobs[:, ::-1]  # the same tokens, other numbers
+    write_shard(shard.parent, other, name=shard.name)
+
+
+def test_a_kd_resume_on_other_stored_teacher_top_k_is_refused_in_one_line(
+    tmp_path, tiny_qwen, kd_teacher
+):
+    from distill.errors import DistillError
+    from distill.train import TrainConfig, run
+    from tests.test_kd import write_stored_logprobs
+
+    data = write_stored_logprobs(tmp_path, kd_teacher, k=4)
+    out = tmp_path / "out"
+
+    def cfg(**kw):
+        return TrainConfig(data=str(data), model=str(tiny_qwen), output_dir=str(out), **KD, **kw)
+
+    run(cfg())
+    killed_after_checkpoint_1(out)
+    kept_bytes = data.read_bytes()
+    other_side_file(data)
+    assert data.read_bytes() == kept_bytes  # the data file's sha256 cannot tell
+    before = (out / "train_data.json").read_bytes()
+    with pytest.raises(DistillError) as e:
+        run(cfg(resume=True))
+    said = str(e.value)
+    assert "\n" not in said
+    assert said.startswith(f"--resume: {out}/checkpoint-1 learned from other teacher data")
+    assert "the stored top-K side files differ" in said and "--overwrite" in said
+    assert (out / "train_data.json").read_bytes() == before
+    assert not (out / "checkpoint-2").exists()
+
+
+def test_a_kd_resume_on_the_same_teacher_data_goes_on_and_an_older_record_is_not_refused(
+    tmp_path, tiny_qwen, kd_teacher
+):
+    from distill.train import TrainConfig, run
+    from tests.test_kd import write_stored_logprobs
+
+    data = write_stored_logprobs(tmp_path, kd_teacher, k=4)
+    out = tmp_path / "out"
+
+    def cfg(**kw):
+        return TrainConfig(data=str(data), model=str(tiny_qwen), output_dir=str(out), **KD, **kw)
+
+    run(cfg())
+    counts = json.loads((out / "train_data.json").read_text())
+    assert counts["rendered"]["teacher"]["stored"]["files"] == 1
+    assert "distill" not in counts["rendered"]  # no static version string in the fingerprint
+    killed_after_checkpoint_1(out)
+    run(cfg(resume=True))  # the same teacher data: goes on
+    assert (out / "checkpoint-2").is_dir()
+    # a train_data.json written before the field, and other side data: nothing to compare
+    killed_after_checkpoint_1(out)
+    counts = json.loads((out / "train_data.json").read_text())
+    del counts["rendered"]["teacher"]
+    (out / "train_data.json").write_text(json.dumps(counts))
+    other_side_file(data)
+    run(cfg(resume=True))
+    assert (out / "checkpoint-2").is_dir()
+
+
+def test_a_kd_resume_after_the_local_teachers_tokenizer_changed_is_refused(
+    tmp_path, tiny_qwen, kd_teacher
+):
+    import shutil
+
+    from distill.errors import DistillError
+    from distill.train import TrainConfig, run
+    from tests.test_train import kept_file
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(kd_teacher, teacher)
+    data = kept_file(tmp_path, n=8)
+    out = tmp_path / "out"
+
+    def cfg(**kw):
+        return TrainConfig(data=str(data), model=str(tiny_qwen), output_dir=str(out),
+                           teacher_model=str(teacher), **KD, **kw)  # fmt: skip
+
+    run(cfg())
+    killed_after_checkpoint_1(out)
+    conf = teacher / "tokenizer_config.json"
+    conf.write_text(json.dumps({**json.loads(conf.read_text()), "model_max_length": 77}))
+    with pytest.raises(DistillError) as e:
+        run(cfg(resume=True))
+    said = str(e.value)
+    assert "\n" not in said and "learned from other teacher data" in said
+    assert f"tokenizer_config.json of teacher {teacher} changed" in said

@@ -10,9 +10,16 @@ build_trainer (sft.py) keeps `rendered` in train_data.json: a sha256 over each e
 (token ids, loss mask, every column the trainer gets) in the order the data gives them, before
 TRL packs them or the Trainer shuffles them; an example dropped as too long is one with no rows.
 Beside it: the sha256 of each of up to PARTS runs of examples (to name the first that differs),
-the template/tokenizer files' and the distill version (to name what changed), and the clock the
-rows rendered at: a template may write the day (Llama 3.2's 'Today Date: 06 Dec 2026'), and a
-resume renders at the clock its run began at, so a run resumed the next day trains on its rows.
+the template/tokenizer files' (to name what changed), and the clock the rows rendered at: a
+template may write the day (Llama 3.2's 'Today Date: 06 Dec 2026'), and a resume renders at the
+clock its run began at, so a run resumed the next day trains on its rows. No distill version:
+the rows' own sha256 is what a resume must match (the package's version is a static string,
+which named no change and told a refused resume to go back to the distill it was running).
+
+kd and onpolicy learn the teacher's targets too (`teacher`, compared apart): the stored top-K side
+files the rows point at (their bytes, and the tokenizer each pointer names) and each local
+teacher's tokenizer/template files, so a resume on other teacher data is refused like one on
+other tokens. A run whose train_data.json predates the field goes on (nothing to compare).
 """
 
 from __future__ import annotations
@@ -139,9 +146,23 @@ def template_clock(at: str | None = None) -> Iterator[str]:
 def template_record(name: str, tok: Any) -> dict[str, Any]:
     """The template/tokenizer the rows were rendered with: the sha256 (16 hex digits) of each
     TEMPLATE_FILES file of the local folder the tokenizer loads from (none for a Hub name), of
-    the chat template it holds, and the distill version."""
-    import importlib.metadata
+    the chat template it holds."""
+    shown, files = _tokenizer_files(name)
+    template = getattr(tok, "chat_template", None)
+    return {
+        "tokenizer": shown,
+        "files": files,
+        "chat_template": (
+            hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
+            if template
+            else None
+        ),
+    }
 
+
+def _tokenizer_files(name: str) -> tuple[str, dict[str, str]]:
+    """(the tokenizer as named, the sha256 of each TEMPLATE_FILES file of the local folder it
+    loads from: none for a Hub name)."""
     from distill.models import adapter_base, is_adapter, resolve_model
 
     # named as given, never as resolved: train_data.json is published (a builtin's path is
@@ -155,22 +176,123 @@ def template_record(name: str, tok: Any) -> dict[str, Any]:
         for f in TEMPLATE_FILES:
             p = Path(path) / f
             if p.is_file():
-                files[f] = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-    template = getattr(tok, "chat_template", None)
+                files[f] = _file_sha256(p)[:16]
+    return shown, files
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def teacher_record(cfg: Any) -> dict[str, Any] | None:
+    """The teacher-side data a kd/onpolicy run learns from, as a resume compares it: the stored
+    top-K side files its rows point at (each file's sha256, and each pointer's tokenizer and
+    vocab hash; the files are read whole once, as kd reads them), else each local teacher's
+    tokenizer/template files (several teachers: each in order). A served teacher is its name
+    and URL, which the run's settings hold. None for sft."""
+    if cfg.method == "sft":
+        return None
+    from distill.train.kd.multi import teacher_specs
+
+    specs = teacher_specs(cfg)
+    if specs:
+        teachers = []
+        for spec in specs:
+            if spec.url is not None:
+                teachers.append({"model": spec.name, "served": True})
+                continue
+            try:
+                shown, files = _tokenizer_files(spec.name)
+            except DistillError:  # not loadable: the teacher's own load says so
+                shown, files = spec.name, {}
+            files.pop("generation_config.json", None)  # (its sampling defaults: never read)
+            teachers.append({"model": shown, "files": files})
+        return {"teachers": teachers}
+    if cfg.method != "kd":
+        return None
+    import itertools
+
+    from distill.data import iter_source
+
+    base = Path(cfg.data).expanduser().parent  # the pointers are relative to the records file
+    files: dict[str, str] = {}
+    tokenizers: set[tuple[str, str]] = set()
     try:
-        version: str | None = importlib.metadata.version("distill")
-    except importlib.metadata.PackageNotFoundError:  # run from a checkout not installed
-        version = None
+        rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
+        for row in rows:
+            ptr = row.get("logprobs")
+            if not isinstance(ptr, dict) or not isinstance(ptr.get("file"), str):
+                continue
+            tokenizers.add((str(ptr.get("tokenizer")), str(ptr.get("vocab_hash"))))
+            if ptr["file"] not in files:
+                side = base / ptr["file"]
+                files[ptr["file"]] = _file_sha256(side) if side.is_file() else "missing"
+    except (DistillError, OSError):  # a data set kd refuses: its own line, when it reads it
+        return None
+    whole = hashlib.sha256(json.dumps(sorted(files.items())).encode()).hexdigest()
+    own = {}
+    for name in sorted({t for t, _ in tokenizers}):  # a teacher folder here: its files too
+        if Path(name).expanduser().is_dir():
+            own[name] = _tokenizer_files(name)[1]
     return {
-        "tokenizer": shown,
-        "files": files,
-        "chat_template": (
-            hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
-            if template
-            else None
-        ),
-        "distill": version,
+        "stored": {
+            "sha256": whole,
+            "files": len(files),
+            "tokenizers": sorted([t, v] for t, v in tokenizers),
+            **({"tokenizer_files": own} if own else {}),
+        }
     }
+
+
+def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> list[str]:
+    """What differs between two `teacher` records (empty: the same)."""
+    if then == now:
+        return []
+    now = now or {}
+    said = []
+    a, b = then.get("stored"), now.get("stored")
+    if isinstance(a, dict) or isinstance(b, dict):
+        a, b = a or {}, b or {}
+        if a.get("sha256") != b.get("sha256"):
+            said.append(
+                f"the stored top-K side files differ ({a.get('files', 0)} files then, "
+                f"{b.get('files', 0)} now, other bytes)"
+            )
+        if a.get("tokenizers") != b.get("tokenizers"):
+            said.append(
+                f"the stored top-K's tokenizer was {_listed(a.get('tokenizers'))}, is "
+                f"{_listed(b.get('tokenizers'))} now"
+            )
+        was, files = a.get("tokenizer_files") or {}, b.get("tokenizer_files") or {}
+        for name in sorted(set(was) | set(files)):
+            for f in sorted(set(was.get(name) or {}) | set(files.get(name) or {})):
+                if (was.get(name) or {}).get(f) != (files.get(name) or {}).get(f):
+                    said.append(f"{f} of the stored top-K's tokenizer {name} changed")
+    x, y = then.get("teachers") or [], now.get("teachers") or []
+    if [t.get("model") for t in x] != [t.get("model") for t in y]:
+        said.append(
+            f"the teachers were {', '.join(str(t.get('model')) for t in x) or 'none'}, are "
+            f"{', '.join(str(t.get('model')) for t in y) or 'none'} now"
+        )
+    else:
+        for t, u in zip(x, y):
+            was, files = t.get("files") or {}, u.get("files") or {}
+            said += [
+                f"{f} of teacher {u.get('model')} changed"
+                for f in sorted(set(was) | set(files))
+                if was.get(f) != files.get(f)
+            ]
+    return said or ["the teacher's data differs"]
+
+
+def _listed(pairs: Any) -> str:
+    if not pairs:
+        return "none"
+    return ", ".join(f"{t} (vocab {v})" if v not in (None, "None") else str(t) for t, v in pairs)
 
 
 def _first_part(then: dict[str, Any], now: dict[str, Any]) -> str | None:
@@ -215,8 +337,6 @@ def differences(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
     ):  # a Hub tokenizer's (no folder of files to name)
         changed.append("the tokenizer's chat template changed")
     said += changed
-    if then.get("distill", now.get("distill")) != now.get("distill"):
-        said.append(f"distill {then.get('distill')} then, {now.get('distill')} now")
     return said
 
 
@@ -236,10 +356,19 @@ def check_rendered(out: Path, ckpt: str, now: dict[str, Any], data: str) -> None
             "checked"
         )
         return
+    if isinstance(then.get("teacher"), dict):  # (a record before the field: nothing to compare)
+        teacher = teacher_differences(then["teacher"], now.get("teacher"))
+        if teacher:
+            raise DistillError(
+                f"--resume: {ckpt} learned from other teacher data than {data} gives now "
+                f"({'; '.join(teacher)}): the rest of the run would learn other teacher "
+                "targets; resume with the teacher data the run began with, or start over with "
+                "--overwrite"
+            )
     if then["sha256"] == now["sha256"]:
         return
     said = differences(then, now) or ["the same counts, other tokens"]
-    began = f"distill {then['distill']}" if then.get("distill") else "the distill"
+    began = "the distill"
     rows = ""
     if not data.startswith("builtin:") and not Path(data).is_file():
         # a folder or a Hub dataset: no sha256 of it is kept (check_same_data checks a file's),

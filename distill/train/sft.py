@@ -33,6 +33,7 @@ from distill.train.fingerprint import (
     began_at,
     check_rendered,
     fingerprint,
+    teacher_record,
     template_clock,
     template_record,
 )
@@ -519,6 +520,11 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         **template_record(cfg.tokenizer or cfg.model, tok),
         "clock": clock,
     }
+    # kd/onpolicy learn the teacher's targets too: its stored top-K, its tokenizer (one process
+    # reads the side files: the one that writes train_data.json and compares a resume)
+    teacher = teacher_record(cfg) if _main_process() else None
+    if teacher is not None:
+        stats["rendered"]["teacher"] = teacher
     ckpt = last_complete_checkpoint(out) if cfg.resume and _main_process() else None
     if ckpt and not (at_last_step(ckpt) and holds_model(Path(ckpt))):  # (run takes that one's)
         # the steps after the checkpoint train on the tokens the steps before it did: before
