@@ -659,6 +659,28 @@ def chat_json(value: Any) -> Any:
     return value
 
 
+def pairs_chat(value: Any) -> Any:
+    """A chat kept as a list of exchanges, each the user's `input` and the assistant's `output`
+    (LDJnr/Capybara's `conversation`, and LDJnr's Pure-Dove, Verified-Camel): its role/content
+    messages; anything else as it is."""
+    if not (
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(t, dict) and "input" in t and "output" in t and not {"role", "from"} & set(t)
+            for t in value
+        )
+    ):
+        return value
+    msgs = []
+    for turn in value:
+        msgs += [
+            {"role": "user", "content": turn["input"]},
+            {"role": "assistant", "content": turn["output"]},
+        ]
+    return msgs
+
+
 def json_chat(value: Any) -> Any:
     """A `prompt` or `completion` kept as the JSON text of a chat (TRL's conversational rows
     written to CSV or a string column): the messages; a text prompt or reply as it is (a JSON

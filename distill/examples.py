@@ -24,7 +24,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from distill.config import setting
-from distill.data import SHAREGPT_ROLES, asks_nothing, chat_json, is_chat, json_chat, left_out
+from distill.data import (
+    SHAREGPT_ROLES,
+    asks_nothing,
+    chat_json,
+    is_chat,
+    json_chat,
+    left_out,
+    pairs_chat,
+)
 from distill.errors import DistillError
 from distill.reasoning import has_markers
 from distill.reasoning import split as split_reasoning
@@ -199,6 +207,18 @@ GUESS = {
         "chosen",  # a text preference set's preferred reply (Intel/orca_dpo_pairs)
     ),
 }
+# The openings of the system messages of the Orca paper, which cognitivecomputations/dolphin keeps
+# in an Alpaca `instruction` column, the request in `input` (Open-Orca/OpenOrca: `system_prompt`
+# beside `question`, and SlimOrca's system turn, hold the same).
+ORCA_SYSTEMS = (
+    "You are an AI assistant",
+    "You are a helpful assistant, who always provide",
+    "You are a teacher. Given a task",
+    "User will you give you a task",
+    "You should describe the task and explain your answer",
+    "Explain how you used the definition to come up with the answer",
+    "Given a definition of a task and a sample input",
+)
 # A preference set's dispreferred replies: never suggested as what to train.
 REJECTED = ("rejected",)
 
@@ -320,7 +340,7 @@ def _weighted_chat(
     block; its tool calls (`tool_calls`, `function_call`, LLaMA-Factory's `function_call` turn)
     are kept beside it as `tool_calls`, in OpenAI's shape. weights=False: a prompt's chat, where
     no turn carries a loss: `weight` is not read."""
-    msgs = chat_json(msgs)
+    msgs = pairs_chat(chat_json(msgs))
     if not isinstance(msgs, list):
         got = "text that is no JSON list" if isinstance(msgs, str) else type(msgs).__name__
         if _pandas_repr(msgs):
@@ -605,6 +625,13 @@ def guess_columns(row: dict[str, Any]) -> dict[str, str]:
     applied): a chat under another name (lmsys' `conversation`), or prompt + answer columns."""
     # never a preference set's rejected replies (trl-lib's chosen / rejected chats)
     chats = {k: m for k, v in row.items() if is_chat(m := chat_json(v)) and k not in REJECTED}
+    # a chat of {input, output} exchanges under a chat's name (Capybara's `conversation`; a code
+    # set's list of {input, output} test cases is none)
+    chats |= {
+        k: m
+        for k in ("conversation", *CHAT_COLUMNS)
+        if k in row and is_chat(m := pairs_chat(chat_json(row[k])))
+    }
     if chats:
         # a chat that ends with the reply to train before a prompt's chat (TRL's `prompt`)
         return {"--messages-field": min(chats, key=lambda k: _role(chats[k][-1]) != "assistant")}
@@ -947,6 +974,15 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
                     "--prompt-field input --answer-field output"
                 )
             raise refusal
+        if inst.lstrip().startswith(ORCA_SYSTEMS) and inp.strip():
+            raise DistillError(
+                f"{where}: column 'instruction' holds a system prompt ({inst.strip()[:40]!r}..., "
+                "one of Orca's) and 'input' the request (cognitivecomputations/dolphin's layout), "
+                "which the Alpaca layout would train as one request with the system prompt in "
+                "it: train it with --system-field instruction --prompt-field input "
+                "--answer-field output (or, as Alpaca's instruction and input, --prompt-field "
+                "instruction --context-field input --answer-field output)"
+            )
         return Example(
             prompt=[{"role": "user", "content": with_context(inst, inp)}],
             completion=with_markers_split(None, _text(row["output"]), keep_markers),
@@ -1204,7 +1240,7 @@ def has_completion(row: dict[str, Any], columns: Columns | None = None) -> bool:
         return True
     for column in (c.messages_field,) if c.messages_field else CHAT_COLUMNS:
         if column in row:
-            msgs = chat_json(row[column])
+            msgs = pairs_chat(chat_json(row[column]))
             if not (isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict)):
                 return True  # not a prompt either: from_row names the problem
             last = msgs[-1]

@@ -198,3 +198,143 @@ def test_replies_that_answer_something_still_train():
         ]
     }
     assert trained(row)[1] == ["Yes.<|im_end|>\n"]
+
+
+# ------------------------------------------------------------------------- read as they are
+
+WIZARDLM = {  # WizardLMTeam/WizardLM_evol_instruct_V2_196k: idx + ShareGPT human/gpt
+    "idx": "kY4ZRqp",
+    "conversations": [
+        {"from": "human", "value": "Rewrite the sentence in passive voice: The cat ate the fish."},
+        {"from": "gpt", "value": "The fish was eaten by the cat."},
+    ],
+}
+CODE_ALPACA = {  # sahil2801/CodeAlpaca-20k: Alpaca columns, `input` mostly empty
+    "instruction": "Create an array of length 5 which contains all even numbers between 1 and 10.",
+    "input": "",
+    "output": "arr = [2, 4, 6, 8, 10]",
+}
+TULU = {  # allenai/tulu-3-sft-mixture: id, messages, source
+    "id": "ai2-adapt-dev/oasst1_converted_1",
+    "messages": [
+        {"role": "user", "content": "Name a prime number above 10."},
+        {"role": "assistant", "content": "11 is a prime number above 10."},
+    ],
+    "source": "ai2-adapt-dev/oasst1_converted",
+}
+
+
+@pytest.mark.parametrize(
+    "row, span, prompt",
+    [
+        (WIZARDLM, "The fish was eaten by the cat.", "The cat ate the fish."),
+        (CODE_ALPACA, "arr = [2, 4, 6, 8, 10]", "all even numbers between 1 and 10."),
+        (TULU, "11 is a prime number above 10.", "Name a prime number above 10."),
+    ],
+)
+def test_chat_and_alpaca_sets_train_their_replies_with_no_flags(row, span, prompt):
+    full, spans = trained(row)
+    assert spans == [span + "<|im_end|>\n"] and prompt in full
+    assert "kY4ZRqp" not in full and "oasst1_converted" not in full
+
+
+OMI2 = {  # nvidia/OpenMathInstruct-2: the solution trained, never the expected answer alone
+    "problem": "What is the sum of the first 4 positive even integers?",
+    "generated_solution": "The integers are 2, 4, 6, 8, and 2 + 4 + 6 + 8 = \\boxed{20}.",
+    "expected_answer": "20",
+    "problem_source": "augmented_math",
+}
+ORCA_MATH = {  # microsoft/orca-math-word-problems-200k: question, answer (the worked solution)
+    "question": "Jungkook is the 5th place. Find the number of people who crossed the finish line "
+    "faster than Jungkook.",
+    "answer": "If Jungkook is in 5th place, then 4 people crossed the finish line faster than him.",
+}
+METAMATH = {  # meta-math/MetaMathQA: `query` (the augmented question) is what `response` answers
+    "type": "GSM_Rephrased",
+    "query": "If Weng earns $12 an hour and did 50 minutes of babysitting, how much did she earn?",
+    "original_question": "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 "
+    "minutes of babysitting. How much did she earn?",
+    "response": "Weng earns 12/60 = $0.2 per minute.\n0.2 x 50 = $10.\nThe answer is: 10",
+}
+
+
+@pytest.mark.parametrize(
+    "row, flags, reply",
+    [
+        (
+            OMI2,
+            {"prompt_field": "problem", "answer_field": "generated_solution"},
+            "generated_solution",
+        ),
+        (ORCA_MATH, {"prompt_field": "question", "answer_field": "answer"}, "answer"),
+        (METAMATH, {"prompt_field": "query", "answer_field": "response"}, "response"),
+    ],
+)
+def test_math_sets_are_hinted_their_columns_and_train_the_whole_solution(row, flags, reply):
+    hint = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in flags.items())
+    assert f"try: {hint}" in refusal(row)
+    full, spans = trained(row, **flags)
+    assert spans == [row[reply] + "<|im_end|>\n"] and row[flags["prompt_field"]] in full
+    # the other question (MetaMathQA's original), the gold alone: never shown
+    assert "Yesterday" not in full and "augmented_math" not in full
+
+
+# ---------------------------------------------------------------------------------- fixed
+
+CAPYBARA = {  # LDJnr/Capybara: `conversation`, a list of {input, output} exchanges
+    "source": "Airoboros",
+    "conversation": [
+        {"input": "What is 7 x 8?", "output": "7 x 8 = 56."},
+        {"input": "And 56 / 4?", "output": "56 / 4 = 14."},
+    ],
+}
+
+
+def test_capybaras_input_output_exchanges_train_as_a_chat():
+    # Refused before with no way out: no flag read {input, output} turns (--messages-field
+    # conversation: "needs role/content or from/value; found: input, output").
+    assert "try: --messages-field conversation" in refusal(CAPYBARA)
+    full, spans = trained(CAPYBARA, messages_field="conversation")
+    assert spans == ["7 x 8 = 56.<|im_end|>\n", "56 / 4 = 14.<|im_end|>\n"]
+    assert "<|im_start|>user\nWhat is 7 x 8?<|im_end|>" in full
+    assert "<|im_start|>user\nAnd 56 / 4?<|im_end|>" in full and "Airoboros" not in full
+    from distill.examples import has_completion
+
+    assert has_completion(CAPYBARA, Columns(messages_field="conversation"))
+    # a code set's {input, output} test cases are no chat to hint
+    cases = {"problem": "Add.", "examples": [{"input": "1 2", "output": "3"}], "solution": "..."}
+    assert refusal(cases).endswith("try: --prompt-field problem --answer-field solution")
+
+
+DOLPHIN_SYSTEM = (
+    "You are an AI assistant. User will you give you a task. Your goal is to complete the task "
+    "as faithfully as you can. While performing the task think step-by-step and justify your "
+    "steps."
+)
+DOLPHIN = {  # cognitivecomputations/dolphin (flan1m-alpaca-uncensored): Orca's system prompt in
+    # `instruction`, the FLAN request in `input`
+    "instruction": DOLPHIN_SYSTEM,
+    "input": "Translate to French: Good morning, how are you?",
+    "output": "Bonjour, comment allez-vous ?",
+}
+
+
+def test_dolphins_system_prompt_is_not_trained_as_part_of_the_request():
+    # Before, it trained as Alpaca's instruction + input: one user turn opening with Orca's
+    # system prompt, which the student is served as a system message.
+    message = refusal(DOLPHIN)
+    assert "--system-field instruction --prompt-field input --answer-field output" in message
+    full, spans = trained(
+        DOLPHIN, system_field="instruction", prompt_field="input", answer_field="output"
+    )
+    assert spans == ["Bonjour, comment allez-vous ?<|im_end|>\n"]
+    assert full.startswith(f"<|im_start|>system\n{DOLPHIN_SYSTEM}<|im_end|>\n<|im_start|>user\n")
+    assert "<|im_start|>user\nTranslate to French: Good morning, how are you?<|im_end|>" in full
+    # the Alpaca reading, asked for
+    full, _ = trained(
+        DOLPHIN, prompt_field="instruction", context_field="input", answer_field="output"
+    )
+    assert f"<|im_start|>user\n{DOLPHIN_SYSTEM}\n\nTranslate to French" in full
+    # an Alpaca row whose instruction is a request, with an input, is Alpaca's as before
+    alpaca = {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour"}
+    assert trained(alpaca)[1] == ["Bonjour<|im_end|>\n"]
