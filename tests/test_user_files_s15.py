@@ -234,3 +234,48 @@ def test_an_interrupted_stage_leaves_no_hidden_copy_of_the_data(stage, tmp_path,
     res = distill(*argv)
     assert res.returncode == 130, res.stderr
     assert _tree(tmp_path) == before  # no .NAME.tmp, and the earlier set untouched
+
+
+# =========================================================================== train's merged/
+
+
+@pytest.mark.parametrize("flag", ["--merge", "--overwrite"])
+def test_a_users_merged_folder_is_not_written_over_by_train(flag, tmp_path, tiny_qwen):
+    """In a folder no train run wrote into, train refused the user's train.yaml or loss.png,
+    but --merge wrote the student over the user's own merged/ model (config.json,
+    model.safetensors), and --overwrite removed it."""
+    from tests.inproc import distill
+    from tests.test_filter_kill import make_traces
+
+    make_traces(tmp_path / "kept.jsonl", 4)
+    out = tmp_path / "mine"
+    (out / "merged").mkdir(parents=True)
+    theirs = {"config.json": b'{"model_type": "mine"}', "model.safetensors": b"my weights"}
+    for name, data in theirs.items():
+        (out / "merged" / name).write_bytes(data)
+    argv = ["train", "--data", tmp_path / "kept.jsonl", "--model", tiny_qwen]
+    res = distill(*argv, "--output-dir", out, "--max-steps", "1", flag)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert "holds merged/" in line and "no train run wrote into it" in line, line
+    assert _tree(out / "merged") == theirs
+    assert sorted(p.name for p in out.iterdir()) == ["merged"]
+
+
+def test_a_merged_folder_train_wrote_is_still_trains_to_replace(tmp_path):
+    """Its own run's merged/ (beside the train.yaml it wrote) is replaced as before; without
+    --merge or --overwrite the user's merged/ is left alone, and the run goes on."""
+    import dataclasses
+
+    import yaml
+
+    from distill.paths import guard_train
+    from distill.train.config import TrainConfig
+
+    out = tmp_path / "run"
+    (out / "merged").mkdir(parents=True)
+    cfg = TrainConfig(data="k.jsonl", model="m", output_dir=str(out), merge=True)
+    guard_train(dataclasses.replace(cfg, merge=False))  # the user's merged/, untouched
+    (out / "train.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg)))
+    guard_train(cfg)
+    guard_train(dataclasses.replace(cfg, overwrite=True))
