@@ -64,6 +64,15 @@ _REASON_COMMA = (
     r"(?:,[ \t]+(?i:since|because|as|given|which|so|due|not|rather|instead)\b"
     r"|[，,]\s*(?:因为|由于|所以|因此|故|而不是|不是))"
 )
+# A comma after a stated number that goes on with the sentence ("The answer is 12, but 13 also
+# works", "..., or 13", "..., and we are done") or with a list ("The answer is 2, 3 and 5", "2和3"):
+# the number is stated (it was no statement at all, and math-verify's read of the whole reply
+# took 12 from "12, or 13", no hedge).
+_CLAUSE_COMMA = (
+    r",[ \t]+(?=(?i:or|and|but|though|although|while|whereas|yet|however|hence|thus|therefore"
+    r"|then|i\.e|e\.g|that\s+is|meaning|namely)\b|[-+]?\d|\$)"
+    r"|[、和与及](?=\s*(?:[-+]?\d|\$))"
+)
 # "The final answer is $10,455$", "Final Answer: 12", "the answer is \(x+1\)", "答案是12。": a
 # statement of the answer, in math delimiters or as a bare number (an amount too: markdown's
 # escaped "\\$18" was no answer). Only one that comes after the last box is
@@ -71,7 +80,7 @@ _REASON_COMMA = (
 _STATED_VALUE = (
     r"(?:\$\$(?P<dd>(?:\\\$|[^$])+)\$\$|\$(?P<d>(?:\\\$|[^$])+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]"
     r"|(?:\\?\$\s*)?(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)"
-    r"(?=\.?(?:\s|$)|[。！；]|或|" + _REASON_COMMA + r"))"
+    r"(?=\.?(?:\s|$)|;(?:\s|$)|[。！；，]|或|" + _REASON_COMMA + r"|" + _CLAUSE_COMMA + r"))"
 )
 _STATED = re.compile(
     r"(?:(?i:final\s+answer|the\s+answer)\s*(?:(?:is|:)\s*)?(?:is\s*)?(?::\s*)?"
@@ -85,6 +94,225 @@ _STATED_OR = re.compile(
     + _STATED_VALUE,
     re.DOTALL,
 )
+
+# "The answer is 2 and 3", "2, 3 and 5", "$2$ and $3$", "2和3": a list stated, every value of it
+# the answer (read as 2 alone, it was correct against a gold 2).
+_STATED_AND = re.compile(
+    r"(?:,[ \t]*(?:and[ \t]+)?|[ \t]+and[ \t]+|[ \t]*[，、和与及][ \t]*)" + _STATED_VALUE,
+    re.DOTALL,
+)
+# Where a list stated ends: the sentence or clause does ("2 and 3, since ...", "2 and 3."); "The
+# answer is 12 and 13 also works" lists nothing.
+_LIST_END = re.compile(
+    r"\s*(?:$|[.!?;:,)。！？；，）])"
+    r"|\s+(?i:since|because|as|given|so|which|respectively|both|are|for)\b"
+)
+
+
+def _stated_values(answer: str, m: re.Match) -> tuple[list[str], int, bool]:
+    """The values a statement gives -> (values, where they end, whether they are alternatives):
+    one value, a list of them ("2, 3 and 5", read whole), or values offered as alternatives
+    ("2 or 3", "2, 3 or 5"). Values written alike ("2 or 2.0") are one."""
+    values, end, alternatives = [_stated_value(m)], _stated_end(m), False
+    listed: list[tuple[str, int]] = []  # list items not yet known to end the list
+    letter = _LETTER_ALONE.fullmatch(values[0]) is not None
+    while True:
+        alt = _STATED_OR.match(answer, end)
+        if alt is not None and _stated_value(alt):
+            values += [v for v, _ in listed] + [_stated_value(alt)]
+            end, listed, alternatives = _stated_end(alt), [], True
+            continue
+        more = None if letter else _STATED_AND.match(answer, listed[-1][1] if listed else end)
+        if more is None or not _stated_value(more):
+            break
+        listed.append((_stated_value(more), _stated_end(more)))
+    while listed and not _LIST_END.match(answer, listed[-1][1]):
+        listed.pop()  # "The answer is 12, 13 also works": no list
+    if listed:
+        values += [v for v, _ in listed]
+        end = listed[-1][1]
+    distinct: list[str] = []
+    for v in values:
+        if not any(_same_value(v, d) for d in distinct):
+            distinct.append(v)
+    return distinct, end, alternatives and len(distinct) > 1
+
+
+# A value offered beside the stated answer: a number or inline math, "x = 3" for its value, not
+# an operand ("3 * 4 = 12 or 4 * 3 = 12" offers nothing).
+_OFFER_NAME = r"(?:[A-Za-z](?:_\{?\w+\}?)?\s*=\s*)"
+_OFFERED = (
+    r"(?<![A-Za-z0-9.^_\\])(?P<v>" + _OFFER_NAME + r"?[-+]?\d+(?:,\d{3})*(?:\.\d+)?(?![\d.,]*\d)"
+    r"|\$(?:\\\$|[^$])+\$|\\\(.+?\\\))"
+    r"(?!\s*(?:[-+*/^=×·<>≤≥%]|\\(?:cdot|times|div|le|ge|neq|pm)\b))"
+)
+# "so x = 2 or x = 3", "(or 5)", "or possibly 13", "所以x=2或x=3": another value offered.
+_OR_VALUE = re.compile(
+    r"(?:(?<![A-Za-z])(?i:or)\s+(?:(?i:maybe|possibly|perhaps|probably|rather|even)\s+)?"
+    r"|或(?:者|是)?\s*)" + _OFFERED + r"(?=\s*(?:$|[.!?;:,)。！？；，）])"
+    r"|\s+(?i:is|are|works?|would|could|might|also|too|as\s+well|both)\b)"
+)
+# "13 also works", "13 works too", "13 is also a solution", "6 would also work", "x = 3 also
+# satisfies", "13 could be the answer", "13也可以": a value asserted as an answer too.
+_ASSERTED_VALUE = re.compile(
+    _OFFERED + r"\s*(?:"
+    r"(?P<how>(?:(?i:would|could|might|may|can|will|should)\s+)?(?:(?i:also|equally)\s+)?)"
+    r"(?i:works?|satisf(?:y|ies)|fits?|holds?|(?:is|are|be)\s+(?:(?:also|equally)\s+)?"
+    r"(?:(?:a|an|another|the)\s+)?(?:valid|correct|possible|acceptable|right|solution|answer|root))\b"
+    r"(?P<rest>[^,;:]*)"
+    r"|也(?:可以|行|成立|满足|符合|对|正确|是(?:一个)?(?:解|答案|正确|对)|可能是?))"
+)
+# "Another solution is 13", "a second answer would be 13".
+_ANOTHER_IS = re.compile(
+    r"(?i:\b(?:another|a\s+second)\s+(?:(?:valid|possible|correct)\s+)?"
+    r"(?:solution|answer|root|possibility|value)\s+(?:is|would\s+be|could\s+be|might\s+be)\s+)"
+    + _OFFERED
+    + r"(?=\s*(?:$|[.!?;:,)。！？；，）]))"
+)
+# What lets a value start a clause: the sentence's start, punctuation or a conjunction ("but 13
+# also works"), never another word ("Method 2 also works", "part 2 also works").
+_CLAUSE_START = re.compile(
+    r"(?:^|[,;:(（，、]|\$|\b(?i:so|but|and|though|although|while|whereas|yet|then|thus|hence"
+    r"|however|also|maybe|perhaps|possibly|probably|or|that|value|number|integer|answer"
+    r"|solution|root|even|either)|但是?|不过|所以|因此|而且|并且|或者|即)\s*\Z"
+)
+# A value conceded and set aside, beyond a dismissed option's words: "0 also works trivially",
+# "-2 also satisfies it but is extraneous", "13 also works, but 12 is smaller".
+_SET_ASIDE_VALUE = re.compile(
+    r"(?i)\b(?:trivial\w*|extraneous|spurious|reject\w*|discard\w*|degenerate)\b"
+    r"|(?<=\w)\W+(?:but|however)\b|舍|增根|平凡"
+)
+_CONTRAST = re.compile(r"\b(?i:but|though|although|yet|however)\b|但|不过|然而")
+_RESTATES = re.compile(
+    r"^\W*(?i:so|thus|hence|therefore|i\.?e\.?|that\s+is|in\s+other\s+words|namely|meaning"
+    r"|this\s+means)\b|^\W*(?:所以|因此|故|即)"
+)
+_REASON = re.compile(r"^\W*(?i:since|because|as|given|due)\b|^\W*(?:因为|由于)")
+_SUPPOSE = re.compile(
+    r"(?i)\b(?:if|suppose|supposing|assume|assuming|whether|unless)\b|如果|假如|假设|若"
+)
+# "Alternatively, 13.", "Or maybe 13.", "Actually, it's 13.", "Wait... 13.": walked back to
+# another value.
+_WALK_WORDS = (
+    r"(?:(?i:alternatively|or(?:\s+(?:maybe|perhaps|possibly|rather|else))?|maybe|perhaps"
+    r"|possibly|actually|wait|hmm+|or\s+else)|或者|或许|也许|其实|等等)"
+)
+_WALKED_TO = re.compile(
+    r"\s*(?:" + _WALK_WORDS + r"[\s,:—-]*)*"
+    r"(?:(?i:it'?s|it\s+is|it\s+(?:could|might|may)\s+be|the\s+answer\s+(?:could|might|may)\s+be)\s+)?"
+    + _OFFERED
+    + r"\W*"
+)
+_WALK_ONLY = re.compile(r"\s*(?:" + _WALK_WORDS + r"[\s,:—-]*)+")
+# A value that answers another part of the problem: "For part (b), 13 also works."
+_OTHER_PART = re.compile(r"(?i)\bpart\s*\(?\s*(?:[a-h]|[ivx]+|\d)\s*\)?(?![A-Za-z])")
+# What the sentences after an answer are split at ("i.e." is no sentence's end).
+_ABBREV = re.compile(r"(?i)\b(?:i\.e|e\.g|cf|vs)\.")
+
+
+def _offered_value(m: re.Match) -> str:
+    v = m.group("v").strip()
+    if v.startswith("$") or v.startswith("\\("):
+        v = v[1:-1] if v.startswith("$") else v[2:-2]
+    return re.sub(r"^\s*" + _OFFER_NAME, "", v.strip()).strip()
+
+
+def _same_value(a: str, b: str, timeout: int = 5) -> bool:
+    """Whether two values written in a reply are one ("2" and "2.0", "\\frac{1}{2}" and "0.5")."""
+    a, b = a.strip().strip("$").strip(), b.strip().strip("$").strip()
+    na, nb = _plain_number(a), _plain_number(b)
+    if na is not None and nb is not None:
+        return na == nb
+    if _same_text(a, b):
+        return True
+    from math_verify import verify
+
+    pa, pb = _parse(f"${a}$", timeout), _parse(f"${b}$", timeout)
+    if not pa or not pb or all(isinstance(x, str) for x in pa + pb):
+        return False
+    try:
+        return bool(verify(list(pa), list(pb), timeout_seconds=timeout))
+    except Exception:  # noqa: BLE001 - sympy can raise anything on odd input
+        return False
+
+
+def _offered_values(tail: str, values: list[str], restating: bool = True) -> list[str]:
+    """The values other than `values` that what follows a stated answer offers as answers too,
+    in order: one asserted ("13 also works", "but 13 is also a solution", "13也可以"), walked
+    back to ("Alternatively, 13."), or, in the statement's own sentence or one that restates it
+    ("The answer is 2, so x = 2 or x = 3."), joined by "or". A reason ("since 3 * 4 = 12 or
+    ..."), a value dismissed ("13 also works but is not prime") or supposed ("if 13 also
+    worked") offers nothing. `restating`: whether the tail's first sentence is the statement's
+    own."""
+    blank = lambda m: " " * len(m.group(0))  # noqa: E731 - the offsets stay as they were
+    text = _ABBREV.sub(blank, tail)
+    out: list[str] = []
+
+    def offer(value: str) -> None:
+        if value and not any(_same_value(value, v) for v in [*values, *out]):
+            out.append(value)
+
+    walked = False
+    for i, (_, sentence) in enumerate(_sentences_of(text)):
+        if len(out) >= 8:  # a looping reply: hedged already
+            break
+        if not sentence.strip():
+            continue
+        if _DISMISSED.search(sentence) or _OTHER_PART.search(sentence):
+            walked = False
+            continue
+        # the first supposition and contrast, once a sentence (searched before each value, a
+        # long sentence of them took quadratic time)
+        supposed = _SUPPOSE.search(sentence)
+        contrast = _CONTRAST.search(sentence)
+        whole = _WALKED_TO.fullmatch(sentence)
+        if whole is not None and (walked or _WALK_ONLY.match(sentence)):
+            offer(_offered_value(whole))
+        walked = _WALK_ONLY.fullmatch(sentence) is not None
+        own = (i == 0 and restating) or _RESTATES.search(sentence) is not None
+        if own and not (i == 0 and _REASON.search(sentence)):
+            for m in _OR_VALUE.finditer(sentence):
+                if not (supposed and supposed.start() < m.start()):
+                    offer(_offered_value(m))
+        for m in _ASSERTED_VALUE.finditer(sentence):
+            if not _CLAUSE_START.search(sentence, max(0, m.start() - 20), m.start()):
+                continue
+            if (supposed and supposed.start() < m.start()) or _SET_ASIDE_VALUE.search(
+                sentence, m.start()
+            ):
+                continue
+            marked = (
+                m.group("how") is None  # 也
+                or re.search(r"(?i)\b(?:also|equally|would|could|might|may|another)\b", m.group(0))
+                or re.search(r"(?i)\b(?:too|as\s+well)\b", m.group("rest") or "")
+                or (contrast and contrast.start() < m.start())
+            )
+            if marked:
+                offer(_offered_value(m))
+        for m in _ANOTHER_IS.finditer(sentence):
+            if not (supposed and supposed.start() < m.start()):
+                offer(_offered_value(m))
+    return out
+
+
+def _sentences_of(text: str) -> list[tuple[int, str]]:
+    return [(m.start(), m.group(0)) for m in _SENTENCE.finditer(text)]
+
+
+def _unstated_hedge(answer: str) -> bool:
+    """A reply with no box and no statement whose last sentence offers two values ("x=2, but
+    x=3 also satisfies."): math-verify's read of it took the last one."""
+    tail = _ABBREV.sub(lambda m: " " * len(m.group(0)), answer[-2000:])
+    sentences = [s for _, s in _sentences_of(tail)]
+    sentences = [s for s in sentences if s.strip()]
+    if not sentences:
+        return False
+    last = sentences[-1]
+    first = re.search(_OFFERED, last)
+    if first is None:
+        return False
+    return bool(_offered_values(last[first.end() :], [_offered_value(first)], restating=False))
+
 
 # "The answer is (B).", "**Answer:** B", "Final answer: $\\text{(C)}$": a choice letter stated with
 # no box (math-verify finds no letter in prose: a right choice was no_answer). Capitals only, and
@@ -417,10 +645,13 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
 
     The text is a statement after the last box if there is one, else the last box, else None
     (the whole answer is then parsed). The parts are the last run of boxes joined only by
-    "and", commas or spacing (math-verify's several-box answers); one box alone is one part.
+    "and", commas or spacing (math-verify's several-box answers); one box alone is one part; a
+    statement of several values ("The answer is 2 and 3", "2, 3 and 5") has them as its parts.
     Boxes offered as alternatives ("\\boxed{2} or \\boxed{3}") are a hedge: the text is all of
     them, the set math-verify reads (wrong against a gold of one value), never the last one;
-    so is a statement followed by "or" and another value ("The answer is 2 or 3").
+    so is a statement followed by "or" and another value ("The answer is 2 or 3"), and an
+    answer after which another value is offered ("The answer is 12, so 13 also works.", "...,
+    so x = 2 or x = 3.": `_offered_values`).
     -> (text, parts, whether the text is such a hedge, the name each part is given or None)."""
     boxes = _boxes(answer)
     after = boxes[-1][1] if boxes else 0
@@ -428,10 +659,7 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
     for m in _STATED.finditer(answer, after):
         last = m
     if last is not None and _stated_value(last):
-        values, end = [_stated_value(last)], _stated_end(last)
-        while (alt := _STATED_OR.match(answer, end)) is not None and _stated_value(alt):
-            values.append(_stated_value(alt))
-            end = _stated_end(alt)
+        values, end, alternatives = _stated_values(answer, last)
         letter = _LETTER_ALONE.fullmatch(values[0]) if len(values) == 1 else None
         # "The answer is $B$.\nWait, the answer is C.": the letter stated last is read, as
         # when both are bare (a hedge B, C otherwise: wrong where verify_choice read C)
@@ -440,7 +668,13 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
         if others:  # "The answer is $B$. But C also works.": hedged, as a letter stated bare
             return ", ".join([letter.group(1), *others]), [], True, ()
         if not later:
-            return ", ".join(values), [], len(values) > 1, ()
+            # "The answer is 12, so 13 also works.": hedged, as "12 or 13"
+            offered = [] if letter else _offered_values(answer[end:], values)
+            if alternatives or offered:
+                return ", ".join([*values, *offered]), [], True, ()
+            if len(values) > 1:  # "The answer is 2 and 3": the list, as boxes written together
+                return ", ".join(values), values, False, (None,) * len(values)
+            return values[0], [], False, ()
     choice = _stated_choice(answer, last.end() if last is not None else after)
     if choice is not None:
         stated = choice.group("c").strip()
@@ -452,7 +686,7 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
             return ", ".join([letter.group(1), *others]), [], True, ()
         return stated, [], False, ()
     if not boxes:
-        return None, [], False, ()
+        return None, [], _unstated_hedge(answer), ()
     run = [boxes[-1]]
     hedged = False
     for prev in reversed(boxes[:-1]):
@@ -466,6 +700,9 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
     others = _hedged_choices(answer[run[0][1] :], letter.group(1)) if letter else []
     if others:  # "\\boxed{B}. But C also works.": hedged, as a stated letter
         return ", ".join([letter.group(1), *others]), [], True, ()
+    offered = [] if hedged or letter else _offered_values(answer[run[-1][1] :], parts)
+    if offered:  # "\\boxed{12}, but 13 also works.": hedged, as a statement
+        return ", ".join([*parts, *offered]), [], True, ()
     names = tuple(_box_name(answer, b[0]) for b in run)
     return (", ".join(parts) if hedged else boxes[-1][2]), parts, hedged, names
 
@@ -799,6 +1036,8 @@ def _verdict(
         if isinstance(g[0], sympy.Interval):
             if pair:
                 final = f"({', '.join(parts)})"
+            else:  # a stated list "3 and 5" as its last value, as boxes (the set is the interval)
+                final = _digit_groups(parts[-1])
         else:
             joined = ", ".join(parts)
             final = f"({joined})" if isinstance(g[0], sympy.Tuple) else joined
