@@ -31,7 +31,9 @@ solution's), and kills the solution at the first
 attempt (a solution that catches the error must not pass its tests): a second layer, never the
 only one; the tests run every attack without it. There is no seccomp filter: the kernel's syscall
 surface is reachable, as in bwrap's default use (nsjail or gVisor add that layer).
-`--unsafe-sandbox` runs with rlimits and the guard alone, where no isolation works.
+`--unsafe-sandbox` runs with rlimits and the guard alone, where no isolation works; with no pid
+namespace there, a supervisor (LIMITS, a child subreaper) kills every process the solution
+started when its run ends, whatever session it moved to.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ ENV = {
     "LANG": "C.UTF-8",
 }
 DEVICES = ("null", "zero", "urandom")
+STOP_S = 1.0  # how long --unsafe-sandbox's supervisor may take to kill a run's processes
 # GUARD ends a run it stops with SIGKILL after one of these lines on stderr (the last one says
 # why; a solution can print them too, but only to fail).
 ENDS = {
@@ -437,29 +440,113 @@ while True:
 # else LIMITS in our interpreter, 10 ms: `python -I -S -c LIMITS "--cpu=S:H --as=S:H ..."
 # NOBODY_OR_0 ISOLATED PROGRAM ARGV...`; --unsafe-sandbox's network namespace only there.
 # Either way a failure ends it before the exec: the command never runs without every limit.
+# Where LIMITS cannot run at all under this interpreter (no signal module, no resource),
+# run_code refuses in one line before any run (_limits_fail), not a wrong answer a run.
+#
+# --unsafe-sandbox (ISOLATED 0) has no pid namespace whose end kills what the solution
+# started: a child that calls setsid() or setpgid() leaves the process group the timeout
+# kills, and a double fork (the daemon's way) hands the grandchild to init, out of reach of
+# any walk of the solution's descendants; PR_SET_PDEATHSIG would not help (a fork clears it).
+# So there LIMITS stays, as a supervisor: a child subreaper (PR_SET_CHILD_SUBREAPER), the
+# parent of the solution and the reaper of every orphan below it, whatever its session. It
+# forks the solution (which applies the limits, starts a session of its own and execs, as
+# before); when the solution ends, or run_code's SIGTERM says its time is up, it kills its
+# children until it has none left, then ends as the solution did (its exit status, or the
+# same signal).
 LIMITS = r"""
-import os, resource, sys
-from _signal import SIG_DFL, SIGPIPE, SIGXFSZ, signal  # signal.py would double the start
+import os, sys
 try:
+    import resource
+    try:  # signal.py would double the start
+        from _signal import SIG_DFL, SIGPIPE, SIGTERM, SIGXFSZ, signal
+    except ImportError:  # PyPy, a stripped build: the module every Python has
+        from signal import SIG_DFL, SIGPIPE, SIGTERM, SIGXFSZ, signal
     rlimits, nobody, isolated = sys.argv[1].split(), int(sys.argv[2]), int(sys.argv[3])
     # Python starts with these ignored, and an ignored signal stays ignored across exec: back
     # to the defaults (as Popen's restore_signals), so SIGXFSZ ends a writer past RLIMIT_FSIZE
     signal(SIGPIPE, SIG_DFL)
     signal(SIGXFSZ, SIG_DFL)
-    if not isolated:  # --unsafe-sandbox: at least no network when we may (root)
+    solution = 0
+    if not isolated:  # --unsafe-sandbox
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.unshare(0x40000000)  # CLONE_NEWNET: no network where we may (root); else the
+        # guard still refuses sockets
+        if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+        me = os.getpid()
+        def children(me=me):
+            try:  # the kernel's list, every thread's
+                kids = []
+                for t in os.listdir("/proc/%d/task" % me):
+                    with open("/proc/%d/task/%s/children" % (me, t)) as f:
+                        kids += f.read().split()
+                return [int(k) for k in kids]
+            except OSError:  # no CONFIG_PROC_CHILDREN
+                return every_child()
+        def every_child(me=me):  # every process whose parent we are
+            kids = []
+            try:
+                pids = os.listdir("/proc")
+            except OSError:
+                pids = []
+            for p in pids:
+                try:
+                    with open("/proc/%s/stat" % p) as f:
+                        st = f.read()
+                    if int(st[st.rindex(")") + 2:].split()[1]) == me:
+                        kids.append(int(p))
+                except (OSError, ValueError):
+                    pass
+            return kids
+        def kill(kids):
+            for k in kids:
+                try:
+                    os.kill(k, 9)
+                except OSError:
+                    pass
+        stopping = []
+        def stop(*_):  # run_code's SIGTERM: the time is up
+            stopping.append(1)
+            kill(children())
+        signal(SIGTERM, stop)
+        solution = os.fork()
+    if solution == 0:
+        for arg in rlimits:  # prlimit's: --NAME=SOFT:HARD
+            name, soft, hard = arg[2:].replace("=", ":").split(":")
+            resource.setrlimit(getattr(resource, "RLIMIT_" + name.upper()), (int(soft), int(hard)))
+        if nobody:
+            os.setgroups([])
+            os.setresgid(nobody, nobody, nobody)
+            os.setresuid(nobody, nobody, nobody)
+        if not isolated:
+            os.setsid()
+        os.execv(sys.argv[4], sys.argv[5:])
+    os.close(0)  # its stdin is the solution's: a writer must see it end with the solution
+    if stopping:  # the SIGTERM came before the fork
+        kill(children())
+    while True:
+        pid, status = os.waitpid(-1, 0)  # orphans it adopted are reaped on the way
+        if pid == solution:
+            break
+    # Every process the solution left is a child now, or becomes one when its parent dies.
+    kids = children()
+    while True:
+        kill(kids)
         try:
-            import ctypes
-            ctypes.CDLL(None, use_errno=True).unshare(0x40000000)  # CLONE_NEWNET
-        except Exception:  # not permitted: the guard still refuses sockets
+            pid = os.waitpid(-1, 0 if kids else os.WNOHANG)[0]
+        except ChildProcessError:
+            break
+        kids = children() if pid else every_child()
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            signal(sig, SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL's cannot be set
             pass
-    for arg in rlimits:  # prlimit's: --NAME=SOFT:HARD
-        name, soft, hard = arg[2:].replace("=", ":").split(":")
-        resource.setrlimit(getattr(resource, "RLIMIT_" + name.upper()), (int(soft), int(hard)))
-    if nobody:
-        os.setgroups([])
-        os.setresgid(nobody, nobody, nobody)
-        os.setresuid(nobody, nobody, nobody)
-    os.execv(sys.argv[4], sys.argv[5:])
+        os.kill(me, sig)
+        os._exit(128 + sig)
+    os._exit(os.WEXITSTATUS(status))
 except BaseException as e:
     os.write(2, ("sandbox limits: %r\n" % (e,)).encode())
     os._exit(125)
@@ -631,8 +718,7 @@ def run_code(
             except subprocess.TimeoutExpired:
                 timed_out = True
             finally:
-                _kill_group(proc)  # and children it may have left behind
-                proc.wait()
+                _end(proc, supervised=mode == "none")
             stdout, stderr = (_text(f) for f in (out, err))
             reason = "timeout" if timed_out else _reason(proc.returncode, mode != "none")
             if guard and reason == "killed (SIGKILL)":
@@ -661,8 +747,38 @@ def _limited(
         prlimit, setpriv = tools
         nobody = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
         return [prlimit, *rlimits, "--", *(nobody if drop else []), program, *cmd[1:]]
+    why = _limits_fail(LIMITS, exe, isolated)
+    if why:
+        raise DistillError(
+            f"running model-written code sets its limits with `{exe} -I -S` (LIMITS in "
+            f"distill/filter/sandbox.py), which fails under that interpreter: {why}. Run "
+            "distill under a CPython or PyPy that has the signal, resource and ctypes modules"
+            + ("" if not isolated else ", or install util-linux (prlimit, setpriv) to set them")
+        )
     args = [" ".join(rlimits), str(NOBODY if drop else 0), str(int(isolated))]
     return [exe, "-I", "-S", "-c", LIMITS, *args, program, *cmd]
+
+
+@cache
+def _limits_fail(shim: str, exe: str, isolated: bool) -> str | None:
+    """Why `shim` (LIMITS) cannot run under `exe` (None: it can), tried once with no limits on
+    `exe -I -S -c ''`: a module it needs that this interpreter lacks would end every run
+    before the solution starts, each read as a wrong answer."""
+    noop = [exe, "-I", "-S", "-c", ""]
+    try:
+        out = subprocess.run(
+            [exe, "-I", "-S", "-c", shim, "", "0", str(int(isolated)), exe, *noop],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env={"PATH": ENV["PATH"]},
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return str(e)
+    if out.returncode == 0:
+        return None
+    lines = out.stderr.decode(errors="replace").strip().splitlines()
+    return (lines or [f"exit {out.returncode}"])[-1][:200]
 
 
 def _settable(limits: dict[str, tuple[int, int]]) -> None:
@@ -717,6 +833,41 @@ def _reason(returncode: int, isolated: bool) -> str:
 def _text(f) -> str:
     f.seek(0)
     return f.read().decode("utf-8", errors="replace")
+
+
+def _end(proc: subprocess.Popen, supervised: bool) -> None:
+    """Kill what is left of a run: its process group, and before that, under LIMITS's
+    supervisor (--unsafe-sandbox), every process the solution started, whatever its session:
+    SIGTERM asks the supervisor to (SIGCONT: should the solution have stopped it), and it
+    ends once they are gone. Should it not end within STOP_S (the solution runs as our uid
+    there and may fight it), its children, the solution among them, and their groups get the
+    SIGKILL: no less than the group's alone did before the supervisor."""
+    if supervised and proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGCONT)
+            proc.wait(timeout=STOP_S)
+        except subprocess.TimeoutExpired:
+            for pid in _children(proc.pid):
+                for kill in (os.kill, os.killpg):
+                    try:
+                        kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+    _kill_group(proc)  # and children it may have left behind
+    proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of `pid`'s children (the kernel's list, every thread's)."""
+    kids = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids += f.read().split()
+    except OSError:
+        pass
+    return [int(k) for k in kids]
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
