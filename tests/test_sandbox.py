@@ -395,7 +395,14 @@ ATTACKS = {
     "secret files": "{reads}",
     "env secrets": """
         print(dict(os.environ))
-        for pid in ("self", os.getppid(), 1):
+        # the parent, its parent (--unsafe-sandbox runs the solution under a supervisor whose
+        # parent is the caller) and init
+        ppid = os.getppid()
+        try:
+            gpid = open("/proc/%s/stat" % ppid).read().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            gpid = ppid
+        for pid in ("self", ppid, gpid, 1):
             try:
                 print(open("/proc/%s/environ" % pid, "rb").read())
             except OSError as e:
