@@ -345,6 +345,7 @@ TAKEN = {
     "template": "generate's template",
     "system_prompt": "generate's system prompt",
     "context_field": "generate's context_field",
+    "prompt_field": "generate's prompt_field",
     "verify_timeout": "filter's verify_timeout",
     "code_memory_mb": "filter's code_memory_mb",
 }
@@ -636,7 +637,7 @@ def _trained_system_prompt(stage: str, configs: dict[str, Any], section: dict[st
     elif stage == "train":  # on-policy on generate's prompts: rendered as generate sent them
         asks = (
             c.method == "onpolicy"
-            and (c.data == g.data or same_file(c.data, g.data))
+            and _same_source(c.data, g.data)
             and (bool(c.system_prompt) or _reads_prompts(c))
         )
     else:
@@ -753,7 +754,7 @@ def _generates_template(stage: str, configs: dict[str, Any], section: dict[str, 
         asks = (
             "template" not in section
             and c.method == "onpolicy"
-            and (c.data == g.data or same_file(c.data, g.data))
+            and _same_source(c.data, g.data)
             and _reads_prompts(c)
         )
     elif stage == "eval":
@@ -769,6 +770,83 @@ def _generates_template(stage: str, configs: dict[str, Any], section: dict[str, 
         return
     if asks:
         section["template"] = c.template = g.template
+
+
+def _generates_fields(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
+    """One mapping of the dataset's columns, generate's: eval on generate's dataset (another
+    split or slice: its held-out problems) asks each problem's --prompt-field and judges it
+    against its --answer-field, and train's on-policy sampling on generate's prompt source
+    samples the --prompt-field, when their section names none (train's own prompt field, on
+    train's dataset, for eval too: train --data DATASET --prompt-field question). Without it
+    eval picked its default columns: another column asked (`problem` before the `question`
+    the teacher was asked), the problems judged against another column or refused as having
+    no gold answer, and on-policy train sampled other prompts than generate sent. A section's
+    own is kept (eval's: one line says it differs). Written into `section`, which a deferred
+    eval is built from again."""
+    g, t, c = configs.get("generate"), configs.get("train"), configs[stage]
+    if stage == "eval":
+        keys = {
+            # train's answer_field is its completion's column, not a gold answer: not eval's
+            "prompt_field": [s for s in (g, t) if s is not None],
+            "answer_field": [g] if g is not None else [],
+        }
+        for key, sources in keys.items():
+            given = next(
+                (s for s in sources if getattr(s, key) and _same_source(c.data, s.data)), None
+            )
+            if given is None:
+                continue
+            if key in section:
+                if section[key] != getattr(given, key):
+                    print(
+                        f"note: eval.{key} is not {getattr(given, key)}, the column the student "
+                        f"trained with on {c.data}: eval uses its own"
+                    )
+                continue
+            section[key] = getattr(given, key)
+            setattr(c, key, section[key])
+    elif stage == "train":  # on-policy on generate's prompts: its prompt field, as its template
+        if g is None or not g.prompt_field or "prompt_field" in section:
+            return
+        if c.method != "onpolicy" or not _same_source(c.data, g.data) or not _reads_prompts(c):
+            return
+        section["prompt_field"] = c.prompt_field = g.prompt_field
+
+
+# filter's --verify modes eval and select judge with too (their own lists): `none` judges
+# nothing, `majority` is filter's self-consistency (eval's at n=1 scores every problem 1)
+SHARED_VERIFY = ("math", "choice", "exact", "countdown", "code")
+
+
+def _filters_verify(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
+    """One verifier, filter's: select rating the difficulty of filter's kept traces, and eval
+    on the dataset the filtered traces were sampled from (generate's, another split or slice),
+    judge with filter's --verify when their section names none. Their default is math: a
+    countdown or code recipe whose eval section named no verify scored its student's
+    expressions or programs as math answers. A section's own is kept (eval's: one line says it
+    differs). Written into `section`, as `_filter_limits`."""
+    f, g, c = configs.get("filter"), configs.get("generate"), configs[stage]
+    if f is None or f.verify not in SHARED_VERIFY:
+        return
+    if stage == "select":  # (verify judges the difficulty criterion's samples alone)
+        reads = [p for p in (c.input, c.teacher_traces) if p]
+        if "difficulty" not in c.active_criteria() or not any(
+            same_file(p, x) for p in reads for x in (f.out, f.input)
+        ):
+            return
+    elif stage == "eval":
+        if g is None or not same_file(f.input, g.out) or not _same_source(c.data, g.data):
+            return
+    else:
+        return
+    if "verify" in section:
+        if stage == "eval" and section["verify"] != f.verify:
+            print(
+                f"note: eval.verify is not filter.verify ({f.verify}), the verifier the "
+                f"student's traces were kept by on {c.data}: eval uses its own"
+            )
+        return
+    section["verify"] = c.verify = f.verify
 
 
 def _trained_context(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
@@ -797,7 +875,7 @@ def _trained_context(stage: str, configs: dict[str, Any], section: dict[str, Any
         given = g if g is not None and g.context_field else None
         if given is None or "context_field" in section or c.method != "onpolicy":
             return
-        if not (c.data == g.data or same_file(c.data, g.data)) or not _reads_prompts(c):
+        if not _same_source(c.data, g.data) or not _reads_prompts(c):
             return
     else:
         return
@@ -1146,8 +1224,10 @@ def _run(
         _trained_format(stage, configs, section)  # (before: an Alpaca prompt has no system one)
         _trained_system_prompt(stage, configs, section)
         _generates_template(stage, configs, section)
+        _generates_fields(stage, configs, section)
         _trained_context(stage, configs, section)
         _filter_limits(stage, configs, section)
+        _filters_verify(stage, configs, section)
         taken[stage] = [k for k in section if k not in given]
         if pending:
             deferred[stage] = section

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -405,3 +406,130 @@ def test_a_kd_resume_after_the_local_teachers_tokenizer_changed_is_refused(
     said = str(e.value)
     assert "\n" not in said and "learned from other teacher data" in said
     assert f"tokenizer_config.json of teacher {teacher} changed" in said
+
+
+# --------------------------------------------------------------------------- 5. distill run's hunt
+
+
+def test_eval_on_generates_dataset_asks_and_judges_by_generates_columns(server, tmp_path):
+    """generate asked each row's `question` and kept its `final` as the gold answer; eval on the
+    set's test split, its section naming neither, asked `problem` (picked first among the
+    default prompt columns) and judged against `answer`."""
+    folder = tmp_path / "data"
+    for split, (a, b) in (("train", (1, 2)), ("test", (3, 5))):
+        row = {
+            "problem": "Tell me a story.",
+            "question": f"What is {a} + {b}?",
+            "final": str(a + b),
+            "answer": "no number here",
+        }
+        write_rows(folder / f"{split}.jsonl", [row])
+    path = recipe(
+        tmp_path,
+        server.url,
+        {"data": str(folder), "prompt_field": "question", "answer_field": "final"},
+        {"data": str(folder), "split": "test"},
+    )
+    result = pipeline_run(path, only=["eval"])
+    assert asked(server) == ["What is 3 + 5?"]
+    assert result["student_pass@1"] == 1.0  # judged against `final`, the gold the traces hold
+
+
+def test_an_eval_sections_own_prompt_field_is_kept_with_a_note(server, tmp_path, capsys):
+    folder = tmp_path / "data"
+    for split in ("train", "test"):
+        row = {"problem": "What is 5 + 6?", "question": "What is 1 + 1?", "answer": "11"}
+        write_rows(folder / f"{split}.jsonl", [row])
+    path = recipe(
+        tmp_path,
+        server.url,
+        {"data": str(folder), "prompt_field": "question"},
+        {"data": str(folder), "split": "test", "prompt_field": "problem"},
+    )
+    pipeline_run(path, only=["eval"])
+    assert asked(server) == ["What is 5 + 6?"]
+    assert "eval.prompt_field is not question" in capsys.readouterr().out
+
+
+def filtered_recipe(tmp_path: Path, url: str, verify: str, ev: dict, select: dict | None = None):
+    path = recipe(tmp_path, url, {"data": "builtin:countdown?n=2"}, ev)
+    sections = yaml.safe_load(path.read_text())
+    sections["filter"] = {
+        "input": "{run_dir}/traces.jsonl",
+        "out": "{run_dir}/kept.jsonl",
+        "verify": verify,
+    }
+    if select is not None:
+        sections["select"] = {
+            "input": "{run_dir}/kept.jsonl",
+            "out": "{run_dir}/selected.jsonl",
+            **select,
+        }
+    path.write_text(yaml.safe_dump(sections))
+    return path
+
+
+def test_eval_on_generates_dataset_judges_with_filters_verify(server, tmp_path, capsys):
+    """filter kept the countdown traces by their expression; eval of the student on held-out
+    countdown problems judged at its default, math (the target number boxed, no expression)."""
+    held_out = "builtin:countdown?n=2&seed=7"
+    path = filtered_recipe(tmp_path, server.url, "countdown", {"data": held_out})
+    pipeline_run(path, only=["eval"])
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["verify"] == "countdown"
+    # another dataset keeps eval's own default; a section's own is kept, with a note
+    other = filtered_recipe(tmp_path, server.url, "countdown", {"data": "builtin:arithmetic?n=2"})
+    pipeline_run(other, only=["eval"])
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["verify"] == "math"
+    mine = filtered_recipe(tmp_path, server.url, "countdown", {"data": held_out, "verify": "math"})
+    capsys.readouterr()
+    pipeline_run(mine, only=["eval"])
+    assert "eval.verify is not filter.verify (countdown)" in capsys.readouterr().out
+
+
+def test_selects_difficulty_rates_filters_kept_traces_with_filters_verify(tmp_path, capsys):
+    select = {"criteria": ["difficulty"], "student": "fake-r1", "student_base_url": "http://x/v1"}
+    path = filtered_recipe(
+        tmp_path, "http://x/v1", "countdown", {"data": "builtin:countdown"}, select
+    )
+    pipeline_run(path, dry_run=True)
+    said = capsys.readouterr().out
+    select_line = next(line for line in said.splitlines() if line.startswith("== select:"))
+    assert "verify=countdown" in select_line, said
+
+
+def test_onpolicy_train_on_a_slice_of_generates_set_samples_its_prompts_as_generate_sent_them(
+    tmp_path, monkeypatch
+):
+    """On-policy train's prompt source, another slice of generate's built-in set (its own
+    held-out problems): sampled after the set's r1-math instruction, not in generate's `plain`
+    wording; and generate's --prompt-field on generate's own dataset."""
+    import distill.train as train_stage
+
+    seen = []
+    monkeypatch.setattr(train_stage, "run", lambda cfg: seen.append(cfg))
+
+    def planned(gen: dict, data: str) -> Any:
+        sections = {
+            "run": {"dir": str(tmp_path / "run")},
+            "generate": {"teacher": "openai", "model": "t", "base_url": "http://x/v1",
+                         "out": "{run_dir}/traces.jsonl", **gen},
+            "train": {"data": data, "model": "student", "output_dir": "{run_dir}/student",
+                      "method": "onpolicy", "lmbda": 1.0, "teacher_model": "Qwen/Qwen3-0.6B",
+                      "max_length": 256},
+        }  # fmt: skip
+        path = tmp_path / "r.yaml"
+        path.write_text(yaml.safe_dump(sections))
+        seen.clear()
+        pipeline_run(path, only=["train"])
+        return seen[0]
+
+    cfg = planned(
+        {"data": "builtin:arithmetic?n=2", "template": "plain", "system_prompt": "Be brief."},
+        "builtin:arithmetic?start=100&n=4",
+    )
+    assert cfg.template == "plain" and cfg.system_prompt == "Be brief."
+    rows = write_rows(
+        tmp_path / "q.jsonl", [{"problem": "Tell me a story.", "question": "What is 1 + 2?"}]
+    )
+    cfg = planned({"data": rows, "prompt_field": "question"}, rows)
+    assert cfg.prompt_field == "question"
