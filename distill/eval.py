@@ -349,14 +349,20 @@ def _generate_config(cfg: EvalConfig, model: str, which: str) -> Any:
     )
 
 
-def check_templates(cfg: EvalConfig) -> None:
+def check_templates(cfg: EvalConfig, models: list[tuple[str, str]] | None = None) -> None:
     """Every problem's prompt rendered with the tokenizer of each model eval asks (the student and
     the --baseline, each its own chat template; hf, vllm) before either loads or samples: one a
     template refuses (a system turn Gemma takes none of) is one line naming the row. Each
     model's generate checks its own prompts before its weights load, but the baseline's turn
-    came after the student's whole eval had run (and been paid for)."""
+    came after the student's whole eval had run (and been paid for); `distill run` checks them
+    before its first stage. `models`: the (student|baseline, name) to check (default: both)."""
     if cfg.format != "r1" or cfg.backend not in ("hf", "vllm"):
         return  # (the Alpaca prompt is sent as text; a served model renders on its server)
+    if models is None:
+        models = [("student", cfg.model), ("baseline", cfg.baseline or "")]
+    models = [(which, m) for which, m in models if m]
+    if not models:
+        return
     from distill.generate import prompt_messages
     from distill.teachers import Job, check_prompts
 
@@ -372,9 +378,8 @@ def check_templates(cfg: EvalConfig) -> None:
         cfg.context_field,
     )
     jobs = [Job(str(n), m, [0], where=f"{cfg.data} row {n}") for n, (_, m) in enumerate(rows, 1)]
-    for which, model in (("student", cfg.model), ("baseline", cfg.baseline)):
-        if model:
-            check_prompts(cfg.backend, _generate_config(cfg, model, which), jobs, cfg.system_prompt)
+    for which, model in models:
+        check_prompts(cfg.backend, _generate_config(cfg, model, which), jobs, cfg.system_prompt)
 
 
 def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:

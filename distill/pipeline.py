@@ -532,8 +532,32 @@ def _check_rows(stage: str, c: Any, configs: dict[str, Any], dry_run: bool) -> N
         return
     if stage == "eval":
         check_data(c)
+        if not dry_run:
+            _check_eval_templates(c, configs)
     elif _reads_prompts(c):
         _check_prompts(c)
+
+
+def _check_eval_templates(c: Any, configs: dict[str, Any]) -> None:
+    """eval's prompts (generate's system prompt and template taken, `_trained_system_prompt`)
+    rendered with the chat template of each hf/vllm model it asks that is there now and that
+    no train of this call writes (the --baseline, a student trained before): one its template
+    refuses (Gemma-2 takes no system turn) stopped eval when its turn came, after generate had
+    bought its samples and train had run. The student this call trains is checked by eval."""
+    from distill.eval import check_templates
+    from distill.models import looks_local
+
+    t = configs.get("train")
+    out = Path(t.output_dir).expanduser().resolve() if t is not None else None
+
+    def there(name: str) -> bool:
+        path = Path(name).expanduser()
+        if out is not None and path.resolve().is_relative_to(out):
+            return False  # (train writes it: its tokenizer may not be there yet)
+        return path.exists() or not looks_local(name)
+
+    models = [(w, m) for w, m in (("student", c.model), ("baseline", c.baseline)) if m]
+    check_templates(c, [(w, m) for w, m in models if there(m)])
 
 
 def _check_prompts(c: Any) -> None:

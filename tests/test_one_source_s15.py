@@ -533,3 +533,26 @@ def test_onpolicy_train_on_a_slice_of_generates_set_samples_its_prompts_as_gener
     )
     cfg = planned({"data": rows, "prompt_field": "question"}, rows)
     assert cfg.prompt_field == "question"
+
+
+def test_distill_run_refuses_a_baseline_whose_template_refuses_before_generate_buys_anything(
+    server, tmp_path, tiny_qwen, gemma_like, no_weights
+):
+    """eval asks each problem after generate's system prompt (the one the student trained
+    after); a Gemma-2 baseline takes no system turn: the run stopped when eval's turn came,
+    after generate had bought its samples (and train had run)."""
+    from distill.errors import DistillError
+
+    path = recipe(
+        tmp_path,
+        server.url,
+        {"data": "builtin:arithmetic?n=2", "system_prompt": "Be brief."},
+        {"data": "builtin:arithmetic?start=100&n=2", "backend": "hf", "model": str(tiny_qwen),
+         "baseline": str(gemma_like), "base_url": None, "device": "cpu"},
+    )  # fmt: skip
+    with pytest.raises(DistillError) as e:
+        pipeline_run(path)
+    said = str(e.value)
+    assert "\n" not in said and f"{gemma_like}'s chat template refuses" in said
+    assert "System role not supported" in said
+    assert server.log == [] and not (tmp_path / "run" / "traces.jsonl").exists()
