@@ -873,6 +873,22 @@ def _filters_verify(stage: str, configs: dict[str, Any], section: dict[str, Any]
     section["verify"] = c.verify = f.verify
 
 
+def _votes(configs: dict[str, Any]) -> None:
+    """filter --verify majority votes among each prompt's samples: on generate's traces of one
+    sample a prompt (generate.n 1, one teacher) every answer won its own vote and every trace
+    was kept as correct: generate paid for a filter that filtered nothing. Refused before any
+    stage, as filter's own settings are."""
+    f, g = configs.get("filter"), configs.get("generate")
+    if f is None or g is None or f.verify != "majority" or not same_file(f.input, g.out):
+        return
+    if g.n * len(g.resolved_teachers()) < 2:
+        raise DistillError(
+            f"filter.verify majority votes among each prompt's samples, and generate.n {g.n} "
+            "draws one a prompt: every answer would win its own vote and be kept; set "
+            "generate.n to 3 or more (and a temperature > 0), or another filter.verify"
+        )
+
+
 def _trained_context(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
     """One context column (--context-field: Alpaca's input, dolly's context), the one the
     student trained with: eval on train's dataset (train's mapping of it: another split, its
@@ -1257,6 +1273,7 @@ def _run(
             deferred[stage] = section
     if not configs:
         raise DistillError(f"{p}: no stages (sections {', '.join(ORDER)})")
+    _votes(configs)
     # The result file written at the end is never a stage's input or output (a recipe named
     # report.yaml would overwrite {run_dir}/report.json): checked before any stage runs.
     result_path = Path(run_dir) / f"{name}.json"

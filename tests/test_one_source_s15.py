@@ -556,3 +556,22 @@ def test_distill_run_refuses_a_baseline_whose_template_refuses_before_generate_b
     assert "\n" not in said and f"{gemma_like}'s chat template refuses" in said
     assert "System role not supported" in said
     assert server.log == [] and not (tmp_path / "run" / "traces.jsonl").exists()
+
+
+def test_a_majority_filter_over_one_sample_a_prompt_is_refused_before_generate(server, tmp_path):
+    """filter --verify majority on generate's n=1 traces kept every answer as its own majority:
+    paid for, filtered nothing."""
+    from distill.errors import DistillError
+
+    path = recipe(tmp_path, server.url, {"data": "builtin:arithmetic?n=2"}, {"data": "x.jsonl"})
+    sections = yaml.safe_load(path.read_text())
+    del sections["eval"]
+    sections["filter"] = {"input": "{run_dir}/traces.jsonl", "out": "{run_dir}/kept.jsonl",
+                          "verify": "majority"}  # fmt: skip
+    path.write_text(yaml.safe_dump(sections))
+    with pytest.raises(DistillError, match=r"^filter.verify majority .* generate.n 1 draws one"):
+        pipeline_run(path)
+    assert server.log == []
+    sections["generate"].update(n=3, temperature=0.7)
+    path.write_text(yaml.safe_dump(sections))
+    pipeline_run(path, dry_run=True)  # several samples a prompt: a vote
