@@ -1,10 +1,21 @@
 """One source of truth per setting: a setting given once means the same thing in every stage, and
 a mistake is refused before anything is paid for.
 
-- distill run: eval on one split file of generate's folder dataset (generate `data/`, eval
-  `data/test.jsonl`), on the folder generate read one file of, or on the other split file beside
-  generate's, counted as another dataset: eval asked in the file's own wording, not in the template
-  the student was distilled on. The same for a hub name with and without its config.
+1. distill run: eval on one split file of generate's folder dataset (generate `data/`, eval
+   `data/test.jsonl`), on the folder generate read one file of, or on the other split file
+   beside generate's, counted as another dataset: eval asked in the file's own wording, not in
+   the template the student was distilled on. The same for a hub name with and without its
+   config.
+2. eval --baseline: the baseline's prompts met its chat template only when its turn came, after
+   the student's eval was paid for; distill run checks them before its first stage.
+3. instruct with an hf teacher: a request its chat template refuses was found after the weights
+   loaded (magpie's --system-prompt on Gemma-2: a bare TemplateError); self-instruct dropped a
+   --system-prompt without a word.
+4. train --resume (kd): other stored top-K side files, or a local teacher's changed tokenizer,
+   resumed silently; the fingerprint's static distill version is gone.
+5. distill run: eval took its default prompt/answer columns and verifier on generate's dataset;
+   on-policy train on another slice of generate's set missed its template, system prompt and
+   prompt field; filter --verify majority over one sample a prompt filtered nothing.
 """
 
 from __future__ import annotations
