@@ -523,12 +523,11 @@ def guard_train(cfg: Any, overwrite: str = "pass --overwrite") -> None:
     # there is the user's (their own train.yaml, loss.png), whatever --overwrite says.
     if out.is_dir() and not run and not _train_config(out / "train.yaml", cfg):
         theirs = [n for n in RUN_RECORDS if (out / n).exists() or (out / n).is_symlink()]
-        # merged/ too, where this run writes into it (--merge) or removes it (--overwrite): the
-        # user's own merged model there was written over by the student's
-        merges = getattr(cfg, "merge", False) and getattr(cfg, "lora", True)
-        if (merges or getattr(cfg, "overwrite", False)) and (
-            (out / "merged").exists() or (out / "merged").is_symlink()
-        ):
+        # merged/ too, whatever the flags: --merge writes the student over it, --overwrite
+        # removes it, and a run without either left it beside its adapter and train.yaml, after
+        # which it passed for the run's own (the next --merge or --overwrite replaced it, and
+        # publish --merged shipped the user's model as the student)
+        if (out / "merged").exists() or (out / "merged").is_symlink():
             theirs.append("merged/")
         if theirs:
             raise DistillError(

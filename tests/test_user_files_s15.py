@@ -263,8 +263,9 @@ def test_a_users_merged_folder_is_not_written_over_by_train(flag, tmp_path, tiny
 
 
 def test_a_merged_folder_train_wrote_is_still_trains_to_replace(tmp_path):
-    """Its own run's merged/ (beside the train.yaml it wrote) is replaced as before; without
-    --merge or --overwrite the user's merged/ is left alone, and the run goes on."""
+    """Its own run's merged/ (beside the train.yaml it wrote) is replaced as before. Without
+    --merge or --overwrite the user's merged/ is refused too: a run let in beside it made it
+    pass for the run's own (tests/test_second_read_s15b.py)."""
     import dataclasses
 
     import yaml
@@ -275,7 +276,8 @@ def test_a_merged_folder_train_wrote_is_still_trains_to_replace(tmp_path):
     out = tmp_path / "run"
     (out / "merged").mkdir(parents=True)
     cfg = TrainConfig(data="k.jsonl", model="m", output_dir=str(out), merge=True)
-    guard_train(dataclasses.replace(cfg, merge=False))  # the user's merged/, untouched
+    with pytest.raises(DistillError, match="holds merged/"):
+        guard_train(dataclasses.replace(cfg, merge=False))
     (out / "train.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg)))
     guard_train(cfg)
     guard_train(dataclasses.replace(cfg, overwrite=True))
