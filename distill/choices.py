@@ -47,9 +47,9 @@ class Layout:
     options: str  # the options column (GPQA: the correct answer's, the others beside it)
     answer: str  # the column the gold is read from: the answer field
 
-    def read(self, row: dict[str, Any], where: str) -> tuple[str, str | None]:
-        """(the prompt, the gold letter or None where the row has no answer) of a row; one that
-        cannot be read as this layout refused in one line naming `where` (file:LINE)."""
+    def parts(self, row: dict[str, Any], where: str) -> tuple[str, list[str], int | None]:
+        """(the question, its options, the right one's index or None) of a row; one that cannot
+        be read as this layout refused in one line naming `where` (file:LINE)."""
         question = row.get(self.question)
         if not isinstance(question, str) or not question.strip():
             raise DistillError(f"{where}: field '{self.question}' holds no question text")
@@ -58,6 +58,12 @@ class Layout:
         else:
             options, labels = _options(row.get(self.options), self.options, where)
             index = _index(row.get(self.answer), options, labels, self.answer, where)
+        return question, options, index
+
+    def read(self, row: dict[str, Any], where: str) -> tuple[str, str | None]:
+        """(the prompt, the gold letter or None where the row has no answer) of a row; one that
+        cannot be read as this layout refused in one line naming `where` (file:LINE)."""
+        question, options, index = self.parts(row, where)
         if len(options) > MAX_OPTIONS:
             raise DistillError(
                 f"{where}: {len(options)} options in '{self.options}' (letters A-"
@@ -80,7 +86,10 @@ def multiple_choice(
     row: dict[str, Any], prompt_field: str | None = None, answer_field: str | None = None
 ) -> Layout | None:
     """The multiple-choice layout of a set's first row, None for any other set. A --prompt-field
-    or --answer-field naming another column asks for that column, not the options."""
+    or --answer-field naming another column asks for that column, not the options. Columns of
+    these names that do not read as options and the answer naming one of them in the first row
+    are another set's (a chat log's `choices` of replies, MedQA's {"A": ...} `options`,
+    MathVista's free-form first row with `choices` null): read as before, as a prompt field."""
     for name, question, options, answers in LAYOUTS:
         answer = answer_field or next((a for a in answers if a in row), None)
         if question not in row or options not in row or answer not in answers or answer not in row:
@@ -89,7 +98,12 @@ def multiple_choice(
             continue
         if prompt_field not in (None, question):
             return None
-        return Layout(name, question, options, answer)
+        layout = Layout(name, question, options, answer)
+        try:
+            layout.parts(row, "row 1")
+        except DistillError:
+            return None
+        return layout
     return None
 
 

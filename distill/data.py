@@ -689,6 +689,16 @@ def json_chat(value: Any) -> Any:
     return parsed if parsed is not value and is_chat(parsed) else value
 
 
+def _asked_text(turn: dict[str, Any]) -> str | None:
+    """The text of a chat's turn where it is the user's, as text (role/content or ShareGPT's
+    from/value); None for any other turn, or content in parts (an image asks something)."""
+    if "role" in turn:
+        role, content = turn["role"], turn.get("content")
+    else:
+        role, content = SHAREGPT_ROLES.get(str(turn.get("from"))), turn.get("value")
+    return content if role == "user" and isinstance(content, str) else None
+
+
 def _user_text(value: Any) -> str:
     """The user turns of a list of messages ({"role", "content"} or ShareGPT's {"from",
     "value"}, content text or parts with "text"), or a list of turns given as text, joined; ""
@@ -773,6 +783,14 @@ def load_rows(
         chat = json_chat(value) if isinstance(value, str) else value
         if pf is not None and is_chat(chat) and not skip_no_text:
             prompt = _user_text(chat)
+            asked = _asked_text(chat[-1])
+            if asked is not None and asks_nothing(asked):
+                what = "'-', " + left_out(raw) if asked.strip() == "-" else "empty"
+                raise DistillError(
+                    f"{head}{at}: field '{pf}' is a chat whose last user turn is {what}: the "
+                    f"model would be asked {'nothing' if what == 'empty' else repr('-')}; fill "
+                    "the turn with the question first, or drop the row"
+                )
         elif pf is not None and (value is None or isinstance(chat, (list, dict))):
             if skip_no_text:
                 # a chat benchmark's messages (or MT-Bench's list of turns): its user turns are

@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from distill.config import setting
@@ -1149,7 +1150,6 @@ def _glaive(row: dict[str, Any], where: str, keep_markers: bool) -> Example:
             f"turn ({parts[0].strip()[:40]!r}); fix or drop the row"
         )
     msgs: list[dict[str, Any]] = []
-    called = None  # the function the last call named: a FUNCTION RESPONSE is its result
     for n, (label, text) in enumerate(zip(parts[1::2], parts[2::2]), 1):
         content = text.strip()
         content = content.removesuffix(GLAIVE_EOS).rstrip()
@@ -1163,17 +1163,32 @@ def _glaive(row: dict[str, Any], where: str, keep_markers: bool) -> Example:
         if label == "ASSISTANT" and "<functioncall>" in content:
             before, _, call = content.partition("<functioncall>")
             calls = _glaive_call(call, f"{where}: turn {n} of column 'chat'")
-            msg = {"role": "assistant", "content": before.strip(), "tool_calls": calls}
-            called = calls[0]["function"]["name"]
-        elif label == "FUNCTION RESPONSE" and called is not None:
-            msg["name"] = called
+            # "Sure, let me check. ASSISTANT: <functioncall> ...": the generator's label again
+            # inside the turn, no text of the reply
+            before = before.strip().removesuffix("ASSISTANT:").strip()
+            msg = {"role": "assistant", "content": before, "tool_calls": calls}
+        elif label == "FUNCTION RESPONSE":
+            # the result of the call just made; after a turn that called nothing (glaive's
+            # generator sometimes wrote the call in another syntax, 'AI to= f: {...}') the student
+            # would learn that text as a call, answered by a result that answers no call
+            if not (msgs and msgs[-1].get("tool_calls")):
+                raise DistillError(
+                    f"{where}: turn {n} of column 'chat' (glaive's layout) is a FUNCTION RESPONSE "
+                    "after a turn with no <functioncall>: the result answers no call; fix or drop "
+                    "the row"
+                )
+            msg["name"] = msgs[-1]["tool_calls"][0]["function"]["name"]
         msgs.append(msg)
-    if tools is None and any("tool_calls" in m for m in msgs):
-        raise DistillError(
-            f"{where}: column 'chat' (glaive's layout) calls a function its 'system' text does "
-            "not list: the call would be trained to a function the student was never shown; "
-            "fix or drop the row"
-        )
+    listed = [t["function"]["name"] for t in tools or () if isinstance(t.get("function"), dict)]
+    for n, msg in enumerate(msgs, 1):
+        for call in msg.get("tool_calls", ()):
+            if call["function"]["name"] not in listed:  # (a name glaive spelled otherwise too)
+                raise DistillError(
+                    f"{where}: turn {n} of column 'chat' (glaive's layout) calls a function its "
+                    f"'system' text does not list ({call['function']['name']!r}; listed: "
+                    f"{', '.join(map(repr, listed)) or 'none'}): the call would be trained to a "
+                    "function the student was never shown; fix or drop the row"
+                )
     ex = _last_assistant(msgs, where, "chat", system, keep_markers)
     ex.tools = tools
     ex.source["tools_column"] = "system"  # as the refusals name it
@@ -1206,19 +1221,26 @@ def _glaive_system(value: Any, where: str) -> tuple[str | None, list[dict[str, A
     return system, [as_tool(s) for s in without_nones(specs)]
 
 
+def _no_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is no JSON")
+
+
 def _glaive_call(text: str, where: str) -> list[dict[str, Any]]:
     """A <functioncall>'s text -> its call in OpenAI's shape: glaive writes the arguments as their
     JSON text in single quotes ({"name": "f", "arguments": '{"a": 1}'}), which is no JSON; a call
     written as JSON (its arguments an object, or their JSON text) is read as it is."""
     text = text.strip()
     match = GLAIVE_CALL.fullmatch(text)
+    # Infinity / NaN: Python's json reads them, but they are no JSON, and the template would
+    # write them back as such: the student would learn calls no tool parser reads
+    loads = partial(json.loads, parse_constant=_no_json_constant)
     try:
         if match:
-            name, args = json.loads(match.group(1)), json.loads(match.group(2))
+            name, args = loads(match.group(1)), loads(match.group(2))
         else:
-            call = json.loads(text)
+            call = loads(text)
             name, args = call.get("name"), call.get("arguments")
-            args = json.loads(args) if isinstance(args, str) else args
+            args = loads(args) if isinstance(args, str) else args
     except (ValueError, AttributeError):
         name = args = None
     if not isinstance(name, str) or not isinstance(args, dict):
