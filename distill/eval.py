@@ -692,10 +692,11 @@ def run(cfg: EvalConfig) -> Path:
     # kill between the two never leaves new numbers beside the old run's settings unmarked.
     from distill.manifest import OutputSet, config_hash, manifest_path
 
-    outputs = OutputSet("eval", manifest_path(out), config_hash(cfg))
-    outputs.tmp(out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    save_config(cfg, outputs.tmp(out.with_name(out.stem + ".eval.yaml")))
-    outputs.commit()
+    # (a with block: an error or Ctrl-C before the renames leaves no .eval.json.tmp behind)
+    with OutputSet("eval", manifest_path(out), config_hash(cfg)) as outputs:
+        outputs.tmp(out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        save_config(cfg, outputs.tmp(out.with_name(out.stem + ".eval.yaml")))
+        outputs.commit()
     _print(result)
     return out
 

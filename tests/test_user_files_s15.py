@@ -281,3 +281,33 @@ def test_a_merged_folder_train_wrote_is_still_trains_to_replace(tmp_path):
     (out / "train.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg)))
     guard_train(cfg)
     guard_train(dataclasses.replace(cfg, overwrite=True))
+
+
+def test_an_interrupted_eval_leaves_no_temporary_files(server, tmp_path, monkeypatch):
+    """eval writes eval.json and eval.yaml aside and renames them: Ctrl-C (or an error) before
+    the renames left .eval.json.tmp in the user's folder; the earlier eval.json stays as it was."""
+    from distill.eval import EvalConfig, run
+
+    out = tmp_path / "eval.json"
+    cfg = EvalConfig(
+        model="fake-r1",
+        backend="openai",
+        base_url=server.url,
+        data="builtin:arithmetic?n=4",
+        verify="math",
+        max_tokens=64,
+        out=str(out),
+    )
+    run(cfg)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("distill.config.save_config", interrupted)
+    cfg.n, cfg.temperature = 2, 0.7  # another eval: its samples are new, eval.json is not
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert not [n for n in after if n.endswith(".tmp")]
+    assert after["eval.json"] == before["eval.json"]
