@@ -446,7 +446,8 @@ while True:
 # --unsafe-sandbox (ISOLATED 0) has no pid namespace whose end kills what the solution
 # started: a child that calls setsid() or setpgid() leaves the process group the timeout
 # kills, and a double fork (the daemon's way) hands the grandchild to init, out of reach of
-# any walk of the solution's descendants; PR_SET_PDEATHSIG would not help (a fork clears it).
+# any walk of the solution's descendants; PR_SET_PDEATHSIG would not help (a fork clears it;
+# the solution has it, should the supervisor itself be killed).
 # So there LIMITS stays, as a supervisor: a child subreaper (PR_SET_CHILD_SUBREAPER), the
 # parent of the solution and the reaper of every orphan below it, whatever its session. It
 # forks the solution (which applies the limits, starts a session of its own and execs, as
@@ -521,6 +522,11 @@ try:
             os.setresuid(nobody, nobody, nobody)
         if not isolated:
             os.setsid()
+            # its session is no group run_code kills: should the supervisor be killed (the
+            # solution runs as our uid here), the solution goes with it
+            libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG SIGKILL (exec keeps it)
+            if os.getppid() != me:  # killed before that
+                os.kill(os.getpid(), 9)
         os.execv(sys.argv[4], sys.argv[5:])
     os.close(0)  # its stdin is the solution's: a writer must see it end with the solution
     if stopping:  # the SIGTERM came before the fork
@@ -540,6 +546,11 @@ try:
         kids = children() if pid else every_child()
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
+        # no core of ours (the solution's RLIMIT_CORE is 0, ours the caller's): SIGSEGV,
+        # SIGABRT, SIGXCPU left an interpreter's core, or ran a core_pattern pipe (apport,
+        # systemd-coredump, whatever the limit), for every such run
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
         try:
             signal(sig, SIG_DFL)
         except (OSError, ValueError):  # SIGKILL's cannot be set
