@@ -282,13 +282,14 @@ def test_a_failing_prompt_gets_exactly_max_retries_plus_one_tries(server, tmp_pa
     assert "x-stainless-retry-count" not in _headers(server.log[0])
 
 
-def test_a_hanging_reply_times_out_on_the_direct_try_and_on_the_retry(server, tmp_path):
+def test_a_hanging_reply_times_out_on_the_direct_try(server, tmp_path):
     server.faults.extend([{"hang": 30}, {"hang": 30}])
     out = tmp_path / "t.jsonl"
     t0 = time.monotonic()
     with pytest.raises(DistillError, match="1 samples failed"):
         run(cfg(server, out, limit=1, n=1, request_timeout=1.0, max_retries=1), progress=False)
-    assert len(server.log) == 2 and time.monotonic() - t0 < 15
+    # a read timeout is not asked again: the server may bill it (tests/test_teachers_s15.py)
+    assert len(server.log) == 1 and time.monotonic() - t0 < 15
     assert "x-stainless-retry-count" not in _headers(server.log[0])
     assert not out.exists() or records(out) == []
 

@@ -6,7 +6,8 @@
 A fixed pool of `concurrency` async workers pulls requests from a queue, so one slow reply
 holds up one worker, never the rest. Retries (connection errors, 408/409/429/5xx, Retry-After,
 exponential backoff) are the `openai` client's own; 400/401/403/404 are not retried, nor is an
-account out of credit (402, 429 `insufficient_quota`: it stops the run). The first
+account out of credit (402, 429 `insufficient_quota`: it stops the run), nor a reply that did not
+come within --request-timeout (the server may bill it: `_no_reply_in_time`). The first
 try of each request goes straight on aiohttp (`DirectPost`, for CPU); what it cannot take goes
 back to the client.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -198,7 +200,7 @@ class DirectPost:
     timeouts and the same certificates, and takes a 2xx reply that is JSON.
     Everything else follows the client's rules: a status it would not retry raises its own
     error (`_make_status_error_from_response`); after one it would retry (429, 5xx,
-    x-should-retry, Retry-After), a timeout or a connection error, the next try waits the
+    x-should-retry, Retry-After), a connect timeout or a connection error, the next try waits the
     client's backoff for that try (`_sleep_for_retry(retries_taken=i)`: 0.5, 1, 2 ... s or the
     server's Retry-After) and goes through the client itself (`max_retries=0`, so its own
     errors), up to `max_retries` retries. A 2xx body that is not JSON is asked for once more
@@ -263,39 +265,26 @@ class DirectPost:
             return None
 
     async def post(self, body: dict[str, Any]) -> Any:
-        import openai
-
-        retries = self.client.max_retries
         ok, response = await self._first_try(body)
         if ok:
             return response
-        for taken in range(retries):
-            await self.client._sleep_for_retry(
-                retries_taken=taken, max_retries=retries, options=self.options, response=response
-            )
-            try:
-                return await self.once.post("/chat/completions", body=body, cast_to=object)
-            except openai.APIStatusError as e:
-                if taken == retries - 1 or not self.client._should_retry(e.response):
-                    raise
-                response = e.response
-            except openai.APIConnectionError:  # and APITimeoutError, its subclass
-                if taken == retries - 1:
-                    raise
-                response = None
-        raise AssertionError("unreachable: the last try returns or raises")
+        return await _retries(self.client, self.once, self.options, body, response)
 
     async def _first_try(self, body: dict[str, Any]) -> tuple[bool, Any]:
         """(True, the reply's JSON) or (False, the reply to retry after: an httpx Response,
-        or None after a timeout or connection error); raises what is not retried."""
+        or None after a connection error); raises what is not retried, a read timeout too."""
         import aiohttp
+        import openai
 
         try:
             async with self.session.post(
                 self.url, data=json.dumps(body).encode(), headers=self.headers
             ) as r:
                 status, headers, content = r.status, r.raw_headers, await r.read()
-        except (asyncio.TimeoutError, aiohttp.ClientError):
+        except (asyncio.TimeoutError, aiohttp.ClientError) as e:
+            if isinstance(e, asyncio.TimeoutError) and _connect_failure(e) is None:
+                # sent and no whole reply in time: never asked again (_no_reply_in_time)
+                raise openai.APITimeoutError(request=self.httpx.Request("POST", self.url)) from e
             return False, None
         if 200 <= status < 300:
             try:
@@ -318,13 +307,117 @@ class DirectPost:
         await self.session.close()
 
 
+class ClientPost:
+    """Each request with every try through the client, as DirectPost's tries after its first
+    (where DirectPost cannot stand in for the client: a proxy in the environment, openai without
+    its aiohttp extra): the client's errors, backoff and retry rules, a read timeout excepted
+    (`_no_reply_in_time`)."""
+
+    def __init__(self, client: Any):
+        from openai._models import FinalRequestOptions
+
+        self.client = client
+        self.once = client.with_options(max_retries=0)
+        self.options = FinalRequestOptions.construct(method="post", url="/chat/completions")
+
+    @classmethod
+    def of(cls, client: Any) -> ClientPost | None:
+        """None where there is nothing to retry (max_retries 0) or the client's retry rules are
+        not where this looks (then the client retries as it does, a read timeout too)."""
+        if client.max_retries < 1 or not all(
+            hasattr(client, name) for name in ("_should_retry", "_sleep_for_retry")
+        ):
+            return None
+        try:
+            return cls(client)
+        except (ImportError, AttributeError, TypeError):
+            return None
+
+    async def post(self, body: dict[str, Any]) -> Any:
+        import openai
+
+        try:
+            return await self.once.post("/chat/completions", body=body, cast_to=object)
+        except openai.APIStatusError as e:
+            if not self.client._should_retry(e.response):
+                raise
+            response = e.response
+        except openai.APIConnectionError as e:  # and APITimeoutError, its subclass
+            if _no_reply_in_time(e):
+                raise
+            response = None
+        return await _retries(self.client, self.once, self.options, body, response)
+
+    async def close(self) -> None:
+        pass
+
+
+def _no_reply_in_time(exc: BaseException) -> bool:
+    """`exc` is a timeout after the connection was made: the request was sent and its reply
+    did not come whole within --request-timeout. Not asked again, unlike a connect timeout:
+    the server got it and may still be generating it, which most providers bill whether or not
+    the client waits (a timeout-driven retry of a slow reasoning model billed 5.7x what was
+    saved: RISE-UNIBAS/humanities_data_benchmark#110), and a reply that slow once is as slow on
+    every retry (7 tries of 600 s, each paid, and the sample failed all the same). The sample
+    fails; a rerun asks it again, with a larger --request-timeout if the replies are that long."""
+    import openai
+
+    # openai's aiohttp transport reports a dropped connection as a (connect) timeout too
+    return isinstance(exc, openai.APITimeoutError) and not (_connect_failure(exc) or _dropped(exc))
+
+
+async def _retries(
+    client: Any, once: Any, options: Any, body: dict[str, Any], response: Any
+) -> Any:
+    """The tries after a first that can be retried (`response`: its httpx Response, or None
+    after a connection error), each through the client (`once`: max_retries=0) after the
+    client's backoff for it (0.5, 1, 2 ... s, or the server's Retry-After); a read timeout
+    ends them (`_no_reply_in_time`)."""
+    import openai
+
+    retries = client.max_retries
+    for taken in range(retries):
+        await client._sleep_for_retry(
+            retries_taken=taken, max_retries=retries, options=options, response=response
+        )
+        try:
+            return await once.post("/chat/completions", body=body, cast_to=object)
+        except openai.APIStatusError as e:
+            if taken == retries - 1 or not client._should_retry(e.response):
+                raise
+            response = e.response
+        except openai.APIConnectionError as e:  # and APITimeoutError, its subclass
+            if taken == retries - 1 or _no_reply_in_time(e):
+                raise
+            response = None
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
 def scrub(text: str, *secrets: str) -> str:
     """`text` (a server's words in an error line) without any of `secrets`, the longest first
-    (one may hold another), cut to 300 characters once they are out."""
+    (one may hold another), as written or percent-encoded (`_spellings`), cut to 300 characters
+    once they are out."""
     for secret in sorted(secrets, key=len, reverse=True):
         if secret and secret != "EMPTY":
-            text = text.replace(secret, "***")
+            text = re.sub(_spellings(secret), "***", text)
     return text[:300]
+
+
+def _spellings(secret: str) -> str:
+    """A pattern for `secret` as written or as a URL's query carries it: a client sends the
+    base URL's `?key=...` percent-encoded (a base64 key's `=` padding as %3D, `/` as %2F) and
+    a server or proxy echoes the path it got ("Cannot POST /v1/chat/completions?key=Ab%3D%3D"),
+    in either case of hex digits; a space as `+` too."""
+    parts = []
+    for ch in secret:
+        if ch.isascii() and ch.isalnum():
+            parts.append(ch)
+            continue
+        ways = [re.escape(ch), "".join(f"%(?i:{b:02x})" for b in ch.encode())]
+        if ch == " ":
+            ways.append(r"\+")
+        parts.append("(?:" + "|".join(ways) + ")")
+    return "".join(parts)
 
 
 def scrub_line(text: str, *secrets: str, limit: int = 300) -> str:
@@ -384,7 +477,7 @@ class OpenAITeacher:
             max_retries=cfg.max_retries,
             request_timeout=cfg.request_timeout,
         )
-        self._direct: DirectPost | None = None
+        self._direct: DirectPost | ClientPost | None = None
         self._rpm = Pacer(cfg.rpm) if cfg.rpm else None
         self._tpm = Pacer(cfg.tpm) if cfg.tpm else None
         queue: asyncio.Queue[tuple[Job, list[int]] | None] = asyncio.Queue(maxsize=2 * conc)
@@ -418,7 +511,7 @@ class OpenAITeacher:
         try:
             self._direct = DirectPost.of(
                 client, concurrency=conc, request_timeout=cfg.request_timeout
-            )
+            ) or ClientPost.of(client)
             # A record that cannot be written (a reply it cannot parse, a full disk) stops the
             # run at once: the workers would otherwise go on buying replies nobody writes.
             self._workers = asyncio.gather(produce(), *(work(k) for k in range(conc)))
@@ -456,7 +549,7 @@ class OpenAITeacher:
         sent = self.requests  # this request's place: the first SAME_4XX decide on dropping
         try:
             if self._direct is not None:  # the first try straight on aiohttp, the rest openai's
-                resp = await self._direct.post(kwargs)
+                resp = await self._direct.post(kwargs)  # (ClientPost: every try openai's)
             else:
                 # The client's documented low-level call: same retries, timeouts and error
                 # types as chat.completions.create, without its per-request body transform and
@@ -491,8 +584,16 @@ class OpenAITeacher:
                         f"server without a reply ({cfg.max_retries + 1} tries each), none "
                         "answered: check --base-url (an OpenAI-compatible API; http or https)"
                     ) from None
-            elif isinstance(e, openai.APITimeoutError) and not _connect_failure(e):
-                why = f"timed out after {cfg.request_timeout:g}s"
+            elif _no_reply_in_time(e):  # never asked again: the server may bill what it made
+                for s in samples:
+                    sink.failed(
+                        job,
+                        s,
+                        f"no reply within --request-timeout {cfg.request_timeout:g}s, not asked "
+                        "again (the server may still be generating it, billed all the same); "
+                        "for replies that long, rerun with a larger --request-timeout",
+                    )
+                return
             else:
                 raise self._unreachable(
                     _connect_failure(e) or type(e.__cause__ or e).__name__
