@@ -187,7 +187,20 @@ def stored_dataset(
 
     renderer = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
     exs, rows, _ = picked or trained_rows(cfg)
-    prompts, comps = zip(*(renderer.encode(ex) for ex in exs), strict=True) if exs else ((), ())
+    encoded = []
+    for ex, row in zip(exs, rows, strict=True):
+        encoded.append(renderer.encode(ex))
+        if renderer.reasoning_dropped:
+            # stored_topk would put the teacher's whole reply (its think block) back in place of
+            # the answer --format alpaca trains: the student trained on the reasoning the format
+            # leaves out, while the pre-flight showed the answer alone
+            raise DistillError(
+                f"{cfg.data}: record {row.get('id')}: --format alpaca trains the answer alone, "
+                "and the stored top-K are the teacher's distributions over its whole reply, "
+                "reasoning included (the answer's given that reasoning): train with --format "
+                "r1, or let a teacher score the Alpaca answer (--teacher-model / --teacher-url)"
+            )
+    prompts, comps = zip(*encoded, strict=True) if exs else ((), ())
     mine = list(comps)
     comps, t_ids, t_lps, _ = stored_topk(rows, cfg.data, mine, renderer.stops, tok, cfg.model)
     # counted over what --max-length keeps (an example dropped, a completion cut: not trained)

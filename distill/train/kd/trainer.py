@@ -62,6 +62,13 @@ class DistillTrainer(SFTTrainer):
 
     def __init__(self, *a: Any, kd: Any, teacher: Any, **kw: Any):
         super().__init__(*a, **kw)
+        # The Trainer counts the step's completion tokens (num_items_in_batch) only for a model
+        # whose forward takes loss kwargs; Gemma 4 / Gemma 3n (AutoModelForCausalLM's
+        # *ForConditionalGeneration) say they do not, and compute_loss then fell back to the mean
+        # of each micro-batch's mean under --gradient-accumulation-steps. The loss is ours
+        # (compute_loss), not the model's: always count, as it reads them (labels[:, 1:]).
+        self.model_accepts_loss_kwargs = True
+        self._loss_shifts_labels = True
         self.kd, self.teacher = kd, teacher  # kd: the run's TrainConfig (its distillation keys)
         self.rollout: Any = None  # --rollout vllm: distill.train.kd.rollout (set by the build)
         self._micro, self._micro_step = 0, None
