@@ -522,6 +522,7 @@ def _check_rows(stage: str, c: Any, configs: dict[str, Any], dry_run: bool) -> N
     if not local_data(data):
         if stage == "eval" and not dry_run:
             check_data(c)
+            _check_eval_templates(c, configs)  # (a hub set: MATH-500 under a Gemma baseline)
         return
     if any(
         isinstance(getattr(o, "out", None), str) and same_file(o.out, data)
@@ -702,12 +703,13 @@ def _same_source(a: str, b: str) -> bool:
     """Two prompt sources name one dataset, whatever slice or split each reads: builtin:NAME
     without its ?query (`builtin:arithmetic?n=200` and `?start=1000&n=100`), else one file or
     folder however spelled, a local folder and one of the data files its splits are read from
-    (`data/` and `data/test.jsonl`), two files that are splits of one folder (`data/train.jsonl`
-    and `data/test.jsonl`), or one hub name, its config left out where one side names none
-    (`openai/gsm8k` and `openai/gsm8k:main`; the split is a key of its own). Its rows are
-    worded alike; another dataset's need not be (its columns may not fit the template): two
-    configs of one hub name, two files a folder reads as one split (`gsm8k.jsonl` beside
-    `math.jsonl`), a file outside the folder."""
+    (`data/` and `data/test.jsonl`), two files of one folder named alike but for their split
+    (`data/train.jsonl` and `data/test.jsonl`, `gsm8k_train.jsonl` and `gsm8k_test.jsonl`), or
+    one hub name, its config left out where one side names none (`openai/gsm8k` and
+    `openai/gsm8k:main`; the split is a key of its own). Its rows are worded alike; another
+    dataset's need not be (its columns may not fit the template): two configs of one hub name,
+    two files named otherwise (`gsm8k.jsonl` beside `math.jsonl`, `gsm8k_train.jsonl` beside
+    `math_test.jsonl`), a file outside the folder."""
     if a.startswith("builtin:") or b.startswith("builtin:"):
         return a.partition("?")[0] == b.partition("?")[0]
     if a == b or same_file(a, b):
@@ -724,20 +726,51 @@ def _same_source(a: str, b: str) -> bool:
 
 
 def _split_files_of_one_folder(a: Path, b: Path) -> bool:
-    """A local folder and a data file of one of its splits, or two data files of a folder
-    that reads them as two of its splits, as `datasets` (and distill.data) finds them."""
+    """A local folder and a data file of one of its splits, as `datasets` (and distill.data)
+    finds them, or two data files of one folder named alike but for their split."""
     if a.is_dir() and b.is_file():
-        return _in_splits(a, [b], several=False)
+        return _in_splits(a, b)
     if b.is_dir() and a.is_file():
-        return _in_splits(b, [a], several=False)
+        return _in_splits(b, a)
     if a.is_file() and b.is_file() and a.resolve().parent == b.resolve().parent:
-        return _in_splits(a.resolve().parent, [a, b], several=True)
+        # By name, not by the folder's splits as `datasets` finds them: it globs the folder's
+        # whole tree (a project folder beside .venv/ and runs/: minutes, for each stage that
+        # asks), reads gsm8k_train.jsonl and math_test.jsonl as the splits of one dataset, and
+        # refuses a folder whose train/ holds code (a package's): no splits there at all.
+        return _named_alike(a.resolve().name, b.resolve().name)
     return False
 
 
-def _in_splits(folder: Path, files: list[Path], several: bool) -> bool:
-    """Every one of `files` is a data file of one of `folder`'s splits (`several`: the folder
-    has more than one split: files it reads as one split alone may be two datasets)."""
+# The words `datasets` reads a data file's split from (datasets.data_files.SPLIT_KEYWORDS), each
+# between separators (-._ space and digits) in the file's name.
+SPLIT_WORDS = ("train", "training", "validation", "valid", "dev", "val", "test", "testing",
+               "eval", "evaluation")  # fmt: skip
+
+
+def _named_alike(a: str, b: str) -> bool:
+    """Two data file names that name a split each and are one name but for it: `train.jsonl`
+    and `test.jsonl`, `gsm8k_train.jsonl` and `gsm8k-test.jsonl`, two shards `train-00000-of-
+    00002.parquet` and `test-00000-of-00001.parquet`; not `gsm8k_train.jsonl` and
+    `math_test.jsonl` (two datasets), nor a name that names no split (`math.jsonl`)."""
+    import re
+
+    from distill.data import COMPRESSED, DATA_SUFFIXES
+
+    def words(name: str) -> list[str]:
+        name = name.lower()
+        for suffixes in (COMPRESSED, DATA_SUFFIXES):
+            name = next((name[: -len(s)] for s in suffixes if name.endswith(s)), name)
+        return [w for w in re.split(r"[-._ 0-9]+", name) if w]
+
+    wa, wb = words(a), words(b)
+    if not any(w in SPLIT_WORDS for w in wa) or not any(w in SPLIT_WORDS for w in wb):
+        return False
+    return [w for w in wa if w not in SPLIT_WORDS] == [w for w in wb if w not in SPLIT_WORDS]
+
+
+def _in_splits(folder: Path, file: Path) -> bool:
+    """`file` is a data file of one of `folder`'s splits (the files generate or eval reads
+    the folder from: the same glob)."""
     import logging
 
     from distill.data import has_splits
@@ -755,10 +788,7 @@ def _in_splits(folder: Path, files: list[Path], several: bool) -> bool:
         return False
     finally:
         card_log.setLevel(level)
-    if several and len(splits) < 2:
-        return False
-    read = {Path(f).resolve() for found in splits.values() for f in found}
-    return all(f.resolve() in read for f in files)
+    return file.resolve() in {Path(f).resolve() for found in splits.values() for f in found}
 
 
 def _generates_template(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
