@@ -10,18 +10,25 @@
 2. distill run checked eval's prompts against each model's chat template before the first
    stage on a local eval set only: a hub set (MATH-500, every shipped recipe's) under a Gemma-2
    baseline stopped the run after generate had bought its samples.
+3. kd --resume on stored top-K refused a run whose teacher folder (the tokenizer a pointer
+   names, which kd never reads) was gone or elsewhere: its files were in the fingerprint.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from distill.pipeline import run as pipeline_run
 from tests.test_one_source_s15 import (  # noqa: F401 - fixtures
+    KD,
     asked,
     gemma_like,
+    kd_teacher,
+    killed_after_checkpoint_1,
     no_weights,
     recipe,
     wording,
@@ -115,3 +122,40 @@ def test_a_hub_eval_sets_prompts_meet_the_baselines_template_before_generate(
     assert "\n" not in said and said.startswith(f"org/sums row 1: {gemma_like}'s chat template")
     assert "System role not supported" in said
     assert server.log == [] and not (tmp_path / "run" / "traces.jsonl").exists()
+
+
+# --------------------------------------------------------------------------- 3. kd's resume
+
+
+def test_a_kd_resume_on_stored_top_k_goes_on_without_the_teacher_folder(
+    tmp_path,
+    tiny_qwen,
+    kd_teacher,  # noqa: F811 (the imported fixture)
+):
+    """generate stored the teacher's top-K; the teacher folder (named in each pointer) was then
+    removed, or the run resumes from another working folder: kd never reads it."""
+    from distill.train import TrainConfig, run
+    from tests.test_kd import write_stored_logprobs
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(kd_teacher, teacher)
+    data = write_stored_logprobs(tmp_path, teacher, k=4)
+    out = tmp_path / "out"
+
+    def cfg(**kw):
+        return TrainConfig(data=str(data), model=str(tiny_qwen), output_dir=str(out), **KD, **kw)
+
+    run(cfg())
+    killed_after_checkpoint_1(out)
+    shutil.rmtree(teacher)
+    run(cfg(resume=True))
+    assert (out / "checkpoint-2").is_dir()
+    # a record of ee697a1's, which kept that folder's files: resumes too
+    killed_after_checkpoint_1(out)
+    counts = json.loads((out / "train_data.json").read_text())
+    counts["rendered"]["teacher"]["stored"]["tokenizer_files"] = {
+        str(teacher): {"tokenizer_config.json": "0123456789abcdef"}
+    }
+    (out / "train_data.json").write_text(json.dumps(counts))
+    run(cfg(resume=True))
+    assert (out / "checkpoint-2").is_dir()

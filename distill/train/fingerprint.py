@@ -17,8 +17,8 @@ the rows' own sha256 is what a resume must match (the package's version is a sta
 which named no change and told a refused resume to go back to the distill it was running).
 
 kd and onpolicy learn the teacher's targets too (`teacher`, compared apart): the stored top-K side
-files the rows point at (their bytes, and the tokenizer each pointer names) and each local
-teacher's tokenizer/template files, so a resume on other teacher data is refused like one on
+files the rows point at (their bytes, and the tokenizer and vocab hash each pointer names) and
+each local teacher's tokenizer/template files, so a resume on other teacher data is refused like one on
 other tokens. A run whose train_data.json predates the field goes on (nothing to compare).
 """
 
@@ -234,25 +234,26 @@ def teacher_record(cfg: Any) -> dict[str, Any] | None:
     except (DistillError, OSError):  # a data set kd refuses: its own line, when it reads it
         return None
     whole = hashlib.sha256(json.dumps(sorted(files.items())).encode()).hexdigest()
-    own = {}
-    for name in sorted({t for t, _ in tokenizers}):  # a teacher folder here: its files too
-        if Path(name).expanduser().is_dir():
-            own[name] = _tokenizer_files(name)[1]
+    # Not the files of the teacher folder a pointer names: kd reads the stored ids, log-probs and
+    # token texts alone (hashed above; the vocab hash says which vocabulary), never that folder,
+    # which may be gone (deleted once generate stored its top-K), elsewhere, or relative to
+    # another working folder when the run resumes.
     return {
         "stored": {
             "sha256": whole,
             "files": len(files),
             "tokenizers": sorted([t, v] for t, v in tokenizers),
-            **({"tokenizer_files": own} if own else {}),
         }
     }
 
 
 def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> list[str]:
-    """What differs between two `teacher` records (empty: the same)."""
+    """What differs between two `teacher` records (empty: the same). The stored top-K's
+    `tokenizer_files` (a record of ee697a1's: the files of the folder a pointer named, which kd
+    never reads) are not compared."""
+    then, now = _without_folder_files(then), _without_folder_files(now or {})
     if then == now:
         return []
-    now = now or {}
     said = []
     a, b = then.get("stored"), now.get("stored")
     if isinstance(a, dict) or isinstance(b, dict):
@@ -267,11 +268,6 @@ def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> lis
                 f"the stored top-K's tokenizer was {_listed(a.get('tokenizers'))}, is "
                 f"{_listed(b.get('tokenizers'))} now"
             )
-        was, files = a.get("tokenizer_files") or {}, b.get("tokenizer_files") or {}
-        for name in sorted(set(was) | set(files)):
-            for f in sorted(set(was.get(name) or {}) | set(files.get(name) or {})):
-                if (was.get(name) or {}).get(f) != (files.get(name) or {}).get(f):
-                    said.append(f"{f} of the stored top-K's tokenizer {name} changed")
     x, y = then.get("teachers") or [], now.get("teachers") or []
     if [t.get("model") for t in x] != [t.get("model") for t in y]:
         said.append(
@@ -287,6 +283,13 @@ def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> lis
                 if was.get(f) != files.get(f)
             ]
     return said or ["the teacher's data differs"]
+
+
+def _without_folder_files(record: dict[str, Any]) -> dict[str, Any]:
+    stored = record.get("stored")
+    if not isinstance(stored, dict) or "tokenizer_files" not in stored:
+        return record
+    return {**record, "stored": {k: v for k, v in stored.items() if k != "tokenizer_files"}}
 
 
 def _listed(pairs: Any) -> str:
