@@ -614,7 +614,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
         callbacks=[loss_log_callback(out / "loss.jsonl"), run_config_callback(cfg, record)],
         **extra,
     )
-    return _own_rotation(_no_model_card(trainer)), tok
+    return _own_rotation(_no_model_card(_count_tokens(trainer))), tok
 
 
 def recount(
@@ -676,6 +676,26 @@ def recount(
         + f"{stats['truncated']} truncated), {tokens:,} completion tokens carry the loss (the "
         "count above was SFT's rendering)"
     )
+
+
+def _count_tokens(trainer: Any) -> Any:
+    """The step's completion tokens counted for a student whose model class says its forward takes
+    no loss kwargs (Gemma 4 / Gemma 3n: AutoModelForCausalLM gives *ForConditionalGeneration,
+    accepts_loss_kwargs False): the Trainer then passed no num_items_in_batch and each
+    micro-batch was divided by its own tokens under --gradient-accumulation-steps (a short
+    example's tokens weighed more). The loss is not the model's: the chunked loss is ours, and
+    TRL's fused head (add_fused_lm_head) computes it itself; a TRL that asks the model for its
+    loss keeps the Trainer's reading."""
+    from trl.trainer import sft_trainer
+
+    ours = getattr(trainer, "loss_chunk_size", None) is not None
+    pc = getattr(trainer.accelerator, "parallelism_config", None)
+    if pc is not None and getattr(pc, "sp_enabled", False):  # sequence parallel counts its own
+        return trainer
+    if ours or hasattr(sft_trainer, "add_fused_lm_head"):
+        trainer.model_accepts_loss_kwargs = True
+        trainer._loss_shifts_labels = True  # the loss reads labels[:, 1:]
+    return trainer
 
 
 def _no_model_card(trainer: Any) -> Any:

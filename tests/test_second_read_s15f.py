@@ -1,0 +1,41 @@
+"""Second read of session 15's kd/SFT accumulation fix (b60e868) and of the cross-tokenizer /
+several-teacher losses.
+
+- SFT: a student whose model class says its forward takes no loss kwargs (Gemma 4's
+  *ForConditionalGeneration, what AutoModelForCausalLM gives) trains an accumulated step as one
+  batch of its tokens (TRL's fused head on GPUs, the chunked loss on CPU), not as the mean of each
+  micro-batch's mean.
+"""
+
+import pytest
+import torch
+import transformers
+
+from distill.train import build_trainer
+from tests.test_kd import kd_cfg
+from tests.test_kd_accumulation_s12b import step_grads
+
+
+@pytest.mark.parametrize("chunk", [0, 5])
+def test_sft_of_a_model_that_takes_no_loss_kwargs_accumulates_as_one_batch(
+    tmp_path, tiny_qwen, monkeypatch, chunk
+):
+    # what transformers reads on Gemma4ForConditionalGeneration: the Trainer then counted no
+    # tokens (num_items_in_batch None) and divided each micro-batch by its own count
+    monkeypatch.setattr(transformers.Qwen2ForCausalLM, "accepts_loss_kwargs", False, raising=False)
+    if chunk:  # the chunked loss is SFT's off CUDA; TRL's fused head on GPUs
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = kd_cfg(tmp_path, tiny_qwen, method="sft", loss_chunk_size=chunk, lora=False)
+    trainer = build_trainer(cfg)[0]
+    for m in trainer.model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    feats = [trainer.train_dataset[i] for i in (0, 5, 6)]
+    tokens = [sum(x != -100 for x in f["labels"]) for f in feats]
+    assert 2 * tokens[0] < sum(tokens)  # the lone row is a third of the tokens, not half
+    collate = trainer.data_collator
+    one = step_grads(trainer, [collate(feats)])
+    two = step_grads(trainer, [collate(feats[:1]), collate(feats[1:])])
+    assert one.keys() == two.keys() and "lm_head.weight" in one
+    for name, g in one.items():
+        assert torch.allclose(two[name], g, atol=1e-6, rtol=1e-4), name
