@@ -11,6 +11,7 @@ import pytest
 import torch
 import transformers
 
+from distill.errors import DistillError
 from distill.train import build_trainer
 from tests.test_kd import kd_cfg
 from tests.test_kd_accumulation_s12b import step_grads
@@ -39,3 +40,22 @@ def test_sft_of_a_model_that_takes_no_loss_kwargs_accumulates_as_one_batch(
     assert one.keys() == two.keys() and "lm_head.weight" in one
     for name, g in one.items():
         assert torch.allclose(two[name], g, atol=1e-6, rtol=1e-4), name
+
+
+def test_alpaca_on_stored_topk_of_another_tokenizer_of_a_reply_with_reasoning_is_refused(
+    tmp_path, tiny_qwen
+):
+    """The stored top-K are the teacher's over its whole reply (think block first): --format
+    alpaca's answer was paired at its first token with the teacher's distribution over the
+    reply's first token (<think>), 1 of every example's tokens trained towards the reasoning's
+    start, as b60e868 refused for the student's own tokenizer."""
+    from tests.test_xtok import bpe, tiny_model_with
+    from tests.test_xtok_stored import stored_from
+    from tests.tiny import CORPUS
+
+    other = [" ".join(reversed(x.split())) + " ".join(x.split()).upper() for x in CORPUS]
+    teacher = tiny_model_with(bpe(700, (other + CORPUS[::-1]) * 20), tmp_path / "t", seed=3)
+    data = stored_from(tmp_path, teacher, 4)
+    with pytest.raises(DistillError, match="record t0: --format alpaca trains the answer alone"):
+        build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data), format="alpaca"))
+    build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data)))  # r1 trains its reasoning

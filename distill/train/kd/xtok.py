@@ -1013,6 +1013,16 @@ def stored_xtok_dataset(
             raise no_offsets(cfg, row, teacher.name)
         where = ex.source.get("where") or f"{cfg.data} example {at[i] + 1}"
         p, c = mine.encode(ex)
+        if mine.reasoning_dropped:
+            # the stored top-K are over the teacher's whole reply, its think block first: the
+            # answer --format alpaca trains was paired at its first token with the teacher's
+            # distribution over the reply's first (<think>, the reasoning), as stored_dataset's
+            raise DistillError(
+                f"{cfg.data}: record {row.get('id')}: --format alpaca trains the answer alone, "
+                "and the stored top-K are the teacher's distributions over its whole reply, "
+                "reasoning included (the answer's given that reasoning): train with --format "
+                "r1, or let a teacher score the Alpaca answer (--teacher-model / --teacher-url)"
+            )
         s_text = mine.completion_text(ex)
         s_ends = char_ends(tok, c, s_text)
         if s_ends is None:
