@@ -59,3 +59,28 @@ def test_alpaca_on_stored_topk_of_another_tokenizer_of_a_reply_with_reasoning_is
     with pytest.raises(DistillError, match="record t0: --format alpaca trains the answer alone"):
         build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data), format="alpaca"))
     build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data)))  # r1 trains its reasoning
+
+
+def test_a_route_value_naming_two_teachers_alike_is_refused_and_a_whole_name_wins():
+    """--teacher-route-field: a value was matched against each teacher's whole name or the last
+    part of its path, first teacher first: two servers both serving 'default', or
+    runs/math/checkpoint-500 and runs/code/checkpoint-500, sent every row to teacher 0 (teacher
+    1 scored nothing); and 'B' went to 'x/B' (teacher 0) though teacher 1 is named 'B'."""
+    from distill.train.kd.multi import Spec, route_index
+
+    served = [Spec("default", "http://h1/v1", None), Spec("default", "http://h2/v1", None)]
+    with pytest.raises(DistillError) as e:
+        route_index(served, "default", "kept.jsonl row 3", "domain")
+    assert "kept.jsonl row 3: --teacher-route-field 'domain' is 'default', which names " in str(
+        e.value
+    )
+    assert "teachers 0 and 1 alike" in str(e.value) and "\n" not in str(e.value)
+    assert route_index(served, 1, "kept.jsonl row 3", "domain") == 1  # an index still routes
+    runs = [
+        Spec("runs/math/checkpoint-500", None, None),
+        Spec("runs/code/checkpoint-500", None, None),
+    ]
+    with pytest.raises(DistillError, match="names teachers 0 and 1 alike"):
+        route_index(runs, "checkpoint-500", "kept.jsonl row 1", "domain")
+    assert route_index(runs, "runs/code/checkpoint-500", "kept.jsonl row 1", "domain") == 1
+    assert route_index([Spec("x/B", None, None), Spec("B", None, None)], "B", "r", "d") == 1

@@ -170,13 +170,25 @@ def route_index(specs: list[Spec], value: Any, where: str, field: str) -> int:
         value = str(value)
     if isinstance(value, int) and 0 <= value < len(specs):
         return value
+    have = ", ".join(f"{i}={s.name}" for i, s in enumerate(specs))
     if isinstance(value, str):
-        for i, s in enumerate(specs):
-            if value in (s.name, s.name.rstrip("/").rsplit("/", 1)[-1]):
-                return i
+        # its whole name first, else the last part of its path; a value that names several
+        # alike (two servers' 'default', runs/a/ckpt and runs/b/ckpt) took the first of them
+        for names in (
+            [s.name for s in specs],
+            [s.name.rstrip("/").rsplit("/", 1)[-1] for s in specs],
+        ):
+            hits = [i for i, n in enumerate(names) if n == value]
+            if len(hits) > 1:
+                raise DistillError(
+                    f"{where}: --teacher-route-field '{field}' is {value!r}, which names "
+                    f"teachers {' and '.join(map(str, hits))} alike (have: {have}): route by "
+                    "index (0-based)"
+                )
+            if hits:
+                return hits[0]
         if value.strip().isdigit() and int(value) < len(specs):
             return int(value)
-    have = ", ".join(f"{i}={s.name}" for i, s in enumerate(specs))
     raise DistillError(
         f"{where}: --teacher-route-field '{field}' is {value!r}, which names no teacher "
         f"(have: {have}; a name or an index)"
