@@ -459,6 +459,9 @@ class OpenAITeacher:
         # their retries): a drop comes back at once and an answer may take minutes, so drops
         # counted as they come back would be the crashing prompts', not the first requests'
         self._drops = 0
+        # of the first SAME_4XX requests sent, those with no reply within --request-timeout
+        # (never asked again): all of them, none answered, is every reply too slow for it
+        self._timeouts = 0
         self._probed = False  # GET /models asked once, after the first drop before any answer
         self.tokenizer, self._special_ids = (
             _served_tokenizer(cfg.model) if cfg.logprobs else (None, None)
@@ -585,6 +588,16 @@ class OpenAITeacher:
                         "answered: check --base-url (an OpenAI-compatible API; http or https)"
                     ) from None
             elif _no_reply_in_time(e):  # never asked again: the server may bill what it made
+                self._timeouts += sent <= SAME_4XX
+                if not self._answered and self._timeouts >= SAME_4XX:
+                    # every prompt would be sent (and paid for) once more to be dropped the same
+                    raise DistillError(
+                        f"{self.shown}: the first {SAME_4XX} requests each got no reply within "
+                        f"--request-timeout {cfg.request_timeout:g}s (not asked again: the "
+                        "server may still be generating them, billed all the same), none "
+                        "answered: rerun with a larger --request-timeout if the replies are that "
+                        "long, or check --base-url (a server that answers nothing)"
+                    ) from None
                 for s in samples:
                     sink.failed(
                         job,
