@@ -4,7 +4,11 @@ several-teacher losses.
 - SFT: a student whose model class says its forward takes no loss kwargs (Gemma 4's
   *ForConditionalGeneration, what AutoModelForCausalLM gives) trains an accumulated step as one
   batch of its tokens (TRL's fused head on GPUs, the chunked loss on CPU), not as the mean of each
-  micro-batch's mean.
+  micro-batch's mean;
+- kd on stored top-K of another tokenizer with --format alpaca: a record with reasoning is refused
+  (its answer's first token was paired with the teacher's distribution over its reply's first);
+- --teacher-route-field: a value naming two teachers alike is refused, a whole name wins over
+  another teacher's last path part.
 """
 
 import pytest
