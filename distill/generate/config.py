@@ -111,7 +111,9 @@ class TeacherConfig(Sampling):
     api_key_env: str = setting("OPENAI_API_KEY", "Env var holding the API key.")
     concurrency: int = setting(32, "Requests in flight (openai teacher).")
     max_retries: int = setting(6, "Retries on connection errors/408/409/429/5xx.")
-    request_timeout: float = setting(600.0, "Seconds per request try.")
+    request_timeout: float = setting(
+        600.0, "Seconds a reply may pause; past that it fails, not asked again (it may be billed)."
+    )
     rpm: float | None = setting(None, "Max requests per minute.")
     tpm: float | None = setting(None, "Max tokens per minute.")
     # ask for n samples with the API's `n`; falls back if ignored
