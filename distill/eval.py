@@ -63,6 +63,9 @@ class EvalConfig(PromptSource, Sampling):
     base_url: str | None = setting(None, "openai backend: the server's URL.")
     api_key_env: str = setting("OPENAI_API_KEY", "openai backend: env var with the key.")
     concurrency: int = setting(32, "openai backend: requests in flight.")
+    request_timeout: float = setting(
+        600.0, "openai backend: seconds a reply may pause; past that it fails, not asked again."
+    )
     batch_size: int = setting(16, "hf backend: batch size.")
     device: str = setting("auto", "hf backend: auto | cpu | cuda.")
 
@@ -98,6 +101,7 @@ class EvalConfig(PromptSource, Sampling):
                 ("verify_timeout", self.verify_timeout >= 1, ">= 1 (seconds)"),
                 ("code_memory_mb", self.code_memory_mb >= 1, ">= 1"),
                 ("concurrency", self.concurrency >= 1, ">= 1"),
+                ("request_timeout", self.request_timeout > 0, "> 0 (seconds)"),
                 ("batch_size", self.batch_size >= 1, ">= 1"),
             ],
         )
@@ -337,6 +341,7 @@ def _generate_config(cfg: EvalConfig, model: str, which: str) -> Any:
         base_url=cfg.base_url,
         api_key_env=cfg.api_key_env,
         concurrency=cfg.concurrency,
+        request_timeout=cfg.request_timeout,
         batch_size=cfg.batch_size,
         device=cfg.device,
         temperature=cfg.temperature,

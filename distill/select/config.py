@@ -123,6 +123,11 @@ class SelectConfig:
         "Retries on connection errors/408/409/429/5xx (judge, and an openai student), as generate's.",
         result=False,
     )
+    request_timeout: float = setting(
+        600.0,
+        "Seconds a reply may pause (judge, openai student); past that it fails, not asked again.",
+        result=False,
+    )
     # --- diversity
     by: str | None = setting(
         None, "Draw round-robin over this column instead of clusters (meta.domain)."
@@ -191,6 +196,7 @@ class SelectConfig:
                 ),
                 ("concurrency", self.concurrency >= 1, ">= 1"),
                 ("max_retries", self.max_retries >= 0, ">= 0"),
+                ("request_timeout", self.request_timeout > 0, "> 0 (seconds)"),
                 ("clusters", self.clusters is None or self.clusters >= 1, ">= 1"),
                 ("per_prompt", self.per_prompt is None or self.per_prompt >= 1, ">= 1"),
                 ("token_budget", self.token_budget is None or self.token_budget >= 1, ">= 1"),

@@ -249,6 +249,7 @@ def student_rates(
         seed=cfg.student_seed,
         concurrency=cfg.concurrency,
         max_retries=cfg.max_retries,
+        request_timeout=cfg.request_timeout,
     )
     from distill.models import is_adapter
 

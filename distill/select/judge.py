@@ -385,6 +385,7 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
             max_tokens=cfg.judge_max_tokens,
             concurrency=cfg.concurrency,
             max_retries=cfg.max_retries,
+            request_timeout=cfg.request_timeout,
         )
         teacher = TEACHERS["openai"](tcfg)
         with RecordWriter(cache) as writer:
