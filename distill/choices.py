@@ -13,13 +13,16 @@ The prompt is OpenAI simple-evals' (QUERY_TEMPLATE_MULTICHOICE, common.py; the M
 prompt DeepSeek-R1 and lighteval's gpqa:diamond report with), the options as "A) ...", its
 "ABCD" the row's own letters. The gold is the letter, which the verifiers read as the choice it
 is (filter.verify: `--verify choice`, and `math`'s stated choice): "Answer: B" right, another
-letter or a hedge ("B. But C also works.") wrong.
+letter or a hedge ("B. But C also works.") wrong. A row whose options are null or empty in
+such a set (MathVista's and MMMU's free-form questions) is asked as its question, its answer
+the gold.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import string
 from dataclasses import dataclass
 from typing import Any
@@ -32,9 +35,11 @@ INSTRUCTION = (
     "of the following format: 'Answer: $LETTER' (without quotes) where LETTER is one of "
     "{letters}. Think step by step before answering."
 )
-# The verifiers read option letters A-E (filter.verify: a capital past E is a word, a unit or
-# a symbol there, "I" above all): a row of more options could not be judged.
-MAX_OPTIONS = 5
+# MMLU-Pro and SuperGPQA offer up to ten options, A-J. The verifiers read a reply for as many
+# letters as its question's instruction names (filter.verify.options_of), the pronoun "I" in
+# prose never as option I; past J a capital is too often a unit, a symbol or a variable in a
+# reply ("R^2", "P(X)", "O-H"), which would be read there as an option.
+MAX_OPTIONS = 10
 GPQA_WRONG = ("Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
 
 
@@ -46,6 +51,11 @@ class Layout:
     question: str  # the question column: the prompt field
     options: str  # the options column (GPQA: the correct answer's, the others beside it)
     answer: str  # the column the gold is read from: the answer field
+
+    @property
+    def option_columns(self) -> tuple[str, ...]:
+        """The columns that hold the options (GPQA: its four answers' columns)."""
+        return (self.options, *GPQA_WRONG) if self.name == "gpqa" else (self.options,)
 
     def parts(self, row: dict[str, Any], where: str) -> tuple[str, list[str], int | None]:
         """(the question, its options, the right one's index or None) of a row; one that cannot
@@ -60,9 +70,25 @@ class Layout:
             index = _index(row.get(self.answer), options, labels, self.answer, where)
         return question, options, index
 
-    def read(self, row: dict[str, Any], where: str) -> tuple[str, str | None]:
-        """(the prompt, the gold letter or None where the row has no answer) of a row; one that
-        cannot be read as this layout refused in one line naming `where` (file:LINE)."""
+    def free_form(self, row: dict[str, Any]) -> bool:
+        """Whether a row of this set asks no multiple choice: its options column null or empty
+        (MathVista's and MMMU's free-form questions beside their multiple-choice ones). It is
+        asked as its question alone, its answer column's text the gold (a plain prompt row)."""
+        if self.name == "gpqa":
+            return False
+        value = _listed(row.get(self.options))
+        if isinstance(value, dict) and "text" in value:
+            value = _listed(value.get("text"))
+        if isinstance(value, str):
+            return not value.strip()
+        return value is None or value != value or value == []  # (NaN: pandas' missing cell)
+
+    def read(self, row: dict[str, Any], where: str) -> tuple[str, str | None] | None:
+        """(the prompt, the gold letter or None where the row has no answer) of a row, None for
+        a free-form row (`free_form`); one that cannot be read as this layout refused in one
+        line naming `where` (file:LINE)."""
+        if self.free_form(row):
+            return None
         question, options, index = self.parts(row, where)
         if len(options) > MAX_OPTIONS:
             raise DistillError(
@@ -77,7 +103,8 @@ class Layout:
 # (question, options, answer columns in the order read): the first that a row has all of
 LAYOUTS = (
     ("gpqa", "Question", "Correct Answer", ("Correct Answer",)),
-    ("mmlu-pro", "question", "options", ("answer_index", "answer")),
+    # SuperGPQA: `answer_letter` (its `answer` is the option's text)
+    ("mmlu-pro", "question", "options", ("answer_index", "answer_letter", "answer")),
     ("mmlu", "question", "choices", ("answer", "answerKey")),  # ARC, CommonsenseQA: answerKey
 )
 
@@ -113,6 +140,21 @@ def prompt(question: str, options: list[str]) -> str:
     letters = string.ascii_uppercase[: len(options)]
     lines = "\n".join(f"{letter}) {text}" for letter, text in zip(letters, options))
     return f"{INSTRUCTION.format(letters=letters)}\n\n{question.strip()}\n\n{lines}"
+
+
+# The instruction with the letters it names: how many options the question offers
+_ASKED = re.compile(
+    re.escape(INSTRUCTION).replace(re.escape("{letters}"), f"(A[B-Z]{{1,{MAX_OPTIONS - 1}}})")
+)
+
+
+def options_asked(text: str) -> int | None:
+    """How many options a prompt asks a letter of, as `prompt` words it ("...where LETTER is one
+    of ABCDEFGHIJ."); None for a text without that instruction."""
+    m = _ASKED.search(text) if "multiple choice" in text else None
+    if m is None or m.group(1) != string.ascii_uppercase[: len(m.group(1))]:
+        return None
+    return len(m.group(1))
 
 
 def _text(value: Any) -> str | None:

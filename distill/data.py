@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from distill.choices import multiple_choice
+from distill.choices import Layout, multiple_choice
 from distill.errors import DistillError
 from distill.records import read_records
 
@@ -59,6 +59,9 @@ class Row:
     # a prompt field holding a chat (TRL's conversational prompt: a list of messages, or its
     # JSON text): the messages as the row holds them; `prompt` is then its user turns' text
     chat: list[dict[str, Any]] | None = None
+    # a multiple-choice row's layout (choices.py): `prompt` is its question column's text with
+    # the lettered options, which a template's {question} (that column) renders too
+    choices: Layout | None = None
 
 
 # --------------------------------------------------------------------------- built-in sets
@@ -827,8 +830,11 @@ def load_rows(
         if (isinstance(rid, str) and not rid.strip()) or _nan(rid):
             rid = None  # a CSV's empty cell: no id (generate names the row by its prompt's hash)
         text = gold_text(gold)
-        if mc is not None:
-            prompt, text = mc.read(raw, f"{head}{at}")
+        # a free-form row of a multiple-choice set (its options null: MathVista, MMMU) is
+        # asked as its question, its answer column's text the gold
+        asked = mc.read(raw, f"{head}{at}") if mc is not None else None
+        if asked is not None:
+            prompt, text = asked
         if text is None and (
             isinstance(gold, dict) or (isinstance(gold, (list, tuple)) and len(gold) > 1)
         ):
@@ -852,6 +858,7 @@ def load_rows(
             row_id=None if rid is None else str(rid),
             fields=dict(raw),
             chat=chat if pf is not None and is_chat(chat) else None,
+            choices=mc if asked is not None else None,
         )
     if i < 0 and (limit is None or limit > 0):
         raise DistillError(f"{src}: no rows (an empty or blank file?); nothing to do")

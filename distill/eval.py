@@ -147,6 +147,7 @@ def _scored(
         choice_key,
         judge,
         math_answer_key,
+        options_of,
     )
 
     by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -165,8 +166,9 @@ def _scored(
         # made "The answer is (B)." and "Answer: B" two different votes), a hedge's letters
         # together (it is judged wrong: no vote for the letter it stated first).
         answers = [r.get("answer") or "" for r in group]
+        options = options_of(group[0])  # MMLU-Pro's ten: "Answer: I" is a vote for I
         if verify == "choice":
-            keys = [choice_key(a) for a in answers]
+            keys = [choice_key(a, options) for a in answers]
         elif verify == "countdown":  # math_answer_key gave a boxed "(3+4)*5" no vote
             keys = [countdown_key(a) for a in answers]
         elif verify == "exact":  # math_answer_key read \boxed{Paris} as a*i*p*r*s
@@ -174,7 +176,7 @@ def _scored(
         elif verify == "code":  # math_answer_key gave the last number in the program
             keys = [code_key(a) for a in answers]
         else:
-            keys = [math_answer_key(a, timeout) for a in answers]
+            keys = [math_answer_key(a, timeout, options) for a in answers]
         votes = Counter(k for k in keys if k is not None)
         top = votes.most_common(1)[0][0] if votes else None
         if verify == "majority":

@@ -867,6 +867,27 @@ def _generates_fields(stage: str, configs: dict[str, Any], section: dict[str, An
         section["prompt_field"] = c.prompt_field = g.prompt_field
 
 
+def _generates_max_tokens(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
+    """One length, generate's: eval asks the student (and the baseline beside it, on the same
+    terms) with generate's max_tokens when its section sets none. eval's default is 512, and
+    an R1-style student trained on traces of up to generate's 4096 (or 32768) tokens was cut
+    off mid-thought: its answers lost, its pass@1 understated (eval reported the truncation
+    rate, no more). A section's own is kept: one line says when it is below generate's.
+    Written into `section`, which a deferred eval is built from again."""
+    g, c = configs.get("generate"), configs[stage]
+    if stage != "eval" or g is None:
+        return
+    if "max_tokens" in section:
+        if c.max_tokens < g.max_tokens:
+            print(
+                f"note: eval.max_tokens {c.max_tokens} is below generate.max_tokens "
+                f"({g.max_tokens}), the length the student's traces may run to: answers cut off "
+                "there score as wrong (eval.json's truncation_rate); eval uses its own"
+            )
+        return
+    section["max_tokens"] = c.max_tokens = g.max_tokens
+
+
 # filter's --verify modes eval and select judge with too (their own lists): `none` judges
 # nothing, `majority` is filter's self-consistency (eval's at n=1 scores every problem 1)
 SHARED_VERIFY = ("math", "choice", "exact", "countdown", "code")
@@ -1295,6 +1316,7 @@ def _run(
         _trained_system_prompt(stage, configs, section)
         _generates_template(stage, configs, section)
         _generates_fields(stage, configs, section)
+        _generates_max_tokens(stage, configs, section)
         _trained_context(stage, configs, section)
         _filter_limits(stage, configs, section)
         _filters_verify(stage, configs, section)

@@ -244,13 +244,13 @@ def test_generate_eval_and_onpolicy_ask_one_prompt_and_eval_scores_the_letters(s
     "first,bad,says",
     [
         (MMLU, {**MMLU, "answer": 4}, "field 'answer' is 4, which names none of the row's 4 options"),
-        (MMLU, {**MMLU, "choices": None}, "field 'choices' holds no list of options"),
+        (MMLU, {**MMLU, "choices": "0, 2, 1 or 3"}, "field 'choices' holds no list of options"),
         (MMLU, {**MMLU, "choices": ["only one"]}, "field 'choices' holds no list of options"),
         (ARC, {**ARC, "answerKey": "E"},
          "field 'answerKey' is 'E', which names none of the row's labels A, B, C, D"),
         (GPQA, {**GPQA, "Incorrect Answer 2": None}, "field 'Incorrect Answer 2' holds no answer text"),
-        (MMLU_PRO, {**MMLU_PRO, "options": [str(i) for i in range(10)], "answer_index": 8},
-         "10 options in 'options' (letters A-J), but the verifiers read option letters A-E only"),
+        (MMLU_PRO, {**MMLU_PRO, "options": [str(i) for i in range(11)], "answer_index": 8},
+         "11 options in 'options' (letters A-K), but the verifiers read option letters A-J only"),
     ],
 )  # fmt: skip
 def test_a_row_that_cannot_be_read_as_multiple_choice_is_one_line_naming_it(

@@ -70,7 +70,6 @@ def test_eval_in_a_run_asks_the_student_and_baseline_after_generates_system_prom
         "model": "fake-r1",  # the one model the fake server serves: student and baseline
         "baseline": "fake-r1",
         "data": "builtin:arithmetic?start=1000&n=2",
-        "max_tokens": 64,
         "out": "{run_dir}/eval.json",
     }
     r, run = _recipe(tmp_path, generate=_generate(server.url), eval=ev)

@@ -108,7 +108,7 @@ def test_a_multiple_choice_set_is_still_read_as_one(tmp_path):
     (r,) = load_rows(str(_write(tmp_path, mmlu)))
     assert r.prompt.endswith("Which is prime?\n\nA) 4\nB) 6\nC) 7\nD) 9") and r.gold == "C"
     # a later row that cannot be read is refused by its line, as d07c8f7 does
-    data = _write(tmp_path, mmlu, {**mmlu, "choices": None})
+    data = _write(tmp_path, mmlu, {**mmlu, "choices": "4, 6, 7 or 9"})  # (null: free-form)
     with pytest.raises(DistillError, match=r"set\.jsonl:2: field 'choices' holds no list"):
         list(load_rows(str(data)))
 

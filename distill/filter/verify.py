@@ -17,6 +17,8 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+from distill.choices import MAX_OPTIONS, options_asked
+
 # Re-exported, not used here: code that imported them from verify before code.py still works.
 from distill.filter.code import CodeTests as CodeTests
 from distill.filter.code import code_tests, verify_code
@@ -109,13 +111,13 @@ _LIST_END = re.compile(
 )
 
 
-def _stated_values(answer: str, m: re.Match) -> tuple[list[str], int, bool]:
+def _stated_values(answer: str, m: re.Match, upto: str = "E") -> tuple[list[str], int, bool]:
     """The values a statement gives -> (values, where they end, whether they are alternatives):
     one value, a list of them ("2, 3 and 5", read whole), or values offered as alternatives
     ("2 or 3", "2, 3 or 5"). Values written alike ("2 or 2.0") are one."""
     values, end, alternatives = [_stated_value(m)], _stated_end(m), False
     listed: list[tuple[str, int]] = []  # list items not yet known to end the list
-    letter = _LETTER_ALONE.fullmatch(values[0]) is not None
+    letter = _ranged(_LETTER_ALONE, upto).fullmatch(values[0]) is not None
     while True:
         alt = _STATED_OR.match(answer, end)
         if alt is not None and _stated_value(alt):
@@ -314,6 +316,40 @@ def _unstated_hedge(answer: str) -> bool:
     return bool(_offered_values(last[first.end() :], [_offered_value(first)], restating=False))
 
 
+# Option letters: the patterns below read A-E, as a question of five options or fewer offers
+# them (a capital past E in a reply is a word, a unit or a symbol far more often than an
+# option); a question of more (MMLU-Pro, SuperGPQA: up to ten, A-J) has them read up to its own
+# last letter, `upto`, as its prompt names them (`options_of`).
+def _ranged(pattern: re.Pattern[str], upto: str) -> re.Pattern[str]:
+    """`pattern`, which reads option letters A-E, reading A-`upto`."""
+    return pattern if upto == "E" else _reread(pattern.pattern, pattern.flags, upto)
+
+
+@lru_cache(maxsize=256)
+def _reread(source: str, flags: int, upto: str) -> re.Pattern[str]:
+    for five, more in (("A-E", f"A-{upto}"), ("a-e", f"a-{upto.lower()}"), ("D-E", f"D-{upto}")):
+        source = source.replace(five, more)
+    return re.compile(source, flags)
+
+
+def _upto(options: int, gold: Any = None) -> str:
+    """The last option letter a reply is read for: E (A-E), the question's own last where it
+    offers more `options`, or a gold letter past E (a set whose prompt names no options)."""
+    n = min(max(options, 5), MAX_OPTIONS)
+    m = re.fullmatch(r"\s*\(?\s*([F-Z])\s*\)?\s*", gold) if isinstance(gold, str) else None
+    if m is not None and ord(m.group(1)) - ord("A") < MAX_OPTIONS:
+        n = max(n, ord(m.group(1)) - ord("A") + 1)
+    return chr(ord("A") + n - 1)
+
+
+def options_of(rec: dict[str, Any]) -> int:
+    """How many options a record's question offers, as its prompt's multiple-choice instruction
+    names them (distill.choices: "...where LETTER is one of ABCDEFGHIJ."), else as many as its
+    gold letter past E says; 5 (A-E) otherwise."""
+    asked = options_asked(problem_text(rec) or "")
+    return asked or ord(_upto(5, rec.get("gold"))) - ord("A") + 1
+
+
 # "The answer is (B).", "**Answer:** B", "Final answer: $\\text{(C)}$": a choice letter stated with
 # no box (math-verify finds no letter in prose: a right choice was no_answer). Capitals only, and
 # the line ends there or the sentence does, more sentences after it on the line ("The answer is
@@ -347,11 +383,11 @@ def _supposed(answer: str, start: int) -> bool:
     return _SUPPOSED.search(answer[max(0, start - 40) : start]) is not None
 
 
-def _stated_choice(answer: str, start: int) -> re.Match | None:
+def _stated_choice(answer: str, start: int, upto: str = "E") -> re.Match | None:
     """The last choice letter stated from `start` on (`_STATED_CHOICE`), one in a supposition
     left out."""
     choice = None
-    for m in _STATED_CHOICE.finditer(answer, start):
+    for m in _ranged(_STATED_CHOICE, upto).finditer(answer, start):
         if not _supposed(answer, m.start()):
             choice = m
     return choice
@@ -367,6 +403,14 @@ _ARTICLE = re.compile(
     r"\s+(?!(?:is|was|works|fits|holds|gives|matches|satisfies|instead|too|then|also|could|would"
     r"|might|should|must|seems|fails|does|did)\b)[a-z]"
 )
+# "I" as the pronoun (a question of nine options or more has an option I): "I think", "I'd say",
+# "The answer I got is B". An I followed by what is said of an option ("I is correct", "I
+# because ...") is the option.
+_PRONOUN_AFTER = (
+    r"(?:['’][a-z]|[ \t]+(?!(?:is|was|works|fits|holds|gives|matches|satisfies|seems|fails|instead"
+    r"|too|then|because|since|as|given|so|which|and|or|but|not|rather)\b)[a-z])"
+)
+_PRONOUN = re.compile(_PRONOUN_AFTER)
 # A walk-back word offers the choice named with it ("Actually C.", "Or maybe choice e.",
 # "Alternatively, C", "Then again, D", "If anything, C": an "Or" that opens a sentence; "A or C
 # would need x < 0" is an explanation), or named in the sentence just after it ("Wait... option
@@ -455,7 +499,7 @@ _SUPPOSITION = re.compile(
 _LABEL = re.compile(r"\s*(?i:(?:option|choice)\s*)?\(?[A-E]\)?\s*")
 
 
-def _sentences(after: str) -> list[tuple[int, str]]:
+def _sentences(after: str, upto: str = "E") -> list[tuple[int, str]]:
     """(start, text) of each sentence of `after`. A label and its option's text on the line are
     one sentence ("A. Mitochondria is wrong." dismisses A; split at its point, the "A" alone
     was read as a second answer), where the text names no option itself ("C. B is wrong.")."""
@@ -467,10 +511,10 @@ def _sentences(after: str) -> list[tuple[int, str]]:
         end = start + len(text)
         if (
             i + 1 < len(spans)
-            and _LABEL.fullmatch(text)
+            and _ranged(_LABEL, upto).fullmatch(text)
             and after[end] == "."
             and spans[i + 1][0] == end + 1
-            and not _other_choices(spans[i + 1][1], "")
+            and not _other_choices(spans[i + 1][1], "", upto)
         ):
             out.append((start, text + "." + spans[i + 1][1]))
             i += 2
@@ -480,25 +524,28 @@ def _sentences(after: str) -> list[tuple[int, str]]:
     return out
 
 
-def _other_choices(text: str, letter: str) -> list[str]:
+def _other_choices(text: str, letter: str, upto: str = "E") -> list[str]:
     """The choice letters other than `letter` that `text` names, in order."""
     out = []
-    for m in _LATER_CHOICE.finditer(text):
+    for m in _ranged(_LATER_CHOICE, upto).finditer(text):
         named = (m.group(1) or m.group(3)).upper()
         if named == letter or named in out:
             continue
         if m.group(3) == "A" and not m.group(2) and _ARTICLE.match(text, m.end()):
             continue  # "A quick check": the article
+        if m.group(3) == "I" and not m.group(2) and _PRONOUN.match(text, m.end()):
+            continue  # "I think": the pronoun
         out.append(named)
     return out
 
 
-def _hedged_choices(after: str, letter: str) -> list[str]:
+def _hedged_choices(after: str, letter: str, upto: str = "E") -> list[str]:
     """The other choices that what follows a stated `letter` offers as answers too, in order: a
     careful grader's reading. Another option named with a reason it fails is dismissed; one
     asserted ("C also works", "so C", "C." alone) or offered with a walk-back word ("Actually
     C", "Wait... option C works") is a second answer."""
     out: list[str] = []
+    letters = f"[A-{upto}]"
     # "Actually C, not B": the "not" is the stated letter's, not a reason C fails
     own = re.compile(
         rf"(?:(?i:\bnot|n't)\s+|不是\s*)(?i:(?:option|choice)\s*)?\(?{letter}\)?(?![A-Za-z0-9])"
@@ -506,29 +553,30 @@ def _hedged_choices(after: str, letter: str) -> list[str]:
     # "..., so C": the sentence's conclusion, another letter
     concluded = re.compile(
         rf"(?:(?i:\b(?:so|thus|hence|therefore|it'?s|it\s+is))\s+|(?:所以|因此|故|因而)\s*选?\s*)"
-        rf"(?i:(?:option|choice)\s*)?\(?(?!{letter})[A-E]\)?\W*$"
+        rf"(?i:(?:option|choice)\s*)?\(?(?!{letter}){letters}\)?\W*$"
     )
     # "B is better than C", "between B and C": the other one set aside, no second answer
     aside = re.compile(
-        rf"{_SET_ASIDE}\s+(?i:(?:option|choice)\s*)?\(?(?!{letter})[A-E]\)?(?![A-Za-z0-9])"
-        rf"|(?i:between)\s+\(?{letter}\)?\s+(?i:and)\s+\(?[A-E]\)?(?![A-Za-z0-9])"
-        rf"|(?i:between)\s+\(?[A-E]\)?\s+(?i:and)\s+\(?{letter}\)?(?![A-Za-z0-9])"
+        rf"{_SET_ASIDE}\s+(?i:(?:option|choice)\s*)?\(?(?!{letter}){letters}\)?(?![A-Za-z0-9])"
+        rf"|(?i:between)\s+\(?{letter}\)?\s+(?i:and)\s+\(?{letters}\)?(?![A-Za-z0-9])"
+        rf"|(?i:between)\s+\(?{letters}\)?\s+(?i:and)\s+\(?{letter}\)?(?![A-Za-z0-9])"
     )
     blank = lambda m: " " * len(m.group(0))  # noqa: E731 - the offsets stay as they were
-    after = _INLINE_LIST.sub(blank, after)
-    if len(_LIST_LINE.findall(after)) >= 3:
-        after = _LIST_LINE.sub(blank, after)
-    after = _NOT_AN_OPTION.sub(blank, after)
+    after = _ranged(_INLINE_LIST, upto).sub(blank, after)
+    listing = _ranged(_LIST_LINE, upto)
+    if len(listing.findall(after)) >= 3:
+        after = listing.sub(blank, after)
+    after = _ranged(_NOT_AN_OPTION, upto).sub(blank, after)
     walked = False  # a walk-back word in the sentence before, naming no choice ("Wait...")
-    for start, sentence in _sentences(after):
+    for start, sentence in _sentences(after, upto):
         if not sentence.strip():
             continue
         back = _WALK_BACK.search(sentence) is not None
-        supposed = _SUPPOSITION.sub(blank, sentence)
-        others = _other_choices(aside.sub(blank, supposed), letter)
+        supposed = _ranged(_SUPPOSITION, upto).sub(blank, sentence)
+        others = _other_choices(aside.sub(blank, supposed), letter, upto)
         if others:
             dismissed = _DISMISSED.search(own.sub(" ", sentence)) is not None
-            alone = re.fullmatch(r"\W*(?i:(?:option|choice)\s*)?\(?[A-E]\)?\W*", sentence)
+            alone = re.fullmatch(rf"\W*(?i:(?:option|choice)\s*)?\(?{letters}\)?\W*", sentence)
             asserted = (
                 back
                 or walked
@@ -635,12 +683,12 @@ def _stated_end(m: re.Match) -> int:
     return m.end()
 
 
-def _final_parts(answer: str) -> tuple[str | None, list[str]]:
-    text, parts, _, _ = _final_answer(answer)
+def _final_parts(answer: str, upto: str = "E") -> tuple[str | None, list[str]]:
+    text, parts, _, _ = _final_answer(answer, upto)
     return text, parts
 
 
-def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
+def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], bool, tuple]:
     """The final answer of a response -> (its text, the boxes written together as its parts).
 
     The text is a statement after the last box if there is one, else the last box, else None
@@ -652,19 +700,23 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
     so is a statement followed by "or" and another value ("The answer is 2 or 3"), and an
     answer after which another value is offered ("The answer is 12, so 13 also works.", "...,
     so x = 2 or x = 3.": `_offered_values`).
-    -> (text, parts, whether the text is such a hedge, the name each part is given or None)."""
+    -> (text, parts, whether the text is such a hedge, the name each part is given or None).
+    `upto`: the last option letter a choice is read for (E, or the question's own: J for ten)."""
+    alone = _ranged(_LETTER_ALONE, upto)
     boxes = _boxes(answer)
     after = boxes[-1][1] if boxes else 0
     last = None
     for m in _STATED.finditer(answer, after):
         last = m
     if last is not None and _stated_value(last):
-        values, end, alternatives = _stated_values(answer, last)
-        letter = _LETTER_ALONE.fullmatch(values[0]) if len(values) == 1 else None
+        values, end, alternatives = _stated_values(answer, last, upto)
+        letter = alone.fullmatch(values[0]) if len(values) == 1 else None
         # "The answer is $B$.\nWait, the answer is C.": the letter stated last is read, as
         # when both are bare (a hedge B, C otherwise: wrong where verify_choice read C)
-        later = letter is not None and _stated_choice(answer, end) is not None
-        others = _hedged_choices(answer[end:], letter.group(1)) if letter and not later else []
+        later = letter is not None and _stated_choice(answer, end, upto) is not None
+        others = (
+            _hedged_choices(answer[end:], letter.group(1), upto) if letter and not later else []
+        )
         if others:  # "The answer is $B$. But C also works.": hedged, as a letter stated bare
             return ", ".join([letter.group(1), *others]), [], True, ()
         if not later:
@@ -675,11 +727,11 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
             if len(values) > 1:  # "The answer is 2 and 3": the list, as boxes written together
                 return ", ".join(values), values, False, (None,) * len(values)
             return values[0], [], False, ()
-    choice = _stated_choice(answer, last.end() if last is not None else after)
+    choice = _stated_choice(answer, last.end() if last is not None else after, upto)
     if choice is not None:
         stated = choice.group("c").strip()
-        letter = _LETTER_ALONE.fullmatch(stated)
-        others = _hedged_choices(answer[choice.end() :], letter.group(1)) if letter else []
+        letter = alone.fullmatch(stated)
+        others = _hedged_choices(answer[choice.end() :], letter.group(1), upto) if letter else []
         if others:
             # walked back or hedged ("The answer is B. Wait... option C works, so C."): the
             # letter stated is no more the answer than those after it, judged as a hedge (wrong)
@@ -696,8 +748,8 @@ def _final_answer(answer: str) -> tuple[str | None, list[str], bool, tuple]:
         hedged = hedged or _offered_as_alternatives(gap)
         run.insert(0, prev)
     parts = [b[2] for b in run]
-    letter = _LETTER_ALONE.fullmatch(parts[0].strip()) if len(run) == 1 else None
-    others = _hedged_choices(answer[run[0][1] :], letter.group(1)) if letter else []
+    letter = alone.fullmatch(parts[0].strip()) if len(run) == 1 else None
+    others = _hedged_choices(answer[run[0][1] :], letter.group(1), upto) if letter else []
     if others:  # "\\boxed{B}. But C also works.": hedged, as a stated letter
         return ", ".join([letter.group(1), *others]), [], True, ()
     offered = [] if hedged or letter else _offered_values(answer[run[-1][1] :], parts)
@@ -722,19 +774,19 @@ _ANOTHER_LETTER = re.compile(
 )
 
 
-def _choice_label(text: str) -> tuple[str, str] | None:
+def _choice_label(text: str, upto: str = "E") -> tuple[str, str] | None:
     """(letter, the option's text or "") of a choice label; None for anything else."""
     t = text.strip().strip("$").strip()
-    m = _LETTER_ALONE.fullmatch(t)
+    m = _ranged(_LETTER_ALONE, upto).fullmatch(t)
     if m:
         return m.group(1), ""
-    m = _LETTER_AND_TEXT.fullmatch(t)
+    m = _ranged(_LETTER_AND_TEXT, upto).fullmatch(t)
     if not m:
         return None
     rest = re.sub(r"^(?:\\[ ,;:!]|~|\s|[.:])+", "", m.group(2)).strip()
-    if re.search(r"\(\s*[A-E]\s*\)", rest):  # "(B) and (D)": several letters, no one choice
+    if re.search(rf"\(\s*[A-{upto}]\s*\)", rest):  # "(B) and (D)": several letters, no one choice
         return None
-    if _ANOTHER_LETTER.search(_TEXT_MARKUP.sub(r" \1 ", rest).replace("\\", " ")):
+    if _ranged(_ANOTHER_LETTER, upto).search(_TEXT_MARKUP.sub(r" \1 ", rest).replace("\\", " ")):
         return None  # "(B) and D", "(B), D", "(B) 12 or E": as well several letters
     if rest.endswith("}") and rest.count("}") > rest.count("{"):  # "\\text{(B) 12}"
         rest = rest[:-1].strip()
@@ -956,7 +1008,13 @@ _PLACEHOLDER = re.compile(
 )
 
 
-def verify_math(answer: str, gold: str | None, timeout: int = 5, problem: str | None = None) -> str:
+def verify_math(
+    answer: str,
+    gold: str | None,
+    timeout: int = 5,
+    problem: str | None = None,
+    options: int = 5,
+) -> str:
     """math-verify of the final answer against the gold (gold first: the order matters).
 
     The final answer is an explicit statement after the last box ("The final answer is $12$"),
@@ -964,17 +1022,19 @@ def verify_math(answer: str, gold: str | None, timeout: int = 5, problem: str | 
     list), boxes written together ("\\boxed{1}, \\boxed{2} and \\boxed{3}") are one answer:
     unordered against a set or a bare list, in order against a tuple or list in brackets, and
     against "(3,5)" (math-verify's open interval) only as a pair (`_a_pair`: `problem`, the
-    problem's text where known, says whether one is asked)."""
+    problem's text where known, says whether one is asked). A stated choice is read among
+    `options` letters (A-E at least; MMLU-Pro's ten: A-J)."""
     if gold is None or not str(gold).strip() or _PLACEHOLDER.fullmatch(str(gold)):
         return UNVERIFIABLE
     answer = answer or ""
-    final, parts, hedged, names = _final_answer(answer)
+    upto = _upto(options, gold)
+    final, parts, hedged, names = _final_answer(answer, upto)
     if final is None and not answer.strip():
         return NO_ANSWER
     pair = len(parts) > 1 and _a_pair(names, problem)
     if final:  # the verdict depends on the answer only through its final answer
-        return _final_verdict(str(gold), final, tuple(parts), hedged, pair, timeout)
-    return _verdict(str(gold), final, tuple(parts), hedged, pair, timeout, answer)
+        return _final_verdict(str(gold), final, tuple(parts), hedged, pair, timeout, upto)
+    return _verdict(str(gold), final, tuple(parts), hedged, pair, timeout, answer, upto)
 
 
 # A prompt's n samples mostly state one of a few final answers, verified against one gold:
@@ -982,20 +1042,28 @@ def verify_math(answer: str, gold: str | None, timeout: int = 5, problem: str | 
 # text (lru_cache would take the gold 1 for True, and 1.0 for 1).
 @lru_cache(maxsize=65536)
 def _final_verdict(
-    gold: str, final: str, parts: tuple, hedged: bool, pair: bool, timeout: int
+    gold: str, final: str, parts: tuple, hedged: bool, pair: bool, timeout: int, upto: str = "E"
 ) -> str:
-    return _verdict(gold, final, parts, hedged, pair, timeout, "")
+    return _verdict(gold, final, parts, hedged, pair, timeout, "", upto)
 
 
 def _verdict(
-    gold: str, final: str | None, parts: tuple, hedged: bool, pair: bool, timeout: int, answer: str
+    gold: str,
+    final: str | None,
+    parts: tuple,
+    hedged: bool,
+    pair: bool,
+    timeout: int,
+    answer: str,
+    upto: str = "E",
 ) -> str:
     """verify_math past extraction. `answer` is read only when `final` is None or empty."""
     gold = _digit_groups(_constants(gold))
     if final is not None:
         final = _digit_groups(final)
         # A choice letter against a choice letter, when one of them carries the option's text.
-        g_label, p_label = _choice_label(last_boxed(gold) or gold), _choice_label(final)
+        g_label = _choice_label(last_boxed(gold) or gold, upto)
+        p_label = _choice_label(final, upto)
         if g_label and p_label and (g_label[1] or p_label[1]):
             return CORRECT if g_label[0] == p_label[0] else WRONG
         if g_label and g_label[1]:  # "\\boxed{12}" against "\\textbf{(B)}\\ 12": the value
@@ -1058,11 +1126,12 @@ def _verdict(
     return CORRECT if ok else WRONG
 
 
-def math_answer_key(answer: str, timeout: int = 5) -> str | None:
+def math_answer_key(answer: str, timeout: int = 5, options: int = 5) -> str | None:
     """A canonical form of the final answer (as verify_math reads it), for majority voting."""
-    boxed, _ = _final_parts(answer or "")
+    upto = _upto(options)
+    boxed, _ = _final_parts(answer or "", upto)
     boxed = _digit_groups(_constants(boxed)) if boxed is not None else None
-    label = _choice_label(boxed) if boxed is not None else None
+    label = _choice_label(boxed, upto) if boxed is not None else None
     if label:  # "\\boxed{B}" and "\\boxed{(B) 12}" are one vote
         return label[0]
     text = boxed if boxed is not None else answer
@@ -1112,15 +1181,18 @@ _CHOICE_PATTERNS = [
         r"(?:(?i:answer|答案)(?:[*\s]*(?i:is|是|为|选))?|(?:故|所以|因此|因而|综上|应|应该|本题)\s*选择?)"
         r"[*:：\s]*"
         r"(?:\$\s*)?(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?"
-        r"(?:\(\s*([A-Ea-e])\s*\)|(?:(?<!\*)\*+)?\(?([A-E])\)?\**)"
+        r"(?:\(\s*([A-Ea-e])\s*\)|(?:(?<!\*)\*+)?(?!I" + _PRONOUN_AFTER + r")\(?([A-E])\)?\**)"
         r"(?![A-Za-z])"
     ),
     re.compile(r"^[ \t]*\(?([A-E])\)?[.):]?[ \t]*$", re.MULTILINE),
 ]
 
 
-def _choice_found(answer: str) -> re.Match | None:
-    for pat in _CHOICE_PATTERNS:
+_GOLD_LETTER = re.compile(r"\s*\(?[A-Ea-e]\)?\s*")
+
+
+def _choice_found(answer: str, upto: str = "E") -> re.Match | None:
+    for pat in (_ranged(p, upto) for p in _CHOICE_PATTERNS):
         # "Suppose the answer is B. Then x < 0.": no letter stated
         found = [m for m in pat.finditer(answer or "") if not _supposed(answer, m.start())]
         if found:
@@ -1128,33 +1200,36 @@ def _choice_found(answer: str) -> re.Match | None:
     return None
 
 
-def extract_choice(answer: str) -> str | None:
-    m = _choice_found(answer)
+def extract_choice(answer: str, options: int = 5) -> str | None:
+    m = _choice_found(answer, _upto(options))
     return next(g for g in m.groups() if g).upper() if m else None
 
 
-def _choice_read(answer: str) -> list[str] | None:
+def _choice_read(answer: str, upto: str = "E") -> list[str] | None:
     """The letters verify_choice reads: the stated one, then those a hedge offers too ("The
     answer is B. But C also works.": B, C); None where no letter is stated."""
-    m = _choice_found(answer)
+    m = _choice_found(answer, upto)
     if m is None:
         return None
     got = next(g for g in m.groups() if g).upper()
-    return [got, *_hedged_choices(answer[m.end() :], got)]
+    return [got, *_hedged_choices(answer[m.end() :], got, upto)]
 
 
-def choice_key(answer: str) -> str | None:
+def choice_key(answer: str, options: int = 5) -> str | None:
     """eval's maj@k vote under --verify choice, the answer verify_choice judges: the letter, or
     a hedge's letters together ("B, C"), as math_answer_key votes a hedge as its set; never
     the stated letter alone (a hedge judged wrong then carried that letter's vote)."""
-    letters = _choice_read(answer)
+    letters = _choice_read(answer, _upto(options))
     return ", ".join(letters) if letters else None
 
 
-def verify_choice(answer: str, gold: str | None) -> str:
-    if gold is None or not re.fullmatch(r"\s*\(?[A-Ea-e]\)?\s*", str(gold)):
+def verify_choice(answer: str, gold: str | None, options: int = 5) -> str:
+    """The letter a reply states against the gold letter, among `options` letters (A-E at least;
+    MMLU-Pro's ten: A-J): a hedge ("B. But C also works.") is wrong."""
+    upto = _upto(options, gold)
+    if gold is None or not _ranged(_GOLD_LETTER, upto).fullmatch(str(gold)):
         return UNVERIFIABLE
-    letters = _choice_read(answer)
+    letters = _choice_read(answer, upto)
     if letters is None:
         return NO_ANSWER
     if len(letters) > 1:  # "The answer is B. But C also works."
@@ -1284,9 +1359,10 @@ def judge(
     if mode == "none":
         return None, None
     if mode == "math":
-        return verify_math(answer, gold, timeout, problem=problem_text(rec)), None
+        options = options_of(rec)
+        return verify_math(answer, gold, timeout, problem=problem_text(rec), options=options), None
     if mode == "choice":
-        return verify_choice(answer, gold), None
+        return verify_choice(answer, gold, options_of(rec)), None
     if mode == "exact":
         return verify_exact(answer, gold), None
     if mode == "countdown":
@@ -1297,5 +1373,5 @@ def judge(
         tests = code_tests(meta)
         return verify_code(answer, tests, timeout=timeout, mem_mb=code_memory_mb, isolation=sandbox)
     if mode == "majority":
-        return None, math_answer_key(answer, timeout)
+        return None, math_answer_key(answer, timeout, options_of(rec))
     raise ValueError(f"unknown verify mode {mode}")

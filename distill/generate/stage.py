@@ -204,6 +204,23 @@ def source_template(data: str, template: str | None) -> Any:
     return load_template(template) if template else None
 
 
+def _choice_question(row: Row, tmpl: Any, where: str) -> str:
+    """What a template's placeholder of a multiple-choice row's question column ({question},
+    GPQA's {Question}) renders: the question with its lettered options and the instruction
+    naming their letters, as {prompt} does. A template is written to word the request; the
+    bare question would ask it without its options, the gold a letter of none shown. A
+    template that shows the options column too would show them twice (a list as its repr)."""
+    layout = row.choices
+    shown = [c for c in layout.option_columns if c in tmpl.placeholders]
+    if shown:
+        raise DistillError(
+            f"{where}: --template {tmpl.name} shows column '{shown[0]}' itself, and on this "
+            f"multiple-choice set {{{layout.question}}} (as {{prompt}}) is the question with its "
+            f"lettered options already: drop {{{shown[0]}}} from the template"
+        )
+    return row.prompt
+
+
 def _alpaca_input(row: Row, prompt_field: str | None) -> str | None:
     """An Alpaca row's input, which follows its instruction as `distill train` renders the row
     in a chat turn (examples.with_context); without a template the instruction alone would ask
@@ -305,6 +322,8 @@ def prompt_messages(
         if ctx is not None:
             fields = {**fields, "input": ctx}
         context = {**fields, "prompt": row.prompt}
+        if row.choices is not None and tmpl is not None:
+            context[row.choices.question] = _choice_question(row, tmpl, where)
         row_template = no_input if no_input and not fields.get("input") else tmpl
         if row_template is None:
             content = with_context(
