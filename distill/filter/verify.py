@@ -72,7 +72,7 @@ _REASON_COMMA = (
 # took 12 from "12, or 13", no hedge).
 _CLAUSE_COMMA = (
     r",[ \t]+(?=(?i:or|and|but|though|although|while|whereas|yet|however|hence|thus|therefore"
-    r"|then|i\.e|e\.g|that\s+is|meaning|namely)\b|[-+]?\d|\$)"
+    r"|then|i\.e|e\.g|that\s+is|meaning|namely|respectively)\b|[-+]?\d|\$)"
     r"|[、和与及](?=\s*(?:[-+]?\d|\$))"
 )
 # "The final answer is $10,455$", "Final Answer: 12", "the answer is \(x+1\)", "答案是12。": a
@@ -134,18 +134,46 @@ def _stated_values(answer: str, m: re.Match, upto: str = "E") -> tuple[list[str]
         values += [v for v, _ in listed]
         end = listed[-1][1]
     distinct: list[str] = []
+    keys: set = set()
     for v in values:
-        if not any(_same_value(v, d) for d in distinct):
-            distinct.append(v)
+        if not _written_before(v, distinct, keys):
+            distinct.append(_ungrouped(v))
+            keys.add(_value_key(v))
     return distinct, end, alternatives and len(distinct) > 1
+
+
+# Values compared pairwise while they are this few; past them by their keys alone (a looping
+# "The answer is 1, 2, 3, ..." of thousands compared pairwise took minutes).
+_FEW = 32
+
+
+def _value_key(v: str) -> object:
+    n = _plain_number(v)
+    return n if n is not None else re.sub(r"[\s$]", "", v)
+
+
+def _written_before(v: str, before: list[str], keys: set) -> bool:
+    """Whether `v` is one of the values `before` (their `_value_key`s `keys`) written again."""
+    if _value_key(v) in keys:
+        return True
+    return len(before) <= _FEW and any(_same_value(v, d) for d in before)
+
+
+def _ungrouped(v: str) -> str:
+    """A number's digit groups joined ("1,000" -> "1000"): a list of them written "1,000, 2,000"
+    is four numbers to math-verify."""
+    t = v.strip().strip("$").strip()
+    return re.sub(_GROUP_SEP, "", t) if _GROUPED.fullmatch(t) else v
 
 
 # A value offered beside the stated answer: a number or inline math, "x = 3" for its value, not
 # an operand ("3 * 4 = 12 or 4 * 3 = 12" offers nothing).
 _OFFER_NAME = r"(?:[A-Za-z](?:_\{?\w+\}?)?\s*=\s*)"
 _OFFERED = (
-    r"(?<![A-Za-z0-9.^_\\])(?P<v>" + _OFFER_NAME + r"?[-+]?\d+(?:,\d{3})*(?:\.\d+)?(?![\d.,]*\d)"
-    r"|\$(?:\\\$|[^$])+\$|\\\(.+?\\\))"
+    r"(?<![A-Za-z0-9.^_\\])(?P<v>" + _OFFER_NAME + r"?[-+]?\d+(?:,\d{3})*(?:\.\d+)?(?![.,]?\d)"
+    # (inline math of 300 characters at most: each "\\(" of a reply that never closes one was
+    # read to the end of its sentence, quadratic time)
+    r"|\$(?:\\\$|[^$])+\$|\\\(.{1,300}?\\\))"
     r"(?!\s*(?:[-+*/^=×·<>≤≥%]|\\(?:cdot|times|div|le|ge|neq|pm)\b))"
 )
 # "so x = 2 or x = 3", "(or 5)", "or possibly 13", "所以x=2或x=3": another value offered.
@@ -185,6 +213,27 @@ _SET_ASIDE_VALUE = re.compile(
     r"|(?<=\w)\W+(?:but|however)\b|舍|增根|平凡"
 )
 _CONTRAST = re.compile(r"\b(?i:but|though|although|yet|however)\b|但|不过|然而")
+# Values joined by "or" and then one chosen or set aside: "so x = 4 or x = -4, but x must be
+# positive", "x = 3 or x = 5, and we take 3"; or the next sentence rejects one ("So x = 4 or x =
+# -4; rejecting the negative root gives 4.").
+_CHOSEN = re.compile(
+    r"(?i)\b(?:but|however|though|although|yet|whereas|reject\w*|discard\w*|extraneous|spurious"
+    r"|exclud\w*|must|take|choose|pick|keep)\b|但|不过|然而|舍|增根|只有|只能"
+)
+_REJECTS = re.compile(
+    r"(?i)\b(?:reject\w*|discard\w*|extraneous|spurious|exclud\w*|rule[sd]?\s+out)\b|舍|增根"
+)
+# A condition, no value: "$x < -1$ or $x > 2$" restating the interval answered.
+_RELATION = re.compile(
+    r"[<>≤≥≠]|\\(?:leq?|geq?|lt|gt|neq?|in|notin|subset\w*|supset\w*)(?![A-Za-z])"
+)
+# "5!": the factorial, a value written another way ("The answer is 120, or 5!.").
+_FACTORIAL = re.compile(r"(?<![\d.])\d+!")
+# The unit of a stated value before "or": "45 degrees, or $\frac{\pi}{4}$" converts it.
+_UNIT_THEN = re.compile(
+    r"(?i)\s*(?!(?:so|thus|hence|therefore|that|which|and|but|since|because|as|or|is|are)\b)"
+    r"(?:[a-z]{2,}|°)(?:\s+[a-z]{2,})?\s*[,(]?\s*"
+)
 _RESTATES = re.compile(
     r"^\W*(?i:so|thus|hence|therefore|i\.?e\.?|that\s+is|in\s+other\s+words|namely|meaning"
     r"|this\s+means)\b|^\W*(?:所以|因此|故|即)"
@@ -195,9 +244,11 @@ _SUPPOSE = re.compile(
 )
 # "Alternatively, 13.", "Or maybe 13.", "Actually, it's 13.", "Wait... 13.": walked back to
 # another value.
+# Each run of them reads one way only ("or maybe" is "or" then "maybe"): a reply looping on "or
+# maybe or maybe ..." read two ways at each took exponential time (20 of them, 5 s).
 _WALK_WORDS = (
-    r"(?:(?i:alternatively|or(?:\s+(?:maybe|perhaps|possibly|rather|else))?|maybe|perhaps"
-    r"|possibly|actually|wait|hmm+|or\s+else)|或者|或许|也许|其实|等等)"
+    r"(?:(?i:alternatively|or(?:\s+(?:rather|else)\b)?|maybe|perhaps|possibly|actually|wait|hmm+)"
+    r"|或者|或许|也许|其实|等等)"
 )
 _WALKED_TO = re.compile(
     r"\s*(?:" + _WALK_WORDS + r"[\s,:—-]*)*"
@@ -219,22 +270,63 @@ def _offered_value(m: re.Match) -> str:
     return re.sub(r"^\s*" + _OFFER_NAME, "", v.strip()).strip()
 
 
+# "45^\circ", "45°": an angle in degrees, its radians the same value ("$\frac{\pi}{4}$ (or
+# $45^\circ$)").
+_DEGREES = re.compile(r"\s*(?:\^\s*\{?\s*\\circ\s*\}?|°)\s*\Z")
+# A decimal that approximates a value: "$\sqrt{2}$, or 1.414", "$2\pi$ (or 6.28)", "or 3.14159...".
+_DECIMAL = re.compile(r"[-+]?\d*\.\d+")
+
+
 def _same_value(a: str, b: str, timeout: int = 5) -> bool:
-    """Whether two values written in a reply are one ("2" and "2.0", "\\frac{1}{2}" and "0.5")."""
+    """Whether two values written in a reply are one ("2" and "2.0", "\\frac{1}{2}" and "0.5",
+    "\\sqrt{2}" and its decimals "1.414", "\\frac{\\pi}{4}" and "45^\\circ")."""
     a, b = a.strip().strip("$").strip(), b.strip().strip("$").strip()
     na, nb = _plain_number(a), _plain_number(b)
     if na is not None and nb is not None:
         return na == nb
     if _same_text(a, b):
         return True
+    for x, y in ((a, b), (b, a)):
+        deg = _DEGREES.search(x)
+        if deg is not None and deg.start() > 0 and _DEGREES.search(y) is None:
+            x = x[: deg.start()]
+            radians = f"\\frac{{({x})\\pi}}{{180}}"
+            return _same_value(x, y, timeout) or _same_value(radians, y, timeout)
     from math_verify import verify
 
     pa, pb = _parse(f"${a}$", timeout), _parse(f"${b}$", timeout)
     if not pa or not pb or all(isinstance(x, str) for x in pa + pb):
         return False
+    if (na is None) != (nb is None):
+        decimal, parsed = (a, pb) if na is not None else (b, pa)
+        if _approximates(decimal, parsed):
+            return True
     try:
         return bool(verify(list(pa), list(pb), timeout_seconds=timeout))
     except Exception:  # noqa: BLE001 - sympy can raise anything on odd input
+        return False
+
+
+def _approximates(decimal: str, parsed: tuple) -> bool:
+    """Whether `decimal` ("1.414") is the value `parsed` (sqrt(2)) rounded or cut to its places,
+    two significant digits at least ("0.1" approximates no 1/20: another value)."""
+    from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+
+    import sympy
+
+    if not _DECIMAL.fullmatch(decimal):
+        return False
+    d = Decimal(decimal)
+    if len(d.as_tuple().digits) < 2:
+        return False
+    try:
+        expr = parsed[0]
+        if not isinstance(expr, sympy.Expr) or expr.free_symbols or not expr.is_real:
+            return False
+        exact = Decimal(str(sympy.N(expr, 30)))
+        places = Decimal(1).scaleb(d.as_tuple().exponent)
+        return d in (exact.quantize(places, ROUND_HALF_UP), exact.quantize(places, ROUND_DOWN))
+    except (TypeError, ValueError, ArithmeticError, InvalidOperation, AttributeError):
         return False
 
 
@@ -247,15 +339,20 @@ def _offered_values(tail: str, values: list[str], restating: bool = True) -> lis
     worked") offers nothing. `restating`: whether the tail's first sentence is the statement's
     own."""
     blank = lambda m: " " * len(m.group(0))  # noqa: E731 - the offsets stay as they were
-    text = _ABBREV.sub(blank, tail)
+    text = _FACTORIAL.sub(blank, _ABBREV.sub(blank, tail))
     out: list[str] = []
+    keys = {_value_key(v) for v in values}
 
     def offer(value: str) -> None:
-        if value and not any(_same_value(value, v) for v in [*values, *out]):
+        if len(out) >= 8 or not value or _RELATION.search(value):
+            return  # hedged already (a looping reply); a condition, no value
+        if not _written_before(value, [*values, *out], keys):
             out.append(value)
+            keys.add(_value_key(value))
 
     walked = False
-    for i, (_, sentence) in enumerate(_sentences_of(text)):
+    sentences = _sentences_of(text)
+    for i, (_, sentence) in enumerate(sentences):
         if len(out) >= 8:  # a looping reply: hedged already
             break
         if not sentence.strip():
@@ -267,21 +364,32 @@ def _offered_values(tail: str, values: list[str], restating: bool = True) -> lis
         # long sentence of them took quadratic time)
         supposed = _SUPPOSE.search(sentence)
         contrast = _CONTRAST.search(sentence)
+        # where the last value is set aside, or one chosen (searched once a sentence, not from
+        # each value: a long sentence of them took quadratic time)
+        aside = max((a.start() for a in _SET_ASIDE_VALUE.finditer(sentence)), default=-1)
+        chosen = max((c.start() for c in _CHOSEN.finditer(sentence)), default=-1)
         whole = _WALKED_TO.fullmatch(sentence)
         if whole is not None and (walked or _WALK_ONLY.match(sentence)):
             offer(_offered_value(whole))
         walked = _WALK_ONLY.fullmatch(sentence) is not None
         own = (i == 0 and restating) or _RESTATES.search(sentence) is not None
-        if own and not (i == 0 and _REASON.search(sentence)):
+        later = next((s for _, s in sentences[i + 1 :] if s.strip()), "")
+        if own and not (i == 0 and _REASON.search(sentence)) and not _REJECTS.search(later):
             for m in _OR_VALUE.finditer(sentence):
-                if not (supposed and supposed.start() < m.start()):
-                    offer(_offered_value(m))
+                if (supposed and supposed.start() < m.start()) or chosen >= m.end():
+                    continue
+                value = _offered_value(m)
+                if (
+                    i == 0
+                    and _plain_number(value) is None
+                    and _UNIT_THEN.fullmatch(sentence, 0, m.start())
+                ):
+                    continue  # "45 degrees, or $\\frac{\\pi}{4}$": the value in other units
+                offer(value)
         for m in _ASSERTED_VALUE.finditer(sentence):
             if not _CLAUSE_START.search(sentence, max(0, m.start() - 20), m.start()):
                 continue
-            if (supposed and supposed.start() < m.start()) or _SET_ASIDE_VALUE.search(
-                sentence, m.start()
-            ):
+            if (supposed and supposed.start() < m.start()) or aside >= m.start():
                 continue
             marked = (
                 m.group("how") is None  # 也
@@ -723,7 +831,7 @@ def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], 
             # "The answer is 12, so 13 also works.": hedged, as "12 or 13"
             offered = [] if letter else _offered_values(answer[end:], values)
             if alternatives or offered:
-                return ", ".join([*values, *offered]), [], True, ()
+                return ", ".join(_ungrouped(v) for v in [*values, *offered]), [], True, ()
             if len(values) > 1:  # "The answer is 2 and 3": the list, as boxes written together
                 return ", ".join(values), values, False, (None,) * len(values)
             return values[0], [], False, ()
@@ -754,7 +862,7 @@ def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], 
         return ", ".join([letter.group(1), *others]), [], True, ()
     offered = [] if hedged or letter else _offered_values(answer[run[-1][1] :], parts)
     if offered:  # "\\boxed{12}, but 13 also works.": hedged, as a statement
-        return ", ".join([*parts, *offered]), [], True, ()
+        return ", ".join(_ungrouped(v) for v in [*parts, *offered]), [], True, ()
     names = tuple(_box_name(answer, b[0]) for b in run)
     return (", ".join(parts) if hedged else boxes[-1][2]), parts, hedged, names
 
@@ -1103,11 +1211,11 @@ def _verdict(
         # equates with the interval: a wrong answer to the inequality accepted)
         if isinstance(g[0], sympy.Interval):
             if pair:
-                final = f"({', '.join(parts)})"
+                final = f"({', '.join(_ungrouped(p) for p in parts)})"
             else:  # a stated list "3 and 5" as its last value, as boxes (the set is the interval)
                 final = _digit_groups(parts[-1])
         else:
-            joined = ", ".join(parts)
+            joined = ", ".join(_ungrouped(p) for p in parts)  # "1,000" and "2,000": two
             final = f"({joined})" if isinstance(g[0], sympy.Tuple) else joined
     if final is not None:
         pred_text = f"\\boxed{{{_constants(final)}}}"
