@@ -13,9 +13,10 @@ from __future__ import annotations
 import ast
 import re
 import unicodedata
+from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from distill.choices import MAX_OPTIONS, options_asked
 
@@ -75,17 +76,41 @@ _CLAUSE_COMMA = (
     r"|then|i\.e|e\.g|that\s+is|meaning|namely|respectively)\b|[-+]?\d|\$)"
     r"|[、和与及](?=\s*(?:[-+]?\d|\$))"
 )
+# An inequality on one variable, written bare: "The answer is x > 2 or x < -1" states the
+# condition (read as a number, it was no statement, and math-verify's read of the reply took -1).
+_INEQ = r"(?:<=?|>=?|≤|≥|\\(?:leq?|geq?|lt|gt)(?![A-Za-z]))"
+_BARE_NUMBER = r"[-+]?\d+(?:\.\d+)?(?:/\d+)?"
+_BARE_CONDITION = (
+    rf"(?:{_BARE_NUMBER}[ \t]*{_INEQ}[ \t]*)?(?<![A-Za-z\\])[a-z][ \t]*{_INEQ}[ \t]*{_BARE_NUMBER}"
+)
 # "The final answer is $10,455$", "Final Answer: 12", "the answer is \(x+1\)", "答案是12。": a
 # statement of the answer, in math delimiters or as a bare number (an amount too: markdown's
 # escaped "\\$18" was no answer). Only one that comes after the last box is
 # used (a model that boxes an intermediate value, then states its result, means the statement).
 _STATED_VALUE = (
     r"(?:\$\$(?P<dd>(?:\\\$|[^$])+)\$\$|\$(?P<d>(?:\\\$|[^$])+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]"
-    r"|(?:\\?\$\s*)?(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)"
-    r"(?=\.?(?:\s|$)|;(?:\s|$)|[。！；，]|或|" + _REASON_COMMA + r"|" + _CLAUSE_COMMA + r"))"
+    r"|(?P<r>" + _BARE_CONDITION + r")(?=\.?(?:\s|$)|[,;:)。！；，])"
+    # "x = 2": the value a name is given ("The solutions are x = 2 and x = 3"), never an operand
+    # ("x = 2 + 3")
+    r"|(?:(?P<nm>[A-Za-z])(?:_\{?\w+\}?)?[ \t]*=[ \t]*)?"
+    r"(?:\\?\$\s*)?(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?(nm)(?![ \t]*[-+*/^=×·(]))"
+    r"(?=\.?(?:\s|$)|;(?:\s|$)|[。！；，]|或|"
+    + _REASON_COMMA
+    + r"|"
+    + _CLAUSE_COMMA
+    # "x = 2, x = 3": named values listed
+    + r"|(?(nm),[ \t]*[A-Za-z](?:_\{?\w+\}?)?[ \t]*=|(?!))))"
 )
+# "The answers are 2 and 3", "The solutions are x = 2 and x = 3", "The roots are 2 and 3": a
+# statement of several values, as "The answer is 2 and 3" (they were no statement at all:
+# math-verify's read of the reply took 3). Roots or solutions named on the way to another answer
+# ("The roots are 2 and 3, so their sum is 5") state nothing: `_final_answer` reads them only
+# where no other value follows.
 _STATED = re.compile(
     r"(?:(?i:final\s+answer|the\s+answer)\s*(?:(?:is|:)\s*)?(?:is\s*)?(?::\s*)?"
+    r"|(?i:the\s+(?:final\s+)?answers\s*(?:are|:)\s*(?::\s*)?)"
+    r"|(?P<roots>(?i:the\s+(?:(?:real|only|possible|two)\s+)?(?:solutions|roots)\s*(?:are|:)\s*"
+    r"(?::\s*)?))"
     r"|答案\s*(?:[是为為]\s*)?(?:[：:]\s*)?)" + _STATED_VALUE,
     re.DOTALL,
 )
@@ -107,39 +132,115 @@ _STATED_AND = re.compile(
 # answer is 12 and 13 also works" lists nothing.
 _LIST_END = re.compile(
     r"\s*(?:$|[.!?;:,)。！？；，）])"
-    r"|\s+(?i:since|because|as|given|so|which|respectively|both|are|for)\b"
+    r"|\s+(?i:since|because|as|given|so|which|respectively|both|for)\b"
+    # "The answer is: 2 and 3 are the solutions."
+    r"|\s+(?i:are|were)\s+(?i:(?:both|all)\s+)?(?i:the\s+)?(?i:only\s+)?(?i:real\s+)?"
+    r"(?i:solutions|roots|answers|zeros|zeroes)\b"
 )
+# A list that a verb follows is the subject of a sentence, not a list stated: "The answer is 3 and
+# 4 are the legs." (read as {3, 4}); the statement then says nothing ("The answer is 3, and 4 is
+# the other leg" states 3: the comma parts the clauses).
+_SUBJECT = re.compile(r"[ \t]+(?i:is|are|was|were)\b")
+# A scale word after a number: "1.5 thousand", "2 million", "$1.5$k", "25 percent". The number
+# restated in it is one value ("The answer is 1500, or 1.5 thousand." was a hedge of 1500 and 1.5).
+_SCALE = re.compile(
+    r"[ \t]*(?i:(?P<w>thousand|million|billion|trillion)\b)|(?P<k>k)(?![A-Za-z0-9])"
+    r"|[ \t]*(?P<pct>\\?%|(?i:percent|per[ \t]+cent)\b)"
+)
+_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12, "k": 10**3}
 
 
-def _stated_values(answer: str, m: re.Match, upto: str = "E") -> tuple[list[str], int, bool]:
-    """The values a statement gives -> (values, where they end, whether they are alternatives):
-    one value, a list of them ("2, 3 and 5", read whole), or values offered as alternatives
-    ("2 or 3", "2, 3 or 5"). Values written alike ("2 or 2.0") are one."""
-    values, end, alternatives = [_stated_value(m)], _stated_end(m), False
-    listed: list[tuple[str, int]] = []  # list items not yet known to end the list
-    letter = _ranged(_LETTER_ALONE, upto).fullmatch(values[0]) is not None
+class _Statement(NamedTuple):
+    values: list[str]  # distinct, in order
+    end: int  # where they end
+    alternatives: bool  # offered as alternatives ("2 or 3"), not a list
+    names: tuple  # the name each value is given ("x = 2"), or None
+    also: list[str]  # the values written another way ("1.5 million": 1500000)
+    subject: bool  # a list the sentence's subject ("3 and 4 are the legs"): nothing stated
+
+
+def _stated_values(answer: str, m: re.Match, upto: str = "E") -> _Statement:
+    """The values a statement gives: one value, a list of them ("2, 3 and 5", read whole), or
+    values offered as alternatives ("2 or 3", "2, 3 or 5"). Values written alike ("2 or 2.0",
+    "1500, or 1.5 thousand") are one."""
+
+    def read(mm: re.Match) -> tuple[str, int, str | None, str | None]:
+        """(value, where it ends, its name, its scale word) of a value matched."""
+        end = _stated_end(mm)
+        scale = _SCALE.match(answer, end)
+        word = None
+        if scale is not None:
+            word = (scale.group("w") or scale.group("k") or "%").lower()
+            end = scale.end()
+        return _stated_value(mm), end, mm.group("nm"), word
+
+    first = read(m)
+    values, end, alternatives = [first], first[1], False
+    listed: list[tuple] = []  # list items not yet known to end the list, with their joiners
+    letter = _ranged(_LETTER_ALONE, upto).fullmatch(first[0]) is not None
     while True:
         alt = _STATED_OR.match(answer, end)
         if alt is not None and _stated_value(alt):
-            values += [v for v, _ in listed] + [_stated_value(alt)]
-            end, listed, alternatives = _stated_end(alt), [], True
+            values += [item for item, _ in listed] + [read(alt)]
+            end, listed, alternatives = values[-1][1], [], True
             continue
-        more = None if letter else _STATED_AND.match(answer, listed[-1][1] if listed else end)
+        more = None if letter else _STATED_AND.match(answer, listed[-1][0][1] if listed else end)
         if more is None or not _stated_value(more):
             break
-        listed.append((_stated_value(more), _stated_end(more)))
-    while listed and not _LIST_END.match(answer, listed[-1][1]):
-        listed.pop()  # "The answer is 12, 13 also works": no list
+        bare_and = re.match(r"[ \t]+and[ \t]", answer[more.start() : more.start() + 12])
+        listed.append((read(more), bare_and is not None))
+    subject = False
+    while listed and not _LIST_END.match(answer, listed[-1][0][1]):
+        # "The answer is 12, 13 also works": no list; "3 and 4 are the legs": a subject
+        item, bare_and = listed.pop()
+        subject = subject or (bare_and and _SUBJECT.match(answer, item[1]) is not None)
     if listed:
-        values += [v for v, _ in listed]
-        end = listed[-1][1]
+        values += [item for item, _ in listed]
+        end = listed[-1][0][1]
     distinct: list[str] = []
-    keys: set = set()
-    for v in values:
-        if not _written_before(v, distinct, keys):
-            distinct.append(_ungrouped(v))
-            keys.add(_value_key(v))
-    return distinct, end, alternatives and len(distinct) > 1
+    names: list[str | None] = []
+    also: list[str] = []
+    keys: dict = {}  # each distinct value's key -> its index
+    for v, _, name, word in values:
+        scaled = _scaled(v, word)
+        # the number with its scale written out ("1500", "25\\%"), as it is compared
+        written = v if scaled is None else f"{v}\\%" if word == "%" else _number_text(scaled)
+        key = scaled if scaled is not None else _value_key(v)
+        at = keys.get(key)
+        # (inequalities by their text alone: math-verify compares two in milliseconds, and a
+        # looping "x > 1 or x > 2 or ..." compared pairwise took seconds)
+        if at is None and len(distinct) <= _FEW and not _INEQUALITY.search(v):
+            at = next((i for i, d in enumerate(distinct) if _same_value(written, d)), None)
+        if at is not None:
+            if word == "%":  # "0.25, or 25 percent": the percent, right as 25 and as 0.25
+                distinct[at] = written
+            continue
+        keys[key] = len(distinct)
+        if scaled is not None:
+            also.append(written)
+            # a number alone in thousands or millions is read as written ("1.5 million" against
+            # a gold 1.5), as it always was
+            if word == "%" or len(values) > 1:
+                v = written
+        distinct.append(_ungrouped(v))
+        names.append(name)
+    return _Statement(
+        distinct, end, alternatives and len(distinct) > 1, tuple(names), also, subject
+    )
+
+
+def _scaled(v: str, word: str | None) -> Fraction | None:
+    """The number `v` with its scale `word` ("1.5", "thousand": 1500), None without one."""
+    n = _plain_number(v) if word is not None else None
+    if n is None:
+        return None
+    return n / 100 if word == "%" else n * _SCALES[word]
+
+
+def _number_text(n: Fraction) -> str:
+    if n.denominator == 1:
+        return str(n.numerator)
+    return format(Decimal(n.numerator) / Decimal(n.denominator), "f")
 
 
 # Values compared pairwise while they are this few; past them by their keys alone (a looping
@@ -469,11 +570,20 @@ def options_of(rec: dict[str, Any]) -> int:
 _CHOICE_LEAD_ZH = (
     r"答案(?:[ \t]*[是为為选])?|(?:故|所以|因此|因而|综上|应|应该|本题)[ \t]*选(?:择)?"
 )
+# A comma that goes on with another clause ends it as well: "The answer is B, and C is wrong."
+# (no answer before; what the clause says of C is read as any sentence after it is, "..., or C"
+# a hedge).
+_CHOICE_CLAUSE = (
+    r",[ \t]+(?i:and|or|but|while|whereas|though|although|yet|however|hence|thus|therefore|i\.e"
+    r"|that\s+is)\b"
+)
 _STATED_CHOICE = re.compile(
     r"(?:\b(?i:answer)(?:\s+(?i:is))?|" + _CHOICE_LEAD_ZH + r")[ \t*:：]*(?:\$[ \t]*)?"
     r"(?P<c>(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?(?:\([ \t]*)?[A-E](?:[ \t]*\))?(?:[ \t]*\})?)"
     r"(?:[ \t]*\$)?[ \t*]*(?:(?:\.[ \t*]*)?$|[.!?;]\**(?=[ \t]+[^\sa-z])|[。！？；]|(?="
     + _REASON_COMMA
+    + "|"
+    + _CHOICE_CLAUSE
     + "))",
     re.MULTILINE,
 )
@@ -669,6 +779,9 @@ def _hedged_choices(after: str, letter: str, upto: str = "E") -> list[str]:
         rf"|(?i:between)\s+\(?{letter}\)?\s+(?i:and)\s+\(?{letters}\)?(?![A-Za-z0-9])"
         rf"|(?i:between)\s+\(?{letters}\)?\s+(?i:and)\s+\(?{letter}\)?(?![A-Za-z0-9])"
     )
+    joined_alone = re.compile(
+        rf"[ \t]*,[ \t]*(?i:and|or)[ \t]+(?i:(?:option|choice)\s*)?\(?{letters}\)?[\W]*"
+    )
     blank = lambda m: " " * len(m.group(0))  # noqa: E731 - the offsets stay as they were
     after = _ranged(_INLINE_LIST, upto).sub(blank, after)
     listing = _ranged(_LIST_LINE, upto)
@@ -692,6 +805,9 @@ def _hedged_choices(after: str, letter: str, upto: str = "E") -> list[str]:
                 or _ASSERTED.search(_ALSO_REMARK.sub(" ", sentence)) is not None
                 or concluded.search(sentence) is not None
                 or (start == 0 and _JOINED.match(sentence) is not None)
+                # "The answer is B, and C.": two letters listed ("..., and C is wrong" is a
+                # clause of its own, read as any sentence)
+                or (start == 0 and joined_alone.fullmatch(sentence) is not None)
             )
             if asserted and not dismissed:
                 out += [c for c in others if c not in out]
@@ -778,7 +894,7 @@ def _offered_as_alternatives(gap: str) -> bool:
 
 
 def _stated_value(m: re.Match) -> str:
-    g = next(g for g in m.groups() if g is not None)
+    g = next(m.group(k) for k in ("dd", "d", "p", "b", "r", "n") if m.group(k) is not None)
     return (_dollars(g) if m.group("d") is not None else g).strip().rstrip(".").strip()
 
 
@@ -789,6 +905,38 @@ def _stated_end(m: re.Match) -> int:
     if inline is not None and _dollars(inline) != inline:
         return m.start("d") + _AMOUNT.fullmatch(inline).end(1)
     return m.end()
+
+
+# Statements read back from the last (where one states nothing: "The roots are 2 and 3, so ...",
+# "3 and 4 are the legs"), at most this many; and the inequalities combined, at most this many.
+_RECENT = 8
+_MAX_CONDITIONS = 8
+# A value after a statement of roots: it was on the way to another answer.
+_VALUED = re.compile(r"\d|\$|\\[(\[]")
+_INEQUALITY = re.compile(_INEQ)
+
+
+def _conditions(values: list[str]) -> bool:
+    """Whether `values` are several inequalities ("x > 2", "$x \\le -1$"), few enough to combine."""
+    return 1 < len(values) <= _MAX_CONDITIONS and all(_INEQUALITY.search(v) for v in values)
+
+
+# A reply that ends on inequalities joined by "or" ("So $x < -1$ or $x > 2$.", "x < -1 or x > 2"):
+# math-verify's read of it took the last one alone.
+_CONDITION = r"(?:\$[^$]{1,80}\$|\\\([^()]{1,80}?\\\)|" + _BARE_CONDITION + ")"
+_ENDING_CONDITIONS = re.compile(
+    rf"{_CONDITION}(?:[ \t]*,?[ \t]*or[ \t]+{_CONDITION})+[ \t]*[.!]?[ \t*]*\Z"
+)
+
+
+def _ending_conditions(answer: str) -> str | None:
+    """The inequalities joined by "or" a reply ends on, as one answer; None where it does not."""
+    m = _ENDING_CONDITIONS.search(answer.rstrip()[-400:])
+    if m is None:
+        return None
+    pieces = [c.group(0) for c in re.finditer(_CONDITION, m.group(0))]
+    pieces = [re.sub(r"^(?:\$|\\\()|(?:\$|\\\))$", "", c).strip() for c in pieces]
+    return " \\text{ or } ".join(pieces) if _conditions(pieces) else None
 
 
 def _final_parts(answer: str, upto: str = "E") -> tuple[str | None, list[str]]:
@@ -807,17 +955,26 @@ def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], 
     them, the set math-verify reads (wrong against a gold of one value), never the last one;
     so is a statement followed by "or" and another value ("The answer is 2 or 3"), and an
     answer after which another value is offered ("The answer is 12, so 13 also works.", "...,
-    so x = 2 or x = 3.": `_offered_values`).
+    so x = 2 or x = 3.": `_offered_values`). Inequalities joined by "or" ("x > 2 or x < -1",
+    boxed or stated, or ending a reply) are no hedge: one answer, their union.
     -> (text, parts, whether the text is such a hedge, the name each part is given or None).
     `upto`: the last option letter a choice is read for (E, or the question's own: J for ten)."""
     alone = _ranged(_LETTER_ALONE, upto)
     boxes = _boxes(answer)
     after = boxes[-1][1] if boxes else 0
-    last = None
-    for m in _STATED.finditer(answer, after):
-        last = m
-    if last is not None and _stated_value(last):
-        values, end, alternatives = _stated_values(answer, last, upto)
+    stated = list(_STATED.finditer(answer, after))
+    last = stated[-1] if stated else None
+    # roots named after a box or an answer stated are a remark ("\\boxed{5}. The roots are 2 and 3.")
+    answered = bool(boxes) or any(not m.group("roots") for m in stated)
+    # the last statement that states something; a few before it where it does not (a looping
+    # reply of them each read to its end took quadratic time)
+    for m in reversed(stated[-_RECENT:]):
+        if not _stated_value(m):
+            break
+        st = _stated_values(answer, m, upto)
+        values, end = st.values, st.end
+        if m.group("roots") and (answered or _VALUED.search(answer, end)):
+            continue  # "The roots are 2 and 3, so their sum is 5.": not the answer
         letter = alone.fullmatch(values[0]) if len(values) == 1 else None
         # "The answer is $B$.\nWait, the answer is C.": the letter stated last is read, as
         # when both are bare (a hedge B, C otherwise: wrong where verify_choice read C)
@@ -827,14 +984,21 @@ def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], 
         )
         if others:  # "The answer is $B$. But C also works.": hedged, as a letter stated bare
             return ", ".join([letter.group(1), *others]), [], True, ()
-        if not later:
-            # "The answer is 12, so 13 also works.": hedged, as "12 or 13"
-            offered = [] if letter else _offered_values(answer[end:], values)
-            if alternatives or offered:
-                return ", ".join(_ungrouped(v) for v in [*values, *offered]), [], True, ()
-            if len(values) > 1:  # "The answer is 2 and 3": the list, as boxes written together
-                return ", ".join(values), values, False, (None,) * len(values)
-            return values[0], [], False, ()
+        if later:
+            break
+        # "The answer is 12, so 13 also works.": hedged, as "12 or 13"
+        offered = [] if letter else _offered_values(answer[end:], [*values, *st.also])
+        if st.subject and not offered:
+            continue  # "The answer is 3 and 4 are the legs.": no list stated
+        if not offered and _conditions(values):
+            # "x > 2 or x < -1": their union, no hedge; "x > 1 and x < 3": where both hold
+            joined = (" \\text{ or } " if st.alternatives else " \\text{ and } ").join(values)
+            return joined, [joined], False, (None,)
+        if st.alternatives or offered:
+            return ", ".join(_ungrouped(v) for v in [*values, *offered]), [], True, ()
+        if len(values) > 1:  # "The answer is 2 and 3": the list, as boxes written together
+            return ", ".join(values), values, False, st.names
+        return values[0], [], False, ()
     choice = _stated_choice(answer, last.end() if last is not None else after, upto)
     if choice is not None:
         stated = choice.group("c").strip()
@@ -846,6 +1010,9 @@ def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], 
             return ", ".join([letter.group(1), *others]), [], True, ()
         return stated, [], False, ()
     if not boxes:
+        ending = _ending_conditions(answer)
+        if ending is not None:  # "So $x < -1$ or $x > 2$.": their union (math-verify took x > 2)
+            return ending, [ending], False, (None,)
         return None, [], _unstated_hedge(answer), ()
     run = [boxes[-1]]
     hedged = False
@@ -856,6 +1023,9 @@ def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], 
         hedged = hedged or _offered_as_alternatives(gap)
         run.insert(0, prev)
     parts = [b[2] for b in run]
+    if hedged and _conditions(parts):  # "\\boxed{x<-1} or \\boxed{x>2}": the union, no hedge
+        joined = " \\text{ or } ".join(parts)
+        return joined, [joined], False, (None,)
     letter = alone.fullmatch(parts[0].strip()) if len(run) == 1 else None
     others = _hedged_choices(answer[run[0][1] :], letter.group(1), upto) if letter else []
     if others:  # "\\boxed{B}. But C also works.": hedged, as a stated letter
@@ -1109,6 +1279,97 @@ def _parts(parsed: tuple) -> int:
     return 1
 
 
+# Inequalities on one variable joined by "or" (their union) or "and" (where both hold): "x<-1
+# \\text{ or } x>2", math-verify's set of two relations, which no interval equals.
+_OR_JOIN = re.compile(
+    r"\\text\s*\{\s*or\s*\}|\\(?:lor|vee)(?![A-Za-z])|(?<![A-Za-z\\])or(?![A-Za-z])"
+)
+_AND_JOIN = re.compile(
+    r"\\text\s*\{\s*and\s*\}|\\(?:land|wedge)(?![A-Za-z])|(?<![A-Za-z\\])and(?![A-Za-z])"
+)
+
+
+def _condition_set(text: str, timeout: int) -> tuple[Any, Any] | None:
+    """(the set of reals, the variable) that `text`, inequalities on one variable, describes:
+    "x > 2" the interval (2, oo), "x < -1 \\text{ or } x > 2" the union, "x > 1 \\text{ and }
+    x < 3" the intersection; None for anything else."""
+    import sympy
+
+    t = text.strip().strip("$").strip()
+    if not _INEQUALITY.search(t):
+        return None
+    ors, ands = _OR_JOIN.split(t), _AND_JOIN.split(t)
+    if len(ors) > 1 and len(ands) > 1:
+        return None  # "and" and "or" both: no reading of ours
+    pieces = ors if len(ors) > 1 else ands
+    if len(pieces) > _MAX_CONDITIONS:
+        return None
+    sets, var = [], None
+    for piece in pieces:
+        parsed = _parse(f"${piece.strip()}$", timeout) if piece.strip() else ()
+        one = _inequality_set(parsed[0]) if parsed else None
+        if one is None or (var is not None and one[1] != var):
+            return None
+        sets.append(one[0])
+        var = one[1]
+    try:
+        return (sympy.Union(*sets) if len(ors) > 1 else sympy.Intersection(*sets)), var
+    except Exception:  # noqa: BLE001 - sympy can raise anything on odd input
+        return None
+
+
+def _inequality_set(expr: Any) -> tuple[Any, Any] | None:
+    """(the set of reals, the variable) of one inequality on one variable ("x > 2", "-1 < x <
+    2"), None for anything else (an equation, two variables, a number)."""
+    import sympy
+
+    inequality = (sympy.StrictLessThan, sympy.LessThan, sympy.StrictGreaterThan, sympy.GreaterThan)
+    parts = expr.args if isinstance(expr, sympy.And) else (expr,)
+    if not parts or not all(isinstance(x, inequality) for x in parts):
+        return None
+    symbols = expr.free_symbols
+    if len(symbols) != 1 or expr.atoms(sympy.Function):
+        return None  # "0 < f(x) < 1": math-verify's own reading (it unwraps the function)
+    try:
+        return expr.as_set(), next(iter(symbols))
+    except Exception:  # noqa: BLE001 - sympy can raise anything on odd input
+        return None
+
+
+def _interval_sets(gold: str, g: tuple, final: str | None, p: tuple, timeout: int) -> tuple | None:
+    """(the gold's set, the answer's) where the gold is an interval, a union of them or
+    inequalities, and the answer inequalities (or an interval, against inequalities): "x > 2 or x
+    < -1" against "(-\\infty,-1)\\cup(2,\\infty)". None otherwise: math-verify judges them."""
+    import sympy
+
+    intervals = (sympy.Interval, sympy.Union)
+    gold_set = _condition_set(last_boxed(gold) or gold, timeout)
+    if gold_set is None and not isinstance(g[0], intervals):
+        return None
+    if final is not None:
+        pred_set = _condition_set(final, timeout)
+    else:  # math-verify's read of the whole reply
+        pred_set = _inequality_set(p[0])
+    if pred_set is None:
+        if gold_set is None or not isinstance(p[0], intervals):
+            return None
+        pred_set = (p[0], None)
+    if gold_set is None:
+        return g[0], pred_set[0]
+    if None not in (gold_set[1], pred_set[1]) and gold_set[1] != pred_set[1]:
+        return None  # "y > 2" against "x > 2": math-verify's to judge
+    return gold_set[0], pred_set[0]
+
+
+# More values in a hedge or list than this (and than twice the gold's parts) are never the gold.
+_MANY = 64
+
+
+def _values_in(final: str | None, parts: tuple) -> int:
+    """How many values a hedge ("2, 3, 5": its text) or a list (its parts) gives, about."""
+    return len(parts) if len(parts) > 1 else (final or "").count(",") + 1
+
+
 # NuminaMath-1.5's answer column holds "proof" for a proof problem and "notfound" where no answer
 # was extracted: no answer to compare with (math-verify reads "proof" as the product f*o*o*p*r).
 _PLACEHOLDER = re.compile(
@@ -1194,6 +1455,10 @@ def _verdict(
         # Nothing parsed (math-verify's fallback hands back the raw string, which would then
         # "match" the same string): an unparseable gold never makes a trace correct.
         return UNVERIFIABLE
+    if (hedged or len(parts) > 1) and _values_in(final, parts) > max(_MANY, 2 * _parts(g)):
+        # a looping reply's hedge or list of thousands, never the gold's few: parsed whole, it
+        # took math-verify's whole timeout, and was no_answer
+        return WRONG
     if hedged:
         import sympy
 
@@ -1225,6 +1490,12 @@ def _verdict(
     p = _parse(pred_text, timeout)
     if not p:
         return NO_ANSWER
+    sets = _interval_sets(gold, g, final, p, timeout)
+    if sets is not None:  # inequalities against an interval, as the sets they are
+        try:
+            return CORRECT if verify(sets[0], sets[1], timeout_seconds=timeout) else WRONG
+        except Exception:  # noqa: BLE001 - sympy can raise anything on odd input
+            return UNVERIFIABLE
     if _still_to_compute(p) and _is_number(g) and not _same_text(final or answer, gold):
         return NO_ANSWER
     try:
@@ -1248,6 +1519,10 @@ def math_answer_key(answer: str, timeout: int = 5, options: int = 5) -> str | No
     num = _plain_number(text)
     if num is not None:
         return str(num)
+    # "x < -1 or x > 2" and "(-\\infty,-1)\\cup(2,\\infty)", one answer to verify_math: one vote
+    conditions = _condition_set(boxed, timeout) if boxed is not None else None
+    if conditions is not None:
+        return str(conditions[0])
     parsed = _parse(f"\\boxed{{{boxed}}}" if boxed is not None else text, timeout)
     if parsed and _still_to_compute(parsed):
         return None  # "61 + 48" is the question restated, not a vote for 109
