@@ -15,7 +15,8 @@ prompt DeepSeek-R1 and lighteval's gpqa:diamond report with), the options as "A)
 is (filter.verify: `--verify choice`, and `math`'s stated choice): "Answer: B" right, another
 letter or a hedge ("B. But C also works.") wrong. A row whose options are null or empty in
 such a set (MathVista's and MMMU's free-form questions) is asked as its question, its answer
-the gold.
+the gold. `distill train --prompt-field question --answer-field answerKey` trains the prompt
+eval asks, answered "Answer: C" (examples.train_choices).
 """
 
 from __future__ import annotations
@@ -132,6 +133,12 @@ def multiple_choice(
             return None
         return layout
     return None
+
+
+def answer_line(letter: str) -> str:
+    """The line the prompt asks the answer in: what `distill train` trains a multiple-choice
+    row's letter as (its answer column, read as generate and eval ask the row)."""
+    return f"Answer: {letter}"
 
 
 def prompt(question: str, options: list[str]) -> str:

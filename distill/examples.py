@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
+from distill.choices import Layout as ChoiceLayout
+from distill.choices import answer_line, multiple_choice
 from distill.config import setting
 from distill.data import (
     SHAREGPT_ROLES,
@@ -687,15 +689,30 @@ def _mapped_text(row: dict[str, Any], column: str, flag: str, where: str) -> str
     return value
 
 
-def _from_columns(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -> Example:
+def _from_columns(
+    row: dict[str, Any],
+    where: str,
+    c: Columns,
+    keep_markers: bool,
+    choices: ChoiceLayout | None = None,
+) -> Example:
     """--prompt-field / --answer-field (+ system, context, reasoning) -> one user turn and its
-    answer, the reasoning in a think block."""
+    answer, the reasoning in a think block. A multiple-choice set's question and answer columns
+    (`choices`: --prompt-field question --answer-field answerKey on ARC) train the question
+    with its lettered options, as generate and eval ask it, answered "Answer: C"; the question
+    alone trained the student to answer a letter of options it was never shown."""
     if c.prompt_field is None or c.answer_field is None:
         given = ", ".join(c.named())
         raise DistillError(
             f"{where}: {given} need --prompt-field and --answer-field (the completion's column) "
             "too, or --messages-field for a chat column"
         )
+    asked = choices.read(row, where) if choices is not None else None
+    if asked is not None:  # (None: a free-form row, its question and answer as they are)
+        prompt, letter = asked
+        if letter is None:
+            raise DistillError(f"{where}: column '{c.answer_field}' (--answer-field) is empty")
+        row = {**row, c.prompt_field: prompt, c.answer_field: answer_line(letter)}
     # a null system or context (Parquet's missing value) is none; a null reasoning is refused by
     # its row: a --reasoning-field null in every row (s1K's `cot`) names the wrong column
     optional = ("--system-field", "--context-field")
@@ -834,13 +851,18 @@ def _says_nothing(text: str) -> bool:
 
 
 def from_row(
-    row: dict[str, Any], where: str, columns: Columns | None = None, keep_markers: bool = False
+    row: dict[str, Any],
+    where: str,
+    columns: Columns | None = None,
+    keep_markers: bool = False,
+    choices: ChoiceLayout | None = None,
 ) -> Example:
-    """One dataset row -> the Example training renders (see LAYOUTS; `columns` maps others)."""
+    """One dataset row -> the Example training renders (see LAYOUTS; `columns` maps others;
+    `choices`: the multiple-choice layout of the set, `train_choices`)."""
     c = columns or Columns()
     tools = tools_of(row, where, c.named().values())
     legacy = None if tools or "functions" in c.named().values() else functions_of(row)
-    ex = _from_row(row, where, c, keep_markers)
+    ex = _from_row(row, where, c, keep_markers, choices)
     ex.tools = tools or legacy or ex.tools  # (glaive's: the functions its system text lists)
     if legacy:
         ex.source["tools_column"] = "functions"  # as the refusals name it
@@ -891,7 +913,13 @@ def unasked(ex: Example, where: str) -> None:
             )
 
 
-def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -> Example:
+def _from_row(
+    row: dict[str, Any],
+    where: str,
+    c: Columns,
+    keep_markers: bool,
+    choices: ChoiceLayout | None = None,
+) -> Example:
     for flag, col in c.named().items():
         if col not in row:
             raise DistillError(
@@ -912,7 +940,7 @@ def _from_row(row: dict[str, Any], where: str, c: Columns, keep_markers: bool) -
             keep_markers,
         )
     if c.prompt_field or c.answer_field or c.reasoning_field or c.context_field:
-        return _from_columns(row, where, c, keep_markers)
+        return _from_columns(row, where, c, keep_markers, choices)
     # a distill trace record (its `messages`: the prompt); question/reasoning/answer columns
     # without them are some dataset's, for the mapping hint below
     if "answer" in row and "messages" in row and any(k in row for k in RECORD_MARKERS):
@@ -1307,8 +1335,22 @@ def load_examples(
     rows = iter_source(src, split, strict=True)
     if limit is not None:
         rows = itertools.islice(rows, limit)
+    choices = None
     for i, row in enumerate(rows):
-        yield from_row(row, f"{src} row {i + 1}", columns, keep_markers)
+        if i == 0:
+            choices = train_choices(row, columns)
+        yield from_row(row, f"{src} row {i + 1}", columns, keep_markers, choices)
+
+
+def train_choices(row: dict[str, Any], columns: Columns | None) -> ChoiceLayout | None:
+    """The multiple-choice layout a set's first row names, where --prompt-field and
+    --answer-field are its question and answer columns (MMLU: question, answer; ARC:
+    question, answerKey; GPQA: Question, 'Correct Answer'), as data.load_rows reads it for
+    generate and eval; None for any other set."""
+    c = columns or Columns()
+    if c.prompt_field is None or c.answer_field is None or c.messages_field is not None:
+        return None
+    return multiple_choice(row, c.prompt_field, c.answer_field)
 
 
 # =========================================================================== rendering

@@ -9,6 +9,8 @@
    as its question, its answer's text the gold (MathVista, MMMU).
 4. distill run: eval asked the student with its default max_tokens 512 while generate's traces
    ran to 4096: eval takes generate's max_tokens when its section sets none.
+5. `distill train --prompt-field question --answer-field answerKey` trained the question alone
+   -> the letter: it trains the multiple-choice prompt generate and eval ask, "Answer: C".
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import yaml
 from distill.data import load_rows
 from distill.errors import DistillError
 from distill.eval import score
+from distill.examples import Columns, load_examples
 from distill.filter.verify import choice_key, judge, verify_choice, verify_math
 from distill.generate import prompt_messages
 from distill.pipeline import run as pipeline_run
@@ -229,3 +232,35 @@ def test_an_eval_sections_own_max_tokens_is_kept_with_a_note(tmp_path, monkeypat
     assert cfg.max_tokens == 1024
     out = capsys.readouterr().out
     assert "note: eval.max_tokens 1024 is below generate.max_tokens (8192)" in out
+
+
+# --------------------------------------------------------------------------- 5. train
+
+
+@pytest.mark.parametrize(
+    "row,answer_field,letter", [(ARC, "answerKey", "C"), (MMLU, "answer", "B")]
+)
+def test_train_on_a_multiple_choice_set_trains_the_prompt_eval_asks(
+    row, answer_field, letter, tmp_path
+):
+    data = _write(tmp_path, row)
+    ((_, asked),) = _asked(data)
+    columns = Columns(prompt_field="question", answer_field=answer_field)
+    (ex,) = list(load_examples(data, columns=columns))
+    assert ex.prompt == [{"role": "user", "content": asked}]
+    assert ex.completion == f"Answer: {letter}"
+    out = tmp_path / "export.jsonl"
+    res = distill("export", data, "--prompt-field", "question", "--answer-field", answer_field,
+                  "--out", out)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    (exported,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert exported["messages"][0]["content"] == asked
+
+
+def test_train_on_a_mixed_set_trains_a_free_form_row_as_it_is(tmp_path):
+    free = {"question": "What is 0.6 * 2?", "subject": "math", "choices": None, "answer": "1.2"}
+    data = _write(tmp_path, MMLU, free)
+    columns = Columns(prompt_field="question", answer_field="answer")
+    first, second = load_examples(data, columns=columns)
+    assert first.completion == "Answer: B" and "A) 0" in first.prompt[-1]["content"]
+    assert second.prompt[-1]["content"] == "What is 0.6 * 2?" and second.completion == "1.2"
