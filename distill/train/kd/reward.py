@@ -80,7 +80,7 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
     examples are (a prompt source as kd.data.prompt_dataset renders it, traces as SFT's
     Renderer with train_on last): the first row of a repeated prompt wins."""
     from distill.data import iter_source
-    from distill.examples import Example, Renderer, load_examples
+    from distill.examples import Example, Renderer, load_examples, train_choices
     from distill.filter.verify import problem_text
     from distill.records import stable_hash
     from distill.train.kd.data import prompt_example, prompt_source, source_prompts
@@ -114,9 +114,18 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
     renderer = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
     rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
     exs = load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers)
-    for row, ex in zip(rows, exs, strict=True):  # load_examples: one example per row
+    choices = None
+    for i, (row, ex) in enumerate(zip(rows, exs, strict=True)):  # one example per row
+        if i == 0:
+            choices = train_choices(row, cfg)
+        # a multiple-choice row (--prompt-field question --answer-field answer on MMLU) is
+        # trained asking for a letter: its gold is that letter, as generate, filter and eval
+        # read the row (MMLU's `answer` is an index, "1" against "Answer: B"; ARC's answerKey
+        # and GPQA's 'Correct Answer' no answer column of ANSWER_FIELDS: no gold at all)
+        asked = choices.read(row, f"{cfg.data} row {i + 1}") if choices is not None else None
+        gold = asked[1] if asked is not None else gold_of(row)
         pid = row.get("prompt_id") or stable_hash(ex.prompt)
-        add(renderer.prompt_ids(ex), row, gold_of(row), pid, ex.prompt)
+        add(renderer.prompt_ids(ex), row, gold, pid, ex.prompt)
     return refs
 
 
