@@ -1418,6 +1418,55 @@ def strips_reasoning(tok: Any) -> bool:
     return "RZQ8" not in tok.apply_chat_template(msgs, tokenize=False)
 
 
+# Where a chat template reads an assistant message's reasoning other than a think block in its
+# content: a message key (Qwen3's and GLM-4.5's `reasoning_content`, gpt-oss's `thinking`, which
+# its harmony template writes in the analysis channel) or a `thinking` chunk of a content list
+# (Mistral's [THINK]...[/THINK]: Magistral, Ministral-3 Reasoning).
+REASONING_CHUNKS = "chunks"
+
+
+def reasoning_key(tok: Any) -> str | None:
+    """The key under which the chat template reads an assistant message's reasoning (or
+    REASONING_CHUNKS), found by rendering a finished turn with a marker there, as TRL and
+    transformers probe a template for `reasoning_content`; None where it reads none (the
+    reasoning is trained as a think block in the content, as the template writes it)."""
+    mark, answer = "RZQ8", "AQ9X"
+    user = {"role": "user", "content": "U"}
+    probes: list[tuple[str, dict[str, Any]]] = [
+        (key, {"role": "assistant", "content": answer, key: mark}) for key in REASONING_KEYS
+    ]
+    chunks = [{"type": "thinking", "thinking": mark}, {"type": "text", "text": answer}]
+    probes.append((REASONING_CHUNKS, {"role": "assistant", "content": chunks}))
+    for key, reply in probes:
+        try:
+            text = tok.apply_chat_template([user, reply], tokenize=False)
+        except Exception:  # noqa: BLE001 - a template that refuses the shape reads no such key
+            continue
+        # (a template that prints a content list whole writes its repr: no reading of chunks)
+        if mark in text and answer in text and "'thinking'" not in text:
+            return key
+    return None
+
+
+def as_template_reads_reasoning(m: dict[str, Any], key: str | None) -> dict[str, Any]:
+    """An assistant message whose content opens with a think block, its reasoning moved under
+    `key` (reasoning_key) and the answer left as its content: split as Qwen3's and GLM's
+    templates split such a content themselves."""
+    content = m.get("content")
+    if key is None or m.get("role") != "assistant" or not isinstance(content, str):
+        return m
+    if "</think>" not in content:
+        return m
+    reasoning = content.split("</think>")[0].rstrip("\n").split("<think>")[-1].lstrip("\n")
+    answer = content.split("</think>")[-1].lstrip("\n")
+    if not reasoning.strip():  # an empty think block (Qwen3's non-thinking turn): no reasoning
+        return {**m, "content": answer}
+    if key == REASONING_CHUNKS:
+        parts = [{"type": "thinking", "thinking": reasoning}, {"type": "text", "text": answer}]
+        return {**m, "content": parts}
+    return {**m, "content": answer, key: reasoning}
+
+
 def stop_token_ids(tok: Any, model_eos: int | list[int] | None = None) -> set[int]:
     ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
     if isinstance(model_eos, int):
@@ -1528,8 +1577,10 @@ class Renderer:
         # whether the template reads a tool call's arguments as a dict (None: not looked yet)
         self._dict_args: bool | None = None
         self.stops = stop_token_ids(tok, model_eos)
+        self.key: str | None = None  # where the template reads a reply's reasoning (r1)
         if fmt == "r1":
             self.suffix, self.prefill, self.empty_think = _chat_parts(tok, who)
+            self.key = reasoning_key(tok)
             self.eot = self.suffix  # the template's own end of turn (before any EOS added below)
             self.trims = content_trims(tok)
             suffix_ids = tok(self.suffix, add_special_tokens=False)["input_ids"]
@@ -1622,6 +1673,8 @@ class Renderer:
         template reads them."""
         if any(m.get("tool_calls") for m in msgs):
             msgs = [self._as_template_reads(m) for m in msgs]
+        if self.key is not None:
+            msgs = [as_template_reads_reasoning(m, self.key) for m in msgs]
         return self.tok.apply_chat_template(msgs, tokenize=False, **_tools_kw(tools), **kw)
 
     def _as_template_reads(self, m: dict[str, Any]) -> dict[str, Any]:
@@ -1745,6 +1798,26 @@ class Renderer:
             body += self.tok.eos_token  # as every turn of this template is trained: with EOS
         return body
 
+    def _keyed_turn(self, ex: Example, prompt: str) -> str | None:
+        """The completion of a turn where the template reads the reasoning beside the content
+        (reasoning_key): what it writes for the finished turn after the generation prompt, the
+        reasoning where the model writes it (gpt-oss: its analysis channel, then the final
+        channel's header; Mistral's [THINK] tokens; GLM's `\\n<think>...</think>\\n`), as TRL
+        trains a prompt/completion chat. None where the content is trained as it is: a template
+        that reads no such key, a reply in thought/solution markers kept verbatim (never behind
+        the empty think block the template writes before an answer alone), a finished turn
+        written after another text than the generation prompt."""
+        body = ex.completion
+        if self.key is None or (self.empty_think and has_markers(body) and "</think>" not in body):
+            return None
+        full = self._rendered_or_none(ex.tools, [*ex.prompt, reply_of(ex)])
+        if full is None or not full.startswith(prompt):
+            return None
+        turn = full[len(prompt) :]
+        if self.suffix != self.eot and not turn.endswith(self.suffix):
+            turn += self.tok.eos_token  # the end of turn holds no stop token: EOS, as every turn
+        return turn
+
     def completion_text(self, ex: Example, prompt: str | None = None) -> str:
         """`prompt`: the example's prompt_text, where the caller has it."""
         if not ex.trains:  # sequences() leaves it out; a caller of the last turn alone refuses it
@@ -1762,6 +1835,9 @@ class Renderer:
             # sees in its history, and split every chat into a row per turn
             if ex.calls:
                 return self._call_turn(ex, prompt if prompt is not None else self.prompt_text(ex))
+            keyed = self._keyed_turn(ex, prompt if prompt is not None else self.prompt_text(ex))
+            if keyed is not None:
+                return keyed
             body = ex.completion
             body = body.lstrip() if self.trims[0] else body
             body = body.rstrip() if self.trims[1] else body

@@ -14,7 +14,9 @@ A failed check stops the run with one line before any step is trained:
 - `<think>` is opened twice: the template's pre-fill and the completion's own (a wrong
   template / pre-fill combination teaches the student to write a second `<think>`);
 - the think block is empty while the answer holds `<|begin_of_thought|>` markers (the reasoning
-  would be trained as the visible answer).
+  would be trained as the visible answer);
+- the prompt ends with the empty think block of a no-thinking mode (SmolLM3's /no_think) and the
+  completion reasons after it anyway.
 
 A chat with several trained assistant turns is checked turn by turn.
 """
@@ -78,6 +80,13 @@ def problems(
             found.append(
                 f"{which}<think> is opened twice (the template's pre-fill and the completion's "
                 "own): the completion should start after the pre-fill, or pick the student's template"
+            )
+        if re.search(r"<think>\s*</think>\s*$", prompt) and "<think>" in tok.decode(loss):
+            found.append(
+                f"{which}the prompt ends with the empty think block of the template's no-thinking "
+                "mode (SmolLM3's /no_think system prompt) and the completion reasons after it: "
+                "the student would learn to think where it was told not to; drop /no_think from "
+                "the system prompt, or train replies without reasoning"
             )
         if re.search(r"<think>\s*</think>", turn) and has_markers(turn):
             found.append(
