@@ -91,10 +91,13 @@ _STATED_VALUE = (
     r"(?:\$\$(?P<dd>(?:\\\$|[^$])+)\$\$|\$(?P<d>(?:\\\$|[^$])+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]"
     r"|(?P<r>" + _BARE_CONDITION + r")(?=\.?(?:\s|$)|[,;:)。！；，])"
     # "x = 2": the value a name is given ("The solutions are x = 2 and x = 3"), never an operand
-    # ("x = 2 + 3")
+    # ("x = 2 + 3"); nor is a number that a product, root or fraction goes on with ("2 \\pi",
+    # "x = 2 \\cdot 3 = 6", "2 \\sqrt{3}", "2 1/2": read as 2, right against a gold 2); "25%" is
+    # a number, its scale read after it (as "25 percent": "0.5, or 25%" was 0.5 alone)
     r"|(?:(?P<nm>[A-Za-z])(?:_\{?\w+\}?)?[ \t]*=[ \t]*)?"
     r"(?:\\?\$\s*)?(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?(nm)(?![ \t]*[-+*/^=×·(]))"
-    r"(?=\.?(?:\s|$)|;(?:\s|$)|[。！；，]|或|"
+    r"(?![ \t]*(?:\\(?:cdot|times|div|d?frac|tfrac|sqrt|pi)(?![A-Za-z])|[×·÷π√]|\d+/\d))"
+    r"(?=\.?(?:\s|$)|;(?:\s|$)|[。！；，]|或|\\?%|"
     + _REASON_COMMA
     + r"|"
     + _CLAUSE_COMMA
@@ -1320,16 +1323,25 @@ def _condition_set(text: str, timeout: int) -> tuple[Any, Any] | None:
 
 def _inequality_set(expr: Any) -> tuple[Any, Any] | None:
     """(the set of reals, the variable) of one inequality on one variable ("x > 2", "-1 < x <
-    2"), None for anything else (an equation, two variables, a number)."""
+    2"), None for anything else (an equation, two variables, a number).
+
+    Only a solved one, the variable alone against a number: "x^2 - x - 2 > 0" is the question
+    restated, not its answer (its set is the answer: it was judged right), and sympy solving a
+    polynomial inequality of high degree took minutes, under no timeout."""
     import sympy
 
     inequality = (sympy.StrictLessThan, sympy.LessThan, sympy.StrictGreaterThan, sympy.GreaterThan)
     parts = expr.args if isinstance(expr, sympy.And) else (expr,)
     if not parts or not all(isinstance(x, inequality) for x in parts):
         return None
+    if not all(
+        (x.lhs.is_Symbol and x.rhs.is_number) or (x.rhs.is_Symbol and x.lhs.is_number)
+        for x in parts
+    ):
+        return None  # "0 < f(x) < 1", "x^2 > 4": math-verify's own reading
     symbols = expr.free_symbols
-    if len(symbols) != 1 or expr.atoms(sympy.Function):
-        return None  # "0 < f(x) < 1": math-verify's own reading (it unwraps the function)
+    if len(symbols) != 1:
+        return None
     try:
         return expr.as_set(), next(iter(symbols))
     except Exception:  # noqa: BLE001 - sympy can raise anything on odd input
@@ -1377,6 +1389,10 @@ _PLACEHOLDER = re.compile(
 )
 
 
+# A gold that names its values: "a=4, b=3", "x = 2, y = -1".
+_NAMED_GOLD = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?:_\{?\w+\}?)?\s*=(?!=)")
+
+
 def verify_math(
     answer: str,
     gold: str | None,
@@ -1401,6 +1417,11 @@ def verify_math(
     if final is None and not answer.strip():
         return NO_ANSWER
     pair = len(parts) > 1 and _a_pair(names, problem)
+    if pair and None not in names and len(_NAMED_GOLD.findall(str(gold))) > 1:
+        # "a = 3, b = 4" (or "a = \boxed{3}, b = \boxed{4}") against "a=4, b=3": the values
+        # with their names (as "$a = 3$, $b = 4$" is read); bare, {3, 4} was the gold's {4, 3}
+        parts = [f"{name} = {value}" for name, value in zip(names, parts)]
+        final = ", ".join(parts)
     if final:  # the verdict depends on the answer only through its final answer
         return _final_verdict(str(gold), final, tuple(parts), hedged, pair, timeout, upto)
     return _verdict(str(gold), final, tuple(parts), hedged, pair, timeout, answer, upto)
@@ -1414,6 +1435,9 @@ def _final_verdict(
     gold: str, final: str, parts: tuple, hedged: bool, pair: bool, timeout: int, upto: str = "E"
 ) -> str:
     return _verdict(gold, final, parts, hedged, pair, timeout, "", upto)
+
+
+_PERCENT = re.compile(r"([-+]?\d+(?:\.\d+)?)[ \t]*\\?%")
 
 
 def _verdict(
@@ -1444,6 +1468,12 @@ def _verdict(
     p_num = _plain_number(final) if final is not None else None
     if g_num is not None and p_num is not None:
         return CORRECT if g_num == p_num else WRONG
+    # A percent against a number: right as N and as N/100, math-verify's rule, which misses a
+    # decimal's ("2.5\\%" against 2.5 was wrong, "25\\%" against 25 right)
+    percent = _PERCENT.fullmatch(final.strip()) if final is not None else None
+    if g_num is not None and percent is not None:
+        n = Fraction(percent.group(1))
+        return CORRECT if g_num in (n, n / 100) else WRONG
     from math_verify import verify
 
     # A gold in math delimiters or boxed is parsed as it is; any other (an escaped "\\$12" is a
