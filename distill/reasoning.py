@@ -11,11 +11,22 @@ Cases, recorded in the trace's `think` field so the filter can judge them:
              <|end_of_solution|>` (Bespoke-Stratos, OpenThoughts, Sky-T1): the thought is the
              reasoning, the solution the answer (no end of thought: `unclosed`)
   none       no tags: everything is the answer
+
+A think block is `<think>...</think>` or Mistral's `[THINK]...[/THINK]` (Magistral, Ministral-3
+Reasoning: two special tokens, which the local teachers keep: teachers.hf.decode_keeping_think).
+gpt-oss writes harmony messages instead (openai/harmony, the cookbook's "OpenAI harmony response
+format"): `<|channel|>analysis<|message|>R<|end|><|start|>assistant<|channel|>final<|message|>A`
+(then `<|return|>`, the stop token). Its analysis messages are the reasoning, its final ones the
+answer ('closed'; 'unclosed' when it stops before a final message: cut off); a `commentary`
+message (a tool call, or the preamble before one) is neither.
 """
 
 from __future__ import annotations
 
+import re
+
 OPEN, CLOSE = "<think>", "</think>"
+THINK_TAGS = ((OPEN, CLOSE), ("[THINK]", "[/THINK]"))  # <think> blocks, Mistral's
 THOUGHT = ("<|begin_of_thought|>", "<|end_of_thought|>")
 SOLUTION = ("<|begin_of_solution|>", "<|end_of_solution|>")
 
@@ -43,6 +54,49 @@ def _split_markers(text: str) -> tuple[str | None, str, str] | None:
     return reasoning, rest.strip(), "markers"
 
 
+# harmony: a reply (after the prompt's `<|start|>assistant`, or with that header) starts with a
+# channel; a message's body runs to <|end|>, the stop tokens <|return|> / <|call|>, or the next
+# message's <|start|> (one a decode dropped)
+HARMONY_REPLY = re.compile(r"\s*(?:<\|start\|>[^<]*)?<\|channel\|>")
+HARMONY_BODY_END = re.compile(r"<\|(?:end|return|call|start|channel)\|>")
+
+
+def _split_harmony(text: str) -> tuple[str | None, str, str] | None:
+    """(reasoning, answer, think) of a gpt-oss reply in harmony messages, else None. The channel
+    is the header's first word (`commentary to=functions.f <|constrain|>json`: commentary)."""
+    if not HARMONY_REPLY.match(text):
+        return None
+    analysis: list[str] = []
+    final: list[str] = []
+    other = False  # a commentary message: a tool call (the reply ended to call it) or preamble
+    for part in text.split("<|channel|>")[1:]:
+        header, said, body = part.partition("<|message|>")
+        if not said:  # stopped inside a header: no message yet
+            continue
+        channel = re.match(r"\s*(\w*)", header).group(1)
+        body = HARMONY_BODY_END.split(body, maxsplit=1)[0].strip()
+        if channel == "analysis":
+            analysis.append(body)
+        elif channel == "final":
+            final.append(body)
+        else:
+            other = True
+    reasoning = "\n\n".join(analysis) if analysis else None
+    if not final and not other:  # stopped before its final message: cut off, no answer
+        return reasoning or "", "", "unclosed"
+    return reasoning, "\n\n".join(final), "closed" if analysis else "none"
+
+
+def _think_tags(text: str) -> tuple[str, str]:
+    """The think block's (open, close) tags: of the pair whose tag comes first in the text."""
+    first = [
+        (min(i for i in (text.find(o), text.find(c)) if i >= 0), o, c)
+        for o, c in THINK_TAGS
+        if o in text or c in text
+    ]
+    return min(first)[1:] if first else THINK_TAGS[0]
+
+
 def split(
     text: str, api_reasoning: str | None = None, in_think: bool = False
 ) -> tuple[str | None, str, str]:
@@ -58,19 +112,24 @@ def split(
         return reasoning, answer, think
     if api_reasoning:
         # Some servers also echo tags into content; strip an empty or duplicated block.
-        reasoning, answer, _ = split(text)
-        if reasoning is not None and CLOSE in text:
+        reasoning, answer, think = split(text)
+        if reasoning is not None and think in ("closed", "prefilled"):
             return api_reasoning.strip(), answer, "api"
         return api_reasoning.strip(), text.strip(), "api"
-    marked = _split_markers(text)
+    marked = _split_markers(text) or _split_harmony(text)
     if marked is not None:
         return marked
-    start = text.find(OPEN)
-    end = text.find(CLOSE)
+    opening, closing = _think_tags(text)
+    start = text.find(opening)
+    end = text.find(closing)
     if end >= 0 and (start < 0 or start > end):
-        return text[:end].strip(), text[end + len(CLOSE) :].strip(), "prefilled"
+        return text[:end].strip(), text[end + len(closing) :].strip(), "prefilled"
     if start >= 0 and end > start:
-        return text[start + len(OPEN) : end].strip(), text[end + len(CLOSE) :].strip(), "closed"
+        return (
+            text[start + len(opening) : end].strip(),
+            text[end + len(closing) :].strip(),
+            "closed",
+        )
     if start >= 0:
-        return text[start + len(OPEN) :].strip(), "", "unclosed"
+        return text[start + len(opening) :].strip(), "", "unclosed"
     return None, text.strip(), "none"

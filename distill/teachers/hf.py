@@ -124,13 +124,47 @@ def drops_think(tok: Any) -> bool:
     return any(t.content == "</think>" and t.special for t in added.values())
 
 
-def decode_keeping_think(tok: Any, ids: list[int]) -> str:
-    """`ids` decoded without special tokens, but with `<think>`/`</think>` where the tokenizer
-    marks them special (it would drop the tag the model wrote: generate read every sample
-    after a prompt that opened <think> as never closing it, and a block the model opened
-    itself as answer text)."""
+# The tokens a chat template marks a reply's reasoning with, kept in a decode that otherwise
+# skips special tokens (a tokenizer may mark any of them special, and a skipping decode drops
+# them): the think block's tags, `<think>` (some R1-style tokenizers) and Mistral's `[THINK]`
+# (Magistral, Ministral-3 Reasoning: control tokens); and, in a harmony tokenizer (gpt-oss: it has
+# `<|channel|>` and `<|message|>`), the tokens that frame its messages, for the channel says which
+# message is reasoning (distill.reasoning). The stop tokens <|return|> / <|call|> stay dropped.
+THINK_MARKERS = ("<think>", "</think>", "[THINK]", "[/THINK]")
+HARMONY_MARKERS = ("<|start|>", "<|channel|>", "<|message|>", "<|constrain|>", "<|end|>")
+
+
+def reasoning_markers(tok: Any) -> set[int]:
+    """Ids of the reasoning markers `tok` has as added tokens (THINK_MARKERS, HARMONY_MARKERS)."""
     added = getattr(tok, "added_tokens_encoder", None) or {}
-    keep = {added[t] for t in ("<think>", "</think>") if t in added}
+    names = THINK_MARKERS
+    if "<|channel|>" in added and "<|message|>" in added:
+        names += HARMONY_MARKERS
+    return {added[t] for t in names if t in added}
+
+
+def drops_markers(tok: Any) -> bool:
+    """Whether a decode that skips special tokens (vLLM's, with a Hugging Face tokenizer) drops
+    the `[THINK]` tags or harmony framing `tok` marks special: gpt-oss's reply read
+    'analysisR...assistantfinalA', all answer. (A `</think>` it drops: drops_think. vLLM's own
+    Mistral tokenizer keeps [THINK] itself and has no added tokens: False.)"""
+    added = getattr(tok, "added_tokens_decoder", None) or {}
+    keep = reasoning_markers(tok)
+    return any(
+        t.special and t.content not in ("<think>", "</think>")
+        for i, t in added.items()
+        if i in keep
+    )
+
+
+def decode_keeping_think(tok: Any, ids: list[int]) -> str:
+    """`ids` decoded without special tokens, but with the reasoning markers its template writes
+    (reasoning_markers) where the tokenizer marks them special: a `<think>`/`</think>` (it would
+    drop the tag the model wrote: generate read every sample after a prompt that opened <think>
+    as never closing it, and a block the model opened itself as answer text), Mistral's
+    [THINK]/[/THINK] (a Magistral sample read as all answer) and gpt-oss's channels (its analysis
+    read as answer: 'analysisR...assistantfinalA')."""
+    keep = reasoning_markers(tok)
     if not keep.intersection(ids):
         return tok.decode(ids, skip_special_tokens=True)
     special = {i for i, t in tok.added_tokens_decoder.items() if t.special}

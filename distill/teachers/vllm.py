@@ -187,12 +187,21 @@ class VLLMTeacher:
         self._write(shard, outs, sink)
 
     def _write(self, shard: Sequence[Job], outs: Any, sink: Sink) -> None:
-        from distill.teachers.hf import drops_think, prompt_opens_think
+        from distill.teachers.hf import (
+            decode_keeping_think,
+            drops_markers,
+            drops_think,
+            prompt_opens_think,
+        )
 
         tok = self.llm.get_tokenizer()
+        # vLLM's text skips special tokens: where the tokenizer marks Mistral's [THINK] or
+        # gpt-oss's channel tokens special, each sample is decoded again from its ids keeping
+        # them, as the hf teacher decodes (without them its reasoning was read as its answer)
+        redecode = drops_markers(tok)
         # where the decode (skip_special_tokens) drops the </think> a sample writes, no sample
         # can be read as inside the block (a property of the tokenizer: asked once)
-        dropped = drops_think(tok)
+        dropped = drops_think(tok) and not redecode
         for job, out in zip(shard, outs):
             plen = len(out.prompt_token_ids or [])
             # the prompt llm.chat rendered opened <think> itself: its samples start inside
@@ -203,7 +212,7 @@ class VLLMTeacher:
             in_think = not dropped and isinstance(prompt, str) and prompt_opens_think(prompt)
             for s, o in zip(job.samples, out.outputs):
                 c = Completion(
-                    text=o.text,
+                    text=decode_keeping_think(tok, list(o.token_ids)) if redecode else o.text,
                     finish_reason=o.finish_reason or "unknown",
                     prompt_tokens=plen,
                     completion_tokens=len(o.token_ids),
