@@ -1457,8 +1457,12 @@ def as_template_reads_reasoning(m: dict[str, Any], key: str | None) -> dict[str,
         return m
     if "</think>" not in content:
         return m
-    reasoning = content.split("</think>")[0].rstrip("\n").split("<think>")[-1].lstrip("\n")
-    answer = content.split("</think>")[-1].lstrip("\n")
+    # The block is the first '<think>' ... '</think>': a reasoning that mentions '<think>', an
+    # answer that mentions '</think>', are theirs whole (the templates' own split, on the last
+    # '</think>' and '<think>', cut the head of either off)
+    head, _, answer = content.partition("</think>")
+    reasoning = head.split("<think>", 1)[-1].rstrip("\n").lstrip("\n")
+    answer = answer.lstrip("\n")
     if not reasoning.strip():  # an empty think block (Qwen3's non-thinking turn): no reasoning
         return {**m, "content": answer}
     if key == REASONING_CHUNKS:
@@ -1811,12 +1815,33 @@ class Renderer:
         if self.key is None or (self.empty_think and has_markers(body) and "</think>" not in body):
             return None
         full = self._rendered_or_none(ex.tools, [*ex.prompt, reply_of(ex)])
-        if full is None or not full.startswith(prompt):
+        if full is None:
             return None
-        turn = full[len(prompt) :]
+        head = prompt if full.startswith(prompt) else self._history_before(ex, prompt)
+        if head is None or not full.startswith(head):
+            return None
+        turn = full[len(head) :]
         if self.suffix != self.eot and not turn.endswith(self.suffix):
             turn += self.tok.eos_token  # the end of turn holds no stop token: EOS, as every turn
         return turn
+
+    def _history_before(self, ex: Example, prompt: str) -> str | None:
+        """The text a template writes before the finished turn of `ex` (its history, then the
+        generation prompt), where it writes the history otherwise once the turn follows:
+        gpt-oss keeps a tool-calling turn's analysis while the model is still in the tool loop
+        (the prompt) and drops it once a final answer follows. The model writes the turn after
+        the prompt as it is: that turn is trained after it. None where not found so."""
+        bare = self._rendered_or_none(ex.tools, ex.prompt)
+        if bare is None or not prompt.startswith(bare) or prompt == bare:
+            return None
+        gen = prompt[len(bare) :]  # the generation prompt ('<|start|>assistant')
+        mark = "RZQ8"
+        reply = {"role": "assistant", "content": f"<think>\n{mark}\n</think>\n\nAQ9X"}
+        marked = self._rendered_or_none(ex.tools, [*ex.prompt, reply])
+        if marked is None or mark not in marked:
+            return None
+        at = marked.rfind(gen, 0, marked.index(mark))
+        return None if at < 0 else marked[: at + len(gen)]
 
     def completion_text(self, ex: Example, prompt: str | None = None) -> str:
         """`prompt`: the example's prompt_text, where the caller has it."""
