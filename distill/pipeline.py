@@ -873,19 +873,21 @@ def _generates_max_tokens(stage: str, configs: dict[str, Any], section: dict[str
     an R1-style student trained on traces of up to generate's 4096 (or 32768) tokens was cut
     off mid-thought: its answers lost, its pass@1 understated (eval reported the truncation
     rate, no more). A section's own is kept: one line says when it is below generate's.
-    Written into `section`, which a deferred eval is built from again."""
+    Written into `section`, which a deferred eval is built from again. Generate's length is
+    its teachers' longest: each `teachers:` entry may set its own max_tokens."""
     g, c = configs.get("generate"), configs[stage]
     if stage != "eval" or g is None:
         return
+    longest = max(t.max_tokens for t in g.resolved_teachers())
     if "max_tokens" in section:
-        if c.max_tokens < g.max_tokens:
+        if c.max_tokens < longest:
             print(
                 f"note: eval.max_tokens {c.max_tokens} is below generate.max_tokens "
-                f"({g.max_tokens}), the length the student's traces may run to: answers cut off "
+                f"({longest}), the length the student's traces may run to: answers cut off "
                 "there score as wrong (eval.json's truncation_rate); eval uses its own"
             )
         return
-    section["max_tokens"] = c.max_tokens = g.max_tokens
+    section["max_tokens"] = c.max_tokens = longest
 
 
 # filter's --verify modes eval and select judge with too (their own lists): `none` judges
