@@ -9,6 +9,12 @@ on a multiple-choice set trains the prompt eval asks, answered "Answer: C").
    as having none). The gold is the letter, as generate, filter and eval read the row.
 2. The prompt train computes the loss after is byte for byte the one eval sends, for a ten-option
    and a GPQA row, under --format alpaca and r1, and the trained answer is one eval reads.
+3. A ten-option question asked in another wording than simple-evals' (MMLU-Pro's own prompt,
+   "Options:\nA. ...\nJ. ...", a set's own prompt column, traces written so) was read for the
+   letters A-E only when its gold is one of them (options_of read the instruction or a gold
+   past E): "(B). Actually, G also works." judged right, "the answer is (G)" no answer, and
+   eval's maj@k gave G no vote (maj@5 1.0 where three of five samples said G). The options its
+   prompt lists a line each count too.
 """
 
 from __future__ import annotations
@@ -161,3 +167,55 @@ def test_train_on_a_multiple_choice_set_trains_the_prompt_eval_sends(fmt, name, 
     (gold_row,) = load_rows(data)
     rec = {"messages": sent, "answer": ex.completion, "gold": gold_row.gold}
     assert judge(rec, "choice")[0] == "correct" and judge(rec, "math")[0] == "correct"
+
+
+# --------------------------------------------------------------------------- 3. listed options
+
+OPTIONS = "\n".join(f"{letter}. option {n}" for n, letter in enumerate("ABCDEFGHIJ"))
+MMLU_PRO_PROMPT = (  # MMLU-Pro's own chain-of-thought prompt (TIGER-Lab/MMLU-Pro, evaluate_from_api)
+    "The following are multiple choice questions (with answers) about physics. Think step by "
+    'step and then finish your answer with "the answer is (X)" where X is the correct letter '
+    f"choice.\n\nQuestion: Which one?\nOptions:\n{OPTIONS}\nAnswer: Let's think step by step."
+)
+
+
+def _mc(answer: str, gold: str, prompt: str = MMLU_PRO_PROMPT, sample: int = 0) -> dict:
+    msgs = [{"role": "user", "content": prompt}]
+    return {"prompt_id": "p", "sample": sample, "messages": msgs, "answer": answer, "gold": gold}
+
+
+@pytest.mark.parametrize("mode", ["choice", "math"])
+@pytest.mark.parametrize(
+    "answer,verdict",
+    [
+        ("the answer is (B)", "correct"),
+        ("the answer is (G)", "wrong"),
+        ("the answer is (B). Actually, G also works.", "wrong"),
+        ("the answer is (B), or maybe (H)", "wrong"),
+        ("the answer is (B). Options F through J are all wrong.", "correct"),
+    ],
+)
+def test_a_question_listing_ten_options_is_read_for_its_ten_letters(mode, answer, verdict):
+    from distill.filter.verify import judge
+
+    assert judge(_mc(answer, "B"), mode)[0] == verdict
+
+
+def test_eval_votes_a_letter_past_e_of_a_question_listing_ten_options():
+    from distill.eval import score
+
+    said = ["the answer is (G)"] * 3 + ["the answer is (B)"] * 2
+    result = score([_mc(a, "B", sample=i) for i, a in enumerate(said)], "choice")
+    assert result["pass@1"] == 0.4 and result["maj@5"] == 0.0
+
+
+def test_a_question_of_four_listed_options_or_a_prompt_listing_none_reads_a_to_e():
+    """As before: a capital past E is no option there ("Answer: G" names none)."""
+    from distill.filter.verify import judge
+
+    four = MMLU_PRO_PROMPT.replace(OPTIONS, "\n".join(OPTIONS.splitlines()[:4]))
+    assert judge(_mc("the answer is (G)", "B", four), "choice")[0] == "no_answer"
+    assert judge(_mc("Answer: G", "B", "What is 2 + 3?"), "choice")[0] == "no_answer"
+    # letters listed with a gap (a roman "I." heading) are no list of options past the gap
+    gap = "A) x\nB) y\nC) z\nD) w\n\nI. Notes\n"
+    assert judge(_mc("Answer: B. I is wrong too.", "B", gap), "choice")[0] == "correct"

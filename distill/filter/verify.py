@@ -554,12 +554,33 @@ def _upto(options: int, gold: Any = None) -> str:
     return chr(ord("A") + n - 1)
 
 
+# An option of the question listed on a line of its own, as a benchmark's own prompt writes it:
+# "A) ...", "A. ...", "(A) ...", "A: ..." (MMLU-Pro's "Options:\nA. ...\n...\nJ. ...").
+_LAST = chr(ord("A") + MAX_OPTIONS - 1)
+_OPTION_LINE = re.compile(
+    rf"(?m)^[ \t]*(?:\([ \t]*([A-{_LAST}])[ \t]*\)|([A-{_LAST}])[.):])[ \t]+\S"
+)
+
+
+def _options_listed(text: str) -> int:
+    """How many options `text` lists a line each, lettered from A on without a gap (0: none)."""
+    letters = {m.group(1) or m.group(2) for m in _OPTION_LINE.finditer(text)}
+    n = 0
+    while n < MAX_OPTIONS and chr(ord("A") + n) in letters:
+        n += 1
+    return n
+
+
 def options_of(rec: dict[str, Any]) -> int:
     """How many options a record's question offers, as its prompt's multiple-choice instruction
-    names them (distill.choices: "...where LETTER is one of ABCDEFGHIJ."), else as many as its
-    gold letter past E says; 5 (A-E) otherwise."""
-    asked = options_asked(problem_text(rec) or "")
-    return asked or ord(_upto(5, rec.get("gold"))) - ord("A") + 1
+    names them (distill.choices: "...where LETTER is one of ABCDEFGHIJ."), else as its prompt
+    lists them a line each ("A. ..." to "J. ...": MMLU-Pro's own prompt, a set's prompt column
+    of its own) or its gold letter past E says, the more of the two; 5 (A-E) otherwise. Read
+    from the instruction alone, a ten-option question in another wording whose gold is A-E was
+    read for A-E only: "B. Actually, G also works." judged right, "(G)" no answer and no vote."""
+    text = problem_text(rec) or ""
+    asked = options_asked(text)
+    return asked or ord(_upto(_options_listed(text), rec.get("gold"))) - ord("A") + 1
 
 
 # "The answer is (B).", "**Answer:** B", "Final answer: $\\text{(C)}$": a choice letter stated with
