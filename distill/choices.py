@@ -93,8 +93,8 @@ class Layout:
         question, options, index = self.parts(row, where)
         if len(options) > MAX_OPTIONS:
             raise DistillError(
-                f"{where}: {len(options)} options in '{self.options}' (letters A-"
-                f"{string.ascii_uppercase[len(options) - 1]}), but the verifiers read option "
+                f"{where}: {len(options)} options in '{self.options}' ({_letters(len(options))}), "
+                "but the verifiers read option "
                 f"letters A-{string.ascii_uppercase[MAX_OPTIONS - 1]} only: keep the rows of up "
                 f"to {MAX_OPTIONS} options"
             )
@@ -162,6 +162,14 @@ def options_asked(text: str) -> int | None:
     if m is None or m.group(1) != string.ascii_uppercase[: len(m.group(1))]:
         return None
     return len(m.group(1))
+
+
+def _letters(n: int) -> str:
+    """The letters `n` options would take, for a refusal: 'letters A-M', or past Z
+    'more than the 26 letters A-Z'."""
+    if n > len(string.ascii_uppercase):
+        return f"more than the {len(string.ascii_uppercase)} letters A-Z"
+    return f"letters A-{string.ascii_uppercase[n - 1]}"
 
 
 def _text(value: Any) -> str | None:
