@@ -157,6 +157,7 @@ def student_cfg(student: str, backend: str) -> SimpleNamespace:
         student_seed=0,
         concurrency=1,
         max_retries=0,
+        request_timeout=600.0,
         samples=2,
         verify="math",
         verify_timeout=5,
