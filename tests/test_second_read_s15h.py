@@ -67,7 +67,8 @@ def test_a_polynomial_inequality_of_high_degree_is_judged_at_once():
     )
     done = subprocess.run([sys.executable, "-c", code], text=True, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert float(done.stdout.strip()) < 5.0
+    # a hang guard (100 s before; 0.7 s here), generous for a loaded CI machine
+    assert float(done.stdout.strip()) < 30.0
 
 
 @pytest.mark.parametrize(

@@ -203,7 +203,7 @@ LONG = {
 }
 
 
-def test_a_long_degenerate_reply_is_judged_in_a_second():
+def test_a_long_degenerate_reply_is_judged_in_seconds_not_minutes():
     code = (
         "import json, sys, time\n"
         "from distill.filter.verify import verify_math\n"
@@ -226,5 +226,7 @@ def test_a_long_degenerate_reply_is_judged_in_a_second():
     assert done.returncode == 0, done.stderr[-2000:]
     times = dict(line.rsplit(" ", 1) for line in done.stdout.splitlines())
     assert set(times) == set(LONG)
-    slow = {k: v for k, v in times.items() if float(v) >= 1.0}
+    # a hang guard, not a speed goal (each takes well under a second here; a quadratic or
+    # backtracking reading of 100 KB takes minutes): generous for a loaded CI machine
+    slow = {k: v for k, v in times.items() if float(v) >= 10.0}
     assert not slow, slow
