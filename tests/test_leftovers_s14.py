@@ -50,6 +50,25 @@ class StaysShortServer(FakeBatchServer):
         return web.Response(body=cut, content_type="application/octet-stream")
 
 
+@pytest.fixture(autouse=True)
+def quick_waits(monkeypatch):
+    """The batch teacher's waits between reads of a short file (0.25 s, 0.5 s, ...): these tests
+    count reads and requests, not the wait."""
+    import time
+
+    import distill.teachers.batch as batch
+
+    class QuickTime:
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds):
+            time.sleep(min(seconds, 0.01))
+
+    monkeypatch.setattr(batch, "time", QuickTime())
+
+
 @pytest.fixture
 def short_server():
     s = StaysShortServer().start()

@@ -20,7 +20,7 @@ from distill.generate import GenerateConfig, generate_planned, run, summarize
 from distill.records import read_records, write_atomic
 from tests.test_batch import cfg, records
 from tests.test_cache_keys_s13 import NAME, drawn  # noqa: F401 - the fixture
-from tests.test_leftovers_s14 import StaysShortServer
+from tests.test_leftovers_s14 import StaysShortServer, quick_waits  # noqa: F401 - a fixture
 
 # ============================================================== what a short file cost
 

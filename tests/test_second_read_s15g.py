@@ -106,5 +106,5 @@ def test_a_few_slow_replies_among_answered_ones_fail_alone(serve, path, tmp_path
     url, log = serve(lambda k: 1.5 if k < 7 else 0.0)  # 7 slow first, then quick answers
     out = tmp_path / "t.jsonl"
     with pytest.raises(DistillError, match="7 samples failed: no reply within --request-timeout"):
-        run(cfg(url, out, concurrency=1, limit=12), progress=False)
+        run(cfg(url, out, concurrency=7, limit=12), progress=False)  # the 7 slow at once
     assert len(log) == 12 and len(list(read_records(out))) == 5
