@@ -36,11 +36,17 @@ def truncated(rec: dict[str, Any], ctx: CheckContext) -> str | None:
     return "truncated" if rec.get("finish_reason") == "length" else None
 
 
+# Reasoning markers left in a trace's reasoning or answer after the split (distill.reasoning):
+# R1's think tags, Mistral reasoning models' [THINK] tags, gpt-oss's harmony channel header. A
+# trace holding one would train the marker as text (and a block's reasoning as answer).
+THINK_MARKERS = ("<think>", "</think>", "[THINK]", "[/THINK]", "<|channel|>")
+
+
 def think_tags(rec: dict[str, Any], ctx: CheckContext) -> str | None:
     if rec.get("think") == "unclosed":
         return "unclosed_think"
     body = _text(rec)
-    if "<think>" in body or "</think>" in body:
+    if any(tag in body for tag in THINK_MARKERS):
         return "duplicated_think"
     return None
 
