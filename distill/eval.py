@@ -370,20 +370,10 @@ def check_templates(cfg: EvalConfig, models: list[tuple[str, str]] | None = None
     models = [(which, m) for which, m in models if m]
     if not models:
         return
-    from distill.generate import prompt_messages
+    from distill.generate import source_messages
     from distill.teachers import Job, check_prompts
 
-    rows = prompt_messages(
-        cfg.data,
-        cfg.split,
-        cfg.prompt_field,
-        cfg.template,
-        cfg.system_prompt,
-        cfg.answer_field,
-        cfg.id_field,
-        cfg.limit,
-        cfg.context_field,
-    )
+    rows = source_messages(cfg)
     jobs = [Job(str(n), m, [0], where=f"{cfg.data} row {n}") for n, (_, m) in enumerate(rows, 1)]
     for which, model in models:
         check_prompts(cfg.backend, _generate_config(cfg, model, which), jobs, cfg.system_prompt)
@@ -465,7 +455,7 @@ def check_data(cfg: EvalConfig) -> None:
     --dry-run): eval found them only when it started, after generate had bought its samples
     and train had run."""
     from distill.data import load_rows
-    from distill.generate.stage import prompt_messages
+    from distill.generate.stage import source_messages
 
     template = cfg.template
     if cfg.format == "alpaca" and instruction_rows(cfg):  # as alpaca_template picks it (the
@@ -474,17 +464,7 @@ def check_data(cfg: EvalConfig) -> None:
     if cfg.format == "alpaca":
         for i, row in enumerate(load_rows(cfg.data, cfg.split, cfg.prompt_field, limit=cfg.limit)):
             no_alpaca_chat(cfg, row, i + 1)
-    for row, _ in prompt_messages(
-        cfg.data,
-        cfg.split,
-        cfg.prompt_field,
-        template,
-        cfg.system_prompt,
-        cfg.answer_field,
-        cfg.id_field,
-        cfg.limit,
-        cfg.context_field,
-    ):
+    for row, _ in source_messages(cfg, template):
         judged = judged or _judgeable(row, cfg.verify)
     if not judged:
         raise _nothing_to_judge(cfg)
@@ -587,19 +567,9 @@ def with_current_gold(gcfg: Any, records: list[dict[str, Any]]) -> list[dict[str
     code task's tests) as the eval set holds them now: a sample's id hashes its prompt, not
     its gold, so a rerun after a wrong gold was fixed resumes the samples (rightly) and scored
     them against the gold they were sampled with."""
-    from distill.generate.stage import prompt_messages, record_meta
+    from distill.generate.stage import record_meta, source_messages
 
-    rows = prompt_messages(
-        gcfg.data,
-        gcfg.split,
-        gcfg.prompt_field,
-        gcfg.template,
-        gcfg.system_prompt,
-        gcfg.answer_field,
-        gcfg.id_field,
-        gcfg.limit,
-        gcfg.context_field,
-    )
+    rows = source_messages(gcfg)
     # the prompt id generate gives a row (build_jobs)
     now = {row.row_id or stable_hash(messages): row for row, messages in rows}
     out = []

@@ -15,6 +15,7 @@ _STAGE = (
     "generate_planned",
     "prompt_messages",
     "run",
+    "source_messages",
     "source_template",
     "summarize",
 )
@@ -38,6 +39,7 @@ __all__ = [
     "generate_planned",
     "prompt_messages",
     "run",
+    "source_messages",
     "source_template",
     "summarize",
 ]

@@ -261,6 +261,25 @@ def no_input_twin(tmpl: Any) -> Any:
     return Template(tmpl.name, bare_head + text[len(head) : len(text) - len(tail)] + bare_tail)
 
 
+def source_messages(
+    cfg: Any, template: str | None = None
+) -> Iterator[tuple[Row, list[dict[str, str]]]]:
+    """`prompt_messages` of a config's prompt source (generate's or eval's: data, split, prompt,
+    answer, id and context fields, limit, system prompt), in `template` where given, else the
+    config's own."""
+    return prompt_messages(
+        cfg.data,
+        cfg.split,
+        cfg.prompt_field,
+        template or cfg.template,
+        cfg.system_prompt,
+        cfg.answer_field,
+        cfg.id_field,
+        cfg.limit,
+        cfg.context_field,
+    )
+
+
 def prompt_messages(
     data: str,
     split: str = "train",
@@ -470,17 +489,7 @@ def build_jobs(
     ]
     planned: set[str] = set()
     need_k: dict[str, int] = {}  # done samples whose top-K log-probs must already be on disk
-    rows = prompt_messages(
-        cfg.data,
-        cfg.split,
-        cfg.prompt_field,
-        cfg.template,
-        cfg.system_prompt,
-        cfg.answer_field,
-        cfg.id_field,
-        cfg.limit,
-        cfg.context_field,
-    )
+    rows = source_messages(cfg)
     raw = next((t for t in teachers if t.raw_prompt), None)
     for n, (row, messages) in enumerate(rows, 1):
         if cfg.context_field and CONTEXT_KEY in row.fields:
