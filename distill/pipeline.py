@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -456,12 +457,10 @@ def _guard(stage: str, c: Any, configs: dict[str, Any]) -> None:
             from distill.select import stage as select_stage
 
             done = {"filter": filter_stage, "select": select_stage}.get(stage)
+            if done is None or done.done(c) is not None:  # (eval: no --input, never done)
+                raise
             reads = [c.input] + ([c.teacher_traces] if getattr(c, "teacher_traces", None) else [])
-            if (
-                done is None
-                or done.done(c) is not None
-                or any(_generate_adds(configs, p) for p in reads)
-            ):
+            if any(_generate_adds(configs, p) for p in reads):
                 raise
     if stage == "select":
         from distill.select.stage import guard as guard_select
@@ -705,10 +704,11 @@ def _same_source(a: str, b: str) -> bool:
     folder however spelled, a local folder and one of the data files its splits are read from
     (`data/` and `data/test.jsonl`), two files of one folder named alike but for their split
     (`data/train.jsonl` and `data/test.jsonl`, `gsm8k_train.jsonl` and `gsm8k_test.jsonl`), or
-    one hub name, its config left out where one side names none (`openai/gsm8k` and
-    `openai/gsm8k:main`; the split is a key of its own). Its rows are worded alike; another
+    one hub name, or a bare hub name and NAME:CONFIG where CONFIG is the default config the
+    bare name loads (the split is a key of its own). Its rows are worded alike; another
     dataset's need not be (its columns may not fit the template): two configs of one hub name,
-    two files named otherwise (`gsm8k.jsonl` beside `math.jsonl`, `gsm8k_train.jsonl` beside
+    a bare name and a config other than its default (or one not known to be it: offline and
+    not cached), two files named otherwise (`gsm8k.jsonl` beside `math.jsonl`, `gsm8k_train.jsonl` beside
     `math_test.jsonl`), a file outside the folder."""
     if a.startswith("builtin:") or b.startswith("builtin:"):
         return a.partition("?")[0] == b.partition("?")[0]
@@ -722,7 +722,29 @@ def _same_source(a: str, b: str) -> bool:
     if local_data(a) or local_data(b):  # a file not written yet, ./x: no hub name either
         return False
     (na, _, ca), (nb, _, cb) = a.partition(":"), b.partition(":")
-    return na == nb and not (ca and cb)
+    if na != nb:
+        return False
+    if ca == cb:
+        return True
+    if ca and cb:
+        return False  # two configs of one name
+    # a bare name loads the dataset's default config: one source with NAME:CONFIG only when
+    # that is the config named (`org/x` is cfgA's rows, `org/x:cfgB` another config's, whose
+    # columns need not fit generate's template and fields); not known here: two sources
+    return (ca or cb) == _default_config(na)
+
+
+@functools.lru_cache(maxsize=64)
+def _default_config(name: str) -> str | None:
+    """The config `datasets` loads for a bare hub name (`default` for a dataset of one), read
+    from the hub or its offline cache; None when it cannot tell (not cached offline, several
+    configs and none the default)."""
+    try:
+        import datasets
+
+        return datasets.get_dataset_default_config_name(name)
+    except Exception:  # noqa: BLE001 - not found, offline, no network: not known to be one
+        return None
 
 
 def _split_files_of_one_folder(a: Path, b: Path) -> bool:
@@ -826,7 +848,9 @@ def _generates_template(stage: str, configs: dict[str, Any], section: dict[str, 
         section["template"] = c.template = g.template
 
 
-def _generates_fields(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
+def _generates_fields(
+    stage: str, configs: dict[str, Any], section: dict[str, Any], origins: dict[str, str]
+) -> None:
     """One mapping of the dataset's columns, generate's: eval on generate's dataset (another
     split or slice: its held-out problems) asks each problem's --prompt-field and judges it
     against its --answer-field, and train's on-policy sampling on generate's prompt source
@@ -836,7 +860,7 @@ def _generates_fields(stage: str, configs: dict[str, Any], section: dict[str, An
     the teacher was asked), the problems judged against another column or refused as having
     no gold answer, and on-policy train sampled other prompts than generate sent. A section's
     own is kept (eval's: one line says it differs). Written into `section`, which a deferred
-    eval is built from again."""
+    eval is built from again; where each came from into `origins` (`_naming_taken`)."""
     g, t, c = configs.get("generate"), configs.get("train"), configs[stage]
     if stage == "eval":
         keys = {
@@ -859,12 +883,14 @@ def _generates_fields(stage: str, configs: dict[str, Any], section: dict[str, An
                 continue
             section[key] = getattr(given, key)
             setattr(c, key, section[key])
+            origins[f"{stage}.{key}"] = f"{'generate' if given is g else 'train'}'s {key}"
     elif stage == "train":  # on-policy on generate's prompts: its prompt field, as its template
         if g is None or not g.prompt_field or "prompt_field" in section:
             return
         if c.method != "onpolicy" or not _same_source(c.data, g.data) or not _reads_prompts(c):
             return
         section["prompt_field"] = c.prompt_field = g.prompt_field
+        origins["train.prompt_field"] = "generate's prompt_field"
 
 
 def _generates_max_tokens(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
@@ -898,7 +924,8 @@ SHARED_VERIFY = ("math", "choice", "exact", "countdown", "code")
 def _filters_verify(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
     """One verifier, filter's: select rating the difficulty of filter's kept traces, and eval
     on the dataset the filtered traces were sampled from (generate's, another split or slice),
-    judge with filter's --verify when their section names none. Their default is math: a
+    judge with filter's --verify (and its --unsafe-sandbox, unless their section sets one) when
+    their section names none. Their default is math: a
     countdown or code recipe whose eval section named no verify scored its student's
     expressions or programs as math answers. A section's own is kept (eval's: one line says it
     differs). Written into `section`, as `_filter_limits`."""
@@ -924,6 +951,11 @@ def _filters_verify(stage: str, configs: dict[str, Any], section: dict[str, Any]
             )
         return
     section["verify"] = c.verify = f.verify
+    # with where it runs the code: filter.unsafe_sandbox says this machine runs model-written
+    # code without bwrap/unshare; eval and select were refused in one line. Only with filter's
+    # verifier: a section naming its own verify names its own unsafe_sandbox too.
+    if f.unsafe_sandbox and "unsafe_sandbox" not in section:
+        section["unsafe_sandbox"] = c.unsafe_sandbox = True
 
 
 def _votes(configs: dict[str, Any]) -> None:
@@ -942,7 +974,9 @@ def _votes(configs: dict[str, Any]) -> None:
         )
 
 
-def _trained_context(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
+def _trained_context(
+    stage: str, configs: dict[str, Any], section: dict[str, Any], origins: dict[str, str]
+) -> None:
     """One context column (--context-field: Alpaca's input, dolly's context), the one the
     student trained with: eval on train's dataset (train's mapping of it: another split, its
     held-out rows) or on generate's (whose traces hold it after each prompt), and train's
@@ -973,6 +1007,38 @@ def _trained_context(stage: str, configs: dict[str, Any], section: dict[str, Any
     else:
         return
     section["context_field"] = c.context_field = given.context_field
+    origins[f"{stage}.context_field"] = f"{'generate' if given is g else 'train'}'s context_field"
+
+
+# The column settings a section may take from another (`origins`), and how a refusal of a data
+# loader names a column a set lacks.
+COLUMNS = ("prompt_field", "answer_field", "context_field")
+
+
+@contextlib.contextmanager
+def _naming_taken(stage: str, c: Any, origins: dict[str, str]) -> Iterator[None]:
+    """A refusal of `stage`'s data naming a column it took from another section (generate's
+    prompt_field on eval's set, which has no such column): the line said `pass --prompt-field`,
+    a flag of `distill eval` the user never typed, nor that the column was generate's. Said
+    again with where the column came from and the recipe key that sets stage's own."""
+    try:
+        yield
+    except DistillError as e:
+        said = str(e)
+        for key in COLUMNS:
+            origin, value = origins.get(f"{stage}.{key}"), getattr(c, key, None)
+            if origin is None or not value:
+                continue
+            if not any(f"{w} '{value}'" in said for w in ("no field", "no column")):
+                continue
+            flag = "--" + key.replace("_", "-")
+            said = said.removesuffix(f"; pass {flag}")
+            raise DistillError(
+                f"{said}: {stage}.{key} {value} is {origin}, taken as the recipe's {stage} "
+                f"section names none; set {stage}.{key} to a column of {c.data} in the "
+                f"recipe (or --set {stage}.{key}=COLUMN)"
+            ) from None
+        raise
 
 
 # The verifier's limits, set once: filter's (its --verify-timeout, code_memory_mb) are what
@@ -1288,6 +1354,7 @@ def _run(
     _check_links(data, overrides, sets or [], present & (selected or present), run_dir, p)
     deferred, configs = {}, {}  # deferred: the sections built again when their turn comes
     taken: dict[str, list[str]] = {}  # the keys each section took from another (TAKEN)
+    origins: dict[str, str] = {}  # "eval.prompt_field" -> "generate's prompt_field"
     for stage in ORDER:
         if stage not in data and stage not in overrides:
             continue
@@ -1317,9 +1384,9 @@ def _run(
         _trained_format(stage, configs, section)  # (before: an Alpaca prompt has no system one)
         _trained_system_prompt(stage, configs, section)
         _generates_template(stage, configs, section)
-        _generates_fields(stage, configs, section)
+        _generates_fields(stage, configs, section, origins)
         _generates_max_tokens(stage, configs, section)
-        _trained_context(stage, configs, section)
+        _trained_context(stage, configs, section, origins)
         _filter_limits(stage, configs, section)
         _filters_verify(stage, configs, section)
         taken[stage] = [k for k in section if k not in given]
@@ -1407,7 +1474,8 @@ def _run(
     if missing and not dry_run:
         raise DistillError(missing[0])
     for stage, c in configs.items():  # eval's problems, on-policy train's prompts
-        _check_rows(stage, c, configs, dry_run)
+        with _naming_taken(stage, c, origins):
+            _check_rows(stage, c, configs, dry_run)
     # nor a stage that would write again the data the recipe's student learned from
     learned = _keeps_students_data(recipe_configs, configs)
     if "train" in configs:
@@ -1457,7 +1525,8 @@ def _run(
                 "--set train.overwrite=true starts over)",
                 flush=True,
             )
-            stages[stage][1](dataclasses.replace(c, resume=True))
+            with _naming_taken(stage, c, origins):
+                stages[stage][1](dataclasses.replace(c, resume=True))
             continue
         if stage == "generate" and mixed:
             # before generate: a refused run buys nothing and appends nothing (its samples
@@ -1465,7 +1534,8 @@ def _run(
             # generate too, as the recipe's filter reads the file on the next run
             _only_these_samples(c)
         print(f"== {stage}", flush=True)
-        stages[stage][1](c)
+        with _naming_taken(stage, c, origins):
+            stages[stage][1](c)
     minutes = (time.monotonic() - t0) / 60
     result: dict[str, Any] = {"recipe": str(p), "run_dir": run_dir, "minutes": round(minutes, 2)}
     if "instruct" in configs:

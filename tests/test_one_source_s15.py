@@ -146,9 +146,15 @@ def test_two_datasets_in_one_folder_are_two_sources(server, tmp_path):
     ],
 )
 def test_a_hub_name_with_or_without_its_config_is_one_source(tmp_path, monkeypatch, gen, ev, same):
-    """Planned as distill run plans it: the eval config it would run with (no hub here)."""
-    import distill.eval as eval_stage
+    """Planned as distill run plans it: the eval config it would run with (no hub here; the
+    bare name's default config is main: another config of it is another source, s16)."""
+    import datasets
 
+    import distill.eval as eval_stage
+    import distill.pipeline
+
+    monkeypatch.setattr(datasets, "get_dataset_default_config_name", lambda name, **kw: "main")
+    distill.pipeline._default_config.cache_clear()
     seen = []
 
     def fake_run(cfg):
