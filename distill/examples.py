@@ -222,6 +222,29 @@ ORCA_SYSTEMS = (
     "Explain how you used the definition to come up with the answer",
     "Given a definition of a task and a sample input",
 )
+
+
+def orca_system(instruction: Any, input_: Any) -> bool:
+    """Whether an Alpaca row's instruction is one of Orca's system prompts and its input the
+    request (cognitivecomputations/dolphin's layout)."""
+    return (
+        isinstance(instruction, str)
+        and instruction.lstrip().startswith(ORCA_SYSTEMS)
+        and isinstance(input_, str)
+        and bool(input_.strip())
+    )
+
+
+def dolphin_refusal(where: str, instruction: str, reads: str, how: str) -> DistillError:
+    """The refusal of a dolphin row read as Alpaca's (train's, generate's, eval's): `reads`
+    says who would read it so, `how` the flags of that command that read it as asked."""
+    return DistillError(
+        f"{where}: column 'instruction' holds a system prompt ({instruction.strip()[:40]!r}..., "
+        "one of Orca's) and 'input' the request (cognitivecomputations/dolphin's layout), which "
+        f"{reads} as one request with the system prompt in it: {how}"
+    )
+
+
 # A preference set's dispreferred replies: never suggested as what to train.
 REJECTED = ("rejected",)
 
@@ -868,12 +891,15 @@ def from_row(
         ex.source["tools_column"] = "functions"  # as the refusals name it
     if c.system_field is not None:  # a trace record, Alpaca or prompt/completion row too
         ex.prompt = with_system(ex.prompt, row[c.system_field])
+    # --train-on last trains the last reply alone: the earlier turns are context, so only what
+    # that reply answers is checked (an empty earlier turn changes no loss)
+    last = isinstance(c, Layout) and c.train_on == "last"
     # An empty reply would be trained as "stop at once" (its end of turn alone carries the loss);
     # a turn that calls a tool says what it calls.
     replies = [
         m.get("tool_calls") or m["content"]
         for i, m in enumerate(ex.prompt)
-        if m["role"] == "assistant" and i not in ex.context_turns
+        if m["role"] == "assistant" and i not in ex.context_turns and not last
     ] + [ex.calls or ex.completion] * ex.trains
     empty = [
         n for n, text in enumerate(replies, 1) if isinstance(text, str) and _says_nothing(text)
@@ -884,20 +910,21 @@ def from_row(
             f"{where}: {which} is empty: it would teach the student to answer with nothing; "
             "drop the row or fill the turn"
         )
-    unasked(ex, where)
+    unasked(ex, where, last)
     return ex
 
 
-def unasked(ex: Example, where: str) -> None:
+def unasked(ex: Example, where: str, last: bool = False) -> None:
     """Refuse a chat with a trained reply that answers no request: the user turn before it empty,
     or '-' (asks_nothing), or no turn at all before it (a chat of one assistant message). Trained,
     the student learns the reply as the answer to nothing. A reply after a tool's result answers
-    that result; after a system message alone, that system message."""
+    that result; after a system message alone, that system message. `last` (--train-on last):
+    the last reply alone is trained, so only the turn before it counts."""
     if not ex.trains:
         return
     msgs = [*ex.prompt, reply_of(ex)]
     users = [i for i, m in enumerate(msgs) if m["role"] == "user"]
-    for i in [*trained_turns(ex), len(ex.prompt)]:
+    for i in [*([] if last else trained_turns(ex)), len(ex.prompt)]:
         if i == 0:
             raise DistillError(
                 f"{where}: its chat is one assistant message with no request before it: the "
@@ -1003,14 +1030,14 @@ def _from_row(
                     "--prompt-field input --answer-field output"
                 )
             raise refusal
-        if inst.lstrip().startswith(ORCA_SYSTEMS) and inp.strip():
-            raise DistillError(
-                f"{where}: column 'instruction' holds a system prompt ({inst.strip()[:40]!r}..., "
-                "one of Orca's) and 'input' the request (cognitivecomputations/dolphin's layout), "
-                "which the Alpaca layout would train as one request with the system prompt in "
-                "it: train it with --system-field instruction --prompt-field input "
-                "--answer-field output (or, as Alpaca's instruction and input, --prompt-field "
-                "instruction --context-field input --answer-field output)"
+        if orca_system(inst, inp):
+            raise dolphin_refusal(
+                where,
+                inst,
+                "the Alpaca layout would train",
+                "train it with --system-field instruction --prompt-field input --answer-field "
+                "output (or, as Alpaca's instruction and input, --prompt-field instruction "
+                "--context-field input --answer-field output)",
             )
         return Example(
             prompt=[{"role": "user", "content": with_context(inst, inp)}],
@@ -1246,17 +1273,73 @@ def _glaive_system(value: Any, where: str) -> tuple[str | None, list[dict[str, A
                 f"object with a name ({body[at : at + 60]!r}); fix or drop the row"
             )
         specs.append(spec)
-    return system, [as_tool(s) for s in without_nones(specs)]
+    # glaive's generator lists a function twice in some rows: once is what the student is
+    # shown; two different definitions of one name leave no one spec its calls were written to
+    tools: dict[str, dict[str, Any]] = {}
+    for spec in without_nones(specs):
+        seen = tools.setdefault(spec["name"], spec)
+        if seen != spec:
+            raise DistillError(
+                f"{where}: column 'system' (glaive's layout) defines function {spec['name']!r} "
+                "twice, differently: the student would be shown two functions of one name and "
+                "its calls trained to either; keep one definition, or drop the row"
+            )
+    return system, [as_tool(s) for s in tools.values()]
 
 
 def _no_json_constant(name: str) -> Any:
     raise ValueError(f"{name} is no JSON")
 
 
+# a quote escaped with a backslash inside glaive's single-quoted arguments (\', never the quote
+# after an escaped backslash, \\')
+ESCAPED_QUOTE = re.compile(r"(?<!\\)((?:\\\\)*)\\'")
+
+
+def _glaive_args(text: str) -> Any:
+    """The arguments glaive wrote in single quotes, as their authors meant them: their JSON; or,
+    the quotes inside escaped as in a Python string ('{"q": "it\\'s"}', '{\\'a\\': 1}'), that
+    text unescaped: its JSON, or the Python dict it spells ({'a': 1}), read as a literal (never
+    run) and kept only where it is JSON's kind of value. Raises ValueError for anything else."""
+    loads = partial(json.loads, parse_constant=_no_json_constant)
+    try:
+        return loads(text)
+    except ValueError:
+        if "'" not in text:
+            raise
+    text = ESCAPED_QUOTE.sub(r"\1'", text)
+    try:
+        return loads(text)
+    except ValueError:
+        pass
+    import ast
+
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise ValueError("no JSON, no Python literal") from None
+    if not _json_kind(value):
+        raise ValueError("a Python literal of no JSON kind")
+    return value
+
+
+def _json_kind(value: Any) -> bool:
+    """Whether a Python literal is one JSON writes back as it is (no tuple, set, bytes, complex,
+    non-text key, NaN or infinity)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_kind(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_json_kind(v) for v in value)
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    return value is None or isinstance(value, (str, int, bool))
+
+
 def _glaive_call(text: str, where: str) -> list[dict[str, Any]]:
     """A <functioncall>'s text -> its call in OpenAI's shape: glaive writes the arguments as their
-    JSON text in single quotes ({"name": "f", "arguments": '{"a": 1}'}), which is no JSON; a call
-    written as JSON (its arguments an object, or their JSON text) is read as it is."""
+    JSON text in single quotes ({"name": "f", "arguments": '{"a": 1}'}), which is no JSON, at
+    times with the quotes inside escaped (_glaive_args); a call written as JSON (its arguments an
+    object, or their JSON text) is read as it is."""
     text = text.strip()
     match = GLAIVE_CALL.fullmatch(text)
     # Infinity / NaN: Python's json reads them, but they are no JSON, and the template would
@@ -1264,11 +1347,11 @@ def _glaive_call(text: str, where: str) -> list[dict[str, Any]]:
     loads = partial(json.loads, parse_constant=_no_json_constant)
     try:
         if match:
-            name, args = loads(match.group(1)), loads(match.group(2))
+            name, args = loads(match.group(1)), _glaive_args(match.group(2))
         else:
             call = loads(text)
             name, args = call.get("name"), call.get("arguments")
-            args = loads(args) if isinstance(args, str) else args
+            args = _glaive_args(args) if isinstance(args, str) else args
     except (ValueError, AttributeError):
         name = args = None
     if not isinstance(name, str) or not isinstance(args, dict):
@@ -1552,6 +1635,146 @@ def alpaca_output(ex: Any) -> str:
     )
 
 
+# Mistral's templates (v0.3, Nemo, Small) write each call's id and refuse one that is not nine
+# letters or digits; xLAM, LLaMA-Factory's and glaive's calls have none, OpenAI's are longer.
+CALL_ID = re.compile(r"[A-Za-z0-9]{9}")
+ID_LETTERS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def call_ids(tok: Any) -> Any:
+    """What the chat template asks of a tool call's id, found by rendering a call and its result:
+    None where it renders them without one (Qwen2.5's, Llama-3.1's: nothing to give), else a
+    test of the ids it renders (Mistral's: nine letters or digits, as mistral-common makes
+    them; any text where it asks only for one)."""
+
+    def renders(id_: str | None) -> bool:
+        call: dict[str, Any] = {"type": "function", "function": {"name": "f", "arguments": {}}}
+        result: dict[str, Any] = {"role": "tool", "content": "R"}
+        if id_ is not None:
+            call["id"] = result["tool_call_id"] = id_
+        msgs = [
+            {"role": "user", "content": "U"},
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            result,
+            {"role": "assistant", "content": "A"},
+        ]
+        try:
+            tok.apply_chat_template(msgs, tokenize=False)
+        except Exception:  # noqa: BLE001 - a template that refuses the call so
+            return False
+        return True
+
+    if renders(None) or not renders("a1B2c3D4e"):
+        return None
+    if renders("call_1"):
+        return lambda id_: isinstance(id_, str) and bool(id_)
+    return lambda id_: isinstance(id_, str) and CALL_ID.fullmatch(id_) is not None
+
+
+def new_call_id(msgs: list[dict[str, Any]], k: int, j: int, taken: set[str]) -> str:
+    """A call's id where the template needs one and the row gives none it renders: nine letters
+    and digits of a hash of the chat up to the turn (`msgs[k]`) and the call's place in it (j),
+    so every render of the row, and of each turn's prefix, gives the call the same id."""
+    turns = [
+        [
+            m.get("role"),
+            m.get("content"),
+            [
+                [c["function"]["name"], c["function"]["arguments"]]
+                for c in m.get("tool_calls") or ()
+            ],
+        ]
+        for m in object_args_all(msgs[: k + 1])
+    ]
+    import hashlib
+
+    for salt in itertools.count():
+        text = json.dumps([turns, j, salt], sort_keys=True, ensure_ascii=False, default=str)
+        n = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+        id_ = "".join(ID_LETTERS[(n // 62**i) % 62] for i in range(9))
+        if id_ not in taken:
+            return id_
+    raise AssertionError("unreachable")
+
+
+def object_args_all(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [object_args(m) for m in msgs]
+
+
+def with_call_ids(
+    msgs: list[dict[str, Any]], usable: Any, where: str, template: str
+) -> list[dict[str, Any]]:
+    """`msgs` with an id on each tool call the template cannot render as given (new_call_id),
+    and on each tool result the id of the call it answers: the results after a turn's calls
+    answer them by their `tool_call_id`, else by the function's `name` where the names tell the
+    calls apart, else one result to each call in order (OpenAI's, LLaMA-Factory's). A result that
+    names a call the turn did not make, or results that cannot be matched one to one with the
+    calls, are refused: an id would pair a result with a call it does not answer."""
+    if not any(m.get("tool_calls") for m in msgs):
+        return msgs
+    taken = {c["id"] for m in msgs for c in m.get("tool_calls") or () if usable(c.get("id"))}
+    out = list(msgs)
+    for k, m in enumerate(msgs):
+        if not m.get("tool_calls"):
+            continue
+        calls = []
+        for j, c in enumerate(m["tool_calls"]):
+            id_ = c.get("id") if usable(c.get("id")) else new_call_id(msgs, k, j, taken)
+            taken.add(id_)
+            calls.append({**c, "id": id_})
+        out[k] = {**m, "tool_calls": calls}
+        after = list(
+            itertools.takewhile(lambda i: msgs[i]["role"] == "tool", range(k + 1, len(msgs)))
+        )
+        if not after:
+            continue
+        old = [c.get("id") for c in m["tool_calls"]]
+        names = [c["function"]["name"] for c in m["tool_calls"]]
+        answers: dict[int, int] = {}  # result index -> call index
+        for i in after:
+            rid = msgs[i].get("tool_call_id")
+            if rid is None or rid == "":
+                continue
+            hit = [j for j, o in enumerate(old) if o == rid] or [
+                j for j, c in enumerate(calls) if c["id"] == rid
+            ]
+            if not hit:
+                raise DistillError(
+                    f"{where}: its tool result (message {i + 1}) answers call id {rid!r}, which "
+                    f"the turn before it (message {k + 1}) does not make, and {template} writes "
+                    "each result with its call's id: fix the row's ids, or drop the row"
+                )
+            answers[i] = hit[0]
+        free = [j for j in range(len(calls)) if j not in answers.values()]
+        loose = [i for i in after if i not in answers]
+        if loose and len(loose) != len(free):
+            raise DistillError(
+                f"{where}: {len(loose)} tool result(s) without a call id after message {k + 1}, "
+                f"which makes {len(free)} call(s) they could answer: which result answers which "
+                f"call is unsaid, and {template} writes each result with its call's id; give "
+                "each call an 'id' and its result that 'tool_call_id', or drop the row"
+            )
+        said = [msgs[i].get("name") for i in loose]
+        if loose and all(isinstance(n, str) for n in said):
+            if sorted(said) != sorted(names[j] for j in free):
+                raise DistillError(
+                    f"{where}: the tool results after message {k + 1} name "
+                    f"{', '.join(map(repr, said))}, and it calls "
+                    f"{', '.join(repr(names[j]) for j in free)}: which result answers which call "
+                    f"is unsaid, and {template} writes each result with its call's id; fix the "
+                    "row, or drop it"
+                )
+            for i in loose:  # by name, in order among the calls of one name
+                j = next(j for j in free if names[j] == msgs[i]["name"])
+                free.remove(j)
+                answers[i] = j
+        else:
+            answers.update(zip(loose, free))
+        for i, j in answers.items():
+            out[i] = {**msgs[i], "tool_call_id": calls[j]["id"]}
+    return out
+
+
 class Renderer:
     """Example -> (prompt text, completion text) -> token ids with a completion mask. `who`: whose
     chat template it renders with, as its refusals name it (kd's xtok renders the teacher's too)."""
@@ -1580,6 +1803,8 @@ class Renderer:
         self._left_out: dict[tuple[Any, ...], int | None] = {}
         # whether the template reads a tool call's arguments as a dict (None: not looked yet)
         self._dict_args: bool | None = None
+        # what the template asks of a call's id (call_ids; False: not looked yet)
+        self._call_ids: Any = False
         self.stops = stop_token_ids(tok, model_eos)
         self.key: str | None = None  # where the template reads a reply's reasoning (r1)
         if fmt == "r1":
@@ -1615,8 +1840,22 @@ class Renderer:
         self.halves.add(ex.source.get("where") or id(ex.source))
         return replace(ex, **dict(zip(names, clean)))
 
+    def _with_ids(self, ex: Example) -> Example:
+        """`ex` with the call ids its template needs (with_call_ids): none where it needs none."""
+        if self.fmt != "r1" or not (ex.calls or any(m.get("tool_calls") for m in ex.prompt)):
+            return ex
+        if self._call_ids is False:
+            self._call_ids = call_ids(self.tok)
+        if self._call_ids is None:
+            return ex
+        where = ex.source.get("where") or "an example"
+        msgs = with_call_ids(
+            [*ex.prompt, reply_of(ex)], self._call_ids, where, self._template_name()
+        )
+        return replace(ex, prompt=msgs[:-1], calls=msgs[-1].get("tool_calls"))
+
     def prompt_text(self, ex: Example) -> str:
-        ex = self._whole(ex)
+        ex = self._with_ids(self._whole(ex))
         if self._raw(ex):
             return raw_prompt(ex)
         if self.fmt == "r1":
@@ -1791,16 +2030,42 @@ class Renderer:
                 "or fix the row"
             ) from None
         self._shows_tools(ex, msgs, full)
-        if not full.startswith(prompt):
+        body = (
+            full[len(prompt) :] if full.startswith(prompt) else self._turn_after(ex, full, prompt)
+        )
+        if body is None:
             raise DistillError(
                 f"{where}: {self._template_name()} writes its turn that calls a tool after "
                 "another text than its generation prompt, so the call cannot be trained as the "
                 "student writes it; drop the row"
             )
-        body = full[len(prompt) :]
         if self.suffix != self.eot and not body.endswith(self.suffix):
             body += self.tok.eos_token  # as every turn of this template is trained: with EOS
         return body
+
+    def _turn_after(self, ex: Example, full: str, prompt: str) -> str | None:
+        """The finished last turn of `full` (the chat of `ex` with its reply), where the template
+        writes the history otherwise once a reply follows it: Mistral v0.3's writes the system
+        message into the last turn of the chat alone, so it is in the prompt the student is
+        served and gone from the history before a reply. The turn is what `full` writes after
+        the text it shares with the chat ended by any other reply (the history as written, up to
+        the generation prompt, which the prompt ends with too); None where not found so."""
+        import os
+
+        bare = self._rendered_or_none(ex.tools, ex.prompt)
+        if bare is None or not prompt.startswith(bare):
+            return None
+        gen = prompt[len(bare) :]  # the generation prompt ('' in Mistral's)
+        mark = "XQ7ZK"
+        other = self._rendered_or_none(
+            ex.tools, [*ex.prompt, {"role": "assistant", "content": mark}]
+        )
+        if other is None or mark not in other:
+            return None
+        head = os.path.commonprefix([full, other])
+        if mark in head or not head.endswith(gen) or len(head) == len(full):
+            return None
+        return full[len(head) :]
 
     def _keyed_turn(self, ex: Example, prompt: str) -> str | None:
         """The completion of a turn where the template reads the reasoning beside the content
@@ -1850,7 +2115,7 @@ class Renderer:
             raise DistillError(
                 f"{where}: every assistant turn has weight 0, nothing to train: drop the row"
             )
-        ex = self._whole(ex)
+        ex = self._with_ids(self._whole(ex))
         if self._raw(ex):  # as TRL: the completion, then EOS unless it ends with it
             eos = self.tok.eos_token or ""
             return ex.completion if ex.completion.endswith(eos) else ex.completion + eos
@@ -1919,6 +2184,7 @@ class Renderer:
         reasoning of earlier turns). None where every assistant turn has weight 0."""
         if not ex.trains:
             return []
+        ex = self._with_ids(ex)
         turns = trained_turns(ex)
         if self.fmt != "r1" or self._raw(ex) or self.train_on == "last" or not turns:
             p, c = self.encode(ex)

@@ -21,7 +21,14 @@ from typing import Any
 from distill.config import save_config
 from distill.data import BUILTIN_TEMPLATES, PROMPT_FIELDS, Row, load_rows, parse_builtin
 from distill.errors import DistillError
-from distill.examples import CONTEXT_KEY, asked_chat, no_tools, with_context
+from distill.examples import (
+    CONTEXT_KEY,
+    asked_chat,
+    dolphin_refusal,
+    no_tools,
+    orca_system,
+    with_context,
+)
 from distill.generate.config import (
     PRICES,
     BatchConfig,
@@ -230,6 +237,16 @@ def _alpaca_input(row: Row, prompt_field: str | None) -> str | None:
     return inp if picked == "instruction" and isinstance(inp, str) else None
 
 
+def _sends_instruction(row: Row, prompt_field: str | None, tmpl: Any) -> bool:
+    """Whether the prompt sent holds a dolphin row's instruction, one of Orca's system prompts
+    (examples.orca_system), with its input: the Alpaca row's instruction picked as the prompt, in
+    no template or one that shows it ({prompt} or {instruction})."""
+    picked = prompt_field or next((f for f in PROMPT_FIELDS if f in row.fields), None)
+    if picked != "instruction" or not orca_system(row.prompt, row.fields.get("input")):
+        return False
+    return tmpl is None or bool({"prompt", "instruction"} & set(tmpl.placeholders))
+
+
 def context_text(row: Row, column: str, where: str) -> str:
     """A row's --context-field column, read as train reads it (examples.Columns): text, a null
     (Parquet's missing value) none; a row without the column is refused by name."""
@@ -318,6 +335,17 @@ def prompt_messages(
         where = f"{data} row {i + 1}"
         # the teacher (eval: the student) would answer without the tools the row is about
         no_tools(row.fields, where, shown=shown)
+        if context_field is None and _sends_instruction(row, prompt_field, tmpl):
+            # train refuses the row read so (examples.from_row): the teacher would answer the
+            # system prompt as the user's request, and the traces train that
+            raise dolphin_refusal(
+                where,
+                row.prompt,
+                "the teacher would be sent",
+                "send the request alone with --prompt-field input (a system prompt for all rows "
+                "with --system-prompt), or Alpaca's instruction and input with --context-field "
+                "input (train's --prompt-field instruction --context-field input)",
+            )
         if row.chat is not None:
             column = prompt_field or next(f for f in PROMPT_FIELDS if f in row.fields)
             if context_field:
