@@ -12,8 +12,13 @@ Cases, recorded in the trace's `think` field so the filter can judge them:
              reasoning, the solution the answer (no end of thought: `unclosed`)
   none       no tags: everything is the answer
 
-A think block is `<think>...</think>` or Mistral's `[THINK]...[/THINK]` (Magistral, Ministral-3
-Reasoning: two special tokens, which the local teachers keep: teachers.hf.decode_keeping_think).
+A think block is `<think>...</think>`, Mistral's `[THINK]...[/THINK]` (Magistral, Ministral-3
+Reasoning: two special tokens, which the local teachers keep: teachers.hf.decode_keeping_think) or
+Gemma 4's thought channel, `<|channel>thought\nR<channel|>A` (Google's "Gemma 4 prompt
+formatting": `<|think|>` in the system turn turns thinking on, `<|channel>`/`<channel|>` frame
+the model's internal process; the tokenizer's response_schema reads `thinking` from
+`<|channel>thought\n(.*?)<channel|>`; the larger models write the block empty when thinking is
+off).
 gpt-oss writes harmony messages instead (openai/harmony, the cookbook's "OpenAI harmony response
 format"): `<|channel|>analysis<|message|>R<|end|><|start|>assistant<|channel|>final<|message|>A`
 (then `<|return|>`, the stop token). Its analysis messages are the reasoning, its final ones the
@@ -26,7 +31,8 @@ from __future__ import annotations
 import re
 
 OPEN, CLOSE = "<think>", "</think>"
-THINK_TAGS = ((OPEN, CLOSE), ("[THINK]", "[/THINK]"))  # <think> blocks, Mistral's
+# <think> blocks, Mistral's, Gemma 4's thought channel (its label, "thought", read as part of the tag)
+THINK_TAGS = ((OPEN, CLOSE), ("[THINK]", "[/THINK]"), ("<|channel>thought", "<channel|>"))
 THOUGHT = ("<|begin_of_thought|>", "<|end_of_thought|>")
 SOLUTION = ("<|begin_of_solution|>", "<|end_of_solution|>")
 
