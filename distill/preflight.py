@@ -12,7 +12,8 @@ A failed check stops the run with one line before any step is trained:
   token, so the student never learns to stop (what TRL's `is_chat_template_stop_token_trained`
   looks for in a template);
 - `<think>` is opened twice: the template's pre-fill and the completion's own (a wrong
-  template / pre-fill combination teaches the student to write a second `<think>`);
+  template / pre-fill combination teaches the student to write a second `<think>`), or a block
+  wrapped twice; a reasoning that mentions the tag further in is not refused;
 - the think block is empty while the answer holds `<|begin_of_thought|>` markers (the reasoning
   would be trained as the visible answer);
 - the prompt ends with the empty think block of a no-thinking mode (SmolLM3's /no_think) and the
@@ -52,6 +53,12 @@ def marked_text(tok: Any, ids: list[int], mask: list[int], width: int = WIDTH) -
     return "".join(parts)
 
 
+def _opens(text: str) -> bool:
+    """Whether `text` opens a think block: `<think>` where it starts (whitespace aside). A
+    `<think>` further in is the text's own (a reasoning that talks about the tag)."""
+    return text.lstrip().startswith("<think>")
+
+
 def problems(
     tok: Any, ids: list[int], mask: list[int], stops: set[int], truncated: bool = False
 ) -> list[str]:
@@ -76,12 +83,14 @@ def problems(
             )
         prompt = tok.decode(ids[:start])
         turn = ("<think>" if prompt.rstrip().endswith("<think>") else "") + tok.decode(loss)
-        if turn.split("</think>")[0].count("<think>") > 1:
+        # opened again where it opened: the pre-fill's and the completion's own, or a block
+        # wrapped twice
+        if _opens(turn) and _opens(turn.lstrip()[len("<think>") :]):
             found.append(
                 f"{which}<think> is opened twice (the template's pre-fill and the completion's "
                 "own): the completion should start after the pre-fill, or pick the student's template"
             )
-        if re.search(r"<think>\s*</think>\s*$", prompt) and "<think>" in tok.decode(loss):
+        if re.search(r"<think>\s*</think>\s*$", prompt) and _opens(tok.decode(loss)):
             found.append(
                 f"{which}the prompt ends with the empty think block of the template's no-thinking "
                 "mode (SmolLM3's /no_think system prompt) and the completion reasons after it: "
