@@ -2,6 +2,18 @@
 TRL, LLaMA-Factory, axolotl and `datasets` read as is.
 
     distill export kept.jsonl --format r1 --out sft.jsonl --model Qwen/Qwen2.5-Math-1.5B
+
+With --model the rows are prompt/completion text rendered as `distill train` renders them for
+that student. Without it, `--format r1` writes `messages` for the other trainer to render with
+the student's template, and where the reasoning goes is the one choice left: inline by default,
+`<think>\nR\n</think>\n\nA` in the assistant content, the layout of open-r1's Mixture-of-Thoughts
+(role/content messages only), which every template that reads the content trains (Llama and
+Qwen2.5 instruct models, SmolLM3, Phi-4-reasoning, OLMo-3 Think) and Qwen3's and GLM's split
+themselves. A student whose template reads the reasoning under a message key of its own trains
+the tags as text there: --reasoning-key writes it under that key and the answer alone as content
+(`thinking` for gpt-oss, as HuggingFaceH4/Multilingual-Thinking; `reasoning_content` for
+Qwen3/GLM; `chunks` for Mistral's reasoning models, a thinking content chunk). A key is no
+default: a template that reads none would drop the reasoning without a word.
 """
 
 from __future__ import annotations
@@ -60,6 +72,7 @@ def export(cfg: ExportConfig) -> Path:
         Renderer,
         alpaca_only,
         alpaca_output,
+        as_template_reads_reasoning,
         head_of,
         load_examples,
         object_args,
@@ -75,12 +88,15 @@ def export(cfg: ExportConfig) -> Path:
         renderer = Renderer(
             load_tokenizer(cfg.model), cfg.format, _model_eos(cfg.model), cfg.train_on, cfg.chat
         )
-    elif cfg.format == "r1":
+    elif cfg.format == "r1" and not cfg.reasoning_key:
         print(
-            "export: warning: other trainers render `messages` with the student's chat template, "
-            "and some drop the text before </think> (DeepSeek-R1-Distill's does): the reasoning "
-            "would not be trained; pass --model STUDENT to export prompt/completion text exactly "
-            "as distill train renders it"  # stdout: a failed export's stderr is its error line
+            "export: warning: the reasoning is written inline (<think>...</think> before the "
+            "answer in each assistant message), and other trainers render `messages` with the "
+            "student's chat template: one that reads it under a key of its own would train the "
+            "tags as text (gpt-oss: --reasoning-key thinking; Mistral's reasoning models: "
+            "--reasoning-key chunks), and some drop the text before </think> "
+            "(DeepSeek-R1-Distill's does); pass --model STUDENT to export prompt/completion text "
+            "exactly as distill train renders it"  # stdout: a failed export's stderr is its error
         )
     examples = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     # A row whose every assistant turn has weight 0 trains nothing: left out (train counts it
@@ -131,6 +147,8 @@ def export(cfg: ExportConfig) -> Path:
         # its calls' arguments as objects: TRL hands them to the template as they are (text
         # would be trained as a quoted string by `arguments | tojson`), and one Parquet type
         msgs = [object_args(m) for m in [*ex.prompt, reply_of(ex)]]
+        if cfg.reasoning_key:  # the think block of each assistant message under the key
+            msgs = [as_template_reads_reasoning(m, cfg.reasoning_key) for m in msgs]
         if cfg.format == "r1" and history:
             # one layout for the file (a row holding `messages` beside prompt/completion ones
             # reads back with prompt None: TRL and a Parquet reader fail on it): a chat whose

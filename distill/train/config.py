@@ -11,7 +11,7 @@ from typing import Any
 
 from distill.config import setting
 from distill.errors import DistillError
-from distill.examples import FORMATS, Layout
+from distill.examples import FORMATS, REASONING_CHUNKS, REASONING_KEYS, Layout
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 DEFAULT_MAX_LENGTH = 2048  # tokens per example when --max-length is not given (or the context)
@@ -414,6 +414,14 @@ class ExportConfig(Layout):
         "",
         "The student: write prompt/completion text rendered exactly as train renders it (needed for templates that drop reasoning, e.g. DeepSeek-R1-Distill).",
     )
+    # Without --model, where a `messages` row holds each reply's reasoning: inline by default,
+    # `<think>\nR\n</think>\n\nA` in the content (open-r1's Mixture-of-Thoughts layout, what a
+    # template that reads the content trains, and what Qwen3's and GLM's split themselves); under
+    # a key of its own for a student whose template reads it there (export.py says which).
+    reasoning_key: str = setting(
+        "",
+        "Without --model: write each reply's reasoning under this message key (reasoning_content: Qwen3, GLM; thinking: gpt-oss; chunks: a thinking content chunk, Mistral's reasoning models) and the answer alone as content, instead of inline as <think>...</think> (default).",
+    )
     # with --model: print N examples with their loss tokens in [[...]]
     show_example: int = setting(
         1,
@@ -433,3 +441,18 @@ class ExportConfig(Layout):
             raise DistillError(f"unknown --format '{self.format}' (have: {', '.join(FORMATS)})")
         if not self.out.endswith((".jsonl", ".parquet")):
             raise DistillError(f"--out must end in .jsonl or .parquet: {self.out}")
+        keys = (*REASONING_KEYS, REASONING_CHUNKS)
+        if self.reasoning_key and self.reasoning_key not in keys:
+            raise DistillError(
+                f"--reasoning-key {self.reasoning_key}: must be one of {', '.join(keys)}"
+            )
+        if self.reasoning_key and (self.model or self.format != "r1"):
+            raise DistillError(
+                "--reasoning-key: only for --format r1 without --model ("
+                + (
+                    "--model renders each row with the student's own template, which puts the "
+                    "reasoning where it reads it)"
+                    if self.model
+                    else "--format alpaca writes the answer alone)"
+                )
+            )
