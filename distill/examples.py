@@ -16,6 +16,7 @@ Loss is on the completion only: prompt tokens are masked (-100).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -1684,10 +1685,8 @@ def new_call_id(msgs: list[dict[str, Any]], k: int, j: int, taken: set[str]) -> 
                 for c in m.get("tool_calls") or ()
             ],
         ]
-        for m in object_args_all(msgs[: k + 1])
+        for m in map(object_args, msgs[: k + 1])
     ]
-    import hashlib
-
     for salt in itertools.count():
         text = json.dumps([turns, j, salt], sort_keys=True, ensure_ascii=False, default=str)
         n = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
@@ -1695,10 +1694,6 @@ def new_call_id(msgs: list[dict[str, Any]], k: int, j: int, taken: set[str]) -> 
         if id_ not in taken:
             return id_
     raise AssertionError("unreachable")
-
-
-def object_args_all(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [object_args(m) for m in msgs]
 
 
 def with_call_ids(
