@@ -3,20 +3,37 @@
     distill eval --model runs/smoke/student --data cais/mmlu:all --split test --out mmlu.json
 
 MMLU (`question`, `choices`: the options, `answer`: an index 0-3), ARC and CommonsenseQA
-(`choices`: {"text": [...], "label": [...]}, `answerKey`: a label), MMLU-Pro (`options`,
-`answer_index` / `answer`: a letter) and GPQA (`Question`, `Correct Answer`, `Incorrect Answer
+(`choices`: {"text": [...], "label": [...]}, `answerKey`: a label), OpenBookQA (the same, its
+question in `question_stem`), MMLU-Pro (`options`, `answer_index` / `answer`: a letter), RACE
+(`article`, `question`, `options`, `answer`: a letter), MedQA (`options`: {"A": ..., ...} or
+bigbio's [{"key", "value"}], `answer_idx`: the letter; bigbio's QA schema `choices` and
+`answer`: [the option's text]) and GPQA (`Question`, `Correct Answer`, `Incorrect Answer
 1`-`3`) keep the options in a column of their own. Read as a plain prompt field, the question
 was asked without its options and the reply judged against "2" (an index): a pass@1 that
 measured nothing. `data.load_rows` asks each such row here for its prompt and gold.
 
 The prompt is OpenAI simple-evals' (QUERY_TEMPLATE_MULTICHOICE, common.py; the MMLU and GPQA
 prompt DeepSeek-R1 and lighteval's gpqa:diamond report with), the options as "A) ...", its
-"ABCD" the row's own letters. The gold is the letter, which the verifiers read as the choice it
-is (filter.verify: `--verify choice`, and `math`'s stated choice): "Answer: B" right, another
-letter or a hedge ("B. But C also works.") wrong. A row whose options are null or empty in
-such a set (MathVista's and MMMU's free-form questions) is asked as its question, its answer
-the gold. `distill train --prompt-field question --answer-field answerKey` trains the prompt
-eval asks, answered "Answer: C" (examples.train_choices).
+"ABCD" the row's own letters. A set whose question is about a passage (RACE's `article`,
+bigbio's `context`) shows the passage before the question. The gold is the letter, which the
+verifiers read as the choice it is (filter.verify: `--verify choice`, and `math`'s stated
+choice): "Answer: B" right, another letter or a hedge ("B. But C also works.") wrong.
+
+Which option an answer names (`_index`), by the set's known layout: a label of the options'
+own (ARC's answerKey, MedQA's dict keys) first; an integer is an index (MMLU's `answer`,
+MMLU-Pro's `answer_index`). A text answer of a letter column (`answer_letter`, `answer_idx`,
+RACE's and MMLU-Pro's `answer`) is read as a letter first; one of a text column (MMLU's
+layout's `answer`: MathVista writes the option itself, "97" of ["97", "102", ...]) as an
+option's own text first, so "3" of ["3", "5", "7", "9"] is A, never the index 3; a digit text
+no option is, is an index (a CSV's MMLU).
+
+Each row decides for itself: a row whose options are null or empty in such a set (MathVista's
+and MMMU's free-form questions, the first row too) is asked as its question, its answer the
+gold. A --template words the request: on such a set its {question} (GPQA's {Question}) is the
+question with its lettered options, as {prompt} is, so a template that shows both, or the
+options' (or the passage's) column itself, would ask them twice and is refused by name.
+`distill train --prompt-field question --answer-field answerKey` trains the prompt eval asks,
+answered "Answer: C" (examples.train_choices).
 """
 
 from __future__ import annotations
@@ -52,24 +69,53 @@ class Layout:
     question: str  # the question column: the prompt field
     options: str  # the options column (GPQA: the correct answer's, the others beside it)
     answer: str  # the column the gold is read from: the answer field
+    # how a text answer reads first (`_index`): "letter" (RACE's `answer`, `answer_idx`),
+    # "index" (`answer_index`) or "text", the option itself (MathVista's `answer`)
+    reads: str = "text"
+    context: str | None = None  # the passage the question is about (RACE's `article`)
 
     @property
     def option_columns(self) -> tuple[str, ...]:
         """The columns that hold the options (GPQA: its four answers' columns)."""
         return (self.options, *GPQA_WRONG) if self.name == "gpqa" else (self.options,)
 
+    @property
+    def shown_columns(self) -> tuple[str, ...]:
+        """The columns a row's prompt shows besides its question: the options', the passage's."""
+        return (*self.option_columns, *((self.context,) if self.context else ()))
+
     def parts(self, row: dict[str, Any], where: str) -> tuple[str, list[str], int | None]:
         """(the question, its options, the right one's index or None) of a row; one that cannot
         be read as this layout refused in one line naming `where` (file:LINE)."""
         question = row.get(self.question)
-        if not isinstance(question, str) or not question.strip():
+        if isinstance(question, str) and not question.strip():
+            raise DistillError(
+                f"{where}: field '{self.question}' (the question) is empty, but the row offers "
+                f"options in '{self.options}': there is no question to ask them of; fill the "
+                "field with the question, or drop the row"
+            )
+        if not isinstance(question, str):
             raise DistillError(f"{where}: field '{self.question}' holds no question text")
         if self.name == "gpqa":
             options, index = _gpqa(row, where)
         else:
             options, labels = _options(row.get(self.options), self.options, where)
-            index = _index(row.get(self.answer), options, labels, self.answer, where)
+            value = row.get(self.answer)
+            index = _index(value, options, labels, self.answer, where, self.reads)
         return question, options, index
+
+    def passage(self, row: dict[str, Any], where: str) -> str | None:
+        """The passage a row's question is about (RACE's article), None where the set has none
+        (or the row's is empty: bigbio's MedQA writes "")."""
+        if self.context is None or row.get(self.context) is None:
+            return None
+        text = row[self.context]
+        if not isinstance(text, str):
+            raise DistillError(
+                f"{where}: field '{self.context}' (the passage the question is about) is a "
+                f"{type(text).__name__}, not text; fix or drop the row"
+            )
+        return text if text.strip() else None
 
     def free_form(self, row: dict[str, Any]) -> bool:
         """Whether a row of this set asks no multiple choice: its options column null or empty
@@ -82,7 +128,7 @@ class Layout:
             value = _listed(value.get("text"))
         if isinstance(value, str):
             return not value.strip()
-        return value is None or value != value or value == []  # (NaN: pandas' missing cell)
+        return value is None or value != value or value in ([], {})  # (NaN: pandas' missing cell)
 
     def read(self, row: dict[str, Any], where: str) -> tuple[str, str | None] | None:
         """(the prompt, the gold letter or None where the row has no answer) of a row, None for
@@ -98,15 +144,69 @@ class Layout:
                 f"letters A-{string.ascii_uppercase[MAX_OPTIONS - 1]} only: keep the rows of up "
                 f"to {MAX_OPTIONS} options"
             )
-        return prompt(question, options), None if index is None else string.ascii_uppercase[index]
+        asked = prompt(question, options, self.passage(row, where))
+        return asked, None if index is None else string.ascii_uppercase[index]
+
+    def check_template(self, template: str, placeholders: list[str], where: str) -> None:
+        """Refuse a --template that would ask a row's options twice: its {question} (GPQA's
+        {Question}) is the question with its lettered options, as {prompt} is, so a template
+        that shows both, or the options' or the passage's column itself, would show them twice
+        (a list as its repr)."""
+        q = self.question
+        if q in placeholders and "prompt" in placeholders:
+            raise DistillError(
+                f"{where}: --template {template} shows both {{{q}}} and {{prompt}}, and on this "
+                f"multiple-choice set each is the question with its lettered options: the "
+                f"options would be asked twice; keep one of them"
+            )
+        shown = [c for c in self.shown_columns if c in placeholders]
+        if shown:
+            raise DistillError(
+                f"{where}: --template {template} shows column '{shown[0]}' itself, and on this "
+                f"multiple-choice set {{{q}}} (as {{prompt}}) is the question with its lettered "
+                f"options{' and its ' + self.context if self.context else ''} already: drop "
+                f"{{{shown[0]}}} from the template"
+            )
+
+    def check_context(self, column: str | None, where: str) -> None:
+        """Refuse a --context-field naming a column the prompt shows already (RACE's article:
+        asked before its question, it would follow the options a second time)."""
+        if column is not None and column in self.shown_columns:
+            raise DistillError(
+                f"{where}: --context-field {column} adds column '{column}' after the prompt, and "
+                f"on this multiple-choice set the prompt shows it already (the question with its "
+                f"{'passage and ' if column == self.context else ''}lettered options): drop "
+                "--context-field"
+            )
 
 
-# (question, options, answer columns in the order read): the first that a row has all of
-LAYOUTS = (
-    ("gpqa", "Question", "Correct Answer", ("Correct Answer",)),
-    # SuperGPQA: `answer_letter` (its `answer` is the option's text)
-    ("mmlu-pro", "question", "options", ("answer_index", "answer_letter", "answer")),
-    ("mmlu", "question", "choices", ("answer", "answerKey")),  # ARC, CommonsenseQA: answerKey
+# (name, question, options, (answer column, how it reads) in the order tried, the passage's
+# column): the first layout whose columns a row has all of (its passage column too)
+LAYOUTS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...], str | None], ...] = (
+    ("gpqa", "Question", "Correct Answer", (("Correct Answer", "text"),), None),
+    # RACE: the question is about its article, the answer a letter
+    ("race", "question", "options", (("answer", "letter"),), "article"),
+    # MMLU-Pro; SuperGPQA's `answer_letter` (its `answer` is the option's text); MedQA's
+    # `answer_idx` (its `answer` is the option's text, its `options` {"A": ...} or bigbio's
+    # [{"key": "A", "value": ...}])
+    (
+        "mmlu-pro",
+        "question",
+        "options",
+        (
+            ("answer_index", "index"),
+            ("answer_letter", "letter"),
+            ("answer_idx", "letter"),
+            ("answer", "letter"),
+        ),
+        None,
+    ),  # fmt: skip
+    # bigbio's QA schema (MedQA's bigbio_qa, PubMedQA's): `answer` [the option's text], the
+    # passage in `context`
+    ("bigbio-qa", "question", "choices", (("answer", "text"),), "context"),
+    # MMLU's integer answer, MathVista's option text; ARC, CommonsenseQA: answerKey
+    ("mmlu", "question", "choices", (("answer", "text"), ("answerKey", "letter")), None),
+    ("openbookqa", "question_stem", "choices", (("answerKey", "letter"),), None),
 )
 
 
@@ -115,18 +215,26 @@ def multiple_choice(
 ) -> Layout | None:
     """The multiple-choice layout of a set's first row, None for any other set. A --prompt-field
     or --answer-field naming another column asks for that column, not the options. Columns of
-    these names that do not read as options and the answer naming one of them in the first row
-    are another set's (a chat log's `choices` of replies, MedQA's {"A": ...} `options`,
-    MathVista's free-form first row with `choices` null): read as before, as a prompt field."""
-    for name, question, options, answers in LAYOUTS:
-        answer = answer_field or next((a for a in answers if a in row), None)
-        if question not in row or options not in row or answer not in answers or answer not in row:
+    these names that do not read as options in the first row are another set's (a chat log's
+    `choices` of replies): read as before, as a prompt field. A first row whose options are null
+    or empty (MathVista's free-form first row, `choices` null) names the layout all the same:
+    each row decides whether it is asked as multiple choice (Layout.free_form)."""
+    for name, question, options, answers, context in LAYOUTS:
+        reads = dict(answers)
+        answer = answer_field or next((a for a in reads if a in row), None)
+        if question not in row or options not in row or answer not in reads or answer not in row:
             continue
         if name == "gpqa" and GPQA_WRONG[0] not in row:
             continue
+        if context is not None and context not in row:
+            continue
+        if name == "bigbio-qa" and not {"type", "document_id"} <= set(row):
+            continue
         if prompt_field not in (None, question):
             return None
-        layout = Layout(name, question, options, answer)
+        layout = Layout(name, question, options, answer, reads[answer], context)
+        if layout.free_form(row):
+            return layout
         try:
             layout.parts(row, "row 1")
         except DistillError:
@@ -141,12 +249,13 @@ def answer_line(letter: str) -> str:
     return f"Answer: {letter}"
 
 
-def prompt(question: str, options: list[str]) -> str:
-    """The text a multiple-choice row is asked in: simple-evals' instruction, the question, its
-    options lettered "A) ..."."""
+def prompt(question: str, options: list[str], passage: str | None = None) -> str:
+    """The text a multiple-choice row is asked in: simple-evals' instruction, the passage the
+    question is about (RACE's article) if any, the question, its options lettered "A) ..."."""
     letters = string.ascii_uppercase[: len(options)]
     lines = "\n".join(f"{letter}) {text}" for letter, text in zip(letters, options))
-    return f"{INSTRUCTION.format(letters=letters)}\n\n{question.strip()}\n\n{lines}"
+    before = f"{passage.strip()}\n\n" if passage else ""
+    return f"{INSTRUCTION.format(letters=letters)}\n\n{before}{question.strip()}\n\n{lines}"
 
 
 # The instruction with the letters it names: how many options the question offers
@@ -195,14 +304,19 @@ def _listed(value: Any) -> Any:
 
 def _options(value: Any, column: str, where: str) -> tuple[list[str], list[str] | None]:
     """(the options' texts, their labels or None) of an options column: a list of texts
-    (MMLU, MMLU-Pro), ARC's {"text": [...], "label": [...]}, or a list of {"text", "label"}."""
+    (MMLU, MMLU-Pro), ARC's {"text": [...], "label": [...]}, a list of {"text", "label"} (or
+    bigbio's {"key", "value"}), or MedQA's {"A": text, ...} (a struct's null field no option)."""
     value = _listed(value)
     labels = None
     if isinstance(value, dict) and "text" in value:
         texts, labels = _listed(value.get("text")), _listed(value.get("label"))
+    elif isinstance(value, dict):
+        labels = [k for k, v in value.items() if v is not None]
+        texts = [value[k] for k in labels]
     elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        texts = [v.get("text") for v in value]
-        labels = [v.get("label") for v in value]
+        text, label = ("value", "key") if all("key" in v for v in value) else ("text", "label")
+        texts = [v.get(text) for v in value]
+        labels = [v.get(label) for v in value]
     else:
         texts = value
     if isinstance(labels, list) and isinstance(texts, list) and len(labels) != len(texts):
@@ -210,33 +324,48 @@ def _options(value: Any, column: str, where: str) -> tuple[list[str], list[str] 
     options = [_text(t) for t in texts] if isinstance(texts, list) else []
     if len(options) < 2 or any(o is None for o in options) or labels == "mismatch":
         raise DistillError(
-            f"{where}: field '{column}' holds no list of options (a list of at least 2 texts, or "
-            '{"text": [...], "label": [...]} of one length); fix or drop the row'
+            f"{where}: field '{column}' holds no list of options (a list of at least 2 texts, "
+            '{"text": [...], "label": [...]} of one length, or {"A": text, ...}); fix or drop '
+            "the row"
         )
     return options, [str(x).strip() for x in labels] if isinstance(labels, list) else None
 
 
 def _index(
-    value: Any, options: list[str], labels: list[str] | None, column: str, where: str
+    value: Any,
+    options: list[str],
+    labels: list[str] | None,
+    column: str,
+    where: str,
+    reads: str = "text",
 ) -> int | None:
-    """The index of the right option a row's answer names: a label among the options' (ARC's
-    answerKey, "1" where the labels are digits), an index (MMLU's 0-3), a letter (MMLU-Pro's
-    `answer`), or an option's own text. None: the row has no answer (a test split's "")."""
+    """The index of the right option a row's answer names, read as the set's layout writes it
+    (`reads`, the module's rule): a label among the options' own (ARC's answerKey, "1" where the
+    labels are digits; MedQA's keys) or else an option's text; an integer is an index (MMLU's
+    0-3); a text is a letter, an option's own text or an index (a CSV's "2"), in the order its
+    column writes them: a letter column (MMLU-Pro's, RACE's `answer`) a letter first, an index
+    column an index first, a text column (MathVista's `answer`) the option itself first, so
+    "3" of ["3", "5", "7", "9"] is A. None: the row has no answer (a test split's "")."""
     value = _listed(value)
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]  # bigbio's QA schema: `answer` a list of the one option's text
     if value is None or value != value or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # pandas' int column holding a missing cell: 2.0
     text = str(value).strip()
-    found: int | None = None
     if labels is not None:
-        found = labels.index(text) if text in labels else None
-    elif (isinstance(value, int) and not isinstance(value, bool)) or text.isdigit():
-        found = int(text) if 0 <= int(text) < len(options) else None
-    elif len(text) == 1 and text.upper() in string.ascii_uppercase[: len(options)]:
-        found = string.ascii_uppercase.index(text.upper())
-    elif options.count(text) == 1:
-        found = options.index(text)
+        order = ("label", "text")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        order = ("index",)
+    else:
+        order = {
+            "index": ("index", "letter", "text"),
+            "letter": ("letter", "text", "index"),
+        }.get(reads, ("text", "letter", "index"))
+    found = next(
+        (i for way in order if (i := _named(way, text, options, labels)) is not None), None
+    )
     if found is None:
         named = f"labels {', '.join(labels)}" if labels is not None else f"{len(options)} options"
         raise DistillError(
@@ -244,6 +373,18 @@ def _index(
             "fix or drop the row"
         )
     return found
+
+
+def _named(way: str, text: str, options: list[str], labels: list[str] | None) -> int | None:
+    """The index of the option an answer's text names one way (`_index`), None if none."""
+    letters = string.ascii_uppercase[: len(options)]
+    if way == "label":
+        return labels.index(text) if labels and text in labels else None
+    if way == "index":
+        return int(text) if text.isdigit() and int(text) < len(options) else None
+    if way == "letter":
+        return letters.index(text.upper()) if len(text) == 1 and text.upper() in letters else None
+    return options.index(text) if options.count(text) == 1 else None
 
 
 def _gpqa(row: dict[str, Any], where: str) -> tuple[list[str], int]:

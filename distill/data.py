@@ -816,6 +816,8 @@ def load_rows(
             )
         else:
             prompt = str(value) if pf is not None else ""
+            if mc is not None and not prompt.strip() and not mc.free_form(raw):
+                mc.parts(raw, f"{head}{at}")  # options, no question: its own refusal says so
             if pf is not None and not skip_no_text and asks_nothing(prompt):
                 what = "'-', " + left_out(raw) if prompt.strip() == "-" else "empty"
                 raise DistillError(

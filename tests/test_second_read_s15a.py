@@ -4,10 +4,11 @@ ask nothing) and fb91f70: what they missed.
     .venv/bin/python -m pytest tests/test_second_read_s15a.py -q
 
 - A set whose `question` + `choices`/`options` + `answer` columns are no multiple choice (a chat
-  log's `choices` of replies, MedQA's {"A": ...} options, MathVista's free-form first row with
-  `choices` null) was refused on every row ("holds no list of options; fix or drop the row"),
-  with no flag to read it as before (--prompt-field question keeps the layout): it reads as a
-  prompt field again; a set whose first row reads as multiple choice is one, as before.
+  log's `choices` of replies, MathVista's free-form first row with `choices` null; MedQA's {"A":
+  ...} options were here, multiple choice since s16) was refused on every row ("holds no list of
+  options; fix or drop the row"), with no flag to read it as before (--prompt-field question
+  keeps the layout): it reads as a prompt field again; a set whose first row reads as multiple
+  choice is one, as before.
 - A chat prompt (TRL's conversational `prompt`) whose last user turn is '-' or empty was sent to
   the teacher and paid for, while train refuses the traces it makes: refused before anything is
   sent, as a text prompt is.
@@ -54,20 +55,9 @@ NOT_CHOICES = {
         "answer": "4",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "4"}}],
     },
-    # GBaker/MedQA-USMLE-4-options: options keyed by letter, the answer its text
-    "medqa": {
-        "question": "A 23-year-old pregnant woman has burning upon urination. Which is best?",
-        "answer": "Nitrofurantoin",
-        "options": {
-            "A": "Ampicillin",
-            "B": "Ceftriaxone",
-            "C": "Doxycycline",
-            "D": "Nitrofurantoin",
-        },
-        "meta_info": "step2&3",
-        "answer_idx": "D",
-    },
-    # MathVista's first row: a free-form question, `choices` null
+    # (MedQA's {"A": ...} options are multiple choice now: tests/test_choices_medqa_s16.py)
+    # MathVista's first row: a free-form question, `choices` null (a row of options later is
+    # multiple choice: tests/test_choices_mixed_s16.py)
     "free-form": {
         "pid": "1",
         "question": "What is the length of the spring in cm?",
