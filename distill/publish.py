@@ -817,11 +817,13 @@ def _ours(dest: Path, name: str, previous: dict[str, Any] | None) -> bool:
     if stamp is not None:
         return stamp == _stamp(p)
     # A Hub publish's marker (a clone or download of the repo) has no size and mtime here: the
-    # README.md the user edited in the clone is theirs by its hash, as on the Hub (_hub_plan);
-    # one a publish cut between its commits left holds the earlier publish's hashes too
-    kept = [h for h in (previous.get(k, {}).get(name) for k in ("hashes", "earlier")) if h]
-    if not kept:
+    # README.md the user edited in the clone is theirs by its hash, as on the Hub (_hub_plan).
+    # Its `earlier` hashes are not: they are publish's only while a cut publish had yet to
+    # commit the file, which the Hub's history tells and a folder does not (a file the user
+    # put back to the earlier publish's bytes after it was replaced would be taken).
+    if "hashes" not in previous or name not in previous["hashes"]:
         return True
+    kept = [previous["hashes"][name]]
     mine = {"sha256": file_sha256(p)}
     if any("sha256" not in h for h in kept):
         mine = _hashes(p)
@@ -887,8 +889,11 @@ def _place(
 # order: the marker (a dot-file) rides the first, with the deletions; a publish killed after
 # it left the new marker beside the earlier publish's files it had yet to replace, and the next
 # publish refused them as changed by someone. So the marker also keeps, under `earlier`, the
-# hashes the repo listed for each file it replaces, as they were when checked: a file at
-# either content is publish's (tests/test_user_files_s15.py).
+# hashes the repo listed for each file it replaces, as they were when checked: a file at the
+# earlier content is publish's while no commit has touched it since the marker's own (the cut
+# publish had yet to reach it: tests/test_user_files_s15.py); one committed after the marker
+# (the publish went on past it, and the user put the earlier bytes back) is the user's
+# (tests/test_publish_earlier_s16.py).
 
 
 def _hashes(path: Path) -> dict[str, str]:
@@ -957,12 +962,20 @@ def _hub_plan(
         hashes = previous["hashes"] if previous else {}
         earlier = previous["earlier"] if previous else {}
         stamps = previous["stamps"] if previous else {}
-        found = api.get_paths_info(repo_id, listed, repo_type="model", revision=revision)
+        # with each file's last commit when an earlier hash may count (the marker's too)
+        dated = any(n in earlier for n in listed)
+        paths = [*listed, MARKER] if dated else listed
+        kw = {"expand": True} if dated else {}
+        found = api.get_paths_info(repo_id, paths, repo_type="model", revision=revision, **kw)
+        marked = next((_committed(f) for f in found if f.path == MARKER), None)
         for f in found:
             if f.path not in listed or not hasattr(f, "blob_id"):
                 continue  # a folder of that name
             now = _listed_hashes(f)
-            kept = [h for h in (hashes.get(f.path), earlier.get(f.path)) if h is not None]
+            kept = [hashes.get(f.path)]
+            if _not_reached(_committed(f), marked):
+                kept.append(earlier.get(f.path))
+            kept = [h for h in kept if h is not None]
             if kept:
                 same = any(h.get(k) == v for h in kept for k, v in now.items())
             else:  # a --local-dir publish uploaded by hand: its marker has the size it left
@@ -990,6 +1003,25 @@ def _hub_plan(
         if not set("*?[]") & set(n) and any(fnmatchcase(n, p) for p in PUBLISHED)
     )
     return delete, {n: h for n, h in ours.items() if n in names}
+
+
+def _committed(f: Any) -> Any:
+    """When the file the Hub lists was last committed (get_paths_info(expand=True)); None when
+    the listing does not say."""
+    return getattr(getattr(f, "last_commit", None), "date", None)
+
+
+def _not_reached(file: Any, marker: Any) -> bool:
+    """A file at its `earlier` hash is one the cut publish whose marker it is had yet to
+    commit: last committed before the marker was (the publish's first commit). One committed
+    since is the user's, put back to those bytes. A listing without commit dates (none of the
+    Hub's) is read as before them: the earlier hash counts."""
+    if file is None or marker is None:
+        return True
+    try:
+        return file < marker
+    except TypeError:  # (an aware and a naive time)
+        return True
 
 
 def _scrub_check(folder: Path) -> None:
