@@ -733,6 +733,7 @@ def _from_columns(
         )
     asked = choices.read(row, where) if choices is not None else None
     if asked is not None:  # (None: a free-form row, its question and answer as they are)
+        choices.check_context(c.context_field, where)  # (RACE's article: shown already)
         prompt, letter = asked
         if letter is None:
             raise DistillError(f"{where}: column '{c.answer_field}' (--answer-field) is empty")

@@ -1,15 +1,20 @@
 """RACE (ehovy/race: example_id, article, question, options: a list of 4, answer: a letter) was
 asked its question and options without the article the question is about ("We can know from
 the passage that..." of no passage). The article is shown before the question, in generate,
-eval and train alike."""
+eval and train alike; a --template's {article} or a --context-field article, which would show it
+a second time, is refused by name."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
+
+from distill.errors import DistillError
 from distill.examples import Columns, load_examples
 from distill.generate import prompt_messages
+from tests.inproc import distill
 
 HEAD = (
     "Answer the following multiple choice question. The last line of your response should be "
@@ -66,3 +71,23 @@ def test_a_template_of_the_question_asks_it_with_its_article(tmp_path):
     ((_, msgs),) = list(prompt_messages(data, template=str(mine)))
     assert msgs[-1]["content"].startswith("Read the passage.\n\n" + HEAD + ARTICLE + "\n\n")
     assert msgs[-1]["content"].count(ARTICLE) == 1
+
+
+def test_the_article_shown_a_second_time_is_refused_by_name(tmp_path):
+    data = _write(tmp_path, RACE)
+    mine = tmp_path / "mine.txt"
+    mine.write_text("{article}\n\n{question}")
+    with pytest.raises(DistillError, match="shows column 'article' itself"):
+        list(prompt_messages(data, template=str(mine)))
+    with pytest.raises(DistillError, match="--context-field article adds column 'article'"):
+        list(prompt_messages(data, context_field="article"))
+    res = distill("generate", "--data", data, "--teacher", "openai", "--model", "m",
+                  "--base-url", "http://127.0.0.1:9/v1", "--context-field", "article",
+                  "--out", tmp_path / "t.jsonl")  # fmt: skip
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert "drop --context-field" in line, line
+    # train alike
+    columns = Columns(prompt_field="question", answer_field="answer", context_field="article")
+    with pytest.raises(DistillError, match="--context-field article adds column 'article'"):
+        list(load_examples(data, columns=columns))

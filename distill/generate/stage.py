@@ -216,15 +216,8 @@ def _choice_question(row: Row, tmpl: Any, where: str) -> str:
     GPQA's {Question}) renders: the question with its lettered options and the instruction
     naming their letters, as {prompt} does. A template is written to word the request; the
     bare question would ask it without its options, the gold a letter of none shown. A
-    template that shows the options column too would show them twice (a list as its repr)."""
-    layout = row.choices
-    shown = [c for c in layout.option_columns if c in tmpl.placeholders]
-    if shown:
-        raise DistillError(
-            f"{where}: --template {tmpl.name} shows column '{shown[0]}' itself, and on this "
-            f"multiple-choice set {{{layout.question}}} (as {{prompt}}) is the question with its "
-            f"lettered options already: drop {{{shown[0]}}} from the template"
-        )
+    template that would show the options twice is refused (choices.Layout.check_template)."""
+    row.choices.check_template(tmpl.name, tmpl.placeholders, where)
     return row.prompt
 
 
@@ -365,6 +358,8 @@ def prompt_messages(
             yield row, asked_chat(row.chat, where, column, system_prompt)
             continue
         fields = row.fields
+        if row.choices is not None:  # RACE's article: its prompt shows it before the question
+            row.choices.check_context(context_field, where)
         ctx = context_text(row, context_field, where) if context_field else None
         if ctx is not None:
             fields = {**fields, "input": ctx}
