@@ -43,7 +43,7 @@ from distill.errors import DistillError
 from distill.generate.config import MAX_FILE_BYTES, BatchConfig
 from distill.records import write_atomic
 from distill.teachers.base import Completion, Job, Sink
-from distill.teachers.openai import RETRIED_4XX, scrub_line
+from distill.teachers.openai import RETRIED_4XX, out_of_credit, scrub_line
 
 ENDPOINT = "/v1/chat/completions"
 RUNNING = {"validating", "in_progress", "finalizing", "cancelling"}
@@ -66,13 +66,18 @@ def batch_prices(prices: tuple[float, ...] | None, discount: float) -> tuple[flo
 
 def make_client(teacher_cfg: Any, api_key: str, base_url: str) -> Any:
     """The openai client for the files/batches calls: a few per batch, so the plain
-    synchronous one, with the online path's retries and timeout."""
+    synchronous one, with the online path's retries and timeout; as online, an account out of
+    credit (429 `insufficient_quota`) is not asked again."""
     import openai
 
     from distill.urls import split_query
 
+    class Client(openai.OpenAI):
+        def _should_retry(self, response: Any) -> bool:
+            return super()._should_retry(response) and not out_of_credit(response)
+
     base_url, query = split_query(base_url)
-    return openai.OpenAI(
+    return Client(
         api_key=api_key,
         base_url=base_url,
         default_query=query,
@@ -192,6 +197,12 @@ class BatchTeacher:
         except openai.APIStatusError as e:  # e.g. a 5xx on a file after the client's retries
             why = scrub_line(str(e.message), *self.online.secrets, limit=200)
             kept = f"batches already submitted keep running (ids in {self.state.path})"
+            if e.status_code == 402 or out_of_credit(e.response):  # as online: no rerun passes
+                raise DistillError(
+                    f"{self.online.shown}: HTTP {e.status_code}: {why} (not retried): the "
+                    f"account of the key in ${self.online.cfg.api_key_env} has no credit left; "
+                    f"{kept}"
+                ) from None
             if e.status_code >= 500 or e.status_code in RETRIED_4XX:  # a rerun may pass
                 raise DistillError(
                     f"{self.online.shown}: HTTP {e.status_code}: {why}; {kept}: rerun the same "
@@ -328,8 +339,8 @@ class BatchTeacher:
                     file=(name, blob, "application/jsonl"), purpose="batch"
                 )
             except openai.APIStatusError as e:
-                if e.status_code in (401, 403):
-                    raise
+                if e.status_code in (401, 402, 403) or out_of_credit(e.response):
+                    raise  # run's line: the key refused, the account out of credit
                 raise DistillError(
                     f"{self.online.shown}: uploading a batch file ({len(chunk)} requests, "
                     f"{len(blob):,} bytes) failed: HTTP {e.status_code}: "
@@ -403,7 +414,8 @@ class BatchTeacher:
             except (openai.APIConnectionError, openai.APIStatusError) as e:
                 status = getattr(e, "status_code", None)
                 lost = status is None or status >= 500 or status in RETRIED_4XX
-                if not lost or attempt + 1 == tries:
+                broke = isinstance(e, openai.APIStatusError) and out_of_credit(e.response)
+                if not lost or broke or attempt + 1 == tries:
                     raise
                 time.sleep(min(8.0, 0.5 * 2**attempt))
                 b = self._find_batch(entry)

@@ -6,10 +6,13 @@
 A fixed pool of `concurrency` async workers pulls requests from a queue, so one slow reply
 holds up one worker, never the rest. Retries (connection errors, 408/409/429/5xx, Retry-After,
 exponential backoff) are the `openai` client's own; 400/401/403/404 are not retried, nor is an
-account out of credit (402, 429 `insufficient_quota`: it stops the run), nor a reply that did not
-come within --request-timeout (the server may bill it: `_no_reply_in_time`). The first
-try of each request goes straight on aiohttp (`DirectPost`, for CPU); what it cannot take goes
-back to the client.
+account out of credit (402, 429 `insufficient_quota`: it stops the run, on every path, before
+the client's retries), nor a reply that did not come within --request-timeout (the server may
+bill it: `_no_reply_in_time`). The first try of each request goes straight on aiohttp
+(`DirectPost`, for CPU); what it cannot take goes back to the client.
+A reply without `usage` (some proxies and servers) is counted at an estimate, ~4 characters a
+token (`_estimated`), marked in its Completion's extra (`tokens_estimated`); a choice the
+server ended unfinished (`UNFINISHED`) fails with the tokens spent on it named.
 """
 
 from __future__ import annotations
@@ -203,7 +206,8 @@ class DirectPost:
     x-should-retry, Retry-After), a connect timeout or a connection error, the next try waits the
     client's backoff for that try (`_sleep_for_retry(retries_taken=i)`: 0.5, 1, 2 ... s or the
     server's Retry-After) and goes through the client itself (`max_retries=0`, so its own
-    errors), up to `max_retries` retries. A 2xx body that is not JSON is asked for once more
+    errors), up to `max_retries` retries; an account out of credit is not retried (`_retried`).
+    A 2xx body that is not JSON is asked for once more
     through the client (what it makes of a second one stops the run: OpenAITeacher._request).
     """
 
@@ -299,7 +303,7 @@ class DirectPost:
             content=content,
             request=self.httpx.Request("POST", self.url),
         )
-        if not self.client._should_retry(response) or _out_of_credit(status, content):
+        if not _retried(self.client, response):
             raise self.client._make_status_error_from_response(response)
         return False, response
 
@@ -339,7 +343,7 @@ class ClientPost:
         try:
             return await self.once.post("/chat/completions", body=body, cast_to=object)
         except openai.APIStatusError as e:
-            if not self.client._should_retry(e.response):
+            if not _retried(self.client, e.response):
                 raise
             response = e.response
         except openai.APIConnectionError as e:  # and APITimeoutError, its subclass
@@ -350,6 +354,13 @@ class ClientPost:
 
     async def close(self) -> None:
         pass
+
+
+def _retried(client: Any, response: Any) -> bool:
+    """Whether `response` (an httpx Response, its body read) is asked again: the client's own
+    rules (408/409/429/5xx, x-should-retry, Retry-After), except an account out of credit,
+    OpenAI's 429 `insufficient_quota`, which every retry gets the same (`out_of_credit`)."""
+    return client._should_retry(response) and not out_of_credit(response)
 
 
 def _no_reply_in_time(exc: BaseException) -> bool:
@@ -383,7 +394,7 @@ async def _retries(
         try:
             return await once.post("/chat/completions", body=body, cast_to=object)
         except openai.APIStatusError as e:
-            if taken == retries - 1 or not client._should_retry(e.response):
+            if taken == retries - 1 or not _retried(client, e.response):
                 raise
             response = e.response
         except openai.APIConnectionError as e:  # and APITimeoutError, its subclass
@@ -805,17 +816,36 @@ class OpenAITeacher:
         lengths = [len(content) + len(reasoning or "") for content, reasoning in texts]
         total_chars = sum(lengths)
         weights = lengths if total_chars else [1] * n
-        completion = _apportion(usage.get("completion_tokens") or 0, weights)
+        # A reply without usage (some proxies and servers) spent tokens all the same: counted
+        # at an estimate, so the cost summary is not silently low, and marked as one.
+        prompt, total = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        estimated = not (isinstance(prompt, int) and isinstance(total, int))
+        if not isinstance(prompt, int):
+            prompt = _estimated(sum(len(str(m.get("content") or "")) for m in job.messages))
+        if isinstance(total, int):
+            completion = _apportion(total, weights)
+        elif self.cfg.logprobs:  # one log-prob step per token: a count, not an estimate
+            completion = [len((c.get("logprobs") or {}).get("content") or []) for c in choices]
+        else:
+            completion = [_estimated(length) for length in lengths]
         reasoning_split = _apportion(reasoning_total, weights) if reasoning_total else None
         for k, (s, choice) in enumerate(zip(samples, choices)):
             content, reasoning = texts[k]
             finish = choice.get("finish_reason") or "unknown"
             if finish in UNFINISHED:
+                # no record, but its tokens were generated (and billed where a provider bills):
+                # named in the failure line, never silently left out
+                spent = f"{completion[k]} completion + {round(prompt / n)} prompt tokens"
                 sink.failed(
-                    job, s, f"the server ended it with finish_reason '{finish}', before it was done"
+                    job,
+                    s,
+                    f"the server ended it with finish_reason '{finish}', before it was done "
+                    f"({spent} spent on it{', estimated' if estimated else ''})",
                 )
                 continue
             extra: dict[str, Any] = {"n_in_request": n} if n > 1 else {}
+            if estimated:  # the server gave no usage: the counts are _estimated's
+                extra["tokens_estimated"] = True
             if isinstance(cached, int) and cached > 0:
                 extra["cached_tokens"] = cached
             lp = self._token_logprobs(choice) if self.cfg.logprobs else None
@@ -826,7 +856,7 @@ class OpenAITeacher:
                     text=content,
                     reasoning=reasoning,
                     finish_reason=finish,
-                    prompt_tokens=usage.get("prompt_tokens") or 0,
+                    prompt_tokens=prompt,
                     completion_tokens=completion[k],
                     reasoning_tokens=reasoning_split[k] if reasoning_split else None,
                     extra=extra,
@@ -897,15 +927,24 @@ class OpenAITeacher:
         )
 
 
-def _out_of_credit(status: int, content: bytes) -> bool:
-    """OpenAI's 429 for an account out of credit (`insufficient_quota`): a retry gets the same."""
-    if status != 429:
+def out_of_credit(response: Any) -> bool:
+    """`response` (an httpx Response) is OpenAI's 429 for an account out of credit
+    (`insufficient_quota`): a retry gets the same. A body not read yet (a streamed download's)
+    is not one."""
+    if response.status_code != 429:
         return False
     try:
-        error = json.loads(content).get("error")
-    except (ValueError, AttributeError):
+        error = json.loads(response.content).get("error")
+    except (ValueError, AttributeError, RuntimeError):  # RuntimeError: httpx's ResponseNotRead
         return False
     return isinstance(error, dict) and error.get("code") == "insufficient_quota"
+
+
+def _estimated(chars: int) -> int:
+    """Tokens in `chars` characters of text, for a reply whose server gave no usage: ~4 a
+    token (English BPE text; the --tpm pace estimates so too), rounded up. The served model's
+    tokenizer is not known here (an API model's name says nothing of its vocabulary)."""
+    return -(-chars // 4)
 
 
 def _apportion(total: int, weights: list[int]) -> list[int]:
