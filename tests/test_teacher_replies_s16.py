@@ -1,6 +1,8 @@
 """The openai teacher against a server we did not write (Python's http.server), on both ways a
 request goes (its first try straight on aiohttp, or every try through the openai client with a
-proxy variable set): (2) OpenAI's 429 `insufficient_quota` went through the client's retries (each
+proxy variable set): (1) a 200 whose body is not JSON was asked for once more on the direct
+path, a second request paid where the server generated it (an SSE stream), and the run stopped
+all the same; (2) OpenAI's 429 `insufficient_quota` went through the client's retries (each
 after its backoff) on the client path and after a first 5xx, before the run stopped on it;
 (3) a reply without `usage` was written and priced at 0 tokens, and a choice the server ended
 with finish_reason "abort" failed without a word of the tokens spent on it."""
@@ -110,6 +112,25 @@ def cfg(url, out, **kw):
         max_retries=3,
     )
     return GenerateConfig(**{**base, **kw})
+
+
+# ------------------------------------------------------------------ (1) a 200 that is not JSON
+
+SSE = b'data: {"choices": [{"index": 0, "delta": {"content": "So 4."}}]}\n\ndata: [DONE]\n\n'
+
+
+@pytest.mark.parametrize(
+    "body, kind",
+    [(SSE, "text/event-stream"), (b"<html>portal</html>", JSON), (b"\xff\xfe{}", JSON)],
+    ids=["a stream", "html as json", "not utf-8"],
+)
+def test_a_200_that_is_not_json_stops_the_run_after_one_request(serve, path, tmp_path, body, kind):
+    server = serve(lambda k: (200, body, kind))
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(DistillError, match="answered .*, not a JSON object; check --base-url"):
+        run(cfg(server.url, out), progress=False)
+    assert len(server.log) == 1  # before: the direct path asked it a second time
+    assert list(read_records(out)) == []
 
 
 # ------------------------------------------------------------------ (2) out of credit

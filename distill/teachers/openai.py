@@ -8,8 +8,10 @@ holds up one worker, never the rest. Retries (connection errors, 408/409/429/5xx
 exponential backoff) are the `openai` client's own; 400/401/403/404 are not retried, nor is an
 account out of credit (402, 429 `insufficient_quota`: it stops the run, on every path, before
 the client's retries), nor a reply that did not come within --request-timeout (the server may
-bill it: `_no_reply_in_time`). The first try of each request goes straight on aiohttp
-(`DirectPost`, for CPU); what it cannot take goes back to the client.
+bill it: `_no_reply_in_time`), nor a 2xx whose body is not JSON (it stops the run at once, as a
+reply of another shape does: a second try of a server that streams SSE, or of a proxy's page,
+gets the same, paid again where it was generated). The first try of each request goes straight
+on aiohttp (`DirectPost`, for CPU); what it cannot take goes back to the client.
 A reply without `usage` (some proxies and servers) is counted at an estimate, ~4 characters a
 token (`_estimated`), marked in its Completion's extra (`tokens_estimated`); a choice the
 server ended unfinished (`UNFINISHED`) fails with the tokens spent on it named.
@@ -207,8 +209,8 @@ class DirectPost:
     client's backoff for that try (`_sleep_for_retry(retries_taken=i)`: 0.5, 1, 2 ... s or the
     server's Retry-After) and goes through the client itself (`max_retries=0`, so its own
     errors), up to `max_retries` retries; an account out of credit is not retried (`_retried`).
-    A 2xx body that is not JSON is asked for once more
-    through the client (what it makes of a second one stops the run: OpenAITeacher._request).
+    A 2xx body that is not JSON is raised, not asked again, as the client's path stops on it
+    (OpenAITeacher._request): the client retries no 2xx.
     """
 
     def __init__(self, client: Any, *, concurrency: int, request_timeout: float):
@@ -290,11 +292,8 @@ class DirectPost:
                 # sent and no whole reply in time: never asked again (_no_reply_in_time)
                 raise openai.APITimeoutError(request=self.httpx.Request("POST", self.url)) from e
             return False, None
-        if 200 <= status < 300:
-            try:
-                return True, json.loads(content)
-            except ValueError:  # not JSON (or not UTF-8): once more, through the client
-                return True, await self.once.post("/chat/completions", body=body, cast_to=object)
+        if 200 <= status < 300:  # not JSON (or not UTF-8): a ValueError that stops the run
+            return True, json.loads(content)
         # aiohttp has decoded the body already: the headers must not say it is still encoded
         plain = {b"content-encoding", b"content-length", b"transfer-encoding"}
         response = self.httpx.Response(
@@ -638,7 +637,7 @@ class OpenAITeacher:
             for s in samples:
                 sink.failed(job, s, why)
             return
-        except json.JSONDecodeError as e:  # a 2xx that is not JSON, twice: not an OpenAI API
+        except json.JSONDecodeError as e:  # a 2xx that is not JSON: not asked again (DirectPost)
             raise self._not_json(repr(scrub(e.doc, *self.secrets)[:80])) from None
         except ValueError as e:  # e.g. not UTF-8
             raise self._not_json(f"a body it could not read ({e})") from None
