@@ -18,8 +18,15 @@ which named no change and told a refused resume to go back to the distill it was
 
 kd and onpolicy learn the teacher's targets too (`teacher`, compared apart): the stored top-K side
 files the rows point at (their bytes, and the tokenizer and vocab hash each pointer names) and
-each local teacher's tokenizer/template files, so a resume on other teacher data is refused like one on
-other tokens. A run whose train_data.json predates the field goes on (nothing to compare).
+each local teacher's tokenizer/template files and weights (a teacher folder trained again in
+place), and a served teacher's local tokenizer/template files (a served teacher of another
+tokenizer renders its prompts in its own chat template, read here), so a resume on other
+teacher data is refused like one on other tokens. A run whose train_data.json predates the
+field (or one of its keys) goes on (nothing to compare).
+
+A teacher's weights are hashed whole (a copy of the folder is the same teacher), once: the
+sha256 is kept in DISTILL_CACHE/sha256.json under the file's path, size, mtime and inode, and
+every later start (the fingerprint is made at each) reads it from there while those hold.
 """
 
 from __future__ import annotations
@@ -180,6 +187,71 @@ def _tokenizer_files(name: str) -> tuple[str, dict[str, str]]:
     return shown, files
 
 
+# a teacher's weight files (its folder's; an adapter's base folder's too): what a teacher
+# trained again in place rewrites, beside its config
+WEIGHT_FILES = ("config.json", "adapter_config.json", "*.safetensors", "*.safetensors.index.json",
+                "pytorch_model*.bin", "adapter_model.bin")  # fmt: skip
+# the sha256 of each large file hashed, by its path, size, mtime and inode (the most kept)
+HASH_CACHE = "sha256.json"
+CACHED = 512
+
+
+def _weights(name: str) -> dict[str, str]:
+    """The sha256 (16 hex digits) of each WEIGHT_FILES file of the local folder `name` loads
+    from (an adapter: its base folder's too, as `base/NAME`); none for a Hub name."""
+    from distill.models import adapter_base, is_adapter, resolve_model
+
+    path = Path(resolve_model(name))
+    folders = [("", path)]
+    if is_adapter(str(path)):
+        folders.append(("base/", Path(resolve_model(adapter_base(str(path))))))
+    found = {}
+    for prefix, folder in folders:
+        if not folder.is_dir():
+            continue
+        files = {f for pattern in WEIGHT_FILES for f in folder.glob(pattern) if f.is_file()}
+        found.update({prefix + f.name: f for f in files})
+    names = sorted(found)
+    digests = _cached_sha256([found[n] for n in names])
+    return {n: h[:16] for n, h in zip(names, digests, strict=True)}
+
+
+def _cached_sha256(paths: list[Path]) -> list[str]:
+    """Each file's sha256, read from DISTILL_CACHE/sha256.json while its path, size, mtime and
+    inode are those it was hashed at; hashed (and kept there) otherwise. A cache that cannot
+    be read or written is no cache."""
+    from distill.models import cache_dir
+    from distill.records import write_atomic
+
+    where = cache_dir() / HASH_CACHE
+    try:
+        cache = json.loads(where.read_text())
+        assert isinstance(cache, dict)
+    except (OSError, ValueError, AssertionError):
+        cache = {}
+    out, changed = [], False
+    for path in paths:
+        st = path.stat()
+        key, stamp = str(path.resolve()), [st.st_size, st.st_mtime_ns, st.st_ino]
+        hit = cache.get(key)
+        if isinstance(hit, list) and len(hit) == 4 and hit[:3] == stamp:
+            out.append(str(hit[3]))
+            continue
+        digest = _file_sha256(path)
+        cache.pop(key, None)  # (last in the order: the newest)
+        cache[key] = [*stamp, digest]
+        out.append(digest)
+        changed = True
+    if changed:
+        kept = dict(list(cache.items())[-CACHED:])
+        try:
+            where.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(where, json.dumps(kept) + "\n")
+        except OSError:
+            pass
+    return out
+
+
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -192,8 +264,10 @@ def teacher_record(cfg: Any) -> dict[str, Any] | None:
     """The teacher-side data a kd/onpolicy run learns from, as a resume compares it: the stored
     top-K side files its rows point at (each file's sha256, and each pointer's tokenizer and
     vocab hash; the files are read whole once, as kd reads them), else each local teacher's
-    tokenizer/template files (several teachers: each in order). A served teacher is its name
-    and URL, which the run's settings hold. None for sft."""
+    tokenizer/template files and weights (several teachers: each in order). A served teacher
+    is its name and URL, which the run's settings hold, and the tokenizer/template files of
+    the local folder its name loads a tokenizer from (its prompts rendered in its own chat
+    template across tokenizers). None for sft."""
     if cfg.method == "sft":
         return None
     from distill.train.kd.multi import teacher_specs
@@ -202,15 +276,16 @@ def teacher_record(cfg: Any) -> dict[str, Any] | None:
     if specs:
         teachers = []
         for spec in specs:
-            if spec.url is not None:
-                teachers.append({"model": spec.name, "served": True})
-                continue
             try:
                 shown, files = _tokenizer_files(spec.name)
-            except DistillError:  # not loadable: the teacher's own load says so
-                shown, files = spec.name, {}
+                weights = {} if spec.url is not None else _weights(spec.name)
+            except (DistillError, OSError):  # not loadable: the teacher's own load says so
+                shown, files, weights = spec.name, {}, {}
             files.pop("generation_config.json", None)  # (its sampling defaults: never read)
-            teachers.append({"model": shown, "files": files})
+            if spec.url is not None:  # named as given: its name is the server's
+                teachers.append({"model": spec.name, "served": True, "files": files})
+                continue
+            teachers.append({"model": shown, "files": files, "weights": weights})
         return {"teachers": teachers}
     if cfg.method != "kd":
         return None
@@ -252,6 +327,15 @@ def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> lis
     `tokenizer_files` (a record of ee697a1's: the files of the folder a pointer named, which kd
     never reads) are not compared."""
     then, now = _without_folder_files(then), _without_folder_files(now or {})
+    # a key a teacher's record gained since (a served teacher's files, a local one's weights):
+    # nothing to compare it with
+    x = then.get("teachers")
+    if isinstance(x, list) and isinstance(now.get("teachers"), list):
+        y = [
+            {k: v for k, v in u.items() if k in t} if isinstance(t, dict) else u
+            for t, u in zip(x, now["teachers"])
+        ] + now["teachers"][len(x) :]
+        now = {**now, "teachers": y}
     if then == now:
         return []
     said = []
@@ -276,12 +360,13 @@ def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> lis
         )
     else:
         for t, u in zip(x, y):
-            was, files = t.get("files") or {}, u.get("files") or {}
-            said += [
-                f"{f} of teacher {u.get('model')} changed"
-                for f in sorted(set(was) | set(files))
-                if was.get(f) != files.get(f)
-            ]
+            for key, what in (("files", ""), ("weights", " (its weights)")):
+                was, files = t.get(key) or {}, u.get(key) or {}
+                said += [
+                    f"{f} of teacher {u.get('model')} changed{what}"
+                    for f in sorted(set(was) | set(files))
+                    if was.get(f) != files.get(f)
+                ]
     return said or ["the teacher's data differs"]
 
 
