@@ -33,7 +33,10 @@ only one; the tests run every attack without it. There is no seccomp filter: the
 surface is reachable, as in bwrap's default use (nsjail or gVisor add that layer).
 `--unsafe-sandbox` runs with rlimits and the guard alone, where no isolation works; with no pid
 namespace there, a supervisor (LIMITS, a child subreaper) kills every process the solution
-started when its run ends, whatever session it moved to.
+started when its run ends, whatever session it moved to. The solution runs as our uid there and
+can kill the supervisor: then run_code kills what is left of the solution's session (_end); a
+process that started a session of its own before that is out of reach (the one hole left
+without a pid namespace or a cgroup: use bwrap or unshare).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -438,7 +442,8 @@ while True:
 # holds torch and 2 GB); without one, and without user=/group= (a fork too), it vforks.
 # util-linux prlimit (and setpriv, to become nobody) do it where installed, 2-3 ms a run;
 # else LIMITS in our interpreter, 10 ms: `python -I -S -c LIMITS "--cpu=S:H --as=S:H ..."
-# NOBODY_OR_0 ISOLATED PROGRAM ARGV...`; --unsafe-sandbox's network namespace only there.
+# NOBODY_OR_0 ISOLATED REPORT_FD PROGRAM ARGV...`; --unsafe-sandbox's network namespace only
+# there.
 # Either way a failure ends it before the exec: the command never runs without every limit.
 # Where LIMITS cannot run at all under this interpreter (no signal module, no resource),
 # run_code refuses in one line before any run (_limits_fail), not a wrong answer a run.
@@ -447,7 +452,8 @@ while True:
 # started: a child that calls setsid() or setpgid() leaves the process group the timeout
 # kills, and a double fork (the daemon's way) hands the grandchild to init, out of reach of
 # any walk of the solution's descendants; PR_SET_PDEATHSIG would not help (a fork clears it;
-# the solution has it, should the supervisor itself be killed).
+# the solution has it, should the supervisor itself be killed: then run_code kills the rest of
+# the solution's session, whose pid the supervisor wrote on REPORT_FD before the solution ran).
 # So there LIMITS stays, as a supervisor: a child subreaper (PR_SET_CHILD_SUBREAPER), the
 # parent of the solution and the reaper of every orphan below it, whatever its session. It
 # forks the solution (which applies the limits, starts a session of its own and execs, as
@@ -463,6 +469,7 @@ try:
     except ImportError:  # PyPy, a stripped build: the module every Python has
         from signal import SIG_DFL, SIGPIPE, SIGTERM, SIGXFSZ, signal
     rlimits, nobody, isolated = sys.argv[1].split(), int(sys.argv[2]), int(sys.argv[3])
+    report = int(sys.argv[4])  # --unsafe-sandbox: where the solution's pid goes (-1: nowhere)
     # Python starts with these ignored, and an ignored signal stays ignored across exec: back
     # to the defaults (as Popen's restore_signals), so SIGXFSZ ends a writer past RLIMIT_FSIZE
     signal(SIGPIPE, SIG_DFL)
@@ -513,6 +520,9 @@ try:
         signal(SIGTERM, stop)
         solution = os.fork()
     if solution == 0:
+        if report >= 0:  # before anything of the solution runs: the pipe's first line is ours
+            os.write(report, b"%d\n" % os.getpid())
+            os.close(report)
         for arg in rlimits:  # prlimit's: --NAME=SOFT:HARD
             name, soft, hard = arg[2:].replace("=", ":").split(":")
             resource.setrlimit(getattr(resource, "RLIMIT_" + name.upper()), (int(soft), int(hard)))
@@ -527,7 +537,9 @@ try:
             libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG SIGKILL (exec keeps it)
             if os.getppid() != me:  # killed before that
                 os.kill(os.getpid(), 9)
-        os.execv(sys.argv[4], sys.argv[5:])
+        os.execv(sys.argv[5], sys.argv[6:])
+    if report >= 0:
+        os.close(report)
     os.close(0)  # its stdin is the solution's: a writer must see it end with the solution
     if stopping:  # the SIGTERM came before the fork
         kill(children())
@@ -535,15 +547,20 @@ try:
         pid, status = os.waitpid(-1, 0)  # orphans it adopted are reaped on the way
         if pid == solution:
             break
-    # Every process the solution left is a child now, or becomes one when its parent dies.
-    kids = children()
+    # Every process the solution left is a child now, or becomes one when its parent dies:
+    # each killed once, and the list read again once every one killed is reaped (the orphans
+    # of those are ours by then), not after each reap: linear in the processes, not quadratic.
+    kids, live = children(), set()
     while True:
+        kids = [k for k in kids if k not in live]
         kill(kids)
+        live.update(kids)
         try:
-            pid = os.waitpid(-1, 0 if kids else os.WNOHANG)[0]
+            pid = os.waitpid(-1, 0 if live else os.WNOHANG)[0]
         except ChildProcessError:
             break
-        kids = children() if pid else every_child()
+        live.discard(pid)
+        kids = [] if live else children() if pid else every_child()
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         # no core of ours (the solution's RLIMIT_CORE is 0, ours the caller's): SIGSEGV,
@@ -712,24 +729,38 @@ def run_code(
                 {"PATH": ENV["PATH"]},
             )
         # Output goes to files, not pipes: RLIMIT_FSIZE caps what a solution can print, so
-        # a print loop cannot fill our memory.
+        # a print loop cannot fill our memory. --unsafe-sandbox's supervisor says the
+        # solution's pid (its session) on a pipe of its own: should the solution kill the
+        # supervisor, _end kills that session.
         with open(f"{tmp}/stdout", "wb+") as out, open(f"{tmp}/stderr", "wb+") as err:
-            proc = subprocess.Popen(
-                _limited(cmd, env["PATH"], exe, cpu_s, mem_mb << 20, drop, mode != "none"),
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
+            report, said = os.pipe() if mode == "none" else (-1, -1)
+            try:
+                proc = subprocess.Popen(
+                    _limited(
+                        cmd, env["PATH"], exe, cpu_s, mem_mb << 20, drop, mode != "none", said
+                    ),
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                    pass_fds=(said,) if said >= 0 else (),
+                )
+            except BaseException:
+                if report >= 0:
+                    os.close(report)
+                raise
+            finally:
+                if said >= 0:
+                    os.close(said)
             try:
                 proc.communicate(stdin.encode(), timeout=timeout)
                 timed_out = False
             except subprocess.TimeoutExpired:
                 timed_out = True
             finally:
-                _end(proc, supervised=mode == "none")
+                _end(proc, supervised=mode == "none", report=report)
             stdout, stderr = (_text(f) for f in (out, err))
             reason = "timeout" if timed_out else _reason(proc.returncode, mode != "none")
             if guard and reason == "killed (SIGKILL)":
@@ -740,10 +771,18 @@ def run_code(
 
 
 def _limited(
-    cmd: list[str], path: str, exe: str, cpu_s: int, mem_bytes: int, drop: bool, isolated: bool
+    cmd: list[str],
+    path: str,
+    exe: str,
+    cpu_s: int,
+    mem_bytes: int,
+    drop: bool,
+    isolated: bool,
+    report: int = -1,
 ) -> list[str]:
     """`cmd` behind what applies the limits to it (see LIMITS). FileNotFoundError, from here
-    as Popen raised it, when cmd[0] is not installed."""
+    as Popen raised it, when cmd[0] is not installed. `report`: the fd (passed on) where
+    --unsafe-sandbox's supervisor writes the solution's pid."""
     program = shutil.which(cmd[0], path=path)
     if program is None:
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), cmd[0])
@@ -766,19 +805,34 @@ def _limited(
             "distill under a CPython or PyPy that has the signal, resource and ctypes modules"
             + ("" if not isolated else ", or install util-linux (prlimit, setpriv) to set them")
         )
-    args = [" ".join(rlimits), str(NOBODY if drop else 0), str(int(isolated))]
+    args = [" ".join(rlimits), str(NOBODY if drop else 0), str(int(isolated)), str(report)]
     return [exe, "-I", "-S", "-c", LIMITS, *args, program, *cmd]
 
 
-@cache
+_LIMITS_RUN: set[tuple[str, str, bool]] = set()  # (shim, exe, isolated) that _limits_fail passed
+
+
 def _limits_fail(shim: str, exe: str, isolated: bool) -> str | None:
-    """Why `shim` (LIMITS) cannot run under `exe` (None: it can), tried once with no limits on
+    """Why `shim` (LIMITS) cannot run under `exe` (None: it can), tried with no limits on
     `exe -I -S -c ''`: a module it needs that this interpreter lacks would end every run
-    before the solution starts, each read as a wrong answer."""
+    before the solution starts, each read as a wrong answer. Only a success is kept (a kept
+    failure refused every later run of the process): a failure is tried once more at once (a
+    fork's EAGAIN, a timeout under load), and again at the next run."""
+    if (shim, exe, isolated) in _LIMITS_RUN:
+        return None
+    why = _limits_try(shim, exe, isolated)
+    if why is not None:
+        why = _limits_try(shim, exe, isolated)
+    if why is None:
+        _LIMITS_RUN.add((shim, exe, isolated))
+    return why
+
+
+def _limits_try(shim: str, exe: str, isolated: bool) -> str | None:
     noop = [exe, "-I", "-S", "-c", ""]
     try:
         out = subprocess.run(
-            [exe, "-I", "-S", "-c", shim, "", "0", str(int(isolated)), exe, *noop],
+            [exe, "-I", "-S", "-c", shim, "", "0", str(int(isolated)), "-1", exe, *noop],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             env={"PATH": ENV["PATH"]},
@@ -846,13 +900,20 @@ def _text(f) -> str:
     return f.read().decode("utf-8", errors="replace")
 
 
-def _end(proc: subprocess.Popen, supervised: bool) -> None:
+def _end(proc: subprocess.Popen, supervised: bool, report: int = -1) -> None:
     """Kill what is left of a run: its process group, and before that, under LIMITS's
     supervisor (--unsafe-sandbox), every process the solution started, whatever its session:
     SIGTERM asks the supervisor to (SIGCONT: should the solution have stopped it), and it
     ends once they are gone. Should it not end within STOP_S (the solution runs as our uid
     there and may fight it), its children, the solution among them, and their groups get the
-    SIGKILL: no less than the group's alone did before the supervisor."""
+    SIGKILL: no less than the group's alone did before the supervisor.
+
+    The solution may kill the supervisor itself (our uid): the solution dies with it
+    (PR_SET_PDEATHSIG), but what it started is orphaned to init, out of the supervisor's reach.
+    So where the supervisor did not end by itself (killed by a signal, or its error exit 125:
+    SIGINT's KeyboardInterrupt), every process still in the solution's session (its pid, on
+    `report`) is killed. One that left the session (setsid) before the supervisor died is out
+    of reach here: no pid namespace, and nothing that outlives the supervisor knows it."""
     if supervised and proc.poll() is None:
         try:
             proc.send_signal(signal.SIGTERM)
@@ -867,6 +928,45 @@ def _end(proc: subprocess.Popen, supervised: bool) -> None:
                         pass
     _kill_group(proc)  # and children it may have left behind
     proc.wait()
+    if report >= 0:
+        solution = _reported(report)
+        if solution and (proc.returncode < 0 or proc.returncode == 125):
+            _kill_session(solution)
+
+
+def _reported(fd: int) -> int | None:
+    """The pid LIMITS wrote on `fd` (closed here), None where it wrote none (it died first)."""
+    try:
+        os.set_blocking(fd, False)  # every writer is gone by now; never wait regardless
+        said = os.read(fd, 32)
+    except OSError:
+        said = b""
+    finally:
+        os.close(fd)
+    first = said.split(b"\n", 1)[0]
+    return int(first) if first.isdigit() and int(first) > 1 else None
+
+
+def _kill_session(sid: int) -> None:
+    """SIGKILL every live process of session `sid`, until a walk of /proc finds none. The
+    kernel keeps a pid from reuse while a session bears it: each is the solution's."""
+    for _ in range(10):
+        found = False
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    st = f.read()
+                # after the command's ')': state, ppid, pgrp, session
+                state, _ppid, _pgrp, session = st[st.rindex(")") + 2 :].split()[:4]
+                if int(session) == sid and state not in ("Z", "X"):  # dead: not reaped yet
+                    os.kill(int(p), signal.SIGKILL)
+                    found = True
+            except (OSError, ValueError):
+                pass
+        if not found:
+            return
 
 
 def _children(pid: int) -> list[int]:
@@ -891,12 +991,33 @@ def _kill_group(proc: subprocess.Popen) -> None:
 # ----------------------------------------------------------------------------- which isolation
 
 
-@cache
+PROBE_AGAIN_S = 60.0  # how long a failed probe stands before the next call tries again
+_PROBED: dict[str, tuple[str | None, float]] = {}  # mode -> (probe's answer, when)
+
+
 def probe(mode: str) -> str | None:
-    """None when `mode` isolates on this host, else why not (one short phrase)."""
+    """None when `mode` isolates on this host, else why not (one short phrase). A success is
+    kept for the process. A failure is tried once more at once (a sandbox that failed to start
+    under load), then stands PROBE_AGAIN_S before a call tries again (kept for good, one made
+    every later run of the process fall back to a weaker isolation, or refuse)."""
+    kept = _PROBED.get(mode)
+    if kept is not None and (kept[0] is None or time.monotonic() - kept[1] < PROBE_AGAIN_S):
+        return kept[0]
     tool = {"bwrap": "bwrap", "unshare": "unshare"}[mode]
     if shutil.which(tool) is None:
-        return f"{tool} is not installed"
+        why = f"{tool} is not installed"
+    else:
+        why = _sandboxed(tool, mode)
+        why = why and _sandboxed(tool, mode)  # a failure: once more
+    _PROBED[mode] = (why, time.monotonic())
+    return why
+
+
+probe.cache_clear = _PROBED.clear  # type: ignore[attr-defined]  # as functools.cache's
+
+
+def _sandboxed(tool: str, mode: str) -> str | None:
+    """None when a sandbox of `mode` runs a program, else why not."""
     r = run_code("print(6 * 7)", isolation=mode, timeout=20, cpu_s=10)
     if r.stdout.strip() == "42":
         return None
