@@ -900,7 +900,8 @@ def _generates_max_tokens(stage: str, configs: dict[str, Any], section: dict[str
     off mid-thought: its answers lost, its pass@1 understated (eval reported the truncation
     rate, no more). A section's own is kept: one line says when it is below generate's.
     Written into `section`, which a deferred eval is built from again. Generate's length is
-    its teachers' longest: each `teachers:` entry may set its own max_tokens."""
+    its teachers' longest: each `teachers:` entry may set its own max_tokens. Capped, when eval
+    runs, at what the models' context leaves after the longest prompt (`_fit_context`)."""
     g, c = configs.get("generate"), configs[stage]
     if stage != "eval" or g is None:
         return
@@ -914,6 +915,130 @@ def _generates_max_tokens(stage: str, configs: dict[str, Any], section: dict[str
             )
         return
     section["max_tokens"] = c.max_tokens = longest
+
+
+def _fit_context(c: Any) -> Any:
+    """eval `c` with generate's max_tokens (`_generates_max_tokens`), within what the context
+    of each model it asks leaves after the longest prompt of its set: a served student of a
+    shorter context (vLLM's --max-model-len 2048 under generate's 4096) answered every request
+    with a 400 and eval stopped; an hf student sampled past the positions it has. The context:
+    a local model's config.json (max_position_embeddings), a served one's max_model_len as
+    GET /models lists it (vLLM's; a server that lists none: generate's length as it is). One
+    line says when it is capped; an hf student on CPU is told how long it may write."""
+    room = _eval_room(c)
+    if room is not None and 0 < room[0] < c.max_tokens:
+        cap, why = room
+        print(
+            f"note: eval.max_tokens {cap}: generate's max_tokens {c.max_tokens} is more than "
+            f"{why} leaves after the set's longest prompt; set eval.max_tokens in the recipe "
+            "for another"
+        )
+        c = dataclasses.replace(c, max_tokens=cap)
+    if c.backend == "hf" and c.device in ("auto", "cpu"):
+        from distill.models import pick_device
+
+        if pick_device(c.device) == "cpu":
+            print(
+                f"note: eval samples up to {c.max_tokens} tokens a problem on CPU "
+                "(generate's max_tokens, taken as eval's section sets none): set eval.max_tokens "
+                "in the recipe for a shorter, faster eval"
+            )
+    return c
+
+
+# what a chat template adds around the messages, at most: each turn's markers, a default
+# system prompt (Qwen2.5's), the generation prompt; a served model's prompt is counted in bytes
+TEMPLATE_TOKENS = 64
+
+
+def _eval_room(c: Any) -> tuple[int, str] | None:
+    """(the fewest tokens any model eval asks has left after the set's longest prompt, which
+    model and context that is); None when no model's context is known."""
+    rooms = []
+    for model in (c.model, c.baseline):
+        if not model:
+            continue
+        context = _served_context(c, model) if c.backend == "openai" else _local_context(model)
+        if context is None:
+            continue
+        size, where = context
+        prompt = _longest_prompt(c, model, size)
+        if prompt is not None:
+            rooms.append((size - prompt, f"{model}'s context of {size} tokens ({where})"))
+    return min(rooms) if rooms else None
+
+
+def _local_context(model: str) -> tuple[int, str] | None:
+    """A local (or cached) model's positions, from its config (an adapter's: its base's)."""
+    from distill.models import adapter_base, is_adapter, resolve_model
+
+    try:
+        path = resolve_model(model)
+        if is_adapter(path):
+            path = resolve_model(adapter_base(path))
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(path)
+    except Exception:  # noqa: BLE001 - not loadable here: eval's own check names it
+        return None
+    size = getattr(config.get_text_config(), "max_position_embeddings", None)
+    return (size, "max_position_embeddings in its config.json") if isinstance(size, int) else None
+
+
+def _served_context(c: Any, model: str) -> tuple[int, str] | None:
+    """A served model's max_model_len as its server's GET /models lists it (vLLM, SGLang)."""
+    import urllib.request
+
+    if not c.base_url:
+        return None
+    key = os.environ.get(c.api_key_env)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    url = c.base_url.rstrip("/") + "/models"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+            listed = json.loads(r.read()).get("data") or []
+    except Exception:  # noqa: BLE001 - no such endpoint, no server yet: not known
+        return None
+    for m in listed:
+        size = m.get("max_model_len") if isinstance(m, dict) and m.get("id") == model else None
+        if isinstance(size, int) and size > 0:
+            return size, "max_model_len, its server's GET /models"
+    return None
+
+
+def _longest_prompt(c: Any, model: str, context: int) -> int | None:
+    """The tokens of the set's longest prompt as eval sends it, at most: a served model's
+    counted in UTF-8 bytes (a token is one byte or more), a local model's by its tokenizer
+    when the bytes leave too little room; TEMPLATE_TOKENS added. None when the set cannot be
+    read here (eval's own check names it)."""
+    from distill.generate import source_messages
+
+    try:
+        prompts = [m for _, m in source_messages(c)]
+    except (DistillError, OSError):
+        return None
+    if not prompts:
+        return None
+
+    def size(messages: list[dict[str, Any]]) -> int:
+        return sum(len(str(m.get("content") or "").encode()) + 8 for m in messages)
+
+    longest = max(size(m) for m in prompts) + TEMPLATE_TOKENS
+    if c.backend == "openai" or longest + c.max_tokens <= context:
+        return longest
+    from distill.models import load_tokenizer
+    from distill.teachers.hf import render_prompt
+
+    try:
+        tok = load_tokenizer(model)
+        if c.format == "r1" and tok.chat_template:
+            texts = [(render_prompt(tok, m), False) for m in prompts]
+        else:  # (the Alpaca prompt is sent as text: the tokenizer adds BOS)
+            texts = [(m[-1]["content"], True) for m in prompts]
+        counts = [len(tok(t, add_special_tokens=special)["input_ids"]) for t, special in texts]
+    except Exception:  # noqa: BLE001 - a template eval refuses: its own line, when it runs
+        return longest
+    return max(counts) + TEMPLATE_TOKENS
 
 
 # filter's --verify modes eval and select judge with too (their own lists): `none` judges
@@ -1512,6 +1637,8 @@ def _run(
             continue
         if stage in deferred:  # its model folder is checked now that train has written it
             c = from_dict(stages[stage][0], deferred[stage], f"{p} [{stage}]")
+        if stage == "eval" and "max_tokens" in taken.get("eval", ()):
+            c = _fit_context(c)  # generate's length, within the models' context
         if stage == "train" and not (c.resume or c.overwrite) and train.checkpoints(c.output_dir):
             # a rerun (after a crash, or of a finished run) goes on with this run's train: its
             # settings (a changed one refused as --resume refuses it) and its data unchanged
