@@ -37,9 +37,18 @@ def truncated(rec: dict[str, Any], ctx: CheckContext) -> str | None:
 
 
 # Reasoning markers left in a trace's reasoning or answer after the split (distill.reasoning):
-# R1's think tags, Mistral reasoning models' [THINK] tags, gpt-oss's harmony channel header. A
-# trace holding one would train the marker as text (and a block's reasoning as answer).
-THINK_MARKERS = ("<think>", "</think>", "[THINK]", "[/THINK]", "<|channel|>")
+# R1's think tags, Mistral reasoning models' [THINK] tags, Gemma 4's thought channel, gpt-oss's
+# harmony channel header. A trace holding one would train the marker as text (and a block's
+# reasoning as answer).
+THINK_MARKERS = (
+    "<think>",
+    "</think>",
+    "[THINK]",
+    "[/THINK]",
+    "<|channel>",
+    "<channel|>",
+    "<|channel|>",
+)
 
 
 def think_tags(rec: dict[str, Any], ctx: CheckContext) -> str | None:

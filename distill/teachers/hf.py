@@ -127,10 +127,12 @@ def drops_think(tok: Any) -> bool:
 # The tokens a chat template marks a reply's reasoning with, kept in a decode that otherwise
 # skips special tokens (a tokenizer may mark any of them special, and a skipping decode drops
 # them): the think block's tags, `<think>` (some R1-style tokenizers) and Mistral's `[THINK]`
-# (Magistral, Ministral-3 Reasoning: control tokens); and, in a harmony tokenizer (gpt-oss: it has
-# `<|channel|>` and `<|message|>`), the tokens that frame its messages, for the channel says which
-# message is reasoning (distill.reasoning). The stop tokens <|return|> / <|call|> stay dropped.
-THINK_MARKERS = ("<think>", "</think>", "[THINK]", "[/THINK]")
+# (Magistral, Ministral-3 Reasoning: control tokens), Gemma 4's thought channel `<|channel>` /
+# `<channel|>` (control tokens of its tokenizer: skipped, its reply read 'thought\nR...A', all
+# answer); and, in a harmony tokenizer (gpt-oss: it has `<|channel|>` and `<|message|>`), the
+# tokens that frame its messages, for the channel says which message is reasoning
+# (distill.reasoning). The stop tokens <|return|> / <|call|> (Gemma 4's <turn|>) stay dropped.
+THINK_MARKERS = ("<think>", "</think>", "[THINK]", "[/THINK]", "<|channel>", "<channel|>")
 HARMONY_MARKERS = ("<|start|>", "<|channel|>", "<|message|>", "<|constrain|>", "<|end|>")
 
 
@@ -145,9 +147,10 @@ def reasoning_markers(tok: Any) -> set[int]:
 
 def drops_markers(tok: Any) -> bool:
     """Whether a decode that skips special tokens (vLLM's, with a Hugging Face tokenizer) drops
-    the `[THINK]` tags or harmony framing `tok` marks special: gpt-oss's reply read
-    'analysisR...assistantfinalA', all answer. (A `</think>` it drops: drops_think. vLLM's own
-    Mistral tokenizer keeps [THINK] itself and has no added tokens: False.)"""
+    the `[THINK]` tags, Gemma 4's thought channel or harmony framing `tok` marks special:
+    gpt-oss's reply read 'analysisR...assistantfinalA', Gemma 4's 'thought R...A', all answer.
+    (A `</think>` it drops: drops_think. vLLM's own Mistral tokenizer keeps [THINK] itself and
+    has no added tokens: False.)"""
     added = getattr(tok, "added_tokens_decoder", None) or {}
     keep = reasoning_markers(tok)
     return any(
@@ -162,8 +165,9 @@ def decode_keeping_think(tok: Any, ids: list[int]) -> str:
     (reasoning_markers) where the tokenizer marks them special: a `<think>`/`</think>` (it would
     drop the tag the model wrote: generate read every sample after a prompt that opened <think>
     as never closing it, and a block the model opened itself as answer text), Mistral's
-    [THINK]/[/THINK] (a Magistral sample read as all answer) and gpt-oss's channels (its analysis
-    read as answer: 'analysisR...assistantfinalA')."""
+    [THINK]/[/THINK] (a Magistral sample read as all answer), Gemma 4's `<|channel>`/`<channel|>`
+    (its thought read as answer: 'thought R...A') and gpt-oss's channels (its analysis read as
+    answer: 'analysisR...assistantfinalA')."""
     keep = reasoning_markers(tok)
     if not keep.intersection(ids):
         return tok.decode(ids, skip_special_tokens=True)

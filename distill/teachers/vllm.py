@@ -195,9 +195,10 @@ class VLLMTeacher:
         )
 
         tok = self.llm.get_tokenizer()
-        # vLLM's text skips special tokens: where the tokenizer marks Mistral's [THINK] or
-        # gpt-oss's channel tokens special, each sample is decoded again from its ids keeping
-        # them, as the hf teacher decodes (without them its reasoning was read as its answer)
+        # vLLM's text skips special tokens: where the tokenizer marks Mistral's [THINK], Gemma 4's
+        # <|channel>/<channel|> or gpt-oss's channel tokens special, each sample is decoded again
+        # from its ids keeping them, as the hf teacher decodes (without them its reasoning was
+        # read as its answer)
         redecode = drops_markers(tok)
         # where the decode (skip_special_tokens) drops the </think> a sample writes, no sample
         # can be read as inside the block (a property of the tokenizer: asked once)
