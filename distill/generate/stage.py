@@ -71,6 +71,11 @@ class _Progress:
         self.tokens = 0
         self.cost = 0.0
         self.failed = 0
+        # this run's spend on samples that failed (no record: only this run's summary has it),
+        # part of `cost`, and its tokens that are estimates (a server that gave no usage)
+        self.failed_tokens = 0
+        self.failed_cost = 0.0
+        self.estimated_tokens = 0
         self.bar = Progress(
             TextColumn("[bold]generate"),
             BarColumn(),
@@ -135,10 +140,20 @@ class _Sink:
         usage = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
         if c.reasoning_tokens is not None:
             usage["reasoning_tokens"] = c.reasoning_tokens
-        usage.update({k: v for k, v in c.extra.items() if k in ("n_in_request", "cached_tokens")})
+        # tokens_estimated: the server gave no usage, the counts are the teacher's estimate
+        # (the summary says how many tokens are)
+        usage.update(
+            {
+                k: v
+                for k, v in c.extra.items()
+                if k in ("n_in_request", "cached_tokens", "tokens_estimated")
+            }
+        )
         cost = cost_of(usage, self.prices)
         if self.prices:  # what this sample was bought at: custom or list price, batch discount
             usage["cost_usd"] = round(cost, 8)
+        if usage.get("tokens_estimated"):
+            self.progress.estimated_tokens += spent_tokens(usage)
         record = {
             "id": ids[sample],
             "prompt_id": job.prompt_id,
@@ -188,9 +203,25 @@ class _Sink:
         if self.buffer is not None:
             self.buffer.flush(self.writer.write)
 
-    def failed(self, job: Job, sample: int, why: str) -> None:
+    def failed(self, job: Job, sample: int, why: str, usage: dict[str, Any] | None = None) -> None:
         self.failures.append(f"{job.prompt_id}#{sample}: {why}")
-        self.progress.advance(0, 0.0, failed=True)
+        if not usage:
+            self.progress.advance(0, 0.0, failed=True)
+            return
+        # generated all the same (a choice the server ended unfinished): no record, but this
+        # run's spend counts it, at the price a record of it would have been bought at
+        cost, tokens = cost_of(usage, self.prices), spent_tokens(usage)
+        self.progress.failed_tokens += tokens
+        self.progress.failed_cost += cost
+        if usage.get("tokens_estimated"):
+            self.progress.estimated_tokens += tokens
+        self.progress.advance(tokens, cost, failed=True)
+
+
+def spent_tokens(usage: dict[str, Any]) -> int:
+    """A sample's tokens: its completion and its share of the request's prompt."""
+    prompt = usage.get("prompt_tokens", 0) / usage.get("n_in_request", 1)
+    return round(prompt) + usage.get("completion_tokens", 0)
 
 
 def record_meta(fields: dict[str, Any], context_field: str | None = None) -> dict[str, Any]:
@@ -585,12 +616,16 @@ class Totals:
             "completion_tokens": 0,
             "truncated": 0,
             "cost_usd": 0.0,
+            # tokens (prompt share + completion) of records whose usage is the teacher's
+            # estimate (`usage.tokens_estimated`: the server reported none), in those above
+            "estimated_tokens": 0,
             "by_teacher": {},
         }
         self.prompts: set[Any] = set()
         # A request's prompt tokens shared by its n samples: summed unrounded, rounded once
         # (25 tokens over 3 samples rounded per sample summed to 24).
         self._prompt_tokens = 0.0
+        self._estimated = 0.0
 
     def add(self, rec: dict[str, Any]) -> None:
         """Each record's cost is the one it was bought at (`usage.cost_usd`: its run's prices
@@ -600,9 +635,13 @@ class Totals:
         stats["samples"] += 1
         self.prompts.add(rec.get("prompt_id"))
         usage = rec.get("usage") or {}
-        self._prompt_tokens += usage.get("prompt_tokens", 0) / usage.get("n_in_request", 1)
+        prompt = usage.get("prompt_tokens", 0) / usage.get("n_in_request", 1)
+        self._prompt_tokens += prompt
         stats["prompt_tokens"] = round(self._prompt_tokens)
         stats["completion_tokens"] += usage.get("completion_tokens", 0)
+        if usage.get("tokens_estimated"):
+            self._estimated += prompt + usage.get("completion_tokens", 0)
+            stats["estimated_tokens"] = round(self._estimated)
         stats["truncated"] += rec.get("finish_reason") == "length"
         t = rec.get("teacher") or {}
         key = teacher_key(t)  # a Hub load and a same-named folder: two teachers
@@ -703,10 +742,23 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
         raise
     summary = _write_summary(out, totals, writer.written, failures, started, bar)
     elapsed, spent = summary["this_run"]["seconds"], summary["this_run"]["cost_usd"]
+    this_run = summary["this_run"]
     console.print(
         f"generate: wrote {writer.written} samples in {elapsed:.1f}s "
         f"({summary['completion_tokens']:,} completion tokens in file, ${summary['cost_usd']:.4f} in file, "
         f"${spent:.4f} this run); {summary['truncated']} truncated"
+        + (
+            f"; {summary['estimated_tokens']:,} tokens in file estimated (the server reported "
+            "no usage: ~4 characters a token)"
+            if summary["estimated_tokens"]
+            else ""
+        )
+        + (
+            f"; {this_run['failed_tokens']:,} tokens (${this_run['failed_cost_usd']:.4f}) spent "
+            "on failed samples, in this run's $"
+            if this_run["failed_tokens"]
+            else ""
+        )
     )
     if failures:
         for line in failures[:5]:
@@ -757,7 +809,12 @@ def _write_summary(
         "written": written,
         "failed": len(failures),
         "seconds": round(time.monotonic() - started, 2),
+        # failed samples' spend included (failed_cost_usd of it): their tokens were generated
         "cost_usd": round(bar.cost if bar is not None else 0.0, 6),
+        "failed_tokens": bar.failed_tokens if bar is not None else 0,
+        "failed_cost_usd": round(bar.failed_cost if bar is not None else 0.0, 6),
+        # this run's tokens (written or failed) counted at an estimate (no usage reported)
+        "estimated_tokens": bar.estimated_tokens if bar is not None else 0,
     }
     write_atomic(out.with_name(out.stem + ".summary.json"), json.dumps(summary, indent=2) + "\n")
     return summary

@@ -407,7 +407,7 @@ class _RequestSink:
         self.writer.write(rec)
         self.replies[rid] = rec
 
-    def failed(self, job: Job, sample: int, why: str) -> None:
+    def failed(self, job: Job, sample: int, why: str, usage: Any = None) -> None:
         self.failures.append(f"{job.payload[0]}: {why}")
 
 

@@ -219,7 +219,7 @@ class _Sink:
 
         kill_point(f"select:sampled:{self.writer.written}")  # tests kill a run here
 
-    def failed(self, job: Any, sample: int, why: str) -> None:
+    def failed(self, job: Any, sample: int, why: str, usage: Any = None) -> None:
         from distill.select.judge import REFUSED
 
         # A prompt longer than the student's context: a served student's HTTP 400 (vLLM's

@@ -294,7 +294,7 @@ class _Cache:
         )
         kill_point(f"select:judged:{self.writer.written}")  # tests kill a run here
 
-    def failed(self, job: Any, sample: int, why: str) -> None:
+    def failed(self, job: Any, sample: int, why: str, usage: Any = None) -> None:
         (self.refused if why.startswith(REFUSED) else self.failures).append(
             f"{job.payload[1]}: {why}"
         )

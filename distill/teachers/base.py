@@ -43,7 +43,14 @@ class Completion:
 
 class Sink(Protocol):
     def done(self, job: Job, sample: int, completion: Completion) -> None: ...
-    def failed(self, job: Job, sample: int, why: str) -> None: ...
+
+    # usage: the tokens a sample that failed was generated with all the same (a choice the
+    # server ended unfinished: billed where the provider bills), in a record's `usage` keys
+    # (prompt_tokens, completion_tokens, n_in_request, tokens_estimated, ...), so the cost
+    # summary counts what was spent on it; None where nothing was generated.
+    def failed(
+        self, job: Job, sample: int, why: str, usage: dict[str, Any] | None = None
+    ) -> None: ...
 
 
 class Teacher(Protocol):

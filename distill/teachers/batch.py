@@ -135,8 +135,8 @@ class _Tagged:
         completion.extra["batch"] = self.batch_id
         self.sink.done(job, sample, completion)
 
-    def failed(self, job: Job, sample: int, why: str) -> None:
-        self.sink.failed(job, sample, why)
+    def failed(self, job: Job, sample: int, why: str, usage: dict[str, Any] | None = None) -> None:
+        self.sink.failed(job, sample, why, usage)
 
 
 class BatchTeacher:
@@ -685,9 +685,9 @@ class _Placed:
         if self.sids[k] in self.todo:
             self.sink.done(*self.todo.pop(self.sids[k]), completion)
 
-    def failed(self, job: Job, k: int, why: str) -> None:
+    def failed(self, job: Job, k: int, why: str, usage: dict[str, Any] | None = None) -> None:
         if self.sids[k] in self.todo:
-            self.sink.failed(*self.todo.pop(self.sids[k]), why)
+            self.sink.failed(*self.todo.pop(self.sids[k]), why, usage)
 
 
 def _requests(entry: dict[str, Any]) -> dict[str, list[str]]:

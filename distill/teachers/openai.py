@@ -14,7 +14,8 @@ gets the same, paid again where it was generated). The first try of each request
 on aiohttp (`DirectPost`, for CPU); what it cannot take goes back to the client.
 A reply without `usage` (some proxies and servers) is counted at an estimate, ~4 characters a
 token (`_estimated`), marked in its Completion's extra (`tokens_estimated`); a choice the
-server ended unfinished (`UNFINISHED`) fails with the tokens spent on it named.
+server ended unfinished (`UNFINISHED`) fails with the tokens spent on it named, and handed to
+the sink (`failed(..., usage=)`: generate's cost summary counts them).
 """
 
 from __future__ import annotations
@@ -831,22 +832,24 @@ class OpenAITeacher:
         for k, (s, choice) in enumerate(zip(samples, choices)):
             content, reasoning = texts[k]
             finish = choice.get("finish_reason") or "unknown"
+            extra: dict[str, Any] = {"n_in_request": n} if n > 1 else {}
+            if estimated:  # the server gave no usage: the counts are _estimated's
+                extra["tokens_estimated"] = True
+            if isinstance(cached, int) and cached > 0:
+                extra["cached_tokens"] = cached
             if finish in UNFINISHED:
                 # no record, but its tokens were generated (and billed where a provider bills):
-                # named in the failure line, never silently left out
+                # named in the failure line and handed to the sink (the cost summary counts
+                # them), never silently left out
                 spent = f"{completion[k]} completion + {round(prompt / n)} prompt tokens"
                 sink.failed(
                     job,
                     s,
                     f"the server ended it with finish_reason '{finish}', before it was done "
                     f"({spent} spent on it{', estimated' if estimated else ''})",
+                    usage={"prompt_tokens": prompt, "completion_tokens": completion[k], **extra},
                 )
                 continue
-            extra: dict[str, Any] = {"n_in_request": n} if n > 1 else {}
-            if estimated:  # the server gave no usage: the counts are _estimated's
-                extra["tokens_estimated"] = True
-            if isinstance(cached, int) and cached > 0:
-                extra["cached_tokens"] = cached
             lp = self._token_logprobs(choice) if self.cfg.logprobs else None
             sink.done(
                 job,
