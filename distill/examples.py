@@ -1441,9 +1441,11 @@ def train_choices(row: dict[str, Any], columns: Columns | None) -> ChoiceLayout 
 # =========================================================================== rendering
 
 
-def _chat_parts(tok: Any, who: str = "student") -> tuple[str, str, str]:
+def _chat_parts(tok: Any, who: str = "student") -> tuple[str, str, str, str]:
     """(end-of-turn text after an assistant message, generation-prompt pre-fill such as
-    '<think>\\n', the empty think block a finished turn without reasoning opens with)."""
+    '<think>\\n', the empty think block a finished turn without reasoning opens with, the
+    whitespace a finished turn writes before its content after the generation prompt: Mistral's
+    and Llama-2's `[/INST]` + ' ' + content)."""
     if not getattr(tok, "chat_template", None):
         raise DistillError(
             f"the {who}'s tokenizer has no chat template; use --format alpaca or pick an instruct model"
@@ -1470,13 +1472,18 @@ def _chat_parts(tok: Any, who: str = "student") -> tuple[str, str, str]:
     # pre-fills and TRL's SFTTrainer trains): the model writes it itself.
     opened = head[len(gen) :] if head.startswith(gen) else ""
     empty_think = opened if re.fullmatch(r"<think>\s*</think>\s*", opened) else ""
+    # Whitespace the template writes between the generation prompt and the content (Mistral's
+    # and Llama-2's '[/INST]' + ' ' + content) is the model's to write: it is the first
+    # character of the reply (byte-level BPE merges it into the first word, 'Ġthe'; a
+    # SentencePiece tokenizer reads it as the '▁' of '▁the' where the reply follows the prompt).
+    lead = opened if opened and not opened.strip() else ""
     # A generation prompt that opens the think block a finished turn writes too (Qwen3-*-Thinking-
     # 2507: '<|im_start|>assistant\n<think>\n', the finished turn '...<think>\n\n</think>\n\n'):
     # the '<think>\n' is pre-filled all the same, never the model's to write a second time.
     opens = re.search(r"<think>\s*$", gen)
     if head.startswith(gen) and opens:
         prefill = opens.group()
-    return suffix, prefill, empty_think
+    return suffix, prefill, empty_think, lead
 
 
 def content_trims(tok: Any) -> tuple[bool, bool]:
@@ -1804,7 +1811,7 @@ class Renderer:
         self.stops = stop_token_ids(tok, model_eos)
         self.key: str | None = None  # where the template reads a reply's reasoning (r1)
         if fmt == "r1":
-            self.suffix, self.prefill, self.empty_think = _chat_parts(tok, who)
+            self.suffix, self.prefill, self.empty_think, self.lead = _chat_parts(tok, who)
             self.key = reasoning_key(tok)
             self.eot = self.suffix  # the template's own end of turn (before any EOS added below)
             self.trims = content_trims(tok)
@@ -2148,7 +2155,7 @@ class Renderer:
                 # (--keep-markers trains them verbatim: behind an empty block they would be the
                 # visible answer, which the pre-flight stops)
                 body = self.empty_think + body
-            return body + self.suffix
+            return self.lead + body + self.suffix
         answer = alpaca_output(ex)
         if "</think>" in ex.completion:
             self.reasoning_dropped += 1
@@ -2163,19 +2170,34 @@ class Renderer:
         text = self.prompt_text(ex) if text is None else text
         return self.tok(text, add_special_tokens=special)["input_ids"]
 
+    def ids_after(
+        self, ids: list[int], text: str, completion: str, special: bool = False
+    ) -> list[int]:
+        """The token ids of `completion` where it follows `text` (tokenized as `ids`): as the
+        tokenizer reads the whole text, which is what the model sees once the turn is history and
+        what TRL trains (Mistral's and Llama-2's ' ' before a reply is byte-level BPE's 'Ġthe',
+        not 'the'; SentencePiece adds no dummy '▁' where the template writes no space). The
+        completion tokenized alone where the whole text reads the prompt otherwise (a merge
+        across the boundary: the prompt inference tokenizes alone comes first)."""
+        whole = self.tok(text + completion, add_special_tokens=special)["input_ids"]
+        if whole[: len(ids)] == ids:
+            return whole[len(ids) :]
+        return self.tok(completion, add_special_tokens=False)["input_ids"]
+
     def encode(self, ex: Example) -> tuple[list[int], list[int]]:
-        """Prompt and completion tokenized apart: inference tokenizes the prompt alone."""
+        """The prompt tokenized alone, as inference does; the completion as it reads after it."""
         prompt = self.prompt_text(ex)
         completion = self.completion_text(ex, prompt)
-        return self.prompt_ids(ex, prompt), self.tok(completion, add_special_tokens=False)[
-            "input_ids"
-        ]
+        ids = self.prompt_ids(ex, prompt)
+        special = self.fmt == "alpaca" or self._raw(ex)
+        return ids, self.ids_after(ids, prompt, completion, special)
 
     def sequences(self, ex: Example) -> list[tuple[list[int], list[int]]]:
         """(token ids, loss mask) rows of one example. A chat with earlier assistant turns trains
         every one of them (train_on='all', as TRL's assistant_only_loss and LLaMA-Factory do): one
-        sequence where the template renders a finished turn exactly as it is trained (so the
-        history the model sees at inference is the trained text), else one row per assistant
+        sequence where the template renders a finished turn exactly as it is trained and the
+        tokenizer reads it so (the history the model sees at inference is the trained tokens,
+        each turn's context the tokens of its prompt read alone), else one row per assistant
         turn, each under the history as the template renders it (R1-Distill and Qwen3 drop the
         reasoning of earlier turns). None where every assistant turn has weight 0."""
         if not ex.trains:
@@ -2187,26 +2209,44 @@ class Renderer:
             return [(p + c, [0] * len(p) + [1] * len(c))]
         msgs = [*ex.prompt, reply_of(ex)]
         heads = [head_of(ex, msgs, i) for i in [*turns, len(ex.prompt)]]
-        parts: list[tuple[str, int]] = []
+        texts: list[str] = []  # each turn's prompt, then the chat up to the end of the turn
+        parts: list[str] = []  # the new text of each turn's prompt, then its completion
         done = ""
         for head in heads:
             prompt = self.prompt_text(head)
             completion = self.completion_text(head, prompt)
             if not prompt.startswith(done):
-                rows = []
-                for h in heads:
-                    p, c = self.encode(h)
-                    rows.append((p + c, [0] * len(p) + [1] * len(c)))
-                return rows
-            parts += [(prompt[len(done) :], 0), (completion, 1)]
+                break
+            parts += [prompt[len(done) :], completion]
             done = prompt + completion
-        ids: list[int] = []
-        mask: list[int] = []
-        for text, trained in parts:
-            piece = self.tok(text, add_special_tokens=False)["input_ids"]
-            ids += piece
-            mask += [trained] * len(piece)
-        return [(ids, mask)]
+            texts += [prompt, done]
+        else:
+            ids: list[int] = []
+            mask: list[int] = []
+            *pieces, whole = self.tok([*parts, done], add_special_tokens=False)["input_ids"]
+            if [i for piece in pieces for i in piece] == whole:
+                # the chat reads as its parts read alone (turns bounded by special tokens): as
+                # each turn's prompt reads too
+                for k, piece in enumerate(pieces):
+                    ids += piece
+                    mask += [k % 2] * len(piece)
+                return [(ids, mask)]
+            enc = self.tok(texts, add_special_tokens=False)["input_ids"]  # one call: its threads
+            for p, whole in zip(enc[::2], enc[1::2], strict=True):
+                # one row where each turn's context is, token for token, the prompt inference
+                # tokenizes for it (SentencePiece may read a history's '[INST]' after '</s>'
+                # otherwise than alone) and each turn the tokens the whole text reads after it
+                if p[: len(ids)] != ids or whole[: len(p)] != p:
+                    break
+                mask += [0] * (len(p) - len(ids)) + [1] * (len(whole) - len(p))
+                ids = whole
+            else:
+                return [(ids, mask)]
+        rows = []
+        for h in heads:
+            p, c = self.encode(h)
+            rows.append((p + c, [0] * len(p) + [1] * len(c)))
+        return rows
 
 
 def _tools_kw(tools: Any) -> dict[str, Any]:

@@ -159,12 +159,20 @@ def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
     the first is read as running text, after a sentinel token whose text is then cut (as
     piece_texts): a SentencePiece decoder (Llama-2, Mistral: Strip(' ', 1, 0), Metaspace) strips
     the first token's leading space, so alone a lone `▁` (before a digit, a second space) read
-    "" and `▁▁` " ", and their spaces went to the token after them. A decoder that reads a piece
-    otherwise falls back to decoding the whole prefix."""
+    "" and `▁▁` " ", and their spaces went to the token after them. The first run too where
+    `text` starts with the space such a decoder strips (a reply after Mistral's `[/INST] `, its
+    first token `▁the`). A decoder that reads a piece otherwise falls back to decoding the whole
+    prefix."""
     ends: list[int] = []
     start, at = 0, 0  # last clean boundary: token index, character offset
     dec = dict(clean_up_tokenization_spaces=False)
     sentinel = _sentinel(tok)
+    running = (
+        sentinel is not None
+        and text[:1].isspace()
+        and bool(ids)
+        and not tok.decode(ids, **dec).startswith(text[:1])
+    )
 
     def clean(d: str, off: int) -> str:
         # a partial UTF-8 piece reads as U+FFFD: not text yet
@@ -175,7 +183,7 @@ def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
     def run(k: int) -> str | None:
         # ids[start:k] as running text (the first run as the decoded text begins); None: the
         # sentinel's text is no prefix of it
-        if not start or sentinel is None:
+        if not (start or running) or sentinel is None:
             return tok.decode(ids[start:k], **dec)
         x, head = sentinel
         both = tok.decode([x, *ids[start:k]], **dec)
@@ -188,6 +196,10 @@ def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
             end, inside = at + len(piece), piece != raw
         else:
             raw = tok.decode(ids[:k], **dec)
+            if running:  # read after the sentinel, as the first run is
+                x, head = sentinel
+                both = tok.decode([x, *ids[:k]], **dec)
+                raw = both[len(head) :] if both.startswith(head) else raw
             whole = clean(raw, 0)
             if not text.startswith(whole):
                 return None

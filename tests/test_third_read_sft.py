@@ -112,11 +112,11 @@ DATE = re.compile(r"Today Date: \d\d \w\w\w \d{4}")  # llama-3.2 writes today's 
             + "<end_of_turn>\n]]",
         ),
         (
-            # the template writes " " + content: sentencepiece's dummy prefix, which the separately
-            # tokenized completion gets from a Mistral tokenizer itself (as mistral_common does)
+            # the template writes " " + content: the reply's first character, trained as the
+            # whole text reads it (a Mistral tokenizer's '▁' of the first word, as mistral_common)
             "mistral-v0.3",
-            "<s>[INST] Q1[/INST][[" + TRACE + "</s>]]",
-            "<s>[INST] SYS\n\nQ1[/INST][[" + TRACE + "</s>]]",
+            "<s>[INST] Q1[/INST][[ " + TRACE + "</s>]]",
+            "<s>[INST] SYS\n\nQ1[/INST][[ " + TRACE + "</s>]]",
         ),
         ("mixtral", "<s>[INST] Q1 [/INST][[" + TRACE + "</s>]]", None),
         (
@@ -202,14 +202,14 @@ def test_a_single_turn_trace_and_a_system_prompt_train_exactly_the_assistant_tur
     [
         # a finished turn renders as trained: one sequence, both turns carry the loss
         ("gemma-3", True),
+        ("mistral-v0.3", True),  # its " " before a reply trained with it
         ("mixtral", True),
         ("phi-4", True),
         ("smollm2", True),
         ("llama-3.2", True),
         ("qwen2.5-instruct", True),
-        # the history renders otherwise (Mistral's " ", phi-3's EOS, Qwen3 and R1-Distill drop
-        # an earlier turn's reasoning): one row per turn, under the history as rendered
-        ("mistral-v0.3", False),
+        # the history renders otherwise (phi-3's EOS, Qwen3 and R1-Distill drop an earlier
+        # turn's reasoning): one row per turn, under the history as rendered
         ("phi-3", False),
         ("qwen3", False),
         ("deepseek-r1-distill-qwen", False),
@@ -221,8 +221,8 @@ def test_a_chat_trains_every_turn_under_the_history_the_template_renders(name, m
     assert len(got) == (1 if merged else 2)
     trained = [tok.decode(ids[a:b]) for ids, mask in got for a, b in spans(mask)]
     end = r.suffix
-    first = TRACE.removeprefix(r.prefill) + end
-    assert trained == [first, CHAT.completion.removeprefix(r.prefill) + end]
+    first = r.lead + TRACE.removeprefix(r.prefill) + end
+    assert trained == [first, r.lead + CHAT.completion.removeprefix(r.prefill) + end]
     # every trained turn's context is token for token the prompt inference renders for that turn
     msgs = [*CHAT.prompt, {"role": "assistant", "content": CHAT.completion}]
     starts = [(ids, a) for ids, mask in got for a, _ in spans(mask)]
