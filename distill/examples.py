@@ -1471,7 +1471,7 @@ def _chat_parts(tok: Any, who: str = "student") -> tuple[str, str, str, str]:
     # '<think>\n\n</think>\n\n' + answer: its non-thinking format, which enable_thinking=False
     # pre-fills and TRL's SFTTrainer trains): the model writes it itself.
     opened = head[len(gen) :] if head.startswith(gen) else ""
-    empty_think = opened if re.fullmatch(r"<think>\s*</think>\s*", opened) else ""
+    empty_think = opened if re.fullmatch(r"\s*<think>\s*</think>\s*", opened) else ""
     # Whitespace the template writes between the generation prompt and the content (Mistral's
     # and Llama-2's '[/INST]' + ' ' + content) is the model's to write: it is the first
     # character of the reply (byte-level BPE merges it into the first word, 'Ġthe'; a
