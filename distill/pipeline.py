@@ -999,10 +999,17 @@ def _served_context(c: Any, model: str) -> tuple[int, str] | None:
             listed = json.loads(r.read()).get("data") or []
     except Exception:  # noqa: BLE001 - no such endpoint, no server yet: not known
         return None
-    for m in listed:
-        size = m.get("max_model_len") if isinstance(m, dict) and m.get("id") == model else None
-        if isinstance(size, int) and size > 0:
-            return size, "max_model_len, its server's GET /models"
+    cards = {m.get("id"): m for m in listed if isinstance(m, dict)}
+    card, where = cards.get(model), "max_model_len, its server's GET /models"
+    # vLLM lists a LoRA adapter it serves (--lora-modules student=DIR: a trained student)
+    # without max_model_len, its base model as `parent`: the adapter runs in the base's context
+    lora = isinstance(card, dict) and not isinstance(card.get("max_model_len"), int)
+    if lora and card.get("parent") in cards:
+        where = f"its base {card['parent']}'s max_model_len, its server's GET /models"
+        card = cards[card["parent"]]
+    size = card.get("max_model_len") if isinstance(card, dict) else None
+    if isinstance(size, int) and size > 0:
+        return size, where
     return None
 
 
