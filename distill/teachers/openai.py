@@ -8,10 +8,12 @@ holds up one worker, never the rest. Retries (connection errors, 408/409/429/5xx
 exponential backoff) are the `openai` client's own; 400/401/403/404 are not retried, nor is an
 account out of credit (402, 429 `insufficient_quota`: it stops the run, on every path, before
 the client's retries), nor a reply that did not come within --request-timeout (the server may
-bill it: `_no_reply_in_time`), nor a 2xx whose body is not JSON (it stops the run at once, as a
-reply of another shape does: a second try of a server that streams SSE, or of a proxy's page,
-gets the same, paid again where it was generated). The first try of each request goes straight
-on aiohttp (`DirectPost`, for CPU); what it cannot take goes back to the client.
+bill it: `_no_reply_in_time`), nor a 2xx whose body is not JSON (a second try of a server that
+streams SSE, or of a proxy's page, gets the same, paid again where it was generated): before
+any reply was JSON it stops the run at once, as a reply of another shape does; after, it fails
+its prompt's samples (a rerun asks them) and the run goes on, unless SAME_4XX come in a row
+(`_not_json_reply`). The first try of each request goes straight on aiohttp (`DirectPost`, for
+CPU); what it cannot take goes back to the client.
 A reply without `usage` (some proxies and servers) is counted at an estimate, ~4 characters a
 token (`_estimated`), marked in its Completion's extra (`tokens_estimated`); a choice the
 server ended unfinished (`UNFINISHED`) fails with the tokens spent on it named, and handed to
@@ -210,8 +212,8 @@ class DirectPost:
     client's backoff for that try (`_sleep_for_retry(retries_taken=i)`: 0.5, 1, 2 ... s or the
     server's Retry-After) and goes through the client itself (`max_retries=0`, so its own
     errors), up to `max_retries` retries; an account out of credit is not retried (`_retried`).
-    A 2xx body that is not JSON is raised, not asked again, as the client's path stops on it
-    (OpenAITeacher._request): the client retries no 2xx.
+    A 2xx body that is not JSON is raised, not asked again (the client retries no 2xx), and
+    judged as on the client's path (OpenAITeacher._not_json_reply).
     """
 
     def __init__(self, client: Any, *, concurrency: int, request_timeout: float):
@@ -466,6 +468,8 @@ class OpenAITeacher:
         # before any reply succeeds: the same 4xx on every request is the request, not a prompt
         self._answered = False
         self._same_4xx: tuple[str, int] = ("", 0)
+        # 2xx replies whose body was not a JSON object since the last one that was
+        self._not_json_in_a_row = 0
         # of the first SAME_4XX requests sent, those the server closed without a reply (after
         # their retries): a drop comes back at once and an answer may take minutes, so drops
         # counted as they come back would be the crashing prompts', not the first requests'
@@ -639,14 +643,19 @@ class OpenAITeacher:
                 sink.failed(job, s, why)
             return
         except json.JSONDecodeError as e:  # a 2xx that is not JSON: not asked again (DirectPost)
-            raise self._not_json(repr(scrub(e.doc, *self.secrets)[:80])) from None
+            self._not_json_reply(repr(scrub(e.doc, *self.secrets)[:80]), job, samples, sink)
+            return
         except ValueError as e:  # e.g. not UTF-8
-            raise self._not_json(f"a body it could not read ({e})") from None
+            self._not_json_reply(f"a body it could not read ({e})", job, samples, sink)
+            return
         if isinstance(resp, str):  # the client's answer to a reply that is not JSON (text/html)
-            raise self._not_json(repr(scrub(resp, *self.secrets)[:80]))
+            self._not_json_reply(repr(scrub(resp, *self.secrets)[:80]), job, samples, sink)
+            return
         if not isinstance(resp, dict):
-            raise self._not_json(f"a JSON {type(resp).__name__}")
+            self._not_json_reply(f"a JSON {type(resp).__name__}", job, samples, sink)
+            return
         self._answered = True
+        self._not_json_in_a_row = 0
         choices = self._choices(resp)  # a reply of another shape: one line, before any record
         if cfg.logprobs:
             self._check_logprobs(resp)
@@ -739,9 +748,29 @@ class OpenAITeacher:
             kwargs.update(logprobs=True, top_logprobs=cfg.logprobs, return_tokens_as_token_ids=True)
         return kwargs
 
-    def _not_json(self, what: str) -> DistillError:
+    def _not_json_reply(self, what: str, job: Job, samples: list[int], sink: Sink) -> None:
+        """A 2xx whose body is not a JSON object, never asked again (a server that streams SSE
+        answers the same, paid again where it was generated). Before any reply was JSON, the
+        server is no OpenAI API as called (SSE by default, a proxy's page, a wrong --base-url):
+        the run stops at once. After, it is one reply a proxy or server garbled among good ones:
+        its samples fail (a rerun asks them), and the run goes on, with its requests in flight,
+        rather than stop a long run and drop up to --concurrency replies being generated (paid
+        again by the rerun). SAME_4XX of them in a row, none JSON between, stop it too."""
+        self._not_json_in_a_row += 1
+        if not self._answered:
+            raise self._not_json(what)
+        if self._not_json_in_a_row >= SAME_4XX:
+            raise self._not_json(what, f", {SAME_4XX} replies in a row after JSON ones")
+        for s in samples:
+            sink.failed(
+                job,
+                s,
+                f"POST /chat/completions answered {what}, not a JSON object (not asked again)",
+            )
+
+    def _not_json(self, what: str, after: str = "") -> DistillError:
         return DistillError(
-            f"{self.shown}: POST /chat/completions answered {what}, not a JSON object; "
+            f"{self.shown}: POST /chat/completions answered {what}, not a JSON object{after}; "
             "check --base-url (an OpenAI-compatible API, usually ending in /v1)"
         )
 
