@@ -25,7 +25,8 @@ MMLU-Pro's `answer_index`). A text answer of a letter column (`answer_letter`, `
 RACE's and MMLU-Pro's `answer`) is read as a letter first; one of a text column (MMLU's
 layout's `answer`: MathVista writes the option itself, "97" of ["97", "102", ...]) as an
 option's own text first, so "3" of ["3", "5", "7", "9"] is A, never the index 3; a digit text
-no option is, is an index (a CSV's MMLU).
+no option is, is an index. A row whose options are JSON text (a CSV's: every value is text
+there, MMLU's integer index too) reads a digit answer as an index first, as before.
 
 Each row decides for itself: a row whose options are null or empty in such a set (MathVista's
 and MMMU's free-form questions, the first row too) is asked as its question, its answer the
@@ -100,8 +101,14 @@ class Layout:
             options, index = _gpqa(row, where)
         else:
             options, labels = _options(row.get(self.options), self.options, where)
+            reads = self.reads
+            if reads == "text" and isinstance(row.get(self.options), str):
+                # options kept as their JSON text (a CSV): the row's types are gone, so a digit
+                # answer is as likely MMLU's integer index written out ("2" of ["8", "2", "24",
+                # "120"] is C): read as an index first, as a CSV's MMLU always was
+                reads = "index"
             value = row.get(self.answer)
-            index = _index(value, options, labels, self.answer, where, self.reads)
+            index = _index(value, options, labels, self.answer, where, reads)
         return question, options, index
 
     def passage(self, row: dict[str, Any], where: str) -> str | None:
@@ -381,7 +388,9 @@ def _named(way: str, text: str, options: list[str], labels: list[str] | None) ->
     if way == "label":
         return labels.index(text) if labels and text in labels else None
     if way == "index":
-        return int(text) if text.isdigit() and int(text) < len(options) else None
+        # (isdecimal: int() reads no '²', which isdigit passes; a long digit run is no index)
+        digits = text.isdecimal() and len(text) <= 3
+        return int(text) if digits and int(text) < len(options) else None
     if way == "letter":
         return letters.index(text.upper()) if len(text) == 1 and text.upper() in letters else None
     return options.index(text) if options.count(text) == 1 else None

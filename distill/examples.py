@@ -1267,7 +1267,7 @@ def _glaive_system(value: Any, where: str) -> tuple[str | None, list[dict[str, A
     while (at := len(body) - len(body[at:].lstrip())) < len(body):
         try:
             spec, at = decoder.raw_decode(body, at)
-        except ValueError:
+        except (ValueError, RecursionError):  # (json's: a value nested too deep)
             spec = None
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
             raise DistillError(
@@ -1354,7 +1354,7 @@ def _glaive_call(text: str, where: str) -> list[dict[str, Any]]:
             call = loads(text)
             name, args = call.get("name"), call.get("arguments")
             args = _glaive_args(args) if isinstance(args, str) else args
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # (json's: a value nested too deep)
         name = args = None
     if not isinstance(name, str) or not isinstance(args, dict):
         raise DistillError(
