@@ -295,7 +295,7 @@ class DirectPost:
                 # sent and no whole reply in time: never asked again (_no_reply_in_time)
                 raise openai.APITimeoutError(request=self.httpx.Request("POST", self.url)) from e
             return False, None
-        if 200 <= status < 300:  # not JSON (or not UTF-8): a ValueError that stops the run
+        if 200 <= status < 300:  # not JSON (or not UTF-8): a ValueError (_not_json_reply)
             return True, json.loads(content)
         # aiohttp has decoded the body already: the headers must not say it is still encoded
         plain = {b"content-encoding", b"content-length", b"transfer-encoding"}
