@@ -738,7 +738,23 @@ def _same_source(a: str, b: str) -> bool:
 def _default_config(name: str) -> str | None:
     """The config `datasets` loads for a bare hub name (`default` for a dataset of one), read
     from the hub or its offline cache; None when it cannot tell (not cached offline, several
-    configs and none the default)."""
+    configs and none the default).
+
+    First from its dataset card in the local HF cache (load_dataset keeps it there): the card's
+    `configs` name the default as datasets reads them, with no request. datasets' own lookup,
+    for a card not cached or without configs, asks the Hub (the card, the dataset viewer, the
+    data files' listing) at each run's start (no network, HF_HUB_OFFLINE unset: ~25 s of
+    retries), and offline answers `default` from its cache whichever config is cached: org/x
+    and org/x:cfgA, cfgA the default, were two sources offline and one online."""
+    with contextlib.suppress(Exception):  # (no card cached, or one datasets cannot read)
+        from datasets.utils.metadata import MetadataConfigs
+        from huggingface_hub import DatasetCard, try_to_load_from_cache
+
+        card = try_to_load_from_cache(name, "README.md", repo_type="dataset")
+        if isinstance(card, str):
+            configs = MetadataConfigs.from_dataset_card_data(DatasetCard.load(card).data)
+            if configs:  # (a card without: datasets' data files and infos decide)
+                return configs.get_default_config_name()
     try:
         import datasets
 
