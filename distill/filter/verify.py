@@ -73,12 +73,15 @@ _REASON_COMMA = (
 # took 12 from "12, or 13", no hedge).
 _CLAUSE_COMMA = (
     r",[ \t]+(?=(?i:or|and|but|though|although|while|whereas|yet|however|hence|thus|therefore"
-    r"|then|i\.e|e\.g|that\s+is|meaning|namely|respectively)\b|[-+]?\d|\$)"
+    r"|then|i\.e|e\.g|that\s+is|meaning|namely|respectively|along|together|as\s+well)\b"
+    r"|[-+]?\d|\$)"
     r"|[、和与及](?=\s*(?:[-+]?\d|\$))"
 )
 # An inequality on one variable, written bare: "The answer is x > 2 or x < -1" states the
 # condition (read as a number, it was no statement, and math-verify's read of the reply took -1).
-_INEQ = r"(?:<=?|>=?|≤|≥|\\(?:leq?|geq?|lt|gt)(?![A-Za-z]))"
+# "x \neq 2" too: all reals but 2, the union (-\infty,2)\cup(2,\infty) (math-verify judged
+# the two unequal).
+_INEQ = r"(?:<=?|>=?|≤|≥|≠|!=|\\(?:leq?|geq?|lt|gt|neq?)(?![A-Za-z]))"
 _BARE_NUMBER = r"[-+]?\d+(?:\.\d+)?(?:/\d+)?"
 _BARE_CONDITION = (
     rf"(?:{_BARE_NUMBER}[ \t]*{_INEQ}[ \t]*)?(?<![A-Za-z\\])[a-z][ \t]*{_INEQ}[ \t]*{_BARE_NUMBER}"
@@ -95,15 +98,22 @@ _STATED_VALUE = (
     # "x = 2 \\cdot 3 = 6", "2 \\sqrt{3}", "2 1/2": read as 2, right against a gold 2); "25%" is
     # a number, its scale read after it (as "25 percent": "0.5, or 25%" was 0.5 alone)
     r"|(?:(?P<nm>[A-Za-z])(?:_\{?\w+\}?)?[ \t]*=[ \t]*)?"
-    r"(?:\\?\$\s*)?(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?(nm)(?![ \t]*[-+*/^=×·(]))"
+    r"(?:\\?\$\s*)?(?P<n>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?(nm)(?![ \t]*[-+*/^=×·(])"
+    # nor, unnamed, a number an operation goes on with ("61 + 48", "2 + \\sqrt{3}", "15 - 3 =
+    # 12": read as the 61, 2, 15 they start with)
+    r"|(?![ \t]*[-+*/^][ \t]*(?:[\d\\({.]|[A-Za-z](?![A-Za-z]))))"
     r"(?![ \t]*(?:\\(?:cdot|times|div|d?frac|tfrac|sqrt|pi)(?![A-Za-z])|[×·÷π√]|\d+/\d))"
-    r"(?=\.?(?:\s|$)|;(?:\s|$)|[。！；，]|或|\\?%|"
+    # "2k": 2000, restated as such ("2k, or 2000"; "x = 2k" is a product)
+    r"(?=\.?(?:\s|$)|;(?:\s|$)|[。！；，]|或|\\?%|(?(nm)(?!)|k(?![A-Za-z0-9]))|"
     + _REASON_COMMA
     + r"|"
     + _CLAUSE_COMMA
     # "x = 2, x = 3": named values listed
     + r"|(?(nm),[ \t]*[A-Za-z](?:_\{?\w+\}?)?[ \t]*=|(?!))))"
 )
+# "(a) 12 and (b) 13": a part's value, the part's label before it (it was no statement at all)
+_PART = r"(?:\((?P<lb>[a-h]|i{1,3}|iv)\)[ \t]*)?"
+_STATED_VALUE = _PART + _STATED_VALUE
 # "The answers are 2 and 3", "The solutions are x = 2 and x = 3", "The roots are 2 and 3": a
 # statement of several values, as "The answer is 2 and 3" (they were no statement at all:
 # math-verify's read of the reply took 3). Roots or solutions named on the way to another answer
@@ -117,6 +127,67 @@ _STATED = re.compile(
     r"|答案\s*(?:[是为為]\s*)?(?:[：:]\s*)?)" + _STATED_VALUE,
     re.DOTALL,
 )
+# A statement's lead, as `_STATED` reads it (roots aside), and a bare expression after it, to the
+# end of its clause: "The answer is 2 \pi.", "Final answer: 2π" (no value `_STATED` reads: the
+# reply was left to math-verify, which took the 2, right against a gold 2).
+_LEAD = re.compile(
+    r"(?:(?i:the\s+(?:final\s+)?answers\s*(?:are|:)\s*(?::\s*)?)"
+    r"|(?i:final\s+answer|the\s+answer)\s*(?:(?:is|:)\s*)?(?:is\s*)?(?::\s*)?"
+    r"|答案\s*(?:[是为為]\s*)?(?:[：:]\s*)?)"
+)
+# Where the expression ends: the line, a clause or the sentence does.
+_EXPRESSION_END = re.compile(r"[\n$,;。；，！？]|[.!?](?=\s|\Z)")
+# The value an answer stated by name is derived to, last in its sentence: "The answer is a = 3,
+# b = 4, so a + b = 7." (its left side the names stated; "so a = 3" restates one).
+_DERIVED = re.compile(
+    r"[ \t]*[,;][ \t]*(?:(?i:and)[ \t]+)?(?i:so|thus|hence|therefore|giving)[ \t]+(?:\$[ \t]*)?"
+    r"(?P<lhs>[A-Za-z][A-Za-z0-9+\-*/^(){}\\ \t]{0,60}?)[ \t]*=[ \t]*"
+    r"(?P<v>[-+]?(?:\d+(?:\.\d+)?(?:/\d+)?|\\[dt]?frac\{[^{}]{1,20}\}\{[^{}]{1,20}\}"
+    r"|\\sqrt\{[^{}]{1,20}\}))[ \t]*(?:\$[ \t]*)?(?=\Z|[.!?;,)。！？；，\n])"
+)
+
+
+def _stated_expression(answer: str, lead: re.Match) -> tuple[str, int] | None:
+    """(the bare expression, where it ends) that a statement's `lead` is followed by, None where
+    none is: prose ("The answer is the sum"), an equation or inequality (left to math-verify, as
+    they were), a choice letter, a plain number."""
+    window = answer[lead.end() : lead.end() + 80]
+    cut = _EXPRESSION_END.search(window)
+    if cut is None and lead.end() + len(window) < len(answer):
+        return None  # no end in sight: no short expression
+    written = window[: cut.start()] if cut is not None else window
+    e = written.strip().strip("*").strip()
+    if (
+        not e
+        or len(e) > 60
+        or not re.search(r"\d|\\[A-Za-z]|[π√∞]", e)
+        or re.search(r"=|" + _INEQ, e)
+        or _plain_number(e) is not None
+        or _PROSE_WORD.search(re.sub(r"\\[A-Za-z]+|\{[^{}]*\}", " ", e))
+    ):
+        return None
+    return e.replace("π", "\\pi ").strip(), lead.end() + len(written.rstrip())
+
+
+def _derived(answer: str, st: _Statement) -> tuple[str, int] | None:
+    """(the value, where it ends) that a statement of named values is derived to after it ("a =
+    3, b = 4, so a + b = 7."), None where it is not."""
+    names = set()
+    for name, value in zip(st.names, st.values):  # "x = 3", or "$x = 3$"
+        written = re.match(r"\s*([A-Za-z])(?:_\{?\w+\}?)?\s*=(?!=)", value)
+        name = name or (written.group(1) if written else None)
+        if name is None or _labelled(name):
+            return None
+        names.add(name)
+    m = _DERIVED.match(answer, st.end)
+    if m is None:
+        return None
+    letters = set(re.findall(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])", m.group("lhs")))
+    if not letters or not letters <= names or m.group("lhs").strip() in names:
+        return None
+    return m.group("v"), m.end()
+
+
 # "The answer is 2 or 3", "$2$, or maybe $3$", "答案是2或3": another value offered after the
 # stated one.
 _STATED_OR = re.compile(
@@ -128,7 +199,8 @@ _STATED_OR = re.compile(
 # "The answer is 2 and 3", "2, 3 and 5", "$2$ and $3$", "2和3": a list stated, every value of it
 # the answer (read as 2 alone, it was correct against a gold 2).
 _STATED_AND = re.compile(
-    r"(?:,[ \t]*(?:and[ \t]+)?|[ \t]+and[ \t]+|[ \t]*[，、和与及][ \t]*)" + _STATED_VALUE,
+    r"(?:,?[ \t]+(?i:as[ \t]+well[ \t]+as|along[ \t]+with|together[ \t]+with)[ \t]+"  # "12, as well as 13"
+    r"|,[ \t]*(?:and[ \t]+)?|[ \t]+and[ \t]+|[ \t]*[，、和与及][ \t]*)" + _STATED_VALUE,
     re.DOTALL,
 )
 # Where a list stated ends: the sentence or clause does ("2 and 3, since ...", "2 and 3."); "The
@@ -168,14 +240,15 @@ def _stated_values(answer: str, m: re.Match, upto: str = "E") -> _Statement:
     "1500, or 1.5 thousand") are one."""
 
     def read(mm: re.Match) -> tuple[str, int, str | None, str | None]:
-        """(value, where it ends, its name, its scale word) of a value matched."""
+        """(value, where it ends, its name or part label "(a)", its scale word) of a value."""
         end = _stated_end(mm)
         scale = _SCALE.match(answer, end)
         word = None
         if scale is not None:
             word = (scale.group("w") or scale.group("k") or "%").lower()
             end = scale.end()
-        return _stated_value(mm), end, mm.group("nm"), word
+        name = mm.group("nm") or (f"({mm.group('lb')})" if mm.group("lb") else None)
+        return _stated_value(mm), end, name, word
 
     first = read(m)
     values, end, alternatives = [first], first[1], False
@@ -209,10 +282,17 @@ def _stated_values(answer: str, m: re.Match, upto: str = "E") -> _Statement:
         # the number with its scale written out ("1500", "25\\%"), as it is compared
         written = v if scaled is None else f"{v}\\%" if word == "%" else _number_text(scaled)
         key = scaled if scaled is not None else _value_key(v)
+        if _labelled(name):  # "(a) 12 and (b) 12": each part's value
+            key = (name, key)
         at = keys.get(key)
         # (inequalities by their text alone: math-verify compares two in milliseconds, and a
         # looping "x > 1 or x > 2 or ..." compared pairwise took seconds)
-        if at is None and len(distinct) <= _FEW and not _INEQUALITY.search(v):
+        if (
+            at is None
+            and len(distinct) <= _FEW
+            and not _INEQUALITY.search(v)
+            and not _labelled(name)
+        ):
             at = next((i for i, d in enumerate(distinct) if _same_value(written, d)), None)
         if at is not None:
             if word == "%":  # "0.25, or 25 percent": the percent, right as 25 and as 0.25
@@ -222,14 +302,22 @@ def _stated_values(answer: str, m: re.Match, upto: str = "E") -> _Statement:
         if scaled is not None:
             also.append(written)
             # a number alone in thousands or millions is read as written ("1.5 million" against
-            # a gold 1.5), as it always was
+            # a gold 1.5), as it always was; "2k" as written too, 2 times k (2000, or an algebra
+            # answer's 2k: never 2, which it was right against)
             if word == "%" or len(values) > 1:
                 v = written
+            elif word == "k":
+                v = f"{v}k"
         distinct.append(_ungrouped(v))
         names.append(name)
     return _Statement(
         distinct, end, alternatives and len(distinct) > 1, tuple(names), also, subject
     )
+
+
+def _labelled(name: str | None) -> bool:
+    """Whether a stated value's name is a part's label ("(a)"), not a variable's."""
+    return name is not None and name.startswith("(")
 
 
 def _scaled(v: str, word: str | None) -> Fraction | None:
@@ -280,11 +368,13 @@ _OFFERED = (
     r"|\$(?:\\\$|[^$])+\$|\\\(.{1,300}?\\\))"
     r"(?!\s*(?:[-+*/^=×·<>≤≥%]|\\(?:cdot|times|div|le|ge|neq|pm)\b))"
 )
-# "so x = 2 or x = 3", "(or 5)", "or possibly 13", "所以x=2或x=3": another value offered.
+# "so x = 2 or x = 3", "(or 5)", "or possibly 13", "所以x=2或x=3": another value offered; "(or 5
+# if n is odd)" one on a condition, as much another answer (it was read as 4 alone).
 _OR_VALUE = re.compile(
     r"(?:(?<![A-Za-z])(?i:or)\s+(?:(?i:maybe|possibly|perhaps|probably|rather|even)\s+)?"
     r"|或(?:者|是)?\s*)" + _OFFERED + r"(?=\s*(?:$|[.!?;:,)。！？；，）])"
-    r"|\s+(?i:is|are|works?|would|could|might|also|too|as\s+well|both)\b)"
+    r"|\s+(?i:is|are|works?|would|could|might|also|too|as\s+well|both|if|when|whenever|unless"
+    r"|otherwise|depending|in\s+case|for)\b)"
 )
 # "13 also works", "13 works too", "13 is also a solution", "6 would also work", "x = 3 also
 # satisfies", "13 could be the answer", "13也可以": a value asserted as an answer too.
@@ -718,6 +808,8 @@ _DISMISSED = re.compile(
 _ASSERTED = re.compile(
     r"(?i)\b(?:works?|fits?|holds|satisf(?:y|ies)|correct|valid|true|better|also|as\s+well"
     r"|equally|(?:could|might|should|must)\s+be|is\s+right"
+    # "The answer is B, and so is C.", "So does C.", "The same goes for C."
+    r"|so\s+(?:is|are|does|do|would|could|might|can|will)|same\s+(?:for|with|goes\s+for)"
     r"|answer\s+(?:would|could|might|may)\s+(?:also\s+)?be)\b|\btoo\W*$"
     # Chinese: "C也可能正确", "C也对", "C也正确", "C也行", "C才是正确的"
     r"|也|正确|对的|成立|符合|满足|可能是|才是|才对"
@@ -963,11 +1055,6 @@ def _ending_conditions(answer: str) -> str | None:
     return " \\text{ or } ".join(pieces) if _conditions(pieces) else None
 
 
-def _final_parts(answer: str, upto: str = "E") -> tuple[str | None, list[str]]:
-    text, parts, _, _ = _final_answer(answer, upto)
-    return text, parts
-
-
 def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], bool, tuple]:
     """The final answer of a response -> (its text, the boxes written together as its parts).
 
@@ -988,6 +1075,17 @@ def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], 
     after = boxes[-1][1] if boxes else 0
     stated = list(_STATED.finditer(answer, after))
     last = stated[-1] if stated else None
+    leads = list(_LEAD.finditer(answer, after))
+    lead = leads[-1] if leads else None
+    if lead is not None and (last is None or lead.start() > last.start()):
+        # "The answer is 2 \pi.": the last statement, no value `_STATED` reads
+        expression = _stated_expression(answer, lead)
+        if expression is not None:
+            value, end = expression
+            offered = _offered_values(answer[end:], [value])
+            if offered:
+                return ", ".join([value, *offered]), [], True, ()
+            return value, [], False, ()
     # roots named after a box or an answer stated are a remark ("\\boxed{5}. The roots are 2 and 3.")
     answered = bool(boxes) or any(not m.group("roots") for m in stated)
     # the last statement that states something; a few before it where it does not (a looping
@@ -997,6 +1095,10 @@ def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], 
             break
         st = _stated_values(answer, m, upto)
         values, end = st.values, st.end
+        derived = _derived(answer, st)
+        if derived is not None:  # "The answer is a = 3, b = 4, so a + b = 7.": 7
+            values, end = [derived[0]], derived[1]
+            st = st._replace(values=values, end=end, alternatives=False, names=(None,), also=[])
         if m.group("roots") and (answered or _VALUED.search(answer, end)):
             continue  # "The roots are 2 and 3, so their sum is 5.": not the answer
         letter = alone.fullmatch(values[0]) if len(values) == 1 else None
@@ -1351,7 +1453,13 @@ def _inequality_set(expr: Any) -> tuple[Any, Any] | None:
     polynomial inequality of high degree took minutes, under no timeout."""
     import sympy
 
-    inequality = (sympy.StrictLessThan, sympy.LessThan, sympy.StrictGreaterThan, sympy.GreaterThan)
+    inequality = (
+        sympy.StrictLessThan,
+        sympy.LessThan,
+        sympy.StrictGreaterThan,
+        sympy.GreaterThan,
+        sympy.Unequality,
+    )
     parts = expr.args if isinstance(expr, sympy.And) else (expr,)
     if not parts or not all(isinstance(x, inequality) for x in parts):
         return None
@@ -1410,6 +1518,39 @@ _PLACEHOLDER = re.compile(
 )
 
 
+# A part's label in a gold: "(a) 12 (b) 13", "(a) $12$; (b) $13$".
+_GOLD_PART = re.compile(r"(?<![\w\\])\(\s*(?:[a-h]|i{1,3}|iv)\s*\)")
+# What parts a gold's values: a comma or "and", at no depth of brackets.
+_GOLD_JOIN = re.compile(r"\s*(?:,|\\text\s*\{\s*and\s*\}|\band\b)\s*")
+
+
+def _gold_parts(gold: str, listed: bool = False) -> list[str] | None:
+    """The values of a gold of labelled parts ("(a) 12 (b) 13"), in order; with `listed`, of a
+    gold listed bare as well ("12, 13", "12 and 13"). None for any other gold."""
+    t = (last_boxed(gold) or gold).strip().strip("$").strip()
+    labels = list(_GOLD_PART.finditer(t))
+    if len(labels) > 1 and labels[0].start() == 0:
+        ends = [m.start() for m in labels[1:]] + [len(t)]
+        values = [t[m.end() : end] for m, end in zip(labels, ends)]
+        values = [re.sub(r"^[\s$,;]+|(?:[\s$,;.]|\band\b)+$", "", v) for v in values]
+        return values if all(values) else None
+    if not listed or _GROUPED.fullmatch(t) or re.match(r"\\?[(\[{]|\\left", t):
+        return None  # a number's digit groups; a tuple, an interval or a set: not a list
+    values, depth, start = [], 0, 0
+    for m in re.finditer(r"[(\[{]|[)\]}]|" + _GOLD_JOIN.pattern, t):
+        ch = m.group(0)
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0:
+            values.append(t[start : m.start()])
+            start = m.end()
+    values.append(t[start:])
+    values = [v.strip() for v in values]
+    return values if len(values) > 1 and all(values) else None
+
+
 # A gold that names its values: "a=4, b=3", "x = 2, y = -1".
 _NAMED_GOLD = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?:_\{?\w+\}?)?\s*=(?!=)")
 
@@ -1437,7 +1578,20 @@ def verify_math(
     final, parts, hedged, names = _final_answer(answer, upto)
     if final is None and not answer.strip():
         return NO_ANSWER
-    pair = len(parts) > 1 and _a_pair(names, problem)
+    labelled = len(parts) > 1 and not hedged and all(_labelled(n) for n in names)
+    golds = _gold_parts(str(gold), listed=labelled)
+    if golds is not None:
+        if len(parts) > 1 and not hedged and len(golds) == len(parts):
+            # "(a) 12 and (b) 13" against "12, 13" or "(a) 12 (b) 13": each part in order
+            got = [
+                _final_verdict(g, p, (), False, False, timeout, upto) for g, p in zip(golds, parts)
+            ]
+            if UNVERIFIABLE in got:
+                return UNVERIFIABLE
+            return CORRECT if all(v == CORRECT for v in got) else WRONG
+        if not labelled:  # a gold of labelled parts, otherwise read as the list of its values
+            gold = ", ".join(golds)
+    pair = not labelled and len(parts) > 1 and _a_pair(names, problem)
     if pair and None not in names and len(_NAMED_GOLD.findall(str(gold))) > 1:
         # "a = 3, b = 4" (or "a = \boxed{3}, b = \boxed{4}") against "a=4, b=3": the values
         # with their names (as "$a = 3$, $b = 4$" is read); bare, {3, 4} was the gold's {4, 3}
@@ -1559,7 +1713,19 @@ def _verdict(
 def math_answer_key(answer: str, timeout: int = 5, options: int = 5) -> str | None:
     """A canonical form of the final answer (as verify_math reads it), for majority voting."""
     upto = _upto(options)
-    boxed, _ = _final_parts(answer or "", upto)
+    boxed, parts, hedged, names = _final_answer(answer or "", upto)
+    if boxed is not None and (hedged or len(parts) > 1) and _values_in(boxed, parts) > _MANY:
+        return re.sub(r"\s+", "", boxed)  # a looping list: parsed, it took the whole timeout
+    if len(parts) > 1 and not hedged and None not in names and len(set(names)) == len(names):
+        # "a = 3, b = 4" and "b = 4, a = 3": one vote, its values by name ("a = 4, b = 3",
+        # voted as the set {3, 4}, was the same vote); "(a) 12 and (b) 13" by part
+        named = sorted(zip(names, parts))
+        if not any(_labelled(n) for n in names):  # the system, as "\\boxed{a=3, b=4}" votes
+            system = _parse("$" + ", ".join(f"{n} = {p}" for n, p in named) + "$", timeout)
+            if system and not isinstance(system[0], str):
+                return str(_vote_form(system[0]))
+        keys = [math_answer_key(f"\\boxed{{{p}}}", timeout, options) for _, p in named]
+        return ", ".join(f"{n}={k if k is not None else p}" for (n, p), k in zip(named, keys))
     boxed = _digit_groups(_constants(boxed)) if boxed is not None else None
     label = _choice_label(boxed, upto) if boxed is not None else None
     if label:  # "\\boxed{B}" and "\\boxed{(B) 12}" are one vote
@@ -1574,7 +1740,10 @@ def math_answer_key(answer: str, timeout: int = 5, options: int = 5) -> str | No
     conditions = _condition_set(boxed, timeout) if boxed is not None else None
     if conditions is not None:
         return str(conditions[0])
-    parsed = _parse(f"\\boxed{{{boxed}}}" if boxed is not None else text, timeout)
+    if boxed is not None:
+        parsed = _parse(f"\\boxed{{{boxed}}}", timeout)
+    else:  # as verify_math reads a bare expression: "a=3, b=4" the system, not its last value
+        parsed = _parse(f"${text.strip()}$" if _bare_math(text) else text, timeout)
     if parsed and _still_to_compute(parsed):
         return None  # "61 + 48" is the question restated, not a vote for 109
     return str(_vote_form(parsed[0])) if parsed else normalize_text(text)
