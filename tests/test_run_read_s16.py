@@ -154,3 +154,27 @@ def test_a_cached_hub_dataset_and_its_default_config_are_one_source_offline(
     assert cfg.template == "plain" and cfg.prompt_field == "question"
     cfg = planned_eval("org/x:cfgB", "org/x")  # another config than the default: two
     assert cfg.template is None and cfg.prompt_field is None
+
+
+# --------------------------------------------------------------------------- 3. teacher weights
+
+
+def test_a_teachers_weights_hashed_whole_are_named_first_and_once(tmp_path, monkeypatch, capsys):
+    """a12cded hashes a local kd/onpolicy teacher's weights whole at a run's first start: a
+    70B teacher's 140 GB took minutes with nothing said (rank 0, before the student loads).
+    Named once, with their size; the next start reads the cache and says nothing."""
+    from types import SimpleNamespace
+
+    import distill.train.fingerprint as fingerprint
+    from tests.tiny import make_tiny_model
+
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(fingerprint, "NOTE_BYTES", 1000, raising=False)  # (a tiny one)
+    teacher = make_tiny_model(tmp_path / "teacher", "qwen2", seed=1)
+    cfg = SimpleNamespace(method="kd", teacher_model=str(teacher), teacher_url=None,
+                          teacher_weight=None, teacher_route_field=None)  # fmt: skip
+    first = fingerprint.teacher_record(cfg)
+    said = capsys.readouterr().out
+    assert "hashing the teacher's weights" in said and "GB" in said and "once" in said
+    assert fingerprint.teacher_record(cfg) == first
+    assert "hashing" not in capsys.readouterr().out

@@ -194,6 +194,10 @@ WEIGHT_FILES = ("config.json", "adapter_config.json", "*.safetensors", "*.safete
 # the sha256 of each large file hashed, by its path, size, mtime and inode (the most kept)
 HASH_CACHE = "sha256.json"
 CACHED = 512
+# weights to hash past this size are named first: a 70B teacher's 140 GB read whole took
+# minutes (sha256 at ~0.5-2 GB/s a core, or the disk's pace) with nothing said, on rank 0
+# before the student loads
+NOTE_BYTES = 1 << 30
 
 
 def _weights(name: str) -> dict[str, str]:
@@ -229,12 +233,23 @@ def _cached_sha256(paths: list[Path]) -> list[str]:
         assert isinstance(cache, dict)
     except (OSError, ValueError, AssertionError):
         cache = {}
-    out, changed = [], False
+    stamps = []
     for path in paths:
         st = path.stat()
         key, stamp = str(path.resolve()), [st.st_size, st.st_mtime_ns, st.st_ino]
         hit = cache.get(key)
-        if isinstance(hit, list) and len(hit) == 4 and hit[:3] == stamp:
+        valid = isinstance(hit, list) and len(hit) == 4 and hit[:3] == stamp
+        stamps.append((key, stamp, hit if valid else None))
+    todo = sum(stamp[0] for _, stamp, hit in stamps if hit is None)
+    if todo >= NOTE_BYTES:
+        print(
+            f"train: hashing the teacher's weights ({todo / 1e9:.1f} GB), once: a resume "
+            f"compares them (kept in {where})",
+            flush=True,
+        )
+    out, changed = [], False
+    for path, (key, stamp, hit) in zip(paths, stamps, strict=True):
+        if hit is not None:
             out.append(str(hit[3]))
             continue
         digest = _file_sha256(path)
