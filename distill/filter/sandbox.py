@@ -453,7 +453,9 @@ while True:
 # kills, and a double fork (the daemon's way) hands the grandchild to init, out of reach of
 # any walk of the solution's descendants; PR_SET_PDEATHSIG would not help (a fork clears it;
 # the solution has it, should the supervisor itself be killed: then run_code kills the rest of
-# the solution's session, whose pid the supervisor wrote on REPORT_FD before the solution ran).
+# the solution's session, whose pid the supervisor wrote on REPORT_FD before the solution ran;
+# a supervisor that ends by itself writes `end` there once the solution's processes are gone,
+# and run_code leaves every other process alone: a signal it ends with is the solution's).
 # So there LIMITS stays, as a supervisor: a child subreaper (PR_SET_CHILD_SUBREAPER), the
 # parent of the solution and the reaper of every orphan below it, whatever its session. It
 # forks the solution (which applies the limits, starts a session of its own and execs, as
@@ -538,8 +540,6 @@ try:
             if os.getppid() != me:  # killed before that
                 os.kill(os.getpid(), 9)
         os.execv(sys.argv[5], sys.argv[6:])
-    if report >= 0:
-        os.close(report)
     os.close(0)  # its stdin is the solution's: a writer must see it end with the solution
     if stopping:  # the SIGTERM came before the fork
         kill(children())
@@ -561,6 +561,8 @@ try:
             break
         live.discard(pid)
         kids = [] if live else children() if pid else every_child()
+    if report >= 0:  # the pipe's last line: every process the solution started is gone
+        os.write(report, b"end\n")
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         # no core of ours (the solution's RLIMIT_CORE is 0, ours the caller's): SIGSEGV,
@@ -910,10 +912,13 @@ def _end(proc: subprocess.Popen, supervised: bool, report: int = -1) -> None:
 
     The solution may kill the supervisor itself (our uid): the solution dies with it
     (PR_SET_PDEATHSIG), but what it started is orphaned to init, out of the supervisor's reach.
-    So where the supervisor did not end by itself (killed by a signal, or its error exit 125:
-    SIGINT's KeyboardInterrupt), every process still in the solution's session (its pid, on
-    `report`) is killed. One that left the session (setsid) before the supervisor died is out
-    of reach here: no pid namespace, and nothing that outlives the supervisor knows it."""
+    So where the supervisor did not end by itself (no `end` after the solution's pid on
+    `report`: killed, or its error exit 125, SIGINT's KeyboardInterrupt), every process still in
+    the solution's session is killed. Not where it did, whatever its exit status (it ends with
+    the solution's signal: a timeout's, a guard's SIGKILL): the solution's pid is free by then,
+    and a process that took it and started a session of its own is no part of the run. One that
+    left the session (setsid) before the supervisor died is out of reach here: no pid
+    namespace, and nothing that outlives the supervisor knows it."""
     if supervised and proc.poll() is None:
         try:
             proc.send_signal(signal.SIGTERM)
@@ -930,41 +935,58 @@ def _end(proc: subprocess.Popen, supervised: bool, report: int = -1) -> None:
     proc.wait()
     if report >= 0:
         solution = _reported(report)
-        if solution and (proc.returncode < 0 or proc.returncode == 125):
+        if solution:
             _kill_session(solution)
 
 
 def _reported(fd: int) -> int | None:
-    """The pid LIMITS wrote on `fd` (closed here), None where it wrote none (it died first)."""
+    """The solution's pid where LIMITS wrote it on `fd` (closed here) and did not end by
+    itself (no `end` line after it); None where it wrote none (it died first) or ended."""
     try:
         os.set_blocking(fd, False)  # every writer is gone by now; never wait regardless
-        said = os.read(fd, 32)
+        said = os.read(fd, 64)
     except OSError:
         said = b""
     finally:
         os.close(fd)
-    first = said.split(b"\n", 1)[0]
+    first, *rest = said.split(b"\n")
+    if b"end" in rest:
+        return None
     return int(first) if first.isdigit() and int(first) > 1 else None
 
 
 def _kill_session(sid: int) -> None:
     """SIGKILL every live process of session `sid`, until a walk of /proc finds none. The
-    kernel keeps a pid from reuse while a session bears it: each is the solution's."""
+    kernel keeps a pid from reuse while a session bears it: each is the solution's. Each is
+    signalled through a pidfd opened before its stat is read (where Linux and Python have
+    them): one that exits after the read, its pid taken by another process, is not that one."""
     for _ in range(10):
         found = False
         for p in os.listdir("/proc"):
             if not p.isdigit():
                 continue
             try:
+                handle = os.pidfd_open(int(p))
+            except ProcessLookupError:
+                continue
+            except (AttributeError, OSError):  # Linux < 5.3, Python < 3.9: by its pid
+                handle = None
+            try:
                 with open(f"/proc/{p}/stat") as f:
                     st = f.read()
                 # after the command's ')': state, ppid, pgrp, session
                 state, _ppid, _pgrp, session = st[st.rindex(")") + 2 :].split()[:4]
                 if int(session) == sid and state not in ("Z", "X"):  # dead: not reaped yet
-                    os.kill(int(p), signal.SIGKILL)
+                    if handle is None:
+                        os.kill(int(p), signal.SIGKILL)
+                    else:
+                        signal.pidfd_send_signal(handle, signal.SIGKILL)
                     found = True
             except (OSError, ValueError):
                 pass
+            finally:
+                if handle is not None:
+                    os.close(handle)
         if not found:
             return
 
