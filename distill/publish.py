@@ -936,6 +936,10 @@ def _listed_hashes(f: Any) -> dict[str, str]:
     return {"sha256": lfs["sha256"]} if lfs else {"git": f.blob_id}
 
 
+# paths a get_paths_info call asks for (not expanded, expanded): a page of the Hub's answer
+PAGE = (1000, 50)
+
+
 def _hub_plan(
     api: Any, repo_id: str, names: list[str], revision: str | None
 ) -> tuple[list[str], dict[str, dict[str, str]]]:
@@ -962,11 +966,21 @@ def _hub_plan(
         hashes = previous["hashes"] if previous else {}
         earlier = previous["earlier"] if previous else {}
         stamps = previous["stamps"] if previous else {}
-        # with each file's last commit when an earlier hash may count (the marker's too)
+        # with each file's last commit when an earlier hash may count (the marker's first)
         dated = any(n in earlier for n in listed)
-        paths = [*listed, MARKER] if dated else listed
+        paths = [MARKER, *listed] if dated else listed
         kw = {"expand": True} if dated else {}
-        found = api.get_paths_info(repo_id, paths, repo_type="model", revision=revision, **kw)
+        # the Hub answers an expanded listing 50 paths a page (1000 without, huggingface_hub's
+        # docs) and get_paths_info reads one: asked PAGE at a time, or the files past the
+        # 50th of a model of many shards were refused as changed by someone
+        page = PAGE[bool(dated)]
+        found = [
+            f
+            for i in range(0, len(paths), page)
+            for f in api.get_paths_info(
+                repo_id, paths[i : i + page], repo_type="model", revision=revision, **kw
+            )
+        ]
         marked = next((_committed(f) for f in found if f.path == MARKER), None)
         for f in found:
             if f.path not in listed or not hasattr(f, "blob_id"):
