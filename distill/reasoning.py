@@ -112,7 +112,9 @@ def split(
     answer, a \\boxed{} drafted in the thinking was verified."""
     text = text or ""
     if in_think and not api_reasoning:
-        reasoning, answer, think = split(text)
+        # the block the prompt opened closes with </think>: a [/THINK] or <channel|> before it
+        # is the reasoning's own text (it talks about another family's tags)
+        reasoning, answer, think = _split_text(text, (OPEN, CLOSE))
         if think == "none":
             return answer, "", "unclosed"
         return reasoning, answer, think
@@ -122,10 +124,16 @@ def split(
         if reasoning is not None and think in ("closed", "prefilled"):
             return api_reasoning.strip(), answer, "api"
         return api_reasoning.strip(), text.strip(), "api"
+    return _split_text(text)
+
+
+def _split_text(text: str, tags: tuple[str, str] | None = None) -> tuple[str | None, str, str]:
+    """split of a text alone, its think block's tags `tags` (None: the pair whose tag comes
+    first)."""
     marked = _split_markers(text) or _split_harmony(text)
     if marked is not None:
         return marked
-    opening, closing = _think_tags(text)
+    opening, closing = tags or _think_tags(text)
     start = text.find(opening)
     end = text.find(closing)
     if end >= 0 and (start < 0 or start > end):
