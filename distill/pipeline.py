@@ -1018,11 +1018,14 @@ def _served_context(c: Any, model: str) -> tuple[int, str] | None:
     cards = {m.get("id"): m for m in listed if isinstance(m, dict)}
     card, where = cards.get(model), "max_model_len, its server's GET /models"
     # vLLM lists a LoRA adapter it serves (--lora-modules student=DIR: a trained student)
-    # without max_model_len, its base model as `parent`: the adapter runs in the base's context
-    lora = isinstance(card, dict) and not isinstance(card.get("max_model_len"), int)
-    if lora and card.get("parent") in cards:
-        where = f"its base {card['parent']}'s max_model_len, its server's GET /models"
-        card = cards[card["parent"]]
+    # without max_model_len, its base model as `parent` (before 0.5: as `root`): the adapter
+    # runs in the base's context
+    base = None
+    if isinstance(card, dict) and not isinstance(card.get("max_model_len"), int):
+        base = next((b for b in (card.get("parent"), card.get("root")) if b in cards), None)
+    if base is not None and base != model:
+        where = f"its base {base}'s max_model_len, its server's GET /models"
+        card = cards[base]
     size = card.get("max_model_len") if isinstance(card, dict) else None
     if isinstance(size, int) and size > 0:
         return size, where

@@ -28,20 +28,25 @@ URL = "http://127.0.0.1:9/v1"  # (nothing is asked: planned configs)
 class LoraServer(ShortContextServer):
     """vLLM serving base model `base` at --max-model-len 2048 with the trained adapter as
     `fake-r1` (--lora-modules fake-r1=DIR): vLLM's GET /v1/models lists the adapter without
-    max_model_len, its base as `parent` (vllm/entrypoints/openai/serving_models.py)."""
+    max_model_len, its base as `parent` (vllm/entrypoints/openai/serving_models.py; before
+    0.5, as `root` and no parent)."""
+
+    card = {"root": "/adapters/student", "parent": "base"}
 
     async def models(self, request: web.Request) -> web.Response:
         listed = [
             {"id": "base", "object": "model", "root": "/models/base", "parent": None,
              "max_model_len": self.context},
-            {"id": self.model, "object": "model", "root": "/adapters/student", "parent": "base"},
+            {"id": self.model, "object": "model", **self.card},
         ]  # fmt: skip
         return web.json_response({"object": "list", "data": listed})
 
 
-@pytest.fixture
-def lora_server():
-    s = LoraServer().start()
+@pytest.fixture(params=[{"root": "/adapters/student", "parent": "base"}, {"root": "base"}])
+def lora_server(request):
+    s = LoraServer()
+    s.card = request.param
+    s.start()
     yield s
     s.stop()
 
