@@ -2171,15 +2171,22 @@ class Renderer:
         return self.tok(text, add_special_tokens=special)["input_ids"]
 
     def ids_after(
-        self, ids: list[int], text: str, completion: str, special: bool = False
+        self,
+        ids: list[int],
+        text: str,
+        completion: str,
+        special: bool = False,
+        whole: list[int] | None = None,
     ) -> list[int]:
         """The token ids of `completion` where it follows `text` (tokenized as `ids`): as the
         tokenizer reads the whole text, which is what the model sees once the turn is history and
         what TRL trains (Mistral's and Llama-2's ' ' before a reply is byte-level BPE's 'Ġthe',
         not 'the'; SentencePiece adds no dummy '▁' where the template writes no space). The
         completion tokenized alone where the whole text reads the prompt otherwise (a merge
-        across the boundary: the prompt inference tokenizes alone comes first)."""
-        whole = self.tok(text + completion, add_special_tokens=special)["input_ids"]
+        across the boundary: the prompt inference tokenizes alone comes first). `whole`: the
+        ids of `text` + `completion`, where the caller has them."""
+        if whole is None:
+            whole = self.tok(text + completion, add_special_tokens=special)["input_ids"]
         if whole[: len(ids)] == ids:
             return whole[len(ids) :]
         return self.tok(completion, add_special_tokens=False)["input_ids"]
@@ -2232,14 +2239,19 @@ class Renderer:
                     mask += [k % 2] * len(piece)
                 return [(ids, mask)]
             enc = self.tok(texts, add_special_tokens=False)["input_ids"]  # one call: its threads
-            for p, whole in zip(enc[::2], enc[1::2], strict=True):
+            for p, whole, text, completion in zip(
+                enc[::2], enc[1::2], texts[::2], parts[1::2], strict=True
+            ):
                 # one row where each turn's context is, token for token, the prompt inference
                 # tokenizes for it (SentencePiece may read a history's '[INST]' after '</s>'
-                # otherwise than alone) and each turn the tokens the whole text reads after it
-                if p[: len(ids)] != ids or whole[: len(p)] != p:
+                # otherwise than alone) and each turn the tokens its own row trains (ids_after:
+                # the reply alone where a token crosses the boundary, a last reply that opens
+                # with '\n' after Qwen's 'assistant\n': no later prompt reads it otherwise)
+                if p[: len(ids)] != ids:
                     break
-                mask += [0] * (len(p) - len(ids)) + [1] * (len(whole) - len(p))
-                ids = whole
+                c = self.ids_after(p, text, completion, whole=whole)
+                mask += [0] * (len(p) - len(ids)) + [1] * len(c)
+                ids = p + c
             else:
                 return [(ids, mask)]
         rows = []
