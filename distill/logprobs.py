@@ -167,12 +167,7 @@ def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
     start, at = 0, 0  # last clean boundary: token index, character offset
     dec = dict(clean_up_tokenization_spaces=False)
     sentinel = _sentinel(tok)
-    running = (
-        sentinel is not None
-        and text[:1].isspace()
-        and bool(ids)
-        and not tok.decode(ids, **dec).startswith(text[:1])
-    )
+    running = _running(tok, ids, text, sentinel)
 
     def clean(d: str, off: int) -> str:
         # a partial UTF-8 piece reads as U+FFFD: not text yet
@@ -211,6 +206,24 @@ def char_ends(tok: Any, ids: list[int], text: str) -> list[int] | None:
         if not raw.endswith("\ufffd"):  # closed on a character boundary
             start, at = k, end
     return ends
+
+
+def _running(tok: Any, ids: list[int], text: str, sentinel: tuple[int, str] | None) -> bool:
+    """Whether `ids` spell `text` as running text (char_ends' first run read after the sentinel):
+    a text that starts with whitespace a SentencePiece decoder strips from the first token, where
+    that reading spells more of it than the tokens decoded alone (Mistral v0.1's `[/INST]` + ' '
+    + a reply ' the': `▁▁` `t`... holds both spaces, alone it reads one: the text's own
+    tokenization, decoded alone, still reads as before)."""
+    if sentinel is None or not ids or not text[:1].isspace():
+        return False
+    dec = dict(clean_up_tokenization_spaces=False)
+    alone = tok.decode(ids, **dec)
+    if text.startswith(alone):
+        return False
+    x, head = sentinel
+    both = tok.decode([x, *ids], **dec)
+    after = both[len(head) :] if both.startswith(head) else ""
+    return len(os.path.commonprefix([after, text])) > len(os.path.commonprefix([alone, text]))
 
 
 def _sentinel(tok: Any) -> tuple[int, str] | None:
