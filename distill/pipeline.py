@@ -940,16 +940,40 @@ def _fit_context(c: Any) -> Any:
     with a 400 and eval stopped; an hf student sampled past the positions it has. The context:
     a local model's config.json (max_position_embeddings), a served one's max_model_len as
     GET /models lists it (vLLM's; a server that lists none: generate's length as it is). One
-    line says when it is capped; an hf student on CPU is told how long it may write."""
-    room = _eval_room(c)
-    if room is not None and 0 < room[0] < c.max_tokens:
-        cap, why = room
+    line says when it is capped; a prompt that leaves no room at all stops the run in one
+    line (each of its requests a 400); an hf student on CPU is told how long it may write."""
+    cap: tuple[int, str] | None = None
+    for model, size, where, longest in _eval_contexts(c):
+        left = size - longest.tokens
+        context = f"{model}'s context of {size} tokens ({where})"
+        if longest.counted and left <= 0:
+            longer = "--max-model-len" if c.backend == "openai" else "max_position_embeddings"
+            raise DistillError(
+                f"eval: {longest.label} is {longest.tokens} tokens as {model} is sent it "
+                f"({longest.how}), and {context} leaves no room for an answer: leave it out of "
+                f"{c.data}, or give the model a longer context ({longer})"
+            )
+        if left <= longest.margin and not longest.counted:
+            if c.backend == "openai":  # (an hf model's tokenizer refused: eval's own line)
+                print(
+                    f"note: {longest.label} is {longest.tokens} bytes, {model}'s context {size} "
+                    f"tokens ({where}); "
+                    "its tokens cannot be counted here (no local tokenizer, no POST /tokenize "
+                    "on the server), so whether it fits is not known: eval asks up to "
+                    f"{c.max_tokens} tokens; set eval.max_tokens in the recipe if the server "
+                    "refuses requests as too long"
+                )
+            continue
+        room = left - longest.margin if left > longest.margin else left
+        if cap is None or room < cap[0]:
+            why = f"{context} leaves after the set's longest prompt ({longest.how})"
+            cap = (room, why)
+    if cap is not None and cap[0] < c.max_tokens:
         print(
-            f"note: eval.max_tokens {cap}: generate's max_tokens {c.max_tokens} is more than "
-            f"{why} leaves after the set's longest prompt; set eval.max_tokens in the recipe "
-            "for another"
+            f"note: eval.max_tokens {cap[0]}: generate's max_tokens {c.max_tokens} is more than "
+            f"{cap[1]}; set eval.max_tokens in the recipe for another"
         )
-        c = dataclasses.replace(c, max_tokens=cap)
+        c = dataclasses.replace(c, max_tokens=cap[0])
     if c.backend == "hf" and c.device in ("auto", "cpu"):
         from distill.models import pick_device
 
@@ -963,25 +987,45 @@ def _fit_context(c: Any) -> Any:
 
 
 # what a chat template adds around the messages, at most: each turn's markers, a default
-# system prompt (Qwen2.5's), the generation prompt; a served model's prompt is counted in bytes
+# system prompt (Qwen2.5's), the generation prompt; the margin kept where a prompt is counted
+# in bytes or by a local tokenizer (the server may render its own template)
 TEMPLATE_TOKENS = 64
+# a served model's prompts counted by its POST /tokenize: the longest in bytes first, at most
+# this many requests (a token is one byte or more: a prompt of fewer bytes than the most
+# tokens counted so far cannot be longer, and the count stops there)
+TOKENIZE_ASKS = 64
 
 
-def _eval_room(c: Any) -> tuple[int, str] | None:
-    """(the fewest tokens any model eval asks has left after the set's longest prompt, which
-    model and context that is); None when no model's context is known."""
-    rooms = []
+@dataclasses.dataclass
+class _Longest:
+    """The set's longest prompt as one model is sent it."""
+
+    tokens: int  # its tokens: counted, or at most (its UTF-8 bytes)
+    margin: int  # what the count may leave out: a template the server renders otherwise
+    how: str  # how it was counted, for the lines that name it
+    counted: bool  # a tokenizer counted it (local or the server's), not its bytes
+    label: str  # which problem: "DATA row N (id X)"
+
+
+def _eval_contexts(c: Any) -> list[tuple[str, int, str, _Longest]]:
+    """(model, its context, where that was read, the set's longest prompt as it is sent that
+    model) for each model eval asks whose context is known and whose set reads here."""
+    cards = _served_cards(c) if c.backend == "openai" else None
+    out = []
     for model in (c.model, c.baseline):
         if not model:
             continue
-        context = _served_context(c, model) if c.backend == "openai" else _local_context(model)
+        if c.backend == "openai":
+            context = _served_context(cards, model) if cards is not None else None
+        else:
+            context = _local_context(model)
         if context is None:
             continue
         size, where = context
-        prompt = _longest_prompt(c, model, size)
-        if prompt is not None:
-            rooms.append((size - prompt, f"{model}'s context of {size} tokens ({where})"))
-    return min(rooms) if rooms else None
+        longest = _longest_prompt(c, model, size, cards or {})
+        if longest is not None:
+            out.append((model, size, where, longest))
+    return out
 
 
 def _local_context(model: str) -> tuple[int, str] | None:
@@ -1001,29 +1045,44 @@ def _local_context(model: str) -> tuple[int, str] | None:
     return (size, "max_position_embeddings in its config.json") if isinstance(size, int) else None
 
 
-def _served_context(c: Any, model: str) -> tuple[int, str] | None:
-    """A served model's max_model_len as its server's GET /models lists it (vLLM, SGLang)."""
+def _served_headers(c: Any) -> dict[str, str]:
+    key = os.environ.get(c.api_key_env)
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def _served_cards(c: Any) -> dict[Any, Any] | None:
+    """The models c's server lists (GET /models), by id; None where it answers no list."""
     import urllib.request
 
     if not c.base_url:
         return None
-    key = os.environ.get(c.api_key_env)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
     url = c.base_url.rstrip("/") + "/models"
+    request = urllib.request.Request(url, headers=_served_headers(c))
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+        with urllib.request.urlopen(request, timeout=10) as r:
             listed = json.loads(r.read()).get("data") or []
     except Exception:  # noqa: BLE001 - no such endpoint, no server yet: not known
         return None
-    cards = {m.get("id"): m for m in listed if isinstance(m, dict)}
+    return {m.get("id"): m for m in listed if isinstance(m, dict)}
+
+
+def _served_base(cards: dict[Any, Any], model: str) -> str | None:
+    """The base a served LoRA adapter runs on: vLLM lists an adapter it serves (--lora-modules
+    student=DIR: a trained student) without max_model_len, its base model as `parent` (before
+    0.5: as `root`)."""
+    card = cards.get(model)
+    if not isinstance(card, dict):
+        return None
+    base = next((b for b in (card.get("parent"), card.get("root")) if b in cards), None)
+    return base if base != model else None
+
+
+def _served_context(cards: dict[Any, Any], model: str) -> tuple[int, str] | None:
+    """A served model's max_model_len as its server's GET /models lists it (vLLM, SGLang); a
+    LoRA adapter's is its base's (it runs in the base's context)."""
     card, where = cards.get(model), "max_model_len, its server's GET /models"
-    # vLLM lists a LoRA adapter it serves (--lora-modules student=DIR: a trained student)
-    # without max_model_len, its base model as `parent` (before 0.5: as `root`): the adapter
-    # runs in the base's context
-    base = None
-    if isinstance(card, dict) and not isinstance(card.get("max_model_len"), int):
-        base = next((b for b in (card.get("parent"), card.get("root")) if b in cards), None)
-    if base is not None and base != model:
+    base = _served_base(cards, model)
+    if isinstance(card, dict) and not isinstance(card.get("max_model_len"), int) and base:
         where = f"its base {base}'s max_model_len, its server's GET /models"
         card = cards[base]
     size = card.get("max_model_len") if isinstance(card, dict) else None
@@ -1032,39 +1091,154 @@ def _served_context(c: Any, model: str) -> tuple[int, str] | None:
     return None
 
 
-def _longest_prompt(c: Any, model: str, context: int) -> int | None:
-    """The tokens of the set's longest prompt as eval sends it, at most: a served model's
-    counted in UTF-8 bytes (a token is one byte or more), a local model's by its tokenizer
-    when the bytes leave too little room; TEMPLATE_TOKENS added. None when the set cannot be
-    read here (eval's own check names it)."""
+def _longest_prompt(c: Any, model: str, context: int, cards: dict[Any, Any]) -> _Longest | None:
+    """The set's longest prompt as eval sends it to `model`. Counted in UTF-8 bytes first (a
+    token is one byte or more); where those leave less than max_tokens of room, counted in
+    tokens: by the model's own tokenizer where one is here (a local model; a served one named
+    by a folder here, the trained student, or its card's root: vLLM lists the folder it serves;
+    an adapter's base), else by a served model's POST /tokenize (vLLM), else the bytes stand.
+    None when the set cannot be read here (eval's own check names it)."""
     from distill.generate import source_messages
 
     try:
-        prompts = [m for _, m in source_messages(c)]
+        rows = list(source_messages(c))
     except (DistillError, OSError):
         return None
-    if not prompts:
+    if not rows:
         return None
 
-    def size(messages: list[dict[str, Any]]) -> int:
-        return sum(len(str(m.get("content") or "").encode()) + 8 for m in messages)
+    def label(k: int) -> str:
+        row = rows[k][0]
+        return f"{c.data} row {k + 1}" + (f" (id {row.row_id})" if row.row_id else "")
 
-    longest = max(size(m) for m in prompts) + TEMPLATE_TOKENS
-    if c.backend == "openai" or longest + c.max_tokens <= context:
-        return longest
+    sizes = [sum(len(str(m.get("content") or "").encode()) + 8 for m in ms) for _, ms in rows]
+    widest = max(range(len(rows)), key=sizes.__getitem__)
+    how = "counted in UTF-8 bytes"
+    by_bytes = _Longest(sizes[widest], TEMPLATE_TOKENS, how, False, label(widest))
+    if by_bytes.tokens + by_bytes.margin + c.max_tokens <= context:
+        return by_bytes  # fits however it tokenizes
+    tok, name = _prompt_tokenizer(c, model, cards)
+    if tok is not None:
+        count = functools.partial(_count_locally, c, tok)
+        most = _most_tokens(sizes, lambda k: count(rows[k][1]))
+        if most is not None:
+            how = f"counted by {name}'s tokenizer"
+            return _Longest(most[1], TEMPLATE_TOKENS, how, True, label(most[0]))
+    if c.backend == "openai":
+        ask = _served_tokenizer(c, model)
+        most = _most_tokens(sizes, lambda k: ask(rows[k][1]), TOKENIZE_ASKS)
+        if most is not None:
+            how = "counted by its server's POST /tokenize"
+            return _Longest(most[1], 0, how, True, label(most[0]))
+    return by_bytes
+
+
+def _most_tokens(sizes: list[int], count: Any, asks: int | None = None) -> tuple[int, int] | None:
+    """(which prompt, its tokens) of the most tokens `count` gives, asked longest in bytes
+    first and no further than a prompt whose bytes cannot hold more tokens (at most `asks`
+    prompts); None where `count` cannot count one."""
+    best: tuple[int, int] | None = None
+    for n, k in enumerate(sorted(range(len(sizes)), key=lambda k: -sizes[k])):
+        if best is not None and (sizes[k] + TEMPLATE_TOKENS <= best[1] or n == asks):
+            break
+        tokens = count(k)
+        if tokens is None:
+            return None
+        if best is None or tokens > best[1]:
+            best = (k, tokens)
+    return best
+
+
+def _prompt_tokenizer(c: Any, model: str, cards: dict[Any, Any]) -> tuple[Any, str]:
+    """(the tokenizer `model`'s prompts are counted by, whose it is), (None, "") where none is
+    here. A local model's own; a served model's where a name it goes by is a folder here (the
+    trained student; an adapter: its base's tokenizer, as load_tokenizer reads it) or a hub
+    name in the local HF cache (read from the cache, no request)."""
     from distill.models import load_tokenizer
+
+    if c.backend != "openai":
+        try:
+            return load_tokenizer(model), model
+        except Exception:  # noqa: BLE001 - a model eval refuses: its own line, when it runs
+            return None, ""
+    names: list[Any] = [model]
+    card, base = cards.get(model), _served_base(cards, model)
+    if isinstance(card, dict):
+        names.append(card.get("root"))
+    if base is not None:
+        names += [(cards[base] or {}).get("root"), base]
+    for name in dict.fromkeys(n for n in names if isinstance(n, str) and n):
+        try:
+            if Path(name).expanduser().is_dir():
+                return load_tokenizer(str(Path(name).expanduser())), name
+            tok = _cached_tokenizer(name)
+        except Exception:  # noqa: BLE001 - no usable tokenizer there: the next name
+            continue
+        if tok is not None:
+            return tok, name
+    return None, ""
+
+
+def _cached_tokenizer(name: str) -> Any:
+    """A hub model's tokenizer where the local HF cache holds it; None where it does not."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if name.count("/") != 1 or name.startswith((".", "/", "~")):
+        return None
+    if not isinstance(try_to_load_from_cache(name, "tokenizer_config.json"), str):
+        return None
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(name, local_files_only=True)
+    return tok if len(tok) >= 8 else None
+
+
+def _count_locally(c: Any, tok: Any, messages: list[dict[str, Any]]) -> int | None:
+    """A prompt's tokens as `tok` renders it: a served model is sent the messages (its chat
+    template); a local one its chat template (r1) or the Alpaca text (the tokenizer adds BOS)."""
     from distill.teachers.hf import render_prompt
 
     try:
-        tok = load_tokenizer(model)
-        if c.format == "r1" and tok.chat_template:
-            texts = [(render_prompt(tok, m), False) for m in prompts]
-        else:  # (the Alpaca prompt is sent as text: the tokenizer adds BOS)
-            texts = [(m[-1]["content"], True) for m in prompts]
-        counts = [len(tok(t, add_special_tokens=special)["input_ids"]) for t, special in texts]
+        if tok.chat_template and (c.backend == "openai" or c.format == "r1"):
+            text, special = render_prompt(tok, messages), False
+        elif c.backend == "openai":
+            text, special = "\n".join(str(m.get("content") or "") for m in messages), True
+        else:
+            text, special = messages[-1]["content"], True
+        return len(tok(text, add_special_tokens=special)["input_ids"])
     except Exception:  # noqa: BLE001 - a template eval refuses: its own line, when it runs
-        return longest
-    return max(counts) + TEMPLATE_TOKENS
+        return None
+
+
+def _served_tokenizer(c: Any, model: str) -> Any:
+    """A function counting a prompt's tokens by the server's POST /tokenize (vLLM's: at the
+    server's root, beside /v1; {"model", "messages"} rendered in its chat template with the
+    generation prompt, answered {"count", "tokens", "max_model_len"}); it answers None once
+    the server did not."""
+    import urllib.request
+
+    base = c.base_url.rstrip("/")
+    url = (base[:-3] if base.endswith("/v1") else base) + "/tokenize"
+    headers = {"Content-Type": "application/json", **_served_headers(c)}
+    failed = False
+
+    def count(messages: list[dict[str, Any]]) -> int | None:
+        nonlocal failed
+        if failed:
+            return None
+        body = json.dumps({"model": model, "messages": messages}).encode()
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                n = json.loads(r.read()).get("count")
+        except Exception:  # noqa: BLE001 - no such endpoint (not vLLM), a refusal: not counted
+            n = None
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            failed = True
+            return None
+        return n
+
+    return count
 
 
 # filter's --verify modes eval and select judge with too (their own lists): `none` judges

@@ -1,0 +1,200 @@
+"""Follow-ups to s16's changes (7ee3689/d835d6e/bf6ac44, a12cded/b405d5e, 323d2fb, 59829df/1f2a5e1).
+
+1. distill run caps eval's max_tokens (taken from generate) at what a served model's context
+   leaves after the set's longest prompt; that prompt was counted in UTF-8 bytes (about 4x its
+   tokens in English), so long prompts capped eval far too low (answers cut, pass@1
+   understated), and a prompt whose bytes filled the context left no cap and no note at all
+   (each request a 400). It is counted in tokens now: by a tokenizer here (the served folder),
+   else by the server's POST /tokenize (vLLM), else in bytes; no room at all is one line.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from distill.errors import DistillError
+from distill.pipeline import run as pipeline_run
+
+# --------------------------------------------------------------------------- 1. eval's cap
+
+CONTEXT = 2048
+
+
+class VllmLike:
+    """GET /v1/models lists `cards`; POST /tokenize (vLLM's, at the server's root) counts a
+    chat's words + 12 (its template) where `tokenize` is set, else 404 (not vLLM)."""
+
+    def __init__(self, cards: list[dict], tokenize: bool = True, extra: int = 12):
+        self.cards, self.tokenize, self.extra, self.asked = cards, tokenize, extra, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def reply(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path == "/v1/models":
+                    return self.reply(200, {"object": "list", "data": outer.cards})
+                self.reply(404, {"detail": "Not Found"})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path != "/tokenize" or not outer.tokenize:
+                    return self.reply(404, {"detail": "Not Found"})
+                outer.asked.append(body)
+                n = outer.count(body["messages"])
+                self.reply(200, {"count": n, "tokens": [1] * n, "max_model_len": CONTEXT})
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def count(self, messages: list[dict]) -> int:
+        return sum(len(m["content"].split()) for m in messages) + self.extra
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def planned(monkeypatch):
+    """The eval configs distill run hands the eval stage (which runs nothing here)."""
+    import distill.eval as eval_stage
+
+    seen = []
+
+    def fake_run(cfg):
+        seen.append(cfg)
+        Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.out).write_text(json.dumps({"student": {"pass@1": 1.0}}))
+
+    monkeypatch.setattr(eval_stage, "run", fake_run)
+    return seen
+
+
+def long_prompts(tmp_path: Path, words: list[int]) -> Path:
+    """English-like problems of `words` words each (5 bytes a word, ~1 token of a real one)."""
+    path = tmp_path / "long.jsonl"
+    rows = [{"problem": "the numbers and the answer is " * (w // 6) + "What is 2 + 2?",
+             "answer": "4"} for w in words]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def recipe(tmp_path: Path, url: str, model: str, data: Path) -> Path:
+    sections = {
+        "run": {"dir": str(tmp_path / "run")},
+        "generate": {"teacher": "openai", "model": "teacher", "base_url": url,
+                     "data": "builtin:arithmetic?n=2", "out": "{run_dir}/traces.jsonl"},
+        "eval": {"model": model, "backend": "openai", "base_url": url, "data": str(data),
+                 "out": "{run_dir}/eval.json"},
+    }  # fmt: skip
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(sections))
+    return path
+
+
+def sent(cfg) -> list[list[dict]]:
+    from distill.generate import source_messages
+
+    return [m for _, m in source_messages(cfg)]
+
+
+@pytest.mark.parametrize("words", [300, 600])
+def test_a_served_students_long_prompts_are_counted_by_its_servers_tokenize(
+    tmp_path, planned, capsys, words
+):
+    """~1500 bytes (300 words): capped at ~2048 - 1570 before, answers cut at ~480 tokens;
+    ~3000 bytes (600 words): more than the context as bytes, so no cap at all before and
+    every request asked generate's 4096 (a 400 each)."""
+    server = VllmLike([{"id": "student", "object": "model", "max_model_len": CONTEXT}])
+    try:
+        data = long_prompts(tmp_path, [words // 3, words, words // 2])
+        pipeline_run(recipe(tmp_path, server.url, "student", data), only=["eval"])
+    finally:
+        server.stop()
+    (cfg,) = planned
+    longest = max(server.count(m) for m in sent(cfg))
+    assert cfg.max_tokens == CONTEXT - longest  # the server's own count: no more, no less
+    assert server.asked[0]["model"] == "student" and server.asked[0]["messages"] == sent(cfg)[1]
+    said = capsys.readouterr().out
+    assert f"note: eval.max_tokens {cfg.max_tokens}" in said and "POST /tokenize" in said
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_a_served_student_in_a_folder_here_is_counted_by_its_tokenizer(
+    tmp_path, planned, capsys, tiny_qwen, lora
+):
+    """vLLM lists the folder it serves as the card's `root` (a LoRA adapter's: its parent's);
+    the trained student's tokenizer is here: its count, no request to /tokenize."""
+    from distill.models import load_tokenizer
+    from distill.pipeline import TEMPLATE_TOKENS
+    from distill.teachers.hf import render_prompt
+
+    if lora:
+        cards = [
+            {"id": "base", "root": str(tiny_qwen), "parent": None, "max_model_len": CONTEXT},
+            {"id": "student", "root": "/adapters/student", "parent": "base"},
+        ]
+    else:
+        cards = [{"id": "student", "root": str(tiny_qwen), "max_model_len": CONTEXT}]
+    server = VllmLike(cards)
+    try:
+        data = long_prompts(tmp_path, [100, 300])
+        pipeline_run(recipe(tmp_path, server.url, "student", data), only=["eval"])
+    finally:
+        server.stop()
+    (cfg,) = planned
+    tok = load_tokenizer(str(tiny_qwen))
+    longest = max(len(tok(render_prompt(tok, m))["input_ids"]) for m in sent(cfg))
+    assert cfg.max_tokens == CONTEXT - longest - TEMPLATE_TOKENS
+    assert not server.asked
+    assert f"counted by {tiny_qwen}'s tokenizer" in capsys.readouterr().out
+
+
+def test_a_prompt_that_leaves_no_room_is_refused_in_one_line(tmp_path, planned):
+    """Counted in tokens, the second problem fills the context: every request for it would be
+    a 400; before, bytes left no room and eval was asked generate's 4096 without a word."""
+    server = VllmLike([{"id": "student", "object": "model", "max_model_len": CONTEXT}])
+    try:
+        data = long_prompts(tmp_path, [30, 2100])
+        with pytest.raises(DistillError) as e:
+            pipeline_run(recipe(tmp_path, server.url, "student", data), only=["eval"])
+    finally:
+        server.stop()
+    line = str(e.value)
+    assert "\n" not in line and f"{data} row 2" in line and "2048 tokens" in line
+    assert "tokens as student is sent it" in line and "--max-model-len" in line
+    assert not planned  # nothing asked
+
+
+def test_a_prompt_whose_bytes_fill_the_context_is_named_where_nothing_counts_it(
+    tmp_path, planned, capsys
+):
+    """No tokenizer here, no /tokenize (not vLLM): the bytes may be too many, and one line says
+    so (nothing was said before); generate's length is asked."""
+    server = VllmLike([{"id": "student", "max_model_len": CONTEXT}], tokenize=False)
+    try:
+        pipeline_run(recipe(tmp_path, server.url, "student", long_prompts(tmp_path, [600])),
+                     only=["eval"])  # fmt: skip
+    finally:
+        server.stop()
+    (cfg,) = planned
+    assert cfg.max_tokens == 4096
+    said = capsys.readouterr().out
+    assert "row 1 is" in said and "cannot be counted here" in said and "eval.max_tokens" in said
