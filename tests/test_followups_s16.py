@@ -6,6 +6,10 @@
    understated), and a prompt whose bytes filled the context left no cap and no note at all
    (each request a 400). It is counted in tokens now: by a tokenizer here (the served folder),
    else by the server's POST /tokenize (vLLM), else in bytes; no room at all is one line.
+2. A local kd/onpolicy teacher's weights are hashed (a12cded): Mistral's
+   consolidated.safetensors, a second copy of the weights nothing loads beside the
+   model-*.safetensors shards, was hashed too (14 GB more for a 7B); and the hash cache's type
+   check was an `assert`, gone under `python -O`: a cache file holding a list stopped train.
 """
 
 from __future__ import annotations
@@ -198,3 +202,77 @@ def test_a_prompt_whose_bytes_fill_the_context_is_named_where_nothing_counts_it(
     assert cfg.max_tokens == 4096
     said = capsys.readouterr().out
     assert "row 1 is" in said and "cannot be counted here" in said and "eval.max_tokens" in said
+
+
+# --------------------------------------------------------------------------- 2. teacher weights
+
+
+def kd_teacher(tmp_path: Path, monkeypatch):
+    from types import SimpleNamespace
+
+    from tests.tiny import make_tiny_model
+
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    teacher = make_tiny_model(tmp_path / "teacher", "qwen2", seed=1)
+    cfg = SimpleNamespace(method="kd", teacher_model=str(teacher), teacher_url=None,
+                          teacher_weight=None, teacher_route_field=None)  # fmt: skip
+    return teacher, cfg
+
+
+def test_mistrals_consolidated_copy_of_the_weights_is_not_hashed(tmp_path, monkeypatch):
+    import shutil
+
+    import distill.train.fingerprint as fingerprint
+
+    teacher, cfg = kd_teacher(tmp_path, monkeypatch)
+    (weights,) = teacher.glob("model*.safetensors")
+    shutil.copy(weights, teacher / "consolidated.safetensors")
+    hashed = []
+    real = fingerprint._file_sha256
+    monkeypatch.setattr(fingerprint, "_file_sha256", lambda p: hashed.append(p.name) or real(p))
+    (record,) = fingerprint.teacher_record(cfg)["teachers"]
+    assert weights.name in record["weights"] and "consolidated.safetensors" not in hashed
+    assert "consolidated.safetensors" not in record["weights"]
+    # the only weights there (a mistral_inference folder): they are the teacher's
+    weights.unlink()
+    (record,) = fingerprint.teacher_record(cfg)["teachers"]
+    assert "consolidated.safetensors" in record["weights"]
+
+
+def test_a_hash_cache_not_a_mapping_is_no_cache_under_python_O(tmp_path, monkeypatch):
+    """The check was `assert isinstance(cache, dict)`: python -O strips it, and a cache file
+    holding a list stopped the run ('list' object has no attribute 'get')."""
+    import subprocess
+    import sys
+
+    teacher, _ = kd_teacher(tmp_path, monkeypatch)
+    (tmp_path / "cache").mkdir(exist_ok=True)
+    (tmp_path / "cache" / "sha256.json").write_text("[]\n")
+    code = (
+        "import sys; from types import SimpleNamespace as N\n"
+        "from distill.train.fingerprint import teacher_record\n"
+        "r = teacher_record(N(method='kd', teacher_model=sys.argv[1], teacher_url=None,"
+        " teacher_weight=None, teacher_route_field=None))\n"
+        "print(sorted(r['teachers'][0]['weights']))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-O", "-c", code, str(teacher)],
+        capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-500:]
+    assert "model.safetensors" in run.stdout
+    assert isinstance(json.loads((tmp_path / "cache" / "sha256.json").read_text()), dict)
+
+
+def test_a_cache_entry_whose_digest_is_not_a_sha256_is_hashed_again(tmp_path, monkeypatch):
+    """An entry of the right stamp but no digest (a hand-edited or foreign file) was taken as
+    is: its `5` compared as the teacher's weights."""
+    import distill.train.fingerprint as fingerprint
+
+    teacher, cfg = kd_teacher(tmp_path, monkeypatch)
+    (before,) = fingerprint.teacher_record(cfg)["teachers"]
+    where = tmp_path / "cache" / "sha256.json"
+    cache = json.loads(where.read_text())
+    where.write_text(json.dumps({k: [*v[:3], 5] for k, v in cache.items()}))
+    (after,) = fingerprint.teacher_record(cfg)["teachers"]
+    assert after["weights"] == before["weights"]

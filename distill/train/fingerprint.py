@@ -214,6 +214,13 @@ def _weights(name: str) -> dict[str, str]:
         if not folder.is_dir():
             continue
         files = {f for pattern in WEIGHT_FILES for f in folder.glob(pattern) if f.is_file()}
+        # Mistral's repos ship consolidated.safetensors (mistral_inference's format, vLLM's
+        # --load-format mistral) beside the model-*.safetensors transformers loads: the same
+        # weights again (14 GB for a 7B), which the teacher never reads where those exist
+        loaded = {f for f in files if f.name.endswith((".safetensors", ".bin"))}
+        extra = {f for f in loaded if f.name.startswith("consolidated")}
+        if loaded - extra:
+            files -= extra
         found.update({prefix + f.name: f for f in files})
     names = sorted(found)
     digests = _cached_sha256([found[n] for n in names])
@@ -230,15 +237,16 @@ def _cached_sha256(paths: list[Path]) -> list[str]:
     where = cache_dir() / HASH_CACHE
     try:
         cache = json.loads(where.read_text())
-        assert isinstance(cache, dict)
-    except (OSError, ValueError, AssertionError):
+    except (OSError, ValueError):
+        cache = {}
+    if not isinstance(cache, dict):  # (another program's file, a half-written one): no cache
         cache = {}
     stamps = []
     for path in paths:
         st = path.stat()
         key, stamp = str(path.resolve()), [st.st_size, st.st_mtime_ns, st.st_ino]
         hit = cache.get(key)
-        valid = isinstance(hit, list) and len(hit) == 4 and hit[:3] == stamp
+        valid = isinstance(hit, list) and len(hit) == 4 and hit[:3] == stamp and _hex64(hit[3])
         stamps.append((key, stamp, hit if valid else None))
     todo = sum(stamp[0] for _, stamp, hit in stamps if hit is None)
     if todo >= NOTE_BYTES:
@@ -250,7 +258,7 @@ def _cached_sha256(paths: list[Path]) -> list[str]:
     out, changed = [], False
     for path, (key, stamp, hit) in zip(paths, stamps, strict=True):
         if hit is not None:
-            out.append(str(hit[3]))
+            out.append(hit[3])
             continue
         digest = _file_sha256(path)
         cache.pop(key, None)  # (last in the order: the newest)
@@ -265,6 +273,11 @@ def _cached_sha256(paths: list[Path]) -> list[str]:
         except OSError:
             pass
     return out
+
+
+def _hex64(value: Any) -> bool:
+    """A sha256 as the cache keeps it: 64 lowercase hex digits."""
+    return isinstance(value, str) and len(value) == 64 and value.strip("0123456789abcdef") == ""
 
 
 def _file_sha256(path: Path) -> str:
