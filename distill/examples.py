@@ -1540,21 +1540,38 @@ def reasoning_key(tok: Any) -> str | None:
     return None
 
 
-def as_template_reads_reasoning(m: dict[str, Any], key: str | None) -> dict[str, Any]:
-    """An assistant message whose content opens with a think block, its reasoning moved under
-    `key` (reasoning_key) and the answer left as its content: split as Qwen3's and GLM's
-    templates split such a content themselves."""
-    content = m.get("content")
-    if key is None or m.get("role") != "assistant" or not isinstance(content, str):
-        return m
-    if "</think>" not in content:
-        return m
+def think_block(content: str) -> tuple[str, str] | None:
+    """(reasoning, answer) of a content that opens with a think block (`<think>` after whitespace,
+    closed by its first `</think>`), None for any other: a reply without reasoning whose answer
+    names the tag (explains it) is an answer, whole. What train (Renderer) and export
+    --reasoning-key move under a template's reasoning key."""
+    if not content.lstrip().startswith("<think>") or "</think>" not in content:
+        return None
     # The block is the first '<think>' ... '</think>': a reasoning that mentions '<think>', an
     # answer that mentions '</think>', are theirs whole (the templates' own split, on the last
     # '</think>' and '<think>', cut the head of either off)
     head, _, answer = content.partition("</think>")
-    reasoning = head.split("<think>", 1)[-1].rstrip("\n").lstrip("\n")
-    answer = answer.lstrip("\n")
+    return head.split("<think>", 1)[-1].rstrip("\n").lstrip("\n"), answer.lstrip("\n")
+
+
+def as_template_reads_reasoning(
+    m: dict[str, Any], key: str | None, empty_keeps_whole: bool = False
+) -> dict[str, Any]:
+    """An assistant message whose content opens with a think block, its reasoning moved under
+    `key` (reasoning_key) and the answer left as its content: split as Qwen3's and GLM's
+    templates split such a content themselves. empty_keeps_whole: the template splits any
+    content at `</think>` itself unless the key holds a text (Qwen3's and GLM's
+    `reasoning_content is string`), so a content without a think block that names the tag gets an
+    empty reasoning there, which those templates write as they write no reasoning."""
+    content = m.get("content")
+    if key is None or m.get("role") != "assistant" or not isinstance(content, str):
+        return m
+    block = think_block(content)
+    if block is None:
+        if empty_keeps_whole and "</think>" in content and key != REASONING_CHUNKS:
+            return {**m, key: ""}
+        return m
+    reasoning, answer = block
     if not reasoning.strip():  # an empty think block (Qwen3's non-thinking turn): no reasoning
         return {**m, "content": answer}
     if key == REASONING_CHUNKS:
@@ -1810,6 +1827,7 @@ class Renderer:
         self._call_ids: Any = False
         self.stops = stop_token_ids(tok, model_eos)
         self.key: str | None = None  # where the template reads a reply's reasoning (r1)
+        self._keeps_whole: bool | None = None  # _empty_keeps_whole (None: not looked yet)
         if fmt == "r1":
             self.suffix, self.prefill, self.empty_think, self.lead = _chat_parts(tok, who)
             self.key = reasoning_key(tok)
@@ -1920,8 +1938,29 @@ class Renderer:
         if any(m.get("tool_calls") for m in msgs):
             msgs = [self._as_template_reads(m) for m in msgs]
         if self.key is not None:
-            msgs = [as_template_reads_reasoning(m, self.key) for m in msgs]
+            whole = self._empty_keeps_whole()
+            msgs = [as_template_reads_reasoning(m, self.key, whole) for m in msgs]
         return self.tok.apply_chat_template(msgs, tokenize=False, **_tools_kw(tools), **kw)
+
+    def _empty_keeps_whole(self) -> bool:
+        """Whether the template cuts a reply that names `</think>` without a think block at the
+        tag itself (Qwen3's and GLM's take the text before it as the reasoning: an answer
+        explaining the tag would train its head as reasoning) and an empty reasoning under the
+        key keeps it whole, written as a reply without reasoning is (found once)."""
+        if self._keeps_whole is None:
+            user, plain, named = {"role": "user", "content": "U"}, "AQ9X BZQ8", "AQ9X </think> BZQ8"
+
+            def text(content: str, **extra: Any) -> str:
+                reply = {"role": "assistant", "content": content, **extra}
+                return self.tok.apply_chat_template([user, reply], tokenize=False)
+
+            try:
+                self._keeps_whole = named not in text(named) and text(
+                    named, **{str(self.key): ""}
+                ) == text(plain).replace(plain, named)
+            except Exception:  # noqa: BLE001 - a template that needs more than text content
+                self._keeps_whole = False
+        return self._keeps_whole
 
     def _as_template_reads(self, m: dict[str, Any]) -> dict[str, Any]:
         """An assistant message whose calls' `arguments` are what the template reads: a dict where
