@@ -10,6 +10,9 @@
    consolidated.safetensors, a second copy of the weights nothing loads beside the
    model-*.safetensors shards, was hashed too (14 GB more for a 7B); and the hash cache's type
    check was an `assert`, gone under `python -O`: a cache file holding a list stopped train.
+3. instruct's request sink (323d2fb gave `failed` a usage): it dropped it, so the tokens of a
+   choice the server aborted were left out of "$ this run"; and `done` dropped the reply's
+   `tokens_estimated` mark (and cached_tokens, priced apart), as generate's did before 323d2fb.
 """
 
 from __future__ import annotations
@@ -276,3 +279,78 @@ def test_a_cache_entry_whose_digest_is_not_a_sha256_is_hashed_again(tmp_path, mo
     where.write_text(json.dumps({k: [*v[:3], 5] for k, v in cache.items()}))
     (after,) = fingerprint.teacher_record(cfg)["teachers"]
     assert after["weights"] == before["weights"]
+
+
+# --------------------------------------------------------------------------- 3. instruct's spend
+
+
+def tasks_teacher(change):
+    """The fake self-instruct teacher, each reply's JSON passed through `change(k, reply)`."""
+    from aiohttp import web
+
+    from tests.fakeserver import FakeServer
+
+    class Changed(FakeServer):
+        async def chat(self, request):
+            resp = await super().chat(request)
+            if resp.status != 200:
+                return resp
+            return web.json_response(change(len(self.log) - 1, json.loads(resp.body)))
+
+    return Changed(style="tasks", model="m").start()
+
+
+def instruct_cfg(tmp_path, server, **kw):
+    from distill.instruct import InstructConfig
+
+    base = dict(teacher="openai", model="m", base_url=server.url, num_instructions=6,
+                out=str(tmp_path / "instructions.jsonl"), concurrency=1, max_retries=0,
+                request_batch_size=1, price_input=1000.0, price_output=2000.0)  # fmt: skip
+    return InstructConfig(**{**base, **kw})
+
+
+def test_instructs_replies_without_usage_are_marked_estimated_and_counted(tmp_path, capsys):
+    from distill.instruct import run
+    from distill.records import read_records
+
+    def no_usage(k, reply):
+        reply.pop("usage")
+        return reply
+
+    server = tasks_teacher(no_usage)
+    try:
+        out = run(instruct_cfg(tmp_path, server))
+    finally:
+        server.stop()
+    paid = list(read_records(out.with_name(out.stem + ".requests.jsonl")))
+    assert paid and all(r["usage"].get("tokens_estimated") is True for r in paid)  # dropped
+    report = json.loads(out.with_name(out.stem + ".report.json").read_text())
+    tokens = sum(r["usage"]["prompt_tokens"] + r["usage"]["completion_tokens"] for r in paid)
+    assert report["estimated_tokens"] == report["this_run"]["estimated_tokens"] == tokens > 0
+    assert f"{tokens:,} tokens this run estimated" in capsys.readouterr().out
+
+
+def test_instructs_aborted_choice_is_counted_in_this_runs_spend(tmp_path, capsys):
+    from distill.instruct import run
+
+    def abort_the_second(k, reply):
+        if k == 1:
+            reply["choices"][0]["finish_reason"] = "abort"
+            reply["usage"] = {"prompt_tokens": 10, "completion_tokens": 30}
+        return reply
+
+    server = tasks_teacher(abort_the_second)
+    try:
+        with pytest.raises(DistillError, match="1 teacher requests failed: .*abort"):
+            run(instruct_cfg(tmp_path, server, request_batch_size=2, num_instructions=12))
+        first = server.log[0]
+    finally:
+        server.stop()
+    from tests.fakeserver import task_list
+
+    prompt = first["messages"][-1]["content"]
+    paid = ((len(prompt) // 4 + 4) * 1000 + len(task_list(prompt)) // 4 * 2000) / 1e6
+    aborted = (10 * 1000 + 30 * 2000) / 1e6
+    said = capsys.readouterr().out
+    # before: nothing said, and the aborted request's tokens in no $ of this run
+    assert f"instruct: ${paid + aborted:.4f} this run; 40 tokens (${aborted:.4f}) spent" in said

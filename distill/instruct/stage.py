@@ -40,6 +40,7 @@ from distill.config import save_config
 from distill.errors import DistillError
 from distill.filter.dedup import exact_key, lsh_bands, normalize, signature
 from distill.generate.config import TeacherConfig, cost_of
+from distill.generate.stage import spent_tokens
 from distill.instruct.config import FILTERS, InstructConfig
 from distill.records import RecordWriter, read_records, sample_id, stable_hash, write_atomic
 from distill.teachers import TEACHERS, Completion, Job, check_teacher
@@ -383,11 +384,21 @@ class _RequestSink:
         self.prices = teacher.prices()
         self.failures: list[str] = []
         self.cost = 0.0
+        self.failed_tokens, self.failed_cost, self.estimated_tokens = 0, 0.0, 0
 
     def done(self, job: Job, sample: int, c: Completion) -> None:
         usage = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
+        if c.reasoning_tokens is not None:
+            usage["reasoning_tokens"] = c.reasoning_tokens
+        # as generate's records: a prompt shared by a request's samples, the prompt tokens the
+        # provider read from its cache (priced apart), tokens_estimated (the server gave no
+        # usage: the teacher's estimate, which the report counts apart)
+        keys = ("n_in_request", "cached_tokens", "tokens_estimated")
+        usage.update({k: v for k, v in c.extra.items() if k in keys})
         cost = cost_of(usage, self.prices)
         self.cost += cost
+        if usage.get("tokens_estimated"):
+            self.estimated_tokens += spent_tokens(usage)
         rid, kind = job.payload
         rec = {
             "id": rid,
@@ -409,6 +420,13 @@ class _RequestSink:
 
     def failed(self, job: Job, sample: int, why: str, usage: Any = None) -> None:
         self.failures.append(f"{job.payload[0]}: {why}")
+        if usage:  # generated all the same (a choice the server ended 'abort'): this run paid
+            cost, tokens = cost_of(usage, self.prices), spent_tokens(usage)
+            self.cost += cost
+            self.failed_tokens += tokens
+            self.failed_cost += cost
+            if usage.get("tokens_estimated"):
+                self.estimated_tokens += tokens
 
 
 class _Teacher:
@@ -419,6 +437,7 @@ class _Teacher:
         self.impl: Any = None
         self.cost = 0.0
         self.sent = 0
+        self.failed_tokens, self.failed_cost, self.estimated_tokens = 0, 0.0, 0
 
     def send(self, jobs: list[Job], tcfg: TeacherConfig) -> None:
         jobs = [j for j in jobs if j.payload[0] not in self.done]
@@ -431,13 +450,31 @@ class _Teacher:
         self.sent += len(jobs)
         self.impl.run(jobs, sink)
         self.cost += sink.cost
+        self.failed_tokens += sink.failed_tokens
+        self.failed_cost += sink.failed_cost
+        self.estimated_tokens += sink.estimated_tokens
         if sink.failures:
             for line in sink.failures[:5]:
                 print(f"  failed {line}")
+            print(f"instruct: ${self.cost:.4f} this run{self.spent_apart()}")
             raise DistillError(
                 f"{len(sink.failures)} teacher requests failed: {_first_reason(sink.failures)}; "
                 "rerun the same command to retry only those"
             )
+
+    def spent_apart(self) -> str:
+        """What of this run's spend was on failed requests, or counted at an estimate."""
+        return (
+            f"; {self.failed_tokens:,} tokens (${self.failed_cost:.4f}) spent on failed "
+            "requests, in this run's $"
+            if self.failed_tokens
+            else ""
+        ) + (
+            f"; {self.estimated_tokens:,} tokens this run estimated (the server reported no "
+            "usage: ~4 characters a token)"
+            if self.estimated_tokens
+            else ""
+        )
 
 
 def _first_reason(failures: list[str]) -> str:
@@ -782,6 +819,7 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
                 flush=True,
             )
     paid = list(done.values())
+    estimated = [r for r in paid if r["usage"].get("tokens_estimated")]
     report = {
         "method": cfg.method,
         "num_instructions": cfg.num_instructions,
@@ -798,9 +836,12 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         "prompt_tokens": sum(r["usage"]["prompt_tokens"] for r in paid),
         "completion_tokens": sum(r["usage"]["completion_tokens"] for r in paid),
         "cost_usd": round(sum(r.get("cost_usd", 0.0) for r in paid), 6),
+        # the requests' tokens the server gave no count for (teacher's estimate): in the file's
+        "estimated_tokens": sum(spent_tokens(r["usage"]) for r in estimated),
         "this_run": {
             "requests_sent": teacher.sent,
             "cost_usd": round(teacher.cost, 6),
+            "estimated_tokens": teacher.estimated_tokens,
             "seconds": round(time.monotonic() - started, 2),
         },
         "seed_tasks": seeds_ref,
@@ -813,7 +854,7 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         f"{parse_counts['truncated']} truncated; dropped: {dropped or 'none'}; "
         f"{parse_counts['unused']} parsed after the target was reached, unused); "
         f"rouge_max={filters.rouge.best:.3f}; ${report['cost_usd']:.4f} in file, "
-        f"${teacher.cost:.4f} this run -> {out}"
+        f"${teacher.cost:.4f} this run{teacher.spent_apart()} -> {out}"
     )
     if parse_counts["answers_cut"]:
         print(
