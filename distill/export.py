@@ -13,7 +13,9 @@ themselves. A student whose template reads the reasoning under a message key of 
 the tags as text there: --reasoning-key writes it under that key and the answer alone as content
 (`thinking` for gpt-oss, as HuggingFaceH4/Multilingual-Thinking; `reasoning_content` for
 Qwen3/GLM; `chunks` for Mistral's reasoning models, a thinking content chunk). A key is no
-default: a template that reads none would drop the reasoning without a word.
+default: a template that reads none would drop the reasoning without a word. The key goes in a
+message: a text prompt/completion row (no chat template) holding a reasoning is refused with it
+(--chat makes it a chat), and `chunks` (a content that is a list) is for .jsonl, not Parquet.
 """
 
 from __future__ import annotations
@@ -76,8 +78,16 @@ def _reasoning_under(m: dict[str, Any], key: str) -> dict[str, Any]:
 def export(cfg: ExportConfig) -> Path:
     """The trainer's examples as a dataset TRL, LLaMA-Factory, axolotl and `datasets` read as is."""
 
+    from distill.examples import REASONING_CHUNKS
     from distill.paths import guard_export
 
+    if cfg.reasoning_key == REASONING_CHUNKS and Path(cfg.out).suffix == ".parquet":
+        # (refused up front: Parquet's Arrow schema refused it once every row was built)
+        raise DistillError(
+            f"--reasoning-key {REASONING_CHUNKS} with --out {cfg.out}: a thinking chunk makes an "
+            "assistant content a list of chunks where every other message's is text, and one "
+            "Parquet column holds one type: export to .jsonl (TRL and datasets read it as is)"
+        )
     guard_export(cfg)  # --out is never the data it reads: checked before any write
 
     from distill.examples import (
@@ -89,6 +99,7 @@ def export(cfg: ExportConfig) -> Path:
         object_args,
         raw_prompt,
         reply_of,
+        think_block,
         trained_turns,
     )
 
@@ -151,6 +162,15 @@ def export(cfg: ExportConfig) -> Path:
             pairs = [rendered_pair(renderer, head_of(ex, msgs, i)) for i in turns]
             return [*pairs, rendered_pair(renderer, ex)]
         if ex.raw and not cfg.chat and cfg.format == "r1":  # TRL's text prompt/completion
+            if cfg.reasoning_key and think_block(ex.completion) is not None:
+                # no message to hold the key: its reasoning stayed inline without a word
+                where = ex.source.get("where") or "an example"
+                raise DistillError(
+                    f"{where}: a text prompt/completion row (a raw continuation, no chat "
+                    f"template) has no message to hold --reasoning-key {cfg.reasoning_key}: its "
+                    "reasoning would stay inline in the completion; add --chat to export it as "
+                    "a chat, its reasoning under the key, or leave --reasoning-key out"
+                )
             return [{"prompt": raw_prompt(ex), "completion": ex.completion}]
         # a tool-calling row keeps its tools as TRL's `tools` column (JSON text, which TRL parses:
         # one Arrow type whatever each row's function specs hold), its calls beside the content

@@ -13,6 +13,10 @@
 3. instruct's request sink (323d2fb gave `failed` a usage): it dropped it, so the tokens of a
    choice the server aborted were left out of "$ this run"; and `done` dropped the reply's
    `tokens_estimated` mark (and cached_tokens, priced apart), as generate's did before 323d2fb.
+4. export --reasoning-key (59829df, 1f2a5e1): `chunks` with a .parquet --out was refused only
+   once every row was built (Arrow's schema error); a text prompt/completion row (no chat
+   template) kept its reasoning inline in the completion without a word. Both refused in one
+   line now, the first before any row is read.
 """
 
 from __future__ import annotations
@@ -354,3 +358,52 @@ def test_instructs_aborted_choice_is_counted_in_this_runs_spend(tmp_path, capsys
     said = capsys.readouterr().out
     # before: nothing said, and the aborted request's tokens in no $ of this run
     assert f"instruct: ${paid + aborted:.4f} this run; 40 tokens (${aborted:.4f}) spent" in said
+
+
+# --------------------------------------------------------------------------- 4. export's key
+
+
+def test_chunks_into_parquet_is_refused_before_any_row_is_read(tmp_path, monkeypatch):
+    import distill.examples
+    from distill.train import ExportConfig, export
+    from tests.test_reasoning_templates_s15 import record
+
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text(json.dumps(record("one and one", "2")) + "\n")
+    read = []
+    real = distill.examples.load_examples
+    monkeypatch.setattr(distill.examples, "load_examples", lambda *a: read.append(1) or real(*a))
+    out = tmp_path / "d.parquet"
+    with pytest.raises(DistillError) as e:
+        export(ExportConfig(data=str(kept), out=str(out), reasoning_key="chunks"))
+    line = str(e.value)
+    assert "--reasoning-key chunks" in line and ".jsonl" in line and "\n" not in line
+    assert not read and not out.exists()
+
+
+def text_rows(tmp_path: Path, completion: str) -> Path:
+    """TRL's text prompt/completion layout: trained as a raw continuation, no chat template."""
+    path = tmp_path / "text.jsonl"
+    path.write_text(json.dumps({"prompt": "Q: 1 + 1?\nA:", "completion": completion}) + "\n")
+    return path
+
+
+def test_a_text_rows_reasoning_is_not_left_inline_under_a_reasoning_key(tmp_path):
+    from distill.train import ExportConfig, export
+
+    data = text_rows(tmp_path, "<think>\none and one\n</think>\n\n2")
+    out = tmp_path / "d.jsonl"
+    with pytest.raises(DistillError) as e:  # before: written, the reasoning inline, no word
+        export(ExportConfig(data=str(data), out=str(out), reasoning_key="thinking"))
+    line = str(e.value)
+    assert "text prompt/completion row" in line and "--chat" in line and "\n" not in line
+    assert not out.exists()
+    # --chat: a chat, its reasoning under the key
+    export(ExportConfig(data=str(data), out=str(out), reasoning_key="thinking", chat=True))
+    [row] = [json.loads(x) for x in out.read_text().splitlines()]
+    assert row["messages"][-1] == {"role": "assistant", "content": "2", "thinking": "one and one"}
+    # a text row without a reasoning has nothing to move: written as it is
+    data = text_rows(tmp_path, " 2")
+    export(ExportConfig(data=str(data), out=str(out), reasoning_key="thinking"))
+    [row] = [json.loads(x) for x in out.read_text().splitlines()]
+    assert row["completion"] == " 2"
