@@ -103,8 +103,11 @@ _STATED_VALUE = (
     # 12": read as the 61, 2, 15 they start with)
     r"|(?![ \t]*[-+*/^][ \t]*(?:[\d\\({.]|[A-Za-z](?![A-Za-z]))))"
     r"(?![ \t]*(?:\\(?:cdot|times|div|d?frac|tfrac|sqrt|pi)(?![A-Za-z])|[×·÷π√]|\d+/\d))"
-    # "2k": 2000, restated as such ("2k, or 2000"; "x = 2k" is a product)
-    r"(?=\.?(?:\s|$)|;(?:\s|$)|[。！；，]|或|\\?%|(?(nm)(?!)|k(?![A-Za-z0-9]))|"
+    # "2k": 2000, restated as such ("2k, or 2000"; "x = 2k" is a product, and so is the "3k"
+    # an operation goes on with: "3k + 1" was read as 3k, right against a gold 3k); "答案是12
+    # （十二）", a remark in full-width brackets after the number (read as the product 12*十二)
+    r"(?=\.?(?:\s|$)|;(?:\s|$)|[。！；，（]|或|\\?%"
+    r"|(?(nm)(?!)|k(?![A-Za-z0-9])(?![ \t]*[-+*/^=(]))|"
     + _REASON_COMMA
     + r"|"
     + _CLAUSE_COMMA
@@ -171,7 +174,10 @@ def _stated_expression(answer: str, lead: re.Match) -> tuple[str, int] | None:
 
 def _derived(answer: str, st: _Statement) -> tuple[str, int] | None:
     """(the value, where it ends) that a statement of named values is derived to after it ("a =
-    3, b = 4, so a + b = 7."), None where it is not."""
+    3, b = 4, so a + b = 7."), None where it is not. One name's value is the answer stated
+    ("The answer is x = 3, so x^2 = 9." answers x: it was judged 9, wrong against 3)."""
+    if len(st.values) < 2:
+        return None
     names = set()
     for name, value in zip(st.names, st.values):  # "x = 3", or "$x = 3$"
         written = re.match(r"\s*([A-Za-z])(?:_\{?\w+\}?)?\s*=(?!=)", value)
@@ -183,7 +189,7 @@ def _derived(answer: str, st: _Statement) -> tuple[str, int] | None:
     if m is None:
         return None
     letters = set(re.findall(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])", m.group("lhs")))
-    if not letters or not letters <= names or m.group("lhs").strip() in names:
+    if len(letters) < 2 or not letters <= names:
         return None
     return m.group("v"), m.end()
 
@@ -369,12 +375,18 @@ _OFFERED = (
     r"(?!\s*(?:[-+*/^=×·<>≤≥%]|\\(?:cdot|times|div|le|ge|neq|pm)\b))"
 )
 # "so x = 2 or x = 3", "(or 5)", "or possibly 13", "所以x=2或x=3": another value offered; "(or 5
-# if n is odd)" one on a condition, as much another answer (it was read as 4 alone).
+# if n is odd)" one on a condition, as much another answer (it was read as 4 alone). A value
+# on the condition of how it is written is the answer in other units: "0.5 (or 50 if expressed
+# as a percentage)", "2 hours, or 120 when converted to minutes" (they were hedges, wrong).
+_WRITTEN_AS = (
+    r"(?!\s+(?i:(?:it\s+is\s+|it'?s\s+|we\s+are\s+|we\s+)?(?:expressed|written|converted"
+    r"|measured|given|stated|reported|rounded|counted|in|as|a\s+percent\w*|percent\w*))\b)"
+)
 _OR_VALUE = re.compile(
     r"(?:(?<![A-Za-z])(?i:or)\s+(?:(?i:maybe|possibly|perhaps|probably|rather|even)\s+)?"
     r"|或(?:者|是)?\s*)" + _OFFERED + r"(?=\s*(?:$|[.!?;:,)。！？；，）])"
-    r"|\s+(?i:is|are|works?|would|could|might|also|too|as\s+well|both|if|when|whenever|unless"
-    r"|otherwise|depending|in\s+case|for)\b)"
+    r"|\s+(?i:is|are|works?|would|could|might|also|too|as\s+well|both|unless|otherwise"
+    r"|depending|in\s+case)\b|\s+(?i:if|when|whenever|for)\b" + _WRITTEN_AS + ")"
 )
 # "13 also works", "13 works too", "13 is also a solution", "6 would also work", "x = 3 also
 # satisfies", "13 could be the answer", "13也可以": a value asserted as an answer too.
@@ -1055,7 +1067,9 @@ def _ending_conditions(answer: str) -> str | None:
     return " \\text{ or } ".join(pieces) if _conditions(pieces) else None
 
 
-def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], bool, tuple]:
+def _final_answer(
+    answer: str, upto: str = "E", derive: bool = True
+) -> tuple[str | None, list[str], bool, tuple]:
     """The final answer of a response -> (its text, the boxes written together as its parts).
 
     The text is a statement after the last box if there is one, else the last box, else None
@@ -1069,7 +1083,9 @@ def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], 
     so x = 2 or x = 3.": `_offered_values`). Inequalities joined by "or" ("x > 2 or x < -1",
     boxed or stated, or ending a reply) are no hedge: one answer, their union.
     -> (text, parts, whether the text is such a hedge, the name each part is given or None).
-    `upto`: the last option letter a choice is read for (E, or the question's own: J for ten)."""
+    `upto`: the last option letter a choice is read for (E, or the question's own: J for ten).
+    `derive`: whether a value derived from named values stated is the answer ("a = 3, b = 4, so
+    a + b = 7": 7), as where the gold is one value; else the named values are."""
     alone = _ranged(_LETTER_ALONE, upto)
     boxes = _boxes(answer)
     after = boxes[-1][1] if boxes else 0
@@ -1095,7 +1111,7 @@ def _final_answer(answer: str, upto: str = "E") -> tuple[str | None, list[str], 
             break
         st = _stated_values(answer, m, upto)
         values, end = st.values, st.end
-        derived = _derived(answer, st)
+        derived = _derived(answer, st) if derive else None
         if derived is not None:  # "The answer is a = 3, b = 4, so a + b = 7.": 7
             values, end = [derived[0]], derived[1]
             st = st._replace(values=values, end=end, alternatives=False, names=(None,), also=[])
@@ -1553,6 +1569,17 @@ def _gold_parts(gold: str, listed: bool = False) -> list[str] | None:
 
 # A gold that names its values: "a=4, b=3", "x = 2, y = -1".
 _NAMED_GOLD = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?:_\{?\w+\}?)?\s*=(?!=)")
+_BRACKETED_LIST = re.compile(r"(?:\\left\s*)?\\?[(\[{].*,.*\\?[)\]}]", re.DOTALL)
+
+
+def _several(gold: str) -> bool:
+    """Whether a gold is several values: named ("a=4, b=3"), in brackets ("(3, 4)") or listed."""
+    t = (last_boxed(gold) or gold).strip().strip("$").strip()
+    return (
+        len(_NAMED_GOLD.findall(t)) > 1
+        or _BRACKETED_LIST.fullmatch(t) is not None
+        or _gold_parts(t, listed=True) is not None
+    )
 
 
 def verify_math(
@@ -1575,7 +1602,9 @@ def verify_math(
         return UNVERIFIABLE
     answer = answer or ""
     upto = _upto(options, gold)
-    final, parts, hedged, names = _final_answer(answer, upto)
+    # "a = 3, b = 4, so a + b = 7" against "a=4, b=3" or "(3, 4)": the values stated, not the
+    # one derived (judged 7, a right answer was wrong)
+    final, parts, hedged, names = _final_answer(answer, upto, derive=not _several(str(gold)))
     if final is None and not answer.strip():
         return NO_ANSWER
     labelled = len(parts) > 1 and not hedged and all(_labelled(n) for n in names)

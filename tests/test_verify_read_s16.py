@@ -1,0 +1,109 @@
+"""verify --math / --verify choice and maj@k, second read of 61aab28 (the expression after the
+last "the answer is", "so is C", derived values, labelled parts, conditional "or" hedges).
+
+1. "The answer is 3k + 1." was read as "3k" (the "2k" thousands rule): right against 3k.
+2. "0.5 (or 50 if expressed as a percentage)", "2 hours, or 120 when converted to minutes": the
+   answer in other units was read as a conditional hedge, wrong.
+3. "The answer is x = 3, so x^2 = 9." was judged 9 (wrong against 3), and a system checked after
+   its solution ("x = 3, y = 4, so x + y = 7") was judged 7, wrong against "x=3, y=4" or "(3,4)".
+4. "答案是12（十二）。" was read as the product 12*十二: wrong against 12.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from distill.filter.verify import math_answer_key, verify_math
+
+
+def test_an_operation_on_2k_is_no_thousands() -> None:
+    assert verify_math("The answer is 3k + 1.", "3k") == "wrong"
+    assert verify_math("The answer is 3k + 1.", "3k+1") == "correct"
+    assert verify_math("The answer is 6k+1.", "6k+1") == "correct"
+    assert math_answer_key("The answer is 2k - 1.") == math_answer_key("\\boxed{2k-1}")
+    # "2k" on its own is still 2000 restated
+    assert verify_math("The answer is 2k, or 2000.", "2000") == "correct"
+    assert verify_math("The answer is 2k, or 2000.", "2") == "wrong"
+
+
+@pytest.mark.parametrize(
+    ("reply", "gold"),
+    [
+        ("The answer is 0.5 (or 50 if expressed as a percentage).", "0.5"),
+        ("The answer is 0.5 (or 50 when written in percent).", "0.5"),
+        ("The answer is 2 hours, or 120 when converted to minutes.", "2"),
+    ],
+)
+def test_the_answer_in_other_units_is_no_hedge(reply: str, gold: str) -> None:
+    assert verify_math(reply, gold) == "correct"
+
+
+def test_a_value_on_a_condition_is_still_a_hedge() -> None:
+    assert verify_math("The answer is 4 (or 5 if n is odd).", "4") == "wrong"
+    assert verify_math("The answer is 12 (or 15 if we include the endpoints).", "12") == "wrong"
+
+
+def test_a_value_derived_from_one_name_is_a_remark() -> None:
+    assert verify_math("The answer is x = 3, so x^2 = 9.", "3") == "correct"
+    assert verify_math("The answer is x = 3, so x^2 = 9.", "9") == "wrong"
+
+
+@pytest.mark.parametrize("gold", ["x=3, y=4", "(3,4)", "3, 4"])
+def test_a_system_checked_after_its_solution_is_the_solution(gold: str) -> None:
+    for reply in (
+        "The answer is x = 3, y = 4, so x + y = 7.",
+        "The answer is x = 3, y = 4, so x + y = 7, which checks out.",
+    ):
+        assert verify_math(reply, gold) == "correct", reply
+    assert verify_math("The answer is x = 4, y = 3, so x + y = 7.", "x=3, y=4") == "wrong"
+
+
+def test_a_sum_derived_is_still_the_answer_against_one_value() -> None:
+    assert verify_math("The answer is a = 3, b = 4, so a + b = 7.", "7") == "correct"
+    assert verify_math("The answer is a = 3, b = 4, so a + b = 7.", "3") == "wrong"
+
+
+def test_a_remark_in_full_width_brackets_after_a_number() -> None:
+    assert verify_math("答案是12（十二）。", "12") == "correct"
+    assert verify_math("答案是12（十二）。", "13") == "wrong"
+
+
+N = 200_000
+LONG = {
+    "spaces after a number": "The answer is 2" + " " * N + "x",
+    "spaces before pi": ("2 " + " " * 1000 + "\\pi ") * (N // 1006),
+    "looping 'or' of fractions": "The answer is " + "1/2 or " * (N // 7),
+    "looping 'or' of pi": "The answer is " + "2\\pi, or " * (N // 9),
+    "looping labelled boxes": "(a) \\boxed{1}\n(b) \\boxed{2}\n" * (N // 28),
+    "looping 'so is' dismissed": "The answer is B. " + "C is wrong. So is D. " * (N // 21),
+    "looping unstated hedge": "so 2\\pi also works, but " * (N // 24),
+    "open brackets after a statement": "The answer is " + "(" * N,
+}
+
+
+def test_long_looping_replies_are_read_in_seconds() -> None:
+    code = (
+        "import json, sys, logging\n"
+        "logging.disable(logging.CRITICAL)\n"
+        "from distill.filter.verify import math_answer_key, verify_choice, verify_math\n"
+        "for name, t in json.load(sys.stdin).items():\n"
+        "    verify_math(t, '12'), math_answer_key(t), verify_choice(t, 'B')\n"
+        "    print(name, flush=True)\n"
+    )
+    try:
+        subprocess.run(
+            [sys.executable, "-c", code],
+            input=json.dumps(LONG),
+            text=True,
+            capture_output=True,
+            check=True,
+            timeout=120,  # each takes about a second here
+        )
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        finished = out.splitlines()
+        pytest.fail(f"hung on {list(LONG)[len(finished)]!r} (finished: {finished})")
