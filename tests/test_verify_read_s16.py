@@ -7,6 +7,8 @@ last "the answer is", "so is C", derived values, labelled parts, conditional "or
 3. "The answer is x = 3, so x^2 = 9." was judged 9 (wrong against 3), and a system checked after
    its solution ("x = 3, y = 4, so x + y = 7") was judged 7, wrong against "x=3, y=4" or "(3,4)".
 4. "答案是12（十二）。" was read as the product 12*十二: wrong against 12.
+5. "Option C is wrong. So is D.", "C is too large; same for D.", "so does the temperature at
+   point C": an option dismissed, or physics, read as a second answer (a right choice wrong).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 
 import pytest
 
-from distill.filter.verify import math_answer_key, verify_math
+from distill.filter.verify import math_answer_key, verify_choice, verify_math
 
 
 def test_an_operation_on_2k_is_no_thousands() -> None:
@@ -70,6 +72,25 @@ def test_a_sum_derived_is_still_the_answer_against_one_value() -> None:
 def test_a_remark_in_full_width_brackets_after_a_number() -> None:
     assert verify_math("答案是12（十二）。", "12") == "correct"
     assert verify_math("答案是12（十二）。", "13") == "wrong"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The answer is B. Option C is wrong. So is D.",
+        "The answer is B. C is too large; same for D.",
+        "The answer is B. As the pressure rises, so does the temperature at point C.",
+    ],
+)
+def test_an_option_dismissed_like_the_one_before_is_no_second_answer(reply: str) -> None:
+    assert verify_choice(reply, "B") == "correct"
+    assert verify_math(reply, "B") == "correct"
+
+
+def test_so_is_after_the_stated_letter_is_still_a_hedge() -> None:
+    for reply in ("The answer is B, and so is C.", "Answer: B. So is C."):
+        assert verify_choice(reply, "B") == "wrong", reply
+        assert verify_math(reply, "B") == "wrong", reply
 
 
 N = 200_000

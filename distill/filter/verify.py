@@ -820,11 +820,16 @@ _DISMISSED = re.compile(
 _ASSERTED = re.compile(
     r"(?i)\b(?:works?|fits?|holds|satisf(?:y|ies)|correct|valid|true|better|also|as\s+well"
     r"|equally|(?:could|might|should|must)\s+be|is\s+right"
-    # "The answer is B, and so is C.", "So does C.", "The same goes for C."
-    r"|so\s+(?:is|are|does|do|would|could|might|can|will)|same\s+(?:for|with|goes\s+for)"
     r"|answer\s+(?:would|could|might|may)\s+(?:also\s+)?be)\b|\btoo\W*$"
     # Chinese: "C也可能正确", "C也对", "C也正确", "C也行", "C才是正确的"
     r"|也|正确|对的|成立|符合|满足|可能是|才是|才对"
+)
+# "The answer is B, and so is C.", "So does C.", "The same goes for C.": C said to be as the
+# sentence before says, the stated letter (a second answer) or an option dismissed ("Option C
+# is wrong. So is D."). The letter right after the words: "so does the voltage at C" is physics.
+_AS_BEFORE = re.compile(
+    r"(?i:\bso\s+(?:is|are|does|do|would|could|might|can|will)|\bsame\s+(?:for|with|goes\s+for))"
+    r"\s+(?i:(?:option|choice)\s*)?\(?[A-E]\)?(?![A-Za-z0-9])"
 )
 # Another letter joined to the stated one on its line: "Answer: B or C", "B and C", "B/C".
 _JOINED = re.compile(r"[ \t]*(?:(?i:or|and|/|&)(?![A-Za-z])|或|和|与|及|、)")
@@ -917,6 +922,7 @@ def _hedged_choices(after: str, letter: str, upto: str = "E") -> list[str]:
         after = listing.sub(blank, after)
     after = _ranged(_NOT_AN_OPTION, upto).sub(blank, after)
     walked = False  # a walk-back word in the sentence before, naming no choice ("Wait...")
+    before_dismissed = False  # whether the last sentence that named an option dismissed it
     for start, sentence in _sentences(after, upto):
         if not sentence.strip():
             continue
@@ -936,9 +942,13 @@ def _hedged_choices(after: str, letter: str, upto: str = "E") -> list[str]:
                 # "The answer is B, and C.": two letters listed ("..., and C is wrong" is a
                 # clause of its own, read as any sentence)
                 or (start == 0 and joined_alone.fullmatch(sentence) is not None)
+                or (not before_dismissed and _ranged(_AS_BEFORE, upto).search(sentence) is not None)
             )
             if asserted and not dismissed:
                 out += [c for c in others if c not in out]
+            before_dismissed = dismissed or (
+                not asserted and _ranged(_AS_BEFORE, upto).search(sentence) is not None
+            )
         walked = back and not others
     return out
 
