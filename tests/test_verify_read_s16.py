@@ -9,6 +9,9 @@ last "the answer is", "so is C", derived values, labelled parts, conditional "or
 4. "答案是12（十二）。" was read as the product 12*十二: wrong against 12.
 5. "Option C is wrong. So is D.", "C is too large; same for D.", "so does the temperature at
    point C": an option dismissed, or physics, read as a second answer (a right choice wrong).
+6. The expression after "the answer is": "(2, 3)" was read as "(2"; "2\\pi, or 4\\pi" and
+   "2\\pi. But 4\\pi also works." were right against 2\\pi; "1/2 or 0.5" was a hedge;
+   "2\\sqrt{3} (approximately 3.46)" was wrong; "**Final Answer**\\n2\\sqrt{3}" was not read.
 """
 
 from __future__ import annotations
@@ -91,6 +94,52 @@ def test_so_is_after_the_stated_letter_is_still_a_hedge() -> None:
     for reply in ("The answer is B, and so is C.", "Answer: B. So is C."):
         assert verify_choice(reply, "B") == "wrong", reply
         assert verify_math(reply, "B") == "wrong", reply
+
+
+def test_a_bracketed_answer_is_read_whole() -> None:
+    assert verify_math("The answer is (2, 3).", "(2,3)") == "correct"
+    assert verify_math("The answer is (2, 3).", "3") == "wrong"
+    assert verify_math("The answer is [1, 5].", "[1,5]") == "correct"
+    assert verify_math("The answer is \\{1, 2\\}.", "\\{1,2\\}") == "correct"
+    assert math_answer_key("The answer is (2, 3).") == math_answer_key("\\boxed{(2, 3)}")
+
+
+def test_one_value_written_twice_is_no_hedge() -> None:
+    assert verify_math("The answer is 1/2 or 0.5", "1/2") == "correct"
+    assert verify_math("The answer is 1/2 or 0.5.", "0.5") == "correct"
+    assert (
+        verify_math("The answer is \\frac{\\pi}{4}, or 45^\\circ.", "\\frac{\\pi}{4}") == "correct"
+    )
+    assert verify_math("The answer is 2\\pi or 6.28.", "2\\pi") == "correct"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The answer is 2\\pi, or 4\\pi.",
+        "The answer is 2\\pi. But 4\\pi also works.",
+        "\\boxed{2\\pi}. But 4\\pi also works.",
+        "\\boxed{2\\pi}, or 4\\pi.",
+    ],
+)
+def test_a_second_multiple_of_pi_is_a_hedge(reply: str) -> None:
+    assert verify_math(reply, "2\\pi") == "wrong"
+
+
+def test_two_values_offered_in_the_expression_are_a_hedge() -> None:
+    assert verify_math("The answer is 1/2 or 1/3.", "1/2") == "wrong"
+    assert verify_math("The answer is 1/2 or maybe 1/3.", "1/2") == "wrong"
+    assert verify_math("答案是 2\\sqrt{3} 或 3\\sqrt{2}。", "2\\sqrt{3}") == "wrong"
+    assert verify_math("答案是 2\\sqrt{3} 或 \\sqrt{12}。", "2\\sqrt{3}") == "correct"
+
+
+def test_a_remark_after_the_expression_is_not_part_of_it() -> None:
+    assert verify_math("The answer is 2\\sqrt{3} (approximately 3.46).", "2\\sqrt{3}") == "correct"
+
+
+def test_the_expression_on_the_line_after_a_bold_heading() -> None:
+    assert verify_math("**Final Answer**\n2\\sqrt{3}", "2\\sqrt{3}") == "correct"
+    assert verify_math("**Final Answer**\n2\\sqrt{3}", "2") == "wrong"
 
 
 N = 200_000

@@ -138,8 +138,17 @@ _LEAD = re.compile(
     r"|(?i:final\s+answer|the\s+answer)\s*(?:(?:is|:)\s*)?(?:is\s*)?(?::\s*)?"
     r"|答案\s*(?:[是为為]\s*)?(?:[：:]\s*)?)"
 )
-# Where the expression ends: the line, a clause or the sentence does.
-_EXPRESSION_END = re.compile(r"[\n$,;。；，！？]|[.!?](?=\s|\Z)")
+# Where the expression ends: the line, a clause or the sentence does, outside brackets ("The
+# answer is (2, 3)." was read as "(2"); a comma before "or" goes on ("2\pi, or 4\pi").
+_EXPRESSION_END = re.compile(r"[\n$;。；！？]|[,，](?!\s*(?:(?i:or)\s|或))|[.!?](?=\s|\Z)")
+# Alternatives in the expression: "1/2 or 0.5" (one value), "2\pi, or 4\pi" (a hedge).
+_EXPRESSION_OR = re.compile(
+    r"\s*[,，]?\s*(?:(?<![A-Za-z])(?i:or)(?![A-Za-z])"
+    r"(?:\s+(?i:maybe|possibly|perhaps|probably|rather|even)(?![A-Za-z]))?|或(?:者|是)?)\s*"
+)
+# A remark in brackets after it: "2\sqrt{3} (approximately 3.46)", "12（十二）".
+_REMARK = re.compile(r"\s*[(（]([^()（）]*)[)）]\s*\Z")
+_CJK = re.compile(r"[\u3400-\u9fff]")
 # The value an answer stated by name is derived to, last in its sentence: "The answer is a = 3,
 # b = 4, so a + b = 7." (its left side the names stated; "so a = 3" restates one).
 _DERIVED = re.compile(
@@ -150,26 +159,58 @@ _DERIVED = re.compile(
 )
 
 
-def _stated_expression(answer: str, lead: re.Match) -> tuple[str, int] | None:
-    """(the bare expression, where it ends) that a statement's `lead` is followed by, None where
-    none is: prose ("The answer is the sum"), an equation or inequality (left to math-verify, as
-    they were), a choice letter, a plain number."""
-    window = answer[lead.end() : lead.end() + 80]
-    cut = _EXPRESSION_END.search(window)
-    if cut is None and lead.end() + len(window) < len(answer):
+def _stated_expression(answer: str, lead: re.Match) -> tuple[list[str], int] | None:
+    """([the bare expression, or each offered as an alternative to it], where they end) that a
+    statement's `lead` is followed by, None where none is: prose ("The answer is the sum"), an
+    equation or inequality (left to math-verify, as they were), a choice letter, a plain number.
+    "1/2 or 0.5" is one value (it was a hedge of 2 and 0.5: wrong against 1/2)."""
+    start = lead.end() + len(re.match(r"[\s*]*", answer[lead.end() : lead.end() + 20]).group(0))
+    window = answer[start : start + 80]  # "**Final Answer**\n2\sqrt{3}": after the markup
+    cut, depth = None, 0
+    for i, ch in enumerate(window):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif (depth == 0 or ch in "\n$") and _EXPRESSION_END.match(window, i):
+            cut = i
+            break
+    if cut is None and start + len(window) < len(answer):
         return None  # no end in sight: no short expression
-    written = window[: cut.start()] if cut is not None else window
-    e = written.strip().strip("*").strip()
-    if (
-        not e
-        or len(e) > 60
-        or not re.search(r"\d|\\[A-Za-z]|[π√∞]", e)
-        or re.search(r"=|" + _INEQ, e)
-        or _plain_number(e) is not None
-        or _PROSE_WORD.search(re.sub(r"\\[A-Za-z]+|\{[^{}]*\}", " ", e))
-    ):
+    written = window[:cut] if cut is not None else window
+    values: list[str] = []
+    end = 0
+    pieces = list(_EXPRESSION_OR.finditer(written))
+    bounds = [0, *(p for m in pieces for p in (m.start(), m.end())), len(written)]
+    for at, (a, b) in enumerate(zip(bounds[::2], bounds[1::2])):
+        e = written[a:b].strip().strip("*").strip()
+        remark = _REMARK.search(e)
+        if remark and _prose(remark.group(1)) and remark.start() > 0:
+            e = e[: remark.start()].strip()  # "12 (twelve)"
+        if (
+            not e
+            or len(e) > 60
+            or not re.search(r"\d|\\[A-Za-z]|[π√∞]", e)
+            or re.search(r"=|" + _INEQ, e)
+            or (at == 0 and _plain_number(e) is not None)
+            or _prose(e)
+        ):
+            break  # what follows is read as any tail is ("2\pi or maybe 5": offered)
+        values.append(e.replace("π", "\\pi ").strip())
+        end = b
+    if not values:
         return None
-    return e.replace("π", "\\pi ").strip(), lead.end() + len(written.rstrip())
+    distinct: list[str] = []
+    for v in values:
+        if not any(_same_value(v, d) for d in distinct):
+            distinct.append(v)
+    return distinct, start + len(written[:end].rstrip())
+
+
+def _prose(text: str) -> bool:
+    """Whether `text` has a word of prose in it (LaTeX commands and their arguments aside)."""
+    bare = re.sub(r"\\[A-Za-z]+|\{[^{}]*\}", " ", text)
+    return _PROSE_WORD.search(bare) is not None or _CJK.search(bare) is not None
 
 
 def _derived(answer: str, st: _Statement) -> tuple[str, int] | None:
@@ -367,8 +408,12 @@ def _ungrouped(v: str) -> str:
 # A value offered beside the stated answer: a number or inline math, "x = 3" for its value, not
 # an operand ("3 * 4 = 12 or 4 * 3 = 12" offers nothing).
 _OFFER_NAME = r"(?:[A-Za-z](?:_\{?\w+\}?)?\s*=\s*)"
+# a multiple of pi or a root, written bare: "The answer is 2\pi. But 4\pi also works." (the
+# 4 was no value offered: one answer, right against 2\pi)
+_FACTOR = r"(?:\\pi(?![A-Za-z])|π|\\sqrt[ \t]?\{[^{}]{1,20}\}|\\sqrt[ \t]?\d+|√\d+)(?![.,]?\d)"
 _OFFERED = (
-    r"(?<![A-Za-z0-9.^_\\])(?P<v>" + _OFFER_NAME + r"?[-+]?\d+(?:,\d{3})*(?:\.\d+)?(?![.,]?\d)"
+    r"(?<![A-Za-z0-9.^_\\])(?P<v>" + _OFFER_NAME + r"?(?:[-+]?\d+(?:,\d{3})*(?:\.\d+)?(?![.,]?\d)"
+    r"(?:[ \t]{0,2}" + _FACTOR + r")?|[-+]?" + _FACTOR + r")"
     # (inline math of 300 characters at most: each "\\(" of a reply that never closes one was
     # read to the end of its sentence, quadratic time)
     r"|\$(?:\\\$|[^$])+\$|\\\(.{1,300}?\\\))"
@@ -1107,11 +1152,11 @@ def _final_answer(
         # "The answer is 2 \pi.": the last statement, no value `_STATED` reads
         expression = _stated_expression(answer, lead)
         if expression is not None:
-            value, end = expression
-            offered = _offered_values(answer[end:], [value])
-            if offered:
-                return ", ".join([value, *offered]), [], True, ()
-            return value, [], False, ()
+            values, end = expression
+            offered = _offered_values(answer[end:], values)
+            if offered or len(values) > 1:
+                return ", ".join([*values, *offered]), [], True, ()
+            return values[0], [], False, ()
     # roots named after a box or an answer stated are a remark ("\\boxed{5}. The roots are 2 and 3.")
     answered = bool(boxes) or any(not m.group("roots") for m in stated)
     # the last statement that states something; a few before it where it does not (a looping
