@@ -12,6 +12,7 @@ last "the answer is", "so is C", derived values, labelled parts, conditional "or
 6. The expression after "the answer is": "(2, 3)" was read as "(2"; "2\\pi, or 4\\pi" and
    "2\\pi. But 4\\pi also works." were right against 2\\pi; "1/2 or 0.5" was a hedge;
    "2\\sqrt{3} (approximately 3.46)" was wrong; "**Final Answer**\\n2\\sqrt{3}" was not read.
+7. "So x = 2 or x = 3." (no box, no statement) was wrong against "2, 3": judged on its last value.
 """
 
 from __future__ import annotations
@@ -140,6 +141,21 @@ def test_a_remark_after_the_expression_is_not_part_of_it() -> None:
 def test_the_expression_on_the_line_after_a_bold_heading() -> None:
     assert verify_math("**Final Answer**\n2\\sqrt{3}", "2\\sqrt{3}") == "correct"
     assert verify_math("**Final Answer**\n2\\sqrt{3}", "2") == "wrong"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Factoring gives (x-2)(x-3) = 0.\n\nSo x = 2 or x = 3.",
+        "Therefore x = 2 or x = 3.",
+        "So x = 2, but x = 3 also satisfies.",
+    ],
+)
+def test_values_offered_without_a_statement_are_judged_together(reply: str) -> None:
+    assert verify_math(reply, "2, 3") == "correct"
+    assert verify_math(reply, "\\{2, 3\\}") == "correct"
+    assert verify_math(reply, "2") == "wrong"
+    assert verify_math(reply, "3") == "wrong"
 
 
 N = 200_000

@@ -660,19 +660,23 @@ def _sentences_of(text: str) -> list[tuple[int, str]]:
     return [(m.start(), m.group(0)) for m in _SENTENCE.finditer(text)]
 
 
-def _unstated_hedge(answer: str) -> bool:
-    """A reply with no box and no statement whose last sentence offers two values ("x=2, but
-    x=3 also satisfies."): math-verify's read of it took the last one."""
+def _unstated_hedge(answer: str) -> list[str]:
+    """The values a reply with no box and no statement offers in its last sentence, where it
+    offers two or more ("x=2, but x=3 also satisfies."; math-verify's read of it took the last
+    one), else []. Judged as a hedge stated: "So x = 2 or x = 3." is right against "2, 3" (it
+    was wrong: the whole reply read, the 3 alone)."""
     tail = _ABBREV.sub(lambda m: " " * len(m.group(0)), answer[-2000:])
     sentences = [s for _, s in _sentences_of(tail)]
     sentences = [s for s in sentences if s.strip()]
     if not sentences:
-        return False
+        return []
     last = sentences[-1]
     first = re.search(_OFFERED, last)
     if first is None:
-        return False
-    return bool(_offered_values(last[first.end() :], [_offered_value(first)], restating=False))
+        return []
+    values = [_offered_value(first)]
+    offered = _offered_values(last[first.end() :], values, restating=False)
+    return [*values, *offered] if offered else []
 
 
 # Option letters: the patterns below read A-E, as a question of five options or fewer offers
@@ -1210,7 +1214,10 @@ def _final_answer(
         ending = _ending_conditions(answer)
         if ending is not None:  # "So $x < -1$ or $x > 2$.": their union (math-verify took x > 2)
             return ending, [ending], False, (None,)
-        return None, [], _unstated_hedge(answer), ()
+        hedge = _unstated_hedge(answer)
+        if hedge:
+            return ", ".join(_ungrouped(v) for v in hedge), [], True, ()
+        return None, [], False, ()
     run = [boxes[-1]]
     hedged = False
     for prev in reversed(boxes[:-1]):
