@@ -3,9 +3,11 @@
     distill train --data kept.jsonl --model S --output-dir out --method kd --teacher-model T --xtok hybrid
     distill train --data builtin:arithmetic --model S --output-dir out --method onpolicy --teacher-model T
 
-On policy (XTokTeacher.sampled) the student's sampled tokens are decoded to text; the teacher
-reads the prompt in its own chat template, then that text (+ its own end of turn where the
-student stopped), and the same alignment and loss apply to the sampled tokens. A sample is any
+On policy (XTokTeacher.sampled) the student's sampled tokens are decoded to the text they write
+after its prompt, as a kept reply's are read (sample_text: Mistral's `[/INST]` + `▁The` is
+" The"); the teacher reads the prompt in its own chat template, then the reply in that text (the
+student's template's own text around it left out: around) and its own end of turn where the
+student stopped, and the same alignment and loss apply to the sampled tokens. A sample is any
 id sequence the student drew, a split no tokenizer would make included: `char_ends` reads it
 as decoded. The loss is the aligned ULD / hybrid, not GKD's generalized JSD (no `beta` here:
 the two distributions live on different vocabularies).
@@ -202,6 +204,58 @@ def after_lead(content: str, lead: str) -> str:
     rest = content.lstrip()[len("<think>") :]
     ws = lead[len("<think>") :]  # the whitespace the prompt holds after it
     return rest[len(ws) :] if rest.startswith(ws) else rest.lstrip()
+
+
+def sample_text(tok: Any, row: Any, at: list[int]) -> str:
+    """The text the student's sampled tokens (positions `at` of its row of ids `row`) write
+    after its prompt, read as the offline path reads a kept reply's tokens (char_ends of the text
+    the template writes after the generation prompt). A SentencePiece decoder strips the first
+    token's space decoded alone: after Mistral's and Llama-2's `[/INST]` a reply's `▁The` reads
+    "The" alone and " The" after the prompt (the space the template writes, the reply's first
+    character), so the tokens are decoded after the prompt's last ones (alone where the prompt's
+    text is no prefix of the two read together)."""
+    dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    c = row[at].tolist() if at else []
+    alone = tok.decode(c, **dec)
+    head = row[max(0, at[0] - 8) : at[0]].tolist() if at else []
+    if not head:
+        return alone
+    before, both = tok.decode(head, **dec), tok.decode(head + c, **dec)
+    after = both[len(before) :] if both.startswith(before) else alone
+    if after != alone and head[-1] in getattr(tok, "added_tokens_decoder", {}):
+        # after a control token the reply is a text of its own to the tokenizer, and a legacy
+        # normalizer prepends a '▁' to it that its decoder strips from a text decoded alone
+        # (Llama-2's tokenizer.json under Mistral v0.3's [/INST]: the chat's '[/INST] the' is
+        # '▁▁' 't' 'he', " the"): the reading whose own tokens these are
+        def ids(text: str) -> list[int]:
+            return tok(text, add_special_tokens=False)["input_ids"]
+
+        if ids(after) != c and ids(alone) == c:
+            return alone
+    return after
+
+
+def around(renderer: Any, ex: Any) -> list[str]:
+    """[the whitespace `renderer`'s template writes between the generation prompt and a reply
+    (Renderer.lead: Mistral's and Llama-2's ' ' after `[/INST]`), the text its end of turn writes
+    before its stop token (Llama-2's ' ' of ' </s>')]: the template's text around the reply in
+    what the model writes (completion_text writes both around the body; '' where the template
+    writes none, and for an alpaca or raw text row)."""
+    if renderer.fmt != "r1" or (ex.raw and not renderer.chat):
+        return ["", ""]
+    end = renderer.suffix
+    dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    cuts = [end.find(t) for t in (renderer.tok.decode([i], **dec) for i in renderer.stops) if t]
+    cuts = [k for k in cuts if k >= 0]
+    return [renderer.lead, end[: min(cuts)] if cuts else ""]
+
+
+def sample_body(text: str, marks: Any, stopped: bool) -> str:
+    """A sample's text without the template's text around the reply (`marks`: around()); as
+    the other template reads the reply (its own lead and end of turn written around it)."""
+    lead, end = marks[0], marks[1]
+    body = text[len(lead) :] if lead and text.startswith(lead) else text
+    return body[: -len(end)] if stopped and end and body.endswith(end) else body
 
 
 # =========================================================================== losses
@@ -491,8 +545,13 @@ class XTokTeacher:
             tp = inputs["xtok_prompt"][i, : int(inputs["xtok_prompt_len"][i])].tolist()
             stopped = bool(c) and c[-1] in self.s_stops
             dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
-            text = self.s_tok.decode(c[:-1] if stopped else c, **dec)
-            s_text = self.s_tok.decode(c, **dec)
+            # as the offline path reads a kept reply: the text the student's template writes
+            # after its prompt ('[/INST]' + ' The': `▁The` reads " The", not "The"), the
+            # teacher's its own reply after its prompt, without the student's space and end
+            marks = inputs["xtok_around"][i] if "xtok_around" in inputs else ["", ""]
+            s_text = sample_text(self.s_tok, ids[i], at)
+            text = sample_text(self.s_tok, ids[i], at[:-1]) if stopped else s_text
+            text = sample_body(text, marks, stopped)
             # the think block one side's prompt opened (lead_shift), read by the other as text
             s_lead = sample_lead(self.s_tok, ids[i], at)
             t_lead = prompt_lead(self.tok.decode(tp[-8:], **dec))
@@ -615,6 +674,7 @@ def xtok_dataset(
         tp = theirs.prompt_ids(ex)
         teacher.pair_ends(end_text(mine, ex), end_text(theirs, ex))
         cols = {"xtok_prompt": tp, "xtok_end": end_text(theirs, ex), "xtok_ids": tp, "xtok_pos": []}
+        cols["xtok_around"] = around(mine, ex)
         return cols if more is None else {**cols, **more(ex, where)}
 
     if onpolicy and prompt_source(cfg):
@@ -628,7 +688,7 @@ def xtok_dataset(
     exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     cols: dict[str, list] = {"input_ids": [], "completion_mask": [], "xtok_ids": [], "xtok_pos": []}
     if onpolicy:
-        cols.update(xtok_prompt=[], xtok_end=[])
+        cols.update(xtok_prompt=[], xtok_end=[], xtok_around=[])
     compared = scored = 0
     for i, ex in enumerate(exs):
         if not ex.trains:  # every assistant turn of weight 0: left out, as SFT counts it
@@ -666,6 +726,7 @@ def xtok_dataset(
         if onpolicy:
             cols["xtok_prompt"].append(tp)
             cols["xtok_end"].append(end_text(theirs, ex))
+            cols["xtok_around"].append(around(mine, ex))
     if not cols["input_ids"]:
         raise DistillError(f"{cfg.data}: no training examples left for {cfg.method}")
     print(
@@ -711,6 +772,8 @@ class XTokCollator:
             batch["xtok_prompt"] = prompt
             batch["xtok_prompt_len"] = torch.tensor([len(f["xtok_prompt"]) for f in feats])
             batch["xtok_end"] = [f["xtok_end"] for f in feats]
+            if "xtok_around" in feats[0]:
+                batch["xtok_around"] = [f["xtok_around"] for f in feats]
         return batch
 
 
@@ -1175,19 +1238,23 @@ class ServedXTok(TopKXTok):
         import torch
 
         b, width, k = ids.shape[0], ids.shape[1], self.served.k
-        dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
         rows, prompts, comps = [], [], []
         for i in range(b):
             at = (labels[i] != -100).nonzero().flatten().tolist()
             c = ids[i, at].tolist()
             stopped = bool(c) and c[-1] in self.s_stops
-            text = self.s_tok.decode(c[:-1] if stopped else c, **dec)
-            rows.append((at, c, self.s_tok.decode(c, **dec)))
+            # as the kept replies are read (XTokTeacher.sampled): the student's text after its
+            # prompt, the reply in it after the teacher's prompt with the teacher's own lead
+            marks = inputs["xtok_around"][i] if "xtok_around" in inputs else ["", "", ""]
+            s_text = sample_text(self.s_tok, ids[i], at)
+            text = sample_text(self.s_tok, ids[i], at[:-1]) if stopped else s_text
+            text = sample_body(text, marks, stopped)
+            rows.append((at, c, s_text))
             prompts.append(inputs["xtok_prompt_text"][i])
             # the think block one side's prompt opened (lead_shift), read by the other as text
             s_lead = sample_lead(self.s_tok, ids[i], at)
             content = after_lead(s_lead + text, prompt_lead(prompts[-1]))
-            comps.append(content + (inputs["xtok_end"][i] if stopped else ""))
+            comps.append(marks[2] + content + (inputs["xtok_end"][i] if stopped else ""))
         t_ids = torch.full((b, width, k), -1, dtype=torch.long)
         t_lps = torch.zeros((b, width, k))
         for i, ((at, c, s_text), toks) in enumerate(zip(rows, self.score(prompts, comps))):
@@ -1242,6 +1309,7 @@ def served_xtok(
     def prompt_cols(ex: Any, where: str) -> dict[str, Any]:
         teacher.pair_ends(end_text(mine, ex), end_text(theirs, ex), t_own)
         cols = {"xtok_prompt_text": theirs.prompt_text(ex), "xtok_end": end_text(theirs, ex)}
+        cols["xtok_around"] = [*around(mine, ex), around(theirs, ex)[0]]
         return cols if more is None else {**cols, **more(ex, where)}
 
     if cfg.method == "onpolicy" and prompt_source(cfg):
@@ -1249,7 +1317,7 @@ def served_xtok(
         return teacher, dataset, collator
     exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     cols: dict[str, list] = {"input_ids": [], "completion_mask": [], "teacher_ids": []}
-    cols.update(teacher_logprobs=[], xtok_prompt_text=[], xtok_end=[])
+    cols.update(teacher_logprobs=[], xtok_prompt_text=[], xtok_end=[], xtok_around=[])
     keep, ours = [], []
     for i, ex in enumerate(exs):
         if not ex.trains:  # every assistant turn of weight 0: left out, as SFT counts it
@@ -1297,6 +1365,7 @@ def served_xtok(
         cols["teacher_logprobs"].append(lps)
         cols["xtok_prompt_text"].append(theirs.prompt_text(ex))
         cols["xtok_end"].append(end_text(theirs, ex))
+        cols["xtok_around"].append([*around(mine, ex), around(theirs, ex)[0]])
     if not cols["input_ids"]:
         raise DistillError(f"{cfg.data}: no training examples left for {cfg.method}")
     if kept_too:
@@ -1328,7 +1397,7 @@ class TextCollator:
         self.base = base
 
     def __call__(self, feats: list[dict[str, Any]]) -> dict[str, Any]:
-        keys = ("xtok_prompt_text", "xtok_end")
+        keys = ("xtok_prompt_text", "xtok_end", "xtok_around")
         batch = self.base([{k: v for k, v in f.items() if k not in keys} for f in feats])
         batch.update({k: [f[k] for f in feats] for k in keys})
         return batch
