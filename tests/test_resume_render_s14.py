@@ -28,6 +28,7 @@ def rendered(out):
     return json.loads((out / "train_data.json").read_text())["rendered"]
 
 
+# The tests reading began are one xdist group: its run is trained once, on one worker.
 @pytest.fixture(scope="module")
 def began(tmp_path_factory, tiny_qwen):
     """A whole 3-step run (checkpoint-2, checkpoint-3) with its own copy of the student, whose
@@ -56,6 +57,7 @@ def killed_after_checkpoint_2(whole, to):
     return to
 
 
+@pytest.mark.xdist_group("resume_render_began")
 def test_an_identical_resume_goes_on_and_trains_as_the_uninterrupted_run(began, tmp_path):
     """Packing, the Trainer's shuffle and the rows max_length drops change nothing between two
     runs alike: the resume goes on, with the same losses as the run never killed."""
@@ -67,6 +69,7 @@ def test_an_identical_resume_goes_on_and_trains_as_the_uninterrupted_run(began, 
     assert rendered(out)["sha256"] == rendered(whole)["sha256"]
 
 
+@pytest.mark.xdist_group("resume_render_began")
 def test_a_resume_after_the_template_in_the_students_folder_changed_is_refused(began, tmp_path):
     cfg, whole, model = began
     out = killed_after_checkpoint_2(whole, tmp_path / "out")
@@ -90,6 +93,7 @@ def test_a_resume_after_the_template_in_the_students_folder_changed_is_refused(b
     assert not (out / "checkpoint-3").exists()
 
 
+@pytest.mark.xdist_group("resume_render_began")
 def test_a_distill_that_renders_one_row_otherwise_names_that_row(began, tmp_path, monkeypatch):
     """As another distill's rendering of some rows (c3f02cc wrapped bare tool specs: only the
     rows with tools render otherwise): row 4 alone differs, and is named."""
@@ -110,6 +114,7 @@ def test_a_distill_that_renders_one_row_otherwise_names_that_row(began, tmp_path
         run(cfg(out, resume=True))
 
 
+@pytest.mark.xdist_group("resume_render_began")
 def test_a_run_begun_before_the_fingerprint_resumes_with_a_note(began, tmp_path, capsys):
     cfg, whole, _ = began
     out = killed_after_checkpoint_2(whole, tmp_path / "out")

@@ -31,6 +31,7 @@ def tomorrow(monkeypatch):
     monkeypatch.setattr(chat_template_utils, "datetime", Later)
 
 
+# The tests reading dated are one xdist group: its run is trained once, on one worker.
 @pytest.fixture(scope="module")
 def dated(tmp_path_factory, tiny_qwen):
     """A whole 3-step run of a student whose template writes today's date, as Llama 3.2's."""
@@ -56,6 +57,7 @@ def dated(tmp_path_factory, tiny_qwen):
     return cfg, run(cfg(base / "whole"))
 
 
+@pytest.mark.xdist_group("resume_render_dated")
 def test_a_run_whose_template_writes_the_date_resumes_the_next_day(dated, tmp_path, monkeypatch):
     """The rest of the run trains on the rows its first steps did (the date the run began), and
     a second resume goes on alike."""
@@ -67,6 +69,7 @@ def test_a_run_whose_template_writes_the_date_resumes_the_next_day(dated, tmp_pa
     assert rendered(out)["sha256"] == rendered(whole)["sha256"]
 
 
+@pytest.mark.xdist_group("resume_render_dated")
 def test_a_run_started_afresh_renders_the_date_of_its_own_day(dated, tmp_path, monkeypatch):
     """Only a resume from a checkpoint renders at its run's clock: --resume in a folder a run left
     before its first checkpoint starts fresh, on the rows of its own day."""
