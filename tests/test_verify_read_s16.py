@@ -13,6 +13,7 @@ last "the answer is", "so is C", derived values, labelled parts, conditional "or
    "2\\pi. But 4\\pi also works." were right against 2\\pi; "1/2 or 0.5" was a hedge;
    "2\\sqrt{3} (approximately 3.46)" was wrong; "**Final Answer**\\n2\\sqrt{3}" was not read.
 7. "So x = 2 or x = 3." (no box, no statement) was wrong against "2, 3": judged on its last value.
+8. "(a) \\boxed{12}\\n(b) \\boxed{13}" was read as its last box: wrong against "12, 13".
 """
 
 from __future__ import annotations
@@ -156,6 +157,24 @@ def test_values_offered_without_a_statement_are_judged_together(reply: str) -> N
     assert verify_math(reply, "\\{2, 3\\}") == "correct"
     assert verify_math(reply, "2") == "wrong"
     assert verify_math(reply, "3") == "wrong"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "(a) \\boxed{12}\n(b) \\boxed{13}",
+        "Final answers: (a) \\boxed{12}, (b) \\boxed{13}",
+        "**(a)** $\\boxed{12}$\n\n**(b)** $\\boxed{13}$",
+    ],
+)
+def test_boxed_answers_to_labelled_parts_are_read_in_order(reply: str) -> None:
+    assert verify_math(reply, "12, 13") == "correct"
+    assert verify_math(reply, "(a) 12 (b) 13") == "correct"
+    swapped = reply.replace("12", "@").replace("13", "12").replace("@", "13")
+    assert verify_math(swapped, "12, 13") == "wrong"
+    assert verify_math(swapped, "(a) 12 (b) 13") == "wrong"
+    assert math_answer_key(reply) != math_answer_key(swapped)
+    assert math_answer_key(reply) == math_answer_key("The answers are (a) 12 and (b) 13.")
 
 
 N = 200_000

@@ -1018,6 +1018,7 @@ def _dollars(inline: str) -> str:
 # and } \boxed{(1,1)}", "y_1 = \boxed{..} \) and \( y_2 = \boxed{..}"): delimiters and spacing,
 # then at most a few words that include "and"/"or", or nothing but commas.
 _GAP_NOISE = re.compile(r"\\(?:quad|qquad|text|mathrm|[,;:! ()\[\]])|[{}$,;]")
+_GAP_PART = re.compile(r"(?<![\w\\])\**\((?:[a-h]|i{1,3}|iv)\)[*:.]*(?!\S)")
 
 
 # "a = \boxed{3}, b = \boxed{5}": the next box's variable, after a comma.
@@ -1030,10 +1031,18 @@ _NEXT_NAME = re.compile(
 _BOX_NAME = re.compile(r"(?<![A-Za-z\\])([A-Za-z])(?:_\{?\w+\}?)?\s*\$?\s*=\s*(?:\$|\\\()?\s*\Z")
 
 
+# "(a) \boxed{12}, (b) \boxed{13}", "**(b)** $\boxed{13}$": the part a box answers.
+_BOX_PART = re.compile(r"(?<![\w\\])\((?P<lb>[a-h]|i{1,3}|iv)\)[ \t*:.]*\$?[ \t]*\Z")
+
+
 def _box_name(answer: str, start: int) -> str | None:
-    """The letter of the name a box at `start` is given ("x" for "x_1 = \\boxed{..}"), else None."""
+    """The letter of the name a box at `start` is given ("x" for "x_1 = \\boxed{..}"), or the
+    part's label ("(a)"), else None."""
     m = _BOX_NAME.search(answer, max(0, start - 40), start)
-    return m.group(1) if m else None
+    if m is not None:
+        return m.group(1)
+    m = _BOX_PART.search(answer, max(0, start - 20), start)
+    return f"({m.group('lb')})" if m else None
 
 
 # The problem asks for a pair: "ordered pair", or its form "(a,b)", "$(x, y)$" with no interval
@@ -1069,7 +1078,9 @@ def _a_pair(names: tuple, problem: str | None) -> bool:
 
 
 def _connected(gap: str) -> bool:
-    words = _GAP_NOISE.sub(" ", gap).split()
+    # a part's label is no word: "(a) \boxed{12}, (b) \boxed{13}" is one answer of two parts
+    # (read as its last box, it was wrong against "12, 13")
+    words = _GAP_NOISE.sub(" ", _GAP_PART.sub(" ", gap)).split()
     if not words or _NEXT_NAME.fullmatch(gap):
         return True
     return len(words) <= 6 and any(w.lower() in ("and", "or") for w in words)
