@@ -87,8 +87,13 @@ def test_select_names_its_judge_and_student_url_without_its_secret(tmp_path, fla
 
 
 @pytest.mark.parametrize("url", NO_SCHEME)
-def test_a_served_teachers_url_without_its_scheme_is_named_without_its_secret(url):
+def test_a_served_teachers_url_without_its_scheme_is_named_without_its_secret(url, monkeypatch):
+    from openai._base_client import BaseClient
+
     from distill.teachers.scorers import ServedTeacher
+
+    # the client's waits between its tries of the closed port (0.5 s, 1 s): not what is tested
+    monkeypatch.setattr(BaseClient, "_calculate_retry_timeout", lambda *a, **k: 0.01)
 
     with pytest.raises(DistillError) as e:
         ServedTeacher(url, "T", 4, None, "S").score([[1, 2, 3]])

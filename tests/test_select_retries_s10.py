@@ -10,6 +10,15 @@ from distill.select.stage import run
 from tests.test_select import trace, write
 
 
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    """The openai client's wait between tries (0.5 s, 1 s, ...): these tests count requests,
+    not the wait (tests/test_generate.py measures that)."""
+    from openai._base_client import BaseClient
+
+    monkeypatch.setattr(BaseClient, "_calculate_retry_timeout", lambda *a, **k: 0.01)
+
+
 @pytest.mark.parametrize("retries", [0, 2])
 def test_the_judge_is_asked_once_plus_max_retries(server, tmp_path, retries):
     server.faults.extend([{"status": 500}] * 5)

@@ -121,13 +121,17 @@ def test_a_rotated_token_in_the_teacher_url_resumes_and_is_never_shown():
     assert "TOK" not in line and "KEY" not in line
 
 
-def test_a_served_teachers_error_line_names_the_server_without_its_token():
+def test_a_served_teachers_error_line_names_the_server_without_its_token(monkeypatch):
     """The served teacher connects with the URL as given (the client uses its userinfo) but its
     error lines name the server only."""
     import pytest
+    from openai._base_client import BaseClient
 
     from distill.errors import DistillError
     from distill.teachers.scorers import ServedTeacher
+
+    # the client's waits between its tries of the closed port (0.5 s, 1 s): not what is tested
+    monkeypatch.setattr(BaseClient, "_calculate_retry_timeout", lambda *a, **k: 0.01)
 
     url = f"http://alice:tok3n@127.0.0.1:{_closed_port()}/v1?api_key=k3y"
     with pytest.raises(DistillError) as e:
