@@ -1129,7 +1129,10 @@ def _longest_prompt(c: Any, model: str, context: int, cards: dict[Any, Any]) -> 
         most = _most_tokens(sizes, lambda k: ask(rows[k][1]), TOKENIZE_ASKS)
         if most is not None:
             how = "counted by its server's POST /tokenize"
-            return _Longest(most[1], 0, how, True, label(most[0]))
+            # the messages as eval sends them, but for the Alpaca prompt eval wraps each problem
+            # in under --format alpaca (eval.alpaca_template), whose wording is kept as a margin
+            margin = TEMPLATE_TOKENS if c.format == "alpaca" else 0
+            return _Longest(most[1], margin, how, True, label(most[0]))
     return by_bytes
 
 
