@@ -958,8 +958,8 @@ def _fit_context(c: Any) -> Any:
                 print(
                     f"note: {longest.label} is {longest.tokens} bytes, {model}'s context {size} "
                     f"tokens ({where}); "
-                    "its tokens cannot be counted here (no local tokenizer, no POST /tokenize "
-                    "on the server), so whether it fits is not known: eval asks up to "
+                    f"its tokens cannot be counted here ({longest.uncounted}), so whether it "
+                    "fits is not known: eval asks up to "
                     f"{c.max_tokens} tokens; set eval.max_tokens in the recipe if the server "
                     "refuses requests as too long"
                 )
@@ -1005,6 +1005,8 @@ class _Longest:
     how: str  # how it was counted, for the lines that name it
     counted: bool  # a tokenizer counted it (local or the server's), not its bytes
     label: str  # which problem: "DATA row N (id X)"
+    # why bytes measure it (not counted): the note that names it says
+    uncounted: str = "no local tokenizer, no POST /tokenize on the server"
 
 
 def _eval_contexts(c: Any) -> list[tuple[str, int, str, _Longest]]:
@@ -1128,28 +1130,47 @@ def _longest_prompt(c: Any, model: str, context: int, cards: dict[Any, Any]) -> 
         ask = _served_tokenizer(c, model)
         most = _most_tokens(sizes, lambda k: ask(rows[k][1]), TOKENIZE_ASKS)
         if most is not None:
+            k, tokens, rest = most
             how = "counted by its server's POST /tokenize"
             # the messages as eval sends them, but for the Alpaca prompt eval wraps each problem
             # in under --format alpaca (eval.alpaca_template), whose wording is kept as a margin
             margin = TEMPLATE_TOKENS if c.format == "alpaca" else 0
-            return _Longest(most[1], margin, how, True, label(most[0]))
+            if rest is None or tokens >= context:  # the longest, or one that leaves no room
+                return _Longest(tokens, margin, how, True, label(k))
+            # The problems past the TOKENIZE_ASKS longest in bytes were not counted, and one of
+            # them may hold more tokens (digits: a token a byte): at most its bytes. A cap at
+            # what the counted ones leave made its every request a 400 (vLLM refuses a prompt
+            # + max_tokens past max_model_len), on each rerun too.
+            if tokens >= sizes[rest]:
+                return _Longest(tokens, TEMPLATE_TOKENS, how, True, label(k))
+            how = (
+                f"counted in UTF-8 bytes: its server's POST /tokenize counted the "
+                f"{TOKENIZE_ASKS} longest in bytes, not this one"
+            )
+            why = f"its server's POST /tokenize asked for the {TOKENIZE_ASKS} longest in bytes only"
+            return _Longest(sizes[rest], TEMPLATE_TOKENS, how, False, label(rest), why)
     return by_bytes
 
 
-def _most_tokens(sizes: list[int], count: Any, asks: int | None = None) -> tuple[int, int] | None:
-    """(which prompt, its tokens) of the most tokens `count` gives, asked longest in bytes
-    first and no further than a prompt whose bytes cannot hold more tokens (at most `asks`
-    prompts); None where `count` cannot count one."""
+def _most_tokens(
+    sizes: list[int], count: Any, asks: int | None = None
+) -> tuple[int, int, int | None] | None:
+    """(which prompt, its tokens, the longest in bytes of those not counted that may hold more:
+    None when none may) of the most tokens `count` gives, asked longest in bytes first and no
+    further than a prompt whose bytes cannot hold more tokens (at most `asks` prompts); None
+    where `count` cannot count one."""
     best: tuple[int, int] | None = None
     for n, k in enumerate(sorted(range(len(sizes)), key=lambda k: -sizes[k])):
-        if best is not None and (sizes[k] + TEMPLATE_TOKENS <= best[1] or n == asks):
+        if best is not None and sizes[k] + TEMPLATE_TOKENS <= best[1]:
             break
+        if best is not None and n == asks:
+            return (*best, k)
         tokens = count(k)
         if tokens is None:
             return None
         if best is None or tokens > best[1]:
             best = (k, tokens)
-    return best
+    return (*best, None) if best is not None else None
 
 
 def _prompt_tokenizer(c: Any, model: str, cards: dict[Any, Any]) -> tuple[Any, str]:

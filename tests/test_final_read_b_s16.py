@@ -65,3 +65,40 @@ def test_an_alpaca_students_cap_leaves_room_for_the_alpaca_prompt_eval_sends(tmp
     finally:
         server.stop()
     assert longest + cfg.max_tokens <= CONTEXT  # every request fits the context
+
+
+# ------------------------------------------------ 2. eval's cap, more problems than /tokenize asks
+
+
+def test_a_problem_past_the_ones_tokenize_counted_still_fits(tmp_path, planned):
+    """POST /tokenize is asked for the TOKENIZE_ASKS longest problems in bytes; the count was
+    taken as the set's longest, but a shorter problem in bytes may hold more tokens (digits,
+    one token a byte): capped at what the counted ones leave, its every request was a 400
+    (vLLM refuses a prompt + max_tokens past max_model_len), on each rerun too."""
+    from distill.generate import source_messages
+    from distill.pipeline import TOKENIZE_ASKS
+
+    prose = "the numbers and the answer is " * 50 + "What is 2 + 2?"  # ~1.5 KB, ~300 tokens
+    digits = " ".join("7" for _ in range(690)) + " What is 2 + 2?"  # ~1.4 KB, ~700 tokens
+    rows = [{"problem": prose + " " * k, "answer": "4"} for k in range(TOKENIZE_ASKS + 5)]
+    rows.append({"problem": digits, "answer": "4"})
+    data = tmp_path / "mixed.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    server = VllmLike([{"id": "student", "object": "model", "max_model_len": CONTEXT}])
+    try:
+        sections = {
+            "run": {"dir": str(tmp_path / "run")},
+            "generate": {"teacher": "openai", "model": "teacher", "base_url": server.url,
+                         "data": "builtin:arithmetic?n=2", "out": "{run_dir}/traces.jsonl"},
+            "eval": {"model": "student", "backend": "openai", "base_url": server.url,
+                     "data": str(data), "out": "{run_dir}/eval.json"},
+        }  # fmt: skip
+        recipe = tmp_path / "r.yaml"
+        recipe.write_text(yaml.safe_dump(sections))
+        pipeline_run(recipe, only=["eval"])
+        (cfg,) = planned
+        longest = max(server.count(m) for _, m in source_messages(cfg))
+    finally:
+        server.stop()
+    assert len(server.asked) <= TOKENIZE_ASKS  # a run's start asks no more than it did
+    assert longest + cfg.max_tokens <= CONTEXT  # every request fits the context
