@@ -306,7 +306,7 @@ def with_markers_split(reasoning: str | None, answer: str, keep_markers: bool) -
             reasoning = inner[len("<think>") : -len("</think>")].strip()
     if reasoning is None and not keep_markers and has_markers(answer):
         reasoning, answer, _ = split_reasoning(answer)
-    elif reasoning is not None and "</think>" in answer:
+    elif reasoning is not None and _echoes_block(reasoning, answer):
         # the block echoed into the content beside its reasoning (as some servers do): once
         answer = split_reasoning(answer)[1]
     elif reasoning is not None:
@@ -314,6 +314,18 @@ def with_markers_split(reasoning: str | None, answer: str, keep_markers: bool) -
         # r1_content writes the separator itself (Qwen3's template lstrips it too).
         answer = answer.lstrip("\n")
     return r1_content(reasoning, answer)
+
+
+def _echoes_block(reasoning: str, answer: str) -> bool:
+    """Whether an answer kept beside its reasoning opens with that reasoning's block echoed
+    into it: a think block (empty or not), or the reasoning (or nothing) before a `</think>`
+    whose `<think>` the prompt opened. An answer that merely names the tag ('Use </think> to
+    close') is an answer, whole (think_block's reading): the text before the tag is no
+    reasoning."""
+    if think_block(answer) is not None:
+        return True
+    head, closed, _ = answer.partition("</think>")
+    return bool(closed) and head.strip() in ("", reasoning.strip())
 
 
 def _reasoning_of(m: dict[str, Any], where: str) -> str | None:

@@ -1,0 +1,58 @@
+"""Last read of this session's reading fixes (0db3446, 939b72f, 622ffec, d923889, f31a384).
+
+1. A reply kept beside its reasoning (a trace's `reasoning` + `answer`, as `distill generate`
+   writes it; a chat message's `reasoning_content`) whose answer names `</think>` (explains the
+   tag): examples.with_markers_split took any `</think>` in the answer for the think block a
+   server echoes into the content and kept only the text after the tag, so 'Use </think> to
+   close.' trained as 'to close.' under every template (622ffec kept such a reply whole only
+   where it had no reasoning). Only an answer that opens with the echoed block (a think block,
+   or the reasoning itself / nothing before `</think>`) loses it now.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from distill.examples import load_examples
+from tests.test_reasoning_templates_s15 import USER, record, tokenizer, train_rows
+
+NAMES_TAG = "Use </think> to close the block."
+
+
+def completions(tmp_path, rows):
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return [ex.completion for ex in load_examples(str(data))]
+
+
+def test_an_answer_beside_its_reasoning_that_names_the_tag_is_kept_whole(tmp_path):
+    chat = {
+        "messages": [
+            USER,
+            {"role": "assistant", "content": NAMES_TAG, "reasoning_content": "one and one"},
+        ]
+    }
+    want = "<think>\none and one\n</think>\n\n" + NAMES_TAG
+    assert completions(tmp_path, [record("one and one", NAMES_TAG), chat]) == [want, want]
+
+
+@pytest.mark.parametrize(
+    "echoed",
+    [
+        "<think>\none and one\n</think>\n\n",  # the block
+        "<think>\n\n</think>\n\n",  # an empty one
+        "one and one\n</think>\n\n",  # the reasoning, its <think> in the prompt
+        "</think>\n\n",  # the close tag alone
+    ],
+)
+def test_a_block_echoed_into_the_answer_is_still_trained_once(tmp_path, echoed):
+    [got] = completions(tmp_path, [record("one and one", echoed + NAMES_TAG)])
+    assert got == "<think>\none and one\n</think>\n\n" + NAMES_TAG
+
+
+@pytest.mark.parametrize("name", ["qwen3", "glm-4.6", "gpt-oss", "ministral-3-reasoning"])
+def test_the_student_trains_the_whole_answer_after_its_reasoning(tmp_path, name):
+    [(_, _, trained)] = train_rows(tmp_path, tokenizer(name), [record("one and one", NAMES_TAG)])
+    assert NAMES_TAG in "".join(trained)
