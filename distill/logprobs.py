@@ -213,12 +213,13 @@ def _running(tok: Any, ids: list[int], text: str, sentinel: tuple[int, str] | No
     a text that starts with whitespace a SentencePiece decoder strips from the first token, where
     that reading spells more of it than the tokens decoded alone (Mistral v0.1's `[/INST]` + ' '
     + a reply ' the': `▁▁` `t`... holds both spaces, alone it reads one: the text's own
-    tokenization, decoded alone, still reads as before)."""
+    tokenization, decoded alone, still reads as before; a text of spaces alone, whose tokens
+    decoded alone spell a shorter run of them, the prefix it is, is read running too)."""
     if sentinel is None or not ids or not text[:1].isspace():
         return False
     dec = dict(clean_up_tokenization_spaces=False)
     alone = tok.decode(ids, **dec)
-    if text.startswith(alone):
+    if alone == text:
         return False
     x, head = sentinel
     both = tok.decode([x, *ids], **dec)

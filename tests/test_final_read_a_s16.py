@@ -56,3 +56,24 @@ def test_a_block_echoed_into_the_answer_is_still_trained_once(tmp_path, echoed):
 def test_the_student_trains_the_whole_answer_after_its_reasoning(tmp_path, name):
     [(_, _, trained)] = train_rows(tmp_path, tokenizer(name), [record("one and one", NAMES_TAG)])
     assert NAMES_TAG in "".join(trained)
+
+
+# =========================================================================== 2. char_ends
+
+
+@pytest.mark.parametrize("kind", ["strip", "metaspace"])
+@pytest.mark.parametrize("pieces", [["▁"], ["▁▁"], ["▁▁", "▁"]])
+def test_a_run_of_spaces_in_running_text_ends_where_its_spaces_do(kind, pieces):
+    """939b72f read a text as its tokens decoded alone wherever that decoding was a prefix of
+    it: a text of spaces alone (a sample of whitespace, Llama-2's / Mistral's tokens in running
+    text) decoded alone to a shorter run, '' for a lone `▁`, and its tokens ended short of
+    their spaces ([0] for ' '; before 939b72f [1])."""
+    from distill.logprobs import char_ends
+    from tests.test_xtok_spm_s10 import spm
+
+    tok = spm(kind)
+    ids = tok.convert_tokens_to_ids(pieces)
+    text = "".join(pieces).replace("▁", " ")
+    ends = char_ends(tok, ids, text)
+    assert ends is not None and ends[-1] == len(text)
+    assert ends == [len("".join(pieces[: k + 1])) for k in range(len(pieces))]
