@@ -153,6 +153,38 @@ def _plots_not_drawn():
         yield
 
 
+# httpx (the openai client's transport) builds an SSLContext for each transport it makes, every
+# client's and its proxy mounts', loading the CA bundle each time: ~25 ms, about one a test in
+# the generate/select/eval tests (each teacher, judge and student run makes its clients), which
+# speak plain HTTP to 127.0.0.1. Here it is made once per CA setting (_trust_env, SSL_CERT_FILE,
+# SSL_CERT_DIR and that file's stat, what httpcore2 reads) and shared between clients, as a
+# client shares it between its connections (each sets its ALPN on it before use, as before).
+@pytest.fixture(autouse=True, scope="session")
+def _one_ssl_context_per_ca_setting():
+    try:
+        import httpcore2
+    except ImportError:  # another openai: its transport as it is
+        yield
+        return
+    made: dict = {}
+    real = httpcore2.default_ssl_context
+
+    def shared(*, _trust_env: bool = True):
+        key: tuple = (_trust_env,)
+        if _trust_env:
+            for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+                path = os.environ.get(name)
+                stat = os.stat(path) if path and os.path.exists(path) else None
+                key += (path, stat and (stat.st_mtime_ns, stat.st_size, stat.st_ino))
+        if key not in made:
+            made[key] = real(_trust_env=_trust_env)
+        return made[key]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(httpcore2, "default_ssl_context", shared)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _real_plots(request, monkeypatch):
     if request.node.get_closest_marker("real_plots"):
