@@ -119,9 +119,16 @@ def split(
             return answer, "", "unclosed"
         return reasoning, answer, think
     if api_reasoning:
-        # Some servers also echo tags into content; strip an empty or duplicated block.
+        # Some servers also echo tags into content; strip an empty or duplicated block: one the
+        # content opens with, or the reasoning (or nothing) before a close tag. A content that
+        # merely names a tag ('Use </think> to close.') is the answer, whole.
         reasoning, answer, think = split(text)
-        if reasoning is not None and think in ("closed", "prefilled"):
+        opens = text.lstrip().startswith(tuple(o for o, _ in THINK_TAGS))
+        echoed = reasoning is not None and (
+            (think == "closed" and opens)
+            or (think in ("closed", "prefilled") and reasoning in ("", api_reasoning.strip()))
+        )
+        if echoed:
             return api_reasoning.strip(), answer, "api"
         return api_reasoning.strip(), text.strip(), "api"
     return _split_text(text)
