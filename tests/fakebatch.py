@@ -202,7 +202,8 @@ class FakeBatchServer(FakeServer):
                 "data": [{"code": "invalid_request", "message": plan["fail"], "line": 1}],
             }
             return
-        batch["status"], batch["in_progress_at"] = "in_progress", int(time.time())
+        if batch["status"] == "validating":  # a cancel that came meanwhile stays (cancelling)
+            batch["status"], batch["in_progress_at"] = "in_progress", int(time.time())
         if plan.get("hold"):
             while not self.held:
                 await asyncio.sleep(0.01)
