@@ -65,6 +65,9 @@ _NOT_GIVEN = re.compile(
     r"(?i)\b(?:not|no|never|nor|without|would|could|might|should|if|than|rather|instead|"
     r"short|need|needs|needed|deserve\s+more|lacks?)\b|n't\b"
 )
+# A reply that is the number alone ("8", "**8**", "10."), as a judge asked for the score only
+# writes it: no label to find, and it was dropped as no score. The whole number: "10" is 10.
+_BARE = re.compile(r"[\s*_]*(?P<n>-?\d+(?:\.\d+)?)[\s*_.]*")
 _THINK = re.compile(r"(?s)<think>.*?</think>")
 _LONE_CLOSE = re.compile(r"(?m)^[ \t]*</think>")  # a close tag on a line of its own
 _LONE_OPEN = re.compile(r"(?m)^[ \t]*<think>")  # an open tag starting a line
@@ -100,6 +103,8 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
     hits = hits or [m for m in _LABELLED.finditer(body) if not _starts_range(m)]
     hits = hits or list(_OUT_OF_TEN.finditer(body))
     hits = hits or [m for m in _SCORE_OF.finditer(body) if _given(body, m)]
+    if not hits and (bare := _BARE.fullmatch(body)) is not None:
+        return _in_range(bare.group("n")), ""
     if not hits:
         return None, ""
     last = hits[-1]
