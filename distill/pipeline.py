@@ -1062,10 +1062,14 @@ def _served_cards(c: Any) -> dict[Any, Any] | None:
     request = urllib.request.Request(url, headers=_served_headers(c))
     try:
         with urllib.request.urlopen(request, timeout=10) as r:
-            listed = json.loads(r.read()).get("data") or []
+            body = json.loads(r.read())
     except Exception:  # noqa: BLE001 - no such endpoint, no server yet: not known
         return None
-    return {m.get("id"): m for m in listed if isinstance(m, dict)}
+    # A reply of another shape (another server's, a proxy's page) lists nothing known: no cap
+    listed = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(listed, list):
+        return None
+    return {m["id"]: m for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)}
 
 
 def _served_base(cards: dict[Any, Any], model: str) -> str | None:
@@ -1075,7 +1079,8 @@ def _served_base(cards: dict[Any, Any], model: str) -> str | None:
     card = cards.get(model)
     if not isinstance(card, dict):
         return None
-    base = next((b for b in (card.get("parent"), card.get("root")) if b in cards), None)
+    named = (card.get("parent"), card.get("root"))
+    base = next((b for b in named if isinstance(b, str) and b in cards), None)
     return base if base != model else None
 
 
@@ -1084,13 +1089,18 @@ def _served_context(cards: dict[Any, Any], model: str) -> tuple[int, str] | None
     LoRA adapter's is its base's (it runs in the base's context)."""
     card, where = cards.get(model), "max_model_len, its server's GET /models"
     base = _served_base(cards, model)
-    if isinstance(card, dict) and not isinstance(card.get("max_model_len"), int) and base:
+    if isinstance(card, dict) and not _a_length(card.get("max_model_len")) and base:
         where = f"its base {base}'s max_model_len, its server's GET /models"
         card = cards[base]
     size = card.get("max_model_len") if isinstance(card, dict) else None
-    if isinstance(size, int) and size > 0:
+    if _a_length(size):
         return size, where
     return None
+
+
+def _a_length(size: Any) -> bool:
+    """A context length as a server lists one: a positive int (not true/false, a string, ...)."""
+    return isinstance(size, int) and not isinstance(size, bool) and size > 0
 
 
 def _longest_prompt(c: Any, model: str, context: int, cards: dict[Any, Any]) -> _Longest | None:

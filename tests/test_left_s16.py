@@ -1,0 +1,136 @@
+"""Left from the s16 reviews: eval's cap from a served model's GET /models of an odd shape;
+the output checks resolving each path once; MMMU's options (a Python-literal list); a `choices`
+column that is not options in any row."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from distill.pipeline import run as pipeline_run
+
+# --------------------------------------------------------------------------- 1. GET /models
+
+
+class Listing:
+    """A server whose GET /v1/models answers `body` as it is (any JSON); nothing else."""
+
+    def __init__(self, body: object):
+        outer = self
+        self.body = body
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                status, data = (200, outer.body) if self.path == "/v1/models" else (404, {})
+                raw = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def planned(monkeypatch):
+    """The eval configs distill run hands the eval stage (which runs nothing here)."""
+    import distill.eval as eval_stage
+
+    seen = []
+
+    def fake_run(cfg):
+        seen.append(cfg)
+        Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.out).write_text(json.dumps({"student": {"pass@1": 1.0}}))
+
+    monkeypatch.setattr(eval_stage, "run", fake_run)
+    return seen
+
+
+def card(**fields: object) -> dict:
+    return {"id": "student", "object": "model", **fields}
+
+
+ODD = {
+    "data an object": {"object": "list", "data": {"id": "student", "max_model_len": 2048}},
+    "data a number": {"object": "list", "data": 5},
+    "data a string": {"object": "list", "data": "student"},
+    "data null": {"object": "list", "data": None},
+    "a list body": [card(max_model_len=2048)],
+    "a string body": "student",
+    "id a list": {"data": [{"id": ["student"], "max_model_len": 2048}]},
+    "id an object": {"data": [{"id": {"name": "student"}, "max_model_len": 2048}]},
+    "parent a list": {"data": [card(parent=["base"]), {"id": "base", "max_model_len": 64}]},
+    "root an object": {"data": [card(root={"path": "/m"}), {"id": "base", "max_model_len": 64}]},
+    "parent a number": {"data": [card(parent=7), {"id": "base", "max_model_len": 64}]},
+    "max_model_len a string": {"data": [card(max_model_len="2048")]},
+    "max_model_len a list": {"data": [card(max_model_len=[2048])]},
+    "max_model_len an object": {"data": [card(max_model_len={"tokens": 2048})]},
+    "max_model_len true": {"data": [card(max_model_len=True)]},
+    "a card not an object": {"data": ["student", 2048, None]},
+}
+
+
+@pytest.mark.parametrize("shape", list(ODD))
+def test_an_odd_models_listing_is_no_cap_never_a_traceback(tmp_path, planned, capsys, shape):
+    """Some of these stopped `distill run` with a TypeError (an unhashable id or parent, a
+    `data` that cannot be iterated); max_model_len: true was read as a context of 1 token (a
+    note of "context True tokens"). A listing that names no context distill can read is as a
+    server that lists none: generate's max_tokens, uncapped, and no note of a context."""
+    server = Listing(ODD[shape])
+    data = tmp_path / "q.jsonl"
+    data.write_text(json.dumps({"problem": "What is 2 + 2?", "answer": "4"}) + "\n")
+    sections = {
+        "run": {"dir": str(tmp_path / "run")},
+        "generate": {"teacher": "openai", "model": "teacher", "base_url": server.url,
+                     "data": "builtin:arithmetic?n=2", "out": "{run_dir}/traces.jsonl"},
+        "eval": {"model": "student", "backend": "openai", "base_url": server.url,
+                 "data": str(data), "out": "{run_dir}/eval.json"},
+    }  # fmt: skip
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(sections))
+    try:
+        pipeline_run(recipe, only=["eval"])
+    finally:
+        server.stop()
+    (cfg,) = planned
+    assert cfg.max_tokens == 4096  # generate's, as where GET /models lists no context
+    assert "max_model_len" not in capsys.readouterr().out
+
+
+def test_a_well_formed_listing_still_caps(tmp_path, planned):
+    """The same run against a listing of the usual shape is capped: the tests above test the
+    shape, not a cap that never happens."""
+    server = Listing({"object": "list", "data": [card(max_model_len=2048)]})
+    data = tmp_path / "q.jsonl"
+    data.write_text(json.dumps({"problem": "What is 2 + 2?", "answer": "4"}) + "\n")
+    sections = {
+        "run": {"dir": str(tmp_path / "run")},
+        "generate": {"teacher": "openai", "model": "teacher", "base_url": server.url,
+                     "data": "builtin:arithmetic?n=2", "out": "{run_dir}/traces.jsonl"},
+        "eval": {"model": "student", "backend": "openai", "base_url": server.url,
+                 "data": str(data), "out": "{run_dir}/eval.json"},
+    }  # fmt: skip
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(sections))
+    try:
+        pipeline_run(recipe, only=["eval"])
+    finally:
+        server.stop()
+    (cfg,) = planned
+    assert 0 < cfg.max_tokens < 2048
