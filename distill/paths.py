@@ -14,8 +14,10 @@ first. The side-file names mirror the stages' own (one place per name where a he
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,19 +61,55 @@ def outputs(
     return found
 
 
+# A check compares every output with every input and every other output; each comparison
+# resolves both paths (realpath: a syscall per component). Nothing is written while a check
+# runs, so within one each path is resolved once (_resolve_once) and looked up after.
+_RESOLVED: contextvars.ContextVar[dict[tuple[str, str], Any] | None] = contextvars.ContextVar(
+    "_RESOLVED", default=None
+)
+
+
+def _resolve_once(check: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(check)
+    def run(*args: Any, **kwargs: Any) -> None:
+        if _RESOLVED.get() is not None:  # inside another check: share its paths
+            return check(*args, **kwargs)
+        token = _RESOLVED.set({})
+        try:
+            return check(*args, **kwargs)
+        finally:
+            _RESOLVED.reset(token)
+
+    return run
+
+
+def _cached(kind: str, p: Path, resolve: Callable[[str], Any]) -> Any:
+    seen, key = _RESOLVED.get(), (kind, str(p))
+    if seen is not None and key in seen:
+        return seen[key]
+    found = resolve(os.path.expanduser(str(p)))
+    if seen is not None:
+        seen[key] = found
+    return found
+
+
 def _real(p: Path) -> str:
-    return os.path.realpath(os.path.expanduser(str(p)))
+    return _cached("real", p, os.path.realpath)
 
 
 def _abs(p: Path) -> str:
     return os.path.abspath(os.path.expanduser(str(p)))
 
 
-def _stat(p: Path) -> os.stat_result | None:
+def _stat_or_none(path: str) -> os.stat_result | None:
     try:
-        return os.stat(os.path.expanduser(str(p)))
+        return os.stat(path)
     except OSError:
         return None
+
+
+def _stat(p: Path) -> os.stat_result | None:
+    return _cached("stat", p, _stat_or_none)
 
 
 def _overlap(o: Output, other: Output) -> bool:
@@ -127,6 +165,7 @@ def _writable(o: Output) -> None:
         )
 
 
+@_resolve_once
 def check_outputs(inputs: Mapping[str, PathLike], outs: Iterable[Output]) -> None:
     """Raise DistillError (one line) when an output is an input, two outputs are one file, or an
     output cannot be written. `inputs` maps a flag (`--data`, `traces`) to its path; values that
@@ -338,6 +377,7 @@ def _distills(path: Path, test: Any) -> bool:
         return False
 
 
+@_resolve_once
 def check_side_files(outs: Iterable[Output]) -> None:
     """Refuse, in one line, to write over a file at a side file of generate, instruct or eval's
     samples (`notes.summary.json` for `--out notes.jsonl`) that is not of the shape distill
@@ -489,6 +529,7 @@ def _train_config(path: Path, cfg: Any) -> bool:
     )
 
 
+@_resolve_once
 def guard_train(cfg: Any, overwrite: str = "pass --overwrite") -> None:
     """Every file or folder train reads (--data, --model, --tokenizer, --teacher-model,
     --gate-traces, a --template file) vs --output-dir: none of them may be the folder itself, a
@@ -649,6 +690,7 @@ def _of(stage: str, o: Output) -> str:
     return f"{stage}'s {o.flag} {o.value}{side}"
 
 
+@_resolve_once
 def check_stages(stages: Iterable[tuple[str, Any]]) -> None:
     """A run's stages, in order (`distill run`): no stage writes a file another stage writes,
     nor one an earlier stage reads (eval's --out the traces generate bought: replaced by

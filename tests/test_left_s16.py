@@ -5,6 +5,7 @@ column that is not options in any row."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -134,3 +135,72 @@ def test_a_well_formed_listing_still_caps(tmp_path, planned):
         server.stop()
     (cfg,) = planned
     assert 0 < cfg.max_tokens < 2048
+
+
+# --------------------------------------------------------------------------- 2. paths resolved once
+
+
+def _realpaths(monkeypatch, check) -> int:
+    calls = []
+    real = os.path.realpath
+
+    def counted(path, *args, **kwargs):
+        calls.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os.path, "realpath", counted)
+    check()
+    monkeypatch.setattr(os.path, "realpath", real)
+    return len(calls)
+
+
+@pytest.mark.parametrize("n", [10, 40])
+def test_check_outputs_resolves_each_path_once(tmp_path, monkeypatch, n):
+    """Every output was compared with every input and every other output, both resolved
+    anew each time: n outputs, ~n*n realpath calls (10 -> ~200, 40 -> ~2,500), for every guard
+    of every stage. Now each path once: a few per output, whatever n."""
+    from distill.paths import check_outputs, outputs
+
+    ins = {f"--in{i}": str(tmp_path / f"in{i}.jsonl") for i in range(3)}
+    side = [tmp_path / f"out.side{i}.json" for i in range(n - 1)]
+    outs = outputs("--out", str(tmp_path / "out.jsonl"), *side, trees=[tmp_path / "logprobs"])
+    calls = _realpaths(monkeypatch, lambda: check_outputs(ins, outs))
+    assert calls <= 2 * (n + 1 + len(ins))  # each path (its output and its value) once
+
+
+def test_check_stages_resolves_each_path_once(tmp_path, monkeypatch):
+    """distill run's check of its stages against each other, the same: n stages of one input
+    and one output each were ~n*n calls."""
+    import distill.paths as paths
+
+    n = 30
+    monkeypatch.setitem(paths.STAGE_PATHS, "publish", lambda cfg: cfg)
+    stages = [
+        (
+            "publish",
+            ({"--in": str(tmp_path / f"in{i}")}, paths.outputs("--out", tmp_path / f"o{i}")),
+        )
+        for i in range(n)
+    ]
+    calls = _realpaths(monkeypatch, lambda: paths.check_stages(stages))
+    assert calls <= 3 * n
+
+
+def test_the_checks_still_refuse_what_they_refused(tmp_path):
+    """Resolved once, the answers are those of each comparison: an output through a symlink
+    to an input, a side file that is another flag's output, a tree holding an input."""
+    from distill.errors import DistillError
+    from distill.paths import check_outputs, outputs
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("{}\n")
+    (tmp_path / "link.jsonl").symlink_to(data)
+    with pytest.raises(DistillError, match="is the input --data .* \\(through a link\\)"):
+        check_outputs({"--data": str(data)}, outputs("--out", str(tmp_path / "link.jsonl")))
+    outs = outputs("--out", str(tmp_path / "k.jsonl"), tmp_path / "k.report.json")
+    outs += outputs("--report", str(tmp_path / "k.report.json"))
+    with pytest.raises(DistillError, match="is the same file as"):
+        check_outputs({}, outs)
+    tree = outputs("--dir", str(tmp_path / "d"), trees=[tmp_path / "d"])
+    with pytest.raises(DistillError, match="holds the input"):
+        check_outputs({"--data": str(tmp_path / "d" / "x.jsonl")}, tree)
