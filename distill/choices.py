@@ -4,7 +4,8 @@
 
 MMLU (`question`, `choices`: the options, `answer`: an index 0-3), ARC and CommonsenseQA
 (`choices`: {"text": [...], "label": [...]}, `answerKey`: a label), OpenBookQA (the same, its
-question in `question_stem`), MMLU-Pro (`options`, `answer_index` / `answer`: a letter), RACE
+question in `question_stem`), MMLU-Pro (`options`, `answer_index` / `answer`: a letter), MMMU
+(the same, its `options` a Python list's repr "['$6', '$7']", "[]" for an open question), RACE
 (`article`, `question`, `options`, `answer`: a letter), MedQA (`options`: {"A": ..., ...} or
 bigbio's [{"key", "value"}], `answer_idx`: the letter; bigbio's QA schema `choices` and
 `answer`: [the option's text]) and GPQA (`Question`, `Correct Answer`, `Incorrect Answer
@@ -39,6 +40,7 @@ answered "Answer: C" (examples.train_choices).
 
 from __future__ import annotations
 
+import ast
 import json
 import random
 import re
@@ -298,15 +300,33 @@ def _text(value: Any) -> str | None:
 
 
 def _listed(value: Any) -> Any:
-    """A column as a list: a numpy array (pandas' rows) or its JSON text (a CSV export) too."""
+    """A column as a list: a numpy array (pandas' rows), its JSON text (a CSV export) or a
+    Python list of texts written as its repr (MMMU's `options`: "['$6', '$7', '$8', '$9']")."""
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
         value = value.tolist()
     if isinstance(value, str) and value.lstrip().startswith(("[", "{")):
         try:
             return json.loads(value)
         except ValueError:
-            return value
+            return _python_texts(value)
     return value
+
+
+def _python_texts(text: str) -> Any:
+    """A list of texts written as Python's repr (single quotes), read as a literal (parsed,
+    never run); `text` itself for anything else (a dict, a list of other values, no literal)."""
+    if not text.strip().endswith("]") or len(text) > _PYTHON_LIST_LIMIT:
+        return text
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return text
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return text
+
+
+_PYTHON_LIST_LIMIT = 1 << 20  # a row's options, never a megabyte: parsing one costs its size
 
 
 def _options(value: Any, column: str, where: str) -> tuple[list[str], list[str] | None]:

@@ -204,3 +204,88 @@ def test_the_checks_still_refuse_what_they_refused(tmp_path):
     tree = outputs("--dir", str(tmp_path / "d"), trees=[tmp_path / "d"])
     with pytest.raises(DistillError, match="holds the input"):
         check_outputs({"--data": str(tmp_path / "d" / "x.jsonl")}, tree)
+
+
+# --------------------------------------------------------------------------- 3. MMMU's options
+
+HEAD = (
+    "Answer the following multiple choice question. The last line of your response should be "
+    "of the following format: 'Answer: $LETTER' (without quotes) where LETTER is one of ABCD. "
+    "Think step by step before answering.\n\n"
+)
+MMMU_CHOICE = {  # MMMU/MMMU validation, Accounting: options kept as the Python list's repr
+    "id": "validation_Accounting_1",
+    "question": "Each of the following situations relates to a different company. <image 1> "
+    "For company B, find the missing amounts.",
+    "options": "['$63,020', '$58,410', '$71,320', '$77,490']",
+    "explanation": "",
+    "image_1": None,
+    "img_type": "['Tables']",
+    "answer": "D",
+    "topic_difficulty": "Medium",
+    "question_type": "multiple-choice",
+    "subfield": "Financial Accounting",
+}
+MMMU_OPEN = {
+    **MMMU_CHOICE,
+    "id": "validation_Accounting_3",
+    "question": "A company's current ratio is 1.5. What is its quick ratio? <image 1>",
+    "options": "[]",
+    "answer": "0.75",
+    "question_type": "open",
+}
+
+
+def _jsonl(tmp_path: Path, *rows: dict) -> str:
+    path = tmp_path / "mmmu.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def _lettered(question: str, options: list[str]) -> str:
+    return HEAD + question + "\n\n" + "\n".join(f"{x}) {o}" for x, o in zip("ABCD", options))
+
+
+@pytest.mark.parametrize("open_first", [False, True])
+def test_mmmu_multiple_choice_rows_are_asked_with_their_options(tmp_path, open_first):
+    """MMMU's options column is Python's repr of a list ("['$6', '$7']"), which JSON cannot
+    read: every row was a plain prompt, asked without its options and its reply judged
+    against "D". Its multiple-choice rows are asked with their lettered options now, the
+    letter the gold; its open rows (options "[]") as their question, the answer the gold."""
+    from distill.examples import Columns, load_examples
+    from distill.generate import prompt_messages
+
+    quoted = {**MMMU_CHOICE, "id": "validation_Art_2", "answer": "B",
+              "options": """["It's a 'dome'", 'A "vault"', 'An arch', 'A lintel']"""}  # fmt: skip
+    rows = [MMMU_OPEN, MMMU_CHOICE, quoted] if open_first else [MMMU_CHOICE, quoted, MMMU_OPEN]
+    data = _jsonl(tmp_path, *rows)
+    asked = {r.row_id: (r.gold, m[-1]["content"]) for r, m in prompt_messages(data)}
+    options = ["$63,020", "$58,410", "$71,320", "$77,490"]
+    assert asked == {
+        "validation_Accounting_1": ("D", _lettered(MMMU_CHOICE["question"], options)),
+        "validation_Art_2": (
+            "B",
+            _lettered(
+                MMMU_CHOICE["question"], ["It's a 'dome'", 'A "vault"', "An arch", "A lintel"]
+            ),
+        ),
+        "validation_Accounting_3": ("0.75", MMMU_OPEN["question"]),
+    }
+    columns = Columns(prompt_field="question", answer_field="answer")
+    completions = [e.completion for e in load_examples(data, columns=columns)]
+    assert completions == (
+        ["0.75", "Answer: D", "Answer: B"] if open_first else ["Answer: D", "Answer: B", "0.75"]
+    )
+
+
+def test_a_python_list_of_other_values_is_never_evaluated(tmp_path):
+    """Only a literal list of texts is read (ast.literal_eval: parsed, never run): a call in
+    the options is no list of options, the row refused in one line."""
+    from distill.data import load_rows
+    from distill.errors import DistillError
+
+    marker = tmp_path / "ran"
+    odd = {**MMMU_CHOICE, "options": f"['$6', __import__('os').mkdir({str(marker)!r})]"}
+    with pytest.raises(DistillError, match="mmmu.jsonl.* field 'options' holds no list of options"):
+        list(load_rows(_jsonl(tmp_path, MMMU_CHOICE, odd)))
+    assert not marker.exists()
