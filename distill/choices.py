@@ -31,7 +31,9 @@ there, MMLU's integer index too) reads a digit answer as an index first, as befo
 
 Each row decides for itself: a row whose options are null or empty in such a set (MathVista's
 and MMMU's free-form questions, the first row too) is asked as its question, its answer the
-gold. A --template words the request: on such a set its {question} (GPQA's {Question}) is the
+gold; so is one whose column holds no options at all (a chat log's `choices`, its replies: no
+multiple-choice set, read plain as before); one shaped as options that cannot be read is
+refused by name. A --template words the request: on such a set its {question} (GPQA's {Question}) is the
 question with its lettered options, as {prompt} is, so a template that shows both, or the
 options' (or the passage's) column itself, would ask them twice and is refused by name.
 `distill train --prompt-field question --answer-field answerKey` trains the prompt eval asks,
@@ -128,16 +130,14 @@ class Layout:
 
     def free_form(self, row: dict[str, Any]) -> bool:
         """Whether a row of this set asks no multiple choice: its options column null or empty
-        (MathVista's and MMMU's free-form questions beside their multiple-choice ones). It is
-        asked as its question alone, its answer column's text the gold (a plain prompt row)."""
+        (MathVista's and MMMU's free-form questions beside their multiple-choice ones), or not
+        options at all (a chat log's `choices`, its replies: another set's column of the name).
+        It is asked as its question alone, its answer column's text the gold (a plain prompt
+        row). A column shaped as options that cannot be read is refused by its row (`parts`)."""
         if self.name == "gpqa":
             return False
-        value = _listed(row.get(self.options))
-        if isinstance(value, dict) and "text" in value:
-            value = _listed(value.get("text"))
-        if isinstance(value, str):
-            return not value.strip()
-        return value is None or value != value or value in ([], {})  # (NaN: pandas' missing cell)
+        value = row.get(self.options)
+        return _no_options(value) or not _option_shaped(value)
 
     def read(self, row: dict[str, Any], where: str) -> tuple[str, str | None] | None:
         """(the prompt, the gold letter or None where the row has no answer) of a row, None for
@@ -242,8 +242,10 @@ def multiple_choice(
         if prompt_field not in (None, question):
             return None
         layout = Layout(name, question, options, answer, reads[answer], context)
-        if layout.free_form(row):
+        if name != "gpqa" and _no_options(row.get(options)):
             return layout
+        if layout.free_form(row):
+            return None  # (no options: a chat log's `choices`)
         try:
             layout.parts(row, "row 1")
         except DistillError:
@@ -327,6 +329,38 @@ def _python_texts(text: str) -> Any:
 
 
 _PYTHON_LIST_LIMIT = 1 << 20  # a row's options, never a megabyte: parsing one costs its size
+
+
+def _no_options(value: Any) -> bool:
+    """An options column null or empty (NaN: pandas' missing cell; ARC's {"text": []})."""
+    value = _listed(value)
+    if isinstance(value, dict) and "text" in value:
+        value = _listed(value.get("text"))
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or value != value or value in ([], {})
+
+
+def _option_shaped(value: Any) -> bool:
+    """Whether a column's value is shaped as options, readable or not (`_options` says): a list
+    of texts (numbers, nulls among them), {"text": [...], ...}, a list of {"text", "label"} or
+    {"key", "value"}, {"A": text, ...}, or one value (a sentence "0, 2, 1 or 3", JSON text cut
+    short). A list or dict of anything else is not (a chat log's `choices`, its replies
+    {"message": ..., "finish_reason": ...}; a completion's {"text", "index"}): the column is
+    another set's, which no row of a multiple-choice set holds."""
+    value = _listed(value)
+    if isinstance(value, dict) and "text" in value:
+        return isinstance(_listed(value["text"]), list)
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str) and len(k.strip()) == 1 and k.strip().isalpha() for k in value
+        )
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        pairs = ({"text", "label"}, {"key", "value"})
+        return all(isinstance(v, dict) and any(p <= set(v) for p in pairs) for v in value)
+    if isinstance(value, list):
+        return all(v is None or isinstance(v, (str, int, float)) for v in value)
+    return True
 
 
 def _options(value: Any, column: str, where: str) -> tuple[list[str], list[str] | None]:

@@ -289,3 +289,53 @@ def test_a_python_list_of_other_values_is_never_evaluated(tmp_path):
     with pytest.raises(DistillError, match="mmmu.jsonl.* field 'options' holds no list of options"):
         list(load_rows(_jsonl(tmp_path, MMMU_CHOICE, odd)))
     assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- 4. no options at all
+
+REPLY = {"index": 0, "message": {"role": "assistant", "content": "4"}, "finish_reason": "stop"}
+COMPLETION = {"text": " 4", "index": 0, "logprobs": None, "finish_reason": "stop"}
+
+
+@pytest.mark.parametrize("replies", [[REPLY], [REPLY, {**REPLY, "index": 1}], [COMPLETION]])
+def test_a_choices_column_of_replies_reads_plain_after_an_empty_first_row(tmp_path, replies):
+    """A chat log (question, answer and the API's `choices`: its replies) whose first row has
+    none: since each row decides (5f3e9ba) the second row was refused as 'holds no list of
+    options'; before, the set read as plain prompts, as it does again: a column that holds no
+    options is no multiple choice."""
+    from distill.data import load_rows
+    from distill.examples import Columns, load_examples
+
+    rows = [
+        {"question": "What is 2 + 2?", "answer": "4", "choices": None},
+        {"question": "What is 3 + 3?", "answer": "6", "choices": replies},
+        {"question": "What is 4 + 4?", "answer": "8", "choices": []},
+    ]
+    path = tmp_path / "log.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    read = [(r.prompt, r.gold, r.choices) for r in load_rows(str(path))]
+    assert read == [(r["question"], r["answer"], None) for r in rows]
+    columns = Columns(prompt_field="question", answer_field="answer")
+    examples = load_examples(str(path), columns=columns)
+    assert [(e.prompt[-1]["content"], e.completion) for e in examples] == [
+        (r["question"], r["answer"]) for r in rows
+    ]
+
+
+@pytest.mark.parametrize(
+    "options", [["only one"], "[cut short", {"text": ["a"], "label": ["A", "B"]}, ["a", None]]
+)
+def test_options_that_cannot_be_read_are_still_refused_after_an_empty_first_row(tmp_path, options):
+    from distill.data import load_rows
+    from distill.errors import DistillError
+
+    rows = [
+        {"question": "What is 2 + 2?", "answer": "4", "choices": None},
+        {"question": "What is 3 + 3?", "answer": 1, "choices": options},
+    ]
+    path = tmp_path / "set.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(
+        DistillError, match=r"set.jsonl:2: field 'choices' holds no list of options"
+    ):
+        list(load_rows(str(path)))
