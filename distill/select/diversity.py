@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Hashable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 _WORD = re.compile(r"\w+")
@@ -167,15 +168,50 @@ def cluster(texts: Sequence[str], k: int, seed: int, model: str | None = None) -
     return kmeans(embed(texts, model) if model else tfidf(texts), k, seed)
 
 
-def round_robin(groups: dict[Hashable, list[Any]], order: Sequence[Hashable]) -> list[Any]:
-    """Interleave the groups' lists (each already in its own priority order): the first of
-    every group in `order`, then the second of each, ... until all are drawn."""
-    out: list[Any] = []
-    depth = 0
+def round_robin(
+    groups: dict[Hashable, list[Any]],
+    order: Sequence[Hashable],
+    prompt_of: Callable[[Any], Hashable] | None = None,
+) -> list[Any]:
+    """Interleave the groups' lists (each already in its own priority order): one of every group
+    in `order` a turn, until all are drawn. Without `prompt_of`, the first of each, then the
+    second of each, ... With it, every prompt's first trace before any prompt's second (its
+    third before ... ): at level L a group's turn takes its best trace whose prompt has L drawn
+    so far, and a group with none at that level waits for the next (a group of one prompt's
+    three traces no longer spends a budget on that prompt while another group's prompts get
+    nothing); a prompt whose traces fall in several groups (--by teacher.model) counts its
+    traces drawn in any."""
     lists = [groups[g] for g in order]
-    while True:
-        row = [lst[depth] for lst in lists if depth < len(lst)]
-        if not row:
-            return out
-        out.extend(row)
-        depth += 1
+    out: list[Any] = []
+    if prompt_of is None:
+        depth = 0
+        while True:
+            row = [lst[depth] for lst in lists if depth < len(lst)]
+            if not row:
+                return out
+            out.extend(row)
+            depth += 1
+    drawn: dict[Hashable, int] = defaultdict(int)
+    # each group's candidates in priority order: those a level passed over (their prompt had
+    # more drawn) come before the ones not looked at yet, as they came before them in the list
+    waiting: list[deque[Any]] = [deque(lst) for lst in lists]
+    passed: list[deque[Any]] = [deque() for _ in lists]
+    level = 0
+    while any(waiting) or any(passed):
+        took = False
+        for i in range(len(lists)):
+            queue = waiting[i]
+            while queue:
+                item = queue.popleft()
+                if drawn[prompt_of(item)] == level:
+                    out.append(item)
+                    drawn[prompt_of(item)] += 1
+                    took = True
+                    break
+                passed[i].append(item)  # more than `level` drawn: a candidate of a later level
+        if not took:
+            level += 1
+            for i in range(len(lists)):
+                passed[i].extend(waiting[i])
+                waiting[i], passed[i] = passed[i], deque()
+    return out

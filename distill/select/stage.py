@@ -269,7 +269,7 @@ def decide(
 
         order = sorted(groups, key=lambda g: str(g))
         random.Random(cfg.seed).shuffle(order)
-        drawn = round_robin(groups, order)
+        drawn = round_robin(groups, order, lambda f: f.prompt_id)
         info["label_of"] = label_of
     else:
         drawn = sorted(alive, key=priority)
