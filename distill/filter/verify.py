@@ -413,6 +413,9 @@ _OFFER_NAME = r"(?:[A-Za-z](?:_\{?\w+\}?)?\s*=\s*)"
 _FACTOR = r"(?:\\pi(?![A-Za-z])|π|\\sqrt[ \t]?\{[^{}]{1,20}\}|\\sqrt[ \t]?\d+|√\d+)(?![.,]?\d)"
 _OFFERED = (
     r"(?<![A-Za-z0-9.^_\\])(?P<v>" + _OFFER_NAME + r"?(?:[-+]?\d+(?:,\d{3})*(?:\.\d+)?(?![.,]?\d)"
+    # a fraction written bare: "The answer is 0.5 or 1/3." (its "1" was an operand, no value:
+    # one answer, right against 0.5)
+    r"(?:/\d+(?![.,]?\d))?"
     r"(?:[ \t]{0,2}" + _FACTOR + r")?|[-+]?" + _FACTOR + r")"
     # (inline math of 300 characters at most: each "\\(" of a reply that never closes one was
     # read to the end of its sentence, quadratic time)

@@ -1,0 +1,42 @@
+"""verify --math / --choice on replies the last review found judged wrongly.
+
+1. "The answer is 0.5 or 1/3." was right against 0.5: a fraction offered with "or" after a plain
+   number was not read as a second value (a hedge). "1/2 or 0.5" stays one value.
+2. "(x-2)(x-3) = 0, so x = 2 or x = 3." was right against 3: the equation's operands were taken
+   for the first value, and the hedge after them was missed.
+3. "The answer is 2\\sqrt{3} cm." was wrong against 2\\sqrt{3}: the unit read as prose.
+4. Under --verify choice, "The answer is 5 (option B)." was no_answer against B.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from distill.filter.verify import verify_math
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The answer is 0.5 or 1/3.",
+        "The answer is 0.5, or 1/3.",
+        "The answer is 0.5, or maybe 1/3.",
+        "\\boxed{0.5} or 1/3.",
+    ],
+)
+def test_a_fraction_offered_after_a_number_is_a_hedge(reply: str) -> None:
+    assert verify_math(reply, "0.5") == "wrong"
+    assert verify_math(reply, "1/3") == "wrong"
+
+
+@pytest.mark.parametrize(
+    ("reply", "gold"),
+    [
+        ("The answer is 1/2 or 0.5.", "1/2"),
+        ("The answer is 0.5 or 1/2.", "1/2"),
+        ("The answer is 0.5 or 1/2.", "0.5"),
+        ("The answer is 0.75, or 3/4.", "3/4"),
+    ],
+)
+def test_one_value_written_twice_is_no_hedge(reply: str, gold: str) -> None:
+    assert verify_math(reply, gold) == "correct"
