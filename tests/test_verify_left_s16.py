@@ -40,3 +40,22 @@ def test_a_fraction_offered_after_a_number_is_a_hedge(reply: str) -> None:
 )
 def test_one_value_written_twice_is_no_hedge(reply: str, gold: str) -> None:
     assert verify_math(reply, gold) == "correct"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "(x-2)(x-3) = 0, so x = 2 or x = 3.",
+        "x^2 - 5x + 6 = 0, so x = 2 or x = 3.",
+        "We get (x-2)(x-3) = 0, hence x = 2 or x = 3.",
+    ],
+)
+def test_a_hedge_after_an_equation_is_a_hedge(reply: str) -> None:
+    assert verify_math(reply, "3") == "wrong"
+    assert verify_math(reply, "2") == "wrong"
+    assert verify_math(reply, "2, 3") == "correct"
+
+
+def test_one_value_after_an_equation_is_still_read() -> None:
+    assert verify_math("(x-2)(x-3) = 0, so x = 3.", "3") == "correct"
+    assert verify_math("2 + 3 = 5, but 6 also works.", "5") == "wrong"

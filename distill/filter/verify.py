@@ -663,6 +663,26 @@ def _sentences_of(text: str) -> list[tuple[int, str]]:
     return [(m.start(), m.group(0)) for m in _SENTENCE.finditer(text)]
 
 
+_OFFERED_VALUE = re.compile(_OFFERED)
+# A number that is an operand, "(x-2)", "5x", "2 \\cdot 3" (the operator after one is read by
+# `_OFFERED`), or the right side of an equation in an unknown, "(x-2)(x-3) = 0", "x^2 - 5x + 6 =
+# 0" (a condition, no value offered; "2 + 3 = 5" offers its 5).
+_OPERAND_BEFORE = re.compile(r"(?:[-+*/^(×·]|\\(?:cdot|times|div)(?![A-Za-z]))[ \t]*\Z")
+_UNKNOWN_EQUALS = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])[^=]*=[ \t]*\Z")
+
+
+def _in_equation(text: str, m: re.Match) -> bool:
+    """Whether the value `m` found in `text` is part of an equation (`_OPERAND_BEFORE`,
+    `_UNKNOWN_EQUALS`), not one offered."""
+    before = text[max(0, m.start() - 80) : m.start()]
+    before = re.split(r"[,;:]", before)[-1]  # the clause it is in
+    return (
+        _OPERAND_BEFORE.search(before) is not None
+        or re.match(r"[)A-Za-z]", text[m.end() : m.end() + 1]) is not None
+        or _UNKNOWN_EQUALS.search(before) is not None
+    )
+
+
 def _unstated_hedge(answer: str) -> list[str]:
     """The values a reply with no box and no statement offers in its last sentence, where it
     offers two or more ("x=2, but x=3 also satisfies."; math-verify's read of it took the last
@@ -674,7 +694,7 @@ def _unstated_hedge(answer: str) -> list[str]:
     if not sentences:
         return []
     last = sentences[-1]
-    first = re.search(_OFFERED, last)
+    first = next((m for m in _OFFERED_VALUE.finditer(last) if not _in_equation(last, m)), None)
     if first is None:
         return []
     values = [_offered_value(first)]
