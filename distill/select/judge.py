@@ -135,7 +135,10 @@ def _has_score(text: str) -> bool:
         return True
     labelled = any(not _starts_range(m) for m in _LABELLED.finditer(text))
     given = any(_given(text, m) for m in _SCORE_OF.finditer(text))
-    return labelled or given or bool(_OUT_OF_TEN.search(text))
+    # the number alone, as parse_score reads it (a reasoning judge's "...so 8.</think>\n\n8")
+    bare = _BARE.fullmatch(text.strip())
+    alone = bare is not None and _in_range(bare.group("n")) is not None
+    return labelled or given or alone or bool(_OUT_OF_TEN.search(text))
 
 
 def _given(text: str, m: re.Match) -> bool:
