@@ -59,3 +59,22 @@ def test_a_hedge_after_an_equation_is_a_hedge(reply: str) -> None:
 def test_one_value_after_an_equation_is_still_read() -> None:
     assert verify_math("(x-2)(x-3) = 0, so x = 3.", "3") == "correct"
     assert verify_math("2 + 3 = 5, but 6 also works.", "5") == "wrong"
+
+
+@pytest.mark.parametrize(
+    ("reply", "gold"),
+    [
+        ("The answer is 2\\sqrt{3} cm.", "2\\sqrt{3}"),
+        ("The answer is 2\\sqrt{3} cm", "2\\sqrt{3}"),
+        ("The final answer is 4\\pi square units.", "4\\pi"),
+        ("The answer is 3\\sqrt{2} meters.", "3\\sqrt{2}"),
+        ("The answer is 12 cm.", "12"),
+    ],
+)
+def test_a_unit_after_an_expression_is_units(reply: str, gold: str) -> None:
+    assert verify_math(reply, gold) == "correct"
+
+
+def test_a_unit_does_not_hide_a_wrong_value() -> None:
+    assert verify_math("The answer is 2\\sqrt{3} cm.", "2") == "wrong"
+    assert verify_math("The answer is 2\\sqrt{3} cm.", "3\\sqrt{2}") == "wrong"

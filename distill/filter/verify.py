@@ -149,6 +149,12 @@ _EXPRESSION_OR = re.compile(
 # A remark in brackets after it: "2\sqrt{3} (approximately 3.46)", "12（十二）".
 _REMARK = re.compile(r"\s*[(（]([^()（）]*)[)）]\s*\Z")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+# A unit after it: "2\sqrt{3} cm", "4\pi square units", "3\sqrt{2} m/s" (read as prose, no answer).
+_UNIT_AFTER = re.compile(
+    r"[ \t]+(?:(?i:square|cubic|sq\.?)[ \t]+)?"
+    r"(?!(?i:is|are|was|were|of|for|and|or|but|so|if|as|to|in|on|at|by|the|an?|which|that)\b)"
+    r"[A-Za-z]{1,12}(?:/[A-Za-z]{1,4}|\^\{?[23]\}?|[²³])?[ \t]*\Z"
+)
 # The value an answer stated by name is derived to, last in its sentence: "The answer is a = 3,
 # b = 4, so a + b = 7." (its left side the names stated; "so a = 3" restates one).
 _DERIVED = re.compile(
@@ -187,6 +193,9 @@ def _stated_expression(answer: str, lead: re.Match) -> tuple[list[str], int] | N
         remark = _REMARK.search(e)
         if remark and _prose(remark.group(1)) and remark.start() > 0:
             e = e[: remark.start()].strip()  # "12 (twelve)"
+        unit = _UNIT_AFTER.search(e) if _prose(e) else None
+        if unit is not None and unit.start() > 0 and not _prose(e[: unit.start()]):
+            e = e[: unit.start()].strip()  # "2\\sqrt{3} cm", as "12 cm" is 12
         if (
             not e
             or len(e) > 60
