@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from distill.filter.verify import verify_math
+from distill.filter.verify import choice_key, verify_choice, verify_math
 
 
 @pytest.mark.parametrize(
@@ -78,3 +78,22 @@ def test_a_unit_after_an_expression_is_units(reply: str, gold: str) -> None:
 def test_a_unit_does_not_hide_a_wrong_value() -> None:
     assert verify_math("The answer is 2\\sqrt{3} cm.", "2") == "wrong"
     assert verify_math("The answer is 2\\sqrt{3} cm.", "3\\sqrt{2}") == "wrong"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The answer is 5 (option B).",
+        "The answer is 5 (choice B).",
+        "The answer is $2.5$ (option B).",
+        "Answer: 5 (B)",
+    ],
+)
+def test_the_option_named_after_a_value_is_the_choice(reply: str) -> None:
+    assert verify_choice(reply, "B") == "correct"
+    assert verify_choice(reply, "C") == "wrong"
+    assert choice_key(reply) == "B"
+
+
+def test_an_option_named_after_a_value_can_still_be_hedged() -> None:
+    assert verify_choice("The answer is 5 (option B). But C also works.", "B") == "wrong"

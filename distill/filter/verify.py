@@ -1916,9 +1916,12 @@ _CHOICE_PATTERNS = [
     # R1's and Qwen's "故选C", "所以选C")
     re.compile(
         r"(?:(?i:answer|答案)(?:[*\s]*(?i:is|是|为|选))?|(?:故|所以|因此|因而|综上|应|应该|本题)\s*选择?)"
-        r"[*:：\s]*"
+        r"[*:：\s]*(?:"
+        # a value, then the option it is: "The answer is 5 (option B).", "Answer: $2.5$ (B)"
+        r"(?:\$[^$\n]{1,30}\$|\\\([^\n]{1,30}?\\\)|[-+]?\d[\d,./]*(?:[ \t]*[A-Za-z%°]{1,6})?)"
+        r"[ \t]*\(\s*(?:(?i:option|choice)\s*\(?([A-Ea-e])\)?|([A-E]))\s*\)|"
         r"(?:\$\s*)?(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?"
-        r"(?:\(\s*([A-Ea-e])\s*\)|(?:(?<!\*)\*+)?(?!I" + _PRONOUN_AFTER + r")\(?([A-E])\)?\**)"
+        r"(?:\(\s*([A-Ea-e])\s*\)|(?:(?<!\*)\*+)?(?!I" + _PRONOUN_AFTER + r")\(?([A-E])\)?\**))"
         r"(?![A-Za-z])"
     ),
     re.compile(r"^[ \t]*\(?([A-E])\)?[.):]?[ \t]*$", re.MULTILINE),
