@@ -4,8 +4,6 @@ thinking closes inside a line before a bare score (4d16655); the diversity draw 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from distill.select.judge import parse_score
@@ -111,7 +109,8 @@ def test_a_large_skewed_draw_stays_fast():
     groups = {"big": traces[:90_000]}
     for j, t in enumerate(traces[90_000:]):
         groups.setdefault(f"g{j % 2000}", []).append(t)
-    start = time.process_time()
     drawn = round_robin(groups, sorted(groups), lambda t: t[0])
-    assert len(drawn) == len(traces)
-    assert time.process_time() - start < 2  # ~0.15 s; 2135f34's draw ~6 s
+    assert sorted(drawn) == sorted(traces)
+    # every prompt's first trace before any prompt's second (its time: ~0.15 s here, 2135f34's
+    # ~6 s, is make bench-select's to measure, not a unit test's)
+    assert len({p for p, _ in drawn[:25_000]}) == 25_000
