@@ -18,13 +18,10 @@ last "the answer is", "so is C", derived values, labelled parts, conditional "or
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from distill.filter.verify import math_answer_key, verify_choice, verify_math
+from tests.test_verify_reads_s16 import read_in_seconds
 
 
 def test_an_operation_on_2k_is_no_thousands() -> None:
@@ -191,24 +188,4 @@ LONG = {
 
 
 def test_long_looping_replies_are_read_in_seconds() -> None:
-    code = (
-        "import json, sys, logging\n"
-        "logging.disable(logging.CRITICAL)\n"
-        "from distill.filter.verify import math_answer_key, verify_choice, verify_math\n"
-        "for name, t in json.load(sys.stdin).items():\n"
-        "    verify_math(t, '12'), math_answer_key(t), verify_choice(t, 'B')\n"
-        "    print(name, flush=True)\n"
-    )
-    try:
-        subprocess.run(
-            [sys.executable, "-c", code],
-            input=json.dumps(LONG),
-            text=True,
-            capture_output=True,
-            check=True,
-            timeout=120,  # each takes about a second here
-        )
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        finished = out.splitlines()
-        pytest.fail(f"hung on {list(LONG)[len(finished)]!r} (finished: {finished})")
+    read_in_seconds(LONG)
