@@ -912,6 +912,10 @@ _AS_BEFORE = re.compile(
     r"(?i:\bso\s+(?:is|are|does|do|would|could|might|can|will)|\bsame\s+(?:for|with|goes\s+for))"
     r"\s+(?i:(?:option|choice)\s*)?\(?[A-E]\)?(?![A-Za-z0-9])"
 )
+# A value stated before the option it is: "The answer is 5 (option B).", "Answer: $2.5$ (B)".
+_VALUE_BEFORE_OPTION = (
+    r"(?:\$[^$\n]{1,30}\$|\\\([^\n]{1,30}?\\\)|[-+]?\d[\d,./]*(?:[ \t]*[A-Za-z%°]{1,6})?)"
+)
 # Another letter joined to the stated one on its line: "Answer: B or C", "B and C", "B/C".
 _JOINED = re.compile(r"[ \t]*(?:(?i:or|and|/|&)(?![A-Za-z])|或|和|与|及|、)")
 # "Also note that option C is the elastic case": "also" that opens a remark asserts nothing.
@@ -996,6 +1000,12 @@ def _hedged_choices(after: str, letter: str, upto: str = "E") -> list[str]:
     joined_alone = re.compile(
         rf"[ \t]*,[ \t]*(?i:and|or)[ \t]+(?i:(?:option|choice)\s*)?\(?{letters}\)?[\W]*"
     )
+    # "The answer is 3 (A), 4 (B).": a second value listed with its option (read as A alone,
+    # right against A, where "(A), (B)" is a hedge)
+    listed_value = re.compile(
+        rf"(?:[ \t]*,[ \t]*(?:(?i:and|or)[ \t]+)?{_VALUE_BEFORE_OPTION}[ \t]*"
+        rf"\(\s*(?i:(?:option|choice)\s*)?\(?{letters}\)?\s*\))+[\W]*"
+    )
     blank = lambda m: " " * len(m.group(0))  # noqa: E731 - the offsets stay as they were
     after = _ranged(_INLINE_LIST, upto).sub(blank, after)
     listing = _ranged(_LIST_LINE, upto)
@@ -1023,6 +1033,7 @@ def _hedged_choices(after: str, letter: str, upto: str = "E") -> list[str]:
                 # "The answer is B, and C.": two letters listed ("..., and C is wrong" is a
                 # clause of its own, read as any sentence)
                 or (start == 0 and joined_alone.fullmatch(sentence) is not None)
+                or (start == 0 and listed_value.fullmatch(sentence) is not None)
                 or (not before_dismissed and _ranged(_AS_BEFORE, upto).search(sentence) is not None)
             )
             if asserted and not dismissed:
@@ -1918,8 +1929,8 @@ _CHOICE_PATTERNS = [
         r"(?:(?i:answer|答案)(?:[*\s]*(?i:is|是|为|选))?|(?:故|所以|因此|因而|综上|应|应该|本题)\s*选择?)"
         r"[*:：\s]*(?:"
         # a value, then the option it is: "The answer is 5 (option B).", "Answer: $2.5$ (B)"
-        r"(?:\$[^$\n]{1,30}\$|\\\([^\n]{1,30}?\\\)|[-+]?\d[\d,./]*(?:[ \t]*[A-Za-z%°]{1,6})?)"
-        r"[ \t]*\(\s*(?:(?i:option|choice)\s*\(?([A-Ea-e])\)?|([A-E]))\s*\)|"
+        + _VALUE_BEFORE_OPTION
+        + r"[ \t]*\(\s*(?:(?i:option|choice)\s*\(?([A-Ea-e])\)?|([A-E]))\s*\)|"
         r"(?:\$\s*)?(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?"
         r"(?:\(\s*([A-Ea-e])\s*\)|(?:(?<!\*)\*+)?(?!I" + _PRONOUN_AFTER + r")\(?([A-E])\)?\**))"
         r"(?![A-Za-z])"
