@@ -150,10 +150,19 @@ _EXPRESSION_OR = re.compile(
 _REMARK = re.compile(r"\s*[(（]([^()（）]*)[)）]\s*\Z")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # A unit after it: "2\sqrt{3} cm", "4\pi square units", "3\sqrt{2} m/s" (read as prose, no answer).
+# Known units of two letters or more only: any word would read "2\pi rh" as 2\pi, "2\sqrt{3}
+# squared" as 2\sqrt{3}; a one-letter unit ("m", "s", "g") is a variable as often.
+_UNIT_WORDS = (
+    "mm|cm|km|ft|yd|mi|kg|mg|lb|lbs|oz|ml|sec|secs|min|mins|hr|hrs|hour|hours|minute|minutes"
+    "|second|seconds|day|days|week|weeks|month|months|year|years|unit|units|degree|degrees"
+    "|radian|radians|rad|meter|meters|metre|metres|centimeter|centimeters|centimetre|centimetres"
+    "|millimeter|millimeters|kilometer|kilometers|inch|inches|foot|feet|yard|yards|mile|miles"
+    "|gram|grams|kilogram|kilograms|pound|pounds|ounce|ounces|liter|liters|litre|litres"
+    "|dollar|dollars|cent|cents|mph|kph|m/s|km/h|cm/s|ft/s|m/s\^2"
+)
 _UNIT_AFTER = re.compile(
     r"[ \t]+(?:(?i:square|cubic|sq\.?)[ \t]+)?"
-    r"(?!(?i:is|are|was|were|of|for|and|or|but|so|if|as|to|in|on|at|by|the|an?|which|that)\b)"
-    r"[A-Za-z]{1,12}(?:/[A-Za-z]{1,4}|\^\{?[23]\}?|[²³])?[ \t]*\Z"
+    r"(?i:" + _UNIT_WORDS + r")(?![A-Za-z/])(?:\^\{?[23]\}?|[²³])?[ \t]*\Z"
 )
 # The value an answer stated by name is derived to, last in its sentence: "The answer is a = 3,
 # b = 4, so a + b = 7." (its left side the names stated; "so a = 3" restates one).
