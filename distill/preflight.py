@@ -82,7 +82,8 @@ def problems(
                 "learn to stop"
             )
         prompt = tok.decode(ids[:start])
-        turn = ("<think>" if prompt.rstrip().endswith("<think>") else "") + tok.decode(loss)
+        reply = tok.decode(loss)
+        turn = ("<think>" if prompt.rstrip().endswith("<think>") else "") + reply
         # opened again where it opened: the pre-fill's and the completion's own, or a block
         # wrapped twice
         if _opens(turn) and _opens(turn.lstrip()[len("<think>") :]):
@@ -90,7 +91,7 @@ def problems(
                 f"{which}<think> is opened twice (the template's pre-fill and the completion's "
                 "own): the completion should start after the pre-fill, or pick the student's template"
             )
-        if re.search(r"<think>\s*</think>\s*$", prompt) and _opens(tok.decode(loss)):
+        if re.search(r"<think>\s*</think>\s*$", prompt) and _opens(reply):
             found.append(
                 f"{which}the prompt ends with the empty think block of the template's no-thinking "
                 "mode (SmolLM3's /no_think system prompt) and the completion reasons after it: "
