@@ -63,18 +63,6 @@ def _model_eos(name: str) -> Any:
     return None
 
 
-def _reasoning_under(m: dict[str, Any], key: str) -> dict[str, Any]:
-    """`m` with the think block its content opens with under `key` (--reasoning-key). A content
-    that opens with none is an answer alone (a reply without reasoning: r1_content), kept whole
-    where it names `</think>` (the text before it is no reasoning)."""
-    from distill.examples import as_template_reads_reasoning
-
-    content = m.get("content")
-    if not isinstance(content, str) or not content.lstrip().startswith("<think>"):
-        return m
-    return as_template_reads_reasoning(m, key)
-
-
 def export(cfg: ExportConfig) -> Path:
     """The trainer's examples as a dataset TRL, LLaMA-Factory, axolotl and `datasets` read as is."""
 
@@ -94,6 +82,7 @@ def export(cfg: ExportConfig) -> Path:
         Renderer,
         alpaca_only,
         alpaca_output,
+        as_template_reads_reasoning,
         head_of,
         load_examples,
         object_args,
@@ -179,7 +168,9 @@ def export(cfg: ExportConfig) -> Path:
         # would be trained as a quoted string by `arguments | tojson`), and one Parquet type
         msgs = [object_args(m) for m in [*ex.prompt, reply_of(ex)]]
         if cfg.reasoning_key:  # the think block each assistant content opens with, under the key
-            msgs = [_reasoning_under(m, cfg.reasoning_key) for m in msgs]
+            # (a content that opens with none is an answer alone, kept whole where it names
+            # `</think>`: the text before it is no reasoning)
+            msgs = [as_template_reads_reasoning(m, cfg.reasoning_key) for m in msgs]
         if cfg.format == "r1" and history:
             # one layout for the file (a row holding `messages` beside prompt/completion ones
             # reads back with prompt None: TRL and a Parquet reader fail on it): a chat whose
