@@ -250,6 +250,15 @@ def around(renderer: Any, ex: Any) -> list[str]:
     return [renderer.lead, end[: min(cuts)] if cuts else ""]
 
 
+def sample_reply(tok: Any, row: Any, at: list[int], marks: Any, stopped: bool) -> tuple[str, str]:
+    """(the sample's text, the reply in it another template reads): sample_text of all its
+    tokens, and of those before its stop token where it stopped, without the text around
+    the reply (sample_body)."""
+    s_text = sample_text(tok, row, at)
+    text = sample_text(tok, row, at[:-1]) if stopped else s_text
+    return s_text, sample_body(text, marks, stopped)
+
+
 def sample_body(text: str, marks: Any, stopped: bool) -> str:
     """A sample's text without the template's text around the reply (`marks`: around()); as
     the other template reads the reply (its own lead and end of turn written around it)."""
@@ -549,9 +558,7 @@ class XTokTeacher:
             # after its prompt ('[/INST]' + ' The': `▁The` reads " The", not "The"), the
             # teacher's its own reply after its prompt, without the student's space and end
             marks = inputs["xtok_around"][i] if "xtok_around" in inputs else ["", ""]
-            s_text = sample_text(self.s_tok, ids[i], at)
-            text = sample_text(self.s_tok, ids[i], at[:-1]) if stopped else s_text
-            text = sample_body(text, marks, stopped)
+            s_text, text = sample_reply(self.s_tok, ids[i], at, marks, stopped)
             # the think block one side's prompt opened (lead_shift), read by the other as text
             s_lead = sample_lead(self.s_tok, ids[i], at)
             t_lead = prompt_lead(self.tok.decode(tp[-8:], **dec))
@@ -1246,9 +1253,7 @@ class ServedXTok(TopKXTok):
             # as the kept replies are read (XTokTeacher.sampled): the student's text after its
             # prompt, the reply in it after the teacher's prompt with the teacher's own lead
             marks = inputs["xtok_around"][i] if "xtok_around" in inputs else ["", "", ""]
-            s_text = sample_text(self.s_tok, ids[i], at)
-            text = sample_text(self.s_tok, ids[i], at[:-1]) if stopped else s_text
-            text = sample_body(text, marks, stopped)
+            s_text, text = sample_reply(self.s_tok, ids[i], at, marks, stopped)
             rows.append((at, c, s_text))
             prompts.append(inputs["xtok_prompt_text"][i])
             # the think block one side's prompt opened (lead_shift), read by the other as text
