@@ -57,6 +57,12 @@ class EvalConfig(PromptSource, Sampling):
     temperature: float = like(Sampling, "temperature", 0.0, "Sampling temperature; 0 = greedy.")
     top_p: float = like(Sampling, "top_p", 1.0, "Nucleus sampling when temperature > 0.")
     max_tokens: int = like(Sampling, "max_tokens", 512)
+    # `distill run` sets it where the baseline's context is shorter than the student's: each
+    # model asked the most its own context leaves (the baseline's cap made the student's too)
+    baseline_max_tokens: int | None = setting(
+        None,
+        "The baseline's max new tokens (default: --max-tokens); eval.json names both when they differ.",
+    )
     seed: int | None = like(Sampling, "seed", 0)
     n: int = setting(1, "Samples per problem (pass@1 = mean; maj@k = vote).")
     backend: str = setting("hf", "hf | vllm | openai.")
@@ -97,6 +103,11 @@ class EvalConfig(PromptSource, Sampling):
                 ("temperature", self.temperature >= 0, ">= 0 (0 = greedy)"),
                 ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
                 ("max_tokens", self.max_tokens >= 1, ">= 1"),
+                (
+                    "baseline_max_tokens",
+                    self.baseline_max_tokens is None or self.baseline_max_tokens >= 1,
+                    ">= 1",
+                ),
                 ("limit", self.limit is None or self.limit >= 1, ">= 1"),
                 ("verify_timeout", self.verify_timeout >= 1, ">= 1 (seconds)"),
                 ("code_memory_mb", self.code_memory_mb >= 1, ">= 1"),
@@ -329,6 +340,13 @@ def set_aside_if_retrained(traces: Path, model: str) -> None:
     write_atomic(stamp_file, json.dumps({"model": model, "weights": now}) + "\n")
 
 
+def budget(cfg: EvalConfig, which: str) -> int:
+    """The max new tokens `which` (student | baseline) is asked with."""
+    if which == "baseline" and cfg.baseline_max_tokens is not None:
+        return cfg.baseline_max_tokens
+    return cfg.max_tokens
+
+
 def _generate_config(cfg: EvalConfig, model: str, which: str) -> Any:
     """The generate config that samples `model` on the eval set into its samples file beside
     --out (<stem>.<which>.traces.jsonl)."""
@@ -348,7 +366,7 @@ def _generate_config(cfg: EvalConfig, model: str, which: str) -> Any:
         device=cfg.device,
         temperature=cfg.temperature,
         top_p=cfg.top_p if cfg.temperature > 0 else 1.0,
-        max_tokens=cfg.max_tokens,
+        max_tokens=budget(cfg, which),
         seed=cfg.seed,
         out=str(out.with_name(f"{out.stem}.{which}.traces.jsonl")),
         chat_template=cfg.format == "r1",
@@ -665,6 +683,11 @@ def run(cfg: EvalConfig) -> Path:
             else None
         )
         result["delta_problems"] = len(ours)
+        if budget(cfg, "baseline") != cfg.max_tokens:
+            # Not the same budget: each column names its own, and the delta says it compares
+            # two budgets (a reader of pass@1 alone took them for the same terms).
+            result["student"]["max_tokens"] = cfg.max_tokens
+            result["baseline"]["max_tokens"] = budget(cfg, "baseline")
     # eval.json and eval.yaml as one set with eval.json.manifest.json last (distill/manifest.py): a
     # kill between the two never leaves new numbers beside the old run's settings unmarked.
     from distill.manifest import OutputSet, config_hash, manifest_path
@@ -699,5 +722,18 @@ def _print(result: dict[str, Any]) -> None:
         t.caption = (
             f"delta pass@1 (student - baseline) {result['delta_pass@1']}, "
             f"on the {result['delta_problems']} problems both were scored on"
+            + budgets_differ(result)
         )
     Console(stderr=True).print(t)
+
+
+def budgets_differ(result: dict[str, Any]) -> str:
+    """', at different max_tokens (...)' where eval.json's two columns were asked with different
+    budgets (each model's own context: `distill run`, --baseline-max-tokens); '' where not."""
+    student, base = (result.get(c) or {} for c in ("student", "baseline"))
+    if "max_tokens" not in base or base.get("max_tokens") == student.get("max_tokens"):
+        return ""
+    return (
+        f", at different max_tokens (student {student.get('max_tokens')}, baseline "
+        f"{base['max_tokens']}): not the same budget"
+    )

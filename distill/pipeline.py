@@ -934,16 +934,21 @@ def _generates_max_tokens(stage: str, configs: dict[str, Any], section: dict[str
 
 
 def _fit_context(c: Any) -> Any:
-    """eval `c` with generate's max_tokens (`_generates_max_tokens`), within what the context
-    of each model it asks leaves after the longest prompt of its set: a served student of a
+    """eval `c` with generate's max_tokens (`_generates_max_tokens`), each model it asks within
+    what its own context leaves after the longest prompt of its set: a served student of a
     shorter context (vLLM's --max-model-len 2048 under generate's 4096) answered every request
     with a 400 and eval stopped; an hf student sampled past the positions it has. The context:
     a local model's config.json (max_position_embeddings), a served one's max_model_len as
     GET /models lists it (vLLM's; a server that lists none: generate's length as it is). One
     line says when it is capped; a prompt that leaves no room at all stops the run in one
-    line (each of its requests a 400); an hf student on CPU is told how long it may write."""
-    cap: tuple[int, str] | None = None
-    for model, size, where, longest in _eval_contexts(c):
+    line (each of its requests a 400); an hf student on CPU is told how long it may write.
+    The student's cap and the baseline's are each its own (eval.max_tokens,
+    eval.baseline_max_tokens): a baseline of a shorter context capped the student too, its
+    pass@1 measured on a budget it did not need; eval.json names both where they differ. One
+    budget for all of a model's problems (the most its set's longest prompt leaves), so its
+    pass@1 is at one stated max_tokens."""
+    caps: dict[str, tuple[int, str]] = {}
+    for which, model, size, where, longest in _eval_contexts(c):
         left = size - longest.tokens
         context = f"{model}'s context of {size} tokens ({where})"
         if longest.counted and left <= 0:
@@ -965,15 +970,31 @@ def _fit_context(c: Any) -> Any:
                 )
             continue
         room = left - longest.margin if left > longest.margin else left
-        if cap is None or room < cap[0]:
-            why = f"{context} leaves after the set's longest prompt ({longest.how})"
-            cap = (room, why)
-    if cap is not None and cap[0] < c.max_tokens:
+        caps[which] = (room, f"{context} leaves after the set's longest prompt ({longest.how})")
+    asked = c.max_tokens
+    student, base = caps.get("student"), caps.get("baseline")
+    if student is not None and student[0] < asked:
         print(
-            f"note: eval.max_tokens {cap[0]}: generate's max_tokens {c.max_tokens} is more than "
-            f"{cap[1]}; set eval.max_tokens in the recipe for another"
+            f"note: eval.max_tokens {student[0]}: generate's max_tokens {asked} is more than "
+            f"{student[1]}; set eval.max_tokens in the recipe for another"
         )
-        c = dataclasses.replace(c, max_tokens=cap[0])
+        c = dataclasses.replace(c, max_tokens=student[0])
+    if c.baseline and c.baseline_max_tokens is None:
+        # the baseline asked up to generate's length too, or what its own context leaves
+        room = min(base[0], asked) if base is not None else asked
+        if room != c.max_tokens:  # (the same as the student's: one budget, said once)
+            if base is not None and base[0] < asked:
+                print(
+                    f"note: eval.baseline_max_tokens {room}: generate's max_tokens {asked} is "
+                    f"more than {base[1]}; set eval.baseline_max_tokens in the recipe for another"
+                )
+            print(
+                f"note: the student is asked up to {c.max_tokens} tokens a problem, the baseline "
+                f"up to {room}: each the most its own context allows, not the same budget "
+                "(eval.json names both); set eval.max_tokens and eval.baseline_max_tokens in "
+                "the recipe to compare them on one"
+            )
+            c = dataclasses.replace(c, baseline_max_tokens=room)
     if c.backend == "hf" and c.device in ("auto", "cpu"):
         from distill.models import pick_device
 
@@ -1009,12 +1030,13 @@ class _Longest:
     uncounted: str = "no local tokenizer, no POST /tokenize on the server"
 
 
-def _eval_contexts(c: Any) -> list[tuple[str, int, str, _Longest]]:
-    """(model, its context, where that was read, the set's longest prompt as it is sent that
-    model) for each model eval asks whose context is known and whose set reads here."""
+def _eval_contexts(c: Any) -> list[tuple[str, str, int, str, _Longest]]:
+    """(student | baseline, model, its context, where that was read, the set's longest prompt
+    as it is sent that model) for each model eval asks whose context is known and whose set
+    reads here."""
     cards = _served_cards(c) if c.backend == "openai" else None
     out = []
-    for model in (c.model, c.baseline):
+    for which, model in (("student", c.model), ("baseline", c.baseline)):
         if not model:
             continue
         if c.backend == "openai":
@@ -1026,7 +1048,7 @@ def _eval_contexts(c: Any) -> list[tuple[str, int, str, _Longest]]:
         size, where = context
         longest = _longest_prompt(c, model, size, cards or {})
         if longest is not None:
-            out.append((model, size, where, longest))
+            out.append((which, model, size, where, longest))
     return out
 
 

@@ -519,6 +519,8 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             )
         )
     if ev:
+        from distill.eval import budgets_differ
+
         cols = [c for c in ("baseline", "student") if c in ev]
         # every metric of either column (eval.json names `unverifiable` only where it is > 0)
         metrics = list(dict.fromkeys(m for c in cols for m in ev[c] if m != "model"))
@@ -528,6 +530,11 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             "",
             f"On `{ev['data']}` ({ev['verify']} verification, n={ev['n']}, "
             f"temperature {ev['temperature']}, max {ev['max_tokens']} tokens"
+            + (
+                f" (the baseline's max {ev['baseline']['max_tokens']})"
+                if budgets_differ(ev)
+                else ""
+            )
             + (f", template `{ev['template']}`" if ev.get("template") else "")
             + (
                 f", system prompt {json.dumps(ev['system_prompt'])}"
@@ -553,7 +560,7 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             lines += [
                 "",
                 f"pass@1 student - baseline: {ev['delta_pass@1']:+.3f}, on the "
-                f"{ev['delta_problems']} problems both were scored on.",
+                f"{ev['delta_problems']} problems both were scored on{budgets_differ(ev)}.",
             ]
         if ev.get("sandbox"):
             lines += ["", _sandbox_line(ev["sandbox"], "models'")]

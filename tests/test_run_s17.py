@@ -1,0 +1,124 @@
+"""distill run / eval / publish / train --resume, session 17:
+
+1. distill run: eval's max_tokens (generate's, taken) was capped at the least any model's context
+   leaves, so a baseline of a shorter context than the student's capped the student too: its
+   pass@1 measured on a budget it did not need. Each model is now capped by its own context, and
+   eval.json, the printed table and the card name both budgets where they differ.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from aiohttp import web
+
+from distill.pipeline import run as pipeline_run
+from tests.fakeserver import FakeServer
+
+# --------------------------------------------------------------------------- 1. eval budgets
+
+
+class TwoContextServer(FakeServer):
+    """vLLM serving two models, each at its own --max-model-len: GET /v1/models lists both, and a
+    request whose prompt and max_tokens do not fit its model's context is a 400."""
+
+    contexts = {"student": 8192, "base": 2048}
+
+    async def models(self, request: web.Request) -> web.Response:
+        listed = [
+            {"id": m, "object": "model", "max_model_len": n} for m, n in self.contexts.items()
+        ]
+        return web.json_response({"object": "list", "data": listed})
+
+    async def fitted(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        context = self.contexts[body["model"]]
+        prompt = sum(len(m["content"]) for m in body["messages"]) // 2 + 16
+        asked = int(body.get("max_tokens") or 0)
+        if asked + prompt > context:
+            self.log.append({"model": body["model"], "max_tokens": asked, "refused": True})
+            return web.json_response({"error": {"message": "too long"}}, status=400)
+        self.model = body["model"]  # (chat answers the model it serves; concurrency 1)
+        return await self.chat(request)
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.fitted)
+        app.router.add_get("/v1/models", self.models)
+        return app
+
+
+@pytest.fixture
+def two_contexts():
+    s = TwoContextServer().start()
+    yield s
+    s.stop()
+
+
+def _two_model_recipe(tmp_path: Path, url: str, student: str, base: str) -> Path:
+    sections = {
+        "run": {"dir": str(tmp_path / "run")},
+        "generate": {"teacher": "openai", "model": "fake-r1", "base_url": url,
+                     "data": "builtin:arithmetic?n=2", "out": "{run_dir}/traces.jsonl"},
+        "eval": {"model": student, "baseline": base, "backend": "openai", "base_url": url,
+                 "concurrency": 1, "data": "builtin:arithmetic?start=100&n=2",
+                 "out": "{run_dir}/eval.json"},
+    }  # fmt: skip
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(sections))
+    return path
+
+
+def _asked(server: FakeServer, model: str) -> set[int]:
+    return {e["max_tokens"] for e in server.log if e.get("model") == model}
+
+
+def test_a_baseline_of_a_shorter_context_does_not_cap_the_student(tmp_path, two_contexts, capsys):
+    recipe = _two_model_recipe(tmp_path, two_contexts.url, "student", "base")
+    result = pipeline_run(recipe, only=["eval"])
+    assert not any(e.get("refused") for e in two_contexts.log)
+    # the student is asked generate's length, which its context holds (it got the base's cap)
+    assert _asked(two_contexts, "student") == {4096}
+    (base,) = _asked(two_contexts, "base")
+    assert base < 2048
+    ev = result["eval"]
+    assert ev["max_tokens"] == 4096
+    assert ev["student"]["max_tokens"] == 4096 and ev["baseline"]["max_tokens"] == base
+    said = capsys.readouterr()
+    assert "not the same budget" in said.out  # the run's note
+    assert "not the same budget" in " ".join(said.err.split())  # eval's table caption
+
+
+def test_a_student_of_a_shorter_context_does_not_cap_the_baseline(tmp_path, two_contexts):
+    recipe = _two_model_recipe(tmp_path, two_contexts.url, "base", "student")
+    ev = pipeline_run(recipe, only=["eval"])["eval"]
+    (capped,) = _asked(two_contexts, "base")
+    assert capped < 2048 and _asked(two_contexts, "student") == {4096}
+    assert ev["student"]["max_tokens"] == capped and ev["baseline"]["max_tokens"] == 4096
+
+
+def test_two_models_of_one_context_share_one_budget_said_once(tmp_path, two_contexts, capsys):
+    two_contexts.contexts = {"student": 2048, "base": 2048}
+    ev = pipeline_run(
+        _two_model_recipe(tmp_path, two_contexts.url, "student", "base"), only=["eval"]
+    )["eval"]
+    assert _asked(two_contexts, "student") == _asked(two_contexts, "base")
+    assert "max_tokens" not in ev["student"] and "max_tokens" not in ev["baseline"]
+    assert "not the same budget" not in capsys.readouterr().out
+
+
+def test_the_card_names_both_budgets(tmp_path):
+    from tests.test_review_eval_publish import card, eval_json, student_folder
+
+    student = student_folder(tmp_path / "student")
+    path = eval_json(tmp_path / "eval.json", student, 0.5)
+    ev = json.loads(path.read_text())
+    ev.update({"max_tokens": 4096, "delta_pass@1": 0.44, "delta_problems": 100})
+    ev["student"]["max_tokens"], ev["baseline"]["max_tokens"] = 4096, 1900
+    path.write_text(json.dumps(ev))
+    text = " ".join(card(student).split())
+    assert "max 4096 tokens (the baseline's max 1900)" in text
+    assert "at different max_tokens (student 4096, baseline 1900): not the same budget" in text
