@@ -989,12 +989,19 @@ def _hub_plan(
             )
         ]
         marked = next((_committed(f) for f in found if f.path == MARKER), None)
+        # the repo's history as the Hub walks it from `revision` (newest first): which commit
+        # came before which, whatever their dates say (a push from a machine whose clock is
+        # behind dated the user's commit before the marker's)
+        order = None
+        if getattr(marked, "oid", None) is not None:
+            commits = api.list_repo_commits(repo_id, repo_type="model", revision=revision)
+            order = {c.commit_id: i for i, c in enumerate(commits)}
         for f in found:
             if f.path not in listed or not hasattr(f, "blob_id"):
                 continue  # a folder of that name
             now = _listed_hashes(f)
             kept = [hashes.get(f.path)]
-            if _not_reached(_committed(f), marked):
+            if _not_reached(_committed(f), marked, order):
                 kept.append(earlier.get(f.path))
             kept = [h for h in kept if h is not None]
             if kept:
@@ -1027,20 +1034,32 @@ def _hub_plan(
 
 
 def _committed(f: Any) -> Any:
-    """When the file the Hub lists was last committed (get_paths_info(expand=True)); None when
-    the listing does not say."""
-    return getattr(getattr(f, "last_commit", None), "date", None)
+    """The file's last commit as the Hub lists it (get_paths_info(expand=True): its `oid` and
+    `date`); None when the listing does not say."""
+    return getattr(f, "last_commit", None)
 
 
-def _not_reached(file: Any, marker: Any) -> bool:
+def _not_reached(file: Any, marker: Any, order: dict[str, int] | None) -> bool:
     """A file at its `earlier` hash is one the cut publish whose marker it is had yet to
     commit: last committed before the marker was (the publish's first commit). One committed
-    since is the user's, put back to those bytes. A listing without commit dates (none of the
-    Hub's) is read as before them: the earlier hash counts."""
+    since is the user's, put back to those bytes. Before is the commit graph's order
+    (`order`: list_repo_commits from the revision read, newest first), not the commits' dates:
+    a user's commit pushed from a machine whose clock is behind is dated before the marker's,
+    and its file was taken for publish's (replaced, or deleted). A commit the history does not
+    place is the user's. A listing without commit ids (none of the Hub's) is read by its dates;
+    one without dates either as before them: the earlier hash counts."""
     if file is None or marker is None:
         return True
+    ids = getattr(file, "oid", None), getattr(marker, "oid", None)
+    if order is not None and None not in ids:
+        if ids[0] not in order or ids[1] not in order:
+            return False
+        return order[ids[0]] > order[ids[1]]
+    when, marked = getattr(file, "date", None), getattr(marker, "date", None)
+    if when is None or marked is None:
+        return True
     try:
-        return file < marker
+        return when < marked
     except TypeError:  # (an aware and a naive time)
         return True
 

@@ -4,19 +4,32 @@
    leaves, so a baseline of a shorter context than the student's capped the student too: its
    pass@1 measured on a budget it did not need. Each model is now capped by its own context, and
    eval.json, the printed table and the card name both budgets where they differ.
+2. publish --repo-id: whether a file at a marker's `earlier` hash was committed before the marker
+   (a publish cut between its commits, which may replace it) or since (the user's, put back to
+   those bytes) compared the commits' dates; a commit pushed from a machine whose clock is
+   behind was dated before the marker's, and the user's file was replaced or deleted. Now the
+   repo's commit order (list_repo_commits) decides.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 from aiohttp import web
 
+from distill.errors import DistillError
 from distill.pipeline import run as pipeline_run
 from tests.fakeserver import FakeServer
+from tests.test_publish_earlier_s16 import T0, DatedHub, publish, two_publishes, user_commit
+from tests.test_third_read_eval import hub
+from tests.test_user_files_s15 import Killed
+
+__all__ = ["hub"]  # the fixture, used by name
 
 # --------------------------------------------------------------------------- 1. eval budgets
 
@@ -122,3 +135,84 @@ def test_the_card_names_both_budgets(tmp_path):
     text = " ".join(card(student).split())
     assert "max 4096 tokens (the baseline's max 1900)" in text
     assert "at different max_tokens (student 4096, baseline 1900): not the same budget" in text
+
+
+# --------------------------------------------------------------------------- 2. publish order
+
+
+class OrderedHub(DatedHub):
+    """DatedHub whose listing names each file's last commit by its id too (`last_commit.oid`,
+    as the Hub's), dated by the clock of the machine that made it (`skewed`: a commit pushed
+    from a machine whose clock is a day behind), and lists its commits newest first."""
+
+    skewed: set[int] = set()
+
+    def get_paths_info(self, repo_id, paths, revision=None, expand=False, **kw):
+        found = super().get_paths_info(repo_id, paths, revision=revision, expand=expand, **kw)
+        made = self.repos[repo_id].get("dates", {})
+        for f in found:
+            if expand and f.path in made:
+                n = made[f.path]
+                date = T0 - timedelta(days=1) if n in self.skewed else T0 + timedelta(seconds=n)
+                f.last_commit = SimpleNamespace(oid=f"{n:040x}", date=date)
+        return found
+
+    def list_repo_commits(self, repo_id, revision=None, **kw):
+        head = self.repos[repo_id].get("commits", 0)
+        assert revision in (None, f"{head:040x}")
+        return [SimpleNamespace(commit_id=f"{n:040x}") for n in range(head, 0, -1)]
+
+
+@pytest.fixture
+def ordered_hub(hub, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", OrderedHub)
+    monkeypatch.setattr(OrderedHub, "commits_before_kill", None)
+    monkeypatch.setattr(OrderedHub, "skewed", set())
+    return hub
+
+
+def _user_commit_from_a_slow_clock(hub, name, data):
+    user_commit(hub, "me/s", name, data)
+    OrderedHub.skewed.add(hub["me/s"]["commits"])
+
+
+def test_a_file_put_back_by_a_commit_dated_in_the_past_is_not_replaced(tmp_path, ordered_hub):
+    student, a = two_publishes(tmp_path, ordered_hub)
+    _user_commit_from_a_slow_clock(
+        ordered_hub, "adapter_model.safetensors", a["adapter_model.safetensors"]
+    )
+    (student / "adapter_model.safetensors").write_bytes(b"adapter C")
+    with pytest.raises(DistillError, match="adapter_model.safetensors is already in the repo"):
+        publish(dir=str(student), repo_id="me/s")  # replaced before the fix
+    assert (
+        ordered_hub["me/s"]["files"]["adapter_model.safetensors"] == a["adapter_model.safetensors"]
+    )
+
+
+def test_a_file_put_back_by_a_commit_dated_in_the_past_is_not_deleted(tmp_path, ordered_hub):
+    student, a = two_publishes(tmp_path, ordered_hub)
+    _user_commit_from_a_slow_clock(ordered_hub, "loss.png", a["loss.png"])
+    (student / "loss.png").unlink()  # C writes no loss.png: B's would be deleted
+    (student / "adapter_model.safetensors").write_bytes(b"adapter C")
+    publish(dir=str(student), repo_id="me/s")
+    files = ordered_hub["me/s"]["files"]
+    assert files["adapter_model.safetensors"] == b"adapter C"
+    assert files["loss.png"] == b"PNG of A"  # the user's: deleted before the fix
+
+
+def test_a_cut_publish_completes_by_the_commit_order(tmp_path, ordered_hub, monkeypatch):
+    """The files the cut publish had yet to commit come before its marker in the history."""
+    student, _ = two_publishes(tmp_path, ordered_hub)
+    (student / "adapter_model.safetensors").write_bytes(b"adapter C")
+    (student / "train.yaml").write_text("model: Qwen/Qwen2.5-1.5B\nlora_r: 32\n")
+    monkeypatch.setattr(OrderedHub, "commits_before_kill", 1)  # [marker, README.md] landed
+    monkeypatch.setattr(OrderedHub, "skewed", {1, 2, 3, 4, 5, 6, 7, 8})  # every clock behind
+    with pytest.raises(Killed):
+        publish(dir=str(student), repo_id="me/s")
+    monkeypatch.setattr(OrderedHub, "commits_before_kill", None)
+    publish(dir=str(student), repo_id="me/s")
+    files = ordered_hub["me/s"]["files"]
+    assert files["adapter_model.safetensors"] == b"adapter C"
+    assert files["train.yaml"] == (student / "train.yaml").read_bytes()
