@@ -110,6 +110,7 @@ class _Sink:
         progress: _Progress,
         template: Any,
         context_field: str | None = None,
+        on_failed_spend: Any = None,
     ):
         self.writer, self.teacher, self.progress, self.template = (
             writer,
@@ -118,6 +119,9 @@ class _Sink:
             template,
         )
         self.context_field = context_field
+        # called once a failed sample's spend is counted: no record holds it, so the summary
+        # is written at once (a run killed later still leaves it for the rerun to carry)
+        self.on_failed_spend = on_failed_spend
         self.prices = teacher.prices()
         self.failures: list[str] = []
         # A local folder's place, relative to the traces file's folder: a rerun that names it
@@ -216,6 +220,8 @@ class _Sink:
         if usage.get("tokens_estimated"):
             self.progress.estimated_tokens += tokens
         self.progress.advance(tokens, cost, failed=True)
+        if self.on_failed_spend is not None:
+            self.on_failed_spend()
 
 
 def spent_tokens(usage: dict[str, Any]) -> int:
@@ -622,6 +628,9 @@ class Totals:
             "by_teacher": {},
         }
         self.prompts: set[Any] = set()
+        # (tokens, $) spent on samples that failed, over every run on the file: no record holds
+        # them (the summary carries them from run to run: _earlier_failed)
+        self.failed: tuple[int, float] = (0, 0.0)
         # A request's prompt tokens shared by its n samples: summed unrounded, rounded once
         # (25 tokens over 3 samples rounded per sample summed to 24).
         self._prompt_tokens = 0.0
@@ -659,16 +668,22 @@ class Totals:
             "prompts": len(self.prompts),
             "cost_usd": round(self.stats["cost_usd"], 6),
             "by_teacher": teacher_labels(self.stats["by_teacher"]),
+            # cost_usd is the records'; failed samples' spend apart; both are what was paid
+            "failed_tokens": self.failed[0],
+            "failed_cost_usd": round(self.failed[1], 6),
+            "spent_usd": round(self.stats["cost_usd"] + self.failed[1], 6),
         }
 
 
 def summarize(
     path: str | Path, batch_discount: float = BatchConfig.batch_discount
 ) -> dict[str, Any]:
-    """Totals over everything in the traces file, earlier runs included (`Totals`)."""
+    """Totals over everything in the traces file, earlier runs included (`Totals`), and the
+    spend on failed samples its summary carries (`_earlier_failed`)."""
     totals = Totals(batch_discount)
     for rec in read_records(path):
         totals.add(rec)
+    totals.failed = _earlier_failed(Path(path))
     return totals.result()
 
 
@@ -696,6 +711,7 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     if recovered:
         console.print(f"generate: {recovered} samples a stopped run paid for written to {out}")
     plan, planned, template, totals = build_jobs(cfg)
+    earlier = _earlier_failed(out)  # before this run writes the summary anew
     total = len(planned)
     pending = sum(len(j.samples) for _, jobs in plan for j in jobs)
     if not cfg.batch:
@@ -713,6 +729,11 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     started = time.monotonic()
     writer: RecordWriter | None = None
     bar: _Progress | None = None
+
+    def summary_now() -> dict[str, Any]:
+        assert writer is not None
+        return _write_summary(out, totals, writer.written, started, bar, earlier)
+
     try:
         with RecordWriter(out, on_write=totals.add) as writer:
             bar = _Progress(pending, enabled=progress and pending > 0)
@@ -720,7 +741,7 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
                 for teacher_cfg, jobs in plan:
                     if not jobs:
                         continue
-                    sink = _Sink(writer, teacher_cfg, bar, template, cfg.context_field)
+                    sink = _Sink(writer, teacher_cfg, bar, template, cfg.context_field, summary_now)
                     if cfg.batch:
                         teacher = BatchTeacher(teacher_cfg, cfg, out, bar)
                         sink.prices = batch_prices(sink.prices, cfg.batch_discount)
@@ -736,11 +757,11 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
         # summary of what the file holds now, not the one of the run before it.
         if writer is not None:
             try:
-                _write_summary(out, totals, writer.written, failures, started, bar)
+                summary_now()
             except OSError:
                 pass  # a full disk: the error that stopped the run says more
         raise
-    summary = _write_summary(out, totals, writer.written, failures, started, bar)
+    summary = summary_now()
     elapsed, spent = summary["this_run"]["seconds"], summary["this_run"]["cost_usd"]
     this_run = summary["this_run"]
     console.print(
@@ -757,6 +778,12 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
             f"; {this_run['failed_tokens']:,} tokens (${this_run['failed_cost_usd']:.4f}) spent "
             "on failed samples, in this run's $"
             if this_run["failed_tokens"]
+            else ""
+        )
+        + (
+            f"; {summary['failed_tokens']:,} tokens (${summary['failed_cost_usd']:.4f}) spent on "
+            f"failed samples over this file's runs, ${summary['spent_usd']:.4f} spent in all"
+            if summary["failed_tokens"] > this_run["failed_tokens"]
             else ""
         )
     )
@@ -794,20 +821,47 @@ def _refuse_batches_in_flight(out: Path, plan: list[tuple[TeacherConfig, list[Jo
         )
 
 
+def _earlier_failed(out: Path) -> tuple[int, float]:
+    """(tokens, $) that earlier runs on `out` spent on samples that failed (a choice the server
+    ended unfinished: generated and billed, no record). No record holds them, only the summary
+    those runs wrote: a rerun carries them on, or its summary would show less than was paid.
+    A summary written before the file's totals held them (no top-level `failed_tokens`) has its
+    last run's. Nothing where --out is gone: a summary left beside a deleted traces file."""
+    path = out.with_name(out.stem + ".summary.json")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8")) if out.exists() else None
+    except (OSError, ValueError):  # none, or empty (a crash right after its rename)
+        summary = None
+    if not isinstance(summary, dict):
+        return 0, 0.0
+    held = summary if "failed_tokens" in summary else summary.get("this_run")
+    if not isinstance(held, dict):
+        return 0, 0.0
+    tokens, cost = held.get("failed_tokens"), held.get("failed_cost_usd")
+    if type(tokens) is not int or type(cost) not in (int, float) or min(tokens, cost) < 0:
+        return 0, 0.0  # a summary someone edited: nothing to carry
+    return tokens, float(cost)
+
+
 def _write_summary(
     out: Path,
     totals: Totals,
     written: int,
-    failures: list[str],
     started: float,
     bar: _Progress | None,
+    earlier: tuple[int, float] = (0, 0.0),
 ) -> dict[str, Any]:
-    """<out>.summary.json: the file's totals (the records read at the start and those written)
-    and this run's own numbers."""
+    """<out>.summary.json: the file's totals (the records read at the start and those written),
+    the spend on failed samples over every run on the file (`earlier`: the runs before this
+    one, `_earlier_failed`) and this run's own numbers."""
+    totals.failed = (
+        earlier[0] + (bar.failed_tokens if bar is not None else 0),
+        earlier[1] + (bar.failed_cost if bar is not None else 0.0),
+    )
     summary = totals.result()
     summary["this_run"] = {
         "written": written,
-        "failed": len(failures),
+        "failed": bar.failed if bar is not None else 0,
         "seconds": round(time.monotonic() - started, 2),
         # failed samples' spend included (failed_cost_usd of it): their tokens were generated
         "cost_usd": round(bar.cost if bar is not None else 0.0, 6),

@@ -20,7 +20,9 @@ leaves the input file id in the state; the rerun looks for a batch made from tha
 
 Lines that fail (HTTP 408/409/429/5xx, or `batch_expired`) go into a next batch, at most
 `batch_max_rounds` submissions per sample; other failures (400, a cancelled batch, a batch the
-provider rejected as a whole) are reported like online failures, and a rerun retries them.
+provider rejected as a whole) are reported like online failures, and a rerun retries them. A
+line refused for an account out of credit (429 `insufficient_quota`, 402) is one of those, as
+online, where it stops the run: every next round would get the same (`no_credit`).
 A result file that comes back short (fewer lines than the batch's request counts, a last line
 cut off) was paid for in full: it is downloaded again (the lines already written are not read
 twice). If it stays short, the requests in neither the output nor the error file go to the
@@ -163,6 +165,7 @@ class BatchTeacher:
         self._task = None
         self._unlisted = False  # the provider answered batches.list with 404/405/501
         self._written: set[str] | None = None  # the ids in --out, once _on_disk reads them
+        self._no_credit = 0  # a batch's samples refused for an account out of credit (_take)
         # One line per prompt with `n` (its prompt paid once); one per sample where asked
         # (--separate-requests) or once a reply had fewer choices than its n (as online).
         self.split_n = not teacher_cfg.n_per_request
@@ -450,6 +453,8 @@ class BatchTeacher:
                     ) from None
                 except (openai.APIConnectionError, openai.InternalServerError,
                         openai.RateLimitError) as err:  # fmt: skip
+                    if isinstance(err, openai.RateLimitError) and out_of_credit(err.response):
+                        raise  # run's line: no poll passes (not 10 polls' waits first)
                     error = err
                     continue
                 e["status"] = b.status
@@ -519,6 +524,7 @@ class BatchTeacher:
         have no line in either file are asked again (billed twice where the provider completed
         them: its counts say so, `_billing`)."""
         requests = _requests(entry)
+        self._no_credit = 0
         seen: set[str] = set()  # request lines handled
         lines: set[str] = set()  # the custom_id of every line read, this run's or not
         retry: list[str] = []
@@ -590,6 +596,12 @@ class BatchTeacher:
             f"{counts.get('failed', 0)} failed{', ' + why if b.status == 'failed' else ''})"
             + (f"; {len(retry)} samples go to round {entry['round'] + 1}" if retry else "")
         )
+        if self._no_credit:
+            self.console.print(
+                f"batch: {b.id}: {self._no_credit} samples refused: the account of the key in "
+                f"${self.online.cfg.api_key_env} has no credit left (not resubmitted); add "
+                "credit, then rerun the same command to ask them again"
+            )
         return retry
 
     def _take(
@@ -618,6 +630,8 @@ class BatchTeacher:
             self.split_n = True
         if again and not last_round:
             return wanted
+        if not ok and no_credit(line):
+            self._no_credit += len(wanted)
         for sid in wanted:
             job, s = self._todo.pop(sid)
             tagged.failed(job, s, f"batch {b.id}: {why}")
@@ -758,6 +772,8 @@ def _outcome(line: dict[str, Any]) -> tuple[bool, str, bool]:
         if body.get("choices"):
             return True, "", False
         return False, "a reply without choices", True
+    if no_credit(line):  # as online (`out_of_credit`): every later round gets the same
+        return False, f"{CREDIT_LEFT} {_line_error(line)}", False
     if err:
         code = str(err.get("code") or "error")
         # whole: cut by _collect once the key is scrubbed out (a cut key would be half shown)
@@ -765,6 +781,31 @@ def _outcome(line: dict[str, Any]) -> tuple[bool, str, bool]:
     message = str((body.get("error") or {}).get("message") or "")
     again = isinstance(status, int) and (status in (408, 409, 429) or status >= 500)
     return False, f"HTTP {status}: {message}", again
+
+
+# the failure of a line refused for an account out of credit (no_credit), which starts its why
+CREDIT_LEFT = "no credit left on the account (not resubmitted):"
+
+
+def no_credit(line: dict[str, Any]) -> bool:
+    """A result line refused for an account out of credit: OpenAI's 429 `insufficient_quota`
+    (in the line's response body, or as the line's error), DeepSeek's 402. The online path stops
+    on it (`out_of_credit`): never resubmitted, where every round would get the same."""
+    resp = line.get("response") if isinstance(line.get("response"), dict) else {}
+    if resp.get("status_code") == 402:
+        return True
+    body = resp.get("body") if isinstance(resp.get("body"), dict) else {}
+    errors = (line.get("error"), body.get("error"))
+    return any(isinstance(e, dict) and e.get("code") == "insufficient_quota" for e in errors)
+
+
+def _line_error(line: dict[str, Any]) -> str:
+    """`HTTP 429 insufficient_quota: message` of a refused line (its error, or its body's)."""
+    resp = line.get("response") if isinstance(line.get("response"), dict) else {}
+    body = resp.get("body") if isinstance(resp.get("body"), dict) else {}
+    err = next((e for e in (line.get("error"), body.get("error")) if isinstance(e, dict)), {})
+    status = f"HTTP {resp['status_code']} " if resp.get("status_code") else ""
+    return f"{status}{err.get('code') or 'error'}: {err.get('message') or ''}"
 
 
 def split_requests(

@@ -18,6 +18,13 @@ A reply without `usage` (some proxies and servers) is counted at an estimate, ~4
 token (`_estimated`), marked in its Completion's extra (`tokens_estimated`); a choice the
 server ended unfinished (`UNFINISHED`) fails with the tokens spent on it named, and handed to
 the sink (`failed(..., usage=)`: generate's cost summary counts them).
+A Gemma 4 served without its reasoning parser (`vllm serve` without --reasoning-parser gemma4)
+sends its thought channel without the markers, which are special tokens: `thought\nRA`, its
+thinking and its answer run together. A reply of that shape stops the run before any record of
+it where the model is known as Gemma 4 (by --model's name, else GET /models' `root` for it:
+`_refuse_unsplit_gemma4`); a server that names the weights nowhere cannot be told apart from a
+model whose answer begins "thought", and goes on. (The --batch path does not check: its replies
+are paid for, and a stop there would meet every rerun.)
 """
 
 from __future__ import annotations
@@ -40,6 +47,11 @@ SAME_4XX = 8  # identical 4xx replies, before any success, that stop a run (_req
 # scale-down: HTTP 200 and a cut text), OpenRouter's "error". Not a sample: a rerun asks again.
 UNFINISHED = ("abort", "error")
 RETRIED_4XX = (408, 409, 429)  # the 4xx the client retries: never the request's own fault
+# Gemma 4 (google/gemma-4-31B-it, gemma4:27b ...): its thinking is a thought channel,
+# `<|channel>thought\nR<channel|>A`, framed by special tokens, which a server without its
+# reasoning parser leaves out of the text (skip_special_tokens): `thought\nRA` (`_unsplit`)
+GEMMA4 = re.compile(r"gemma[-_]?4(?!\d)", re.IGNORECASE)
+THOUGHT_LEFT = re.compile(r"\s*thought\n")
 AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com")
 AZURE_MAX_COMPLETION = "2024-09-01"  # the first api-version that takes max_completion_tokens
 
@@ -478,6 +490,10 @@ class OpenAITeacher:
         # (never asked again): all of them, none answered, is every reply too slow for it
         self._timeouts = 0
         self._probed = False  # GET /models asked once, after the first drop before any answer
+        # whether the served model is Gemma 4 (`_gemma4`): None until a reply begins with its
+        # thought channel's label alone (`unsplit`), then asked once
+        self._gemma4: str | None | bool = None
+        self._gemma4_lock: asyncio.Lock | None = None
         self.tokenizer, self._special_ids = (
             _served_tokenizer(cfg.model) if cfg.logprobs else (None, None)
         )
@@ -659,6 +675,8 @@ class OpenAITeacher:
         choices = self._choices(resp)  # a reply of another shape: one line, before any record
         if cfg.logprobs:
             self._check_logprobs(resp)
+        if self._gemma4 is not False and unsplit(choices):
+            await self._refuse_unsplit_gemma4(client)
         if self._tpm and isinstance(resp.get("usage"), dict):
             u = resp["usage"]  # total_tokens missing or null on some servers: the sum then
             used = u.get("total_tokens") or (u.get("prompt_tokens") or 0) + (
@@ -688,6 +706,52 @@ class OpenAITeacher:
         self.split_n = self.split_n or got > 0
         for s in samples[got:]:
             await self._request(client, job, [s], sink)
+
+    async def _refuse_unsplit_gemma4(self, client: Any) -> None:
+        """Stop the run, before any record of it, where the served model is Gemma 4 and a reply
+        begins with its thought channel's label without its markers (`unsplit`): the server runs
+        without its reasoning parser, and the thinking would be recorded as the answer. Gemma 4
+        by --model's name, else by GET /models' `root` for it (vLLM and SGLang name the weights
+        served under another --served-model-name there), asked once; a model that is not, or a
+        server that does not say, goes on as it is (a reply's text alone cannot tell)."""
+        if self._gemma4 is None:
+            if self._gemma4_lock is None:
+                self._gemma4_lock = asyncio.Lock()
+            async with self._gemma4_lock:  # the replies that came meanwhile wait for one answer
+                if self._gemma4 is None:
+                    self._gemma4 = gemma4_name(self.cfg.model) or await self._served_root(client)
+        if self._gemma4:
+            raise self.unsplit_error(self._gemma4)
+
+    def unsplit_error(self, weights: str) -> DistillError:
+        """The line that stops a run whose Gemma 4 (`weights`: --model's name, or what GET
+        /models names for it) replies with its thought channel unmarked (`unsplit`)."""
+        return DistillError(
+            f"{self.shown}: model '{self.cfg.model}'"
+            + (f" ({weights})" if weights != self.cfg.model else "")
+            + " is Gemma 4 and its reply begins 'thought' with no reasoning field: the server "
+            "dropped its thought channel's markers (<|channel>, <channel|>: special tokens), so "
+            "its thinking cannot be told from its answer; serve it with --reasoning-parser "
+            "gemma4 (vllm serve, SGLang) and rerun"
+        )
+
+    async def _served_root(self, client: Any) -> str | bool:
+        """The weights GET /models names for --model (`root`, vLLM's and SGLang's), where they
+        are Gemma 4's; else False (another model, no such field, no answer)."""
+        try:
+            once = client.with_options(
+                max_retries=min(self.cfg.max_retries, 2),
+                timeout=min(self.cfg.request_timeout, CONNECT_TIMEOUT * 6),
+            )
+            listed = await once.get("/models", cast_to=object)
+        except Exception:  # noqa: BLE001 - a server that does not say: not known as Gemma 4
+            return False
+        models = listed.get("data") if isinstance(listed, dict) else None
+        for m in models if isinstance(models, list) else ():
+            if isinstance(m, dict) and m.get("id") == self.cfg.model:
+                root = m.get("root")
+                return root if isinstance(root, str) and gemma4_name(root) else False
+        return False
 
     async def _models_dropped(self, client: Any) -> bool:
         """Whether GET /models, too, is closed without a reply. A server that drops the first
@@ -956,6 +1020,24 @@ class OpenAITeacher:
             f"{self.shown}: --logprobs: the server returned token text ({token!r}), not "
             "token ids; it must honour return_tokens_as_token_ids (vLLM does)"
         )
+
+
+def gemma4_name(model: str) -> str | bool:
+    """`model` where its name is a Gemma 4 model's (google/gemma-4-31B-it, gemma4:27b), else
+    False."""
+    return model if GEMMA4.search(model) else False
+
+
+def unsplit(choices: list[dict[str, Any]]) -> bool:
+    """A choice whose text begins with Gemma 4's thought channel label, `thought` and a newline,
+    with no reasoning field beside it: `<|channel>thought\nR<channel|>A` with the special tokens
+    left out of the text (a server without its reasoning parser skips them), R and A run
+    together. Read as such only for a Gemma 4 (`OpenAITeacher._refuse_unsplit_gemma4`)."""
+    for c in choices:
+        content, reasoning = _message_texts(c.get("message") or {})
+        if not reasoning and THOUGHT_LEFT.match(content):
+            return True
+    return False
 
 
 def out_of_credit(response: Any) -> bool:
