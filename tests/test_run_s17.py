@@ -9,6 +9,11 @@
    those bytes) compared the commits' dates; a commit pushed from a machine whose clock is
    behind was dated before the marker's, and the user's file was replaced or deleted. Now the
    repo's commit order (list_repo_commits) decides.
+3. train --resume (kd/onpolicy): a served teacher named by a Hub id was fingerprinted as its name
+   alone (no folder of files here): a resume against another model served under the same name
+   went on, mixing two teachers' targets. Its fingerprint now holds what its server's
+   GET /models lists under the name (root, parent, max_model_len), its URL and the tokenizer
+   files the HF cache holds for it; a local teacher named by a Hub id, the cached revision.
 """
 
 from __future__ import annotations
@@ -216,3 +221,109 @@ def test_a_cut_publish_completes_by_the_commit_order(tmp_path, ordered_hub, monk
     files = ordered_hub["me/s"]["files"]
     assert files["adapter_model.safetensors"] == b"adapter C"
     assert files["train.yaml"] == (student / "train.yaml").read_bytes()
+
+
+# --------------------------------------------------------------------------- 3. teacher prints
+
+
+class CardServer(FakeServer):
+    """A vLLM server's GET /v1/models: the model it serves as `teacher`, over `root`."""
+
+    card = {"id": "Qwen/Qwen2.5-7B-Instruct", "object": "model",
+            "root": "Qwen/Qwen2.5-7B-Instruct", "parent": None, "max_model_len": 32768}  # fmt: skip
+
+    down = False  # answers 503: not up yet (a server loading its weights)
+
+    async def models(self, request: web.Request) -> web.Response:
+        if self.down:
+            return web.json_response({"error": {"message": "loading"}}, status=503)
+        return web.json_response({"object": "list", "data": [dict(self.card)]})
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/v1/models", self.models)
+        return app
+
+
+@pytest.fixture
+def card_server(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
+    s = CardServer().start()
+    yield s
+    s.stop()
+
+
+def _served(url: str, name: str = "Qwen/Qwen2.5-7B-Instruct") -> SimpleNamespace:
+    return SimpleNamespace(method="onpolicy", teacher_model=name, teacher_url=url,
+                           teacher_weight=None, teacher_route_field=None)  # fmt: skip
+
+
+def test_another_model_served_under_the_teachers_hub_id_differs(card_server):
+    from distill.train.fingerprint import teacher_differences, teacher_record
+
+    then = teacher_record(_served(card_server.url))
+    card_server.card = {**card_server.card, "root": "/models/qwen-7b-sft-v2"}
+    said = teacher_differences(then, teacher_record(_served(card_server.url)))
+    assert said == [
+        "teacher Qwen/Qwen2.5-7B-Instruct's server lists root /models/qwen-7b-sft-v2 now, "
+        "not Qwen/Qwen2.5-7B-Instruct"
+    ]  # [] before: the same name was the same teacher
+
+
+def test_a_served_teachers_shorter_context_differs(card_server):
+    from distill.train.fingerprint import teacher_differences, teacher_record
+
+    then = teacher_record(_served(card_server.url))
+    card_server.card = {**card_server.card, "max_model_len": 4096}
+    (said,) = teacher_differences(then, teacher_record(_served(card_server.url)))
+    assert "max_model_len 4096 now, not 32768" in said
+
+
+def test_a_served_teacher_unchanged_or_its_server_not_up_yet_is_the_same(card_server):
+    from distill.train.fingerprint import teacher_differences, teacher_record
+
+    then = teacher_record(_served(card_server.url))
+    assert then["teachers"][0]["card"]["root"] == "Qwen/Qwen2.5-7B-Instruct"
+    assert teacher_differences(then, teacher_record(_served(card_server.url))) == []
+    card_server.down = True  # not up when the resume starts: its own error when it scores
+    assert teacher_differences(then, teacher_record(_served(card_server.url))) == []
+    older = {"teachers": [{"model": "Qwen/Qwen2.5-7B-Instruct", "served": True, "files": {}}]}
+    assert teacher_differences(older, then) == []  # a run fingerprinted before: goes on
+
+
+def _cached_snapshot(root: Path, name: str, revision: str, files: dict[str, str]) -> None:
+    repo = root / ("models--" + name.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    snap = repo / "snapshots" / revision
+    snap.mkdir(parents=True, exist_ok=True)
+    for f, text in files.items():
+        (snap / f).write_text(text)
+
+
+def test_a_served_hub_teachers_cached_chat_template_changed_differs(tmp_path, card_server):
+    from distill.train.fingerprint import teacher_differences, teacher_record
+
+    name, hf = "Qwen/Qwen2.5-7B-Instruct", tmp_path / "hf"
+    _cached_snapshot(hf, name, "a" * 40, {"tokenizer_config.json": '{"chat_template": "A"}'})
+    then = teacher_record(_served(card_server.url))
+    _cached_snapshot(hf, name, "b" * 40, {"tokenizer_config.json": '{"chat_template": "B"}'})
+    said = teacher_differences(then, teacher_record(_served(card_server.url)))
+    assert said == [f"tokenizer_config.json of teacher {name} changed"]
+
+
+def test_a_local_teacher_named_by_a_hub_id_at_another_cached_revision_differs(card_server):
+    import huggingface_hub.constants
+
+    from distill.train.fingerprint import teacher_differences, teacher_record
+
+    hf, name = Path(huggingface_hub.constants.HF_HUB_CACHE), "Qwen/Qwen2.5-0.5B-Instruct"
+    local = SimpleNamespace(method="kd", teacher_model=name, teacher_url=None,
+                            teacher_weight=None, teacher_route_field=None)  # fmt: skip
+    _cached_snapshot(hf, name, "a" * 40, {"config.json": "{}"})
+    then = teacher_record(local)
+    assert teacher_differences(then, teacher_record(local)) == []
+    _cached_snapshot(hf, name, "b" * 40, {"config.json": "{}"})
+    said = teacher_differences(then, teacher_record(local))
+    assert said == [f"revision of teacher {name} changed (its weights)"]

@@ -19,9 +19,11 @@ which named no change and told a refused resume to go back to the distill it was
 kd and onpolicy learn the teacher's targets too (`teacher`, compared apart): the stored top-K side
 files the rows point at (their bytes, and the tokenizer and vocab hash each pointer names) and
 each local teacher's tokenizer/template files and weights (a teacher folder trained again in
-place), and a served teacher's local tokenizer/template files (a served teacher of another
-tokenizer renders its prompts in its own chat template, read here), so a resume on other
-teacher data is refused like one on other tokens. A run whose train_data.json predates the
+place; one named by a Hub id: the revision of it the HF cache holds), and a served teacher's
+local tokenizer/template files (a served teacher of another tokenizer renders its prompts in its
+own chat template, read here; a Hub id's from the HF cache), its URL and what its server's
+GET /models lists under its name (the model it loaded, its context: another model served under
+the same name), so a resume on other teacher data is refused like one on other tokens. A run whose train_data.json predates the
 field (or one of its keys) goes on (nothing to compare).
 
 A teacher's weights are hashed whole (a copy of the folder is the same teacher), once: the
@@ -224,7 +226,78 @@ def _weights(name: str) -> dict[str, str]:
         found.update({prefix + f.name: f for f in files})
     names = sorted(found)
     digests = _cached_sha256([found[n] for n in names])
-    return {n: h[:16] for n, h in zip(names, digests, strict=True)}
+    weights = {n: h[:16] for n, h in zip(names, digests, strict=True)}
+    if not folders[0][1].is_dir():
+        # a Hub id: loaded from the HF cache's snapshot of `main`, whose commit names its
+        # weights (a cache updated to another revision between a run and its resume)
+        config = _hub_snapshot(name, "config.json")
+        if config is not None:
+            weights["revision"] = config.parent.name
+    return weights
+
+
+def _hub_snapshot(name: str, filename: str) -> Path | None:
+    """The file `filename` of Hub model `name`'s snapshot in the local HF cache (the revision
+    `main` names there, as a load without a network reads it); None where it holds none."""
+    if name.count("/") != 1 or name.startswith((".", "/", "~")) or Path(name).exists():
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        got = try_to_load_from_cache(name, filename)
+    except Exception:  # noqa: BLE001 - not a repo id the cache reads: nothing known
+        return None
+    return Path(got) if isinstance(got, str) else None
+
+
+def _cached_files(name: str) -> dict[str, str]:
+    """The sha256 (16 hex digits) of each TEMPLATE_FILES file (but generation_config.json) the
+    local HF cache holds for Hub model `name`: the tokenizer and chat template a served teacher
+    named by its Hub id renders its prompts in here (none where the cache holds none)."""
+    files = {}
+    for f in TEMPLATE_FILES:
+        path = _hub_snapshot(name, f) if f != "generation_config.json" else None
+        if path is not None and path.is_file():
+            files[f] = _file_sha256(path)[:16]
+    return files
+
+
+# what a served teacher's card (GET /models, vLLM's) says of the model behind its name: the
+# folder or Hub id it loaded (`root`), a LoRA adapter's base (`parent`), its context
+CARD_KEYS = ("root", "parent", "max_model_len")
+
+
+def served_card(url: str, name: str) -> dict[str, Any] | None:
+    """What the server at `url` lists for the model it serves as `name` (GET /models: vLLM's
+    card, CARD_KEYS of it): another model served under the same name on a resume (vLLM's
+    --served-model-name teacher, now over other weights) is other teacher targets. None where
+    the server answers no such card (not up, not vLLM, the name not listed): not known."""
+    import os
+    import urllib.parse
+    import urllib.request
+
+    from distill.urls import split_query
+
+    base, query = split_query(url)
+    target = base.rstrip("/") + "/models"
+    if query:
+        target += "?" + urllib.parse.urlencode(query)
+    key = os.environ.get("OPENAI_API_KEY")  # (the key the scorer sends: ServedTeacher)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(target, headers=headers), timeout=10
+        ) as r:
+            body = json.loads(r.read())
+    except Exception:  # noqa: BLE001 - no server, no such endpoint: not known
+        return None
+    listed = body.get("data") if isinstance(body, dict) else None
+    cards = [m for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
+    card = next((m for m in cards if m.get("id") == name), None)
+    if card is None:
+        return None
+    # (a string or a number as listed; null, a list, true/false: not one of the card's keys)
+    return {k: v for k in CARD_KEYS if type(v := card.get(k)) in (str, int)}
 
 
 def _cached_sha256(paths: list[Path]) -> list[str]:
@@ -293,9 +366,11 @@ def teacher_record(cfg: Any) -> dict[str, Any] | None:
     top-K side files its rows point at (each file's sha256, and each pointer's tokenizer and
     vocab hash; the files are read whole once, as kd reads them), else each local teacher's
     tokenizer/template files and weights (several teachers: each in order). A served teacher
-    is its name and URL, which the run's settings hold, and the tokenizer/template files of
-    the local folder its name loads a tokenizer from (its prompts rendered in its own chat
-    template across tokenizers). None for sft."""
+    is its name and URL (the run's settings hold them too), the tokenizer/template files of
+    the local folder (or HF cache) its name loads a tokenizer from (its prompts rendered in its
+    own chat template across tokenizers) and its server's card for that name (`served_card`:
+    a name given by a Hub id, the same on another model, was all that was kept). None for
+    sft."""
     if cfg.method == "sft":
         return None
     from distill.train.kd.multi import teacher_specs
@@ -311,7 +386,17 @@ def teacher_record(cfg: Any) -> dict[str, Any] | None:
                 shown, files, weights = spec.name, {}, {}
             files.pop("generation_config.json", None)  # (its sampling defaults: never read)
             if spec.url is not None:  # named as given: its name is the server's
-                teachers.append({"model": spec.name, "served": True, "files": files})
+                from distill.urls import redact_url
+
+                # a Hub id has no folder here: the tokenizer files its name loads from the HF
+                # cache; and what its server says it serves under that name (GET /models)
+                files = files or _cached_files(spec.name)
+                served = {"model": spec.name, "served": True, "files": files}
+                served["url"] = redact_url(spec.url)
+                card = served_card(spec.url, spec.name)
+                if card is not None:
+                    served["card"] = card
+                teachers.append(served)
                 continue
             teachers.append({"model": shown, "files": files, "weights": weights})
         return {"teachers": teachers}
@@ -363,7 +448,15 @@ def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> lis
             {k: v for k, v in u.items() if k in t} if isinstance(t, dict) else u
             for t, u in zip(x, now["teachers"])
         ] + now["teachers"][len(x) :]
-        now = {**now, "teachers": y}
+        # a served teacher's card read one time and not the other (its server not up when the
+        # fingerprint was made): not known, not compared
+        x = [
+            {k: v for k, v in t.items() if k != "card" or "card" in u}
+            if isinstance(t, dict) and isinstance(u, dict)
+            else t
+            for t, u in zip(x, y)
+        ] + x[len(y) :]
+        then, now = {**then, "teachers": x}, {**now, "teachers": y}
     if then == now:
         return []
     said = []
@@ -388,6 +481,16 @@ def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> lis
         )
     else:
         for t, u in zip(x, y):
+            if t.get("url") != u.get("url"):
+                said.append(
+                    f"teacher {u.get('model')} was served at {t.get('url')}, is at {u.get('url')} now"
+                )
+            was, card = t.get("card") or {}, u.get("card") or {}
+            said += [
+                f"teacher {u.get('model')}'s server lists {k} {card.get(k)} now, not {was.get(k)}"
+                for k in CARD_KEYS
+                if was.get(k) != card.get(k)
+            ]
             for key, what in (("files", ""), ("weights", " (its weights)")):
                 was, files = t.get(key) or {}, u.get(key) or {}
                 said += [
