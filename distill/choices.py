@@ -8,26 +8,39 @@ question in `question_stem`), MMLU-Pro (`options`, `answer_index` / `answer`: a 
 (the same, its `options` a Python list's repr "['$6', '$7']", "[]" for an open question), RACE
 (`article`, `question`, `options`, `answer`: a letter), MedQA (`options`: {"A": ..., ...} or
 bigbio's [{"key", "value"}], `answer_idx`: the letter; bigbio's QA schema `choices` and
-`answer`: [the option's text]) and GPQA (`Question`, `Correct Answer`, `Incorrect Answer
-1`-`3`) keep the options in a column of their own. Read as a plain prompt field, the question
-was asked without its options and the reply judged against "2" (an index): a pass@1 that
-measured nothing. `data.load_rows` asks each such row here for its prompt and gold.
+`answer`: [the option's text]), GPQA (`Question`, `Correct Answer`, `Incorrect Answer
+1`-`3`), QuAIL (`context`, `question`, `answers`, `correct_answer_id`), DREAM (`dialogue`: its
+turns, `question`, `choice`, `answer`: the option's text) and HellaSwag (`ctx`, `endings`,
+`label`: "3") keep the options in a column of their own; SWAG and the sets in its layout
+(GBaker/MedQA-USMLE-4-options-hf: `sent1` the question, `sent2` the start of the sentence
+the endings complete, `ending0`-`ending3`, `label`), Cosmos QA (`context`, `question`,
+`answer0`-`answer3`, `label`), Social IQa (`context`, `question`, `answerA`-`answerC`, `label`:
+"1"-"3"), PIQA (`goal`, `sol1`, `sol2`, `label`), WinoGrande (`sentence`, `option1`, `option2`,
+`answer`: "1" or "2") and MedMCQA (`opa`-`opd`, `cop`) one to a column; BoolQ (`question`,
+`passage`, `answer`: true or false) implies its options, "no" and "yes", as lm-eval asks it.
+Read as a plain prompt field, the question was asked without its options (or its passage) and
+the reply judged against "2" (an index): a pass@1 that measured nothing. `data.load_rows` asks
+each such row here for its prompt and gold.
 
 The prompt is OpenAI simple-evals' (QUERY_TEMPLATE_MULTICHOICE, common.py; the MMLU and GPQA
 prompt DeepSeek-R1 and lighteval's gpqa:diamond report with), the options as "A) ...", its
 "ABCD" the row's own letters. A set whose question is about a passage (RACE's `article`,
-bigbio's `context`) shows the passage before the question. The gold is the letter, which the
-verifiers read as the choice it is (filter.verify: `--verify choice`, and `math`'s stated
-choice): "Answer: B" right, another letter or a hedge ("B. But C also works.") wrong.
+bigbio's, Cosmos QA's and QuAIL's `context`, DREAM's `dialogue`, BoolQ's `passage`) shows the
+passage before the question; a free-form row of such a set (bigbio's BioASQ questions) too.
+The gold is the letter, which the verifiers read as the choice it is (filter.verify:
+`--verify choice`, and `math`'s stated choice): "Answer: B" right, another letter or a hedge
+("B. But C also works.") wrong.
 
 Which option an answer names (`_index`), by the set's known layout: a label of the options'
 own (ARC's answerKey, MedQA's dict keys) first; an integer is an index (MMLU's `answer`,
-MMLU-Pro's `answer_index`). A text answer of a letter column (`answer_letter`, `answer_idx`,
-RACE's and MMLU-Pro's `answer`) is read as a letter first; one of a text column (MMLU's
-layout's `answer`: MathVista writes the option itself, "97" of ["97", "102", ...]) as an
-option's own text first, so "3" of ["3", "5", "7", "9"] is A, never the index 3; a digit text
-no option is, is an index. A row whose options are JSON text (a CSV's: every value is text
-there, MMLU's integer index too) reads a digit answer as an index first, as before.
+MMLU-Pro's `answer_index`), counted from 1 where the set counts so (Social IQa, WinoGrande),
+-1 (a ClassLabel's "no label": a test split's) no answer. A text answer of a letter column
+(`answer_letter`, `answer_idx`, RACE's and MMLU-Pro's `answer`) is read as a letter first;
+one of a text column (MMLU's layout's `answer`: MathVista writes the option itself, "97" of
+["97", "102", ...]) as an option's own text first, so "3" of ["3", "5", "7", "9"] is A, never
+the index 3; a digit text no option is, is an index. A row whose options are JSON text (a
+CSV's: every value is text there, MMLU's integer index too) reads a digit answer as an index
+first, as before.
 
 Each row decides for itself: a row whose options are null or empty in such a set (MathVista's
 and MMMU's free-form questions, the first row too) is asked as its question, its answer the
@@ -47,7 +60,7 @@ import json
 import random
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from distill.errors import DistillError
@@ -75,19 +88,46 @@ class Layout:
     options: str  # the options column (GPQA: the correct answer's, the others beside it)
     answer: str  # the column the gold is read from: the answer field
     # how a text answer reads first (`_index`): "letter" (RACE's `answer`, `answer_idx`),
-    # "index" (`answer_index`) or "text", the option itself (MathVista's `answer`)
+    # "index" (`answer_index`), "text", the option itself (MathVista's `answer`), "number" (an
+    # index counted from 1: Social IQa's `label`) or "yesno" (BoolQ's true or false)
     reads: str = "text"
-    context: str | None = None  # the passage the question is about (RACE's `article`)
+    # the passage the question is about (RACE's `article`; DREAM's `dialogue`, a list of lines)
+    context: str | None = None
+    # options one to a column, in order (SWAG's ending0-3, PIQA's sol1 and sol2): the first row's
+    # columns of `spread` (their name's head, the marks that follow it: "ending", "0123456789")
+    columns: tuple[str, ...] = ()
+    spread: tuple[str, str] | None = None
+    # the start of the sentence the options complete, after the question's (SWAG's `sent2`)
+    lead: str | None = None
+    # the options a yes/no question implies (BoolQ's), lm-eval's ["no", "yes"]: label 0 is no
+    fixed: tuple[str, ...] = ()
+    # the answer columns a set writes, (column, how it reads), in the order tried
+    answers: tuple[tuple[str, str], ...] = ()
 
     @property
     def option_columns(self) -> tuple[str, ...]:
-        """The columns that hold the options (GPQA: its four answers' columns)."""
-        return (self.options, *GPQA_WRONG) if self.name == "gpqa" else (self.options,)
+        """The columns that hold the options (GPQA: its four answers' columns; none for a
+        yes/no question's)."""
+        if self.name == "gpqa":
+            return (self.options, *GPQA_WRONG)
+        if self.fixed:
+            return ()
+        return self.columns or (self.options,)
 
     @property
     def shown_columns(self) -> tuple[str, ...]:
-        """The columns a row's prompt shows besides its question: the options', the passage's."""
-        return (*self.option_columns, *((self.context,) if self.context else ()))
+        """The columns a row's prompt shows besides its question: the options', the passage's,
+        the start of the sentence the options complete."""
+        more = tuple(c for c in (self.context, self.lead) if c)
+        return (*self.option_columns, *more)
+
+    @property
+    def _offered(self) -> str:
+        """Where a row offers its options, for a refusal."""
+        columns = self.option_columns
+        if not columns:
+            return f"'{self.answer}' (the answer to a yes/no question)"
+        return f"'{columns[0]}'" if len(columns) == 1 else f"'{columns[0]}'-'{columns[-1]}'"
 
     def parts(self, row: dict[str, Any], where: str) -> tuple[str, list[str], int | None]:
         """(the question, its options, the right one's index or None) of a row; one that cannot
@@ -96,13 +136,20 @@ class Layout:
         if isinstance(question, str) and not question.strip():
             raise DistillError(
                 f"{where}: field '{self.question}' (the question) is empty, but the row offers "
-                f"options in '{self.options}': there is no question to ask them of; fill the "
+                f"options in {self._offered}: there is no question to ask them of; fill the "
                 "field with the question, or drop the row"
             )
         if not isinstance(question, str):
             raise DistillError(f"{where}: field '{self.question}' holds no question text")
+        lead = row.get(self.lead) if self.lead else None
+        if isinstance(lead, str) and lead.strip():
+            # SWAG's startphrase: sent1, then the start of the sentence its endings complete
+            question = f"{question.rstrip()} {lead.strip()}"
         if self.name == "gpqa":
             options, index = _gpqa(row, where)
+        elif self.columns or self.fixed:
+            options = _spread(row, self.columns, where) if self.columns else list(self.fixed)
+            index = _index(row.get(self.answer), options, None, self.answer, where, self.reads)
         else:
             options, labels = _options(row.get(self.options), self.options, where)
             reads = self.reads
@@ -121,12 +168,28 @@ class Layout:
         if self.context is None or row.get(self.context) is None:
             return None
         text = row[self.context]
+        if hasattr(text, "tolist") and not isinstance(text, (str, bytes)):
+            text = text.tolist()  # (a numpy array: pandas' rows)
+        if isinstance(text, list) and all(isinstance(line, str) for line in text):
+            text = "\n".join(line.strip() for line in text)  # DREAM's dialogue: its turns
         if not isinstance(text, str):
             raise DistillError(
                 f"{where}: field '{self.context}' (the passage the question is about) is a "
-                f"{type(text).__name__}, not text; fix or drop the row"
+                f"{type(text).__name__}, not text (or a list of its lines); fix or drop the row"
             )
         return text if text.strip() else None
+
+    def free_prompt(self, row: dict[str, Any], where: str) -> str | None:
+        """The prompt of a free-form row (`free_form`) of a set whose questions are about a
+        passage (bigbio's QA schema: BioASQ's factoid and summary questions, their snippets in
+        `context`): the passage, a blank line, the question, as a multiple-choice row of the
+        set shows it; None where the row has no passage (bigbio's MedQA writes "") or no
+        question (its own refusal says so)."""
+        passage = self.passage(row, where)
+        question = row.get(self.question)
+        if passage is None or not isinstance(question, str) or not question.strip():
+            return None
+        return f"{passage.strip()}\n\n{question.strip()}"
 
     def free_form(self, row: dict[str, Any]) -> bool:
         """Whether a row of this set asks no multiple choice: its options column null or empty
@@ -134,8 +197,8 @@ class Layout:
         options at all (a chat log's `choices`, its replies: another set's column of the name).
         It is asked as its question alone, its answer column's text the gold (a plain prompt
         row). A column shaped as options that cannot be read is refused by its row (`parts`)."""
-        if self.name == "gpqa":
-            return False
+        if self.name == "gpqa" or self.columns or self.fixed:
+            return False  # (options in columns of their own, or implied: always asked so)
         value = row.get(self.options)
         return _no_options(value) or not _option_shaped(value)
 
@@ -148,7 +211,7 @@ class Layout:
         question, options, index = self.parts(row, where)
         if len(options) > MAX_OPTIONS:
             raise DistillError(
-                f"{where}: {len(options)} options in '{self.options}' ({_letters(len(options))}), "
+                f"{where}: {len(options)} options in {self._offered} ({_letters(len(options))}), "
                 "but the verifiers read option "
                 f"letters A-{string.ascii_uppercase[MAX_OPTIONS - 1]} only: keep the rows of up "
                 f"to {MAX_OPTIONS} options"
@@ -189,34 +252,87 @@ class Layout:
             )
 
 
-# (name, question, options, (answer column, how it reads) in the order tried, the passage's
-# column): the first layout whose columns a row has all of (its passage column too)
-LAYOUTS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...], str | None], ...] = (
-    ("gpqa", "Question", "Correct Answer", (("Correct Answer", "text"),), None),
+def _known(name: str, question: str, answers: Any, options: str = "", **more: Any) -> Layout:
+    """A known layout: its answer columns (column, how it reads) in the order tried."""
+    return Layout(name, question, options, answers[0][0], answers[0][1], answers=answers, **more)
+
+
+DIGITS, LETTERS = "0123456789", "ABCDEFGHIJ"
+# The layouts known, tried in order: the first whose columns a row has all of (its passage's too)
+LAYOUTS: tuple[Layout, ...] = (
+    _known("gpqa", "Question", (("Correct Answer", "text"),), "Correct Answer"),
     # RACE: the question is about its article, the answer a letter
-    ("race", "question", "options", (("answer", "letter"),), "article"),
+    _known("race", "question", (("answer", "letter"),), "options", context="article"),
     # MMLU-Pro; SuperGPQA's `answer_letter` (its `answer` is the option's text); MedQA's
     # `answer_idx` (its `answer` is the option's text, its `options` {"A": ...} or bigbio's
     # [{"key": "A", "value": ...}])
-    (
+    _known(
         "mmlu-pro",
         "question",
-        "options",
         (
             ("answer_index", "index"),
             ("answer_letter", "letter"),
             ("answer_idx", "letter"),
             ("answer", "letter"),
         ),
-        None,
-    ),  # fmt: skip
+        "options",
+    ),
     # bigbio's QA schema (MedQA's bigbio_qa, PubMedQA's): `answer` [the option's text], the
     # passage in `context`
-    ("bigbio-qa", "question", "choices", (("answer", "text"),), "context"),
+    _known("bigbio-qa", "question", (("answer", "text"),), "choices", context="context"),
     # MMLU's integer answer, MathVista's option text; ARC, CommonsenseQA: answerKey
-    ("mmlu", "question", "choices", (("answer", "text"), ("answerKey", "letter")), None),
-    ("openbookqa", "question_stem", "choices", (("answerKey", "letter"),), None),
+    _known("mmlu", "question", (("answer", "text"), ("answerKey", "letter")), "choices"),
+    _known("openbookqa", "question_stem", (("answerKey", "letter"),), "choices"),
+    # QuAIL: the question about its `context`, the options in `answers`, the right one's index
+    _known("quail", "question", (("correct_answer_id", "index"),), "answers", context="context"),
+    # DREAM: the question about its `dialogue` (its turns), the options in `choice`, the answer
+    # the right option's text
+    _known("dream", "question", (("answer", "text"),), "choice", context="dialogue"),
+    # HellaSwag: the context `ctx` its endings complete, the right one's index as text ("3")
+    _known("hellaswag", "ctx", (("label", "index"),), "endings"),
+    # SWAG, and the sets written in its layout for AutoModelForMultipleChoice (MedQA-USMLE-4-
+    # options-hf, whose sent1 is the question, sent2 ""): sent1, then the sent2 its endings
+    # complete (SWAG's startphrase), `label` the right ending's index
+    _known("swag", "sent1", (("label", "index"),), lead="sent2", spread=("ending", DIGITS)),
+    # Cosmos QA: the question about its `context`, answer0-answer3, `label` the right one's index
+    _known(
+        "cosmos-qa", "question", (("label", "index"),), context="context", spread=("answer", DIGITS)
+    ),
+    # Social IQa: the question about its `context`, answerA-answerC, `label` "1"-"3"
+    _known(
+        "social-iqa",
+        "question",
+        (("label", "number"),),
+        context="context",
+        spread=("answer", LETTERS),
+    ),
+    # PIQA: the `goal`, sol1 and sol2, `label` 0 or 1
+    _known("piqa", "goal", (("label", "index"),), spread=("sol", DIGITS[1:])),
+    # WinoGrande: the `sentence` with a blank, option1 and option2 to fill it, `answer` "1" or "2"
+    _known("winogrande", "sentence", (("answer", "number"),), spread=("option", DIGITS[1:])),
+    # MedMCQA: opa-opd, `cop` the right one's index (0-3)
+    _known("medmcqa", "question", (("cop", "index"),), spread=("op", LETTERS.lower())),
+    # BoolQ: a yes/no question about its `passage`, `answer` true or false (super_glue's boolq:
+    # `label` 1 or 0), asked as lm-eval asks it: its options "no" and "yes"
+    _known(
+        "boolq",
+        "question",
+        (("answer", "yesno"), ("label", "index")),
+        context="passage",
+        fixed=("no", "yes"),
+    ),
 )
+
+
+def _spread_columns(row: dict[str, Any], head: str, marks: str) -> tuple[str, ...]:
+    """The columns of options one to a column a row has: `head` followed by each mark in turn
+    (ending0, ending1, ...; answerA, answerB, ...), up to the first it lacks."""
+    found = []
+    for mark in marks:
+        if f"{head}{mark}" not in row:
+            break
+        found.append(f"{head}{mark}")
+    return tuple(found)
 
 
 def multiple_choice(
@@ -225,25 +341,35 @@ def multiple_choice(
     """The multiple-choice layout of a set's first row, None for any other set. A --prompt-field
     or --answer-field naming another column asks for that column, not the options. Columns of
     these names that do not read as options in the first row are another set's (a chat log's
-    `choices` of replies): read as before, as a prompt field. A first row whose options are null
-    or empty (MathVista's free-form first row, `choices` null) names the layout all the same:
-    each row decides whether it is asked as multiple choice (Layout.free_form)."""
-    for name, question, options, answers, context in LAYOUTS:
-        reads = dict(answers)
+    `choices` of replies; a `question`, `passage` and text `answer`, no yes/no question): read as
+    before, as a prompt field. A first row whose options are null or empty (MathVista's
+    free-form first row, `choices` null) names the layout all the same: each row decides whether
+    it is asked as multiple choice (Layout.free_form)."""
+    for spec in LAYOUTS:
+        reads = dict(spec.answers)
         answer = answer_field or next((a for a in reads if a in row), None)
-        if question not in row or options not in row or answer not in reads or answer not in row:
+        if answer not in reads or answer not in row or spec.question not in row:
             continue
-        if name == "gpqa" and GPQA_WRONG[0] not in row:
+        columns = _spread_columns(row, *spec.spread) if spec.spread else ()
+        if spec.spread and len(columns) < 2:
             continue
-        if context is not None and context not in row:
+        layout = replace(
+            spec,
+            options=columns[0] if columns else spec.options,
+            answer=answer,
+            reads=reads[answer],
+            columns=columns,
+        )
+        passage = (layout.context,) if layout.context else ()
+        if any(c not in row for c in (*layout.option_columns, *passage)):
+            continue  # (GPQA's: its four answers' columns)
+        if spec.name == "bigbio-qa" and not {"type", "document_id"} <= set(row):
             continue
-        if name == "bigbio-qa" and not {"type", "document_id"} <= set(row):
-            continue
-        if prompt_field not in (None, question):
+        if prompt_field not in (None, spec.question):
             return None
-        layout = Layout(name, question, options, answer, reads[answer], context)
-        if name != "gpqa" and _no_options(row.get(options)):
-            return layout
+        if not (layout.columns or layout.fixed) and spec.name != "gpqa":
+            if _no_options(row.get(layout.options)):
+                return layout
         if layout.free_form(row):
             return None  # (no options: a chat log's `choices`)
         try:
@@ -392,6 +518,22 @@ def _options(value: Any, column: str, where: str) -> tuple[list[str], list[str] 
     return options, [str(x).strip() for x in labels] if isinstance(labels, list) else None
 
 
+def _spread(row: dict[str, Any], columns: tuple[str, ...], where: str) -> list[str]:
+    """The options of a row that holds one to a column (SWAG's ending0-3), in order."""
+    options = [_text(row.get(c)) for c in columns]
+    missing = next((c for c, o in zip(columns, options) if o is None), None)
+    if missing is not None:
+        raise DistillError(
+            f"{where}: field '{missing}' holds no option text (the options are in "
+            f"'{columns[0]}'-'{columns[-1]}'); fix or drop the row"
+        )
+    return [o for o in options if o is not None]
+
+
+# A yes/no answer's words (BoolQ's `answer` a bool, "True" as a CSV writes it)
+_YES_NO = {"true": "yes", "false": "no", "yes": "yes", "no": "no"}
+
+
 def _index(
     value: Any,
     options: list[str],
@@ -414,15 +556,22 @@ def _index(
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # pandas' int column holding a missing cell: 2.0
+    if value == -1 and isinstance(value, int) and not isinstance(value, bool) and reads != "text":
+        # a ClassLabel's -1, `datasets`' "no label" (the test splits of SWAG, PIQA, MedMCQA) in
+        # an index column; in a text column (MMLU's layout) it may be an option's own text
+        return None
     text = str(value).strip()
     if labels is not None:
-        order = ("label", "text")
+        order: tuple[str, ...] = ("label", "text")
+    elif reads == "yesno":
+        order = ("yesno",)
     elif isinstance(value, int) and not isinstance(value, bool):
-        order = ("index",)
+        order = ("number",) if reads == "number" else ("index",)
     else:
         order = {
             "index": ("index", "letter", "text"),
             "letter": ("letter", "text", "index"),
+            "number": ("number",),
         }.get(reads, ("text", "letter", "index"))
     found = next(
         (i for way in order if (i := _named(way, text, options, labels)) is not None), None
@@ -439,6 +588,12 @@ def _index(
 def _named(way: str, text: str, options: list[str], labels: list[str] | None) -> int | None:
     """The index of the option an answer's text names one way (`_index`), None if none."""
     letters = string.ascii_uppercase[: len(options)]
+    if way == "number":  # counted from 1 (Social IQa's label "1"-"3", WinoGrande's answer)
+        n = int(text) if text.isdecimal() and len(text) <= 3 else 0
+        return n - 1 if 1 <= n <= len(options) else None
+    if way == "yesno":
+        word = _YES_NO.get(text.lower())
+        return options.index(word) if word in options else None
     if way == "label":
         return labels.index(text) if labels and text in labels else None
     if way == "index":

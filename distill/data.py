@@ -60,7 +60,8 @@ class Row:
     # JSON text): the messages as the row holds them; `prompt` is then its user turns' text
     chat: list[dict[str, Any]] | None = None
     # a multiple-choice row's layout (choices.py): `prompt` is its question column's text with
-    # the lettered options, which a template's {question} (that column) renders too
+    # the lettered options (a free-form row's: after the passage it is about), which a
+    # template's {question} (that column) renders too
     choices: Layout | None = None
 
 
@@ -833,10 +834,14 @@ def load_rows(
             rid = None  # a CSV's empty cell: no id (generate names the row by its prompt's hash)
         text = gold_text(gold)
         # a free-form row of a multiple-choice set (its options null: MathVista, MMMU) is
-        # asked as its question, its answer column's text the gold
+        # asked as its question, its answer column's text the gold; where the set's questions
+        # are about a passage (bigbio's QA schema: BioASQ's snippets in `context`), after it
         asked = mc.read(raw, f"{head}{at}") if mc is not None else None
+        free = mc.free_prompt(raw, f"{head}{at}") if mc is not None and asked is None else None
         if asked is not None:
             prompt, text = asked
+        elif free is not None:
+            prompt = free
         if text is None and (
             isinstance(gold, dict) or (isinstance(gold, (list, tuple)) and len(gold) > 1)
         ):
@@ -860,7 +865,7 @@ def load_rows(
             row_id=None if rid is None else str(rid),
             fields=dict(raw),
             chat=chat if pf is not None and is_chat(chat) else None,
-            choices=mc if asked is not None else None,
+            choices=mc if asked is not None or free is not None else None,
         )
     if i < 0 and (limit is None or limit > 0):
         raise DistillError(f"{src}: no rows (an empty or blank file?); nothing to do")

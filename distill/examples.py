@@ -73,9 +73,16 @@ class Example:
 
     @property
     def answer(self) -> str:
-        """The completion after its think block: all an Alpaca-format student learns."""
+        """The completion after its think block: all an Alpaca-format student learns. The block
+        closes at its first `</think>` (think_block's reading), so an answer that names the tag
+        ('Use the `</think>` tag to end.') is kept whole, as r1 trains it; a completion without
+        `<think>` before it is read as reasoning.split reads one (its 'prefilled': the template
+        opened the block), the answer after the first `</think>`."""
         c = self.completion
-        return c.split("</think>")[-1].strip() if "</think>" in c else c
+        block = think_block(c)
+        if block is not None:
+            return block[1].strip()
+        return c.partition("</think>")[2].strip() if "</think>" in c else c
 
 
 def r1_content(reasoning: str | None, answer: str) -> str:
@@ -750,6 +757,15 @@ def _from_columns(
         if letter is None:
             raise DistillError(f"{where}: column '{c.answer_field}' (--answer-field) is empty")
         row = {**row, c.prompt_field: prompt, c.answer_field: answer_line(letter)}
+    elif choices is not None:
+        # a free-form row of a multiple-choice set: its question after the passage it is about
+        # (bigbio's QA schema: BioASQ's snippets in `context`), as generate and eval ask it; its
+        # answer the one text of bigbio's `answer` list
+        free = choices.free_prompt(row, where)
+        if free is not None:
+            choices.check_context(c.context_field, where)
+            row = {**row, c.prompt_field: free}
+        row = {**row, c.answer_field: _one_answer(row[c.answer_field], c.answer_field, where)}
     # a null system or context (Parquet's missing value) is none; a null reasoning is refused by
     # its row: a --reasoning-field null in every row (s1K's `cot`) names the wrong column
     optional = ("--system-field", "--context-field")
@@ -780,6 +796,19 @@ def _from_columns(
         input=context,
         source={"where": where},
     )
+
+
+def _one_answer(value: Any, column: str, where: str) -> Any:
+    """A free-form row's answer as a list of one (bigbio's QA schema: [text]): that text; a
+    list of several accepted answers has no one reply to train, refused by name."""
+    if isinstance(value, list) and len(value) == 1:
+        return value[0]
+    if isinstance(value, list) and len(value) > 1:
+        raise DistillError(
+            f"{where}: column '{column}' (--answer-field) holds {len(value)} answers, no one "
+            "reply to train: keep one answer in the row, or drop the row"
+        )
+    return value
 
 
 def no_tools(row: dict[str, Any], where: str, shown: Iterable[Any] = ()) -> None:
