@@ -339,3 +339,54 @@ def test_a_reply_that_is_not_gemma4_unparsed_is_written(
         {(THOUGHT, FINAL)} if parsed else {(None, UNPARSED)}
     )
     assert server.listed == (1 if models else 0)  # asked once, not per reply
+
+
+# ------------------------------------------------------------------ instruct: the same, rerun
+
+
+def test_instructs_report_after_a_rerun_counts_the_failed_requests_spend(tmp_path):
+    """instruct's first request is answered with its choice ended 'abort' (100 prompt + 50
+    completion tokens, paid): that run stops on it, before its report; the rerun's report
+    counted the replies in the requests file alone, the aborted request's spend nowhere."""
+    from aiohttp import web
+
+    from distill.instruct import InstructConfig
+    from distill.instruct import run as instruct
+    from tests.fakeserver import FakeServer, task_list
+
+    class AbortsFirst(FakeServer):
+        async def chat(self, request):
+            if self.log:
+                return await super().chat(request)
+            self.log.append({"messages": (await request.json())["messages"]})
+            choice = {"index": 0, "message": {"content": "1. Instruction: Wri"}}
+            return web.json_response(
+                {
+                    "choices": [{**choice, "finish_reason": "abort"}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 50},
+                }
+            )
+
+    server = AbortsFirst(style="tasks", model="m").start()
+    try:
+        c = InstructConfig(
+            teacher="openai", model="m", base_url=server.url, num_instructions=8,
+            out=str(tmp_path / "i.jsonl"), concurrency=2, max_retries=0,
+            price_input=1.0, price_output=2.0,
+        )  # fmt: skip
+        with pytest.raises(DistillError, match="1 teacher requests failed: .*'abort'"):
+            instruct(c)
+        instruct(c)
+    finally:
+        server.stop()
+    report = json.loads((tmp_path / "i.report.json").read_text())
+    failed = (100 * 1.0 + 50 * 2.0) / 1e6
+    replies = 0.0  # every other request, answered: the fake's usage
+    for entry in server.log[1:]:
+        prompt = entry["messages"][-1]["content"]
+        replies += ((len(prompt) // 4 + 4) * 1.0 + len(task_list(prompt)) // 4 * 2.0) / 1e6
+    assert report["cost_usd"] == pytest.approx(replies + failed, rel=1e-6)  # before: replies
+    assert report["failed_tokens"] == 150
+    assert report["failed_cost_usd"] == pytest.approx(failed)
+    assert report["this_run"]["failed_tokens"] == 0
+    assert report["this_run"]["cost_usd"] < report["cost_usd"]

@@ -376,8 +376,13 @@ class Filters:
 # =========================================================================== the stage
 
 
+# the `kind` of a requests-file line that holds a failed request's spend, not a reply
+FAILED = "failed"
+
+
 class _RequestSink:
-    """Each finished teacher reply goes to the requests file at once, keyed by its id."""
+    """Each finished teacher reply goes to the requests file at once, keyed by its id; so does
+    the spend of a request that failed after its tokens were generated (`FAILED`)."""
 
     def __init__(self, writer: RecordWriter, teacher: TeacherConfig, replies: dict[str, dict]):
         self.writer, self.teacher, self.replies = writer, teacher, replies
@@ -427,6 +432,28 @@ class _RequestSink:
             self.failed_cost += cost
             if usage.get("tokens_estimated"):
                 self.estimated_tokens += tokens
+            # No reply to keep, but paid: a line of its own in the requests file, so every
+            # later run's report counts it (this run's raises before it writes one). Its id is
+            # no request's: never read as a reply, and the rerun asks the request again.
+            rid, kind = job.payload
+            rec = {
+                "id": f"{rid}#{FAILED}-{time.time_ns()}",
+                "kind": FAILED,
+                "request_kind": kind,
+                "prompt_id": job.prompt_id,
+                "messages": job.messages,
+                "text": "",
+                "usage": usage,
+                "cost_usd": round(cost, 8),
+                "why": why,
+                "teacher": {
+                    "backend": self.teacher.teacher,
+                    "model": self.teacher.model,
+                    "params": self.teacher.params,
+                },
+            }
+            self.writer.write(rec)
+            self.replies[rec["id"]] = rec
 
 
 class _Teacher:
@@ -818,8 +845,9 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
                 f"({parse_counts['items']} candidates so far)",
                 flush=True,
             )
-    paid = list(done.values())
+    paid = list(done.values())  # the replies, and the failed requests' spend (FAILED)
     estimated = [r for r in paid if r["usage"].get("tokens_estimated")]
+    failed = [r for r in paid if r.get("kind") == FAILED]
     report = {
         "method": cfg.method,
         "num_instructions": cfg.num_instructions,
@@ -836,11 +864,16 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         "prompt_tokens": sum(r["usage"]["prompt_tokens"] for r in paid),
         "completion_tokens": sum(r["usage"]["completion_tokens"] for r in paid),
         "cost_usd": round(sum(r.get("cost_usd", 0.0) for r in paid), 6),
+        # of those, spent on requests that failed (every run's, in the requests file)
+        "failed_tokens": sum(spent_tokens(r["usage"]) for r in failed),
+        "failed_cost_usd": round(sum(r.get("cost_usd", 0.0) for r in failed), 6),
         # the requests' tokens the server gave no count for (teacher's estimate): in the file's
         "estimated_tokens": sum(spent_tokens(r["usage"]) for r in estimated),
         "this_run": {
             "requests_sent": teacher.sent,
             "cost_usd": round(teacher.cost, 6),
+            "failed_tokens": teacher.failed_tokens,
+            "failed_cost_usd": round(teacher.failed_cost, 6),
             "estimated_tokens": teacher.estimated_tokens,
             "seconds": round(time.monotonic() - started, 2),
         },
