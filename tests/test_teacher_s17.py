@@ -390,3 +390,24 @@ def test_instructs_report_after_a_rerun_counts_the_failed_requests_spend(tmp_pat
     assert report["failed_cost_usd"] == pytest.approx(failed)
     assert report["this_run"]["failed_tokens"] == 0
     assert report["this_run"]["cost_usd"] < report["cost_usd"]
+
+
+# ------------------------------------------------------------------ a 200 with no choices
+
+
+def test_a_reply_without_choices_that_counted_tokens_is_in_the_spend(serve, tmp_path):
+    """OpenRouter's upstream error in a 200 body: no choice, but the usage the provider counted
+    (and billed) for it; the sample failed and its tokens were in no total."""
+    body = {
+        "choices": [],
+        "error": {"message": "upstream provider error", "code": 502},
+        "usage": {"prompt_tokens": 10, "completion_tokens": 30},
+    }
+    server = serve(lambda k: (200, body, JSON))
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(DistillError, match="the reply had no choices: upstream provider error"):
+        run(cfg(server.url, out, n=2, **PRICES), progress=False)
+    summary = summary_of(out)
+    assert summary["this_run"]["failed"] == 2
+    assert summary["failed_tokens"] == summary["this_run"]["failed_tokens"] == 10 + 30
+    assert summary["failed_cost_usd"] == pytest.approx((10 + 30 * 2) / 1e6)

@@ -697,8 +697,9 @@ class OpenAITeacher:
             why = "the reply had no choices" + (
                 f": {scrub_line(str(said), *self.secrets)}" if said else ""
             )
-            for s in samples:
-                sink.failed(job, s, why)
+            spent = _shares(resp.get("usage"), len(samples))  # billed for nothing: counted
+            for k, s in enumerate(samples):
+                sink.failed(job, s, why, usage=spent[k] if spent else None)
             return
         self._emit(job, samples, resp, sink, choices)
         # The server ignored `n` (some do): ask for the rest one by one, now and, where it
@@ -1058,6 +1059,23 @@ def _estimated(chars: int) -> int:
     token (English BPE text; the --tpm pace estimates so too), rounded up. The served model's
     tokenizer is not known here (an API model's name says nothing of its vocabulary)."""
     return -(-chars // 4)
+
+
+def _shares(usage: Any, n: int) -> list[dict[str, int]] | None:
+    """Each of `n` samples' share of a reply's `usage` where the reply held none of them (no
+    choices: an upstream's error in a 200 body, which may have generated and billed tokens), in
+    a record's usage keys, for the cost summary (`Sink.failed`); None where the server counted
+    none."""
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if type(prompt) is not int or type(completion) is not int or prompt + completion <= 0:
+        return None
+    shared = {"n_in_request": n} if n > 1 else {}
+    return [
+        {"prompt_tokens": prompt, "completion_tokens": c, **shared}
+        for c in _apportion(completion, [1] * n)
+    ]
 
 
 def _apportion(total: int, weights: list[int]) -> list[int]:
