@@ -411,3 +411,28 @@ def test_a_reply_without_choices_that_counted_tokens_is_in_the_spend(serve, tmp_
     assert summary["this_run"]["failed"] == 2
     assert summary["failed_tokens"] == summary["this_run"]["failed_tokens"] == 10 + 30
     assert summary["failed_cost_usd"] == pytest.approx((10 + 30 * 2) / 1e6)
+
+
+def test_a_batch_poll_refused_for_no_credit_stops_at_once(tmp_path):
+    """Polling a batch answered 429 insufficient_quota was counted as one failed poll of ten
+    (the wait between them growing to --batch-poll), then 'polling failed 10 times'."""
+    from aiohttp import web
+
+    from tests.fakebatch import FakeBatchServer
+    from tests.test_batch import cfg as batch_cfg
+
+    class NoCreditPolls(FakeBatchServer):
+        polls = 0
+
+        async def retrieve(self, request):
+            self.polls += 1
+            return web.json_response(QUOTA, status=429)
+
+    server = NoCreditPolls().start()
+    out = tmp_path / "t.jsonl"
+    try:
+        with pytest.raises(DistillError, match="has no credit left; batches already submitted"):
+            run(batch_cfg(server, out, limit=2, n=1), progress=False)
+    finally:
+        server.stop()
+    assert server.polls == 1  # not asked again (the client's retries, nor nine more polls)
