@@ -311,33 +311,83 @@ def weights_stamp(model: str) -> str:
     return stable_hash(seen)
 
 
-def set_aside_if_retrained(traces: Path, model: str) -> None:
+def served_cards(c: Any) -> dict[Any, Any] | None:
+    """The models c's server lists (GET /models at c.base_url, c.api_key_env's key), by id;
+    None where it answers no list."""
+    import os
+    import urllib.request
+
+    if not c.base_url:
+        return None
+    key = os.environ.get(c.api_key_env)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    request = urllib.request.Request(c.base_url.rstrip("/") + "/models", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            body = json.loads(r.read())
+    except Exception:  # noqa: BLE001 - no such endpoint, no server yet: not known
+        return None
+    # A reply of another shape (another server's, a proxy's page) lists nothing known
+    listed = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(listed, list):
+        return None
+    return {m["id"]: m for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)}
+
+
+def served_weights(cfg: EvalConfig, model: str) -> dict[str, str] | None:
+    """What --backend openai's server says it serves as `model` (GET /models, vLLM's card): the
+    folder or Hub id it loaded (`root`; a LoRA adapter's base, `parent`), and where that is a
+    folder here (a trained student served with --lora-modules student=DIR), its weights'
+    stamp. None where the server lists none of it (OpenAI's API, a server not up)."""
+    if cfg.backend != "openai":
+        return None
+    card = (served_cards(cfg) or {}).get(model)
+    if not isinstance(card, dict):
+        return None
+    out = {}
+    for key in ("root", "parent"):
+        name = card.get(key)
+        if isinstance(name, str) and name:
+            out[key] = name
+            if Path(name).expanduser().is_dir():
+                out[f"{key}_weights"] = weights_stamp(name)
+    return out or None
+
+
+def set_aside_if_retrained(traces: Path, model: str, served: dict[str, str] | None = None) -> None:
     """Sample ids hash the model's name, not its weights: a student folder retrained in place
     would have its old samples reused and scored as the new student's. A stamp beside the
     samples says which weights wrote them; other weights set the old samples aside (renamed
-    with their stamp, never deleted) and sample afresh."""
+    with their stamp, never deleted) and sample afresh. `served`: a served model's weights as
+    its server lists them (`served_weights`): the student retrained and served again under
+    the same name had its old samples scored as the new one's (compared where both stamps
+    hold it)."""
     from distill.records import write_atomic
 
     stamp_file = traces.with_name(traces.stem + ".weights.json")
     now = weights_stamp(model)
     if traces.exists() and stamp_file.is_file():
-        old = json.loads(stamp_file.read_text()).get("weights")
-        if old != now and traces.stat().st_size == 0:  # a failed eval's empty file: no samples
+        saved = json.loads(stamp_file.read_text())
+        old, was = saved.get("weights"), saved.get("served")
+        other = old != now or (served is not None and was is not None and was != served)
+        if other and traces.stat().st_size == 0:  # a failed eval's empty file: no samples
             traces.unlink()
-        elif old != now:
+        elif other:
             # the old stamp may be a model path or hub name (org/name): a hash of it names the
             # file ('/' in a file name raised ValueError on this and every later eval)
-            aside = traces.with_name(f"{traces.stem}.{stable_hash(old, 12)}.jsonl")
+            tag = stable_hash(old if was is None else [old, was], 12)
+            aside = traces.with_name(f"{traces.stem}.{tag}.jsonl")
             n = 1  # the same weights set aside before (--model org/a, org/b, org/a, org/b)
             while aside.exists() or aside.is_symlink():
                 n += 1
-                aside = traces.with_name(f"{traces.stem}.{stable_hash(old, 12)}-{n}.jsonl")
+                aside = traces.with_name(f"{traces.stem}.{tag}-{n}.jsonl")
             traces.replace(aside)
             print(
                 f"eval: {model} holds other weights than {traces.name} was sampled from; "
                 f"those samples moved to {aside.name}, sampling afresh"
             )
-    write_atomic(stamp_file, json.dumps({"model": model, "weights": now}) + "\n")
+    stamp = {"model": model, "weights": now, **({"served": served} if served else {})}
+    write_atomic(stamp_file, json.dumps(stamp) + "\n")
 
 
 def budget(cfg: EvalConfig, which: str) -> int:
@@ -424,7 +474,7 @@ def _generate(cfg: EvalConfig, model: str, which: str) -> list[dict[str, Any]]:
     if cfg.verify != "majority" and not _judgeable(first, cfg.verify):
         if not any(_judgeable(r, cfg.verify) for r in rows):
             raise _nothing_to_judge(cfg)
-    set_aside_if_retrained(traces, model)
+    set_aside_if_retrained(traces, model, served_weights(cfg, model))
     # This run's samples only: the file may also hold samples from other settings or problems.
     planned = generate_planned(gcfg, progress=False)
     records = [r for r in read_records(traces) if r["id"] in planned]

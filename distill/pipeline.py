@@ -1034,7 +1034,9 @@ def _eval_contexts(c: Any) -> list[tuple[str, str, int, str, _Longest]]:
     """(student | baseline, model, its context, where that was read, the set's longest prompt
     as it is sent that model) for each model eval asks whose context is known and whose set
     reads here."""
-    cards = _served_cards(c) if c.backend == "openai" else None
+    from distill.eval import served_cards
+
+    cards = served_cards(c) if c.backend == "openai" else None
     out = []
     for which, model in (("student", c.model), ("baseline", c.baseline)):
         if not model:
@@ -1072,26 +1074,6 @@ def _local_context(model: str) -> tuple[int, str] | None:
 def _served_headers(c: Any) -> dict[str, str]:
     key = os.environ.get(c.api_key_env)
     return {"Authorization": f"Bearer {key}"} if key else {}
-
-
-def _served_cards(c: Any) -> dict[Any, Any] | None:
-    """The models c's server lists (GET /models), by id; None where it answers no list."""
-    import urllib.request
-
-    if not c.base_url:
-        return None
-    url = c.base_url.rstrip("/") + "/models"
-    request = urllib.request.Request(url, headers=_served_headers(c))
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:
-            body = json.loads(r.read())
-    except Exception:  # noqa: BLE001 - no such endpoint, no server yet: not known
-        return None
-    # A reply of another shape (another server's, a proxy's page) lists nothing known: no cap
-    listed = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(listed, list):
-        return None
-    return {m["id"]: m for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)}
 
 
 def _served_base(cards: dict[Any, Any], model: str) -> str | None:

@@ -14,6 +14,10 @@
    went on, mixing two teachers' targets. Its fingerprint now holds what its server's
    GET /models lists under the name (root, parent, max_model_len), its URL and the tokenizer
    files the HF cache holds for it; a local teacher named by a Hub id, the cached revision.
+4. eval --backend openai (a neighbour of 3): a student retrained in place and served again under
+   the same name (vLLM --lora-modules student=DIR) had its old samples resumed and scored as the
+   new student's: their ids hash the name. The samples' stamp now holds what the server's card
+   says it serves (root/parent, and that folder's weights where it is here).
 """
 
 from __future__ import annotations
@@ -327,3 +331,57 @@ def test_a_local_teacher_named_by_a_hub_id_at_another_cached_revision_differs(ca
     _cached_snapshot(hf, name, "b" * 40, {"config.json": "{}"})
     said = teacher_differences(then, teacher_record(local))
     assert said == [f"revision of teacher {name} changed (its weights)"]
+
+
+# --------------------------------------------------------------------------- 4. served student
+
+
+class ServedStudent(FakeServer):
+    """vLLM serving a LoRA adapter folder as `student` (--lora-modules student=DIR)."""
+
+    folder = ""
+
+    async def models(self, request: web.Request) -> web.Response:
+        listed = [
+            {"id": "base", "object": "model", "root": "base", "max_model_len": 8192},
+            {"id": "student", "object": "model", "root": self.folder, "parent": "base"},
+        ]
+        return web.json_response({"object": "list", "data": listed})
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        return app
+
+
+def test_a_served_student_retrained_in_place_is_sampled_afresh(tmp_path, capsys):
+    import os
+
+    from distill.eval import EvalConfig
+    from distill.eval import run as eval_run
+
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "adapter_config.json").write_text("{}")
+    (student / "adapter_model.safetensors").write_bytes(b"weights 1")
+    server = ServedStudent(model="student")
+    server.folder = str(student)
+    server.start()
+    try:
+        cfg = EvalConfig(model="student", backend="openai", base_url=server.url,
+                         data="builtin:arithmetic?start=100&n=3", max_tokens=256,
+                         out=str(tmp_path / "eval.json"))  # fmt: skip
+        eval_run(cfg)
+        asked = len(server.log)
+        assert asked == 3
+        eval_run(cfg)  # the same weights: resumed, nothing asked again
+        assert len(server.log) == asked
+        (student / "adapter_model.safetensors").write_bytes(b"weights 2, trained again")
+        os.utime(student / "adapter_model.safetensors", ns=(1, 10**18))
+        eval_run(cfg)  # the old samples were scored as the new student's before
+        assert len(server.log) == 2 * asked
+    finally:
+        server.stop()
+    assert "those samples moved to" in capsys.readouterr().out
+    assert list(tmp_path.glob("eval.student.traces.*.jsonl"))  # set aside, not deleted
