@@ -910,14 +910,14 @@ def _generates_fields(
 
 
 def _generates_max_tokens(stage: str, configs: dict[str, Any], section: dict[str, Any]) -> None:
-    """One length, generate's: eval asks the student (and the baseline beside it, on the same
-    terms) with generate's max_tokens when its section sets none. eval's default is 512, and
+    """One length, generate's: eval asks the student (and the baseline beside it) with
+    generate's max_tokens when its section sets none. eval's default is 512, and
     an R1-style student trained on traces of up to generate's 4096 (or 32768) tokens was cut
     off mid-thought: its answers lost, its pass@1 understated (eval reported the truncation
     rate, no more). A section's own is kept: one line says when it is below generate's.
     Written into `section`, which a deferred eval is built from again. Generate's length is
     its teachers' longest: each `teachers:` entry may set its own max_tokens. Capped, when eval
-    runs, at what the models' context leaves after the longest prompt (`_fit_context`)."""
+    runs, at what each model's own context leaves after the longest prompt (`_fit_context`)."""
     g, c = configs.get("generate"), configs[stage]
     if stage != "eval" or g is None:
         return
