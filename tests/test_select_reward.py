@@ -77,7 +77,7 @@ def test_a_model_that_is_no_classifier_is_one_line(tmp_path):
     with pytest.raises(DistillError, match=r"^--judge .*notamodel \(--judge-backend reward\)"):
         select(tmp_path, src, judge=str(tmp_path / "notamodel"), judge_backend="reward")
     with pytest.raises(
-        DistillError, match=r"unknown --judge-backend 'rm' \(have: openai, reward\)"
+        DistillError, match=r"unknown --judge-backend 'rm' \(have: openai, reward, likelihood\)"
     ):
         SelectConfig(input=str(src), out="s.jsonl", judge="m", judge_backend="rm")
 

@@ -18,7 +18,8 @@ from distill.errors import DistillError
 CRITERIA = ("difficulty", "judge", "length", "diversity")
 PREFER = ("none", "short", "long")
 STUDENT_BACKENDS = ("openai", "vllm", "hf")
-JUDGE_BACKENDS = ("openai", "reward")
+JUDGE_BACKENDS = ("openai", "reward", "likelihood")
+LOCAL_JUDGES = ("reward", "likelihood")  # loaded here, scored on their own scale
 VERIFY_MODES = ("math", "choice", "exact", "countdown", "code")
 
 
@@ -104,7 +105,8 @@ class SelectConfig:
     judge_backend: str = setting(
         "openai",
         "Judge backend: openai (an LLM on a server, the rubric's 1-10) | reward (a local "
-        "transformers reward model scoring prompt+trace on its own scale).",
+        "transformers reward model scoring prompt+trace on its own scale) | likelihood (a local "
+        "causal LM's mean log-probability per token of the reply, <= 0).",
     )
     judge_base_url: str | None = setting(None, "URL of the judge's server.")
     api_key_env: str = setting("OPENAI_API_KEY", "Env var holding the API key.", result=False)
@@ -113,7 +115,7 @@ class SelectConfig:
     )
     judge_max_tokens: int = setting(512, "Judge max tokens per reply.")
     min_score: float | None = setting(
-        None, "Drop traces the judge scores below this (1-10; a reward model: its scale)."
+        None, "Drop traces the judge scores below this (1-10; a local judge: its own scale)."
     )
     concurrency: int = setting(
         16, "Requests in flight (judge, and an openai student).", result=False
@@ -190,7 +192,7 @@ class SelectConfig:
                 (  # a reward model's scores are on its own scale
                     "min_score",
                     self.min_score is None
-                    or self.judge_backend == "reward"
+                    or self.judge_backend in LOCAL_JUDGES
                     or 1 <= self.min_score <= 10,
                     "in [1, 10]",
                 ),

@@ -1,4 +1,4 @@
-"""The judge as a local reward model: a transformers sequence classifier scores prompt + trace.
+"""The judge as a local model: a transformers reward model, or a causal LM's likelihood of the trace.
 
     distill select kept.jsonl --out sel.jsonl --judge-backend reward --judge ./my-reward-model --budget 100
 
@@ -14,6 +14,13 @@ Scores are appended to the judge cache as each batch is scored (keyed by trace i
 chat, model and backend, and for a local folder its weight files' sizes and times: a model
 retrained in place, or a trace rewritten under the same id, scores again), so a killed or
 repeated run scores only what is missing.
+
+`--judge-backend likelihood --judge LM` scores each trace by a causal LM's mean log-probability
+per token of the assistant's reply given its prompt (nats per token, <= 0; higher is more
+fluent), the perplexity filter of CCNet / DCLM data selection applied to a teacher's traces: a
+verified trace whose answer is right but whose text is not (a mis-copied question, an aside
+about Roman numerals) scores low under a model that knows the task. The chat is the model's own
+chat template (the reply's tokens: the whole chat's after the prompt's, as training reads it).
 """
 
 from __future__ import annotations
@@ -129,6 +136,79 @@ def load(model: str) -> tuple[Any, Any]:
     return tok, net
 
 
+def load_lm(model: str) -> tuple[Any, Any]:
+    """A causal LM and its tokenizer, for --judge-backend likelihood."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from distill.models import pick_device, resolve_model
+
+    path = resolve_model(model)
+    dev = pick_device("auto")
+    dtype = torch.bfloat16 if dev == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        net = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except (OSError, ValueError) as e:
+        raise DistillError(
+            f"--judge {model} (--judge-backend likelihood): cannot load it as a causal LM: "
+            f"{str(e).splitlines()[0]}"
+        ) from None
+    finally:
+        hf_logging.set_verbosity(level)
+    return tok, net.to(dev).eval()
+
+
+def reply_ids(tok: Any, chat: list[dict[str, str]]) -> tuple[list[int], int]:
+    """The chat's ids and where its last (assistant) turn's tokens start: the whole chat's ids
+    after its prompt's (the template's generation prompt), as training reads a reply."""
+    if getattr(tok, "chat_template", None):
+        prompt = tok.apply_chat_template(chat[:-1], add_generation_prompt=True, tokenize=False)
+        full = tok.apply_chat_template(chat, tokenize=False)
+        special = False  # the template writes its own BOS
+    else:
+        prompt = render(tok, chat[:-1]) + "\n\nassistant: "
+        full = prompt + chat[-1]["content"]
+        special = True
+    p_ids = tok(prompt, add_special_tokens=special)["input_ids"]
+    ids = tok(full, add_special_tokens=special)["input_ids"]
+    start = 0
+    while start < min(len(p_ids), len(ids)) and p_ids[start] == ids[start]:
+        start += 1  # a token crossing the boundary belongs to the reply
+    return ids, start
+
+
+def likelihood_batch(tok: Any, net: Any, chats: list[list[dict[str, str]]]) -> list[float]:
+    """Each chat's mean log-probability per reply token under `net` (nan: no reply token)."""
+    import torch
+
+    limit = min(MAX_LENGTH, getattr(tok, "model_max_length", MAX_LENGTH) or MAX_LENGTH)
+    rows = []
+    for chat in chats:
+        ids, start = reply_ids(tok, chat)
+        cut = max(0, len(ids) - limit)  # a long one keeps its end (the answer)
+        rows.append((ids[cut:], max(start - cut, 1)))  # the first token has no context
+    width = max(len(ids) for ids, _ in rows)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    x = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (ids, _) in enumerate(rows):
+        x[i, : len(ids)] = torch.tensor(ids)
+        mask[i, : len(ids)] = 1
+    with torch.inference_mode():
+        logits = net(input_ids=x.to(net.device), attention_mask=mask.to(net.device)).logits
+        lp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        got = lp.gather(-1, x[:, 1:].to(net.device).unsqueeze(-1)).squeeze(-1).cpu()
+    out = []
+    for i, (ids, start) in enumerate(rows):
+        part = got[i, start - 1 : len(ids) - 1]
+        out.append(float(part.mean()) if len(part) else float("nan"))
+    return out
+
+
 def score_batch(tok: Any, net: Any, texts: list[str]) -> list[float]:
     import torch
 
@@ -194,7 +274,7 @@ def other_weights(path: Path) -> list[str]:
 
 
 def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tuple], dict]:
-    """The reward model's score of every trace of cfg.input whose id is in `wanted` ->
+    """The local judge's (reward model's, or causal LM's likelihood) score of every trace of cfg.input whose id is in `wanted` ->
     ({trace id: (score, '')}, stats); cached scores reused, the rest scored in batches."""
     import math
 
@@ -203,15 +283,17 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
 
     # the model's weight files alone (eval's stamp, as a student's samples are keyed): a
     # README or eval.json written into the folder is the same judge, nothing scored again
+    backend = cfg.judge_backend  # reward | likelihood: each its own cache key
     weights = model_stamp(cfg.judge)
-    legacy = fingerprint(cfg.judge)  # the key before (every .json too): its scores still count
+    # the key before (every .json too): a reward model's scores of then still count
+    legacy = fingerprint(cfg.judge) if backend == "reward" else None
 
     def rid(tid: str, rec: dict[str, Any], weights: str | None = weights) -> str:
         # the trace's chat too: one rewritten under the same id is scored again
         key = {
             "trace": tid,
             "judge": cfg.judge,
-            "backend": "reward",
+            "backend": backend,
             "chat": stable_hash(chat_of(rec), 32),
         }
         if weights:  # the model's files: one retrained in place is another judge
@@ -242,11 +324,14 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
             for row in moved:
                 writer.write(row)
     if todo:
-        tok, net = load(cfg.judge)
+        tok, net = load(cfg.judge) if backend == "reward" else load_lm(cfg.judge)
         with RecordWriter(cache) as writer:
             for start in range(0, len(todo), BATCH):
                 part = todo[start : start + BATCH]
-                values = score_batch(tok, net, [render(tok, chat_of(r)) for _, r in part])
+                if backend == "reward":
+                    values = score_batch(tok, net, [render(tok, chat_of(r)) for _, r in part])
+                else:
+                    values = likelihood_batch(tok, net, [chat_of(r) for _, r in part])
                 for (tid, _), value in zip(part, values):
                     writer.write({"id": ids[tid], "trace_id": tid, "score": value})
                     cached[ids[tid]] = value
@@ -256,7 +341,7 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
     }
     stats = {
         "model": cfg.judge,
-        "backend": "reward",
+        "backend": backend,
         "judged": len(ids),
         "scored": len(scores),
         "malformed": len(ids) - len(scores),  # a non-finite score (NaN) counts as none

@@ -27,6 +27,7 @@ from distill.errors import DistillError
 from distill.filter.report import summary_stats
 from distill.manifest import Expected
 from distill.select.config import (
+    LOCAL_JUDGES,
     SelectConfig,
     cache_path,
     config_path,
@@ -517,7 +518,10 @@ def run(cfg: SelectConfig, quiet: bool = False, expect: Expected | None = None) 
                 )
     scores: dict[str, tuple[float, str]] = {}
     if "judge" in criteria:
-        from distill.select.judge import score_traces
+        if cfg.judge_backend in LOCAL_JUDGES:
+            from distill.select.reward import score_traces
+        else:
+            from distill.select.judge import score_traces
 
         band = parse_band(cfg.pass_rate) if cfg.pass_rate is not None else None
         wanted = {  # judge only what difficulty left: no paying for traces already out
