@@ -32,7 +32,10 @@ def reference(path, recs) -> dict[str, float]:
         chat = [*r["messages"], {"role": "assistant", "content": reply}]
         prompt = tok.apply_chat_template(r["messages"], add_generation_prompt=True, tokenize=True)
         ids = tok.apply_chat_template(chat, tokenize=True)
-        prompt, ids = list(getattr(prompt, "input_ids", prompt)), list(getattr(ids, "input_ids", ids))
+        prompt, ids = (
+            list(getattr(prompt, "input_ids", prompt)),
+            list(getattr(ids, "input_ids", ids)),
+        )
         assert ids[: len(prompt)] == prompt
         with torch.inference_mode():
             lp = torch.log_softmax(net(torch.tensor([ids])).logits[0].float(), -1)
