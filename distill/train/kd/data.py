@@ -164,7 +164,8 @@ class Collator:
 def trained_rows(cfg: Any) -> tuple[list[Any], list[dict[str, Any]], list[int]]:
     """`cfg.data`'s examples, rows and row indices, those with something to train alone: a row
     whose every assistant turn has weight 0 is left out (SFT counts it all-masked), its stored
-    top-K never read (it needs none)."""
+    top-K never read (it needs none); a chat whose stored top-K belong to a reply of weight 0 is
+    refused (_check_stored_reply)."""
     import itertools
 
     from distill.data import iter_source
@@ -173,7 +174,44 @@ def trained_rows(cfg: Any) -> tuple[list[Any], list[dict[str, Any]], list[int]]:
     exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     rows = list(itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit))
     at = [i for i, ex in enumerate(exs) if ex.trains]
+    for i in at:
+        if isinstance(rows[i].get("logprobs"), dict):
+            _check_stored_reply(rows[i], exs[i], cfg)
     return [exs[i] for i in at], [rows[i] for i in at], at
+
+
+def _check_stored_reply(row: dict[str, Any], ex: Any, cfg: Any) -> None:
+    """Refuse a chat row whose stored top-K would land on another turn than their own.
+
+    A row's stored top-K are the teacher's distributions over the reply it ends with (a trace's
+    answer; a chat's last assistant message). A chat whose last assistant turn has weight 0 is
+    trained up to its last turn that trains (examples._last_assistant), so the example's
+    completion is an earlier turn: stored_topk realigned the last reply's tokens onto it (the
+    answer to the last question trained as the answer to an earlier one)."""
+    from distill.data import SHAREGPT_ROLES, chat_json, pairs_chat
+    from distill.examples import CHAT_COLUMNS
+
+    if not ex.trains_history:  # a trace record or a prompt/completion row: its reply is it
+        return
+    texts = (cfg.prompt_field, cfg.answer_field, cfg.reasoning_field, cfg.context_field)
+    if cfg.messages_field is None and any(texts):
+        return  # read from its text columns: one turn, the reply
+    column = cfg.messages_field or next((k for k in CHAT_COLUMNS if k in row), None)
+    msgs = pairs_chat(chat_json(row.get(column))) if column else None
+    if not (isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict)):
+        return
+    last = msgs[-1]
+    role = last.get("role") or SHAREGPT_ROLES.get(str(last.get("from")))
+    w = last.get("weight")
+    if role != "assistant" or not isinstance(w, (int, float)) or w != 0:
+        return
+    where = ex.source.get("where") or cfg.data
+    raise DistillError(
+        f"{where}: its last assistant turn ({column}[{len(msgs) - 1}]) has weight 0, and the "
+        f"stored teacher log-probs of record {row.get('id')} are that reply's: kd would train "
+        "them on an earlier turn they were not written for; give that turn weight 1, drop the "
+        "row, or let a teacher score the trained turns (--teacher-model / --teacher-url)"
+    )
 
 
 def stored_dataset(

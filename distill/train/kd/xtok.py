@@ -6,8 +6,9 @@
 On policy (XTokTeacher.sampled) the student's sampled tokens are decoded to the text they write
 after its prompt, as a kept reply's are read (sample_text: Mistral's `[/INST]` + `▁The` is
 " The"); the teacher reads the prompt in its own chat template, then the reply in that text (the
-student's template's own text around it left out: around) and its own end of turn where the
-student stopped, and the same alignment and loss apply to the sampled tokens. A sample is any
+student's template's own text around it left out: around) as its own template writes a reply
+(its ' ' after `[/INST]`, its end of turn where the student stopped), tokenized as its whole
+chat (reply_ids), and the same alignment and loss apply to the sampled tokens. A sample is any
 id sequence the student drew, a split no tokenizer would make included: `char_ends` reads it
 as decoded. The loss is the aligned ULD / hybrid, not GKD's generalized JSD (no `beta` here:
 the two distributions live on different vocabularies).
@@ -540,10 +541,12 @@ class XTokTeacher:
 
     def sampled(self, ids: Any, labels: Any, inputs: Any) -> dict[str, Any]:
         """The teacher's side of an on-policy batch: each sampled completion decoded to text and
-        read by the teacher's tokenizer after its own rendering of the prompt (`xtok_prompt`),
-        its end of turn (`xtok_end`) where the student stopped -> xtok_ids, xtok_attention_mask,
-        xtok_pos as XTokCollator gives them for a kept completion. A sample the teacher cannot
-        spell back (build checked its tokenizer on the data's text) pairs no position."""
+        read by the teacher's tokenizer after its own rendering of the prompt (`xtok_prompt`,
+        its text `xtok_prompt_text`), as its template writes a reply there (its lead,
+        `xtok_around`'s third) and its end of turn (`xtok_end`) where the student stopped ->
+        xtok_ids, xtok_attention_mask, xtok_pos as XTokCollator gives them for a kept
+        completion. A sample the teacher cannot spell back (build checked its tokenizer on the
+        data's text) pairs no position."""
         import torch
 
         width = ids.shape[1]
@@ -553,17 +556,19 @@ class XTokTeacher:
             c = ids[i, at].tolist()
             tp = inputs["xtok_prompt"][i, : int(inputs["xtok_prompt_len"][i])].tolist()
             stopped = bool(c) and c[-1] in self.s_stops
-            dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
             # as the offline path reads a kept reply: the text the student's template writes
             # after its prompt ('[/INST]' + ' The': `▁The` reads " The", not "The"), the
-            # teacher's its own reply after its prompt, without the student's space and end
-            marks = inputs["xtok_around"][i] if "xtok_around" in inputs else ["", ""]
+            # teacher's its own reply after its prompt: without the student's space and end,
+            # with the teacher's (its template's ' ' after `[/INST]`, marks[2]), its ids those
+            # of its whole chat after its prompt (reply_ids), as theirs.encode gives a kept one
+            marks = inputs["xtok_around"][i] if "xtok_around" in inputs else ["", "", ""]
             s_text, text = sample_reply(self.s_tok, ids[i], at, marks, stopped)
             # the think block one side's prompt opened (lead_shift), read by the other as text
             s_lead = sample_lead(self.s_tok, ids[i], at)
-            t_lead = prompt_lead(self.tok.decode(tp[-8:], **dec))
-            t_text = after_lead(s_lead + text, t_lead) + (inputs["xtok_end"][i] if stopped else "")
-            tc = self.tok(t_text, add_special_tokens=False)["input_ids"]
+            t_prompt = inputs["xtok_prompt_text"][i]
+            content = after_lead(s_lead + text, prompt_lead(t_prompt))
+            t_text = marks[2] + content + (inputs["xtok_end"][i] if stopped else "") if c else ""
+            tc = reply_ids(self.tok, tp, t_prompt, t_text) if t_text else []
             pos = [-1] * width
             s_ends, t_ends = char_ends(self.s_tok, c, s_text), char_ends(self.tok, tc, t_text)
             if c and s_ends is not None and t_ends is not None:
@@ -632,6 +637,21 @@ def first_id(tok: Any, text: str) -> int | None:
     return ids[0] if ids else None
 
 
+def reply_ids(tok: Any, prompt: list[int], text: str, reply: str) -> list[int]:
+    """The ids of `reply` written after a prompt rendered as `text` (tokenized as `prompt`): the
+    whole text's ids after the prompt's, as the Renderer trains a reply (Renderer.ids_after:
+    after Mistral's `[/INST]` a reply ' the' is `▁the`, and a SentencePiece tokenizer adds no
+    dummy `▁` where the template writes no space, as the reply tokenized alone does); the reply
+    alone where the whole text reads the prompt otherwise (a merge across the boundary). The
+    prompt holds the tokenizer's BOS where no template writes one (alpaca, a raw text row:
+    Renderer.prompt_ids), so the whole text is read with it there."""
+    for special in (False, True):
+        whole = tok(text + reply, add_special_tokens=special)["input_ids"]
+        if whole[: len(prompt)] == prompt:
+            return whole[len(prompt) :]
+    return tok(reply, add_special_tokens=False)["input_ids"]
+
+
 def xtok_dataset(
     cfg: Any,
     tok: Any,
@@ -678,10 +698,13 @@ def xtok_dataset(
         ours = only is None or only(int(where.rsplit(" row ", 1)[1]) - 1)
         if ours and char_ends(teacher.tok, ids, text) is None:
             raise unreadable(where, who, teacher.tok, text, ids)
-        tp = theirs.prompt_ids(ex)
+        t_prompt = theirs.prompt_text(ex)
+        tp = theirs.prompt_ids(ex, t_prompt)
         teacher.pair_ends(end_text(mine, ex), end_text(theirs, ex))
         cols = {"xtok_prompt": tp, "xtok_end": end_text(theirs, ex), "xtok_ids": tp, "xtok_pos": []}
-        cols["xtok_around"] = around(mine, ex)
+        cols.update(
+            xtok_prompt_text=t_prompt, xtok_around=[*around(mine, ex), around(theirs, ex)[0]]
+        )
         return cols if more is None else {**cols, **more(ex, where)}
 
     if onpolicy and prompt_source(cfg):
@@ -695,7 +718,7 @@ def xtok_dataset(
     exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     cols: dict[str, list] = {"input_ids": [], "completion_mask": [], "xtok_ids": [], "xtok_pos": []}
     if onpolicy:
-        cols.update(xtok_prompt=[], xtok_end=[], xtok_around=[])
+        cols.update(xtok_prompt=[], xtok_end=[], xtok_around=[], xtok_prompt_text=[])
     compared = scored = 0
     for i, ex in enumerate(exs):
         if not ex.trains:  # every assistant turn of weight 0: left out, as SFT counts it
@@ -733,7 +756,8 @@ def xtok_dataset(
         if onpolicy:
             cols["xtok_prompt"].append(tp)
             cols["xtok_end"].append(end_text(theirs, ex))
-            cols["xtok_around"].append(around(mine, ex))
+            cols["xtok_around"].append([*around(mine, ex), around(theirs, ex)[0]])
+            cols["xtok_prompt_text"].append(theirs.prompt_text(ex))
     if not cols["input_ids"]:
         raise DistillError(f"{cfg.data}: no training examples left for {cfg.method}")
     print(
@@ -779,8 +803,8 @@ class XTokCollator:
             batch["xtok_prompt"] = prompt
             batch["xtok_prompt_len"] = torch.tensor([len(f["xtok_prompt"]) for f in feats])
             batch["xtok_end"] = [f["xtok_end"] for f in feats]
-            if "xtok_around" in feats[0]:
-                batch["xtok_around"] = [f["xtok_around"] for f in feats]
+            batch["xtok_prompt_text"] = [f["xtok_prompt_text"] for f in feats]
+            batch["xtok_around"] = [f["xtok_around"] for f in feats]
         return batch
 
 
