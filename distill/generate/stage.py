@@ -111,6 +111,7 @@ class _Sink:
         template: Any,
         context_field: str | None = None,
         on_failed_spend: Any = None,
+        counted: set[str] | None = None,
     ):
         self.writer, self.teacher, self.progress, self.template = (
             writer,
@@ -122,6 +123,8 @@ class _Sink:
         # called once a failed sample's spend is counted: no record holds it, so the summary
         # is written at once (a run killed later still leaves it for the rerun to carry)
         self.on_failed_spend = on_failed_spend
+        # the batch samples whose failed spend the totals hold (Totals.failed_in_batches)
+        self.counted = counted if counted is not None else set()
         self.prices = teacher.prices()
         self.failures: list[str] = []
         # A local folder's place, relative to the traces file's folder: a rerun that names it
@@ -212,6 +215,13 @@ class _Sink:
         if not usage:
             self.progress.advance(0, 0.0, failed=True)
             return
+        # A batch's choice (--batch: `usage` names its batch): an earlier run that read this
+        # batch's results and was stopped before marking it collected counted it already; this
+        # run reads the same result file again, and the provider billed it once.
+        key = f"{usage['batch']} {job.payload[1][sample]}" if usage.get("batch") else None
+        if key is not None and key in self.counted:
+            self.progress.advance(0, 0.0, failed=True)
+            return
         # generated all the same (a choice the server ended unfinished): no record, but this
         # run's spend counts it, at the price a record of it would have been bought at
         cost, tokens = cost_of(usage, self.prices), spent_tokens(usage)
@@ -220,6 +230,8 @@ class _Sink:
         if usage.get("tokens_estimated"):
             self.progress.estimated_tokens += tokens
         self.progress.advance(tokens, cost, failed=True)
+        if key is not None:
+            self.counted.add(key)
         if self.on_failed_spend is not None:
             self.on_failed_spend()
 
@@ -631,6 +643,10 @@ class Totals:
         # (tokens, $) spent on samples that failed, over every run on the file: no record holds
         # them (the summary carries them from run to run: _earlier_failed)
         self.failed: tuple[int, float] = (0, 0.0)
+        # '<batch id> <sample id>' of each --batch sample whose failed spend is in `failed`: a
+        # batch's results read again (a run stopped before it marked the batch collected) are
+        # not counted twice
+        self.failed_in_batches: set[str] = set()
         # A request's prompt tokens shared by its n samples: summed unrounded, rounded once
         # (25 tokens over 3 samples rounded per sample summed to 24).
         self._prompt_tokens = 0.0
@@ -672,6 +688,11 @@ class Totals:
             "failed_tokens": self.failed[0],
             "failed_cost_usd": round(self.failed[1], 6),
             "spent_usd": round(self.stats["cost_usd"] + self.failed[1], 6),
+            **(
+                {"failed_in_batches": sorted(self.failed_in_batches)}
+                if self.failed_in_batches
+                else {}
+            ),
         }
 
 
@@ -683,7 +704,8 @@ def summarize(
     totals = Totals(batch_discount)
     for rec in read_records(path):
         totals.add(rec)
-    totals.failed = _earlier_failed(Path(path))
+    tokens, cost, totals.failed_in_batches = _earlier_failed(Path(path))
+    totals.failed = (tokens, cost)
     return totals.result()
 
 
@@ -711,7 +733,9 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
     if recovered:
         console.print(f"generate: {recovered} samples a stopped run paid for written to {out}")
     plan, planned, template, totals = build_jobs(cfg)
-    earlier = _earlier_failed(out)  # before this run writes the summary anew
+    # before this run writes the summary anew
+    tokens, cost, totals.failed_in_batches = _earlier_failed(out)
+    earlier = (tokens, cost)
     total = len(planned)
     pending = sum(len(j.samples) for _, jobs in plan for j in jobs)
     if not cfg.batch:
@@ -741,7 +765,15 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
                 for teacher_cfg, jobs in plan:
                     if not jobs:
                         continue
-                    sink = _Sink(writer, teacher_cfg, bar, template, cfg.context_field, summary_now)
+                    sink = _Sink(
+                        writer,
+                        teacher_cfg,
+                        bar,
+                        template,
+                        cfg.context_field,
+                        summary_now,
+                        totals.failed_in_batches,
+                    )
                     if cfg.batch:
                         teacher = BatchTeacher(teacher_cfg, cfg, out, bar)
                         sink.prices = batch_prices(sink.prices, cfg.batch_discount)
@@ -821,26 +853,29 @@ def _refuse_batches_in_flight(out: Path, plan: list[tuple[TeacherConfig, list[Jo
         )
 
 
-def _earlier_failed(out: Path) -> tuple[int, float]:
+def _earlier_failed(out: Path) -> tuple[int, float, set[str]]:
     """(tokens, $) that earlier runs on `out` spent on samples that failed (a choice the server
     ended unfinished: generated and billed, no record). No record holds them, only the summary
     those runs wrote: a rerun carries them on, or its summary would show less than was paid.
     A summary written before the file's totals held them (no top-level `failed_tokens`) has its
-    last run's. Nothing where --out is gone: a summary left beside a deleted traces file."""
+    last run's. Nothing where --out is gone: a summary left beside a deleted traces file. And
+    the --batch samples those runs counted (`Totals.failed_in_batches`)."""
     path = out.with_name(out.stem + ".summary.json")
     try:
         summary = json.loads(path.read_text(encoding="utf-8")) if out.exists() else None
     except (OSError, ValueError):  # none, or empty (a crash right after its rename)
         summary = None
     if not isinstance(summary, dict):
-        return 0, 0.0
+        return 0, 0.0, set()
     held = summary if "failed_tokens" in summary else summary.get("this_run")
     if not isinstance(held, dict):
-        return 0, 0.0
+        return 0, 0.0, set()
     tokens, cost = held.get("failed_tokens"), held.get("failed_cost_usd")
     if type(tokens) is not int or type(cost) not in (int, float) or min(tokens, cost) < 0:
-        return 0, 0.0  # a summary someone edited: nothing to carry
-    return tokens, float(cost)
+        return 0, 0.0, set()  # a summary someone edited: nothing to carry
+    keys = summary.get("failed_in_batches")
+    keys = {k for k in keys if isinstance(k, str)} if isinstance(keys, list) else set()
+    return tokens, float(cost), keys
 
 
 def _write_summary(

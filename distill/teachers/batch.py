@@ -138,7 +138,9 @@ class _Tagged:
         self.sink.done(job, sample, completion)
 
     def failed(self, job: Job, sample: int, why: str, usage: dict[str, Any] | None = None) -> None:
-        self.sink.failed(job, sample, why, usage)
+        # a choice that was billed names its batch: a rerun that reads this batch's results
+        # again (a run stopped before it was marked collected) does not count it twice
+        self.sink.failed(job, sample, why, {**usage, "batch": self.batch_id} if usage else usage)
 
 
 class BatchTeacher:

@@ -1,0 +1,92 @@
+"""Second read of session 17's teacher/cost and run/eval/publish/fingerprint commits:
+
+1. generate --batch: a choice a batch's result line ended 'abort' (generated, billed, no record)
+   has its spend counted, and since e4fd6a5 the summary carries it to every later run on the
+   file. A run stopped while it collected that batch (Ctrl-C, a kill, an error on a later line)
+   left the batch listed in flight; the rerun reads the same result file again and counted the
+   same aborted choice a second time (spent_usd more than was paid).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from distill.errors import DistillError
+from distill.generate import run
+from distill.records import read_records
+
+# ------------------------------------------------------------------ 1. --batch: a kill mid-collect
+
+
+def _summary(out: Path) -> dict:
+    return json.loads(out.with_name(out.stem + ".summary.json").read_text())
+
+
+def test_a_batch_collect_stopped_and_read_again_counts_its_aborted_choice_once(
+    tmp_path, monkeypatch
+):
+    """Three prompts of --n 2 in one batch; the first line's second choice ended 'abort' (10
+    prompt + 30 completion tokens a line: the aborted choice 5 + 20). The run is stopped
+    (Ctrl-C) as it takes the second line, after the first's failed spend is counted and the
+    summary written; the rerun re-attaches and reads the whole result file again."""
+    from distill.teachers.batch import BatchTeacher
+    from tests.fakebatch import FakeBatchServer
+    from tests.test_batch import cfg as batch_cfg
+
+    class AbortsFirst(FakeBatchServer):
+        async def chat(self, request):
+            body = await request.json()
+            self.bodies.append(body)
+            n = body.get("n") or 1
+            aborted = len(self.bodies) == 1
+            texts = ["So 4."] * (n - 1) + ["So the sum" if aborted else "So 4."]
+            return web.json_response(
+                {
+                    "choices": [
+                        {
+                            "index": k,
+                            "message": {"content": t},
+                            "finish_reason": "abort" if aborted and k == n - 1 else "stop",
+                        }
+                        for k, t in enumerate(texts)
+                    ],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 30},
+                }
+            )
+
+    taken = BatchTeacher._take
+    calls = {"n": 0}
+
+    def stopped_at_the_second_line(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return taken(self, *a, **kw)
+
+    server = AbortsFirst().start()
+    out = tmp_path / "t.jsonl"
+    prices = dict(price_input=1.0, price_output=2.0)
+    try:
+        monkeypatch.setattr(BatchTeacher, "_take", stopped_at_the_second_line)
+        with pytest.raises(KeyboardInterrupt):
+            run(batch_cfg(server, out, limit=3, n=2, **prices), progress=False)
+        first = _summary(out)
+        assert first["failed_tokens"] == 25  # counted once the line was read
+        monkeypatch.setattr(BatchTeacher, "_take", taken)
+        with pytest.raises(DistillError, match="1 samples failed"):
+            run(batch_cfg(server, out, limit=3, n=2, **prices), progress=False)
+    finally:
+        server.stop()
+    assert len(server.batches) == 1  # re-attached, not bought again
+    assert len(list(read_records(out))) == 5
+    second = _summary(out)
+    # before: 50, the one aborted choice counted by each run that read the file
+    assert second["failed_tokens"] == 25
+    assert second["failed_cost_usd"] == pytest.approx(first["failed_cost_usd"])
+    assert second["this_run"]["failed_tokens"] == 0  # paid by the first run, not this one
+    spent = second["cost_usd"] + first["failed_cost_usd"]
+    assert second["spent_usd"] == pytest.approx(spent, abs=2e-6)
