@@ -12,6 +12,10 @@
    tokenizer puts before a text of its own where the template writes none (Mixtral's
    `[/INST]<think>`): text the teacher never reads. Its row is now its template's whole chat
    tokenized, as the kept traces' rows are (Renderer.encode).
+3. Stored top-K of such a teacher read by another tokenizer: the side file holds the reply
+   decoded alone, whose first `▁` a SentencePiece decoder strips (`▁` `<` of ' <think>' stored
+   "" "<"), so the student's first token was paired with the teacher's distribution over what
+   follows `[/INST]` (the space) instead of the one over what follows the space.
 
     .venv/bin/python -m pytest tests/test_kd_s17.py -q
 """
@@ -192,3 +196,59 @@ def test_onpolicy_teacher_of_another_tokenizer_reads_the_sample_as_its_template_
         kept = batch["xtok_pos"][i][first : first + len(samples[i])].tolist()
         assert sampled["xtok_pos"][i][width : width + len(samples[i])].tolist() == kept
         assert sum(x >= 0 for x in kept) > len(kept) // 2
+
+
+# --------------------------------------------------------------------------- 3. stored, xtok
+
+
+@pytest.mark.parametrize(
+    "kind, name, row",
+    [
+        ("metaspace", "mistral-v0.3", 1),  # ' <think>': `▁` (stored "") then `<`
+        ("strip", "llama-2", 1),
+        ("bpe", "mistral-v0.1", 1),  # `Ġ` stored " " already
+        ("metaspace", "mixtral", 0),  # `[/INST]<think>`: no space, the first row is `<`'s
+    ],
+)
+def test_stored_topk_of_another_tokenizer_pair_the_first_token_after_the_teachers_space(
+    tmp_path, tiny_qwen, kind, name, row
+):
+    from transformers import AutoModelForCausalLM
+
+    from distill.examples import Renderer, load_examples
+    from distill.logprobs import (
+        TokenLogprobs,
+        load_many,
+        pointer,
+        side_dir,
+        vocab_hash,
+        with_texts,
+        write_shard,
+    )
+
+    path, t_tok = teacher_with_template(tmp_path / "teacher", kind, name)
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    r = Renderer(t_tok, "r1", model.generation_config.eos_token_id)
+    data = kept_file(tmp_path, n=4)
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    items = []
+    for ex in load_examples(str(data)):
+        p, c = r.encode(ex)  # the reply as the teacher wrote it after its prompt, and stored
+        with torch.no_grad():
+            lp = torch.log_softmax(model(torch.tensor([p + c])).logits[0, len(p) - 1 : -1], -1)
+        top = lp.topk(16, -1)
+        chosen = lp.gather(-1, torch.tensor(c)[:, None])[:, 0]
+        t = TokenLogprobs(torch.tensor(c), chosen, top.indices, top.values)
+        items.append(with_texts(t, t_tok))
+    shard = write_shard(side_dir(data), [(rec["id"], t) for rec, t in zip(rows, items)])
+    for rec, t in zip(rows, items):
+        rec["logprobs"] = pointer(shard, data, t, str(path), vocab_hash(t_tok), True)
+    data.write_text("".join(json.dumps(rec) + "\n" for rec in rows))
+    trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, data=str(data)))[0]
+    assert type(trainer.teacher).__name__ == "TopKXTok"
+    ds = trainer.train_dataset
+    for i, t in enumerate(load_many(rows, str(data))):
+        # the student's first token, `<think>`, follows the prompt: the teacher's row that
+        # follows the same text (its space written) is the one it is compared with
+        got = ds["teacher_logprobs"][i][0]
+        assert got == pytest.approx(t.topk_logprobs[row].tolist()), (i, t.token_text[:2])

@@ -1039,6 +1039,24 @@ def no_offsets(cfg: Any, row: dict[str, Any], tokenizer: str) -> DistillError:
     )
 
 
+def stored_lead(t: Any, own: dict[int, str]) -> str:
+    """The whitespace the teacher wrote before the text of its stored completion `t` (`own`:
+    token id -> its own text, logprobs.listed_texts of its side file). The side file holds the
+    completion decoded alone (logprobs.with_texts), and a SentencePiece decoder strips the first
+    token's space there: Mistral's and Llama-2's reply after `[/INST]` (' ' + reply, the space
+    the model writes) begins `▁The`, stored "The", or a lone `▁` before `<think>`, stored "",
+    while the token's own text holds it (" The", " "). Read without it the teacher's first
+    distribution, over what follows `[/INST]` (the space), was paired with the student's first
+    token. '' where the stored text holds it already, or the token is not listed."""
+    if not len(t) or not t.token_text:
+        return ""
+    first, mine = t.token_text[0], own.get(int(t.token_ids[0]))
+    if mine is None or first[:1].isspace() or not mine.endswith(first):
+        return ""
+    ws = mine[: len(mine) - len(first)]
+    return ws if ws.isspace() else ""
+
+
 def _beyond_ascii(text: str) -> str:
     """`text` with each run of characters past ASCII (U+FFFD included) as one U+FFFD."""
     import re
@@ -1123,6 +1141,9 @@ def stored_xtok_dataset(
             raise unreadable(where, f"student tokenizer '{cfg.model}'", tok, s_text, c)
         t_text = "".join(t.token_text)
         t_ends = [int(o) + len(x) for o, x in zip(t.offsets, t.token_text, strict=True)]
+        lead = stored_lead(t, texts_of(row["logprobs"]["file"]))
+        if lead:  # the reply as the teacher wrote it: ' ' + reply after Mistral's `[/INST]`
+            t_text, t_ends = lead + t_text, [e + len(lead) for e in t_ends]
         pairs = pair_texts(s_ends, t_ends, s_text, t_text)
         version = row["logprobs"].get("offsets_version") or 0
         if version < 2:
