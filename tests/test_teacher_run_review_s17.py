@@ -5,12 +5,18 @@
    file. A run stopped while it collected that batch (Ctrl-C, a kill, an error on a later line)
    left the batch listed in flight; the rerun reads the same result file again and counted the
    same aborted choice a second time (spent_usd more than was paid).
+2. train --resume: f44eaa0 fingerprinted a Hub-id teacher by what the HF cache holds (a served
+   teacher's tokenizer files, a local teacher's cached revision). A run fingerprinted while the
+   cache held none of it (every run before f44eaa0; a fresh cache, which the run's own teacher
+   load fills after the fingerprint is made) was refused on its resume: 'tokenizer_config.json
+   of teacher X changed', 'revision of teacher X changed (its weights)'.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aiohttp import web
@@ -90,3 +96,47 @@ def test_a_batch_collect_stopped_and_read_again_counts_its_aborted_choice_once(
     assert second["this_run"]["failed_tokens"] == 0  # paid by the first run, not this one
     spent = second["cost_usd"] + first["failed_cost_usd"]
     assert second["spent_usd"] == pytest.approx(spent, abs=2e-6)
+
+
+# ------------------------------------------------------------------ 2. resume: a Hub-id teacher
+
+HUB_ID = "Qwen/Qwen2.5-7B-Instruct"
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
+    return tmp_path / "hf"
+
+
+def _teacher(served: bool) -> SimpleNamespace:
+    return SimpleNamespace(
+        method="onpolicy" if served else "kd",
+        teacher_model=HUB_ID,
+        teacher_url="http://127.0.0.1:9/v1" if served else None,  # no server: no card
+        teacher_weight=None,
+        teacher_route_field=None,
+    )
+
+
+@pytest.mark.parametrize("served", [True, False], ids=["served", "local"])
+def test_a_hub_id_teachers_resume_goes_on_where_its_run_knew_no_cached_files(hf_cache, served):
+    from distill.train.fingerprint import teacher_differences, teacher_record
+    from tests.test_run_s17 import _cached_snapshot
+
+    files = {"tokenizer_config.json": '{"chat_template": "A"}', "config.json": "{}"}
+    # a train_data.json written before f44eaa0: the name (and URL), nothing of the HF cache
+    older = {"model": HUB_ID, "files": {}}
+    older.update({"served": True} if served else {"weights": {}})
+    fresh = teacher_record(_teacher(served))  # a fresh cache: the run downloads it after this
+    _cached_snapshot(hf_cache, HUB_ID, "a" * 40, files)
+    now = teacher_record(_teacher(served))
+    assert now != fresh  # the cache is read now
+    # before: 'tokenizer_config.json of teacher ... changed' / 'revision of teacher ... changed'
+    assert teacher_differences({"teachers": [older]}, now) == []
+    assert teacher_differences(fresh, now) == []
+    # read by the run, the cache's files are compared: another revision is another teacher
+    _cached_snapshot(hf_cache, HUB_ID, "b" * 40, {**files, "tokenizer_config.json": "{}"})
+    changed = "tokenizer_config.json of teacher" if served else "revision of teacher"
+    assert changed in " ".join(teacher_differences(now, teacher_record(_teacher(served))))

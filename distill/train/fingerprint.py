@@ -445,7 +445,7 @@ def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> lis
     x = then.get("teachers")
     if isinstance(x, list) and isinstance(now.get("teachers"), list):
         y = [
-            {k: v for k, v in u.items() if k in t} if isinstance(t, dict) else u
+            _known_then(t, {k: v for k, v in u.items() if k in t}) if isinstance(t, dict) else u
             for t, u in zip(x, now["teachers"])
         ] + now["teachers"][len(x) :]
         # a served teacher's card read one time and not the other (its server not up when the
@@ -499,6 +499,21 @@ def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> lis
                     if was.get(f) != files.get(f)
                 ]
     return said or ["the teacher's data differs"]
+
+
+def _known_then(then: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """`now` (a teacher's record) without what the HF cache holds of a Hub-id teacher where
+    `then` holds none of it: a served teacher's tokenizer files, a local one's cached revision.
+    A run fingerprinted before these were read, or on a cache that held none of the teacher yet
+    (the run's own load then downloads it, after the fingerprint is made), knew nothing of them:
+    not compared, or every such run's resume was refused. Read then, they are compared."""
+    if then.get("served") and not then.get("files") and "files" in now:
+        now = {**now, "files": then.get("files")}
+    was, weights = then.get("weights"), now.get("weights")
+    if isinstance(weights, dict) and "revision" in weights:
+        if not isinstance(was, dict) or "revision" not in was:
+            now = {**now, "weights": {k: v for k, v in weights.items() if k != "revision"}}
+    return now
 
 
 def _without_folder_files(record: dict[str, Any]) -> dict[str, Any]:
