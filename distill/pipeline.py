@@ -1928,9 +1928,19 @@ def _run(
     if "eval" in configs:
         # None: no problem of the set could be verified (eval.json says how many were not)
         base, student = result["base_pass@1"], result["student_pass@1"]
+        # two budgets (each model's own context): said here too, where the two are compared
+        from distill.eval import budgets_differ
+
+        ev = result["eval"]
+        budgets = (
+            f"(not the same budget: max_tokens {ev['baseline']['max_tokens']} and "
+            f"{ev['student']['max_tokens']}) "
+            if budgets_differ(ev)
+            else ""
+        )
         print(
             f"{name}: base pass@1={base if base is None else format(base, '.3f')} "
             f"student pass@1={student if student is None else format(student, '.3f')} "
-            f"minutes={minutes:.1f}"
+            f"{budgets}minutes={minutes:.1f}"
         )
     return result

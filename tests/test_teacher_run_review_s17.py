@@ -10,6 +10,9 @@
    cache held none of it (every run before f44eaa0; a fresh cache, which the run's own teacher
    load fills after the fingerprint is made) was refused on its resume: 'tokenizer_config.json
    of teacher X changed', 'revision of teacher X changed (its weights)'.
+3. distill run: 279bfa1 asks the student and the baseline each at the most its own context allows;
+   eval.json, eval's table and the card say when the two budgets differ, but the run's closing
+   line, which sets the two pass@1s side by side, did not.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from aiohttp import web
 from distill.errors import DistillError
 from distill.generate import run
 from distill.records import read_records
+from tests.test_run_s17 import two_contexts
+
+__all__ = ["two_contexts"]  # the fixture, used by name
 
 # ------------------------------------------------------------------ 1. --batch: a kill mid-collect
 
@@ -140,3 +146,20 @@ def test_a_hub_id_teachers_resume_goes_on_where_its_run_knew_no_cached_files(hf_
     _cached_snapshot(hf_cache, HUB_ID, "b" * 40, {**files, "tokenizer_config.json": "{}"})
     changed = "tokenizer_config.json of teacher" if served else "revision of teacher"
     assert changed in " ".join(teacher_differences(now, teacher_record(_teacher(served))))
+
+
+# ------------------------------------------------------------------ 3. distill run's last line
+
+
+def test_the_runs_closing_line_says_the_two_pass_at_1_had_two_budgets(
+    tmp_path, two_contexts, capsys
+):
+    from distill.pipeline import run as pipeline_run
+    from tests.test_run_s17 import _two_model_recipe
+
+    recipe = _two_model_recipe(tmp_path, two_contexts.url, "student", "base")
+    ev = pipeline_run(recipe, only=["eval"])["eval"]
+    base = ev["baseline"]["max_tokens"]
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("r: base pass@1=")
+    assert f"(not the same budget: max_tokens {base} and 4096) minutes=" in last
