@@ -366,6 +366,7 @@ def set_aside_if_retrained(traces: Path, model: str, served: dict[str, str] | No
 
     stamp_file = traces.with_name(traces.stem + ".weights.json")
     now = weights_stamp(model)
+    was = None  # the served weights the samples kept in `traces` were drawn from
     if traces.exists() and stamp_file.is_file():
         saved = json.loads(stamp_file.read_text())
         old, was = saved.get("weights"), saved.get("served")
@@ -386,6 +387,12 @@ def set_aside_if_retrained(traces: Path, model: str, served: dict[str, str] | No
                 f"eval: {model} holds other weights than {traces.name} was sampled from; "
                 f"those samples moved to {aside.name}, sampling afresh"
             )
+        if other:
+            was = None
+    # an eval whose server listed no card this time (GET /models timed out, or answered no
+    # list) keeps the card its samples were drawn under: dropped, the next eval (the student
+    # retrained, the card listed again) had nothing to compare and scored the old samples
+    served = served or was
     stamp = {"model": model, "weights": now, **({"served": served} if served else {})}
     write_atomic(stamp_file, json.dumps(stamp) + "\n")
 

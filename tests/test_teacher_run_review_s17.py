@@ -13,6 +13,10 @@
 3. distill run: 279bfa1 asks the student and the baseline each at the most its own context allows;
    eval.json, eval's table and the card say when the two budgets differ, but the run's closing
    line, which sets the two pass@1s side by side, did not.
+4. eval --backend openai: 915dc7d stamps a served student's samples with its server's card
+   (GET /models: the adapter folder it serves). An eval whose GET /models went unanswered that
+   time (a timeout, a 503) rewrote the stamp without the card, and the next eval of the student
+   retrained in place had nothing to compare: its old samples were scored as the new one's.
 """
 
 from __future__ import annotations
@@ -163,3 +167,52 @@ def test_the_runs_closing_line_says_the_two_pass_at_1_had_two_budgets(
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("r: base pass@1=")
     assert f"(not the same budget: max_tokens {base} and 4096) minutes=" in last
+
+
+# ------------------------------------------------------------------ 4. eval: the served stamp
+
+
+def test_a_served_students_card_unlisted_once_is_still_compared_after(tmp_path, capsys):
+    import os
+
+    from distill.eval import EvalConfig
+    from distill.eval import run as eval_run
+    from tests.test_run_s17 import ServedStudent
+
+    class Flaky(ServedStudent):
+        down = False
+
+        async def models(self, request):
+            if self.down:
+                return web.json_response({"error": {"message": "busy"}}, status=503)
+            return await super().models(request)
+
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "adapter_config.json").write_text("{}")
+    (student / "adapter_model.safetensors").write_bytes(b"weights 1")
+    server = Flaky(model="student")
+    server.folder = str(student)
+    server.start()
+    try:
+        cfg = EvalConfig(
+            model="student",
+            backend="openai",
+            base_url=server.url,
+            data="builtin:arithmetic?start=100&n=3",
+            max_tokens=256,
+            out=str(tmp_path / "eval.json"),
+        )
+        eval_run(cfg)
+        assert len(server.log) == 3
+        server.down = True  # its card not listed this time: the samples resumed as they are
+        eval_run(cfg)
+        assert len(server.log) == 3
+        server.down = False
+        (student / "adapter_model.safetensors").write_bytes(b"weights 2, trained again")
+        os.utime(student / "adapter_model.safetensors", ns=(1, 10**18))
+        eval_run(cfg)  # before: resumed, the new student scored on the old one's samples
+        assert len(server.log) == 6
+    finally:
+        server.stop()
+    assert "those samples moved to" in capsys.readouterr().out
