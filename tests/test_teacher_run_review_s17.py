@@ -17,6 +17,10 @@
    (GET /models: the adapter folder it serves). An eval whose GET /models went unanswered that
    time (a timeout, a 503) rewrote the stamp without the card, and the next eval of the student
    retrained in place had nothing to compare: its old samples were scored as the new one's.
+5. generate: e4fd6a5 refuses a served Gemma 4 whose replies come without its thought channel's
+   markers where --model's name or its GET /models `root` says Gemma 4; a LoRA adapter of a
+   Gemma 4 (vLLM --lora-modules teacher=DIR: `root` the adapter's folder, `parent` the base's
+   served name) went on, its thinking recorded as its answer.
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ from distill.errors import DistillError
 from distill.generate import run
 from distill.records import read_records
 from tests.test_run_s17 import two_contexts
+from tests.test_teacher_s17 import UNPARSED, message, models_server
 
-__all__ = ["two_contexts"]  # the fixture, used by name
+__all__ = ["models_server", "two_contexts"]  # the fixtures, used by name
 
 # ------------------------------------------------------------------ 1. --batch: a kill mid-collect
 
@@ -216,3 +221,30 @@ def test_a_served_students_card_unlisted_once_is_still_compared_after(tmp_path, 
     finally:
         server.stop()
     assert "those samples moved to" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ 5. a Gemma 4 LoRA, unparsed
+
+GEMMA4_BASE = "google/gemma-4-31B-it"
+
+
+@pytest.mark.parametrize(
+    "models",
+    [
+        # the base served under its Hub id: the adapter's parent names it
+        [{"id": GEMMA4_BASE, "root": GEMMA4_BASE}, {"id": "teacher", "root": "/lora/sft", "parent": GEMMA4_BASE}],
+        # the base served as 'base' (--served-model-name): its card's root names it
+        [{"id": "base", "root": GEMMA4_BASE}, {"id": "teacher", "root": "/lora/sft", "parent": "base"}],
+    ],
+    ids=["parent by hub id", "parent by served name"],
+)  # fmt: skip
+def test_a_gemma4_lora_served_without_its_reasoning_parser_is_refused(
+    models_server, tmp_path, models
+):
+    from tests.test_teacher_replies_s16 import cfg
+
+    server = models_server(lambda body: message(UNPARSED), models)
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(DistillError, match=r"is Gemma 4 .*--reasoning-parser gemma4"):
+        run(cfg(server.url, out, model="teacher", limit=2), progress=False)
+    assert list(read_records(out)) == []  # before: each written, its thinking as its answer

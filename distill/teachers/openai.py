@@ -21,10 +21,10 @@ the sink (`failed(..., usage=)`: generate's cost summary counts them).
 A Gemma 4 served without its reasoning parser (`vllm serve` without --reasoning-parser gemma4)
 sends its thought channel without the markers, which are special tokens: `thought\nRA`, its
 thinking and its answer run together. A reply of that shape stops the run before any record of
-it where the model is known as Gemma 4 (by --model's name, else GET /models' `root` for it:
-`_refuse_unsplit_gemma4`); a server that names the weights nowhere cannot be told apart from a
-model whose answer begins "thought", and goes on. (The --batch path does not check: its replies
-are paid for, and a stop there would meet every rerun.)
+it where the model is known as Gemma 4 (by --model's name, else GET /models' `root` for it, or
+a LoRA adapter's `parent`: `_refuse_unsplit_gemma4`); a server that names the weights nowhere
+cannot be told apart from a model whose answer begins "thought", and goes on. (The --batch
+path does not check: its replies are paid for, and a stop there would meet every rerun.)
 """
 
 from __future__ import annotations
@@ -738,7 +738,10 @@ class OpenAITeacher:
 
     async def _served_root(self, client: Any) -> str | bool:
         """The weights GET /models names for --model (`root`, vLLM's and SGLang's), where they
-        are Gemma 4's; else False (another model, no such field, no answer)."""
+        are Gemma 4's; else False (another model, no such field, no answer). A LoRA adapter
+        served on a Gemma 4 (vLLM's --lora-modules NAME=DIR: its root the adapter's folder) is
+        one by its `parent`: the base's name, or the name it is served under (that card's
+        root)."""
         try:
             once = client.with_options(
                 max_retries=min(self.cfg.max_retries, 2),
@@ -748,10 +751,17 @@ class OpenAITeacher:
         except Exception:  # noqa: BLE001 - a server that does not say: not known as Gemma 4
             return False
         models = listed.get("data") if isinstance(listed, dict) else None
-        for m in models if isinstance(models, list) else ():
-            if isinstance(m, dict) and m.get("id") == self.cfg.model:
-                root = m.get("root")
-                return root if isinstance(root, str) and gemma4_name(root) else False
+        cards = {
+            m.get("id"): m
+            for m in (models if isinstance(models, list) else ())
+            if isinstance(m, dict) and isinstance(m.get("id"), str)
+        }
+        card = cards.get(self.cfg.model) or {}
+        parent = card.get("parent")
+        base = cards.get(parent) or {} if isinstance(parent, str) and parent else {}
+        for name in (card.get("root"), parent, base.get("root")):
+            if isinstance(name, str) and gemma4_name(name):
+                return name
         return False
 
     async def _models_dropped(self, client: Any) -> bool:
