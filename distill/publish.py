@@ -455,6 +455,11 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
             f"- Samples generated: {gen.get('samples')} ({gen.get('completion_tokens', 0):,} completion tokens, "
             f"{gen.get('truncated', 0)} truncated, ${gen.get('cost_usd', 0):.4f})",
         ]
+        if gen.get("failed_cost_usd") or gen.get("failed_tokens"):  # billed, in no record
+            lines[-1] += (
+                f"; {gen.get('failed_tokens', 0):,} tokens (${gen.get('failed_cost_usd', 0):.4f}) "
+                f"of failed samples, ${gen.get('spent_usd', 0):.4f} spent in all"
+            )
         if gcfg:
             lines.append(
                 f"- Sampling: n={gcfg.n}, temperature={gcfg.temperature}, "

@@ -385,3 +385,25 @@ def test_a_served_student_retrained_in_place_is_sampled_afresh(tmp_path, capsys)
         server.stop()
     assert "those samples moved to" in capsys.readouterr().out
     assert list(tmp_path.glob("eval.student.traces.*.jsonl"))  # set aside, not deleted
+
+
+def test_the_card_shows_what_failed_samples_cost_beside_the_records_cost(tmp_path):
+    """A generate summary since e4fd6a5 carries the spend of billed samples that left no record
+    (failed_tokens / failed_cost_usd / spent_usd); the card showed the records' cost alone."""
+    import json
+
+    from distill.publish import PublishConfig, build_card
+    from tests.test_publish import run_folder
+
+    student = run_folder(tmp_path)
+    summary = json.loads((tmp_path / "traces.summary.json").read_text())
+    summary.update(cost_usd=0.5, failed_tokens=1200, failed_cost_usd=0.25, spent_usd=0.75)
+    (tmp_path / "traces.summary.json").write_text(json.dumps(summary))
+    card = str(build_card(student, student, PublishConfig(dir=str(student), local_dir="x")))
+    line = next(x for x in card.splitlines() if x.startswith("- Samples generated"))
+    assert "$0.5000)" in line and "1,200 tokens ($0.2500) of failed samples" in line
+    assert "$0.7500 spent in all" in line
+    summary.update(failed_tokens=0, failed_cost_usd=0.0, spent_usd=0.5)
+    (tmp_path / "traces.summary.json").write_text(json.dumps(summary))
+    card = str(build_card(student, student, PublishConfig(dir=str(student), local_dir="x")))
+    assert "failed samples" not in card
