@@ -31,16 +31,17 @@ The gold is the letter, which the verifiers read as the choice it is (filter.ver
 `--verify choice`, and `math`'s stated choice): "Answer: B" right, another letter or a hedge
 ("B. But C also works.") wrong.
 
-Which option an answer names (`_index`), by the set's known layout: a label of the options'
-own (ARC's answerKey, MedQA's dict keys) first; an integer is an index (MMLU's `answer`,
-MMLU-Pro's `answer_index`), counted from 1 where the set counts so (Social IQa, WinoGrande),
+Which option an answer names (`_index`), by the set's known layout: a label of the options' own
+(ARC's answerKey, MedQA's dict keys) first; an integer is an index (MMLU's `answer`, MMLU-Pro's
+`answer_index`), counted from 1 where the set counts so (Social IQa, WinoGrande), from 0 or
+from 1 as the set's own rows settle it where its copies differ (MedMCQA's `cop`: `read_ahead`),
 -1 (a ClassLabel's "no label": a test split's) no answer. A text answer of a letter column
-(`answer_letter`, `answer_idx`, RACE's and MMLU-Pro's `answer`) is read as a letter first;
-one of a text column (MMLU's layout's `answer`: MathVista writes the option itself, "97" of
-["97", "102", ...]) as an option's own text first, so "3" of ["3", "5", "7", "9"] is A, never
-the index 3; a digit text no option is, is an index. A row whose options are JSON text (a
-CSV's: every value is text there, MMLU's integer index too) reads a digit answer as an index
-first, as before.
+(`answer_letter`, `answer_idx`, RACE's and MMLU-Pro's `answer`) is read as a letter first; one
+of a text column (MMLU's layout's `answer`: MathVista writes the option itself, "97" of ["97",
+"102", ...]) as an option's own text first, so "3" of ["3", "5", "7", "9"] is A, never the
+index 3; a digit text no option is, is an index. A row whose options are JSON text (a CSV's:
+every value is text there, MMLU's integer index too) reads a digit answer as an index first, as
+before.
 
 Each row decides for itself: a row whose options are null or empty in such a set (MathVista's
 and MMMU's free-form questions, the first row too) is asked as its question, its answer the
@@ -56,12 +57,14 @@ answered "Answer: C" (examples.train_choices).
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import random
 import re
 import string
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from distill.errors import DistillError
 from distill.records import stable_hash
@@ -76,6 +79,7 @@ INSTRUCTION = (
 # prose never as option I; past J a capital is too often a unit, a symbol or a variable in a
 # reply ("R^2", "P(X)", "O-H"), which would be read there as an option.
 MAX_OPTIONS = 10
+T = TypeVar("T")
 GPQA_WRONG = ("Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
 
 
@@ -89,7 +93,9 @@ class Layout:
     answer: str  # the column the gold is read from: the answer field
     # how a text answer reads first (`_index`): "letter" (RACE's `answer`, `answer_idx`),
     # "index" (`answer_index`), "text", the option itself (MathVista's `answer`), "number" (an
-    # index counted from 1: Social IQa's `label`) or "yesno" (BoolQ's true or false)
+    # index counted from 1: Social IQa's `label`), "count" (an index the set's copies count from
+    # 0 or from 1: MedMCQA's `cop`, settled over its rows, `read_ahead`) or "yesno" (BoolQ's true
+    # or false)
     reads: str = "text"
     # the passage the question is about (RACE's `article`; DREAM's `dialogue`, a list of lines)
     context: str | None = None
@@ -103,6 +109,9 @@ class Layout:
     fixed: tuple[str, ...] = ()
     # the answer columns a set writes, (column, how it reads), in the order tried
     answers: tuple[tuple[str, str], ...] = ()
+    # a set whose unlabelled split leaves its answer column out (MedMCQA's release: test.json has
+    # no `cop`): such a row is asked its options all the same, no gold
+    answerless: bool = False
 
     @property
     def option_columns(self) -> tuple[str, ...]:
@@ -178,6 +187,13 @@ class Layout:
                 f"{type(text).__name__}, not text (or a list of its lines); fix or drop the row"
             )
         return text if text.strip() else None
+
+    def counting(self, start: int | None) -> Layout:
+        """This layout with its answer's count settled (`read_ahead`): from 0 an index, from 1 a
+        number; None leaves it open (a row whose index reads either way is refused)."""
+        if self.reads != "count" or start is None:
+            return self
+        return replace(self, reads="index" if start == 0 else "number")
 
     def free_prompt(self, row: dict[str, Any], where: str) -> str | None:
         """The prompt of a free-form row (`free_form`) of a set whose questions are about a
@@ -310,8 +326,16 @@ LAYOUTS: tuple[Layout, ...] = (
     _known("piqa", "goal", (("label", "index"),), spread=("sol", DIGITS[1:])),
     # WinoGrande: the `sentence` with a blank, option1 and option2 to fill it, `answer` "1" or "2"
     _known("winogrande", "sentence", (("answer", "number"),), spread=("option", DIGITS[1:])),
-    # MedMCQA: opa-opd, `cop` the right one's index (0-3)
-    _known("medmcqa", "question", (("cop", "index"),), spread=("op", LETTERS.lower())),
+    # MedMCQA: opa-opd, `cop` the right one's index: 0-3 in openlifescienceai/medmcqa (its
+    # loader took 1 off), 1-4 in the release's JSON (lighteval/med_mcqa, awinml/medmcqa: lighteval
+    # reads cop - 1), whose test split has no `cop`
+    _known(
+        "medmcqa",
+        "question",
+        (("cop", "count"),),
+        spread=("op", LETTERS.lower()),
+        answerless=True,
+    ),
     # BoolQ: a yes/no question about its `passage`, `answer` true or false (super_glue's boolq:
     # `label` 1 or 0), asked as lm-eval asks it: its options "no" and "yes"
     _known(
@@ -322,6 +346,18 @@ LAYOUTS: tuple[Layout, ...] = (
         fixed=("no", "yes"),
     ),
 )
+
+
+def _boolq(row: dict[str, Any], answer: str) -> bool:
+    """Whether a first row in BoolQ's columns is BoolQ's: its `answer` a bool (or the text "True"
+    or "False", as a CSV writes one), or super_glue's `label` beside its `idx`. A question/passage
+    set of free-form answers ("yes" its first row's, "Paris" the next's; a 0/1 `label` of its
+    own) is another set's, read as before: a prompt field, its answer as it is."""
+    if answer == "label":
+        return "idx" in row
+    value = row.get(answer)
+    text = value.strip().lower() if isinstance(value, str) else None
+    return isinstance(value, bool) or text in ("true", "false")
 
 
 def _spread_columns(row: dict[str, Any], head: str, marks: str) -> tuple[str, ...]:
@@ -348,8 +384,14 @@ def multiple_choice(
     for spec in LAYOUTS:
         reads = dict(spec.answers)
         answer = answer_field or next((a for a in reads if a in row), None)
-        if answer not in reads or answer not in row or spec.question not in row:
+        if answer is None and spec.answerless:
+            answer = spec.answer  # (MedMCQA's release test.json: no `cop`, asked with no gold)
+        elif answer not in row:
             continue
+        if answer not in reads or spec.question not in row:
+            continue
+        if spec.fixed and not _boolq(row, answer):
+            continue  # (a question/passage set's free-form answers: "yes" is no BoolQ)
         columns = _spread_columns(row, *spec.spread) if spec.spread else ()
         if spec.spread and len(columns) < 2:
             continue
@@ -372,12 +414,67 @@ def multiple_choice(
                 return layout
         if layout.free_form(row):
             return None  # (no options: a chat log's `choices`)
-        try:
-            layout.parts(row, "row 1")
-        except DistillError:
-            return None
-        return layout
+        return layout if _reads(layout, row) else None
     return None
+
+
+def _reads(layout: Layout, row: dict[str, Any]) -> bool:
+    """Whether a first row reads as `layout`: its question, its options, an answer that names one
+    (counted from 0 or from 1 where the set's count is not settled yet: `read_ahead`)."""
+    counts = (0, 1) if layout.reads == "count" else (None,)
+    for start in counts:
+        try:
+            layout.counting(start).parts(row, "row 1")
+        except DistillError:
+            continue
+        return True
+    return False
+
+
+# How far a set is read ahead for a row that settles its count (`read_ahead`): a copy's rows
+# name each option about as often, so one within the first few; an unlabelled split's none
+READ_AHEAD = 1000
+
+
+def read_ahead(
+    rows: Iterator[T],
+    row_of: Callable[[T], dict[str, Any]],
+    layout_of: Callable[[dict[str, Any]], Layout | None],
+) -> tuple[Layout | None, Iterator[T]]:
+    """(the set's multiple-choice layout, its rows as they were) from the first row's layout
+    (`layout_of`). Where copies of the set count the answer's index differently (MedMCQA's
+    `cop`: 0-3 in openlifescienceai/medmcqa, 1-4 in the release's JSON that lighteval/med_mcqa
+    holds), a row's 1-3 reads either way, one option off in the other copy: the rows are read
+    ahead (past a --limit too) to the first that settles it, a 0 (from 0) or the last option's
+    number (from 1). Unsettled (an unlabelled split: -1, no `cop`), a row whose index reads
+    either way is refused by its row."""
+    first = next(rows, None)
+    if first is None:
+        return None, rows
+    layout = layout_of(row_of(first))
+    ahead = [first]
+    if layout is not None and layout.reads == "count":
+        options = len(layout.option_columns)
+        start = _start(row_of(first).get(layout.answer), options)
+        while start is None and len(ahead) < READ_AHEAD:
+            item = next(rows, None)
+            if item is None:
+                break
+            ahead.append(item)
+            start = _start(row_of(item).get(layout.answer), options)
+        layout = layout.counting(start)
+    return layout, itertools.chain(ahead, rows)
+
+
+def _start(value: Any, options: int) -> int | None:
+    """Where a row's answer index settles its set's count (`read_ahead`): 0 for a 0, 1 for the
+    last option's number (4 of 4 options), None for any other."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip() if isinstance(value, (int, str)) else ""
+    if isinstance(value, bool) or not text.isdecimal():
+        return None
+    return 0 if int(text) == 0 else 1 if int(text) == options else None
 
 
 def answer_line(letter: str) -> str:
@@ -556,26 +653,37 @@ def _index(
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # pandas' int column holding a missing cell: 2.0
-    if value == -1 and isinstance(value, int) and not isinstance(value, bool) and reads != "text":
-        # a ClassLabel's -1, `datasets`' "no label" (the test splits of SWAG, PIQA, MedMCQA) in
-        # an index column; in a text column (MMLU's layout) it may be an option's own text
-        return None
     text = str(value).strip()
+    if text == "-1" and not isinstance(value, bool) and reads in ("index", "number", "count"):
+        # a ClassLabel's -1, `datasets`' "no label" (the test splits of SWAG, PIQA, MedMCQA; "-1"
+        # in their CSV) in an index column; in a text column (MMLU's layout) it may be an
+        # option's own text
+        return None
     if labels is not None:
         order: tuple[str, ...] = ("label", "text")
     elif reads == "yesno":
         order = ("yesno",)
     elif isinstance(value, int) and not isinstance(value, bool):
-        order = ("number",) if reads == "number" else ("index",)
+        order = (reads,) if reads in ("number", "count") else ("index",)
     else:
         order = {
             "index": ("index", "letter", "text"),
             "letter": ("letter", "text", "index"),
             "number": ("number",),
+            "count": ("count", "letter"),
         }.get(reads, ("text", "letter", "index"))
     found = next(
         (i for way in order if (i := _named(way, text, options, labels)) is not None), None
     )
+    if found is None and reads == "count" and _named("index", text, options, None) is not None:
+        n = int(text)
+        raise DistillError(
+            f"{where}: field '{column}' is {value!r}: MedMCQA's copies count it from 0 "
+            "(openlifescienceai/medmcqa) or from 1 (the release's JSON, lighteval/med_mcqa), and "
+            f"no row of this set settles which (a 0, or a {len(options)}), so it names option "
+            f"{string.ascii_uppercase[n]} or {string.ascii_uppercase[n - 1]}; write the right "
+            f"option's letter in '{column}' instead"
+        )
     if found is None:
         named = f"labels {', '.join(labels)}" if labels is not None else f"{len(options)} options"
         raise DistillError(
@@ -591,6 +699,9 @@ def _named(way: str, text: str, options: list[str], labels: list[str] | None) ->
     if way == "number":  # counted from 1 (Social IQa's label "1"-"3", WinoGrande's answer)
         n = int(text) if text.isdecimal() and len(text) <= 3 else 0
         return n - 1 if 1 <= n <= len(options) else None
+    if way == "count":  # from 0 or from 1, not yet settled (read_ahead): the first or the last
+        n = int(text) if text.isdecimal() and len(text) <= 3 else -1
+        return 0 if n == 0 else len(options) - 1 if n == len(options) else None
     if way == "yesno":
         word = _YES_NO.get(text.lower())
         return options.index(word) if word in options else None

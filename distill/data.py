@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from distill.choices import Layout, multiple_choice
+from distill.choices import Layout, multiple_choice, read_ahead
 from distill.errors import DistillError
 from distill.records import read_records
 
@@ -748,9 +748,18 @@ def load_rows(
     The user's rows are checked before any work: a source with no rows, a line that does not
     parse (the last one too) and one id given to two different rows are refused by name."""
     rows = _iter_located(src, split)
+    # MMLU, ARC, GPQA...: the question with its options, the letter as gold (choices.py); the
+    # rows that settle how the set counts its answer read ahead (MedMCQA's copies: from 0 or 1)
+    mc = None
+    if not skip_no_text:
+        mc, rows = read_ahead(
+            rows,
+            lambda located: without_surrogates(located[2]),
+            lambda row: multiple_choice(row, prompt_field, answer_field),
+        )
     if limit is not None:
         rows = itertools.islice(rows, limit)
-    pf = af = idf = mc = None
+    pf = af = idf = None
     # id -> (the line/row it first was on, a hash of its prompt and gold): two different prompts
     # under one id would share sample ids, so one would silently stand for the other downstream.
     # Python's own hash: compared within this one run only, and cheap on a million rows.
@@ -764,8 +773,6 @@ def load_rows(
             halves += 1
             raw = clean
         if i == 0:
-            # MMLU, ARC, GPQA...: the question with its options, the letter as gold (choices.py)
-            mc = None if skip_no_text else multiple_choice(raw, prompt_field, answer_field)
             pf = mc.question if mc else _pick(raw, prompt_field, PROMPT_FIELDS)
             af = mc.answer if mc else _pick(raw, answer_field, ANSWER_FIELDS)
             idf = _pick(raw, id_field, ID_FIELDS)

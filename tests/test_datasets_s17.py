@@ -247,13 +247,14 @@ def test_reading_comprehension_asks_its_passage_question_and_options(
             "small.",
             ["garage", "backyard"], "A", ("sentence", "answer"),
         ),
-        (  # medmcqa: cop 0-3
+        (  # medmcqa (openlifescienceai's): cop 0-3; a lone row's 1-3 would read either way,
+            # 0-3 or the release's 1-4 (tests/test_datasets_review_s17.py)
             {"id": "e9ad821a", "question": "Chronic urethral obstruction can lead to which "
-             "change in kidney parenchyma?", "opa": "Hyperplasia", "opb": "Hypertrophy",
-             "opc": "Atrophy", "opd": "Dysplasia", "cop": 2, "choice_type": "single",
+             "change in kidney parenchyma?", "opa": "Atrophy", "opb": "Hypertrophy",
+             "opc": "Hyperplasia", "opd": "Dysplasia", "cop": 0, "choice_type": "single",
              "exp": "...", "subject_name": "Anatomy", "topic_name": "Urinary tract"},
             "Chronic urethral obstruction can lead to which change in kidney parenchyma?",
-            ["Hyperplasia", "Hypertrophy", "Atrophy", "Dysplasia"], "C", ("question", "cop"),
+            ["Atrophy", "Hypertrophy", "Hyperplasia", "Dysplasia"], "A", ("question", "cop"),
         ),
         (  # google/boolq: answer a bool, asked as lm-eval asks it: no, yes
             {"question": "do iran and afghanistan speak the same language", "answer": True,
