@@ -1527,18 +1527,33 @@ def _chat_parts(tok: Any, who: str = "student") -> tuple[str, str, str, str]:
     return suffix, prefill, empty_think, lead
 
 
-def content_trims(tok: Any) -> tuple[bool, bool]:
-    """Whether the chat template strips the whitespace at the start / end of an assistant
-    message's content (Llama-3.x, Gemma and Mistral write `content | trim`)."""
+def content_trims(tok: Any) -> tuple[str | None, str | None]:
+    """The characters the chat template strips from the start / end of an assistant message's
+    content, as str.lstrip / str.rstrip take them: None for all whitespace (Llama-3.x, Gemma and
+    Mistral write `content | trim`), '\\n' for newlines alone (SmolLM3's `content.lstrip("\\n")`),
+    '' for none."""
     mark = "XQ7ZK"
-    msgs = [{"role": "user", "content": "U"}, {"role": "assistant", "content": f" \n{mark}\n "}]
-    try:
-        full = tok.apply_chat_template(msgs, tokenize=False)
-    except Exception:  # noqa: BLE001 - a template that needs more than text content
-        return False, False
-    if mark not in full:
-        return False, False
-    return f" \n{mark}" not in full, f"{mark}\n " not in full
+
+    def around(content: str) -> tuple[str, str] | None:
+        msgs = [{"role": "user", "content": "U"}, {"role": "assistant", "content": content}]
+        try:
+            full = tok.apply_chat_template(msgs, tokenize=False)
+        except Exception:  # noqa: BLE001 - a template that needs more than text content
+            return None
+        at = full.find(mark)
+        return None if at < 0 else (full[:at], full[at + len(mark) :])
+
+    bare = around(mark)
+    head = tail = ""
+    for c in " \n\t":
+        # each character alone: the template's own text beside the content ('assistant\n')
+        # must not read as a character the content kept
+        padded = around(c + mark + c)
+        if bare is None or padded is None:
+            return "", ""
+        head += c if padded[0] == bare[0] else ""
+        tail += c if padded[1] == bare[1] else ""
+    return (None if head == " \n\t" else head), (None if tail == " \n\t" else tail)
 
 
 def strips_reasoning(tok: Any) -> bool:
@@ -1869,6 +1884,7 @@ class Renderer:
         self.stops = stop_token_ids(tok, model_eos)
         self.key: str | None = None  # where the template reads a reply's reasoning (r1)
         self._keeps_whole: bool | None = None  # _empty_keeps_whole (None: not looked yet)
+        self._cuts: dict[int, str] | None = None  # _cut_tokens() (None: not looked yet)
         if fmt == "r1":
             self.suffix, self.prefill, self.empty_think, self.lead = _chat_parts(tok, who)
             self.key = reasoning_key(tok)
@@ -2211,9 +2227,7 @@ class Renderer:
             keyed = self._keyed_turn(ex, prompt if prompt is not None else self.prompt_text(ex))
             if keyed is not None:
                 return keyed
-            body = ex.completion
-            body = body.lstrip() if self.trims[0] else body
-            body = body.rstrip() if self.trims[1] else body
+            body = ex.completion.lstrip(self.trims[0]).rstrip(self.trims[1])
             prefill = self.prefill
             if prefill and not (prompt if prompt is not None else self.prompt_text(ex)).endswith(
                 prefill
@@ -2275,9 +2289,85 @@ class Renderer:
         """The prompt tokenized alone, as inference does; the completion as it reads after it."""
         prompt = self.prompt_text(ex)
         completion = self.completion_text(ex, prompt)
-        ids = self.prompt_ids(ex, prompt)
         special = self.fmt == "alpaca" or self._raw(ex)
-        return ids, self.ids_after(ids, prompt, completion, special)
+        if special:  # the tokenizer's BOS (and whatever else it adds) on the prompt and the whole
+            ids = self.prompt_ids(ex, prompt)
+            return ids, self.ids_after(ids, prompt, completion, special)
+        ids, whole = self._read_on([prompt, prompt + completion])
+        return ids, self.ids_after(ids, prompt, completion, whole=whole)
+
+    # ------------------------------------------------------------------ reading long texts
+
+    def _cut_tokens(self) -> dict[int, str]:
+        """The added tokens (id -> text) a text is cut at before any of it is read: the ids of a
+        text up to such a token are the same whatever text follows it, and the text after it is
+        read as it is at that place (tokenizers splits a text at its added tokens first, then
+        normalizes and pre-tokenizes each piece alone; Metaspace's prepend_scheme 'first' asks
+        for the piece's place, not its neighbours). Not a token matched by what is around it
+        (lstrip, single_word, normalized), nor one that is part of another added token (the
+        longer one could match across the cut). Empty for a tokenizer that reads its text in
+        Python (a slow one, CodeLlama's infilling): nothing is read on there (found once)."""
+        if self._cuts is None:
+            self._cuts = {}
+            try:
+                from transformers.tokenization_utils_tokenizers import TokenizersBackend
+            except ImportError:  # pragma: no cover - transformers>=5.0 has it
+                return self._cuts
+            tok = self.tok
+            if (
+                not isinstance(tok, TokenizersBackend)
+                or type(tok)._encode_plus is not TokenizersBackend._encode_plus
+                or getattr(tok, "split_special_tokens", False)
+            ):
+                return self._cuts
+            added = tok.added_tokens_decoder
+            texts = [t.content for t in added.values()]
+            for i, t in added.items():
+                if t.lstrip or t.single_word or t.normalized or not t.content:
+                    continue
+                if any(t.content in other and other != t.content for other in texts):
+                    continue
+                self._cuts[i] = t.content
+        return self._cuts
+
+    def _read(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        return enc["input_ids"], enc["offset_mapping"]
+
+    def _read_on(self, chain: list[str]) -> list[list[int]]:
+        """The ids of each text of `chain` as the tokenizer reads it alone (no special tokens
+        added). A text that goes on from the one before (a turn's prompt, the chat up to the end
+        of the turn, the next turn's prompt) keeps that one's ids up to its last added token the
+        tokenizer cuts at (_cut_tokens), and only the rest is read: a turn's prompt once, not
+        again in the whole text of the turn; a 50-turn chat in O(n), where each text read alone
+        was O(n^2). Each text read whole where the tokenizer cuts at no token."""
+        cuts = self._cut_tokens()
+        if not cuts:  # one call: its threads
+            return self.tok(chain, add_special_tokens=False)["input_ids"]
+
+        def last_cut(ids: list[int], start: int = 0) -> int | None:
+            return next((k for k in range(len(ids) - 1, start - 1, -1) if ids[k] in cuts), None)
+
+        read: list[list[int]] = []
+        before, ids, spans, j = None, [], [], None  # j: the index of the last cut in ids
+        for text in chain:
+            got = None
+            if j is not None and before is not None and text.startswith(before):
+                # the text before cut at its token j: its ids up to there are this text's too
+                at = spans[j][0]
+                if text.startswith(cuts[ids[j]], at):
+                    tail, after = self._read(text[at:])
+                    if tail[:1] == ids[j : j + 1] and after[0][0] == 0:
+                        got = ids[:j] + tail, spans[:j] + [(a + at, b + at) for a, b in after]
+            if got is None:
+                ids, spans = self._read(text)
+                j = last_cut(ids)
+            else:
+                ids, spans = got
+                j = last_cut(ids, j)
+            before = text
+            read.append(ids)
+        return read
 
     def sequences(self, ex: Example) -> list[tuple[list[int], list[int]]]:
         """(token ids, loss mask) rows of one example. A chat with earlier assistant turns trains
@@ -2318,7 +2408,7 @@ class Renderer:
                     ids += piece
                     mask += [k % 2] * len(piece)
                 return [(ids, mask)]
-            enc = self.tok(texts, add_special_tokens=False)["input_ids"]  # one call: its threads
+            enc = self._read_on(texts)
             for p, whole, text, completion in zip(
                 enc[::2], enc[1::2], texts[::2], parts[1::2], strict=True
             ):
