@@ -121,13 +121,18 @@ _STATED_VALUE = _PART + _STATED_VALUE
 # statement of several values, as "The answer is 2 and 3" (they were no statement at all:
 # math-verify's read of the reply took 3). Roots or solutions named on the way to another answer
 # ("The roots are 2 and 3, so their sum is 5") state nothing: `_final_answer` reads them only
-# where no other value follows.
+# where no other value follows. "The only solution is x = 2 since (x-2)^2 = 0": one solution
+# stated, then justified (math-verify's read of the reply took the 0); where the reply goes on to
+# another value ("The solution is x = 2, so y = 5") it states nothing (`_moves_on`).
+_SOLUTION_IS = (
+    r"(?P<sol>(?i:the\s+(?:(?:only|unique|real|exact|positive|sole|single|one)\s+){0,2}"
+    r"(?:solution|root)\s+(?:is|must\s+be)\s*(?::\s*)?))"
+)
 _STATED = re.compile(
     r"(?:(?i:final\s+answer|the\s+answer)\s*(?:(?:is|:)\s*)?(?:is\s*)?(?::\s*)?"
     r"|(?i:the\s+(?:final\s+)?answers\s*(?:are|:)\s*(?::\s*)?)"
     r"|(?P<roots>(?i:the\s+(?:(?:real|only|possible|two)\s+)?(?:solutions|roots)\s*(?:are|:)\s*"
-    r"(?::\s*)?))"
-    r"|答案\s*(?:[是为為]\s*)?(?:[：:]\s*)?)" + _STATED_VALUE,
+    r"(?::\s*)?))|" + _SOLUTION_IS + r"|答案\s*(?:[是为為]\s*)?(?:[：:]\s*)?)" + _STATED_VALUE,
     re.DOTALL,
 )
 # A statement's lead, as `_STATED` reads it (roots aside), and a bare expression after it, to the
@@ -136,11 +141,21 @@ _STATED = re.compile(
 _LEAD = re.compile(
     r"(?:(?i:the\s+(?:final\s+)?answers\s*(?:are|:)\s*(?::\s*)?)"
     r"|(?i:final\s+answer|the\s+answer)\s*(?:(?:is|:)\s*)?(?:is\s*)?(?::\s*)?"
-    r"|答案\s*(?:[是为為]\s*)?(?:[：:]\s*)?)"
+    r"|" + _SOLUTION_IS + r"|答案\s*(?:[是为為]\s*)?(?:[：:]\s*)?)"
 )
 # Where the expression ends: the line, a clause or the sentence does, outside brackets ("The
-# answer is (2, 3)." was read as "(2"); a comma before "or" goes on ("2\pi, or 4\pi").
-_EXPRESSION_END = re.compile(r"[\n$;。；！？]|[,，](?!\s*(?:(?i:or)\s|或))|[.!?](?=\s|\Z)")
+# answer is (2, 3)." was read as "(2"); a comma before "or" goes on ("2\pi, or 4\pi"); LaTeX's
+# spacing "\," and "\;" is no comma ("3\sqrt{2}\,\text{m/s}" was read as "3\sqrt{2}\").
+_EXPRESSION_END = re.compile(
+    r"[\n$。；！？]|(?<!\\);|(?<!\\)[,，](?!\s*(?:(?i:or)\s|或))|[.!?](?=\s|\Z)"
+)
+# A reason or another clause after it, no comma before it: "The answer is 2\sqrt{3} since
+# (2\sqrt{3})^2 = 12." (the whole clause was read as prose, no statement: math-verify took the
+# 12), "..., so", "... but"; never "as well as" (a list).
+_EXPRESSION_CLAUSE = re.compile(
+    r"[ \t]+(?i:since|because|as(?![ \t]+well)|given|due[ \t]+to|so|thus|hence|therefore|which"
+    r"|but|while|whereas|though|although)(?![A-Za-z])|[ \t]*(?:因为|由于|所以|因此)"
+)
 # Alternatives in the expression: "1/2 or 0.5" (one value), "2\pi, or 4\pi" (a hedge).
 _EXPRESSION_OR = re.compile(
     r"\s*[,，]?\s*(?:(?<![A-Za-z])(?i:or)(?![A-Za-z])"
@@ -151,18 +166,24 @@ _REMARK = re.compile(r"\s*[(（]([^()（）]*)[)）]\s*\Z")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # A unit after it: "2\sqrt{3} cm", "4\pi square units", "3\sqrt{2} m/s" (read as prose, no answer).
 # Known units of two letters or more only: any word would read "2\pi rh" as 2\pi, "2\sqrt{3}
-# squared" as 2\sqrt{3}; a one-letter unit ("m", "s", "g") is a variable as often.
+# squared" as 2\sqrt{3}; a one-letter unit ("m", "s", "g") is a variable as often, but not in a
+# rate of two units ("m/s", "rad/s", "g/cm^3", "meters per second": "x/s" is no unit).
 _UNIT_WORDS = (
     "mm|cm|km|ft|yd|mi|kg|mg|lb|lbs|oz|ml|sec|secs|min|mins|hr|hrs|hour|hours|minute|minutes"
     "|second|seconds|day|days|week|weeks|month|months|year|years|unit|units|degree|degrees"
     "|radian|radians|rad|meter|meters|metre|metres|centimeter|centimeters|centimetre|centimetres"
     "|millimeter|millimeters|kilometer|kilometers|inch|inches|foot|feet|yard|yards|mile|miles"
     "|gram|grams|kilogram|kilograms|pound|pounds|ounce|ounces|liter|liters|litre|litres"
-    "|dollar|dollars|cent|cents|mph|kph|m/s|km/h|cm/s|ft/s|m/s\^2"
+    "|dollar|dollars|cent|cents|mph|kph"
 )
+_POWER_OF_UNIT = r"(?:\^\{?[23]\}?|[²³])?"
+_A_UNIT = r"(?i:" + _UNIT_WORDS + r")(?![A-Za-z])" + _POWER_OF_UNIT
+_A_UNIT_OR_LETTER = r"(?:(?i:" + _UNIT_WORDS + r")|[msghL])(?![A-Za-z])" + _POWER_OF_UNIT
+_RATE = r"[ \t]*(?:/|[ \t](?i:per)[ \t]+)[ \t]*"
 _UNIT_AFTER = re.compile(
     r"[ \t]+(?:(?i:square|cubic|sq\.?)[ \t]+)?"
-    r"(?i:" + _UNIT_WORDS + r")(?![A-Za-z/])(?:\^\{?[23]\}?|[²³])?[ \t]*\Z"
+    r"(?:" + _A_UNIT_OR_LETTER + _RATE + _A_UNIT_OR_LETTER + r"|" + _A_UNIT + r")(?![A-Za-z/])"
+    r"[ \t]*\Z"
 )
 # The value an answer stated by name is derived to, last in its sentence: "The answer is a = 3,
 # b = 4, so a + b = 7." (its left side the names stated; "so a = 3" restates one).
@@ -172,6 +193,17 @@ _DERIVED = re.compile(
     r"(?P<v>[-+]?(?:\d+(?:\.\d+)?(?:/\d+)?|\\[dt]?frac\{[^{}]{1,20}\}\{[^{}]{1,20}\}"
     r"|\\sqrt\{[^{}]{1,20}\}))[ \t]*(?:\$[ \t]*)?(?=\Z|[.!?;,)。！？；，\n])"
 )
+
+
+def _restates(answer: str, lead: re.Match) -> bool:
+    """Whether a statement's lead is the "is the answer" of a value stated before it (`_LEAD`
+    reads "the answer" in "2\\sqrt{3} is the answer."), followed by no value of its own."""
+    words = _IS_THE_ANSWER.search(answer, max(0, lead.start() - 60), lead.end() + 40)
+    return (
+        words is not None
+        and words.start() < lead.start() < words.end()
+        and _stated_expression(answer, lead) is None
+    )
 
 
 def _stated_expression(answer: str, lead: re.Match) -> tuple[list[str], int] | None:
@@ -190,7 +222,15 @@ def _stated_expression(answer: str, lead: re.Match) -> tuple[list[str], int] | N
         elif (depth == 0 or ch in "\n$") and _EXPRESSION_END.match(window, i):
             cut = i
             break
-    if cut is None and start + len(window) < len(answer):
+        elif depth == 0 and ch in " \t因由所" and _EXPRESSION_CLAUSE.match(window, i):
+            cut = i
+            break
+    # "The answer is 2\sqrt{3} is the answer.": the words that say it again end it (the whole
+    # clause was read as prose, no statement: math-verify's read of the reply took the 2)
+    restated = _IS_THE_ANSWER.search(window, 0, len(window) if cut is None else cut)
+    if restated is not None:
+        cut = restated.start()
+    elif cut is None and start + len(window) < len(answer):
         return None  # no end in sight: no short expression
     written = window[:cut] if cut is not None else window
     values: list[str] = []
@@ -198,23 +238,10 @@ def _stated_expression(answer: str, lead: re.Match) -> tuple[list[str], int] | N
     pieces = list(_EXPRESSION_OR.finditer(written))
     bounds = [0, *(p for m in pieces for p in (m.start(), m.end())), len(written)]
     for at, (a, b) in enumerate(zip(bounds[::2], bounds[1::2])):
-        e = written[a:b].strip().strip("*").strip()
-        remark = _REMARK.search(e)
-        if remark and _prose(remark.group(1)) and remark.start() > 0:
-            e = e[: remark.start()].strip()  # "12 (twelve)"
-        unit = _UNIT_AFTER.search(e) if _prose(e) else None
-        if unit is not None and unit.start() > 0 and not _prose(e[: unit.start()]):
-            e = e[: unit.start()].strip()  # "2\\sqrt{3} cm", as "12 cm" is 12
-        if (
-            not e
-            or len(e) > 60
-            or not re.search(r"\d|\\[A-Za-z]|[π√∞]", e)
-            or re.search(r"=|" + _INEQ, e)
-            or (at == 0 and _plain_number(e) is not None)
-            or _prose(e)
-        ):
+        e = _expression(written[a:b])
+        if e is None or (at == 0 and _plain_number(e) is not None):
             break  # what follows is read as any tail is ("2\pi or maybe 5": offered)
-        values.append(e.replace("π", "\\pi ").strip())
+        values.append(e)
         end = b
     if not values:
         return None
@@ -222,7 +249,234 @@ def _stated_expression(answer: str, lead: re.Match) -> tuple[list[str], int] | N
     for v in values:
         if not any(_same_value(v, d) for d in distinct):
             distinct.append(v)
+    if restated is not None and end == len(written):
+        return distinct, start + restated.end()  # what follows the words is read as the tail
     return distinct, start + len(written[:end].rstrip())
+
+
+# "x = 2 is the only solution", "Thus $2\sqrt{3}$ is the answer.": a value stated before the words
+# that say it is the answer, then maybe justified ("x = 2 is the only solution since (x-2)^2 =
+# 0": no statement read, math-verify's read of the whole reply took the 0). "is a solution"
+# states nothing (one of several).
+_IS_THE_ANSWER = re.compile(
+    r"(?<![ \t*])[ \t*]+(?i:is|was|must[ \t]+be)[ \t]+"
+    r"(?:(?i:indeed|therefore|thus|then|clearly)[ \t]+)?(?i:the|our|my)[ \t]+(?:(?i:only|unique|final|correct|exact|sole|single|one|real|positive"
+    r"|desired|required|requested|minimum|maximum|smallest|largest|least|greatest)[ \t]+){0,3}"
+    r"(?i:answer|solution|root|value|result)(?![A-Za-z])"
+)
+# Words that open the clause of such a statement: "So x = 2 is ...", "and hence 12 is ...".
+_SUBJECT_OPENS = re.compile(
+    r"(?:[ \t*]*(?i:so|thus|hence|therefore|then|clearly|finally|and|either|i\.e\.|that\s+is"
+    r"|in\s+short"
+    r"|this\s+means|which\s+means|it\s+follows\s+that|we\s+(?:see|get|find|conclude|have)\s+that"
+    r"|(?:in\s+)?conclusion)(?![A-Za-z])[ \t,:]*)*"
+)
+# A sentence after it that says why, checks it ("Indeed, (2-2)^2 = 0.") or sets another value
+# aside ("x = -2 is extraneous"): no other value.
+_JUSTIFIES = re.compile(
+    r"^\W*(?i:since|because|as|given|due|which|indeed|this\s+is\s+because"
+    r"|check\w*|verif\w*|substitut\w*|plug\w*|note)(?![A-Za-z])"
+    r"|(?i:\b(?:extraneous|spurious|reject\w*|discard\w*|invalid|fails?|impossible"
+    r"|not\s+(?:a\s+)?(?:valid|solution|allowed|possible)|does(?:\s+not|n't)\s+(?:work|satisfy)))\b"
+)
+# The problem or equation the statement answers: "x = 2 is the only solution to the equation".
+_OF_THE_PROBLEM = re.compile(
+    r"[ \t]+(?i:to|of|for)[ \t]+(?i:the|this|our)[ \t]+(?:(?i:given|original)[ \t]+)?"
+    r"(?i:problem|question|equation|system|inequality)(?![A-Za-z])"
+)
+
+
+def _subject_start(answer: str, at: int) -> int:
+    """Where the clause that ends at `at` starts: after the last stop (a sentence's end, a comma
+    or colon) outside brackets and inline math, looked for in the 120 characters before it."""
+    depth, math = 0, False
+    for i in range(at - 1, max(-1, at - 121), -1):
+        ch = answer[i]
+        escaped = i > 0 and answer[i - 1] == "\\"
+        if ch == "$" and not escaped:
+            math = not math
+        elif math:
+            continue
+        elif ch in ")]}":
+            depth += 1
+        elif ch in "([{":
+            depth = max(0, depth - 1)
+        elif depth == 0 and not escaped and ch in "\n;:!?,.，。；：！？":
+            digits = re.match(r"\d[.,]\d", answer[i - 1 : i + 2]) if i > 0 else None
+            if digits is None:  # "2.5", "1,000" go on
+                return i + 1
+    return max(0, at - 120)
+
+
+def _subject_value(text: str) -> str | None:
+    """The value a statement's subject is ("x = 2", "$2\\sqrt{3}$", "12 m/s"), else None."""
+    t = text.strip().strip("*").strip()
+    unit = _UNIT_AFTER.search(t)
+    if unit is not None and unit.start() > 0 and not _prose(t[: unit.start()]):
+        t = t[: unit.start()].strip()  # "$3\sqrt{2}$ m/s"
+    inline = re.fullmatch(r"\$([^$]+)\$|\\\((.+?)\\\)", t)
+    if inline is not None:
+        t = (inline.group(1) or inline.group(2)).strip()
+    t = re.sub(r"^\\?\$[ \t]*(?=\d)", "", t)  # an amount, "$18"
+    t = re.sub(r"^[A-Za-z](?:_\{?\w+\}?)?[ \t]*=(?!=)[ \t]*", "", t)  # "x = 2": its value
+    if _plain_number(t) is not None:
+        return _ungrouped(t)
+    return _expression(t)
+
+
+def _postfix_statement(answer: str, after: int) -> tuple[str, int, list[str]] | None:
+    """(the value, where its statement starts, the values offered beside it: a hedge) of the
+    last "X is the answer" from `after` on (`_IS_THE_ANSWER`), where X is a value and no other
+    follows but in its reasons ("since (x-2)^2 = 0") or offered as well ("x = 2 is the answer,
+    but x = 3 also works": a hedge). None where there is none, or the reply goes on to another
+    value ("x = 2 is the solution of the first, so y = 5")."""
+    found = None
+    for m in _IS_THE_ANSWER.finditer(answer, after):
+        found = m
+    if found is None:
+        return None
+    start = max(after, _subject_start(answer, found.start()))  # never inside the last box
+    opens = _SUBJECT_OPENS.match(answer, start, found.start())
+    subject = answer[opens.end() : found.start()]
+    # "2 or 3 is the answer", "Either $2$ or $3$ is the answer": values offered as alternatives
+    cuts = [p for m in _EXPRESSION_OR.finditer(subject) for p in (m.start(), m.end())]
+    bounds = [0, *cuts, len(subject)]
+    values = [_subject_value(subject[a:b]) for a, b in zip(bounds[::2], bounds[1::2])]
+    if not values or None in values:
+        return None
+    end = found.end()
+    of = _OF_THE_PROBLEM.match(answer, end)
+    end = of.end() if of is not None else end
+    distinct: list[str] = []
+    for v in values:
+        if not _written_before(v, distinct, {_value_key(d) for d in distinct}):
+            distinct.append(v)
+    if _moves_on(answer[end:], distinct):
+        return None
+    return distinct[0], opens.end(), [*distinct[1:], *_offered_after(answer[end:], distinct)]
+
+
+# A reason that goes on to another value: "since (x-2)^2 = 0, so y = 5".
+_CONCLUDES = re.compile(r"(?i:\b(?:so|thus|hence|therefore|then|giv(?:es|ing)|yields?|we\s+get))\b")
+
+
+def _offered_after(tail: str, values: list[str]) -> list[str]:
+    """`_offered_values` of what follows a value stated, and the values a clause of its own
+    after the reason given for it offers ("x = 2, since (x-2)^2 = 0, or x = 3": a hedge;
+    "since a = 0 or b = 0" is the reason's own)."""
+    offered = _offered_values(tail, values)
+    first = next((s for _, s in _sentences_of(tail) if s.strip()), "")
+    if _REASON.search(first):
+        for m in _COMMA_OR_VALUE.finditer(first):
+            value = _offered_value(m)
+            keys = {_value_key(v) for v in [*values, *offered]}
+            if not _RELATION.search(value) and not _written_before(
+                value, [*values, *offered], keys
+            ):
+                offered.append(value)
+    return offered
+
+
+def _moves_on(tail: str, values: list[str]) -> bool:
+    """Whether the reply goes on from a value stated to another after it (`tail`: what follows
+    the statement): a sentence with a value that is no reason, check or value set aside
+    (`_JUSTIFIES`), or a reason that concludes another ("since y = 1, so z = 2"). A hedge does
+    not: it is read as one."""
+    if _offered_after(tail, values):
+        return False
+    for _, sentence in _sentences_of(tail):
+        if not _VALUED.search(sentence):
+            continue
+        # (the first conclusion word only: a value after any is after it)
+        concludes = _CONCLUDES.search(sentence)
+        if not _JUSTIFIES.search(sentence) or (
+            concludes is not None and _VALUED.search(sentence, concludes.end())
+        ):
+            return True
+    return False
+
+
+# A value, then the reason for it, opening a sentence: "So x = 2, since (x-2)^2 = 0."
+_THEN_REASON = re.compile(
+    r"(?P<v>[^\n]{1,80}?),?(?=[ \t]++(?i:since|because|as(?![ \t]+well)|given|due[ \t]+to)"
+    r"(?![A-Za-z]))"
+)
+
+
+def _justified_value(answer: str) -> tuple[str, list[str]] | None:
+    """(the value, those offered beside it) of a reply with no box or statement whose last
+    sentence opens with a value and then says why ("So x = 2, since (x-2)^2 = 0."; math-verify's
+    read of the whole reply took the 0), the sentences after it reasons or checks at most; None
+    for any other."""
+    tail = answer[-2000:]
+    sentences = [(at, s) for at, s in _sentences_of(tail) if s.strip()]
+    found = None
+    for at, sentence in reversed(sentences[-4:]):
+        opens = _SUBJECT_OPENS.match(sentence)
+        m = _THEN_REASON.match(sentence[: opens.end() + 120], opens.end())
+        if m is not None:
+            found = (m, at)
+            break
+        if _VALUED.search(sentence) and not _JUSTIFIES.search(sentence):
+            return None
+    if found is None:
+        return None
+    m, at = found
+    value = _subject_value(m.group("v"))
+    if value is None:
+        return None
+    rest = tail[at + m.end() :]  # from the reason on
+    if _moves_on(rest, [value]):
+        return None
+    return value, _offered_after(rest, [value])
+
+
+def _unit_dropped(text: str) -> str:
+    """A value written with its unit ("3\\sqrt{2} m/s", "$12$ cm", "\\boxed{4\\pi cm^2}") as the
+    value alone, as an answer's is read (a gold "3\\sqrt{2} m/s" was 3*sqrt(2)*m/s to math-verify,
+    which the answer's 3\\sqrt{2} is not); any other text as it is."""
+    inner = last_boxed(text)
+    inner = (inner if inner is not None else text).strip()
+    if len(inner) > 80:
+        return text
+    unit = _UNIT_AFTER.search(inner)
+    if unit is None or unit.start() == 0 or _prose(inner[: unit.start()]):
+        return text
+    value = _subject_value(inner[: unit.start()])
+    return value if value is not None else text
+
+
+def _with_unit(answer: str) -> str | None:
+    """The value of a reply that is a value and its unit alone ("3\\sqrt{2} m/s", "12 m/s"), else
+    None."""
+    whole = answer.strip().rstrip(".").strip()
+    if len(whole) > 80 or "\n" in whole:
+        return None
+    unit = _UNIT_AFTER.search(whole)
+    if unit is None or unit.start() == 0 or _prose(whole[: unit.start()]):
+        return None
+    return _subject_value(whole[: unit.start()])
+
+
+def _expression(written: str) -> str | None:
+    """The value a short expression written bare is ("2\\sqrt{3}", "2\\sqrt{3} cm", "12 (twelve)",
+    "2π"), None where it is none: prose, an equation or inequality, nothing mathematical."""
+    e = written.strip().strip("*").strip()
+    remark = _REMARK.search(e)
+    if remark and _prose(remark.group(1)) and remark.start() > 0:
+        e = e[: remark.start()].strip()  # "12 (twelve)"
+    unit = _UNIT_AFTER.search(e)
+    if unit is not None and unit.start() > 0 and not _prose(e[: unit.start()]):
+        e = e[: unit.start()].strip()  # "2\sqrt{3} cm", as "12 cm" is 12; "3\sqrt{2} m/s"
+    if (
+        not e
+        or len(e) > 60
+        or not re.search(r"\d|\\[A-Za-z]|[π√∞]", e)
+        or re.search(r"=|" + _INEQ, e)
+        or _prose(e)
+    ):
+        return None
+    return e.replace("π", "\\pi ").strip()
 
 
 def _prose(text: str) -> bool:
@@ -454,6 +708,8 @@ _OR_VALUE = re.compile(
     r"|\s+(?i:is|are|works?|would|could|might|also|too|as\s+well|both|unless|otherwise"
     r"|depending|in\s+case)\b|\s+(?i:if|when|whenever|for)\b" + _WRITTEN_AS + ")"
 )
+# "x = 2, since (x-2)^2 = 0, or x = 3": another value offered after the reason for the first.
+_COMMA_OR_VALUE = re.compile(r"[,，][ \t]*" + _OR_VALUE.pattern)
 # "13 also works", "13 works too", "13 is also a solution", "6 would also work", "x = 3 also
 # satisfies", "13 could be the answer", "13也可以": a value asserted as an answer too.
 _ASSERTED_VALUE = re.compile(
@@ -1213,14 +1469,27 @@ def _final_answer(
     after = boxes[-1][1] if boxes else 0
     stated = list(_STATED.finditer(answer, after))
     last = stated[-1] if stated else None
+    # "... is the answer." says again what was stated before it: no lead of its own
     leads = list(_LEAD.finditer(answer, after))
+    while leads and _restates(answer, leads[-1]):
+        leads.pop()
     lead = leads[-1] if leads else None
+    post = _postfix_statement(answer, after)
+    if post is not None and all(
+        m is None or post[1] >= m.end() for m in (last, lead)
+    ):  # "x = 2 is the only solution since (x-2)^2 = 0": 2
+        value, _, offered = post
+        if offered:
+            return ", ".join(_ungrouped(v) for v in [value, *offered]), [], True, ()
+        return value, [], False, ()
     if lead is not None and (last is None or lead.start() > last.start()):
         # "The answer is 2 \pi.": the last statement, no value `_STATED` reads
         expression = _stated_expression(answer, lead)
+        if expression is not None and lead.group("sol") and _moves_on(answer[expression[1] :], []):
+            expression = None  # "The solution is 2\sqrt{3}, so y = 5.": no statement
         if expression is not None:
             values, end = expression
-            offered = _offered_values(answer[end:], values)
+            offered = _offered_after(answer[end:], values)
             if offered or len(values) > 1:
                 return ", ".join([*values, *offered]), [], True, ()
             return values[0], [], False, ()
@@ -1239,6 +1508,8 @@ def _final_answer(
             st = st._replace(values=values, end=end, alternatives=False, names=(None,), also=[])
         if m.group("roots") and (answered or _VALUED.search(answer, end)):
             continue  # "The roots are 2 and 3, so their sum is 5.": not the answer
+        if m.group("sol") and _moves_on(answer[end:], values):
+            continue  # "The solution is x = 2, so y = 5.": not the answer
         letter = alone.fullmatch(values[0]) if len(values) == 1 else None
         # "The answer is $B$.\nWait, the answer is C.": the letter stated last is read, as
         # when both are bare (a hedge B, C otherwise: wrong where verify_choice read C)
@@ -1251,7 +1522,7 @@ def _final_answer(
         if later:
             break
         # "The answer is 12, so 13 also works.": hedged, as "12 or 13"
-        offered = [] if letter else _offered_values(answer[end:], [*values, *st.also])
+        offered = [] if letter else _offered_after(answer[end:], [*values, *st.also])
         if st.subject and not offered:
             continue  # "The answer is 3 and 4 are the legs.": no list stated
         if not offered and _conditions(values):
@@ -1277,6 +1548,15 @@ def _final_answer(
         ending = _ending_conditions(answer)
         if ending is not None:  # "So $x < -1$ or $x > 2$.": their union (math-verify took x > 2)
             return ending, [ending], False, (None,)
+        justified = _justified_value(answer)
+        if justified is not None:  # "So x = 2, since (x-2)^2 = 0.": 2
+            value, offered = justified
+            if offered:
+                return ", ".join(_ungrouped(v) for v in [value, *offered]), [], True, ()
+            return value, [], False, ()
+        alone = _with_unit(answer)
+        if alone is not None:  # "3\sqrt{2} m/s": the value (math-verify read 3*sqrt(2)*m/s)
+            return alone, [], False, ()
         hedge = _unstated_hedge(answer)
         if hedge:
             return ", ".join(_ungrouped(v) for v in hedge), [], True, ()
@@ -1301,7 +1581,9 @@ def _final_answer(
     if offered:  # "\\boxed{12}, but 13 also works.": hedged, as a statement
         return ", ".join(_ungrouped(v) for v in [*parts, *offered]), [], True, ()
     names = tuple(_box_name(answer, b[0]) for b in run)
-    return (", ".join(parts) if hedged else boxes[-1][2]), parts, hedged, names
+    if len(run) == 1:  # "\\boxed{3\\sqrt{2} m/s}": the value (math-verify read 3*sqrt(2)*m/s)
+        parts = [_unit_dropped(parts[0])]
+    return (", ".join(parts) if hedged else parts[-1]), parts, hedged, names
 
 
 # A multiple-choice label: "B", "(B)", "\\textbf{(B)}", and a letter in parentheses followed by
@@ -1780,7 +2062,7 @@ def _verdict(
     upto: str = "E",
 ) -> str:
     """verify_math past extraction. `answer` is read only when `final` is None or empty."""
-    gold = _digit_groups(_constants(gold))
+    gold = _unit_dropped(_digit_groups(_constants(gold)))  # "3\\sqrt{2} m/s", as an answer's
     if final is not None:
         final = _digit_groups(final)
         # A choice letter against a choice letter, when one of them carries the option's text.
