@@ -48,9 +48,12 @@ _LABELLED = re.compile(
 _OUT_OF_TEN = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*(?:/|out\s+of)\s*10\b")
 # The rubric's own last line, "Score: N" (bold, a "/10" after it, "Final score" allowed): a line
 # that is nothing else. It is the verdict even when a remark after it names another score
-# ("Score: 8\n\nI did not give a score 10 because ...").
+# ("Score: 8\n\nI did not give a score 10 because ..."). "Verdict: 8", "Final mark: 8" as well, a
+# line of their own (they were no score).
 _RUBRIC_LINE = re.compile(
-    r"(?im)^[ \t>#*_-]*(?:final\s+|overall\s+)?score" + _SCALE + r"[*_ \t]*[:=][*_ \t]*"
+    r"(?im)^[ \t>#*_-]*(?:final\s+|overall\s+)?(?:score|verdict|mark)"
+    + _SCALE
+    + r"[*_ \t]*[:=][*_ \t]*"
     r"(?P<open>[(\[][ \t]*)?(?P<n>-?\d+(?:\.\d+)?)(?:\s*/\s*(?P<scale>\d+(?:\.\d+)?))?"
     r"(?(open)[ \t]*[)\]])[*_ \t.]*$"
 )
@@ -67,7 +70,16 @@ _NOT_GIVEN = re.compile(
 )
 # A reply that is the number alone ("8", "**8**", "10."), as a judge asked for the score only
 # writes it: no label to find, and it was dropped as no score. The whole number: "10" is 10.
-_BARE = re.compile(r"[\s*_]*(?P<n>-?\d+(?:\.\d+)?)[\s*_.]*")
+_BARE = re.compile(r"[\s*_]*(?P<open>[(\[])?(?P<n>-?\d+(?:\.\d+)?)(?(open)[)\]])[\s*_.]*")
+# A reply that gives its reasons and then the number alone on its last line ("The steps are
+# clear and correct.\n8"), as judges given the rubric often end: the score, where the reasons
+# ended a sentence before it. A number that goes on with the text before it ("The trace's final
+# answer is\n8", "2 + 6 =\n8", "...:\n8") or sits in a code block, display maths or a quote
+# is the text's own, no score.
+_LAST_LINE = re.compile(
+    r"\n[ \t]*[*_]*(?P<open>[(\[])?(?P<n>-?\d+(?:\.\d+)?)(?(open)[)\]])[*_ \t.]*\Z"
+)
+_SENTENCE_ENDED = re.compile(r"[.!?。！？][*_\"'”’)\]]*\Z")
 _THINK = re.compile(r"(?s)<think>.*?</think>")
 _LONE_CLOSE = re.compile(r"(?m)^[ \t]*</think>")  # a close tag on a line of its own
 _LONE_OPEN = re.compile(r"(?m)^[ \t]*<think>")  # an open tag starting a line
@@ -105,6 +117,8 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
     hits = hits or [m for m in _SCORE_OF.finditer(body) if _given(body, m)]
     if not hits and (bare := _BARE.fullmatch(body)) is not None:
         return _in_range(bare.group("n")), ""
+    if not hits and (line := _last_line(body)) is not None:  # "Clear and correct.\n8"
+        return _in_range(line.group("n")), body[: line.start()].strip("* \n")[:500]
     if not hits:
         return None, ""
     last = hits[-1]
@@ -129,6 +143,29 @@ def _json_verdict(text: str) -> dict[str, Any] | None:
     return None
 
 
+def _last_line(text: str) -> re.Match | None:
+    """The last line of `text` when it is a number alone after reasons that ended a sentence,
+    outside a code block, display maths and a quote (`_LAST_LINE`); None otherwise."""
+    m = _LAST_LINE.search(text)
+    if m is None:
+        return None
+    before = text[: m.start()].rstrip()
+    line = before.rsplit("\n", 1)[-1]
+    opened = (
+        before.count("```") % 2
+        or before.count("$$") % 2
+        or before.count("\\[") > before.count("\\]")
+        or before.count("\\begin{") > before.count("\\end{")
+    )
+    # a line right after a quote's goes on with it (markdown); after a blank line it does not
+    quoted = line.lstrip().startswith(">") and not re.search(
+        r"\n[ \t]*\n[ \t]*\Z", text[: m.start() + 1]
+    )
+    if opened or quoted or not _SENTENCE_ENDED.search(line.rstrip()):
+        return None
+    return m
+
+
 def _has_score(text: str) -> bool:
     """Whether `text` holds a verdict parse_score would read: a JSON "score", or a score."""
     if _json_verdict(text) is not None:
@@ -138,7 +175,9 @@ def _has_score(text: str) -> bool:
     # the number alone, as parse_score reads it (a reasoning judge's "...so 8.</think>\n\n8")
     bare = _BARE.fullmatch(text.strip())
     alone = bare is not None and _in_range(bare.group("n")) is not None
-    return labelled or given or alone or bool(_OUT_OF_TEN.search(text))
+    line = _last_line(text.strip())
+    last = line is not None and _in_range(line.group("n")) is not None
+    return labelled or given or alone or last or bool(_OUT_OF_TEN.search(text))
 
 
 def _given(text: str, m: re.Match) -> bool:
