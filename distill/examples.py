@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 
 from distill.choices import Layout as ChoiceLayout
-from distill.choices import answer_line, multiple_choice
+from distill.choices import answer_line, multiple_choice, read_ahead
 from distill.config import setting
 from distill.data import (
     SHAREGPT_ROLES,
@@ -1459,12 +1459,12 @@ def load_examples(
     # strict: a torn last line is named, never dropped (the file is the user's training data,
     # or a kept file filter wrote whole; a killed generate's tail is repaired by its rerun)
     rows = iter_source(src, split, strict=True)
+    # the first row's multiple-choice layout (train_choices), the rows that settle how the set
+    # counts its answer read ahead (MedMCQA's copies: from 0 or from 1), as generate reads them
+    choices, rows = read_ahead(rows, lambda row: row, lambda row: train_choices(row, columns))
     if limit is not None:
         rows = itertools.islice(rows, limit)
-    choices = None
     for i, row in enumerate(rows):
-        if i == 0:
-            choices = train_choices(row, columns)
         yield from_row(row, f"{src} row {i + 1}", columns, keep_markers, choices)
 
 

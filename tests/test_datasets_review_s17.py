@@ -4,8 +4,8 @@
   1 in the release's JSON, which lighteval/med_mcqa and awinml/medmcqa hold (lighteval's task
   reads `cop - 1`): read as an index in both, the release's gold was the next option ('Atrophy',
   cop 3, judged against D), its cop 4 refused. The set's rows now settle it (a 0, or a 4), read
-  ahead past a --limit; a set that settles nothing is refused by the row that reads either
-  way (train too). The release's test split has no `cop`: its question was asked
+  ahead past a --limit, in generate and train alike; a set that settles nothing is refused by
+  the row that reads either way. The release's test split has no `cop`: its question was asked
   without its options.
 - BoolQ's layout took any question/passage set whose first answer was "yes": a set of
   free-form answers was asked as a yes/no question and refused at its first other answer
@@ -64,13 +64,16 @@ def test_medmcqa_release_counts_cop_from_one_openlifescienceai_from_zero(tmp_pat
         tmp_path, RELEASE, {**RELEASE, **SECOND, "id": "2", "cop": 4}, name="release.jsonl"
     )
     assert _golds(release) == ["C", "D"]
+    assert _trained(release) == ["Answer: C", "Answer: D"]
     # a --limit reads the rows past it that settle the count, as the whole set reads
     assert _golds(release, limit=1) == ["C"]
+    assert _trained(release, limit=1) == ["Answer: C"]
     # openlifescienceai/medmcqa: the same columns, cop 0-3 (2: opc)
     hub = _write(
         tmp_path, {**RELEASE, "cop": 2}, {**RELEASE, **SECOND, "id": "2", "cop": 0}, name="hf.jsonl"
     )
     assert _golds(hub) == ["C", "A"]
+    assert _trained(hub) == ["Answer: C", "Answer: A"]
 
 
 def test_medmcqa_set_that_settles_no_count_is_refused_by_its_row_a_letter_reads(tmp_path):
