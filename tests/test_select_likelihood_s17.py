@@ -93,3 +93,48 @@ def test_bad_likelihood_judges_are_one_line(tmp_path):
                  min_score=-0.8)  # fmt: skip
     with pytest.raises(DistillError, match=r"--min-score -0.8: must be in \[1, 10\]"):
         SelectConfig(input=str(src), out="s.jsonl", judge="m", min_score=-0.8)
+
+
+def test_prompts_drawn_by_pass_rate_each_with_its_best_judged_trace(tmp_path, tiny_lm):
+    """s1's order: the prompts the teacher fails most first, each with its best trace. With a
+    judge's continuous score ranked before the pass rate (the order before), --prefer-failed
+    never decided anything: the draw took the best-scored traces of any prompts."""
+    kept_recs = [
+        trace(f"p{k}", f"What is {k} + {k}?", s, checks={"verify": "correct"},
+              reasoning="adding" + " it up" * (s + 2 * k), answer=f"{2 * k}")
+        for k in range(4)
+        for s in range(2)
+    ]  # fmt: skip
+    ref = reference(tiny_lm, kept_recs)
+    best = {
+        pid: max((r["id"] for r in kept_recs if r["prompt_id"] == pid), key=ref.get)
+        for pid in ("p0", "p1", "p2", "p3")
+    }
+    # the prompts whose best traces score highest are the ones the teacher always solves
+    by_score = sorted(best, key=lambda pid: ref[best[pid]], reverse=True)
+    wrong = dict(zip(by_score, (0, 0, 1, 2)))  # of 4 samples each: 2 kept + 2 more
+    traces = list(kept_recs)
+    for pid, n in wrong.items():
+        for s in (2, 3):
+            verdict = "wrong" if s - 2 < n else "correct"
+            traces.append(trace(pid, "?", s, checks={"verify": verdict}))
+    all_traces = write(tmp_path / "traces.jsonl", traces)
+    kept = write(tmp_path / "kept.jsonl", kept_recs)
+    sel, _, rep = select(
+        tmp_path,
+        kept,
+        teacher_traces=str(all_traces),
+        prefer_failed=True,
+        per_prompt=1,
+        budget=2,
+        judge=str(tiny_lm),
+        judge_backend="likelihood",
+        criteria=["difficulty", "judge", "length"],
+    )
+    drawn = [r["id"] for r in sorted(sel, key=lambda r: r["meta"]["select"]["rank"])]
+    assert drawn == [best[by_score[3]], best[by_score[2]]]  # pass rate 0.5, then 0.75
+    rates = [
+        r["meta"]["select"]["pass_rate"]
+        for r in sorted(sel, key=lambda r: r["meta"]["select"]["rank"])
+    ]
+    assert rates == [0.5, 0.75]

@@ -199,12 +199,18 @@ def decide(
             elif cfg.min_score is not None and s[0] < cfg.min_score:
                 f.reasons.append("judge")
 
+    # A prompt's pass rate ranks prompts (--prefer-failed, s1's hard questions first); the judge
+    # and length rank a prompt's traces and, after the pass rate, break ties in the draw: with a
+    # judge's continuous score first (a reward model, a likelihood) the pass rate would never
+    # decide anything.
+    failed_first = "difficulty" in criteria and cfg.prefer_failed
+
     def key(f: Fact) -> tuple:
         k: list[Any] = []
+        if failed_first:
+            k.append(rates.get(f.prompt_id, 1.0))
         if "judge" in criteria:
             k.append(-scores[f.id][0])
-        if "difficulty" in criteria and cfg.prefer_failed:
-            k.append(rates.get(f.prompt_id, 1.0))
         if cfg.prefer != "none":
             k.append(f.tokens if cfg.prefer == "short" else -f.tokens)
         k.append(_tiebreak(cfg.seed, f.id))
