@@ -138,10 +138,11 @@ class Served:
         self.tok, self.name, self.k, self.scored, self.shown = tok, "t", 1, 0, "served"
         self.refusal = RuntimeError("no scoring")
 
-    def score_text(self, texts):
+    def score_text(self, texts, special=True):
+        # special: vLLM's add_special_tokens (default true); this tokenizer adds none either way
         out = []
         for text in texts:
-            enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
+            enc = self.tok(text, add_special_tokens=special, return_offsets_mapping=True)
             starts = [s for s, _ in enc["offset_mapping"]]
             ends = [*starts[1:], len(text)]
             out.append([(text[s:e], s, {text[s:e]: -0.1}) for s, e in zip(starts, ends)])

@@ -23,11 +23,15 @@ class TextScoringServer:
 
         # vllm_offsets: text_offset as vLLM writes it (the running sum of each token's own
         # decoded length: a byte piece reads as U+FFFD, one character); bos: an id the server
-        # puts before every text prompt (vLLM tokenizes with add_special_tokens, Llama/Gemma BOS)
+        # puts before a text prompt, as a tokenizer that adds BOS does (Llama/Gemma). vLLM reads
+        # a text prompt with the tokenizer's special tokens unless the request's
+        # `add_special_tokens` (default true) says false: so does this server (its tokenizer's
+        # own, then `bos`)
         self.name, self.vllm_offsets, self.bos = name, vllm_offsets, bos
         self.tok = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
         self.log: list[dict[str, Any]] = []
+        self.scored_ids: list[list[int]] = []  # each text prompt's ids, as the model read them
         self.lock = threading.Lock()
         self.httpd: ThreadingHTTPServer | None = None
 
@@ -43,11 +47,13 @@ class TextScoringServer:
             return self.score_ids(prompts, body.get("prompt_logprobs"))
         k = body.get("logprobs")
         choices = []
+        special = body.get("add_special_tokens", True)
         for i, text in enumerate(prompts):
-            enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
+            enc = self.tok(text, add_special_tokens=special, return_offsets_mapping=True)
             ids, spans = enc["input_ids"], enc["offset_mapping"]
-            if self.bos is not None:
+            if self.bos is not None and special:
                 ids, spans = [self.bos, *ids], [(0, 0), *spans]
+            self.scored_ids.append(ids)
             with self.lock, torch.no_grad():
                 lp = torch.log_softmax(self.model(torch.tensor([ids])).logits[0].float(), -1)
             nxt = int(lp[-1].argmax())  # max_tokens 1: the one generated token
@@ -84,7 +90,7 @@ class TextScoringServer:
                     "logprobs": logprobs,
                 }
             )
-        self.log.append({"prompts": prompts, "k": k, "echo": body.get("echo")})
+        self.log.append({"prompts": prompts, "k": k, "echo": body.get("echo"), "special": special})
         n = sum(len(c["logprobs"]["tokens"]) if c["logprobs"] else 1 for c in choices)
         return 200, {
             "id": "cmpl-text",

@@ -40,7 +40,7 @@ class LocalTeacher:
         # tok: the teacher's own tokenizer when it is not the student's (only where `xtok`
         # allows it: kd and onpolicy, distill/train/kd/xtok.py); None on the same-vocabulary path.
         self.tok = None
-        own = load_tokenizer(name)
+        own = self.own_tok = load_tokenizer(name)  # its chat template, on either path
         try:
             vocab_check(student_tok, own, student_name, name)
         except DistillError:
@@ -166,13 +166,24 @@ class ServedTeacher:
                 )
         return out
 
-    def score_text(self, texts: list[str]) -> list[list[tuple[str, int, dict[str, float] | None]]]:
+    def score_text(
+        self, texts: list[str], special: bool = False
+    ) -> list[list[tuple[str, int, dict[str, float] | None]]]:
         """Per text, per token of the server's own tokenization: (token text, its character
         offset, {top-K token text: log-prob} or None at the first token). A teacher of another
         tokenizer reads text, not our ids: POST /v1/completions with the texts, `echo` and
         `logprobs` K (the OpenAI completions format: tokens, text_offset, top_logprobs, which
-        vLLM returns for the echoed prompt), `max_tokens` 1; the one generated token is cut."""
-        r = self._complete(prompt=texts, echo=True, logprobs=self.k)
+        vLLM returns for the echoed prompt), `max_tokens` 1; the one generated token is cut.
+
+        `special`: whether the server's tokenizer adds its special tokens (BOS) to the text.
+        vLLM's completions endpoint does by default (`add_special_tokens` true), and a chat
+        template that writes BOS itself (Llama-3's `<|begin_of_text|>`, Llama-2's and Mistral's
+        `<s>`, Gemma's `<bos>`) then had the teacher score after two BOS tokens: a rendered chat
+        is sent with it false, as apply_chat_template tokenizes it; an alpaca or raw text prompt
+        (no template to write BOS: Renderer.prompt_ids) with it true."""
+        r = self._complete(
+            prompt=texts, echo=True, logprobs=self.k, extra_body={"add_special_tokens": special}
+        )
         out: list[Any] = [None] * len(texts)
         for ch in r.choices:
             lp = ch.logprobs

@@ -20,6 +20,9 @@ The teacher's next-token distribution comes from one of three places:
     policy the tokens are new), (b) a local model (`teacher_model`, frozen, full vocabulary),
 (c) an OpenAI-compatible vLLM server (`teacher_url`, `teacher_model` = its served name) that
     scores the tokens with `prompt_logprobs` on its completions endpoint.
+One live teacher of the student's vocabulary reads each completion after its own chat
+template's rendering of the prompt (its system prompt, its turn markers) where that differs
+from the student's, the same completion tokens after it (data.own_prompt_dataset).
 
 Top-K tail mass: the K listed tokens rarely hold all of the teacher's mass. We keep the rest as
 one extra "rest" bucket (DistillKit's symmetric-uniform handling, TRL's server tail bucket), so
@@ -305,6 +308,13 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
     lines = [f"\nMethod: {how}.", f"Teacher distribution: {teacher}."]
     if several(train):
         lines += multi.card_lines(train, state)
+    own = (state or {}).get("teacher_own_prompt")
+    if own:  # a teacher of the student's vocabulary whose chat template renders prompts otherwise
+        lines.append(
+            f"Teacher prompt: the teacher read each completion after its own chat template's "
+            f"prompt ({own.get('rows', 0):,} of {own.get('of', 0):,} rows rendered otherwise "
+            "than the student's), the student's completion tokens after it."
+        )
     if state and state.get("teacher_tokens_scored") is not None:
         lines.append(
             f"Completion tokens the teacher scored in training: {state['teacher_tokens_scored']:,}."

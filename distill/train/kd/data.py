@@ -1,5 +1,6 @@
-"""What the KD trainer reads: the stored teacher top-K beside the traces, the collator, and
-the prompt-only source of on-policy runs.
+"""What the KD trainer reads: the stored teacher top-K beside the traces, the collator, the
+prompt-only source of on-policy runs, and the prompt a teacher of the student's vocabulary reads
+in its own chat template.
 
     distill train --data kept.jsonl --model S --output-dir out --method kd   # stored top-K
 """
@@ -158,6 +159,17 @@ class Collator:
                 tids[i, plen[i] : plen[i] + c] = torch.tensor(f["teacher_ids"])
                 tlp[i, plen[i] : plen[i] + c] = torch.tensor(f["teacher_logprobs"])
             batch["teacher_ids"], batch["teacher_logprobs"] = tids, tlp
+        if "teacher_input_ids" in feats[0]:  # a teacher reading its own prompt (own_row)
+            batch.update(_padded([f["teacher_input_ids"] for f in feats], self.pad_id))
+            where = torch.full((b, width), -1, dtype=torch.long)
+            for i, f in enumerate(feats):
+                where[i, : len(f["teacher_pos"])] = torch.tensor(f["teacher_pos"], dtype=torch.long)
+            batch["teacher_pos"] = where
+        if "teacher_prompt" in feats[0]:  # on policy: what own_sampled puts a sample after
+            got = _padded([f["teacher_prompt"] for f in feats], self.pad_id)
+            batch["teacher_prompt"] = got["teacher_input_ids"]
+            batch["teacher_prompt_len"] = got["teacher_attention_mask"].sum(-1)
+            batch["teacher_lead"] = torch.tensor([f["teacher_lead"] for f in feats])
         return batch
 
 
@@ -395,3 +407,235 @@ def _user_ended(cfg: Any, chats: Any) -> Iterator[tuple[list[dict[str, str]], di
         if not msgs or msgs[-1]["role"] != "user":
             raise DistillError(f"{cfg.data} row {i + 1}: a prompt must end with a user message")
         yield msgs, fields
+
+
+# =========================================================================== the teacher's prompt
+
+
+def renders_alike(tok: Any, t_tok: Any, fmt: str) -> bool:
+    """Whether a teacher of the student's vocabulary renders every prompt as the student does:
+    the same chat template and the special tokens it writes (or --format alpaca, the run's own
+    template). Then it reads the student's rows, as before (nothing rendered twice)."""
+    if fmt == "alpaca":
+        return True
+    return all(
+        getattr(tok, k, None) == getattr(t_tok, k, None)
+        for k in ("chat_template", "bos_token", "eos_token")
+    )
+
+
+def prompt_lead(prompt: str) -> str:
+    """The `<think>` (and the whitespace after it) a rendered prompt ends with: a template that
+    opens the think block itself; "" for none."""
+    body = prompt.rstrip()
+    return prompt[len(body) - len("<think>") :] if body.endswith("<think>") else ""
+
+
+def lead_len(tok: Any, ids: list[int]) -> int:
+    """How many of a prompt's last tokens spell the `<think>` its template opens the reply with
+    (prompt_lead: R1-Distill's, Qwen3-Thinking-2507's generation prompt); 0 for none."""
+    dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    lead = prompt_lead(tok.decode(ids[-8:], **dec))
+    if not lead:
+        return 0
+    return next(
+        (n for n in range(1, min(8, len(ids)) + 1) if tok.decode(ids[-n:], **dec) == lead), 0
+    )
+
+
+def before(prompt: list[int], lead: int, completion: list[int]) -> list[int]:
+    """The teacher's prompt ids as they are read before `completion`: without its last `lead`
+    tokens (the `<think>` its template opens and the student's template does not) where the
+    completion starts with them, so the block is opened once."""
+    if lead and completion[:lead] == prompt[-lead:]:
+        return prompt[:-lead]
+    return prompt
+
+
+def runs(mask: list[int]) -> list[tuple[int, int, int]]:
+    """The runs of a loss mask: (start, end, value), in order."""
+    out: list[tuple[int, int, int]] = []
+    for j, m in enumerate(mask):
+        if out and out[-1][2] == m:
+            out[-1] = (out[-1][0], j + 1, m)
+        else:
+            out.append((j, j + 1, m))
+    return out
+
+
+def own_context(
+    tok: Any, t_tok: Any, s_prompt: list[int], t_prompt: list[int]
+) -> tuple[list[int], int]:
+    """(the teacher's prompt ids, its lead) before a completion the student writes after
+    `s_prompt`: the teacher's own `t_prompt`, with the `<think>` the student's prompt opens
+    where the teacher's does not (the completion goes on inside the block), or the number of
+    tokens of the one the teacher's prompt opens alone (before() drops them where the
+    completion opens the block itself)."""
+    n_s, n_t = lead_len(tok, s_prompt), lead_len(t_tok, t_prompt)
+    dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    if n_s and n_t and tok.decode(s_prompt[-n_s:], **dec) == t_tok.decode(t_prompt[-n_t:], **dec):
+        return t_prompt, 0
+    if n_s and not n_t:
+        return t_prompt + s_prompt[-n_s:], 0
+    return t_prompt, n_t
+
+
+def own_row(
+    tok: Any, t_tok: Any, row: list[int], mask: list[int], t_seq: Any
+) -> tuple[list[int], list[int], list[int], int]:
+    """One student row (ids, loss mask) as the teacher reads it, given the teacher's rendering
+    of the same sequence `t_seq` (ids, mask; None: read the student's): each prompt run the
+    teacher's own (own_context), each completion run the student's ids. -> (teacher ids, the
+    teacher's index of each student token (-1 for a prompt token), the teacher's prompt before
+    the last completion (own_sampled's, on policy), its lead)."""
+    spans = runs(mask)
+    first = mask.index(1) if 1 in mask else len(row)
+    same = (row, [j if k else -1 for j, k in enumerate(mask)], row[:first], 0)
+    if t_seq is None or not spans or spans[0][2] != 0:
+        return same
+    t_ids, t_mask = t_seq
+    t_spans = runs(t_mask)
+    if [v for *_, v in t_spans][: len(spans)] != [v for *_, v in spans]:
+        return same  # the turns render otherwise (R1-Distill's history without its reasoning)
+    if len(spans) == 1:  # a prompt alone (on policy from a prompt source)
+        t_prompt, lead = own_context(tok, t_tok, row, t_ids)
+        return t_prompt, [-1] * len(row), t_prompt, lead
+    out: list[int] = []  # the teacher's row so far
+    pos = [-1] * len(row)
+    seg, lead, t_prompt = [], 0, []
+    for i, (a, b, v) in enumerate(spans):
+        if v == 0:  # (a row cut inside a later prompt: that prompt is read by no loss)
+            ta, tb, _ = t_spans[i]
+            seg, lead = own_context(tok, t_tok, row[a:b], t_ids[ta:tb])
+            continue
+        c = row[a:b]
+        t_prompt = out + seg
+        out += before(seg, lead, c)
+        pos[a:b] = range(len(out), len(out) + len(c))
+        out += c
+    return out, pos, t_prompt, lead
+
+
+def own_prompt_dataset(
+    cfg: Any, tok: Any, model_eos: Any, t_tok: Any, t_eos: Any, dataset: Any, name: str
+) -> tuple[Any, dict[str, int] | None]:
+    """A teacher of the student's vocabulary whose chat template renders a prompt otherwise
+    (Qwen2.5-Math-Instruct's default system prompt for a Qwen2.5-Instruct student, Llama-3.1's
+    date header for Llama-3.2's) reads each completion after its OWN rendering of the prompt,
+    as it was trained to: its prompt ids, then the student's completion ids (the loss is on
+    the completion: the teacher's logits there are compared with the student's at theirs, the
+    positions shifted by the prompts' difference). A chat trained on every turn: each turn's
+    prompt its own, each completion the student's. -> (`dataset` + teacher_input_ids and
+    teacher_pos, the teacher's index of each student token (-1: a prompt token), and on policy
+    teacher_prompt / teacher_lead, what own_sampled puts a sample after; counts), or
+    (`dataset`, None) where every row's prompt renders alike (the rows as they were). A row
+    whose prompt the teacher's template refuses (Gemma's: no system role), or whose turns it
+    renders otherwise, is read in the student's."""
+    from distill.examples import Renderer, load_examples
+
+    if t_tok is None or renders_alike(tok, t_tok, cfg.format):
+        return dataset, None
+    onpolicy = cfg.method == "onpolicy"
+    train_on = "last" if onpolicy else cfg.train_on
+    ids_col, mask_col = dataset["input_ids"], dataset["completion_mask"]
+    mine = Renderer(tok, cfg.format, model_eos, train_on, cfg.chat)
+    theirs = Renderer(t_tok, cfg.format, t_eos, train_on, cfg.chat, who="teacher")
+    if not any(1 in m for m in mask_col):  # a prompt source: prompt_dataset's rows, in order
+        exs = [prompt_example(m, f, cfg) for m, f in prompt_chats(cfg)]
+
+        def rows_of(r: Any, ex: Any) -> list[tuple[list[int], list[int]]]:
+            p = r.prompt_ids(ex)
+            return [(p, [0] * len(p))]
+    else:
+        exs = load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers)
+
+        def rows_of(r: Any, ex: Any) -> list[tuple[list[int], list[int]]]:
+            return r.sequences(ex)
+
+    cols: dict[str, list] = {"teacher_input_ids": [], "teacher_pos": []}
+    if onpolicy:
+        cols.update(teacher_prompt=[], teacher_lead=[])
+    counts = {"rows": len(ids_col), "own": 0, "student": 0}
+    r = 0
+    for ex in exs:
+        if r == len(ids_col):
+            break
+        s_rows, t_rows = rows_of(mine, ex), None
+        for k, (ids, mask) in enumerate(s_rows):
+            if r == len(ids_col):
+                break
+            row, m = ids_col[r], mask_col[r]
+            if row != ids[: len(row)] or m != mask[: len(row)]:
+                continue  # a row build_dataset left out (--overlong drop)
+            if t_rows is None:
+                try:
+                    t_rows = rows_of(theirs, ex)
+                except DistillError:
+                    t_rows = []
+            t_seq = t_rows[k] if len(t_rows) == len(s_rows) else None
+            t_ids, t_pos, t_prompt, lead = own_row(tok, t_tok, row, m, t_seq)
+            # on policy the samples follow the teacher's prompt (a kept row may read alike: its
+            # completion opens the `<think>` the teacher's prompt holds)
+            first = m.index(1) if 1 in m else len(row)
+            counts["own"] += t_ids != row or (onpolicy and (t_prompt != row[:first] or lead > 0))
+            counts["student"] += t_seq is None
+            cols["teacher_input_ids"].append(t_ids)
+            cols["teacher_pos"].append(t_pos)
+            if onpolicy:
+                cols["teacher_prompt"].append(t_prompt)
+                cols["teacher_lead"].append(lead)
+            r += 1
+    if r != len(ids_col):  # never: the same examples through the same renderer
+        raise DistillError(f"{cfg.data}: the teacher's rows could not be matched to the student's")
+    if not counts["own"]:
+        return dataset, None
+    for key, v in cols.items():
+        dataset = dataset.add_column(key, v)
+    print(
+        f"{cfg.method}: teacher '{name}' reads its own chat template's prompt before the "
+        f"student's completion in {counts['own']:,} of {counts['rows']:,} rows (the student's "
+        "template renders them otherwise)"
+        + (
+            f"; {counts['student']:,} its template refuses or renders in other turns are read "
+            "in the student's"
+            if counts["student"]
+            else ""
+        )
+    )
+    return dataset, counts
+
+
+def own_sampled(ids: Any, labels: Any, inputs: dict[str, Any], pad_id: int) -> dict[str, Any]:
+    """On policy, a teacher reading its own prompt (own_prompt_dataset): each sample's tokens
+    after the teacher's prompt of its row (before(): once its `<think>`) -> teacher_input_ids,
+    teacher_attention_mask and teacher_pos as the Collator gives them for a kept completion."""
+    import torch
+
+    width = ids.shape[1]
+    rows, where = [], []
+    for i in range(ids.shape[0]):
+        at = (labels[i] != -100).nonzero().flatten().tolist()
+        c = ids[i, at].tolist()
+        n = int(inputs["teacher_prompt_len"][i])
+        p = before(inputs["teacher_prompt"][i, :n].tolist(), int(inputs["teacher_lead"][i]), c)
+        pos = [-1] * width
+        for j, a in enumerate(at):
+            pos[a] = len(p) + j
+        rows.append(p + c)
+        where.append(pos)
+    return {
+        **_padded(rows, pad_id, ids.device),
+        "teacher_pos": torch.tensor(where, device=ids.device),
+    }
+
+
+def _padded(rows: list[list[int]], pad_id: int, device: Any = None) -> dict[str, Any]:
+    """teacher_input_ids / teacher_attention_mask: the teacher's rows, right-padded."""
+    import torch
+
+    t_width = max(len(x) for x in rows)
+    t_ids = torch.full((len(rows), t_width), pad_id, dtype=torch.long)
+    t_attn = torch.zeros((len(rows), t_width), dtype=torch.long)
+    for i, x in enumerate(rows):
+        t_ids[i, : len(x)], t_attn[i, : len(x)] = torch.tensor(x, dtype=torch.long), 1
+    return {"teacher_input_ids": t_ids.to(device), "teacher_attention_mask": t_attn.to(device)}

@@ -24,7 +24,13 @@ from distill.errors import DistillError
 from distill.records import write_atomic
 from distill.teachers.scorers import LocalTeacher, ServedTeacher, teacher_for
 from distill.train.callbacks import loss_log_callback
-from distill.train.kd.data import Collator, stored_dataset, trained_rows
+from distill.train.kd.data import (
+    Collator,
+    own_prompt_dataset,
+    own_sampled,
+    stored_dataset,
+    trained_rows,
+)
 from distill.train.kd.loss import (
     bucket_logprobs,
     chunked_sum,
@@ -82,6 +88,8 @@ class DistillTrainer(SFTTrainer):
         self.gated: set[str] = set()
         self.sandbox: str | None = None
         self.kd_state: Any = None  # KDState, kd.json's writer (set by the build)
+        # a teacher reading its own prompt: kd/data.own_prompt_dataset's counts (the build's)
+        self.own_prompts: dict[str, int] | None = None
         self.gen_kwargs = {
             "max_new_tokens": kd.max_new_tokens,
             "temperature": kd.onpolicy_temperature,
@@ -205,6 +213,9 @@ class DistillTrainer(SFTTrainer):
                 inputs["labels"] = labels
             inputs.pop("teacher_ids", None)
             inputs.pop("teacher_logprobs", None)
+            if "teacher_prompt" in inputs:  # a teacher reading its own prompt: the samples after it
+                pad = self.processing_class.pad_token_id
+                inputs.update(own_sampled(ids, inputs["labels"], inputs, pad))
             if isinstance(self.teacher, (XTokTeacher, Teachers)):  # another tokenizer reads them
                 inputs.update(self.teacher.sampled(ids, labels, inputs))
         return inputs
@@ -342,12 +353,22 @@ class DistillTrainer(SFTTrainer):
             return self.teacher.rows(self, inputs, mask, pos, chunk)
         if isinstance(self.teacher, XTokTeacher):
             return self.teacher.rows(inputs, mask, chunk, lm_head)
+        own = _own_rows(inputs, mask)  # a teacher reading its own prompt (kd/data.own_row)
         if isinstance(self.teacher, LocalTeacher):
+            if own is not None:  # its rows at the positions predicting the same tokens
+                t_ids, t_attn, pick = own
+                t_pos = (t_attn.cumsum(-1) - 1).clamp(min=0)
+            else:
+                t_ids, t_attn, t_pos = ids, attn, pos
+
+                def pick(out):  # noqa: ANN001, ANN202
+                    return out[:, :-1][mask]
+
             if chunk:
-                t_rows = self.teacher.hidden(ids, attn, pos)[:, :-1][mask]
+                t_rows = pick(self.teacher.hidden(t_ids, t_attn, t_pos))
                 t_head = lm_head(self.teacher.model)
             else:
-                t_rows, t_head = self.teacher.logits(ids, attn, pos)[:, :-1][mask], _same
+                t_rows, t_head = pick(self.teacher.logits(t_ids, t_attn, t_pos)), _same
             vocab = self.teacher.vocab
 
             def full(logits, temp, t_x):  # noqa: ANN001, ANN202
@@ -362,7 +383,16 @@ class DistillTrainer(SFTTrainer):
 
             full.local = (0, t_head, vocab)  # for fused_head_loss: which rows, head, vocab
             return (t_rows,), full
-        if isinstance(self.teacher, ServedTeacher):
+        if isinstance(self.teacher, ServedTeacher) and own is not None:
+            # its own rows scored, each position's answer put at the student's position of the
+            # token it predicts (the rest: none)
+            t_in, t_attn, _ = own
+            seqs = [row[m.bool()].tolist() for row, m in zip(t_in, t_attn, strict=True)]
+            got = self.teacher.topk(seqs, t_in.shape[1], [0] * len(seqs))
+            where = inputs["teacher_pos"].to(ids.device)
+            t_ids, t_lps = (x.to(ids.device)[_rows_of(where), where.clamp(min=0)] for x in got)
+            t_ids = t_ids.masked_fill((where < 0)[..., None], -1)
+        elif isinstance(self.teacher, ServedTeacher):
             # Each row's real tokens are contiguous (left padding on policy, right padding
             # off policy): send them alone, put the answers back at their positions.
             starts = attn.argmax(-1).tolist()
@@ -471,6 +501,29 @@ def _same(x: Any) -> Any:
     return x
 
 
+def _rows_of(where: Any) -> Any:
+    """[B, L] -> each position's row index, as `where`'s shape."""
+    return torch.arange(where.shape[0], device=where.device)[:, None].expand_as(where)
+
+
+def _own_rows(inputs: dict[str, Any], mask: Any) -> tuple[Any, Any, Any] | None:
+    """A teacher reading its own prompt (kd/data.own_prompt_dataset): (its ids, attention
+    mask, out -> its rows at the student's completion positions), None where it reads the
+    student's rows. The student's logits at position i predict token i + 1, whose teacher
+    index is teacher_pos[i + 1]: the teacher's logits one before it predict the same token."""
+    if "teacher_input_ids" not in inputs:
+        return None
+    t_ids = inputs["teacher_input_ids"].to(mask.device)
+    t_attn = inputs["teacher_attention_mask"].to(mask.device)
+    where = inputs["teacher_pos"].to(mask.device)[:, 1:]
+    rows, at = _rows_of(where)[mask], (where[mask] - 1).clamp(min=0)
+
+    def pick(out: Any) -> Any:
+        return out[rows, at]
+
+    return t_ids, t_attn, pick
+
+
 def _topk_pair(logits: Any, temp: float, t_ids: Any, t_lps: Any) -> tuple[Any, Any]:
     """(student, teacher) log-probs over the teacher's top-K + the rest bucket."""
     s_b, t_b = bucket_logprobs(logits, t_ids, t_lps, temp)
@@ -513,6 +566,9 @@ class KDState(TrainerCallback):
                 shared_tokens=teacher.shared,
                 aligned_share=None if share is None else round(share, 4),
             )
+        own = self.trainer.own_prompts if self.trainer else None
+        if own:  # the rows the teacher read after its own chat template's prompt
+            state["teacher_own_prompt"] = {"rows": own["own"], "of": own["rows"]}
         if isinstance(teacher, Teachers):  # each teacher, its weight or route, its tokens
             state.update(teacher.state(state["teacher_tokens_scored"], self.per_teacher))
         if cfg.gate_teacher and self.trainer is not None:
@@ -541,6 +597,21 @@ class KDState(TrainerCallback):
         self.write()
 
 
+def _teacher_template(cfg: Any, teacher: Any) -> tuple[Any, Any]:
+    """(tokenizer, eos ids) of a teacher of the student's vocabulary, whose chat template it
+    reads its prompts in: a local one's own; a served one's where its tokenizer loads here
+    (`--teacher-model` a local folder, a builtin or a cached hub name, as served_xtok reads
+    it), else (None, None): the student's template stands in."""
+    if isinstance(teacher, LocalTeacher):
+        return teacher.own_tok, teacher.model.generation_config.eos_token_id
+    from distill.models import load_tokenizer
+
+    try:
+        return load_tokenizer(cfg.teacher_model), None
+    except Exception:  # noqa: BLE001 - a served name only
+        return None, None
+
+
 def build_distill_trainer(
     cfg: Any, model: Any, tok: Any, args: Any, dataset: Any, peft_config: Any, out: Any
 ) -> Any:
@@ -562,6 +633,11 @@ def build_distill_trainer(
         dataset, collator = xtok_dataset(cfg, tok, model.generation_config.eos_token_id, teacher)
     if teacher is None and cfg.method == "onpolicy":
         raise DistillError("--method onpolicy needs a teacher: --teacher-model or --teacher-url")
+    own = None  # the student's vocabulary, another chat template: its own prompt (kd/data.py)
+    if isinstance(teacher, (LocalTeacher, ServedTeacher)):
+        eos = model.generation_config.eos_token_id
+        t_tok, t_eos = _teacher_template(cfg, teacher)
+        dataset, own = own_prompt_dataset(cfg, tok, eos, t_tok, t_eos, dataset, teacher.name)
     # stored top-K: the rows read once for both (at 1M traces, reading the data is minutes)
     picked = trained_rows(cfg) if teacher is None else None
     if teacher is None and (xt := stored_xtok(cfg, tok, picked)) is not None:
@@ -598,6 +674,7 @@ def build_distill_trainer(
         teacher=teacher,
     )
     kd_state.trainer, trainer.kd_state = trainer, kd_state
+    trainer.own_prompts = own
     if cfg.reward != "none" or cfg.gate_teacher:
         verifier_in_the_loop(trainer, cfg, dataset)
     trainer.rollout = rollout_for(cfg, tok, trainer.model, out)

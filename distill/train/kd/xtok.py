@@ -71,7 +71,7 @@ from typing import Any
 
 from distill.errors import DistillError
 from distill.logprobs import char_ends, piece_texts
-from distill.train.kd.data import fit_completion
+from distill.train.kd.data import fit_completion, prompt_lead
 
 XTOK = ("uld", "hybrid")
 
@@ -177,13 +177,6 @@ def pair_texts(
     straddles = (s0 and s_ends[s0 - 1] != ds) or (t0 and t_ends[t0 - 1] != dt)
     straddles = straddles or (not s0 and ds) or (not t0 and dt)
     return [(s + s0, t + t0) for s, t in pairs if not (straddles and s == 0)]
-
-
-def prompt_lead(prompt: str) -> str:
-    """The `<think>` (and the whitespace after it) a rendered prompt ends with: a template that
-    opens the think block itself; "" for none."""
-    body = prompt.rstrip()
-    return prompt[len(body) - len("<think>") :] if body.endswith("<think>") else ""
 
 
 def sample_lead(tok: Any, row: Any, at: list[int]) -> str:
@@ -629,6 +622,14 @@ def end_text(renderer: Any, ex: Any) -> str:
     if renderer.fmt == "r1" and not (ex.raw and not renderer.chat):
         return renderer.suffix
     return renderer.tok.eos_token or ""
+
+
+def bos_added(renderer: Any, ex: Any) -> bool:
+    """Whether `renderer` reads `ex`'s prompt with its tokenizer's special tokens (BOS): an
+    alpaca or raw text prompt, which no chat template writes BOS into (Renderer.prompt_ids); a
+    rendered chat's template writes its own. What a served teacher is asked for the text
+    (ServedTeacher.score_text's `special`)."""
+    return renderer.fmt == "alpaca" or bool(ex.raw and renderer.fmt == "r1" and not renderer.chat)
 
 
 def first_id(tok: Any, text: str) -> int | None:
@@ -1230,37 +1231,47 @@ class ServedXTok(TopKXTok):
         super().__init__(student_tok, kind, served.name)
         self.served, self.theirs = served, theirs  # theirs: a Renderer of the teacher's template
 
-    def score(self, prompts: list[str], completions: list[str]) -> list[list[tuple[int, int, Any]]]:
+    def score(
+        self, prompts: list[str], completions: list[str], special: list[bool] | None = None
+    ) -> list[list[tuple[int, int, Any]]]:
         """Per (prompt text, completion text): the teacher's completion tokens as (start, end,
         top-K {text: log-prob}), character offsets in the completion. A token that starts in
-        the prompt (a merge across the boundary) keeps start < 0: it follows other text."""
-        out = []
-        for lo in range(0, len(prompts), 8):
-            texts = [p + c for p, c in zip(prompts[lo : lo + 8], completions[lo : lo + 8])]
-            for p, text, toks in zip(prompts[lo : lo + 8], texts, self.served.score_text(texts)):
-                starts = [o for _, o, _ in toks]
-                ends = [*starts[1:], len(text)]
-                for (t, start, _), end in zip(toks, ends, strict=True):
-                    # the server must spell the text back (a normalising tokenizer does not)
-                    if end > start and "\ufffd" not in t and not t.startswith("bytes:"):
-                        if t != text[start:end]:
-                            raise DistillError(
-                                f"teacher '{self.name}' at {self.served.shown}: its token {t!r} "
-                                f"reads back the text {text[start:end]!r} otherwise (its tokenizer "
-                                "normalises text); cross-tokenizer kd/onpolicy compares the two "
-                                "models on the same characters: pick a teacher whose tokenizer "
-                                "keeps text as it is"
-                            )
-                at = len(p)
-                out.append(
-                    [
-                        (s - at, e - at, listed(t, top))
-                        for (t, s, top), e in zip(toks, ends, strict=True)
-                        if e > at or (e == at and s == at)
-                    ]
-                )
+        the prompt (a merge across the boundary) keeps start < 0: it follows other text.
+        `special`: per prompt, whether the server's tokenizer adds its BOS to it (bos_added;
+        by default none does: a rendered chat's template writes its own)."""
+        out: list[Any] = [None] * len(prompts)
+        flags = [bool(x) for x in special] if special is not None else [False] * len(prompts)
+        for flag in (False, True):  # a request asks add_special_tokens once for all its texts
+            rows = [j for j, x in enumerate(flags) if x == flag]
+            for lo in range(0, len(rows), 8):
+                chunk = rows[lo : lo + 8]
+                texts = [prompts[j] + completions[j] for j in chunk]
+                for j, text, toks in zip(chunk, texts, self.served.score_text(texts, flag)):
+                    out[j] = self._read(toks, text, len(prompts[j]))
         self.served.scored += sum(len(p) + len(c) for p, c in zip(prompts, completions))
         return out
+
+    def _read(self, toks: list[Any], text: str, at: int) -> list[tuple[int, int, Any]]:
+        """One scored text's tokens after its first `at` characters (the prompt's), as score()
+        gives them; refused where the server does not spell the text back."""
+        starts = [o for _, o, _ in toks]
+        ends = [*starts[1:], len(text)]
+        for (t, start, _), end in zip(toks, ends, strict=True):
+            # the server must spell the text back (a normalising tokenizer does not)
+            if end > start and "\ufffd" not in t and not t.startswith("bytes:"):
+                if t != text[start:end]:
+                    raise DistillError(
+                        f"teacher '{self.name}' at {self.served.shown}: its token {t!r} "
+                        f"reads back the text {text[start:end]!r} otherwise (its tokenizer "
+                        "normalises text); cross-tokenizer kd/onpolicy compares the two "
+                        "models on the same characters: pick a teacher whose tokenizer "
+                        "keeps text as it is"
+                    )
+        return [
+            (s - at, e - at, listed(t, top))
+            for (t, s, top), e in zip(toks, ends, strict=True)
+            if e > at or (e == at and s == at)
+        ]
 
     def positions(
         self, s_ids: list[int], s_text: str, t_text: str, toks: list[tuple[int, int, Any]]
@@ -1291,6 +1302,7 @@ class ServedXTok(TopKXTok):
 
         b, width, k = ids.shape[0], ids.shape[1], self.served.k
         rows, prompts, comps = [], [], []
+        special = inputs.get("xtok_special") or [False] * b
         for i in range(b):
             at = (labels[i] != -100).nonzero().flatten().tolist()
             c = ids[i, at].tolist()
@@ -1307,7 +1319,8 @@ class ServedXTok(TopKXTok):
             comps.append(marks[2] + content + (inputs["xtok_end"][i] if stopped else ""))
         t_ids = torch.full((b, width, k), -1, dtype=torch.long)
         t_lps = torch.zeros((b, width, k))
-        for i, ((at, c, s_text), toks) in enumerate(zip(rows, self.score(prompts, comps))):
+        scored = self.score(prompts, comps, list(special))
+        for i, ((at, c, s_text), toks) in enumerate(zip(rows, scored)):
             for s, sid, lp in self.positions(c, s_text, comps[i], toks):
                 t_ids[i, at[s], : len(sid)] = torch.tensor(sid)
                 t_lps[i, at[s], : len(lp)] = torch.tensor(lp)
@@ -1359,6 +1372,7 @@ def served_xtok(
     def prompt_cols(ex: Any, where: str) -> dict[str, Any]:
         teacher.pair_ends(end_text(mine, ex), end_text(theirs, ex), t_own)
         cols = {"xtok_prompt_text": theirs.prompt_text(ex), "xtok_end": end_text(theirs, ex)}
+        cols["xtok_special"] = bos_added(theirs, ex)
         cols["xtok_around"] = [*around(mine, ex), around(theirs, ex)[0]]
         return cols if more is None else {**cols, **more(ex, where)}
 
@@ -1367,7 +1381,9 @@ def served_xtok(
         return teacher, dataset, collator
     exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     cols: dict[str, list] = {"input_ids": [], "completion_mask": [], "teacher_ids": []}
-    cols.update(teacher_logprobs=[], xtok_prompt_text=[], xtok_end=[], xtok_around=[])
+    cols.update(
+        teacher_logprobs=[], xtok_prompt_text=[], xtok_end=[], xtok_around=[], xtok_special=[]
+    )
     keep, ours = [], []
     for i, ex in enumerate(exs):
         if not ex.trains:  # every assistant turn of weight 0: left out, as SFT counts it
@@ -1385,6 +1401,7 @@ def served_xtok(
         if origins is not None:
             origins.append(i)
     t_prompts = [theirs.prompt_text(ex) for ex, _, _ in keep]
+    specials = [bos_added(theirs, ex) for ex, _, _ in keep]
     # a completion cut to max_length is scored as far as it is kept (to the next whitespace:
     # the words before it tokenize as in the whole text), not past the server's context
     t_comps = [
@@ -1396,7 +1413,9 @@ def served_xtok(
     kept_too = cfg.method == "kd" or cfg.lmbda < 1.0 or cfg.mask_truncated
     scored: list[Any] = [[]] * len(keep)
     if kept_too:  # routed: only the examples routed to it go to its server
-        got = teacher.score([t_prompts[j] for j in ours], [t_comps[j] for j in ours])
+        got = teacher.score(
+            [t_prompts[j] for j in ours], [t_comps[j] for j in ours], [specials[j] for j in ours]
+        )
         for j, toks in zip(ours, got, strict=True):
             scored[j] = toks
     k = served.k
@@ -1416,6 +1435,7 @@ def served_xtok(
         cols["xtok_prompt_text"].append(theirs.prompt_text(ex))
         cols["xtok_end"].append(end_text(theirs, ex))
         cols["xtok_around"].append([*around(mine, ex), around(theirs, ex)[0]])
+        cols["xtok_special"].append(bos_added(theirs, ex))
     if not cols["input_ids"]:
         raise DistillError(f"{cfg.data}: no training examples left for {cfg.method}")
     if kept_too:
@@ -1447,7 +1467,7 @@ class TextCollator:
         self.base = base
 
     def __call__(self, feats: list[dict[str, Any]]) -> dict[str, Any]:
-        keys = ("xtok_prompt_text", "xtok_end", "xtok_around")
+        keys = ("xtok_prompt_text", "xtok_end", "xtok_around", "xtok_special")
         batch = self.base([{k: v for k, v in f.items() if k not in keys} for f in feats])
         batch.update({k: [f[k] for f in feats] for k in keys})
         return batch
