@@ -79,6 +79,7 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
     """rendered prompt ids -> {gold, prompt_id, verify_meta}, rendered as the training
     examples are (a prompt source as kd.data.prompt_dataset renders it, traces as SFT's
     Renderer with train_on last): the first row of a repeated prompt wins."""
+    from distill.choices import read_ahead
     from distill.data import iter_source
     from distill.examples import Example, Renderer, load_examples, train_choices
     from distill.filter.verify import problem_text
@@ -112,12 +113,17 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
             add(renderer.prompt_ids(ex), fields, row.gold, pid, msgs)
         return refs
     renderer = Renderer(tok, cfg.format, model_eos, "last", cfg.chat)
-    rows = itertools.islice(iter_source(cfg.data, cfg.split, strict=True), cfg.limit)
+    # the set's multiple-choice layout as load_examples reads it: the first row's, its count
+    # settled by the rows read ahead (MedMCQA's cop: from 0 or from 1, past a --limit too);
+    # the first row's alone refused every row whose cop 1-3 reads either way
+    choices, rows = read_ahead(
+        iter_source(cfg.data, cfg.split, strict=True),
+        lambda row: row,
+        lambda row: train_choices(row, cfg),
+    )
+    rows = itertools.islice(rows, cfg.limit)
     exs = load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers)
-    choices = None
     for i, (row, ex) in enumerate(zip(rows, exs, strict=True)):  # one example per row
-        if i == 0:
-            choices = train_choices(row, cfg)
         # a multiple-choice row (--prompt-field question --answer-field answer on MMLU) is
         # trained asking for a letter: its gold is that letter, as generate, filter and eval
         # read the row (MMLU's `answer` is an index, "1" against "Answer: B"; ARC's answerKey

@@ -1,0 +1,53 @@
+"""A second read of 4131a10, c06209c and f9195d7 (kd/onpolicy: what each side reads).
+
+- --reward (and --gate-teacher's references) read a multiple-choice set's layout from its first
+  row alone: MedMCQA's release JSON (lighteval/med_mcqa, cop 1-4) then refused every row whose
+  cop is 1-3 ("MedMCQA's copies count it ..."), though training (load_examples) reads the same
+  rows settled by the rows after them. The references now take the layout as load_examples.
+"""
+
+from __future__ import annotations
+
+import json
+
+MEDMCQA = {
+    "question": "Chronic urethral obstruction can lead to which change in kidney parenchyma?",
+    "exp": "progressive atrophy of the kidney",
+    "cop": 3,
+    "opa": "Hyperplasia",
+    "opb": "Hyperophy",
+    "opc": "Atrophy",
+    "opd": "Dyplasia",
+    "id": "1",
+}
+SECOND = {"question": "Which vitamin is fat soluble?", "opa": "B1", "opb": "C", "opc": "B12",
+          "opd": "K", "cop": 4, "id": "2"}  # fmt: skip
+
+
+def _refs(tmp_path, tiny_qwen, rows, **kw):
+    from transformers import AutoTokenizer
+
+    from distill.train.config import TrainConfig
+    from distill.train.kd import reward
+
+    data = tmp_path / "medmcqa.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = TrainConfig(
+        data=str(data), model=str(tiny_qwen), output_dir=str(tmp_path / "o"), method="onpolicy",
+        teacher_model=str(tiny_qwen), max_length=512, prompt_field="question",
+        answer_field="cop", reward="math", **kw,
+    )  # fmt: skip
+    tok = AutoTokenizer.from_pretrained(tiny_qwen)
+    return reward._references(cfg, tok, tok.eos_token_id)
+
+
+def test_reward_golds_of_medmcqa_release_read_as_training_reads_them(tmp_path, tiny_qwen):
+    # cop 1-4 (the release's JSON): the second row's 4 settles it; cop 3 is C (Atrophy)
+    refs = _refs(tmp_path, tiny_qwen, [MEDMCQA, {**MEDMCQA, **SECOND}])
+    assert sorted(r["gold"] for r in refs.values()) == ["C", "D"]
+    # --limit 1: the rows past it still settle the count, as load_examples reads them
+    (ref,) = _refs(tmp_path, tiny_qwen, [MEDMCQA, {**MEDMCQA, **SECOND}], limit=1).values()
+    assert ref["gold"] == "C"
+    # openlifescienceai/medmcqa counts from 0: its cop 2 is C too
+    rows = [{**MEDMCQA, "cop": 2}, {**MEDMCQA, **SECOND, "cop": 0}]
+    assert sorted(r["gold"] for r in _refs(tmp_path, tiny_qwen, rows).values()) == ["A", "C"]
