@@ -185,6 +185,23 @@ _UNIT_AFTER = re.compile(
     r"(?:" + _A_UNIT_OR_LETTER + _RATE + _A_UNIT_OR_LETTER + r"|" + _A_UNIT + r")(?![A-Za-z/])"
     r"[ \t]*\Z"
 )
+# A gold's unit, as its authors also write it (`_unit_dropped` of a gold): a rate with no space
+# before it ("4m/s", "3\sqrt{2}m/s^2", "4km/h"), as a fraction ("4 \frac{m}{s}") or as a product
+# ("4 m s^{-1}", "4 ms^{-1}"). Only `_UNIT_AFTER`'s were dropped: the answer "\boxed{4 m/s}",
+# read as 4, was wrong against "4m/s" (right before units were dropped).
+_A_UNIT_NAME = r"(?:(?i:" + _UNIT_WORDS + r")|[msghL])"
+_RATE_OF_UNITS = _A_UNIT_OR_LETTER + _RATE + _A_UNIT_OR_LETTER
+_UNIT_FRACTION = r"\\[dt]?frac\{" + _A_UNIT_OR_LETTER + r"\}\{" + _A_UNIT_OR_LETTER + r"\}"
+_PER_UNIT = (
+    _A_UNIT_NAME
+    + r"[ \t]*(?:\\cdot(?![A-Za-z])|\\[,;: ])?[ \t]*"
+    + _A_UNIT_NAME
+    + r"\^\{?-[123]\}?"
+)
+_GOLD_UNIT_AFTER = re.compile(
+    r"(?:(?:[ \t]+|(?<=[\d}]))(?:" + _RATE_OF_UNITS + "|" + _UNIT_FRACTION + r")"
+    r"|[ \t]+" + _PER_UNIT + r")(?![A-Za-z/])[ \t]*\Z"
+)
 # The value an answer stated by name is derived to, last in its sentence: "The answer is a = 3,
 # b = 4, so a + b = 7." (its left side the names stated; "so a = 3" restates one).
 _DERIVED = re.compile(
@@ -271,14 +288,49 @@ _SUBJECT_OPENS = re.compile(
     r"|this\s+means|which\s+means|it\s+follows\s+that|we\s+(?:see|get|find|conclude|have)\s+that"
     r"|(?:in\s+)?conclusion)(?![A-Za-z])[ \t,:]*)*"
 )
-# A sentence after it that says why, checks it ("Indeed, (2-2)^2 = 0.") or sets another value
-# aside ("x = -2 is extraneous"): no other value.
-_JUSTIFIES = re.compile(
-    r"^\W*(?i:since|because|as|given|due|which|indeed|this\s+is\s+because"
-    r"|check\w*|verif\w*|substitut\w*|plug\w*|note)(?![A-Za-z])"
-    r"|(?i:\b(?:extraneous|spurious|reject\w*|discard\w*|invalid|fails?|impossible"
+# A sentence after it that says why ("Indeed, (2-2)^2 = 0.") or sets another value aside ("x =
+# -2 is extraneous"): no other value. "As a result, ..." concludes.
+_REASON_OPENS = re.compile(
+    r"^\W*(?i:since|because|as(?![ \t]+(?:a[ \t]+result|such)(?![A-Za-z]))|due|which|indeed"
+    r"|this\s+is\s+because)(?![A-Za-z])"
+)
+_SETS_ASIDE = re.compile(
+    r"(?i:\b(?:extraneous|spurious|reject\w*|discard\w*|invalid|fails?|impossible"
     r"|not\s+(?:a\s+)?(?:valid|solution|allowed|possible)|does(?:\s+not|n't)\s+(?:work|satisfy)))\b"
 )
+# One that checks it ("Substituting, (2-2)^2 = 0."), where it names no other quantity's value
+# (`_ANOTHER_QUANTITY`): "Substituting, y = 2x + 1 = 5.", "Plugging in, the area is 5.", "Given
+# x = 2, the area is 5.", "Note the question asks for x + 3 = 5." go on to another value (they
+# were read as checks: x = 2 judged the answer, right against 2, wrong against the 5 asked for).
+_CHECK_OPENS = re.compile(r"^\W*(?i:given|check\w*|verif\w*|substitut\w*|plug\w*|note)(?![A-Za-z])")
+_MATH_RUN = r"(?:[^,;:A-Za-z\\\n]|\\[A-Za-z]+|(?<![A-Za-z])[A-Za-z](?![A-Za-z]))*"
+_ANOTHER_QUANTITY = re.compile(
+    r"(?<![A-Za-z\\])[A-Za-z](?:_\{?\w+\}?)?[ \t]*=(?!=)(?P<named>" + _MATH_RUN + r")"
+    r"|(?i:\bthe[ \t]+(?:(?!(?:left|right|hand|side|equation|expression|discriminant|lhs|rhs)\b)"
+    r"[a-z]+[ \t]+){1,3}?(?:is|are|equals|becomes|would[ \t]+be|will[ \t]+be))(?![A-Za-z])"
+    r"(?P<quantity>" + _MATH_RUN + r")"
+    r"|(?P<asked>(?i:\b(?:asks?|asked|wants?|wanted|requir\w*|request\w*)\b))"
+)
+
+
+def _justifies(sentence: str, values: list[str]) -> bool:
+    """Whether a sentence after a value stated (`values`) gives its reason, checks it or sets
+    another value aside, going on to no value of another quantity."""
+    if _SETS_ASIDE.search(sentence) or _REASON_OPENS.match(sentence):
+        return True
+    if not _CHECK_OPENS.match(sentence):
+        return False
+    keys = {_value_key(v) for v in values}
+    for m in _ANOTHER_QUANTITY.finditer(sentence):
+        if m.group("asked"):
+            return False  # "Note the question asks for x^2 = 4."
+        run = m.group("named") if m.group("named") is not None else m.group("quantity")
+        value = run.rsplit("=", 1)[-1].strip(" \t.$")  # "y = 2x + 1 = 5": its 5
+        if _VALUED.search(value) and not _written_before(value, values, keys):
+            return False
+    return True
+
+
 # The problem or equation the statement answers: "x = 2 is the only solution to the equation".
 _OF_THE_PROBLEM = re.compile(
     r"[ \t]+(?i:to|of|for)[ \t]+(?i:the|this|our)[ \t]+(?:(?i:given|original)[ \t]+)?"
@@ -380,7 +432,7 @@ def _offered_after(tail: str, values: list[str]) -> list[str]:
 def _moves_on(tail: str, values: list[str]) -> bool:
     """Whether the reply goes on from a value stated to another after it (`tail`: what follows
     the statement): a sentence with a value that is no reason, check or value set aside
-    (`_JUSTIFIES`), or a reason that concludes another ("since y = 1, so z = 2"). A hedge does
+    (`_justifies`), or a reason that concludes another ("since y = 1, so z = 2"). A hedge does
     not: it is read as one."""
     if _offered_after(tail, values):
         return False
@@ -389,7 +441,7 @@ def _moves_on(tail: str, values: list[str]) -> bool:
             continue
         # (the first conclusion word only: a value after any is after it)
         concludes = _CONCLUDES.search(sentence)
-        if not _JUSTIFIES.search(sentence) or (
+        if not _justifies(sentence, values) or (
             concludes is not None and _VALUED.search(sentence, concludes.end())
         ):
             return True
@@ -417,7 +469,11 @@ def _justified_value(answer: str) -> tuple[str, list[str]] | None:
         if m is not None:
             found = (m, at)
             break
-        if _VALUED.search(sentence) and not _JUSTIFIES.search(sentence):
+        if (
+            _VALUED.search(sentence)
+            and not _REASON_OPENS.match(sentence)
+            and not (_SETS_ASIDE.search(sentence) or _CHECK_OPENS.match(sentence))
+        ):
             return None
     if found is None:
         return None
@@ -431,15 +487,16 @@ def _justified_value(answer: str) -> tuple[str, list[str]] | None:
     return value, _offered_after(rest, [value])
 
 
-def _unit_dropped(text: str) -> str:
+def _unit_dropped(text: str, gold: bool = False) -> str:
     """A value written with its unit ("3\\sqrt{2} m/s", "$12$ cm", "\\boxed{4\\pi cm^2}") as the
     value alone, as an answer's is read (a gold "3\\sqrt{2} m/s" was 3*sqrt(2)*m/s to math-verify,
-    which the answer's 3\\sqrt{2} is not); any other text as it is."""
+    which the answer's 3\\sqrt{2} is not); any other text as it is. A `gold`'s unit also as
+    `_GOLD_UNIT_AFTER` reads it."""
     inner = last_boxed(text)
     inner = (inner if inner is not None else text).strip()
     if len(inner) > 80:
         return text
-    unit = _UNIT_AFTER.search(inner)
+    unit = _UNIT_AFTER.search(inner) or (_GOLD_UNIT_AFTER.search(inner) if gold else None)
     if unit is None or unit.start() == 0 or _prose(inner[: unit.start()]):
         return text
     value = _subject_value(inner[: unit.start()])
@@ -727,10 +784,19 @@ _ANOTHER_IS = re.compile(
     + _OFFERED
     + r"(?=\s*(?:$|[.!?;:,)。！？；，）]))"
 )
+# "which could also be 13", "but it might be 13": a value offered as the answer too (after "X
+# is the answer" or "So X, since ..." it was read as X alone, right against X).
+_ALSO_BE = re.compile(
+    r"(?i:\b(?:could|might|may|can)\s+(?P<also>(?:also|equally)\s+)?be\s+)"
+    + _OFFERED
+    + r"(?=\s*(?:$|[.!?;:,)。！？；，）]))"
+)
 # What lets a value start a clause: the sentence's start, punctuation or a conjunction ("but 13
-# also works"), never another word ("Method 2 also works", "part 2 also works").
+# also works", "since 13 also works"), never another word ("Method 2 also works", "part 2 also
+# works").
 _CLAUSE_START = re.compile(
     r"(?:^|[,;:(（，、]|\$|\b(?i:so|but|and|though|although|while|whereas|yet|then|thus|hence"
+    r"|since|because|as"
     r"|however|also|maybe|perhaps|possibly|probably|or|that|value|number|integer|answer"
     r"|solution|root|even|either)|但是?|不过|所以|因此|而且|并且|或者|即)\s*\Z"
 )
@@ -929,6 +995,11 @@ def _offered_values(tail: str, values: list[str], restating: bool = True) -> lis
                 offer(_offered_value(m))
         for m in _ANOTHER_IS.finditer(sentence):
             if not (supposed and supposed.start() < m.start()):
+                offer(_offered_value(m))
+        for m in _ALSO_BE.finditer(sentence):
+            if (supposed and supposed.start() < m.start()) or aside >= m.start():
+                continue
+            if m.group("also") or (contrast and contrast.start() < m.start()):
                 offer(_offered_value(m))
     return out
 
@@ -2062,7 +2133,29 @@ def _verdict(
     upto: str = "E",
 ) -> str:
     """verify_math past extraction. `answer` is read only when `final` is None or empty."""
-    gold = _unit_dropped(_digit_groups(_constants(gold)))  # "3\\sqrt{2} m/s", as an answer's
+    written = _digit_groups(_constants(gold))
+    gold = _unit_dropped(written, gold=True)  # "3\\sqrt{2} m/s", as an answer's is read
+    verdict = _verdict_of(gold, final, parts, hedged, pair, timeout, answer, upto)
+    if verdict != CORRECT and gold != written:
+        # The gold as written, as it was read before units were dropped: an answer that keeps
+        # its unit ("$4 m/s$", "\\boxed{4\\frac{m}{s}}", which no pattern drops) was wrong
+        # against "4 m/s" read as 4, and right before.
+        if _verdict_of(written, final, parts, hedged, pair, timeout, answer, upto) == CORRECT:
+            return CORRECT
+    return verdict
+
+
+def _verdict_of(
+    gold: str,
+    final: str | None,
+    parts: tuple,
+    hedged: bool,
+    pair: bool,
+    timeout: int,
+    answer: str,
+    upto: str = "E",
+) -> str:
+    """`_verdict` against `gold` as it is given."""
     if final is not None:
         final = _digit_groups(final)
         # A choice letter against a choice letter, when one of them carries the option's text.
