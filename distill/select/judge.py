@@ -80,6 +80,22 @@ _LAST_LINE = re.compile(
     r"\n[ \t]*[*_]*(?P<open>[(\[])?(?P<n>-?\d+(?:\.\d+)?)(?(open)[)\]])[*_ \t.]*\Z"
 )
 _SENTENCE_ENDED = re.compile(r"[.!?。！？][*_\"'”’)\]]*\Z")
+# Where the last line is no score after all: the next marker of a numbered list ("1. ...\n2.
+# ...\n3."), the number the reasons' last sentence ends with ("The trace's answer is 8.\n8", a
+# quote of it), or a scale other than 1-10 named in the reasons ("4 out of 5", "a 1-5 scale",
+# "a 100-point scale"): each was read as the score.
+_LIST_ITEM = re.compile(r"^[ \t>*_-]*(?P<n>\d+)[.)][ \t]")
+_ENDS_WITH_NUMBER = re.compile(
+    r"(?<![\d.])(?P<n>-?\d+(?:\.\d+)?)[*_ \t]*[.!?。！？][*_\"'”’)\]]*\Z"
+)
+_OTHER_SCALE = re.compile(
+    r"(?i)\b(?:(?:rat|scor|grad)(?:e|es|ed|ing)|(?:giv(?:e|es|ing)|award\w*|mark(?:s|ed)?)\s+"
+    r"(?:it|this|the\s+trace))\b[^.\n]{0,40}?"
+    r"(?<![\d.])\d+(?:\.\d+)?\s*(?:/|out\s+of)\s*(?P<of>\d+)(?!\.?\d)"
+    r"|\bscale\s+(?:of|from)\s+[01]\s*(?:-|\u2013|to)\s*(?P<to>\d+)(?!\.?\d)"
+    r"|\b[01]\s*(?:-|\u2013|to)\s*(?P<range>\d+)(?!\.?\d)[- ]?(?:point\s+)?scale\b"
+    r"|\b(?P<points>\d+)[- ]point\s+scale\b"
+)
 _THINK = re.compile(r"(?s)<think>.*?</think>")
 _LONE_CLOSE = re.compile(r"(?m)^[ \t]*</think>")  # a close tag on a line of its own
 _LONE_OPEN = re.compile(r"(?m)^[ \t]*<think>")  # an open tag starting a line
@@ -88,9 +104,11 @@ _LONE_OPEN = re.compile(r"(?m)^[ \t]*<think>")  # an open tag starting a line
 REFUSED = ("HTTP 400:", "HTTP 413:", "HTTP 422:")
 
 
-def parse_score(text: str | None) -> tuple[float | None, str]:
+def parse_score(text: str | None, cut_off: bool = False) -> tuple[float | None, str]:
     """A judge reply -> (score in [1, 10] or None, reason). The last labelled score wins (a
-    judge may quote the rubric's scale first); a JSON object with "score" is read as such."""
+    judge may quote the rubric's scale first); a JSON object with "score" is read as such.
+    `cut_off`: the judge's max tokens cut the reply off (finish_reason "length"), so its last
+    line is where it stopped, no score alone ("...\n7" of "7 steps follow")."""
     if not isinstance(text, str) or not text.strip():
         return None, ""
     body = _THINK.sub("", text).strip()
@@ -117,7 +135,7 @@ def parse_score(text: str | None) -> tuple[float | None, str]:
     hits = hits or [m for m in _SCORE_OF.finditer(body) if _given(body, m)]
     if not hits and (bare := _BARE.fullmatch(body)) is not None:
         return _in_range(bare.group("n")), ""
-    if not hits and (line := _last_line(body)) is not None:  # "Clear and correct.\n8"
+    if not hits and not cut_off and (line := _last_line(body)) is not None:  # "Correct.\n8"
         return _in_range(line.group("n")), body[: line.start()].strip("* \n")[:500]
     if not hits:
         return None, ""
@@ -145,7 +163,8 @@ def _json_verdict(text: str) -> dict[str, Any] | None:
 
 def _last_line(text: str) -> re.Match | None:
     """The last line of `text` when it is a number alone after reasons that ended a sentence,
-    outside a code block, display maths and a quote (`_LAST_LINE`); None otherwise."""
+    outside a code block, display maths and a quote (`_LAST_LINE`), and not the next item of a
+    list, the number the reasons ended with or one on another scale; None otherwise."""
     m = _LAST_LINE.search(text)
     if m is None:
         return None
@@ -163,6 +182,17 @@ def _last_line(text: str) -> re.Match | None:
     )
     if opened or quoted or not _SENTENCE_ENDED.search(line.rstrip()):
         return None
+    n = float(m.group("n"))
+    item = _LIST_ITEM.match(line)
+    if item is not None and n == int(item.group("n")) + 1:
+        return None  # "1. ...\n2. ...\n3.": the list's next item, cut off or not begun
+    said = _ENDS_WITH_NUMBER.search(before)
+    if said is not None and float(said.group("n")) == n:
+        return None  # 'The trace's last line reads "x = 2."\n2': the text's own number
+    for scale in _OTHER_SCALE.finditer(before):
+        named = next(g for g in scale.group("of", "to", "range", "points") if g is not None)
+        if float(named) != 10:
+            return None  # "I would rate this 4 out of 5.\n4": not out of 10
     return m
 
 
@@ -299,7 +329,9 @@ def usable(reply: dict[str, Any], max_tokens: int) -> bool:
     """Whether a cached reply answers a request capped at `max_tokens`: one the judge finished,
     one cut off that still gave its score (its trace was scored: asking again re-pays it), or
     one cut off at no fewer tokens (asked again with more, the judge may finish)."""
-    if reply.get("finish_reason") != "length" or parse_score(reply.get("text"))[0] is not None:
+    if reply.get("finish_reason") != "length":
+        return True
+    if parse_score(reply.get("text"), cut_off=True)[0] is not None:
         return True
     cap = reply.get("max_tokens")
     return isinstance(cap, int) and cap >= max_tokens
@@ -453,12 +485,13 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         reply = replies.get(jid)
         if reply is None:  # refused: judge_no_score, counted in "refused"
             continue
-        score, reason = parse_score(reply.get("text"))
+        cut_off = reply.get("finish_reason") == "length"
+        score, reason = parse_score(reply.get("text"), cut_off=cut_off)
         if score is None:
             malformed += 1
             # a reply the judge's max tokens cut off (a reasoning judge still thinking): no
             # verdict, for a reason the rubric's format does not fix
-            cut += reply.get("finish_reason") == "length"
+            cut += cut_off
             first_bad = first_bad if first_bad is not None else (reply.get("text") or "")
             continue
         scores[tid] = (score, reason)
