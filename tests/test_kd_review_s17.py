@@ -4,11 +4,18 @@
   row alone: MedMCQA's release JSON (lighteval/med_mcqa, cop 1-4) then refused every row whose
   cop is 1-3 ("MedMCQA's copies count it ..."), though training (load_examples) reads the same
   rows settled by the rows after them. The references now take the layout as load_examples.
+- A served teacher of another tokenizer is asked `add_special_tokens: false` for a rendered chat
+  (its template writes BOS): a server that ignores the field (SGLang's completions endpoint has
+  none) still put its BOS before the text, and the teacher scored after two BOS tokens while
+  the tokens' texts placed the text after them (ServedTeacher.score_text dropped the extra one
+  from what it returned, silently). It is refused in one line now.
 """
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 MEDMCQA = {
     "question": "Chronic urethral obstruction can lead to which change in kidney parenchyma?",
@@ -51,3 +58,23 @@ def test_reward_golds_of_medmcqa_release_read_as_training_reads_them(tmp_path, t
     # openlifescienceai/medmcqa counts from 0: its cop 2 is C too
     rows = [{**MEDMCQA, "cop": 2}, {**MEDMCQA, **SECOND, "cop": 0}]
     assert sorted(r["gold"] for r in _refs(tmp_path, tiny_qwen, rows).values()) == ["A", "C"]
+
+
+def test_a_served_teacher_that_adds_bos_though_asked_not_to_is_refused(
+    tmp_path, tiny_qwen, tiny_llama
+):
+    from distill.errors import DistillError
+    from distill.train import build_trainer
+    from tests.test_kd import kd_cfg
+    from tests.xtokserver import TextScoringServer
+
+    # tiny_llama's template writes <|begin_of_text|>, its tokenizer adds it too when asked
+    srv = TextScoringServer(str(tiny_llama), str(tiny_llama), honours_special=False).start()
+    try:
+        cfg = kd_cfg(tmp_path, tiny_qwen, teacher_url=srv.url, teacher_model=str(tiny_llama))
+        with pytest.raises(DistillError, match=r"though asked add_special_tokens false"):
+            build_trainer(cfg)
+    finally:
+        srv.stop()
+    # (refused at the build's first text: a BOS it was not asked for)
+    assert srv.scored_ids and srv.scored_ids[0][0] == srv.tok.bos_token_id

@@ -18,7 +18,14 @@ from typing import Any
 
 
 class TextScoringServer:
-    def __init__(self, model_dir: str, name: str, vllm_offsets: bool = False, bos: Any = None):
+    def __init__(
+        self,
+        model_dir: str,
+        name: str,
+        vllm_offsets: bool = False,
+        bos: Any = None,
+        honours_special: bool = True,
+    ):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         # vllm_offsets: text_offset as vLLM writes it (the running sum of each token's own
@@ -26,8 +33,10 @@ class TextScoringServer:
         # puts before a text prompt, as a tokenizer that adds BOS does (Llama/Gemma). vLLM reads
         # a text prompt with the tokenizer's special tokens unless the request's
         # `add_special_tokens` (default true) says false: so does this server (its tokenizer's
-        # own, then `bos`)
+        # own, then `bos`); honours_special False: a server that ignores the field and always
+        # adds them (SGLang's CompletionRequest has no such field)
         self.name, self.vllm_offsets, self.bos = name, vllm_offsets, bos
+        self.honours_special = honours_special
         self.tok = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
         self.log: list[dict[str, Any]] = []
@@ -47,7 +56,7 @@ class TextScoringServer:
             return self.score_ids(prompts, body.get("prompt_logprobs"))
         k = body.get("logprobs")
         choices = []
-        special = body.get("add_special_tokens", True)
+        special = body.get("add_special_tokens", True) if self.honours_special else True
         for i, text in enumerate(prompts):
             enc = self.tok(text, add_special_tokens=special, return_offsets_mapping=True)
             ids, spans = enc["input_ids"], enc["offset_mapping"]

@@ -201,6 +201,19 @@ class ServedTeacher:
             starts = text_starts(texts[ch.index], list(lp.tokens[:-1]))
             if starts is not None:
                 offsets = [*starts, n]
+                added = next((j for j, s in enumerate(starts) if s >= 0), len(starts))
+                if added and not special:
+                    # a server that does not read vLLM's `add_special_tokens` (SGLang's
+                    # CompletionRequest has no such field) put tokens before the text: a
+                    # template's own BOS was scored after two, silently (starts place the text)
+                    raise DistillError(
+                        f"teacher URL {self.shown}: model '{self.name}' read the text with "
+                        f"{lp.tokens[:added]!r} before it though asked add_special_tokens false "
+                        "(a rendered chat is read as its chat template tokenizes it: a template "
+                        "that writes BOS would be scored after two); serve the teacher with "
+                        "vLLM (its completions endpoint honours add_special_tokens), or use a "
+                        "local --teacher-model"
+                    )
             out[ch.index] = [
                 (t, int(o), None if top is None else {k: float(v) for k, v in top.items()})
                 for t, o, top in zip(lp.tokens, offsets, lp.top_logprobs, strict=True)
