@@ -9,6 +9,8 @@
   none) still put its BOS before the text, and the teacher scored after two BOS tokens while
   the tokens' texts placed the text after them (ServedTeacher.score_text dropped the extra one
   from what it returned, silently). It is refused in one line now.
+- (a guard, no change) f9195d7's teacher_pos: a batch whose rows' prompts differ from the
+  teacher's by different lengths, completions cut at --max-length, loses no alignment.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from tests.test_kd import teacher  # noqa: F401 - the fixture, a parameter here
 
 MEDMCQA = {
     "question": "Chronic urethral obstruction can lead to which change in kidney parenchyma?",
@@ -78,3 +82,40 @@ def test_a_served_teacher_that_adds_bos_though_asked_not_to_is_refused(
         srv.stop()
     # (refused at the build's first text: a BOS it was not asked for)
     assert srv.scored_ids and srv.scored_ids[0][0] == srv.tok.bos_token_id
+
+
+# a teacher of the student's vocabulary whose system prompt repeats the question 1-3 times: its
+# prompt differs from the student's by another length in each row
+ECHO = (
+    "{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nRepeat: ' + "
+    "messages[0]['content'] * (messages[0]['content'] | length % 3 + 1) + '<|im_end|>\\n' }}"
+    "{% endif %}"
+)
+
+
+def test_own_prompts_of_other_lengths_in_one_batch_cut_at_max_length_stay_aligned(
+    tmp_path,
+    tiny_qwen,
+    teacher,  # noqa: F811
+):
+    """Each row's KL takes the teacher's logits at its own row's position predicting the same
+    token, whatever its prompt's length difference and where --overlong truncate cut it."""
+    from distill.train import build_trainer
+    from tests.test_kd import first_batch, kd_cfg, loss_of
+    from tests.test_kd2_s17 import completion, hand_loss, own_ids, with_template
+    from tests.tiny import CHATML
+
+    t_dir = with_template(teacher, tmp_path / "echo", ECHO + CHATML)
+    cfg = kd_cfg(tmp_path, tiny_qwen, teacher_model=str(t_dir), kd_alpha=1.0, max_length=30,
+                 overlong="truncate")  # fmt: skip
+    trainer = build_trainer(cfg)[0]
+    batch = first_batch(trainer, 8)
+    rows = [json.loads(x) for x in (tmp_path / "kept.jsonl").read_text().splitlines()]
+    mine, shifts = [], set()
+    for i in range(8):
+        at, c = completion(batch, i)
+        own = own_ids(t_dir, rows[i]["messages"])
+        mine.append(own + c)
+        shifts.add(len(own) - int(at[0]))
+    assert len(shifts) > 1 and batch["input_ids"].shape[1] == 30  # other lengths; cut
+    assert loss_of(trainer, batch) == pytest.approx(hand_loss(trainer, batch, mine), rel=1e-4)
