@@ -8,6 +8,8 @@
    "... Substituting, y = 2x + 1 = 5." judged 2 (right against 2, wrong against the 5 asked).
 3. A value offered beside the one stated, in its reason ("since 3 also works") or as "could
    also be 3", was no hedge: "2 is the answer, which could also be 3." right against 2.
+4. Any two of the letters m, s, g, h, L over one another were a rate, a unit dropped: the
+   pendulum's "4\\pi^2 L/g" was 4\\pi^2, right against an answer of 4\\pi^2.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def judged(answer: str, gold: str) -> str | None:
         ("\\boxed{4\\frac{m}{s}}", "4 m/s"),
         ("\\boxed{4g/cm^3}", "4 g/cm^3"),
         ("The answer is 4km/h.", "4 km/h"),
+        ("\\boxed{\\frac{4\\pi^2 L}{g}}", "4\\pi^2 L/g"),
     ],
 )
 def test_a_right_value_with_its_unit_is_right_however_the_unit_is_written(answer, gold):
@@ -57,6 +60,12 @@ def test_a_right_value_with_its_unit_is_right_however_the_unit_is_written(answer
         ("\\boxed{5}", "4 \\frac{m}{s}"),
         ("\\boxed{4}", "4 x/s"),  # x is no unit
         ("\\boxed{6}", "6x/s"),
+        # variables divided, no unit: only m/s is a rate of two letters
+        ("\\boxed{4\\pi^2}", "4\\pi^2 L/g"),
+        ("The answer is 4\\pi^2 L/g.", "4\\pi^2"),
+        ("\\boxed{4\\pi^2 L/g}", "4\\pi^2"),
+        ("\\boxed{2}", "2 h/g"),
+        ("\\boxed{2}", "2\\frac{L}{g}"),
     ],
 )
 def test_a_wrong_value_or_no_unit_stays_wrong(answer, gold):

@@ -180,23 +180,31 @@ _POWER_OF_UNIT = r"(?:\^\{?[23]\}?|[²³])?"
 _A_UNIT = r"(?i:" + _UNIT_WORDS + r")(?![A-Za-z])" + _POWER_OF_UNIT
 _A_UNIT_OR_LETTER = r"(?:(?i:" + _UNIT_WORDS + r")|[msghL])(?![A-Za-z])" + _POWER_OF_UNIT
 _RATE = r"[ \t]*(?:/|[ \t](?i:per)[ \t]+)[ \t]*"
+# Two letters make a rate only as "m/s": "4\pi^2 L/g", "2 h/g" are variables divided (read as
+# 4\pi^2 and 2, right against an answer of 4\pi^2 or 2), as "g/L" and "h/s" may be.
+_M, _S = r"m(?![A-Za-z])" + _POWER_OF_UNIT, r"s(?![A-Za-z])" + _POWER_OF_UNIT
+
+
+def _units_over(sep: str) -> str:
+    """Two units, one over the other (`sep` between them): one of them a word, or m over s."""
+    pairs = ((_A_UNIT, _A_UNIT_OR_LETTER), (_A_UNIT_OR_LETTER, _A_UNIT), (_M, _S))
+    return "(?:" + "|".join(top + sep + under for top, under in pairs) + ")"
+
+
+_RATE_OF_UNITS = _units_over(_RATE)
 _UNIT_AFTER = re.compile(
     r"[ \t]+(?:(?i:square|cubic|sq\.?)[ \t]+)?"
-    r"(?:" + _A_UNIT_OR_LETTER + _RATE + _A_UNIT_OR_LETTER + r"|" + _A_UNIT + r")(?![A-Za-z/])"
+    r"(?:" + _RATE_OF_UNITS + r"|" + _A_UNIT + r")(?![A-Za-z/])"
     r"[ \t]*\Z"
 )
 # A gold's unit, as its authors also write it (`_unit_dropped` of a gold): a rate with no space
 # before it ("4m/s", "3\sqrt{2}m/s^2", "4km/h"), as a fraction ("4 \frac{m}{s}") or as a product
 # ("4 m s^{-1}", "4 ms^{-1}"). Only `_UNIT_AFTER`'s were dropped: the answer "\boxed{4 m/s}",
 # read as 4, was wrong against "4m/s" (right before units were dropped).
-_A_UNIT_NAME = r"(?:(?i:" + _UNIT_WORDS + r")|[msghL])"
-_RATE_OF_UNITS = _A_UNIT_OR_LETTER + _RATE + _A_UNIT_OR_LETTER
-_UNIT_FRACTION = r"\\[dt]?frac\{" + _A_UNIT_OR_LETTER + r"\}\{" + _A_UNIT_OR_LETTER + r"\}"
+_UNIT_FRACTION = r"\\[dt]?frac\{" + _units_over(r"\}\{") + r"\}"
 _PER_UNIT = (
-    _A_UNIT_NAME
-    + r"[ \t]*(?:\\cdot(?![A-Za-z])|\\[,;: ])?[ \t]*"
-    + _A_UNIT_NAME
-    + r"\^\{?-[123]\}?"
+    r"(?:m|(?i:" + _UNIT_WORDS + r"))[ \t]*(?:\\cdot(?![A-Za-z])|\\[,;: ])?[ \t]*"
+    r"(?:s|(?i:" + _UNIT_WORDS + r"))\^\{?-[123]\}?"
 )
 _GOLD_UNIT_AFTER = re.compile(
     r"(?:(?:[ \t]+|(?<=[\d}]))(?:" + _RATE_OF_UNITS + "|" + _UNIT_FRACTION + r")"
