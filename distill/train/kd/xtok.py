@@ -1359,13 +1359,27 @@ def served_xtok(
     teacher = ServedXTok(served, tok, cfg.xtok, theirs)
     teacher.s_stops = set(mine.stops)
     probe = "The answer is 46. Größe: 中文 🙂"
-    try:
-        teacher.score(["Q: "], [probe])
-    except DistillError as e:
-        # (it scores text, but not as asked: normalised, or BOS added though asked for none)
-        if "normalises" in str(e) or "add_special_tokens" in str(e):
-            raise
-        raise served.refusal from None
+    # a server that puts its BOS before a text asked none (SGLang: no add_special_tokens field)
+    # is refused for the rows sent so, rendered chats; rows sent with it true (alpaca, raw
+    # text: no template writes their BOS) read the server's BOS as asked (adds_bos_for)
+    adds_bos: DistillError | None = None
+    for special in (False, True):
+        try:
+            teacher.score(["Q: "], [probe], [special])
+        except DistillError as e:
+            # (it scores text, but not as asked: normalised, or BOS added though asked for none)
+            if "add_special_tokens" in str(e) and not special:
+                adds_bos = e
+                continue
+            if "normalises" in str(e):
+                raise
+            raise served.refusal from None
+        break
+
+    def adds_bos_for(specials: list[Any]) -> None:
+        if adds_bos is not None and not all(specials):
+            raise adds_bos
+
     collator = TextCollator(Collator(tok.pad_token_id))
 
     t_own = t_tok if own else None  # the teacher's end-of-turn text is known with its template
@@ -1379,6 +1393,7 @@ def served_xtok(
 
     if cfg.method == "onpolicy" and prompt_source(cfg):
         dataset, _ = prompt_dataset(cfg, tok, model_eos, prompt_cols)
+        adds_bos_for(dataset["xtok_special"])
         return teacher, dataset, collator
     exs = list(load_examples(cfg.data, cfg.split, cfg.limit, cfg, cfg.keep_markers))
     cols: dict[str, list] = {"input_ids": [], "completion_mask": [], "teacher_ids": []}
@@ -1403,6 +1418,7 @@ def served_xtok(
             origins.append(i)
     t_prompts = [theirs.prompt_text(ex) for ex, _, _ in keep]
     specials = [bos_added(theirs, ex) for ex, _, _ in keep]
+    adds_bos_for([specials[j] for j in ours])  # (routed: the rows this server scores)
     # a completion cut to max_length is scored as far as it is kept (to the next whitespace:
     # the words before it tokenize as in the whole text), not past the server's context
     t_comps = [
