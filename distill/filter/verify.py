@@ -317,7 +317,20 @@ _ANOTHER_QUANTITY = re.compile(
     r"|(?i:\bthe[ \t]+(?:(?!(?:left|right|hand|side|equation|expression|discriminant|lhs|rhs)\b)"
     r"[a-z]+[ \t]+){1,3}?(?:is|are|equals|becomes|would[ \t]+be|will[ \t]+be))(?![A-Za-z])"
     r"(?P<quantity>" + _MATH_RUN + r")"
-    r"|(?P<asked>(?i:\b(?:asks?|asked|wants?|wanted|requir\w*|request\w*)\b))"
+    # what the question asks for ("the question asks for", "requires us to find"); never "as
+    # required", "the requirement", "requires x > 0" (a check of a condition)
+    r"|(?P<asked>(?i:(?<!\bas[ \t])\b(?:asks?|asked|wants?|wanted|request(?:s|ed)?"
+    r"|requir(?:es|ed)(?=[ \t]+(?:us|you|finding|computing|to[ \t]+(?:find|compute|calculate"
+    r"|determine))\b))\b))"
+)
+# A check that says it confirms ("Verification: the sum is 2 + 2 = 4, which matches.", "the
+# product is 6, as required", "... ✓"): the other values it names are the check's own (read as
+# another quantity, the value stated was no answer: math-verify took the 4, wrong against 2).
+_CONFIRMS = re.compile(
+    r"(?i:\b(?:match(?:es|ed|ing)?|confirm\w*|consistent|agrees?|checks?[ \t]+out"
+    r"|satisf(?:y|ies|ied|ying)|holds|verified|(?:is|are|was)[ \t]+(?:indeed[ \t]+)?"
+    r"(?:correct|true|valid|right)|(?:both[ \t]+)?sides[ \t]+(?:are[ \t]+)?equal"
+    r"|as[ \t]+(?:required|expected|needed|desired|claimed|stated|predicted))\b)|✓|✔|\\checkmark"
 )
 
 
@@ -329,9 +342,12 @@ def _justifies(sentence: str, values: list[str]) -> bool:
     if not _CHECK_OPENS.match(sentence):
         return False
     keys = {_value_key(v) for v in values}
+    confirms = _CONFIRMS.search(sentence) is not None
     for m in _ANOTHER_QUANTITY.finditer(sentence):
         if m.group("asked"):
             return False  # "Note the question asks for x^2 = 4."
+        if confirms:
+            continue  # "Checking: the sum is 2 + 2 = 4, which matches."
         run = m.group("named") if m.group("named") is not None else m.group("quantity")
         value = run.rsplit("=", 1)[-1].strip(" \t.$")  # "y = 2x + 1 = 5": its 5
         if _VALUED.search(value) and not _written_before(value, values, keys):

@@ -96,6 +96,14 @@ _OTHER_SCALE = re.compile(
     r"|\b[01]\s*(?:-|\u2013|to)\s*(?P<range>\d+)(?!\.?\d)[- ]?(?:point\s+)?scale\b"
     r"|\b(?P<points>\d+)[- ]point\s+scale\b"
 )
+# A last sentence that gives the score it ends with ("I would rate it an 8.\n8", "This trace
+# deserves a 9.\n9", "Final verdict: 9.\n9"): the line after it says it again (it was no score).
+_GIVES = re.compile(
+    r"(?i)\b(?:rat(?:e|es|ed|ing)|scor(?:e|es|ed|ing)|grad(?:e|es|ed|ing)|verdict|mark"
+    r"|deserv(?:e|es|ing)|earn(?:s|ed|ing)?|(?:giv(?:e|es|ing)|award(?:s|ed|ing)?"
+    r"|assign(?:s|ed|ing)?)\s+(?:it|this|(?:the|this)\s+(?:trace|solution|response|answer)))\b"
+    r"[^.!?\n]{0,30}\Z"
+)
 _THINK = re.compile(r"(?s)<think>.*?</think>")
 _LONE_CLOSE = re.compile(r"(?m)^[ \t]*</think>")  # a close tag on a line of its own
 _LONE_OPEN = re.compile(r"(?m)^[ \t]*<think>")  # an open tag starting a line
@@ -187,11 +195,15 @@ def _last_line(text: str) -> re.Match | None:
     if item is not None and n == int(item.group("n")) + 1:
         return None  # "1. ...\n2. ...\n3.": the list's next item, cut off or not begun
     said = _ENDS_WITH_NUMBER.search(before)
-    if said is not None and float(said.group("n")) == n:
+    if (
+        said is not None
+        and float(said.group("n")) == n
+        and not _GIVES.search(before, max(0, said.start() - 80), said.start())
+    ):
         return None  # 'The trace's last line reads "x = 2."\n2': the text's own number
     for scale in _OTHER_SCALE.finditer(before):
         named = next(g for g in scale.group("of", "to", "range", "points") if g is not None)
-        if float(named) != 10:
+        if float(named) != 10 and n <= float(named):
             return None  # "I would rate this 4 out of 5.\n4": not out of 10
     return m
 
