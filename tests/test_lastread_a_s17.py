@@ -9,6 +9,9 @@
    sentence gave the score ("I would rate it an 8.\\n\\n8", "This trace deserves a 9.\\n9",
    "Final verdict: 9.\\n\\n9"); and any scale other than 10 named in the reasons made the last
    line no score, also a number above that scale ("Clarity: I'd rate it 4 out of 5.\\n8").
+3. verify: a value conceded in the reason for the one stated and then ruled out by the sentence
+   ("The answer is 3, since -3 is also a root and x must be positive") was read as offered, a
+   hedge: wrong against 3 (right before 96e37ba made a reason's value an offer).
 """
 
 from __future__ import annotations
@@ -57,6 +60,30 @@ def test_a_check_that_confirms_still_reads_the_value_stated(reply):
 )
 def test_a_sentence_that_goes_on_to_another_quantity_still_does(reply, gold):
     assert judged(reply, gold) == "correct"
+    assert judged(reply, "2") == "wrong"
+
+
+@pytest.mark.parametrize(
+    ("reply", "gold"),
+    [
+        ("The answer is 3, since -3 is also a solution of x^2 = 9 and x must be positive.", "3"),
+        (
+            "The answer is 3, since -3 is also a root and the problem asks for the positive one.",
+            "3",
+        ),
+        ("The answer is 2, as -2 is also a root, while only positive lengths make sense.", "2"),
+        ("x = 3 is the only solution, because x = -3 is also a root, and x must be positive.", "3"),
+    ],
+)
+def test_a_value_conceded_in_the_reason_and_ruled_out_is_no_hedge(reply, gold):
+    assert judged(reply, gold) == "correct"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["2 is the answer since 3 also works.", "The answer is 2, since 3 also works for n = 1."],
+)
+def test_a_value_offered_in_the_reason_and_not_ruled_out_is_still_a_hedge(reply):
     assert judged(reply, "2") == "wrong"
 
 

@@ -824,6 +824,15 @@ _CLAUSE_START = re.compile(
     r"|however|also|maybe|perhaps|possibly|probably|or|that|value|number|integer|answer"
     r"|solution|root|even|either)|但是?|不过|所以|因此|而且|并且|或者|即)\s*\Z"
 )
+# A value conceded in the reason for the one stated, then ruled out by what the sentence goes on
+# to ("The answer is 3, since -3 is also a root and x must be positive", "..., as -2 is also a
+# root, while only positive lengths make sense"): no hedge ("2 is the answer since 3 also works"
+# is one).
+_REASON_WORD = re.compile(r"(?i:since|because|as)\b")
+_RESTRICTS = re.compile(
+    r"(?i)\b(?:must|only|need|needs|needed|positive|negative|non-?negative|exclud\w*"
+    r"|rule[sd]?\s+out|cannot|can't|not\s+allowed|take|choose|pick|keep|asks?\s+for)\b"
+)
 # A value conceded and set aside, beyond a dismissed option's words: "0 also works trivially",
 # "-2 also satisfies it but is extraneous", "13 also works, but 12 is smaller".
 _SET_ASIDE_VALUE = re.compile(
@@ -1005,8 +1014,11 @@ def _offered_values(tail: str, values: list[str], restating: bool = True) -> lis
                     continue  # "45 degrees, or $\\frac{\\pi}{4}$": the value in other units
                 offer(value)
         for m in _ASSERTED_VALUE.finditer(sentence):
-            if not _CLAUSE_START.search(sentence, max(0, m.start() - 20), m.start()):
+            opens = _CLAUSE_START.search(sentence, max(0, m.start() - 20), m.start())
+            if opens is None:
                 continue
+            if _REASON_WORD.match(opens.group(0)) and _RESTRICTS.search(sentence, m.end("v")):
+                continue  # "3, since -3 is also a root and x must be positive": set aside
             if (supposed and supposed.start() < m.start()) or aside >= m.start():
                 continue
             marked = (
