@@ -92,3 +92,14 @@ def test_select_keeps_a_trace_whose_judge_ends_with_the_number_alone(tmp_path):
     assert kept[0]["meta"]["select"]["judge"] == 8.0
     assert {r["prompt_id"]: r["reject_reason"] for r in rejects} == {"p1": "judge_no_score"}
     assert rep["judge"]["malformed"] == 1
+
+
+def test_mt_benchs_double_bracketed_rating_is_a_score():
+    """MT-Bench's single-answer judge prompt asks for "Rating: [[5]]" (FastChat's
+    llm_judge), a format rubrics copied from it keep: it was no score, every trace dropped."""
+    from distill.select.judge import parse_score
+
+    reply = "The assistant's answer is correct and clearly explained.\n\nRating: [[8]]"
+    assert parse_score(reply)[0] == 8.0
+    assert parse_score("[[9]]")[0] == 9.0
+    assert parse_score("Rating: [[80]]")[0] is None  # out of range, as "Rating: 80"

@@ -40,10 +40,10 @@ _NUMBER = (
 _LABELLED = re.compile(
     r"(?i)\b(?:score|rating|grade)\b"
     + _SCALE
-    + r"[\s*_:=\"'\-]*?(?:is\s*)?[\s*_:=\"']*(?P<open>[(\[]\s*)?"
+    + r"[\s*_:=\"'\-]*?(?:is\s*)?[\s*_:=\"']*(?P<open>(?:\[\[|[(\[])\s*)?"
     + _NUMBER
     + r"(?:\s*(?:/|out\s+of)\s*(?P<scale>\d+(?:\.\d+)?))?"
-    + r"(?(open)\s*[)\]])"  # "Score: [8]", "Score: (8)": the number in brackets
+    + r"(?(open)\s*(?:\]\]|[)\]]))"  # "Score: [8]", "(8)", MT-Bench's "Rating: [[8]]"
 )
 _OUT_OF_TEN = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*(?:/|out\s+of)\s*10\b")
 # The rubric's own last line, "Score: N" (bold, a "/10" after it, "Final score" allowed): a line
@@ -70,7 +70,9 @@ _NOT_GIVEN = re.compile(
 )
 # A reply that is the number alone ("8", "**8**", "10."), as a judge asked for the score only
 # writes it: no label to find, and it was dropped as no score. The whole number: "10" is 10.
-_BARE = re.compile(r"[\s*_]*(?P<open>[(\[])?(?P<n>-?\d+(?:\.\d+)?)(?(open)[)\]])[\s*_.]*")
+_BARE = re.compile(
+    r"[\s*_]*(?P<open>\[\[|[(\[])?(?P<n>-?\d+(?:\.\d+)?)(?(open)(?:\]\]|[)\]]))[\s*_.]*"
+)
 # A reply that gives its reasons and then the number alone on its last line ("The steps are
 # clear and correct.\n8"), as judges given the rubric often end: the score, where the reasons
 # ended a sentence before it. A number that goes on with the text before it ("The trace's final
