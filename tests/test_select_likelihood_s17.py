@@ -91,6 +91,9 @@ def test_bad_likelihood_judges_are_one_line(tmp_path):
     # its scale is log-probabilities: a threshold below 0 is taken, an LLM judge's 1-10 is not
     SelectConfig(input=str(src), out="s.jsonl", judge="m", judge_backend="likelihood",
                  min_score=-0.8)  # fmt: skip
+    with pytest.raises(DistillError, match=r"--min-score 7: .*never above 0"):
+        SelectConfig(input=str(src), out="s.jsonl", judge="m", judge_backend="likelihood",
+                     min_score=7)  # fmt: skip
     with pytest.raises(DistillError, match=r"--min-score -0.8: must be in \[1, 10\]"):
         SelectConfig(input=str(src), out="s.jsonl", judge="m", min_score=-0.8)
 

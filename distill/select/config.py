@@ -211,6 +211,12 @@ class SelectConfig:
             raise DistillError("--criteria judge needs --judge MODEL (and --judge-base-url)")
         if self.min_score is not None and "judge" not in active:
             raise DistillError("--min-score needs the judge criterion (--judge MODEL)")
+        if self.judge_backend == "likelihood" and self.min_score is not None and self.min_score > 0:
+            # every trace would go: a mean log-probability is never above 0
+            raise DistillError(
+                f"--min-score {self.min_score}: --judge-backend likelihood scores a trace by its "
+                "mean log-probability per token, never above 0 (e.g. --min-score -0.8)"
+            )
         if self.embed_model and self.by:
             raise DistillError(
                 "--embed-model clusters the prompts, --by draws over a column: pick one"
