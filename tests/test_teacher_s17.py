@@ -436,3 +436,41 @@ def test_a_batch_poll_refused_for_no_credit_stops_at_once(tmp_path):
     finally:
         server.stop()
     assert server.polls == 1  # not asked again (the client's retries, nor nine more polls)
+
+
+def test_a_batch_line_without_choices_fails_once_and_its_tokens_are_spent(tmp_path):
+    """A result line answered 200 with no choice (an upstream's error in the body, its usage
+    counted and billed): it went to the next round (each a batch) and its tokens were in no
+    total; online such a reply fails at once and its usage is spent (4fa3f70)."""
+    from aiohttp import web
+
+    from tests.fakebatch import FakeBatchServer
+    from tests.test_batch import cfg as batch_cfg
+
+    body = {
+        "choices": [],
+        "error": {"message": "upstream provider error", "code": 502},
+        "usage": {"prompt_tokens": 10, "completion_tokens": 30},
+    }
+
+    class NoChoices(FakeBatchServer):
+        emptied = 0
+
+        async def chat(self, request):
+            if self.emptied:
+                return await super().chat(request)
+            self.emptied += 1
+            self.bodies.append(await request.json())
+            return web.json_response(body)
+
+    server = NoChoices().start()
+    out = tmp_path / "t.jsonl"
+    try:
+        with pytest.raises(DistillError, match="samples failed"):
+            run(batch_cfg(server, out, limit=3, n=1), progress=False)
+    finally:
+        server.stop()
+    assert len(server.batches) == 1  # not resubmitted
+    assert len(list(read_records(out))) == 2
+    summary = summary_of(out)
+    assert summary["failed_tokens"] == 10 + 30

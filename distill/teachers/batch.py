@@ -45,7 +45,7 @@ from distill.errors import DistillError
 from distill.generate.config import MAX_FILE_BYTES, BatchConfig
 from distill.records import write_atomic
 from distill.teachers.base import Completion, Job, Sink
-from distill.teachers.openai import RETRIED_4XX, out_of_credit, scrub_line
+from distill.teachers.openai import RETRIED_4XX, out_of_credit, scrub_line, usage_shares
 
 ENDPOINT = "/v1/chat/completions"
 RUNNING = {"validating", "in_progress", "finalizing", "cancelling"}
@@ -634,9 +634,11 @@ class BatchTeacher:
             return wanted
         if not ok and no_credit(line):
             self._no_credit += len(wanted)
-        for sid in wanted:
+        # a reply without choices whose usage counted tokens: billed for nothing, in the spend
+        spent = None if ok else usage_shares(_body(line).get("usage"), len(wanted))
+        for k, sid in enumerate(wanted):
             job, s = self._todo.pop(sid)
-            tagged.failed(job, s, f"batch {b.id}: {why}")
+            tagged.failed(job, s, f"batch {b.id}: {why}", spent[k] if spent else None)
         return []
 
     def _lines(self, file_id: str, batch_id: str, read: _Read) -> Iterator[dict[str, Any]]:
@@ -773,7 +775,13 @@ def _outcome(line: dict[str, Any]) -> tuple[bool, str, bool]:
     if status == 200 and not err:
         if body.get("choices"):
             return True, "", False
-        return False, "a reply without choices", True
+        # as online: failed at once, not asked again (an upstream's error in a 200 body)
+        said = (
+            (body.get("error") or {}).get("message")
+            if isinstance(body.get("error"), dict)
+            else None
+        )
+        return False, "a reply without choices" + (f": {said}" if said else ""), False
     if no_credit(line):  # as online (`out_of_credit`): every later round gets the same
         return False, f"{CREDIT_LEFT} {_line_error(line)}", False
     if err:
@@ -787,6 +795,12 @@ def _outcome(line: dict[str, Any]) -> tuple[bool, str, bool]:
 
 # the failure of a line refused for an account out of credit (no_credit), which starts its why
 CREDIT_LEFT = "no credit left on the account (not resubmitted):"
+
+
+def _body(line: dict[str, Any]) -> dict[str, Any]:
+    """A result line's response body (a dict, or {} for any other shape)."""
+    resp = line.get("response") if isinstance(line.get("response"), dict) else {}
+    return resp.get("body") if isinstance(resp.get("body"), dict) else {}
 
 
 def no_credit(line: dict[str, Any]) -> bool:

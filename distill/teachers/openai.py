@@ -697,7 +697,7 @@ class OpenAITeacher:
             why = "the reply had no choices" + (
                 f": {scrub_line(str(said), *self.secrets)}" if said else ""
             )
-            spent = _shares(resp.get("usage"), len(samples))  # billed for nothing: counted
+            spent = usage_shares(resp.get("usage"), len(samples))  # billed for nothing: counted
             for k, s in enumerate(samples):
                 sink.failed(job, s, why, usage=spent[k] if spent else None)
             return
@@ -1071,7 +1071,7 @@ def _estimated(chars: int) -> int:
     return -(-chars // 4)
 
 
-def _shares(usage: Any, n: int) -> list[dict[str, int]] | None:
+def usage_shares(usage: Any, n: int) -> list[dict[str, int]] | None:
     """Each of `n` samples' share of a reply's `usage` where the reply held none of them (no
     choices: an upstream's error in a 200 body, which may have generated and billed tokens), in
     a record's usage keys, for the cost summary (`Sink.failed`); None where the server counted
