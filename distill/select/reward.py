@@ -137,29 +137,26 @@ def load(model: str) -> tuple[Any, Any]:
 
 
 def load_lm(model: str) -> tuple[Any, Any]:
-    """A causal LM and its tokenizer, for --judge-backend likelihood."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """A causal LM and its tokenizer, for --judge-backend likelihood: models.load_causal_lm's
+    (its device and dtype, a LoRA adapter folder onto its base), loading errors one line."""
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from distill.models import pick_device, resolve_model
+    from distill.models import load_causal_lm, resolve_model
 
-    path = resolve_model(model)
-    dev = pick_device("auto")
-    dtype = torch.bfloat16 if dev == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        tok = AutoTokenizer.from_pretrained(path)
-        net = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    except (OSError, ValueError) as e:
+        tok = AutoTokenizer.from_pretrained(resolve_model(model))
+        net = load_causal_lm(model)
+    except (OSError, ValueError, DistillError) as e:
         raise DistillError(
             f"--judge {model} (--judge-backend likelihood): cannot load it as a causal LM: "
             f"{str(e).splitlines()[0]}"
         ) from None
     finally:
         hf_logging.set_verbosity(level)
-    return tok, net.to(dev).eval()
+    return tok, net
 
 
 def reply_ids(tok: Any, chat: list[dict[str, str]]) -> tuple[list[int], int]:
