@@ -728,6 +728,10 @@ def _parse_marker(text: str, where: str, proceed: str) -> dict[str, Any]:
         assert isinstance(marker["student"], str) and isinstance(files, list)
         assert all(isinstance(f, str) and f == Path(f).name and f != MARKER for f in files)
         assert isinstance(marker.setdefault("stamps", {}), dict)
+        pending = marker.setdefault("pending", {})  # (_place: a publish cut while placing)
+        assert isinstance(pending, dict) and all(
+            isinstance(s, list) and all(isinstance(x, list) for x in s) for s in pending.values()
+        )
         hashes = marker.setdefault("hashes", {})  # a Hub publish's (below)
         assert isinstance(hashes, dict)
         assert all(
@@ -828,6 +832,9 @@ def _ours(dest: Path, name: str, previous: dict[str, Any] | None) -> bool:
     stamp = previous.get("stamps", {}).get(name)
     if stamp is not None:
         return stamp == _stamp(p)
+    pending = previous.get("pending", {}).get(name)
+    if pending is not None:  # a publish cut while placing: its file before or after the move
+        return _stamp(p) in pending
     # A Hub publish's marker (a clone or download of the repo) has no size and mtime here: the
     # README.md the user edited in the clone is theirs by its hash, as on the Hub (_hub_plan).
     # Its `earlier` hashes are not: they are publish's only while a cut publish had yet to
@@ -854,13 +861,21 @@ def _clashes(dest: Path, names: list[str], previous: dict[str, Any] | None) -> N
 
 
 def _write_marker(
-    dest: Path, student: Path, files: list[str], stamps: dict[str, list[int]] | None = None
+    dest: Path,
+    student: Path,
+    files: list[str],
+    stamps: dict[str, list[int]] | None = None,
+    pending: dict[str, list[list[int]]] | None = None,
 ) -> None:
     """`stamps`: size and mtime of each file as publish left it (a file changed since is the
-    user's); a file without one (placed after this marker) is publish's by name."""
+    user's). `pending`: for a file about to be placed, the stamps it is publish's at (the
+    staged file's, and the earlier publish's file it replaces); a name with neither (a marker
+    of an older distill) is publish's by name."""
     from distill.records import write_atomic
 
-    doc = {"student": str(student), "files": files, "stamps": stamps or {}}
+    doc: dict[str, Any] = {"student": str(student), "files": files, "stamps": stamps or {}}
+    if pending:
+        doc["pending"] = pending
     write_atomic(dest / MARKER, json.dumps(doc, indent=2) + "\n")
 
 
@@ -872,12 +887,15 @@ def _place(
     still named as publish's), and last only this publish's."""
     student = _real(train_dir)
     old = [n for n in previous["files"] if _ours(dest, n, previous)] if previous else []
-    # the names about to be replaced lose their stamp: a kill after one is moved in leaves it
-    # publish's by name, not (its new size differing) the user's
-    kept = {
-        n: s for n, s in (previous or {}).get("stamps", {}).items() if n in old and n not in names
-    }
-    _write_marker(dest, student, sorted(set(old) | set(names)), kept)
+    # Each listed name keeps what tells publish's file from a user's: an earlier file not
+    # replaced, its stamp as it is now (_ours took it); a name about to be placed, the staged
+    # file's stamp (a rename keeps size and mtime) and the earlier file's it replaces. Until
+    # then such a name was listed bare, publish's by name: a publish cut before its move left
+    # it so, and a file the user then wrote under that name was replaced by the next publish,
+    # or deleted by one that no longer writes it.
+    kept = {n: _stamp(dest / n) for n in old if n not in names}
+    pending = {n: [_stamp(tmp / n)] + ([_stamp(dest / n)] if n in old else []) for n in names}
+    _write_marker(dest, student, sorted(set(old) | set(names)), kept, pending)
     for name in names:
         shutil.move(str(tmp / name), str(dest / name))
     for name in old:
@@ -1014,7 +1032,12 @@ def _hub_plan(
             else:  # a --local-dir publish uploaded by hand: its marker has the size it left
                 stamp = stamps.get(f.path)
                 size = getattr(f, "size", None)
-                same = stamp is None or (isinstance(stamp, list) and stamp[:1] == [size])
+                # (one cut while placing: the sizes its file had before and after the move)
+                pending = (previous or {}).get("pending", {}).get(f.path)
+                if stamp is None and pending is not None:
+                    same = any(s[:1] == [size] for s in pending)
+                else:
+                    same = stamp is None or (isinstance(stamp, list) and stamp[:1] == [size])
             if same:
                 ours[f.path] = now
     for name in names:
