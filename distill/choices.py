@@ -112,14 +112,23 @@ class Layout:
     # a set whose unlabelled split leaves its answer column out (MedMCQA's release: test.json has
     # no `cop`): such a row is asked its options all the same, no gold
     answerless: bool = False
+    # the wrong answers' columns beside the right one's (`options`), the four shuffled per row by
+    # its own text (GPQA's 'Incorrect Answer 1'-'3', SciQ's distractor1-3)
+    wrong: tuple[str, ...] = ()
+    # options written with their own letter (AQuA-RAT's "A)21", "B)21.5"): asked without it
+    marked: bool = False
+    # no options: the answer is a span of the passage (SQuAD's `answers` {"text": [...],
+    # "answer_start": [...]}), each row asked as the passage, then the question, its gold the
+    # span's text (several different spans: no one gold; none, SQuAD 2.0's unanswerable: none)
+    spans: bool = False
 
     @property
     def option_columns(self) -> tuple[str, ...]:
-        """The columns that hold the options (GPQA: its four answers' columns; none for a
-        yes/no question's)."""
-        if self.name == "gpqa":
-            return (self.options, *GPQA_WRONG)
-        if self.fixed:
+        """The columns that hold the options (GPQA, SciQ: its four answers' columns; none for a
+        yes/no question's or a passage's span)."""
+        if self.wrong:
+            return (self.options, *self.wrong)
+        if self.fixed or self.spans:
             return ()
         return self.columns or (self.options,)
 
@@ -154,8 +163,8 @@ class Layout:
         if isinstance(lead, str) and lead.strip():
             # SWAG's startphrase: sent1, then the start of the sentence its endings complete
             question = f"{question.rstrip()} {lead.strip()}"
-        if self.name == "gpqa":
-            options, index = _gpqa(row, where)
+        if self.wrong:
+            options, index = _shuffled(row, self.question, (self.options, *self.wrong), where)
         elif self.columns or self.fixed:
             options = _spread(row, self.columns, where) if self.columns else list(self.fixed)
             index = _index(row.get(self.answer), options, None, self.answer, where, self.reads)
@@ -167,6 +176,10 @@ class Layout:
                 # answer is as likely MMLU's integer index written out ("2" of ["8", "2", "24",
                 # "120"] is C): read as an index first, as a CSV's MMLU always was
                 reads = "index"
+            if self.marked:  # AQuA-RAT's "A)21": the option is "21", its letter its label
+                options = [
+                    _unmarked(o, letter) for o, letter in zip(options, string.ascii_uppercase)
+                ]
             value = row.get(self.answer)
             index = _index(value, options, labels, self.answer, where, reads)
         return question, options, index
@@ -213,10 +226,25 @@ class Layout:
         options at all (a chat log's `choices`, its replies: another set's column of the name).
         It is asked as its question alone, its answer column's text the gold (a plain prompt
         row). A column shaped as options that cannot be read is refused by its row (`parts`)."""
-        if self.name == "gpqa" or self.columns or self.fixed:
+        if self.spans:
+            return True  # (SQuAD's: a span of the passage, no options)
+        if self.wrong or self.columns or self.fixed:
             return False  # (options in columns of their own, or implied: always asked so)
         value = row.get(self.options)
         return _no_options(value) or not _option_shaped(value)
+
+    def free_answer(self, row: dict[str, Any]) -> Any:
+        """A free-form row's answer as its column holds it (`free_form`: bigbio's [the text]),
+        or, in SQuAD's layout, its spans' texts, each once: [the text]; [] for a question the
+        passage does not answer (SQuAD 2.0's); several where the annotators marked different
+        spans (its validation split's), no one gold (data.gold_text)."""
+        value = row.get(self.answer)
+        if not self.spans:
+            return value
+        texts = _listed(_listed(value).get("text")) if isinstance(_listed(value), dict) else None
+        if not isinstance(texts, list):
+            return value
+        return list(dict.fromkeys(t.strip() for t in texts if isinstance(t, str) and t.strip()))
 
     def read(self, row: dict[str, Any], where: str) -> tuple[str, str | None] | None:
         """(the prompt, the gold letter or None where the row has no answer) of a row, None for
@@ -242,29 +270,43 @@ class Layout:
         (a list as its repr)."""
         q = self.question
         if q in placeholders and "prompt" in placeholders:
+            what = (
+                f"reading set each is its {self.context} and the question: the {self.context} "
+                "would be shown twice"
+                if self.spans
+                else "multiple-choice set each is the question with its lettered options: the "
+                "options would be asked twice"
+            )
             raise DistillError(
                 f"{where}: --template {template} shows both {{{q}}} and {{prompt}}, and on this "
-                f"multiple-choice set each is the question with its lettered options: the "
-                f"options would be asked twice; keep one of them"
+                f"{what}; keep one of them"
             )
         shown = [c for c in self.shown_columns if c in placeholders]
         if shown:
+            what = (
+                f"reading set {{{q}}} (as {{prompt}}) is its {self.context} and the question"
+                if self.spans
+                else f"multiple-choice set {{{q}}} (as {{prompt}}) is the question with its "
+                f"lettered options{' and its ' + self.context if self.context else ''}"
+            )
             raise DistillError(
                 f"{where}: --template {template} shows column '{shown[0]}' itself, and on this "
-                f"multiple-choice set {{{q}}} (as {{prompt}}) is the question with its lettered "
-                f"options{' and its ' + self.context if self.context else ''} already: drop "
-                f"{{{shown[0]}}} from the template"
+                f"{what} already: drop {{{shown[0]}}} from the template"
             )
 
     def check_context(self, column: str | None, where: str) -> None:
         """Refuse a --context-field naming a column the prompt shows already (RACE's article:
         asked before its question, it would follow the options a second time)."""
         if column is not None and column in self.shown_columns:
+            shows = (
+                "reading set the prompt shows it already, before the question"
+                if self.spans
+                else "multiple-choice set the prompt shows it already (the question with its "
+                f"{'passage and ' if column == self.context else ''}lettered options)"
+            )
             raise DistillError(
                 f"{where}: --context-field {column} adds column '{column}' after the prompt, and "
-                f"on this multiple-choice set the prompt shows it already (the question with its "
-                f"{'passage and ' if column == self.context else ''}lettered options): drop "
-                "--context-field"
+                f"on this {shows}: drop --context-field"
             )
 
 
@@ -276,7 +318,17 @@ def _known(name: str, question: str, answers: Any, options: str = "", **more: An
 DIGITS, LETTERS = "0123456789", "ABCDEFGHIJ"
 # The layouts known, tried in order: the first whose columns a row has all of (its passage's too)
 LAYOUTS: tuple[Layout, ...] = (
-    _known("gpqa", "Question", (("Correct Answer", "text"),), "Correct Answer"),
+    _known("gpqa", "Question", (("Correct Answer", "text"),), "Correct Answer", wrong=GPQA_WRONG),
+    # SciQ: the question about its `support`, the right answer and distractor1-3 shuffled as
+    # GPQA's (lm-eval asks it the right one always last: a letter's gold always D)
+    _known(
+        "sciq",
+        "question",
+        (("correct_answer", "text"),),
+        "correct_answer",
+        wrong=("distractor1", "distractor2", "distractor3"),
+        context="support",
+    ),
     # RACE: the question is about its article, the answer a letter
     _known("race", "question", (("answer", "letter"),), "options", context="article"),
     # MMLU-Pro; SuperGPQA's `answer_letter` (its `answer` is the option's text); MedQA's
@@ -293,6 +345,12 @@ LAYOUTS: tuple[Layout, ...] = (
         ),
         "options",
     ),
+    # AQuA-RAT: `options` ["A)21", "B)21.5", ...] written with their letters, `correct` the
+    # letter (its `rationale` the worked solution: train's --reasoning-field rationale)
+    _known("aqua-rat", "question", (("correct", "letter"),), "options", marked=True),
+    # SQuAD (squad, squad_v2, and the sets in its layout): the question about its `context`,
+    # `answers` {"text": [...], "answer_start": [...]} the spans that answer it
+    _known("squad", "question", (("answers", "spans"),), context="context", spans=True),
     # bigbio's QA schema (MedQA's bigbio_qa, PubMedQA's): `answer` [the option's text], the
     # passage in `context`
     _known("bigbio-qa", "question", (("answer", "text"),), "choices", context="context"),
@@ -348,16 +406,21 @@ LAYOUTS: tuple[Layout, ...] = (
 )
 
 
-def _boolq(row: dict[str, Any], answer: str) -> bool:
-    """Whether a first row in BoolQ's columns is BoolQ's: its `answer` a bool (or the text "True"
-    or "False", as a CSV writes one), or super_glue's `label` beside its `idx`. A question/passage
-    set of free-form answers ("yes" its first row's, "Paris" the next's; a 0/1 `label` of its
-    own) is another set's, read as before: a prompt field, its answer as it is."""
+def _boolq(row: dict[str, Any], answer: str) -> str | None:
+    """Whether a first row in BoolQ's columns is BoolQ's: "yes" where its `answer` is a bool (or
+    the text "True" or "False", as a CSV writes one), or super_glue's `label` beside its `idx`;
+    "maybe" where it is the text "yes" or "no" (a copy that writes its answers so, or a
+    question/passage set of free-form answers whose first is "yes": its rows settle which,
+    `read_ahead`); None for any other. A question/passage set of free-form answers ("yes" its
+    first row's, "Paris" the next's; a 0/1 `label` of its own) is another set's, read as
+    before: a prompt field, its answer as it is."""
     if answer == "label":
-        return "idx" in row
+        return "yes" if "idx" in row else None
     value = row.get(answer)
     text = value.strip().lower() if isinstance(value, str) else None
-    return isinstance(value, bool) or text in ("true", "false")
+    if isinstance(value, bool) or text in ("true", "false"):
+        return "yes"
+    return "maybe" if text in ("yes", "no") else None
 
 
 def _spread_columns(row: dict[str, Any], head: str, marks: str) -> tuple[str, ...]:
@@ -390,8 +453,11 @@ def multiple_choice(
             continue
         if answer not in reads or spec.question not in row:
             continue
-        if spec.fixed and not _boolq(row, answer):
-            continue  # (a question/passage set's free-form answers: "yes" is no BoolQ)
+        boolq = _boolq(row, answer) if spec.fixed else None
+        if spec.fixed and boolq is None:
+            continue  # (a question/passage set's free-form answers: "blue" is no BoolQ)
+        if spec.spans and not _spans_shaped(row.get(answer)):
+            continue  # (another set's `answers`: QuAIL's options)
         columns = _spread_columns(row, *spec.spread) if spec.spread else ()
         if spec.spread and len(columns) < 2:
             continue
@@ -399,7 +465,8 @@ def multiple_choice(
             spec,
             options=columns[0] if columns else spec.options,
             answer=answer,
-            reads=reads[answer],
+            # ("yes" or "no" text: BoolQ's only where the set's rows settle it, read_ahead)
+            reads=YESNO_UNSETTLED if boolq == "maybe" else reads[answer],
             columns=columns,
         )
         passage = (layout.context,) if layout.context else ()
@@ -409,7 +476,9 @@ def multiple_choice(
             continue
         if prompt_field not in (None, spec.question):
             return None
-        if not (layout.columns or layout.fixed) and spec.name != "gpqa":
+        if spec.spans:
+            return layout  # (no options: each row asked as its passage and question)
+        if not (layout.columns or layout.fixed or layout.wrong):
             if _no_options(row.get(layout.options)):
                 return layout
         if layout.free_form(row):
@@ -447,12 +516,28 @@ def read_ahead(
     holds), a row's 1-3 reads either way, one option off in the other copy: the rows are read
     ahead (past a --limit too) to the first that settles it, a 0 (from 0) or the last option's
     number (from 1). Unsettled (an unlabelled split: -1, no `cop`), a row whose index reads
-    either way is refused by its row."""
+    either way is refused by its row. A first row in BoolQ's columns whose answer is the text
+    "yes" or "no" is BoolQ's where the rows read ahead answer both and nothing else, else
+    another set's (None: read as before)."""
     first = next(rows, None)
     if first is None:
         return None, rows
     layout = layout_of(row_of(first))
     ahead = [first]
+    if layout is not None and layout.reads == YESNO_UNSETTLED:
+        # a first answer "yes" or "no" as text: a BoolQ copy that writes its answers so where the
+        # rows read ahead (READ_AHEAD, or the whole set) answer "yes" and "no" and nothing else
+        # (a null: no answer); a question/passage set of free-form answers ("yes", "no", then
+        # "Paris") read as before
+        said = {_yes_no(row_of(first).get(layout.answer))}
+        while "other" not in said:
+            item = next(rows, None) if len(ahead) < READ_AHEAD else None
+            if item is None:
+                break
+            ahead.append(item)
+            said.add(_yes_no(row_of(item).get(layout.answer)))
+        settled = {"yes", "no"} <= said <= {"yes", "no", None}
+        layout = replace(layout, reads="yesno") if settled else None
     if layout is not None and layout.reads == "count":
         options = len(layout.option_columns)
         start = _start(row_of(first).get(layout.answer), options)
@@ -464,6 +549,22 @@ def read_ahead(
             start = _start(row_of(item).get(layout.answer), options)
         layout = layout.counting(start)
     return layout, itertools.chain(ahead, rows)
+
+
+# The reading of a first row whose BoolQ answer is "yes" or "no" text: BoolQ's where the set's rows
+# settle it (read_ahead), never left so
+YESNO_UNSETTLED = "yesno?"
+
+
+def _yes_no(value: Any) -> str | None:
+    """A yes/no answer's word ("yes", "no"; a bool's, "True" a CSV's), None for no answer (a null,
+    ""), "other" for any other (a free-form answer: "Paris")."""
+    if value is None or value != value or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    word = _YES_NO.get(value.strip().lower()) if isinstance(value, str) else None
+    return word or "other"
 
 
 def _start(value: Any, options: int) -> int | None:
@@ -661,7 +762,7 @@ def _index(
         return None
     if labels is not None:
         order: tuple[str, ...] = ("label", "text")
-    elif reads == "yesno":
+    elif reads in ("yesno", YESNO_UNSETTLED):
         order = ("yesno",)
     elif isinstance(value, int) and not isinstance(value, bool):
         order = (reads,) if reads in ("number", "count") else ("index",)
@@ -716,13 +817,17 @@ def _named(way: str, text: str, options: list[str], labels: list[str] | None) ->
     return options.index(text) if options.count(text) == 1 else None
 
 
-def _gpqa(row: dict[str, Any], where: str) -> tuple[list[str], int]:
-    """GPQA's four answers in a deterministic order of the row's own, and where the correct one
-    landed. simple-evals shuffles them with one Random(0) over the set in order (another
-    --limit, another order) and lighteval with the unseeded `random`: here the row's text
-    seeds it, so generate, eval and on-policy ask each question alike, however the set is cut."""
+def _shuffled(
+    row: dict[str, Any], question: str, columns: tuple[str, ...], where: str
+) -> tuple[list[str], int]:
+    """The answers of a row that holds the right one and the wrong ones in columns of their own
+    (`columns`, the right one's first: GPQA's, SciQ's) in a deterministic order of the row's own,
+    and where the right one landed. simple-evals shuffles GPQA's with one Random(0) over the set
+    in order (another --limit, another order) and lighteval with the unseeded `random`: here the
+    row's text seeds it, so generate, eval and on-policy ask each question alike, however the
+    set is cut."""
     answers = []
-    for column in ("Correct Answer", *GPQA_WRONG):
+    for column in columns:
         text = _text(row.get(column))
         if not text:
             raise DistillError(
@@ -730,5 +835,22 @@ def _gpqa(row: dict[str, Any], where: str) -> tuple[list[str], int]:
             )
         answers.append(text)
     order = list(range(len(answers)))
-    random.Random(stable_hash([row.get("Question"), answers])).shuffle(order)
+    random.Random(stable_hash([row.get(question), answers])).shuffle(order)
     return [answers[i] for i in order], order.index(0)
+
+
+def _unmarked(option: str, letter: str) -> str:
+    """An option written with its own letter (AQuA-RAT's "A)21", "A) 21" tokenized) as the option
+    itself ("21"); one without its letter as it is."""
+    m = re.match(rf"\s*{letter}\s*\)\s*", option)
+    return option[m.end() :].strip() if m and option[m.end() :].strip() else option
+
+
+def _spans_shaped(value: Any) -> bool:
+    """SQuAD's `answers`: {"text": [...], "answer_start": [...]} (its JSON text, numpy arrays)."""
+    value = _listed(value)
+    return (
+        isinstance(value, dict)
+        and {"text", "answer_start"} <= set(value)
+        and isinstance(_listed(value["text"]), list)
+    )

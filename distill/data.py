@@ -834,6 +834,11 @@ def load_rows(
                     "question first, or drop the row"
                 )
         gold = raw.get(af) if af else None
+        if mc is not None and mc.spans:
+            # SQuAD's `answers` {"text": [...], "answer_start": [...]}: its spans' texts, each
+            # once (a dict was no gold at all, read as "several answers"); none (SQuAD 2.0's
+            # unanswerable question) no gold
+            gold = mc.free_answer(raw)
         if _nan(gold):
             gold = None  # (hash(nan) differs between two NaNs: one id's two rows "differed")
         rid = raw.get(idf) if idf else None

@@ -765,7 +765,9 @@ def _from_columns(
         if free is not None:
             choices.check_context(c.context_field, where)
             row = {**row, c.prompt_field: free}
-        row = {**row, c.answer_field: _one_answer(row[c.answer_field], c.answer_field, where)}
+        # (SQuAD's `answers` {"text": [...], ...}: its spans' texts, ChoiceLayout.free_answer)
+        one = _one_answer(choices.free_answer(row), c.answer_field, where)
+        row = {**row, c.answer_field: one}
     # a null system or context (Parquet's missing value) is none; a null reasoning is refused by
     # its row: a --reasoning-field null in every row (s1K's `cot`) names the wrong column
     optional = ("--system-field", "--context-field")
@@ -807,6 +809,11 @@ def _one_answer(value: Any, column: str, where: str) -> Any:
         raise DistillError(
             f"{where}: column '{column}' (--answer-field) holds {len(value)} answers, no one "
             "reply to train: keep one answer in the row, or drop the row"
+        )
+    if isinstance(value, list):  # (SQuAD 2.0's unanswerable question: no span)
+        raise DistillError(
+            f"{where}: column '{column}' (--answer-field) holds no answer, no reply to train: "
+            "drop the row"
         )
     return value
 
