@@ -17,7 +17,13 @@ the endings complete, `ending0`-`ending3`, `label`), Cosmos QA (`context`, `ques
 `answer0`-`answer3`, `label`), Social IQa (`context`, `question`, `answerA`-`answerC`, `label`:
 "1"-"3"), PIQA (`goal`, `sol1`, `sol2`, `label`), WinoGrande (`sentence`, `option1`, `option2`,
 `answer`: "1" or "2") and MedMCQA (`opa`-`opd`, `cop`) one to a column; BoolQ (`question`,
-`passage`, `answer`: true or false) implies its options, "no" and "yes", as lm-eval asks it.
+`passage`, `answer`: true or false; a copy's "yes"/"no" text where its rows answer both and
+nothing else, `read_ahead`) implies its options, "no" and "yes", as lm-eval asks it. AQuA-RAT
+(`question`, `options` written with their letters: "A)125", `correct`: the letter) is asked its
+options without their letters; SciQ (`question`, `distractor1`-`3`, `correct_answer`, `support`
+its passage) its four answers in GPQA's per-row order. SQuAD (`context`, `question`, `answers`:
+{"text": [...], "answer_start": [...]}) has no options: each row is asked as its passage, then
+its question, the gold the span's text (`Layout.free_answer`; SQuAD 2.0's unanswerable: none).
 Read as a plain prompt field, the question was asked without its options (or its passage) and
 the reply judged against "2" (an index): a pass@1 that measured nothing. `data.load_rows` asks
 each such row here for its prompt and gold.
