@@ -230,16 +230,32 @@ def _weights(name: str) -> dict[str, str]:
     if not folders[0][1].is_dir():
         # a Hub id: loaded from the HF cache's snapshot of `main`, whose commit names its
         # weights (a cache updated to another revision between a run and its resume)
-        config = _hub_snapshot(name, "config.json")
-        if config is not None:
-            weights["revision"] = config.parent.name
+        revision = _cached_revision(name)
+        if revision is not None:
+            weights["revision"] = revision
     return weights
+
+
+def _hub_id(name: str) -> bool:
+    """`name` is read as a Hub model id (ORG/NAME, no folder of that name here)."""
+    return (
+        name.count("/") == 1
+        and not name.startswith((".", "/", "~"))
+        and not Path(name).expanduser().exists()
+    )
+
+
+def _cached_revision(name: str) -> str | None:
+    """The commit the local HF cache's `main` of Hub model `name` names (a snapshot holding
+    its config.json); None where the cache holds none."""
+    config = _hub_snapshot(name, "config.json")
+    return config.parent.name if config is not None else None
 
 
 def _hub_snapshot(name: str, filename: str) -> Path | None:
     """The file `filename` of Hub model `name`'s snapshot in the local HF cache (the revision
     `main` names there, as a load without a network reads it); None where it holds none."""
-    if name.count("/") != 1 or name.startswith((".", "/", "~")) or Path(name).exists():
+    if not _hub_id(name):
         return None
     from huggingface_hub import try_to_load_from_cache
 
@@ -435,6 +451,93 @@ def teacher_record(cfg: Any) -> dict[str, Any] | None:
     }
 
 
+def _hf_cache() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def loaded_teacher(out: Path, compared: bool) -> None:
+    """After the teachers loaded: train_data.json's `teacher` record completed with what the HF
+    cache holds of each Hub-id teacher now. The record is made before the teachers load; on a
+    fresh cache their load downloads them after it, so it kept no revision (nor a served
+    teacher's tokenizer files) and a resume compared nothing: a cache moved on to another
+    revision since went unnoticed. A revision the load moved (a download of a newer `main`) is
+    the one the run trains on: kept, on a run `compared` with its checkpoint's record (a
+    resume) refused in one line, the steps after the checkpoint would learn another teacher."""
+    from distill.records import write_atomic
+
+    path = out / "train_data.json"
+    try:
+        saved = json.loads(path.read_text())
+        teachers = saved["rendered"]["teacher"]["teachers"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    changed = False
+    for t in teachers if isinstance(teachers, list) else []:
+        name = t.get("model") if isinstance(t, dict) else None
+        if not isinstance(name, str) or not _hub_id(name):
+            continue
+        if t.get("served"):
+            if not t.get("files") and (files := _cached_files(name)):
+                t["files"], changed = files, True
+            continue
+        weights, revision = t.get("weights"), _cached_revision(name)
+        if not isinstance(weights, dict) or revision in (None, weights.get("revision")):
+            continue
+        was = weights.get("revision")
+        if was is not None and compared:  # (one its checkpoint's record held: check_rendered)
+            raise DistillError(
+                f"--resume: teacher {name} loaded at revision {revision[:12]} of the HF cache, "
+                f"not {was[:12]} its run began on (its main moved on as it loaded): the rest of "
+                f"the run would learn another teacher's targets; write {was} into "
+                f"{_hf_cache()}/models--{name.replace('/', '--')}/refs/main and resume with "
+                "HF_HUB_OFFLINE=1, or start over with --overwrite"
+            )
+        weights["revision"], changed = revision, True
+    if changed:
+        write_atomic(path, json.dumps(saved, indent=2) + "\n")
+
+
+def not_in_cache(then: dict[str, Any], now: dict[str, Any] | None) -> str | None:
+    """Why a Hub-id teacher's record cannot be checked here (None: it can): the run read it from
+    its HF cache (a local teacher's revision, a served one's tokenizer files) and this
+    machine's cache holds none of it (a resume on another machine, another HF_HUB_CACHE). Not
+    'changed': nothing says it did."""
+    x, y = then.get("teachers"), (now or {}).get("teachers")
+    if not isinstance(x, list) or not isinstance(y, list):
+        return None
+    for t, u in zip(x, y):
+        if not isinstance(t, dict) or not isinstance(u, dict) or t.get("model") != u.get("model"):
+            continue
+        name = str(u.get("model"))
+        if not _hub_id(name):
+            continue
+        where = f"not in this machine's HF cache ({_hf_cache()})"
+        was, weights = t.get("weights"), u.get("weights")
+        if (
+            isinstance(was, dict)
+            and isinstance(was.get("revision"), str)
+            and isinstance(weights, dict)
+            and "revision" not in weights
+        ):
+            return (
+                f"cannot check teacher {name}: {where}, so the revision its run began on "
+                f"({was['revision'][:12]}) cannot be compared; download it there (hf download "
+                f"{name}) and resume again (refused if its main has moved on since), or start "
+                "over with --overwrite"
+            )
+        files = t.get("files")
+        if t.get("served") and isinstance(files, dict) and files and not u.get("files"):
+            return (
+                f"cannot check teacher {name}: its tokenizer files are {where}, so those its "
+                f"run rendered prompts with cannot be compared; download them there (hf "
+                f"download {name} {' '.join(sorted(files))}) and resume again, or start over "
+                "with --overwrite"
+            )
+    return None
+
+
 def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> list[str]:
     """What differs between two `teacher` records (empty: the same). The stored top-K's
     `tokenizer_files` (a record of ee697a1's: the files of the folder a pointer named, which kd
@@ -488,6 +591,7 @@ def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> lis
             was, card = t.get("card") or {}, u.get("card") or {}
             said += [
                 f"teacher {u.get('model')}'s server lists {k} {card.get(k)} now, not {was.get(k)}"
+                + _card_hint(k, was.get(k))
                 for k in CARD_KEYS
                 if was.get(k) != card.get(k)
             ]
@@ -499,6 +603,31 @@ def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> lis
                     if was.get(f) != files.get(f)
                 ]
     return said or ["the teacher's data differs"]
+
+
+def _unchecked_revisions(then: dict[str, Any], now: dict[str, Any] | None) -> None:
+    """`now`'s cached revision of a Hub-id teacher dropped where `then` (a run fingerprinted
+    before it was kept) holds none: nothing was compared, so the resume's record does not say
+    it was; loaded_teacher keeps the revision the teacher loaded at (not refused as moved)."""
+    x, y = then.get("teachers"), (now or {}).get("teachers")
+    x = x if isinstance(x, list) else []
+    for i, u in enumerate(y if isinstance(y, list) else []):
+        t = x[i] if i < len(x) and isinstance(x[i], dict) else {}
+        if not isinstance(u, dict):
+            continue
+        was, weights = t.get("weights"), u.get("weights")
+        if isinstance(weights, dict) and "revision" in weights:
+            if not isinstance(was, dict) or "revision" not in was:
+                del weights["revision"]
+
+
+def _card_hint(key: str, was: Any) -> str:
+    """How to serve the teacher as its run began, where a server setting names it: the context
+    (vLLM's --max-model-len) is compared, though the weights are the same, because a model's
+    RoPE scaling may follow it (other logits, other targets)."""
+    if key == "max_model_len" and isinstance(was, int):
+        return f": restart it with --max-model-len {was} as when the run began"
+    return ""
 
 
 def _known_then(then: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
@@ -583,6 +712,8 @@ def check_rendered(out: Path, ckpt: str, now: dict[str, Any], data: str) -> None
     except (OSError, ValueError):
         saved = None
     then = saved.get("rendered") if isinstance(saved, dict) else None
+    if not isinstance(then, dict) or not isinstance(then.get("teacher"), dict):
+        _unchecked_revisions({}, now.get("teacher"))  # (nothing of the teacher to compare)
     if not isinstance(then, dict) or "sha256" not in then:
         print(
             f"train: note: {out} recorded no fingerprint of the tokens its run trained on (a "
@@ -591,6 +722,9 @@ def check_rendered(out: Path, ckpt: str, now: dict[str, Any], data: str) -> None
         )
         return
     if isinstance(then.get("teacher"), dict):  # (a record before the field: nothing to compare)
+        unknown = not_in_cache(then["teacher"], now.get("teacher"))
+        if unknown is not None:  # before: '... changed', as if the teacher were another
+            raise DistillError(f"--resume: {unknown}")
         teacher = teacher_differences(then["teacher"], now.get("teacher"))
         if teacher:
             raise DistillError(
@@ -599,6 +733,7 @@ def check_rendered(out: Path, ckpt: str, now: dict[str, Any], data: str) -> None
                 "targets; resume with the teacher data the run began with, or start over with "
                 "--overwrite"
             )
+        _unchecked_revisions(then["teacher"], now.get("teacher"))
     if then["sha256"] == now["sha256"]:
         return
     said = differences(then, now) or ["the same counts, other tokens"]

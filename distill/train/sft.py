@@ -33,6 +33,7 @@ from distill.train.fingerprint import (
     began_at,
     check_rendered,
     fingerprint,
+    loaded_teacher,
     teacher_record,
     template_clock,
     template_record,
@@ -526,7 +527,8 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
     if teacher is not None:
         stats["rendered"]["teacher"] = teacher
     ckpt = last_complete_checkpoint(out) if cfg.resume and _main_process() else None
-    if ckpt and not (at_last_step(ckpt) and holds_model(Path(ckpt))):  # (run takes that one's)
+    compared = bool(ckpt) and not (at_last_step(ckpt) and holds_model(Path(ckpt)))
+    if compared:  # (a checkpoint at the last step: run takes that one's)
         # the steps after the checkpoint train on the tokens the steps before it did: before
         # train_data.json is written again, and before the weights load
         check_rendered(out, ckpt, stats["rendered"], cfg.data)
@@ -597,6 +599,8 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any]:
 
             stops = stop_token_ids(tok, model.generation_config.eos_token_id)
             recount(out, trainer.train_dataset, stats, cfg, stops, built=dataset)
+            # what the HF cache holds of a Hub-id teacher once it loaded (a fresh cache: only now)
+            loaded_teacher(out, compared)
         return _own_rotation(_no_model_card(trainer)), tok
     trainer_cls, extra = SFTTrainer, {}
     # Off CUDA TRL's fused head scores every position in 4k x 32k tiles (~4.4 GB at a 152k
