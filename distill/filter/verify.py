@@ -192,10 +192,35 @@ def _units_over(sep: str) -> str:
 
 
 _RATE_OF_UNITS = _units_over(_RATE)
+# "4 g/L", grams per litre, spaced as units are (it was no unit: "\boxed{4 g/L}" wrong against
+# 4); "4g/L" written close stays the product 4g over L, as the pendulum's g/L is.
+_G_PER_L = r"g(?![A-Za-z])" + _RATE + r"L(?![A-Za-z])"
+_UNIT_BODY = (
+    r"(?:(?i:square|cubic|sq\.?)[ \t]+)?(?:"
+    + _RATE_OF_UNITS
+    + r"|"
+    + _G_PER_L
+    + r"|"
+    + _A_UNIT
+    + r")"
+)
+# LaTeX's spacing before a unit ("3\sqrt{2}~m/s", "4\,cm") and a unit set upright
+# ("3\sqrt{2}~\mathrm{m/s}", "\text{ cm}^2": math-verify read 3*sqrt(2)*m/s, wrong against
+# 3\sqrt{2}, and right against 3); a rate written close after a number ("\boxed{4m/s}",
+# "3\sqrt{2}m/s", "4km/h": read as 4*m/s, wrong against 4), as a gold's is read.
+_LATEX_SPACE = r"(?:[ \t~]|\\[,;:! ]|\\q?quad(?![A-Za-z]))"
 _UNIT_AFTER = re.compile(
-    r"[ \t]+(?:(?i:square|cubic|sq\.?)[ \t]+)?"
-    r"(?:" + _RATE_OF_UNITS + r"|" + _A_UNIT + r")(?![A-Za-z/])"
-    r"[ \t]*\Z"
+    r"(?:" + _LATEX_SPACE + r"+" + _UNIT_BODY + r"(?![A-Za-z/])"
+    r"|"
+    + _LATEX_SPACE
+    + r"*\\(?:mathrm|text|textrm|rm|mbox|operatorname)[ \t]*\{[ \t]*"
+    + _UNIT_BODY
+    + r"[ \t]*\}"
+    + _POWER_OF_UNIT
+    + r"|(?<=[\d}])"
+    + _RATE_OF_UNITS
+    + r"(?![A-Za-z/])"
+    r")[ \t]*\Z"
 )
 # A gold's unit, as its authors also write it (`_unit_dropped` of a gold): a rate with no space
 # before it ("4m/s", "3\sqrt{2}m/s^2", "4km/h"), as a fraction ("4 \frac{m}{s}") or as a product
@@ -264,7 +289,9 @@ def _stated_expression(answer: str, lead: re.Match) -> tuple[list[str], int] | N
     bounds = [0, *(p for m in pieces for p in (m.start(), m.end())), len(written)]
     for at, (a, b) in enumerate(zip(bounds[::2], bounds[1::2])):
         e = _expression(written[a:b])
-        if e is None or (at == 0 and _plain_number(e) is not None):
+        # (a plain number is `_STATED`'s; one its unit is written close to, "4m/s",
+        # "4~\\mathrm{m/s}", it does not read)
+        if e is None or (at == 0 and _plain_number(written[a:b].strip().strip("*")) is not None):
             break  # what follows is read as any tail is ("2\pi or maybe 5": offered)
         values.append(e)
         end = b
@@ -334,6 +361,59 @@ _CONFIRMS = re.compile(
 )
 
 
+# A check that substitutes into the equation solved and shows it holds, with no word saying so
+# ("Substituting x = 2 into the equation: the result is 4 - 4 = 0.", "Plugging 2 back into the
+# equation gives 0.", "..., we get 4 = 4."), or with one ("Checking: substituting x = 2 gives 4
+# - 4 = 0, which checks out."): the numbers after it come to 0, or to themselves. (They were read
+# as another quantity, the 0: the value stated was no answer, the reply judged on its 0, right
+# against 0.) "into the expression, the result is 5", "gives y = 5", "gives the area 5, as
+# expected" go on to another value, as before.
+_INTO_EQUATION = re.compile(
+    r"(?i:\b(?:into|in)\s+(?:the\s+|our\s+|this\s+)?(?:(?:original|given|initial|first|second)\s+)?"
+    r"equations?\b|\bback\s+in(?:to)?\b(?=[^.;]*\bequations?\b))"
+)
+_ARITHMETIC = re.compile(
+    r"(?:[\d \t.+\-*/^(){}\[\]×·]|\\(?:cdot|times|left|right|[dt]?frac)(?![A-Za-z]))+"
+)
+
+
+def _holds(run: str) -> bool:
+    """Whether `run` ("4 - 4 = 0", "0", "4 = 4") is numbers only that come to 0, or to
+    themselves."""
+    parts = [p.strip(" \t.,;$") for p in run.strip().split("=")]
+    if not all(p and _ARITHMETIC.fullmatch(p) for p in parts):
+        return False
+    last = _plain_number(parts[-1])
+    if last == 0:
+        return True
+    return len(parts) > 1 and last is not None and all(_plain_number(p) == last for p in parts)
+
+
+_CHECK_RUN_ENDS = re.compile(r"[,;]|\b(?i:which|as|so|and|thus|hence)\b|✓|✔|\\checkmark")
+
+
+def _shows_it_holds(sentence: str) -> bool:
+    """Whether a sentence is a check of a value (`_CHECK_OPENS`) into the equation
+    (`_INTO_EQUATION`) or saying it confirms (`_CONFIRMS`), whose numbers after the equation or
+    its "gives", "we get" come to 0 or to themselves (`_holds`), asking for nothing else ("Note
+    the question asks for x + 3 = 5.")."""
+    if not _CHECK_OPENS.match(sentence):
+        return False
+    if any(m.group("asked") for m in _ANOTHER_QUANTITY.finditer(sentence)):
+        return False
+    into = _INTO_EQUATION.search(sentence)
+    if into is None and not _CONFIRMS.search(sentence):
+        return False
+    after = into or _CONCLUDES.search(sentence)
+    if after is None:
+        return False
+    rest = sentence[after.end() :]
+    first = re.search(r"[-+]?[\d(]", rest)
+    if first is None:
+        return False
+    return _holds(_CHECK_RUN_ENDS.split(rest[first.start() :], maxsplit=1)[0])
+
+
 def _justifies(sentence: str, values: list[str]) -> bool:
     """Whether a sentence after a value stated (`values`) gives its reason, checks it or sets
     another value aside, going on to no value of another quantity."""
@@ -341,6 +421,8 @@ def _justifies(sentence: str, values: list[str]) -> bool:
         return True
     if not _CHECK_OPENS.match(sentence):
         return False
+    if _shows_it_holds(sentence):
+        return True
     keys = {_value_key(v) for v in values}
     confirms = _CONFIRMS.search(sentence) is not None
     for m in _ANOTHER_QUANTITY.finditer(sentence):
@@ -466,7 +548,9 @@ def _moves_on(tail: str, values: list[str]) -> bool:
         # (the first conclusion word only: a value after any is after it)
         concludes = _CONCLUDES.search(sentence)
         if not _justifies(sentence, values) or (
-            concludes is not None and _VALUED.search(sentence, concludes.end())
+            concludes is not None
+            and _VALUED.search(sentence, concludes.end())
+            and not _shows_it_holds(sentence)  # "... into the equation gives 4 - 4 = 0."
         ):
             return True
     return False
@@ -533,10 +617,50 @@ def _with_unit(answer: str) -> str | None:
     whole = answer.strip().rstrip(".").strip()
     if len(whole) > 80 or "\n" in whole:
         return None
+    inline = re.fullmatch(r"\$([^$]+)\$|\\\((.+?)\\\)", whole)
+    if inline is not None:  # "$3\sqrt{2}~\mathrm{m/s}$"
+        whole = (inline.group(1) or inline.group(2)).strip()
     unit = _UNIT_AFTER.search(whole)
     if unit is None or unit.start() == 0 or _prose(whole[: unit.start()]):
         return None
     return _subject_value(whole[: unit.start()])
+
+
+# What a value ends a clause after: "The speed is 3\sqrt{2} m/s.", "So v = 3\sqrt{2} m/s.", "a
+# speed of 12 m/s".
+_BEFORE_VALUE = re.compile(
+    r"(?<![A-Za-z\\])(?i:is|are|was|were|equals|be|of)(?![A-Za-z])|(?<![<>!=])=(?!=)|:|≈"
+)
+_INLINE_AT_END = re.compile(r"(?<!\\)\$([^$]{1,200})\$[ \t]*\Z|\\\((.{1,200}?)\\\)[ \t]*\Z")
+
+
+def _last_with_unit(answer: str) -> str | None:
+    """The value the last sentence of a reply ends with, a unit after it ("The speed is
+    3\\sqrt{2} m/s.", "So $v = 3\\sqrt{2}~\\mathrm{m/s}$."; math-verify's read of the reply was
+    3*sqrt(2)*m/s, wrong against 3\\sqrt{2} and right against 3), else None. A sentence that
+    supposes (if, suppose, assume) states nothing."""
+    tail = _ABBREV.sub(lambda m: " " * len(m.group(0)), answer[-2000:])
+    sentences = [s for _, s in _sentences_of(tail) if s.strip()]
+    if not sentences:
+        return None
+    last = sentences[-1].strip()
+    if len(last) > 300 or _SUPPOSE.search(last):
+        return None
+    inline = _INLINE_AT_END.search(last)
+    if inline is not None:  # the unit inside the maths that ends it
+        last = last[: inline.start()] + " " + (inline.group(1) or inline.group(2)).strip()
+    unit = _UNIT_AFTER.search(last)
+    if unit is None or unit.start() == 0:
+        return None
+    before = last[: unit.start()]
+    cuts = list(_BEFORE_VALUE.finditer(before))
+    if cuts:
+        before = before[cuts[-1].end() :]
+    else:
+        before = before[_SUBJECT_OPENS.match(before).end() :]
+    if not before.strip() or _prose(before):
+        return None
+    return _subject_value(before)
 
 
 def _expression(written: str) -> str | None:
@@ -789,6 +913,26 @@ _OR_VALUE = re.compile(
     r"|\s+(?i:is|are|works?|would|could|might|also|too|as\s+well|both|unless|otherwise"
     r"|depending|in\s+case)\b|\s+(?i:if|when|whenever|for)\b" + _WRITTEN_AS + ")"
 )
+# "If n is even, 2 is the answer; otherwise 3.", "The answer is 2 if n is even and 3
+# otherwise.", "...; otherwise, the answer is 3": the other case's value, offered as much (the
+# first case's value was read alone, right against 2; or the reply's last value, right against 3).
+_OTHERWISE_VALUE = re.compile(
+    r"(?i:\b(?:otherwise|else))\b[ \t,:]*"
+    r"(?:(?i:it\s+is|it'?s|(?:the\s+)?answer\s+is|we\s+get|we\s+have|the\s+value\s+is)\s+)?"
+    + _OFFERED
+    + r"(?=\s*(?:$|[.!?;:,)。！？；，）]))"
+)
+_VALUE_OTHERWISE = re.compile(
+    r"(?<![A-Za-z])(?i:and|or|but)\s+" + _OFFERED + r"\s+(?i:otherwise|else)\b"
+)
+# "The answer is 2 if n is even, and 3 if n is odd.", "..., and 13 if the ends count": another
+# case's value, as "(or 5 if n is odd)" is ("0.5, and 50 when written as a percent" is not).
+_CASE_VALUE = re.compile(
+    r"(?<![A-Za-z])(?i:and|but|while|whereas)\s+"
+    + _OFFERED
+    + r"\s+(?i:if|when|whenever)\b"
+    + _WRITTEN_AS
+)
 # "x = 2, since (x-2)^2 = 0, or x = 3": another value offered after the reason for the first.
 _COMMA_OR_VALUE = re.compile(r"[,，][ \t]*" + _OR_VALUE.pattern)
 # "13 also works", "13 works too", "13 is also a solution", "6 would also work", "x = 3 also
@@ -1032,6 +1176,11 @@ def _offered_values(tail: str, values: list[str], restating: bool = True) -> lis
         for m in _ANOTHER_IS.finditer(sentence):
             if not (supposed and supposed.start() < m.start()):
                 offer(_offered_value(m))
+        for pattern in (_OTHERWISE_VALUE, _VALUE_OTHERWISE):  # the condition's other case
+            for m in pattern.finditer(sentence):
+                offer(_offered_value(m))
+        for m in _CASE_VALUE.finditer(sentence):
+            offer(_offered_value(m))
         for m in _ALSO_BE.finditer(sentence):
             if (supposed and supposed.start() < m.start()) or aside >= m.start():
                 continue
@@ -1081,6 +1230,91 @@ def _unstated_hedge(answer: str) -> list[str]:
     values = [_offered_value(first)]
     offered = _offered_values(last[first.end() :], values, restating=False)
     return [*values, *offered] if offered else []
+
+
+# A reply with no box or statement is judged on math-verify's read of it, its last value; where
+# that value is one the reply does not give as its answer, there is no answer to read: "2 is
+# not the answer.", "The answer is not 2.", "Suppose 2 is the answer. Then 2 + 2 = 5, a
+# contradiction.", "If n is even, x = 2; otherwise x = 3." (each was right against the value
+# named last).
+_NOT_THE_ANSWER = re.compile(
+    r"(?i:\b(?:(?:is|are|was|were|must|could|would|will|does|do|should)(?:\s+not|n't)|cannot"
+    r"|can\s+not|can't|won't)(?:\s+be)?\s+(?:(?:the|a|an|our|my|its|any)\s+)?"
+    r"(?:(?:only|final|correct|right|valid|real|exact|desired|required)\s+)?"
+    r"(?:answer|solution|root|result)s?)(?![A-Za-z])"
+)
+_ANSWER_IS_NOT = re.compile(
+    r"(?i:\bthe\s+(?:(?:final|correct|right)\s+)?answer\s+(?:is\s+not|isn't|is\s+never|cannot\s+be"
+    r"|can't\s+be|(?:would|could|must)(?:\s+not|n't)\s+be))\s*"
+)
+# A supposition of the answer opening a sentence ("Suppose 2 is the answer", "If the answer is
+# 2, ...", "Assume x = 2 is a solution"), the supposed clause up to its first comma or "then";
+# "If we add them, 2 is the answer." supposes a way, not the answer.
+_SUPPOSES = re.compile(
+    r"^\W*(?:(?i:now|so|first|next|then|but)[ \t,]+)?(?:(?i:let'?s|let\s+us)\s+)?"
+    r"(?i:suppose|supposing|assume|assuming|if|imagine|say|what\s+if)\s+"
+    r"(?P<clause>[^,;:]*?)(?=[,;:]|\s+(?i:then)\b|$)"
+)
+_ANSWER_WORD = re.compile(r"(?i:\b(?:answer|solution|root)s?\b)")
+_CONTRADICTS = re.compile(
+    r"(?i:\b(?:contradict\w*|impossible|absurd|not\s+possible|(?:cannot|can't)\s+(?:be|hold)"
+    r"|fails?|false|does(?:\s+not|n't)\s+(?:hold|work|satisfy))\b)"
+)
+_CASE_OPENS = re.compile(r"^\W*(?i:otherwise|else|or\s+else|if\s+not)\b|^\W*否则")
+_CONDITION_WORD = re.compile(r"(?i:\b(?:if|when|whenever|unless|in\s+case|provided)\b)|如果|若")
+
+
+def _unasserted(answer: str) -> bool:
+    """Whether the last value of a reply with no box or statement (the last sentence that holds
+    one) is one it does not give as its answer: negated (`_NOT_THE_ANSWER`, `_ANSWER_IS_NOT`),
+    supposed (`_SUPPOSES`: where the supposition is that sentence, or what follows it from its
+    value on ends in a contradiction) or one case of a condition ("...; otherwise x = 3")."""
+    tail = _ABBREV.sub(lambda m: " " * len(m.group(0)), answer[-2000:])
+    sentences = [(at, s) for at, s in _sentences_of(tail) if s.strip()]
+    valued = [i for i, (_, s) in enumerate(sentences) if _VALUED.search(s)]
+    if not valued:
+        return False
+    i = valued[-1]
+    at, last = sentences[i]
+    negated = _NOT_THE_ANSWER.search(last)
+    if negated is not None and not _VALUED.search(last, negated.end()):
+        return True  # "2 is not the answer."
+    negated = _ANSWER_IS_NOT.search(last)
+    if negated is not None:
+        value = _OFFERED_VALUE.match(last, negated.end())
+        if value is not None and not _VALUED.search(last, value.end()):
+            return True  # "The answer is not 2."
+    for j in range(i, max(-1, i - 4), -1):  # the supposition, this sentence or one before it
+        sup = _SUPPOSES.match(sentences[j][1])
+        if sup is None or not _ANSWER_WORD.search(sup.group("clause")):
+            continue
+        if j == i and not _VALUED.search(last, sup.end()):
+            return True  # "Suppose 2 is the answer."
+        if _CONTRADICTS.search(tail, at) is not None:
+            return True  # "Suppose 2 is the answer. Then 2 + 2 = 5, a contradiction."
+        break
+    case = _CASE_OPENS.match(last)
+    if case is not None and i > 0 and _CONDITION_WORD.search(sentences[i - 1][1]):
+        return True  # "If n is even, x = 2; otherwise x = 3."
+    other = re.search(r"(?i:[,，]\s*(?:otherwise|else)\b)", last)
+    if other is not None and _VALUED.search(last, other.end()):
+        return _CONDITION_WORD.search(last, 0, other.start()) is not None  # "If ..., 2, else 3"
+    return False
+
+
+def _before_checks(answer: str) -> str | None:
+    """A reply with no box or statement, without the checks it ends with (`_shows_it_holds`: "So
+    x = 2. Substituting x = 2 into the equation: the result is 4 - 4 = 0."; math-verify's read of
+    the whole reply took the 0), else None where it ends with none."""
+    start = max(0, len(answer) - 2000)
+    tail = _ABBREV.sub(lambda m: " " * len(m.group(0)), answer[start:])
+    cut = None
+    for at, sentence in reversed([(at, s) for at, s in _sentences_of(tail) if s.strip()]):
+        if _shows_it_holds(sentence):
+            cut = at
+        elif _VALUED.search(sentence):
+            break
+    return answer[: start + cut] if cut is not None else None
 
 
 # Option letters: the patterns below read A-E, as a question of five options or fewer offers
@@ -1178,6 +1412,18 @@ _SUPPOSED = re.compile(
 def _supposed(answer: str, start: int) -> bool:
     """Whether the statement of an answer at `start` is supposed (`_SUPPOSED`)."""
     return _SUPPOSED.search(answer[max(0, start - 40) : start]) is not None
+
+
+_OTHERWISE = re.compile(r"(?i:\b(?:otherwise|else))\b[ \t,:]*\Z|否则[，,]?\s*\Z")
+
+
+def _conditional(answer: str, start: int) -> bool:
+    """Whether the statement of an answer at `start` is supposed ("Suppose the answer is 2") or
+    the other case of a condition ("Otherwise, the answer is 3")."""
+    return (
+        _supposed(answer, start)
+        or _OTHERWISE.search(answer[max(0, start - 20) : start]) is not None
+    )
 
 
 def _stated_choice(answer: str, start: int, upto: str = "E") -> re.Match | None:
@@ -1574,10 +1820,12 @@ def _final_answer(
     alone = _ranged(_LETTER_ALONE, upto)
     boxes = _boxes(answer)
     after = boxes[-1][1] if boxes else 0
-    stated = list(_STATED.finditer(answer, after))
+    # "Suppose the answer is 2. Then ...", "Otherwise, the answer is 3.": no answer given (a
+    # supposition was read as the answer stated, right against 2)
+    stated = [m for m in _STATED.finditer(answer, after) if not _conditional(answer, m.start())]
     last = stated[-1] if stated else None
     # "... is the answer." says again what was stated before it: no lead of its own
-    leads = list(_LEAD.finditer(answer, after))
+    leads = [m for m in _LEAD.finditer(answer, after) if not _conditional(answer, m.start())]
     while leads and _restates(answer, leads[-1]):
         leads.pop()
     lead = leads[-1] if leads else None
@@ -1667,6 +1915,9 @@ def _final_answer(
         hedge = _unstated_hedge(answer)
         if hedge:
             return ", ".join(_ungrouped(v) for v in hedge), [], True, ()
+        ending = _last_with_unit(answer)
+        if ending is not None:  # "The speed is 3\sqrt{2} m/s.": the value
+            return ending, [], False, ()
         return None, [], False, ()
     run = [boxes[-1]]
     hedged = False
@@ -2121,6 +2372,17 @@ def verify_math(
     final, parts, hedged, names = _final_answer(answer, upto, derive=not _several(str(gold)))
     if final is None and not answer.strip():
         return NO_ANSWER
+    if final is None:  # the whole reply is read: what it ends with is to be its answer
+        before = _before_checks(answer)
+        if before is not None:  # "So x = 2. Substituting x = 2 ...: 4 - 4 = 0.": "So x = 2."
+            answer = before
+            final, parts, hedged, names = _final_answer(
+                answer, upto, derive=not _several(str(gold))
+            )
+            if final is None and not answer.strip():
+                return NO_ANSWER
+        if final is None and _unasserted(answer):
+            return NO_ANSWER
     labelled = len(parts) > 1 and not hedged and all(_labelled(n) for n in names)
     golds = _gold_parts(str(gold), listed=labelled)
     if golds is not None:
@@ -2279,6 +2541,13 @@ def math_answer_key(answer: str, timeout: int = 5, options: int = 5) -> str | No
     """A canonical form of the final answer (as verify_math reads it), for majority voting."""
     upto = _upto(options)
     boxed, parts, hedged, names = _final_answer(answer or "", upto)
+    if boxed is None and answer and answer.strip():  # as verify_math reads the whole reply
+        before = _before_checks(answer)
+        if before is not None:
+            answer = before
+            boxed, parts, hedged, names = _final_answer(answer, upto)
+        if boxed is None and (not answer.strip() or _unasserted(answer)):
+            return None
     if boxed is not None and (hedged or len(parts) > 1) and _values_in(boxed, parts) > _MANY:
         return re.sub(r"\s+", "", boxed)  # a looping list: parsed, it took the whole timeout
     if len(parts) > 1 and not hedged and None not in names and len(set(names)) == len(names):
