@@ -1,4 +1,4 @@
-"""verify --math: wrong verdicts a review found (session 18).
+"""verify --math and select's judge parser: wrong verdicts a review found (session 18).
 
 1. A reply with no box and no answer statement was judged on math-verify's read of the whole
    reply, its last value, also where the reply says that value is not the answer, supposes it
@@ -10,6 +10,8 @@
    wrong against the 2 stated.
 3. Units: "The speed is 3\\sqrt{2} m/s.", "3\\sqrt{2}~\\mathrm{m/s}", "\\boxed{4m/s}" were wrong
    against the value, "4 g/L" was no value with a unit (wrong against 4).
+4. select's judge: "The trace makes 3 errors.\\n3" reads 3 (the last line alone is the score;
+   the count in the reasons is never read as one).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import pytest
 
 from distill.filter.verify import judge, math_answer_key, verify_math
+from distill.select.judge import parse_score
 
 
 def judged(answer: str, gold: str) -> str | None:
@@ -195,3 +198,22 @@ def test_a_unit_never_makes_another_value_right(answer: str, gold: str) -> None:
 def test_variables_divided_stay_variables() -> None:
     assert verify_math("\\boxed{4g/L}", "\\frac{4g}{L}") == "correct"
     assert verify_math("\\boxed{\\frac{4\\pi^2 L}{g}}", "4\\pi^2 L/g") == "correct"
+
+
+# --- 4. select's judge: a count in the reasons and the score on the last line ---------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "score"),
+    [
+        ("The trace makes 3 errors.\n3", 3.0),  # the last line alone is the score
+        ("The trace makes 3 errors.\n7", 7.0),  # the count is never read as it
+        ("The trace makes 3 errors. Rating: 7", 7.0),
+        ("The trace makes 3 errors.", None),
+        ("Errors: 3.\n3", None),  # the sentence's own number said again: a quote
+        ("1. The setup is right.\n2. The algebra slips.\n\n3", None),  # a list's next item
+        ("1. The setup is right.\n2. The algebra slips.\n3", None),
+    ],
+)
+def test_the_judges_last_line_and_a_count_in_its_reasons(reply: str, score: float | None) -> None:
+    assert parse_score(reply)[0] == score
