@@ -466,6 +466,53 @@ def check_settings(cfg: Any) -> str:
     return resolve_api_key(cfg.api_key_env, cfg.base_url)
 
 
+async def interruptible(coro: Any) -> Any:
+    """`coro`, stopped by Ctrl-C (SIGINT) at once, whichever of the process's threads the kernel
+    hands the signal to. asyncio.run's own handler is a Python one, which only the main thread
+    runs, between two bytecodes: a SIGINT taken by another thread (numpy's OpenBLAS threads, a
+    thread pool's) waited for the loop to wake, while it slept in select() until a reply in
+    flight came or a timer fell due, up to --request-timeout. A handler on the loop
+    (`add_signal_handler`: the signal's number goes to the loop's wakeup fd, from whatever thread)
+    wakes it. The first SIGINT cancels `coro` (its requests in flight dropped, what was written
+    kept: records are written by the loop's callbacks, never cut by the signal), then
+    KeyboardInterrupt; a second one raises KeyboardInterrupt at once. A SIGINT ignored or handled
+    by the program (not Python's default) stays so, as off the main thread."""
+    import signal
+    import threading
+
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    handler = signal.getsignal(signal.SIGINT)
+    # asyncio.run (3.11+) put its Runner's in place of Python's default for the run: ours then
+    runner = getattr(getattr(handler, "func", None), "__self__", None)
+    ours = handler is signal.default_int_handler or (
+        hasattr(asyncio, "Runner") and isinstance(runner, asyncio.Runner)
+    )
+    if me is None or threading.current_thread() is not threading.main_thread() or not ours:
+        return await coro
+    interrupted = 0
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted += 1
+        if interrupted > 1:
+            raise KeyboardInterrupt
+        me.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (ValueError, RuntimeError, NotImplementedError):  # no signals here (Windows)
+        return await coro
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)  # Python's default again
+
+
 class OpenAITeacher:
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -499,7 +546,7 @@ class OpenAITeacher:
         )
 
     def run(self, jobs: Sequence[Job], sink: Sink) -> None:
-        asyncio.run(self._run(jobs, sink))
+        asyncio.run(interruptible(self._run(jobs, sink)))
 
     async def _run(self, jobs: Sequence[Job], sink: Sink) -> None:
         cfg = self.cfg
