@@ -1858,6 +1858,36 @@ def with_call_ids(
     return out
 
 
+def ids_after(
+    tok: Any,
+    ids: list[int],
+    text: str,
+    completion: str,
+    special: bool | None = False,
+    whole: list[int] | None = None,
+) -> list[int]:
+    """The token ids of `completion` where it follows `text` (tokenized as `ids`): as the
+    tokenizer reads the whole text, which is what the model sees once the turn is history and
+    what TRL trains (Mistral's and Llama-2's ' ' before a reply is byte-level BPE's 'Ġthe', not
+    'the'; SentencePiece adds no dummy '▁' where the template writes no space). The completion
+    tokenized alone where the whole text reads the prompt otherwise (a merge across the
+    boundary: the prompt inference tokenizes alone comes first). The one reading of a reply's
+    ids: train's (Renderer.encode), select's likelihood judge's, cross-tokenizer kd's.
+
+    `special`: whether `ids` hold the tokenizer's special tokens (BOS: an alpaca or raw text
+    prompt, which no template writes BOS into), the whole text read so too; None where the
+    caller cannot tell (kd's sampled replies): the reading of the two whose ids start with
+    `ids`. `whole`: the ids of `text` + `completion`, where the caller has them."""
+    if whole is None:
+        for s in (False, True) if special is None else (special,):
+            whole = tok(text + completion, add_special_tokens=s)["input_ids"]
+            if whole[: len(ids)] == ids:
+                break
+    if whole[: len(ids)] == ids:
+        return whole[len(ids) :]
+    return tok(completion, add_special_tokens=False)["input_ids"]
+
+
 class Renderer:
     """Example -> (prompt text, completion text) -> token ids with a completion mask. `who`: whose
     chat template it renders with, as its refusals name it (kd's xtok renders the teacher's too)."""
@@ -2279,18 +2309,8 @@ class Renderer:
         special: bool = False,
         whole: list[int] | None = None,
     ) -> list[int]:
-        """The token ids of `completion` where it follows `text` (tokenized as `ids`): as the
-        tokenizer reads the whole text, which is what the model sees once the turn is history and
-        what TRL trains (Mistral's and Llama-2's ' ' before a reply is byte-level BPE's 'Ġthe',
-        not 'the'; SentencePiece adds no dummy '▁' where the template writes no space). The
-        completion tokenized alone where the whole text reads the prompt otherwise (a merge
-        across the boundary: the prompt inference tokenizes alone comes first). `whole`: the
-        ids of `text` + `completion`, where the caller has them."""
-        if whole is None:
-            whole = self.tok(text + completion, add_special_tokens=special)["input_ids"]
-        if whole[: len(ids)] == ids:
-            return whole[len(ids) :]
-        return self.tok(completion, add_special_tokens=False)["input_ids"]
+        """ids_after with this Renderer's tokenizer."""
+        return ids_after(self.tok, ids, text, completion, special, whole)
 
     def encode(self, ex: Example) -> tuple[list[int], list[int]]:
         """The prompt tokenized alone, as inference does; the completion as it reads after it."""

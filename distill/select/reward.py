@@ -19,8 +19,9 @@ repeated run scores only what is missing.
 per token of the assistant's reply given its prompt (nats per token, <= 0; higher is more
 fluent), the perplexity filter of CCNet / DCLM data selection applied to a teacher's traces: a
 verified trace whose answer is right but whose text is not (a mis-copied question, an aside
-about Roman numerals) scores low under a model that knows the task. The chat is the model's own
-chat template (the reply's tokens: the whole chat's after the prompt's, as training reads it).
+about Roman numerals) scores low under a model that knows the task. The chat is read as train
+would train the model on it (examples.Renderer: its own chat template and generation prompt,
+R1's `<think>\n` pre-fill included; the reply's tokens the whole chat's after the prompt's).
 """
 
 from __future__ import annotations
@@ -159,33 +160,63 @@ def load_lm(model: str) -> tuple[Any, Any]:
     return tok, net
 
 
-def reply_ids(tok: Any, chat: list[dict[str, str]]) -> tuple[list[int], int]:
-    """The chat's ids and where its last (assistant) turn's tokens start: the whole chat's ids
-    after its prompt's (the template's generation prompt), as training reads a reply."""
+def judge_renderer(tok: Any, net: Any) -> Any:
+    """The Renderer that reads a chat as train would train `net` on it (its chat template, its
+    generation_config's stop tokens: EOS after an end of turn that holds none), None for a model
+    without a chat template."""
+    if not getattr(tok, "chat_template", None):
+        return None
+    from distill.examples import Renderer
+
+    eos = getattr(getattr(net, "generation_config", None), "eos_token_id", None)
+    return Renderer(tok, "r1", eos, who="judge")
+
+
+def reply_ids(
+    tok: Any, chat: list[dict[str, str]], renderer: Any = None, where: str = "a trace"
+) -> tuple[list[int], int]:
+    """The chat's ids and where its last (assistant) turn's tokens start, as training reads a
+    reply (Renderer.encode: the prompt as inference tokenizes it, with the generation prompt's
+    pre-fill such as R1's `<think>\n`; the reply's tokens as the whole chat reads them after
+    it, examples.ids_after). `renderer`: judge_renderer's (None: the tokenizer's own, without
+    the model's stop tokens). Without a chat template: 'role: content' lines, the reply after
+    'assistant: ', read as the whole text reads it (with the tokenizer's BOS)."""
+    from distill.examples import Example, Renderer, ids_after
+
     if getattr(tok, "chat_template", None):
-        prompt = tok.apply_chat_template(chat[:-1], add_generation_prompt=True, tokenize=False)
-        full = tok.apply_chat_template(chat, tokenize=False)
-        special = False  # the template writes its own BOS
-    else:
-        prompt = render(tok, chat[:-1]) + "\n\nassistant: "
-        full = prompt + chat[-1]["content"]
-        special = True
-    p_ids = tok(prompt, add_special_tokens=special)["input_ids"]
-    ids = tok(full, add_special_tokens=special)["input_ids"]
-    start = 0
-    while start < min(len(p_ids), len(ids)) and p_ids[start] == ids[start]:
-        start += 1  # a token crossing the boundary belongs to the reply
-    return ids, start
+        renderer = renderer or Renderer(tok, "r1", who="judge")
+        ex = Example(prompt=chat[:-1], completion=chat[-1]["content"], source={"where": where})
+        prompt, reply = renderer.encode(ex)
+        return prompt + reply, len(prompt)
+    text, reply = render(tok, chat[:-1]) + "\n\nassistant: ", chat[-1]["content"]
+    prompt = tok(text, add_special_tokens=True)["input_ids"]
+    whole = tok(text + reply, add_special_tokens=True)["input_ids"]
+    if whole[: len(prompt)] != prompt and reply:
+        # the prompt's last ' ' merges into the reply's first word ('Ġthe'): the reply is read
+        # from that token on, after the prompt up to its ':' (a base model reads the text whole)
+        text, reply = text[:-1], " " + reply
+        prompt = tok(text, add_special_tokens=True)["input_ids"]
+    return prompt + ids_after(tok, prompt, text, reply, True, whole), len(prompt)
 
 
-def likelihood_batch(tok: Any, net: Any, chats: list[list[dict[str, str]]]) -> list[float]:
-    """Each chat's mean log-probability per reply token under `net` (nan: no reply token)."""
+def likelihood_batch(
+    tok: Any,
+    net: Any,
+    chats: list[list[dict[str, str]]],
+    renderer: Any = None,
+    wheres: list[str] | None = None,
+) -> list[float]:
+    """Each chat's mean log-probability per reply token under `net` (nan: no reply token).
+    `renderer`: judge_renderer(tok, net), made here where not given; `wheres`: each chat's
+    name in a refusal (its trace id)."""
     import torch
 
+    renderer = renderer or judge_renderer(tok, net)
+    wheres = wheres or ["a trace"] * len(chats)
     limit = min(MAX_LENGTH, getattr(tok, "model_max_length", MAX_LENGTH) or MAX_LENGTH)
     rows = []
-    for chat in chats:
-        ids, start = reply_ids(tok, chat)
+    for chat, where in zip(chats, wheres, strict=True):
+        ids, start = reply_ids(tok, chat, renderer, where)
         cut = max(0, len(ids) - limit)  # a long one keeps its end (the answer)
         rows.append((ids[cut:], max(start - cut, 1)))  # the first token has no context
     width = max(len(ids) for ids, _ in rows)
@@ -322,13 +353,16 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
                 writer.write(row)
     if todo:
         tok, net = load(cfg.judge) if backend == "reward" else load_lm(cfg.judge)
+        renderer = judge_renderer(tok, net) if backend == "likelihood" else None
         with RecordWriter(cache) as writer:
             for start in range(0, len(todo), BATCH):
                 part = todo[start : start + BATCH]
                 if backend == "reward":
                     values = score_batch(tok, net, [render(tok, chat_of(r)) for _, r in part])
                 else:
-                    values = likelihood_batch(tok, net, [chat_of(r) for _, r in part])
+                    chats = [chat_of(r) for _, r in part]
+                    wheres = [f"{cfg.input}: trace {tid}" for tid, _ in part]
+                    values = likelihood_batch(tok, net, chats, renderer, wheres)
                 for (tid, _), value in zip(part, values):
                     writer.write({"id": ids[tid], "trace_id": tid, "score": value})
                     cached[ids[tid]] = value

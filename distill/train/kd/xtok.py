@@ -8,7 +8,7 @@ after its prompt, as a kept reply's are read (sample_text: Mistral's `[/INST]` +
 " The"); the teacher reads the prompt in its own chat template, then the reply in that text (the
 student's template's own text around it left out: around) as its own template writes a reply
 (its ' ' after `[/INST]`, its end of turn where the student stopped), tokenized as its whole
-chat (reply_ids), and the same alignment and loss apply to the sampled tokens. A sample is any
+chat (examples.ids_after), and the same alignment and loss apply to the sampled tokens. A sample is any
 id sequence the student drew, a split no tokenizer would make included: `char_ends` reads it
 as decoded. The loss is the aligned ULD / hybrid, not GKD's generalized JSD (no `beta` here:
 the two distributions live on different vocabularies).
@@ -542,6 +542,8 @@ class XTokTeacher:
         data's text) pairs no position."""
         import torch
 
+        from distill.examples import ids_after
+
         width = ids.shape[1]
         t_rows, pos_rows = [], []
         for i in range(ids.shape[0]):
@@ -553,7 +555,7 @@ class XTokTeacher:
             # after its prompt ('[/INST]' + ' The': `▁The` reads " The", not "The"), the
             # teacher's its own reply after its prompt: without the student's space and end,
             # with the teacher's (its template's ' ' after `[/INST]`, marks[2]), its ids those
-            # of its whole chat after its prompt (reply_ids), as theirs.encode gives a kept one
+            # of its whole chat after its prompt (ids_after), as theirs.encode gives a kept one
             marks = inputs["xtok_around"][i] if "xtok_around" in inputs else ["", "", ""]
             s_text, text = sample_reply(self.s_tok, ids[i], at, marks, stopped)
             # the think block one side's prompt opened (lead_shift), read by the other as text
@@ -561,7 +563,7 @@ class XTokTeacher:
             t_prompt = inputs["xtok_prompt_text"][i]
             content = after_lead(s_lead + text, prompt_lead(t_prompt))
             t_text = marks[2] + content + (inputs["xtok_end"][i] if stopped else "") if c else ""
-            tc = reply_ids(self.tok, tp, t_prompt, t_text) if t_text else []
+            tc = ids_after(self.tok, tp, t_prompt, t_text, special=None) if t_text else []
             pos = [-1] * width
             s_ends, t_ends = char_ends(self.s_tok, c, s_text), char_ends(self.tok, tc, t_text)
             if c and s_ends is not None and t_ends is not None:
@@ -636,21 +638,6 @@ def first_id(tok: Any, text: str) -> int | None:
     """The first token id of `text` in `tok` (no special tokens added), None for no text."""
     ids = tok(text, add_special_tokens=False)["input_ids"] if text else []
     return ids[0] if ids else None
-
-
-def reply_ids(tok: Any, prompt: list[int], text: str, reply: str) -> list[int]:
-    """The ids of `reply` written after a prompt rendered as `text` (tokenized as `prompt`): the
-    whole text's ids after the prompt's, as the Renderer trains a reply (Renderer.ids_after:
-    after Mistral's `[/INST]` a reply ' the' is `▁the`, and a SentencePiece tokenizer adds no
-    dummy `▁` where the template writes no space, as the reply tokenized alone does); the reply
-    alone where the whole text reads the prompt otherwise (a merge across the boundary). The
-    prompt holds the tokenizer's BOS where no template writes one (alpaca, a raw text row:
-    Renderer.prompt_ids), so the whole text is read with it there."""
-    for special in (False, True):
-        whole = tok(text + reply, add_special_tokens=special)["input_ids"]
-        if whole[: len(prompt)] == prompt:
-            return whole[len(prompt) :]
-    return tok(reply, add_special_tokens=False)["input_ids"]
 
 
 def xtok_dataset(

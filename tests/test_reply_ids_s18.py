@@ -1,0 +1,196 @@
+"""The token ids of a reply after its prompt: one reading (examples.ids_after) for train (the
+Renderer), select's likelihood judge (select/reward.py) and cross-tokenizer on-policy kd
+(train/kd/xtok.py), which each had their own.
+
+Recorded under public chat templates (tests/fixtures/chat_templates, Llama-2's and Mistral's
+`[INST]` ones of tests/test_mistral_turns_s16.py, each on a tiny tokenizer with the family's
+special tokens; SentencePiece-style ones too) and replies that open with a space, a newline,
+non-ASCII text, an empty reply and a think block:
+
+- train and kd read the same ids everywhere (kd tried the whole text with and without the
+  tokenizer's special tokens, train knew which: the same ids);
+- the judge read the template's own rendering of the whole chat after the generation prompt:
+  the same ids wherever the template writes the finished turn as train trains it, but under
+  DeepSeek-R1-Distill's (whose template drops the text before `</think>` from every assistant
+  turn, the last too, and whose generation prompt opens `<think>\\n`) it scored the answer
+  alone, after `<｜Assistant｜>` without the `<think>` inference writes there: the trace's
+  reasoning was never scored; under gpt-oss's and Ministral-reasoning's it scored the think
+  block as text of the final answer (train: the analysis channel, [THINK]); where a token
+  crosses the prompt's end (Qwen's `ĊĊ` after 'assistant\\n') it scored the whole chat's
+  ids, a prompt inference never sends. Right: train's reading (the prompt as inference
+  tokenizes it, the reply as the whole chat reads it after that, EOS after an end of turn
+  without a stop token of the model's), which the judge now uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from distill.examples import Example, Renderer
+from tests.test_mistral_turns_s16 import student
+from tests.test_third_read_sft import tokenizer as family_tokenizer
+from tests.tiny import make_tokenizer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "chat_templates"
+USER = {"role": "user", "content": "x = 12"}
+REPLIES = [
+    "the answer is 12",
+    " leading space",
+    "\nleading newline",
+    "café 中文 🙂 ok",
+    "",
+    "<think>\nR\n</think>\n\nA",
+]
+
+
+def fixture(name: str, family: str = "qwen2"):
+    tok = make_tokenizer(family)
+    tok.chat_template = (FIXTURES / f"{name}.jinja").read_text()
+    return tok
+
+
+def gemma(name: str):
+    tok = family_tokenizer(name)
+    return tok, [tok.eos_token_id, tok.convert_tokens_to_ids("<end_of_turn>")]
+
+
+TEMPLATES = {  # name -> (tokenizer, the model's stop tokens as its generation_config lists them)
+    "qwen2.5": lambda: (fixture("qwen2.5-instruct"), None),
+    "llama-3.1": lambda: (fixture("llama-3.1-instruct", "llama"), None),
+    "smollm2": lambda: (fixture("smollm2"), None),
+    "qwen3": lambda: (fixture("qwen3"), None),
+    "deepseek-r1-distill": lambda: (family_tokenizer("deepseek-r1-distill-qwen"), None),
+    "gemma-2": lambda: gemma("gemma-2"),
+    "gemma-3": lambda: gemma("gemma-3"),
+    **{
+        f"{name}/{kind}": (lambda name=name, kind=kind: (student(kind, name), None))
+        for name in ("mistral-v0.3", "mixtral", "llama-2", "mistral-v0.1")
+        for kind in ("bpe", "strip", "metaspace")
+    },
+}
+
+
+def ids(tok, text, special=False):
+    return tok(text, add_special_tokens=special)["input_ids"]
+
+
+def judge_reads(tok, model_eos, reply):
+    """(prompt ids, reply ids) the likelihood judge scores for USER + reply."""
+    from distill.select import reward
+
+    net = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=model_eos))
+    chat = [USER, {"role": "assistant", "content": reply}]
+    row, start = reward.reply_ids(tok, chat, reward.judge_renderer(tok, net))
+    return row[:start], row[start:]
+
+
+def template_reads(tok, renderer, reply):
+    """The reply's ids as the whole chat the template renders reads them after its generation
+    prompt (the judge's reading before), with EOS where train adds it."""
+    chat = [USER, {"role": "assistant", "content": reply}]
+    prompt = ids(tok, tok.apply_chat_template(chat[:1], tokenize=False, add_generation_prompt=True))
+    full = ids(tok, tok.apply_chat_template(chat, tokenize=False))
+    if renderer.suffix != renderer.eot:
+        full += [tok.eos_token_id]
+    assert full[: len(prompt)] == prompt
+    return prompt, full[len(prompt) :]
+
+
+@pytest.mark.parametrize("reply", REPLIES)
+@pytest.mark.parametrize("name", list(TEMPLATES))
+def test_train_the_judge_and_kd_read_one_reply_as_one_sequence_of_ids(name, reply):
+    from distill.examples import ids_after
+
+    tok, model_eos = TEMPLATES[name]()
+    renderer = Renderer(tok, "r1", model_eos)
+    ex = Example(prompt=[USER], completion=reply)
+    p, c = renderer.encode(ex)
+    text = renderer.prompt_text(ex)
+    completion = renderer.completion_text(ex, text)
+    # kd's on-policy path reads the teacher's reply after its prompt ids, not told whether the
+    # prompt holds the tokenizer's special tokens
+    assert ids_after(tok, p, text, completion, special=None) == c
+    assert judge_reads(tok, model_eos, reply) == (p, c)
+    if name == "deepseek-r1-distill":
+        # the prompt ends with the `<think>\n` R1 writes; the reply closes (or fills) the block
+        assert tok.decode(p).endswith("<｜Assistant｜><think>\n")
+        want = "R\n</think>\n\nA" if reply.startswith("<think>") else "\n</think>\n\n" + reply
+        assert tok.decode(c) == want + "<｜end▁of▁sentence｜>"
+    else:
+        assert (p, c) == template_reads(tok, renderer, reply)
+
+
+def test_the_judge_scored_r1_distills_answer_alone_and_now_its_reasoning_too():
+    tok, _ = TEMPLATES["deepseek-r1-distill"]()
+    p, c = judge_reads(tok, None, "<think>\nsix and six\n</think>\n\n12")
+    assert "six and six" in tok.decode(c)  # (was: '\n\n12<｜end▁of▁sentence｜>')
+    assert tok.decode(p).endswith("<think>\n")
+
+
+def qwen2_pre_tokenizer(digits: str = ""):
+    """Qwen2's tokenizer.json pre-tokenizer (Split on its regex, then ByteLevel without one);
+    digits '{1,3}': Llama-3's."""
+    from tokenizers import Regex, pre_tokenizers
+
+    pattern = (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}" + digits
+        + r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    )  # fmt: skip
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pattern), "isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+
+
+def merging_tokenizer(monkeypatch):
+    """tests/tiny.py's byte-level BPE learning `ĊĊ` too, pre-tokenized as Qwen2's (its regex
+    keeps a run of newlines in one piece): a reply that opens with a newline after ChatML's
+    'assistant\\n' reads across the boundary in the whole chat, as under Qwen's own tokenizer."""
+    from tests import tiny
+
+    monkeypatch.setattr(tiny, "CORPUS", [*tiny.CORPUS, "a\n\nb\n\nc\n\n"])
+    tok = tiny.make_tokenizer("qwen2")
+    tok.backend_tokenizer.pre_tokenizer = qwen2_pre_tokenizer()
+    assert tok.convert_ids_to_tokens(ids(tok, "\n\n")) == ["ĊĊ"]
+    return tok
+
+
+def test_a_token_across_the_prompts_end_is_read_as_the_prompt_inference_sends(monkeypatch):
+    tok = merging_tokenizer(monkeypatch)
+    renderer = Renderer(tok, "r1")
+    ex = Example(prompt=[USER], completion="\nleading newline")
+    p, c = renderer.encode(ex)
+    prompt = renderer.prompt_text(ex)
+    assert p == ids(tok, prompt)  # 'assistant' 'Ċ': the prompt inference tokenizes
+    whole = ids(tok, prompt + renderer.completion_text(ex, prompt))
+    assert whole[: len(p)] != p  # the whole chat reads 'ĊĊ' across the boundary
+    # the reply is its own tokens after that prompt, for all three (the judge kept the whole
+    # chat's ids and moved the crossing 'ĊĊ' into the reply: a prompt inference never sends)
+    assert tok.convert_ids_to_tokens(c[:1]) == ["Ċ"]
+    assert judge_reads(tok, None, "\nleading newline") == (p, c)
+
+
+@pytest.mark.parametrize("kind", ["bpe", "strip", "metaspace"])
+def test_a_judge_without_a_chat_template_scores_the_ids_it_did(kind):
+    from distill.select import reward
+
+    if kind == "bpe":
+        tok = make_tokenizer("llama")  # (adds BOS)
+    else:
+        from tests.test_xtok_spm_s10 import spm
+
+        tok = spm(kind)
+    tok.chat_template = None
+    for reply in REPLIES[:4]:
+        chat = [USER, {"role": "assistant", "content": reply}]
+        # before: 'role: content' lines, the prompt ending 'assistant: ', the reply's tokens
+        # those of the whole text after the longest run of ids it shares with the prompt's
+        prompt = reward.render(tok, chat[:-1]) + "\n\nassistant: "
+        before, full = ids(tok, prompt, True), ids(tok, prompt + reply, True)
+        start = next((k for k, (a, b) in enumerate(zip(before, full)) if a != b), len(before))
+        assert reward.reply_ids(tok, chat) == (full, start), reply
