@@ -1922,6 +1922,8 @@ class Renderer:
         self.key: str | None = None  # where the template reads a reply's reasoning (r1)
         self._keeps_whole: bool | None = None  # _empty_keeps_whole (None: not looked yet)
         self._cuts: dict[int, str] | None = None  # _cut_tokens() (None: not looked yet)
+        # line_prefix(tok) (False: not looked yet): how alpaca / raw text read on from a line
+        self._lines: list[int] | None | bool = False
         if fmt == "r1":
             self.suffix, self.prefill, self.empty_think, self.lead = _chat_parts(tok, who)
             self.key = reasoning_key(tok)
@@ -2318,10 +2320,34 @@ class Renderer:
         completion = self.completion_text(ex, prompt)
         special = self.fmt == "alpaca" or self._raw(ex)
         if special:  # the tokenizer's BOS (and whatever else it adds) on the prompt and the whole
-            ids = self.prompt_ids(ex, prompt)
-            return ids, self.ids_after(ids, prompt, completion, special)
+            ids, read = self._read_on_line(ex, prompt, completion)
+            return ids, self.ids_after(ids, prompt, completion, special, read)
         ids, whole = self._read_on([prompt, prompt + completion])
         return ids, self.ids_after(ids, prompt, completion, whole=whole)
+
+    def _read_on_line(
+        self, ex: Example, prompt: str, completion: str
+    ) -> tuple[list[int], list[int] | None]:
+        """An alpaca or raw text example's prompt ids (prompt_ids': with the tokenizer's special
+        tokens) and the ids of the whole text, prompt + completion, read on from the start of the
+        prompt's last line (line_prefix: where the tokenizer reads that line alone as it reads
+        it after the rest): the prompt read once, where the whole text read it again (a long
+        Alpaca input, twice). None for the whole where it is not read so (ids_after reads it)."""
+        if self._lines is False:
+            self._lines = line_prefix(self.tok)
+        at = line_start(prompt) if self._lines is not None else None
+        if at is None or not isinstance(self._lines, list):
+            return self.prompt_ids(ex, prompt), None
+        self.raw_seen += self._raw(ex)
+        enc = self.tok(prompt, add_special_tokens=True, return_offsets_mapping=True)
+        ids, spans = enc["input_ids"], enc["offset_mapping"]
+        n = len(self._lines)
+        # the first token of the line: the first one after the added BOS that ends past `at`
+        k = next((j for j in range(n, len(ids)) if spans[j][1] > at), None)
+        if ids[:n] != self._lines or k is None or spans[k][0] != at:
+            return ids, None
+        tail = self.tok(prompt[at:] + completion, add_special_tokens=False)["input_ids"]
+        return ids, ids[:k] + tail
 
     # ------------------------------------------------------------------ reading long texts
 
@@ -2456,6 +2482,80 @@ class Renderer:
             p, c = self.encode(h)
             rows.append((p + c, [0] * len(p) + [1] * len(c)))
         return rows
+
+
+# The pre-tokenizer regexes (tokenizers' ByteLevel's own, GPT-2's; the Split of Llama-3's and of
+# Qwen2's tokenizer.json) that cut a text just after a newline followed by a character that is
+# not whitespace, whatever comes before the newline and after that character: no alternative
+# matches a newline together with what follows it unless that is whitespace, and none looks
+# behind. A text's pieces up to that cut are the same in any text that goes on from it, and the
+# pieces after it are those of the rest read alone.
+LINE_REGEXES = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+",
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+",
+)
+
+
+def line_start(text: str) -> int | None:
+    """Where `text`'s last line that opens with a character other than whitespace starts (just
+    after its newline), None for a text without one."""
+    i = len(text)
+    while (i := text.rfind("\n", 0, i)) >= 0:
+        if i + 1 < len(text) and not text[i + 1].isspace():
+            return i + 1
+    return None
+
+
+def line_prefix(tok: Any) -> list[int] | None:
+    """The special token ids `tok` adds before a text (its BOS; [] for none) where it reads a
+    text from a line_start on alone as it reads it after what comes before: a fast tokenizer
+    whose normalizer changes nothing across a newline (none, NFC), whose pre-tokenizer cuts
+    there (its regex one of GPT-2's, Llama-3's, Qwen2's: LINE_REGEXES; digits split alone, bytes
+    mapped alone), a BPE model (each piece merged alone), added tokens matched as written (none
+    that takes the whitespace beside it or holds a newline), and special tokens added only before
+    the text. None for any other: it may read a line otherwise (SentencePiece's '▁' before a
+    text's first piece), and the whole text is read."""
+    import json
+
+    try:
+        from transformers.tokenization_utils_tokenizers import TokenizersBackend
+    except ImportError:  # pragma: no cover - transformers>=5.0 has it
+        return None
+    if (
+        not isinstance(tok, TokenizersBackend)
+        or type(tok)._encode_plus is not TokenizersBackend._encode_plus
+        or getattr(tok, "split_special_tokens", False)
+    ):
+        return None
+    backend = tok.backend_tokenizer
+    if backend.normalizer is not None and type(backend.normalizer).__name__ != "NFC":
+        return None
+    if type(backend.model).__name__ != "BPE" or backend.pre_tokenizer is None:
+        return None
+    pre = json.loads(backend.pre_tokenizer.__getstate__())
+    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    cuts = False
+    for step in steps:
+        kind = step.get("type")
+        if kind == "ByteLevel" and not step.get("add_prefix_space"):
+            cuts = cuts or bool(step.get("use_regex", True))
+        elif kind == "Split" and step.get("pattern", {}).get("Regex") in LINE_REGEXES:
+            if step.get("behavior") != "Isolated" or step.get("invert"):
+                return None
+            cuts = True
+        elif kind != "Digits":
+            return None
+    added = tok.added_tokens_decoder.values()
+    if not cuts or any(t.lstrip or t.rstrip or t.single_word or "\n" in t.content for t in added):
+        return None
+    before = tok("", add_special_tokens=True)["input_ids"]
+    probe = "a\nb"
+    read = tok(probe, add_special_tokens=True)["input_ids"]
+    if read != before + tok(probe, add_special_tokens=False)["input_ids"]:
+        return None
+    return list(before)
 
 
 def _inside_another(texts: set[str]) -> set[str]:

@@ -20,6 +20,8 @@ non-ASCII text, an empty reply and a think block:
   ids, a prompt inference never sends. Right: train's reading (the prompt as inference
   tokenizes it, the reply as the whole chat reads it after that, EOS after an end of turn
   without a stop token of the model's), which the judge now uses.
+- Alpaca and raw text rows tokenized the prompt twice (alone, then inside the whole text): the
+  whole is now read on from the prompt's last line where the tokenizer reads a line alone.
 """
 
 from __future__ import annotations
@@ -194,3 +196,97 @@ def test_a_judge_without_a_chat_template_scores_the_ids_it_did(kind):
         before, full = ids(tok, prompt, True), ids(tok, prompt + reply, True)
         start = next((k for k, (a, b) in enumerate(zip(before, full)) if a != b), len(before))
         assert reward.reply_ids(tok, chat) == (full, start), reply
+
+
+# =========================================================================== the prompt once
+
+LONG = "Sort these words: " + " ".join(f"w{k} the answer is {k}" for k in range(300))
+
+
+def counting(tok, monkeypatch) -> list[str]:
+    """The texts handed to `tok` (its class's __call__ wrapped)."""
+    seen: list[str] = []
+    call = type(tok).__call__
+
+    def counted(self, text, *a, **kw):
+        seen.extend([text] if isinstance(text, str) else text)
+        return call(self, text, *a, **kw)
+
+    monkeypatch.setattr(type(tok), "__call__", counted)
+    return seen
+
+
+def split_tokenizer(which: str):
+    """A tiny byte-level BPE (with BOS) pre-tokenized as Llama-3's tokenizer.json, or as Qwen2's
+    (NFC first)."""
+    from tokenizers import normalizers
+
+    tok = make_tokenizer("llama")
+    tok.backend_tokenizer.pre_tokenizer = qwen2_pre_tokenizer("{1,3}" if which == "llama-3" else "")
+    if which == "qwen2":
+        tok.backend_tokenizer.normalizer = normalizers.NFC()
+    return tok
+
+
+PROMPTS = [  # raw text rows: (prompt, completion)
+    (LONG + "\nAnswer:", " the answer"),
+    (LONG + "\nAnswer:", "\n\nthe answer"),
+    (LONG + "\n\n  x = 12 +", "34 café"),
+    (LONG + "\n12", "34"),
+    (LONG + "\n'", "s"),
+    (LONG + "\ne\u0301", "\u0301 é 中文 🙂"),
+    (LONG + "\r\nthe  ", "  answer\n"),
+    (LONG + "\n\n", "the answer"),
+    ("no newline at all" * 30, " the answer"),
+]
+
+
+def old_read(tok, prompt, completion):
+    """Alpaca's and raw text's reading before: the prompt alone, then the whole text."""
+    p = ids(tok, prompt, True)
+    whole = ids(tok, prompt + completion, True)
+    return p, whole[len(p) :] if whole[: len(p)] == p else ids(tok, completion)
+
+
+@pytest.mark.parametrize("which", ["tiny-qwen2", "tiny-llama", "llama-3-split", "qwen2-split"])
+def test_alpaca_and_raw_rows_read_the_prompt_once_with_the_same_ids(which, monkeypatch):
+    tok = {
+        "tiny-qwen2": lambda: make_tokenizer("qwen2"),
+        "tiny-llama": lambda: make_tokenizer("llama"),
+        "llama-3-split": lambda: split_tokenizer("llama-3"),
+        "qwen2-split": lambda: split_tokenizer("qwen2"),
+    }[which]()
+    raw = Renderer(tok, "r1")
+    alpaca = Renderer(tok, "alpaca")
+    for prompt, completion in PROMPTS:
+        ex = Example(prompt=[{"role": "user", "content": prompt}], completion=completion, raw=True)
+        eos = tok.eos_token
+        assert raw.encode(ex) == old_read(tok, prompt, completion + eos), (prompt[-12:], completion)
+    row = Example(prompt=[], completion="the answer", instruction=LONG, input=LONG)
+    text = alpaca.prompt_text(row)
+    assert alpaca.encode(row) == old_read(tok, text, "the answer" + tok.eos_token)
+
+    seen = counting(tok, monkeypatch)
+    for r, ex in ((raw, Example(prompt=[{"role": "user", "content": LONG + "\nA:"}],
+                                completion=" B", raw=True)), (alpaca, row)):  # fmt: skip
+        r.encode(ex)  # (the probes a Renderer makes once)
+        seen.clear()
+        r.encode(ex)
+        prompt = r.prompt_text(ex)
+        # the prompt's text read once, and a line of it again (was: twice, whole)
+        assert sum(len(t) for t in seen) < len(prompt) + 200, which
+
+
+def test_a_tokenizer_that_may_read_a_line_otherwise_reads_the_whole_text():
+    from distill.examples import line_prefix
+    from tests.test_xtok_spm_s10 import spm
+    from tests.tiny import CHATML
+
+    for tok in (spm("strip"), spm("metaspace")):  # a '▁' before the text's first piece
+        tok.chat_template = CHATML
+        assert line_prefix(tok) is None
+        r = Renderer(tok, "r1")
+        for prompt, completion in PROMPTS:
+            ex = Example(prompt=[{"role": "user", "content": prompt}], completion=completion)
+            ex.raw = True
+            assert r.encode(ex) == old_read(tok, prompt, completion + tok.eos_token)
