@@ -1,5 +1,5 @@
 """`distill generate` through an OpenAI-compatible server (Python's http.server, which we did not
-write), stopped by Ctrl-C:
+write), stopped by Ctrl-C, and its requests that time out:
 
 - a SIGINT the kernel hands to another thread than the event loop's (a `distill generate`
   process holds numpy's OpenBLAS threads, one per core but one) was seen only once the loop woke: the run went on waiting for
@@ -7,7 +7,11 @@ write), stopped by Ctrl-C:
   is a Python one, run by the main thread between two bytecodes, and nothing woke the loop's
   select()). Now the loop's own handler wakes it (its wakeup fd), whichever thread took it;
 - Ctrl-C at each moment of a run (before the request is sent, while the server holds it, while
-  a record is written) ends the run at once, every finished record whole and kept.
+  a record is written) ends the run at once, every finished record whole and kept;
+- a request with no reply within --request-timeout left no usage: what the server may have
+  generated and billed for it was in no total and no line. The summary now counts such requests
+  (`timed_out_requests`, over the file's runs as the failed spend is), and the run's lines and
+  the card say "N requests timed out: their cost is unknown".
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 
 import pytest
 
+from distill.errors import DistillError
 from distill.generate import run, summarize
 from distill.records import read_records
 from tests import forked
@@ -204,3 +209,102 @@ def test_ctrl_c_at_each_moment_ends_the_run_at_once_keeping_what_is_finished(
 
     run(cfg(server.url, out, limit=2), progress=False)  # the rerun buys only what is missing
     assert len({r["id"] for r in read_records(out)}) == len(list(read_records(out))) == 2
+
+
+# ------------------------------------------------------------------ timed-out requests
+
+
+def test_timed_out_requests_are_counted_in_every_total_and_line_once(serve, tmp_path, capsys):
+    """Three prompts at --request-timeout 0.5: the server sleeps past it on the second (it may
+    still be generating it, and billing it); the rerun gets every reply."""
+    state = {"slow": {1}}
+    hold = threading.Event()
+
+    def reply(k):
+        if k in state["slow"]:
+            hold.wait(HELD)  # past the client's timeout: the client gives up first
+        return 200, answer(), JSON
+
+    server = serve(reply)
+    out = tmp_path / "t.jsonl"
+    prices = dict(price_input=1.0, price_output=2.0, request_timeout=0.5)
+    try:
+        with pytest.raises(DistillError) as e:
+            run(cfg(server.url, out, limit=3, **prices), progress=False)
+    finally:
+        hold.set()
+    # the run's last line: the failed sample, and that its request's cost is unknown
+    assert "1 samples failed: no reply within --request-timeout 0.5s" in str(e.value)
+    assert "1 requests timed out: their cost is unknown" in str(e.value)
+    first = summary_of(out)
+    assert first["timed_out_requests"] == first["this_run"]["timed_out_requests"] == 1
+    # before: nothing in the summary told a timed-out request from one that was never sent
+    assert first["failed_tokens"] == 0 and first["samples"] == 2
+    assert "1 requests timed out: their cost is unknown" in capsys.readouterr().out
+
+    state["slow"] = set()
+    run(cfg(server.url, out, limit=3, **prices), progress=False)  # the resume buys the third
+    second = summary_of(out)
+    assert second["samples"] == 3
+    assert second["this_run"]["timed_out_requests"] == 0
+    assert second["timed_out_requests"] == 1  # the first run's, carried once
+    assert "1 requests timed out over this file's runs (0 in this run): their cost is unknown" in (
+        capsys.readouterr().out
+    )
+    assert summarize(out) == {k: v for k, v in second.items() if k != "this_run"}
+
+    run(cfg(server.url, out, limit=3, **prices), progress=False)  # nothing to do: not twice
+    assert summary_of(out)["timed_out_requests"] == 1
+
+
+def test_a_killed_run_keeps_its_timed_out_requests_for_the_resume(serve, tmp_path):
+    """The run's requests time out (the server sleeps past --request-timeout 0.5) and it is
+    SIGKILLed once one has: the count is on disk from the moment it timed out (a killed run
+    writes nothing more), and the resume, answered at once, carries it on once."""
+    hold = threading.Event()
+
+    def reply(k):
+        if k < 2:  # the killed run's
+            hold.wait(HELD)
+        return 200, answer(), JSON
+
+    server = serve(reply)
+    out = tmp_path / "t.jsonl"
+    child = forked.start(
+        *args(server.url, out, 2), "--request-timeout", "0.5", imports=GENERATE_IMPORTS
+    )
+    summary = out.with_name(out.stem + ".summary.json")
+    try:
+        wait_for(lambda: summary.exists() and summary_of(out)["timed_out_requests"] >= 1)
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        hold.set()
+    assert child.returncode == -signal.SIGKILL
+    killed = summary_of(out)["timed_out_requests"]  # 1, or 2 if the second timed out too
+
+    run(cfg(server.url, out, limit=2), progress=False)
+    after = summary_of(out)
+    assert after["samples"] == 2 and after["this_run"]["timed_out_requests"] == 0
+    assert after["timed_out_requests"] == killed
+
+
+def test_the_card_says_how_many_requests_timed_out(tmp_path):
+    from distill.publish import PublishConfig, build_card
+    from tests.test_publish import run_folder
+
+    student = run_folder(tmp_path)
+    path = tmp_path / "traces.summary.json"
+    summary = json.loads(path.read_text())
+    summary.update(timed_out_requests=2)
+    path.write_text(json.dumps(summary))
+    card = str(build_card(student, student, PublishConfig(dir=str(student), local_dir="x")))
+    line = next(x for x in card.splitlines() if x.startswith("- Samples generated"))
+    assert "2 requests timed out: their cost is unknown" in line
+    summary.update(timed_out_requests=0)
+    path.write_text(json.dumps(summary))
+    card = str(build_card(student, student, PublishConfig(dir=str(student), local_dir="x")))
+    assert "timed out" not in card

@@ -76,6 +76,9 @@ class _Progress:
         self.failed_tokens = 0
         self.failed_cost = 0.0
         self.estimated_tokens = 0
+        # this run's requests with no reply within the client's timeout: no usage came, so their
+        # spend (the server may have generated and billed them) is unknown, in no $ above
+        self.timed_out = 0
         self.bar = Progress(
             TextColumn("[bold]generate"),
             BarColumn(),
@@ -209,6 +212,13 @@ class _Sink:
         """Write what the log-prob buffer still holds (shard first, then records)."""
         if self.buffer is not None:
             self.buffer.flush(self.writer.write)
+
+    def timed_out(self, job: Job, samples: list[int]) -> None:
+        """A request that got no reply in time (its samples `failed` too): counted, and the
+        summary written at once, as a failed sample's spend is (a run killed later keeps it)."""
+        self.progress.timed_out += 1
+        if self.on_failed_spend is not None:
+            self.on_failed_spend()
 
     def failed(self, job: Job, sample: int, why: str, usage: dict[str, Any] | None = None) -> None:
         self.failures.append(f"{job.prompt_id}#{sample}: {why}")
@@ -647,6 +657,9 @@ class Totals:
         # batch's results read again (a run stopped before it marked the batch collected) are
         # not counted twice
         self.failed_in_batches: set[str] = set()
+        # requests that got no reply in time, over every run on the file (carried as `failed`):
+        # their spend is unknown, in no $ total
+        self.timed_out = 0
         # A request's prompt tokens shared by its n samples: summed unrounded, rounded once
         # (25 tokens over 3 samples rounded per sample summed to 24).
         self._prompt_tokens = 0.0
@@ -688,6 +701,8 @@ class Totals:
             "failed_tokens": self.failed[0],
             "failed_cost_usd": round(self.failed[1], 6),
             "spent_usd": round(self.stats["cost_usd"] + self.failed[1], 6),
+            # requests with no reply within the timeout: what they cost is in no total above
+            "timed_out_requests": self.timed_out,
             **(
                 {"failed_in_batches": sorted(self.failed_in_batches)}
                 if self.failed_in_batches
@@ -704,7 +719,7 @@ def summarize(
     totals = Totals(batch_discount)
     for rec in read_records(path):
         totals.add(rec)
-    tokens, cost, totals.failed_in_batches = _earlier_failed(Path(path))
+    tokens, cost, totals.failed_in_batches, totals.timed_out = _earlier_failed(Path(path))
     totals.failed = (tokens, cost)
     return totals.result()
 
@@ -734,8 +749,8 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
         console.print(f"generate: {recovered} samples a stopped run paid for written to {out}")
     plan, planned, template, totals = build_jobs(cfg)
     # before this run writes the summary anew
-    tokens, cost, totals.failed_in_batches = _earlier_failed(out)
-    earlier = (tokens, cost)
+    tokens, cost, totals.failed_in_batches, timed_out = _earlier_failed(out)
+    earlier = (tokens, cost, timed_out)
     total = len(planned)
     pending = sum(len(j.samples) for _, jobs in plan for j in jobs)
     if not cfg.batch:
@@ -818,16 +833,28 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
             if summary["failed_tokens"] > this_run["failed_tokens"]
             else ""
         )
+        + _timed_out_words(summary["timed_out_requests"], this_run["timed_out_requests"])
     )
     if failures:
         for line in failures[:5]:
             console.print(f"  failed {line}")
         reason = failures[0].split(": ", 1)[-1].strip().splitlines() or ["no reason given"]
         raise DistillError(
-            f"{len(failures)} samples failed: {reason[0]}; rerun the same command to retry "
-            "only those"
+            f"{len(failures)} samples failed: {reason[0]}"
+            + _timed_out_words(this_run["timed_out_requests"], this_run["timed_out_requests"])
+            + "; rerun the same command to retry only those"
         )
     return planned
+
+
+def _timed_out_words(in_file: int, this_run: int) -> str:
+    """The run's lines' words for the requests that got no reply in time (`in_file`: over
+    every run on the file): no usage came, so what the server generated and billed for them is
+    in no $ figure."""
+    if not in_file:
+        return ""
+    over = f" over this file's runs ({this_run} in this run)" if in_file > this_run else ""
+    return f"; {in_file} requests timed out{over}: their cost is unknown"
 
 
 def _refuse_batches_in_flight(out: Path, plan: list[tuple[TeacherConfig, list[Job]]]) -> None:
@@ -853,29 +880,32 @@ def _refuse_batches_in_flight(out: Path, plan: list[tuple[TeacherConfig, list[Jo
         )
 
 
-def _earlier_failed(out: Path) -> tuple[int, float, set[str]]:
+def _earlier_failed(out: Path) -> tuple[int, float, set[str], int]:
     """(tokens, $) that earlier runs on `out` spent on samples that failed (a choice the server
     ended unfinished: generated and billed, no record). No record holds them, only the summary
     those runs wrote: a rerun carries them on, or its summary would show less than was paid.
     A summary written before the file's totals held them (no top-level `failed_tokens`) has its
     last run's. Nothing where --out is gone: a summary left beside a deleted traces file. And
-    the --batch samples those runs counted (`Totals.failed_in_batches`)."""
+    the --batch samples those runs counted (`Totals.failed_in_batches`), and their requests
+    that got no reply in time (`timed_out_requests`: what they cost is unknown)."""
     path = out.with_name(out.stem + ".summary.json")
     try:
         summary = json.loads(path.read_text(encoding="utf-8")) if out.exists() else None
     except (OSError, ValueError):  # none, or empty (a crash right after its rename)
         summary = None
     if not isinstance(summary, dict):
-        return 0, 0.0, set()
+        return 0, 0.0, set(), 0
+    timed_out = summary.get("timed_out_requests")  # none before summaries held it
+    timed_out = timed_out if type(timed_out) is int and timed_out > 0 else 0
     held = summary if "failed_tokens" in summary else summary.get("this_run")
     if not isinstance(held, dict):
-        return 0, 0.0, set()
+        return 0, 0.0, set(), timed_out
     tokens, cost = held.get("failed_tokens"), held.get("failed_cost_usd")
     if type(tokens) is not int or type(cost) not in (int, float) or min(tokens, cost) < 0:
-        return 0, 0.0, set()  # a summary someone edited: nothing to carry
+        return 0, 0.0, set(), timed_out  # a summary someone edited: nothing to carry
     keys = summary.get("failed_in_batches")
     keys = {k for k in keys if isinstance(k, str)} if isinstance(keys, list) else set()
-    return tokens, float(cost), keys
+    return tokens, float(cost), keys, timed_out
 
 
 def _write_summary(
@@ -884,15 +914,16 @@ def _write_summary(
     written: int,
     started: float,
     bar: _Progress | None,
-    earlier: tuple[int, float] = (0, 0.0),
+    earlier: tuple[int, float, int] = (0, 0.0, 0),
 ) -> dict[str, Any]:
     """<out>.summary.json: the file's totals (the records read at the start and those written),
-    the spend on failed samples over every run on the file (`earlier`: the runs before this
-    one, `_earlier_failed`) and this run's own numbers."""
+    the spend on failed samples and the requests that timed out over every run on the file
+    (`earlier`: the runs before this one, `_earlier_failed`) and this run's own numbers."""
     totals.failed = (
         earlier[0] + (bar.failed_tokens if bar is not None else 0),
         earlier[1] + (bar.failed_cost if bar is not None else 0.0),
     )
+    totals.timed_out = earlier[2] + (bar.timed_out if bar is not None else 0)
     summary = totals.result()
     summary["this_run"] = {
         "written": written,
@@ -904,6 +935,8 @@ def _write_summary(
         "failed_cost_usd": round(bar.failed_cost if bar is not None else 0.0, 6),
         # this run's tokens (written or failed) counted at an estimate (no usage reported)
         "estimated_tokens": bar.estimated_tokens if bar is not None else 0,
+        # this run's requests with no reply in time: their cost unknown, in no $ above
+        "timed_out_requests": bar.timed_out if bar is not None else 0,
     }
     write_atomic(out.with_name(out.stem + ".summary.json"), json.dumps(summary, indent=2) + "\n")
     return summary

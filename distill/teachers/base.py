@@ -52,6 +52,12 @@ class Sink(Protocol):
         self, job: Job, sample: int, why: str, usage: dict[str, Any] | None = None
     ) -> None: ...
 
+    # Optional (a teacher looks for it with getattr; generate's sink has it): a request that got
+    # no reply within the client's timeout, `samples` its samples (each also `failed`). No
+    # usage came, yet the server may have generated it and billed it: its cost is unknown, so
+    # the summary counts such requests apart (timed_out_requests) rather than as spending $0.
+    #     def timed_out(self, job: Job, samples: list[int]) -> None: ...
+
 
 class Teacher(Protocol):
     def run(self, jobs: Sequence[Job], sink: Sink) -> None: ...

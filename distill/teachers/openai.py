@@ -667,6 +667,10 @@ class OpenAITeacher:
                     ) from None
             elif _no_reply_in_time(e):  # never asked again: the server may bill what it made
                 self._timeouts += sent <= SAME_4XX
+                # its spend is unknown (no usage came): counted apart, never as $0 (Sink)
+                timed_out = getattr(sink, "timed_out", None)
+                if timed_out is not None:
+                    timed_out(job, samples)
                 if not self._answered and self._timeouts >= SAME_4XX:
                     # every prompt would be sent (and paid for) once more to be dropped the same
                     raise DistillError(
