@@ -1617,6 +1617,18 @@ def think_block(content: str) -> tuple[str, str] | None:
     return head.split("<think>", 1)[-1].rstrip("\n").lstrip("\n"), answer.lstrip("\n")
 
 
+def prefilled_block(content: str) -> tuple[str, str] | None:
+    """(reasoning, answer) of a content whose think block a generation prompt opened and the
+    content closes: DeepSeek-R1's template writes `<think>\\n` after the assistant header, and
+    a trace stored as the model wrote after it reads `R\\n</think>\\n\\nA` (reasoning.split's
+    'prefilled'). Its first `</think>` has no `<think>` before it and ends its line; None for
+    any other content (an answer that names the tag in its text, 'close it with </think>.')."""
+    head, tag, answer = content.partition("</think>")
+    if not tag or "<think>" in head or not re.match(r"[ \t]*(\n|$)", answer):
+        return None
+    return head.strip("\n"), answer.lstrip("\n")
+
+
 def as_template_reads_reasoning(
     m: dict[str, Any], key: str | None, empty_keeps_whole: bool = False
 ) -> dict[str, Any]:
@@ -1624,18 +1636,27 @@ def as_template_reads_reasoning(
     `key` (reasoning_key) and the answer left as its content: split as Qwen3's and GLM's
     templates split such a content themselves. empty_keeps_whole: the template splits any
     content at `</think>` itself unless the key holds a text (Qwen3's and GLM's
-    `reasoning_content is string`), so a content without a think block that names the tag gets an
-    empty reasoning there, which those templates write as they write no reasoning."""
+    `reasoning_content is string`), so an answer that names the tag, without reasoning, gets an
+    empty reasoning there, which those templates write as they write no reasoning; a block the
+    generation prompt opened (prefilled_block: an R1 trace stored without its `<think>`) is
+    the reasoning, as the template reads it."""
     content = m.get("content")
     if key is None or m.get("role") != "assistant" or not isinstance(content, str):
         return m
     block = think_block(content)
-    if block is None:
-        if empty_keeps_whole and "</think>" in content and key != REASONING_CHUNKS:
+    if block is None and empty_keeps_whole and "</think>" in content and key != REASONING_CHUNKS:
+        # the template splits the content at `</think>` itself: a block the prompt opened (an
+        # R1 trace) is its reasoning, as the template writes it; an answer that names the tag
+        # is kept whole
+        block = prefilled_block(content)
+        if block is None:
             return {**m, key: ""}
+    if block is None:
         return m
     reasoning, answer = block
     if not reasoning.strip():  # an empty think block (Qwen3's non-thinking turn): no reasoning
+        if empty_keeps_whole and "</think>" in answer and key != REASONING_CHUNKS:
+            return {**m, "content": answer, key: ""}  # (the template would cut it at the tag)
         return {**m, "content": answer}
     if key == REASONING_CHUNKS:
         parts = [{"type": "thinking", "thinking": reasoning}, {"type": "text", "text": answer}]

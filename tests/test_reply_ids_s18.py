@@ -22,6 +22,12 @@ non-ASCII text, an empty reply and a think block:
   without a stop token of the model's), which the judge now uses.
 - Alpaca and raw text rows tokenized the prompt twice (alone, then inside the whole text): the
   whole is now read on from the prompt's last line where the tokenizer reads a line alone.
+- Qwen3's (and GLM's) template splits an assistant message at `</think>` itself: a DeepSeek-R1
+  trace stored without the `<think>` R1's generation prompt writes (`R\\n</think>\\n\\nA`) was
+  trained behind an empty think block, its reasoning as the visible answer with a stray
+  `</think>`; it is now trained as the template writes that turn (the reasoning in the block).
+  An answer after an empty think block that names the tag was cut there by the template (its
+  head trained as reasoning); it is kept whole, as one without the empty block was.
 """
 
 from __future__ import annotations
@@ -290,3 +296,68 @@ def test_a_tokenizer_that_may_read_a_line_otherwise_reads_the_whole_text():
             ex = Example(prompt=[{"role": "user", "content": prompt}], completion=completion)
             ex.raw = True
             assert r.encode(ex) == old_read(tok, prompt, completion + tok.eos_token)
+
+
+# ============================================================ Qwen3: `</think>` with no `<think>`
+
+R1_TRACE = "six and six\n</think>\n\n12"  # DeepSeek-R1's text after the `<think>\n` it was given
+
+
+def qwen_like(name: str):
+    if name == "glm-4.6":
+        from tests.test_reasoning_templates_s15 import tokenizer
+
+        return tokenizer(name)
+    return fixture(name)
+
+
+@pytest.mark.parametrize("name", ["qwen3", "qwen3-thinking-2507", "glm-4.6"])
+def test_an_r1_trace_stored_without_its_think_trains_as_the_template_writes_it(name):
+    tok = qwen_like(name)
+    renderer = Renderer(tok, "r1")
+    ex = Example(prompt=[USER], completion=R1_TRACE)
+    prompt = renderer.prompt_text(ex)
+    trained = renderer.completion_text(ex, prompt)
+    # the template's own reading of the message as the last turn: the reasoning in its block
+    full = tok.apply_chat_template(
+        [USER, {"role": "assistant", "content": R1_TRACE}], tokenize=False
+    )
+    assert full.startswith(prompt)
+    want = full[len(prompt) :]
+    assert trained in (want, want + tok.eos_token)  # (EOS where the template ends with none)
+    assert trained.count("</think>") == 1 and "six and six" in trained.split("</think>")[0]
+    assert "<think></think>" not in trained and "<think>\n\n</think>" not in trained
+
+
+@pytest.mark.parametrize("name", ["qwen3", "glm-4.6"])
+def test_an_answer_that_names_the_tag_inline_still_trains_whole(name):
+    tok = qwen_like(name)
+    renderer = Renderer(tok, "r1")
+    reply = "Close it with </think>, then answer."
+    ex = Example(prompt=[USER], completion=reply)
+    trained = renderer.completion_text(ex)
+    assert reply in trained and trained.index("</think>") < trained.index(reply)
+
+
+@pytest.mark.parametrize("name", ["qwen3", "glm-4.6"])
+def test_an_empty_think_block_before_an_answer_that_names_the_tag_is_not_cut(name):
+    tok = qwen_like(name)
+    answer = "Close it with </think>, then answer."
+    ex = Example(prompt=[USER], completion="<think>\n\n</think>\n\n" + answer)
+    trained = Renderer(tok, "r1").completion_text(ex)
+    # was: the template cut the answer at its tag, 'Close it with' trained as the reasoning
+    assert answer in trained
+
+
+def test_an_r1_turn_in_a_qwen3_chats_history_reads_as_the_template_writes_it():
+    tok = qwen_like("qwen3")
+    chat = [USER, {"role": "assistant", "content": R1_TRACE}, {"role": "user", "content": "y?"}]
+    rows = Renderer(tok, "r1").sequences(
+        Example(prompt=chat, completion="<think>\nR\n</think>\n\nA")
+    )
+    texts = [tok.decode(row) for row, _ in rows]
+    # one row per turn: the first trains the reasoning in its block, the second is served the
+    # history as the template writes it (the reasoning of an earlier turn dropped)
+    assert len(rows) == 2 and "<think>\nsix and six\n</think>\n\n12" in texts[0]
+    assert texts[1].startswith(tok.apply_chat_template(chat, tokenize=False))
+    assert "six and six" not in texts[1] and "</think>" not in texts[1].split("y?")[0]
