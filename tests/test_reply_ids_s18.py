@@ -361,3 +361,35 @@ def test_an_r1_turn_in_a_qwen3_chats_history_reads_as_the_template_writes_it():
     assert len(rows) == 2 and "<think>\nsix and six\n</think>\n\n12" in texts[0]
     assert texts[1].startswith(tok.apply_chat_template(chat, tokenize=False))
     assert "six and six" not in texts[1] and "</think>" not in texts[1].split("y?")[0]
+
+
+def test_a_likelihood_score_of_the_reading_before_is_not_reused(tmp_path):
+    """A judge's cached score keyed as before (the reading that skipped R1-Distill's reasoning)
+    is scored again, not ranked beside the new reading's."""
+    import json
+
+    from distill.records import stable_hash
+    from distill.select.reward import chat_of
+    from tests.test_select import select, trace, write
+    from tests.tiny import make_tiny_model
+
+    judge = make_tiny_model(tmp_path / "lm", "qwen2", seed=3)
+    rec = trace("p1", "What is 1 + 1?", answer="\\boxed{2}")
+    src = write(tmp_path / "kept.jsonl", [rec])
+    kw = dict(judge=str(judge), judge_backend="likelihood", criteria=["judge"])
+    kept, _, rep = select(tmp_path, src, **kw)
+    assert rep["judge"]["requests_this_run"] == 1
+    cache = Path(rep["judge"]["cache"])
+    [row] = [json.loads(line) for line in cache.read_text().splitlines()]
+    # the same trace's score under the key before (no reading in it), a number of its own
+    from distill.select.reward import model_stamp
+
+    before = {"trace": "p1-0", "judge": str(judge), "backend": "likelihood",
+              "chat": stable_hash(chat_of(rec), 32), "weights": model_stamp(str(judge))}  # fmt: skip
+    assert stable_hash(before) != row["id"]
+    cache.write_text(
+        json.dumps({"id": stable_hash(before), "trace_id": "p1-0", "score": -0.5}) + "\n"
+    )
+    kept, _, rep = select(tmp_path, src, out="b.jsonl", **kw)
+    assert rep["judge"]["requests_this_run"] == 1
+    assert kept[0]["meta"]["select"]["judge"] == pytest.approx(row["score"], abs=1e-5)

@@ -33,6 +33,10 @@ from distill.errors import DistillError
 
 BATCH = 8  # traces per forward pass: padding waste stays small on CPU, enough work on a GPU
 MAX_LENGTH = 4096  # tokens scored at most per trace; longer ones keep their end (the answer)
+# How the likelihood judge reads a chat's ids, in its cache key: 2 since it reads them as train
+# does (R1-Distill's reasoning scored, not its answer alone): a score of the reading before is
+# another number, scored again rather than ranked beside this one's.
+LIKELIHOOD_READING = 2
 
 
 def chat_of(rec: dict[str, Any]) -> list[dict[str, str]]:
@@ -326,6 +330,8 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         }
         if weights:  # the model's files: one retrained in place is another judge
             key["weights"] = weights
+        if backend == "likelihood":  # the reply's ids read as train reads them (e0713ed)
+            key["reading"] = LIKELIHOOD_READING
         return stable_hash(key)
 
     cached: dict[str, float] = {}
