@@ -480,13 +480,66 @@ def own_context(
     return t_prompt, n_t
 
 
+def turn_ends(mine: Any, theirs: Any) -> tuple[list[int], list[int]] | None:
+    """(the student's, the teacher's) end-of-turn ids: the text each chat template writes after
+    a completion (Renderer.suffix: ChatML's `<|im_end|>\\n`, Llama-3's `<|eot_id|>`), where the
+    two differ; None where alike or no chat template renders them (--format alpaca)."""
+    if mine.fmt != "r1":
+        return None
+    s = mine.tok(mine.suffix, add_special_tokens=False)["input_ids"]
+    t = theirs.tok(theirs.suffix, add_special_tokens=False)["input_ids"]
+    return None if s == t else (s, t)
+
+
+def end_pair(ends: Any, stops: Any) -> tuple[int, int] | None:
+    """(student id, teacher id): the two templates' first end-of-turn tokens, where they differ
+    and the student's is one of its stops, as one outcome (xtok's pair_ends): at every position
+    the teacher's probability of ending its turn (its own end token) is compared with the
+    student's of ending its own; spelled apart, the loss at the end of a turn taught the student
+    the teacher's end token, and the teacher's mass on it counted against the student's stop."""
+    if not ends or not ends[0] or not ends[1] or ends[0][0] == ends[1][0]:
+        return None
+    return (ends[0][0], ends[1][0]) if ends[0][0] in stops else None
+
+
+def own_end(c: list[int], ends: Any, paired: bool) -> tuple[list[int], list[int]]:
+    """A completion run `c` as the teacher reads it: where it ends with the student's end of
+    turn (`ends`: turn_ends), with the teacher's instead (the text its template writes there,
+    what it reads as the turn's end in a later turn's history) -> (its tokens, the index among
+    them of each token of `c`, -1: none). As the cross-tokenizer path pairs them: the end's
+    tokens both spell alike each at its own, the first that differs at the teacher's (`paired`:
+    end_pair's outcome), the student's after it at none (the teacher's turn has ended)."""
+    same = (c, list(range(len(c))))
+    if not ends:
+        return same
+    s_end, t_end = ends
+    n = len(s_end)
+    if not n or c[len(c) - n :] != s_end:
+        return same  # (a completion cut to max_length: no end of turn)
+    k = next((j for j, (a, b) in enumerate(zip(s_end, t_end)) if a != b), min(n, len(t_end)))
+    body = len(c) - n
+    where = list(range(body + k))
+    if k < n:
+        where.append(body + k if paired and k == 0 and k < len(t_end) else -1)
+    where += [-1] * (len(c) - len(where))
+    return c[:body] + t_end, where
+
+
 def own_row(
-    tok: Any, t_tok: Any, row: list[int], mask: list[int], t_seq: Any
+    tok: Any,
+    t_tok: Any,
+    row: list[int],
+    mask: list[int],
+    t_seq: Any,
+    ends: Any = None,
+    paired: bool = False,
 ) -> tuple[list[int], list[int], list[int], int]:
     """One student row (ids, loss mask) as the teacher reads it, given the teacher's rendering
     of the same sequence `t_seq` (ids, mask; None: read the student's): each prompt run the
-    teacher's own (own_context), each completion run the student's ids. -> (teacher ids, the
-    teacher's index of each student token (-1 for a prompt token), the teacher's prompt before
+    teacher's own (own_context), each completion run the student's ids, ended as the teacher's
+    template ends a turn where the two differ (own_end; `ends`: turn_ends, `paired`: end_pair's).
+    -> (teacher ids, the teacher's index of each student token (-1 for a prompt token and a
+    token of the student's end of turn the teacher has none for), the teacher's prompt before
     the last completion (own_sampled's, on policy), its lead)."""
     spans = runs(mask)
     first = mask.index(1) if 1 in mask else len(row)
@@ -508,16 +561,40 @@ def own_row(
             ta, tb, _ = t_spans[i]
             seg, lead = own_context(tok, t_tok, row[a:b], t_ids[ta:tb])
             continue
-        c = row[a:b]
+        c, where = own_end(row[a:b], ends, paired)
         t_prompt = out + seg
         out += before(seg, lead, c)
-        pos[a:b] = range(len(out), len(out) + len(c))
+        pos[a:b] = [len(out) + j if j >= 0 else -1 for j in where]
         out += c
     return out, pos, t_prompt, lead
 
 
+def teacher_template(name: str, teacher: Any) -> tuple[Any, Any]:
+    """(tokenizer, eos ids) of a teacher of the student's vocabulary, whose chat template it
+    reads its prompts in: a local one's own (LocalTeacher.own_tok); a served one's where its
+    tokenizer loads here (`name`, its --teacher-model: a local folder, a builtin or a cached hub
+    name, as served_xtok reads it), else (None, None): the student's template stands in."""
+    own = getattr(teacher, "own_tok", None)
+    if own is not None:
+        return own, teacher.model.generation_config.eos_token_id
+    from distill.models import load_tokenizer
+
+    try:
+        return load_tokenizer(name), None
+    except Exception:  # noqa: BLE001 - a served name only
+        return None, None
+
+
 def own_prompt_dataset(
-    cfg: Any, tok: Any, model_eos: Any, t_tok: Any, t_eos: Any, dataset: Any, name: str
+    cfg: Any,
+    tok: Any,
+    model_eos: Any,
+    t_tok: Any,
+    t_eos: Any,
+    dataset: Any,
+    name: str,
+    teacher: Any = None,
+    only: list[bool] | None = None,
 ) -> tuple[Any, dict[str, int] | None]:
     """A teacher of the student's vocabulary whose chat template renders a prompt otherwise
     (Qwen2.5-Math-Instruct's default system prompt for a Qwen2.5-Instruct student, Llama-3.1's
@@ -530,9 +607,17 @@ def own_prompt_dataset(
     teacher_prompt / teacher_lead, what own_sampled puts a sample after; counts), or
     (`dataset`, None) where every row's prompt renders alike (the rows as they were). A row
     whose prompt the teacher's template refuses (Gemma's: no system role), or whose turns it
-    renders otherwise, is read in the student's."""
+    renders otherwise, is read in the student's.
+
+    Where the two templates end a turn otherwise (`<|im_end|>` / `<|eot_id|>`), the teacher
+    reads its own end after each completion (own_end) and `teacher.end_pair` (set here, None
+    where alike: the trainer's) makes the two first end tokens one outcome (end_pair). `only`
+    (several teachers, routed): per row, whether this teacher reads it; the others are left as
+    the student's and counted nowhere."""
     from distill.examples import Renderer, load_examples
 
+    if teacher is not None:
+        teacher.end_pair = None
     if t_tok is None or renders_alike(tok, t_tok, cfg.format):
         return dataset, None
     onpolicy = cfg.method == "onpolicy"
@@ -540,6 +625,24 @@ def own_prompt_dataset(
     ids_col, mask_col = dataset["input_ids"], dataset["completion_mask"]
     mine = Renderer(tok, cfg.format, model_eos, train_on, cfg.chat)
     theirs = Renderer(t_tok, cfg.format, t_eos, train_on, cfg.chat, who="teacher")
+    ends = turn_ends(mine, theirs)
+    pair = end_pair(ends, mine.stops)
+    if teacher is not None:
+        teacher.end_pair = pair
+    if ends:
+        dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        print(
+            f"{cfg.method}: teacher '{name}' ends a turn with {t_tok.decode(ends[1], **dec)!r} "
+            f"where the student's template writes {tok.decode(ends[0], **dec)!r}: it reads its "
+            "own end after each completion"
+            + (
+                f", and its {t_tok.decode(pair[1:], **dec)!r} is compared as the student's "
+                f"{tok.decode(pair[:1], **dec)!r}"
+                if pair
+                else ""
+            )
+            + "; the student's end-of-turn tokens past the first that differs get no teacher term"
+        )
     if not any(1 in m for m in mask_col):  # a prompt source: prompt_dataset's rows, in order
         exs = [prompt_example(m, f, cfg) for m, f in prompt_chats(cfg)]
 
@@ -555,7 +658,8 @@ def own_prompt_dataset(
     cols: dict[str, list] = {"teacher_input_ids": [], "teacher_pos": []}
     if onpolicy:
         cols.update(teacher_prompt=[], teacher_lead=[])
-    counts = {"rows": len(ids_col), "own": 0, "student": 0}
+    mine_too = [True] * len(ids_col) if only is None else list(only)
+    counts = {"rows": sum(mine_too), "own": 0, "student": 0}
     r = 0
     for ex in exs:
         if r == len(ids_col):
@@ -573,12 +677,15 @@ def own_prompt_dataset(
                 except DistillError:
                     t_rows = []
             t_seq = t_rows[k] if len(t_rows) == len(s_rows) else None
-            t_ids, t_pos, t_prompt, lead = own_row(tok, t_tok, row, m, t_seq)
+            ours = mine_too[r]  # (routed to another teacher: the student's row, never read)
+            t_ids, t_pos, t_prompt, lead = own_row(
+                tok, t_tok, row, m, t_seq if ours else None, ends, pair is not None
+            )
             # on policy the samples follow the teacher's prompt (a kept row may read alike: its
             # completion opens the `<think>` the teacher's prompt holds)
             first = m.index(1) if 1 in m else len(row)
             counts["own"] += t_ids != row or (onpolicy and (t_prompt != row[:first] or lead > 0))
-            counts["student"] += t_seq is None
+            counts["student"] += ours and t_seq is None
             cols["teacher_input_ids"].append(t_ids)
             cols["teacher_pos"].append(t_pos)
             if onpolicy:
@@ -588,6 +695,12 @@ def own_prompt_dataset(
     if r != len(ids_col):  # never: the same examples through the same renderer
         raise DistillError(f"{cfg.data}: the teacher's rows could not be matched to the student's")
     if not counts["own"]:
+        if counts["student"]:  # (said: the teacher reads the student's template after all)
+            print(
+                f"{cfg.method}: teacher '{name}' has another chat template than the student's, "
+                f"but its template refuses or renders in other turns {counts['student']:,} of "
+                f"{counts['rows']:,} rows, read in the student's (the others render alike)"
+            )
         return dataset, None
     for key, v in cols.items():
         dataset = dataset.add_column(key, v)

@@ -35,6 +35,13 @@ same: an unaligned position has cross-entropy only. kd.json and the card give ea
 cross-tokenizer teacher's aligned share. A served teacher of another tokenizer is read by text as
 it is alone (xtok.py's served_xtok: kd scores each kept completion once, on policy each sample),
 its mapped top-K under its prefix (`t{index}_teacher_ids`, `_logprobs`).
+
+A teacher of the student's vocabulary whose chat template renders prompts otherwise (local or
+served) reads each completion after its own prompt ids, as it does alone (kd/data.py's
+own_prompt_dataset: its ids and the teacher position of each student token under its prefix,
+`t{index}_teacher_input_ids`, `_pos`; on policy each sample is put after its own prompt,
+own_sampled), its own end of turn where its template ends a turn otherwise, its first end token
+compared as the student's (kd/data.end_pair). kd.json and the card give the rows it read so.
 """
 
 from __future__ import annotations
@@ -295,20 +302,33 @@ def _prefix(t: int) -> str:
     return f"t{t}_"
 
 
+# what a teacher of the student's vocabulary reading its own prompt has for itself (kd/data.py:
+# own_prompt_dataset's columns, the Collator's, own_sampled's)
+OWN_PROMPT = (
+    "teacher_input_ids",
+    "teacher_attention_mask",
+    "teacher_pos",
+    "teacher_prompt",
+    "teacher_prompt_len",
+    "teacher_lead",
+)
+
+
 def _own(key: str) -> bool:
-    """A column a cross-tokenizer teacher has for itself (xtok.py: its ids and aligned positions,
-    its prompt text; a served one's top-K mapped to student ids)."""
-    return key.startswith("xtok") or key in ("teacher_ids", "teacher_logprobs")
+    """A column a teacher has for itself: a cross-tokenizer one's (xtok.py: its ids and aligned
+    positions, its prompt text; a served one's top-K mapped to student ids), or the rows one of
+    the student's vocabulary reads after its own chat template's prompt (OWN_PROMPT)."""
+    return key.startswith("xtok") or key in ("teacher_ids", "teacher_logprobs", *OWN_PROMPT)
 
 
 def _teachers_own(key: str) -> bool:
-    """A column of one cross-tokenizer teacher (`t{index}_xtok_...`)."""
+    """A column of one teacher (`t{index}_xtok_...`, `t{index}_teacher_input_ids`, ...)."""
     head, _, rest = key.partition("_")
     return head[:1] == "t" and head[1:].isdigit() and _own(rest)
 
 
 def _view(inputs: dict[str, Any], t: int) -> dict[str, Any]:
-    """The batch as cross-tokenizer teacher t alone sees it: its own columns unprefixed."""
+    """The batch as teacher t alone sees it: its own columns unprefixed."""
     p = _prefix(t)
     out = {k: v for k, v in inputs.items() if not _own(k) and not _teachers_own(k)}
     out.update({k[len(p) :]: v for k, v in inputs.items() if k.startswith(p) and _own(k[len(p) :])})
@@ -337,6 +357,10 @@ class Teachers:
             for t, x in enumerate(teachers)
             if isinstance(x, XTokTeacher) or getattr(x, "other_tokenizer", False)
         ]
+        # the student's vocabulary, another chat template: teacher index -> own_prompt_dataset's
+        # counts, for those that read some rows after their own prompt (dataset())
+        self.own: dict[int, dict[str, int]] = {}
+        self.pad_id: int | None = None  # the student's (own_sampled pads with it)
 
     @classmethod
     def build(cls, cfg: Any, tok: Any, dtype: Any) -> Teachers:
@@ -363,10 +387,29 @@ class Teachers:
             teachers.append(t)
         return cls(cfg, teachers, specs)
 
-    def dataset(self, cfg: Any, tok: Any, model_eos: Any) -> tuple[Any, Any]:
-        """With a teacher of another tokenizer: the examples as xtok_dataset renders them (the
-        student's side is the same for every teacher), each such teacher's own columns under its
-        prefix, and each row's route -> (dataset, collator)."""
+    def dataset(
+        self, cfg: Any, tok: Any, model_eos: Any, dataset: Any, collator: Any
+    ) -> tuple[Any, Any]:
+        """The run's (dataset, collator) as its teachers read it: with a teacher of another
+        tokenizer, the examples as xtok_dataset renders them (_xtok); with a teacher of the
+        student's vocabulary whose chat template renders prompts otherwise, its
+        own_prompt_dataset columns under its prefix (_own_prompts). `dataset`, `collator`: the
+        run's as they are where no teacher needs more."""
+        self.pad_id = tok.pad_token_id
+        cols: dict[str, Any] = {}
+        collators: dict[int, Any] = {}
+        base = self._xtok(cfg, tok, model_eos, cols, collators) if self.xtok else dataset
+        self._own_prompts(cfg, tok, model_eos, base, cols, collators)
+        if not cols:
+            return base, collator
+        for k, v in cols.items():
+            base = base.add_column(k, v)
+        return base, XTokCollators(tok.pad_token_id, collators, self.routed)
+
+    def _xtok(self, cfg: Any, tok: Any, model_eos: Any, cols: dict, collators: dict) -> Any:
+        """The examples as xtok_dataset renders them (the student's side is the same for every
+        teacher) and each row's route; each teacher of another tokenizer's own columns into
+        `cols` under its prefix, its collator into `collators`."""
         import copy
 
         from distill.train.kd.xtok import served_xtok, xtok_dataset
@@ -374,7 +417,7 @@ class Teachers:
         origins: list[int] = []
         more = route_extra(cfg).get("extra")
         route = route_of(cfg) if self.routed else None
-        base, cols, collators = None, {}, {}
+        base = None
         for t in self.xtok:
             first = t == self.xtok[0]  # its kept examples' indices are every teacher's
             x = self.teachers[t]
@@ -398,19 +441,56 @@ class Teachers:
             cols.update({_prefix(t) + k: ds[k] for k in ds.column_names if _own(k)})
         assert base is not None
         base = base.remove_columns([k for k in base.column_names if _own(k)])
-        for k, v in cols.items():
-            base = base.add_column(k, v)
         if self.routed and "teacher_route" not in base.column_names:  # kept traces
             base = base.add_column("teacher_route", route_column(cfg, origins))
-        return base, XTokCollators(tok.pad_token_id, collators, self.routed)
+        return base
+
+    def _own_prompts(
+        self, cfg: Any, tok: Any, model_eos: Any, base: Any, cols: dict, collators: dict
+    ) -> None:
+        """Each teacher of the student's vocabulary reads the rows of `base` after its own chat
+        template's prompt where that renders otherwise (kd/data.own_prompt_dataset, as it does
+        alone; routed: its own rows): its columns into `cols` under its prefix, the Collator
+        that batches them into `collators`, its counts into self.own."""
+        import copy
+
+        from distill.teachers.scorers import LocalTeacher, ServedTeacher
+        from distill.train.kd.data import Collator, own_prompt_dataset, teacher_template
+
+        for t, x in enumerate(self.teachers):
+            if t in self.xtok or not isinstance(x, (LocalTeacher, ServedTeacher)):
+                continue
+            one = copy.copy(cfg)
+            one.teacher_model, one.teacher_url = self.specs[t].name, self.specs[t].url
+            if self.xtok:  # the rows xtok_dataset keeps: each example's last turn
+                one.train_on = "last"
+            only = [r == t for r in base["teacher_route"]] if self.routed else None
+            t_tok, t_eos = teacher_template(one.teacher_model, x)
+            ds, counts = own_prompt_dataset(
+                one, tok, model_eos, t_tok, t_eos, base, x.name, x, only
+            )
+            if counts is None:
+                continue
+            self.own[t] = counts
+            cols.update({_prefix(t) + k: ds[k] for k in OWN_PROMPT if k in ds.column_names})
+            collators[t] = Collator(tok.pad_token_id)
 
     def sampled(self, ids: Any, labels: Any, inputs: Any) -> dict[str, Any]:
         """On policy: each teacher of another tokenizer reads the student's samples as text
-        (XTokTeacher.sampled), its columns under its prefix."""
+        (XTokTeacher.sampled), and each of the student's vocabulary reading its own prompt reads
+        them after it (kd/data.own_sampled, as the trainer does for one teacher), its columns
+        under its prefix."""
         import torch
+
+        from distill.train.kd.data import own_sampled
 
         out: dict[str, Any] = {}
         b = ids.shape[0]
+        for t in self.own:
+            view = _view(inputs, t)
+            if "teacher_prompt" in view:
+                got = own_sampled(ids, inputs["labels"], view, self.pad_id)
+                out.update({_prefix(t) + k: v for k, v in got.items()})
         for t in self.xtok:
             view = _view(inputs, t)
             keep = inputs["teacher_route"].to(ids.device) == t if self.routed else None
@@ -433,13 +513,14 @@ class Teachers:
         return out
 
     def _one(self, trainer: Any, t: int, inputs: Any, mask: Any, pos: Any, chunk: int) -> Any:
-        """Teacher t's (rows, pair) on these rows, as a run with it alone computes them."""
+        """Teacher t's (rows, pair) on these rows, as a run with it alone computes them (its
+        own columns as its run has them: another tokenizer's, its own prompt's)."""
         if t in self.xtok:  # another tokenizer: its own ids and aligned positions (xtok.py)
             from distill.train.kd.loss import lm_head
 
             return self.teachers[t].rows(_view(inputs, t), mask, chunk, lm_head)
         me = _As(trainer, self.teachers[t])
-        return type(trainer)._teacher_rows(me, inputs, mask, pos, chunk)
+        return type(trainer)._teacher_rows(me, _view(inputs, t), mask, pos, chunk)
 
     def rows(self, trainer: Any, inputs: Any, mask: Any, pos: Any, chunk: int) -> tuple[tuple, Any]:
         """(rows, loss) in the shape DistillTrainer._teacher_rows gives the chunked loss: rows are
@@ -447,6 +528,7 @@ class Teachers:
         *rows, gate=None) is the weighted sum of the teachers' divergences over those positions."""
         import torch
 
+        from distill.teachers.scorers import ServedTeacher
         from distill.train.kd.loss import divergence
 
         ids = inputs["input_ids"]
@@ -469,10 +551,9 @@ class Teachers:
             xtok = t in self.xtok
             if self.routed and not on.all():  # only its examples go through it
                 keep = route == t
+                p = _prefix(t)
                 names = ("input_ids", "attention_mask", "labels")
-                if xtok:
-                    p = _prefix(t)
-                    names += tuple(k for k in inputs if k.startswith(p) and _own(k[len(p) :]))
+                names += tuple(k for k in inputs if k.startswith(p) and _own(k[len(p) :]))
                 sub = {k: inputs[k][keep] for k in names if hasattr(inputs[k], "shape")}
                 t_rows, pair = self._one(trainer, t, sub, mask[keep], pos[keep], chunk)
                 spread = []
@@ -481,10 +562,19 @@ class Teachers:
                     full[on] = r
                     spread.append(full)
                 t_rows = tuple(spread)
+                if getattr(pair, "none", None) is not None:
+                    pair.none = torch.zeros_like(on).masked_scatter(on, pair.none)
             else:
                 t_rows, pair = self._one(trainer, t, inputs, mask, pos, chunk)
+            none = getattr(pair, "none", None)
+            if none is not None:  # positions it has no row for (kd/data.own_end): weight 0
+                w = w.clone()
+                w[:, t] = w[:, t].masked_fill(none, 0.0)
+                on = w[:, t] > 0
             if trainer.model.training:
                 counts[0, t] = on.sum()
+                if isinstance(teacher, ServedTeacher):  # the positions it listed
+                    counts[0, t] = (on & ~(t_rows[0] < 0).all(-1)).sum()
                 if xtok:  # the positions it aligned (a top-K teacher: any listed entry)
                     local = t_rows[1].dtype == torch.bool
                     paired = t_rows[1] if local else (t_rows[0] != -1).any(-1)
@@ -561,6 +651,11 @@ class Teachers:
                     aligned_tokens=aligned[i],
                     aligned_share=round(aligned[i] / n, 4) if n else None,
                 )
+            own = self.own.get(i)
+            if own:  # the rows it read after its own chat template's prompt (as kd.json alone)
+                entry["teacher_own_prompt"] = {"rows": own["own"], "of": own["rows"]}
+                if own.get("student"):  # rows its template refuses: read in the student's
+                    entry["teacher_own_prompt"]["read_in_students"] = own["student"]
             out.append(entry)
         return {"teacher_route_field": self.cfg.teacher_route_field, "teachers": out}
 
@@ -607,18 +702,28 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
                 f"{'?' if aligned is None else f'{aligned:.1%}'} of them (the boundaries both "
                 "tokenizations share), nothing from it elsewhere"
             )
+        own = saved.get(i, {}).get("teacher_own_prompt")
+        if own:
+            tail += (
+                f"; read each completion after its own chat template's prompt "
+                f"({own.get('rows', 0):,} of {own.get('of', 0):,} rows rendered otherwise than "
+                "the student's)"
+            )
+            if own.get("read_in_students"):
+                tail += f", {own['read_in_students']:,} rows its template refuses in the student's"
         lines.append(f"- `{spec.name}` ({where}): {rule}{tail}")
     return lines
 
 
 class XTokCollators:
-    """The kd Collator's batch + each cross-tokenizer teacher's own columns (its collator's,
-    under its prefix) + each row's route where routed."""
+    """The kd Collator's batch + each teacher's own columns (its collator's, under its prefix:
+    another tokenizer's, or its own prompt's) + each row's route where routed."""
 
     def __init__(self, pad_id: int, each: dict[int, Any], routed: bool):
         from distill.train.kd.data import Collator
 
-        # each: teacher index -> its own collator (XTokCollator; a served one's TextCollator)
+        # each: teacher index -> its own collator (XTokCollator; a served one's TextCollator;
+        # the Collator of a teacher reading its own prompt)
         self.base, self.each, self.routed = Collator(pad_id), each, routed
 
     def __call__(self, feats: list[dict[str, Any]]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from distill.train.kd.data import (
     own_prompt_dataset,
     own_sampled,
     stored_dataset,
+    teacher_template,
     trained_rows,
 )
 from distill.train.kd.loss import (
@@ -276,6 +277,10 @@ class DistillTrainer(SFTTrainer):
             denom = torch.as_tensor(num_items_in_batch, device=ids.device).clamp(min=1)
         with_kl = not (method == "kd" and self.kd.kd_alpha == 0.0)
         t_rows, pair = self._teacher_rows(inputs, mask, pos, chunk) if with_kl else ((), None)
+        # a local teacher's completion positions with no row of its own (kd/data.own_end): none
+        none = getattr(pair, "none", None)
+        if none is not None:
+            keep = keep.masked_fill(none, 0.0)
         beta = 0.0 if method == "kd" else self.kd.beta
 
         def sums(s_x, y, a, g, *t_x):  # noqa: ANN001, ANN202 - [kl, ce, pg] summed here
@@ -323,6 +328,8 @@ class DistillTrainer(SFTTrainer):
                 n_all = n_all * 0
             elif pair is _topk_pair:  # stored / served top-K: the positions it has a row for
                 n_all = (~(t_rows[0] < 0).all(-1)).sum()  # (not an end it never generated)
+            elif none is not None:  # a local one: the same
+                n_all = (~none).sum()
             if self.accelerator.num_processes > 1:  # (every process computes its loss here)
                 n_all = self.accelerator.gather(n_all.reshape(1)).sum()
             self.teacher_tokens += int(n_all)
@@ -354,9 +361,12 @@ class DistillTrainer(SFTTrainer):
         if isinstance(self.teacher, XTokTeacher):
             return self.teacher.rows(inputs, mask, chunk, lm_head)
         own = _own_rows(inputs, mask)  # a teacher reading its own prompt (kd/data.own_row)
+        # another template's end of turn: its end token the student's (kd/data.end_pair)
+        ends = getattr(self.teacher, "end_pair", None)
         if isinstance(self.teacher, LocalTeacher):
+            none = None
             if own is not None:  # its rows at the positions predicting the same tokens
-                t_ids, t_attn, pick = own
+                t_ids, t_attn, pick, none = own
                 t_pos = (t_attn.cumsum(-1) - 1).clamp(min=0)
             else:
                 t_ids, t_attn, t_pos = ids, attn, pos
@@ -366,9 +376,10 @@ class DistillTrainer(SFTTrainer):
 
             if chunk:
                 t_rows = pick(self.teacher.hidden(t_ids, t_attn, t_pos))
-                t_head = lm_head(self.teacher.model)
+                t_head = _swapped(lm_head(self.teacher.model), ends)
             else:
-                t_rows, t_head = pick(self.teacher.logits(t_ids, t_attn, t_pos)), _same
+                t_rows = pick(self.teacher.logits(t_ids, t_attn, t_pos))
+                t_head = _swapped(_same, ends)
             vocab = self.teacher.vocab
 
             def full(logits, temp, t_x):  # noqa: ANN001, ANN202
@@ -382,11 +393,13 @@ class DistillTrainer(SFTTrainer):
                 return s_lp, t_lp
 
             full.local = (0, t_head, vocab)  # for fused_head_loss: which rows, head, vocab
+            # positions it has no row for: no teacher term there (compute_loss's gate)
+            full.none = none if none is not None and bool(none.any()) else None
             return (t_rows,), full
         if isinstance(self.teacher, ServedTeacher) and own is not None:
             # its own rows scored, each position's answer put at the student's position of the
             # token it predicts (the rest: none)
-            t_in, t_attn, _ = own
+            t_in, t_attn, _, _ = own
             seqs = [row[m.bool()].tolist() for row, m in zip(t_in, t_attn, strict=True)]
             got = self.teacher.topk(seqs, t_in.shape[1], [0] * len(seqs))
             where = inputs["teacher_pos"].to(ids.device)
@@ -400,7 +413,7 @@ class DistillTrainer(SFTTrainer):
             t_ids, t_lps = self.teacher.topk(seqs, ids.shape[1], starts)
         else:  # stored top-K from the collator
             t_ids, t_lps = inputs["teacher_ids"], inputs["teacher_logprobs"]
-        t_ids = t_ids.to(ids.device)[:, 1:][mask]
+        t_ids = _swap_ids(t_ids.to(ids.device)[:, 1:][mask], ends)
         t_lps = t_lps.to(ids.device)[:, 1:][mask]
         return (t_ids, t_lps), _topk_pair
 
@@ -506,11 +519,13 @@ def _rows_of(where: Any) -> Any:
     return torch.arange(where.shape[0], device=where.device)[:, None].expand_as(where)
 
 
-def _own_rows(inputs: dict[str, Any], mask: Any) -> tuple[Any, Any, Any] | None:
+def _own_rows(inputs: dict[str, Any], mask: Any) -> tuple[Any, Any, Any, Any] | None:
     """A teacher reading its own prompt (kd/data.own_prompt_dataset): (its ids, attention
-    mask, out -> its rows at the student's completion positions), None where it reads the
-    student's rows. The student's logits at position i predict token i + 1, whose teacher
-    index is teacher_pos[i + 1]: the teacher's logits one before it predict the same token."""
+    mask, out -> its rows at the student's completion positions, [N] the completion positions
+    it has no row for: the student's end-of-turn tokens past its own, kd/data.own_end), None
+    where it reads the student's rows. The student's logits at position i predict token i + 1,
+    whose teacher index is teacher_pos[i + 1]: the teacher's logits one before it predict the
+    same token."""
     if "teacher_input_ids" not in inputs:
         return None
     t_ids = inputs["teacher_input_ids"].to(mask.device)
@@ -521,7 +536,33 @@ def _own_rows(inputs: dict[str, Any], mask: Any) -> tuple[Any, Any, Any] | None:
     def pick(out: Any) -> Any:
         return out[rows, at]
 
-    return t_ids, t_attn, pick
+    return t_ids, t_attn, pick, where[mask] < 0
+
+
+def _swapped(head: Any, pair: tuple[int, int] | None) -> Any:
+    """A local teacher's head with its end-of-turn token's logit and the student's exchanged
+    (kd/data.end_pair: one outcome); the head as it is for no pair."""
+    if pair is None:
+        return head
+
+    def swap(x: Any) -> Any:
+        out = head(x)
+        idx = torch.arange(out.shape[-1], device=out.device)
+        s, t = pair
+        if max(s, t) < len(idx):
+            idx[s], idx[t] = t, s
+        return out.index_select(-1, idx)
+
+    return swap
+
+
+def _swap_ids(t_ids: Any, pair: tuple[int, int] | None) -> Any:
+    """A served teacher's listed top-K ids with its end-of-turn token and the student's
+    exchanged (kd/data.end_pair)."""
+    if pair is None:
+        return t_ids
+    s, t = pair
+    return torch.where(t_ids == t, s, torch.where(t_ids == s, t, t_ids))
 
 
 def _topk_pair(logits: Any, temp: float, t_ids: Any, t_lps: Any) -> tuple[Any, Any]:
@@ -569,6 +610,8 @@ class KDState(TrainerCallback):
         own = self.trainer.own_prompts if self.trainer else None
         if own:  # the rows the teacher read after its own chat template's prompt
             state["teacher_own_prompt"] = {"rows": own["own"], "of": own["rows"]}
+            if own.get("student"):  # rows its template refuses: read in the student's
+                state["teacher_own_prompt"]["read_in_students"] = own["student"]
         if isinstance(teacher, Teachers):  # each teacher, its weight or route, its tokens
             state.update(teacher.state(state["teacher_tokens_scored"], self.per_teacher))
         if cfg.gate_teacher and self.trainer is not None:
@@ -597,21 +640,6 @@ class KDState(TrainerCallback):
         self.write()
 
 
-def _teacher_template(cfg: Any, teacher: Any) -> tuple[Any, Any]:
-    """(tokenizer, eos ids) of a teacher of the student's vocabulary, whose chat template it
-    reads its prompts in: a local one's own; a served one's where its tokenizer loads here
-    (`--teacher-model` a local folder, a builtin or a cached hub name, as served_xtok reads
-    it), else (None, None): the student's template stands in."""
-    if isinstance(teacher, LocalTeacher):
-        return teacher.own_tok, teacher.model.generation_config.eos_token_id
-    from distill.models import load_tokenizer
-
-    try:
-        return load_tokenizer(cfg.teacher_model), None
-    except Exception:  # noqa: BLE001 - a served name only
-        return None, None
-
-
 def build_distill_trainer(
     cfg: Any, model: Any, tok: Any, args: Any, dataset: Any, peft_config: Any, out: Any
 ) -> Any:
@@ -622,9 +650,9 @@ def build_distill_trainer(
     collator = Collator(tok.pad_token_id)
     if "teacher_route" in dataset.column_names:  # --teacher-route-field: each row's teacher
         collator = RouteCollator(collator)
-    if several_ and teacher.xtok:  # a teacher of another tokenizer among them (multi.py)
+    if several_:  # another tokenizer or another chat template among them (multi.py)
         eos = model.generation_config.eos_token_id
-        dataset, collator = teacher.dataset(cfg, tok, eos)
+        dataset, collator = teacher.dataset(cfg, tok, eos, dataset, collator)
     if isinstance(teacher, ServedTeacher) and teacher.other_tokenizer:  # served, another tokenizer
         eos = model.generation_config.eos_token_id
         teacher, dataset, collator = served_xtok(cfg, tok, eos, teacher)
@@ -636,8 +664,10 @@ def build_distill_trainer(
     own = None  # the student's vocabulary, another chat template: its own prompt (kd/data.py)
     if isinstance(teacher, (LocalTeacher, ServedTeacher)):
         eos = model.generation_config.eos_token_id
-        t_tok, t_eos = _teacher_template(cfg, teacher)
-        dataset, own = own_prompt_dataset(cfg, tok, eos, t_tok, t_eos, dataset, teacher.name)
+        t_tok, t_eos = teacher_template(cfg.teacher_model, teacher)
+        dataset, own = own_prompt_dataset(
+            cfg, tok, eos, t_tok, t_eos, dataset, teacher.name, teacher
+        )
     # stored top-K: the rows read once for both (at 1M traces, reading the data is minutes)
     picked = trained_rows(cfg) if teacher is None else None
     if teacher is None and (xt := stored_xtok(cfg, tok, picked)) is not None:
