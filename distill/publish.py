@@ -881,6 +881,20 @@ def _write_marker(
     write_atomic(dest / MARKER, json.dumps(doc, indent=2) + "\n")
 
 
+def _staging_parent(dest: Path) -> Path | None:
+    """Where the files are staged: the nearest folder above dest that exists (beside dest, or
+    above the folders publish creates for it), on dest's filesystem, so each move into dest is
+    a rename that keeps the size and mtime _place's marker names. Staged in the system's temp
+    folder where dest's parent did not exist yet, each move was a copy: a publish cut during
+    one left a part of the file no stamp matched, and the next publish refused it as the
+    user's. None (the system's temp folder) only where that folder cannot be written: a
+    --local-dir of the user's in a read-only folder failed ('Permission denied' for it)."""
+    parent = dest.parent
+    while not parent.is_dir() and parent != parent.parent:
+        parent = parent.parent
+    return parent if os.access(parent, os.W_OK | os.X_OK) else None
+
+
 def _place(
     tmp: Path, dest: Path, names: list[str], previous: dict[str, Any] | None, train_dir: Path
 ) -> None:
@@ -1129,11 +1143,7 @@ def run(cfg: PublishConfig) -> str:
     card = build_card(model_dir, train_dir, cfg)
     if cfg.local_dir:
         dest = Path(cfg.local_dir)
-        tmp = Path(
-            tempfile.mkdtemp(
-                prefix=f".{dest.name}.", dir=dest.parent if dest.parent.is_dir() else None
-            )
-        )
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=_staging_parent(dest)))
         try:
             _stage(model_dir, train_dir, card, tmp)
             _scrub_check(tmp)
