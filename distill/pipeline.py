@@ -567,7 +567,7 @@ def _check_prompts(c: Any) -> None:
 
     from distill.data import ANSWER_FIELDS, iter_source
     from distill.filter.code import runnable_tests
-    from distill.train.kd.data import prompt_chats
+    from distill.train.kd.data import prompt_chats, source_prompts
     from distill.train.kd.reward import gold_of
 
     for _ in prompt_chats(c):
@@ -575,7 +575,10 @@ def _check_prompts(c: Any) -> None:
     if c.reward not in ("math", "code"):
         return
     rows = itertools.islice(iter_source(c.data, c.split), c.limit)
-    if c.reward == "math" and not any(gold_of(r) is not None for r in rows):
+    # each row's gold as the references read it (reward._references): generate's (load_rows: a
+    # multiple-choice row's letter, ARC's answerKey, SQuAD's span), a chat row's own column
+    golds = (gold_of(fields) if row is None else row.gold for _, fields, row in source_prompts(c))
+    if c.reward == "math" and not any(g is not None for g in golds):
         raise DistillError(
             f"--reward math: no example of {c.data} has a gold answer to verify against; add "
             f"an {'/'.join(ANSWER_FIELDS)} column to its rows"

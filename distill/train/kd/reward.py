@@ -80,7 +80,7 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
     examples are (a prompt source as kd.data.prompt_dataset renders it, traces as SFT's
     Renderer with train_on last): the first row of a repeated prompt wins."""
     from distill.choices import read_ahead
-    from distill.data import iter_source
+    from distill.data import gold_text, iter_source
     from distill.examples import Example, Renderer, load_examples, train_choices
     from distill.filter.verify import problem_text
     from distill.records import stable_hash
@@ -130,6 +130,10 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
         # and GPQA's 'Correct Answer' no answer column of ANSWER_FIELDS: no gold at all)
         asked = choices.read(row, f"{cfg.data} row {i + 1}") if choices is not None else None
         gold = asked[1] if asked is not None else gold_of(row)
+        if asked is None and choices is not None:
+            # a free-form row of such a set, its answer column as load_rows reads it (SQuAD's
+            # `answers` {"text": [...], ...}: the span's text, which train trains)
+            gold = gold_text(choices.free_answer(row))
         pid = row.get("prompt_id") or stable_hash(ex.prompt)
         add(renderer.prompt_ids(ex), row, gold, pid, ex.prompt)
     return refs
