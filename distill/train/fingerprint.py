@@ -169,6 +169,10 @@ def template_record(name: str, tok: Any) -> dict[str, Any]:
     }
 
 
+# how a teacher record names a LoRA adapter whose tokenizer is its base's (_tokenizer_files)
+BASE_OF = "the base model of "
+
+
 def _tokenizer_files(name: str) -> tuple[str, dict[str, str]]:
     """(the tokenizer as named, the sha256 of each TEMPLATE_FILES file of the local folder it
     loads from: none for a Hub name)."""
@@ -179,7 +183,7 @@ def _tokenizer_files(name: str) -> tuple[str, dict[str, str]]:
     path, shown = resolve_model(name), name
     if is_adapter(path) and not (Path(path) / "tokenizer_config.json").is_file():
         path = resolve_model(adapter_base(path))  # load_tokenizer's source
-        shown = f"the base model of {name}"
+        shown = f"{BASE_OF}{name}"
     files = {}
     if Path(path).is_dir():
         for f in TEMPLATE_FILES:
@@ -208,11 +212,12 @@ def _weights(name: str) -> dict[str, str]:
     from distill.models import adapter_base, is_adapter, resolve_model
 
     path = Path(resolve_model(name))
-    folders = [("", path)]
+    folders = [("", path, name)]
     if is_adapter(str(path)):
-        folders.append(("base/", Path(resolve_model(adapter_base(str(path))))))
+        base = adapter_base(str(path))
+        folders.append(("base/", Path(base), base))
     found = {}
-    for prefix, folder in folders:
+    for prefix, folder, _ in folders:
         if not folder.is_dir():
             continue
         files = {f for pattern in WEIGHT_FILES for f in folder.glob(pattern) if f.is_file()}
@@ -227,13 +232,40 @@ def _weights(name: str) -> dict[str, str]:
     names = sorted(found)
     digests = _cached_sha256([found[n] for n in names])
     weights = {n: h[:16] for n, h in zip(names, digests, strict=True)}
-    if not folders[0][1].is_dir():
-        # a Hub id: loaded from the HF cache's snapshot of `main`, whose commit names its
-        # weights (a cache updated to another revision between a run and its resume)
-        revision = _cached_revision(name)
-        if revision is not None:
-            weights["revision"] = revision
+    for prefix, folder, source in folders:
+        if not folder.is_dir():
+            # a Hub id (the teacher's, or a LoRA adapter's base: 'base/revision', none kept
+            # before 1244d1c's review): loaded from the HF cache's snapshot of `main`, whose
+            # commit names its weights (a cache updated to another revision between a run and
+            # its resume)
+            revision = _cached_revision(source)
+            if revision is not None:
+                weights[prefix + "revision"] = revision
     return weights
+
+
+# what a local teacher's `weights` keep of the HF cache: the revision of a teacher named by a
+# Hub id, of a LoRA adapter's base named by one
+REVISIONS = ("revision", "base/revision")
+
+
+def _hub_sources(model: str) -> list[tuple[str, str]]:
+    """(the `weights` key, the Hub id) of what a local teacher, as its record names it (`model`),
+    loads from the HF cache: itself, named by a Hub id ('revision'), or the base of a LoRA
+    adapter folder named by one ('base/revision'); none for a folder of its own."""
+    from distill.models import adapter_base, is_adapter
+
+    path = model.removeprefix(BASE_OF)
+    if path == model and _hub_id(model):
+        return [("revision", model)]
+    if path.startswith("builtin:"):
+        return []
+    try:
+        local = str(Path(path).expanduser())
+        base = adapter_base(local) if is_adapter(local) else None
+    except (DistillError, OSError, ValueError):  # (its load says what is wrong with it)
+        return []
+    return [("base/revision", base)] if base is not None and _hub_id(base) else []
 
 
 def _hub_id(name: str) -> bool:
@@ -464,7 +496,9 @@ def loaded_teacher(out: Path, compared: bool) -> None:
     teacher's tokenizer files) and a resume compared nothing: a cache moved on to another
     revision since went unnoticed. A revision the load moved (a download of a newer `main`) is
     the one the run trains on: kept, on a run `compared` with its checkpoint's record (a
-    resume) refused in one line, the steps after the checkpoint would learn another teacher."""
+    resume) refused in one line, the steps after the checkpoint would learn another teacher.
+    The same for a LoRA adapter's base named by a Hub id ('base/revision'), and a served
+    teacher's tokenizer files (its prompts rendered in the template its load read)."""
     from distill.records import write_atomic
 
     path = out / "train_data.json"
@@ -476,33 +510,51 @@ def loaded_teacher(out: Path, compared: bool) -> None:
     changed = False
     for t in teachers if isinstance(teachers, list) else []:
         name = t.get("model") if isinstance(t, dict) else None
-        if not isinstance(name, str) or not _hub_id(name):
+        if not isinstance(name, str):
             continue
         if t.get("served"):
-            if not t.get("files") and (files := _cached_files(name)):
-                t["files"], changed = files, True
+            if not _hub_id(name):
+                continue
+            files, was = _cached_files(name), t.get("files")
+            if not files or files == was:
+                continue
+            if was and compared:  # (those its checkpoint's record held: check_rendered)
+                moved = sorted(f for f in set(files) | set(was) if files.get(f) != was.get(f))
+                raise DistillError(
+                    f"--resume: teacher {name}'s tokenizer files in the HF cache changed as its "
+                    f"tokenizer loaded ({', '.join(moved)}: its main moved on): the rest of the "
+                    "run would render its prompts in another template than the run began with; "
+                    f"point {_hf_cache()}/models--{name.replace('/', '--')}/refs/main back at "
+                    "the snapshot the run began on and resume with HF_HUB_OFFLINE=1, or start "
+                    "over with --overwrite"
+                )
+            t["files"], changed = files, True
             continue
-        weights, revision = t.get("weights"), _cached_revision(name)
-        if not isinstance(weights, dict) or revision in (None, weights.get("revision")):
-            continue
-        was = weights.get("revision")
-        if was is not None and compared:  # (one its checkpoint's record held: check_rendered)
-            raise DistillError(
-                f"--resume: teacher {name} loaded at revision {revision[:12]} of the HF cache, "
-                f"not {was[:12]} its run began on (its main moved on as it loaded): the rest of "
-                f"the run would learn another teacher's targets; write {was} into "
-                f"{_hf_cache()}/models--{name.replace('/', '--')}/refs/main and resume with "
-                "HF_HUB_OFFLINE=1, or start over with --overwrite"
-            )
-        weights["revision"], changed = revision, True
+        weights = t.get("weights")
+        for key, hub in _hub_sources(name) if isinstance(weights, dict) else []:
+            revision = _cached_revision(hub)
+            if revision in (None, weights.get(key)):
+                continue
+            was = weights.get(key)
+            if was is not None and compared:  # (one its checkpoint's record held: check_rendered)
+                whose = name if key == "revision" else f"{name.removeprefix(BASE_OF)}'s base {hub}"
+                raise DistillError(
+                    f"--resume: teacher {whose} loaded at revision {revision[:12]} of the HF "
+                    f"cache, not {was[:12]} its run began on (its main moved on as it loaded): "
+                    f"the rest of the run would learn another teacher's targets; write {was} into "
+                    f"{_hf_cache()}/models--{hub.replace('/', '--')}/refs/main and resume with "
+                    "HF_HUB_OFFLINE=1, or start over with --overwrite"
+                )
+            weights[key], changed = revision, True
     if changed:
         write_atomic(path, json.dumps(saved, indent=2) + "\n")
 
 
-def not_in_cache(then: dict[str, Any], now: dict[str, Any] | None) -> str | None:
-    """Why a Hub-id teacher's record cannot be checked here (None: it can): the run read it from
-    its HF cache (a local teacher's revision, a served one's tokenizer files) and this
-    machine's cache holds none of it (a resume on another machine, another HF_HUB_CACHE). Not
+def cannot_check(then: dict[str, Any], now: dict[str, Any] | None) -> str | None:
+    """Why a teacher's record cannot be checked here (None: it can): the run read a Hub-id
+    teacher from its HF cache (a local teacher's revision, an adapter's base's, a served one's
+    tokenizer files) and this machine's cache holds none of it (a resume on another machine,
+    another HF_HUB_CACHE); or it read a local teacher's folder, not on this machine. Not
     'changed': nothing says it did."""
     x, y = then.get("teachers"), (now or {}).get("teachers")
     if not isinstance(x, list) or not isinstance(y, list):
@@ -511,22 +563,41 @@ def not_in_cache(then: dict[str, Any], now: dict[str, Any] | None) -> str | None
         if not isinstance(t, dict) or not isinstance(u, dict) or t.get("model") != u.get("model"):
             continue
         name = str(u.get("model"))
-        if not _hub_id(name):
-            continue
         where = f"not in this machine's HF cache ({_hf_cache()})"
         was, weights = t.get("weights"), u.get("weights")
+        path = name.removeprefix(BASE_OF)
         if (
-            isinstance(was, dict)
-            and isinstance(was.get("revision"), str)
-            and isinstance(weights, dict)
-            and "revision" not in weights
-        ):
+            not u.get("served")
+            and isinstance(was, dict)
+            and any(k not in REVISIONS for k in was)  # the hashes of a folder's files
+            and not path.startswith("builtin:")
+            and not Path(path).expanduser().is_dir()
+        ):  # (before: each of its files 'changed', and 'start over with --overwrite')
             return (
-                f"cannot check teacher {name}: {where}, so the revision its run began on "
-                f"({was['revision'][:12]}) cannot be compared; download it there (hf download "
-                f"{name}) and resume again (refused if its main has moved on since), or start "
-                "over with --overwrite"
+                f"cannot check teacher {path}: no folder {path} on this machine, so the weights "
+                "its run began on cannot be compared; resume with the teacher's folder at that "
+                "path"
             )
+        for key, hub in [] if u.get("served") else _hub_sources(name):
+            if (
+                isinstance(was, dict)
+                and isinstance(was.get(key), str)
+                and isinstance(weights, dict)
+                and key not in weights
+            ):
+                whose = (
+                    f"{name}: "
+                    if key == "revision"
+                    else f"{name.removeprefix(BASE_OF)}: its base model {hub} is "
+                )
+                return (
+                    f"cannot check teacher {whose}{where}, so the revision its run began on "
+                    f"({was[key][:12]}) cannot be compared; download it there (hf download "
+                    f"{hub}) and resume again (refused if its main has moved on since), or "
+                    "start over with --overwrite"
+                )
+        if not _hub_id(name):
+            continue
         files = t.get("files")
         if t.get("served") and isinstance(files, dict) and files and not u.get("files"):
             return (
@@ -606,19 +677,23 @@ def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> lis
 
 
 def _unchecked_revisions(then: dict[str, Any], now: dict[str, Any] | None) -> None:
-    """`now`'s cached revision of a Hub-id teacher dropped where `then` (a run fingerprinted
-    before it was kept) holds none: nothing was compared, so the resume's record does not say
-    it was; loaded_teacher keeps the revision the teacher loaded at (not refused as moved)."""
+    """`now`'s cached revisions of a Hub-id teacher (or adapter base) dropped where `then` (a
+    run fingerprinted before they were kept) holds none, and a served teacher's tokenizer files
+    where `then` holds none: nothing was compared, so the resume's record does not say it was;
+    loaded_teacher keeps what the teacher loaded (not refused as moved)."""
     x, y = then.get("teachers"), (now or {}).get("teachers")
     x = x if isinstance(x, list) else []
     for i, u in enumerate(y if isinstance(y, list) else []):
         t = x[i] if i < len(x) and isinstance(x[i], dict) else {}
         if not isinstance(u, dict):
             continue
+        if u.get("served") and u.get("files") and not t.get("files"):
+            if _hub_id(str(u.get("model"))):  # (loaded_teacher reads them from the HF cache)
+                u["files"] = {}
         was, weights = t.get("weights"), u.get("weights")
-        if isinstance(weights, dict) and "revision" in weights:
-            if not isinstance(was, dict) or "revision" not in was:
-                del weights["revision"]
+        for key in REVISIONS if isinstance(weights, dict) else ():
+            if key in weights and (not isinstance(was, dict) or key not in was):
+                del weights[key]
 
 
 def _card_hint(key: str, was: Any) -> str:
@@ -639,9 +714,11 @@ def _known_then(then: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
     if then.get("served") and not then.get("files") and "files" in now:
         now = {**now, "files": then.get("files")}
     was, weights = then.get("weights"), now.get("weights")
-    if isinstance(weights, dict) and "revision" in weights:
-        if not isinstance(was, dict) or "revision" not in was:
-            now = {**now, "weights": {k: v for k, v in weights.items() if k != "revision"}}
+    if isinstance(weights, dict):
+        unknown = {k for k in REVISIONS if k in weights}
+        unknown -= set(was) if isinstance(was, dict) else set()
+        if unknown:
+            now = {**now, "weights": {k: v for k, v in weights.items() if k not in unknown}}
     return now
 
 
@@ -722,7 +799,7 @@ def check_rendered(out: Path, ckpt: str, now: dict[str, Any], data: str) -> None
         )
         return
     if isinstance(then.get("teacher"), dict):  # (a record before the field: nothing to compare)
-        unknown = not_in_cache(then["teacher"], now.get("teacher"))
+        unknown = cannot_check(then["teacher"], now.get("teacher"))
         if unknown is not None:  # before: '... changed', as if the teacher were another
             raise DistillError(f"--resume: {unknown}")
         teacher = teacher_differences(then["teacher"], now.get("teacher"))
