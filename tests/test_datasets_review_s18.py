@@ -120,3 +120,28 @@ def test_a_run_checks_the_prompt_sources_gold_as_its_layout_reads_it(name, row, 
     bare = _write(tmp_path, "bare.jsonl", {"question": "Why is the sky blue?"})
     with pytest.raises(DistillError, match=r"--reward math: no example of .*bare.jsonl has a"):
         _check_rows("train", _cfg(bare, tmp_path, "s", prompt_field="question"), {}, True)
+
+
+def test_a_sciq_row_holding_a_lone_surrogate_is_asked_in_one_order_by_generate_and_train(
+    tmp_path,
+):
+    # generate reads a lone surrogate ("\ud83d": half an emoji another tool cut) as U+FFFD,
+    # train reads the row as it is: the row's shuffle was seeded by two texts, so eval asked
+    # its answers in another order than train trained them (GPQA's rows too)
+    path = tmp_path / "sciq.jsonl"
+    lines = [
+        json.dumps({**SCIQ, "question": f"Which organism {i} makes cheese? @"}).replace(
+            "@",
+            "\\ud83d",  # (the question's last character, a lone surrogate escape)
+        )
+        for i in range(8)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    read = [(r.prompt, r.gold) for r in load_rows(str(path))]
+    cols = Columns(prompt_field="question", answer_field="correct_answer")
+    trained = [
+        (ex.prompt[-1]["content"].replace("\ud83d", "\ufffd"), ex.completion)
+        for ex in load_examples(str(path), columns=cols)
+    ]
+    assert trained == [(prompt, f"Answer: {gold}") for prompt, gold in read]
+    assert len({gold for _, gold in read}) > 1  # (the rows' own orders)
