@@ -269,7 +269,7 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
     method = train.method or "sft"
     if method == "sft":
         return ["\nMethod: sft (sequence-level: the student learned the teacher's text)."]
-    from distill.train.kd.multi import several
+    from distill.train.kd.multi import end_line, several
 
     if several(train):
         from distill.train.kd import multi
@@ -313,8 +313,17 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
         lines.append(
             f"Teacher prompt: the teacher read each completion after its own chat template's "
             f"prompt ({own.get('rows', 0):,} of {own.get('of', 0):,} rows rendered otherwise "
-            "than the student's), the student's completion tokens after it."
+            "than the student's), the student's completion tokens after it"
+            + (
+                f"; {own['read_in_students']:,} rows its template refuses or renders in other "
+                "turns were read in the student's."
+                if own.get("read_in_students")
+                else "."
+            )
         )
+    end = (state or {}).get("teacher_end_of_turn")
+    if isinstance(end, dict):
+        lines.append(f"Teacher end of turn: {end_line(end)}.")
     if state and state.get("teacher_tokens_scored") is not None:
         lines.append(
             f"Completion tokens the teacher scored in training: {state['teacher_tokens_scored']:,}."

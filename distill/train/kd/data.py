@@ -595,7 +595,7 @@ def own_prompt_dataset(
     name: str,
     teacher: Any = None,
     only: list[bool] | None = None,
-) -> tuple[Any, dict[str, int] | None]:
+) -> tuple[Any, dict[str, Any] | None]:
     """A teacher of the student's vocabulary whose chat template renders a prompt otherwise
     (Qwen2.5-Math-Instruct's default system prompt for a Qwen2.5-Instruct student, Llama-3.1's
     date header for Llama-3.2's) reads each completion after its OWN rendering of the prompt,
@@ -611,7 +611,8 @@ def own_prompt_dataset(
 
     Where the two templates end a turn otherwise (`<|im_end|>` / `<|eot_id|>`), the teacher
     reads its own end after each completion (own_end) and `teacher.end_pair` (set here, None
-    where alike: the trainer's) makes the two first end tokens one outcome (end_pair). `only`
+    where alike or where no row is read in its own template: the trainer's) makes the two first
+    end tokens one outcome (end_pair); counts["end"] records the two ends. `only`
     (several teachers, routed): per row, whether this teacher reads it; the others are left as
     the student's and counted nowhere."""
     from distill.examples import Renderer, load_examples
@@ -627,22 +628,14 @@ def own_prompt_dataset(
     theirs = Renderer(t_tok, cfg.format, t_eos, train_on, cfg.chat, who="teacher")
     ends = turn_ends(mine, theirs)
     pair = end_pair(ends, mine.stops)
-    if teacher is not None:
-        teacher.end_pair = pair
+    end = None  # kd.json's teacher_end_of_turn (what a --resume compares: KDState, trainer.py)
     if ends:
         dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
-        print(
-            f"{cfg.method}: teacher '{name}' ends a turn with {t_tok.decode(ends[1], **dec)!r} "
-            f"where the student's template writes {tok.decode(ends[0], **dec)!r}: it reads its "
-            "own end after each completion"
-            + (
-                f", and its {t_tok.decode(pair[1:], **dec)!r} is compared as the student's "
-                f"{tok.decode(pair[:1], **dec)!r}"
-                if pair
-                else ""
-            )
-            + "; the student's end-of-turn tokens past the first that differs get no teacher term"
-        )
+        end = {
+            "student": tok.decode(ends[0], **dec),
+            "teacher": t_tok.decode(ends[1], **dec),
+            "paired": pair is not None,
+        }
     if not any(1 in m for m in mask_col):  # a prompt source: prompt_dataset's rows, in order
         exs = [prompt_example(m, f, cfg) for m, f in prompt_chats(cfg)]
 
@@ -659,7 +652,7 @@ def own_prompt_dataset(
     if onpolicy:
         cols.update(teacher_prompt=[], teacher_lead=[])
     mine_too = [True] * len(ids_col) if only is None else list(only)
-    counts = {"rows": sum(mine_too), "own": 0, "student": 0}
+    counts: dict[str, Any] = {"rows": sum(mine_too), "own": 0, "student": 0}
     r = 0
     for ex in exs:
         if r == len(ids_col):
@@ -701,7 +694,23 @@ def own_prompt_dataset(
                 f"but its template refuses or renders in other turns {counts['student']:,} of "
                 f"{counts['rows']:,} rows, read in the student's (the others render alike)"
             )
-        return dataset, None
+        return dataset, None  # (no row of its own template: its end of turn never read either)
+    if teacher is not None:
+        teacher.end_pair = pair
+    if end is not None:
+        counts["end"] = end
+        print(
+            f"{cfg.method}: teacher '{name}' ends a turn with {end['teacher']!r} where the "
+            f"student's template writes {end['student']!r}: it reads its own end after each "
+            "completion"
+            + (
+                f", and its {t_tok.decode(pair[1:], **dec)!r} is compared as the student's "
+                f"{tok.decode(pair[:1], **dec)!r}"
+                if pair
+                else ""
+            )
+            + "; the student's end-of-turn tokens past the first that differs get no teacher term"
+        )
     for key, v in cols.items():
         dataset = dataset.add_column(key, v)
     print(

@@ -359,7 +359,7 @@ class Teachers:
         ]
         # the student's vocabulary, another chat template: teacher index -> own_prompt_dataset's
         # counts, for those that read some rows after their own prompt (dataset())
-        self.own: dict[int, dict[str, int]] = {}
+        self.own: dict[int, dict[str, Any]] = {}
         self.pad_id: int | None = None  # the student's (own_sampled pads with it)
 
     @classmethod
@@ -543,6 +543,9 @@ class Teachers:
         flat: list[Any] = []
         parts: list[tuple[int, int, Any]] = []  # per teacher: its rows' slice of flat, its pair
         counts = torch.zeros(2, n_teachers, dtype=torch.long, device=ids.device)  # tokens, aligned
+        # the positions any teacher scored (the run's teacher_tokens_scored: a routed teacher's
+        # end-of-turn tokens it has no row for, kd/data.own_end, are none of them)
+        scored = torch.zeros(row_of.shape[0], dtype=torch.bool, device=ids.device)
         for t, teacher in enumerate(self.teachers):
             on = w[:, t] > 0
             if teacher is None or not on.any():
@@ -572,9 +575,11 @@ class Teachers:
                 w[:, t] = w[:, t].masked_fill(none, 0.0)
                 on = w[:, t] > 0
             if trainer.model.training:
-                counts[0, t] = on.sum()
+                got = on
                 if isinstance(teacher, ServedTeacher):  # the positions it listed
-                    counts[0, t] = (on & ~(t_rows[0] < 0).all(-1)).sum()
+                    got = on & ~(t_rows[0] < 0).all(-1)
+                counts[0, t] = got.sum()
+                scored |= got
                 if xtok:  # the positions it aligned (a top-K teacher: any listed entry)
                     local = t_rows[1].dtype == torch.bool
                     paired = t_rows[1] if local else (t_rows[0] != -1).any(-1)
@@ -607,6 +612,8 @@ class Teachers:
                 total = part if total is None else total + part
             return logits.sum() * 0.0 if total is None else total
 
+        if trainer.model.training:
+            loss.scored = scored.sum()  # type: ignore[attr-defined]
         scoring = [t for t, part in enumerate(parts) if part[2] is not None]
         if len(scoring) == 1 and bool((w[:, scoring[0]] == 1).all()):
             lo, _, pair = parts[scoring[0]]
@@ -656,6 +663,8 @@ class Teachers:
                 entry["teacher_own_prompt"] = {"rows": own["own"], "of": own["rows"]}
                 if own.get("student"):  # rows its template refuses: read in the student's
                     entry["teacher_own_prompt"]["read_in_students"] = own["student"]
+                if own.get("end"):  # its own end of turn after each completion (data.own_end)
+                    entry["teacher_end_of_turn"] = own["end"]
             out.append(entry)
         return {"teacher_route_field": self.cfg.teacher_route_field, "teachers": out}
 
@@ -711,8 +720,22 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
             )
             if own.get("read_in_students"):
                 tail += f", {own['read_in_students']:,} rows its template refuses in the student's"
+        end = saved.get(i, {}).get("teacher_end_of_turn")
+        if isinstance(end, dict):
+            tail += f"; {end_line(end)}"
         lines.append(f"- `{spec.name}` ({where}): {rule}{tail}")
     return lines
+
+
+def end_line(end: dict[str, Any]) -> str:
+    """The card's words for kd.json's teacher_end_of_turn (kd/data.own_prompt_dataset)."""
+    line = (
+        f"its template ends a turn with {end.get('teacher')!r} where the student's writes "
+        f"{end.get('student')!r}: it read its own after each completion"
+    )
+    if end.get("paired"):
+        line += ", its first end token compared as the student's"
+    return line
 
 
 class XTokCollators:

@@ -330,6 +330,8 @@ class DistillTrainer(SFTTrainer):
                 n_all = (~(t_rows[0] < 0).all(-1)).sum()  # (not an end it never generated)
             elif none is not None:  # a local one: the same
                 n_all = (~none).sum()
+            elif getattr(pair, "scored", None) is not None:  # several: those any one scored
+                n_all = pair.scored
             if self.accelerator.num_processes > 1:  # (every process computes its loss here)
                 n_all = self.accelerator.gather(n_all.reshape(1)).sum()
             self.teacher_tokens += int(n_all)
@@ -612,6 +614,8 @@ class KDState(TrainerCallback):
             state["teacher_own_prompt"] = {"rows": own["own"], "of": own["rows"]}
             if own.get("student"):  # rows its template refuses: read in the student's
                 state["teacher_own_prompt"]["read_in_students"] = own["student"]
+            if own.get("end"):  # its own end of turn read after each completion (data.own_end)
+                state["teacher_end_of_turn"] = own["end"]
         if isinstance(teacher, Teachers):  # each teacher, its weight or route, its tokens
             state.update(teacher.state(state["teacher_tokens_scored"], self.per_teacher))
         if cfg.gate_teacher and self.trainer is not None:
@@ -638,6 +642,49 @@ class KDState(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kw):  # noqa: ANN001
         self.write()
+
+
+def _readings(cfg: Any, teacher: Any, own: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """Per teacher of the student's vocabulary: (its name, how it reads each row: whether after
+    its own chat template's prompt, and its own end of turn where the templates end a turn
+    otherwise: kd.json's teacher_own_prompt / teacher_end_of_turn); for several, in order."""
+    if isinstance(teacher, Teachers):
+        return [
+            (spec.name, (t in teacher.own, (teacher.own.get(t) or {}).get("end")))
+            for t, spec in enumerate(teacher.specs)
+        ]
+    if isinstance(teacher, (LocalTeacher, ServedTeacher)):
+        return [(teacher.name, (own is not None, (own or {}).get("end")))]
+    return []
+
+
+def _same_reading(path: Any, saved: dict[str, Any], now: list[tuple[str, Any]]) -> None:
+    """A --resume: each teacher reads the rows as the run so far had it read them (its own
+    prompt, its own end of turn: kd.json of that run), or one line. A run begun by a distill
+    that read them otherwise (before a teacher of another chat template read its own prompt
+    among several, or its own end of turn) would learn other teacher targets from here on."""
+    if isinstance(saved.get("teachers"), list):  # several
+        then = [e if isinstance(e, dict) else {} for e in saved["teachers"]]
+    else:
+        then = [saved]
+    if len(then) != len(now):  # (other teachers: the fingerprint's refusal, train_data.json)
+        return
+
+    def said(own: bool, end: Any) -> str:
+        prompt = "its own chat template's prompt" if own else "the student's rendering"
+        if end is None:
+            return prompt
+        return f"{prompt} and its own end of turn ({end.get('teacher')!r})"
+
+    for (name, (own, end)), e in zip(now, then, strict=True):
+        was = ("teacher_own_prompt" in e, e.get("teacher_end_of_turn"))
+        if was != (own, end):
+            raise DistillError(
+                f"--resume: {path}: teacher '{name}' read each completion after {said(*was)} in "
+                f"the run so far; this distill reads it after {said(own, end)}: the rest of the "
+                "run would learn other teacher targets; resume with the distill the run began "
+                "with, or start over with --overwrite"
+            )
 
 
 def build_distill_trainer(
@@ -689,7 +736,14 @@ def build_distill_trainer(
     state_file = out / "kd.json"
     done = 0
     if cfg.resume and state_file.is_file():
-        done = json.loads(state_file.read_text()).get("teacher_tokens_scored", 0)
+        try:
+            saved = json.loads(state_file.read_text())
+        except ValueError as e:
+            raise DistillError(f"--resume: {state_file} is no kd.json ({e})") from None
+        if not isinstance(saved, dict):
+            raise DistillError(f"--resume: {state_file} is no kd.json (not a JSON object)")
+        done = saved.get("teacher_tokens_scored", 0)
+        _same_reading(state_file, saved, _readings(cfg, teacher, own))
 
     kd_state = KDState(cfg, state_file)
     trainer = DistillTrainer(
