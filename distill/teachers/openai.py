@@ -475,8 +475,12 @@ async def interruptible(coro: Any) -> Any:
     (`add_signal_handler`: the signal's number goes to the loop's wakeup fd, from whatever thread)
     wakes it. The first SIGINT cancels `coro` (its requests in flight dropped, what was written
     kept: records are written by the loop's callbacks, never cut by the signal), then
-    KeyboardInterrupt; a second one raises KeyboardInterrupt at once. A SIGINT ignored or handled
-    by the program (not Python's default) stays so, as off the main thread."""
+    KeyboardInterrupt; a second one raises KeyboardInterrupt at once. Left as they are (`coro`
+    awaited plainly, Python's handler then): a SIGINT ignored or handled by the program (not
+    Python's default), a caller off the main thread, a wakeup fd the program set (another
+    event loop's, a GUI toolkit's: asyncio's would take its place and close it after, -1), a
+    loop with no signal handlers (Windows). SIGINT's handler and the wakeup fd are as they were
+    after."""
     import signal
     import threading
 
@@ -489,6 +493,11 @@ async def interruptible(coro: Any) -> Any:
         hasattr(asyncio, "Runner") and isinstance(runner, asyncio.Runner)
     )
     if me is None or threading.current_thread() is not threading.main_thread() or not ours:
+        return await coro
+    # read by setting it (the only way): put back at once where the program holds one
+    wakeup = signal.set_wakeup_fd(-1)
+    if wakeup != -1:
+        signal.set_wakeup_fd(wakeup)
         return await coro
     interrupted = 0
 
@@ -504,13 +513,17 @@ async def interruptible(coro: Any) -> Any:
     except (ValueError, RuntimeError, NotImplementedError):  # no signals here (Windows)
         return await coro
     try:
-        return await coro
+        result = await coro
     except asyncio.CancelledError:
         if interrupted:
             raise KeyboardInterrupt from None
         raise
     finally:
-        loop.remove_signal_handler(signal.SIGINT)  # Python's default again
+        loop.remove_signal_handler(signal.SIGINT)  # its wakeup fd -1 again, as it was
+        signal.signal(signal.SIGINT, handler)  # Python's default, or asyncio.run's
+    if interrupted:  # the cancel swallowed on its way (a timeout's context that took it)
+        raise KeyboardInterrupt
+    return result
 
 
 class OpenAITeacher:

@@ -1,0 +1,252 @@
+"""Second read of 5948267 (Ctrl-C through the event loop: teachers.openai.interruptible) and
+cea4f9f (timed_out_requests in generate's summary, its lines and the card):
+
+- interruptible put asyncio's SIGINT handler on the loop, and asyncio's hands the process's
+  signal wakeup fd to its loop and clears it after (-1): a program that held one (another event
+  loop's, a GUI toolkit's) lost it to every generate, select --judge or instruct call it made.
+  A program's wakeup fd is left as it is now (Python's handler then, as before 5948267);
+- a Ctrl-C whose cancel the run swallowed (a timeout's context that took it) ended the run as
+  if never interrupted: it raises KeyboardInterrupt now;
+- a Ctrl-C while `distill` starts (its imports, the command's building) printed a
+  KeyboardInterrupt traceback: one line now, exit 130;
+- what was right already and stays so: a run from a worker thread (no signal handler there), a
+  second Ctrl-C while the first one's closing hangs, select's judge stopped as generate is,
+  timed_out_requests over a --batch resume and from a summary written before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from distill.generate import run
+from distill.records import read_records
+from tests import forked
+from tests.test_teacher_replies_s16 import JSON, Server, cfg
+
+GENERATE_IMPORTS = ("distill.generate.stage", "distill.teachers.openai", "openai", "aiohttp")
+HELD = 20  # seconds a server holds a request at most (released at each test's end)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def serve():
+    started = []
+
+    def start(reply):
+        started.append(Server(reply))
+        return started[-1]
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def answer() -> dict:
+    return {
+        "choices": [{"index": 0, "message": {"content": "So 4."}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
+    }
+
+
+def summary_of(out) -> dict:
+    return json.loads(out.with_name(out.stem + ".summary.json").read_text())
+
+
+def wait_for(what, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, "the run never got there"
+        time.sleep(0.01)
+
+
+def whole_lines(path) -> list[dict]:
+    text = path.read_text() if path.exists() else ""
+    assert text == "" or text.endswith("\n")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def ended_by_ctrl_c(child, within: float = 15) -> None:
+    try:
+        child.wait(within)
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        raise AssertionError("the interrupted run did not end") from None
+    assert child.returncode == 130, child.output
+    assert "interrupted: everything finished so far is saved" in child.output[1]
+    assert "Traceback" not in child.output[1]
+
+
+# ------------------------------------------------------------------ the loop's SIGINT handler
+
+
+def test_a_programs_signal_wakeup_fd_is_left_as_it_was(serve, tmp_path):
+    """A program (another event loop, a GUI toolkit) that set the process's wakeup fd calls
+    generate: before, the fd was -1 after it (asyncio's add_signal_handler took it for the run's
+    loop, its remove_signal_handler cleared it), every signal after it lost to that program."""
+    assert threading.current_thread() is threading.main_thread()
+    server = serve(lambda k: (200, answer(), JSON))
+    mine, other = socket.socketpair()
+    mine.setblocking(False)
+    fd = mine.fileno()
+    before = signal.set_wakeup_fd(fd)
+    try:
+        run(cfg(server.url, tmp_path / "t.jsonl"), progress=False)
+        held = signal.set_wakeup_fd(before)
+    finally:
+        signal.set_wakeup_fd(before)
+        mine.close()
+        other.close()
+    assert held == fd  # before: -1
+    assert len(list(read_records(tmp_path / "t.jsonl"))) == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_run_leaves_sigint_and_the_wakeup_fd_as_they_were(serve, tmp_path):
+    server = serve(lambda k: (200, answer(), JSON))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    run(cfg(server.url, tmp_path / "t.jsonl"), progress=False)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.set_wakeup_fd(-1) == -1
+
+
+def test_generate_from_a_worker_thread_runs(serve, tmp_path):
+    """add_signal_handler works in the main thread only: a caller in another thread (a user's
+    program, a worker pool) gets the plain run, no error."""
+    server = serve(lambda k: (200, answer(), JSON))
+    out, errors = tmp_path / "t.jsonl", []
+
+    def work():
+        try:
+            run(cfg(server.url, out, limit=2), progress=False)
+        except BaseException as e:  # noqa: BLE001 - the test reports it
+            errors.append(e)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(60)
+    assert not t.is_alive() and errors == []
+    assert len(list(read_records(out))) == 2
+
+
+def test_a_ctrl_c_whose_cancel_the_run_swallowed_still_stops_it():
+    """The first Ctrl-C cancels the run; a cancel taken on its way (a timeout's context that
+    fired with it and turned it into a timeout) let the run go on and end as if never
+    interrupted: generate went on to its next teacher, a caller saw success."""
+    from distill.teachers.openai import interruptible
+
+    seen = []
+
+    async def swallowing():
+        os.kill(os.getpid(), signal.SIGINT)
+        try:
+            await asyncio.sleep(HELD)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+        return "done"
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(interruptible(swallowing()))
+    assert seen == ["cancelled"]  # the loop's handler took it (not Python's, mid-coroutine)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _close_hangs():
+    """In the run: the client's close, after the first Ctrl-C cancelled the run, never ends."""
+    from distill.teachers import openai as teacher
+
+    async def hang(self):
+        Path(os.environ["DISTILL_TEST_CLOSING"]).touch()
+        await asyncio.Event().wait()
+
+    teacher.DirectPost.close = hang
+    teacher.ClientPost.close = hang
+
+
+def test_a_second_ctrl_c_ends_a_run_whose_closing_hangs(serve, tmp_path):
+    hold = threading.Event()
+
+    def reply(k):
+        if k >= 1:
+            hold.wait(HELD)
+        return 200, answer(), JSON
+
+    server = serve(reply)
+    out, closing = tmp_path / "t.jsonl", tmp_path / "closing"
+    os.environ["DISTILL_TEST_CLOSING"] = str(closing)
+    args = [
+        "generate", "--data", "builtin:arithmetic", "--limit", "2", "--teacher", "openai",
+        "--base-url", server.url, "--model", "m", "--concurrency", "1", "--out", str(out),
+        "--quiet",
+    ]  # fmt: skip
+    try:
+        child = forked.start(*args, before=_close_hangs, imports=GENERATE_IMPORTS)
+    finally:
+        del os.environ["DISTILL_TEST_CLOSING"]
+    try:
+        wait_for(lambda: len(server.log) == 2 or child.poll() is not None)
+        wait_for(lambda: out.exists() and out.read_text().count("\n") == 1)
+        child.send_signal(signal.SIGINT)
+        wait_for(lambda: closing.exists() or child.poll() is not None)
+        assert child.poll() is None, child.output  # the first Ctrl-C waits for the close
+        child.send_signal(signal.SIGINT)
+        ended_by_ctrl_c(child)
+    finally:
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        hold.set()
+    assert len(whole_lines(out)) == 1
+    assert summary_of(out)["samples"] == 1
+
+
+def test_ctrl_c_stops_selects_judge_keeping_its_cache_whole(serve, tmp_path):
+    """select --judge runs the same teacher: Ctrl-C while the second judge request is held
+    ends it at once, 130, the first reply cached whole; the rerun asks only for the second."""
+    from tests.test_select import judged_traces
+
+    hold = threading.Event()
+
+    def reply(k):
+        if k == 1:
+            hold.wait(HELD)
+        body = answer()
+        body["choices"][0]["message"]["content"] = "Clear.\nScore: 8"
+        return 200, body, JSON
+
+    server = serve(reply)
+    src = judged_traces(tmp_path, ["a", "b"])
+    args = [
+        "select", str(src), "--out", str(tmp_path / "sel.jsonl"), "--judge", "m",
+        "--judge-base-url", server.url, "--concurrency", "1", "--cache-dir", str(tmp_path / "c"),
+    ]  # fmt: skip
+    child = forked.start(*args, imports=GENERATE_IMPORTS + ("distill.select.stage",))
+    try:
+        wait_for(lambda: len(server.log) == 2 or child.poll() is not None)
+        assert len(server.log) == 2, child.output
+        wait_for(lambda: any(p.read_text().count("\n") for p in (tmp_path / "c").rglob("*.jsonl")))
+        child.send_signal(signal.SIGINT)
+        ended_by_ctrl_c(child)
+    finally:
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        hold.set()
+    [cache] = (tmp_path / "c").rglob("*.jsonl")
+    assert len(whole_lines(cache)) == 1
+    assert not (tmp_path / "sel.jsonl").exists()
+
+    done = forked.distill(*args, imports=GENERATE_IMPORTS, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(server.log) == 3  # the held one asked again, the cached one not
+    assert len(list(read_records(tmp_path / "sel.jsonl"))) == 2
