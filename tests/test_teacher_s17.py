@@ -145,6 +145,10 @@ def test_a_killed_run_and_its_resume_sum_every_runs_spend(serve, tmp_path, sig):
         deadline = time.monotonic() + 3
         while not summary.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
+        if sig == signal.SIGINT:
+            # Ctrl-C writes the summary as it stops: the one of the failed sample taken away,
+            # so the one found after is the interrupted run's
+            summary.unlink(missing_ok=True)
         child.send_signal(sig)
         stopped.set()
         hold.set()
@@ -154,8 +158,21 @@ def test_a_killed_run_and_its_resume_sum_every_runs_spend(serve, tmp_path, sig):
             child.send_signal(signal.SIGKILL)
             child.wait()
         hold.set()
-    assert child.returncode != 0
+    # nothing half-written: each line of the file a whole record
+    text = out.read_text()
+    assert text.endswith("\n") and len([json.loads(x) for x in text.splitlines()]) == 1
     [written] = read_records(out)  # the first prompt's finished sample
+    if sig == signal.SIGKILL:
+        assert child.returncode == -signal.SIGKILL
+    else:
+        # a graceful Ctrl-C: 130, its one line, the summary of what the file holds written. A
+        # run that went on after the signal (one ignoring SIGINT) gets its held request refused
+        # (400): a failed sample, exit 1
+        assert child.returncode == 130, child.output
+        assert "interrupted: everything finished so far is saved" in child.output[1]
+        stopped_at = summary_of(out)
+        assert stopped_at["samples"] == 1 and stopped_at["this_run"]["written"] == 1
+        assert stopped_at["failed_tokens"] == FAILED_TOKENS
 
     stopped.clear()  # the resume's requests are answered
     run(cfg(server.url, out, limit=2, n=2, **PRICES), progress=False)
