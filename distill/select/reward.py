@@ -184,23 +184,25 @@ def reply_ids(
     pre-fill such as R1's `<think>\n`; the reply's tokens as the whole chat reads them after
     it, examples.ids_after). `renderer`: judge_renderer's (None: the tokenizer's own, without
     the model's stop tokens). Without a chat template: 'role: content' lines, the reply after
-    'assistant: ', read as the whole text reads it (with the tokenizer's BOS)."""
-    from distill.examples import Example, Renderer, ids_after
+    'assistant: ', the whole text's ids as the tokenizer reads it (a base model reads the text
+    whole: its BOS, and an EOS it adds after a text, at the end), the reply's from the first
+    that differs from the prompt's (the prompt's last ' ' merged into its first word: 'Ġthe')."""
+    from distill.examples import Example, Renderer
 
     if getattr(tok, "chat_template", None):
         renderer = renderer or Renderer(tok, "r1", who="judge")
         ex = Example(prompt=chat[:-1], completion=chat[-1]["content"], source={"where": where})
         prompt, reply = renderer.encode(ex)
         return prompt + reply, len(prompt)
-    text, reply = render(tok, chat[:-1]) + "\n\nassistant: ", chat[-1]["content"]
+    text = render(tok, chat[:-1]) + "\n\nassistant: "
     prompt = tok(text, add_special_tokens=True)["input_ids"]
-    whole = tok(text + reply, add_special_tokens=True)["input_ids"]
-    if whole[: len(prompt)] != prompt and reply:
-        # the prompt's last ' ' merges into the reply's first word ('Ġthe'): the reply is read
-        # from that token on, after the prompt up to its ':' (a base model reads the text whole)
-        text, reply = text[:-1], " " + reply
-        prompt = tok(text, add_special_tokens=True)["input_ids"]
-    return prompt + ids_after(tok, prompt, text, reply, True, whole), len(prompt)
+    whole = tok(text + chat[-1]["content"], add_special_tokens=True)["input_ids"]
+    # (not the prompt's ids then the reply's: a tokenizer that adds EOS after a text would put
+    # it between them, and the reply be scored after an end of text)
+    start = 0
+    while start < min(len(prompt), len(whole)) and prompt[start] == whole[start]:
+        start += 1
+    return whole, start
 
 
 def likelihood_batch(
