@@ -674,7 +674,8 @@ def _same_reading(path: Any, saved: dict[str, Any], now: list[tuple[str, Any]]) 
         prompt = "its own chat template's prompt" if own else "the student's rendering"
         if end is None:
             return prompt
-        return f"{prompt} and its own end of turn ({end.get('teacher')!r})"
+        text = end.get("teacher") if isinstance(end, dict) else end
+        return f"{prompt} and its own end of turn ({text!r})"
 
     for (name, (own, end)), e in zip(now, then, strict=True):
         was = ("teacher_own_prompt" in e, e.get("teacher_end_of_turn"))
