@@ -392,26 +392,32 @@ def _holds(run: str) -> bool:
 _CHECK_RUN_ENDS = re.compile(r"[,;]|\b(?i:which|as|so|and|thus|hence)\b|✓|✔|\\checkmark")
 
 
+def _check_run(sentence: str) -> tuple[int, int] | None:
+    """Where the numbers of a check (`_shows_it_holds`) that come to 0 or to themselves are in
+    `sentence`, else None."""
+    if not _CHECK_OPENS.match(sentence):
+        return None
+    if any(m.group("asked") for m in _ANOTHER_QUANTITY.finditer(sentence)):
+        return None
+    into = _INTO_EQUATION.search(sentence)
+    if into is None and not _CONFIRMS.search(sentence):
+        return None
+    after = into or _CONCLUDES.search(sentence)
+    if after is None:
+        return None
+    first = re.compile(r"[-+]?[\d(]").search(sentence, after.end())
+    if first is None:
+        return None
+    run = _CHECK_RUN_ENDS.split(sentence[first.start() :], maxsplit=1)[0]
+    return (first.start(), first.start() + len(run)) if _holds(run) else None
+
+
 def _shows_it_holds(sentence: str) -> bool:
     """Whether a sentence is a check of a value (`_CHECK_OPENS`) into the equation
     (`_INTO_EQUATION`) or saying it confirms (`_CONFIRMS`), whose numbers after the equation or
     its "gives", "we get" come to 0 or to themselves (`_holds`), asking for nothing else ("Note
     the question asks for x + 3 = 5.")."""
-    if not _CHECK_OPENS.match(sentence):
-        return False
-    if any(m.group("asked") for m in _ANOTHER_QUANTITY.finditer(sentence)):
-        return False
-    into = _INTO_EQUATION.search(sentence)
-    if into is None and not _CONFIRMS.search(sentence):
-        return False
-    after = into or _CONCLUDES.search(sentence)
-    if after is None:
-        return False
-    rest = sentence[after.end() :]
-    first = re.search(r"[-+]?[\d(]", rest)
-    if first is None:
-        return False
-    return _holds(_CHECK_RUN_ENDS.split(rest[first.start() :], maxsplit=1)[0])
+    return _check_run(sentence) is not None
 
 
 def _justifies(sentence: str, values: list[str]) -> bool:
@@ -518,11 +524,11 @@ def _postfix_statement(answer: str, after: int) -> tuple[str, int, list[str]] | 
 _CONCLUDES = re.compile(r"(?i:\b(?:so|thus|hence|therefore|then|giv(?:es|ing)|yields?|we\s+get))\b")
 
 
-def _offered_after(tail: str, values: list[str]) -> list[str]:
-    """`_offered_values` of what follows a value stated, and the values a clause of its own
-    after the reason given for it offers ("x = 2, since (x-2)^2 = 0, or x = 3": a hedge;
-    "since a = 0 or b = 0" is the reason's own)."""
-    offered = _offered_values(tail, values)
+def _offered_after(tail: str, values: list[str], head: str = "") -> list[str]:
+    """`_offered_values` of what follows a value stated (`head`: what comes before it, where
+    known), and the values a clause of its own after the reason given for it offers ("x = 2,
+    since (x-2)^2 = 0, or x = 3": a hedge; "since a = 0 or b = 0" is the reason's own)."""
+    offered = _offered_values(tail, values, head=head)
     first = next((s for _, s in _sentences_of(tail) if s.strip()), "")
     if _REASON.search(first):
         for m in _COMMA_OR_VALUE.finditer(first):
@@ -933,6 +939,18 @@ _CASE_VALUE = re.compile(
     + r"\s+(?i:if|when|whenever)\b"
     + _WRITTEN_AS
 )
+# What a case's value comes after: a condition ("The answer is 2 if n is even, and 3 if n is
+# odd", "If n is even, the answer is 2; otherwise 3"), or the value stated itself (", and 3 if n
+# is odd", "or else 3"). An "and" between operands ("the product of 2 and 2 when n = 1", "3 and
+# 7 when combined") and an "otherwise" in a reason ("since otherwise we get 0", "k must be
+# positive, otherwise we get 0": a condition of no value) offer nothing (both were read as a
+# hedge, wrong).
+_CASE_AFTER_VALUE = re.compile(r"[,，][ \t]*\Z")
+_OR_BEFORE = re.compile(r"(?i:(?<![A-Za-z])or)[ \t]*\Z")
+_REASON_BEFORE = re.compile(
+    r"(?i:\b(?:since|because|as|for)[ \t,]*\Z|\b(?:must|need|needs|has\s+to|have\s+to|should"
+    r"|cannot|can't)\b[^.;\d$]{0,60}[,(（，][ \t]*\Z)"
+)
 # "x = 2, since (x-2)^2 = 0, or x = 3": another value offered after the reason for the first.
 _COMMA_OR_VALUE = re.compile(r"[,，][ \t]*" + _OR_VALUE.pattern)
 # "13 also works", "13 works too", "13 is also a solution", "6 would also work", "x = 3 also
@@ -1101,14 +1119,17 @@ def _approximates(decimal: str, parsed: tuple) -> bool:
         return False
 
 
-def _offered_values(tail: str, values: list[str], restating: bool = True) -> list[str]:
+def _offered_values(
+    tail: str, values: list[str], restating: bool = True, head: str = ""
+) -> list[str]:
     """The values other than `values` that what follows a stated answer offers as answers too,
     in order: one asserted ("13 also works", "but 13 is also a solution", "13也可以"), walked
     back to ("Alternatively, 13."), or, in the statement's own sentence or one that restates it
     ("The answer is 2, so x = 2 or x = 3."), joined by "or". A reason ("since 3 * 4 = 12 or
     ..."), a value dismissed ("13 also works but is not prime") or supposed ("if 13 also
     worked") offers nothing. `restating`: whether the tail's first sentence is the statement's
-    own."""
+    own; `head`: what comes before the tail (the statement's sentence), where known, for the
+    condition a case's value is offered on ("If n is even, the answer is 2; otherwise 3")."""
     blank = lambda m: " " * len(m.group(0))  # noqa: E731 - the offsets stay as they were
     text = _FACTORIAL.sub(blank, _ABBREV.sub(blank, tail))
     out: list[str] = []
@@ -1123,6 +1144,19 @@ def _offered_values(tail: str, values: list[str], restating: bool = True) -> lis
 
     walked = False
     sentences = _sentences_of(text)
+    head = _sentences_of(head[-300:])[-1][1] if _VALUED.search(head[-300:]) else ""
+
+    def context(i: int, at: int) -> str:
+        """What a value offered at `at` of sentence `i` comes after: its sentence so far (the
+        statement's own before the tail for the first), or the sentence before where it opens
+        one ("... the answer is 2. Otherwise, 3.")."""
+        before = sentences[i][1][:at]
+        if i == 0:
+            return head + before
+        if before.strip(" \t,;:(（，"):
+            return before
+        return (head if i == 1 else "") + sentences[i - 1][1]
+
     for i, (_, sentence) in enumerate(sentences):
         if len(out) >= 8:  # a looping reply: hedged already
             break
@@ -1176,11 +1210,19 @@ def _offered_values(tail: str, values: list[str], restating: bool = True) -> lis
         for m in _ANOTHER_IS.finditer(sentence):
             if not (supposed and supposed.start() < m.start()):
                 offer(_offered_value(m))
-        for pattern in (_OTHERWISE_VALUE, _VALUE_OTHERWISE):  # the condition's other case
-            for m in pattern.finditer(sentence):
+        for m in _VALUE_OTHERWISE.finditer(sentence):  # the condition's other case
+            offer(_offered_value(m))
+        for m in _OTHERWISE_VALUE.finditer(sentence):
+            before = context(i, m.start())
+            if _REASON_BEFORE.search(before[-80:]):
+                continue  # "since otherwise we get 0": a reason
+            if _OR_BEFORE.search(before) or _CONDITION_WORD.search(before):
                 offer(_offered_value(m))
         for m in _CASE_VALUE.finditer(sentence):
-            offer(_offered_value(m))
+            before = context(i, m.start())
+            own = i == 0 and _CASE_AFTER_VALUE.fullmatch(sentence, 0, m.start())
+            if own or _CONDITION_WORD.search(before):
+                offer(_offered_value(m))
         for m in _ALSO_BE.finditer(sentence):
             if (supposed and supposed.start() < m.start()) or aside >= m.start():
                 continue
@@ -1224,11 +1266,20 @@ def _unstated_hedge(answer: str) -> list[str]:
     if not sentences:
         return []
     last = sentences[-1]
-    first = next((m for m in _OFFERED_VALUE.finditer(last) if not _in_equation(last, m)), None)
+    first = next(
+        (
+            m
+            for m in _OFFERED_VALUE.finditer(last)
+            if not _in_equation(last, m) and not _in_condition(last, m.start())
+        ),
+        None,
+    )
     if first is None:
         return []
     values = [_offered_value(first)]
-    offered = _offered_values(last[first.end() :], values, restating=False)
+    offered = _offered_values(
+        last[first.end() :], values, restating=False, head=last[: first.end()]
+    )
     return [*values, *offered] if offered else []
 
 
@@ -1262,13 +1313,67 @@ _CONTRADICTS = re.compile(
 )
 _CASE_OPENS = re.compile(r"^\W*(?i:otherwise|else|or\s+else|if\s+not)\b|^\W*否则")
 _CONDITION_WORD = re.compile(r"(?i:\b(?:if|when|whenever|unless|in\s+case|provided)\b)|如果|若")
+# Where a condition ends and what holds on it starts: "If n is even, x = 2", "If n is even then
+# x = 2", "When n is even the count is 2", "If n is even we get 2".
+_CONDITION_ENDS = re.compile(
+    r"[,:，：]|(?i:\bthen\b)|(?=(?i:\b(?:otherwise|else)\b))"
+    r"|\s(?=(?i:(?:the\s+[a-z]+|it|we\s+(?:get|have|obtain|find))\s+"
+    r"(?:is|are|equals?|get|have|obtain|find|gives?)\b))"
+)
+# A value said not to be the answer is the subject of "is not the answer": "2 is not the
+# answer", "$x = 3$ is not a solution" ("x = 2, which is not a root of the denominator" says it
+# of the 2 stated, no other value).
+_NEGATED_SUBJECT = re.compile(r"(?:\d|[}$)])[ \t]*\Z")
+# "no contradiction", "not a contradiction", "does not contradict": none.
+_NO_CONTRADICTION = re.compile(
+    r"(?i:\b(?:no|not|never|without|nor)\s+(?:a\s+|any\s+)?\Z|n't\s+\Z|\bnot\s+(?:a\s+)?\Z)"
+)
+
+
+def _gives_a_case(text: str) -> bool:
+    """Whether `text` (what comes before an "otherwise") is one case of a condition that gives a
+    value outside the condition: "If n is even, x = 2", "x = 2 if n is even", "If n is even we get
+    2"; "If a = 0, there is no solution" names its 0 only in the condition (what follows
+    "Otherwise" is the answer)."""
+    cond = _CONDITION_WORD.search(text)
+    if cond is None:
+        return False
+    if _VALUED.search(text, 0, cond.start()):
+        return True
+    ends = _CONDITION_ENDS.search(text, cond.end() + 1)
+    return ends is not None and _VALUED.search(text, ends.end()) is not None
+
+
+def _in_condition(text: str, at: int) -> bool:
+    """Whether `at` of `text` is inside a condition ("If a = 0 there is nothing to do, otherwise
+    x = 2": its 0 is no value offered)."""
+    cond = max(_CONDITION_WORD.finditer(text, 0, at), key=lambda m: m.start(), default=None)
+    if cond is None:
+        return False
+    ends = _CONDITION_ENDS.search(text, cond.end() + 1)
+    return ends is None or ends.start() >= at
+
+
+def _contradicted(text: str, start: int) -> bool:
+    """Whether `text` from `start` on comes to a contradiction ("..., a contradiction",
+    "impossible") that nothing concludes from to a value ("But this is impossible, so x = 2." goes
+    on to its answer); "no contradiction", "does not contradict" are none."""
+    found = None
+    for m in _CONTRADICTS.finditer(text, start):
+        if _NO_CONTRADICTION.search(text, max(start, m.start() - 16), m.start()) is None:
+            found = m
+    if found is None:
+        return False
+    concludes = _CONCLUDES.search(text, found.end())
+    return concludes is None or _VALUED.search(text, concludes.end()) is None
 
 
 def _unasserted(answer: str) -> bool:
     """Whether the last value of a reply with no box or statement (the last sentence that holds
     one) is one it does not give as its answer: negated (`_NOT_THE_ANSWER`, `_ANSWER_IS_NOT`),
-    supposed (`_SUPPOSES`: where the supposition is that sentence, or what follows it from its
-    value on ends in a contradiction) or one case of a condition ("...; otherwise x = 3")."""
+    supposed (`_SUPPOSES`: a value supposed to be the answer, where the supposition is that
+    sentence, or what follows it from its value on ends in a contradiction) or one case of a
+    condition ("...; otherwise x = 3")."""
     tail = _ABBREV.sub(lambda m: " " * len(m.group(0)), answer[-2000:])
     sentences = [(at, s) for at, s in _sentences_of(tail) if s.strip()]
     valued = [i for i, (_, s) in enumerate(sentences) if _VALUED.search(s)]
@@ -1277,7 +1382,11 @@ def _unasserted(answer: str) -> bool:
     i = valued[-1]
     at, last = sentences[i]
     negated = _NOT_THE_ANSWER.search(last)
-    if negated is not None and not _VALUED.search(last, negated.end()):
+    if (
+        negated is not None
+        and not _VALUED.search(last, negated.end())
+        and _NEGATED_SUBJECT.search(last, 0, negated.start())
+    ):
         return True  # "2 is not the answer."
     negated = _ANSWER_IS_NOT.search(last)
     if negated is not None:
@@ -1286,35 +1395,82 @@ def _unasserted(answer: str) -> bool:
             return True  # "The answer is not 2."
     for j in range(i, max(-1, i - 4), -1):  # the supposition, this sentence or one before it
         sup = _SUPPOSES.match(sentences[j][1])
-        if sup is None or not _ANSWER_WORD.search(sup.group("clause")):
-            continue
+        clause = sup.group("clause") if sup is not None else ""
+        if not (_ANSWER_WORD.search(clause) and _VALUED.search(clause)):
+            continue  # "Suppose the answer is x. Then 2x = 4, so x = 2." supposes no value
         if j == i and not _VALUED.search(last, sup.end()):
             return True  # "Suppose 2 is the answer."
-        if _CONTRADICTS.search(tail, at) is not None:
+        if _contradicted(tail, at):
             return True  # "Suppose 2 is the answer. Then 2 + 2 = 5, a contradiction."
         break
     case = _CASE_OPENS.match(last)
-    if case is not None and i > 0 and _CONDITION_WORD.search(sentences[i - 1][1]):
+    if case is not None and i > 0 and _gives_a_case(sentences[i - 1][1]):
         return True  # "If n is even, x = 2; otherwise x = 3."
     other = re.search(r"(?i:[,，]\s*(?:otherwise|else)\b)", last)
     if other is not None and _VALUED.search(last, other.end()):
-        return _CONDITION_WORD.search(last, 0, other.start()) is not None  # "If ..., 2, else 3"
+        return _gives_a_case(last[: other.start()])  # "If n is even, 2, else 3"
     return False
+
+
+def _checked(sentence: str) -> list[str]:
+    """The values a check (`_check_run`) substitutes: "Substituting x = 2 into ..." -> ["2"],
+    "Plugging 2 and 3 back into ..." -> ["2", "3"]; [] where it names none ("Substituting back
+    into the equation, we get 0 = 0")."""
+    run = _check_run(sentence)
+    if run is None:
+        return []
+    return [
+        _offered_value(m)
+        for m in _OFFERED_VALUE.finditer(sentence, 0, run[0])
+        if not _in_equation(sentence, m)
+    ]
 
 
 def _before_checks(answer: str) -> str | None:
     """A reply with no box or statement, without the checks it ends with (`_shows_it_holds`: "So
     x = 2. Substituting x = 2 into the equation: the result is 4 - 4 = 0."; math-verify's read of
-    the whole reply took the 0), else None where it ends with none."""
+    the whole reply took the 0), else None where it ends with none. A check is cut only after a
+    sentence that gives the value it substitutes, and where it goes on to no value of its own
+    ("We need p(1). Substituting x = 1 into the equation gives 1 - 1 = 0." computes the answer,
+    "..., gives 9 - 9 = 0, so the remainder is 0." concludes it: they were no answer). A value
+    set aside after the one given goes too ("Thus x = 2. Note that 3 is not a solution.": "Thus x
+    = 2.", where `_unasserted` found no answer), where the sentence before gives another."""
     start = max(0, len(answer) - 2000)
     tail = _ABBREV.sub(lambda m: " " * len(m.group(0)), answer[start:])
-    cut = None
+    cut, checked, negated = None, [], []
     for at, sentence in reversed([(at, s) for at, s in _sentences_of(tail) if s.strip()]):
-        if _shows_it_holds(sentence):
+        run = _check_run(sentence)
+        no = _NOT_THE_ANSWER.search(sentence)
+        if run is not None and not _VALUED.search(sentence, run[1]):
             cut = at
+            checked += _checked(sentence)
+        elif (
+            no is not None
+            and not _VALUED.search(sentence, no.end())
+            and _NEGATED_SUBJECT.search(sentence, 0, no.start())
+        ):
+            subject = [m for m in _OFFERED_VALUE.finditer(sentence, 0, no.start())]
+            if not subject:
+                return None
+            cut = at
+            negated.append(_offered_value(subject[-1]))  # "x = 3 is not a solution": 3
         elif _VALUED.search(sentence):
-            break
-    return answer[: start + cut] if cut is not None else None
+            if cut is None:
+                return None
+            given = [
+                _offered_value(m)
+                for m in _OFFERED_VALUE.finditer(sentence)
+                if not _in_equation(sentence, m)
+            ]
+            keys = {_value_key(v) for v in given}
+            if not given or any(not _written_before(v, given, keys) for v in checked):
+                return None  # the check substitutes no value this sentence gives
+            if any(_written_before(v, given, keys) for v in negated):
+                return None  # "x = 2 or x = 3. But 3 is not a solution.": one of them
+            return answer[: start + cut]
+    # checks that are the whole reply ("Substituting x = 2 into the equation: 4 - 4 = 0."): no
+    # value given, the 0 they come to is none
+    return answer[: start + cut] if cut is not None and start == 0 and not negated else None
 
 
 # Option letters: the patterns below read A-E, as a question of five options or fewer offers
@@ -1419,11 +1575,18 @@ _OTHERWISE = re.compile(r"(?i:\b(?:otherwise|else))\b[ \t,:]*\Z|否则[，,]?\s*
 
 def _conditional(answer: str, start: int) -> bool:
     """Whether the statement of an answer at `start` is supposed ("Suppose the answer is 2") or
-    the other case of a condition ("Otherwise, the answer is 3")."""
-    return (
-        _supposed(answer, start)
-        or _OTHERWISE.search(answer[max(0, start - 20) : start]) is not None
-    )
+    the other case of a condition that gave a value ("If n is even, the answer is 2. Otherwise,
+    the answer is 3."; after "If k = 0, the product is 0, which is not allowed." it is the
+    answer)."""
+    if _supposed(answer, start):
+        return True
+    at = max(0, start - 20)
+    other = _OTHERWISE.search(answer, at, start)
+    if other is None:
+        return False
+    pieces = [p for _, p in _sentences_of(answer[max(0, other.start() - 300) : other.start()])]
+    pieces = [p for p in pieces if p.strip(" \t,;:，")]
+    return bool(pieces) and _gives_a_case(pieces[-1])
 
 
 def _stated_choice(answer: str, start: int, upto: str = "E") -> re.Match | None:
@@ -1844,7 +2007,7 @@ def _final_answer(
             expression = None  # "The solution is 2\sqrt{3}, so y = 5.": no statement
         if expression is not None:
             values, end = expression
-            offered = _offered_after(answer[end:], values)
+            offered = _offered_after(answer[end:], values, answer[max(0, end - 300) : end])
             if offered or len(values) > 1:
                 return ", ".join([*values, *offered]), [], True, ()
             return values[0], [], False, ()
@@ -1877,7 +2040,11 @@ def _final_answer(
         if later:
             break
         # "The answer is 12, so 13 also works.": hedged, as "12 or 13"
-        offered = [] if letter else _offered_after(answer[end:], [*values, *st.also])
+        offered = (
+            []
+            if letter
+            else _offered_after(answer[end:], [*values, *st.also], answer[max(0, end - 300) : end])
+        )
         if st.subject and not offered:
             continue  # "The answer is 3 and 4 are the legs.": no list stated
         if not offered and _conditions(values):
@@ -1935,7 +2102,12 @@ def _final_answer(
     others = _hedged_choices(answer[run[0][1] :], letter.group(1), upto) if letter else []
     if others:  # "\\boxed{B}. But C also works.": hedged, as a stated letter
         return ", ".join([letter.group(1), *others]), [], True, ()
-    offered = [] if hedged or letter else _offered_values(answer[run[-1][1] :], parts)
+    end = run[-1][1]
+    offered = (
+        []
+        if hedged or letter
+        else _offered_values(answer[end:], parts, head=answer[max(0, end - 300) : end])
+    )
     if offered:  # "\\boxed{12}, but 13 also works.": hedged, as a statement
         return ", ".join(_ungrouped(v) for v in [*parts, *offered]), [], True, ()
     names = tuple(_box_name(answer, b[0]) for b in run)
@@ -2403,8 +2575,28 @@ def verify_math(
         parts = [f"{name} = {value}" for name, value in zip(names, parts)]
         final = ", ".join(parts)
     if final:  # the verdict depends on the answer only through its final answer
-        return _final_verdict(str(gold), final, tuple(parts), hedged, pair, timeout, upto)
+        verdict = _final_verdict(str(gold), final, tuple(parts), hedged, pair, timeout, upto)
+        kept = _unit_kept(answer, final) if verdict != CORRECT and len(parts) == 1 else None
+        if kept is not None and not hedged:
+            # "\boxed{4m/s}" against "\frac{4m}{s}", "\boxed{4 g/L}" against "\frac{4g}{L}":
+            # the letters are the gold's variables, the box as written is its value (read as 4
+            # with a unit dropped, a right answer was wrong)
+            if _final_verdict(str(gold), kept, (kept,), False, pair, timeout, upto) == CORRECT:
+                return CORRECT
+        return verdict
     return _verdict(str(gold), final, tuple(parts), hedged, pair, timeout, answer, upto)
+
+
+def _unit_kept(answer: str, final: str) -> str | None:
+    """The last box as written where `final` is its value with a unit dropped
+    (`_unit_dropped`: "\\boxed{4m/s}" read as 4), else None."""
+    boxes = _boxes(answer)
+    if not boxes:
+        return None
+    written = boxes[-1][2].strip()
+    if written == final.strip() or _unit_dropped(written) != final:
+        return None
+    return written
 
 
 # A prompt's n samples mostly state one of a few final answers, verified against one gold:
