@@ -460,8 +460,8 @@ def build_card(model_dir: Path, train_dir: Path, cfg: PublishConfig) -> Any:
                 f"; {gen.get('failed_tokens', 0):,} tokens (${gen.get('failed_cost_usd', 0):.4f}) "
                 f"of failed samples, ${gen.get('spent_usd', 0):.4f} spent in all"
             )
-        if gen.get("timed_out_requests"):  # no reply in time, no usage: in no $ above
-            lines[-1] += f"; {gen['timed_out_requests']} requests timed out: their cost is unknown"
+        if type(t := gen.get("timed_out_requests")) is int and t > 0:  # no usage: in no $ above
+            lines[-1] += f"; {t} requests timed out: their cost is unknown"
         if gcfg:
             lines.append(
                 f"- Sampling: n={gcfg.n}, temperature={gcfg.temperature}, "

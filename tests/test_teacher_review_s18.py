@@ -250,3 +250,75 @@ def test_ctrl_c_stops_selects_judge_keeping_its_cache_whole(serve, tmp_path):
     assert done.returncode == 0, done.stderr
     assert len(server.log) == 3  # the held one asked again, the cached one not
     assert len(list(read_records(tmp_path / "sel.jsonl"))) == 2
+
+
+# ------------------------------------------------------------------ timed_out_requests
+
+
+def test_a_batch_resume_carries_the_timed_out_requests_once(tmp_path, capsys):
+    """An online run whose first request gets no reply in time, then `--batch` buys what is
+    missing: the count is the file's (1), this run's 0, said in its line; the prompt is done."""
+    from distill.errors import DistillError
+    from tests.fakebatch import FakeBatchServer
+    from tests.test_batch import cfg as batch_cfg
+
+    server = FakeBatchServer().start()
+    out = tmp_path / "t.jsonl"
+    try:
+        server.faults.append({"hang": 3})  # the first online request: past --request-timeout
+        with pytest.raises(DistillError, match="1 requests timed out: their cost is unknown"):
+            run(batch_cfg(server, out, limit=2, batch=False, request_timeout=0.5), progress=False)
+        assert summary_of(out)["timed_out_requests"] == 1
+        capsys.readouterr()
+        run(batch_cfg(server, out, limit=2), progress=False)
+    finally:
+        server.stop()
+    summary = summary_of(out)
+    assert summary["samples"] == 4  # two prompts of --n 2: the timed-out one bought by the batch
+    assert summary["timed_out_requests"] == 1 and summary["this_run"]["timed_out_requests"] == 0
+    assert "1 requests timed out over this file's runs (0 in this run)" in capsys.readouterr().out
+
+
+def test_a_summary_written_before_timed_out_requests_is_read(serve, tmp_path, capsys):
+    """A traces file whose summary an earlier distill wrote (no timed_out_requests): the rerun,
+    summarize and the card read it as none."""
+    from distill.generate import summarize
+
+    server = serve(lambda k: (200, answer(), JSON))
+    out = tmp_path / "t.jsonl"
+    run(cfg(server.url, out), progress=False)
+    path = out.with_name(out.stem + ".summary.json")
+    old = summary_of(out)
+    del old["timed_out_requests"], old["this_run"]["timed_out_requests"]
+    path.write_text(json.dumps(old))
+    assert summarize(out)["timed_out_requests"] == 0
+    capsys.readouterr()
+    run(cfg(server.url, out, limit=2), progress=False)
+    assert summary_of(out)["samples"] == 2 and summary_of(out)["timed_out_requests"] == 0
+    assert "timed out" not in capsys.readouterr().out
+
+
+def _card(tmp_path, **summary_keys) -> str:
+    from distill.publish import PublishConfig, build_card
+    from tests.test_publish import run_folder
+
+    tmp_path.mkdir()
+    student = run_folder(tmp_path)
+    path = tmp_path / "traces.summary.json"
+    summary = json.loads(path.read_text())
+    summary.pop("timed_out_requests", None)
+    summary.update(summary_keys)
+    path.write_text(json.dumps(summary))
+    return str(build_card(student, student, PublishConfig(dir=str(student), local_dir="x")))
+
+
+def test_the_card_counts_timed_out_requests_only_as_a_count(tmp_path):
+    """The card read the key as it found it: an edited summary's `true` or `-1` became 'True
+    requests timed out' / '-1 requests timed out'; such a value is no count (as generate's
+    rerun reads it: none), a summary without the key none either."""
+    assert "3 requests timed out: their cost is unknown" in _card(
+        tmp_path / "a", timed_out_requests=3
+    )
+    assert "timed out" not in _card(tmp_path / "b")
+    for k, bogus in enumerate((True, -1, "2", 1.5)):
+        assert "timed out" not in _card(tmp_path / f"c{k}", timed_out_requests=bogus), bogus
