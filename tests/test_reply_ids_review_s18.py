@@ -199,6 +199,12 @@ def split_specials():
     return tok
 
 
+def python_backend():
+    from transformers import ByT5Tokenizer  # a slow tokenizer (it also adds EOS after a text)
+
+    return ByT5Tokenizer()
+
+
 def _rejected():
     from tokenizers import Regex, normalizers, pre_tokenizers
 
@@ -237,6 +243,7 @@ def _rejected():
         ),
         "own-encode": own_encode,
         "split-special-tokens": split_specials,
+        "python-backend": python_backend,
     }
 
 
