@@ -9,11 +9,42 @@ Precedence: CLI flags > recipe keys > defaults. Bad input exits 1 with one line 
 `--debug` (or DISTILL_DEBUG=1) shows the traceback instead.
 """
 
+# ruff: noqa: E402 - the imports after the Ctrl-C guard below are the ones it guards
+
 from __future__ import annotations
 
-import difflib
 import os
+import signal
 import sys
+
+
+def _interrupted(what: str = "") -> NoReturn:
+    """Ctrl-C outside a command's run (`_run` says what was saved): one line, exit 130."""
+    print(f"interrupted{what}", file=sys.stderr)
+    raise SystemExit(130)
+
+
+def _is_the_command() -> bool:
+    """Whether this process is `distill ...` itself (`python -m distill`, the console script),
+    not a program that imports distill.cli (its Ctrl-C is its own)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None:
+        return spec.name in ("distill.__main__", "distill.cli")
+    name = os.path.basename(getattr(main, "__file__", None) or "")
+    return name in ("distill", "distill-script.py")
+
+
+def _starting(signum: int, frame: object) -> NoReturn:
+    _interrupted(": nothing was started")
+
+
+# Ctrl-C while `distill` starts (its imports and commands, ~0.2 s, before typer's own handling):
+# one line and 130, not a KeyboardInterrupt traceback. Python's handler again once they are done.
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler and _is_the_command():
+    signal.signal(signal.SIGINT, _starting)
+
+import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -45,6 +76,8 @@ class _OneLineUsage(TyperGroup):
             return super().parse_args(ctx, args)
         except UsageError as e:
             _usage_error(e, ctx)
+        except KeyboardInterrupt:
+            _interrupted(": nothing was started")
 
     # Help: rich's option tables cut long flag names below ~140 columns (`--gradient-accumu…`,
     # `--max-position-em…`; also piped, `| grep`, at 80), so there click's plain help, each flag
@@ -67,6 +100,8 @@ class _OneLineUsage(TyperGroup):
             return super().invoke(ctx)
         except UsageError as e:
             _usage_error(e, ctx)
+        except KeyboardInterrupt:  # reading the command's flags (typer: 130 and no line)
+            _interrupted()
 
 
 def _narrow() -> bool:
@@ -93,7 +128,15 @@ def _usage_error(e: Any, ctx: Any) -> NoReturn:
     raise typer.Exit(2) from None
 
 
-app = typer.Typer(
+class _Typer(typer.Typer):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except KeyboardInterrupt:  # building the command line, before typer's own handling
+            _interrupted(": nothing was started")
+
+
+app = _Typer(
     cls=_OneLineUsage,
     add_completion=False,
     no_args_is_help=True,
@@ -294,6 +337,9 @@ def run_(
 
     _run(go)
 
+
+if signal.getsignal(signal.SIGINT) is _starting:  # started: Python's handler, `_run`'s reading
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 if __name__ == "__main__":
     app()

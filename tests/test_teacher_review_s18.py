@@ -22,6 +22,8 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -322,3 +324,94 @@ def test_the_card_counts_timed_out_requests_only_as_a_count(tmp_path):
     assert "timed out" not in _card(tmp_path / "b")
     for k, bogus in enumerate((True, -1, "2", 1.5)):
         assert "timed out" not in _card(tmp_path / f"c{k}", timed_out_requests=bogus), bogus
+
+
+# ------------------------------------------------------------------ Ctrl-C while distill starts
+
+HOOK = """
+import os, runpy, signal, sys
+
+class SigintAtImport:  # Ctrl-C as module `at` is imported
+    def find_spec(self, name, path=None, target=None):
+        if name == {at!r}:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+
+sys.meta_path.insert(0, SigintAtImport())
+"""
+
+
+def python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("at", ["typer", "distill.generate.config"])
+def test_ctrl_c_while_distill_imports_is_one_line_and_130(at):
+    """`python -m distill generate ...` (runpy, as -m runs it) interrupted while distill.cli
+    imports typer or registers the commands (~0.2 s): before, a KeyboardInterrupt traceback."""
+    done = python(
+        HOOK.format(at=at)
+        + "sys.argv = ['distill', 'generate', '--help']\n"
+        + "runpy.run_module('distill', run_name='__main__', alter_sys=True)\n"
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "interrupted: nothing was started\n"
+
+
+def test_a_program_importing_distill_cli_keeps_its_ctrl_c():
+    """Only `distill` itself exits on a Ctrl-C while it starts: a program importing distill.cli
+    gets its KeyboardInterrupt, and Python's handler is in place once `distill` has started."""
+    done = python(
+        HOOK.format(at="distill.generate.config")
+        + "try:\n    import distill.cli\nexcept KeyboardInterrupt:\n    print('mine')\n"
+    )
+    assert (done.returncode, done.stdout) == (0, "mine\n"), done.stderr
+    done = python(
+        "import runpy, signal, sys\n"
+        + "sys.argv = ['distill', '--help']\n"
+        + "try:\n    runpy.run_module('distill', run_name='__main__', alter_sys=True)\n"
+        + "except SystemExit:\n"
+        + "    print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+    )
+    assert done.stdout.endswith("True\n"), done.stderr
+
+
+def _sigint_in(module: str, owner: str, name: str):
+    def before():
+        import importlib
+
+        target = getattr(importlib.import_module(module), owner) if owner else None
+        holder = target if target is not None else importlib.import_module(module)
+        real = getattr(holder, name)
+
+        def interrupted(*a, **kw):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here, at the latest
+            return real(*a, **kw)
+
+        setattr(holder, name, interrupted)
+
+    return before
+
+
+@pytest.mark.parametrize(
+    ("where", "module", "owner", "name"),
+    [
+        ("building the commands", "typer.main", "", "get_command"),  # before: a traceback
+        ("reading the flags", "typer.core", "TyperCommand", "parse_args"),  # before: no line
+    ],
+)
+def test_ctrl_c_before_the_command_runs_is_one_line_and_130(tmp_path, where, module, owner, name):
+    done = forked.distill(
+        "generate", "--data", "builtin:arithmetic", "--out", str(tmp_path / "t.jsonl"),
+        before=_sigint_in(module, owner, name), timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.startswith("interrupted") and len(done.stderr.splitlines()) == 1
+    assert not (tmp_path / "t.jsonl").exists()
