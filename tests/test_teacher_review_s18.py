@@ -415,3 +415,43 @@ def test_ctrl_c_before_the_command_runs_is_one_line_and_130(tmp_path, where, mod
     assert done.returncode == 130, done.stderr
     assert done.stderr.startswith("interrupted") and len(done.stderr.splitlines()) == 1
     assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_ctrl_c_stops_a_batch_run_keeping_its_batches(tmp_path):
+    """--batch waits on the provider (no event loop): Ctrl-C still ends it, 130, the batch ids
+    kept for the rerun, which re-attaches and buys nothing twice."""
+    from tests.fakebatch import FakeBatchServer
+    from tests.test_batch import cfg as batch_cfg
+
+    server = FakeBatchServer().start()
+    server.plans.append({"hold": True})
+    out = tmp_path / "t.jsonl"
+    state = out.with_name(out.name + ".batches.json")
+    args = [
+        "generate", "--data", "builtin:arithmetic", "--limit", "2", "--teacher", "openai",
+        "--base-url", server.url, "--model", "fake-r1", "--n", "2", "--batch",
+        "--batch-poll", "0.05", "--out", str(out), "--quiet",
+    ]  # fmt: skip
+    try:
+        child = forked.start(*args, imports=GENERATE_IMPORTS)
+        try:
+
+            def submitted():
+                entries = json.loads(state.read_text())["batches"] if state.exists() else []
+                return any(e.get("batch_id") for e in entries) or child.poll() is not None
+
+            wait_for(submitted)
+            assert child.poll() is None, child.output
+            child.send_signal(signal.SIGINT)
+            ended_by_ctrl_c(child)
+        finally:
+            if child.poll() is None:
+                child.send_signal(signal.SIGKILL)
+                child.wait()
+        assert all(e["batch_id"] for e in json.loads(state.read_text())["batches"])
+        server.release()
+        run(batch_cfg(server, out, limit=2), progress=False)
+    finally:
+        server.stop()
+    assert len(server.batches) == 1  # re-attached, not submitted again
+    assert len(list(read_records(out))) == 4
