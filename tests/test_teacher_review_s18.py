@@ -163,6 +163,23 @@ def test_a_ctrl_c_whose_cancel_the_run_swallowed_still_stops_it():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_where_the_wakeup_fd_cannot_be_set_the_run_goes_on(monkeypatch):
+    """A subinterpreter's main thread (mod_wsgi, an embedding program): signal.set_wakeup_fd
+    raises ValueError there; the run is awaited plainly, as off the main thread."""
+    from distill.teachers.openai import interruptible
+
+    def refused(*a, **kw):
+        raise ValueError("set_wakeup_fd only works in main thread of the main interpreter")
+
+    async def work():
+        await asyncio.sleep(0)
+        return "done"
+
+    monkeypatch.setattr(signal, "set_wakeup_fd", refused)
+    assert asyncio.run(interruptible(work())) == "done"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def _close_hangs():
     """In the run: the client's close, after the first Ctrl-C cancelled the run, never ends."""
     from distill.teachers import openai as teacher

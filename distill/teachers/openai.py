@@ -495,7 +495,10 @@ async def interruptible(coro: Any) -> Any:
     if me is None or threading.current_thread() is not threading.main_thread() or not ours:
         return await coro
     # read by setting it (the only way): put back at once where the program holds one
-    wakeup = signal.set_wakeup_fd(-1)
+    try:
+        wakeup = signal.set_wakeup_fd(-1)
+    except ValueError:  # not the main interpreter (a subinterpreter): no signals here
+        return await coro
     if wakeup != -1:
         signal.set_wakeup_fd(wakeup)
         return await coro
