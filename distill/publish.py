@@ -887,12 +887,27 @@ def _staging_parent(dest: Path) -> Path | None:
     a rename that keeps the size and mtime _place's marker names. Staged in the system's temp
     folder where dest's parent did not exist yet, each move was a copy: a publish cut during
     one left a part of the file no stamp matched, and the next publish refused it as the
-    user's. None (the system's temp folder) only where that folder cannot be written: a
-    --local-dir of the user's in a read-only folder failed ('Permission denied' for it)."""
+    user's. `dest` as the files land: a --local-dir that is a symlink is its target (staged
+    beside the link, on the link's filesystem, the moves were copies again). Dest itself where
+    it is a folder on another filesystem than the one above it (a mount point: a volume, a
+    disk) or in a folder that cannot be written in (/mnt/usb). None (the system's temp folder)
+    only where neither can be written: a --local-dir of the user's in a read-only folder
+    failed ('Permission denied' for it)."""
     parent = dest.parent
     while not parent.is_dir() and parent != parent.parent:
         parent = parent.parent
-    return parent if os.access(parent, os.W_OK | os.X_OK) else None
+    writable = os.access(parent, os.W_OK | os.X_OK)
+    if dest.is_dir() and (not writable or _device(dest) != _device(parent)):
+        return dest
+    return parent if writable else None
+
+
+def _device(path: Path) -> int | None:
+    """The filesystem `path` is on (None: not known)."""
+    try:
+        return path.stat().st_dev
+    except OSError:
+        return None
 
 
 def _place(
@@ -1139,16 +1154,18 @@ def run(cfg: PublishConfig) -> str:
     if cfg.local_dir:  # refused before anything is read or written
         previous = check_local_dir(cfg)
         planned = [p.name for p in _sources(model_dir, train_dir)] + ["README.md"]
-        _clashes(Path(cfg.local_dir), planned, previous)
+        _clashes(Path(cfg.local_dir).expanduser(), planned, previous)
     card = build_card(model_dir, train_dir, cfg)
     if cfg.local_dir:
-        dest = Path(cfg.local_dir)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=_staging_parent(dest)))
+        # the folder check_local_dir checked: '~/x' (quoted, a recipe's) was a folder '~' here
+        dest = Path(cfg.local_dir).expanduser()
+        real = _real(dest)  # (a symlink: its target, made where it is none yet)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}.", dir=_staging_parent(real)))
         try:
             _stage(model_dir, train_dir, card, tmp)
             _scrub_check(tmp)
             written = sorted(f.name for f in tmp.iterdir())
-            dest.mkdir(parents=True, exist_ok=True)
+            real.mkdir(parents=True, exist_ok=True)
             _clashes(dest, written, previous)  # again: the folder may have changed meanwhile
             _place(tmp, dest, written, previous, train_dir)
         finally:  # a refused or failed copy is not left lying beside dest

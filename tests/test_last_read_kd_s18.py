@@ -139,3 +139,162 @@ def test_a_run_that_read_the_students_end_is_still_refused(
     _pre_commit(out, several)
     with pytest.raises(DistillError, match="its own end of turn"):
         run(kd_cfg(tmp_path, tiny_qwen, output_dir=str(out), resume=True, **base))
+
+
+# ------------------------------------------------------------------ publish --local-dir staging
+
+MARKER = ".distill-publish.json"
+WEIGHTS = b"weights-1" * 1000
+
+
+@pytest.fixture
+def student(tmp_path):
+    s = tmp_path / "student"
+    s.mkdir()
+    (s / "config.json").write_text('{"model_type": "llama"}\n')
+    (s / "model.safetensors").write_bytes(WEIGHTS)
+    (s / "train.yaml").write_text("model: m\nformat: r1\n")
+    return s
+
+
+@pytest.fixture
+def mnt(tmp_path, monkeypatch):
+    """tmp_path/mnt another filesystem (a mounted volume): a rename across is EXDEV, shutil.move
+    copies instead, and a staged model.safetensors's copy is cut halfway (Ctrl-C)."""
+    import errno
+    import os
+    import shutil
+    from pathlib import Path
+
+    from distill import publish as P
+
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    monkeypatch.setattr(P.tempfile, "tempdir", str(tmp_path))  # (the system's: not mnt's)
+
+    def fs(p):
+        real = Path(os.path.realpath(p))
+        return "mnt" if real == mount or mount in real.parents else "root"
+
+    monkeypatch.setattr(P, "_device", fs, raising=False)
+    real_rename, real_copyfile = os.rename, shutil.copyfile
+
+    def rename(src, dst, *a, **kw):
+        if fs(src) != fs(Path(dst).parent):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(src, dst, *a, **kw)
+
+    def copyfile(src, dst, *a, **kw):
+        staged = Path(src).parent.name.startswith(".")  # (not _stage's copy from the student)
+        if staged and Path(src).name == "model.safetensors" and fs(src) != fs(Path(dst).parent):
+            Path(dst).write_bytes(Path(src).read_bytes()[:100])
+            raise KeyboardInterrupt
+        return real_copyfile(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(shutil, "copyfile", copyfile)
+    return mount
+
+
+def _cut_then_again(student, local_dir, monkeypatch):
+    """A publish cut (Ctrl-C) as model.safetensors lands in `local_dir`, then another."""
+    from distill import publish as P
+    from tests.inproc import distill
+
+    real_move = P.shutil.move
+
+    def move(src, dst):
+        real_move(src, dst)
+        if str(dst).endswith("model.safetensors"):
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp, pytest.raises(KeyboardInterrupt):
+        mp.setattr(P.shutil, "move", move)
+        P.run(P.PublishConfig(dir=str(student), local_dir=str(local_dir)))
+    return distill("publish", str(student), "--local-dir", str(local_dir))
+
+
+def _staged_left(*folders):
+    return [p for f in folders for p in f.rglob(".*") if p.name != MARKER]
+
+
+def test_a_local_dir_that_is_a_symlink_is_staged_beside_its_target(
+    student, tmp_path, mnt, monkeypatch
+):
+    """--local-dir out/pub, a symlink to a folder on a volume: staged beside the link (another
+    filesystem), each move was a copy and a cut one left part of the file; the next publish
+    refused it as the user's ('publish did not write it')."""
+    target = mnt / "pub"
+    target.mkdir()
+    link = tmp_path / "out" / "pub"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    res = _cut_then_again(student, link, monkeypatch)
+    assert res.returncode == 0, res.stderr
+    assert (target / "model.safetensors").read_bytes() == WEIGHTS
+    assert not _staged_left(tmp_path / "out", mnt)
+
+
+def test_a_local_dir_that_is_a_mount_point_is_staged_on_it(student, tmp_path, mnt, monkeypatch):
+    """--local-dir /models, a volume mounted there: staged above it (another filesystem)."""
+    res = _cut_then_again(student, mnt, monkeypatch)
+    assert res.returncode == 0, res.stderr
+    assert (mnt / "model.safetensors").read_bytes() == WEIGHTS
+    assert not _staged_left(tmp_path / "student", mnt) and not list(tmp_path.glob(".mnt.*"))
+
+
+def test_a_symlink_to_a_folder_not_made_yet_is_published_into_it(student, tmp_path):
+    """Before: 'error: .../pub: File exists' (mkdir on the link), though checked as its target."""
+    from tests.inproc import distill
+
+    link = tmp_path / "pub"
+    link.symlink_to(tmp_path / "volume" / "pub")
+    res = distill("publish", str(student), "--local-dir", str(link))
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "volume" / "pub" / "model.safetensors").read_bytes() == WEIGHTS
+
+
+def test_a_local_dir_under_the_home_folder_as_written_is_that_folder(student, tmp_path):
+    """'~/models/pub' as written (quoted, a recipe's): check_local_dir checked ~/models/pub, the
+    files were written into a folder named '~' under the working folder."""
+    from tests.inproc import distill
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    res = distill("publish", str(student), "--local-dir", "~/models/pub", cwd=work,
+                  env={"HOME": str(home)})  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert (home / "models" / "pub" / "model.safetensors").read_bytes() == WEIGHTS
+    assert not (work / "~").exists()
+
+
+@pytest.mark.parametrize("end", ["done", "refused", "ctrl-c"])
+@pytest.mark.parametrize("where", ["relative", "absolute"])
+def test_the_staging_folder_is_removed_however_publish_ends(
+    student, tmp_path, monkeypatch, end, where
+):
+    """dest's parents all missing: staged in the nearest folder that exists (the working
+    folder, or one far above), and removed there whether publish wrote, refused or was cut."""
+    from distill import publish as P
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    dest = "a/b/pub" if where == "relative" else str(tmp_path / "x" / "y" / "pub")
+    if end == "refused":  # a secret of this environment in a file it publishes
+        monkeypatch.setenv("HF_TOKEN", "hf_abcdefghijkl")
+        (student / "train.yaml").write_text("model: m\nformat: r1\nnote: hf_abcdefghijkl\n")
+    if end == "ctrl-c":
+        monkeypatch.setattr(P, "_scrub_check", lambda folder: (_ for _ in ()).throw(
+            KeyboardInterrupt))  # fmt: skip
+    cfg = P.PublishConfig(dir=str(student), local_dir=dest)
+    if end == "done":
+        P.run(cfg)
+        assert (tmp_path / "work" if where == "relative" else tmp_path).joinpath(
+            dest, "model.safetensors"
+        ).read_bytes() == WEIGHTS
+    else:
+        with pytest.raises(DistillError if end == "refused" else KeyboardInterrupt):
+            P.run(cfg)
+    assert not _staged_left(tmp_path)
