@@ -298,3 +298,76 @@ def test_the_staging_folder_is_removed_however_publish_ends(
         with pytest.raises(DistillError if end == "refused" else KeyboardInterrupt):
             P.run(cfg)
     assert not _staged_left(tmp_path)
+
+
+# ------------------------------------------------------------------ train --resume's teacher record
+
+HUB_ID = "tiny-org/tiny-teacher"
+
+
+@pytest.fixture
+def hf(tmp_path, monkeypatch):
+    cache = tmp_path / "hf"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "distill-cache"))
+    return cache
+
+
+def _in_cache(hf, folder, name=HUB_ID, revision="a" * 40):
+    """`folder`'s files as the HF cache's snapshot of `name` at `revision`, its main there."""
+    import shutil
+
+    repo = hf / ("models--" + name.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    shutil.copytree(folder, repo / "snapshots" / revision)
+
+
+def _adapter_on(base_dir, dest, base_name):
+    """A LoRA adapter folder of `base_dir`'s model, its base named `base_name` (no tokenizer)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    lora = LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(model, lora).save_pretrained(dest)
+    config = json.loads((dest / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = base_name
+    (dest / "adapter_config.json").write_text(json.dumps(config))
+    return dest
+
+
+@pytest.mark.parametrize("kind", ["folder", "hub", "adapter", "served"])
+def test_a_plain_resume_on_the_same_machine_goes_on(tmp_path, tiny_qwen, teacher, hf, kind, server):
+    """A local teacher's folder, a Hub id in the HF cache, a LoRA adapter on a Hub base, a served
+    teacher named by a Hub id: killed after its first save and resumed as it was, the run goes
+    on (no teacher record refused) and its record still holds what a resume compares."""
+    from tests.test_kd2_s17 import fake_scorer
+    from tests.test_kd_multi_review_s18 import _saved_at_step_1
+
+    base = dict(STEPS)
+    if kind == "folder":
+        base["teacher_model"] = str(teacher)
+    else:
+        _in_cache(hf, teacher)
+        base["teacher_model"] = HUB_ID
+    if kind == "adapter":
+        base["teacher_model"] = str(_adapter_on(teacher, tmp_path / "adapter", HUB_ID))
+    if kind == "served":
+        server.model = HUB_ID
+        server.scorer = fake_scorer(teacher)
+        base["teacher_url"] = server.url
+    out = tmp_path / "run"
+    _saved_at_step_1(kd_cfg(tmp_path, tiny_qwen, output_dir=str(out), **base))
+    run(kd_cfg(tmp_path, tiny_qwen, output_dir=str(out), resume=True, **base))
+    assert (out / "checkpoint-2").is_dir()
+    record = json.loads((out / "train_data.json").read_text())["rendered"]["teacher"]
+    (t,) = record["teachers"]
+    if kind == "hub":
+        assert t["weights"] == {"revision": "a" * 40}
+    if kind == "adapter":
+        assert t["weights"]["base/revision"] == "a" * 40
+        assert "adapter_model.safetensors" in t["weights"]
+    if kind == "served":
+        assert t["files"]["tokenizer_config.json"]
