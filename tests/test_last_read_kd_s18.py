@@ -66,10 +66,6 @@ def _as_written_by(out, keep):
         path.write_text(json.dumps(state))
 
 
-def _no_end(entry):  # 735957c: its own end read, not recorded
-    entry.pop("teacher_end_of_turn", None)
-
-
 def _resumes(tmp_path, tiny_qwen, base, edit=None):
     from tests.test_kd_multi_review_s18 import _saved_at_step_1
 
@@ -100,36 +96,12 @@ def test_a_teacher_reading_its_own_prompt_and_the_students_end_resumes(
     assert "teacher_own_prompt" in state and "teacher_end_of_turn" not in state
 
 
-def test_several_teachers_run_by_735957c_resume(tmp_path, tiny_qwen, eot_teacher, plain):
-    """735957c (several teachers: each its own prompt, teacher_own_prompt per teacher, and its
-    own end of turn) recorded no end of turn: its run reads as this distill's and resumes.
-    Before: refused as read 'after its own chat template's prompt' then, 'and its own end of
-    turn' now."""
-    base = dict(teacher_model=[str(eot_teacher), str(plain)], **STEPS)
-    state, after = _resumes(tmp_path, tiny_qwen, base, _no_end)
-    assert "teacher_own_prompt" in state["teachers"][0]
-    assert after["teachers"][0]["teacher_end_of_turn"]["teacher"] == "<|endoftext|>"
-
-
-def test_one_teacher_run_by_735957c_with_rows_read_in_the_students_resumes(
-    tmp_path, tiny_qwen, eot_teacher
-):
-    """One teacher: read_in_students came with 735957c, as its own end did."""
-    from tests.test_kd_multi_review_s18 import with_system
-    from tests.test_kd_multi_s18 import EOT, NO_SYSTEM
-
-    strict = with_template(eot_teacher, tmp_path / "strict", NO_SYSTEM + EOT)
-    base = dict(teacher_model=str(strict), data=str(with_system(tmp_path, 3)), **STEPS)
-    state, _ = _resumes(tmp_path, tiny_qwen, base, _no_end)
-    assert state["teacher_own_prompt"]["read_in_students"] == 3
-
-
 @pytest.mark.parametrize("several", [False, True])
 def test_a_run_that_read_the_students_end_is_still_refused(
     tmp_path, tiny_qwen, eot_teacher, plain, several
 ):
-    """Before 735957c: one teacher, teacher_own_prompt without read_in_students; several, no
-    teacher_own_prompt (the student's rendering, end included)."""
+    """A run of an earlier distill: one teacher, teacher_own_prompt and no end of turn kept;
+    several, no teacher_own_prompt (the student's rendering, end included)."""
     from tests.test_kd_multi_review_s18 import _pre_commit, _saved_at_step_1
 
     names = [str(eot_teacher), str(plain)] if several else str(eot_teacher)

@@ -677,16 +677,8 @@ def _same_reading(path: Any, saved: dict[str, Any], now: list[tuple[str, Any]]) 
         text = end.get("teacher") if isinstance(end, dict) else end
         return f"{prompt} and its own end of turn ({text!r})"
 
-    several_ = isinstance(saved.get("teachers"), list)
     for (name, (own, end)), e in zip(now, then, strict=True):
         was = ("teacher_own_prompt" in e, e.get("teacher_end_of_turn"))
-        read = e.get("teacher_own_prompt")
-        if "teacher_end_of_turn" not in e and isinstance(read, dict):
-            # 735957c read its own end of turn and kept no record of it; what it did keep
-            # first says it wrote the file: teacher_own_prompt per teacher among several,
-            # read_in_students for one (before it, one teacher read the student's end)
-            if several_ or "read_in_students" in read:
-                was = (True, end)
         if was != (own, end):
             raise DistillError(
                 f"--resume: {path}: teacher '{name}' read each completion after {said(*was)} in "
