@@ -36,7 +36,15 @@ def _is_the_command() -> bool:
 
 
 def _starting(signum: int, frame: object) -> NoReturn:
+    _started()  # a program that ran distill's module (runpy, pdb) and goes on: Python's again
     _interrupted(": nothing was started")
+
+
+def _started() -> None:
+    """Python's SIGINT handler again where `_starting` is in place: distill started, or could
+    not (an import or a command's config that failed; a program catching that goes on)."""
+    if signal.getsignal(signal.SIGINT) is _starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # Ctrl-C while `distill` starts (its imports and commands, ~0.2 s, before typer's own handling):
@@ -44,21 +52,25 @@ def _starting(signum: int, frame: object) -> NoReturn:
 if signal.getsignal(signal.SIGINT) is signal.default_int_handler and _is_the_command():
     signal.signal(signal.SIGINT, _starting)
 
-import difflib
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, NoReturn
+try:
+    import difflib
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any, NoReturn
 
-import typer
-from typer.core import TyperGroup
+    import typer
+    from typer.core import TyperGroup
 
-try:  # typer >= 0.22 carries its own copy of click
-    from typer._click.exceptions import NoArgsIsHelpError, NoSuchOption, UsageError
-except ImportError:  # pragma: no cover - older typer uses click itself
-    from click.exceptions import NoArgsIsHelpError, NoSuchOption, UsageError
+    try:  # typer >= 0.22 carries its own copy of click
+        from typer._click.exceptions import NoArgsIsHelpError, NoSuchOption, UsageError
+    except ImportError:  # pragma: no cover - older typer uses click itself
+        from click.exceptions import NoArgsIsHelpError, NoSuchOption, UsageError
 
-from distill.cli_build import stage_command
-from distill.errors import DistillError
+    from distill.cli_build import stage_command
+    from distill.errors import DistillError
+except BaseException:  # distill cannot start (a broken install): Python's handler again
+    _started()
+    raise
 
 
 class _OneLineUsage(TyperGroup):
@@ -301,8 +313,12 @@ COMMANDS = [  # (name, config, stage run, one line of help, extra options[, hidd
         None,
     ),
 ]
-for _name, _config, _stage_run, _doc, _extra, *_hide in COMMANDS:
-    stage_command(app, _name, _config, _name, _stage_run, _doc, _extra, _run, *_hide)
+try:
+    for _name, _config, _stage_run, _doc, _extra, *_hide in COMMANDS:
+        stage_command(app, _name, _config, _name, _stage_run, _doc, _extra, _run, *_hide)
+except BaseException:  # a stage's config that fails to import: Python's handler again
+    _started()
+    raise
 
 
 @app.command("run")
@@ -338,8 +354,7 @@ def run_(
     _run(go)
 
 
-if signal.getsignal(signal.SIGINT) is _starting:  # started: Python's handler, `_run`'s reading
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+_started()  # Python's handler, `_run`'s reading
 
 if __name__ == "__main__":
     app()

@@ -518,13 +518,18 @@ async def interruptible(coro: Any) -> Any:
     try:
         result = await coro
     except asyncio.CancelledError:
-        if interrupted:
+        if interrupted == 1:
             raise KeyboardInterrupt from None
+        # not ours; or after a second Ctrl-C, whose KeyboardInterrupt left the loop at once:
+        # asyncio.run's closing cancels the run then, a cancel (a KeyboardInterrupt again was
+        # the task's exception never retrieved, its traceback printed as the process ended)
         raise
     finally:
         loop.remove_signal_handler(signal.SIGINT)  # its wakeup fd -1 again, as it was
-        signal.signal(signal.SIGINT, handler)  # Python's default, or asyncio.run's
-    if interrupted:  # the cancel swallowed on its way (a timeout's context that took it)
+        # Python's default, or asyncio.run's while it runs: after a second Ctrl-C its run is
+        # over (it put back Python's where it found its own), its handler no longer wanted
+        signal.signal(signal.SIGINT, handler if interrupted < 2 else signal.default_int_handler)
+    if interrupted == 1:  # the cancel swallowed on its way (a timeout's context that took it)
         raise KeyboardInterrupt
     return result
 
