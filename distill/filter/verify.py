@@ -945,7 +945,7 @@ _CASE_VALUE = re.compile(
 # 7 when combined") and an "otherwise" in a reason ("since otherwise we get 0", "k must be
 # positive, otherwise we get 0": a condition of no value) offer nothing (both were read as a
 # hedge, wrong).
-_CASE_AFTER_VALUE = re.compile(r"[,，][ \t]*\Z")
+_CASE_AFTER_VALUE = re.compile(r"(?:[ \t$}*]|\\[)\]])*[,，][ \t]*\Z")  # "$\boxed{5}$, and 6 if"
 _OR_BEFORE = re.compile(r"(?i:(?<![A-Za-z])or)[ \t]*\Z")
 _REASON_BEFORE = re.compile(
     r"(?i:\b(?:since|because|as|for)[ \t,]*\Z|\b(?:must|need|needs|has\s+to|have\s+to|should"
@@ -1216,12 +1216,12 @@ def _offered_values(
             before = context(i, m.start())
             if _REASON_BEFORE.search(before[-80:]):
                 continue  # "since otherwise we get 0": a reason
-            if _OR_BEFORE.search(before) or _CONDITION_WORD.search(before):
+            if _OR_BEFORE.search(before) or _CASE_CONDITION.search(before):
                 offer(_offered_value(m))
         for m in _CASE_VALUE.finditer(sentence):
             before = context(i, m.start())
             own = i == 0 and _CASE_AFTER_VALUE.fullmatch(sentence, 0, m.start())
-            if own or _CONDITION_WORD.search(before):
+            if own or _CASE_CONDITION.search(before):
                 offer(_offered_value(m))
         for m in _ALSO_BE.finditer(sentence):
             if (supposed and supposed.start() < m.start()) or aside >= m.start():
@@ -1313,35 +1313,92 @@ _CONTRADICTS = re.compile(
 )
 _CASE_OPENS = re.compile(r"^\W*(?i:otherwise|else|or\s+else|if\s+not)\b|^\W*否则")
 _CONDITION_WORD = re.compile(r"(?i:\b(?:if|when|whenever|unless|in\s+case|provided)\b)|如果|若")
+# A case named by "for": "The answer is 2 for even $n$, otherwise 3", "x = 2 for $n$ odd, and 3
+# for n > 1" (as much a condition as "if n is even": the other case's value is a hedge).
+_CASE_CONDITION = re.compile(
+    _CONDITION_WORD.pattern + r"|(?i:\bfor\s+(?:all\s+|every\s+|each\s+|any\s+)?(?:even|odd)\b"
+    r"|\bfor\s+\$?[A-Za-z]\$?[ \t]*(?:(?:is[ \t]+)?(?:even|odd)\b|[<>≤≥≠]|\\(?:leq?|geq?|neq?)\b))"
+)
 # Where a condition ends and what holds on it starts: "If n is even, x = 2", "If n is even then
 # x = 2", "When n is even the count is 2", "If n is even we get 2".
 _CONDITION_ENDS = re.compile(
     r"[,:，：]|(?i:\bthen\b)|(?=(?i:\b(?:otherwise|else)\b))"
-    r"|\s(?=(?i:(?:the\s+[a-z]+|it|we\s+(?:get|have|obtain|find))\s+"
-    r"(?:is|are|equals?|get|have|obtain|find|gives?)\b))"
+    r"|\s(?=(?i:(?:the\s+[a-z]+|it)\s+(?:is|are|equals?|gives?)\b|we\s+(?:get|have|obtain|find)\b))"
 )
 # A value said not to be the answer is the subject of "is not the answer": "2 is not the
 # answer", "$x = 3$ is not a solution" ("x = 2, which is not a root of the denominator" says it
 # of the 2 stated, no other value).
 _NEGATED_SUBJECT = re.compile(r"(?:\d|[}$)])[ \t]*\Z")
+# Or a pronoun after the value, where the negation ends its clause: "x = 3, which is not a valid
+# solution", "x = 1, which is not in the domain, so it is not a solution" (both were read as the
+# answer, 3 and 1). "x = 2, which is not a root of the denominator" says nothing against the 2
+# ("... not a solution of the original equation" does), nor "which is not a result I expected".
+_NEGATED_PRONOUN = re.compile(r"(?i:(?<![A-Za-z])(?:which|it|this|that))[ \t]*\Z")
+_PRONOUN_NEGATION_ENDS = re.compile(
+    r"[ \t]*(?:\Z|[.,;:!?)（(]|(?i:since|because|as|due[ \t]+to)\b"
+    r"|(?i:of|to|for|in)[ \t]+(?i:(?:the|our|this|that)[ \t]+)?(?i:(?:original|given|initial)[ \t]+)?"
+    r"(?i:equation|problem|system|question|inequalit))"
+)
+# The reason given for a value set aside: its numbers are the reason's own ("x = 9 cannot be a
+# solution since 9 is odd", "... is not a solution because $x > 0$ is required").
+_REASON_AFTER = re.compile(r"(?i:\b(?:since|because|as|due\s+to)\b)|[(（]")
+
+
+def _negation(sentence: str) -> re.Match | None:
+    """The `_NOT_THE_ANSWER` of `sentence` that says a value of it is no answer, its subject
+    (`_NEGATED_SUBJECT`, `_NEGATED_PRONOUN`), with no value after it but in the reason given
+    (`_REASON_AFTER`); else None."""
+    no = _NOT_THE_ANSWER.search(sentence)
+    if no is None:
+        return None
+    reason = _REASON_AFTER.search(sentence, no.end())
+    if _VALUED.search(sentence, no.end(), reason.start() if reason else len(sentence)):
+        return None
+    concludes = _CONCLUDES.search(sentence, reason.end()) if reason else None
+    if concludes is not None and _VALUED.search(sentence, concludes.end()):
+        return None  # "-3 cannot be the answer because lengths are positive, so it is 5"
+    if _NEGATED_SUBJECT.search(sentence, 0, no.start()):
+        return no
+    if (
+        _NEGATED_PRONOUN.search(sentence, 0, no.start())
+        and _VALUED.search(sentence, 0, no.start())
+        and _PRONOUN_NEGATION_ENDS.match(sentence, no.end())
+        and not re.search(r"(?i:\bonly\b)", no.group(0))  # "x = 5, which is not the only root"
+    ):
+        return no
+    return None
+
+
 # "no contradiction", "not a contradiction", "does not contradict": none.
 _NO_CONTRADICTION = re.compile(
     r"(?i:\b(?:no|not|never|without|nor)\s+(?:a\s+|any\s+)?\Z|n't\s+\Z|\bnot\s+(?:a\s+)?\Z)"
 )
 
 
+# What a case says of itself where it gives no value ("If k = 0, the product $ab$ is zero, which
+# is not allowed", "If x < 0, |x| = -x and the equation has no solution"), beside a contradiction.
+_CASE_FAILS = re.compile(
+    r"(?i:\bno\s+(?:real\s+|such\s+|valid\s+)?(?:solutions?|roots?|answers?)\b"
+    r"|\bnot\s+(?:allowed|permitted)\b)"
+)
+
+
 def _gives_a_case(text: str) -> bool:
     """Whether `text` (what comes before an "otherwise") is one case of a condition that gives a
     value outside the condition: "If n is even, x = 2", "x = 2 if n is even", "If n is even we get
-    2"; "If a = 0, there is no solution" names its 0 only in the condition (what follows
-    "Otherwise" is the answer)."""
-    cond = _CONDITION_WORD.search(text)
+    2"; "If a = 0, there is no solution" names its 0 only in the condition, "If a = 0, the
+    equation becomes $0 = 5$, which is impossible" sets its case aside (what follows "Otherwise"
+    is the answer)."""
+    cond = _CASE_CONDITION.search(text)
     if cond is None:
         return False
     if _VALUED.search(text, 0, cond.start()):
         return True
     ends = _CONDITION_ENDS.search(text, cond.end() + 1)
-    return ends is not None and _VALUED.search(text, ends.end()) is not None
+    if ends is None or _VALUED.search(text, ends.end()) is None:
+        return False
+    # the case's own numbers ("$0 = 5$", "$|x| = -x$", "$ab$") are no value where it fails
+    return not (_contradicted(text, ends.end()) or _CASE_FAILS.search(text, ends.end()))
 
 
 def _in_condition(text: str, at: int) -> bool:
@@ -1381,13 +1438,8 @@ def _unasserted(answer: str) -> bool:
         return False
     i = valued[-1]
     at, last = sentences[i]
-    negated = _NOT_THE_ANSWER.search(last)
-    if (
-        negated is not None
-        and not _VALUED.search(last, negated.end())
-        and _NEGATED_SUBJECT.search(last, 0, negated.start())
-    ):
-        return True  # "2 is not the answer."
+    if _negation(last) is not None:
+        return True  # "2 is not the answer.", "x = 3, which is not a valid solution."
     negated = _ANSWER_IS_NOT.search(last)
     if negated is not None:
         value = _OFFERED_VALUE.match(last, negated.end())
@@ -1426,6 +1478,16 @@ def _checked(sentence: str) -> list[str]:
     ]
 
 
+# Where the clause that sets a value aside opens, after a value the sentence gives: "So $k = 4$
+# (note that $k = 0$ is not a solution since $k > 0$)", "x = 4, and x = -4 is not a solution".
+_ASIDE_OPENS = re.compile(r"[(（,，]|(?i:\b(?:but|however|note|whereas|while)\b)")
+# A sentence that gives no value as its answer: it dismisses one ("It cannot be 9 since 9 is
+# odd") or sets one aside.
+_DISMISSES = re.compile(
+    r"(?i:\b(?:cannot|can't|could\s*not|couldn't|must\s*not|mustn't|is\s+not|isn't)\s+be\b)"
+)
+
+
 def _before_checks(answer: str) -> str | None:
     """A reply with no box or statement, without the checks it ends with (`_shows_it_holds`: "So
     x = 2. Substituting x = 2 into the equation: the result is 4 - 4 = 0."; math-verify's read of
@@ -1434,40 +1496,53 @@ def _before_checks(answer: str) -> str | None:
     ("We need p(1). Substituting x = 1 into the equation gives 1 - 1 = 0." computes the answer,
     "..., gives 9 - 9 = 0, so the remainder is 0." concludes it: they were no answer). A value
     set aside after the one given goes too ("Thus x = 2. Note that 3 is not a solution.": "Thus x
-    = 2.", where `_unasserted` found no answer), where the sentence before gives another."""
+    = 2.", where `_unasserted` found no answer; "So $k = 4$ (note that $k = 0$ is not a
+    solution)": "So $k = 4$"), where what comes before gives another value, not in a condition
+    ("If k = 0, there is no solution.") nor dismissed ("It cannot be 9."); "x = 5, which is not
+    the only solution" sets none aside."""
     start = max(0, len(answer) - 2000)
     tail = _ABBREV.sub(lambda m: " " * len(m.group(0)), answer[start:])
     cut, checked, negated = None, [], []
     for at, sentence in reversed([(at, s) for at, s in _sentences_of(tail) if s.strip()]):
         run = _check_run(sentence)
-        no = _NOT_THE_ANSWER.search(sentence)
+        no = _negation(sentence)
+        end = len(sentence)
         if run is not None and not _VALUED.search(sentence, run[1]):
             cut = at
             checked += _checked(sentence)
-        elif (
-            no is not None
-            and not _VALUED.search(sentence, no.end())
-            and _NEGATED_SUBJECT.search(sentence, 0, no.start())
-        ):
+            continue
+        if no is not None:
             subject = [m for m in _OFFERED_VALUE.finditer(sentence, 0, no.start())]
-            if not subject:
+            if not subject or re.search(r"(?i:\bonly\b)", no.group(0)):
                 return None
-            cut = at
             negated.append(_offered_value(subject[-1]))  # "x = 3 is not a solution": 3
-        elif _VALUED.search(sentence):
-            if cut is None:
-                return None
-            given = [
-                _offered_value(m)
-                for m in _OFFERED_VALUE.finditer(sentence)
-                if not _in_equation(sentence, m)
-            ]
-            keys = {_value_key(v) for v in given}
-            if not given or any(not _written_before(v, given, keys) for v in checked):
-                return None  # the check substitutes no value this sentence gives
-            if any(_written_before(v, given, keys) for v in negated):
-                return None  # "x = 2 or x = 3. But 3 is not a solution.": one of them
-            return answer[: start + cut]
+            aside = None
+            for m in _ASIDE_OPENS.finditer(sentence, 0, subject[-1].start()):
+                if sentence.count("$", 0, m.start()) % 2 == 0:  # (not inside inline math)
+                    aside = m
+            if aside is None or not _VALUED.search(sentence, 0, aside.start()):
+                cut = at
+                continue
+            end = aside.start()  # the sentence's own value before it
+        elif not _VALUED.search(sentence):
+            continue
+        elif cut is None:
+            return None
+        own = sentence[:end]
+        dismissed = _DISMISSES.search(own) or _SETS_ASIDE.search(own) or _CONTRADICTS.search(own)
+        if negated and dismissed:
+            return None  # "It cannot be 9 since 9 is odd. 8 is not the answer either."
+        given = [
+            _offered_value(m)
+            for m in _OFFERED_VALUE.finditer(own)
+            if not _in_equation(own, m) and not (negated and _in_condition(own, m.start()))
+        ]
+        keys = {_value_key(v) for v in given}
+        if not given or any(not _written_before(v, given, keys) for v in checked):
+            return None  # the check substitutes no value this sentence gives
+        if any(_written_before(v, given, keys) for v in negated):
+            return None  # "x = 2 or x = 3. But 3 is not a solution.": one of them
+        return answer[: start + (at + end if end < len(sentence) else cut)]
     # checks that are the whole reply ("Substituting x = 2 into the equation: 4 - 4 = 0."): no
     # value given, the 0 they come to is none
     return answer[: start + cut] if cut is not None and start == 0 and not negated else None
