@@ -18,6 +18,8 @@ verify, against its reading before df5ba4d and at 15fefdd:
 5. The sentence 15fefdd read before a value set aside was taken whatever it was: a condition
    ("When n = 1, there are no real roots.") or a dismissal ("It cannot be 9 since 9 is odd.") was
    the answer (right against 1 / 9).
+6. A supposition the reply's check confirms ("Assume the answer is 4. Then we get $16 = 16$,
+   consistent.") stated nothing since df5ba4d: judged on the check's 16 (right before df5ba4d).
 
 bench_verify's 306 verdicts are unchanged (298/306).
 """
@@ -202,6 +204,40 @@ def test_a_condition_or_a_dismissal_before_a_value_set_aside_is_no_answer(
     answer: str, gold: str
 ) -> None:
     assert V.verify_math(answer, gold) == "no_answer"
+
+
+# --- 6. a supposition the reply's check confirms ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "gold"),
+    [
+        ("Assume the answer is 4. Then we get $16 = 16$, consistent.", "4"),
+        ("Suppose the answer is 3. Then $3 + 3 = 6$, which doesn't contradict anything.", "3"),
+        ("Assume the answer is 4. Checking: 4 satisfies the equation.", "4"),
+    ],
+)
+def test_a_supposition_its_check_confirms_is_the_answer(answer: str, gold: str) -> None:
+    # right before df5ba4d; at 15fefdd judged on the check's last number (wrong)
+    assert V.verify_math(answer, gold) == "correct"
+
+
+@pytest.mark.parametrize(
+    ("answer", "gold"),
+    [
+        ("Suppose the answer is 3. Then 3 + 3 = 7, which contradicts 3 + 3 = 6.", "3"),
+        ("If the answer were 3, it would satisfy the equation, but it doesn't.", "3"),
+        (
+            "Assume the answer is 4. Then $4 \\cdot 4 = 16$, which doesn't satisfy the equation.",
+            "4",
+        ),
+        ("Suppose the answer is 3. Then $3 + 3 = 6$, which is not consistent with 7.", "3"),
+        ("Suppose the answer is 3. So it is not the answer. The total is 12, as expected.", "3"),
+        ("Suppose the answer is 2.", "2"),
+    ],
+)
+def test_a_supposition_refuted_or_unchecked_is_no_answer(answer: str, gold: str) -> None:
+    assert V.verify_math(answer, gold) != "correct"
 
 
 def test_bench_verify_verdicts_hold() -> None:

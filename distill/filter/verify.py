@@ -1646,6 +1646,32 @@ def _supposed(answer: str, start: int) -> bool:
 
 
 _OTHERWISE = re.compile(r"(?i:\b(?:otherwise|else))\b[ \t,:]*\Z|否则[，,]?\s*\Z")
+_NOT_BEFORE = re.compile(r"(?i:\b(?:not|never|no)\s+(?:\w+\s+)?\Z|n't\s+(?:\w+\s+)?\Z)")
+
+
+def _confirmed(answer: str, start: int) -> bool:
+    """Whether the supposition of an answer at `start` is what the reply ends with, its check
+    confirming it ("Assume the answer is 4. Then we get $16 = 16$, consistent.", "Suppose the
+    answer is 3. Then $3 + 3 = 6$, which doesn't contradict anything.": the answer, as before
+    df5ba4d; they were judged on the check's last number), with no contradiction ("Suppose the
+    answer is 2. Then 2 + 2 = 5, a contradiction." supposes it still)."""
+    rest = answer[start:]
+    if len(rest) > 400 or re.search(r"(?i:\b(?:but|however|yet|although|though)\b)", rest):
+        return False  # (a supposition the reply goes on from, or one it turns against)
+    if _NOT_THE_ANSWER.search(rest) or _ANSWER_IS_NOT.search(rest):
+        return False  # "Suppose the answer is 3. So it is not the answer."
+    for _, sentence in _sentences_of(rest)[1:]:
+        if re.match(r"\W*(?i:so|thus|hence|therefore)\b", sentence) and _VALUED.search(sentence):
+            return False  # "... So x = 5.": it goes on to another value
+    confirms = False
+    for m in _CONTRADICTS.finditer(rest):
+        if _NO_CONTRADICTION.search(rest, max(0, m.start() - 16), m.start()) is None:
+            return False
+        confirms = True  # "no contradiction", "does not contradict"
+    for m in _CONFIRMS.finditer(rest):
+        if _NOT_BEFORE.search(rest, max(0, m.start() - 16), m.start()) is None:
+            confirms = True
+    return confirms
 
 
 def _conditional(answer: str, start: int) -> bool:
@@ -1654,7 +1680,7 @@ def _conditional(answer: str, start: int) -> bool:
     the answer is 3."; after "If k = 0, the product is 0, which is not allowed." it is the
     answer)."""
     if _supposed(answer, start):
-        return True
+        return not _confirmed(answer, start)
     at = max(0, start - 20)
     other = _OTHERWISE.search(answer, at, start)
     if other is None:
