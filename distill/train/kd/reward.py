@@ -129,11 +129,14 @@ def _references(cfg: Any, tok: Any, model_eos: Any) -> dict[tuple[int, ...], dic
         # read the row (MMLU's `answer` is an index, "1" against "Answer: B"; ARC's answerKey
         # and GPQA's 'Correct Answer' no answer column of ANSWER_FIELDS: no gold at all)
         asked = choices.read(row, f"{cfg.data} row {i + 1}") if choices is not None else None
-        gold = asked[1] if asked is not None else gold_of(row)
-        if asked is None and choices is not None:
+        if asked is not None:
+            gold = asked[1]
+        elif choices is not None:
             # a free-form row of such a set, its answer column as load_rows reads it (SQuAD's
             # `answers` {"text": [...], ...}: the span's text, which train trains)
             gold = gold_text(choices.free_answer(row))
+        else:
+            gold = gold_of(row)
         pid = row.get("prompt_id") or stable_hash(ex.prompt)
         add(renderer.prompt_ids(ex), row, gold, pid, ex.prompt)
     return refs
