@@ -1621,12 +1621,13 @@ def prefilled_block(content: str) -> tuple[str, str] | None:
     """(reasoning, answer) of a content whose think block a generation prompt opened and the
     content closes: DeepSeek-R1's template writes `<think>\\n` after the assistant header, and
     a trace stored as the model wrote after it reads `R\\n</think>\\n\\nA` (reasoning.split's
-    'prefilled'). Its first `</think>` has no `<think>` before it and ends its line; None for
-    any other content (an answer that names the tag in its text, 'close it with </think>.')."""
+    'prefilled'). Its first `</think>` has no `<think>` before it and ends its line (LF, or
+    CRLF: 'R\\r\\n</think>\\r\\n\\r\\nA' reads as its LF twin); None for any other content (an
+    answer that names the tag in its text, 'close it with </think>.')."""
     head, tag, answer = content.partition("</think>")
-    if not tag or "<think>" in head or not re.match(r"[ \t]*(\n|$)", answer):
+    if not tag or "<think>" in head or not re.match(r"[ \t]*(\r?\n|$)", answer):
         return None
-    return head.strip("\n"), answer.lstrip("\n")
+    return head.strip("\r\n"), answer.lstrip("\r\n")
 
 
 def as_template_reads_reasoning(
