@@ -171,9 +171,15 @@ class Layout:
             question = f"{question.rstrip()} {lead.strip()}"
         if self.wrong:
             options, index = _shuffled(row, self.question, (self.options, *self.wrong), where)
-        elif self.columns or self.fixed:
-            options = _spread(row, self.columns, where) if self.columns else list(self.fixed)
+        elif self.columns:
+            options = _spread(row, self.columns, where)
             index = _index(row.get(self.answer), options, None, self.answer, where, self.reads)
+        elif self.fixed:
+            options = list(self.fixed)
+            try:
+                index = _index(row.get(self.answer), options, None, self.answer, where, self.reads)
+            except DistillError:
+                raise self._not_yes_no(row, where) from None
         else:
             options, labels = _options(row.get(self.options), self.options, where)
             reads = self.reads
@@ -189,6 +195,18 @@ class Layout:
             value = row.get(self.answer)
             index = _index(value, options, labels, self.answer, where, reads)
         return question, options, index
+
+    def _not_yes_no(self, row: dict[str, Any], where: str) -> DistillError:
+        """The refusal of a row of a set read as BoolQ whose answer is no yes/no answer (a
+        free-form answer past the rows read ahead, `read_ahead`): it says how the set was read,
+        or 'Paris' would read as a misspelt option of a set the user never called BoolQ."""
+        value = row.get(self.answer)
+        said = "0 (no) or 1 (yes)" if self.reads == "index" else "yes or no (true or false)"
+        return DistillError(
+            f"{where}: field '{self.answer}' is {value!r}, not {said}: the set was read as BoolQ "
+            f"(a yes/no question about its '{self.context}', options no and yes) from its first "
+            f"rows, whose '{self.answer}' was {said} in each; fix or drop the row"
+        )
 
     def passage(self, row: dict[str, Any], where: str) -> str | None:
         """The passage a row's question is about (RACE's article), None where the set has none

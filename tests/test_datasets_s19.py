@@ -1,5 +1,8 @@
 """Public sets' rows as their copies save them, read as their authors meant (session 19):
 
+- A set read as BoolQ from its first rows (yes/no answers) whose later row answers "Paris" was
+  refused as if the row had mistyped one of options the user never gave; the line says how the
+  set was read now.
 - Renderer: a DeepSeek-R1 trace stored without its opening `<think>` with CRLF line ends
   ("R\\r\\n</think>\\r\\n\\r\\nA") under Qwen3's and GLM's templates trained an empty think
   block, then R (and a stray `</think>`) as the answer; it reads as its LF twin now.
@@ -9,8 +12,42 @@ from __future__ import annotations
 
 import pytest
 
+from distill.data import load_rows
+from distill.errors import DistillError
 from distill.examples import Example, Renderer
+from tests.test_datasets_s18 import (
+    _trained,
+    _write,
+)
 from tests.test_reply_ids_s18 import USER, qwen_like
+
+# ===================================================================================== BoolQ
+
+
+def test_a_later_free_form_answer_of_a_set_read_as_boolq_says_how_it_was_read(tmp_path):
+    rows = [
+        {"question": f"is it {i}", "answer": "yes" if i % 2 else "no", "passage": f"It is {i}."}
+        for i in range(1001)
+    ]
+    rows.append({"question": "what is the capital", "answer": "Paris", "passage": "France."})
+    data = _write(tmp_path, *rows)
+    read = r"data.jsonl:1002: field 'answer' is 'Paris', not yes or no .*read as BoolQ .*first rows"
+    with pytest.raises(DistillError, match=read) as e:
+        list(load_rows(data))
+    assert "\n" not in str(e.value)
+    with pytest.raises(DistillError, match="row 1002: field 'answer' is 'Paris'.*read as BoolQ"):
+        _trained(data, prompt_field="question", answer_field="answer")
+    # google/boolq's bool answers, a JSONL whose later row writes a free-form one
+    typed = [{"question": "is it", "answer": True, "passage": "It is."}] * 2
+    typed.append({"question": "what is it", "answer": "Paris", "passage": "France."})
+    with pytest.raises(DistillError, match=r"typed.jsonl:3: .*'Paris'.*read as BoolQ"):
+        list(load_rows(_write(tmp_path, *typed, name="typed.jsonl")))
+    # super_glue's boolq: `label` 0 or 1
+    glue = [{"question": "is it", "passage": "It is.", "idx": 0, "label": 1},
+            {"question": "is it", "passage": "It is.", "idx": 1, "label": 7}]  # fmt: skip
+    with pytest.raises(DistillError, match=r"glue.jsonl:2: field 'label' is 7, not 0 \(no\) or 1"):
+        list(load_rows(_write(tmp_path, *glue, name="glue.jsonl")))
+
 
 # ================================================================= Renderer: an R1 trace, CRLF
 
