@@ -21,9 +21,10 @@ the endings complete, `ending0`-`ending3`, `label`), Cosmos QA (`context`, `ques
 nothing else, `read_ahead`) implies its options, "no" and "yes", as lm-eval asks it. AQuA-RAT
 (`question`, `options` written with their letters: "A)125", `correct`: the letter) is asked its
 options without their letters; SciQ (`question`, `distractor1`-`3`, `correct_answer`, `support`
-its passage) its four answers in GPQA's per-row order. SQuAD (`context`, `question`, `answers`:
-{"text": [...], "answer_start": [...]}) has no options: each row is asked as its passage, then
-its question, the gold the span's text (`Layout.free_answer`; SQuAD 2.0's unanswerable: none).
+its passage where a copy keeps it) its four answers in GPQA's per-row order. SQuAD (`context`,
+`question`, `answers`: {"text": [...], "answer_start": [...]}) has no options: each row is asked
+as its passage, then its question, the gold the span's text (`Layout.free_answer`; SQuAD 2.0's
+unanswerable: none).
 Read as a plain prompt field, the question was asked without its options (or its passage) and
 the reply judged against "2" (an index): a pass@1 that measured nothing. `data.load_rows` asks
 each such row here for its prompt and gold.
@@ -105,6 +106,9 @@ class Layout:
     reads: str = "text"
     # the passage the question is about (RACE's `article`; DREAM's `dialogue`, a list of lines)
     context: str | None = None
+    # a passage column a copy of the set may leave out (SciQ's `support`: a copy without it is
+    # SciQ all the same, each row asked its question and four answers)
+    context_optional: bool = False
     # options one to a column, in order (SWAG's ending0-3, PIQA's sol1 and sol2): the first row's
     # columns of `spread` (their name's head, the marks that follow it: "ending", "0123456789")
     columns: tuple[str, ...] = ()
@@ -352,6 +356,7 @@ LAYOUTS: tuple[Layout, ...] = (
         "correct_answer",
         wrong=("distractor1", "distractor2", "distractor3"),
         context="support",
+        context_optional=True,
     ),
     # RACE: the question is about its article, the answer a letter
     _known("race", "question", (("answer", "letter"),), "options", context="article"),
@@ -493,7 +498,7 @@ def multiple_choice(
             reads=YESNO_UNSETTLED if boolq == "maybe" else reads[answer],
             columns=columns,
         )
-        passage = (layout.context,) if layout.context else ()
+        passage = (layout.context,) if layout.context and not layout.context_optional else ()
         if any(c not in row for c in (*layout.option_columns, *passage)):
             continue  # (GPQA's: its four answers' columns)
         if spec.name == "bigbio-qa" and not {"type", "document_id"} <= set(row):

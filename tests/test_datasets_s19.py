@@ -1,5 +1,7 @@
 """Public sets' rows as their copies save them, read as their authors meant (session 19):
 
+- SciQ (allenai/sciq) copied without its `support` column was read as a plain question (no
+  options, no gold); it is SciQ all the same now.
 - A set read as BoolQ from its first rows (yes/no answers) whose later row answers "Paris" was
   refused as if the row had mistyped one of options the user never gave; the line says how the
   set was read now.
@@ -16,10 +18,33 @@ from distill.data import load_rows
 from distill.errors import DistillError
 from distill.examples import Example, Renderer
 from tests.test_datasets_s18 import (
+    SCIQ,
+    _asked,
+    _options_of,
     _trained,
     _write,
+    head,
+    lettered,
 )
 from tests.test_reply_ids_s18 import USER, qwen_like
+
+# ====================================================================================== SciQ
+
+
+def test_sciq_without_its_support_column_is_still_sciq(tmp_path):
+    ((gold, full),) = _asked(_write(tmp_path, SCIQ))
+    options = list(_options_of(full).values())
+    bare = head("ABCD") + SCIQ["question"] + "\n\n" + lettered(options)
+    no_support = {k: v for k, v in SCIQ.items() if k != "support"}
+    data = _write(tmp_path, no_support, name="no_support.jsonl")
+    # was: the question alone, no options, no gold
+    assert _asked(data) == [(gold, bare)]
+    assert _trained(data, prompt_field="question", answer_field="correct_answer") == [
+        (bare, f"Answer: {gold}")
+    ]
+    # an empty support reads alike
+    assert _asked(_write(tmp_path, {**SCIQ, "support": ""}, name="empty.jsonl")) == [(gold, bare)]
+
 
 # ===================================================================================== BoolQ
 
