@@ -22,8 +22,9 @@ nothing else, `read_ahead`) implies its options, "no" and "yes", as lm-eval asks
 (`question`, `options` written with their letters: "A)125", `correct`: the letter) is asked its
 options without their letters; SciQ (`question`, `distractor1`-`3`, `correct_answer`, `support`
 its passage where a copy keeps it) its four answers in GPQA's per-row order. SQuAD (`context`,
-`question`, `answers`: {"text": [...], "answer_start": [...]}) has no options: each row is asked
-as its passage, then its question, the gold the span's text (`Layout.free_answer`; SQuAD 2.0's
+`question`, `answers`: {"text": [...], "answer_start": [...]}; SQuAD's own JSON's list of
+{"text", "answer_start"}; a CSV's repr of either) has no options: each row is asked as its
+passage, then its question, the gold the span's text (`Layout.free_answer`; SQuAD 2.0's
 unanswerable: none).
 Read as a plain prompt field, the question was asked without its options (or its passage) and
 the reply judged against "2" (an index): a pass@1 that measured nothing. `data.load_rows` asks
@@ -269,8 +270,8 @@ class Layout:
         value = row.get(self.answer)
         if not self.spans:
             return value
-        texts = _listed(_listed(value).get("text")) if isinstance(_listed(value), dict) else None
-        if not isinstance(texts, list):
+        texts = _span_texts(value)
+        if texts is None:
             return value
         return list(dict.fromkeys(t.strip() for t in texts if isinstance(t, str) and t.strip()))
 
@@ -485,7 +486,7 @@ def multiple_choice(
         boolq = _boolq(row, answer) if spec.fixed else None
         if spec.fixed and boolq is None:
             continue  # (a question/passage set's free-form answers: "blue" is no BoolQ)
-        if spec.spans and not _spans_shaped(row.get(answer)):
+        if spec.spans and _span_texts(row.get(answer)) is None:
             continue  # (another set's `answers`: QuAIL's options)
         columns = _spread_columns(row, *spec.spread) if spec.spread else ()
         if spec.spread and len(columns) < 2:
@@ -881,11 +882,47 @@ def _unmarked(option: str, letter: str) -> str:
     return option[m.end() :].strip() if m and option[m.end() :].strip() else option
 
 
-def _spans_shaped(value: Any) -> bool:
-    """SQuAD's `answers`: {"text": [...], "answer_start": [...]} (its JSON text, numpy arrays)."""
+def _span_texts(value: Any) -> list[Any] | None:
+    """The spans' texts of SQuAD's `answers` as any copy saves it, None for a value of another
+    shape (QuAIL's options): the datasets layout {"text": [...], "answer_start": [...]} (numpy
+    arrays in pandas' rows), SQuAD's own JSON's list of {"text", "answer_start"} ([] for SQuAD
+    2.0's unanswerable question), either as JSON text, or as the Python repr a CSV holds
+    (`Dataset.to_csv` writes "{'text': array(['Denver Broncos'], dtype=object), ...}")."""
     value = _listed(value)
-    return (
-        isinstance(value, dict)
-        and {"text", "answer_start"} <= set(value)
-        and isinstance(_listed(value["text"]), list)
-    )
+    if isinstance(value, str):
+        value = _python_literal(value)
+    if isinstance(value, dict) and {"text", "answer_start"} <= set(value):
+        texts = _listed(value["text"])
+        return texts if isinstance(texts, list) else None
+    if isinstance(value, list) and all(
+        isinstance(v, dict) and {"text", "answer_start"} <= set(v) for v in value
+    ):
+        return [v["text"] for v in value]
+    return None
+
+
+def _python_literal(text: str) -> Any:
+    """A value written as Python's repr (a CSV's cell: pandas writes a dict of numpy arrays as
+    "{'text': array(['a'], dtype=object), ...}"), read as a literal (parsed, never run), each
+    `array([...], dtype=...)` as its list; `text` itself for anything else."""
+    text = text.strip()
+    if not text.startswith(("{", "[")) or len(text) > _PYTHON_LIST_LIMIT:
+        return text
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return text
+
+    class Arrays(ast.NodeTransformer):
+        def visit_Call(self, node: ast.Call) -> Any:
+            self.generic_visit(node)
+            name = node.func.id if isinstance(node.func, ast.Name) else None
+            if name == "array" and len(node.args) == 1 and isinstance(node.args[0], ast.List):
+                if all(k.arg == "dtype" for k in node.keywords):
+                    return node.args[0]  # (numpy's repr: the list it holds)
+            return node
+
+    try:
+        return ast.literal_eval(Arrays().visit(tree))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return text

@@ -2,6 +2,11 @@
 
 - SciQ (allenai/sciq) copied without its `support` column was read as a plain question (no
   options, no gold); it is SciQ all the same now.
+- SQuAD (rajpurkar/squad) saved otherwise than `datasets` holds it: SQuAD's own JSON's
+  `answers` list of {"text", "answer_start"} ([] for SQuAD 2.0's unanswerable question), and a
+  CSV whose `answers` is the dict's repr (`Dataset.to_csv` writes numpy arrays: "{'text':
+  array([...], dtype=object), ...}") or its JSON text: each was a plain question with no
+  passage and no gold; each reads as the datasets layout does now.
 - A set read as BoolQ from its first rows (yes/no answers) whose later row answers "Paris" was
   refused as if the row had mistyped one of options the user never gave; the line says how the
   set was read now.
@@ -12,6 +17,10 @@
 
 from __future__ import annotations
 
+import csv
+import json
+from pathlib import Path
+
 import pytest
 
 from distill.data import load_rows
@@ -19,8 +28,12 @@ from distill.errors import DistillError
 from distill.examples import Example, Renderer
 from tests.test_datasets_s18 import (
     SCIQ,
+    SQUAD,
+    SQUAD_DEV,
+    SQUAD_V2_NONE,
     _asked,
     _options_of,
+    _passage_first,
     _trained,
     _write,
     head,
@@ -44,6 +57,82 @@ def test_sciq_without_its_support_column_is_still_sciq(tmp_path):
     ]
     # an empty support reads alike
     assert _asked(_write(tmp_path, {**SCIQ, "support": ""}, name="empty.jsonl")) == [(gold, bare)]
+
+
+# ===================================================================================== SQuAD
+
+
+def _squad_json(row: dict) -> dict:
+    """A row as SQuAD's own JSON writes its answers: a list of {"text", "answer_start"}."""
+    spans = row["answers"]
+    listed = [{"text": t, "answer_start": s} for t, s in zip(spans["text"], spans["answer_start"])]
+    return {**row, "answers": listed}
+
+
+WANT = [
+    ("Saint Bernadette Soubirous", _passage_first(SQUAD)),
+    ("Denver Broncos", _passage_first(SQUAD_DEV)),  # (three equal spans: one gold)
+    (None, _passage_first(SQUAD_V2_NONE)),  # (unanswerable: no gold)
+]
+
+
+def test_squad_as_its_own_json_writes_answers_reads_as_the_datasets_layout(tmp_path):
+    # the unanswerable row first: its [] is what the set's first row shows
+    rows = [_squad_json(r) for r in (SQUAD_V2_NONE, SQUAD, SQUAD_DEV)]
+    data = _write(tmp_path, *rows)
+    assert _asked(data) == [WANT[2], WANT[0], WANT[1]]
+    assert [r.row_id for r in load_rows(data)] == [r["id"] for r in rows]
+    train = _write(tmp_path, *rows[1:], name="train.jsonl")
+    assert _trained(train, prompt_field="question", answer_field="answers") == [
+        (_passage_first(SQUAD), "Saint Bernadette Soubirous"),
+        (_passage_first(SQUAD_DEV), "Denver Broncos"),
+    ]
+
+
+def _csv(path: Path, rows: list[dict], answers: list[str]) -> str:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["id", "title", "context", "question", "answers"])
+        w.writeheader()
+        for row, cell in zip(rows, answers):
+            w.writerow({**row, "answers": cell})
+    return str(path)
+
+
+def test_squad_in_a_csv_reads_its_answers_repr_as_the_datasets_layout(tmp_path):
+    rows = [SQUAD, SQUAD_DEV, SQUAD_V2_NONE]
+    # what datasets' Dataset.to_csv (and pandas' to_csv of its rows) writes: numpy arrays
+    numpy = [
+        "{'text': array(['Saint Bernadette Soubirous'], dtype=object), "
+        "'answer_start': array([515])}",
+        "{'text': array(['Denver Broncos', 'Denver Broncos', 'Denver Broncos'], dtype=object), "
+        "'answer_start': array([177, 177, 177])}",
+        "{'text': array([], dtype=object), 'answer_start': array([], dtype=int64)}",
+    ]
+    assert _asked(_csv(tmp_path / "numpy.csv", rows, numpy)) == WANT
+    # Python's repr of the dict (str(row["answers"])), and its JSON text
+    python = _csv(tmp_path / "python.csv", rows, [str(r["answers"]) for r in rows])
+    assert _asked(python) == WANT
+    as_json = _csv(tmp_path / "json.csv", rows, [json.dumps(r["answers"]) for r in rows])
+    assert _asked(as_json) == WANT
+    # SQuAD's own list, as its repr
+    listed = [str(_squad_json(r)["answers"]) for r in rows]
+    assert _asked(_csv(tmp_path / "listed.csv", rows, listed)) == WANT
+    assert _trained(
+        _csv(tmp_path / "train.csv", rows[:2], numpy[:2]),
+        prompt_field="question",
+        answer_field="answers",
+    ) == [
+        (_passage_first(SQUAD), "Saint Bernadette Soubirous"),
+        (_passage_first(SQUAD_DEV), "Denver Broncos"),
+    ]
+
+
+def test_a_repr_that_is_no_literal_is_never_run(tmp_path):
+    # an `answers` cell that calls anything but numpy's array is no SQuAD answer (run, it
+    # would be one: {"text": ["x"], ...}): read plain, as before
+    cell = "{'text': list(['x']), 'answer_start': [1]}"
+    (row,) = load_rows(_csv(tmp_path / "odd.csv", [SQUAD], [cell]))
+    assert (row.prompt, row.gold) == (SQUAD["question"], None)
 
 
 # ===================================================================================== BoolQ
