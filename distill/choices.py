@@ -20,12 +20,12 @@ the endings complete, `ending0`-`ending3`, `label`), Cosmos QA (`context`, `ques
 `passage`, `answer`: true or false; a copy's "yes"/"no" text where its rows answer both and
 nothing else, `read_ahead`) implies its options, "no" and "yes", as lm-eval asks it. AQuA-RAT
 (`question`, `options` written with their letters: "A)125", `correct`: the letter) is asked its
-options without their letters; SciQ (`question`, `distractor1`-`3`, `correct_answer`, `support`
-its passage where a copy keeps it) its four answers in GPQA's per-row order. SQuAD (`context`,
-`question`, `answers`: {"text": [...], "answer_start": [...]}; SQuAD's own JSON's list of
-{"text", "answer_start"}; a CSV's repr of either) has no options: each row is asked as its
-passage, then its question, the gold the span's text (`Layout.free_answer`; SQuAD 2.0's
-unanswerable: none).
+options without their letters, in their letters' order, the gold the option that bears it;
+SciQ (`question`, `distractor1`-`3`, `correct_answer`, `support` its passage where a copy keeps
+it) its four answers in GPQA's per-row order. SQuAD (`context`, `question`, `answers`:
+{"text": [...], "answer_start": [...]}; SQuAD's own JSON's list of {"text", "answer_start"}; a
+CSV's repr of either) has no options: each row is asked as its passage, then its question, the
+gold the span's text (`Layout.free_answer`; SQuAD 2.0's unanswerable: none).
 Read as a plain prompt field, the question was asked without its options (or its passage) and
 the reply judged against "2" (an index): a pass@1 that measured nothing. `data.load_rows` asks
 each such row here for its prompt and gold.
@@ -193,11 +193,12 @@ class Layout:
                 # answer is as likely MMLU's integer index written out ("2" of ["8", "2", "24",
                 # "120"] is C): read as an index first, as a CSV's MMLU always was
                 reads = "index"
-            if self.marked:  # AQuA-RAT's "A)21": the option is "21", its letter its label
-                options = [
-                    _unmarked(o, letter) for o, letter in zip(options, string.ascii_uppercase)
-                ]
             value = row.get(self.answer)
+            marks = _marked(options, self.options, where) if self.marked else None
+            if marks is not None:  # AQuA-RAT's "A)21": the option is "21", its letter its label
+                options, labels = marks
+                if isinstance(value, str) and len(value.strip()) == 1:
+                    value = value.strip().upper()  # (a letter: "a" names option A)
             index = _index(value, options, labels, self.answer, where, reads)
         return question, options, index
 
@@ -508,6 +509,10 @@ def multiple_choice(
             return None
         if spec.spans:
             return layout  # (no options: each row asked as its passage and question)
+        if layout.marked and _letter_marked(row.get(layout.options)):
+            # (AQuA-RAT's options bear their own letters: a row whose letters or gold do not
+            # read is refused by its row, the first too, never read as a plain prompt)
+            return layout
         if not (layout.columns or layout.fixed or layout.wrong):
             if _no_options(row.get(layout.options)):
                 return layout
@@ -875,11 +880,49 @@ def _shuffled(
 _SURROGATE = re.compile("[\ud800-\udfff]")  # (data._SURROGATE; data imports this module)
 
 
-def _unmarked(option: str, letter: str) -> str:
-    """An option written with its own letter (AQuA-RAT's "A)21", "A) 21" tokenized) as the option
-    itself ("21"); one without its letter as it is."""
-    m = re.match(rf"\s*{letter}\s*\)\s*", option)
-    return option[m.end() :].strip() if m and option[m.end() :].strip() else option
+# An option written with its own letter: AQuA-RAT's "A)21", its tokenized config's "A ) 21"
+_MARK = re.compile(r"\s*([A-Z])\s*\)\s*")
+
+
+def _letter_marked(value: Any) -> bool:
+    """Whether an options column is a list of options that bear their own letters (`_marked`)."""
+    value = _listed(value)
+    return (
+        isinstance(value, list)
+        and len(value) >= 2
+        and all(isinstance(v, str) and _MARK.match(v) for v in value)
+    )
+
+
+def _marked(options: list[str], column: str, where: str) -> tuple[list[str], list[str]] | None:
+    """(the options without their letters, in their letters' order; those letters) of options
+    written with their own letter (AQuA-RAT's "A)21"), so the gold letter names the option that
+    bears it however the list orders them ("B)150" before "A)125") or skips one (A, B, D, E:
+    asked as A-D, the gold D asked as C). None where no option bears a letter (lettered by
+    place, as any set's). A letter two options bear, or options some of which bear a letter and
+    some not, refused by the row: its gold would name either, or none."""
+    marks = [_MARK.match(o) for o in options]
+    if not any(marks):
+        return None
+    bare = next((o for o, m in zip(options, marks) if m is None), None)
+    if bare is not None:
+        first = next(o for o in options if _MARK.match(o))
+        raise DistillError(
+            f"{where}: field '{column}' writes its options with their own letters ({first!r}), "
+            f"but not {bare!r}: which letter that option is, is not written; fix or drop the row"
+        )
+    letters = [m.group(1) for m in marks if m is not None]
+    twice = next((x for x in letters if letters.count(x) > 1), None)
+    if twice is not None:
+        both = [repr(o) for o, x in zip(options, letters) if x == twice]
+        raise DistillError(
+            f"{where}: field '{column}' letters {len(both)} options {twice} ({', '.join(both)}): "
+            "the answer's letter would name any of them; fix or drop the row"
+        )
+    # (an option that is its letter alone, "E)", stays as written)
+    texts = [o[m.end() :].strip() or o for o, m in zip(options, marks) if m is not None]
+    order = sorted(range(len(options)), key=lambda i: letters[i])
+    return [texts[i] for i in order], [letters[i] for i in order]
 
 
 def _span_texts(value: Any) -> list[Any] | None:

@@ -1,5 +1,10 @@
 """Public sets' rows as their copies save them, read as their authors meant (session 19):
 
+- AQuA-RAT (deepmind/aqua_rat: question, options ["A)125", ...], rationale, correct): its options
+  were lettered by their place in the list, so a row listing them out of order ("B)150" first)
+  or skipping a letter (A, B, D, E) was asked "A) B)150" and the gold `correct` named another
+  option. Each option's own letter is read now (asked in their letters' order); a letter two
+  options bear, a gold letter no option bears, is refused in one line (the first row too).
 - SciQ (allenai/sciq) copied without its `support` column was read as a plain question (no
   options, no gold); it is SciQ all the same now.
 - SQuAD (rajpurkar/squad) saved otherwise than `datasets` holds it: SQuAD's own JSON's
@@ -27,6 +32,7 @@ from distill.data import load_rows
 from distill.errors import DistillError
 from distill.examples import Example, Renderer
 from tests.test_datasets_s18 import (
+    AQUA,
     SCIQ,
     SQUAD,
     SQUAD_DEV,
@@ -40,6 +46,54 @@ from tests.test_datasets_s18 import (
     lettered,
 )
 from tests.test_reply_ids_s18 import USER, qwen_like
+
+# ================================================================================== AQuA-RAT
+
+
+def test_aqua_options_out_of_order_or_skipping_a_letter_are_read_by_their_own_letter(tmp_path):
+    shuffled = {**AQUA, "options": ["B)150", "A)125", "D)250", "C)225", "E)275"], "correct": "A"}
+    skipped = {**AQUA, "options": ["A)125", "B)150", "D)250", "E)275"], "correct": "D"}
+    data = _write(tmp_path, shuffled, skipped)
+    in_order = (
+        head("ABCDE") + AQUA["question"] + "\n\n" + lettered(["125", "150", "225", "250", "275"])
+    )
+    four = head("ABCD") + AQUA["question"] + "\n\n" + lettered(["125", "150", "250", "275"])
+    # was: "A) B)150 / B) A)125 / ...", gold A the option "B)150"; "C) D)250", gold D "E)275"
+    assert _asked(data) == [("A", in_order), ("C", four)]  # (C: the option D bears, 250)
+    assert _trained(data, prompt_field="question", answer_field="correct") == [
+        (in_order, "Answer: A"),
+        (four, "Answer: C"),
+    ]
+    # a lower-case gold names the same option; a CSV's options are JSON text
+    lower = _write(tmp_path, {**skipped, "correct": "d"}, name="lower.jsonl")
+    assert _asked(lower) == [("C", four)]
+    path = tmp_path / "aqua.csv"
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(AQUA))
+        w.writeheader()
+        w.writerow({**skipped, "options": json.dumps(skipped["options"])})
+    assert _asked(str(path)) == [("C", four)]
+
+
+def test_aqua_rows_whose_letters_do_not_name_one_option_are_refused_by_row(tmp_path):
+    twice = {**AQUA, "options": ["A)125", "A)150", "C)225", "D)250", "E)275"]}
+    with pytest.raises(DistillError, match=r"bad.jsonl:2: field 'options' letters 2 options A "):
+        list(load_rows(_write(tmp_path, AQUA, twice, name="bad.jsonl")))
+    # the first row too: refused by its row, never the whole set read as plain questions
+    with pytest.raises(DistillError, match=r"first.jsonl:1: field 'options' letters 2 options A"):
+        list(load_rows(_write(tmp_path, twice, AQUA, name="first.jsonl")))
+    with pytest.raises(DistillError, match=r"row 1: field 'options' letters 2 options A"):
+        _trained(_write(tmp_path, twice, name="t.jsonl"), prompt_field="question",
+                 answer_field="correct")  # fmt: skip
+    # a gold letter no option bears (C skipped): was the option in place C ("D)250")
+    gone = {**AQUA, "options": ["A)125", "B)150", "D)250", "E)275"], "correct": "C"}
+    with pytest.raises(DistillError, match=r"gone.jsonl:1: field 'correct' is 'C', which names"):
+        list(load_rows(_write(tmp_path, gone, name="gone.jsonl")))
+    # options some of which bear no letter: which letter that one is, is unknown
+    bare = {**AQUA, "options": ["A)125", "150", "C)225", "D)250", "E)275"]}
+    with pytest.raises(DistillError, match=r"bare.jsonl:2: field 'options' .* not '150'"):
+        list(load_rows(_write(tmp_path, AQUA, bare, name="bare.jsonl")))
+
 
 # ====================================================================================== SciQ
 
