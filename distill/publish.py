@@ -12,8 +12,10 @@ $HF_TOKEN and never written anywhere.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -798,7 +800,8 @@ def check_local_dir(cfg: PublishConfig) -> dict[str, Any] | None:
         raise DistillError(f"--local-dir {dest} {what}: pick a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise DistillError(f"--local-dir {dest}: cannot write in {parent}/ (read-only folder)")
-    if not real.exists() or not any(real.iterdir()):
+    # a folder that holds only what a publish killed in it left (its marker's temp) is empty
+    if not real.exists() or not set(real.iterdir()) - set(_leftovers(real, None)):
         return None
     marker = _read_marker(real)
     if marker is None and not cfg.overwrite:
@@ -836,7 +839,7 @@ def _ours(dest: Path, name: str, previous: dict[str, Any] | None) -> bool:
         return stamp == _stamp(p)
     pending = previous.get("pending", {}).get(name)
     if pending is not None:  # a publish cut while placing: its file before or after the move
-        return _stamp(p) in pending
+        return _stamp(p) in [s[:2] for s in pending]  # (size, mtime; then its hashes)
     # A Hub publish's marker (a clone or download of the repo) has no size and mtime here: the
     # README.md the user edited in the clone is theirs by its hash, as on the Hub (_hub_plan).
     # Its `earlier` hashes are not: they are publish's only while a cut publish had yet to
@@ -867,18 +870,71 @@ def _write_marker(
     student: Path,
     files: list[str],
     stamps: dict[str, list[int]] | None = None,
-    pending: dict[str, list[list[int]]] | None = None,
+    pending: dict[str, list[list[Any]]] | None = None,
+    hashes: dict[str, dict[str, str]] | None = None,
 ) -> None:
     """`stamps`: size and mtime of each file as publish left it (a file changed since is the
     user's). `pending`: for a file about to be placed, the stamps it is publish's at (the
-    staged file's, and the earlier publish's file it replaces); a name with neither (a marker
-    of an older distill) is publish's by name."""
+    staged file's, and the earlier publish's file it replaces), each followed by the file's
+    git blob id and sha256 where known; a name with neither (a marker of an older distill) is
+    publish's by name. `hashes`: each stamped file's (the folder uploaded to the Hub by hand:
+    what _hub_plan compares with the Hub's listing, which has no mtime)."""
     from distill.records import write_atomic
 
     doc: dict[str, Any] = {"student": str(student), "files": files, "stamps": stamps or {}}
     if pending:
         doc["pending"] = pending
+    if hashes:
+        doc["hashes"] = hashes
     write_atomic(dest / MARKER, json.dumps(doc, indent=2) + "\n")
+
+
+# A file's temp name while it is copied into dest (a move that is no rename: _move_in), and
+# the temp name of the marker while write_atomic writes it (the pid of the writer after it)
+PART = ".distill-publish.{}.part"
+MARKER_TEMP = re.compile(rf"\.{re.escape(MARKER)}\.tmp([0-9]+)")
+
+
+def _leftovers(dest: Path, previous: dict[str, Any] | None) -> list[Path]:
+    """What a publish killed in dest (no `finally` ran) left there of its own: the temp of a
+    file it was copying in, under PART of a name its marker lists as being placed, no larger
+    than that file; the marker's temp, a marker or the start of one, of a process no longer
+    running. Never a name of the user's: anything else stays."""
+    found = []
+    for name, stamps in ((previous or {}).get("pending") or {}).items():
+        part = dest / PART.format(name)
+        if part.is_file() and not part.is_symlink():
+            staged = stamps[0][0] if stamps and stamps[0] else None
+            if isinstance(staged, int) and part.stat().st_size <= staged:
+                found.append(part)
+    try:
+        names = [p for p in dest.iterdir() if MARKER_TEMP.fullmatch(p.name)]
+    except OSError:
+        names = []
+    head = '{\n  "student": '  # how _write_marker's json.dumps begins
+    for p in names:
+        if p.is_symlink() or not p.is_file() or _running(int(MARKER_TEMP.fullmatch(p.name)[1])):
+            continue
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            continue
+        if text.startswith(head) or head.startswith(text):
+            found.append(p)
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` is alive (another publish writing its marker now)."""
+    if pid == os.getpid():
+        return False  # this one has written none yet
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # (another user's: alive)
+        return True
+    return True
 
 
 def _staging_parent(dest: Path) -> Path | None:
@@ -917,22 +973,82 @@ def _place(
     write again. The marker first lists both sets (a kill midway leaves every file it placed
     still named as publish's), and last only this publish's."""
     student = _real(train_dir)
+    for left in _leftovers(dest, previous):  # of a publish killed here
+        left.unlink(missing_ok=True)
+    for name in names:  # a file of the user's under a temp name publish copies through
+        part = dest / PART.format(name)
+        if part.exists() or part.is_symlink():
+            raise DistillError(
+                f"--local-dir {dest}: {part.name} is in the way (publish copies {name} in "
+                "under that name) and publish did not write it; move it away"
+            )
     old = [n for n in previous["files"] if _ours(dest, n, previous)] if previous else []
     # Each listed name keeps what tells publish's file from a user's: an earlier file not
     # replaced, its stamp as it is now (_ours took it); a name about to be placed, the staged
     # file's stamp (a rename keeps size and mtime) and the earlier file's it replaces. Until
     # then such a name was listed bare, publish's by name: a publish cut before its move left
     # it so, and a file the user then wrote under that name was replaced by the next publish,
-    # or deleted by one that no longer writes it.
+    # or deleted by one that no longer writes it. With each, the file's hashes: the folder
+    # uploaded to the Hub by hand is read there by them (_hub_plan), not by its sizes (a
+    # user's file of the same size was taken for publish's and replaced).
+    new = {n: _hashes(tmp / n) for n in names}
+    was = {n: _hashes_of(dest, n, previous) for n in old}
     kept = {n: _stamp(dest / n) for n in old if n not in names}
-    pending = {n: [_stamp(tmp / n)] + ([_stamp(dest / n)] if n in old else []) for n in names}
-    _write_marker(dest, student, sorted(set(old) | set(names)), kept, pending)
+    pending = {
+        n: [_stamp(tmp / n) + _pair(new[n])]
+        + ([_stamp(dest / n) + _pair(was[n])] if n in old else [])
+        for n in names
+    }
+    hashes = {n: was[n] for n in kept}
+    _write_marker(dest, student, sorted(set(old) | set(names)), kept, pending, hashes)
     for name in names:
-        shutil.move(str(tmp / name), str(dest / name))
+        _move_in(tmp / name, dest / name)
     for name in old:
         if name not in names:
             (dest / name).unlink()
-    _write_marker(dest, student, names, {n: _stamp(dest / n) for n in names})
+    _write_marker(dest, student, names, {n: _stamp(dest / n) for n in names}, hashes=new)
+
+
+def _pair(h: dict[str, str]) -> list[str]:
+    return [h["git"], h["sha256"]]
+
+
+def _hashes_of(dest: Path, name: str, previous: dict[str, Any] | None) -> dict[str, str]:
+    """The hashes of an earlier publish's file in dest: its marker's, where the file is as
+    that publish left it (its stamp), else read."""
+    prev = previous or {}
+    h, stamp = prev.get("hashes", {}).get(name), prev.get("stamps", {}).get(name)
+    if h is not None and stamp is not None and stamp == _stamp(dest / name):
+        return h
+    return _hashes(dest / name)
+
+
+def _move_in(src: Path, dst: Path) -> None:
+    """Move a staged file to `dst` so that no part of it ever carries dst's name: a rename
+    where it can be one, else (another filesystem, a bind mount: EXDEV) a copy to a temp name
+    beside dst (PART), synced to disk, with src's mtime, then renamed. shutil.move copied
+    straight to dst: a publish killed during the copy left part of the file there, which no
+    stamp matched, and the next publish refused its own file as the user's. A temp a kill
+    leaves is removed by the next publish (_leftovers); one an exception leaves, here."""
+    part = dst.with_name(PART.format(dst.name))
+    try:
+        try:
+            os.rename(src, part)
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise
+            shutil.copyfile(src, part)
+            shutil.copystat(src, part)  # the mtime the marker's stamp names
+            fd = os.open(part, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            src.unlink()
+        shutil.move(str(part), str(dst))  # in one folder: a rename
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
 
 
 # =========================================================================== --repo-id
@@ -1060,13 +1176,14 @@ def _hub_plan(
             kept = [h for h in kept if h is not None]
             if kept:
                 same = any(h.get(k) == v for h in kept for k, v in now.items())
-            else:  # a --local-dir publish uploaded by hand: its marker has the size it left
+            else:  # a --local-dir publish uploaded by hand, of a distill before its hashes
+                # (or cut while placing): its marker has the size it left
                 stamp = stamps.get(f.path)
                 size = getattr(f, "size", None)
                 # (one cut while placing: the sizes its file had before and after the move)
                 pending = (previous or {}).get("pending", {}).get(f.path)
-                if stamp is None and pending is not None:
-                    same = any(s[:1] == [size] for s in pending)
+                if stamp is None and pending is not None:  # by its hashes where it has them
+                    same = any(_pending_is(s, now, size) for s in pending)
                 else:
                     same = stamp is None or (isinstance(stamp, list) and stamp[:1] == [size])
             if same:
@@ -1090,6 +1207,15 @@ def _hub_plan(
         if not set("*?[]") & set(n) and any(fnmatchcase(n, p) for p in PUBLISHED)
     )
     return delete, {n: h for n, h in ours.items() if n in names}
+
+
+def _pending_is(stamp: list[Any], listed: dict[str, str], size: Any) -> bool:
+    """Whether the Hub's file is the one a --local-dir publish's `pending` stamp names: by
+    its git blob id or sha256 (a stamp followed by them: [size, mtime, git, sha256]), by
+    its size where the stamp has none (a distill before they were kept)."""
+    if len(stamp) >= 4:
+        return listed.get("git") == stamp[2] or listed.get("sha256") == stamp[3]
+    return stamp[:1] == [size]
 
 
 def _committed(f: Any) -> Any:
