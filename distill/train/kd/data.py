@@ -165,6 +165,8 @@ class Collator:
             for i, f in enumerate(feats):
                 where[i, : len(f["teacher_pos"])] = torch.tensor(f["teacher_pos"], dtype=torch.long)
             batch["teacher_pos"] = where
+            if "teacher_own_row" in feats[0]:  # whether each row is read in its own rendering
+                batch["teacher_own_row"] = torch.tensor([bool(f["teacher_own_row"]) for f in feats])
         if "teacher_prompt" in feats[0]:  # on policy: what own_sampled puts a sample after
             got = _padded([f["teacher_prompt"] for f in feats], self.pad_id)
             batch["teacher_prompt"] = got["teacher_input_ids"]
@@ -533,17 +535,19 @@ def own_row(
     t_seq: Any,
     ends: Any = None,
     paired: bool = False,
-) -> tuple[list[int], list[int], list[int], int]:
+) -> tuple[list[int], list[int], list[int], int, bool]:
     """One student row (ids, loss mask) as the teacher reads it, given the teacher's rendering
     of the same sequence `t_seq` (ids, mask; None: read the student's): each prompt run the
     teacher's own (own_context), each completion run the student's ids, ended as the teacher's
     template ends a turn where the two differ (own_end; `ends`: turn_ends, `paired`: end_pair's).
     -> (teacher ids, the teacher's index of each student token (-1 for a prompt token and a
     token of the student's end of turn the teacher has none for), the teacher's prompt before
-    the last completion (own_sampled's, on policy), its lead)."""
+    the last completion (own_sampled's, on policy), its lead, whether the row is read in the
+    teacher's rendering: False where it is the student's row as it is, its end the student's,
+    whose end token the trainer then compares as it is, never exchanged (end_pair))."""
     spans = runs(mask)
     first = mask.index(1) if 1 in mask else len(row)
-    same = (row, [j if k else -1 for j, k in enumerate(mask)], row[:first], 0)
+    same = (row, [j if k else -1 for j, k in enumerate(mask)], row[:first], 0, False)
     if t_seq is None or not spans or spans[0][2] != 0:
         return same
     t_ids, t_mask = t_seq
@@ -552,7 +556,7 @@ def own_row(
         return same  # the turns render otherwise (R1-Distill's history without its reasoning)
     if len(spans) == 1:  # a prompt alone (on policy from a prompt source)
         t_prompt, lead = own_context(tok, t_tok, row, t_ids)
-        return t_prompt, [-1] * len(row), t_prompt, lead
+        return t_prompt, [-1] * len(row), t_prompt, lead, True
     out: list[int] = []  # the teacher's row so far
     pos = [-1] * len(row)
     seg, lead, t_prompt = [], 0, []
@@ -566,7 +570,7 @@ def own_row(
         out += before(seg, lead, c)
         pos[a:b] = [len(out) + j if j >= 0 else -1 for j in where]
         out += c
-    return out, pos, t_prompt, lead
+    return out, pos, t_prompt, lead, True
 
 
 def teacher_template(name: str, teacher: Any) -> tuple[Any, Any]:
@@ -612,7 +616,9 @@ def own_prompt_dataset(
     Where the two templates end a turn otherwise (`<|im_end|>` / `<|eot_id|>`), the teacher
     reads its own end after each completion (own_end) and `teacher.end_pair` (set here, None
     where alike or where no row is read in its own template: the trainer's) makes the two first
-    end tokens one outcome (end_pair); counts["end"] records the two ends. `only`
+    end tokens one outcome (end_pair) in the rows it reads in its own rendering (the column
+    teacher_own_row: a row read in the student's ends with the student's end, as it is);
+    counts["end"] records the two ends. `only`
     (several teachers, routed): per row, whether this teacher reads it; the others are left as
     the student's and counted nowhere."""
     from distill.examples import Renderer, load_examples
@@ -648,7 +654,9 @@ def own_prompt_dataset(
         def rows_of(r: Any, ex: Any) -> list[tuple[list[int], list[int]]]:
             return r.sequences(ex)
 
-    cols: dict[str, list] = {"teacher_input_ids": [], "teacher_pos": []}
+    # teacher_own_row: per row, whether the teacher reads it in its own rendering (its own end
+    # of turn: the trainer exchanges its end token with the student's in those rows alone)
+    cols: dict[str, list] = {"teacher_input_ids": [], "teacher_pos": [], "teacher_own_row": []}
     if onpolicy:
         cols.update(teacher_prompt=[], teacher_lead=[])
     mine_too = [True] * len(ids_col) if only is None else list(only)
@@ -671,16 +679,17 @@ def own_prompt_dataset(
                     t_rows = []
             t_seq = t_rows[k] if len(t_rows) == len(s_rows) else None
             ours = mine_too[r]  # (routed to another teacher: the student's row, never read)
-            t_ids, t_pos, t_prompt, lead = own_row(
+            t_ids, t_pos, t_prompt, lead, theirs_row = own_row(
                 tok, t_tok, row, m, t_seq if ours else None, ends, pair is not None
             )
             # on policy the samples follow the teacher's prompt (a kept row may read alike: its
             # completion opens the `<think>` the teacher's prompt holds)
             first = m.index(1) if 1 in m else len(row)
             counts["own"] += t_ids != row or (onpolicy and (t_prompt != row[:first] or lead > 0))
-            counts["student"] += ours and t_seq is None
+            counts["student"] += ours and not theirs_row
             cols["teacher_input_ids"].append(t_ids)
             cols["teacher_pos"].append(t_pos)
+            cols["teacher_own_row"].append(theirs_row)
             if onpolicy:
                 cols["teacher_prompt"].append(t_prompt)
                 cols["teacher_lead"].append(lead)

@@ -308,6 +308,7 @@ OWN_PROMPT = (
     "teacher_input_ids",
     "teacher_attention_mask",
     "teacher_pos",
+    "teacher_own_row",
     "teacher_prompt",
     "teacher_prompt_len",
     "teacher_lead",

@@ -363,8 +363,10 @@ class DistillTrainer(SFTTrainer):
         if isinstance(self.teacher, XTokTeacher):
             return self.teacher.rows(inputs, mask, chunk, lm_head)
         own = _own_rows(inputs, mask)  # a teacher reading its own prompt (kd/data.own_row)
-        # another template's end of turn: its end token the student's (kd/data.end_pair)
-        ends = getattr(self.teacher, "end_pair", None)
+        # another template's end of turn: its end token the student's (kd/data.end_pair), in
+        # the rows it reads in its own rendering (`swap`: per position, None: every one); a row
+        # read in the student's rendering ends with the student's end, compared as it is
+        ends, swap = _end_rows(inputs, mask, getattr(self.teacher, "end_pair", None))
         if isinstance(self.teacher, LocalTeacher):
             none = None
             if own is not None:  # its rows at the positions predicting the same tokens
@@ -378,10 +380,12 @@ class DistillTrainer(SFTTrainer):
 
             if chunk:
                 t_rows = pick(self.teacher.hidden(t_ids, t_attn, t_pos))
-                t_head = _swapped(lm_head(self.teacher.model), ends)
+                t_head = _swapped(lm_head(self.teacher.model), ends, swap is not None)
             else:
                 t_rows = pick(self.teacher.logits(t_ids, t_attn, t_pos))
-                t_head = _swapped(_same, ends)
+                t_head = _swapped(_same, ends, swap is not None)
+            if swap is not None:  # each position's exchange rides with its row (_swapped)
+                t_rows = torch.cat([t_rows, swap[:, None].to(t_rows.dtype)], -1)
             vocab = self.teacher.vocab
 
             def full(logits, temp, t_x):  # noqa: ANN001, ANN202
@@ -415,7 +419,7 @@ class DistillTrainer(SFTTrainer):
             t_ids, t_lps = self.teacher.topk(seqs, ids.shape[1], starts)
         else:  # stored top-K from the collator
             t_ids, t_lps = inputs["teacher_ids"], inputs["teacher_logprobs"]
-        t_ids = _swap_ids(t_ids.to(ids.device)[:, 1:][mask], ends)
+        t_ids = _swap_ids(t_ids.to(ids.device)[:, 1:][mask], ends, swap)
         t_lps = t_lps.to(ids.device)[:, 1:][mask]
         return (t_ids, t_lps), _topk_pair
 
@@ -541,30 +545,49 @@ def _own_rows(inputs: dict[str, Any], mask: Any) -> tuple[Any, Any, Any, Any] | 
     return t_ids, t_attn, pick, where[mask] < 0
 
 
-def _swapped(head: Any, pair: tuple[int, int] | None) -> Any:
+def _end_rows(
+    inputs: dict[str, Any], mask: Any, pair: tuple[int, int] | None
+) -> tuple[tuple[int, int] | None, Any]:
+    """(the end pair to exchange, None: none; [N] per completion position whether its row is
+    read in the teacher's own rendering, None: every one is): kd/data.own_prompt_dataset's
+    teacher_own_row. A row its template refuses is the student's row, ending with the student's
+    end of turn, as is each sample after its prompt on policy: no exchange there."""
+    own = inputs.get("teacher_own_row")
+    if pair is None or own is None:
+        return pair, None
+    own = own.to(mask.device)[_rows_of(mask)[mask]]
+    if bool(own.all()):
+        return pair, None
+    return (pair, own) if bool(own.any()) else (None, None)
+
+
+def _swapped(head: Any, pair: tuple[int, int] | None, per_row: bool = False) -> Any:
     """A local teacher's head with its end-of-turn token's logit and the student's exchanged
-    (kd/data.end_pair: one outcome); the head as it is for no pair."""
+    (kd/data.end_pair: one outcome); the head as it is for no pair. `per_row`: each row it is
+    given ends with one more column, 1 where the exchange is due (_end_rows), 0 where not."""
     if pair is None:
         return head
 
     def swap(x: Any) -> Any:
-        out = head(x)
+        out = head(x[..., :-1] if per_row else x)
         idx = torch.arange(out.shape[-1], device=out.device)
         s, t = pair
         if max(s, t) < len(idx):
             idx[s], idx[t] = t, s
-        return out.index_select(-1, idx)
+        swapped = out.index_select(-1, idx)
+        return torch.where(x[..., -1:] > 0.5, swapped, out) if per_row else swapped
 
     return swap
 
 
-def _swap_ids(t_ids: Any, pair: tuple[int, int] | None) -> Any:
+def _swap_ids(t_ids: Any, pair: tuple[int, int] | None, where: Any = None) -> Any:
     """A served teacher's listed top-K ids with its end-of-turn token and the student's
-    exchanged (kd/data.end_pair)."""
+    exchanged (kd/data.end_pair), at every position or those `where` says ([N] bool)."""
     if pair is None:
         return t_ids
     s, t = pair
-    return torch.where(t_ids == t, s, torch.where(t_ids == s, t, t_ids))
+    swapped = torch.where(t_ids == t, s, torch.where(t_ids == s, t, t_ids))
+    return swapped if where is None else torch.where(where[:, None], swapped, t_ids)
 
 
 def _topk_pair(logits: Any, temp: float, t_ids: Any, t_lps: Any) -> tuple[Any, Any]:

@@ -1,0 +1,229 @@
+# ruff: noqa: F811 - the fixtures of tests/test_kd, test_kd2_s17 and test_kd_multi_s18, imported
+"""Session 19: token-level kd's end-of-turn bookkeeping and train --resume's teacher record.
+
+1. A teacher of the student's vocabulary whose template ends a turn otherwise and refuses some
+   rows (read in the student's rendering: `read_in_students`): its end token was exchanged with
+   the student's (kd/data.end_pair) in every row, those read in the student's rendering too,
+   which end with the student's own end. Now per row: a row read in the student's rendering
+   is compared as it is. One teacher (local, fused or whole logits; served), several, on policy.
+2. On policy the card said the teacher "read its own [end] after each completion"; it read the
+   end the student sampled. The words now say what was read.
+3. A teacher whose end of turn differs from the student's only after a first token they share
+   (`<|im_end|>\\n` / `<|im_end|><|endoftext|>`): the turn ends alike at that token (the
+   student's stop), nothing to pair, and the line no longer says the first token that differs
+   is compared; where the first token that differs is the student's stop (after a shared
+   token that is no stop), the two are paired there as a first token is.
+4. fingerprint: a LoRA adapter teacher whose local base folder is missing on a resume was
+   'changed, start over'; it is 'cannot check teacher X'. A LoRA adapter named by a Hub id
+   recorded no revision (its repo holds no config.json): recorded now, its base's too.
+
+    .venv/bin/python -m pytest tests/test_kd_s19.py -q -p no:xdist
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from distill.train import build_trainer
+from tests.test_kd import first_batch, kd_cfg, loss_of, teacher  # noqa: F401 (fixture)
+from tests.test_kd2_s17 import completion, fake_scorer, own_ids, with_template
+from tests.test_kd_multi_s18 import EOT, NO_SYSTEM, eot_teacher, ids_of, plain  # noqa: F401
+
+
+def _with_system(tmp_path, n_system=3):
+    """kept.jsonl (8 rows), the first `n_system` with a system message."""
+    from tests.test_train import kept_file
+
+    data = kept_file(tmp_path, n=8)
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    for row in rows[:n_system]:
+        row["messages"].insert(0, {"role": "system", "content": "Be brief."})
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return data, rows
+
+
+@pytest.fixture(scope="module")
+def strict_eot(eot_teacher, tmp_path_factory):
+    """The teacher ending a turn with `<|endoftext|>` whose template refuses a system message,
+    its head made to put most of its mass on `<|endoftext|>` or `<|im_end|>` at every position
+    (their rows +-30 on one hidden dimension): an exchange of the two columns where none is due
+    moves the loss by far more than rounding."""
+    from transformers import AutoModelForCausalLM
+
+    dest = with_template(eot_teacher, tmp_path_factory.mktemp("strict") / "t", NO_SYSTEM + EOT)
+    model = AutoModelForCausalLM.from_pretrained(dest)
+    im_end, eot = ids_of(dest, "<|im_end|>", "<|endoftext|>")
+    with torch.no_grad():
+        head = model.get_output_embeddings().weight
+        head[[im_end, eot]] = 0.0
+        head[eot, 0], head[im_end, 0] = 30.0, -30.0
+    model.save_pretrained(dest)
+    return dest
+
+
+def _hand(trainer, batch, model, t_rows, t_pos, swaps, beta=0.0):
+    """Per row i: the summed divergence at its completion positions, the teacher `model` read
+    in its row t_rows[i] at t_pos[i][j] - 1 (-1: no term), its columns swaps[i] exchanged
+    (None: as they are); and the token count."""
+    from distill.train.kd.loss import divergence
+
+    trainer.model.eval()
+    total, n = 0.0, 0
+    for i in range(batch["input_ids"].shape[0]):
+        at, c = completion(batch, i)
+        first = int(batch["attention_mask"][i].argmax())  # (on policy: left padded)
+        ids = batch["input_ids"][i : i + 1, first : int(at[-1]) + 1]
+        at = at - first
+        with torch.no_grad():
+            s = trainer.model(input_ids=ids).logits[0]
+            t = model(input_ids=torch.tensor([t_rows[i]])).logits[0]
+        if swaps[i] is not None:
+            a, b = swaps[i]
+            t[:, [a, b]] = t[:, [b, a]]
+        n += len(c)
+        keep = [j for j, x in enumerate(t_pos[i]) if x >= 0]
+        s_lp = torch.log_softmax(s[at[keep] - 1].float(), -1)
+        t_lp = torch.log_softmax(t[[t_pos[i][j] - 1 for j in keep]].float(), -1)
+        v = min(s_lp.shape[-1], t_lp.shape[-1])
+        s_lp, t_lp = torch.log_softmax(s_lp[:, :v], -1), torch.log_softmax(t_lp[:, :v], -1)
+        total += float(divergence(s_lp, t_lp, beta).sum())
+    return total, n
+
+
+def _rows(batch, rows, t_dir, im_end, eot, on_policy=False):
+    """Each row of the batch as the teacher reads it: (its ids, each completion token's index,
+    its swap): the first three (a system message) in the student's rendering, its end the
+    student's, nothing exchanged; the others after its own prompt, its own end (kd; on policy
+    the sample's own end) and its end token compared as the student's."""
+    mine, where, swaps = [], [], []
+    for i in range(batch["input_ids"].shape[0]):
+        at, c = completion(batch, i)
+        if i < 3:
+            row = batch["input_ids"][i][batch["attention_mask"][i].bool()].tolist()
+            first = int(batch["attention_mask"][i].argmax())  # (on policy: left padded)
+            mine.append(row)
+            where.append([int(a) - first for a in at])
+            swaps.append(None)
+            continue
+        p = own_ids(t_dir, rows[i]["messages"])
+        if on_policy or c[-2] != im_end:
+            mine.append(p + c)
+            where.append([len(p) + j for j in range(len(c))])
+        else:  # its own `<|endoftext|>` for the student's `<|im_end|>\n`, the `\n` at none
+            mine.append(p + c[:-2] + [eot])
+            where.append([len(p) + j for j in range(len(c) - 1)] + [-1])
+        swaps.append((im_end, eot))
+    return mine, where, swaps
+
+
+# --------------------------------------------------------------------------- 1. per row
+
+
+@pytest.mark.parametrize("chunk", [None, 0])
+def test_rows_read_in_the_students_rendering_keep_the_students_end(
+    tmp_path, tiny_qwen, strict_eot, chunk
+):
+    """One local teacher, fused loss and whole logits: rows 0-2 (a system message its template
+    refuses) are compared as the student's row, no column exchanged; row 3 after its own prompt
+    with its own end, its end token the student's. Before: rows 0-2 exchanged too."""
+    data, rows = _with_system(tmp_path)
+    more = {} if chunk is None else {"loss_chunk_size": chunk}
+    cfg = kd_cfg(tmp_path, tiny_qwen, data=str(data), teacher_model=str(strict_eot), kd_alpha=1.0,
+                 **more)  # fmt: skip
+    trainer = build_trainer(cfg)[0]
+    batch = first_batch(trainer)
+    im_end, eot = ids_of(tiny_qwen, "<|im_end|>", "<|endoftext|>")
+    assert trainer.teacher.end_pair == (im_end, eot)
+    assert batch["teacher_own_row"].tolist() == [False, False, False, True]
+    mine, where, swaps = _rows(batch, rows, strict_eot, im_end, eot)
+    total, n = _hand(trainer, batch, trainer.teacher.model, mine, where, swaps)
+    assert loss_of(trainer, batch) == pytest.approx(total / n, rel=1e-4)
+    # (every row exchanged, as before, is another loss: the test tells the two apart)
+    every, _ = _hand(trainer, batch, trainer.teacher.model, mine, where, [(im_end, eot)] * 4)
+    assert every != pytest.approx(total, rel=1e-3)
+
+
+def test_a_served_teacher_exchanges_its_listed_end_per_row(tmp_path, tiny_qwen, strict_eot, server):
+    """Served (its whole vocabulary listed): its listed end token exchanged in the rows read
+    after its own prompt alone, the loss the local teacher's hand computation."""
+    from transformers import AutoModelForCausalLM
+
+    from distill.models import load_tokenizer
+
+    data, rows = _with_system(tmp_path)
+    tok = load_tokenizer(str(strict_eot))
+    server.model, server.scorer = str(strict_eot), fake_scorer(strict_eot)
+    server.decode = lambda t: tok.decode([t])
+    kw = dict(data=str(data), teacher_model=str(strict_eot), kd_alpha=1.0)
+    served = build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_url=server.url,
+                                  teacher_top_k=len(tok), **kw))[0]  # fmt: skip
+    batch = first_batch(served)
+    im_end, eot = ids_of(tiny_qwen, "<|im_end|>", "<|endoftext|>")
+    mine, where, swaps = _rows(batch, rows, strict_eot, im_end, eot)
+    model = AutoModelForCausalLM.from_pretrained(strict_eot).eval()
+    total, n = _hand(served, batch, model, mine, where, swaps)
+    assert loss_of(served, batch) == pytest.approx(total / n, rel=1e-4)
+
+
+def test_several_teachers_exchange_the_end_per_row(tmp_path, tiny_qwen, strict_eot, plain):
+    """Weighted beside a teacher of the student's template: the first teacher's term is per row
+    as alone (rows 0-2 as they are), the second's the student's rows."""
+    data, rows = _with_system(tmp_path)
+    kw = dict(data=str(data), teacher_model=[str(strict_eot), str(plain)],
+              teacher_weight=[0.6, 0.4], kd_alpha=1.0)  # fmt: skip
+    trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, **kw))[0]
+    batch = first_batch(trainer)
+    im_end, eot = ids_of(tiny_qwen, "<|im_end|>", "<|endoftext|>")
+    mine, where, swaps = _rows(batch, rows, strict_eot, im_end, eot)
+    teachers = trainer.teacher.teachers
+    a, n = _hand(trainer, batch, teachers[0].model, mine, where, swaps)
+    theirs, same = [], []
+    for i in range(4):
+        at, _ = completion(batch, i)
+        theirs.append(batch["input_ids"][i][batch["attention_mask"][i].bool()].tolist())
+        same.append(at.tolist())
+    b, _ = _hand(trainer, batch, teachers[1].model, theirs, same, [None] * 4)
+    assert loss_of(trainer, batch) == pytest.approx((0.6 * a + 0.4 * b) / n, rel=1e-4)
+
+
+def test_routed_teachers_exchange_the_end_per_row(tmp_path, tiny_qwen, strict_eot, plain):
+    """Routed: the teacher that refuses rows 0-2 scores rows 0, 1 and 3 (row 2 routed to the
+    other): its end token exchanged in row 3 alone."""
+    data, rows = _with_system(tmp_path)
+    for i, row in enumerate(rows):
+        row["who"] = 1 if i == 2 else 0
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    kw = dict(data=str(data), teacher_model=[str(strict_eot), str(plain)],
+              teacher_route_field="who", kd_alpha=1.0)  # fmt: skip
+    trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, **kw))[0]
+    batch = first_batch(trainer)
+    im_end, eot = ids_of(tiny_qwen, "<|im_end|>", "<|endoftext|>")
+    mine, where, swaps = _rows(batch, rows, strict_eot, im_end, eot)
+    teachers = trainer.teacher.teachers
+    total, n = 0.0, 0
+    for i in range(4):
+        one = {k: v[i : i + 1] for k, v in batch.items() if hasattr(v, "shape")}
+        model = teachers[1 if i == 2 else 0].model
+        x, m = _hand(trainer, one, model, mine[i : i + 1], where[i : i + 1], swaps[i : i + 1])
+        total, n = total + x, n + m
+    assert loss_of(trainer, batch) == pytest.approx(total / n, rel=1e-4)
+
+
+def test_on_policy_samples_of_rows_read_in_the_students_rendering(tmp_path, tiny_qwen, strict_eot):
+    """On policy: each sample after the student's prompt (rows 0-2) is compared as it is, those
+    after the teacher's own prompt with its end token the student's."""
+    data, rows = _with_system(tmp_path)
+    cfg = kd_cfg(tmp_path, tiny_qwen, data=str(data), teacher_model=str(strict_eot), beta=0.0,
+                 method="onpolicy", lmbda=1.0, max_new_tokens=6, lora_dropout=0.0)  # fmt: skip
+    trainer = build_trainer(cfg)[0]
+    im_end, eot = ids_of(tiny_qwen, "<|im_end|>", "<|endoftext|>")
+    trainer.model.eval()
+    torch.manual_seed(0)
+    sampled = trainer._on_policy_batch(trainer.model, first_batch(trainer))
+    mine, where, swaps = _rows(sampled, rows, strict_eot, im_end, eot, on_policy=True)
+    total, n = _hand(trainer, sampled, trainer.teacher.model, mine, where, swaps, cfg.beta)
+    # (every sample exchanged, as before, is 5e-4 apart; the two computations agree to 1e-7)
+    assert loss_of(trainer, sampled) == pytest.approx(total / n, rel=1e-5)
