@@ -227,3 +227,84 @@ def test_on_policy_samples_of_rows_read_in_the_students_rendering(tmp_path, tiny
     total, n = _hand(trainer, sampled, trainer.teacher.model, mine, where, swaps, cfg.beta)
     # (every sample exchanged, as before, is 5e-4 apart; the two computations agree to 1e-7)
     assert loss_of(trainer, sampled) == pytest.approx(total / n, rel=1e-5)
+
+
+def test_own_row_says_a_row_whose_turns_render_otherwise_is_the_students():
+    """A row whose turns the teacher's template renders otherwise (its history without a turn:
+    R1-Distill's) is the student's row as it is: not read in the teacher's rendering (no end
+    exchanged there, counted in read_in_students); a row of its own rendering is."""
+    from distill.train.kd.data import own_row
+
+    row, mask = [1, 2, 3, 4, 5, 6, 7, 8], [0, 0, 1, 1, 0, 0, 1, 1]
+    other = ([9, 9, 9, 9, 3, 4], [0, 0, 0, 0, 1, 1])  # one prompt run: the turns render otherwise
+    got = own_row(None, None, row, mask, other)
+    assert got[0] == row and got[-1] is False
+    assert own_row(None, None, row, mask, None)[-1] is False
+    alike = (row, mask)  # (renders alike: lead_len reads no `<think>` with no tokenizer)
+    from unittest import mock
+
+    with mock.patch("distill.train.kd.data.lead_len", return_value=0):
+        assert own_row(None, None, row, mask, alike)[-1] is True
+
+
+# --------------------------------------------------------------------------- 2. the card's words
+
+END = {"student": "<|im_end|>\n", "teacher": "<|eot|>", "paired": True}
+
+
+def _card(**train):
+    from distill.config import read_saved
+    from distill.train.config import TrainConfig
+    from distill.train.kd import card_lines
+
+    state = {
+        "teacher_tokens_scored": 40,
+        "teacher_own_prompt": {"rows": 5, "of": 8, "read_in_students": 3},
+        "teacher_end_of_turn": END,
+    }
+    cfg = read_saved(TrainConfig, {"teacher_model": "T", **train})
+    return next(x for x in card_lines(cfg, state) if x.startswith("Teacher end of turn"))
+
+
+def test_the_on_policy_card_says_the_teacher_read_the_students_sampled_end():
+    """Before: 'it read its own after each completion' on policy too, where each sample (its
+    end the student's sampled end) was read as the student sampled it (own_sampled)."""
+    said = _card(method="onpolicy", lmbda=1.0)
+    assert "its own after each completion" not in said
+    assert "it read the end of turn the student sampled after each of its samples" in said
+    assert "kept completion" not in said  # (lmbda 1: no batch of the kept traces)
+    assert "the student's in the 3 rows read in the student's rendering" in said
+    assert "its first end token compared as the student's in the others" in said
+    mixed = _card(method="onpolicy", lmbda=0.5)
+    assert "and its own after each kept completion" in mixed
+    kd = _card(method="kd")
+    assert "it read its own after each completion" in kd and "sampled" not in kd
+
+
+def test_several_teachers_on_policy_card_says_the_same(tmp_path):
+    from distill.config import read_saved
+    from distill.train.config import TrainConfig
+    from distill.train.kd.multi import card_lines
+
+    train = read_saved(
+        TrainConfig, {"method": "onpolicy", "lmbda": 1.0, "teacher_model": ["A", "B"]}
+    )
+    state = {"teachers": [{"teacher_end_of_turn": END, "teacher_own_prompt": {"rows": 8, "of": 8}},
+                          {}]}  # fmt: skip
+    line = card_lines(train, state)[1]
+    assert "the end of turn the student sampled after each of its samples" in line
+    assert "its own after each completion" not in line and "rows read in the student's" not in line
+
+
+def test_the_on_policy_build_line_says_what_the_teacher_reads(
+    tmp_path, tiny_qwen, strict_eot, capsys
+):
+    data, _ = _with_system(tmp_path)
+    cfg = kd_cfg(tmp_path, tiny_qwen, data=str(data), teacher_model=str(strict_eot),
+                 method="onpolicy", lmbda=1.0, max_new_tokens=6)  # fmt: skip
+    build_trainer(cfg)
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "ends a turn with" in x)
+    assert "it reads its own end after each completion" not in line
+    assert "it reads the end of turn the student samples after each of its samples" in line
+    assert "the student's in the 3 rows read in the student's" in line

@@ -323,7 +323,8 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
         )
     end = (state or {}).get("teacher_end_of_turn")
     if isinstance(end, dict):
-        lines.append(f"Teacher end of turn: {end_line(end)}.")
+        students = (own or {}).get("read_in_students") or 0
+        lines.append(f"Teacher end of turn: {end_line(end, train, students)}.")
     if state and state.get("teacher_tokens_scored") is not None:
         lines.append(
             f"Completion tokens the teacher scored in training: {state['teacher_tokens_scored']:,}."

@@ -708,10 +708,16 @@ def own_prompt_dataset(
         teacher.end_pair = pair
     if end is not None:
         counts["end"] = end
+        read = "it reads its own end after each completion"
+        if onpolicy:  # (own_sampled: each sample as the student sampled it, its end the student's)
+            read = "it reads the end of turn the student samples after each of its samples" + (
+                " and its own end after each kept completion" if kept_traces(cfg) else ""
+            )
+        if counts["student"]:  # (its end token compared as it is there: teacher_own_row)
+            read += f", the student's in the {counts['student']:,} rows read in the student's"
         print(
             f"{cfg.method}: teacher '{name}' ends a turn with {end['teacher']!r} where the "
-            f"student's template writes {end['student']!r}: it reads its own end after each "
-            "completion"
+            f"student's template writes {end['student']!r}: {read}"
             + (
                 f", and its {t_tok.decode(pair[1:], **dec)!r} is compared as the student's "
                 f"{tok.decode(pair[:1], **dec)!r}"
@@ -734,6 +740,13 @@ def own_prompt_dataset(
         )
     )
     return dataset, counts
+
+
+def kept_traces(train: Any) -> bool:
+    """Whether an onpolicy run trains batches of the kept traces too: GKD's lmbda < 1, or
+    --mask-truncated's fallback where every sample ran on (xtok_dataset's kept_too)."""
+    lmbda = getattr(train, "lmbda", 1.0)
+    return (lmbda is not None and float(lmbda) < 1.0) or bool(getattr(train, "mask_truncated", 0))
 
 
 def own_sampled(ids: Any, labels: Any, inputs: dict[str, Any], pad_id: int) -> dict[str, Any]:

@@ -723,19 +723,35 @@ def card_lines(train: Any, state: dict[str, Any] | None) -> list[str]:
                 tail += f", {own['read_in_students']:,} rows its template refuses in the student's"
         end = saved.get(i, {}).get("teacher_end_of_turn")
         if isinstance(end, dict):
-            tail += f"; {end_line(end)}"
+            tail += f"; {end_line(end, train, (own or {}).get('read_in_students') or 0)}"
         lines.append(f"- `{spec.name}` ({where}): {rule}{tail}")
     return lines
 
 
-def end_line(end: dict[str, Any]) -> str:
-    """The card's words for kd.json's teacher_end_of_turn (kd/data.own_prompt_dataset)."""
+def end_line(end: dict[str, Any], train: Any = None, in_students: int = 0) -> str:
+    """The card's words for kd.json's teacher_end_of_turn (kd/data.own_prompt_dataset) in a
+    run of `train`'s settings: after a kept completion the teacher read its own end (own_end),
+    after a sample on policy the end the student sampled (own_sampled), and in the
+    `in_students` rows read in the student's rendering the student's (its end token compared as
+    it is there)."""
+    from distill.train.kd.data import kept_traces
+
     line = (
         f"its template ends a turn with {end.get('teacher')!r} where the student's writes "
-        f"{end.get('student')!r}: it read its own after each completion"
+        f"{end.get('student')!r}: "
     )
+    if getattr(train, "method", "kd") == "onpolicy":
+        line += "it read the end of turn the student sampled after each of its samples"
+        if kept_traces(train):
+            line += " and its own after each kept completion (the batches on the kept traces)"
+    else:
+        line += "it read its own after each completion"
+    if in_students:
+        line += f", the student's in the {in_students:,} rows read in the student's rendering"
     if end.get("paired"):
         line += ", its first end token compared as the student's"
+        if in_students:
+            line += " in the others"
     return line
 
 
