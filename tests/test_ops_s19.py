@@ -320,3 +320,73 @@ def test_a_marker_from_before_the_hashes_is_still_read_by_size(student, tmp_path
     hub["me/student"] = {"private": False, "files": files}
     run(PublishConfig(dir=str(student), repo_id="me/student"))  # publish's by its sizes
     assert MARKER in hub["me/student"]["files"]
+
+
+# =========================================================================== timed out requests
+
+TIMED_OUT_LINE = "1 requests timed out: their cost is unknown"
+CARRIED_LINE = "1 requests timed out over this file's runs (0 in this run): their cost is unknown"
+
+
+def test_instruct_counts_a_request_that_timed_out_in_its_report_and_lines(tmp_path, capsys):
+    """The first request gets no reply within --request-timeout (the server may still be
+    generating it, and billing it): the run stops for a rerun, which asks it again."""
+    from distill.errors import DistillError
+    from distill.instruct import InstructConfig
+    from distill.instruct import run as instruct
+    from tests.fakeserver import FakeServer
+
+    server = FakeServer(style="tasks", model="m").start()
+    server.faults.append({"hang": 3})
+    try:
+        c = InstructConfig(
+            teacher="openai", model="m", base_url=server.url, num_instructions=6,
+            out=str(tmp_path / "i.jsonl"), concurrency=1, max_retries=0, request_timeout=0.5,
+            price_input=1.0, price_output=2.0,
+        )  # fmt: skip
+        with pytest.raises(DistillError) as e:
+            instruct(c)
+        # before: '1 teacher requests failed: no reply within ...', its cost unsaid
+        assert "1 teacher requests failed: no reply within --request-timeout 0.5s" in str(e.value)
+        assert TIMED_OUT_LINE in str(e.value)
+        assert TIMED_OUT_LINE in capsys.readouterr().out  # the run's $ line
+        instruct(c)
+        report = json.loads((tmp_path / "i.report.json").read_text())
+        # before: no such count (a KeyError here)
+        assert report["timed_out_requests"] == 1  # the first run's, from the requests file
+        assert report["this_run"]["timed_out_requests"] == 0
+        assert CARRIED_LINE in capsys.readouterr().out
+        instruct(c)  # nothing to do: counted once
+        assert json.loads((tmp_path / "i.report.json").read_text())["timed_out_requests"] == 1
+    finally:
+        server.stop()
+
+
+def test_select_counts_a_student_request_that_timed_out(tmp_path):
+    from distill.errors import DistillError
+    from distill.select import SelectConfig
+    from distill.select.stage import run as select
+    from tests.test_select import FakeStudent, trace, write
+
+    rates = {"What is 1 + 1?": 0.5, "What is 2 + 1?": 1.0}
+    src = write(
+        tmp_path / "kept.jsonl", [trace(f"p{k}", q, gold=str(k + 2)) for k, q in enumerate(rates)]
+    )
+    student = FakeStudent(rates).start()
+    student.faults.append({"hang": 3})
+    try:
+        c = SelectConfig(
+            input=str(src), out=str(tmp_path / "sel.jsonl"), student="student",
+            student_base_url=student.url, samples=2, pass_rate="0:1", concurrency=1,
+            max_retries=0, request_timeout=0.5,
+        )  # fmt: skip
+        with pytest.raises(DistillError) as e:
+            select(c, quiet=True)
+        assert "student samples failed: no reply within --request-timeout 0.5s" in str(e.value)
+        assert TIMED_OUT_LINE in str(e.value)  # before: not said
+        select(c, quiet=True)
+        report = json.loads(Path(c.report).read_text())
+        assert report["difficulty"]["timed_out_requests"] == 1  # before: no such count
+        assert report["difficulty"]["prompts_rated"] == 2
+    finally:
+        student.stop()

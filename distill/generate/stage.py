@@ -833,7 +833,7 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
             if summary["failed_tokens"] > this_run["failed_tokens"]
             else ""
         )
-        + _timed_out_words(summary["timed_out_requests"], this_run["timed_out_requests"])
+        + timed_out_words(summary["timed_out_requests"], this_run["timed_out_requests"])
     )
     if failures:
         for line in failures[:5]:
@@ -841,16 +841,16 @@ def generate_planned(cfg: GenerateConfig, progress: bool = True) -> set[str]:
         reason = failures[0].split(": ", 1)[-1].strip().splitlines() or ["no reason given"]
         raise DistillError(
             f"{len(failures)} samples failed: {reason[0]}"
-            + _timed_out_words(this_run["timed_out_requests"], this_run["timed_out_requests"])
+            + timed_out_words(this_run["timed_out_requests"], this_run["timed_out_requests"])
             + "; rerun the same command to retry only those"
         )
     return planned
 
 
-def _timed_out_words(in_file: int, this_run: int) -> str:
+def timed_out_words(in_file: int, this_run: int) -> str:
     """The run's lines' words for the requests that got no reply in time (`in_file`: over
     every run on the file): no usage came, so what the server generated and billed for them is
-    in no $ figure."""
+    in no $ figure. (Generate's lines; instruct's and select's too.)"""
     if not in_file:
         return ""
     over = f" over this file's runs ({this_run} in this run)" if in_file > this_run else ""

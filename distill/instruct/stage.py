@@ -40,7 +40,7 @@ from distill.config import save_config
 from distill.errors import DistillError
 from distill.filter.dedup import exact_key, lsh_bands, normalize, signature
 from distill.generate.config import TeacherConfig, cost_of
-from distill.generate.stage import spent_tokens
+from distill.generate.stage import spent_tokens, timed_out_words
 from distill.instruct.config import FILTERS, InstructConfig
 from distill.records import RecordWriter, read_records, sample_id, stable_hash, write_atomic
 from distill.teachers import TEACHERS, Completion, Job, check_teacher
@@ -378,6 +378,10 @@ class Filters:
 
 # the `kind` of a requests-file line that holds a failed request's spend, not a reply
 FAILED = "failed"
+# the `kind` of a line for a request that got no reply within --request-timeout: no usage
+# came, so what it cost is unknown (the server may have generated and billed it); counted in
+# the report's timed_out_requests over every run, as generate's summary counts them
+TIMED_OUT = "timed_out"
 
 
 class _RequestSink:
@@ -390,6 +394,7 @@ class _RequestSink:
         self.failures: list[str] = []
         self.cost = 0.0
         self.failed_tokens, self.failed_cost, self.estimated_tokens = 0, 0.0, 0
+        self.timeouts = 0  # requests with no reply in time: their cost unknown
 
     def done(self, job: Job, sample: int, c: Completion) -> None:
         usage = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
@@ -455,6 +460,30 @@ class _RequestSink:
             self.writer.write(rec)
             self.replies[rec["id"]] = rec
 
+    def timed_out(self, job: Job, samples: list[int]) -> None:
+        """A request that got no reply in time (it `failed` too): counted, and a line of its
+        own in the requests file (as a failed request's spend), so every later run's report
+        counts it. No usage came: its tokens and $ are in no total."""
+        self.timeouts += 1
+        rid, kind = job.payload
+        rec = {
+            "id": f"{rid}#{TIMED_OUT}-{time.time_ns()}",
+            "kind": TIMED_OUT,
+            "request_kind": kind,
+            "prompt_id": job.prompt_id,
+            "messages": job.messages,
+            "text": "",
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+            "cost_usd": 0.0,
+            "teacher": {
+                "backend": self.teacher.teacher,
+                "model": self.teacher.model,
+                "params": self.teacher.params,
+            },
+        }
+        self.writer.write(rec)
+        self.replies[rec["id"]] = rec
+
 
 class _Teacher:
     """Loads the teacher on first need (a full replay loads nothing) and sends jobs."""
@@ -465,6 +494,9 @@ class _Teacher:
         self.cost = 0.0
         self.sent = 0
         self.failed_tokens, self.failed_cost, self.estimated_tokens = 0, 0.0, 0
+        self.timed_out = 0
+        # the requests file's timed-out requests of earlier runs (the report's are every run's)
+        self.timed_out_before = sum(r.get("kind") == TIMED_OUT for r in done.values())
 
     def send(self, jobs: list[Job], tcfg: TeacherConfig) -> None:
         jobs = [j for j in jobs if j.payload[0] not in self.done]
@@ -480,27 +512,33 @@ class _Teacher:
         self.failed_tokens += sink.failed_tokens
         self.failed_cost += sink.failed_cost
         self.estimated_tokens += sink.estimated_tokens
+        self.timed_out += sink.timeouts
         if sink.failures:
             for line in sink.failures[:5]:
                 print(f"  failed {line}")
             print(f"instruct: ${self.cost:.4f} this run{self.spent_apart()}")
             raise DistillError(
-                f"{len(sink.failures)} teacher requests failed: {_first_reason(sink.failures)}; "
-                "rerun the same command to retry only those"
+                f"{len(sink.failures)} teacher requests failed: {_first_reason(sink.failures)}"
+                + timed_out_words(self.timed_out, self.timed_out)
+                + "; rerun the same command to retry only those"
             )
 
     def spent_apart(self) -> str:
         """What of this run's spend was on failed requests, or counted at an estimate."""
         return (
-            f"; {self.failed_tokens:,} tokens (${self.failed_cost:.4f}) spent on failed "
-            "requests, in this run's $"
-            if self.failed_tokens
-            else ""
-        ) + (
-            f"; {self.estimated_tokens:,} tokens this run estimated (the server reported no "
-            "usage: ~4 characters a token)"
-            if self.estimated_tokens
-            else ""
+            (
+                f"; {self.failed_tokens:,} tokens (${self.failed_cost:.4f}) spent on failed "
+                "requests, in this run's $"
+                if self.failed_tokens
+                else ""
+            )
+            + (
+                f"; {self.estimated_tokens:,} tokens this run estimated (the server reported no "
+                "usage: ~4 characters a token)"
+                if self.estimated_tokens
+                else ""
+            )
+            + timed_out_words(self.timed_out_before + self.timed_out, self.timed_out)
         )
 
 
@@ -869,12 +907,16 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         "failed_cost_usd": round(sum(r.get("cost_usd", 0.0) for r in failed), 6),
         # the requests' tokens the server gave no count for (teacher's estimate): in the file's
         "estimated_tokens": sum(spent_tokens(r["usage"]) for r in estimated),
+        # requests with no reply within --request-timeout (every run's): their cost is unknown,
+        # in no $ or token count above
+        "timed_out_requests": sum(r.get("kind") == TIMED_OUT for r in paid),
         "this_run": {
             "requests_sent": teacher.sent,
             "cost_usd": round(teacher.cost, 6),
             "failed_tokens": teacher.failed_tokens,
             "failed_cost_usd": round(teacher.failed_cost, 6),
             "estimated_tokens": teacher.estimated_tokens,
+            "timed_out_requests": teacher.timed_out,
             "seconds": round(time.monotonic() - started, 2),
         },
         "seed_tasks": seeds_ref,

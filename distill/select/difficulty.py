@@ -180,6 +180,24 @@ def _base_changed_since(model: str, cache: Path) -> bool:
     return any(p.is_file() and p.stat().st_mtime_ns > last for p in base.iterdir())
 
 
+# A cache line (the judge's, the student's samples') for a request that got no reply within
+# --request-timeout: no usage came, so what it cost is unknown (a paid judge or student API
+# may have generated and billed it). No reply's id: never read as one; the report counts
+# them (timed_out_requests) over the cache's runs, as generate's summary does over its file's.
+TIMED_OUT = "timed_out"
+
+
+def timed_out_line(of: str, ids: list[str]) -> dict[str, Any]:
+    import time
+
+    return {"id": f"{TIMED_OUT} {of} {time.time_ns()}", "kind": TIMED_OUT, "of": of, "ids": ids}
+
+
+def timed_out_in(lines: Any) -> int:
+    """The cache's requests that timed out (timed_out_line), every run's."""
+    return sum(isinstance(r, dict) and r.get("kind") == TIMED_OUT for r in lines)
+
+
 class _Sink:
     """Teacher sink: each student sample on disk at once, as a trace record."""
 
@@ -187,6 +205,7 @@ class _Sink:
         self.writer, self.tcfg = writer, tcfg
         self.failures: list[str] = []
         self.refused: list[str] = []  # the prompt itself refused: not cached, not a stop
+        self.timeouts = 0  # requests with no reply in time: their cost unknown
 
     def done(self, job: Any, sample: int, c: Any) -> None:
         from distill.reasoning import split
@@ -228,6 +247,12 @@ class _Sink:
         refused = why.startswith(REFUSED) or why.startswith("vllm: ")
         (self.refused if refused else self.failures).append(f"{job.prompt_id}#{sample}: {why}")
 
+    def timed_out(self, job: Any, samples: list[int]) -> None:
+        """A request that got no reply in time (its samples `failed` too): counted, and a line
+        of its own in the cache, so the report of the run that samples them again says it."""
+        self.timeouts += 1
+        self.writer.write(timed_out_line(job.prompt_id, [job.payload[1][s] for s in samples]))
+
 
 def student_rates(
     cfg: Any, prompts: dict[str, PromptInfo], cache: Path, sandbox: str | None = None
@@ -235,6 +260,7 @@ def student_rates(
     """Sample the student `cfg.samples` times on each prompt (what the cache lacks), verify,
     and return each prompt's pass rate."""
     from distill.generate import TeacherConfig
+    from distill.generate.stage import timed_out_words
     from distill.records import RecordWriter, read_records, sample_id, stable_hash
     from distill.teachers import TEACHERS, Job, check_prompts
 
@@ -315,8 +341,9 @@ def student_rates(
         if sink.failures:
             why = sink.failures[0].split(": ", 1)[-1].strip().splitlines() or ["no reason given"]
             raise DistillError(
-                f"{len(sink.failures)} student samples failed: {why[0]}; the others are kept in "
-                f"{cache}: rerun the same command to sample only those"
+                f"{len(sink.failures)} student samples failed: {why[0]}"
+                + timed_out_words(sink.timeouts, sink.timeouts)
+                + f"; the others are kept in {cache}: rerun the same command to sample only those"
             )
     rates: dict[str, float] = {}
     unverifiable = 0
@@ -357,6 +384,9 @@ def student_rates(
         "cache": str(cache),
         "refused": len(refused),
         **({"unverifiable": unverifiable} if unverifiable else {}),
+        # requests with no reply in time over the cache's runs (each run that had one stopped,
+        # and a later one sampled them again): their cost is unknown
+        "timed_out_requests": timed_out_in(have.values()),
     }
     if refused:  # the stage prints it with its notes
         stats["note"] = (

@@ -426,10 +426,22 @@ def _print_report(report: dict[str, Any]) -> None:
         for c, n in report["removed"].items()
         if c != "budget" or report.get("budget") is not None  # no --budget: none to name
     )
+    # the student's and the judge's requests that got no reply in time (their caches' runs)
+    timed_out = sum(
+        t
+        for part in ("difficulty", "judge")
+        if type(t := (report.get(part) or {}).get("timed_out_requests")) is int and t > 0
+    )
     print(
         f"select: kept {report['selected']} of {report['total']} traces "
         f"({report['prompts']['selected']} of {report['prompts']['total']} prompts)"
-        + (f"; removed: {removed}" if removed else ""),
+        + (f"; removed: {removed}" if removed else "")
+        + (
+            f"; {timed_out} requests timed out over the caches' runs (0 in this run): their "
+            "cost is unknown"
+            if timed_out
+            else ""
+        ),
         file=sys.stderr,
     )
 
