@@ -199,6 +199,13 @@ class Layout:
                 options, labels = marks
                 if isinstance(value, str) and len(value.strip()) == 1:
                     value = value.strip().upper()  # (a letter: "a" names option A)
+                    if value.isalpha() and value not in labels:
+                        # a letter no option bears (C of A, B, D, E) names none, though an
+                        # option's text be that letter ("D)C": asked as C, never the gold)
+                        raise DistillError(
+                            f"{where}: field '{self.answer}' is {value!r}, which names none of "
+                            f"the row's labels {', '.join(labels)}; fix or drop the row"
+                        )
             index = _index(value, options, labels, self.answer, where, reads)
         return question, options, index
 
@@ -668,7 +675,7 @@ def _listed(value: Any) -> Any:
     if isinstance(value, str) and value.lstrip().startswith(("[", "{")):
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # (RecursionError: "[[[[..." nested past Python's)
             return _python_texts(value)
     return value
 
@@ -885,13 +892,11 @@ _MARK = re.compile(r"\s*([A-Z])\s*\)\s*")
 
 
 def _letter_marked(value: Any) -> bool:
-    """Whether an options column is a list of options that bear their own letters (`_marked`)."""
+    """Whether an options column is a list some option of which bears its own letter
+    (`_marked`): a first row whose options do not all bear one is refused by its row, as a later
+    row is, never the set read as plain questions."""
     value = _listed(value)
-    return (
-        isinstance(value, list)
-        and len(value) >= 2
-        and all(isinstance(v, str) and _MARK.match(v) for v in value)
-    )
+    return isinstance(value, list) and any(isinstance(v, str) and _MARK.match(v) for v in value)
 
 
 def _marked(options: list[str], column: str, where: str) -> tuple[list[str], list[str]] | None:
