@@ -120,3 +120,30 @@ def test_python_literal_never_runs_a_cell_and_reads_any_cell_without_raising(tmp
     assert not mark.exists()
     numpy = "{'text': array(['x', 'y'],\n      dtype=object), 'answer_start': array([1, 2])}"
     assert _span_texts(numpy) == ["x", "y"]  # (numpy's repr wraps its line: read all the same)
+
+
+def test_an_aqua_row_relettered_reads_one_gold_in_eval_train_and_the_reward(tmp_path, tiny_qwen):
+    from transformers import AutoTokenizer
+
+    from distill.train.config import TrainConfig
+    from distill.train.kd import reward
+
+    # out of order, and D of A, B, D, E (asked as C): one prompt, one gold letter everywhere
+    shuffled = {**AQUA, "options": ["B)150", "A)125", "D)250", "C)225", "E)275"], "correct": "A"}
+    skipped = {**AQUA, "question": "Same, fewer options?", "correct": "D"}
+    skipped["options"] = ["A)125", "B)150", "D)250", "E)275"]
+    data = _write(tmp_path, shuffled, skipped)
+    four = head("ABCD") + skipped["question"] + "\n\n" + lettered(["125", "150", "250", "275"])
+    read = [("A", ASKED), ("C", four)]
+    assert _asked(data) == read
+    assert _trained(data, prompt_field="question", answer_field="correct") == [
+        (p, f"Answer: {g}") for g, p in read
+    ]
+    cfg = TrainConfig(
+        data=data, model=str(tiny_qwen), output_dir=str(tmp_path / "o"), method="onpolicy",
+        teacher_model=str(tiny_qwen), max_length=512, reward="math",
+        prompt_field="question", answer_field="correct",
+    )  # fmt: skip
+    refs = reward._references(cfg, AutoTokenizer.from_pretrained(tiny_qwen), None)
+    assert sorted(r["gold"] for r in refs.values()) == ["A", "C"]
+    assert sorted(r["problem"] for r in refs.values()) == sorted(p for _, p in read)
