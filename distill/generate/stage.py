@@ -857,6 +857,23 @@ def timed_out_words(in_file: int, this_run: int) -> str:
     return f"; {in_file} requests timed out{over}: their cost is unknown"
 
 
+# A line of select's caches (the judge's replies, the student's samples) for a request that
+# got no reply within --request-timeout: no usage came, so what it cost is unknown (a paid
+# judge or student API may have generated and billed it). No reply's id: never read as one;
+# select's report counts them (timed_out_requests) over the cache's runs, as generate's
+# summary does over its file's.
+TIMED_OUT = "timed_out"
+
+
+def timed_out_line(of: str, ids: list[str]) -> dict[str, Any]:
+    return {"id": f"{TIMED_OUT} {of} {time.time_ns()}", "kind": TIMED_OUT, "of": of, "ids": ids}
+
+
+def timed_out_in(lines: Any) -> int:
+    """The cache's requests that timed out (timed_out_line), every run's."""
+    return sum(isinstance(r, dict) and r.get("kind") == TIMED_OUT for r in lines)
+
+
 def _refuse_batches_in_flight(out: Path, plan: list[tuple[TeacherConfig, list[Job]]]) -> None:
     """An online run does not buy the samples that batches of an earlier `--batch` run (stopped
     before it collected them) still hold: those are paid for, and only --batch collects them."""

@@ -180,24 +180,6 @@ def _base_changed_since(model: str, cache: Path) -> bool:
     return any(p.is_file() and p.stat().st_mtime_ns > last for p in base.iterdir())
 
 
-# A cache line (the judge's, the student's samples') for a request that got no reply within
-# --request-timeout: no usage came, so what it cost is unknown (a paid judge or student API
-# may have generated and billed it). No reply's id: never read as one; the report counts
-# them (timed_out_requests) over the cache's runs, as generate's summary does over its file's.
-TIMED_OUT = "timed_out"
-
-
-def timed_out_line(of: str, ids: list[str]) -> dict[str, Any]:
-    import time
-
-    return {"id": f"{TIMED_OUT} {of} {time.time_ns()}", "kind": TIMED_OUT, "of": of, "ids": ids}
-
-
-def timed_out_in(lines: Any) -> int:
-    """The cache's requests that timed out (timed_out_line), every run's."""
-    return sum(isinstance(r, dict) and r.get("kind") == TIMED_OUT for r in lines)
-
-
 class _Sink:
     """Teacher sink: each student sample on disk at once, as a trace record."""
 
@@ -250,6 +232,8 @@ class _Sink:
     def timed_out(self, job: Any, samples: list[int]) -> None:
         """A request that got no reply in time (its samples `failed` too): counted, and a line
         of its own in the cache, so the report of the run that samples them again says it."""
+        from distill.generate.stage import timed_out_line
+
         self.timeouts += 1
         self.writer.write(timed_out_line(job.prompt_id, [job.payload[1][s] for s in samples]))
 
@@ -260,7 +244,7 @@ def student_rates(
     """Sample the student `cfg.samples` times on each prompt (what the cache lacks), verify,
     and return each prompt's pass rate."""
     from distill.generate import TeacherConfig
-    from distill.generate.stage import timed_out_words
+    from distill.generate.stage import timed_out_in, timed_out_words
     from distill.records import RecordWriter, read_records, sample_id, stable_hash
     from distill.teachers import TEACHERS, Job, check_prompts
 
