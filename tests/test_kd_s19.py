@@ -51,9 +51,15 @@ def strict_eot(eot_teacher, tmp_path_factory):
     its head made to put most of its mass on `<|endoftext|>` or `<|im_end|>` at every position
     (their rows +-30 on one hidden dimension): an exchange of the two columns where none is due
     moves the loss by far more than rounding."""
+    return _loud(eot_teacher, tmp_path_factory.mktemp("strict") / "t", NO_SYSTEM + EOT)
+
+
+def _loud(src, dest, template):
+    """`src` under `template`, its head's `<|endoftext|>` and `<|im_end|>` rows +-30 on one
+    hidden dimension (most of its mass on one of the two at every position)."""
     from transformers import AutoModelForCausalLM
 
-    dest = with_template(eot_teacher, tmp_path_factory.mktemp("strict") / "t", NO_SYSTEM + EOT)
+    dest = with_template(src, dest, template)
     model = AutoModelForCausalLM.from_pretrained(dest)
     im_end, eot = ids_of(dest, "<|im_end|>", "<|endoftext|>")
     with torch.no_grad():
@@ -308,3 +314,96 @@ def test_the_on_policy_build_line_says_what_the_teacher_reads(
     assert "it reads its own end after each completion" not in line
     assert "it reads the end of turn the student samples after each of its samples" in line
     assert "the student's in the 3 rows read in the student's" in line
+
+
+# --------------------------------------------------------------------------- 3. ends alike at first
+
+# ChatML whose turns end with `<|im_end|><|endoftext|>`: the student's `<|im_end|>` (its stop),
+# then `<|endoftext|>` where the student writes `\n`
+IM_END_EOT = EOT.replace("'<|endoftext|>'", "'<|im_end|><|endoftext|>'")
+# content, `\n`, then the end token: the two ends differ past a first token that is no stop
+NL_IM_END = EOT.replace("'<|endoftext|>'", "'\\n<|im_end|>'")
+NL_EOT = EOT.replace("'<|endoftext|>'", "'\\n<|endoftext|>'")
+
+
+def test_end_pair_past_a_first_token_both_spell_alike():
+    from distill.train.kd.data import end_pair
+
+    im_end, nl, eot, start = 1, 2, 3, 4
+    # as before: the first tokens differ, the student's a stop
+    assert end_pair(([im_end, nl], [eot]), {im_end}) == (im_end, eot)
+    assert end_pair(([nl, im_end], [eot]), {im_end}) is None
+    # the turn ends alike at the student's stop: one outcome already, nothing past it to pair
+    assert end_pair(([im_end, nl], [im_end, eot]), {im_end}, {im_end, eot}) is None
+    # a first token alike and no stop, then the two stops: paired there
+    assert end_pair(([nl, im_end], [nl, eot]), {im_end}, {eot}) == (im_end, eot)
+    assert end_pair(([start, nl, im_end], [start, nl, eot]), {im_end}, {eot}) == (im_end, eot)
+    # the teacher's token there no stop of its (its turn goes on), or its turn ended before
+    assert end_pair(([nl, im_end], [nl, start]), {im_end}, {eot}) is None
+    assert end_pair(([eot, im_end], [eot, nl]), {im_end}, {eot}) is None
+    # a base student's end (its stop added after the template's, past the teacher's end)
+    assert end_pair(([im_end, nl, eot], [im_end, nl]), {eot}, {im_end}) is None
+
+
+def test_a_teacher_whose_end_differs_after_the_students_stop(tmp_path, tiny_qwen, teacher, capsys):
+    """`<|im_end|>\n` / `<|im_end|><|endoftext|>`: the turn ends alike at `<|im_end|>` (the
+    student's stop, the teacher's own token there), nothing exchanged; the student's `\n` after
+    it, past its end, gets no teacher term. Before, the line said the tokens past the first that
+    differs get none, as if the `\n` were compared."""
+    t_dir = _loud(teacher, tmp_path / "t", IM_END_EOT)
+    trainer = build_trainer(kd_cfg(tmp_path, tiny_qwen, teacher_model=str(t_dir), kd_alpha=1.0))[0]
+    line = next(x for x in capsys.readouterr().out.splitlines() if "ends a turn with" in x)
+    assert "past the first that differs" not in line
+    assert "the turn ends alike at '<|im_end|>', a stop" in line
+    assert "the student's '\\n' at the end of a completion gets no teacher term" in line
+    assert trainer.teacher.end_pair is None
+    assert trainer.own_prompts["end"] == {
+        "student": "<|im_end|>\n",
+        "teacher": "<|im_end|><|endoftext|>",
+        "paired": False,
+    }
+    batch = first_batch(trainer)
+    im_end, eot = ids_of(tiny_qwen, "<|im_end|>", "<|endoftext|>")
+    rows = [json.loads(x) for x in (tmp_path / "kept.jsonl").read_text().splitlines()]
+    mine, where = [], []
+    for i in range(4):
+        _, c = completion(batch, i)
+        p = own_ids(t_dir, rows[i]["messages"])
+        assert c[-2] == im_end
+        mine.append(p + c[:-1] + [eot])  # its own end: `<|im_end|><|endoftext|>`
+        where.append([len(p) + j for j in range(len(c) - 1)] + [-1])
+    total, n = _hand(trainer, batch, trainer.teacher.model, mine, where, [None] * 4)
+    assert loss_of(trainer, batch) == pytest.approx(total / n, rel=1e-4)
+
+
+def test_ends_that_differ_past_a_first_token_pair_their_stops(tmp_path, tiny_qwen, teacher, capsys):
+    """`\n<|im_end|>` / `\n<|endoftext|>`: the `\n` alike, then the two stops: the teacher's
+    `<|endoftext|>` is compared as the student's `<|im_end|>` (exchanged at every position, as
+    a first end token is). Before: no pair, the student's stop got no teacher term at all."""
+    from distill.train.kd.multi import end_line
+
+    student = with_template(tiny_qwen, tmp_path / "s", NL_IM_END)
+    t_dir = _loud(teacher, tmp_path / "t", NL_EOT)
+    tok = json.loads((t_dir / "tokenizer_config.json").read_text())
+    tok["eos_token"] = "<|endoftext|>"  # (its stop: as eot_teacher's)
+    (t_dir / "tokenizer_config.json").write_text(json.dumps(tok))
+    trainer = build_trainer(kd_cfg(tmp_path, student, teacher_model=str(t_dir), kd_alpha=1.0))[0]
+    im_end, eot = ids_of(tiny_qwen, "<|im_end|>", "<|endoftext|>")
+    assert trainer.teacher.end_pair == (im_end, eot)
+    end = trainer.own_prompts["end"]
+    assert end["paired"] is True and end["pair"] == ["<|im_end|>", "<|endoftext|>"]
+    assert "its '<|endoftext|>' compared as the student's '<|im_end|>'" in end_line(end)
+    line = next(x for x in capsys.readouterr().out.splitlines() if "ends a turn with" in x)
+    assert "its '<|endoftext|>' is compared as the student's '<|im_end|>'" in line
+    assert "no teacher term" not in line
+    batch = first_batch(trainer)
+    rows = [json.loads(x) for x in (tmp_path / "kept.jsonl").read_text().splitlines()]
+    mine, where = [], []
+    for i in range(4):
+        _, c = completion(batch, i)
+        p = own_ids(t_dir, rows[i]["messages"])
+        assert c[-1] == im_end
+        mine.append(p + c[:-1] + [eot])
+        where.append([len(p) + j for j in range(len(c))])  # its stop at the teacher's
+    total, n = _hand(trainer, batch, trainer.teacher.model, mine, where, [(im_end, eot)] * 4)
+    assert loss_of(trainer, batch) == pytest.approx(total / n, rel=1e-4)

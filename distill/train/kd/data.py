@@ -493,15 +493,32 @@ def turn_ends(mine: Any, theirs: Any) -> tuple[list[int], list[int]] | None:
     return None if s == t else (s, t)
 
 
-def end_pair(ends: Any, stops: Any) -> tuple[int, int] | None:
+def end_split(ends: Any) -> int:
+    """The index of the first token where the two ends of turn (turn_ends) differ; the shorter
+    one's length where one starts the other."""
+    s_end, t_end = ends
+    return next((j for j, (a, b) in enumerate(zip(s_end, t_end)) if a != b), min(map(len, ends)))
+
+
+def end_pair(ends: Any, stops: Any, t_stops: Any = ()) -> tuple[int, int] | None:
     """(student id, teacher id): the two templates' first end-of-turn tokens, where they differ
     and the student's is one of its stops, as one outcome (xtok's pair_ends): at every position
     the teacher's probability of ending its turn (its own end token) is compared with the
     student's of ending its own; spelled apart, the loss at the end of a turn taught the student
-    the teacher's end token, and the teacher's mass on it counted against the student's stop."""
-    if not ends or not ends[0] or not ends[1] or ends[0][0] == ends[1][0]:
+    the teacher's end token, and the teacher's mass on it counted against the student's stop.
+    Where the two ends begin alike (`<|im_end|>\n` / `<|im_end|><|endoftext|>`): the first
+    tokens that differ, where both are stops (`t_stops`: the teacher's) and no stop of either
+    comes before them; none where the turn ends at a token both spell alike (`<|im_end|>`, the
+    student's stop: one outcome already, the tokens after it are past its end)."""
+    if not ends or not ends[0] or not ends[1]:
         return None
-    return (ends[0][0], ends[1][0]) if ends[0][0] in stops else None
+    s_end, t_end = ends
+    k = end_split(ends)
+    if k >= len(s_end) or k >= len(t_end) or s_end[k] not in stops:
+        return None
+    if k and (set(s_end[:k]) & (set(stops) | set(t_stops)) or t_end[k] not in t_stops):
+        return None
+    return s_end[k], t_end[k]
 
 
 def own_end(c: list[int], ends: Any, paired: bool) -> tuple[list[int], list[int]]:
@@ -518,11 +535,11 @@ def own_end(c: list[int], ends: Any, paired: bool) -> tuple[list[int], list[int]
     n = len(s_end)
     if not n or c[len(c) - n :] != s_end:
         return same  # (a completion cut to max_length: no end of turn)
-    k = next((j for j, (a, b) in enumerate(zip(s_end, t_end)) if a != b), min(n, len(t_end)))
+    k = end_split(ends)
     body = len(c) - n
     where = list(range(body + k))
     if k < n:
-        where.append(body + k if paired and k == 0 and k < len(t_end) else -1)
+        where.append(body + k if paired and k < len(t_end) else -1)
     where += [-1] * (len(c) - len(where))
     return c[:body] + t_end, where
 
@@ -633,7 +650,7 @@ def own_prompt_dataset(
     mine = Renderer(tok, cfg.format, model_eos, train_on, cfg.chat)
     theirs = Renderer(t_tok, cfg.format, t_eos, train_on, cfg.chat, who="teacher")
     ends = turn_ends(mine, theirs)
-    pair = end_pair(ends, mine.stops)
+    pair = end_pair(ends, mine.stops, theirs.stops)
     end = None  # kd.json's teacher_end_of_turn (what a --resume compares: KDState, trainer.py)
     if ends:
         dec = dict(skip_special_tokens=False, clean_up_tokenization_spaces=False)
@@ -642,6 +659,8 @@ def own_prompt_dataset(
             "teacher": t_tok.decode(ends[1], **dec),
             "paired": pair is not None,
         }
+        if pair is not None and pair[0] != ends[0][0]:  # (the two differ past a first token)
+            end["pair"] = [tok.decode(pair[:1], **dec), t_tok.decode(pair[1:], **dec)]
     if not any(1 in m for m in mask_col):  # a prompt source: prompt_dataset's rows, in order
         exs = [prompt_example(m, f, cfg) for m, f in prompt_chats(cfg)]
 
@@ -715,16 +734,23 @@ def own_prompt_dataset(
             )
         if counts["student"]:  # (its end token compared as it is there: teacher_own_row)
             read += f", the student's in the {counts['student']:,} rows read in the student's"
+        if pair:
+            read += (
+                f", and its {t_tok.decode(pair[1:], **dec)!r} is compared as the student's "
+                f"{tok.decode(pair[:1], **dec)!r}"
+            )
+        k = end_split(ends)
+        if not pair and k and set(ends[0][:k]) & mine.stops:  # (end_pair: nothing to pair)
+            read += f"; the turn ends alike at {tok.decode(ends[0][:k], **dec)!r}, a stop"
+        after = ends[0][k + (pair is not None) :]  # own_end's -1: the teacher has none for them
+        if after:
+            read += (
+                f"; the student's {tok.decode(after, **dec)!r} at the end of a "
+                f"{'kept ' if onpolicy else ''}completion gets no teacher term"
+            )
         print(
             f"{cfg.method}: teacher '{name}' ends a turn with {end['teacher']!r} where the "
             f"student's template writes {end['student']!r}: {read}"
-            + (
-                f", and its {t_tok.decode(pair[1:], **dec)!r} is compared as the student's "
-                f"{tok.decode(pair[:1], **dec)!r}"
-                if pair
-                else ""
-            )
-            + "; the student's end-of-turn tokens past the first that differs get no teacher term"
         )
     for key, v in cols.items():
         dataset = dataset.add_column(key, v)

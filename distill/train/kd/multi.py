@@ -748,8 +748,12 @@ def end_line(end: dict[str, Any], train: Any = None, in_students: int = 0) -> st
         line += "it read its own after each completion"
     if in_students:
         line += f", the student's in the {in_students:,} rows read in the student's rendering"
+    pair = end.get("pair")
     if end.get("paired"):
-        line += ", its first end token compared as the student's"
+        if isinstance(pair, list) and len(pair) == 2:  # (past a first token both spell alike)
+            line += f", its {pair[1]!r} compared as the student's {pair[0]!r}"
+        else:
+            line += ", its first end token compared as the student's"
         if in_students:
             line += " in the others"
     return line
