@@ -280,7 +280,10 @@ class Layout:
             return value
         texts = _span_texts(value)
         if texts is None:
-            return value
+            # another shape (a set read as SQuAD from its first row's [] whose later rows list
+            # their answers' texts): as its JSONL copy holds it, a CSV's JSON text '["Paris"]'
+            # never the gold itself
+            return _listed(value)
         return list(dict.fromkeys(t.strip() for t in texts if isinstance(t, str) and t.strip()))
 
     def read(self, row: dict[str, Any], where: str) -> tuple[str, str | None] | None:

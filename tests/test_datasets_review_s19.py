@@ -147,3 +147,29 @@ def test_an_aqua_row_relettered_reads_one_gold_in_eval_train_and_the_reward(tmp_
     refs = reward._references(cfg, AutoTokenizer.from_pretrained(tiny_qwen), None)
     assert sorted(r["gold"] for r in refs.values()) == ["A", "C"]
     assert sorted(r["problem"] for r in refs.values()) == sorted(p for _, p in read)
+
+
+def test_a_set_read_as_squad_whose_later_csv_row_lists_its_answer_texts_has_that_text_as_gold(
+    tmp_path,
+):
+    # a question/context/answers set whose first row answers [] (SQuAD 2.0's unanswerable, as
+    # SQuAD's own JSON writes it: read as SQuAD since d48a395) and whose later rows list their
+    # answers' texts: the CSV's JSON text '["Paris"]' was the gold itself (every reply wrong);
+    # it reads as the same set's JSONL does now
+    fields = ["id", "context", "question", "answers"]
+    rows = [
+        {"id": "1", "context": "France is big.", "question": "Is it?", "answers": []},
+        {
+            "id": "2",
+            "context": "France's capital.",
+            "question": "Which city?",
+            "answers": ["Paris"],
+        },
+    ]
+    as_csv = _csv(
+        tmp_path / "qa.csv", fields, *({**r, "answers": json.dumps(r["answers"])} for r in rows)
+    )
+    want = [(None, "France is big.\n\nIs it?"), ("Paris", "France's capital.\n\nWhich city?")]
+    assert _asked(_write(tmp_path, *rows)) == want  # (the JSONL copy)
+    assert _asked(as_csv) == want
+    assert [r.row_id for r in load_rows(as_csv)] == ["1", "2"]
