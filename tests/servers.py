@@ -14,6 +14,11 @@ threading and uvicorn kinds add "distinct_prompts", and threading "connections" 
 `GET /stats?reset=1` starts those counts over (after a benchmark's warm-up request). It
 prints "listening on URL" once the socket is bound and before any request: a benchmark that waits
 for that line and nothing else measures a cold server.
+
+And one in the test's own process, for the teacher's tests: `Server` (http.server on a thread,
+its replies the test's own) and the `serve` fixture that starts them, imported where used:
+
+    from tests.servers import Server, serve  # noqa: F401 - the fixture
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ import json
 import threading
 import time
 import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 from tests.fakeserver import FakeServer
 
@@ -197,6 +205,59 @@ def serve_uvicorn(port: int, latency: float) -> None:
         await serving
 
     asyncio.run(run())
+
+
+class Server:
+    """/v1/chat/completions on http.server, in this process: `reply(k)` for the k-th request
+    gives (status, body, content type); a body that is not bytes is sent as JSON. `log`: each
+    request's JSON body."""
+
+    def __init__(self, reply):
+        self.log: list[dict] = []
+        lock, server = threading.Lock(), self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with lock:
+                    k = len(server.log)
+                    server.log.append(body)
+                status, data, kind = reply(k)
+                if not isinstance(data, bytes):
+                    data = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve():
+    """start(reply) -> a started `Server`; each one started is stopped at the test's end."""
+    started = []
+
+    def start(reply):
+        started.append(Server(reply))
+        return started[-1]
+
+    yield start
+    for s in started:
+        s.stop()
 
 
 def main() -> None:

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the serve fixture, imported from tests/servers.py
 """generate's cost accounting of what a server gave no exact count for (the openai teacher against
 Python's http.server, tests/test_teacher_replies_s16.py's):
 
@@ -15,22 +16,10 @@ from distill.errors import DistillError
 from distill.generate import run
 from distill.generate.stage import summarize
 from distill.records import read_records
-from tests.test_teacher_replies_s16 import JSON, Server, cfg, chat
+from tests.servers import serve  # noqa: F401 - the fixture
+from tests.test_teacher_replies_s16 import JSON, cfg, chat
 
 PRICES = dict(price_input=1.0, price_output=2.0)  # $ per 1M tokens
-
-
-@pytest.fixture
-def serve():
-    started = []
-
-    def start(reply):
-        started.append(Server(reply))
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.stop()
 
 
 def summary_of(out):

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the serve fixture, imported from tests/servers.py
 """Last read of fa81827/5982f6c (teachers.openai.interruptible) and 7df32f2 (Ctrl-C while
 `distill` starts):
 
@@ -31,7 +32,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.test_teacher_replies_s16 import JSON, Server
+from tests.servers import serve  # noqa: F401 - the fixture
+from tests.test_teacher_replies_s16 import JSON
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,19 +89,6 @@ def test_a_second_ctrl_c_leaves_pythons_handler_and_no_unread_exception(caplog):
             asyncio.run(interruptible(_interrupted_once()))
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
         assert signal.set_wakeup_fd(-1) == -1
-
-
-@pytest.fixture
-def serve():
-    started = []
-
-    def start(reply):
-        started.append(Server(reply))
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.stop()
 
 
 def _answer() -> dict:

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the serve fixture, imported from tests/servers.py
 """A second read of the openai teacher's s16 changes, against Python's http.server
 (tests/test_teacher_replies_s16.py's), on both ways a request goes (its first try straight on
 aiohttp, or every try through the openai client with a proxy variable set).
@@ -14,7 +15,8 @@ from distill.errors import DistillError
 from distill.generate import run
 from distill.records import read_records
 from distill.teachers.openai import SAME_4XX
-from tests.test_teacher_replies_s16 import JSON, Server, cfg, chat
+from tests.servers import serve  # noqa: F401 - the fixture
+from tests.test_teacher_replies_s16 import JSON, cfg, chat
 
 PAGE = b"<html><body>502 upstream busy</body></html>"
 
@@ -24,19 +26,6 @@ def no_backoff(monkeypatch):
     from openai._base_client import BaseClient
 
     monkeypatch.setattr(BaseClient, "_calculate_retry_timeout", lambda *a, **k: 0.01)
-
-
-@pytest.fixture
-def serve():
-    started = []
-
-    def start(reply):
-        started.append(Server(reply))
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.stop()
 
 
 @pytest.fixture(params=["direct", "through a proxy's client"])

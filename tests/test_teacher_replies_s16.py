@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the serve fixture, imported from tests/servers.py
 """The openai teacher against a server we did not write (Python's http.server), on both ways a
 request goes (its first try straight on aiohttp, or every try through the openai client with a
 proxy variable set): (1) a 200 whose body is not JSON was asked for once more on the direct
@@ -8,8 +9,6 @@ after its backoff) on the client path and after a first 5xx, before the run stop
 with finish_reason "abort" failed without a word of the tokens spent on it."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -18,6 +17,7 @@ from distill.generate import GenerateConfig, run
 from distill.records import read_records
 from distill.teachers.base import Job
 from distill.teachers.openai import OpenAITeacher
+from tests.servers import serve  # noqa: F401 - the fixture
 
 
 @pytest.fixture(autouse=True)
@@ -26,57 +26,6 @@ def no_backoff(monkeypatch):
     from openai._base_client import BaseClient
 
     monkeypatch.setattr(BaseClient, "_calculate_retry_timeout", lambda *a, **k: 0.01)
-
-
-class Server:
-    """/v1/chat/completions on http.server: `reply(k)` for the k-th request gives (status,
-    body, content type); a body that is not bytes is sent as JSON."""
-
-    def __init__(self, reply):
-        self.log: list[dict] = []
-        lock, server = threading.Lock(), self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with lock:
-                    k = len(server.log)
-                    server.log.append(body)
-                status, data, kind = reply(k)
-                if not isinstance(data, bytes):
-                    data = json.dumps(data).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def serve():
-    started = []
-
-    def start(reply):
-        started.append(Server(reply))
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.stop()
 
 
 @pytest.fixture(params=["direct", "through a proxy's client"])

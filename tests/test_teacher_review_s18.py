@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the serve fixture, imported from tests/servers.py
 """Second read of 5948267 (Ctrl-C through the event loop: teachers.openai.interruptible) and
 cea4f9f (timed_out_requests in generate's summary, its lines and the card):
 
@@ -33,24 +34,12 @@ import pytest
 from distill.generate import run
 from distill.records import read_records
 from tests import forked
-from tests.test_teacher_replies_s16 import JSON, Server, cfg
+from tests.servers import serve  # noqa: F401 - the fixture
+from tests.test_teacher_replies_s16 import JSON, cfg
 
 GENERATE_IMPORTS = ("distill.generate.stage", "distill.teachers.openai", "openai", "aiohttp")
 HELD = 20  # seconds a server holds a request at most (released at each test's end)
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def serve():
-    started = []
-
-    def start(reply):
-        started.append(Server(reply))
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.stop()
 
 
 def answer() -> dict:

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the serve fixture, imported from tests/servers.py
 """The teachers' spend and retry rules, against fake OpenAI-compatible servers:
 
 - generate's summary after a rerun (a crash, a kill, a run ended by failed samples) counted only
@@ -23,23 +24,11 @@ from distill.errors import DistillError
 from distill.generate import run, summarize
 from distill.records import read_records
 from tests import forked
-from tests.test_teacher_replies_s16 import JSON, Server, cfg
+from tests.servers import serve  # noqa: F401 - the fixture
+from tests.test_teacher_replies_s16 import JSON, cfg
 
 PRICES = dict(price_input=1.0, price_output=2.0)  # $ per 1M tokens
 GENERATE_IMPORTS = ("distill.generate.stage", "distill.teachers.openai", "openai", "aiohttp")
-
-
-@pytest.fixture
-def serve():
-    started = []
-
-    def start(reply):
-        started.append(Server(reply))
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.stop()
 
 
 def summary_of(out):

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the serve fixture, imported from tests/servers.py
 """`distill generate` through an OpenAI-compatible server (Python's http.server, which we did not
 write), stopped by Ctrl-C, and its requests that time out:
 
@@ -29,23 +30,11 @@ from distill.errors import DistillError
 from distill.generate import run, summarize
 from distill.records import read_records
 from tests import forked
-from tests.test_teacher_replies_s16 import JSON, Server, cfg
+from tests.servers import serve  # noqa: F401 - the fixture
+from tests.test_teacher_replies_s16 import JSON, cfg
 
 GENERATE_IMPORTS = ("distill.generate.stage", "distill.teachers.openai", "openai", "aiohttp")
 HELD = 20  # seconds the server holds a request at most (released at each test's end)
-
-
-@pytest.fixture
-def serve():
-    started = []
-
-    def start(reply):
-        started.append(Server(reply))
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.stop()
 
 
 def answer(n: int = 1) -> dict:
