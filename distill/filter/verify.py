@@ -77,6 +77,13 @@ _CLAUSE_COMMA = (
     r"|[-+]?\d|\$)"
     r"|[、和与及](?=\s*(?:[-+]?\d|\$))"
 )
+# A comma after a stated number that says where or how it is reached: "The answer is 12, attained
+# at k = 3.", "..., achieved when x = 1", "..., at x = 0" (no statement: math-verify's read of the
+# whole reply took the 3, wrong against 12).
+_WHERE_COMMA = (
+    r",[ \t]+(?i:attained|achieved|obtained|reached|realized|realised|occurring|which\s+occurs"
+    r"|when|where|at|with|using)\b"
+)
 # An inequality on one variable, written bare: "The answer is x > 2 or x < -1" states the
 # condition (read as a number, it was no statement, and math-verify's read of the reply took -1).
 # "x \neq 2" too: all reals but 2, the union (-\infty,2)\cup(2,\infty) (math-verify judged
@@ -111,6 +118,8 @@ _STATED_VALUE = (
     + _REASON_COMMA
     + r"|"
     + _CLAUSE_COMMA
+    + r"|"
+    + _WHERE_COMMA
     # "x = 2, x = 3": named values listed
     + r"|(?(nm),[ \t]*[A-Za-z](?:_\{?\w+\}?)?[ \t]*=|(?!))))"
 )
@@ -562,11 +571,33 @@ def _moves_on(tail: str, values: list[str]) -> bool:
     return False
 
 
-# A value, then the reason for it, opening a sentence: "So x = 2, since (x-2)^2 = 0."
+# A value, then the reason for it, opening a sentence: "So x = 2, since (x-2)^2 = 0."; or a
+# remark on where it is reached after a comma: "the minimum is 8, which is not attained at x=0",
+# "The minimum is 12, attained at k = 3." (math-verify's read of the whole reply took the 0, 3).
 _THEN_REASON = re.compile(
-    r"(?P<v>[^\n]{1,80}?),?(?=[ \t]++(?i:since|because|as(?![ \t]+well)|given|due[ \t]+to)"
-    r"(?![A-Za-z]))"
+    r"(?P<v>[^\n]{1,80}?)(?:,?(?=[ \t]++(?i:since|because|as(?![ \t]+well)|given|due[ \t]+to)"
+    r"(?![A-Za-z]))|(?=,[ \t]+(?P<remark>(?i:which|attained|achieved|obtained|reached|occurring))"
+    r"(?![A-Za-z])))"
 )
+# The words that name a value as what its subject is: "So it must be 4", "the minimum is 8". Where
+# the subject is denied, supposed or hedged ("It cannot be 9", "If it is 9", "it could be 9"), or
+# is on a condition ("the remainder is 1 when n is 3"), no value is read.
+_COPULA = re.compile(r"(?<![A-Za-z])(?i:is|are|was|were|be|equals)(?![A-Za-z])[ \t]*")
+_NOT_ASSERTED = re.compile(
+    r"(?i:\b(?:not|never|no|cannot|could|might|may|would|perhaps|maybe|possibly)\b|n't\b)"
+)
+
+
+def _copula_value(text: str) -> str | None:
+    """The value after the first copula of `text` ("it must be 4": 4, "the minimum is 8": 8),
+    where that is the whole rest and nothing before it denies, supposes or hedges it; else
+    None."""
+    cop = _COPULA.search(text)
+    if cop is None or _NOT_ASSERTED.search(text) or _SUPPOSE.search(text):
+        return None
+    if not _prose(text[: cop.start()]):
+        return None  # (a value or an equation before it, read as `_subject_value` reads them)
+    return _subject_value(text[cop.end() :])
 
 
 def _justified_value(answer: str) -> tuple[str, list[str]] | None:
@@ -594,9 +625,26 @@ def _justified_value(answer: str) -> tuple[str, list[str]] | None:
     m, at = found
     value = _subject_value(m.group("v"))
     if value is None:
+        value = _copula_value(m.group("v"))  # "So it must be 4, since 4^2 + 4 = 20.": 4
+    if value is None:
         return None
     rest = tail[at + m.end() :]  # from the reason on
-    if _moves_on(rest, [value]):
+    checked = rest
+    if m.group("remark"):
+        # the remark's own clause is where or how the value is reached: its numbers are no other
+        # value, unless it sets the value aside ("x = 3, which is extraneous", "..., which is not
+        # a solution") or concludes another ("x = 2, which gives y = 5")
+        clause = next((s for _, s in _sentences_of(rest) if s.strip()), "")
+        concludes = _CONCLUDES.search(clause)
+        if (
+            _SETS_ASIDE.search(clause)
+            or _NOT_THE_ANSWER.search(clause)
+            or _CONTRADICTS.search(clause)
+            or (concludes is not None and _VALUED.search(clause, concludes.end()))
+        ):
+            return None
+        checked = rest[rest.find(clause) + len(clause) :]
+    if _moves_on(checked, [value]):
         return None
     return value, _offered_after(rest, [value])
 
@@ -667,6 +715,28 @@ def _last_with_unit(answer: str) -> str | None:
     if not before.strip() or _prose(before):
         return None
     return _subject_value(before)
+
+
+def _last_bare_latex(answer: str) -> str | None:
+    """The LaTeX expression written bare, out of math delimiters, that the last sentence of a
+    reply ends with after "is", "=" or ":" ("The speed is 3\\sqrt{2}.", "So the ratio is
+    \\frac{3}{4}."; math-verify, reading only delimited LaTeX, took the 3), else None. A sentence
+    that supposes, one in math delimiters, and a plain number (math-verify's read of it is the
+    number) are left as they were."""
+    tail = _ABBREV.sub(lambda m: " " * len(m.group(0)), answer[-2000:])
+    sentences = [s for _, s in _sentences_of(tail) if s.strip()]
+    if not sentences:
+        return None
+    last = sentences[-1].strip()
+    if len(last) > 300 or _SUPPOSE.search(last) or re.search(r"(?<!\\)\$|\\[(\[]", last):
+        return None
+    cuts = list(_BEFORE_VALUE.finditer(last))
+    if not cuts:
+        return None
+    written = last[cuts[-1].end() :].strip().rstrip("*").strip()
+    if not re.search(r"\\[A-Za-z]", written) or _prose(written):
+        return None
+    return _expression(written)
 
 
 def _expression(written: str) -> str | None:
@@ -1255,6 +1325,23 @@ def _in_equation(text: str, m: re.Match) -> bool:
     )
 
 
+# A unit written after a value inside a sentence ("5 m/s or 7 m/s").
+_UNIT_INSIDE = re.compile(
+    r"(?<=[\d}$])(?P<u>(?:[ \t~]|\\[,;: ])+" + _UNIT_BODY + r")(?![A-Za-z/^\d])"
+)
+
+
+def _same_units_dropped(sentence: str) -> str:
+    """`sentence` without the unit its values are each written with, where two or more are and
+    the unit is one ("The speed is 5 m/s or 7 m/s.": "The speed is 5 or 7.", the values a hedge
+    offers; read as is, the unit hid the 7 offered, and the reply was judged on it, right against
+    7). Values in two units ("5 m/s or 18 km/h") are one value converted: kept as they are."""
+    units = list(_UNIT_INSIDE.finditer(sentence))
+    if len(units) < 2 or len({re.sub(r"[\s~\\,;:]", "", u.group("u")) for u in units}) > 1:
+        return sentence
+    return _UNIT_INSIDE.sub("", sentence)
+
+
 def _unstated_hedge(answer: str) -> list[str]:
     """The values a reply with no box and no statement offers in its last sentence, where it
     offers two or more ("x=2, but x=3 also satisfies."; math-verify's read of it took the last
@@ -1265,7 +1352,7 @@ def _unstated_hedge(answer: str) -> list[str]:
     sentences = [s for s in sentences if s.strip()]
     if not sentences:
         return []
-    last = sentences[-1]
+    last = _same_units_dropped(sentences[-1])
     first = next(
         (
             m
@@ -1292,7 +1379,11 @@ _NOT_THE_ANSWER = re.compile(
     r"(?i:\b(?:(?:is|are|was|were|must|could|would|will|does|do|should)(?:\s+not|n't)|cannot"
     r"|can\s+not|can't|won't)(?:\s+be)?\s+(?:(?:the|a|an|our|my|its|any)\s+)?"
     r"(?:(?:only|final|correct|right|valid|real|exact|desired|required)\s+)?"
-    r"(?:answer|solution|root|result)s?)(?![A-Za-z])"
+    r"(?:answer|solution|root|result)s?"
+    # "x = -2 is extraneous", "..., which is a spurious root": set aside as much (it was right
+    # against -2, the reply's last value)
+    r"|\b(?:is|are|was|were)\s+(?:(?:an|a)\s+)?(?:extraneous|spurious)"
+    r"(?:\s+(?:answer|solution|root)s?)?)(?![A-Za-z])"
 )
 _ANSWER_IS_NOT = re.compile(
     r"(?i:\bthe\s+(?:(?:final|correct|right)\s+)?answer\s+(?:is\s+not|isn't|is\s+never|cannot\s+be"
@@ -1438,8 +1529,8 @@ def _unasserted(answer: str) -> bool:
         return False
     i = valued[-1]
     at, last = sentences[i]
-    if _negation(last) is not None:
-        return True  # "2 is not the answer.", "x = 3, which is not a valid solution."
+    if _negation(last) is not None or _dismissal(last) is not None:
+        return True  # "2 is not the answer.", "x = 3, which is not a valid solution.", "It cannot be 9."
     negated = _ANSWER_IS_NOT.search(last)
     if negated is not None:
         value = _OFFERED_VALUE.match(last, negated.end())
@@ -1481,11 +1572,58 @@ def _checked(sentence: str) -> list[str]:
 # Where the clause that sets a value aside opens, after a value the sentence gives: "So $k = 4$
 # (note that $k = 0$ is not a solution since $k > 0$)", "x = 4, and x = -4 is not a solution".
 _ASIDE_OPENS = re.compile(r"[(（,，]|(?i:\b(?:but|however|note|whereas|while)\b)")
+# "Thus x = 2 and 3 is not a solution.": a bare "and" opens one too, before a value said not to
+# be an answer in the singular ("2 and 3 are not solutions" sets both aside) that names no other
+# unknown than the value before it ("x = 2 and y = 3 is not a solution" is the pair).
+_AND_ASIDE = re.compile(r"(?i:\band\b)")
+_SINGULAR_NOT = re.compile(r"(?i:is|was|must|could|would|will|does|should|cannot|can|won't)\b")
 # A sentence that gives no value as its answer: it dismisses one ("It cannot be 9 since 9 is
 # odd") or sets one aside.
 _DISMISSES = re.compile(
     r"(?i:\b(?:cannot|can't|could\s*not|couldn't|must\s*not|mustn't|is\s+not|isn't)\s+be\b)"
 )
+
+
+# What denies the value right after it: "cannot be 9" (`_DISMISSES`), "is not 9", "isn't 9".
+_DENIES = re.compile(
+    _DISMISSES.pattern + r"|(?i:\b(?:is|was)\s+not\b|\b(?:isn't|wasn't)(?![A-Za-z]))"
+)
+
+
+def _dismissal(sentence: str) -> tuple[int, str] | None:
+    """(where the words start, the value) of the value a sentence dismisses (`_DENIES` right
+    before it: "It cannot be 9, since 9 is odd.", "x can't be $-3$ because lengths are
+    positive"), with no value after it but in the reason given (`_REASON_AFTER`) and none that
+    reason concludes ("..., so it is 5"); else None. (Read as the reply's last value, the 9 was
+    its answer: right against 9.)"""
+    for no in _DENIES.finditer(sentence):
+        at = no.end() + len(re.match(r"[ \t]*", sentence[no.end() :]).group(0))
+        value = _OFFERED_VALUE.match(sentence, at)
+        if value is None or _in_equation(sentence, value):
+            continue
+        reason = _REASON_AFTER.search(sentence, value.end())
+        if _VALUED.search(sentence, value.end(), reason.start() if reason else len(sentence)):
+            return None
+        concludes = _CONCLUDES.search(sentence, reason.end()) if reason else None
+        if concludes is not None and _VALUED.search(sentence, concludes.end()):
+            return None
+        return no.start(), _offered_value(value)
+    return None
+
+
+def _and_aside(sentence: str, subject: list[re.Match]) -> re.Match | None:
+    """The bare "and" (`_AND_ASIDE`) right before the last of `subject` (the values before a
+    negation), after a value of the same unknown or of none; else None."""
+    last = subject[-1]
+    ands = list(_AND_ASIDE.finditer(sentence, 0, last.start()))
+    if len(subject) < 2 or not ands or sentence[ands[-1].end() : last.start()].strip(" \t$"):
+        return None
+    if sentence.count("$", 0, ands[-1].start()) % 2:
+        return None  # (inside inline math)
+    named = [re.match(r"\$?\s*([A-Za-z])(?:_\{?\w+\}?)?\s*=", m.group("v")) for m in subject[-2:]]
+    if named[0] and named[1] and named[0].group(1) != named[1].group(1):
+        return None  # "x = 2 and y = 3 is not a solution": the pair
+    return ands[-1]
 
 
 def _before_checks(answer: str) -> str | None:
@@ -1506,12 +1644,25 @@ def _before_checks(answer: str) -> str | None:
     for at, sentence in reversed([(at, s) for at, s in _sentences_of(tail) if s.strip()]):
         run = _check_run(sentence)
         no = _negation(sentence)
+        gone = _dismissal(sentence) if no is None else None
         end = len(sentence)
         if run is not None and not _VALUED.search(sentence, run[1]):
             cut = at
             checked += _checked(sentence)
             continue
-        if no is not None:
+        if gone is not None:  # "So x = 7. It cannot be 9, since 9 is odd.": "So x = 7."
+            negated.append(gone[1])
+            if not _VALUED.search(sentence, 0, gone[0]):
+                cut = at
+                continue
+            aside = None
+            for m in _ASIDE_OPENS.finditer(sentence, 0, gone[0]):
+                if sentence.count("$", 0, m.start()) % 2 == 0:  # (not inside inline math)
+                    aside = m
+            if aside is None or not _VALUED.search(sentence, 0, aside.start()):
+                return None
+            end = aside.start()  # "x = 7, but it cannot be 9 since 9 is odd": its 7
+        elif no is not None:
             subject = [m for m in _OFFERED_VALUE.finditer(sentence, 0, no.start())]
             if not subject or re.search(r"(?i:\bonly\b)", no.group(0)):
                 return None
@@ -1520,6 +1671,8 @@ def _before_checks(answer: str) -> str | None:
             for m in _ASIDE_OPENS.finditer(sentence, 0, subject[-1].start()):
                 if sentence.count("$", 0, m.start()) % 2 == 0:  # (not inside inline math)
                     aside = m
+            if aside is None and _SINGULAR_NOT.match(no.group(0)):
+                aside = _and_aside(sentence, subject)
             if aside is None or not _VALUED.search(sentence, 0, aside.start()):
                 cut = at
                 continue
@@ -2183,8 +2336,10 @@ def _final_answer(
         hedge = _unstated_hedge(answer)
         if hedge:
             return ", ".join(_ungrouped(v) for v in hedge), [], True, ()
-        ending = _last_with_unit(answer)
-        if ending is not None:  # "The speed is 3\sqrt{2} m/s.": the value
+        ending = _last_with_unit(answer) or _last_bare_latex(answer)
+        if (
+            ending is not None
+        ):  # "The speed is 3\sqrt{2} m/s.", "The speed is 3\sqrt{2}.": the value
             return ending, [], False, ()
         return None, [], False, ()
     run = [boxes[-1]]
@@ -2918,6 +3073,15 @@ _CHOICE_PATTERNS = [
         r"(?![A-Za-z])"
     ),
     re.compile(r"^[ \t]*\(?([A-E])\)?[.):]?[ \t]*$", re.MULTILINE),
+    # "A is not the answer. B is.", "(A) isn't correct, but (B) is.": the letter said to be what
+    # the one before it is not, ending its line (no answer before: no letter stated)
+    re.compile(
+        r"(?<![A-Za-z])(?:(?i:option|choice)\s*)?\(?[A-E]\)?[ \t]+(?:is[ \t]+not|isn't)[ \t]+"
+        r"(?:(?:the|a)[ \t]+)?(?:(?:correct|right|final)[ \t]+)?(?:answer|option|choice|correct|right)"
+        r"[ \t]*(?:[.;!][ \t*]*|,?[ \t]+(?i:but)[ \t]+)(?:(?i:option|choice)\s*)?\(?([A-E])\)?"
+        r"[ \t]+is[ \t*]*[.!]?[ \t*]*$",
+        re.MULTILINE,
+    ),
 ]
 
 
