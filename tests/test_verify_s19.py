@@ -1,4 +1,5 @@
-"""Session 19: replies with no box or "the answer is", read as a grader reads them.
+"""Session 19: replies with no box or "the answer is", read as a grader reads them, and the judge's
+sub-scores.
 
 1. verify --math: a reply that states its value and then says why, or where it is reached, was
    judged on the last number of the reason ("So it must be 4, since 4^2+4=20." read 20; "the
@@ -12,6 +13,8 @@
 7. verify --choice: "A is not the answer. B is." was no answer.
 8. (found on the way) "Thus x = 2, and x = -2 is extraneous." was right against -2 and wrong
    against 2; "So x = 3, which is extraneous." right against 3.
+9. judge: sub-score lines, then the overall score alone on the last line, was no score (or the
+   last sub-score, where they were out of 10).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import pytest
 
 from distill.filter.verify import verify_choice, verify_math
+from distill.select.judge import parse_score
 
 
 @pytest.mark.parametrize(
@@ -132,3 +136,17 @@ def test_the_letter_said_to_be_what_another_is_not_is_the_choice():
     assert verify_choice("A is not the answer. B is.", "A") == "wrong"
     assert verify_choice("A isn't correct, but B is.", "B") == "correct"
     assert verify_choice("A is not the answer. B is wrong too.", "B") == "no_answer"
+
+
+def test_the_last_line_after_sub_scores_is_the_overall_score():
+    assert parse_score("- correctness: 4/5\n- clarity: 5/5\n9")[0] == 9.0
+    assert parse_score("Good work.\n- correctness: 4/5\n- clarity: 5/5\n\n9")[0] == 9.0
+    assert parse_score("- correctness: 8/10\n- clarity: 7/10\n8")[0] == 8.0
+
+
+def test_a_last_line_that_may_be_on_the_sub_scores_own_scale_is_no_score():
+    assert parse_score("- correctness: 4/5\n- clarity: 5/5\n4")[0] is None
+    # one line, a list's next item, a rubric line: read as before
+    assert parse_score("Correctness: 4/5\n9")[0] is None
+    assert parse_score("1. Correctness: 4/5\n2. Clarity: 5/5\n3.")[0] is None
+    assert parse_score("Score: 7\n- a: 3/5\n- b: 4/5\n9")[0] == 7.0

@@ -87,6 +87,15 @@ _SENTENCE_ENDED = re.compile(r"[.!?。！？][*_\"'”’)\]]*\Z")
 # quote of it), or a scale other than 1-10 named in the reasons ("4 out of 5", "a 1-5 scale",
 # "a 100-point scale"): each was read as the score.
 _LIST_ITEM = re.compile(r"^[ \t>*_-]*(?P<n>\d+)[.)][ \t]")
+# A sub-score on a line of its own ("- correctness: 4/5", "**Clarity**: 5", "2. Depth - 3 out of
+# 5"): where two or more of them stand right above the last line's number, it is the overall score
+# the usual judge prompts ask for after them (it was no score: the line before it ended no
+# sentence). One no larger than a sub-score's own scale other than 10 may be on that scale, as
+# "I would rate this 4 out of 5.\n4" is: no score.
+_SUBSCORE_LINE = re.compile(
+    r"[ \t>*_-]*(?:\d+[.)][ \t]*)?[*_]*[A-Za-z][A-Za-z /&'-]{0,40}?[*_]*[ \t]*[:=\-\u2013][ \t]*"
+    r"[*_]*(?P<n>\d+(?:\.\d+)?)(?:[ \t]*(?:/|out[ \t]+of)[ \t]*(?P<of>\d+(?:\.\d+)?))?[*_ \t.]*"
+)
 _ENDS_WITH_NUMBER = re.compile(
     r"(?<![\d.])(?P<n>-?\d+(?:\.\d+)?)[*_ \t]*[.!?。！？][*_\"'”’)\]]*\Z"
 )
@@ -143,6 +152,14 @@ def parse_score(text: str | None, cut_off: bool = False) -> tuple[float | None, 
     hits = hits or [m for m in _LABELLED.finditer(body) if not _starts_range(m)]
     hits = hits or list(_OUT_OF_TEN.finditer(body))
     hits = hits or [m for m in _SCORE_OF.finditer(body) if _given(body, m)]
+    if hits and not cut_off and hits[0].re is not _RUBRIC_LINE:
+        # "- correctness: 8/10\n- clarity: 7/10\n8": the scores found are the sub-scores, the
+        # last line the overall score after them (the clarity's 7 was read)
+        line = _last_line(body)
+        if line is not None:
+            subscores, top = _subscores(body[: line.start()].rstrip())
+            if len(subscores) > 1 and all(h.start() >= top for h in hits):
+                return _in_range(line.group("n")), body[: line.start()].strip("* \n")[:500]
     if not hits and (bare := _BARE.fullmatch(body)) is not None:
         return _in_range(bare.group("n")), ""
     if not hits and not cut_off and (line := _last_line(body)) is not None:  # "Correct.\n8"
@@ -190,9 +207,15 @@ def _last_line(text: str) -> re.Match | None:
     quoted = line.lstrip().startswith(">") and not re.search(
         r"\n[ \t]*\n[ \t]*\Z", text[: m.start() + 1]
     )
-    if opened or quoted or not _SENTENCE_ENDED.search(line.rstrip()):
-        return None
     n = float(m.group("n"))
+    subscores = _subscores(before)[0]
+    if opened or quoted or not (_SENTENCE_ENDED.search(line.rstrip()) or len(subscores) > 1):
+        return None
+    if any(
+        s.group("of") and float(s.group("of")) != 10 and n <= float(s.group("of"))
+        for s in subscores
+    ):
+        return None  # "- correctness: 4/5\n- clarity: 5/5\n4": maybe on their scale of 5
     item = _LIST_ITEM.match(line)
     if item is not None and n == int(item.group("n")) + 1:
         return None  # "1. ...\n2. ...\n3.": the list's next item, cut off or not begun
@@ -208,6 +231,19 @@ def _last_line(text: str) -> re.Match | None:
         if float(named) != 10 and n <= float(named):
             return None  # "I would rate this 4 out of 5.\n4": not out of 10
     return m
+
+
+def _subscores(before: str) -> tuple[list[re.Match], int]:
+    """The sub-score lines (`_SUBSCORE_LINE`) that end `before`, the last first, and where the
+    first of them starts."""
+    out, start = [], len(before)
+    for line in reversed(before.split("\n")):
+        m = _SUBSCORE_LINE.fullmatch(line.rstrip())
+        if m is None:
+            break
+        out.append(m)
+        start -= len(line) + 1
+    return out, max(start + 1, 0)
 
 
 def _has_score(text: str) -> bool:
@@ -365,6 +401,7 @@ class _Cache:
         self.writer, self.max_tokens, self.url = writer, max_tokens, url
         self.failures: list[str] = []
         self.refused: list[str] = []  # not cached: asked again (unbilled) by the next run
+        self.timeouts = 0  # requests with no reply in time: their cost unknown
 
     def done(self, job: Any, sample: int, c: Any) -> None:
         from distill.manifest import kill_point
@@ -392,6 +429,14 @@ class _Cache:
             f"{job.payload[1]}: {why}"
         )
 
+    def timed_out(self, job: Any, samples: list[int]) -> None:
+        """A request that got no reply in time (it `failed` too): counted, and a line of its
+        own in the cache, so the report of the run that asks it again says it."""
+        from distill.generate.stage import timed_out_line
+
+        self.timeouts += 1
+        self.writer.write(timed_out_line(job.payload[1], [job.payload[0]]))
+
 
 def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tuple], dict]:
     """Judge every trace of cfg.input whose id is in `wanted` -> ({trace id: (score, reason)}
@@ -401,6 +446,7 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
 
         return reward_scores(cfg, wanted, cache)
     from distill.generate import TeacherConfig
+    from distill.generate.stage import timed_out_in
     from distill.records import RecordWriter, read_records
     from distill.teachers import TEACHERS, Job
     from distill.templates import load_template
@@ -488,10 +534,14 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         requests = getattr(teacher, "requests", len(jobs))
         refused = sink.refused
         if sink.failures:
+            from distill.generate.stage import timed_out_words
+
             why = sink.failures[0].split(": ", 1)[-1].strip().splitlines() or ["no reason given"]
             raise DistillError(
-                f"{len(sink.failures)} judge requests failed: {why[0]}; the other replies are "
-                f"kept in {cache}: rerun the same command to ask only for those"
+                f"{len(sink.failures)} judge requests failed: {why[0]}"
+                + timed_out_words(sink.timeouts, sink.timeouts)
+                + f"; the other replies are kept in {cache}: rerun the same command to ask "
+                "only for those"
             )
     scores: dict[str, tuple[float, str]] = {}
     malformed, first_bad, cut = 0, None, 0
@@ -547,6 +597,9 @@ def score_traces(cfg: Any, wanted: set[str], cache: Path) -> tuple[dict[str, tup
         "requests_this_run": requests,
         "cached": len(ids) - len(jobs),
         "cache": str(cache),
+        # requests with no reply in time over the cache's runs (each run that had one stopped,
+        # and a later one asked them again): their cost is unknown
+        "timed_out_requests": timed_out_in(replies.values()),
     }
     notes = []
     if refused:  # the stage prints it with its notes
