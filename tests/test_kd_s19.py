@@ -28,6 +28,7 @@ import pytest
 import torch
 
 from distill.train import build_trainer
+from tests.test_fingerprint_review_s18 import hf  # noqa: F401 (fixture)
 from tests.test_kd import first_batch, kd_cfg, loss_of, teacher  # noqa: F401 (fixture)
 from tests.test_kd2_s17 import completion, fake_scorer, own_ids, with_template
 from tests.test_kd_multi_s18 import EOT, NO_SYSTEM, eot_teacher, ids_of, plain  # noqa: F401
@@ -407,3 +408,84 @@ def test_ends_that_differ_past_a_first_token_pair_their_stops(tmp_path, tiny_qwe
         where.append([len(p) + j for j in range(len(c))])  # its stop at the teacher's
     total, n = _hand(trainer, batch, trainer.teacher.model, mine, where, [(im_end, eot)] * 4)
     assert loss_of(trainer, batch) == pytest.approx(total / n, rel=1e-4)
+
+
+# --------------------------------------------------------------------------- 4. the fingerprint
+
+ADAPTER_ID = "tiny-org/tiny-adapter"
+
+
+def _base_and_adapter(tmp_path):
+    """A local base model folder and a LoRA adapter folder on it (no tokenizer of its own)."""
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    (base / "model.safetensors").write_bytes(b"weights")
+    (base / "tokenizer_config.json").write_text("{}")
+    a = tmp_path / "adapter"
+    a.mkdir()
+    (a / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
+    (a / "adapter_model.safetensors").write_bytes(b"lora")
+    return base, a
+
+
+def test_an_adapters_base_folder_not_on_this_machine_cannot_be_checked(hf, tmp_path):
+    """Before: 'the teachers were the base model of X, are X now' (its record made otherwise
+    where the base's folder is missing): 'changed', start over with --overwrite."""
+    from distill.errors import DistillError
+    from distill.train.fingerprint import teacher_record
+    from tests.test_fingerprint_review_s18 import resumed, teachers
+    from tests.test_fingerprint_s18 import began
+
+    base, adapter = _base_and_adapter(tmp_path)
+    out = tmp_path / "out"
+    began(out, teacher_record(teachers(str(adapter))))
+    base.rename(tmp_path / "elsewhere")
+    with pytest.raises(DistillError) as e:
+        resumed(out, teachers(str(adapter)))
+    said = str(e.value)
+    assert "\n" not in said and "changed" not in said and "--overwrite" not in said
+    assert f"cannot check teacher {adapter}: no folder {base} (its base model) on this" in said
+    (tmp_path / "elsewhere").rename(base)
+    resumed(out, teachers(str(adapter)))  # back: the same weights, goes on
+    (base / "model.safetensors").write_bytes(b"trained again")
+    with pytest.raises(DistillError, match=r"base/model\.safetensors of teacher .* changed"):
+        resumed(out, teachers(str(adapter)))  # there, other weights: changed, as before
+
+
+def test_an_adapter_named_by_a_hub_id_keeps_its_revision_and_its_bases(hf, tmp_path):
+    """Its repo holds adapter_config.json, no config.json: no revision was kept, so a resume
+    after its main moved on (another adapter) went on. Kept now, its Hub base's too."""
+    from distill.errors import DistillError
+    from distill.train.fingerprint import loaded_teacher, teacher_record
+    from tests.test_fingerprint_review_s18 import BASE, resumed, teachers
+    from tests.test_fingerprint_s18 import began, cache_snapshot, saved_teacher
+
+    a, b, c = "a" * 40, "b" * 40, "c" * 40
+    lora = {"adapter_config.json": json.dumps({"base_model_name_or_path": BASE}).encode(),
+            "adapter_model.safetensors": b"lora"}  # fmt: skip
+    out = tmp_path / "out"
+    began(out, teacher_record(teachers(ADAPTER_ID)))  # a fresh cache: its load downloads both
+    cache_snapshot(hf, a, lora, name=ADAPTER_ID)
+    cache_snapshot(hf, c, {"config.json": b"{}"}, name=BASE)
+    loaded_teacher(out, compared=False)
+    assert saved_teacher(out)["teachers"][0]["weights"] == {"revision": a, "base/revision": c}
+    assert teacher_record(teachers(ADAPTER_ID))["teachers"][0]["weights"] == {
+        "revision": a, "base/revision": c
+    }  # fmt: skip
+    resumed(out, teachers(ADAPTER_ID))  # the same: goes on
+    cache_snapshot(hf, b, lora, name=ADAPTER_ID)  # its main moved on: another adapter
+    with pytest.raises(DistillError, match=f"revision of teacher {ADAPTER_ID} changed"):
+        resumed(out, teachers(ADAPTER_ID))
+    cache_snapshot(hf, a, lora, name=ADAPTER_ID)
+    cache_snapshot(hf, b, {"config.json": b"{}"}, name=BASE)  # its base's moved on
+    with pytest.raises(DistillError, match=f"base/revision of teacher {ADAPTER_ID} changed"):
+        resumed(out, teachers(ADAPTER_ID))
+    cache_snapshot(hf, c, {"config.json": b"{}"}, name=BASE)
+    import shutil
+
+    shutil.rmtree(hf / "models--tiny-org--tiny-adapter")  # another machine's cache
+    with pytest.raises(DistillError) as e:
+        resumed(out, teachers(ADAPTER_ID))
+    said = str(e.value)
+    assert "\n" not in said and f"cannot check teacher {ADAPTER_ID}: not in this machine" in said

@@ -176,13 +176,13 @@ BASE_OF = "the base model of "
 def _tokenizer_files(name: str) -> tuple[str, dict[str, str]]:
     """(the tokenizer as named, the sha256 of each TEMPLATE_FILES file of the local folder it
     loads from: none for a Hub name)."""
-    from distill.models import adapter_base, is_adapter, resolve_model
+    from distill.models import is_adapter, resolve_model
 
     # named as given, never as resolved: train_data.json is published (a builtin's path is
     # this machine's cache, ~ its home folder), and the user knows the name they typed
     path, shown = resolve_model(name), name
     if is_adapter(path) and not (Path(path) / "tokenizer_config.json").is_file():
-        path = resolve_model(adapter_base(path))  # load_tokenizer's source
+        path = _base_of(path)  # load_tokenizer's source (none here: no files read)
         shown = f"{BASE_OF}{name}"
     files = {}
     if Path(path).is_dir():
@@ -209,13 +209,14 @@ NOTE_BYTES = 1 << 30
 def _weights(name: str) -> dict[str, str]:
     """The sha256 (16 hex digits) of each WEIGHT_FILES file of the local folder `name` loads
     from (an adapter: its base folder's too, as `base/NAME`); none for a Hub name."""
-    from distill.models import adapter_base, is_adapter, resolve_model
+    from distill.models import is_adapter, resolve_model
 
     path = Path(resolve_model(name))
     folders = [("", path, name)]
-    if is_adapter(str(path)):
-        base = adapter_base(str(path))
-        folders.append(("base/", Path(base), base))
+    hub = None if path.is_dir() else _hub_adapter(name)  # (a LoRA adapter named by a Hub id)
+    if is_adapter(str(path)) or hub is not None:
+        base = _base_of(str(path) if hub is None else str(hub))
+        folders.append(("base/", Path(base).expanduser(), base))
     found = {}
     for prefix, folder, _ in folders:
         if not folder.is_dir():
@@ -251,21 +252,54 @@ REVISIONS = ("revision", "base/revision")
 
 def _hub_sources(model: str) -> list[tuple[str, str]]:
     """(the `weights` key, the Hub id) of what a local teacher, as its record names it (`model`),
-    loads from the HF cache: itself, named by a Hub id ('revision'), or the base of a LoRA
-    adapter folder named by one ('base/revision'); none for a folder of its own."""
-    from distill.models import adapter_base, is_adapter
-
+    loads from the HF cache: itself, named by a Hub id ('revision'), and the base of a LoRA
+    adapter (a folder, or a Hub id whose snapshot here holds adapter_config.json) named by one
+    ('base/revision'); none for a folder of its own."""
     path = model.removeprefix(BASE_OF)
-    if path == model and _hub_id(model):
-        return [("revision", model)]
+    own = [("revision", path)] if _hub_id(path) else []
     if path.startswith("builtin:"):
         return []
+    base = _adapter_base_name(path)
+    return own + ([("base/revision", base)] if base is not None and _hub_id(base) else [])
+
+
+def _adapter_base_name(path: str) -> str | None:
+    """The base model a LoRA adapter names (`path`: its folder, or a Hub id its snapshot in the
+    HF cache holds adapter_config.json for), as _base_of reads it; None for no adapter here."""
+    from distill.models import is_adapter
+
     try:
         local = str(Path(path).expanduser())
-        base = adapter_base(local) if is_adapter(local) else None
+        if is_adapter(local):
+            return _base_of(local)
+        hub = _hub_adapter(path)
+        return _base_of(str(hub)) if hub is not None else None
     except (DistillError, OSError, ValueError):  # (its load says what is wrong with it)
-        return []
-    return [("base/revision", base)] if base is not None and _hub_id(base) else []
+        return None
+
+
+def _hub_adapter(name: str) -> Path | None:
+    """The snapshot folder in the HF cache of a LoRA adapter named by Hub id `name` (one holding
+    adapter_config.json: the folder its load reads the base's name from); None for another."""
+    config = _hub_snapshot(name, "adapter_config.json")
+    return config.parent if config is not None and config.is_file() else None
+
+
+def _base_of(adapter: str) -> str:
+    """The base model of the LoRA adapter folder `adapter` as its load resolves it
+    (models.adapter_base), or as its adapter_config.json names it where that is a folder not on
+    this machine (the load refuses it; a resume names it: cannot_check)."""
+    from distill.models import adapter_base
+
+    try:
+        return adapter_base(adapter)
+    except DistillError:
+        base = json.loads((Path(adapter) / "adapter_config.json").read_text()).get(
+            "base_model_name_or_path"
+        )
+        if not isinstance(base, str) or not base:
+            raise
+        return base
 
 
 def _hub_id(name: str) -> bool:
@@ -279,9 +313,13 @@ def _hub_id(name: str) -> bool:
 
 def _cached_revision(name: str) -> str | None:
     """The commit the local HF cache's `main` of Hub model `name` names (a snapshot holding
-    its config.json); None where the cache holds none."""
-    config = _hub_snapshot(name, "config.json")
-    return config.parent.name if config is not None else None
+    its config.json, or a LoRA adapter's adapter_config.json); None where the cache holds
+    none."""
+    for f in ("config.json", "adapter_config.json"):
+        config = _hub_snapshot(name, f)
+        if config is not None:
+            return config.parent.name
+    return None
 
 
 def _hub_snapshot(name: str, filename: str) -> Path | None:
@@ -578,6 +616,18 @@ def cannot_check(then: dict[str, Any], now: dict[str, Any] | None) -> str | None
                 "its run began on cannot be compared; resume with the teacher's folder at that "
                 "path"
             )
+        base = None if u.get("served") else _adapter_base_name(path)
+        if (
+            base is not None
+            and _folder_files(was, "base/")
+            and not _folder_files(weights, "base/")
+            and not Path(base).expanduser().is_dir()
+        ):  # (before: the teacher's model and each of its base's files 'changed')
+            return (
+                f"cannot check teacher {path}: no folder {base} (its base model) on this "
+                "machine, so the weights its run began on cannot be compared; resume with the "
+                "base model's folder at that path"
+            )
         for key, hub in [] if u.get("served") else _hub_sources(name):
             if (
                 isinstance(was, dict)
@@ -607,6 +657,14 @@ def cannot_check(then: dict[str, Any], now: dict[str, Any] | None) -> str | None
                 "with --overwrite"
             )
     return None
+
+
+def _folder_files(weights: Any, prefix: str = "") -> bool:
+    """A teacher record's `weights` hold the hashes of files of a folder (`prefix`: 'base/', a
+    LoRA adapter's base's), not only the HF cache's revisions."""
+    return isinstance(weights, dict) and any(
+        k.startswith(prefix) and k not in REVISIONS for k in weights
+    )
 
 
 def teacher_differences(then: dict[str, Any], now: dict[str, Any] | None) -> list[str]:
