@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -360,6 +361,35 @@ def test_instruct_counts_a_request_that_timed_out_in_its_report_and_lines(tmp_pa
         assert json.loads((tmp_path / "i.report.json").read_text())["timed_out_requests"] == 1
     finally:
         server.stop()
+
+
+def test_select_counts_a_judge_request_that_timed_out(tmp_path, capsys):
+    from distill.errors import DistillError
+    from distill.select import SelectConfig
+    from distill.select.stage import run as select
+    from tests.test_select import FakeJudge, judged_traces
+
+    src = judged_traces(tmp_path, ["Score: 8", "Score: 6", "Score: 9"])
+    judge = FakeJudge().start()
+    judge.faults.append({"hang": 3})
+    try:
+        c = SelectConfig(
+            input=str(src), out=str(tmp_path / "sel.jsonl"), judge="judge",
+            judge_base_url=judge.url, concurrency=1, max_retries=0, request_timeout=0.5,
+        )  # fmt: skip
+        with pytest.raises(DistillError) as e:
+            select(c)
+        assert "1 judge requests failed: no reply within --request-timeout 0.5s" in str(e.value)
+        assert TIMED_OUT_LINE in str(e.value)  # before: not said
+        select(c)
+        report = json.loads(Path(c.report).read_text())
+        assert report["judge"]["timed_out_requests"] == 1  # before: no such count
+        assert report["judge"]["scored"] == 3
+        assert "1 requests timed out over the caches' runs" in capsys.readouterr().err
+        select(dataclasses.replace(c, min_score=7.0))  # asks nothing: counted once
+        assert json.loads(Path(c.report).read_text())["judge"]["timed_out_requests"] == 1
+    finally:
+        judge.stop()
 
 
 def test_select_counts_a_student_request_that_timed_out(tmp_path):
