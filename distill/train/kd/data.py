@@ -635,13 +635,14 @@ def own_prompt_dataset(
     where alike or where no row is read in its own template: the trainer's) makes the two first
     end tokens one outcome (end_pair) in the rows it reads in its own rendering (the column
     teacher_own_row: a row read in the student's ends with the student's end, as it is);
-    counts["end"] records the two ends. `only`
-    (several teachers, routed): per row, whether this teacher reads it; the others are left as
-    the student's and counted nowhere."""
+    `teacher.own_ends` (the two ends, paired or not) tells own_sampled which end tokens of a
+    sample have no teacher term, as own_end's of a kept completion. counts["end"] records the
+    two ends. `only` (several teachers, routed): per row, whether this teacher reads it; the
+    others are left as the student's and counted nowhere."""
     from distill.examples import Renderer, load_examples
 
     if teacher is not None:
-        teacher.end_pair = None
+        teacher.end_pair = teacher.own_ends = None
     if t_tok is None or renders_alike(tok, t_tok, cfg.format):
         return dataset, None
     onpolicy = cfg.method == "onpolicy"
@@ -723,8 +724,8 @@ def own_prompt_dataset(
                 f"{counts['rows']:,} rows, read in the student's (the others render alike)"
             )
         return dataset, None  # (no row of its own template: its end of turn never read either)
-    if teacher is not None:
-        teacher.end_pair = pair
+    if teacher is not None:  # (own_ends: own_sampled's, on policy)
+        teacher.end_pair, teacher.own_ends = pair, (ends, pair is not None) if ends else None
     if end is not None:
         counts["end"] = end
         read = "it reads its own end after each completion"
@@ -745,8 +746,8 @@ def own_prompt_dataset(
         after = ends[0][k + (pair is not None) :]  # own_end's -1: the teacher has none for them
         if after:
             read += (
-                f"; the student's {tok.decode(after, **dec)!r} at the end of a "
-                f"{'kept ' if onpolicy else ''}completion gets no teacher term"
+                f"; the student's {tok.decode(after, **dec)!r} at the end of a completion"
+                f"{' or sample' if onpolicy else ''} gets no teacher term"
             )
         print(
             f"{cfg.method}: teacher '{name}' ends a turn with {end['teacher']!r} where the "
@@ -775,22 +776,33 @@ def kept_traces(train: Any) -> bool:
     return (lmbda is not None and float(lmbda) < 1.0) or bool(getattr(train, "mask_truncated", 0))
 
 
-def own_sampled(ids: Any, labels: Any, inputs: dict[str, Any], pad_id: int) -> dict[str, Any]:
+def own_sampled(
+    ids: Any, labels: Any, inputs: dict[str, Any], pad_id: int, ends: Any = None
+) -> dict[str, Any]:
     """On policy, a teacher reading its own prompt (own_prompt_dataset): each sample's tokens
     after the teacher's prompt of its row (before(): once its `<think>`) -> teacher_input_ids,
-    teacher_attention_mask and teacher_pos as the Collator gives them for a kept completion."""
+    teacher_attention_mask and teacher_pos as the Collator gives them for a kept completion.
+    `ends` (the teacher's `own_ends`: turn_ends and whether end_pair paired them): a sample
+    ending with the student's end of turn, in a row read in the teacher's rendering
+    (teacher_own_row), has no teacher term at the end tokens a kept completion has none at
+    (own_end: a base student's `<|endoftext|>` after `<|im_end|>\n`, where the teacher's turn
+    is over and its distribution is the next turn's)."""
     import torch
 
     width = ids.shape[1]
     rows, where = [], []
+    own = inputs.get("teacher_own_row")
     for i in range(ids.shape[0]):
         at = (labels[i] != -100).nonzero().flatten().tolist()
         c = ids[i, at].tolist()
         n = int(inputs["teacher_prompt_len"][i])
         p = before(inputs["teacher_prompt"][i, :n].tolist(), int(inputs["teacher_lead"][i]), c)
         pos = [-1] * width
+        # (read as sampled: own_end's indices only say which tokens have no teacher term)
+        none = own_end(c, *ends)[1] if ends and (own is None or bool(own[i])) else []
         for j, a in enumerate(at):
-            pos[a] = len(p) + j
+            if j >= len(none) or none[j] >= 0:
+                pos[a] = len(p) + j
         rows.append(p + c)
         where.append(pos)
     return {

@@ -490,7 +490,8 @@ class Teachers:
         for t in self.own:
             view = _view(inputs, t)
             if "teacher_prompt" in view:
-                got = own_sampled(ids, inputs["labels"], view, self.pad_id)
+                ends = getattr(self.teachers[t], "own_ends", None)
+                got = own_sampled(ids, inputs["labels"], view, self.pad_id, ends)
                 out.update({_prefix(t) + k: v for k, v in got.items()})
         for t in self.xtok:
             view = _view(inputs, t)

@@ -216,7 +216,8 @@ class DistillTrainer(SFTTrainer):
             inputs.pop("teacher_logprobs", None)
             if "teacher_prompt" in inputs:  # a teacher reading its own prompt: the samples after it
                 pad = self.processing_class.pad_token_id
-                inputs.update(own_sampled(ids, inputs["labels"], inputs, pad))
+                ends = getattr(self.teacher, "own_ends", None)  # (its end of turn's tokens)
+                inputs.update(own_sampled(ids, inputs["labels"], inputs, pad, ends))
             if isinstance(self.teacher, (XTokTeacher, Teachers)):  # another tokenizer reads them
                 inputs.update(self.teacher.sampled(ids, labels, inputs))
         return inputs

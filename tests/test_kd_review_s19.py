@@ -1,0 +1,142 @@
+# ruff: noqa: F811 - the fixtures of tests/test_kd and test_kd_s19, imported
+"""Session 19, second read of c8f3c4e / e132474 / c57b355 / bd5a1dc (kd's end of turn per row,
+the pairing past a first token alike, the --resume fingerprint of a LoRA adapter teacher).
+
+1. A base student (its template's `<|im_end|>\\n` no stop: `<|endoftext|>` added after it)
+   with an instruct teacher of its vocabulary (its turn ends at `<|im_end|>\\n`): a kept
+   completion's `<|endoftext|>`, past the teacher's end of turn, gets no teacher term
+   (kd/data.own_end), but on policy each sample was read as sampled, so the student's stop got
+   the teacher's distribution after its own turn had ended (the next turn's `<|im_start|>`):
+   the student was taught not to stop. A sample ending with the student's end of turn now gets
+   no teacher term where a kept completion gets none.
+
+    .venv/bin/python -m pytest tests/test_kd_review_s19.py -q -p no:xdist
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from distill.train import build_trainer
+from tests.test_kd import first_batch, kd_cfg, loss_of, teacher  # noqa: F401 (fixture)
+from tests.test_kd_multi_s18 import plain  # noqa: F401 (fixture)
+from tests.test_kd_s19 import _hand
+
+# --------------------------------------------------------------------------- 1. a base student
+
+
+@pytest.fixture(scope="module")
+def base_student(tiny_qwen, tmp_path_factory):
+    """tiny_qwen as a base model: the same ChatML template, its stop `<|endoftext|>` alone (its
+    template's `<|im_end|>` is none), so its turn ends `<|im_end|>\\n<|endoftext|>`."""
+    from transformers import AutoConfig, GenerationConfig
+
+    from distill.models import load_tokenizer
+
+    dest = tmp_path_factory.mktemp("base") / "s"
+    shutil.copytree(tiny_qwen, dest)
+    tok = load_tokenizer(str(dest))
+    tok.eos_token = "<|endoftext|>"
+    tok.save_pretrained(dest)
+    eot = tok.convert_tokens_to_ids("<|endoftext|>")
+    config = AutoConfig.from_pretrained(dest)
+    config.eos_token_id = eot
+    config.save_pretrained(dest)
+    gen = GenerationConfig.from_pretrained(dest)
+    gen.eos_token_id = eot
+    gen.save_pretrained(dest)
+    return dest
+
+
+def _ids(path):
+    """(`<|im_end|>`, `\\n`, `<|endoftext|>`, `4`): each one token of the tokenizer at `path`."""
+    from distill.models import load_tokenizer
+
+    tok = load_tokenizer(str(path))
+    got = [
+        tok(x, add_special_tokens=False)["input_ids"]
+        for x in ("<|im_end|>", "\n", "<|endoftext|>", "4")
+    ]
+    assert all(len(x) == 1 for x in got) and len({x[0] for x in got}) == 4
+    return [x[0] for x in got]
+
+
+def _sampled(trainer, body, monkeypatch):
+    """The on-policy batch of the first 4 rows, each row's sample `body` (the same ids),
+    as the student's generate returns it (its prompt left-padded, then the sample)."""
+    from distill.train.kd import trainer as kd_trainer
+
+    def generate(model, inputs, gen_config):  # noqa: ARG001
+        p, pm = inputs["prompts"], inputs["prompt_attention_mask"]
+        c = torch.tensor([body] * p.shape[0])
+        ids = torch.cat([p, c], 1)
+        attn = torch.cat([pm, torch.ones_like(c)], 1)
+        labels = torch.cat([torch.full_like(p, -100), c], 1)
+        return ids, attn, labels
+
+    monkeypatch.setattr(kd_trainer.GKDTrainer, "generate_on_policy_outputs", staticmethod(generate))
+    return trainer._on_policy_batch(trainer.model, first_batch(trainer))
+
+
+def _teacher_rows(batch, skip_end):
+    """Each sampled row as the teacher reads it (the prompts render alike: the student's own
+    row), each sample token at its own position; the last `skip_end` tokens at none."""
+    rows, where = [], []
+    for i in range(batch["input_ids"].shape[0]):
+        first = int(batch["attention_mask"][i].argmax())
+        rows.append(batch["input_ids"][i, first:].tolist())
+        at = (batch["labels"][i] != -100).nonzero().flatten() - first
+        pos = [int(a) for a in at]
+        where.append(pos[: len(pos) - skip_end] + [-1] * skip_end)
+    return rows, where
+
+
+@pytest.mark.parametrize("chunk", [None, 0])
+def test_a_base_students_stop_after_its_end_of_turn_gets_no_teacher_term_on_policy(
+    tmp_path, base_student, teacher, monkeypatch, capsys, chunk
+):
+    """A sample '4<|im_end|>\\n<|endoftext|>': the teacher (its turn over at `<|im_end|>\\n`)
+    has a term at each of its tokens but the `<|endoftext|>` (as own_end gives a kept
+    completion's). Before: its distribution after its own end of turn was the student's
+    stop's target: the loss was another (the assert below on the whole-sample reading)."""
+    more = {} if chunk is None else {"loss_chunk_size": chunk}
+    cfg = kd_cfg(tmp_path, base_student, teacher_model=str(teacher), method="onpolicy",
+                 lmbda=1.0, max_new_tokens=6, lora_dropout=0.0, beta=0.0, **more)  # fmt: skip
+    trainer = build_trainer(cfg)[0]
+    line = next(x for x in capsys.readouterr().out.splitlines() if "ends a turn with" in x)
+    assert "'<|endoftext|>' at the end of a completion or sample gets no teacher term" in line
+    im_end, nl, eot, four = _ids(base_student)
+    assert trainer.teacher.end_pair is None
+    sampled = _sampled(trainer, [four, im_end, nl, eot], monkeypatch)
+    assert sampled["teacher_pos"].shape == sampled["input_ids"].shape
+    mine, where = _teacher_rows(sampled, skip_end=1)
+    model = trainer.teacher.model
+    total, n = _hand(trainer, sampled, model, mine, where, [None] * 4)
+    assert loss_of(trainer, sampled) == pytest.approx(total / n, rel=1e-5)
+    every, _ = _hand(trainer, sampled, model, *_teacher_rows(sampled, skip_end=0), [None] * 4)
+    assert every != pytest.approx(total, rel=1e-3)  # (the reading before: told apart)
+    # a sample that stops with no end of turn before it: its stop compared as it is
+    sampled = _sampled(trainer, [four, nl, eot], monkeypatch)
+    mine, where = _teacher_rows(sampled, skip_end=0)
+    total, n = _hand(trainer, sampled, model, mine, where, [None] * 4)
+    assert loss_of(trainer, sampled) == pytest.approx(total / n, rel=1e-5)
+
+
+def test_several_teachers_on_policy_read_a_base_students_end_as_one_does(
+    tmp_path, base_student, teacher, plain, monkeypatch
+):
+    """Weighted: the instruct teacher's term at the sample's `<|endoftext|>` none, the other's
+    (plain: also an instruct template of the student's vocabulary) none either."""
+    cfg = kd_cfg(tmp_path, base_student, teacher_model=[str(teacher), str(plain)],
+                 teacher_weight=[0.5, 0.5], method="onpolicy", lmbda=1.0, max_new_tokens=6,
+                 lora_dropout=0.0, beta=0.0)  # fmt: skip
+    trainer = build_trainer(cfg)[0]
+    im_end, nl, eot, four = _ids(base_student)
+    sampled = _sampled(trainer, [four, im_end, nl, eot], monkeypatch)
+    mine, where = _teacher_rows(sampled, skip_end=1)
+    a, n = _hand(trainer, sampled, trainer.teacher.teachers[0].model, mine, where, [None] * 4)
+    b, _ = _hand(trainer, sampled, trainer.teacher.teachers[1].model, mine, where, [None] * 4)
+    assert loss_of(trainer, sampled) == pytest.approx((0.5 * a + 0.5 * b) / n, rel=1e-5)
