@@ -9,18 +9,23 @@ the pairing past a first token alike, the --resume fingerprint of a LoRA adapter
    the teacher's distribution after its own turn had ended (the next turn's `<|im_start|>`):
    the student was taught not to stop. A sample ending with the student's end of turn now gets
    no teacher term where a kept completion gets none.
+2. A LoRA adapter teacher named by a Hub id whose base is a folder on this machine: its record
+   before bd5a1dc held no weights (the adapter's repo has no config.json); bd5a1dc records its
+   base folder's files, so an unchanged teacher's --resume was refused as 'changed'.
 
     .venv/bin/python -m pytest tests/test_kd_review_s19.py -q -p no:xdist
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 import torch
 
 from distill.train import build_trainer
+from tests.test_fingerprint_review_s18 import hf  # noqa: F401 (fixture)
 from tests.test_kd import first_batch, kd_cfg, loss_of, teacher  # noqa: F401 (fixture)
 from tests.test_kd_multi_s18 import plain  # noqa: F401 (fixture)
 from tests.test_kd_s19 import _hand
@@ -140,3 +145,64 @@ def test_several_teachers_on_policy_read_a_base_students_end_as_one_does(
     a, n = _hand(trainer, sampled, trainer.teacher.teachers[0].model, mine, where, [None] * 4)
     b, _ = _hand(trainer, sampled, trainer.teacher.teachers[1].model, mine, where, [None] * 4)
     assert loss_of(trainer, sampled) == pytest.approx((0.5 * a + 0.5 * b) / n, rel=1e-5)
+
+
+# --------------------------------------------------------------------------- 2. the fingerprint
+
+
+def test_a_hub_adapter_on_a_local_base_begun_before_its_base_was_recorded_resumes(hf, tmp_path):
+    """The record 623817b made for a LoRA adapter named by a Hub id (its repo: no config.json)
+    whose base is a folder here: no weights at all. Resumed by this distill, which reads the
+    base folder's files now: the same teacher, it goes on (before: 'base/config.json of teacher
+    ... changed', start over); its base changed after that resume is refused."""
+    from distill.errors import DistillError
+    from tests.test_fingerprint_review_s18 import resumed, teachers
+    from tests.test_fingerprint_s18 import began, cache_snapshot
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    (base / "model.safetensors").write_bytes(b"weights")
+    name = "tiny-org/tiny-adapter"
+    lora = {"adapter_config.json": json.dumps({"base_model_name_or_path": str(base)}).encode(),
+            "adapter_model.safetensors": b"lora"}  # fmt: skip
+    cache_snapshot(hf, "a" * 40, lora, name=name)
+    out = tmp_path / "out"
+    began(out, {"teachers": [{"model": name, "files": {}, "weights": {}}]})  # (623817b's)
+    resumed(out, teachers(name))
+    resumed(out, teachers(name))  # (its record now holds the base's files: compared)
+    (base / "model.safetensors").write_bytes(b"trained again")
+    with pytest.raises(DistillError, match=r"base/model\.safetensors of teacher .* changed"):
+        resumed(out, teachers(name))
+
+
+def test_a_hub_adapter_on_a_local_base_resumes_and_its_base_missing_cannot_be_checked(hf, tmp_path):
+    """A run begun now: its record holds the base folder's files (and the adapter's revision),
+    none of its own folder (it has none: a Hub id). Before: every resume said 'cannot check
+    teacher tiny-org/tiny-adapter: no folder tiny-org/tiny-adapter on this machine'. The base
+    folder gone: 'cannot check' naming the base."""
+    from distill.errors import DistillError
+    from distill.train.fingerprint import teacher_record
+    from tests.test_fingerprint_review_s18 import resumed, teachers
+    from tests.test_fingerprint_s18 import began, cache_snapshot, saved_teacher
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    (base / "model.safetensors").write_bytes(b"weights")
+    name = "tiny-org/tiny-adapter"
+    lora = {"adapter_config.json": json.dumps({"base_model_name_or_path": str(base)}).encode(),
+            "adapter_model.safetensors": b"lora"}  # fmt: skip
+    cache_snapshot(hf, "a" * 40, lora, name=name)
+    out = tmp_path / "out"
+    began(out, teacher_record(teachers(name)))
+    assert set(saved_teacher(out)["teachers"][0]["weights"]) == {
+        "revision", "base/config.json", "base/model.safetensors"
+    }  # fmt: skip
+    resumed(out, teachers(name))  # the same teacher: goes on
+    base.rename(tmp_path / "elsewhere")
+    with pytest.raises(DistillError) as e:
+        resumed(out, teachers(name))
+    said = str(e.value)
+    assert f"cannot check teacher {name}: no folder {base} (its base model)" in said
+    assert "changed" not in said and "\n" not in said

@@ -607,7 +607,9 @@ def cannot_check(then: dict[str, Any], now: dict[str, Any] | None) -> str | None
         if (
             not u.get("served")
             and isinstance(was, dict)
-            and any(k not in REVISIONS for k in was)  # the hashes of a folder's files
+            # the hashes of its own folder's files (not only its base's: a LoRA adapter named
+            # by a Hub id, on a base folder here)
+            and any(k not in REVISIONS and not k.startswith("base/") for k in was)
             and not path.startswith("builtin:")
             and not Path(path).expanduser().is_dir()
         ):  # (before: each of its files 'changed', and 'start over with --overwrite')
@@ -775,6 +777,10 @@ def _known_then(then: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
     if isinstance(weights, dict):
         unknown = {k for k in REVISIONS if k in weights}
         unknown -= set(was) if isinstance(was, dict) else set()
+        if _hub_id(str(then.get("model"))) and not _folder_files(was, "base/"):
+            # a LoRA adapter named by a Hub id whose base is a folder here: a record before
+            # bd5a1dc read no base of it (its repo holds no config.json), none of its files
+            unknown |= {k for k in weights if k.startswith("base/") and k not in REVISIONS}
         if unknown:
             now = {**now, "weights": {k: v for k, v in weights.items() if k not in unknown}}
     return now
