@@ -827,8 +827,6 @@ def _ours(dest: Path, name: str, previous: dict[str, Any] | None) -> bool:
     """`name` in dest is the file a previous publish wrote: listed in its marker, a plain file,
     and (where the marker has its size and mtime, or a Hub publish's its sha256) not written
     over by the user since."""
-    from distill.manifest import file_sha256
-
     if not previous or name not in previous["files"]:
         return False
     p = dest / name
@@ -848,9 +846,7 @@ def _ours(dest: Path, name: str, previous: dict[str, Any] | None) -> bool:
     if "hashes" not in previous or name not in previous["hashes"]:
         return True
     kept = [previous["hashes"][name]]
-    mine = {"sha256": file_sha256(p)}
-    if any("sha256" not in h for h in kept):
-        mine = _hashes(p)
+    mine = _hashes(p)  # both at once: _place's pending asks for them too (read once: _HASHES)
     return any(h.get(k) == v for h in kept for k, v in mine.items())
 
 
@@ -1073,17 +1069,37 @@ def _move_in(src: Path, dst: Path) -> None:
 # (tests/test_publish_earlier_s16.py).
 
 
+# Each file's hashes already read, by what identifies its bytes without reading them (as
+# manifest.file_sha256 keeps its sha256s, on the same terms: a file changed in the last seconds
+# is not kept). A publish into a clone of its Hub repo read each earlier file of publish's
+# there twice or more (its sha256 for _ours, then both hashes for the marker's pending): a
+# model of several GB read twice over.
+_HASHES: dict[tuple[int, ...], dict[str, str]] = {}
+
+
 def _hashes(path: Path) -> dict[str, str]:
     """The file's git blob id (what the Hub lists for a plain file) and sha256 (an LFS file's)."""
     import hashlib
+    import time
 
-    git = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    from distill import manifest
+
+    st = os.stat(path)
+    known = _HASHES.get(manifest._identity(st))
+    if known is not None:
+        return dict(known)
+    git = hashlib.sha1(f"blob {st.st_size}\0".encode(), usedforsecurity=False)
     sha = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             git.update(chunk)
             sha.update(chunk)
-    return {"git": git.hexdigest(), "sha256": sha.hexdigest()}
+        after = os.fstat(f.fileno())
+    found = {"git": git.hexdigest(), "sha256": sha.hexdigest()}
+    settled = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > manifest._SETTLED_NS
+    if settled and manifest._identity(after) == manifest._identity(st):  # not changed meanwhile
+        _HASHES[manifest._identity(st)] = dict(found)
+    return found
 
 
 def _write_hub_marker(
