@@ -206,3 +206,30 @@ def test_a_hub_adapter_on_a_local_base_resumes_and_its_base_missing_cannot_be_ch
     said = str(e.value)
     assert f"cannot check teacher {name}: no folder {base} (its base model)" in said
     assert "changed" not in said and "\n" not in said
+
+
+# --------------------------------------------------------------------------- 3. a resume's words
+
+
+def test_a_resume_whose_end_pairing_changed_says_what_changed(tmp_path):
+    """A run begun before c57b355 with `\\n<|im_end|>` / `\\n<|endoftext|>` (no pair: the
+    student's stop had no teacher term) resumed now (paired): refused, as the teacher targets
+    differ, but the line said the same reading twice ('its own end of turn ('\\n<|endoftext|>')'
+    then and now): it names the pairing now."""
+    from distill.errors import DistillError
+    from distill.train.kd.trainer import _same_reading
+
+    end = {"student": "\n<|im_end|>", "teacher": "\n<|endoftext|>", "paired": False}
+    saved = {"teacher_own_prompt": {"rows": 8, "of": 8}, "teacher_end_of_turn": end}
+    now = {**end, "paired": True, "pair": ["<|im_end|>", "<|endoftext|>"]}
+    with pytest.raises(DistillError) as e:
+        _same_reading(tmp_path / "kd.json", saved, [("T", (True, now))])
+    said = str(e.value)
+    then, _, later = said.partition("in the run so far")
+    assert "its own end of turn ('\\n<|endoftext|>'), its end token not compared" in then
+    assert "its '<|endoftext|>' compared as the student's '<|im_end|>'" in later
+    _same_reading(tmp_path / "kd.json", saved, [("T", (True, end))])  # the same: goes on
+    old = {**end, "paired": True}  # (a kd.json before 'pair': its first tokens paired)
+    with pytest.raises(DistillError, match="its first end token compared as the student's"):
+        _same_reading(tmp_path / "kd.json", {**saved, "teacher_end_of_turn": old},
+                      [("T", (True, end))])  # fmt: skip

@@ -699,7 +699,18 @@ def _same_reading(path: Any, saved: dict[str, Any], now: list[tuple[str, Any]]) 
         if end is None:
             return prompt
         text = end.get("teacher") if isinstance(end, dict) else end
-        return f"{prompt} and its own end of turn ({text!r})"
+        # (whether its end token was compared as the student's: the pairing apart, c57b355's
+        # '\n<|im_end|>' / '\n<|endoftext|>' read the same text twice)
+        pair = end.get("pair") if isinstance(end, dict) else None
+        if not isinstance(end, dict) or "paired" not in end:
+            how = ""
+        elif isinstance(pair, list) and len(pair) == 2 and end["paired"]:
+            how = f", its {pair[1]!r} compared as the student's {pair[0]!r}"
+        elif end["paired"]:
+            how = ", its first end token compared as the student's"
+        else:
+            how = ", its end token not compared as the student's"
+        return f"{prompt} and its own end of turn ({text!r}){how}"
 
     for (name, (own, end)), e in zip(now, then, strict=True):
         was = ("teacher_own_prompt" in e, e.get("teacher_end_of_turn"))
