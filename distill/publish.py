@@ -12,7 +12,6 @@ $HF_TOKEN and never written anywhere.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -1025,14 +1024,14 @@ def _move_in(src: Path, dst: Path) -> None:
     beside dst (PART), synced to disk, with src's mtime, then renamed. shutil.move copied
     straight to dst: a publish killed during the copy left part of the file there, which no
     stamp matched, and the next publish refused its own file as the user's. A temp a kill
-    leaves is removed by the next publish (_leftovers); one an exception leaves, here."""
+    leaves is removed by the next publish (_leftovers); one an exception leaves, here. Any
+    rename refused is copied, as shutil.move did (not EXDEV alone: a FUSE or network mount that
+    renames nothing, ENOSYS or EPERM, failed the publish shutil.move had copied in)."""
     part = dst.with_name(PART.format(dst.name))
     try:
         try:
             os.rename(src, part)
-        except OSError as e:
-            if e.errno != errno.EXDEV:
-                raise
+        except OSError:
             shutil.copyfile(src, part)
             shutil.copystat(src, part)  # the mtime the marker's stamp names
             fd = os.open(part, os.O_RDONLY)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -181,3 +182,24 @@ def test_a_folder_under_the_marker_temps_name_is_the_users(student, tmp_path):
     (mine / "notes.txt").write_text("mine")
     refused(publish(student, dest), r"is a non-empty folder that holds no previous publish")
     assert (mine / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("err", [errno.ENOSYS, errno.EPERM], ids=["ENOSYS", "EPERM"])
+def test_a_mount_that_renames_nothing_is_copied_into(student, tmp_path, monkeypatch, err):
+    """A FUSE or network mount whose rename fails otherwise than EXDEV: shutil.move copied
+    the files in (ebf79ca's move failed the publish, 'Function not implemented')."""
+    dest = tmp_path / "pub"
+    real_rename = os.rename
+
+    def rename(src, dst, *a, **kw):
+        if Path(src).parent.name.startswith(f".{dest.name}."):  # out of publish's staging
+            raise OSError(err, os.strerror(err))
+        return real_rename(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "rename", rename)
+    res = publish(student, dest)
+    assert res.returncode == 0, res.stderr
+    assert (dest / "model.safetensors").read_bytes() == WEIGHTS
+    assert sorted(p.name for p in dest.iterdir()) == sorted([MARKER, *FILES])
+    monkeypatch.undo()
+    assert publish(student, dest).returncode == 0  # its own files, by their stamps
