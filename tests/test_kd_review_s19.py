@@ -147,6 +147,31 @@ def test_several_teachers_on_policy_read_a_base_students_end_as_one_does(
     assert loss_of(trainer, sampled) == pytest.approx((0.5 * a + 0.5 * b) / n, rel=1e-5)
 
 
+def test_a_served_teacher_on_policy_reads_a_base_students_end_as_a_local_one(
+    tmp_path, base_student, teacher, server, monkeypatch
+):
+    """Served (its whole vocabulary listed): no listed row at the sample's `<|endoftext|>`, the
+    loss the local teacher's hand computation."""
+    from transformers import AutoModelForCausalLM
+
+    from distill.models import load_tokenizer
+    from tests.test_kd2_s17 import fake_scorer
+
+    tok = load_tokenizer(str(teacher))
+    server.model, server.scorer = str(teacher), fake_scorer(teacher)
+    server.decode = lambda t: tok.decode([t])
+    cfg = kd_cfg(tmp_path, base_student, teacher_model=str(teacher), teacher_url=server.url,
+                 teacher_top_k=len(tok), method="onpolicy", lmbda=1.0, max_new_tokens=6,
+                 lora_dropout=0.0, beta=0.0)  # fmt: skip
+    trainer = build_trainer(cfg)[0]
+    im_end, nl, eot, four = _ids(base_student)
+    sampled = _sampled(trainer, [four, im_end, nl, eot], monkeypatch)
+    mine, where = _teacher_rows(sampled, skip_end=1)
+    model = AutoModelForCausalLM.from_pretrained(teacher).eval()
+    total, n = _hand(trainer, sampled, model, mine, where, [None] * 4)
+    assert loss_of(trainer, sampled) == pytest.approx(total / n, rel=1e-4)
+
+
 # --------------------------------------------------------------------------- 2. the fingerprint
 
 
