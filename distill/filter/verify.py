@@ -16,6 +16,7 @@ import unicodedata
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+from math import factorial, pi
 from typing import Any, NamedTuple
 
 from distill.choices import MAX_OPTIONS, options_asked
@@ -579,6 +580,21 @@ _THEN_REASON = re.compile(
     r"(?![A-Za-z]))|(?=,[ \t]+(?P<remark>(?i:which|attained|achieved|obtained|reached|occurring))"
     r"(?![A-Za-z])))"
 )
+# A "which" remark that says the value is another, or comes to one: "The total time is 120
+# minutes, which is 2 hours.", "the total is 24, which means each of the 4 friends pays 6", "...,
+# which makes the product 6", "..., which reduces to 10 per half" (the first value was read: a
+# right answer of 2, 6, 10 was wrong; the last value is read, as before). "which is 5 more than
+# last year", "which is divisible by 5", "which is not attained at x = 0" remark on it.
+_REMARK_GOES_ON = re.compile(
+    r"[ \t]*,[ \t]*(?i:which)[ \t]+(?:"
+    r"(?i:is|are|was|were|equals?|would[ \t]+be|will[ \t]+be)[ \t]+"
+    r"(?:(?i:about|approximately|roughly|around|nearly|exactly|just|equal[ \t]+to|equivalent[ \t]+to"
+    r"|the[ \t]+same[ \t]+as)[ \t]+)*(?:[-+]?\d|\$|\\[A-Za-z(\[])"
+    r"(?![^,;]*?(?i:\b(?:more|less|fewer|greater|smaller|larger|higher|lower|times|than|percent)\b|%))"
+    r"|(?i:means|implies|makes|gives|leaves|brings|reduces|simplifies|becomes|converts"
+    r"|translates|amounts|comes|corresponds|works[ \t]+out|results)\b[^.;]*?(?:\d|\$|\\[A-Za-z(\[])"
+    r")"
+)
 # The words that name a value as what its subject is: "So it must be 4", "the minimum is 8". Where
 # the subject is denied, supposed or hedged ("It cannot be 9", "If it is 9", "it could be 9"), or
 # is on a condition ("the remainder is 1 when n is 3"), no value is read.
@@ -641,6 +657,7 @@ def _justified_value(answer: str) -> tuple[str, list[str]] | None:
             or _NOT_THE_ANSWER.search(clause)
             or _CONTRADICTS.search(clause)
             or (concludes is not None and _VALUED.search(clause, concludes.end()))
+            or _REMARK_GOES_ON.match(clause)
         ):
             return None
         checked = rest[rest.find(clause) + len(clause) :]
@@ -733,10 +750,16 @@ def _last_bare_latex(answer: str) -> str | None:
     cuts = list(_BEFORE_VALUE.finditer(last))
     if not cuts:
         return None
+    if _DENIED_BEFORE.search(re.split(r"[,;:]", last[: cuts[-1].start()])[-1]):
+        return None  # "We cannot have x = \\sqrt{2}.", "The ratio cannot be \\frac{3}{4}."
     written = last[cuts[-1].end() :].strip().rstrip("*").strip()
     if not re.search(r"\\[A-Za-z]", written) or _prose(written):
         return None
     return _expression(written)
+
+
+# A clause that denies the value it ends with ("We cannot have x = ...", "x is not ...").
+_DENIED_BEFORE = re.compile(r"(?i:\b(?:not|never|cannot|no)\b|n't\b)")
 
 
 def _expression(written: str) -> str | None:
@@ -1342,6 +1365,187 @@ def _same_units_dropped(sentence: str) -> str:
     return _UNIT_INSIDE.sub("", sentence)
 
 
+# A value written in bare LaTeX, out of math delimiters: "\frac{3}{4}", "2\sqrt{3}", "\pi/2".
+_BARE_LATEX_VALUE = re.compile(
+    r"(?P<v>[-+]?(?:\d+(?:\.\d+)?[ \t]*)?\\(?:[dt]?frac[ \t]*\{[^{}]{1,40}\}[ \t]*\{[^{}]{1,40}\}"
+    r"|sqrt[ \t]*(?:\[[^\]]{1,10}\])?\{[^{}]{1,40}\}|pi(?![A-Za-z]))(?:/\d+)?)"
+)
+
+
+# A value, then the same value written again: "So the probability is 1/6, or about 0.167.", "The
+# time taken is 2 hours or 120 minutes.", "Hence there are 120 arrangements, or 5!.", "The speed
+# is 5 m/s or 18 km/h." (read as the reply's last value, or the last with its unit, a right
+# answer of 1/6, 2, 120, 5 was wrong). Its parts: a value ("1/6", "$\frac{1}{6}$", "0.167",
+# "16.7%", "5!", "\sqrt{2}"), the words after it (its unit, a noun: "arrangements", "m long"),
+# what joins the two ("or", "i.e.", "that is", "about", "≈", brackets).
+_APPROX = (
+    r"(?:(?i:about|approximately|approx|roughly|around|nearly|almost)(?![A-Za-z])|≈"
+    r"|\\approx(?![A-Za-z])|~)"
+)
+_RESTATED_VALUE = (
+    r"(?:\$[^$]{1,80}\$|\\\((?:(?!\\\)).){1,80}\\\)"
+    r"|[-+]?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?![.,]?\d)(?:/\d+(?![.,]?\d))?(?:[ \t]*\\?%|ǃ)?"
+    + r"|"
+    + _BARE_LATEX_VALUE.pattern.replace("(?P<v>", "(?:")
+    + r")"
+)
+_RESTATED_WORDS = (
+    r"(?:(?:[ \t]*(?:\\[,;: ]|~)[ \t]*|[ \t]+)"
+    r"(?!(?i:or|i[.․]e|that|which|and|but|so|since|because|as|if|when)(?![A-Za-z]))"
+    r"(?!" + _APPROX + r")"
+    r"[A-Za-z]+(?:/[A-Za-z]+)?(?:\^\{?[23]\}?|[²³])?){0,3}"
+)
+_RESTATE_JOIN = r"(?i:or|i[.․]e[.․]?,?|that[ \t]+is,?)"
+_RESTATEMENT = re.compile(
+    r"(?P<pre>[^\d$\\ǃ≈~]{0,200}?)(?P<x>" + _RESTATED_VALUE + r")(?P<wx>" + _RESTATED_WORDS + r")"
+    r"(?:[ \t]*,?[ \t]*" + _RESTATE_JOIN + r"[ \t]+(?P<a1>" + _APPROX + r"[ \t]*)?"
+    r"(?:[A-Za-z][ \t]*=[ \t]*)?(?P<y1>" + _RESTATED_VALUE + r")(?P<w1>" + _RESTATED_WORDS + r")"
+    r"|[ \t]*,?[ \t]*(?P<a2>" + _APPROX + r")[ \t]*(?P<y2>" + _RESTATED_VALUE + r")"
+    r"(?P<w2>" + _RESTATED_WORDS + r")"
+    r"|[ \t]*[(（][ \t]*(?:" + _RESTATE_JOIN + r"[ \t]+)?(?P<a3>" + _APPROX + r"[ \t]*)?"
+    r"(?P<y3>" + _RESTATED_VALUE + r")(?P<w3>" + _RESTATED_WORDS + r")[ \t]*[)）])"
+    r"[ \t*]*"
+)
+# Words before the value that say it is not given as the answer: negated, supposed, hedged.
+_NOT_GIVEN_BEFORE = re.compile(
+    r"(?i:\b(?:not|never|no|cannot|if|suppose|assume|assuming|could|might|may|either|whether"
+    r"|unless|or|maybe|perhaps|possibly|probably)\b|n't\b)"
+)
+# Units a value is restated in, by what they measure: (dimension, size in its base unit); the
+# names as written after a value, lowercased (but a one-letter unit: "m", "s", "g", "h", "L").
+_LENGTHS = {"mm": 0.001, "cm": 0.01, "m": 1.0, "km": 1000.0, "in": 0.0254, "ft": 0.3048}
+_LENGTHS |= {"yd": 0.9144, "mi": 1609.344}
+_UNIT_SIZES: dict[str, tuple[str, float]] = {
+    **{u: ("m", f) for u, f in _LENGTHS.items()},
+    **{u + p: ("m2", f * f) for u, f in _LENGTHS.items() for p in ("^2", "^{2}", "²")},
+    **{u + p: ("m3", f**3) for u, f in _LENGTHS.items() for p in ("^3", "^{3}", "³")},
+}
+for _names, _size in (
+    ("millimeter millimetre", ("m", 0.001)),
+    ("centimeter centimetre", ("m", 0.01)),
+    ("meter metre", ("m", 1.0)),
+    ("kilometer kilometre", ("m", 1000.0)),
+    ("inch inches", ("m", 0.0254)),
+    ("foot feet", ("m", 0.3048)),
+    ("yard", ("m", 0.9144)),
+    ("mile", ("m", 1609.344)),
+    ("ml milliliter millilitre", ("m3", 1e-6)),
+    ("L liter litre", ("m3", 1e-3)),
+    ("s sec second", ("s", 1.0)),
+    ("min minute", ("s", 60.0)),
+    ("h hr hour", ("s", 3600.0)),
+    ("day", ("s", 86400.0)),
+    ("week", ("s", 604800.0)),
+    ("mg milligram", ("g", 0.001)),
+    ("g gram", ("g", 1.0)),
+    ("kg kilogram", ("g", 1000.0)),
+    ("lb pound", ("g", 453.59237)),
+    ("oz ounce", ("g", 28.349523125)),
+    ("m/s", ("m/s", 1.0)),
+    ("km/h km/hr kph kmph", ("m/s", 1 / 3.6)),
+    ("mph", ("m/s", 0.44704)),
+    ("ft/s", ("m/s", 0.3048)),
+    ("degree", ("rad", pi / 180)),
+    ("rad radian", ("rad", 1.0)),
+):
+    for _name in _names.split():
+        _UNIT_SIZES[_name] = _size
+        if len(_name) > 2 and "/" not in _name and not _name.endswith("s"):
+            _UNIT_SIZES[_name + "s"] = _size  # "hours", "meters", "secs"
+
+
+def _unit_size(words: str) -> tuple[str, float] | None:
+    """(dimension, size) of the unit the first of `words` after a value is ("m/s", "hours",
+    "cm^2"), None where it is none of `_UNIT_SIZES`'."""
+    first = re.match(r"[ \t~\\,;:]*([A-Za-z]+(?:/[A-Za-z]+)?(?:\^\{?[23]\}?|[²³])?)", words)
+    if first is None:
+        return None
+    w = first.group(1)
+    return _UNIT_SIZES.get(w if len(w) == 1 else w.lower())
+
+
+def _numeric(value: str) -> tuple[float, int | None] | None:
+    """(the number a value written in a reply is, the decimal places it is written to or None
+    where it is exact: a fraction, a root), None where it is no number."""
+    t = value.strip()
+    inline = re.fullmatch(r"\$([^$]+)\$|\\\((.+?)\\\)", t)
+    if inline is not None:
+        t = (inline.group(1) or inline.group(2)).strip()
+    percent = re.fullmatch(r"(.+?)[ \t]*\\?%", t)
+    if percent is not None:
+        inner = _numeric(percent.group(1))
+        if inner is None:
+            return None
+        return inner[0] / 100, None if inner[1] is None else inner[1] + 2
+    fact = re.fullmatch(r"(\d{1,3})[ǃ!]", t)
+    if fact is not None:
+        return float(factorial(int(fact.group(1)))), None
+    n = _plain_number(t)
+    if n is not None:
+        places = re.search(r"\.(\d+)\Z", re.sub(_GROUP_SEP, "", t)) if "/" not in t else None
+        return float(n), (len(places.group(1)) if places else (None if "/" in t else 0))
+    import sympy
+
+    parsed = _parse(f"${t}$", 5)
+    expr = parsed[0] if parsed else None
+    if not isinstance(expr, sympy.Expr) or expr.free_symbols:
+        return None
+    try:
+        return float(sympy.N(expr)), None
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+
+
+def _restated_ending(answer: str) -> tuple[list[str], bool] | None:
+    """(values, whether they are a hedge) of a reply with no box or statement whose last
+    sentence is a value and the same value written again (`_RESTATEMENT`: "1/6, or about 0.167",
+    "2 hours or 120 minutes", "120 arrangements, or 5!", "5 m/s or 18 km/h"): the value, then
+    the other writing's, no hedge (the answer is the first; either is right against a gold);
+    or two values of one quantity in units that make them two ("5 m/s or 20 km/h"): a hedge.
+    The same value is numerically equal, or within the rounding the second's places admit where
+    it approximates (about, approximately, ≈) or converts to another unit. None for any other."""
+    tail = _ABBREV.sub(lambda m: m.group(0).replace(".", "․"), answer[-2000:])
+    tail = re.sub(r"(?<=\d)!", "ǃ", tail)  # "5!": a factorial, no sentence's end
+    sentences = [s for _, s in _sentences_of(tail) if s.strip(" \t*_")]  # ("...18 km/h.**")
+    if not sentences:
+        return None
+    last = sentences[-1].strip()
+    m = _RESTATEMENT.fullmatch(last)
+    if m is None or _NOT_GIVEN_BEFORE.search(m.group("pre")) or _SUPPOSE.search(m.group("pre")):
+        return None
+    k = next(i for i in "123" if m.group("y" + i) is not None)
+    x, y = m.group("x"), m.group("y" + k)
+    approx = m.group("a" + k) is not None
+    xs, ys = _unit_size(m.group("wx")), _unit_size(m.group("w" + k))
+    xn, yn = _numeric(x), _numeric(y)
+    if xn is None or yn is None:
+        return None
+    xv, (yv, places) = xn[0], yn
+    if xs is not None and ys is not None:
+        if xs[0] != ys[0]:
+            return None  # two quantities
+        xv, approx = xv * xs[1] / ys[1], True  # a conversion is written rounded
+    elif xs is not None or ys is not None:
+        approx = False  # "2 hours, or about 120": no unit to read the 120 in
+    digits = len(re.sub(r"\D", "", y).lstrip("0"))
+    if places is not None and (approx or digits >= 2):
+        # rounded or cut to its places ("1/6, or about 0.17"); a decimal of one significant
+        # digit only where it says it approximates ("0.2" is another value than 1/6)
+        step = 10.0**-places
+        same = (yv != 0 or xv == 0) and (
+            abs(xv - yv) <= step / 2 * (1 + 1e-9)
+            or (0 <= abs(xv) - abs(yv) < step and (xv >= 0) == (yv >= 0))
+        )
+    else:
+        same = abs(xv - yv) <= 1e-9 * max(1.0, abs(xv))
+    value = x.replace("ǃ", "!")
+    if same:  # (the value, then the same written again: a gold written so is right too)
+        return [_subject_value(value) or value, _subject_value(y) or y.replace("ǃ", "!")], False
+    if xs is not None and ys is not None:  # "5 m/s or 20 km/h": two speeds
+        return [_subject_value(value) or value, _subject_value(y) or y], True
+    return None
+
+
 def _unstated_hedge(answer: str) -> list[str]:
     """The values a reply with no box and no statement offers in its last sentence, where it
     offers two or more ("x=2, but x=3 also satisfies."; math-verify's read of it took the last
@@ -1442,9 +1646,11 @@ def _negation(sentence: str) -> re.Match | None:
     no = _NOT_THE_ANSWER.search(sentence)
     if no is None:
         return None
-    reason = _REASON_AFTER.search(sentence, no.end())
+    reason = _reason_after(sentence, no.end())
     if _VALUED.search(sentence, no.end(), reason.start() if reason else len(sentence)):
         return None
+    if _goes_on_after(sentence, reason):
+        return None  # "x = 0 is not a solution (it is excluded), so x = 2."
     concludes = _CONCLUDES.search(sentence, reason.end()) if reason else None
     if concludes is not None and _VALUED.search(sentence, concludes.end()):
         return None  # "-3 cannot be the answer because lengths are positive, so it is 5"
@@ -1598,17 +1804,43 @@ def _dismissal(sentence: str) -> tuple[int, str] | None:
     its answer: right against 9.)"""
     for no in _DENIES.finditer(sentence):
         at = no.end() + len(re.match(r"[ \t]*", sentence[no.end() :]).group(0))
-        value = _OFFERED_VALUE.match(sentence, at)
+        # a bare LaTeX value too: "So the ratio is not \frac{3}{4}." (right against 3/4)
+        value = _OFFERED_VALUE.match(sentence, at) or _BARE_LATEX_VALUE.match(sentence, at)
         if value is None or _in_equation(sentence, value):
             continue
-        reason = _REASON_AFTER.search(sentence, value.end())
+        reason = _reason_after(sentence, value.end())
         if _VALUED.search(sentence, value.end(), reason.start() if reason else len(sentence)):
             return None
+        if _goes_on_after(sentence, reason):
+            return None  # "The minimum is not 0 (since x > 0), it is 2.": its 2
         concludes = _CONCLUDES.search(sentence, reason.end()) if reason else None
         if concludes is not None and _VALUED.search(sentence, concludes.end()):
             return None
         return no.start(), _offered_value(value)
     return None
+
+
+def _reason_after(sentence: str, at: int) -> re.Match | None:
+    """The first reason (`_REASON_AFTER`) given from `at` on, where a bracket opens one: "(since
+    x > 0)", never a value ("so the pair is (2, 3)" was read as a reason: the value it concludes
+    none, and the value negated before it the reply's last)."""
+    for m in _REASON_AFTER.finditer(sentence, at):
+        if m.group(0) in "(（" and re.match(r"[ \t]*[-+]?[\d$\\.]", sentence[m.end() :]):
+            continue
+        return m
+    return None
+
+
+_CLOSES = re.compile(r"[)）]")
+
+
+def _goes_on_after(sentence: str, reason: re.Match | None) -> bool:
+    """Whether a bracketed reason (`reason`: its bracket) closes and a value follows it ("...
+    (since x > 0), it is 2")."""
+    if reason is None or reason.group(0) not in "(（":
+        return False
+    close = _CLOSES.search(sentence, reason.end())
+    return close is not None and _VALUED.search(sentence, close.end()) is not None
 
 
 def _and_aside(sentence: str, subject: list[re.Match]) -> re.Match | None:
@@ -2333,6 +2565,12 @@ def _final_answer(
         alone = _with_unit(answer)
         if alone is not None:  # "3\sqrt{2} m/s": the value (math-verify read 3*sqrt(2)*m/s)
             return alone, [], False, ()
+        restated = _restated_ending(answer)
+        if restated is not None:  # "So the probability is 1/6, or about 0.167.": 1/6
+            values, hedged = restated
+            if not hedged:
+                return values[0], [], False, ()
+            return ", ".join(_ungrouped(v) for v in values), [], True, ()
         hedge = _unstated_hedge(answer)
         if hedge:
             return ", ".join(_ungrouped(v) for v in hedge), [], True, ()
@@ -2839,6 +3077,14 @@ def verify_math(
             # with a unit dropped, a right answer was wrong)
             if _final_verdict(str(gold), kept, (kept,), False, pair, timeout, upto) == CORRECT:
                 return CORRECT
+        if verdict != CORRECT and not hedged and len(parts) <= 1 and not _boxes(answer):
+            # "The time taken is 2 hours or 120 minutes." against 120: the value restated is
+            # the one read (`_restated_ending`), as right in either form
+            restated = _restated_ending(answer)
+            if restated is not None and not restated[1] and restated[0][0] == final:
+                for other in restated[0][1:]:
+                    if _final_verdict(str(gold), other, (), False, pair, timeout, upto) == CORRECT:
+                        return CORRECT
         return verdict
     return _verdict(str(gold), final, tuple(parts), hedged, pair, timeout, answer, upto)
 
