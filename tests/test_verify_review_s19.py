@@ -1,4 +1,5 @@
-"""Session 19, second read of d4cf173 (verify: replies with no box or "the answer is").
+"""Session 19, second read of d4cf173 (verify: replies with no box or "the answer is") and ab56f09
+(judge: the score alone after sub-score lines).
 
 1. A value restated in the same sentence ("1/6, or about 0.167", "2 hours or 120 minutes", "120
    arrangements, or 5!", "5 m/s or 18 km/h") was judged on the restatement alone: a right answer
@@ -11,6 +12,8 @@
 4. A dismissal with a bracketed reason and then the value ("The minimum is not 0 (since x > 0),
    it is 2.") was no answer; a value in brackets after a negation ("so the point is (2, 5)") was
    read as its reason, and the value before it the answer.
+5. ab56f09: lines that quote values ("x = 2", "Trace answer: 3") were read as sub-scores, and the
+   number after them as the score.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import pytest
 
 from distill.filter.verify import verify_math
+from distill.select.judge import parse_score
 
 # ----------------------------------------------------------------------------- 1. restatements
 
@@ -153,3 +157,33 @@ def test_a_dismissal_with_a_bracketed_reason_then_the_value_reads_the_value():
 def test_a_bracketed_value_after_a_negation_is_no_reason(reply):
     # the reply concludes the point: the x = 2 before it is no answer
     assert verify_math(reply, "2") != "correct"
+
+
+# ----------------------------------------------------------------------------- 5. judge
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The trace computes:\nx = 2\ny = 3\n5",
+        "The student wrote:\na = 3\nb = 4\n7",
+        "Trace answer: 3\nReference answer: 3\n3",
+        "Trace answer: 12\nReference answer: 15\n2",
+        "The answer is correct.\nStep count: 5\nErrors: 0\n9",
+    ],
+)
+def test_quoted_values_are_no_sub_scores(reply):
+    assert parse_score(reply)[0] is None
+
+
+@pytest.mark.parametrize(
+    "reply, score",
+    [
+        ("- correctness: 4/5\n- clarity: 5/5\n9", 9.0),
+        ("- correctness: 8/10\n- clarity: 7/10\n8", 8.0),
+        ("**Correctness**: 9\n**Clarity**: 8\n\n**8**", 8.0),
+        ("Accuracy: 3 out of 5\nClarity: 4 out of 5\n7", 7.0),
+    ],
+)
+def test_sub_scores_then_the_score_alone_still_read(reply, score):
+    assert parse_score(reply)[0] == score

@@ -93,8 +93,16 @@ _LIST_ITEM = re.compile(r"^[ \t>*_-]*(?P<n>\d+)[.)][ \t]")
 # sentence). One no larger than a sub-score's own scale other than 10 may be on that scale, as
 # "I would rate this 4 out of 5.\n4" is: no score.
 _SUBSCORE_LINE = re.compile(
-    r"[ \t>*_-]*(?:\d+[.)][ \t]*)?[*_]*[A-Za-z][A-Za-z /&'-]{0,40}?[*_]*[ \t]*[:=\-\u2013][ \t]*"
+    r"[ \t>*_-]*(?:\d+[.)][ \t]*)?[*_]*(?P<label>[A-Za-z][A-Za-z /&'-]{0,40}?)[*_]*[ \t]*"
+    r"[:=\-\u2013][ \t]*"
     r"[*_]*(?P<n>\d+(?:\.\d+)?)(?:[ \t]*(?:/|out[ \t]+of)[ \t]*(?P<of>\d+(?:\.\d+)?))?[*_ \t.]*"
+)
+# A line of that shape that is no sub-score: a variable's value ("x = 2"), an answer or count the
+# judge quotes ("Trace answer: 3", "Reference answer: 3", "Errors: 0"): the number after such
+# lines was read as the score (it was none before).
+_NOT_A_CRITERION = re.compile(
+    r"(?i)\A[a-z]\Z|\b(?:answers?|results?|gold|reference|expected|values?|outputs?|solutions?"
+    r"|totals?|sums?|counts?|numbers?|errors?|mistakes?|steps?|lines?|items?|[a-z])\Z"
 )
 _ENDS_WITH_NUMBER = re.compile(
     r"(?<![\d.])(?P<n>-?\d+(?:\.\d+)?)[*_ \t]*[.!?。！？][*_\"'”’)\]]*\Z"
@@ -239,7 +247,7 @@ def _subscores(before: str) -> tuple[list[re.Match], int]:
     out, start = [], len(before)
     for line in reversed(before.split("\n")):
         m = _SUBSCORE_LINE.fullmatch(line.rstrip())
-        if m is None:
+        if m is None or _NOT_A_CRITERION.search(m.group("label").strip(" /&'-")):
             break
         out.append(m)
         start -= len(line) + 1
