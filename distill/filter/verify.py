@@ -592,7 +592,8 @@ _REMARK_GOES_ON = re.compile(
     r"|the[ \t]+same[ \t]+as)[ \t]+)*(?:[-+]?\d|\$|\\[A-Za-z(\[])"
     r"(?![^,;]*?(?i:\b(?:more|less|fewer|greater|smaller|larger|higher|lower|times|than|percent)\b|%))"
     r"|(?i:means|implies|makes|gives|leaves|brings|reduces|simplifies|becomes|converts"
-    r"|translates|amounts|comes|corresponds|works[ \t]+out|results)\b[^.;]*?(?:\d|\$|\\[A-Za-z(\[])"
+    r"|translates|amounts|comes|corresponds|works[ \t]+out|results)\b(?![ \t]+(?i:from)\b)"
+    r"[^.;]*?(?:\d|\$|\\[A-Za-z(\[])"
     r")"
 )
 # The words that name a value as what its subject is: "So it must be 4", "the minimum is 8". Where
@@ -657,7 +658,7 @@ def _justified_value(answer: str) -> tuple[str, list[str]] | None:
             or _NOT_THE_ANSWER.search(clause)
             or _CONTRADICTS.search(clause)
             or (concludes is not None and _VALUED.search(clause, concludes.end()))
-            or _REMARK_GOES_ON.match(clause)
+            or (_REMARK_GOES_ON.match(clause) and not _remark_restates(sentence, clause, value))
         ):
             return None
         checked = rest[rest.find(clause) + len(clause) :]
@@ -1396,6 +1397,7 @@ _RESTATED_WORDS = (
     r"[A-Za-z]+(?:/[A-Za-z]+)?(?:\^\{?[23]\}?|[²³])?){0,3}"
 )
 _RESTATE_JOIN = r"(?i:or|i[.․]e[.․]?,?|that[ \t]+is,?)"
+_WHICH_IS = r"(?i:which[ \t]+(?:is|equals))[ \t]+(?:(?i:exactly|equal[ \t]+to)[ \t]+)?"
 _RESTATEMENT = re.compile(
     r"(?P<pre>[^\d$\\ǃ≈~]{0,200}?)(?P<x>" + _RESTATED_VALUE + r")(?P<wx>" + _RESTATED_WORDS + r")"
     r"(?:[ \t]*,?[ \t]*" + _RESTATE_JOIN + r"[ \t]+(?P<a1>" + _APPROX + r"[ \t]*)?"
@@ -1403,7 +1405,10 @@ _RESTATEMENT = re.compile(
     r"|[ \t]*,?[ \t]*(?P<a2>" + _APPROX + r")[ \t]*(?P<y2>" + _RESTATED_VALUE + r")"
     r"(?P<w2>" + _RESTATED_WORDS + r")"
     r"|[ \t]*[(（][ \t]*(?:" + _RESTATE_JOIN + r"[ \t]+)?(?P<a3>" + _APPROX + r"[ \t]*)?"
-    r"(?P<y3>" + _RESTATED_VALUE + r")(?P<w3>" + _RESTATED_WORDS + r")[ \t]*[)）])"
+    r"(?P<y3>" + _RESTATED_VALUE + r")(?P<w3>" + _RESTATED_WORDS + r")[ \t]*[)）]"
+    # ", which is (about) Y": the same value again, never a hedge ("1/6, which is about 0.167")
+    r"|[ \t]*,[ \t]*" + _WHICH_IS + r"(?P<a4>" + _APPROX + r"[ \t]*)?"
+    r"(?P<y4>" + _RESTATED_VALUE + r")(?P<w4>" + _RESTATED_WORDS + r"))"
     r"[ \t*]*"
 )
 # Words before the value that say it is not given as the answer: negated, supposed, hedged.
@@ -1504,16 +1509,24 @@ def _restated_ending(answer: str) -> tuple[list[str], bool] | None:
     or two values of one quantity in units that make them two ("5 m/s or 20 km/h"): a hedge.
     The same value is numerically equal, or within the rounding the second's places admit where
     it approximates (about, approximately, ≈) or converts to another unit. None for any other."""
-    tail = _ABBREV.sub(lambda m: m.group(0).replace(".", "․"), answer[-2000:])
-    tail = re.sub(r"(?<=\d)!", "ǃ", tail)  # "5!": a factorial, no sentence's end
-    sentences = [s for _, s in _sentences_of(tail) if s.strip(" \t*_")]  # ("...18 km/h.**")
-    if not sentences:
+    sentences = [s for _, s in _sentences_of(_restatable(answer[-2000:])) if s.strip(" \t*_")]
+    if not sentences:  # ("...18 km/h.**")
         return None
-    last = sentences[-1].strip()
+    return _restatement(sentences[-1].strip())
+
+
+def _restatable(text: str) -> str:
+    """`text` with no sentence's end in an abbreviation ("i.e.") or a factorial ("5!")."""
+    text = _ABBREV.sub(lambda m: m.group(0).replace(".", "․"), text)
+    return re.sub(r"(?<=\d)!", "ǃ", text)  # "5!": a factorial, no sentence's end
+
+
+def _restatement(last: str) -> tuple[list[str], bool] | None:
+    """`_restated_ending`'s reading of one sentence (`_restatable`'s, its end cut)."""
     m = _RESTATEMENT.fullmatch(last)
     if m is None or _NOT_GIVEN_BEFORE.search(m.group("pre")) or _SUPPOSE.search(m.group("pre")):
         return None
-    k = next(i for i in "123" if m.group("y" + i) is not None)
+    k = next(i for i in "1234" if m.group("y" + i) is not None)
     x, y = m.group("x"), m.group("y" + k)
     approx = m.group("a" + k) is not None
     xs, ys = _unit_size(m.group("wx")), _unit_size(m.group("w" + k))
@@ -1528,9 +1541,10 @@ def _restated_ending(answer: str) -> tuple[list[str], bool] | None:
     elif xs is not None or ys is not None:
         approx = False  # "2 hours, or about 120": no unit to read the 120 in
     digits = len(re.sub(r"\D", "", y).lstrip("0"))
-    if places is not None and (approx or digits >= 2):
+    if places is not None and (approx or (digits >= 2 and places > 0)):
         # rounded or cut to its places ("1/6, or about 0.17"); a decimal of one significant
-        # digit only where it says it approximates ("0.2" is another value than 1/6)
+        # digit, or a whole number, only where it says it approximates ("0.2" is another value
+        # than 1/6; "15.5 or 16", "10.4 or 10" two answers, a hedge)
         step = 10.0**-places
         same = (yv != 0 or xv == 0) and (
             abs(xv - yv) <= step / 2 * (1 + 1e-9)
@@ -1541,9 +1555,26 @@ def _restated_ending(answer: str) -> tuple[list[str], bool] | None:
     value = x.replace("ǃ", "!")
     if same:  # (the value, then the same written again: a gold written so is right too)
         return [_subject_value(value) or value, _subject_value(y) or y.replace("ǃ", "!")], False
-    if xs is not None and ys is not None:  # "5 m/s or 20 km/h": two speeds
+    if xs is not None and ys is not None and k != "4":  # "5 m/s or 20 km/h": two speeds
         return [_subject_value(value) or value, _subject_value(y) or y], True
-    return None
+    return None  # ("5 m/s, which is 20 km/h": a conversion gone wrong, no hedge)
+
+
+def _remark_restates(sentence: str, clause: str, value: str) -> bool:
+    """Whether a sentence's "which" remark (`clause`) says its `value` again ("So the probability
+    is 1/6, which is about 0.167.", "...120 minutes, which is 2 hours.", "So n = 84, which is 2^2
+    \\cdot 3 \\cdot 7."): the value is the one stated first (`_restatement`), no other."""
+    said = _restatement(_restatable(sentence).strip())
+    if said is not None:
+        return not said[1]
+    remark = _REMARK_IS.match(clause)
+    if remark is None:
+        return False
+    x, y = _numeric(value), _numeric(clause[remark.end() :].strip().rstrip(" .*"))
+    return x is not None and y is not None and abs(x[0] - y[0]) <= 1e-9 * max(1.0, abs(x[0]))
+
+
+_REMARK_IS = re.compile(r"[ \t]*,[ \t]*" + _WHICH_IS)
 
 
 def _unstated_hedge(answer: str) -> list[str]:

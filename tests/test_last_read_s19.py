@@ -1,0 +1,102 @@
+"""Session 19, last read of the second reads' fixes (e051ee9 verify's restatements and remarks).
+
+1. e051ee9 read a value restated in "X or Y" as X, right against either writing, where Y is X
+   "within the rounding its places admit", a whole number too: "So the median is 15.5 or 16."
+   (two answers, a hedge) was right against 15.5 and against 16, "Thus x is 10.4 or 10." against
+   10. A whole number restates a value that is not one only where the reply says it is about it.
+2. e051ee9 read the last value of "X, which is Y" (the remark going on to another value): where
+   Y is X again ("So the probability is 1/6, which is about 0.167.", "...$\\frac{\\sqrt{3}}{2}$,
+   which is approximately 0.866.", "120, which equals 5!.", "84, which is $2^2 \\cdot 3 \\cdot
+   7$.") the right answer X was wrong or no answer (d4cf173 had read X); "which comes from 3 + 4"
+   read the 4. Now Y restating X reads X, right against Y's writing too (as "X, or about Y").
+
+    .venv/bin/python -m pytest tests/test_last_read_s19.py -q -p no:xdist
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from distill.filter.verify import verify_math
+
+# ----------------------------------------------------------------------- 1. whole-number rounding
+
+TWO_ANSWERS = [
+    ("So the median is 15.5 or 16.", "16"),
+    ("So the median is 15.5 or 16.", "15.5"),
+    ("Thus x is 10.4 or 10.", "10"),
+    ("The area is 25.9 or 25.", "25"),
+    ("So they need 12.5 or 13 buses.", "12.5"),
+]
+
+
+@pytest.mark.parametrize("reply, gold", TWO_ANSWERS)
+def test_a_value_or_a_whole_number_near_it_is_a_hedge(reply, gold):
+    assert verify_math(reply, gold) != "correct"
+
+
+@pytest.mark.parametrize(
+    "reply, gold",
+    [
+        ("The mean is 15.5, or about 16.", "15.5"),
+        ("The mean is 15.5, or about 16.", "16"),
+        ("So the probability is 1/6, or 0.17.", "1/6"),
+        ("So the probability is 2/3, or 67%.", "2/3"),
+        ("Hence there are 120 arrangements, or 5!.", "120"),
+    ],
+)
+def test_a_value_rounded_as_the_reply_says_is_still_a_restatement(reply, gold):
+    assert verify_math(reply, gold) == "correct"
+
+
+# ----------------------------------------------------------------------- 2. "which" restating
+
+RESTATED_BY_REMARK = [
+    ("So the probability is 1/6, which is about 0.167.", "1/6"),
+    ("So the probability is 1/6, which is about 0.167.", "\\frac{1}{6}"),
+    ("So the probability is 1/6, which is approximately 0.17.", "1/6"),
+    ("The value is $\\frac{\\sqrt{3}}{2}$, which is approximately 0.866.", "\\frac{\\sqrt{3}}{2}"),
+    ("So x = 1/3, which is 0.333...", "1/3"),
+    ("Thus the total is 120, which equals 5!.", "120"),
+    ("The number of arrangements is 720, which is 6!.", "720"),
+    ("The number is 84, which is $2^2 \\cdot 3 \\cdot 7$.", "84"),
+    ("So n = 84, which is 2^2 \\cdot 3 \\cdot 7.", "84"),
+    ("The perimeter is 20 cm, which is 0.2 m.", "20"),
+    ("The total time is 120 minutes, which is 2 hours.", "120"),
+    ("So the count is 7, which comes from 3 + 4.", "7"),
+]
+
+
+@pytest.mark.parametrize("reply, gold", RESTATED_BY_REMARK)
+def test_a_which_remark_that_says_the_value_again_keeps_it(reply, gold):
+    assert verify_math(reply, gold) == "correct"
+
+
+@pytest.mark.parametrize(
+    "reply, gold",
+    [
+        # the remark's writing is right too, as "1/6, or about 0.167" is
+        ("So the probability is 1/6, which is about 0.167.", "0.167"),
+        ("The total time is 120 minutes, which is 2 hours.", "2"),
+        ("The speed is 20 m/s, which is 72 km/h.", "72"),
+        # e051ee9's remarks that go on to another value: still that value
+        ("So the total is 24, which means each of the 4 friends pays 6.", "6"),
+        ("The sum of the roots is 5, which makes the product 6.", "6"),
+        ("The cost per item is 3, which brings the total to 12.", "12"),
+    ],
+)
+def test_the_remarks_own_value_still_reads(reply, gold):
+    assert verify_math(reply, gold) == "correct"
+
+
+@pytest.mark.parametrize(
+    "reply, gold",
+    [
+        ("The speed is 5 m/s, which is 20 km/h.", "5"),  # no conversion: the 20 read, no hedge
+        ("So the total is 24, which means each of the 4 friends pays 6.", "24"),
+        ("The probability is not 1/6, which is about 0.167.", "1/6"),
+        ("If the probability is 1/6, which is about 0.167, then we are done.", "1/6"),
+    ],
+)
+def test_a_remark_on_another_value_or_a_denied_one_is_no_restatement(reply, gold):
+    assert verify_math(reply, gold) != "correct"
