@@ -100,3 +100,38 @@ def test_the_remarks_own_value_still_reads(reply, gold):
 )
 def test_a_remark_on_another_value_or_a_denied_one_is_no_restatement(reply, gold):
     assert verify_math(reply, gold) != "correct"
+
+
+# ----------------------------------------------------------------------- 3. a negation elsewhere
+
+# e051ee9's denied bare LaTeX ("We cannot have x = \\sqrt{2}.") took a negation anywhere in the
+# clause before the value for its denial: the value a geometry reply ends with was wrong or no
+# answer where the sentence names what it measures by a negation
+NEGATION_ON_ANOTHER_THING = [
+    ("The area not covered by the circle is 4 - \\pi.", "4 - \\pi"),
+    ("So the area not shaded is 16 - 4\\pi.", "16 - 4\\pi"),
+    ("The region not covered is 100 - 25\\pi.", "100 - 25\\pi"),
+    ("The length of the part that is not painted is 3\\sqrt{2}.", "3\\sqrt{2}"),
+    ("Since the side cannot be negative the side is 2\\sqrt{3}.", "2\\sqrt{3}"),
+    ("Since x is not negative we get x = \\sqrt{2}.", "\\sqrt{2}"),
+]
+
+
+@pytest.mark.parametrize("reply, gold", NEGATION_ON_ANOTHER_THING)
+def test_a_negation_on_something_else_denies_no_latex_value(reply, gold):
+    assert verify_math(reply, gold) == "correct"
+
+
+@pytest.mark.parametrize(
+    "reply, gold",
+    [
+        ("We cannot have x = \\sqrt{2}.", "\\sqrt{2}"),
+        ("We can never have x = \\sqrt{2}.", "\\sqrt{2}"),
+        ("So x can't be \\sqrt{2}.", "\\sqrt{2}"),
+        ("So the answer is not x = \\sqrt{2}.", "\\sqrt{2}"),
+        ("Thus the ratio cannot be \\frac{3}{4}.", "3/4"),
+        ("So we do not get x = \\sqrt{2}.", "\\sqrt{2}"),
+    ],
+)
+def test_a_latex_value_denied_is_still_never_right(reply, gold):
+    assert verify_math(reply, gold) != "correct"

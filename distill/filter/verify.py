@@ -759,8 +759,15 @@ def _last_bare_latex(answer: str) -> str | None:
     return _expression(written)
 
 
-# A clause that denies the value it ends with ("We cannot have x = ...", "x is not ...").
-_DENIED_BEFORE = re.compile(r"(?i:\b(?:not|never|cannot|no)\b|n't\b)")
+# A clause that denies the value it ends with ("We cannot have x = ...", "The ratio cannot be
+# ..."): the negation right before the value, a verb and the unknown at most between them. One
+# earlier in the clause is on something else ("The area not covered by the circle is 4 - \\pi.",
+# "Since x is not negative we get x = \\sqrt{2}."; e051ee9 read no answer there).
+_DENIED_BEFORE = re.compile(
+    r"(?i:\b(?:not|never|cannot|no)\b|n't\b)"
+    r"(?:[ \t]+(?i:be|have|get|equal|take|obtain|give|yield|possibly|ever|always|simply|just))*"
+    r"(?:[ \t]+[A-Za-z](?:_\{?\w{1,3}\}?)?)?[ \t]*\Z"
+)
 
 
 def _expression(written: str) -> str | None:
