@@ -175,7 +175,15 @@ def test_smoke_xtok_plan_trains_every_student_the_same_steps_from_gemma(tmp_path
     assert t["xtok_kd"].xtok == t["xtok_onpolicy"].xtok == "hybrid"
     assert t["sft"].data == t["xtok_kd"].data == str(run / "kept.jsonl")
     assert t["sft"].max_steps == t["xtok_kd"].max_steps == 30
-    assert t["xtok_onpolicy_sft"].max_steps + t["xtok_onpolicy"].max_steps == 30
+    # the on-policy student starts from an SFT student trained as sft is (every kept trace,
+    # the same steps), then trains its on-policy steps on top (GKD's order)
+    assert t["xtok_onpolicy_sft"].max_steps == 30 and t["xtok_onpolicy"].max_steps == 20
+    assert p["warmup_prompts"] is None
+    assert {
+        k: v
+        for k, v in vars(t["xtok_onpolicy_sft"]).items()
+        if k not in ("data", "output_dir", "merge")
+    } == {k: v for k, v in vars(t["sft"]).items() if k not in ("data", "output_dir", "merge")}
     assert {c.seed for c in t.values()} == {3} and p["generate"].seed == 3
     assert p["teacher_keys"]["model"] == "builtin:smollm2"
     assert p["generate"].model == teacher
