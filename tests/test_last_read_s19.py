@@ -135,3 +135,32 @@ def test_a_negation_on_something_else_denies_no_latex_value(reply, gold):
 )
 def test_a_latex_value_denied_is_still_never_right(reply, gold):
     assert verify_math(reply, gold) != "correct"
+
+
+# ----------------------------------------------------------------------- 4. a bracketed reason
+
+# e051ee9 took any bracket opening with a number for a value ("so the point is (2, 5)"), never
+# the reason a dismissal gives: "It cannot be 9 (9 is odd)." read the 9 in its reason as the
+# value going on, the dismissal undone, and the 9 set aside was right (d4cf173: no answer)
+DISMISSED_WITH_A_BRACKETED_REASON = [
+    ("It cannot be 9 (9 is odd).", "9"),
+    ("So x is not 3 (3 makes the denominator zero).", "3"),
+    ("The answer cannot be -2 (-2 is negative).", "-2"),
+]
+
+
+@pytest.mark.parametrize("reply, gold", DISMISSED_WITH_A_BRACKETED_REASON)
+def test_a_value_dismissed_with_a_bracketed_reason_is_never_right(reply, gold):
+    assert verify_math(reply, gold) != "correct"
+
+
+@pytest.mark.parametrize(
+    "reply, gold",
+    [
+        ("It cannot be 9 (9 is odd), so it is 8.", "8"),
+        ("The answer is not 3 (3 fails), it is 5.", "5"),
+        ("The minimum is not 0 (since x > 0), it is 2.", "2"),
+    ],
+)
+def test_the_value_after_a_bracketed_reason_is_read(reply, gold):
+    assert verify_math(reply, gold) == "correct"

@@ -1863,8 +1863,13 @@ def _reason_after(sentence: str, at: int) -> re.Match | None:
     x > 0)", never a value ("so the pair is (2, 3)" was read as a reason: the value it concludes
     none, and the value negated before it the reply's last)."""
     for m in _REASON_AFTER.finditer(sentence, at):
-        if m.group(0) in "(（" and re.match(r"[ \t]*[-+]?[\d$\\.]", sentence[m.end() :]):
-            continue
+        inside = sentence[m.end() :]
+        if m.group(0) in "(（" and re.match(r"[ \t]*[-+]?[\d$\\.]", inside):
+            # a value ("(2, 3)") unless words say why ("It cannot be 9 (9 is odd).": a reason)
+            inside = re.split(r"[)）]", inside, maxsplit=1)[0]
+            inside = re.sub(r"\$[^$]*\$|\\[A-Za-z]+", " ", inside)
+            if not re.search(r"[A-Za-z]{2}", inside):
+                continue
         return m
     return None
 
