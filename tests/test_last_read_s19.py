@@ -164,3 +164,40 @@ def test_a_value_dismissed_with_a_bracketed_reason_is_never_right(reply, gold):
 )
 def test_the_value_after_a_bracketed_reason_is_read(reply, gold):
     assert verify_math(reply, gold) == "correct"
+
+
+# ----------------------------------------------------------------------- 5. judge sub-scores
+
+# bd8e981 took a sub-score line whose label ends with answer, steps, solution, result, ... for a
+# value the judge quotes ("Trace answer: 3"), on a scale too: a rubric's "Final answer: 5/5" or
+# "Reasoning steps: 8/10" ended the sub-scores, so the overall score after them was no score, or
+# the last sub-score was read instead (7 for 8, 10 for 9)
+RUBRICS = [
+    ("- Correctness of the final answer: 5/5\n- Clarity of steps: 4/5\n9", 9.0),
+    ("- Final answer: 5/5\n- Reasoning: 4/5\n9", 9.0),
+    ("Logical steps: 8/10\nFinal answer: 10/10\n9", 9.0),
+    ("Correctness: 9/10\nCompleteness: 8/10\nEfficiency of solution: 7/10\n8", 8.0),
+    ("Correct answer: 10/10\nClear steps: 8 out of 10\n9", 9.0),
+    ("Criterion A: 4/5\nCriterion B: 5/5\n9", 9.0),
+]
+
+
+@pytest.mark.parametrize("reply, score", RUBRICS)
+def test_a_rubric_criterion_on_a_scale_is_a_sub_score_whatever_its_name(reply, score):
+    from distill.select.judge import parse_score
+
+    assert parse_score(reply)[0] == score
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The trace computes:\nx = 3/4\ny = 1/2\n5",  # a variable's value: never a sub-score
+        "Trace answer: 3\nReference answer: 3\n3",
+        "The answer is correct.\nStep count: 5\nErrors: 0\n9",
+    ],
+)
+def test_quoted_values_are_still_no_sub_scores(reply):
+    from distill.select.judge import parse_score
+
+    assert parse_score(reply)[0] is None

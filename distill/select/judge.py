@@ -104,6 +104,18 @@ _NOT_A_CRITERION = re.compile(
     r"(?i)\A[a-z]\Z|\b(?:answers?|results?|gold|reference|expected|values?|outputs?|solutions?"
     r"|totals?|sums?|counts?|numbers?|errors?|mistakes?|steps?|lines?|items?|[a-z])\Z"
 )
+
+
+def _not_a_criterion(m: re.Match) -> bool:
+    """Whether a `_SUBSCORE_LINE` is a value quoted (`_NOT_A_CRITERION`), not a sub-score. One
+    on a scale ("- Final answer: 5/5", "Reasoning steps: 8/10", "Efficiency of solution: 7 out
+    of 10") is a rubric's criterion whatever it is named, but a variable's ("x = 3/4")."""
+    label = m.group("label").strip(" /&'-")
+    if m.group("of") is not None:
+        return len(label) == 1
+    return _NOT_A_CRITERION.search(label) is not None
+
+
 _ENDS_WITH_NUMBER = re.compile(
     r"(?<![\d.])(?P<n>-?\d+(?:\.\d+)?)[*_ \t]*[.!?。！？][*_\"'”’)\]]*\Z"
 )
@@ -247,7 +259,7 @@ def _subscores(before: str) -> tuple[list[re.Match], int]:
     out, start = [], len(before)
     for line in reversed(before.split("\n")):
         m = _SUBSCORE_LINE.fullmatch(line.rstrip())
-        if m is None or _NOT_A_CRITERION.search(m.group("label").strip(" /&'-")):
+        if m is None or _not_a_criterion(m):
             break
         out.append(m)
         start -= len(line) + 1
