@@ -224,6 +224,10 @@ def _read_jsonl_strict(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             try:
                 row = json.loads(line)
+            except RecursionError:  # json's: a value nested past Python's recursion limit
+                raise DistillError(
+                    f"{path}:{lineno}: not valid JSON here (a value nested too deep to read)"
+                ) from None
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 last = not raw.endswith(b"\n") and not f.read(1)
                 hint = (
@@ -292,6 +296,8 @@ def _iter_file(path: Path, strict: bool = False) -> Iterator[dict[str, Any]]:
         try:  # utf-8-sig: a BOM (Notepad, Excel) is not part of the JSON
             text = path.read_text(encoding="utf-8-sig")
             data = json.loads(text)
+        except RecursionError:  # json's: a value nested past Python's recursion limit
+            raise DistillError(f"{path}: a value nested too deep to read as JSON") from None
         except json.JSONDecodeError as e:
             if e.msg != "Extra data" or not e.doc[: e.pos].rstrip().endswith("}"):
                 raise DistillError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
@@ -657,7 +663,7 @@ def chat_json(value: Any) -> Any:
     if isinstance(value, str) and value.lstrip().startswith("["):
         try:
             parsed = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # (RecursionError: nested past Python's limit)
             return value
         return parsed if isinstance(parsed, list) else value
     return value
