@@ -1630,6 +1630,20 @@ def prefilled_block(content: str) -> tuple[str, str] | None:
     return head.strip("\r\n"), answer.lstrip("\r\n")
 
 
+def lone_close(content: str) -> str | None:
+    """`content` as a whole think block ('<think>\\nR\\n</think>\\n\\nA', as a record's
+    `reasoning` renders: r1_content) where it is a DeepSeek-R1 trace stored without the
+    `<think>` R1's generation prompt writes ('R\\n</think>\\n\\nA': one `</think>`, ending its
+    line (prefilled_block), text before it, no `<think>`); None for any other content (an answer
+    that names the tag inline, 'close it with </think>.', is an answer, whole)."""
+    if content.count("</think>") != 1 or "<think>" in content:
+        return None
+    block = prefilled_block(content)
+    if block is None or not block[0].strip():
+        return None
+    return r1_content(*block)
+
+
 def as_template_reads_reasoning(
     m: dict[str, Any], key: str | None, empty_keeps_whole: bool = False
 ) -> dict[str, Any]:
@@ -1998,6 +2012,7 @@ class Renderer:
         if self._raw(ex):
             return raw_prompt(ex)
         if self.fmt == "r1":
+            ex = self._opened(ex)
             from jinja2 import TemplateError
 
             roles = ", ".join(m["role"] for m in ex.prompt)
@@ -2024,6 +2039,31 @@ class Renderer:
         if ex.input:
             return self.with_input.render({"instruction": ex.instruction, "input": ex.input})
         return self.no_input.render({"instruction": ex.instruction})
+
+    def _opened(self, ex: Example, prompt: str | None = None) -> Example:
+        """`ex` with each DeepSeek-R1 trace stored without its `<think>` (lone_close:
+        'R\\n</think>\\n\\nA', as the model writes after R1's generation prompt, which opens the
+        block) as a whole think block, as its record's `reasoning` renders, under a template
+        whose generation prompt opens no think block (Llama-3.1's, Qwen2.5's, Mistral's, Gemma's,
+        gpt-oss's...): trained as written, the student learnt to close a block it never opened.
+        Its earlier assistant turns so; its reply where `prompt` (its prompt text) is given and
+        does not end with a pre-fill that opens the block (R1-Distill's after a tool result ends
+        without it: the model writes the whole block there)."""
+        opens = self.prefill.strip().endswith("<think>")
+        msgs = ex.prompt
+        if not opens:
+            msgs = [
+                {**m, "content": lone_close(m["content"]) or m["content"]}
+                if m.get("role") == "assistant" and isinstance(m.get("content"), str)
+                else m
+                for m in ex.prompt
+            ]
+        completion = ex.completion
+        if prompt is not None and not (opens and prompt.endswith(self.prefill)):
+            completion = lone_close(completion) or completion
+        if completion == ex.completion and all(a is b for a, b in zip(msgs, ex.prompt)):
+            return ex
+        return replace(ex, prompt=msgs, completion=completion)
 
     def _left_out_of(self, prompt: list[dict[str, Any]], tools: Any = None) -> int | None:
         """The index of a message of `prompt` the chat template leaves out of its text (Qwen2.5's
@@ -2283,16 +2323,16 @@ class Renderer:
             # as the template writes the finished turn (Llama-3.x's and Gemma's `| trim`): a
             # dataset's " answer\n" trained as is taught a space and a newline the student never
             # sees in its history, and split every chat into a row per turn
+            prompt = prompt if prompt is not None else self.prompt_text(ex)
+            ex = self._opened(ex, prompt)
             if ex.calls:
-                return self._call_turn(ex, prompt if prompt is not None else self.prompt_text(ex))
-            keyed = self._keyed_turn(ex, prompt if prompt is not None else self.prompt_text(ex))
+                return self._call_turn(ex, prompt)
+            keyed = self._keyed_turn(ex, prompt)
             if keyed is not None:
                 return keyed
             body = ex.completion.lstrip(self.trims[0]).rstrip(self.trims[1])
             prefill = self.prefill
-            if prefill and not (prompt if prompt is not None else self.prompt_text(ex)).endswith(
-                prefill
-            ):
+            if prefill and not prompt.endswith(prefill):
                 # a prompt the template ends without its pre-fill (R1-Distill after a tool
                 # result: '<｜tool▁outputs▁end｜>' alone): the model writes its whole reply, <think>
                 # and all, as the template writes the finished turn

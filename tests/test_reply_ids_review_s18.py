@@ -288,10 +288,15 @@ def templates():
 
 @pytest.mark.parametrize("name", list(templates()))
 def test_a_template_that_does_not_split_at_the_tag_itself_trains_an_r1_trace_whole(name):
-    """Only Qwen3's and GLM's templates (which split a content at `</think>` themselves) read a
-    trace without its `<think>` as reasoning + answer; under any other the content is trained as
-    it was (verbatim, after R1-Distill's and OLMo's `<think>` pre-fill)."""
+    """A trace without its `<think>` is trained verbatim after R1-Distill's and OLMo's `<think>`
+    pre-fill; under a template whose generation prompt opens no block it is trained as the
+    whole block its record's reasoning renders (tests/test_render_s19.py: before, verbatim, a
+    lone `</think>`)."""
     tok = templates()[name]()
     renderer = Renderer(tok, "r1")
     trained = renderer.completion_text(Example(prompt=[USER], completion=R1_TRACE))
-    assert R1_TRACE in trained
+    record = Example(prompt=[USER], completion="<think>\nsix and six\n</think>\n\n12")
+    if renderer.prefill.strip().endswith("<think>"):
+        assert R1_TRACE in trained
+    else:
+        assert trained == renderer.completion_text(record)
