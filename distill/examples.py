@@ -1958,6 +1958,8 @@ class Renderer:
         self.key: str | None = None  # where the template reads a reply's reasoning (r1)
         self._keeps_whole: bool | None = None  # _empty_keeps_whole (None: not looked yet)
         self._cuts: dict[int, str] | None = None  # _cut_tokens() (None: not looked yet)
+        self._after: list[int] | None = None  # _added_after() (None: not looked yet)
+        self._before = 0  # how many ids the tokenizer adds before a text (_added_after finds it)
         # line_prefix(tok) (False: not looked yet): how alpaca / raw text read on from a line
         self._lines: list[int] | None | bool = False
         if fmt == "r1":
@@ -2356,14 +2358,49 @@ class Renderer:
             self.reasoning_dropped += 1
         return answer + (self.tok.eos_token or "")
 
+    def _added_after(self) -> list[int]:
+        """The special ids the tokenizer adds after a text (EOS where it is built so:
+        add_eos_token, a post-processor '$A EOS'); [] for none (found once)."""
+        if self._after is None:
+            plain = self.tok("a", add_special_tokens=False)["input_ids"]
+            added = self.tok("a", add_special_tokens=True)["input_ids"]
+            at = next(
+                (
+                    k
+                    for k in range(len(added) - len(plain) + 1)
+                    if added[k : k + len(plain)] == plain
+                ),
+                None,
+            )
+            self._after = [] if at is None or not plain else added[at + len(plain) :]
+            self._before = 0 if at is None else at
+        return self._after
+
+    def _special_ids(self, text: str) -> list[int]:
+        """`text`'s ids with the special tokens the tokenizer adds before it (its BOS), not those
+        it adds after it: an alpaca / raw text prompt goes on with its completion, whose own EOS
+        ends the row (TRL's SFTTrainer: the completion, then EOS once), not 'prompt EOS
+        completion EOS'."""
+        ids = self.tok(text, add_special_tokens=True)["input_ids"]
+        after = self._added_after()
+        if not after or ids[-len(after) :] != after:
+            return ids
+        # what it added after this text (ByT5's adds no EOS after a text that ends with one)
+        plain = self.tok(text, add_special_tokens=False)["input_ids"]
+        added = len(ids) - len(plain) - self._before
+        return ids[: len(ids) - len(after)] if added >= len(after) else ids
+
     def prompt_ids(self, ex: Example, text: str | None = None) -> list[int]:
         # alpaca and raw text have no chat template to write BOS, so the tokenizer adds its own,
-        # as at inference (and as TRL tokenizes a text prompt).
+        # as at inference (and as TRL tokenizes a text prompt); never the EOS some add after a
+        # text (add_eos_token): the completion goes on after the prompt.
         raw = self._raw(ex)
         self.raw_seen += raw
         special = self.fmt == "alpaca" or raw
         text = self.prompt_text(ex) if text is None else text
-        return self.tok(text, add_special_tokens=special)["input_ids"]
+        if special:
+            return self._special_ids(text)
+        return self.tok(text, add_special_tokens=False)["input_ids"]
 
     def ids_after(
         self,
@@ -2381,8 +2418,11 @@ class Renderer:
         prompt = self.prompt_text(ex)
         completion = self.completion_text(ex, prompt)
         special = self.fmt == "alpaca" or self._raw(ex)
-        if special:  # the tokenizer's BOS (and whatever else it adds) on the prompt and the whole
+        if special:  # the tokenizer's BOS (and whatever else it adds before) on the prompt and
+            # the whole; what it adds after a text (EOS) on neither: the completion ends with EOS
             ids, read = self._read_on_line(ex, prompt, completion)
+            if read is None and self._added_after():
+                read = self._special_ids(prompt + completion)
             return ids, self.ids_after(ids, prompt, completion, special, read)
         ids, whole = self._read_on([prompt, prompt + completion])
         return ids, self.ids_after(ids, prompt, completion, whole=whole)

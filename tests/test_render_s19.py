@@ -9,6 +9,12 @@
   and answer is (`<think>\\nR\\n</think>\\n\\nA`, or the template's reasoning channel), ids and
   loss mask alike, in the last turn and the history. An answer naming the tag inline, a text
   with two `</think>`, and a trace after R1-Distill's own `<think>` pre-fill are as before.
+- An alpaca / raw text row on a tokenizer that adds EOS after a text (add_eos_token, a
+  post-processor '$A EOS', ByT5's) trained 'BOS prompt EOS completion EOS': the prompt's EOS in
+  the middle, which the student learnt to read before every answer. Now 'BOS prompt completion
+  EOS' (TRL's SFTTrainer: EOS once, at the end, trained); tokenizers that add nothing or BOS
+  alone read the same ids as before (0 of 373 rows x 5 tokenizers differ, fuzzed against the
+  code before).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from distill.examples import Example, Renderer
 from tests.test_reasoning_templates_s15 import USER, USER2, record
 from tests.test_reasoning_templates_s15 import tokenizer as reasoning_tokenizer
 from tests.test_reply_ids_s18 import TEMPLATES
+from tests.tiny import CHATML, make_tokenizer
 
 LONE = "six and six\n</think>\n\n12"  # as R1 writes after its '<think>\n'
 WHOLE = "<think>\nsix and six\n</think>\n\n12"  # as the record's reasoning renders
@@ -123,3 +130,76 @@ def test_the_likelihood_judge_reads_the_trace_as_train_does():
     p, c = Renderer(tok, "r1", model_eos).encode(Example(prompt=[ASKED], completion=LONE))
     assert judge_reads(tok, model_eos, LONE) == (p, c)
     assert tok.decode(c).startswith("<think>\nsix and six\n</think>")
+
+
+# ========================================== alpaca / raw rows: a tokenizer that adds EOS
+
+
+def llama_add_eos():
+    """A LlamaTokenizerFast configured to add BOS and EOS (add_eos_token=True)."""
+    from transformers import LlamaTokenizerFast
+
+    base = make_tokenizer("llama")
+    tok = LlamaTokenizerFast(
+        tokenizer_object=base.backend_tokenizer,
+        bos_token="<|begin_of_text|>",
+        eos_token="<|end_of_text|>",
+        add_bos_token=True,
+        add_eos_token=True,
+    )
+    assert tok("a")["input_ids"][-1] == tok.eos_token_id
+    return tok
+
+
+def post_processed(family: str):
+    from tests.test_reply_ids_review_s18 import eos_after
+
+    tok, eos = eos_after(family)
+    tok.eos_token = tok.convert_ids_to_tokens(eos)
+    return tok
+
+
+def byt5():
+    from transformers import ByT5Tokenizer  # a slow tokenizer that adds EOS after a text
+
+    return ByT5Tokenizer()
+
+
+ADDS_EOS = {
+    "llama-add-eos-token": llama_add_eos,
+    "post-processor-eos": lambda: post_processed("qwen2"),
+    "post-processor-bos-eos": lambda: post_processed("llama"),
+    "byt5": byt5,
+}
+PROMPT = "What is 2+2?\nThink it over."
+ANSWER = "The answer is 4."
+
+
+def as_rows(tok, fmt: str):
+    if not tok.chat_template:
+        tok.chat_template = CHATML
+    renderer = Renderer(tok, "alpaca" if fmt == "alpaca" else "r1")
+    if fmt == "alpaca":
+        ex = Example(prompt=[{"role": "user", "content": PROMPT}], completion=ANSWER,
+                     instruction=PROMPT)  # fmt: skip
+    else:
+        ex = Example(prompt=[{"role": "user", "content": PROMPT}], completion=ANSWER, raw=True)
+    return renderer, ex, renderer.prompt_text(ex)
+
+
+@pytest.mark.parametrize("fmt", ["alpaca", "raw"])
+@pytest.mark.parametrize("name", list(ADDS_EOS))
+def test_a_text_row_trains_one_eos_at_the_end_not_after_the_prompt(name, fmt):
+    tok = ADDS_EOS[name]()
+    renderer, ex, text = as_rows(tok, fmt)
+    ((ids, mask),) = renderer.sequences(ex)
+    eos = tok.eos_token_id
+    # the whole text as the tokenizer reads it, its one EOS at the end
+    # (was: BOS prompt EOS completion EOS, the first EOS in the prompt)
+    assert ids == tok(text + ANSWER, add_special_tokens=True)["input_ids"]
+    assert ids.count(eos) == 1 and ids[-1] == eos
+    prompt = renderer.prompt_ids(ex)
+    assert eos not in prompt  # also the prompt on-policy kd generates from
+    assert mask == [0] * len(prompt) + [1] * (len(ids) - len(prompt))
+    assert ids[: len(prompt)] == prompt
+    assert tok.decode(ids[len(prompt) :], skip_special_tokens=True) == ANSWER

@@ -135,9 +135,19 @@ READ_ON = {  # tokenizers line_prefix accepts
 def whole_read(tok, prompt: str, completion: str):
     """(prompt ids, completion ids) as train read an alpaca / raw text row before 417ee3d: the
     prompt alone, then the whole text (the completion alone where it reads the prompt
-    otherwise), each with the tokenizer's special tokens."""
-    p = ids(tok, prompt, True)
-    whole = ids(tok, prompt + completion, True)
+    otherwise), each with the tokenizer's special tokens, but for those it adds after a text
+    (EOS: the completion ends with its own; tests/test_render_s19.py)."""
+    plain, added = ids(tok, "a"), ids(tok, "a", True)
+    before = added.index(plain[0])
+    after = added[before + len(plain) :]
+
+    def special(text: str) -> list[int]:
+        got = ids(tok, text, True)
+        put = len(got) - len(ids(tok, text)) - before  # (ByT5 adds none after a '</s>')
+        return got[: len(got) - len(after)] if after and put >= len(after) else got
+
+    p = special(prompt)
+    whole = special(prompt + completion)
     return p, whole[len(p) :] if whole[: len(p)] == p else ids(tok, completion)
 
 
