@@ -1901,6 +1901,167 @@ def _and_aside(sentence: str, subject: list[re.Match]) -> re.Match | None:
     return ands[-1]
 
 
+# A value set aside right after the one a sentence gives: "Thus x = 4, not 6 (6 is too large).",
+# "The speed is 5 m/s, not 7 m/s.", "x = 4 (not 6)", "4, rather than 6", "4 and not 6", "It is 4
+# — not 6.", "所以x=4，不是6。" (math-verify's read of the whole reply took the 6: right against the
+# value set aside, wrong against the one given). "not only 4 but also 6" sets no value aside, nor
+# does "x is not 4, but 6" (the 4 is the one denied, the 6 is read).
+_SET_ASIDE_AFTER = re.compile(
+    r"(?:[ \t]*[,，][ \t]*(?:(?i:and|but)[ \t]+)?|[ \t]*[—–][ \t]*|[ \t]+--?[ \t]+"
+    r"|[ \t]+(?i:and|but)[ \t]+|[ \t]*(?P<br>[(（])[ \t]*)"
+    r"(?:(?i:not|rather[ \t]+than|instead[ \t]+of)(?![A-Za-z])|而?不是|而非)[ \t]*"
+    r"|[ \t]+(?i:rather[ \t]+than|instead[ \t]+of)[ \t]+"
+)
+# What may come between the value given and the one set aside: its unit or noun, "is the answer"
+# ("The speed is 5 m/s, not 7 m/s", "24 cm^2, not 48 cm^2", "4 apples, not 6", "4 is the
+# answer, not 6"); never a number, nor a negation or doubt of the value given ("4 is wrong, not
+# 6"). Each word after a space, so that a long run of words is read in one way only; no word
+# that joins a clause ("4 but also 6").
+_SPACE = r"(?:[ \t~]|\\[,;: ])"
+_WORDS_AFTER = (
+    r"(?:°|\^\{?\\circ\}?|" + _SPACE + r"*\\(?:text|mathrm)\{[^{}]{0,20}\}(?:\^\{?[23]\}?)?"
+    r"|" + _SPACE + r"+(?!(?i:but|and|or|not|rather|instead|since|because|as|so|which|if)\b)"
+    r"[A-Za-z°]+(?:/[A-Za-z]+)?(?:\^\{?[23]\}?|[²³])?)*"
+)
+_GIVEN_WORDS = re.compile(r"(?:[$}*)]|\\[)\]])*" + _WORDS_AFTER + r"[ \t*]*")
+_UNIT_WORDS_AFTER = re.compile(_WORDS_AFTER)
+
+
+def _set_aside_after(sentence: str) -> tuple[int, list[str]] | None:
+    """(where the aside opens, the values it sets aside) of a sentence that gives a value and
+    then sets others aside (`_SET_ASIDE_AFTER`: "4, not 6", "4, not 6 or 8", "4, not 6, and not
+    8"), where no value follows but in the reason given (`_REASON_AFTER`) and none that reason
+    concludes; else None."""
+    alone = _NOT_ALONE.match(sentence)
+    supposed = _SUPPOSE.search(sentence)
+    for m in [alone] if alone is not None else _SET_ASIDE_AFTER.finditer(sentence):
+        # (alone: "So we get 7. Not 8.", the value the sentence before gives)
+        if alone is None:
+            # the value right before it (searched near it only: a long sentence of asides
+            # searched from its start at each took quadratic time)
+            given = None
+            for value in _OFFERED_VALUE.finditer(sentence, max(0, m.start() - 300), m.start()):
+                given = value
+            if given is None or sentence.count("$", 0, m.start()) % 2:
+                continue  # (no value before it, or inside inline math)
+            between = sentence[given.end() : m.start()]
+            if len(between) > 60 or not _GIVEN_WORDS.fullmatch(between):
+                continue
+            if _DISMISSED.search(between) or (supposed and supposed.start() < given.start()):
+                continue  # "4 is wrong, not 6", "If x = 4, not 6, ...": no value given
+            if _DENIED_BEFORE.search(sentence, max(0, given.start() - 80), given.start()):
+                continue  # "x is not 4, not 6"
+        aside, end, more, bracket = [], m.end(), m, False
+        while more is not None:
+            bracket = bracket or (more.re is _SET_ASIDE_AFTER and more.group("br") is not None)
+            value = _OFFERED_VALUE.match(sentence, end) or _BARE_LATEX_VALUE.match(sentence, end)
+            if value is None or re.match(r"[A-Za-z(]", sentence[value.end() :]):
+                break  # ("not 6x": a term)
+            aside.append(_offered_value(value))
+            end = _UNIT_WORDS_AFTER.match(sentence, value.end()).end()  # ("not 48 cm^2")
+            close = re.match(r"[^()（）\d$\\]{0,20}[)）]", sentence[end:]) if bracket else None
+            if close is not None:  # "x = 4 (not 6)": the bracket closes after it
+                end, bracket = end + close.end(), False
+            more = _SET_ASIDE_AFTER.match(sentence, end) or _OR_NOT.match(sentence, end)
+            if more is not None:
+                end = more.end()
+        if more is not None or not aside:
+            continue
+        if bracket:  # "(not 9, since 9 is odd)": the bracket closes after the reason
+            reason = _reason_after(sentence, end)
+            close = None
+            if reason is not None and not sentence[end : reason.start()].strip(" \t,;:"):
+                close = _CLOSES.search(sentence, reason.end())
+            if close is None:
+                continue
+            end = close.end()
+        reason = _reason_after(sentence, end)
+        if _VALUED.search(sentence, end, reason.start() if reason else len(sentence)):
+            continue  # "x = 4, not 6, so y = 3"
+        if _goes_on_after(sentence, reason):
+            continue
+        concludes = _CONCLUDES.search(sentence, reason.end()) if reason else None
+        if concludes is not None and _VALUED.search(sentence, concludes.end()):
+            continue
+        return m.start(), aside
+    return None
+
+
+# A sentence of its own that sets a value aside: "So we get 7. Not 8."
+_NOT_ALONE = re.compile(
+    r"[ \t*]*(?:(?i:not|rather[ \t]+than|instead[ \t]+of)[ \t]+|而?不是|而非)(?=[-+\d$\\])"
+)
+# Another value set aside with the one before it: "4, not 6 or 8", "4, not 6 nor 8".
+_OR_NOT = re.compile(r"[ \t]*,?[ \t]+(?i:or|nor)[ \t]+(?=[-+\d$\\])")
+
+
+# "The answer is not 6, but 4.", "x is not 6 but rather 4", "答案不是6，而是4": the value after the
+# one denied (math-verify's read of the reply took the 6 after "The answer is": right against it);
+# "x is not only 4 but also 6": both, a hedge (read as the 6 alone, right against it).
+_NOT_THEN_VALUE = re.compile(r"(?i:\bnot[ \t]+(?P<only>(?:only|just|merely|simply)[ \t]+)?)|不是")
+_BUT_VALUE = re.compile(
+    r"[ \t]*[,，]?[ \t]*(?:(?i:but)[ \t]+(?:(?i:also|rather|instead)[ \t]+)?"
+    r"(?:(?i:it[ \t]+is|it's|is)[ \t]+)?|而是)"
+)
+
+
+def _not_but(answer: str) -> tuple[list[str], bool] | None:
+    """(the values, whether a hedge) of a reply whose last sentence denies a value and then gives
+    another (`_NOT_THEN_VALUE`, `_BUT_VALUE`), none before them and none after but in the reason
+    given; else None."""
+    tail = _ABBREV.sub(lambda m: " " * len(m.group(0)), answer[-2000:])
+    sentences = [s for _, s in _sentences_of(tail) if s.strip()]
+    if not sentences:
+        return None
+    last = sentences[-1]
+    for no in _NOT_THEN_VALUE.finditer(last):
+        if _VALUED.search(last, 0, no.start()) or _SUPPOSE.search(last, 0, no.start()):
+            return None  # ("x = 2 and y is not 6 but 4", "If it is not 6 but 4, ...")
+        denied = _OFFERED_VALUE.match(last, no.end()) or _BARE_LATEX_VALUE.match(last, no.end())
+        if denied is None or re.match(r"[A-Za-z(]", last[denied.end() :]):
+            continue
+        but = _BUT_VALUE.match(last, _UNIT_WORDS_AFTER.match(last, denied.end()).end())
+        given = None
+        if but is not None and but.end() > but.start():
+            given = _OFFERED_VALUE.match(last, but.end()) or _BARE_LATEX_VALUE.match(
+                last, but.end()
+            )
+        if given is None or re.match(r"[A-Za-z(]", last[given.end() :]):
+            return None
+        end = _UNIT_WORDS_AFTER.match(last, given.end()).end()
+        reason = _reason_after(last, end)
+        if _VALUED.search(last, end, reason.start() if reason else len(last)):
+            return None  # "..., but 4, so y = 3"
+        concludes = _CONCLUDES.search(last, reason.end()) if reason else None
+        if _goes_on_after(last, reason) or (
+            concludes is not None and _VALUED.search(last, concludes.end())
+        ):
+            return None
+        if no.group("only"):
+            return [_offered_value(denied), _offered_value(given)], True
+        return [_offered_value(given)], False
+    return None
+
+
+def _aside_cut(answer: str) -> str | None:
+    """`answer` up to the aside that its last sentence with a value opens (`_set_aside_after`:
+    "The time is 2 hours, not 3 hours, because the speed is 60 km/h.": "The time is 2 hours";
+    read whole, the 60 of the reason was its answer), where a value comes before it; else
+    None."""
+    start = max(0, len(answer) - 2000)
+    tail = _ABBREV.sub(lambda m: " " * len(m.group(0)), answer[start:])
+    valued = [(at, s) for at, s in _sentences_of(tail) if _VALUED.search(s)]
+    if not valued:
+        return None
+    at, sentence = valued[-1]
+    if _negation(sentence) is not None or _dismissal(sentence) is not None:
+        return None  # (`_before_checks` reads them)
+    aside = _set_aside_after(sentence)
+    if aside is None or not _VALUED.search(sentence, 0, aside[0]):
+        return None
+    return answer[: start + at + aside[0]]
+
+
 def _before_checks(answer: str) -> str | None:
     """A reply with no box or statement, without the checks it ends with (`_shows_it_holds`: "So
     x = 2. Substituting x = 2 into the equation: the result is 4 - 4 = 0."; math-verify's read of
@@ -1915,11 +2076,12 @@ def _before_checks(answer: str) -> str | None:
     the only solution" sets none aside."""
     start = max(0, len(answer) - 2000)
     tail = _ABBREV.sub(lambda m: " " * len(m.group(0)), answer[start:])
-    cut, checked, negated = None, [], []
+    cut, checked, negated, set_aside = None, [], [], []
     for at, sentence in reversed([(at, s) for at, s in _sentences_of(tail) if s.strip()]):
         run = _check_run(sentence)
         no = _negation(sentence)
         gone = _dismissal(sentence) if no is None else None
+        aside_after = _set_aside_after(sentence) if no is None and gone is None else None
         end = len(sentence)
         if run is not None and not _VALUED.search(sentence, run[1]):
             cut = at
@@ -1952,13 +2114,20 @@ def _before_checks(answer: str) -> str | None:
                 cut = at
                 continue
             end = aside.start()  # the sentence's own value before it
+        elif aside_after is not None:  # "Thus x = 4, not 6 (6 is too large).": "Thus x = 4"
+            set_aside += aside_after[1]  # (its own value given is in no condition: "The
+            # remainder when $2^{10}$ is divided by 7 is 2, not 4.")
+            if not _VALUED.search(sentence, 0, aside_after[0]):
+                cut = at  # "So we get 7. Not 8.": "So we get 7."
+                continue
+            end = aside_after[0]
         elif not _VALUED.search(sentence):
             continue
         elif cut is None:
             return None
         own = sentence[:end]
         dismissed = _DISMISSES.search(own) or _SETS_ASIDE.search(own) or _CONTRADICTS.search(own)
-        if negated and dismissed:
+        if (negated or set_aside) and dismissed:
             return None  # "It cannot be 9 since 9 is odd. 8 is not the answer either."
         given = [
             _offered_value(m)
@@ -1968,12 +2137,13 @@ def _before_checks(answer: str) -> str | None:
         keys = {_value_key(v) for v in given}
         if not given or any(not _written_before(v, given, keys) for v in checked):
             return None  # the check substitutes no value this sentence gives
-        if any(_written_before(v, given, keys) for v in negated):
+        if any(_written_before(v, given, keys) for v in [*negated, *set_aside]):
             return None  # "x = 2 or x = 3. But 3 is not a solution.": one of them
         return answer[: start + (at + end if end < len(sentence) else cut)]
     # checks that are the whole reply ("Substituting x = 2 into the equation: 4 - 4 = 0."): no
     # value given, the 0 they come to is none
-    return answer[: start + cut] if cut is not None and start == 0 and not negated else None
+    done = cut is not None and start == 0 and not negated and not set_aside
+    return answer[: start + cut] if done else None
 
 
 # Option letters: the patterns below read A-E, as a question of five options or fewer offers
@@ -2599,6 +2769,13 @@ def _final_answer(
         ending = _ending_conditions(answer)
         if ending is not None:  # "So $x < -1$ or $x > 2$.": their union (math-verify took x > 2)
             return ending, [ending], False, (None,)
+        instead = _not_but(answer)
+        if instead is not None:  # "The answer is not 6, but 4.": 4
+            values, hedged = instead
+            return ", ".join(_ungrouped(v) for v in values), [], hedged, ()
+        given = _aside_cut(answer)
+        if given is not None:  # "The time is 2 hours, not 3 hours, because ... 60 km/h.": 2
+            return _final_answer(given, upto, derive)
         justified = _justified_value(answer)
         if justified is not None:  # "So x = 2, since (x-2)^2 = 0.": 2
             value, offered = justified
@@ -3083,6 +3260,8 @@ def verify_math(
         return NO_ANSWER
     if final is None:  # the whole reply is read: what it ends with is to be its answer
         before = _before_checks(answer)
+        if before is None:  # "Thus f(2) = 4, not 2.": "Thus f(2) = 4" (no value given alone)
+            before = _aside_cut(answer)
         if before is not None:  # "So x = 2. Substituting x = 2 ...: 4 - 4 = 0.": "So x = 2."
             answer = before
             final, parts, hedged, names = _final_answer(
@@ -3280,6 +3459,8 @@ def math_answer_key(answer: str, timeout: int = 5, options: int = 5) -> str | No
     boxed, parts, hedged, names = _final_answer(answer or "", upto)
     if boxed is None and answer and answer.strip():  # as verify_math reads the whole reply
         before = _before_checks(answer)
+        if before is None:  # "Thus f(2) = 4, not 2.": "Thus f(2) = 4" (no value given alone)
+            before = _aside_cut(answer)
         if before is not None:
             answer = before
             boxed, parts, hedged, names = _final_answer(answer, upto)
