@@ -1,4 +1,4 @@
-"""Session 19: a value stated, then another set aside ("x = 4, not 6").
+"""Session 19: a value stated, then another set aside ("x = 4, not 6"); units hiding a hedge.
 
 1. A reply with no box or statement whose last sentence gives a value and then sets another
    aside (", not Y", "(not Y)", "rather than Y", "instead of Y", "and not Y", "— not Y", "，不是Y",
@@ -7,6 +7,10 @@
    is read, and Y gets no vote. 'not only 4 but also 6' (both: a hedge) and 'either 4 or 6' are
    no such aside; 'X is not 6, but 4' reads 4, 'The answer is not 6, but 4.' too (math-verify's
    read took the 6 after 'The answer is').
+2. 'The answer is 5 m/s or 7 m/s.' was read as 5 (the unit hid the 7 offered): right against 5,
+   where the same sentence without 'The answer is' is a hedge. Now a hedge as that one is (two
+   values in one unit, or two of one quantity: '5 m/s or 20 km/h'); a value restated ('2 hours or
+   120 minutes', '1/6, or about 0.167') is still one answer.
 
     .venv/bin/python -m pytest tests/test_verify_not_s19.py -q -p no:xdist
 """
@@ -134,3 +138,46 @@ def test_a_value_after_the_aside_is_no_value_given():
     reply = "So x = 4, not 6, and y = 3."
     assert verify_math(reply, "6") == "wrong"
     assert verify_math(reply, "3") == "correct"
+
+
+# ----------------------------------------------------------------------- 2. units hiding a hedge
+
+UNIT_HEDGES = [
+    ("The answer is 5 m/s or 7 m/s.", "5", "7"),
+    ("Final answer: 5 m/s or 7 m/s", "5", "7"),
+    ("The answer is $5$ m/s or $7$ m/s.", "5", "7"),
+    ("The answer is 5 m/s (or 7 m/s).", "5", "7"),
+    ("The final answer is 5 m/s or 7 m/s, depending on the frame.", "5", "7"),
+    ("The answer is 5 cm or 7 cm.", "5", "7"),
+    ("The answer is 2 hours or 2.5 hours.", "2", "2.5"),
+    ("答案是5 m/s或7 m/s。", "5", "7"),
+    ("The answer is 5 m/s or 20 km/h.", "5", "20"),
+    ("The answer is 3 km or 4000 m.", "3", "4000"),
+]
+
+
+@pytest.mark.parametrize("reply, first, second", UNIT_HEDGES)
+def test_two_values_stated_in_units_are_a_hedge(reply, first, second):
+    assert verify_math(reply, first) == "wrong"
+    assert verify_math(reply, second) == "wrong"
+    # as without "The answer is"
+    bare = reply.replace("The answer is", "The speed is")
+    if bare != reply:
+        assert verify_math(bare, first) == "wrong"
+
+
+@pytest.mark.parametrize(
+    "reply, gold",
+    [
+        ("The answer is 2 hours or 120 minutes.", "2"),
+        ("The answer is 2 hours or 120 minutes.", "120"),
+        ("The answer is 1/6, or about 0.167.", "1/6"),
+        ("The answer is 5 m/s or 18 km/h.", "5"),
+        ("The answer is 100 cm, or 1 m.", "100"),
+        ("The answer is 2 hours, i.e., 120 minutes.", "2"),
+        ("The answer is 1500, or 1.5 thousand.", "1500"),
+        ("The answer is 5 m/s, since 35 m in 7 s gives 5 m/s.", "5"),
+    ],
+)
+def test_a_value_restated_is_still_one_answer(reply, gold):
+    assert verify_math(reply, gold) == "correct"

@@ -1567,6 +1567,28 @@ def _restatement(last: str) -> tuple[list[str], bool] | None:
     return None  # ("5 m/s, which is 20 km/h": a conversion gone wrong, no hedge)
 
 
+def _offered_in_units(answer: str, start: int, value: str, upto: str = "E") -> list[str]:
+    """The values offered beside `value`, stated at `start`, that its unit hid: in its sentence
+    each in one unit ("The answer is 5 m/s or 7 m/s, depending on the frame.": [7], as
+    `_unstated_hedge` reads it without "The answer is"), or two of one quantity (`_restatement`:
+    "The answer is 5 m/s or 20 km/h.": [20]); [] where it is one value restated ("2 hours or
+    120 minutes") or none."""
+    text = _restatable(answer[max(0, start - 200) : start + 600])
+    at = min(start, 200)
+    sentence = next((s for i, s in _sentences_of(text) if i <= at < i + len(s)), "")
+    if not sentence.strip(" \t*_"):
+        return []
+    said = _restatement(sentence.strip())
+    if said is not None:
+        return said[0][1:] if said[1] and said[0][0] == value else []
+    dropped = _same_units_dropped(sentence)
+    if dropped == sentence:
+        return []
+    read, _, hedged, _ = _final_answer(dropped.replace("․", ".").replace("ǃ", "!"), upto)
+    values = read.split(", ") if read is not None and hedged else []
+    return values[1:] if values and values[0] == value else []
+
+
 def _remark_restates(sentence: str, clause: str, value: str) -> bool:
     """Whether a sentence's "which" remark (`clause`) says its `value` again ("So the probability
     is 1/6, which is about 0.167.", "...120 minutes, which is 2 hours.", "So n = 84, which is 2^2
@@ -2744,6 +2766,11 @@ def _final_answer(
             if letter
             else _offered_after(answer[end:], [*values, *st.also], answer[max(0, end - 300) : end])
         )
+        if not offered and not letter and len(values) == 1 and not st.alternatives:
+            # "The answer is 5 m/s or 7 m/s.": two values of one quantity, a hedge, as without
+            # "The answer is" (`_restated_ending`; the unit hid the 7 offered: right against 5);
+            # "2 hours or 120 minutes", "1/6, or about 0.167" are one value restated
+            offered = _offered_in_units(answer, m.start(), values[0], upto)
         if st.subject and not offered:
             continue  # "The answer is 3 and 4 are the legs.": no list stated
         if not offered and _conditions(values):
