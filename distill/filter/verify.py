@@ -576,7 +576,7 @@ def _moves_on(tail: str, values: list[str]) -> bool:
 # remark on where it is reached after a comma: "the minimum is 8, which is not attained at x=0",
 # "The minimum is 12, attained at k = 3." (math-verify's read of the whole reply took the 0, 3).
 _THEN_REASON = re.compile(
-    r"(?P<v>[^\n]{1,80}?)(?:,?(?=[ \t]++(?i:since|because|as(?![ \t]+well)|given|due[ \t]+to)"
+    r"(?P<v>[^\n]{1,80}?)(?:,?(?=[ \t]+(?i:since|because|as(?![ \t]+well)|given|due[ \t]+to)"
     r"(?![A-Za-z]))|(?=,[ \t]+(?P<remark>(?i:which|attained|achieved|obtained|reached|occurring))"
     r"(?![A-Za-z])))"
 )
