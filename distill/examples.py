@@ -1633,15 +1633,46 @@ def prefilled_block(content: str) -> tuple[str, str] | None:
 def lone_close(content: str) -> str | None:
     """`content` as a whole think block ('<think>\\nR\\n</think>\\n\\nA', as a record's
     `reasoning` renders: r1_content) where it is a DeepSeek-R1 trace stored without the
-    `<think>` R1's generation prompt writes ('R\\n</think>\\n\\nA': one `</think>`, ending its
-    line (prefilled_block), text before it, no `<think>`); None for any other content (an answer
-    that names the tag inline, 'close it with </think>.', is an answer, whole)."""
+    `<think>` R1's generation prompt writes ('R\\n</think>\\n\\nA': one `</think>`, alone on its
+    line as R1 writes it (prefilled_block), text before it, no `<think>`); None for any other
+    content: an answer that names the tag is an answer, whole, whether inline ('close it with
+    </think>.'), at the end of a line of its text ('R1 then writes </think>\\n'), quoted ('>
+    </think>'), in a list, or in a code block (a fence open before it, an indent of 4)."""
     if content.count("</think>") != 1 or "<think>" in content:
         return None
     block = prefilled_block(content)
     if block is None or not block[0].strip():
         return None
+    head = content.partition("</think>")[0]
+    if not re.fullmatch(r" {0,3}", head[head.rfind("\n") + 1 :]) or _in_fence(head):
+        return None
     return r1_content(*block)
+
+
+def opened(m: dict[str, Any]) -> dict[str, Any]:
+    """An assistant message whose content is a DeepSeek-R1 trace stored without its `<think>`
+    (lone_close) with that content as the whole think block; any other message as it is."""
+    content = m.get("content")
+    if m.get("role") != "assistant" or not isinstance(content, str):
+        return m
+    whole = lone_close(content)
+    return m if whole is None else {**m, "content": whole}
+
+
+def _in_fence(text: str) -> bool:
+    """Whether `text` ends inside a Markdown code block: a fence (3+ backticks or tildes, up to 3
+    spaces in) opened on one of its lines and not closed by a later one of the same kind."""
+    fence = None
+    for line in text.split("\n"):
+        m = re.match(r" {0,3}(`{3,}|~{3,})", line)
+        if m is None:
+            continue
+        mark = m.group(1)
+        if fence is None:
+            fence = mark
+        elif mark[0] == fence[0] and len(mark) >= len(fence) and not line.strip()[len(mark) :]:
+            fence = None  # a closing fence: as long at least, nothing after it
+    return fence is not None
 
 
 def as_template_reads_reasoning(
@@ -2052,14 +2083,7 @@ class Renderer:
         does not end with a pre-fill that opens the block (R1-Distill's after a tool result ends
         without it: the model writes the whole block there)."""
         opens = self.prefill.strip().endswith("<think>")
-        msgs = ex.prompt
-        if not opens:
-            msgs = [
-                {**m, "content": lone_close(m["content"]) or m["content"]}
-                if m.get("role") == "assistant" and isinstance(m.get("content"), str)
-                else m
-                for m in ex.prompt
-            ]
+        msgs = ex.prompt if opens else [opened(m) for m in ex.prompt]
         completion = ex.completion
         if prompt is not None and not (opens and prompt.endswith(self.prefill)):
             completion = lone_close(completion) or completion

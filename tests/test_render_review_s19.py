@@ -1,0 +1,79 @@
+"""Second read of 5d146cc (an R1 trace stored without its `<think>`, 'R\\n</think>\\n\\nA', trained
+as the whole block '<think>\\nR\\n</think>\\n\\nA' under a template whose generation prompt opens
+none) and 66a2980 (an alpaca / raw row on a tokenizer that adds EOS after a text: one EOS, at
+the end):
+
+- examples.lone_close took any text whose one `</think>` ended its line for such a trace, so an
+  answer that names the tag was rewritten into a think block, its head trained as reasoning (under
+  gpt-oss's template: moved to the analysis channel, out of the answer): the tag at the end of a
+  sentence ('R1 then writes </think>\\n'), quoted ('> </think>'), in a list, in a code block (a
+  fence open before it, or indented 4 spaces). The tag must now open its line (as R1 writes it)
+  outside any code block; a trace whose reasoning holds a closed code block is still read.
+
+Old vs new fuzz (this reviewer's, 623817b and e688b9a against these commits): 23 templates x 2
+train_on x 40 chats (system, tool and multi-turn, replies naming the tag in code, quotes, HTML
+prose, a lone tag after whitespace) x 5 seeds: every chat without a lone-close turn has the same
+ids, labels and prompt ids; alpaca / raw rows on 9 tokenizers that add no EOS: 720 of 720 same.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from distill.examples import Example, Renderer, lone_close
+from tests.test_reasoning_templates_s15 import USER, USER2
+from tests.test_render_s19 import LONE, student
+
+NAMES_THE_TAG = [
+    "R1 ends its reasoning, then writes </think>\n\nand the answer after it.",  # a line's end
+    "Its output reads:\n> </think>\n\nthe block is closed there.",  # quoted
+    "The tags:\n- </think>\n- <answer>",  # a list
+    "Close the block so:\n```\n</think>\n```\nthen answer.",  # a fenced code block
+    "Close the block so:\n~~~text\n</think>\n~~~\nthen answer.",
+    "Close the block so:\n\n    </think>\n\nthen answer.",  # an indented code block
+    "In HTML-ish markup:\n```html\n<div>\n  R\n</think>\n```\nthe close has no open.",
+]
+
+
+@pytest.mark.parametrize("reply", NAMES_THE_TAG)
+def test_an_answer_naming_the_tag_is_no_trace(reply):
+    assert lone_close(reply) is None
+
+
+@pytest.mark.parametrize(
+    "trace, reasoning",
+    [
+        (LONE, "six and six"),
+        ("Try code:\n```py\nx = 6 + 6\n```\nSo 12.\n</think>\n\n12", "Try code:\n```py\nx = 6 + 6"),
+        ("six and six\n  </think>\n\n12", "six and six"),  # up to 3 spaces in: still its line
+        ("six and six\r\n</think>\r\n\r\n12", "six and six"),
+    ],
+)
+def test_a_trace_is_still_read_its_reasoning_in_the_block(trace, reasoning):
+    whole = lone_close(trace)
+    assert whole is not None and whole.startswith("<think>\n" + reasoning)
+    assert whole.endswith("</think>\n\n12")
+
+
+@pytest.mark.parametrize("reply", NAMES_THE_TAG)
+@pytest.mark.parametrize("name", ["llama-3.1", "qwen2.5", "mistral-v0.3/bpe"])
+def test_such_an_answer_trains_as_written_in_the_reply_and_the_history(name, reply):
+    tok, model_eos = student(name)
+    renderer = Renderer(tok, "r1", model_eos)
+    trained = renderer.completion_text(Example(prompt=[USER], completion=reply))
+    # (was: '<think>\n' + its head + '\n</think>\n\n' + its tail)
+    assert reply.strip() in trained and "<think>" not in trained.replace(reply, "")
+    chat = [USER, {"role": "assistant", "content": reply}, USER2]
+    history = renderer.prompt_text(Example(prompt=chat, completion="4"))
+    assert reply.strip() in history
+
+
+def test_gpt_oss_keeps_such_an_answer_in_its_final_channel():
+    tok, model_eos = student("gpt-oss")
+    reply = NAMES_THE_TAG[3]
+    trained = Renderer(tok, "r1", model_eos).completion_text(
+        Example(prompt=[USER], completion=reply)
+    )
+    # (was: 'Close the block so:\n```' in the analysis channel, '```\nthen answer.' the answer)
+    assert "<|channel|>analysis" not in trained
+    assert trained.startswith("<|channel|>final<|message|>" + reply)
