@@ -86,6 +86,7 @@ def export(cfg: ExportConfig) -> Path:
         head_of,
         load_examples,
         object_args,
+        opened,
         raw_prompt,
         reply_of,
         think_block,
@@ -166,7 +167,10 @@ def export(cfg: ExportConfig) -> Path:
         tools = {"tools": json.dumps(ex.tools, ensure_ascii=False)} if ex.tools else {}
         # its calls' arguments as objects: TRL hands them to the template as they are (text
         # would be trained as a quoted string by `arguments | tojson`), and one Parquet type
-        msgs = [object_args(m) for m in [*ex.prompt, reply_of(ex)]]
+        # and a DeepSeek-R1 trace stored without its `<think>` ('R\n</think>\n\nA') as the
+        # whole block, as distill train reads it (examples.opened): a template would train it
+        # as written, a `</think>` the student never opened (gpt-oss's: as the final answer)
+        msgs = [opened(object_args(m)) for m in [*ex.prompt, reply_of(ex)]]
         if cfg.reasoning_key:  # the think block each assistant content opens with, under the key
             # (a content that opens with none is an answer alone, kept whole where it names
             # `</think>`: the text before it is no reasoning)

@@ -9,6 +9,11 @@ the end):
   sentence ('R1 then writes </think>\\n'), quoted ('> </think>'), in a list, in a code block (a
   fence open before it, or indented 4 spaces). The tag must now open its line (as R1 writes it)
   outside any code block; a trace whose reasoning holds a closed code block is still read.
+- export (messages, without --model) wrote such a trace as it is: with --reasoning-key its
+  reasoning stayed in the content (gpt-oss's final channel under TRL, where distill train puts it
+  in the analysis channel), without, a `</think>` the student never opened (OLMo-3-Think's
+  finished turn lacks the `<think>` its generation prompt writes); it is written as train reads
+  it now, the whole block.
 
 Old vs new fuzz (this reviewer's, 623817b and e688b9a against these commits): 23 templates x 2
 train_on x 40 chats (system, tool and multi-turn, replies naming the tag in code, quotes, HTML
@@ -18,11 +23,13 @@ ids, labels and prompt ids; alpaca / raw rows on 9 tokenizers that add no EOS: 7
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from distill.examples import Example, Renderer, lone_close
 from tests.test_reasoning_templates_s15 import USER, USER2
-from tests.test_render_s19 import LONE, student
+from tests.test_render_s19 import LONE, WHOLE, student
 
 NAMES_THE_TAG = [
     "R1 ends its reasoning, then writes </think>\n\nand the answer after it.",  # a line's end
@@ -77,3 +84,41 @@ def test_gpt_oss_keeps_such_an_answer_in_its_final_channel():
     # (was: 'Close the block so:\n```' in the analysis channel, '```\nthen answer.' the answer)
     assert "<|channel|>analysis" not in trained
     assert trained.startswith("<|channel|>final<|message|>" + reply)
+
+
+def exported(tmp_path, messages, **kw):
+    from distill.train import ExportConfig, export
+
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps({"messages": messages}) + "\n")
+    out = tmp_path / "out.jsonl"
+    export(ExportConfig(data=str(data), out=str(out), **kw))
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_export_writes_a_trace_without_its_think_as_train_reads_it(tmp_path):
+    chat = [USER, {"role": "assistant", "content": LONE}]
+    [row] = exported(tmp_path, chat, reasoning_key="thinking")
+    # (was: content 'six and six\n</think>\n\n12', no reasoning under the key)
+    assert row["messages"][-1] == {"role": "assistant", "content": "12", "thinking": "six and six"}
+    [row] = exported(tmp_path, chat)
+    assert row["messages"][-1] == {"role": "assistant", "content": WHOLE}  # (was: LONE)
+    # an answer that names the tag stays whole
+    chat = [USER, {"role": "assistant", "content": NAMES_THE_TAG[3]}]
+    [row] = exported(tmp_path, chat, reasoning_key="thinking")
+    assert row["messages"][-1] == chat[-1]
+
+
+def test_export_and_train_read_a_traces_history_alike(tmp_path):
+    """The exported chat, rendered by the student's template, is what distill train trains."""
+    from tests.test_render_s19 import rows
+
+    tok, _ = student("qwen2.5")
+    chat = [USER, {"role": "assistant", "content": "one\n</think>\n\n2"}, USER2]
+    chat.append({"role": "assistant", "content": LONE})
+    (tmp_path / "e").mkdir()
+    [row] = exported(tmp_path / "e", chat)
+    assert rows(tmp_path, tok, [{"messages": row["messages"]}]) == rows(
+        tmp_path, tok, [{"messages": chat}]
+    )
+    assert "<think>\none\n</think>" in tok.apply_chat_template(row["messages"], tokenize=False)
