@@ -1621,11 +1621,15 @@ def prefilled_block(content: str) -> tuple[str, str] | None:
     """(reasoning, answer) of a content whose think block a generation prompt opened and the
     content closes: DeepSeek-R1's template writes `<think>\\n` after the assistant header, and
     a trace stored as the model wrote after it reads `R\\n</think>\\n\\nA` (reasoning.split's
-    'prefilled'). Its first `</think>` has no `<think>` before it and ends its line (LF, or
-    CRLF: 'R\\r\\n</think>\\r\\n\\r\\nA' reads as its LF twin); None for any other content (an
-    answer that names the tag in its text, 'close it with </think>.')."""
+    'prefilled'). Its first `</think>` has no `<think>` before it and is alone on its line, as
+    R1 writes it (up to 3 spaces before it; LF, or CRLF: 'R\\r\\n</think>\\r\\n\\r\\nA' reads as
+    its LF twin), outside a code block; None for any other content: an answer that names the tag
+    in its text ('close it with </think>.', 'R1 then writes </think>\\n'), quoted ('>
+    </think>'), in a list, in a code block (a fence open before it, an indent of 4)."""
     head, tag, answer = content.partition("</think>")
     if not tag or "<think>" in head or not re.match(r"[ \t]*(\r?\n|$)", answer):
+        return None
+    if not re.fullmatch(r" {0,3}", head[head.rfind("\n") + 1 :]) or _in_fence(head):
         return None
     return head.strip("\r\n"), answer.lstrip("\r\n")
 
@@ -1634,17 +1638,13 @@ def lone_close(content: str) -> str | None:
     """`content` as a whole think block ('<think>\\nR\\n</think>\\n\\nA', as a record's
     `reasoning` renders: r1_content) where it is a DeepSeek-R1 trace stored without the
     `<think>` R1's generation prompt writes ('R\\n</think>\\n\\nA': one `</think>`, alone on its
-    line as R1 writes it (prefilled_block), text before it, no `<think>`); None for any other
-    content: an answer that names the tag is an answer, whole, whether inline ('close it with
-    </think>.'), at the end of a line of its text ('R1 then writes </think>\\n'), quoted ('>
-    </think>'), in a list, or in a code block (a fence open before it, an indent of 4)."""
+    line as R1 writes it, outside a code block (prefilled_block), text before it, no `<think>`);
+    None for any other content (an answer that names the tag, inline, at the end of a line of its
+    text, quoted, in code, is an answer, whole)."""
     if content.count("</think>") != 1 or "<think>" in content:
         return None
     block = prefilled_block(content)
     if block is None or not block[0].strip():
-        return None
-    head = content.partition("</think>")[0]
-    if not re.fullmatch(r" {0,3}", head[head.rfind("\n") + 1 :]) or _in_fence(head):
         return None
     return r1_content(*block)
 

@@ -9,6 +9,9 @@ the end):
   sentence ('R1 then writes </think>\\n'), quoted ('> </think>'), in a list, in a code block (a
   fence open before it, or indented 4 spaces). The tag must now open its line (as R1 writes it)
   outside any code block; a trace whose reasoning holds a closed code block is still read.
+- The same reading (examples.prefilled_block) split such an answer under Qwen3's and GLM's
+  templates (e688b9a's, s18's), its head trained as reasoning: kept whole there now too (an empty
+  reasoning under their key), as an answer naming the tag inline was.
 - export (messages, without --model) wrote such a trace as it is: with --reasoning-key its
   reasoning stayed in the content (gpt-oss's final channel under TRL, where distill train puts it
   in the analysis channel), without, a `</think>` the student never opened (OLMo-3-Think's
@@ -122,3 +125,26 @@ def test_export_and_train_read_a_traces_history_alike(tmp_path):
         tmp_path, tok, [{"messages": chat}]
     )
     assert "<think>\none\n</think>" in tok.apply_chat_template(row["messages"], tokenize=False)
+
+
+@pytest.mark.parametrize("reply", NAMES_THE_TAG)
+@pytest.mark.parametrize("name", ["qwen3", "glm-4.6"])
+def test_qwen3_and_glm_keep_such_an_answer_whole_too(name, reply):
+    """Their templates cut a content at `</think>` themselves; an empty reasoning under their key
+    keeps an answer whole (as one naming the tag inline), which the reading of an R1 trace
+    (examples.prefilled_block) gave them only for a tag within a line."""
+    from tests.test_reasoning_templates_s15 import tokenizer
+
+    tok = tokenizer(name)
+    trained = Renderer(tok, "r1").completion_text(Example(prompt=[USER], completion=reply))
+    # (was: its head in the think block, its tail the answer)
+    assert reply in trained
+    assert (
+        Renderer(tok, "r1")
+        .completion_text(Example(prompt=[USER], completion=LONE))
+        .startswith(
+            {"qwen3": "<think>\nsix and six\n</think>", "glm-4.6": "\n<think>six and six</think>"}[
+                name
+            ]
+        )
+    )
