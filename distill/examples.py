@@ -1925,6 +1925,30 @@ def with_call_ids(
     return out
 
 
+def added_around(tok: Any) -> tuple[int, list[int]]:
+    """(how many ids `tok` adds before a text (its BOS), the special ids it adds after a text:
+    EOS where it is built so (add_eos_token, a post-processor '$A EOS', ByT5's); [] for none)."""
+    plain = tok("a", add_special_tokens=False)["input_ids"]
+    added = tok("a", add_special_tokens=True)["input_ids"]
+    n = len(plain)
+    at = next((k for k in range(len(added) - n + 1) if added[k : k + n] == plain), None)
+    return (0 if at is None else at), ([] if at is None or not plain else added[at + n :])
+
+
+def text_ids(tok: Any, text: str, around: tuple[int, list[int]] | None = None) -> list[int]:
+    """`text`'s ids with the special tokens `tok` adds before it (BOS), not those it adds after
+    it (EOS): an alpaca / raw text prompt, or such a prompt and its reply, goes on with a reply
+    whose own EOS ends it. `around`: added_around(tok), where the caller has it."""
+    ids = tok(text, add_special_tokens=True)["input_ids"]
+    before, after = around if around is not None else added_around(tok)
+    if not after or ids[-len(after) :] != after:
+        return ids
+    # what it added after this text (ByT5's adds no EOS after a text that ends with one)
+    plain = tok(text, add_special_tokens=False)["input_ids"]
+    added = len(ids) - len(plain) - before
+    return ids[: len(ids) - len(after)] if added >= len(after) else ids
+
+
 def ids_after(
     tok: Any,
     ids: list[int],
@@ -1947,7 +1971,13 @@ def ids_after(
     `ids`. `whole`: the ids of `text` + `completion`, where the caller has them."""
     if whole is None:
         for s in (False, True) if special is None else (special,):
-            whole = tok(text + completion, add_special_tokens=s)["input_ids"]
+            # with the special tokens: those the tokenizer adds before the text (its BOS), not
+            # an EOS it adds after it (text_ids), which `ids` (a prompt) end without too
+            whole = (
+                text_ids(tok, text + completion)
+                if s
+                else tok(text + completion, add_special_tokens=False)["input_ids"]
+            )
             if whole[: len(ids)] == ids:
                 break
     if whole[: len(ids)] == ids:
@@ -2384,35 +2414,18 @@ class Renderer:
 
     def _added_after(self) -> list[int]:
         """The special ids the tokenizer adds after a text (EOS where it is built so:
-        add_eos_token, a post-processor '$A EOS'); [] for none (found once)."""
+        add_eos_token, a post-processor '$A EOS'); [] for none (found once: added_around)."""
         if self._after is None:
-            plain = self.tok("a", add_special_tokens=False)["input_ids"]
-            added = self.tok("a", add_special_tokens=True)["input_ids"]
-            at = next(
-                (
-                    k
-                    for k in range(len(added) - len(plain) + 1)
-                    if added[k : k + len(plain)] == plain
-                ),
-                None,
-            )
-            self._after = [] if at is None or not plain else added[at + len(plain) :]
-            self._before = 0 if at is None else at
+            self._before, self._after = added_around(self.tok)
         return self._after
 
     def _special_ids(self, text: str) -> list[int]:
         """`text`'s ids with the special tokens the tokenizer adds before it (its BOS), not those
         it adds after it: an alpaca / raw text prompt goes on with its completion, whose own EOS
         ends the row (TRL's SFTTrainer: the completion, then EOS once), not 'prompt EOS
-        completion EOS'."""
-        ids = self.tok(text, add_special_tokens=True)["input_ids"]
-        after = self._added_after()
-        if not after or ids[-len(after) :] != after:
-            return ids
-        # what it added after this text (ByT5's adds no EOS after a text that ends with one)
-        plain = self.tok(text, add_special_tokens=False)["input_ids"]
-        added = len(ids) - len(plain) - self._before
-        return ids[: len(ids) - len(after)] if added >= len(after) else ids
+        completion EOS' (text_ids)."""
+        self._added_after()
+        return text_ids(self.tok, text, (self._before, self._after or []))
 
     def prompt_ids(self, ex: Example, text: str | None = None) -> list[int]:
         # alpaca and raw text have no chat template to write BOS, so the tokenizer adds its own,
@@ -2445,7 +2458,7 @@ class Renderer:
         if special:  # the tokenizer's BOS (and whatever else it adds before) on the prompt and
             # the whole; what it adds after a text (EOS) on neither: the completion ends with EOS
             ids, read = self._read_on_line(ex, prompt, completion)
-            if read is None and self._added_after():
+            if read is None:
                 read = self._special_ids(prompt + completion)
             return ids, self.ids_after(ids, prompt, completion, special, read)
         ids, whole = self._read_on([prompt, prompt + completion])

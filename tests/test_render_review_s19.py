@@ -17,6 +17,10 @@ the end):
   in the analysis channel), without, a `</think>` the student never opened (OLMo-3-Think's
   finished turn lacks the `<think>` its generation prompt writes); it is written as train reads
   it now, the whole block.
+- 66a2980 read an alpaca / raw prompt without the EOS such a tokenizer adds after a text, but
+  examples.ids_after still read the whole text with it, so cross-tokenizer on-policy kd read a
+  student's sample after such a teacher's prompt as '... 4.</s></s>': it spelled more than the
+  sample, and the sample paired no teacher position. ids_after reads it as text_ids does now.
 
 Old vs new fuzz (this reviewer's, 623817b and e688b9a against these commits): 23 templates x 2
 train_on x 40 chats (system, tool and multi-turn, replies naming the tag in code, quotes, HTML
@@ -148,3 +152,27 @@ def test_qwen3_and_glm_keep_such_an_answer_whole_too(name, reply):
             ]
         )
     )
+
+
+# ================================ 66a2980: a tokenizer that adds EOS after a text, on policy
+
+
+@pytest.mark.parametrize("fmt", ["alpaca", "raw"])
+@pytest.mark.parametrize("name", ["llama-add-eos-token", "post-processor-bos-eos", "byt5"])
+def test_a_sampled_reply_after_a_text_prompt_reads_as_a_kept_one(name, fmt):
+    """Cross-tokenizer on-policy kd reads a student's sample after the teacher's prompt ids
+    (prompt_ids: no EOS after the prompt since 66a2980) with examples.ids_after(special=None),
+    as the teacher's encode reads a kept reply. Its whole text read with every special token
+    held the EOS the tokenizer adds after a text behind the reply's own: '... 4.</s></s>',
+    which spells more than the reply (char_ends None), so the sample paired no position."""
+    from distill.examples import ids_after
+    from distill.logprobs import char_ends
+    from tests.test_render_s19 import ADDS_EOS, as_rows
+
+    tok = ADDS_EOS[name]()
+    renderer, ex, text = as_rows(tok, fmt)
+    prompt, kept = renderer.encode(ex)
+    reply = renderer.completion_text(ex, text)
+    sampled = ids_after(tok, renderer.prompt_ids(ex), text, reply, special=None)
+    assert sampled == kept  # (was: kept + [EOS] where the prompt now ends without one)
+    assert char_ends(tok, sampled, reply) is not None
