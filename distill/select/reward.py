@@ -35,8 +35,10 @@ BATCH = 8  # traces per forward pass: padding waste stays small on CPU, enough w
 MAX_LENGTH = 4096  # tokens scored at most per trace; longer ones keep their end (the answer)
 # How the likelihood judge reads a chat's ids, in its cache key: 2 since it reads them as train
 # does (R1-Distill's reasoning scored, not its answer alone): a score of the reading before is
-# another number, scored again rather than ranked beside this one's.
-LIKELIHOOD_READING = 2
+# another number, scored again rather than ranked beside this one's. 3 since an R1 trace stored
+# without its <think> ('R\n</think>\n\nA') reads as a whole think block on every template
+# (examples.lone_close), as train reads it now.
+LIKELIHOOD_READING = 3
 
 
 def chat_of(rec: dict[str, Any]) -> list[dict[str, str]]:
