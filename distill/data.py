@@ -266,6 +266,11 @@ def _concatenated_objects(path: Path, text: str) -> Iterator[dict[str, Any]]:
         except json.JSONDecodeError as e:  # (cut short at the end: its last line named)
             line = min(e.lineno, text.rstrip().count("\n") + 1)
             raise DistillError(f"{path}:{line}: not valid JSON ({e.msg})") from None
+        except RecursionError:  # json's: a value nested past Python's recursion limit
+            line = text.count("\n", 0, at) + 1
+            raise DistillError(
+                f"{path}:{line}: not valid JSON here (a value nested too deep to read)"
+            ) from None
         if not isinstance(row, dict):
             line = text.count("\n", 0, at) + 1
             raise DistillError(f"{path}:{line}: expected a JSON object, got {type(row).__name__}")
