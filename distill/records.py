@@ -136,6 +136,10 @@ def read_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[d
             continue
         try:
             rec = json.loads(line)
+        except RecursionError:  # json's: a value nested past Python's recursion limit
+            raise DistillError(
+                f"{p}:{lineno}: not valid JSON here (a value nested too deep to read)"
+            ) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             # A writer killed mid-line left the start of a record ({...), or a machine that died
             # a block of NULs: not a record, and not an error. A last line that is neither is
@@ -192,7 +196,7 @@ def _cut_torn_tail(path: Path) -> None:
             )
         try:
             whole = isinstance(json.loads(tail), dict)
-        except ValueError:  # not JSON, or not UTF-8
+        except (ValueError, RecursionError):  # not JSON, or not UTF-8 (or nested past reading)
             whole = False
         if whole:
             f.seek(0, os.SEEK_END)

@@ -40,3 +40,14 @@ def test_a_value_nested_too_deep_is_one_line_naming_the_file(tmp_path, suffix):
 
 def test_a_chat_cell_nested_too_deep_is_read_as_text():
     assert chat_json(DEEP) == DEEP
+
+
+def test_a_traces_file_line_nested_too_deep_names_the_file_and_line(tmp_path):
+    """distill's own reader (filter's input, a resume's output): one line naming file:line."""
+    from distill.errors import DistillError
+    from distill.records import read_records
+
+    traces = tmp_path / "traces.jsonl"
+    traces.write_text(json.dumps({"id": "a"}) + "\n" + '{"id": "b", "x": ' + DEEP + "}\n")
+    with pytest.raises(DistillError, match=rf"{traces}:2: .*nested too deep"):
+        list(read_records(traces))
