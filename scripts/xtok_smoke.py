@@ -10,7 +10,7 @@
    the held-out problems), or --teacher DIR (merged weights or a `distill train` output).
 2. The recipe's generate + filter: the teacher writes traces on the training prompts, verified.
 3. Students from the base gemma-3-270m (`builtin:gemma3-270m`, another tokenizer: 262,144
-   tokens against SmolLM2's 49,152), the recipe's train keys, the same steps each:
+   tokens against SmolLM2's 49,152), the recipe's train keys, sft and xtok_kd the same steps:
    base (no training); sft (the teacher's text); xtok_kd (`--method kd --xtok hybrid`: the
    teacher's distribution on the same traces, each model reading them in its own chat template);
    xtok_onpolicy (GKD's and Qwen3's order: SFT, then on policy: --warmup-steps of SFT on the
