@@ -440,46 +440,38 @@ class _RequestSink:
             # No reply to keep, but paid: a line of its own in the requests file, so every
             # later run's report counts it (this run's raises before it writes one). Its id is
             # no request's: never read as a reply, and the rerun asks the request again.
-            rid, kind = job.payload
-            rec = {
-                "id": f"{rid}#{FAILED}-{time.time_ns()}",
-                "kind": FAILED,
-                "request_kind": kind,
-                "prompt_id": job.prompt_id,
-                "messages": job.messages,
-                "text": "",
-                "usage": usage,
-                "cost_usd": round(cost, 8),
-                "why": why,
-                "teacher": {
-                    "backend": self.teacher.teacher,
-                    "model": self.teacher.model,
-                    "params": self.teacher.params,
-                },
-            }
-            self.writer.write(rec)
-            self.replies[rec["id"]] = rec
+            self._spend_line(job, FAILED, usage, cost, why)
 
     def timed_out(self, job: Job, samples: list[int]) -> None:
         """A request that got no reply in time (it `failed` too): counted, and a line of its
         own in the requests file (as a failed request's spend), so every later run's report
         counts it. No usage came: its tokens and $ are in no total."""
         self.timeouts += 1
-        rid, kind = job.payload
+        self._spend_line(job, TIMED_OUT, {"prompt_tokens": 0, "completion_tokens": 0}, 0.0)
+
+    def _spend_line(
+        self, job: Job, kind: str, usage: Any, cost: float, why: str | None = None
+    ) -> None:
+        """A line of its own in the requests file for a request with no reply to keep (FAILED:
+        paid all the same; TIMED_OUT: no usage came), so every later run's report counts it.
+        Its id is no request's: never read as a reply, and the rerun asks the request again."""
+        rid, request_kind = job.payload
         rec = {
-            "id": f"{rid}#{TIMED_OUT}-{time.time_ns()}",
-            "kind": TIMED_OUT,
-            "request_kind": kind,
+            "id": f"{rid}#{kind}-{time.time_ns()}",
+            "kind": kind,
+            "request_kind": request_kind,
             "prompt_id": job.prompt_id,
             "messages": job.messages,
             "text": "",
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0},
-            "cost_usd": 0.0,
-            "teacher": {
-                "backend": self.teacher.teacher,
-                "model": self.teacher.model,
-                "params": self.teacher.params,
-            },
+            "usage": usage,
+            "cost_usd": round(cost, 8),
+        }
+        if why is not None:
+            rec["why"] = why
+        rec["teacher"] = {
+            "backend": self.teacher.teacher,
+            "model": self.teacher.model,
+            "params": self.teacher.params,
         }
         self.writer.write(rec)
         self.replies[rec["id"]] = rec
