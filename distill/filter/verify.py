@@ -1934,6 +1934,10 @@ _SET_ASIDE_AFTER = re.compile(
     r"(?:(?i:not|rather[ \t]+than|instead[ \t]+of)(?![A-Za-z])|而?不是|而非)[ \t]*"
     r"|[ \t]+(?i:rather[ \t]+than|instead[ \t]+of)[ \t]+"
 )
+# The same, searched for: a match only where a run of spaces starts (one that starts inside it
+# starts at its start too; tried at each space of a long run, each of its leading `[ \t]*` read
+# the rest of the run: quadratic, seconds on a sentence of a few thousand spaces)
+_SET_ASIDE_SCAN = re.compile(r"(?<![ \t])(?:" + _SET_ASIDE_AFTER.pattern + ")")
 # What may come between the value given and the one set aside: its unit or noun, "is the answer"
 # ("The speed is 5 m/s, not 7 m/s", "24 cm^2, not 48 cm^2", "4 apples, not 6", "4 is the
 # answer, not 6"); never a number, nor a negation or doubt of the value given ("4 is wrong, not
@@ -1941,12 +1945,26 @@ _SET_ASIDE_AFTER = re.compile(
 # that joins a clause ("4 but also 6").
 _SPACE = r"(?:[ \t~]|\\[,;: ])"
 _WORDS_AFTER = (
-    r"(?:°|\^\{?\\circ\}?|" + _SPACE + r"*\\(?:text|mathrm)\{[^{}]{0,20}\}(?:\^\{?[23]\}?)?"
-    r"|" + _SPACE + r"+(?!(?i:but|and|or|not|rather|instead|since|because|as|so|which|if)\b)"
+    r"(?:°[CF]?|[ \t]?\\?%|\^\{?\\circ\}?"
+    r"|" + _SPACE + r"*\\(?:text|mathrm)\{[^{}]{0,20}\}(?:\^\{?[23]\}?)?"
+    r"|" + _SPACE + r"+(?!(?i:but|and|or|nor|not|rather|instead|since|because|as|so|which|if)\b)"
     r"[A-Za-z°]+(?:/[A-Za-z]+)?(?:\^\{?[23]\}?|[²³])?)*"
 )
 _GIVEN_WORDS = re.compile(r"(?:[$}*)]|\\[)\]])*" + _WORDS_AFTER + r"[ \t*]*")
 _UNIT_WORDS_AFTER = re.compile(_WORDS_AFTER)
+# A percentage, which `_OFFERED` reads as no value (the "%" an operator): "25%, not 20%".
+_PERCENT_VALUE = re.compile(
+    r"(?<![A-Za-z0-9.^_\\])(?P<v>[-+]?\d+(?:,\d{3})*(?:\.\d+)?)(?=[ \t]?\\?%)"
+)
+
+
+def _aside_value(sentence: str, at: int) -> re.Match | None:
+    """The value set aside at `at` ("6", "$6$", "20%", "\\frac{1}{3}"), or None."""
+    return (
+        _OFFERED_VALUE.match(sentence, at)
+        or _PERCENT_VALUE.match(sentence, at)
+        or _BARE_LATEX_VALUE.match(sentence, at)
+    )
 
 
 def _set_aside_after(sentence: str) -> tuple[int, list[str]] | None:
@@ -1954,9 +1972,12 @@ def _set_aside_after(sentence: str) -> tuple[int, list[str]] | None:
     then sets others aside (`_SET_ASIDE_AFTER`: "4, not 6", "4, not 6 or 8", "4, not 6, and not
     8"), where no value follows but in the reason given (`_REASON_AFTER`) and none that reason
     concludes; else None."""
+    # (bold read as spacing, the offsets kept: "**Answer: 4** (not 6)", "x = **4**, not 6": the
+    # value before "**" was no value, and the 6 read)
+    sentence = sentence.replace("**", "  ")
     alone = _NOT_ALONE.match(sentence)
     supposed = _SUPPOSE.search(sentence)
-    for m in [alone] if alone is not None else _SET_ASIDE_AFTER.finditer(sentence):
+    for m in [alone] if alone is not None else _SET_ASIDE_SCAN.finditer(sentence):
         # (alone: "So we get 7. Not 8.", the value the sentence before gives)
         if alone is None:
             # the value right before it (searched near it only: a long sentence of asides
@@ -1964,6 +1985,8 @@ def _set_aside_after(sentence: str) -> tuple[int, list[str]] | None:
             given = None
             for value in _OFFERED_VALUE.finditer(sentence, max(0, m.start() - 300), m.start()):
                 given = value
+            for value in _PERCENT_VALUE.finditer(sentence, max(0, m.start() - 300), m.start()):
+                given = value if given is None or value.start() > given.start() else given
             if given is None or sentence.count("$", 0, m.start()) % 2:
                 continue  # (no value before it, or inside inline math)
             between = sentence[given.end() : m.start()]
@@ -1975,16 +1998,20 @@ def _set_aside_after(sentence: str) -> tuple[int, list[str]] | None:
                 continue  # "x is not 4, not 6"
         aside, end, more, bracket = [], m.end(), m, False
         while more is not None:
-            bracket = bracket or (more.re is _SET_ASIDE_AFTER and more.group("br") is not None)
-            value = _OFFERED_VALUE.match(sentence, end) or _BARE_LATEX_VALUE.match(sentence, end)
-            if value is None or re.match(r"[A-Za-z(]", sentence[value.end() :]):
+            bracket = bracket or (
+                more.re in (_SET_ASIDE_AFTER, _SET_ASIDE_SCAN) and more.group("br") is not None
+            )
+            value = _aside_value(sentence, end)
+            if value is None or re.match(r"[A-Za-z(]", sentence[value.end() : value.end() + 1]):
                 break  # ("not 6x": a term)
             aside.append(_offered_value(value))
             end = _UNIT_WORDS_AFTER.match(sentence, value.end()).end()  # ("not 48 cm^2")
-            close = re.match(r"[^()（）\d$\\]{0,20}[)）]", sentence[end:]) if bracket else None
+            close = _ASIDE_CLOSES.match(sentence, end) if bracket else None
             if close is not None:  # "x = 4 (not 6)": the bracket closes after it
-                end, bracket = end + close.end(), False
-            more = _SET_ASIDE_AFTER.match(sentence, end) or _OR_NOT.match(sentence, end)
+                end, bracket = close.end(), False
+            more = _SET_ASIDE_AFTER.match(sentence, end)
+            if more is None and close is None:  # ("x = 4 (not 6) or 8": the 8 offered)
+                more = _OR_NOT.match(sentence, end)
             if more is not None:
                 end = more.end()
         if more is not None or not aside:
@@ -2014,7 +2041,9 @@ _NOT_ALONE = re.compile(
     r"[ \t*]*(?:(?i:not|rather[ \t]+than|instead[ \t]+of)[ \t]+|而?不是|而非)(?=[-+\d$\\])"
 )
 # Another value set aside with the one before it: "4, not 6 or 8", "4, not 6 nor 8".
-_OR_NOT = re.compile(r"[ \t]*,?[ \t]+(?i:or|nor)[ \t]+(?=[-+\d$\\])")
+_OR_NOT = re.compile(r"(?:[ \t]*,)?[ \t]+(?i:or|nor)[ \t]+(?=[-+\d$\\])")
+# The bracket an aside opened, closing after it: "x = 4 (not 6)", "(not 6 cm)".
+_ASIDE_CLOSES = re.compile(r"[^()（）\d$\\]{0,20}[)）]")
 
 
 # "The answer is not 6, but 4.", "x is not 6 but rather 4", "答案不是6，而是4": the value after the
@@ -2022,7 +2051,7 @@ _OR_NOT = re.compile(r"[ \t]*,?[ \t]+(?i:or|nor)[ \t]+(?=[-+\d$\\])")
 # "x is not only 4 but also 6": both, a hedge (read as the 6 alone, right against it).
 _NOT_THEN_VALUE = re.compile(r"(?i:\bnot[ \t]+(?P<only>(?:only|just|merely|simply)[ \t]+)?)|不是")
 _BUT_VALUE = re.compile(
-    r"[ \t]*[,，]?[ \t]*(?:(?i:but)[ \t]+(?:(?i:also|rather|instead)[ \t]+)?"
+    r"[ \t]*(?:[,，][ \t]*)?(?:(?i:but)[ \t]+(?:(?i:also|rather|instead)[ \t]+)?"
     r"(?:(?i:it[ \t]+is|it's|is)[ \t]+)?|而是)"
 )
 
