@@ -7,7 +7,8 @@
    aside, so the hedge 4 or 8 was right against 4. The bracket ends the aside: read as before.
 3. A percentage ("25%, not 20%", "25\\%, not 20\\%"), degrees Celsius ("-5°C, not 5°C") and a
    bold value ("**Answer: 4** (not 6)", "x = **4**, not 6") gave no value before the aside, so
-   the reply was read as the value set aside.
+   the reply was read as the value set aside; a dollar amount too ("She earns $18, not $20.":
+   its "$" taken for inline math's).
 4. A sentence with a long run of spaces took quadratic time in its length (each space tried as
    the start of an aside): seconds on a few thousand spaces.
 
@@ -43,6 +44,11 @@ ROOT = Path(__file__).resolve().parent.parent
         ("**The answer is 4**, not 6.", "4", "6"),
         ("So x = **4**, not 6.", "4", "6"),
         ("So x = **4** (not 6).", "4", "6"),
+        # a dollar amount: its "$" was taken for inline math's, no value before the aside
+        ("So she earns $18, not $20.", "18", "20"),
+        ("So she earns $18 (not $20).", "18", "20"),
+        ("So she earns $18 rather than $20.", "18", "20"),
+        ("So the total is $18, not $20, because the discount applies.", "18", "20"),
     ],
 )
 def test_the_value_given_is_read_not_the_one_set_aside(reply, given, aside):
@@ -62,7 +68,10 @@ def test_a_value_offered_after_the_bracket_closes_is_no_aside():
 
 
 def test_aside_reading_as_before_where_nothing_changed():
-    # (the reading 5d39024 gave, kept)
+    # (the reading 5d39024 gave, kept; inline math is no dollar amount)
+    assert verify_math("So the speed is $18$ m/s, not $20$ m/s.", "18") == "correct"
+    assert verify_math("So the speed is $18$ m/s, not $20$ m/s.", "20") == "wrong"
+    assert verify_math("So $x = 18$, not $20$.", "18") == "correct"
     assert verify_math("So x = 4, not 6 or 8.", "4") == "correct"
     assert verify_math("So x = 4, not 6 or 8.", "8") == "wrong"
     assert verify_math("The speed is 5 m/s, not 7 m/s.", "5") == "correct"

@@ -1967,6 +1967,25 @@ def _aside_value(sentence: str, at: int) -> re.Match | None:
     )
 
 
+def _amounts_spaced(sentence: str) -> str:
+    """`sentence` with the "$" of each dollar amount read as spacing, the offsets kept: "So she
+    earns $18, not $20." (a "$...$" that opens with a number followed by prose, `_dollars`, and
+    a "$" left open before a number), never inline math's ("$5$ m/s, not $7$ m/s")."""
+    signs = [m.start() for m in re.finditer(r"(?<!\\)\$", sentence)]
+    out, i = list(sentence), 0
+    while i < len(signs):
+        at = signs[i]
+        if i + 1 < len(signs):
+            inside = sentence[at + 1 : signs[i + 1]]
+            if _dollars(inside) == inside:
+                i += 2  # inline math
+                continue
+        if re.match(r"\d", sentence[at + 1 : at + 2]):
+            out[at] = " "  # an amount: its "$" no math's
+        i += 1
+    return "".join(out)
+
+
 def _set_aside_after(sentence: str) -> tuple[int, list[str]] | None:
     """(where the aside opens, the values it sets aside) of a sentence that gives a value and
     then sets others aside (`_SET_ASIDE_AFTER`: "4, not 6", "4, not 6 or 8", "4, not 6, and not
@@ -1975,6 +1994,8 @@ def _set_aside_after(sentence: str) -> tuple[int, list[str]] | None:
     # (bold read as spacing, the offsets kept: "**Answer: 4** (not 6)", "x = **4**, not 6": the
     # value before "**" was no value, and the 6 read)
     sentence = sentence.replace("**", "  ")
+    if "$" in sentence:  # (an amount's "$" as spacing too: "$18, not $20")
+        sentence = _amounts_spaced(sentence)
     alone = _NOT_ALONE.match(sentence)
     supposed = _SUPPOSE.search(sentence)
     for m in [alone] if alone is not None else _SET_ASIDE_SCAN.finditer(sentence):
