@@ -776,7 +776,7 @@ def _expression(written: str) -> str | None:
     e = written.strip().strip("*").strip()
     remark = _REMARK.search(e)
     if remark and _prose(remark.group(1)) and remark.start() > 0:
-        e = e[: remark.start()].strip()  # "12 (twelve)"
+        e = e[: remark.start()].strip().strip("*").strip()  # "12 (twelve)", "**12** (twelve)"
     unit = _UNIT_AFTER.search(e)
     if unit is not None and unit.start() > 0 and not _prose(e[: unit.start()]):
         e = e[: unit.start()].strip()  # "2\sqrt{3} cm", as "12 cm" is 12; "3\sqrt{2} m/s"
