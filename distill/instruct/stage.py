@@ -40,7 +40,7 @@ from distill.config import save_config
 from distill.errors import DistillError
 from distill.filter.dedup import exact_key, lsh_bands, normalize, signature
 from distill.generate.config import TeacherConfig, cost_of
-from distill.generate.stage import spent_tokens, timed_out_words
+from distill.generate.stage import TIMED_OUT, spent_tokens, timed_out_in, timed_out_words
 from distill.instruct.config import FILTERS, InstructConfig
 from distill.records import RecordWriter, read_records, sample_id, stable_hash, write_atomic
 from distill.teachers import TEACHERS, Completion, Job, check_teacher
@@ -378,10 +378,8 @@ class Filters:
 
 # the `kind` of a requests-file line that holds a failed request's spend, not a reply
 FAILED = "failed"
-# the `kind` of a line for a request that got no reply within --request-timeout: no usage
-# came, so what it cost is unknown (the server may have generated and billed it); counted in
-# the report's timed_out_requests over every run, as generate's summary counts them
-TIMED_OUT = "timed_out"
+# (TIMED_OUT, generate.stage's: the `kind` of a line for a request that got no reply within
+# --request-timeout, no usage came: its cost unknown; counted over every run, as select's caches)
 
 
 class _RequestSink:
@@ -488,7 +486,7 @@ class _Teacher:
         self.failed_tokens, self.failed_cost, self.estimated_tokens = 0, 0.0, 0
         self.timed_out = 0
         # the requests file's timed-out requests of earlier runs (the report's are every run's)
-        self.timed_out_before = sum(r.get("kind") == TIMED_OUT for r in done.values())
+        self.timed_out_before = timed_out_in(done.values())
 
     def send(self, jobs: list[Job], tcfg: TeacherConfig) -> None:
         jobs = [j for j in jobs if j.payload[0] not in self.done]
@@ -901,7 +899,7 @@ def run(cfg: InstructConfig, progress: bool = True) -> Path:
         "estimated_tokens": sum(spent_tokens(r["usage"]) for r in estimated),
         # requests with no reply within --request-timeout (every run's): their cost is unknown,
         # in no $ or token count above
-        "timed_out_requests": sum(r.get("kind") == TIMED_OUT for r in paid),
+        "timed_out_requests": timed_out_in(paid),
         "this_run": {
             "requests_sent": teacher.sent,
             "cost_usd": round(teacher.cost, 6),
