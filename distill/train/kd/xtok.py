@@ -71,7 +71,7 @@ from typing import Any
 
 from distill.errors import DistillError
 from distill.logprobs import char_ends, piece_texts
-from distill.train.kd.data import fit_completion, prompt_lead
+from distill.train.kd.data import fit_completion, kept_traces, prompt_lead
 
 XTOK = ("uld", "hybrid")
 
@@ -1414,7 +1414,7 @@ def served_xtok(
     ]
     # onpolicy trains the kept completions too where lmbda < 1, or where --mask-truncated falls
     # back to them: those are scored here as kd's
-    kept_too = cfg.method == "kd" or cfg.lmbda < 1.0 or cfg.mask_truncated
+    kept_too = cfg.method == "kd" or kept_traces(cfg)
     scored: list[Any] = [[]] * len(keep)
     if kept_too:  # routed: only the examples routed to it go to its server
         got = teacher.score(
