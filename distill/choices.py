@@ -686,12 +686,9 @@ def _listed(value: Any) -> Any:
 def _python_texts(text: str) -> Any:
     """A list of texts written as Python's repr (single quotes), read as a literal (parsed,
     never run); `text` itself for anything else (a dict, a list of other values, no literal)."""
-    if not text.strip().endswith("]") or len(text) > _PYTHON_LIST_LIMIT:
+    if not text.strip().endswith("]"):
         return text
-    try:
-        value = ast.literal_eval(text.strip())
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return text
+    value = _python_literal(text)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
     return text
